@@ -1,0 +1,237 @@
+/**
+ * Writing segment data the way Milvus's datanode and indexnode do: one insert binlog per
+ * field, a primary-key stats log, delete logs in L0 segments, vector index files, and the
+ * matching datacoord records in etcd. Used both by seeding and by a completed flush.
+ */
+import { encodeBinlog, DataType, EventType } from './binlog.js';
+import {
+  etcdKeys,
+  FieldId,
+  hybridTimestamp,
+  objectKeys,
+  physicalTime,
+  vectorDim,
+  type Binlog,
+  type CollectionInfo,
+  type FieldBinlog,
+  type SegmentIndex,
+  type SegmentInfo,
+} from './meta.js';
+import type { MinioDrives } from './object-store.js';
+import { deterministicBytes } from './random.js';
+
+/** Payload caps at scale 1: large enough to look real, small enough for a few MiB in total. */
+export const PAYLOAD_CAPS = { int64: 16 * 1024, vector: 256 * 1024, index: 96 * 1024 } as const;
+
+/** Allocates ids like Milvus's global id allocator, persisted under `by-dev/kv/gid/idTimestamp`. */
+export class IdAllocator {
+  constructor(
+    private readonly entries: Map<string, string>,
+    start: bigint,
+  ) {
+    if (!entries.has(etcdKeys.idAllocator())) entries.set(etcdKeys.idAllocator(), start.toString());
+  }
+
+  next(): string {
+    const id = BigInt(this.entries.get(etcdKeys.idAllocator())!) + 1n;
+    this.entries.set(etcdKeys.idAllocator(), id.toString());
+    return id.toString();
+  }
+}
+
+/** Everything a segment writer needs; `written` collects every path it creates. */
+export interface SegmentWriter {
+  drives: MinioDrives;
+  rootPath: string;
+  entries: Map<string, string>;
+  ids: IdAllocator;
+  /** Multiplies `PAYLOAD_CAPS`. */
+  capScale: number;
+  written: string[];
+}
+
+async function putBinlog(
+  w: SegmentWriter,
+  key: string,
+  d: Parameters<typeof encodeBinlog>[0],
+  payloadLength: number,
+  payloadLabel: string,
+): Promise<number> {
+  const payload = deterministicBytes('payload', `${payloadLabel}/${key}`, payloadLength);
+  const file = encodeBinlog(d, payload);
+  w.written.push(...(await w.drives.putObject(key, file, physicalTime(d.endTimestamp))));
+  return file.length;
+}
+
+/**
+ * Writes the insert binlogs, stats log and (optionally) the vector index of a flushed L1
+ * segment, and records them in etcd. `segment.num_of_rows` is the row count written into
+ * every binlog header; `segment.start_position.msgID` keys the pseudo-random payload.
+ */
+export async function writeFlushedSegment(
+  w: SegmentWriter,
+  coll: CollectionInfo,
+  segment: SegmentInfo,
+  span: { from: bigint; to: bigint },
+  options: { buildIndex: boolean },
+): Promise<void> {
+  const rows = segment.num_of_rows;
+  const dim = vectorDim(coll);
+  const label = segment.start_position.msgID;
+  const fields: { id: string; type: number; size: number }[] = [
+    { id: FieldId.RowId, type: DataType.Int64, size: rows * 8 },
+    { id: FieldId.Timestamp, type: DataType.Int64, size: rows * 8 },
+    { id: FieldId.PrimaryKey, type: DataType.Int64, size: rows * 8 },
+    { id: FieldId.Vector, type: DataType.FloatVector, size: rows * dim * 4 },
+  ];
+  for (const field of fields) {
+    const logId = w.ids.next();
+    const key = objectKeys.insertLog(w.rootPath, coll.ID, segment.partitionID, segment.ID, field.id, logId);
+    const cap = (field.type === DataType.FloatVector ? PAYLOAD_CAPS.vector : PAYLOAD_CAPS.int64) * w.capScale;
+    const logSize = await putBinlog(
+      w,
+      key,
+      {
+        eventType: EventType.Insert,
+        collectionId: BigInt(coll.ID),
+        partitionId: BigInt(segment.partitionID),
+        segmentId: BigInt(segment.ID),
+        fieldId: BigInt(field.id),
+        startTimestamp: span.from,
+        endTimestamp: span.to,
+        dataType: field.type,
+        numRows: rows,
+        originalSize: field.size,
+      },
+      Math.min(field.size, Math.round(cap)),
+      label,
+    );
+    const binlog: Binlog = {
+      entries_num: rows,
+      timestamp_from: span.from.toString(),
+      timestamp_to: span.to.toString(),
+      log_size: logSize,
+      logID: logId,
+      memory_size: field.size,
+    };
+    const fb: FieldBinlog = { fieldID: field.id, binlogs: [binlog] };
+    w.entries.set(etcdKeys.binlog(coll.ID, segment.partitionID, segment.ID, field.id), JSON.stringify(fb));
+  }
+
+  // Primary-key statistics: min/max and a bloom filter, JSON like Milvus's PrimaryKeyStats.
+  const statsLogId = w.ids.next();
+  const statsKey = objectKeys.statsLog(w.rootPath, coll.ID, segment.partitionID, segment.ID, FieldId.PrimaryKey, statsLogId);
+  const stats = Buffer.from(
+    JSON.stringify({
+      fieldID: Number(FieldId.PrimaryKey),
+      pkType: DataType.Int64,
+      min: Number(segment.ID.slice(-9)) * 10,
+      max: Number(segment.ID.slice(-9)) * 10 + rows,
+      bf: deterministicBytes('payload', `${label}/${statsKey}`, Math.min(8192, 64 + rows)).toString('base64'),
+    }),
+  );
+  w.written.push(...(await w.drives.putObject(statsKey, stats, physicalTime(span.to))));
+  w.entries.set(
+    etcdKeys.statslog(coll.ID, segment.partitionID, segment.ID, FieldId.PrimaryKey),
+    JSON.stringify({
+      fieldID: FieldId.PrimaryKey,
+      binlogs: [
+        {
+          entries_num: rows,
+          timestamp_from: span.from.toString(),
+          timestamp_to: span.to.toString(),
+          log_size: stats.length,
+          logID: statsLogId,
+          memory_size: stats.length,
+        },
+      ],
+    } satisfies FieldBinlog),
+  );
+
+  w.entries.set(etcdKeys.segment(coll.ID, segment.partitionID, segment.ID), JSON.stringify(segment));
+
+  if (options.buildIndex) {
+    const indexId = fieldIndexId(w.entries, coll.ID);
+    if (indexId) {
+      const buildId = w.ids.next();
+      const version = '1';
+      const key = objectKeys.indexFile(w.rootPath, buildId, version, segment.partitionID, segment.ID, 'HNSW');
+      const size = Math.min(Math.round(rows * dim * 4 * 1.1), Math.round(PAYLOAD_CAPS.index * w.capScale));
+      const data = deterministicBytes('payload', `${label}/${key}`, size);
+      w.written.push(...(await w.drives.putObject(key, data, physicalTime(span.to))));
+      const si: SegmentIndex = {
+        collectionID: coll.ID,
+        partitionID: segment.partitionID,
+        segmentID: segment.ID,
+        num_rows: rows,
+        indexID: indexId,
+        buildID: buildId,
+        index_version: version,
+        state: 'Finished',
+        index_file_keys: ['HNSW'],
+        create_time: span.to.toString(),
+        serialize_size: data.length,
+      };
+      w.entries.set(etcdKeys.segmentIndex(coll.ID, segment.partitionID, segment.ID, buildId), JSON.stringify(si));
+    }
+  }
+}
+
+function fieldIndexId(entries: Map<string, string>, collId: string): string | undefined {
+  const prefix = etcdKeys.fieldIndex(collId, '');
+  for (const key of entries.keys()) if (key.startsWith(prefix)) return key.slice(prefix.length);
+  return undefined;
+}
+
+/** Writes an L0 segment holding `segment.num_of_rows` deletions as one delta log. */
+export async function writeDeltaSegment(
+  w: SegmentWriter,
+  coll: CollectionInfo,
+  segment: SegmentInfo,
+  span: { from: bigint; to: bigint },
+): Promise<void> {
+  const deleted = segment.num_of_rows;
+  const logId = w.ids.next();
+  const key = objectKeys.deltaLog(w.rootPath, coll.ID, segment.partitionID, segment.ID, logId);
+  // A delete record is a primary key and a timestamp: 16 bytes for int64 keys.
+  const logSize = await putBinlog(
+    w,
+    key,
+    {
+      eventType: EventType.Delete,
+      collectionId: BigInt(coll.ID),
+      partitionId: BigInt(segment.partitionID),
+      segmentId: BigInt(segment.ID),
+      fieldId: 0n,
+      startTimestamp: span.from,
+      endTimestamp: span.to,
+      dataType: DataType.String,
+      numRows: deleted,
+      originalSize: deleted * 16,
+    },
+    Math.min(deleted * 16, PAYLOAD_CAPS.int64 * w.capScale),
+    segment.start_position.msgID,
+  );
+  w.entries.set(
+    etcdKeys.deltalog(coll.ID, segment.partitionID, segment.ID, '0'),
+    JSON.stringify({
+      fieldID: '0',
+      binlogs: [
+        {
+          entries_num: deleted,
+          timestamp_from: span.from.toString(),
+          timestamp_to: span.to.toString(),
+          log_size: logSize,
+          logID: logId,
+          memory_size: deleted * 16,
+        },
+      ],
+    } satisfies FieldBinlog),
+  );
+  w.entries.set(etcdKeys.segment(coll.ID, segment.partitionID, segment.ID), JSON.stringify(segment));
+}
+
+/** A hybrid timestamp range of `minutes` starting at `start`. */
+export function spanAt(start: Date, minutes: number): { from: bigint; to: bigint } {
+  return { from: hybridTimestamp(start.getTime()), to: hybridTimestamp(start.getTime() + minutes * 60_000) };
+}

@@ -1,0 +1,438 @@
+/**
+ * The Milvus behind the local cluster's service proxy: REST v2 on port 19530 and the
+ * management endpoints on port 9091, answering with the shapes, status codes and error codes
+ * of Milvus 2.4/2.5. Collections and row counts are read from the volumes on every request;
+ * only what a running Milvus keeps in memory (GC pause leases, flushes in progress, loads in
+ * progress) lives in the simulator object.
+ *
+ * Flush, and how a client confirms it. `POST /v2/vectordb/collections/flush` seals the
+ * collection's growing segments and returns `{"code":0,"data":{}}` at once (as the REST
+ * handlers of the 2.5 line did before they learnt to wait). The flush completes after
+ * `flushCompletesAfterPolls` calls to `collections/get_stats` for that collection: only then
+ * are the segments' binlogs written to MinIO and the segments marked Flushed in etcd. The
+ * client confirms the flush with two endpoints real Milvus has: `get_stats` reports the rows
+ * persisted in flushed segments, `entities/query` with `count(*)` counts every live row,
+ * growing ones included; the flush is complete when the two agree. (Real `get_stats` keeps
+ * counting deleted rows until compaction; the simulator subtracts deletions in both numbers
+ * so that the equality holds on a collection with deletes.)
+ *
+ * GC pause. `GET :9091/management/datacoord/garbage_collection/pause?pause_seconds=N` takes a
+ * lease and answers `{"msg":"OK","data":{"ticket":"…"}}` (the shape Milvus Backup reads);
+ * GC stays paused while any lease is unexpired. `…/resume?ticket=T` releases that lease; an
+ * unknown or missing ticket changes nothing and still answers `{"msg":"OK"}`, as the real
+ * one does, which is why a client must keep its ticket. With the `gcPauseWithoutTicket`
+ * fault it behaves like older Milvus: no ticket, one global pause, any resume ends it.
+ */
+import { randomUUID } from 'node:crypto';
+import { EtcdDataMissingError } from './etcd-store.js';
+import { completeFlush, readMilvusState, type CollectionState, type MilvusState } from './state.js';
+import type {
+  GcState,
+  MilvusCall,
+  MilvusFaults,
+  MilvusSimulatorOptions,
+  MilvusVolumes,
+  ProxyRequest,
+  ProxyResponse,
+} from './types.js';
+
+export const REST_PORT = 19530;
+export const MANAGEMENT_PORT = 9091;
+
+/** Milvus error codes (`pkg/util/merr`) the simulator answers with. */
+export const MilvusErrorCode = {
+  CollectionNotFound: 100,
+  CollectionNotLoaded: 101,
+  DatabaseNotFound: 800,
+  NeedAuthenticate: 1800,
+  IncorrectParameterFormat: 1801,
+  MissingRequiredParameters: 1802,
+  ParameterInvalid: 1100,
+} as const;
+
+const REST_PREFIX = '/v2/vectordb/';
+const GC_PAUSE = '/management/datacoord/garbage_collection/pause';
+const GC_RESUME = '/management/datacoord/garbage_collection/resume';
+
+class RestError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RestError';
+  }
+}
+
+interface RestContext {
+  volumes: MilvusVolumes;
+  state: MilvusState;
+  body: Record<string, unknown>;
+  dbName: string;
+  detail: Record<string, unknown>;
+}
+
+function json(status: number, value: unknown): ProxyResponse {
+  return { status, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify(value) };
+}
+
+function text(status: number, body: string): ProxyResponse {
+  return { status, headers: { 'content-type': 'text/plain; charset=utf-8' }, body };
+}
+
+const notFound = (): ProxyResponse => text(404, '404 page not found');
+
+/** One simulated Milvus instance. */
+export class MilvusSimulator {
+  /** Failure modes; mutable so tests and the local API server can switch them at any time. */
+  faults: MilvusFaults = {};
+
+  private readonly options: MilvusSimulatorOptions;
+  private readonly now: () => Date;
+  private readonly flushCompletesAfterPolls: number;
+  private readonly recorded: MilvusCall[] = [];
+  /** Flushes accepted but not yet complete, by collection id: get_stats polls seen so far. */
+  private readonly flushes = new Map<string, { polls: number }>();
+  /** Loads requested through the API, by collection id: `true` once complete. */
+  private readonly loads = new Map<string, boolean>();
+  /** Unexpired GC pause leases: ticket → expiry (epoch ms). */
+  private readonly gcLeases = new Map<string, number>();
+  /** The single pause of the ticketless (old) management API: expiry (epoch ms). */
+  private legacyGcPauseUntil: number | undefined;
+
+  constructor(options: MilvusSimulatorOptions) {
+    this.options = options;
+    this.now = options.now ?? (() => new Date());
+    this.flushCompletesAfterPolls = Math.max(1, options.flushCompletesAfterPolls ?? 1);
+  }
+
+  /** Every call served, in order. */
+  get calls(): readonly MilvusCall[] {
+    return this.recorded;
+  }
+
+  /** Whether datacoord GC is paused now, until when, and by which tickets. */
+  gcState(): GcState {
+    const now = this.now().getTime();
+    for (const [ticket, until] of this.gcLeases) if (until <= now) this.gcLeases.delete(ticket);
+    if (this.legacyGcPauseUntil !== undefined && this.legacyGcPauseUntil <= now) this.legacyGcPauseUntil = undefined;
+    const untils = [...this.gcLeases.values(), ...(this.legacyGcPauseUntil ? [this.legacyGcPauseUntil] : [])];
+    if (untils.length === 0) return { paused: false, tickets: [] };
+    return { paused: true, until: new Date(Math.max(...untils)).toISOString(), tickets: [...this.gcLeases.keys()] };
+  }
+
+  /** Serves one request that arrived through the service proxy. */
+  async handle(request: ProxyRequest): Promise<ProxyResponse> {
+    const detail: Record<string, unknown> = {};
+    let response: ProxyResponse;
+    try {
+      response = await this.dispatch(request, detail);
+    } catch (err) {
+      detail.error = (err as Error).message;
+      response = text(500, `internal error: ${(err as Error).message}`);
+    }
+    detail.status = response.status;
+    this.record(request, detail);
+    return response;
+  }
+
+  private record(request: ProxyRequest, detail: Record<string, unknown>): void {
+    const call: MilvusCall = {
+      seq: this.recorded.length + 1,
+      at: this.now().toISOString(),
+      port: request.port,
+      method: request.method.toUpperCase(),
+      path: request.path,
+      detail,
+    };
+    this.recorded.push(call);
+    this.options.record?.(call);
+  }
+
+  private async dispatch(request: ProxyRequest, detail: Record<string, unknown>): Promise<ProxyResponse> {
+    const volumes = await this.options.volumes();
+    if (!volumes) {
+      detail.outcome = 'instance down';
+      return text(503, 'Milvus is not running: its pods are gone or not ready');
+    }
+    let state: MilvusState;
+    try {
+      state = await readMilvusState(volumes);
+    } catch (err) {
+      if (!(err instanceof EtcdDataMissingError)) throw err;
+      // Without its metadata Milvus crash-loops; the Service has no ready endpoints.
+      detail.outcome = 'etcd data missing';
+      return text(503, `Milvus cannot start: ${err.message}`);
+    }
+    const path = request.path.split('?')[0]!;
+    if (request.port === MANAGEMENT_PORT) return this.management(request, path, detail);
+    if (request.port === REST_PORT) return this.rest(request, path, volumes, state, detail);
+    detail.outcome = 'port not served';
+    return text(503, `dial tcp :${request.port}: connect: connection refused`);
+  }
+
+  // ---- port 9091 ---------------------------------------------------------------------
+
+  private management(request: ProxyRequest, path: string, detail: Record<string, unknown>): ProxyResponse {
+    if (path === '/healthz') {
+      if (this.faults.unhealthy) {
+        detail.healthy = false;
+        return json(500, { state: 'Abnormal', detail: 'querynode is not healthy' });
+      }
+      detail.healthy = true;
+      return text(200, 'OK');
+    }
+    if (path === GC_PAUSE) return this.gcPause(request, detail);
+    if (path === GC_RESUME) return this.gcResume(request, detail);
+    detail.outcome = 'no such endpoint';
+    return notFound();
+  }
+
+  private gcPause(request: ProxyRequest, detail: Record<string, unknown>): ProxyResponse {
+    const raw = request.query.get('pause_seconds');
+    const seconds = Number(raw);
+    detail.pauseSeconds = raw;
+    if (raw === null || !Number.isInteger(seconds) || seconds <= 0) {
+      detail.outcome = 'invalid pause_seconds';
+      return json(500, { msg: `failed to pause garbage collection, pause duration not valid: ${String(raw)}` });
+    }
+    const until = this.now().getTime() + seconds * 1000;
+    if (this.faults.gcPauseWithoutTicket) {
+      this.legacyGcPauseUntil = until;
+      detail.until = new Date(until).toISOString();
+      return json(200, { msg: 'OK' });
+    }
+    const collectionId = Number(request.query.get('collection_id') ?? 0);
+    const ticket = Buffer.from(
+      JSON.stringify({ token: randomUUID(), collection_id: Number.isFinite(collectionId) ? collectionId : 0 }),
+    ).toString('base64');
+    this.gcLeases.set(ticket, until);
+    detail.ticket = ticket;
+    detail.until = new Date(until).toISOString();
+    return json(200, { msg: 'OK', data: { ticket } });
+  }
+
+  private gcResume(request: ProxyRequest, detail: Record<string, unknown>): ProxyResponse {
+    const ticket = request.query.get('ticket') ?? undefined;
+    detail.ticket = ticket;
+    this.gcState(); // drop expired leases first
+    if (this.faults.gcPauseWithoutTicket) {
+      this.legacyGcPauseUntil = undefined;
+      this.gcLeases.clear();
+      detail.resumed = true;
+      return json(200, { msg: 'OK' });
+    }
+    const resumed = ticket !== undefined && this.gcLeases.delete(ticket);
+    detail.resumed = resumed;
+    if (!resumed) detail.outcome = ticket === undefined ? 'no ticket: nothing resumed' : 'unknown ticket: nothing resumed';
+    detail.stillPaused = this.gcState().paused;
+    return json(200, { msg: 'OK' });
+  }
+
+  // ---- port 19530 --------------------------------------------------------------------
+
+  private async rest(
+    request: ProxyRequest,
+    path: string,
+    volumes: MilvusVolumes,
+    state: MilvusState,
+    detail: Record<string, unknown>,
+  ): Promise<ProxyResponse> {
+    if (!path.startsWith(REST_PREFIX) || request.method.toUpperCase() !== 'POST') {
+      detail.outcome = 'no such endpoint';
+      return notFound();
+    }
+    const action = path.slice(REST_PREFIX.length).replace(/\/+$/, '');
+    const handler = this.routes[action];
+    if (!handler) {
+      detail.outcome = 'no such endpoint';
+      return notFound();
+    }
+    if (this.faults.unhealthy) {
+      detail.outcome = 'unhealthy';
+      return text(503, 'Milvus proxy is not ready');
+    }
+    if (this.options.auth && !this.authorized(request)) {
+      detail.outcome = 'unauthenticated';
+      return json(401, { code: MilvusErrorCode.NeedAuthenticate, message: "user hasn't authenticated" });
+    }
+    try {
+      const body = this.parseBody(request.body);
+      const dbName = stringField(body, 'dbName') ?? headerValue(request, 'db-name') ?? 'default';
+      detail.database = dbName;
+      if (!state.databases.some((d) => d.name === dbName)) {
+        throw new RestError(MilvusErrorCode.DatabaseNotFound, `database not found[database=${dbName}]`);
+      }
+      const data = await handler.call(this, { volumes, state, body, dbName, detail });
+      detail.code = 0;
+      return json(200, { code: 0, data });
+    } catch (err) {
+      if (!(err instanceof RestError)) throw err;
+      detail.code = err.code;
+      detail.message = err.message;
+      // Milvus reports API errors in the body with HTTP 200.
+      return json(200, { code: err.code, message: err.message });
+    }
+  }
+
+  private authorized(request: ProxyRequest): boolean {
+    const header = headerValue(request, 'authorization');
+    const expected = `${this.options.auth!.username}:${this.options.auth!.password}`;
+    return header !== undefined && /^Bearer\s+/i.test(header) && header.replace(/^Bearer\s+/i, '') === expected;
+  }
+
+  private parseBody(body: Buffer): Record<string, unknown> {
+    const raw = body.toString('utf8').trim();
+    if (raw === '') {
+      throw new RestError(
+        MilvusErrorCode.IncorrectParameterFormat,
+        'invalid parameter format, the request body should be nil, however {} is valid',
+      );
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch (err) {
+      throw new RestError(MilvusErrorCode.IncorrectParameterFormat, `invalid parameter format, error: ${(err as Error).message}`);
+    }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new RestError(MilvusErrorCode.IncorrectParameterFormat, 'invalid parameter format, error: body must be a JSON object');
+    }
+    return parsed as Record<string, unknown>;
+  }
+
+  private collection(ctx: RestContext): CollectionState {
+    const name = stringField(ctx.body, 'collectionName');
+    if (!name) {
+      throw new RestError(
+        MilvusErrorCode.MissingRequiredParameters,
+        "missing required parameters, error: Key: 'collectionName' Error:Field validation for 'collectionName' failed on the 'required' tag",
+      );
+    }
+    ctx.detail.collection = name;
+    const found = ctx.state.collections.find((c) => c.database === ctx.dbName && c.name === name);
+    if (!found) {
+      throw new RestError(MilvusErrorCode.CollectionNotFound, `collection not found[database=${ctx.dbName}][collection=${name}]`);
+    }
+    return found;
+  }
+
+  private isLoaded(c: CollectionState): boolean {
+    return c.loadRecorded || this.loads.get(c.id) === true;
+  }
+
+  private readonly routes: Record<string, (this: MilvusSimulator, ctx: RestContext) => Promise<unknown>> = {
+    async 'databases/list'(ctx) {
+      return [...ctx.state.databases].sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1)).map((d) => d.name);
+    },
+
+    async 'collections/list'(ctx) {
+      return ctx.state.collections.filter((c) => c.database === ctx.dbName).map((c) => c.name);
+    },
+
+    async 'collections/describe'(ctx) {
+      const c = this.collection(ctx);
+      return {
+        collectionName: c.name,
+        collectionID: Number(c.id),
+        description: c.info.schema.description,
+        autoId: false,
+        fields: c.info.schema.fields.map((f) => ({
+          name: f.name,
+          id: Number(f.fieldID),
+          type: f.data_type,
+          primaryKey: f.is_primary_key,
+          partitionKey: false,
+          autoId: f.autoID,
+          description: f.description,
+          params: f.type_params,
+        })),
+        functions: [],
+        aliases: [],
+        indexes: [{ fieldName: 'embedding', indexName: 'embedding_hnsw', metricType: 'COSINE' }],
+        load: this.isLoaded(c) ? 'LoadStateLoaded' : this.loads.has(c.id) ? 'LoadStateLoading' : 'LoadStateNotLoad',
+        shardsNum: c.info.shards_num,
+        partitionsNum: c.info.partitionIDs.length,
+        consistencyLevel: c.info.consistency_level,
+        enableDynamicField: c.info.schema.enable_dynamic_field,
+        properties: c.info.properties,
+      };
+    },
+
+    async 'collections/flush'(ctx) {
+      const c = this.collection(ctx);
+      if (!this.flushes.has(c.id)) this.flushes.set(c.id, { polls: 0 });
+      ctx.detail.sealedSegments = c.growingSegmentIds;
+      ctx.detail.flush = 'accepted';
+      return {};
+    },
+
+    async 'collections/get_stats'(ctx) {
+      let c = this.collection(ctx);
+      const flush = this.flushes.get(c.id);
+      if (flush) {
+        flush.polls += 1;
+        if (!this.faults.flushNeverCompletes && flush.polls >= this.flushCompletesAfterPolls) {
+          // Forget the flush before writing, so a concurrent poll cannot write it twice.
+          this.flushes.delete(c.id);
+          ctx.detail.flushedSegments = await completeFlush(ctx.volumes, c.id, this.now());
+          c = this.collection({ ...ctx, state: await readMilvusState(ctx.volumes) });
+        }
+        ctx.detail.flush = this.flushes.has(c.id) ? 'in progress' : 'complete';
+      }
+      ctx.detail.rowCount = c.persistedRows;
+      return { rowCount: c.persistedRows };
+    },
+
+    async 'collections/load'(ctx) {
+      const c = this.collection(ctx);
+      if (!this.isLoaded(c)) this.loads.set(c.id, false);
+      return {};
+    },
+
+    async 'collections/get_load_state'(ctx) {
+      const c = this.collection(ctx);
+      if (this.isLoaded(c)) return { loadState: 'LoadStateLoaded', loadProgress: 100 };
+      if (this.loads.has(c.id)) {
+        // A load takes one poll to finish: the first answer says Loading, the next Loaded.
+        this.loads.set(c.id, true);
+        return { loadState: 'LoadStateLoading', loadProgress: 50 };
+      }
+      return { loadState: 'LoadStateNotLoad' };
+    },
+
+    async 'entities/query'(ctx) {
+      const c = this.collection(ctx);
+      const outputs = ctx.body.outputFields;
+      const isCount =
+        Array.isArray(outputs) && outputs.length === 1 && String(outputs[0]).trim().toLowerCase() === 'count(*)';
+      if (!isCount) {
+        throw new RestError(
+          MilvusErrorCode.ParameterInvalid,
+          'invalid parameter[expected=outputFields ["count(*)"]][actual=' +
+            JSON.stringify(outputs ?? null) +
+            ']: the local Milvus simulator answers count(*) queries only',
+        );
+      }
+      if (!this.isLoaded(c)) {
+        throw new RestError(MilvusErrorCode.CollectionNotLoaded, `collection not loaded[collection=${c.name}]`);
+      }
+      const count = c.persistedRows + c.growingRows;
+      ctx.detail.count = count;
+      return [{ 'count(*)': count }];
+    },
+  };
+}
+
+function stringField(body: Record<string, unknown>, name: string): string | undefined {
+  const v = body[name];
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+/** A request header by case-insensitive name (proxies and clients differ in casing). */
+function headerValue(request: ProxyRequest, name: string): string | undefined {
+  for (const [key, value] of Object.entries(request.headers)) {
+    if (key.toLowerCase() === name && value !== undefined && value !== '') return value;
+  }
+  return undefined;
+}

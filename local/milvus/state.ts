@@ -1,0 +1,206 @@
+/**
+ * What a Milvus instance knows, read from its volumes: databases and collections from the
+ * etcd keyspace, row counts from the binlog headers in MinIO. Nothing is cached, so a volume
+ * that lost files (or a restore that missed some) shows it at once.
+ */
+import { BINLOG_HEADER_READ_SIZE, decodeBinlogDescriptor } from './binlog.js';
+import { readEtcd, writeEtcdDb } from './etcd-store.js';
+import {
+  etcdKeys,
+  hybridTimestamp,
+  objectKeys,
+  type CollectionInfo,
+  type DatabaseInfo,
+  type FieldBinlog,
+  type SegmentInfo,
+  FieldId,
+} from './meta.js';
+import { MinioDrives } from './object-store.js';
+import { resolveVolumes } from './seed.js';
+import { IdAllocator, writeFlushedSegment, type SegmentWriter } from './segments.js';
+import type { MilvusVolumes } from './types.js';
+
+/** One segment as datacoord records it, with what MinIO actually holds for it. */
+export interface SegmentSummary {
+  id: string;
+  state: SegmentInfo['state'];
+  level: SegmentInfo['level'];
+  /** Rows datacoord records for the segment. */
+  recordedRows: number;
+  /** Rows (L1) or deletions (L0) found in the binlog headers on the drives. */
+  rowsOnDisk: number;
+  /** Binlog object keys the metadata lists but MinIO does not hold (or holds corrupt). */
+  missingObjects: string[];
+}
+
+/** One collection, derived from the volumes. */
+export interface CollectionState {
+  database: string;
+  databaseId: string;
+  name: string;
+  id: string;
+  dim: number;
+  info: CollectionInfo;
+  /** Whether querycoord has a persisted load record for it. */
+  loadRecorded: boolean;
+  segments: SegmentSummary[];
+  /** Rows in flushed L1 segments minus deletions in flushed L0 segments, as read from MinIO. */
+  persistedRows: number;
+  /** Rows of growing segments: in the message queue, not yet in MinIO. */
+  growingRows: number;
+  /** IDs of the growing segments. */
+  growingSegmentIds: string[];
+}
+
+/** The state of one Milvus instance. */
+export interface MilvusState {
+  /** etcd revision the keyspace was read at. */
+  revision: number;
+  databases: { id: string; name: string }[];
+  collections: CollectionState[];
+}
+
+function parse<T>(json: string | undefined): T | undefined {
+  if (json === undefined) return undefined;
+  try {
+    return JSON.parse(json) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+function entriesWithPrefix(entries: Map<string, string>, prefix: string): [string, string][] {
+  return [...entries].filter(([k]) => k.startsWith(prefix)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+async function rowsInLogs(
+  drives: MinioDrives,
+  keys: string[],
+  expect: { collectionId: string; segmentId: string },
+): Promise<{ rows: number; missing: string[] }> {
+  let rows = 0;
+  const missing: string[] = [];
+  for (const key of keys) {
+    const head = await drives.readObjectHead(key, BINLOG_HEADER_READ_SIZE);
+    if (!head) {
+      missing.push(key);
+      continue;
+    }
+    try {
+      const d = decodeBinlogDescriptor(head);
+      if (d.collectionId.toString() !== expect.collectionId || d.segmentId.toString() !== expect.segmentId) {
+        missing.push(key); // a binlog of another segment at this path is as good as none
+        continue;
+      }
+      rows += d.numRows;
+    } catch {
+      missing.push(key);
+    }
+  }
+  return { rows, missing };
+}
+
+/**
+ * Reads the state of a Milvus instance from its volumes. Throws `EtcdDataMissingError` when
+ * no etcd member holds a readable keyspace (the instance could not start).
+ */
+export async function readMilvusState(volumes: MilvusVolumes): Promise<MilvusState> {
+  const v = resolveVolumes(volumes);
+  const { revision, entries } = await readEtcd(v.etcdDirs);
+  const drives = new MinioDrives(v.minioDirs, v.bucket);
+
+  const databases = entriesWithPrefix(entries, etcdKeys.databasePrefix())
+    .map(([, value]) => parse<DatabaseInfo>(value))
+    .filter((d): d is DatabaseInfo => d !== undefined)
+    .map((d) => ({ id: d.id, name: d.name }));
+  const dbName = new Map(databases.map((d) => [d.id, d.name]));
+
+  const collections: CollectionState[] = [];
+  for (const [, value] of entriesWithPrefix(entries, etcdKeys.collectionPrefix())) {
+    const info = parse<CollectionInfo>(value);
+    if (!info || !dbName.has(info.dbId)) continue;
+    const segments: SegmentSummary[] = [];
+    let persistedRows = 0;
+    let growingRows = 0;
+    const growingSegmentIds: string[] = [];
+    for (const [, segValue] of entriesWithPrefix(entries, etcdKeys.segmentPrefix(info.ID))) {
+      const seg = parse<SegmentInfo>(segValue);
+      if (!seg || seg.state === 'Dropped') continue;
+      if (seg.state === 'Growing') {
+        growingRows += seg.num_of_rows;
+        growingSegmentIds.push(seg.ID);
+        segments.push({ id: seg.ID, state: seg.state, level: seg.level, recordedRows: seg.num_of_rows, rowsOnDisk: 0, missingObjects: [] });
+        continue;
+      }
+      // Row counts come from the primary-key binlogs (L1) or the delta logs (L0).
+      const logMetaKey =
+        seg.level === 'L0'
+          ? etcdKeys.deltalog(info.ID, seg.partitionID, seg.ID, '0')
+          : etcdKeys.binlog(info.ID, seg.partitionID, seg.ID, FieldId.PrimaryKey);
+      const logs = parse<FieldBinlog>(entries.get(logMetaKey))?.binlogs ?? [];
+      const keys = logs.map((b) =>
+        seg.level === 'L0'
+          ? objectKeys.deltaLog(v.rootPath, info.ID, seg.partitionID, seg.ID, b.logID)
+          : objectKeys.insertLog(v.rootPath, info.ID, seg.partitionID, seg.ID, FieldId.PrimaryKey, b.logID),
+      );
+      const { rows, missing } = await rowsInLogs(drives, keys, { collectionId: info.ID, segmentId: seg.ID });
+      persistedRows += seg.level === 'L0' ? -rows : rows;
+      segments.push({ id: seg.ID, state: seg.state, level: seg.level, recordedRows: seg.num_of_rows, rowsOnDisk: rows, missingObjects: missing });
+    }
+    const dimParam = info.schema.fields.find((f) => f.data_type === 'FloatVector')?.type_params.find((p) => p.key === 'dim');
+    collections.push({
+      database: dbName.get(info.dbId)!,
+      databaseId: info.dbId,
+      name: info.schema.name,
+      id: info.ID,
+      dim: Number(dimParam?.value ?? 0),
+      info,
+      loadRecorded: entries.has(etcdKeys.loadInfo(info.ID)),
+      segments,
+      persistedRows: Math.max(0, persistedRows),
+      growingRows,
+      growingSegmentIds,
+    });
+  }
+  return { revision, databases, collections };
+}
+
+/**
+ * Completes a flush of one collection: writes the binlogs of its growing segments to MinIO
+ * and marks them Flushed in etcd, on every member. Returns the ids of the segments flushed.
+ * The vector index of a freshly flushed segment is not built here: in Milvus that is a
+ * separate, later indexnode task, and nothing the simulator reports depends on it.
+ */
+export async function completeFlush(volumes: MilvusVolumes, collectionId: string, now: Date): Promise<string[]> {
+  const v = resolveVolumes(volumes);
+  const { revision, entries } = await readEtcd(v.etcdDirs);
+  const prefix = etcdKeys.segmentPrefix(collectionId);
+  const collEntry = [...entries].find(
+    ([k]) => k.startsWith(etcdKeys.collectionPrefix()) && k.endsWith(`/${collectionId}`),
+  );
+  const info = parse<CollectionInfo>(collEntry?.[1]);
+  if (!info) return [];
+  const writer: SegmentWriter = {
+    drives: new MinioDrives(v.minioDirs, v.bucket),
+    rootPath: v.rootPath,
+    entries,
+    ids: new IdAllocator(entries, hybridTimestamp(now.getTime())),
+    capScale: 1,
+    written: [],
+  };
+  const flushed: string[] = [];
+  for (const [, value] of entriesWithPrefix(entries, prefix)) {
+    const seg = parse<SegmentInfo>(value);
+    if (!seg || seg.state !== 'Growing') continue;
+    const to = hybridTimestamp(now.getTime());
+    const done: SegmentInfo = {
+      ...seg,
+      state: 'Flushed',
+      dml_position: { ...seg.start_position, timestamp: to.toString() },
+    };
+    await writeFlushedSegment(writer, info, done, { from: BigInt(seg.start_position.timestamp), to }, { buildIndex: false });
+    flushed.push(seg.ID);
+  }
+  if (flushed.length > 0) await writeEtcdDb(v.etcdDirs, { revision: revision + 1, entries });
+  return flushed;
+}

@@ -1,0 +1,102 @@
+/**
+ * Public types of the simulated Milvus used by the local cluster (DESIGN §6). The local
+ * Kubernetes API server creates one `MilvusSimulator` per Milvus custom resource and calls
+ * `seedMilvusData` to fill that instance's etcd and MinIO volume directories.
+ */
+
+/** Where one Milvus instance keeps its data: the directories behind its etcd and MinIO PVCs. */
+export interface MilvusVolumes {
+  /** One directory per etcd member PVC (`data-<release>-etcd-N`); raft replicas hold the same data. */
+  etcdDirs: string[];
+  /** One directory per MinIO PVC (`export-<release>-minio-N`), or a single one for standalone MinIO. */
+  minioDirs: string[];
+  /** Bucket Milvus writes to. Default `milvus-bucket` (the Helm chart and operator default). */
+  bucket?: string;
+  /** Root path inside the bucket (`minio.rootPath`). Default `file`. */
+  rootPath?: string;
+}
+
+/** What `seedMilvusData` writes. */
+export interface SeedOptions {
+  /** Seed of the pseudo-random generator; the same seed gives byte-identical files. Default 42. */
+  seed?: number;
+  /** Multiplies row counts and payload sizes; 1 is the small default (a few MiB in total). */
+  scale?: number;
+  /** Collections to create. Default: `DEFAULT_COLLECTIONS`. */
+  collections?: CollectionSpec[];
+}
+
+/** One collection to seed. */
+export interface CollectionSpec {
+  database: string;
+  name: string;
+  /** Dimension of the float vector field. */
+  dim: number;
+  /** Rows to insert, before `scale` and before deletions. */
+  rows: number;
+  /** Sealed segments to spread the rows over. Default: one per 8,192 rows, at least 1. */
+  segments?: number;
+}
+
+/** One request the simulator served, in order; also what the API server records for snapshots. */
+export interface MilvusCall {
+  seq: number;
+  /** ISO-8601 time taken from the simulator's clock. */
+  at: string;
+  port: number;
+  method: string;
+  path: string;
+  /** What the call was about: database, collection, ticket, outcome code. */
+  detail?: Record<string, unknown>;
+}
+
+/** A request that reached the Milvus service through the Kubernetes service proxy. */
+export interface ProxyRequest {
+  port: number;
+  method: string;
+  /** The path after `/proxy`, starting with `/`. */
+  path: string;
+  query: URLSearchParams;
+  headers: Record<string, string | undefined>;
+  body: Buffer;
+}
+
+/** What the service proxy sends back to its client. */
+export interface ProxyResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer | string;
+}
+
+/** Failure modes a test can switch on. */
+export interface MilvusFaults {
+  /** `collections/flush` is accepted but the segments never become flushed. */
+  flushNeverCompletes?: boolean;
+  /** GC pause answers without a ticket (Milvus before 2.4.x), and resume ignores tickets. */
+  gcPauseWithoutTicket?: boolean;
+  /** `/healthz` answers 500 and the REST API answers 503. */
+  unhealthy?: boolean;
+}
+
+/** Options of `MilvusSimulator`. */
+export interface MilvusSimulatorOptions {
+  /** The instance's volumes; `undefined` means the instance is down (503). Called per request. */
+  volumes: () => Promise<MilvusVolumes | undefined>;
+  /** Clock. Default: the system clock. */
+  now?: () => Date;
+  /** Called with every call as it is recorded. */
+  record?: (call: MilvusCall) => void;
+  /** Flush-state polls after which a flush is complete. Default 1. */
+  flushCompletesAfterPolls?: number;
+  /** When set, REST v2 calls need `Authorization: Bearer <username>:<password>`. */
+  auth?: { username: string; password: string };
+}
+
+/** Datacoord garbage-collection state, for tests. */
+export interface GcState {
+  paused: boolean;
+  /** ISO time when the current pause expires, when paused. */
+  until?: string;
+  /** Tickets of the pauses that are in force. */
+  tickets: string[];
+}

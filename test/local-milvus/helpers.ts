@@ -1,0 +1,87 @@
+/** Test helpers: temporary volume directories and request builders for the simulated Milvus. */
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import type { MilvusSimulator, MilvusVolumes, ProxyRequest } from '../../local/milvus/index.js';
+
+export interface TempVolumes {
+  root: string;
+  volumes: MilvusVolumes;
+  cleanup: () => Promise<void>;
+}
+
+/** Three etcd member and four MinIO drive directories, like a cluster-mode Milvus CR. */
+export async function tempVolumes(): Promise<TempVolumes> {
+  const root = await mkdtemp(join(tmpdir(), 'local-milvus-'));
+  return {
+    root,
+    volumes: {
+      etcdDirs: [0, 1, 2].map((i) => join(root, `data-production-milvus-etcd-${i}`)),
+      minioDirs: [0, 1, 2, 3].map((i) => join(root, `export-production-milvus-minio-${i}`)),
+    },
+    cleanup: () => rm(root, { recursive: true, force: true }),
+  };
+}
+
+/** Every file under `dir`: relative path → SHA-256 of the content and the mtime. */
+export async function fingerprint(dir: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      const s = await stat(p);
+      if (e.isDirectory()) {
+        out.set(`${relative(dir, p)}/`, `mtime=${s.mtimeMs}`);
+        await walk(p);
+      } else {
+        const hash = createHash('sha256').update(await readFile(p)).digest('hex');
+        out.set(relative(dir, p), `${hash} mtime=${s.mtimeMs}`);
+      }
+    }
+  };
+  await walk(dir);
+  return out;
+}
+
+/** A REST v2 call on port 19530. */
+export function restRequest(path: string, body: unknown, headers: Record<string, string> = {}): ProxyRequest {
+  return {
+    port: 19530,
+    method: 'POST',
+    path,
+    query: new URLSearchParams(),
+    headers: { 'content-type': 'application/json', ...headers },
+    body: Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)),
+  };
+}
+
+/** A GET on the management port 9091. */
+export function managementRequest(path: string, query = ''): ProxyRequest {
+  return { port: 9091, method: 'GET', path, query: new URLSearchParams(query), headers: {}, body: Buffer.alloc(0) };
+}
+
+/** Sends a REST v2 call and parses the JSON answer. */
+export async function rest(
+  sim: MilvusSimulator,
+  path: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: { code: number; data?: unknown; message?: string } }> {
+  const res = await sim.handle(restRequest(path, body, headers));
+  return { status: res.status, json: JSON.parse(String(res.body)) as { code: number; data?: unknown; message?: string } };
+}
+
+/** The `count(*)` of a collection through REST v2. */
+export async function countRows(sim: MilvusSimulator, collectionName: string, dbName = 'default'): Promise<number> {
+  const res = await rest(sim, '/v2/vectordb/entities/query', { dbName, collectionName, outputFields: ['count(*)'] });
+  if (res.json.code !== 0) throw new Error(`count(*) failed: ${JSON.stringify(res.json)}`);
+  return (res.json.data as { 'count(*)': number }[])[0]!['count(*)'];
+}
+
+/** The `get_stats` row count of a collection through REST v2. */
+export async function statsRows(sim: MilvusSimulator, collectionName: string, dbName = 'default'): Promise<number> {
+  const res = await rest(sim, '/v2/vectordb/collections/get_stats', { dbName, collectionName });
+  if (res.json.code !== 0) throw new Error(`get_stats failed: ${JSON.stringify(res.json)}`);
+  return (res.json.data as { rowCount: number }).rowCount;
+}
