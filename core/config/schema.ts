@@ -8,7 +8,7 @@
  * otherwise be silently ignored), and every error message says what is allowed.
  */
 import { z } from 'zod';
-import { cronProblem, isTimeZone } from '../schedule/cron.js';
+import { CRON_HINT, cronProblem, isTimeZone } from '../schedule/cron.js';
 import { AWS_REGIONS } from './regions.js';
 import { parseQuantity, QUANTITY_HINT } from './quantity.js';
 
@@ -31,34 +31,39 @@ export const Region = z.enum(AWS_REGIONS, {
   error: (issue) => `"${String(issue.input)}" is not an AWS Region; expected one like us-east-1, eu-west-1`,
 });
 
+const Port = z
+  .int({ error: 'must be a port from 1 to 65535' })
+  .min(1, 'must be a port from 1 to 65535')
+  .max(65535, 'must be a port from 1 to 65535');
+
 const PositiveInt = (what: string) =>
   z.int({ error: `must be a whole number (${what})` }).min(1, `must be at least 1 (${what})`);
 const NonNegativeInt = (what: string) =>
   z.int({ error: `must be a whole number (${what})` }).min(0, `must not be negative (${what})`);
 
 /** A capacity such as `1000Gi`; kept as written, with the byte count checked. */
-export const Quantity = z.string().refine((v) => parseQuantity(v) !== undefined, {
+export const Quantity = z.string({ error: `must be a size; expected ${QUANTITY_HINT}` }).refine((v) => parseQuantity(v) !== undefined, {
   error: (issue) => `"${String(issue.input)}" is not a size; expected ${QUANTITY_HINT}`,
 });
 
 /** A duration such as `30s`, `15m`, `24h` or `7d`. */
 export const Duration = z
-  .string()
+  .string({ error: 'must be a duration such as 30s, 15m, 24h or 7d' })
   .regex(/^[1-9]\d*(s|m|h|d)$/, 'must be a duration such as 30s, 15m, 24h or 7d');
 
-export const Cron = z.string().superRefine((value, ctx) => {
+export const Cron = z.string({ error: `must be a cron expression in quotes; expected ${CRON_HINT}` }).superRefine((value, ctx) => {
   const problem = cronProblem(value);
   if (problem) ctx.addIssue({ code: 'custom', message: `"${value}" ${problem}` });
 });
 
-export const TimeZone = z.string().refine(isTimeZone, {
+export const TimeZone = z.string({ error: 'must be an IANA time zone such as UTC or Europe/Berlin' }).refine(isTimeZone, {
   error: (issue) => `"${String(issue.input)}" is not an IANA time zone; expected one like UTC or Europe/Berlin`,
 });
 
 const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
 
-export const LabelKey = z.string().regex(LABEL_KEY, 'must be a Kubernetes label key such as app.kubernetes.io/instance');
+export const LabelKey = z.string({ error: 'must be a Kubernetes label key such as app.kubernetes.io/instance' }).regex(LABEL_KEY, 'must be a Kubernetes label key such as app.kubernetes.io/instance');
 export const LabelValue = z
   .string({ error: 'must be a string (quote numbers and booleans in YAML)' })
   .regex(LABEL_VALUE, 'must be a Kubernetes label value (at most 63 letters, digits, "-", "_" or ".")');
@@ -190,6 +195,7 @@ export const ScheduleBody = z.strictObject({
   cron: z.array(Cron).min(1, 'must list at least one cron expression'),
   timeZone: TimeZone.default('UTC'),
 });
+export type ScheduleBody = z.infer<typeof ScheduleBody>;
 export const SchedulePolicy = ScheduleBody.extend({ name: Name });
 export type SchedulePolicy = z.infer<typeof SchedulePolicy>;
 
@@ -241,8 +247,8 @@ export type RetentionBody = z.infer<typeof RetentionBody>;
 
 export const ExecAction = z.strictObject({
   /** Container to exec in; defaults to the pod's first container. */
-  container: z.string().min(1).optional(),
-  command: z.array(z.string()).min(1, 'must be a non-empty list such as ["sh", "-c", "sync"]'),
+  container: z.string({ error: 'must be a container name' }).min(1, 'must be a container name').optional(),
+  command: z.array(z.string({ error: 'must be a string (quote numbers in YAML)' }), { error: 'must be a list such as ["sh", "-c", "sync"]' }).min(1, 'must be a non-empty list such as ["sh", "-c", "sync"]'),
   timeoutSeconds: PositiveInt('seconds').max(3600, 'must be at most 3600 seconds').default(30),
   maxRetryCount: NonNegativeInt('retries').max(10, 'must be at most 10').default(0),
   /** When true a failure is recorded but does not fail the backup. */
@@ -259,6 +265,21 @@ export type Hook = z.infer<typeof Hook>;
 // Plans
 // ---------------------------------------------------------------------------------------------
 
+/** What a `schedule:` or `retention:` may be, for the message when it is neither. */
+const SCHEDULE_FORMS =
+  'must be the name of a schedule policy (see schedulePolicies) or an inline schedule such as {cron: ["0 2 * * *"], timeZone: UTC}';
+const RETENTION_FORMS =
+  'must be the name of a retention policy (see retentionPolicies) or an inline policy such as {latest: 7, weekly: 4, dayOfWeek: Sunday}';
+
+function isRegex(source: string): boolean {
+  try {
+    new RegExp(source);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export const Plan = z.strictObject({
   name: Name,
   cluster: Name,
@@ -267,9 +288,9 @@ export const Plan = z.strictObject({
   selector: LabelSelector,
   vault: Name,
   /** A schedule policy by name, or an inline schedule. Absent: on demand only. */
-  schedule: z.union([Name, ScheduleBody]).optional(),
+  schedule: z.union([Name, ScheduleBody], { error: SCHEDULE_FORMS }).optional(),
   /** A retention policy by name, or an inline policy. */
-  retention: z.union([Name, RetentionBody]),
+  retention: z.union([Name, RetentionBody], { error: RETENTION_FORMS }),
   hooks: z
     .strictObject({
       mode: z.enum(['Sequential', 'Parallel'], { error: 'must be Sequential or Parallel' }).default('Sequential'),
@@ -279,7 +300,10 @@ export const Plan = z.strictObject({
             hook: Name,
             podSelector: LabelSelector,
             /** Only containers whose name matches run the hook; defaults to the hook's container. */
-            containerRegex: z.string().min(1).optional(),
+            containerRegex: z
+              .string({ error: 'must be a regular expression such as ^datanode$' })
+              .refine(isRegex, { error: (i) => `${JSON.stringify(i.input)} is not a valid regular expression` })
+              .optional(),
           }),
         )
         .min(1, 'must list at least one hook'),
@@ -290,8 +314,8 @@ export const Plan = z.strictObject({
     instance: Name,
     /** The Service that exposes Milvus; the Operator names it `<instance>-milvus`. */
     service: Name,
-    restPort: z.int().min(1).max(65535, 'must be a port from 1 to 65535').default(19530),
-    managementPort: z.int().min(1).max(65535, 'must be a port from 1 to 65535').default(9091),
+    restPort: Port.default(19530),
+    managementPort: Port.default(9091),
     /** Secret (in the plan's namespace) holding `username` and `password` when auth is on. */
     authSecret: z.strictObject({ name: Name, usernameKey: z.string().default('username'), passwordKey: z.string().default('password') }).optional(),
   }),
@@ -307,7 +331,7 @@ export type Plan = z.infer<typeof Plan>;
 export const Drill = z.strictObject({
   name: Name,
   plan: Name,
-  schedule: z.union([Name, ScheduleBody]),
+  schedule: z.union([Name, ScheduleBody], { error: SCHEDULE_FORMS }),
   /** Cluster to restore into; defaults to the plan's cluster. */
   targetCluster: Name.optional(),
   /** Throwaway namespace for the restore; defaults to `<plan namespace>-drill`. */
@@ -327,7 +351,7 @@ export const Subscription = z.discriminatedUnion(
     z.strictObject({ protocol: z.literal('email'), endpoint: z.email('must be an email address') }),
     z.strictObject({ protocol: z.literal('https'), endpoint: z.url({ protocol: /^https$/, error: 'must be an https:// URL' }) }),
   ],
-  { error: 'protocol must be email or https' },
+  { error: 'must be email or https' },
 );
 
 export const Notifications = z.strictObject({
@@ -338,7 +362,8 @@ export const Notifications = z.strictObject({
 // The whole file
 // ---------------------------------------------------------------------------------------------
 
-const ConfigShape = z.strictObject({
+/** The sections and their shapes, without the cross-section checks (see `crossReferenceIssues`). */
+export const ConfigShape = z.strictObject({
   /** Prefix of stack and resource names; one installation per account and region. */
   name: Name.default('milvus-guard'),
   clusters: z.array(Cluster).min(1, 'must list at least one cluster'),
@@ -351,85 +376,144 @@ const ConfigShape = z.strictObject({
   notifications: Notifications.default({ subscriptions: [] }),
 });
 
-type ConfigShape = z.infer<typeof ConfigShape>;
-
-/** Adds an issue for every name listed twice in `items` (at `key[i].name`). */
-function checkUnique(items: readonly { name: string }[], key: string, ctx: z.RefinementCtx): void {
-  const seen = new Map<string, number>();
-  items.forEach((item, i) => {
-    const first = seen.get(item.name);
-    if (first === undefined) seen.set(item.name, i);
-    else ctx.addIssue({ code: 'custom', path: [key, i, 'name'], message: `"${item.name}" is already used by ${key}[${first}]; names must be unique` });
-  });
+/**
+ * What the cross-section checks read: every field `unknown`, so the same checks run on a parsed
+ * config and on a raw document whose shape has errors. zod skips refinements when the shape
+ * already failed, yet "plan names vault X that does not exist" is worth reporting alongside a
+ * mistyped weekday, so `parseConfig` runs these checks on the raw document itself.
+ */
+export interface ReferenceView {
+  readonly clusters?: unknown;
+  readonly vaults?: unknown;
+  readonly schedulePolicies?: unknown;
+  readonly retentionPolicies?: unknown;
+  readonly hooks?: unknown;
+  readonly plans?: unknown;
+  readonly drills?: unknown;
 }
 
-/** Adds an issue when `name` is not one of `items`' names, listing the ones that exist. */
-function checkRef(
-  name: string | undefined,
-  items: readonly { name: string }[],
-  what: string,
-  section: string,
-  path: (string | number)[],
-  ctx: z.RefinementCtx,
-): void {
-  if (name === undefined || items.some((i) => i.name === name)) return;
-  const known = items.map((i) => i.name);
-  const hint = known.length ? `defined: ${known.join(', ')}` : `none is defined under ${section}`;
-  ctx.addIssue({ code: 'custom', path, message: `names ${what} "${name}" that is not defined; ${hint}` });
+/** A problem found by `crossReferenceIssues`, with its path in the file. */
+export interface ReferenceIssue {
+  readonly path: (string | number)[];
+  readonly message: string;
 }
 
-/** Checks that hold across sections: unique names and references that resolve. */
-function checkCrossReferences(c: ConfigShape, ctx: z.RefinementCtx): void {
-  checkUnique(c.clusters, 'clusters', ctx);
-  checkUnique(c.vaults, 'vaults', ctx);
-  checkUnique(c.schedulePolicies, 'schedulePolicies', ctx);
-  checkUnique(c.retentionPolicies, 'retentionPolicies', ctx);
-  checkUnique(c.hooks, 'hooks', ctx);
-  checkUnique(c.plans, 'plans', ctx);
-  checkUnique(c.drills, 'drills', ctx);
+type Loose = Readonly<Record<string, unknown>>;
+
+/** The items of a section that is a list; anything that is not a mapping reads as `{}`. */
+function items(section: unknown): Loose[] {
+  if (!Array.isArray(section)) return [];
+  return section.map((item) => (item !== null && typeof item === 'object' && !Array.isArray(item) ? (item as Loose) : {}));
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/**
+ * Checks that hold across sections: unique names, references that resolve, a plan's vault in
+ * its cluster's region, drills that never restore over production. Values of the wrong type are
+ * skipped here (the shape checks report them), so these checks never add noise to a broken file.
+ */
+export function crossReferenceIssues(c: ReferenceView): ReferenceIssue[] {
+  const issues: ReferenceIssue[] = [];
+  const clusters = items(c.clusters);
+  const vaults = items(c.vaults);
+  const schedules = items(c.schedulePolicies);
+  const retentions = items(c.retentionPolicies);
+  const hooks = items(c.hooks);
+  const plans = items(c.plans);
+  const drills = items(c.drills);
+
+  /** Adds an issue for every name listed twice in `list` (at `key[i].name`). */
+  const checkUnique = (list: Loose[], key: string): void => {
+    const seen = new Map<string, number>();
+    list.forEach((item, i) => {
+      const name = str(item['name']);
+      if (name === undefined) return;
+      const first = seen.get(name);
+      if (first === undefined) seen.set(name, i);
+      else issues.push({ path: [key, i, 'name'], message: `"${name}" is already used by ${key}[${first}]; names must be unique` });
+    });
+  };
+
+  /** Adds an issue when `value` names nothing in `list`, listing the names that exist. */
+  const checkRef = (value: unknown, list: Loose[], what: string, section: string, path: (string | number)[]): void => {
+    const name = str(value);
+    if (name === undefined) return;
+    const known = list.map((i) => str(i['name'])).filter((n): n is string => n !== undefined);
+    if (known.includes(name)) return;
+    const hint = known.length ? `defined: ${known.join(', ')}` : `none is defined under ${section}`;
+    issues.push({ path, message: `names ${what} "${name}" that is not defined; ${hint}` });
+  };
+
+  const byName = (list: Loose[], name: unknown): Loose | undefined =>
+    str(name) === undefined ? undefined : list.find((i) => i['name'] === name);
+
+  checkUnique(clusters, 'clusters');
+  checkUnique(vaults, 'vaults');
+  checkUnique(schedules, 'schedulePolicies');
+  checkUnique(retentions, 'retentionPolicies');
+  checkUnique(hooks, 'hooks');
+  checkUnique(plans, 'plans');
+  checkUnique(drills, 'drills');
 
   const vaultRegions = new Map<string, number>();
-  c.vaults.forEach((v, i) => {
-    const first = vaultRegions.get(v.region);
-    if (first === undefined) vaultRegions.set(v.region, i);
-    else ctx.addIssue({ code: 'custom', path: ['vaults', i, 'region'], message: `${v.region} already has vault ${c.vaults[first]!.name}; one vault per region` });
+  vaults.forEach((v, i) => {
+    const region = str(v['region']);
+    if (region === undefined) return;
+    const first = vaultRegions.get(region);
+    if (first === undefined) vaultRegions.set(region, i);
+    else issues.push({ path: ['vaults', i, 'region'], message: `${region} already has vault ${String(vaults[first]!['name'])}; one vault per region` });
   });
-  c.clusters.forEach((cl, i) => {
-    if (cl.endpointAccess === 'private' && !cl.vpc) {
-      ctx.addIssue({ code: 'custom', path: ['clusters', i, 'vpc'], message: 'is required when endpointAccess is private (the Lambdas must run in the cluster VPC)' });
+  clusters.forEach((cl, i) => {
+    if (cl['endpointAccess'] === 'private' && cl['vpc'] === undefined) {
+      issues.push({ path: ['clusters', i, 'vpc'], message: 'is required when endpointAccess is private (the Lambdas must run in the cluster VPC)' });
     }
   });
 
-  c.plans.forEach((plan, i) => {
-    checkRef(plan.cluster, c.clusters, 'cluster', 'clusters', ['plans', i, 'cluster'], ctx);
-    checkRef(plan.vault, c.vaults, 'vault', 'vaults', ['plans', i, 'vault'], ctx);
-    if (typeof plan.schedule === 'string') checkRef(plan.schedule, c.schedulePolicies, 'schedule policy', 'schedulePolicies', ['plans', i, 'schedule'], ctx);
-    if (typeof plan.retention === 'string') checkRef(plan.retention, c.retentionPolicies, 'retention policy', 'retentionPolicies', ['plans', i, 'retention'], ctx);
-    plan.hooks?.items.forEach((item, j) => checkRef(item.hook, c.hooks, 'hook', 'hooks', ['plans', i, 'hooks', 'items', j, 'hook'], ctx));
-    const cluster = c.clusters.find((cl) => cl.name === plan.cluster);
-    const vault = c.vaults.find((v) => v.name === plan.vault);
-    if (cluster && vault && cluster.region !== vault.region) {
-      ctx.addIssue({
-        code: 'custom',
+  plans.forEach((plan, i) => {
+    checkRef(plan['cluster'], clusters, 'cluster', 'clusters', ['plans', i, 'cluster']);
+    checkRef(plan['vault'], vaults, 'vault', 'vaults', ['plans', i, 'vault']);
+    checkRef(plan['schedule'], schedules, 'schedule policy', 'schedulePolicies', ['plans', i, 'schedule']);
+    checkRef(plan['retention'], retentions, 'retention policy', 'retentionPolicies', ['plans', i, 'retention']);
+    const hookConfig = plan['hooks'];
+    if (hookConfig !== null && typeof hookConfig === 'object' && !Array.isArray(hookConfig)) {
+      items((hookConfig as Loose)['items']).forEach((item, j) =>
+        checkRef(item['hook'], hooks, 'hook', 'hooks', ['plans', i, 'hooks', 'items', j, 'hook']),
+      );
+    }
+    const cluster = byName(clusters, plan['cluster']);
+    const vault = byName(vaults, plan['vault']);
+    const clusterRegion = str(cluster?.['region']);
+    const vaultRegion = str(vault?.['region']);
+    if (clusterRegion !== undefined && vaultRegion !== undefined && clusterRegion !== vaultRegion) {
+      issues.push({
         path: ['plans', i, 'vault'],
-        message: `vault ${vault.name} is in ${vault.region} but cluster ${cluster.name} is in ${cluster.region}; back up into a vault in the cluster's region (replicate it for DR)`,
+        message: `vault ${String(vault!['name'])} is in ${vaultRegion} but cluster ${String(cluster!['name'])} is in ${clusterRegion}; back up into a vault in the cluster's region (replicate it for DR)`,
       });
     }
   });
 
-  c.drills.forEach((drill, i) => {
-    checkRef(drill.plan, c.plans, 'plan', 'plans', ['drills', i, 'plan'], ctx);
-    if (typeof drill.schedule === 'string') checkRef(drill.schedule, c.schedulePolicies, 'schedule policy', 'schedulePolicies', ['drills', i, 'schedule'], ctx);
-    checkRef(drill.targetCluster, c.clusters, 'cluster', 'clusters', ['drills', i, 'targetCluster'], ctx);
-    const plan = c.plans.find((p) => p.name === drill.plan);
-    if (plan && (drill.targetCluster ?? plan.cluster) === plan.cluster && (drill.targetNamespace ?? `${plan.namespace}-drill`) === plan.namespace) {
-      ctx.addIssue({ code: 'custom', path: ['drills', i, 'targetNamespace'], message: `must differ from the plan's namespace ${plan.namespace}: a drill must never restore over production` });
+  drills.forEach((drill, i) => {
+    checkRef(drill['plan'], plans, 'plan', 'plans', ['drills', i, 'plan']);
+    checkRef(drill['schedule'], schedules, 'schedule policy', 'schedulePolicies', ['drills', i, 'schedule']);
+    checkRef(drill['targetCluster'], clusters, 'cluster', 'clusters', ['drills', i, 'targetCluster']);
+    const plan = byName(plans, drill['plan']);
+    const planCluster = str(plan?.['cluster']);
+    const planNamespace = str(plan?.['namespace']);
+    if (planCluster === undefined || planNamespace === undefined) return;
+    const targetCluster = str(drill['targetCluster']) ?? planCluster;
+    const targetNamespace = str(drill['targetNamespace']) ?? `${planNamespace}-drill`;
+    if (targetCluster === planCluster && targetNamespace === planNamespace) {
+      issues.push({ path: ['drills', i, 'targetNamespace'], message: `must differ from the plan's namespace ${planNamespace}: a drill must never restore over production` });
     }
   });
+  return issues;
 }
 
 /** The schema of a whole config file. Parse with `parseConfig` (config/load.ts) for messages. */
-export const Config = ConfigShape.superRefine(checkCrossReferences);
+export const Config = ConfigShape.superRefine((config, ctx) => {
+  for (const issue of crossReferenceIssues(config)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+});
 export type Config = z.infer<typeof Config>;
 /** The config as written, before defaults are applied. */
 export type ConfigInput = z.input<typeof Config>;
