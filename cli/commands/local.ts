@@ -1,0 +1,52 @@
+/**
+ * `milvus-guard local up`: runs the local cluster (the embedded default) in the foreground
+ * until Ctrl-C or SIGTERM. It prints `kubeconfig: PATH` once ready, so scripts and `kubectl
+ * --kubeconfig PATH` can use it.
+ */
+import { resolve } from 'node:path';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { UserError } from '../../core/errors.js';
+import { DEFAULT_LOCAL_PORT, startLocalCluster } from '../../local/cluster.js';
+
+const integer = (name: string, min: number, max: number) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}.`);
+  return n;
+};
+
+/** Registers `local up` on the root program. */
+export function registerLocalCommands(program: Command): void {
+  const local = program.command('local').description('Run the local Kubernetes cluster with a simulated Milvus (for demos and tests)');
+  local
+    .command('up')
+    .description('Start the local cluster in the foreground; stop it with Ctrl-C')
+    .option('--state <dir>', 'state directory (objects, volumes, snapshots, kubeconfig)', '.local-state')
+    .addOption(new Option('--port <n>', 'port on 127.0.0.1; 0 picks a free one').default(DEFAULT_LOCAL_PORT).argParser(integer('--port', 0, 65535)))
+    .addOption(new Option('--data-scale <n>', 'size multiplier of the seeded Milvus data (fresh state only)').default(1).argParser(integer('--data-scale', 1, 1000)))
+    .action(async (opts: { state: string; port: number; dataScale: number }) => {
+      const stateDir = resolve(opts.state);
+      let cluster;
+      try {
+        cluster = await startLocalCluster({ stateDir, port: opts.port, dataScale: opts.dataScale });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+          throw new UserError(`port ${opts.port} on 127.0.0.1 is already in use: stop the other process or pass --port 0 (any free port)`);
+        }
+        throw err;
+      }
+      process.stdout.write(`local cluster listening on ${cluster.url} (state: ${stateDir})\n`);
+      process.stdout.write(`kubeconfig: ${cluster.kubeconfigPath}\n`);
+      await new Promise<void>((done) => {
+        const stop = (signal: NodeJS.Signals) => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          process.stdout.write(`received ${signal}, stopping\n`);
+          done();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      await cluster.stop();
+      process.exitCode = 0;
+    });
+}

@@ -1,0 +1,131 @@
+/**
+ * Dynamic provisioning, like the EBS CSI driver with a `gp3` default StorageClass: a PVC
+ * gets a PersistentVolume `pvc-<uid>` backed by a real directory, then `Bound`. A PVC whose
+ * `spec.dataSource` is a VolumeSnapshot starts as a copy of the snapshot's frozen content (it
+ * stays Pending until the snapshot is ready). Deleting a PVC deletes its PV (reclaim policy
+ * Delete) and the directory.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import { typeOf } from '../server/resources.js';
+import type { KubeObject } from '../server/store.js';
+import { copyTree } from '../volumes.js';
+import type { Controller, ControllerContext } from './context.js';
+
+/** The StorageClass a PVC without one gets (EKS clusters commonly make `gp3` the default). */
+export const DEFAULT_STORAGE_CLASS = 'gp3';
+/** The CSI driver the local volumes and snapshots claim to come from. */
+export const CSI_DRIVER = 'ebs.csi.aws.com';
+
+const PVC = typeOf('PersistentVolumeClaim');
+const PV = typeOf('PersistentVolume');
+const SNAPSHOT = typeOf('VolumeSnapshot');
+
+/** The provisioner and binder of PersistentVolumeClaims. */
+export class VolumeController implements Controller {
+  readonly name = 'volumes';
+
+  constructor(private readonly ctx: ControllerContext) {}
+
+  async reconcile(): Promise<boolean> {
+    let changed = false;
+    for (const pvc of this.ctx.store.list(PVC)) {
+      if (pvc.status?.phase === 'Bound') continue;
+      changed = (await this.provision(pvc)) || changed;
+    }
+    changed = (await this.reclaim()) || changed;
+    return changed;
+  }
+
+  private async provision(pvc: KubeObject): Promise<boolean> {
+    const { store, dirs } = this.ctx;
+    const ns = pvc.metadata.namespace!;
+    let source: string | undefined;
+    let sourceSize: string | undefined;
+    const dataSource = pvc.spec.dataSourceRef ?? pvc.spec.dataSource;
+    if (dataSource) {
+      if (dataSource.kind !== 'VolumeSnapshot') return this.pending(pvc, `data source kind ${dataSource.kind} is not supported; use a VolumeSnapshot`);
+      const snapshot = store.get(SNAPSHOT, ns, dataSource.name);
+      if (!snapshot?.status?.readyToUse) return this.pending(pvc, `waiting for VolumeSnapshot ${ns}/${dataSource.name} to be ready to use`);
+      source = dirs.snapshot(snapshot.status.boundVolumeSnapshotContentName);
+      sourceSize = snapshot.status.restoreSize;
+    }
+    const pvName = pvc.spec.volumeName || `pvc-${pvc.metadata.uid}`;
+    if (!store.get(PV, undefined, pvName)) {
+      if (source) await copyTree(source, dirs.volume(pvName));
+      else await mkdir(dirs.volume(pvName), { recursive: true });
+      const current = store.get(PVC, ns, pvc.metadata.name);
+      if (current?.metadata.uid !== pvc.metadata.uid) {
+        await rm(dirs.volume(pvName), { recursive: true, force: true }); // deleted while we copied
+        return true;
+      }
+      store.create(PV, {
+        apiVersion: 'v1',
+        kind: 'PersistentVolume',
+        metadata: { name: pvName, annotations: { 'pv.kubernetes.io/provisioned-by': CSI_DRIVER } },
+        spec: {
+          capacity: { storage: pvc.spec.resources.requests.storage ?? sourceSize },
+          accessModes: pvc.spec.accessModes,
+          persistentVolumeReclaimPolicy: 'Delete',
+          storageClassName: pvc.spec.storageClassName ?? DEFAULT_STORAGE_CLASS,
+          volumeMode: pvc.spec.volumeMode ?? 'Filesystem',
+          claimRef: { kind: 'PersistentVolumeClaim', apiVersion: 'v1', namespace: ns, name: pvc.metadata.name, uid: pvc.metadata.uid, resourceVersion: pvc.metadata.resourceVersion },
+          csi: { driver: CSI_DRIVER, fsType: 'ext4', volumeHandle: `vol-${randomBytes(8).toString('hex').slice(0, 17)}` },
+        },
+      });
+      const pv = store.require(PV, undefined, pvName);
+      store.replace(PV, { ...pv, status: { phase: 'Bound' } }, { subresource: 'status' });
+    }
+    const fresh = store.require(PVC, ns, pvc.metadata.name);
+    const bound = store.replace(PVC, {
+      ...fresh,
+      metadata: {
+        ...fresh.metadata,
+        annotations: {
+          ...fresh.metadata.annotations,
+          'pv.kubernetes.io/bind-completed': 'yes',
+          'pv.kubernetes.io/bound-by-controller': 'yes',
+          'volume.beta.kubernetes.io/storage-provisioner': CSI_DRIVER,
+          'volume.kubernetes.io/storage-provisioner': CSI_DRIVER,
+        },
+      },
+      spec: { ...fresh.spec, volumeName: pvName, storageClassName: fresh.spec.storageClassName ?? DEFAULT_STORAGE_CLASS, volumeMode: fresh.spec.volumeMode ?? 'Filesystem' },
+    });
+    store.replace(PVC, {
+      ...bound,
+      status: { phase: 'Bound', accessModes: fresh.spec.accessModes, capacity: { storage: fresh.spec.resources.requests.storage } },
+    }, { subresource: 'status' });
+    return true;
+  }
+
+  /**
+   * Leaves a PVC Pending. Why it waits is not recorded on the object (the real controllers emit
+   * Events, a kind this cluster does not serve), so it never leaks into captured manifests.
+   */
+  private pending(pvc: KubeObject, _why: string): boolean {
+    if (pvc.status?.phase === 'Pending') return false;
+    this.ctx.store.replace(PVC, { ...pvc, status: { phase: 'Pending' } }, { subresource: 'status' });
+    return true;
+  }
+
+  /** Deletes PVs whose claim is gone (reclaim policy Delete) and directories no PV owns. */
+  private async reclaim(): Promise<boolean> {
+    const { store, dirs } = this.ctx;
+    let changed = false;
+    for (const pv of store.list(PV)) {
+      const ref = pv.spec.claimRef;
+      if (!ref || pv.spec.persistentVolumeReclaimPolicy !== 'Delete') continue;
+      const claim = store.get(PVC, ref.namespace, ref.name);
+      if (claim && claim.metadata.uid === ref.uid) continue;
+      store.delete(PV, undefined, pv.metadata.name);
+      changed = true;
+    }
+    const live = new Set(store.list(PV).map((pv) => pv.metadata.name));
+    for (const entry of await dirs.entries('volumes')) {
+      if (!live.has(entry) && !store.list(PVC).some((c) => `pvc-${c.metadata.uid}` === entry)) {
+        await rm(dirs.volume(entry), { recursive: true, force: true });
+      }
+    }
+    return changed;
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * How a pod's container runs here: as a real child process. A container's volumeMounts are
+ * mapped to directories (PVCs to their volume's directory, emptyDir/secret/configMap volumes
+ * to directories under the pod's working directory), and every argument, env value and the
+ * working directory that starts with a mountPath is rewritten to the mapped directory. A
+ * command that invokes `milvus-guard` runs the project's own CLI with this Node; any other
+ * command runs if it is an executable on this machine. Pods get a clean environment (only a
+ * fixed PATH, HOME and what the pod spec sets), like a container.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { basename, join } from 'node:path';
+import { accessSync, constants } from 'node:fs';
+import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import type { ObjectStore } from './server/store.js';
+import { typeOf } from './server/resources.js';
+import type { VolumeDirs } from './volumes.js';
+
+/** The CLI entry point a `milvus-guard` container command runs. */
+export const CLI_ENTRY = fileURLToPath(new URL('../bin/milvus-guard.js', import.meta.url));
+
+/** PATH of pod processes: the usual system directories, nothing from the host's environment. */
+export const POD_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** A container made runnable: the executable, its arguments, environment and directory. */
+export interface ContainerProcess {
+  file: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd: string;
+  /** mountPath → real directory, longest first. */
+  mounts: [string, string][];
+}
+
+/** Why a container cannot run here. */
+export class ContainerStartError extends Error {
+  readonly reason: string;
+
+  constructor(reason: string, message: string) {
+    super(message);
+    this.name = 'ContainerStartError';
+    this.reason = reason;
+  }
+}
+
+/**
+ * Rewrites every mountPath in `value` to its directory: a whole argument (`/data/x`), a flag
+ * value (`--dir=/data/x`), a URL (`file:///data/x`) or a path inside a shell script
+ * (`sh -c "ls /data"`). A mountPath only matches at a path boundary, so `/data` does not
+ * rewrite `/database`.
+ */
+export function rewritePath(value: string, mounts: readonly [string, string][]): string {
+  if (mounts.length === 0) return value;
+  const escaped = mounts.map(([mountPath]) => mountPath.replace(/\/+$/, '').replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  // Longest first (mounts are sorted that way), so /data/sub wins over /data.
+  const pattern = new RegExp(`(^|file://|[\\s=:'"(])(${escaped.join('|')})(?=$|[/\\s'";)])`, 'g');
+  return value.replace(pattern, (_m, before: string, path: string) => {
+    const dir = mounts.find(([mountPath]) => mountPath.replace(/\/+$/, '') === path)![1];
+    return `${before}${dir}`;
+  });
+}
+
+function findExecutable(command: string): string | undefined {
+  const candidates = command.includes('/') ? [command] : POD_PATH.split(':').map((d) => join(d, command));
+  return candidates.find((c) => {
+    try {
+      accessSync(c, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Turns `[command..., args...]` into an executable and arguments, mapping `milvus-guard` to the CLI. */
+export function resolveCommand(argv: readonly string[]): { file: string; args: string[] } {
+  const [command, ...args] = argv;
+  if (!command) throw new ContainerStartError('CreateContainerConfigError', 'the container has no command: set command or args in the pod spec');
+  if (basename(command) === 'milvus-guard') return { file: process.execPath, args: [CLI_ENTRY, ...args] };
+  const file = findExecutable(command);
+  if (!file) {
+    throw new ContainerStartError(
+      'StartError',
+      `exec: "${command}": executable file not found in $PATH (the local cluster runs container commands as local processes; only milvus-guard and executables on this machine can run)`,
+    );
+  }
+  return { file, args };
+}
+
+/**
+ * Prepares a pod container to run: maps its volumes, resolves env (value, secretKeyRef,
+ * configMapKeyRef, fieldRef) and builds the command. `override` replaces the container's
+ * command (for exec). Throws `ContainerStartError` with a kubelet-like reason when it cannot.
+ */
+export async function prepareContainer(
+  pod: V1Pod,
+  container: V1Container,
+  store: ObjectStore,
+  dirs: VolumeDirs,
+  override?: readonly string[],
+): Promise<ContainerProcess> {
+  const namespace = pod.metadata!.namespace!;
+  const podName = pod.metadata!.name!;
+  const podDir = dirs.pod(namespace, podName);
+  await mkdir(podDir, { recursive: true });
+  const volumes = new Map((pod.spec?.volumes ?? []).map((v) => [v.name, v]));
+  const mounts: [string, string][] = [];
+  for (const mount of container.volumeMounts ?? []) {
+    const volume = volumes.get(mount.name);
+    if (!volume) throw new ContainerStartError('CreateContainerConfigError', `volumeMount "${mount.name}" names no volume of the pod`);
+    let dir: string;
+    if (volume.persistentVolumeClaim) {
+      const pvc = store.get(typeOf('PersistentVolumeClaim'), namespace, volume.persistentVolumeClaim.claimName);
+      if (!pvc?.spec?.volumeName || pvc.status?.phase !== 'Bound') {
+        throw new ContainerStartError('ContainerCreating', `persistentvolumeclaim "${volume.persistentVolumeClaim.claimName}" is not bound`);
+      }
+      dir = dirs.volume(pvc.spec.volumeName);
+    } else if (volume.secret || volume.configMap) {
+      dir = join(podDir, 'volumes', mount.name);
+      await mkdir(dir, { recursive: true });
+      const source = volume.secret
+        ? store.get(typeOf('Secret'), namespace, volume.secret.secretName!)
+        : store.get(typeOf('ConfigMap'), namespace, volume.configMap!.name!);
+      if (!source) throw new ContainerStartError('CreateContainerConfigError', `${volume.secret ? 'secret' : 'configmap'} for volume "${mount.name}" not found`);
+      for (const [key, value] of Object.entries((source.data ?? {}) as Record<string, string>)) {
+        await writeFile(join(dir, key), volume.secret ? Buffer.from(value, 'base64') : value, { mode: 0o600 });
+      }
+    } else {
+      dir = join(podDir, 'volumes', mount.name); // emptyDir and anything else: a scratch directory
+      await mkdir(dir, { recursive: true });
+    }
+    mounts.push([mount.mountPath, mount.subPath ? join(dir, mount.subPath) : dir]);
+  }
+  mounts.sort((a, b) => b[0].length - a[0].length);
+
+  const env: Record<string, string> = { PATH: POD_PATH, HOME: podDir, HOSTNAME: podName };
+  for (const item of container.env ?? []) {
+    let value = item.value;
+    const from = item.valueFrom;
+    if (from?.secretKeyRef || from?.configMapKeyRef) {
+      const ref = (from.secretKeyRef ?? from.configMapKeyRef)!;
+      const source = store.get(typeOf(from.secretKeyRef ? 'Secret' : 'ConfigMap'), namespace, ref.name!);
+      const raw = source?.data?.[ref.key];
+      if (raw === undefined) {
+        if (ref.optional) continue;
+        throw new ContainerStartError('CreateContainerConfigError', `${from.secretKeyRef ? 'secret' : 'configmap'} "${ref.name}" has no key "${ref.key}" (env ${item.name})`);
+      }
+      value = from.secretKeyRef ? Buffer.from(raw, 'base64').toString('utf8') : raw;
+    } else if (from?.fieldRef) {
+      const path = from.fieldRef.fieldPath;
+      value = path === 'metadata.name' ? podName : path === 'metadata.namespace' ? namespace : path === 'spec.nodeName' ? 'local-node' : '';
+    }
+    if (value !== undefined) env[item.name] = rewritePath(value, mounts);
+  }
+
+  const argv = override ?? [...(container.command ?? []), ...(container.args ?? [])];
+  const { file, args } = resolveCommand(argv.map((a) => rewritePath(a, mounts)));
+  const cwd = container.workingDir ? rewritePath(container.workingDir, mounts) : podDir;
+  if (cwd.startsWith('/') && cwd !== podDir && !mounts.some(([, dir]) => cwd.startsWith(dir))) {
+    throw new ContainerStartError('CreateContainerConfigError', `workingDir ${container.workingDir} is not under a volumeMount, so it does not exist here`);
+  }
+  return { file, args, env, cwd, mounts };
+}

@@ -1,0 +1,161 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createNamespace, pvc, startTestCluster, type TestCluster } from './helpers.js';
+
+let t: TestCluster;
+const NS = 'storage';
+const NOW = new Date('2026-03-01T02:00:00.000Z');
+const SNAP = { group: 'snapshot.storage.k8s.io', version: 'v1', namespace: NS, plural: 'volumesnapshots' };
+
+beforeAll(async () => {
+  t = await startTestCluster({ now: () => NOW });
+  await createNamespace(t.core, NS);
+  await t.custom.createClusterCustomObject({
+    group: 'snapshot.storage.k8s.io', version: 'v1', plural: 'volumesnapshotclasses',
+    body: { apiVersion: 'snapshot.storage.k8s.io/v1', kind: 'VolumeSnapshotClass', metadata: { name: 'csi-aws-vsc' }, driver: 'ebs.csi.aws.com', deletionPolicy: 'Delete' },
+  });
+});
+
+afterAll(async () => {
+  await t?.dispose();
+});
+
+/** Creates a bound PVC holding one file and returns its directory. */
+async function boundVolume(name: string, content: string): Promise<string> {
+  await t.core.createNamespacedPersistentVolumeClaim({ namespace: NS, body: pvc(name) });
+  await t.cluster.settle();
+  const claim = await t.core.readNamespacedPersistentVolumeClaim({ namespace: NS, name });
+  const dir = t.cluster.dirs.volume(claim.spec!.volumeName!);
+  await writeFile(join(dir, 'data.txt'), content);
+  return dir;
+}
+
+const snapshot = (name: string, claim: string, className?: string) => ({
+  apiVersion: 'snapshot.storage.k8s.io/v1',
+  kind: 'VolumeSnapshot',
+  metadata: { name },
+  spec: { source: { persistentVolumeClaimName: claim }, ...(className ? { volumeSnapshotClassName: className } : {}) },
+});
+
+describe('dynamic provisioning', () => {
+  it('binds a PVC to a new PV backed by a directory, with the gp3 default class', async () => {
+    await t.core.createNamespacedPersistentVolumeClaim({ namespace: NS, body: pvc('plain') });
+
+    await t.cluster.settle();
+
+    const claim = await t.core.readNamespacedPersistentVolumeClaim({ namespace: NS, name: 'plain' });
+    const pv = await t.core.readPersistentVolume({ name: claim.spec!.volumeName! });
+    expect(claim.status?.phase).toBe('Bound');
+    expect(claim.spec?.storageClassName).toBe('gp3');
+    expect(claim.status?.capacity).toEqual({ storage: '1Gi' });
+    expect(pv.spec?.claimRef).toMatchObject({ namespace: NS, name: 'plain', uid: claim.metadata?.uid });
+    expect(existsSync(t.cluster.dirs.volume(pv.metadata!.name!))).toBe(true);
+  });
+
+  it('deletes the PV and its directory when the PVC is deleted', async () => {
+    const dir = await boundVolume('short-lived', 'x');
+    const claim = await t.core.readNamespacedPersistentVolumeClaim({ namespace: NS, name: 'short-lived' });
+
+    await t.core.deleteNamespacedPersistentVolumeClaim({ namespace: NS, name: 'short-lived' });
+    await t.cluster.settle();
+
+    expect((await t.core.listPersistentVolume()).items.map((pv) => pv.metadata!.name)).not.toContain(claim.spec!.volumeName);
+    expect(existsSync(dir)).toBe(false);
+  });
+});
+
+describe('volume snapshots', () => {
+  it('becomes ready with a bound content, creation time and restore size', async () => {
+    await boundVolume('snap-src', 'v1');
+
+    await t.custom.createNamespacedCustomObject({ ...SNAP, body: snapshot('snap-ready', 'snap-src') });
+    await t.cluster.settle();
+
+    const snap = await t.custom.getNamespacedCustomObject({ ...SNAP, name: 'snap-ready' });
+    expect(snap.spec.volumeSnapshotClassName).toBe('csi-aws-vsc');
+    expect(snap.status).toMatchObject({ readyToUse: true, restoreSize: '1Gi', boundVolumeSnapshotContentName: `snapcontent-${snap.metadata.uid}` });
+    expect(snap.status.creationTime).toBe(NOW.toISOString());
+    const content = await t.custom.getClusterCustomObject({ group: 'snapshot.storage.k8s.io', version: 'v1', plural: 'volumesnapshotcontents', name: snap.status.boundVolumeSnapshotContentName });
+    expect(content.spec).toMatchObject({ driver: 'ebs.csi.aws.com', deletionPolicy: 'Delete', volumeSnapshotRef: { name: 'snap-ready', namespace: NS } });
+  });
+
+  it('keeps the content as it was at creation when the PVC is written afterwards', async () => {
+    const dir = await boundVolume('frozen-src', 'before');
+
+    const created = await t.custom.createNamespacedCustomObject({ ...SNAP, body: snapshot('frozen', 'frozen-src') });
+    await writeFile(join(dir, 'data.txt'), 'after');
+    await writeFile(join(dir, 'new.txt'), 'new');
+    await t.cluster.settle();
+
+    const frozenDir = t.cluster.dirs.snapshot(`snapcontent-${created.metadata.uid}`);
+    expect(await readFile(join(frozenDir, 'data.txt'), 'utf8')).toBe('before');
+    expect(existsSync(join(frozenDir, 'new.txt'))).toBe(false);
+  });
+
+  it('provisions a PVC from a snapshot as a copy of the snapshot content', async () => {
+    const dir = await boundVolume('restore-src', 'original');
+    await t.custom.createNamespacedCustomObject({ ...SNAP, body: snapshot('restore-point', 'restore-src') });
+    await writeFile(join(dir, 'data.txt'), 'changed later');
+
+    await t.core.createNamespacedPersistentVolumeClaim({
+      namespace: NS,
+      body: pvc('restored', { dataSource: { apiGroup: 'snapshot.storage.k8s.io', kind: 'VolumeSnapshot', name: 'restore-point' } }),
+    });
+    await t.cluster.settle();
+
+    const restored = await t.core.readNamespacedPersistentVolumeClaim({ namespace: NS, name: 'restored' });
+    expect(restored.status?.phase).toBe('Bound');
+    expect(await readFile(join(t.cluster.dirs.volume(restored.spec!.volumeName!), 'data.txt'), 'utf8')).toBe('original');
+  });
+
+  it('keeps a PVC from a snapshot Pending while the snapshot is not ready', async () => {
+    await boundVolume('pending-src', 'x');
+    t.cluster.faults.failSnapshots({ namespace: NS, pvc: 'pending-src', message: 'EBS said no' });
+    await t.custom.createNamespacedCustomObject({ ...SNAP, body: snapshot('never-ready', 'pending-src') });
+
+    await t.core.createNamespacedPersistentVolumeClaim({
+      namespace: NS,
+      body: pvc('waiting', { dataSource: { apiGroup: 'snapshot.storage.k8s.io', kind: 'VolumeSnapshot', name: 'never-ready' } }),
+    });
+    await t.cluster.settle();
+
+    expect((await t.core.readNamespacedPersistentVolumeClaim({ namespace: NS, name: 'waiting' })).status?.phase).toBe('Pending');
+  });
+
+  it('records status.error when snapshots of the PVC are made to fail', async () => {
+    await boundVolume('flaky-src', 'x');
+    t.cluster.faults.failSnapshots({ namespace: NS, pvc: 'flaky-src', message: 'injected: EBS snapshot quota exceeded' });
+
+    await t.custom.createNamespacedCustomObject({ ...SNAP, body: snapshot('failed', 'flaky-src') });
+    await t.cluster.settle();
+
+    const snap = await t.custom.getNamespacedCustomObject({ ...SNAP, name: 'failed' });
+    expect(snap.status.readyToUse).toBe(false);
+    expect(snap.status.error).toEqual({ message: 'injected: EBS snapshot quota exceeded', time: NOW.toISOString() });
+    expect(t.cluster.timeline.events.filter((e) => e.name === 'failed').map((e) => e.type)).toEqual(['VolumeSnapshotCreated', 'VolumeSnapshotFailed']);
+  });
+
+  it('records status.error for a snapshot of a PVC that does not exist', async () => {
+    await t.custom.createNamespacedCustomObject({ ...SNAP, body: snapshot('orphan', 'no-such-pvc') });
+    await t.cluster.settle();
+
+    const snap = await t.custom.getNamespacedCustomObject({ ...SNAP, name: 'orphan' });
+    expect(snap.status.readyToUse).toBe(false);
+    expect(snap.status.error.message).toContain('no-such-pvc');
+  });
+
+  it('deletes the content and its frozen copy with the snapshot', async () => {
+    await boundVolume('gone-src', 'x');
+    const created = await t.custom.createNamespacedCustomObject({ ...SNAP, body: snapshot('gone', 'gone-src') });
+    await t.cluster.settle();
+
+    await t.custom.deleteNamespacedCustomObject({ ...SNAP, name: 'gone' });
+    await t.cluster.settle();
+
+    const contents = await t.custom.listClusterCustomObject({ group: 'snapshot.storage.k8s.io', version: 'v1', plural: 'volumesnapshotcontents' });
+    expect(contents.items.map((c: { metadata: { name: string } }) => c.metadata.name)).not.toContain(`snapcontent-${created.metadata.uid}`);
+    expect(existsSync(t.cluster.dirs.snapshot(`snapcontent-${created.metadata.uid}`))).toBe(false);
+  });
+});
