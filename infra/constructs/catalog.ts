@@ -1,0 +1,79 @@
+/**
+ * The catalog: a DynamoDB global table holding backup, restore and drill records and the
+ * per-plan locks, replicated into every DR region so a failover there can find the newest
+ * backup without the primary region.
+ */
+import { RemovalPolicy } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+
+/**
+ * Attribute names of the table's keys. The catalog module owns what goes into them; the table
+ * only needs to know their names and types (all strings).
+ */
+export const CATALOG_ATTRIBUTES = {
+  partitionKey: 'pk',
+  sortKey: 'sk',
+  /** Overloaded keys of the `byTime` index (e.g. all backups of a status, newest first). */
+  gsi1PartitionKey: 'gsi1pk',
+  gsi1SortKey: 'gsi1sk',
+  /** Epoch seconds after which DynamoDB deletes the item (lock records). */
+  timeToLive: 'expiresAt',
+} as const;
+
+/** The name of the catalog's secondary index. */
+export const CATALOG_INDEX_BY_TIME = 'byTime';
+
+export interface CatalogProps {
+  /** The table's name: the same in every region of the global table. */
+  readonly tableName: string;
+  /**
+   * Regions that hold a replica of the table.
+   * @default - no replicas
+   */
+  readonly replicaRegions?: readonly string[];
+}
+
+export class Catalog extends Construct {
+  readonly table: dynamodb.TableV2;
+
+  constructor(scope: Construct, id: string, props: CatalogProps) {
+    super(scope, id);
+    this.table = new dynamodb.TableV2(this, 'Table', {
+      tableName: props.tableName,
+      partitionKey: { name: CATALOG_ATTRIBUTES.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: CATALOG_ATTRIBUTES.sortKey, type: dynamodb.AttributeType.STRING },
+      billing: dynamodb.Billing.onDemand(),
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection: true,
+      // The AWS managed key (aws/dynamodb): the catalog holds metadata — plan names, ids,
+      // statuses, sizes, row counts — never backup data or secrets (those are in the vault
+      // under its customer key). A customer key would need a key per replica region, created
+      // before the table, for no gain in what it protects; the managed key is still KMS, still
+      // audited in CloudTrail, and follows the table into every replica region.
+      encryption: dynamodb.TableEncryptionV2.awsManagedKey(),
+      timeToLiveAttribute: CATALOG_ATTRIBUTES.timeToLive,
+      globalSecondaryIndexes: [
+        {
+          indexName: CATALOG_INDEX_BY_TIME,
+          partitionKey: { name: CATALOG_ATTRIBUTES.gsi1PartitionKey, type: dynamodb.AttributeType.STRING },
+          sortKey: { name: CATALOG_ATTRIBUTES.gsi1SortKey, type: dynamodb.AttributeType.STRING },
+          projectionType: dynamodb.ProjectionType.ALL,
+        },
+      ],
+      replicas: (props.replicaRegions ?? []).map((region) => ({ region, deletionProtection: true, pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true } })),
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+  }
+
+  /** Lets `grantee` read and write catalog records and locks (conditional writes included). */
+  grantReadWrite(grantee: iam.IGrantable): iam.Grant {
+    return this.table.grantReadWriteData(grantee);
+  }
+
+  /** Lets `grantee` read catalog records (listing backups, the CLI, drills). */
+  grantRead(grantee: iam.IGrantable): iam.Grant {
+    return this.table.grantReadData(grantee);
+  }
+}

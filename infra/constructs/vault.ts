@@ -1,0 +1,336 @@
+/**
+ * The vault: the S3 bucket backups are written to, and the rules that keep that data safe
+ * (README, "The vault"). Object Lock with a default retention, SSE-KMS with a customer key,
+ * versioning, TLS only, no public access, server access logs into a separate bucket, lifecycle
+ * rules that only tier and tidy, replication to DR vaults in other regions and an alarm when
+ * the vault outgrows its planned capacity.
+ */
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import { acknowledgeWildcardResources } from '../nag.js';
+
+/** Object Lock modes: GOVERNANCE can be lifted by a privileged principal, COMPLIANCE by no one. */
+export type ObjectLockMode = 'GOVERNANCE' | 'COMPLIANCE';
+
+/** Move objects to `storageClass` once they are `transitionAfter` old. */
+export interface VaultTransition {
+  readonly storageClass: s3.StorageClass;
+  readonly transitionAfter: Duration;
+}
+
+/** A DR vault in another region that this vault replicates into, known by name only. */
+export interface VaultReplica {
+  /** The DR region. */
+  readonly region: string;
+  /** The name of the DR vault's bucket in that region. */
+  readonly bucketName: string;
+  /** The alias (without `alias/`) of the DR vault's KMS key in that region. */
+  readonly keyAlias: string;
+}
+
+export interface VaultProps {
+  /** The bucket's name (see infra/naming.ts: deterministic, so replication can name it). */
+  readonly bucketName: string;
+  /** The Object Lock mode of the default retention. */
+  readonly objectLockMode: ObjectLockMode;
+  /** How long every object is locked at least; backups set longer dates themselves. */
+  readonly objectLockDefaultRetention: Duration;
+  /**
+   * The customer managed key the vault encrypts with.
+   * @default - a new key with automatic rotation, retained when the stack is deleted
+   */
+  readonly encryptionKey?: kms.IKey;
+  /**
+   * The alias of the key the vault creates (without `alias/`). Ignored with `encryptionKey`.
+   * @default - no alias
+   */
+  readonly keyAlias?: string;
+  /**
+   * Storage-class transitions by age, in age order. Applied to current versions, and to
+   * noncurrent versions that live long enough to reach them.
+   * @default - no transitions; everything stays in S3 Standard
+   */
+  readonly transitions?: readonly VaultTransition[];
+  /**
+   * How long a deleted or overwritten object stays recoverable (as a noncurrent version) after
+   * its default lock would have let it go. Noncurrent versions expire after the default
+   * retention plus this.
+   * @default Duration.days(7)
+   */
+  readonly noncurrentVersionGracePeriod?: Duration;
+  /**
+   * How long server access logs are kept.
+   * @default Duration.days(365)
+   */
+  readonly accessLogsRetention?: Duration;
+  /**
+   * DR vaults to replicate into (S3 Replication Time Control, 15 minutes).
+   * @default - no replication
+   */
+  readonly replicas?: readonly VaultReplica[];
+  /**
+   * Alarm when the vault holds more than this many bytes (all storage classes together).
+   * @default - no capacity alarm
+   */
+  readonly capacityAlarmThresholdBytes?: number;
+  /**
+   * Where the vault's alarms notify.
+   * @default - alarms have no action
+   */
+  readonly alarmTopic?: sns.ITopic;
+}
+
+/**
+ * Which `BucketSizeBytes` storage types hold each class's data. Overhead types are left out so
+ * the alarm's expression stays within CloudWatch's 10-metric limit; they are a rounding error
+ * next to a vault's chunks.
+ */
+const STORAGE_TYPES: ReadonlyMap<string, readonly string[]> = new Map([
+  ['STANDARD', ['StandardStorage']],
+  [s3.StorageClass.INFREQUENT_ACCESS.value, ['StandardIAStorage']],
+  [s3.StorageClass.ONE_ZONE_INFREQUENT_ACCESS.value, ['OneZoneIAStorage']],
+  [s3.StorageClass.INTELLIGENT_TIERING.value, ['IntelligentTieringFAStorage', 'IntelligentTieringIAStorage', 'IntelligentTieringAIAStorage']],
+  [s3.StorageClass.GLACIER_INSTANT_RETRIEVAL.value, ['GlacierInstantRetrievalStorage']],
+  [s3.StorageClass.GLACIER.value, ['GlacierStorage']],
+  [s3.StorageClass.DEEP_ARCHIVE.value, ['DeepArchiveStorage']],
+]);
+
+export class Vault extends Construct {
+  readonly bucket: s3.Bucket;
+  readonly encryptionKey: kms.IKey;
+  /** Receives the vault's server access logs. */
+  readonly accessLogsBucket: s3.Bucket;
+  /** The role S3 replicates with; absent without replicas. */
+  readonly replicationRole?: iam.Role;
+  /** Present when `capacityAlarmThresholdBytes` is set. */
+  readonly capacityAlarm?: cloudwatch.Alarm;
+
+  constructor(scope: Construct, id: string, props: VaultProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    const lockDays = props.objectLockDefaultRetention.toDays();
+    const grace = props.noncurrentVersionGracePeriod ?? Duration.days(7);
+    const transitions = props.transitions ?? [];
+    const replicas = props.replicas ?? [];
+
+    this.encryptionKey =
+      props.encryptionKey ??
+      new kms.Key(this, 'Key', {
+        description: `Encrypts the milvus-guard vault ${props.bucketName}`,
+        enableKeyRotation: true,
+        ...(props.keyAlias === undefined ? {} : { alias: props.keyAlias }),
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+
+    this.accessLogsBucket = new s3.Bucket(this, 'AccessLogs', {
+      // S3 delivers server access logs only into buckets encrypted with SSE-S3, not SSE-KMS.
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      // Logs are evidence, not backups: they may expire.
+      lifecycleRules: [{ id: 'expire-access-logs', expiration: props.accessLogsRetention ?? Duration.days(365), abortIncompleteMultipartUploadAfter: Duration.days(1) }],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    if (replicas.length > 0) {
+      this.replicationRole = new iam.Role(this, 'ReplicationRole', {
+        assumedBy: new iam.ServicePrincipal('s3.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': stack.account } } }),
+        description: `S3 replication of ${props.bucketName} into its DR vaults`,
+      });
+    }
+
+    this.bucket = new s3.Bucket(this, 'Bucket', {
+      bucketName: props.bucketName,
+      versioned: true,
+      objectLockEnabled: true,
+      objectLockDefaultRetention:
+        props.objectLockMode === 'COMPLIANCE'
+          ? s3.ObjectLockRetention.compliance(props.objectLockDefaultRetention)
+          : s3.ObjectLockRetention.governance(props.objectLockDefaultRetention),
+      encryption: s3.BucketEncryption.KMS,
+      encryptionKey: this.encryptionKey,
+      bucketKeyEnabled: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      serverAccessLogsBucket: this.accessLogsBucket,
+      serverAccessLogsPrefix: `${props.bucketName}/`,
+      lifecycleRules: lifecycleRules(transitions, Duration.days(lockDays + grace.toDays())),
+      ...(this.replicationRole === undefined
+        ? {}
+        : {
+            replicationRole: this.replicationRole,
+            replicationRules: replicas.map((replica, i) => ({
+              id: `replicate-to-${replica.region}`,
+              priority: replicas.length - i,
+              destination: s3.Bucket.fromBucketName(this, `Replica-${replica.region}`, replica.bucketName),
+              // Each DR vault has its own key; S3 accepts the alias ARN as ReplicaKmsKeyID.
+              kmsKey: kms.Key.fromKeyArn(this, `ReplicaKey-${replica.region}`, aliasArn(stack, replica.region, replica.keyAlias)),
+              sseKmsEncryptedObjects: true,
+              replicationTimeControl: s3.ReplicationTimeValue.FIFTEEN_MINUTES,
+              metrics: s3.ReplicationTimeValue.FIFTEEN_MINUTES,
+              // A delete in the primary (by the retention workflow) must not reach the replica:
+              // the DR copy is what survives a compromised primary.
+              deleteMarkerReplication: false,
+            })),
+          }),
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    if (this.replicationRole) this.grantReplication(this.replicationRole, replicas);
+
+    if (props.capacityAlarmThresholdBytes !== undefined) {
+      this.capacityAlarm = this.addCapacityAlarm(props.capacityAlarmThresholdBytes, transitions);
+      if (props.alarmTopic) this.capacityAlarm.addAlarmAction(new cloudwatchActions.SnsAction(props.alarmTopic));
+    }
+  }
+
+  /**
+   * Lets `grantee` write and read chunks, indexes and manifests, and set and read their Object
+   * Lock retention (a reused chunk's lock is extended to cover the newest backup using it).
+   * Includes the KMS permissions SSE-KMS needs. No delete: only the retention workflow deletes.
+   */
+  grantReadWriteChunks(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:GetObject', 's3:PutObject', 's3:GetObjectRetention', 's3:PutObjectRetention', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
+      resourceArns: [this.bucket.arnForObjects('*')],
+    })
+      .combine(iam.Grant.addToPrincipal({ grantee, actions: ['s3:ListBucket', 's3:ListBucketMultipartUploads'], resourceArns: [this.bucket.bucketArn] }))
+      .combine(this.encryptionKey.grant(grantee, 'kms:Decrypt', 'kms:GenerateDataKey'));
+  }
+
+  /** Lets `grantee` list and read the vault (restores, drills, verification), with KMS decrypt. */
+  grantRead(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject', 's3:GetObjectRetention'], resourceArns: [this.bucket.arnForObjects('*')] })
+      .combine(iam.Grant.addToPrincipal({ grantee, actions: ['s3:ListBucket'], resourceArns: [this.bucket.bucketArn] }))
+      .combine(this.encryptionKey.grant(grantee, 'kms:Decrypt'));
+  }
+
+  /**
+   * The replication role's permissions, written out rather than taken from
+   * `grantReplicationPermission`: Object Lock replication also needs the source objects'
+   * retention and legal hold, delete markers are not replicated (no `s3:ReplicateDelete`), and
+   * the DR keys are granted by alias because this stack only knows them by name.
+   */
+  private grantReplication(role: iam.Role, replicas: readonly VaultReplica[]): void {
+    const stack = Stack.of(this);
+    const { bucketArn } = this.bucket;
+    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:GetReplicationConfiguration', 's3:ListBucket'], resources: [bucketArn] }));
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObjectVersionForReplication', 's3:GetObjectVersionAcl', 's3:GetObjectVersionTagging', 's3:GetObjectRetention', 's3:GetObjectLegalHold'],
+        resources: [this.bucket.arnForObjects('*')],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:Decrypt'],
+        resources: [this.encryptionKey.keyArn],
+        conditions: {
+          StringEquals: { 'kms:ViaService': `s3.${stack.region}.amazonaws.com` },
+          // With an S3 Bucket Key the context is the bucket ARN, without it the object ARN.
+          StringLike: { 'kms:EncryptionContext:aws:s3:arn': [bucketArn, `${bucketArn}/*`] },
+        },
+      }),
+    );
+    acknowledgeWildcardResources(role, [this.bucket.arnForObjects('*')], 'Replication reads every object version of the vault; S3 has no narrower resource for that.');
+    for (const replica of replicas) {
+      const replicaArn = stack.formatArn({ service: 's3', region: '', account: '', resource: replica.bucketName });
+      const replicaKeys = stack.formatArn({ service: 'kms', region: replica.region, resource: 'key', resourceName: '*' });
+      acknowledgeWildcardResources(role, [`${replicaArn}/*`], `Replication writes any object into the DR vault ${replica.bucketName}.`);
+      acknowledgeWildcardResources(
+        role,
+        [replicaKeys],
+        `The DR key lives in another stack and is known only by its alias; kms:ResourceAliases limits the grant to alias/${replica.keyAlias}, used by S3 in ${replica.region} for that bucket.`,
+      );
+      role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:ReplicateObject', 's3:ReplicateTags'], resources: [`${replicaArn}/*`] }));
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ['kms:Encrypt', 'kms:GenerateDataKey'],
+          resources: [replicaKeys],
+          conditions: {
+            'ForAnyValue:StringEquals': { 'kms:ResourceAliases': `alias/${replica.keyAlias}` },
+            StringEquals: { 'kms:ViaService': `s3.${replica.region}.amazonaws.com` },
+            StringLike: { 'kms:EncryptionContext:aws:s3:arn': [replicaArn, `${replicaArn}/*`] },
+          },
+        }),
+      );
+    }
+  }
+
+  /**
+   * `BucketSizeBytes` is reported per storage type, once a day; the alarm sums the types of
+   * every class the vault uses. A type with no data yet counts as 0 rather than hiding the sum.
+   */
+  private addCapacityAlarm(thresholdBytes: number, transitions: readonly VaultTransition[]): cloudwatch.Alarm {
+    const classes = ['STANDARD', ...transitions.map((t) => t.storageClass.value)];
+    const storageTypes = [...new Set(classes.flatMap((c) => STORAGE_TYPES.get(c) ?? []))];
+    const usingMetrics = Object.fromEntries(
+      storageTypes.map((storageType, i) => [
+        `m${i}`,
+        new cloudwatch.Metric({
+          namespace: 'AWS/S3',
+          metricName: 'BucketSizeBytes',
+          dimensionsMap: { BucketName: this.bucket.bucketName, StorageType: storageType },
+          statistic: cloudwatch.Stats.AVERAGE,
+          period: Duration.days(1),
+        }),
+      ]),
+    );
+    return new cloudwatch.Alarm(this, 'CapacityAlarm', {
+      alarmDescription: `The vault ${this.bucket.bucketName} holds more than its planned capacity (${thresholdBytes} bytes); check retention or raise thresholdCapacity.`,
+      metric: new cloudwatch.MathExpression({
+        expression: Object.keys(usingMetrics).map((id) => `FILL(${id}, 0)`).join(' + '),
+        usingMetrics,
+        label: 'Vault size (bytes)',
+        period: Duration.days(1),
+      }),
+      threshold: thresholdBytes,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+  }
+}
+
+/**
+ * The vault's lifecycle: tier by age, clean up noncurrent versions, delete markers and failed
+ * uploads — and NEVER expire current objects. Chunks are deduplicated: a chunk written a year
+ * ago may belong to last night's backup, so an age-based expiry would silently destroy
+ * retained backups. Only the retention workflow deletes, by reference (README, "The vault").
+ */
+function lifecycleRules(transitions: readonly VaultTransition[], noncurrentExpiration: Duration): s3.LifecycleRule[] {
+  const rules: s3.LifecycleRule[] = [];
+  if (transitions.length > 0) {
+    rules.push({ id: 'tier-current-versions', transitions: transitions.map((t) => ({ storageClass: t.storageClass, transitionAfter: t.transitionAfter })) });
+  }
+  // Tiering a noncurrent version that expires before (or when) it would move is pointless,
+  // and S3 rejects a rule whose transition comes after its expiration.
+  const noncurrentTransitions = transitions
+    .filter((t) => t.transitionAfter.toDays() < noncurrentExpiration.toDays())
+    .map((t) => ({ storageClass: t.storageClass, transitionAfter: t.transitionAfter }));
+  rules.push({
+    id: 'clean-noncurrent-versions',
+    ...(noncurrentTransitions.length ? { noncurrentVersionTransitions: noncurrentTransitions } : {}),
+    // Object Lock keeps a locked version however old; this only removes what the lock and
+    // the grace period no longer protect.
+    noncurrentVersionExpiration: noncurrentExpiration,
+    expiredObjectDeleteMarker: true,
+  });
+  rules.push({ id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(7) });
+  return rules;
+}
+
+function aliasArn(stack: Stack, region: string, alias: string): string {
+  return stack.formatArn({ service: 'kms', region, resource: 'alias', resourceName: alias });
+}

@@ -1,0 +1,76 @@
+/**
+ * Physical names the stacks agree on without cross-stack references. A vault's bucket and its
+ * DR replica's bucket and key alias are named from the installation name, the vault name, the
+ * account and the region, so the primary stack can point its replication rule at the DR
+ * bucket and key in another region by name alone.
+ *
+ * Why not `crossRegionReferences`: it works by writing SSM parameters from a custom-resource
+ * Lambda in each stack and blocks updates of any exported value while it is imported — more
+ * moving parts, and a coupling that would make replacing a DR key a two-step deployment. Names
+ * that are a pure function of the config need neither.
+ */
+import { Token } from 'aws-cdk-lib';
+import { UserError } from '../core/errors.js';
+
+/** Where a name is used: the installation, the vault and the account/region it lives in. */
+export interface VaultNameParts {
+  readonly installation: string;
+  readonly vault: string;
+  /** The account id; may be the `AWS::AccountId` token when the app runs without one. */
+  readonly account: string;
+  readonly region: string;
+}
+
+const BUCKET_NAME_MAX = 63;
+const ACCOUNT_ID_LENGTH = 12;
+
+function bucketName(parts: VaultNameParts, role: string): string {
+  const name = `${parts.installation}-${parts.vault}${role}-${parts.account}-${parts.region}`;
+  // An unresolved account token renders longer than the 12 digits it stands for.
+  const length = Token.isUnresolved(parts.account) ? name.length - parts.account.length + ACCOUNT_ID_LENGTH : name.length;
+  if (length > BUCKET_NAME_MAX) {
+    throw new UserError(
+      `the S3 bucket name for vault ${parts.vault} in ${parts.region} would be ${length} characters (${parts.installation}-${parts.vault}${role}-<account>-${parts.region}); S3 allows ${BUCKET_NAME_MAX}: shorten the config's name or the vault's name`,
+    );
+  }
+  return name;
+}
+
+/** The primary vault's bucket: `<installation>-<vault>-<account>-<region>`. */
+export function vaultBucketName(parts: VaultNameParts): string {
+  return bucketName(parts, '');
+}
+
+/** The DR replica's bucket of a vault: `<installation>-<vault>-dr-<account>-<dr region>`. */
+export function replicaBucketName(parts: VaultNameParts): string {
+  return bucketName(parts, '-dr');
+}
+
+/** The KMS alias of a vault's key (without the `alias/` prefix). */
+export function vaultKeyAlias(parts: Pick<VaultNameParts, 'installation' | 'vault'>): string {
+  return `${parts.installation}-${parts.vault}-vault`;
+}
+
+/** The KMS alias of a vault's DR replica key (without the `alias/` prefix). */
+export function replicaKeyAlias(parts: Pick<VaultNameParts, 'installation' | 'vault'>): string {
+  return `${parts.installation}-${parts.vault}-dr-vault`;
+}
+
+/** The catalog's DynamoDB table (one global table, the same name in every region). */
+export function catalogTableName(installation: string): string {
+  return `${installation}-catalog`;
+}
+
+/** The state machine of workflow `workflow` (`backup`, ...), as operators see it in the console. */
+export function stateMachineName(installation: string, workflow: string): string {
+  return `${installation}-${workflow}`;
+}
+
+/** The stack of a primary (vault) region and of a DR region. */
+export function primaryStackName(installation: string, region: string): string {
+  return `${installation}-${region}`;
+}
+
+export function drStackName(installation: string, region: string): string {
+  return `${installation}-dr-${region}`;
+}

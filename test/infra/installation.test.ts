@@ -1,0 +1,308 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { loadConfigFile } from '../../core/config/load.js';
+import { loadDefinition, placeholdersOf } from '../../core/workflow/asl.js';
+import { buildInstallation } from '../../infra/installation.js';
+
+// The stacks `cdk synth` builds from examples/production.yaml, with cdk.json's feature flags and
+// cdk-nag on (an unacknowledged finding fails synthesis, and so this file). Built once: the
+// Prepare function is really bundled by esbuild.
+
+type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
+
+const ACCOUNT = '123456789012';
+let outdir: string;
+let primary: Template;
+let dr: Template;
+let primaryStackArtifactAssets: string;
+
+beforeAll(async () => {
+  const config = await loadConfigFile('examples/production.yaml');
+  const { context } = JSON.parse(readFileSync('cdk.json', 'utf8')) as { context: Record<string, unknown> };
+  outdir = mkdtempSync(join(tmpdir(), 'milvus-guard-synth-'));
+  const app = new App({ context, outdir });
+  const installation = buildInstallation(app, config, { account: ACCOUNT });
+  const assembly = app.synth();
+  primary = Template.fromStack(installation.primaryStacks.get('us-east-1')!);
+  dr = Template.fromStack(installation.drStacks.get('us-west-2')!);
+  primaryStackArtifactAssets = assembly.directory;
+}, 120_000);
+
+afterAll(() => {
+  rmSync(outdir, { recursive: true, force: true });
+});
+
+function vaultBucket(template: Template): Record<string, unknown> {
+  const buckets = template.findResources('AWS::S3::Bucket', { Properties: { ObjectLockEnabled: true } });
+  expect(Object.keys(buckets)).toHaveLength(1);
+  return Object.values(buckets)[0]!.Properties as Record<string, unknown>;
+}
+
+describe('vault', () => {
+  it('is versioned, Object-Locked with the configured default retention, and named per account and region', () => {
+    expect(vaultBucket(primary)).toMatchObject({
+      BucketName: `milvus-guard-primary-${ACCOUNT}-us-east-1`,
+      VersioningConfiguration: { Status: 'Enabled' },
+      ObjectLockEnabled: true,
+      ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'GOVERNANCE', Days: 7 } } },
+    });
+  });
+
+  it('encrypts with its own rotating customer key, with a bucket key', () => {
+    const keys = primary.findResources('AWS::KMS::Key');
+    const [keyId] = Object.entries(keys).find(([, key]) => JSON.stringify(key).includes('vault')) ?? [];
+
+    expect(keyId).toBeDefined();
+    expect(keys[keyId!]).toMatchObject({ Properties: { EnableKeyRotation: true }, DeletionPolicy: 'Retain' });
+    expect(vaultBucket(primary)).toMatchObject({
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ BucketKeyEnabled: true, ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: { 'Fn::GetAtt': [keyId, 'Arn'] } } }] },
+    });
+  });
+
+  it('blocks all public access and is retained when the stack is deleted', () => {
+    primary.hasResource('AWS::S3::Bucket', {
+      Properties: Match.objectLike({ ObjectLockEnabled: true, PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true } }),
+      DeletionPolicy: 'Retain',
+    });
+  });
+
+  it('denies every request that does not use TLS', () => {
+    primary.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: Match.stringLikeRegexp('^VaultBucket') },
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Action: 's3:*', Principal: { AWS: '*' }, Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    });
+  });
+
+  it('logs server access into a separate encrypted, private, TLS-only bucket whose logs expire', () => {
+    const logging = vaultBucket(primary).LoggingConfiguration as { DestinationBucketName: { Ref: string } };
+    const logBucket = primary.toJSON().Resources[logging.DestinationBucketName.Ref];
+
+    expect(logBucket.Properties).toMatchObject({
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      LifecycleConfiguration: { Rules: [expect.objectContaining({ ExpirationInDays: 365 })] },
+    });
+    primary.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: logging.DestinationBucketName.Ref },
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    });
+  });
+
+  it('tiers current versions to STANDARD_IA after 30 days and GLACIER_IR after 90', () => {
+    const rules = (vaultBucket(primary).LifecycleConfiguration as { Rules: Record<string, unknown>[] }).Rules;
+
+    expect(rules).toContainEqual(expect.objectContaining({ Status: 'Enabled', Transitions: [{ StorageClass: 'STANDARD_IA', TransitionInDays: 30 }, { StorageClass: 'GLACIER_IR', TransitionInDays: 90 }] }));
+  });
+
+  it('cleans up noncurrent versions after the lock plus a grace period, expired delete markers and failed uploads', () => {
+    const rules = (vaultBucket(primary).LifecycleConfiguration as { Rules: Record<string, unknown>[] }).Rules;
+
+    expect(rules).toContainEqual(expect.objectContaining({ NoncurrentVersionExpiration: { NoncurrentDays: 14 }, ExpiredObjectDeleteMarker: true }));
+    expect(rules).toContainEqual(expect.objectContaining({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 } }));
+  });
+
+  it('never expires current objects: deduplicated chunks are deleted by reference only', () => {
+    for (const template of [primary, dr]) {
+      for (const bucket of Object.values(template.findResources('AWS::S3::Bucket', { Properties: { ObjectLockEnabled: true } }))) {
+        const rules = (bucket.Properties.LifecycleConfiguration as { Rules: Record<string, unknown>[] }).Rules;
+        for (const rule of rules) {
+          expect(rule).not.toHaveProperty('ExpirationInDays');
+          expect(rule).not.toHaveProperty('ExpirationDate');
+        }
+      }
+    }
+  });
+
+  it('replicates to the us-west-2 DR vault with Replication Time Control, its own key and no delete markers', () => {
+    expect(vaultBucket(primary).ReplicationConfiguration).toMatchObject({
+      Rules: [
+        {
+          Status: 'Enabled',
+          Destination: {
+            Bucket: `arn:aws:s3:::milvus-guard-primary-dr-${ACCOUNT}-us-west-2`,
+            EncryptionConfiguration: { ReplicaKmsKeyID: `arn:aws:kms:us-west-2:${ACCOUNT}:alias/milvus-guard-primary-dr-vault` },
+            ReplicationTime: { Status: 'Enabled', Time: { Minutes: 15 } },
+            Metrics: { Status: 'Enabled', EventThreshold: { Minutes: 15 } },
+          },
+          DeleteMarkerReplication: { Status: 'Disabled' },
+          SourceSelectionCriteria: { SseKmsEncryptedObjects: { Status: 'Enabled' } },
+        },
+      ],
+    });
+  });
+
+  it('alarms when the vault holds more than 1000Gi', () => {
+    primary.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Threshold: 1000 * 2 ** 30,
+      ComparisonOperator: 'GreaterThanThreshold',
+      Metrics: Match.arrayWith([Match.objectLike({ MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'BucketSizeBytes', Namespace: 'AWS/S3' }) }) })]),
+    });
+  });
+});
+
+describe('DR stack', () => {
+  it('holds a DR vault in us-west-2 with the same Object Lock and encryption rules under its own key', () => {
+    expect(vaultBucket(dr)).toMatchObject({
+      BucketName: `milvus-guard-primary-dr-${ACCOUNT}-us-west-2`,
+      VersioningConfiguration: { Status: 'Enabled' },
+      ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'GOVERNANCE', Days: 7 } } },
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ BucketKeyEnabled: true, ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms' } }] },
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+    });
+    dr.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/milvus-guard-primary-dr-vault' });
+    dr.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+  });
+
+  it('is what the primary stack waits for', () => {
+    const manifest = JSON.parse(readFileSync(join(primaryStackArtifactAssets, 'manifest.json'), 'utf8')) as { artifacts: Record<string, { dependencies?: string[] }> };
+
+    expect(manifest.artifacts['milvus-guard-us-east-1']!.dependencies).toContain('milvus-guard-dr-us-west-2');
+  });
+});
+
+describe('catalog', () => {
+  it('is an on-demand global table with PITR, deletion protection and a replica in us-west-2', () => {
+    primary.hasResource('AWS::DynamoDB::GlobalTable', {
+      Properties: Match.objectLike({
+        TableName: 'milvus-guard-catalog',
+        BillingMode: 'PAY_PER_REQUEST',
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
+        TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+        Replicas: Match.arrayWith([
+          Match.objectLike({ Region: 'us-west-2', DeletionProtectionEnabled: true, PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true } }),
+          Match.objectLike({ Region: 'us-east-1', DeletionProtectionEnabled: true, PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true } }),
+        ]),
+      }),
+      DeletionPolicy: 'Retain',
+    });
+  });
+});
+
+describe('prepare function', () => {
+  it('runs Node.js 22 on arm64 with tracing, its log group and its environment', () => {
+    primary.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      TracingConfig: { Mode: 'Active' },
+      LoggingConfig: Match.objectLike({ LogGroup: { Ref: Match.stringLikeRegexp('^PrepareLogGroup') } }),
+      Environment: {
+        Variables: Match.objectLike({
+          POWERTOOLS_SERVICE_NAME: 'milvus-guard',
+          POWERTOOLS_METRICS_NAMESPACE: 'MilvusGuard',
+          VAULT_NAME: 'primary',
+          VAULT_BUCKET: Match.anyValue(),
+        }),
+      },
+    });
+  });
+});
+
+describe('backup workflow', () => {
+  it('deploys statemachines/backup.asl.json with a substitution for every placeholder', () => {
+    const machines = primary.findResources('AWS::StepFunctions::StateMachine');
+    const [machine] = Object.values(machines);
+    const properties = machine!.Properties as { DefinitionS3Location: { Key: string }; DefinitionSubstitutions: Record<string, unknown>; StateMachineType: string };
+    const deployed = readFileSync(join(primaryStackArtifactAssets, `asset.${properties.DefinitionS3Location.Key}`), 'utf8');
+
+    expect(deployed).toBe(loadDefinition('backup'));
+    expect(Object.keys(properties.DefinitionSubstitutions).sort()).toEqual(placeholdersOf(deployed));
+    expect(properties.DefinitionSubstitutions.PrepareFunctionArn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^PrepareFunction/), 'Arn'] });
+    expect(properties.StateMachineType).toBe('STANDARD');
+  });
+
+  it('logs every event to an encrypted log group without execution data, and traces with X-Ray', () => {
+    primary.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: false, Destinations: Match.anyValue() },
+      TracingConfiguration: { Enabled: true },
+    });
+    primary.hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: '/aws/vendedlogs/states/milvus-guard-backup', KmsKeyId: Match.anyValue() });
+  });
+
+  it('may invoke exactly the prepare function', () => {
+    const policies = primary.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: Match.stringLikeRegexp('^BackupWorkflowStateMachineRole') }] } });
+    const statements = Object.values(policies).flatMap((p) => (p.Properties.PolicyDocument as { Statement: { Action: unknown; Resource: unknown }[] }).Statement);
+    const invokes = statements.filter((s) => JSON.stringify(s.Action).includes('lambda:InvokeFunction'));
+
+    expect(invokes).toHaveLength(1);
+    expect(JSON.stringify(invokes[0]!.Resource)).toMatch(/PrepareFunction/);
+    expect(JSON.stringify(invokes[0]!.Resource)).not.toMatch(/"\*"/);
+  });
+
+  it('is started nightly at 02:00 UTC for milvus-production-backup by one schedule', () => {
+    const schedules = primary.findResources('AWS::Scheduler::Schedule');
+
+    expect(Object.values(schedules)).toHaveLength(1);
+    primary.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(0 2 * * ? *)',
+      ScheduleExpressionTimezone: 'UTC',
+      FlexibleTimeWindow: { Mode: 'OFF' },
+      Target: {
+        Arn: { Ref: Match.stringLikeRegexp('^BackupWorkflowStateMachine') },
+        Input: JSON.stringify({ plan: 'milvus-production-backup' }),
+        RetryPolicy: { MaximumRetryAttempts: 10, MaximumEventAgeInSeconds: 3600 },
+        DeadLetterConfig: { Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^BackupWorkflowScheduleDeadLetterQueue'), 'Arn'] } },
+        RoleArn: Match.anyValue(),
+      },
+    });
+  });
+
+  it('gives the scheduler role only StartExecution on the state machine and SendMessage to the DLQ', () => {
+    const policies = primary.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: Match.stringLikeRegexp('^BackupWorkflowSchedulerRole') }] } });
+    const statements = Object.values(policies).flatMap((p) => (p.Properties.PolicyDocument as { Statement: { Action: unknown; Resource: unknown }[] }).Statement);
+
+    expect(statements.map((s) => s.Action).sort()).toEqual(['sqs:SendMessage', 'states:StartExecution']);
+    expect(statements.find((s) => s.Action === 'states:StartExecution')!.Resource).toEqual({ Ref: expect.stringMatching(/^BackupWorkflowStateMachine/) });
+  });
+
+  it('sends undeliverable schedules to an encrypted dead-letter queue', () => {
+    primary.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
+  });
+});
+
+describe('notifications', () => {
+  it('is a KMS-encrypted, TLS-only topic with the on-call email subscription', () => {
+    primary.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    primary.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'oncall@example.com' });
+    primary.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    });
+  });
+});
+
+describe('cluster access', () => {
+  it('maps the workflow role into the milvus-guard group on prod-eks without an access policy', () => {
+    primary.hasResourceProperties('AWS::EKS::AccessEntry', {
+      ClusterName: 'prod-eks',
+      Type: 'STANDARD',
+      KubernetesGroups: ['milvus-guard'],
+      PrincipalArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^WorkflowRole'), 'Arn'] },
+      AccessPolicies: Match.absent(),
+    });
+  });
+
+  it('lets the workflow role describe exactly prod-eks', () => {
+    primary.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: Match.stringLikeRegexp('^WorkflowRole') }],
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: 'eks:DescribeCluster', Resource: `arn:aws:eks:us-east-1:${ACCOUNT}:cluster/prod-eks` })]) },
+    });
+  });
+});
+
+describe('IAM', () => {
+  it('grants no S3 or DynamoDB action on Resource "*"', () => {
+    for (const template of [primary, dr]) {
+      const resources = template.toJSON().Resources as Resources;
+      for (const policy of Object.values(resources).filter((r) => r.Type === 'AWS::IAM::Policy')) {
+        for (const statement of (policy.Properties.PolicyDocument as { Statement: { Action: string | string[]; Resource: unknown }[] }).Statement) {
+          const actions = ([] as string[]).concat(statement.Action);
+          const resourceList = ([] as unknown[]).concat(statement.Resource);
+          if (actions.some((a) => a.startsWith('s3:') || a.startsWith('dynamodb:'))) expect(resourceList).not.toContain('*');
+        }
+      }
+    }
+  });
+});

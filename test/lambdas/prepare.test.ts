@@ -1,0 +1,158 @@
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import type { Context } from 'aws-lambda';
+import { loadConfigFile } from '../../core/config/load.js';
+import { Config } from '../../core/config/schema.js';
+import { InvalidInputError } from '../../core/errors.js';
+import { defaultBackupName } from '../../core/workflow/prepare.js';
+import { PrepareEnvironment } from '../../lambdas/prepare/environment.js';
+import { makeHandler } from '../../lambdas/prepare/handler.js';
+import { EnvironmentError, readEnvironment } from '../../lambdas/shared/environment.js';
+import { RecordingMetrics } from './recording-metrics.js';
+
+const START = '2026-11-23T02:00:00.123Z';
+const EXECUTION_ID = 'arn:aws:states:us-east-1:123456789012:execution:milvus-guard-backup:nightly';
+const ENVIRONMENT = readEnvironment(PrepareEnvironment, {
+  POWERTOOLS_SERVICE_NAME: 'milvus-guard',
+  POWERTOOLS_METRICS_NAMESPACE: 'MilvusGuard',
+  POWERTOOLS_LOG_LEVEL: 'SILENT',
+  VAULT_NAME: 'primary',
+  VAULT_BUCKET: 'milvus-guard-primary-123456789012-us-east-1',
+});
+const context = { functionName: 'prepare', awsRequestId: 'r-1', invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:prepare', getRemainingTimeInMillis: () => 30_000 } as unknown as Context;
+
+let config: Config;
+
+beforeAll(async () => {
+  config = await loadConfigFile('examples/production.yaml');
+});
+
+function request(input: unknown) {
+  return { input, execution: { id: EXECUTION_ID, startTime: START } };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  return promise.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (err: unknown) => err as Error,
+  );
+}
+
+describe('prepare handler', () => {
+  it('returns the prepared backup, named after the plan and the UTC start time', async () => {
+    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics() });
+
+    const result = await handler(request({ plan: 'milvus-production-backup' }), context);
+
+    expect(result).toEqual({
+      plan: 'milvus-production-backup',
+      backupName: 'milvus-production-backup-20261123020000',
+      namespace: 'vector-db',
+      cluster: { name: 'prod', eksClusterName: 'prod-eks', region: 'us-east-1' },
+      vault: { name: 'primary', bucket: 'milvus-guard-primary-123456789012-us-east-1', region: 'us-east-1' },
+      executionId: EXECUTION_ID,
+    });
+  });
+
+  it('uses the backup name the input gives', async () => {
+    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics() });
+
+    const result = await handler(request({ plan: 'milvus-production-backup', backupName: 'before-upgrade-2-6' }), context);
+
+    expect(result.backupName).toBe('before-upgrade-2-6');
+  });
+
+  it('emits a BackupsPrepared metric with the plan as dimension', async () => {
+    const metrics = new RecordingMetrics();
+    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics });
+
+    await handler(request({ plan: 'milvus-production-backup' }), context);
+
+    expect(metrics.published).toHaveLength(1);
+    expect(metrics.published[0]).toMatchObject({ plan: 'milvus-production-backup', BackupsPrepared: 1 });
+  });
+
+  it('rejects an unknown plan with InvalidInput listing the plans that exist', async () => {
+    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics() });
+
+    const error = await rejection(handler(request({ plan: 'milvus-staging-backup' }), context));
+
+    expect(error).toBeInstanceOf(InvalidInputError);
+    expect(error.name).toBe('InvalidInput');
+    expect(error.message).toContain('plan: plan "milvus-staging-backup" is not defined in the config; defined: milvus-production-backup');
+  });
+
+  it('rejects input without a plan, saying the plan is required', async () => {
+    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics() });
+
+    const error = await rejection(handler(request({}), context));
+
+    expect(error.name).toBe('InvalidInput');
+    expect(error.message).toMatch(/plan: is required/);
+  });
+
+  it('rejects an unknown key in the input instead of ignoring it', async () => {
+    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics() });
+
+    const error = await rejection(handler(request({ plan: 'milvus-production-backup', Plan: 'x' }), context));
+
+    expect((error as InvalidInputError).problems).toEqual([expect.stringContaining('"Plan"')]);
+  });
+
+  it('rejects a backup name that is not a Kubernetes-style name', async () => {
+    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics() });
+
+    const error = await rejection(handler(request({ plan: 'milvus-production-backup', backupName: 'Nightly Backup' }), context));
+
+    expect(error.message).toMatch(/backupName: must be lowercase letters, digits and "-"/);
+  });
+
+  it('rejects a request the state machine did not build (no execution start time)', async () => {
+    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics() });
+
+    const error = await rejection(handler({ input: { plan: 'milvus-production-backup' }, execution: { id: EXECUTION_ID } }, context));
+
+    expect(error.name).toBe('InvalidInput');
+    expect(error.message).toMatch(/execution\.startTime/);
+  });
+
+  it('rejects a plan whose vault is in another region, naming that region', async () => {
+    const twoRegions = Config.parse({
+      ...config,
+      clusters: [...config.clusters, { name: 'eu', eksClusterName: 'eu-eks', region: 'eu-west-1' }],
+      vaults: [...config.vaults, { name: 'europe', region: 'eu-west-1', objectLock: { mode: 'GOVERNANCE', defaultRetentionDays: 7 } }],
+      plans: [...config.plans, { ...config.plans[0]!, name: 'eu-backup', cluster: 'eu', vault: 'europe' }],
+    });
+    const handler = makeHandler({ config: twoRegions, environment: ENVIRONMENT, metrics: new RecordingMetrics() });
+
+    const error = await rejection(handler(request({ plan: 'eu-backup' }), context));
+
+    expect(error.message).toMatch(/backs up into vault europe in eu-west-1, but this workflow serves vault primary; start the backup workflow of the eu-west-1 installation/);
+  });
+});
+
+describe('defaultBackupName', () => {
+  it('formats the start time in UTC as yyyymmddhhmmss', () => {
+    expect(defaultBackupName('p', '2026-01-05T23:30:09+02:00')).toBe('p-20260105213009');
+  });
+
+  it('refuses a start time that is not a timestamp', () => {
+    expect(() => defaultBackupName('p', 'yesterday')).toThrow(RangeError);
+  });
+});
+
+describe('prepare environment', () => {
+  it('names every missing variable', () => {
+    const read = () => readEnvironment(PrepareEnvironment, { POWERTOOLS_SERVICE_NAME: 'milvus-guard', POWERTOOLS_METRICS_NAMESPACE: 'MilvusGuard' });
+
+    expect(read).toThrow(EnvironmentError);
+    expect(read).toThrow(/VAULT_NAME: [\s\S]*VAULT_BUCKET: /);
+  });
+
+  it('defaults the log level to INFO', () => {
+    const env = readEnvironment(PrepareEnvironment, { POWERTOOLS_SERVICE_NAME: 's', POWERTOOLS_METRICS_NAMESPACE: 'n', VAULT_NAME: 'primary', VAULT_BUCKET: 'bucket' });
+
+    expect(env.POWERTOOLS_LOG_LEVEL).toBe('INFO');
+  });
+});
