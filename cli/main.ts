@@ -8,6 +8,7 @@ import { UserError } from '../core/errors.js';
 import { registerConfigCommands } from './commands/config.js';
 import { registerEksCommands } from './commands/eks.js';
 import { registerLocalCommands } from './commands/local.js';
+import { registerPlanCommands } from './commands/plan.js';
 
 export function buildProgram(): Command {
   const program = new Command('milvus-guard')
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerConfigCommands(program);
   registerEksCommands(program);
   registerLocalCommands(program);
+  registerPlanCommands(program);
   return program;
 }
 

@@ -3,10 +3,13 @@
  * until Ctrl-C or SIGTERM. It prints `kubeconfig: PATH` once ready, so scripts and `kubectl
  * --kubeconfig PATH` can use it.
  */
-import { resolve } from 'node:path';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { UserError } from '../../core/errors.js';
 import { DEFAULT_LOCAL_PORT, startLocalCluster } from '../../local/cluster.js';
+import { renderInspection, runInspection } from './plan.js';
 
 const integer = (name: string, min: number, max: number) => (value: string) => {
   const n = Number(value);
@@ -14,7 +17,7 @@ const integer = (name: string, min: number, max: number) => (value: string) => {
   return n;
 };
 
-/** Registers `local up` on the root program. */
+/** Registers `local up` and `local smoke` on the root program. */
 export function registerLocalCommands(program: Command): void {
   const local = program.command('local').description('Run the local Kubernetes cluster with a simulated Milvus (for demos and tests)');
   local
@@ -48,5 +51,25 @@ export function registerLocalCommands(program: Command): void {
       });
       await cluster.stop();
       process.exitCode = 0;
+    });
+
+  local
+    .command('smoke')
+    .description('start a throwaway local cluster, inspect the example plan on it through the real client code, and stop')
+    .option('-c, --config <file>', 'the config file', 'examples/production.yaml')
+    .option('--plan <name>', 'the plan to inspect', 'milvus-production-backup')
+    .action(async (opts: { config: string; plan: string }) => {
+      const stateDir = await mkdtemp(join(tmpdir(), 'milvus-guard-smoke-'));
+      const cluster = await startLocalCluster({ stateDir, port: 0 });
+      try {
+        process.stdout.write(`local cluster listening on ${cluster.url}\n\n`);
+        const inspection = await runInspection({ config: opts.config, plan: opts.plan, kubeconfig: cluster.kubeconfigPath });
+        process.stdout.write(renderInspection(inspection));
+        process.exitCode = inspection.problems.length === 0 ? 0 : 1;
+        process.stdout.write(`\nsmoke check ${inspection.problems.length === 0 ? 'passed' : 'FAILED'}\n`);
+      } finally {
+        await cluster.stop();
+        await rm(stateDir, { recursive: true, force: true });
+      }
     });
 }

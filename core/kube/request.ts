@@ -1,0 +1,107 @@
+/**
+ * Raw requests to the Kubernetes API for the calls client-node's typed APIs cannot make, such as
+ * a POST with a JSON body through the service proxy. Authentication and TLS come from the same
+ * `KubeConfig` (and so the same refreshing EKS token) as every typed call.
+ */
+import { request as httpsRequest } from 'node:https';
+import type { RequestOptions } from 'node:https';
+import type { KubeConfig } from '@kubernetes/client-node';
+
+export interface KubeRequest {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** API path, e.g. `/api/v1/namespaces/ns/services/svc:19530/proxy/v2/vectordb/collections/list`. */
+  path: string;
+  query?: Record<string, string | number>;
+  /** Sent as JSON when present. */
+  body?: unknown;
+  /** Give up after this long. Default 30 s. */
+  timeoutMs?: number;
+}
+
+export interface KubeResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/**
+ * The API server answered with a status that may go away on a retry (429, 5xx) or did not answer
+ * in time. Named so a Step Functions `Retry` can match it.
+ */
+export class KubernetesTransientError extends Error {
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'KubernetesTransientError';
+  }
+}
+
+/** The API server refused the request for a reason a retry will not fix (4xx but 429). */
+export class KubernetesRequestError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly reason?: string,
+  ) {
+    super(message);
+    this.name = 'KubernetesRequestError';
+  }
+}
+
+/**
+ * Sends one request to the cluster of `kc` and resolves with its status and body. Transport
+ * failures, timeouts, 429 and 5xx reject with {@link KubernetesTransientError}; other non-2xx
+ * answers reject with {@link KubernetesRequestError} carrying the `Status` message.
+ */
+export async function kubeRequest(kc: KubeConfig, req: KubeRequest): Promise<KubeResponse> {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('the kubeconfig has no current cluster');
+  const url = new URL(req.path, cluster.server);
+  for (const [key, value] of Object.entries(req.query ?? {})) url.searchParams.set(key, String(value));
+  const payload = req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body));
+  const options: RequestOptions = {
+    method: req.method,
+    headers: {
+      Accept: 'application/json',
+      ...(payload ? { 'Content-Type': 'application/json', 'Content-Length': String(payload.length) } : {}),
+    },
+  };
+  await kc.applyToHTTPSOptions(options);
+  const timeoutMs = req.timeoutMs ?? 30_000;
+  const what = `${req.method} ${url.pathname}`;
+
+  const response = await new Promise<KubeResponse>((resolve, reject) => {
+    const r = httpsRequest(url, options, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', (err) => reject(new KubernetesTransientError(`${what}: ${err.message}`)));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    r.setTimeout(timeoutMs, () => r.destroy(new KubernetesTransientError(`${what}: no answer within ${timeoutMs} ms`)));
+    r.on('error', (err) => reject(err instanceof KubernetesTransientError ? err : new KubernetesTransientError(`${what}: ${err.message}`)));
+    r.end(payload);
+  });
+
+  if (response.status >= 200 && response.status < 300) return response;
+  const status = parseStatus(response.body);
+  const message = `${what} answered ${response.status}${status.message ? `: ${status.message}` : ''}`;
+  if (response.status === 429 || response.status >= 500) throw new KubernetesTransientError(message, response.status);
+  throw new KubernetesRequestError(message, response.status, status.reason);
+}
+
+/** The API server's path to `path` on `service:port` through the service proxy. */
+export function serviceProxyPath(namespace: string, service: string, port: number, path: string): string {
+  const suffix = path.startsWith('/') ? path : `/${path}`;
+  return `/api/v1/namespaces/${encodeURIComponent(namespace)}/services/${encodeURIComponent(service)}:${port}/proxy${suffix}`;
+}
+
+function parseStatus(body: string): { message?: string; reason?: string } {
+  try {
+    const parsed = JSON.parse(body) as { kind?: string; message?: string; reason?: string };
+    return parsed.kind === 'Status' ? { message: parsed.message, reason: parsed.reason } : { message: body.slice(0, 200) };
+  } catch {
+    return body ? { message: body.slice(0, 200) } : {};
+  }
+}

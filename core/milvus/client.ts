@@ -1,0 +1,108 @@
+/**
+ * A Milvus client that goes through the Kubernetes API service proxy
+ * (`/api/v1/namespaces/NS/services/SVC:PORT/proxy/...`), so Lambdas reach Milvus with the same
+ * credentials as every other cluster call and need no VPC route to the pods. REST v2 (port
+ * 19530, all POST with JSON) answers HTTP 200 with `{"code": 0, "data": ...}` or a non-zero
+ * `code` and a `message`; the management endpoints live on port 9091.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import { kubeRequest, serviceProxyPath } from '../kube/request.js';
+
+/** Where a Milvus instance's Service is and how to authenticate to it. */
+export interface MilvusEndpoint {
+  namespace: string;
+  service: string;
+  restPort: number;
+  managementPort: number;
+}
+
+/** Milvus answered with a non-zero REST v2 code (for example 100: collection not found). */
+export class MilvusApiError extends Error {
+  constructor(
+    readonly operation: string,
+    readonly code: number,
+    message: string,
+  ) {
+    super(`Milvus ${operation} failed with code ${code}: ${message}`);
+    this.name = 'MilvusApiError';
+  }
+}
+
+export type LoadState = 'LoadStateNotExist' | 'LoadStateNotLoad' | 'LoadStateLoading' | 'LoadStateLoaded';
+
+/**
+ * Task-level operations on one Milvus instance. Every method is one REST call; waiting and
+ * confirming (a flush, a load) is the caller's policy, because Lambda steps poll from Step
+ * Functions rather than sleep.
+ */
+export class MilvusClient {
+  constructor(
+    private readonly kc: KubeConfig,
+    private readonly endpoint: MilvusEndpoint,
+  ) {}
+
+  /** Names of every database. */
+  async listDatabases(): Promise<string[]> {
+    return this.rest<string[]>('databases/list', {});
+  }
+
+  /** Names of the collections in `dbName`. */
+  async listCollections(dbName: string): Promise<string[]> {
+    return this.rest<string[]>('collections/list', { dbName });
+  }
+
+  /** Asks Milvus to seal and persist the collection's growing segments. Returns before completion. */
+  async flush(dbName: string, collectionName: string): Promise<void> {
+    await this.rest('collections/flush', { dbName, collectionName });
+  }
+
+  /** Rows persisted in the collection's segments, as datacoord reports them. */
+  async persistedRowCount(dbName: string, collectionName: string): Promise<number> {
+    const data = await this.rest<{ rowCount: number | string }>('collections/get_stats', { dbName, collectionName });
+    return Number(data.rowCount);
+  }
+
+  /** Whether the collection is loaded into query nodes (queries need it). */
+  async loadState(dbName: string, collectionName: string): Promise<LoadState> {
+    const data = await this.rest<{ loadState: LoadState }>('collections/get_load_state', { dbName, collectionName });
+    return data.loadState;
+  }
+
+  /** Starts loading the collection into query nodes. */
+  async load(dbName: string, collectionName: string): Promise<void> {
+    await this.rest('collections/load', { dbName, collectionName });
+  }
+
+  /** Live rows (inserted, not deleted) by `count(*)`; the collection must be loaded. */
+  async countRows(dbName: string, collectionName: string): Promise<number> {
+    const rows = await this.rest<{ 'count(*)': number | string }[]>('entities/query', {
+      dbName,
+      collectionName,
+      filter: '',
+      outputFields: ['count(*)'],
+    });
+    return Number(rows[0]?.['count(*)'] ?? 0);
+  }
+
+  /** True when the instance's `/healthz` answers OK. */
+  async healthy(): Promise<boolean> {
+    try {
+      const res = await kubeRequest(this.kc, { method: 'GET', path: this.managementPath('/healthz'), timeoutMs: 10_000 });
+      return res.body.trim() === 'OK';
+    } catch {
+      return false;
+    }
+  }
+
+  private managementPath(path: string): string {
+    return serviceProxyPath(this.endpoint.namespace, this.endpoint.service, this.endpoint.managementPort, path);
+  }
+
+  private async rest<T>(operation: string, body: Record<string, unknown>): Promise<T> {
+    const path = serviceProxyPath(this.endpoint.namespace, this.endpoint.service, this.endpoint.restPort, `/v2/vectordb/${operation}`);
+    const res = await kubeRequest(this.kc, { method: 'POST', path, body });
+    const parsed = JSON.parse(res.body) as { code: number; message?: string; data?: T };
+    if (parsed.code !== 0) throw new MilvusApiError(operation, parsed.code, parsed.message ?? 'no message');
+    return parsed.data as T;
+  }
+}
