@@ -3,6 +3,7 @@
  * and registers itself on the root program; this file only wires them and turns errors into
  * exit codes: a `UserError` prints its message, anything else is a bug and prints the stack.
  */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../core/errors.js';
 import { registerConfigCommands } from './commands/config.js';
@@ -10,9 +11,12 @@ import { registerEksCommands } from './commands/eks.js';
 import { registerLocalCommands } from './commands/local.js';
 import { registerPlanCommands } from './commands/plan.js';
 
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
 export function buildProgram(): Command {
   const program = new Command('milvus-guard')
     .description('Backup, restore and disaster recovery for Milvus on Amazon EKS')
+    .version(version)
     .showHelpAfterError()
     .exitOverride();
   registerConfigCommands(program);

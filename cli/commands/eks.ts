@@ -50,7 +50,7 @@ export function registerEksCommands(program: Command, deps: EksCommandDeps = {})
   const env = deps.env ?? process.env;
   const sdkRegion = deps.sdkRegion ?? regionFromSdkChain;
 
-  const eks = program.command('eks').description('Amazon EKS access');
+  const eks = program.command('eks').description('Amazon EKS access: bearer tokens for kubeconfig exec sections');
   eks
     .command('get-token')
     .description('Print an EKS bearer token as a Kubernetes ExecCredential, as `aws eks get-token` does')

@@ -19,7 +19,7 @@ const integer = (name: string, min: number, max: number) => (value: string) => {
 
 /** Registers `local up` and `local smoke` on the root program. */
 export function registerLocalCommands(program: Command): void {
-  const local = program.command('local').description('Run the local Kubernetes cluster with a simulated Milvus (for demos and tests)');
+  const local = program.command('local').description('run a local Kubernetes cluster with a simulated Milvus (for demos and tests)');
   local
     .command('up')
     .description('Start the local cluster in the foreground; stop it with Ctrl-C')
