@@ -82,6 +82,12 @@ async function run(ctx: ExecContext, ws: WebSocket, exec: ReturnType<typeof pars
     }
   };
   ctx.timeline.record({ source: 'api', type: 'PodExec', namespace, name, detail: { container: container.name, command } });
+  // Listen before the (asynchronous) container preparation: a client that pipes stdin sends
+  // its frames, and the v5 close of stdin, right after the upgrade; they wait here until the
+  // process exists. Frames arriving later go straight to it.
+  const early: Buffer[] = [];
+  let onFrame = (data: Buffer) => void early.push(data);
+  ws.on('message', (data: Buffer) => onFrame(data));
   let prepared;
   try {
     prepared = await prepareContainer(pod, container, ctx.store, ctx.dirs, command);
@@ -99,11 +105,14 @@ async function run(ctx: ExecContext, ws: WebSocket, exec: ReturnType<typeof pars
   // stdout/stderr are always drained; they are forwarded only when the client asked for them.
   child.stdout!.on('data', (d: Buffer) => exec.stdout && ws.readyState === ws.OPEN && ws.send(frame(STDOUT, d)));
   child.stderr!.on('data', (d: Buffer) => exec.stderr && ws.readyState === ws.OPEN && ws.send(frame(STDERR, d)));
-  ws.on('message', (data: Buffer) => {
+  // A command that exits without reading its input must not crash the server with EPIPE.
+  child.stdin?.on('error', () => undefined);
+  onFrame = (data: Buffer) => {
     if (data.length === 0) return;
     if (data[0] === STDIN) child.stdin?.write(data.subarray(1));
     else if (data[0] === CLOSE && data[1] === STDIN) child.stdin?.end();
-  });
+  };
+  early.splice(0).forEach(onFrame);
   ws.on('close', () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });

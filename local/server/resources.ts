@@ -221,6 +221,19 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
     validate: (o) => [...required(o, 'spec.selector'), ...required(o, 'spec.template')] },
   { group: 'batch', version: 'v1', tracksGeneration: true, kind: 'Job', plural: 'jobs', singular: 'job', namespaced: true, categories: ['all'],
     subresources: ['status'], hasStatus: true, defaultPropagation: 'Orphan',
+    // As the real API server: unless manualSelector, the Job selects its pods by its own uid and
+    // the template carries the labels, so listing a Job's pods never matches other pods.
+    defaults: (o) => {
+      if (o.spec?.manualSelector) return;
+      const labels = {
+        'batch.kubernetes.io/controller-uid': o.metadata.uid!,
+        'batch.kubernetes.io/job-name': o.metadata.name,
+        'controller-uid': o.metadata.uid!,
+        'job-name': o.metadata.name,
+      };
+      o.spec = { ...o.spec, selector: { matchLabels: { 'batch.kubernetes.io/controller-uid': o.metadata.uid! } } };
+      o.spec.template = { ...o.spec.template, metadata: { ...o.spec.template?.metadata, labels: { ...o.spec.template?.metadata?.labels, ...labels } } };
+    },
     columns: [
       col('STATUS', (o) => {
         const conditions: Any[] = get(o, 'status.conditions') ?? [];

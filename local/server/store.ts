@@ -110,10 +110,11 @@ export class ObjectStore {
     } else {
       delete meta.namespace;
     }
+    // The uid exists before defaulting, which may use it (a Job's selector does).
+    meta.uid = randomUUID();
     type.defaults?.(object);
     this.validate(type, object);
     if (this.bucket(type).has(keyOf(meta.namespace, meta.name))) throw alreadyExists(type, meta.name);
-    meta.uid = randomUUID();
     meta.creationTimestamp = this.options.now().toISOString() as unknown as Date;
     if (type.tracksGeneration) meta.generation = 1;
     else delete meta.generation;

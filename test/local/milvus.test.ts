@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { request } from 'node:https';
 import { localAdmin } from '../../local/admin.js';
@@ -178,5 +178,17 @@ withKubectl('kubectl against the local cluster', () => {
 
     expect(ok.trim().length).toBeGreaterThan(0);
     expect(failed).toBe(4);
+  });
+
+  it('passes piped stdin to the command, even when it arrives before the process starts', async () => {
+    const child = spawn(KUBECTL!, ['--kubeconfig', t.cluster.kubeconfigPath, 'exec', '-i', '-n', NS, 'production-milvus-etcd-0', '--', 'cat'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdin.end('hello from stdin\n');
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+
+    expect(code).toBe(0);
+    expect(out).toBe('hello from stdin\n');
   });
 });

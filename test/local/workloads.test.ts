@@ -96,6 +96,18 @@ describe('jobs', () => {
     expect(await t.core.readNamespacedPodLog({ namespace: NS, name: pod!.metadata!.name! })).toContain('Usage: milvus-guard');
   });
 
+  it("defaults a Job's selector to its own uid, so its pods are found by it and no others", async () => {
+    await t.batch.createNamespacedJob({ namespace: NS, body: job('selected', ['milvus-guard', '--version']) });
+    await t.cluster.settle();
+
+    const created = await t.batch.readNamespacedJob({ namespace: NS, name: 'selected' });
+    const selector = Object.entries(created.spec!.selector!.matchLabels!).map(([k, v]) => `${k}=${v}`).join(',');
+    const pods = (await t.core.listNamespacedPod({ namespace: NS, labelSelector: selector })).items;
+
+    expect(created.spec?.selector?.matchLabels).toEqual({ 'batch.kubernetes.io/controller-uid': created.metadata!.uid });
+    expect(pods.map((p) => p.metadata!.labels!['job-name'])).toEqual(['selected']);
+  });
+
   it('maps the PVC mount and secret env of the container to the process', async () => {
     await t.core.createNamespacedPersistentVolumeClaim({ namespace: NS, body: pvc('job-data') });
     const env = [{ name: 'PASSWORD', valueFrom: { secretKeyRef: { name: 'creds', key: 'password' } } }];
