@@ -485,7 +485,10 @@ export function crossReferenceIssues(c: ReferenceView): ReferenceIssue[] {
     const vault = byName(vaults, plan['vault']);
     const clusterRegion = str(cluster?.['region']);
     const vaultRegion = str(vault?.['region']);
-    if (clusterRegion !== undefined && vaultRegion !== undefined && clusterRegion !== vaultRegion) {
+    // An unknown region is reported where it is written; comparing it here would add a second,
+    // misleading error to the same mistake.
+    const known = (r: string | undefined): r is string => r !== undefined && (AWS_REGIONS as readonly string[]).includes(r);
+    if (known(clusterRegion) && known(vaultRegion) && clusterRegion !== vaultRegion) {
       issues.push({
         path: ['plans', i, 'vault'],
         message: `vault ${String(vault!['name'])} is in ${vaultRegion} but cluster ${String(cluster!['name'])} is in ${clusterRegion}; back up into a vault in the cluster's region (replicate it for DR)`,

@@ -90,7 +90,8 @@ const readBody = (req: IncomingMessage): Promise<Buffer> =>
   });
 
 function parseObject(body: Buffer, contentType: string | undefined): any {
-  // kubectl's typed clients prefer protobuf; answering 415 makes them retry with JSON.
+  // Only JSON and YAML bodies are understood. kubectl's generators (`kubectl create configmap`)
+  // send protobuf and do not fall back to JSON on 415, so they do not work here (see README).
   if (contentType?.includes('protobuf')) throw unsupportedMediaType(contentType);
   const text = body.toString('utf8');
   if (text.trim() === '') throw badRequest('the request body is empty; send the object as JSON');

@@ -110,6 +110,14 @@ describe('parseConfig', () => {
     expect(paths).toEqual(expect.arrayContaining(['clusters[0].region', 'plans[0].retention.dayOfWeek', 'plans[0].vault', 'drills[0].plan']));
   });
 
+  it('reports a misspelt cluster region once, not again as a region mismatch with its vault', () => {
+    const text = variant(set(['clusters', 0, 'region'], 'us-east-9'));
+
+    const issues = issuesOf(text);
+
+    expect(issues.map((i) => i.path)).toEqual(['clusters[0].region']);
+  });
+
   it('names the line of the offending value', () => {
     // Prepare: the example's dayOfWeek sits on line 55.
     const text = exampleText.replace('dayOfWeek: Sunday', 'dayOfWeek: Funday');
