@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../core/errors.js';
 import { registerConfigCommands } from './commands/config.js';
+import { registerDatamoverCommands } from './commands/datamover.js';
 import { registerEksCommands } from './commands/eks.js';
 import { registerLocalCommands } from './commands/local.js';
 import { registerPlanCommands } from './commands/plan.js';
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerConfigCommands(program);
+  registerDatamoverCommands(program);
   registerEksCommands(program);
   registerLocalCommands(program);
   registerPlanCommands(program);

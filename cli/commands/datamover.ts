@@ -1,0 +1,264 @@
+/**
+ * `milvus-guard datamover backup|restore|verify`: the data mover's command line, used alone
+ * against a directory and a vault URL and as the entry point of the data-mover Job image.
+ * Results go to stdout (one JSON object with --json); a progress line goes to stderr only when
+ * stderr is a terminal, so logs of the Job stay clean.
+ */
+import { Command, Option } from 'commander';
+import { UserError } from '../../core/errors.js';
+import { backupVolume, type BackupResult } from '../../core/datamover/backup.js';
+import { ChunkError } from '../../core/datamover/chunk-reader.js';
+import { IndexCorruptError } from '../../core/datamover/index-format.js';
+import { RestoreError, restoreVolume, type RestoreResult } from '../../core/datamover/restore.js';
+import { verifyVault, type VerifyResult } from '../../core/datamover/verify.js';
+import { checkBackupId, checkVolumeName } from '../../core/vault/layout.js';
+import { openVault, type VaultConnectOptions } from '../../core/vault/open.js';
+import type { VaultStore } from '../../core/vault/store.js';
+
+/** The process around the commands; tests pass their own. */
+export interface DatamoverIO {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  /** Whether stderr is a terminal (progress lines are shown only then). */
+  readonly stderrIsTTY: boolean;
+  /** Wall-clock time, read once per command. */
+  readonly now: () => Date;
+  /** Whether the process may set file owners (it runs as root). */
+  readonly isRoot: boolean;
+  /** Opens a vault; tests substitute an in-memory one. */
+  readonly openVault: (url: string, options: VaultConnectOptions) => Promise<VaultStore>;
+}
+
+const processIO: DatamoverIO = {
+  stdout: (text) => void process.stdout.write(text),
+  stderr: (text) => void process.stderr.write(text),
+  get stderrIsTTY() {
+    return process.stderr.isTTY === true;
+  },
+  now: () => new Date(),
+  isRoot: process.getuid?.() === 0,
+  openVault,
+};
+
+interface VaultFlags {
+  vault: string;
+  endpoint?: string;
+  region?: string;
+  kmsKeyId?: string;
+  objectLockMode?: 'GOVERNANCE' | 'COMPLIANCE';
+  json?: boolean;
+}
+
+function addVaultOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption('--vault <url>', 'the vault: file:///absolute/path or s3://bucket/prefix')
+    .option('--endpoint <url>', 'S3-compatible endpoint (path-style), for s3:// vaults not on AWS')
+    .option('--region <region>', 'AWS region of an s3:// vault (default: from the environment)')
+    .option('--kms-key-id <id>', 'KMS key id or ARN for SSE-KMS on objects written to an s3:// vault')
+    .addOption(new Option('--object-lock-mode <mode>', 'Object Lock mode for retained objects').choices(['GOVERNANCE', 'COMPLIANCE']).default('GOVERNANCE'))
+    .option('--json', 'print one JSON object with the result on stdout', false);
+}
+
+/** Runs `check` and prefixes a `UserError` with the flag that carried the bad value. */
+function flag<T>(name: string, check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    if (err instanceof UserError) throw new UserError(`${name}: ${err.message}`);
+    throw err;
+  }
+}
+
+async function connect(flags: VaultFlags, io: DatamoverIO): Promise<VaultStore> {
+  if (flags.endpoint !== undefined) {
+    flag('--endpoint', () => {
+      try {
+        new URL(flags.endpoint!);
+      } catch {
+        throw new UserError(`${JSON.stringify(flags.endpoint)} is not a URL (e.g. http://127.0.0.1:9000)`);
+      }
+    });
+  }
+  try {
+    return await io.openVault(flags.vault, {
+      ...(flags.endpoint ? { endpoint: flags.endpoint } : {}),
+      ...(flags.region ? { region: flags.region } : {}),
+      ...(flags.kmsKeyId ? { kmsKeyId: flags.kmsKeyId } : {}),
+      ...(flags.objectLockMode ? { objectLockMode: flags.objectLockMode } : {}),
+    });
+  } catch (err) {
+    if (err instanceof UserError) throw new UserError(`--vault: ${err.message}`);
+    throw err;
+  }
+}
+
+function positiveInt(name: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1 || n > 256) throw new UserError(`${name}: ${JSON.stringify(value)} must be a whole number from 1 to 256`);
+    return n;
+  };
+}
+
+/** A progress line redrawn in place at most a few times a second. */
+function progressLine(io: DatamoverIO): { update: (text: string) => void; done: () => void } {
+  if (!io.stderrIsTTY) return { update: () => {}, done: () => {} };
+  let last = 0;
+  let shown = false;
+  return {
+    update: (text) => {
+      const t = Date.now();
+      if (t - last < 250) return;
+      last = t;
+      shown = true;
+      io.stderr(`\r\x1b[K${text}`);
+    },
+    done: () => {
+      if (shown) io.stderr('\r\x1b[K');
+    },
+  };
+}
+
+const mib = (bytes: number): string => `${(bytes / 1048576).toFixed(1)} MiB`;
+
+// A damaged vault is not a bug of ours: report it like a user-facing failure (message, exit 1,
+// no stack) so scripts and the Job's logs show exactly which file is affected.
+function asFailure(err: unknown): unknown {
+  if (err instanceof RestoreError || err instanceof ChunkError || err instanceof IndexCorruptError) return new UserError(err.message, { cause: err });
+  return err;
+}
+
+export function registerDatamoverCommands(program: Command, io: DatamoverIO = processIO): void {
+  const dm = program.command('datamover').description('move volume data into and out of the vault (incremental, deduplicated, verified)');
+
+  addVaultOptions(
+    dm
+      .command('backup')
+      .description('back up a directory as one volume of a backup')
+      .requiredOption('--source <dir>', 'the directory to back up (the mounted volume)')
+      .requiredOption('--volume <name>', 'the volume name (e.g. the PVC name)')
+      .requiredOption('--backup-id <id>', 'the backup this volume belongs to'),
+  )
+    .option('--full', 're-read every file instead of skipping files unchanged since the previous backup', false)
+    .option('--retain-until <date>', 'Object Lock date (ISO 8601) for new objects; reused ones are extended to it')
+    .option('--workers <n>', 'hashing threads (default: one per core)', positiveInt('--workers'))
+    .option('--upload-concurrency <n>', 'pack uploads in flight', positiveInt('--upload-concurrency'), 3)
+    .action(async (flags: VaultFlags & { source: string; volume: string; backupId: string; full: boolean; retainUntil?: string; workers?: number; uploadConcurrency: number }) => {
+      flag('--volume', () => checkVolumeName(flags.volume));
+      flag('--backup-id', () => checkBackupId(flags.backupId));
+      const now = io.now();
+      const retainUntil = flags.retainUntil === undefined ? undefined : flag('--retain-until', () => parseRetainUntil(flags.retainUntil!, now));
+      const vault = await connect(flags, io);
+      const progress = progressLine(io);
+      let result: BackupResult;
+      try {
+        result = await backupVolume({
+          source: flags.source,
+          vault,
+          volume: flags.volume,
+          backupId: flags.backupId,
+          now,
+          full: flags.full,
+          uploadConcurrency: flags.uploadConcurrency,
+          ...(retainUntil ? { retainUntil } : {}),
+          ...(flags.workers ? { workers: flags.workers } : {}),
+          onProgress: (s) => progress.update(`backup ${flags.volume}: ${s.files} files, ${mib(s.bytesScanned)} read, ${mib(s.bytesUploaded)} uploaded`),
+        });
+      } catch (err) {
+        if (err instanceof UserError && /^source /.test(err.message)) throw new UserError(`--source: ${err.message}`);
+        throw asFailure(err);
+      } finally {
+        progress.done();
+      }
+      if (flags.json) io.stdout(`${JSON.stringify(result)}\n`);
+      else
+        io.stdout(
+          `backup ${result.backupId} volume ${result.volume}: ${result.files} files, ${result.directories} directories, ${result.symlinks} symlinks` +
+            `${result.skipped ? ` (${result.skipped} special files skipped)` : ''}; ${mib(result.bytesScanned)} of ${mib(result.bytesTotal)} read, ` +
+            `${mib(result.bytesUploaded)} uploaded, ${result.chunksNew} new and ${result.chunksReused} reused chunks, ` +
+            `${result.parentBackupId ? `incremental from ${result.parentBackupId}` : 'full'}, ${result.durationSeconds.toFixed(1)} s\n`,
+        );
+    });
+
+  addVaultOptions(
+    dm
+      .command('restore')
+      .description('restore one volume of a backup into an empty directory (re-run to resume)')
+      .requiredOption('--volume <name>', 'the volume name')
+      .requiredOption('--backup-id <id>', 'the backup to restore from')
+      .requiredOption('--target <dir>', 'an empty directory (created if missing)'),
+  )
+    .option('--concurrency <n>', 'files restored at once', positiveInt('--concurrency'), 4)
+    .action(async (flags: VaultFlags & { volume: string; backupId: string; target: string; concurrency: number }) => {
+      flag('--volume', () => checkVolumeName(flags.volume));
+      flag('--backup-id', () => checkBackupId(flags.backupId));
+      const vault = await connect(flags, io);
+      const progress = progressLine(io);
+      let result: RestoreResult;
+      try {
+        result = await restoreVolume({
+          vault,
+          volume: flags.volume,
+          backupId: flags.backupId,
+          target: flags.target,
+          concurrency: flags.concurrency,
+          preserveOwnership: io.isRoot,
+          onProgress: (p) => progress.update(`restore ${flags.volume}: ${p.files} files, ${mib(p.bytesWritten)} written`),
+        });
+      } catch (err) {
+        if (err instanceof UserError && /^target /.test(err.message)) throw new UserError(`--target: ${err.message}`);
+        throw asFailure(err);
+      } finally {
+        progress.done();
+      }
+      if (flags.json) io.stdout(`${JSON.stringify(result)}\n`);
+      else
+        io.stdout(
+          `restored backup ${result.backupId} volume ${result.volume} into ${flags.target}: ${result.files} files, ${result.directories} directories, ` +
+            `${result.symlinks} symlinks, ${mib(result.bytesWritten)} written${result.filesResumed ? `, ${result.filesResumed} files kept from an interrupted run` : ''}, ${result.durationSeconds.toFixed(1)} s\n`,
+        );
+    });
+
+  addVaultOptions(
+    dm
+      .command('verify')
+      .description('check that every chunk any backup index references exists and hashes right (exit 1 naming every affected file)')
+      .option('--volume <name>', 'check only this volume (with --backup-id)')
+      .option('--backup-id <id>', 'check only this backup (with --volume)'),
+  ).action(async (flags: VaultFlags & { volume?: string; backupId?: string }) => {
+    if ((flags.volume === undefined) !== (flags.backupId === undefined)) {
+      throw new UserError(`${flags.volume === undefined ? '--volume' : '--backup-id'} is missing: give --volume and --backup-id together, or neither to verify the whole vault`);
+    }
+    if (flags.volume !== undefined) flag('--volume', () => checkVolumeName(flags.volume!));
+    if (flags.backupId !== undefined) flag('--backup-id', () => checkBackupId(flags.backupId!));
+    const vault = await connect(flags, io);
+    const progress = progressLine(io);
+    let result: VerifyResult;
+    try {
+      result = await verifyVault({
+        vault,
+        ...(flags.volume !== undefined && flags.backupId !== undefined ? { volume: flags.volume, backupId: flags.backupId } : {}),
+        onProgress: (p) => progress.update(`verify: ${p.files} files, ${mib(p.bytesVerified)} checked`),
+      });
+    } finally {
+      progress.done();
+    }
+    if (flags.json) {
+      io.stdout(`${JSON.stringify(result)}\n`);
+    } else {
+      for (const p of result.problems) io.stderr(`backup ${p.backupId} volume ${p.volume}: ${p.path}: ${p.problem}\n`);
+      io.stdout(
+        `verified ${result.volumeBackups} volume backups in ${vault.url}: ${result.files} files, ${result.chunks} chunk references, ${mib(result.bytesVerified)} read; ` +
+          `${result.problems.length === 0 ? 'no problems' : `${result.problems.length} affected files`}\n`,
+      );
+    }
+    process.exitCode = result.problems.length === 0 ? 0 : 1;
+  });
+}
+
+function parseRetainUntil(value: string, now: Date): Date {
+  const t = Date.parse(value);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(t)) throw new UserError(`${JSON.stringify(value)} is not an ISO 8601 date (e.g. 2027-01-31T00:00:00Z)`);
+  if (t <= now.getTime()) throw new UserError(`${value} is in the past; Object Lock dates must be in the future`);
+  return new Date(t);
+}

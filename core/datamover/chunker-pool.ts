@@ -1,0 +1,342 @@
+/**
+ * A pool of worker threads that read files, cut them into FastCDC chunks and SHA-256 each
+ * chunk, so both the rolling hash and the digest run on every core (and that hash chunks read
+ * back from the vault, for restore and verify). A worker streams a file in
+ * segments of whole chunks; each segment's buffer is *transferred* (not copied) to the main
+ * thread together with the chunk digests, and a worker reads ahead at most `window` segments
+ * before the main thread acknowledges one, which bounds memory whatever the file size.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { displayPath } from './index-format.js';
+import { chunkMasks, DEFAULT_CHUNKER, fastcdcCut, GEAR, type ChunkerParams } from './fastcdc.js';
+
+/** A run of whole chunks of one file, in file order. */
+export interface Segment {
+  /** The bytes of the chunks, back to back. Valid only until `onSegment` settles (the buffer is reused). */
+  readonly data: Buffer;
+  /** Hex SHA-256 digest of each chunk. */
+  readonly hashes: readonly string[];
+  /** Length of each chunk. */
+  readonly lengths: readonly number[];
+}
+
+/** A file could not be read (vanished, permission denied, ...). */
+export class SourceReadError extends Error {
+  readonly code: string | undefined;
+  constructor(path: string | Uint8Array, message: string, code?: string) {
+    super(`cannot read ${typeof path === 'string' ? path : displayPath(path)}: ${message}`);
+    this.name = 'SourceReadError';
+    this.code = code;
+  }
+}
+
+export interface ChunkerPoolOptions {
+  /** @default os.availableParallelism() */
+  readonly workers?: number;
+  /** @default DEFAULT_CHUNKER */
+  readonly params?: ChunkerParams;
+  /** Bytes read per segment. @default 4 MiB */
+  readonly readSize?: number;
+  /** Unacknowledged segments a worker may have out. @default 2 */
+  readonly window?: number;
+}
+
+// The worker is evaluated from source so that it runs the very same `fastcdcCut` under tsx,
+// Jest (swc) and a plain Node container alike, without a build step for a separate file.
+// It is CommonJS because `eval` workers are.
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const fs = require('node:fs');
+const { createHash } = require('node:crypto');
+const fastcdcCut = ${fastcdcCut.toString()};
+const { gear, minSize, avgSize, maxSize, maskS, maskL, readSize, window } = workerData;
+const jobs = new Map();
+// Read buffers come back with each acknowledgement and are reused: memory stays at a few
+// buffers per worker instead of depending on when the main thread's GC frees them.
+const free = [];
+function take(n) {
+  for (let i = 0; i < free.length; i++) {
+    if (free[i].byteLength >= n) return Buffer.from(free.splice(i, 1)[0], 0, n);
+  }
+  return Buffer.from(new ArrayBuffer(Math.max(n, readSize + maxSize)), 0, n);
+}
+parentPort.on('message', (msg) => {
+  if (msg.type === 'file') {
+    const state = { inflight: 0, wake: null };
+    jobs.set(msg.job, state);
+    run(msg.job, msg.path, msg.prev, state).then(
+      (size) => { jobs.delete(msg.job); parentPort.postMessage({ type: 'done', job: msg.job, size }); },
+      (err) => { jobs.delete(msg.job); parentPort.postMessage({ type: 'error', job: msg.job, message: String((err && err.message) || err), code: err && err.code }); },
+    );
+  } else if (msg.type === 'hash') {
+    const data = Buffer.from(msg.buffer, msg.byteOffset, msg.byteLength);
+    const hashes = [];
+    let pos = 0;
+    for (const len of msg.lengths) {
+      hashes.push(createHash('sha256').update(data.subarray(pos, pos + len)).digest('hex'));
+      pos += len;
+    }
+    parentPort.postMessage({ type: 'hashed', job: msg.job, hashes, buffer: msg.buffer, byteOffset: msg.byteOffset, byteLength: msg.byteLength }, [msg.buffer]);
+  } else if (msg.type === 'ack') {
+    if (msg.buffer && free.length < window + 1) free.push(msg.buffer);
+    const state = jobs.get(msg.job);
+    if (state) { state.inflight--; if (state.wake) { const w = state.wake; state.wake = null; w(); } }
+  }
+});
+async function run(job, path, prev, state) {
+  const fd = fs.openSync(typeof path === 'string' ? path : Buffer.from(path.buffer, path.byteOffset, path.byteLength), 'r');
+  let position = 0;
+  try {
+    const size = fs.fstatSync(fd).size;
+    // Buffers are sized to what is left of the file (a 64 KiB file gets a small view) and
+    // recycled; the unchunked tail of one buffer is copied straight into the next.
+    const sizeFor = (tail) => tail + Math.min(readSize, Math.max(size - position, 65536));
+    let buf = take(sizeFor(0));
+    let base = 0; // file offset of buf[0]
+    let end = 0;
+    // Cursor into the previous version's chunks (a changed file): index and file offset.
+    let pk = 0;
+    let prevOff = 0;
+    let eof = false;
+    while (!eof) {
+      while (end < buf.length) {
+        const n = fs.readSync(fd, buf, end, buf.length - end, position);
+        if (n === 0) { eof = true; break; }
+        end += n;
+        position += n;
+      }
+      const hashes = [];
+      const lengths = [];
+      let pos = 0;
+      while (end - pos >= maxSize || (eof && pos < end)) {
+        let len = 0;
+        let hash = '';
+        if (prev) {
+          // Where a previous chunk starts here and its bytes are unchanged, FastCDC would cut
+          // at its end again (a cut depends only on the bytes since the previous cut), so
+          // one SHA-256 replaces the rolling hash. The old last chunk ended at the old EOF,
+          // not at a content cut: only reuse it if the file still ends there.
+          const fpos = base + pos;
+          while (pk < prev.lengths.length && prevOff < fpos) prevOff += prev.lengths[pk++];
+          if (pk < prev.lengths.length && prevOff === fpos) {
+            const l = prev.lengths[pk];
+            if (pos + l <= end && (pk < prev.lengths.length - 1 || (eof && pos + l === end))) {
+              const h = createHash('sha256').update(buf.subarray(pos, pos + l)).digest('hex');
+              if (h === prev.hashes[pk]) { len = l; hash = h; }
+            }
+          }
+        }
+        if (len === 0) {
+          len = fastcdcCut(buf, pos, end, gear, minSize, avgSize, maxSize, maskS, maskL);
+          hash = createHash('sha256').update(buf.subarray(pos, pos + len)).digest('hex');
+        }
+        hashes.push(hash);
+        lengths.push(len);
+        pos += len;
+      }
+      let next = null;
+      if (!eof) {
+        next = take(sizeFor(end - pos));
+        buf.copy(next, 0, pos, end);
+      }
+      if (lengths.length > 0) {
+        state.inflight++;
+        parentPort.postMessage({ type: 'segment', job, hashes, lengths, buffer: buf.buffer, byteOffset: buf.byteOffset, byteLength: pos }, [buf.buffer]);
+        while (state.inflight >= window) await new Promise((resolve) => { state.wake = resolve; });
+      } else if (free.length < window + 1) {
+        free.push(buf.buffer);
+      }
+      if (next) {
+        end = end - pos;
+        base += pos;
+        buf = next;
+      }
+    }
+    while (state.inflight > 0) await new Promise((resolve) => { state.wake = resolve; });
+  } finally {
+    fs.closeSync(fd);
+  }
+  return position;
+}
+`;
+
+interface HashJob {
+  readonly kind: 'hash';
+  readonly id: number;
+  readonly data: Buffer;
+  readonly lengths: readonly number[];
+  readonly resolve: (result: { data: Buffer; hashes: string[] }) => void;
+  readonly reject: (err: Error) => void;
+}
+
+/** The chunks of the previous version of a file, in order. */
+export interface PreviousChunks {
+  readonly lengths: readonly number[];
+  readonly hashes: readonly string[];
+}
+
+interface Job {
+  readonly kind: 'file';
+  readonly id: number;
+  readonly path: string | Uint8Array;
+  readonly prev: PreviousChunks | undefined;
+  readonly onSegment: (segment: Segment) => Promise<void>;
+  readonly resolve: (size: number) => void;
+  readonly reject: (err: Error) => void;
+  /** Segments are handed over strictly in order, one at a time. */
+  chain: Promise<void>;
+  failed: boolean;
+}
+
+/**
+ * Chunks and hashes files on worker threads. `chunkFile` resolves with the number of bytes
+ * read once every segment has been handed to `onSegment` and its promise has settled. Given
+ * the previous version's chunks, it cuts exactly where FastCDC would, but verifies unchanged
+ * chunks with SHA-256 alone instead of rolling the gear hash over them.
+ */
+export class ChunkerPool {
+  private readonly workers: Worker[] = [];
+  private readonly idle: Worker[] = [];
+  private readonly queue: (Job | HashJob)[] = [];
+  private readonly running = new Map<number, { job: Job | HashJob; worker: Worker }>();
+  private nextId = 1;
+  private closed = false;
+
+  constructor(options: ChunkerPoolOptions = {}) {
+    const params = options.params ?? DEFAULT_CHUNKER;
+    const { maskS, maskL } = chunkMasks(params.avgSize);
+    const count = Math.max(1, options.workers ?? availableParallelism());
+    const workerData = { gear: GEAR, ...params, maskS, maskL, readSize: Math.max(options.readSize ?? 4 * 1024 * 1024, params.maxSize), window: options.window ?? 2 };
+    for (let i = 0; i < count; i++) {
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData });
+      worker.on('message', (msg: WorkerMessage) => this.onMessage(worker, msg));
+      worker.on('error', (err) => this.onWorkerError(worker, err));
+      worker.unref();
+      this.workers.push(worker);
+      this.idle.push(worker);
+    }
+  }
+
+  /** Number of worker threads. */
+  get size(): number {
+    return this.workers.length;
+  }
+
+  chunkFile(path: string | Uint8Array, onSegment: (segment: Segment) => Promise<void>, prev?: PreviousChunks): Promise<number> {
+    if (this.closed) return Promise.reject(new Error('ChunkerPool is closed'));
+    return new Promise<number>((resolve, reject) => {
+      this.queue.push({ kind: 'file', id: this.nextId++, path, prev, onSegment, resolve, reject, chain: Promise.resolve(), failed: false });
+      this.dispatch();
+    });
+  }
+
+  /**
+   * SHA-256 of each chunk in `data` (chunks of `lengths`, back to back) on a worker thread.
+   * The bytes travel without copying when `data` owns its whole ArrayBuffer, and come back as
+   * `data` in the result: the caller must use that one, not the (detached) original.
+   */
+  hashChunks(data: Buffer, lengths: readonly number[]): Promise<{ data: Buffer; hashes: string[] }> {
+    if (this.closed) return Promise.reject(new Error('ChunkerPool is closed'));
+    // A Buffer from Node's shared allocation pool must not be transferred: copy it.
+    const own = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : Buffer.from(data);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ kind: 'hash', id: this.nextId++, data: own, lengths, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+
+  private dispatch(): void {
+    while (this.idle.length > 0 && this.queue.length > 0) {
+      const worker = this.idle.pop()!;
+      const job = this.queue.shift()!;
+      this.running.set(job.id, { job, worker });
+      worker.ref();
+      if (job.kind === 'file') {
+        worker.postMessage({ type: 'file', job: job.id, path: job.path, prev: job.prev ?? null });
+      } else {
+        const ab = job.data.buffer as ArrayBuffer;
+        worker.postMessage({ type: 'hash', job: job.id, lengths: job.lengths, buffer: ab, byteOffset: job.data.byteOffset, byteLength: job.data.byteLength }, [ab]);
+      }
+    }
+  }
+
+  private finish(id: number): Job | HashJob | undefined {
+    const entry = this.running.get(id);
+    if (!entry) return undefined;
+    this.running.delete(id);
+    entry.worker.unref();
+    this.idle.push(entry.worker);
+    this.dispatch();
+    return entry.job;
+  }
+
+  private onMessage(worker: Worker, msg: WorkerMessage): void {
+    const running = this.running.get(msg.job)?.job;
+    if (!running) return;
+    if (running.kind === 'hash') {
+      if (msg.type === 'hashed') {
+        this.finish(running.id);
+        running.resolve({ data: Buffer.from(msg.buffer, msg.byteOffset, msg.byteLength), hashes: msg.hashes });
+      }
+      return;
+    }
+    const job = running;
+    switch (msg.type) {
+      case 'segment': {
+        const segment: Segment = { data: Buffer.from(msg.buffer, msg.byteOffset, msg.byteLength), hashes: msg.hashes, lengths: msg.lengths };
+        job.chain = job.chain.then(async () => {
+          if (job.failed) return;
+          try {
+            await job.onSegment(segment);
+          } catch (err) {
+            job.failed = true;
+            job.reject(err instanceof Error ? err : new Error(String(err)));
+          }
+          // Hand the buffer back for reuse; nothing may keep a view of it past onSegment.
+          worker.postMessage({ type: 'ack', job: job.id, buffer: msg.buffer }, [msg.buffer]);
+        });
+        break;
+      }
+      case 'done':
+        void job.chain.then(() => {
+          this.finish(job.id);
+          if (!job.failed) job.resolve(msg.size);
+        });
+        break;
+      case 'hashed':
+        break;
+      case 'error':
+        void job.chain.then(() => {
+          this.finish(job.id);
+          job.failed = true;
+          job.reject(new SourceReadError(job.path, msg.message, msg.code));
+        });
+        break;
+    }
+  }
+
+  private onWorkerError(worker: Worker, err: Error): void {
+    // A crashed worker fails the job it was running; the pool carries on without it.
+    for (const [id, entry] of this.running) {
+      if (entry.worker === worker) {
+        this.running.delete(id);
+        if (entry.job.kind === 'file') entry.job.failed = true;
+        entry.job.reject(err);
+      }
+    }
+    const i = this.idle.indexOf(worker);
+    if (i >= 0) this.idle.splice(i, 1);
+  }
+}
+
+type WorkerMessage =
+  | { type: 'segment'; job: number; hashes: string[]; lengths: number[]; buffer: ArrayBuffer; byteOffset: number; byteLength: number }
+  | { type: 'hashed'; job: number; hashes: string[]; buffer: ArrayBuffer; byteOffset: number; byteLength: number }
+  | { type: 'done'; job: number; size: number }
+  | { type: 'error'; job: number; message: string; code?: string };

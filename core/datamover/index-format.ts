@@ -1,0 +1,255 @@
+/**
+ * The per-volume file index: gzip-compressed JSON lines, one header line and then one line per
+ * entry, sorted by path so that a backup can merge-join it with a directory walk and a restore
+ * can stream it, both without holding the tree in memory.
+ *
+ * Paths and symlink targets are raw bytes in base64: a Linux file name may hold newlines and
+ * bytes that are not UTF-8, and both must come back exactly. Each line is
+ *
+ * ```
+ * {"p":"<base64 path relative to the volume root; '' is the root>","t":"f"|"d"|"l",
+ *  "m":<permission bits>,"u":<uid>,"g":<gid>,"mt":"<mtime in ns>","s":<size>,
+ *  "l":"<base64 symlink target>","c":[["<sha256>","<pack id>",<offset>,<length>],...]}
+ * ```
+ *
+ * Sort order is component-wise byte order, the order of a depth-first walk that lists each
+ * directory sorted by name bytes (`comparePaths`).
+ */
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { createGunzip, createGzip } from 'node:zlib';
+
+export const INDEX_FORMAT = 'milvus-guard/volume-index';
+export const INDEX_VERSION = 1;
+
+/** Where one chunk's bytes are: a range of a pack object. */
+export interface ChunkRef {
+  /** Hex SHA-256 of the chunk's bytes (the chunk id). */
+  readonly hash: string;
+  readonly pack: string;
+  readonly offset: number;
+  readonly length: number;
+}
+
+export type EntryType = 'file' | 'dir' | 'symlink';
+
+/** One file system entry of a volume. */
+export interface IndexEntry {
+  /** Path relative to the volume root, raw bytes; empty for the root itself. */
+  readonly path: Buffer;
+  readonly type: EntryType;
+  /** Permission bits including setuid, setgid and sticky (`mode & 0o7777`). */
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly mtimeNs: bigint;
+  /** File size in bytes; 0 for directories, the target length for symlinks. */
+  readonly size: number;
+  readonly target?: Buffer;
+  /** The file's content in order (files only). */
+  readonly chunks?: readonly ChunkRef[];
+}
+
+/** The first line of an index. */
+export interface IndexHeader {
+  readonly format: typeof INDEX_FORMAT;
+  readonly version: number;
+  readonly volume: string;
+  readonly backupId: string;
+  readonly chunker: string;
+}
+
+/** An index that cannot be read: wrong format, broken line, entries out of order. */
+export class IndexCorruptError extends Error {
+  constructor(what: string, message: string) {
+    super(`${what}: ${message}; the index is damaged, restore from another backup`);
+    this.name = 'IndexCorruptError';
+  }
+}
+
+const SLASH = 0x2f;
+
+/**
+ * Orders two relative paths the way a depth-first walk visits them: component by component,
+ * each by bytes. That is byte order with '/' sorting below every other byte, which keeps
+ * `a/b` before `a-c` (plain byte order would not).
+ */
+export function comparePaths(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x === y) continue;
+    if (x === SLASH) return -1;
+    if (y === SLASH) return 1;
+    return x - y;
+  }
+  return a.length - b.length;
+}
+
+const TYPE_CODE: Record<EntryType, string> = { file: 'f', dir: 'd', symlink: 'l' };
+const CODE_TYPE: Record<string, EntryType> = { f: 'file', d: 'dir', l: 'symlink' };
+
+export function encodeEntry(e: IndexEntry): string {
+  const o: Record<string, unknown> = { p: e.path.toString('base64'), t: TYPE_CODE[e.type], m: e.mode, u: e.uid, g: e.gid, mt: e.mtimeNs.toString(), s: e.size };
+  if (e.target) o['l'] = e.target.toString('base64');
+  if (e.chunks) o['c'] = e.chunks.map((c) => [c.hash, c.pack, c.offset, c.length]);
+  return JSON.stringify(o);
+}
+
+export function decodeEntry(line: string, what: string): IndexEntry {
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    throw new IndexCorruptError(what, 'a line is not JSON');
+  }
+  const type = CODE_TYPE[String(o['t'])];
+  if (typeof o['p'] !== 'string' || !type || typeof o['m'] !== 'number' || typeof o['s'] !== 'number' || typeof o['mt'] !== 'string' || !/^-?\d+$/.test(o['mt'])) {
+    throw new IndexCorruptError(what, `malformed entry ${line.slice(0, 200)}`);
+  }
+  const chunks = Array.isArray(o['c'])
+    ? (o['c'] as unknown[]).map((c) => {
+        if (!Array.isArray(c) || typeof c[0] !== 'string' || typeof c[1] !== 'string' || typeof c[2] !== 'number' || typeof c[3] !== 'number') {
+          throw new IndexCorruptError(what, `malformed chunk reference in ${line.slice(0, 200)}`);
+        }
+        return { hash: c[0], pack: c[1], offset: c[2], length: c[3] };
+      })
+    : undefined;
+  return {
+    path: Buffer.from(o['p'], 'base64'),
+    type,
+    mode: o['m'],
+    uid: typeof o['u'] === 'number' ? o['u'] : 0,
+    gid: typeof o['g'] === 'number' ? o['g'] : 0,
+    mtimeNs: BigInt(o['mt']),
+    size: o['s'],
+    ...(typeof o['l'] === 'string' ? { target: Buffer.from(o['l'], 'base64') } : {}),
+    ...(chunks ? { chunks } : {}),
+  };
+}
+
+/** Streams an index into a local gzip file, checking that entries arrive in order. */
+export class IndexWriter {
+  // Level 1: the index is written on the backup's critical path, and the larger levels buy
+  // little on base64 paths and hex digests.
+  private readonly gzip = createGzip({ level: 1 });
+  private readonly done: Promise<void>;
+  private last: Buffer | undefined;
+  /** Entries written so far. */
+  count = 0;
+
+  constructor(
+    readonly file: string,
+    header: Omit<IndexHeader, 'format' | 'version'>,
+  ) {
+    const out = createWriteStream(file);
+    this.gzip.pipe(out);
+    this.done = new Promise((resolve, reject) => {
+      out.on('finish', resolve);
+      out.on('error', reject);
+      this.gzip.on('error', reject);
+    });
+    this.gzip.write(`${JSON.stringify({ format: INDEX_FORMAT, version: INDEX_VERSION, ...header })}\n`);
+  }
+
+  async write(entry: IndexEntry): Promise<void> {
+    if (this.last !== undefined && comparePaths(this.last, entry.path) >= 0) {
+      throw new Error(`index entries out of order: ${JSON.stringify(entry.path.toString())} after ${JSON.stringify(this.last.toString())}`);
+    }
+    this.last = entry.path;
+    this.count++;
+    if (!this.gzip.write(`${encodeEntry(entry)}\n`)) await once(this.gzip, 'drain');
+  }
+
+  async close(): Promise<void> {
+    this.gzip.end();
+    await this.done;
+  }
+}
+
+/**
+ * Reads an index stream: the header first (`readHeader`), then the entries in order. Checks
+ * the format and the sort order, so a damaged index fails loudly instead of restoring a wrong
+ * tree.
+ */
+export class IndexReader {
+  private readonly lines: AsyncIterator<string>;
+  private last: Buffer | undefined;
+  private header: IndexHeader | undefined;
+
+  constructor(
+    stream: Readable,
+    private readonly what: string,
+  ) {
+    const gunzip = createGunzip();
+    stream.on('error', (err) => gunzip.destroy(err));
+    this.lines = createInterface({ input: stream.pipe(gunzip), crlfDelay: Infinity })[Symbol.asyncIterator]();
+  }
+
+  async readHeader(): Promise<IndexHeader> {
+    if (this.header) return this.header;
+    const first = await this.nextLine();
+    if (first === undefined) throw new IndexCorruptError(this.what, 'the index is empty');
+    let h: Partial<IndexHeader>;
+    try {
+      h = JSON.parse(first) as Partial<IndexHeader>;
+    } catch {
+      throw new IndexCorruptError(this.what, 'the header is not JSON');
+    }
+    if (h.format !== INDEX_FORMAT) throw new IndexCorruptError(this.what, `not a volume index (format ${String(h.format)})`);
+    if (h.version !== INDEX_VERSION) throw new IndexCorruptError(this.what, `index version ${String(h.version)} is not supported by this version of milvus-guard (${INDEX_VERSION}); upgrade`);
+    this.header = h as IndexHeader;
+    return this.header;
+  }
+
+  /** The next entry, or undefined at the end. */
+  async next(): Promise<IndexEntry | undefined> {
+    if (!this.header) await this.readHeader();
+    for (;;) {
+      const line = await this.nextLine();
+      if (line === undefined) return undefined;
+      if (line === '') continue;
+      const entry = decodeEntry(line, this.what);
+      if (this.last !== undefined && comparePaths(this.last, entry.path) >= 0) throw new IndexCorruptError(this.what, 'entries are out of order');
+      this.last = entry.path;
+      return entry;
+    }
+  }
+
+  async *entries(): AsyncIterable<IndexEntry> {
+    for (let e = await this.next(); e !== undefined; e = await this.next()) yield e;
+  }
+
+  private async nextLine(): Promise<string | undefined> {
+    try {
+      const r = await this.lines.next();
+      return r.done ? undefined : r.value;
+    } catch (err) {
+      throw new IndexCorruptError(this.what, `cannot read it (${(err as Error).message})`);
+    }
+  }
+
+  /** Stops reading early (closes the underlying stream). */
+  async close(): Promise<void> {
+    await this.lines.return?.();
+  }
+}
+
+/**
+ * A path for people: the UTF-8 text when the bytes are valid UTF-8 without control characters,
+ * otherwise a JSON-style escaped string, so messages never print raw newlines or garbage.
+ */
+export function displayPath(path: Uint8Array): string {
+  if (path.length === 0) return '.';
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(path);
+  } catch {
+    return Array.from(path, (b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
+  }
+  // eslint-disable-next-line no-control-regex
+  return /[\u0000-\u001f\u007f]/.test(text) ? JSON.stringify(text).slice(1, -1) : text;
+}

@@ -1,0 +1,281 @@
+/**
+ * Restore (hydrate) one volume of one backup into a directory: stream the index, recreate
+ * every entry, verify every chunk while writing, then set modes and times bottom-up.
+ */
+import { createHash } from 'node:crypto';
+import { chmod, chown, lchown, lstat, lutimes, mkdir, open, readdir, readFile, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { UserError } from '../errors.js';
+import { checkBackupId, checkVolumeName } from '../vault/layout.js';
+import type { VaultStore } from '../vault/store.js';
+import { ChunkError, hashHere, readChunkRuns, type ChunkHasher } from './chunk-reader.js';
+import { ChunkerPool } from './chunker-pool.js';
+import { displayPath, IndexCorruptError, IndexReader, type IndexEntry } from './index-format.js';
+import { readVolumeSummary } from './summary.js';
+import { Semaphore } from '../vault/semaphore.js';
+
+export interface RestoreOptions {
+  readonly vault: VaultStore;
+  readonly volume: string;
+  readonly backupId: string;
+  /** An empty (or missing) directory, or one an interrupted restore of the same backup left. */
+  readonly target: string;
+  /** Set owners and groups as recorded (needs root). @default false */
+  readonly preserveOwnership?: boolean;
+  /** Files written at once. @default 4 */
+  readonly concurrency?: number;
+  /** Threads that verify chunk hashes; 0 hashes on the calling thread. @default os.availableParallelism() */
+  readonly workers?: number;
+  readonly onProgress?: (progress: { files: number; bytesWritten: number }) => void;
+  /** Monotonic milliseconds, for the duration. @default performance.now */
+  readonly clock?: () => number;
+}
+
+export interface RestoreResult {
+  readonly volume: string;
+  readonly backupId: string;
+  readonly files: number;
+  readonly directories: number;
+  readonly symlinks: number;
+  /** Bytes written (files found complete from an interrupted run are not rewritten). */
+  readonly bytesWritten: number;
+  /** Files an interrupted run had already restored, checked and kept. */
+  readonly filesResumed: number;
+  readonly durationSeconds: number;
+}
+
+/** A file could not be restored; the message names it. */
+export class RestoreError extends Error {
+  readonly path: string;
+  constructor(path: string, message: string, options?: { cause?: unknown }) {
+    super(`cannot restore ${path}: ${message}`, options);
+    this.name = 'RestoreError';
+    this.path = path;
+  }
+}
+
+/** Name of the file that marks a restore in progress (removed when the restore completes). */
+export const RESTORE_MARKER = '.milvus-guard-restore.json';
+const SLASH = 0x2f;
+
+/**
+ * Seconds for utimes. Node passes a double down to libuv, which truncates to nanoseconds; a
+ * double near 1.7e9 s resolves ~240 ns, so aim at the middle of the microsecond and get the
+ * microsecond exactly (the sub-microsecond rest cannot survive the trip through a double).
+ */
+function nsToSeconds(ns: bigint): number {
+  const us = ns / 1000n - (ns < 0n && ns % 1000n !== 0n ? 1n : 0n);
+  return (Number(us) + 0.5) / 1e6;
+}
+
+function isParent(dir: Buffer, path: Buffer): boolean {
+  if (dir.length === 0) return true;
+  return path.length > dir.length && path[dir.length] === SLASH && path.subarray(0, dir.length).equals(dir);
+}
+
+function checkRelativePath(path: Buffer, what: string): void {
+  if (path.length === 0) return;
+  for (const part of path.toString('latin1').split('/')) {
+    if (part === '' || part === '.' || part === '..') throw new IndexCorruptError(what, `unsafe path ${JSON.stringify(displayPath(path))}`);
+  }
+}
+
+/**
+ * Restores volume `volume` of backup `backupId` into `target`. Every chunk is hashed before
+ * it is written; a missing or damaged chunk stops the restore with a `RestoreError` naming the
+ * file (whose partial content is removed). Modes, times and (optionally) owners are applied to
+ * directories after their contents. The restore leaves a marker in `target` while it runs: a
+ * second run of the same restore keeps files that are already complete (size, mtime and
+ * every chunk hash match) and carries on, instead of starting over.
+ */
+export async function restoreVolume(options: RestoreOptions): Promise<RestoreResult> {
+  const { vault, volume, backupId, target } = options;
+  checkVolumeName(volume);
+  checkBackupId(backupId);
+  const clock = options.clock ?? (() => performance.now());
+  const started = clock();
+  const summary = await readVolumeSummary(vault, backupId, volume);
+  const marker = join(target, RESTORE_MARKER);
+  await prepareTarget(target, marker, { backupId, volume });
+
+  const what = `index of backup ${backupId} volume ${volume}`;
+  const reader = new IndexReader(await vault.openRead(summary.indexKey), what);
+  const targetBuf = Buffer.from(target);
+  const slots = new Semaphore(options.concurrency ?? 4);
+  // Hashing is the restore's main CPU cost; the workers do it while this thread does I/O.
+  const pool = options.workers === 0 ? undefined : new ChunkerPool(options.workers ? { workers: options.workers } : {});
+  const hasher: ChunkHasher = pool ? (data, lengths) => pool.hashChunks(data, lengths) : hashHere;
+  const inflight = new Set<Promise<void>>();
+  let failure: unknown;
+  const counts = { files: 0, directories: 0, symlinks: 0, bytesWritten: 0, filesResumed: 0 };
+  const dirs: { entry: IndexEntry; abs: Buffer }[] = [];
+  const absolute = (p: Buffer): Buffer => (p.length === 0 ? targetBuf : Buffer.concat([targetBuf, Buffer.from('/'), p]));
+
+  // A directory's mode and times are applied once every file started inside it is written
+  // (a read-only directory must stay writable until then, and writing a file changes its
+  // directory's mtime), without stopping the restore of the next directory meanwhile: Milvus
+  // volumes keep one file per directory, so a barrier here would serialize the restore.
+  const finalizers = new Set<Promise<void>>();
+  const finishDir = (): void => {
+    const { entry, abs } = dirs.pop()!;
+    const task = Promise.all([...inflight])
+      .then(() => (failure === undefined ? applyMetadata(abs, entry, options.preserveOwnership ?? false) : undefined))
+      .catch((err: unknown) => {
+        failure ??= err;
+      })
+      .finally(() => finalizers.delete(task));
+    finalizers.add(task);
+  };
+
+  try {
+    for await (const entry of reader.entries()) {
+      checkRelativePath(entry.path, what);
+      while (dirs.length > 0 && !isParent(dirs[dirs.length - 1]!.entry.path, entry.path)) finishDir();
+      if (entry.path.length > 0) {
+        const parent = dirs[dirs.length - 1];
+        const slash = entry.path.lastIndexOf(SLASH);
+        if (!parent || !parent.entry.path.equals(slash < 0 ? Buffer.alloc(0) : entry.path.subarray(0, slash))) {
+          throw new IndexCorruptError(what, `${JSON.stringify(displayPath(entry.path))} has no directory entry before it`);
+        }
+      } else if (entry.type !== 'dir') {
+        throw new IndexCorruptError(what, 'the root entry is not a directory');
+      }
+      const abs = absolute(entry.path);
+      switch (entry.type) {
+        case 'dir':
+          counts.directories++;
+          if (entry.path.length > 0) await makeDir(abs, entry);
+          dirs.push({ entry, abs });
+          break;
+        case 'symlink':
+          counts.symlinks++;
+          await makeSymlink(abs, entry, options.preserveOwnership ?? false);
+          break;
+        case 'file': {
+          counts.files++;
+          if (failure !== undefined) throw failure;
+          await slots.acquire();
+          const task = restoreFile(vault, abs, entry, options.preserveOwnership ?? false, hasher)
+            .then((r) => {
+              if (r === 'resumed') counts.filesResumed++;
+              else counts.bytesWritten += entry.size;
+              options.onProgress?.({ files: counts.files, bytesWritten: counts.bytesWritten });
+            })
+            .catch((err: unknown) => {
+              failure ??= err;
+            })
+            .finally(() => {
+              slots.release();
+              inflight.delete(task);
+            });
+          inflight.add(task);
+          break;
+        }
+      }
+    }
+    while (dirs.length > 1) finishDir();
+    await Promise.all([...inflight]);
+    await Promise.all([...finalizers]);
+    if (failure !== undefined) throw failure;
+    // The root last, and the marker just before it: until here a re-run resumes.
+    const root = dirs.pop();
+    if (!root) throw new IndexCorruptError(what, 'it has no root entry');
+    await rm(marker, { force: true });
+    await applyMetadata(root.abs, root.entry, options.preserveOwnership ?? false);
+  } finally {
+    await Promise.allSettled([...inflight, ...finalizers]);
+    await reader.close().catch(() => {});
+    await pool?.close();
+  }
+  return { volume, backupId, ...counts, durationSeconds: (clock() - started) / 1000 };
+}
+
+async function prepareTarget(target: string, marker: string, job: { backupId: string; volume: string }): Promise<void> {
+  await mkdir(target, { recursive: true });
+  const names = await readdir(target);
+  if (names.includes(RESTORE_MARKER)) {
+    const previous = JSON.parse(await readFile(marker, 'utf8')) as { backupId?: string; volume?: string };
+    if (previous.backupId === job.backupId && previous.volume === job.volume) return; // resume
+    throw new UserError(`target ${target} holds an unfinished restore of backup ${previous.backupId} volume ${previous.volume}; finish that one or empty the directory`);
+  }
+  if (names.length > 0) throw new UserError(`target ${target} is not empty; restore into an empty directory`);
+  await writeFile(marker, `${JSON.stringify(job)}\n`);
+}
+
+async function makeDir(abs: Buffer, entry: IndexEntry): Promise<void> {
+  try {
+    // Owner-writable until its contents are in place; the recorded mode comes last.
+    await mkdir(abs, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    const s = await lstat(abs);
+    if (!s.isDirectory()) throw new RestoreError(displayPath(entry.path), 'something that is not a directory is in the way');
+    await chmod(abs, 0o700 | s.mode);
+  }
+}
+
+async function makeSymlink(abs: Buffer, entry: IndexEntry, ownership: boolean): Promise<void> {
+  const existing = await lstat(abs).catch(() => undefined);
+  if (existing?.isSymbolicLink() && (await readlink(abs, { encoding: 'buffer' })).equals(entry.target!)) {
+    // left by an interrupted run
+  } else {
+    if (existing) await rm(abs, { recursive: true, force: true });
+    await symlink(entry.target!, abs);
+  }
+  if (ownership) await lchown(abs, entry.uid, entry.gid);
+  const t = nsToSeconds(entry.mtimeNs);
+  await lutimes(abs, t, t);
+}
+
+async function applyMetadata(abs: Buffer, entry: IndexEntry, ownership: boolean): Promise<void> {
+  if (ownership) await chown(abs, entry.uid, entry.gid);
+  await chmod(abs, entry.mode);
+  const t = nsToSeconds(entry.mtimeNs);
+  await utimes(abs, t, t);
+}
+
+async function restoreFile(vault: VaultStore, abs: Buffer, entry: IndexEntry, ownership: boolean, hasher: ChunkHasher): Promise<'written' | 'resumed'> {
+  const name = displayPath(entry.path);
+  if (await alreadyRestored(abs, entry)) return 'resumed';
+  const fh = await open(abs, 'w', 0o600);
+  let ok = false;
+  try {
+    let written = 0;
+    for await (const run of readChunkRuns(vault, entry.chunks ?? [], hasher)) {
+      await fh.writev(run, written);
+      for (const bytes of run) written += bytes.length;
+    }
+    if (written !== entry.size) throw new RestoreError(name, `its chunks add up to ${written} bytes, the index says ${entry.size}`);
+    ok = true;
+  } catch (err) {
+    if (err instanceof ChunkError) throw new RestoreError(name, `${err.message}; the vault is damaged, run datamover verify and restore from another backup`, { cause: err });
+    throw err;
+  } finally {
+    await fh.close();
+    if (!ok) await rm(abs, { force: true });
+  }
+  await applyMetadata(abs, entry, ownership);
+  return 'written';
+}
+
+/** A file left by an interrupted run counts as done only if size, mtime and content match. */
+async function alreadyRestored(abs: Buffer, entry: IndexEntry): Promise<boolean> {
+  const s = await lstat(abs, { bigint: true }).catch(() => undefined);
+  if (!s?.isFile() || Number(s.size) !== entry.size) return false;
+  const drift = s.mtimeNs - entry.mtimeNs;
+  if (drift > 1000n || drift < -1000n) return false;
+  const fh = await open(abs, 'r');
+  try {
+    let position = 0;
+    for (const ref of entry.chunks ?? []) {
+      const buf = Buffer.allocUnsafe(ref.length);
+      const { bytesRead } = await fh.read(buf, 0, ref.length, position);
+      if (bytesRead !== ref.length || createHash('sha256').update(buf).digest('hex') !== ref.hash) return false;
+      position += ref.length;
+    }
+    return true;
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * The one module that knows where things live in a vault. Every other module asks it for keys
+ * and never concatenates them itself, so the layout can be read (and changed) in one place.
+ *
+ * ```
+ * <prefix>/
+ *   data/packs/<aa>/<packId>.pack                      chunk data (content-defined chunks, packed)
+ *   backups/<backupId>/backup.json                     the backup's record (written by the workflow)
+ *   backups/<backupId>/manifests/<group>/<kind>/<namespace>/<name>.yaml
+ *   backups/<backupId>/volumes/<volume>/index.jsonl.gz the volume's file index (data mover)
+ *   volumes/<volume>/backups/<backupId>.json           the volume backup's summary, written last:
+ *                                                      its presence means the export is complete
+ * ```
+ *
+ * Packs are shared by every backup of every volume (deduplication) and are only deleted by the
+ * retention workflow by reference, never by age. Everything one backup owns sits under
+ * `backups/<backupId>/`, so expiring a backup is one prefix plus its volume summaries.
+ */
+import { UserError } from '../errors.js';
+
+/** A backup id, volume name or pack id that cannot be used in an object key. */
+export class InvalidKeyPartError extends UserError {
+  constructor(what: string, value: string, allowed: string) {
+    super(`${what} ${JSON.stringify(value)} cannot be used in a vault key: ${allowed}`);
+    this.name = 'InvalidKeyPartError';
+  }
+}
+
+// Names that become one path segment: no slashes, no "." or "..", nothing a shell or an S3
+// console would mangle. Kubernetes names (DNS-1123) and our backup ids fit comfortably.
+const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
+const SEGMENT_RULE = 'use 1-253 letters, digits, ".", "_" or "-", starting with a letter or digit';
+const PACK_ID = /^[0-9a-f]{32}$/;
+const KUBE_SEGMENT = /^[A-Za-z0-9._-]{1,253}$/;
+
+function segment(what: string, value: string): string {
+  if (!SEGMENT.test(value)) throw new InvalidKeyPartError(what, value, SEGMENT_RULE);
+  return value;
+}
+
+/** Checks a backup id for use in keys and returns it (throws `InvalidKeyPartError`). */
+export function checkBackupId(backupId: string): string {
+  return segment('backup id', backupId);
+}
+
+/** Checks a volume name for use in keys and returns it (throws `InvalidKeyPartError`). */
+export function checkVolumeName(volume: string): string {
+  return segment('volume name', volume);
+}
+
+/** Key of a pack object: the first two hex digits fan the packs out over 256 prefixes. */
+export function packKey(packId: string): string {
+  if (!PACK_ID.test(packId)) throw new InvalidKeyPartError('pack id', packId, 'expected 32 lowercase hex digits');
+  return `data/packs/${packId.slice(0, 2)}/${packId}.pack`;
+}
+
+/** Prefix under which every pack lives (for listing by the retention workflow). */
+export const PACKS_PREFIX = 'data/packs/';
+
+/** The pack id in a pack key, or undefined when the key is not a pack. */
+export function packIdFromKey(key: string): string | undefined {
+  const m = /^data\/packs\/[0-9a-f]{2}\/([0-9a-f]{32})\.pack$/.exec(key);
+  return m?.[1];
+}
+
+/** Prefix of everything one backup owns. */
+export function backupPrefix(backupId: string): string {
+  return `backups/${checkBackupId(backupId)}/`;
+}
+
+/** The backup's own record (written by the backup workflow's finalize step). */
+export function backupRecordKey(backupId: string): string {
+  return `${backupPrefix(backupId)}backup.json`;
+}
+
+/** A captured Kubernetes object. Group is `core` for the core API group. */
+export function manifestKey(backupId: string, ref: { group: string; kind: string; namespace?: string; name: string }): string {
+  const part = (what: string, v: string): string => {
+    if (!KUBE_SEGMENT.test(v) || v === '.' || v === '..') throw new InvalidKeyPartError(what, v, 'expected a Kubernetes name');
+    return v;
+  };
+  const ns = ref.namespace === undefined ? '_cluster' : part('namespace', ref.namespace);
+  return `${backupPrefix(backupId)}manifests/${part('group', ref.group)}/${part('kind', ref.kind)}/${ns}/${part('name', ref.name)}.yaml`;
+}
+
+/** The file index of one volume in one backup (gzip-compressed JSON lines). */
+export function volumeIndexKey(backupId: string, volume: string): string {
+  return `${backupPrefix(backupId)}volumes/${checkVolumeName(volume)}/index.jsonl.gz`;
+}
+
+/** Prefix of every committed backup summary of one volume. */
+export function volumeSummariesPrefix(volume: string): string {
+  return `volumes/${checkVolumeName(volume)}/backups/`;
+}
+
+/** Prefix of every committed volume summary in the vault. */
+export const VOLUMES_PREFIX = 'volumes/';
+
+/** The summary of one volume in one backup; written last, so it marks a complete export. */
+export function volumeSummaryKey(backupId: string, volume: string): string {
+  return `${volumeSummariesPrefix(volume)}${checkBackupId(backupId)}.json`;
+}
+
+/** Parses a volume summary key back into its parts, or undefined for any other key. */
+export function parseVolumeSummaryKey(key: string): { volume: string; backupId: string } | undefined {
+  const m = /^volumes\/([^/]+)\/backups\/([^/]+)\.json$/.exec(key);
+  if (!m || !SEGMENT.test(m[1]!) || !SEGMENT.test(m[2]!)) return undefined;
+  return { volume: m[1]!, backupId: m[2]! };
+}

@@ -1,0 +1,76 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from '@jest/globals';
+import { chunkLengths, chunkMasks, DEFAULT_CHUNKER, GEAR } from '../../core/datamover/fastcdc.js';
+import { Rng, SMALL_CHUNKS } from './helpers.js';
+
+const digests = (data: Buffer, lengths: number[]): string[] => {
+  let pos = 0;
+  return lengths.map((n) => createHash('sha256').update(data.subarray(pos, (pos += n))).digest('hex'));
+};
+
+describe('FastCDC chunking', () => {
+  it('cuts the same data at the same places every time', () => {
+    const data = new Rng('det').bytes(300_000);
+
+    expect(chunkLengths(data, SMALL_CHUNKS)).toEqual(chunkLengths(Buffer.from(data), SMALL_CHUNKS));
+  });
+
+  it('keeps every chunk between the minimum and maximum size, except a short tail', () => {
+    const data = new Rng('sizes').bytes(2_000_000);
+
+    const lengths = chunkLengths(data, SMALL_CHUNKS);
+
+    expect(lengths.reduce((a, b) => a + b, 0)).toBe(data.length);
+    lengths.slice(0, -1).forEach((n) => {
+      expect(n).toBeGreaterThanOrEqual(SMALL_CHUNKS.minSize);
+      expect(n).toBeLessThanOrEqual(SMALL_CHUNKS.maxSize);
+    });
+  });
+
+  it('averages close to the configured average on random data', () => {
+    const data = new Rng('avg').bytes(4_000_000);
+
+    const lengths = chunkLengths(data, SMALL_CHUNKS);
+
+    const mean = data.length / lengths.length;
+    expect(mean).toBeGreaterThan(SMALL_CHUNKS.avgSize * 0.7);
+    expect(mean).toBeLessThan(SMALL_CHUNKS.avgSize * 1.6);
+  });
+
+  it('finds the same chunks after bytes are inserted at the front (shift resilience)', () => {
+    const data = new Rng('shift').bytes(1_000_000);
+    const shifted = Buffer.concat([Buffer.from('seventeen bytes!!'), data]);
+
+    const before = new Set(digests(data, chunkLengths(data, SMALL_CHUNKS)));
+    const after = digests(shifted, chunkLengths(shifted, SMALL_CHUNKS));
+
+    const shared = after.filter((d) => before.has(d)).length;
+    expect(shared).toBeGreaterThan(after.length - 3);
+  });
+
+  it('cuts a buffer shorter than the minimum as one chunk, and an empty one as none', () => {
+    expect(chunkLengths(Buffer.alloc(100), DEFAULT_CHUNKER)).toEqual([100]);
+    expect(chunkLengths(Buffer.alloc(0), DEFAULT_CHUNKER)).toEqual([]);
+  });
+
+  it('cuts data without content-defined boundaries (zeros) at the maximum size', () => {
+    expect(chunkLengths(Buffer.alloc(40_000), SMALL_CHUNKS)).toEqual([16384, 16384, 7232]);
+  });
+
+  it('never moves its boundaries: gear table and cut points are a storage format', () => {
+    // If this fails, new backups would stop deduplicating against every existing backup.
+    expect([GEAR[0], GEAR[1], GEAR[255]]).toEqual([2158572191, expect.any(Number), 3046010040]);
+    expect(chunkLengths(new Rng('pin').bytes(60_000), SMALL_CHUNKS)).toEqual([4801, 4819, 5110, 6550, 4476, 8165, 3808, 6138, 4404, 1773, 4201, 5755]);
+  });
+
+  it('uses normalized masks with two more and two fewer bits than the average', () => {
+    const { maskS, maskL } = chunkMasks(1 << 20);
+
+    expect((maskS >>> 0).toString(2).replace(/0/g, '').length).toBe(22);
+    expect((maskL >>> 0).toString(2).replace(/0/g, '').length).toBe(18);
+  });
+
+  it('rejects an average size that is not a power of two', () => {
+    expect(() => chunkMasks(3000)).toThrow(/power of two/);
+  });
+});

@@ -1,0 +1,110 @@
+/** Builders and comparers for data-mover tests: seeded trees with awkward names, tree snapshots. */
+import { createHash } from 'node:crypto';
+import { afterAll } from '@jest/globals';
+import { chmod, lstat, lutimes, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ChunkerParams } from '../../core/datamover/fastcdc.js';
+
+/** Tiny chunks so that small test files span many chunks and packs. */
+export const SMALL_CHUNKS: ChunkerParams = { minSize: 1024, avgSize: 4096, maxSize: 16384 };
+
+const created: string[] = [];
+
+/** A fresh temporary directory, removed after the test file. */
+export async function tempDir(name: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), `mg-dm-${name}-`));
+  created.push(dir);
+  return dir;
+}
+
+afterAll(async () => {
+  await Promise.all(created.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+/** Deterministic pseudo-random bytes and numbers from a seed. */
+export class Rng {
+  private counter = 0;
+  constructor(private readonly seed: string) {}
+  bytes(n: number): Buffer {
+    const out = Buffer.alloc(n);
+    for (let off = 0; off < n; off += 32) createHash('sha256').update(`${this.seed}:${this.counter++}`).digest().copy(out, off);
+    return out;
+  }
+  int(max: number): number {
+    return this.bytes(4).readUInt32BE(0) % max;
+  }
+}
+
+const b = (s: string | Buffer): Buffer => (typeof s === 'string' ? Buffer.from(s) : s);
+const at = (root: string, ...parts: (string | Buffer)[]): Buffer => Buffer.concat([Buffer.from(root), ...parts.flatMap((p) => [Buffer.from('/'), b(p)])]);
+
+/** Names a Linux file system accepts and naive tools mangle. */
+export const AWKWARD_NAMES: (string | Buffer)[] = [
+  'plain.txt',
+  'with space',
+  'tab\there',
+  'new\nline',
+  'ünïcødé-文件-🙂',
+  Buffer.from([0x66, 0xff, 0xfe, 0x80, 0x2e, 0x62, 0x69, 0x6e]), // not UTF-8
+  '-leading-dash',
+  'a-c', // sorts between "a" and "a/..." in byte order but after them in walk order
+  '.hidden',
+];
+
+/**
+ * Writes a seeded tree into `root`: every awkward name as a file, empty files and directories,
+ * a deep path, files spanning many (small) chunks, modes 0600/0755, relative, absolute and
+ * dangling symlinks, and old mtimes.
+ */
+export async function buildTree(root: string, seed = 'tree'): Promise<void> {
+  const rng = new Rng(seed);
+  await mkdir(root, { recursive: true });
+  for (const name of AWKWARD_NAMES) await writeFile(at(root, name), rng.bytes(rng.int(3000)));
+  await mkdir(at(root, 'a'));
+  await writeFile(at(root, 'a', 'big.bin'), rng.bytes(200_000 + rng.int(50_000)));
+  await writeFile(at(root, 'a', 'empty'), '');
+  await mkdir(at(root, 'empty-dir'));
+  await mkdir(at(root, 'a', 'nested\nnewline dir'));
+  await writeFile(at(root, 'a', 'nested\nnewline dir', 'inner'), rng.bytes(5000));
+  let deep = root;
+  for (let i = 0; i < 30; i++) {
+    deep = join(deep, `level-${i}`);
+    await mkdir(deep);
+  }
+  await writeFile(join(deep, 'bottom'), rng.bytes(70_000));
+  await writeFile(at(root, 'secret'), rng.bytes(100));
+  await chmod(at(root, 'secret'), 0o600);
+  await writeFile(at(root, 'tool.sh'), '#!/bin/sh\necho hi\n');
+  await chmod(at(root, 'tool.sh'), 0o755);
+  await symlink('a/big.bin', at(root, 'link-relative'));
+  await symlink('/etc/hostname', at(root, 'link-absolute'));
+  await symlink('../does/not/exist', at(root, 'a', 'link-dangling'));
+  await symlink(Buffer.from([0x74, 0xff, 0x0a]), at(root, 'link-odd-target'));
+  const old = new Date('2003-04-05T06:07:08.123Z');
+  await utimes(at(root, 'plain.txt'), old, old);
+  await lutimes(at(root, 'link-relative'), old, old);
+  await utimes(at(root, 'empty-dir'), old, old);
+  await chmod(at(root, 'empty-dir'), 0o750);
+}
+
+/** Everything a restore must reproduce, per path, with mtimes at microsecond precision. */
+export async function snapshotTree(root: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const visit = async (abs: Buffer, rel: string): Promise<void> => {
+    const s = await lstat(abs, { bigint: true });
+    const mtimeUs = (s.mtimeNs / 1000n).toString();
+    if (s.isSymbolicLink()) {
+      out.set(rel, `link ${(await readlink(abs, { encoding: 'buffer' })).toString('hex')} ${mtimeUs}`);
+    } else if (s.isDirectory()) {
+      out.set(rel, `dir ${(s.mode & 0o7777n).toString(8)} ${mtimeUs}`);
+      const names = await readdir(abs, { encoding: 'buffer' });
+      for (const name of names) await visit(Buffer.concat([abs, Buffer.from('/'), name]), `${rel}/${name.toString('hex')}`);
+    } else {
+      const digest = createHash('sha256').update(await readFile(abs)).digest('hex');
+      out.set(rel, `file ${(s.mode & 0o7777n).toString(8)} ${s.size} ${digest} ${mtimeUs}`);
+    }
+  };
+  await visit(Buffer.from(root), '');
+  return out;
+}

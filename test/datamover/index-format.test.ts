@@ -1,0 +1,82 @@
+import { Readable } from 'node:stream';
+import { readFile } from 'node:fs/promises';
+import { gzipSync } from 'node:zlib';
+import { join } from 'node:path';
+import { describe, expect, it } from '@jest/globals';
+import { comparePaths, displayPath, IndexCorruptError, IndexReader, IndexWriter, type IndexEntry } from '../../core/datamover/index-format.js';
+import { tempDir } from './helpers.js';
+
+const entry = (path: string | Buffer, extra: Partial<IndexEntry> = {}): IndexEntry => ({
+  path: Buffer.isBuffer(path) ? path : Buffer.from(path),
+  type: 'file',
+  mode: 0o644,
+  uid: 1000,
+  gid: 1000,
+  mtimeNs: 1_700_000_000_123_456_789n,
+  size: 0,
+  ...extra,
+});
+
+const readerOf = (lines: string[]): IndexReader => new IndexReader(Readable.from([gzipSync(`${lines.join('\n')}\n`)]), 'test index');
+const HEADER = JSON.stringify({ format: 'milvus-guard/volume-index', version: 1, volume: 'v', backupId: 'b', chunker: 'x' });
+
+describe('volume index format', () => {
+  it('orders paths the way a depth-first walk visits them', () => {
+    const paths = ['a-c', 'a/b', 'a', '', 'a/b/c', 'ab'].map((p) => Buffer.from(p));
+
+    const sorted = [...paths].sort(comparePaths).map(String);
+
+    expect(sorted).toEqual(['', 'a', 'a/b', 'a/b/c', 'a-c', 'ab']);
+  });
+
+  it('round-trips paths and symlink targets with newlines and bytes that are not UTF-8', async () => {
+    const dir = await tempDir('index');
+    const file = join(dir, 'index.jsonl.gz');
+    const entries = [
+      entry(''),
+      entry(Buffer.from([0x0a, 0xff, 0x00 + 0x41])),
+      entry('dir\nwith newline', { type: 'dir' }),
+      entry('link', { type: 'symlink', target: Buffer.from([0xc3, 0x28, 0x0a]), size: 3 }),
+      entry('z', { size: 10, chunks: [{ hash: 'ab'.repeat(32), pack: 'cd'.repeat(16), offset: 5, length: 10 }] }),
+    ];
+    const writer = new IndexWriter(file, { volume: 'v', backupId: 'b', chunker: 'x' });
+    for (const e of entries) await writer.write(e);
+    await writer.close();
+
+    const reader = new IndexReader(Readable.from([await readFile(file)]), 'test');
+    const back: IndexEntry[] = [];
+    for await (const e of reader.entries()) back.push(e);
+
+    expect(back).toEqual(entries);
+  });
+
+  it('refuses to write entries out of order', async () => {
+    const writer = new IndexWriter(join(await tempDir('order'), 'i.gz'), { volume: 'v', backupId: 'b', chunker: 'x' });
+    await writer.write(entry('b'));
+
+    await expect(writer.write(entry('a'))).rejects.toThrow(/out of order/);
+    await writer.close();
+  });
+
+  it('rejects an index whose entries are out of order', async () => {
+    const reader = readerOf([HEADER, JSON.stringify({ p: 'Yg==', t: 'f', m: 420, mt: '1', s: 0 }), JSON.stringify({ p: 'YQ==', t: 'f', m: 420, mt: '1', s: 0 })]);
+
+    await expect(reader.next()).resolves.toBeDefined();
+    await expect(reader.next()).rejects.toThrow(IndexCorruptError);
+  });
+
+  it('rejects a file that is not a volume index', async () => {
+    await expect(readerOf([JSON.stringify({ format: 'something-else' })]).readHeader()).rejects.toThrow(/not a volume index/);
+  });
+
+  it('rejects a malformed entry', async () => {
+    await expect(readerOf([HEADER, '{"p":"YQ==","t":"q"}']).next()).rejects.toThrow(/malformed entry/);
+  });
+
+  it('shows paths to people without raw control characters or invalid bytes', () => {
+    expect(displayPath(Buffer.from('a/ü b'))).toBe('a/ü b');
+    expect(displayPath(Buffer.from('new\nline'))).toBe('new\\nline');
+    expect(displayPath(Buffer.from([0x66, 0xff]))).toBe('f\\xff');
+    expect(displayPath(Buffer.alloc(0))).toBe('.');
+  });
+});
