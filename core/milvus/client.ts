@@ -6,7 +6,7 @@
  * `code` and a `message`; the management endpoints live on port 9091.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
-import { kubeRequest, serviceProxyPath } from '../kube/request.js';
+import { KubernetesRequestError, kubeRequest, serviceProxyPath } from '../kube/request.js';
 
 /** Where a Milvus instance's Service is and how to authenticate to it. */
 export interface MilvusEndpoint {
@@ -25,6 +25,17 @@ export class MilvusApiError extends Error {
   ) {
     super(`Milvus ${operation} failed with code ${code}: ${message}`);
     this.name = 'MilvusApiError';
+  }
+}
+
+/** A management endpoint (port 9091) refused the request. */
+export class MilvusManagementError extends Error {
+  constructor(
+    readonly operation: string,
+    message: string,
+  ) {
+    super(`Milvus ${operation} failed: ${message}`);
+    this.name = 'MilvusManagementError';
   }
 }
 
@@ -84,6 +95,26 @@ export class MilvusClient {
     return Number(rows[0]?.['count(*)'] ?? 0);
   }
 
+  /**
+   * Pauses datacoord garbage collection for `seconds` and returns the ticket that resumes it
+   * (`undefined` on versions without tickets, where one global pause exists). Newer Milvus
+   * answers `{"msg":"OK","data":{"ticket":"…"}}`; a top-level `ticket` is accepted too.
+   * Throws {@link MilvusManagementError} when Milvus refuses.
+   */
+  async pauseGc(seconds: number): Promise<{ ticket?: string }> {
+    const body = await this.management('/management/datacoord/garbage_collection/pause', { pause_seconds: seconds }, 'GC pause');
+    const ticket = body.data?.ticket ?? body.ticket;
+    return typeof ticket === 'string' && ticket !== '' ? { ticket } : {};
+  }
+
+  /**
+   * Resumes garbage collection paused with `ticket`. Without the ticket a newer Milvus answers
+   * OK and changes nothing, so callers must pass the one `pauseGc` returned.
+   */
+  async resumeGc(ticket: string | undefined): Promise<void> {
+    await this.management('/management/datacoord/garbage_collection/resume', ticket === undefined ? {} : { ticket }, 'GC resume');
+  }
+
   /** True when the instance's `/healthz` answers OK. */
   async healthy(): Promise<boolean> {
     try {
@@ -92,6 +123,24 @@ export class MilvusClient {
     } catch {
       return false;
     }
+  }
+
+  private async management(path: string, query: Record<string, string | number>, what: string): Promise<{ msg?: string; ticket?: unknown; data?: { ticket?: unknown } }> {
+    let res;
+    try {
+      res = await kubeRequest(this.kc, { method: 'GET', path: this.managementPath(path), query });
+    } catch (err) {
+      if (err instanceof KubernetesRequestError) throw new MilvusManagementError(what, err.message);
+      throw err;
+    }
+    let body: { msg?: string; ticket?: unknown; data?: { ticket?: unknown } };
+    try {
+      body = JSON.parse(res.body) as typeof body;
+    } catch {
+      throw new MilvusManagementError(what, `answered ${res.body.slice(0, 200)}`);
+    }
+    if (body.msg !== undefined && body.msg !== 'OK') throw new MilvusManagementError(what, body.msg);
+    return body;
   }
 
   private managementPath(path: string): string {

@@ -5,8 +5,12 @@
  * ```
  * <prefix>/
  *   data/packs/<aa>/<packId>.pack                      chunk data (content-defined chunks, packed)
- *   backups/<backupId>/backup.json                     the backup's record (written by the workflow)
+ *   backups/<backupId>/backup.json                     the backup's index (written last by the workflow)
+ *   backups/<backupId>/inventory.json                  what Discover found (resources, volumes)
+ *   backups/<backupId>/milvus.json                     collections, flush confirmation, row counts
+ *   backups/<backupId>/hooks/<pre|post>.json           exec hook runs with their output
  *   backups/<backupId>/manifests/<group>/<kind>/<namespace>/<name>.yaml
+ *   backups/<backupId>/manifests/core/Secret/<namespace>/<name>.sealed.json   a Secret, envelope-encrypted
  *   backups/<backupId>/volumes/<volume>/index.jsonl.gz the volume's file index (data mover)
  *   volumes/<volume>/backups/<backupId>.json           the volume backup's summary, written last:
  *                                                      its presence means the export is complete
@@ -81,6 +85,26 @@ export function manifestKey(backupId: string, ref: { group: string; kind: string
   };
   const ns = ref.namespace === undefined ? '_cluster' : part('namespace', ref.namespace);
   return `${backupPrefix(backupId)}manifests/${part('group', ref.group)}/${part('kind', ref.kind)}/${ns}/${part('name', ref.name)}.yaml`;
+}
+
+/** A captured Secret, sealed (never stored in the clear, even in an encrypted bucket). */
+export function sealedManifestKey(backupId: string, ref: { group: string; kind: string; namespace?: string; name: string }): string {
+  return manifestKey(backupId, ref).replace(/\.yaml$/, '.sealed.json');
+}
+
+/** What the backup workflow's Discover step found: every matched resource and the protected volumes. */
+export function inventoryKey(backupId: string): string {
+  return `${backupPrefix(backupId)}inventory.json`;
+}
+
+/** The Milvus side of a backup: collections, how each flush was confirmed, row counts. */
+export function milvusStateKey(backupId: string): string {
+  return `${backupPrefix(backupId)}milvus.json`;
+}
+
+/** The runs of a plan's exec hooks of one phase, with their output. */
+export function hookRunsKey(backupId: string, phase: 'pre' | 'post'): string {
+  return `${backupPrefix(backupId)}hooks/${phase}.json`;
 }
 
 /** The file index of one volume in one backup (gzip-compressed JSON lines). */

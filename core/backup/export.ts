@@ -1,0 +1,160 @@
+/**
+ * Export (backup step 7, once per snapshot): a PVC cloned from the VolumeSnapshot and a
+ * data-mover Job that mounts it read-only and uploads it into the vault
+ * (`milvus-guard datamover backup`). The workflow polls the Job with a deadline, then removes
+ * the Job and the clone; the failure path removes every export object of the backup by label,
+ * so nothing is left behind whichever way the backup ends.
+ */
+import type { V1Job, V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import { readVolumeSummary } from '../datamover/summary.js';
+import { kubeCall, kubeCreateIdempotent, kubeDeleteIdempotent, kubeGetOptional } from '../kube/call.js';
+import type { KubeClients } from '../kube/connect.js';
+import type { VaultStore } from '../vault/store.js';
+import type { ExportJob, ExportResult, SnapshotItem } from '../workflow/backup-state.js';
+import type { BackupTimings, DataMoverSettings } from './context.js';
+import { BACKUP_ANNOTATION, backupLabels, backupSelector, exportName, MANAGED_BY } from './names.js';
+
+/** Where the clone is mounted in the data-mover container. */
+export const SOURCE_MOUNT = '/data';
+
+/** The data-mover Job failed (after its own retries). */
+export class ExportFailedError extends Error {
+  constructor(readonly job: string, readonly pvc: string, detail: string) {
+    super(`the export of PVC ${pvc} failed: Job ${job} ${detail}`);
+    this.name = 'ExportFailed';
+  }
+}
+
+/** The data-mover Job did not finish before the deadline. */
+export class ExportTimeoutError extends Error {
+  constructor(readonly job: string, readonly pvc: string, deadline: string) {
+    super(`the export of PVC ${pvc} did not finish by ${deadline} (Job ${job}); raise the export timeout or check the Job's pod (kubectl logs job/${job})`);
+    this.name = 'ExportTimeout';
+  }
+}
+
+/** The data-mover Job of one volume, as the export step creates it. */
+export function dataMoverJob(settings: DataMoverSettings, timings: Pick<BackupTimings, 'exportTimeoutSeconds'>, backupId: string, item: SnapshotItem, clone: string): V1Job {
+  const name = exportName(backupId, item.pvc);
+  const labels = backupLabels(backupId, 'export', item.pvc);
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name, labels, annotations: { [BACKUP_ANNOTATION]: backupId } },
+    spec: {
+      backoffLimit: 2,
+      activeDeadlineSeconds: timings.exportTimeoutSeconds,
+      template: {
+        metadata: { labels },
+        spec: {
+          restartPolicy: 'Never',
+          serviceAccountName: settings.serviceAccountName,
+          containers: [
+            {
+              name: 'datamover',
+              image: settings.image,
+              command: [...settings.command],
+              args: ['backup', '--source', SOURCE_MOUNT, '--vault', settings.vaultUrl, ...settings.vaultArgs, '--volume', item.pvc, '--backup-id', backupId, '--json'],
+              volumeMounts: [{ name: 'source', mountPath: SOURCE_MOUNT, readOnly: true }],
+              // Root, to read every file whatever its owner (etcd and MinIO run as other users),
+              // with no capability but reading past file permissions.
+              securityContext: { runAsUser: 0, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'], add: ['DAC_READ_SEARCH'] } },
+              resources: { requests: { cpu: '500m', memory: '512Mi' }, limits: { memory: '2Gi' } },
+            },
+          ],
+          volumes: [{ name: 'source', persistentVolumeClaim: { claimName: clone, readOnly: true } }],
+        },
+      },
+    },
+  };
+}
+
+/**
+ * Starts the export of one snapshot: makes sure the data mover's service account exists,
+ * creates the clone PVC (same size and storage class as the source) and the Job. Idempotent:
+ * a retried step finds what it created. Returns what the workflow polls with {@link checkExport}.
+ */
+export async function startExport(
+  ctx: { readonly dataMover: DataMoverSettings; readonly timings: Pick<BackupTimings, 'exportTimeoutSeconds'> },
+  kube: KubeClients,
+  namespace: string,
+  backupId: string,
+  item: SnapshotItem,
+  now: Date,
+): Promise<ExportJob> {
+  const name = exportName(backupId, item.pvc);
+  await kubeCreateIdempotent(`create ServiceAccount ${namespace}/${ctx.dataMover.serviceAccountName}`, () =>
+    kube.core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: ctx.dataMover.serviceAccountName, labels: { ...MANAGED_BY } } } }),
+  );
+  const source = await kubeCall(`read PVC ${namespace}/${item.pvc}`, () => kube.core.readNamespacedPersistentVolumeClaim({ namespace, name: item.pvc }));
+  const clone: V1PersistentVolumeClaim = {
+    metadata: { name, labels: backupLabels(backupId, 'export', item.pvc), annotations: { [BACKUP_ANNOTATION]: backupId } },
+    spec: {
+      accessModes: ['ReadWriteOnce'],
+      ...(source.spec?.storageClassName ? { storageClassName: source.spec.storageClassName } : {}),
+      resources: { requests: { storage: source.status?.capacity?.storage ?? source.spec?.resources?.requests?.storage ?? '1Gi' } },
+      dataSource: { apiGroup: 'snapshot.storage.k8s.io', kind: 'VolumeSnapshot', name: item.snapshot },
+    },
+  };
+  await kubeCreateIdempotent(`create PVC ${namespace}/${name}`, () => kube.core.createNamespacedPersistentVolumeClaim({ namespace, body: clone }));
+  await kubeCreateIdempotent(`create Job ${namespace}/${name}`, () => kube.batch.createNamespacedJob({ namespace, body: dataMoverJob(ctx.dataMover, ctx.timings, backupId, item, name) }));
+  return { ...item, clone: name, job: name, deadline: new Date(now.getTime() + ctx.timings.exportTimeoutSeconds * 1000).toISOString(), done: false };
+}
+
+async function failureDetail(kube: KubeClients, namespace: string, job: V1Job): Promise<string> {
+  const condition = job.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True');
+  let detail = `failed (${condition?.reason ?? 'Failed'}: ${condition?.message ?? 'no message'})`;
+  try {
+    const pods = await kube.core.listNamespacedPod({ namespace, labelSelector: `job-name=${job.metadata!.name}` });
+    const last = pods.items.sort((a, b) => String(a.metadata?.creationTimestamp).localeCompare(String(b.metadata?.creationTimestamp))).at(-1);
+    const terminated = last?.status?.containerStatuses?.[0]?.state?.terminated;
+    if (terminated?.message) detail += `; ${terminated.message}`;
+    if (last?.metadata?.name) {
+      const log = await kube.core.readNamespacedPodLog({ namespace, name: last.metadata.name, tailLines: 10 });
+      if (log.trim()) detail += `; last log lines: ${log.trim().split('\n').slice(-5).join(' | ')}`;
+    }
+  } catch {
+    // The cause is already in the condition; the log is a bonus.
+  }
+  return detail;
+}
+
+/**
+ * Reads the Job once: `done` once it completed; throws {@link ExportFailedError} (with the
+ * condition and the last log lines) when it failed, {@link ExportTimeoutError} past the deadline.
+ */
+export async function checkExport(kube: KubeClients, namespace: string, job: ExportJob, now: Date): Promise<ExportJob> {
+  const current = await kubeGetOptional(`read Job ${namespace}/${job.job}`, () => kube.batch.readNamespacedJob({ namespace, name: job.job }));
+  if (!current) throw new ExportFailedError(job.job, job.pvc, 'no longer exists (deleted while it ran)');
+  const conditions = current.status?.conditions ?? [];
+  if (conditions.some((c) => c.type === 'Complete' && c.status === 'True')) return { ...job, done: true };
+  if (conditions.some((c) => c.type === 'Failed' && c.status === 'True')) throw new ExportFailedError(job.job, job.pvc, await failureDetail(kube, namespace, current));
+  if (now.getTime() > Date.parse(job.deadline)) throw new ExportTimeoutError(job.job, job.pvc, job.deadline);
+  return job;
+}
+
+/** Deletes one export's Job (with its pods) and clone PVC; either may already be gone. */
+export async function deleteExportObjects(kube: KubeClients, namespace: string, name: string): Promise<void> {
+  await kubeDeleteIdempotent(`delete Job ${namespace}/${name}`, () => kube.batch.deleteNamespacedJob({ namespace, name, propagationPolicy: 'Background' }));
+  await kubeDeleteIdempotent(`delete PVC ${namespace}/${name}`, () => kube.core.deleteNamespacedPersistentVolumeClaim({ namespace, name }));
+}
+
+/**
+ * Finishes a completed export: removes its Job and clone, and reads the volume summary the data
+ * mover wrote last (its presence proves the export is complete) for the sizes.
+ */
+export async function finishExport(ctx: { readonly vault: VaultStore }, kube: KubeClients, namespace: string, backupId: string, job: ExportJob): Promise<ExportResult> {
+  await deleteExportObjects(kube, namespace, job.job);
+  const summary = await readVolumeSummary(ctx.vault, backupId, job.pvc);
+  return { pvc: job.pvc, role: job.role, snapshot: job.snapshot, bytesTotal: summary.stats.bytesTotal, bytesUploaded: summary.stats.bytesUploaded, files: summary.stats.files };
+}
+
+/** Deletes every export Job and clone PVC of a backup, found by label. Returns their names. */
+export async function deleteBackupExports(kube: KubeClients, namespace: string, backupId: string): Promise<string[]> {
+  const selector = backupSelector(backupId, 'export');
+  const jobs = await kubeCall(`list export Jobs of ${backupId}`, () => kube.batch.listNamespacedJob({ namespace, labelSelector: selector }));
+  const pvcs = await kubeCall(`list clone PVCs of ${backupId}`, () => kube.core.listNamespacedPersistentVolumeClaim({ namespace, labelSelector: selector }));
+  const names = [...new Set([...jobs.items, ...pvcs.items].map((o) => o.metadata!.name!))].sort();
+  for (const name of names) await deleteExportObjects(kube, namespace, name);
+  return names;
+}

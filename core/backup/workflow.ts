@@ -1,0 +1,342 @@
+/**
+ * The backup workflow's steps as the Lambda handlers (and the local runner) call them: each
+ * takes the collaborators it uses and the small request its state passes, does the task-level
+ * work (discover.ts, quiesce.ts, hooks.ts, capture.ts, snapshots.ts, export.ts), and records
+ * the step in the catalog's timeline — start, end, outcome — so `backup describe` shows where
+ * a backup is and where a failed one failed.
+ */
+import { resolvePlan, type ResolvedPlan } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import type { BackupRecord, BackupStep, HookRun } from '../catalog/record.js';
+import type { KubeClients } from '../kube/connect.js';
+import type { VaultStore } from '../vault/store.js';
+import type {
+  CaptureSummary,
+  Discovery,
+  ExportJob,
+  ExportResult,
+  FlushProgress,
+  GcPause,
+  HookSummary,
+  SnapshotItem,
+  SnapshotSet,
+  StepError,
+  UnquiesceResult,
+} from '../workflow/backup-state.js';
+import type { PreparedBackup, PrepareRequest } from '../workflow/contracts.js';
+import { prepareBackup, type PrepareContext } from '../workflow/prepare.js';
+import { captureManifests } from './capture.js';
+import type { BackupServices } from './context.js';
+import { discover } from './discover.js';
+import { checkExport, deleteBackupExports, finishExport, startExport } from './export.js';
+import { failsBackup, HookFailedError, runHooks, summarize, type HookPhase } from './hooks.js';
+import { checkFlush, milvusFor, pauseGc, resumeGc, startFlush } from './quiesce.js';
+import { checkSnapshots, createSnapshots, deleteBackupSnapshots } from './snapshots.js';
+import { backupRecordKey, hookRunsKey, milvusStateKey, volumeIndexKey, volumeSummaryKey } from '../vault/layout.js';
+
+type Services<K extends keyof BackupServices> = Pick<BackupServices, K>;
+
+/** Runs `work` as (part of) `step`: records its start, and its end when `ends` or on failure. */
+async function asStep<T>(
+  s: Services<'catalog' | 'now'>,
+  backupId: string,
+  step: BackupStep,
+  options: { ends: boolean; detail?: (result: T) => string },
+  work: () => Promise<T>,
+): Promise<T> {
+  await s.catalog.recordStep(backupId, step, { startedAt: s.now().toISOString() });
+  let result: T;
+  try {
+    result = await work();
+  } catch (err) {
+    await s.catalog.recordStep(backupId, step, { endedAt: s.now().toISOString(), outcome: 'Failed', detail: `${(err as Error).name}: ${(err as Error).message}`.slice(0, 1000) });
+    throw err;
+  }
+  if (options.ends) await s.catalog.recordStep(backupId, step, { endedAt: s.now().toISOString(), outcome: 'Succeeded', ...(options.detail ? { detail: options.detail(result) } : {}) });
+  return result;
+}
+
+const plan = (config: Config, backup: PreparedBackup): ResolvedPlan => resolvePlan(config, backup.plan);
+const kubeOf = (s: Services<'kube'>, backup: PreparedBackup): Promise<KubeClients> => s.kube(backup.cluster);
+
+/**
+ * Step 1: prepares the backup (input, plan, name), takes the plan's lock and creates the
+ * catalog record `InProgress`. A second backup of the plan while one runs throws
+ * `BackupInProgressError` (error name `BackupInProgress`); if the record cannot be created the
+ * lock is released again, so a failed Prepare never blocks the plan.
+ */
+export async function prepareStep(s: Services<'config' | 'catalog' | 'now' | 'timings'>, vault: PrepareContext['vault'], request: PrepareRequest): Promise<PreparedBackup> {
+  const prepared = prepareBackup(request, { config: s.config, vault });
+  const now = s.now();
+  const holder = { backupId: prepared.backupName, executionId: prepared.executionId };
+  await s.catalog.acquireLock(prepared.plan, holder, now, new Date(now.getTime() + s.timings.lockTtlSeconds * 1000));
+  try {
+    await s.catalog.createBackup({
+      backupId: prepared.backupName,
+      plan: prepared.plan,
+      cluster: prepared.cluster.name,
+      namespace: prepared.namespace,
+      vault: prepared.vault.name,
+      executionId: prepared.executionId,
+      status: 'InProgress',
+      startedAt: prepared.startedAt,
+      steps: { Prepare: { startedAt: prepared.startedAt, endedAt: now.toISOString(), outcome: 'Succeeded' } },
+    });
+  } catch (err) {
+    await s.catalog.releaseLock(prepared.plan, prepared.executionId);
+    throw err;
+  }
+  return prepared;
+}
+
+/** Step 2: discovers resources and protected volumes; the inventory goes into the vault. */
+export async function discoverStep(s: Services<'config' | 'catalog' | 'now' | 'kube' | 'vault'>, backup: PreparedBackup): Promise<Discovery> {
+  return asStep(s, backup.backupName, 'Discover', { ends: true, detail: (d) => `${d.resources} resources, ${d.volumes.length} volumes` }, async () =>
+    discover(s, await kubeOf(s, backup), plan(s.config, backup), backup.backupName, s.now()),
+  );
+}
+
+/** Step 3a: flushes every collection; the workflow then polls {@link checkFlushStep}. */
+export async function startFlushStep(s: Services<'config' | 'catalog' | 'now' | 'kube' | 'vault' | 'timings'>, backup: PreparedBackup): Promise<FlushProgress> {
+  return asStep(s, backup.backupName, 'Quiesce', { ends: false }, async () => startFlush(s, milvusFor(await kubeOf(s, backup), plan(s.config, backup)), backup.backupName, s.now()));
+}
+
+/** Step 3b: one poll of the flushes; once all are confirmed the row counts go into the catalog. */
+export async function checkFlushStep(s: Services<'config' | 'catalog' | 'now' | 'kube' | 'vault'>, backup: PreparedBackup, progress: FlushProgress): Promise<FlushProgress> {
+  return asStep(s, backup.backupName, 'Quiesce', { ends: false }, async () => {
+    const { progress: next, rowCounts } = await checkFlush(s, milvusFor(await kubeOf(s, backup), plan(s.config, backup)), progress, s.now());
+    if (rowCounts) await s.catalog.updateBackup(backup.backupName, { rowCounts });
+    return next;
+  });
+}
+
+/** Step 3c: pauses datacoord GC; the ticket travels in the workflow state to unquiesce. */
+export async function pauseGcStep(s: Services<'config' | 'catalog' | 'now' | 'kube' | 'timings'>, backup: PreparedBackup): Promise<GcPause> {
+  return asStep(s, backup.backupName, 'Quiesce', { ends: true, detail: (p) => `flushed and confirmed; GC paused until ${p.pausedUntil}${p.ticket ? '' : ' (no ticket: Milvus without GC tickets)'}` }, async () =>
+    pauseGc(s, milvusFor(await kubeOf(s, backup), plan(s.config, backup)), s.now()),
+  );
+}
+
+async function recordHookRuns(s: Services<'catalog' | 'vault'>, backupId: string, phase: HookPhase, runs: HookRun[]): Promise<void> {
+  await s.vault.put(hookRunsKey(backupId, phase), Buffer.from(JSON.stringify(runs, null, 2)));
+  const record = await s.catalog.getBackup(backupId);
+  await s.catalog.updateBackup(backupId, { hooks: [...(record?.hooks ?? []).filter((r) => r.phase !== phase), ...runs] });
+}
+
+/** Step 3d: the plan's pre hooks; a failure that is not ignored fails the backup (`HookFailed`). */
+export async function preHooksStep(s: Services<'config' | 'catalog' | 'now' | 'kube' | 'exec' | 'vault'>, backup: PreparedBackup): Promise<HookSummary> {
+  return asStep(s, backup.backupName, 'Hooks', { ends: true, detail: (h) => `${h.runs} run(s), ${h.ignored} ignored failure(s)` }, async () => {
+    const kube = await kubeOf(s, backup);
+    const runs = await runHooks({ exec: s.exec(kube) }, kube, plan(s.config, backup), 'pre');
+    await recordHookRuns(s, backup.backupName, 'pre', runs);
+    const failed = runs.filter(failsBackup);
+    if (failed.length > 0) throw new HookFailedError(failed);
+    return summarize(runs);
+  });
+}
+
+/** Step 4: sanitized manifests into the vault, Secrets sealed. */
+export async function captureStep(s: Services<'catalog' | 'now' | 'kube' | 'vault' | 'sealer'>, backup: PreparedBackup, discovery: Discovery): Promise<CaptureSummary> {
+  return asStep(s, backup.backupName, 'Capture', { ends: true, detail: (c) => `${c.objects} objects (${c.secrets} sealed Secrets)` }, async () => {
+    const summary = await captureManifests(s, await kubeOf(s, backup), backup.backupName, discovery.inventoryKey);
+    await s.catalog.updateBackup(backup.backupName, { manifests: summary });
+    return summary;
+  });
+}
+
+/** Step 5a: every protected volume's VolumeSnapshot, created at once. */
+export async function createSnapshotsStep(s: Services<'catalog' | 'now' | 'kube' | 'timings'>, backup: PreparedBackup, discovery: Discovery): Promise<SnapshotSet> {
+  return asStep(s, backup.backupName, 'Snapshot', { ends: false }, async () => {
+    const set = await createSnapshots(s, await kubeOf(s, backup), backup.namespace, backup.backupName, discovery.volumes, s.now());
+    await s.catalog.updateBackup(backup.backupName, { components: set.items.map((i) => ({ pvc: i.pvc, role: i.role, snapshot: i.snapshot, status: 'Pending' as const })) });
+    return set;
+  });
+}
+
+/** Step 5b: one poll of the snapshots; fails fast on a snapshot error. */
+export async function checkSnapshotsStep(s: Services<'catalog' | 'now' | 'kube'>, backup: PreparedBackup, set: SnapshotSet): Promise<SnapshotSet> {
+  let ready = false;
+  const next = await asStep(s, backup.backupName, 'Snapshot', { ends: false }, async () => {
+    const checked = await checkSnapshots(await kubeOf(s, backup), backup.namespace, set, s.now());
+    ready = checked.ready;
+    return checked;
+  });
+  if (ready) {
+    await s.catalog.updateBackup(backup.backupName, { components: next.items.map((i) => ({ pvc: i.pvc, role: i.role, snapshot: i.snapshot, status: 'SnapshotReady' as const })) });
+    await s.catalog.recordStep(backup.backupName, 'Snapshot', { endedAt: s.now().toISOString(), outcome: 'Succeeded', detail: `${next.items.length} snapshots readyToUse` });
+  }
+  return next;
+}
+
+/**
+ * Step 6: resumes GC with the ticket and runs the post hooks — on success and on every failure
+ * path. Everything is attempted before a failure is reported (`HookFailed`, or the GC error).
+ */
+export async function unquiesceStep(s: Services<'config' | 'catalog' | 'now' | 'kube' | 'exec' | 'vault'>, backup: PreparedBackup, gc: GcPause | undefined): Promise<UnquiesceResult> {
+  return asStep(s, backup.backupName, 'Unquiesce', { ends: true, detail: (u) => `GC ${u.gcResumed ? 'resumed' : 'was not paused'}; ${u.postHooks.runs} post hook run(s)` }, async () => {
+    const kube = await kubeOf(s, backup);
+    const resolved = plan(s.config, backup);
+    let gcError: unknown;
+    let gcResumed = false;
+    try {
+      gcResumed = await resumeGc(milvusFor(kube, resolved), gc);
+    } catch (err) {
+      gcError = err;
+    }
+    const runs = await runHooks({ exec: s.exec(kube) }, kube, resolved, 'post');
+    await recordHookRuns(s, backup.backupName, 'post', runs);
+    if (gcError) throw gcError;
+    const failed = runs.filter(failsBackup);
+    if (failed.length > 0) throw new HookFailedError(failed);
+    return { gcResumed, postHooks: summarize(runs) };
+  });
+}
+
+/** Step 7a: the clone PVC and data-mover Job of one snapshot. */
+export async function startExportStep(s: Services<'catalog' | 'now' | 'kube' | 'dataMover' | 'timings'>, backup: PreparedBackup, item: SnapshotItem): Promise<ExportJob> {
+  return asStep(s, backup.backupName, 'Export', { ends: false }, async () => startExport(s, await kubeOf(s, backup), backup.namespace, backup.backupName, item, s.now()));
+}
+
+/** Step 7b: one poll of a data-mover Job. */
+export async function checkExportStep(s: Services<'catalog' | 'now' | 'kube'>, backup: PreparedBackup, job: ExportJob): Promise<ExportJob> {
+  return asStep(s, backup.backupName, 'Export', { ends: false }, async () => checkExport(await kubeOf(s, backup), backup.namespace, job, s.now()));
+}
+
+/** Step 7c: removes a finished export's Job and clone and reads its summary from the vault. */
+export async function finishExportStep(s: Services<'catalog' | 'now' | 'kube' | 'vault'>, backup: PreparedBackup, job: ExportJob): Promise<ExportResult> {
+  return asStep(s, backup.backupName, 'Export', { ends: false }, async () => finishExport(s, await kubeOf(s, backup), backup.namespace, backup.backupName, job));
+}
+
+/** What `finalizeStep` reports, for metrics. */
+export interface FinalizeResult {
+  readonly backupId: string;
+  readonly plan: string;
+  readonly status: 'Available';
+  readonly durationSeconds: number;
+  readonly sizeBytes: number;
+  readonly bytesUploaded: number;
+  readonly indexKey: string;
+}
+
+/**
+ * Step 8: writes the backup's index to the vault, marks the record `Available` with sizes,
+ * duration and per-volume status, publishes "Backup Available" and releases the plan's lock.
+ */
+export async function finalizeStep(
+  s: Services<'catalog' | 'now' | 'vault' | 'events'>,
+  backup: PreparedBackup,
+  discovery: Discovery,
+  snapshots: SnapshotSet,
+  exports: readonly ExportResult[],
+): Promise<FinalizeResult> {
+  const id = backup.backupName;
+  const now = s.now();
+  // The Map's iterations each recorded the Export step's start; it ends here, with all of them.
+  await s.catalog.recordStep(id, 'Export', { endedAt: now.toISOString(), outcome: 'Succeeded', detail: `${exports.length} volume(s) exported` });
+  return asStep(s, id, 'Finalize', { ends: true }, async () => {
+    const record = await s.catalog.getBackup(id);
+    const sizeBytes = exports.reduce((n, e) => n + e.bytesTotal, 0);
+    const bytesUploaded = exports.reduce((n, e) => n + e.bytesUploaded, 0);
+    const durationSeconds = Math.max(0, (now.getTime() - Date.parse(backup.startedAt)) / 1000);
+    const indexKey = backupRecordKey(id);
+    const index = {
+      format: 'milvus-guard/backup-v1',
+      backupId: id,
+      plan: backup.plan,
+      cluster: backup.cluster,
+      namespace: backup.namespace,
+      startedAt: backup.startedAt,
+      completedAt: now.toISOString(),
+      inventoryKey: discovery.inventoryKey,
+      milvusKey: milvusStateKey(id),
+      rowCounts: record?.rowCounts ?? [],
+      volumes: snapshots.items.map((item) => {
+        const e = exports.find((x) => x.pvc === item.pvc);
+        return { ...item, indexKey: volumeIndexKey(id, item.pvc), summaryKey: volumeSummaryKey(id, item.pvc), bytesTotal: e?.bytesTotal ?? 0, bytesUploaded: e?.bytesUploaded ?? 0, files: e?.files ?? 0 };
+      }),
+    };
+    await s.vault.flush();
+    await s.vault.put(indexKey, Buffer.from(JSON.stringify(index, null, 2)));
+    await s.catalog.updateBackup(id, {
+      status: 'Available',
+      completedAt: now.toISOString(),
+      durationSeconds,
+      sizeBytes,
+      bytesUploaded,
+      indexKey,
+      components: index.volumes.map((v) => ({ pvc: v.pvc, role: v.role, snapshot: v.snapshot, status: 'Exported' as const, bytesTotal: v.bytesTotal, bytesUploaded: v.bytesUploaded, files: v.files })),
+    });
+    await s.events.publish({ detailType: 'Backup Available', time: now, detail: { backupId: id, plan: backup.plan, cluster: backup.cluster.name, namespace: backup.namespace, sizeBytes, bytesUploaded, durationSeconds, indexKey } });
+    await s.catalog.releaseLock(backup.plan, backup.executionId);
+    return { backupId: id, plan: backup.plan, status: 'Available' as const, durationSeconds, sizeBytes, bytesUploaded, indexKey };
+  });
+}
+
+/**
+ * Failure path, first: removes every export Job and clone PVC of the backup and its
+ * VolumeSnapshots (a failed backup restores nothing), found by label, whatever step failed.
+ */
+export async function cleanupStep(s: Services<'kube'>, backup: PreparedBackup): Promise<{ exports: string[]; snapshots: string[] }> {
+  const kube = await kubeOf(s, backup);
+  const exports = await deleteBackupExports(kube, backup.namespace, backup.backupName);
+  const snapshots = await deleteBackupSnapshots(kube, backup.namespace, backup.backupName);
+  return { exports, snapshots };
+}
+
+/** The step a failed backup failed in: the last one that ended Failed, else one that never ended. */
+export function failedStepOf(record: BackupRecord | undefined): string {
+  const steps = Object.entries(record?.steps ?? {});
+  const failed = steps.filter(([, e]) => e?.outcome === 'Failed').sort(([, a], [, b]) => (b!.endedAt ?? '').localeCompare(a!.endedAt ?? ''));
+  if (failed[0]) return failed[0][0];
+  const open = steps.filter(([, e]) => e && !e.endedAt).sort(([, a], [, b]) => b!.startedAt.localeCompare(a!.startedAt));
+  return open[0]?.[0] ?? 'Unknown';
+}
+
+/**
+ * The readable cause of a Step Functions error. A Lambda's error reaches the state machine with
+ * its Cause as JSON (`{"errorType","errorMessage","trace"}`); the catalog keeps the message.
+ */
+export function causeText(cause: string | undefined): string {
+  if (!cause) return '';
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: unknown };
+    if (typeof parsed.errorMessage === 'string') return parsed.errorMessage;
+  } catch {
+    // Not JSON: a cause from aws-local-stepfunctions or a States.* error, already text.
+  }
+  return cause;
+}
+
+/** What `failStep` reports, for metrics. */
+export interface FailResult {
+  readonly backupId: string;
+  readonly plan: string;
+  readonly status: 'Failed';
+  readonly failedStep: string;
+  readonly durationSeconds: number;
+}
+
+/**
+ * Failure path, last: marks the record `Failed` with the error, its cause and the step that
+ * failed, closes that step in the timeline, publishes "Backup Failed" and releases the lock.
+ */
+export async function failStep(s: Services<'catalog' | 'now' | 'events'>, backup: PreparedBackup, error: StepError): Promise<FailResult> {
+  const id = backup.backupName;
+  const now = s.now();
+  const record = await s.catalog.getBackup(id);
+  const step = failedStepOf(record);
+  const cause = causeText(error.Cause);
+  const durationSeconds = Math.max(0, (now.getTime() - Date.parse(backup.startedAt)) / 1000);
+  if (record && (step as BackupStep) in record.steps && !record.steps[step as BackupStep]?.endedAt) {
+    await s.catalog.recordStep(id, step as BackupStep, { endedAt: now.toISOString(), outcome: 'Failed', detail: `${error.Error}: ${cause}`.slice(0, 1000) });
+  }
+  await s.catalog.updateBackup(id, { status: 'Failed', completedAt: now.toISOString(), durationSeconds, failure: { step, error: error.Error, cause } });
+  await s.events.publish({ detailType: 'Backup Failed', time: now, detail: { backupId: id, plan: backup.plan, cluster: backup.cluster.name, namespace: backup.namespace, failedStep: step, error: error.Error, cause } });
+  await s.catalog.releaseLock(backup.plan, backup.executionId);
+  return { backupId: id, plan: backup.plan, status: 'Failed', failedStep: step, durationSeconds };
+}
+
+/** The vault's copy of a hook phase's runs (for tools that want the full output). */
+export async function readHookRuns(vault: VaultStore, backupId: string, phase: HookPhase): Promise<HookRun[]> {
+  return JSON.parse((await vault.get(hookRunsKey(backupId, phase))).toString('utf8')) as HookRun[];
+}

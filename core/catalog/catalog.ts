@@ -1,0 +1,78 @@
+/**
+ * The catalog port: where backups are recorded and where the per-plan lock lives. One
+ * implementation per technology — `DynamoCatalog` (the deployed global table),
+ * `LocalCatalog` (files under the local state directory, for the embedded default) and
+ * `InMemoryCatalog` (the test double) — and one module, keys.ts, that owns every key.
+ */
+import type { BackupPatch, BackupRecord, BackupRecordInput, BackupStep, StepEntry } from './record.js';
+
+/** Who holds a plan's lock. */
+export interface LockHolder {
+  readonly backupId: string;
+  /** The execution that took the lock; only it may release it. */
+  readonly executionId: string;
+}
+
+/** Another backup of the plan is running. Step Functions fails the execution with this name. */
+export class BackupInProgressError extends Error {
+  constructor(
+    readonly plan: string,
+    readonly holder: LockHolder | undefined,
+  ) {
+    super(
+      `a backup of plan ${plan} is already running${holder ? ` (backup ${holder.backupId}, execution ${holder.executionId})` : ''}; ` +
+        'wait for it to finish (milvus-guard backup list) and start this one again',
+    );
+    this.name = 'BackupInProgress';
+  }
+}
+
+/** A backup with that id exists and belongs to another execution. */
+export class BackupExistsError extends Error {
+  constructor(readonly backupId: string, readonly executionId: string) {
+    super(`backup ${backupId} already exists (started by execution ${executionId}); choose another backupName`);
+    this.name = 'BackupExists';
+  }
+}
+
+/** The record a step wanted to update does not exist (the Prepare step never ran). */
+export class BackupNotFoundError extends Error {
+  constructor(readonly backupId: string) {
+    super(`backup ${backupId} is not in the catalog; list backups with milvus-guard backup list`);
+    this.name = 'BackupNotFound';
+  }
+}
+
+/** Filter of `listBackups`. */
+export interface BackupListFilter {
+  readonly plan?: string;
+}
+
+/** Backup records and per-plan locks. */
+export interface BackupCatalog {
+  /**
+   * Takes the plan's lock for `holder` until `expiresAt` (a safety net: a workflow that died
+   * without releasing it does not block the plan forever). Taking it again with the same
+   * execution succeeds (a retried Prepare). Throws {@link BackupInProgressError} otherwise.
+   */
+  acquireLock(plan: string, holder: LockHolder, now: Date, expiresAt: Date): Promise<void>;
+  /** Releases the plan's lock if `executionId` holds it; resolves to whether it did. */
+  releaseLock(plan: string, executionId: string): Promise<boolean>;
+  /** Who holds the plan's lock now, if anyone. */
+  lockHolder(plan: string, now: Date): Promise<LockHolder | undefined>;
+  /**
+   * Creates the backup's record. Creating it again for the same execution is a no-op (a retried
+   * Prepare); another execution gets {@link BackupExistsError}.
+   */
+  createBackup(record: BackupRecordInput): Promise<void>;
+  /** Sets the given fields. Throws {@link BackupNotFoundError} when there is no record. */
+  updateBackup(backupId: string, patch: BackupPatch): Promise<void>;
+  /**
+   * Merges `entry` into the timeline entry of `step`; `startedAt` is kept when already set, so
+   * the first poll of a polling step fixes its start.
+   */
+  recordStep(backupId: string, step: BackupStep, entry: Partial<StepEntry> & { startedAt?: string }): Promise<void>;
+  getBackup(backupId: string): Promise<BackupRecord | undefined>;
+  /** Backups newest first. */
+  listBackups(filter?: BackupListFilter): Promise<BackupRecord[]>;
+}

@@ -1,0 +1,204 @@
+/**
+ * `DynamoCatalog`: the catalog in the deployed DynamoDB global table (infra/constructs/
+ * catalog.ts names its attributes). The plan lock is a conditional write, so two executions
+ * racing for one plan cannot both win, and carries a TTL so a lock left by a dead workflow
+ * expires; record updates are update expressions, so parallel export iterations writing
+ * their own fields never overwrite each other.
+ */
+import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BackupExistsError, BackupInProgressError, BackupNotFoundError, type BackupCatalog, type BackupListFilter, type LockHolder } from './catalog.js';
+import { BACKUP_SK, BACKUPS_GSI_PK, backupGsiSk, backupPk, LOCK_SK, lockPk } from './keys.js';
+import { BackupRecord, type BackupPatch, type BackupRecordInput, type BackupStep, type StepEntry } from './record.js';
+
+/** Attribute and index names of the table (the construct exports the same constants). */
+export interface CatalogTableSchema {
+  readonly partitionKey: string;
+  readonly sortKey: string;
+  readonly gsi1PartitionKey: string;
+  readonly gsi1SortKey: string;
+  readonly timeToLive: string;
+  readonly indexName: string;
+}
+
+/** The names infra/constructs/catalog.ts gives the table's attributes and index. */
+export const CATALOG_TABLE_SCHEMA: CatalogTableSchema = {
+  partitionKey: 'pk',
+  sortKey: 'sk',
+  gsi1PartitionKey: 'gsi1pk',
+  gsi1SortKey: 'gsi1sk',
+  timeToLive: 'expiresAt',
+  indexName: 'byTime',
+};
+
+export interface DynamoCatalogOptions {
+  readonly tableName: string;
+  /** Default: a document client over a DynamoDBClient for the environment's region. */
+  readonly client?: DynamoDBDocumentClient;
+  readonly schema?: CatalogTableSchema;
+}
+
+const isConditionFailure = (err: unknown): boolean =>
+  err instanceof ConditionalCheckFailedException || (err as { name?: string }).name === 'ConditionalCheckFailedException';
+
+export class DynamoCatalog implements BackupCatalog {
+  private readonly client: DynamoDBDocumentClient;
+  private readonly table: string;
+  private readonly s: CatalogTableSchema;
+
+  constructor(options: DynamoCatalogOptions) {
+    this.table = options.tableName;
+    this.s = options.schema ?? CATALOG_TABLE_SCHEMA;
+    this.client = options.client ?? DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
+  }
+
+  private key(pk: string, sk: string): Record<string, string> {
+    return { [this.s.partitionKey]: pk, [this.s.sortKey]: sk };
+  }
+
+  async acquireLock(plan: string, holder: LockHolder, now: Date, expiresAt: Date): Promise<void> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: {
+            ...this.key(lockPk(plan), LOCK_SK),
+            plan,
+            backupId: holder.backupId,
+            executionId: holder.executionId,
+            acquiredAt: now.toISOString(),
+            [this.s.timeToLive]: Math.floor(expiresAt.getTime() / 1000),
+          },
+          // Free, expired (TTL deletion lags by up to days), or ours already (a retried Prepare).
+          ConditionExpression: 'attribute_not_exists(#pk) OR #ttl < :now OR executionId = :execution',
+          ExpressionAttributeNames: { '#pk': this.s.partitionKey, '#ttl': this.s.timeToLive },
+          ExpressionAttributeValues: { ':now': Math.floor(now.getTime() / 1000), ':execution': holder.executionId },
+        }),
+      );
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+      throw new BackupInProgressError(plan, await this.lockHolder(plan, now));
+    }
+  }
+
+  async releaseLock(plan: string, executionId: string): Promise<boolean> {
+    try {
+      await this.client.send(
+        new DeleteCommand({
+          TableName: this.table,
+          Key: this.key(lockPk(plan), LOCK_SK),
+          ConditionExpression: 'executionId = :execution',
+          ExpressionAttributeValues: { ':execution': executionId },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  async lockHolder(plan: string, now: Date): Promise<LockHolder | undefined> {
+    const { Item } = await this.client.send(new GetCommand({ TableName: this.table, Key: this.key(lockPk(plan), LOCK_SK), ConsistentRead: true }));
+    if (!Item || Number(Item[this.s.timeToLive]) * 1000 <= now.getTime()) return undefined;
+    return { backupId: String(Item.backupId), executionId: String(Item.executionId) };
+  }
+
+  async createBackup(input: BackupRecordInput): Promise<void> {
+    const record = BackupRecord.parse(input);
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: {
+            ...this.key(backupPk(record.backupId), BACKUP_SK),
+            [this.s.gsi1PartitionKey]: BACKUPS_GSI_PK,
+            [this.s.gsi1SortKey]: backupGsiSk(record.startedAt, record.backupId),
+            ...record,
+          },
+          ConditionExpression: 'attribute_not_exists(#pk) OR executionId = :execution',
+          ExpressionAttributeNames: { '#pk': this.s.partitionKey },
+          ExpressionAttributeValues: { ':execution': record.executionId },
+        }),
+      );
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+      const existing = await this.getBackup(record.backupId);
+      throw new BackupExistsError(record.backupId, existing?.executionId ?? 'unknown');
+    }
+  }
+
+  async updateBackup(backupId: string, patch: BackupPatch): Promise<void> {
+    const entries = Object.entries(patch).filter(([, v]) => v !== undefined);
+    if (entries.length === 0) return;
+    const names: Record<string, string> = { '#pk': this.s.partitionKey };
+    const values: Record<string, unknown> = {};
+    const sets = entries.map(([field, value], i) => {
+      names[`#f${i}`] = field;
+      values[`:v${i}`] = value;
+      return `#f${i} = :v${i}`;
+    });
+    await this.update(backupId, `SET ${sets.join(', ')}`, names, values);
+  }
+
+  async recordStep(backupId: string, step: BackupStep, entry: Partial<StepEntry>): Promise<void> {
+    const startedAt = entry.startedAt ?? entry.endedAt;
+    // A nested path can only be set under a map that exists, so make the step's map first.
+    await this.update(backupId, 'SET steps.#step = if_not_exists(steps.#step, :start)', { '#pk': this.s.partitionKey, '#step': step }, { ':start': { startedAt } });
+    const fields = Object.entries(entry).filter(([k, v]) => v !== undefined && k !== 'startedAt');
+    if (fields.length === 0) return;
+    const names: Record<string, string> = { '#pk': this.s.partitionKey, '#step': step };
+    const values: Record<string, unknown> = {};
+    const sets = fields.map(([field, value], i) => {
+      names[`#f${i}`] = field;
+      values[`:v${i}`] = value;
+      return `steps.#step.#f${i} = :v${i}`;
+    });
+    await this.update(backupId, `SET ${sets.join(', ')}`, names, values);
+  }
+
+  async getBackup(backupId: string): Promise<BackupRecord | undefined> {
+    const { Item } = await this.client.send(new GetCommand({ TableName: this.table, Key: this.key(backupPk(backupId), BACKUP_SK), ConsistentRead: true }));
+    return Item ? BackupRecord.parse(Item) : undefined;
+  }
+
+  async listBackups(filter: BackupListFilter = {}): Promise<BackupRecord[]> {
+    const records: BackupRecord[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: this.s.indexName,
+          KeyConditionExpression: '#gpk = :all',
+          ...(filter.plan === undefined ? {} : { FilterExpression: '#plan = :plan' }),
+          ExpressionAttributeNames: { '#gpk': this.s.gsi1PartitionKey, ...(filter.plan === undefined ? {} : { '#plan': 'plan' }) },
+          ExpressionAttributeValues: { ':all': BACKUPS_GSI_PK, ...(filter.plan === undefined ? {} : { ':plan': filter.plan }) },
+          ScanIndexForward: false,
+          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+        }),
+      );
+      records.push(...(page.Items ?? []).map((item) => BackupRecord.parse(item)));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return records;
+  }
+
+  private async update(backupId: string, expression: string, names: Record<string, string>, values: Record<string, unknown>): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: this.key(backupPk(backupId), BACKUP_SK),
+          UpdateExpression: expression,
+          ConditionExpression: 'attribute_exists(#pk)',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+        }),
+      );
+    } catch (err) {
+      if (isConditionFailure(err)) throw new BackupNotFoundError(backupId);
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * What the catalog knows about one backup. The zod schema is the single source of truth: the
+ * DynamoDB adapter parses items with it, the local catalog parses its files with it, and
+ * `backup describe -o json` prints exactly this shape.
+ */
+import { z } from 'zod';
+
+/** The workflow's steps, in the order they run; the timeline and failures name them. */
+export const BACKUP_STEPS = ['Prepare', 'Discover', 'Quiesce', 'Hooks', 'Capture', 'Snapshot', 'Unquiesce', 'Export', 'Finalize'] as const;
+export const BackupStep = z.enum(BACKUP_STEPS);
+export type BackupStep = z.infer<typeof BackupStep>;
+
+export const BackupStatus = z.enum(['InProgress', 'Available', 'Failed']);
+export type BackupStatus = z.infer<typeof BackupStatus>;
+
+/** One step of the timeline: when it started and ended, and how it went. */
+export const StepEntry = z.object({
+  startedAt: z.string(),
+  endedAt: z.string().optional(),
+  outcome: z.enum(['Succeeded', 'Failed', 'Skipped']).optional(),
+  /** A short note: "3 collections flushed", the error of a failed step. */
+  detail: z.string().optional(),
+});
+export type StepEntry = z.infer<typeof StepEntry>;
+
+/** Rows of one collection when the backup was taken (after the flush was confirmed). */
+export const RowCount = z.object({
+  database: z.string(),
+  collection: z.string(),
+  rows: z.number().int().nonnegative(),
+  /** How the flush was confirmed: persisted rows equal `count(*)`, or stable stats (not loaded). */
+  confirmedBy: z.enum(['count', 'stable-stats']),
+});
+export type RowCount = z.infer<typeof RowCount>;
+
+/** One exec hook run on one pod. Output is truncated to keep the record small. */
+export const HookRun = z.object({
+  phase: z.enum(['pre', 'post']),
+  hook: z.string(),
+  pod: z.string(),
+  container: z.string(),
+  command: z.array(z.string()),
+  attempts: z.number().int().positive(),
+  outcome: z.enum(['Succeeded', 'Failed', 'FailedIgnored', 'TimedOut', 'TimedOutIgnored']),
+  exitCode: z.number().int().optional(),
+  stdout: z.string(),
+  stderr: z.string(),
+  error: z.string().optional(),
+});
+export type HookRun = z.infer<typeof HookRun>;
+
+/** One protected volume: its snapshot and its export into the vault. */
+export const ComponentStatus = z.object({
+  pvc: z.string(),
+  role: z.string(),
+  snapshot: z.string().optional(),
+  status: z.enum(['Pending', 'SnapshotReady', 'Exported', 'Failed']),
+  bytesTotal: z.number().nonnegative().optional(),
+  bytesUploaded: z.number().nonnegative().optional(),
+  files: z.number().int().nonnegative().optional(),
+});
+export type ComponentStatus = z.infer<typeof ComponentStatus>;
+
+export const BackupRecord = z.object({
+  backupId: z.string(),
+  plan: z.string(),
+  cluster: z.string(),
+  namespace: z.string(),
+  vault: z.string(),
+  executionId: z.string(),
+  status: BackupStatus,
+  startedAt: z.string(),
+  completedAt: z.string().optional(),
+  durationSeconds: z.number().nonnegative().optional(),
+  /** Bytes of the volumes' files (what a restore writes). */
+  sizeBytes: z.number().nonnegative().optional(),
+  /** Bytes this backup added to the vault (incremental). */
+  bytesUploaded: z.number().nonnegative().optional(),
+  steps: z.partialRecord(BackupStep, StepEntry).default({}),
+  components: z.array(ComponentStatus).default([]),
+  rowCounts: z.array(RowCount).default([]),
+  hooks: z.array(HookRun).default([]),
+  manifests: z.object({ objects: z.number().int().nonnegative(), secrets: z.number().int().nonnegative() }).optional(),
+  /** The backup's index in the vault (`backups/<id>/backup.json`). */
+  indexKey: z.string().optional(),
+  failure: z.object({ step: z.string(), error: z.string(), cause: z.string() }).optional(),
+});
+export type BackupRecord = z.infer<typeof BackupRecord>;
+export type BackupRecordInput = z.input<typeof BackupRecord>;
+
+/** Fields `updateBackup` may set; identity fields never change. */
+export type BackupPatch = Partial<Omit<BackupRecord, 'backupId' | 'plan' | 'executionId' | 'startedAt' | 'steps'>>;

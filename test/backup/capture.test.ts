@@ -1,0 +1,46 @@
+import { describe, expect, it } from '@jest/globals';
+import { sanitizeManifest } from '../../core/backup/capture.js';
+
+describe('sanitizeManifest', () => {
+  const service = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: {
+      name: 'production-milvus-milvus',
+      namespace: 'vector-db',
+      uid: 'u-1',
+      resourceVersion: '42',
+      generation: 3,
+      creationTimestamp: '2026-11-01T00:00:00Z',
+      managedFields: [{ manager: 'milvus-operator' }],
+      ownerReferences: [{ kind: 'Milvus', name: 'production-milvus', uid: 'u-0' }],
+      labels: { app: 'milvus' },
+      annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{...}' },
+    },
+    spec: { type: 'ClusterIP', clusterIP: '10.100.0.7', clusterIPs: ['10.100.0.7'], ports: [{ port: 19530 }] },
+    status: { loadBalancer: {} },
+  };
+
+  it('drops everything the API server assigns and keeps what defines the object', () => {
+    expect(sanitizeManifest(service)).toEqual({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'production-milvus-milvus', namespace: 'vector-db', labels: { app: 'milvus' } },
+      spec: { type: 'ClusterIP', ports: [{ port: 19530 }] },
+    });
+  });
+
+  it('does not change the object it was given', () => {
+    const copy = structuredClone(service);
+
+    sanitizeManifest(service);
+
+    expect(service).toEqual(copy);
+  });
+
+  it('keeps clusterIP fields of kinds other than Service', () => {
+    const odd = { apiVersion: 'example.io/v1', kind: 'Thing', metadata: { name: 'x' }, spec: { clusterIP: 'keep' } };
+
+    expect(sanitizeManifest(odd)).toEqual(odd);
+  });
+});

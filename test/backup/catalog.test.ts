@@ -1,0 +1,167 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { BackupExistsError, BackupInProgressError, BackupNotFoundError, type BackupCatalog } from '../../core/catalog/catalog.js';
+import { LocalCatalog } from '../../core/catalog/local.js';
+import { InMemoryCatalog } from '../../core/catalog/memory.js';
+import type { BackupRecordInput } from '../../core/catalog/record.js';
+import { causeText } from '../../core/backup/workflow.js';
+
+// The catalog contract, run against every implementation that keeps documents: the in-memory
+// test double and the file-backed catalog of the embedded default. (DynamoCatalog's requests
+// are tested in dynamo-catalog.test.ts.)
+
+const NOW = new Date('2026-11-23T02:00:00.000Z');
+const LATER = new Date('2026-11-24T02:00:00.000Z');
+const holder = (n: number) => ({ backupId: `b-${n}`, executionId: `arn:exec:${n}` });
+const record = (id: string, startedAt: string, extra: Partial<BackupRecordInput> = {}): BackupRecordInput => ({
+  backupId: id,
+  plan: 'p',
+  cluster: 'prod',
+  namespace: 'vector-db',
+  vault: 'primary',
+  executionId: `arn:exec:${id}`,
+  status: 'InProgress',
+  startedAt,
+  ...extra,
+});
+
+const dirs: string[] = [];
+afterAll(async () => {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+const implementations: [string, () => Promise<BackupCatalog>][] = [
+  ['InMemoryCatalog', async () => new InMemoryCatalog()],
+  [
+    'LocalCatalog',
+    async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'mg-catalog-'));
+      dirs.push(dir);
+      return new LocalCatalog(join(dir, 'catalog'));
+    },
+  ],
+];
+
+describe.each(implementations)('%s', (_name, make) => {
+  describe('plan lock', () => {
+    it('is taken by the first execution and refused to a second with BackupInProgress naming the holder', async () => {
+      const catalog = await make();
+      await catalog.acquireLock('p', holder(1), NOW, LATER);
+
+      const second = catalog.acquireLock('p', holder(2), NOW, LATER);
+
+      await expect(second).rejects.toThrow(BackupInProgressError);
+      await expect(second).rejects.toThrow(/backup b-1, execution arn:exec:1/);
+    });
+
+    it('is taken again by the execution that holds it (a retried Prepare)', async () => {
+      const catalog = await make();
+      await catalog.acquireLock('p', holder(1), NOW, LATER);
+
+      await expect(catalog.acquireLock('p', holder(1), NOW, LATER)).resolves.toBeUndefined();
+    });
+
+    it('can be taken once it has expired', async () => {
+      const catalog = await make();
+      await catalog.acquireLock('p', holder(1), NOW, new Date(NOW.getTime() + 1000));
+
+      await catalog.acquireLock('p', holder(2), LATER, new Date(LATER.getTime() + 1000));
+
+      expect(await catalog.lockHolder('p', LATER)).toEqual(holder(2));
+    });
+
+    it('is released only by its holder', async () => {
+      const catalog = await make();
+      await catalog.acquireLock('p', holder(1), NOW, LATER);
+
+      expect(await catalog.releaseLock('p', 'arn:exec:2')).toBe(false);
+      expect(await catalog.releaseLock('p', 'arn:exec:1')).toBe(true);
+      expect(await catalog.lockHolder('p', NOW)).toBeUndefined();
+    });
+
+    it('locks each plan separately', async () => {
+      const catalog = await make();
+      await catalog.acquireLock('p', holder(1), NOW, LATER);
+
+      await expect(catalog.acquireLock('q', holder(2), NOW, LATER)).resolves.toBeUndefined();
+    });
+
+    it('lets exactly one of two racing executions win', async () => {
+      const catalog = await make();
+
+      const results = await Promise.allSettled([catalog.acquireLock('p', holder(1), NOW, LATER), catalog.acquireLock('p', holder(2), NOW, LATER)]);
+
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    });
+  });
+
+  describe('backup records', () => {
+    it('are created once; the same execution may create again, another may not', async () => {
+      const catalog = await make();
+      await catalog.createBackup(record('a', '2026-11-23T02:00:00.000Z'));
+
+      await expect(catalog.createBackup(record('a', '2026-11-23T02:00:00.000Z'))).resolves.toBeUndefined();
+      await expect(catalog.createBackup({ ...record('a', '2026-11-23T02:00:00.000Z'), executionId: 'other' })).rejects.toThrow(BackupExistsError);
+    });
+
+    it('take updates and keep what the update does not name', async () => {
+      const catalog = await make();
+      await catalog.createBackup(record('a', '2026-11-23T02:00:00.000Z'));
+
+      await catalog.updateBackup('a', { status: 'Available', sizeBytes: 42 });
+
+      expect(await catalog.getBackup('a')).toMatchObject({ status: 'Available', sizeBytes: 42, plan: 'p', cluster: 'prod' });
+    });
+
+    it('refuse an update of a backup that does not exist', async () => {
+      const catalog = await make();
+
+      await expect(catalog.updateBackup('missing', { status: 'Failed' })).rejects.toThrow(BackupNotFoundError);
+    });
+
+    it('keep the first start of a step and take its end later', async () => {
+      const catalog = await make();
+      await catalog.createBackup(record('a', '2026-11-23T02:00:00.000Z'));
+
+      await catalog.recordStep('a', 'Quiesce', { startedAt: '2026-11-23T02:00:01.000Z' });
+      await catalog.recordStep('a', 'Quiesce', { startedAt: '2026-11-23T02:00:05.000Z' });
+      await catalog.recordStep('a', 'Quiesce', { endedAt: '2026-11-23T02:00:09.000Z', outcome: 'Succeeded' });
+
+      expect((await catalog.getBackup('a'))!.steps.Quiesce).toEqual({ startedAt: '2026-11-23T02:00:01.000Z', endedAt: '2026-11-23T02:00:09.000Z', outcome: 'Succeeded' });
+    });
+
+    it('are listed newest first, optionally for one plan', async () => {
+      const catalog = await make();
+      await catalog.createBackup(record('old', '2026-11-21T02:00:00.000Z'));
+      await catalog.createBackup(record('new', '2026-11-23T02:00:00.000Z'));
+      await catalog.createBackup(record('other', '2026-11-22T02:00:00.000Z', { plan: 'q' }));
+
+      expect((await catalog.listBackups()).map((r) => r.backupId)).toEqual(['new', 'other', 'old']);
+      expect((await catalog.listBackups({ plan: 'p' })).map((r) => r.backupId)).toEqual(['new', 'old']);
+    });
+  });
+});
+
+describe('LocalCatalog', () => {
+  it('keeps records across instances on the same directory (another CLI process)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mg-catalog-'));
+    dirs.push(dir);
+    await new LocalCatalog(dir).createBackup(record('a', '2026-11-23T02:00:00.000Z'));
+    await new LocalCatalog(dir).acquireLock('p', holder(1), NOW, LATER);
+
+    expect(await new LocalCatalog(dir).getBackup('a')).toMatchObject({ backupId: 'a' });
+    await expect(new LocalCatalog(dir).acquireLock('p', holder(2), NOW, LATER)).rejects.toThrow(BackupInProgressError);
+  });
+});
+
+describe('causeText', () => {
+  it('takes the message out of the JSON cause a Lambda error has in Step Functions', () => {
+    expect(causeText(JSON.stringify({ errorType: 'SnapshotFailed', errorMessage: 'VolumeSnapshot x failed', trace: ['at ...'] }))).toBe('VolumeSnapshot x failed');
+  });
+
+  it('keeps a plain-text cause as it is', () => {
+    expect(causeText('States.Timeout: the task timed out')).toBe('States.Timeout: the task timed out');
+  });
+});

@@ -1,0 +1,113 @@
+import { beforeEach, describe, expect, it } from '@jest/globals';
+import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { BackupInProgressError, BackupNotFoundError } from '../../core/catalog/catalog.js';
+import { DynamoCatalog } from '../../core/catalog/dynamo.js';
+import { CATALOG_ATTRIBUTES, CATALOG_INDEX_BY_TIME } from '../../infra/constructs/catalog.js';
+
+// DynamoCatalog at the request level: the items, keys and conditions it sends.
+
+const doc = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' }));
+const ddb = mockClient(doc);
+const catalog = new DynamoCatalog({ tableName: 'milvus-guard-catalog', client: doc });
+const NOW = new Date('2026-11-23T02:00:00.000Z');
+const EXPIRES = new Date('2026-11-24T02:00:00.000Z');
+const conditionFailed = () => new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
+
+beforeEach(() => {
+  ddb.reset();
+});
+
+describe('DynamoCatalog', () => {
+  it('uses the attribute and index names the table construct defines', async () => {
+    ddb.on(QueryCommand).resolves({ Items: [] });
+
+    await catalog.listBackups();
+
+    const query = ddb.commandCalls(QueryCommand)[0]!.args[0].input;
+    expect(query.IndexName).toBe(CATALOG_INDEX_BY_TIME);
+    expect(query.ExpressionAttributeNames).toEqual({ '#gpk': CATALOG_ATTRIBUTES.gsi1PartitionKey });
+    expect(query.ScanIndexForward).toBe(false);
+  });
+
+  it('takes a plan lock with a conditional put carrying a TTL', async () => {
+    ddb.on(PutCommand).resolves({});
+
+    await catalog.acquireLock('p', { backupId: 'b', executionId: 'arn:e' }, NOW, EXPIRES);
+
+    const put = ddb.commandCalls(PutCommand)[0]!.args[0].input;
+    expect(put.Item).toEqual({ pk: 'LOCK#p', sk: 'LOCK', plan: 'p', backupId: 'b', executionId: 'arn:e', acquiredAt: NOW.toISOString(), expiresAt: EXPIRES.getTime() / 1000 });
+    expect(put.ConditionExpression).toBe('attribute_not_exists(#pk) OR #ttl < :now OR executionId = :execution');
+    expect(put.ExpressionAttributeValues).toEqual({ ':now': NOW.getTime() / 1000, ':execution': 'arn:e' });
+  });
+
+  it('turns a failed lock condition into BackupInProgress naming the holder', async () => {
+    ddb.on(PutCommand).rejects(conditionFailed());
+    ddb.on(GetCommand).resolves({ Item: { pk: 'LOCK#p', sk: 'LOCK', backupId: 'first', executionId: 'arn:first', expiresAt: EXPIRES.getTime() / 1000 } });
+
+    const err = await catalog.acquireLock('p', { backupId: 'b', executionId: 'arn:e' }, NOW, EXPIRES).catch((e: unknown) => e as Error);
+
+    expect(err).toBeInstanceOf(BackupInProgressError);
+    expect((err as BackupInProgressError).holder).toEqual({ backupId: 'first', executionId: 'arn:first' });
+    expect(ddb.commandCalls(GetCommand)[0]!.args[0].input.ConsistentRead).toBe(true);
+  });
+
+  it('releases a lock only when the execution holds it', async () => {
+    ddb.on(DeleteCommand).rejects(conditionFailed());
+
+    expect(await catalog.releaseLock('p', 'arn:other')).toBe(false);
+    expect(ddb.commandCalls(DeleteCommand)[0]!.args[0].input).toMatchObject({ Key: { pk: 'LOCK#p', sk: 'LOCK' }, ConditionExpression: 'executionId = :execution', ExpressionAttributeValues: { ':execution': 'arn:other' } });
+  });
+
+  it('writes a backup with its index keys under a create-once condition', async () => {
+    ddb.on(PutCommand).resolves({});
+
+    await catalog.createBackup({ backupId: 'b', plan: 'p', cluster: 'prod', namespace: 'ns', vault: 'primary', executionId: 'arn:e', status: 'InProgress', startedAt: NOW.toISOString() });
+
+    const put = ddb.commandCalls(PutCommand)[0]!.args[0].input;
+    expect(put.Item).toMatchObject({ pk: 'BACKUP#b', sk: 'BACKUP', gsi1pk: 'BACKUPS', gsi1sk: `${NOW.toISOString()}#b`, status: 'InProgress', steps: {}, rowCounts: [] });
+    expect(put.ConditionExpression).toBe('attribute_not_exists(#pk) OR executionId = :execution');
+  });
+
+  it('updates only the named fields, on an existing record', async () => {
+    ddb.on(UpdateCommand).resolves({});
+
+    await catalog.updateBackup('b', { status: 'Available', sizeBytes: 10 });
+
+    const update = ddb.commandCalls(UpdateCommand)[0]!.args[0].input;
+    expect(update).toMatchObject({
+      Key: { pk: 'BACKUP#b', sk: 'BACKUP' },
+      UpdateExpression: 'SET #f0 = :v0, #f1 = :v1',
+      ConditionExpression: 'attribute_exists(#pk)',
+      ExpressionAttributeNames: { '#pk': 'pk', '#f0': 'status', '#f1': 'sizeBytes' },
+      ExpressionAttributeValues: { ':v0': 'Available', ':v1': 10 },
+    });
+  });
+
+  it('reports an update of a missing record as BackupNotFound', async () => {
+    ddb.on(UpdateCommand).rejects(conditionFailed());
+
+    await expect(catalog.updateBackup('b', { status: 'Failed' })).rejects.toThrow(BackupNotFoundError);
+  });
+
+  it('records a step start without overwriting an earlier one, then its end', async () => {
+    ddb.on(UpdateCommand).resolves({});
+
+    await catalog.recordStep('b', 'Snapshot', { endedAt: '2026-11-23T02:00:09.000Z', outcome: 'Succeeded' });
+
+    const [first, second] = ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input);
+    expect(first).toMatchObject({ UpdateExpression: 'SET steps.#step = if_not_exists(steps.#step, :start)', ExpressionAttributeNames: { '#step': 'Snapshot' } });
+    expect(second).toMatchObject({ UpdateExpression: 'SET steps.#step.#f0 = :v0, steps.#step.#f1 = :v1', ExpressionAttributeValues: { ':v0': '2026-11-23T02:00:09.000Z', ':v1': 'Succeeded' } });
+  });
+
+  it('lists every page of backups, filtered by plan on request', async () => {
+    const item = (id: string) => ({ pk: `BACKUP#${id}`, sk: 'BACKUP', backupId: id, plan: 'p', cluster: 'c', namespace: 'n', vault: 'v', executionId: 'e', status: 'Available', startedAt: NOW.toISOString() });
+    ddb.on(QueryCommand).resolvesOnce({ Items: [item('b2')], LastEvaluatedKey: { pk: 'x' } }).resolvesOnce({ Items: [item('b1')] });
+
+    const records = await catalog.listBackups({ plan: 'p' });
+
+    expect(records.map((r) => r.backupId)).toEqual(['b2', 'b1']);
+    expect(ddb.commandCalls(QueryCommand)[1]!.args[0].input).toMatchObject({ FilterExpression: '#plan = :plan', ExclusiveStartKey: { pk: 'x' } });
+  });
+});
