@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../core/errors.js';
+import { registerBackupCommands } from './commands/backup.js';
 import { registerConfigCommands } from './commands/config.js';
 import { registerDatamoverCommands } from './commands/datamover.js';
 import { registerEksCommands } from './commands/eks.js';
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
     .version(version)
     .showHelpAfterError()
     .exitOverride();
+  registerBackupCommands(program);
   registerConfigCommands(program);
   registerDatamoverCommands(program);
   registerEksCommands(program);

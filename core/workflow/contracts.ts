@@ -51,6 +51,8 @@ export const PreparedBackup = z.strictObject({
   cluster: z.strictObject({ name: Name, eksClusterName: z.string(), region: z.string() }),
   vault: z.strictObject({ name: Name, bucket: z.string(), region: z.string() }),
   executionId: z.string(),
+  /** The execution's start time (ISO 8601): the backup's start in the catalog. */
+  startedAt: z.iso.datetime(),
 });
 export type PreparedBackup = z.infer<typeof PreparedBackup>;
 

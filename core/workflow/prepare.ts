@@ -48,6 +48,7 @@ export function prepareBackup(request: PrepareRequest, context: PrepareContext):
     cluster: { name: cluster.name, eksClusterName: cluster.eksClusterName, region: cluster.region },
     vault: { name: vault.name, bucket: context.vault.bucket, region: vault.region },
     executionId: request.execution.id,
+    startedAt: new Date(request.execution.startTime).toISOString(),
   };
 }
 

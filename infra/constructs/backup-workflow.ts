@@ -34,8 +34,11 @@ export interface PlanSchedule {
 export interface BackupWorkflowProps {
   /** The state machine's name, as operators find it in the console. */
   readonly stateMachineName: string;
-  /** The Lambda of the Prepare state (`${PrepareFunctionArn}`). */
-  readonly prepareFunction: lambda.IFunction;
+  /**
+   * The Lambda behind each Task, by the definition's placeholder (`PrepareFunctionArn` for
+   * `${PrepareFunctionArn}`); it must name exactly the placeholders the definition has.
+   */
+  readonly taskFunctions: Readonly<Record<string, lambda.IFunction>>;
   /**
    * Scheduled plans; plans without a schedule run on demand only.
    * @default - no schedules
@@ -73,7 +76,7 @@ export class BackupWorkflow extends Construct {
   constructor(scope: Construct, id: string, props: BackupWorkflowProps) {
     super(scope, id);
 
-    const substitutions: Record<string, string> = { PrepareFunctionArn: props.prepareFunction.functionArn };
+    const substitutions: Record<string, string> = Object.fromEntries(Object.entries(props.taskFunctions).map(([placeholder, fn]) => [placeholder, fn.functionArn]));
     // Fail at synth, not at deploy, when the file and the substitutions drift apart.
     const placeholders = placeholdersOf(loadDefinition('backup'));
     const missing = placeholders.filter((p) => !(p in substitutions));
@@ -100,8 +103,13 @@ export class BackupWorkflow extends Construct {
       tracingEnabled: true,
     });
     // Exactly the functions the definition references.
-    props.prepareFunction.grantInvoke(this.stateMachine);
-    acknowledgeWildcardResources(this.stateMachine.role, [`${props.prepareFunction.functionArn}:*`], 'Invoking the function includes its versions and aliases (grantInvoke); it is still the one function the definition names.');
+    const functions = Object.values(props.taskFunctions);
+    for (const fn of functions) fn.grantInvoke(this.stateMachine);
+    acknowledgeWildcardResources(
+      this.stateMachine.role,
+      functions.map((fn) => `${fn.functionArn}:*`),
+      'Invoking a function includes its versions and aliases (grantInvoke); each is still a function the definition names.',
+    );
     acknowledgeWildcardResources(this.stateMachine.role, ['*'], 'Log delivery (logs:*LogDelivery, DescribeLogGroups, resource policies) and X-Ray (PutTraceSegments, PutTelemetryRecords, sampling) support no resource-level permissions.');
 
     this.deadLetterQueue = new sqs.Queue(this, 'ScheduleDeadLetterQueue', {

@@ -21,6 +21,12 @@ export type FunctionEnvironment<S extends z.ZodType> = Omit<z.input<S>, Powertoo
 export interface MilvusGuardFunctionProps<S extends z.ZodType> {
   /** The Lambda entry point, e.g. `lambdas/prepare/index.ts` (it exports `handler`). */
   readonly entry: string;
+  /**
+   * The export of `entry` that handles invocations. Functions that share an entry share its
+   * bundle (CDK bundles an entry once per synth) and differ only in this.
+   * @default 'handler'
+   */
+  readonly handler?: string;
   /** The function's environment schema; the environment is checked against it at synth. */
   readonly environmentSchema: S;
   /** The function's own environment variables, typed by its schema. */
@@ -96,7 +102,7 @@ export class MilvusGuardFunction<S extends z.ZodType> extends Construct implemen
 
     this.function = new NodejsFunction(this, 'Function', {
       entry: props.entry,
-      handler: 'handler',
+      handler: props.handler ?? 'handler',
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
       timeout: props.timeout ?? Duration.seconds(30),

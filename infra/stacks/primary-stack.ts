@@ -7,6 +7,7 @@
 import { fileURLToPath } from 'node:url';
 import { ArnFormat, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -15,10 +16,13 @@ import { resolveDrill, resolvePlan } from '../../core/config/load.js';
 import { parseQuantity } from '../../core/config/quantity.js';
 import type { Config, StorageClass, Vault as VaultConfig } from '../../core/config/schema.js';
 import { UserError } from '../../core/errors.js';
+import { BackupStepEnvironment } from '../../lambdas/backup/environment.js';
+import { placeholderOf, STEP_NAMES, type StepName } from '../../lambdas/backup/handlers.js';
 import { PrepareEnvironment } from '../../lambdas/prepare/environment.js';
 import { BackupWorkflow, type PlanSchedule } from '../constructs/backup-workflow.js';
 import { Catalog } from '../constructs/catalog.js';
 import { ClusterAccess } from '../constructs/cluster-access.js';
+import { DataMover } from '../constructs/data-mover.js';
 import { MilvusGuardFunction } from '../constructs/milvus-guard-function.js';
 import { Notifications } from '../constructs/notifications.js';
 import { Vault, type VaultTransition } from '../constructs/vault.js';
@@ -73,6 +77,9 @@ export class PrimaryStack extends Stack {
   readonly notifications: Notifications;
   readonly workflowRole: iam.Role;
   readonly prepareFunction: MilvusGuardFunction<typeof PrepareEnvironment>;
+  /** The backup step functions (every Task after Prepare), by handler name. */
+  readonly stepFunctions: ReadonlyMap<StepName, MilvusGuardFunction<typeof BackupStepEnvironment>>;
+  readonly dataMover: DataMover;
   readonly backupWorkflow: BackupWorkflow;
   readonly clusterAccess: ClusterAccess;
 
@@ -127,17 +134,60 @@ export class PrimaryStack extends Stack {
       entry: lambdaEntry('prepare'),
       description: 'Backup workflow, step 1: validate the input, resolve the plan, name the backup',
       environmentSchema: PrepareEnvironment,
-      environment: { VAULT_NAME: vaultConfig.name, VAULT_BUCKET: this.vault.bucket.bucketName },
+      environment: { VAULT_NAME: vaultConfig.name, VAULT_BUCKET: this.vault.bucket.bucketName, CATALOG_TABLE: this.catalogTable.tableName },
       config,
       serviceName: config.name,
       role: this.workflowRole,
       logEncryptionKey: logsKey,
     });
 
+    // The data-mover Jobs write the vault as their own role (EKS Pod Identity), not the workflow's.
+    this.dataMover = new DataMover(this, 'DataMover', { targets: plans.map((p) => ({ clusterName: p.cluster.eksClusterName, namespace: p.plan.namespace })) });
+    this.vault.grantReadWriteChunks(this.dataMover.role);
+    // "Backup Available" / "Backup Failed" on the account's default bus.
+    const bus = events.EventBus.fromEventBusName(this, 'DefaultEventBus', 'default');
+    bus.grantPutEventsTo(this.workflowRole);
+
+    // One function per Task, all from one bundle; they share the workflow role (the EKS identity).
+    const stepEnvironment = {
+      VAULT_NAME: vaultConfig.name,
+      VAULT_BUCKET: this.vault.bucket.bucketName,
+      VAULT_KMS_KEY_ARN: this.vault.encryptionKey.keyArn,
+      VAULT_OBJECT_LOCK_MODE: vaultConfig.objectLock.mode,
+      CATALOG_TABLE: this.catalogTable.tableName,
+      EVENT_BUS_NAME: bus.eventBusName,
+      DATAMOVER_IMAGE: this.dataMover.image.imageUri,
+      DATAMOVER_SERVICE_ACCOUNT: this.dataMover.serviceAccountName,
+    };
+    const stepFunctions = new Map<StepName, MilvusGuardFunction<typeof BackupStepEnvironment>>();
+    for (const step of STEP_NAMES) {
+      stepFunctions.set(
+        step,
+        new MilvusGuardFunction(this, `Step-${step}`, {
+          entry: lambdaEntry('backup'),
+          handler: step,
+          description: `Backup workflow step ${step}`,
+          environmentSchema: BackupStepEnvironment,
+          environment: stepEnvironment,
+          config,
+          serviceName: config.name,
+          role: this.workflowRole,
+          logEncryptionKey: logsKey,
+          // Quiesce lists and flushes every collection, hooks run with their own timeouts, and
+          // CheckExport reads a pod log: minutes, never hours (the Wait states do the waiting).
+          timeout: Duration.minutes(5),
+        }),
+      );
+    }
+    this.stepFunctions = stepFunctions;
+
     const schedules: PlanSchedule[] = plans.flatMap((p) => (p.schedule ? [{ plan: p.plan.name, cron: p.schedule.cron, timeZone: p.schedule.timeZone }] : []));
     this.backupWorkflow = new BackupWorkflow(this, 'BackupWorkflow', {
       stateMachineName: stateMachineName(config.name, 'backup'),
-      prepareFunction: this.prepareFunction.function,
+      taskFunctions: {
+        [placeholderOf('prepare')]: this.prepareFunction.function,
+        ...Object.fromEntries([...stepFunctions].map(([step, fn]) => [placeholderOf(step), fn.function])),
+      },
       schedules,
       logEncryptionKey: logsKey,
       alarmTopic: this.notifications.topic,
@@ -149,7 +199,10 @@ export class PrimaryStack extends Stack {
   /** cdk-nag findings that are deliberate, each with the reason. */
   private acknowledgeFindings(): void {
     acknowledge(this.vault.accessLogsBucket, 'AwsSolutions-S1', "This bucket receives the vault's server access logs; logging it into itself would loop.");
-    acknowledge(this.prepareFunction.function, 'AwsSolutions-L1', 'Node.js 22 is the runtime the bundle targets (esbuild target node22) and is tested on; moving to a newer runtime is a deliberate change of both.');
+    for (const fn of [this.prepareFunction, ...this.stepFunctions.values()]) {
+      acknowledge(fn.function, 'AwsSolutions-L1', 'Node.js 22 is the runtime the bundle targets (esbuild target node22) and is tested on; moving to a newer runtime is a deliberate change of both.');
+    }
+    acknowledgeWildcardResources(this.dataMover.role, [this.vault.bucket.arnForObjects('*')], 'The data mover writes packs, indexes and summaries anywhere in the vault; the vault holds nothing else. No delete.');
     acknowledgeWildcardResources(this.workflowRole, [this.vault.bucket.arnForObjects('*')], 'Backups write and read chunks, indexes and manifests anywhere in the vault; the vault holds nothing else. No delete.');
     acknowledgeWildcardResources(this.workflowRole, [`${this.catalogTable.tableArn}/index/*`], "Querying the catalog's index; the table has one.");
     acknowledgeWildcardResources(this.workflowRole, ['*'], 'X-Ray (PutTraceSegments, PutTelemetryRecords) supports no resource-level permissions.');

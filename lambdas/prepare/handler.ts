@@ -1,8 +1,10 @@
 /**
  * Prepare: the first state of the backup workflow. Parses the request the state machine builds
- * (`PrepareRequest`), prepares the backup (core/workflow/prepare.ts) and returns the small
- * `PreparedBackup` every later state reads. A bad input or an unknown plan throws
- * `InvalidInputError`, whose name `InvalidInput` the workflow catches and fails with.
+ * (`PrepareRequest`), prepares the backup, takes the plan's lock and records it `InProgress`
+ * (core/backup/workflow.ts) and returns the small `PreparedBackup` every later state reads. A
+ * bad input or an unknown plan throws `InvalidInputError` (`InvalidInput`); a backup of the plan
+ * already running throws `BackupInProgressError` (`BackupInProgress`); the workflow fails with
+ * either name.
  */
 import middy from '@middy/core';
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -10,14 +12,20 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { Context } from 'aws-lambda';
+import { DEFAULT_TIMINGS } from '../../core/backup/context.js';
+import { prepareStep } from '../../core/backup/workflow.js';
+import type { BackupCatalog } from '../../core/catalog/catalog.js';
 import type { Config } from '../../core/config/schema.js';
 import { parseContract, PrepareRequest, type PreparedBackup } from '../../core/workflow/contracts.js';
-import { prepareBackup } from '../../core/workflow/prepare.js';
 import type { PrepareEnvironment } from './environment.js';
 
 export interface PrepareDependencies {
   readonly config: Config;
   readonly environment: PrepareEnvironment;
+  /** Where the lock and the backup record go. */
+  readonly catalog: BackupCatalog;
+  /** Default: the system clock (the lock's acquisition time and expiry). */
+  readonly now?: () => Date;
   /** Default: a Powertools logger for the environment's service. */
   readonly logger?: Logger;
   /** Default: Powertools metrics in the environment's namespace. */
@@ -29,10 +37,11 @@ export function makeHandler(deps: PrepareDependencies): (event: unknown, context
   const logger = deps.logger ?? new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME, logLevel: env.POWERTOOLS_LOG_LEVEL });
   const metrics = deps.metrics ?? new Metrics({ namespace: env.POWERTOOLS_METRICS_NAMESPACE, serviceName: env.POWERTOOLS_SERVICE_NAME });
   const vault = { name: env.VAULT_NAME, bucket: env.VAULT_BUCKET };
+  const services = { config: deps.config, catalog: deps.catalog, now: deps.now ?? (() => new Date()), timings: { ...DEFAULT_TIMINGS, lockTtlSeconds: env.LOCK_TTL_SECONDS } };
 
   return middy(async (event: unknown): Promise<PreparedBackup> => {
     const request = parseContract(PrepareRequest, event, 'the Prepare request');
-    const prepared = prepareBackup(request, { config: deps.config, vault });
+    const prepared = await prepareStep(services, vault, request);
     logger.info('backup prepared', { plan: prepared.plan, backupName: prepared.backupName, executionId: prepared.executionId });
     metrics.addDimension('plan', prepared.plan);
     metrics.addMetric('BackupsPrepared', MetricUnit.Count, 1);

@@ -7,6 +7,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { loadConfigFile } from '../../core/config/load.js';
 import { loadDefinition, placeholdersOf } from '../../core/workflow/asl.js';
 import { buildInstallation } from '../../infra/installation.js';
+import { placeholderOf, STEP_NAMES } from '../../lambdas/backup/handlers.js';
 
 // The stacks `cdk synth` builds from examples/production.yaml, with cdk.json's feature flags and
 // cdk-nag on (an unacknowledged finding fails synthesis, and so this file). Built once: the
@@ -222,14 +223,51 @@ describe('backup workflow', () => {
     primary.hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: '/aws/vendedlogs/states/milvus-guard-backup', KmsKeyId: Match.anyValue() });
   });
 
-  it('may invoke exactly the prepare function', () => {
+  it('may invoke exactly the functions of its Tasks', () => {
     const policies = primary.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: Match.stringLikeRegexp('^BackupWorkflowStateMachineRole') }] } });
     const statements = Object.values(policies).flatMap((p) => (p.Properties.PolicyDocument as { Statement: { Action: unknown; Resource: unknown }[] }).Statement);
     const invokes = statements.filter((s) => JSON.stringify(s.Action).includes('lambda:InvokeFunction'));
+    const invoked = new Set(JSON.stringify(invokes.map((s) => s.Resource)).match(/(Prepare|Step[a-z]+)Function[0-9A-F]{8}/gi));
 
-    expect(invokes).toHaveLength(1);
-    expect(JSON.stringify(invokes[0]!.Resource)).toMatch(/PrepareFunction/);
-    expect(JSON.stringify(invokes[0]!.Resource)).not.toMatch(/"\*"/);
+    expect(JSON.stringify(invokes.map((s) => s.Resource))).not.toMatch(/"\*"/);
+    expect([...invoked].map((id) => id.replace(/Function[0-9A-F]{8}$/, '')).sort()).toEqual(['Prepare', ...STEP_NAMES.map((n) => `Step${n}`)].sort());
+  });
+
+  it('runs each Task on the function whose handler is that step', () => {
+    const machine = Object.values(primary.findResources('AWS::StepFunctions::StateMachine'))[0]!;
+    const substitutions = (machine.Properties as { DefinitionSubstitutions: Record<string, { 'Fn::GetAtt': [string, string] }> }).DefinitionSubstitutions;
+    const functions = primary.findResources('AWS::Lambda::Function');
+
+    for (const step of STEP_NAMES) {
+      const logicalId = substitutions[placeholderOf(step)]!['Fn::GetAtt'][0];
+      expect(functions[logicalId]!.Properties.Handler).toBe(`index.${step}`);
+    }
+  });
+
+  it('gives the step functions the vault, its key, the catalog, the event bus and the data-mover image', () => {
+    primary.hasResourceProperties('AWS::Lambda::Function', {
+      Handler: 'index.startExport',
+      Environment: {
+        Variables: Match.objectLike({
+          VAULT_NAME: 'primary',
+          VAULT_BUCKET: Match.anyValue(),
+          VAULT_KMS_KEY_ARN: Match.anyValue(),
+          VAULT_OBJECT_LOCK_MODE: 'GOVERNANCE',
+          CATALOG_TABLE: { Ref: Match.stringLikeRegexp('^CatalogTable') },
+          EVENT_BUS_NAME: Match.anyValue(),
+          DATAMOVER_IMAGE: Match.anyValue(),
+          DATAMOVER_SERVICE_ACCOUNT: 'milvus-guard-datamover',
+        }),
+      },
+    });
+  });
+
+  it('lets the workflow role put events on the default bus', () => {
+    const statements = Object.values(primary.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: Match.stringLikeRegexp('^WorkflowRole') }] } })).flatMap(
+      (p) => (p.Properties.PolicyDocument as { Statement: { Action: unknown; Resource: unknown }[] }).Statement,
+    );
+
+    expect(statements.some((st) => JSON.stringify(st.Action).includes('events:PutEvents') && JSON.stringify(st.Resource).includes('event-bus/default'))).toBe(true);
   });
 
   it('is started nightly at 02:00 UTC for milvus-production-backup by one schedule', () => {
@@ -260,6 +298,30 @@ describe('backup workflow', () => {
 
   it('sends undeliverable schedules to an encrypted dead-letter queue', () => {
     primary.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
+  });
+});
+
+describe('data mover', () => {
+  it('maps the milvus-guard-datamover service account in prod-eks/vector-db to its own role with EKS Pod Identity', () => {
+    primary.hasResourceProperties('AWS::EKS::PodIdentityAssociation', {
+      ClusterName: 'prod-eks',
+      Namespace: 'vector-db',
+      ServiceAccount: 'milvus-guard-datamover',
+      RoleArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DataMoverRole'), 'Arn'] },
+    });
+    primary.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: { Statement: [Match.objectLike({ Action: ['sts:AssumeRole', 'sts:TagSession'], Principal: { Service: 'pods.eks.amazonaws.com' } })] },
+    });
+  });
+
+  it('lets the data-mover role write the vault but never delete from it', () => {
+    const statements = Object.values(primary.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: Match.stringLikeRegexp('^DataMoverRole') }] } })).flatMap(
+      (p) => (p.Properties.PolicyDocument as { Statement: { Action: unknown }[] }).Statement,
+    );
+    const actions = statements.flatMap((st) => [st.Action].flat()) as string[];
+
+    expect(actions).toEqual(expect.arrayContaining(['s3:PutObject']));
+    expect(actions.filter((a) => /Delete/.test(a))).toEqual([]);
   });
 });
 

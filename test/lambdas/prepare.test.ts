@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import type { Context } from 'aws-lambda';
+import { InMemoryCatalog } from '../../core/catalog/memory.js';
 import { loadConfigFile } from '../../core/config/load.js';
 import { Config } from '../../core/config/schema.js';
 import { InvalidInputError } from '../../core/errors.js';
@@ -10,6 +11,7 @@ import { EnvironmentError, readEnvironment } from '../../lambdas/shared/environm
 import { RecordingMetrics } from './recording-metrics.js';
 
 const START = '2026-11-23T02:00:00.123Z';
+const NOW = '2026-11-23T02:00:01.000Z';
 const EXECUTION_ID = 'arn:aws:states:us-east-1:123456789012:execution:milvus-guard-backup:nightly';
 const ENVIRONMENT = readEnvironment(PrepareEnvironment, {
   POWERTOOLS_SERVICE_NAME: 'milvus-guard',
@@ -17,6 +19,7 @@ const ENVIRONMENT = readEnvironment(PrepareEnvironment, {
   POWERTOOLS_LOG_LEVEL: 'SILENT',
   VAULT_NAME: 'primary',
   VAULT_BUCKET: 'milvus-guard-primary-123456789012-us-east-1',
+  CATALOG_TABLE: 'milvus-guard-catalog',
 });
 const context = { functionName: 'prepare', awsRequestId: 'r-1', invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:prepare', getRemainingTimeInMillis: () => 30_000 } as unknown as Context;
 
@@ -41,7 +44,7 @@ async function rejection(promise: Promise<unknown>): Promise<Error> {
 
 describe('prepare handler', () => {
   it('returns the prepared backup, named after the plan and the UTC start time', async () => {
-    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics() });
+    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
 
     const result = await handler(request({ plan: 'milvus-production-backup' }), context);
 
@@ -52,11 +55,12 @@ describe('prepare handler', () => {
       cluster: { name: 'prod', eksClusterName: 'prod-eks', region: 'us-east-1' },
       vault: { name: 'primary', bucket: 'milvus-guard-primary-123456789012-us-east-1', region: 'us-east-1' },
       executionId: EXECUTION_ID,
+      startedAt: START,
     });
   });
 
   it('uses the backup name the input gives', async () => {
-    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics() });
+    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
 
     const result = await handler(request({ plan: 'milvus-production-backup', backupName: 'before-upgrade-2-6' }), context);
 
@@ -65,7 +69,7 @@ describe('prepare handler', () => {
 
   it('emits a BackupsPrepared metric with the plan as dimension', async () => {
     const metrics = new RecordingMetrics();
-    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics });
+    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics, catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
 
     await handler(request({ plan: 'milvus-production-backup' }), context);
 
@@ -74,7 +78,7 @@ describe('prepare handler', () => {
   });
 
   it('rejects an unknown plan with InvalidInput listing the plans that exist', async () => {
-    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics() });
+    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
 
     const error = await rejection(handler(request({ plan: 'milvus-staging-backup' }), context));
 
@@ -84,7 +88,7 @@ describe('prepare handler', () => {
   });
 
   it('rejects input without a plan, saying the plan is required', async () => {
-    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics() });
+    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
 
     const error = await rejection(handler(request({}), context));
 
@@ -93,7 +97,7 @@ describe('prepare handler', () => {
   });
 
   it('rejects an unknown key in the input instead of ignoring it', async () => {
-    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics() });
+    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
 
     const error = await rejection(handler(request({ plan: 'milvus-production-backup', Plan: 'x' }), context));
 
@@ -101,7 +105,7 @@ describe('prepare handler', () => {
   });
 
   it('rejects a backup name that is not a Kubernetes-style name', async () => {
-    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics() });
+    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
 
     const error = await rejection(handler(request({ plan: 'milvus-production-backup', backupName: 'Nightly Backup' }), context));
 
@@ -109,7 +113,7 @@ describe('prepare handler', () => {
   });
 
   it('rejects a request the state machine did not build (no execution start time)', async () => {
-    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics() });
+    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
 
     const error = await rejection(handler({ input: { plan: 'milvus-production-backup' }, execution: { id: EXECUTION_ID } }, context));
 
@@ -124,11 +128,57 @@ describe('prepare handler', () => {
       vaults: [...config.vaults, { name: 'europe', region: 'eu-west-1', objectLock: { mode: 'GOVERNANCE', defaultRetentionDays: 7 } }],
       plans: [...config.plans, { ...config.plans[0]!, name: 'eu-backup', cluster: 'eu', vault: 'europe' }],
     });
-    const handler = makeHandler({ config: twoRegions, environment: ENVIRONMENT, metrics: new RecordingMetrics() });
+    const handler = makeHandler({ config: twoRegions, environment: ENVIRONMENT, metrics: new RecordingMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
 
     const error = await rejection(handler(request({ plan: 'eu-backup' }), context));
 
     expect(error.message).toMatch(/backs up into vault europe in eu-west-1, but this workflow serves vault primary; start the backup workflow of the eu-west-1 installation/);
+  });
+});
+
+describe('prepare handler and the catalog', () => {
+  it('records the backup InProgress with the execution and start time', async () => {
+    const catalog = new InMemoryCatalog();
+    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics(), catalog, now: () => new Date(NOW) });
+
+    await handler(request({ plan: 'milvus-production-backup' }), context);
+
+    expect(await catalog.getBackup('milvus-production-backup-20261123020000')).toMatchObject({
+      status: 'InProgress',
+      plan: 'milvus-production-backup',
+      executionId: EXECUTION_ID,
+      startedAt: START,
+      steps: { Prepare: { outcome: 'Succeeded' } },
+    });
+  });
+
+  it('takes the plan lock for the execution', async () => {
+    const catalog = new InMemoryCatalog();
+    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics(), catalog, now: () => new Date(NOW) });
+
+    await handler(request({ plan: 'milvus-production-backup' }), context);
+
+    expect(await catalog.lockHolder('milvus-production-backup', new Date(NOW))).toEqual({ backupId: 'milvus-production-backup-20261123020000', executionId: EXECUTION_ID });
+  });
+
+  it('rejects a second backup of the plan with BackupInProgress while the first holds the lock', async () => {
+    const catalog = new InMemoryCatalog();
+    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics(), catalog, now: () => new Date(NOW) });
+    await handler(request({ plan: 'milvus-production-backup' }), context);
+
+    const second = { input: { plan: 'milvus-production-backup', backupName: 'second' }, execution: { id: `${EXECUTION_ID}-2`, startTime: START } };
+    const err = await rejection(handler(second, context));
+
+    expect(err.name).toBe('BackupInProgress');
+    expect(err.message).toContain(EXECUTION_ID);
+  });
+
+  it('succeeds again when Step Functions retries the same execution', async () => {
+    const catalog = new InMemoryCatalog();
+    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics(), catalog, now: () => new Date(NOW) });
+    await handler(request({ plan: 'milvus-production-backup' }), context);
+
+    await expect(handler(request({ plan: 'milvus-production-backup' }), context)).resolves.toMatchObject({ backupName: 'milvus-production-backup-20261123020000' });
   });
 });
 
@@ -147,11 +197,11 @@ describe('prepare environment', () => {
     const read = () => readEnvironment(PrepareEnvironment, { POWERTOOLS_SERVICE_NAME: 'milvus-guard', POWERTOOLS_METRICS_NAMESPACE: 'MilvusGuard' });
 
     expect(read).toThrow(EnvironmentError);
-    expect(read).toThrow(/VAULT_NAME: [\s\S]*VAULT_BUCKET: /);
+    expect(read).toThrow(/VAULT_NAME: [\s\S]*VAULT_BUCKET: [\s\S]*CATALOG_TABLE: /);
   });
 
   it('defaults the log level to INFO', () => {
-    const env = readEnvironment(PrepareEnvironment, { POWERTOOLS_SERVICE_NAME: 's', POWERTOOLS_METRICS_NAMESPACE: 'n', VAULT_NAME: 'primary', VAULT_BUCKET: 'bucket' });
+    const env = readEnvironment(PrepareEnvironment, { POWERTOOLS_SERVICE_NAME: 's', POWERTOOLS_METRICS_NAMESPACE: 'n', VAULT_NAME: 'primary', VAULT_BUCKET: 'bucket', CATALOG_TABLE: 'catalog' });
 
     expect(env.POWERTOOLS_LOG_LEVEL).toBe('INFO');
   });

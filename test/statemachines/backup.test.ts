@@ -1,159 +1,245 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import type { Context } from 'aws-lambda';
+import { InMemoryCatalog } from '../../core/catalog/memory.js';
 import { loadConfigFile } from '../../core/config/load.js';
 import type { Config } from '../../core/config/schema.js';
-import { fillPlaceholders, loadDefinition } from '../../core/workflow/asl.js';
-import type { PreparedBackup } from '../../core/workflow/contracts.js';
-import { defaultBackupName } from '../../core/workflow/prepare.js';
+import { fillPlaceholders, loadDefinition, placeholdersOf } from '../../core/workflow/asl.js';
 import { makeHandler } from '../../lambdas/prepare/handler.js';
 import { RecordingMetrics } from '../lambdas/recording-metrics.js';
 
-// The real statemachines/backup.asl.json, run by aws-local-stepfunctions, with the Prepare task
-// calling the real prepare handler in-process against the example config.
+// The real statemachines/backup.asl.json, run by aws-local-stepfunctions. Prepare is the real
+// handler (against the example config and an in-memory catalog); the other Tasks are scripted,
+// so these tests pin down the workflow's paths: what runs after a failure, what is retried.
+// test/backup/workflow.test.ts runs the same file with every real handler on the local cluster.
 
 const EXECUTION_ID = 'arn:aws:states:us-east-1:123456789012:execution:milvus-guard-backup:test-1';
-const PREPARE_ARN = 'arn:aws:lambda:us-east-1:123456789012:function:milvus-guard-prepare';
+const ARN = (placeholder: string) => `arn:aws:lambda:us-east-1:123456789012:function:${placeholder.replace(/FunctionArn$/, '')}`;
 
-const lambdaContext = {
-  functionName: 'milvus-guard-prepare',
-  functionVersion: '$LATEST',
-  invokedFunctionArn: PREPARE_ARN,
-  memoryLimitInMB: '512',
-  awsRequestId: 'test-request',
-  logGroupName: '/aws/lambda/milvus-guard-prepare',
-  logStreamName: 'test',
-  callbackWaitsForEmptyEventLoop: true,
-  getRemainingTimeInMillis: () => 30_000,
-} as unknown as Context;
+const lambdaContext = { functionName: 'prepare', awsRequestId: 'test-request', invokedFunctionArn: ARN('PrepareFunctionArn'), getRemainingTimeInMillis: () => 30_000 } as unknown as Context;
 
 let config: Config;
 let definition: StateMachineDefinition;
 
 beforeAll(async () => {
   config = await loadConfigFile('examples/production.yaml');
-  definition = JSON.parse(fillPlaceholders(loadDefinition('backup'), { PrepareFunctionArn: PREPARE_ARN })) as StateMachineDefinition;
+  const text = loadDefinition('backup');
+  definition = JSON.parse(fillPlaceholders(text, Object.fromEntries(placeholdersOf(text).map((p) => [p, ARN(p)])))) as StateMachineDefinition;
 });
 
-/** Runs the backup workflow; records what the Prepare Lambda received. */
-async function runBackup(input: unknown) {
-  const handler = makeHandler({
+type Script = Record<string, (input: any) => unknown>;
+
+const named = (name: string, message = name) => Object.assign(new Error(message), { name });
+
+/** Answers of every step for a backup that succeeds; tests replace some. */
+function happyPath(): Script {
+  const item = { pvc: 'data-production-milvus-etcd-0', role: 'etcd', snapshot: 's-1' };
+  return {
+    Discover: () => ({ inventoryKey: 'backups/b/inventory.json', resources: 3, volumes: [{ pvc: item.pvc, role: 'etcd' }] }),
+    StartFlush: () => ({ milvusKey: 'backups/b/milvus.json', collections: 1, pending: 1, confirmed: false, deadline: '2030-01-01T00:00:00.000Z' }),
+    CheckFlush: (i) => ({ ...i.flush, pending: 0, confirmed: true }),
+    PauseGc: () => ({ ticket: 't-1', pausedUntil: '2030-01-01T00:00:00.000Z' }),
+    PreHooks: () => ({ runs: 1, failed: 0, ignored: 0 }),
+    Capture: () => ({ objects: 3, secrets: 1 }),
+    Snapshot: () => ({ items: [item], ready: false, deadline: '2030-01-01T00:00:00.000Z' }),
+    CheckSnapshots: (i) => ({ ...i.snapshots, ready: true }),
+    Unquiesce: () => ({ gcResumed: true, postHooks: { runs: 0, failed: 0, ignored: 0 } }),
+    StartExport: (i) => ({ ...i.item, clone: 'export-1', job: 'export-1', deadline: '2030-01-01T00:00:00.000Z', done: false }),
+    CheckExport: (i) => ({ ...i.export, done: true }),
+    FinishExport: (i) => ({ pvc: i.export.pvc, role: i.export.role, snapshot: i.export.snapshot, bytesTotal: 10, bytesUploaded: 5, files: 1 }),
+    Finalize: (i) => ({ backupId: i.backup.backupName, status: 'Available' }),
+    CleanUp: () => ({ exports: [], snapshots: [] }),
+    UnquiesceAfterFailure: () => ({ gcResumed: true, postHooks: { runs: 0, failed: 0, ignored: 0 } }),
+    MarkFailed: (i) => ({ backupId: i.backup.backupName, status: 'Failed' }),
+  };
+}
+
+/** Runs the workflow with the real Prepare and `script` for the rest; records every Task call. */
+async function run(input: unknown, script: Script, catalog = new InMemoryCatalog()) {
+  const prepare = makeHandler({
     config,
+    catalog,
     metrics: new RecordingMetrics(),
-    environment: { POWERTOOLS_SERVICE_NAME: 'milvus-guard', POWERTOOLS_METRICS_NAMESPACE: 'MilvusGuard', POWERTOOLS_LOG_LEVEL: 'SILENT', VAULT_NAME: 'primary', VAULT_BUCKET: 'milvus-guard-primary-123456789012-us-east-1' },
+    environment: { POWERTOOLS_SERVICE_NAME: 'milvus-guard', POWERTOOLS_METRICS_NAMESPACE: 'MilvusGuard', POWERTOOLS_LOG_LEVEL: 'SILENT', VAULT_NAME: 'primary', VAULT_BUCKET: 'vault-bucket', CATALOG_TABLE: 'catalog', LOCK_TTL_SECONDS: 3600 },
   });
-  const received: unknown[] = [];
+  const calls: { state: string; input: any }[] = [];
+  const handlers: Record<string, (input: any) => Promise<any>> = {
+    Prepare: async (event) => {
+      calls.push({ state: 'Prepare', input: event });
+      return prepare(event, lambdaContext);
+    },
+  };
+  for (const [state, answer] of Object.entries(script)) {
+    handlers[state] = async (event) => {
+      calls.push({ state, input: event });
+      return answer(event);
+    };
+  }
+  const waits = { WaitForFlush: 0, WaitForSnapshots: 0, WaitForExport: 0 };
+  const retries = Object.fromEntries(Object.keys(handlers).map((s) => [s, 0]));
   const execution = new StateMachine(definition).run(input as never, {
     context: { Execution: { Id: EXECUTION_ID, Name: 'test-1' } },
-    overrides: {
-      taskResourceLocalHandlers: {
-        Prepare: async (event) => {
-          received.push(event);
-          return (await handler(event, lambdaContext)) as never;
-        },
-      },
-    },
+    overrides: { taskResourceLocalHandlers: handlers, waitTimeOverrides: waits, retryIntervalOverrides: retries },
   });
-  return { result: execution.result, received, states: statesEntered(execution.eventLogs) };
-}
-
-/** The names of the states the execution entered, in order (read once the execution ended). */
-async function statesEntered(events: AsyncGenerator<{ type: string; state?: { name: string } }>): Promise<string[]> {
-  const names: string[] = [];
-  for await (const event of events) if (event.type === 'StateEntered' && event.state) names.push(event.state.name);
-  return names;
-}
-
-/** The error a failed execution ended with (aws-local-stepfunctions wraps it in ExecutionError). */
-async function failure(result: Promise<unknown>): Promise<{ name: string; message: string }> {
-  const err = await result.then(
-    () => undefined,
-    (e: unknown) => e,
+  const outcome = await execution.result.then(
+    (output) => ({ output, error: undefined }),
+    (err: unknown) => {
+      if (!(err instanceof ExecutionError)) throw err;
+      return { output: undefined, error: err.cause as { name: string; message: string } };
+    },
   );
-  if (!(err instanceof ExecutionError)) throw new Error(`expected the execution to fail, got ${String(err)}`);
-  return err.cause as { name: string; message: string };
+  return { ...outcome, calls, states: calls.map((c) => c.state) };
 }
 
-describe('backup workflow', () => {
-  it('succeeds with the prepared backup for a plan in the config', async () => {
-    const { result, received } = await runBackup({ plan: 'milvus-production-backup' });
+describe('backup workflow: success', () => {
+  it('runs the steps in order and ends with the Finalize result', async () => {
+    const { output, states } = await run({ plan: 'milvus-production-backup' }, happyPath());
 
-    const output = (await result) as PreparedBackup;
-
-    const startTime = (received[0] as { execution: { startTime: string } }).execution.startTime;
-    expect(output).toEqual({
-      plan: 'milvus-production-backup',
-      backupName: defaultBackupName('milvus-production-backup', startTime),
-      namespace: 'vector-db',
-      cluster: { name: 'prod', eksClusterName: 'prod-eks', region: 'us-east-1' },
-      vault: { name: 'primary', bucket: 'milvus-guard-primary-123456789012-us-east-1', region: 'us-east-1' },
-      executionId: EXECUTION_ID,
-    });
+    expect(states).toEqual(['Prepare', 'Discover', 'StartFlush', 'CheckFlush', 'PauseGc', 'PreHooks', 'Capture', 'Snapshot', 'CheckSnapshots', 'Unquiesce', 'StartExport', 'CheckExport', 'FinishExport', 'Finalize']);
+    expect(output).toEqual({ backupId: expect.stringMatching(/^milvus-production-backup-\d{14}$/), status: 'Available' });
   });
 
   it('passes the execution input, id and start time to Prepare', async () => {
-    const { result, received } = await runBackup({ plan: 'milvus-production-backup', backupName: 'before-upgrade' });
+    const { calls } = await run({ plan: 'milvus-production-backup', backupName: 'before-upgrade' }, happyPath());
 
-    await result;
-
-    expect(received).toEqual([{ input: { plan: 'milvus-production-backup', backupName: 'before-upgrade' }, execution: { id: EXECUTION_ID, startTime: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/) } }]);
+    expect(calls[0]!.input).toEqual({ input: { plan: 'milvus-production-backup', backupName: 'before-upgrade' }, execution: { id: EXECUTION_ID, startTime: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/) } });
   });
 
+  it('polls the flush until it is confirmed', async () => {
+    let polls = 0;
+    const script = { ...happyPath(), CheckFlush: (i: any) => ({ ...i.flush, confirmed: ++polls === 3 }) };
+
+    const { states } = await run({ plan: 'milvus-production-backup' }, script);
+
+    expect(states.filter((s) => s === 'CheckFlush')).toHaveLength(3);
+  });
+
+  it('hands Unquiesce the GC ticket that PauseGc returned', async () => {
+    const { calls } = await run({ plan: 'milvus-production-backup' }, happyPath());
+
+    expect(calls.find((c) => c.state === 'Unquiesce')!.input.gc).toEqual({ ticket: 't-1', pausedUntil: '2030-01-01T00:00:00.000Z' });
+  });
+
+  it('exports every snapshot in the Map and hands Finalize their results', async () => {
+    const script = happyPath();
+    const two = [
+      { pvc: 'a', role: 'etcd', snapshot: 'sa' },
+      { pvc: 'b', role: 'object-storage', snapshot: 'sb' },
+    ];
+    script.Snapshot = () => ({ items: two, ready: false, deadline: '2030-01-01T00:00:00.000Z' });
+
+    const { calls } = await run({ plan: 'milvus-production-backup' }, script);
+
+    expect(calls.filter((c) => c.state === 'StartExport').map((c) => c.input.item.pvc).sort()).toEqual(['a', 'b']);
+    expect(calls.find((c) => c.state === 'Finalize')!.input.exports.map((e: { pvc: string }) => e.pvc)).toEqual(['a', 'b']);
+  });
+});
+
+describe('backup workflow: rejected input', () => {
   it('fails with InvalidInput naming the plans that exist when the plan is unknown', async () => {
-    const { result, states } = await runBackup({ plan: 'no-such-plan' });
+    const { error, states } = await run({ plan: 'no-such-plan' }, happyPath());
 
-    const error = await failure(result);
-
-    expect(error.name).toBe('InvalidInput');
-    expect(error.message).toMatch(/plan "no-such-plan" is not defined in the config; defined: milvus-production-backup/);
-    expect(await states).toEqual(['Prepare', 'InvalidInput']);
+    expect(error!.name).toBe('InvalidInput');
+    expect(error!.message).toMatch(/plan "no-such-plan" is not defined in the config; defined: milvus-production-backup/);
+    expect(states).toEqual(['Prepare']);
   });
 
   it('fails with InvalidInput when the input has an unknown key', async () => {
-    const { result } = await runBackup({ plan: 'milvus-production-backup', retention: 'forever' });
+    const { error } = await run({ plan: 'milvus-production-backup', retention: 'forever' }, happyPath());
 
-    const error = await failure(result);
-
-    expect(error.name).toBe('InvalidInput');
-    expect(error.message).toMatch(/retention/);
+    expect(error!.name).toBe('InvalidInput');
+    expect(error!.message).toMatch(/retention/);
   });
 
-  it('does not retry an InvalidInput failure', async () => {
-    let calls = 0;
-    const execution = new StateMachine(definition).run({ plan: 'x' }, {
-      context: { Execution: { Id: EXECUTION_ID } },
-      overrides: {
-        taskResourceLocalHandlers: {
-          Prepare: () => {
-            calls += 1;
-            throw Object.assign(new Error('bad input'), { name: 'InvalidInput' });
-          },
-        },
-      },
-    });
+  it('fails a second backup of a running plan with BackupInProgress, touching nothing', async () => {
+    const catalog = new InMemoryCatalog();
+    await catalog.acquireLock('milvus-production-backup', { backupId: 'first', executionId: 'arn:first' }, new Date(), new Date(Date.now() + 3_600_000));
 
-    await execution.result.catch(() => undefined);
+    const { error, states } = await run({ plan: 'milvus-production-backup' }, happyPath(), catalog);
+
+    expect(error!.name).toBe('BackupInProgress');
+    expect(states).toEqual(['Prepare']);
+    expect(await catalog.lockHolder('milvus-production-backup', new Date())).toEqual({ backupId: 'first', executionId: 'arn:first' });
+  });
+});
+
+describe('backup workflow: retries', () => {
+  it('retries a Lambda service exception', async () => {
+    let calls = 0;
+    const script = { ...happyPath(), Discover: (i: any) => (++calls === 1 ? Promise.reject(named('Lambda.ServiceException')) : happyPath().Discover!(i)) };
+
+    const { output } = await run({ plan: 'milvus-production-backup' }, script);
+
+    expect(calls).toBe(2);
+    expect(output).toMatchObject({ status: 'Available' });
+  });
+
+  it.each(['KubernetesTransientError', 'ThrottlingException', 'SlowDown'])('retries %s', async (name) => {
+    let calls = 0;
+    const script = { ...happyPath(), Capture: (i: any) => (++calls <= 2 ? Promise.reject(named(name)) : happyPath().Capture!(i)) };
+
+    const { output } = await run({ plan: 'milvus-production-backup' }, script);
+
+    expect(calls).toBe(3);
+    expect(output).toMatchObject({ status: 'Available' });
+  });
+
+  it('does not retry a permanent error', async () => {
+    let calls = 0;
+    const script = { ...happyPath(), Capture: () => (calls++, Promise.reject(named('KubernetesRequestError', 'forbidden'))) };
+
+    await run({ plan: 'milvus-production-backup' }, script);
 
     expect(calls).toBe(1);
   });
+});
 
-  it('retries a Lambda service exception and then succeeds', async () => {
-    let calls = 0;
-    const execution = new StateMachine(definition).run({ plan: 'x' }, {
-      context: { Execution: { Id: EXECUTION_ID } },
-      overrides: {
-        retryIntervalOverrides: { Prepare: 0 },
-        taskResourceLocalHandlers: {
-          Prepare: () => {
-            calls += 1;
-            if (calls === 1) throw Object.assign(new Error('Service unavailable'), { name: 'Lambda.ServiceException' });
-            return { prepared: true };
-          },
-        },
-      },
-    });
+describe('backup workflow: failure path', () => {
+  it('cleans up, unquiesces, marks the backup failed and fails with the original error', async () => {
+    const script = { ...happyPath(), CheckSnapshots: () => Promise.reject(named('SnapshotFailed', 'VolumeSnapshot s-1 failed: disk gone')) };
 
-    await expect(execution.result).resolves.toEqual({ prepared: true });
-    expect(calls).toBe(2);
+    const { error, states, calls } = await run({ plan: 'milvus-production-backup' }, script);
+
+    expect(states.slice(-4)).toEqual(['CheckSnapshots', 'CleanUp', 'UnquiesceAfterFailure', 'MarkFailed']);
+    expect(calls.find((c) => c.state === 'UnquiesceAfterFailure')!.input.gc).toEqual({ ticket: 't-1', pausedUntil: '2030-01-01T00:00:00.000Z' });
+    expect(calls.find((c) => c.state === 'MarkFailed')!.input.error).toEqual({ Error: 'SnapshotFailed', Cause: expect.stringContaining('disk gone') });
+    expect(error).toMatchObject({ name: 'SnapshotFailed', message: expect.stringContaining('disk gone') });
+  });
+
+  it('unquiesces after a failure before GC was paused, without a ticket', async () => {
+    const script = { ...happyPath(), Discover: () => Promise.reject(named('NothingToProtectError')) };
+
+    const { states, calls } = await run({ plan: 'milvus-production-backup' }, script);
+
+    expect(states).toEqual(['Prepare', 'Discover', 'CleanUp', 'UnquiesceAfterFailure', 'MarkFailed']);
+    expect(calls.find((c) => c.state === 'UnquiesceAfterFailure')!.input.gc).toBeUndefined();
+  });
+
+  it('does not unquiesce a second time when an export fails after Unquiesce', async () => {
+    const script = { ...happyPath(), CheckExport: () => Promise.reject(named('ExportFailed')) };
+
+    const { states, error } = await run({ plan: 'milvus-production-backup' }, script);
+
+    expect(states.filter((s) => s.startsWith('Unquiesce'))).toEqual(['Unquiesce']);
+    expect(states.slice(-2)).toEqual(['CleanUp', 'MarkFailed']);
+    expect(error!.name).toBe('ExportFailed');
+  });
+
+  it('does not run the post hooks again when Unquiesce itself failed', async () => {
+    const script = { ...happyPath(), Unquiesce: () => Promise.reject(named('HookFailed')) };
+
+    const { states, error } = await run({ plan: 'milvus-production-backup' }, script);
+
+    expect(states.slice(-3)).toEqual(['Unquiesce', 'CleanUp', 'MarkFailed']);
+    expect(error!.name).toBe('HookFailed');
+  });
+
+  it('still marks the backup failed when the clean-up fails', async () => {
+    const script = { ...happyPath(), Capture: () => Promise.reject(named('HookFailed')), CleanUp: () => Promise.reject(named('KubernetesRequestError')) };
+
+    const { states, error } = await run({ plan: 'milvus-production-backup' }, script);
+
+    expect(states.slice(-3)).toEqual(['CleanUp', 'UnquiesceAfterFailure', 'MarkFailed']);
+    expect(error!.name).toBe('HookFailed');
   });
 });

@@ -1,0 +1,33 @@
+/**
+ * The environment of the backup step functions (every Task after Prepare): Powertools settings,
+ * this region's vault and catalog, the event bus, the data-mover image and the step deadlines.
+ */
+import { z } from 'zod';
+import { Name } from '../../core/config/schema.js';
+import { DEFAULT_TIMINGS } from '../../core/backup/context.js';
+import { PowertoolsEnvironment } from '../shared/environment.js';
+
+const Seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+export const BackupStepEnvironment = PowertoolsEnvironment.extend({
+  VAULT_NAME: Name,
+  VAULT_BUCKET: z.string().min(3, 'must be an S3 bucket name'),
+  /** The vault's KMS key: SSE-KMS for objects and the key that seals captured Secrets. */
+  VAULT_KMS_KEY_ARN: z.string().min(1, 'must be a KMS key ARN'),
+  VAULT_OBJECT_LOCK_MODE: z.enum(['GOVERNANCE', 'COMPLIANCE']),
+  CATALOG_TABLE: z.string().min(3, 'must be a DynamoDB table name'),
+  /** Where "Backup Available"/"Backup Failed" go. */
+  EVENT_BUS_NAME: z.string().min(1).default('default'),
+  /** The data-mover image URI (the CDK image asset). */
+  DATAMOVER_IMAGE: z.string().min(1, 'must be an image URI'),
+  /** The service account of the data-mover Jobs (EKS Pod Identity maps it to the vault role). */
+  DATAMOVER_SERVICE_ACCOUNT: Name.default('milvus-guard-datamover'),
+  FLUSH_TIMEOUT_SECONDS: Seconds(DEFAULT_TIMINGS.flushTimeoutSeconds),
+  SNAPSHOT_TIMEOUT_SECONDS: Seconds(DEFAULT_TIMINGS.snapshotTimeoutSeconds),
+  EXPORT_TIMEOUT_SECONDS: Seconds(DEFAULT_TIMINGS.exportTimeoutSeconds),
+  GC_PAUSE_SECONDS: Seconds(DEFAULT_TIMINGS.gcPauseSeconds),
+  LOCK_TTL_SECONDS: Seconds(DEFAULT_TIMINGS.lockTtlSeconds),
+  /** Set by the Lambda runtime (never by CDK): the region of this installation and its vault. */
+  AWS_REGION: z.string().min(1).optional(),
+});
+export type BackupStepEnvironment = z.infer<typeof BackupStepEnvironment>;

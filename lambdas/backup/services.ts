@@ -1,0 +1,58 @@
+/**
+ * The AWS collaborators of the backup steps, built once per cold start from the function's
+ * environment: the plan's EKS cluster through an IAM token (one refreshing KubeConfig per
+ * cluster, kept while the Lambda is warm), the S3 vault, the DynamoDB catalog, the vault's KMS
+ * key for sealing Secrets, and EventBridge.
+ */
+import { DEFAULT_TIMINGS, type BackupServices } from '../../core/backup/context.js';
+import { EventBridgeEvents } from '../../core/backup/events.js';
+import { KmsSecretSealer } from '../../core/backup/sealer.js';
+import { DynamoCatalog } from '../../core/catalog/dynamo.js';
+import type { Config } from '../../core/config/schema.js';
+import { kubeConfigForEks, makeKubeClients, type KubeClients } from '../../core/kube/connect.js';
+import { KubernetesExec } from '../../core/kube/exec.js';
+import { S3VaultStore } from '../../core/vault/s3-store.js';
+import type { BackupStepEnvironment } from './environment.js';
+
+/** The command that runs `milvus-guard datamover` in the image built from docker/datamover. */
+export const DATAMOVER_IMAGE_COMMAND = ['node', '--enable-source-maps', '--no-warnings', '/app/datamover.mjs', 'datamover'] as const;
+
+export function awsBackupServices(config: Config, env: BackupStepEnvironment): BackupServices {
+  const clusters = new Map<string, Promise<KubeClients>>();
+  return {
+    config,
+    now: () => new Date(),
+    kube: (cluster) => {
+      const key = `${cluster.region}/${cluster.eksClusterName}`;
+      let clients = clusters.get(key);
+      if (!clients) {
+        clients = kubeConfigForEks({ clusterName: cluster.eksClusterName, region: cluster.region }).then(makeKubeClients);
+        // A failed DescribeCluster must not stick to the warm Lambda.
+        clients.catch(() => clusters.delete(key));
+        clusters.set(key, clients);
+      }
+      return clients;
+    },
+    exec: (kube) => new KubernetesExec(kube.exec),
+    vault: new S3VaultStore({ bucket: env.VAULT_BUCKET, kmsKeyId: env.VAULT_KMS_KEY_ARN, objectLockMode: env.VAULT_OBJECT_LOCK_MODE }),
+    catalog: new DynamoCatalog({ tableName: env.CATALOG_TABLE }),
+    sealer: new KmsSecretSealer(env.VAULT_KMS_KEY_ARN),
+    events: new EventBridgeEvents(env.EVENT_BUS_NAME),
+    dataMover: {
+      image: env.DATAMOVER_IMAGE,
+      command: DATAMOVER_IMAGE_COMMAND,
+      vaultUrl: `s3://${env.VAULT_BUCKET}`,
+      // The Job's pod has credentials from Pod Identity but no region: the vault is in this one.
+      vaultArgs: [...(env.AWS_REGION ? ['--region', env.AWS_REGION] : []), '--kms-key-id', env.VAULT_KMS_KEY_ARN, '--object-lock-mode', env.VAULT_OBJECT_LOCK_MODE],
+      serviceAccountName: env.DATAMOVER_SERVICE_ACCOUNT,
+    },
+    timings: {
+      ...DEFAULT_TIMINGS,
+      flushTimeoutSeconds: env.FLUSH_TIMEOUT_SECONDS,
+      snapshotTimeoutSeconds: env.SNAPSHOT_TIMEOUT_SECONDS,
+      exportTimeoutSeconds: env.EXPORT_TIMEOUT_SECONDS,
+      gcPauseSeconds: env.GC_PAUSE_SECONDS,
+      lockTtlSeconds: env.LOCK_TTL_SECONDS,
+    },
+  };
+}

@@ -1,0 +1,241 @@
+/**
+ * The local workflow runner: executes statemachines/backup.asl.json — the file CDK deploys —
+ * with aws-local-stepfunctions, every Task mapped to the same handler its Lambda runs, built
+ * with local collaborators: the local cluster's kubeconfig, a `file://` vault, the file-backed
+ * catalog, a key-file sealer and a JSON-lines event log, all under the cluster's state
+ * directory. Wait states and retry intervals can be shortened; nothing else differs from AWS.
+ */
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+type JSONValue = Parameters<StateMachine['run']>[0];
+import type { Context } from 'aws-lambda';
+import { DEFAULT_TIMINGS, type BackupServices, type BackupTimings } from '../../core/backup/context.js';
+import { FileEvents } from '../../core/backup/events.js';
+import { LocalKeySealer } from '../../core/backup/sealer.js';
+import { LocalCatalog } from '../../core/catalog/local.js';
+import { resolvePlan } from '../../core/config/load.js';
+import type { Config } from '../../core/config/schema.js';
+import { kubeConfigFromFile, makeKubeClients, type KubeClients } from '../../core/kube/connect.js';
+import { KubernetesExec } from '../../core/kube/exec.js';
+import { FileVaultStore } from '../../core/vault/file-store.js';
+import { fillPlaceholders, loadDefinition, placeholdersOf } from '../../core/workflow/asl.js';
+import { makeStepHandlers, type StepHandler } from '../../lambdas/backup/handlers.js';
+import { makeHandler as makePrepareHandler } from '../../lambdas/prepare/handler.js';
+
+// aws-local-stepfunctions uses Promise.withResolvers, which Node 20 lacks (Node 22 has it).
+if (!('withResolvers' in Promise)) {
+  Object.defineProperty(Promise, 'withResolvers', {
+    value<T>() {
+      let resolve!: (v: T | PromiseLike<T>) => void;
+      let reject!: (e?: unknown) => void;
+      const promise = new Promise<T>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      return { promise, resolve, reject };
+    },
+  });
+}
+
+/** Where the runner keeps its side of the embedded default, inside the cluster's state directory. */
+export function localPaths(stateDir: string) {
+  return {
+    kubeconfig: join(stateDir, 'kubeconfig'),
+    vault: join(stateDir, 'vault'),
+    catalog: join(stateDir, 'catalog'),
+    sealerKey: join(stateDir, 'sealer.key'),
+    events: join(stateDir, 'events.jsonl'),
+  };
+}
+
+/** The local catalog of a state directory (for `backup list --local`). */
+export const localCatalog = (stateDir: string): LocalCatalog => new LocalCatalog(localPaths(stateDir).catalog);
+
+/** How the data-mover Job runs on the local cluster: the project's own CLI (see local/runtime.ts). */
+export const LOCAL_DATAMOVER = { image: 'milvus-guard-datamover:local', command: ['milvus-guard', 'datamover'], serviceAccountName: 'milvus-guard-datamover' } as const;
+
+export interface LocalBackupOptions {
+  /** The local cluster's state directory (`local up --state DIR`). */
+  readonly stateDir: string;
+  readonly config: Config;
+  /** The execution input, as the console would take it: `{"plan": NAME}`. */
+  readonly input: unknown;
+  /** Default: `local-<uuid>`. */
+  readonly executionName?: string;
+  readonly timings?: Partial<BackupTimings>;
+  /** Milliseconds each Wait state waits. Default 500. */
+  readonly pollMs?: number;
+  /** Milliseconds before each retry. Default 200. */
+  readonly retryMs?: number;
+  readonly now?: () => Date;
+  /** Called with each state's name as the execution enters it. */
+  readonly onState?: (state: string) => void;
+}
+
+export interface LocalBackupResult {
+  readonly executionId: string;
+  readonly status: 'SUCCEEDED' | 'FAILED';
+  /** The execution's output when it succeeded. */
+  readonly output?: unknown;
+  /** The execution's error and cause when it failed. */
+  readonly error?: { readonly name: string; readonly message: string };
+  /** Every state entered, in order. */
+  readonly states: readonly string[];
+  /** The states that were retried after an error, once per retry, in order. */
+  readonly retried: readonly string[];
+}
+
+/** Metrics that are kept, not printed: the CLI's stdout is for the user. */
+class LocalMetrics extends Metrics {
+  readonly published: unknown[] = [];
+
+  constructor() {
+    super({ namespace: 'MilvusGuard', serviceName: 'milvus-guard' });
+  }
+
+  override publishStoredMetrics(): this {
+    if (this.hasStoredMetrics()) this.published.push(this.serializeMetrics());
+    this.clearMetrics();
+    this.clearDimensions();
+    return this;
+  }
+}
+
+const FUNCTION_ARN = (name: string) => `arn:aws:lambda:local:000000000000:function:milvus-guard-${name}`;
+
+function lambdaContext(functionName: string): Context {
+  return {
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: FUNCTION_ARN(functionName),
+    memoryLimitInMB: '512',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'local',
+    callbackWaitsForEmptyEventLoop: true,
+    getRemainingTimeInMillis: () => 300_000,
+  } as unknown as Context;
+}
+
+/** The collaborators of the steps on the embedded default. */
+export function localBackupServices(stateDir: string, config: Config, options: { timings?: Partial<BackupTimings>; now?: () => Date } = {}): BackupServices {
+  const paths = localPaths(stateDir);
+  let clients: KubeClients | undefined;
+  return {
+    config,
+    now: options.now ?? (() => new Date()),
+    // Every plan's cluster is the local cluster.
+    kube: async () => (clients ??= makeKubeClients(kubeConfigFromFile(paths.kubeconfig))),
+    exec: (kube) => new KubernetesExec(kube.exec),
+    vault: new FileVaultStore(paths.vault),
+    catalog: new LocalCatalog(paths.catalog),
+    sealer: new LocalKeySealer(paths.sealerKey),
+    events: new FileEvents(paths.events),
+    dataMover: { ...LOCAL_DATAMOVER, command: [...LOCAL_DATAMOVER.command], vaultUrl: pathToFileURL(paths.vault).href, vaultArgs: [] },
+    timings: { ...DEFAULT_TIMINGS, ...options.timings },
+  };
+}
+
+/**
+ * Runs the backup workflow on the local cluster of `stateDir` and resolves when the execution
+ * ends, with its output or its error. The same ASL and handlers as in AWS; see the module
+ * documentation for what is local.
+ */
+export async function runLocalBackup(options: LocalBackupOptions): Promise<LocalBackupResult> {
+  const services = localBackupServices(options.stateDir, options.config, options);
+  const stepHandlers = makeStepHandlers({ services, serviceName: 'milvus-guard', metricsNamespace: 'MilvusGuard', logLevel: 'SILENT', metrics: new LocalMetrics() });
+  const plan = typeof options.input === 'object' && options.input !== null ? (options.input as { plan?: unknown }).plan : undefined;
+  const vaultName = typeof plan === 'string' ? safeVaultName(options.config, plan) : options.config.vaults[0]!.name;
+  const prepare = makePrepareHandler({
+    config: options.config,
+    catalog: services.catalog,
+    now: services.now,
+    metrics: new LocalMetrics(),
+    environment: {
+      POWERTOOLS_SERVICE_NAME: 'milvus-guard',
+      POWERTOOLS_METRICS_NAMESPACE: 'MilvusGuard',
+      POWERTOOLS_LOG_LEVEL: 'SILENT',
+      VAULT_NAME: vaultName,
+      VAULT_BUCKET: services.vault.url,
+      CATALOG_TABLE: localPaths(options.stateDir).catalog,
+      LOCK_TTL_SECONDS: services.timings.lockTtlSeconds,
+    },
+  });
+  const byName: Record<string, StepHandler> = { ...stepHandlers, prepare };
+
+  // `${DiscoverFunctionArn}` → handler `discover`, exactly as CDK wires one function per export.
+  const text = loadDefinition('backup');
+  const values = Object.fromEntries(placeholdersOf(text).map((p) => [p, FUNCTION_ARN(handlerNameOf(p))]));
+  const definition = JSON.parse(fillPlaceholders(text, values)) as StateMachineDefinition;
+  const taskHandlers: Record<string, (input: JSONValue) => Promise<JSONValue>> = {};
+  const waits: Record<string, number> = {};
+  const retries: Record<string, number> = {};
+  walkStates(definition, (name, state) => {
+    if (state.Type === 'Wait') waits[name] = options.pollMs ?? 500;
+    if (state.Retry) retries[name] = options.retryMs ?? 200;
+    if (state.Type !== 'Task') return;
+    const fn = String(state.Resource).split(':function:milvus-guard-')[1]!;
+    const handler = byName[fn];
+    if (!handler) throw new Error(`state ${name} invokes ${String(state.Resource)}, which has no local handler`);
+    taskHandlers[name] = async (input) => (await handler(input, lambdaContext(fn))) as JSONValue;
+  });
+
+  const executionName = options.executionName ?? `local-${randomUUID()}`;
+  const executionId = `arn:aws:states:local:000000000000:execution:milvus-guard-backup:${executionName}`;
+  const execution = new StateMachine(definition, { validationOptions: { checkArn: false } }).run(options.input as never, {
+    context: { Execution: { Id: executionId, Name: executionName } },
+    overrides: { taskResourceLocalHandlers: taskHandlers, waitTimeOverrides: waits, retryIntervalOverrides: retries },
+  });
+  const states: string[] = [];
+  const retried: string[] = [];
+  const collecting = (async () => {
+    for await (const event of execution.eventLogs) {
+      if (event.type === 'StateEntered') {
+        states.push(event.state.name);
+        options.onState?.(event.state.name);
+      } else if (event.type === 'StateRetried') {
+        retried.push(event.state.name);
+      }
+    }
+  })();
+  try {
+    const output = await execution.result;
+    await collecting;
+    return { executionId, status: 'SUCCEEDED', output, states, retried };
+  } catch (err) {
+    await collecting.catch(() => undefined);
+    if (!(err instanceof ExecutionError)) throw err;
+    const cause = err.cause as { name?: string; message?: string } | undefined;
+    return { executionId, status: 'FAILED', error: { name: cause?.name ?? 'States.Runtime', message: cause?.message ?? err.message }, states, retried };
+  }
+}
+
+/** `DiscoverFunctionArn` → `discover`, `PrepareFunctionArn` → `prepare`. */
+export function handlerNameOf(placeholder: string): string {
+  const base = placeholder.replace(/FunctionArn$/, '');
+  return base.charAt(0).toLowerCase() + base.slice(1);
+}
+
+function safeVaultName(config: Config, plan: string): string {
+  try {
+    return resolvePlan(config, plan).vault.name;
+  } catch {
+    // Prepare reports the unknown plan itself (InvalidInput), as it does in AWS.
+    return config.vaults[0]!.name;
+  }
+}
+
+type StateDefinition = { Type: string; Resource?: string; Retry?: unknown; ItemProcessor?: { States: Record<string, StateDefinition> }; Iterator?: { States: Record<string, StateDefinition> }; Branches?: { States: Record<string, StateDefinition> }[] };
+
+function walkStates(definition: { States: Record<string, unknown> }, visit: (name: string, state: StateDefinition) => void): void {
+  for (const [name, raw] of Object.entries(definition.States)) {
+    const state = raw as StateDefinition;
+    visit(name, state);
+    const nested = state.ItemProcessor ?? state.Iterator;
+    if (nested) walkStates(nested, visit);
+    for (const branch of state.Branches ?? []) walkStates(branch, visit);
+  }
+}

@@ -1,0 +1,159 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { afterAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { DescribeExecutionCommand, GetExecutionHistoryCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { mockClient } from 'aws-sdk-client-mock';
+import { Command } from 'commander';
+import { registerBackupCommands, renderBackup, renderBackupList } from '../../cli/commands/backup.js';
+import { LocalCatalog } from '../../core/catalog/local.js';
+import { BackupRecord } from '../../core/catalog/record.js';
+import { hookRunsKey, inventoryKey, milvusStateKey, sealedManifestKey } from '../../core/vault/layout.js';
+
+const available = BackupRecord.parse({
+  backupId: 'nightly-1',
+  plan: 'milvus-production-backup',
+  cluster: 'prod',
+  namespace: 'vector-db',
+  vault: 'primary',
+  executionId: 'arn:aws:states:us-east-1:123456789012:execution:milvus-guard-backup:x',
+  status: 'Available',
+  startedAt: '2026-11-23T02:00:00.000Z',
+  completedAt: '2026-11-23T02:03:00.000Z',
+  durationSeconds: 180,
+  sizeBytes: 5 * 1024 * 1024,
+  bytesUploaded: 1024,
+  steps: {
+    Prepare: { startedAt: '2026-11-23T02:00:00.000Z', endedAt: '2026-11-23T02:00:01.000Z', outcome: 'Succeeded' },
+    Quiesce: { startedAt: '2026-11-23T02:00:02.000Z', endedAt: '2026-11-23T02:00:09.000Z', outcome: 'Succeeded', detail: 'flushed and confirmed' },
+    Snapshot: { startedAt: '2026-11-23T02:00:10.000Z', endedAt: '2026-11-23T02:00:20.000Z', outcome: 'Succeeded' },
+  },
+  rowCounts: [{ database: 'default', collection: 'product_embeddings', rows: 19726, confirmedBy: 'count' }],
+  hooks: [{ phase: 'pre', hook: 'datanode-sync', pod: 'dn-1', container: 'datanode', command: ['sync'], attempts: 1, outcome: 'Succeeded', exitCode: 0, stdout: 'synced', stderr: '' }],
+});
+
+function program(): { run: (...args: string[]) => Promise<number>; out: string[]; err: string[] } {
+  const out: string[] = [];
+  const err: string[] = [];
+  return {
+    out,
+    err,
+    run: async (...args) => {
+      process.exitCode = undefined;
+      const p = new Command('milvus-guard').exitOverride();
+      registerBackupCommands(p, { out: (t) => out.push(t), err: (t) => err.push(t), sleep: async () => undefined });
+      await p.parseAsync(['node', 'milvus-guard', ...args]);
+      const code = typeof process.exitCode === 'number' ? process.exitCode : 0;
+      process.exitCode = undefined;
+      return code;
+    },
+  };
+}
+
+const dirs: string[] = [];
+afterAll(async () => {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+describe('backup list', () => {
+  it('prints a kubectl-style table of name, plan, status, start, completion and size', () => {
+    expect(renderBackupList([available])).toBe(
+      'NAME        PLAN                       STATUS      START                      COMPLETION                 SIZE\n' +
+        'nightly-1   milvus-production-backup   Available   2026-11-23T02:00:00.000Z   2026-11-23T02:03:00.000Z   5.0MiB\n',
+    );
+  });
+
+  it('reads the local catalog with --local --state', async () => {
+    const state = await mkdtemp(join(tmpdir(), 'mg-cli-'));
+    dirs.push(state);
+    writeFileSync(join(state, 'kubeconfig'), '');
+    await new LocalCatalog(join(state, 'catalog')).createBackup(available);
+    const cli = program();
+
+    const code = await cli.run('backup', 'list', '--local', '--state', state, '-o', 'json');
+
+    expect(code).toBe(0);
+    expect(JSON.parse(cli.out.join(''))).toEqual([available]);
+  });
+
+  it('says how to start the local cluster when the state directory has none', async () => {
+    const cli = program();
+
+    await expect(cli.run('backup', 'list', '--local', '--state', join(tmpdir(), 'mg-no-such-state'))).rejects.toThrow(/start one with `milvus-guard local up --state/);
+  });
+});
+
+describe('backup describe', () => {
+  it('shows the status, the timeline in step order, row counts and hook output', () => {
+    const text = renderBackup(available);
+
+    expect(text).toMatch(/Status:\s+Available/);
+    expect(text.indexOf('Prepare ')).toBeLessThan(text.indexOf('Quiesce '));
+    expect(text.indexOf('Quiesce ')).toBeLessThan(text.indexOf('Snapshot '));
+    expect(text).toMatch(/default\s+product_embeddings\s+19726\s+count/);
+    expect(text).toContain('pre datanode-sync on dn-1: stdout: synced');
+  });
+
+  it('shows the failed step and its cause', () => {
+    const failed = { ...available, status: 'Failed' as const, failure: { step: 'Snapshot', error: 'SnapshotFailed', cause: 'VolumeSnapshot x failed: disk gone' } };
+
+    expect(renderBackup(failed)).toContain('Failed in Snapshot: SnapshotFailed\n  VolumeSnapshot x failed: disk gone');
+  });
+});
+
+describe('backup create on AWS', () => {
+  const sfn = mockClient(SFNClient);
+  const sts = mockClient(STSClient);
+  const EXECUTION = 'arn:aws:states:us-east-1:123456789012:execution:milvus-guard-backup:abc';
+  beforeEach(() => {
+    sfn.reset();
+    sts.reset();
+    sts.on(GetCallerIdentityCommand).resolves({ Account: '123456789012' });
+    sfn.on(StartExecutionCommand).resolves({ executionArn: EXECUTION, startDate: new Date() });
+  });
+
+  it("starts the installation's backup state machine in the plan's vault region with the plan as input", async () => {
+    const cli = program();
+
+    const code = await cli.run('backup', 'create', '--plan', 'milvus-production-backup', '-c', 'examples/production.yaml');
+
+    expect(code).toBe(0);
+    expect(sfn.commandCalls(StartExecutionCommand)[0]!.args[0].input).toEqual({
+      stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:milvus-guard-backup',
+      input: '{"plan":"milvus-production-backup"}',
+    });
+    expect(cli.out.join('')).toBe(`started ${EXECUTION}\n`);
+  });
+
+  it('with --wait shows each step once and exits 1 when the backup fails', async () => {
+    sfn.on(GetExecutionHistoryCommand).resolves({ events: [{ id: 1, type: 'TaskStateEntered', timestamp: new Date(), stateEnteredEventDetails: { name: 'Prepare' } }, { id: 2, type: 'TaskStateEntered', timestamp: new Date(), stateEnteredEventDetails: { name: 'Discover' } }] });
+    sfn.on(DescribeExecutionCommand).resolvesOnce({ status: 'RUNNING', executionArn: EXECUTION, stateMachineArn: 'x', startDate: new Date() }).resolves({ status: 'FAILED', error: 'SnapshotFailed', cause: 'disk gone', executionArn: EXECUTION, stateMachineArn: 'x', startDate: new Date() });
+    const cli = program();
+
+    const code = await cli.run('backup', 'create', '--plan', 'milvus-production-backup', '-c', 'examples/production.yaml', '--wait');
+
+    expect(code).toBe(1);
+    expect(cli.err.map((l) => l.replace(/^\s+\S+\s+/, '').trim())).toEqual(['Prepare', 'Discover']);
+    expect(cli.out.join('')).toBe('backup FAILED: SnapshotFailed: disk gone\n');
+  });
+
+  it('refuses an unknown plan before calling AWS', async () => {
+    const cli = program();
+
+    await expect(cli.run('backup', 'create', '--plan', 'nope', '-c', 'examples/production.yaml')).rejects.toThrow(/plan "nope" is not defined/);
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+});
+
+describe('vault layout of a backup', () => {
+  it('keeps everything the workflow writes under the backup prefix', () => {
+    expect([inventoryKey('b'), milvusStateKey('b'), hookRunsKey('b', 'post'), sealedManifestKey('b', { group: 'core', kind: 'Secret', namespace: 'ns', name: 'auth' })]).toEqual([
+      'backups/b/inventory.json',
+      'backups/b/milvus.json',
+      'backups/b/hooks/post.json',
+      'backups/b/manifests/core/Secret/ns/auth.sealed.json',
+    ]);
+  });
+});

@@ -1,0 +1,258 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { CoreV1Api, BatchV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import type { BackupRecord } from '../../core/catalog/record.js';
+import type { Config } from '../../core/config/schema.js';
+import type { TimelineEvent } from '../../local/timeline.js';
+import type { LocalBackupResult } from '../../local/workflows/runner.js';
+import { action, backup, configWithHooks, MILVUS, NAMESPACE, PLAN, servicesOf, startSeededCluster, type SeededCluster } from './helpers.js';
+
+// The real statemachines/backup.asl.json run by aws-local-stepfunctions, every Task mapped to
+// its real Lambda handler, against the local cluster over HTTPS: Milvus through the service
+// proxy, hooks over the exec WebSocket, VolumeSnapshots, clone PVCs and data-mover Jobs that
+// run the real data mover into a file:// vault.
+
+const FULL_RUN = 180_000;
+
+let c: SeededCluster;
+let config: Config;
+let core: CoreV1Api;
+let batch: BatchV1Api;
+let custom: CustomObjectsApi;
+
+beforeAll(async () => {
+  c = await startSeededCluster();
+  config = await configWithHooks({ pre: action(['sh', '-c', 'echo quiesced; sync']), post: action(['sh', '-c', 'echo resumed']) });
+  const kc = new KubeConfig();
+  kc.loadFromFile(c.cluster.kubeconfigPath);
+  core = kc.makeApiClient(CoreV1Api);
+  batch = kc.makeApiClient(BatchV1Api);
+  custom = kc.makeApiClient(CustomObjectsApi);
+}, 60_000);
+
+afterAll(async () => {
+  await c?.dispose();
+});
+
+beforeEach(() => {
+  c.cluster.faults.clear();
+  c.cluster.milvus.get(NAMESPACE, MILVUS)!.faults = {};
+  c.cluster.timeline.clear();
+});
+
+const record = async (backupId: string): Promise<BackupRecord> => (await servicesOf(c, config).catalog.getBackup(backupId))!;
+const snapshotsOf = async (backupId: string) =>
+  ((await custom.listNamespacedCustomObject({ group: 'snapshot.storage.k8s.io', version: 'v1', namespace: NAMESPACE, plural: 'volumesnapshots', labelSelector: `milvus-guard.io/backup=${backupId}` })) as { items: { status?: { readyToUse?: boolean } }[] }).items;
+const exportObjectsOf = async (backupId: string) => {
+  const selector = `milvus-guard.io/backup=${backupId},milvus-guard.io/purpose=export`;
+  const jobs = await batch.listNamespacedJob({ namespace: NAMESPACE, labelSelector: selector });
+  const pvcs = await core.listNamespacedPersistentVolumeClaim({ namespace: NAMESPACE, labelSelector: selector });
+  return [...jobs.items, ...pvcs.items].map((o) => o.metadata!.name);
+};
+const gcPaused = () => c.cluster.milvus.get(NAMESPACE, MILVUS)!.gcState().paused;
+const execs = (text: string) => c.cluster.timeline.events.filter((e) => e.type === 'PodExec' && JSON.stringify(e.detail).includes(text));
+
+describe('a backup that succeeds', () => {
+  let result: LocalBackupResult;
+  let events: TimelineEvent[];
+
+  beforeAll(async () => {
+    await core.createNamespacedSecret({
+      namespace: NAMESPACE,
+      body: { metadata: { name: 'milvus-root', labels: { 'app.kubernetes.io/instance': MILVUS } }, data: { password: Buffer.from('hunter2-root').toString('base64') } },
+    });
+    c.cluster.timeline.clear();
+    result = await backup(c, config, { backupName: 'nightly-1' });
+    events = [...c.cluster.timeline.events];
+  }, FULL_RUN);
+
+  it('ends Available with sizes, duration and every volume exported', async () => {
+    expect(result.status).toBe('SUCCEEDED');
+    const r = await record('nightly-1');
+    expect(r.status).toBe('Available');
+    expect(r.sizeBytes).toBeGreaterThan(0);
+    expect(r.durationSeconds).toBeGreaterThan(0);
+    expect(r.components.map((x) => `${x.pvc}:${x.status}`)).toEqual([
+      'data-production-milvus-etcd-0:Exported',
+      'data-production-milvus-etcd-1:Exported',
+      'data-production-milvus-etcd-2:Exported',
+      'export-production-milvus-minio-0:Exported',
+      'export-production-milvus-minio-1:Exported',
+      'export-production-milvus-minio-2:Exported',
+      'export-production-milvus-minio-3:Exported',
+    ]);
+  });
+
+  it('records the row count of every collection, as Milvus counts it after the flush', async () => {
+    const r = await record('nightly-1');
+    expect(r.rowCounts.map((x) => `${x.database}.${x.collection}`).sort()).toEqual(['analytics.session_vectors', 'default.product_embeddings', 'default.user_profiles']);
+    expect(r.rowCounts.every((x) => x.rows > 0)).toBe(true);
+  });
+
+  it('records a timeline of every step, each Succeeded, in workflow order', async () => {
+    const r = await record('nightly-1');
+    const steps = Object.entries(r.steps).sort(([, a], [, b]) => a!.startedAt.localeCompare(b!.startedAt));
+    expect(steps.map(([name, e]) => `${name}:${e!.outcome}`)).toEqual(['Prepare:Succeeded', 'Discover:Succeeded', 'Quiesce:Succeeded', 'Hooks:Succeeded', 'Capture:Succeeded', 'Snapshot:Succeeded', 'Unquiesce:Succeeded', 'Export:Succeeded', 'Finalize:Succeeded']);
+  });
+
+  it('captures the pre and post hooks with their output', async () => {
+    const r = await record('nightly-1');
+    expect(r.hooks.filter((h) => h.phase === 'pre').map((h) => [h.outcome, h.stdout.trim()])).toEqual([
+      ['Succeeded', 'quiesced'],
+      ['Succeeded', 'quiesced'],
+    ]);
+    expect(r.hooks.filter((h) => h.phase === 'post').every((h) => h.outcome === 'Succeeded' && h.stdout.trim() === 'resumed')).toBe(true);
+  });
+
+  it('flushes, then pauses GC, then snapshots, then resumes GC with the ticket', () => {
+    const order = events.map((e) => e.type);
+    const flush = order.lastIndexOf('POST /v2/vectordb/collections/flush');
+    const pause = order.indexOf('GET /management/datacoord/garbage_collection/pause');
+    const firstSnapshot = order.indexOf('VolumeSnapshotCreated');
+    const lastSnapshot = order.lastIndexOf('VolumeSnapshotCreated');
+    const resume = order.indexOf('GET /management/datacoord/garbage_collection/resume');
+    expect(flush).toBeGreaterThanOrEqual(0);
+    expect(flush).toBeLessThan(pause);
+    expect(pause).toBeLessThan(firstSnapshot);
+    expect(lastSnapshot).toBeLessThan(resume);
+    const paused = events[pause]!.detail as { ticket?: string };
+    const resumed = events[resume]!.detail as { ticket?: string; resumed?: boolean };
+    expect(resumed).toMatchObject({ ticket: paused.ticket, resumed: true });
+  });
+
+  it('leaves ready VolumeSnapshots and no clone PVC or data-mover Job', async () => {
+    const snapshots = await snapshotsOf('nightly-1');
+    expect(snapshots).toHaveLength(7);
+    expect(snapshots.every((s) => s.status?.readyToUse === true)).toBe(true);
+    expect(await exportObjectsOf('nightly-1')).toEqual([]);
+  });
+
+  it('writes the backup index, the inventory and sanitized manifests to the vault', async () => {
+    const vault = servicesOf(c, config).vault;
+    const index = JSON.parse((await vault.get('backups/nightly-1/backup.json')).toString()) as { volumes: unknown[]; rowCounts: unknown[] };
+    expect(index.volumes).toHaveLength(7);
+    expect(index.rowCounts).toHaveLength(3);
+    const manifests: string[] = [];
+    for await (const o of vault.list('backups/nightly-1/manifests/')) manifests.push(o.key);
+    expect(manifests).toContain('backups/nightly-1/manifests/milvus.io/Milvus/vector-db/production-milvus.yaml');
+    const text = (await vault.get(manifests.find((k) => k.includes('/Service/'))!)).toString();
+    expect(text).not.toMatch(/\b(uid|resourceVersion|managedFields|clusterIP|creationTimestamp|status):/);
+  });
+
+  it('stores Secrets sealed, never in the clear', async () => {
+    const { vault, sealer } = servicesOf(c, config);
+    const keys: string[] = [];
+    for await (const o of vault.list('backups/nightly-1/manifests/core/Secret/')) keys.push(o.key);
+    expect(keys).toEqual(['backups/nightly-1/manifests/core/Secret/vector-db/milvus-root.sealed.json']);
+    const stored = (await vault.get(keys[0]!)).toString();
+    expect(stored).not.toContain('hunter2-root');
+    expect(stored).not.toContain(Buffer.from('hunter2-root').toString('base64'));
+    const opened = (await sealer.open(JSON.parse(stored))).toString();
+    expect(opened).toContain(Buffer.from('hunter2-root').toString('base64'));
+  });
+
+  it('releases the plan lock', async () => {
+    expect(await servicesOf(c, config).catalog.lockHolder(PLAN, new Date())).toBeUndefined();
+  });
+});
+
+describe('a backup that fails', () => {
+  it('fails with FlushNotConfirmed when the flush never completes, never pausing GC', async () => {
+    // A fresh cluster: its collections still have growing segments that only a flush persists.
+    const fresh = await startSeededCluster();
+    try {
+      fresh.cluster.milvus.get(NAMESPACE, MILVUS)!.faults = { flushNeverCompletes: true };
+
+      const result = await backup(fresh, config, { backupName: 'no-flush' }, { flushTimeoutSeconds: 1 });
+
+      expect(result.error?.name).toBe('FlushNotConfirmed');
+      expect(result.error?.message).toMatch(/was not confirmed within 1 s: default\.product_embeddings, default\.user_profiles/);
+      const r = (await servicesOf(fresh, config).catalog.getBackup('no-flush'))!;
+      expect(r).toMatchObject({ status: 'Failed', failure: { step: 'Quiesce', error: 'FlushNotConfirmed' } });
+      expect(fresh.cluster.timeline.events.some((e) => e.type.includes('garbage_collection/pause'))).toBe(false);
+      expect(await servicesOf(fresh, config).catalog.lockHolder(PLAN, new Date())).toBeUndefined();
+    } finally {
+      await fresh.dispose();
+    }
+  }, FULL_RUN);
+
+  it('fails fast on a snapshot error, resumes GC, runs the post hooks and leaves nothing behind', async () => {
+    c.cluster.faults.failSnapshots({ namespace: NAMESPACE, pvc: 'export-production-milvus-minio-2', message: 'EBS: volume is in an error state' });
+
+    const started = Date.now();
+    const result = await backup(c, config, { backupName: 'bad-snapshot' }, { snapshotTimeoutSeconds: 600 });
+
+    expect(Date.now() - started).toBeLessThan(60_000);
+    expect(result.error).toMatchObject({ name: 'SnapshotFailed', message: expect.stringContaining('EBS: volume is in an error state') });
+    expect(await record('bad-snapshot')).toMatchObject({ status: 'Failed', failure: { step: 'Snapshot', error: 'SnapshotFailed' } });
+    expect(c.cluster.timeline.events.some((e) => e.type === 'GET /management/datacoord/garbage_collection/resume' && (e.detail as { resumed?: boolean }).resumed)).toBe(true);
+    expect(gcPaused()).toBe(false);
+    expect(execs('echo resumed').length).toBeGreaterThan(0);
+    expect(await snapshotsOf('bad-snapshot')).toEqual([]);
+    expect(await exportObjectsOf('bad-snapshot')).toEqual([]);
+  }, FULL_RUN);
+
+  it('resumes GC on a Milvus without GC tickets, where the pause returns none', async () => {
+    c.cluster.milvus.get(NAMESPACE, MILVUS)!.faults = { gcPauseWithoutTicket: true };
+    c.cluster.faults.failSnapshots({ namespace: NAMESPACE, pvc: 'data-production-milvus-etcd-0' });
+
+    const result = await backup(c, config, { backupName: 'old-milvus' });
+
+    expect(result.error?.name).toBe('SnapshotFailed');
+    expect(c.cluster.timeline.events.some((e) => e.type.includes('garbage_collection/pause'))).toBe(true);
+    expect(c.cluster.timeline.events.some((e) => e.type.includes('garbage_collection/resume'))).toBe(true);
+    expect(gcPaused()).toBe(false);
+  }, FULL_RUN);
+
+  it('fails with HookFailed when a pre hook fails and ignoreFailure is false', async () => {
+    const failing = await configWithHooks({ pre: action(['sh', '-c', 'echo cannot quiesce >&2; exit 3']), post: action(['sh', '-c', 'echo resumed']) });
+
+    const result = await backup(c, failing, { backupName: 'hook-fails' });
+
+    expect(result.error).toMatchObject({ name: 'HookFailed', message: expect.stringContaining('cannot quiesce') });
+    const r = await record('hook-fails');
+    expect(r).toMatchObject({ status: 'Failed', failure: { step: 'Hooks' } });
+    expect(r.hooks.find((h) => h.phase === 'pre')).toMatchObject({ outcome: 'Failed', exitCode: 3, stderr: 'cannot quiesce\n' });
+    expect(gcPaused()).toBe(false);
+    expect(execs('echo resumed').length).toBeGreaterThan(0);
+  }, FULL_RUN);
+});
+
+describe('a backup that recovers', () => {
+  it('retries Kubernetes 429 answers and ends Available', async () => {
+    c.cluster.faults.failRequests({ path: '^/apis/snapshot\\.storage\\.k8s\\.io/v1/namespaces/vector-db/volumesnapshots', method: 'POST', status: 429, times: 2 });
+
+    const result = await backup(c, config, { backupName: 'throttled' });
+
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.retried).toContain('Snapshot');
+    expect(c.cluster.faults.toJSON().requests[0]!.hits).toBe(2);
+    expect((await record('throttled')).status).toBe('Available');
+  }, FULL_RUN);
+
+  it('records a failing pre hook with ignoreFailure true and ends Available', async () => {
+    const ignoring = await configWithHooks({ pre: action(['sh', '-c', 'exit 3'], { ignoreFailure: true }) });
+
+    const result = await backup(c, ignoring, { backupName: 'hook-ignored' });
+
+    expect(result.status).toBe('SUCCEEDED');
+    const r = await record('hook-ignored');
+    expect(r.status).toBe('Available');
+    expect(r.hooks.filter((h) => h.phase === 'pre').map((h) => h.outcome)).toEqual(['FailedIgnored', 'FailedIgnored']);
+  }, FULL_RUN);
+});
+
+describe('two backups of one plan', () => {
+  it('rejects the second with BackupInProgress while the first runs, and the first still succeeds', async () => {
+    let discovered!: () => void;
+    const firstPastPrepare = new Promise<void>((r) => (discovered = r));
+    const first = backup(c, config, { backupName: 'first' }, {}, (s) => s === 'Discover' && discovered());
+    await firstPastPrepare;
+
+    const second = await backup(c, config, { backupName: 'second' });
+
+    expect(second.error).toMatchObject({ name: 'BackupInProgress', message: expect.stringContaining('backup first') });
+    expect(second.states).toEqual(['Prepare', 'BackupInProgress']);
+    expect((await first).status).toBe('SUCCEEDED');
+    expect(await servicesOf(c, config).catalog.getBackup('second')).toBeUndefined();
+  }, FULL_RUN);
+});
