@@ -14,6 +14,7 @@ import type { z } from 'zod';
 import type { Config } from '../../core/config/schema.js';
 import { BAKED_CONFIG_GLOBAL } from '../../lambdas/shared/baked-config.js';
 import { checkEnvironment, type PowertoolsKey } from '../../lambdas/shared/environment.js';
+import type { ClusterNetwork } from './cluster-network.js';
 
 /** A function's environment as its schema takes it, minus the Powertools keys set from props. */
 export type FunctionEnvironment<S extends z.ZodType> = Omit<z.input<S>, PowertoolsKey>;
@@ -65,6 +66,11 @@ export interface MilvusGuardFunctionProps<S extends z.ZodType> {
    */
   readonly logRetention?: logs.RetentionDays;
   /**
+   * Runs the function in a VPC (for clusters whose API endpoint is private).
+   * @default - not in a VPC
+   */
+  readonly network?: ClusterNetwork;
+  /**
    * The key the function's log group is encrypted with.
    * @default - CloudWatch Logs' own encryption
    */
@@ -113,6 +119,7 @@ export class MilvusGuardFunction<S extends z.ZodType> extends Construct implemen
       loggingFormat: lambda.LoggingFormat.JSON,
       ...(props.description ? { description: props.description } : {}),
       environment,
+      ...(props.network ? { vpc: props.network.vpc, vpcSubnets: props.network.subnets, securityGroups: props.network.securityGroups } : {}),
       bundling: {
         // Local esbuild only: there is no Docker engine where this synthesizes, and none needed.
         forceDockerBundling: false,

@@ -14,7 +14,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import { resolveDrill, resolvePlan } from '../../core/config/load.js';
 import { parseQuantity } from '../../core/config/quantity.js';
-import type { Config, StorageClass, Vault as VaultConfig } from '../../core/config/schema.js';
+import type { Cluster, Config, StorageClass, Vault as VaultConfig } from '../../core/config/schema.js';
 import { UserError } from '../../core/errors.js';
 import { BackupStepEnvironment } from '../../lambdas/backup/environment.js';
 import { placeholderOf, STEP_NAMES, type StepName } from '../../lambdas/backup/handlers.js';
@@ -22,6 +22,7 @@ import { PrepareEnvironment } from '../../lambdas/prepare/environment.js';
 import { BackupWorkflow, type PlanSchedule } from '../constructs/backup-workflow.js';
 import { Catalog } from '../constructs/catalog.js';
 import { ClusterAccess } from '../constructs/cluster-access.js';
+import { ClusterNetwork } from '../constructs/cluster-network.js';
 import { DataMover } from '../constructs/data-mover.js';
 import { MilvusGuardFunction } from '../constructs/milvus-guard-function.js';
 import { Notifications } from '../constructs/notifications.js';
@@ -82,6 +83,8 @@ export class PrimaryStack extends Stack {
   readonly dataMover: DataMover;
   readonly backupWorkflow: BackupWorkflow;
   readonly clusterAccess: ClusterAccess;
+  /** The VPC placement of the functions that call Kubernetes, when a cluster is private. */
+  readonly network?: ClusterNetwork;
 
   constructor(scope: Construct, id: string, props: PrimaryStackProps) {
     super(scope, id, props);
@@ -121,14 +124,16 @@ export class PrimaryStack extends Stack {
     this.vault.grantReadWriteChunks(this.workflowRole);
     this.catalogTable.grantReadWriteData(this.workflowRole);
 
-    const clusterNames = [
+    const clusters = [
       ...plans.map((p) => p.cluster),
       ...config.drills
         .filter((d) => plans.some((p) => p.plan.name === d.plan))
         .map((d) => resolveDrill(config, d.name).targetCluster)
         .filter((c) => c.region === vaultConfig.region),
-    ].map((c) => c.eksClusterName);
+    ];
+    const clusterNames = clusters.map((c) => c.eksClusterName);
     this.clusterAccess = new ClusterAccess(this, 'ClusterAccess', { role: this.workflowRole, clusterNames });
+    this.network = clusterNetwork(this, clusters, this.workflowRole);
 
     this.prepareFunction = new MilvusGuardFunction(this, 'Prepare', {
       entry: lambdaEntry('prepare'),
@@ -173,6 +178,7 @@ export class PrimaryStack extends Stack {
           serviceName: config.name,
           role: this.workflowRole,
           logEncryptionKey: logsKey,
+          ...(this.network ? { network: this.network } : {}),
           // Quiesce lists and flushes every collection, hooks run with their own timeouts, and
           // CheckExport reads a pod log: minutes, never hours (the Wait states do the waiting).
           timeout: Duration.minutes(5),
@@ -198,6 +204,9 @@ export class PrimaryStack extends Stack {
 
   /** cdk-nag findings that are deliberate, each with the reason. */
   private acknowledgeFindings(): void {
+    if (this.network) {
+      acknowledgeWildcardResources(this.workflowRole, ['*'], 'Lambda creates and deletes its VPC network interfaces with the function role; those EC2 actions support no resource-level permissions.');
+    }
     acknowledge(this.vault.accessLogsBucket, 'AwsSolutions-S1', "This bucket receives the vault's server access logs; logging it into itself would loop.");
     for (const fn of [this.prepareFunction, ...this.stepFunctions.values()]) {
       acknowledge(fn.function, 'AwsSolutions-L1', 'Node.js 22 is the runtime the bundle targets (esbuild target node22) and is tested on; moving to a newer runtime is a deliberate change of both.');
@@ -222,4 +231,28 @@ function importVaultKey(scope: Construct, vault: VaultConfig): kms.IKey {
 
 function lambdaEntry(name: string): string {
   return fileURLToPath(new URL(`../../lambdas/${name}/index.ts`, import.meta.url));
+}
+
+/**
+ * The VPC placement for the clusters of one region whose endpoint is private, or undefined when
+ * all are public. The step functions serve every plan of the region, so they run in one VPC:
+ * private clusters in different VPCs are refused with a message saying so.
+ */
+function clusterNetwork(scope: Construct, clusters: readonly Cluster[], role: iam.IRole): ClusterNetwork | undefined {
+  const privates = [...new Map(clusters.filter((c) => c.endpointAccess === 'private').map((c) => [c.name, c])).values()];
+  if (privates.length === 0) return undefined;
+  const vpcIds = [...new Set(privates.map((c) => c.vpc!.vpcId))];
+  if (vpcIds.length > 1) {
+    throw new UserError(
+      `clusters ${privates.map((c) => `${c.name} (${c.vpc!.vpcId})`).join(', ')} have private endpoints in different VPCs; ` +
+        'the workflow Lambdas of one region run in one VPC: peer the VPCs and name one of them for every private cluster, or make the endpoints public',
+    );
+  }
+  const vpc = privates[0]!.vpc!;
+  return new ClusterNetwork(scope, 'ClusterNetwork', {
+    vpcId: vpc.vpcId,
+    subnetIds: vpc.subnetIds,
+    ...(vpc.securityGroupIds ? { securityGroupIds: vpc.securityGroupIds } : {}),
+    role,
+  });
 }
