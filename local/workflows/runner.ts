@@ -24,21 +24,7 @@ import { FileVaultStore } from '../../core/vault/file-store.js';
 import { fillPlaceholders, loadDefinition, placeholdersOf } from '../../core/workflow/asl.js';
 import { makeStepHandlers, type StepHandler } from '../../lambdas/backup/handlers.js';
 import { makeHandler as makePrepareHandler } from '../../lambdas/prepare/handler.js';
-
-// aws-local-stepfunctions uses Promise.withResolvers, which Node 20 lacks (Node 22 has it).
-if (!('withResolvers' in Promise)) {
-  Object.defineProperty(Promise, 'withResolvers', {
-    value<T>() {
-      let resolve!: (v: T | PromiseLike<T>) => void;
-      let reject!: (e?: unknown) => void;
-      const promise = new Promise<T>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      return { promise, resolve, reject };
-    },
-  });
-}
+import './promise-with-resolvers.js';
 
 /** Where the runner keeps its side of the embedded default, inside the cluster's state directory. */
 export function localPaths(stateDir: string) {
