@@ -3,11 +3,13 @@
  * every entry, verify every chunk while writing, then set modes and times bottom-up.
  */
 import { createHash } from 'node:crypto';
+import { chmodSync, lstatSync, mkdirSync } from 'node:fs';
 import { chmod, chown, lchown, lstat, lutimes, mkdir, open, readdir, readFile, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { UserError } from '../errors.js';
 import { checkBackupId, checkVolumeName } from '../vault/layout.js';
+import { DirectFileWriter } from '../vault/file-store.js';
 import type { VaultStore } from '../vault/store.js';
 import { ChunkError, hashHere, readChunkRuns, type ChunkHasher } from './chunk-reader.js';
 import { ChunkerPool } from './chunker-pool.js';
@@ -97,7 +99,7 @@ export async function restoreVolume(options: RestoreOptions): Promise<RestoreRes
   const started = clock();
   const summary = await readVolumeSummary(vault, backupId, volume);
   const marker = join(target, RESTORE_MARKER);
-  await prepareTarget(target, marker, { backupId, volume });
+  const resuming = await prepareTarget(target, marker, { backupId, volume });
 
   const what = `index of backup ${backupId} volume ${volume}`;
   const reader = new IndexReader(await vault.openRead(summary.indexKey), what);
@@ -145,7 +147,7 @@ export async function restoreVolume(options: RestoreOptions): Promise<RestoreRes
       switch (entry.type) {
         case 'dir':
           counts.directories++;
-          if (entry.path.length > 0) await makeDir(abs, entry);
+          if (entry.path.length > 0) makeDir(abs, entry);
           dirs.push({ entry, abs });
           break;
         case 'symlink':
@@ -156,7 +158,14 @@ export async function restoreVolume(options: RestoreOptions): Promise<RestoreRes
           counts.files++;
           if (failure !== undefined) throw failure;
           await slots.acquire();
-          const task = restoreFile(vault, abs, entry, options.preserveOwnership ?? false, hasher)
+          // The slot bounds the bytes in flight, so it is given back as soon as the file's
+          // data is on disk: its mode and times are set while the next file streams.
+          let held = true;
+          const release = (): void => {
+            if (held) slots.release();
+            held = false;
+          };
+          const task = restoreFile(vault, abs, entry, { ownership: options.preserveOwnership ?? false, resuming, hasher, onDataWritten: release })
             .then((r) => {
               if (r === 'resumed') counts.filesResumed++;
               else counts.bytesWritten += entry.size;
@@ -166,7 +175,7 @@ export async function restoreVolume(options: RestoreOptions): Promise<RestoreRes
               failure ??= err;
             })
             .finally(() => {
-              slots.release();
+              release();
               inflight.delete(task);
             });
           inflight.add(task);
@@ -191,27 +200,35 @@ export async function restoreVolume(options: RestoreOptions): Promise<RestoreRes
   return { volume, backupId, ...counts, durationSeconds: (clock() - started) / 1000 };
 }
 
-async function prepareTarget(target: string, marker: string, job: { backupId: string; volume: string }): Promise<void> {
+/** Makes `target` ready; true if an interrupted restore of the same backup is resumed. */
+async function prepareTarget(target: string, marker: string, job: { backupId: string; volume: string }): Promise<boolean> {
   await mkdir(target, { recursive: true });
   const names = await readdir(target);
   if (names.includes(RESTORE_MARKER)) {
     const previous = JSON.parse(await readFile(marker, 'utf8')) as { backupId?: string; volume?: string };
-    if (previous.backupId === job.backupId && previous.volume === job.volume) return; // resume
+    if (previous.backupId === job.backupId && previous.volume === job.volume) return true;
     throw new UserError(`target ${target} holds an unfinished restore of backup ${previous.backupId} volume ${previous.volume}; finish that one or empty the directory`);
   }
   if (names.length > 0) throw new UserError(`target ${target} is not empty; restore into an empty directory`);
   await writeFile(marker, `${JSON.stringify(job)}\n`);
+  return false;
 }
 
-async function makeDir(abs: Buffer, entry: IndexEntry): Promise<void> {
+/**
+ * Synchronous on purpose (as the backup's walk is): the index loop must create a directory
+ * before it can start the files inside it, and an async mkdir queues in libuv's thread pool
+ * behind the file reads and writes (milliseconds each), while the system call takes
+ * microseconds. Milvus volumes hold a few directories per file, so that wait starved the disk.
+ */
+function makeDir(abs: Buffer, entry: IndexEntry): void {
   try {
     // Owner-writable until its contents are in place; the recorded mode comes last.
-    await mkdir(abs, { mode: 0o700 });
+    mkdirSync(abs, { mode: 0o700 });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    const s = await lstat(abs);
+    const s = lstatSync(abs);
     if (!s.isDirectory()) throw new RestoreError(displayPath(entry.path), 'something that is not a directory is in the way');
-    await chmod(abs, 0o700 | s.mode);
+    chmodSync(abs, 0o700 | s.mode);
   }
 }
 
@@ -235,25 +252,42 @@ async function applyMetadata(abs: Buffer, entry: IndexEntry, ownership: boolean)
   await utimes(abs, t, t);
 }
 
-async function restoreFile(vault: VaultStore, abs: Buffer, entry: IndexEntry, ownership: boolean, hasher: ChunkHasher): Promise<'written' | 'resumed'> {
+interface FileJob {
+  readonly ownership: boolean;
+  /** Files may be left from an interrupted run; otherwise the target started empty. */
+  readonly resuming: boolean;
+  readonly hasher: ChunkHasher;
+  /** Called once the content is written and closed, before metadata is applied. */
+  readonly onDataWritten: () => void;
+}
+
+async function restoreFile(vault: VaultStore, abs: Buffer, entry: IndexEntry, job: FileJob): Promise<'written' | 'resumed'> {
+  const { ownership, hasher } = job;
   const name = displayPath(entry.path);
-  if (await alreadyRestored(abs, entry)) return 'resumed';
-  const fh = await open(abs, 'w', 0o600);
+  if (job.resuming && (await alreadyRestored(abs, entry))) return 'resumed';
+  // Restored files bypass the page cache: nothing here reads them back (see DirectFileWriter).
+  const writer = await DirectFileWriter.create(abs, { mode: 0o600 });
   let ok = false;
   try {
     let written = 0;
     for await (const run of readChunkRuns(vault, entry.chunks ?? [], hasher)) {
-      await fh.writev(run, written);
-      for (const bytes of run) written += bytes.length;
+      for (const bytes of run) {
+        await writer.write(bytes);
+        written += bytes.length;
+      }
     }
     if (written !== entry.size) throw new RestoreError(name, `its chunks add up to ${written} bytes, the index says ${entry.size}`);
+    await writer.close();
     ok = true;
+    job.onDataWritten();
   } catch (err) {
     if (err instanceof ChunkError) throw new RestoreError(name, `${err.message}; the vault is damaged, run datamover verify and restore from another backup`, { cause: err });
     throw err;
   } finally {
-    await fh.close();
-    if (!ok) await rm(abs, { force: true });
+    if (!ok) {
+      await writer.abort().catch(() => {});
+      await rm(abs, { force: true });
+    }
   }
   await applyMetadata(abs, entry, ownership);
   return 'written';

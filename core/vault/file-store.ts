@@ -1,19 +1,24 @@
 /**
  * `FileVaultStore`: a vault in a local directory (`file:///path`), one file per object.
  * Writes go to a temporary name and are renamed, so no reader ever sees a half-written object
- * under its real key. Every file is fsynced in the background after it is written, and
- * `flush` waits for those and fsyncs the directories; the data mover calls it before it
- * writes a summary, so a summary never points at data a crash could lose. A
- * file system has no Object Lock: retention dates are accepted and ignored, which is why
+ * under its real key. Objects of a megabyte or more (packs) are written and range-read with
+ * direct I/O, bypassing the page cache (see `DirectFileWriter`). Every file is fsynced in the
+ * background after it is written (restic's local backend fsyncs each pack too), and `flush`
+ * waits for those and fsyncs the directories; the data mover calls it before it writes a
+ * summary, so a summary never points at data a crash could lose. A file system has no Object Lock: retention dates are accepted and ignored, which is why
  * production vaults are on S3.
  */
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { copyFile, mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Readable } from 'node:stream';
 import { Semaphore } from './semaphore.js';
 import { ObjectNotFoundError, ShortReadError, type ObjectInfo, type PutOptions, type VaultStore } from './store.js';
+
+/** Objects at least this big are written with direct I/O. */
+const DIRECT_MIN_BYTES = 1024 * 1024;
 
 async function fsyncPath(path: string): Promise<void> {
   const fh = await open(path, 'r');
@@ -21,6 +26,171 @@ async function fsyncPath(path: string): Promise<void> {
     await fh.sync();
   } finally {
     await fh.close();
+  }
+}
+
+// Direct I/O moves data between the device and user memory in multiples of the logical block
+// size, from block-aligned memory; 4 KiB satisfies every common device. Staging buffers are
+// WebAssembly memories because their backing store is page-aligned, which a Buffer's is not.
+const DIRECT_ALIGN = 4096;
+const STAGING_SIZE = 4 * 1024 * 1024;
+const WASM_PAGE = 65536;
+const spareStaging: Buffer[] = [];
+const MAX_SPARE_STAGING = 8;
+
+// The project's lib settings leave out WebAssembly's types; Node always has the global.
+const { WebAssembly } = globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => { buffer: ArrayBuffer } } };
+
+/** A page-aligned staging buffer, or undefined if none can be had (then I/O goes buffered). */
+function takeStaging(): Buffer | undefined {
+  if (spareStaging.length > 0) return spareStaging.pop()!;
+  const pages = STAGING_SIZE / WASM_PAGE;
+  try {
+    return Buffer.from(new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer);
+  } catch {
+    // A WebAssembly memory reserves address space beyond its size; a tight `ulimit -v` refuses it.
+    return undefined;
+  }
+}
+
+function returnStaging(buf: Buffer): void {
+  if (spareStaging.length < MAX_SPARE_STAGING) spareStaging.push(buf);
+}
+
+/** Open flags of a new file written with `O_DIRECT`, or undefined where the platform has none. */
+function directFlags(exclusive: boolean): number | undefined {
+  const { O_DIRECT, O_WRONLY, O_CREAT, O_EXCL, O_TRUNC } = fsConstants;
+  if (O_DIRECT === undefined) return undefined;
+  return O_WRONLY | O_CREAT | O_DIRECT | (exclusive ? O_EXCL : O_TRUNC);
+}
+
+function isInvalid(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | undefined)?.code === 'EINVAL';
+}
+
+/**
+ * Writes a new file sequentially with direct I/O (`O_DIRECT`), bypassing the page cache.
+ * Why: vault packs and restored files are written once and not read back by this process, and
+ * on virtualized hosts putting a page into the cache costs more CPU than the disk write
+ * itself (buffered writes there measure ~3 s of system time per GiB against ~0.2 s direct),
+ * which on a two-core Job pod is half the machine. Bytes are copied into a page-aligned staging
+ * buffer and written in aligned 4 MiB blocks; the last block is padded and the file truncated
+ * to its real length. Where direct I/O is unavailable (no `O_DIRECT`, or a file system such as
+ * tmpfs that refuses it) it silently writes through the page cache instead. Durability is
+ * unchanged: direct I/O does not flush the device cache or the file's metadata, so callers
+ * fsync as before.
+ */
+export class DirectFileWriter {
+  private staging: Buffer | undefined;
+  private fill = 0;
+  private position = 0;
+
+  private constructor(
+    private fh: FileHandle,
+    private direct: boolean,
+    private readonly path: string | Buffer,
+    staging: Buffer | undefined,
+  ) {
+    this.staging = staging;
+  }
+
+  /**
+   * Creates (`exclusive`: must not exist) or truncates `path` and returns a writer for it.
+   * `direct: false` writes through the page cache.
+   */
+  static async create(path: string | Buffer, options: { exclusive?: boolean; mode?: number; direct?: boolean } = {}): Promise<DirectFileWriter> {
+    const exclusive = options.exclusive ?? false;
+    const mode = options.mode ?? 0o666;
+    const flags = options.direct === false ? undefined : directFlags(exclusive);
+    const staging = flags === undefined ? undefined : takeStaging();
+    if (flags !== undefined && staging) {
+      try {
+        return new DirectFileWriter(await open(path, flags, mode), true, path, staging);
+      } catch (err) {
+        returnStaging(staging);
+        if (!isInvalid(err)) throw err;
+      }
+    }
+    return new DirectFileWriter(await open(path, exclusive ? 'wx' : 'w', mode), false, path, undefined);
+  }
+
+  /** Appends `data`. The caller may reuse `data` once this resolves. */
+  async write(data: Uint8Array): Promise<void> {
+    if (!this.direct) {
+      await this.writeAll(data, this.position);
+      this.position += data.length;
+      return;
+    }
+    let done = 0;
+    while (done < data.length) {
+      const staging = this.staging!;
+      const n = Math.min(staging.length - this.fill, data.length - done);
+      staging.set(data.subarray(done, done + n), this.fill);
+      this.fill += n;
+      done += n;
+      if (this.fill === staging.length) {
+        await this.writeStaging(staging.length);
+        if (!this.direct) return this.write(data.subarray(done));
+      }
+    }
+  }
+
+  /** Writes what is buffered, sets the file's length and closes it. */
+  async close(): Promise<void> {
+    try {
+      if (this.direct && this.fill > 0) {
+        const length = this.position + this.fill;
+        const tail = this.fill;
+        const padded = Math.ceil(tail / DIRECT_ALIGN) * DIRECT_ALIGN;
+        this.staging!.fill(0, tail, padded);
+        await this.writeStaging(padded);
+        // The padding went to the disk too: cut the file back to its real length.
+        if (padded !== tail) await this.fh.truncate(length);
+      }
+    } finally {
+      await this.release();
+    }
+  }
+
+  /** Closes without completing the file (the caller removes it). */
+  async abort(): Promise<void> {
+    await this.release();
+  }
+
+  private async release(): Promise<void> {
+    if (this.staging) returnStaging(this.staging);
+    this.staging = undefined;
+    await this.fh.close();
+  }
+
+  /** Writes staging[0, length) at the current position; falls back to buffered I/O on EINVAL. */
+  private async writeStaging(length: number): Promise<void> {
+    const staging = this.staging!;
+    try {
+      await this.writeAll(staging.subarray(0, length), this.position);
+    } catch (err) {
+      // A file system that accepts O_DIRECT at open but not these alignments: carry on
+      // through the page cache from this block (the blocks before it are written already).
+      if (!isInvalid(err)) throw err;
+      await this.fh.close();
+      this.fh = await open(this.path, 'r+');
+      this.direct = false;
+      await this.writeAll(staging.subarray(0, length), this.position);
+    }
+    this.position += Math.min(length, this.fill);
+    this.fill = 0;
+    if (!this.direct) {
+      returnStaging(staging);
+      this.staging = undefined;
+    }
+  }
+
+  private async writeAll(data: Uint8Array, position: number): Promise<void> {
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await this.fh.write(data, done, data.length - done, position + done);
+      done += bytesWritten;
+    }
   }
 }
 
@@ -35,10 +205,16 @@ export class FileVaultStore implements VaultStore {
   private readonly syncing = new Set<Promise<void>>();
   private readonly dirs = new Set<string>();
   private readonly syncSlots = new Semaphore(2);
+  /** Direct-I/O descriptors of objects being read, shared while reads overlap. */
+  private readonly readers = new Map<string, { fh: Promise<FileHandle>; users: number }>();
   private syncFailure: unknown;
 
-  constructor(root: string) {
+  private readonly directIo: boolean;
+
+  /** `directIo: false` writes every object through the page cache (see `DirectFileWriter`). */
+  constructor(root: string, options: { directIo?: boolean } = {}) {
     this.root = root;
+    this.directIo = options.directIo ?? true;
     this.url = pathToFileURL(root).href;
   }
 
@@ -48,11 +224,14 @@ export class FileVaultStore implements VaultStore {
 
   async put(key: string, body: Uint8Array, _options?: PutOptions): Promise<void> {
     await this.atomically(key, async (tmp) => {
-      const fh = await open(tmp, 'wx');
+      // Packs (megabytes) bypass the page cache; small objects are not worth the staging copy.
+      const writer = await DirectFileWriter.create(tmp, { exclusive: true, direct: this.directIo && body.length >= DIRECT_MIN_BYTES });
+      let ok = false;
       try {
-        await fh.writeFile(body);
+        await writer.write(body);
+        ok = true;
       } finally {
-        await fh.close();
+        await (ok ? writer.close() : writer.abort());
       }
     });
   }
@@ -87,19 +266,87 @@ export class FileVaultStore implements VaultStore {
   }
 
   async getRange(key: string, offset: number, length: number): Promise<Buffer> {
+    const buf = Buffer.allocUnsafe(length);
+    // Restores read megabyte ranges of packs once each: like the writes, they skip the cache.
+    const done = (this.directIo && length >= DIRECT_MIN_BYTES ? await this.readDirect(key, buf, offset) : undefined) ?? (await this.readBuffered(key, buf, offset));
+    if (done < length) throw new ShortReadError(this.url, key, `${length} bytes at ${offset}`, done);
+    return buf;
+  }
+
+  /** Fills `buf` from `offset` through the page cache; returns the bytes read (fewer at EOF). */
+  private async readBuffered(key: string, buf: Buffer, offset: number): Promise<number> {
     const fh = await this.openFile(key);
     try {
-      const buf = Buffer.allocUnsafe(length);
       let done = 0;
-      while (done < length) {
-        const { bytesRead } = await fh.read(buf, done, length - done, offset + done);
-        if (bytesRead === 0) throw new ShortReadError(this.url, key, `${length} bytes at ${offset}`, done);
+      while (done < buf.length) {
+        const { bytesRead } = await fh.read(buf, done, buf.length - done, offset + done);
+        if (bytesRead === 0) break;
         done += bytesRead;
       }
-      return buf;
+      return done;
     } finally {
       await fh.close();
     }
+  }
+
+  /**
+   * Fills `buf` from `offset` with direct I/O: aligned blocks into a staging buffer, the wanted
+   * bytes copied out. Returns the bytes read, or undefined where direct I/O is refused.
+   */
+  private async readDirect(key: string, buf: Buffer, offset: number): Promise<number | undefined> {
+    const { O_DIRECT, O_RDONLY } = fsConstants;
+    if (O_DIRECT === undefined) return undefined;
+    const staging = takeStaging();
+    if (!staging) return undefined;
+    // Concurrent reads of one pack (neighbouring files of a restore) share one descriptor:
+    // an open and a close fewer per range in libuv's thread pool, where they queue behind
+    // the disk reads. The last reader closes it, so no descriptor outlives its reads.
+    let shared = this.readers.get(key);
+    if (!shared) {
+      shared = { fh: this.openFile(key, O_RDONLY | O_DIRECT), users: 0 };
+      shared.fh.catch(() => {}); // awaited below by every user
+      this.readers.set(key, shared);
+    }
+    shared.users++;
+    let fh: FileHandle;
+    try {
+      fh = await shared.fh;
+    } catch (err) {
+      this.dropReader(key, shared);
+      returnStaging(staging);
+      if (isInvalid(err)) return undefined;
+      throw err;
+    }
+    try {
+      const end = Math.ceil((offset + buf.length) / DIRECT_ALIGN) * DIRECT_ALIGN;
+      let position = Math.floor(offset / DIRECT_ALIGN) * DIRECT_ALIGN;
+      let done = 0;
+      while (done < buf.length) {
+        const { bytesRead } = await fh.read(staging, 0, Math.min(staging.length, end - position), position);
+        const skip = offset + done - position;
+        const n = Math.min(bytesRead - skip, buf.length - done);
+        if (n <= 0) break;
+        staging.copy(buf, done, skip, skip + n);
+        done += n;
+        position += bytesRead;
+        if (bytesRead % DIRECT_ALIGN !== 0) break; // the end of the file
+      }
+      return done;
+    } catch (err) {
+      if (isInvalid(err)) return undefined;
+      throw err;
+    } finally {
+      returnStaging(staging);
+      const last = this.dropReader(key, shared);
+      if (last) await fh.close();
+    }
+  }
+
+  /** One user fewer of a shared read descriptor; true if it was the last (who closes it). */
+  private dropReader(key: string, shared: { users: number }): boolean {
+    if (--shared.users > 0) return false;
+    if (this.readers.get(key) === shared) this.readers.delete(key);
+    return true;
   }
 
   async openRead(key: string): Promise<Readable> {
@@ -107,9 +354,9 @@ export class FileVaultStore implements VaultStore {
     return fh.createReadStream({ autoClose: true, highWaterMark: 1 << 20 });
   }
 
-  private async openFile(key: string) {
+  private async openFile(key: string, flags: string | number = 'r') {
     try {
-      return await open(this.path(key), 'r');
+      return await open(this.path(key), flags);
     } catch (err) {
       if (isNotFound(err)) throw new ObjectNotFoundError(this.url, key, { cause: err });
       throw err;

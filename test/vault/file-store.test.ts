@@ -1,7 +1,8 @@
-import { readdir, writeFile, mkdir } from 'node:fs/promises';
+import { createCipheriv } from 'node:crypto';
+import { readdir, readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { FileVaultStore } from '../../core/vault/file-store.js';
+import { DirectFileWriter, FileVaultStore } from '../../core/vault/file-store.js';
 import { openVault } from '../../core/vault/open.js';
 import { S3VaultStore } from '../../core/vault/s3-store.js';
 import { ObjectNotFoundError, ShortReadError } from '../../core/vault/store.js';
@@ -34,6 +35,73 @@ describe('file vault', () => {
     for await (const o of store.list('volumes/v/')) keys.push(o.key);
 
     expect(keys).toEqual(['volumes/v/backups/b1.json', 'volumes/v/backups/b2.json']);
+  });
+});
+
+/** Pseudo-random bytes (an AES-CTR keystream), so a misplaced block cannot go unnoticed. */
+function pattern(length: number, seed = 1): Buffer {
+  const key = Buffer.alloc(16, seed);
+  return createCipheriv('aes-128-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(length));
+}
+
+const MiB = 1024 * 1024;
+
+describe('file vault, large objects', () => {
+  // Sizes around the 4 MiB staging block and the 4 KiB alignment of direct I/O.
+  const sizes = [MiB + 1, 4 * MiB, 4 * MiB + 4096, 9 * MiB + 123];
+
+  it.each([[true], [false]])('stores large objects byte-exact with directIo %s', async (directIo) => {
+    const root = await tempDir('fbig');
+    const store = new FileVaultStore(root, { directIo });
+
+    for (const [i, size] of sizes.entries()) await store.put(`data/${i}`, pattern(size, i));
+
+    for (const [i, size] of sizes.entries()) expect((await readFile(join(root, 'data', `${i}`))).equals(pattern(size, i))).toBe(true);
+  });
+
+  it.each([[true], [false]])('reads unaligned ranges of large objects with directIo %s', async (directIo) => {
+    const root = await tempDir('frange');
+    const store = new FileVaultStore(root, { directIo });
+    const body = pattern(9 * MiB + 123);
+    await store.put('data/p', body);
+    const ranges: [number, number][] = [[0, 2 * MiB], [4095, MiB + 2], [3 * MiB + 17, 4 * MiB + 1], [body.length - MiB - 5, MiB + 5]];
+
+    const got = await Promise.all(ranges.map(([offset, length]) => store.getRange('data/p', offset, length)));
+
+    got.forEach((buf, i) => expect(buf.equals(body.subarray(ranges[i]![0], ranges[i]![0] + ranges[i]![1]))).toBe(true));
+  });
+
+  it('reports a large range that runs past the end of the object as a short read', async () => {
+    const root = await tempDir('fshort');
+    const store = new FileVaultStore(root);
+    await store.put('data/p', pattern(2 * MiB + 10));
+
+    await expect(store.getRange('data/p', MiB, 2 * MiB)).rejects.toThrow(ShortReadError);
+  });
+});
+
+describe('DirectFileWriter', () => {
+  it('writes many unaligned pieces back to back into a file of exactly their length', async () => {
+    const dir = await tempDir('fdirect');
+    const body = pattern(6 * MiB + 777);
+    const writer = await DirectFileWriter.create(join(dir, 'f'), { exclusive: true });
+
+    for (let at = 0; at < body.length; at += 100_003) await writer.write(body.subarray(at, Math.min(body.length, at + 100_003)));
+    await writer.close();
+
+    expect((await readFile(join(dir, 'f'))).equals(body)).toBe(true);
+  });
+
+  it('replaces a longer existing file unless told the file must be new', async () => {
+    const dir = await tempDir('freplace');
+    await writeFile(join(dir, 'f'), pattern(3 * MiB));
+
+    const writer = await DirectFileWriter.create(join(dir, 'f'));
+    await writer.write(Buffer.from('short'));
+    await writer.close();
+
+    expect((await readFile(join(dir, 'f'))).toString()).toBe('short');
+    await expect(DirectFileWriter.create(join(dir, 'f'), { exclusive: true })).rejects.toThrow(expect.objectContaining({ code: 'EEXIST' }));
   });
 });
 
