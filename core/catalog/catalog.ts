@@ -4,7 +4,7 @@
  * `LocalCatalog` (files under the local state directory, for the embedded default) and
  * `InMemoryCatalog` (the test double) — and one module, keys.ts, that owns every key.
  */
-import type { BackupPatch, BackupRecord, BackupRecordInput, BackupStep, StepEntry } from './record.js';
+import type { BackupPatch, BackupRecord, BackupRecordInput, BackupStep, RestorePatch, RestoreRecord, RestoreRecordInput, RestoreStep, StepEntry } from './record.js';
 
 /** Who holds a plan's lock. */
 export interface LockHolder {
@@ -43,6 +43,28 @@ export class BackupNotFoundError extends Error {
   }
 }
 
+/** A restore with that id exists and belongs to another execution. */
+export class RestoreExistsError extends Error {
+  constructor(readonly restoreId: string, readonly executionId: string) {
+    super(`restore ${restoreId} already exists (started by execution ${executionId}); choose another restoreName`);
+    this.name = 'RestoreExists';
+  }
+}
+
+/** The restore record a step wanted to update does not exist. */
+export class RestoreNotFoundError extends Error {
+  constructor(readonly restoreId: string) {
+    super(`restore ${restoreId} is not in the catalog; list restores with milvus-guard restore list`);
+    this.name = 'RestoreNotFound';
+  }
+}
+
+/** Filter of `listRestores`. */
+export interface RestoreListFilter {
+  readonly plan?: string;
+  readonly backupId?: string;
+}
+
 /** Filter of `listBackups`. */
 export interface BackupListFilter {
   readonly plan?: string;
@@ -75,4 +97,17 @@ export interface BackupCatalog {
   getBackup(backupId: string): Promise<BackupRecord | undefined>;
   /** Backups newest first. */
   listBackups(filter?: BackupListFilter): Promise<BackupRecord[]>;
+
+  /**
+   * Creates a restore's record. Creating it again for the same execution is a no-op (a retried
+   * Prepare); another execution gets {@link RestoreExistsError}.
+   */
+  createRestore(record: RestoreRecordInput): Promise<void>;
+  /** Sets the given fields. Throws {@link RestoreNotFoundError} when there is no record. */
+  updateRestore(restoreId: string, patch: RestorePatch): Promise<void>;
+  /** As {@link recordStep}, for a restore's timeline. */
+  recordRestoreStep(restoreId: string, step: RestoreStep, entry: Partial<StepEntry> & { startedAt?: string }): Promise<void>;
+  getRestore(restoreId: string): Promise<RestoreRecord | undefined>;
+  /** Restores newest first. */
+  listRestores(filter?: RestoreListFilter): Promise<RestoreRecord[]>;
 }

@@ -3,9 +3,9 @@
  * catalog item): the in-memory test double and the file-backed local catalog. They differ only
  * in where a document lives and how a read-modify-write is made exclusive.
  */
-import { BackupExistsError, BackupInProgressError, BackupNotFoundError, type BackupCatalog, type BackupListFilter, type LockHolder } from './catalog.js';
-import { backupPk, lockPk } from './keys.js';
-import { BackupRecord, type BackupPatch, type BackupRecordInput, type BackupStep, type StepEntry } from './record.js';
+import { BackupExistsError, BackupInProgressError, BackupNotFoundError, RestoreExistsError, RestoreNotFoundError, type BackupCatalog, type BackupListFilter, type LockHolder, type RestoreListFilter } from './catalog.js';
+import { backupPk, lockPk, restorePk } from './keys.js';
+import { BackupRecord, RestoreRecord, type BackupPatch, type BackupRecordInput, type BackupStep, type RestorePatch, type RestoreRecordInput, type RestoreStep, type StepEntry } from './record.js';
 
 interface LockDocument extends LockHolder {
   readonly plan: string;
@@ -87,6 +87,54 @@ export abstract class DocumentCatalog implements BackupCatalog {
       if (filter.plan === undefined || record.plan === filter.plan) records.push(record);
     }
     return records.sort((a, b) => b.startedAt.localeCompare(a.startedAt) || b.backupId.localeCompare(a.backupId));
+  }
+
+  async createRestore(record: RestoreRecordInput): Promise<void> {
+    const parsed = RestoreRecord.parse(record);
+    await this.exclusive(async () => {
+      const existing = (await this.load(restorePk(parsed.restoreId))) as RestoreRecord | undefined;
+      if (existing) {
+        if (existing.executionId === parsed.executionId) return;
+        throw new RestoreExistsError(parsed.restoreId, existing.executionId);
+      }
+      await this.save(restorePk(parsed.restoreId), parsed);
+    });
+  }
+
+  async updateRestore(restoreId: string, patch: RestorePatch): Promise<void> {
+    await this.mutateRestore(restoreId, (record) => ({ ...record, ...stripUndefined(patch) }));
+  }
+
+  async recordRestoreStep(restoreId: string, step: RestoreStep, entry: Partial<StepEntry>): Promise<void> {
+    await this.mutateRestore(restoreId, (record) => {
+      const previous = record.steps[step];
+      const merged = { ...previous, ...stripUndefined(entry), startedAt: previous?.startedAt ?? entry.startedAt ?? entry.endedAt! } as StepEntry;
+      return { ...record, steps: { ...record.steps, [step]: merged } };
+    });
+  }
+
+  async getRestore(restoreId: string): Promise<RestoreRecord | undefined> {
+    const doc = await this.load(restorePk(restoreId));
+    return doc === undefined ? undefined : RestoreRecord.parse(doc);
+  }
+
+  async listRestores(filter: RestoreListFilter = {}): Promise<RestoreRecord[]> {
+    const records: RestoreRecord[] = [];
+    for (const key of await this.keys(restorePk(''))) {
+      const doc = await this.load(key);
+      if (doc === undefined) continue;
+      const record = RestoreRecord.parse(doc);
+      if ((filter.plan === undefined || record.plan === filter.plan) && (filter.backupId === undefined || record.backupId === filter.backupId)) records.push(record);
+    }
+    return records.sort((a, b) => b.requestedAt.localeCompare(a.requestedAt) || b.restoreId.localeCompare(a.restoreId));
+  }
+
+  private async mutateRestore(restoreId: string, change: (record: RestoreRecord) => RestoreRecord): Promise<void> {
+    await this.exclusive(async () => {
+      const doc = await this.load(restorePk(restoreId));
+      if (doc === undefined) throw new RestoreNotFoundError(restoreId);
+      await this.save(restorePk(restoreId), RestoreRecord.parse(change(RestoreRecord.parse(doc))));
+    });
   }
 
   private async mutate(backupId: string, change: (record: BackupRecord) => BackupRecord): Promise<void> {

@@ -7,9 +7,29 @@
  */
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { BackupExistsError, BackupInProgressError, BackupNotFoundError, type BackupCatalog, type BackupListFilter, type LockHolder } from './catalog.js';
-import { BACKUP_SK, BACKUPS_GSI_PK, backupGsiSk, backupPk, LOCK_SK, lockPk } from './keys.js';
-import { BackupRecord, type BackupPatch, type BackupRecordInput, type BackupStep, type StepEntry } from './record.js';
+import {
+  BackupExistsError,
+  BackupInProgressError,
+  BackupNotFoundError,
+  RestoreExistsError,
+  RestoreNotFoundError,
+  type BackupCatalog,
+  type BackupListFilter,
+  type LockHolder,
+  type RestoreListFilter,
+} from './catalog.js';
+import { BACKUP_SK, BACKUPS_GSI_PK, backupGsiSk, backupPk, LOCK_SK, lockPk, RESTORE_SK, RESTORES_GSI_PK, restoreGsiSk, restorePk } from './keys.js';
+import {
+  BackupRecord,
+  RestoreRecord,
+  type BackupPatch,
+  type BackupRecordInput,
+  type BackupStep,
+  type RestorePatch,
+  type RestoreRecordInput,
+  type RestoreStep,
+  type StepEntry,
+} from './record.js';
 
 /** Attribute and index names of the table (the construct exports the same constants). */
 export interface CatalogTableSchema {
@@ -40,6 +60,16 @@ export interface DynamoCatalogOptions {
 
 const isConditionFailure = (err: unknown): boolean =>
   err instanceof ConditionalCheckFailedException || (err as { name?: string }).name === 'ConditionalCheckFailedException';
+
+/** A record item that update expressions change, and the error when it does not exist. */
+interface RecordItem {
+  readonly pk: string;
+  readonly sk: string;
+  readonly notFound: () => Error;
+}
+
+const backupItem = (backupId: string): RecordItem => ({ pk: backupPk(backupId), sk: BACKUP_SK, notFound: () => new BackupNotFoundError(backupId) });
+const restoreItem = (restoreId: string): RecordItem => ({ pk: restorePk(restoreId), sk: RESTORE_SK, notFound: () => new RestoreNotFoundError(restoreId) });
 
 export class DynamoCatalog implements BackupCatalog {
   private readonly client: DynamoDBDocumentClient;
@@ -129,6 +159,66 @@ export class DynamoCatalog implements BackupCatalog {
   }
 
   async updateBackup(backupId: string, patch: BackupPatch): Promise<void> {
+    await this.setFields(backupItem(backupId), patch);
+  }
+
+  async recordStep(backupId: string, step: BackupStep, entry: Partial<StepEntry>): Promise<void> {
+    await this.mergeStep(backupItem(backupId), step, entry);
+  }
+
+  async getBackup(backupId: string): Promise<BackupRecord | undefined> {
+    const { Item } = await this.client.send(new GetCommand({ TableName: this.table, Key: this.key(backupPk(backupId), BACKUP_SK), ConsistentRead: true }));
+    return Item ? BackupRecord.parse(Item) : undefined;
+  }
+
+  async listBackups(filter: BackupListFilter = {}): Promise<BackupRecord[]> {
+    return this.queryNewestFirst(BACKUPS_GSI_PK, { plan: filter.plan }, (item) => BackupRecord.parse(item));
+  }
+
+  async createRestore(input: RestoreRecordInput): Promise<void> {
+    const record = RestoreRecord.parse(input);
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: {
+            ...this.key(restorePk(record.restoreId), RESTORE_SK),
+            [this.s.gsi1PartitionKey]: RESTORES_GSI_PK,
+            [this.s.gsi1SortKey]: restoreGsiSk(record.requestedAt, record.restoreId),
+            ...record,
+          },
+          // New, or ours already: a retried Prepare must not fail on its own record.
+          ConditionExpression: 'attribute_not_exists(#pk) OR executionId = :execution',
+          ExpressionAttributeNames: { '#pk': this.s.partitionKey },
+          ExpressionAttributeValues: { ':execution': record.executionId },
+        }),
+      );
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+      const existing = await this.getRestore(record.restoreId);
+      throw new RestoreExistsError(record.restoreId, existing?.executionId ?? 'unknown');
+    }
+  }
+
+  async updateRestore(restoreId: string, patch: RestorePatch): Promise<void> {
+    await this.setFields(restoreItem(restoreId), patch);
+  }
+
+  async recordRestoreStep(restoreId: string, step: RestoreStep, entry: Partial<StepEntry>): Promise<void> {
+    await this.mergeStep(restoreItem(restoreId), step, entry);
+  }
+
+  async getRestore(restoreId: string): Promise<RestoreRecord | undefined> {
+    const { Item } = await this.client.send(new GetCommand({ TableName: this.table, Key: this.key(restorePk(restoreId), RESTORE_SK), ConsistentRead: true }));
+    return Item ? RestoreRecord.parse(Item) : undefined;
+  }
+
+  async listRestores(filter: RestoreListFilter = {}): Promise<RestoreRecord[]> {
+    return this.queryNewestFirst(RESTORES_GSI_PK, { plan: filter.plan, backupId: filter.backupId }, (item) => RestoreRecord.parse(item));
+  }
+
+  /** Sets the patch's defined fields, each by name, so concurrent writers of other fields never collide. */
+  private async setFields(item: RecordItem, patch: object): Promise<void> {
     const entries = Object.entries(patch).filter(([, v]) => v !== undefined);
     if (entries.length === 0) return;
     const names: Record<string, string> = { '#pk': this.s.partitionKey };
@@ -138,13 +228,14 @@ export class DynamoCatalog implements BackupCatalog {
       values[`:v${i}`] = value;
       return `#f${i} = :v${i}`;
     });
-    await this.update(backupId, `SET ${sets.join(', ')}`, names, values);
+    await this.update(item, `SET ${sets.join(', ')}`, names, values);
   }
 
-  async recordStep(backupId: string, step: BackupStep, entry: Partial<StepEntry>): Promise<void> {
+  /** Merges `entry` into `steps.<step>`, keeping a start that is already there. */
+  private async mergeStep(item: RecordItem, step: string, entry: Partial<StepEntry>): Promise<void> {
     const startedAt = entry.startedAt ?? entry.endedAt;
     // A nested path can only be set under a map that exists, so make the step's map first.
-    await this.update(backupId, 'SET steps.#step = if_not_exists(steps.#step, :start)', { '#pk': this.s.partitionKey, '#step': step }, { ':start': { startedAt } });
+    await this.update(item, 'SET steps.#step = if_not_exists(steps.#step, :start)', { '#pk': this.s.partitionKey, '#step': step }, { ':start': { startedAt } });
     const fields = Object.entries(entry).filter(([k, v]) => v !== undefined && k !== 'startedAt');
     if (fields.length === 0) return;
     const names: Record<string, string> = { '#pk': this.s.partitionKey, '#step': step };
@@ -154,16 +245,23 @@ export class DynamoCatalog implements BackupCatalog {
       values[`:v${i}`] = value;
       return `steps.#step.#f${i} = :v${i}`;
     });
-    await this.update(backupId, `SET ${sets.join(', ')}`, names, values);
+    await this.update(item, `SET ${sets.join(', ')}`, names, values);
   }
 
-  async getBackup(backupId: string): Promise<BackupRecord | undefined> {
-    const { Item } = await this.client.send(new GetCommand({ TableName: this.table, Key: this.key(backupPk(backupId), BACKUP_SK), ConsistentRead: true }));
-    return Item ? BackupRecord.parse(Item) : undefined;
-  }
-
-  async listBackups(filter: BackupListFilter = {}): Promise<BackupRecord[]> {
-    const records: BackupRecord[] = [];
+  /**
+   * Every item of one `byTime` index partition, newest first, all pages. `equals` filters on
+   * top-level attributes (undefined values are no filter); DynamoDB applies the filter after
+   * reading a page, so a page may come back empty with more to read.
+   */
+  private async queryNewestFirst<T>(partition: string, equals: Record<string, string | undefined>, parse: (item: Record<string, unknown>) => T): Promise<T[]> {
+    const filters = Object.entries(equals).filter((e): e is [string, string] => e[1] !== undefined);
+    const names: Record<string, string> = { '#gpk': this.s.gsi1PartitionKey };
+    const values: Record<string, unknown> = { ':all': partition };
+    for (const [field, value] of filters) {
+      names[`#${field}`] = field;
+      values[`:${field}`] = value;
+    }
+    const records: T[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
       const page = await this.client.send(
@@ -171,25 +269,25 @@ export class DynamoCatalog implements BackupCatalog {
           TableName: this.table,
           IndexName: this.s.indexName,
           KeyConditionExpression: '#gpk = :all',
-          ...(filter.plan === undefined ? {} : { FilterExpression: '#plan = :plan' }),
-          ExpressionAttributeNames: { '#gpk': this.s.gsi1PartitionKey, ...(filter.plan === undefined ? {} : { '#plan': 'plan' }) },
-          ExpressionAttributeValues: { ':all': BACKUPS_GSI_PK, ...(filter.plan === undefined ? {} : { ':plan': filter.plan }) },
+          ...(filters.length === 0 ? {} : { FilterExpression: filters.map(([field]) => `#${field} = :${field}`).join(' AND ') }),
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
           ScanIndexForward: false,
           ...(startKey ? { ExclusiveStartKey: startKey } : {}),
         }),
       );
-      records.push(...(page.Items ?? []).map((item) => BackupRecord.parse(item)));
+      records.push(...(page.Items ?? []).map(parse));
       startKey = page.LastEvaluatedKey;
     } while (startKey);
     return records;
   }
 
-  private async update(backupId: string, expression: string, names: Record<string, string>, values: Record<string, unknown>): Promise<void> {
+  private async update(item: RecordItem, expression: string, names: Record<string, string>, values: Record<string, unknown>): Promise<void> {
     try {
       await this.client.send(
         new UpdateCommand({
           TableName: this.table,
-          Key: this.key(backupPk(backupId), BACKUP_SK),
+          Key: this.key(item.pk, item.sk),
           UpdateExpression: expression,
           ConditionExpression: 'attribute_exists(#pk)',
           ExpressionAttributeNames: names,
@@ -197,7 +295,7 @@ export class DynamoCatalog implements BackupCatalog {
         }),
       );
     } catch (err) {
-      if (isConditionFailure(err)) throw new BackupNotFoundError(backupId);
+      if (isConditionFailure(err)) throw item.notFound();
       throw err;
     }
   }

@@ -90,3 +90,78 @@ export type BackupRecordInput = z.input<typeof BackupRecord>;
 
 /** Fields `updateBackup` may set; identity fields never change. */
 export type BackupPatch = Partial<Omit<BackupRecord, 'backupId' | 'plan' | 'executionId' | 'startedAt' | 'steps'>>;
+
+// ---- restores ----------------------------------------------------------------------------
+
+/** The restore workflow's steps, in the order they run; the timeline and failures name them. */
+export const RESTORE_STEPS = ['Prepare', 'Verify', 'Namespace', 'Volumes', 'Manifests', 'Readiness', 'Validate', 'Complete'] as const;
+export const RestoreStep = z.enum(RESTORE_STEPS);
+export type RestoreStep = z.infer<typeof RestoreStep>;
+
+export const RestoreStatus = z.enum(['InProgress', 'Completed', 'Failed']);
+export type RestoreStatus = z.infer<typeof RestoreStatus>;
+
+/** One restored volume. */
+export const RestoredVolume = z.object({
+  pvc: z.string(),
+  role: z.string(),
+  status: z.enum(['Pending', 'Restored', 'Failed']),
+  /** The VolumeSnapshot or data-mover Job that filled it. */
+  from: z.string().optional(),
+});
+export type RestoredVolume = z.infer<typeof RestoredVolume>;
+
+/** One collection as validation found it, against the row count recorded at backup. */
+export const CollectionCheck = z.object({
+  database: z.string(),
+  collection: z.string(),
+  expected: z.number().int().nonnegative(),
+  /** Absent when the collection is missing or could not be counted. */
+  restored: z.number().int().nonnegative().optional(),
+  loaded: z.boolean(),
+  /** Hits of the sample search (absent when it did not run). */
+  searchHits: z.number().int().nonnegative().optional(),
+  ok: z.boolean(),
+  problem: z.string().optional(),
+});
+export type CollectionCheck = z.infer<typeof CollectionCheck>;
+
+export const RestoreRecord = z.object({
+  restoreId: z.string(),
+  backupId: z.string(),
+  plan: z.string(),
+  source: z.enum(['snapshot', 'vault']),
+  sourceCluster: z.string(),
+  sourceNamespace: z.string(),
+  targetCluster: z.string(),
+  targetNamespace: z.string(),
+  executionId: z.string(),
+  status: RestoreStatus,
+  /** When the restore was requested: the RTO counts from here. */
+  requestedAt: z.string(),
+  completedAt: z.string().optional(),
+  /** Seconds from the request to validated data (set when Completed). */
+  rtoSeconds: z.number().nonnegative().optional(),
+  /** Whether the restore created the target namespace (cleanup deletes only what it created). */
+  createdNamespace: z.boolean().optional(),
+  /** The drill this restore belongs to, if any. */
+  drillId: z.string().optional(),
+  steps: z.partialRecord(RestoreStep, StepEntry).default({}),
+  volumes: z.array(RestoredVolume).default([]),
+  manifests: z.object({ created: z.number().int().nonnegative(), existing: z.number().int().nonnegative(), secrets: z.number().int().nonnegative() }).optional(),
+  validation: z.object({ passed: z.boolean(), collections: z.array(CollectionCheck) }).optional(),
+  failure: z
+    .object({
+      step: z.string(),
+      error: z.string(),
+      cause: z.string(),
+      /** What was left in the cluster for inspection, or what cleanup removed. */
+      leftBehind: z.string(),
+    })
+    .optional(),
+});
+export type RestoreRecord = z.infer<typeof RestoreRecord>;
+export type RestoreRecordInput = z.input<typeof RestoreRecord>;
+
+/** Fields `updateRestore` may set; identity fields never change. */
+export type RestorePatch = Partial<Omit<RestoreRecord, 'restoreId' | 'backupId' | 'executionId' | 'requestedAt' | 'steps'>>;

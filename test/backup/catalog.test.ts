@@ -2,10 +2,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { BackupExistsError, BackupInProgressError, BackupNotFoundError, type BackupCatalog } from '../../core/catalog/catalog.js';
+import { BackupExistsError, BackupInProgressError, BackupNotFoundError, RestoreExistsError, RestoreNotFoundError, type BackupCatalog } from '../../core/catalog/catalog.js';
 import { LocalCatalog } from '../../core/catalog/local.js';
 import { InMemoryCatalog } from '../../core/catalog/memory.js';
-import type { BackupRecordInput } from '../../core/catalog/record.js';
+import type { BackupRecordInput, RestoreRecordInput } from '../../core/catalog/record.js';
 import { causeText } from '../../core/backup/workflow.js';
 
 // The catalog contract, run against every implementation that keeps documents: the in-memory
@@ -24,6 +24,20 @@ const record = (id: string, startedAt: string, extra: Partial<BackupRecordInput>
   executionId: `arn:exec:${id}`,
   status: 'InProgress',
   startedAt,
+  ...extra,
+});
+const restore = (id: string, requestedAt: string, extra: Partial<RestoreRecordInput> = {}): RestoreRecordInput => ({
+  restoreId: id,
+  backupId: 'a',
+  plan: 'p',
+  source: 'vault',
+  sourceCluster: 'prod',
+  sourceNamespace: 'vector-db',
+  targetCluster: 'prod',
+  targetNamespace: 'vector-db-restore',
+  executionId: `arn:exec:${id}`,
+  status: 'InProgress',
+  requestedAt,
   ...extra,
 });
 
@@ -140,6 +154,95 @@ describe.each(implementations)('%s', (_name, make) => {
 
       expect((await catalog.listBackups()).map((r) => r.backupId)).toEqual(['new', 'other', 'old']);
       expect((await catalog.listBackups({ plan: 'p' })).map((r) => r.backupId)).toEqual(['new', 'old']);
+    });
+  });
+
+  describe('restore records', () => {
+    it('are created once; the same execution may create again, another gets RestoreExists naming the owner', async () => {
+      const catalog = await make();
+      await catalog.createRestore(restore('r', '2026-11-23T09:00:00.000Z'));
+
+      await expect(catalog.createRestore(restore('r', '2026-11-23T09:00:00.000Z'))).resolves.toBeUndefined();
+      const other = catalog.createRestore({ ...restore('r', '2026-11-23T09:00:00.000Z'), executionId: 'arn:exec:other' });
+      await expect(other).rejects.toThrow(RestoreExistsError);
+      await expect(other).rejects.toThrow(/execution arn:exec:r/);
+    });
+
+    it('read back with the defaults of the schema', async () => {
+      const catalog = await make();
+      await catalog.createRestore(restore('r', '2026-11-23T09:00:00.000Z'));
+
+      expect(await catalog.getRestore('r')).toEqual({ ...restore('r', '2026-11-23T09:00:00.000Z'), steps: {}, volumes: [] });
+    });
+
+    it('read as undefined when they do not exist', async () => {
+      const catalog = await make();
+
+      expect(await catalog.getRestore('missing')).toBeUndefined();
+    });
+
+    it('take updates and keep what the update does not name', async () => {
+      const catalog = await make();
+      await catalog.createRestore(restore('r', '2026-11-23T09:00:00.000Z'));
+      const validation = { passed: true, collections: [{ database: 'default', collection: 'docs', expected: 1000, restored: 1000, loaded: true, ok: true }] };
+
+      await catalog.updateRestore('r', { status: 'Completed', rtoSeconds: 754, validation });
+
+      expect(await catalog.getRestore('r')).toMatchObject({ status: 'Completed', rtoSeconds: 754, validation, backupId: 'a', targetNamespace: 'vector-db-restore' });
+    });
+
+    it('refuse an update of a restore that does not exist', async () => {
+      const catalog = await make();
+
+      await expect(catalog.updateRestore('missing', { status: 'Failed' })).rejects.toThrow(RestoreNotFoundError);
+    });
+
+    it('refuse a step of a restore that does not exist', async () => {
+      const catalog = await make();
+
+      await expect(catalog.recordRestoreStep('missing', 'Verify', { startedAt: '2026-11-23T09:00:01.000Z' })).rejects.toThrow(RestoreNotFoundError);
+    });
+
+    it('keep the first start of a step and take its end later', async () => {
+      const catalog = await make();
+      await catalog.createRestore(restore('r', '2026-11-23T09:00:00.000Z'));
+
+      await catalog.recordRestoreStep('r', 'Volumes', { startedAt: '2026-11-23T09:00:01.000Z' });
+      await catalog.recordRestoreStep('r', 'Volumes', { startedAt: '2026-11-23T09:00:31.000Z' });
+      await catalog.recordRestoreStep('r', 'Volumes', { endedAt: '2026-11-23T09:05:00.000Z', outcome: 'Succeeded', detail: '3 volume(s) hydrated' });
+
+      expect((await catalog.getRestore('r'))!.steps.Volumes).toEqual({ startedAt: '2026-11-23T09:00:01.000Z', endedAt: '2026-11-23T09:05:00.000Z', outcome: 'Succeeded', detail: '3 volume(s) hydrated' });
+    });
+
+    it('take the end of a step recorded only when it ended as its start', async () => {
+      const catalog = await make();
+      await catalog.createRestore(restore('r', '2026-11-23T09:00:00.000Z'));
+
+      await catalog.recordRestoreStep('r', 'Complete', { endedAt: '2026-11-23T09:12:34.000Z', outcome: 'Succeeded' });
+
+      expect((await catalog.getRestore('r'))!.steps.Complete).toEqual({ startedAt: '2026-11-23T09:12:34.000Z', endedAt: '2026-11-23T09:12:34.000Z', outcome: 'Succeeded' });
+    });
+
+    it('are listed newest first, optionally for one plan or one backup', async () => {
+      const catalog = await make();
+      await catalog.createRestore(restore('old', '2026-11-21T09:00:00.000Z'));
+      await catalog.createRestore(restore('new', '2026-11-23T09:00:00.000Z', { backupId: 'b' }));
+      await catalog.createRestore(restore('other', '2026-11-22T09:00:00.000Z', { plan: 'q', backupId: 'c' }));
+
+      expect((await catalog.listRestores()).map((r) => r.restoreId)).toEqual(['new', 'other', 'old']);
+      expect((await catalog.listRestores({ plan: 'p' })).map((r) => r.restoreId)).toEqual(['new', 'old']);
+      expect((await catalog.listRestores({ backupId: 'a' })).map((r) => r.restoreId)).toEqual(['old']);
+      expect((await catalog.listRestores({ plan: 'q', backupId: 'a' })).map((r) => r.restoreId)).toEqual([]);
+    });
+
+    it('are kept apart from backups with the same id', async () => {
+      const catalog = await make();
+      await catalog.createBackup(record('same', '2026-11-23T02:00:00.000Z'));
+      await catalog.createRestore(restore('same', '2026-11-23T09:00:00.000Z'));
+
+      expect((await catalog.listBackups()).map((r) => r.backupId)).toEqual(['same']);
+      expect((await catalog.listRestores()).map((r) => r.restoreId)).toEqual(['same']);
+      expect(await catalog.getBackup('same')).toMatchObject({ startedAt: '2026-11-23T02:00:00.000Z' });
     });
   });
 });
