@@ -1,8 +1,11 @@
 /**
  * Where the local cluster keeps bytes: one directory per PersistentVolume
- * (`volumes/<pv-name>/`), one frozen copy per VolumeSnapshotContent
- * (`snapshots/<content-name>/`) and one working directory per pod (`pods/<ns>/<name>/`, with
- * the container log). Only this module builds these paths.
+ * (`volumes/<pv-name>/`), one "cloud snapshot" per snapshot handle (`snapshots/<handle>/` with
+ * the frozen files and `snapshots/<handle>.json` with what the cloud reports about it: source
+ * volume, start time, size), and one working directory per pod (`pods/<ns>/<name>/`, with the
+ * container log). Snapshots are keyed by handle, not by VolumeSnapshotContent, because several
+ * contents (in several namespaces) can name the same cloud snapshot. Only this module builds
+ * these paths.
  */
 import { cp, mkdir, readdir, rm, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -16,9 +19,14 @@ export class VolumeDirs {
     return join(this.stateDir, 'volumes', pvName);
   }
 
-  /** The frozen copy behind a VolumeSnapshotContent. */
-  snapshot(contentName: string): string {
-    return join(this.stateDir, 'snapshots', contentName);
+  /** The frozen files of the cloud snapshot with this handle (`snap-…`). */
+  snapshot(handle: string): string {
+    return join(this.stateDir, 'snapshots', handle);
+  }
+
+  /** The record (JSON) of the cloud snapshot with this handle. */
+  snapshotRecord(handle: string): string {
+    return join(this.stateDir, 'snapshots', `${handle}.json`);
   }
 
   /** A pod's working directory (its cwd, emptyDir volumes and log). */
@@ -31,7 +39,7 @@ export class VolumeDirs {
     return join(this.pod(namespace, name), 'logs', `${container}.log`);
   }
 
-  /** Names of the entries under `volumes/` or `snapshots/`. */
+  /** Names of the entries under `volumes/` or `snapshots/` (there: handles and `<handle>.json`). */
   async entries(kind: 'volumes' | 'snapshots'): Promise<string[]> {
     return readdir(join(this.stateDir, kind)).catch(() => []);
   }

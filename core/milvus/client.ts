@@ -41,6 +41,33 @@ export class MilvusManagementError extends Error {
 
 export type LoadState = 'LoadStateNotExist' | 'LoadStateNotLoad' | 'LoadStateLoading' | 'LoadStateLoaded';
 
+/** The vector field a sample search runs on. */
+export interface VectorField {
+  field: string;
+  dim: number;
+  /** Metric of the field's index (`COSINE`, `IP`, `L2`, ...); absent when the field has no index. */
+  metricType?: string;
+}
+
+/** One search hit. int64 keys arrive as strings (the REST default), other keys as they are. */
+export interface SearchHit {
+  id: string | number;
+  distance: number;
+}
+
+/** The collection has no float-vector field to search on. */
+export class MilvusSchemaError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MilvusSchemaError';
+  }
+}
+
+interface DescribedCollection {
+  fields?: { name: string; type: string; params?: { key: string; value: string | number }[] }[];
+  indexes?: { fieldName: string; metricType?: string }[];
+}
+
 /**
  * Task-level operations on one Milvus instance. Every method is one REST call; waiting and
  * confirming (a flush, a load) is the caller's policy, because Lambda steps poll from Step
@@ -93,6 +120,43 @@ export class MilvusClient {
       outputFields: ['count(*)'],
     });
     return Number(rows[0]?.['count(*)'] ?? 0);
+  }
+
+  /**
+   * The collection's (first) dense float-vector field with its dimension and index metric, from
+   * `collections/describe`. Throws {@link MilvusSchemaError} when there is none, and
+   * {@link MilvusApiError} when Milvus refuses (100: collection not found).
+   */
+  async describeVectorField(dbName: string, collectionName: string): Promise<VectorField> {
+    const data = await this.rest<DescribedCollection>('collections/describe', { dbName, collectionName });
+    const field = (data.fields ?? []).find((f) => f.type === 'FloatVector');
+    const dim = Number(field?.params?.find((p) => p.key === 'dim')?.value);
+    if (!field || !Number.isInteger(dim) || dim <= 0) {
+      throw new MilvusSchemaError(`collection ${dbName}.${collectionName} has no FloatVector field with a dimension; a sample search needs one`);
+    }
+    const metricType = data.indexes?.find((i) => i.fieldName === field.name)?.metricType;
+    return { field: field.name, dim, ...(metricType ? { metricType } : {}) };
+  }
+
+  /**
+   * One vector search (`entities/search`) returning up to `limit` hits, best first as the
+   * field's metric ranks them. The collection must be loaded (else {@link MilvusApiError} code
+   * 101); a vector of the wrong dimension is refused with code 1801.
+   */
+  async search(
+    dbName: string,
+    collectionName: string,
+    request: { vector: readonly number[]; limit: number; annsField?: string },
+  ): Promise<SearchHit[]> {
+    const hits = await this.rest<{ id: string | number; distance: number }[]>('entities/search', {
+      dbName,
+      collectionName,
+      data: [request.vector],
+      limit: request.limit,
+      ...(request.annsField ? { annsField: request.annsField } : {}),
+      outputFields: [],
+    });
+    return (hits ?? []).map((h) => ({ id: h.id, distance: Number(h.distance) }));
   }
 
   /**

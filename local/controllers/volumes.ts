@@ -1,11 +1,14 @@
 /**
  * Dynamic provisioning, like the EBS CSI driver with a `gp3` default StorageClass: a PVC
  * gets a PersistentVolume `pvc-<uid>` backed by a real directory, then `Bound`. A PVC whose
- * `spec.dataSource` is a VolumeSnapshot starts as a copy of the snapshot's frozen content (it
- * stays Pending until the snapshot is ready). Deleting a PVC deletes its PV (reclaim policy
- * Delete) and the directory.
+ * `spec.dataSource` is a VolumeSnapshot in its namespace starts as a copy of the cloud
+ * snapshot behind the snapshot's bound content (its snapshot handle), whether the content
+ * was made by a dynamic snapshot or pre-provisioned from a handle; it stays Pending until the
+ * snapshot is ready, and while that cloud snapshot does not exist. Deleting a PVC deletes its
+ * PV (reclaim policy Delete) and the directory.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { typeOf } from '../server/resources.js';
 import type { KubeObject } from '../server/store.js';
@@ -20,6 +23,7 @@ export const CSI_DRIVER = 'ebs.csi.aws.com';
 const PVC = typeOf('PersistentVolumeClaim');
 const PV = typeOf('PersistentVolume');
 const SNAPSHOT = typeOf('VolumeSnapshot');
+const CONTENT = typeOf('VolumeSnapshotContent');
 
 /** The provisioner and binder of PersistentVolumeClaims. */
 export class VolumeController implements Controller {
@@ -47,7 +51,12 @@ export class VolumeController implements Controller {
       if (dataSource.kind !== 'VolumeSnapshot') return this.pending(pvc, `data source kind ${dataSource.kind} is not supported; use a VolumeSnapshot`);
       const snapshot = store.get(SNAPSHOT, ns, dataSource.name);
       if (!snapshot?.status?.readyToUse) return this.pending(pvc, `waiting for VolumeSnapshot ${ns}/${dataSource.name} to be ready to use`);
-      source = dirs.snapshot(snapshot.status.boundVolumeSnapshotContentName);
+      const content = store.get(CONTENT, undefined, snapshot.status.boundVolumeSnapshotContentName);
+      const handle: string | undefined = content?.status?.snapshotHandle ?? content?.spec?.source?.snapshotHandle;
+      if (!handle || !existsSync(dirs.snapshot(handle))) {
+        return this.pending(pvc, `failed to provision volume: the snapshot ${handle ?? '(no handle)'} behind VolumeSnapshot ${ns}/${dataSource.name} does not exist`);
+      }
+      source = dirs.snapshot(handle);
       sourceSize = snapshot.status.restoreSize;
     }
     const pvName = pvc.spec.volumeName || `pvc-${pvc.metadata.uid}`;

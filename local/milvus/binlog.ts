@@ -153,3 +153,15 @@ export function decodeBinlogDescriptor(head: Buffer): BinlogDescriptor {
     originalSize: Number(extras.original_size ?? 0),
   };
 }
+
+/** The payload of a binlog's data event (a whole file is needed, not just its head). */
+export function decodeBinlogPayload(file: Buffer): Buffer {
+  decodeBinlogDescriptor(file); // validates the magic and the header
+  const dataEventStart = 4 + file.readInt32LE(4 + 9);
+  const payloadStart = dataEventStart + EVENT_HEADER_SIZE + 16;
+  const end = dataEventStart + file.readInt32LE(dataEventStart + 9);
+  if (payloadStart > file.length || end > file.length) {
+    throw new CorruptBinlogError(`binlog truncated: ${file.length} bytes, the data event ends at ${end}`);
+  }
+  return file.subarray(payloadStart, end);
+}

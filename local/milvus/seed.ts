@@ -102,6 +102,23 @@ function split(total: number, parts: number, rng: DeterministicRandom): number[]
   return shares;
 }
 
+/** `count` distinct primary keys drawn from the given key ranges, in ascending order. */
+function pickKeys(ranges: readonly { first: bigint; rows: number }[], count: number, rng: DeterministicRandom): bigint[] {
+  const total = ranges.reduce((n, r) => n + r.rows, 0);
+  const picked = new Set<number>();
+  while (picked.size < Math.min(count, total)) picked.add(rng.int(total));
+  return [...picked]
+    .sort((a, b) => a - b)
+    .map((index) => {
+      let i = index;
+      for (const r of ranges) {
+        if (i < r.rows) return r.first + BigInt(i);
+        i -= r.rows;
+      }
+      throw new RangeError(`key index ${index} is outside the ${total} seeded rows`);
+    });
+}
+
 /**
  * Writes realistic etcd and MinIO content for one Milvus instance into its volume
  * directories: databases, collections with their schema, partitions and HNSW index
@@ -247,14 +264,16 @@ export async function seedMilvusData(volumes: MilvusVolumes, options: SeedOption
       is_sorted: level === 'L1' && state === 'Flushed',
     });
 
+    const keyRanges: { first: bigint; rows: number }[] = [];
     for (const rows of split(flushed, segmentCount, crng)) {
       const seg = segmentInfo(rows, 'Flushed', 'L1', clock);
-      await writeFlushedSegment(writer, info, seg, spanAt(new Date(clock), 30), { buildIndex: true });
+      const { firstPk } = await writeFlushedSegment(writer, info, seg, spanAt(new Date(clock), 30), { buildIndex: true });
+      keyRanges.push({ first: firstPk, rows });
       clock += (2 + crng.int(20)) * 3_600_000;
     }
     if (deleted > 0) {
       const l0 = segmentInfo(deleted, 'Flushed', 'L0', clock);
-      await writeDeltaSegment(writer, info, l0, spanAt(new Date(clock), 15));
+      await writeDeltaSegment(writer, info, l0, spanAt(new Date(clock), 15), pickKeys(keyRanges, deleted, crng));
       clock += 3_600_000;
     }
     if (growing > 0) {

@@ -37,6 +37,38 @@ export class IdAllocator {
     this.entries.set(etcdKeys.idAllocator(), id.toString());
     return id.toString();
   }
+
+  /** Allocates `count` consecutive ids (as rootcoord's AllocID does for row ids); returns the first. */
+  block(count: number): bigint {
+    const first = BigInt(this.entries.get(etcdKeys.idAllocator())!) + 1n;
+    this.entries.set(etcdKeys.idAllocator(), (first + BigInt(Math.max(0, count)) - 1n).toString());
+    return first;
+  }
+}
+
+/**
+ * The primary-key statistics of a segment, as Milvus's `PrimaryKeyStats` JSON carries them.
+ * int64 keys are written as JSON numbers (as Go does); they exceed 2^53, so they are encoded
+ * and parsed here digit for digit rather than through `JSON.parse`.
+ */
+export interface PrimaryKeyStats {
+  min: bigint;
+  max: bigint;
+}
+
+/** Encodes primary-key stats (`min`/`max` inclusive) with a bloom-filter payload. */
+export function encodePkStats(stats: PrimaryKeyStats, bloomFilter: Buffer): Buffer {
+  return Buffer.from(
+    `{"fieldID":${Number(FieldId.PrimaryKey)},"pkType":${DataType.Int64},"min":${stats.min},"max":${stats.max},"bf":${JSON.stringify(bloomFilter.toString('base64'))}}`,
+  );
+}
+
+/** Decodes primary-key stats; undefined when the object is not a stats log. */
+export function decodePkStats(data: Buffer): PrimaryKeyStats | undefined {
+  const text = data.toString('utf8');
+  const min = /"min":\s*(-?\d+)/.exec(text)?.[1];
+  const max = /"max":\s*(-?\d+)/.exec(text)?.[1];
+  return min === undefined || max === undefined ? undefined : { min: BigInt(min), max: BigInt(max) };
 }
 
 /** Everything a segment writer needs; `written` collects every path it creates. */
@@ -74,8 +106,11 @@ export async function writeFlushedSegment(
   segment: SegmentInfo,
   span: { from: bigint; to: bigint },
   options: { buildIndex: boolean },
-): Promise<void> {
+): Promise<{ firstPk: bigint }> {
   const rows = segment.num_of_rows;
+  // Row ids come from the global id allocator, one per row; the primary keys are those ids
+  // (auto-id style), so every row of the instance has a distinct key.
+  const firstPk = w.ids.block(rows);
   const dim = vectorDim(coll);
   const label = segment.start_position.msgID;
   const fields: { id: string; type: number; size: number }[] = [
@@ -121,14 +156,9 @@ export async function writeFlushedSegment(
   // Primary-key statistics: min/max and a bloom filter, JSON like Milvus's PrimaryKeyStats.
   const statsLogId = w.ids.next();
   const statsKey = objectKeys.statsLog(w.rootPath, coll.ID, segment.partitionID, segment.ID, FieldId.PrimaryKey, statsLogId);
-  const stats = Buffer.from(
-    JSON.stringify({
-      fieldID: Number(FieldId.PrimaryKey),
-      pkType: DataType.Int64,
-      min: Number(segment.ID.slice(-9)) * 10,
-      max: Number(segment.ID.slice(-9)) * 10 + rows,
-      bf: deterministicBytes('payload', `${label}/${statsKey}`, Math.min(8192, 64 + rows)).toString('base64'),
-    }),
+  const stats = encodePkStats(
+    { min: firstPk, max: firstPk + BigInt(rows) - 1n },
+    deterministicBytes('payload', `${label}/${statsKey}`, Math.min(8192, 64 + rows)),
   );
   w.written.push(...(await w.drives.putObject(statsKey, stats, physicalTime(span.to))));
   w.entries.set(
@@ -175,6 +205,7 @@ export async function writeFlushedSegment(
       w.entries.set(etcdKeys.segmentIndex(coll.ID, segment.partitionID, segment.ID, buildId), JSON.stringify(si));
     }
   }
+  return { firstPk };
 }
 
 function fieldIndexId(entries: Map<string, string>, collId: string): string | undefined {
@@ -183,20 +214,41 @@ function fieldIndexId(entries: Map<string, string>, collId: string): string | un
   return undefined;
 }
 
-/** Writes an L0 segment holding `segment.num_of_rows` deletions as one delta log. */
+/** The payload of a delete log: one (int64 primary key, uint64 timestamp) record per deletion. */
+export function encodeDeletes(pks: readonly bigint[], timestamp: bigint): Buffer {
+  const out = Buffer.alloc(pks.length * 16);
+  pks.forEach((pk, i) => {
+    out.writeBigInt64LE(pk, i * 16);
+    out.writeBigUInt64LE(timestamp, i * 16 + 8);
+  });
+  return out;
+}
+
+/** The primary keys a delete-log payload deletes (trailing partial records are ignored). */
+export function decodeDeletes(payload: Buffer): bigint[] {
+  const pks: bigint[] = [];
+  for (let o = 0; o + 16 <= payload.length; o += 16) pks.push(payload.readBigInt64LE(o));
+  return pks;
+}
+
+/**
+ * Writes an L0 segment deleting `deletedPks` (its `num_of_rows` must be their number) as one
+ * delta log. Unlike insert payloads the delete records are real and never capped: they are
+ * what makes a deleted row disappear from searches.
+ */
 export async function writeDeltaSegment(
   w: SegmentWriter,
   coll: CollectionInfo,
   segment: SegmentInfo,
   span: { from: bigint; to: bigint },
+  deletedPks: readonly bigint[],
 ): Promise<void> {
   const deleted = segment.num_of_rows;
+  if (deleted !== deletedPks.length) throw new RangeError(`L0 segment ${segment.ID} records ${deleted} deletions but ${deletedPks.length} keys were given`);
   const logId = w.ids.next();
   const key = objectKeys.deltaLog(w.rootPath, coll.ID, segment.partitionID, segment.ID, logId);
-  // A delete record is a primary key and a timestamp: 16 bytes for int64 keys.
-  const logSize = await putBinlog(
-    w,
-    key,
+  const records = encodeDeletes(deletedPks, span.to);
+  const file = encodeBinlog(
     {
       eventType: EventType.Delete,
       collectionId: BigInt(coll.ID),
@@ -207,11 +259,12 @@ export async function writeDeltaSegment(
       endTimestamp: span.to,
       dataType: DataType.String,
       numRows: deleted,
-      originalSize: deleted * 16,
+      originalSize: records.length,
     },
-    Math.min(deleted * 16, PAYLOAD_CAPS.int64 * w.capScale),
-    segment.start_position.msgID,
+    records,
   );
+  w.written.push(...(await w.drives.putObject(key, file, physicalTime(span.to))));
+  const logSize = file.length;
   w.entries.set(
     etcdKeys.deltalog(coll.ID, segment.partitionID, segment.ID, '0'),
     JSON.stringify({
@@ -223,7 +276,7 @@ export async function writeDeltaSegment(
           timestamp_to: span.to.toString(),
           log_size: logSize,
           logID: logId,
-          memory_size: deleted * 16,
+          memory_size: records.length,
         },
       ],
     } satisfies FieldBinlog),

@@ -22,9 +22,14 @@
  * unknown or missing ticket changes nothing and still answers `{"msg":"OK"}`, as the real
  * one does, which is why a client must keep its ticket. With the `gcPauseWithoutTicket`
  * fault it behaves like older Milvus: no ticket, one global pause, any resume ends it.
+ *
+ * Search. `POST /v2/vectordb/entities/search` takes Milvus's `SearchReqV2` body and answers
+ * `{"code":0,"cost":0,"data":[{"distance":…,"id":"…"}]}` with real primary keys of the rows on
+ * the volumes, ranked by the index metric (see search.ts for how rows and vectors are found).
  */
 import { randomUUID } from 'node:crypto';
 import { EtcdDataMissingError } from './etcd-store.js';
+import { liveKeys, nearest, type MetricType } from './search.js';
 import { completeFlush, readMilvusState, type CollectionState, type MilvusState } from './state.js';
 import type {
   GcState,
@@ -51,6 +56,9 @@ export const MilvusErrorCode = {
 } as const;
 
 const REST_PREFIX = '/v2/vectordb/';
+/** Milvus's bounds on a search's `limit` (topK), and the REST default when it is absent. */
+const MAX_TOP_K = 16_384;
+const DEFAULT_SEARCH_LIMIT = 100;
 const GC_PAUSE = '/management/datacoord/garbage_collection/pause';
 const GC_RESUME = '/management/datacoord/garbage_collection/resume';
 
@@ -62,6 +70,14 @@ class RestError extends Error {
     super(message);
     this.name = 'RestError';
   }
+}
+
+/** A REST answer with top-level fields besides `code` and `data` (search adds `cost`). */
+class RestAnswer {
+  constructor(
+    readonly data: unknown,
+    readonly extra: Record<string, unknown>,
+  ) {}
 }
 
 interface RestContext {
@@ -265,6 +281,7 @@ export class MilvusSimulator {
       }
       const data = await handler.call(this, { volumes, state, body, dbName, detail });
       detail.code = 0;
+      if (data instanceof RestAnswer) return json(200, { code: 0, ...data.extra, data: data.data });
       return json(200, { code: 0, data });
     } catch (err) {
       if (!(err instanceof RestError)) throw err;
@@ -349,7 +366,7 @@ export class MilvusSimulator {
         })),
         functions: [],
         aliases: [],
-        indexes: [{ fieldName: 'embedding', indexName: 'embedding_hnsw', metricType: 'COSINE' }],
+        indexes: c.index ? [{ fieldName: c.index.fieldName, indexName: c.index.indexName, metricType: c.index.metricType }] : [],
         load: this.isLoaded(c) ? 'LoadStateLoaded' : this.loads.has(c.id) ? 'LoadStateLoading' : 'LoadStateNotLoad',
         shardsNum: c.info.shards_num,
         partitionsNum: c.info.partitionIDs.length,
@@ -421,7 +438,95 @@ export class MilvusSimulator {
       ctx.detail.count = count;
       return [{ 'count(*)': count }];
     },
+
+    async 'entities/search'(ctx) {
+      // The checks run in the order of Milvus's REST handler: the schema (collection), the
+      // query vectors against the schema, then the proxy's own checks (limit, load state).
+      const c = this.collection(ctx);
+      const { field, dim, vectors } = searchVectors(ctx.body, c);
+      const limit = ctx.body.limit ?? DEFAULT_SEARCH_LIMIT;
+      if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > MAX_TOP_K) {
+        throw new RestError(
+          MilvusErrorCode.ParameterInvalid,
+          `invalid parameter[expected=within range [1, ${MAX_TOP_K}]][actual=${JSON.stringify(limit)}]: top k should be in range [1, ${MAX_TOP_K}]`,
+        );
+      }
+      const filter = ctx.body.filter;
+      if (filter !== undefined && filter !== null && String(filter).trim() !== '') {
+        throw new RestError(
+          MilvusErrorCode.ParameterInvalid,
+          `invalid parameter[expected=filter ""][actual=${JSON.stringify(filter)}]: the local Milvus simulator searches without filters only`,
+        );
+      }
+      const outputs = ctx.body.outputFields ?? [];
+      const fieldNames = new Set(c.info.schema.fields.map((f) => f.name));
+      for (const name of Array.isArray(outputs) ? outputs : [outputs]) {
+        if (typeof name !== 'string' || !fieldNames.has(name)) {
+          throw new RestError(MilvusErrorCode.ParameterInvalid, `field ${String(name)} not exist: invalid parameter`);
+        }
+      }
+      const withVector = (outputs as string[]).includes(field);
+      if (!this.isLoaded(c)) {
+        throw new RestError(MilvusErrorCode.CollectionNotLoaded, `collection not loaded[collection=${c.name}]`);
+      }
+      const metric = (c.index?.fieldName === field ? c.index.metricType : 'COSINE') as MetricType;
+      const keys = await liveKeys(ctx.volumes, c);
+      // Several query vectors give their hits one after another in one flat list, as the REST API does.
+      const hits = vectors.flatMap((vector) =>
+        nearest(c.id, keys, vector, limit, metric).map((hit) => ({
+          distance: hit.distance,
+          // int64 keys are strings unless the client sends Accept-Type-Allow-Int64 (not supported here).
+          id: hit.pk.toString(),
+          ...(withVector ? { [field]: Array.from(hit.vector) } : {}),
+        })),
+      );
+      Object.assign(ctx.detail, { annsField: field, dim, metric, limit, nq: vectors.length, searchableRows: keys.length, hits: hits.length });
+      return new RestAnswer(hits, { cost: 0 });
+    },
   };
+}
+
+const parameterFormat = (message: string) => new RestError(MilvusErrorCode.IncorrectParameterFormat, `invalid parameter format, error: ${message}`);
+
+/**
+ * The vector field and query vectors of a search body, checked like Milvus's REST handler
+ * (`generatePlaceholderGroup`): `annsField` may be omitted when the collection has one vector
+ * field; every vector must be numbers of the field's dimension. Errors are code 1801 or 1802.
+ */
+function searchVectors(body: Record<string, unknown>, c: CollectionState): { field: string; dim: number; vectors: number[][] } {
+  const data = body.data;
+  if (data === undefined || data === null) {
+    throw new RestError(
+      MilvusErrorCode.MissingRequiredParameters,
+      "missing required parameters, error: Key: 'SearchReqV2.Data' Error:Field validation for 'Data' failed on the 'required' tag",
+    );
+  }
+  if (!Array.isArray(data)) throw parameterFormat(`json: cannot unmarshal ${typeof data} into Go struct field SearchReqV2.data of type []interface {}`);
+  const vectorFields = c.info.schema.fields.filter((f) => f.data_type.endsWith('Vector'));
+  const annsField = stringField(body, 'annsField');
+  let field;
+  if (annsField === undefined) {
+    if (vectorFields.length > 1) {
+      throw parameterFormat(`search without annsField, but already found multiple vector fields: [${vectorFields[0]!.name}, ${vectorFields[1]!.name},,,]`);
+    }
+    field = vectorFields[0];
+  } else {
+    field = vectorFields.find((f) => f.name === annsField);
+  }
+  if (!field) throw parameterFormat(`cannot find a vector field named: ${annsField ?? ''}`);
+  const dim = Number(field.type_params.find((p) => p.key === 'dim')?.value ?? 0);
+  const vectors = data.map((vector) => {
+    const text = JSON.stringify(vector);
+    if (!Array.isArray(vector) || !vector.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+      throw parameterFormat(`invalid parameter[expected=FloatVector][actual=${text}]: json: cannot unmarshal into []float32`);
+    }
+    if (vector.length !== dim) {
+      throw parameterFormat(`invalid parameter[expected=FloatVector][actual=${text}]: dimension: ${dim}, but length of []float: ${vector.length}`);
+    }
+    return vector as number[];
+  });
+  if (vectors.length === 0) throw parameterFormat('invalid parameter[expected=FloatVector][actual=[]]: no query vector');
+  return { field: field.name, dim, vectors };
 }
 
 function stringField(body: Record<string, unknown>, name: string): string | undefined {

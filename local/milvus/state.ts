@@ -12,6 +12,7 @@ import {
   type CollectionInfo,
   type DatabaseInfo,
   type FieldBinlog,
+  type FieldIndex,
   type SegmentInfo,
   FieldId,
 } from './meta.js';
@@ -31,6 +32,18 @@ export interface SegmentSummary {
   rowsOnDisk: number;
   /** Binlog object keys the metadata lists but MinIO does not hold (or holds corrupt). */
   missingObjects: string[];
+  /** Object keys of the logs the row count comes from: primary-key binlogs (L1) or delta logs (L0). */
+  logKeys: string[];
+  /** Object keys of the primary-key stats logs (L1 only). */
+  statsLogKeys: string[];
+}
+
+/** The vector index of a collection, from its field-index record in etcd. */
+export interface VectorIndexInfo {
+  fieldName: string;
+  indexName: string;
+  indexType: string;
+  metricType: string;
 }
 
 /** One collection, derived from the volumes. */
@@ -43,6 +56,8 @@ export interface CollectionState {
   info: CollectionInfo;
   /** Whether querycoord has a persisted load record for it. */
   loadRecorded: boolean;
+  /** The vector index, when one is defined. */
+  index?: VectorIndexInfo;
   segments: SegmentSummary[];
   /** Rows in flushed L1 segments minus deletions in flushed L0 segments, as read from MinIO. */
   persistedRows: number;
@@ -100,6 +115,18 @@ async function rowsInLogs(
   return { rows, missing };
 }
 
+function vectorIndexOf(entries: Map<string, string>, info: CollectionInfo): VectorIndexInfo | undefined {
+  for (const [, value] of entriesWithPrefix(entries, etcdKeys.fieldIndex(info.ID, ''))) {
+    const index = parse<FieldIndex>(value);
+    if (!index || index.deleted) continue;
+    const param = (key: string) => index.index_info.index_params.find((p) => p.key === key)?.value;
+    const field = info.schema.fields.find((f) => f.fieldID === index.index_info.fieldID);
+    if (!field) continue;
+    return { fieldName: field.name, indexName: index.index_info.index_name, indexType: param('index_type') ?? 'AUTOINDEX', metricType: param('metric_type') ?? 'COSINE' };
+  }
+  return undefined;
+}
+
 /**
  * Reads the state of a Milvus instance from its volumes. Throws `EtcdDataMissingError` when
  * no etcd member holds a readable keyspace (the instance could not start).
@@ -129,7 +156,7 @@ export async function readMilvusState(volumes: MilvusVolumes): Promise<MilvusSta
       if (seg.state === 'Growing') {
         growingRows += seg.num_of_rows;
         growingSegmentIds.push(seg.ID);
-        segments.push({ id: seg.ID, state: seg.state, level: seg.level, recordedRows: seg.num_of_rows, rowsOnDisk: 0, missingObjects: [] });
+        segments.push({ id: seg.ID, state: seg.state, level: seg.level, recordedRows: seg.num_of_rows, rowsOnDisk: 0, missingObjects: [], logKeys: [], statsLogKeys: [] });
         continue;
       }
       // Row counts come from the primary-key binlogs (L1) or the delta logs (L0).
@@ -145,7 +172,13 @@ export async function readMilvusState(volumes: MilvusVolumes): Promise<MilvusSta
       );
       const { rows, missing } = await rowsInLogs(drives, keys, { collectionId: info.ID, segmentId: seg.ID });
       persistedRows += seg.level === 'L0' ? -rows : rows;
-      segments.push({ id: seg.ID, state: seg.state, level: seg.level, recordedRows: seg.num_of_rows, rowsOnDisk: rows, missingObjects: missing });
+      const statsLogKeys =
+        seg.level === 'L0'
+          ? []
+          : (parse<FieldBinlog>(entries.get(etcdKeys.statslog(info.ID, seg.partitionID, seg.ID, FieldId.PrimaryKey)))?.binlogs ?? []).map((b) =>
+              objectKeys.statsLog(v.rootPath, info.ID, seg.partitionID, seg.ID, FieldId.PrimaryKey, b.logID),
+            );
+      segments.push({ id: seg.ID, state: seg.state, level: seg.level, recordedRows: seg.num_of_rows, rowsOnDisk: rows, missingObjects: missing, logKeys: keys, statsLogKeys });
     }
     const dimParam = info.schema.fields.find((f) => f.data_type === 'FloatVector')?.type_params.find((p) => p.key === 'dim');
     collections.push({
@@ -156,6 +189,7 @@ export async function readMilvusState(volumes: MilvusVolumes): Promise<MilvusSta
       dim: Number(dimParam?.value ?? 0),
       info,
       loadRecorded: entries.has(etcdKeys.loadInfo(info.ID)),
+      index: vectorIndexOf(entries, info),
       segments,
       persistedRows: Math.max(0, persistedRows),
       growingRows,

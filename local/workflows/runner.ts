@@ -1,9 +1,10 @@
 /**
- * The local workflow runner: executes statemachines/backup.asl.json — the file CDK deploys —
+ * The local workflow runner: executes the files under statemachines/ — the ones CDK deploys —
  * with aws-local-stepfunctions, every Task mapped to the same handler its Lambda runs, built
  * with local collaborators: the local cluster's kubeconfig, a `file://` vault, the file-backed
  * catalog, a key-file sealer and a JSON-lines event log, all under the cluster's state
- * directory. Wait states and retry intervals can be shortened; nothing else differs from AWS.
+ * directory. A drill's nested restore (`states:startExecution.sync:2`) runs the restore file
+ * the same way. Wait states and retry intervals can be shortened; nothing else differs from AWS.
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
@@ -23,6 +24,8 @@ import { KubernetesExec } from '../../core/kube/exec.js';
 import { FileVaultStore } from '../../core/vault/file-store.js';
 import { fillPlaceholders, loadDefinition, placeholdersOf } from '../../core/workflow/asl.js';
 import { makeStepHandlers, type StepHandler } from '../../lambdas/backup/handlers.js';
+import { makeRestoreStepHandlers } from '../../lambdas/restore/handlers.js';
+import { DEFAULT_RESTORE_TIMINGS, type RestoreServices, type RestoreTimings } from '../../core/restore/context.js';
 import { makeHandler as makePrepareHandler } from '../../lambdas/prepare/handler.js';
 import './promise-with-resolvers.js';
 
@@ -43,6 +46,9 @@ export const localCatalog = (stateDir: string): LocalCatalog => new LocalCatalog
 /** How the data-mover Job runs on the local cluster: the project's own CLI (see local/runtime.ts). */
 export const LOCAL_DATAMOVER = { image: 'milvus-guard-datamover:local', command: ['milvus-guard', 'datamover'], serviceAccountName: 'milvus-guard-datamover' } as const;
 
+/** The workflows under statemachines/. */
+export type LocalWorkflow = 'backup' | 'restore' | 'drill';
+
 export interface LocalBackupOptions {
   /** The local cluster's state directory (`local up --state DIR`). */
   readonly stateDir: string;
@@ -52,13 +58,19 @@ export interface LocalBackupOptions {
   /** Default: `local-<uuid>`. */
   readonly executionName?: string;
   readonly timings?: Partial<BackupTimings>;
+  /** Deadlines of the restore's polling loops (restores and drills). */
+  readonly restoreTimings?: Partial<RestoreTimings>;
   /** Milliseconds each Wait state waits. Default 500. */
   readonly pollMs?: number;
   /** Milliseconds before each retry. Default 200. */
   readonly retryMs?: number;
   readonly now?: () => Date;
-  /** Called with each state's name as the execution enters it. */
+  /** Called with each state's name as the execution enters it (a nested execution's as `Parent/Child`). */
   readonly onState?: (state: string) => void;
+}
+
+export interface LocalWorkflowOptions extends LocalBackupOptions {
+  readonly workflow: LocalWorkflow;
 }
 
 export interface LocalBackupResult {
@@ -125,16 +137,48 @@ export function localBackupServices(stateDir: string, config: Config, options: {
   };
 }
 
+/** The collaborators of the restore and drill steps on the embedded default. */
+export function localRestoreServices(stateDir: string, config: Config, options: { timings?: Partial<BackupTimings>; restoreTimings?: Partial<RestoreTimings>; now?: () => Date } = {}): RestoreServices {
+  const { config: c, now, kube, vault, catalog, sealer, events, dataMover } = localBackupServices(stateDir, config, options);
+  return { config: c, now, kube, vault, catalog, sealer, events, dataMover, restoreTimings: { ...DEFAULT_RESTORE_TIMINGS, ...options.restoreTimings } };
+}
+
+/** Runs the backup workflow; see {@link runLocalWorkflow}. */
+export function runLocalBackup(options: LocalBackupOptions): Promise<LocalBackupResult> {
+  return runLocalWorkflow({ ...options, workflow: 'backup' });
+}
+
+/** Runs the restore workflow; see {@link runLocalWorkflow}. */
+export function runLocalRestore(options: LocalBackupOptions): Promise<LocalBackupResult> {
+  return runLocalWorkflow({ ...options, workflow: 'restore' });
+}
+
+/** Runs the drill workflow (and its nested restore); see {@link runLocalWorkflow}. */
+export function runLocalDrill(options: LocalBackupOptions): Promise<LocalBackupResult> {
+  return runLocalWorkflow({ ...options, workflow: 'drill' });
+}
+
+const STATE_MACHINE_ARN = (workflow: LocalWorkflow) => `arn:aws:states:local:000000000000:stateMachine:milvus-guard-${workflow}`;
+const NESTED_EXECUTION = 'arn:aws:states:::states:startExecution.sync:2';
+
 /**
- * Runs the backup workflow on the local cluster of `stateDir` and resolves when the execution
- * ends, with its output or its error. The same ASL and handlers as in AWS; see the module
+ * Runs a workflow on the local cluster of `stateDir` and resolves when the execution ends,
+ * with its output or its error. The same ASL and handlers as in AWS; see the module
  * documentation for what is local.
  */
-export async function runLocalBackup(options: LocalBackupOptions): Promise<LocalBackupResult> {
+export async function runLocalWorkflow(options: LocalWorkflowOptions): Promise<LocalBackupResult> {
   const services = localBackupServices(options.stateDir, options.config, options);
   const stepHandlers = makeStepHandlers({ services, serviceName: 'milvus-guard', metricsNamespace: 'MilvusGuard', logLevel: 'SILENT', metrics: new LocalMetrics() });
   const plan = typeof options.input === 'object' && options.input !== null ? (options.input as { plan?: unknown }).plan : undefined;
   const vaultName = typeof plan === 'string' ? safeVaultName(options.config, plan) : options.config.vaults[0]!.name;
+  const restoreHandlers = makeRestoreStepHandlers({
+    services: localRestoreServices(options.stateDir, options.config, options),
+    vault: { name: vaultName, bucket: services.vault.url },
+    serviceName: 'milvus-guard',
+    metricsNamespace: 'MilvusGuard',
+    logLevel: 'SILENT',
+    metrics: new LocalMetrics(),
+  });
   const prepare = makePrepareHandler({
     config: options.config,
     catalog: services.catalog,
@@ -150,11 +194,14 @@ export async function runLocalBackup(options: LocalBackupOptions): Promise<Local
       LOCK_TTL_SECONDS: services.timings.lockTtlSeconds,
     },
   });
-  const byName: Record<string, StepHandler> = { ...stepHandlers, prepare };
+  const byName: Record<string, StepHandler> = { ...stepHandlers, ...restoreHandlers, prepare };
 
-  // `${DiscoverFunctionArn}` → handler `discover`, exactly as CDK wires one function per export.
-  const text = loadDefinition('backup');
-  const values = Object.fromEntries(placeholdersOf(text).map((p) => [p, FUNCTION_ARN(handlerNameOf(p))]));
+  // `${DiscoverFunctionArn}` → handler `discover`, exactly as CDK wires one function per export;
+  // `${RestoreStateMachineArn}` → the local restore workflow.
+  const text = loadDefinition(options.workflow);
+  const values = Object.fromEntries(
+    placeholdersOf(text).map((p) => [p, p.endsWith('StateMachineArn') ? STATE_MACHINE_ARN(handlerNameOf(p.replace(/StateMachineArn$/, 'FunctionArn')) as LocalWorkflow) : FUNCTION_ARN(handlerNameOf(p))]),
+  );
   const definition = JSON.parse(fillPlaceholders(text, values)) as StateMachineDefinition;
   const taskHandlers: Record<string, (input: JSONValue) => Promise<JSONValue>> = {};
   const waits: Record<string, number> = {};
@@ -163,6 +210,10 @@ export async function runLocalBackup(options: LocalBackupOptions): Promise<Local
     if (state.Type === 'Wait') waits[name] = options.pollMs ?? 500;
     if (state.Retry) retries[name] = options.retryMs ?? 200;
     if (state.Type !== 'Task') return;
+    if (state.Resource === NESTED_EXECUTION) {
+      taskHandlers[name] = (input) => runNested(options, name, input as unknown as NestedStart);
+      return;
+    }
     const fn = String(state.Resource).split(':function:milvus-guard-')[1]!;
     const handler = byName[fn];
     if (!handler) throw new Error(`state ${name} invokes ${String(state.Resource)}, which has no local handler`);
@@ -170,7 +221,7 @@ export async function runLocalBackup(options: LocalBackupOptions): Promise<Local
   });
 
   const executionName = options.executionName ?? `local-${randomUUID()}`;
-  const executionId = `arn:aws:states:local:000000000000:execution:milvus-guard-backup:${executionName}`;
+  const executionId = `arn:aws:states:local:000000000000:execution:milvus-guard-${options.workflow}:${executionName}`;
   const execution = new StateMachine(definition, { validationOptions: { checkArn: false } }).run(options.input as never, {
     context: { Execution: { Id: executionId, Name: executionName } },
     overrides: { taskResourceLocalHandlers: taskHandlers, waitTimeOverrides: waits, retryIntervalOverrides: retries },
@@ -197,6 +248,41 @@ export async function runLocalBackup(options: LocalBackupOptions): Promise<Local
     const cause = err.cause as { name?: string; message?: string } | undefined;
     return { executionId, status: 'FAILED', error: { name: cause?.name ?? 'States.Runtime', message: cause?.message ?? err.message }, states, retried };
   }
+}
+
+/** What a `states:startExecution.sync:2` Task passes. */
+interface NestedStart {
+  readonly StateMachineArn: string;
+  readonly Name?: string;
+  readonly Input?: unknown;
+}
+
+/** A nested execution failed; the parent Task fails with `States.TaskFailed`, as in AWS. */
+class NestedExecutionFailed extends Error {
+  constructor(cause: string) {
+    super(cause);
+    this.name = 'States.TaskFailed';
+  }
+}
+
+/**
+ * Runs a nested execution the way `startExecution.sync:2` does: waits for it and returns its
+ * description with the output as JSON, or fails with `States.TaskFailed` whose cause is that
+ * description, holding the child's `Error` and `Cause`.
+ */
+async function runNested(parent: LocalWorkflowOptions, state: string, start: NestedStart): Promise<JSONValue> {
+  const workflow = start.StateMachineArn.split(':stateMachine:milvus-guard-')[1] as LocalWorkflow | undefined;
+  if (workflow !== 'backup' && workflow !== 'restore' && workflow !== 'drill') throw new Error(`state ${state} starts ${start.StateMachineArn}, which is not a local workflow`);
+  const result = await runLocalWorkflow({
+    ...parent,
+    workflow,
+    input: start.Input ?? {},
+    ...(start.Name ? { executionName: start.Name } : {}),
+    onState: (child) => parent.onState?.(`${state}/${child}`),
+  });
+  const description = { ExecutionArn: result.executionId, StateMachineArn: start.StateMachineArn, Name: start.Name ?? '', Status: result.status };
+  if (result.status === 'SUCCEEDED') return { ...description, Output: result.output } as JSONValue;
+  throw new NestedExecutionFailed(JSON.stringify({ ...description, Error: result.error?.name ?? 'States.Runtime', Cause: result.error?.message ?? '' }));
 }
 
 /** `DiscoverFunctionArn` → `discover`, `PrepareFunctionArn` → `prepare`. */

@@ -32,6 +32,16 @@ async function boundVolume(name: string, content: string): Promise<string> {
   return dir;
 }
 
+const CONTENTS = { group: 'snapshot.storage.k8s.io', version: 'v1', plural: 'volumesnapshotcontents' };
+
+/** The snapshot handle (the cloud snapshot id) behind a ready VolumeSnapshot of NS. */
+async function handleOf(name: string): Promise<string> {
+  await t.cluster.settle();
+  const snap = await t.custom.getNamespacedCustomObject({ ...SNAP, name });
+  const content = await t.custom.getClusterCustomObject({ ...CONTENTS, name: snap.status.boundVolumeSnapshotContentName });
+  return content.status.snapshotHandle;
+}
+
 const snapshot = (name: string, claim: string, className?: string) => ({
   apiVersion: 'snapshot.storage.k8s.io/v1',
   kind: 'VolumeSnapshot',
@@ -89,7 +99,7 @@ describe('volume snapshots', () => {
     await writeFile(join(dir, 'new.txt'), 'new');
     await t.cluster.settle();
 
-    const frozenDir = t.cluster.dirs.snapshot(`snapcontent-${created.metadata.uid}`);
+    const frozenDir = t.cluster.dirs.snapshot(await handleOf(created.metadata.name));
     expect(await readFile(join(frozenDir, 'data.txt'), 'utf8')).toBe('before');
     expect(existsSync(join(frozenDir, 'new.txt'))).toBe(false);
   });
@@ -151,11 +161,12 @@ describe('volume snapshots', () => {
     const created = await t.custom.createNamespacedCustomObject({ ...SNAP, body: snapshot('gone', 'gone-src') });
     await t.cluster.settle();
 
+    const handle = await handleOf('gone');
     await t.custom.deleteNamespacedCustomObject({ ...SNAP, name: 'gone' });
     await t.cluster.settle();
 
     const contents = await t.custom.listClusterCustomObject({ group: 'snapshot.storage.k8s.io', version: 'v1', plural: 'volumesnapshotcontents' });
     expect(contents.items.map((c: { metadata: { name: string } }) => c.metadata.name)).not.toContain(`snapcontent-${created.metadata.uid}`);
-    expect(existsSync(t.cluster.dirs.snapshot(`snapcontent-${created.metadata.uid}`))).toBe(false);
+    expect(existsSync(t.cluster.dirs.snapshot(handle))).toBe(false);
   });
 });
