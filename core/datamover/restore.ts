@@ -209,7 +209,13 @@ async function prepareTarget(target: string, marker: string, job: { backupId: st
     if (previous.backupId === job.backupId && previous.volume === job.volume) return true;
     throw new UserError(`target ${target} holds an unfinished restore of backup ${previous.backupId} volume ${previous.volume}; finish that one or empty the directory`);
   }
-  if (names.length > 0) throw new UserError(`target ${target} is not empty; restore into an empty directory`);
+  // A freshly formatted ext4 volume (a new EBS PVC) holds an empty lost+found: still empty.
+  const blocking = [];
+  for (const name of names) {
+    if (name === 'lost+found' && (await readdir(`${target}/${name}`).catch(() => ['?'])).length === 0) continue;
+    blocking.push(name);
+  }
+  if (blocking.length > 0) throw new UserError(`target ${target} is not empty; restore into an empty directory`);
   await writeFile(marker, `${JSON.stringify(job)}\n`);
   return false;
 }

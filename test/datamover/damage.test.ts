@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { mkdir, readdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from '@jest/globals';
 import { backupVolume } from '../../core/datamover/backup.js';
@@ -123,6 +123,20 @@ describe('damaged vault', () => {
 
     await expect(restoreVolume({ vault, volume: VOLUME, backupId: 'b1', target })).rejects.toThrow(UserError);
     await expect(restoreVolume({ vault, volume: VOLUME, backupId: 'b1', target })).rejects.toThrow(/is not empty/);
+  });
+
+  it('restore accepts a fresh volume that holds only an empty lost+found', async () => {
+    const target = join(dir, 'fresh-ext4');
+    await mkdir(join(target, 'lost+found'), { recursive: true });
+
+    await restoreVolume({ vault, volume: VOLUME, backupId: 'b1', target });
+
+    // Everything but the root, whose mtime removing lost+found again changes.
+    await rmdir(join(target, 'lost+found'));
+    const [restored, source] = [await snapshotTree(target), await snapshotTree(join(dir, 'source'))];
+    restored.delete('');
+    source.delete('');
+    expect(restored).toEqual(source);
   });
 
   it('restore of a backup the vault does not have says which one', async () => {
