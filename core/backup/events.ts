@@ -9,8 +9,11 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 
 export const EVENT_SOURCE = 'milvus-guard';
 
+/** Every event milvus-guard publishes (the EventBridge detail-type). */
+export type EventDetailType = 'Backup Available' | 'Backup Failed' | 'Restore Completed' | 'Restore Failed' | 'Drill Passed' | 'Drill Failed';
+
 export interface BackupEvent {
-  readonly detailType: 'Backup Available' | 'Backup Failed';
+  readonly detailType: EventDetailType;
   readonly time: Date;
   readonly detail: Record<string, unknown>;
 }

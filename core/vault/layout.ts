@@ -14,6 +14,7 @@
  *   backups/<backupId>/volumes/<volume>/index.jsonl.gz the volume's file index (data mover)
  *   volumes/<volume>/backups/<backupId>.json           the volume backup's summary, written last:
  *                                                      its presence means the export is complete
+ *   drills/<plan>/<drillId>.json                       a DR drill's evidence report (for auditors)
  * ```
  *
  * Packs are shared by every backup of every volume (deduplication) and are only deleted by the
@@ -87,6 +88,18 @@ export function manifestKey(backupId: string, ref: { group: string; kind: string
   return `${backupPrefix(backupId)}manifests/${part('group', ref.group)}/${part('kind', ref.kind)}/${ns}/${part('name', ref.name)}.yaml`;
 }
 
+/** Prefix of every captured object of a backup (listing it is how a restore finds them). */
+export function manifestsPrefix(backupId: string): string {
+  return `${backupPrefix(backupId)}manifests/`;
+}
+
+/** A manifest key (plain or sealed) parsed back into its parts, or undefined for any other key. */
+export function parseManifestKey(key: string): { backupId: string; group: string; kind: string; namespace?: string; name: string; sealed: boolean } | undefined {
+  const m = /^backups\/([^/]+)\/manifests\/([^/]+)\/([^/]+)\/([^/]+)\/([^/]+?)(\.sealed\.json|\.yaml)$/.exec(key);
+  if (!m) return undefined;
+  return { backupId: m[1]!, group: m[2]!, kind: m[3]!, ...(m[4] === '_cluster' ? {} : { namespace: m[4]! }), name: m[5]!, sealed: m[6] === '.sealed.json' };
+}
+
 /** A captured Secret, sealed (never stored in the clear, even in an encrypted bucket). */
 export function sealedManifestKey(backupId: string, ref: { group: string; kind: string; namespace?: string; name: string }): string {
   return manifestKey(backupId, ref).replace(/\.yaml$/, '.sealed.json');
@@ -130,4 +143,17 @@ export function parseVolumeSummaryKey(key: string): { volume: string; backupId: 
   const m = /^volumes\/([^/]+)\/backups\/([^/]+)\.json$/.exec(key);
   if (!m || !SEGMENT.test(m[1]!) || !SEGMENT.test(m[2]!)) return undefined;
   return { volume: m[1]!, backupId: m[2]! };
+}
+
+/** Prefix of every drill's evidence report. */
+export const DRILLS_PREFIX = 'drills/';
+
+/** Prefix of the evidence reports of one plan's drills. */
+export function drillEvidencePrefix(plan: string): string {
+  return `${DRILLS_PREFIX}${segment('plan name', plan)}/`;
+}
+
+/** The evidence report of one drill (JSON an auditor can read). */
+export function drillEvidenceKey(plan: string, drillId: string): string {
+  return `${drillEvidencePrefix(plan)}${segment('drill id', drillId)}.json`;
 }

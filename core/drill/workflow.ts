@@ -1,0 +1,244 @@
+/**
+ * The DR drill's steps (statemachines/drill.asl.json): pick the newest backup of a plan, have
+ * the restore workflow restore it from the vault into a throwaway namespace (a nested
+ * execution, so a drill exercises exactly what a real restore runs), delete the namespace, and
+ * write an evidence report an auditor can read: which backup, its age (the achieved RPO), the
+ * RTO, every collection's counts, and whether the drill passed.
+ */
+import { z } from 'zod';
+import { causeText } from '../backup/workflow.js';
+import type { RestoreRecord } from '../catalog/record.js';
+import { resolveDrill, resolvePlan, UnknownNameError, type ResolvedPlan } from '../config/load.js';
+import type { Drill } from '../config/schema.js';
+import { InvalidInputError } from '../errors.js';
+import { deleteNamespace } from '../restore/namespace.js';
+import { findBackupAt, NoBackupAtPointInTimeError } from '../restore/prepare.js';
+import type { RestoreServices } from '../restore/context.js';
+import { drillEvidenceKey, drillEvidencePrefix, DRILLS_PREFIX } from '../vault/layout.js';
+import type { VaultStore } from '../vault/store.js';
+import type { StepError } from '../workflow/backup-state.js';
+import { parseContract, type PrepareRequest } from '../workflow/contracts.js';
+import { DrillInput, type PreparedDrill, type RestoreInput } from '../workflow/restore-state.js';
+
+type Services<K extends keyof RestoreServices> = Pick<RestoreServices, K>;
+
+const WHAT = 'the drill input';
+
+/** A plan with no `Available` backup cannot be drilled. */
+export class NothingToDrillError extends Error {
+  constructor(readonly plan: string) {
+    super(`plan ${plan} has no Available backup to drill; run a backup first (milvus-guard backup create --plan ${plan})`);
+    this.name = 'NothingToDrill';
+  }
+}
+
+/** `<name>-drill-<yyyymmddhhmmss>`, short enough to name the nested execution (80 characters). */
+export function defaultDrillId(name: string, startTime: string): string {
+  const suffix = `-drill-${new Date(startTime).toISOString().slice(0, 19).replace(/\D/g, '')}`;
+  return `${name.slice(0, 80 - suffix.length).replace(/-+$/, '')}${suffix}`;
+}
+
+/** What PrepareDrill hands the workflow: the drill, and the nested restore's input. */
+export interface DrillPlan {
+  readonly drill: PreparedDrill;
+  readonly restore: RestoreInput;
+}
+
+/**
+ * Prepares a drill: a configured drill (`{"drill": NAME}`, what its schedule sends) or a plan
+ * with the drill defaults (`{"plan": NAME}`, from the console); the newest `Available` backup of
+ * the plan; the throwaway namespace. The restore reads the vault — the portable path a real
+ * disaster needs — with cleanup on failure off: the drill deletes the namespace itself,
+ * whichever way the restore ended, unless the drill keeps it.
+ */
+export async function prepareDrillStep(
+  s: Services<'config' | 'catalog'>,
+  vault: { readonly name: string; readonly bucket: string },
+  request: PrepareRequest,
+): Promise<DrillPlan> {
+  const input = parseContract(DrillInput, request.input, WHAT);
+  let plan: ResolvedPlan;
+  let settings: Pick<Drill, 'validateRowCounts' | 'cleanup'>;
+  let targetCluster: string;
+  let targetNamespace: string;
+  try {
+    if (input.drill !== undefined) {
+      const resolved = resolveDrill(s.config, input.drill);
+      plan = resolved.plan;
+      settings = resolved.drill;
+      targetCluster = resolved.targetCluster.name;
+      targetNamespace = resolved.targetNamespace;
+    } else {
+      plan = resolvePlan(s.config, input.plan!);
+      // A configured drill's defaults (config/schema.ts): validate row counts, then clean up.
+      settings = { validateRowCounts: true, cleanup: true };
+      targetCluster = plan.cluster.name;
+      targetNamespace = `${plan.plan.namespace}-drill`;
+    }
+  } catch (err) {
+    if (err instanceof UnknownNameError) throw new InvalidInputError(WHAT, [`${input.drill !== undefined ? 'drill' : 'plan'}: ${err.message}`]);
+    throw err;
+  }
+  let backup;
+  try {
+    backup = await findBackupAt(s.catalog, plan.plan.name, undefined);
+  } catch (err) {
+    if (err instanceof NoBackupAtPointInTimeError) throw new NothingToDrillError(plan.plan.name);
+    throw err;
+  }
+  const drillId = defaultDrillId(input.drill ?? plan.plan.name, request.execution.startTime);
+  const drill: PreparedDrill = {
+    drillId,
+    ...(input.drill !== undefined ? { drill: input.drill } : {}),
+    plan: plan.plan.name,
+    backupId: backup.backupId,
+    backupCompletedAt: backup.completedAt ?? backup.startedAt,
+    targetCluster,
+    targetNamespace,
+    validateRowCounts: settings.validateRowCounts,
+    cleanup: settings.cleanup,
+    vault: { name: vault.name, bucket: vault.bucket, region: plan.vault.region },
+    executionId: request.execution.id,
+    startedAt: new Date(request.execution.startTime).toISOString(),
+  };
+  return {
+    drill,
+    restore: {
+      backupId: backup.backupId,
+      targetNamespace,
+      targetCluster,
+      source: 'vault',
+      cleanupOnFailure: false,
+      validateRowCounts: settings.validateRowCounts,
+      restoreName: drillId,
+      drillId,
+    },
+  };
+}
+
+/**
+ * Deletes the drill's namespace when the drill says so — and only when the drill's restore
+ * created it: a namespace that was there before (the restore refused it) is not the drill's.
+ */
+export async function cleanupDrillStep(s: Services<'catalog' | 'kube' | 'config'>, drill: PreparedDrill): Promise<{ namespaceDeleted: boolean }> {
+  if (!drill.cleanup) return { namespaceDeleted: false };
+  const record = await s.catalog.getRestore(drill.drillId);
+  if (!record?.createdNamespace) return { namespaceDeleted: false };
+  const cluster = s.config.clusters.find((c) => c.name === drill.targetCluster)!;
+  const kube = await s.kube({ name: cluster.name, eksClusterName: cluster.eksClusterName, region: cluster.region });
+  return { namespaceDeleted: await deleteNamespace(kube, drill.targetNamespace) };
+}
+
+/** The evidence report of one drill, as written to the vault. */
+export const DrillEvidence = z.object({
+  format: z.literal('milvus-guard/drill-evidence-v1'),
+  drillId: z.string(),
+  drill: z.string().optional(),
+  plan: z.string(),
+  executionId: z.string(),
+  startedAt: z.string(),
+  completedAt: z.string(),
+  passed: z.boolean(),
+  backup: z.object({ backupId: z.string(), completedAt: z.string(), ageSeconds: z.number() }),
+  /** The backup's age when the drill started: the data a real disaster then would have lost. */
+  achievedRpoSeconds: z.number(),
+  /** From the restore's request to validated data; absent when the restore did not complete. */
+  achievedRtoSeconds: z.number().optional(),
+  restore: z.object({
+    restoreId: z.string(),
+    status: z.string(),
+    source: z.string().optional(),
+    targetCluster: z.string(),
+    targetNamespace: z.string(),
+    failedStep: z.string().optional(),
+    error: z.string().optional(),
+    cause: z.string().optional(),
+  }),
+  collections: z.array(z.object({ name: z.string(), expected: z.number(), restored: z.number().optional(), searchHits: z.number().optional(), ok: z.boolean(), problem: z.string().optional() })),
+  cleanup: z.object({ requested: z.boolean(), namespaceDeleted: z.boolean(), error: z.string().optional() }),
+});
+export type DrillEvidence = z.infer<typeof DrillEvidence>;
+
+/** The nested execution's error: `States.TaskFailed` carries the child's error and cause as JSON. */
+function restoreFailure(error: StepError | undefined): { error: string; cause: string } | undefined {
+  if (!error) return undefined;
+  const cause = error.Cause ?? '';
+  try {
+    const parsed = JSON.parse(cause) as { Error?: unknown; Cause?: unknown };
+    if (typeof parsed.Error === 'string') return { error: parsed.Error, cause: causeText(typeof parsed.Cause === 'string' ? parsed.Cause : '') };
+  } catch {
+    // Not the nested execution's JSON: the error of the Task itself.
+  }
+  return { error: error.Error, cause: causeText(cause) };
+}
+
+/**
+ * Writes the drill's evidence to the vault (`drills/<plan>/<drillId>.json`) from the restore's
+ * catalog record and publishes "Drill Passed" or "Drill Failed". A drill passes when the
+ * restore completed (which includes validation) and the namespace was cleaned up as asked.
+ */
+export async function recordDrillStep(
+  s: Services<'catalog' | 'now' | 'vault' | 'events'>,
+  drill: PreparedDrill,
+  outcome: { restoreError?: StepError; cleanup?: { namespaceDeleted: boolean }; cleanupError?: StepError },
+): Promise<{ drillId: string; plan: string; passed: boolean; evidenceKey: string; achievedRpoSeconds: number; achievedRtoSeconds?: number }> {
+  const now = s.now();
+  const record: RestoreRecord | undefined = await s.catalog.getRestore(drill.drillId);
+  const failure = restoreFailure(outcome.restoreError);
+  const ageSeconds = Math.max(0, (Date.parse(drill.startedAt) - Date.parse(drill.backupCompletedAt)) / 1000);
+  const cleanupOk = !drill.cleanup || outcome.cleanup?.namespaceDeleted === true || (outcome.cleanup !== undefined && !record?.createdNamespace);
+  const passed = record?.status === 'Completed' && !failure && cleanupOk;
+  const evidence: DrillEvidence = {
+    format: 'milvus-guard/drill-evidence-v1',
+    drillId: drill.drillId,
+    ...(drill.drill ? { drill: drill.drill } : {}),
+    plan: drill.plan,
+    executionId: drill.executionId,
+    startedAt: drill.startedAt,
+    completedAt: now.toISOString(),
+    passed,
+    backup: { backupId: drill.backupId, completedAt: drill.backupCompletedAt, ageSeconds },
+    achievedRpoSeconds: ageSeconds,
+    ...(record?.rtoSeconds !== undefined ? { achievedRtoSeconds: record.rtoSeconds } : {}),
+    restore: {
+      restoreId: drill.drillId,
+      status: record?.status ?? 'NotStarted',
+      ...(record ? { source: record.source } : {}),
+      targetCluster: drill.targetCluster,
+      targetNamespace: drill.targetNamespace,
+      ...(record?.failure ? { failedStep: record.failure.step } : {}),
+      ...(failure ? { error: failure.error, cause: failure.cause } : record?.failure ? { error: record.failure.error, cause: record.failure.cause } : {}),
+    },
+    collections: (record?.validation?.collections ?? []).map((c) => ({
+      name: `${c.database}.${c.collection}`,
+      expected: c.expected,
+      ...(c.restored !== undefined ? { restored: c.restored } : {}),
+      ...(c.searchHits !== undefined ? { searchHits: c.searchHits } : {}),
+      ok: c.ok,
+      ...(c.problem ? { problem: c.problem } : {}),
+    })),
+    cleanup: {
+      requested: drill.cleanup,
+      namespaceDeleted: outcome.cleanup?.namespaceDeleted ?? false,
+      ...(outcome.cleanupError ? { error: `${outcome.cleanupError.Error}: ${causeText(outcome.cleanupError.Cause)}` } : {}),
+    },
+  };
+  const evidenceKey = drillEvidenceKey(drill.plan, drill.drillId);
+  await s.vault.put(evidenceKey, Buffer.from(JSON.stringify(evidence, null, 2)));
+  await s.events.publish({
+    detailType: passed ? 'Drill Passed' : 'Drill Failed',
+    time: now,
+    detail: { drillId: drill.drillId, plan: drill.plan, backupId: drill.backupId, passed, evidenceKey, achievedRpoSeconds: ageSeconds, ...(evidence.achievedRtoSeconds !== undefined ? { achievedRtoSeconds: evidence.achievedRtoSeconds } : {}) },
+  });
+  return { drillId: drill.drillId, plan: drill.plan, passed, evidenceKey, achievedRpoSeconds: ageSeconds, ...(evidence.achievedRtoSeconds !== undefined ? { achievedRtoSeconds: evidence.achievedRtoSeconds } : {}) };
+}
+
+/** Every drill's evidence in the vault (of one plan, or all), newest first. */
+export async function listDrillEvidence(vault: VaultStore, plan?: string): Promise<DrillEvidence[]> {
+  const out: DrillEvidence[] = [];
+  for await (const object of vault.list(plan === undefined ? DRILLS_PREFIX : drillEvidencePrefix(plan))) {
+    if (!object.key.endsWith('.json')) continue;
+    out.push(DrillEvidence.parse(JSON.parse((await vault.get(object.key)).toString('utf8'))));
+  }
+  return out.sort((a, b) => b.startedAt.localeCompare(a.startedAt));
+}

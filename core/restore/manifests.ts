@@ -1,0 +1,241 @@
+/**
+ * Manifests (restore step "Manifests"): every object the backup captured, read from the vault
+ * (Secrets unsealed), rewritten for the target namespace and created in {@link RESTORE_ORDER}.
+ * PVCs are skipped (the volumes step made them, filled), and so is anything the target already
+ * has: a restore never overwrites.
+ *
+ * Workloads: with a Milvus CR the operator creates its own Deployments, ConfigMap, Service and
+ * ServiceAccount. We create the captured ones too, before and after the CR, because they carry
+ * what the user changed (a Helm install has no CR at all and is restored only this way), and the
+ * operator adopts objects that already exist instead of replacing them. Whichever comes first,
+ * the second create finds the object and counts it as `existing`.
+ */
+import { parse } from 'yaml';
+import { collectionPath, type CapturedKind, type RawObject } from '../backup/discover.js';
+import { SealedValueError, type SealedValue, type SecretSealer } from '../backup/sealer.js';
+import { labelValue } from '../backup/names.js';
+import type { KubeClients } from '../kube/connect.js';
+import { KubernetesRequestError, kubeRequest } from '../kube/request.js';
+import { manifestsPrefix, parseManifestKey } from '../vault/layout.js';
+import type { VaultStore } from '../vault/store.js';
+import type { ApplySummary, PreparedRestore } from '../workflow/restore-state.js';
+import { RESTORE_LABEL, restoreLabels } from './names.js';
+
+/**
+ * The order objects are created in, as Velero's restore priorities: what others refer to
+ * before what refers to it, so nothing starts against a missing dependency.
+ */
+export const RESTORE_ORDER: readonly CapturedKind[] = [
+  // Identities first: pods of every later workload name their ServiceAccount.
+  { group: '', version: 'v1', kind: 'ServiceAccount', plural: 'serviceaccounts' },
+  // Configuration the workloads mount or read (Milvus's user.yaml).
+  { group: '', version: 'v1', kind: 'ConfigMap', plural: 'configmaps' },
+  // Credentials (object storage keys, the root password): env and volumes of pods need them.
+  { group: '', version: 'v1', kind: 'Secret', plural: 'secrets' },
+  // Stable names the components find each other by, before any pod resolves them.
+  { group: '', version: 'v1', kind: 'Service', plural: 'services' },
+  // The Milvus CR: the operator builds its workloads on the restored volumes and config above.
+  { group: 'milvus.io', version: 'v1beta1', kind: 'Milvus', plural: 'milvuses' },
+  // Captured workloads last (see the module documentation); StatefulSets adopt the restored
+  // PVCs by name, so their data is there from the first pod start.
+  { group: 'apps', version: 'v1', kind: 'StatefulSet', plural: 'statefulsets' },
+  { group: 'apps', version: 'v1', kind: 'Deployment', plural: 'deployments' },
+];
+
+/** Kinds a restore never creates from manifests: the volumes step made them with their data. */
+const SKIPPED_KINDS = new Set(['PersistentVolumeClaim']);
+
+/** The API server refused to create a restored object (not because it exists). */
+export class ManifestRejectedError extends Error {
+  constructor(
+    readonly object: string,
+    detail: string,
+  ) {
+    super(`the target cluster refused to create ${object}: ${detail}`);
+    this.name = 'ManifestRejected';
+  }
+}
+
+/** A sealed Secret in the vault does not belong where it is stored (moved or swapped). */
+export class SealedSecretMismatchError extends SealedValueError {
+  constructor(key: string, context: Record<string, string>) {
+    super(`${key} holds a Secret sealed for ${JSON.stringify(context)}, not for this backup and name; the vault was tampered with or mis-copied`);
+    this.name = 'SealedSecretMismatch';
+  }
+}
+
+const groupOf = (apiVersion: string | undefined): string => (apiVersion?.includes('/') ? apiVersion.split('/')[0]! : '');
+
+/**
+ * Reads every object of backup `backupId` from the vault, in key order. Sealed Secrets are
+ * opened with `sealer`; each must carry the context capture sealed it with (this backup, its
+ * namespace and name), so a sealed value copied to another key is refused.
+ */
+export async function readManifests(ctx: { readonly vault: VaultStore; readonly sealer: SecretSealer }, backupId: string): Promise<RawObject[]> {
+  const objects: RawObject[] = [];
+  for await (const info of ctx.vault.list(manifestsPrefix(backupId))) {
+    const ref = parseManifestKey(info.key);
+    if (!ref || ref.backupId !== backupId) continue;
+    const body = await ctx.vault.get(info.key);
+    let text: string;
+    if (ref.sealed) {
+      const sealed = JSON.parse(body.toString('utf8')) as SealedValue;
+      const expected: Record<string, string> = { backup: backupId, namespace: ref.namespace ?? '', name: ref.name };
+      const context = sealed.context ?? {};
+      if (Object.keys(expected).some((k) => context[k] !== expected[k])) throw new SealedSecretMismatchError(info.key, context);
+      text = (await ctx.sealer.open(sealed)).toString('utf8');
+    } else {
+      text = body.toString('utf8');
+    }
+    objects.push(parse(text) as RawObject);
+  }
+  return objects;
+}
+
+/** Metadata the API server assigns; a restored object must not carry it. */
+const SERVER_METADATA = ['uid', 'resourceVersion', 'managedFields', 'creationTimestamp', 'generation', 'ownerReferences', 'selfLink', 'deletionTimestamp', 'deletionGracePeriodSeconds'];
+/** Annotations that record a PVC's binding to a volume of the source cluster. */
+const BINDING_ANNOTATIONS = ['pv.kubernetes.io/bind-completed', 'pv.kubernetes.io/bound-by-controller', 'volume.kubernetes.io/selected-node', 'volume.beta.kubernetes.io/storage-provisioner', 'volume.kubernetes.io/storage-provisioner'];
+/** Fields whose value names a storage class, wherever they are (PVC and template specs, Helm values of a CR). */
+const STORAGE_CLASS_FIELDS = new Set(['storageClassName', 'storageClass']);
+/** Fields whose value names a namespace (references, selectors). */
+const NAMESPACE_FIELDS = new Set(['namespace', 'kubernetes.io/metadata.name']);
+
+const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * Replaces `from` where a string uses it as a namespace: the label after a service name in a
+ * DNS name (`svc.ns`, `svc.ns:2379`, `svc.ns/path`, `svc.ns.svc.cluster.local`) and the value of
+ * a `namespace:` line or `"namespace": "..."` pair inside embedded YAML or JSON. A label must
+ * stand alone: `ns-2`, `my-ns` and `svc.ns.example.com` are left as they are.
+ */
+export function rewriteNamespaceInString(value: string, from: string, to: string): string {
+  if (!value.includes(from)) return value;
+  const ns = escape(from);
+  return value
+    .replace(new RegExp(`(?<=[A-Za-z0-9]\\.)${ns}(?=\\.svc(?![A-Za-z0-9-])|(?![A-Za-z0-9.-])|\\.(?![A-Za-z0-9]))`, 'g'), to)
+    .replace(new RegExp(`(^|\\n)([ \\t]*-?[ \\t]*namespace:[ \\t]*)(["']?)${ns}\\3(?=[ \\t]*(?:#.*)?(?:\\r?\\n|$))`, 'g'), `$1$2$3${to}$3`)
+    .replace(new RegExp(`("namespace"\\s*:\\s*")${ns}(")`, 'g'), `$1${to}$2`);
+}
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+function rewriteValues(value: Json, key: string | undefined, o: { fromNamespace: string; toNamespace: string; storageClassMap: Record<string, string> }): Json {
+  if (typeof value === 'string') {
+    if (key !== undefined && NAMESPACE_FIELDS.has(key) && value === o.fromNamespace) return o.toNamespace;
+    if (key !== undefined && STORAGE_CLASS_FIELDS.has(key) && o.storageClassMap[value] !== undefined) return o.storageClassMap[value];
+    return rewriteNamespaceInString(value, o.fromNamespace, o.toNamespace);
+  }
+  if (Array.isArray(value)) {
+    // `namespaces: [ns]` of an affinity term names namespaces in a list.
+    if (key === 'namespaces') return value.map((v) => (v === o.fromNamespace ? o.toNamespace : rewriteValues(v, undefined, o)));
+    return value.map((v) => rewriteValues(v, undefined, o));
+  }
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, rewriteValues(v, k, o)]));
+  }
+  return value;
+}
+
+/**
+ * A copy of `object` ready to create in the target: in `toNamespace`, with every reference to
+ * `fromNamespace` as a namespace rewritten (`namespace` fields, namespace selectors, DNS names
+ * such as `etcd.ns:2379` in any string — see {@link rewriteNamespaceInString}), storage classes
+ * mapped through `storageClassMap` (StatefulSet volumeClaimTemplates, PVCs, a CR's values),
+ * `labels` added (Velero adds `velero.io/restore-name`), and without what cannot be created:
+ * status, server-assigned metadata, a Service's cluster IPs (a headless Service keeps `None`)
+ * and node ports, a PVC's binding to a source volume.
+ */
+export function rewriteForTarget(object: RawObject, options: { fromNamespace: string; toNamespace: string; storageClassMap: Record<string, string>; labels: Record<string, string> }): RawObject {
+  const copy = structuredClone(object) as RawObject & { status?: unknown; spec?: Record<string, unknown> };
+  delete copy.status;
+  const metadata = copy.metadata as Record<string, unknown>;
+  for (const field of SERVER_METADATA) delete metadata[field];
+  if (copy.kind === 'Service' && copy.spec) {
+    const spec = copy.spec as { clusterIP?: string; clusterIPs?: string[]; healthCheckNodePort?: number; ports?: { nodePort?: number }[] };
+    // A headless Service must stay headless; any other address is the source cluster's.
+    if (spec.clusterIP !== 'None') {
+      delete spec.clusterIP;
+      delete spec.clusterIPs;
+    } else if (spec.clusterIPs) {
+      spec.clusterIPs = ['None'];
+    }
+    delete spec.healthCheckNodePort;
+    for (const port of spec.ports ?? []) delete port.nodePort;
+  }
+  if (copy.kind === 'PersistentVolumeClaim' && copy.spec) {
+    delete copy.spec.volumeName;
+    const annotations = metadata.annotations as Record<string, string> | undefined;
+    for (const a of BINDING_ANNOTATIONS) delete annotations?.[a];
+    if (annotations && Object.keys(annotations).length === 0) delete metadata.annotations;
+  }
+  const rewritten = rewriteValues(copy as unknown as Json, undefined, options) as unknown as RawObject;
+  if (rewritten.metadata.namespace !== undefined) rewritten.metadata.namespace = options.toNamespace;
+  rewritten.metadata.labels = { ...rewritten.metadata.labels, ...options.labels };
+  return rewritten;
+}
+
+/** Where an object's kind is served: {@link RESTORE_ORDER}, else the API's discovery document. */
+async function kindOf(kube: KubeClients, object: RawObject, cache: Map<string, CapturedKind>): Promise<CapturedKind> {
+  const group = groupOf(object.apiVersion);
+  const version = object.apiVersion?.split('/').at(-1) ?? 'v1';
+  const known = RESTORE_ORDER.find((k) => k.group === group && k.kind === object.kind);
+  if (known) return { ...known, version };
+  const id = `${object.apiVersion}/${object.kind}`;
+  const cached = cache.get(id);
+  if (cached) return cached;
+  const path = group === '' ? `/api/${version}` : `/apis/${group}/${version}`;
+  let resources: { name: string; kind: string }[] = [];
+  try {
+    resources = (JSON.parse((await kubeRequest(kube.kc, { method: 'GET', path })).body) as { resources?: { name: string; kind: string }[] }).resources ?? [];
+  } catch (err) {
+    if (!(err instanceof KubernetesRequestError && err.status === 404)) throw err;
+  }
+  const resource = resources.find((r) => r.kind === object.kind && !r.name.includes('/'));
+  if (!resource) throw new ManifestRejectedError(`${object.kind} ${object.metadata.name}`, `the cluster does not serve ${object.apiVersion} ${object.kind}; install its CRD (or operator) in the target cluster first`);
+  const kind = { group, version, kind: object.kind!, plural: resource.name };
+  cache.set(id, kind);
+  return kind;
+}
+
+/**
+ * Creates the backup's objects in `restore.to.namespace` in {@link RESTORE_ORDER} (kinds not
+ * in it after those, by kind), each rewritten with {@link rewriteForTarget} and labelled with
+ * the restore; PVCs are skipped. An object that already exists is left alone: it counts as
+ * `created` when an earlier attempt of this restore made it (its restore label says so), else
+ * as `existing`. Throws {@link ManifestRejectedError} when the API server refuses an object.
+ */
+export async function applyManifests(ctx: { readonly vault: VaultStore; readonly sealer: SecretSealer }, kube: KubeClients, restore: PreparedRestore): Promise<ApplySummary> {
+  const objects = (await readManifests(ctx, restore.backupId)).filter((o) => !SKIPPED_KINDS.has(o.kind ?? ''));
+  const cache = new Map<string, CapturedKind>();
+  const resolved = await Promise.all(objects.map(async (object) => ({ object, kind: await kindOf(kube, object, cache) })));
+  const position = (k: CapturedKind) => {
+    const i = RESTORE_ORDER.findIndex((x) => x.group === k.group && x.kind === k.kind);
+    return i === -1 ? RESTORE_ORDER.length : i;
+  };
+  resolved.sort((a, b) => position(a.kind) - position(b.kind) || a.kind.kind.localeCompare(b.kind.kind) || a.object.metadata.name.localeCompare(b.object.metadata.name));
+
+  const labels = restoreLabels(restore.restoreId);
+  const summary = { created: 0, existing: 0, secrets: 0 };
+  for (const { object, kind } of resolved) {
+    const body = rewriteForTarget(object, { fromNamespace: restore.from.namespace, toNamespace: restore.to.namespace, storageClassMap: restore.storageClassMap, labels });
+    const what = `${kind.kind} ${restore.to.namespace}/${object.metadata.name}`;
+    let created = false;
+    try {
+      await kubeRequest(kube.kc, { method: 'POST', path: collectionPath(kind, restore.to.namespace), body });
+      created = true;
+    } catch (err) {
+      if (!(err instanceof KubernetesRequestError)) throw err;
+      if (err.status !== 409) throw new ManifestRejectedError(what, err.message);
+      const current = JSON.parse((await kubeRequest(kube.kc, { method: 'GET', path: `${collectionPath(kind, restore.to.namespace)}/${encodeURIComponent(object.metadata.name)}` })).body) as RawObject;
+      created = current.metadata.labels?.[RESTORE_LABEL] === labelValue(restore.restoreId);
+    }
+    if (created) {
+      summary.created += 1;
+      if (kind.kind === 'Secret' && kind.group === '') summary.secrets += 1;
+    } else {
+      summary.existing += 1;
+    }
+  }
+  return summary;
+}

@@ -1,0 +1,62 @@
+/**
+ * Readiness (restore step "Readiness"): the restored Milvus is ready when every Deployment and
+ * StatefulSet in the target namespace has all its replicas ready, the Milvus CR (when there is
+ * one) reports Healthy, and Milvus itself answers `/healthz` through the service proxy. The
+ * workflow polls with a deadline; each poll says what it is still waiting for.
+ */
+import { CAPTURED_KINDS, listKind } from '../backup/discover.js';
+import { kubeCall } from '../kube/call.js';
+import type { KubeClients } from '../kube/connect.js';
+import type { MilvusClient } from '../milvus/client.js';
+import type { PreparedRestore, Readiness } from '../workflow/restore-state.js';
+
+/** The restored Milvus did not become ready before the deadline. */
+export class RestoreNotReadyError extends Error {
+  constructor(
+    readonly waitingFor: readonly string[],
+    deadline: string,
+  ) {
+    super(
+      `the restored Milvus was not ready by ${deadline}; still waiting for ${waitingFor.join(', ')}. ` +
+        'Check the pods of the target namespace (kubectl get pods, kubectl describe milvus) or raise the readiness timeout',
+    );
+    this.name = 'RestoreNotReady';
+  }
+}
+
+const MILVUS_KIND = CAPTURED_KINDS.find((k) => k.kind === 'Milvus')!;
+
+interface Workload {
+  metadata?: { name?: string };
+  spec?: { replicas?: number };
+  status?: { readyReplicas?: number };
+}
+
+function notReady(kind: string, items: readonly Workload[]): string[] {
+  return items
+    .filter((w) => (w.status?.readyReplicas ?? 0) < (w.spec?.replicas ?? 1))
+    .map((w) => `${kind}/${w.metadata?.name} (${w.status?.readyReplicas ?? 0}/${w.spec?.replicas ?? 1} ready)`)
+    .sort();
+}
+
+/**
+ * Checks once whether the restored Milvus in `restore.to.namespace` is ready (see the module
+ * documentation). Returns `ready: false` with `waitingFor` naming each workload, CR or endpoint
+ * that is not; throws {@link RestoreNotReadyError} when that is still so past the deadline:
+ * `previous.deadline`, or `timeoutSeconds` from now on the first check (which sets it).
+ */
+export async function checkReadiness(kube: KubeClients, milvus: MilvusClient, restore: PreparedRestore, previous: Readiness, now: Date, timeoutSeconds: number): Promise<Readiness> {
+  const deadline = previous.deadline ?? new Date(now.getTime() + timeoutSeconds * 1000).toISOString();
+  const namespace = restore.to.namespace;
+  const deployments = await kubeCall(`list Deployments in ${namespace}`, () => kube.apps.listNamespacedDeployment({ namespace }));
+  const statefulSets = await kubeCall(`list StatefulSets in ${namespace}`, () => kube.apps.listNamespacedStatefulSet({ namespace }));
+  const waitingFor = [...notReady('StatefulSet', statefulSets.items), ...notReady('Deployment', deployments.items)];
+  for (const cr of await listKind(kube, MILVUS_KIND, namespace)) {
+    const status = (cr.status as { status?: string } | undefined)?.status;
+    if (status !== 'Healthy') waitingFor.push(`Milvus/${cr.metadata.name} (status ${status ?? 'not reported yet'})`);
+  }
+  if (!(await milvus.healthy())) waitingFor.push(`Milvus /healthz on Service ${restore.milvus.service}:${restore.milvus.managementPort}`);
+  const ready = waitingFor.length === 0;
+  if (!ready && now.getTime() > Date.parse(deadline)) throw new RestoreNotReadyError(waitingFor, deadline);
+  return { ready, waitingFor, deadline };
+}

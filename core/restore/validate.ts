@@ -1,0 +1,159 @@
+/**
+ * Validation (restore step "Validate"): the restored Milvus holds what the backup recorded.
+ * For every collection whose row count the backup recorded: it exists, it is loaded (loading it
+ * when it is not, and coming back on a later poll — a Lambda does not sleep through a load),
+ * its `count(*)` equals the recorded rows, and a sample search with a vector of the
+ * collection's dimension returns hits. The checks are returned for the catalog;
+ * {@link validationFailure} turns the failing ones into the named error.
+ */
+import type { CollectionCheck, RowCount } from '../catalog/record.js';
+import { MilvusApiError, MilvusSchemaError, type MilvusClient } from '../milvus/client.js';
+import type { ValidationProgress } from '../workflow/restore-state.js';
+
+/** Milvus REST v2 code for a database that does not exist. */
+const DATABASE_NOT_FOUND = 800;
+
+/** Restored collections are missing, unsearchable or hold other row counts than recorded. */
+export class RestoreValidationFailedError extends Error {
+  constructor(readonly failed: readonly CollectionCheck[]) {
+    super(
+      `the restored data does not match the backup: ${failed.map(describeFailure).join('; ')}. ` +
+        'The restore is left in place for inspection; check the backup with `milvus-guard datamover verify` and restore another backup',
+    );
+    this.name = 'RestoreValidationFailed';
+  }
+}
+
+/** Collections were still loading when the validation deadline passed. */
+export class ValidationTimeoutError extends Error {
+  constructor(
+    readonly loading: readonly string[],
+    deadline: string,
+  ) {
+    super(`collection(s) ${loading.join(', ')} were still loading at the validation deadline ${deadline}; check the query nodes of the restored Milvus, or raise the validation timeout`);
+    this.name = 'ValidationTimeout';
+  }
+}
+
+function describeFailure(c: CollectionCheck): string {
+  const problem = c.problem ?? 'failed';
+  // A count mismatch's problem already states both counts; any other gets them appended.
+  const counts = problem.includes('expected') ? '' : ` (expected ${c.expected} rows${c.restored !== undefined ? `, restored ${c.restored}` : ''})`;
+  return `${c.database}.${c.collection}: ${problem}${counts}`;
+}
+
+/** The collections of each database, or undefined for a database that does not exist. */
+async function collectionsOf(milvus: MilvusClient, database: string): Promise<Set<string> | undefined> {
+  try {
+    return new Set(await milvus.listCollections(database));
+  } catch (err) {
+    if (err instanceof MilvusApiError && err.code === DATABASE_NOT_FOUND) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * A query vector for a collection of dimension `dim`: fixed, unit length, not axis-aligned,
+ * so every metric (COSINE, IP, L2) ranks real neighbours and the result is reproducible.
+ */
+export function sampleVector(dim: number): number[] {
+  const raw = Array.from({ length: dim }, (_, i) => Math.sin(i + 1));
+  const norm = Math.sqrt(raw.reduce((s, x) => s + x * x, 0)) || 1;
+  return raw.map((x) => x / norm);
+}
+
+/**
+ * Hits of a sample search of one collection; `skipped` when it has no float-vector field to
+ * search (binary or sparse vectors only: the count is all we can check), a problem when
+ * Milvus refuses the search.
+ */
+async function sampleSearch(milvus: MilvusClient, database: string, collection: string): Promise<{ hits: number } | { skipped: true } | { problem: string }> {
+  let field;
+  try {
+    field = await milvus.describeVectorField(database, collection);
+  } catch (err) {
+    if (err instanceof MilvusSchemaError) return { skipped: true };
+    throw err;
+  }
+  try {
+    const hits = await milvus.search(database, collection, { annsField: field.field, vector: sampleVector(field.dim), limit: 3 });
+    return { hits: hits.length };
+  } catch (err) {
+    if (err instanceof MilvusApiError) return { problem: `the sample search failed: ${err.message}` };
+    throw err;
+  }
+}
+
+/**
+ * One round of validation of `expected` (see the module documentation). While a collection
+ * loads it returns `done: false` with `loading: ["db.collection", ...]` and no checks; past the
+ * deadline (`progress.deadline`, or `timeoutSeconds` from `now` on the first round, which sets
+ * it) it throws {@link ValidationTimeoutError}. Once nothing loads it returns `done: true` and a
+ * check per collection; row counts are compared only with `validateRowCounts`, but counted
+ * always. Idempotent: asking Milvus to load a loading collection again is harmless.
+ */
+export async function checkValidation(
+  milvus: MilvusClient,
+  expected: readonly RowCount[],
+  progress: ValidationProgress,
+  options: { validateRowCounts: boolean; now: Date; timeoutSeconds: number },
+): Promise<{ progress: ValidationProgress; checks?: CollectionCheck[] }> {
+  const deadline = progress.deadline ?? new Date(options.now.getTime() + options.timeoutSeconds * 1000).toISOString();
+  const byDatabase = new Map<string, Set<string> | undefined>();
+  const present: RowCount[] = [];
+  const missing: CollectionCheck[] = [];
+  const loading: string[] = [];
+  for (const e of expected) {
+    if (!byDatabase.has(e.database)) byDatabase.set(e.database, await collectionsOf(milvus, e.database));
+    const collections = byDatabase.get(e.database);
+    if (!collections?.has(e.collection)) {
+      const problem = collections ? `missing: database ${e.database} has no collection ${e.collection}` : `missing: there is no database ${e.database}`;
+      missing.push({ database: e.database, collection: e.collection, expected: e.rows, loaded: false, ok: false, problem });
+      continue;
+    }
+    present.push(e);
+    const state = await milvus.loadState(e.database, e.collection);
+    if (state === 'LoadStateLoaded') continue;
+    if (state === 'LoadStateNotLoad') await milvus.load(e.database, e.collection);
+    loading.push(`${e.database}.${e.collection}`);
+  }
+  if (loading.length > 0) {
+    if (options.now.getTime() > Date.parse(deadline)) throw new ValidationTimeoutError(loading, deadline);
+    return { progress: { done: false, loading, deadline } };
+  }
+
+  const checks: CollectionCheck[] = [];
+  for (const e of expected) {
+    const gone = missing.find((m) => m.database === e.database && m.collection === e.collection);
+    if (gone) {
+      checks.push(gone);
+      continue;
+    }
+    const restored = await milvus.countRows(e.database, e.collection);
+    const search = await sampleSearch(milvus, e.database, e.collection);
+    const countOk = !options.validateRowCounts || restored === e.rows;
+    // An empty collection has nothing to find; any other must answer a search.
+    const searchOk = 'skipped' in search || ('hits' in search && (search.hits > 0 || restored === 0));
+    const problems = [
+      ...(countOk ? [] : [`expected ${e.rows} rows, restored ${restored}`]),
+      ...('problem' in search ? [search.problem] : searchOk ? [] : ['the sample search returned no hits']),
+    ];
+    checks.push({
+      database: e.database,
+      collection: e.collection,
+      expected: e.rows,
+      restored,
+      loaded: true,
+      ...('hits' in search ? { searchHits: search.hits } : {}),
+      ok: countOk && searchOk,
+      ...(problems.length > 0 ? { problem: problems.join('; ') } : {}),
+    });
+  }
+  return { progress: { done: true, loading: [], deadline }, checks };
+}
+
+/** The error for the failing checks (each named as db.collection with both counts), or undefined when all passed. */
+export function validationFailure(checks: readonly CollectionCheck[]): RestoreValidationFailedError | undefined {
+  const failed = checks.filter((c) => !c.ok);
+  return failed.length > 0 ? new RestoreValidationFailedError(failed) : undefined;
+}

@@ -1,0 +1,251 @@
+/**
+ * The restore's first check, before any object is created in a cluster: the backup's index
+ * verifies. It reads the backup's index document, every volume's summary and file index, and
+ * checks that every pack a file references exists and is long enough. It reads no chunk data:
+ * the hydration hashes every chunk as it restores, and reading a whole backup twice would
+ * double the restore's time for no extra safety. What this check buys is failing in seconds,
+ * with the names of what is missing, instead of hours into a hydration with a half-built
+ * namespace left behind.
+ */
+import { z } from 'zod';
+import { RowCount } from '../catalog/record.js';
+import { displayPath, IndexCorruptError, IndexReader, type IndexEntry } from '../datamover/index-format.js';
+import { readVolumeSummary, type VolumeSummary } from '../datamover/summary.js';
+import { UserError } from '../errors.js';
+import { backupRecordKey, InvalidKeyPartError, packKey, volumeSummaryKey } from '../vault/layout.js';
+import { ObjectNotFoundError, type VaultStore } from '../vault/store.js';
+
+/** The backup cannot be restored from the vault: its index, a summary or packs are missing or unreadable. */
+export class BackupIndexInvalidError extends Error {
+  constructor(
+    readonly backupId: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'BackupIndexInvalid';
+  }
+}
+
+/** What a verified backup holds (regular files and their bytes: what a hydration writes). */
+export interface IndexVerification {
+  readonly volumes: number;
+  readonly files: number;
+  /** Chunk references of all files (a chunk used twice counts twice). */
+  readonly chunks: number;
+  /** Distinct packs referenced, each checked once. */
+  readonly packs: number;
+  readonly bytes: number;
+}
+
+/** The format the backup workflow's Finalize step writes into `backups/<id>/backup.json`. */
+export const BACKUP_INDEX_FORMAT = 'milvus-guard/backup-v1';
+
+/**
+ * The fields of the backup's index document that a restore relies on. Loose: the document
+ * carries more (keys, sizes), and a newer writer may add fields an older reader ignores.
+ */
+export const BackupIndexDocument = z
+  .object({
+    format: z.literal(BACKUP_INDEX_FORMAT),
+    backupId: z.string(),
+    plan: z.string(),
+    namespace: z.string(),
+    completedAt: z.string(),
+    rowCounts: z.array(RowCount),
+    // The backup workflow snapshots at least one volume; an index without any restores no data.
+    volumes: z.array(z.object({ pvc: z.string(), role: z.string(), snapshot: z.string() }).loose()).min(1),
+  })
+  .loose();
+export type BackupIndexDocument = z.infer<typeof BackupIndexDocument>;
+
+export interface VerifyIndexOptions {
+  /** Pack existence checks in flight at once. @default 16 */
+  readonly concurrency?: number;
+}
+
+/** Missing or short packs named in the error message; the rest are counted. */
+const PACKS_NAMED = 5;
+/** Files named per pack in the error message. */
+const FILES_PER_PACK = 3;
+
+const remedy = 'restore from another backup (milvus-guard backup list)';
+
+/**
+ * Reads and checks `backups/<id>/backup.json`: it exists (a backup that never finished or was
+ * expired has none), is JSON, has the fields a restore needs and names this backup. Throws
+ * {@link BackupIndexInvalidError} otherwise; vault errors (S3 throttling, network) pass
+ * through unchanged, so the workflow retries them instead of giving up on a good backup.
+ */
+export async function readBackupIndex(vault: VaultStore, backupId: string): Promise<BackupIndexDocument> {
+  const key = backupRecordKey(backupId);
+  let body: Buffer;
+  try {
+    body = await vault.get(key);
+  } catch (err) {
+    if (!(err instanceof ObjectNotFoundError)) throw err;
+    throw new BackupIndexInvalidError(backupId, `backup ${backupId} has no index in the vault: it never finished or was expired (${key} is missing in ${vault.url}); ${remedy}`, { cause: err });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new BackupIndexInvalidError(backupId, `the index of backup ${backupId} (${key} in ${vault.url}) is not JSON: ${(err as Error).message}; ${remedy}`, { cause: err });
+  }
+  const parsed = BackupIndexDocument.safeParse(json);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(document)'}: ${i.message}`).join('; ');
+    throw new BackupIndexInvalidError(backupId, `the index of backup ${backupId} (${key} in ${vault.url}) is not a backup index: ${problems}; ${remedy}`);
+  }
+  if (parsed.data.backupId !== backupId) {
+    throw new BackupIndexInvalidError(backupId, `the index ${key} in ${vault.url} belongs to backup ${parsed.data.backupId}, not ${backupId}: it was copied or overwritten; ${remedy}`);
+  }
+  return parsed.data;
+}
+
+/** Where one pack is needed: how far into it chunks reach, and the first files that need it. */
+interface PackUse {
+  readonly key: string;
+  end: number;
+  files: number;
+  readonly firstFiles: string[];
+}
+
+/**
+ * Reads backups/<id>/backup.json, every volume's summary and file index, and checks that every
+ * pack any file references exists in the vault (one existence check per distinct pack, bounded
+ * concurrency) and is long enough for the chunks read from it, and that each file's chunks add
+ * up to its size. Does not read chunk data (the hydration verifies every chunk as it restores).
+ * Throws {@link BackupIndexInvalidError} naming what is missing or unreadable — for packs, the
+ * first few with the files that need them; vault errors pass through unchanged.
+ */
+export async function verifyBackupIndex(vault: VaultStore, backupId: string, options: VerifyIndexOptions = {}): Promise<IndexVerification> {
+  const index = await readBackupIndex(vault, backupId);
+  const packs = new Map<string, PackUse>();
+  const counts = { files: 0, chunks: 0, bytes: 0 };
+
+  for (const { pvc: volume } of index.volumes) {
+    // The summary, not the index document, says where the file index is: it is what the
+    // hydration Job reads, and its presence is what marks the volume's export complete.
+    const summary = await summaryOf(vault, backupId, volume);
+    const what = `index of backup ${backupId} volume ${volume}`;
+    let reader: IndexReader | undefined;
+    try {
+      reader = new IndexReader(await vault.openRead(summary.indexKey), what);
+      const header = await reader.readHeader();
+      if (header.backupId !== backupId || header.volume !== volume) {
+        throw new IndexCorruptError(what, `its header names backup ${header.backupId} volume ${header.volume}`);
+      }
+      for await (const entry of reader.entries()) {
+        if (entry.type !== 'file') continue;
+        counts.files++;
+        counts.bytes += entry.size;
+        counts.chunks += entry.chunks?.length ?? 0;
+        notePacks(packs, what, `${volume}:${displayPath(entry.path)}`, entry);
+      }
+    } catch (err) {
+      if (err instanceof ObjectNotFoundError) {
+        throw new BackupIndexInvalidError(backupId, `the file index of volume ${volume} in backup ${backupId} (${summary.indexKey}) is missing in ${vault.url}; ${remedy}`, { cause: err });
+      }
+      if (err instanceof IndexCorruptError) throw new BackupIndexInvalidError(backupId, `backup ${backupId} cannot be restored: ${err.message}`, { cause: err });
+      throw err;
+    } finally {
+      await reader?.close().catch(() => {});
+    }
+  }
+
+  const unusable = await checkPacks(vault, [...packs.values()], options.concurrency ?? 16);
+  if (unusable.length > 0) {
+    unusable.sort((a, b) => a.use.key.localeCompare(b.use.key));
+    const named = unusable.slice(0, PACKS_NAMED).map(({ use, problem }) => {
+      const more = use.files - use.firstFiles.length;
+      return `${use.key} ${problem} (needed by ${use.firstFiles.join(', ')}${more > 0 ? ` and ${more} more file(s)` : ''})`;
+    });
+    const rest = unusable.length - named.length;
+    throw new BackupIndexInvalidError(
+      backupId,
+      `backup ${backupId} references ${unusable.length} pack(s) that are missing or damaged in ${vault.url}: ${named.join('; ')}` +
+        `${rest > 0 ? `; and ${rest} more pack(s)` : ''}; ${remedy}, or list every affected file with milvus-guard datamover verify`,
+    );
+  }
+  return { volumes: index.volumes.length, ...counts, packs: packs.size };
+}
+
+/** The volume's summary; a missing or unreadable one makes the backup invalid. */
+async function summaryOf(vault: VaultStore, backupId: string, volume: string): Promise<VolumeSummary> {
+  const key = volumeSummaryKey(backupId, volume);
+  let summary: VolumeSummary;
+  try {
+    summary = await readVolumeSummary(vault, backupId, volume);
+  } catch (err) {
+    // readVolumeSummary turns only a missing object into a UserError; a summary that is not
+    // JSON fails in JSON.parse, one of another format with a plain Error naming the key.
+    if (err instanceof UserError) {
+      throw new BackupIndexInvalidError(backupId, `backup ${backupId} has no complete export of volume ${volume} (${key} is missing in ${vault.url}); ${remedy}`, { cause: err });
+    }
+    if (err instanceof SyntaxError || (err instanceof Error && err.name === 'Error' && err.message.includes(key))) {
+      throw new BackupIndexInvalidError(backupId, `the summary of volume ${volume} in backup ${backupId} (${key}) is unreadable: ${err.message}; ${remedy}`, { cause: err });
+    }
+    throw err;
+  }
+  if (typeof summary.indexKey !== 'string' || summary.backupId !== backupId || summary.volume !== volume) {
+    throw new BackupIndexInvalidError(backupId, `the summary ${key} in ${vault.url} does not describe backup ${backupId} volume ${volume}; ${remedy}`);
+  }
+  return summary;
+}
+
+/** Records the packs a file reads from, and checks that its chunks add up to its size. */
+function notePacks(packs: Map<string, PackUse>, what: string, file: string, entry: IndexEntry): void {
+  let total = 0;
+  const seen = new Set<string>();
+  for (const ref of entry.chunks ?? []) {
+    total += ref.length;
+    let use = packs.get(ref.pack);
+    if (!use) {
+      let key: string;
+      try {
+        key = packKey(ref.pack);
+      } catch (err) {
+        if (err instanceof InvalidKeyPartError) throw new IndexCorruptError(what, `file ${file} references the malformed pack id ${JSON.stringify(ref.pack.slice(0, 80))}`);
+        throw err;
+      }
+      use = { key, end: 0, files: 0, firstFiles: [] };
+      packs.set(ref.pack, use);
+    }
+    use.end = Math.max(use.end, ref.offset + ref.length);
+    if (!seen.has(ref.pack)) {
+      seen.add(ref.pack);
+      use.files++;
+      if (use.firstFiles.length < FILES_PER_PACK) use.firstFiles.push(file);
+    }
+  }
+  // The hydration would fail on this file after writing the ones before it; fail now instead.
+  if (total !== entry.size) throw new IndexCorruptError(what, `file ${file} has chunks adding up to ${total} bytes, but its size is ${entry.size}`);
+}
+
+/**
+ * Heads every pack once, `concurrency` at a time. A pack shorter than the furthest chunk read
+ * from it is as unusable as a missing one (chunks are stored as plain ranges of the pack).
+ */
+async function checkPacks(vault: VaultStore, uses: readonly PackUse[], concurrency: number): Promise<{ use: PackUse; problem: string }[]> {
+  const unusable: { use: PackUse; problem: string }[] = [];
+  let next = 0;
+  let failed = false;
+  // Each worker takes the next pack when its previous check is done, so at most `concurrency`
+  // requests are in flight; after a vault error the others stop taking work.
+  const worker = async (): Promise<void> => {
+    while (!failed && next < uses.length) {
+      const use = uses[next++]!;
+      try {
+        const info = await vault.head(use.key);
+        if (!info) unusable.push({ use, problem: 'is missing' });
+        else if (info.size < use.end) unusable.push({ use, problem: `is ${info.size} bytes, but chunks are read up to byte ${use.end}` });
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, uses.length)) }, worker));
+  return unusable;
+}

@@ -1,0 +1,440 @@
+/**
+ * Volumes first (restore step "Volumes"): every PVC the backup protected is made again in the
+ * target namespace, under its own name, before any workload that mounts it exists — so the
+ * StatefulSets the Milvus Operator creates adopt restored volumes instead of provisioning
+ * empty ones. Two sources:
+ *
+ * - **snapshot**: the backup's VolumeSnapshot → its content's `snapshotHandle` → a
+ *   pre-provisioned VolumeSnapshotContent (`deletionPolicy: Retain`, so deleting it later never
+ *   deletes the backup's cloud snapshot) bound to a new VolumeSnapshot in the target namespace
+ *   → a PVC whose `dataSource` is that snapshot. Done when the PVC is Bound. This works across
+ *   namespaces of one cluster, which a VolumeSnapshot alone cannot (it is namespaced).
+ * - **vault**: an empty PVC and a data-mover Job (`milvus-guard datamover restore`) that
+ *   hydrates it from the vault, verifying every chunk. Done when the Job completes.
+ *
+ * The workflow polls {@link checkVolumeRestore} with a deadline and finally removes the Jobs,
+ * snapshots and contents with {@link deleteRestoreTemporaries} (never the PVCs).
+ */
+import type { V1Job, V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import { parse } from 'yaml';
+import type { DataMoverSettings } from '../backup/context.js';
+import { kubeCall, kubeCreateIdempotent, kubeDeleteIdempotent, kubeGetOptional } from '../kube/call.js';
+import type { KubeClients } from '../kube/connect.js';
+import { parseQuantity } from '../config/quantity.js';
+import { backupRecordKey, manifestKey } from '../vault/layout.js';
+import { ObjectNotFoundError, type VaultStore } from '../vault/store.js';
+import type { PreparedRestore, VolumeRestore, VolumeRestoreItem } from '../workflow/restore-state.js';
+import { hydrateJobName, RESTORE_ANNOTATION, restoreLabels, restoreSelector, restoreSnapshotName } from './names.js';
+
+/** Where the fresh PVC is mounted in the data-mover container. */
+export const TARGET_MOUNT = '/data';
+
+const SNAPSHOTS = { group: 'snapshot.storage.k8s.io', version: 'v1', plural: 'volumesnapshots' } as const;
+const CONTENTS = { group: 'snapshot.storage.k8s.io', version: 'v1', plural: 'volumesnapshotcontents' } as const;
+
+/** One volume of a backup, as a restore needs it to make the PVC again. */
+export interface BackupVolume {
+  pvc: string;
+  role: string;
+  /** The backup's VolumeSnapshot of the PVC (in the backup's namespace). */
+  snapshot: string;
+  storageClass?: string;
+  /** The PVC's size: its capacity when it was discovered, else its request. */
+  size: string;
+  accessModes: string[];
+  /** `Filesystem` or `Block`, when the manifest says. */
+  volumeMode?: string;
+  /** The PVC's own labels (a StatefulSet's selector labels among them). */
+  labels?: Record<string, string>;
+}
+
+/** The backup cannot be restored: its index or a volume's manifest is not in the vault. */
+export class BackupIncompleteError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BackupIncomplete';
+  }
+}
+
+/** A volume could not be filled: the data-mover Job failed, or the PVC went away. */
+export class VolumeHydrationFailedError extends Error {
+  constructor(
+    readonly pvc: string,
+    readonly source: string,
+    detail: string,
+  ) {
+    super(`the restore of PVC ${pvc} failed: ${source} ${detail}`);
+    this.name = 'VolumeHydrationFailed';
+  }
+}
+
+/** Volumes were not ready before the deadline. */
+export class VolumeRestoreTimeoutError extends Error {
+  constructor(
+    readonly pending: readonly string[],
+    deadline: string,
+  ) {
+    super(
+      `the restore of ${pending.length} volume(s) did not finish by ${deadline}: ${pending.join(', ')}. ` +
+        'Check the PVCs and Jobs in the target namespace (kubectl describe pvc, kubectl logs job/NAME), or raise the volume timeout',
+    );
+    this.name = 'VolumeRestoreTimeout';
+  }
+}
+
+/** The backup's VolumeSnapshot, its content or the cloud snapshot behind it is gone or broken. */
+export class SnapshotUnavailableError extends Error {
+  constructor(
+    readonly snapshot: string,
+    detail: string,
+  ) {
+    super(`VolumeSnapshot ${snapshot} cannot be restored from: ${detail}. Restore from the vault instead (input "source": "vault")`);
+    this.name = 'SnapshotUnavailable';
+  }
+}
+
+interface BackupIndex {
+  namespace: string;
+  inventoryKey?: string;
+  volumes: { pvc: string; role: string; snapshot: string }[];
+}
+
+interface InventoryVolume {
+  pvc: string;
+  storageClass?: string;
+  capacity?: string;
+}
+
+interface PvcManifest {
+  metadata?: { labels?: Record<string, string> };
+  spec?: { storageClassName?: string; accessModes?: string[]; volumeMode?: string; resources?: { requests?: { storage?: string } } };
+}
+
+async function readJson<T>(vault: VaultStore, key: string): Promise<T | undefined> {
+  try {
+    return JSON.parse((await vault.get(key)).toString('utf8')) as T;
+  } catch (err) {
+    if (err instanceof ObjectNotFoundError) return undefined;
+    throw err;
+  }
+}
+
+/** The larger of two quantities (a PVC may never shrink below what the snapshot holds). */
+function larger(a: string | undefined, b: string | undefined): string | undefined {
+  if (a === undefined || b === undefined) return a ?? b;
+  return (parseQuantity(b) ?? 0) > (parseQuantity(a) ?? 0) ? b : a;
+}
+
+/**
+ * The volumes of backup `backupId`: from the backup's index (`backup.json`: volumes[]) and its
+ * PVC manifests in the vault, with the size the PVC had (capacity from the inventory when
+ * larger than the request, as a resized or rounded-up volume has). Throws
+ * {@link BackupIncompleteError} when the index or a PVC manifest is missing.
+ */
+export async function readBackupVolumes(vault: VaultStore, backupId: string): Promise<BackupVolume[]> {
+  const index = await readJson<BackupIndex>(vault, backupRecordKey(backupId));
+  if (!index) throw new BackupIncompleteError(`backup ${backupId} has no index in vault ${vault.url} (${backupRecordKey(backupId)}): it never completed. Restore another backup`);
+  const inventory = index.inventoryKey ? await readJson<{ volumes?: InventoryVolume[] }>(vault, index.inventoryKey) : undefined;
+  const volumes: BackupVolume[] = [];
+  for (const v of index.volumes) {
+    const key = manifestKey(backupId, { group: 'core', kind: 'PersistentVolumeClaim', namespace: index.namespace, name: v.pvc });
+    let manifest: PvcManifest;
+    try {
+      manifest = parse((await vault.get(key)).toString('utf8')) as PvcManifest;
+    } catch (err) {
+      if (err instanceof ObjectNotFoundError) throw new BackupIncompleteError(`backup ${backupId} has no manifest of PVC ${v.pvc} in vault ${vault.url} (${key}); restore another backup`);
+      throw err;
+    }
+    const discovered = inventory?.volumes?.find((x) => x.pvc === v.pvc);
+    const size = larger(manifest.spec?.resources?.requests?.storage, discovered?.capacity);
+    if (!size) throw new BackupIncompleteError(`the manifest of PVC ${v.pvc} in backup ${backupId} has no storage request (${key}); restore another backup`);
+    const storageClass = manifest.spec?.storageClassName ?? discovered?.storageClass;
+    volumes.push({
+      pvc: v.pvc,
+      role: v.role,
+      snapshot: v.snapshot,
+      ...(storageClass ? { storageClass } : {}),
+      size,
+      accessModes: manifest.spec?.accessModes?.length ? manifest.spec.accessModes : ['ReadWriteOnce'],
+      ...(manifest.spec?.volumeMode ? { volumeMode: manifest.spec.volumeMode } : {}),
+      ...(manifest.metadata?.labels ? { labels: manifest.metadata.labels } : {}),
+    });
+  }
+  return volumes;
+}
+
+interface SnapshotObject {
+  metadata?: { name?: string };
+  spec?: { volumeSnapshotClassName?: string };
+  status?: { readyToUse?: boolean; boundVolumeSnapshotContentName?: string; error?: { message?: string } };
+}
+
+interface ContentObject {
+  metadata?: { name?: string };
+  spec?: { driver?: string; volumeSnapshotClassName?: string; sourceVolumeMode?: string };
+  status?: { snapshotHandle?: string; readyToUse?: boolean; error?: { message?: string } };
+}
+
+/** The backup's snapshot of one volume and the cloud snapshot behind it; a reason when it cannot be used. */
+async function sourceSnapshot(kube: KubeClients, namespace: string, name: string): Promise<{ snapshot: SnapshotObject; content: ContentObject; handle: string } | { problem: string }> {
+  const snapshot = (await kubeGetOptional(`get VolumeSnapshot ${namespace}/${name}`, () => kube.custom.getNamespacedCustomObject({ ...SNAPSHOTS, namespace, name }))) as SnapshotObject | undefined;
+  if (!snapshot) return { problem: `it no longer exists in namespace ${namespace}` };
+  if (snapshot.status?.readyToUse !== true) return { problem: `it is not readyToUse${snapshot.status?.error?.message ? ` (${snapshot.status.error.message})` : ''}` };
+  const contentName = snapshot.status.boundVolumeSnapshotContentName;
+  if (!contentName) return { problem: 'it is bound to no VolumeSnapshotContent' };
+  const content = (await kubeGetOptional(`get VolumeSnapshotContent ${contentName}`, () => kube.custom.getClusterCustomObject({ ...CONTENTS, name: contentName }))) as ContentObject | undefined;
+  if (!content) return { problem: `its VolumeSnapshotContent ${contentName} no longer exists` };
+  const handle = content.status?.snapshotHandle;
+  if (!handle) return { problem: `its VolumeSnapshotContent ${contentName} has no snapshotHandle` };
+  return { snapshot, content, handle };
+}
+
+/**
+ * Whether every VolumeSnapshot of the backup still exists in `namespace`, is readyToUse and
+ * has a content with a snapshot handle: what a restore from snapshots needs.
+ */
+export async function snapshotsAvailable(kube: KubeClients, namespace: string, volumes: readonly BackupVolume[]): Promise<boolean> {
+  for (const v of volumes) {
+    if ('problem' in (await sourceSnapshot(kube, namespace, v.snapshot))) return false;
+  }
+  return true;
+}
+
+/** The restored PVC: the backup's name, size, access modes, labels and (mapped) storage class. */
+function restoredPvc(restore: PreparedRestore, v: BackupVolume, dataSource?: string): V1PersistentVolumeClaim {
+  const storageClass = v.storageClass === undefined ? undefined : (restore.storageClassMap[v.storageClass] ?? v.storageClass);
+  return {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: {
+      name: v.pvc,
+      labels: { ...v.labels, ...restoreLabels(restore.restoreId) },
+      annotations: { [RESTORE_ANNOTATION]: restore.restoreId },
+    },
+    spec: {
+      accessModes: v.accessModes,
+      ...(storageClass ? { storageClassName: storageClass } : {}),
+      ...(v.volumeMode ? { volumeMode: v.volumeMode } : {}),
+      resources: { requests: { storage: v.size } },
+      ...(dataSource ? { dataSource: { apiGroup: 'snapshot.storage.k8s.io', kind: 'VolumeSnapshot', name: dataSource } } : {}),
+    },
+  };
+}
+
+/** The data-mover Job that fills the fresh PVC `v.pvc` from the vault. */
+export function hydrateJob(settings: DataMoverSettings, timeoutSeconds: number, restore: PreparedRestore, v: BackupVolume): V1Job {
+  const name = hydrateJobName(restore.restoreId, v.pvc);
+  const labels = restoreLabels(restore.restoreId, 'hydrate', v.pvc);
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name, labels, annotations: { [RESTORE_ANNOTATION]: restore.restoreId } },
+    spec: {
+      // A rerun resumes (the data mover keeps files already restored and verified); a damaged
+      // vault fails every attempt the same way, so a few are enough.
+      backoffLimit: 2,
+      activeDeadlineSeconds: timeoutSeconds,
+      template: {
+        metadata: { labels },
+        spec: {
+          restartPolicy: 'Never',
+          serviceAccountName: settings.serviceAccountName,
+          containers: [
+            {
+              name: 'datamover',
+              image: settings.image,
+              command: [...settings.command],
+              args: ['restore', '--vault', settings.vaultUrl, ...settings.vaultArgs, '--volume', v.pvc, '--backup-id', restore.backupId, '--target', TARGET_MOUNT, '--json'],
+              volumeMounts: [{ name: 'target', mountPath: TARGET_MOUNT }],
+              // The data mover's last words (it names the damaged file) survive the pod's log.
+              terminationMessagePolicy: 'FallbackToLogsOnError',
+              // Root, because the restored files must belong to whoever owned them (etcd and
+              // MinIO run as their own users and refuse data they cannot write), with only the
+              // capabilities that takes: CHOWN to set owners, FOWNER to set modes and times on
+              // files it no longer owns, DAC_OVERRIDE to write into directories it made for
+              // other users, FSETID to keep setgid bits on those files. No privilege escalation.
+              securityContext: {
+                runAsUser: 0,
+                runAsNonRoot: false,
+                allowPrivilegeEscalation: false,
+                capabilities: { drop: ['ALL'], add: ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID'] },
+              },
+              resources: { requests: { cpu: '500m', memory: '512Mi' }, limits: { memory: '2Gi' } },
+            },
+          ],
+          volumes: [{ name: 'target', persistentVolumeClaim: { claimName: v.pvc } }],
+        },
+      },
+    },
+  };
+}
+
+/**
+ * Starts the restore of every volume of the backup into `restore.to.namespace` (see the module
+ * documentation for the two sources). Idempotent: a retried step finds the objects it made.
+ * Throws {@link SnapshotUnavailableError} when a source snapshot, its content or its handle is
+ * gone, before creating anything for that volume. Returns what the workflow polls with
+ * {@link checkVolumeRestore}, with the deadline.
+ */
+export async function startVolumeRestore(
+  ctx: { readonly dataMover: DataMoverSettings; readonly timings: { readonly volumeTimeoutSeconds: number } },
+  kube: KubeClients,
+  vault: VaultStore,
+  restore: PreparedRestore,
+  now: Date,
+): Promise<VolumeRestore> {
+  const volumes = await readBackupVolumes(vault, restore.backupId);
+  const namespace = restore.to.namespace;
+  const items: VolumeRestoreItem[] = [];
+  if (restore.source === 'snapshot') {
+    // Check every source first, so an unusable snapshot fails the step before anything exists.
+    const sources = [];
+    for (const v of volumes) {
+      const source = await sourceSnapshot(kube, restore.from.namespace, v.snapshot);
+      if ('problem' in source) throw new SnapshotUnavailableError(`${restore.from.namespace}/${v.snapshot}`, source.problem);
+      sources.push({ v, ...source });
+    }
+    for (const { v, snapshot, content, handle } of sources) {
+      const name = restoreSnapshotName(restore.restoreId, v.pvc);
+      const labels = restoreLabels(restore.restoreId, 'snapshot', v.pvc);
+      const annotations = { [RESTORE_ANNOTATION]: restore.restoreId };
+      const className = content.spec?.volumeSnapshotClassName ?? snapshot.spec?.volumeSnapshotClassName;
+      await kubeCreateIdempotent(`create VolumeSnapshotContent ${name}`, () =>
+        kube.custom.createClusterCustomObject({
+          ...CONTENTS,
+          body: {
+            apiVersion: 'snapshot.storage.k8s.io/v1',
+            kind: 'VolumeSnapshotContent',
+            metadata: { name, labels, annotations },
+            spec: {
+              // Retain: this content is a second handle on the backup's cloud snapshot; deleting it must not delete that.
+              deletionPolicy: 'Retain',
+              driver: content.spec?.driver,
+              source: { snapshotHandle: handle },
+              sourceVolumeMode: content.spec?.sourceVolumeMode ?? 'Filesystem',
+              ...(className ? { volumeSnapshotClassName: className } : {}),
+              volumeSnapshotRef: { apiVersion: 'snapshot.storage.k8s.io/v1', kind: 'VolumeSnapshot', name, namespace },
+            },
+          },
+        }),
+      );
+      await kubeCreateIdempotent(`create VolumeSnapshot ${namespace}/${name}`, () =>
+        kube.custom.createNamespacedCustomObject({
+          ...SNAPSHOTS,
+          namespace,
+          body: {
+            apiVersion: 'snapshot.storage.k8s.io/v1',
+            kind: 'VolumeSnapshot',
+            metadata: { name, namespace, labels, annotations },
+            spec: { ...(className ? { volumeSnapshotClassName: className } : {}), source: { volumeSnapshotContentName: name } },
+          },
+        }),
+      );
+      await kubeCreateIdempotent(`create PVC ${namespace}/${v.pvc}`, () => kube.core.createNamespacedPersistentVolumeClaim({ namespace, body: restoredPvc(restore, v, name) }));
+      items.push({ pvc: v.pvc, role: v.role, snapshot: name, done: false });
+    }
+  } else {
+    await kubeCreateIdempotent(`create ServiceAccount ${namespace}/${ctx.dataMover.serviceAccountName}`, () =>
+      kube.core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: ctx.dataMover.serviceAccountName, labels: restoreLabels(restore.restoreId, 'hydrate') } } }),
+    );
+    for (const v of volumes) {
+      const job = hydrateJobName(restore.restoreId, v.pvc);
+      await kubeCreateIdempotent(`create PVC ${namespace}/${v.pvc}`, () => kube.core.createNamespacedPersistentVolumeClaim({ namespace, body: restoredPvc(restore, v) }));
+      await kubeCreateIdempotent(`create Job ${namespace}/${job}`, () => kube.batch.createNamespacedJob({ namespace, body: hydrateJob(ctx.dataMover, ctx.timings.volumeTimeoutSeconds, restore, v) }));
+      items.push({ pvc: v.pvc, role: v.role, job, done: false });
+    }
+  }
+  return { items, ready: false, deadline: new Date(now.getTime() + ctx.timings.volumeTimeoutSeconds * 1000).toISOString() };
+}
+
+/** The data mover's own error (`error: cannot restore <file>: ...`), else the last log lines. */
+function dataMoverMessage(text: string): string | undefined {
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const errors = lines.filter((l) => /^(error|internal error):/.test(l));
+  if (errors.length > 0) return errors.at(-1);
+  return lines.length > 0 ? lines.slice(-5).join(' | ') : undefined;
+}
+
+/** Why a hydration Job failed: its condition, and the data mover's message from the last pod. */
+async function jobFailureDetail(kube: KubeClients, namespace: string, job: V1Job): Promise<string> {
+  const condition = job.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True');
+  let detail = `failed (${condition?.reason ?? 'Failed'}: ${condition?.message ?? 'no message'})`;
+  try {
+    const pods = await kube.core.listNamespacedPod({ namespace, labelSelector: `job-name=${job.metadata!.name}` });
+    const last = pods.items.sort((a, b) => String(a.metadata?.creationTimestamp).localeCompare(String(b.metadata?.creationTimestamp))).at(-1);
+    let message = dataMoverMessage(last?.status?.containerStatuses?.[0]?.state?.terminated?.message ?? '');
+    if (!message && last?.metadata?.name) message = dataMoverMessage(await kube.core.readNamespacedPodLog({ namespace, name: last.metadata.name, tailLines: 20 }));
+    if (message) detail += `; data mover: ${message}`;
+  } catch {
+    // The condition already says it failed; the data mover's message is a bonus.
+  }
+  return detail;
+}
+
+/**
+ * Reads every unfinished volume once: a snapshot-sourced PVC is done when Bound, a
+ * vault-sourced one when its Job completed. Throws {@link VolumeHydrationFailedError} (with the
+ * data mover's message, which names the damaged file) when a Job failed or a PVC vanished,
+ * {@link SnapshotUnavailableError} when a restore snapshot reports an error (its handle is
+ * gone), and {@link VolumeRestoreTimeoutError} past the deadline. Returns the state with
+ * `ready` telling whether all are done.
+ */
+export async function checkVolumeRestore(kube: KubeClients, restore: PreparedRestore, state: VolumeRestore, now: Date): Promise<VolumeRestore> {
+  const namespace = restore.to.namespace;
+  const items: VolumeRestoreItem[] = [];
+  const pending: string[] = [];
+  for (const item of state.items) {
+    if (item.done) {
+      items.push(item);
+      continue;
+    }
+    let done = false;
+    if (item.job) {
+      const job = await kubeGetOptional(`read Job ${namespace}/${item.job}`, () => kube.batch.readNamespacedJob({ namespace, name: item.job! }));
+      if (!job) throw new VolumeHydrationFailedError(item.pvc, `Job ${item.job}`, 'no longer exists (deleted while it ran)');
+      const conditions = job.status?.conditions ?? [];
+      if (conditions.some((c) => c.type === 'Failed' && c.status === 'True')) throw new VolumeHydrationFailedError(item.pvc, `Job ${item.job}`, await jobFailureDetail(kube, namespace, job));
+      done = conditions.some((c) => c.type === 'Complete' && c.status === 'True');
+    } else {
+      if (item.snapshot) {
+        const snapshot = (await kubeGetOptional(`get VolumeSnapshot ${namespace}/${item.snapshot}`, () => kube.custom.getNamespacedCustomObject({ ...SNAPSHOTS, namespace, name: item.snapshot! }))) as SnapshotObject | undefined;
+        if (!snapshot) throw new SnapshotUnavailableError(`${namespace}/${item.snapshot}`, 'it was deleted before the PVC was filled');
+        if (snapshot.status?.error) throw new SnapshotUnavailableError(`${namespace}/${item.snapshot}`, snapshot.status.error.message ?? 'the snapshot reports an error');
+      }
+      const pvc = await kubeGetOptional(`read PVC ${namespace}/${item.pvc}`, () => kube.core.readNamespacedPersistentVolumeClaim({ namespace, name: item.pvc }));
+      if (!pvc) throw new VolumeHydrationFailedError(item.pvc, `VolumeSnapshot ${item.snapshot}`, `could not fill it: PVC ${namespace}/${item.pvc} was deleted`);
+      done = pvc.status?.phase === 'Bound';
+    }
+    items.push({ ...item, done });
+    if (!done) pending.push(`${item.pvc} (${item.job ? `Job ${item.job}` : `VolumeSnapshot ${item.snapshot}`})`);
+  }
+  if (pending.length > 0 && now.getTime() > Date.parse(state.deadline)) throw new VolumeRestoreTimeoutError(pending, state.deadline);
+  return { ...state, items, ready: pending.length === 0 };
+}
+
+/**
+ * Deletes the restore's hydration Jobs (with their pods), its VolumeSnapshots and their
+ * pre-provisioned contents (Retain: the backup's cloud snapshots stay), found by label — never
+ * the PVCs. Returns "Kind/name" of what it deleted.
+ */
+export async function deleteRestoreTemporaries(kube: KubeClients, restore: PreparedRestore): Promise<string[]> {
+  const namespace = restore.to.namespace;
+  const deleted: string[] = [];
+  const jobs = await kubeCall(`list hydration Jobs of ${restore.restoreId}`, () => kube.batch.listNamespacedJob({ namespace, labelSelector: restoreSelector(restore.restoreId, 'hydrate') }));
+  for (const job of jobs.items) {
+    const name = job.metadata!.name!;
+    if (await kubeDeleteIdempotent(`delete Job ${namespace}/${name}`, () => kube.batch.deleteNamespacedJob({ namespace, name, propagationPolicy: 'Background' }))) deleted.push(`Job/${name}`);
+  }
+  const selector = restoreSelector(restore.restoreId, 'snapshot');
+  const snapshots = (await kubeCall(`list VolumeSnapshots of ${restore.restoreId}`, () => kube.custom.listNamespacedCustomObject({ ...SNAPSHOTS, namespace, labelSelector: selector }))) as { items?: SnapshotObject[] };
+  for (const s of snapshots.items ?? []) {
+    const name = s.metadata!.name!;
+    if (await kubeDeleteIdempotent(`delete VolumeSnapshot ${namespace}/${name}`, () => kube.custom.deleteNamespacedCustomObject({ ...SNAPSHOTS, namespace, name }))) deleted.push(`VolumeSnapshot/${name}`);
+  }
+  const contents = (await kubeCall(`list VolumeSnapshotContents of ${restore.restoreId}`, () => kube.custom.listClusterCustomObject({ ...CONTENTS, labelSelector: selector }))) as { items?: ContentObject[] };
+  for (const c of contents.items ?? []) {
+    const name = c.metadata!.name!;
+    if (await kubeDeleteIdempotent(`delete VolumeSnapshotContent ${name}`, () => kube.custom.deleteClusterCustomObject({ ...CONTENTS, name }))) deleted.push(`VolumeSnapshotContent/${name}`);
+  }
+  return deleted;
+}

@@ -1,0 +1,179 @@
+/**
+ * The documents of the restore and drill workflows (statemachines/restore.asl.json and
+ * drill.asl.json): the execution input an operator types in the console or a schedule sends,
+ * and the small documents the states pass to each other (DESIGN §2: ids, names, deadlines;
+ * manifests and file lists stay in the vault). Each Lambda parses its request with one of these
+ * schemas, so the ASL's `Parameters` and the handlers cannot drift apart unnoticed.
+ */
+import { z } from 'zod';
+import { Name, Namespace } from '../config/schema.js';
+import { BackupName, PreparedBackup } from './contracts.js';
+import { StepError } from './backup-state.js';
+
+const Iso = z.iso.datetime();
+const IsoWithOffset = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 timestamp such as 2026-11-23T02:00:00Z' });
+
+/** Where a restore reads volume data from: the backup's VolumeSnapshots, or the vault. */
+export const RestoreSource = z.enum(['snapshot', 'vault'], { error: 'must be "snapshot" (the backup\'s VolumeSnapshots) or "vault" (the data in S3)' });
+export type RestoreSource = z.infer<typeof RestoreSource>;
+
+/**
+ * Input of the restore workflow. Either `backupId`, or `plan` with an optional `pointInTime`
+ * (the newest `Available` backup of the plan at or before it; without it, the newest).
+ */
+export const RestoreInput = z
+  .strictObject({
+    backupId: BackupName.optional(),
+    plan: Name.optional(),
+    pointInTime: IsoWithOffset.optional(),
+    /** The namespace to restore into: it must not exist, or be empty. */
+    targetNamespace: Namespace,
+    /** A cluster of the config; default: the backup's own cluster. */
+    targetCluster: Name.optional(),
+    /** Default: `snapshot` when the target is the backup's cluster and its snapshots still exist, else `vault`. */
+    source: RestoreSource.optional(),
+    /** Storage classes to use instead of the backup's, e.g. `{"gp2": "gp3"}`. */
+    storageClassMap: z.record(z.string().min(1), z.string().min(1, 'must be a StorageClass name')).optional(),
+    /** Delete what the restore created when it fails. Default false: it is left for inspection. */
+    cleanupOnFailure: z.boolean({ error: 'must be true or false' }).optional(),
+    /** Compare restored row counts with those recorded at backup (default true); health and loadability are always checked. */
+    validateRowCounts: z.boolean({ error: 'must be true or false' }).optional(),
+    /** Set by the drill workflow: the drill this restore proves. */
+    drillId: BackupName.optional(),
+    /** Defaults to `<backupId>-r-<UTC start time as yyyymmddhhmmss>`, shortened to fit. */
+    restoreName: BackupName.optional(),
+  })
+  .superRefine((input, ctx) => {
+    if (input.backupId === undefined && input.plan === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['backupId'], message: 'is required unless plan is given: name a backup, or a plan (with an optional pointInTime)' });
+    }
+    if (input.backupId !== undefined && input.plan !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['plan'], message: 'give backupId or plan, not both' });
+    }
+    if (input.pointInTime !== undefined && input.plan === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['pointInTime'], message: 'needs plan: the newest backup of that plan at or before pointInTime is restored' });
+    }
+  });
+export type RestoreInput = z.infer<typeof RestoreInput>;
+
+const Cluster = PreparedBackup.shape.cluster;
+const Vault = PreparedBackup.shape.vault;
+
+/** How the restore reaches Milvus in the target namespace (the plan's Service and ports). */
+export const MilvusService = z.strictObject({ service: z.string(), restPort: z.number().int(), managementPort: z.number().int() });
+export type MilvusService = z.infer<typeof MilvusService>;
+
+/** A prepared restore: what every later state needs to know, and nothing large. */
+export const PreparedRestore = z.strictObject({
+  restoreId: BackupName,
+  backupId: BackupName,
+  plan: Name,
+  source: RestoreSource,
+  /** Where the backup was taken. */
+  from: z.strictObject({ cluster: Cluster, namespace: Namespace }),
+  /** Where it is restored to. */
+  to: z.strictObject({ cluster: Cluster, namespace: Namespace }),
+  vault: Vault,
+  milvus: MilvusService,
+  storageClassMap: z.record(z.string(), z.string()),
+  cleanupOnFailure: z.boolean(),
+  validateRowCounts: z.boolean(),
+  executionId: z.string(),
+  /** The execution's start: the restore was requested then, and its RTO counts from it. */
+  requestedAt: Iso,
+});
+export type PreparedRestore = z.infer<typeof PreparedRestore>;
+
+/** One volume being restored: the PVC in the target namespace and what fills it. */
+export const VolumeRestoreItem = z.strictObject({
+  pvc: z.string(),
+  role: z.string(),
+  /** Snapshot source: the VolumeSnapshot made in the target namespace for this PVC. */
+  snapshot: z.string().optional(),
+  /** Vault source: the data-mover Job that hydrates the PVC. */
+  job: z.string().optional(),
+  done: z.boolean(),
+});
+export type VolumeRestoreItem = z.infer<typeof VolumeRestoreItem>;
+
+/** The volumes of a restore and whether every one is ready. */
+export const VolumeRestore = z.strictObject({ items: z.array(VolumeRestoreItem).min(1), ready: z.boolean(), deadline: Iso });
+export type VolumeRestore = z.infer<typeof VolumeRestore>;
+
+/** What ApplyManifests created (and kept: objects that already existed are left alone). */
+export const ApplySummary = z.strictObject({ created: z.number().int().nonnegative(), existing: z.number().int().nonnegative(), secrets: z.number().int().nonnegative() });
+export type ApplySummary = z.infer<typeof ApplySummary>;
+
+/**
+ * Readiness of the restored Milvus: what is still not ready. The workflow starts the loop
+ * without a deadline (a Pass state cannot do date arithmetic); the first check sets it.
+ */
+export const Readiness = z.strictObject({ ready: z.boolean(), waitingFor: z.array(z.string()), deadline: Iso.optional() });
+export type Readiness = z.infer<typeof Readiness>;
+
+/** Validation progress: collections being loaded before they can be counted. The first check sets the deadline. */
+export const ValidationProgress = z.strictObject({ done: z.boolean(), loading: z.array(z.string()), deadline: Iso.optional() });
+export type ValidationProgress = z.infer<typeof ValidationProgress>;
+
+/** What the failure path removed. */
+export const RestoreCleanup = z.strictObject({ removed: z.array(z.string()), namespaceDeleted: z.boolean() });
+export type RestoreCleanup = z.infer<typeof RestoreCleanup>;
+
+// ---- requests --------------------------------------------------------------------------
+
+export const RestoreStepRequest = z.strictObject({ restore: PreparedRestore });
+export const CheckVolumesRequest = z.strictObject({ restore: PreparedRestore, volumes: VolumeRestore });
+export const CheckReadinessRequest = z.strictObject({ restore: PreparedRestore, readiness: Readiness });
+export const ValidateRequest = z.strictObject({ restore: PreparedRestore, validation: ValidationProgress });
+/** Built from the whole state: `cleanup` is there when the failure path's cleanup succeeded. */
+export const RestoreFailureRequest = z.object({ restore: PreparedRestore, error: StepError, cleanup: RestoreCleanup.optional(), cleanupError: StepError.optional() });
+
+// ---- drill -----------------------------------------------------------------------------
+
+/** Input of the drill workflow: a configured drill (what its schedule sends), or a plan (console). */
+export const DrillInput = z
+  .strictObject({
+    drill: Name.optional(),
+    plan: Name.optional(),
+  })
+  .superRefine((input, ctx) => {
+    if ((input.drill === undefined) === (input.plan === undefined)) {
+      ctx.addIssue({ code: 'custom', path: input.drill === undefined ? ['drill'] : ['plan'], message: 'give drill (a drill of the config) or plan (a plan, with drill defaults), exactly one' });
+    }
+  });
+export type DrillInput = z.infer<typeof DrillInput>;
+
+/** A prepared drill: the backup it restores and where; the restore's input is built from it. */
+export const PreparedDrill = z.strictObject({
+  drillId: BackupName,
+  /** The configured drill's name; absent for a drill started for a plan. */
+  drill: Name.optional(),
+  plan: Name,
+  backupId: BackupName,
+  /** When the backup completed: the drill's achieved RPO is its age. */
+  backupCompletedAt: Iso,
+  targetCluster: Name,
+  targetNamespace: Namespace,
+  validateRowCounts: z.boolean(),
+  cleanup: z.boolean(),
+  vault: Vault,
+  executionId: z.string(),
+  startedAt: Iso,
+});
+export type PreparedDrill = z.infer<typeof PreparedDrill>;
+
+/** What the nested restore execution reported (its output on success). */
+export const DrillRestoreOutcome = z.object({ restoreId: z.string(), status: z.string() }).loose();
+
+export const DrillStepRequest = z.strictObject({ drill: PreparedDrill });
+/**
+ * Built from the whole state (a path in `Parameters` that is absent fails the state):
+ * `restoreError` is there only when the restore failed, `cleanup` or `cleanupError` by how the
+ * cleanup went.
+ */
+export const DrillEvidenceRequest = z.object({
+  prepared: z.object({ drill: PreparedDrill }),
+  restoreError: StepError.optional(),
+  cleanup: z.object({ namespaceDeleted: z.boolean() }).optional(),
+  cleanupError: StepError.optional(),
+});

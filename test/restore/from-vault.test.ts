@@ -1,0 +1,382 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { lstat, mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { stringify } from 'yaml';
+import { backupVolume } from '../../core/datamover/backup.js';
+import { FileVaultStore } from '../../core/vault/file-store.js';
+import { backupRecordKey, manifestKey } from '../../core/vault/layout.js';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { verifyVault } from '../../core/datamover/verify.js';
+import { kubeConfigFromFile, makeKubeClients, type KubeClients } from '../../core/kube/connect.js';
+import { MilvusClient } from '../../core/milvus/client.js';
+import type { RowCount } from '../../core/catalog/record.js';
+import type { BackupServices } from '../../core/backup/context.js';
+import { applyManifests } from '../../core/restore/manifests.js';
+import { createNamespace } from '../../core/restore/namespace.js';
+import { RESTORE_LABEL, restoreLabels } from '../../core/restore/names.js';
+import { checkReadiness } from '../../core/restore/readiness.js';
+import { checkValidation, validationFailure } from '../../core/restore/validate.js';
+import { checkVolumeRestore, deleteRestoreTemporaries, readBackupVolumes, SnapshotUnavailableError, snapshotsAvailable, startVolumeRestore, VolumeHydrationFailedError, VolumeRestoreTimeoutError } from '../../core/restore/volumes.js';
+import type { PreparedRestore, VolumeRestore } from '../../core/workflow/restore-state.js';
+import type { StoreEvent } from '../../local/server/store.js';
+import { backup, MILVUS, NAMESPACE, PLAN, servicesOf, startSeededCluster, type SeededCluster } from '../backup/helpers.js';
+import { loadConfigFile } from '../../core/config/load.js';
+
+// A real backup of the seeded local cluster (the backup workflow's ASL and handlers), then the
+// restore's task functions against the same cluster: volumes hydrated from the file:// vault by
+// data-mover Jobs that run the real data mover, the captured manifests applied to another
+// namespace, the Milvus Operator and the simulated Milvus brought up on the restored volumes.
+
+const TARGET = 'vector-db-restored';
+const BACKUP_ID = 'nightly-1';
+const POLL_MS = 100;
+
+let c: SeededCluster;
+let services: BackupServices;
+let kube: KubeClients;
+
+/** The restore as the workflow's Prepare step would hand it over. */
+const prepared = (restoreId: string, namespace: string): PreparedRestore => ({
+  restoreId,
+  backupId: BACKUP_ID,
+  plan: PLAN,
+  source: 'vault',
+  from: { cluster: { name: 'prod', eksClusterName: 'prod-eks', region: 'us-east-1' }, namespace: NAMESPACE },
+  to: { cluster: { name: 'prod', eksClusterName: 'prod-eks', region: 'us-east-1' }, namespace },
+  vault: { name: 'primary', bucket: services.vault.url, region: 'us-east-1' },
+  milvus: { service: `${MILVUS}-milvus`, restPort: 19530, managementPort: 9091 },
+  storageClassMap: {},
+  cleanupOnFailure: false,
+  validateRowCounts: true,
+  executionId: 'test',
+  requestedAt: '2026-11-23T02:00:00.000Z',
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` until it reports done; fails the test after `ms`. */
+async function pollUntil<T>(ms: number, check: () => Promise<T>, done: (t: T) => boolean): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (done(value)) return value;
+    if (Date.now() > until) throw new Error(`not done within ${ms} ms: ${JSON.stringify(value)}`);
+    await sleep(POLL_MS);
+  }
+}
+
+/** Every entry under `dir`: path → type, mode and content hash (files) or target (links). */
+async function tree(dir: string, prefix = ''): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const name of (await readdir(join(dir, prefix))).sort()) {
+    const rel = prefix ? `${prefix}/${name}` : name;
+    const s = await lstat(join(dir, rel));
+    const mode = (s.mode & 0o7777).toString(8);
+    if (s.isDirectory()) {
+      out[rel] = `dir ${mode}`;
+      Object.assign(out, await tree(dir, rel));
+    } else if (s.isSymbolicLink()) {
+      out[rel] = `link ${await readlink(join(dir, rel))}`;
+    } else {
+      out[rel] = `file ${mode} ${createHash('sha256').update(await readFile(join(dir, rel))).digest('hex')}`;
+    }
+  }
+  return out;
+}
+
+const volumeDir = async (namespace: string, pvc: string) => {
+  const claim = await kube.core.readNamespacedPersistentVolumeClaim({ namespace, name: pvc });
+  return c.cluster.dirs.volume(claim.spec!.volumeName!);
+};
+/** The frozen files of the cloud snapshot behind one of the backup's VolumeSnapshots. */
+const snapshotDir = async (snapshot: string) => {
+  const s = (await kube.custom.getNamespacedCustomObject({ group: 'snapshot.storage.k8s.io', version: 'v1', plural: 'volumesnapshots', namespace: NAMESPACE, name: snapshot })) as { status: { boundVolumeSnapshotContentName: string } };
+  const content = (await kube.custom.getClusterCustomObject({ group: 'snapshot.storage.k8s.io', version: 'v1', plural: 'volumesnapshotcontents', name: s.status.boundVolumeSnapshotContentName })) as { status: { snapshotHandle: string } };
+  return c.cluster.dirs.snapshot(content.status.snapshotHandle);
+};
+
+beforeAll(async () => {
+  c = await startSeededCluster();
+  const config = await loadConfigFile('examples/production.yaml');
+  kube = makeKubeClients(kubeConfigFromFile(c.cluster.kubeconfigPath));
+  await kube.core.createNamespacedSecret({
+    namespace: NAMESPACE,
+    body: { metadata: { name: 'milvus-root', labels: { 'app.kubernetes.io/instance': MILVUS } }, data: { password: Buffer.from('hunter2-root').toString('base64') } },
+  });
+  const result = await backup(c, config, { backupName: BACKUP_ID });
+  if (result.status !== 'SUCCEEDED') throw new Error(`the backup failed: ${JSON.stringify(result.error)}`);
+  services = servicesOf(c, config);
+}, 180_000);
+
+afterAll(async () => {
+  await c?.dispose();
+});
+
+describe('a restore from the vault into another namespace', () => {
+  const restore = () => prepared('nightly-1-r-1', TARGET);
+  let volumes: VolumeRestore;
+  const created: StoreEvent[] = [];
+
+  beforeAll(async () => {
+    await createNamespace(kube, TARGET, restoreLabels(restore().restoreId));
+  });
+
+  it('reads the volumes of the backup with their sizes, access modes and labels', async () => {
+    const list = await readBackupVolumes(services.vault, BACKUP_ID);
+    expect(list.map((v) => `${v.pvc}:${v.role}`)).toEqual([
+      'data-production-milvus-etcd-0:etcd',
+      'data-production-milvus-etcd-1:etcd',
+      'data-production-milvus-etcd-2:etcd',
+      'export-production-milvus-minio-0:object-storage',
+      'export-production-milvus-minio-1:object-storage',
+      'export-production-milvus-minio-2:object-storage',
+      'export-production-milvus-minio-3:object-storage',
+    ]);
+    expect(list[0]).toMatchObject({ size: '10Gi', accessModes: ['ReadWriteOnce'], storageClass: 'gp3', snapshot: `${BACKUP_ID}-data-production-milvus-etcd-0` });
+  });
+
+  it('hydrates every PVC with a data-mover Job until each is done', async () => {
+    const started = await startVolumeRestore({ dataMover: services.dataMover, timings: { volumeTimeoutSeconds: 300 } }, kube, services.vault, restore(), new Date());
+    expect(started.items.every((i) => i.job?.startsWith('hydrate-') && !i.done)).toBe(true);
+
+    volumes = await pollUntil(120_000, () => checkVolumeRestore(kube, restore(), started, new Date()), (v) => v.ready);
+
+    expect(volumes.items.every((i) => i.done)).toBe(true);
+  }, 150_000);
+
+  it('restores every file of every volume as the backup snapshot held it', async () => {
+    for (const item of volumes.items) {
+      const restored = await tree(await volumeDir(TARGET, item.pvc));
+      const original = await tree(await snapshotDir(`${BACKUP_ID}-${item.pvc}`));
+      expect(Object.keys(restored).length).toBeGreaterThan(0);
+      expect(restored).toEqual(original);
+    }
+  });
+
+  it('gives the PVCs their original names and labels plus the restore label', async () => {
+    const pvc = await kube.core.readNamespacedPersistentVolumeClaim({ namespace: TARGET, name: 'data-production-milvus-etcd-0' });
+    expect(pvc.metadata?.labels?.[RESTORE_LABEL]).toBe('nightly-1-r-1');
+    expect(pvc.spec?.resources?.requests?.storage).toBe('10Gi');
+  });
+
+  it('is idempotent: starting again finds the same PVCs and Jobs', async () => {
+    const again = await startVolumeRestore({ dataMover: services.dataMover, timings: { volumeTimeoutSeconds: 300 } }, kube, services.vault, restore(), new Date());
+    expect(again.items.map((i) => i.job)).toEqual(volumes.items.map((i) => i.job));
+    const checked = await checkVolumeRestore(kube, restore(), again, new Date());
+    expect(checked.ready).toBe(true);
+  });
+
+  it('removes the hydration Jobs and keeps the PVCs', async () => {
+    const removed = await deleteRestoreTemporaries(kube, restore());
+    expect(removed.sort()).toEqual(volumes.items.map((i) => `Job/${i.job}`).sort());
+    const pvcs = await kube.core.listNamespacedPersistentVolumeClaim({ namespace: TARGET });
+    expect(pvcs.items.map((p) => p.metadata!.name).sort()).toEqual(volumes.items.map((i) => i.pvc).sort());
+  });
+
+  it('creates the captured objects in restore order, Secrets unsealed', async () => {
+    const stop = c.cluster.store.onChange((e) => {
+      if (e.type === 'ADDED' && e.object.metadata.namespace === TARGET && e.object.metadata.labels?.[RESTORE_LABEL]) created.push(e);
+    });
+    let summary;
+    try {
+      summary = await applyManifests(services, kube, restore());
+    } finally {
+      stop();
+    }
+
+    expect(summary.secrets).toBe(1);
+    expect(summary.created + summary.existing).toBeGreaterThanOrEqual(created.length);
+    const kinds = created.map((e) => e.object.kind!);
+    const firstOf = (kind: string) => kinds.indexOf(kind);
+    expect(firstOf('ServiceAccount')).toBeLessThan(firstOf('ConfigMap'));
+    expect(firstOf('ConfigMap')).toBeLessThan(firstOf('Secret'));
+    expect(firstOf('Secret')).toBeLessThan(firstOf('Service'));
+    expect(firstOf('Service')).toBeLessThan(firstOf('Milvus'));
+    expect(kinds).not.toContain('PersistentVolumeClaim');
+    const secret = await kube.core.readNamespacedSecret({ namespace: TARGET, name: 'milvus-root' });
+    expect(Buffer.from(secret.data!.password!, 'base64').toString()).toBe('hunter2-root');
+  });
+
+  it('points the restored configuration at the target namespace', async () => {
+    const cm = await kube.core.readNamespacedConfigMap({ namespace: TARGET, name: MILVUS });
+    expect(cm.data!['user.yaml']).toContain(`${MILVUS}-etcd.${TARGET}:2379`);
+    expect(cm.data!['user.yaml']).not.toContain(`.${NAMESPACE}:`);
+  });
+
+  it('counts what already exists instead of overwriting it on a second apply', async () => {
+    const summary = await applyManifests(services, kube, restore());
+    expect(summary.created + summary.existing).toBeGreaterThan(0);
+    expect(summary.secrets).toBe(1); // made by this restore's first attempt
+  });
+
+  it('becomes ready once the operator has built Milvus on the restored volumes', async () => {
+    const milvus = new MilvusClient(kube.kc, { namespace: TARGET, service: `${MILVUS}-milvus`, restPort: 19530, managementPort: 9091 });
+    const first = await checkReadiness(kube, milvus, restore(), { ready: false, waitingFor: [] }, new Date(), 120);
+    expect(first.deadline).toBeDefined();
+
+    const ready = await pollUntil(60_000, () => checkReadiness(kube, milvus, restore(), first, new Date(), 120), (r) => r.ready);
+
+    expect(ready.waitingFor).toEqual([]);
+  }, 70_000);
+
+  describe('validation', () => {
+    let expected: RowCount[];
+    let milvus: MilvusClient;
+
+    beforeAll(async () => {
+      expected = (await services.catalog.getBackup(BACKUP_ID))!.rowCounts;
+      milvus = new MilvusClient(kube.kc, { namespace: TARGET, service: `${MILVUS}-milvus`, restPort: 19530, managementPort: 9091 });
+    });
+
+    it('loads a collection that is not loaded and comes back for it', async () => {
+      const now = new Date();
+      const round = await checkValidation(milvus, expected, { done: false, loading: [] }, { validateRowCounts: true, now, timeoutSeconds: 60 });
+      expect(round.progress).toMatchObject({ done: false, loading: ['analytics.session_vectors'] });
+      expect(round.checks).toBeUndefined();
+    });
+
+    it('passes when every collection has the recorded rows and answers a search', async () => {
+      const result = await pollUntil(
+        20_000,
+        () => checkValidation(milvus, expected, { done: false, loading: [] }, { validateRowCounts: true, now: new Date(), timeoutSeconds: 60 }),
+        (r) => r.progress.done,
+      );
+      expect(result.checks!.map((x) => `${x.database}.${x.collection}:${x.ok}`).sort()).toEqual(['analytics.session_vectors:true', 'default.product_embeddings:true', 'default.user_profiles:true']);
+      expect(result.checks!.every((x) => x.restored === x.expected && (x.searchHits ?? 0) > 0)).toBe(true);
+      expect(validationFailure(result.checks!)).toBeUndefined();
+    });
+
+    it('fails naming the collection with the expected and the restored count when they differ', async () => {
+      const wrong = expected.map((e) => (e.collection === 'user_profiles' ? { ...e, rows: e.rows + 7 } : e));
+      const restoredRows = expected.find((e) => e.collection === 'user_profiles')!.rows;
+
+      const result = await checkValidation(milvus, wrong, { done: false, loading: [] }, { validateRowCounts: true, now: new Date(), timeoutSeconds: 60 });
+      const failure = validationFailure(result.checks!);
+
+      expect(failure?.name).toBe('RestoreValidationFailed');
+      expect(failure?.message).toContain(`default.user_profiles: expected ${restoredRows + 7} rows, restored ${restoredRows}`);
+      expect(failure?.message).not.toContain('product_embeddings');
+    });
+
+    it('fails naming a collection the restore does not have', async () => {
+      const result = await checkValidation(milvus, [...expected, { database: 'default', collection: 'lost', rows: 5, confirmedBy: 'count' }], { done: false, loading: [] }, { validateRowCounts: true, now: new Date(), timeoutSeconds: 60 });
+      expect(validationFailure(result.checks!)?.message).toContain('default.lost: missing: database default has no collection lost (expected 5 rows)');
+    });
+  });
+});
+
+describe('a restore from the backup\'s snapshots into another namespace', () => {
+  const restore = (): PreparedRestore => ({ ...prepared('nightly-1-r-3', 'vector-db-from-snapshots'), source: 'snapshot', storageClassMap: { gp3: 'gp3-encrypted' } });
+  let volumes: VolumeRestore;
+
+  beforeAll(async () => {
+    await createNamespace(kube, restore().to.namespace, restoreLabels(restore().restoreId));
+  });
+
+  it('finds every snapshot of the backup usable', async () => {
+    expect(await snapshotsAvailable(kube, NAMESPACE, await readBackupVolumes(services.vault, BACKUP_ID))).toBe(true);
+  });
+
+  it('binds each PVC to a snapshot pre-provisioned from the backup snapshot handle', async () => {
+    const started = await startVolumeRestore({ dataMover: services.dataMover, timings: { volumeTimeoutSeconds: 300 } }, kube, services.vault, restore(), new Date());
+    expect(started.items.every((i) => i.snapshot?.startsWith('nightly-1-r-3-') && i.job === undefined)).toBe(true);
+
+    volumes = await pollUntil(30_000, () => checkVolumeRestore(kube, restore(), started, new Date()), (v) => v.ready);
+
+    for (const item of volumes.items) {
+      expect(await tree(await volumeDir(restore().to.namespace, item.pvc))).toEqual(await tree(await snapshotDir(`${BACKUP_ID}-${item.pvc}`)));
+    }
+  }, 40_000);
+
+  it('maps the storage class of the restored PVCs', async () => {
+    const pvc = await kube.core.readNamespacedPersistentVolumeClaim({ namespace: restore().to.namespace, name: volumes.items[0]!.pvc });
+    expect(pvc.spec?.storageClassName).toBe('gp3-encrypted');
+  });
+
+  it('removes its VolumeSnapshots and contents, and the backup snapshots stay usable', async () => {
+    const removed = await deleteRestoreTemporaries(kube, restore());
+
+    expect(removed.filter((r) => r.startsWith('VolumeSnapshot/')).length).toBe(volumes.items.length);
+    expect(removed.filter((r) => r.startsWith('VolumeSnapshotContent/')).length).toBe(volumes.items.length);
+    await c.cluster.settle();
+    expect(await snapshotsAvailable(kube, NAMESPACE, await readBackupVolumes(services.vault, BACKUP_ID))).toBe(true);
+  });
+});
+
+describe('a restore of a one-volume backup whose vault is damaged', () => {
+  // A backup made by the data mover in-process into a vault of its own, so one Job (and its
+  // retries) runs instead of seven, and the shared vault stays intact.
+  const BACKUP = 'damaged-1';
+  const PVC = 'data-small-etcd-0';
+  let vaultDir: string;
+  let vault: FileVaultStore;
+  const restore = (source: 'vault' | 'snapshot'): PreparedRestore => ({ ...prepared(`damaged-1-r-${source}`, `vector-db-${source}-damaged`), backupId: BACKUP, source });
+
+  beforeAll(async () => {
+    vaultDir = join(c.stateDir, 'vault-damaged');
+    vault = new FileVaultStore(vaultDir);
+    const source = join(c.stateDir, 'small-volume');
+    await mkdir(join(source, 'member', 'snap'), { recursive: true });
+    await writeFile(join(source, 'member', 'snap', 'db'), randomBytes(2 * 1024 * 1024));
+    await writeFile(join(source, 'member', 'note.txt'), 'etcd member\n');
+    await backupVolume({ source, vault, volume: PVC, backupId: BACKUP, now: new Date('2026-11-23T02:00:00Z') });
+    await vault.put(backupRecordKey(BACKUP), Buffer.from(JSON.stringify({ backupId: BACKUP, namespace: NAMESPACE, volumes: [{ pvc: PVC, role: 'etcd', snapshot: `${BACKUP}-${PVC}` }] })));
+    await vault.put(
+      manifestKey(BACKUP, { group: 'core', kind: 'PersistentVolumeClaim', namespace: NAMESPACE, name: PVC }),
+      Buffer.from(stringify({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: PVC, namespace: NAMESPACE }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } })),
+    );
+  });
+
+  it('fails with SnapshotUnavailable when the backup snapshot no longer exists', async () => {
+    await createNamespace(kube, restore('snapshot').to.namespace, restoreLabels(restore('snapshot').restoreId));
+
+    const attempt = startVolumeRestore({ dataMover: services.dataMover, timings: { volumeTimeoutSeconds: 300 } }, kube, vault, restore('snapshot'), new Date());
+
+    await expect(attempt).rejects.toThrow(SnapshotUnavailableError);
+    await expect(attempt).rejects.toThrow(`VolumeSnapshot ${NAMESPACE}/${BACKUP}-${PVC} cannot be restored from: it no longer exists`);
+    expect((await kube.core.listNamespacedPersistentVolumeClaim({ namespace: restore('snapshot').to.namespace })).items).toEqual([]);
+  });
+
+  it('fails with VolumeHydrationFailed naming the PVC, the Job and the damaged file', async () => {
+    // Prepare: flip one byte in the middle of the largest pack.
+    const packs: { path: string; size: number }[] = [];
+    for (const fan of await readdir(join(vaultDir, 'data', 'packs'))) {
+      for (const name of await readdir(join(vaultDir, 'data', 'packs', fan))) {
+        const path = join(vaultDir, 'data', 'packs', fan, name);
+        packs.push({ path, size: (await lstat(path)).size });
+      }
+    }
+    const largest = packs.sort((a, b) => b.size - a.size)[0]!;
+    const bytes = await readFile(largest.path);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
+    await writeFile(largest.path, bytes);
+    const damaged = (await verifyVault({ vault })).problems.map((p) => p.path);
+    expect(damaged).toEqual(['member/snap/db']);
+    const r = restore('vault');
+    await createNamespace(kube, r.to.namespace, restoreLabels(r.restoreId));
+    const dataMover = { ...services.dataMover, vaultUrl: pathToFileURL(vaultDir).href };
+
+    // Act
+    const started = await startVolumeRestore({ dataMover, timings: { volumeTimeoutSeconds: 300 } }, kube, vault, r, new Date());
+    const error = await pollUntil(60_000, () => checkVolumeRestore(kube, r, started, new Date()).then(() => undefined, (e: unknown) => e), (e) => e !== undefined);
+
+    // Assess
+    expect(error).toBeInstanceOf(VolumeHydrationFailedError);
+    const message = (error as Error).message;
+    expect(message).toContain(`the restore of PVC ${PVC} failed: Job ${started.items[0]!.job} failed (BackoffLimitExceeded`);
+    expect(message).toMatch(/data mover: error: cannot restore member\/snap\/db: chunk [0-9a-f]{64} .*does not match its hash/);
+  }, 70_000);
+
+  it('fails with VolumeRestoreTimeout naming what is still pending past the deadline', async () => {
+    const r = restore('vault');
+    const state: VolumeRestore = { items: [{ pvc: PVC, role: 'etcd', job: 'hydrate-never-made', done: false }], ready: false, deadline: '2026-11-23T02:00:00.000Z' };
+    await kube.batch.createNamespacedJob({ namespace: r.to.namespace, body: { metadata: { name: 'hydrate-never-made' }, spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'x', command: ['sleep', '600'] }] } } } } });
+
+    const attempt = checkVolumeRestore(kube, r, state, new Date('2026-11-23T02:00:01.000Z'));
+
+    await expect(attempt).rejects.toThrow(VolumeRestoreTimeoutError);
+    await expect(attempt).rejects.toThrow(`${PVC} (Job hydrate-never-made)`);
+    await kube.batch.deleteNamespacedJob({ namespace: r.to.namespace, name: 'hydrate-never-made', propagationPolicy: 'Background' });
+  });
+});
