@@ -1,0 +1,29 @@
+/**
+ * The environment of the restore and drill step functions: the backup steps' (this region's
+ * vault and catalog, the event bus, the data-mover image) plus the restore's deadlines.
+ */
+import { z } from 'zod';
+import { DEFAULT_RESTORE_TIMINGS } from '../../core/restore/context.js';
+import { BackupStepEnvironment } from '../backup/environment.js';
+
+const Seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+export const RestoreStepEnvironment = BackupStepEnvironment.pick({
+  POWERTOOLS_SERVICE_NAME: true,
+  POWERTOOLS_METRICS_NAMESPACE: true,
+  POWERTOOLS_LOG_LEVEL: true,
+  VAULT_NAME: true,
+  VAULT_BUCKET: true,
+  VAULT_KMS_KEY_ARN: true,
+  VAULT_OBJECT_LOCK_MODE: true,
+  CATALOG_TABLE: true,
+  EVENT_BUS_NAME: true,
+  DATAMOVER_IMAGE: true,
+  DATAMOVER_SERVICE_ACCOUNT: true,
+  AWS_REGION: true,
+}).extend({
+  VOLUME_TIMEOUT_SECONDS: Seconds(DEFAULT_RESTORE_TIMINGS.volumeTimeoutSeconds),
+  READY_TIMEOUT_SECONDS: Seconds(DEFAULT_RESTORE_TIMINGS.readyTimeoutSeconds),
+  VALIDATE_TIMEOUT_SECONDS: Seconds(DEFAULT_RESTORE_TIMINGS.validateTimeoutSeconds),
+});
+export type RestoreStepEnvironment = z.infer<typeof RestoreStepEnvironment>;

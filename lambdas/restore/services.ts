@@ -1,0 +1,36 @@
+/**
+ * The AWS collaborators of the restore and drill steps, built once per cold start: the same
+ * as the backup steps' (EKS through an IAM token, the S3 vault, the DynamoDB catalog, the KMS
+ * key that unseals captured Secrets, EventBridge) with the restore's deadlines.
+ */
+import type { Config } from '../../core/config/schema.js';
+import type { RestoreServices } from '../../core/restore/context.js';
+import { DEFAULT_TIMINGS } from '../../core/backup/context.js';
+import { awsBackupServices } from '../backup/services.js';
+import type { RestoreStepEnvironment } from './environment.js';
+
+export function awsRestoreServices(config: Config, env: RestoreStepEnvironment): RestoreServices {
+  const backup = awsBackupServices(config, {
+    ...env,
+    FLUSH_TIMEOUT_SECONDS: DEFAULT_TIMINGS.flushTimeoutSeconds,
+    SNAPSHOT_TIMEOUT_SECONDS: DEFAULT_TIMINGS.snapshotTimeoutSeconds,
+    EXPORT_TIMEOUT_SECONDS: DEFAULT_TIMINGS.exportTimeoutSeconds,
+    GC_PAUSE_SECONDS: DEFAULT_TIMINGS.gcPauseSeconds,
+    LOCK_TTL_SECONDS: DEFAULT_TIMINGS.lockTtlSeconds,
+  });
+  return {
+    config: backup.config,
+    now: backup.now,
+    kube: backup.kube,
+    vault: backup.vault,
+    catalog: backup.catalog,
+    sealer: backup.sealer,
+    events: backup.events,
+    dataMover: backup.dataMover,
+    restoreTimings: {
+      volumeTimeoutSeconds: env.VOLUME_TIMEOUT_SECONDS,
+      readyTimeoutSeconds: env.READY_TIMEOUT_SECONDS,
+      validateTimeoutSeconds: env.VALIDATE_TIMEOUT_SECONDS,
+    },
+  };
+}

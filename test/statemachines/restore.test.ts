@@ -1,0 +1,212 @@
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import { fillPlaceholders, loadDefinition, placeholdersOf } from '../../core/workflow/asl.js';
+
+// The real statemachines/restore.asl.json, run by aws-local-stepfunctions with every Task
+// scripted: these tests pin down the workflow's paths (the order of the steps, the polling
+// loops, what runs after a failure, what is retried), not what the steps do.
+
+const EXECUTION_ID = 'arn:aws:states:us-east-1:123456789012:execution:milvus-guard-restore:test-1';
+const ARN = (placeholder: string) => `arn:aws:lambda:us-east-1:123456789012:function:${placeholder.replace(/FunctionArn$/, '')}`;
+
+let definition: StateMachineDefinition;
+
+beforeAll(() => {
+  const text = loadDefinition('restore');
+  definition = JSON.parse(fillPlaceholders(text, Object.fromEntries(placeholdersOf(text).map((p) => [p, ARN(p)])))) as StateMachineDefinition;
+});
+
+type Script = Record<string, (input: any) => unknown>;
+
+const named = (name: string, message = name) => Object.assign(new Error(message), { name });
+
+const PREPARED = { restoreId: 'restore-1', backupId: 'milvus-production-backup-20300101020000', to: { namespace: 'vector-db-restored' }, source: 'vault' };
+const SUCCESS_STATES = ['PrepareRestore', 'VerifyBackup', 'CreateNamespace', 'RestoreVolumes', 'CheckVolumes', 'ApplyManifests', 'CheckReadiness', 'Validate', 'Complete'];
+
+/** Answers of every step for a restore that succeeds; tests replace some. */
+function happyPath(): Script {
+  return {
+    PrepareRestore: () => PREPARED,
+    VerifyBackup: () => ({ volumes: 2, packs: 10 }),
+    CreateNamespace: () => ({ created: true }),
+    RestoreVolumes: () => ({ items: [{ pvc: 'data-etcd-0' }], ready: false, deadline: '2030-01-01T00:00:00.000Z' }),
+    CheckVolumes: (i) => ({ ...i.volumes, ready: true }),
+    ApplyManifests: () => ({ created: 7, existing: 0, secrets: 1 }),
+    CheckReadiness: () => ({ ready: true, waitingFor: [], deadline: '2030-01-01T00:00:00.000Z' }),
+    Validate: () => ({ done: true, loading: [], collections: [{ name: 'docs', expected: 10, restored: 10 }] }),
+    Complete: (i) => ({ restoreId: i.restore.restoreId, status: 'Completed', rtoSeconds: 600 }),
+    CleanUpRestore: () => ({ deleted: ['Job/hydrate-1'], namespaceDeleted: false }),
+    MarkRestoreFailed: (i) => ({ restoreId: i.restore.restoreId, status: 'Failed' }),
+  };
+}
+
+/** Runs the workflow with `script` for its Tasks; records every Task call. */
+async function run(input: unknown, script: Script) {
+  const calls: { state: string; input: any }[] = [];
+  const handlers: Record<string, (input: any) => Promise<any>> = {};
+  for (const [state, answer] of Object.entries(script)) {
+    handlers[state] = async (event) => {
+      calls.push({ state, input: event });
+      return answer(event);
+    };
+  }
+  const waits = { WaitForVolumes: 0, WaitForReadiness: 0, WaitForLoad: 0 };
+  const retries = Object.fromEntries(Object.keys(handlers).map((s) => [s, 0]));
+  const execution = new StateMachine(definition).run(input as never, {
+    context: { Execution: { Id: EXECUTION_ID, Name: 'test-1' } },
+    overrides: { taskResourceLocalHandlers: handlers, waitTimeOverrides: waits, retryIntervalOverrides: retries },
+  });
+  const outcome = await execution.result.then(
+    (output) => ({ output, error: undefined }),
+    (err: unknown) => {
+      if (!(err instanceof ExecutionError)) throw err;
+      return { output: undefined, error: err.cause as { name: string; message: string } };
+    },
+  );
+  return { ...outcome, calls, states: calls.map((c) => c.state) };
+}
+
+const INPUT = { backupId: PREPARED.backupId, targetNamespace: 'vector-db-restored' };
+const inputOf = (calls: { state: string; input: any }[], state: string) => calls.find((c) => c.state === state)!.input;
+
+describe('restore workflow: success', () => {
+  it('runs the steps in restore order and ends with the Complete result', async () => {
+    const { output, states } = await run(INPUT, happyPath());
+
+    expect(states).toEqual(SUCCESS_STATES);
+    expect(output).toEqual({ restoreId: 'restore-1', status: 'Completed', rtoSeconds: 600 });
+  });
+
+  it('passes the execution input, id and start time to PrepareRestore', async () => {
+    const { calls } = await run(INPUT, happyPath());
+
+    expect(inputOf(calls, 'PrepareRestore')).toEqual({ input: INPUT, execution: { id: EXECUTION_ID, startTime: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/) } });
+  });
+
+  it('hands every later step the restore that PrepareRestore prepared', async () => {
+    const { calls } = await run(INPUT, happyPath());
+
+    for (const call of calls.slice(1)) expect(call.input.restore).toEqual(PREPARED);
+  });
+});
+
+describe('restore workflow: polling', () => {
+  it('polls the volumes until they are ready, handing each check the previous state', async () => {
+    let polls = 0;
+    const script = { ...happyPath(), CheckVolumes: (i: any) => ({ ...i.volumes, polls: ++polls, ready: polls === 3 }) };
+
+    const { calls, states } = await run(INPUT, script);
+
+    const checks = calls.filter((c) => c.state === 'CheckVolumes').map((c) => c.input.volumes);
+    expect(checks).toHaveLength(3);
+    expect(checks[0]).toEqual({ items: [{ pvc: 'data-etcd-0' }], ready: false, deadline: '2030-01-01T00:00:00.000Z' });
+    expect(checks[2]).toMatchObject({ polls: 2, ready: false });
+    expect(states.indexOf('ApplyManifests')).toBe(states.lastIndexOf('CheckVolumes') + 1);
+  });
+
+  it('starts the readiness loop without a deadline and hands each check the previous answer', async () => {
+    let polls = 0;
+    const script = { ...happyPath(), CheckReadiness: () => ({ ready: ++polls === 2, waitingFor: polls === 2 ? [] : ['StatefulSet/etcd'], deadline: 'D' }) };
+
+    const { calls } = await run(INPUT, script);
+
+    const checks = calls.filter((c) => c.state === 'CheckReadiness').map((c) => c.input.readiness);
+    expect(checks).toEqual([{ ready: false, waitingFor: [] }, { ready: false, waitingFor: ['StatefulSet/etcd'], deadline: 'D' }]);
+  });
+
+  it('validates again while collections are loading, handing each round the previous one', async () => {
+    let rounds = 0;
+    const script = { ...happyPath(), Validate: () => (++rounds === 1 ? { done: false, loading: ['docs'], deadline: 'D' } : { done: true, loading: [] }) };
+
+    const { calls, states } = await run(INPUT, script);
+
+    expect(calls.filter((c) => c.state === 'Validate').map((c) => c.input.validation)).toEqual([{ done: false, loading: [] }, { done: false, loading: ['docs'], deadline: 'D' }]);
+    expect(states.at(-1)).toBe('Complete');
+  });
+});
+
+describe('restore workflow: rejected input', () => {
+  it.each(['InvalidInput', 'BackupNotFound', 'TargetNamespaceNotEmpty'])('fails with %s from PrepareRestore, creating nothing', async (name) => {
+    const script = { ...happyPath(), PrepareRestore: () => Promise.reject(named(name, `${name}: what to fix`)) };
+
+    const { error, states } = await run(INPUT, script);
+
+    expect(error).toMatchObject({ name, message: `${name}: what to fix` });
+    expect(states).toEqual(['PrepareRestore']);
+  });
+});
+
+describe('restore workflow: failure path', () => {
+  it('cleans up, marks the restore failed and fails with the original error after a failure past CreateNamespace', async () => {
+    const script = { ...happyPath(), RestoreVolumes: () => Promise.reject(named('SnapshotUnavailable', 'VolumeSnapshotContent gone')) };
+
+    const { error, states, calls } = await run(INPUT, script);
+
+    expect(states).toEqual(['PrepareRestore', 'VerifyBackup', 'CreateNamespace', 'RestoreVolumes', 'CleanUpRestore', 'MarkRestoreFailed']);
+    expect(inputOf(calls, 'CleanUpRestore')).toEqual({ restore: PREPARED });
+    expect(inputOf(calls, 'MarkRestoreFailed')).toMatchObject({
+      restore: PREPARED,
+      error: { Error: 'SnapshotUnavailable', Cause: expect.stringContaining('VolumeSnapshotContent gone') },
+      cleanup: { deleted: ['Job/hydrate-1'], namespaceDeleted: false },
+    });
+    expect(error).toMatchObject({ name: 'SnapshotUnavailable', message: expect.stringContaining('VolumeSnapshotContent gone') });
+  });
+
+  it.each(['VerifyBackup', 'CreateNamespace', 'CheckVolumes', 'ApplyManifests', 'CheckReadiness', 'Validate', 'Complete'])('takes the failure path when %s fails', async (state) => {
+    const script = { ...happyPath(), [state]: () => Promise.reject(named('StepFailed')) };
+
+    const { error, states } = await run(INPUT, script);
+
+    expect(states.slice(-3)).toEqual([state, 'CleanUpRestore', 'MarkRestoreFailed']);
+    expect(error!.name).toBe('StepFailed');
+  });
+
+  it('fails at the volume deadline that CheckVolumes enforces', async () => {
+    const script = { ...happyPath(), CheckVolumes: () => Promise.reject(named('VolumeRestoreTimeout', 'PVC data-etcd-0 not bound after 3600 seconds')) };
+
+    const { error, states } = await run(INPUT, script);
+
+    expect(states.slice(-2)).toEqual(['CleanUpRestore', 'MarkRestoreFailed']);
+    expect(error).toMatchObject({ name: 'VolumeRestoreTimeout' });
+  });
+
+  it('still marks the restore failed, with the cleanup error, when the cleanup fails', async () => {
+    const script = { ...happyPath(), ApplyManifests: () => Promise.reject(named('ManifestRejected')), CleanUpRestore: () => Promise.reject(named('KubernetesRequestError', 'forbidden')) };
+
+    const { error, states, calls } = await run(INPUT, script);
+
+    expect(states.slice(-2)).toEqual(['CleanUpRestore', 'MarkRestoreFailed']);
+    expect(inputOf(calls, 'MarkRestoreFailed')).toMatchObject({ cleanupError: { Error: 'KubernetesRequestError', Cause: expect.stringContaining('forbidden') } });
+    expect(inputOf(calls, 'MarkRestoreFailed').cleanup).toBeUndefined();
+    expect(error!.name).toBe('ManifestRejected');
+  });
+
+  it('fails with the original error even when marking the restore failed fails', async () => {
+    const script = { ...happyPath(), Validate: () => Promise.reject(named('RowCountMismatch')), MarkRestoreFailed: () => Promise.reject(named('ConditionalCheckFailedException')) };
+
+    const { error } = await run(INPUT, script);
+
+    expect(error!.name).toBe('RowCountMismatch');
+  });
+});
+
+describe('restore workflow: retries', () => {
+  it.each(['Lambda.ServiceException', 'KubernetesTransientError', 'ThrottlingException'])('retries %s and carries on', async (name) => {
+    let calls = 0;
+    const script = { ...happyPath(), ApplyManifests: (i: any) => (++calls <= 2 ? Promise.reject(named(name)) : happyPath().ApplyManifests!(i)) };
+
+    const { output } = await run(INPUT, script);
+
+    expect(calls).toBe(3);
+    expect(output).toMatchObject({ status: 'Completed' });
+  });
+
+  it('does not retry a permanent error', async () => {
+    let calls = 0;
+    const script = { ...happyPath(), VerifyBackup: () => (calls++, Promise.reject(named('BackupIncomplete', 'pack missing'))) };
+
+    await run(INPUT, script);
+
+    expect(calls).toBe(1);
+  });
+});
