@@ -1,9 +1,15 @@
 /**
- * The data mover as the backup workflow runs it in the cluster: the container image built from
- * docker/datamover/Dockerfile (a CDK image asset, built and pushed at deploy), and the IAM role
- * its Jobs get through EKS Pod Identity — one association per cluster and namespace a plan
- * backs up, for the service account the export step creates there. The role may write the
- * vault and nothing else.
+ * The data mover as the workflows run it in the cluster: the container image built from
+ * docker/datamover/Dockerfile (a CDK image asset, built and pushed at deploy), and the IAM roles
+ * its Jobs get through EKS Pod Identity for the service account the workflow creates in the
+ * namespace it works in:
+ * - the backup role, in every namespace a plan backs up (export Jobs write the vault; a restore
+ *   back into that namespace hydrates with it too);
+ * - the restore role, read-only, in the namespaces restores are known to target (drills'
+ *   throwaway namespaces): a hydration Job needs to read the vault, never to write it.
+ * Pod Identity maps one role per cluster, namespace and service account, and only in
+ * namespaces named here: a vault-sourced restore into any other namespace needs an association
+ * made by hand (the README's "Restoring into another namespace").
  */
 import { fileURLToPath } from 'node:url';
 import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
@@ -19,8 +25,15 @@ export interface DataMoverTarget {
 }
 
 export interface DataMoverProps {
-  /** Cluster and namespace pairs whose service account gets the role (duplicates are merged). */
+  /** Where backups run: cluster and namespace pairs whose service account gets the backup role (duplicates are merged). */
   readonly targets: readonly DataMoverTarget[];
+  /**
+   * Where restores are known to run (drill namespaces): their service account gets the
+   * read-only restore role, unless it is also a backup target (then the backup role, which
+   * reads too: Pod Identity takes one role per service account).
+   * @default - none
+   */
+  readonly restoreTargets?: readonly DataMoverTarget[];
   /**
    * The Kubernetes service account of the Jobs.
    * @default 'milvus-guard-datamover'
@@ -32,10 +45,12 @@ export const DEFAULT_DATAMOVER_SERVICE_ACCOUNT = 'milvus-guard-datamover';
 
 export class DataMover extends Construct {
   readonly image: ecrAssets.DockerImageAsset;
-  /** The role the Jobs run as; grant it what the data mover needs (the vault). */
+  /** The role export Jobs run as; grant it what a backup needs (writing the vault). */
   readonly role: iam.Role;
+  /** The role hydration Jobs in restore targets run as; grant it what a restore needs (reading the vault). */
+  readonly restoreRole: iam.Role;
   readonly serviceAccountName: string;
-  /** The Pod Identity associations, by `<cluster>/<namespace>`. */
+  /** The Pod Identity associations, by `<cluster>/<namespace>`, of either role. */
   readonly associations: ReadonlyMap<string, eks.CfnPodIdentityAssociation>;
 
   constructor(scope: Construct, id: string, props: DataMoverProps) {
@@ -52,20 +67,27 @@ export class DataMover extends Construct {
       assumedBy: new iam.SessionTagsPrincipal(new iam.ServicePrincipal('pods.eks.amazonaws.com')),
       description: 'milvus-guard data-mover Jobs (EKS Pod Identity): write backups into the vault',
     });
+    this.restoreRole = new iam.Role(this, 'RestoreRole', {
+      assumedBy: new iam.SessionTagsPrincipal(new iam.ServicePrincipal('pods.eks.amazonaws.com')),
+      description: 'milvus-guard data-mover Jobs of restores and drills (EKS Pod Identity): read backups from the vault',
+    });
     const associations = new Map<string, eks.CfnPodIdentityAssociation>();
-    for (const t of props.targets) {
+    const associate = (t: DataMoverTarget, idPrefix: string, role: iam.IRole) => {
       const key = `${t.clusterName}/${t.namespace}`;
-      if (associations.has(key)) continue;
+      if (associations.has(key)) return;
       associations.set(
         key,
-        new eks.CfnPodIdentityAssociation(this, `PodIdentity-${t.clusterName}-${t.namespace}`, {
+        new eks.CfnPodIdentityAssociation(this, `${idPrefix}-${t.clusterName}-${t.namespace}`, {
           clusterName: t.clusterName,
           namespace: t.namespace,
           serviceAccount: this.serviceAccountName,
-          roleArn: this.role.roleArn,
+          roleArn: role.roleArn,
         }),
       );
-    }
+    };
+    // Backup targets first: where a namespace is both, the role that can also write wins.
+    for (const t of props.targets) associate(t, 'PodIdentity', this.role);
+    for (const t of props.restoreTargets ?? []) associate(t, 'RestorePodIdentity', this.restoreRole);
     this.associations = associations;
   }
 }

@@ -1,11 +1,12 @@
 /**
  * The stack of a vault region: the vault (replicating to its DR vaults), the catalog (the
  * global table itself in the installation's home region, its replica elsewhere), the workflow
- * role and its access to the plans' EKS clusters, the workflow Lambdas, the backup state
- * machine with its schedules, and the notification topic the alarms publish to.
+ * role and its access to the region's EKS clusters, the workflow Lambdas, the backup, restore
+ * and drill state machines with the plans' and drills' schedules, and the notification topic
+ * the alarms publish to.
  */
 import { fileURLToPath } from 'node:url';
-import { ArnFormat, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -19,7 +20,8 @@ import { UserError } from '../../core/errors.js';
 import { BackupStepEnvironment } from '../../lambdas/backup/environment.js';
 import { placeholderOf, STEP_NAMES, type StepName } from '../../lambdas/backup/handlers.js';
 import { PrepareEnvironment } from '../../lambdas/prepare/environment.js';
-import { BackupWorkflow, type PlanSchedule } from '../constructs/backup-workflow.js';
+import { RestoreStepEnvironment } from '../../lambdas/restore/environment.js';
+import { DRILL_STEP_NAMES, RESTORE_STEP_NAMES, type RestoreStepName } from '../../lambdas/restore/handlers.js';
 import { Catalog } from '../constructs/catalog.js';
 import { ClusterAccess } from '../constructs/cluster-access.js';
 import { ClusterNetwork } from '../constructs/cluster-network.js';
@@ -27,6 +29,7 @@ import { DataMover } from '../constructs/data-mover.js';
 import { MilvusGuardFunction } from '../constructs/milvus-guard-function.js';
 import { Notifications } from '../constructs/notifications.js';
 import { Vault, type VaultTransition } from '../constructs/vault.js';
+import { taskFunctionTimeouts, Workflow, type WorkflowSchedule } from '../constructs/workflow.js';
 import { acknowledge, acknowledgeWildcardResources } from '../nag.js';
 import { catalogTableName, replicaBucketName, replicaKeyAlias, stateMachineName, vaultBucketName, vaultKeyAlias } from '../naming.js';
 
@@ -80,8 +83,12 @@ export class PrimaryStack extends Stack {
   readonly prepareFunction: MilvusGuardFunction<typeof PrepareEnvironment>;
   /** The backup step functions (every Task after Prepare), by handler name. */
   readonly stepFunctions: ReadonlyMap<StepName, MilvusGuardFunction<typeof BackupStepEnvironment>>;
+  /** The restore and drill step functions, by handler name. */
+  readonly restoreStepFunctions: ReadonlyMap<RestoreStepName, MilvusGuardFunction<typeof RestoreStepEnvironment>>;
   readonly dataMover: DataMover;
-  readonly backupWorkflow: BackupWorkflow;
+  readonly backupWorkflow: Workflow;
+  readonly restoreWorkflow: Workflow;
+  readonly drillWorkflow: Workflow;
   readonly clusterAccess: ClusterAccess;
   /** The VPC placement of the functions that call Kubernetes, when a cluster is private. */
   readonly network?: ClusterNetwork;
@@ -93,6 +100,14 @@ export class PrimaryStack extends Stack {
     if (!vaultConfig) throw new UserError(`vault "${props.vaultName}" is not defined in the config; defined: ${config.vaults.map((v) => v.name).join(', ')}`);
     const names = { installation: config.name, vault: vaultConfig.name, account: this.account };
     const plans = config.plans.filter((p) => p.vault === vaultConfig.name).map((p) => resolvePlan(config, p.name));
+    const drills = config.drills.filter((d) => plans.some((p) => p.plan.name === d.plan)).map((d) => resolveDrill(config, d.name));
+    for (const d of drills) {
+      if (d.targetCluster.region !== vaultConfig.region) {
+        throw new UserError(
+          `drill ${d.drill.name} restores into cluster ${d.targetCluster.name} in ${d.targetCluster.region}, but it runs in ${vaultConfig.region} with vault ${vaultConfig.name}, whose workflows reach only clusters in ${vaultConfig.region}: choose a targetCluster in ${vaultConfig.region}`,
+        );
+      }
+    }
 
     this.notifications = new Notifications(this, 'Notifications', { subscriptions: config.notifications.subscriptions, displayName: config.name });
     const logsKey = logsEncryptionKey(this, 'LogsKey');
@@ -124,17 +139,15 @@ export class PrimaryStack extends Stack {
     this.vault.grantReadWriteChunks(this.workflowRole);
     this.catalogTable.grantReadWriteData(this.workflowRole);
 
-    const clusters = [
-      ...plans.map((p) => p.cluster),
-      ...config.drills
-        .filter((d) => plans.some((p) => p.plan.name === d.plan))
-        .map((d) => resolveDrill(config, d.name).targetCluster)
-        .filter((c) => c.region === vaultConfig.region),
-    ];
+    // The plans' clusters and every other cluster of this region: a restore may target any
+    // cluster of the config (a standby, a staging cluster), and drills restore into theirs.
+    const clusters = [...plans.map((p) => p.cluster), ...config.clusters.filter((c) => c.region === vaultConfig.region)];
     const clusterNames = clusters.map((c) => c.eksClusterName);
     this.clusterAccess = new ClusterAccess(this, 'ClusterAccess', { role: this.workflowRole, clusterNames });
     this.network = clusterNetwork(this, clusters, this.workflowRole);
 
+    // Each function may run as long as the Task that invokes it waits, and no longer.
+    const backupTimeouts = taskFunctionTimeouts('backup');
     this.prepareFunction = new MilvusGuardFunction(this, 'Prepare', {
       entry: lambdaEntry('prepare'),
       description: 'Backup workflow, step 1: validate the input, resolve the plan, name the backup',
@@ -144,12 +157,26 @@ export class PrimaryStack extends Stack {
       serviceName: config.name,
       role: this.workflowRole,
       logEncryptionKey: logsKey,
+      timeout: backupTimeouts.get(placeholderOf('prepare'))!,
     });
 
-    // The data-mover Jobs write the vault as their own role (EKS Pod Identity), not the workflow's.
-    this.dataMover = new DataMover(this, 'DataMover', { targets: plans.map((p) => ({ clusterName: p.cluster.eksClusterName, namespace: p.plan.namespace })) });
+    // The data-mover Jobs use the vault as their own roles (EKS Pod Identity), not the
+    // workflow's: export Jobs in the plans' namespaces write it, hydration Jobs in the drills'
+    // namespaces only read it.
+    this.dataMover = new DataMover(this, 'DataMover', {
+      targets: plans.map((p) => ({ clusterName: p.cluster.eksClusterName, namespace: p.plan.namespace })),
+      restoreTargets: drills.map((d) => ({ clusterName: d.targetCluster.eksClusterName, namespace: d.targetNamespace })),
+    });
     this.vault.grantReadWriteChunks(this.dataMover.role);
-    // "Backup Available" / "Backup Failed" on the account's default bus.
+    this.vault.grantRead(this.dataMover.restoreRole);
+    // A vault-sourced restore into a namespace no plan or drill names needs a Pod Identity
+    // association for this role, made by hand (README); the ARN is what that takes.
+    new CfnOutput(this, 'DataMoverRestoreRoleArn', {
+      value: this.dataMover.restoreRole.roleArn,
+      description: `aws eks create-pod-identity-association --cluster-name CLUSTER --namespace NAMESPACE --service-account ${this.dataMover.serviceAccountName} --role-arn <this>`,
+    });
+    // The workflows' events ("Backup Available", "Restore Completed", "Drill Passed", ...) go to
+    // the account's default bus.
     const bus = events.EventBus.fromEventBusName(this, 'DefaultEventBus', 'default');
     bus.grantPutEventsTo(this.workflowRole);
 
@@ -181,20 +208,73 @@ export class PrimaryStack extends Stack {
           ...(this.network ? { network: this.network } : {}),
           // Quiesce lists and flushes every collection, hooks run with their own timeouts, and
           // CheckExport reads a pod log: minutes, never hours (the Wait states do the waiting).
-          timeout: Duration.minutes(5),
+          timeout: backupTimeouts.get(placeholderOf(step))!,
         }),
       );
     }
     this.stepFunctions = stepFunctions;
 
-    const schedules: PlanSchedule[] = plans.flatMap((p) => (p.schedule ? [{ plan: p.plan.name, cron: p.schedule.cron, timeZone: p.schedule.timeZone }] : []));
-    this.backupWorkflow = new BackupWorkflow(this, 'BackupWorkflow', {
+    // The restore and drill steps: one bundle, one function per Task, the same role (the EKS
+    // identity, already allowed the vault, its key for unsealing Secrets, the catalog and the
+    // bus). VerifyBackup reads every index, ApplyManifests creates every object and Validate
+    // counts every collection: those Tasks wait up to 15 minutes, the others 5 (the definitions
+    // say so, and the functions follow them).
+    const restoreTimeouts = new Map([...taskFunctionTimeouts('restore'), ...taskFunctionTimeouts('drill')]);
+    const restoreStepFunctions = new Map<RestoreStepName, MilvusGuardFunction<typeof RestoreStepEnvironment>>();
+    const workflowOf = (step: RestoreStepName) => ((DRILL_STEP_NAMES as readonly string[]).includes(step) ? 'Drill' : 'Restore');
+    for (const step of [...RESTORE_STEP_NAMES, ...DRILL_STEP_NAMES]) {
+      const timeout = restoreTimeouts.get(placeholderOf(step));
+      if (!timeout) throw new Error(`lambdas/restore exports ${step}, but no Task of statemachines/restore.asl.json or drill.asl.json invokes \${${placeholderOf(step)}}`);
+      restoreStepFunctions.set(
+        step,
+        new MilvusGuardFunction(this, `${workflowOf(step)}Step-${step}`, {
+          entry: lambdaEntry('restore'),
+          handler: step,
+          description: `${workflowOf(step)} workflow step ${step}`,
+          environmentSchema: RestoreStepEnvironment,
+          environment: stepEnvironment,
+          config,
+          serviceName: config.name,
+          role: this.workflowRole,
+          logEncryptionKey: logsKey,
+          ...(this.network ? { network: this.network } : {}),
+          timeout,
+        }),
+      );
+    }
+    this.restoreStepFunctions = restoreStepFunctions;
+    const functionsOf = (steps: readonly RestoreStepName[]) => Object.fromEntries(steps.map((step) => [placeholderOf(step), restoreStepFunctions.get(step)!.function]));
+
+    const planSchedules: WorkflowSchedule[] = plans.flatMap((p) =>
+      p.schedule ? [{ name: p.plan.name, input: { plan: p.plan.name }, cron: p.schedule.cron, timeZone: p.schedule.timeZone, purpose: `Backs up plan ${p.plan.name}` }] : [],
+    );
+    this.backupWorkflow = new Workflow(this, 'BackupWorkflow', {
+      definition: 'backup',
       stateMachineName: stateMachineName(config.name, 'backup'),
       taskFunctions: {
         [placeholderOf('prepare')]: this.prepareFunction.function,
         ...Object.fromEntries([...stepFunctions].map(([step, fn]) => [placeholderOf(step), fn.function])),
       },
-      schedules,
+      schedules: planSchedules,
+      logEncryptionKey: logsKey,
+      alarmTopic: this.notifications.topic,
+    });
+    // On demand only (console or CLI): a restore is a decision, not a routine.
+    this.restoreWorkflow = new Workflow(this, 'RestoreWorkflow', {
+      definition: 'restore',
+      stateMachineName: stateMachineName(config.name, 'restore'),
+      taskFunctions: functionsOf(RESTORE_STEP_NAMES),
+      logEncryptionKey: logsKey,
+      alarmTopic: this.notifications.topic,
+    });
+    // A drill runs the restore workflow itself as a nested execution, so it proves exactly
+    // what a real restore would do.
+    this.drillWorkflow = new Workflow(this, 'DrillWorkflow', {
+      definition: 'drill',
+      stateMachineName: stateMachineName(config.name, 'drill'),
+      taskFunctions: functionsOf(DRILL_STEP_NAMES),
+      nestedStateMachines: { RestoreStateMachineArn: this.restoreWorkflow.stateMachine },
+      schedules: drills.map((d) => ({ name: d.drill.name, input: { drill: d.drill.name }, cron: d.schedule.cron, timeZone: d.schedule.timeZone, purpose: `Runs the DR drill ${d.drill.name} (plan ${d.plan.plan.name})` })),
       logEncryptionKey: logsKey,
       alarmTopic: this.notifications.topic,
     });
@@ -208,11 +288,16 @@ export class PrimaryStack extends Stack {
       acknowledgeWildcardResources(this.workflowRole, ['*'], 'Lambda creates and deletes its VPC network interfaces with the function role; those EC2 actions support no resource-level permissions.');
     }
     acknowledge(this.vault.accessLogsBucket, 'AwsSolutions-S1', "This bucket receives the vault's server access logs; logging it into itself would loop.");
-    for (const fn of [this.prepareFunction, ...this.stepFunctions.values()]) {
+    for (const fn of [this.prepareFunction, ...this.stepFunctions.values(), ...this.restoreStepFunctions.values()]) {
       acknowledge(fn.function, 'AwsSolutions-L1', 'Node.js 22 is the runtime the bundle targets (esbuild target node22) and is tested on; moving to a newer runtime is a deliberate change of both.');
     }
     acknowledgeWildcardResources(this.dataMover.role, [this.vault.bucket.arnForObjects('*')], 'The data mover writes packs, indexes and summaries anywhere in the vault; the vault holds nothing else. No delete.');
-    acknowledgeWildcardResources(this.workflowRole, [this.vault.bucket.arnForObjects('*')], 'Backups write and read chunks, indexes and manifests anywhere in the vault; the vault holds nothing else. No delete.');
+    acknowledgeWildcardResources(this.dataMover.restoreRole, [this.vault.bucket.arnForObjects('*')], 'A hydration Job reads the packs and indexes of the backup it restores, wherever they are in the vault. Read only.');
+    acknowledgeWildcardResources(
+      this.workflowRole,
+      [this.vault.bucket.arnForObjects('*')],
+      'Backups write and read chunks, indexes and manifests anywhere in the vault, restores read them and drills write their evidence under drills/; the vault holds nothing else. No delete.',
+    );
     acknowledgeWildcardResources(this.workflowRole, [`${this.catalogTable.tableArn}/index/*`], "Querying the catalog's index; the table has one.");
     acknowledgeWildcardResources(this.workflowRole, ['*'], 'X-Ray (PutTraceSegments, PutTelemetryRecords) supports no resource-level permissions.');
   }

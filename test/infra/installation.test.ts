@@ -8,6 +8,7 @@ import { loadConfigFile } from '../../core/config/load.js';
 import { loadDefinition, placeholdersOf } from '../../core/workflow/asl.js';
 import { buildInstallation } from '../../infra/installation.js';
 import { placeholderOf, STEP_NAMES } from '../../lambdas/backup/handlers.js';
+import { DRILL_STEP_NAMES, RESTORE_STEP_NAMES } from '../../lambdas/restore/handlers.js';
 
 // The stacks `cdk synth` builds from examples/production.yaml, with cdk.json's feature flags and
 // cdk-nag on (an unacknowledged finding fails synthesis, and so this file). Built once: the
@@ -36,6 +37,23 @@ beforeAll(async () => {
 afterAll(() => {
   rmSync(outdir, { recursive: true, force: true });
 });
+
+type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
+
+/** The state machine named `milvus-guard-<workflow>`: its logical id and properties. */
+function stateMachine(workflow: string): { id: string; properties: { DefinitionS3Location: { Key: string }; DefinitionSubstitutions: Record<string, any>; StateMachineType: string; RoleArn: { 'Fn::GetAtt': [string, string] } } } {
+  const [id, machine] = Object.entries(primary.findResources('AWS::StepFunctions::StateMachine', { Properties: { StateMachineName: `milvus-guard-${workflow}` } }))[0]!;
+  return { id, properties: machine.Properties as never };
+}
+
+/** Every statement of the policies attached to the role whose logical id starts with `rolePrefix`. */
+function statementsOf(rolePrefix: string): Statement[] {
+  return Object.values(primary.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: Match.stringLikeRegexp(`^${rolePrefix}`) }] } })).flatMap(
+    (p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement,
+  );
+}
+
+const actionsOf = (statements: Statement[]) => statements.flatMap((st) => [st.Action].flat());
 
 function vaultBucket(template: Template): Record<string, unknown> {
   const buckets = template.findResources('AWS::S3::Bucket', { Properties: { ObjectLockEnabled: true } });
@@ -204,9 +222,7 @@ describe('prepare function', () => {
 
 describe('backup workflow', () => {
   it('deploys statemachines/backup.asl.json with a substitution for every placeholder', () => {
-    const machines = primary.findResources('AWS::StepFunctions::StateMachine');
-    const [machine] = Object.values(machines);
-    const properties = machine!.Properties as { DefinitionS3Location: { Key: string }; DefinitionSubstitutions: Record<string, unknown>; StateMachineType: string };
+    const { properties } = stateMachine('backup');
     const deployed = readFileSync(join(primaryStackArtifactAssets, `asset.${properties.DefinitionS3Location.Key}`), 'utf8');
 
     expect(deployed).toBe(loadDefinition('backup'));
@@ -234,8 +250,7 @@ describe('backup workflow', () => {
   });
 
   it('runs each Task on the function whose handler is that step', () => {
-    const machine = Object.values(primary.findResources('AWS::StepFunctions::StateMachine'))[0]!;
-    const substitutions = (machine.Properties as { DefinitionSubstitutions: Record<string, { 'Fn::GetAtt': [string, string] }> }).DefinitionSubstitutions;
+    const substitutions = stateMachine('backup').properties.DefinitionSubstitutions;
     const functions = primary.findResources('AWS::Lambda::Function');
 
     for (const step of STEP_NAMES) {
@@ -271,7 +286,7 @@ describe('backup workflow', () => {
   });
 
   it('is started nightly at 02:00 UTC for milvus-production-backup by one schedule', () => {
-    const schedules = primary.findResources('AWS::Scheduler::Schedule');
+    const schedules = primary.findResources('AWS::Scheduler::Schedule', { Properties: { Target: { Arn: { Ref: stateMachine('backup').id } } } });
 
     expect(Object.values(schedules)).toHaveLength(1);
     primary.hasResourceProperties('AWS::Scheduler::Schedule', {
@@ -301,6 +316,180 @@ describe('backup workflow', () => {
   });
 });
 
+describe('every workflow', () => {
+  it.each(['backup', 'restore', 'drill'])('deploys statemachines/%s.asl.json as a Standard state machine with a substitution for every placeholder', (workflow) => {
+    const { properties } = stateMachine(workflow);
+    const deployed = readFileSync(join(primaryStackArtifactAssets, `asset.${properties.DefinitionS3Location.Key}`), 'utf8');
+
+    expect(deployed).toBe(loadDefinition(workflow));
+    expect(Object.keys(properties.DefinitionSubstitutions).sort()).toEqual(placeholdersOf(deployed));
+    expect(properties.StateMachineType).toBe('STANDARD');
+  });
+
+  it.each(['backup', 'restore', 'drill'])('%s: logs every event without execution data to its own encrypted log group, and traces with X-Ray', (workflow) => {
+    const [logGroupId] = Object.entries(primary.findResources('AWS::Logs::LogGroup', { Properties: { LogGroupName: `/aws/vendedlogs/states/milvus-guard-${workflow}` } }))[0]!;
+
+    primary.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineName: `milvus-guard-${workflow}`,
+      LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: false, Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: { 'Fn::GetAtt': [logGroupId, 'Arn'] } } }] },
+      TracingConfiguration: { Enabled: true },
+    });
+    primary.hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: `/aws/vendedlogs/states/milvus-guard-${workflow}`, KmsKeyId: Match.anyValue() });
+  });
+
+  it.each(['backup', 'restore', 'drill'])('%s: alarms the notification topic when an execution fails, times out or is aborted', (workflow) => {
+    const { id } = stateMachine(workflow);
+    const alarms = Object.values(primary.findResources('AWS::CloudWatch::Alarm')).filter((a) => JSON.stringify(a.Properties.Metrics ?? []).includes(id));
+
+    expect(alarms).toHaveLength(1);
+    expect(alarms[0]!.Properties).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold', AlarmActions: [{ Ref: expect.stringMatching(/^NotificationsTopic/) }] });
+    expect(JSON.stringify(alarms[0]!.Properties.Metrics)).toMatch(/ExecutionsFailed[\s\S]*ExecutionsTimedOut[\s\S]*ExecutionsAborted/);
+  });
+});
+
+describe('restore workflow', () => {
+  it('runs each Task on the function whose handler is that step, from the restore bundle', () => {
+    const functions = primary.findResources('AWS::Lambda::Function');
+    for (const [workflow, steps] of [['restore', RESTORE_STEP_NAMES], ['drill', DRILL_STEP_NAMES]] as const) {
+      const substitutions = stateMachine(workflow).properties.DefinitionSubstitutions;
+      for (const step of steps) {
+        const logicalId = substitutions[placeholderOf(step)]['Fn::GetAtt'][0];
+        expect(functions[logicalId]!.Properties.Handler).toBe(`index.${step}`);
+      }
+    }
+  });
+
+  it('may invoke exactly the functions of its Tasks', () => {
+    const invokes = statementsOf(stateMachine('restore').properties.RoleArn['Fn::GetAtt'][0]).filter((st) => actionsOf([st]).includes('lambda:InvokeFunction'));
+    const invoked = new Set(JSON.stringify(invokes.map((st) => st.Resource)).match(/RestoreStep[A-Za-z]+Function[0-9A-F]{8}/g));
+
+    expect([...invoked].map((id) => id.replace(/^RestoreStep|Function[0-9A-F]{8}$/g, '')).sort()).toEqual([...RESTORE_STEP_NAMES].sort());
+    expect(JSON.stringify(invokes.map((st) => st.Resource))).not.toMatch(/"\*"|DrillStep|Step(discover|finalize)/);
+  });
+
+  it('is started on demand only: no schedule targets it', () => {
+    const schedules = primary.findResources('AWS::Scheduler::Schedule', { Properties: { Target: { Arn: { Ref: stateMachine('restore').id } } } });
+
+    expect(schedules).toEqual({});
+  });
+
+  it('gives VerifyBackup, ApplyManifests and Validate 15 minutes and the other steps 5, as their Tasks wait', () => {
+    const timeouts = Object.fromEntries(
+      Object.values(primary.findResources('AWS::Lambda::Function'))
+        .map((fn) => fn.Properties as { Handler: string; Timeout: number })
+        .filter((p) => [...RESTORE_STEP_NAMES, ...DRILL_STEP_NAMES].some((step) => p.Handler === `index.${step}`))
+        .map((p) => [p.Handler.replace('index.', ''), p.Timeout]),
+    );
+
+    expect(timeouts).toEqual({
+      ...Object.fromEntries([...RESTORE_STEP_NAMES, ...DRILL_STEP_NAMES].map((step) => [step, 300])),
+      verifyBackup: 900,
+      applyManifests: 900,
+      validateRestore: 900,
+    });
+  });
+
+  it('never lets a function outlive the Task that invoked it', () => {
+    const functions = primary.findResources('AWS::Lambda::Function');
+    for (const workflow of ['backup', 'restore', 'drill']) {
+      const substitutions = stateMachine(workflow).properties.DefinitionSubstitutions;
+      const states = Object.values((JSON.parse(loadDefinition(workflow)) as { States: Record<string, { Resource?: string; TimeoutSeconds?: number; ItemProcessor?: { States: object } }> }).States);
+      const tasks = states.flatMap((st) => [st, ...Object.values((st.ItemProcessor?.States ?? {}) as Record<string, { Resource?: string; TimeoutSeconds?: number }>)]);
+      for (const task of tasks.filter((t) => /^\$\{\w+FunctionArn\}$/.test(t.Resource ?? ''))) {
+        const logicalId = substitutions[task.Resource!.slice(2, -1)]['Fn::GetAtt'][0];
+        expect(functions[logicalId]!.Properties.Timeout).toBeLessThanOrEqual(task.TimeoutSeconds!);
+      }
+    }
+  });
+
+  it('runs the restore and drill steps as the workflow role, with the vault, its key, the catalog, the bus and the data-mover image', () => {
+    for (const step of [...RESTORE_STEP_NAMES, ...DRILL_STEP_NAMES]) {
+      primary.hasResourceProperties('AWS::Lambda::Function', {
+        Handler: `index.${step}`,
+        Runtime: 'nodejs22.x',
+        TracingConfig: { Mode: 'Active' },
+        Role: { 'Fn::GetAtt': [Match.stringLikeRegexp('^WorkflowRole'), 'Arn'] },
+        Environment: {
+          Variables: Match.objectLike({
+            VAULT_NAME: 'primary',
+            VAULT_BUCKET: Match.anyValue(),
+            VAULT_KMS_KEY_ARN: Match.anyValue(),
+            VAULT_OBJECT_LOCK_MODE: 'GOVERNANCE',
+            CATALOG_TABLE: { Ref: Match.stringLikeRegexp('^CatalogTable') },
+            EVENT_BUS_NAME: Match.anyValue(),
+            DATAMOVER_IMAGE: Match.anyValue(),
+            DATAMOVER_SERVICE_ACCOUNT: 'milvus-guard-datamover',
+          }),
+        },
+      });
+    }
+  });
+
+  it("lets the workflow role read the vault's chunks and manifests, write drill evidence, and decrypt with the vault key", () => {
+    const statements = statementsOf('WorkflowRole');
+    const onVaultObjects = statements.filter((st) => JSON.stringify(st.Resource).includes('VaultBucket') && JSON.stringify(st.Resource).includes('/*'));
+    const onVaultKey = statements.filter((st) => JSON.stringify(st.Resource).match(/"VaultKey[0-9A-F]{8}"/));
+
+    expect(actionsOf(onVaultObjects)).toEqual(expect.arrayContaining(['s3:GetObject', 's3:PutObject']));
+    expect(actionsOf(onVaultKey)).toEqual(expect.arrayContaining(['kms:Decrypt']));
+    expect(actionsOf(statements).filter((a) => /^s3:Delete/.test(a))).toEqual([]);
+  });
+});
+
+describe('drill workflow', () => {
+  const drillStatements = () => statementsOf(stateMachine('drill').properties.RoleArn['Fn::GetAtt'][0]);
+  const restoreRef = () => ({ Ref: stateMachine('restore').id });
+
+  it('starts the restore state machine as its nested execution', () => {
+    expect(stateMachine('drill').properties.DefinitionSubstitutions.RestoreStateMachineArn).toEqual(restoreRef());
+  });
+
+  it('may start exactly the restore state machine', () => {
+    const starts = drillStatements().filter((st) => actionsOf([st]).includes('states:StartExecution'));
+
+    expect(starts).toEqual([{ Effect: 'Allow', Action: 'states:StartExecution', Resource: restoreRef() }]);
+  });
+
+  it("may describe and stop the restore's executions only", () => {
+    const st = drillStatements().find((s) => actionsOf([s]).includes('states:DescribeExecution'))!;
+
+    expect([st.Action].flat().sort()).toEqual(['states:DescribeExecution', 'states:StopExecution']);
+    // arn:aws:states:REGION:ACCOUNT:execution:<the restore state machine's name>:*
+    expect(st.Resource).toEqual({ 'Fn::Join': ['', [`arn:aws:states:us-east-1:${ACCOUNT}:execution:`, { 'Fn::Select': [6, { 'Fn::Split': [':', restoreRef()] }] }, ':*']] });
+  });
+
+  it("may manage only Step Functions' managed EventBridge rule for .sync completion", () => {
+    const st = drillStatements().find((s) => actionsOf([s]).some((a) => a.startsWith('events:')))!;
+
+    expect([st.Action].flat().sort()).toEqual(['events:DescribeRule', 'events:PutRule', 'events:PutTargets']);
+    expect(st.Resource).toBe(`arn:aws:events:us-east-1:${ACCOUNT}:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule`);
+  });
+
+  it('is started weekly on Sunday 06:00 UTC for production-weekly-drill, with retries and a dead-letter queue', () => {
+    const { id } = stateMachine('drill');
+    const schedules = primary.findResources('AWS::Scheduler::Schedule', { Properties: { Target: { Arn: { Ref: id } } } });
+
+    expect(Object.values(schedules)).toHaveLength(1);
+    expect(Object.values(schedules)[0]!.Properties).toMatchObject({
+      ScheduleExpression: 'cron(0 6 ? * SUN *)',
+      ScheduleExpressionTimezone: 'UTC',
+      FlexibleTimeWindow: { Mode: 'OFF' },
+      Target: {
+        Input: JSON.stringify({ drill: 'production-weekly-drill' }),
+        RetryPolicy: { MaximumRetryAttempts: 10, MaximumEventAgeInSeconds: 3600 },
+        DeadLetterConfig: { Arn: { 'Fn::GetAtt': [expect.stringMatching(/^DrillWorkflowScheduleDeadLetterQueue/), 'Arn'] } },
+      },
+    });
+  });
+
+  it('gives its scheduler role only StartExecution on the drill state machine and SendMessage to its DLQ', () => {
+    const statements = statementsOf('DrillWorkflowSchedulerRole');
+
+    expect(statements.map((st) => st.Action).sort()).toEqual(['sqs:SendMessage', 'states:StartExecution']);
+    expect(statements.find((st) => st.Action === 'states:StartExecution')!.Resource).toEqual({ Ref: stateMachine('drill').id });
+  });
+});
+
 describe('data mover', () => {
   it('maps the milvus-guard-datamover service account in prod-eks/vector-db to its own role with EKS Pod Identity', () => {
     primary.hasResourceProperties('AWS::EKS::PodIdentityAssociation', {
@@ -312,6 +501,26 @@ describe('data mover', () => {
     primary.hasResourceProperties('AWS::IAM::Role', {
       AssumeRolePolicyDocument: { Statement: [Match.objectLike({ Action: ['sts:AssumeRole', 'sts:TagSession'], Principal: { Service: 'pods.eks.amazonaws.com' } })] },
     });
+  });
+
+  it("maps the service account in the drill's namespace prod-eks/vector-db-drill to the read-only restore role", () => {
+    primary.hasResourceProperties('AWS::EKS::PodIdentityAssociation', {
+      ClusterName: 'prod-eks',
+      Namespace: 'vector-db-drill',
+      ServiceAccount: 'milvus-guard-datamover',
+      RoleArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DataMoverRestoreRole'), 'Arn'] },
+    });
+  });
+
+  it('outputs the restore role, for associations in namespaces the config does not name', () => {
+    primary.hasOutput('DataMoverRestoreRoleArn', { Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DataMoverRestoreRole'), 'Arn'] } });
+  });
+
+  it('lets the restore role read the vault and decrypt, and nothing else', () => {
+    const actions = actionsOf(statementsOf('DataMoverRestoreRole'));
+
+    expect(actions).toEqual(expect.arrayContaining(['s3:GetObject', 's3:ListBucket', 'kms:Decrypt']));
+    expect(actions.filter((a) => /Put|Delete|GenerateDataKey|Encrypt/.test(a))).toEqual([]);
   });
 
   it('lets the data-mover role write the vault but never delete from it', () => {

@@ -40,6 +40,14 @@ describe('a cluster with a private endpoint', () => {
     });
   });
 
+  it('places the restore and drill step functions there too: they call Kubernetes as well', () => {
+    const template = synthPrimary(withClusters([privateProd]));
+
+    for (const handler of ['index.createNamespace', 'index.applyManifests', 'index.cleanupDrill']) {
+      template.hasResourceProperties('AWS::Lambda::Function', { Handler: handler, VpcConfig: { SubnetIds: ['subnet-0abc1234', 'subnet-0def5678'] } });
+    }
+  });
+
   it('uses the security groups the config names instead of making one', () => {
     const cluster = { ...privateProd, vpc: { ...privateProd.vpc, securityGroupIds: ['sg-0abc1234'] } };
 

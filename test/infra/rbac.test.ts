@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
 import { parseAllDocuments } from 'yaml';
+import { RESTORE_LABEL } from '../../core/restore/names.js';
 import { KUBERNETES_GROUP } from '../../infra/constructs/cluster-access.js';
 
 interface Rule {
@@ -14,6 +15,14 @@ interface Doc {
   rules?: Rule[];
   roleRef?: { kind: string; name: string };
   subjects?: { kind: string; name: string }[];
+  spec?: {
+    policyName?: string;
+    validationActions?: string[];
+    failurePolicy?: string;
+    matchConstraints?: { resourceRules: { apiGroups: string[]; operations: string[]; resources: string[] }[] };
+    matchConditions?: { expression: string }[];
+    validations?: { expression: string }[];
+  };
 }
 
 const text = readFileSync('deploy/rbac.yaml', 'utf8');
@@ -33,8 +42,8 @@ describe('deploy/rbac.yaml', () => {
     }
   });
 
-  it('never grants update, escalate, bind or impersonate', () => {
-    for (const verb of ['update', 'escalate', 'bind', 'impersonate', 'deletecollection']) expect(rules.flatMap((r) => r.verbs)).not.toContain(verb);
+  it('never grants update, patch, escalate, bind or impersonate: the workflows never change what others made', () => {
+    for (const verb of ['update', 'patch', 'escalate', 'bind', 'impersonate', 'deletecollection']) expect(rules.flatMap((r) => r.verbs)).not.toContain(verb);
   });
 
   it('binds every role to the group the EKS access entry maps the workflow role to', () => {
@@ -56,13 +65,61 @@ describe('deploy/rbac.yaml', () => {
     ['batch', 'jobs', ['create', 'get', 'list', 'delete']],
     ['snapshot.storage.k8s.io', 'volumesnapshots', ['create', 'get', 'list', 'delete']],
     ['snapshot.storage.k8s.io', 'volumesnapshotcontents', ['get', 'list', 'delete']],
-    ['milvus.io', 'milvuses', ['get', 'list', 'create', 'patch']],
-    ['', 'namespaces', ['get', 'list', 'create']],
-  ])('allows what the workflows do on %s %s', (group, resource, verbs) => {
+    ['milvus.io', 'milvuses', ['get', 'list']],
+    ['', 'pods', ['get', 'list']],
+    ['', 'pods/log', ['get']],
+  ])('allows what backups do on %s %s', (group, resource, verbs) => {
     expect(allowed(group, resource)).toEqual(expect.arrayContaining(verbs));
+  });
+
+  it.each([
+    ['', 'namespaces', ['create', 'get', 'list', 'delete']],
+    ...['configmaps', 'secrets', 'services', 'serviceaccounts', 'persistentvolumeclaims'].map((r) => ['', r, ['create', 'get', 'list']] as const),
+    ['apps', 'deployments', ['create', 'get', 'list']],
+    ['apps', 'statefulsets', ['create', 'get', 'list']],
+    ['milvus.io', 'milvuses', ['create', 'get', 'list']],
+    ['batch', 'jobs', ['create', 'get', 'list', 'delete']],
+    ['', 'pods', ['get', 'list']],
+    ['', 'pods/log', ['get']],
+    ['snapshot.storage.k8s.io', 'volumesnapshots', ['create', 'get', 'delete']],
+    ['snapshot.storage.k8s.io', 'volumesnapshotcontents', ['create', 'get', 'delete']],
+    ['', 'services/proxy', ['get', 'create']],
+  ])('allows what restores and drills do on %s %s', (group, resource, verbs) => {
+    expect(allowed(group, resource)).toEqual(expect.arrayContaining([...verbs]));
+  });
+
+  it('grants the cluster-scoped resources (namespaces, snapshot contents) in the cluster role only', () => {
+    const clusterRole = roles.find((r) => r.metadata.name === 'milvus-guard-cluster')!;
+    const workloads = roles.find((r) => r.metadata.name === 'milvus-guard-workloads')!;
+
+    expect(clusterRole.rules!.flatMap((r) => r.resources)).toEqual(expect.arrayContaining(['namespaces', 'volumesnapshotcontents']));
+    expect(workloads.rules!.flatMap((r) => r.resources)).not.toContain('namespaces');
+    expect(workloads.rules!.flatMap((r) => r.resources)).not.toContain('volumesnapshotcontents');
   });
 
   it('may read and (for restores) create secrets, never change or delete them', () => {
     expect(allowed('', 'secrets').sort()).toEqual(['create', 'get', 'list']);
+  });
+});
+
+describe('the namespace-delete guard', () => {
+  const policy = docs.find((d) => d.kind === 'ValidatingAdmissionPolicy')!;
+  const binding = docs.find((d) => d.kind === 'ValidatingAdmissionPolicyBinding')!;
+
+  it('applies to namespace deletions only', () => {
+    expect(policy.spec!.matchConstraints!.resourceRules).toEqual([{ apiGroups: [''], apiVersions: ['v1'], operations: ['DELETE'], resources: ['namespaces'] }]);
+  });
+
+  it("applies to the workflow role's group only", () => {
+    expect(policy.spec!.matchConditions!.map((c) => c.expression)).toEqual([`'${KUBERNETES_GROUP}' in request.userInfo.groups`]);
+  });
+
+  it('lets through only namespaces that carry the label restores put on the namespaces they create', () => {
+    expect(policy.spec!.validations!.map((v) => v.expression)).toEqual([`has(oldObject.metadata.labels) && '${RESTORE_LABEL}' in oldObject.metadata.labels`]);
+  });
+
+  it('is bound to deny, and fails closed', () => {
+    expect(binding.spec).toEqual({ policyName: policy.metadata.name, validationActions: ['Deny'] });
+    expect(policy.spec!.failurePolicy).toBe('Fail');
   });
 });

@@ -1,0 +1,98 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from '@jest/globals';
+import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { parse } from 'yaml';
+import { parseConfig } from '../../core/config/load.js';
+import type { Config } from '../../core/config/schema.js';
+import { buildInstallation } from '../../infra/installation.js';
+
+// Drills and restore targets as the config decides them: the drill schedules, the data mover's
+// access in the namespaces drills restore into, and the clusters restores may reach.
+
+type Example = Record<string, unknown> & { clusters: Record<string, unknown>[]; plans: Record<string, unknown>[]; drills: Record<string, unknown>[] };
+const example = parse(readFileSync('examples/production.yaml', 'utf8')) as Example;
+
+function config(changes: Partial<Example>): Config {
+  return parseConfig(JSON.stringify({ ...example, ...changes }), 'test.yaml');
+}
+
+function synthPrimary(c: Config): Template {
+  const { context } = JSON.parse(readFileSync('cdk.json', 'utf8')) as { context: Record<string, unknown> };
+  // No stack is bundled: these tests look at schedules, associations and access, not at code.
+  const app = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
+  return Template.fromStack(buildInstallation(app, c, { account: '123456789012' }).primaryStacks.get('us-east-1')!);
+}
+
+function drillSchedules(template: Template): { ScheduleExpression: string; ScheduleExpressionTimezone: string; Target: { Input: string } }[] {
+  const [drillMachine] = Object.keys(template.findResources('AWS::StepFunctions::StateMachine', { Properties: { StateMachineName: 'milvus-guard-drill' } }));
+  return Object.values(template.findResources('AWS::Scheduler::Schedule', { Properties: { Target: { Arn: { Ref: drillMachine } } } })).map((s) => s.Properties as never);
+}
+
+const weekly = example.drills[0]!;
+const berlin = { name: 'berlin-drill', plan: 'milvus-production-backup', schedule: { cron: ['30 3 * * 1', '30 3 * * 4'], timeZone: 'Europe/Berlin' }, targetNamespace: 'vector-db-drill-berlin' };
+
+describe('drill schedules', () => {
+  it('starts the drill workflow once per cron expression of every drill, in its time zone, with {"drill": NAME}', () => {
+    const template = synthPrimary(config({ drills: [weekly, berlin] }));
+
+    expect(drillSchedules(template).map((s) => [s.ScheduleExpression, s.ScheduleExpressionTimezone, s.Target.Input]).sort()).toEqual([
+      ['cron(0 6 ? * SUN *)', 'UTC', JSON.stringify({ drill: 'production-weekly-drill' })],
+      ['cron(30 3 ? * MON *)', 'Europe/Berlin', JSON.stringify({ drill: 'berlin-drill' })],
+      ['cron(30 3 ? * THU *)', 'Europe/Berlin', JSON.stringify({ drill: 'berlin-drill' })],
+    ]);
+  });
+
+  it('makes no drill schedule, dead-letter queue or scheduler role without drills, but still deploys the drill workflow', () => {
+    const template = synthPrimary(config({ drills: [] }));
+
+    expect(drillSchedules(template)).toEqual([]);
+    expect(Object.keys(template.findResources('AWS::SQS::Queue')).filter((id) => id.startsWith('DrillWorkflow'))).toEqual([]);
+    expect(Object.keys(template.findResources('AWS::IAM::Role')).filter((id) => id.startsWith('DrillWorkflowSchedulerRole'))).toEqual([]);
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', { StateMachineName: 'milvus-guard-drill' });
+  });
+
+  it('refuses a drill into a cluster of another region, naming the drill and the regions', () => {
+    const west = { name: 'west', eksClusterName: 'west-eks', region: 'us-west-2', endpointAccess: 'public' };
+
+    expect(() => synthPrimary(config({ clusters: [...example.clusters, west], drills: [{ ...weekly, targetCluster: 'west' }] }))).toThrow(
+      /drill production-weekly-drill restores into cluster west in us-west-2, but it runs in us-east-1/,
+    );
+  });
+});
+
+describe("the data mover in drills' namespaces", () => {
+  it("maps the service account in every drill's namespace to the read-only restore role", () => {
+    const template = synthPrimary(config({ drills: [weekly, berlin] }));
+
+    for (const namespace of ['vector-db-drill', 'vector-db-drill-berlin']) {
+      template.hasResourceProperties('AWS::EKS::PodIdentityAssociation', {
+        ClusterName: 'prod-eks',
+        Namespace: namespace,
+        ServiceAccount: 'milvus-guard-datamover',
+        RoleArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DataMoverRestoreRole'), 'Arn'] },
+      });
+    }
+  });
+
+  it('keeps the backup role where a drill restores into a namespace a plan backs up: one role per service account', () => {
+    const other = { ...example.plans[0]!, name: 'drill-namespace-plan', namespace: 'vector-db-drill', schedule: undefined };
+
+    const template = synthPrimary(config({ plans: [...example.plans, other], drills: [weekly] }));
+
+    const associations = Object.values(template.findResources('AWS::EKS::PodIdentityAssociation', { Properties: { Namespace: 'vector-db-drill' } }));
+    expect(associations).toHaveLength(1);
+    expect(associations[0]!.Properties.RoleArn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^DataMoverRole[0-9A-F]{8}$/), 'Arn'] });
+  });
+});
+
+describe('clusters restores may reach', () => {
+  it("lets the workflow role into every cluster of the vault's region, also one no plan backs up", () => {
+    const standby = { name: 'standby', eksClusterName: 'standby-eks', region: 'us-east-1', endpointAccess: 'public' };
+    const west = { name: 'west', eksClusterName: 'west-eks', region: 'us-west-2', endpointAccess: 'public' };
+
+    const template = synthPrimary(config({ clusters: [...example.clusters, standby, west] }));
+
+    expect(Object.values(template.findResources('AWS::EKS::AccessEntry')).map((e) => e.Properties.ClusterName).sort()).toEqual(['prod-eks', 'standby-eks']);
+  });
+});
