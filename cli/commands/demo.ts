@@ -1,0 +1,378 @@
+/**
+ * `milvus-guard demo [--json] [--keep DIR]`: the whole story on the embedded default, with
+ * nothing else running (DESIGN §7):
+ *
+ * 1. Cluster: a fresh local cluster in a temporary state directory, seeded with a Milvus that
+ *    holds 3 collections in 2 databases in namespace `vector-db`.
+ * 2. Backup: the backup workflow for plan `milvus-production-backup` of
+ *    examples/production.yaml (the config the seed matches), into the local vault.
+ * 3. Disaster: namespace `vector-db` is deleted through the Kubernetes API, and the demo shows
+ *    that no Milvus answers there any more.
+ * 4. Restore: the restore workflow restores the backup from the vault into `vector-db-dr`; its
+ *    Validate step compares each collection's rows with those recorded at backup.
+ * 5. Witness: the demo itself counts the rows the restored Milvus serves, so the summary does
+ *    not rest on the workflow's word alone.
+ * 6. Summary: per-collection expected vs restored, bytes uploaded, RTO; exit 0 only when every
+ *    collection is back with its rows and the restore Completed.
+ *
+ * The workflows are the real ones (local/workflows/runner.ts runs the deployed ASL with the
+ * Lambda handlers); the demo only shortens the Wait states' polling interval.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import type { BackupRecord, RestoreRecord } from '../../core/catalog/record.js';
+import { loadConfigFile, resolvePlan } from '../../core/config/load.js';
+import { UserError } from '../../core/errors.js';
+import type { KubeClients } from '../../core/kube/connect.js';
+import type { MilvusEndpoint } from '../../core/milvus/client.js';
+import type { LocalCluster } from '../../local/cluster.js';
+import { formatTable } from '../table.js';
+import { formatDuration, quietStates } from './restore.js';
+
+/** The config the seeded Milvus matches, shipped with the package (found from here, not the working directory). */
+const DEMO_CONFIG = fileURLToPath(new URL('../../examples/production.yaml', import.meta.url));
+const DEMO_PLAN = 'milvus-production-backup';
+/** Where the disaster recovery restores to. */
+export const DEMO_TARGET_NAMESPACE = 'vector-db-dr';
+/** Polling interval of the workflows' Wait states: everything is local, so a short one is honest. */
+const DEMO_POLL_MS = 200;
+const DEMO_RETRY_MS = 100;
+const NAMESPACE_GONE_TIMEOUT_MS = 30_000;
+
+/** One collection in the summary: rows recorded at backup, rows the restore validated, rows the restored Milvus serves. */
+export interface DemoCollection {
+  readonly name: string;
+  readonly expected: number;
+  /** What the restore's validation counted; absent when the collection was not counted. */
+  readonly restored?: number;
+  /** `count(*)` the demo ran itself on the restored Milvus after the restore. */
+  readonly served?: number;
+  readonly searchHits?: number;
+  readonly ok: boolean;
+}
+
+/** The demo's result: what `--json` prints, exactly. */
+export interface DemoSummary {
+  readonly backup: { readonly id: string | null; readonly status: string; readonly sizeBytes?: number; readonly durationSeconds?: number };
+  readonly disaster: { readonly namespace: string; readonly deleted: boolean; readonly milvusAnswers: boolean; readonly probe: string };
+  readonly restore: { readonly id: string | null; readonly status: string; readonly namespace: string; readonly source?: string; readonly failure?: RestoreRecord['failure'] };
+  readonly collections: readonly DemoCollection[];
+  readonly bytesUploaded: number;
+  readonly rtoSeconds: number | null;
+  readonly passed: boolean;
+  /** Why the demo did not pass. */
+  readonly reason?: string;
+  readonly elapsedSeconds: number;
+  /** With `--keep`: the state directory left for inspection. */
+  readonly stateDir?: string;
+}
+
+/** The demo was stopped with Ctrl-C (or SIGTERM); exit code 130 as shells expect. */
+export class DemoInterruptedError extends UserError {
+  constructor(signal: string, cleanedUp: string) {
+    super(`demo interrupted by ${signal}: ${cleanedUp}`, { exitCode: 130 });
+    this.name = 'DemoInterruptedError';
+  }
+}
+
+/** What the demo talks to besides the local cluster: output, a clock for elapsed time, signals. */
+export interface DemoIO {
+  readonly out: (text: string) => void;
+  readonly err: (text: string) => void;
+  /** Milliseconds on a monotonic clock. */
+  readonly clock: () => number;
+  /** Calls `handler` on Ctrl-C / SIGTERM until the returned function is called. */
+  readonly onInterrupt: (handler: (signal: string) => void) => () => void;
+}
+
+const processDemoIO: DemoIO = {
+  out: (t) => void process.stdout.write(t),
+  err: (t) => void process.stderr.write(t),
+  clock: () => performance.now(),
+  onInterrupt: (handler) => {
+    const on = (signal: NodeJS.Signals) => {
+      off();
+      // The demo cleans up and returns; should a workflow still be retrying against the stopped
+      // cluster, it must not keep the process alive. A second Ctrl-C kills at once (no handler).
+      setTimeout(() => process.exit(130), 10_000).unref();
+      handler(signal);
+    };
+    const off = () => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+    return off;
+  },
+};
+
+export interface DemoOptions {
+  /** Use this directory (new or empty) as the state directory and leave it behind. */
+  readonly keep?: string;
+  readonly io: DemoIO;
+}
+
+const bytes = (n: number): string => {
+  const units = ['B', 'KiB', 'MiB', 'GiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u += 1;
+  }
+  return `${u === 0 ? v : v.toFixed(1)}${units[u]}`;
+};
+
+async function stateDirFor(keep: string | undefined): Promise<string> {
+  if (keep === undefined) return mkdtemp(join(tmpdir(), 'milvus-guard-demo-'));
+  const dir = resolve(keep);
+  if (existsSync(dir) && readdirSync(dir).length > 0) {
+    throw new UserError(`--keep ${keep}: ${dir} is not empty; the demo seeds a fresh cluster, so give a new or empty directory`);
+  }
+  return dir;
+}
+
+/** What a Milvus answers in `namespace`: its collections (`db.name`), or why nothing answered. */
+async function probeMilvus(kube: KubeClients, endpoint: MilvusEndpoint): Promise<{ answers: true; collections: string[] } | { answers: false; why: string }> {
+  const { MilvusClient } = await import('../../core/milvus/client.js');
+  const milvus = new MilvusClient(kube.kc, endpoint);
+  try {
+    const collections: string[] = [];
+    for (const db of await milvus.listDatabases()) for (const c of await milvus.listCollections(db)) collections.push(`${db}.${c}`);
+    return { answers: true, collections };
+  } catch (err) {
+    return { answers: false, why: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+/** Deletes `namespace` through the Kubernetes API and waits until the API server no longer has it. */
+async function deleteNamespaceAndWait(kube: KubeClients, namespace: string, deadline: number, clock: () => number): Promise<void> {
+  const { statusOf } = await import('../../core/kube/call.js');
+  await kube.core.deleteNamespace({ name: namespace });
+  for (;;) {
+    try {
+      await kube.core.readNamespace({ name: namespace });
+    } catch (err) {
+      if (statusOf(err) === 404) return;
+      throw err;
+    }
+    if (clock() > deadline) throw new Error(`namespace ${namespace} was still there ${NAMESPACE_GONE_TIMEOUT_MS / 1000}s after its deletion`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * Runs the demo (see the module documentation) and resolves to its summary; `passed` says
+ * whether every collection came back. The cluster is stopped and, without `keep`, its state
+ * directory removed, however the demo ends; an interrupt stops it early with
+ * {@link DemoInterruptedError}.
+ */
+export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
+  const { io } = options;
+  const start = io.clock();
+  // Loaded here, not at the top: every `milvus-guard` process (each local data-mover Job is
+  // one) imports this module to register the command, and the workflow runner is a large import.
+  // One after the other: Jest's ESM loader fails on concurrent imports of a shared graph.
+  const { startLocalCluster } = await import('../../local/cluster.js');
+  const { localCatalog, localPaths, runLocalBackup, runLocalRestore } = await import('../../local/workflows/runner.js');
+  const { kubeConfigFromFile, makeKubeClients } = await import('../../core/kube/connect.js');
+  const { MilvusClient } = await import('../../core/milvus/client.js');
+  const elapsed = () => (io.clock() - start) / 1000;
+  const say = (phase: string, text: string) => io.err(`[${elapsed().toFixed(1).padStart(5)}s] ${phase.padEnd(8)} ${text}\n`);
+  const config = await loadConfigFile(DEMO_CONFIG);
+  const plan = resolvePlan(config, DEMO_PLAN);
+  const source: MilvusEndpoint = { namespace: plan.plan.namespace, service: plan.plan.milvus.service, restPort: plan.plan.milvus.restPort, managementPort: plan.plan.milvus.managementPort };
+  const stateDir = await stateDirFor(options.keep);
+
+  let interruptedBy: string | undefined;
+  let interrupt: (err: Error) => void = () => undefined;
+  const interruption = new Promise<never>((_, reject) => (interrupt = reject));
+  interruption.catch(() => undefined);
+  const stopListening = io.onInterrupt((signal) => {
+    interruptedBy = signal;
+    say('stop', `${signal}: stopping the cluster`);
+    interrupt(new Error(signal));
+  });
+
+  say('cluster', `starting a local Kubernetes API with a seeded Milvus (state: ${stateDir})`);
+  const starting = startLocalCluster({ stateDir, port: 0 });
+  const story = (async (): Promise<DemoSummary> => {
+    const cluster: LocalCluster = await starting;
+    const kube = makeKubeClients(kubeConfigFromFile(cluster.kubeconfigPath));
+    const before = await probeMilvus(kube, source);
+    if (!before.answers) throw new Error(`the seeded Milvus in ${source.namespace} does not answer: ${before.why}`);
+    say('cluster', `ready at ${cluster.url}; Milvus in namespace ${source.namespace} serves ${before.collections.join(', ')}`);
+
+    // 2. Backup.
+    const stateLine = (workflow: 'backup' | 'restore') => {
+      const quiet = quietStates(workflow);
+      const seen = new Set<string>();
+      return (state: string) => {
+        if (quiet.has(state) || seen.has(state)) return;
+        seen.add(state);
+        say(workflow, `  ${state}`);
+      };
+    };
+    say('backup', `plan ${DEMO_PLAN}: quiesce Milvus, snapshot its volumes, export them into the vault (${localPaths(stateDir).vault})`);
+    const backupRun = await runLocalBackup({ stateDir, config, input: { plan: DEMO_PLAN }, pollMs: DEMO_POLL_MS, retryMs: DEMO_RETRY_MS, onState: stateLine('backup') });
+    const catalog = localCatalog(stateDir);
+    const backupId = (backupRun.output as { backupId?: string } | undefined)?.backupId ?? (await catalog.listBackups({ plan: DEMO_PLAN })).find((b) => b.executionId === backupRun.executionId)?.backupId;
+    const backup: BackupRecord | undefined = backupId ? await catalog.getBackup(backupId) : undefined;
+    const backupPart = { id: backup?.backupId ?? null, status: backup?.status ?? 'NotStarted', ...(backup?.sizeBytes !== undefined ? { sizeBytes: backup.sizeBytes } : {}), ...(backup?.durationSeconds !== undefined ? { durationSeconds: backup.durationSeconds } : {}) };
+    const notRestored = { id: null, status: 'NotStarted', namespace: DEMO_TARGET_NAMESPACE };
+    const noDisaster = { namespace: source.namespace, deleted: false, milvusAnswers: true, probe: 'not run' };
+    if (backupRun.status !== 'SUCCEEDED' || backup?.status !== 'Available') {
+      const reason = `the backup did not complete: ${backupRun.error ? `${backupRun.error.name}: ${backupRun.error.message}` : `status ${backup?.status ?? 'unknown'}`}`;
+      return { backup: backupPart, disaster: noDisaster, restore: notRestored, collections: [], bytesUploaded: backup?.bytesUploaded ?? 0, rtoSeconds: null, passed: false, reason, elapsedSeconds: elapsed() };
+    }
+    const rows = backup.rowCounts.reduce((n, r) => n + r.rows, 0);
+    say('backup', `${backup.backupId} Available: ${rows} rows in ${backup.rowCounts.length} collections, ${bytes(backup.sizeBytes ?? 0)} of volume data, ${bytes(backup.bytesUploaded ?? 0)} uploaded`);
+
+    // 3. Disaster.
+    say('disaster', `deleting namespace ${source.namespace} with everything in it (Milvus, its pods, PVCs and snapshots)`);
+    await deleteNamespaceAndWait(kube, source.namespace, io.clock() + NAMESPACE_GONE_TIMEOUT_MS, io.clock);
+    const after = await probeMilvus(kube, source);
+    const disaster = { namespace: source.namespace, deleted: true, milvusAnswers: after.answers, probe: after.answers ? `Milvus still serves ${after.collections.join(', ')}` : after.why };
+    if (after.answers) {
+      return { backup: backupPart, disaster, restore: notRestored, collections: [], bytesUploaded: backup.bytesUploaded ?? 0, rtoSeconds: null, passed: false, reason: `namespace ${source.namespace} was deleted but a Milvus still answers there`, elapsedSeconds: elapsed() };
+    }
+    say('disaster', `namespace ${source.namespace} is gone; Milvus there no longer answers (${after.why})`);
+
+    // 4. Restore.
+    say('restore', `${backup.backupId} from the vault into namespace ${DEMO_TARGET_NAMESPACE}`);
+    const restoreRun = await runLocalRestore({
+      stateDir,
+      config,
+      input: { backupId: backup.backupId, targetNamespace: DEMO_TARGET_NAMESPACE, source: 'vault' },
+      pollMs: DEMO_POLL_MS,
+      retryMs: DEMO_RETRY_MS,
+      onState: stateLine('restore'),
+    });
+    const restoreId = (restoreRun.output as { restoreId?: string } | undefined)?.restoreId ?? (await catalog.listRestores()).find((r) => r.executionId === restoreRun.executionId)?.restoreId;
+    const restore = restoreId ? await catalog.getRestore(restoreId) : undefined;
+    const restorePart = {
+      id: restore?.restoreId ?? null,
+      status: restore?.status ?? 'NotStarted',
+      namespace: DEMO_TARGET_NAMESPACE,
+      ...(restore ? { source: restore.source } : {}),
+      ...(restore?.failure ? { failure: restore.failure } : {}),
+    };
+    say('restore', `${restore?.restoreId ?? '(no record)'} ${restore?.status ?? restoreRun.status}${restore?.rtoSeconds !== undefined ? `, RTO ${formatDuration(restore.rtoSeconds)}` : ''}`);
+
+    // 5. Witness: count what the restored Milvus serves.
+    const checks = restore?.validation?.collections ?? [];
+    const served = new Map<string, number>();
+    if (restore?.status === 'Completed') {
+      const target = new MilvusClient(kube.kc, { ...source, namespace: DEMO_TARGET_NAMESPACE });
+      for (const c of checks) served.set(`${c.database}.${c.collection}`, await target.countRows(c.database, c.collection));
+      say('validate', `the restored Milvus in ${DEMO_TARGET_NAMESPACE} serves ${[...served].map(([n, r]) => `${n}=${r}`).join(', ')}`);
+    }
+    const collections: DemoCollection[] = checks.map((c) => {
+      const name = `${c.database}.${c.collection}`;
+      const live = served.get(name);
+      return {
+        name,
+        expected: c.expected,
+        ...(c.restored !== undefined ? { restored: c.restored } : {}),
+        ...(live !== undefined ? { served: live } : {}),
+        ...(c.searchHits !== undefined ? { searchHits: c.searchHits } : {}),
+        ok: c.ok && c.restored === c.expected && live === c.expected,
+      };
+    });
+    const recorded = new Set(backup.rowCounts.map((r) => `${r.database}.${r.collection}`));
+    const missing = [...recorded].filter((n) => !collections.some((c) => c.name === n));
+    const bad = collections.filter((c) => !c.ok);
+    let reason: string | undefined;
+    if (restore?.status !== 'Completed') reason = `the restore did not complete: ${restore?.failure ? `${restore.failure.step}: ${restore.failure.error}: ${restore.failure.cause}` : `${restoreRun.error?.name}: ${restoreRun.error?.message}`}`;
+    else if (!restore.validation?.passed) reason = 'the restore completed but its validation did not pass';
+    else if (missing.length) reason = `collections recorded at backup were not validated: ${missing.join(', ')}`;
+    else if (bad.length) reason = `row counts differ: ${bad.map((c) => `${c.name} expected ${c.expected}, restored ${c.restored ?? 'none'}, served ${c.served ?? 'none'}`).join('; ')}`;
+    return {
+      backup: backupPart,
+      disaster,
+      restore: restorePart,
+      collections,
+      bytesUploaded: backup.bytesUploaded ?? 0,
+      rtoSeconds: restore?.rtoSeconds ?? null,
+      passed: reason === undefined && collections.length > 0,
+      ...(reason !== undefined ? { reason } : collections.length === 0 ? { reason: 'the backup recorded no collections to validate' } : {}),
+      elapsedSeconds: elapsed(),
+    };
+  })();
+  story.catch(() => undefined);
+
+  try {
+    const summary = await Promise.race([story, interruption]);
+    return { ...summary, elapsedSeconds: elapsed(), ...(options.keep !== undefined ? { stateDir } : {}) };
+  } catch (err) {
+    if (interruptedBy === undefined) throw err;
+    throw new DemoInterruptedError(interruptedBy, options.keep === undefined ? `the cluster was stopped and ${stateDir} removed` : `the cluster was stopped; its state is in ${stateDir}`);
+  } finally {
+    stopListening();
+    const cluster = await starting.catch(() => undefined);
+    await cluster?.stop();
+    if (interruptedBy !== undefined) {
+      // The workflow still running in this process fails fast against the stopped cluster; let
+      // it end before the directory goes, or it would write its last records into a removed one.
+      await Promise.race([story.catch(() => undefined), new Promise((r) => setTimeout(r, 3000).unref())]);
+    }
+    if (options.keep === undefined) {
+      // Retried: data-mover processes the stop just signalled may still be closing files in it.
+      await rm(stateDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }).catch((err: Error) => say('cleanup', `could not remove ${stateDir}: ${err.message}; delete it by hand`));
+    }
+  }
+}
+
+/** How to look at a kept state directory afterwards. */
+function inspectHint(s: DemoSummary, dir: string): string {
+  return (
+    `The state is kept in ${dir}. Inspect it:\n` +
+    `  milvus-guard local up --state ${dir}              # serve the cluster again (another terminal)\n` +
+    `  kubectl --kubeconfig ${join(dir, 'kubeconfig')} get milvus,pods,pvc -n ${s.restore.namespace}\n` +
+    `  milvus-guard backup describe ${s.backup.id ?? 'ID'} --local --state ${dir}\n` +
+    (s.restore.id ? `  milvus-guard restore describe ${s.restore.id} --local --state ${dir}\n` : '')
+  );
+}
+
+/** The human summary printed on stdout at the end. */
+export function renderDemoSummary(s: DemoSummary): string {
+  const lines = [
+    `milvus-guard demo: ${s.passed ? 'PASSED' : 'FAILED'}${s.reason ? ` (${s.reason})` : ''}`,
+    '',
+    `Backup:          ${s.backup.id ?? '(none)'} ${s.backup.status}${s.backup.sizeBytes !== undefined ? `, ${bytes(s.backup.sizeBytes)} of volume data` : ''}${s.backup.durationSeconds !== undefined ? ` in ${formatDuration(s.backup.durationSeconds)}` : ''}`,
+    `Bytes uploaded:  ${bytes(s.bytesUploaded)} (${s.bytesUploaded} bytes)`,
+    `Disaster:        ${s.disaster.deleted ? `namespace ${s.disaster.namespace} deleted; ${s.disaster.milvusAnswers ? 'Milvus STILL answers there' : 'no Milvus answers there'}` : 'not staged'}`,
+    `Restore:         ${s.restore.id ?? '(none)'} ${s.restore.status} into ${s.restore.namespace}${s.restore.source ? ` from the ${s.restore.source}` : ''}`,
+    `RTO:             ${s.rtoSeconds === null ? '' : formatDuration(s.rtoSeconds)}`,
+  ];
+  if (s.restore.failure) lines.push(`Restore failure: ${s.restore.failure.step}: ${s.restore.failure.error}: ${s.restore.failure.cause}`, `Left behind:     ${s.restore.failure.leftBehind}`);
+  lines.push(`Wall time:       ${formatDuration(s.elapsedSeconds)}`, '');
+  const out = [lines.join('\n')];
+  if (s.collections.length) {
+    out.push(formatTable(['collection', 'expected', 'restored', 'served', 'search hits', 'ok'], s.collections.map((c) => [c.name, c.expected, c.restored ?? '', c.served ?? '', c.searchHits ?? '', c.ok ? 'yes' : 'NO'])));
+  }
+  if (s.stateDir) out.push(inspectHint(s, s.stateDir));
+  return out.join('\n');
+}
+
+/** Registers `demo` on the root program. */
+export function registerDemoCommands(program: Command, io: DemoIO = processDemoIO): void {
+  program
+    .command('demo')
+    .description('the whole story on a throwaway local cluster: seed Milvus, back it up, delete its namespace, restore it into another, validate')
+    .option('--json', 'print exactly one JSON object on stdout (progress stays on stderr)', false)
+    .option('--keep <dir>', 'use this new or empty directory for the cluster state and keep it, to inspect afterwards')
+    .action(async (opts: { json: boolean; keep?: string }) => {
+      const summary = await runDemo({ io, ...(opts.keep !== undefined ? { keep: opts.keep } : {}) });
+      io.out(opts.json ? `${JSON.stringify(summary)}\n` : renderDemoSummary(summary));
+      // With --json stdout holds the JSON alone; the way to inspect the kept state goes to stderr.
+      if (opts.json && summary.stateDir) io.err(inspectHint(summary, summary.stateDir));
+      if (!summary.passed) io.err(`demo FAILED: ${summary.reason}\n`);
+      process.exitCode = summary.passed ? 0 : 1;
+    });
+}

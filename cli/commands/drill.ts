@@ -1,0 +1,167 @@
+/**
+ * `milvus-guard drill run|list`: start a DR drill (a configured drill, or a plan with the drill
+ * defaults) and read the drills' evidence reports. The evidence lives in the vault
+ * (`drills/<plan>/<drill id>.json`, written by the drill's RecordEvidence step), not in the
+ * catalog: it is what an auditor reads, so `drill list` reads exactly those files — from the
+ * local state directory's vault with `--local`, else from the installation's vault buckets.
+ */
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import type { Command } from 'commander';
+import type { BackupCatalog } from '../../core/catalog/catalog.js';
+import { resolveDrill, resolvePlan } from '../../core/config/load.js';
+import type { Config } from '../../core/config/schema.js';
+import type { DrillEvidence } from '../../core/drill/workflow.js';
+import { UserError } from '../../core/errors.js';
+import type { VaultStore } from '../../core/vault/store.js';
+import type { DrillInput } from '../../core/workflow/restore-state.js';
+import { vaultBucketName } from '../../infra/naming.js';
+import { formatTable } from '../table.js';
+import {
+  addWorkflowOptions,
+  catalogFor,
+  configOf,
+  formatDuration,
+  localStateDir,
+  processIO,
+  reportExecution,
+  startExecutionOnAws,
+  stateProgress,
+  type WorkflowIO,
+  type WorkflowOptions,
+} from './restore.js';
+
+/** The flags of `drill run`. */
+export interface DrillRunOptions extends WorkflowOptions {
+  plan?: string;
+  drill?: string;
+  wait?: boolean;
+}
+
+/** `--plan` or `--drill`, exactly one, as the drill workflow's input. */
+export function drillInputFromFlags(opts: Pick<DrillRunOptions, 'plan' | 'drill'>): DrillInput {
+  if (opts.plan !== undefined && opts.drill !== undefined) {
+    throw new UserError('--plan and --drill exclude each other: run a drill of the config (--drill NAME), or one for a plan with the drill defaults (--plan NAME)');
+  }
+  if (opts.drill !== undefined) return { drill: opts.drill };
+  if (opts.plan !== undefined) return { plan: opts.plan };
+  throw new UserError('say what to drill: --drill NAME (a drill of the config) or --plan NAME (the newest backup of that plan)');
+}
+
+/**
+ * What the config and the catalog say before anything starts: the drill or plan exists and the
+ * plan has an Available backup to drill. Returns the plan's name.
+ */
+export async function checkDrillable(config: Config, catalog: BackupCatalog, input: DrillInput): Promise<string> {
+  // Loaded on use: every CLI process (each local data-mover Job too) imports this module.
+  const [{ NothingToDrillError }, { findBackupAt, NoBackupAtPointInTimeError }] = await Promise.all([import('../../core/drill/workflow.js'), import('../../core/restore/prepare.js')]);
+  const plan = input.drill !== undefined ? resolveDrill(config, input.drill).plan.plan.name : resolvePlan(config, input.plan!).plan.name;
+  try {
+    await findBackupAt(catalog, plan, undefined);
+  } catch (err) {
+    if (err instanceof NoBackupAtPointInTimeError) throw new UserError(new NothingToDrillError(plan).message);
+    throw err;
+  }
+  return plan;
+}
+
+const collectionsOk = (e: DrillEvidence): string => `${e.collections.filter((c) => c.ok).length}/${e.collections.length}`;
+
+/** `drill list` as a kubectl-style table. */
+export function renderDrillList(evidence: readonly DrillEvidence[]): string {
+  return formatTable(
+    ['drill', 'plan', 'backup', 'rpo', 'rto', 'collections ok', 'passed', 'when'],
+    evidence.map((e) => [e.drillId, e.plan, e.backup.backupId, formatDuration(e.achievedRpoSeconds), formatDuration(e.achievedRtoSeconds), collectionsOk(e), e.passed ? 'yes' : 'NO', e.startedAt]),
+  );
+}
+
+/** One drill's evidence in full: what `drill run` prints at the end. */
+export function renderDrillEvidence(e: DrillEvidence): string {
+  const r = e.restore;
+  const parts = [
+    `Drill:       ${e.drillId}${e.drill ? ` (drill ${e.drill})` : ''}\n` +
+      `Plan:        ${e.plan}\n` +
+      `Passed:      ${e.passed ? 'yes' : 'NO'}\n` +
+      `Backup:      ${e.backup.backupId} (completed ${e.backup.completedAt})\n` +
+      `RPO:         ${formatDuration(e.achievedRpoSeconds)} (age of the backup when the drill started)\n` +
+      `RTO:         ${formatDuration(e.achievedRtoSeconds)}\n` +
+      `Restore:     ${r.restoreId} ${r.status}${r.source ? ` from ${r.source}` : ''} into ${r.targetCluster}/${r.targetNamespace}\n` +
+      `Cleanup:     ${e.cleanup.requested ? (e.cleanup.namespaceDeleted ? 'namespace deleted' : `namespace NOT deleted${e.cleanup.error ? `: ${e.cleanup.error}` : ''}`) : 'not requested (namespace kept)'}\n` +
+      `Started:     ${e.startedAt}\nCompleted:   ${e.completedAt}\nExecution:   ${e.executionId}\n`,
+  ];
+  if (r.error) parts.push(`\nRestore failed${r.failedStep ? ` in ${r.failedStep}` : ''}: ${r.error}\n  ${r.cause ?? ''}\n`);
+  if (e.collections.length) {
+    parts.push('\nCollections:\n', formatTable(['collection', 'expected', 'restored', 'search hits', 'ok', 'problem'], e.collections.map((c) => [c.name, c.expected, c.restored ?? '', c.searchHits ?? '', c.ok ? 'yes' : 'NO', c.problem ?? ''])));
+  }
+  return parts.join('');
+}
+
+/**
+ * The vaults holding drill evidence: the local state directory's, or on AWS the primary
+ * bucket of the plan's vault (every vault of the config without `--plan`).
+ */
+async function evidenceVaults(opts: WorkflowOptions, config: Config, plan: string | undefined): Promise<VaultStore[]> {
+  if (opts.local) {
+    const { localPaths } = await import('../../local/workflows/runner.js');
+    const { FileVaultStore } = await import('../../core/vault/file-store.js');
+    return [new FileVaultStore(localPaths(localStateDir(opts)).vault)];
+  }
+  const vaults = plan === undefined ? config.vaults : [resolvePlan(config, plan).vault];
+  const { S3VaultStore } = await import('../../core/vault/s3-store.js');
+  // Bucket names carry the account (infra/naming.ts), so ask STS whose credentials these are.
+  const { Account } = await new STSClient({ region: opts.region ?? vaults[0]!.region }).send(new GetCallerIdentityCommand({}));
+  if (!Account) throw new Error('STS GetCallerIdentity returned no account');
+  return vaults.map((v) => new S3VaultStore({ bucket: vaultBucketName({ installation: config.name, vault: v.name, account: Account, region: v.region }), region: v.region }));
+}
+
+async function drillEvidence(opts: WorkflowOptions, config: Config, plan: string | undefined): Promise<DrillEvidence[]> {
+  const { listDrillEvidence } = await import('../../core/drill/workflow.js');
+  const all = (await Promise.all((await evidenceVaults(opts, config, plan)).map((v) => listDrillEvidence(v, plan)))).flat();
+  return all.sort((a, b) => b.startedAt.localeCompare(a.startedAt));
+}
+
+async function runLocal(opts: DrillRunOptions, config: Config, input: DrillInput, plan: string, io: WorkflowIO): Promise<number> {
+  const stateDir = localStateDir(opts);
+  const { runLocalDrill } = await import('../../local/workflows/runner.js');
+  const result = await runLocalDrill({ stateDir, config, input, onState: opts.output === 'text' ? stateProgress(io, 'drill') : undefined });
+  // Passed or not, a drill that got past PrepareDrill has written its evidence: show that.
+  const evidence = (await drillEvidence(opts, config, plan)).find((e) => e.executionId === result.executionId);
+  if (opts.output === 'json') io.out(`${JSON.stringify({ executionId: result.executionId, status: result.status, ...(result.error ? { error: result.error } : {}), evidence: evidence ?? null }, null, 2)}\n`);
+  else if (evidence) io.out(renderDrillEvidence(evidence));
+  else io.out(`drill FAILED before it restored anything: ${result.error?.name}: ${result.error?.message}\n`);
+  return result.status === 'SUCCEEDED' ? 0 : 1;
+}
+
+/** Registers `drill run` and `drill list` on the root program. */
+export function registerDrillCommands(program: Command, io: WorkflowIO = processIO): void {
+  const drill = program.command('drill').description('run DR drills and read their evidence');
+
+  addWorkflowOptions(
+    drill
+      .command('run')
+      .description('restore the newest backup of a plan into a throwaway namespace, validate it, clean up and write evidence')
+      .option('--drill <name>', 'a drill of the config (its target and settings)')
+      .option('--plan <name>', 'a plan, with the drill defaults (namespace <plan namespace>-drill, validate row counts, clean up)')
+      .option('--wait', 'show progress per step and wait for the end; exit 1 if the drill fails (always on with --local)', false),
+  ).action(async (opts: DrillRunOptions) => {
+    const input = drillInputFromFlags(opts);
+    const config = await configOf(opts);
+    const plan = await checkDrillable(config, await catalogFor(opts, config), input);
+    if (opts.local) {
+      process.exitCode = await runLocal(opts, config, input, plan, io);
+      return;
+    }
+    const region = opts.region ?? resolvePlan(config, plan).vault.region;
+    const end = await startExecutionOnAws({ config, workflow: 'drill', region, input, wait: opts.wait === true, showProgress: opts.output === 'text', io });
+    process.exitCode = reportExecution(io, opts.output, 'drill', end);
+  });
+
+  addWorkflowOptions(drill.command('list').description("list the drills' evidence reports, newest first").option('--plan <name>', 'only drills of this plan')).action(
+    async (opts: WorkflowOptions & { plan?: string }) => {
+      const config = await configOf(opts);
+      if (opts.plan !== undefined) resolvePlan(config, opts.plan);
+      const evidence = await drillEvidence(opts, config, opts.plan);
+      io.out(opts.output === 'json' ? `${JSON.stringify(evidence, null, 2)}\n` : renderDrillList(evidence));
+      process.exitCode = 0;
+    },
+  );
+}

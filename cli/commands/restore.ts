@@ -1,0 +1,415 @@
+/**
+ * `milvus-guard restore create|list|describe`: start the restore workflow and read the restores
+ * in the catalog. As `backup`: by default against AWS (the `<name>-restore` state machine and
+ * the DynamoDB catalog), with `--local [--state DIR]` against the embedded default, where the
+ * same definition runs in this process.
+ *
+ * A restore is refused here, before any execution starts, when the config or the catalog
+ * already says it cannot work (unknown plan, cluster or backup; a backup that is not
+ * Available; no backup at the point in time): the operator gets the reason at once instead of
+ * a failed execution to dig through. Everything that needs the cluster (an occupied target
+ * namespace, missing snapshots) is the workflow's PrepareRestore's to check.
+ *
+ * The helpers under "shared with drill.ts" mirror the private ones of backup.ts, which this
+ * module may not change; they belong in one module once both sides settle.
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { DescribeExecutionCommand, GetExecutionHistoryCommand, SFNClient, StartExecutionCommand, type HistoryEvent } from '@aws-sdk/client-sfn';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { type Command, Option } from 'commander';
+import type { BackupCatalog } from '../../core/catalog/catalog.js';
+import { DynamoCatalog } from '../../core/catalog/dynamo.js';
+import { RESTORE_STEPS, type BackupRecord, type RestoreRecord } from '../../core/catalog/record.js';
+import { loadConfigFile, resolvePlan } from '../../core/config/load.js';
+import type { Config } from '../../core/config/schema.js';
+import { UserError } from '../../core/errors.js';
+import { loadDefinition } from '../../core/workflow/asl.js';
+import { RestoreInput } from '../../core/workflow/restore-state.js';
+import { catalogTableName, stateMachineName } from '../../infra/naming.js';
+import { formatTable } from '../table.js';
+import type { BackupIO } from './backup.js';
+import { DEFAULT_CONFIG_FILE } from './config.js';
+
+// ---- shared with drill.ts ------------------------------------------------------------------
+
+/** Where progress and results go; tests pass their own. */
+export type WorkflowIO = BackupIO;
+
+export const processIO: WorkflowIO = {
+  out: (t) => void process.stdout.write(t),
+  err: (t) => void process.stderr.write(t),
+  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+};
+
+/** Options every workflow command takes. */
+export interface WorkflowOptions {
+  config?: string;
+  output: 'text' | 'json';
+  local?: boolean;
+  state: string;
+  region?: string;
+}
+
+/** The config the local cluster's seeded Milvus matches (as in backup.ts). */
+export const LOCAL_CONFIG_FILE = 'examples/production.yaml';
+
+/** Adds `-c`, `-o`, `--local`, `--state` and `--region` to a command. */
+export function addWorkflowOptions(cmd: Command): Command {
+  return cmd
+    .option('-c, --config <file>', `the config file (default: ${DEFAULT_CONFIG_FILE}; with --local: ${LOCAL_CONFIG_FILE}, the plan the local cluster is seeded for)`)
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .option('--local', 'use the embedded default started by `milvus-guard local up` instead of AWS', false)
+    .option('--state <dir>', 'with --local: the state directory given to `local up`', '.local-state')
+    .option('--region <region>', "AWS region of the catalog and the workflow (default: the plan's vault region)");
+}
+
+export const configOf = (opts: WorkflowOptions): Promise<Config> => loadConfigFile(opts.config ?? (opts.local ? LOCAL_CONFIG_FILE : DEFAULT_CONFIG_FILE));
+
+/** The state directory of `--local`, refused when no local cluster was ever started there. */
+export function localStateDir(opts: Pick<WorkflowOptions, 'state'>): string {
+  const dir = resolve(opts.state);
+  if (!existsSync(join(dir, 'kubeconfig'))) {
+    throw new UserError(`no local cluster state in ${dir}: start one with \`milvus-guard local up --state ${opts.state}\` (in another terminal) and pass the same --state`);
+  }
+  return dir;
+}
+
+/** The local catalog, or the DynamoDB global table (any region holds every record). */
+export async function catalogFor(opts: WorkflowOptions, config: Config): Promise<BackupCatalog> {
+  if (opts.local) {
+    const { localCatalog } = await import('../../local/workflows/runner.js');
+    return localCatalog(localStateDir(opts));
+  }
+  const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
+  const { DynamoDBDocumentClient } = await import('@aws-sdk/lib-dynamodb');
+  const region = opts.region ?? config.vaults[0]!.region;
+  return new DynamoCatalog({ tableName: catalogTableName(config.name), client: DynamoDBDocumentClient.from(new DynamoDBClient({ region })) });
+}
+
+/** `75` → `1m15s`, `9000` → `2h30m`: durations as an operator reads them (RPO, RTO). */
+export function formatDuration(seconds: number | undefined): string {
+  if (seconds === undefined) return '';
+  if (seconds < 60) return `${seconds.toFixed(1)}s`;
+  const s = Math.round(seconds);
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  return `${Math.floor(s / 86_400)}d${String(Math.floor((s % 86_400) / 3600)).padStart(2, '0')}h`;
+}
+
+/**
+ * The states of a workflow that only wait, branch or pass data (Wait, Choice, Pass): progress
+ * skips them, so a polling loop shows its check once instead of every round. Read from the ASL
+ * file itself, so a renamed state cannot make progress noisy.
+ */
+export function quietStates(workflow: 'backup' | 'restore' | 'drill'): ReadonlySet<string> {
+  const definition = JSON.parse(loadDefinition(workflow)) as { States: Record<string, { Type: string }> };
+  return new Set(Object.entries(definition.States).filter(([, s]) => ['Wait', 'Choice', 'Pass'].includes(s.Type)).map(([name]) => name));
+}
+
+/**
+ * A progress printer for `onState`: one line per state entered, each state once, skipping the
+ * quiet ones. A nested execution's states arrive as `Parent/Child` and are judged by the child
+ * workflow's definition.
+ */
+export function stateProgress(io: WorkflowIO, workflow: 'backup' | 'restore' | 'drill', line: (state: string) => string = (s) => `  ${new Date().toISOString().slice(11, 19)}  ${s}\n`): (state: string) => void {
+  const quiet = quietStates(workflow);
+  const nested = workflow === 'drill' ? quietStates('restore') : new Set<string>();
+  const seen = new Set<string>();
+  return (state) => {
+    const child = state.includes('/') ? state.slice(state.lastIndexOf('/') + 1) : undefined;
+    if ((child === undefined ? quiet.has(state) : nested.has(child)) || seen.has(state)) return;
+    seen.add(state);
+    io.err(line(state));
+  };
+}
+
+/** How an AWS execution ended, for the caller to print. */
+export interface ExecutionEnd {
+  readonly executionArn: string;
+  readonly status: string;
+  readonly output?: unknown;
+  readonly error?: string;
+  readonly cause?: string;
+}
+
+/**
+ * Starts `workflow`'s state machine of the installation in `region` with `input` and, with
+ * `wait`, polls the execution history (one progress line per state) until it ends. Resolves
+ * to the start (`RUNNING`) without `wait`.
+ */
+export async function startExecutionOnAws(params: {
+  readonly config: Config;
+  readonly workflow: 'restore' | 'drill';
+  readonly region: string;
+  readonly input: unknown;
+  readonly wait: boolean;
+  readonly showProgress: boolean;
+  readonly io: WorkflowIO;
+}): Promise<ExecutionEnd> {
+  const { region, io } = params;
+  const { Account } = await new STSClient({ region }).send(new GetCallerIdentityCommand({}));
+  const stateMachineArn = `arn:aws:states:${region}:${Account}:stateMachine:${stateMachineName(params.config.name, params.workflow)}`;
+  const sfn = new SFNClient({ region });
+  const { executionArn } = await sfn.send(new StartExecutionCommand({ stateMachineArn, input: JSON.stringify(params.input) }));
+  if (!executionArn) throw new Error(`Step Functions started ${stateMachineArn} without returning an execution ARN`);
+  if (!params.wait) return { executionArn, status: 'RUNNING' };
+  const show = params.showProgress ? stateProgress(io, params.workflow) : () => undefined;
+  for (;;) {
+    let nextToken: string | undefined;
+    do {
+      const page = await sfn.send(new GetExecutionHistoryCommand({ executionArn, nextToken, maxResults: 200 }));
+      for (const e of page.events ?? ([] as HistoryEvent[])) if (e.stateEnteredEventDetails?.name) show(e.stateEnteredEventDetails.name);
+      nextToken = page.nextToken;
+    } while (nextToken);
+    const d = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+    if (d.status !== 'RUNNING' && d.status !== 'PENDING_REDRIVE') {
+      return { executionArn, status: d.status ?? 'UNKNOWN', ...(d.output ? { output: JSON.parse(d.output) as unknown } : {}), ...(d.error ? { error: d.error } : {}), ...(d.cause ? { cause: d.cause } : {}) };
+    }
+    // The whole history again each round: small for one execution, simpler than tracking event ids.
+    await io.sleep(5000);
+  }
+}
+
+/** Prints an AWS execution's end (or start) and returns the exit code. */
+export function reportExecution(io: WorkflowIO, output: WorkflowOptions['output'], what: string, end: ExecutionEnd): number {
+  if (output === 'json') io.out(`${JSON.stringify(end, null, 2)}\n`);
+  else if (end.status === 'RUNNING') io.out(`started ${end.executionArn}\n`);
+  else if (end.status === 'SUCCEEDED') io.out(`${what} succeeded: ${JSON.stringify(end.output)}\n`);
+  else io.out(`${what} ${end.status}: ${end.error ?? ''}: ${end.cause ?? ''}\n`);
+  return end.status === 'RUNNING' || end.status === 'SUCCEEDED' ? 0 : 1;
+}
+
+// ---- restore -------------------------------------------------------------------------------
+
+/** The flags of `restore create`, as commander hands them over. */
+export interface RestoreCreateOptions extends WorkflowOptions {
+  fromBackup?: string;
+  plan?: string;
+  pointInTime?: string;
+  namespace: string;
+  source?: 'snapshot' | 'vault';
+  targetCluster?: string;
+  storageClassMap?: string;
+  cleanupOnFailure?: boolean;
+  validateRowCounts: boolean;
+  restoreName?: string;
+  wait?: boolean;
+}
+
+/** The flag that sets each field of the restore input, for messages. */
+const FLAG_OF: Record<string, string> = {
+  backupId: '--from-backup',
+  plan: '--plan',
+  pointInTime: '--point-in-time',
+  targetNamespace: '--namespace',
+  targetCluster: '--target-cluster',
+  source: '--source',
+  storageClassMap: '--storage-class-map',
+  cleanupOnFailure: '--cleanup-on-failure',
+  validateRowCounts: '--no-validate-row-counts',
+  restoreName: '--restore-name',
+};
+
+/** `gp2=gp3,io1=io2` → `{ gp2: 'gp3', io1: 'io2' }`. */
+export function parseStorageClassMap(text: string): Record<string, string> {
+  const map: Record<string, string> = {};
+  for (const entry of text.split(',').map((e) => e.trim()).filter(Boolean)) {
+    const [from, to, ...rest] = entry.split('=').map((x) => x.trim());
+    if (!from || !to || rest.length) throw new UserError(`--storage-class-map: "${entry}" is not old=new; give pairs of StorageClass names such as gp2=gp3,io1=io2`);
+    if (map[from] !== undefined) throw new UserError(`--storage-class-map: StorageClass ${from} is mapped twice`);
+    map[from] = to;
+  }
+  if (!Object.keys(map).length) throw new UserError('--storage-class-map: give at least one old=new pair, such as gp2=gp3');
+  return map;
+}
+
+/**
+ * Turns the flags of `restore create` into the workflow's input, checked against the same
+ * schema PrepareRestore parses with; every problem names the flag to fix.
+ */
+export function restoreInputFromFlags(opts: RestoreCreateOptions): RestoreInput {
+  if (opts.fromBackup !== undefined && opts.plan !== undefined) {
+    throw new UserError('--from-backup and --plan exclude each other: restore one backup by id (--from-backup ID), or the newest of a plan (--plan NAME [--point-in-time T])');
+  }
+  if (opts.pointInTime !== undefined && opts.plan === undefined) {
+    throw new UserError(`--point-in-time needs --plan: it picks the newest backup of that plan at or before the time${opts.fromBackup !== undefined ? '; with --from-backup the backup is already chosen' : ''}`);
+  }
+  if (opts.fromBackup === undefined && opts.plan === undefined) {
+    throw new UserError('say what to restore: --from-backup ID (see milvus-guard backup list) or --plan NAME [--point-in-time T]');
+  }
+  const candidate = {
+    ...(opts.fromBackup !== undefined ? { backupId: opts.fromBackup } : {}),
+    ...(opts.plan !== undefined ? { plan: opts.plan } : {}),
+    ...(opts.pointInTime !== undefined ? { pointInTime: opts.pointInTime } : {}),
+    targetNamespace: opts.namespace,
+    ...(opts.targetCluster !== undefined ? { targetCluster: opts.targetCluster } : {}),
+    ...(opts.source !== undefined ? { source: opts.source } : {}),
+    ...(opts.storageClassMap !== undefined ? { storageClassMap: parseStorageClassMap(opts.storageClassMap) } : {}),
+    ...(opts.cleanupOnFailure ? { cleanupOnFailure: true } : {}),
+    ...(opts.validateRowCounts === false ? { validateRowCounts: false } : {}),
+    ...(opts.restoreName !== undefined ? { restoreName: opts.restoreName } : {}),
+  };
+  const parsed = RestoreInput.safeParse(candidate);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${FLAG_OF[String(i.path[0])] ?? i.path.join('.')}: ${i.message}`);
+    throw new UserError(`restore create: ${problems.join('; ')}`);
+  }
+  return parsed.data;
+}
+
+/**
+ * What the config and the catalog say before anything starts: the target cluster and the plan
+ * exist, and the backup to restore is there and Available (by id, or the newest of the plan at
+ * or before the point in time). Returns that backup.
+ */
+export async function checkRestorable(config: Config, catalog: BackupCatalog, input: RestoreInput, local: boolean): Promise<BackupRecord> {
+  // Loaded on use: every CLI process (each local data-mover Job too) imports this module.
+  const { BackupNotAvailableError, findBackupAt, NoBackupAtPointInTimeError } = await import('../../core/restore/prepare.js');
+  if (input.targetCluster !== undefined && !config.clusters.some((c) => c.name === input.targetCluster)) {
+    throw new UserError(`--target-cluster: cluster ${input.targetCluster} is not in the config; its clusters are ${config.clusters.map((c) => c.name).join(', ')}`);
+  }
+  let backup: BackupRecord;
+  if (input.backupId !== undefined) {
+    const found = await catalog.getBackup(input.backupId);
+    if (!found) throw new UserError(`--from-backup: there is no backup ${input.backupId} in the catalog; list them with milvus-guard backup list${local ? ' --local' : ''}`);
+    if (found.status !== 'Available') throw new UserError(new BackupNotAvailableError(found.backupId, found.status).message);
+    backup = found;
+  } else {
+    resolvePlan(config, input.plan!);
+    try {
+      backup = await findBackupAt(catalog, input.plan!, input.pointInTime);
+    } catch (err) {
+      if (err instanceof NoBackupAtPointInTimeError) throw new UserError(err.message);
+      throw err;
+    }
+  }
+  // The workflow resolves the backup's plan for its vault and Milvus service.
+  resolvePlan(config, backup.plan);
+  return backup;
+}
+
+/** `restore list` as a kubectl-style table. */
+export function renderRestoreList(records: readonly RestoreRecord[]): string {
+  return formatTable(
+    ['name', 'backup', 'status', 'target', 'source', 'requested', 'rto'],
+    records.map((r) => [r.restoreId, r.backupId, r.status, `${r.targetCluster}/${r.targetNamespace}`, r.source, r.requestedAt, formatDuration(r.rtoSeconds)]),
+  );
+}
+
+/** `restore describe`: status, backup, source, target, RTO, volumes, validation, timeline, failure. */
+export function renderRestore(r: RestoreRecord): string {
+  const parts = [
+    `Name:        ${r.restoreId}\n` +
+      `Backup:      ${r.backupId} (plan ${r.plan})\n` +
+      `Source:      ${r.source} (backup of ${r.sourceCluster}/${r.sourceNamespace})\n` +
+      `Target:      cluster ${r.targetCluster}, namespace ${r.targetNamespace}${r.createdNamespace === undefined ? '' : r.createdNamespace ? ' (created by the restore)' : ' (existed before)'}\n` +
+      `Status:      ${r.status}\n` +
+      `Requested:   ${r.requestedAt}\n` +
+      `Completed:   ${r.completedAt ?? ''}\n` +
+      `RTO:         ${formatDuration(r.rtoSeconds)}\n` +
+      (r.drillId ? `Drill:       ${r.drillId}\n` : '') +
+      (r.manifests ? `Manifests:   ${r.manifests.created} created, ${r.manifests.existing} already there, ${r.manifests.secrets} secrets\n` : '') +
+      `Execution:   ${r.executionId}\n`,
+  ];
+  if (r.failure) parts.push(`\nFailed in ${r.failure.step}: ${r.failure.error}\n  ${r.failure.cause}\n  Left behind: ${r.failure.leftBehind}\n`);
+  if (r.volumes.length) parts.push('\nVolumes:\n', formatTable(['pvc', 'role', 'status', 'from'], r.volumes.map((v) => [v.pvc, v.role, v.status, v.from ?? ''])));
+  if (r.validation) {
+    parts.push(
+      `\nValidation: ${r.validation.passed ? 'passed' : 'FAILED'}\n`,
+      formatTable(
+        ['collection', 'expected', 'restored', 'search hits', 'ok', 'problem'],
+        r.validation.collections.map((c) => [`${c.database}.${c.collection}`, c.expected, c.restored ?? '', c.searchHits ?? '', c.ok ? 'yes' : 'NO', c.problem ?? '']),
+      ),
+    );
+  }
+  const ordered = RESTORE_STEPS.filter((s) => r.steps[s]);
+  parts.push(
+    '\nTimeline:\n',
+    formatTable(
+      ['step', 'start', 'end', 'outcome', 'detail'],
+      ordered.map((s) => {
+        const e = r.steps[s]!;
+        return [s, e.startedAt, e.endedAt ?? '', e.outcome ?? 'Running', e.detail ?? ''];
+      }),
+    ),
+  );
+  return parts.join('');
+}
+
+/** One line for the end of `restore create`. */
+function summary(r: RestoreRecord, local: boolean): string {
+  const describe = `milvus-guard restore describe ${r.restoreId}${local ? ' --local' : ''}`;
+  if (r.status === 'Completed') {
+    const checks = r.validation?.collections ?? [];
+    return `restore ${r.restoreId} Completed into ${r.targetCluster}/${r.targetNamespace}: RTO ${formatDuration(r.rtoSeconds)}, ${checks.filter((c) => c.ok).length}/${checks.length} collections validated (${describe})\n`;
+  }
+  const f = r.failure;
+  return `restore ${r.restoreId} ${r.status}${f ? ` in ${f.step}: ${f.error}: ${f.cause}\n  left behind: ${f.leftBehind}` : ''} (${describe})\n`;
+}
+
+async function createLocal(opts: RestoreCreateOptions, config: Config, input: RestoreInput, io: WorkflowIO): Promise<number> {
+  const stateDir = localStateDir(opts);
+  const { runLocalRestore, localCatalog } = await import('../../local/workflows/runner.js');
+  // The local workflow runs in this process, so create always waits for it.
+  const result = await runLocalRestore({ stateDir, config, input, onState: opts.output === 'text' ? stateProgress(io, 'restore') : undefined });
+  const catalog = localCatalog(stateDir);
+  const restoreId = (result.output as { restoreId?: string } | undefined)?.restoreId ?? (await catalog.listRestores()).find((r) => r.executionId === result.executionId)?.restoreId;
+  const record = restoreId ? await catalog.getRestore(restoreId) : undefined;
+  if (opts.output === 'json') io.out(`${JSON.stringify({ executionId: result.executionId, status: result.status, ...(result.error ? { error: result.error } : {}), restore: record ?? null }, null, 2)}\n`);
+  else if (record) io.out(summary(record, true));
+  else io.out(`restore not started: ${result.error?.name}: ${result.error?.message}\n`);
+  return result.status === 'SUCCEEDED' ? 0 : 1;
+}
+
+/** Registers `restore create`, `restore list` and `restore describe` on the root program. */
+export function registerRestoreCommands(program: Command, io: WorkflowIO = processIO): void {
+  const restore = program.command('restore').description('restore backups and read the restores in the catalog');
+
+  addWorkflowOptions(
+    restore
+      .command('create')
+      .description('start the restore workflow: a backup by id, or the newest of a plan at or before a point in time, into a namespace')
+      .option('--from-backup <id>', 'the backup to restore (see milvus-guard backup list)')
+      .option('--plan <name>', 'restore the newest Available backup of this plan')
+      .option('--point-in-time <time>', 'with --plan: the newest backup taken at or before this ISO 8601 time (2026-11-23T02:00:00Z)')
+      .requiredOption('--namespace <ns>', 'the namespace to restore into; it must not exist or be empty')
+      .option('--target-cluster <name>', "a cluster of the config (default: the backup's cluster)")
+      .addOption(new Option('--source <source>', "where volume data comes from (default: snapshot when the target is the backup's cluster and its snapshots exist, else vault)").choices(['snapshot', 'vault']))
+      .option('--storage-class-map <old=new,...>', "StorageClasses to use instead of the backup's, such as gp2=gp3")
+      .option('--cleanup-on-failure', 'delete what the restore created when it fails (default: leave it for inspection)', false)
+      .option('--no-validate-row-counts', 'skip comparing restored row counts with those recorded at backup (health and loading are still checked)')
+      .option('--restore-name <name>', 'name the restore (default: <backup>-r<UTC start time>)')
+      .option('--wait', 'show progress per step and wait for the end; exit 1 if the restore fails (always on with --local)', false),
+  ).action(async (opts: RestoreCreateOptions) => {
+    const input = restoreInputFromFlags(opts);
+    const config = await configOf(opts);
+    const backup = await checkRestorable(config, await catalogFor(opts, config), input, opts.local === true);
+    if (opts.local) {
+      process.exitCode = await createLocal(opts, config, input, io);
+      return;
+    }
+    const region = opts.region ?? resolvePlan(config, backup.plan).vault.region;
+    const end = await startExecutionOnAws({ config, workflow: 'restore', region, input, wait: opts.wait === true, showProgress: opts.output === 'text', io });
+    process.exitCode = reportExecution(io, opts.output, 'restore', end);
+  });
+
+  addWorkflowOptions(
+    restore.command('list').description('list restores, newest first').option('--plan <name>', 'only restores of this plan').option('--backup <id>', 'only restores of this backup'),
+  ).action(async (opts: WorkflowOptions & { plan?: string; backup?: string }) => {
+    const config = await configOf(opts);
+    const records = await (await catalogFor(opts, config)).listRestores({ ...(opts.plan ? { plan: opts.plan } : {}), ...(opts.backup ? { backupId: opts.backup } : {}) });
+    io.out(opts.output === 'json' ? `${JSON.stringify(records, null, 2)}\n` : renderRestoreList(records));
+    process.exitCode = 0;
+  });
+
+  addWorkflowOptions(
+    restore.command('describe').description('show one restore: status, backup, source, target, RTO, volumes, validation, timeline, failure').argument('<id>', 'the restore name'),
+  ).action(async (id: string, opts: WorkflowOptions) => {
+    const config = await configOf(opts);
+    const record = await (await catalogFor(opts, config)).getRestore(id);
+    if (!record) throw new UserError(`there is no restore ${id} in the catalog; list them with milvus-guard restore list${opts.local ? ' --local' : ''}`);
+    io.out(opts.output === 'json' ? `${JSON.stringify(record, null, 2)}\n` : renderRestore(record));
+    process.exitCode = 0;
+  });
+}

@@ -1,0 +1,227 @@
+import { beforeEach, describe, expect, it } from '@jest/globals';
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { DescribeExecutionCommand, GetExecutionHistoryCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { mockClient } from 'aws-sdk-client-mock';
+import { formatDuration, registerRestoreCommands, renderRestore, renderRestoreList, restoreInputFromFlags, type RestoreCreateOptions } from '../../cli/commands/restore.js';
+import { UserError } from '../../core/errors.js';
+import { backupRecord, CONFIG, cliWith, localState, PLAN, restoreRecord } from './helpers.js';
+
+const flags = (over: Partial<RestoreCreateOptions>): RestoreCreateOptions => ({ output: 'text', state: '.local-state', namespace: 'vector-db-dr', validateRowCounts: true, ...over });
+const cli = () => cliWith(registerRestoreCommands);
+
+describe('restore create flags', () => {
+  it('refuses --point-in-time without --plan, naming both flags', () => {
+    expect(() => restoreInputFromFlags(flags({ fromBackup: 'nightly-1', pointInTime: '2026-11-23T02:00:00Z' }))).toThrow(/--point-in-time needs --plan/);
+  });
+
+  it('refuses --from-backup together with --plan, naming both flags', () => {
+    expect(() => restoreInputFromFlags(flags({ fromBackup: 'nightly-1', plan: PLAN }))).toThrow(/--from-backup and --plan exclude each other/);
+  });
+
+  it('asks for a backup or a plan when neither is given', () => {
+    expect(() => restoreInputFromFlags(flags({}))).toThrow(/--from-backup ID .* or --plan NAME/);
+  });
+
+  it('names the flag whose value the restore input schema rejects', () => {
+    expect(() => restoreInputFromFlags(flags({ plan: PLAN, pointInTime: 'yesterday' }))).toThrow(/--point-in-time: must be an ISO 8601 timestamp/);
+    expect(() => restoreInputFromFlags(flags({ fromBackup: 'nightly-1', namespace: 'Bad_NS' }))).toThrow(/--namespace: must be lowercase/);
+  });
+
+  it('refuses a storage class map entry that is not old=new', () => {
+    expect(() => restoreInputFromFlags(flags({ fromBackup: 'nightly-1', storageClassMap: 'gp2=gp3,io1' }))).toThrow(UserError);
+    expect(() => restoreInputFromFlags(flags({ fromBackup: 'nightly-1', storageClassMap: 'gp2=gp3,io1' }))).toThrow(/--storage-class-map: "io1" is not old=new/);
+  });
+
+  it('turns every flag into the field of the restore input', () => {
+    const input = restoreInputFromFlags(
+      flags({ plan: PLAN, pointInTime: '2026-11-23T02:00:00Z', targetCluster: 'prod', source: 'vault', storageClassMap: 'gp2=gp3, io1=io2', cleanupOnFailure: true, validateRowCounts: false, restoreName: 'dr-test' }),
+    );
+
+    expect(input).toEqual({
+      plan: PLAN,
+      pointInTime: '2026-11-23T02:00:00Z',
+      targetNamespace: 'vector-db-dr',
+      targetCluster: 'prod',
+      source: 'vault',
+      storageClassMap: { gp2: 'gp3', io1: 'io2' },
+      cleanupOnFailure: true,
+      validateRowCounts: false,
+      restoreName: 'dr-test',
+    });
+  });
+
+  it('leaves out the fields whose flags were not given, so the workflow applies its defaults', () => {
+    expect(restoreInputFromFlags(flags({ fromBackup: 'nightly-1' }))).toEqual({ backupId: 'nightly-1', targetNamespace: 'vector-db-dr' });
+  });
+});
+
+describe('restore create checks the catalog before starting', () => {
+  it('refuses a backup id the catalog does not have, saying how to list backups', async () => {
+    const { dir, catalog } = await localState();
+
+    await expect(cli().run('restore', 'create', '--from-backup', 'nope-1', '--namespace', 'vector-db-dr', '--local', '--state', dir)).rejects.toThrow(
+      '--from-backup: there is no backup nope-1 in the catalog; list them with milvus-guard backup list --local',
+    );
+    expect(await catalog.listRestores()).toEqual([]);
+  });
+
+  it('refuses a backup that is not Available', async () => {
+    const { dir, catalog } = await localState();
+    await catalog.createBackup(backupRecord({ status: 'Failed', completedAt: undefined }));
+
+    await expect(cli().run('restore', 'create', '--from-backup', 'nightly-1', '--namespace', 'vector-db-dr', '--local', '--state', dir)).rejects.toThrow(/backup nightly-1 is Failed, not Available/);
+  });
+
+  it('refuses a plan the config does not define', async () => {
+    const { dir } = await localState();
+
+    await expect(cli().run('restore', 'create', '--plan', 'nope', '--namespace', 'vector-db-dr', '--local', '--state', dir)).rejects.toThrow(/plan "nope" is not defined/);
+  });
+
+  it('refuses a point in time before every backup of the plan', async () => {
+    const { dir, catalog } = await localState();
+    await catalog.createBackup(backupRecord());
+
+    await expect(cli().run('restore', 'create', '--plan', PLAN, '--point-in-time', '2026-11-22T00:00:00Z', '--namespace', 'vector-db-dr', '--local', '--state', dir)).rejects.toThrow(
+      `plan ${PLAN} has no Available backup taken at or before 2026-11-22T00:00:00Z`,
+    );
+  });
+
+  it('refuses a target cluster the config does not define, listing those it does', async () => {
+    const { dir, catalog } = await localState();
+    await catalog.createBackup(backupRecord());
+
+    await expect(cli().run('restore', 'create', '--from-backup', 'nightly-1', '--namespace', 'vector-db-dr', '--target-cluster', 'dr', '--local', '--state', dir)).rejects.toThrow(
+      '--target-cluster: cluster dr is not in the config; its clusters are prod',
+    );
+  });
+});
+
+describe('restore create on AWS', () => {
+  const ddb = mockClient(DynamoDBDocumentClient);
+  const sfn = mockClient(SFNClient);
+  const sts = mockClient(STSClient);
+  const EXECUTION = 'arn:aws:states:us-east-1:123456789012:execution:milvus-guard-restore:abc';
+  beforeEach(() => {
+    ddb.reset();
+    sfn.reset();
+    sts.reset();
+    sts.on(GetCallerIdentityCommand).resolves({ Account: '123456789012' });
+    sfn.on(StartExecutionCommand).resolves({ executionArn: EXECUTION, startDate: new Date() });
+  });
+
+  it("starts the installation's restore state machine in the backup plan's vault region with the flags as input", async () => {
+    ddb.on(GetCommand).resolves({ Item: backupRecord() });
+    const c = cli();
+
+    const code = await c.run('restore', 'create', '--from-backup', 'nightly-1', '--namespace', 'vector-db-dr', '--source', 'vault', '-c', CONFIG);
+
+    expect(code).toBe(0);
+    expect(sfn.commandCalls(StartExecutionCommand)[0]!.args[0].input).toEqual({
+      stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:milvus-guard-restore',
+      input: '{"backupId":"nightly-1","targetNamespace":"vector-db-dr","source":"vault"}',
+    });
+    expect(c.out.join('')).toBe(`started ${EXECUTION}\n`);
+  });
+
+  it('with --wait shows each working state once, skips the polling ones, and exits 1 when the restore fails', async () => {
+    ddb.on(GetCommand).resolves({ Item: backupRecord() });
+    const entered = (id: number, name: string) => ({ id, type: 'TaskStateEntered' as const, timestamp: new Date(), stateEnteredEventDetails: { name } });
+    sfn.on(GetExecutionHistoryCommand).resolves({ events: [entered(1, 'PrepareRestore'), entered(2, 'RestoreVolumes'), entered(3, 'WaitForVolumes'), entered(4, 'CheckVolumes'), entered(5, 'VolumesReady'), entered(6, 'WaitForVolumes'), entered(7, 'CheckVolumes')] });
+    sfn.on(DescribeExecutionCommand).resolvesOnce({ status: 'RUNNING', executionArn: EXECUTION, stateMachineArn: 'x', startDate: new Date() }).resolves({ status: 'FAILED', error: 'HydrationFailed', cause: 'pack damaged', executionArn: EXECUTION, stateMachineArn: 'x', startDate: new Date() });
+    const c = cli();
+
+    const code = await c.run('restore', 'create', '--from-backup', 'nightly-1', '--namespace', 'vector-db-dr', '-c', CONFIG, '--wait');
+
+    expect(code).toBe(1);
+    expect(c.err.map((l) => l.replace(/^\s+\S+\s+/, '').trim())).toEqual(['PrepareRestore', 'RestoreVolumes', 'CheckVolumes']);
+    expect(c.out.join('')).toBe('restore FAILED: HydrationFailed: pack damaged\n');
+  });
+
+  it('starts nothing when the catalog does not have the backup', async () => {
+    ddb.on(GetCommand).resolves({});
+
+    await expect(cli().run('restore', 'create', '--from-backup', 'nightly-9', '--namespace', 'vector-db-dr', '-c', CONFIG)).rejects.toThrow(/there is no backup nightly-9 in the catalog/);
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+});
+
+describe('restore list and describe', () => {
+  it('lists restores as a kubectl-style table with target and RTO', () => {
+    expect(renderRestoreList([restoreRecord()])).toBe(
+      'NAME                        BACKUP      STATUS      TARGET              SOURCE   REQUESTED                  RTO\n' +
+        'nightly-1-r20261123100000   nightly-1   Completed   prod/vector-db-dr   vault    2026-11-23T10:00:00.000Z   2m05s\n',
+    );
+  });
+
+  it('shows status, backup, source, target and RTO of a restore', () => {
+    const text = renderRestore(restoreRecord());
+
+    expect(text).toMatch(/Status:\s+Completed\n/);
+    expect(text).toMatch(/Backup:\s+nightly-1 \(plan milvus-production-backup\)\n/);
+    expect(text).toMatch(/Source:\s+vault \(backup of prod\/vector-db\)\n/);
+    expect(text).toMatch(/Target:\s+cluster prod, namespace vector-db-dr \(created by the restore\)\n/);
+    expect(text).toMatch(/RTO:\s+2m05s\n/);
+  });
+
+  it('shows the restored volumes and the validation table per collection', () => {
+    const text = renderRestore(restoreRecord());
+
+    expect(text).toMatch(/data-production-milvus-etcd-0\s+etcd\s+Restored\s+hydrate-etcd-0/);
+    expect(text).toContain('Validation: passed\n');
+    expect(text).toMatch(/COLLECTION\s+EXPECTED\s+RESTORED\s+SEARCH HITS\s+OK/);
+    expect(text).toMatch(/analytics\.session_vectors\s+24803\s+24803\s+3\s+yes/);
+  });
+
+  it('orders the timeline by the workflow steps, not by how the record stores them', () => {
+    const text = renderRestore(restoreRecord());
+
+    expect(text.indexOf('\nPrepare ')).toBeLessThan(text.indexOf('\nVolumes '));
+    expect(text.indexOf('\nVolumes ')).toBeLessThan(text.indexOf('\nValidate '));
+  });
+
+  it('shows the failed step, its cause and what was left behind', () => {
+    const failed = restoreRecord({
+      status: 'Failed',
+      rtoSeconds: undefined,
+      validation: { passed: false, collections: [{ database: 'default', collection: 'product_embeddings', expected: 19726, restored: 19000, loaded: true, ok: false, problem: 'restored 19000 rows, expected 19726' }] },
+      failure: { step: 'Validate', error: 'ValidationFailed', cause: 'default.product_embeddings has 19000 rows, expected 19726', leftBehind: 'namespace vector-db-dr in cluster prod as the restore left it, for inspection' },
+    });
+
+    const text = renderRestore(failed);
+
+    expect(text).toContain('Failed in Validate: ValidationFailed\n  default.product_embeddings has 19000 rows, expected 19726\n  Left behind: namespace vector-db-dr in cluster prod as the restore left it, for inspection\n');
+    expect(text).toContain('Validation: FAILED\n');
+    expect(text).toMatch(/default\.product_embeddings\s+19726\s+19000\s+NO\s+restored 19000 rows, expected 19726/);
+  });
+
+  it('reads the local catalog with --local --state', async () => {
+    const { dir, catalog } = await localState();
+    await catalog.createBackup(backupRecord());
+    await catalog.createRestore(restoreRecord());
+    const c = cli();
+
+    const code = await c.run('restore', 'list', '--local', '--state', dir, '-o', 'json');
+
+    expect(code).toBe(0);
+    expect(JSON.parse(c.out.join(''))).toEqual([restoreRecord()]);
+  });
+
+  it('says how to list restores when describe names one that does not exist', async () => {
+    const { dir } = await localState();
+
+    await expect(cli().run('restore', 'describe', 'nope', '--local', '--state', dir)).rejects.toThrow('there is no restore nope in the catalog; list them with milvus-guard restore list --local');
+  });
+});
+
+describe('durations', () => {
+  it.each([
+    [4.2, '4.2s'],
+    [125, '2m05s'],
+    [9000, '2h30m'],
+    [93_600, '1d02h'],
+  ])('shows %d seconds as %s', (seconds, text) => {
+    expect(formatDuration(seconds)).toBe(text);
+  });
+});
