@@ -186,7 +186,9 @@ export async function recordDrillStep(
   const record: RestoreRecord | undefined = await s.catalog.getRestore(drill.drillId);
   const failure = restoreFailure(outcome.restoreError);
   const ageSeconds = Math.max(0, (Date.parse(drill.startedAt) - Date.parse(drill.backupCompletedAt)) / 1000);
-  const cleanupOk = !drill.cleanup || outcome.cleanup?.namespaceDeleted === true || (outcome.cleanup !== undefined && !record?.createdNamespace);
+  // Without a record the restore never got past Prepare and created nothing; with one, a drill
+  // that cleans up must have deleted its namespace (one it did not create was not the drill's).
+  const cleanupOk = !drill.cleanup || outcome.cleanup?.namespaceDeleted === true || record === undefined;
   const passed = record?.status === 'Completed' && !failure && cleanupOk;
   const evidence: DrillEvidence = {
     format: 'milvus-guard/drill-evidence-v1',

@@ -91,6 +91,11 @@ export async function createNamespace(kube: KubeClients, namespace: string, labe
   }
   const existing = await kubeCall(`read Namespace ${namespace}`, () => kube.core.readNamespace({ name: namespace }));
   const mine = labels[RESTORE_LABEL] !== undefined && existing.metadata?.labels?.[RESTORE_LABEL] === labels[RESTORE_LABEL];
+  if (!mine) {
+    // Prepare saw it empty, but another restore (or a person) may have started filling it since.
+    const check = await inspectNamespace(kube, namespace);
+    if (!check.empty) throw new TargetNamespaceNotEmptyError(namespace, check.found);
+  }
   return { created: mine };
 }
 

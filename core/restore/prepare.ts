@@ -15,7 +15,7 @@ import type { VaultStore } from '../vault/store.js';
 import { parseContract, type PreparedBackup, type PrepareRequest } from '../workflow/contracts.js';
 import { RestoreInput, type PreparedRestore, type RestoreSource } from '../workflow/restore-state.js';
 import { inspectNamespace, TargetNamespaceNotEmptyError } from './namespace.js';
-import { readBackupVolumes, SnapshotUnavailableError, snapshotsAvailable } from './volumes.js';
+import { readBackupVolumes, SnapshotUnavailableError, unavailableSnapshot } from './volumes.js';
 
 const WHAT = 'the restore input';
 
@@ -115,6 +115,11 @@ export async function prepareRestore(
   if (!targetCluster) {
     throw new InvalidInputError(WHAT, [`targetCluster: cluster "${input.targetCluster}" is not defined in the config; defined: ${ctx.config.clusters.map((c) => c.name).join(', ')}`]);
   }
+  if (targetCluster.region !== resolved.vault.region) {
+    throw new InvalidInputError(WHAT, [
+      `targetCluster: cluster ${targetCluster.name} is in ${targetCluster.region}, but this installation (vault ${resolved.vault.name}) serves ${resolved.vault.region}; restore into a cluster of ${resolved.vault.region}`,
+    ]);
+  }
   const sameCluster = targetCluster.name === sourceCluster.name;
   if (input.source === 'snapshot' && !sameCluster) {
     throw new InvalidInputError(WHAT, [
@@ -129,9 +134,9 @@ export async function prepareRestore(
   let source: RestoreSource = input.source ?? 'vault';
   if (sameCluster && input.source !== 'vault') {
     const volumes = await readBackupVolumes(ctx.vault, backup.backupId);
-    const available = await snapshotsAvailable(await ctx.kube(clusterRef(sourceCluster)), backup.namespace, volumes);
-    if (available) source = 'snapshot';
-    else if (input.source === 'snapshot') throw new SnapshotUnavailableError(backup.backupId, backup.namespace);
+    const unavailable = await unavailableSnapshot(await ctx.kube(clusterRef(sourceCluster)), backup.namespace, volumes);
+    if (!unavailable) source = 'snapshot';
+    else if (input.source === 'snapshot') throw new SnapshotUnavailableError(unavailable.snapshot, unavailable.problem);
   }
 
   const { plan } = resolved;

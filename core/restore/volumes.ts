@@ -24,7 +24,8 @@ import { parseQuantity } from '../config/quantity.js';
 import { backupRecordKey, manifestKey } from '../vault/layout.js';
 import { ObjectNotFoundError, type VaultStore } from '../vault/store.js';
 import type { PreparedRestore, VolumeRestore, VolumeRestoreItem } from '../workflow/restore-state.js';
-import { hydrateJobName, RESTORE_ANNOTATION, restoreLabels, restoreSelector, restoreSnapshotName } from './names.js';
+import { hydrateJobName, RESTORE_ANNOTATION, RESTORE_LABEL, restoreLabels, restoreSelector, restoreSnapshotName } from './names.js';
+import { TargetNamespaceNotEmptyError } from './namespace.js';
 
 /** Where the fresh PVC is mounted in the data-mover container. */
 export const TARGET_MOUNT = '/data';
@@ -194,10 +195,31 @@ async function sourceSnapshot(kube: KubeClients, namespace: string, name: string
  * has a content with a snapshot handle: what a restore from snapshots needs.
  */
 export async function snapshotsAvailable(kube: KubeClients, namespace: string, volumes: readonly BackupVolume[]): Promise<boolean> {
+  return (await unavailableSnapshot(kube, namespace, volumes)) === undefined;
+}
+
+/** The first of the backup's VolumeSnapshots that cannot be restored from, and why; undefined when all can. */
+export async function unavailableSnapshot(kube: KubeClients, namespace: string, volumes: readonly BackupVolume[]): Promise<{ snapshot: string; problem: string } | undefined> {
   for (const v of volumes) {
-    if ('problem' in (await sourceSnapshot(kube, namespace, v.snapshot))) return false;
+    const found = await sourceSnapshot(kube, namespace, v.snapshot);
+    if ('problem' in found) return { snapshot: `${namespace}/${v.snapshot}`, problem: String(found.problem) };
   }
-  return true;
+  return undefined;
+}
+
+/**
+ * Creates a restored PVC. One that exists already is this restore's only when it carries this
+ * restore's label (a retried step); any other means something else is filling the namespace,
+ * and the restore stops rather than write into a volume it did not make.
+ */
+async function createOwnedPvc(kube: KubeClients, restore: PreparedRestore, body: V1PersistentVolumeClaim): Promise<void> {
+  const namespace = restore.to.namespace;
+  const name = body.metadata!.name!;
+  await kubeCreateIdempotent(`create PVC ${namespace}/${name}`, () => kube.core.createNamespacedPersistentVolumeClaim({ namespace, body }));
+  const existing = await kubeCall(`read PVC ${namespace}/${name}`, () => kube.core.readNamespacedPersistentVolumeClaim({ namespace, name }));
+  if (existing.metadata?.labels?.[RESTORE_LABEL] !== body.metadata!.labels![RESTORE_LABEL]) {
+    throw new TargetNamespaceNotEmptyError(namespace, [`PersistentVolumeClaim/${name} (not made by restore ${restore.restoreId})`]);
+  }
 }
 
 /** The restored PVC: the backup's name, size, access modes, labels and (mapped) storage class. */
@@ -330,7 +352,7 @@ export async function startVolumeRestore(
           },
         }),
       );
-      await kubeCreateIdempotent(`create PVC ${namespace}/${v.pvc}`, () => kube.core.createNamespacedPersistentVolumeClaim({ namespace, body: restoredPvc(restore, v, name) }));
+      await createOwnedPvc(kube, restore, restoredPvc(restore, v, name));
       items.push({ pvc: v.pvc, role: v.role, snapshot: name, done: false });
     }
   } else {
@@ -339,7 +361,7 @@ export async function startVolumeRestore(
     );
     for (const v of volumes) {
       const job = hydrateJobName(restore.restoreId, v.pvc);
-      await kubeCreateIdempotent(`create PVC ${namespace}/${v.pvc}`, () => kube.core.createNamespacedPersistentVolumeClaim({ namespace, body: restoredPvc(restore, v) }));
+      await createOwnedPvc(kube, restore, restoredPvc(restore, v));
       await kubeCreateIdempotent(`create Job ${namespace}/${job}`, () => kube.batch.createNamespacedJob({ namespace, body: hydrateJob(ctx.dataMover, ctx.timings.volumeTimeoutSeconds, restore, v) }));
       items.push({ pvc: v.pvc, role: v.role, job, done: false });
     }
@@ -396,20 +418,34 @@ export async function checkVolumeRestore(kube: KubeClients, restore: PreparedRes
       if (conditions.some((c) => c.type === 'Failed' && c.status === 'True')) throw new VolumeHydrationFailedError(item.pvc, `Job ${item.job}`, await jobFailureDetail(kube, namespace, job));
       done = conditions.some((c) => c.type === 'Complete' && c.status === 'True');
     } else {
+      let snapshotReady = false;
       if (item.snapshot) {
         const snapshot = (await kubeGetOptional(`get VolumeSnapshot ${namespace}/${item.snapshot}`, () => kube.custom.getNamespacedCustomObject({ ...SNAPSHOTS, namespace, name: item.snapshot! }))) as SnapshotObject | undefined;
         if (!snapshot) throw new SnapshotUnavailableError(`${namespace}/${item.snapshot}`, 'it was deleted before the PVC was filled');
         if (snapshot.status?.error) throw new SnapshotUnavailableError(`${namespace}/${item.snapshot}`, snapshot.status.error.message ?? 'the snapshot reports an error');
+        snapshotReady = snapshot.status?.readyToUse === true;
       }
       const pvc = await kubeGetOptional(`read PVC ${namespace}/${item.pvc}`, () => kube.core.readNamespacedPersistentVolumeClaim({ namespace, name: item.pvc }));
       if (!pvc) throw new VolumeHydrationFailedError(item.pvc, `VolumeSnapshot ${item.snapshot}`, `could not fill it: PVC ${namespace}/${item.pvc} was deleted`);
-      done = pvc.status?.phase === 'Bound';
+      // With volumeBindingMode WaitForFirstConsumer (the EBS gp2/gp3 classes on EKS) a PVC stays
+      // Pending until a pod uses it, and none does before the workloads are restored: a ready
+      // snapshot is then as far as this step can go, and the volume is made when the pod starts.
+      done = pvc.status?.phase === 'Bound' || (snapshotReady && pvc.status?.phase === 'Pending' && (await bindsOnFirstConsumer(kube, pvc.spec?.storageClassName)));
     }
     items.push({ ...item, done });
     if (!done) pending.push(`${item.pvc} (${item.job ? `Job ${item.job}` : `VolumeSnapshot ${item.snapshot}`})`);
   }
   if (pending.length > 0 && now.getTime() > Date.parse(state.deadline)) throw new VolumeRestoreTimeoutError(pending, state.deadline);
   return { ...state, items, ready: pending.length === 0 };
+}
+
+/** Whether PVCs of `storageClass` are only bound once a pod uses them. */
+async function bindsOnFirstConsumer(kube: KubeClients, storageClass: string | undefined): Promise<boolean> {
+  if (!storageClass) return false;
+  const sc = (await kubeGetOptional(`get StorageClass ${storageClass}`, () =>
+    kube.custom.getClusterCustomObject({ group: 'storage.k8s.io', version: 'v1', plural: 'storageclasses', name: storageClass }),
+  )) as { volumeBindingMode?: string } | undefined;
+  return sc?.volumeBindingMode === 'WaitForFirstConsumer';
 }
 
 /**

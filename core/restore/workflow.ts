@@ -5,6 +5,7 @@
  * in the restore's catalog timeline, so `restore describe` shows where a restore is and where a
  * failed one failed.
  */
+import { BackupNotFoundError } from '../catalog/catalog.js';
 import type { RestoreRecord, RestoreStep } from '../catalog/record.js';
 import type { KubeClients } from '../kube/connect.js';
 import { MilvusClient } from '../milvus/client.js';
@@ -23,6 +24,14 @@ import { checkVolumeRestore, deleteRestoreTemporaries, startVolumeRestore } from
 import { restoreLabels } from './names.js';
 
 type Services<K extends keyof RestoreServices> = Pick<RestoreServices, K>;
+
+/** The backup recorded no collections, so a restore of it cannot be validated. */
+export class NothingToValidateError extends Error {
+  constructor(readonly backupId: string) {
+    super(`backup ${backupId} recorded no collection row counts, so the restore cannot be validated; restore another backup, or check the backup's Quiesce step (milvus-guard backup describe ${backupId})`);
+    this.name = 'NothingToValidate';
+  }
+}
 
 /** Runs `work` as (part of) `step`: records its start, and its end when `ends` or on failure. */
 async function asStep<T>(
@@ -141,7 +150,11 @@ export async function checkReadinessStep(s: Services<'catalog' | 'now' | 'kube' 
 export async function validateStep(s: Services<'catalog' | 'now' | 'kube' | 'restoreTimings'>, restore: PreparedRestore, progress: ValidationProgress): Promise<ValidationProgress> {
   return asStep(s, restore.restoreId, 'Validate', { ends: (p) => p.done, detail: () => 'every collection present, loaded, counted and searchable' }, async () => {
     const backup = await s.catalog.getBackup(restore.backupId);
-    const expected = backup?.rowCounts ?? [];
+    if (!backup) throw new BackupNotFoundError(restore.backupId);
+    // A backup records every collection's count once its flush is confirmed; an empty list
+    // would let validation pass without checking anything.
+    if (backup.rowCounts.length === 0) throw new NothingToValidateError(restore.backupId);
+    const expected = backup.rowCounts;
     const kube = await targetKube(s, restore);
     const { progress: next, checks } = await checkValidation(targetMilvus(kube, restore), expected, progress, {
       validateRowCounts: restore.validateRowCounts,

@@ -40,7 +40,7 @@ export const RestoreInput = z
     validateRowCounts: z.boolean({ error: 'must be true or false' }).optional(),
     /** Set by the drill workflow: the drill this restore proves. */
     drillId: BackupName.optional(),
-    /** Defaults to `<backupId>-r-<UTC start time as yyyymmddhhmmss>`, shortened to fit. */
+    /** Defaults to `<backupId>-r<UTC start time as yyyymmddhhmmss>`, shortened to fit. */
     restoreName: BackupName.optional(),
   })
   .superRefine((input, ctx) => {

@@ -165,7 +165,12 @@ export class PrimaryStack extends Stack {
     // namespaces only read it.
     this.dataMover = new DataMover(this, 'DataMover', {
       targets: plans.map((p) => ({ clusterName: p.cluster.eksClusterName, namespace: p.plan.namespace })),
-      restoreTargets: drills.map((d) => ({ clusterName: d.targetCluster.eksClusterName, namespace: d.targetNamespace })),
+      // Configured drills' namespaces, and `<plan namespace>-drill` of every plan: where a drill
+      // started for a plan (`{"plan": NAME}`) restores.
+      restoreTargets: [
+        ...drills.map((d) => ({ clusterName: d.targetCluster.eksClusterName, namespace: d.targetNamespace })),
+        ...plans.map((p) => ({ clusterName: p.cluster.eksClusterName, namespace: `${p.plan.namespace}-drill` })),
+      ],
     });
     this.vault.grantReadWriteChunks(this.dataMover.role);
     this.vault.grantRead(this.dataMover.restoreRole);

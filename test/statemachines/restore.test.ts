@@ -35,7 +35,7 @@ function happyPath(): Script {
     CheckReadiness: () => ({ ready: true, waitingFor: [], deadline: '2030-01-01T00:00:00.000Z' }),
     Validate: () => ({ done: true, loading: [], collections: [{ name: 'docs', expected: 10, restored: 10 }] }),
     Complete: (i) => ({ restoreId: i.restore.restoreId, status: 'Completed', rtoSeconds: 600 }),
-    CleanUpRestore: () => ({ deleted: ['Job/hydrate-1'], namespaceDeleted: false }),
+    CleanUpRestore: () => ({ removed: ['Job/hydrate-1'], namespaceDeleted: false }),
     MarkRestoreFailed: (i) => ({ restoreId: i.restore.restoreId, status: 'Failed' }),
   };
 }
@@ -147,7 +147,7 @@ describe('restore workflow: failure path', () => {
     expect(inputOf(calls, 'MarkRestoreFailed')).toMatchObject({
       restore: PREPARED,
       error: { Error: 'SnapshotUnavailable', Cause: expect.stringContaining('VolumeSnapshotContent gone') },
-      cleanup: { deleted: ['Job/hydrate-1'], namespaceDeleted: false },
+      cleanup: { removed: ['Job/hydrate-1'], namespaceDeleted: false },
     });
     expect(error).toMatchObject({ name: 'SnapshotUnavailable', message: expect.stringContaining('VolumeSnapshotContent gone') });
   });
