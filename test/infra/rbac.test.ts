@@ -102,9 +102,10 @@ describe('deploy/rbac.yaml', () => {
   });
 });
 
-describe('the namespace-delete guard', () => {
-  const policy = docs.find((d) => d.kind === 'ValidatingAdmissionPolicy')!;
-  const binding = docs.find((d) => d.kind === 'ValidatingAdmissionPolicyBinding')!;
+describe('the namespace-delete guard (deploy/namespace-delete-guard.yaml)', () => {
+  const guard = parseAllDocuments(readFileSync('deploy/namespace-delete-guard.yaml', 'utf8')).map((d) => d.toJS() as Doc);
+  const policy = guard.find((d) => d.kind === 'ValidatingAdmissionPolicy')!;
+  const binding = guard.find((d) => d.kind === 'ValidatingAdmissionPolicyBinding')!;
 
   it('applies to namespace deletions only', () => {
     expect(policy.spec!.matchConstraints!.resourceRules).toEqual([{ apiGroups: [''], apiVersions: ['v1'], operations: ['DELETE'], resources: ['namespaces'] }]);
