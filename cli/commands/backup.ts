@@ -5,74 +5,21 @@
  * embedded default started by `milvus-guard local up --state DIR`, where the same workflow
  * definition runs in this process (local/workflows/runner.ts).
  */
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { DescribeExecutionCommand, GetExecutionHistoryCommand, SFNClient, StartExecutionCommand, type HistoryEvent } from '@aws-sdk/client-sfn';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { type Command, Option } from 'commander';
-import type { BackupCatalog } from '../../core/catalog/catalog.js';
-import { DynamoCatalog } from '../../core/catalog/dynamo.js';
+import type { Command } from 'commander';
 import { BACKUP_STEPS, type BackupRecord } from '../../core/catalog/record.js';
-import { loadConfigFile, resolvePlan } from '../../core/config/load.js';
+import { resolvePlan } from '../../core/config/load.js';
 import type { Config } from '../../core/config/schema.js';
 import { UserError } from '../../core/errors.js';
-import { catalogTableName, stateMachineName } from '../../infra/naming.js';
+import { stateMachineName } from '../../infra/naming.js';
 import { formatTable } from '../table.js';
-import { DEFAULT_CONFIG_FILE } from './config.js';
+import { addWorkflowOptions, catalogFor, configOf, localStateDir, processIO, type WorkflowIO, type WorkflowOptions } from './common.js';
 
-interface CommonOptions {
-  config?: string;
-  output: 'text' | 'json';
-  local?: boolean;
-  state: string;
-  region?: string;
-}
+type CommonOptions = WorkflowOptions;
 
 /** Progress and results go here; tests pass their own. */
-export interface BackupIO {
-  readonly out: (text: string) => void;
-  readonly err: (text: string) => void;
-  readonly sleep: (ms: number) => Promise<void>;
-}
-
-const processIO: BackupIO = {
-  out: (t) => void process.stdout.write(t),
-  err: (t) => void process.stderr.write(t),
-  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-};
-
-function addCommon(cmd: Command): Command {
-  return cmd
-    .option('-c, --config <file>', `the config file (default: ${DEFAULT_CONFIG_FILE}; with --local: ${LOCAL_CONFIG_FILE}, the plan the local cluster is seeded for)`)
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
-    .option('--local', 'use the embedded default started by `milvus-guard local up` instead of AWS', false)
-    .option('--state <dir>', 'with --local: the state directory given to `local up`', '.local-state')
-    .option('--region <region>', "AWS region of the catalog (default: the first vault's region)");
-}
-
-/** The config the local cluster's seeded Milvus matches. */
-const LOCAL_CONFIG_FILE = 'examples/production.yaml';
-
-const configOf = (opts: CommonOptions): Promise<Config> => loadConfigFile(opts.config ?? (opts.local ? LOCAL_CONFIG_FILE : DEFAULT_CONFIG_FILE));
-
-function localStateDir(opts: CommonOptions): string {
-  const dir = resolve(opts.state);
-  if (!existsSync(join(dir, 'kubeconfig'))) {
-    throw new UserError(`no local cluster state in ${dir}: start one with \`milvus-guard local up --state ${opts.state}\` (in another terminal) and pass the same --state`);
-  }
-  return dir;
-}
-
-async function catalogFor(opts: CommonOptions, config: Config): Promise<BackupCatalog> {
-  if (opts.local) {
-    const { localCatalog } = await import('../../local/workflows/runner.js');
-    return localCatalog(localStateDir(opts));
-  }
-  const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
-  const { DynamoDBDocumentClient } = await import('@aws-sdk/lib-dynamodb');
-  const region = opts.region ?? config.vaults[0]!.region;
-  return new DynamoCatalog({ tableName: catalogTableName(config.name), client: DynamoDBDocumentClient.from(new DynamoDBClient({ region })) });
-}
+export type BackupIO = WorkflowIO;
 
 const size = (bytes: number | undefined): string => {
   if (bytes === undefined) return '';
@@ -186,7 +133,7 @@ async function createAws(opts: CreateOptions, config: Config, io: BackupIO): Pro
 export function registerBackupCommands(program: Command, io: BackupIO = processIO): void {
   const backup = program.command('backup').description('start backups and read the backup catalog');
 
-  addCommon(
+  addWorkflowOptions(
     backup
       .command('create')
       .description('start the backup workflow for a plan')
@@ -199,14 +146,14 @@ export function registerBackupCommands(program: Command, io: BackupIO = processI
     process.exitCode = opts.local ? await createLocal(opts, config, io) : await createAws(opts, config, io);
   });
 
-  addCommon(backup.command('list').description('list backups, newest first').option('--plan <name>', 'only backups of this plan')).action(async (opts: CommonOptions & { plan?: string }) => {
+  addWorkflowOptions(backup.command('list').description('list backups, newest first').option('--plan <name>', 'only backups of this plan')).action(async (opts: CommonOptions & { plan?: string }) => {
     const config = await configOf(opts);
     const records = await (await catalogFor(opts, config)).listBackups(opts.plan ? { plan: opts.plan } : {});
     io.out(opts.output === 'json' ? `${JSON.stringify(records, null, 2)}\n` : renderBackupList(records));
     process.exitCode = 0;
   });
 
-  addCommon(backup.command('describe').description('show one backup: status, volumes, row counts, timeline, hooks, failure').argument('<id>', 'the backup name')).action(async (id: string, opts: CommonOptions) => {
+  addWorkflowOptions(backup.command('describe').description('show one backup: status, volumes, row counts, timeline, hooks, failure').argument('<id>', 'the backup name')).action(async (id: string, opts: CommonOptions) => {
     const config = await configOf(opts);
     const record = await (await catalogFor(opts, config)).getBackup(id);
     if (!record) throw new UserError(`there is no backup ${id} in the catalog; list them with milvus-guard backup list${opts.local ? ' --local' : ''}`);

@@ -31,7 +31,7 @@ import type { KubeClients } from '../../core/kube/connect.js';
 import type { MilvusEndpoint } from '../../core/milvus/client.js';
 import type { LocalCluster } from '../../local/cluster.js';
 import { formatTable } from '../table.js';
-import { formatDuration, quietStates } from './restore.js';
+import { formatDuration, quietStates } from './common.js';
 
 /** The config the seeded Milvus matches, shipped with the package (found from here, not the working directory). */
 const DEMO_CONFIG = fileURLToPath(new URL('../../examples/production.yaml', import.meta.url));

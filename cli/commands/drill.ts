@@ -28,7 +28,7 @@ import {
   stateProgress,
   type WorkflowIO,
   type WorkflowOptions,
-} from './restore.js';
+} from './common.js';
 
 /** The flags of `drill run`. */
 export interface DrillRunOptions extends WorkflowOptions {

@@ -11,7 +11,7 @@ import { afterAll } from '@jest/globals';
 import { Command } from 'commander';
 import { LocalCatalog } from '../../core/catalog/local.js';
 import { BackupRecord, RestoreRecord, type BackupRecordInput, type RestoreRecordInput } from '../../core/catalog/record.js';
-import type { WorkflowIO } from '../../cli/commands/restore.js';
+import type { WorkflowIO } from '../../cli/commands/common.js';
 
 export const PLAN = 'milvus-production-backup';
 export const CONFIG = 'examples/production.yaml';
