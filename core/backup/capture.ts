@@ -30,7 +30,9 @@ export function sanitizeManifest(object: RawObject): RawObject {
     for (const a of DROPPED_ANNOTATIONS) delete annotations[a];
     if (Object.keys(annotations).length === 0) delete metadata.annotations;
   }
-  if (copy.kind === 'Service' && copy.spec) {
+  // An assigned cluster IP cannot be created again elsewhere; `None` (a headless Service, which
+  // StatefulSet pod DNS needs) is not assigned but chosen, and must survive.
+  if (copy.kind === 'Service' && copy.spec && copy.spec.clusterIP !== 'None') {
     delete copy.spec.clusterIP;
     delete copy.spec.clusterIPs;
   }

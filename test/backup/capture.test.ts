@@ -38,6 +38,12 @@ describe('sanitizeManifest', () => {
     expect(service).toEqual(copy);
   });
 
+  it('keeps clusterIP None: a headless Service must come back headless', () => {
+    const headless = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'production-milvus-etcd-headless' }, spec: { clusterIP: 'None', clusterIPs: ['None'], ports: [{ port: 2379 }] } };
+
+    expect(sanitizeManifest(headless)).toEqual(headless);
+  });
+
   it('keeps clusterIP fields of kinds other than Service', () => {
     const odd = { apiVersion: 'example.io/v1', kind: 'Thing', metadata: { name: 'x' }, spec: { clusterIP: 'keep' } };
 
