@@ -136,26 +136,9 @@ export class DynamoCatalog implements BackupCatalog {
 
   async createBackup(input: BackupRecordInput): Promise<void> {
     const record = BackupRecord.parse(input);
-    try {
-      await this.client.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: {
-            ...this.key(backupPk(record.backupId), BACKUP_SK),
-            [this.s.gsi1PartitionKey]: BACKUPS_GSI_PK,
-            [this.s.gsi1SortKey]: backupGsiSk(record.startedAt, record.backupId),
-            ...record,
-          },
-          ConditionExpression: 'attribute_not_exists(#pk) OR executionId = :execution',
-          ExpressionAttributeNames: { '#pk': this.s.partitionKey },
-          ExpressionAttributeValues: { ':execution': record.executionId },
-        }),
-      );
-    } catch (err) {
-      if (!isConditionFailure(err)) throw err;
-      const existing = await this.getBackup(record.backupId);
-      throw new BackupExistsError(record.backupId, existing?.executionId ?? 'unknown');
-    }
+    if (await this.putUnlessTaken(this.key(backupPk(record.backupId), BACKUP_SK), BACKUPS_GSI_PK, backupGsiSk(record.startedAt, record.backupId), record)) return;
+    const existing = await this.getBackup(record.backupId);
+    throw new BackupExistsError(record.backupId, existing?.executionId ?? 'unknown');
   }
 
   async updateBackup(backupId: string, patch: BackupPatch): Promise<void> {
@@ -177,26 +160,30 @@ export class DynamoCatalog implements BackupCatalog {
 
   async createRestore(input: RestoreRecordInput): Promise<void> {
     const record = RestoreRecord.parse(input);
+    if (await this.putUnlessTaken(this.key(restorePk(record.restoreId), RESTORE_SK), RESTORES_GSI_PK, restoreGsiSk(record.requestedAt, record.restoreId), record)) return;
+    const existing = await this.getRestore(record.restoreId);
+    throw new RestoreExistsError(record.restoreId, existing?.executionId ?? 'unknown');
+  }
+
+  /**
+   * Writes a record item unless another execution's is already there: new, or ours already (a
+   * retried Prepare must not fail on its own record). Resolves false when another holds it.
+   */
+  private async putUnlessTaken(key: Record<string, string>, gsiPk: string, gsiSk: string, record: { readonly executionId: string }): Promise<boolean> {
     try {
       await this.client.send(
         new PutCommand({
           TableName: this.table,
-          Item: {
-            ...this.key(restorePk(record.restoreId), RESTORE_SK),
-            [this.s.gsi1PartitionKey]: RESTORES_GSI_PK,
-            [this.s.gsi1SortKey]: restoreGsiSk(record.requestedAt, record.restoreId),
-            ...record,
-          },
-          // New, or ours already: a retried Prepare must not fail on its own record.
+          Item: { ...key, [this.s.gsi1PartitionKey]: gsiPk, [this.s.gsi1SortKey]: gsiSk, ...record },
           ConditionExpression: 'attribute_not_exists(#pk) OR executionId = :execution',
           ExpressionAttributeNames: { '#pk': this.s.partitionKey },
           ExpressionAttributeValues: { ':execution': record.executionId },
         }),
       );
+      return true;
     } catch (err) {
       if (!isConditionFailure(err)) throw err;
-      const existing = await this.getRestore(record.restoreId);
-      throw new RestoreExistsError(record.restoreId, existing?.executionId ?? 'unknown');
+      return false;
     }
   }
 

@@ -4,47 +4,22 @@
  * request with its contract schema (core/workflow/backup-state.ts), and one call into
  * core/backup/workflow.ts; Finalize and MarkFailed also emit the backup's EMF metrics.
  */
-import middy from '@middy/core';
-import { Logger } from '@aws-lambda-powertools/logger';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import type { Context } from 'aws-lambda';
-import type { z } from 'zod';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { BackupServices } from '../../core/backup/context.js';
 import * as steps from '../../core/backup/workflow.js';
 import * as contract from '../../core/workflow/backup-state.js';
-import { parseContract } from '../../core/workflow/contracts.js';
+import { stepFactory, type StepHandler, type StepTelemetry } from '../shared/step.js';
 
-export interface StepDependencies {
+export type { StepHandler };
+
+export interface StepDependencies extends StepTelemetry {
   readonly services: BackupServices;
-  /** Powertools service name and metrics namespace. */
-  readonly serviceName: string;
-  readonly metricsNamespace: string;
-  readonly logLevel?: string;
-  /** Default: a Powertools logger for the service. */
-  readonly logger?: Logger;
-  /** Default: Powertools metrics in the namespace. */
-  readonly metrics?: Metrics;
 }
-
-export type StepHandler = (event: unknown, context: Context) => Promise<unknown>;
 
 /** The step handlers by Task purpose; the Lambda entry exports each under its own name. */
 export function makeStepHandlers(deps: StepDependencies): Record<StepName, StepHandler> {
   const s = deps.services;
-  const logger = deps.logger ?? new Logger({ serviceName: deps.serviceName, ...(deps.logLevel ? { logLevel: deps.logLevel as never } : {}) });
-  const metrics = deps.metrics ?? new Metrics({ namespace: deps.metricsNamespace, serviceName: deps.serviceName });
-
-  const step = <S extends z.ZodType, R>(name: string, schema: S, run: (request: z.infer<S>) => Promise<R>): StepHandler =>
-    middy(async (event: unknown) => {
-      const request = parseContract(schema, event, `the ${name} request`);
-      const result = await run(request);
-      logger.info(`${name} done`, { backupId: (request as { backup?: { backupName?: string } }).backup?.backupName });
-      return result;
-    })
-      .use(injectLambdaContext(logger))
-      .use(logMetrics(metrics));
+  const { metrics, step } = stepFactory(deps, (request) => ({ backupId: (request as { backup?: { backupName?: string } }).backup?.backupName }));
 
   return {
     discover: step('Discover', contract.BackupStepRequest, (r) => steps.discoverStep(s, r.backup)),

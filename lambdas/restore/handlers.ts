@@ -5,51 +5,29 @@
  * (core/workflow/restore-state.ts), and one call into core/restore/workflow.ts or
  * core/drill/workflow.ts; the last step of each path also emits the EMF metrics.
  */
-import middy from '@middy/core';
-import { Logger } from '@aws-lambda-powertools/logger';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import type { Context } from 'aws-lambda';
-import type { z } from 'zod';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import * as drills from '../../core/drill/workflow.js';
 import type { RestoreServices } from '../../core/restore/context.js';
 import * as steps from '../../core/restore/workflow.js';
-import { parseContract, PrepareRequest } from '../../core/workflow/contracts.js';
+import { PrepareRequest } from '../../core/workflow/contracts.js';
 import * as contract from '../../core/workflow/restore-state.js';
+import { stepFactory, type StepHandler, type StepTelemetry } from '../shared/step.js';
 
-export interface RestoreStepDependencies {
+export type { StepHandler };
+
+export interface RestoreStepDependencies extends StepTelemetry {
   readonly services: RestoreServices;
   /** The vault this installation's workflows serve (name and bucket). */
   readonly vault: { readonly name: string; readonly bucket: string };
-  /** Powertools service name and metrics namespace. */
-  readonly serviceName: string;
-  readonly metricsNamespace: string;
-  readonly logLevel?: string;
-  /** Default: a Powertools logger for the service. */
-  readonly logger?: Logger;
-  /** Default: Powertools metrics in the namespace. */
-  readonly metrics?: Metrics;
 }
-
-export type StepHandler = (event: unknown, context: Context) => Promise<unknown>;
 
 /** The step handlers by Task purpose; the Lambda entry exports each under its own name. */
 export function makeRestoreStepHandlers(deps: RestoreStepDependencies): Record<RestoreStepName, StepHandler> {
   const s = deps.services;
-  const logger = deps.logger ?? new Logger({ serviceName: deps.serviceName, ...(deps.logLevel ? { logLevel: deps.logLevel as never } : {}) });
-  const metrics = deps.metrics ?? new Metrics({ namespace: deps.metricsNamespace, serviceName: deps.serviceName });
-
-  const step = <S extends z.ZodType, R>(name: string, schema: S, run: (request: z.infer<S>) => Promise<R>): StepHandler =>
-    middy(async (event: unknown) => {
-      const request = parseContract(schema, event, `the ${name} request`);
-      const result = await run(request);
-      const r = request as { restore?: { restoreId?: string }; drill?: { drillId?: string } };
-      logger.info(`${name} done`, { restoreId: r.restore?.restoreId, drillId: r.drill?.drillId });
-      return result;
-    })
-      .use(injectLambdaContext(logger))
-      .use(logMetrics(metrics));
+  const { metrics, step } = stepFactory(deps, (request) => {
+    const r = request as { restore?: { restoreId?: string }; drill?: { drillId?: string } };
+    return { restoreId: r.restore?.restoreId, drillId: r.drill?.drillId };
+  });
 
   return {
     prepareRestore: step('PrepareRestore', PrepareRequest, (r) => steps.prepareRestoreStep(s, deps.vault, r)),
