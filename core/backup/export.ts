@@ -6,6 +6,7 @@
  * so nothing is left behind whichever way the backup ends.
  */
 import type { V1Job, V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import { dataMoverFailure, dataMoverJob } from '../datamover/job.js';
 import { readVolumeSummary } from '../datamover/summary.js';
 import { kubeCall, kubeCreateIdempotent, kubeDeleteIdempotent, kubeGetOptional } from '../kube/call.js';
 import type { KubeClients } from '../kube/connect.js';
@@ -34,39 +35,18 @@ export class ExportTimeoutError extends Error {
 }
 
 /** The data-mover Job of one volume, as the export step creates it. */
-export function dataMoverJob(settings: DataMoverSettings, timings: Pick<BackupTimings, 'exportTimeoutSeconds'>, backupId: string, item: SnapshotItem, clone: string): V1Job {
-  const name = exportName(backupId, item.pvc);
-  const labels = backupLabels(backupId, 'export', item.pvc);
-  return {
-    apiVersion: 'batch/v1',
-    kind: 'Job',
-    metadata: { name, labels, annotations: { [BACKUP_ANNOTATION]: backupId } },
-    spec: {
-      backoffLimit: 2,
-      activeDeadlineSeconds: timings.exportTimeoutSeconds,
-      template: {
-        metadata: { labels },
-        spec: {
-          restartPolicy: 'Never',
-          serviceAccountName: settings.serviceAccountName,
-          containers: [
-            {
-              name: 'datamover',
-              image: settings.image,
-              command: [...settings.command],
-              args: ['backup', '--source', SOURCE_MOUNT, '--vault', settings.vaultUrl, ...settings.vaultArgs, '--volume', item.pvc, '--backup-id', backupId, '--json'],
-              volumeMounts: [{ name: 'source', mountPath: SOURCE_MOUNT, readOnly: true }],
-              // Root, to read every file whatever its owner (etcd and MinIO run as other users),
-              // with no capability but reading past file permissions.
-              securityContext: { runAsUser: 0, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'], add: ['DAC_READ_SEARCH'] } },
-              resources: { requests: { cpu: '500m', memory: '512Mi' }, limits: { memory: '2Gi' } },
-            },
-          ],
-          volumes: [{ name: 'source', persistentVolumeClaim: { claimName: clone, readOnly: true } }],
-        },
-      },
-    },
-  };
+export function exportJob(settings: DataMoverSettings, timings: Pick<BackupTimings, 'exportTimeoutSeconds'>, backupId: string, item: SnapshotItem, clone: string): V1Job {
+  return dataMoverJob(settings, {
+    name: exportName(backupId, item.pvc),
+    labels: backupLabels(backupId, 'export', item.pvc),
+    annotations: { [BACKUP_ANNOTATION]: backupId },
+    deadlineSeconds: timings.exportTimeoutSeconds,
+    args: ['backup', '--source', SOURCE_MOUNT, '--vault', settings.vaultUrl, ...settings.vaultArgs, '--volume', item.pvc, '--backup-id', backupId, '--json'],
+    volume: { name: 'source', claimName: clone, mountPath: SOURCE_MOUNT, readOnly: true },
+    // Root, to read every file whatever its owner (etcd and MinIO run as other users), with
+    // no capability but reading past file permissions.
+    securityContext: { runAsUser: 0, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'], add: ['DAC_READ_SEARCH'] } },
+  });
 }
 
 /**
@@ -97,26 +77,8 @@ export async function startExport(
     },
   };
   await kubeCreateIdempotent(`create PVC ${namespace}/${name}`, () => kube.core.createNamespacedPersistentVolumeClaim({ namespace, body: clone }));
-  await kubeCreateIdempotent(`create Job ${namespace}/${name}`, () => kube.batch.createNamespacedJob({ namespace, body: dataMoverJob(ctx.dataMover, ctx.timings, backupId, item, name) }));
+  await kubeCreateIdempotent(`create Job ${namespace}/${name}`, () => kube.batch.createNamespacedJob({ namespace, body: exportJob(ctx.dataMover, ctx.timings, backupId, item, name) }));
   return { ...item, clone: name, job: name, deadline: new Date(now.getTime() + ctx.timings.exportTimeoutSeconds * 1000).toISOString(), done: false };
-}
-
-async function failureDetail(kube: KubeClients, namespace: string, job: V1Job): Promise<string> {
-  const condition = job.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True');
-  let detail = `failed (${condition?.reason ?? 'Failed'}: ${condition?.message ?? 'no message'})`;
-  try {
-    const pods = await kube.core.listNamespacedPod({ namespace, labelSelector: `job-name=${job.metadata!.name}` });
-    const last = pods.items.sort((a, b) => String(a.metadata?.creationTimestamp).localeCompare(String(b.metadata?.creationTimestamp))).at(-1);
-    const terminated = last?.status?.containerStatuses?.[0]?.state?.terminated;
-    if (terminated?.message) detail += `; ${terminated.message}`;
-    if (last?.metadata?.name) {
-      const log = await kube.core.readNamespacedPodLog({ namespace, name: last.metadata.name, tailLines: 10 });
-      if (log.trim()) detail += `; last log lines: ${log.trim().split('\n').slice(-5).join(' | ')}`;
-    }
-  } catch {
-    // The cause is already in the condition; the log is a bonus.
-  }
-  return detail;
 }
 
 /**
@@ -128,7 +90,7 @@ export async function checkExport(kube: KubeClients, namespace: string, job: Exp
   if (!current) throw new ExportFailedError(job.job, job.pvc, 'no longer exists (deleted while it ran)');
   const conditions = current.status?.conditions ?? [];
   if (conditions.some((c) => c.type === 'Complete' && c.status === 'True')) return { ...job, done: true };
-  if (conditions.some((c) => c.type === 'Failed' && c.status === 'True')) throw new ExportFailedError(job.job, job.pvc, await failureDetail(kube, namespace, current));
+  if (conditions.some((c) => c.type === 'Failed' && c.status === 'True')) throw new ExportFailedError(job.job, job.pvc, await dataMoverFailure(kube, namespace, current));
   if (now.getTime() > Date.parse(job.deadline)) throw new ExportTimeoutError(job.job, job.pvc, job.deadline);
   return job;
 }

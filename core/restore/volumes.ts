@@ -18,6 +18,7 @@
 import type { V1Job, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import type { DataMoverSettings } from '../backup/context.js';
+import { dataMoverFailure, dataMoverJob } from '../datamover/job.js';
 import { kubeCall, kubeCreateIdempotent, kubeDeleteIdempotent, kubeGetOptional } from '../kube/call.js';
 import type { KubeClients } from '../kube/connect.js';
 import { parseQuantity } from '../config/quantity.js';
@@ -245,50 +246,25 @@ function restoredPvc(restore: PreparedRestore, v: BackupVolume, dataSource?: str
 
 /** The data-mover Job that fills the fresh PVC `v.pvc` from the vault. */
 export function hydrateJob(settings: DataMoverSettings, timeoutSeconds: number, restore: PreparedRestore, v: BackupVolume): V1Job {
-  const name = hydrateJobName(restore.restoreId, v.pvc);
-  const labels = restoreLabels(restore.restoreId, 'hydrate', v.pvc);
-  return {
-    apiVersion: 'batch/v1',
-    kind: 'Job',
-    metadata: { name, labels, annotations: { [RESTORE_ANNOTATION]: restore.restoreId } },
-    spec: {
-      // A rerun resumes (the data mover keeps files already restored and verified); a damaged
-      // vault fails every attempt the same way, so a few are enough.
-      backoffLimit: 2,
-      activeDeadlineSeconds: timeoutSeconds,
-      template: {
-        metadata: { labels },
-        spec: {
-          restartPolicy: 'Never',
-          serviceAccountName: settings.serviceAccountName,
-          containers: [
-            {
-              name: 'datamover',
-              image: settings.image,
-              command: [...settings.command],
-              args: ['restore', '--vault', settings.vaultUrl, ...settings.vaultArgs, '--volume', v.pvc, '--backup-id', restore.backupId, '--target', TARGET_MOUNT, '--json'],
-              volumeMounts: [{ name: 'target', mountPath: TARGET_MOUNT }],
-              // The data mover's last words (it names the damaged file) survive the pod's log.
-              terminationMessagePolicy: 'FallbackToLogsOnError',
-              // Root, because the restored files must belong to whoever owned them (etcd and
-              // MinIO run as their own users and refuse data they cannot write), with only the
-              // capabilities that takes: CHOWN to set owners, FOWNER to set modes and times on
-              // files it no longer owns, DAC_OVERRIDE to write into directories it made for
-              // other users, FSETID to keep setgid bits on those files. No privilege escalation.
-              securityContext: {
-                runAsUser: 0,
-                runAsNonRoot: false,
-                allowPrivilegeEscalation: false,
-                capabilities: { drop: ['ALL'], add: ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID'] },
-              },
-              resources: { requests: { cpu: '500m', memory: '512Mi' }, limits: { memory: '2Gi' } },
-            },
-          ],
-          volumes: [{ name: 'target', persistentVolumeClaim: { claimName: v.pvc } }],
-        },
-      },
+  return dataMoverJob(settings, {
+    name: hydrateJobName(restore.restoreId, v.pvc),
+    labels: restoreLabels(restore.restoreId, 'hydrate', v.pvc),
+    annotations: { [RESTORE_ANNOTATION]: restore.restoreId },
+    deadlineSeconds: timeoutSeconds,
+    args: ['restore', '--vault', settings.vaultUrl, ...settings.vaultArgs, '--volume', v.pvc, '--backup-id', restore.backupId, '--target', TARGET_MOUNT, '--json'],
+    volume: { name: 'target', claimName: v.pvc, mountPath: TARGET_MOUNT, readOnly: false },
+    // Root, because the restored files must belong to whoever owned them (etcd and MinIO run
+    // as their own users and refuse data they cannot write), with only the capabilities that
+    // takes: CHOWN to set owners, FOWNER to set modes and times on files it no longer owns,
+    // DAC_OVERRIDE to write into directories it made for other users, FSETID to keep setgid
+    // bits on those files. No privilege escalation.
+    securityContext: {
+      runAsUser: 0,
+      runAsNonRoot: false,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'], add: ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID'] },
     },
-  };
+  });
 }
 
 /**
@@ -369,30 +345,6 @@ export async function startVolumeRestore(
   return { items, ready: false, deadline: new Date(now.getTime() + ctx.timings.volumeTimeoutSeconds * 1000).toISOString() };
 }
 
-/** The data mover's own error (`error: cannot restore <file>: ...`), else the last log lines. */
-function dataMoverMessage(text: string): string | undefined {
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
-  const errors = lines.filter((l) => /^(error|internal error):/.test(l));
-  if (errors.length > 0) return errors.at(-1);
-  return lines.length > 0 ? lines.slice(-5).join(' | ') : undefined;
-}
-
-/** Why a hydration Job failed: its condition, and the data mover's message from the last pod. */
-async function jobFailureDetail(kube: KubeClients, namespace: string, job: V1Job): Promise<string> {
-  const condition = job.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True');
-  let detail = `failed (${condition?.reason ?? 'Failed'}: ${condition?.message ?? 'no message'})`;
-  try {
-    const pods = await kube.core.listNamespacedPod({ namespace, labelSelector: `job-name=${job.metadata!.name}` });
-    const last = pods.items.sort((a, b) => String(a.metadata?.creationTimestamp).localeCompare(String(b.metadata?.creationTimestamp))).at(-1);
-    let message = dataMoverMessage(last?.status?.containerStatuses?.[0]?.state?.terminated?.message ?? '');
-    if (!message && last?.metadata?.name) message = dataMoverMessage(await kube.core.readNamespacedPodLog({ namespace, name: last.metadata.name, tailLines: 20 }));
-    if (message) detail += `; data mover: ${message}`;
-  } catch {
-    // The condition already says it failed; the data mover's message is a bonus.
-  }
-  return detail;
-}
-
 /**
  * Reads every unfinished volume once: a snapshot-sourced PVC is done when Bound, a
  * vault-sourced one when its Job completed. Throws {@link VolumeHydrationFailedError} (with the
@@ -415,7 +367,7 @@ export async function checkVolumeRestore(kube: KubeClients, restore: PreparedRes
       const job = await kubeGetOptional(`read Job ${namespace}/${item.job}`, () => kube.batch.readNamespacedJob({ namespace, name: item.job! }));
       if (!job) throw new VolumeHydrationFailedError(item.pvc, `Job ${item.job}`, 'no longer exists (deleted while it ran)');
       const conditions = job.status?.conditions ?? [];
-      if (conditions.some((c) => c.type === 'Failed' && c.status === 'True')) throw new VolumeHydrationFailedError(item.pvc, `Job ${item.job}`, await jobFailureDetail(kube, namespace, job));
+      if (conditions.some((c) => c.type === 'Failed' && c.status === 'True')) throw new VolumeHydrationFailedError(item.pvc, `Job ${item.job}`, await dataMoverFailure(kube, namespace, job));
       done = conditions.some((c) => c.type === 'Complete' && c.status === 'True');
     } else {
       let snapshotReady = false;

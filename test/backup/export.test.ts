@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { dataMoverJob } from '../../core/backup/export.js';
+import { exportJob } from '../../core/backup/export.js';
 import { exportName, labelValue, snapshotName } from '../../core/backup/names.js';
 
 const settings = {
@@ -12,7 +12,7 @@ const settings = {
 const item = { pvc: 'data-production-milvus-etcd-0', role: 'etcd', snapshot: 's-1' };
 
 describe('the data-mover Job', () => {
-  const job = dataMoverJob(settings, { exportTimeoutSeconds: 3600 }, 'nightly-1', item, 'export-abc');
+  const job = exportJob(settings, { exportTimeoutSeconds: 3600 }, 'nightly-1', item, 'export-abc');
   const pod = job.spec!.template.spec!;
   const container = pod.containers[0]!;
 

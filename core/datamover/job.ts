@@ -1,0 +1,85 @@
+/**
+ * The Kubernetes Job that runs the data mover in the cluster — an export (backup step 7) or a
+ * hydration (restore step 4) — and why such a Job failed. Both kinds share everything but the
+ * subcommand, the volume's mount and the capabilities, so they are built here once.
+ */
+import type { V1Job, V1SecurityContext } from '@kubernetes/client-node';
+import type { DataMoverSettings } from '../backup/context.js';
+import type { KubeClients } from '../kube/connect.js';
+
+/** What differs between the data mover's Jobs. */
+export interface DataMoverJobSpec {
+  readonly name: string;
+  readonly labels: Record<string, string>;
+  readonly annotations: Record<string, string>;
+  /** `activeDeadlineSeconds`: the Job fails once it ran this long. */
+  readonly deadlineSeconds: number;
+  /** The `milvus-guard datamover` subcommand and its flags. */
+  readonly args: readonly string[];
+  /** The one PVC the data mover reads or writes. */
+  readonly volume: { readonly name: string; readonly claimName: string; readonly mountPath: string; readonly readOnly: boolean };
+  readonly securityContext: V1SecurityContext;
+}
+
+/** A data-mover Job: one container, never restarted in place, a few attempts. */
+export function dataMoverJob(settings: DataMoverSettings, spec: DataMoverJobSpec): V1Job {
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name: spec.name, labels: spec.labels, annotations: spec.annotations },
+    spec: {
+      // A rerun resumes (an export skips uploaded chunks, a restore keeps verified files); a
+      // damaged vault or volume fails every attempt the same way, so a few are enough.
+      backoffLimit: 2,
+      activeDeadlineSeconds: spec.deadlineSeconds,
+      template: {
+        metadata: { labels: spec.labels },
+        spec: {
+          restartPolicy: 'Never',
+          serviceAccountName: settings.serviceAccountName,
+          containers: [
+            {
+              name: 'datamover',
+              image: settings.image,
+              command: [...settings.command],
+              args: [...spec.args],
+              volumeMounts: [{ name: spec.volume.name, mountPath: spec.volume.mountPath, ...(spec.volume.readOnly ? { readOnly: true } : {}) }],
+              // The data mover's last words (they name the file at fault) survive the pod's log.
+              terminationMessagePolicy: 'FallbackToLogsOnError',
+              securityContext: spec.securityContext,
+              resources: { requests: { cpu: '500m', memory: '512Mi' }, limits: { memory: '2Gi' } },
+            },
+          ],
+          volumes: [{ name: spec.volume.name, persistentVolumeClaim: { claimName: spec.volume.claimName, ...(spec.volume.readOnly ? { readOnly: true } : {}) } }],
+        },
+      },
+    },
+  };
+}
+
+/** The data mover's own error line (`error: cannot restore <file>: ...`), else the last lines. */
+function dataMoverMessage(text: string): string | undefined {
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const errors = lines.filter((l) => /^(error|internal error):/.test(l));
+  if (errors.length > 0) return errors.at(-1);
+  return lines.length > 0 ? lines.slice(-5).join(' | ') : undefined;
+}
+
+/**
+ * Why a data-mover Job failed: its Failed condition, and the data mover's message from its
+ * last pod (termination message, else the log's tail).
+ */
+export async function dataMoverFailure(kube: KubeClients, namespace: string, job: V1Job): Promise<string> {
+  const condition = job.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True');
+  let detail = `failed (${condition?.reason ?? 'Failed'}: ${condition?.message ?? 'no message'})`;
+  try {
+    const pods = await kube.core.listNamespacedPod({ namespace, labelSelector: `job-name=${job.metadata!.name}` });
+    const last = pods.items.sort((a, b) => String(a.metadata?.creationTimestamp).localeCompare(String(b.metadata?.creationTimestamp))).at(-1);
+    let message = dataMoverMessage(last?.status?.containerStatuses?.[0]?.state?.terminated?.message ?? '');
+    if (!message && last?.metadata?.name) message = dataMoverMessage(await kube.core.readNamespacedPodLog({ namespace, name: last.metadata.name, tailLines: 20 }));
+    if (message) detail += `; data mover: ${message}`;
+  } catch {
+    // The condition already says it failed; the data mover's message is a bonus.
+  }
+  return detail;
+}
