@@ -73,3 +73,30 @@ export function fillPlaceholders(definitionText: string, values: Readonly<Record
   if (problems.length) throw new DefinitionPlaceholderError(`cannot fill the definition's placeholders: ${problems.join('; ')}`);
   return definitionText.replace(PLACEHOLDER, (_match, name: string) => values[name]!);
 }
+
+/** A state of a definition, as far as the tools that read definitions care. */
+export interface AslState {
+  readonly Type: string;
+  readonly Resource?: string;
+  readonly Parameters?: Record<string, unknown>;
+  readonly TimeoutSeconds?: number;
+  readonly Retry?: readonly unknown[];
+  readonly Catch?: readonly unknown[];
+  readonly ItemProcessor?: { readonly States: Readonly<Record<string, AslState>> };
+  readonly Iterator?: { readonly States: Readonly<Record<string, AslState>> };
+  readonly Branches?: readonly { readonly States: Readonly<Record<string, AslState>> }[];
+}
+
+/**
+ * Visits every state of a parsed definition, depth first: the top-level states and those of
+ * Map item processors (and the older `Iterator`) and Parallel branches, with the name of each.
+ * The one walker the deployment, the local runner and the CLI share.
+ */
+export function walkStates(definition: { readonly States: Readonly<Record<string, AslState>> }, visit: (name: string, state: AslState) => void): void {
+  for (const [name, state] of Object.entries(definition.States)) {
+    visit(name, state);
+    const nested = state.ItemProcessor ?? state.Iterator;
+    if (nested) walkStates(nested, visit);
+    for (const branch of state.Branches ?? []) walkStates(branch, visit);
+  }
+}
