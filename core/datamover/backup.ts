@@ -6,6 +6,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { LRUCache } from 'lru-cache';
 import { UserError } from '../errors.js';
 import { checkBackupId, checkVolumeName, packKey, volumeIndexKey, volumeSummaryKey } from '../vault/layout.js';
 import type { VaultStore } from '../vault/store.js';
@@ -15,7 +16,6 @@ import { comparePaths, IndexReader, IndexWriter, type ChunkRef, type IndexEntry 
 import { Packer } from './packer.js';
 import { findParent, SUMMARY_FORMAT, type BackupStats, type VolumeSummary } from './summary.js';
 import { Semaphore } from '../vault/semaphore.js';
-import { LruMap } from './util.js';
 import { walkTree, type WalkEntry } from './walk.js';
 
 export interface BackupOptions {
@@ -92,7 +92,7 @@ export async function backupVolume(options: BackupOptions): Promise<BackupResult
     ...(options.uploadConcurrency ? { concurrency: options.uploadConcurrency } : {}),
     ...(options.retainUntil ? { retainUntil: options.retainUntil } : {}),
   });
-  const known = new LruMap<string, ChunkRef>(KNOWN_CHUNKS);
+  const known = new LRUCache<string, ChunkRef>({ max: KNOWN_CHUNKS });
   // Packs from earlier backups that this one references: their lock may need extending.
   const reusedPacks = new Set<string>();
   const stats = { files: 0, directories: 0, symlinks: 0, skipped: 0, bytesTotal: 0, bytesScanned: 0, bytesUploaded: 0, filesUnchanged: 0, chunksNew: 0, chunksReused: 0, packsUploaded: 0, packsRetentionExtended: 0 };

@@ -4,6 +4,7 @@
  * lose" decides which backup to restore from.
  */
 import { performance } from 'node:perf_hooks';
+import { LRUCache } from 'lru-cache';
 import { UserError } from '../errors.js';
 import { parseVolumeSummaryKey, VOLUMES_PREFIX } from '../vault/layout.js';
 import type { VaultStore } from '../vault/store.js';
@@ -12,7 +13,6 @@ import { ChunkerPool } from './chunker-pool.js';
 import { displayPath, IndexReader, type ChunkRef } from './index-format.js';
 import { readVolumeSummary } from './summary.js';
 import { Semaphore } from '../vault/semaphore.js';
-import { LruMap } from './util.js';
 
 export interface VerifyOptions {
   readonly vault: VaultStore;
@@ -67,7 +67,7 @@ export async function verifyVault(options: VerifyOptions): Promise<VerifyResult>
     }
   }
 
-  const verified = new LruMap<string, true>(1 << 16);
+  const verified = new LRUCache<string, true>({ max: 1 << 16 });
   const problems: VerifyProblem[] = [];
   const counts = { files: 0, chunks: 0, bytesVerified: 0 };
   const slots = new Semaphore(options.concurrency ?? 4);
