@@ -1,16 +1,19 @@
 /**
  * `LocalCatalog`: the catalog of the embedded default, one JSON file per item in a directory
- * (the local state directory's `catalog/`). Writes are atomic (write, then rename) and every
- * read-modify-write holds a lock directory, so a `backup create --local` in one terminal and a
- * second one in another cannot both take a plan's lock.
+ * (the local state directory's `catalog/`). Writes are atomic (`write-file-atomic`) and every
+ * read-modify-write holds a lock directory (`proper-lockfile`), so a `backup create --local` in
+ * one terminal and a second one in another cannot both take a plan's lock.
  */
-import { mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { lock } from 'proper-lockfile';
+import writeFileAtomic from 'write-file-atomic';
 import { DocumentCatalog } from './document-catalog.js';
 
-/** A lock directory older than this was left by a process that died while holding it. */
+/** A lock its holder stopped refreshing this long ago was left by a process that died. */
 const STALE_LOCK_MS = 30_000;
 const LOCK_WAIT_MS = 10_000;
+const LOCK_POLL_MS = 20;
 
 export class LocalCatalog extends DocumentCatalog {
   private queue: Promise<unknown> = Promise.resolve();
@@ -39,9 +42,7 @@ export class LocalCatalog extends DocumentCatalog {
       return;
     }
     await mkdir(this.dir, { recursive: true });
-    const tmp = `${this.file(key)}.${process.pid}.tmp`;
-    await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`);
-    await rename(tmp, this.file(key));
+    await writeFileAtomic(this.file(key), `${JSON.stringify(value, null, 2)}\n`);
   }
 
   protected async keys(prefix: string): Promise<string[]> {
@@ -68,24 +69,16 @@ export class LocalCatalog extends DocumentCatalog {
 
   private async withLockDirectory<T>(fn: () => Promise<T>): Promise<T> {
     await mkdir(this.dir, { recursive: true });
-    const lock = join(this.dir, '.lock');
-    const deadline = Date.now() + LOCK_WAIT_MS;
-    for (;;) {
-      try {
-        await mkdir(lock);
-        break;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        const age = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
-        if (age > STALE_LOCK_MS) await rmdir(lock).catch(() => undefined);
-        else if (Date.now() > deadline) throw new Error(`the local catalog ${this.dir} stayed locked for ${LOCK_WAIT_MS / 1000} s; remove ${lock} if no milvus-guard process is running`);
-        else await new Promise((r) => setTimeout(r, 20));
-      }
-    }
+    const lockfilePath = join(this.dir, '.lock');
+    const retries = { retries: LOCK_WAIT_MS / LOCK_POLL_MS, factor: 1, minTimeout: LOCK_POLL_MS, maxTimeout: LOCK_POLL_MS };
+    const release = await lock(this.dir, { lockfilePath, stale: STALE_LOCK_MS, retries }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ELOCKED') throw err;
+      throw new Error(`the local catalog ${this.dir} stayed locked for ${LOCK_WAIT_MS / 1000} s; remove ${lockfilePath} if no milvus-guard process is running`);
+    });
     try {
       return await fn();
     } finally {
-      await rmdir(lock).catch(() => undefined);
+      await release().catch(() => undefined);
     }
   }
 }

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
@@ -256,6 +256,19 @@ describe('LocalCatalog', () => {
 
     expect(await new LocalCatalog(dir).getBackup('a')).toMatchObject({ backupId: 'a' });
     await expect(new LocalCatalog(dir).acquireLock('p', holder(2), NOW, LATER)).rejects.toThrow(BackupInProgressError);
+  });
+
+  it('takes over the lock directory of a process that died holding it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mg-catalog-'));
+    dirs.push(dir);
+    await mkdir(join(dir, '.lock'));
+    const longAgo = new Date(Date.now() - 3_600_000);
+    await utimes(join(dir, '.lock'), longAgo, longAgo);
+
+    await new LocalCatalog(dir).createBackup(record('a', '2026-11-23T02:00:00.000Z'));
+
+    expect(await new LocalCatalog(dir).getBackup('a')).toMatchObject({ backupId: 'a' });
+    expect(await readdir(dir)).toEqual([expect.stringMatching(/\.json$/)]);
   });
 });
 
