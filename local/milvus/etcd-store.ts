@@ -24,9 +24,10 @@
  * files stay readable in a hex dump and in tests. Every etcd member directory gets the same
  * content, as raft replicas of one cluster would have.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import writeFileAtomic from 'write-file-atomic';
 
 export const ETCD_DB_PATH = join('member', 'snap', 'db');
 export const ETCD_WAL_PATH = join('member', 'wal', '0000000000000000-0000000000000000.wal');
@@ -143,12 +144,6 @@ export async function readEtcd(dirs: readonly string[]): Promise<EtcdSnapshot> {
   return best;
 }
 
-async function writeAtomically(path: string, data: Buffer): Promise<void> {
-  const tmp = `${path}.tmp`;
-  await writeFile(tmp, data);
-  await rename(tmp, path);
-}
-
 /** Writes the keyspace to every member directory (each replica holds the same data). */
 export async function writeEtcdDb(dirs: readonly string[], snapshot: EtcdSnapshot): Promise<string[]> {
   const file = encodeEtcdDb(snapshot);
@@ -156,7 +151,7 @@ export async function writeEtcdDb(dirs: readonly string[], snapshot: EtcdSnapsho
   for (const dir of dirs) {
     await mkdir(join(dir, 'member', 'snap'), { recursive: true });
     const path = join(dir, ETCD_DB_PATH);
-    await writeAtomically(path, file);
+    await writeFileAtomic(path, file);
     written.push(path);
   }
   return written;
@@ -193,7 +188,7 @@ export async function writeEtcdWal(dirs: readonly string[], snapshot: EtcdSnapsh
   for (const dir of dirs) {
     await mkdir(join(dir, 'member', 'wal'), { recursive: true });
     const path = join(dir, ETCD_WAL_PATH);
-    await writeAtomically(path, wal);
+    await writeFileAtomic(path, wal);
     written.push(path);
   }
   return written;
