@@ -6,7 +6,7 @@
 import { type App, Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Config } from '../core/config/schema.js';
-import { drStackName, primaryStackName } from './naming.js';
+import { drStackName, primaryStackName } from '../core/naming.js';
 import { DrStack } from './stacks/dr-stack.js';
 import { PrimaryStack } from './stacks/primary-stack.js';
 

@@ -9,10 +9,10 @@ import { DescribeExecutionCommand, GetExecutionHistoryCommand, SFNClient, StartE
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { Command } from 'commander';
 import { BACKUP_STEPS, type BackupRecord } from '../../core/catalog/record.js';
-import { resolvePlan } from '../../core/config/load.js';
+import { resolvePlan } from '../../core/config/resolve.js';
 import type { Config } from '../../core/config/schema.js';
 import { UserError } from '../../core/errors.js';
-import { stateMachineName } from '../../infra/naming.js';
+import { stateMachineName } from '../../core/naming.js';
 import { formatTable } from '../table.js';
 import { addWorkflowOptions, catalogFor, configOf, localStateDir, processIO, type WorkflowIO, type WorkflowOptions } from './common.js';
 

@@ -10,11 +10,11 @@ import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { type Command, Option } from 'commander';
 import type { BackupCatalog } from '../../core/catalog/catalog.js';
 import { DynamoCatalog } from '../../core/catalog/dynamo.js';
-import { loadConfigFile } from '../../core/config/load.js';
+import { loadConfigFile } from '../../core/config/parse.js';
 import type { Config } from '../../core/config/schema.js';
 import { UserError } from '../../core/errors.js';
 import { loadDefinition } from '../../core/workflow/asl.js';
-import { catalogTableName, stateMachineName } from '../../infra/naming.js';
+import { catalogTableName, stateMachineName } from '../../core/naming.js';
 import { DEFAULT_CONFIG_FILE } from './config.js';
 
 

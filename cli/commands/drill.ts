@@ -8,13 +8,13 @@
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { Command } from 'commander';
 import type { BackupCatalog } from '../../core/catalog/catalog.js';
-import { resolveDrill, resolvePlan } from '../../core/config/load.js';
+import { resolveDrill, resolvePlan } from '../../core/config/resolve.js';
 import type { Config } from '../../core/config/schema.js';
 import type { DrillEvidence } from '../../core/drill/workflow.js';
 import { UserError } from '../../core/errors.js';
 import type { VaultStore } from '../../core/vault/store.js';
 import type { DrillInput } from '../../core/workflow/restore-state.js';
-import { vaultBucketName } from '../../infra/naming.js';
+import { vaultBucketName } from '../../core/naming.js';
 import { formatTable } from '../table.js';
 import {
   addWorkflowOptions,
@@ -107,7 +107,7 @@ async function evidenceVaults(opts: WorkflowOptions, config: Config, plan: strin
   }
   const vaults = plan === undefined ? config.vaults : [resolvePlan(config, plan).vault];
   const { S3VaultStore } = await import('../../core/vault/s3-store.js');
-  // Bucket names carry the account (infra/naming.ts), so ask STS whose credentials these are.
+  // Bucket names carry the account (core/naming.ts), so ask STS whose credentials these are.
   const { Account } = await new STSClient({ region: opts.region ?? vaults[0]!.region }).send(new GetCallerIdentityCommand({}));
   if (!Account) throw new Error('STS GetCallerIdentity returned no account');
   return vaults.map((v) => new S3VaultStore({ bucket: vaultBucketName({ installation: config.name, vault: v.name, account: Account, region: v.region }), region: v.region }));

@@ -35,7 +35,7 @@ export interface VaultReplica {
 }
 
 export interface VaultProps {
-  /** The bucket's name (see infra/naming.ts: deterministic, so replication can name it). */
+  /** The bucket's name (see core/naming.ts: deterministic, so replication can name it). */
   readonly bucketName: string;
   /** The Object Lock mode of the default retention. */
   readonly objectLockMode: ObjectLockMode;

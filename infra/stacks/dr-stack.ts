@@ -9,7 +9,7 @@ import type { Construct } from 'constructs';
 import type { Config } from '../../core/config/schema.js';
 import { Vault } from '../constructs/vault.js';
 import { acknowledge } from '../nag.js';
-import { replicaBucketName, replicaKeyAlias } from '../naming.js';
+import { replicaBucketName, replicaKeyAlias } from '../../core/naming.js';
 import { vaultTransitions } from './primary-stack.js';
 
 export interface DrStackProps extends StackProps {

@@ -13,7 +13,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
-import { resolveDrill, resolvePlan } from '../../core/config/load.js';
+import { resolveDrill, resolvePlan } from '../../core/config/resolve.js';
 import { parseQuantity } from '../../core/config/quantity.js';
 import type { Cluster, Config, StorageClass, Vault as VaultConfig } from '../../core/config/schema.js';
 import { UserError } from '../../core/errors.js';
@@ -31,7 +31,7 @@ import { Notifications } from '../constructs/notifications.js';
 import { Vault, type VaultTransition } from '../constructs/vault.js';
 import { taskFunctionTimeouts, Workflow, type WorkflowSchedule } from '../constructs/workflow.js';
 import { acknowledge, acknowledgeWildcardResources } from '../nag.js';
-import { catalogTableName, replicaBucketName, replicaKeyAlias, stateMachineName, vaultBucketName, vaultKeyAlias } from '../naming.js';
+import { catalogTableName, replicaBucketName, replicaKeyAlias, stateMachineName, vaultBucketName, vaultKeyAlias } from '../../core/naming.js';
 
 export interface PrimaryStackProps extends StackProps {
   readonly config: Config;

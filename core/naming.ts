@@ -9,14 +9,13 @@
  * moving parts, and a coupling that would make replacing a DR key a two-step deployment. Names
  * that are a pure function of the config need neither.
  */
-import { Token } from 'aws-cdk-lib';
-import { UserError } from '../core/errors.js';
+import { UserError } from './errors.js';
 
 /** Where a name is used: the installation, the vault and the account/region it lives in. */
 export interface VaultNameParts {
   readonly installation: string;
   readonly vault: string;
-  /** The account id; may be the `AWS::AccountId` token when the app runs without one. */
+  /** The account id; may be the `AWS::AccountId` token when the CDK app runs without one. */
   readonly account: string;
   readonly region: string;
 }
@@ -26,8 +25,8 @@ const ACCOUNT_ID_LENGTH = 12;
 
 function bucketName(parts: VaultNameParts, role: string): string {
   const name = `${parts.installation}-${parts.vault}${role}-${parts.account}-${parts.region}`;
-  // An unresolved account token renders longer than the 12 digits it stands for.
-  const length = Token.isUnresolved(parts.account) ? name.length - parts.account.length + ACCOUNT_ID_LENGTH : name.length;
+  // The account counts as the 12 digits of an account id: a CDK token for it renders longer.
+  const length = name.length - parts.account.length + ACCOUNT_ID_LENGTH;
   if (length > BUCKET_NAME_MAX) {
     throw new UserError(
       `the S3 bucket name for vault ${parts.vault} in ${parts.region} would be ${length} characters (${parts.installation}-${parts.vault}${role}-<account>-${parts.region}); S3 allows ${BUCKET_NAME_MAX}: shorten the config's name or the vault's name`,
