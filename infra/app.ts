@@ -4,7 +4,7 @@
  * A config with problems stops synthesis with the list of problems, not a stack trace.
  */
 import { App } from 'aws-cdk-lib';
-import { loadConfigFile } from '../core/config/load.js';
+import { loadConfigFile } from '../core/config/parse.js';
 import type { Config } from '../core/config/schema.js';
 import { UserError } from '../core/errors.js';
 import { buildInstallation } from './installation.js';

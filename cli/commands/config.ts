@@ -6,7 +6,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { UserError } from '../../core/errors.js';
-import { ConfigError, formatIssue, loadConfigFile, type ConfigIssue } from '../../core/config/load.js';
+import { ConfigError, formatIssue, type ConfigIssue } from '../../core/config/issues.js';
+import { loadConfigFile } from '../../core/config/parse.js';
 import type { Config } from '../../core/config/schema.js';
 import { formatImportWarning, importTrilio, type TrilioSource } from '../../core/config/trilio.js';
 

@@ -5,7 +5,8 @@
  * scheduled backup.
  */
 import { type Command, Option } from 'commander';
-import { loadConfigFile, resolvePlan } from '../../core/config/load.js';
+import { loadConfigFile } from '../../core/config/parse.js';
+import { resolvePlan } from '../../core/config/resolve.js';
 import { inspectPlan, type PlanInspection } from '../../core/inspect/plan.js';
 import { kubeConfigForEks, kubeConfigFromFile, makeKubeClients } from '../../core/kube/connect.js';
 import { formatTable } from '../table.js';

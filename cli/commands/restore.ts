@@ -13,7 +13,7 @@
  */
 import type { BackupCatalog } from '../../core/catalog/catalog.js';
 import { RESTORE_STEPS, type BackupRecord, type RestoreRecord } from '../../core/catalog/record.js';
-import { resolvePlan } from '../../core/config/load.js';
+import { resolvePlan } from '../../core/config/resolve.js';
 import type { Config } from '../../core/config/schema.js';
 import { UserError } from '../../core/errors.js';
 import { RestoreInput } from '../../core/workflow/restore-state.js';

@@ -3,7 +3,7 @@
  * volumes that hold its state. The inventory goes into the vault; the workflow carries only its
  * key and the short list of volumes to snapshot.
  */
-import type { ResolvedPlan } from '../config/load.js';
+import type { ResolvedPlan } from '../config/resolve.js';
 import { volumeRole } from '../discovery/volumes.js';
 import type { KubeClients } from '../kube/connect.js';
 import { KubernetesRequestError, kubeRequest } from '../kube/request.js';

@@ -8,7 +8,7 @@
  * to the end: they undo what pre hooks did.
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import type { ResolvedHook, ResolvedPlan } from '../config/load.js';
+import type { ResolvedHook, ResolvedPlan } from '../config/resolve.js';
 import type { ExecAction } from '../config/schema.js';
 import type { HookRun } from '../catalog/record.js';
 import { kubeCall } from '../kube/call.js';

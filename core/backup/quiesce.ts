@@ -11,7 +11,7 @@
  * operator did not plan for) the persisted count must stay the same across two polls after the
  * flush. Each collection's row count at confirmation is what the backup records.
  */
-import type { ResolvedPlan } from '../config/load.js';
+import type { ResolvedPlan } from '../config/resolve.js';
 import type { RowCount } from '../catalog/record.js';
 import type { KubeClients } from '../kube/connect.js';
 import { MilvusApiError, MilvusClient } from '../milvus/client.js';

@@ -5,7 +5,7 @@
  * the step in the catalog's timeline — start, end, outcome — so `backup describe` shows where
  * a backup is and where a failed one failed.
  */
-import { resolvePlan, type ResolvedPlan } from '../config/load.js';
+import { resolvePlan, type ResolvedPlan } from '../config/resolve.js';
 import type { Config } from '../config/schema.js';
 import type { BackupRecord, BackupStep, HookRun } from '../catalog/record.js';
 import type { KubeClients } from '../kube/connect.js';

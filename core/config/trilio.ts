@@ -14,7 +14,8 @@
  */
 import { Document, isScalar, LineCounter, parseAllDocuments } from 'yaml';
 import { InvalidInputError, UserError } from '../errors.js';
-import { ConfigError, formatPath, parseConfig } from './load.js';
+import { ConfigError, formatPath } from './issues.js';
+import { parseConfig } from './parse.js';
 import { parseQuantity } from './quantity.js';
 import { AWS_REGIONS } from './regions.js';
 import type { ConfigInput } from './schema.js';

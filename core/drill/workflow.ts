@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { causeText } from '../backup/workflow.js';
 import type { RestoreRecord } from '../catalog/record.js';
-import { resolveDrill, resolvePlan, UnknownNameError, type ResolvedPlan } from '../config/load.js';
+import { resolveDrill, resolvePlan, UnknownNameError, type ResolvedPlan } from '../config/resolve.js';
 import type { Drill } from '../config/schema.js';
 import { InvalidInputError } from '../errors.js';
 import { deleteNamespace } from '../restore/namespace.js';

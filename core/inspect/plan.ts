@@ -4,7 +4,7 @@
  * reports through the service proxy. `milvus-guard plan inspect` prints it; it is also the smoke
  * check of the local cluster. Nothing here writes to the cluster.
  */
-import type { ResolvedPlan } from '../config/load.js';
+import type { ResolvedPlan } from '../config/resolve.js';
 import { volumeRole, type VolumeRole } from '../discovery/volumes.js';
 import type { KubeClients } from '../kube/connect.js';
 import { formatLabelSelector } from '../kube/selector.js';

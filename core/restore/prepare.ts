@@ -7,7 +7,7 @@
  */
 import { BackupNotFoundError, type BackupCatalog } from '../catalog/catalog.js';
 import type { BackupRecord } from '../catalog/record.js';
-import { resolvePlan, UnknownNameError, type ResolvedPlan } from '../config/load.js';
+import { resolvePlan, UnknownNameError, type ResolvedPlan } from '../config/resolve.js';
 import type { Cluster, Config } from '../config/schema.js';
 import { InvalidInputError } from '../errors.js';
 import type { KubeClients } from '../kube/connect.js';

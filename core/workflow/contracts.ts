@@ -6,7 +6,7 @@
  * error rather than a silently ignored field.
  */
 import { z } from 'zod';
-import { formatPath } from '../config/load.js';
+import { formatPath } from '../config/issues.js';
 import { Name } from '../config/schema.js';
 import { InvalidInputError } from '../errors.js';
 

@@ -5,7 +5,7 @@
  * installation serves, the execution's id and start time), so the same input always prepares
  * the same backup, in AWS, in the local runner and in tests.
  */
-import { resolvePlan, UnknownNameError } from '../config/load.js';
+import { resolvePlan, UnknownNameError } from '../config/resolve.js';
 import type { Config } from '../config/schema.js';
 import { InvalidInputError } from '../errors.js';
 import { BackupInput, parseContract, type PreparedBackup, type PrepareRequest } from './contracts.js';

@@ -17,7 +17,7 @@ import { DEFAULT_TIMINGS, type BackupServices, type BackupTimings } from '../../
 import { FileEvents } from '../../core/backup/events.js';
 import { LocalKeySealer } from '../../core/backup/sealer.js';
 import { LocalCatalog } from '../../core/catalog/local.js';
-import { resolvePlan } from '../../core/config/load.js';
+import { resolvePlan } from '../../core/config/resolve.js';
 import type { Config } from '../../core/config/schema.js';
 import { kubeConfigFromFile, makeKubeClients, type KubeClients } from '../../core/kube/connect.js';
 import { KubernetesExec } from '../../core/kube/exec.js';

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BackupTimings } from '../../core/backup/context.js';
-import { loadConfigFile } from '../../core/config/load.js';
+import { loadConfigFile } from '../../core/config/parse.js';
 import type { Config, ExecAction } from '../../core/config/schema.js';
 import { startLocalCluster, type LocalCluster } from '../../local/cluster.js';
 import { localBackupServices, runLocalBackup, type LocalBackupResult } from '../../local/workflows/runner.js';

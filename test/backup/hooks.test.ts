@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { V1Pod } from '@kubernetes/client-node';
 import { failsBackup, runHooks, summarize } from '../../core/backup/hooks.js';
-import type { ResolvedPlan } from '../../core/config/load.js';
+import type { ResolvedPlan } from '../../core/config/resolve.js';
 import type { ExecAction, Hook } from '../../core/config/schema.js';
 import type { KubeClients } from '../../core/kube/connect.js';
 import { RecordingExec } from '../../core/kube/exec.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { Command } from 'commander';
 import { registerConfigCommands } from '../../cli/commands/config.js';
-import { parseConfig } from '../../core/config/load.js';
+import { parseConfig } from '../../core/config/parse.js';
 
 interface Run {
   readonly code: number;

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
 import { parseDocument } from 'yaml';
-import { ConfigError, loadConfigFile, parseConfig, resolveDrill, resolvePlan, UnknownNameError, type ConfigIssue } from '../../core/config/load.js';
+import { ConfigError, type ConfigIssue } from '../../core/config/issues.js';
+import { loadConfigFile, parseConfig } from '../../core/config/parse.js';
+import { resolveDrill, resolvePlan, UnknownNameError } from '../../core/config/resolve.js';
 import { UserError } from '../../core/errors.js';
 
 const EXAMPLE = 'examples/production.yaml';

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
 import { parseDocument } from 'yaml';
-import { parseConfig, resolvePlan } from '../../core/config/load.js';
+import { parseConfig } from '../../core/config/parse.js';
+import { resolvePlan } from '../../core/config/resolve.js';
 import { formatImportWarning, importTrilio, milvusEndpointProblem, TrilioImportError, type ImportWarning } from '../../core/config/trilio.js';
 import { UserError } from '../../core/errors.js';
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from '@jest/globals';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { parse } from 'yaml';
-import { parseConfig } from '../../core/config/load.js';
+import { parseConfig } from '../../core/config/parse.js';
 import type { Config } from '../../core/config/schema.js';
 import { buildInstallation } from '../../infra/installation.js';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { loadConfigFile } from '../../core/config/load.js';
+import { loadConfigFile } from '../../core/config/parse.js';
 import { loadDefinition, placeholdersOf } from '../../core/workflow/asl.js';
 import { buildInstallation } from '../../infra/installation.js';
 import { placeholderOf, STEP_NAMES } from '../../lambdas/backup/handlers.js';

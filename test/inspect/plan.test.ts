@@ -3,7 +3,8 @@
  * client-node → service proxy → Milvus REST v2) over real HTTP on 127.0.0.1.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { loadConfigFile, resolvePlan, type ResolvedPlan } from '../../core/config/load.js';
+import { loadConfigFile } from '../../core/config/parse.js';
+import { resolvePlan, type ResolvedPlan } from '../../core/config/resolve.js';
 import { inspectPlan } from '../../core/inspect/plan.js';
 import { kubeConfigFromFile, makeKubeClients, type KubeClients } from '../../core/kube/connect.js';
 import { KubernetesRequestError, KubernetesTransientError, kubeRequest } from '../../core/kube/request.js';

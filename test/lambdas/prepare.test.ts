@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import type { Context } from 'aws-lambda';
 import { InMemoryCatalog } from '../../core/catalog/memory.js';
-import { loadConfigFile } from '../../core/config/load.js';
+import { loadConfigFile } from '../../core/config/parse.js';
 import { Config } from '../../core/config/schema.js';
 import { InvalidInputError } from '../../core/errors.js';
 import { defaultBackupName } from '../../core/workflow/prepare.js';

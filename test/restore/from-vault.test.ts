@@ -21,7 +21,7 @@ import { checkVolumeRestore, deleteRestoreTemporaries, readBackupVolumes, Snapsh
 import type { PreparedRestore, VolumeRestore } from '../../core/workflow/restore-state.js';
 import type { StoreEvent } from '../../local/server/store.js';
 import { backup, MILVUS, NAMESPACE, PLAN, servicesOf, startSeededCluster, type SeededCluster } from '../backup/helpers.js';
-import { loadConfigFile } from '../../core/config/load.js';
+import { loadConfigFile } from '../../core/config/parse.js';
 
 // A real backup of the seeded local cluster (the backup workflow's ASL and handlers), then the
 // restore's task functions against the same cluster: volumes hydrated from the file:// vault by

@@ -3,7 +3,7 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import type { BackupRecord, RestoreRecord } from '../../core/catalog/record.js';
-import { loadConfigFile } from '../../core/config/load.js';
+import { loadConfigFile } from '../../core/config/parse.js';
 import type { Config } from '../../core/config/schema.js';
 import { listDrillEvidence } from '../../core/drill/workflow.js';
 import { prepareRestoreStep } from '../../core/restore/workflow.js';

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from '@jest/globals';
 import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import type { Context } from 'aws-lambda';
 import { InMemoryCatalog } from '../../core/catalog/memory.js';
-import { loadConfigFile } from '../../core/config/load.js';
+import { loadConfigFile } from '../../core/config/parse.js';
 import type { Config } from '../../core/config/schema.js';
 import { fillPlaceholders, loadDefinition, placeholdersOf } from '../../core/workflow/asl.js';
 import { makeHandler } from '../../lambdas/prepare/handler.js';
