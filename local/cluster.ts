@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { UserError } from '../core/errors.js';
 import { ControllerManager, type ControllerContext } from './controllers/context.js';
@@ -23,7 +24,7 @@ import { createApiServer } from './server/http.js';
 import { ensureTlsMaterial } from './server/tls.js';
 import { MilvusInstances } from './server/proxy.js';
 import { typeOf } from './server/resources.js';
-import { ObjectStore, writeAtomically } from './server/store.js';
+import { ObjectStore } from './server/store.js';
 import { Timeline } from './timeline.js';
 import { VolumeDirs } from './volumes.js';
 
@@ -161,7 +162,7 @@ async function start(stateDir: string, options: LocalClusterOptions, release: ()
   const settle = (timeoutMs?: number) => manager.settle(timeoutMs);
   const unsubscribe = store.onChange(() => manager.kick());
 
-  const tls = ensureTlsMaterial(stateDir);
+  const tls = await ensureTlsMaterial(stateDir);
   const api = createApiServer({
     tls,
     store,
@@ -182,7 +183,7 @@ async function start(stateDir: string, options: LocalClusterOptions, release: ()
   });
   const port = (api.server.address() as AddressInfo).port;
   const url = `https://127.0.0.1:${port}`;
-  writeAtomically(
+  writeFileAtomic.sync(
     kubeconfigPath,
     stringifyYaml({
       apiVersion: 'v1',
@@ -193,7 +194,7 @@ async function start(stateDir: string, options: LocalClusterOptions, release: ()
       'current-context': LOCAL_CONTEXT,
       preferences: {},
     }),
-    0o600,
+    { mode: 0o600 },
   );
 
   const stop = async () => {
