@@ -9,7 +9,7 @@ import { UserError } from '../../core/errors.js';
 import { ConfigError, formatIssue, type ConfigIssue } from '../../core/config/issues.js';
 import { loadConfigFile } from '../../core/config/parse.js';
 import type { Config } from '../../core/config/schema.js';
-import { formatImportWarning, importTrilio, type TrilioSource } from '../../core/config/trilio.js';
+import { formatImportWarning, importTrilio, type TrilioSource } from '../../core/trilio/import.js';
 
 /** Where the commands write; tests pass their own sinks instead of the process streams. */
 export interface CommandOutput {

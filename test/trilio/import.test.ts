@@ -3,7 +3,8 @@ import { describe, expect, it } from '@jest/globals';
 import { parseDocument } from 'yaml';
 import { parseConfig } from '../../core/config/parse.js';
 import { resolvePlan } from '../../core/config/resolve.js';
-import { formatImportWarning, importTrilio, milvusEndpointProblem, TrilioImportError, type ImportWarning } from '../../core/config/trilio.js';
+import { formatImportWarning, importTrilio, milvusEndpointProblem, TrilioImportError } from '../../core/trilio/import.js';
+import type { ImportWarning } from '../../core/trilio/tracked.js';
 import { UserError } from '../../core/errors.js';
 
 const EXAMPLE = 'examples/trilio/milvus-production.yaml';

@@ -3,22 +3,20 @@
  * BackupPlan objects (as `kubectl get -o yaml` prints them, or as written by hand) into a
  * milvus-guard config.
  *
- * Nothing is dropped silently, by construction: every source object is wrapped in a
- * `TrackedObject`, the mapper marks each field it reads as carried over (`take`), deliberately
- * not carried over with a reason (`drop`), or server-set and irrelevant (`ignore`), and at the
- * end every leaf of every document that none of those covers is reported as a warning. A new
- * Trilio field therefore shows up as "not carried over" instead of vanishing.
+ * Nothing is dropped silently, by construction: every source object is a `TrackedObject`
+ * (tracked.ts) that reports each field the mapper neither carried over nor ruled out.
  *
  * Values Trilio does not know (the EKS cluster name, the Milvus service, Object Lock settings)
  * become placeholders marked `CHANGE-ME` in the output, each with a warning.
  */
 import { Document, isScalar, LineCounter, parseAllDocuments } from 'yaml';
 import { InvalidInputError, UserError } from '../errors.js';
-import { ConfigError, formatPath } from './issues.js';
-import { parseConfig } from './parse.js';
-import { parseQuantity } from './quantity.js';
-import { AWS_REGIONS } from './regions.js';
-import type { ConfigInput } from './schema.js';
+import { ConfigError, formatPath } from '../config/issues.js';
+import { parseConfig } from '../config/parse.js';
+import { parseQuantity } from '../config/quantity.js';
+import { AWS_REGIONS } from '../config/regions.js';
+import type { ConfigInput } from '../config/schema.js';
+import { SERVER_METADATA, TrackedObject, valueAt, type ImportWarning, type Loose, type Path } from './tracked.js';
 
 /** The API group and version of the objects this importer understands. */
 export const TRILIO_API_VERSION = 'triliovault.trilio.io/v1';
@@ -36,17 +34,6 @@ const FALLBACK_REGION = 'us-east-1';
 export interface TrilioSource {
   readonly file: string;
   readonly text: string;
-}
-
-/** Something the user should know about the import. */
-export interface ImportWarning {
-  /** The source file; absent for warnings about the generated config itself. */
-  readonly file?: string;
-  /** The source object, as `Kind/name`. */
-  readonly object?: string;
-  /** A path in the source object (`spec.hookConfig.podReadyWaitSeconds`) or in the generated config. */
-  readonly path?: string;
-  readonly message: string;
 }
 
 /** The result of an import. */
@@ -108,125 +95,6 @@ export function milvusEndpointProblem(command: unknown): string | undefined {
     );
   }
   return undefined;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Tracking what was carried over
-// ---------------------------------------------------------------------------------------------
-
-type Path = readonly (string | number)[];
-type Loose = Record<string, unknown>;
-
-interface Mark {
-  readonly path: Path;
-  /** Set for `drop`: why the value is not carried over. */
-  readonly reason?: string;
-}
-
-function valueAt(root: unknown, path: Path): unknown {
-  let value = root;
-  for (const segment of path) {
-    if (value === null || typeof value !== 'object') return undefined;
-    value = (value as Record<string | number, unknown>)[segment];
-  }
-  return value;
-}
-
-function isPrefix(prefix: Path, path: Path): boolean {
-  return prefix.length <= path.length && prefix.every((segment, i) => segment === path[i]);
-}
-
-/** Whether a value carries anything worth reporting (empty strings, lists and maps do not). */
-function hasContent(value: unknown): boolean {
-  if (value === undefined || value === null || value === '') return false;
-  if (Array.isArray(value)) return value.some(hasContent);
-  if (typeof value === 'object') return Object.values(value).some(hasContent);
-  return true;
-}
-
-/** Server-set metadata: not configuration, so not worth a warning. */
-const SERVER_METADATA = ['uid', 'resourceVersion', 'generation', 'creationTimestamp', 'selfLink', 'managedFields', 'finalizers', 'ownerReferences', 'deletionTimestamp', 'deletionGracePeriodSeconds'];
-
-/** One source object and the record of which of its fields were used. */
-class TrackedObject {
-  readonly apiVersion: string;
-  readonly kind: string;
-  readonly name: string;
-  readonly namespace: string | undefined;
-  private readonly marks: Mark[] = [];
-
-  constructor(
-    readonly file: string,
-    readonly raw: Loose,
-    position: string,
-  ) {
-    this.apiVersion = typeof raw['apiVersion'] === 'string' ? raw['apiVersion'] : '';
-    this.kind = typeof raw['kind'] === 'string' ? raw['kind'] : '';
-    const name = valueAt(raw, ['metadata', 'name']);
-    this.name = typeof name === 'string' && name !== '' ? name : `(unnamed, ${position})`;
-    const namespace = valueAt(raw, ['metadata', 'namespace']);
-    this.namespace = typeof namespace === 'string' ? namespace : undefined;
-  }
-
-  get label(): string {
-    return `${this.kind || 'object'}/${this.name}`;
-  }
-
-  /** Reads a value without marking it. */
-  peek(...path: Path): unknown {
-    return valueAt(this.raw, path);
-  }
-
-  /** Reads a value and marks it, and everything under it, as carried over. */
-  take(...path: Path): unknown {
-    this.marks.push({ path });
-    return valueAt(this.raw, path);
-  }
-
-  /** Marks a value as deliberately not carried over; reported with `reason` when present. */
-  drop(path: Path, reason: string): void {
-    this.marks.push({ path, reason });
-  }
-
-  /** Marks server-set values (uid, status, ...) as irrelevant. */
-  ignore(...path: Path): void {
-    this.marks.push({ path });
-  }
-
-  warning(path: Path | undefined, message: string): ImportWarning {
-    return { file: this.file, object: this.label, ...(path && path.length ? { path: formatPath(path) } : {}), message };
-  }
-
-  /**
-   * Every value that was dropped (with its reason) or never looked at, in document order. A
-   * subtree nobody looked into is reported once, at its root.
-   */
-  leftovers(): ImportWarning[] {
-    const out: ImportWarning[] = [];
-    const reported = new Set<Mark>();
-    const visit = (value: unknown, path: Path): void => {
-      if (!hasContent(value)) return;
-      let cover: Mark | undefined;
-      for (const mark of this.marks) if (isPrefix(mark.path, path) && (!cover || mark.path.length > cover.path.length)) cover = mark;
-      if (cover) {
-        if (cover.reason !== undefined && !reported.has(cover)) {
-          reported.add(cover);
-          out.push(this.warning(cover.path, `not carried over: ${cover.reason}`));
-        }
-        return;
-      }
-      const lookedInside = this.marks.some((mark) => isPrefix(path, mark.path));
-      if (lookedInside && value !== null && typeof value === 'object') {
-        if (Array.isArray(value)) value.forEach((item, i) => visit(item, [...path, i]));
-        else for (const [key, item] of Object.entries(value)) visit(item, [...path, key]);
-        return;
-      }
-      const shown = value !== null && typeof value === 'object' ? '' : ` (value ${JSON.stringify(value)})`;
-      out.push(this.warning(path, `not carried over: milvus-guard has no equivalent of this field${shown}`));
-    };
-    visit(this.raw, []);
-    return out;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
