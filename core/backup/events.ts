@@ -1,7 +1,7 @@
 /**
  * Backup events: "Backup Available" and "Backup Failed" on EventBridge (source
  * `milvus-guard`), so alerting, ticketing or a downstream job can react; the local default
- * appends them to a JSON-lines file. `RecordingEvents` is the test double.
+ * appends them to a JSON-lines file.
  */
 import { appendFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -62,14 +62,5 @@ export class FileEvents implements BackupEvents {
   async publish(event: BackupEvent): Promise<void> {
     await mkdir(dirname(this.file), { recursive: true });
     await appendFile(this.file, `${JSON.stringify({ source: EVENT_SOURCE, 'detail-type': event.detailType, time: event.time.toISOString(), detail: event.detail })}\n`);
-  }
-}
-
-/** Keeps published events in `events` (test double). */
-export class RecordingEvents implements BackupEvents {
-  readonly events: BackupEvent[] = [];
-
-  async publish(event: BackupEvent): Promise<void> {
-    this.events.push(event);
   }
 }

@@ -9,7 +9,6 @@ import { resolvePlan, type ResolvedPlan } from '../config/resolve.js';
 import type { Config } from '../config/schema.js';
 import type { BackupRecord, BackupStep, HookRun } from '../catalog/record.js';
 import type { KubeClients } from '../kube/connect.js';
-import type { VaultStore } from '../vault/store.js';
 import type {
   CaptureSummary,
   Discovery,
@@ -334,9 +333,4 @@ export async function failStep(s: Services<'catalog' | 'now' | 'events'>, backup
   await s.events.publish({ detailType: 'Backup Failed', time: now, detail: { backupId: id, plan: backup.plan, cluster: backup.cluster.name, namespace: backup.namespace, failedStep: step, error: error.Error, cause } });
   await s.catalog.releaseLock(backup.plan, backup.executionId);
   return { backupId: id, plan: backup.plan, status: 'Failed', failedStep: step, durationSeconds };
-}
-
-/** The vault's copy of a hook phase's runs (for tools that want the full output). */
-export async function readHookRuns(vault: VaultStore, backupId: string, phase: HookPhase): Promise<HookRun[]> {
-  return JSON.parse((await vault.get(hookRunsKey(backupId, phase))).toString('utf8')) as HookRun[];
 }

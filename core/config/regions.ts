@@ -42,5 +42,3 @@ export const AWS_REGIONS = [
   'us-west-1',
   'us-west-2',
 ] as const;
-
-export type AwsRegion = (typeof AWS_REGIONS)[number];

@@ -162,9 +162,6 @@ export const PreparedDrill = z.strictObject({
 });
 export type PreparedDrill = z.infer<typeof PreparedDrill>;
 
-/** What the nested restore execution reported (its output on success). */
-export const DrillRestoreOutcome = z.object({ restoreId: z.string(), status: z.string() }).loose();
-
 export const DrillStepRequest = z.strictObject({ drill: PreparedDrill });
 /**
  * Built from the whole state (a path in `Parameters` that is absent fails the state):

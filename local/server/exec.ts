@@ -16,7 +16,7 @@ import type { Timeline } from '../timeline.js';
 import type { VolumeDirs } from '../volumes.js';
 import { ContainerStartError, prepareContainer } from '../runtime.js';
 import { typeOf } from './resources.js';
-import { badRequest, KubeApiError } from './status.js';
+import { badRequest } from './status.js';
 import type { ObjectStore } from './store.js';
 
 /** Subprotocols we speak, best first. */
@@ -134,6 +134,3 @@ async function run(ctx: ExecContext, ws: WebSocket, exec: ReturnType<typeof pars
     });
   }
 }
-
-/** Whether an error is a Status error (for the upgrade path's plain HTTP answer). */
-export const isKubeApiError = (err: unknown): err is KubeApiError => err instanceof KubeApiError;

@@ -293,11 +293,6 @@ export function findType(group: string, version: string, plural: string): Resour
   return RESOURCE_TYPES.find((t) => t.group === group && t.version === version && t.plural === plural);
 }
 
-/** Finds a type by `apiVersion` and `kind` (the object form). */
-export function findTypeByKind(apiVersion: string, kind: string): ResourceType | undefined {
-  return RESOURCE_TYPES.find((t) => apiVersionOf(t) === apiVersion && t.kind === kind);
-}
-
 /** The type of a kind by name; throws for a kind the registry lacks (a programming error). */
 export function typeOf(kind: string): ResourceType {
   const type = RESOURCE_TYPES.find((t) => t.kind === kind);
