@@ -6,7 +6,7 @@
  * their own fields never overwrite each other.
  */
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, paginateQuery, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
   BackupExistsError,
   BackupInProgressError,
@@ -249,23 +249,19 @@ export class DynamoCatalog implements BackupCatalog {
       values[`:${field}`] = value;
     }
     const records: T[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.table,
-          IndexName: this.s.indexName,
-          KeyConditionExpression: '#gpk = :all',
-          ...(filters.length === 0 ? {} : { FilterExpression: filters.map(([field]) => `#${field} = :${field}`).join(' AND ') }),
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-          ScanIndexForward: false,
-          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-        }),
-      );
-      records.push(...(page.Items ?? []).map(parse));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    const pages = paginateQuery(
+      { client: this.client },
+      {
+        TableName: this.table,
+        IndexName: this.s.indexName,
+        KeyConditionExpression: '#gpk = :all',
+        ...(filters.length === 0 ? {} : { FilterExpression: filters.map(([field]) => `#${field} = :${field}`).join(' AND ') }),
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+        ScanIndexForward: false,
+      },
+    );
+    for await (const page of pages) records.push(...(page.Items ?? []).map(parse));
     return records;
   }
 
