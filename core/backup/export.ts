@@ -14,6 +14,7 @@ import type { VaultStore } from '../vault/store.js';
 import type { ExportJob, ExportResult, SnapshotItem } from '../workflow/backup-state.js';
 import type { BackupTimings, DataMoverSettings } from './context.js';
 import { BACKUP_ANNOTATION, backupLabels, backupSelector, exportName, MANAGED_BY } from './names.js';
+import { deadlineAfter } from '../deadline.js';
 
 /** Where the clone is mounted in the data-mover container. */
 export const SOURCE_MOUNT = '/data';
@@ -78,7 +79,7 @@ export async function startExport(
   };
   await kubeCreateIdempotent(`create PVC ${namespace}/${name}`, () => kube.core.createNamespacedPersistentVolumeClaim({ namespace, body: clone }));
   await kubeCreateIdempotent(`create Job ${namespace}/${name}`, () => kube.batch.createNamespacedJob({ namespace, body: exportJob(ctx.dataMover, ctx.timings, backupId, item, name) }));
-  return { ...item, clone: name, job: name, deadline: new Date(now.getTime() + ctx.timings.exportTimeoutSeconds * 1000).toISOString(), done: false };
+  return { ...item, clone: name, job: name, deadline: deadlineAfter(now, ctx.timings.exportTimeoutSeconds).toISOString(), done: false };
 }
 
 /**

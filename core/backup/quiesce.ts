@@ -19,6 +19,7 @@ import type { VaultStore } from '../vault/store.js';
 import type { FlushProgress, GcPause } from '../workflow/backup-state.js';
 import type { BackupTimings } from './context.js';
 import { milvusStateKey } from '../vault/layout.js';
+import { deadlineAfter } from '../deadline.js';
 
 /** Milvus REST v2 code for a collection that is not loaded. */
 const COLLECTION_NOT_LOADED = 101;
@@ -92,7 +93,7 @@ export async function startFlush(
     collections: collections.length,
     pending: collections.length,
     confirmed: collections.length === 0,
-    deadline: new Date(now.getTime() + ctx.timings.flushTimeoutSeconds * 1000).toISOString(),
+    deadline: deadlineAfter(now, ctx.timings.flushTimeoutSeconds).toISOString(),
   };
 }
 
@@ -143,7 +144,7 @@ export async function checkFlush(
  */
 export async function pauseGc(ctx: { readonly timings: Pick<BackupTimings, 'gcPauseSeconds'> }, milvus: MilvusClient, now: Date): Promise<GcPause> {
   const { ticket } = await milvus.pauseGc(ctx.timings.gcPauseSeconds);
-  return { ...(ticket ? { ticket } : {}), pausedUntil: new Date(now.getTime() + ctx.timings.gcPauseSeconds * 1000).toISOString() };
+  return { ...(ticket ? { ticket } : {}), pausedUntil: deadlineAfter(now, ctx.timings.gcPauseSeconds).toISOString() };
 }
 
 /** Resumes GC with the ticket of the pause; without a pause there is nothing to resume. */

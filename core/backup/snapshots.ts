@@ -9,6 +9,7 @@ import { kubeCall, kubeCreateIdempotent, kubeDeleteIdempotent } from '../kube/ca
 import type { ProtectedVolume, SnapshotItem, SnapshotSet } from '../workflow/backup-state.js';
 import type { BackupTimings } from './context.js';
 import { BACKUP_ANNOTATION, backupLabels, backupSelector, snapshotName } from './names.js';
+import { deadlineAfter } from '../deadline.js';
 
 const SNAPSHOT_API = { group: 'snapshot.storage.k8s.io', version: 'v1', plural: 'volumesnapshots' } as const;
 
@@ -63,7 +64,7 @@ export async function createSnapshots(
       ),
     ),
   );
-  return { items, ready: false, deadline: new Date(now.getTime() + ctx.timings.snapshotTimeoutSeconds * 1000).toISOString() };
+  return { items, ready: false, deadline: deadlineAfter(now, ctx.timings.snapshotTimeoutSeconds).toISOString() };
 }
 
 /**

@@ -7,6 +7,7 @@
  */
 import { resolvePlan, type ResolvedPlan } from '../config/resolve.js';
 import type { Config } from '../config/schema.js';
+import { deadlineAfter } from '../deadline.js';
 import type { BackupRecord, BackupStep, HookRun } from '../catalog/record.js';
 import type { KubeClients } from '../kube/connect.js';
 import type {
@@ -68,7 +69,7 @@ export async function prepareStep(s: Services<'config' | 'catalog' | 'now' | 'ti
   const prepared = prepareBackup(request, { config: s.config, vault });
   const now = s.now();
   const holder = { backupId: prepared.backupName, executionId: prepared.executionId };
-  await s.catalog.acquireLock(prepared.plan, holder, now, new Date(now.getTime() + s.timings.lockTtlSeconds * 1000));
+  await s.catalog.acquireLock(prepared.plan, holder, now, deadlineAfter(now, s.timings.lockTtlSeconds));
   try {
     await s.catalog.createBackup({
       backupId: prepared.backupName,

@@ -9,6 +9,7 @@ import { kubeCall } from '../kube/call.js';
 import type { KubeClients } from '../kube/connect.js';
 import type { MilvusClient } from '../milvus/client.js';
 import type { PreparedRestore, Readiness } from '../workflow/restore-state.js';
+import { deadlineAfter } from '../deadline.js';
 
 /** The restored Milvus did not become ready before the deadline. */
 export class RestoreNotReadyError extends Error {
@@ -46,7 +47,7 @@ function notReady(kind: string, items: readonly Workload[]): string[] {
  * `previous.deadline`, or `timeoutSeconds` from now on the first check (which sets it).
  */
 export async function checkReadiness(kube: KubeClients, milvus: MilvusClient, restore: PreparedRestore, previous: Readiness, now: Date, timeoutSeconds: number): Promise<Readiness> {
-  const deadline = previous.deadline ?? new Date(now.getTime() + timeoutSeconds * 1000).toISOString();
+  const deadline = previous.deadline ?? deadlineAfter(now, timeoutSeconds).toISOString();
   const namespace = restore.to.namespace;
   const deployments = await kubeCall(`list Deployments in ${namespace}`, () => kube.apps.listNamespacedDeployment({ namespace }));
   const statefulSets = await kubeCall(`list StatefulSets in ${namespace}`, () => kube.apps.listNamespacedStatefulSet({ namespace }));

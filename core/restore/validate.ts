@@ -9,6 +9,7 @@
 import type { CollectionCheck, RowCount } from '../catalog/record.js';
 import { MilvusApiError, MilvusSchemaError, type MilvusClient } from '../milvus/client.js';
 import type { ValidationProgress } from '../workflow/restore-state.js';
+import { deadlineAfter } from '../deadline.js';
 
 /** Milvus REST v2 code for a database that does not exist. */
 const DATABASE_NOT_FOUND = 800;
@@ -98,7 +99,7 @@ export async function checkValidation(
   progress: ValidationProgress,
   options: { validateRowCounts: boolean; now: Date; timeoutSeconds: number },
 ): Promise<{ progress: ValidationProgress; checks?: CollectionCheck[] }> {
-  const deadline = progress.deadline ?? new Date(options.now.getTime() + options.timeoutSeconds * 1000).toISOString();
+  const deadline = progress.deadline ?? deadlineAfter(options.now, options.timeoutSeconds).toISOString();
   const byDatabase = new Map<string, Set<string> | undefined>();
   const present: RowCount[] = [];
   const missing: CollectionCheck[] = [];

@@ -27,6 +27,7 @@ import { ObjectNotFoundError, type VaultStore } from '../vault/store.js';
 import type { PreparedRestore, VolumeRestore, VolumeRestoreItem } from '../workflow/restore-state.js';
 import { hydrateJobName, RESTORE_ANNOTATION, RESTORE_LABEL, restoreLabels, restoreSelector, restoreSnapshotName } from './names.js';
 import { TargetNamespaceNotEmptyError } from './namespace.js';
+import { deadlineAfter } from '../deadline.js';
 
 /** Where the fresh PVC is mounted in the data-mover container. */
 export const TARGET_MOUNT = '/data';
@@ -342,7 +343,7 @@ export async function startVolumeRestore(
       items.push({ pvc: v.pvc, role: v.role, job, done: false });
     }
   }
-  return { items, ready: false, deadline: new Date(now.getTime() + ctx.timings.volumeTimeoutSeconds * 1000).toISOString() };
+  return { items, ready: false, deadline: deadlineAfter(now, ctx.timings.volumeTimeoutSeconds).toISOString() };
 }
 
 /**

@@ -18,6 +18,7 @@ import { randomSuffix, type KubeObject } from '../server/store.js';
 import { ContainerStartError, prepareContainer } from '../runtime.js';
 import type { Controller, ControllerContext } from './context.js';
 import { isJobPod, NODE_NAME, podIp, unboundClaims } from './pods.js';
+import { deadlineAfter } from '../../core/deadline.js';
 
 const POD = typeOf('Pod');
 const JOB = typeOf('Job');
@@ -74,7 +75,7 @@ export class JobController implements Controller {
     let outcome: { type: 'Complete' | 'Failed'; reason: string; message: string } | undefined;
     if (succeeded >= completions) outcome = { type: 'Complete', reason: 'CompletionsReached', message: 'Reached expected number of succeeded pods' };
     else if (failed > backoffLimit) outcome = { type: 'Failed', reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit' };
-    else if (deadline !== undefined && now().getTime() - Date.parse(job.status.startTime) > deadline * 1000) {
+    else if (deadline !== undefined && now() > deadlineAfter(new Date(job.status.startTime), deadline)) {
       outcome = { type: 'Failed', reason: 'DeadlineExceeded', message: 'Job was active longer than specified deadline' };
     }
     if (outcome) {
@@ -141,7 +142,7 @@ export class JobController implements Controller {
     const ttl: number | undefined = job.spec?.ttlSecondsAfterFinished;
     const conditions = (job.status?.conditions ?? []) as { type: string; status: string; lastTransitionTime: string }[];
     const finishedAt = conditions.find((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True')?.lastTransitionTime;
-    if (ttl === undefined || !finishedAt || this.ctx.now().getTime() < Date.parse(finishedAt) + ttl * 1000) return false;
+    if (ttl === undefined || !finishedAt || this.ctx.now() < deadlineAfter(new Date(finishedAt), ttl)) return false;
     this.ctx.store.delete(JOB, job.metadata.namespace, job.metadata.name, 'Background');
     return true;
   }

@@ -40,6 +40,7 @@ import type {
   ProxyRequest,
   ProxyResponse,
 } from './types.js';
+import { deadlineAfter } from '../../core/deadline.js';
 
 export const REST_PORT = 19530;
 export const MANAGEMENT_PORT = 9091;
@@ -212,7 +213,7 @@ export class MilvusSimulator {
       detail.outcome = 'invalid pause_seconds';
       return json(500, { msg: `failed to pause garbage collection, pause duration not valid: ${String(raw)}` });
     }
-    const until = this.now().getTime() + seconds * 1000;
+    const until = deadlineAfter(this.now(), seconds).getTime();
     if (this.faults.gcPauseWithoutTicket) {
       this.legacyGcPauseUntil = until;
       detail.until = new Date(until).toISOString();
