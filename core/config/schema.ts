@@ -8,6 +8,7 @@
  * otherwise be silently ignored), and every error message says what is allowed.
  */
 import { z } from 'zod';
+import { DNS_LABEL, DNS_LABEL_RULE, DNS_SUBDOMAIN_PATTERN } from '../kube/names.js';
 import { CRON_HINT, cronProblem, isTimeZone } from '../schedule/cron.js';
 import { AWS_REGIONS } from './regions.js';
 import { parseQuantity, QUANTITY_HINT } from './quantity.js';
@@ -16,13 +17,11 @@ import { parseQuantity, QUANTITY_HINT } from './quantity.js';
 // Building blocks
 // ---------------------------------------------------------------------------------------------
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-
 /** Names of things in this file (plans, vaults, policies): DNS-1123 labels, like Kubernetes. */
 export const Name = z
   .string({ error: 'must be a name (lowercase letters, digits and "-", at most 63 characters)' })
   .max(63, 'must be at most 63 characters')
-  .regex(DNS_LABEL, 'must be lowercase letters, digits and "-", starting and ending with a letter or digit');
+  .regex(DNS_LABEL, DNS_LABEL_RULE);
 
 /** A Kubernetes namespace name. */
 export const Namespace = Name;
@@ -60,7 +59,7 @@ export const TimeZone = z.string({ error: 'must be an IANA time zone such as UTC
   error: (issue) => `"${String(issue.input)}" is not an IANA time zone; expected one like UTC or Europe/Berlin`,
 });
 
-const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_KEY = new RegExp(`^(${DNS_SUBDOMAIN_PATTERN}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`);
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
 
 export const LabelKey = z.string({ error: 'must be a Kubernetes label key such as app.kubernetes.io/instance' }).regex(LABEL_KEY, 'must be a Kubernetes label key such as app.kubernetes.io/instance');

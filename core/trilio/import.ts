@@ -16,6 +16,7 @@ import { parseConfig } from '../config/parse.js';
 import { parseQuantity } from '../config/quantity.js';
 import { AWS_REGIONS } from '../config/regions.js';
 import type { ConfigInput } from '../config/schema.js';
+import { DNS_LABEL } from '../kube/names.js';
 import { SERVER_METADATA, TrackedObject, valueAt, type ImportWarning, type Loose, type Path } from './tracked.js';
 
 /** The API group and version of the objects this importer understands. */
@@ -149,8 +150,6 @@ function readObjects(sources: readonly TrilioSource[], warnings: ImportWarning[]
 // ---------------------------------------------------------------------------------------------
 // Mapping
 // ---------------------------------------------------------------------------------------------
-
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /** Kubernetes object names may hold dots and run to 253 characters; ours are DNS labels. */
 function toName(name: string): string {

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { formatPath } from '../config/issues.js';
 import { Name } from '../config/schema.js';
 import { InvalidInputError } from '../errors.js';
+import { DNS_LABEL, DNS_LABEL_RULE } from '../kube/names.js';
 
 /**
  * A backup's name: lowercase letters, digits and "-", like a Kubernetes object name. Longer
@@ -17,7 +18,7 @@ import { InvalidInputError } from '../errors.js';
 export const BackupName = z
   .string({ error: 'must be a backup name (lowercase letters, digits and "-")' })
   .max(100, 'must be at most 100 characters')
-  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be lowercase letters, digits and "-", starting and ending with a letter or digit');
+  .regex(DNS_LABEL, DNS_LABEL_RULE);
 
 /** Input of the backup workflow: `{"plan": "NAME"}`, optionally with the backup's name. */
 export const BackupInput = z.strictObject({

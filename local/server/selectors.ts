@@ -4,6 +4,7 @@
  * support the fields the server supports for every kind (`metadata.name`,
  * `metadata.namespace`) plus `status.phase`, `spec.nodeName` and Secret `type`.
  */
+import { DNS_SUBDOMAIN_PATTERN } from '../../core/kube/names.js';
 import { badRequest } from './status.js';
 
 type Requirement =
@@ -16,7 +17,7 @@ export interface LabelSelector {
   readonly empty: boolean;
 }
 
-const KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const KEY = new RegExp(`^(${DNS_SUBDOMAIN_PATTERN}/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`);
 const VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 
 /** Splits on commas that are not inside parentheses. */

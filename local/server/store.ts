@@ -11,6 +11,7 @@ import { mkdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { V1ObjectMeta } from '@kubernetes/client-node';
 import writeFileAtomic from 'write-file-atomic';
+import { DNS_SUBDOMAIN } from '../../core/kube/names.js';
 import { apiVersionOf, RESOURCE_TYPES, typeKey, typeOf, type FieldCause, type ResourceType } from './resources.js';
 import { alreadyExists, conflict, invalid, notFound } from './status.js';
 
@@ -31,7 +32,6 @@ export interface StoreEvent {
   object: KubeObject;
 }
 
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 // generateName suffixes use the same alphabet as the real server (no vowels, no confusables).
 const SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 
