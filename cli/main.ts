@@ -12,8 +12,8 @@ type Register = (program: Command) => void;
 
 /**
  * Each verb's module, loaded on demand: a data-mover Job runs `milvus-guard datamover` once
- * per volume, and loading every other verb (the local cluster, the AWS SDK clients, CDK
- * naming) cost it seconds of CPU before its first byte.
+ * per volume, and loading every other verb (the local cluster, the AWS SDK clients) cost it
+ * seconds of CPU before its first byte.
  */
 const VERBS: Record<string, () => Promise<Register>> = {
   backup: async () => (await import('./commands/backup.js')).registerBackupCommands,

@@ -14,6 +14,7 @@ import { verifyVault, type VerifyResult } from '../../core/datamover/verify.js';
 import { checkBackupId, checkVolumeName } from '../../core/vault/layout.js';
 import { openVault, type VaultConnectOptions } from '../../core/vault/open.js';
 import type { VaultStore } from '../../core/vault/store.js';
+import { formatBytes, formatDuration } from '../format.js';
 
 /** The process around the commands; tests pass their own. */
 export interface DatamoverIO {
@@ -119,8 +120,6 @@ function progressLine(io: DatamoverIO): { update: (text: string) => void; done: 
   };
 }
 
-const mib = (bytes: number): string => `${(bytes / 1048576).toFixed(1)} MiB`;
-
 // A damaged vault is not a bug of ours: report it like a user-facing failure (message, exit 1,
 // no stack) so scripts and the Job's logs show exactly which file is affected.
 function asFailure(err: unknown): unknown {
@@ -162,7 +161,7 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
           uploadConcurrency: flags.uploadConcurrency,
           ...(retainUntil ? { retainUntil } : {}),
           ...(flags.workers ? { workers: flags.workers } : {}),
-          onProgress: (s) => progress.update(`backup ${flags.volume}: ${s.files} files, ${mib(s.bytesScanned)} read, ${mib(s.bytesUploaded)} uploaded`),
+          onProgress: (s) => progress.update(`backup ${flags.volume}: ${s.files} files, ${formatBytes(s.bytesScanned)} read, ${formatBytes(s.bytesUploaded)} uploaded`),
         });
       } catch (err) {
         if (err instanceof UserError && /^source /.test(err.message)) throw new UserError(`--source: ${err.message}`);
@@ -174,9 +173,9 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
       else
         io.stdout(
           `backup ${result.backupId} volume ${result.volume}: ${result.files} files, ${result.directories} directories, ${result.symlinks} symlinks` +
-            `${result.skipped ? ` (${result.skipped} special files skipped)` : ''}; ${mib(result.bytesScanned)} of ${mib(result.bytesTotal)} read, ` +
-            `${mib(result.bytesUploaded)} uploaded, ${result.chunksNew} new and ${result.chunksReused} reused chunks, ` +
-            `${result.parentBackupId ? `incremental from ${result.parentBackupId}` : 'full'}, ${result.durationSeconds.toFixed(1)} s\n`,
+            `${result.skipped ? ` (${result.skipped} special files skipped)` : ''}; ${formatBytes(result.bytesScanned)} of ${formatBytes(result.bytesTotal)} read, ` +
+            `${formatBytes(result.bytesUploaded)} uploaded, ${result.chunksNew} new and ${result.chunksReused} reused chunks, ` +
+            `${result.parentBackupId ? `incremental from ${result.parentBackupId}` : 'full'}, ${formatDuration(result.durationSeconds)}\n`,
         );
     });
 
@@ -203,7 +202,7 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
           target: flags.target,
           concurrency: flags.concurrency,
           preserveOwnership: io.isRoot,
-          onProgress: (p) => progress.update(`restore ${flags.volume}: ${p.files} files, ${mib(p.bytesWritten)} written`),
+          onProgress: (p) => progress.update(`restore ${flags.volume}: ${p.files} files, ${formatBytes(p.bytesWritten)} written`),
         });
       } catch (err) {
         if (err instanceof UserError && /^target /.test(err.message)) throw new UserError(`--target: ${err.message}`);
@@ -215,7 +214,7 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
       else
         io.stdout(
           `restored backup ${result.backupId} volume ${result.volume} into ${flags.target}: ${result.files} files, ${result.directories} directories, ` +
-            `${result.symlinks} symlinks, ${mib(result.bytesWritten)} written${result.filesResumed ? `, ${result.filesResumed} files kept from an interrupted run` : ''}, ${result.durationSeconds.toFixed(1)} s\n`,
+            `${result.symlinks} symlinks, ${formatBytes(result.bytesWritten)} written${result.filesResumed ? `, ${result.filesResumed} files kept from an interrupted run` : ''}, ${formatDuration(result.durationSeconds)}\n`,
         );
     });
 
@@ -238,7 +237,7 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
       result = await verifyVault({
         vault,
         ...(flags.volume !== undefined && flags.backupId !== undefined ? { volume: flags.volume, backupId: flags.backupId } : {}),
-        onProgress: (p) => progress.update(`verify: ${p.files} files, ${mib(p.bytesVerified)} checked`),
+        onProgress: (p) => progress.update(`verify: ${p.files} files, ${formatBytes(p.bytesVerified)} checked`),
       });
     } finally {
       progress.done();
@@ -248,7 +247,7 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
     } else {
       for (const p of result.problems) io.stderr(`backup ${p.backupId} volume ${p.volume}: ${p.path}: ${p.problem}\n`);
       io.stdout(
-        `verified ${result.volumeBackups} volume backups in ${vault.url}: ${result.files} files, ${result.chunks} chunk references, ${mib(result.bytesVerified)} read; ` +
+        `verified ${result.volumeBackups} volume backups in ${vault.url}: ${result.files} files, ${result.chunks} chunk references, ${formatBytes(result.bytesVerified)} read; ` +
           `${result.problems.length === 0 ? 'no problems' : `${result.problems.length} affected files`}\n`,
       );
     }

@@ -24,15 +24,17 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import type { BackupCatalog } from '../../core/catalog/catalog.js';
 import type { BackupRecord, RestoreRecord } from '../../core/catalog/record.js';
 import { loadConfigFile } from '../../core/config/parse.js';
 import { resolvePlan } from '../../core/config/resolve.js';
+import type { Config } from '../../core/config/schema.js';
 import { UserError } from '../../core/errors.js';
-import type { KubeClients } from '../../core/kube/connect.js';
-import type { MilvusEndpoint } from '../../core/milvus/client.js';
-import type { LocalCluster } from '../../local/cluster.js';
-import { formatTable } from '../table.js';
-import { formatDuration, quietStates } from './common.js';
+import { statusOf } from '../../core/kube/call.js';
+import { kubeConfigFromFile, makeKubeClients, type KubeClients } from '../../core/kube/connect.js';
+import { MilvusClient, type MilvusEndpoint } from '../../core/milvus/client.js';
+import { runLocally, type ExecutionEnd, type Workflow } from '../execution.js';
+import { formatBytes, formatDuration, formatTable } from '../format.js';
 
 /** The config the seeded Milvus matches, shipped with the package (found from here, not the working directory). */
 const DEMO_CONFIG = fileURLToPath(new URL('../../examples/production.yaml', import.meta.url));
@@ -118,17 +120,6 @@ export interface DemoOptions {
   readonly io: DemoIO;
 }
 
-const bytes = (n: number): string => {
-  const units = ['B', 'KiB', 'MiB', 'GiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u += 1;
-  }
-  return `${u === 0 ? v : v.toFixed(1)}${units[u]}`;
-};
-
 async function stateDirFor(keep: string | undefined): Promise<string> {
   if (keep === undefined) return mkdtemp(join(tmpdir(), 'milvus-guard-demo-'));
   const dir = resolve(keep);
@@ -140,7 +131,6 @@ async function stateDirFor(keep: string | undefined): Promise<string> {
 
 /** What a Milvus answers in `namespace`: its collections (`db.name`), or why nothing answered. */
 async function probeMilvus(kube: KubeClients, endpoint: MilvusEndpoint): Promise<{ answers: true; collections: string[] } | { answers: false; why: string }> {
-  const { MilvusClient } = await import('../../core/milvus/client.js');
   const milvus = new MilvusClient(kube.kc, endpoint);
   try {
     const collections: string[] = [];
@@ -153,7 +143,6 @@ async function probeMilvus(kube: KubeClients, endpoint: MilvusEndpoint): Promise
 
 /** Deletes `namespace` through the Kubernetes API and waits until the API server no longer has it. */
 async function deleteNamespaceAndWait(kube: KubeClients, namespace: string, deadline: number, clock: () => number): Promise<void> {
-  const { statusOf } = await import('../../core/kube/call.js');
   await kube.core.deleteNamespace({ name: namespace });
   for (;;) {
     try {
@@ -167,6 +156,122 @@ async function deleteNamespaceAndWait(kube: KubeClients, namespace: string, dead
   }
 }
 
+/** What every phase of the demo uses. */
+interface Demo {
+  readonly stateDir: string;
+  readonly config: Config;
+  /** The seeded Milvus, which the disaster destroys. */
+  readonly source: MilvusEndpoint;
+  readonly kube: KubeClients;
+  readonly catalog: BackupCatalog;
+  /** The local vault's URL. */
+  readonly vault: string;
+  readonly clock: () => number;
+  /** A progress line on stderr: `[  1.2s] phase    text`. */
+  readonly say: (phase: string, text: string) => void;
+}
+
+/** A workflow's end and the catalog record it wrote, if it got that far. */
+interface Ran<R> {
+  readonly end: ExecutionEnd;
+  readonly record?: R;
+}
+
+/** Runs `workflow` on the demo's cluster with short polls, one progress line per state. */
+function run(demo: Demo, workflow: Workflow, input: unknown): Promise<ExecutionEnd> {
+  return runLocally({ workflow, config: demo.config, input, stateDir: demo.stateDir, pollMs: DEMO_POLL_MS, retryMs: DEMO_RETRY_MS, show: (state) => demo.say(workflow, `  ${state}`) });
+}
+
+/** 1. The seeded Milvus answers before anything happens to it. */
+async function checkSeed(demo: Demo, url: string): Promise<void> {
+  const before = await probeMilvus(demo.kube, demo.source);
+  if (!before.answers) throw new Error(`the seeded Milvus in ${demo.source.namespace} does not answer: ${before.why}`);
+  demo.say('cluster', `ready at ${url}; Milvus in namespace ${demo.source.namespace} serves ${before.collections.join(', ')}`);
+}
+
+/** 2. The backup workflow for the demo plan. */
+async function backUp(demo: Demo): Promise<Ran<BackupRecord>> {
+  demo.say('backup', `plan ${DEMO_PLAN}: quiesce Milvus, snapshot its volumes, export them into the vault (${demo.vault})`);
+  const end = await run(demo, 'backup', { plan: DEMO_PLAN });
+  const record = (await demo.catalog.listBackups({ plan: DEMO_PLAN })).find((b) => b.executionId === end.executionArn);
+  if (record?.status === 'Available') {
+    const rows = record.rowCounts.reduce((n, r) => n + r.rows, 0);
+    demo.say('backup', `${record.backupId} Available: ${rows} rows in ${record.rowCounts.length} collections, ${formatBytes(record.sizeBytes ?? 0)} of volume data, ${formatBytes(record.bytesUploaded ?? 0)} uploaded`);
+  }
+  return { end, record };
+}
+
+/** 3. Deletes the seeded Milvus's namespace and asks whether a Milvus still answers there. */
+async function destroy(demo: Demo): Promise<DemoSummary['disaster']> {
+  const { namespace } = demo.source;
+  demo.say('disaster', `deleting namespace ${namespace} with everything in it (Milvus, its pods, PVCs and snapshots)`);
+  await deleteNamespaceAndWait(demo.kube, namespace, demo.clock() + NAMESPACE_GONE_TIMEOUT_MS, demo.clock);
+  const after = await probeMilvus(demo.kube, demo.source);
+  if (!after.answers) demo.say('disaster', `namespace ${namespace} is gone; Milvus there no longer answers (${after.why})`);
+  return { namespace, deleted: true, milvusAnswers: after.answers, probe: after.answers ? `Milvus still serves ${after.collections.join(', ')}` : after.why };
+}
+
+/** 4. The restore workflow: the backup from the vault into {@link DEMO_TARGET_NAMESPACE}; its Validate step compares row counts. */
+async function restore(demo: Demo, backup: BackupRecord): Promise<Ran<RestoreRecord>> {
+  demo.say('restore', `${backup.backupId} from the vault into namespace ${DEMO_TARGET_NAMESPACE}`);
+  const end = await run(demo, 'restore', { backupId: backup.backupId, targetNamespace: DEMO_TARGET_NAMESPACE, source: 'vault' });
+  const record = (await demo.catalog.listRestores({ backupId: backup.backupId })).find((r) => r.executionId === end.executionArn);
+  demo.say('restore', `${record?.restoreId ?? '(no record)'} ${record?.status ?? end.status}${record?.rtoSeconds !== undefined ? `, RTO ${formatDuration(record.rtoSeconds)}` : ''}`);
+  return { end, record };
+}
+
+/** 5. The rows the restored Milvus serves, counted by the demo itself: the summary does not rest on the workflow's word alone. */
+async function witness(demo: Demo, restored: RestoreRecord | undefined): Promise<Map<string, number>> {
+  const served = new Map<string, number>();
+  if (restored?.status !== 'Completed') return served;
+  const target = new MilvusClient(demo.kube.kc, { ...demo.source, namespace: DEMO_TARGET_NAMESPACE });
+  for (const c of restored.validation?.collections ?? []) served.set(`${c.database}.${c.collection}`, await target.countRows(c.database, c.collection));
+  demo.say('validate', `the restored Milvus in ${DEMO_TARGET_NAMESPACE} serves ${[...served].map(([n, r]) => `${n}=${r}`).join(', ')}`);
+  return served;
+}
+
+/** 6. The summary of the phases that ran: passed only when every collection recorded at backup is back with its rows. */
+function verdict(demo: Demo, backup: Ran<BackupRecord>, disaster?: DemoSummary['disaster'], restored?: Ran<RestoreRecord>, served = new Map<string, number>()): Omit<DemoSummary, 'elapsedSeconds'> {
+  const b = backup.record;
+  const r = restored?.record;
+  const collections: DemoCollection[] = (r?.validation?.collections ?? []).map((c) => {
+    const name = `${c.database}.${c.collection}`;
+    const live = served.get(name);
+    return { name, expected: c.expected, restored: c.restored, served: live, searchHits: c.searchHits, ok: c.ok && c.restored === c.expected && live === c.expected };
+  });
+  const missing = (b?.rowCounts ?? []).map((x) => `${x.database}.${x.collection}`).filter((n) => !collections.some((c) => c.name === n));
+  const bad = collections.filter((c) => !c.ok);
+  const failed = (end: ExecutionEnd | undefined) => `${end?.error}: ${end?.cause}`;
+  let reason: string | undefined;
+  if (backup.end.status !== 'SUCCEEDED' || b?.status !== 'Available') reason = `the backup did not complete: ${backup.end.error ? failed(backup.end) : `status ${b?.status ?? 'unknown'}`}`;
+  else if (disaster?.milvusAnswers) reason = `namespace ${disaster.namespace} was deleted but a Milvus still answers there`;
+  else if (r?.status !== 'Completed') reason = `the restore did not complete: ${r?.failure ? `${r.failure.step}: ${r.failure.error}: ${r.failure.cause}` : failed(restored?.end)}`;
+  else if (!r.validation?.passed) reason = 'the restore completed but its validation did not pass';
+  else if (missing.length) reason = `collections recorded at backup were not validated: ${missing.join(', ')}`;
+  else if (bad.length) reason = `row counts differ: ${bad.map((c) => `${c.name} expected ${c.expected}, restored ${c.restored ?? 'none'}, served ${c.served ?? 'none'}`).join('; ')}`;
+  else if (!collections.length) reason = 'the backup recorded no collections to validate';
+  return {
+    backup: { id: b?.backupId ?? null, status: b?.status ?? 'NotStarted', sizeBytes: b?.sizeBytes, durationSeconds: b?.durationSeconds },
+    disaster: disaster ?? { namespace: demo.source.namespace, deleted: false, milvusAnswers: true, probe: 'not run' },
+    restore: { id: r?.restoreId ?? null, status: r?.status ?? 'NotStarted', namespace: DEMO_TARGET_NAMESPACE, source: r?.source, failure: r?.failure },
+    collections,
+    bytesUploaded: b?.bytesUploaded ?? 0,
+    rtoSeconds: r?.rtoSeconds ?? null,
+    passed: reason === undefined,
+    reason,
+  };
+}
+
+/** Phases 2 to 6 on a started cluster; a failed phase ends the story with its reason. */
+async function story(demo: Demo): Promise<Omit<DemoSummary, 'elapsedSeconds'>> {
+  const backup = await backUp(demo);
+  if (backup.end.status !== 'SUCCEEDED' || backup.record?.status !== 'Available') return verdict(demo, backup);
+  const disaster = await destroy(demo);
+  if (disaster.milvusAnswers) return verdict(demo, backup, disaster);
+  const restored = await restore(demo, backup.record);
+  return verdict(demo, backup, disaster, restored, await witness(demo, restored.record));
+}
+
 /**
  * Runs the demo (see the module documentation) and resolves to its summary; `passed` says
  * whether every collection came back. The cluster is stopped and, without `keep`, its state
@@ -176,18 +281,11 @@ async function deleteNamespaceAndWait(kube: KubeClients, namespace: string, dead
 export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const { io } = options;
   const start = io.clock();
-  // Loaded here, not at the top: every `milvus-guard` process (each local data-mover Job is
-  // one) imports this module to register the command, and the workflow runner is a large import.
-  // One after the other: Jest's ESM loader fails on concurrent imports of a shared graph.
-  const { startLocalCluster } = await import('../../local/cluster.js');
-  const { localCatalog, localPaths, runLocalBackup, runLocalRestore } = await import('../../local/workflows/runner.js');
-  const { kubeConfigFromFile, makeKubeClients } = await import('../../core/kube/connect.js');
-  const { MilvusClient } = await import('../../core/milvus/client.js');
   const elapsed = () => (io.clock() - start) / 1000;
   const say = (phase: string, text: string) => io.err(`[${elapsed().toFixed(1).padStart(5)}s] ${phase.padEnd(8)} ${text}\n`);
   const config = await loadConfigFile(DEMO_CONFIG);
-  const plan = resolvePlan(config, DEMO_PLAN);
-  const source: MilvusEndpoint = { namespace: plan.plan.namespace, service: plan.plan.milvus.service, restPort: plan.plan.milvus.restPort, managementPort: plan.plan.milvus.managementPort };
+  const { plan } = resolvePlan(config, DEMO_PLAN);
+  const source: MilvusEndpoint = { namespace: plan.namespace, service: plan.milvus.service, restPort: plan.milvus.restPort, managementPort: plan.milvus.managementPort };
   const stateDir = await stateDirFor(options.keep);
 
   let interruptedBy: string | undefined;
@@ -201,114 +299,19 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   });
 
   say('cluster', `starting a local Kubernetes API with a seeded Milvus (state: ${stateDir})`);
-  const starting = startLocalCluster({ stateDir, port: 0 });
-  const story = (async (): Promise<DemoSummary> => {
-    const cluster: LocalCluster = await starting;
-    const kube = makeKubeClients(kubeConfigFromFile(cluster.kubeconfigPath));
-    const before = await probeMilvus(kube, source);
-    if (!before.answers) throw new Error(`the seeded Milvus in ${source.namespace} does not answer: ${before.why}`);
-    say('cluster', `ready at ${cluster.url}; Milvus in namespace ${source.namespace} serves ${before.collections.join(', ')}`);
-
-    // 2. Backup.
-    const stateLine = (workflow: 'backup' | 'restore') => {
-      const quiet = quietStates(workflow);
-      const seen = new Set<string>();
-      return (state: string) => {
-        if (quiet.has(state) || seen.has(state)) return;
-        seen.add(state);
-        say(workflow, `  ${state}`);
-      };
-    };
-    say('backup', `plan ${DEMO_PLAN}: quiesce Milvus, snapshot its volumes, export them into the vault (${localPaths(stateDir).vault})`);
-    const backupRun = await runLocalBackup({ stateDir, config, input: { plan: DEMO_PLAN }, pollMs: DEMO_POLL_MS, retryMs: DEMO_RETRY_MS, onState: stateLine('backup') });
-    const catalog = localCatalog(stateDir);
-    const backupId = (backupRun.output as { backupId?: string } | undefined)?.backupId ?? (await catalog.listBackups({ plan: DEMO_PLAN })).find((b) => b.executionId === backupRun.executionId)?.backupId;
-    const backup: BackupRecord | undefined = backupId ? await catalog.getBackup(backupId) : undefined;
-    const backupPart = { id: backup?.backupId ?? null, status: backup?.status ?? 'NotStarted', ...(backup?.sizeBytes !== undefined ? { sizeBytes: backup.sizeBytes } : {}), ...(backup?.durationSeconds !== undefined ? { durationSeconds: backup.durationSeconds } : {}) };
-    const notRestored = { id: null, status: 'NotStarted', namespace: DEMO_TARGET_NAMESPACE };
-    const noDisaster = { namespace: source.namespace, deleted: false, milvusAnswers: true, probe: 'not run' };
-    if (backupRun.status !== 'SUCCEEDED' || backup?.status !== 'Available') {
-      const reason = `the backup did not complete: ${backupRun.error ? `${backupRun.error.name}: ${backupRun.error.message}` : `status ${backup?.status ?? 'unknown'}`}`;
-      return { backup: backupPart, disaster: noDisaster, restore: notRestored, collections: [], bytesUploaded: backup?.bytesUploaded ?? 0, rtoSeconds: null, passed: false, reason, elapsedSeconds: elapsed() };
-    }
-    const rows = backup.rowCounts.reduce((n, r) => n + r.rows, 0);
-    say('backup', `${backup.backupId} Available: ${rows} rows in ${backup.rowCounts.length} collections, ${bytes(backup.sizeBytes ?? 0)} of volume data, ${bytes(backup.bytesUploaded ?? 0)} uploaded`);
-
-    // 3. Disaster.
-    say('disaster', `deleting namespace ${source.namespace} with everything in it (Milvus, its pods, PVCs and snapshots)`);
-    await deleteNamespaceAndWait(kube, source.namespace, io.clock() + NAMESPACE_GONE_TIMEOUT_MS, io.clock);
-    const after = await probeMilvus(kube, source);
-    const disaster = { namespace: source.namespace, deleted: true, milvusAnswers: after.answers, probe: after.answers ? `Milvus still serves ${after.collections.join(', ')}` : after.why };
-    if (after.answers) {
-      return { backup: backupPart, disaster, restore: notRestored, collections: [], bytesUploaded: backup.bytesUploaded ?? 0, rtoSeconds: null, passed: false, reason: `namespace ${source.namespace} was deleted but a Milvus still answers there`, elapsedSeconds: elapsed() };
-    }
-    say('disaster', `namespace ${source.namespace} is gone; Milvus there no longer answers (${after.why})`);
-
-    // 4. Restore.
-    say('restore', `${backup.backupId} from the vault into namespace ${DEMO_TARGET_NAMESPACE}`);
-    const restoreRun = await runLocalRestore({
-      stateDir,
-      config,
-      input: { backupId: backup.backupId, targetNamespace: DEMO_TARGET_NAMESPACE, source: 'vault' },
-      pollMs: DEMO_POLL_MS,
-      retryMs: DEMO_RETRY_MS,
-      onState: stateLine('restore'),
-    });
-    const restoreId = (restoreRun.output as { restoreId?: string } | undefined)?.restoreId ?? (await catalog.listRestores()).find((r) => r.executionId === restoreRun.executionId)?.restoreId;
-    const restore = restoreId ? await catalog.getRestore(restoreId) : undefined;
-    const restorePart = {
-      id: restore?.restoreId ?? null,
-      status: restore?.status ?? 'NotStarted',
-      namespace: DEMO_TARGET_NAMESPACE,
-      ...(restore ? { source: restore.source } : {}),
-      ...(restore?.failure ? { failure: restore.failure } : {}),
-    };
-    say('restore', `${restore?.restoreId ?? '(no record)'} ${restore?.status ?? restoreRun.status}${restore?.rtoSeconds !== undefined ? `, RTO ${formatDuration(restore.rtoSeconds)}` : ''}`);
-
-    // 5. Witness: count what the restored Milvus serves.
-    const checks = restore?.validation?.collections ?? [];
-    const served = new Map<string, number>();
-    if (restore?.status === 'Completed') {
-      const target = new MilvusClient(kube.kc, { ...source, namespace: DEMO_TARGET_NAMESPACE });
-      for (const c of checks) served.set(`${c.database}.${c.collection}`, await target.countRows(c.database, c.collection));
-      say('validate', `the restored Milvus in ${DEMO_TARGET_NAMESPACE} serves ${[...served].map(([n, r]) => `${n}=${r}`).join(', ')}`);
-    }
-    const collections: DemoCollection[] = checks.map((c) => {
-      const name = `${c.database}.${c.collection}`;
-      const live = served.get(name);
-      return {
-        name,
-        expected: c.expected,
-        ...(c.restored !== undefined ? { restored: c.restored } : {}),
-        ...(live !== undefined ? { served: live } : {}),
-        ...(c.searchHits !== undefined ? { searchHits: c.searchHits } : {}),
-        ok: c.ok && c.restored === c.expected && live === c.expected,
-      };
-    });
-    const recorded = new Set(backup.rowCounts.map((r) => `${r.database}.${r.collection}`));
-    const missing = [...recorded].filter((n) => !collections.some((c) => c.name === n));
-    const bad = collections.filter((c) => !c.ok);
-    let reason: string | undefined;
-    if (restore?.status !== 'Completed') reason = `the restore did not complete: ${restore?.failure ? `${restore.failure.step}: ${restore.failure.error}: ${restore.failure.cause}` : `${restoreRun.error?.name}: ${restoreRun.error?.message}`}`;
-    else if (!restore.validation?.passed) reason = 'the restore completed but its validation did not pass';
-    else if (missing.length) reason = `collections recorded at backup were not validated: ${missing.join(', ')}`;
-    else if (bad.length) reason = `row counts differ: ${bad.map((c) => `${c.name} expected ${c.expected}, restored ${c.restored ?? 'none'}, served ${c.served ?? 'none'}`).join('; ')}`;
-    return {
-      backup: backupPart,
-      disaster,
-      restore: restorePart,
-      collections,
-      bytesUploaded: backup.bytesUploaded ?? 0,
-      rtoSeconds: restore?.rtoSeconds ?? null,
-      passed: reason === undefined && collections.length > 0,
-      ...(reason !== undefined ? { reason } : collections.length === 0 ? { reason: 'the backup recorded no collections to validate' } : {}),
-      elapsedSeconds: elapsed(),
-    };
+  // Loaded here, not at the top: only the demo's own process needs the local cluster.
+  const local = await import('../local-mode.js');
+  const starting = local.startLocalCluster({ stateDir, port: 0 });
+  const outcome = (async () => {
+    const cluster = await starting;
+    const demo: Demo = { stateDir, config, source, kube: makeKubeClients(kubeConfigFromFile(cluster.kubeconfigPath)), catalog: await local.localCatalog(stateDir), vault: (await local.localVault(stateDir)).url, clock: io.clock, say };
+    await checkSeed(demo, cluster.url);
+    return story(demo);
   })();
-  story.catch(() => undefined);
+  outcome.catch(() => undefined);
 
   try {
-    const summary = await Promise.race([story, interruption]);
+    const summary = await Promise.race([outcome, interruption]);
     return { ...summary, elapsedSeconds: elapsed(), ...(options.keep !== undefined ? { stateDir } : {}) };
   } catch (err) {
     if (interruptedBy === undefined) throw err;
@@ -320,7 +323,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     if (interruptedBy !== undefined) {
       // The workflow still running in this process fails fast against the stopped cluster; let
       // it end before the directory goes, or it would write its last records into a removed one.
-      await Promise.race([story.catch(() => undefined), new Promise((r) => setTimeout(r, 3000).unref())]);
+      await Promise.race([outcome.catch(() => undefined), new Promise((r) => setTimeout(r, 3000).unref())]);
     }
     if (options.keep === undefined) {
       // Retried: data-mover processes the stop just signalled may still be closing files in it.
@@ -345,8 +348,8 @@ export function renderDemoSummary(s: DemoSummary): string {
   const lines = [
     `milvus-guard demo: ${s.passed ? 'PASSED' : 'FAILED'}${s.reason ? ` (${s.reason})` : ''}`,
     '',
-    `Backup:          ${s.backup.id ?? '(none)'} ${s.backup.status}${s.backup.sizeBytes !== undefined ? `, ${bytes(s.backup.sizeBytes)} of volume data` : ''}${s.backup.durationSeconds !== undefined ? ` in ${formatDuration(s.backup.durationSeconds)}` : ''}`,
-    `Bytes uploaded:  ${bytes(s.bytesUploaded)} (${s.bytesUploaded} bytes)`,
+    `Backup:          ${s.backup.id ?? '(none)'} ${s.backup.status}${s.backup.sizeBytes !== undefined ? `, ${formatBytes(s.backup.sizeBytes)} of volume data` : ''}${s.backup.durationSeconds !== undefined ? ` in ${formatDuration(s.backup.durationSeconds)}` : ''}`,
+    `Bytes uploaded:  ${formatBytes(s.bytesUploaded)} (${s.bytesUploaded} bytes)`,
     `Disaster:        ${s.disaster.deleted ? `namespace ${s.disaster.namespace} deleted; ${s.disaster.milvusAnswers ? 'Milvus STILL answers there' : 'no Milvus answers there'}` : 'not staged'}`,
     `Restore:         ${s.restore.id ?? '(none)'} ${s.restore.status} into ${s.restore.namespace}${s.restore.source ? ` from the ${s.restore.source}` : ''}`,
     `RTO:             ${s.rtoSeconds === null ? '' : formatDuration(s.rtoSeconds)}`,

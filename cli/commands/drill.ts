@@ -10,25 +10,15 @@ import type { Command } from 'commander';
 import type { BackupCatalog } from '../../core/catalog/catalog.js';
 import { resolveDrill, resolvePlan } from '../../core/config/resolve.js';
 import type { Config } from '../../core/config/schema.js';
-import type { DrillEvidence } from '../../core/drill/workflow.js';
+import { listDrillEvidence, NothingToDrillError, type DrillEvidence } from '../../core/drill/workflow.js';
 import { UserError } from '../../core/errors.js';
+import { findBackupAt, NoBackupAtPointInTimeError } from '../../core/restore/prepare.js';
 import type { VaultStore } from '../../core/vault/store.js';
 import type { DrillInput } from '../../core/workflow/restore-state.js';
 import { vaultBucketName } from '../../core/naming.js';
-import { formatTable } from '../table.js';
-import {
-  addWorkflowOptions,
-  catalogFor,
-  configOf,
-  formatDuration,
-  localStateDir,
-  processIO,
-  reportExecution,
-  startExecutionOnAws,
-  stateProgress,
-  type WorkflowIO,
-  type WorkflowOptions,
-} from './common.js';
+import { executeWorkflow } from '../execution.js';
+import { formatDuration, formatTable } from '../format.js';
+import { addWorkflowOptions, catalogFor, configOf, processIO, type WorkflowIO, type WorkflowOptions } from './common.js';
 
 /** The flags of `drill run`. */
 export interface DrillRunOptions extends WorkflowOptions {
@@ -52,8 +42,6 @@ export function drillInputFromFlags(opts: Pick<DrillRunOptions, 'plan' | 'drill'
  * plan has an Available backup to drill. Returns the plan's name.
  */
 export async function checkDrillable(config: Config, catalog: BackupCatalog, input: DrillInput): Promise<string> {
-  // Loaded on use: every CLI process (each local data-mover Job too) imports this module.
-  const [{ NothingToDrillError }, { findBackupAt, NoBackupAtPointInTimeError }] = await Promise.all([import('../../core/drill/workflow.js'), import('../../core/restore/prepare.js')]);
   const plan = input.drill !== undefined ? resolveDrill(config, input.drill).plan.plan.name : resolvePlan(config, input.plan!).plan.name;
   try {
     await findBackupAt(catalog, plan, undefined);
@@ -101,9 +89,7 @@ export function renderDrillEvidence(e: DrillEvidence): string {
  */
 async function evidenceVaults(opts: WorkflowOptions, config: Config, plan: string | undefined): Promise<VaultStore[]> {
   if (opts.local) {
-    const { localPaths } = await import('../../local/workflows/runner.js');
-    const { FileVaultStore } = await import('../../core/vault/file-store.js');
-    return [new FileVaultStore(localPaths(localStateDir(opts)).vault)];
+    return [await (await import('../local-mode.js')).localVault(opts.state)];
   }
   const vaults = plan === undefined ? config.vaults : [resolvePlan(config, plan).vault];
   const { S3VaultStore } = await import('../../core/vault/s3-store.js');
@@ -114,21 +100,8 @@ async function evidenceVaults(opts: WorkflowOptions, config: Config, plan: strin
 }
 
 async function drillEvidence(opts: WorkflowOptions, config: Config, plan: string | undefined): Promise<DrillEvidence[]> {
-  const { listDrillEvidence } = await import('../../core/drill/workflow.js');
   const all = (await Promise.all((await evidenceVaults(opts, config, plan)).map((v) => listDrillEvidence(v, plan)))).flat();
   return all.sort((a, b) => b.startedAt.localeCompare(a.startedAt));
-}
-
-async function runLocal(opts: DrillRunOptions, config: Config, input: DrillInput, plan: string, io: WorkflowIO): Promise<number> {
-  const stateDir = localStateDir(opts);
-  const { runLocalDrill } = await import('../../local/workflows/runner.js');
-  const result = await runLocalDrill({ stateDir, config, input, onState: opts.output === 'text' ? stateProgress(io, 'drill') : undefined });
-  // Passed or not, a drill that got past PrepareDrill has written its evidence: show that.
-  const evidence = (await drillEvidence(opts, config, plan)).find((e) => e.executionId === result.executionId);
-  if (opts.output === 'json') io.out(`${JSON.stringify({ executionId: result.executionId, status: result.status, ...(result.error ? { error: result.error } : {}), evidence: evidence ?? null }, null, 2)}\n`);
-  else if (evidence) io.out(renderDrillEvidence(evidence));
-  else io.out(`drill FAILED before it restored anything: ${result.error?.name}: ${result.error?.message}\n`);
-  return result.status === 'SUCCEEDED' ? 0 : 1;
 }
 
 /** Registers `drill run` and `drill list` on the root program. */
@@ -146,13 +119,11 @@ export function registerDrillCommands(program: Command, io: WorkflowIO = process
     const input = drillInputFromFlags(opts);
     const config = await configOf(opts);
     const plan = await checkDrillable(config, await catalogFor(opts, config), input);
-    if (opts.local) {
-      process.exitCode = await runLocal(opts, config, input, plan, io);
-      return;
-    }
-    const region = opts.region ?? resolvePlan(config, plan).vault.region;
-    const end = await startExecutionOnAws({ config, workflow: 'drill', region, input, wait: opts.wait === true, showProgress: opts.output === 'text', io });
-    process.exitCode = reportExecution(io, opts.output, 'drill', end);
+    process.exitCode = await executeWorkflow(opts, io, { workflow: 'drill', config, input, plan }, async (end) => {
+      // Passed or not, a drill that got past PrepareDrill has written its evidence: show that.
+      const evidence = (await drillEvidence(opts, config, plan)).find((e) => e.executionId === end.executionArn);
+      return { key: 'evidence', value: evidence, text: evidence && renderDrillEvidence(evidence) };
+    });
   });
 
   addWorkflowOptions(drill.command('list').description("list the drills' evidence reports, newest first").option('--plan <name>', 'only drills of this plan')).action(

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { UserError } from '../../core/errors.js';
-import { DEFAULT_LOCAL_PORT, startLocalCluster } from '../../local/cluster.js';
+import { DEFAULT_LOCAL_PORT, startLocalCluster } from '../local-mode.js';
 import { renderInspection, runInspection } from './plan.js';
 
 const integer = (name: string, min: number, max: number) => (value: string) => {

@@ -9,7 +9,7 @@ import { loadConfigFile } from '../../core/config/parse.js';
 import { resolvePlan } from '../../core/config/resolve.js';
 import { inspectPlan, type PlanInspection } from '../../core/inspect/plan.js';
 import { kubeConfigForEks, kubeConfigFromFile, makeKubeClients } from '../../core/kube/connect.js';
-import { formatTable } from '../table.js';
+import { formatTable } from '../format.js';
 import { DEFAULT_CONFIG_FILE } from './config.js';
 
 export interface InspectOptions {

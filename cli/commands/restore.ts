@@ -16,22 +16,12 @@ import { RESTORE_STEPS, type BackupRecord, type RestoreRecord } from '../../core
 import { resolvePlan } from '../../core/config/resolve.js';
 import type { Config } from '../../core/config/schema.js';
 import { UserError } from '../../core/errors.js';
+import { BackupNotAvailableError, findBackupAt, NoBackupAtPointInTimeError } from '../../core/restore/prepare.js';
 import { RestoreInput } from '../../core/workflow/restore-state.js';
 import { type Command, Option } from 'commander';
-import { formatTable } from '../table.js';
-import {
-  addWorkflowOptions,
-  catalogFor,
-  configOf,
-  formatDuration,
-  localStateDir,
-  processIO,
-  reportExecution,
-  startExecutionOnAws,
-  stateProgress,
-  type WorkflowIO,
-  type WorkflowOptions,
-} from './common.js';
+import { executeWorkflow } from '../execution.js';
+import { formatDuration, formatTable } from '../format.js';
+import { addWorkflowOptions, catalogFor, configOf, processIO, type WorkflowIO, type WorkflowOptions } from './common.js';
 
 export interface RestoreCreateOptions extends WorkflowOptions {
   fromBackup?: string;
@@ -114,8 +104,6 @@ export function restoreInputFromFlags(opts: RestoreCreateOptions): RestoreInput 
  * or before the point in time). Returns that backup.
  */
 export async function checkRestorable(config: Config, catalog: BackupCatalog, input: RestoreInput, local: boolean): Promise<BackupRecord> {
-  // Loaded on use: every CLI process (each local data-mover Job too) imports this module.
-  const { BackupNotAvailableError, findBackupAt, NoBackupAtPointInTimeError } = await import('../../core/restore/prepare.js');
   if (input.targetCluster !== undefined && !config.clusters.some((c) => c.name === input.targetCluster)) {
     throw new UserError(`--target-cluster: cluster ${input.targetCluster} is not in the config; its clusters are ${config.clusters.map((c) => c.name).join(', ')}`);
   }
@@ -187,29 +175,15 @@ export function renderRestore(r: RestoreRecord): string {
   return parts.join('');
 }
 
-/** One line for the end of `restore create`. */
-function summary(r: RestoreRecord, local: boolean): string {
-  const describe = `milvus-guard restore describe ${r.restoreId}${local ? ' --local' : ''}`;
+/** One line for the end of a local `restore create`. */
+function summary(r: RestoreRecord): string {
+  const describe = `milvus-guard restore describe ${r.restoreId} --local`;
   if (r.status === 'Completed') {
     const checks = r.validation?.collections ?? [];
     return `restore ${r.restoreId} Completed into ${r.targetCluster}/${r.targetNamespace}: RTO ${formatDuration(r.rtoSeconds)}, ${checks.filter((c) => c.ok).length}/${checks.length} collections validated (${describe})\n`;
   }
   const f = r.failure;
   return `restore ${r.restoreId} ${r.status}${f ? ` in ${f.step}: ${f.error}: ${f.cause}\n  left behind: ${f.leftBehind}` : ''} (${describe})\n`;
-}
-
-async function createLocal(opts: RestoreCreateOptions, config: Config, input: RestoreInput, io: WorkflowIO): Promise<number> {
-  const stateDir = localStateDir(opts);
-  const { runLocalRestore, localCatalog } = await import('../../local/workflows/runner.js');
-  // The local workflow runs in this process, so create always waits for it.
-  const result = await runLocalRestore({ stateDir, config, input, onState: opts.output === 'text' ? stateProgress(io, 'restore') : undefined });
-  const catalog = localCatalog(stateDir);
-  const restoreId = (result.output as { restoreId?: string } | undefined)?.restoreId ?? (await catalog.listRestores()).find((r) => r.executionId === result.executionId)?.restoreId;
-  const record = restoreId ? await catalog.getRestore(restoreId) : undefined;
-  if (opts.output === 'json') io.out(`${JSON.stringify({ executionId: result.executionId, status: result.status, ...(result.error ? { error: result.error } : {}), restore: record ?? null }, null, 2)}\n`);
-  else if (record) io.out(summary(record, true));
-  else io.out(`restore not started: ${result.error?.name}: ${result.error?.message}\n`);
-  return result.status === 'SUCCEEDED' ? 0 : 1;
 }
 
 /** Registers `restore create`, `restore list` and `restore describe` on the root program. */
@@ -234,14 +208,12 @@ export function registerRestoreCommands(program: Command, io: WorkflowIO = proce
   ).action(async (opts: RestoreCreateOptions) => {
     const input = restoreInputFromFlags(opts);
     const config = await configOf(opts);
-    const backup = await checkRestorable(config, await catalogFor(opts, config), input, opts.local === true);
-    if (opts.local) {
-      process.exitCode = await createLocal(opts, config, input, io);
-      return;
-    }
-    const region = opts.region ?? resolvePlan(config, backup.plan).vault.region;
-    const end = await startExecutionOnAws({ config, workflow: 'restore', region, input, wait: opts.wait === true, showProgress: opts.output === 'text', io });
-    process.exitCode = reportExecution(io, opts.output, 'restore', end);
+    const catalog = await catalogFor(opts, config);
+    const backup = await checkRestorable(config, catalog, input, opts.local === true);
+    process.exitCode = await executeWorkflow(opts, io, { workflow: 'restore', config, input, plan: backup.plan }, async (end) => {
+      const record = (await catalog.listRestores({ backupId: backup.backupId })).find((r) => r.executionId === end.executionArn);
+      return { key: 'restore', value: record, text: record && summary(record) };
+    });
   });
 
   addWorkflowOptions(

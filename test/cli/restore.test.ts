@@ -3,7 +3,7 @@ import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { DescribeExecutionCommand, GetExecutionHistoryCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
-import { formatDuration } from '../../cli/commands/common.js';
+import { formatDuration } from '../../cli/format.js';
 import { registerRestoreCommands, renderRestore, renderRestoreList, restoreInputFromFlags, type RestoreCreateOptions } from '../../cli/commands/restore.js';
 import { UserError } from '../../core/errors.js';
 import { backupRecord, CONFIG, cliWith, localState, PLAN, restoreRecord } from './helpers.js';
