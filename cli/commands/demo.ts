@@ -30,7 +30,7 @@ import { loadConfigFile } from '../../core/config/parse.js';
 import { resolvePlan } from '../../core/config/resolve.js';
 import type { Config } from '../../core/config/schema.js';
 import { UserError } from '../../core/errors.js';
-import { statusOf } from '../../core/kube/call.js';
+import { statusOf } from '../../core/kube/errors.js';
 import { kubeConfigFromFile, makeKubeClients, type KubeClients } from '../../core/kube/connect.js';
 import { MilvusClient, type MilvusEndpoint } from '../../core/milvus/client.js';
 import { runLocally, type ExecutionEnd, type Workflow } from '../execution.js';

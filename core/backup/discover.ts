@@ -6,7 +6,8 @@
 import type { ResolvedPlan } from '../config/resolve.js';
 import { volumeRole } from '../discovery/volumes.js';
 import type { KubeClients } from '../kube/connect.js';
-import { KubernetesRequestError, kubeRequest } from '../kube/request.js';
+import { KubernetesRequestError } from '../kube/errors.js';
+import { kubeRequest } from '../kube/request.js';
 import { formatLabelSelector } from '../kube/selector.js';
 import type { VaultStore } from '../vault/store.js';
 import type { Discovery, ProtectedVolume } from '../workflow/backup-state.js';

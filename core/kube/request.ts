@@ -6,6 +6,7 @@
 import { request as httpsRequest } from 'node:https';
 import type { RequestOptions } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { KubernetesTransientError, statusError } from './errors.js';
 
 export interface KubeRequest {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -25,35 +26,9 @@ export interface KubeResponse {
 }
 
 /**
- * The API server answered with a status that may go away on a retry (429, 5xx) or did not answer
- * in time. Named so a Step Functions `Retry` can match it.
- */
-export class KubernetesTransientError extends Error {
-  constructor(
-    message: string,
-    readonly status?: number,
-  ) {
-    super(message);
-    this.name = 'KubernetesTransientError';
-  }
-}
-
-/** The API server refused the request for a reason a retry will not fix (4xx but 429). */
-export class KubernetesRequestError extends Error {
-  constructor(
-    message: string,
-    readonly status: number,
-    readonly reason?: string,
-  ) {
-    super(message);
-    this.name = 'KubernetesRequestError';
-  }
-}
-
-/**
  * Sends one request to the cluster of `kc` and resolves with its status and body. Transport
  * failures, timeouts, 429 and 5xx reject with {@link KubernetesTransientError}; other non-2xx
- * answers reject with {@link KubernetesRequestError} carrying the `Status` message.
+ * answers reject with `KubernetesRequestError` carrying the `Status` message (errors.ts).
  */
 export async function kubeRequest(kc: KubeConfig, req: KubeRequest): Promise<KubeResponse> {
   const cluster = kc.getCurrentCluster();
@@ -85,23 +60,11 @@ export async function kubeRequest(kc: KubeConfig, req: KubeRequest): Promise<Kub
   });
 
   if (response.status >= 200 && response.status < 300) return response;
-  const status = parseStatus(response.body);
-  const message = `${what} answered ${response.status}${status.message ? `: ${status.message}` : ''}`;
-  if (response.status === 429 || response.status >= 500) throw new KubernetesTransientError(message, response.status);
-  throw new KubernetesRequestError(message, response.status, status.reason);
+  throw statusError(what, response.status, response.body);
 }
 
 /** The API server's path to `path` on `service:port` through the service proxy. */
 export function serviceProxyPath(namespace: string, service: string, port: number, path: string): string {
   const suffix = path.startsWith('/') ? path : `/${path}`;
   return `/api/v1/namespaces/${encodeURIComponent(namespace)}/services/${encodeURIComponent(service)}:${port}/proxy${suffix}`;
-}
-
-function parseStatus(body: string): { message?: string; reason?: string } {
-  try {
-    const parsed = JSON.parse(body) as { kind?: string; message?: string; reason?: string };
-    return parsed.kind === 'Status' ? { message: parsed.message, reason: parsed.reason } : { message: body.slice(0, 200) };
-  } catch {
-    return body ? { message: body.slice(0, 200) } : {};
-  }
 }

@@ -6,7 +6,8 @@
  * `code` and a `message`; the management endpoints live on port 9091.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
-import { KubernetesRequestError, kubeRequest, serviceProxyPath } from '../kube/request.js';
+import { KubernetesRequestError } from '../kube/errors.js';
+import { kubeRequest, serviceProxyPath } from '../kube/request.js';
 
 /** Where a Milvus instance's Service is and how to authenticate to it. */
 export interface MilvusEndpoint {

@@ -15,7 +15,8 @@ import { collectionPath, type CapturedKind, type RawObject } from '../backup/dis
 import { SealedValueError, type SealedValue, type SecretSealer } from '../backup/sealer.js';
 import { labelValue } from '../backup/names.js';
 import type { KubeClients } from '../kube/connect.js';
-import { KubernetesRequestError, kubeRequest } from '../kube/request.js';
+import { KubernetesRequestError } from '../kube/errors.js';
+import { kubeRequest } from '../kube/request.js';
 import { manifestsPrefix, parseManifestKey } from '../vault/layout.js';
 import type { VaultStore } from '../vault/store.js';
 import type { ApplySummary, PreparedRestore } from '../workflow/restore-state.js';

@@ -4,7 +4,8 @@
  * deleting it when a failed restore or a drill cleans up.
  */
 import { CAPTURED_KINDS, listKind, type CapturedKind, type RawObject } from '../backup/discover.js';
-import { kubeCall, kubeDeleteIdempotent, kubeGetOptional, statusOf, translateKubeError } from '../kube/call.js';
+import { kubeCall, kubeDeleteIdempotent, kubeGetOptional } from '../kube/call.js';
+import { statusOf, translateKubeError } from '../kube/errors.js';
 import type { KubeClients } from '../kube/connect.js';
 import { UserError } from '../errors.js';
 import { RESTORE_LABEL } from './names.js';

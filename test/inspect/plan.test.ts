@@ -7,7 +7,8 @@ import { loadConfigFile } from '../../core/config/parse.js';
 import { resolvePlan, type ResolvedPlan } from '../../core/config/resolve.js';
 import { inspectPlan } from '../../core/inspect/plan.js';
 import { kubeConfigFromFile, makeKubeClients, type KubeClients } from '../../core/kube/connect.js';
-import { KubernetesRequestError, KubernetesTransientError, kubeRequest } from '../../core/kube/request.js';
+import { KubernetesRequestError, KubernetesTransientError } from '../../core/kube/errors.js';
+import { kubeRequest } from '../../core/kube/request.js';
 import { MilvusApiError, MilvusClient } from '../../core/milvus/client.js';
 import { startTestCluster, type TestCluster } from '../local/helpers.js';
 
