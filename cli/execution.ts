@@ -26,21 +26,12 @@ export interface ExecutionEnd {
 }
 
 /** What to run, and who gets each state progress shows. */
-interface WorkflowRun {
-  readonly workflow: Workflow;
-  readonly config: Config;
-  readonly input: unknown;
-  readonly show?: (state: string) => void;
-}
+type WorkflowRun = { readonly workflow: Workflow; readonly config: Config; readonly input: unknown; readonly show?: (state: string) => void };
 
 /** The states of these workflows that only wait, branch or pass data, Map iterations included. */
 function quietStates(workflows: readonly Workflow[]): ReadonlySet<string> {
   const quiet = new Set<string>();
-  for (const workflow of workflows) {
-    walkStates(JSON.parse(loadDefinition(workflow)), (name, state) => {
-      if (['Wait', 'Choice', 'Pass'].includes(state.Type)) quiet.add(name);
-    });
-  }
+  for (const w of workflows) walkStates(JSON.parse(loadDefinition(w)), (name, state) => ['Wait', 'Choice', 'Pass'].includes(state.Type) && quiet.add(name));
   return quiet;
 }
 
@@ -116,11 +107,7 @@ async function showHistory(sfn: SFNClient, executionArn: string, prefix: string,
 }
 
 /** What a local execution wrote, read back by the command: JSON output holds it under `key`; its `text` replaces the status line. */
-interface Written {
-  readonly key: string;
-  readonly value: unknown;
-  readonly text?: string;
-}
+type Written = { readonly key: string; readonly value: unknown; readonly text?: string };
 
 /**
  * Runs a workflow as a command's flags say and prints how it ended (or that it started);

@@ -28,7 +28,6 @@ import type { BackupCatalog } from '../../core/catalog/catalog.js';
 import type { BackupRecord, RestoreRecord } from '../../core/catalog/record.js';
 import { loadConfigFile } from '../../core/config/parse.js';
 import { resolvePlan } from '../../core/config/resolve.js';
-import type { Config } from '../../core/config/schema.js';
 import { UserError } from '../../core/errors.js';
 import { statusOf } from '../../core/kube/errors.js';
 import { kubeConfigFromFile, makeKubeClients, type KubeClients } from '../../core/kube/connect.js';
@@ -158,8 +157,8 @@ async function deleteNamespaceAndWait(kube: KubeClients, namespace: string, dead
 
 /** What every phase of the demo uses. */
 interface Demo {
-  readonly stateDir: string;
-  readonly config: Config;
+  /** Runs a workflow on the demo's cluster with short polls, a progress line per state. */
+  readonly run: (workflow: Workflow, input: unknown) => Promise<ExecutionEnd>;
   /** The seeded Milvus, which the disaster destroys. */
   readonly source: MilvusEndpoint;
   readonly kube: KubeClients;
@@ -172,15 +171,7 @@ interface Demo {
 }
 
 /** A workflow's end and the catalog record it wrote, if it got that far. */
-interface Ran<R> {
-  readonly end: ExecutionEnd;
-  readonly record?: R;
-}
-
-/** Runs `workflow` on the demo's cluster with short polls, one progress line per state. */
-function run(demo: Demo, workflow: Workflow, input: unknown): Promise<ExecutionEnd> {
-  return runLocally({ workflow, config: demo.config, input, stateDir: demo.stateDir, pollMs: DEMO_POLL_MS, retryMs: DEMO_RETRY_MS, show: (state) => demo.say(workflow, `  ${state}`) });
-}
+type Ran<R> = { readonly end: ExecutionEnd; readonly record?: R };
 
 /** 1. The seeded Milvus answers before anything happens to it. */
 async function checkSeed(demo: Demo, url: string): Promise<void> {
@@ -192,7 +183,7 @@ async function checkSeed(demo: Demo, url: string): Promise<void> {
 /** 2. The backup workflow for the demo plan. */
 async function backUp(demo: Demo): Promise<Ran<BackupRecord>> {
   demo.say('backup', `plan ${DEMO_PLAN}: quiesce Milvus, snapshot its volumes, export them into the vault (${demo.vault})`);
-  const end = await run(demo, 'backup', { plan: DEMO_PLAN });
+  const end = await demo.run('backup', { plan: DEMO_PLAN });
   const record = (await demo.catalog.listBackups({ plan: DEMO_PLAN })).find((b) => b.executionId === end.executionArn);
   if (record?.status === 'Available') {
     const rows = record.rowCounts.reduce((n, r) => n + r.rows, 0);
@@ -214,7 +205,7 @@ async function destroy(demo: Demo): Promise<DemoSummary['disaster']> {
 /** 4. The restore workflow: the backup from the vault into {@link DEMO_TARGET_NAMESPACE}; its Validate step compares row counts. */
 async function restore(demo: Demo, backup: BackupRecord): Promise<Ran<RestoreRecord>> {
   demo.say('restore', `${backup.backupId} from the vault into namespace ${DEMO_TARGET_NAMESPACE}`);
-  const end = await run(demo, 'restore', { backupId: backup.backupId, targetNamespace: DEMO_TARGET_NAMESPACE, source: 'vault' });
+  const end = await demo.run('restore', { backupId: backup.backupId, targetNamespace: DEMO_TARGET_NAMESPACE, source: 'vault' });
   const record = (await demo.catalog.listRestores({ backupId: backup.backupId })).find((r) => r.executionId === end.executionArn);
   demo.say('restore', `${record?.restoreId ?? '(no record)'} ${record?.status ?? end.status}${record?.rtoSeconds !== undefined ? `, RTO ${formatDuration(record.rtoSeconds)}` : ''}`);
   return { end, record };
@@ -304,7 +295,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const starting = local.startLocalCluster({ stateDir, port: 0 });
   const outcome = (async () => {
     const cluster = await starting;
-    const demo: Demo = { stateDir, config, source, kube: makeKubeClients(kubeConfigFromFile(cluster.kubeconfigPath)), catalog: await local.localCatalog(stateDir), vault: (await local.localVault(stateDir)).url, clock: io.clock, say };
+    const demo: Demo = {
+      run: (workflow, input) => runLocally({ workflow, config, input, stateDir, pollMs: DEMO_POLL_MS, retryMs: DEMO_RETRY_MS, show: (state) => say(workflow, `  ${state}`) }),
+      source,
+      kube: makeKubeClients(kubeConfigFromFile(cluster.kubeconfigPath)),
+      catalog: await local.localCatalog(stateDir),
+      vault: (await local.localVault(stateDir)).url,
+      clock: io.clock,
+      say,
+    };
     await checkSeed(demo, cluster.url);
     return story(demo);
   })();
