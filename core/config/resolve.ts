@@ -3,7 +3,7 @@
  * config, so the workflows never look names up themselves.
  */
 import { UserError } from '../errors.js';
-import type { Cluster, Config, Drill, Hook, LabelSelector, Plan, RetentionBody, ScheduleBody, Vault } from './schema.js';
+import { drillNamespaceOf, type Cluster, type Config, type Drill, type Hook, type LabelSelector, type Plan, type RetentionBody, type ScheduleBody, type Vault } from './schema.js';
 
 /** A plan, drill or other name that the config does not define. */
 export class UnknownNameError extends UserError {
@@ -39,7 +39,7 @@ export interface ResolvedDrill {
   readonly schedule: ScheduleBody;
   /** The drill's `targetCluster`, else the plan's cluster. */
   readonly targetCluster: Cluster;
-  /** The drill's `targetNamespace`, else `<plan namespace>-drill`. */
+  /** The drill's `targetNamespace`, else `drillNamespaceOf(<plan namespace>)`. */
   readonly targetNamespace: string;
 }
 
@@ -92,7 +92,7 @@ export function resolvePlan(config: Config, planName: string): ResolvedPlan {
 /**
  * Resolves the drill named `drillName`: its plan (see `resolvePlan`), its schedule, and the
  * cluster and namespace it restores into, with the defaults applied (the plan's cluster,
- * `<plan namespace>-drill`). Throws `UnknownNameError` naming the drill when it does not exist.
+ * `drillNamespaceOf`). Throws `UnknownNameError` naming the drill when it does not exist.
  */
 export function resolveDrill(config: Config, drillName: string): ResolvedDrill {
   const drill = find(config.drills, drillName, 'drill', '');
@@ -103,6 +103,6 @@ export function resolveDrill(config: Config, drillName: string): ResolvedDrill {
     plan,
     schedule: scheduleOf(config, drill.schedule, where),
     targetCluster: drill.targetCluster === undefined ? plan.cluster : find(config.clusters, drill.targetCluster, 'cluster', where),
-    targetNamespace: drill.targetNamespace ?? `${plan.plan.namespace}-drill`,
+    targetNamespace: drill.targetNamespace ?? drillNamespaceOf(plan.plan.namespace),
   };
 }

@@ -333,7 +333,7 @@ export const Drill = z.strictObject({
   schedule: z.union([Name, ScheduleBody], { error: SCHEDULE_FORMS }),
   /** Cluster to restore into; defaults to the plan's cluster. */
   targetCluster: Name.optional(),
-  /** Throwaway namespace for the restore; defaults to `<plan namespace>-drill`. */
+  /** Throwaway namespace for the restore; defaults to `drillNamespaceOf(<plan namespace>)`. */
   targetNamespace: Namespace.optional(),
   /** Fail the drill when restored row counts differ from those recorded at backup. */
   validateRowCounts: z.boolean({ error: 'must be true or false' }).default(true),
@@ -343,6 +343,12 @@ export const Drill = z.strictObject({
   cleanup: z.boolean({ error: 'must be true or false' }).default(true),
 });
 export type Drill = z.infer<typeof Drill>;
+
+/** The settings of a drill that states none — also of a drill started for a plan (`{"plan": NAME}`). */
+export const DRILL_DEFAULTS = Drill.pick({ validateRowCounts: true, readyTimeout: true, cleanup: true }).parse({});
+
+/** Where a drill of a plan in `planNamespace` restores unless it names a namespace. */
+export const drillNamespaceOf = (planNamespace: string): string => `${planNamespace}-drill`;
 
 export const Subscription = z.discriminatedUnion(
   'protocol',
@@ -504,7 +510,7 @@ export function crossReferenceIssues(c: ReferenceView): ReferenceIssue[] {
     const planNamespace = str(plan?.['namespace']);
     if (planCluster === undefined || planNamespace === undefined) return;
     const targetCluster = str(drill['targetCluster']) ?? planCluster;
-    const targetNamespace = str(drill['targetNamespace']) ?? `${planNamespace}-drill`;
+    const targetNamespace = str(drill['targetNamespace']) ?? drillNamespaceOf(planNamespace);
     if (targetCluster === planCluster && targetNamespace === planNamespace) {
       issues.push({ path: ['drills', i, 'targetNamespace'], message: `must differ from the plan's namespace ${planNamespace}: a drill must never restore over production` });
     }

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { causeText } from '../backup/workflow.js';
 import type { RestoreRecord } from '../catalog/record.js';
 import { resolveDrill, resolvePlan, UnknownNameError, type ResolvedPlan } from '../config/resolve.js';
-import type { Drill } from '../config/schema.js';
+import { DRILL_DEFAULTS, drillNamespaceOf, type Drill } from '../config/schema.js';
 import { InvalidInputError } from '../errors.js';
 import { deleteNamespace } from '../restore/namespace.js';
 import { findBackupAt, NoBackupAtPointInTimeError } from '../restore/prepare.js';
@@ -70,10 +70,9 @@ export async function prepareDrillStep(
       targetNamespace = resolved.targetNamespace;
     } else {
       plan = resolvePlan(s.config, input.plan!);
-      // A configured drill's defaults (config/schema.ts): validate row counts, then clean up.
-      settings = { validateRowCounts: true, cleanup: true };
+      settings = DRILL_DEFAULTS;
       targetCluster = plan.cluster.name;
-      targetNamespace = `${plan.plan.namespace}-drill`;
+      targetNamespace = drillNamespaceOf(plan.plan.namespace);
     }
   } catch (err) {
     if (err instanceof UnknownNameError) throw new InvalidInputError(WHAT, [`${input.drill !== undefined ? 'drill' : 'plan'}: ${err.message}`]);

@@ -15,7 +15,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import { resolveDrill, resolvePlan } from '../../core/config/resolve.js';
 import { parseQuantity } from '../../core/config/quantity.js';
-import type { Cluster, Config, StorageClass, Vault as VaultConfig } from '../../core/config/schema.js';
+import { drillNamespaceOf, type Cluster, type Config, type StorageClass, type Vault as VaultConfig } from '../../core/config/schema.js';
 import { UserError } from '../../core/errors.js';
 import { BackupStepEnvironment } from '../../lambdas/backup/environment.js';
 import { placeholderOf, STEP_NAMES, type StepName } from '../../lambdas/backup/handlers.js';
@@ -165,11 +165,11 @@ export class PrimaryStack extends Stack {
     // namespaces only read it.
     this.dataMover = new DataMover(this, 'DataMover', {
       targets: plans.map((p) => ({ clusterName: p.cluster.eksClusterName, namespace: p.plan.namespace })),
-      // Configured drills' namespaces, and `<plan namespace>-drill` of every plan: where a drill
+      // Configured drills' namespaces, and the default drill namespace of every plan: where a drill
       // started for a plan (`{"plan": NAME}`) restores.
       restoreTargets: [
         ...drills.map((d) => ({ clusterName: d.targetCluster.eksClusterName, namespace: d.targetNamespace })),
-        ...plans.map((p) => ({ clusterName: p.cluster.eksClusterName, namespace: `${p.plan.namespace}-drill` })),
+        ...plans.map((p) => ({ clusterName: p.cluster.eksClusterName, namespace: drillNamespaceOf(p.plan.namespace) })),
       ],
     });
     this.vault.grantReadWriteChunks(this.dataMover.role);
