@@ -1,16 +1,13 @@
-import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
-import { afterAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { beforeEach, describe, expect, it } from '@jest/globals';
 import { DescribeExecutionCommand, GetExecutionHistoryCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
-import { Command } from 'commander';
 import { registerBackupCommands, renderBackup, renderBackupList } from '../../cli/commands/backup.js';
-import { LocalCatalog } from '../../core/catalog/local.js';
 import { BackupRecord } from '../../core/catalog/record.js';
 import { hookRunsKey, inventoryKey, milvusStateKey, sealedManifestKey } from '../../core/vault/layout.js';
+import { cliWith, localState } from '../cli/helpers.js';
 
 const available = BackupRecord.parse({
   backupId: 'nightly-1',
@@ -34,28 +31,7 @@ const available = BackupRecord.parse({
   hooks: [{ phase: 'pre', hook: 'datanode-sync', pod: 'dn-1', container: 'datanode', command: ['sync'], attempts: 1, outcome: 'Succeeded', exitCode: 0, stdout: 'synced', stderr: '' }],
 });
 
-function program(): { run: (...args: string[]) => Promise<number>; out: string[]; err: string[] } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    out,
-    err,
-    run: async (...args) => {
-      process.exitCode = undefined;
-      const p = new Command('milvus-guard').exitOverride();
-      registerBackupCommands(p, { out: (t) => out.push(t), err: (t) => err.push(t), sleep: async () => undefined });
-      await p.parseAsync(['node', 'milvus-guard', ...args]);
-      const code = typeof process.exitCode === 'number' ? process.exitCode : 0;
-      process.exitCode = undefined;
-      return code;
-    },
-  };
-}
-
-const dirs: string[] = [];
-afterAll(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
+const program = () => cliWith(registerBackupCommands);
 
 describe('backup list', () => {
   it('prints a kubectl-style table of name, plan, status, start, completion and size', () => {
@@ -66,10 +42,8 @@ describe('backup list', () => {
   });
 
   it('reads the local catalog with --local --state', async () => {
-    const state = await mkdtemp(join(tmpdir(), 'mg-cli-'));
-    dirs.push(state);
-    writeFileSync(join(state, 'kubeconfig'), '');
-    await new LocalCatalog(join(state, 'catalog')).createBackup(available);
+    const { dir: state, catalog } = await localState();
+    await catalog.createBackup(available);
     const cli = program();
 
     const code = await cli.run('backup', 'list', '--local', '--state', state, '-o', 'json');
