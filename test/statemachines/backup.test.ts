@@ -1,35 +1,32 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import type { Context } from 'aws-lambda';
 import { InMemoryCatalog } from '../../core/catalog/memory.js';
 import { loadConfigFile } from '../../core/config/parse.js';
 import type { Config } from '../../core/config/schema.js';
-import { fillPlaceholders, loadDefinition, placeholdersOf } from '../../core/workflow/asl.js';
 import { makeHandler } from '../../lambdas/prepare/handler.js';
 import { RecordingMetrics } from '../lambdas/recording-metrics.js';
+import { named, scriptedWorkflow, type Script } from './harness.js';
 
-// The real statemachines/backup.asl.json, run by aws-local-stepfunctions. Prepare is the real
-// handler (against the example config and an in-memory catalog); the other Tasks are scripted,
-// so these tests pin down the workflow's paths: what runs after a failure, what is retried.
-// test/backup/workflow.test.ts runs the same file with every real handler on the local cluster.
+// The real backup definition, run by aws-local-stepfunctions (see harness.ts). Prepare is the
+// real handler (against the example config and an in-memory catalog); the other Tasks are
+// scripted, so these tests pin down the workflow's paths: what runs after a failure, what is
+// retried. test/backup/workflow.test.ts runs the same definition with every real handler on the
+// local cluster.
 
-const EXECUTION_ID = 'arn:aws:states:us-east-1:123456789012:execution:milvus-guard-backup:test-1';
-const ARN = (placeholder: string) => `arn:aws:lambda:us-east-1:123456789012:function:${placeholder.replace(/FunctionArn$/, '')}`;
+const workflow = scriptedWorkflow('backup');
+const EXECUTION_ID = workflow.executionId;
 
-const lambdaContext = { functionName: 'prepare', awsRequestId: 'test-request', invokedFunctionArn: ARN('PrepareFunctionArn'), getRemainingTimeInMillis: () => 30_000 } as unknown as Context;
+const lambdaContext = { functionName: 'prepare', awsRequestId: 'test-request', invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:Prepare', getRemainingTimeInMillis: () => 30_000 } as unknown as Context;
+// A lock taken long before the test and held long after it: the execution's start time (the
+// runner's clock) falls inside it whenever the test runs.
+const LOCKED_AT = new Date('2026-11-23T02:00:00.000Z');
+const LOCKED_UNTIL = new Date('2100-01-01T00:00:00.000Z');
 
 let config: Config;
-let definition: StateMachineDefinition;
 
 beforeAll(async () => {
   config = await loadConfigFile('examples/production.yaml');
-  const text = loadDefinition('backup');
-  definition = JSON.parse(fillPlaceholders(text, Object.fromEntries(placeholdersOf(text).map((p) => [p, ARN(p)])))) as StateMachineDefinition;
 });
-
-type Script = Record<string, (input: any) => unknown>;
-
-const named = (name: string, message = name) => Object.assign(new Error(message), { name });
 
 /** Answers of every step for a backup that succeeds; tests replace some. */
 function happyPath(): Script {
@@ -55,40 +52,14 @@ function happyPath(): Script {
 }
 
 /** Runs the workflow with the real Prepare and `script` for the rest; records every Task call. */
-async function run(input: unknown, script: Script, catalog = new InMemoryCatalog()) {
+function run(input: unknown, script: Script, catalog = new InMemoryCatalog()) {
   const prepare = makeHandler({
     config,
     catalog,
     metrics: new RecordingMetrics(),
     environment: { POWERTOOLS_SERVICE_NAME: 'milvus-guard', POWERTOOLS_METRICS_NAMESPACE: 'MilvusGuard', POWERTOOLS_LOG_LEVEL: 'SILENT', VAULT_NAME: 'primary', VAULT_BUCKET: 'vault-bucket', CATALOG_TABLE: 'catalog', LOCK_TTL_SECONDS: 3600 },
   });
-  const calls: { state: string; input: any }[] = [];
-  const handlers: Record<string, (input: any) => Promise<any>> = {
-    Prepare: async (event) => {
-      calls.push({ state: 'Prepare', input: event });
-      return prepare(event, lambdaContext);
-    },
-  };
-  for (const [state, answer] of Object.entries(script)) {
-    handlers[state] = async (event) => {
-      calls.push({ state, input: event });
-      return answer(event);
-    };
-  }
-  const waits = { WaitForFlush: 0, WaitForSnapshots: 0, WaitForExport: 0 };
-  const retries = Object.fromEntries(Object.keys(handlers).map((s) => [s, 0]));
-  const execution = new StateMachine(definition).run(input as never, {
-    context: { Execution: { Id: EXECUTION_ID, Name: 'test-1' } },
-    overrides: { taskResourceLocalHandlers: handlers, waitTimeOverrides: waits, retryIntervalOverrides: retries },
-  });
-  const outcome = await execution.result.then(
-    (output) => ({ output, error: undefined }),
-    (err: unknown) => {
-      if (!(err instanceof ExecutionError)) throw err;
-      return { output: undefined, error: err.cause as { name: string; message: string } };
-    },
-  );
-  return { ...outcome, calls, states: calls.map((c) => c.state) };
+  return workflow.run(input, { Prepare: (event) => prepare(event, lambdaContext), ...script });
 }
 
 describe('backup workflow: success', () => {
@@ -153,13 +124,13 @@ describe('backup workflow: rejected input', () => {
 
   it('fails a second backup of a running plan with BackupInProgress, touching nothing', async () => {
     const catalog = new InMemoryCatalog();
-    await catalog.acquireLock('milvus-production-backup', { backupId: 'first', executionId: 'arn:first' }, new Date(), new Date(Date.now() + 3_600_000));
+    await catalog.acquireLock('milvus-production-backup', { backupId: 'first', executionId: 'arn:first' }, LOCKED_AT, LOCKED_UNTIL);
 
     const { error, states } = await run({ plan: 'milvus-production-backup' }, happyPath(), catalog);
 
     expect(error!.name).toBe('BackupInProgress');
     expect(states).toEqual(['Prepare']);
-    expect(await catalog.lockHolder('milvus-production-backup', new Date())).toEqual({ backupId: 'first', executionId: 'arn:first' });
+    expect(await catalog.lockHolder('milvus-production-backup', LOCKED_AT)).toEqual({ backupId: 'first', executionId: 'arn:first' });
   });
 });
 

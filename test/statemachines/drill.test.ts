@@ -1,27 +1,13 @@
-import { beforeAll, describe, expect, it } from '@jest/globals';
-import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
-import { fillPlaceholders, loadDefinition, placeholdersOf } from '../../core/workflow/asl.js';
+import { describe, expect, it } from '@jest/globals';
+import { inputOf, named, scriptedWorkflow, type Script } from './harness.js';
 
-// The real statemachines/drill.asl.json, run by aws-local-stepfunctions with every Task
-// scripted, the nested restore (RunRestore, a startExecution.sync:2 Task) included: these tests
-// pin down the drill's paths — above all that a failed restore still cleans up and leaves
+// The real drill definition, run by aws-local-stepfunctions with every Task scripted (see
+// harness.ts), the nested restore (RunRestore, a startExecution.sync:2 Task) included: these
+// tests pin down the drill's paths — above all that a failed restore still cleans up and leaves
 // evidence, and that only a passing report ends the execution successfully.
 
-const EXECUTION_ID = 'arn:aws:states:us-east-1:123456789012:execution:milvus-guard-drill:test-1';
 const RESTORE_STATE_MACHINE = 'arn:aws:states:us-east-1:123456789012:stateMachine:milvus-guard-restore';
-const value = (placeholder: string) =>
-  placeholder === 'RestoreStateMachineArn' ? RESTORE_STATE_MACHINE : `arn:aws:lambda:us-east-1:123456789012:function:${placeholder.replace(/FunctionArn$/, '')}`;
-
-let definition: StateMachineDefinition;
-
-beforeAll(() => {
-  const text = loadDefinition('drill');
-  definition = JSON.parse(fillPlaceholders(text, Object.fromEntries(placeholdersOf(text).map((p) => [p, value(p)])))) as StateMachineDefinition;
-});
-
-type Script = Record<string, (input: any) => unknown>;
-
-const named = (name: string, message = name) => Object.assign(new Error(message), { name });
+const { run, executionId: EXECUTION_ID } = scriptedWorkflow('drill', { parameters: { RunRestore: { StateMachineArn: RESTORE_STATE_MACHINE } } });
 
 const DRILL = { drillId: 'production-weekly-drill-20300105060000', plan: 'milvus-production-backup', cleanup: true, targetNamespace: 'vector-db-drill' };
 const RESTORE_INPUT = { backupId: 'milvus-production-backup-20300105020000', targetNamespace: 'vector-db-drill', source: 'vault', cleanupOnFailure: false, restoreName: DRILL.drillId };
@@ -37,33 +23,7 @@ function happyPath(): Script {
   };
 }
 
-/** Runs the workflow with `script` for its Tasks; records every Task call. */
-async function run(input: unknown, script: Script) {
-  const calls: { state: string; input: any }[] = [];
-  const handlers: Record<string, (input: any) => Promise<any>> = {};
-  for (const [state, answer] of Object.entries(script)) {
-    handlers[state] = async (event) => {
-      calls.push({ state, input: event });
-      return answer(event);
-    };
-  }
-  const retries = Object.fromEntries(Object.keys(handlers).map((s) => [s, 0]));
-  const execution = new StateMachine(definition).run(input as never, {
-    context: { Execution: { Id: EXECUTION_ID, Name: 'test-1' } },
-    overrides: { taskResourceLocalHandlers: handlers, retryIntervalOverrides: retries },
-  });
-  const outcome = await execution.result.then(
-    (output) => ({ output, error: undefined }),
-    (err: unknown) => {
-      if (!(err instanceof ExecutionError)) throw err;
-      return { output: undefined, error: err.cause as { name: string; message: string } };
-    },
-  );
-  return { ...outcome, calls, states: calls.map((c) => c.state) };
-}
-
 const INPUT = { drill: 'production-weekly-drill' };
-const inputOf = (calls: { state: string; input: any }[], state: string) => calls.find((c) => c.state === state)!.input;
 
 describe('drill workflow: a drill that passes', () => {
   it('restores, cleans up, records the evidence and succeeds with the report', async () => {

@@ -1,24 +1,11 @@
-import { beforeAll, describe, expect, it } from '@jest/globals';
-import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
-import { fillPlaceholders, loadDefinition, placeholdersOf } from '../../core/workflow/asl.js';
+import { describe, expect, it } from '@jest/globals';
+import { inputOf, named, scriptedWorkflow, type Script } from './harness.js';
 
-// The real statemachines/restore.asl.json, run by aws-local-stepfunctions with every Task
-// scripted: these tests pin down the workflow's paths (the order of the steps, the polling
+// The real restore definition, run by aws-local-stepfunctions with every Task scripted (see
+// harness.ts): these tests pin down the workflow's paths (the order of the steps, the polling
 // loops, what runs after a failure, what is retried), not what the steps do.
 
-const EXECUTION_ID = 'arn:aws:states:us-east-1:123456789012:execution:milvus-guard-restore:test-1';
-const ARN = (placeholder: string) => `arn:aws:lambda:us-east-1:123456789012:function:${placeholder.replace(/FunctionArn$/, '')}`;
-
-let definition: StateMachineDefinition;
-
-beforeAll(() => {
-  const text = loadDefinition('restore');
-  definition = JSON.parse(fillPlaceholders(text, Object.fromEntries(placeholdersOf(text).map((p) => [p, ARN(p)])))) as StateMachineDefinition;
-});
-
-type Script = Record<string, (input: any) => unknown>;
-
-const named = (name: string, message = name) => Object.assign(new Error(message), { name });
+const { run, executionId: EXECUTION_ID } = scriptedWorkflow('restore');
 
 const PREPARED = { restoreId: 'restore-1', backupId: 'milvus-production-backup-20300101020000', to: { namespace: 'vector-db-restored' }, source: 'vault' };
 const SUCCESS_STATES = ['PrepareRestore', 'VerifyBackup', 'CreateNamespace', 'RestoreVolumes', 'CheckVolumes', 'ApplyManifests', 'CheckReadiness', 'Validate', 'Complete'];
@@ -40,34 +27,7 @@ function happyPath(): Script {
   };
 }
 
-/** Runs the workflow with `script` for its Tasks; records every Task call. */
-async function run(input: unknown, script: Script) {
-  const calls: { state: string; input: any }[] = [];
-  const handlers: Record<string, (input: any) => Promise<any>> = {};
-  for (const [state, answer] of Object.entries(script)) {
-    handlers[state] = async (event) => {
-      calls.push({ state, input: event });
-      return answer(event);
-    };
-  }
-  const waits = { WaitForVolumes: 0, WaitForReadiness: 0, WaitForLoad: 0 };
-  const retries = Object.fromEntries(Object.keys(handlers).map((s) => [s, 0]));
-  const execution = new StateMachine(definition).run(input as never, {
-    context: { Execution: { Id: EXECUTION_ID, Name: 'test-1' } },
-    overrides: { taskResourceLocalHandlers: handlers, waitTimeOverrides: waits, retryIntervalOverrides: retries },
-  });
-  const outcome = await execution.result.then(
-    (output) => ({ output, error: undefined }),
-    (err: unknown) => {
-      if (!(err instanceof ExecutionError)) throw err;
-      return { output: undefined, error: err.cause as { name: string; message: string } };
-    },
-  );
-  return { ...outcome, calls, states: calls.map((c) => c.state) };
-}
-
 const INPUT = { backupId: PREPARED.backupId, targetNamespace: 'vector-db-restored' };
-const inputOf = (calls: { state: string; input: any }[], state: string) => calls.find((c) => c.state === state)!.input;
 
 describe('restore workflow: success', () => {
   it('runs the steps in restore order and ends with the Complete result', async () => {
@@ -86,6 +46,7 @@ describe('restore workflow: success', () => {
   it('hands every later step the restore that PrepareRestore prepared', async () => {
     const { calls } = await run(INPUT, happyPath());
 
+    expect(calls).toHaveLength(SUCCESS_STATES.length);
     for (const call of calls.slice(1)) expect(call.input.restore).toEqual(PREPARED);
   });
 });
