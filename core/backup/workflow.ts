@@ -32,6 +32,7 @@ import { checkExport, deleteBackupExports, finishExport, startExport } from './e
 import { failsBackup, HookFailedError, runHooks, summarize, type HookPhase } from './hooks.js';
 import { checkFlush, milvusFor, pauseGc, resumeGc, startFlush } from './quiesce.js';
 import { checkSnapshots, createSnapshots, deleteBackupSnapshots } from './snapshots.js';
+import { BACKUP_INDEX_FORMAT, type BackupIndexDocument } from '../vault/backup-index.js';
 import { backupRecordKey, hookRunsKey, milvusStateKey, volumeIndexKey, volumeSummaryKey } from '../vault/layout.js';
 
 type Services<K extends keyof BackupServices> = Pick<BackupServices, K>;
@@ -239,8 +240,8 @@ export async function finalizeStep(
     const bytesUploaded = exports.reduce((n, e) => n + e.bytesUploaded, 0);
     const durationSeconds = Math.max(0, (now.getTime() - Date.parse(backup.startedAt)) / 1000);
     const indexKey = backupRecordKey(id);
-    const index = {
-      format: 'milvus-guard/backup-v1',
+    const index: BackupIndexDocument = {
+      format: BACKUP_INDEX_FORMAT,
       backupId: id,
       plan: backup.plan,
       cluster: backup.cluster,

@@ -7,11 +7,10 @@
  * with the names of what is missing, instead of hours into a hydration with a half-built
  * namespace left behind.
  */
-import { z } from 'zod';
-import { RowCount } from '../catalog/record.js';
 import { displayPath, IndexCorruptError, IndexReader, type IndexEntry } from '../datamover/index-format.js';
 import { readVolumeSummary, type VolumeSummary } from '../datamover/summary.js';
 import { UserError } from '../errors.js';
+import { BackupIndexDocument } from '../vault/backup-index.js';
 import { backupRecordKey, InvalidKeyPartError, packKey, volumeSummaryKey } from '../vault/layout.js';
 import { ObjectNotFoundError, type VaultStore } from '../vault/store.js';
 
@@ -37,27 +36,6 @@ export interface IndexVerification {
   readonly packs: number;
   readonly bytes: number;
 }
-
-/** The format the backup workflow's Finalize step writes into `backups/<id>/backup.json`. */
-export const BACKUP_INDEX_FORMAT = 'milvus-guard/backup-v1';
-
-/**
- * The fields of the backup's index document that a restore relies on. Loose: the document
- * carries more (keys, sizes), and a newer writer may add fields an older reader ignores.
- */
-export const BackupIndexDocument = z
-  .object({
-    format: z.literal(BACKUP_INDEX_FORMAT),
-    backupId: z.string(),
-    plan: z.string(),
-    namespace: z.string(),
-    completedAt: z.string(),
-    rowCounts: z.array(RowCount),
-    // The backup workflow snapshots at least one volume; an index without any restores no data.
-    volumes: z.array(z.object({ pvc: z.string(), role: z.string(), snapshot: z.string() }).loose()).min(1),
-  })
-  .loose();
-export type BackupIndexDocument = z.infer<typeof BackupIndexDocument>;
 
 export interface VerifyIndexOptions {
   /** Pack existence checks in flight at once. @default 16 */

@@ -22,6 +22,7 @@ import { dataMoverFailure, dataMoverJob } from '../datamover/job.js';
 import { kubeCall, kubeCreateIdempotent, kubeDeleteIdempotent, kubeGetOptional } from '../kube/call.js';
 import type { KubeClients } from '../kube/connect.js';
 import { parseQuantity } from '../config/quantity.js';
+import type { BackupIndexDocument } from '../vault/backup-index.js';
 import { backupRecordKey, manifestKey } from '../vault/layout.js';
 import { ObjectNotFoundError, type VaultStore } from '../vault/store.js';
 import type { PreparedRestore, VolumeRestore, VolumeRestoreItem } from '../workflow/restore-state.js';
@@ -96,12 +97,6 @@ export class SnapshotUnavailableError extends Error {
   }
 }
 
-interface BackupIndex {
-  namespace: string;
-  inventoryKey?: string;
-  volumes: { pvc: string; role: string; snapshot: string }[];
-}
-
 interface InventoryVolume {
   pvc: string;
   storageClass?: string;
@@ -135,7 +130,7 @@ function larger(a: string | undefined, b: string | undefined): string | undefine
  * {@link BackupIncompleteError} when the index or a PVC manifest is missing.
  */
 export async function readBackupVolumes(vault: VaultStore, backupId: string): Promise<BackupVolume[]> {
-  const index = await readJson<BackupIndex>(vault, backupRecordKey(backupId));
+  const index = await readJson<Pick<BackupIndexDocument, 'namespace' | 'inventoryKey' | 'volumes'>>(vault, backupRecordKey(backupId));
   if (!index) throw new BackupIncompleteError(`backup ${backupId} has no index in vault ${vault.url} (${backupRecordKey(backupId)}): it never completed. Restore another backup`);
   const inventory = index.inventoryKey ? await readJson<{ volumes?: InventoryVolume[] }>(vault, index.inventoryKey) : undefined;
   const volumes: BackupVolume[] = [];
