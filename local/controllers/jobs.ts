@@ -187,6 +187,8 @@ export class JobController implements Controller {
       this.finish(pod, containers.map(() => ({ exitCode: 128, reason: err.reason, message: err.message, startedAt: at, finishedAt: at })));
       return true;
     }
+    const logs = containers.map((c) => dirs.podLog(ns, pod.metadata.name, c.name));
+    await Promise.all(logs.map((log) => mkdir(dirname(log), { recursive: true })));
     const current = store.get(POD, ns, pod.metadata.name);
     if (!current || current.metadata.uid !== pod.metadata.uid) return false;
     const running = store.replace(POD, {
@@ -204,11 +206,11 @@ export class JobController implements Controller {
         containerStatuses: containers.map((c) => ({ name: c.name, image: c.image, ready: true, started: true, restartCount: 0, state: { running: { startedAt: at } } })),
       },
     }, { subresource: 'status' });
+    // The processes start before this returns: a later pass that saw the pod Running with no
+    // process would take it for a container lost in a restart and fail it.
     const results = Promise.all(
       prepared.map(async (proc, i) => {
-        const log = dirs.podLog(ns, pod.metadata.name, containers[i]!.name);
-        await mkdir(dirname(log), { recursive: true });
-        const out = createWriteStream(log, { flags: 'a' });
+        const out = createWriteStream(logs[i]!, { flags: 'a' });
         const child = spawn(proc.file, proc.args, { cwd: proc.cwd, env: proc.env, stdio: ['ignore', 'pipe', 'pipe'] });
         if (i === 0) this.processes.set(pod.metadata.uid!, child);
         child.stdout!.pipe(out, { end: false });
