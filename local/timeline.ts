@@ -26,6 +26,7 @@ export interface TimelineEvent {
 /** Append-only event list with a clock. */
 export class Timeline {
   private readonly entries: TimelineEvent[] = [];
+  private readonly waiting = new Set<(event: TimelineEvent) => void>();
 
   constructor(private readonly now: () => Date) {}
 
@@ -33,7 +34,23 @@ export class Timeline {
   record(event: Omit<TimelineEvent, 'seq' | 'at'> & { at?: string }): TimelineEvent {
     const entry: TimelineEvent = { seq: this.entries.length + 1, ...event, at: event.at ?? this.now().toISOString() };
     this.entries.push(entry);
+    for (const notify of [...this.waiting]) notify(entry);
     return entry;
+  }
+
+  /**
+   * The next event recorded from now on that matches `test`: what a test awaits instead of
+   * polling `events` until an effect (a Job finishing, an exec ending) shows up.
+   */
+  next(test: (event: TimelineEvent) => boolean): Promise<TimelineEvent> {
+    return new Promise((resolve) => {
+      const notify = (event: TimelineEvent) => {
+        if (!test(event)) return;
+        this.waiting.delete(notify);
+        resolve(event);
+      };
+      this.waiting.add(notify);
+    });
   }
 
   /** All events in order (a copy). */

@@ -68,9 +68,18 @@ export function exitCodeOf(status: V1Status): number {
   return Number.isInteger(code) ? code : -1;
 }
 
+/** Starts the timer of one command's timeout: calls `expire` after `seconds`; returns the cancel. */
+export type ExecTimer = (seconds: number, expire: () => void) => () => void;
+
+const clockTimer: ExecTimer = (seconds, expire) => {
+  const timer = setTimeout(expire, seconds * 1000);
+  return () => clearTimeout(timer);
+};
+
 /** Exec over the Kubernetes API with client-node's `Exec` (the same KubeConfig as every call). */
 export class KubernetesExec implements ExecPort {
-  constructor(private readonly execApi: Exec) {}
+  /** `timer` times each command; the default is the real clock (tests expire it themselves). */
+  constructor(private readonly execApi: Exec, private readonly timer: ExecTimer = clockTimer) {}
 
   async exec(request: ExecRequest): Promise<ExecResult> {
     const stdout = new Capture();
@@ -81,8 +90,8 @@ export class KubernetesExec implements ExecPort {
     const closed = new Promise<V1Status>((resolve) =>
       ws.on('close', () => resolve({ status: 'Failure', message: 'the exec stream closed without a final status' })),
     );
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), request.timeoutSeconds * 1000)));
+    let cancel = () => {};
+    const timedOut = new Promise<'timeout'>((resolve) => (cancel = this.timer(request.timeoutSeconds, () => resolve('timeout'))));
     try {
       const outcome = await Promise.race([finished, timedOut, closed.then(async (s) => (await Promise.race([finished, Promise.resolve(s)])))]);
       if (outcome === 'timeout') {
@@ -93,7 +102,7 @@ export class KubernetesExec implements ExecPort {
       const exitCode = exitCodeOf(outcome);
       return { exitCode, stdout: stdout.text(), stderr: stderr.text(), ...(exitCode === 0 ? {} : { message: outcome.message ?? 'the command failed' }) };
     } finally {
-      clearTimeout(timer);
+      cancel();
     }
   }
 }

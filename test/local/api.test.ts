@@ -154,18 +154,22 @@ describe('objects over the Kubernetes API', () => {
 
   it('streams changes to a watch', async () => {
     const events: string[] = [];
+    let seenDeleted!: () => void;
+    const deleted = new Promise<void>((resolve) => (seenDeleted = resolve));
     const watch = await new Watch(t.kc).watch(
       '/api/v1/namespaces/crud/configmaps',
       { labelSelector: 'watched=yes' },
-      (phase: string, object: { metadata: { name: string } }) => events.push(`${phase} ${object.metadata.name}`),
+      (phase: string, object: { metadata: { name: string } }) => {
+        events.push(`${phase} ${object.metadata.name}`);
+        if (phase === 'DELETED') seenDeleted();
+      },
       () => undefined,
     );
 
     await t.core.createNamespacedConfigMap({ namespace: 'crud', body: { metadata: { name: 'seen', labels: { watched: 'yes' } } } });
     await t.core.createNamespacedConfigMap({ namespace: 'crud', body: { metadata: { name: 'unseen' } } });
     await t.core.deleteNamespacedConfigMap({ namespace: 'crud', name: 'seen' });
-    const deadline = Date.now() + 5000;
-    while (events.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await deleted;
     watch.abort();
 
     expect(events).toEqual(['ADDED seen', 'DELETED seen']);

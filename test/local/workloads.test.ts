@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { once } from 'node:events';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -205,24 +206,24 @@ describe('exec', () => {
 
   it('kills the command when the client disconnects', async () => {
     const stdout = new PassThrough();
-    let pid: number | undefined;
-    stdout.on('data', (c: Buffer) => (pid ??= Number(c.toString().trim())));
+    const printed = once(stdout, 'data');
+    const ended = t.cluster.timeline.next((e) => e.type === 'PodExecFinished' && e.name === 'db-0');
     const ws = await new Exec(t.kc).exec(NS, 'db-0', 'db', ['sh', '-c', 'echo $$; exec sleep 30'], stdout, null, null, false);
-    const deadline = Date.now() + 5000;
-    while (pid === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    const pid = Number(String((await printed)[0]).trim());
 
     ws.close();
+    const finished = await ended;
+
     const alive = () => {
       try {
-        process.kill(pid!, 0);
+        process.kill(pid, 0);
         return true;
       } catch {
         return false;
       }
     };
-    while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-
     expect(pid).toBeGreaterThan(0);
+    expect(finished.detail).toMatchObject({ exitCode: 137 });
     expect(alive()).toBe(false);
   });
 
