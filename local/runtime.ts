@@ -4,8 +4,9 @@
  * to directories under the pod's working directory), and every argument, env value and the
  * working directory that starts with a mountPath is rewritten to the mapped directory. A
  * command that invokes `milvus-guard` runs the project's own CLI with this Node; any other
- * command runs if it is an executable on this machine. Pods get a clean environment (only a
- * fixed PATH, HOME and what the pod spec sets), like a container.
+ * command runs if it is an executable on this machine. A container without a command runs its
+ * image's ENTRYPOINT, as a kubelet does, for the images listed in `IMAGES`. Pods get a clean
+ * environment (only a fixed PATH, HOME and what the pod spec sets), like a container.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +19,19 @@ import type { VolumeDirs } from './volumes.js';
 
 /** The CLI entry point a `milvus-guard` container command runs. */
 export const CLI_ENTRY = fileURLToPath(new URL('../bin/milvus-guard.js', import.meta.url));
+
+/** The data mover's image as the local cluster runs it (its build of docker/datamover). */
+export const LOCAL_DATAMOVER_IMAGE = 'milvus-guard-datamover:local';
+
+/**
+ * The ENTRYPOINT and CMD of the images the local cluster can run without a `command`. Like a
+ * kubelet, it runs the ENTRYPOINT followed by the container's `args`, else by the CMD; a
+ * `command` replaces both. The data mover's bundle in the real image is this project's CLI, so
+ * here its ENTRYPOINT is `milvus-guard datamover` and CMD `--help`, as in the Dockerfile.
+ */
+const IMAGES: Record<string, { readonly entrypoint: readonly string[]; readonly cmd: readonly string[] }> = {
+  [LOCAL_DATAMOVER_IMAGE]: { entrypoint: ['milvus-guard', 'datamover'], cmd: ['--help'] },
+};
 
 /** PATH of pod processes: the usual system directories, nothing from the host's environment. */
 export const POD_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -87,6 +101,19 @@ export function resolveCommand(argv: readonly string[]): { file: string; args: s
   return { file, args };
 }
 
+/** What a kubelet runs for `container`: its command, else its image's ENTRYPOINT (see `IMAGES`). */
+function containerArgv(container: V1Container): string[] {
+  if (container.command?.length) return [...container.command, ...(container.args ?? [])];
+  const image = IMAGES[container.image ?? ''];
+  if (!image) {
+    throw new ContainerStartError(
+      'ErrImagePull',
+      `image "${container.image}" is not one the local cluster has, so it cannot run its entrypoint: set command in the pod spec (images it has: ${Object.keys(IMAGES).join(', ')})`,
+    );
+  }
+  return [...image.entrypoint, ...(container.args?.length ? container.args : image.cmd)];
+}
+
 /**
  * Prepares a pod container to run: maps its volumes, resolves env (value, secretKeyRef,
  * configMapKeyRef, fieldRef) and builds the command. `override` replaces the container's
@@ -153,7 +180,7 @@ export async function prepareContainer(
     if (value !== undefined) env[item.name] = rewritePath(value, mounts);
   }
 
-  const argv = override ?? [...(container.command ?? []), ...(container.args ?? [])];
+  const argv = override ?? containerArgv(container);
   const { file, args } = resolveCommand(argv.map((a) => rewritePath(a, mounts)));
   const cwd = container.workingDir ? rewritePath(container.workingDir, mounts) : podDir;
   if (cwd.startsWith('/') && cwd !== podDir && !mounts.some(([, dir]) => cwd.startsWith(dir))) {

@@ -16,10 +16,8 @@ import type { SecretSealer } from './sealer.js';
 
 /** How the export step runs the data mover in the cluster. */
 export interface DataMoverSettings {
-  /** The data-mover image (the asset built from docker/datamover/Dockerfile). */
+  /** The data-mover image (the asset built from docker/datamover/Dockerfile); its ENTRYPOINT runs the data mover. */
   readonly image: string;
-  /** What runs `milvus-guard datamover` in that image; the subcommand and flags follow. */
-  readonly command: readonly string[];
   /** The vault as the Job reaches it: `s3://bucket` in AWS, `file:///...` locally. */
   readonly vaultUrl: string;
   /** Further vault flags for the Job (`--region`, `--kms-key-id`, `--object-lock-mode`). */

@@ -41,7 +41,7 @@ export function dataMoverJob(settings: DataMoverSettings, spec: DataMoverJobSpec
             {
               name: 'datamover',
               image: settings.image,
-              command: [...settings.command],
+              // No command: the image's ENTRYPOINT (docker/datamover/Dockerfile) is the data mover.
               args: [...spec.args],
               volumeMounts: [{ name: spec.volume.name, mountPath: spec.volume.mountPath, ...(spec.volume.readOnly ? { readOnly: true } : {}) }],
               // The data mover's last words (they name the file at fault) survive the pod's log.

@@ -14,9 +14,6 @@ import { KubernetesExec } from '../../core/kube/exec.js';
 import { S3VaultStore } from '../../core/vault/s3-store.js';
 import type { BackupStepEnvironment } from './environment.js';
 
-/** The command that runs `milvus-guard datamover` in the image built from docker/datamover. */
-export const DATAMOVER_IMAGE_COMMAND = ['node', '--enable-source-maps', '--no-warnings', '/app/datamover.mjs', 'datamover'] as const;
-
 export function awsBackupServices(config: Config, env: BackupStepEnvironment): BackupServices {
   const clusters = new Map<string, Promise<KubeClients>>();
   return {
@@ -40,7 +37,6 @@ export function awsBackupServices(config: Config, env: BackupStepEnvironment): B
     events: new EventBridgeEvents(env.EVENT_BUS_NAME),
     dataMover: {
       image: env.DATAMOVER_IMAGE,
-      command: DATAMOVER_IMAGE_COMMAND,
       vaultUrl: `s3://${env.VAULT_BUCKET}`,
       // The Job's pod has credentials from Pod Identity but no region: the vault is in this one.
       vaultArgs: [...(env.AWS_REGION ? ['--region', env.AWS_REGION] : []), '--kms-key-id', env.VAULT_KMS_KEY_ARN, '--object-lock-mode', env.VAULT_OBJECT_LOCK_MODE],

@@ -27,6 +27,7 @@ import { makeStepHandlers, type StepHandler } from '../../lambdas/backup/handler
 import { makeRestoreStepHandlers } from '../../lambdas/restore/handlers.js';
 import { DEFAULT_RESTORE_TIMINGS, type RestoreServices, type RestoreTimings } from '../../core/restore/context.js';
 import { makeHandler as makePrepareHandler } from '../../lambdas/prepare/handler.js';
+import { LOCAL_DATAMOVER_IMAGE } from '../runtime.js';
 import './promise-with-resolvers.js';
 
 /** Where the runner keeps its side of the embedded default, inside the cluster's state directory. */
@@ -44,7 +45,7 @@ export function localPaths(stateDir: string) {
 export const localCatalog = (stateDir: string): LocalCatalog => new LocalCatalog(localPaths(stateDir).catalog);
 
 /** How the data-mover Job runs on the local cluster: the project's own CLI (see local/runtime.ts). */
-export const LOCAL_DATAMOVER = { image: 'milvus-guard-datamover:local', command: ['milvus-guard', 'datamover'], serviceAccountName: 'milvus-guard-datamover' } as const;
+export const LOCAL_DATAMOVER = { image: LOCAL_DATAMOVER_IMAGE, serviceAccountName: 'milvus-guard-datamover' } as const;
 
 /** The workflows under statemachines/. */
 export type LocalWorkflow = 'backup' | 'restore' | 'drill';
@@ -132,7 +133,7 @@ export function localBackupServices(stateDir: string, config: Config, options: {
     catalog: new LocalCatalog(paths.catalog),
     sealer: new LocalKeySealer(paths.sealerKey),
     events: new FileEvents(paths.events),
-    dataMover: { ...LOCAL_DATAMOVER, command: [...LOCAL_DATAMOVER.command], vaultUrl: pathToFileURL(paths.vault).href, vaultArgs: [] },
+    dataMover: { ...LOCAL_DATAMOVER, vaultUrl: pathToFileURL(paths.vault).href, vaultArgs: [] },
     timings: { ...DEFAULT_TIMINGS, ...options.timings },
   };
 }

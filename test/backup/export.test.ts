@@ -4,7 +4,6 @@ import { exportName, labelValue, snapshotName } from '../../core/backup/names.js
 
 const settings = {
   image: '123456789012.dkr.ecr.us-east-1.amazonaws.com/cdk-assets:abc',
-  command: ['node', '/app/datamover.mjs', 'datamover'],
   vaultUrl: 's3://vault-bucket',
   vaultArgs: ['--region', 'us-east-1'],
   serviceAccountName: 'milvus-guard-datamover',
@@ -19,8 +18,8 @@ describe('the data-mover Job', () => {
   it('mounts the clone read-only and backs it up as the PVC of this backup', () => {
     expect(pod.volumes).toEqual([{ name: 'source', persistentVolumeClaim: { claimName: 'export-abc', readOnly: true } }]);
     expect(container.volumeMounts).toEqual([{ name: 'source', mountPath: '/data', readOnly: true }]);
-    expect([...container.command!, ...container.args!]).toEqual([
-      'node', '/app/datamover.mjs', 'datamover',
+    expect(container.command).toBeUndefined(); // the image's ENTRYPOINT runs the data mover
+    expect(container.args).toEqual([
       'backup', '--source', '/data', '--vault', 's3://vault-bucket', '--region', 'us-east-1', '--volume', 'data-production-milvus-etcd-0', '--backup-id', 'nightly-1', '--json',
     ]);
   });
