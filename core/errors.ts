@@ -25,3 +25,30 @@ export class InvalidInputError extends UserError {
     this.problems = problems;
   }
 }
+
+/**
+ * The error names the workflows retry with backoff (the `transient` policy of
+ * core/workflow/policies.ts): ours, and those the AWS SDK throws when a service is throttling
+ * or briefly unavailable. An error class whose failures a retry may fix extends
+ * {@link TransientError} with one of these names; a test fails when one is missing here.
+ */
+export const TRANSIENT_ERROR_NAMES = [
+  'KubernetesTransientError',
+  'ThrottlingException',
+  'ProvisionedThroughputExceededException',
+  'RequestLimitExceeded',
+  'TooManyRequestsException',
+  'SlowDown',
+  'ServiceUnavailable',
+  'InternalError',
+  'TimeoutError',
+] as const;
+export type TransientErrorName = (typeof TRANSIENT_ERROR_NAMES)[number];
+
+/** A failure a retry may fix: the workflows retry it by name (see {@link TRANSIENT_ERROR_NAMES}). */
+export abstract class TransientError extends Error {
+  constructor(name: TransientErrorName, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = name;
+  }
+}

@@ -12,6 +12,7 @@ import { UserError } from '../../core/errors.js';
 import { executeWorkflow } from '../execution.js';
 import { formatBytes, formatDuration, formatTable } from '../format.js';
 import { addWorkflowOptions, catalogFor, configOf, processIO, type WorkflowIO, type WorkflowOptions } from './common.js';
+import { failedAtText } from '../../core/workflow/timeline.js';
 
 /** `backup list` as a kubectl-style table. */
 export function renderBackupList(records: readonly BackupRecord[]): string {
@@ -28,7 +29,7 @@ export function renderBackup(r: BackupRecord): string {
       `Started:     ${r.startedAt}\nCompleted:   ${r.completedAt ?? ''}\nDuration:    ${formatDuration(r.durationSeconds)}\n` +
       `Size:        ${formatBytes(r.sizeBytes)}${r.bytesUploaded === undefined ? '' : ` (${formatBytes(r.bytesUploaded)} uploaded)`}\nExecution:   ${r.executionId}\n`,
   ];
-  if (r.failure) parts.push(`\nFailed in ${r.failure.step}: ${r.failure.error}\n  ${r.failure.cause}\n`);
+  if (r.failure) parts.push(`\nFailed in ${failedAtText(r.failure)}: ${r.failure.error}\n  ${r.failure.cause}\n`);
   const ordered = BACKUP_STEPS.filter((s) => r.steps[s]);
   parts.push('\nTimeline:\n', formatTable(['step', 'start', 'end', 'outcome', 'detail'], ordered.map((s) => { const e = r.steps[s]!; return [s, e.startedAt, e.endedAt ?? '', e.outcome ?? 'Running', e.detail ?? '']; })));
   if (r.components.length) {
@@ -56,7 +57,7 @@ interface CreateOptions extends WorkflowOptions {
 function summary(r: BackupRecord): string {
   const describe = `milvus-guard backup describe ${r.backupId} --local`;
   if (r.status === 'Available') return `backup ${r.backupId} Available: ${formatBytes(r.sizeBytes)} in ${formatDuration(r.durationSeconds)} (${describe})\n`;
-  return `backup ${r.backupId} ${r.status}${r.failure ? ` in ${r.failure.step}: ${r.failure.error}: ${r.failure.cause}` : ''} (${describe})\n`;
+  return `backup ${r.backupId} ${r.status}${r.failure ? ` in ${failedAtText(r.failure)}: ${r.failure.error}: ${r.failure.cause}` : ''} (${describe})\n`;
 }
 
 /** Registers `backup create`, `backup list` and `backup describe` on the root program. */

@@ -34,6 +34,7 @@ import { kubeConfigFromFile, makeKubeClients, type KubeClients } from '../../cor
 import { MilvusClient, type MilvusEndpoint } from '../../core/milvus/client.js';
 import { runLocally, type ExecutionEnd, type Workflow } from '../execution.js';
 import { formatBytes, formatDuration, formatTable } from '../format.js';
+import { failedAtText } from '../../core/workflow/timeline.js';
 
 /** The config the seeded Milvus matches, shipped with the package (found from here, not the working directory). */
 const DEMO_CONFIG = fileURLToPath(new URL('../../examples/production.yaml', import.meta.url));
@@ -236,7 +237,7 @@ function verdict(demo: Demo, backup: Ran<BackupRecord>, disaster?: DemoSummary['
   let reason: string | undefined;
   if (backup.end.status !== 'SUCCEEDED' || b?.status !== 'Available') reason = `the backup did not complete: ${backup.end.error ? failed(backup.end) : `status ${b?.status ?? 'unknown'}`}`;
   else if (disaster?.milvusAnswers) reason = `namespace ${disaster.namespace} was deleted but a Milvus still answers there`;
-  else if (r?.status !== 'Completed') reason = `the restore did not complete: ${r?.failure ? `${r.failure.step}: ${r.failure.error}: ${r.failure.cause}` : failed(restored?.end)}`;
+  else if (r?.status !== 'Completed') reason = `the restore did not complete: ${r?.failure ? `${failedAtText(r.failure)}: ${r.failure.error}: ${r.failure.cause}` : failed(restored?.end)}`;
   else if (!r.validation?.passed) reason = 'the restore completed but its validation did not pass';
   else if (missing.length) reason = `collections recorded at backup were not validated: ${missing.join(', ')}`;
   else if (bad.length) reason = `row counts differ: ${bad.map((c) => `${c.name} expected ${c.expected}, restored ${c.restored ?? 'none'}, served ${c.served ?? 'none'}`).join('; ')}`;
@@ -353,7 +354,7 @@ export function renderDemoSummary(s: DemoSummary): string {
     `Restore:         ${s.restore.id ?? '(none)'} ${s.restore.status} into ${s.restore.namespace}${s.restore.source ? ` from the ${s.restore.source}` : ''}`,
     `RTO:             ${s.rtoSeconds === null ? '' : formatDuration(s.rtoSeconds)}`,
   ];
-  if (s.restore.failure) lines.push(`Restore failure: ${s.restore.failure.step}: ${s.restore.failure.error}: ${s.restore.failure.cause}`, `Left behind:     ${s.restore.failure.leftBehind}`);
+  if (s.restore.failure) lines.push(`Restore failure: ${failedAtText(s.restore.failure)}: ${s.restore.failure.error}: ${s.restore.failure.cause}`, `Left behind:     ${s.restore.failure.leftBehind}`);
   lines.push(`Wall time:       ${formatDuration(s.elapsedSeconds)}`, '');
   const out = [lines.join('\n')];
   if (s.collections.length) {

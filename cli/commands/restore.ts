@@ -22,6 +22,7 @@ import { type Command, Option } from 'commander';
 import { executeWorkflow } from '../execution.js';
 import { formatDuration, formatTable } from '../format.js';
 import { addWorkflowOptions, catalogFor, configOf, processIO, type WorkflowIO, type WorkflowOptions } from './common.js';
+import { failedAtText } from '../../core/workflow/timeline.js';
 
 export interface RestoreCreateOptions extends WorkflowOptions {
   fromBackup?: string;
@@ -150,7 +151,7 @@ export function renderRestore(r: RestoreRecord): string {
       (r.manifests ? `Manifests:   ${r.manifests.created} created, ${r.manifests.existing} already there, ${r.manifests.secrets} secrets\n` : '') +
       `Execution:   ${r.executionId}\n`,
   ];
-  if (r.failure) parts.push(`\nFailed in ${r.failure.step}: ${r.failure.error}\n  ${r.failure.cause}\n  Left behind: ${r.failure.leftBehind}\n`);
+  if (r.failure) parts.push(`\nFailed in ${failedAtText(r.failure)}: ${r.failure.error}\n  ${r.failure.cause}\n  Left behind: ${r.failure.leftBehind}\n`);
   if (r.volumes.length) parts.push('\nVolumes:\n', formatTable(['pvc', 'role', 'status', 'from'], r.volumes.map((v) => [v.pvc, v.role, v.status, v.from ?? ''])));
   if (r.validation) {
     parts.push(
@@ -183,7 +184,7 @@ function summary(r: RestoreRecord): string {
     return `restore ${r.restoreId} Completed into ${r.targetCluster}/${r.targetNamespace}: RTO ${formatDuration(r.rtoSeconds)}, ${checks.filter((c) => c.ok).length}/${checks.length} collections validated (${describe})\n`;
   }
   const f = r.failure;
-  return `restore ${r.restoreId} ${r.status}${f ? ` in ${f.step}: ${f.error}: ${f.cause}\n  left behind: ${f.leftBehind}` : ''} (${describe})\n`;
+  return `restore ${r.restoreId} ${r.status}${f ? ` in ${failedAtText(f)}: ${f.error}: ${f.cause}\n  left behind: ${f.leftBehind}` : ''} (${describe})\n`;
 }
 
 /** Registers `restore create`, `restore list` and `restore describe` on the root program. */

@@ -8,7 +8,7 @@
 import { resolvePlan, type ResolvedPlan } from '../config/resolve.js';
 import type { Config } from '../config/schema.js';
 import { deadlineAfter } from '../deadline.js';
-import type { BackupRecord, BackupStep, HookRun } from '../catalog/record.js';
+import type { BackupStep, HookRun } from '../catalog/record.js';
 import type { KubeClients } from '../kube/connect.js';
 import type {
   CaptureSummary,
@@ -24,6 +24,8 @@ import type {
   UnquiesceResult,
 } from '../workflow/backup-state.js';
 import type { PreparedBackup, PrepareRequest } from '../workflow/contracts.js';
+import { BACKUP_WORKFLOW } from '../workflow/steps.js';
+import { asStep, closeFailedStep, failedStepOf, type Timeline } from '../workflow/timeline.js';
 import { prepareBackup, type PrepareContext } from '../workflow/prepare.js';
 import { captureManifests } from './capture.js';
 import type { BackupServices } from './context.js';
@@ -37,31 +39,18 @@ import { backupRecordKey, hookRunsKey, milvusStateKey, volumeIndexKey, volumeSum
 
 type Services<K extends keyof BackupServices> = Pick<BackupServices, K>;
 
-/** Runs `work` as (part of) `step`: records its start, and its end when `ends` or on failure. */
-async function asStep<T>(
-  s: Services<'catalog' | 'now'>,
-  backupId: string,
-  step: BackupStep,
-  options: { ends: boolean; detail?: (result: T) => string },
-  work: () => Promise<T>,
-): Promise<T> {
-  await s.catalog.recordStep(backupId, step, { startedAt: s.now().toISOString() });
-  let result: T;
-  try {
-    result = await work();
-  } catch (err) {
-    await s.catalog.recordStep(backupId, step, { endedAt: s.now().toISOString(), outcome: 'Failed', detail: `${(err as Error).name}: ${(err as Error).message}`.slice(0, 1000) });
-    throw err;
-  }
-  if (options.ends) await s.catalog.recordStep(backupId, step, { endedAt: s.now().toISOString(), outcome: 'Succeeded', ...(options.detail ? { detail: options.detail(result) } : {}) });
-  return result;
-}
+/** The timeline of backup `backupId` in the catalog. */
+const timeline = (s: Services<'catalog' | 'now'>, backupId: string): Timeline => ({
+  workflow: BACKUP_WORKFLOW,
+  now: s.now,
+  record: (step, entry) => s.catalog.recordStep(backupId, step as BackupStep, entry),
+});
 
 const plan = (config: Config, backup: PreparedBackup): ResolvedPlan => resolvePlan(config, backup.plan);
 const kubeOf = (s: Services<'kube'>, backup: PreparedBackup): Promise<KubeClients> => s.kube(backup.cluster);
 
 /**
- * Step 1: prepares the backup (input, plan, name), takes the plan's lock and creates the
+ * Prepare: prepares the backup (input, plan, name), takes the plan's lock and creates the
  * catalog record `InProgress`. A second backup of the plan while one runs throws
  * `BackupInProgressError` (error name `BackupInProgress`); if the record cannot be created the
  * lock is released again, so a failed Prepare never blocks the plan.
@@ -90,30 +79,30 @@ export async function prepareStep(s: Services<'config' | 'catalog' | 'now' | 'ti
   return prepared;
 }
 
-/** Step 2: discovers resources and protected volumes; the inventory goes into the vault. */
+/** Discover: discovers resources and protected volumes; the inventory goes into the vault. */
 export async function discoverStep(s: Services<'config' | 'catalog' | 'now' | 'kube' | 'vault'>, backup: PreparedBackup): Promise<Discovery> {
-  return asStep(s, backup.backupName, 'Discover', { ends: true, detail: (d) => `${d.resources} resources, ${d.volumes.length} volumes` }, async () =>
+  return asStep(timeline(s, backup.backupName), 'Discover', { ends: true, detail: (d) => `${d.resources} resources, ${d.volumes.length} volumes` }, async () =>
     discover(s, await kubeOf(s, backup), plan(s.config, backup), backup.backupName, s.now()),
   );
 }
 
-/** Step 3a: flushes every collection; the workflow then polls {@link checkFlushStep}. */
+/** StartFlush: flushes every collection; the workflow then polls {@link checkFlushStep}. */
 export async function startFlushStep(s: Services<'config' | 'catalog' | 'now' | 'kube' | 'vault' | 'timings'>, backup: PreparedBackup): Promise<FlushProgress> {
-  return asStep(s, backup.backupName, 'Quiesce', { ends: false }, async () => startFlush(s, milvusFor(await kubeOf(s, backup), plan(s.config, backup)), backup.backupName, s.now()));
+  return asStep(timeline(s, backup.backupName), 'StartFlush', { ends: false }, async () => startFlush(s, milvusFor(await kubeOf(s, backup), plan(s.config, backup)), backup.backupName, s.now()));
 }
 
-/** Step 3b: one poll of the flushes; once all are confirmed the row counts go into the catalog. */
+/** CheckFlush: one poll of the flushes; once all are confirmed the row counts go into the catalog. */
 export async function checkFlushStep(s: Services<'config' | 'catalog' | 'now' | 'kube' | 'vault'>, backup: PreparedBackup, progress: FlushProgress): Promise<FlushProgress> {
-  return asStep(s, backup.backupName, 'Quiesce', { ends: false }, async () => {
+  return asStep(timeline(s, backup.backupName), 'CheckFlush', { ends: false }, async () => {
     const { progress: next, rowCounts } = await checkFlush(s, milvusFor(await kubeOf(s, backup), plan(s.config, backup)), progress, s.now());
     if (rowCounts) await s.catalog.updateBackup(backup.backupName, { rowCounts });
     return next;
   });
 }
 
-/** Step 3c: pauses datacoord GC; the ticket travels in the workflow state to unquiesce. */
+/** PauseGc: pauses datacoord GC; the ticket travels in the workflow state to unquiesce. */
 export async function pauseGcStep(s: Services<'config' | 'catalog' | 'now' | 'kube' | 'timings'>, backup: PreparedBackup): Promise<GcPause> {
-  return asStep(s, backup.backupName, 'Quiesce', { ends: true, detail: (p) => `flushed and confirmed; GC paused until ${p.pausedUntil}${p.ticket ? '' : ' (no ticket: Milvus without GC tickets)'}` }, async () =>
+  return asStep(timeline(s, backup.backupName), 'PauseGc', { ends: true, detail: (p) => `flushed and confirmed; GC paused until ${p.pausedUntil}${p.ticket ? '' : ' (no ticket: Milvus without GC tickets)'}` }, async () =>
     pauseGc(s, milvusFor(await kubeOf(s, backup), plan(s.config, backup)), s.now()),
   );
 }
@@ -124,9 +113,9 @@ async function recordHookRuns(s: Services<'catalog' | 'vault'>, backupId: string
   await s.catalog.updateBackup(backupId, { hooks: [...(record?.hooks ?? []).filter((r) => r.phase !== phase), ...runs] });
 }
 
-/** Step 3d: the plan's pre hooks; a failure that is not ignored fails the backup (`HookFailed`). */
+/** PreHooks: the plan's pre hooks; a failure that is not ignored fails the backup (`HookFailed`). */
 export async function preHooksStep(s: Services<'config' | 'catalog' | 'now' | 'kube' | 'exec' | 'vault'>, backup: PreparedBackup): Promise<HookSummary> {
-  return asStep(s, backup.backupName, 'Hooks', { ends: true, detail: (h) => `${h.runs} run(s), ${h.ignored} ignored failure(s)` }, async () => {
+  return asStep(timeline(s, backup.backupName), 'PreHooks', { ends: true, detail: (h) => `${h.runs} run(s), ${h.ignored} ignored failure(s)` }, async () => {
     const kube = await kubeOf(s, backup);
     const runs = await runHooks({ exec: s.exec(kube) }, kube, plan(s.config, backup), 'pre');
     await recordHookRuns(s, backup.backupName, 'pre', runs);
@@ -136,45 +125,45 @@ export async function preHooksStep(s: Services<'config' | 'catalog' | 'now' | 'k
   });
 }
 
-/** Step 4: sanitized manifests into the vault, Secrets sealed. */
+/** Capture: sanitized manifests into the vault, Secrets sealed. */
 export async function captureStep(s: Services<'catalog' | 'now' | 'kube' | 'vault' | 'sealer'>, backup: PreparedBackup, discovery: Discovery): Promise<CaptureSummary> {
-  return asStep(s, backup.backupName, 'Capture', { ends: true, detail: (c) => `${c.objects} objects (${c.secrets} sealed Secrets)` }, async () => {
+  return asStep(timeline(s, backup.backupName), 'Capture', { ends: true, detail: (c) => `${c.objects} objects (${c.secrets} sealed Secrets)` }, async () => {
     const summary = await captureManifests(s, await kubeOf(s, backup), backup.backupName, discovery.inventoryKey);
     await s.catalog.updateBackup(backup.backupName, { manifests: summary });
     return summary;
   });
 }
 
-/** Step 5a: every protected volume's VolumeSnapshot, created at once. */
-export async function createSnapshotsStep(s: Services<'catalog' | 'now' | 'kube' | 'timings'>, backup: PreparedBackup, discovery: Discovery): Promise<SnapshotSet> {
-  return asStep(s, backup.backupName, 'Snapshot', { ends: false }, async () => {
+/** Snapshot: every protected volume's VolumeSnapshot, created at once. */
+export async function snapshotStep(s: Services<'catalog' | 'now' | 'kube' | 'timings'>, backup: PreparedBackup, discovery: Discovery): Promise<SnapshotSet> {
+  return asStep(timeline(s, backup.backupName), 'Snapshot', { ends: false }, async () => {
     const set = await createSnapshots(s, await kubeOf(s, backup), backup.namespace, backup.backupName, discovery.volumes, s.now());
     await s.catalog.updateBackup(backup.backupName, { components: set.items.map((i) => ({ pvc: i.pvc, role: i.role, snapshot: i.snapshot, status: 'Pending' as const })) });
     return set;
   });
 }
 
-/** Step 5b: one poll of the snapshots; fails fast on a snapshot error. */
+/** CheckSnapshots: one poll of the snapshots; fails fast on a snapshot error. */
 export async function checkSnapshotsStep(s: Services<'catalog' | 'now' | 'kube'>, backup: PreparedBackup, set: SnapshotSet): Promise<SnapshotSet> {
   let ready = false;
-  const next = await asStep(s, backup.backupName, 'Snapshot', { ends: false }, async () => {
+  const next = await asStep(timeline(s, backup.backupName), 'CheckSnapshots', { ends: false }, async () => {
     const checked = await checkSnapshots(await kubeOf(s, backup), backup.namespace, set, s.now());
     ready = checked.ready;
     return checked;
   });
   if (ready) {
     await s.catalog.updateBackup(backup.backupName, { components: next.items.map((i) => ({ pvc: i.pvc, role: i.role, snapshot: i.snapshot, status: 'SnapshotReady' as const })) });
-    await s.catalog.recordStep(backup.backupName, 'Snapshot', { endedAt: s.now().toISOString(), outcome: 'Succeeded', detail: `${next.items.length} snapshots readyToUse` });
+    await timeline(s, backup.backupName).record('Snapshot', { endedAt: s.now().toISOString(), outcome: 'Succeeded', detail: `${next.items.length} snapshots readyToUse` });
   }
   return next;
 }
 
 /**
- * Step 6: resumes GC with the ticket and runs the post hooks — on success and on every failure
+ * Unquiesce (and UnquiesceAfterFailure): resumes GC with the ticket and runs the post hooks — on success and on every failure
  * path. Everything is attempted before a failure is reported (`HookFailed`, or the GC error).
  */
 export async function unquiesceStep(s: Services<'config' | 'catalog' | 'now' | 'kube' | 'exec' | 'vault'>, backup: PreparedBackup, gc: GcPause | undefined): Promise<UnquiesceResult> {
-  return asStep(s, backup.backupName, 'Unquiesce', { ends: true, detail: (u) => `GC ${u.gcResumed ? 'resumed' : 'was not paused'}; ${u.postHooks.runs} post hook run(s)` }, async () => {
+  return asStep(timeline(s, backup.backupName), 'Unquiesce', { ends: true, detail: (u) => `GC ${u.gcResumed ? 'resumed' : 'was not paused'}; ${u.postHooks.runs} post hook run(s)` }, async () => {
     const kube = await kubeOf(s, backup);
     const resolved = plan(s.config, backup);
     let gcError: unknown;
@@ -193,19 +182,19 @@ export async function unquiesceStep(s: Services<'config' | 'catalog' | 'now' | '
   });
 }
 
-/** Step 7a: the clone PVC and data-mover Job of one snapshot. */
+/** StartExport: the clone PVC and data-mover Job of one snapshot. */
 export async function startExportStep(s: Services<'catalog' | 'now' | 'kube' | 'dataMover' | 'timings'>, backup: PreparedBackup, item: SnapshotItem): Promise<ExportJob> {
-  return asStep(s, backup.backupName, 'Export', { ends: false }, async () => startExport(s, await kubeOf(s, backup), backup.namespace, backup.backupName, item, s.now()));
+  return asStep(timeline(s, backup.backupName), 'StartExport', { ends: false }, async () => startExport(s, await kubeOf(s, backup), backup.namespace, backup.backupName, item, s.now()));
 }
 
-/** Step 7b: one poll of a data-mover Job. */
+/** CheckExport: one poll of a data-mover Job. */
 export async function checkExportStep(s: Services<'catalog' | 'now' | 'kube'>, backup: PreparedBackup, job: ExportJob): Promise<ExportJob> {
-  return asStep(s, backup.backupName, 'Export', { ends: false }, async () => checkExport(await kubeOf(s, backup), backup.namespace, job, s.now()));
+  return asStep(timeline(s, backup.backupName), 'CheckExport', { ends: false }, async () => checkExport(await kubeOf(s, backup), backup.namespace, job, s.now()));
 }
 
-/** Step 7c: removes a finished export's Job and clone and reads its summary from the vault. */
+/** FinishExport: removes a finished export's Job and clone and reads its summary from the vault. */
 export async function finishExportStep(s: Services<'catalog' | 'now' | 'kube' | 'vault'>, backup: PreparedBackup, job: ExportJob): Promise<ExportResult> {
-  return asStep(s, backup.backupName, 'Export', { ends: false }, async () => finishExport(s, await kubeOf(s, backup), backup.namespace, backup.backupName, job));
+  return asStep(timeline(s, backup.backupName), 'FinishExport', { ends: false }, async () => finishExport(s, await kubeOf(s, backup), backup.namespace, backup.backupName, job));
 }
 
 /** What `finalizeStep` reports, for metrics. */
@@ -220,7 +209,7 @@ export interface FinalizeResult {
 }
 
 /**
- * Step 8: writes the backup's index to the vault, marks the record `Available` with sizes,
+ * Finalize: writes the backup's index to the vault, marks the record `Available` with sizes,
  * duration and per-volume status, publishes "Backup Available" and releases the plan's lock.
  */
 export async function finalizeStep(
@@ -233,8 +222,8 @@ export async function finalizeStep(
   const id = backup.backupName;
   const now = s.now();
   // The Map's iterations each recorded the Export step's start; it ends here, with all of them.
-  await s.catalog.recordStep(id, 'Export', { endedAt: now.toISOString(), outcome: 'Succeeded', detail: `${exports.length} volume(s) exported` });
-  return asStep(s, id, 'Finalize', { ends: true }, async () => {
+  await timeline(s, id).record('Export', { endedAt: now.toISOString(), outcome: 'Succeeded', detail: `${exports.length} volume(s) exported` });
+  return asStep(timeline(s, id), 'Finalize', { ends: true }, async () => {
     const record = await s.catalog.getBackup(id);
     const sizeBytes = exports.reduce((n, e) => n + e.bytesTotal, 0);
     const bytesUploaded = exports.reduce((n, e) => n + e.bytesUploaded, 0);
@@ -274,23 +263,14 @@ export async function finalizeStep(
 }
 
 /**
- * Failure path, first: removes every export Job and clone PVC of the backup and its
+ * CleanUp, the failure path's first step: removes every export Job and clone PVC of the backup and its
  * VolumeSnapshots (a failed backup restores nothing), found by label, whatever step failed.
  */
-export async function cleanupStep(s: Services<'kube'>, backup: PreparedBackup): Promise<{ exports: string[]; snapshots: string[] }> {
+export async function cleanUpStep(s: Services<'kube'>, backup: PreparedBackup): Promise<{ exports: string[]; snapshots: string[] }> {
   const kube = await kubeOf(s, backup);
   const exports = await deleteBackupExports(kube, backup.namespace, backup.backupName);
   const snapshots = await deleteBackupSnapshots(kube, backup.namespace, backup.backupName);
   return { exports, snapshots };
-}
-
-/** The step a failed backup failed in: the last one that ended Failed, else one that never ended. */
-export function failedStepOf(record: BackupRecord | undefined): string {
-  const steps = Object.entries(record?.steps ?? {});
-  const failed = steps.filter(([, e]) => e?.outcome === 'Failed').sort(([, a], [, b]) => (b!.endedAt ?? '').localeCompare(a!.endedAt ?? ''));
-  if (failed[0]) return failed[0][0];
-  const open = steps.filter(([, e]) => e && !e.endedAt).sort(([, a], [, b]) => b!.startedAt.localeCompare(a!.startedAt));
-  return open[0]?.[0] ?? 'Unknown';
 }
 
 /**
@@ -308,31 +288,37 @@ export function causeText(cause: string | undefined): string {
   return cause;
 }
 
-/** What `failStep` reports, for metrics. */
+/** What `markFailedStep` reports, for metrics. */
 export interface FailResult {
   readonly backupId: string;
   readonly plan: string;
   readonly status: 'Failed';
+  /** The timeline step that failed. */
   readonly failedStep: string;
+  /** The Task that failed, as the console names it (when the record knows it). */
+  readonly failedState?: string;
   readonly durationSeconds: number;
 }
 
 /**
- * Failure path, last: marks the record `Failed` with the error, its cause and the step that
- * failed, closes that step in the timeline, publishes "Backup Failed" and releases the lock.
+ * MarkFailed, the failure path's last step: marks the record `Failed` with the error, its cause
+ * and the step and Task that failed, closes that step in the timeline, publishes "Backup Failed"
+ * and releases the lock.
  */
-export async function failStep(s: Services<'catalog' | 'now' | 'events'>, backup: PreparedBackup, error: StepError): Promise<FailResult> {
+export async function markFailedStep(s: Services<'catalog' | 'now' | 'events'>, backup: PreparedBackup, error: StepError): Promise<FailResult> {
   const id = backup.backupName;
   const now = s.now();
   const record = await s.catalog.getBackup(id);
-  const step = failedStepOf(record);
+  const at = failedStepOf(record?.steps);
   const cause = causeText(error.Cause);
   const durationSeconds = Math.max(0, (now.getTime() - Date.parse(backup.startedAt)) / 1000);
-  if (record && (step as BackupStep) in record.steps && !record.steps[step as BackupStep]?.endedAt) {
-    await s.catalog.recordStep(id, step as BackupStep, { endedAt: now.toISOString(), outcome: 'Failed', detail: `${error.Error}: ${cause}`.slice(0, 1000) });
-  }
-  await s.catalog.updateBackup(id, { status: 'Failed', completedAt: now.toISOString(), durationSeconds, failure: { step, error: error.Error, cause } });
-  await s.events.publish({ detailType: 'Backup Failed', time: now, detail: { backupId: id, plan: backup.plan, cluster: backup.cluster.name, namespace: backup.namespace, failedStep: step, error: error.Error, cause } });
+  await closeFailedStep(timeline(s, id), record?.steps, at, { Error: error.Error, cause });
+  await s.catalog.updateBackup(id, { status: 'Failed', completedAt: now.toISOString(), durationSeconds, failure: { ...at, error: error.Error, cause } });
+  await s.events.publish({
+    detailType: 'Backup Failed',
+    time: now,
+    detail: { backupId: id, plan: backup.plan, cluster: backup.cluster.name, namespace: backup.namespace, failedStep: at.step, ...(at.state ? { failedState: at.state } : {}), error: error.Error, cause },
+  });
   await s.catalog.releaseLock(backup.plan, backup.executionId);
-  return { backupId: id, plan: backup.plan, status: 'Failed', failedStep: step, durationSeconds };
+  return { backupId: id, plan: backup.plan, status: 'Failed', failedStep: at.step, ...(at.state ? { failedState: at.state } : {}), durationSeconds };
 }

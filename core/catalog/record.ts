@@ -4,9 +4,10 @@
  * `backup describe -o json` prints exactly this shape.
  */
 import { z } from 'zod';
+import { BACKUP_WORKFLOW, RESTORE_WORKFLOW, timelineSteps } from '../workflow/steps.js';
 
-/** The workflow's steps, in the order they run; the timeline and failures name them. */
-export const BACKUP_STEPS = ['Prepare', 'Discover', 'Quiesce', 'Hooks', 'Capture', 'Snapshot', 'Unquiesce', 'Export', 'Finalize'] as const;
+/** The backup workflow's timeline steps, in the order they run (from its step table). */
+export const BACKUP_STEPS = timelineSteps(BACKUP_WORKFLOW);
 export const BackupStep = z.enum(BACKUP_STEPS);
 export type BackupStep = z.infer<typeof BackupStep>;
 
@@ -18,6 +19,8 @@ export const StepEntry = z.object({
   startedAt: z.string(),
   endedAt: z.string().optional(),
   outcome: z.enum(['Succeeded', 'Failed', 'Skipped']).optional(),
+  /** The Task (ASL state) that last worked on the step: the one that failed, if it failed. */
+  state: z.string().optional(),
   /** A short note: "3 collections flushed", the error of a failed step. */
   detail: z.string().optional(),
 });
@@ -83,7 +86,8 @@ export const BackupRecord = z.object({
   manifests: z.object({ objects: z.number().int().nonnegative(), secrets: z.number().int().nonnegative() }).optional(),
   /** The backup's index in the vault (`backups/<id>/backup.json`). */
   indexKey: z.string().optional(),
-  failure: z.object({ step: z.string(), error: z.string(), cause: z.string() }).optional(),
+  /** `step` is the timeline step, `state` the Task that failed (as the console names it). */
+  failure: z.object({ step: z.string(), state: z.string().optional(), error: z.string(), cause: z.string() }).optional(),
 });
 export type BackupRecord = z.infer<typeof BackupRecord>;
 export type BackupRecordInput = z.input<typeof BackupRecord>;
@@ -93,8 +97,8 @@ export type BackupPatch = Partial<Omit<BackupRecord, 'backupId' | 'plan' | 'exec
 
 // ---- restores ----------------------------------------------------------------------------
 
-/** The restore workflow's steps, in the order they run; the timeline and failures name them. */
-export const RESTORE_STEPS = ['Prepare', 'Verify', 'Namespace', 'Volumes', 'Manifests', 'Readiness', 'Validate', 'Complete'] as const;
+/** The restore workflow's timeline steps, in the order they run (from its step table). */
+export const RESTORE_STEPS = timelineSteps(RESTORE_WORKFLOW);
 export const RestoreStep = z.enum(RESTORE_STEPS);
 export type RestoreStep = z.infer<typeof RestoreStep>;
 
@@ -153,6 +157,8 @@ export const RestoreRecord = z.object({
   failure: z
     .object({
       step: z.string(),
+      /** The Task that failed, as the console names it. */
+      state: z.string().optional(),
       error: z.string(),
       cause: z.string(),
       /** What was left in the cluster for inspection, or what cleanup removed. */

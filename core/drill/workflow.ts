@@ -1,5 +1,5 @@
 /**
- * The DR drill's steps (statemachines/drill.asl.json): pick the newest backup of a plan, have
+ * The DR drill's steps (statemachines/drill.asl.yaml): pick the newest backup of a plan, have
  * the restore workflow restore it from the vault into a throwaway namespace (a nested
  * execution, so a drill exercises exactly what a real restore runs), delete the namespace, and
  * write an evidence report an auditor can read: which backup, its age (the achieved RPO), the
@@ -119,7 +119,7 @@ export async function prepareDrillStep(
  * Deletes the drill's namespace when the drill says so — and only when the drill's restore
  * created it: a namespace that was there before (the restore refused it) is not the drill's.
  */
-export async function cleanupDrillStep(s: Services<'catalog' | 'kube' | 'config'>, drill: PreparedDrill): Promise<{ namespaceDeleted: boolean }> {
+export async function cleanUpDrillStep(s: Services<'catalog' | 'kube' | 'config'>, drill: PreparedDrill): Promise<{ namespaceDeleted: boolean }> {
   if (!drill.cleanup) return { namespaceDeleted: false };
   const record = await s.catalog.getRestore(drill.drillId);
   if (!record?.createdNamespace) return { namespaceDeleted: false };
@@ -176,7 +176,7 @@ function restoreFailure(error: StepError | undefined): { error: string; cause: s
  * catalog record and publishes "Drill Passed" or "Drill Failed". A drill passes when the
  * restore completed (which includes validation) and the namespace was cleaned up as asked.
  */
-export async function recordDrillStep(
+export async function recordEvidenceStep(
   s: Services<'catalog' | 'now' | 'vault' | 'events'>,
   drill: PreparedDrill,
   outcome: { restoreError?: StepError; cleanup?: { namespaceDeleted: boolean }; cleanupError?: StepError },

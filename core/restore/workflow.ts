@@ -6,13 +6,15 @@
  * failed one failed.
  */
 import { BackupNotFoundError } from '../catalog/catalog.js';
-import type { RestoreRecord, RestoreStep } from '../catalog/record.js';
+import type { RestoreStep } from '../catalog/record.js';
 import type { KubeClients } from '../kube/connect.js';
 import { MilvusClient } from '../milvus/client.js';
 import { causeText } from '../backup/workflow.js';
 import type { PrepareRequest } from '../workflow/contracts.js';
 import type { ApplySummary, PreparedRestore, Readiness, RestoreCleanup, ValidationProgress, VolumeRestore } from '../workflow/restore-state.js';
 import type { StepError } from '../workflow/backup-state.js';
+import { RESTORE_WORKFLOW } from '../workflow/steps.js';
+import { asStep, closeFailedStep, failedStepOf, type Timeline } from '../workflow/timeline.js';
 import type { RestoreServices } from './context.js';
 import { applyManifests } from './manifests.js';
 import { createNamespace, deleteNamespace } from './namespace.js';
@@ -33,26 +35,12 @@ export class NothingToValidateError extends Error {
   }
 }
 
-/** Runs `work` as (part of) `step`: records its start, and its end when `ends` or on failure. */
-async function asStep<T>(
-  s: Services<'catalog' | 'now'>,
-  restoreId: string,
-  step: RestoreStep,
-  options: { ends: boolean | ((result: T) => boolean); detail?: (result: T) => string },
-  work: () => Promise<T>,
-): Promise<T> {
-  await s.catalog.recordRestoreStep(restoreId, step, { startedAt: s.now().toISOString() });
-  let result: T;
-  try {
-    result = await work();
-  } catch (err) {
-    await s.catalog.recordRestoreStep(restoreId, step, { endedAt: s.now().toISOString(), outcome: 'Failed', detail: `${(err as Error).name}: ${(err as Error).message}`.slice(0, 1000) });
-    throw err;
-  }
-  const ends = typeof options.ends === 'function' ? options.ends(result) : options.ends;
-  if (ends) await s.catalog.recordRestoreStep(restoreId, step, { endedAt: s.now().toISOString(), outcome: 'Succeeded', ...(options.detail ? { detail: options.detail(result) } : {}) });
-  return result;
-}
+/** The timeline of restore `restoreId` in the catalog. */
+const timeline = (s: Services<'catalog' | 'now'>, restoreId: string): Timeline => ({
+  workflow: RESTORE_WORKFLOW,
+  now: s.now,
+  record: (step, entry) => s.catalog.recordRestoreStep(restoreId, step as RestoreStep, entry),
+});
 
 const targetKube = (s: Services<'kube'>, restore: PreparedRestore): Promise<KubeClients> => s.kube(restore.to.cluster);
 
@@ -62,7 +50,7 @@ export function targetMilvus(kube: KubeClients, restore: PreparedRestore): Milvu
 }
 
 /**
- * Step 1: prepares the restore (input, backup, target, source; see prepare.ts) and records it
+ * PrepareRestore: prepares the restore (input, backup, target, source; see prepare.ts) and records it
  * `InProgress`. Nothing is created in a cluster yet, so a refused restore leaves no trace there.
  */
 export async function prepareRestoreStep(
@@ -91,23 +79,23 @@ export async function prepareRestoreStep(
   return restore;
 }
 
-/** Step 2: the backup's index, volume indexes and every pack they reference are in the vault. */
+/** VerifyBackup: the backup's index, volume indexes and every pack they reference are in the vault. */
 export async function verifyBackupStep(s: Services<'catalog' | 'now' | 'vault'>, restore: PreparedRestore): Promise<IndexVerification> {
-  return asStep(s, restore.restoreId, 'Verify', { ends: true, detail: (v) => `${v.volumes} volume index(es), ${v.files} files, ${v.packs} packs present` }, () => verifyBackupIndex(s.vault, restore.backupId));
+  return asStep(timeline(s, restore.restoreId), 'VerifyBackup', { ends: true, detail: (v) => `${v.volumes} volume index(es), ${v.files} files, ${v.packs} packs present` }, () => verifyBackupIndex(s.vault, restore.backupId));
 }
 
-/** Step 3: the target namespace, labelled with the restore (it may exist already, empty). */
+/** CreateNamespace: the target namespace, labelled with the restore (it may exist already, empty). */
 export async function createNamespaceStep(s: Services<'catalog' | 'now' | 'kube'>, restore: PreparedRestore): Promise<{ created: boolean }> {
-  return asStep(s, restore.restoreId, 'Namespace', { ends: true, detail: (r) => (r.created ? `created ${restore.to.namespace}` : `${restore.to.namespace} existed and was empty`) }, async () => {
+  return asStep(timeline(s, restore.restoreId), 'CreateNamespace', { ends: true, detail: (r) => (r.created ? `created ${restore.to.namespace}` : `${restore.to.namespace} existed and was empty`) }, async () => {
     const result = await createNamespace(await targetKube(s, restore), restore.to.namespace, restoreLabels(restore.restoreId));
     await s.catalog.updateRestore(restore.restoreId, { createdNamespace: result.created });
     return result;
   });
 }
 
-/** Step 4a: every volume's PVC, from its snapshot or hydrated from the vault. */
-export async function startVolumesStep(s: Services<'catalog' | 'now' | 'kube' | 'vault' | 'dataMover' | 'restoreTimings'>, restore: PreparedRestore): Promise<VolumeRestore> {
-  return asStep(s, restore.restoreId, 'Volumes', { ends: false }, async () => {
+/** RestoreVolumes: every volume's PVC, from its snapshot or hydrated from the vault. */
+export async function restoreVolumesStep(s: Services<'catalog' | 'now' | 'kube' | 'vault' | 'dataMover' | 'restoreTimings'>, restore: PreparedRestore): Promise<VolumeRestore> {
+  return asStep(timeline(s, restore.restoreId), 'RestoreVolumes', { ends: false }, async () => {
     const state = await startVolumeRestore({ dataMover: s.dataMover, timings: s.restoreTimings }, await targetKube(s, restore), s.vault, restore, s.now());
     await s.catalog.updateRestore(restore.restoreId, { volumes: state.items.map((i) => ({ pvc: i.pvc, role: i.role, status: 'Pending' as const, ...fromOf(i) })) });
     return state;
@@ -116,39 +104,39 @@ export async function startVolumesStep(s: Services<'catalog' | 'now' | 'kube' | 
 
 const fromOf = (i: VolumeRestore['items'][number]) => (i.snapshot ? { from: `VolumeSnapshot ${i.snapshot}` } : i.job ? { from: `Job ${i.job}` } : {});
 
-/** Step 4b: one poll of the volumes; fails fast when a hydration Job fails. */
+/** CheckVolumes: one poll of the volumes; fails fast when a hydration Job fails. */
 export async function checkVolumesStep(s: Services<'catalog' | 'now' | 'kube'>, restore: PreparedRestore, state: VolumeRestore): Promise<VolumeRestore> {
-  const next = await asStep(s, restore.restoreId, 'Volumes', { ends: (v) => v.ready, detail: (v) => `${v.items.length} volume(s) restored from the ${restore.source}` }, async () =>
+  const next = await asStep(timeline(s, restore.restoreId), 'CheckVolumes', { ends: (v) => v.ready, detail: (v) => `${v.items.length} volume(s) restored from the ${restore.source}` }, async () =>
     checkVolumeRestore(await targetKube(s, restore), restore, state, s.now()),
   );
   if (next.ready) await s.catalog.updateRestore(restore.restoreId, { volumes: next.items.map((i) => ({ pvc: i.pvc, role: i.role, status: 'Restored' as const, ...fromOf(i) })) });
   return next;
 }
 
-/** Step 5: the captured objects, rewritten for the target and created in restore order. */
+/** ApplyManifests: the captured objects, rewritten for the target and created in restore order. */
 export async function applyManifestsStep(s: Services<'catalog' | 'now' | 'kube' | 'vault' | 'sealer'>, restore: PreparedRestore): Promise<ApplySummary> {
-  return asStep(s, restore.restoreId, 'Manifests', { ends: true, detail: (a) => `${a.created} object(s) created (${a.secrets} Secrets), ${a.existing} already there` }, async () => {
+  return asStep(timeline(s, restore.restoreId), 'ApplyManifests', { ends: true, detail: (a) => `${a.created} object(s) created (${a.secrets} Secrets), ${a.existing} already there` }, async () => {
     const summary = await applyManifests(s, await targetKube(s, restore), restore);
     await s.catalog.updateRestore(restore.restoreId, { manifests: summary });
     return summary;
   });
 }
 
-/** Step 6: one poll of readiness (workloads ready, Milvus healthy); fails at the deadline. */
+/** CheckReadiness: one poll of readiness (workloads ready, Milvus healthy); fails at the deadline. */
 export async function checkReadinessStep(s: Services<'catalog' | 'now' | 'kube' | 'restoreTimings'>, restore: PreparedRestore, previous: Readiness): Promise<Readiness> {
-  return asStep(s, restore.restoreId, 'Readiness', { ends: (r) => r.ready, detail: () => 'workloads ready, Milvus /healthz OK' }, async () => {
+  return asStep(timeline(s, restore.restoreId), 'CheckReadiness', { ends: (r) => r.ready, detail: () => 'workloads ready, Milvus /healthz OK' }, async () => {
     const kube = await targetKube(s, restore);
     return checkReadiness(kube, targetMilvus(kube, restore), restore, previous, s.now(), s.restoreTimings.readyTimeoutSeconds);
   });
 }
 
 /**
- * Step 7: one round of validation against the row counts recorded at backup: loads what is not
+ * Validate: one round of validation against the row counts recorded at backup: loads what is not
  * loaded (and comes back), then counts and searches every collection. The checks go into the
  * catalog; any mismatch fails the restore (`RestoreValidationFailed`) naming the collection.
  */
 export async function validateStep(s: Services<'catalog' | 'now' | 'kube' | 'restoreTimings'>, restore: PreparedRestore, progress: ValidationProgress): Promise<ValidationProgress> {
-  return asStep(s, restore.restoreId, 'Validate', { ends: (p) => p.done, detail: () => 'every collection present, loaded, counted and searchable' }, async () => {
+  return asStep(timeline(s, restore.restoreId), 'Validate', { ends: (p) => p.done, detail: () => 'every collection present, loaded, counted and searchable' }, async () => {
     const backup = await s.catalog.getBackup(restore.backupId);
     if (!backup) throw new BackupNotFoundError(restore.backupId);
     // A backup records every collection's count once its flush is confirmed; an empty list
@@ -170,7 +158,7 @@ export async function validateStep(s: Services<'catalog' | 'now' | 'kube' | 'res
   });
 }
 
-/** What `completeRestoreStep` reports: the execution's output, and the metrics' values. */
+/** What `completeStep` reports: the execution's output, and the metrics' values. */
 export interface RestoreResult {
   readonly restoreId: string;
   readonly backupId: string;
@@ -184,12 +172,12 @@ export interface RestoreResult {
 }
 
 /**
- * Step 8: the restore is `Completed`; its RTO is the time from the request to validated data.
+ * Complete: the restore is `Completed`; its RTO is the time from the request to validated data.
  * Publishes "Restore Completed".
  */
-export async function completeRestoreStep(s: Services<'catalog' | 'now' | 'events' | 'kube'>, restore: PreparedRestore): Promise<RestoreResult> {
+export async function completeStep(s: Services<'catalog' | 'now' | 'events' | 'kube'>, restore: PreparedRestore): Promise<RestoreResult> {
   const now = s.now();
-  return asStep(s, restore.restoreId, 'Complete', { ends: true }, async () => {
+  return asStep(timeline(s, restore.restoreId), 'Complete', { ends: true }, async () => {
     // The hydration Jobs are gone once the volumes were ready; snapshot objects made for the restore go now.
     await deleteRestoreTemporaries(await targetKube(s, restore), restore);
     const record = await s.catalog.getRestore(restore.restoreId);
@@ -212,11 +200,11 @@ export async function completeRestoreStep(s: Services<'catalog' | 'now' | 'event
 }
 
 /**
- * Failure path, first: removes what only served the restore (hydration Jobs, the snapshot
+ * CleanUpRestore, the failure path's first step: removes what only served the restore (hydration Jobs, the snapshot
  * objects made in the target namespace) and, when the input asked for cleanup, the namespace
  * the restore created — never one that existed before it.
  */
-export async function cleanupRestoreStep(s: Services<'catalog' | 'kube'>, restore: PreparedRestore): Promise<RestoreCleanup> {
+export async function cleanUpRestoreStep(s: Services<'catalog' | 'kube'>, restore: PreparedRestore): Promise<RestoreCleanup> {
   const kube = await targetKube(s, restore);
   const removed = await deleteRestoreTemporaries(kube, restore);
   let namespaceDeleted = false;
@@ -227,30 +215,24 @@ export async function cleanupRestoreStep(s: Services<'catalog' | 'kube'>, restor
   return { removed, namespaceDeleted };
 }
 
-/** The step a failed restore failed in: the last one that ended Failed, else one that never ended. */
-export function failedRestoreStepOf(record: RestoreRecord | undefined): string {
-  const steps = Object.entries(record?.steps ?? {});
-  const failed = steps.filter(([, e]) => e?.outcome === 'Failed').sort(([, a], [, b]) => (b!.endedAt ?? '').localeCompare(a!.endedAt ?? ''));
-  if (failed[0]) return failed[0][0];
-  const open = steps.filter(([, e]) => e && !e.endedAt).sort(([, a], [, b]) => b!.startedAt.localeCompare(a!.startedAt));
-  return open[0]?.[0] ?? 'Unknown';
-}
-
-/** What `failRestoreStep` reports, for metrics. */
+/** What `markRestoreFailedStep` reports, for metrics. */
 export interface RestoreFailResult {
   readonly restoreId: string;
   readonly plan: string;
   readonly status: 'Failed';
+  /** The timeline step that failed. */
   readonly failedStep: string;
+  /** The Task that failed, as the console names it (when the record knows it). */
+  readonly failedState?: string;
   readonly leftBehind: string;
 }
 
 /**
- * Failure path, last: marks the restore `Failed` with the step, the error and its cause, and
+ * MarkRestoreFailed, the failure path's last step: marks the restore `Failed` with the step, the error and its cause, and
  * says what was left in the cluster for inspection (or what cleanup removed). Publishes
  * "Restore Failed".
  */
-export async function failRestoreStep(
+export async function markRestoreFailedStep(
   s: Services<'catalog' | 'now' | 'events'>,
   restore: PreparedRestore,
   error: StepError,
@@ -259,7 +241,7 @@ export async function failRestoreStep(
   const id = restore.restoreId;
   const now = s.now();
   const record = await s.catalog.getRestore(id);
-  const step = failedRestoreStepOf(record);
+  const at = failedStepOf(record?.steps);
   const cause = causeText(error.Cause);
   const ns = `namespace ${restore.to.namespace} in cluster ${restore.to.cluster.name}`;
   let leftBehind: string;
@@ -268,14 +250,13 @@ export async function failRestoreStep(
   else if (cleanup.error) leftBehind = `${ns} and the restore's temporary objects (cleanup failed: ${causeText(cleanup.error.Cause) || cleanup.error.Error}); delete them by hand once inspected`;
   else if (restore.cleanupOnFailure && !record.createdNamespace) leftBehind = `${ns} with what the restore created in it: it existed before the restore, so cleanup leaves it`;
   else leftBehind = `${ns} as the restore left it, for inspection; delete it when done: kubectl delete namespace ${restore.to.namespace}`;
-  if (record && (step as RestoreStep) in record.steps && !record.steps[step as RestoreStep]?.endedAt) {
-    await s.catalog.recordRestoreStep(id, step as RestoreStep, { endedAt: now.toISOString(), outcome: 'Failed', detail: `${error.Error}: ${cause}`.slice(0, 1000) });
-  }
-  await s.catalog.updateRestore(id, { status: 'Failed', completedAt: now.toISOString(), failure: { step, error: error.Error, cause, leftBehind } });
+  await closeFailedStep(timeline(s, id), record?.steps, at, { Error: error.Error, cause });
+  await s.catalog.updateRestore(id, { status: 'Failed', completedAt: now.toISOString(), failure: { ...at, error: error.Error, cause, leftBehind } });
+  const failedAt = { failedStep: at.step, ...(at.state ? { failedState: at.state } : {}) };
   await s.events.publish({
     detailType: 'Restore Failed',
     time: now,
-    detail: { restoreId: id, backupId: restore.backupId, plan: restore.plan, targetCluster: restore.to.cluster.name, targetNamespace: restore.to.namespace, failedStep: step, error: error.Error, cause, leftBehind },
+    detail: { restoreId: id, backupId: restore.backupId, plan: restore.plan, targetCluster: restore.to.cluster.name, targetNamespace: restore.to.namespace, ...failedAt, error: error.Error, cause, leftBehind },
   });
-  return { restoreId: id, plan: restore.plan, status: 'Failed', failedStep: step, leftBehind };
+  return { restoreId: id, plan: restore.plan, status: 'Failed', ...failedAt, leftBehind };
 }

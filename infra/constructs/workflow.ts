@@ -1,6 +1,6 @@
 /**
- * A milvus-guard workflow: the Standard state machine defined by `statemachines/<name>.asl.json`
- * — the same file the local runner executes — with its `${Placeholders}` filled by
+ * A milvus-guard workflow: the Standard state machine defined by `statemachines/<name>.asl.yaml`
+ * — expanded the way the local runner expands it (core/workflow/asl.ts) — with its `${Placeholders}` filled by
  * CloudFormation (Lambda ARNs, and the ARNs of state machines it starts as nested executions),
  * its execution log group and X-Ray tracing, an alarm on failed executions, and optionally
  * EventBridge Scheduler schedules (one per cron expression) with a dead-letter queue and an
@@ -25,7 +25,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { toSchedulerExpression } from '../../core/schedule/cron.js';
-import { definitionPath, loadDefinition, placeholdersOf } from '../../core/workflow/asl.js';
+import { loadDefinition, placeholdersOf, walkStates } from '../../core/workflow/asl.js';
 import { acknowledge, acknowledgeWildcardResources } from '../nag.js';
 
 /** When a workflow runs on its own: five-field cron expressions in an IANA time zone. */
@@ -43,7 +43,7 @@ export interface WorkflowSchedule {
 }
 
 export interface WorkflowProps {
-  /** The definition's name: `backup` for statemachines/backup.asl.json. */
+  /** The definition's name: `backup` for statemachines/backup.asl.yaml. */
   readonly definition: string;
   /** The state machine's name, as operators find it in the console. */
   readonly stateMachineName: string;
@@ -89,30 +89,13 @@ interface TaskState {
   readonly timeoutSeconds?: number;
 }
 
-interface RawState {
-  Type?: string;
-  Resource?: string;
-  Parameters?: Record<string, unknown>;
-  TimeoutSeconds?: number;
-  Branches?: { States: Record<string, RawState> }[];
-  ItemProcessor?: { States: Record<string, RawState> };
-  Iterator?: { States: Record<string, RawState> };
-}
-
 /** Every Task of a definition, in Parallel branches and Map item processors too. */
 function taskStates(definitionText: string): TaskState[] {
   const tasks: TaskState[] = [];
-  const walk = (states: Record<string, RawState>) => {
-    for (const [state, s] of Object.entries(states)) {
-      if (s.Type === 'Task' && s.Resource) {
-        tasks.push({ state, resource: s.Resource, ...(s.Parameters ? { parameters: s.Parameters } : {}), ...(s.TimeoutSeconds === undefined ? {} : { timeoutSeconds: s.TimeoutSeconds }) });
-      }
-      for (const branch of s.Branches ?? []) walk(branch.States);
-      if (s.ItemProcessor) walk(s.ItemProcessor.States);
-      if (s.Iterator) walk(s.Iterator.States);
-    }
-  };
-  walk((JSON.parse(definitionText) as { States: Record<string, RawState> }).States);
+  walkStates(JSON.parse(definitionText) as Parameters<typeof walkStates>[0], (state, s) => {
+    if (s.Type !== 'Task' || !s.Resource) return;
+    tasks.push({ state, resource: s.Resource, ...(s.Parameters ? { parameters: s.Parameters } : {}), ...(s.TimeoutSeconds === undefined ? {} : { timeoutSeconds: s.TimeoutSeconds }) });
+  });
   return tasks;
 }
 
@@ -133,7 +116,7 @@ export function taskFunctionTimeouts(definition: string): ReadonlyMap<string, Du
     const placeholder = /^\$\{([A-Za-z][A-Za-z0-9_]*FunctionArn)\}$/.exec(task.resource)?.[1];
     if (!placeholder) continue;
     if (task.timeoutSeconds === undefined) {
-      throw new Error(`statemachines/${definition}.asl.json: Task ${task.state} has no TimeoutSeconds; give it one no longer than its function may run (at most ${LAMBDA_MAX_TIMEOUT_SECONDS} seconds)`);
+      throw new Error(`statemachines/${definition}.asl.yaml: Task ${task.state} has no TimeoutSeconds; give it one no longer than its function may run (at most ${LAMBDA_MAX_TIMEOUT_SECONDS} seconds)`);
     }
     seconds.set(placeholder, Math.min(seconds.get(placeholder) ?? LAMBDA_MAX_TIMEOUT_SECONDS, task.timeoutSeconds));
   }
@@ -172,7 +155,7 @@ export class Workflow extends Construct {
     const both = Object.keys(props.taskFunctions).filter((p) => p in nested);
     if (missing.length || extra.length || both.length) {
       throw new Error(
-        `statemachines/${props.definition}.asl.json and ${this.node.path} disagree: no substitution for [${missing.join(', ')}], no placeholder for [${extra.join(', ')}]` +
+        `statemachines/${props.definition}.asl.yaml and ${this.node.path} disagree: no substitution for [${missing.join(', ')}], no placeholder for [${extra.join(', ')}]` +
           (both.length ? `, both a function and a state machine for [${both.join(', ')}]` : ''),
       );
     }
@@ -188,7 +171,8 @@ export class Workflow extends Construct {
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineName: props.stateMachineName,
       stateMachineType: sfn.StateMachineType.STANDARD,
-      definitionBody: sfn.DefinitionBody.fromFile(definitionPath(props.definition)),
+      // The expanded definition, inline: what the console shows is what the file says.
+      definitionBody: sfn.DefinitionBody.fromString(JSON.stringify(JSON.parse(definitionText))),
       definitionSubstitutions: substitutions,
       // Every event, but no input or output: those carry plan and cluster details that do not
       // belong in logs, and the execution history keeps them for those allowed to read it.
@@ -286,7 +270,7 @@ export class Workflow extends Construct {
   private grantNestedExecution(definition: string, placeholder: string, child: sfn.IStateMachine, tasks: readonly TaskState[]): void {
     const starts = tasks.filter((t) => START_EXECUTION.test(t.resource) && t.parameters?.['StateMachineArn'] === `\${${placeholder}}`);
     if (starts.length === 0) {
-      throw new Error(`statemachines/${definition}.asl.json has no startExecution Task with "StateMachineArn": "\${${placeholder}}"; ${this.node.path} cannot tell what starting it takes`);
+      throw new Error(`statemachines/${definition}.asl.yaml has no startExecution Task with "StateMachineArn": "\${${placeholder}}"; ${this.node.path} cannot tell what starting it takes`);
     }
     const grants = sfn.StateMachineGrants.fromStateMachine(child);
     grants.startExecution(this.stateMachine);

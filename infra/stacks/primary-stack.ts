@@ -5,7 +5,6 @@
  * and drill state machines with the plans' and drills' schedules, and the notification topic
  * the alarms publish to.
  */
-import { fileURLToPath } from 'node:url';
 import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -17,19 +16,18 @@ import { resolveDrill, resolvePlan } from '../../core/config/resolve.js';
 import { parseQuantity } from '../../core/config/quantity.js';
 import { drillNamespaceOf, type Cluster, type Config, type StorageClass, type Vault as VaultConfig } from '../../core/config/schema.js';
 import { UserError } from '../../core/errors.js';
+import { BACKUP_WORKFLOW, DRILL_WORKFLOW, RESTORE_WORKFLOW } from '../../core/workflow/steps.js';
 import { BackupStepEnvironment } from '../../lambdas/backup/environment.js';
-import { placeholderOf, STEP_NAMES, type StepName } from '../../lambdas/backup/handlers.js';
 import { PrepareEnvironment } from '../../lambdas/prepare/environment.js';
 import { RestoreStepEnvironment } from '../../lambdas/restore/environment.js';
-import { DRILL_STEP_NAMES, RESTORE_STEP_NAMES, type RestoreStepName } from '../../lambdas/restore/handlers.js';
 import { Catalog } from '../constructs/catalog.js';
 import { ClusterAccess } from '../constructs/cluster-access.js';
 import { ClusterNetwork } from '../constructs/cluster-network.js';
 import { DataMover } from '../constructs/data-mover.js';
-import { MilvusGuardFunction } from '../constructs/milvus-guard-function.js';
 import { Notifications } from '../constructs/notifications.js';
 import { Vault, type VaultTransition } from '../constructs/vault.js';
-import { taskFunctionTimeouts, Workflow, type WorkflowSchedule } from '../constructs/workflow.js';
+import { StepFunctions } from '../constructs/step-functions.js';
+import { Workflow, type WorkflowSchedule } from '../constructs/workflow.js';
 import { acknowledge, acknowledgeWildcardResources } from '../nag.js';
 import { catalogTableName, replicaBucketName, replicaKeyAlias, stateMachineName, vaultBucketName, vaultKeyAlias } from '../../core/naming.js';
 
@@ -80,11 +78,8 @@ export class PrimaryStack extends Stack {
   readonly catalogTable: dynamodb.ITableV2;
   readonly notifications: Notifications;
   readonly workflowRole: iam.Role;
-  readonly prepareFunction: MilvusGuardFunction<typeof PrepareEnvironment>;
-  /** The backup step functions (every Task after Prepare), by handler name. */
-  readonly stepFunctions: ReadonlyMap<StepName, MilvusGuardFunction<typeof BackupStepEnvironment>>;
-  /** The restore and drill step functions, by handler name. */
-  readonly restoreStepFunctions: ReadonlyMap<RestoreStepName, MilvusGuardFunction<typeof RestoreStepEnvironment>>;
+  /** The functions behind the workflows' Tasks, one per state (core/workflow/steps.ts). */
+  readonly steps: StepFunctions;
   readonly dataMover: DataMover;
   readonly backupWorkflow: Workflow;
   readonly restoreWorkflow: Workflow;
@@ -146,20 +141,6 @@ export class PrimaryStack extends Stack {
     this.clusterAccess = new ClusterAccess(this, 'ClusterAccess', { role: this.workflowRole, clusterNames });
     this.network = clusterNetwork(this, clusters, this.workflowRole);
 
-    // Each function may run as long as the Task that invokes it waits, and no longer.
-    const backupTimeouts = taskFunctionTimeouts('backup');
-    this.prepareFunction = new MilvusGuardFunction(this, 'Prepare', {
-      entry: lambdaEntry('prepare'),
-      description: 'Backup workflow, step 1: validate the input, resolve the plan, name the backup',
-      environmentSchema: PrepareEnvironment,
-      environment: { VAULT_NAME: vaultConfig.name, VAULT_BUCKET: this.vault.bucket.bucketName, CATALOG_TABLE: this.catalogTable.tableName },
-      config,
-      serviceName: config.name,
-      role: this.workflowRole,
-      logEncryptionKey: logsKey,
-      timeout: backupTimeouts.get(placeholderOf('prepare'))!,
-    });
-
     // The data-mover Jobs use the vault as their own roles (EKS Pod Identity), not the
     // workflow's: export Jobs in the plans' namespaces write it, hydration Jobs in the drills'
     // namespaces only read it.
@@ -185,7 +166,8 @@ export class PrimaryStack extends Stack {
     const bus = events.EventBus.fromEventBusName(this, 'DefaultEventBus', 'default');
     bus.grantPutEventsTo(this.workflowRole);
 
-    // One function per Task, all from one bundle; they share the workflow role (the EKS identity).
+    // One function per Task, all sharing the workflow role (the EKS identity, already allowed
+    // the vault, its key, the catalog and the bus); each may run as long as its Task waits.
     const stepEnvironment = {
       VAULT_NAME: vaultConfig.name,
       VAULT_BUCKET: this.vault.bucket.bucketName,
@@ -196,59 +178,23 @@ export class PrimaryStack extends Stack {
       DATAMOVER_IMAGE: this.dataMover.image.imageUri,
       DATAMOVER_SERVICE_ACCOUNT: this.dataMover.serviceAccountName,
     };
-    const stepFunctions = new Map<StepName, MilvusGuardFunction<typeof BackupStepEnvironment>>();
-    for (const step of STEP_NAMES) {
-      stepFunctions.set(
-        step,
-        new MilvusGuardFunction(this, `Step-${step}`, {
-          entry: lambdaEntry('backup'),
-          handler: step,
-          description: `Backup workflow step ${step}`,
-          environmentSchema: BackupStepEnvironment,
-          environment: stepEnvironment,
-          config,
-          serviceName: config.name,
-          role: this.workflowRole,
-          logEncryptionKey: logsKey,
-          ...(this.network ? { network: this.network } : {}),
-          // Quiesce lists and flushes every collection, hooks run with their own timeouts, and
-          // CheckExport reads a pod log: minutes, never hours (the Wait states do the waiting).
-          timeout: backupTimeouts.get(placeholderOf(step))!,
-        }),
-      );
-    }
-    this.stepFunctions = stepFunctions;
-
-    // The restore and drill steps: one bundle, one function per Task, the same role (the EKS
-    // identity, already allowed the vault, its key for unsealing Secrets, the catalog and the
-    // bus). VerifyBackup reads every index, ApplyManifests creates every object and Validate
-    // counts every collection: those Tasks wait up to 15 minutes, the others 5 (the definitions
-    // say so, and the functions follow them).
-    const restoreTimeouts = new Map([...taskFunctionTimeouts('restore'), ...taskFunctionTimeouts('drill')]);
-    const restoreStepFunctions = new Map<RestoreStepName, MilvusGuardFunction<typeof RestoreStepEnvironment>>();
-    const workflowOf = (step: RestoreStepName) => ((DRILL_STEP_NAMES as readonly string[]).includes(step) ? 'Drill' : 'Restore');
-    for (const step of [...RESTORE_STEP_NAMES, ...DRILL_STEP_NAMES]) {
-      const timeout = restoreTimeouts.get(placeholderOf(step));
-      if (!timeout) throw new Error(`lambdas/restore exports ${step}, but no Task of statemachines/restore.asl.json or drill.asl.json invokes \${${placeholderOf(step)}}`);
-      restoreStepFunctions.set(
-        step,
-        new MilvusGuardFunction(this, `${workflowOf(step)}Step-${step}`, {
-          entry: lambdaEntry('restore'),
-          handler: step,
-          description: `${workflowOf(step)} workflow step ${step}`,
-          environmentSchema: RestoreStepEnvironment,
-          environment: stepEnvironment,
-          config,
-          serviceName: config.name,
-          role: this.workflowRole,
-          logEncryptionKey: logsKey,
-          ...(this.network ? { network: this.network } : {}),
-          timeout,
-        }),
-      );
-    }
-    this.restoreStepFunctions = restoreStepFunctions;
-    const functionsOf = (steps: readonly RestoreStepName[]) => Object.fromEntries(steps.map((step) => [placeholderOf(step), restoreStepFunctions.get(step)!.function]));
+    this.steps = new StepFunctions(this, 'Steps', {
+      workflows: [BACKUP_WORKFLOW, RESTORE_WORKFLOW, DRILL_WORKFLOW],
+      bundles: {
+        // Prepare needs the catalog and nothing of the cluster.
+        prepare: {
+          environmentSchema: PrepareEnvironment,
+          environment: { VAULT_NAME: vaultConfig.name, VAULT_BUCKET: this.vault.bucket.bucketName, CATALOG_TABLE: this.catalogTable.tableName },
+          callsKubernetes: false,
+        },
+        backup: { environmentSchema: BackupStepEnvironment, environment: stepEnvironment, callsKubernetes: true },
+        restore: { environmentSchema: RestoreStepEnvironment, environment: stepEnvironment, callsKubernetes: true },
+      },
+      config,
+      role: this.workflowRole,
+      logEncryptionKey: logsKey,
+      ...(this.network ? { network: this.network } : {}),
+    });
 
     const planSchedules: WorkflowSchedule[] = plans.flatMap((p) =>
       p.schedule ? [{ name: p.plan.name, input: { plan: p.plan.name }, cron: p.schedule.cron, timeZone: p.schedule.timeZone, purpose: `Backs up plan ${p.plan.name}` }] : [],
@@ -256,10 +202,7 @@ export class PrimaryStack extends Stack {
     this.backupWorkflow = new Workflow(this, 'BackupWorkflow', {
       definition: 'backup',
       stateMachineName: stateMachineName(config.name, 'backup'),
-      taskFunctions: {
-        [placeholderOf('prepare')]: this.prepareFunction.function,
-        ...Object.fromEntries([...stepFunctions].map(([step, fn]) => [placeholderOf(step), fn.function])),
-      },
+      taskFunctions: this.steps.taskFunctions(BACKUP_WORKFLOW),
       schedules: planSchedules,
       logEncryptionKey: logsKey,
       alarmTopic: this.notifications.topic,
@@ -268,7 +211,7 @@ export class PrimaryStack extends Stack {
     this.restoreWorkflow = new Workflow(this, 'RestoreWorkflow', {
       definition: 'restore',
       stateMachineName: stateMachineName(config.name, 'restore'),
-      taskFunctions: functionsOf(RESTORE_STEP_NAMES),
+      taskFunctions: this.steps.taskFunctions(RESTORE_WORKFLOW),
       logEncryptionKey: logsKey,
       alarmTopic: this.notifications.topic,
     });
@@ -277,7 +220,7 @@ export class PrimaryStack extends Stack {
     this.drillWorkflow = new Workflow(this, 'DrillWorkflow', {
       definition: 'drill',
       stateMachineName: stateMachineName(config.name, 'drill'),
-      taskFunctions: functionsOf(DRILL_STEP_NAMES),
+      taskFunctions: this.steps.taskFunctions(DRILL_WORKFLOW),
       nestedStateMachines: { RestoreStateMachineArn: this.restoreWorkflow.stateMachine },
       schedules: drills.map((d) => ({ name: d.drill.name, input: { drill: d.drill.name }, cron: d.schedule.cron, timeZone: d.schedule.timeZone, purpose: `Runs the DR drill ${d.drill.name} (plan ${d.plan.plan.name})` })),
       logEncryptionKey: logsKey,
@@ -293,7 +236,7 @@ export class PrimaryStack extends Stack {
       acknowledgeWildcardResources(this.workflowRole, ['*'], 'Lambda creates and deletes its VPC network interfaces with the function role; those EC2 actions support no resource-level permissions.');
     }
     acknowledge(this.vault.accessLogsBucket, 'AwsSolutions-S1', "This bucket receives the vault's server access logs; logging it into itself would loop.");
-    for (const fn of [this.prepareFunction, ...this.stepFunctions.values(), ...this.restoreStepFunctions.values()]) {
+    for (const fn of this.steps.functions.values()) {
       acknowledge(fn.function, 'AwsSolutions-L1', 'Node.js 22 is the runtime the bundle targets (esbuild target node22) and is tested on; moving to a newer runtime is a deliberate change of both.');
     }
     acknowledgeWildcardResources(this.dataMover.role, [this.vault.bucket.arnForObjects('*')], 'The data mover writes packs, indexes and summaries anywhere in the vault; the vault holds nothing else. No delete.');
@@ -317,10 +260,6 @@ function importVaultKey(scope: Construct, vault: VaultConfig): kms.IKey {
     );
   }
   return kms.Key.fromKeyArn(scope, 'VaultKey', arn);
-}
-
-function lambdaEntry(name: string): string {
-  return fileURLToPath(new URL(`../../lambdas/${name}/index.ts`, import.meta.url));
 }
 
 /**

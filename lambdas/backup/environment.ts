@@ -5,11 +5,13 @@
 import { z } from 'zod';
 import { Name } from '../../core/config/schema.js';
 import { DEFAULT_TIMINGS } from '../../core/backup/context.js';
-import { PowertoolsEnvironment } from '../shared/environment.js';
+import { PowertoolsEnvironment, stepVariable } from '../shared/environment.js';
+import { BACKUP_WORKFLOW, bundleStates } from '../../core/workflow/steps.js';
 
 const Seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
-export const BackupStepEnvironment = PowertoolsEnvironment.extend({
+/** What every backup step function is given, whatever state it serves. */
+export const BackupStepsEnvironment = PowertoolsEnvironment.extend({
   VAULT_NAME: Name,
   VAULT_BUCKET: z.string().min(3, 'must be an S3 bucket name'),
   /** The vault's KMS key: SSE-KMS for objects and the key that seals captured Secrets. */
@@ -30,4 +32,8 @@ export const BackupStepEnvironment = PowertoolsEnvironment.extend({
   /** Set by the Lambda runtime (never by CDK): the region of this installation and its vault. */
   AWS_REGION: z.string().min(1).optional(),
 });
+export type BackupStepsEnvironment = z.infer<typeof BackupStepsEnvironment>;
+
+/** The environment of one backup step function: the shared variables and the state it serves. */
+export const BackupStepEnvironment = BackupStepsEnvironment.extend(stepVariable(bundleStates('backup', BACKUP_WORKFLOW)));
 export type BackupStepEnvironment = z.infer<typeof BackupStepEnvironment>;

@@ -12,9 +12,9 @@ import type { Config } from '../../core/config/schema.js';
 import { kubeConfigForEks, makeKubeClients, type KubeClients } from '../../core/kube/connect.js';
 import { KubernetesExec } from '../../core/kube/exec.js';
 import { S3VaultStore } from '../../core/vault/s3-store.js';
-import type { BackupStepEnvironment } from './environment.js';
+import type { BackupStepsEnvironment } from './environment.js';
 
-export function awsBackupServices(config: Config, env: BackupStepEnvironment): BackupServices {
+export function awsBackupServices(config: Config, env: BackupStepsEnvironment): BackupServices {
   const clusters = new Map<string, Promise<KubeClients>>();
   return {
     config,

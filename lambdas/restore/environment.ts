@@ -4,11 +4,13 @@
  */
 import { z } from 'zod';
 import { DEFAULT_RESTORE_TIMINGS } from '../../core/restore/context.js';
-import { BackupStepEnvironment } from '../backup/environment.js';
+import { DRILL_WORKFLOW, RESTORE_WORKFLOW, bundleStates } from '../../core/workflow/steps.js';
+import { BackupStepsEnvironment } from '../backup/environment.js';
+import { stepVariable } from '../shared/environment.js';
 
 const Seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
-export const RestoreStepEnvironment = BackupStepEnvironment.pick({
+export const RestoreStepEnvironment = BackupStepsEnvironment.pick({
   POWERTOOLS_SERVICE_NAME: true,
   POWERTOOLS_METRICS_NAMESPACE: true,
   POWERTOOLS_LOG_LEVEL: true,
@@ -25,5 +27,6 @@ export const RestoreStepEnvironment = BackupStepEnvironment.pick({
   VOLUME_TIMEOUT_SECONDS: Seconds(DEFAULT_RESTORE_TIMINGS.volumeTimeoutSeconds),
   READY_TIMEOUT_SECONDS: Seconds(DEFAULT_RESTORE_TIMINGS.readyTimeoutSeconds),
   VALIDATE_TIMEOUT_SECONDS: Seconds(DEFAULT_RESTORE_TIMINGS.validateTimeoutSeconds),
+  ...stepVariable(bundleStates('restore', RESTORE_WORKFLOW, DRILL_WORKFLOW)),
 });
 export type RestoreStepEnvironment = z.infer<typeof RestoreStepEnvironment>;

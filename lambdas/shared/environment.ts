@@ -44,3 +44,11 @@ export function readEnvironment<S extends z.ZodType>(schema: S, env: Readonly<Re
   if (!checked.ok) throw new EnvironmentError(checked.problems);
   return checked.value;
 }
+
+/** The variable that tells a bundle's function which state it serves: `CheckFlush`. */
+export const STEP_VARIABLE = 'MILVUS_GUARD_STEP';
+
+/** The environment entry selecting one of `states` (core/workflow/steps.ts), for a bundle's schema. */
+export const stepVariable = <const K extends readonly [string, ...string[]]>(states: K) => ({
+  [STEP_VARIABLE]: z.enum(states, { error: `must name the state this function serves: ${states.join(', ')}` }),
+});

@@ -1,7 +1,9 @@
 /**
  * What every workflow step handler is made of: the Powertools middleware (logger context,
  * EMF metrics), a parse of the state's request with its contract schema, and one call into
- * core. The backup, restore and drill handlers are each one `step(...)` line.
+ * core. A bundle lists its handlers by ASL state name (core/workflow/steps.ts); that name is the
+ * log label too, and the function CDK makes for a state selects its handler with the
+ * `MILVUS_GUARD_STEP` variable.
  */
 import middy from '@middy/core';
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -26,21 +28,35 @@ export interface StepTelemetry {
   readonly metrics?: Metrics;
 }
 
+/** One state's handler before the middleware: its request schema and the call into core. */
+export interface StepSpec {
+  readonly schema: z.ZodType;
+  readonly run: (request: never) => Promise<unknown>;
+}
+
+/** A state's request schema and the call into core that takes the parsed request. */
+export function handle<S extends z.ZodType, R>(schema: S, run: (request: z.infer<S>) => Promise<R>): StepSpec {
+  return { schema, run: run as (request: never) => Promise<unknown> };
+}
+
 /**
- * The logger, the metrics and a `step` factory for one bundle. `ids` picks what identifies the
- * work in the "done" log line (the backup, restore or drill id).
+ * The logger, the metrics and `handlers`, which wraps each spec, by state name, in the
+ * middleware. `ids` picks what identifies the work in the "done" log line (the backup, restore
+ * or drill id).
  */
 export function stepFactory(t: StepTelemetry, ids: (request: unknown) => Record<string, unknown>) {
   const logger = t.logger ?? new Logger({ serviceName: t.serviceName, ...(t.logLevel ? { logLevel: t.logLevel as never } : {}) });
   const metrics = t.metrics ?? new Metrics({ namespace: t.metricsNamespace, serviceName: t.serviceName });
-  const step = <S extends z.ZodType, R>(name: string, schema: S, run: (request: z.infer<S>) => Promise<R>): StepHandler =>
+  const step = (state: string, spec: StepSpec): StepHandler =>
     middy(async (event: unknown) => {
-      const request = parseContract(schema, event, `the ${name} request`);
-      const result = await run(request);
-      logger.info(`${name} done`, ids(request));
+      const request = parseContract(spec.schema, event, `the ${state} request`);
+      const result = await spec.run(request as never);
+      logger.info(`${state} done`, ids(request));
       return result;
     })
       .use(injectLambdaContext(logger))
       .use(logMetrics(metrics));
-  return { logger, metrics, step };
+  const handlers = <K extends string>(specs: Readonly<Record<K, StepSpec>>): Record<K, StepHandler> =>
+    Object.fromEntries(Object.entries<StepSpec>(specs).map(([state, spec]) => [state, step(state, spec)])) as Record<K, StepHandler>;
+  return { logger, metrics, handlers };
 }

@@ -22,7 +22,8 @@ import type { Config } from '../../core/config/schema.js';
 import { kubeConfigFromFile, makeKubeClients, type KubeClients } from '../../core/kube/connect.js';
 import { KubernetesExec } from '../../core/kube/exec.js';
 import { FileVaultStore } from '../../core/vault/file-store.js';
-import { fillPlaceholders, loadDefinition, placeholdersOf } from '../../core/workflow/asl.js';
+import { fillPlaceholders, loadDefinition, placeholdersOf, walkStates } from '../../core/workflow/asl.js';
+import { stateOfPlaceholder } from '../../core/workflow/steps.js';
 import { makeStepHandlers, type StepHandler } from '../../lambdas/backup/handlers.js';
 import { makeRestoreStepHandlers } from '../../lambdas/restore/handlers.js';
 import { DEFAULT_RESTORE_TIMINGS, type RestoreServices, type RestoreTimings } from '../../core/restore/context.js';
@@ -195,19 +196,23 @@ export async function runLocalWorkflow(options: LocalWorkflowOptions): Promise<L
       LOCK_TTL_SECONDS: services.timings.lockTtlSeconds,
     },
   });
-  const byName: Record<string, StepHandler> = { ...stepHandlers, ...restoreHandlers, prepare };
+  // Handlers by state name (core/workflow/steps.ts), exactly as CDK makes one function per state.
+  const byState: Record<string, StepHandler> = { ...stepHandlers, ...restoreHandlers, Prepare: prepare };
 
-  // `${DiscoverFunctionArn}` → handler `discover`, exactly as CDK wires one function per export;
-  // `${RestoreStateMachineArn}` → the local restore workflow.
+  // `${DiscoverFunctionArn}` → the function of state Discover; `${RestoreStateMachineArn}` → the
+  // local restore workflow.
   const text = loadDefinition(options.workflow);
   const values = Object.fromEntries(
-    placeholdersOf(text).map((p) => [p, p.endsWith('StateMachineArn') ? STATE_MACHINE_ARN(handlerNameOf(p.replace(/StateMachineArn$/, 'FunctionArn')) as LocalWorkflow) : FUNCTION_ARN(handlerNameOf(p))]),
+    placeholdersOf(text).map((p) => {
+      const nested = /^([A-Z][a-z]+)StateMachineArn$/.exec(p)?.[1];
+      return [p, nested ? STATE_MACHINE_ARN(nested.toLowerCase() as LocalWorkflow) : FUNCTION_ARN(stateOfPlaceholder(p) ?? p)];
+    }),
   );
   const definition = JSON.parse(fillPlaceholders(text, values)) as StateMachineDefinition;
   const taskHandlers: Record<string, (input: JSONValue) => Promise<JSONValue>> = {};
   const waits: Record<string, number> = {};
   const retries: Record<string, number> = {};
-  walkStates(definition, (name, state) => {
+  walkStates(definition as unknown as Parameters<typeof walkStates>[0], (name, state) => {
     if (state.Type === 'Wait') waits[name] = options.pollMs ?? 500;
     if (state.Retry) retries[name] = options.retryMs ?? 200;
     if (state.Type !== 'Task') return;
@@ -216,7 +221,7 @@ export async function runLocalWorkflow(options: LocalWorkflowOptions): Promise<L
       return;
     }
     const fn = String(state.Resource).split(':function:milvus-guard-')[1]!;
-    const handler = byName[fn];
+    const handler = byState[fn];
     if (!handler) throw new Error(`state ${name} invokes ${String(state.Resource)}, which has no local handler`);
     taskHandlers[name] = async (input) => (await handler(input, lambdaContext(fn))) as JSONValue;
   });
@@ -286,29 +291,11 @@ async function runNested(parent: LocalWorkflowOptions, state: string, start: Nes
   throw new NestedExecutionFailed(JSON.stringify({ ...description, Error: result.error?.name ?? 'States.Runtime', Cause: result.error?.message ?? '' }));
 }
 
-/** `DiscoverFunctionArn` → `discover`, `PrepareFunctionArn` → `prepare`. */
-export function handlerNameOf(placeholder: string): string {
-  const base = placeholder.replace(/FunctionArn$/, '');
-  return base.charAt(0).toLowerCase() + base.slice(1);
-}
-
 function safeVaultName(config: Config, plan: string): string {
   try {
     return resolvePlan(config, plan).vault.name;
   } catch {
     // Prepare reports the unknown plan itself (InvalidInput), as it does in AWS.
     return config.vaults[0]!.name;
-  }
-}
-
-type StateDefinition = { Type: string; Resource?: string; Retry?: unknown; ItemProcessor?: { States: Record<string, StateDefinition> }; Iterator?: { States: Record<string, StateDefinition> }; Branches?: { States: Record<string, StateDefinition> }[] };
-
-function walkStates(definition: { States: Record<string, unknown> }, visit: (name: string, state: StateDefinition) => void): void {
-  for (const [name, raw] of Object.entries(definition.States)) {
-    const state = raw as StateDefinition;
-    visit(name, state);
-    const nested = state.ItemProcessor ?? state.Iterator;
-    if (nested) walkStates(nested, visit);
-    for (const branch of state.Branches ?? []) walkStates(branch, visit);
   }
 }

@@ -168,6 +168,10 @@ describe('a backup that fails', () => {
       expect(result.error?.message).toMatch(/was not confirmed within 1 s: default\.product_embeddings, default\.user_profiles/);
       const r = (await servicesOf(fresh, config).catalog.getBackup('no-flush'))!;
       expect(r).toMatchObject({ status: 'Failed', failure: { step: 'Quiesce', error: 'FlushNotConfirmed' } });
+      // The record names the Task the execution failed in, as the console does.
+      const failedTask = result.states[result.states.indexOf('CleanUp') - 1];
+      expect(failedTask).toBe('CheckFlush');
+      expect(r.failure?.state).toBe(failedTask);
       expect(fresh.cluster.timeline.events.some((e) => e.type.includes('garbage_collection/pause'))).toBe(false);
       expect(await servicesOf(fresh, config).catalog.lockHolder(PLAN, new Date())).toBeUndefined();
     } finally {

@@ -52,4 +52,11 @@ describe('dependencies point one way', () => {
     expect(loaded.length).toBeGreaterThan(1);
     expect(loaded.filter((f) => f.startsWith('local/'))).toEqual([]);
   });
+
+  it('infra loads no handler code: only the environment schemas and the step table', () => {
+    const loaded = [...staticClosure('infra/app.ts')];
+
+    expect(loaded.filter((f) => f.startsWith('lambdas/')).length).toBeGreaterThan(2);
+    expect(loaded.filter((f) => /^lambdas\/.*\/(handlers?|index|services|step)\.ts$/.test(f))).toEqual([]);
+  });
 });

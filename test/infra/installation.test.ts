@@ -7,8 +7,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { loadConfigFile } from '../../core/config/parse.js';
 import { loadDefinition, placeholdersOf } from '../../core/workflow/asl.js';
 import { buildInstallation } from '../../infra/installation.js';
-import { placeholderOf, STEP_NAMES } from '../../lambdas/backup/handlers.js';
-import { DRILL_STEP_NAMES, RESTORE_STEP_NAMES } from '../../lambdas/restore/handlers.js';
+import { BACKUP_WORKFLOW, DRILL_WORKFLOW, handlerStates, placeholderOf, RESTORE_WORKFLOW } from '../../core/workflow/steps.js';
 
 // The stacks `cdk synth` builds from examples/production.yaml, with cdk.json's feature flags and
 // cdk-nag on (an unacknowledged finding fails synthesis, and so this file). Built once: the
@@ -41,7 +40,7 @@ afterAll(() => {
 type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
 
 /** The state machine named `milvus-guard-<workflow>`: its logical id and properties. */
-function stateMachine(workflow: string): { id: string; properties: { DefinitionS3Location: { Key: string }; DefinitionSubstitutions: Record<string, any>; StateMachineType: string; RoleArn: { 'Fn::GetAtt': [string, string] } } } {
+function stateMachine(workflow: string): { id: string; properties: { DefinitionString: string; DefinitionSubstitutions: Record<string, any>; StateMachineType: string; RoleArn: { 'Fn::GetAtt': [string, string] } } } {
   const [id, machine] = Object.entries(primary.findResources('AWS::StepFunctions::StateMachine', { Properties: { StateMachineName: `milvus-guard-${workflow}` } }))[0]!;
   return { id, properties: machine.Properties as never };
 }
@@ -207,7 +206,7 @@ describe('prepare function', () => {
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
       TracingConfig: { Mode: 'Active' },
-      LoggingConfig: Match.objectLike({ LogGroup: { Ref: Match.stringLikeRegexp('^PrepareLogGroup') } }),
+      LoggingConfig: Match.objectLike({ LogGroup: { Ref: Match.stringLikeRegexp('^StepsBackupPrepareLogGroup') } }),
       Environment: {
         Variables: Match.objectLike({
           POWERTOOLS_SERVICE_NAME: 'milvus-guard',
@@ -221,13 +220,13 @@ describe('prepare function', () => {
 });
 
 describe('backup workflow', () => {
-  it('deploys statemachines/backup.asl.json with a substitution for every placeholder', () => {
+  it('deploys statemachines/backup.asl.yaml with a substitution for every placeholder', () => {
     const { properties } = stateMachine('backup');
-    const deployed = readFileSync(join(primaryStackArtifactAssets, `asset.${properties.DefinitionS3Location.Key}`), 'utf8');
+    const deployed = properties.DefinitionString;
 
-    expect(deployed).toBe(loadDefinition('backup'));
+    expect(JSON.parse(deployed)).toEqual(JSON.parse(loadDefinition('backup')));
     expect(Object.keys(properties.DefinitionSubstitutions).sort()).toEqual(placeholdersOf(deployed));
-    expect(properties.DefinitionSubstitutions.PrepareFunctionArn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^PrepareFunction/), 'Arn'] });
+    expect(properties.DefinitionSubstitutions.PrepareFunctionArn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^StepsBackupPrepareFunction/), 'Arn'] });
     expect(properties.StateMachineType).toBe('STANDARD');
   });
 
@@ -243,27 +242,30 @@ describe('backup workflow', () => {
     const policies = primary.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: Match.stringLikeRegexp('^BackupWorkflowStateMachineRole') }] } });
     const statements = Object.values(policies).flatMap((p) => (p.Properties.PolicyDocument as { Statement: { Action: unknown; Resource: unknown }[] }).Statement);
     const invokes = statements.filter((s) => JSON.stringify(s.Action).includes('lambda:InvokeFunction'));
-    const invoked = new Set(JSON.stringify(invokes.map((s) => s.Resource)).match(/(Prepare|Step[a-z]+)Function[0-9A-F]{8}/gi));
+    const invoked = new Set(JSON.stringify(invokes.map((s) => s.Resource)).match(/Steps[A-Za-z]+Function[0-9A-F]{8}/g));
 
     expect(JSON.stringify(invokes.map((s) => s.Resource))).not.toMatch(/"\*"/);
-    expect([...invoked].map((id) => id.replace(/Function[0-9A-F]{8}$/, '')).sort()).toEqual(['Prepare', ...STEP_NAMES.map((n) => `Step${n}`)].sort());
+    expect([...invoked].map((id) => id.replace(/Function[0-9A-F]{8}$/, '')).sort()).toEqual(handlerStates(BACKUP_WORKFLOW).map((n) => `StepsBackup${n}`).sort());
   });
 
   it('runs each Task on the function whose handler is that step', () => {
     const substitutions = stateMachine('backup').properties.DefinitionSubstitutions;
     const functions = primary.findResources('AWS::Lambda::Function');
+    const states = handlerStates(BACKUP_WORKFLOW).filter((state) => state !== 'Prepare');
 
-    for (const step of STEP_NAMES) {
-      const logicalId = substitutions[placeholderOf(step)]!['Fn::GetAtt'][0];
-      expect(functions[logicalId]!.Properties.Handler).toBe(`index.${step}`);
+    expect(states).toHaveLength(15);
+    for (const state of states) {
+      const logicalId = substitutions[placeholderOf(state)]!['Fn::GetAtt'][0];
+      expect(functions[logicalId]!.Properties.Handler).toBe('index.handler');
+      expect(functions[logicalId]!.Properties.Environment.Variables.MILVUS_GUARD_STEP).toBe(state);
     }
   });
 
   it('gives the step functions the vault, its key, the catalog, the event bus and the data-mover image', () => {
     primary.hasResourceProperties('AWS::Lambda::Function', {
-      Handler: 'index.startExport',
       Environment: {
         Variables: Match.objectLike({
+          MILVUS_GUARD_STEP: 'StartExport',
           VAULT_NAME: 'primary',
           VAULT_BUCKET: Match.anyValue(),
           VAULT_KMS_KEY_ARN: Match.anyValue(),
@@ -317,11 +319,11 @@ describe('backup workflow', () => {
 });
 
 describe('every workflow', () => {
-  it.each(['backup', 'restore', 'drill'])('deploys statemachines/%s.asl.json as a Standard state machine with a substitution for every placeholder', (workflow) => {
+  it.each(['backup', 'restore', 'drill'])('deploys statemachines/%s.asl.yaml as a Standard state machine with a substitution for every placeholder', (workflow) => {
     const { properties } = stateMachine(workflow);
-    const deployed = readFileSync(join(primaryStackArtifactAssets, `asset.${properties.DefinitionS3Location.Key}`), 'utf8');
+    const deployed = properties.DefinitionString;
 
-    expect(deployed).toBe(loadDefinition(workflow));
+    expect(JSON.parse(deployed)).toEqual(JSON.parse(loadDefinition(workflow)));
     expect(Object.keys(properties.DefinitionSubstitutions).sort()).toEqual(placeholdersOf(deployed));
     expect(properties.StateMachineType).toBe('STANDARD');
   });
@@ -350,21 +352,22 @@ describe('every workflow', () => {
 describe('restore workflow', () => {
   it('runs each Task on the function whose handler is that step, from the restore bundle', () => {
     const functions = primary.findResources('AWS::Lambda::Function');
-    for (const [workflow, steps] of [['restore', RESTORE_STEP_NAMES], ['drill', DRILL_STEP_NAMES]] as const) {
-      const substitutions = stateMachine(workflow).properties.DefinitionSubstitutions;
-      for (const step of steps) {
-        const logicalId = substitutions[placeholderOf(step)]['Fn::GetAtt'][0];
-        expect(functions[logicalId]!.Properties.Handler).toBe(`index.${step}`);
+    for (const w of [RESTORE_WORKFLOW, DRILL_WORKFLOW]) {
+      const substitutions = stateMachine(w.workflow).properties.DefinitionSubstitutions;
+      for (const state of handlerStates(w)) {
+        const logicalId = substitutions[placeholderOf(state)]['Fn::GetAtt'][0];
+        expect(functions[logicalId]!.Properties.Handler).toBe('index.handler');
+        expect(functions[logicalId]!.Properties.Environment.Variables.MILVUS_GUARD_STEP).toBe(state);
       }
     }
   });
 
   it('may invoke exactly the functions of its Tasks', () => {
     const invokes = statementsOf(stateMachine('restore').properties.RoleArn['Fn::GetAtt'][0]).filter((st) => actionsOf([st]).includes('lambda:InvokeFunction'));
-    const invoked = new Set(JSON.stringify(invokes.map((st) => st.Resource)).match(/RestoreStep[A-Za-z]+Function[0-9A-F]{8}/g));
+    const invoked = new Set(JSON.stringify(invokes.map((st) => st.Resource)).match(/StepsRestore[A-Za-z]+Function[0-9A-F]{8}/g));
 
-    expect([...invoked].map((id) => id.replace(/^RestoreStep|Function[0-9A-F]{8}$/g, '')).sort()).toEqual([...RESTORE_STEP_NAMES].sort());
-    expect(JSON.stringify(invokes.map((st) => st.Resource))).not.toMatch(/"\*"|DrillStep|Step(discover|finalize)/);
+    expect([...invoked].map((id) => id.replace(/^StepsRestore|Function[0-9A-F]{8}$/g, '')).sort()).toEqual(handlerStates(RESTORE_WORKFLOW).sort());
+    expect(JSON.stringify(invokes.map((st) => st.Resource))).not.toMatch(/"\*"|StepsDrill|StepsBackup(Discover|Finalize)/);
   });
 
   it('is started on demand only: no schedule targets it', () => {
@@ -374,18 +377,19 @@ describe('restore workflow', () => {
   });
 
   it('gives VerifyBackup, ApplyManifests and Validate 15 minutes and the other steps 5, as their Tasks wait', () => {
+    const restoreStates = [...handlerStates(RESTORE_WORKFLOW), ...handlerStates(DRILL_WORKFLOW)];
     const timeouts = Object.fromEntries(
       Object.values(primary.findResources('AWS::Lambda::Function'))
-        .map((fn) => fn.Properties as { Handler: string; Timeout: number })
-        .filter((p) => [...RESTORE_STEP_NAMES, ...DRILL_STEP_NAMES].some((step) => p.Handler === `index.${step}`))
-        .map((p) => [p.Handler.replace('index.', ''), p.Timeout]),
+        .map((fn) => fn.Properties as { Environment: { Variables: { MILVUS_GUARD_STEP?: string } }; Timeout: number })
+        .filter((p) => restoreStates.includes(p.Environment.Variables.MILVUS_GUARD_STEP ?? ''))
+        .map((p) => [p.Environment.Variables.MILVUS_GUARD_STEP, p.Timeout]),
     );
 
     expect(timeouts).toEqual({
-      ...Object.fromEntries([...RESTORE_STEP_NAMES, ...DRILL_STEP_NAMES].map((step) => [step, 300])),
-      verifyBackup: 900,
-      applyManifests: 900,
-      validateRestore: 900,
+      ...Object.fromEntries(restoreStates.map((state) => [state, 300])),
+      VerifyBackup: 900,
+      ApplyManifests: 900,
+      Validate: 900,
     });
   });
 
@@ -403,14 +407,15 @@ describe('restore workflow', () => {
   });
 
   it('runs the restore and drill steps as the workflow role, with the vault, its key, the catalog, the bus and the data-mover image', () => {
-    for (const step of [...RESTORE_STEP_NAMES, ...DRILL_STEP_NAMES]) {
+    for (const state of [...handlerStates(RESTORE_WORKFLOW), ...handlerStates(DRILL_WORKFLOW)]) {
       primary.hasResourceProperties('AWS::Lambda::Function', {
-        Handler: `index.${step}`,
+        Handler: 'index.handler',
         Runtime: 'nodejs22.x',
         TracingConfig: { Mode: 'Active' },
         Role: { 'Fn::GetAtt': [Match.stringLikeRegexp('^WorkflowRole'), 'Arn'] },
         Environment: {
           Variables: Match.objectLike({
+            MILVUS_GUARD_STEP: state,
             VAULT_NAME: 'primary',
             VAULT_BUCKET: Match.anyValue(),
             VAULT_KMS_KEY_ARN: Match.anyValue(),

@@ -30,7 +30,7 @@ describe('a cluster with a private endpoint', () => {
     const template = synthPrimary(withClusters([privateProd]));
 
     template.hasResourceProperties('AWS::Lambda::Function', {
-      Handler: 'index.discover',
+      Environment: { Variables: Match.objectLike({ MILVUS_GUARD_STEP: 'Discover' }) },
       VpcConfig: { SubnetIds: ['subnet-0abc1234', 'subnet-0def5678'], SecurityGroupIds: [{ 'Fn::GetAtt': [Match.stringLikeRegexp('ClusterNetwork'), 'GroupId'] }] },
     });
     template.hasResourceProperties('AWS::EC2::SecurityGroup', {
@@ -43,8 +43,8 @@ describe('a cluster with a private endpoint', () => {
   it('places the restore and drill step functions there too: they call Kubernetes as well', () => {
     const template = synthPrimary(withClusters([privateProd]));
 
-    for (const handler of ['index.createNamespace', 'index.applyManifests', 'index.cleanupDrill']) {
-      template.hasResourceProperties('AWS::Lambda::Function', { Handler: handler, VpcConfig: { SubnetIds: ['subnet-0abc1234', 'subnet-0def5678'] } });
+    for (const state of ['CreateNamespace', 'ApplyManifests', 'CleanUpDrill']) {
+      template.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ MILVUS_GUARD_STEP: state }) }, VpcConfig: { SubnetIds: ['subnet-0abc1234', 'subnet-0def5678'] } });
     }
   });
 
@@ -53,7 +53,7 @@ describe('a cluster with a private endpoint', () => {
 
     const template = synthPrimary(withClusters([cluster]));
 
-    template.hasResourceProperties('AWS::Lambda::Function', { Handler: 'index.discover', VpcConfig: { SecurityGroupIds: ['sg-0abc1234'] } });
+    template.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ MILVUS_GUARD_STEP: 'Discover' }) }, VpcConfig: { SecurityGroupIds: ['sg-0abc1234'] } });
     template.resourceCountIs('AWS::EC2::SecurityGroup', 0);
   });
 
@@ -78,7 +78,7 @@ describe('clusters with public endpoints', () => {
   it('keep the functions out of any VPC', () => {
     const template = synthPrimary(withClusters([example.clusters[0]!]));
 
-    template.hasResourceProperties('AWS::Lambda::Function', { Handler: 'index.discover', VpcConfig: Match.absent() });
+    template.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ MILVUS_GUARD_STEP: 'Discover' }) }, VpcConfig: Match.absent() });
     template.resourceCountIs('AWS::EC2::SecurityGroup', 0);
   });
 });

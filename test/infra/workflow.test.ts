@@ -31,7 +31,7 @@ describe('Workflow: the definition and the substitutions must agree', () => {
     const s = stack();
     const { VerifyBackupFunctionArn: _left, ...functions } = functionsFor(s, 'restore');
 
-    expect(() => workflow(s, 'Restore', { definition: 'restore', taskFunctions: functions })).toThrow(/restore\.asl\.json and Test\/Restore disagree: no substitution for \[VerifyBackupFunctionArn\], no placeholder for \[\]/);
+    expect(() => workflow(s, 'Restore', { definition: 'restore', taskFunctions: functions })).toThrow(/restore\.asl\.yaml and Test\/Restore disagree: no substitution for \[VerifyBackupFunctionArn\], no placeholder for \[\]/);
   });
 
   it('names a function that no placeholder asks for', () => {
@@ -46,7 +46,7 @@ describe('Workflow: the definition and the substitutions must agree', () => {
   it('names the nested state machine the drill definition starts when it is missing', () => {
     const s = stack();
 
-    expect(() => workflow(s, 'Drill', { definition: 'drill' })).toThrow(/drill\.asl\.json and Test\/Drill disagree: no substitution for \[RestoreStateMachineArn\]/);
+    expect(() => workflow(s, 'Drill', { definition: 'drill' })).toThrow(/drill\.asl\.yaml and Test\/Drill disagree: no substitution for \[RestoreStateMachineArn\]/);
   });
 });
 

@@ -148,6 +148,8 @@ describe('a restore that fails', () => {
       expect(result.error?.message).toMatch(/\/[^\s]+/);
       expect(record.status).toBe('Failed');
       expect(record.failure?.step).toBe('Volumes');
+      expect(record.failure?.state).toBe(result.states[result.states.indexOf('CleanUpRestore') - 1]);
+      expect(record.failure?.state).toBe('CheckVolumes');
       expect(record.failure?.leftBehind).toMatch(/for inspection/);
       expect(await namespaceExists('vector-db-damaged')).toBe(true);
     } finally {

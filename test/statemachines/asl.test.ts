@@ -1,13 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
-import { placeholderOf, STEP_NAMES } from '../../lambdas/backup/handlers.js';
+import { BACKUP_WORKFLOW, handlerStates, placeholderOf } from '../../core/workflow/steps.js';
 import { DefinitionPlaceholderError, fillPlaceholders, loadDefinition, placeholdersOf } from '../../core/workflow/asl.js';
 
 describe('loadDefinition', () => {
-  it('reads statemachines/backup.asl.json with its placeholders unfilled: one per Lambda handler', () => {
+  it('reads statemachines/backup.asl.yaml with its placeholders unfilled: one per Lambda handler', () => {
     const text = loadDefinition('backup');
 
     expect(JSON.parse(text)).toMatchObject({ StartAt: 'Prepare' });
-    expect(placeholdersOf(text)).toEqual(['prepare', ...STEP_NAMES].map(placeholderOf).sort());
+    expect(placeholdersOf(text)).toEqual(handlerStates(BACKUP_WORKFLOW).map(placeholderOf).sort());
   });
 
   it('names the workflows that exist when asked for one that does not', () => {

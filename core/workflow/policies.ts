@@ -1,0 +1,49 @@
+/**
+ * Retry policies, declared once and referenced by name from the workflow files
+ * (`Retry: transient` in statemachines/*.asl.yaml); core/workflow/asl.ts expands each name into
+ * the ASL `Retry` array. The error names come from the lists the error classes use, so a new
+ * transient error is retried by every Task at once.
+ */
+import { TRANSIENT_ERROR_NAMES } from '../errors.js';
+
+/** One ASL retrier. */
+export interface Retrier {
+  readonly ErrorEquals: readonly string[];
+  readonly IntervalSeconds: number;
+  readonly MaxAttempts: number;
+  readonly BackoffRate: number;
+  readonly MaxDelaySeconds?: number;
+  readonly JitterStrategy: 'FULL' | 'NONE';
+}
+
+/**
+ * Errors of the Lambda service itself (not of our code) that AWS recommends retrying on every
+ * Lambda Task: the function was throttled or its invocation failed before it ran.
+ */
+export const LAMBDA_SERVICE_ERRORS = [
+  'Lambda.ServiceException',
+  'Lambda.AWSLambdaException',
+  'Lambda.SdkClientException',
+  'Lambda.TooManyRequestsException',
+  'Lambda.ClientExecutionTimeoutException',
+] as const;
+
+/** Errors of starting a nested execution that a retry may fix (the account's execution limit). */
+export const NESTED_EXECUTION_ERRORS = ['StepFunctions.ExecutionLimitExceededException', 'StepFunctions.SdkClientException'] as const;
+
+/** The named retry policies a workflow file may reference. */
+export const RETRY_POLICIES = {
+  /**
+   * Every Lambda Task: Lambda service errors quickly, then the transient errors of our steps
+   * (Kubernetes 429/5xx and timeouts, AWS throttling, S3 SlowDown) with a longer backoff capped
+   * at a minute. Anything else is the step's real failure and takes the workflow's failure path.
+   */
+  transient: [
+    { ErrorEquals: LAMBDA_SERVICE_ERRORS, IntervalSeconds: 2, MaxAttempts: 6, BackoffRate: 2, JitterStrategy: 'FULL' },
+    { ErrorEquals: TRANSIENT_ERROR_NAMES, IntervalSeconds: 3, MaxAttempts: 5, BackoffRate: 2, MaxDelaySeconds: 60, JitterStrategy: 'FULL' },
+  ],
+  /** A Task that starts a nested execution: only starting it is retried, never the child's failure. */
+  'nested-execution': [{ ErrorEquals: NESTED_EXECUTION_ERRORS, IntervalSeconds: 10, MaxAttempts: 5, BackoffRate: 2, JitterStrategy: 'FULL' }],
+} as const satisfies Record<string, readonly Retrier[]>;
+
+export type RetryPolicyName = keyof typeof RETRY_POLICIES;

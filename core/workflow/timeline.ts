@@ -1,0 +1,86 @@
+/**
+ * A workflow record's timeline: each Task records its work under its row's timeline step
+ * (./steps.ts) — when the step started, which Task last worked on it, when it ended and how —
+ * so `describe` shows where a backup or restore is, and where a failed one failed. The backup
+ * and restore workflows both go through `asStep`; `failedStepOf` reads a timeline back.
+ */
+import type { StepEntry } from '../catalog/record.js';
+import { stepRow, type WorkflowSteps } from './steps.js';
+
+/** Where one record's timeline is written. */
+export interface Timeline {
+  readonly workflow: WorkflowSteps;
+  readonly now: () => Date;
+  /** Merges `entry` into the record's entry for `step`, keeping a start already there. */
+  readonly record: (step: string, entry: Partial<StepEntry>) => Promise<void>;
+}
+
+/** How much of an error a timeline keeps. */
+const DETAIL_LIMIT = 1000;
+
+/** `Name: message`, short enough for a catalog record. */
+export function errorDetail(name: string, message: string): string {
+  return `${name}: ${message}`.slice(0, DETAIL_LIMIT);
+}
+
+/**
+ * Runs `work` as Task `state`: records the start of its timeline step (and that `state` is the
+ * Task at work), and the step's end when `ends` says the step is done, or as Failed with the
+ * error when `work` throws. A Task with no timeline step just runs.
+ */
+export async function asStep<T>(
+  t: Timeline,
+  state: string,
+  options: { ends: boolean | ((result: T) => boolean); detail?: (result: T) => string },
+  work: () => Promise<T>,
+): Promise<T> {
+  const step = stepRow(t.workflow, state).timeline;
+  if (!step) return work();
+  await t.record(step, { startedAt: t.now().toISOString(), state });
+  let result: T;
+  try {
+    result = await work();
+  } catch (err) {
+    await t.record(step, { endedAt: t.now().toISOString(), outcome: 'Failed', state, detail: errorDetail((err as Error).name, (err as Error).message) });
+    throw err;
+  }
+  const ends = typeof options.ends === 'function' ? options.ends(result) : options.ends;
+  if (ends) await t.record(step, { endedAt: t.now().toISOString(), outcome: 'Succeeded', ...(options.detail ? { detail: options.detail(result) } : {}) });
+  return result;
+}
+
+/** Where a failed workflow failed: the timeline step and the Task (the console's failed state). */
+export interface FailedAt {
+  readonly step: string;
+  /** Absent when the record names no Task (older records, or a step recorded whole). */
+  readonly state?: string;
+}
+
+/**
+ * The step a failed workflow failed in: the last one that ended Failed, else the last one that
+ * started and never ended (its Task timed out or its Lambda died), else `Unknown`.
+ */
+export function failedStepOf(steps: Readonly<Record<string, StepEntry | undefined>> | undefined): FailedAt {
+  const entries = Object.entries(steps ?? {}).filter((e): e is [string, StepEntry] => e[1] !== undefined);
+  const failed = entries.filter(([, e]) => e.outcome === 'Failed').sort(([, a], [, b]) => (b.endedAt ?? '').localeCompare(a.endedAt ?? ''));
+  const open = entries.filter(([, e]) => !e.endedAt).sort(([, a], [, b]) => b.startedAt.localeCompare(a.startedAt));
+  const [step, entry] = failed[0] ?? open[0] ?? ['Unknown', undefined];
+  return { step, ...(entry?.state ? { state: entry.state } : {}) };
+}
+
+/**
+ * Closes the failed step in the timeline when nothing closed it (a Task that timed out), so the
+ * record does not show it running forever.
+ */
+export async function closeFailedStep(t: Timeline, steps: Readonly<Record<string, StepEntry | undefined>> | undefined, at: FailedAt, error: { Error: string; cause: string }): Promise<void> {
+  const entry = steps?.[at.step];
+  if (entry && !entry.endedAt) await t.record(at.step, { endedAt: t.now().toISOString(), outcome: 'Failed', detail: errorDetail(error.Error, error.cause) });
+}
+
+/**
+ * Where a workflow failed, as `describe` prints it: the Task the Step Functions console shows as
+ * failed, and the timeline step it belongs to (`CheckFlush (Quiesce)`).
+ */
+export function failedAtText(at: FailedAt): string {
+  return at.state && at.state !== at.step ? `${at.state} (${at.step})` : at.step;
+}

@@ -1,0 +1,98 @@
+/**
+ * The Lambda functions behind the workflows' Tasks: one per state that has a handler in the
+ * step tables (core/workflow/steps.ts), built from its bundle under lambdas/, told which state
+ * it serves (`MILVUS_GUARD_STEP`), and given exactly as long as the Task that invokes it waits
+ * (`taskFunctionTimeouts`). `taskFunctions` hands a workflow its functions by placeholder.
+ */
+import { fileURLToPath } from 'node:url';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import { Construct } from 'constructs';
+import type { z } from 'zod';
+import type { Config } from '../../core/config/schema.js';
+import { bundleOf, handlerStates, placeholderOf, stepRow, type StepBundle, type WorkflowSteps } from '../../core/workflow/steps.js';
+import { STEP_VARIABLE } from '../../lambdas/shared/environment.js';
+import type { ClusterNetwork } from './cluster-network.js';
+import { MilvusGuardFunction, type FunctionEnvironment } from './milvus-guard-function.js';
+import { taskFunctionTimeouts } from './workflow.js';
+
+/** How the functions of one bundle are made. */
+export interface StepBundleProps<S extends z.ZodType = z.ZodType> {
+  /** The bundle's environment schema (lambdas/<bundle>/environment.ts). */
+  readonly environmentSchema: S;
+  /** Its environment, but for the state each function serves (set per function). */
+  readonly environment: Omit<FunctionEnvironment<S>, typeof STEP_VARIABLE>;
+  /**
+   * Whether its functions call the Kubernetes API, and so run in the clusters' VPC when a
+   * cluster's endpoint is private.
+   */
+  readonly callsKubernetes: boolean;
+}
+
+export interface StepFunctionsProps {
+  /** The workflows whose Tasks get functions. */
+  readonly workflows: readonly WorkflowSteps[];
+  /** How each bundle the workflows use is made. */
+  readonly bundles: Readonly<Partial<Record<StepBundle, StepBundleProps>>>;
+  /** The parsed installation config, baked into every bundle. */
+  readonly config: Config;
+  /** The role every function runs as (the identity the EKS access entries name). */
+  readonly role: iam.IRole;
+  /**
+   * @default - CloudWatch Logs' own encryption
+   */
+  readonly logEncryptionKey?: kms.IKey;
+  /**
+   * The VPC placement of the functions that call Kubernetes.
+   * @default - not in a VPC
+   */
+  readonly network?: ClusterNetwork;
+}
+
+/** Whether a bundle's schema asks which state a function serves. */
+const servesManyStates = (schema: z.ZodType) => STEP_VARIABLE in ((schema as unknown as { shape?: object }).shape ?? {});
+
+const capitalized = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+
+export class StepFunctions extends Construct {
+  /** Every function, by `<workflow>/<state>` (`backup/CheckFlush`). */
+  readonly functions: ReadonlyMap<string, MilvusGuardFunction<z.ZodType>>;
+
+  constructor(scope: Construct, id: string, props: StepFunctionsProps) {
+    super(scope, id);
+    const functions = new Map<string, MilvusGuardFunction<z.ZodType>>();
+    for (const w of props.workflows) {
+      const timeouts = taskFunctionTimeouts(w.workflow);
+      for (const state of handlerStates(w)) {
+        const bundle = bundleOf(w, state);
+        const b = props.bundles[bundle];
+        if (!b) throw new Error(`${this.node.path}: state ${state} of the ${w.workflow} workflow is built from lambdas/${bundle}, which has no bundle props`);
+        const timeout = timeouts.get(placeholderOf(state));
+        if (!timeout) throw new Error(`core/workflow/steps.ts lists ${state} in the ${w.workflow} workflow, but no Task of statemachines/${w.workflow}.asl.yaml invokes \${${placeholderOf(state)}}`);
+        functions.set(
+          `${w.workflow}/${state}`,
+          new MilvusGuardFunction(this, `${capitalized(w.workflow)}-${state}`, {
+            entry: fileURLToPath(new URL(`../../lambdas/${bundle}/index.ts`, import.meta.url)),
+            description: `${capitalized(w.workflow)} workflow, ${state}: ${stepRow(w, state).does}`,
+            environmentSchema: b.environmentSchema,
+            // A bundle of one state (prepare) has no variable to choose by.
+            environment: { ...b.environment, ...(servesManyStates(b.environmentSchema) ? { [STEP_VARIABLE]: state } : {}) } as FunctionEnvironment<z.ZodType>,
+            config: props.config,
+            serviceName: props.config.name,
+            role: props.role,
+            ...(props.logEncryptionKey ? { logEncryptionKey: props.logEncryptionKey } : {}),
+            ...(b.callsKubernetes && props.network ? { network: props.network } : {}),
+            timeout,
+          }),
+        );
+      }
+    }
+    this.functions = functions;
+  }
+
+  /** The functions of `w`'s Tasks, by the placeholder each Task's `Resource` names. */
+  taskFunctions(w: WorkflowSteps): Record<string, lambda.IFunction> {
+    return Object.fromEntries(handlerStates(w).map((state) => [placeholderOf(state), this.functions.get(`${w.workflow}/${state}`)!.function]));
+  }
+}
