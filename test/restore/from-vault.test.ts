@@ -18,7 +18,7 @@ import { RESTORE_LABEL, restoreLabels } from '../../core/restore/names.js';
 import { checkReadiness } from '../../core/restore/readiness.js';
 import { checkValidation, validationFailure } from '../../core/restore/validate.js';
 import { checkVolumeRestore, deleteRestoreTemporaries, readBackupVolumes, SnapshotUnavailableError, snapshotsAvailable, startVolumeRestore, VolumeHydrationFailedError, VolumeRestoreTimeoutError } from '../../core/restore/volumes.js';
-import type { PreparedRestore, VolumeRestore } from '../../core/workflow/restore-state.js';
+import type { PreparedRestore, ValidationProgress, VolumeRestore } from '../../core/workflow/restore-state.js';
 import type { StoreEvent } from '../../local/server/store.js';
 import { backup, MILVUS, NAMESPACE, PLAN, servicesOf, startSeededCluster, type SeededCluster } from '../backup/helpers.js';
 import { loadConfigFile } from '../../core/config/parse.js';
@@ -30,7 +30,10 @@ import { loadConfigFile } from '../../core/config/parse.js';
 
 const TARGET = 'vector-db-restored';
 const BACKUP_ID = 'nightly-1';
-const POLL_MS = 100;
+// The steps' clock: they only compare it with the deadlines they set from it, and nothing here
+// waits on time (the cluster's settle() is the event the checks wait for).
+const NOW = new Date('2026-11-23T02:05:00.000Z');
+const SETTLE_MS = 120_000;
 
 let c: SeededCluster;
 let services: BackupServices;
@@ -53,16 +56,22 @@ const prepared = (restoreId: string, namespace: string): PreparedRestore => ({
   requestedAt: '2026-11-23T02:00:00.000Z',
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Calls `check` once the cluster has settled: every Job has run to its end and no controller has work left. */
+async function afterSettling<T>(check: () => Promise<T>): Promise<T> {
+  await c.cluster.settle(SETTLE_MS);
+  return check();
+}
 
-/** Polls `check` until it reports done; fails the test after `ms`. */
-async function pollUntil<T>(ms: number, check: () => Promise<T>, done: (t: T) => boolean): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (done(value)) return value;
-    if (Date.now() > until) throw new Error(`not done within ${ms} ms: ${JSON.stringify(value)}`);
-    await sleep(POLL_MS);
+/**
+ * Validates as the workflow does, each round handed the previous one's progress, until a round
+ * is done or `rounds` have run: a load finishes on a later poll, not after a time.
+ */
+async function validateInRounds(milvus: MilvusClient, expected: readonly RowCount[], rounds = 5) {
+  let progress: ValidationProgress = { done: false, loading: [] };
+  for (let round = 1; ; round++) {
+    const result = await checkValidation(milvus, expected, progress, { validateRowCounts: true, now: NOW, timeoutSeconds: 60 });
+    if (result.progress.done || round === rounds) return result;
+    progress = result.progress;
   }
 }
 
@@ -137,15 +146,19 @@ describe('a restore from the vault into another namespace', () => {
   });
 
   it('hydrates every PVC with a data-mover Job until each is done', async () => {
-    const started = await startVolumeRestore({ dataMover: services.dataMover, timings: { volumeTimeoutSeconds: 300 } }, kube, services.vault, restore(), new Date());
+    const started = await startVolumeRestore({ dataMover: services.dataMover, timings: { volumeTimeoutSeconds: 300 } }, kube, services.vault, restore(), NOW);
+    expect(started.items).toHaveLength(7);
     expect(started.items.every((i) => i.job?.startsWith('hydrate-') && !i.done)).toBe(true);
 
-    volumes = await pollUntil(120_000, () => checkVolumeRestore(kube, restore(), started, new Date()), (v) => v.ready);
+    volumes = await afterSettling(() => checkVolumeRestore(kube, restore(), started, NOW));
 
+    expect(volumes.ready).toBe(true);
+    expect(volumes.items).toHaveLength(7);
     expect(volumes.items.every((i) => i.done)).toBe(true);
   }, 150_000);
 
   it('restores every file of every volume as the backup snapshot held it', async () => {
+    expect(volumes.items).toHaveLength(7);
     for (const item of volumes.items) {
       const restored = await tree(await volumeDir(TARGET, item.pvc));
       const original = await tree(await snapshotDir(`${BACKUP_ID}-${item.pvc}`));
@@ -161,9 +174,9 @@ describe('a restore from the vault into another namespace', () => {
   });
 
   it('is idempotent: starting again finds the same PVCs and Jobs', async () => {
-    const again = await startVolumeRestore({ dataMover: services.dataMover, timings: { volumeTimeoutSeconds: 300 } }, kube, services.vault, restore(), new Date());
+    const again = await startVolumeRestore({ dataMover: services.dataMover, timings: { volumeTimeoutSeconds: 300 } }, kube, services.vault, restore(), NOW);
     expect(again.items.map((i) => i.job)).toEqual(volumes.items.map((i) => i.job));
-    const checked = await checkVolumeRestore(kube, restore(), again, new Date());
+    const checked = await checkVolumeRestore(kube, restore(), again, NOW);
     expect(checked.ready).toBe(true);
   });
 
@@ -212,11 +225,12 @@ describe('a restore from the vault into another namespace', () => {
 
   it('becomes ready once the operator has built Milvus on the restored volumes', async () => {
     const milvus = new MilvusClient(kube.kc, { namespace: TARGET, service: `${MILVUS}-milvus`, restPort: 19530, managementPort: 9091 });
-    const first = await checkReadiness(kube, milvus, restore(), { ready: false, waitingFor: [] }, new Date(), 120);
+    const first = await checkReadiness(kube, milvus, restore(), { ready: false, waitingFor: [] }, NOW, 120);
     expect(first.deadline).toBeDefined();
 
-    const ready = await pollUntil(60_000, () => checkReadiness(kube, milvus, restore(), first, new Date(), 120), (r) => r.ready);
+    const ready = await afterSettling(() => checkReadiness(kube, milvus, restore(), first, NOW, 120));
 
+    expect(ready.ready).toBe(true);
     expect(ready.waitingFor).toEqual([]);
   }, 70_000);
 
@@ -230,18 +244,15 @@ describe('a restore from the vault into another namespace', () => {
     });
 
     it('loads a collection that is not loaded and comes back for it', async () => {
-      const now = new Date();
-      const round = await checkValidation(milvus, expected, { done: false, loading: [] }, { validateRowCounts: true, now, timeoutSeconds: 60 });
+      const round = await checkValidation(milvus, expected, { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 60 });
       expect(round.progress).toMatchObject({ done: false, loading: ['analytics.session_vectors'] });
       expect(round.checks).toBeUndefined();
     });
 
     it('passes when every collection has the recorded rows and answers a search', async () => {
-      const result = await pollUntil(
-        20_000,
-        () => checkValidation(milvus, expected, { done: false, loading: [] }, { validateRowCounts: true, now: new Date(), timeoutSeconds: 60 }),
-        (r) => r.progress.done,
-      );
+      const result = await validateInRounds(milvus, expected);
+
+      expect(result.progress.done).toBe(true);
       expect(result.checks!.map((x) => `${x.database}.${x.collection}:${x.ok}`).sort()).toEqual(['analytics.session_vectors:true', 'default.product_embeddings:true', 'default.user_profiles:true']);
       expect(result.checks!.every((x) => x.restored === x.expected && (x.searchHits ?? 0) > 0)).toBe(true);
       expect(validationFailure(result.checks!)).toBeUndefined();
@@ -251,7 +262,7 @@ describe('a restore from the vault into another namespace', () => {
       const wrong = expected.map((e) => (e.collection === 'user_profiles' ? { ...e, rows: e.rows + 7 } : e));
       const restoredRows = expected.find((e) => e.collection === 'user_profiles')!.rows;
 
-      const result = await checkValidation(milvus, wrong, { done: false, loading: [] }, { validateRowCounts: true, now: new Date(), timeoutSeconds: 60 });
+      const result = await checkValidation(milvus, wrong, { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 60 });
       const failure = validationFailure(result.checks!);
 
       expect(failure?.name).toBe('RestoreValidationFailed');
@@ -260,7 +271,7 @@ describe('a restore from the vault into another namespace', () => {
     });
 
     it('fails naming a collection the restore does not have', async () => {
-      const result = await checkValidation(milvus, [...expected, { database: 'default', collection: 'lost', rows: 5, confirmedBy: 'count' }], { done: false, loading: [] }, { validateRowCounts: true, now: new Date(), timeoutSeconds: 60 });
+      const result = await checkValidation(milvus, [...expected, { database: 'default', collection: 'lost', rows: 5, confirmedBy: 'count' }], { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 60 });
       expect(validationFailure(result.checks!)?.message).toContain('default.lost: missing: database default has no collection lost (expected 5 rows)');
     });
   });
@@ -279,11 +290,14 @@ describe('a restore from the backup\'s snapshots into another namespace', () => 
   });
 
   it('binds each PVC to a snapshot pre-provisioned from the backup snapshot handle', async () => {
-    const started = await startVolumeRestore({ dataMover: services.dataMover, timings: { volumeTimeoutSeconds: 300 } }, kube, services.vault, restore(), new Date());
+    const started = await startVolumeRestore({ dataMover: services.dataMover, timings: { volumeTimeoutSeconds: 300 } }, kube, services.vault, restore(), NOW);
+    expect(started.items).toHaveLength(7);
     expect(started.items.every((i) => i.snapshot?.startsWith('nightly-1-r-3-') && i.job === undefined)).toBe(true);
 
-    volumes = await pollUntil(30_000, () => checkVolumeRestore(kube, restore(), started, new Date()), (v) => v.ready);
+    volumes = await afterSettling(() => checkVolumeRestore(kube, restore(), started, NOW));
 
+    expect(volumes.ready).toBe(true);
+    expect(volumes.items).toHaveLength(7);
     for (const item of volumes.items) {
       expect(await tree(await volumeDir(restore().to.namespace, item.pvc))).toEqual(await tree(await snapshotDir(`${BACKUP_ID}-${item.pvc}`)));
     }
@@ -331,7 +345,7 @@ describe('a restore of a one-volume backup whose vault is damaged', () => {
   it('fails with SnapshotUnavailable when the backup snapshot no longer exists', async () => {
     await createNamespace(kube, restore('snapshot').to.namespace, restoreLabels(restore('snapshot').restoreId));
 
-    const attempt = startVolumeRestore({ dataMover: services.dataMover, timings: { volumeTimeoutSeconds: 300 } }, kube, vault, restore('snapshot'), new Date());
+    const attempt = startVolumeRestore({ dataMover: services.dataMover, timings: { volumeTimeoutSeconds: 300 } }, kube, vault, restore('snapshot'), NOW);
 
     await expect(attempt).rejects.toThrow(SnapshotUnavailableError);
     await expect(attempt).rejects.toThrow(`VolumeSnapshot ${NAMESPACE}/${BACKUP}-${PVC} cannot be restored from: it no longer exists`);
@@ -358,8 +372,8 @@ describe('a restore of a one-volume backup whose vault is damaged', () => {
     const dataMover = { ...services.dataMover, vaultUrl: pathToFileURL(vaultDir).href };
 
     // Act
-    const started = await startVolumeRestore({ dataMover, timings: { volumeTimeoutSeconds: 300 } }, kube, vault, r, new Date());
-    const error = await pollUntil(60_000, () => checkVolumeRestore(kube, r, started, new Date()).then(() => undefined, (e: unknown) => e), (e) => e !== undefined);
+    const started = await startVolumeRestore({ dataMover, timings: { volumeTimeoutSeconds: 300 } }, kube, vault, r, NOW);
+    const error = await afterSettling(() => checkVolumeRestore(kube, r, started, NOW).then(() => undefined, (e: unknown) => e));
 
     // Assess
     expect(error).toBeInstanceOf(VolumeHydrationFailedError);
