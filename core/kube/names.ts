@@ -2,7 +2,6 @@
  * Kubernetes' naming rules (DNS-1123), written once: config names and namespaces, backup names,
  * label-key prefixes, and the names the local API server accepts all use these patterns.
  */
-
 const LABEL = '[a-z0-9]([-a-z0-9]*[a-z0-9])?';
 
 /** A DNS-1123 subdomain without anchors, for patterns that embed one (a label key's prefix). */

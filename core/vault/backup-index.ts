@@ -11,16 +11,7 @@ export const BACKUP_INDEX_FORMAT = 'milvus-guard/backup-v1';
 
 /** One protected volume: its VolumeSnapshot and its export in the vault. */
 const IndexedVolume = z
-  .object({
-    pvc: z.string(),
-    role: z.string(),
-    snapshot: z.string(),
-    indexKey: z.string(),
-    summaryKey: z.string(),
-    bytesTotal: z.number(),
-    bytesUploaded: z.number(),
-    files: z.number(),
-  })
+  .object({ pvc: z.string(), role: z.string(), snapshot: z.string(), indexKey: z.string(), summaryKey: z.string(), bytesTotal: z.number(), bytesUploaded: z.number(), files: z.number() })
   .loose();
 
 export const BackupIndexDocument = z
