@@ -7,6 +7,7 @@ import type { ResolvedPlan } from '../config/resolve.js';
 import { volumeRole } from '../discovery/volumes.js';
 import type { KubeClients } from '../kube/connect.js';
 import { KubernetesRequestError } from '../kube/errors.js';
+import { KINDS, type ApiKind } from '../kube/kinds.js';
 import { kubeRequest } from '../kube/request.js';
 import { formatLabelSelector } from '../kube/selector.js';
 import type { VaultStore } from '../vault/store.js';
@@ -14,26 +15,21 @@ import type { Discovery, ProtectedVolume } from '../workflow/backup-state.js';
 import { inventoryKey } from '../vault/layout.js';
 
 /** A kind the backup captures, and where the API serves it. */
-export interface CapturedKind {
-  readonly group: string;
-  readonly version: string;
-  readonly kind: string;
-  readonly plural: string;
-}
+export type CapturedKind = ApiKind;
 
 /**
  * What a backup captures, in the order a restore needs them last-to-first. The Milvus CR is
  * optional: Helm installs have no CRD.
  */
 export const CAPTURED_KINDS: readonly CapturedKind[] = [
-  { group: 'milvus.io', version: 'v1beta1', kind: 'Milvus', plural: 'milvuses' },
-  { group: 'apps', version: 'v1', kind: 'StatefulSet', plural: 'statefulsets' },
-  { group: 'apps', version: 'v1', kind: 'Deployment', plural: 'deployments' },
-  { group: '', version: 'v1', kind: 'ConfigMap', plural: 'configmaps' },
-  { group: '', version: 'v1', kind: 'Secret', plural: 'secrets' },
-  { group: '', version: 'v1', kind: 'Service', plural: 'services' },
-  { group: '', version: 'v1', kind: 'ServiceAccount', plural: 'serviceaccounts' },
-  { group: '', version: 'v1', kind: 'PersistentVolumeClaim', plural: 'persistentvolumeclaims' },
+  KINDS.Milvus,
+  KINDS.StatefulSet,
+  KINDS.Deployment,
+  KINDS.ConfigMap,
+  KINDS.Secret,
+  KINDS.Service,
+  KINDS.ServiceAccount,
+  KINDS.PersistentVolumeClaim,
 ];
 
 /** A reference to one discovered object. */

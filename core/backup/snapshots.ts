@@ -10,8 +10,9 @@ import type { ProtectedVolume, SnapshotItem, SnapshotSet } from '../workflow/bac
 import type { BackupTimings } from './context.js';
 import { BACKUP_ANNOTATION, backupLabels, backupSelector, snapshotName } from './names.js';
 import { deadlineAfter } from '../deadline.js';
+import { KINDS, servedAt } from '../kube/kinds.js';
 
-const SNAPSHOT_API = { group: 'snapshot.storage.k8s.io', version: 'v1', plural: 'volumesnapshots' } as const;
+const SNAPSHOT_API = servedAt(KINDS.VolumeSnapshot);
 
 /** A VolumeSnapshot reported an error. Not retried: the CSI driver said no. */
 export class SnapshotFailedError extends Error {

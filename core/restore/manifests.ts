@@ -12,6 +12,7 @@
  */
 import { parse } from 'yaml';
 import { collectionPath, type CapturedKind, type RawObject } from '../backup/discover.js';
+import { KINDS } from '../kube/kinds.js';
 import { SealedValueError, type SealedValue, type SecretSealer } from '../backup/sealer.js';
 import { labelValue } from '../backup/names.js';
 import type { KubeClients } from '../kube/connect.js';
@@ -28,19 +29,19 @@ import { RESTORE_LABEL, restoreLabels } from './names.js';
  */
 export const RESTORE_ORDER: readonly CapturedKind[] = [
   // Identities first: pods of every later workload name their ServiceAccount.
-  { group: '', version: 'v1', kind: 'ServiceAccount', plural: 'serviceaccounts' },
+  KINDS.ServiceAccount,
   // Configuration the workloads mount or read (Milvus's user.yaml).
-  { group: '', version: 'v1', kind: 'ConfigMap', plural: 'configmaps' },
+  KINDS.ConfigMap,
   // Credentials (object storage keys, the root password): env and volumes of pods need them.
-  { group: '', version: 'v1', kind: 'Secret', plural: 'secrets' },
+  KINDS.Secret,
   // Stable names the components find each other by, before any pod resolves them.
-  { group: '', version: 'v1', kind: 'Service', plural: 'services' },
+  KINDS.Service,
   // The Milvus CR: the operator builds its workloads on the restored volumes and config above.
-  { group: 'milvus.io', version: 'v1beta1', kind: 'Milvus', plural: 'milvuses' },
+  KINDS.Milvus,
   // Captured workloads last (see the module documentation); StatefulSets adopt the restored
   // PVCs by name, so their data is there from the first pod start.
-  { group: 'apps', version: 'v1', kind: 'StatefulSet', plural: 'statefulsets' },
-  { group: 'apps', version: 'v1', kind: 'Deployment', plural: 'deployments' },
+  KINDS.StatefulSet,
+  KINDS.Deployment,
 ];
 
 /** Kinds a restore never creates from manifests: the volumes step made them with their data. */

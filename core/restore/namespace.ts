@@ -4,6 +4,7 @@
  * deleting it when a failed restore or a drill cleans up.
  */
 import { CAPTURED_KINDS, listKind, type CapturedKind, type RawObject } from '../backup/discover.js';
+import { KINDS } from '../kube/kinds.js';
 import { kubeCall, kubeDeleteIdempotent, kubeGetOptional } from '../kube/call.js';
 import { statusOf, translateKubeError } from '../kube/errors.js';
 import type { KubeClients } from '../kube/connect.js';
@@ -24,9 +25,9 @@ export interface NamespaceCheck {
  */
 const INSPECTED_KINDS: readonly CapturedKind[] = [
   ...CAPTURED_KINDS,
-  { group: '', version: 'v1', kind: 'Pod', plural: 'pods' },
-  { group: 'batch', version: 'v1', kind: 'Job', plural: 'jobs' },
-  { group: 'snapshot.storage.k8s.io', version: 'v1', kind: 'VolumeSnapshot', plural: 'volumesnapshots' },
+  KINDS.Pod,
+  KINDS.Job,
+  KINDS.VolumeSnapshot,
 ];
 
 /**

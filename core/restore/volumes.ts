@@ -29,12 +29,13 @@ import type { PreparedRestore, VolumeRestore, VolumeRestoreItem } from '../workf
 import { hydrateJobName, RESTORE_ANNOTATION, RESTORE_LABEL, restoreLabels, restoreSelector, restoreSnapshotName } from './names.js';
 import { TargetNamespaceNotEmptyError } from './namespace.js';
 import { deadlineAfter } from '../deadline.js';
+import { KINDS, servedAt } from '../kube/kinds.js';
 
 /** Where the fresh PVC is mounted in the data-mover container. */
 export const TARGET_MOUNT = '/data';
 
-const SNAPSHOTS = { group: 'snapshot.storage.k8s.io', version: 'v1', plural: 'volumesnapshots' } as const;
-const CONTENTS = { group: 'snapshot.storage.k8s.io', version: 'v1', plural: 'volumesnapshotcontents' } as const;
+const SNAPSHOTS = servedAt(KINDS.VolumeSnapshot);
+const CONTENTS = servedAt(KINDS.VolumeSnapshotContent);
 
 /** One volume of a backup, as a restore needs it to make the PVC again. */
 export interface BackupVolume {
@@ -391,7 +392,7 @@ export async function checkVolumeRestore(kube: KubeClients, restore: PreparedRes
 async function bindsOnFirstConsumer(kube: KubeClients, storageClass: string | undefined): Promise<boolean> {
   if (!storageClass) return false;
   const sc = (await kubeGetOptional(`get StorageClass ${storageClass}`, () =>
-    kube.custom.getClusterCustomObject({ group: 'storage.k8s.io', version: 'v1', plural: 'storageclasses', name: storageClass }),
+    kube.custom.getClusterCustomObject({ ...servedAt(KINDS.StorageClass), name: storageClass }),
   )) as { volumeBindingMode?: string } | undefined;
   return sc?.volumeBindingMode === 'WaitForFirstConsumer';
 }

@@ -1,0 +1,32 @@
+/**
+ * The Kubernetes kinds the product reads or writes, and where the API serves each: the one
+ * place a group, version and plural is written down. Lists of kinds (what a backup captures,
+ * the order a restore creates them in, what makes a namespace "not empty") refer to these.
+ */
+
+/** A kind and where the API serves it. */
+export interface ApiKind {
+  readonly group: string;
+  readonly version: string;
+  readonly kind: string;
+  readonly plural: string;
+}
+
+export const KINDS = {
+  Milvus: { group: 'milvus.io', version: 'v1beta1', kind: 'Milvus', plural: 'milvuses' },
+  StatefulSet: { group: 'apps', version: 'v1', kind: 'StatefulSet', plural: 'statefulsets' },
+  Deployment: { group: 'apps', version: 'v1', kind: 'Deployment', plural: 'deployments' },
+  ConfigMap: { group: '', version: 'v1', kind: 'ConfigMap', plural: 'configmaps' },
+  Secret: { group: '', version: 'v1', kind: 'Secret', plural: 'secrets' },
+  Service: { group: '', version: 'v1', kind: 'Service', plural: 'services' },
+  ServiceAccount: { group: '', version: 'v1', kind: 'ServiceAccount', plural: 'serviceaccounts' },
+  PersistentVolumeClaim: { group: '', version: 'v1', kind: 'PersistentVolumeClaim', plural: 'persistentvolumeclaims' },
+  Pod: { group: '', version: 'v1', kind: 'Pod', plural: 'pods' },
+  Job: { group: 'batch', version: 'v1', kind: 'Job', plural: 'jobs' },
+  VolumeSnapshot: { group: 'snapshot.storage.k8s.io', version: 'v1', kind: 'VolumeSnapshot', plural: 'volumesnapshots' },
+  VolumeSnapshotContent: { group: 'snapshot.storage.k8s.io', version: 'v1', kind: 'VolumeSnapshotContent', plural: 'volumesnapshotcontents' },
+  StorageClass: { group: 'storage.k8s.io', version: 'v1', kind: 'StorageClass', plural: 'storageclasses' },
+} as const satisfies Record<string, ApiKind>;
+
+/** Where the API serves `kind`, as client-node's custom-object calls take it. */
+export const servedAt = ({ group, version, plural }: ApiKind) => ({ group, version, plural });
