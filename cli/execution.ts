@@ -5,7 +5,7 @@
  * end; in AWS it is StartExecution on the installation's state machine, followed with `--wait`
  * through the execution history. Either way progress names each state a user cares about once.
  */
-import { DescribeExecutionCommand, GetExecutionHistoryCommand, SFNClient, StartExecutionCommand, type HistoryEvent } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, paginateGetExecutionHistory, SFNClient, StartExecutionCommand, type HistoryEvent } from '@aws-sdk/client-sfn';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { Config } from '../core/config/schema.js';
 import { resolvePlan } from '../core/config/resolve.js';
@@ -86,12 +86,7 @@ async function runOnAws(run: WorkflowRun & { readonly region: string; readonly w
  */
 async function showHistory(sfn: SFNClient, executionArn: string, prefix: string, show: (state: string) => void): Promise<void> {
   const events: HistoryEvent[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await sfn.send(new GetExecutionHistoryCommand({ executionArn, nextToken, maxResults: 200 }));
-    events.push(...(page.events ?? []));
-    nextToken = page.nextToken;
-  } while (nextToken);
+  for await (const page of paginateGetExecutionHistory({ client: sfn, pageSize: 200 }, { executionArn })) events.push(...(page.events ?? []));
   const byId = new Map(events.map((e) => [e.id, e]));
   // A Task's later events point back, event by event, to the one that entered its state.
   const stateOf = (id: number | undefined): string => {
