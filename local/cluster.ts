@@ -1,5 +1,5 @@
 /**
- * `startLocalCluster`: the embedded default's Kubernetes (DESIGN §6) — an API server on
+ * `startLocalCluster`: the embedded default's Kubernetes — an API server on
  * 127.0.0.1 speaking the subset of the Kubernetes API milvus-guard uses, its controllers, and
  * a simulated Milvus behind the service proxy, all persisted in one state directory.
  */

@@ -1,5 +1,5 @@
 /**
- * The local cluster (the embedded default, DESIGN §6): a Kubernetes API server on 127.0.0.1
+ * The local cluster (the embedded default): a Kubernetes API server on 127.0.0.1
  * with controllers and a simulated Milvus, for demos and tests. Start it with
  * `startLocalCluster` or `milvus-guard local up`.
  */

@@ -1,6 +1,6 @@
 /**
  * `milvus-guard demo [--json] [--keep DIR]`: the whole story on the embedded default, with
- * nothing else running (DESIGN §7):
+ * nothing else running:
  *
  * 1. Cluster: a fresh local cluster in a temporary state directory, seeded with a Milvus that
  *    holds 3 collections in 2 databases in namespace `vector-db`.

@@ -1,5 +1,5 @@
 /**
- * The documents the backup workflow's states pass to each other (DESIGN §2: small — ids, keys,
+ * The documents the backup workflow's states pass to each other (small — ids, keys,
  * names, deadlines; anything large is in the vault). Each Lambda parses its request with one of
  * these schemas, so the ASL's `Parameters` and the handlers cannot drift apart unnoticed.
  * Requests that the failure path builds from the whole state (`$`) are loose objects: the

@@ -1,7 +1,7 @@
 /**
  * The documents of the restore and drill workflows (statemachines/restore.asl.yaml and
  * drill.asl.yaml): the execution input an operator types in the console or a schedule sends,
- * and the small documents the states pass to each other (DESIGN §2: ids, names, deadlines;
+ * and the small documents the states pass to each other (ids, names, deadlines;
  * manifests and file lists stay in the vault). Each Lambda parses its request with one of these
  * schemas, so the ASL's `Parameters` and the handlers cannot drift apart unnoticed.
  */

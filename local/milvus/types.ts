@@ -1,5 +1,5 @@
 /**
- * Public types of the simulated Milvus used by the local cluster (DESIGN §6). The local
+ * Public types of the simulated Milvus used by the local cluster. The local
  * Kubernetes API server creates one `MilvusSimulator` per Milvus custom resource and calls
  * `seedMilvusData` to fill that instance's etcd and MinIO volume directories.
  */
