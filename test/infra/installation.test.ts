@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { loadConfigFile } from '../../core/config/parse.js';
-import { loadDefinition, placeholdersOf } from '../../core/workflow/asl.js';
+import { loadDefinition, placeholdersOf, walkStates, type AslState } from '../../core/workflow/asl.js';
 import { buildInstallation } from '../../infra/installation.js';
 import { BACKUP_WORKFLOW, DRILL_WORKFLOW, handlerStates, placeholderOf, RESTORE_WORKFLOW } from '../../core/workflow/steps.js';
 
@@ -397,8 +397,9 @@ describe('restore workflow', () => {
     const functions = primary.findResources('AWS::Lambda::Function');
     for (const workflow of ['backup', 'restore', 'drill']) {
       const substitutions = stateMachine(workflow).properties.DefinitionSubstitutions;
-      const states = Object.values((JSON.parse(loadDefinition(workflow)) as { States: Record<string, { Resource?: string; TimeoutSeconds?: number; ItemProcessor?: { States: object } }> }).States);
-      const tasks = states.flatMap((st) => [st, ...Object.values((st.ItemProcessor?.States ?? {}) as Record<string, { Resource?: string; TimeoutSeconds?: number }>)]);
+      const tasks: AslState[] = [];
+      walkStates(JSON.parse(loadDefinition(workflow)), (_name, st) => tasks.push(st));
+      expect(tasks.filter((t) => /^\$\{\w+FunctionArn\}$/.test(t.Resource ?? '')).length).toBeGreaterThan(2);
       for (const task of tasks.filter((t) => /^\$\{\w+FunctionArn\}$/.test(t.Resource ?? ''))) {
         const logicalId = substitutions[task.Resource!.slice(2, -1)]['Fn::GetAtt'][0];
         expect(functions[logicalId]!.Properties.Timeout).toBeLessThanOrEqual(task.TimeoutSeconds!);
