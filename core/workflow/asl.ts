@@ -76,7 +76,7 @@ export function expandDefinition(yamlText: string, file: string): { States: Reco
   const valid = definition as { States: Record<string, AslState> };
   walkStates(valid, (state, body) => {
     if (typeof body.Retry !== 'string') return;
-    const policy = RETRY_POLICIES[body.Retry as keyof typeof RETRY_POLICIES];
+    const policy = Object.hasOwn(RETRY_POLICIES, body.Retry) ? RETRY_POLICIES[body.Retry as keyof typeof RETRY_POLICIES] : undefined;
     if (!policy) throw new DefinitionError(`${file}: state ${state} has Retry: ${String(body.Retry)}, which is no retry policy; use one of ${Object.keys(RETRY_POLICIES).join(', ')}`);
     (body as { Retry: unknown }).Retry = policy;
   });

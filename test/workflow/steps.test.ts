@@ -83,6 +83,12 @@ describe('retry policies', () => {
     );
   });
 
+  it('takes no inherited property for a policy name', () => {
+    const yaml = 'StartAt: A\nStates:\n  A:\n    Type: Task\n    Resource: x\n    Retry: toString\n    End: true\n';
+
+    expect(() => expandDefinition(yaml, 'x')).toThrow(/Retry: toString, which is no retry policy/);
+  });
+
   it('resolves a Catch declared once as an anchor in every state that references it', () => {
     const yaml = 'StartAt: A\nStates:\n  A:\n    Type: Task\n    Resource: x\n    Catch: &failurePath\n      - ErrorEquals: [States.ALL]\n        Next: F\n    Next: B\n  B:\n    Type: Task\n    Resource: y\n    Catch: *failurePath\n    End: true\n  F:\n    Type: Fail\n';
     const { States } = expandDefinition(yaml, 'x');
