@@ -3,9 +3,10 @@
  * catalog item): the in-memory test double and the file-backed local catalog. They differ only
  * in where a document lives and how a read-modify-write is made exclusive.
  */
-import { BackupExistsError, BackupInProgressError, BackupNotFoundError, RestoreExistsError, RestoreNotFoundError, type BackupCatalog, type BackupListFilter, type LockHolder, type RestoreListFilter } from './catalog.js';
-import { backupPk, lockPk, restorePk } from './keys.js';
-import { BackupRecord, RestoreRecord, type BackupPatch, type BackupRecordInput, type BackupStep, type RestorePatch, type RestoreRecordInput, type RestoreStep, type StepEntry } from './record.js';
+import { BackupInProgressError, type LockHolder } from './catalog.js';
+import { LOCK_KEYS } from './keys.js';
+import { RecordCatalog, type CatalogRecord, type RecordKind } from './kinds.js';
+import type { StepEntry } from './record.js';
 
 interface LockDocument extends LockHolder {
   readonly plan: string;
@@ -13,7 +14,7 @@ interface LockDocument extends LockHolder {
   readonly expiresAt: string;
 }
 
-export abstract class DocumentCatalog implements BackupCatalog {
+export abstract class DocumentCatalog extends RecordCatalog {
   /** The document stored under `key`, or undefined. */
   protected abstract load(key: string): Promise<unknown>;
   /** Stores (or, with undefined, deletes) the document under `key`. */
@@ -25,123 +26,77 @@ export abstract class DocumentCatalog implements BackupCatalog {
 
   async acquireLock(plan: string, holder: LockHolder, now: Date, expiresAt: Date): Promise<void> {
     await this.exclusive(async () => {
-      const current = (await this.load(lockPk(plan))) as LockDocument | undefined;
+      const current = (await this.load(LOCK_KEYS.pk(plan))) as LockDocument | undefined;
       if (current && current.executionId !== holder.executionId && Date.parse(current.expiresAt) > now.getTime()) {
         throw new BackupInProgressError(plan, { backupId: current.backupId, executionId: current.executionId });
       }
       const doc: LockDocument = { plan, backupId: holder.backupId, executionId: holder.executionId, acquiredAt: now.toISOString(), expiresAt: expiresAt.toISOString() };
-      await this.save(lockPk(plan), doc);
+      await this.save(LOCK_KEYS.pk(plan), doc);
     });
   }
 
   async releaseLock(plan: string, executionId: string): Promise<boolean> {
     return this.exclusive(async () => {
-      const current = (await this.load(lockPk(plan))) as LockDocument | undefined;
+      const current = (await this.load(LOCK_KEYS.pk(plan))) as LockDocument | undefined;
       if (!current || current.executionId !== executionId) return false;
-      await this.save(lockPk(plan), undefined);
+      await this.save(LOCK_KEYS.pk(plan), undefined);
       return true;
     });
   }
 
   async lockHolder(plan: string, now: Date): Promise<LockHolder | undefined> {
-    const current = (await this.load(lockPk(plan))) as LockDocument | undefined;
+    const current = (await this.load(LOCK_KEYS.pk(plan))) as LockDocument | undefined;
     if (!current || Date.parse(current.expiresAt) <= now.getTime()) return undefined;
     return { backupId: current.backupId, executionId: current.executionId };
   }
 
-  async createBackup(record: BackupRecordInput): Promise<void> {
-    const parsed = BackupRecord.parse(record);
+  protected async createRecord<R extends CatalogRecord>(kind: RecordKind<R>, input: unknown): Promise<void> {
+    const record = kind.schema.parse(input);
+    const key = kind.keys.pk(kind.id(record));
     await this.exclusive(async () => {
-      const existing = (await this.load(backupPk(parsed.backupId))) as BackupRecord | undefined;
+      const existing = (await this.load(key)) as R | undefined;
       if (existing) {
-        if (existing.executionId === parsed.executionId) return;
-        throw new BackupExistsError(parsed.backupId, existing.executionId);
+        if (existing.executionId === record.executionId) return;
+        throw kind.exists(kind.id(record), existing.executionId);
       }
-      await this.save(backupPk(parsed.backupId), parsed);
+      await this.save(key, record);
     });
   }
 
-  async updateBackup(backupId: string, patch: BackupPatch): Promise<void> {
-    await this.mutate(backupId, (record) => ({ ...record, ...stripUndefined(patch) }));
+  protected async updateRecord<R extends CatalogRecord>(kind: RecordKind<R>, id: string, patch: object): Promise<void> {
+    await this.mutate(kind, id, (record) => ({ ...record, ...stripUndefined(patch) }));
   }
 
-  async recordStep(backupId: string, step: BackupStep, entry: Partial<StepEntry>): Promise<void> {
-    await this.mutate(backupId, (record) => {
+  protected async mergeStep<R extends CatalogRecord>(kind: RecordKind<R>, id: string, step: string, entry: Partial<StepEntry>): Promise<void> {
+    await this.mutate(kind, id, (record) => {
       const previous = record.steps[step];
-      const merged = { ...previous, ...stripUndefined(entry), startedAt: previous?.startedAt ?? entry.startedAt ?? entry.endedAt! } as StepEntry;
+      const merged = { ...previous, ...stripUndefined(entry), startedAt: previous?.startedAt ?? entry.startedAt ?? entry.endedAt! };
       return { ...record, steps: { ...record.steps, [step]: merged } };
     });
   }
 
-  async getBackup(backupId: string): Promise<BackupRecord | undefined> {
-    const doc = await this.load(backupPk(backupId));
-    return doc === undefined ? undefined : BackupRecord.parse(doc);
+  protected async getRecord<R extends CatalogRecord>(kind: RecordKind<R>, id: string): Promise<R | undefined> {
+    const doc = await this.load(kind.keys.pk(id));
+    return doc === undefined ? undefined : kind.schema.parse(doc);
   }
 
-  async listBackups(filter: BackupListFilter = {}): Promise<BackupRecord[]> {
-    const records: BackupRecord[] = [];
-    for (const key of await this.keys(backupPk(''))) {
+  protected async listRecords<R extends CatalogRecord, F extends keyof R & string>(kind: RecordKind<R, F>, filter: Partial<Record<F, string>>): Promise<R[]> {
+    const records: R[] = [];
+    for (const key of await this.keys(kind.keys.pk(''))) {
       const doc = await this.load(key);
       if (doc === undefined) continue;
-      const record = BackupRecord.parse(doc);
-      if (filter.plan === undefined || record.plan === filter.plan) records.push(record);
+      const record = kind.schema.parse(doc);
+      if (kind.filterBy.every((field) => filter[field] === undefined || record[field] === filter[field])) records.push(record);
     }
-    return records.sort((a, b) => b.startedAt.localeCompare(a.startedAt) || b.backupId.localeCompare(a.backupId));
+    return records.sort((a, b) => kind.time(b).localeCompare(kind.time(a)) || kind.id(b).localeCompare(kind.id(a)));
   }
 
-  async createRestore(record: RestoreRecordInput): Promise<void> {
-    const parsed = RestoreRecord.parse(record);
+  /** Replaces the record with `change` of it, checked against the schema; `kind.notFound` when there is none. */
+  private async mutate<R extends CatalogRecord>(kind: RecordKind<R>, id: string, change: (record: R) => unknown): Promise<void> {
     await this.exclusive(async () => {
-      const existing = (await this.load(restorePk(parsed.restoreId))) as RestoreRecord | undefined;
-      if (existing) {
-        if (existing.executionId === parsed.executionId) return;
-        throw new RestoreExistsError(parsed.restoreId, existing.executionId);
-      }
-      await this.save(restorePk(parsed.restoreId), parsed);
-    });
-  }
-
-  async updateRestore(restoreId: string, patch: RestorePatch): Promise<void> {
-    await this.mutateRestore(restoreId, (record) => ({ ...record, ...stripUndefined(patch) }));
-  }
-
-  async recordRestoreStep(restoreId: string, step: RestoreStep, entry: Partial<StepEntry>): Promise<void> {
-    await this.mutateRestore(restoreId, (record) => {
-      const previous = record.steps[step];
-      const merged = { ...previous, ...stripUndefined(entry), startedAt: previous?.startedAt ?? entry.startedAt ?? entry.endedAt! } as StepEntry;
-      return { ...record, steps: { ...record.steps, [step]: merged } };
-    });
-  }
-
-  async getRestore(restoreId: string): Promise<RestoreRecord | undefined> {
-    const doc = await this.load(restorePk(restoreId));
-    return doc === undefined ? undefined : RestoreRecord.parse(doc);
-  }
-
-  async listRestores(filter: RestoreListFilter = {}): Promise<RestoreRecord[]> {
-    const records: RestoreRecord[] = [];
-    for (const key of await this.keys(restorePk(''))) {
-      const doc = await this.load(key);
-      if (doc === undefined) continue;
-      const record = RestoreRecord.parse(doc);
-      if ((filter.plan === undefined || record.plan === filter.plan) && (filter.backupId === undefined || record.backupId === filter.backupId)) records.push(record);
-    }
-    return records.sort((a, b) => b.requestedAt.localeCompare(a.requestedAt) || b.restoreId.localeCompare(a.restoreId));
-  }
-
-  private async mutateRestore(restoreId: string, change: (record: RestoreRecord) => RestoreRecord): Promise<void> {
-    await this.exclusive(async () => {
-      const doc = await this.load(restorePk(restoreId));
-      if (doc === undefined) throw new RestoreNotFoundError(restoreId);
-      await this.save(restorePk(restoreId), RestoreRecord.parse(change(RestoreRecord.parse(doc))));
-    });
-  }
-
-  private async mutate(backupId: string, change: (record: BackupRecord) => BackupRecord): Promise<void> {
-    await this.exclusive(async () => {
-      const doc = await this.load(backupPk(backupId));
-      if (doc === undefined) throw new BackupNotFoundError(backupId);
-      await this.save(backupPk(backupId), BackupRecord.parse(change(BackupRecord.parse(doc))));
+      const doc = await this.load(kind.keys.pk(id));
+      if (doc === undefined) throw kind.notFound(id);
+      await this.save(kind.keys.pk(id), kind.schema.parse(change(kind.schema.parse(doc))));
     });
   }
 }

@@ -6,30 +6,11 @@
  * their own fields never overwrite each other.
  */
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, GetCommand, paginateQuery, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import {
-  BackupExistsError,
-  BackupInProgressError,
-  BackupNotFoundError,
-  RestoreExistsError,
-  RestoreNotFoundError,
-  type BackupCatalog,
-  type BackupListFilter,
-  type LockHolder,
-  type RestoreListFilter,
-} from './catalog.js';
-import { BACKUP_SK, BACKUPS_GSI_PK, backupGsiSk, backupPk, LOCK_SK, lockPk, RESTORE_SK, RESTORES_GSI_PK, restoreGsiSk, restorePk } from './keys.js';
-import {
-  BackupRecord,
-  RestoreRecord,
-  type BackupPatch,
-  type BackupRecordInput,
-  type BackupStep,
-  type RestorePatch,
-  type RestoreRecordInput,
-  type RestoreStep,
-  type StepEntry,
-} from './record.js';
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, paginateQuery, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BackupInProgressError, type LockHolder } from './catalog.js';
+import { gsiSk, LOCK_KEYS, type ItemKeys } from './keys.js';
+import { RecordCatalog, type CatalogRecord, type RecordKind } from './kinds.js';
+import type { StepEntry } from './record.js';
 
 /** Attribute and index names of the table (the construct exports the same constants). */
 export interface CatalogTableSchema {
@@ -61,29 +42,20 @@ export interface DynamoCatalogOptions {
 const isConditionFailure = (err: unknown): boolean =>
   err instanceof ConditionalCheckFailedException || (err as { name?: string }).name === 'ConditionalCheckFailedException';
 
-/** A record item that update expressions change, and the error when it does not exist. */
-interface RecordItem {
-  readonly pk: string;
-  readonly sk: string;
-  readonly notFound: () => Error;
-}
-
-const backupItem = (backupId: string): RecordItem => ({ pk: backupPk(backupId), sk: BACKUP_SK, notFound: () => new BackupNotFoundError(backupId) });
-const restoreItem = (restoreId: string): RecordItem => ({ pk: restorePk(restoreId), sk: RESTORE_SK, notFound: () => new RestoreNotFoundError(restoreId) });
-
-export class DynamoCatalog implements BackupCatalog {
+export class DynamoCatalog extends RecordCatalog {
   private readonly client: DynamoDBDocumentClient;
   private readonly table: string;
   private readonly s: CatalogTableSchema;
 
   constructor(options: DynamoCatalogOptions) {
+    super();
     this.table = options.tableName;
     this.s = options.schema ?? CATALOG_TABLE_SCHEMA;
     this.client = options.client ?? DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
   }
 
-  private key(pk: string, sk: string): Record<string, string> {
-    return { [this.s.partitionKey]: pk, [this.s.sortKey]: sk };
+  private key(keys: ItemKeys, id: string): Record<string, string> {
+    return { [this.s.partitionKey]: keys.pk(id), [this.s.sortKey]: keys.sk };
   }
 
   async acquireLock(plan: string, holder: LockHolder, now: Date, expiresAt: Date): Promise<void> {
@@ -92,7 +64,7 @@ export class DynamoCatalog implements BackupCatalog {
         new PutCommand({
           TableName: this.table,
           Item: {
-            ...this.key(lockPk(plan), LOCK_SK),
+            ...this.key(LOCK_KEYS, plan),
             plan,
             backupId: holder.backupId,
             executionId: holder.executionId,
@@ -116,7 +88,7 @@ export class DynamoCatalog implements BackupCatalog {
       await this.client.send(
         new DeleteCommand({
           TableName: this.table,
-          Key: this.key(lockPk(plan), LOCK_SK),
+          Key: this.key(LOCK_KEYS, plan),
           ConditionExpression: 'executionId = :execution',
           ExpressionAttributeValues: { ':execution': executionId },
         }),
@@ -129,156 +101,109 @@ export class DynamoCatalog implements BackupCatalog {
   }
 
   async lockHolder(plan: string, now: Date): Promise<LockHolder | undefined> {
-    const { Item } = await this.client.send(new GetCommand({ TableName: this.table, Key: this.key(lockPk(plan), LOCK_SK), ConsistentRead: true }));
+    const { Item } = await this.client.send(new GetCommand({ TableName: this.table, Key: this.key(LOCK_KEYS, plan), ConsistentRead: true }));
     if (!Item || Number(Item[this.s.timeToLive]) * 1000 <= now.getTime()) return undefined;
     return { backupId: String(Item.backupId), executionId: String(Item.executionId) };
   }
 
-  async createBackup(input: BackupRecordInput): Promise<void> {
-    const record = BackupRecord.parse(input);
-    if (await this.putUnlessTaken(this.key(backupPk(record.backupId), BACKUP_SK), BACKUPS_GSI_PK, backupGsiSk(record.startedAt, record.backupId), record)) return;
-    const existing = await this.getBackup(record.backupId);
-    throw new BackupExistsError(record.backupId, existing?.executionId ?? 'unknown');
-  }
-
-  async updateBackup(backupId: string, patch: BackupPatch): Promise<void> {
-    await this.setFields(backupItem(backupId), patch);
-  }
-
-  async recordStep(backupId: string, step: BackupStep, entry: Partial<StepEntry>): Promise<void> {
-    await this.mergeStep(backupItem(backupId), step, entry);
-  }
-
-  async getBackup(backupId: string): Promise<BackupRecord | undefined> {
-    const { Item } = await this.client.send(new GetCommand({ TableName: this.table, Key: this.key(backupPk(backupId), BACKUP_SK), ConsistentRead: true }));
-    return Item ? BackupRecord.parse(Item) : undefined;
-  }
-
-  async listBackups(filter: BackupListFilter = {}): Promise<BackupRecord[]> {
-    return this.queryNewestFirst(BACKUPS_GSI_PK, { plan: filter.plan }, (item) => BackupRecord.parse(item));
-  }
-
-  async createRestore(input: RestoreRecordInput): Promise<void> {
-    const record = RestoreRecord.parse(input);
-    if (await this.putUnlessTaken(this.key(restorePk(record.restoreId), RESTORE_SK), RESTORES_GSI_PK, restoreGsiSk(record.requestedAt, record.restoreId), record)) return;
-    const existing = await this.getRestore(record.restoreId);
-    throw new RestoreExistsError(record.restoreId, existing?.executionId ?? 'unknown');
-  }
-
-  /**
-   * Writes a record item unless another execution's is already there: new, or ours already (a
-   * retried Prepare must not fail on its own record). Resolves false when another holds it.
-   */
-  private async putUnlessTaken(key: Record<string, string>, gsiPk: string, gsiSk: string, record: { readonly executionId: string }): Promise<boolean> {
+  protected async createRecord<R extends CatalogRecord>(kind: RecordKind<R>, input: unknown): Promise<void> {
+    const record = kind.schema.parse(input);
+    const id = kind.id(record);
     try {
       await this.client.send(
         new PutCommand({
           TableName: this.table,
-          Item: { ...key, [this.s.gsi1PartitionKey]: gsiPk, [this.s.gsi1SortKey]: gsiSk, ...record },
+          Item: { ...this.key(kind.keys, id), [this.s.gsi1PartitionKey]: kind.keys.gsiPk, [this.s.gsi1SortKey]: gsiSk(kind.time(record), id), ...record },
+          // New, or ours already: a retried Prepare must not fail on its own record.
           ConditionExpression: 'attribute_not_exists(#pk) OR executionId = :execution',
           ExpressionAttributeNames: { '#pk': this.s.partitionKey },
           ExpressionAttributeValues: { ':execution': record.executionId },
         }),
       );
-      return true;
     } catch (err) {
       if (!isConditionFailure(err)) throw err;
-      return false;
+      throw kind.exists(id, (await this.getRecord(kind, id))?.executionId ?? 'unknown');
     }
   }
 
-  async updateRestore(restoreId: string, patch: RestorePatch): Promise<void> {
-    await this.setFields(restoreItem(restoreId), patch);
+  protected async updateRecord<R extends CatalogRecord>(kind: RecordKind<R>, id: string, patch: object): Promise<void> {
+    await this.setEach(kind, id, '', patch, {});
   }
 
-  async recordRestoreStep(restoreId: string, step: RestoreStep, entry: Partial<StepEntry>): Promise<void> {
-    await this.mergeStep(restoreItem(restoreId), step, entry);
-  }
-
-  async getRestore(restoreId: string): Promise<RestoreRecord | undefined> {
-    const { Item } = await this.client.send(new GetCommand({ TableName: this.table, Key: this.key(restorePk(restoreId), RESTORE_SK), ConsistentRead: true }));
-    return Item ? RestoreRecord.parse(Item) : undefined;
-  }
-
-  async listRestores(filter: RestoreListFilter = {}): Promise<RestoreRecord[]> {
-    return this.queryNewestFirst(RESTORES_GSI_PK, { plan: filter.plan, backupId: filter.backupId }, (item) => RestoreRecord.parse(item));
-  }
-
-  /** Sets the patch's defined fields, each by name, so concurrent writers of other fields never collide. */
-  private async setFields(item: RecordItem, patch: object): Promise<void> {
-    const entries = Object.entries(patch).filter(([, v]) => v !== undefined);
-    if (entries.length === 0) return;
-    const names: Record<string, string> = { '#pk': this.s.partitionKey };
-    const values: Record<string, unknown> = {};
-    const sets = entries.map(([field, value], i) => {
-      names[`#f${i}`] = field;
-      values[`:v${i}`] = value;
-      return `#f${i} = :v${i}`;
-    });
-    await this.update(item, `SET ${sets.join(', ')}`, names, values);
-  }
-
-  /** Merges `entry` into `steps.<step>`, keeping a start that is already there. */
-  private async mergeStep(item: RecordItem, step: string, entry: Partial<StepEntry>): Promise<void> {
-    const startedAt = entry.startedAt ?? entry.endedAt;
+  protected async mergeStep<R extends CatalogRecord>(kind: RecordKind<R>, id: string, step: string, entry: Partial<StepEntry>): Promise<void> {
+    const { startedAt = entry.endedAt, ...rest } = entry;
     // A nested path can only be set under a map that exists, so make the step's map first.
-    await this.update(item, 'SET steps.#step = if_not_exists(steps.#step, :start)', { '#pk': this.s.partitionKey, '#step': step }, { ':start': { startedAt } });
-    const fields = Object.entries(entry).filter(([k, v]) => v !== undefined && k !== 'startedAt');
-    if (fields.length === 0) return;
-    const names: Record<string, string> = { '#pk': this.s.partitionKey, '#step': step };
-    const values: Record<string, unknown> = {};
-    const sets = fields.map(([field, value], i) => {
-      names[`#f${i}`] = field;
-      values[`:v${i}`] = value;
-      return `steps.#step.#f${i} = :v${i}`;
-    });
-    await this.update(item, `SET ${sets.join(', ')}`, names, values);
+    await this.update(kind, id, 'SET steps.#step = if_not_exists(steps.#step, :start)', { '#step': step }, { ':start': { startedAt } });
+    await this.setEach(kind, id, 'steps.#step.', rest, { '#step': step });
+  }
+
+  protected async getRecord<R extends CatalogRecord>(kind: RecordKind<R>, id: string): Promise<R | undefined> {
+    const { Item } = await this.client.send(new GetCommand({ TableName: this.table, Key: this.key(kind.keys, id), ConsistentRead: true }));
+    return Item ? kind.schema.parse(Item) : undefined;
   }
 
   /**
-   * Every item of one `byTime` index partition, newest first, all pages. `equals` filters on
-   * top-level attributes (undefined values are no filter); DynamoDB applies the filter after
-   * reading a page, so a page may come back empty with more to read.
+   * Every item of the kind's `byTime` index partition, newest first, all pages. DynamoDB applies
+   * the filter after reading a page, so a page may come back empty with more to read.
    */
-  private async queryNewestFirst<T>(partition: string, equals: Record<string, string | undefined>, parse: (item: Record<string, unknown>) => T): Promise<T[]> {
-    const filters = Object.entries(equals).filter((e): e is [string, string] => e[1] !== undefined);
+  protected async listRecords<R extends CatalogRecord, F extends keyof R & string>(kind: RecordKind<R, F>, filter: Partial<Record<F, string>>): Promise<R[]> {
+    const filters = kind.filterBy.filter((field) => filter[field] !== undefined);
     const names: Record<string, string> = { '#gpk': this.s.gsi1PartitionKey };
-    const values: Record<string, unknown> = { ':all': partition };
-    for (const [field, value] of filters) {
+    const values: Record<string, unknown> = { ':all': kind.keys.gsiPk };
+    for (const field of filters) {
       names[`#${field}`] = field;
-      values[`:${field}`] = value;
+      values[`:${field}`] = filter[field];
     }
-    const records: T[] = [];
+    const records: R[] = [];
     const pages = paginateQuery(
-      { client: this.client },
+      // The paginator sets each page's ExclusiveStartKey on one shared input object; give each
+      // request its own copy, so a recorded request shows what that page sent.
+      { client: this.client, withCommand: (command) => new QueryCommand({ ...command.input }) },
       {
         TableName: this.table,
         IndexName: this.s.indexName,
         KeyConditionExpression: '#gpk = :all',
-        ...(filters.length === 0 ? {} : { FilterExpression: filters.map(([field]) => `#${field} = :${field}`).join(' AND ') }),
+        ...(filters.length === 0 ? {} : { FilterExpression: filters.map((field) => `#${field} = :${field}`).join(' AND ') }),
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: values,
         ScanIndexForward: false,
       },
     );
-    for await (const page of pages) records.push(...(page.Items ?? []).map(parse));
+    for await (const page of pages) records.push(...(page.Items ?? []).map((item) => kind.schema.parse(item)));
     return records;
   }
 
-  private async update(item: RecordItem, expression: string, names: Record<string, string>, values: Record<string, unknown>): Promise<void> {
+  /**
+   * Sets each defined field of `fields` by name under `path`, so concurrent writers of other
+   * fields never collide; sends nothing when there is none.
+   */
+  private async setEach<R extends CatalogRecord>(kind: RecordKind<R>, id: string, path: string, fields: object, names: Record<string, string>): Promise<void> {
+    const entries = Object.entries(fields).filter(([, v]) => v !== undefined);
+    if (entries.length === 0) return;
+    const values: Record<string, unknown> = {};
+    const sets = entries.map(([field, value], i) => {
+      names[`#f${i}`] = field;
+      values[`:v${i}`] = value;
+      return `${path}#f${i} = :v${i}`;
+    });
+    await this.update(kind, id, `SET ${sets.join(', ')}`, names, values);
+  }
+
+  /** An update of an existing record item; `kind.notFound` when there is none. */
+  private async update<R extends CatalogRecord>(kind: RecordKind<R>, id: string, expression: string, names: Record<string, string>, values: Record<string, unknown>): Promise<void> {
     try {
       await this.client.send(
         new UpdateCommand({
           TableName: this.table,
-          Key: this.key(item.pk, item.sk),
+          Key: this.key(kind.keys, id),
           UpdateExpression: expression,
           ConditionExpression: 'attribute_exists(#pk)',
-          ExpressionAttributeNames: names,
+          ExpressionAttributeNames: { '#pk': this.s.partitionKey, ...names },
           ExpressionAttributeValues: values,
         }),
       );
     } catch (err) {
-      if (isConditionFailure(err)) throw item.notFound();
+      if (isConditionFailure(err)) throw kind.notFound(id);
       throw err;
     }
   }

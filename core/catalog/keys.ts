@@ -13,17 +13,23 @@
  * newest first, and a catalog holds thousands of backups, not millions.
  */
 
-export const BACKUP_SK = 'BACKUP';
-export const LOCK_SK = 'LOCK';
-/** The index partition that holds every backup. */
-export const BACKUPS_GSI_PK = 'BACKUPS';
+/** The keys of one kind of item: a row of the table above. */
+export interface ItemKeys {
+  readonly pk: (id: string) => string;
+  readonly sk: string;
+}
 
-export const backupPk = (backupId: string): string => `BACKUP#${backupId}`;
-export const lockPk = (plan: string): string => `LOCK#${plan}`;
-export const backupGsiSk = (startedAt: string, backupId: string): string => `${startedAt}#${backupId}`;
+/** A plan's lock, keyed by the plan. */
+export const LOCK_KEYS: ItemKeys = { pk: (plan) => `LOCK#${plan}`, sk: 'LOCK' };
 
-export const RESTORE_SK = 'RESTORE';
-/** The index partition that holds every restore. */
-export const RESTORES_GSI_PK = 'RESTORES';
-export const restorePk = (restoreId: string): string => `RESTORE#${restoreId}`;
-export const restoreGsiSk = (requestedAt: string, restoreId: string): string => `${requestedAt}#${restoreId}`;
+/** A kind of record's keys: records are listed through the `byTime` index. */
+export interface RecordKeys extends ItemKeys {
+  /** The index partition that holds every record of the kind. */
+  readonly gsiPk: string;
+}
+
+export const BACKUP_KEYS: RecordKeys = { pk: (backupId) => `BACKUP#${backupId}`, sk: 'BACKUP', gsiPk: 'BACKUPS' };
+export const RESTORE_KEYS: RecordKeys = { pk: (restoreId) => `RESTORE#${restoreId}`, sk: 'RESTORE', gsiPk: 'RESTORES' };
+
+/** The index sort key: a partition's records ordered by time, then by id. */
+export const gsiSk = (time: string, id: string): string => `${time}#${id}`;
