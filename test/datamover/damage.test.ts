@@ -65,6 +65,7 @@ describe('damaged vault', () => {
     vault.objects.delete(key);
 
     const affected = await filesInPack(vault, key);
+    expect(affected).toContain('a/big.bin');
 
     const result = await verifyVault({ vault, volume: VOLUME, backupId: 'b1' });
 
@@ -88,6 +89,7 @@ describe('damaged vault', () => {
     const { key } = await packOf(vault, 'secret');
     vault.objects.delete(key);
     const affected = await filesInPack(vault, key);
+    expect(affected).toContain('a/big.bin');
 
     const error = await restoreVolume({ vault, volume: VOLUME, backupId: 'b1', target: join(dir, 'restored') }).catch((e: unknown) => e);
 

@@ -116,6 +116,7 @@ describe('seedMilvusData', () => {
   test('objects are spread over all four MinIO drives, each with format.json', async () => {
     const v = await volumes();
     await seedMilvusData(v.volumes);
+    expect(v.volumes.minioDirs).toHaveLength(4);
     for (const drive of v.volumes.minioDirs) {
       const format = JSON.parse(await readFile(join(drive, '.minio.sys', 'format.json'), 'utf8')) as { format: string };
       expect(format.format).toBe('xl');

@@ -27,6 +27,7 @@ describe('RESTORE_ORDER', () => {
   });
 
   it('never creates PVCs from manifests (the volumes step made them with their data)', () => {
+    expect(RESTORE_ORDER.length).toBeGreaterThan(0);
     expect(RESTORE_ORDER.some((k) => k.kind === 'PersistentVolumeClaim')).toBe(false);
   });
 

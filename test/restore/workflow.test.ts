@@ -44,6 +44,8 @@ beforeAll(async () => {
   expect([one.status, two.status]).toEqual(['SUCCEEDED', 'SUCCEEDED']);
   first = (await services().catalog.getBackup('restore-test-1'))!;
   second = (await services().catalog.getBackup('restore-test-2'))!;
+  // Every count comparison below would pass on two empty lists.
+  expect(expectedCounts(second)).toHaveLength(3);
 }, FULL_RUN);
 
 afterAll(async () => {
@@ -69,6 +71,7 @@ describe('a restore from the vault into a new namespace', () => {
   it('restores every collection with the row count recorded at backup', () => {
     expect(restoredCounts(record)).toEqual(expectedCounts(second));
     expect(record.validation?.passed).toBe(true);
+    expect(record.validation?.collections).toHaveLength(3);
     expect(record.validation?.collections.every((v) => (v.searchHits ?? 0) > 0)).toBe(true);
   });
 
@@ -80,6 +83,7 @@ describe('a restore from the vault into a new namespace', () => {
 
   it('leaves no hydration Job behind', async () => {
     const jobs = c.cluster.store.list(typeOf('Job'), 'vector-db-vault');
+    expect(c.cluster.timeline.events.filter((e) => e.type === 'JobSucceeded' && e.namespace === 'vector-db-vault')).toHaveLength(7);
     expect(jobs).toEqual([]);
   });
 });
@@ -118,6 +122,7 @@ describe('choosing the backup', () => {
 
   it('refuses a target namespace that is not empty, and touches nothing in it', async () => {
     const before = (await core.listNamespacedPersistentVolumeClaim({ namespace: NAMESPACE })).items.map((p) => p.metadata?.uid).sort();
+    expect(before).toHaveLength(7);
 
     const result = await restore(c, config, { backupId: second.backupId, targetNamespace: NAMESPACE });
 
