@@ -19,6 +19,7 @@ describe('the backup definition', () => {
   it('opens with a numbered description of its states', () => {
     const { Comment, States } = JSON.parse(loadDefinition('backup')) as { Comment: string; States: Record<string, unknown> };
 
+    expect(Object.keys(States).length).toBeGreaterThan(0);
     Object.keys(States).forEach((state, i) => expect(Comment).toContain(`${i + 1}. ${state}:`));
   });
 
