@@ -66,6 +66,14 @@ export interface LocalBackupOptions {
   readonly pollMs?: number;
   /** Milliseconds before each retry. Default 200. */
   readonly retryMs?: number;
+  /**
+   * Awaited in place of each Wait state's time, before the Task that polls: a test passes its
+   * cluster's `settle()`, so each poll runs once the cluster has done what it can (a Job's
+   * process has exited, a snapshot is ready) rather than after a delay on the real clock. Wait
+   * states and retries then take no time. A rejection (a cluster that does not settle) only ends
+   * the waiting: the poll runs and its own deadline decides.
+   */
+  readonly untilPoll?: () => Promise<void>;
   readonly now?: () => Date;
   /** Called with each state's name as the execution enters it (a nested execution's as `Parent/Child`). */
   readonly onState?: (state: string) => void;
@@ -212,9 +220,15 @@ export async function runLocalWorkflow(options: LocalWorkflowOptions): Promise<L
   const taskHandlers: Record<string, (input: JSONValue) => Promise<JSONValue>> = {};
   const waits: Record<string, number> = {};
   const retries: Record<string, number> = {};
+  // The Tasks a Wait state leads to: the polls.
+  const polls = new Set<string>();
+  walkStates(definition as unknown as Parameters<typeof walkStates>[0], (_name, state) => {
+    if (state.Type === 'Wait') polls.add((state as { Next?: string }).Next ?? '');
+  });
+  const untilPoll = options.untilPoll;
   walkStates(definition as unknown as Parameters<typeof walkStates>[0], (name, state) => {
-    if (state.Type === 'Wait') waits[name] = options.pollMs ?? 500;
-    if (state.Retry) retries[name] = options.retryMs ?? 200;
+    if (state.Type === 'Wait') waits[name] = untilPoll ? 0 : (options.pollMs ?? 500);
+    if (state.Retry) retries[name] = untilPoll ? 0 : (options.retryMs ?? 200);
     if (state.Type !== 'Task') return;
     if (state.Resource === NESTED_EXECUTION) {
       taskHandlers[name] = (input) => runNested(options, name, input as unknown as NestedStart);
@@ -223,7 +237,11 @@ export async function runLocalWorkflow(options: LocalWorkflowOptions): Promise<L
     const fn = String(state.Resource).split(':function:milvus-guard-')[1]!;
     const handler = byState[fn];
     if (!handler) throw new Error(`state ${name} invokes ${String(state.Resource)}, which has no local handler`);
-    taskHandlers[name] = async (input) => (await handler(input, lambdaContext(fn))) as JSONValue;
+    const poll = untilPoll && polls.has(name) ? untilPoll : undefined;
+    taskHandlers[name] = async (input) => {
+      if (poll) await poll().catch(() => undefined);
+      return (await handler(input, lambdaContext(fn))) as JSONValue;
+    };
   });
 
   const executionName = options.executionName ?? `local-${randomUUID()}`;

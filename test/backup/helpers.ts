@@ -1,6 +1,6 @@
 /**
  * Helpers for the backup workflow tests on the local cluster: one seeded cluster per test file,
- * the example config with test hooks, and a runner call with short polls and deadlines.
+ * the example config with test hooks, and a runner call whose polls await the cluster and short deadlines.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -51,14 +51,13 @@ export async function configWithHooks(hooks: { pre?: ExecAction; post?: ExecActi
   };
 }
 
-/** Runs the backup workflow on the cluster with short polls; `timings` shortens deadlines. */
+/** Runs the backup workflow on the cluster, each poll once the cluster has settled; `timings` shortens deadlines. */
 export function backup(c: SeededCluster, config: Config, input: Record<string, unknown>, timings: Partial<BackupTimings> = {}, onState?: (s: string) => void): Promise<LocalBackupResult> {
   return runLocalBackup({
     stateDir: c.stateDir,
     config,
     input: { plan: PLAN, ...input },
-    pollMs: 100,
-    retryMs: 20,
+    untilPoll: () => c.cluster.settle(),
     timings: { flushTimeoutSeconds: 30, snapshotTimeoutSeconds: 60, exportTimeoutSeconds: 120, ...timings },
     ...(onState ? { onState } : {}),
   });
