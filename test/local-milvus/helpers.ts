@@ -1,9 +1,10 @@
 /** Test helpers: temporary volume directories and request builders for the simulated Milvus. */
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import type { MilvusSimulator, MilvusVolumes, ProxyRequest } from '../../local/milvus/index.js';
+import { afterAll, afterEach, beforeAll, beforeEach } from '@jest/globals';
+import { seedMilvusData, type CollectionSpec, type MilvusSimulator, type MilvusVolumes, type ProxyRequest } from '../../local/milvus/index.js';
 
 export interface TempVolumes {
   root: string;
@@ -22,6 +23,37 @@ export async function tempVolumes(): Promise<TempVolumes> {
     },
     cleanup: () => rm(root, { recursive: true, force: true }),
   };
+}
+
+/** A new temporary directory holding a copy of `source`'s volumes, as a faithful restore leaves them. */
+export async function copyOf(source: TempVolumes): Promise<TempVolumes> {
+  const copy = await tempVolumes();
+  await rm(copy.root, { recursive: true, force: true });
+  await cp(source.root, copy.root, { recursive: true });
+  return copy;
+}
+
+/**
+ * Seeds `collections` once for the calling file and gives each test its own copy of that pristine
+ * seed: `use` receives the copy before each test, and the copy is removed after it.
+ */
+export function seededCopyPerTest(collections: CollectionSpec[], use: (copy: TempVolumes) => void): void {
+  let pristine: TempVolumes;
+  let copy: TempVolumes;
+  beforeAll(async () => {
+    pristine = await tempVolumes();
+    await seedMilvusData(pristine.volumes, { collections });
+  });
+  afterAll(async () => {
+    await pristine.cleanup();
+  });
+  beforeEach(async () => {
+    copy = await copyOf(pristine);
+    use(copy);
+  });
+  afterEach(async () => {
+    await copy.cleanup();
+  });
 }
 
 /** Every file under `dir`: relative path → SHA-256 of the content and the mtime. */

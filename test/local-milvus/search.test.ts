@@ -1,9 +1,9 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
-import { cp, rm } from 'node:fs/promises';
+import { describe, expect, test } from '@jest/globals';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MilvusSimulator, readMilvusState, seedMilvusData } from '../../local/milvus/index.js';
+import { MilvusSimulator, readMilvusState } from '../../local/milvus/index.js';
 import { metricValue, nearest, rowVector } from '../../local/milvus/search.js';
-import { rest, statsRows, tempVolumes, type TempVolumes } from './helpers.js';
+import { copyOf, rest, seededCopyPerTest, statsRows, type TempVolumes } from './helpers.js';
 
 // `docs` is large enough for a growing segment and deletions; `tiny` has neither.
 const COLLECTIONS = [
@@ -14,23 +14,8 @@ const COLLECTIONS = [
 const NOW = () => new Date('2026-03-01T10:00:00Z');
 const SEARCH = '/v2/vectordb/entities/search';
 
-let pristine: TempVolumes;
 let v: TempVolumes;
-beforeAll(async () => {
-  pristine = await tempVolumes();
-  await seedMilvusData(pristine.volumes, { collections: COLLECTIONS });
-});
-afterAll(async () => {
-  await pristine.cleanup();
-});
-beforeEach(async () => {
-  v = await tempVolumes();
-  await rm(v.root, { recursive: true, force: true });
-  await cp(pristine.root, v.root, { recursive: true });
-});
-afterEach(async () => {
-  await v.cleanup();
-});
+seededCopyPerTest(COLLECTIONS, (copy) => (v = copy));
 
 const simulator = (root = v) => new MilvusSimulator({ volumes: async () => root.volumes, now: NOW });
 const vector = (dim: number, seed = 1) => Array.from({ length: dim }, (_, i) => Math.sin(seed * (i + 1)));
@@ -116,9 +101,7 @@ describe('entities/search', () => {
   });
 
   test('answers the same hits on a copy of the volumes (a faithful restore)', async () => {
-    const copy = await tempVolumes();
-    await rm(copy.root, { recursive: true, force: true });
-    await cp(v.root, copy.root, { recursive: true });
+    const copy = await copyOf(v);
     try {
       const original = await search(simulator(), { collectionName: 'docs', data: [vector(16)], limit: 20 });
       const restored = await search(simulator(copy), { collectionName: 'docs', data: [vector(16)], limit: 20 });

@@ -1,8 +1,8 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import { cp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MilvusSimulator, readMilvusState, seedMilvusData, type MilvusCall } from '../../local/milvus/index.js';
-import { countRows, managementRequest, rest, statsRows, tempVolumes, type TempVolumes } from './helpers.js';
+import { countRows, managementRequest, rest, seededCopyPerTest, statsRows, tempVolumes, type TempVolumes } from './helpers.js';
 
 const COLLECTIONS = [
   { database: 'default', name: 'docs', dim: 16, rows: 5000, segments: 3 },
@@ -10,23 +10,8 @@ const COLLECTIONS = [
 ];
 
 // One pristine seeded copy; each test works on its own copy of it.
-let pristine: TempVolumes;
 let v: TempVolumes;
-beforeAll(async () => {
-  pristine = await tempVolumes();
-  await seedMilvusData(pristine.volumes, { collections: COLLECTIONS });
-});
-afterAll(async () => {
-  await pristine.cleanup();
-});
-beforeEach(async () => {
-  v = await tempVolumes();
-  await rm(v.root, { recursive: true, force: true });
-  await cp(pristine.root, v.root, { recursive: true });
-});
-afterEach(async () => {
-  await v.cleanup();
-});
+seededCopyPerTest(COLLECTIONS, (copy) => (v = copy));
 
 /** A settable clock. */
 function clock(start = '2026-03-01T10:00:00Z'): { now: () => Date; advance: (seconds: number) => void } {
