@@ -1,13 +1,11 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeEach, describe, expect, it } from '@jest/globals';
-import { DescribeExecutionCommand, GetExecutionHistoryCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { mockClient } from 'aws-sdk-client-mock';
+import { describe, expect, it } from '@jest/globals';
+import { DescribeExecutionCommand, GetExecutionHistoryCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { registerBackupCommands, renderBackup, renderBackupList } from '../../cli/commands/backup.js';
 import { BackupRecord } from '../../core/catalog/record.js';
 import { hookRunsKey, inventoryKey, milvusStateKey, sealedManifestKey } from '../../core/vault/layout.js';
-import { cliWith, localState } from '../cli/helpers.js';
+import { cliWith, localState, mockAwsStart } from '../cli/helpers.js';
 
 const available = BackupRecord.parse({
   backupId: 'nightly-1',
@@ -78,15 +76,8 @@ describe('backup describe', () => {
 });
 
 describe('backup create on AWS', () => {
-  const sfn = mockClient(SFNClient);
-  const sts = mockClient(STSClient);
   const EXECUTION = 'arn:aws:states:us-east-1:123456789012:execution:milvus-guard-backup:abc';
-  beforeEach(() => {
-    sfn.reset();
-    sts.reset();
-    sts.on(GetCallerIdentityCommand).resolves({ Account: '123456789012' });
-    sfn.on(StartExecutionCommand).resolves({ executionArn: EXECUTION, startDate: new Date() });
-  });
+  const { sfn } = mockAwsStart(EXECUTION);
 
   it("starts the installation's backup state machine in the plan's vault region with the plan as input", async () => {
     const cli = program();

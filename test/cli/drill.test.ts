@@ -1,19 +1,18 @@
 import { beforeEach, describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { drillInputFromFlags, registerDrillCommands, renderDrillEvidence, renderDrillList } from '../../cli/commands/drill.js';
 import { DrillEvidence } from '../../core/drill/workflow.js';
 import { FileVaultStore } from '../../core/vault/file-store.js';
 import { drillEvidenceKey } from '../../core/vault/layout.js';
-import { backupRecord, CONFIG, cliWith, localState, PLAN } from './helpers.js';
+import { backupRecord, CONFIG, cliWith, localState, mockAwsStart, PLAN } from './helpers.js';
 
 const cli = () => cliWith(registerDrillCommands);
-// One mock per client class: aws-sdk-client-mock patches the class, so every instance the CLI makes answers from it.
-const sts = mockClient(STSClient);
+const EXECUTION = 'arn:aws:states:us-east-1:123456789012:execution:milvus-guard-drill:abc';
+const { sfn, ddb } = mockAwsStart(EXECUTION);
 
 /** The evidence of a passed drill of the example plan; `over` changes fields. */
 function evidence(over: Partial<DrillEvidence> = {}): DrillEvidence {
@@ -83,17 +82,6 @@ describe('drill run checks the config and the catalog before starting', () => {
 });
 
 describe('drill run on AWS', () => {
-  const ddb = mockClient(DynamoDBDocumentClient);
-  const sfn = mockClient(SFNClient);
-  const EXECUTION = 'arn:aws:states:us-east-1:123456789012:execution:milvus-guard-drill:abc';
-  beforeEach(() => {
-    ddb.reset();
-    sfn.reset();
-    sts.reset();
-    sts.on(GetCallerIdentityCommand).resolves({ Account: '123456789012' });
-    sfn.on(StartExecutionCommand).resolves({ executionArn: EXECUTION, startDate: new Date() });
-  });
-
   it("starts the installation's drill state machine in the plan's vault region with the drill as input", async () => {
     ddb.on(QueryCommand).resolves({ Items: [backupRecord()] });
     const c = cli();
@@ -140,8 +128,6 @@ describe('drill list', () => {
     const s3 = mockClient(S3Client);
     beforeEach(() => {
       s3.reset();
-      sts.reset();
-      sts.on(GetCallerIdentityCommand).resolves({ Account: '123456789012' });
     });
 
     it("reads the plan's evidence from its vault bucket, named by installation, vault, account and region", async () => {

@@ -1,16 +1,12 @@
 import { beforeEach, describe, expect, it } from '@jest/globals';
-import { DescribeExecutionCommand, GetExecutionHistoryCommand, SFNClient, StartExecutionCommand, type HistoryEvent } from '@aws-sdk/client-sfn';
-import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { mockClient } from 'aws-sdk-client-mock';
+import { DescribeExecutionCommand, GetExecutionHistoryCommand, type HistoryEvent } from '@aws-sdk/client-sfn';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { registerBackupCommands } from '../../cli/commands/backup.js';
 import { registerDrillCommands } from '../../cli/commands/drill.js';
-import { backupRecord, CONFIG, cliWith, PLAN } from './helpers.js';
+import { backupRecord, CONFIG, cliWith, mockAwsStart, PLAN } from './helpers.js';
 
-const sfn = mockClient(SFNClient);
-const sts = mockClient(STSClient);
-const ddb = mockClient(DynamoDBDocumentClient);
 const PARENT = 'arn:aws:states:us-east-1:123456789012:execution:milvus-guard-drill:d1';
+const { sfn, ddb } = mockAwsStart(PARENT);
 const CHILD = 'arn:aws:states:us-east-1:123456789012:execution:milvus-guard-restore:d1-restore';
 
 const entered = (id: number, name: string, previousEventId?: number): HistoryEvent => ({ id, previousEventId, type: 'TaskStateEntered', timestamp: new Date(), stateEnteredEventDetails: { name } });
@@ -19,11 +15,6 @@ const done = { status: 'SUCCEEDED' as const, output: '{}', executionArn: PARENT,
 const states = (err: string[]) => err.map((l) => l.replace(/^\s+\S+\s+/, '').trim());
 
 beforeEach(() => {
-  sfn.reset();
-  sts.reset();
-  ddb.reset();
-  sts.on(GetCallerIdentityCommand).resolves({ Account: '123456789012' });
-  sfn.on(StartExecutionCommand).resolves({ executionArn: PARENT, startDate: new Date() });
   sfn.on(DescribeExecutionCommand).resolves(done);
 });
 

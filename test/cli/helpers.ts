@@ -1,13 +1,17 @@
 /**
  * Helpers for the CLI tests: a root program with one command module registered and its output
  * captured, local state directories that look started (a kubeconfig file) with a file catalog,
- * and record builders.
+ * the AWS clients the start path calls, and record builders.
  */
 import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll } from '@jest/globals';
+import { afterAll, beforeEach } from '@jest/globals';
+import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
 import { Command } from 'commander';
 import { LocalCatalog } from '../../core/catalog/local.js';
 import { BackupRecord, RestoreRecord, type BackupRecordInput, type RestoreRecordInput } from '../../core/catalog/record.js';
@@ -35,6 +39,26 @@ export function cliWith(register: (program: Command, io: WorkflowIO) => void): {
       }
     },
   };
+}
+
+/**
+ * Mocks of the clients the CLI calls to start a workflow in AWS, reset before each test of the
+ * calling block: STS names account 123456789012, Step Functions starts `execution`, and DynamoDB
+ * answers what the test sets. One mock per client class: aws-sdk-client-mock patches the class,
+ * so every instance the CLI makes answers from it.
+ */
+export function mockAwsStart(execution: string) {
+  const sts = mockClient(STSClient);
+  const sfn = mockClient(SFNClient);
+  const ddb = mockClient(DynamoDBDocumentClient);
+  beforeEach(() => {
+    ddb.reset();
+    sfn.reset();
+    sts.reset();
+    sts.on(GetCallerIdentityCommand).resolves({ Account: '123456789012' });
+    sfn.on(StartExecutionCommand).resolves({ executionArn: execution, startDate: new Date() });
+  });
+  return { sts, sfn, ddb };
 }
 
 const dirs: string[] = [];

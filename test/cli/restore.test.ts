@@ -1,12 +1,10 @@
-import { beforeEach, describe, expect, it } from '@jest/globals';
-import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
-import { DescribeExecutionCommand, GetExecutionHistoryCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { mockClient } from 'aws-sdk-client-mock';
+import { describe, expect, it } from '@jest/globals';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { DescribeExecutionCommand, GetExecutionHistoryCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { formatDuration } from '../../cli/format.js';
 import { registerRestoreCommands, renderRestore, renderRestoreList, restoreInputFromFlags, type RestoreCreateOptions } from '../../cli/commands/restore.js';
 import { UserError } from '../../core/errors.js';
-import { backupRecord, CONFIG, cliWith, localState, PLAN, restoreRecord } from './helpers.js';
+import { backupRecord, CONFIG, cliWith, localState, mockAwsStart, PLAN, restoreRecord } from './helpers.js';
 
 const flags = (over: Partial<RestoreCreateOptions>): RestoreCreateOptions => ({ output: 'text', state: '.local-state', namespace: 'vector-db-dr', validateRowCounts: true, ...over });
 const cli = () => cliWith(registerRestoreCommands);
@@ -100,17 +98,8 @@ describe('restore create checks the catalog before starting', () => {
 });
 
 describe('restore create on AWS', () => {
-  const ddb = mockClient(DynamoDBDocumentClient);
-  const sfn = mockClient(SFNClient);
-  const sts = mockClient(STSClient);
   const EXECUTION = 'arn:aws:states:us-east-1:123456789012:execution:milvus-guard-restore:abc';
-  beforeEach(() => {
-    ddb.reset();
-    sfn.reset();
-    sts.reset();
-    sts.on(GetCallerIdentityCommand).resolves({ Account: '123456789012' });
-    sfn.on(StartExecutionCommand).resolves({ executionArn: EXECUTION, startDate: new Date() });
-  });
+  const { sfn, ddb } = mockAwsStart(EXECUTION);
 
   it("starts the installation's restore state machine in the backup plan's vault region with the flags as input", async () => {
     ddb.on(GetCommand).resolves({ Item: backupRecord() });
