@@ -5,8 +5,8 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { BackupExistsError, BackupInProgressError, BackupNotFoundError, RestoreExistsError, RestoreNotFoundError, type BackupCatalog } from '../../core/catalog/catalog.js';
 import { LocalCatalog } from '../../core/catalog/local.js';
 import { InMemoryCatalog } from '../../core/catalog/memory.js';
-import type { BackupRecordInput, RestoreRecordInput } from '../../core/catalog/record.js';
 import { causeText } from '../../core/backup/workflow.js';
+import { backupInput, restoreInput } from './catalog-helpers.js';
 
 // The catalog contract, run against every implementation that keeps documents: the in-memory
 // test double and the file-backed catalog of the embedded default. (DynamoCatalog's requests
@@ -15,32 +15,6 @@ import { causeText } from '../../core/backup/workflow.js';
 const NOW = new Date('2026-11-23T02:00:00.000Z');
 const LATER = new Date('2026-11-24T02:00:00.000Z');
 const holder = (n: number) => ({ backupId: `b-${n}`, executionId: `arn:exec:${n}` });
-const record = (id: string, startedAt: string, extra: Partial<BackupRecordInput> = {}): BackupRecordInput => ({
-  backupId: id,
-  plan: 'p',
-  cluster: 'prod',
-  namespace: 'vector-db',
-  vault: 'primary',
-  executionId: `arn:exec:${id}`,
-  status: 'InProgress',
-  startedAt,
-  ...extra,
-});
-const restore = (id: string, requestedAt: string, extra: Partial<RestoreRecordInput> = {}): RestoreRecordInput => ({
-  restoreId: id,
-  backupId: 'a',
-  plan: 'p',
-  source: 'vault',
-  sourceCluster: 'prod',
-  sourceNamespace: 'vector-db',
-  targetCluster: 'prod',
-  targetNamespace: 'vector-db-restore',
-  executionId: `arn:exec:${id}`,
-  status: 'InProgress',
-  requestedAt,
-  ...extra,
-});
-
 const dirs: string[] = [];
 afterAll(async () => {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
@@ -114,15 +88,15 @@ describe.each(implementations)('%s', (_name, make) => {
   describe('backup records', () => {
     it('are created once; the same execution may create again, another may not', async () => {
       const catalog = await make();
-      await catalog.createBackup(record('a', '2026-11-23T02:00:00.000Z'));
+      await catalog.createBackup(backupInput('a', '2026-11-23T02:00:00.000Z'));
 
-      await expect(catalog.createBackup(record('a', '2026-11-23T02:00:00.000Z'))).resolves.toBeUndefined();
-      await expect(catalog.createBackup({ ...record('a', '2026-11-23T02:00:00.000Z'), executionId: 'other' })).rejects.toThrow(BackupExistsError);
+      await expect(catalog.createBackup(backupInput('a', '2026-11-23T02:00:00.000Z'))).resolves.toBeUndefined();
+      await expect(catalog.createBackup({ ...backupInput('a', '2026-11-23T02:00:00.000Z'), executionId: 'other' })).rejects.toThrow(BackupExistsError);
     });
 
     it('take updates and keep what the update does not name', async () => {
       const catalog = await make();
-      await catalog.createBackup(record('a', '2026-11-23T02:00:00.000Z'));
+      await catalog.createBackup(backupInput('a', '2026-11-23T02:00:00.000Z'));
 
       await catalog.updateBackup('a', { status: 'Available', sizeBytes: 42 });
 
@@ -137,7 +111,7 @@ describe.each(implementations)('%s', (_name, make) => {
 
     it('keep the first start of a step and take its end later', async () => {
       const catalog = await make();
-      await catalog.createBackup(record('a', '2026-11-23T02:00:00.000Z'));
+      await catalog.createBackup(backupInput('a', '2026-11-23T02:00:00.000Z'));
 
       await catalog.recordStep('a', 'Quiesce', { startedAt: '2026-11-23T02:00:01.000Z' });
       await catalog.recordStep('a', 'Quiesce', { startedAt: '2026-11-23T02:00:05.000Z' });
@@ -148,9 +122,9 @@ describe.each(implementations)('%s', (_name, make) => {
 
     it('are listed newest first, optionally for one plan', async () => {
       const catalog = await make();
-      await catalog.createBackup(record('old', '2026-11-21T02:00:00.000Z'));
-      await catalog.createBackup(record('new', '2026-11-23T02:00:00.000Z'));
-      await catalog.createBackup(record('other', '2026-11-22T02:00:00.000Z', { plan: 'q' }));
+      await catalog.createBackup(backupInput('old', '2026-11-21T02:00:00.000Z'));
+      await catalog.createBackup(backupInput('new', '2026-11-23T02:00:00.000Z'));
+      await catalog.createBackup(backupInput('other', '2026-11-22T02:00:00.000Z', { plan: 'q' }));
 
       expect((await catalog.listBackups()).map((r) => r.backupId)).toEqual(['new', 'other', 'old']);
       expect((await catalog.listBackups({ plan: 'p' })).map((r) => r.backupId)).toEqual(['new', 'old']);
@@ -160,19 +134,19 @@ describe.each(implementations)('%s', (_name, make) => {
   describe('restore records', () => {
     it('are created once; the same execution may create again, another gets RestoreExists naming the owner', async () => {
       const catalog = await make();
-      await catalog.createRestore(restore('r', '2026-11-23T09:00:00.000Z'));
+      await catalog.createRestore(restoreInput('r', '2026-11-23T09:00:00.000Z'));
 
-      await expect(catalog.createRestore(restore('r', '2026-11-23T09:00:00.000Z'))).resolves.toBeUndefined();
-      const other = catalog.createRestore({ ...restore('r', '2026-11-23T09:00:00.000Z'), executionId: 'arn:exec:other' });
+      await expect(catalog.createRestore(restoreInput('r', '2026-11-23T09:00:00.000Z'))).resolves.toBeUndefined();
+      const other = catalog.createRestore({ ...restoreInput('r', '2026-11-23T09:00:00.000Z'), executionId: 'arn:exec:other' });
       await expect(other).rejects.toThrow(RestoreExistsError);
       await expect(other).rejects.toThrow(/execution arn:exec:r/);
     });
 
     it('read back with the defaults of the schema', async () => {
       const catalog = await make();
-      await catalog.createRestore(restore('r', '2026-11-23T09:00:00.000Z'));
+      await catalog.createRestore(restoreInput('r', '2026-11-23T09:00:00.000Z'));
 
-      expect(await catalog.getRestore('r')).toEqual({ ...restore('r', '2026-11-23T09:00:00.000Z'), steps: {}, volumes: [] });
+      expect(await catalog.getRestore('r')).toEqual({ ...restoreInput('r', '2026-11-23T09:00:00.000Z'), steps: {}, volumes: [] });
     });
 
     it('read as undefined when they do not exist', async () => {
@@ -183,7 +157,7 @@ describe.each(implementations)('%s', (_name, make) => {
 
     it('take updates and keep what the update does not name', async () => {
       const catalog = await make();
-      await catalog.createRestore(restore('r', '2026-11-23T09:00:00.000Z'));
+      await catalog.createRestore(restoreInput('r', '2026-11-23T09:00:00.000Z'));
       const validation = { passed: true, collections: [{ database: 'default', collection: 'docs', expected: 1000, restored: 1000, loaded: true, ok: true }] };
 
       await catalog.updateRestore('r', { status: 'Completed', rtoSeconds: 754, validation });
@@ -205,7 +179,7 @@ describe.each(implementations)('%s', (_name, make) => {
 
     it('keep the first start of a step and take its end later', async () => {
       const catalog = await make();
-      await catalog.createRestore(restore('r', '2026-11-23T09:00:00.000Z'));
+      await catalog.createRestore(restoreInput('r', '2026-11-23T09:00:00.000Z'));
 
       await catalog.recordRestoreStep('r', 'Volumes', { startedAt: '2026-11-23T09:00:01.000Z' });
       await catalog.recordRestoreStep('r', 'Volumes', { startedAt: '2026-11-23T09:00:31.000Z' });
@@ -216,7 +190,7 @@ describe.each(implementations)('%s', (_name, make) => {
 
     it('take the end of a step recorded only when it ended as its start', async () => {
       const catalog = await make();
-      await catalog.createRestore(restore('r', '2026-11-23T09:00:00.000Z'));
+      await catalog.createRestore(restoreInput('r', '2026-11-23T09:00:00.000Z'));
 
       await catalog.recordRestoreStep('r', 'Complete', { endedAt: '2026-11-23T09:12:34.000Z', outcome: 'Succeeded' });
 
@@ -225,9 +199,9 @@ describe.each(implementations)('%s', (_name, make) => {
 
     it('are listed newest first, optionally for one plan or one backup', async () => {
       const catalog = await make();
-      await catalog.createRestore(restore('old', '2026-11-21T09:00:00.000Z'));
-      await catalog.createRestore(restore('new', '2026-11-23T09:00:00.000Z', { backupId: 'b' }));
-      await catalog.createRestore(restore('other', '2026-11-22T09:00:00.000Z', { plan: 'q', backupId: 'c' }));
+      await catalog.createRestore(restoreInput('old', '2026-11-21T09:00:00.000Z'));
+      await catalog.createRestore(restoreInput('new', '2026-11-23T09:00:00.000Z', { backupId: 'b' }));
+      await catalog.createRestore(restoreInput('other', '2026-11-22T09:00:00.000Z', { plan: 'q', backupId: 'c' }));
 
       expect((await catalog.listRestores()).map((r) => r.restoreId)).toEqual(['new', 'other', 'old']);
       expect((await catalog.listRestores({ plan: 'p' })).map((r) => r.restoreId)).toEqual(['new', 'old']);
@@ -237,8 +211,8 @@ describe.each(implementations)('%s', (_name, make) => {
 
     it('are kept apart from backups with the same id', async () => {
       const catalog = await make();
-      await catalog.createBackup(record('same', '2026-11-23T02:00:00.000Z'));
-      await catalog.createRestore(restore('same', '2026-11-23T09:00:00.000Z'));
+      await catalog.createBackup(backupInput('same', '2026-11-23T02:00:00.000Z'));
+      await catalog.createRestore(restoreInput('same', '2026-11-23T09:00:00.000Z'));
 
       expect((await catalog.listBackups()).map((r) => r.backupId)).toEqual(['same']);
       expect((await catalog.listRestores()).map((r) => r.restoreId)).toEqual(['same']);
@@ -251,7 +225,7 @@ describe('LocalCatalog', () => {
   it('keeps records across instances on the same directory (another CLI process)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'mg-catalog-'));
     dirs.push(dir);
-    await new LocalCatalog(dir).createBackup(record('a', '2026-11-23T02:00:00.000Z'));
+    await new LocalCatalog(dir).createBackup(backupInput('a', '2026-11-23T02:00:00.000Z'));
     await new LocalCatalog(dir).acquireLock('p', holder(1), NOW, LATER);
 
     expect(await new LocalCatalog(dir).getBackup('a')).toMatchObject({ backupId: 'a' });
@@ -265,7 +239,7 @@ describe('LocalCatalog', () => {
     const longAgo = new Date(Date.now() - 3_600_000);
     await utimes(join(dir, '.lock'), longAgo, longAgo);
 
-    await new LocalCatalog(dir).createBackup(record('a', '2026-11-23T02:00:00.000Z'));
+    await new LocalCatalog(dir).createBackup(backupInput('a', '2026-11-23T02:00:00.000Z'));
 
     expect(await new LocalCatalog(dir).getBackup('a')).toMatchObject({ backupId: 'a' });
     expect(await readdir(dir)).toEqual([expect.stringMatching(/\.json$/)]);

@@ -1,23 +1,14 @@
-import { beforeEach, describe, expect, it } from '@jest/globals';
-import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { mockClient } from 'aws-sdk-client-mock';
+import { describe, expect, it } from '@jest/globals';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { BackupInProgressError, BackupNotFoundError } from '../../core/catalog/catalog.js';
-import { DynamoCatalog } from '../../core/catalog/dynamo.js';
 import { CATALOG_ATTRIBUTES, CATALOG_INDEX_BY_TIME } from '../../infra/constructs/catalog.js';
+import { backupInput, conditionFailed, mockedDynamoCatalog } from './catalog-helpers.js';
 
 // DynamoCatalog at the request level: the items, keys and conditions it sends.
 
-const doc = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' }));
-const ddb = mockClient(doc);
-const catalog = new DynamoCatalog({ tableName: 'milvus-guard-catalog', client: doc });
+const { ddb, catalog } = mockedDynamoCatalog();
 const NOW = new Date('2026-11-23T02:00:00.000Z');
 const EXPIRES = new Date('2026-11-24T02:00:00.000Z');
-const conditionFailed = () => new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
-
-beforeEach(() => {
-  ddb.reset();
-});
 
 describe('DynamoCatalog', () => {
   it('uses the attribute and index names the table construct defines', async () => {
@@ -63,7 +54,7 @@ describe('DynamoCatalog', () => {
   it('writes a backup with its index keys under a create-once condition', async () => {
     ddb.on(PutCommand).resolves({});
 
-    await catalog.createBackup({ backupId: 'b', plan: 'p', cluster: 'prod', namespace: 'ns', vault: 'primary', executionId: 'arn:e', status: 'InProgress', startedAt: NOW.toISOString() });
+    await catalog.createBackup(backupInput('b', NOW.toISOString()));
 
     const put = ddb.commandCalls(PutCommand)[0]!.args[0].input;
     expect(put.Item).toMatchObject({ pk: 'BACKUP#b', sk: 'BACKUP', gsi1pk: 'BACKUPS', gsi1sk: `${NOW.toISOString()}#b`, status: 'InProgress', steps: {}, rowCounts: [] });
@@ -102,7 +93,7 @@ describe('DynamoCatalog', () => {
   });
 
   it('lists every page of backups, filtered by plan on request', async () => {
-    const item = (id: string) => ({ pk: `BACKUP#${id}`, sk: 'BACKUP', backupId: id, plan: 'p', cluster: 'c', namespace: 'n', vault: 'v', executionId: 'e', status: 'Available', startedAt: NOW.toISOString() });
+    const item = (id: string) => ({ pk: `BACKUP#${id}`, sk: 'BACKUP', ...backupInput(id, NOW.toISOString(), { status: 'Available' }) });
     ddb.on(QueryCommand).resolvesOnce({ Items: [item('b2')], LastEvaluatedKey: { pk: 'x' } }).resolvesOnce({ Items: [item('b1')] });
 
     const records = await catalog.listBackups({ plan: 'p' });

@@ -1,40 +1,17 @@
-import { beforeEach, describe, expect, it } from '@jest/globals';
-import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { mockClient } from 'aws-sdk-client-mock';
+import { describe, expect, it } from '@jest/globals';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { RestoreExistsError, RestoreNotFoundError } from '../../core/catalog/catalog.js';
-import { DynamoCatalog } from '../../core/catalog/dynamo.js';
 import type { RestoreRecordInput } from '../../core/catalog/record.js';
 import { CATALOG_ATTRIBUTES, CATALOG_INDEX_BY_TIME } from '../../infra/constructs/catalog.js';
+import { conditionFailed, mockedDynamoCatalog, restoreInput } from '../backup/catalog-helpers.js';
 
 // DynamoCatalog's restore records at the request level: the items, keys and conditions it sends.
 
-const doc = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' }));
-const ddb = mockClient(doc);
-const catalog = new DynamoCatalog({ tableName: 'milvus-guard-catalog', client: doc });
+const { ddb, catalog } = mockedDynamoCatalog();
 const REQUESTED = '2026-11-23T09:00:00.000Z';
-const conditionFailed = () => new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
-
-const restore = (id: string, extra: Partial<RestoreRecordInput> = {}): RestoreRecordInput => ({
-  restoreId: id,
-  backupId: 'b-1',
-  plan: 'p',
-  source: 'vault',
-  sourceCluster: 'prod',
-  sourceNamespace: 'vector-db',
-  targetCluster: 'prod',
-  targetNamespace: 'vector-db-restore',
-  executionId: `arn:exec:${id}`,
-  status: 'InProgress',
-  requestedAt: REQUESTED,
-  ...extra,
-});
+const restore = (id: string, extra: Partial<RestoreRecordInput> = {}): RestoreRecordInput => restoreInput(id, REQUESTED, extra);
 /** A restore item as the table returns it: the record plus its keys. */
 const item = (id: string, extra: Partial<RestoreRecordInput> = {}) => ({ pk: `RESTORE#${id}`, sk: 'RESTORE', gsi1pk: 'RESTORES', gsi1sk: `${REQUESTED}#${id}`, ...restore(id, extra) });
-
-beforeEach(() => {
-  ddb.reset();
-});
 
 describe('DynamoCatalog restore records', () => {
   it('writes a restore with its index keys under a create-once condition that lets its own execution retry', async () => {
