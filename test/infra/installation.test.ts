@@ -54,6 +54,21 @@ function statementsOf(rolePrefix: string): Statement[] {
 
 const actionsOf = (statements: Statement[]) => statements.flatMap((st) => [st.Action].flat());
 
+/** The environment of the function that runs workflow step `state`: the vault, its key, the catalog, the bus and the data-mover image. */
+const stepEnvironment = (state: string) => ({
+  Variables: Match.objectLike({
+    MILVUS_GUARD_STEP: state,
+    VAULT_NAME: 'primary',
+    VAULT_BUCKET: Match.anyValue(),
+    VAULT_KMS_KEY_ARN: Match.anyValue(),
+    VAULT_OBJECT_LOCK_MODE: 'GOVERNANCE',
+    CATALOG_TABLE: { Ref: Match.stringLikeRegexp('^CatalogTable') },
+    EVENT_BUS_NAME: Match.anyValue(),
+    DATAMOVER_IMAGE: Match.anyValue(),
+    DATAMOVER_SERVICE_ACCOUNT: 'milvus-guard-datamover',
+  }),
+});
+
 function vaultBucket(template: Template): Record<string, unknown> {
   const buckets = template.findResources('AWS::S3::Bucket', { Properties: { ObjectLockEnabled: true } });
   expect(Object.keys(buckets)).toHaveLength(1);
@@ -262,27 +277,11 @@ describe('backup workflow', () => {
   });
 
   it('gives the step functions the vault, its key, the catalog, the event bus and the data-mover image', () => {
-    primary.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: {
-        Variables: Match.objectLike({
-          MILVUS_GUARD_STEP: 'StartExport',
-          VAULT_NAME: 'primary',
-          VAULT_BUCKET: Match.anyValue(),
-          VAULT_KMS_KEY_ARN: Match.anyValue(),
-          VAULT_OBJECT_LOCK_MODE: 'GOVERNANCE',
-          CATALOG_TABLE: { Ref: Match.stringLikeRegexp('^CatalogTable') },
-          EVENT_BUS_NAME: Match.anyValue(),
-          DATAMOVER_IMAGE: Match.anyValue(),
-          DATAMOVER_SERVICE_ACCOUNT: 'milvus-guard-datamover',
-        }),
-      },
-    });
+    primary.hasResourceProperties('AWS::Lambda::Function', { Environment: stepEnvironment('StartExport') });
   });
 
   it('lets the workflow role put events on the default bus', () => {
-    const statements = Object.values(primary.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: Match.stringLikeRegexp('^WorkflowRole') }] } })).flatMap(
-      (p) => (p.Properties.PolicyDocument as { Statement: { Action: unknown; Resource: unknown }[] }).Statement,
-    );
+    const statements = statementsOf('WorkflowRole');
 
     expect(statements.some((st) => JSON.stringify(st.Action).includes('events:PutEvents') && JSON.stringify(st.Resource).includes('event-bus/default'))).toBe(true);
   });
@@ -414,19 +413,7 @@ describe('restore workflow', () => {
         Runtime: 'nodejs22.x',
         TracingConfig: { Mode: 'Active' },
         Role: { 'Fn::GetAtt': [Match.stringLikeRegexp('^WorkflowRole'), 'Arn'] },
-        Environment: {
-          Variables: Match.objectLike({
-            MILVUS_GUARD_STEP: state,
-            VAULT_NAME: 'primary',
-            VAULT_BUCKET: Match.anyValue(),
-            VAULT_KMS_KEY_ARN: Match.anyValue(),
-            VAULT_OBJECT_LOCK_MODE: 'GOVERNANCE',
-            CATALOG_TABLE: { Ref: Match.stringLikeRegexp('^CatalogTable') },
-            EVENT_BUS_NAME: Match.anyValue(),
-            DATAMOVER_IMAGE: Match.anyValue(),
-            DATAMOVER_SERVICE_ACCOUNT: 'milvus-guard-datamover',
-          }),
-        },
+        Environment: stepEnvironment(state),
       });
     }
   });
