@@ -11,6 +11,7 @@ import {
   EksClusterNotActiveError,
   EksClusterNotFoundError,
   kubeConfigForEks,
+  type EksKubeConfigOptions,
   kubeConfigFromFile,
   makeKubeClients,
 } from '../../core/kube/connect.js';
@@ -65,6 +66,10 @@ const activeCluster = (): Record<string, unknown> => ({
   certificateAuthority: { data: CLUSTER_CA },
 });
 
+/** kubeConfigForEks for the active cluster "prod" in us-east-1, signing with `credentials`; `over` changes options. */
+const connectProd = (over: Partial<EksKubeConfigOptions> = {}): Promise<KubeConfig> =>
+  kubeConfigForEks({ clusterName: 'prod', region: 'us-east-1', eks: eksReturning(activeCluster()), credentials, ...over });
+
 /** A clock the test moves by hand. */
 function manualClock(startIso: string): { now: () => Date; advanceMinutes: (m: number) => void } {
   let t = new Date(startIso).getTime();
@@ -77,7 +82,7 @@ const amzDateOf = (authorization: string | undefined): string | null =>
 describe('kubeConfigForEks', () => {
   it('points the current context at the endpoint and CA from DescribeCluster', async () => {
     // Act
-    const kc = await kubeConfigForEks({ clusterName: 'prod', region: 'us-east-1', eks: eksReturning(activeCluster()), credentials });
+    const kc = await connectProd();
 
     // Assess
     expect(kc.getCurrentCluster()).toMatchObject({ name: ARN, server: endpoint, caData: CLUSTER_CA, skipTLSVerify: false });
@@ -87,7 +92,7 @@ describe('kubeConfigForEks', () => {
   it('sends an EKS bearer token over TLS that trusts the cluster CA', async () => {
     // Prepare
     const clock = manualClock('2024-01-15T10:30:00Z');
-    const kc = await kubeConfigForEks({ clusterName: 'prod', region: 'us-east-1', eks: eksReturning(activeCluster()), credentials, now: clock.now });
+    const kc = await connectProd({ now: clock.now });
 
     // Act
     const list = await makeKubeClients(kc).core.listNamespace();
@@ -105,7 +110,7 @@ describe('kubeConfigForEks', () => {
   it('reuses the token until it expires', async () => {
     // Prepare
     const clock = manualClock('2024-01-15T10:30:00Z');
-    const kc = await kubeConfigForEks({ clusterName: 'prod', region: 'us-east-1', eks: eksReturning(activeCluster()), credentials, now: clock.now });
+    const kc = await connectProd({ now: clock.now });
     const core = kc.makeApiClient(CoreV1Api);
 
     // Act
@@ -120,7 +125,7 @@ describe('kubeConfigForEks', () => {
   it('signs a new token once the clock passes the expiry of the old one', async () => {
     // Prepare: a client kept between invocations of a warm Lambda.
     const clock = manualClock('2024-01-15T10:30:00Z');
-    const kc = await kubeConfigForEks({ clusterName: 'prod', region: 'us-east-1', eks: eksReturning(activeCluster()), credentials, now: clock.now });
+    const kc = await connectProd({ now: clock.now });
     const core = kc.makeApiClient(CoreV1Api);
     await core.listNamespace();
 
@@ -141,13 +146,7 @@ describe('kubeConfigForEks', () => {
       calls += 1;
       return { token: `k8s-aws-v1.token-${calls}`, expiresAt: new Date('2024-01-15T10:44:00Z') };
     };
-    const kc = await kubeConfigForEks({
-      clusterName: 'prod',
-      region: 'us-east-1',
-      eks: eksReturning(activeCluster()),
-      tokenProvider,
-      now: () => new Date('2024-01-15T10:30:00Z'),
-    });
+    const kc = await connectProd({ tokenProvider, now: () => new Date('2024-01-15T10:30:00Z') });
     const core = kc.makeApiClient(CoreV1Api);
 
     // Act
@@ -166,13 +165,7 @@ describe('kubeConfigForEks', () => {
       if (calls === 1) throw new Error('credentials are being rotated');
       return { token: 'k8s-aws-v1.second', expiresAt: new Date('2024-01-15T10:44:00Z') };
     };
-    const kc = await kubeConfigForEks({
-      clusterName: 'prod',
-      region: 'us-east-1',
-      eks: eksReturning(activeCluster()),
-      tokenProvider,
-      now: () => new Date('2024-01-15T10:30:00Z'),
-    });
+    const kc = await connectProd({ tokenProvider, now: () => new Date('2024-01-15T10:30:00Z') });
     const core = kc.makeApiClient(CoreV1Api);
     await expect(core.listNamespace()).rejects.toThrow('credentials are being rotated');
 
@@ -185,10 +178,7 @@ describe('kubeConfigForEks', () => {
 
   it('authenticates WebSocket connections (pod exec) with the same token', async () => {
     // Prepare
-    const kc = await kubeConfigForEks({
-      clusterName: 'prod',
-      region: 'us-east-1',
-      eks: eksReturning(activeCluster()),
+    const kc = await connectProd({
       tokenProvider: async () => ({ token: 'k8s-aws-v1.ws', expiresAt: new Date('2024-01-15T10:44:00Z') }),
       now: () => new Date('2024-01-15T10:30:00Z'),
     });
@@ -204,12 +194,7 @@ describe('kubeConfigForEks', () => {
 
   it('accepts a cluster that is UPDATING, whose API server keeps serving', async () => {
     // Act
-    const kc = await kubeConfigForEks({
-      clusterName: 'prod',
-      region: 'us-east-1',
-      eks: eksReturning({ ...activeCluster(), status: 'UPDATING' }),
-      credentials,
-    });
+    const kc = await connectProd({ eks: eksReturning({ ...activeCluster(), status: 'UPDATING' }) });
 
     // Assess
     expect(kc.getCurrentCluster()?.server).toBe(endpoint);
@@ -232,12 +217,7 @@ describe('kubeConfigForEks', () => {
 
   it.each(['CREATING', 'DELETING', 'FAILED', 'PENDING'])('refuses a cluster that is %s', async (status) => {
     // Act
-    const result = kubeConfigForEks({
-      clusterName: 'prod',
-      region: 'us-east-1',
-      eks: eksReturning({ ...activeCluster(), status }),
-      credentials,
-    });
+    const result = connectProd({ eks: eksReturning({ ...activeCluster(), status }) });
 
     // Assess
     await expect(result).rejects.toThrow(EksClusterNotActiveError);
