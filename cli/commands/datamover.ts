@@ -6,11 +6,11 @@
  */
 import { Command, Option } from 'commander';
 import { UserError } from '../../core/errors.js';
-import { backupVolume, type BackupResult } from '../../core/datamover/backup.js';
+import { backupVolume } from '../../core/datamover/backup.js';
 import { ChunkError } from '../../core/datamover/chunk-reader.js';
 import { IndexCorruptError } from '../../core/datamover/index-format.js';
-import { RestoreError, restoreVolume, type RestoreResult } from '../../core/datamover/restore.js';
-import { verifyVault, type VerifyResult } from '../../core/datamover/verify.js';
+import { RestoreError, restoreVolume } from '../../core/datamover/restore.js';
+import { verifyVault } from '../../core/datamover/verify.js';
 import { checkBackupId, checkVolumeName } from '../../core/vault/layout.js';
 import { openVault, type VaultConnectOptions } from '../../core/vault/open.js';
 import type { VaultStore } from '../../core/vault/store.js';
@@ -101,30 +101,40 @@ function positiveInt(name: string): (value: string) => number {
   };
 }
 
-/** A progress line redrawn in place at most a few times a second. */
-function progressLine(io: DatamoverIO): { update: (text: string) => void; done: () => void } {
-  if (!io.stderrIsTTY) return { update: () => {}, done: () => {} };
-  let last = 0;
-  let shown = false;
-  return {
-    update: (text) => {
-      const t = Date.now();
-      if (t - last < 250) return;
-      last = t;
-      shown = true;
-      io.stderr(`\r\x1b[K${text}`);
-    },
-    done: () => {
-      if (shown) io.stderr('\r\x1b[K');
-    },
+// A damaged vault is not a bug of ours: report it like a user-facing failure (message, exit 1,
+// no stack) so scripts and the Job's logs show exactly which file is affected. A bad path in
+// `pathFlag` ("source …", "target …") is prefixed with that flag.
+function asFailure(pathFlag: '--source' | '--target'): (err: unknown) => unknown {
+  return (err) => {
+    if (err instanceof UserError && err.message.startsWith(`${pathFlag.slice(2)} `)) return new UserError(`${pathFlag}: ${err.message}`);
+    if (err instanceof RestoreError || err instanceof ChunkError || err instanceof IndexCorruptError) return new UserError(err.message, { cause: err });
+    return err;
   };
 }
 
-// A damaged vault is not a bug of ours: report it like a user-facing failure (message, exit 1,
-// no stack) so scripts and the Job's logs show exactly which file is affected.
-function asFailure(err: unknown): unknown {
-  if (err instanceof RestoreError || err instanceof ChunkError || err instanceof IndexCorruptError) return new UserError(err.message, { cause: err });
-  return err;
+/**
+ * Runs `work` with a progress line, redrawn in place at most a few times a second when stderr is
+ * a terminal and cleared however `work` ends; what `work` throws goes through `failure`
+ * (by default it passes unchanged).
+ */
+async function withProgress<T>(io: DatamoverIO, work: (update: (text: string) => void) => Promise<T>, failure: (err: unknown) => unknown = (err) => err): Promise<T> {
+  const tty = io.stderrIsTTY;
+  let last = 0;
+  let shown = false;
+  const update = (text: string): void => {
+    const t = Date.now();
+    if (!tty || t - last < 250) return;
+    last = t;
+    shown = true;
+    io.stderr(`\r\x1b[K${text}`);
+  };
+  try {
+    return await work(update);
+  } catch (err) {
+    throw failure(err);
+  } finally {
+    if (shown) io.stderr('\r\x1b[K');
+  }
 }
 
 export function registerDatamoverCommands(program: Command, io: DatamoverIO = processIO): void {
@@ -148,27 +158,23 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
       const now = io.now();
       const retainUntil = flags.retainUntil === undefined ? undefined : flag('--retain-until', () => parseRetainUntil(flags.retainUntil!, now));
       const vault = await connect(flags, io);
-      const progress = progressLine(io);
-      let result: BackupResult;
-      try {
-        result = await backupVolume({
-          source: flags.source,
-          vault,
-          volume: flags.volume,
-          backupId: flags.backupId,
-          now,
-          full: flags.full,
-          uploadConcurrency: flags.uploadConcurrency,
-          ...(retainUntil ? { retainUntil } : {}),
-          ...(flags.workers ? { workers: flags.workers } : {}),
-          onProgress: (s) => progress.update(`backup ${flags.volume}: ${s.files} files, ${formatBytes(s.bytesScanned)} read, ${formatBytes(s.bytesUploaded)} uploaded`),
-        });
-      } catch (err) {
-        if (err instanceof UserError && /^source /.test(err.message)) throw new UserError(`--source: ${err.message}`);
-        throw asFailure(err);
-      } finally {
-        progress.done();
-      }
+      const result = await withProgress(
+        io,
+        (update) =>
+          backupVolume({
+            source: flags.source,
+            vault,
+            volume: flags.volume,
+            backupId: flags.backupId,
+            now,
+            full: flags.full,
+            uploadConcurrency: flags.uploadConcurrency,
+            ...(retainUntil ? { retainUntil } : {}),
+            ...(flags.workers ? { workers: flags.workers } : {}),
+            onProgress: (s) => update(`backup ${flags.volume}: ${s.files} files, ${formatBytes(s.bytesScanned)} read, ${formatBytes(s.bytesUploaded)} uploaded`),
+          }),
+        asFailure('--source'),
+      );
       if (flags.json) io.stdout(`${JSON.stringify(result)}\n`);
       else
         io.stdout(
@@ -192,24 +198,20 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
       flag('--volume', () => checkVolumeName(flags.volume));
       flag('--backup-id', () => checkBackupId(flags.backupId));
       const vault = await connect(flags, io);
-      const progress = progressLine(io);
-      let result: RestoreResult;
-      try {
-        result = await restoreVolume({
-          vault,
-          volume: flags.volume,
-          backupId: flags.backupId,
-          target: flags.target,
-          concurrency: flags.concurrency,
-          preserveOwnership: io.isRoot,
-          onProgress: (p) => progress.update(`restore ${flags.volume}: ${p.files} files, ${formatBytes(p.bytesWritten)} written`),
-        });
-      } catch (err) {
-        if (err instanceof UserError && /^target /.test(err.message)) throw new UserError(`--target: ${err.message}`);
-        throw asFailure(err);
-      } finally {
-        progress.done();
-      }
+      const result = await withProgress(
+        io,
+        (update) =>
+          restoreVolume({
+            vault,
+            volume: flags.volume,
+            backupId: flags.backupId,
+            target: flags.target,
+            concurrency: flags.concurrency,
+            preserveOwnership: io.isRoot,
+            onProgress: (p) => update(`restore ${flags.volume}: ${p.files} files, ${formatBytes(p.bytesWritten)} written`),
+          }),
+        asFailure('--target'),
+      );
       if (flags.json) io.stdout(`${JSON.stringify(result)}\n`);
       else
         io.stdout(
@@ -231,17 +233,14 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
     if (flags.volume !== undefined) flag('--volume', () => checkVolumeName(flags.volume!));
     if (flags.backupId !== undefined) flag('--backup-id', () => checkBackupId(flags.backupId!));
     const vault = await connect(flags, io);
-    const progress = progressLine(io);
-    let result: VerifyResult;
-    try {
-      result = await verifyVault({
+    // Verify reports damage as problems, not by throwing: what it throws passes unchanged.
+    const result = await withProgress(io, (update) =>
+      verifyVault({
         vault,
         ...(flags.volume !== undefined && flags.backupId !== undefined ? { volume: flags.volume, backupId: flags.backupId } : {}),
-        onProgress: (p) => progress.update(`verify: ${p.files} files, ${formatBytes(p.bytesVerified)} checked`),
-      });
-    } finally {
-      progress.done();
-    }
+        onProgress: (p) => update(`verify: ${p.files} files, ${formatBytes(p.bytesVerified)} checked`),
+      }),
+    );
     if (flags.json) {
       io.stdout(`${JSON.stringify(result)}\n`);
     } else {
