@@ -173,37 +173,27 @@ const rows: Row[] = [];
 const ours = (argv: string[]): Timed => timed('node', ['--no-warnings', cli, 'datamover', ...argv]);
 const step = (text: string): void => void process.stderr.write(`${text}...\n`);
 
-step('full backup (ours)');
-let before = diskUsage(vaultDir);
-const oursFull = ours(['backup', '--source', data, '--vault', vaultUrl, '--volume', 'milvus-data', '--backup-id', 'full', '--json']);
-const oursFullUp = diskUsage(vaultDir) - before;
-let resticFull: Timed | undefined;
-let resticFullUp = 0;
-if (restic) {
-  step('full backup (restic)');
+/** Backs `data` up with ours (as `backupId`) and restic; bytes uploaded is what each repository grew by. */
+function backupBoth(name: string, backupId: string): { ours: Timed & { bytesUploaded: number }; restic?: Timed & { bytesUploaded: number } } {
+  step(`${name} (ours)`);
+  let before = diskUsage(vaultDir);
+  const oursRun = ours(['backup', '--source', data, '--vault', vaultUrl, '--volume', 'milvus-data', '--backup-id', backupId, '--json']);
+  const oursUp = diskUsage(vaultDir) - before;
+  if (!restic) return { ours: { ...oursRun, bytesUploaded: oursUp } };
+  step(`${name} (restic)`);
   before = diskUsage(resticRepo);
-  resticFull = timed('restic', ['--repo', resticRepo, 'backup', '--host', 'bench', '-q', data], resticEnv);
-  resticFullUp = diskUsage(resticRepo) - before;
+  const resticRun = timed('restic', ['--repo', resticRepo, 'backup', '--host', 'bench', '-q', data], resticEnv);
+  return { ours: { ...oursRun, bytesUploaded: oursUp }, restic: { ...resticRun, bytesUploaded: diskUsage(resticRepo) - before } };
 }
-rows.push({ operation: 'full backup', megabytes: dataset.bytes / MiB, ours: { ...oursFull, bytesUploaded: oursFullUp }, ...(resticFull ? { restic: { ...resticFull, bytesUploaded: resticFullUp } } : {}) });
+
+rows.push({ operation: 'full backup', megabytes: dataset.bytes / MiB, ...backupBoth('full backup', 'full') });
 
 step('changing ~1% of the data');
 const bytesChanged = changeDataset(data, args.seed!);
 
-step('incremental backup (ours)');
-before = diskUsage(vaultDir);
-const oursIncr = ours(['backup', '--source', data, '--vault', vaultUrl, '--volume', 'milvus-data', '--backup-id', 'incr', '--json']);
-const oursIncrUp = diskUsage(vaultDir) - before;
-let resticIncr: Timed | undefined;
-let resticIncrUp = 0;
-if (restic) {
-  step('incremental backup (restic)');
-  before = diskUsage(resticRepo);
-  resticIncr = timed('restic', ['--repo', resticRepo, 'backup', '--host', 'bench', '-q', data], resticEnv);
-  resticIncrUp = diskUsage(resticRepo) - before;
-}
+const incremental = backupBoth('incremental backup', 'incr');
 const totalAfter = diskUsage(data);
-rows.push({ operation: 'incremental (1%)', megabytes: totalAfter / MiB, ours: { ...oursIncr, bytesUploaded: oursIncrUp }, ...(resticIncr ? { restic: { ...resticIncr, bytesUploaded: resticIncrUp } } : {}) });
+rows.push({ operation: 'incremental (1%)', megabytes: totalAfter / MiB, ...incremental });
 
 step('restore (ours)');
 const oursTarget = join(work, 'restore-ours');
@@ -239,11 +229,11 @@ const table = rows.map((r) => [
 const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
 const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
 const out = [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...table.map(line)];
-const oursIncrJson = JSON.parse(oursIncr.stdout) as { bytesUploaded: number };
+const oursIncrJson = JSON.parse(incremental.ours.stdout) as { bytesUploaded: number };
 const notes = [
   `dataset: ${dataset.files} files, ${fmt(dataset.bytes / MiB)} MiB (seed ${args.seed}); change: ${fmt(bytesChanged / MiB)} MiB (20 new files + 4 MiB inside the db file)`,
-  `incremental upload / bytes changed: ours ${fmt(oursIncrUp / bytesChanged, 2)} (vault growth; the tool reports ${fmt(oursIncrJson.bytesUploaded / MiB)} MiB)` +
-    (restic ? `, restic ${fmt(resticIncrUp / bytesChanged, 2)}` : ''),
+  `incremental upload / bytes changed: ours ${fmt(incremental.ours.bytesUploaded / bytesChanged, 2)} (vault growth; the tool reports ${fmt(oursIncrJson.bytesUploaded / MiB)} MiB)` +
+    (incremental.restic ? `, restic ${fmt(incremental.restic.bytesUploaded / bytesChanged, 2)}` : ''),
   `restores identical to the source: ours ${oursRestoreOk ? 'yes' : 'NO'}${restic ? `, restic ${resticRestoreOk ? 'yes' : 'NO'}` : ''}`,
   `ours/restic is restic's time divided by ours (above 1 = ours faster). ${restic ?? 'restic: not installed'}; node ${process.version}`,
 ];
