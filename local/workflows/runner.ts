@@ -9,7 +9,6 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Metrics } from '@aws-lambda-powertools/metrics';
 import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 type JSONValue = Parameters<StateMachine['run']>[0];
 import type { Context } from 'aws-lambda';
@@ -29,6 +28,7 @@ import { makeRestoreStepHandlers } from '../../lambdas/restore/handlers.js';
 import { DEFAULT_RESTORE_TIMINGS, type RestoreServices, type RestoreTimings } from '../../core/restore/context.js';
 import { makeHandler as makePrepareHandler } from '../../lambdas/prepare/handler.js';
 import { LOCAL_DATAMOVER_IMAGE } from '../runtime.js';
+import { LocalMetrics } from './metrics.js';
 import './promise-with-resolvers.js';
 
 /** Where the runner keeps its side of the embedded default, inside the cluster's state directory. */
@@ -94,22 +94,6 @@ export interface LocalBackupResult {
   readonly states: readonly string[];
   /** The states that were retried after an error, once per retry, in order. */
   readonly retried: readonly string[];
-}
-
-/** Metrics that are kept, not printed: the CLI's stdout is for the user. */
-class LocalMetrics extends Metrics {
-  readonly published: unknown[] = [];
-
-  constructor() {
-    super({ namespace: 'MilvusGuard', serviceName: 'milvus-guard' });
-  }
-
-  override publishStoredMetrics(): this {
-    if (this.hasStoredMetrics()) this.published.push(this.serializeMetrics());
-    this.clearMetrics();
-    this.clearDimensions();
-    return this;
-  }
 }
 
 const FUNCTION_ARN = (name: string) => `arn:aws:lambda:local:000000000000:function:milvus-guard-${name}`;

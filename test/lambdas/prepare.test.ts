@@ -8,7 +8,7 @@ import { defaultBackupName } from '../../core/workflow/prepare.js';
 import { PrepareEnvironment } from '../../lambdas/prepare/environment.js';
 import { makeHandler } from '../../lambdas/prepare/handler.js';
 import { EnvironmentError, readEnvironment } from '../../lambdas/shared/environment.js';
-import { RecordingMetrics } from './recording-metrics.js';
+import { LocalMetrics } from '../../local/workflows/metrics.js';
 
 const START = '2026-11-23T02:00:00.123Z';
 const NOW = '2026-11-23T02:00:01.000Z';
@@ -44,7 +44,7 @@ async function rejection(promise: Promise<unknown>): Promise<Error> {
 
 describe('prepare handler', () => {
   it('returns the prepared backup, named after the plan and the UTC start time', async () => {
-    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
+    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new LocalMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
 
     const result = await handler(request({ plan: 'milvus-production-backup' }), context);
 
@@ -60,7 +60,7 @@ describe('prepare handler', () => {
   });
 
   it('uses the backup name the input gives', async () => {
-    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
+    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new LocalMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
 
     const result = await handler(request({ plan: 'milvus-production-backup', backupName: 'before-upgrade-2-6' }), context);
 
@@ -68,7 +68,7 @@ describe('prepare handler', () => {
   });
 
   it('emits a BackupsPrepared metric with the plan as dimension', async () => {
-    const metrics = new RecordingMetrics();
+    const metrics = new LocalMetrics();
     const handler = makeHandler({ config, environment: ENVIRONMENT, metrics, catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
 
     await handler(request({ plan: 'milvus-production-backup' }), context);
@@ -78,7 +78,7 @@ describe('prepare handler', () => {
   });
 
   it('rejects an unknown plan with InvalidInput listing the plans that exist', async () => {
-    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
+    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new LocalMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
 
     const error = await rejection(handler(request({ plan: 'milvus-staging-backup' }), context));
 
@@ -88,7 +88,7 @@ describe('prepare handler', () => {
   });
 
   it('rejects input without a plan, saying the plan is required', async () => {
-    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
+    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new LocalMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
 
     const error = await rejection(handler(request({}), context));
 
@@ -97,7 +97,7 @@ describe('prepare handler', () => {
   });
 
   it('rejects an unknown key in the input instead of ignoring it', async () => {
-    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
+    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new LocalMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
 
     const error = await rejection(handler(request({ plan: 'milvus-production-backup', Plan: 'x' }), context));
 
@@ -105,7 +105,7 @@ describe('prepare handler', () => {
   });
 
   it('rejects a backup name that is not a Kubernetes-style name', async () => {
-    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
+    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new LocalMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
 
     const error = await rejection(handler(request({ plan: 'milvus-production-backup', backupName: 'Nightly Backup' }), context));
 
@@ -113,7 +113,7 @@ describe('prepare handler', () => {
   });
 
   it('rejects a request the state machine did not build (no execution start time)', async () => {
-    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
+    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new LocalMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
 
     const error = await rejection(handler({ input: { plan: 'milvus-production-backup' }, execution: { id: EXECUTION_ID } }, context));
 
@@ -128,7 +128,7 @@ describe('prepare handler', () => {
       vaults: [...config.vaults, { name: 'europe', region: 'eu-west-1', objectLock: { mode: 'GOVERNANCE', defaultRetentionDays: 7 } }],
       plans: [...config.plans, { ...config.plans[0]!, name: 'eu-backup', cluster: 'eu', vault: 'europe' }],
     });
-    const handler = makeHandler({ config: twoRegions, environment: ENVIRONMENT, metrics: new RecordingMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
+    const handler = makeHandler({ config: twoRegions, environment: ENVIRONMENT, metrics: new LocalMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
 
     const error = await rejection(handler(request({ plan: 'eu-backup' }), context));
 
@@ -139,7 +139,7 @@ describe('prepare handler', () => {
 describe('prepare handler and the catalog', () => {
   it('records the backup InProgress with the execution and start time', async () => {
     const catalog = new InMemoryCatalog();
-    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics(), catalog, now: () => new Date(NOW) });
+    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new LocalMetrics(), catalog, now: () => new Date(NOW) });
 
     await handler(request({ plan: 'milvus-production-backup' }), context);
 
@@ -154,7 +154,7 @@ describe('prepare handler and the catalog', () => {
 
   it('takes the plan lock for the execution', async () => {
     const catalog = new InMemoryCatalog();
-    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics(), catalog, now: () => new Date(NOW) });
+    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new LocalMetrics(), catalog, now: () => new Date(NOW) });
 
     await handler(request({ plan: 'milvus-production-backup' }), context);
 
@@ -163,7 +163,7 @@ describe('prepare handler and the catalog', () => {
 
   it('rejects a second backup of the plan with BackupInProgress while the first holds the lock', async () => {
     const catalog = new InMemoryCatalog();
-    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics(), catalog, now: () => new Date(NOW) });
+    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new LocalMetrics(), catalog, now: () => new Date(NOW) });
     await handler(request({ plan: 'milvus-production-backup' }), context);
 
     const second = { input: { plan: 'milvus-production-backup', backupName: 'second' }, execution: { id: `${EXECUTION_ID}-2`, startTime: START } };
@@ -175,7 +175,7 @@ describe('prepare handler and the catalog', () => {
 
   it('succeeds again when Step Functions retries the same execution', async () => {
     const catalog = new InMemoryCatalog();
-    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new RecordingMetrics(), catalog, now: () => new Date(NOW) });
+    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new LocalMetrics(), catalog, now: () => new Date(NOW) });
     await handler(request({ plan: 'milvus-production-backup' }), context);
 
     await expect(handler(request({ plan: 'milvus-production-backup' }), context)).resolves.toMatchObject({ backupName: 'milvus-production-backup-20261123020000' });

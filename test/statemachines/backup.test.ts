@@ -4,7 +4,7 @@ import { InMemoryCatalog } from '../../core/catalog/memory.js';
 import { loadConfigFile } from '../../core/config/parse.js';
 import type { Config } from '../../core/config/schema.js';
 import { makeHandler } from '../../lambdas/prepare/handler.js';
-import { RecordingMetrics } from '../lambdas/recording-metrics.js';
+import { LocalMetrics } from '../../local/workflows/metrics.js';
 import { named, scriptedWorkflow, type Script } from './harness.js';
 
 // The real backup definition, run by aws-local-stepfunctions (see harness.ts). Prepare is the
@@ -56,7 +56,7 @@ function run(input: unknown, script: Script, catalog = new InMemoryCatalog()) {
   const prepare = makeHandler({
     config,
     catalog,
-    metrics: new RecordingMetrics(),
+    metrics: new LocalMetrics(),
     environment: { POWERTOOLS_SERVICE_NAME: 'milvus-guard', POWERTOOLS_METRICS_NAMESPACE: 'MilvusGuard', POWERTOOLS_LOG_LEVEL: 'SILENT', VAULT_NAME: 'primary', VAULT_BUCKET: 'vault-bucket', CATALOG_TABLE: 'catalog', LOCK_TTL_SECONDS: 3600 },
   });
   return workflow.run(input, { Prepare: (event) => prepare(event, lambdaContext), ...script });
