@@ -59,6 +59,21 @@ export class RestoreNotFoundError extends Error {
   }
 }
 
+/**
+ * A step tried to change a record that is final: once a backup or restore is `Failed` its
+ * record says how it failed, and a step that finished later (a Map iteration in flight, a
+ * Lambda that outlived its timed-out Task) must not rewrite it.
+ */
+export class RecordFinalError extends Error {
+  constructor(
+    readonly id: string,
+    readonly status: string,
+  ) {
+    super(`${id} is ${status}: its record is final, and a step that finished after the failure path began cannot change it`);
+    this.name = 'RecordFinal';
+  }
+}
+
 /** Filter of `listRestores`. */
 export interface RestoreListFilter {
   readonly plan?: string;

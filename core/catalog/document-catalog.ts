@@ -5,7 +5,7 @@
  */
 import { BackupInProgressError, type LockHolder } from './catalog.js';
 import { LOCK_KEYS } from './keys.js';
-import { RecordCatalog, type CatalogRecord, type RecordKind } from './kinds.js';
+import { FINAL_STATUS, RecordCatalog, recordFinal, type CatalogRecord, type RecordKind } from './kinds.js';
 import type { StepEntry } from './record.js';
 
 interface LockDocument extends LockHolder {
@@ -96,6 +96,7 @@ export abstract class DocumentCatalog extends RecordCatalog {
     await this.exclusive(async () => {
       const doc = await this.load(kind.keys.pk(id));
       if (doc === undefined) throw kind.notFound(id);
+      if ((doc as { status?: unknown }).status === FINAL_STATUS) throw recordFinal(id);
       await this.save(kind.keys.pk(id), kind.schema.parse(change(kind.schema.parse(doc))));
     });
   }

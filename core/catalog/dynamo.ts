@@ -9,7 +9,7 @@ import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client
 import { DeleteCommand, DynamoDBDocumentClient, GetCommand, paginateQuery, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { BackupInProgressError, type LockHolder } from './catalog.js';
 import { gsiSk, LOCK_KEYS, type ItemKeys } from './keys.js';
-import { RecordCatalog, type CatalogRecord, type RecordKind } from './kinds.js';
+import { FINAL_STATUS, RecordCatalog, recordFinal, type CatalogRecord, type RecordKind } from './kinds.js';
 import type { StepEntry } from './record.js';
 
 /** Attribute and index names of the table (the construct exports the same constants). */
@@ -189,7 +189,10 @@ export class DynamoCatalog extends RecordCatalog {
     await this.update(kind, id, `SET ${sets.join(', ')}`, names, values);
   }
 
-  /** An update of an existing record item; `kind.notFound` when there is none. */
+  /**
+   * An update of an existing record item that is not final; `kind.notFound` when there is none,
+   * `RecordFinal` when it is `Failed` (the condition failure returns the item to tell them apart).
+   */
   private async update<R extends CatalogRecord>(kind: RecordKind<R>, id: string, expression: string, names: Record<string, string>, values: Record<string, unknown>): Promise<void> {
     try {
       await this.client.send(
@@ -197,14 +200,15 @@ export class DynamoCatalog extends RecordCatalog {
           TableName: this.table,
           Key: this.key(kind.keys, id),
           UpdateExpression: expression,
-          ConditionExpression: 'attribute_exists(#pk)',
-          ExpressionAttributeNames: { '#pk': this.s.partitionKey, ...names },
-          ExpressionAttributeValues: values,
+          ConditionExpression: 'attribute_exists(#pk) AND #status <> :final',
+          ExpressionAttributeNames: { '#pk': this.s.partitionKey, '#status': 'status', ...names },
+          ExpressionAttributeValues: { ':final': FINAL_STATUS, ...values },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
     } catch (err) {
-      if (isConditionFailure(err)) throw kind.notFound(id);
-      throw err;
+      if (!isConditionFailure(err)) throw err;
+      throw (err as { Item?: unknown }).Item ? recordFinal(id) : kind.notFound(id);
     }
   }
 }

@@ -5,13 +5,14 @@
  * named errors and methods on the port (catalog.ts), a descriptor here and one line a method.
  */
 import type { z } from 'zod';
-import { BackupExistsError, BackupNotFoundError, RestoreExistsError, RestoreNotFoundError, type BackupCatalog, type BackupListFilter, type LockHolder, type RestoreListFilter } from './catalog.js';
+import { BackupExistsError, BackupNotFoundError, RecordFinalError, RestoreExistsError, RestoreNotFoundError, type BackupCatalog, type BackupListFilter, type LockHolder, type RestoreListFilter } from './catalog.js';
 import { BACKUP_KEYS, RESTORE_KEYS, type RecordKeys } from './keys.js';
 import { BackupRecord, RestoreRecord, type BackupPatch, type BackupRecordInput, type BackupStep, type RestorePatch, type RestoreRecordInput, type RestoreStep, type StepEntry } from './record.js';
 
-/** What every record has: the execution that created it and a timeline of steps. */
+/** What every record has: the execution that created it, its status and a timeline of steps. */
 export interface CatalogRecord {
   readonly executionId: string;
+  readonly status: string;
   readonly steps: Partial<Record<string, StepEntry>>;
 }
 
@@ -29,6 +30,12 @@ export interface RecordKind<R extends CatalogRecord, F extends keyof R & string 
   /** The error for an update of a record that does not exist. */
   readonly notFound: (id: string) => Error;
 }
+
+/** The status after which a record is final: no update or step may change it. */
+export const FINAL_STATUS = 'Failed';
+
+/** The error for an update of a final record. */
+export const recordFinal = (id: string): Error => new RecordFinalError(id, FINAL_STATUS);
 
 export const BACKUPS: RecordKind<BackupRecord, 'plan'> = {
   schema: BackupRecord,

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readdir, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { BackupExistsError, BackupInProgressError, BackupNotFoundError, RestoreExistsError, RestoreNotFoundError, type BackupCatalog } from '../../core/catalog/catalog.js';
+import { BackupExistsError, BackupInProgressError, BackupNotFoundError, RecordFinalError, RestoreExistsError, RestoreNotFoundError, type BackupCatalog } from '../../core/catalog/catalog.js';
 import { LocalCatalog } from '../../core/catalog/local.js';
 import { InMemoryCatalog } from '../../core/catalog/memory.js';
 import { causeText } from '../../core/backup/workflow.js';
@@ -107,6 +107,16 @@ describe.each(implementations)('%s', (_name, make) => {
       const catalog = await make();
 
       await expect(catalog.updateBackup('missing', { status: 'Failed' })).rejects.toThrow(BackupNotFoundError);
+    });
+
+    it('are final once Failed: no update or step may change them (RecordFinal)', async () => {
+      const catalog = await make();
+      await catalog.createBackup(backupInput('b', NOW.toISOString()));
+      await catalog.updateBackup('b', { status: 'Failed', failure: { step: 'Export', error: 'JobFailed', cause: 'the data mover crashed' } });
+
+      await expect(catalog.recordStep('b', 'Export', { endedAt: LATER.toISOString(), outcome: 'Failed', detail: 'another volume' })).rejects.toThrow(RecordFinalError);
+      await expect(catalog.updateBackup('b', { status: 'Available' })).rejects.toMatchObject({ name: 'RecordFinal' });
+      expect(await catalog.getBackup('b')).toMatchObject({ status: 'Failed', failure: { cause: 'the data mover crashed' }, steps: {} });
     });
 
     it('keep the first start of a step and take its end later', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { BackupInProgressError, BackupNotFoundError } from '../../core/catalog/catalog.js';
+import { BackupInProgressError, BackupNotFoundError, RecordFinalError } from '../../core/catalog/catalog.js';
 import { CATALOG_ATTRIBUTES, CATALOG_INDEX_BY_TIME } from '../../infra/constructs/catalog.js';
 import { backupInput, conditionFailed, mockedDynamoCatalog } from './catalog-helpers.js';
 
@@ -61,7 +61,7 @@ describe('DynamoCatalog', () => {
     expect(put.ConditionExpression).toBe('attribute_not_exists(#pk) OR executionId = :execution');
   });
 
-  it('updates only the named fields, on an existing record', async () => {
+  it('updates only the named fields, on an existing record that is not Failed', async () => {
     ddb.on(UpdateCommand).resolves({});
 
     await catalog.updateBackup('b', { status: 'Available', sizeBytes: 10 });
@@ -70,10 +70,18 @@ describe('DynamoCatalog', () => {
     expect(update).toMatchObject({
       Key: { pk: 'BACKUP#b', sk: 'BACKUP' },
       UpdateExpression: 'SET #f0 = :v0, #f1 = :v1',
-      ConditionExpression: 'attribute_exists(#pk)',
-      ExpressionAttributeNames: { '#pk': 'pk', '#f0': 'status', '#f1': 'sizeBytes' },
-      ExpressionAttributeValues: { ':v0': 'Available', ':v1': 10 },
+      ConditionExpression: 'attribute_exists(#pk) AND #status <> :final',
+      ExpressionAttributeNames: { '#pk': 'pk', '#status': 'status', '#f0': 'status', '#f1': 'sizeBytes' },
+      ExpressionAttributeValues: { ':final': 'Failed', ':v0': 'Available', ':v1': 10 },
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
     });
+  });
+
+  it('refuses to change a Failed record: it is final (RecordFinal)', async () => {
+    ddb.on(UpdateCommand).rejects(Object.assign(conditionFailed(), { Item: { pk: { S: 'BACKUP#b' }, status: { S: 'Failed' } } }));
+
+    await expect(catalog.recordStep('b', 'Export', { endedAt: '2026-11-23T02:00:09.000Z', outcome: 'Failed' })).rejects.toMatchObject({ name: 'RecordFinal' });
+    await expect(catalog.updateBackup('b', { status: 'Available' })).rejects.toThrow(RecordFinalError);
   });
 
   it('reports an update of a missing record as BackupNotFound', async () => {
