@@ -69,6 +69,8 @@ const KNOWN_CHUNKS = 1 << 17;
  * entry for the same path, or seen recently) are referenced, new ones are packed and uploaded.
  * Reused packs get their Object Lock extended to `retainUntil`. The index and then the summary
  * are written last, so an interrupted backup leaves no summary and is never used as a parent.
+ * The summary commits to the index (SHA-256, size, entry and file counts, file bytes), so a
+ * verify or a restore can tell an index that lost lines from a complete one.
  */
 export async function backupVolume(options: BackupOptions): Promise<BackupResult> {
   const { vault, volume, backupId } = options;
@@ -182,7 +184,9 @@ export async function backupVolume(options: BackupOptions): Promise<BackupResult
     const indexKey = volumeIndexKey(backupId, volume);
     const lock = options.retainUntil ? { retainUntil: options.retainUntil } : {};
     await vault.putFile(indexKey, indexFile, lock);
-    const indexSize = (await stat(indexFile)).size;
+    // The summary commits to the index exactly as uploaded (see summary.ts, the integrity chain).
+    const index = writer.commitment();
+    const indexSize = index.size;
 
     // Packs are shared, so each must stay locked as long as the longest-lived backup that
     // references it. Every pack the parent references is already locked until at least the
@@ -201,6 +205,7 @@ export async function backupVolume(options: BackupOptions): Promise<BackupResult
       retainUntil: options.retainUntil?.toISOString() ?? null,
       parentBackupId: parent?.backupId ?? null,
       indexKey,
+      index,
       stats: result,
     };
     await vault.put(volumeSummaryKey(backupId, volume), Buffer.from(`${JSON.stringify(summary, null, 2)}\n`), lock);

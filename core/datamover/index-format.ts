@@ -15,6 +15,7 @@
  * Sort order is component-wise byte order, the order of a depth-first walk that lists each
  * directory sorted by name bytes (`comparePaths`).
  */
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -138,14 +139,24 @@ export class IndexWriter {
   private readonly gzip = createGzip({ level: 1 });
   private readonly done: Promise<void>;
   private last: Buffer | undefined;
+  private readonly hash = createHash('sha256');
+  private size = 0;
   /** Entries written so far. */
   count = 0;
+  /** Regular files written so far, and their bytes. */
+  files = 0;
+  fileBytes = 0;
 
   constructor(
     readonly file: string,
     header: Omit<IndexHeader, 'format' | 'version'>,
   ) {
     const out = createWriteStream(file);
+    // The digest of exactly the bytes the file receives: what the volume summary commits to.
+    this.gzip.on('data', (chunk: Buffer) => {
+      this.hash.update(chunk);
+      this.size += chunk.length;
+    });
     this.gzip.pipe(out);
     this.done = new Promise((resolve, reject) => {
       out.on('finish', resolve);
@@ -161,12 +172,21 @@ export class IndexWriter {
     }
     this.last = entry.path;
     this.count++;
+    if (entry.type === 'file') {
+      this.files++;
+      this.fileBytes += entry.size;
+    }
     if (!this.gzip.write(`${encodeEntry(entry)}\n`)) await once(this.gzip, 'drain');
   }
 
   async close(): Promise<void> {
     this.gzip.end();
     await this.done;
+  }
+
+  /** After `close`: the digest and size of the written file and what it holds. */
+  commitment(): { sha256: string; size: number; entries: number; files: number; bytes: number } {
+    return { sha256: this.hash.copy().digest('hex'), size: this.size, entries: this.count, files: this.files, bytes: this.fileBytes };
   }
 }
 
@@ -179,6 +199,11 @@ export class IndexReader {
   private readonly lines: AsyncIterator<string>;
   private last: Buffer | undefined;
   private header: IndexHeader | undefined;
+  private readonly hash = createHash('sha256');
+  private size = 0;
+  private readonly ended: Promise<boolean>;
+  /** Entries read so far, regular files among them and their bytes (for the summary's commitment). */
+  readonly counts = { entries: 0, files: 0, bytes: 0 };
 
   constructor(
     stream: Readable,
@@ -186,7 +211,27 @@ export class IndexReader {
   ) {
     const gunzip = createGunzip();
     stream.on('error', (err) => gunzip.destroy(err));
+    // Every byte of the object is hashed as it passes, so a reader that reads to the end can
+    // compare the object with the summary's commitment without a second download.
+    stream.on('data', (chunk: Buffer) => {
+      this.hash.update(chunk);
+      this.size += chunk.length;
+    });
+    this.ended = new Promise((resolve) => {
+      stream.once('end', () => resolve(true));
+      stream.once('error', () => resolve(false));
+      stream.once('close', () => resolve(stream.readableEnded));
+    });
     this.lines = createInterface({ input: stream.pipe(gunzip), crlfDelay: Infinity })[Symbol.asyncIterator]();
+  }
+
+  /**
+   * After every entry was read: SHA-256 and size of the whole object as it was streamed.
+   * Undefined when the stream did not end cleanly.
+   */
+  async digest(): Promise<{ sha256: string; size: number } | undefined> {
+    if (!(await this.ended)) return undefined;
+    return { sha256: this.hash.copy().digest('hex'), size: this.size };
   }
 
   async readHeader(): Promise<IndexHeader> {
@@ -215,6 +260,11 @@ export class IndexReader {
       const entry = decodeEntry(line, this.what);
       if (this.last !== undefined && comparePaths(this.last, entry.path) >= 0) throw new IndexCorruptError(this.what, 'entries are out of order');
       this.last = entry.path;
+      this.counts.entries++;
+      if (entry.type === 'file') {
+        this.counts.files++;
+        this.counts.bytes += entry.size;
+      }
       return entry;
     }
   }

@@ -2,7 +2,13 @@
  * The volume summary: a small JSON object written after a volume's packs and index, so its
  * presence marks a complete export. It names the index, the parent the backup was compared
  * with, the Object Lock date the backup's objects carry, and the statistics.
+ *
+ * It is also the middle link of the integrity chain: `backup.json` commits to the summary's
+ * bytes by SHA-256, and the summary commits to its index (`index`: SHA-256 and size of the
+ * index object, entry count, regular files and their bytes). A summary written before the
+ * chain existed has no `index`; readers accept it but verification reports it as unverifiable.
  */
+import { createHash } from 'node:crypto';
 import { UserError } from '../errors.js';
 import { ObjectNotFoundError, type VaultStore } from '../vault/store.js';
 import { parseVolumeSummaryKey, volumeSummariesPrefix, volumeSummaryKey } from '../vault/layout.js';
@@ -32,6 +38,20 @@ export interface BackupStats {
   readonly packsRetentionExtended: number;
 }
 
+/** What a summary commits to about its index object and the tree the index describes. */
+export interface IndexCommitment {
+  /** Hex SHA-256 of the index object's bytes (the gzip file as stored). */
+  readonly sha256: string;
+  /** Size of the index object in bytes. */
+  readonly size: number;
+  /** Entries after the header line (files, directories and symlinks, the root included). */
+  readonly entries: number;
+  /** Regular files in the index. */
+  readonly files: number;
+  /** Bytes of all regular files in the index: what a restore writes. */
+  readonly bytes: number;
+}
+
 export interface VolumeSummary {
   readonly format: typeof SUMMARY_FORMAT;
   readonly volume: string;
@@ -42,11 +62,27 @@ export interface VolumeSummary {
   readonly retainUntil: string | null;
   readonly parentBackupId: string | null;
   readonly indexKey: string;
+  /** The index this summary commits to; absent in summaries written before the integrity chain. */
+  readonly index?: IndexCommitment;
   readonly stats: BackupStats;
 }
 
-/** Reads the summary of one volume in one backup; a `UserError` when there is none. */
-export async function readVolumeSummary(vault: VaultStore, backupId: string, volume: string): Promise<VolumeSummary> {
+/** Hex SHA-256 of bytes: the one digest every link of the integrity chain uses. */
+export function sha256Hex(body: Uint8Array): string {
+  return createHash('sha256').update(body).digest('hex');
+}
+
+/** A summary and the SHA-256 of the bytes it was parsed from (what `backup.json` commits to). */
+export interface ReadSummary {
+  readonly summary: VolumeSummary;
+  readonly sha256: string;
+}
+
+/**
+ * Reads the summary of one volume in one backup with the digest of its bytes; a `UserError`
+ * when there is none, a plain `Error` naming the key when it is not a summary.
+ */
+export async function readVolumeSummaryHashed(vault: VaultStore, backupId: string, volume: string): Promise<ReadSummary> {
   const key = volumeSummaryKey(backupId, volume);
   let body: Buffer;
   try {
@@ -57,9 +93,19 @@ export async function readVolumeSummary(vault: VaultStore, backupId: string, vol
     }
     throw err;
   }
-  const summary = JSON.parse(body.toString('utf8')) as VolumeSummary;
-  if (summary.format !== SUMMARY_FORMAT) throw new Error(`${key} in ${vault.url} is not a volume summary`);
-  return summary;
+  let summary: VolumeSummary;
+  try {
+    summary = JSON.parse(body.toString('utf8')) as VolumeSummary;
+  } catch (err) {
+    throw new Error(`${key} in ${vault.url} is not a volume summary: ${(err as Error).message}`);
+  }
+  if (summary?.format !== SUMMARY_FORMAT) throw new Error(`${key} in ${vault.url} is not a volume summary`);
+  return { summary, sha256: sha256Hex(body) };
+}
+
+/** Reads the summary of one volume in one backup; a `UserError` when there is none. */
+export async function readVolumeSummary(vault: VaultStore, backupId: string, volume: string): Promise<VolumeSummary> {
+  return (await readVolumeSummaryHashed(vault, backupId, volume)).summary;
 }
 
 /**
@@ -77,4 +123,36 @@ export async function findParent(vault: VaultStore, volume: string, exceptBackup
     if (!best || t > Date.parse(best.createdAt)) best = s;
   }
   return best;
+}
+
+/** What a reader saw of an index object: its digest and size, and what it holds. */
+export interface IndexSeen {
+  readonly sha256: string;
+  readonly size: number;
+  readonly entries: number;
+  readonly files: number;
+  readonly bytes: number;
+}
+
+/**
+ * How an index read to its end differs from the summary's commitment, one phrase per
+ * difference ("2 of 220 committed entries are missing"); empty when they match.
+ */
+export function indexMismatches(commitment: IndexCommitment, seen: IndexSeen): string[] {
+  const out: string[] = [];
+  const count = (what: string, committed: number, found: number): void => {
+    if (committed !== found) out.push(`it holds ${found} ${what} where the summary commits to ${committed}${found < committed ? ` (${committed - found} missing)` : ''}`);
+  };
+  count('entries', commitment.entries, seen.entries);
+  count('regular files', commitment.files, seen.files);
+  count('file bytes', commitment.bytes, seen.bytes);
+  if (commitment.size !== seen.size) out.push(`the object is ${seen.size} bytes where the summary commits to ${commitment.size}`);
+  if (commitment.sha256 !== seen.sha256) out.push(`its SHA-256 is ${seen.sha256} where the summary commits to ${commitment.sha256}`);
+  return out;
+}
+
+/** Whether a parsed summary carries a well-formed index commitment (summaries before the chain do not). */
+export function hasIndexCommitment(summary: VolumeSummary): summary is VolumeSummary & { index: IndexCommitment } {
+  const c = summary.index as Partial<IndexCommitment> | undefined;
+  return typeof c?.sha256 === 'string' && [c.size, c.entries, c.files, c.bytes].every((n) => typeof n === 'number');
 }
