@@ -1,11 +1,13 @@
 /**
  * The `milvus-guard` command line. Each verb lives in its own module under `cli/commands/`
  * and registers itself on the root program; this file only wires them and turns errors into
- * exit codes: a `UserError` prints its message, anything else is a bug and prints the stack.
+ * exit codes: a `UserError` or a file-system error the user can fix (core/fs-errors.ts) prints one
+ * line, anything else is a bug and prints the stack.
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../core/errors.js';
+import { asFileSystemError } from '../core/fs-errors.js';
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
 type Register = (program: Command) => void;
@@ -35,12 +37,36 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
   const program = new Command('milvus-guard')
     .description('Backup, restore and disaster recovery for Milvus on Amazon EKS')
     .version(version)
-    .showHelpAfterError()
     .exitOverride();
   const verb = argv[2];
   const wanted = verb !== undefined && verb in VERBS ? [verb] : Object.keys(VERBS);
   for (const register of await Promise.all(wanted.map((name) => VERBS[name]!()))) register(program);
+  oneLineUsageErrors(program);
   return program;
+}
+
+/** `milvus-guard restore create`: the command's name with its parents'. */
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+/**
+ * Makes every command print a usage error as one line that names the command and where its
+ * help is (`milvus-guard restore create: unknown option '--foo' (see milvus-guard restore
+ * create --help)`): the full help after the error pushed the error itself off the screen.
+ */
+function oneLineUsageErrors(cmd: Command): void {
+  const path = commandPath(cmd);
+  cmd.showHelpAfterError(false).configureOutput({
+    outputError: (text, write) => {
+      // Commander's suggestion comes on a line of its own: "(Did you mean --force?)".
+      const message = text.trim().replace(/^error: /, '').replace(/\s*\n\(Did you mean (.+)\?\)/, '; did you mean $1?').replace(/\s*\n\s*/g, ' ');
+      write(`${path}: ${message} (see ${path} --help)\n`);
+    },
+  });
+  for (const sub of cmd.commands) oneLineUsageErrors(sub);
 }
 
 /** Runs the CLI with `argv` (as in `process.argv`) and resolves to the process exit code. */
@@ -54,11 +80,16 @@ export async function main(argv: readonly string[]): Promise<number> {
       // Commander already printed the usage error (or the help/version text).
       return err.exitCode;
     }
-    if (err instanceof UserError) {
-      process.stderr.write(`error: ${err.message}\n`);
-      return err.exitCode;
+    // A full disk, a read-only or missing directory: the user's to fix, so one line, no stack.
+    const userError = err instanceof UserError ? err : asFileSystemError(err);
+    if (userError) {
+      process.stderr.write(`error: ${userError.message}\n`);
+      return userError.exitCode;
     }
-    process.stderr.write(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(
+      `internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n` +
+        'This is a bug in milvus-guard: please report it with the lines above.\n',
+    );
     return 2;
   }
 }

@@ -1,0 +1,95 @@
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { backupVolume } from '../../core/datamover/backup.js';
+import { FileVaultStore } from '../../core/vault/file-store.js';
+
+interface Exit {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the real `milvus-guard` entry point in a child process. */
+function cli(...args: string[]): Promise<Exit> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['bin/milvus-guard.js', ...args], { timeout: 30_000 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const NO_STACK = /\n\s+at |internal error/;
+
+let dir: string;
+let vaultUrl: string;
+/** A regular file, where the commands below expect a directory. */
+let file: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'mg-errors-'));
+  const source = join(dir, 'source');
+  await mkdir(source);
+  await writeFile(join(source, 'segment'), 'rows');
+  file = join(dir, 'a-file');
+  await writeFile(file, 'not a directory');
+  const vault = new FileVaultStore(join(dir, 'vault'));
+  vaultUrl = vault.url;
+  await backupVolume({ source, vault, volume: 'etcd', backupId: 'b1', now: new Date('2026-03-01T02:00:00Z'), workers: 1 });
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('file-system errors of the data mover (as a process)', () => {
+  it('refuses a restore target that is a file in one line naming it, exit 1', async () => {
+    const r = await cli('datamover', 'restore', '--vault', vaultUrl, '--volume', 'etcd', '--backup-id', 'b1', '--target', file);
+
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`error: cannot create directory ${file}: it exists and is not a directory (EEXIST); give a directory, or move the file out of the way\n`);
+  });
+
+  it('refuses a restore target below a file in one line naming it, exit 1', async () => {
+    const r = await cli('datamover', 'restore', '--vault', vaultUrl, '--volume', 'etcd', '--backup-id', 'b1', '--target', join(file, 'sub'));
+
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^error: cannot create directory ${file}/sub: a part of the path is not a directory \\(ENOTDIR\\); .+\n$`));
+  });
+
+  it('refuses a file:// vault below a file in one line naming the path, exit 1', async () => {
+    const r = await cli('datamover', 'backup', '--source', join(dir, 'source'), '--vault', `file://${file}/vault`, '--volume', 'etcd', '--backup-id', 'b2');
+
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^error: cannot create directory ${file}/vault/\\S+: a part of the path is not a directory \\(ENOTDIR\\)`));
+    expect(r.stderr).not.toMatch(NO_STACK);
+    expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('usage errors (as a process)', () => {
+  it('prints one line naming the command and its --help, exit 1', async () => {
+    const r = await cli('restore', 'create', '--namespace', 'restored', '--sourc', 'vault');
+
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("milvus-guard restore create: unknown option '--sourc'; did you mean --source? (see milvus-guard restore create --help)\n");
+  });
+
+  it('prints one line for a missing required option', async () => {
+    const r = await cli('datamover', 'backup', '--vault', vaultUrl);
+
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("milvus-guard datamover backup: required option '--source <dir>' not specified (see milvus-guard datamover backup --help)\n");
+  });
+
+  it('prints one line for an unknown verb', async () => {
+    const r = await cli('restor');
+
+    expect(r.code).toBe(1);
+    expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^milvus-guard: unknown command 'restor'.* \(see milvus-guard --help\)\n$/);
+  });
+});
