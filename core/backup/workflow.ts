@@ -34,7 +34,7 @@ import { checkExport, deleteBackupExports, finishExport, startExport } from './e
 import { failsBackup, HookFailedError, runHooks, summarize, type HookPhase } from './hooks.js';
 import { checkFlush, milvusFor, pauseGc, resumeGc, startFlush } from './quiesce.js';
 import { checkSnapshots, createSnapshots, deleteBackupSnapshots } from './snapshots.js';
-import { BACKUP_INDEX_FORMAT, type BackupIndexDocument } from '../vault/backup-index.js';
+import { BACKUP_INDEX_FORMAT, gatherCommitments, type BackupIndexDocument } from '../vault/backup-index.js';
 import { backupRecordKey, hookRunsKey, milvusStateKey, volumeIndexKey, volumeSummaryKey } from '../vault/layout.js';
 
 type Services<K extends keyof BackupServices> = Pick<BackupServices, K>;
@@ -211,6 +211,8 @@ export interface FinalizeResult {
 /**
  * Finalize: writes the backup's index to the vault, marks the record `Available` with sizes,
  * duration and per-volume status, publishes "Backup Available" and releases the plan's lock.
+ * The index commits to every volume summary and manifest (the integrity chain); a volume whose
+ * export is not complete in the vault fails the step with `ExportIncomplete` instead.
  */
 export async function finalizeStep(
   s: Services<'catalog' | 'now' | 'vault' | 'events'>,
@@ -229,6 +231,9 @@ export async function finalizeStep(
     const bytesUploaded = exports.reduce((n, e) => n + e.bytesUploaded, 0);
     const durationSeconds = Math.max(0, (now.getTime() - Date.parse(backup.startedAt)) / 1000);
     const indexKey = backupRecordKey(id);
+    // The top of the integrity chain: commit to every volume summary and captured manifest. A
+    // volume without a complete, committed export throws ExportIncomplete: never Available.
+    const chain = await gatherCommitments(s.vault, id, snapshots.items.map((item) => item.pvc), record?.manifests?.objects);
     const index: BackupIndexDocument = {
       format: BACKUP_INDEX_FORMAT,
       backupId: id,
@@ -241,9 +246,10 @@ export async function finalizeStep(
       milvusKey: milvusStateKey(id),
       rowCounts: record?.rowCounts ?? [],
       volumes: snapshots.items.map((item) => {
-        const e = exports.find((x) => x.pvc === item.pvc);
-        return { ...item, indexKey: volumeIndexKey(id, item.pvc), summaryKey: volumeSummaryKey(id, item.pvc), bytesTotal: e?.bytesTotal ?? 0, bytesUploaded: e?.bytesUploaded ?? 0, files: e?.files ?? 0 };
+        const v = chain.volumes.get(item.pvc)!;
+        return { ...item, indexKey: volumeIndexKey(id, item.pvc), summaryKey: volumeSummaryKey(id, item.pvc), summarySha256: v.summarySha256, bytesTotal: v.bytesTotal, bytesUploaded: v.bytesUploaded, files: v.files };
       }),
+      manifests: chain.manifests,
     };
     await s.vault.flush();
     await s.vault.put(indexKey, Buffer.from(JSON.stringify(index, null, 2)));
