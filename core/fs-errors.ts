@@ -97,7 +97,8 @@ function printable(path: string): string {
  * names the file when the error carries none (a `write` or `fsync` on a file handle).
  */
 export function asFileSystemError(err: unknown, fallbackPath?: string | Buffer): FileSystemError | undefined {
-  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = (e as Error & { cause?: unknown }).cause, depth++) {
+  // Duck-typed, not `instanceof Error`: Node's errors may come from another realm (a vm context).
+  for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     if (e instanceof FileSystemError) return e;
     const { code, path, dest, syscall } = e as ErrnoLike;
     if (typeof code !== 'string' || !(code in MEANINGS)) continue;

@@ -8,6 +8,7 @@ import { chmod, chown, lchown, lstat, lutimes, mkdir, open, readdir, readFile, r
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { UserError } from '../errors.js';
+import { withPath } from '../fs-errors.js';
 import { checkBackupId, checkVolumeName } from '../vault/layout.js';
 import { DirectFileWriter } from '../vault/file-store.js';
 import type { VaultStore } from '../vault/store.js';
@@ -288,7 +289,8 @@ async function restoreFile(vault: VaultStore, abs: Buffer, entry: IndexEntry, jo
     job.onDataWritten();
   } catch (err) {
     if (err instanceof ChunkError) throw new RestoreError(name, `${err.message}; the vault is damaged, run datamover verify and restore from another backup`, { cause: err });
-    throw err;
+    // A write through a file handle fails without a path (ENOSPC): name the file.
+    throw withPath(err, abs);
   } finally {
     if (!ok) {
       await writer.abort().catch(() => {});

@@ -14,6 +14,7 @@ import { copyFile, mkdir, open, readdir, rename, rm, stat, type FileHandle } fro
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Readable } from 'node:stream';
+import { withPath } from '../fs-errors.js';
 import { Semaphore } from './semaphore.js';
 import { ObjectNotFoundError, ShortReadError, type ObjectInfo, type PutOptions, type VaultStore } from './store.js';
 
@@ -24,6 +25,9 @@ async function fsyncPath(path: string): Promise<void> {
   const fh = await open(path, 'r');
   try {
     await fh.sync();
+  } catch (err) {
+    // A full disk can surface only here (delayed allocation); Node's error names no file.
+    throw withPath(err, path);
   } finally {
     await fh.close();
   }
@@ -252,7 +256,8 @@ export class FileVaultStore implements VaultStore {
       this.syncSoon(target);
     } catch (err) {
       await rm(tmp, { force: true });
-      throw err;
+      // A write through a file handle fails without a path (ENOSPC): name the object's file.
+      throw withPath(err, target);
     }
   }
 
