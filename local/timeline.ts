@@ -14,7 +14,8 @@ export interface TimelineEvent {
   source: 'api' | 'milvus';
   /**
    * For `api`: VolumeSnapshotCreated, VolumeSnapshotReady, VolumeSnapshotFailed, JobStarted,
-   * JobSucceeded, JobFailed, PodExec, PodExecFinished. For `milvus`: `METHOD /path`.
+   * JobSucceeded, JobFailed, PodExec, PodExecFinished, RequestHung (a `hang` fault held a
+   * request), HungRequestClosed (its connection closed). For `milvus`: `METHOD /path`.
    */
   type: string;
   namespace?: string;

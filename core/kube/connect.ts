@@ -7,9 +7,25 @@ import { existsSync } from 'node:fs';
 import { DescribeClusterCommand, EKSClient, ResourceNotFoundException } from '@aws-sdk/client-eks';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
-import { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, Exec, KubeConfig, type User } from '@kubernetes/client-node';
+import {
+  AppsV1Api,
+  BatchV1Api,
+  CoreV1Api,
+  createConfiguration,
+  CustomObjectsApi,
+  Exec,
+  KubeConfig,
+  ResponseContext,
+  SelfDecodingBody,
+  ServerConfiguration,
+  wrapHttpLibrary,
+  type HttpLibrary,
+  type RequestContext,
+  type User,
+} from '@kubernetes/client-node';
 import { UserError } from '../errors.js';
 import { getEksToken, type EksToken } from '../eks/token.js';
+import { currentCallName, DEFAULT_REQUEST_TIMEOUT_MS, withDeadline, type RequestDeadline } from './deadline.js';
 
 /** Supplies a fresh EKS bearer token each time it is called. */
 export type EksTokenProvider = () => Promise<EksToken>;
@@ -220,16 +236,54 @@ export function kubeConfigFromFile(path: string, context?: string): KubeConfig {
   return kc;
 }
 
+/** Options of {@link makeKubeClients}. */
+export interface KubeClientOptions {
+  /** Deadline of each request (see deadline.ts). Default: {@link DEFAULT_REQUEST_TIMEOUT_MS}, slow after 5 s. */
+  readonly deadline?: RequestDeadline;
+}
+
+/**
+ * client-node's own transport (node-fetch) with a deadline on each request. node-fetch takes the
+ * request's `AbortSignal` and, when it aborts, rejects and calls `req.abort()`, which destroys the
+ * socket, also while the body is still arriving. The body is read here, inside the deadline, so
+ * a server that sends headers and then stalls is cut off too; the API classes then decode the
+ * buffered body.
+ */
+function deadlineTransport(deadline: RequestDeadline): HttpLibrary {
+  const fetchLibrary = createConfiguration().httpApi;
+  return wrapHttpLibrary({
+    send: (request: RequestContext) => {
+      const what = currentCallName() ?? `${request.getHttpMethod()} ${new URL(request.getUrl()).pathname}`;
+      return withDeadline(what, deadline, async (signal) => {
+        request.setSignal(signal);
+        const response = await fetchLibrary.send(request).toPromise();
+        const body = await response.body.binary();
+        return new ResponseContext(response.httpStatusCode, response.headers, new SelfDecodingBody(Promise.resolve(body)));
+      });
+    },
+  });
+}
+
 /**
  * Makes the typed API clients (core, apps, batch, custom objects) and the pod exec helper from
- * one `KubeConfig`, so every call shares its endpoint, CA and authentication.
+ * one `KubeConfig`, so every call shares its endpoint, CA and authentication, and every typed
+ * call has a deadline (`options.deadline`, 30 s by default): a request the API server holds
+ * open fails as `KubernetesTransientError` naming the call instead of hanging the step.
  */
-export function makeKubeClients(kc: KubeConfig): KubeClients {
+export function makeKubeClients(kc: KubeConfig, options: KubeClientOptions = {}): KubeClients {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('the kubeconfig has no current cluster');
+  // What `kc.makeApiClient` builds, with the deadline transport in place of the default one.
+  const configuration = createConfiguration({
+    baseServer: new ServerConfiguration(cluster.server, {}),
+    authMethods: { default: kc },
+    httpApi: deadlineTransport(options.deadline ?? { timeoutMs: DEFAULT_REQUEST_TIMEOUT_MS }),
+  });
   return {
-    core: kc.makeApiClient(CoreV1Api),
-    apps: kc.makeApiClient(AppsV1Api),
-    batch: kc.makeApiClient(BatchV1Api),
-    custom: kc.makeApiClient(CustomObjectsApi),
+    core: new CoreV1Api(configuration),
+    apps: new AppsV1Api(configuration),
+    batch: new BatchV1Api(configuration),
+    custom: new CustomObjectsApi(configuration),
     exec: new Exec(kc),
     kc,
   };

@@ -6,6 +6,7 @@
 import { request as httpsRequest } from 'node:https';
 import type { RequestOptions } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { currentCallName, DEFAULT_REQUEST_TIMEOUT_MS, withDeadline } from './deadline.js';
 import { KubernetesTransientError, statusError } from './errors.js';
 
 export interface KubeRequest {
@@ -15,7 +16,7 @@ export interface KubeRequest {
   query?: Record<string, string | number>;
   /** Sent as JSON when present. */
   body?: unknown;
-  /** Give up after this long. Default 30 s. */
+  /** Give up (abort the request) after this long, answer included. Default 30 s. */
   timeoutMs?: number;
 }
 
@@ -44,20 +45,21 @@ export async function kubeRequest(kc: KubeConfig, req: KubeRequest): Promise<Kub
     },
   };
   await kc.applyToHTTPSOptions(options);
-  const timeoutMs = req.timeoutMs ?? 30_000;
-  const what = `${req.method} ${url.pathname}`;
+  const what = currentCallName() ?? `${req.method} ${url.pathname}`;
 
-  const response = await new Promise<KubeResponse>((resolve, reject) => {
-    const r = httpsRequest(url, options, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', (err) => reject(new KubernetesTransientError(`${what}: ${err.message}`)));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-    });
-    r.setTimeout(timeoutMs, () => r.destroy(new KubernetesTransientError(`${what}: no answer within ${timeoutMs} ms`)));
-    r.on('error', (err) => reject(err instanceof KubernetesTransientError ? err : new KubernetesTransientError(`${what}: ${err.message}`)));
-    r.end(payload);
-  });
+  const response = await withDeadline(what, { timeoutMs: req.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS }, (signal) =>
+    new Promise<KubeResponse>((resolve, reject) => {
+      // The signal destroys the request and its socket when the deadline passes.
+      const r = httpsRequest(url, { ...options, signal }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', (err) => reject(new KubernetesTransientError(`${what}: ${err.message}`)));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      });
+      r.on('error', (err) => reject(err instanceof KubernetesTransientError ? err : new KubernetesTransientError(`${what}: ${err.message}`)));
+      r.end(payload);
+    }),
+  );
 
   if (response.status >= 200 && response.status < 300) return response;
   throw statusError(what, response.status, response.body);

@@ -256,7 +256,14 @@ export function createApiServer(ctx: ApiServerContext): ApiServer {
     if (url.pathname.startsWith('/_local/')) return admin(req, res, url, method);
     const fault = ctx.faults.takeRequestFault(method, `${url.pathname}${url.search}`);
     if (fault) {
-      if (fault.hang) return; // never answered: the client's timeout must handle it
+      if (fault.hang) {
+        // Never answered, as by an API server stuck behind a webhook or etcd: only the client's
+        // deadline ends it. The timeline shows the hang and when the client dropped the connection.
+        const request = { method, path: url.pathname };
+        ctx.timeline.record({ source: 'api', type: 'RequestHung', detail: request });
+        res.once('close', () => ctx.timeline.record({ source: 'api', type: 'HungRequestClosed', detail: request }));
+        return;
+      }
       if (fault.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
       if (fault.status === 429) throw tooManyRequests(1);
       if (fault.status === 503) throw serviceUnavailable('injected fault: the server is currently unable to handle the request');
