@@ -3,6 +3,7 @@
  * hydration (restore step 4) — and why such a Job failed. Both kinds share everything but the
  * subcommand, the volume's mount and the capabilities, so they are built here once.
  */
+import { constants as osConstants } from 'node:os';
 import type { V1Job, V1SecurityContext } from '@kubernetes/client-node';
 import type { DataMoverSettings } from '../backup/context.js';
 import type { KubeClients } from '../kube/connect.js';
@@ -65,9 +66,40 @@ function dataMoverMessage(text: string): string | undefined {
   return lines.length > 0 ? lines.slice(-5).join(' | ') : undefined;
 }
 
+/** What the kubelet reports about a container that ended (V1ContainerStateTerminated). */
+interface Terminated {
+  readonly exitCode?: number;
+  readonly signal?: number;
+  readonly reason?: string;
+}
+
+// Why a signal usually reaches the data mover in a pod, as a hint for the operator.
+const SIGNAL_HINTS: Record<string, string> = {
+  SIGKILL: 'out of memory or evicted?',
+  SIGTERM: 'the pod was deleted, evicted or its node drained?',
+};
+
 /**
- * Why a data-mover Job failed: its Failed condition, and the data mover's message from its
- * last pod (termination message, else the log's tail).
+ * "the data mover was killed by SIGKILL (exit code 137): out of memory or evicted?" when the
+ * container ended by a signal, else undefined. The kubelet reports a signal as exit code 128+n
+ * (the `signal` field is rarely set) and a kill by the memory cgroup as reason `OOMKilled`.
+ */
+export function killedBySignal(terminated: Terminated | undefined): string | undefined {
+  if (!terminated) return undefined;
+  const code = terminated.exitCode;
+  if (terminated.reason === 'OOMKilled') {
+    return `the data mover was killed: out of memory (OOMKilled${code === undefined ? '' : `, exit code ${code}`})`;
+  }
+  const number = terminated.signal ?? (code !== undefined && code > 128 && code <= 128 + 64 ? code - 128 : undefined);
+  if (number === undefined) return undefined;
+  const name = Object.entries(osConstants.signals).find(([, n]) => n === number)?.[0] ?? `signal ${number}`;
+  const hint = SIGNAL_HINTS[name];
+  return `the data mover was killed by ${name}${code === undefined ? '' : ` (exit code ${code})`}${hint ? `: ${hint}` : ''}`;
+}
+
+/**
+ * Why a data-mover Job failed: its Failed condition, whether the last pod's data mover was
+ * killed by a signal, and its message (termination message, else the log's tail).
  */
 export async function dataMoverFailure(kube: KubeClients, namespace: string, job: V1Job): Promise<string> {
   const condition = job.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True');
@@ -75,9 +107,12 @@ export async function dataMoverFailure(kube: KubeClients, namespace: string, job
   try {
     const pods = await kube.core.listNamespacedPod({ namespace, labelSelector: `job-name=${job.metadata!.name}` });
     const last = pods.items.sort((a, b) => String(a.metadata?.creationTimestamp).localeCompare(String(b.metadata?.creationTimestamp))).at(-1);
-    let message = dataMoverMessage(last?.status?.containerStatuses?.[0]?.state?.terminated?.message ?? '');
+    const terminated = last?.status?.containerStatuses?.[0]?.state?.terminated;
+    const killed = killedBySignal(terminated);
+    if (killed) detail += `; ${killed}`;
+    let message = dataMoverMessage(terminated?.message ?? '');
     if (!message && last?.metadata?.name) message = dataMoverMessage(await kube.core.readNamespacedPodLog({ namespace, name: last.metadata.name, tailLines: 20 }));
-    if (message) detail += `; data mover: ${message}`;
+    if (message) detail += `; data mover${killed ? "'s last output" : ''}: ${message}`;
   } catch {
     // The condition already says it failed; the data mover's message is a bonus.
   }

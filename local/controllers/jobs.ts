@@ -11,6 +11,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
 import { dirname } from 'node:path';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { typeOf } from '../server/resources.js';
@@ -220,7 +221,8 @@ export class JobController implements Controller {
             out.write(`${e.message}\n`);
             resolve(128);
           });
-          child.on('close', (c, signal) => resolve(c ?? (signal ? 128 + 15 : 1)));
+          // As a kubelet reports it: a process killed by signal n exited with 128+n.
+          child.on('close', (c, signal) => resolve(c ?? (signal ? 128 + (osConstants.signals[signal] ?? 15) : 1)));
         });
         await new Promise((r) => out.end(r));
         return { exitCode: code, reason: code === 0 ? 'Completed' : 'Error', startedAt: at, finishedAt: this.ctx.now().toISOString() } satisfies Terminated;
