@@ -12,11 +12,11 @@ import { checkBackupId, checkVolumeName, packKey, volumeIndexKey, volumeSummaryK
 import type { VaultStore } from '../vault/store.js';
 import { ChunkerPool } from './chunker-pool.js';
 import { CHUNKER_ID, DEFAULT_CHUNKER, type ChunkerParams } from './fastcdc.js';
-import { comparePaths, IndexReader, IndexWriter, type ChunkRef, type IndexEntry } from './index-format.js';
+import { comparePaths, displayPath, IndexReader, IndexWriter, type ChunkRef, type IndexEntry } from './index-format.js';
 import { Packer } from './packer.js';
 import { findParent, SUMMARY_FORMAT, type BackupStats, type VolumeSummary } from './summary.js';
 import { Semaphore } from '../vault/semaphore.js';
-import { walkTree, type WalkEntry } from './walk.js';
+import { MAX_SKIPPED_NAMED, walkTree, type WalkEntry } from './walk.js';
 
 export interface BackupOptions {
   /** The directory to back up. */
@@ -97,7 +97,7 @@ export async function backupVolume(options: BackupOptions): Promise<BackupResult
   const known = new LRUCache<string, ChunkRef>({ max: KNOWN_CHUNKS });
   // Packs from earlier backups that this one references: their lock may need extending.
   const reusedPacks = new Set<string>();
-  const stats = { files: 0, directories: 0, symlinks: 0, skipped: 0, bytesTotal: 0, bytesScanned: 0, bytesUploaded: 0, filesUnchanged: 0, chunksNew: 0, chunksReused: 0, packsUploaded: 0, packsRetentionExtended: 0 };
+  const stats = { files: 0, directories: 0, symlinks: 0, skipped: 0, bytesTotal: 0, bytesScanned: 0, bytesUploaded: 0, filesUnchanged: 0, chunksNew: 0, chunksReused: 0, packsUploaded: 0, packsRetentionExtended: 0, skippedFiles: [] as string[] };
   const snapshot = (): BackupStats => ({ ...stats, bytesUploaded: packer.bytesUploaded, packsUploaded: packer.packsUploaded });
 
   const reuse = (ref: ChunkRef): void => {
@@ -150,6 +150,7 @@ export async function backupVolume(options: BackupOptions): Promise<BackupResult
       switch (w.type) {
         case 'other':
           stats.skipped++;
+          if (stats.skippedFiles.length < MAX_SKIPPED_NAMED) stats.skippedFiles.push(displayPath(w.path));
           continue;
         case 'dir':
           stats.directories++;

@@ -23,6 +23,8 @@ export interface BackupStats {
   readonly symlinks: number;
   /** Sockets, devices and FIFOs: not backed up (a PVC holding them is unusual). */
   readonly skipped: number;
+  /** Paths of the skipped files (as `displayPath` prints them), the first `MAX_SKIPPED_NAMED`; absent in summaries written before they were named. */
+  readonly skippedFiles?: readonly string[];
   /** Bytes of all regular files in the volume. */
   readonly bytesTotal: number;
   /** Bytes read and chunked (unchanged files are not read in an incremental backup). */

@@ -15,11 +15,18 @@ export interface WalkEntry {
   readonly path: Buffer;
   readonly absolute: Buffer;
   readonly stats: BigIntStats;
+  /** `other`: a FIFO, socket or device, which a backup skips (and names). */
   readonly type: 'file' | 'dir' | 'symlink' | 'other';
   readonly target?: Buffer;
 }
 
 const SLASH = Buffer.from('/');
+
+/**
+ * A backup names the special files it skips (FIFOs, sockets, devices) up to this many, so a
+ * volume full of sockets cannot bloat the summary; its `skipped` count still counts them all.
+ */
+export const MAX_SKIPPED_NAMED = 100;
 
 function typeOf(s: BigIntStats): WalkEntry['type'] {
   if (s.isFile()) return 'file';
