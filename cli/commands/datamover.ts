@@ -223,20 +223,23 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
   addVaultOptions(
     dm
       .command('verify')
-      .description('check that every chunk any backup index references exists and hashes right (exit 1 naming every affected file)')
+      .description('walk the integrity chain (backup.json, summaries, indexes, manifests, packs) and name every break (exit 1 on any)')
       .option('--volume <name>', 'check only this volume (with --backup-id)')
-      .option('--backup-id <id>', 'check only this backup (with --volume)'),
-  ).action(async (flags: VaultFlags & { volume?: string; backupId?: string }) => {
+      .option('--backup-id <id>', 'check only this backup (with --volume)')
+      .option('--read-data', 'also read and hash every chunk (slow: reads the whole backup); by default packs are only checked for presence and length', false),
+  ).action(async (flags: VaultFlags & { volume?: string; backupId?: string; readData: boolean }) => {
     if ((flags.volume === undefined) !== (flags.backupId === undefined)) {
       throw new UserError(`${flags.volume === undefined ? '--volume' : '--backup-id'} is missing: give --volume and --backup-id together, or neither to verify the whole vault`);
     }
     if (flags.volume !== undefined) flag('--volume', () => checkVolumeName(flags.volume!));
     if (flags.backupId !== undefined) flag('--backup-id', () => checkBackupId(flags.backupId!));
     const vault = await connect(flags, io);
-    // Verify reports damage as problems, not by throwing: what it throws passes unchanged.
+    // Verify reports damage as problems, not by throwing: what it throws passes unchanged (a
+    // vault that does not exist or holds nothing of ours is a UserError: one line, exit 1).
     const result = await withProgress(io, (update) =>
       verifyVault({
         vault,
+        readData: flags.readData,
         ...(flags.volume !== undefined && flags.backupId !== undefined ? { volume: flags.volume, backupId: flags.backupId } : {}),
         onProgress: (p) => update(`verify: ${p.files} files, ${formatBytes(p.bytesVerified)} checked`),
       }),
@@ -244,10 +247,11 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
     if (flags.json) {
       io.stdout(`${JSON.stringify(result)}\n`);
     } else {
-      for (const p of result.problems) io.stderr(`backup ${p.backupId} volume ${p.volume}: ${p.path}: ${p.problem}\n`);
+      for (const p of result.problems) io.stderr(`${p.kind}: backup ${p.backupId}${p.volume === undefined ? '' : ` volume ${p.volume}`}: ${p.path}: ${p.problem}\n`);
+      const data = result.mode === 'read-data' ? `${formatBytes(result.bytesVerified)} read and hashed` : `${result.packs} packs present (chunks not read; --read-data hashes them)`;
       io.stdout(
-        `verified ${result.volumeBackups} volume backups in ${vault.url}: ${result.files} files, ${result.chunks} chunk references, ${formatBytes(result.bytesVerified)} read; ` +
-          `${result.problems.length === 0 ? 'no problems' : `${result.problems.length} affected files`}\n`,
+        `verified ${result.backups} backups and ${result.volumeBackups} volume backups in ${vault.url}: ${result.files} files, ${result.chunks} chunk references, ${data}; ` +
+          `${result.problems.length === 0 ? 'no problems' : `${result.problems.length} problem(s)`}\n`,
       );
     }
     process.exitCode = result.problems.length === 0 ? 0 : 1;

@@ -15,7 +15,7 @@ import type { VaultStore } from '../vault/store.js';
 import { ChunkError, hashHere, readChunkRuns, type ChunkHasher } from './chunk-reader.js';
 import { ChunkerPool } from './chunker-pool.js';
 import { displayPath, IndexCorruptError, IndexReader, type IndexEntry } from './index-format.js';
-import { readVolumeSummary } from './summary.js';
+import { hasIndexCommitment, indexMismatches, readVolumeSummary, type VolumeSummary } from './summary.js';
 import { Semaphore } from '../vault/semaphore.js';
 
 export interface RestoreOptions {
@@ -58,6 +58,17 @@ export class RestoreError extends Error {
   }
 }
 
+/**
+ * A hydration that finished without restoring what the volume summary records: the index lost
+ * entries (or the summary does not belong to it). The restore is not complete; its marker stays.
+ */
+export class RestoreIncompleteError extends RestoreError {
+  constructor(target: string, message: string) {
+    super(target, message);
+    this.name = 'RestoreIncomplete';
+  }
+}
+
 /** Name of the file that marks a restore in progress (removed when the restore completes). */
 export const RESTORE_MARKER = '.milvus-guard-restore.json';
 const SLASH = 0x2f;
@@ -90,7 +101,9 @@ function checkRelativePath(path: Buffer, what: string): void {
  * file (whose partial content is removed). Modes, times and (optionally) owners are applied to
  * directories after their contents. The restore leaves a marker in `target` while it runs: a
  * second run of the same restore keeps files that are already complete (size, mtime and
- * every chunk hash match) and carries on, instead of starting over.
+ * every chunk hash match) and carries on, instead of starting over. Before creating anything it
+ * checks the index against the summary's commitment (`IndexCorruptError` on a mismatch); after
+ * hydration, the restored file count and bytes against the summary (`RestoreIncompleteError`).
  */
 export async function restoreVolume(options: RestoreOptions): Promise<RestoreResult> {
   const { vault, volume, backupId, target } = options;
@@ -99,10 +112,13 @@ export async function restoreVolume(options: RestoreOptions): Promise<RestoreRes
   const clock = options.clock ?? (() => performance.now());
   const started = clock();
   const summary = await readVolumeSummary(vault, backupId, volume);
+  const what = `index of backup ${backupId} volume ${volume}`;
+  // The chain before anything is created: an index that lost lines is still valid gzip and
+  // sorted JSON, so only the summary's commitment tells it from a complete one.
+  await checkIndexCommitment(vault, summary, what);
   const marker = join(target, RESTORE_MARKER);
   const resuming = await prepareTarget(target, marker, { backupId, volume });
 
-  const what = `index of backup ${backupId} volume ${volume}`;
   const reader = new IndexReader(await vault.openRead(summary.indexKey), what);
   const targetBuf = Buffer.from(target);
   const slots = new Semaphore(options.concurrency ?? 4);
@@ -191,6 +207,7 @@ export async function restoreVolume(options: RestoreOptions): Promise<RestoreRes
     // The root last, and the marker just before it: until here a re-run resumes.
     const root = dirs.pop();
     if (!root) throw new IndexCorruptError(what, 'it has no root entry');
+    checkRestoredAgainst(summary, target, counts.files, reader.counts.bytes);
     await rm(marker, { force: true });
     await applyMetadata(root.abs, root.entry, options.preserveOwnership ?? false);
   } finally {
@@ -199,6 +216,38 @@ export async function restoreVolume(options: RestoreOptions): Promise<RestoreRes
     await pool?.close();
   }
   return { volume, backupId, ...counts, durationSeconds: (clock() - started) / 1000 };
+}
+
+/**
+ * Reads the whole index once and compares it with the summary's commitment (SHA-256, size,
+ * entries, files, bytes); throws `IndexCorruptError` naming every difference. A summary
+ * written before the integrity chain commits to nothing: the check after hydration
+ * ({@link checkRestoredAgainst}) still compares its file count and bytes.
+ */
+async function checkIndexCommitment(vault: VaultStore, summary: VolumeSummary, what: string): Promise<void> {
+  if (!hasIndexCommitment(summary)) return;
+  const reader = new IndexReader(await vault.openRead(summary.indexKey), what);
+  try {
+    while ((await reader.next()) !== undefined);
+    const digest = await reader.digest();
+    if (!digest) throw new IndexCorruptError(what, 'it could not be read to its end');
+    const differences = indexMismatches(summary.index, { ...digest, ...reader.counts });
+    if (differences.length > 0) throw new IndexCorruptError(what, `it does not match the volume summary: ${differences.join('; ')}`);
+  } finally {
+    await reader.close().catch(() => {});
+  }
+}
+
+/** After hydration: the files restored and their bytes must be what the summary records. */
+function checkRestoredAgainst(summary: VolumeSummary, target: string, files: number, bytes: number): void {
+  const want = { files: summary.stats.files, bytes: summary.stats.bytesTotal };
+  if (files === want.files && bytes === want.bytes) return;
+  const missing = want.files - files;
+  throw new RestoreIncompleteError(
+    target,
+    `restored ${files} files (${bytes} bytes) of backup ${summary.backupId} volume ${summary.volume}, but its summary records ${want.files} files (${want.bytes} bytes)` +
+      `${missing > 0 ? `: ${missing} file(s) and ${want.bytes - bytes} bytes are missing` : ''}; the backup's index is damaged, restore from another backup`,
+  );
 }
 
 /** Makes `target` ready; true if an interrupted restore of the same backup is resumed. */

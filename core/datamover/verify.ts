@@ -1,17 +1,25 @@
 /**
- * Verify: every object that a backup index references exists and every chunk hashes to its
- * id. Reports every affected file, not just the first, because the answer to "what did we
- * lose" decides which backup to restore from.
+ * Verify: walks the integrity chain of a vault and reports every break, not just the first,
+ * because the answer to "what did we lose" decides which backup to restore from.
+ *
+ * The chain: a workflow backup's `backup.json` commits to each volume summary (SHA-256 of its
+ * bytes) and to every captured manifest; each summary commits to its index (SHA-256, size,
+ * entry and file counts, file bytes); the index commits to its chunks (SHA-256 of each). Two
+ * modes: the default, structural, hashes the small documents and the indexes, checks every
+ * pack once for presence and length (a HEAD or a stat) and compares the counts; `readData`
+ * also reads and hashes every chunk. A document written before the chain, without the
+ * commitments, is reported as unverifiable: it never passes silently.
  */
 import { performance } from 'node:perf_hooks';
 import { LRUCache } from 'lru-cache';
 import { UserError } from '../errors.js';
-import { parseVolumeSummaryKey, VOLUMES_PREFIX } from '../vault/layout.js';
-import type { VaultStore } from '../vault/store.js';
+import { checkBackupRecord, type ChainBreak } from '../vault/backup-index.js';
+import { backupRecordKey, BACKUPS_PREFIX, InvalidKeyPartError, PACKS_PREFIX, packKey, parseBackupObjectKey, parseVolumeSummaryKey, VOLUMES_PREFIX, volumeSummaryKey } from '../vault/layout.js';
+import { ObjectNotFoundError, type VaultStore } from '../vault/store.js';
 import { ChunkError, readChunks, type ChunkHasher } from './chunk-reader.js';
 import { ChunkerPool } from './chunker-pool.js';
 import { displayPath, IndexReader, type ChunkRef } from './index-format.js';
-import { readVolumeSummary } from './summary.js';
+import { hasIndexCommitment, indexMismatches, readVolumeSummaryHashed, type VolumeSummary } from './summary.js';
 import { Semaphore } from '../vault/semaphore.js';
 
 export interface VerifyOptions {
@@ -19,64 +27,138 @@ export interface VerifyOptions {
   /** Check only this volume backup (give both or neither). */
   readonly volume?: string;
   readonly backupId?: string;
-  /** Files checked at once. @default 4 */
+  /** Read and hash every chunk, not only check that its pack is there. @default false */
+  readonly readData?: boolean;
+  /** Files (read-data) or pack checks (structural) at once. @default 4 */
   readonly concurrency?: number;
   readonly onProgress?: (progress: { files: number; bytesVerified: number }) => void;
   /** Monotonic milliseconds, for the duration. @default performance.now */
   readonly clock?: () => number;
 }
 
-/** One affected file (or index) and what is wrong with it. */
-export interface VerifyProblem {
-  readonly backupId: string;
-  readonly volume: string;
-  /** The file's path for people (`displayPath`), or `(index)` when the index itself is bad. */
-  readonly path: string;
-  readonly problem: string;
-}
+/** One break of the chain: an affected file, or a missing or altered object (see `ChainBreak`). */
+export type VerifyProblem = ChainBreak;
+export type { BreakKind } from '../vault/backup-index.js';
 
 export interface VerifyResult {
+  readonly mode: 'structural' | 'read-data';
+  /** Workflow backups (`backup.json`) checked. */
+  readonly backups: number;
   /** Volume backups checked. */
   readonly volumeBackups: number;
   readonly files: number;
   readonly chunks: number;
+  /** Distinct packs checked for presence (structural mode). */
+  readonly packs: number;
   readonly bytesVerified: number;
   readonly problems: readonly VerifyProblem[];
   readonly durationSeconds: number;
 }
 
+/** The vault URL names nothing, or nothing this tool wrote. */
+export class VaultNotRecognisedError extends UserError {
+  constructor(url: string) {
+    super(`vault ${url} does not exist or holds no milvus-guard backup (nothing under ${VOLUMES_PREFIX}, ${BACKUPS_PREFIX} or ${PACKS_PREFIX}); check --vault`);
+    this.name = 'VaultNotRecognised';
+  }
+}
+
+/** Files named per missing pack in a structural report. */
+const FILES_PER_PACK = 3;
+
+/** Where one pack is needed: how far into it chunks reach, and the first files that need it. */
+interface PackUse {
+  readonly key: string;
+  readonly backupId: string;
+  readonly volume: string;
+  end: number;
+  files: number;
+  readonly firstFiles: string[];
+}
+
+interface Target {
+  readonly volume: string;
+  readonly backupId: string;
+}
+
+const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+export { checkBackupRecord };
+
 /**
- * Checks one volume backup, or every complete volume backup in the vault. Each referenced
- * chunk is read and hashed (a chunk shared by many backups is read once, thanks to a bounded
- * cache of verified references). Never throws for damage: it returns the problems.
+ * Checks one volume backup, or the whole vault: every `backup.json` and what it commits to,
+ * every volume summary and its index, and every chunk (present in structural mode, hashed with
+ * `readData`; a chunk shared by many backups is checked once). A workflow backup (it has an
+ * inventory) without `backup.json`, and an index without a summary, are breaks too. Throws
+ * {@link VaultNotRecognisedError} for a vault that holds nothing of ours; never throws for
+ * damage: it returns the problems.
  */
 export async function verifyVault(options: VerifyOptions): Promise<VerifyResult> {
   const { vault } = options;
   const clock = options.clock ?? (() => performance.now());
   const started = clock();
+  const readData = options.readData ?? false;
   if ((options.volume === undefined) !== (options.backupId === undefined)) {
     throw new UserError('to verify one volume backup give both the volume and the backup id; give neither to verify the whole vault');
   }
-  const targets: { volume: string; backupId: string }[] = [];
-  if (options.volume !== undefined && options.backupId !== undefined) {
-    targets.push({ volume: options.volume, backupId: options.backupId });
-  } else {
-    for await (const o of vault.list(VOLUMES_PREFIX)) {
-      const parsed = parseVolumeSummaryKey(o.key);
-      if (parsed) targets.push(parsed);
+  const problems: VerifyProblem[] = [];
+  const targets = new Map<string, Target>();
+  const addTarget = (t: Target): void => void targets.set(`${t.backupId}\0${t.volume}`, t);
+  const records = new Set<string>();
+  try {
+    if (options.volume !== undefined && options.backupId !== undefined) {
+      addTarget({ volume: options.volume, backupId: options.backupId });
+      if (await vault.head(backupRecordKey(options.backupId))) records.add(options.backupId);
+    } else {
+      const workflowBackups = new Set<string>();
+      const indexes: Target[] = [];
+      let packs = false;
+      for await (const o of vault.list(VOLUMES_PREFIX)) {
+        const parsed = parseVolumeSummaryKey(o.key);
+        if (parsed) addTarget(parsed);
+      }
+      for await (const o of vault.list(BACKUPS_PREFIX)) {
+        const parsed = parseBackupObjectKey(o.key);
+        if (parsed?.kind === 'record') records.add(parsed.backupId);
+        else if (parsed?.kind === 'inventory') workflowBackups.add(parsed.backupId);
+        else if (parsed?.kind === 'index') indexes.push({ backupId: parsed.backupId, volume: parsed.volume! });
+      }
+      for await (const o of vault.list(PACKS_PREFIX)) {
+        packs = o.key.length > 0;
+        break;
+      }
+      if (targets.size === 0 && records.size === 0 && workflowBackups.size === 0 && indexes.length === 0 && !packs) throw new VaultNotRecognisedError(vault.url);
+      for (const id of workflowBackups) {
+        if (!records.has(id)) problems.push({ kind: 'backup', backupId: id, path: backupRecordKey(id), problem: 'is missing: the backup did not finish (it failed, or is still running), or its record was deleted' });
+      }
+      for (const t of indexes) {
+        if (!targets.has(`${t.backupId}\0${t.volume}`)) {
+          problems.push({ kind: 'summary', backupId: t.backupId, volume: t.volume, path: volumeSummaryKey(t.backupId, t.volume), problem: 'is missing: the volume has an index but no summary (an interrupted export, or the summary was deleted)' });
+        }
+      }
     }
+  } catch (err) {
+    // S3 answers a bucket that does not exist with NoSuchBucket: as much the user's to fix.
+    if ((err as { name?: string } | undefined)?.name === 'NoSuchBucket') throw new VaultNotRecognisedError(vault.url);
+    throw err;
+  }
+
+  for (const backupId of [...records].sort()) {
+    const record = await checkBackupRecord(vault, backupId);
+    problems.push(...record.problems);
+    // A summary backup.json lists but that is gone was reported there; do not report it twice.
+    for (const p of record.problems) if (p.kind === 'summary' && p.volume !== undefined && /is missing/.test(p.problem)) targets.delete(`${backupId}\0${p.volume}`);
   }
 
   const verified = new LRUCache<string, true>({ max: 1 << 16 });
-  const problems: VerifyProblem[] = [];
+  const packUses = new Map<string, PackUse>();
   const counts = { files: 0, chunks: 0, bytesVerified: 0 };
   const slots = new Semaphore(options.concurrency ?? 4);
-  const pool = new ChunkerPool();
-  const hasher: ChunkHasher = (data, lengths) => pool.hashChunks(data, lengths);
+  const pool = readData ? new ChunkerPool() : undefined;
+  const hasher: ChunkHasher = (data, lengths) => pool!.hashChunks(data, lengths);
 
-  const checkFile = async (target: { volume: string; backupId: string }, path: string, refs: readonly ChunkRef[]): Promise<void> => {
+  const checkFile = async (target: Target, path: string, refs: readonly ChunkRef[]): Promise<void> => {
     const todo = refs.filter((r) => !verified.get(`${r.pack}:${r.offset}:${r.length}:${r.hash}`));
-    counts.chunks += refs.length;
     try {
       let i = 0;
       for await (const bytes of readChunks(vault, todo, hasher)) {
@@ -86,31 +168,93 @@ export async function verifyVault(options: VerifyOptions): Promise<VerifyResult>
       }
     } catch (err) {
       if (!(err instanceof ChunkError)) throw err;
-      problems.push({ ...target, path, problem: err.message });
+      problems.push({ kind: 'chunk', ...target, path, problem: err.message });
     }
     options.onProgress?.({ files: counts.files, bytesVerified: counts.bytesVerified });
   };
 
-  try {
-    for (const target of targets) await checkVolume(target);
-  } finally {
-    await pool.close();
-  }
-  return { volumeBackups: targets.length, ...counts, problems, durationSeconds: (clock() - started) / 1000 };
+  const notePacks = (target: Target, path: string, refs: readonly ChunkRef[]): void => {
+    const seen = new Set<string>();
+    for (const ref of refs) {
+      let use = packUses.get(ref.pack);
+      if (!use) {
+        use = { key: packKey(ref.pack), ...target, end: 0, files: 0, firstFiles: [] };
+        packUses.set(ref.pack, use);
+      }
+      use.end = Math.max(use.end, ref.offset + ref.length);
+      if (seen.has(ref.pack)) continue;
+      seen.add(ref.pack);
+      use.files++;
+      if (use.firstFiles.length < FILES_PER_PACK) use.firstFiles.push(`${target.backupId}/${target.volume}:${path}`);
+    }
+  };
 
-  async function checkVolume(target: { volume: string; backupId: string }): Promise<void> {
+  try {
+    for (const target of targets.values()) await checkVolume(target);
+  } finally {
+    await pool?.close();
+  }
+  if (!readData) await checkPacks();
+  return {
+    mode: readData ? 'read-data' : 'structural',
+    backups: records.size,
+    volumeBackups: targets.size,
+    ...counts,
+    packs: packUses.size,
+    // One break can be seen from two links (a summary backup.json lists and an orphaned index): once.
+    problems: problems.filter((p, i) => problems.findIndex((q) => q.kind === p.kind && q.path === p.path && q.volume === p.volume) === i),
+    durationSeconds: (clock() - started) / 1000,
+  };
+
+  async function checkVolume(target: Target): Promise<void> {
+    const summaryKey = volumeSummaryKey(target.backupId, target.volume);
+    let summary: VolumeSummary;
+    try {
+      summary = (await readVolumeSummaryHashed(vault, target.backupId, target.volume)).summary;
+    } catch (err) {
+      if (err instanceof UserError) {
+        if (options.volume !== undefined) throw err; // the one asked for does not exist
+        problems.push({ kind: 'summary', ...target, path: summaryKey, problem: 'is missing' });
+        return;
+      }
+      if (err instanceof Error && err.name === 'Error') {
+        problems.push({ kind: 'summary', ...target, path: summaryKey, problem: err.message });
+        return;
+      }
+      throw err;
+    }
+    if (summary.backupId !== target.backupId || summary.volume !== target.volume || typeof summary.indexKey !== 'string') {
+      problems.push({ kind: 'summary', ...target, path: summaryKey, problem: `does not describe backup ${target.backupId} volume ${target.volume}` });
+      return;
+    }
+    if (!hasIndexCommitment(summary)) problems.push({ kind: 'unverifiable', ...target, path: summaryKey, problem: 'commits to no index hash, entry count or bytes (written before the integrity chain)' });
+
+    const what = `index of backup ${target.backupId} volume ${target.volume}`;
     let reader: IndexReader | undefined;
     try {
-      const summary = await readVolumeSummary(vault, target.backupId, target.volume);
-      reader = new IndexReader(await vault.openRead(summary.indexKey), `index of backup ${target.backupId} volume ${target.volume}`);
+      reader = new IndexReader(await vault.openRead(summary.indexKey), what);
+      const header = await reader.readHeader();
+      if (header.backupId !== target.backupId || header.volume !== target.volume) {
+        problems.push({ kind: 'index', ...target, path: summary.indexKey, problem: `its header names backup ${header.backupId} volume ${header.volume}` });
+        return;
+      }
       const inflight = new Set<Promise<void>>();
       let failure: unknown;
       for await (const entry of reader.entries()) {
         if (entry.type !== 'file') continue;
         counts.files++;
+        const refs = entry.chunks ?? [];
+        counts.chunks += refs.length;
+        const path = displayPath(entry.path);
+        const total = refs.reduce((n, r) => n + r.length, 0);
+        if (total !== entry.size) problems.push({ kind: 'index', ...target, path: summary.indexKey, problem: `file ${path} has chunks adding up to ${total} bytes, but its size is ${entry.size}` });
+        if (!readData) {
+          notePacks(target, path, refs);
+          continue;
+        }
         if (failure !== undefined) throw failure;
         await slots.acquire();
-        const task = checkFile(target, displayPath(entry.path), entry.chunks ?? [])
+        const task = checkFile(target, path, refs)
           .catch((err: unknown) => {
             failure ??= err;
           })
@@ -122,11 +266,35 @@ export async function verifyVault(options: VerifyOptions): Promise<VerifyResult>
       }
       await Promise.all([...inflight]);
       if (failure !== undefined) throw failure;
+      if (!readData) options.onProgress?.({ files: counts.files, bytesVerified: counts.bytesVerified });
+      const digest = await reader.digest();
+      if (hasIndexCommitment(summary) && digest) {
+        const differences = indexMismatches(summary.index, { ...digest, ...reader.counts });
+        if (differences.length > 0) problems.push({ kind: 'index', ...target, path: summary.indexKey, problem: `does not match its summary: ${differences.join('; ')}` });
+      }
     } catch (err) {
-      if (err instanceof UserError && options.volume !== undefined) throw err; // the one asked for does not exist
-      problems.push({ ...target, path: '(index)', problem: err instanceof Error ? err.message : String(err) });
+      if (err instanceof ObjectNotFoundError) problems.push({ kind: 'index', ...target, path: summary.indexKey, problem: 'is missing' });
+      else if (err instanceof InvalidKeyPartError) problems.push({ kind: 'index', ...target, path: summary.indexKey, problem: `references a malformed pack id (${err.message})` });
+      else problems.push({ kind: 'index', ...target, path: summary.indexKey, problem: messageOf(err) });
     } finally {
       await reader?.close().catch(() => {});
     }
+  }
+
+  /** Heads every pack once, a few at a time; a pack shorter than its furthest chunk is as broken as a missing one. */
+  async function checkPacks(): Promise<void> {
+    const uses = [...packUses.values()];
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < uses.length) {
+        const use = uses[next++]!;
+        const info = await vault.head(use.key);
+        const broken = !info ? 'is missing' : info.size < use.end ? `is ${info.size} bytes, but chunks are read up to byte ${use.end}` : undefined;
+        if (!broken) continue;
+        const more = use.files - use.firstFiles.length;
+        problems.push({ kind: 'pack', backupId: use.backupId, volume: use.volume, path: use.key, problem: `${broken} (needed by ${use.firstFiles.join(', ')}${more > 0 ? ` and ${more} more file(s)` : ''})` });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency ?? 16, uses.length)) }, worker));
   }
 }

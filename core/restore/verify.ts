@@ -6,11 +6,18 @@
  * double the restore's time for no extra safety. What this check buys is failing in seconds,
  * with the names of what is missing, instead of hours into a hydration with a half-built
  * namespace left behind.
+ *
+ * It walks the integrity chain down to the packs: `backup.json` must match the summaries and
+ * manifests it commits to, each summary the index it commits to (SHA-256, entries, files,
+ * bytes). A break refuses the restore with {@link BackupIntegrityError} (`BackupCorrupt`)
+ * naming every broken link. A backup written before the chain has no commitments: it is
+ * restored, its unverifiable links listed in the result (and the hydration still checks the
+ * restored file count and bytes against each summary).
  */
 import { displayPath, IndexCorruptError, IndexReader, type IndexEntry } from '../datamover/index-format.js';
-import { readVolumeSummary, type VolumeSummary } from '../datamover/summary.js';
+import { hasIndexCommitment, indexMismatches, readVolumeSummary, type VolumeSummary } from '../datamover/summary.js';
 import { UserError } from '../errors.js';
-import { BackupIndexDocument } from '../vault/backup-index.js';
+import { BackupIndexDocument, checkBackupRecord } from '../vault/backup-index.js';
 import { backupRecordKey, InvalidKeyPartError, packKey, volumeSummaryKey } from '../vault/layout.js';
 import { ObjectNotFoundError, type VaultStore } from '../vault/store.js';
 
@@ -26,6 +33,22 @@ export class BackupIndexInvalidError extends Error {
   }
 }
 
+/**
+ * A link of the backup's integrity chain is broken: a summary, index or manifest does not match
+ * what the document above it commits to. A kind of {@link BackupIndexInvalidError}, so what
+ * catches that catches this; its own name lets the workflow and people tell tampering from
+ * absence.
+ */
+export class BackupIntegrityError extends BackupIndexInvalidError {
+  constructor(
+    backupId: string,
+    readonly breaks: readonly string[],
+  ) {
+    super(backupId, `backup ${backupId} failed its integrity check, nothing was restored: ${breaks.join('; ')}; ${remedy}`);
+    this.name = 'BackupCorrupt';
+  }
+}
+
 /** What a verified backup holds (regular files and their bytes: what a hydration writes). */
 export interface IndexVerification {
   readonly volumes: number;
@@ -35,6 +58,8 @@ export interface IndexVerification {
   /** Distinct packs referenced, each checked once. */
   readonly packs: number;
   readonly bytes: number;
+  /** Links that carry no commitment (written before the integrity chain), so could not be checked. */
+  readonly unverified: readonly string[];
 }
 
 export interface VerifyIndexOptions {
@@ -101,6 +126,14 @@ export async function verifyBackupIndex(vault: VaultStore, backupId: string, opt
   const index = await readBackupIndex(vault, backupId);
   const packs = new Map<string, PackUse>();
   const counts = { files: 0, chunks: 0, bytes: 0 };
+  const breaks: string[] = [];
+  const unverified: string[] = [];
+  // backup.json's own commitments. A summary that is missing or unreadable is reported below,
+  // by the volume, with the error that says so; here only what does not match.
+  for (const p of (await checkBackupRecord(vault, backupId)).problems) {
+    if (p.kind === 'unverifiable') unverified.push(`${p.path} ${p.problem}`);
+    else if (p.kind === 'manifest' || (p.kind === 'summary' && /was altered/.test(p.problem))) breaks.push(`${p.path} ${p.problem}`);
+  }
 
   for (const { pvc: volume } of index.volumes) {
     // The summary, not the index document, says where the file index is: it is what the
@@ -121,6 +154,15 @@ export async function verifyBackupIndex(vault: VaultStore, backupId: string, opt
         counts.chunks += entry.chunks?.length ?? 0;
         notePacks(packs, what, `${volume}:${displayPath(entry.path)}`, entry);
       }
+      const digest = await reader.digest();
+      if (!hasIndexCommitment(summary)) {
+        unverified.push(`the summary of volume ${volume} commits to no index (written before the integrity chain)`);
+      } else if (!digest) {
+        throw new IndexCorruptError(what, 'it could not be read to its end');
+      } else {
+        const differences = indexMismatches(summary.index, { ...digest, ...reader.counts });
+        if (differences.length > 0) breaks.push(`the file index of volume ${volume} (${summary.indexKey}) does not match its summary: ${differences.join('; ')}`);
+      }
     } catch (err) {
       if (err instanceof ObjectNotFoundError) {
         throw new BackupIndexInvalidError(backupId, `the file index of volume ${volume} in backup ${backupId} (${summary.indexKey}) is missing in ${vault.url}; ${remedy}`, { cause: err });
@@ -131,6 +173,8 @@ export async function verifyBackupIndex(vault: VaultStore, backupId: string, opt
       await reader?.close().catch(() => {});
     }
   }
+
+  if (breaks.length > 0) throw new BackupIntegrityError(backupId, breaks);
 
   const unusable = await checkPacks(vault, [...packs.values()], options.concurrency ?? 16);
   if (unusable.length > 0) {
@@ -146,7 +190,7 @@ export async function verifyBackupIndex(vault: VaultStore, backupId: string, opt
         `${rest > 0 ? `; and ${rest} more pack(s)` : ''}; ${remedy}, or list every affected file with milvus-guard datamover verify`,
     );
   }
-  return { volumes: index.volumes.length, ...counts, packs: packs.size };
+  return { volumes: index.volumes.length, ...counts, packs: packs.size, unverified };
 }
 
 /** The volume's summary; a missing or unreadable one makes the backup invalid. */

@@ -14,8 +14,8 @@ import { z } from 'zod';
 import { RowCount } from '../catalog/record.js';
 import { hasIndexCommitment, readVolumeSummaryHashed, sha256Hex } from '../datamover/summary.js';
 import { UserError } from '../errors.js';
-import { manifestsPrefix } from './layout.js';
-import type { VaultStore } from './store.js';
+import { backupRecordKey, InvalidKeyPartError, manifestsPrefix, volumeSummaryKey } from './layout.js';
+import { ObjectNotFoundError, type VaultStore } from './store.js';
 
 export const BACKUP_INDEX_FORMAT = 'milvus-guard/backup-v1';
 
@@ -140,3 +140,97 @@ export async function gatherCommitments(vault: VaultStore, backupId: string, pvc
   }
   return { volumes, manifests };
 }
+
+/** Which link of the chain is broken; `unverifiable` is a document without commitments. */
+export type BreakKind = 'backup' | 'summary' | 'index' | 'manifest' | 'pack' | 'chunk' | 'unverifiable';
+
+/** One break of the chain: an affected file, or a missing or altered object. */
+export interface ChainBreak {
+  readonly kind: BreakKind;
+  readonly backupId: string;
+  /** The volume, when the break is in one volume's export. */
+  readonly volume?: string;
+  /** The file's path for people (`displayPath`) for a chunk, otherwise the object's key. */
+  readonly path: string;
+  readonly problem: string;
+}
+
+/**
+ * Checks one workflow backup's `backup.json` and what it commits to directly: every volume
+ * summary (present, bytes matching the committed SHA-256) and every captured manifest
+ * (present, matching; none added). Returns the breaks; never throws for damage. Used by
+ * the data mover's verify and by the restore's VerifyBackup step.
+ */
+export async function checkBackupRecord(vault: VaultStore, backupId: string): Promise<{ document?: BackupIndexDocument; problems: ChainBreak[] }> {
+  const key = backupRecordKey(backupId);
+  const problems: ChainBreak[] = [];
+  const broken = (problem: string): { problems: ChainBreak[] } => ({ problems: [{ kind: 'backup', backupId, path: key, problem }] });
+  let body: Buffer;
+  try {
+    body = await vault.get(key);
+  } catch (err) {
+    if (err instanceof ObjectNotFoundError) return broken('is missing: the backup never finished, or its record was deleted');
+    throw err;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    return broken(`is not JSON (${(err as Error).message})`);
+  }
+  const parsed = BackupIndexDocument.safeParse(json);
+  if (!parsed.success) return broken(`is not a backup index: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(document)'}: ${i.message}`).join('; ')}`);
+  const document = parsed.data;
+  if (document.backupId !== backupId) return broken(`belongs to backup ${document.backupId}: it was copied or overwritten`);
+
+  for (const v of document.volumes) {
+    let summaryKey: string;
+    try {
+      summaryKey = volumeSummaryKey(backupId, v.pvc);
+    } catch (err) {
+      if (!(err instanceof InvalidKeyPartError)) throw err;
+      problems.push({ kind: 'backup', backupId, path: key, problem: `names the volume ${JSON.stringify(v.pvc)}, which cannot be in a vault key` });
+      continue;
+    }
+    let sha256: string;
+    try {
+      sha256 = (await readVolumeSummaryHashed(vault, backupId, v.pvc)).sha256;
+    } catch (err) {
+      if (err instanceof UserError) problems.push({ kind: 'summary', backupId, volume: v.pvc, path: summaryKey, problem: 'is missing: backup.json lists the volume but its export summary is gone' });
+      else if (err instanceof Error && err.name === 'Error') problems.push({ kind: 'summary', backupId, volume: v.pvc, path: summaryKey, problem: err.message });
+      else throw err;
+      continue;
+    }
+    if (v.summarySha256 === undefined) {
+      problems.push({ kind: 'unverifiable', backupId, volume: v.pvc, path: key, problem: `commits to no SHA-256 of the summary of volume ${v.pvc} (written before the integrity chain)` });
+    } else if (v.summarySha256 !== sha256) {
+      problems.push({ kind: 'summary', backupId, volume: v.pvc, path: summaryKey, problem: `was altered: its SHA-256 is ${sha256} where backup.json commits to ${v.summarySha256}` });
+    }
+  }
+
+  if (document.manifests === undefined) {
+    problems.push({ kind: 'unverifiable', backupId, path: key, problem: 'commits to no manifests (written before the integrity chain)' });
+  } else {
+    const committed = new Set<string>();
+    for (const m of document.manifests) {
+      committed.add(m.key);
+      let manifest: Buffer;
+      try {
+        manifest = await vault.get(m.key);
+      } catch (err) {
+        if (!(err instanceof ObjectNotFoundError)) throw err;
+        problems.push({ kind: 'manifest', backupId, path: m.key, problem: 'is missing' });
+        continue;
+      }
+      const sha256 = sha256Hex(manifest);
+      if (sha256 !== m.sha256 || manifest.length !== m.size) {
+        problems.push({ kind: 'manifest', backupId, path: m.key, problem: `was altered: ${manifest.length} bytes with SHA-256 ${sha256} where backup.json commits to ${m.size} bytes with ${m.sha256}` });
+      }
+    }
+    for await (const o of vault.list(manifestsPrefix(backupId))) {
+      if (!committed.has(o.key)) problems.push({ kind: 'manifest', backupId, path: o.key, problem: 'is not committed by backup.json: it was added after the backup' });
+    }
+  }
+  return { document, problems };
+}
+

@@ -125,6 +125,25 @@ export function volumeIndexKey(backupId: string, volume: string): string {
   return `${backupPrefix(backupId)}volumes/${checkVolumeName(volume)}/index.jsonl.gz`;
 }
 
+/** Prefix of everything every backup owns (for a whole-vault verify). */
+export const BACKUPS_PREFIX = 'backups/';
+
+/**
+ * What a key under `backups/` is, for a whole-vault verify: the backup's record, its inventory,
+ * a volume's file index, or something else of the backup. Undefined for keys outside `backups/`.
+ */
+export function parseBackupObjectKey(key: string): { backupId: string; kind: 'record' | 'inventory' | 'index' | 'other'; volume?: string } | undefined {
+  const m = /^backups\/([^/]+)\/(.+)$/.exec(key);
+  if (!m || !SEGMENT.test(m[1]!)) return undefined;
+  const backupId = m[1]!;
+  const rest = m[2]!;
+  if (rest === 'backup.json') return { backupId, kind: 'record' };
+  if (rest === 'inventory.json') return { backupId, kind: 'inventory' };
+  const v = /^volumes\/([^/]+)\/index\.jsonl\.gz$/.exec(rest);
+  if (v && SEGMENT.test(v[1]!)) return { backupId, kind: 'index', volume: v[1]! };
+  return { backupId, kind: 'other' };
+}
+
 /** Prefix of every committed backup summary of one volume. */
 export function volumeSummariesPrefix(volume: string): string {
   return `volumes/${checkVolumeName(volume)}/backups/`;

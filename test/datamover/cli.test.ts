@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { Command } from 'commander';
@@ -94,12 +95,42 @@ describe('datamover CLI', () => {
     const store = new FileVaultStore(join(dir, 'vault'));
     for await (const o of store.list('data/packs/')) if (packIdFromKey(o.key)) await store.put(o.key, Buffer.alloc(o.size, 0));
 
-    const r = await run(['verify', '--vault', vaultUrl]);
+    const r = await run(['verify', '--vault', vaultUrl, '--read-data']);
 
     expect(r.exitCode).toBe(1);
-    expect(r.stderr).toContain('backup b1 volume etcd: a/big.bin: chunk');
-    expect(r.stderr).toContain('backup b1 volume etcd: new\\nline: chunk');
-    expect(r.stdout).toMatch(/14 affected files/); // every file but the empty one
+    expect(r.stderr).toContain('chunk: backup b1 volume etcd: a/big.bin: chunk');
+    expect(r.stderr).toContain('chunk: backup b1 volume etcd: new\\nline: chunk');
+    expect(r.stdout).toMatch(/14 problem\(s\)/); // every file but the empty one
+  });
+
+  it('verify without --read-data checks packs for presence only, and says so', async () => {
+    const { source, vaultUrl } = await fixture();
+    await run(['backup', '--source', source, '--vault', vaultUrl, '--volume', 'etcd', '--backup-id', 'b1']);
+
+    const r = await run(['verify', '--vault', vaultUrl]);
+
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/verified 0 backups and 1 volume backups in file:\/\/.*: 15 files, \d+ chunk references, \d+ packs present \(chunks not read; --read-data hashes them\); no problems/);
+  });
+
+  it('verify exits 1 and lists the breaks as JSON when a volume summary was deleted', async () => {
+    const { dir, source, vaultUrl } = await fixture();
+    await run(['backup', '--source', source, '--vault', vaultUrl, '--volume', 'etcd', '--backup-id', 'b1']);
+    await rm(join(dir, 'vault', 'volumes', 'etcd', 'backups', 'b1.json'));
+
+    const r = await run(['verify', '--vault', vaultUrl, '--json']);
+
+    expect(r.exitCode).toBe(1);
+    expect((JSON.parse(r.stdout) as { problems: unknown[] }).problems).toEqual([
+      { kind: 'summary', backupId: 'b1', volume: 'etcd', path: 'volumes/etcd/backups/b1.json', problem: expect.stringContaining('has an index but no summary') },
+    ]);
+  });
+
+  it('verify refuses a vault that does not exist with one line', async () => {
+    const { vaultUrl } = await fixture();
+
+    await expect(run(['verify', '--vault', vaultUrl])).rejects.toThrow(UserError);
+    await expect(run(['verify', '--vault', vaultUrl])).rejects.toThrow(/^vault file:\/\/.* does not exist or holds no milvus-guard backup .*; check --vault$/);
   });
 
   it('verify exits 0 on an intact vault', async () => {

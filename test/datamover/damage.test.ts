@@ -50,24 +50,24 @@ describe('damaged vault', () => {
     expect(result.files).toBe(15);
   });
 
-  it('verify names the file whose chunk has a flipped byte', async () => {
+  it('verify --read-data names the file whose chunk has a flipped byte', async () => {
     const { key, offset } = await packOf(vault, 'tool.sh');
     vault.objects.get(key)!.body[offset + 3]! ^= 0x01;
 
-    const result = await verifyVault({ vault });
+    const result = await verifyVault({ vault, readData: true });
 
     expect(result.problems.map((p) => p.path)).toContain('tool.sh');
     expect(result.problems.find((p) => p.path === 'tool.sh')).toMatchObject({ backupId: 'b1', volume: VOLUME, problem: expect.stringContaining('does not match its hash') });
   });
 
-  it('verify names every file that references a deleted pack', async () => {
+  it('verify --read-data names every file that references a deleted pack', async () => {
     const { key } = await packOf(vault, 'a/big.bin');
     vault.objects.delete(key);
 
     const affected = await filesInPack(vault, key);
     expect(affected).toContain('a/big.bin');
 
-    const result = await verifyVault({ vault, volume: VOLUME, backupId: 'b1' });
+    const result = await verifyVault({ vault, volume: VOLUME, backupId: 'b1', readData: true });
 
     expect(result.problems.map((p) => p.path).sort()).toEqual(affected.sort());
     expect(result.problems.every((p) => /missing/.test(p.problem))).toBe(true);

@@ -4,7 +4,11 @@ import { afterAll } from '@jest/globals';
 import { chmod, lstat, lutimes, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import type { ChunkerParams } from '../../core/datamover/fastcdc.js';
+import { BACKUP_INDEX_FORMAT, gatherCommitments, type BackupIndexDocument } from '../../core/vault/backup-index.js';
+import { backupRecordKey, inventoryKey, milvusStateKey, volumeIndexKey, volumeSummaryKey } from '../../core/vault/layout.js';
+import type { VaultStore } from '../../core/vault/store.js';
 
 /** Tiny chunks so that small test files span many chunks and packs. */
 export const SMALL_CHUNKS: ChunkerParams = { minSize: 1024, avgSize: 4096, maxSize: 16384 };
@@ -107,4 +111,48 @@ export async function snapshotTree(root: string): Promise<Map<string, string>> {
   };
   await visit(Buffer.from(root), '');
   return out;
+}
+
+/**
+ * Removes the last `count` regular-file lines of a stored index and stores it again: still
+ * valid gzip, still sorted, every directory still present — damage only the chain can see.
+ */
+export async function dropIndexLines(vault: { get(key: string): Promise<Buffer>; put(key: string, body: Uint8Array): Promise<void> }, key: string, count: number): Promise<void> {
+  const lines = gunzipSync(await vault.get(key)).toString('utf8').split('\n');
+  let dropped = 0;
+  for (let i = lines.length - 1; i > 0 && dropped < count; i--) {
+    if (lines[i]!.includes('"t":"f"')) {
+      lines.splice(i, 1);
+      dropped++;
+    }
+  }
+  if (dropped < count) throw new Error(`${key} has fewer than ${count} file lines`);
+  await vault.put(key, gzipSync(lines.join('\n')));
+}
+
+/**
+ * Writes `backups/<id>/backup.json` the way the backup workflow's Finalize step does: the
+ * document with every volume's summary digest and every manifest under the backup committed.
+ */
+export async function writeBackupRecord(vault: VaultStore, backupId: string, pvcs: readonly string[]): Promise<BackupIndexDocument> {
+  const chain = await gatherCommitments(vault, backupId, pvcs);
+  const document: BackupIndexDocument = {
+    format: BACKUP_INDEX_FORMAT,
+    backupId,
+    plan: 'nightly',
+    cluster: { name: 'prod', eksClusterName: 'prod-eks', region: 'eu-west-1' },
+    namespace: 'vector-db',
+    startedAt: '2026-11-23T02:00:00.000Z',
+    completedAt: '2026-11-23T02:09:00.000Z',
+    inventoryKey: inventoryKey(backupId),
+    milvusKey: milvusStateKey(backupId),
+    rowCounts: [],
+    volumes: pvcs.map((pvc) => {
+      const v = chain.volumes.get(pvc)!;
+      return { pvc, role: 'minio', snapshot: `${backupId}-${pvc}`, indexKey: volumeIndexKey(backupId, pvc), summaryKey: volumeSummaryKey(backupId, pvc), summarySha256: v.summarySha256, bytesTotal: v.bytesTotal, bytesUploaded: v.bytesUploaded, files: v.files };
+    }),
+    manifests: chain.manifests,
+  };
+  await vault.put(backupRecordKey(backupId), Buffer.from(JSON.stringify(document, null, 2)));
+  return document;
 }

@@ -3,12 +3,13 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { backupVolume, type BackupResult } from '../../core/datamover/backup.js';
 import { displayPath, IndexReader, IndexWriter, type IndexEntry } from '../../core/datamover/index-format.js';
-import { BackupIndexInvalidError, verifyBackupIndex } from '../../core/restore/verify.js';
-import { backupRecordKey, inventoryKey, milvusStateKey, packKey, PACKS_PREFIX, volumeIndexKey, volumeSummaryKey } from '../../core/vault/layout.js';
+import { BackupIndexInvalidError, BackupIntegrityError, verifyBackupIndex } from '../../core/restore/verify.js';
+import type { VolumeSummary } from '../../core/datamover/summary.js';
+import { backupRecordKey, inventoryKey, manifestKey, milvusStateKey, packKey, PACKS_PREFIX, volumeIndexKey, volumeSummaryKey } from '../../core/vault/layout.js';
 import { FileVaultStore } from '../../core/vault/file-store.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 import type { ObjectInfo } from '../../core/vault/store.js';
-import { buildTree, Rng, SMALL_CHUNKS, tempDir } from '../datamover/helpers.js';
+import { buildTree, dropIndexLines, Rng, SMALL_CHUNKS, tempDir, writeBackupRecord } from '../datamover/helpers.js';
 
 // verifyBackupIndex against backups the real data mover wrote into the in-memory vault, with
 // the index document the backup workflow's Finalize step writes.
@@ -17,6 +18,7 @@ const BACKUP = 'nightly-20261123020000';
 const ETCD = 'data-milvus-etcd-0';
 const MINIO = 'export-milvus-minio-0';
 const NOW = new Date('2026-11-23T02:00:00.000Z');
+const SERVICE = manifestKey(BACKUP, { group: 'core', kind: 'Service', namespace: 'vector-db', name: 'milvus' });
 
 /** The index document as the backup workflow's Finalize step writes it. */
 function backupDocument(backupId: string, volumes: readonly string[]): Record<string, unknown> {
@@ -106,7 +108,8 @@ beforeAll(async () => {
   ] as const) {
     exported.push(await backupVolume({ source, vault: base, volume, backupId: BACKUP, now: NOW, chunker: SMALL_CHUNKS, packSize: 32 * 1024, workers: 1 }));
   }
-  await base.put(backupRecordKey(BACKUP), json(backupDocument(BACKUP, [ETCD, MINIO])));
+  await base.put(SERVICE, Buffer.from('apiVersion: v1\nkind: Service\nmetadata:\n  name: milvus\n'));
+  await writeBackupRecord(base, BACKUP, [ETCD, MINIO]);
 });
 
 describe('verifyBackupIndex', () => {
@@ -122,6 +125,7 @@ describe('verifyBackupIndex', () => {
       chunks: exported.reduce((n, r) => n + r.chunksNew + r.chunksReused, 0),
       packs: packsInVault,
       bytes: exported.reduce((n, r) => n + r.bytesTotal, 0),
+      unverified: [],
     });
   });
 
@@ -131,7 +135,7 @@ describe('verifyBackupIndex', () => {
     let reads = 0;
     const head = vault.head.bind(vault);
     vault.head = async (key: string): Promise<ObjectInfo | undefined> => {
-      heads.push(key);
+      if (key.startsWith(PACKS_PREFIX)) heads.push(key);
       return head(key);
     };
     vault.getRange = async () => {
@@ -352,5 +356,52 @@ describe('verifyBackupIndex', () => {
 
     expect(intact).toEqual(await verifyBackupIndex(base, BACKUP));
     await expect(verifyBackupIndex(vault, BACKUP)).rejects.toThrow(`${key} is missing (needed by ${ETCD}:member/wal)`);
+  });
+
+  it('refuses an index with whole lines removed (still valid gzip), naming the volume and what is missing', async () => {
+    const vault = copyOf(base);
+    await dropIndexLines(vault, volumeIndexKey(BACKUP, MINIO), 3);
+
+    const err = await failure(verifyBackupIndex(vault, BACKUP));
+
+    expect(err).toBeInstanceOf(BackupIntegrityError);
+    expect(err.name).toBe('BackupCorrupt');
+    expect(err.message).toContain(`backup ${BACKUP} failed its integrity check, nothing was restored: the file index of volume ${MINIO} (${volumeIndexKey(BACKUP, MINIO)}) does not match its summary`);
+    expect(err.message).toContain('(3 missing)');
+  });
+
+  it('refuses an altered summary, naming it', async () => {
+    const vault = copyOf(base);
+    const key = volumeSummaryKey(BACKUP, ETCD);
+    const summary = JSON.parse((await vault.get(key)).toString()) as VolumeSummary;
+    await vault.put(key, Buffer.from(JSON.stringify({ ...summary, stats: { ...summary.stats, files: 1 } })));
+
+    const err = await failure(verifyBackupIndex(vault, BACKUP));
+
+    expect(err.name).toBe('BackupCorrupt');
+    expect(err.message).toContain(`${key} was altered: its SHA-256 is`);
+  });
+
+  it('refuses a flipped byte in a captured manifest, naming it', async () => {
+    const vault = copyOf(base);
+    vault.objects.get(SERVICE)!.body[5]! ^= 0x20;
+
+    const err = await failure(verifyBackupIndex(vault, BACKUP));
+
+    expect(err).toBeInstanceOf(BackupIntegrityError);
+    expect(err.message).toContain(`${SERVICE} was altered`);
+  });
+
+  it('verifies a backup written before the chain but lists what it could not check', async () => {
+    const vault = copyOf(base);
+    await vault.put(backupRecordKey(BACKUP), json(backupDocument(BACKUP, [ETCD, MINIO])));
+
+    const result = await verifyBackupIndex(vault, BACKUP);
+
+    expect(result.unverified).toEqual([
+      `${backupRecordKey(BACKUP)} commits to no SHA-256 of the summary of volume ${ETCD} (written before the integrity chain)`,
+      `${backupRecordKey(BACKUP)} commits to no SHA-256 of the summary of volume ${MINIO} (written before the integrity chain)`,
+      `${backupRecordKey(BACKUP)} commits to no manifests (written before the integrity chain)`,
+    ]);
   });
 });

@@ -1,0 +1,277 @@
+import { access, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { backupVolume } from '../../core/datamover/backup.js';
+import { IndexCorruptError } from '../../core/datamover/index-format.js';
+import { RESTORE_MARKER, RestoreIncompleteError, restoreVolume } from '../../core/datamover/restore.js';
+import type { VolumeSummary } from '../../core/datamover/summary.js';
+import { VaultNotRecognisedError, verifyVault, type VerifyProblem } from '../../core/datamover/verify.js';
+import { ExportIncompleteError, gatherCommitments } from '../../core/vault/backup-index.js';
+import { FileVaultStore } from '../../core/vault/file-store.js';
+import { backupRecordKey, inventoryKey, manifestKey, packKey, volumeIndexKey, volumeSummaryKey } from '../../core/vault/layout.js';
+import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
+import { IndexReader } from '../../core/datamover/index-format.js';
+import { buildTree, dropIndexLines, SMALL_CHUNKS, tempDir, writeBackupRecord } from './helpers.js';
+
+// The integrity chain over a backup as the workflow leaves it: two volumes exported by the
+// real data mover, an inventory, captured manifests and backup.json written as Finalize does.
+
+const BACKUP = 'nightly-20261123020000';
+const ETCD = 'data-milvus-etcd-0';
+const MINIO = 'export-milvus-minio-0';
+const NOW = new Date('2026-11-23T02:00:00Z');
+const SERVICE = manifestKey(BACKUP, { group: 'core', kind: 'Service', namespace: 'vector-db', name: 'milvus' });
+const CONFIG = manifestKey(BACKUP, { group: 'core', kind: 'ConfigMap', namespace: 'vector-db', name: 'milvus-config' });
+
+let base: InMemoryVaultStore;
+let source: string;
+
+beforeAll(async () => {
+  const dir = await tempDir('chain');
+  source = join(dir, 'minio');
+  await buildTree(source, 'minio');
+  await mkdir(join(dir, 'etcd', 'member'), { recursive: true });
+  await writeFile(join(dir, 'etcd', 'member', 'db'), 'etcd data');
+  base = new InMemoryVaultStore('memory://vault');
+  await base.put(inventoryKey(BACKUP), Buffer.from('{"resources":[]}'));
+  await base.put(SERVICE, Buffer.from('apiVersion: v1\nkind: Service\nmetadata:\n  name: milvus\n'));
+  await base.put(CONFIG, Buffer.from('apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: milvus-config\ndata:\n  a: b\n'));
+  for (const [volume, from] of [
+    [ETCD, join(dir, 'etcd')],
+    [MINIO, source],
+  ] as const) {
+    await backupVolume({ source: from, vault: base, volume, backupId: BACKUP, now: NOW, chunker: SMALL_CHUNKS, packSize: 32 * 1024, workers: 1 });
+  }
+  await writeBackupRecord(base, BACKUP, [ETCD, MINIO]);
+});
+
+/** A copy of the vault that a test may damage without touching the others'. */
+function copyOf(vault: InMemoryVaultStore): InMemoryVaultStore {
+  const copy = new InMemoryVaultStore(vault.url);
+  for (const [key, o] of vault.objects) copy.objects.set(key, { ...o, body: Buffer.from(o.body) });
+  return copy;
+}
+
+const kinds = (problems: readonly VerifyProblem[]): string[] => problems.map((p) => `${p.kind} ${p.path}`);
+
+describe('verify walks the integrity chain', () => {
+  it('passes an intact backup in the structural mode without reading chunk data', async () => {
+    const vault = copyOf(base);
+    vault.getRange = async () => {
+      throw new Error('structural mode must not read chunks');
+    };
+
+    const result = await verifyVault({ vault });
+
+    expect(result.problems).toEqual([]);
+    expect(result).toMatchObject({ mode: 'structural', backups: 1, volumeBackups: 2, files: 16 });
+    expect(result.packs).toBeGreaterThan(1);
+  });
+
+  it('passes an intact backup when it reads and hashes every chunk', async () => {
+    const result = await verifyVault({ vault: copyOf(base), readData: true });
+
+    expect(result.problems).toEqual([]);
+    expect(result.mode).toBe('read-data');
+    expect(result.bytesVerified).toBeGreaterThan(200_000);
+  });
+
+  it('reports an index with whole lines removed (still valid gzip) as not matching its summary', async () => {
+    const vault = copyOf(base);
+    await dropIndexLines(vault, volumeIndexKey(BACKUP, MINIO), 3);
+
+    const { problems } = await verifyVault({ vault });
+
+    expect(kinds(problems)).toEqual([`index ${volumeIndexKey(BACKUP, MINIO)}`]);
+    expect(problems[0]!.problem).toContain('it holds 12 regular files where the summary commits to 15 (3 missing)');
+    expect(problems[0]!.problem).toContain('its SHA-256 is');
+  });
+
+  it('reports a deleted volume summary that backup.json lists', async () => {
+    const vault = copyOf(base);
+    vault.objects.delete(volumeSummaryKey(BACKUP, ETCD));
+
+    const { problems } = await verifyVault({ vault });
+
+    expect(kinds(problems)).toEqual([`summary ${volumeSummaryKey(BACKUP, ETCD)}`]);
+    expect(problems[0]).toMatchObject({ backupId: BACKUP, volume: ETCD, problem: expect.stringContaining('is missing') });
+  });
+
+  it('reports a deleted summary of a backup without backup.json by the index it leaves behind', async () => {
+    const vault = copyOf(base);
+    vault.objects.delete(backupRecordKey(BACKUP));
+    vault.objects.delete(inventoryKey(BACKUP));
+    vault.objects.delete(volumeSummaryKey(BACKUP, MINIO));
+
+    const { problems } = await verifyVault({ vault });
+
+    expect(kinds(problems)).toEqual([`summary ${volumeSummaryKey(BACKUP, MINIO)}`]);
+    expect(problems[0]!.problem).toContain('has an index but no summary');
+  });
+
+  it('reports an altered summary by its digest', async () => {
+    const vault = copyOf(base);
+    const key = volumeSummaryKey(BACKUP, ETCD);
+    const summary = JSON.parse((await vault.get(key)).toString()) as VolumeSummary;
+    await vault.put(key, Buffer.from(JSON.stringify({ ...summary, stats: { ...summary.stats, files: 99 } })));
+
+    const { problems } = await verifyVault({ vault });
+
+    expect(kinds(problems)).toContain(`summary ${key}`);
+    expect(problems.find((p) => p.path === key)!.problem).toMatch(/was altered: its SHA-256 is [0-9a-f]{64} where backup.json commits to [0-9a-f]{64}/);
+  });
+
+  it('reports a deleted backup.json of a workflow backup', async () => {
+    const vault = copyOf(base);
+    vault.objects.delete(backupRecordKey(BACKUP));
+
+    const { problems } = await verifyVault({ vault });
+
+    expect(kinds(problems)).toEqual([`backup ${backupRecordKey(BACKUP)}`]);
+    expect(problems[0]!.problem).toContain('is missing');
+  });
+
+  it('reports a flipped byte in a captured manifest', async () => {
+    const vault = copyOf(base);
+    vault.objects.get(SERVICE)!.body[10]! ^= 0x01;
+
+    const { problems } = await verifyVault({ vault });
+
+    expect(kinds(problems)).toEqual([`manifest ${SERVICE}`]);
+    expect(problems[0]!.problem).toContain('was altered');
+  });
+
+  it('reports a deleted manifest and one added after the backup', async () => {
+    const vault = copyOf(base);
+    vault.objects.delete(CONFIG);
+    const added = manifestKey(BACKUP, { group: 'core', kind: 'Secret', namespace: 'vector-db', name: 'planted' });
+    await vault.put(added, Buffer.from('kind: Secret'));
+
+    const { problems } = await verifyVault({ vault });
+
+    expect(kinds(problems).sort()).toEqual([`manifest ${CONFIG}`, `manifest ${added}`].sort());
+  });
+
+  it('reports a missing pack once, naming the files that need it, without reading data', async () => {
+    const vault = copyOf(base);
+    const reader = new IndexReader(await vault.openRead(volumeIndexKey(BACKUP, ETCD)), 'test');
+    let pack = '';
+    for await (const e of reader.entries()) if (e.chunks?.[0]) pack = packKey(e.chunks[0].pack);
+    vault.objects.delete(pack);
+
+    const { problems } = await verifyVault({ vault });
+
+    expect(kinds(problems)).toEqual([`pack ${pack}`]);
+    expect(problems[0]!.problem).toContain(`is missing (needed by ${BACKUP}/${ETCD}:member/db`);
+  });
+
+  it('reports a backup written before the chain as unverifiable, not as verified', async () => {
+    const vault = copyOf(base);
+    const key = volumeSummaryKey(BACKUP, ETCD);
+    const { index: _, ...legacy } = JSON.parse((await vault.get(key)).toString()) as VolumeSummary;
+    await vault.put(key, Buffer.from(JSON.stringify(legacy)));
+    const record = JSON.parse((await vault.get(backupRecordKey(BACKUP))).toString()) as { volumes: { summarySha256?: string }[]; manifests?: unknown };
+    for (const v of record.volumes) delete v.summarySha256;
+    delete record.manifests;
+    await vault.put(backupRecordKey(BACKUP), Buffer.from(JSON.stringify(record)));
+
+    const { problems } = await verifyVault({ vault });
+
+    expect(problems.every((p) => p.kind === 'unverifiable')).toBe(true);
+    expect(kinds(problems).sort()).toEqual([`unverifiable ${backupRecordKey(BACKUP)}`, `unverifiable ${backupRecordKey(BACKUP)}`, `unverifiable ${backupRecordKey(BACKUP)}`, `unverifiable ${key}`].sort());
+  });
+
+  it('refuses a vault directory that does not exist', async () => {
+    const vault = new FileVaultStore(join(await tempDir('chain-none'), 'no-such-vault'));
+
+    await expect(verifyVault({ vault })).rejects.toThrow(VaultNotRecognisedError);
+    await expect(verifyVault({ vault })).rejects.toThrow(/does not exist or holds no milvus-guard backup/);
+  });
+
+  it('refuses a directory that holds nothing it recognises', async () => {
+    const root = await tempDir('chain-other');
+    await writeFile(join(root, 'notes.txt'), 'not a vault');
+
+    await expect(verifyVault({ vault: new FileVaultStore(root) })).rejects.toThrow(VaultNotRecognisedError);
+  });
+});
+
+describe('restore checks the chain', () => {
+  it('refuses an index with lines removed before it creates anything', async () => {
+    const vault = copyOf(base);
+    await dropIndexLines(vault, volumeIndexKey(BACKUP, MINIO), 3);
+    const target = join(await tempDir('chain-restore'), 'target');
+
+    const error = await restoreVolume({ vault, volume: MINIO, backupId: BACKUP, target, workers: 0 }).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(IndexCorruptError);
+    expect((error as Error).message).toContain('does not match the volume summary: it holds');
+    expect((error as Error).message).toContain('(3 missing)');
+    await expect(access(target)).rejects.toThrow(/ENOENT/);
+  });
+
+  it('fails after hydration, naming the difference, when the index lost files its summary records', async () => {
+    // A summary without commitments (written before the chain) cannot catch it up front.
+    const vault = copyOf(base);
+    const key = volumeSummaryKey(BACKUP, MINIO);
+    const { index: _, ...legacy } = JSON.parse((await vault.get(key)).toString()) as VolumeSummary;
+    await vault.put(key, Buffer.from(JSON.stringify(legacy)));
+    await dropIndexLines(vault, volumeIndexKey(BACKUP, MINIO), 2);
+    const target = join(await tempDir('chain-hydrate'), 'target');
+
+    const error = await restoreVolume({ vault, volume: MINIO, backupId: BACKUP, target, workers: 0 }).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(RestoreIncompleteError);
+    expect((error as Error).name).toBe('RestoreIncomplete');
+    expect((error as Error).message).toMatch(/restored 13 files \(\d+ bytes\) of backup .* but its summary records 15 files \(\d+ bytes\): 2 file\(s\) and \d+ bytes are missing/);
+    expect(await readdir(target)).toContain(RESTORE_MARKER); // not complete: a re-run is not "done"
+  });
+
+  it('restores an intact backup completely', async () => {
+    const target = join(await tempDir('chain-ok'), 'target');
+
+    const result = await restoreVolume({ vault: copyOf(base), volume: MINIO, backupId: BACKUP, target, workers: 0 });
+
+    expect(result.files).toBe(15);
+  });
+});
+
+describe('Finalize commits only a complete export', () => {
+  it('gathers a digest of every summary and every manifest', async () => {
+    const chain = await gatherCommitments(copyOf(base), BACKUP, [ETCD, MINIO], 2);
+
+    expect([...chain.volumes.keys()]).toEqual([ETCD, MINIO]);
+    expect(chain.manifests.map((m) => m.key).sort()).toEqual([CONFIG, SERVICE].sort());
+  });
+
+  it('refuses a volume without its summary, so the backup is never Available', async () => {
+    const vault = copyOf(base);
+    vault.objects.delete(volumeSummaryKey(BACKUP, MINIO));
+
+    const error = await gatherCommitments(vault, BACKUP, [ETCD, MINIO]).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(ExportIncompleteError);
+    expect((error as Error).name).toBe('ExportIncomplete');
+    expect((error as Error).message).toContain(`volume ${MINIO} has no summary (its export did not complete)`);
+  });
+
+  it('refuses a summary that commits to no index, and an index that is not the committed one', async () => {
+    const vault = copyOf(base);
+    const key = volumeSummaryKey(BACKUP, ETCD);
+    const { index: _, ...legacy } = JSON.parse((await vault.get(key)).toString()) as VolumeSummary;
+    await vault.put(key, Buffer.from(JSON.stringify(legacy)));
+    await dropIndexLines(vault, volumeIndexKey(BACKUP, MINIO), 1);
+
+    const error = await gatherCommitments(vault, BACKUP, [ETCD, MINIO]).catch((e: unknown) => e);
+
+    expect((error as Error).message).toContain(`the summary of volume ${ETCD} commits to no index`);
+    expect((error as Error).message).toMatch(new RegExp(`the index of volume ${MINIO} is \\d+ bytes where its summary commits to \\d+`));
+  });
+
+  it('refuses when fewer manifests are in the vault than Capture wrote', async () => {
+    const vault = copyOf(base);
+    vault.objects.delete(CONFIG);
+
+    await expect(gatherCommitments(vault, BACKUP, [ETCD, MINIO], 2)).rejects.toThrow('Capture wrote 2 manifest(s) but the vault holds 1');
+  });
+});
