@@ -81,7 +81,7 @@ export async function prepareRestoreStep(
 
 /** VerifyBackup: the backup's index, volume indexes and every pack they reference are in the vault. */
 export async function verifyBackupStep(s: Services<'catalog' | 'now' | 'vault'>, restore: PreparedRestore): Promise<IndexVerification> {
-  return asStep(timeline(s, restore.restoreId), 'VerifyBackup', { ends: true, detail: (v) => `${v.volumes} volume index(es), ${v.files} files, ${v.packs} packs present` }, () => verifyBackupIndex(s.vault, restore.backupId));
+  return asStep(timeline(s, restore.restoreId), 'VerifyBackup', { ends: true, detail: (v) => `${v.volumes} volume index(es), ${v.files} files, ${v.packs} packs present${v.unverified.length > 0 ? `; not verifiable (written before the integrity chain): ${v.unverified.join('; ')}` : ''}` }, () => verifyBackupIndex(s.vault, restore.backupId));
 }
 
 /** CreateNamespace: the target namespace, labelled with the restore (it may exist already, empty). */
