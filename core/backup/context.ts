@@ -9,6 +9,7 @@ import type { Config } from '../config/schema.js';
 import type { BackupCatalog } from '../catalog/catalog.js';
 import type { ExecPort } from '../kube/exec.js';
 import type { KubeClients } from '../kube/connect.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from '../kube/deadline.js';
 import type { VaultStore } from '../vault/store.js';
 import type { PreparedBackup } from '../workflow/contracts.js';
 import type { BackupEvents } from './events.js';
@@ -41,6 +42,11 @@ export interface BackupTimings {
   readonly gcPauseSeconds: number;
   /** How long a plan lock lives unless released (a safety net if the workflow dies). */
   readonly lockTtlSeconds: number;
+  /**
+   * How long one Kubernetes API request may go unanswered before it is aborted and retried as a
+   * `KubernetesTransientError` (core/kube/deadline.ts): a hung request costs this, not the Task's timeout.
+   */
+  readonly kubeRequestTimeoutSeconds: number;
 }
 
 export const DEFAULT_TIMINGS: BackupTimings = {
@@ -50,6 +56,7 @@ export const DEFAULT_TIMINGS: BackupTimings = {
   // The snapshot deadline plus 15 minutes for hooks and capture: short, and never shorter than the work it protects.
   gcPauseSeconds: 1800 + 900,
   lockTtlSeconds: 24 * 3600,
+  kubeRequestTimeoutSeconds: DEFAULT_REQUEST_TIMEOUT_MS / 1000,
 };
 
 /** The cluster a prepared backup runs against. */

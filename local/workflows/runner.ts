@@ -120,7 +120,7 @@ export function localBackupServices(stateDir: string, config: Config, options: {
     config,
     now: options.now ?? (() => new Date()),
     // Every plan's cluster is the local cluster.
-    kube: async () => (clients ??= makeKubeClients(kubeConfigFromFile(paths.kubeconfig))),
+    kube: async () => (clients ??= makeKubeClients(kubeConfigFromFile(paths.kubeconfig), { deadline: { timeoutMs: (options.timings?.kubeRequestTimeoutSeconds ?? DEFAULT_TIMINGS.kubeRequestTimeoutSeconds) * 1000 } })),
     exec: (kube) => new KubernetesExec(kube.exec),
     vault: new FileVaultStore(paths.vault),
     catalog: new LocalCatalog(paths.catalog),
