@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { LRUCache } from 'lru-cache';
 import { UserError } from '../errors.js';
+import { withPath } from '../fs-errors.js';
 import { checkBackupId, checkVolumeName, packKey, volumeIndexKey, volumeSummaryKey } from '../vault/layout.js';
 import type { VaultStore } from '../vault/store.js';
 import { ChunkerPool } from './chunker-pool.js';
@@ -215,7 +216,8 @@ export async function backupVolume(options: BackupOptions): Promise<BackupResult
   } catch (err) {
     // Let queued work settle so no worker keeps writing after we return.
     await Promise.allSettled(pending);
-    throw err;
+    // The index is staged through a stream, whose ENOSPC names no file: name the staged index.
+    throw withPath(err, indexFile);
   } finally {
     await pool.close();
     await prevReader?.close().catch(() => {});

@@ -1,0 +1,37 @@
+/**
+ * A backup whose index staging directory is on a full disk. The staged index is written
+ * through a stream whose ENOSPC names no file; here the stream writes to /dev/full, where
+ * the kernel answers every write with ENOSPC as a full disk does.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it, jest } from '@jest/globals';
+
+const realFs = await import('node:fs');
+
+jest.unstable_mockModule('node:fs', () => ({
+  ...realFs,
+  createWriteStream: (path: string, ...rest: unknown[]) =>
+    (realFs.createWriteStream as (...a: unknown[]) => unknown)(String(path).includes('milvus-guard-index-') ? '/dev/full' : path, ...rest),
+}));
+
+const { backupVolume } = await import('../../core/datamover/backup.js');
+const { FileSystemError } = await import('../../core/fs-errors.js');
+const { FileVaultStore } = await import('../../core/vault/file-store.js');
+const { tempDir } = await import('./helpers.js');
+
+describe('backup with a full disk under the staged index', () => {
+  it('names the staged index file in a one-line error the user can act on', async () => {
+    const dir = await tempDir('index-full');
+    const source = join(dir, 'source');
+    await mkdir(source);
+    await writeFile(join(source, 'segment'), Buffer.alloc(5000, 3));
+    const tmpDir = join(dir, 'tmp');
+    await mkdir(tmpDir);
+
+    const attempt = backupVolume({ source, vault: new FileVaultStore(join(dir, 'vault')), volume: 'etcd', backupId: 'b1', now: new Date('2026-03-01T02:00:00Z'), workers: 1, tmpDir });
+
+    await expect(attempt).rejects.toThrow(FileSystemError);
+    await expect(attempt).rejects.toThrow(new RegExp(`^cannot write ${tmpDir}/milvus-guard-index-\\w+/index\\.jsonl\\.gz: no space left on the device \\(ENOSPC\\)`));
+  });
+});
