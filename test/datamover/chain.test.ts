@@ -11,6 +11,8 @@ import { FileVaultStore } from '../../core/vault/file-store.js';
 import { backupRecordKey, inventoryKey, manifestKey, packKey, volumeIndexKey, volumeSummaryKey } from '../../core/vault/layout.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 import { IndexReader } from '../../core/datamover/index-format.js';
+import { finalizeStep } from '../../core/backup/workflow.js';
+import { InMemoryCatalog } from '../../core/catalog/memory.js';
 import { buildTree, dropIndexLines, SMALL_CHUNKS, tempDir, writeBackupRecord } from './helpers.js';
 
 // The integrity chain over a backup as the workflow leaves it: two volumes exported by the
@@ -273,5 +275,54 @@ describe('Finalize commits only a complete export', () => {
     vault.objects.delete(CONFIG);
 
     await expect(gatherCommitments(vault, BACKUP, [ETCD, MINIO], 2)).rejects.toThrow('Capture wrote 2 manifest(s) but the vault holds 1');
+  });
+});
+
+describe('the Finalize step', () => {
+  const backup = {
+    plan: 'nightly',
+    backupName: BACKUP,
+    namespace: 'vector-db',
+    cluster: { name: 'prod', eksClusterName: 'prod-eks', region: 'eu-west-1' },
+    vault: { name: 'primary', bucket: 'vault', region: 'eu-west-1' },
+    executionId: 'exec-1',
+    startedAt: NOW.toISOString(),
+  };
+  const items = [ETCD, MINIO].map((pvc) => ({ pvc, role: 'minio', snapshot: `${BACKUP}-${pvc}` }));
+  const exports = items.map((i) => ({ ...i, bytesTotal: 1, bytesUploaded: 1, files: 1 }));
+
+  async function finalize(vault: InMemoryVaultStore): Promise<{ catalog: InMemoryCatalog; outcome: unknown }> {
+    const catalog = new InMemoryCatalog();
+    await catalog.createBackup({ backupId: BACKUP, plan: 'nightly', cluster: 'prod', namespace: 'vector-db', vault: 'primary', executionId: 'exec-1', status: 'InProgress', startedAt: NOW.toISOString(), steps: {} });
+    const services = { catalog, vault, now: () => new Date('2026-11-23T02:10:00Z'), events: { publish: async () => {} } };
+    const outcome = await finalizeStep(services, backup, { inventoryKey: inventoryKey(BACKUP), resources: 2, volumes: [] as never }, { items, ready: true, deadline: NOW.toISOString() }, exports).catch((e: unknown) => e);
+    return { catalog, outcome };
+  }
+
+  it('refuses a backup whose export did not complete: ExportIncomplete, no backup.json, never Available', async () => {
+    const vault = copyOf(base);
+    vault.objects.delete(backupRecordKey(BACKUP));
+    vault.objects.delete(volumeSummaryKey(BACKUP, MINIO));
+
+    const { catalog, outcome } = await finalize(vault);
+
+    expect((outcome as Error).name).toBe('ExportIncomplete');
+    expect(vault.objects.has(backupRecordKey(BACKUP))).toBe(false);
+    expect((await catalog.getBackup(BACKUP))!.status).not.toBe('Available');
+  });
+
+  it('commits backup.json to each summary and manifest, so verify passes it', async () => {
+    const vault = copyOf(base);
+    vault.objects.delete(backupRecordKey(BACKUP));
+
+    const { catalog, outcome } = await finalize(vault);
+
+    expect(outcome).toMatchObject({ status: 'Available' });
+    expect((await catalog.getBackup(BACKUP))!.status).toBe('Available');
+    const document = JSON.parse((await vault.get(backupRecordKey(BACKUP))).toString()) as { volumes: { summarySha256?: string; files: number }[]; manifests: unknown[] };
+    expect(document.volumes.map((v) => v.summarySha256)).toEqual([expect.stringMatching(/^[0-9a-f]{64}$/), expect.stringMatching(/^[0-9a-f]{64}$/)]);
+    expect(document.volumes[1]!.files).toBe(15); // from the summary, not from what the workflow state said
+    expect(document.manifests).toHaveLength(2);
+    expect((await verifyVault({ vault })).problems).toEqual([]);
   });
 });
