@@ -10,6 +10,7 @@ import { backupVolume } from '../../core/datamover/backup.js';
 import { ChunkError } from '../../core/datamover/chunk-reader.js';
 import { IndexCorruptError } from '../../core/datamover/index-format.js';
 import { RestoreError, restoreVolume } from '../../core/datamover/restore.js';
+import { MAX_SKIPPED_NAMED } from '../../core/datamover/walk.js';
 import { verifyVault } from '../../core/datamover/verify.js';
 import { checkBackupId, checkVolumeName } from '../../core/vault/layout.js';
 import { openVault, type VaultConnectOptions } from '../../core/vault/open.js';
@@ -179,7 +180,7 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
       else
         io.stdout(
           `backup ${result.backupId} volume ${result.volume}: ${result.files} files, ${result.directories} directories, ${result.symlinks} symlinks` +
-            `${result.skipped ? ` (${result.skipped} special files skipped)` : ''}; ${formatBytes(result.bytesScanned)} of ${formatBytes(result.bytesTotal)} read, ` +
+            `${result.skipped ? ` (${skippedText(result.skipped, result.skippedFiles ?? [])})` : ''}; ${formatBytes(result.bytesScanned)} of ${formatBytes(result.bytesTotal)} read, ` +
             `${formatBytes(result.bytesUploaded)} uploaded, ${result.chunksNew} new and ${result.chunksReused} reused chunks, ` +
             `${result.parentBackupId ? `incremental from ${result.parentBackupId}` : 'full'}, ${formatDuration(result.durationSeconds)}\n`,
         );
@@ -256,6 +257,13 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
     }
     process.exitCode = result.problems.length === 0 ? 0 : 1;
   });
+}
+
+/** "2 special files skipped: run/milvus.sock, fifo" (the first few; --json names up to 100). */
+function skippedText(count: number, names: readonly string[]): string {
+  const shown = names.slice(0, 5);
+  const more = count - shown.length;
+  return `${count} special files skipped: ${shown.join(', ')}${more > 0 ? ` and ${more} more (--json names up to ${MAX_SKIPPED_NAMED})` : ''}`;
 }
 
 function parseRetainUntil(value: string, now: Date): Date {

@@ -72,3 +72,16 @@ describe('datamover backup: special files', () => {
     }
   });
 });
+
+describe('datamover backup: special files in the text result', () => {
+  it('names the first few skipped files and counts the rest', async () => {
+    const dir = await tempDir('special-text');
+    const source = join(dir, 'source');
+    await mkdir(source);
+    for (let i = 0; i < 7; i++) execFileSync('mkfifo', [join(source, `fifo-${i}`)]);
+
+    const r = await run(['backup', '--source', source, '--vault', `file://${join(dir, 'vault')}`, '--volume', 'etcd', '--backup-id', 'b1']);
+
+    expect(r.stdout).toContain(`(7 special files skipped: fifo-0, fifo-1, fifo-2, fifo-3, fifo-4 and 2 more (--json names up to ${MAX_SKIPPED_NAMED}));`);
+  });
+});
