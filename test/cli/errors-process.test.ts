@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -12,10 +12,18 @@ interface Exit {
   readonly stderr: string;
 }
 
+// Tests run as root here, for whom a directory's mode denies nothing: the permission tests
+// run the CLI as nobody (uid 65534), where a 0555 directory is really read-only.
+const UNPRIVILEGED = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+
 /** Runs the real `milvus-guard` entry point in a child process. */
 function cli(...args: string[]): Promise<Exit> {
+  return cliWith({}, ...args);
+}
+
+function cliWith(options: { uid?: number; gid?: number }, ...args: string[]): Promise<Exit> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['bin/milvus-guard.js', ...args], { timeout: 30_000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, ['bin/milvus-guard.js', ...args], { timeout: 30_000, ...options }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
       resolve({ code, stdout, stderr });
     });
@@ -28,6 +36,8 @@ let dir: string;
 let vaultUrl: string;
 /** A regular file, where the commands below expect a directory. */
 let file: string;
+/** An empty directory with mode 0555. */
+let readOnly: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mg-errors-'));
@@ -39,6 +49,10 @@ beforeAll(async () => {
   const vault = new FileVaultStore(join(dir, 'vault'));
   vaultUrl = vault.url;
   await backupVolume({ source, vault, volume: 'etcd', backupId: 'b1', now: new Date('2026-03-01T02:00:00Z'), workers: 1 });
+  await chmod(dir, 0o755); // mkdtemp makes it 0700: the unprivileged runs read the vault in it
+  readOnly = join(dir, 'read-only');
+  await mkdir(readOnly, { mode: 0o555 });
+  await chmod(readOnly, 0o555);
 });
 
 afterAll(async () => {
@@ -67,6 +81,24 @@ describe('file-system errors of the data mover (as a process)', () => {
     expect(r.stderr).toMatch(new RegExp(`^error: cannot create directory ${file}/vault/\\S+: a part of the path is not a directory \\(ENOTDIR\\)`));
     expect(r.stderr).not.toMatch(NO_STACK);
     expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('permission errors of the data mover (as a process, unprivileged)', () => {
+  it('refuses a read-only restore target in one line naming the file it could not create, exit 1', async () => {
+    const r = await cliWith(UNPRIVILEGED, 'datamover', 'restore', '--vault', vaultUrl, '--volume', 'etcd', '--backup-id', 'b1', '--target', readOnly);
+
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `error: cannot open ${readOnly}/.milvus-guard-restore.json: permission denied (EACCES); give the user running milvus-guard access to it, or choose another path\n`,
+    );
+  });
+
+  it('refuses a file:// vault in a read-only directory in one line naming it, exit 1', async () => {
+    const r = await cliWith(UNPRIVILEGED, 'datamover', 'backup', '--source', join(dir, 'source'), '--vault', `file://${readOnly}/vault`, '--volume', 'etcd', '--backup-id', 'b2');
+
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^error: cannot create directory ${readOnly}/vault\\S*: permission denied \\(EACCES\\); .+\n$`));
   });
 });
 
