@@ -25,7 +25,7 @@ import type {
 } from '../workflow/backup-state.js';
 import type { PreparedBackup, PrepareRequest } from '../workflow/contracts.js';
 import { BACKUP_WORKFLOW } from '../workflow/steps.js';
-import { asStep, closeFailedStep, failedStepOf, type Timeline } from '../workflow/timeline.js';
+import { asStep, closeFailedStep, failedStepOf, timeoutCause, type Timeline } from '../workflow/timeline.js';
 import { prepareBackup, type PrepareContext } from '../workflow/prepare.js';
 import { captureManifests } from './capture.js';
 import type { BackupServices } from './context.js';
@@ -316,7 +316,7 @@ export async function markFailedStep(s: Services<'catalog' | 'now' | 'events'>, 
   const now = s.now();
   const record = await s.catalog.getBackup(id);
   const at = failedStepOf(record?.steps);
-  const cause = causeText(error.Cause);
+  const cause = timeoutCause(record?.steps, at, error.Error, causeText(error.Cause));
   const durationSeconds = Math.max(0, (now.getTime() - Date.parse(backup.startedAt)) / 1000);
   await closeFailedStep(timeline(s, id), record?.steps, at, { Error: error.Error, cause });
   await s.catalog.updateBackup(id, { status: 'Failed', completedAt: now.toISOString(), durationSeconds, failure: { ...at, error: error.Error, cause } });

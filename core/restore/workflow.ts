@@ -14,7 +14,7 @@ import type { PrepareRequest } from '../workflow/contracts.js';
 import type { ApplySummary, PreparedRestore, Readiness, RestoreCleanup, ValidationProgress, VolumeRestore } from '../workflow/restore-state.js';
 import type { StepError } from '../workflow/backup-state.js';
 import { RESTORE_WORKFLOW } from '../workflow/steps.js';
-import { asStep, closeFailedStep, failedStepOf, type Timeline } from '../workflow/timeline.js';
+import { asStep, closeFailedStep, failedStepOf, timeoutCause, type Timeline } from '../workflow/timeline.js';
 import type { RestoreServices } from './context.js';
 import { applyManifests } from './manifests.js';
 import { createNamespace, deleteNamespace } from './namespace.js';
@@ -242,7 +242,7 @@ export async function markRestoreFailedStep(
   const now = s.now();
   const record = await s.catalog.getRestore(id);
   const at = failedStepOf(record?.steps);
-  const cause = causeText(error.Cause);
+  const cause = timeoutCause(record?.steps, at, error.Error, causeText(error.Cause));
   const ns = `namespace ${restore.to.namespace} in cluster ${restore.to.cluster.name}`;
   let leftBehind: string;
   if (cleanup.result?.namespaceDeleted) leftBehind = `cleanup deleted ${ns}`;

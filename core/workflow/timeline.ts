@@ -5,6 +5,7 @@
  * and restore workflows both go through `asStep`; `failedStepOf` reads a timeline back.
  */
 import type { StepEntry } from '../catalog/record.js';
+import { duration, reportingSlowCalls, type SlowCallListener } from '../kube/deadline.js';
 import { stepRow, type WorkflowSteps } from './steps.js';
 
 /** Where one record's timeline is written. */
@@ -38,15 +39,55 @@ export async function asStep<T>(
   if (!step) return work();
   await t.record(step, { startedAt: t.now().toISOString(), state });
   let result: T;
+  const notes = slowCallNotes(t, step);
   try {
-    result = await work();
+    result = await reportingSlowCalls(notes, work);
   } catch (err) {
+    await notes.written();
     await t.record(step, { endedAt: t.now().toISOString(), outcome: 'Failed', state, detail: errorDetail((err as Error).name, (err as Error).message) });
     throw err;
   }
+  await notes.written();
   const ends = typeof options.ends === 'function' ? options.ends(result) : options.ends;
   if (ends) await t.record(step, { endedAt: t.now().toISOString(), outcome: 'Succeeded', ...(options.detail ? { detail: options.detail(result) } : {}) });
   return result;
+}
+
+/** How a step's detail says that a Kubernetes call of its Task has had no answer yet. */
+const WAITING = 'waiting on ';
+
+/**
+ * Notes a Task's slow Kubernetes calls in its step's detail (`waiting on create Job ns/x (no
+ * answer after 5 s)`, then `… answered after 12 s`), so a Task that times out before the call's
+ * deadline leaves a record naming the object (see {@link timeoutCause}). Only slow calls write,
+ * in order; `written` waits for them before the step's end is recorded.
+ */
+function slowCallNotes(t: Timeline, step: string): SlowCallListener & { written(): Promise<void> } {
+  let chain = Promise.resolve();
+  const note = (detail: string) => {
+    // A note is best effort: failing to write it must not fail the Task.
+    chain = chain.then(() => t.record(step, { detail })).catch(() => undefined);
+  };
+  return {
+    waiting: (what, afterMs) => note(`${WAITING}${what} (no answer after ${duration(afterMs)})`),
+    answered: (what, afterMs) => note(`${what} answered after ${duration(afterMs)}`),
+    written: () => chain,
+  };
+}
+
+/**
+ * The cause to record for a workflow that failed in `at` with `error`. A Task that timed out
+ * (`States.Timeout`, whose cause says nothing more) is named, with what its step last noted:
+ * the Kubernetes call it was waiting on, when it was waiting on one. Any other cause is kept.
+ */
+export function timeoutCause(steps: Readonly<Record<string, StepEntry | undefined>> | undefined, at: FailedAt, error: string, cause: string): string {
+  if (error !== 'States.Timeout') return cause;
+  const task = at.state ?? at.step;
+  const detail = steps?.[at.step]?.detail;
+  const given = cause && cause !== error ? ` (${cause})` : '';
+  if (detail?.startsWith(WAITING)) return `${task} timed out ${detail}${given}`;
+  if (detail) return `${task} timed out; its step last noted: ${detail}${given}`;
+  return `${task} did not finish within its state's TimeoutSeconds${given}`;
 }
 
 /** Where a failed workflow failed: the timeline step and the Task (the console's failed state). */
