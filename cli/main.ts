@@ -76,20 +76,29 @@ export async function main(argv: readonly string[]): Promise<number> {
     await program.parseAsync([...argv]);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
-    if (err instanceof CommanderError) {
-      // Commander already printed the usage error (or the help/version text).
-      return err.exitCode;
-    }
-    // A full disk, a read-only or missing directory: the user's to fix, so one line, no stack.
-    const userError = err instanceof UserError ? err : asFileSystemError(err);
-    if (userError) {
-      process.stderr.write(`error: ${userError.message}\n`);
-      return userError.exitCode;
-    }
-    process.stderr.write(
-      `internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n` +
-        'This is a bug in milvus-guard: please report it with the lines above.\n',
-    );
-    return 2;
+    return reportFailure(err, (text) => void process.stderr.write(text));
   }
+}
+
+/**
+ * Prints what ended the CLI with `err` and returns the exit code: nothing for a usage error
+ * (commander printed it), one line for the user's mistakes (exit 1), the stack and a request
+ * to report it for anything else, which is a bug of ours (exit 2).
+ */
+export function reportFailure(err: unknown, write: (text: string) => void): number {
+  if (err instanceof CommanderError) {
+    // Commander already printed the usage error (or the help/version text).
+    return err.exitCode;
+  }
+  // A full disk, a read-only directory, a file in the way: the user's to fix, so one line.
+  const userError = err instanceof UserError ? err : asFileSystemError(err);
+  if (userError) {
+    write(`error: ${userError.message}\n`);
+    return userError.exitCode;
+  }
+  write(
+    `internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n` +
+      'This is a bug in milvus-guard: please report it with the lines above.\n',
+  );
+  return 2;
 }

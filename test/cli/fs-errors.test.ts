@@ -1,4 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
+import { CommanderError } from 'commander';
+import { reportFailure } from '../../cli/main.js';
 import { UserError } from '../../core/errors.js';
 import { asFileSystemError, FileSystemError, USER_FS_ERROR_CODES, withPath } from '../../core/fs-errors.js';
 
@@ -77,5 +79,38 @@ describe('file-system errors a user can act on', () => {
   ])('leaves %s alone: it is not the user\'s to fix', (_what, err) => {
     expect(asFileSystemError(err)).toBeUndefined();
     expect(withPath(err, '/x')).toBe(err);
+  });
+});
+
+describe('what the CLI prints when a command fails', () => {
+  const report = (err: unknown): { code: number; text: string } => {
+    let text = '';
+    const code = reportFailure(err, (t) => void (text += t));
+    return { code, text };
+  };
+
+  it('prints a file-system error the user can fix as one line, exit 1', () => {
+    expect(report(errno('EROFS', 'open', { path: '/mnt/snapshot/x' }))).toEqual({
+      code: 1,
+      text: 'error: cannot open /mnt/snapshot/x: the file system is read-only (EROFS); choose a directory on a writable file system, or mount it read-write\n',
+    });
+  });
+
+  it('prints a UserError as one line with its exit code', () => {
+    expect(report(new UserError('--volume: "a/b" is not a volume name'))).toEqual({ code: 1, text: 'error: --volume: "a/b" is not a volume name\n' });
+  });
+
+  it('prints anything else with its stack, says it is a bug, exit 2', () => {
+    const bug = new TypeError("Cannot read properties of undefined (reading 'indexKey')");
+
+    const { code, text } = report(bug);
+
+    expect(code).toBe(2);
+    expect(text).toMatch(/^internal error: TypeError: Cannot read properties of undefined \(reading 'indexKey'\)\n\s+at /);
+    expect(text.endsWith('This is a bug in milvus-guard: please report it with the lines above.\n')).toBe(true);
+  });
+
+  it('leaves a usage error to commander, which printed it already', () => {
+    expect(report(new CommanderError(1, 'commander.unknownOption', "error: unknown option '--foo'"))).toEqual({ code: 1, text: '' });
   });
 });
