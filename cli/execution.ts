@@ -53,10 +53,11 @@ function progress(workflow: Workflow, show: (state: string) => void): (state: st
 }
 
 /** Runs a workflow on the local cluster of `stateDir` to its end; Wait states and retries can be shortened. */
-export async function runLocally(run: WorkflowRun & { readonly stateDir: string; readonly pollMs?: number; readonly retryMs?: number }): Promise<ExecutionEnd> {
+export async function runLocally(run: WorkflowRun & { readonly stateDir: string; readonly pollMs?: number; readonly retryMs?: number; readonly kubeRequestTimeoutSeconds?: number }): Promise<ExecutionEnd> {
   const { runLocalWorkflow } = await import('./local-mode.js');
-  const { show, ...options } = run;
-  const r = await runLocalWorkflow({ ...options, onState: show && progress(run.workflow, show) });
+  const { show, kubeRequestTimeoutSeconds, ...options } = run;
+  const timings = kubeRequestTimeoutSeconds === undefined ? {} : { timings: { kubeRequestTimeoutSeconds } };
+  const r = await runLocalWorkflow({ ...options, ...timings, onState: show && progress(run.workflow, show) });
   return { executionArn: r.executionId, status: r.status, output: r.output, error: r.error?.name, cause: r.error?.message };
 }
 
@@ -119,7 +120,7 @@ export async function executeWorkflow(
 ): Promise<number> {
   const show = opts.output === 'text' ? (state: string) => io.err(`  ${new Date().toISOString().slice(11, 19)}  ${state}\n`) : undefined;
   const { plan, ...what } = run;
-  const end = opts.local ? await runLocally({ ...what, show, stateDir: opts.state }) : await runOnAws({ ...what, show, region: opts.region ?? resolvePlan(run.config, plan).vault.region, wait: opts.wait === true, sleep: io.sleep });
+  const end = opts.local ? await runLocally({ ...what, show, stateDir: opts.state, ...(opts.kubeRequestTimeout === undefined ? {} : { kubeRequestTimeoutSeconds: opts.kubeRequestTimeout }) }) : await runOnAws({ ...what, show, region: opts.region ?? resolvePlan(run.config, plan).vault.region, wait: opts.wait === true, sleep: io.sleep });
   const written = opts.local ? await readBack(end) : undefined;
   if (opts.output === 'json') io.out(`${JSON.stringify(written ? { ...end, [written.key]: written.value ?? null } : end, null, 2)}\n`);
   else if (written?.text) io.out(written.text);

@@ -3,7 +3,7 @@
  * and catalog they use (`--local [--state DIR]` or AWS). Starting and following a workflow is
  * cli/execution.ts's.
  */
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { BackupCatalog } from '../../core/catalog/catalog.js';
 import { DynamoCatalog } from '../../core/catalog/dynamo.js';
 import { loadConfigFile } from '../../core/config/parse.js';
@@ -31,6 +31,8 @@ export interface WorkflowOptions {
   local?: boolean;
   state: string;
   region?: string;
+  /** With `--local`: the deadline of each Kubernetes request of the workflow, in seconds. */
+  kubeRequestTimeout?: number;
 }
 
 /** The config the local cluster's seeded Milvus matches. */
@@ -43,7 +45,14 @@ export function addWorkflowOptions(cmd: Command): Command {
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
     .option('--local', 'use the embedded default started by `milvus-guard local up` instead of AWS', false)
     .option('--state <dir>', 'with --local: the state directory given to `local up`', '.local-state')
-    .option('--region <region>', "AWS region of the catalog and the workflow (default: the plan's vault region)");
+    .option('--region <region>', "AWS region of the catalog and the workflow (default: the plan's vault region)")
+    .addOption(new Option('--kube-request-timeout <seconds>', 'with --local: abandon and retry a Kubernetes API request unanswered for this long (default: 30)').argParser(positiveSeconds));
+}
+
+function positiveSeconds(value: string): number {
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new InvalidArgumentError(`"${value}" is not a positive number of seconds`);
+  return seconds;
 }
 
 export const configOf = (opts: WorkflowOptions): Promise<Config> => loadConfigFile(opts.config ?? (opts.local ? LOCAL_CONFIG_FILE : DEFAULT_CONFIG_FILE));
