@@ -14,6 +14,7 @@ import type { VaultStore } from '../vault/store.js';
 import type { PreparedBackup } from '../workflow/contracts.js';
 import type { BackupEvents } from './events.js';
 import type { SecretSealer } from './sealer.js';
+import type { ExecutionStatus } from '../workflow/executions.js';
 
 /** How the export step runs the data mover in the cluster. */
 export interface DataMoverSettings {
@@ -77,4 +78,6 @@ export interface BackupServices {
   readonly events: BackupEvents;
   readonly dataMover: DataMoverSettings;
   readonly timings: BackupTimings;
+  /** Whether an execution still runs (the holder of a plan lock). */
+  readonly executions: ExecutionStatus;
 }

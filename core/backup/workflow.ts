@@ -25,6 +25,7 @@ import type {
 } from '../workflow/backup-state.js';
 import type { PreparedBackup, PrepareRequest } from '../workflow/contracts.js';
 import { BACKUP_WORKFLOW } from '../workflow/steps.js';
+import { createWhileOpen } from '../workflow/closing.js';
 import { asStep, closeFailedStep, failedStepOf, timeoutCause, type Timeline } from '../workflow/timeline.js';
 import { prepareBackup, type PrepareContext } from '../workflow/prepare.js';
 import { captureManifests } from './capture.js';
@@ -36,6 +37,7 @@ import { checkFlush, milvusFor, pauseGc, resumeGc, startFlush } from './quiesce.
 import { checkSnapshots, createSnapshots, deleteBackupSnapshots } from './snapshots.js';
 import { BACKUP_INDEX_FORMAT, gatherCommitments, type BackupIndexDocument } from '../vault/backup-index.js';
 import { backupRecordKey, hookRunsKey, milvusStateKey, volumeIndexKey, volumeSummaryKey } from '../vault/layout.js';
+import { BackupInProgressError, LockHolderEndedError } from '../catalog/catalog.js';
 
 type Services<K extends keyof BackupServices> = Pick<BackupServices, K>;
 
@@ -46,20 +48,34 @@ const timeline = (s: Services<'catalog' | 'now'>, backupId: string): Timeline =>
   record: (step, entry) => s.catalog.recordStep(backupId, step as BackupStep, entry),
 });
 
+/** Creates through the failure-path barrier of the backup's record (core/workflow/closing.ts). */
+const whileOpen = <T>(s: Services<'catalog'>, backup: PreparedBackup, create: () => Promise<T>, undo: () => Promise<unknown>): Promise<T> =>
+  createWhileOpen(`backup ${backup.backupName}`, () => s.catalog.getBackup(backup.backupName), create, undo);
+
 const plan = (config: Config, backup: PreparedBackup): ResolvedPlan => resolvePlan(config, backup.plan);
 const kubeOf = (s: Services<'kube'>, backup: PreparedBackup): Promise<KubeClients> => s.kube(backup.cluster);
 
 /**
  * Prepare: prepares the backup (input, plan, name), takes the plan's lock and creates the
  * catalog record `InProgress`. A second backup of the plan while one runs throws
- * `BackupInProgressError` (error name `BackupInProgress`); if the record cannot be created the
- * lock is released again, so a failed Prepare never blocks the plan.
+ * `BackupInProgressError` (error name `BackupInProgress`), unless the execution that holds the
+ * lock has ended: then `LockHolderEndedError` (`LockHolderEnded`) sends the workflow to
+ * RecoverHolder (core/backup/recover.ts). If the record cannot be created the lock is released
+ * again, so a failed Prepare never blocks the plan.
  */
-export async function prepareStep(s: Services<'config' | 'catalog' | 'now' | 'timings'>, vault: PrepareContext['vault'], request: PrepareRequest): Promise<PreparedBackup> {
+export async function prepareStep(s: Services<'config' | 'catalog' | 'now' | 'timings' | 'executions'>, vault: PrepareContext['vault'], request: PrepareRequest): Promise<PreparedBackup> {
   const prepared = prepareBackup(request, { config: s.config, vault });
   const now = s.now();
   const holder = { backupId: prepared.backupName, executionId: prepared.executionId };
-  await s.catalog.acquireLock(prepared.plan, holder, now, deadlineAfter(now, s.timings.lockTtlSeconds));
+  try {
+    await s.catalog.acquireLock(prepared.plan, holder, now, deadlineAfter(now, s.timings.lockTtlSeconds));
+  } catch (err) {
+    // A holder whose execution has ended never released the lock: recover after it (RecoverHolder).
+    if (!(err instanceof BackupInProgressError) || !err.holder) throw err;
+    const state = await s.executions.state(err.holder.executionId);
+    if (state !== 'RUNNING') throw new LockHolderEndedError(prepared.plan, err.holder.backupId, err.holder.executionId, state);
+    throw err;
+  }
   try {
     await s.catalog.createBackup({
       backupId: prepared.backupName,
@@ -102,12 +118,15 @@ export async function checkFlushStep(s: Services<'config' | 'catalog' | 'now' | 
 
 /** PauseGc: pauses datacoord GC; the ticket travels in the workflow state to unquiesce. */
 export async function pauseGcStep(s: Services<'config' | 'catalog' | 'now' | 'kube' | 'timings'>, backup: PreparedBackup): Promise<GcPause> {
-  return asStep(timeline(s, backup.backupName), 'PauseGc', { ends: true, detail: (p) => `flushed and confirmed; GC paused until ${p.pausedUntil}${p.ticket ? '' : ' (no ticket: Milvus without GC tickets)'}` }, async () =>
-    pauseGc(s, milvusFor(await kubeOf(s, backup), plan(s.config, backup)), s.now()),
-  );
+  return asStep(timeline(s, backup.backupName), 'PauseGc', { ends: true, detail: (p) => `flushed and confirmed; GC paused until ${p.pausedUntil}${p.ticket ? '' : ' (no ticket: Milvus without GC tickets)'}` }, async () => {
+    const pause = await pauseGc(s, milvusFor(await kubeOf(s, backup), plan(s.config, backup)), s.now());
+    // Kept in the record too: if the execution dies, its recovery resumes GC with the ticket.
+    await s.catalog.updateBackup(backup.backupName, { gcPause: pause });
+    return pause;
+  });
 }
 
-async function recordHookRuns(s: Services<'catalog' | 'vault'>, backupId: string, phase: HookPhase, runs: HookRun[]): Promise<void> {
+export async function recordHookRuns(s: Services<'catalog' | 'vault'>, backupId: string, phase: HookPhase, runs: HookRun[]): Promise<void> {
   await s.vault.put(hookRunsKey(backupId, phase), Buffer.from(JSON.stringify(runs, null, 2)));
   const record = await s.catalog.getBackup(backupId);
   await s.catalog.updateBackup(backupId, { hooks: [...(record?.hooks ?? []).filter((r) => r.phase !== phase), ...runs] });
@@ -137,7 +156,8 @@ export async function captureStep(s: Services<'catalog' | 'now' | 'kube' | 'vaul
 /** Snapshot: every protected volume's VolumeSnapshot, created at once. */
 export async function snapshotStep(s: Services<'catalog' | 'now' | 'kube' | 'timings'>, backup: PreparedBackup, discovery: Discovery): Promise<SnapshotSet> {
   return asStep(timeline(s, backup.backupName), 'Snapshot', { ends: false }, async () => {
-    const set = await createSnapshots(s, await kubeOf(s, backup), backup.namespace, backup.backupName, discovery.volumes, s.now());
+    const kube = await kubeOf(s, backup);
+    const set = await whileOpen(s, backup, () => createSnapshots(s, kube, backup.namespace, backup.backupName, discovery.volumes, s.now()), () => deleteBackupSnapshots(kube, backup.namespace, backup.backupName));
     await s.catalog.updateBackup(backup.backupName, { components: set.items.map((i) => ({ pvc: i.pvc, role: i.role, snapshot: i.snapshot, status: 'Pending' as const })) });
     return set;
   });
@@ -184,7 +204,10 @@ export async function unquiesceStep(s: Services<'config' | 'catalog' | 'now' | '
 
 /** StartExport: the clone PVC and data-mover Job of one snapshot. */
 export async function startExportStep(s: Services<'catalog' | 'now' | 'kube' | 'dataMover' | 'timings'>, backup: PreparedBackup, item: SnapshotItem): Promise<ExportJob> {
-  return asStep(timeline(s, backup.backupName), 'StartExport', { ends: false }, async () => startExport(s, await kubeOf(s, backup), backup.namespace, backup.backupName, item, s.now()));
+  return asStep(timeline(s, backup.backupName), 'StartExport', { ends: false }, async () => {
+    const kube = await kubeOf(s, backup);
+    return whileOpen(s, backup, () => startExport(s, kube, backup.namespace, backup.backupName, item, s.now()), () => deleteBackupExports(kube, backup.namespace, backup.backupName));
+  });
 }
 
 /** CheckExport: one poll of a data-mover Job. */
@@ -269,10 +292,13 @@ export async function finalizeStep(
 }
 
 /**
- * CleanUp, the failure path's first step: removes every export Job and clone PVC of the backup and its
- * VolumeSnapshots (a failed backup restores nothing), found by label, whatever step failed.
+ * CleanUp, the failure path's first step: marks the record closing, so no step creates anything
+ * more for the backup (see core/workflow/closing.ts), then removes every export Job and clone
+ * PVC of the backup and its VolumeSnapshots (a failed backup restores nothing), found by label,
+ * whatever step failed.
  */
-export async function cleanUpStep(s: Services<'kube'>, backup: PreparedBackup): Promise<{ exports: string[]; snapshots: string[] }> {
+export async function cleanUpStep(s: Services<'kube' | 'catalog' | 'now'>, backup: PreparedBackup): Promise<{ exports: string[]; snapshots: string[] }> {
+  await s.catalog.updateBackup(backup.backupName, { closingAt: s.now().toISOString() });
   const kube = await kubeOf(s, backup);
   const exports = await deleteBackupExports(kube, backup.namespace, backup.backupName);
   const snapshots = await deleteBackupSnapshots(kube, backup.namespace, backup.backupName);

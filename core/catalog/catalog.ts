@@ -27,6 +27,22 @@ export class BackupInProgressError extends Error {
   }
 }
 
+/**
+ * The plan's lock is held by an execution that has ended: the backup that took it never reached
+ * its failure path. The workflow recovers after it (RecoverHolder) and prepares again.
+ */
+export class LockHolderEndedError extends Error {
+  constructor(
+    readonly plan: string,
+    readonly backupId: string,
+    readonly executionId: string,
+    readonly state: string,
+  ) {
+    super(`the lock of plan ${plan} is held by backup ${backupId}, whose execution ${executionId} is ${state}: recovering after it`);
+    this.name = 'LockHolderEnded';
+  }
+}
+
 /** A backup with that id exists and belongs to another execution. */
 export class BackupExistsError extends Error {
   constructor(readonly backupId: string, readonly executionId: string) {

@@ -86,6 +86,10 @@ export const BackupRecord = z.object({
   manifests: z.object({ objects: z.number().int().nonnegative(), secrets: z.number().int().nonnegative() }).optional(),
   /** The backup's index in the vault (`backups/<id>/backup.json`). */
   indexKey: z.string().optional(),
+  /** When the failure path began: from then on no step creates anything in the cluster for it. */
+  closingAt: z.string().optional(),
+  /** The datacoord GC pause the backup took, so a recovery can resume it with its ticket. */
+  gcPause: z.object({ ticket: z.string().optional(), pausedUntil: z.string() }).optional(),
   /** `step` is the timeline step, `state` the Task that failed (as the console names it). */
   failure: z.object({ step: z.string(), state: z.string().optional(), error: z.string(), cause: z.string() }).optional(),
 });
@@ -148,6 +152,8 @@ export const RestoreRecord = z.object({
   rtoSeconds: z.number().nonnegative().optional(),
   /** Whether the restore created the target namespace (cleanup deletes only what it created). */
   createdNamespace: z.boolean().optional(),
+  /** When the failure path began: from then on no step creates anything in the cluster for it. */
+  closingAt: z.string().optional(),
   /** The drill this restore belongs to, if any. */
   drillId: z.string().optional(),
   steps: z.partialRecord(RestoreStep, StepEntry).default({}),

@@ -14,6 +14,7 @@ import type { PrepareRequest } from '../workflow/contracts.js';
 import type { ApplySummary, PreparedRestore, Readiness, RestoreCleanup, ValidationProgress, VolumeRestore } from '../workflow/restore-state.js';
 import type { StepError } from '../workflow/backup-state.js';
 import { RESTORE_WORKFLOW } from '../workflow/steps.js';
+import { createWhileOpen } from '../workflow/closing.js';
 import { asStep, closeFailedStep, failedStepOf, timeoutCause, type Timeline } from '../workflow/timeline.js';
 import type { RestoreServices } from './context.js';
 import { applyManifests } from './manifests.js';
@@ -41,6 +42,14 @@ const timeline = (s: Services<'catalog' | 'now'>, restoreId: string): Timeline =
   now: s.now,
   record: (step, entry) => s.catalog.recordRestoreStep(restoreId, step as RestoreStep, entry),
 });
+
+/**
+ * Creates through the failure-path barrier of the restore's record (core/workflow/closing.ts);
+ * what was made after the cleanup began is removed again: the restore's Jobs and snapshot
+ * objects. (Objects in the target namespace stay for inspection, as the cleanup leaves them.)
+ */
+const whileOpen = <T>(s: Services<'catalog'>, restore: PreparedRestore, kube: KubeClients, create: () => Promise<T>): Promise<T> =>
+  createWhileOpen(`restore ${restore.restoreId}`, () => s.catalog.getRestore(restore.restoreId), create, () => deleteRestoreTemporaries(kube, restore));
 
 const targetKube = (s: Services<'kube'>, restore: PreparedRestore): Promise<KubeClients> => s.kube(restore.to.cluster);
 
@@ -87,7 +96,8 @@ export async function verifyBackupStep(s: Services<'catalog' | 'now' | 'vault'>,
 /** CreateNamespace: the target namespace, labelled with the restore (it may exist already, empty). */
 export async function createNamespaceStep(s: Services<'catalog' | 'now' | 'kube'>, restore: PreparedRestore): Promise<{ created: boolean }> {
   return asStep(timeline(s, restore.restoreId), 'CreateNamespace', { ends: true, detail: (r) => (r.created ? `created ${restore.to.namespace}` : `${restore.to.namespace} existed and was empty`) }, async () => {
-    const result = await createNamespace(await targetKube(s, restore), restore.to.namespace, restoreLabels(restore.restoreId));
+    const kube = await targetKube(s, restore);
+    const result = await whileOpen(s, restore, kube, () => createNamespace(kube, restore.to.namespace, restoreLabels(restore.restoreId)));
     await s.catalog.updateRestore(restore.restoreId, { createdNamespace: result.created });
     return result;
   });
@@ -96,7 +106,8 @@ export async function createNamespaceStep(s: Services<'catalog' | 'now' | 'kube'
 /** RestoreVolumes: every volume's PVC, from its snapshot or hydrated from the vault. */
 export async function restoreVolumesStep(s: Services<'catalog' | 'now' | 'kube' | 'vault' | 'dataMover' | 'restoreTimings'>, restore: PreparedRestore): Promise<VolumeRestore> {
   return asStep(timeline(s, restore.restoreId), 'RestoreVolumes', { ends: false }, async () => {
-    const state = await startVolumeRestore({ dataMover: s.dataMover, timings: s.restoreTimings }, await targetKube(s, restore), s.vault, restore, s.now());
+    const kube = await targetKube(s, restore);
+    const state = await whileOpen(s, restore, kube, () => startVolumeRestore({ dataMover: s.dataMover, timings: s.restoreTimings }, kube, s.vault, restore, s.now()));
     await s.catalog.updateRestore(restore.restoreId, { volumes: state.items.map((i) => ({ pvc: i.pvc, role: i.role, status: 'Pending' as const, ...fromOf(i) })) });
     return state;
   });
@@ -116,7 +127,8 @@ export async function checkVolumesStep(s: Services<'catalog' | 'now' | 'kube'>, 
 /** ApplyManifests: the captured objects, rewritten for the target and created in restore order. */
 export async function applyManifestsStep(s: Services<'catalog' | 'now' | 'kube' | 'vault' | 'sealer'>, restore: PreparedRestore): Promise<ApplySummary> {
   return asStep(timeline(s, restore.restoreId), 'ApplyManifests', { ends: true, detail: (a) => `${a.created} object(s) created (${a.secrets} Secrets), ${a.existing} already there` }, async () => {
-    const summary = await applyManifests(s, await targetKube(s, restore), restore);
+    const kube = await targetKube(s, restore);
+    const summary = await whileOpen(s, restore, kube, () => applyManifests(s, kube, restore));
     await s.catalog.updateRestore(restore.restoreId, { manifests: summary });
     return summary;
   });
@@ -204,7 +216,9 @@ export async function completeStep(s: Services<'catalog' | 'now' | 'events' | 'k
  * objects made in the target namespace) and, when the input asked for cleanup, the namespace
  * the restore created — never one that existed before it.
  */
-export async function cleanUpRestoreStep(s: Services<'catalog' | 'kube'>, restore: PreparedRestore): Promise<RestoreCleanup> {
+export async function cleanUpRestoreStep(s: Services<'catalog' | 'kube' | 'now'>, restore: PreparedRestore): Promise<RestoreCleanup> {
+  // No step creates anything for the restore from here on (core/workflow/closing.ts).
+  await s.catalog.updateRestore(restore.restoreId, { closingAt: s.now().toISOString() });
   const kube = await targetKube(s, restore);
   const removed = await deleteRestoreTemporaries(kube, restore);
   let namespaceDeleted = false;

@@ -6,7 +6,7 @@
  * state then carries more than the step reads.
  */
 import { z } from 'zod';
-import { PreparedBackup } from './contracts.js';
+import { BackupInput, PreparedBackup } from './contracts.js';
 
 const Iso = z.iso.datetime();
 
@@ -93,3 +93,6 @@ export const StartExportRequest = z.strictObject({ backup: PreparedBackup, item:
 export const ExportJobRequest = z.strictObject({ backup: PreparedBackup, export: ExportJob });
 export const FinalizeRequest = z.strictObject({ backup: PreparedBackup, discovery: Discovery, snapshots: SnapshotSet, exports: z.array(ExportResult) });
 export const FailureRequest = z.strictObject({ backup: PreparedBackup, error: StepError });
+
+/** RecoverHolder's request: the execution's input, for the plan whose lock it recovers. */
+export const RecoverHolderRequest = z.strictObject({ input: BackupInput });

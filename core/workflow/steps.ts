@@ -61,6 +61,7 @@ export const BACKUP_WORKFLOW = {
     { state: 'CleanUp', does: "failure path: delete the backup's export Jobs, clone PVCs and snapshots" },
     { state: 'UnquiesceAfterFailure', timeline: 'Unquiesce', runs: 'Unquiesce', does: 'failure path: resume GC and run the post hooks' },
     { state: 'MarkFailed', does: 'failure path: record the backup Failed with its step and cause, release the lock' },
+    { state: 'RecoverHolder', does: "recover after the lock's holder, whose execution ended without its failure path" },
   ],
 } as const satisfies WorkflowSteps;
 

@@ -110,12 +110,13 @@ export function failedStepOf(steps: Readonly<Record<string, StepEntry | undefine
 }
 
 /**
- * Closes the failed step in the timeline when nothing closed it (a Task that timed out), so the
- * record does not show it running forever.
+ * Closes the failed step in the timeline with the error the workflow failed with: ends it when
+ * nothing did (a Task that timed out), and gives it that error as its detail, so the step and
+ * the record's failure tell one story (in a Map, another iteration may have failed first).
  */
 export async function closeFailedStep(t: Timeline, steps: Readonly<Record<string, StepEntry | undefined>> | undefined, at: FailedAt, error: { Error: string; cause: string }): Promise<void> {
   const entry = steps?.[at.step];
-  if (entry && !entry.endedAt) await t.record(at.step, { endedAt: t.now().toISOString(), outcome: 'Failed', detail: errorDetail(error.Error, error.cause) });
+  if (entry) await t.record(at.step, { endedAt: entry.endedAt ?? t.now().toISOString(), outcome: 'Failed', detail: errorDetail(error.Error, error.cause) });
 }
 
 /**

@@ -227,6 +227,13 @@ export class PrimaryStack extends Stack {
       alarmTopic: this.notifications.topic,
     });
 
+    // Prepare and RecoverHolder ask whether the execution that holds a plan's lock still runs.
+    // The ARN is built from the name: a reference to the state machine would make its role's
+    // policy depend on the state machine, which depends on the functions that use the role.
+    const backupExecutions = this.formatArn({ service: 'states', resource: 'execution', resourceName: `${stateMachineName(config.name, 'backup')}:*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    this.workflowRole.addToPolicy(new iam.PolicyStatement({ actions: ['states:DescribeExecution'], resources: [backupExecutions] }));
+    acknowledgeWildcardResources(this.workflowRole, [backupExecutions], 'Any execution of the backup state machine may hold a plan lock; its name is chosen at run time. Describe only.');
+
     this.acknowledgeFindings();
   }
 

@@ -6,6 +6,7 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { BackupServices } from '../../core/backup/context.js';
+import { recoverHolderStep } from '../../core/backup/recover.js';
 import * as steps from '../../core/backup/workflow.js';
 import * as contract from '../../core/workflow/backup-state.js';
 import type { BACKUP_WORKFLOW, HandlerState } from '../../core/workflow/steps.js';
@@ -48,6 +49,7 @@ export function makeStepHandlers(deps: StepDependencies): Record<BackupStepState
       return result;
     }),
     CleanUp: handle(contract.BackupStepRequest, (r) => steps.cleanUpStep(s, r.backup)),
+    RecoverHolder: handle(contract.RecoverHolderRequest, (r) => recoverHolderStep(s, r.input.plan)),
     MarkFailed: handle(contract.FailureRequest, async (r) => {
       const result = await steps.markFailedStep(s, r.backup, r.error);
       metrics.addDimension('plan', result.plan);

@@ -13,6 +13,7 @@ import { kubeConfigForEks, makeKubeClients, type KubeClients } from '../../core/
 import { KubernetesExec } from '../../core/kube/exec.js';
 import { S3VaultStore } from '../../core/vault/s3-store.js';
 import type { BackupStepsEnvironment } from './environment.js';
+import { SfnExecutions } from '../../core/workflow/executions.js';
 
 export function awsBackupServices(config: Config, env: BackupStepsEnvironment): BackupServices {
   const clusters = new Map<string, Promise<KubeClients>>();
@@ -42,6 +43,7 @@ export function awsBackupServices(config: Config, env: BackupStepsEnvironment): 
       vaultArgs: [...(env.AWS_REGION ? ['--region', env.AWS_REGION] : []), '--kms-key-id', env.VAULT_KMS_KEY_ARN, '--object-lock-mode', env.VAULT_OBJECT_LOCK_MODE],
       serviceAccountName: env.DATAMOVER_SERVICE_ACCOUNT,
     },
+    executions: new SfnExecutions(),
     timings: {
       ...DEFAULT_TIMINGS,
       flushTimeoutSeconds: env.FLUSH_TIMEOUT_SECONDS,

@@ -16,6 +16,7 @@ import { DEFAULT_TIMINGS } from '../../core/backup/context.js';
 import { prepareStep } from '../../core/backup/workflow.js';
 import type { BackupCatalog } from '../../core/catalog/catalog.js';
 import type { Config } from '../../core/config/schema.js';
+import type { ExecutionStatus } from '../../core/workflow/executions.js';
 import { parseContract, PrepareRequest, type PreparedBackup } from '../../core/workflow/contracts.js';
 import type { PrepareEnvironment } from './environment.js';
 
@@ -24,6 +25,8 @@ export interface PrepareDependencies {
   readonly environment: PrepareEnvironment;
   /** Where the lock and the backup record go. */
   readonly catalog: BackupCatalog;
+  /** Whether the execution holding a plan's lock still runs. */
+  readonly executions: ExecutionStatus;
   /** Default: the system clock (the lock's acquisition time and expiry). */
   readonly now?: () => Date;
   /** Default: a Powertools logger for the environment's service. */
@@ -37,7 +40,7 @@ export function makeHandler(deps: PrepareDependencies): (event: unknown, context
   const logger = deps.logger ?? new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME, logLevel: env.POWERTOOLS_LOG_LEVEL });
   const metrics = deps.metrics ?? new Metrics({ namespace: env.POWERTOOLS_METRICS_NAMESPACE, serviceName: env.POWERTOOLS_SERVICE_NAME });
   const vault = { name: env.VAULT_NAME, bucket: env.VAULT_BUCKET };
-  const services = { config: deps.config, catalog: deps.catalog, now: deps.now ?? (() => new Date()), timings: { ...DEFAULT_TIMINGS, lockTtlSeconds: env.LOCK_TTL_SECONDS } };
+  const services = { config: deps.config, catalog: deps.catalog, executions: deps.executions, now: deps.now ?? (() => new Date()), timings: { ...DEFAULT_TIMINGS, lockTtlSeconds: env.LOCK_TTL_SECONDS } };
 
   return middy(async (event: unknown): Promise<PreparedBackup> => {
     const request = parseContract(PrepareRequest, event, 'the Prepare request');

@@ -30,6 +30,7 @@ import { makeHandler as makePrepareHandler } from '../../lambdas/prepare/handler
 import { LOCAL_DATAMOVER_IMAGE } from '../runtime.js';
 import { LocalMetrics } from './metrics.js';
 import './promise-with-resolvers.js';
+import { LocalExecutions } from './registry.js';
 
 /** Where the runner keeps its side of the embedded default, inside the cluster's state directory. */
 export function localPaths(stateDir: string) {
@@ -39,6 +40,7 @@ export function localPaths(stateDir: string) {
     catalog: join(stateDir, 'catalog'),
     sealerKey: join(stateDir, 'sealer.key'),
     events: join(stateDir, 'events.jsonl'),
+    executions: join(stateDir, 'executions'),
   };
 }
 
@@ -127,6 +129,7 @@ export function localBackupServices(stateDir: string, config: Config, options: {
     sealer: new LocalKeySealer(paths.sealerKey),
     events: new FileEvents(paths.events),
     dataMover: { ...LOCAL_DATAMOVER, vaultUrl: pathToFileURL(paths.vault).href, vaultArgs: [] },
+    executions: new LocalExecutions(paths.executions),
     timings: { ...DEFAULT_TIMINGS, ...options.timings },
   };
 }
@@ -176,6 +179,7 @@ export async function runLocalWorkflow(options: LocalWorkflowOptions): Promise<L
   const prepare = makePrepareHandler({
     config: options.config,
     catalog: services.catalog,
+    executions: services.executions,
     now: services.now,
     metrics: new LocalMetrics(),
     environment: {
@@ -202,6 +206,9 @@ export async function runLocalWorkflow(options: LocalWorkflowOptions): Promise<L
   );
   const definition = JSON.parse(fillPlaceholders(text, values)) as StateMachineDefinition;
   const taskHandlers: Record<string, (input: JSONValue) => Promise<JSONValue>> = {};
+  // A Map iteration's Task may still run when the execution has ended (in AWS its Lambda runs to
+  // the end too); the run resolves once every invocation has returned, so what it did is done.
+  const inFlight = new Invocations();
   const waits: Record<string, number> = {};
   const retries: Record<string, number> = {};
   // The Tasks a Wait state leads to: the polls.
@@ -222,14 +229,19 @@ export async function runLocalWorkflow(options: LocalWorkflowOptions): Promise<L
     const handler = byState[fn];
     if (!handler) throw new Error(`state ${name} invokes ${String(state.Resource)}, which has no local handler`);
     const poll = untilPoll && polls.has(name) ? untilPoll : undefined;
-    taskHandlers[name] = async (input) => {
-      if (poll) await poll().catch(() => undefined);
-      return (await handler(input, lambdaContext(fn))) as JSONValue;
-    };
+    taskHandlers[name] = (input) =>
+      inFlight.track(
+        (async () => {
+          if (poll) await poll().catch(() => undefined);
+          return (await handler(input, lambdaContext(fn))) as JSONValue;
+        })(),
+      );
   });
 
   const executionName = options.executionName ?? `local-${randomUUID()}`;
   const executionId = `arn:aws:states:local:000000000000:execution:milvus-guard-${options.workflow}:${executionName}`;
+  const registry = new LocalExecutions(localPaths(options.stateDir).executions);
+  await registry.started(executionId);
   const execution = new StateMachine(definition, { validationOptions: { checkArn: false } }).run(options.input as never, {
     context: { Execution: { Id: executionId, Name: executionName } },
     overrides: { taskResourceLocalHandlers: taskHandlers, waitTimeOverrides: waits, retryIntervalOverrides: retries },
@@ -249,12 +261,36 @@ export async function runLocalWorkflow(options: LocalWorkflowOptions): Promise<L
   try {
     const output = await execution.result;
     await collecting;
+    await inFlight.drained();
+    await registry.ended(executionId, 'SUCCEEDED');
     return { executionId, status: 'SUCCEEDED', output, states, retried };
   } catch (err) {
     await collecting.catch(() => undefined);
+    await inFlight.drained();
+    await registry.ended(executionId, 'FAILED');
     if (!(err instanceof ExecutionError)) throw err;
     const cause = err.cause as { name?: string; message?: string } | undefined;
     return { executionId, status: 'FAILED', error: { name: cause?.name ?? 'States.Runtime', message: cause?.message ?? err.message }, states, retried };
+  }
+}
+
+/** The Task invocations still running. */
+class Invocations {
+  private readonly running = new Set<Promise<unknown>>();
+
+  track<T>(invocation: Promise<T>): Promise<T> {
+    const settled = invocation.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.running.add(settled);
+    void settled.finally(() => this.running.delete(settled));
+    return invocation;
+  }
+
+  /** Resolves once no invocation runs, including those started while waiting. */
+  async drained(): Promise<void> {
+    while (this.running.size > 0) await Promise.all([...this.running]);
   }
 }
 

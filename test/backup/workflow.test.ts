@@ -198,6 +198,26 @@ describe('a backup that fails', () => {
     expect(await exportObjectsOf('bad-snapshot')).toEqual([]);
   }, FULL_RUN);
 
+  it('leaves no export Job, clone or snapshot behind when every export Job fails, and keeps its Failed record final', async () => {
+    // Every export Job fails: one Map iteration fails the Map while the others are still
+    // starting theirs, which raced the cleanup.
+    c.cluster.faults.failJobs({ namespace: NAMESPACE, name: 'export-', message: 'injected: the data mover crashed' });
+
+    const result = await backup(c, config, { backupName: 'bad-exports' });
+    await c.cluster.settle();
+    const r = await record('bad-exports');
+
+    expect(result.status).toBe('FAILED');
+    expect(r).toMatchObject({ status: 'Failed', failure: { step: 'Export' } });
+    expect(await exportObjectsOf('bad-exports')).toEqual([]);
+    expect(await snapshotsOf('bad-exports')).toEqual([]);
+    // Final once Failed: nothing that finished later rewrote the timeline or the failure.
+    expect(r.steps.Export?.endedAt).toBeDefined();
+    expect(r.steps.Export!.endedAt! <= r.completedAt!).toBe(true);
+    expect(r.steps.Export?.outcome).toBe('Failed');
+    expect(r.steps.Export?.detail).toContain(r.failure!.cause.slice(0, 200));
+  }, FULL_RUN);
+
   it('resumes GC on a Milvus without GC tickets, where the pause returns none', async () => {
     c.cluster.milvus.get(NAMESPACE, MILVUS)!.faults = { gcPauseWithoutTicket: true };
     c.cluster.faults.failSnapshots({ namespace: NAMESPACE, pvc: 'data-production-milvus-etcd-0' });

@@ -268,7 +268,7 @@ describe('backup workflow', () => {
     const functions = primary.findResources('AWS::Lambda::Function');
     const states = handlerStates(BACKUP_WORKFLOW).filter((state) => state !== 'Prepare');
 
-    expect(states).toHaveLength(15);
+    expect(states).toHaveLength(16);
     for (const state of states) {
       const logicalId = substitutions[placeholderOf(state)]!['Fn::GetAtt'][0];
       expect(functions[logicalId]!.Properties.Handler).toBe('index.handler');
@@ -416,6 +416,14 @@ describe('restore workflow', () => {
         Environment: stepEnvironment(state),
       });
     }
+  });
+
+  it('lets the workflow role describe (only) the backup executions that may hold a plan lock', () => {
+    const describes = statementsOf('WorkflowRole').filter((st) => actionsOf([st]).includes('states:DescribeExecution'));
+
+    expect(describes).toHaveLength(1);
+    expect(actionsOf(describes)).toEqual(['states:DescribeExecution']);
+    expect(JSON.stringify(describes[0]!.Resource)).toContain(':execution:milvus-guard-backup:*');
   });
 
   it("lets the workflow role read the vault's chunks and manifests, write drill evidence, and decrypt with the vault key", () => {

@@ -4,6 +4,7 @@ import { InMemoryCatalog } from '../../core/catalog/memory.js';
 import { loadConfigFile } from '../../core/config/parse.js';
 import { Config } from '../../core/config/schema.js';
 import { InvalidInputError } from '../../core/errors.js';
+import type { ExecutionStatus } from '../../core/workflow/executions.js';
 import { defaultBackupName } from '../../core/workflow/prepare.js';
 import { PrepareEnvironment } from '../../lambdas/prepare/environment.js';
 import { makeHandler } from '../../lambdas/prepare/handler.js';
@@ -22,6 +23,9 @@ const ENVIRONMENT = readEnvironment(PrepareEnvironment, {
   CATALOG_TABLE: 'milvus-guard-catalog',
 });
 const context = { functionName: 'prepare', awsRequestId: 'r-1', invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:prepare', getRemainingTimeInMillis: () => 30_000 } as unknown as Context;
+
+/** Every execution a lock names still runs. */
+const RUNNING: ExecutionStatus = { state: async () => 'RUNNING' };
 
 let config: Config;
 
@@ -44,7 +48,7 @@ async function rejection(promise: Promise<unknown>): Promise<Error> {
 
 describe('prepare handler', () => {
   it('returns the prepared backup, named after the plan and the UTC start time', async () => {
-    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new LocalMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
+    const handler = makeHandler({ config, environment: ENVIRONMENT, executions: RUNNING, metrics: new LocalMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
 
     const result = await handler(request({ plan: 'milvus-production-backup' }), context);
 
@@ -60,7 +64,7 @@ describe('prepare handler', () => {
   });
 
   it('uses the backup name the input gives', async () => {
-    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new LocalMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
+    const handler = makeHandler({ config, environment: ENVIRONMENT, executions: RUNNING, metrics: new LocalMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
 
     const result = await handler(request({ plan: 'milvus-production-backup', backupName: 'before-upgrade-2-6' }), context);
 
@@ -69,7 +73,7 @@ describe('prepare handler', () => {
 
   it('emits a BackupsPrepared metric with the plan as dimension', async () => {
     const metrics = new LocalMetrics();
-    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics, catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
+    const handler = makeHandler({ config, environment: ENVIRONMENT, executions: RUNNING, metrics, catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
 
     await handler(request({ plan: 'milvus-production-backup' }), context);
 
@@ -78,7 +82,7 @@ describe('prepare handler', () => {
   });
 
   it('rejects an unknown plan with InvalidInput listing the plans that exist', async () => {
-    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new LocalMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
+    const handler = makeHandler({ config, environment: ENVIRONMENT, executions: RUNNING, metrics: new LocalMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
 
     const error = await rejection(handler(request({ plan: 'milvus-staging-backup' }), context));
 
@@ -88,7 +92,7 @@ describe('prepare handler', () => {
   });
 
   it('rejects input without a plan, saying the plan is required', async () => {
-    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new LocalMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
+    const handler = makeHandler({ config, environment: ENVIRONMENT, executions: RUNNING, metrics: new LocalMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
 
     const error = await rejection(handler(request({}), context));
 
@@ -97,7 +101,7 @@ describe('prepare handler', () => {
   });
 
   it('rejects an unknown key in the input instead of ignoring it', async () => {
-    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new LocalMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
+    const handler = makeHandler({ config, environment: ENVIRONMENT, executions: RUNNING, metrics: new LocalMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
 
     const error = await rejection(handler(request({ plan: 'milvus-production-backup', Plan: 'x' }), context));
 
@@ -105,7 +109,7 @@ describe('prepare handler', () => {
   });
 
   it('rejects a backup name that is not a Kubernetes-style name', async () => {
-    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new LocalMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
+    const handler = makeHandler({ config, environment: ENVIRONMENT, executions: RUNNING, metrics: new LocalMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
 
     const error = await rejection(handler(request({ plan: 'milvus-production-backup', backupName: 'Nightly Backup' }), context));
 
@@ -113,7 +117,7 @@ describe('prepare handler', () => {
   });
 
   it('rejects a request the state machine did not build (no execution start time)', async () => {
-    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new LocalMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
+    const handler = makeHandler({ config, environment: ENVIRONMENT, executions: RUNNING, metrics: new LocalMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
 
     const error = await rejection(handler({ input: { plan: 'milvus-production-backup' }, execution: { id: EXECUTION_ID } }, context));
 
@@ -128,7 +132,7 @@ describe('prepare handler', () => {
       vaults: [...config.vaults, { name: 'europe', region: 'eu-west-1', objectLock: { mode: 'GOVERNANCE', defaultRetentionDays: 7 } }],
       plans: [...config.plans, { ...config.plans[0]!, name: 'eu-backup', cluster: 'eu', vault: 'europe' }],
     });
-    const handler = makeHandler({ config: twoRegions, environment: ENVIRONMENT, metrics: new LocalMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
+    const handler = makeHandler({ config: twoRegions, environment: ENVIRONMENT, executions: RUNNING, metrics: new LocalMetrics(), catalog: new InMemoryCatalog(), now: () => new Date(NOW) });
 
     const error = await rejection(handler(request({ plan: 'eu-backup' }), context));
 
@@ -139,7 +143,7 @@ describe('prepare handler', () => {
 describe('prepare handler and the catalog', () => {
   it('records the backup InProgress with the execution and start time', async () => {
     const catalog = new InMemoryCatalog();
-    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new LocalMetrics(), catalog, now: () => new Date(NOW) });
+    const handler = makeHandler({ config, environment: ENVIRONMENT, executions: RUNNING, metrics: new LocalMetrics(), catalog, now: () => new Date(NOW) });
 
     await handler(request({ plan: 'milvus-production-backup' }), context);
 
@@ -154,7 +158,7 @@ describe('prepare handler and the catalog', () => {
 
   it('takes the plan lock for the execution', async () => {
     const catalog = new InMemoryCatalog();
-    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new LocalMetrics(), catalog, now: () => new Date(NOW) });
+    const handler = makeHandler({ config, environment: ENVIRONMENT, executions: RUNNING, metrics: new LocalMetrics(), catalog, now: () => new Date(NOW) });
 
     await handler(request({ plan: 'milvus-production-backup' }), context);
 
@@ -163,7 +167,7 @@ describe('prepare handler and the catalog', () => {
 
   it('rejects a second backup of the plan with BackupInProgress while the first holds the lock', async () => {
     const catalog = new InMemoryCatalog();
-    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new LocalMetrics(), catalog, now: () => new Date(NOW) });
+    const handler = makeHandler({ config, environment: ENVIRONMENT, executions: RUNNING, metrics: new LocalMetrics(), catalog, now: () => new Date(NOW) });
     await handler(request({ plan: 'milvus-production-backup' }), context);
 
     const second = { input: { plan: 'milvus-production-backup', backupName: 'second' }, execution: { id: `${EXECUTION_ID}-2`, startTime: START } };
@@ -173,9 +177,22 @@ describe('prepare handler and the catalog', () => {
     expect(err.message).toContain(EXECUTION_ID);
   });
 
+  it('names a lock holder whose execution has ended (LockHolderEnded), so the workflow recovers after it', async () => {
+    const catalog = new InMemoryCatalog();
+    await makeHandler({ config, environment: ENVIRONMENT, executions: RUNNING, metrics: new LocalMetrics(), catalog, now: () => new Date(NOW) })(request({ plan: 'milvus-production-backup' }), context);
+    const stopped: ExecutionStatus = { state: async (arn) => (arn === EXECUTION_ID ? 'ABORTED' : 'RUNNING') };
+    const handler = makeHandler({ config, environment: ENVIRONMENT, executions: stopped, metrics: new LocalMetrics(), catalog, now: () => new Date(NOW) });
+
+    const second = { input: { plan: 'milvus-production-backup', backupName: 'second' }, execution: { id: `${EXECUTION_ID}-2`, startTime: START } };
+    const err = await rejection(handler(second, context));
+
+    expect(err).toMatchObject({ name: 'LockHolderEnded', backupId: 'milvus-production-backup-20261123020000', executionId: EXECUTION_ID, state: 'ABORTED' });
+    expect(await catalog.lockHolder('milvus-production-backup', new Date(NOW))).toMatchObject({ executionId: EXECUTION_ID });
+  });
+
   it('succeeds again when Step Functions retries the same execution', async () => {
     const catalog = new InMemoryCatalog();
-    const handler = makeHandler({ config, environment: ENVIRONMENT, metrics: new LocalMetrics(), catalog, now: () => new Date(NOW) });
+    const handler = makeHandler({ config, environment: ENVIRONMENT, executions: RUNNING, metrics: new LocalMetrics(), catalog, now: () => new Date(NOW) });
     await handler(request({ plan: 'milvus-production-backup' }), context);
 
     await expect(handler(request({ plan: 'milvus-production-backup' }), context)).resolves.toMatchObject({ backupName: 'milvus-production-backup-20261123020000' });

@@ -3,6 +3,7 @@ import type { Context } from 'aws-lambda';
 import { InMemoryCatalog } from '../../core/catalog/memory.js';
 import { loadConfigFile } from '../../core/config/parse.js';
 import type { Config } from '../../core/config/schema.js';
+import type { ExecutionStatus } from '../../core/workflow/executions.js';
 import { makeHandler } from '../../lambdas/prepare/handler.js';
 import { LocalMetrics } from '../../local/workflows/metrics.js';
 import { named, scriptedWorkflow, type Script } from './harness.js';
@@ -48,14 +49,16 @@ function happyPath(): Script {
     CleanUp: () => ({ exports: [], snapshots: [] }),
     UnquiesceAfterFailure: () => ({ gcResumed: true, postHooks: { runs: 0, failed: 0, ignored: 0 } }),
     MarkFailed: (i) => ({ backupId: i.backup.backupName, status: 'Failed' }),
+    RecoverHolder: () => ({}),
   };
 }
 
 /** Runs the workflow with the real Prepare and `script` for the rest; records every Task call. */
-function run(input: unknown, script: Script, catalog = new InMemoryCatalog()) {
+function run(input: unknown, script: Script, catalog = new InMemoryCatalog(), executions: ExecutionStatus = { state: async () => 'RUNNING' }) {
   const prepare = makeHandler({
     config,
     catalog,
+    executions,
     metrics: new LocalMetrics(),
     environment: { POWERTOOLS_SERVICE_NAME: 'milvus-guard', POWERTOOLS_METRICS_NAMESPACE: 'MilvusGuard', POWERTOOLS_LOG_LEVEL: 'SILENT', VAULT_NAME: 'primary', VAULT_BUCKET: 'vault-bucket', CATALOG_TABLE: 'catalog', LOCK_TTL_SECONDS: 3600 },
   });
@@ -131,6 +134,35 @@ describe('backup workflow: rejected input', () => {
     expect(error!.name).toBe('BackupInProgress');
     expect(states).toEqual(['Prepare']);
     expect(await catalog.lockHolder('milvus-production-backup', LOCKED_AT)).toEqual({ backupId: 'first', executionId: 'arn:first' });
+  });
+});
+
+describe('backup workflow: a lock whose holder has ended', () => {
+  const ended: ExecutionStatus = { state: async (arn) => (arn === 'arn:first' ? 'ABORTED' : 'RUNNING') };
+
+  it('recovers after the holder, then prepares again and runs the backup', async () => {
+    const catalog = new InMemoryCatalog();
+    await catalog.acquireLock('milvus-production-backup', { backupId: 'first', executionId: 'arn:first' }, LOCKED_AT, LOCKED_UNTIL);
+    const recover = async () => {
+      await catalog.releaseLock('milvus-production-backup', 'arn:first');
+      return { recovered: 'first' };
+    };
+
+    const { error, states, calls } = await run({ plan: 'milvus-production-backup' }, { ...happyPath(), RecoverHolder: recover }, catalog, ended);
+
+    expect(error).toBeUndefined();
+    expect(states.slice(0, 4)).toEqual(['Prepare', 'RecoverHolder', 'Prepare', 'Discover']);
+    expect(calls.find((c) => c.state === 'RecoverHolder')!.input).toEqual({ input: { plan: 'milvus-production-backup' } });
+  });
+
+  it('fails with BackupInProgress when the recovery finds the holder running after all', async () => {
+    const catalog = new InMemoryCatalog();
+    await catalog.acquireLock('milvus-production-backup', { backupId: 'first', executionId: 'arn:first' }, LOCKED_AT, LOCKED_UNTIL);
+
+    const { error, states } = await run({ plan: 'milvus-production-backup' }, { ...happyPath(), RecoverHolder: () => Promise.reject(named('BackupInProgress', 'a backup of plan milvus-production-backup is already running')) }, catalog, ended);
+
+    expect(error!.name).toBe('BackupInProgress');
+    expect(states).toEqual(['Prepare', 'RecoverHolder']);
   });
 });
 

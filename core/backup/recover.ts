@@ -1,0 +1,100 @@
+/**
+ * Recovery from a backup whose execution ended without reaching its failure path: stopped from
+ * the console or the CLI, timed out, or a Lambda (or, on the embedded default, the CLI process)
+ * that died. Its plan lock would otherwise hold for the lock's whole lifetime, with its clone
+ * PVCs, Jobs and snapshots in the cluster and GC paused. `recoverBackup` does what the failure
+ * path would have done; Prepare runs it (through the RecoverHolder state) when the lock's holder
+ * is no longer running, and `milvus-guard backup cancel` runs it after stopping an execution.
+ */
+import { resolvePlan } from '../config/resolve.js';
+import { BackupInProgressError } from '../catalog/catalog.js';
+import type { BackupRecord } from '../catalog/record.js';
+import type { ExecutionState } from '../workflow/executions.js';
+import { BACKUP_WORKFLOW } from '../workflow/steps.js';
+import { closeFailedStep, failedStepOf, type Timeline } from '../workflow/timeline.js';
+import type { BackupServices } from './context.js';
+import { deleteBackupExports } from './export.js';
+import { failsBackup, runHooks } from './hooks.js';
+import { milvusFor, resumeGc } from './quiesce.js';
+import { deleteBackupSnapshots } from './snapshots.js';
+import { recordHookRuns } from './workflow.js';
+
+/** What a recovery did, for the log and the CLI. */
+export interface Recovery {
+  readonly backupId: string;
+  /** `recovered`, or `final` when the record was already final (nothing to do). */
+  readonly outcome: 'recovered' | 'final';
+  readonly removed: readonly string[];
+  readonly gcResumed: boolean;
+  readonly postHookRuns: number;
+}
+
+/** The error a recovered backup's record names. */
+export const EXECUTION_ENDED = 'ExecutionEnded';
+
+/**
+ * Cleans up after backup `record`, whose execution ended (`ended` says how, for the record's
+ * cause): marks the record closing so nothing more is created, removes its export Jobs, clone
+ * PVCs and VolumeSnapshots, resumes GC with the ticket it recorded and runs the plan's post hooks
+ * when Unquiesce did not run, marks it Failed (`ExecutionEnded`), publishes "Backup Failed" and
+ * releases its plan lock. A record already final is left as it is.
+ */
+export async function recoverBackup(
+  s: Pick<BackupServices, 'config' | 'catalog' | 'now' | 'kube' | 'exec' | 'vault' | 'events'>,
+  record: BackupRecord,
+  ended: string,
+): Promise<Recovery> {
+  const id = record.backupId;
+  if (record.status !== 'InProgress') return { backupId: id, outcome: 'final', removed: [], gcResumed: false, postHookRuns: 0 };
+  const now = s.now();
+  await s.catalog.updateBackup(id, { closingAt: now.toISOString() });
+  const plan = resolvePlan(s.config, record.plan);
+  const kube = await s.kube(plan.cluster);
+  const removed = [...(await deleteBackupExports(kube, record.namespace, id)), ...(await deleteBackupSnapshots(kube, record.namespace, id))];
+
+  // Unquiesce, unless it ran: GC resumed with the backup's own ticket, the post hooks that undo the pre hooks.
+  let gcResumed = false;
+  let postHookRuns = 0;
+  if (record.steps.Unquiesce?.outcome !== 'Succeeded') {
+    gcResumed = await resumeGc(milvusFor(kube, plan), record.gcPause);
+    if (record.steps.Hooks) {
+      const runs = await runHooks({ exec: s.exec(kube) }, kube, plan, 'post');
+      await recordHookRuns(s, id, 'post', runs);
+      postHookRuns = runs.length;
+      if (runs.some(failsBackup)) ended += '; a post hook failed during the recovery (see backup describe)';
+    }
+  }
+
+  const t: Timeline = { workflow: BACKUP_WORKFLOW, now: s.now, record: (step, entry) => s.catalog.recordStep(id, step as never, entry) };
+  const at = failedStepOf(record.steps);
+  const cause = `the execution ${record.executionId} ${ended} without reaching its failure path; milvus-guard removed ${removed.length} object(s) it left${gcResumed ? ', resumed GC' : ''} and released the plan lock`;
+  await closeFailedStep(t, record.steps, at, { Error: EXECUTION_ENDED, cause });
+  const durationSeconds = Math.max(0, (now.getTime() - Date.parse(record.startedAt)) / 1000);
+  await s.catalog.updateBackup(id, { status: 'Failed', completedAt: now.toISOString(), durationSeconds, failure: { ...at, error: EXECUTION_ENDED, cause } });
+  await s.events.publish({ detailType: 'Backup Failed', time: now, detail: { backupId: id, plan: record.plan, cluster: record.cluster, namespace: record.namespace, failedStep: at.step, error: EXECUTION_ENDED, cause } });
+  await s.catalog.releaseLock(record.plan, record.executionId);
+  return { backupId: id, outcome: 'recovered', removed, gcResumed, postHookRuns };
+}
+
+/** How an ended execution is said in a record's cause. */
+export const endedAs = (state: ExecutionState): string => (state === 'UNKNOWN' ? 'is not known to be running' : `ended ${state}`);
+
+/**
+ * RecoverHolder: recovers after the backup holding plan `plan`'s lock when its execution is no
+ * longer running, so Prepare can take the lock. Throws `BackupInProgress` when the holder runs
+ * after all (it changed meanwhile); nothing to do when the lock is free.
+ */
+export async function recoverHolderStep(
+  s: Pick<BackupServices, 'config' | 'catalog' | 'now' | 'kube' | 'exec' | 'vault' | 'events' | 'executions'>,
+  plan: string,
+): Promise<{ recovered?: string }> {
+  const holder = await s.catalog.lockHolder(plan, s.now());
+  if (!holder) return {};
+  const state = await s.executions.state(holder.executionId);
+  if (state === 'RUNNING') throw new BackupInProgressError(plan, holder);
+  const record = await s.catalog.getBackup(holder.backupId);
+  if (record && record.executionId === holder.executionId) await recoverBackup(s, record, endedAs(state));
+  // A lock whose record is gone or is another execution's has nothing to clean: release it.
+  else await s.catalog.releaseLock(plan, holder.executionId);
+  return { recovered: holder.backupId };
+}
