@@ -23,6 +23,9 @@ import {
   type RequestContext,
   type User,
 } from '@kubernetes/client-node';
+// Not re-exported by the package's index; Exec takes one to open its WebSockets.
+import { WebSocketHandler } from '@kubernetes/client-node/dist/web-socket-handler.js';
+import WebSocket from 'ws';
 import { UserError } from '../errors.js';
 import { getEksToken, type EksToken } from '../eks/token.js';
 import { currentCallName, DEFAULT_REQUEST_TIMEOUT_MS, withDeadline, type RequestDeadline } from './deadline.js';
@@ -273,18 +276,22 @@ function deadlineTransport(deadline: RequestDeadline): HttpLibrary {
 export function makeKubeClients(kc: KubeConfig, options: KubeClientOptions = {}): KubeClients {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('the kubeconfig has no current cluster');
+  const deadline = options.deadline ?? { timeoutMs: DEFAULT_REQUEST_TIMEOUT_MS };
   // What `kc.makeApiClient` builds, with the deadline transport in place of the default one.
   const configuration = createConfiguration({
     baseServer: new ServerConfiguration(cluster.server, {}),
     authMethods: { default: kc },
-    httpApi: deadlineTransport(options.deadline ?? { timeoutMs: DEFAULT_REQUEST_TIMEOUT_MS }),
+    httpApi: deadlineTransport(deadline),
   });
+  // An exec's WebSocket handshake has the same deadline (ws aborts the upgrade request); once
+  // open, the command's own timeout (exec.ts) bounds it.
+  const sockets = new WebSocketHandler(kc, (uri, protocols, opts) => new WebSocket(uri, protocols, { ...opts, handshakeTimeout: deadline.timeoutMs }));
   return {
     core: new CoreV1Api(configuration),
     apps: new AppsV1Api(configuration),
     batch: new BatchV1Api(configuration),
     custom: new CustomObjectsApi(configuration),
-    exec: new Exec(kc),
+    exec: new Exec(kc, sockets),
     kc,
   };
 }

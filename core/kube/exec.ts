@@ -5,6 +5,7 @@
  */
 import { Writable } from 'node:stream';
 import type { Exec, V1Status } from '@kubernetes/client-node';
+import { translateKubeError } from './errors.js';
 
 export interface ExecRequest {
   readonly namespace: string;
@@ -86,7 +87,14 @@ export class KubernetesExec implements ExecPort {
     const stderr = new Capture();
     let settle!: (status: V1Status) => void;
     const finished = new Promise<V1Status>((resolve) => (settle = resolve));
-    const ws = await this.execApi.exec(request.namespace, request.pod, request.container, [...request.command], stdout, stderr, null, false, (status) => settle(status));
+    // Opening the stream fails like any request: a handshake past its deadline (connect.ts) or a
+    // refused connection is a KubernetesTransientError naming the command and the pod.
+    const ws = await this.execApi
+      .exec(request.namespace, request.pod, request.container, [...request.command], stdout, stderr, null, false, (status) => settle(status))
+      .catch((err: unknown) => {
+        // The WebSocket reports an ErrorEvent, with the error inside.
+        throw translateKubeError(`exec ${JSON.stringify(request.command)} in ${request.namespace}/${request.pod} (${request.container})`, (err as { error?: unknown }).error ?? err);
+      });
     const closed = new Promise<V1Status>((resolve) =>
       ws.on('close', () => resolve({ status: 'Failure', message: 'the exec stream closed without a final status' })),
     );

@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import { WebSocketServer } from 'ws';
 import { parse as parseYaml } from 'yaml';
-import type { ClusterFaults } from '../faults.js';
+import type { ClusterFaults, RequestFault } from '../faults.js';
 import type { Timeline } from '../timeline.js';
 import type { VolumeDirs } from '../volumes.js';
 import { EXEC_PROTOCOLS, handleExecUpgrade, parseExecRequest } from './exec.js';
@@ -232,6 +232,23 @@ export function createApiServer(ctx: ApiServerContext): ApiServer {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
+  /** Throws the error status of an injected request fault, if it has one. */
+  function throwInjected(fault: RequestFault): void {
+    if (fault.status === 429) throw tooManyRequests(1);
+    if (fault.status === 503) throw serviceUnavailable('injected fault: the server is currently unable to handle the request');
+    if (fault.status === 500) throw internalError('injected fault');
+  }
+
+  /**
+   * Never answers, as an API server stuck behind a webhook or etcd would: only the client's
+   * deadline ends the request. The timeline shows the hang and when the client dropped it.
+   */
+  function holdOpen(method: string, path: string, connection: { once(event: 'close', listener: () => void): unknown }): void {
+    const request = { method, path };
+    ctx.timeline.record({ source: 'api', type: 'RequestHung', detail: request });
+    connection.once('close', () => ctx.timeline.record({ source: 'api', type: 'HungRequestClosed', detail: request }));
+  }
+
   server.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url ?? '/', 'https://local');
     const fail = (err: KubeApiError) => {
@@ -240,6 +257,10 @@ export function createApiServer(ctx: ApiServerContext): ApiServer {
     };
     try {
       if (!authorized(req)) throw unauthorized();
+      // An exec upgrade fails or hangs like any request (a hung WebSocket handshake is never answered).
+      const fault = ctx.faults.takeRequestFault(req.method ?? 'GET', `${url.pathname}${url.search}`);
+      if (fault?.hang) return holdOpen(req.method ?? 'GET', url.pathname, socket);
+      if (fault) throwInjected(fault);
       const route = parseResourcePath(url.pathname);
       if (!route || route.type.kind !== 'Pod' || route.subresource !== 'exec' || !route.name) throw pathNotFound();
       const exec = parseExecRequest(ctx, route.namespace!, route.name, url.searchParams);
@@ -256,18 +277,9 @@ export function createApiServer(ctx: ApiServerContext): ApiServer {
     if (url.pathname.startsWith('/_local/')) return admin(req, res, url, method);
     const fault = ctx.faults.takeRequestFault(method, `${url.pathname}${url.search}`);
     if (fault) {
-      if (fault.hang) {
-        // Never answered, as by an API server stuck behind a webhook or etcd: only the client's
-        // deadline ends it. The timeline shows the hang and when the client dropped the connection.
-        const request = { method, path: url.pathname };
-        ctx.timeline.record({ source: 'api', type: 'RequestHung', detail: request });
-        res.once('close', () => ctx.timeline.record({ source: 'api', type: 'HungRequestClosed', detail: request }));
-        return;
-      }
+      if (fault.hang) return holdOpen(method, url.pathname, res);
       if (fault.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
-      if (fault.status === 429) throw tooManyRequests(1);
-      if (fault.status === 503) throw serviceUnavailable('injected fault: the server is currently unable to handle the request');
-      if (fault.status === 500) throw internalError('injected fault');
+      throwInjected(fault);
     }
     switch (url.pathname) {
       case '/version':

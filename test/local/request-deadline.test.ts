@@ -3,6 +3,7 @@ import { kubeCall, kubeCreateIdempotent } from '../../core/kube/call.js';
 import { kubeConfigFromFile, makeKubeClients, type KubeClients } from '../../core/kube/connect.js';
 import { reportingSlowCalls, type SlowCallListener } from '../../core/kube/deadline.js';
 import { KubernetesTransientError } from '../../core/kube/errors.js';
+import { KubernetesExec } from '../../core/kube/exec.js';
 import { kubeRequest } from '../../core/kube/request.js';
 import { startTestCluster, createNamespace, type TestCluster } from './helpers.js';
 
@@ -110,6 +111,23 @@ describe('a Kubernetes request the API server never answers', () => {
 
     // Assess
     await expect(attempt).rejects.toThrow(new KubernetesTransientError('list Services of the Milvus: no answer within 200 ms'));
+  });
+});
+
+describe('an exec whose WebSocket handshake the API server never answers', () => {
+  it('fails after the deadline as a KubernetesTransientError naming the command and the pod, and drops the connection', async () => {
+    // Prepare
+    const kube = clients(200);
+    hangNext('^/api/v1/namespaces/vector-db/pods/milvus-0/exec', 'GET');
+    const closed = nextEvent('HungRequestClosed', '/api/v1/namespaces/vector-db/pods/milvus-0/exec');
+
+    // Act
+    const attempt = new KubernetesExec(kube.exec).exec({ namespace: 'vector-db', pod: 'milvus-0', container: 'datanode', command: ['sync'], timeoutSeconds: 60 });
+
+    // Assess
+    await expect(attempt).rejects.toBeInstanceOf(KubernetesTransientError);
+    await expect(attempt).rejects.toThrow(/^exec \["sync"\] in vector-db\/milvus-0 \(datanode\): .*timed out/);
+    await closed;
   });
 });
 
