@@ -8,7 +8,10 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { BackupCatalog } from '../core/catalog/catalog.js';
 import { UserError } from '../core/errors.js';
+import { recoverBackup, type Recovery } from '../core/backup/recover.js';
+import type { Config } from '../core/config/schema.js';
 import { FileVaultStore } from '../core/vault/file-store.js';
+import { LocalExecutions } from '../local/workflows/registry.js';
 import type { LocalBackupResult, LocalWorkflowOptions } from '../local/workflows/runner.js';
 
 export { DEFAULT_LOCAL_PORT, startLocalCluster, type LocalCluster } from '../local/cluster.js';
@@ -37,4 +40,27 @@ export async function localVault(state: string): Promise<FileVaultStore> {
 /** Runs a workflow's definition in this process against the local cluster in `options.stateDir`. */
 export async function runLocalWorkflow(options: LocalWorkflowOptions): Promise<LocalBackupResult> {
   return (await runner()).runLocalWorkflow({ ...options, stateDir: localStateDir(options.stateDir) });
+}
+
+/**
+ * Cancels backup `backupId` of the local cluster in `state`: stops the process that runs its
+ * execution (SIGTERM, as StopExecution ends one in AWS) and recovers after it — its clones, Jobs
+ * and snapshots removed, GC resumed, post hooks run, the record Failed, the plan lock released.
+ */
+export async function cancelLocalBackup(state: string, config: Config, backupId: string, say: (line: string) => void): Promise<Recovery> {
+  const dir = localStateDir(state);
+  const { localBackupServices, localPaths } = await runner();
+  const services = localBackupServices(dir, config);
+  const record = await services.catalog.getBackup(backupId);
+  if (!record) throw new UserError(`there is no backup ${backupId} in the catalog; list them with milvus-guard backup list --local`);
+  if (record.status !== 'InProgress') throw new UserError(`backup ${backupId} is ${record.status}: there is nothing to cancel`);
+  const registry = new LocalExecutions(localPaths(dir).executions);
+  const pid = await registry.processOf(record.executionId);
+  if (pid !== undefined) {
+    say(`stopping process ${pid}, which runs ${record.executionId}`);
+    process.kill(pid, 'SIGTERM');
+    // A stopped process ends within moments; its registry entry then reads ABORTED.
+    for (let i = 0; i < 100 && (await registry.processOf(record.executionId)) !== undefined; i++) await new Promise((r) => setTimeout(r, 100));
+  }
+  return recoverBackup(services, record, 'was cancelled (milvus-guard backup cancel)');
 }

@@ -13,6 +13,7 @@ import { executeWorkflow } from '../execution.js';
 import { formatBytes, formatDuration, formatTable } from '../format.js';
 import { addWorkflowOptions, catalogFor, configOf, processIO, type WorkflowIO, type WorkflowOptions } from './common.js';
 import { failedAtText } from '../../core/workflow/timeline.js';
+import { SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 
 /** `backup list` as a kubectl-style table. */
 export function renderBackupList(records: readonly BackupRecord[]): string {
@@ -85,6 +86,28 @@ export function registerBackupCommands(program: Command, io: WorkflowIO = proces
     const config = await configOf(opts);
     const records = await (await catalogFor(opts, config)).listBackups(opts.plan ? { plan: opts.plan } : {});
     io.out(opts.output === 'json' ? `${JSON.stringify(records, null, 2)}\n` : renderBackupList(records));
+    process.exitCode = 0;
+  });
+
+  addWorkflowOptions(
+    backup
+      .command('cancel')
+      .description('stop a running backup and clean up after it: clones, Jobs and snapshots removed, GC resumed, post hooks run, the plan lock released')
+      .argument('<id>', 'the backup name'),
+  ).action(async (id: string, opts: WorkflowOptions) => {
+    const config = await configOf(opts);
+    if (opts.local) {
+      const { cancelLocalBackup } = await import('../local-mode.js');
+      const r = await cancelLocalBackup(opts.state, config, id, (line) => io.err(`${line}\n`));
+      io.out(opts.output === 'json' ? `${JSON.stringify(r, null, 2)}\n` : `backup ${id} cancelled: ${r.removed.length} object(s) removed${r.gcResumed ? ', GC resumed' : ''}, ${r.postHookRuns} post hook run(s), plan lock released\n`);
+    } else {
+      const record = await (await catalogFor(opts, config)).getBackup(id);
+      if (!record) throw new UserError(`there is no backup ${id} in the catalog; list them with milvus-guard backup list`);
+      if (record.status !== 'InProgress') throw new UserError(`backup ${id} is ${record.status}: there is nothing to cancel`);
+      const region = opts.region ?? resolvePlan(config, record.plan).vault.region;
+      await new SFNClient({ region }).send(new StopExecutionCommand({ executionArn: record.executionId, cause: 'cancelled with milvus-guard backup cancel' }));
+      io.out(`stopped ${record.executionId}; the next backup of plan ${record.plan} cleans up after it (RecoverHolder) and releases its lock\n`);
+    }
     process.exitCode = 0;
   });
 

@@ -10,6 +10,7 @@ import { resolvePlan } from '../config/resolve.js';
 import { BackupInProgressError } from '../catalog/catalog.js';
 import type { BackupRecord } from '../catalog/record.js';
 import type { ExecutionState } from '../workflow/executions.js';
+import { failedMarkerKey } from '../vault/layout.js';
 import { BACKUP_WORKFLOW } from '../workflow/steps.js';
 import { closeFailedStep, failedStepOf, type Timeline } from '../workflow/timeline.js';
 import type { BackupServices } from './context.js';
@@ -70,6 +71,7 @@ export async function recoverBackup(
   const cause = `the execution ${record.executionId} ${ended} without reaching its failure path; milvus-guard removed ${removed.length} object(s) it left${gcResumed ? ', resumed GC' : ''} and released the plan lock`;
   await closeFailedStep(t, record.steps, at, { Error: EXECUTION_ENDED, cause });
   const durationSeconds = Math.max(0, (now.getTime() - Date.parse(record.startedAt)) / 1000);
+  await s.vault.put(failedMarkerKey(id), Buffer.from(JSON.stringify({ backupId: id, failedAt: now.toISOString(), error: EXECUTION_ENDED }, null, 2)));
   await s.catalog.updateBackup(id, { status: 'Failed', completedAt: now.toISOString(), durationSeconds, failure: { ...at, error: EXECUTION_ENDED, cause } });
   await s.events.publish({ detailType: 'Backup Failed', time: now, detail: { backupId: id, plan: record.plan, cluster: record.cluster, namespace: record.namespace, failedStep: at.step, error: EXECUTION_ENDED, cause } });
   await s.catalog.releaseLock(record.plan, record.executionId);

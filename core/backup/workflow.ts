@@ -36,7 +36,7 @@ import { failsBackup, HookFailedError, runHooks, summarize, type HookPhase } fro
 import { checkFlush, milvusFor, pauseGc, resumeGc, startFlush } from './quiesce.js';
 import { checkSnapshots, createSnapshots, deleteBackupSnapshots } from './snapshots.js';
 import { BACKUP_INDEX_FORMAT, gatherCommitments, type BackupIndexDocument } from '../vault/backup-index.js';
-import { backupRecordKey, hookRunsKey, milvusStateKey, volumeIndexKey, volumeSummaryKey } from '../vault/layout.js';
+import { backupRecordKey, failedMarkerKey, hookRunsKey, milvusStateKey, volumeIndexKey, volumeSummaryKey } from '../vault/layout.js';
 import { BackupInProgressError, LockHolderEndedError } from '../catalog/catalog.js';
 
 type Services<K extends keyof BackupServices> = Pick<BackupServices, K>;
@@ -337,7 +337,7 @@ export interface FailResult {
  * and the step and Task that failed, closes that step in the timeline, publishes "Backup Failed"
  * and releases the lock.
  */
-export async function markFailedStep(s: Services<'catalog' | 'now' | 'events'>, backup: PreparedBackup, error: StepError): Promise<FailResult> {
+export async function markFailedStep(s: Services<'catalog' | 'now' | 'events' | 'vault'>, backup: PreparedBackup, error: StepError): Promise<FailResult> {
   const id = backup.backupName;
   const now = s.now();
   const record = await s.catalog.getBackup(id);
@@ -345,6 +345,7 @@ export async function markFailedStep(s: Services<'catalog' | 'now' | 'events'>, 
   const cause = timeoutCause(record?.steps, at, error.Error, causeText(error.Cause));
   const durationSeconds = Math.max(0, (now.getTime() - Date.parse(backup.startedAt)) / 1000);
   await closeFailedStep(timeline(s, id), record?.steps, at, { Error: error.Error, cause });
+  await s.vault.put(failedMarkerKey(id), Buffer.from(JSON.stringify({ backupId: id, failedAt: now.toISOString(), error: error.Error }, null, 2)));
   await s.catalog.updateBackup(id, { status: 'Failed', completedAt: now.toISOString(), durationSeconds, failure: { ...at, error: error.Error, cause } });
   await s.events.publish({
     detailType: 'Backup Failed',

@@ -111,6 +111,8 @@ export async function verifyVault(options: VerifyOptions): Promise<VerifyResult>
       if (await vault.head(backupRecordKey(options.backupId))) records.add(options.backupId);
     } else {
       const workflowBackups = new Set<string>();
+      // Backups that failed: what they left is unfinished, not damaged.
+      const failed = new Set<string>();
       const indexes: Target[] = [];
       let packs = false;
       for await (const o of vault.list(VOLUMES_PREFIX)) {
@@ -121,6 +123,7 @@ export async function verifyVault(options: VerifyOptions): Promise<VerifyResult>
         const parsed = parseBackupObjectKey(o.key);
         if (parsed?.kind === 'record') records.add(parsed.backupId);
         else if (parsed?.kind === 'inventory') workflowBackups.add(parsed.backupId);
+        else if (parsed?.kind === 'failed') failed.add(parsed.backupId);
         else if (parsed?.kind === 'index') indexes.push({ backupId: parsed.backupId, volume: parsed.volume! });
       }
       for await (const o of vault.list(PACKS_PREFIX)) {
@@ -129,10 +132,10 @@ export async function verifyVault(options: VerifyOptions): Promise<VerifyResult>
       }
       if (targets.size === 0 && records.size === 0 && workflowBackups.size === 0 && indexes.length === 0 && !packs) throw new VaultNotRecognisedError(vault.url);
       for (const id of workflowBackups) {
-        if (!records.has(id)) problems.push({ kind: 'backup', backupId: id, path: backupRecordKey(id), problem: 'is missing: the backup did not finish (it failed, or is still running), or its record was deleted' });
+        if (!records.has(id) && !failed.has(id)) problems.push({ kind: 'backup', backupId: id, path: backupRecordKey(id), problem: 'is missing: the backup did not finish (it failed, or is still running), or its record was deleted' });
       }
       for (const t of indexes) {
-        if (!targets.has(`${t.backupId}\0${t.volume}`)) {
+        if (!targets.has(`${t.backupId}\0${t.volume}`) && !failed.has(t.backupId)) {
           problems.push({ kind: 'summary', backupId: t.backupId, volume: t.volume, path: volumeSummaryKey(t.backupId, t.volume), problem: 'is missing: the volume has an index but no summary (an interrupted export, or the summary was deleted)' });
         }
       }

@@ -73,6 +73,14 @@ export function backupPrefix(backupId: string): string {
   return `backups/${checkBackupId(backupId)}/`;
 }
 
+/**
+ * Written when a backup fails (its failure path, or the recovery after a dead execution): what
+ * it left in the vault is an unfinished backup, not a damaged one, and `verify` says so.
+ */
+export function failedMarkerKey(backupId: string): string {
+  return `${backupPrefix(backupId)}failed.json`;
+}
+
 /** The backup's own record (written by the backup workflow's finalize step). */
 export function backupRecordKey(backupId: string): string {
   return `${backupPrefix(backupId)}backup.json`;
@@ -132,13 +140,14 @@ export const BACKUPS_PREFIX = 'backups/';
  * What a key under `backups/` is, for a whole-vault verify: the backup's record, its inventory,
  * a volume's file index, or something else of the backup. Undefined for keys outside `backups/`.
  */
-export function parseBackupObjectKey(key: string): { backupId: string; kind: 'record' | 'inventory' | 'index' | 'other'; volume?: string } | undefined {
+export function parseBackupObjectKey(key: string): { backupId: string; kind: 'record' | 'inventory' | 'failed' | 'index' | 'other'; volume?: string } | undefined {
   const m = /^backups\/([^/]+)\/(.+)$/.exec(key);
   if (!m || !SEGMENT.test(m[1]!)) return undefined;
   const backupId = m[1]!;
   const rest = m[2]!;
   if (rest === 'backup.json') return { backupId, kind: 'record' };
   if (rest === 'inventory.json') return { backupId, kind: 'inventory' };
+  if (rest === 'failed.json') return { backupId, kind: 'failed' };
   const v = /^volumes\/([^/]+)\/index\.jsonl\.gz$/.exec(rest);
   if (v && SEGMENT.test(v[1]!)) return { backupId, kind: 'index', volume: v[1]! };
   return { backupId, kind: 'other' };

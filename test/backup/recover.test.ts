@@ -74,3 +74,38 @@ describe('a backup whose CLI process is killed mid-export', () => {
     expect(await catalog.lockHolder(PLAN, new Date())).toBeUndefined();
   }, FULL_RUN);
 });
+
+describe('backup cancel', () => {
+  it('stops the process that runs a backup and cleans up after it', async () => {
+    const running = spawn(process.execPath, [CLI, 'backup', 'create', '--plan', PLAN, '--local', '--state', c.stateDir, '--wait'], { stdio: 'ignore' });
+    const stopped = new Promise<NodeJS.Signals | null>((resolve) => running.once('exit', (_code, signal) => resolve(signal)));
+    await c.cluster.timeline.next((e) => e.type === 'JobStarted' && String(e.name).startsWith('export-'));
+    const catalog = servicesOf(c, config).catalog;
+    const id = (await catalog.lockHolder(PLAN, new Date()))!.backupId;
+
+    const cancel = spawn(process.execPath, [CLI, 'backup', 'cancel', id, '--local', '--state', c.stateDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    cancel.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise((resolve) => cancel.once('exit', resolve));
+
+    expect(code).toBe(0);
+    expect(await stopped).toBe('SIGTERM');
+    expect(out).toMatch(new RegExp(`backup ${id} cancelled: \\d+ object\\(s\\) removed`));
+    expect(await catalog.getBackup(id)).toMatchObject({ status: 'Failed', failure: { error: 'ExecutionEnded', cause: expect.stringContaining('was cancelled (milvus-guard backup cancel)') } });
+    const kc = kubeConfigFromFile(localPaths(c.stateDir).kubeconfig);
+    const selector = `milvus-guard.io/backup=${id}`;
+    expect((await kc.makeApiClient(BatchV1Api).listNamespacedJob({ namespace: NAMESPACE, labelSelector: selector })).items).toEqual([]);
+    expect((await kc.makeApiClient(CoreV1Api).listNamespacedPersistentVolumeClaim({ namespace: NAMESPACE, labelSelector: selector })).items).toEqual([]);
+    expect(await catalog.lockHolder(PLAN, new Date())).toBeUndefined();
+  }, FULL_RUN);
+
+  it('refuses a backup that is not running, saying so', async () => {
+    const cancel = spawn(process.execPath, [CLI, 'backup', 'cancel', 'after-the-crash', '--local', '--state', c.stateDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    cancel.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise((resolve) => cancel.once('exit', resolve));
+
+    expect(code).toBe(1);
+    expect(err).toContain('backup after-the-crash is Available: there is nothing to cancel');
+  }, FULL_RUN);
+});

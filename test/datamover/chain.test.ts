@@ -8,7 +8,7 @@ import type { VolumeSummary } from '../../core/datamover/summary.js';
 import { VaultNotRecognisedError, verifyVault, type VerifyProblem } from '../../core/datamover/verify.js';
 import { ExportIncompleteError, gatherCommitments } from '../../core/vault/backup-index.js';
 import { FileVaultStore } from '../../core/vault/file-store.js';
-import { backupRecordKey, inventoryKey, manifestKey, packKey, volumeIndexKey, volumeSummaryKey } from '../../core/vault/layout.js';
+import { backupRecordKey, failedMarkerKey, inventoryKey, manifestKey, packKey, volumeIndexKey, volumeSummaryKey } from '../../core/vault/layout.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 import { IndexReader } from '../../core/datamover/index-format.js';
 import { finalizeStep } from '../../core/backup/workflow.js';
@@ -131,6 +131,18 @@ describe('verify walks the integrity chain', () => {
 
     expect(kinds(problems)).toEqual([`backup ${backupRecordKey(BACKUP)}`]);
     expect(problems[0]!.problem).toContain('is missing');
+  });
+
+  it('passes what a failed backup left unfinished (no backup.json, an index without summary) once its failure is marked', async () => {
+    const vault = copyOf(base);
+    vault.objects.delete(backupRecordKey(BACKUP));
+    vault.objects.delete(volumeSummaryKey(BACKUP, MINIO));
+    expect((await verifyVault({ vault: copyOf(vault) })).problems.length).toBeGreaterThan(0);
+    await vault.put(failedMarkerKey(BACKUP), Buffer.from(JSON.stringify({ backupId: BACKUP, error: 'ExportFailed' })));
+
+    const { problems } = await verifyVault({ vault });
+
+    expect(problems).toEqual([]);
   });
 
   it('reports a flipped byte in a captured manifest', async () => {

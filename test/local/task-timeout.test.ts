@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { BackupEvent } from '../../core/backup/events.js';
 import { markFailedStep } from '../../core/backup/workflow.js';
+import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 import { InMemoryCatalog } from '../../core/catalog/memory.js';
 import type { BackupStep, StepEntry } from '../../core/catalog/record.js';
 import { kubeCreateIdempotent } from '../../core/kube/call.js';
@@ -69,7 +70,7 @@ describe('a Task that times out while a Kubernetes call is unanswered', () => {
 
     // Act: Step Functions gives up on the Task and runs the failure path.
     const published: BackupEvent[] = [];
-    await markFailedStep({ catalog, now: () => NOW, events: { publish: async (e) => void published.push(e) } }, BACKUP, { Error: 'States.Timeout', Cause: 'States.Timeout' });
+    await markFailedStep({ catalog, vault: new InMemoryVaultStore(), now: () => NOW, events: { publish: async (e) => void published.push(e) } }, BACKUP, { Error: 'States.Timeout', Cause: 'States.Timeout' });
 
     // Assess
     const failure = (await catalog.getBackup(BACKUP.backupName))!.failure;
