@@ -28,7 +28,7 @@ import { WebSocketHandler } from '@kubernetes/client-node/dist/web-socket-handle
 import WebSocket from 'ws';
 import { UserError } from '../errors.js';
 import { getEksToken, type EksToken } from '../eks/token.js';
-import { currentCallName, DEFAULT_REQUEST_TIMEOUT_MS, withDeadline, type RequestDeadline } from './deadline.js';
+import { currentCallName, DEFAULT_REQUEST_TIMEOUT_MS, setConfigDeadline, withDeadline, type RequestDeadline } from './deadline.js';
 
 /** Supplies a fresh EKS bearer token each time it is called. */
 export type EksTokenProvider = () => Promise<EksToken>;
@@ -269,14 +269,16 @@ function deadlineTransport(deadline: RequestDeadline): HttpLibrary {
 
 /**
  * Makes the typed API clients (core, apps, batch, custom objects) and the pod exec helper from
- * one `KubeConfig`, so every call shares its endpoint, CA and authentication, and every typed
- * call has a deadline (`options.deadline`, 30 s by default): a request the API server holds
- * open fails as `KubernetesTransientError` naming the call instead of hanging the step.
+ * one `KubeConfig`, so every call shares its endpoint, CA and authentication, and every call has
+ * a deadline (`options.deadline`, 30 s by default; also for `kubeRequest` with this KubeConfig):
+ * a request the API server holds open fails as `KubernetesTransientError` naming the call
+ * instead of hanging the step.
  */
 export function makeKubeClients(kc: KubeConfig, options: KubeClientOptions = {}): KubeClients {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('the kubeconfig has no current cluster');
   const deadline = options.deadline ?? { timeoutMs: DEFAULT_REQUEST_TIMEOUT_MS };
+  setConfigDeadline(kc, deadline);
   // What `kc.makeApiClient` builds, with the deadline transport in place of the default one.
   const configuration = createConfiguration({
     baseServer: new ServerConfiguration(cluster.server, {}),

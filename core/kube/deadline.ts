@@ -26,6 +26,20 @@ export interface RequestDeadline {
 /** The deadline of a Kubernetes request unless the services' timings say otherwise: 30 s. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
+// The deadline `makeKubeClients` set for a KubeConfig, for the raw requests (request.ts) made
+// with that KubeConfig: they take the config, not the clients, yet belong to the same services.
+const deadlinesByConfig = new WeakMap<object, RequestDeadline>();
+
+/** Makes `deadline` the one of raw requests made with `kc` (called by `makeKubeClients`). */
+export function setConfigDeadline(kc: object, deadline: RequestDeadline): void {
+  deadlinesByConfig.set(kc, deadline);
+}
+
+/** The deadline of requests made with `kc`: the one its clients were made with, else 30 s. */
+export function deadlineOf(kc: object): RequestDeadline {
+  return deadlinesByConfig.get(kc) ?? { timeoutMs: DEFAULT_REQUEST_TIMEOUT_MS };
+}
+
 /** Hears of a call that has had no answer for a while, and of its answer if it comes. */
 export interface SlowCallListener {
   waiting(what: string, afterMs: number): void;

@@ -6,7 +6,7 @@
 import { request as httpsRequest } from 'node:https';
 import type { RequestOptions } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { currentCallName, DEFAULT_REQUEST_TIMEOUT_MS, withDeadline } from './deadline.js';
+import { currentCallName, deadlineOf, withDeadline } from './deadline.js';
 import { KubernetesTransientError, statusError } from './errors.js';
 
 export interface KubeRequest {
@@ -16,7 +16,7 @@ export interface KubeRequest {
   query?: Record<string, string | number>;
   /** Sent as JSON when present. */
   body?: unknown;
-  /** Give up (abort the request) after this long, answer included. Default 30 s. */
+  /** Give up (abort the request) after this long, answer included. Default: the deadline of the clients made with the KubeConfig (30 s). */
   timeoutMs?: number;
 }
 
@@ -47,7 +47,8 @@ export async function kubeRequest(kc: KubeConfig, req: KubeRequest): Promise<Kub
   await kc.applyToHTTPSOptions(options);
   const what = currentCallName() ?? `${req.method} ${url.pathname}`;
 
-  const response = await withDeadline(what, { timeoutMs: req.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS }, (signal) =>
+  const deadline = req.timeoutMs === undefined ? deadlineOf(kc) : { timeoutMs: req.timeoutMs };
+  const response = await withDeadline(what, deadline, (signal) =>
     new Promise<KubeResponse>((resolve, reject) => {
       // The signal destroys the request and its socket when the deadline passes.
       const r = httpsRequest(url, { ...options, signal }, (res) => {

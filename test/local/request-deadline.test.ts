@@ -114,6 +114,20 @@ describe('a Kubernetes request the API server never answers', () => {
   });
 });
 
+describe('a raw request (kubeRequest)', () => {
+  it("has the deadline of the clients made with its KubeConfig", async () => {
+    // Prepare
+    const kube = clients(250);
+    hangNext('^/api/v1/namespaces/vector-db/endpoints$', 'GET');
+
+    // Act
+    const attempt = kubeRequest(kube.kc, { method: 'GET', path: '/api/v1/namespaces/vector-db/endpoints' });
+
+    // Assess
+    await expect(attempt).rejects.toThrow(new KubernetesTransientError('GET /api/v1/namespaces/vector-db/endpoints: no answer within 250 ms'));
+  });
+});
+
 describe('an exec whose WebSocket handshake the API server never answers', () => {
   it('fails after the deadline as a KubernetesTransientError naming the command and the pod, and drops the connection', async () => {
     // Prepare
