@@ -185,7 +185,11 @@ export class JobController implements Controller {
     } catch (err) {
       if (!(err instanceof ContainerStartError)) throw err;
       if (err.reason === 'ContainerCreating') return false;
-      this.finish(pod, containers.map(() => ({ exitCode: 128, reason: err.reason, message: err.message, startedAt: at, finishedAt: at })));
+      // Preparing awaited: finish the pod as it is now, not as it was read before (a stale
+      // resourceVersion is a 409 Conflict, as on a real API server).
+      const latest = store.get(POD, ns, pod.metadata.name);
+      if (!latest || latest.metadata.uid !== pod.metadata.uid) return false;
+      this.finish(latest, containers.map(() => ({ exitCode: 128, reason: err.reason, message: err.message, startedAt: at, finishedAt: at })));
       return true;
     }
     const logs = containers.map((c) => dirs.podLog(ns, pod.metadata.name, c.name));
