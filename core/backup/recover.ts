@@ -100,3 +100,34 @@ export async function recoverHolderStep(
   else await s.catalog.releaseLock(plan, holder.executionId);
   return { recovered: holder.backupId };
 }
+
+/** What EventBridge says of a Step Functions execution that changed status (the fields used). */
+export interface ExecutionEnded {
+  readonly executionArn: string;
+  readonly status: string;
+  /** The execution's input as JSON text (`{"plan": NAME}`), when the event carries it. */
+  readonly input?: string | null | undefined;
+}
+
+/**
+ * RecoverExecution (in AWS, run by an EventBridge rule on the backup state machine's executions
+ * that end ABORTED, TIMED_OUT or FAILED): recovers after the backup of that execution when it is
+ * still InProgress, i.e. the execution ended without its failure path. A backup whose failure
+ * path ran is final already; nothing to do then.
+ */
+export async function recoverExecutionStep(
+  s: Pick<BackupServices, 'config' | 'catalog' | 'now' | 'kube' | 'exec' | 'vault' | 'events'>,
+  ended: ExecutionEnded,
+): Promise<{ recovered?: string }> {
+  let plan: unknown;
+  try {
+    plan = (JSON.parse(ended.input ?? '{}') as { plan?: unknown }).plan;
+  } catch {
+    return {};
+  }
+  if (typeof plan !== 'string' || !s.config.plans.some((p) => p.name === plan)) return {};
+  const record = (await s.catalog.listBackups({ plan })).find((r) => r.executionId === ended.executionArn && r.status === 'InProgress');
+  if (!record) return {};
+  await recoverBackup(s, record, `ended ${ended.status}`);
+  return { recovered: record.backupId };
+}

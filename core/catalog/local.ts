@@ -10,9 +10,13 @@ import { lock } from 'proper-lockfile';
 import writeFileAtomic from 'write-file-atomic';
 import { DocumentCatalog } from './document-catalog.js';
 
-/** A lock its holder stopped refreshing this long ago was left by a process that died. */
-const STALE_LOCK_MS = 30_000;
-const LOCK_WAIT_MS = 10_000;
+/**
+ * A lock its holder stopped refreshing this long ago (the holder refreshes it every half of
+ * this) was left by a process that died, such as a CLI killed mid-backup; it is taken over.
+ */
+const STALE_LOCK_MS = 10_000;
+/** How long to wait for the lock: longer than a dead holder's lock takes to go stale. */
+const LOCK_WAIT_MS = 20_000;
 const LOCK_POLL_MS = 20;
 
 export class LocalCatalog extends DocumentCatalog {
@@ -71,12 +75,18 @@ export class LocalCatalog extends DocumentCatalog {
     await mkdir(this.dir, { recursive: true });
     const lockfilePath = join(this.dir, '.lock');
     const retries = { retries: LOCK_WAIT_MS / LOCK_POLL_MS, factor: 1, minTimeout: LOCK_POLL_MS, maxTimeout: LOCK_POLL_MS };
-    const release = await lock(this.dir, { lockfilePath, stale: STALE_LOCK_MS, retries }).catch((err: NodeJS.ErrnoException) => {
+    // A holder that stalls past the stale time loses the lock to another process; say so rather
+    // than let proper-lockfile throw from its timer.
+    let compromised: Error | undefined;
+    const onCompromised = (err: Error) => void (compromised = err);
+    const release = await lock(this.dir, { lockfilePath, stale: STALE_LOCK_MS, retries, onCompromised }).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ELOCKED') throw err;
       throw new Error(`the local catalog ${this.dir} stayed locked for ${LOCK_WAIT_MS / 1000} s; remove ${lockfilePath} if no milvus-guard process is running`);
     });
     try {
-      return await fn();
+      const result = await fn();
+      if (compromised) throw new Error(`the local catalog ${this.dir} lock was taken over while this process held it (it stalled for more than ${STALE_LOCK_MS / 1000} s); run the command again`, { cause: compromised });
+      return result;
     } finally {
       await release().catch(() => undefined);
     }

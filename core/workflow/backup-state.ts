@@ -96,3 +96,11 @@ export const FailureRequest = z.strictObject({ backup: PreparedBackup, error: St
 
 /** RecoverHolder's request: the execution's input, for the plan whose lock it recovers. */
 export const RecoverHolderRequest = z.strictObject({ input: BackupInput });
+
+/**
+ * RecoverExecution's request: the EventBridge event "Step Functions Execution Status Change" of
+ * a backup execution that ended (loose: EventBridge may add fields).
+ */
+export const ExecutionStatusChange = z
+  .object({ detail: z.object({ executionArn: z.string().min(1), status: z.enum(['ABORTED', 'TIMED_OUT', 'FAILED', 'SUCCEEDED']), input: z.string().nullish() }).loose() })
+  .loose();

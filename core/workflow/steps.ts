@@ -36,6 +36,11 @@ export interface WorkflowSteps {
   readonly bundle: StepBundle;
   readonly bundleOf?: Readonly<Record<string, StepBundle>>;
   readonly steps: readonly StepRow[];
+  /**
+   * Handlers of the workflow's bundle that no Task invokes: an EventBridge rule about the
+   * workflow's executions does (RecoverExecution). Each gets a function of its own too.
+   */
+  readonly events?: readonly { readonly name: string; readonly does: string }[];
 }
 
 export const BACKUP_WORKFLOW = {
@@ -63,6 +68,7 @@ export const BACKUP_WORKFLOW = {
     { state: 'MarkFailed', does: 'failure path: record the backup Failed with its step and cause, release the lock' },
     { state: 'RecoverHolder', does: "recover after the lock's holder, whose execution ended without its failure path" },
   ],
+  events: [{ name: 'RecoverExecution', does: 'recover after a backup whose execution ended ABORTED, TIMED_OUT or FAILED without its failure path' }],
 } as const satisfies WorkflowSteps;
 
 export const RESTORE_WORKFLOW = {
@@ -109,7 +115,7 @@ export function handlerStates(w: WorkflowSteps): string[] {
 
 /** The states of `workflows` whose functions are built from `bundle`, each once, in order. */
 export function bundleStates(bundle: StepBundle, ...workflows: WorkflowSteps[]): [string, ...string[]] {
-  const states = workflows.flatMap((w) => handlerStates(w).filter((state) => bundleOf(w, state) === bundle));
+  const states = workflows.flatMap((w) => [...handlerStates(w).filter((state) => bundleOf(w, state) === bundle), ...(w.bundle === bundle ? (w.events ?? []).map((e) => e.name) : [])]);
   if (states.length === 0) throw new RangeError(`no state of ${workflows.map((w) => w.workflow).join(', ')} is built from lambdas/${bundle}`);
   return states as [string, ...string[]];
 }

@@ -5,6 +5,7 @@
  * (`taskFunctionTimeouts`). `taskFunctions` hands a workflow its functions by placeholder.
  */
 import { fileURLToPath } from 'node:url';
+import { Duration } from 'aws-cdk-lib';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -55,6 +56,9 @@ const servesManyStates = (schema: z.ZodType) => STEP_VARIABLE in ((schema as unk
 
 const capitalized = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
+/** The entry point of a bundle: `lambdas/<bundle>/index.ts`. */
+const bundleEntry = (bundle: StepBundle) => fileURLToPath(new URL(`../../lambdas/${bundle}/index.ts`, import.meta.url));
+
 export class StepFunctions extends Construct {
   /** Every function, by `<workflow>/<state>` (`backup/CheckFlush`). */
   readonly functions: ReadonlyMap<string, MilvusGuardFunction<z.ZodType>>;
@@ -73,7 +77,7 @@ export class StepFunctions extends Construct {
         functions.set(
           `${w.workflow}/${state}`,
           new MilvusGuardFunction(this, `${capitalized(w.workflow)}-${state}`, {
-            entry: fileURLToPath(new URL(`../../lambdas/${bundle}/index.ts`, import.meta.url)),
+            entry: bundleEntry(bundle),
             description: `${capitalized(w.workflow)} workflow, ${state}: ${stepRow(w, state).does}`,
             environmentSchema: b.environmentSchema,
             // A bundle of one state (prepare) has no variable to choose by.
@@ -88,7 +92,35 @@ export class StepFunctions extends Construct {
         );
       }
     }
+    // The bundles' event handlers: no Task invokes them, a rule about the workflow's executions does.
+    for (const w of props.workflows) {
+      for (const event of w.events ?? []) {
+        const b = props.bundles[w.bundle]!;
+        functions.set(
+          `${w.workflow}/${event.name}`,
+          new MilvusGuardFunction(this, `${capitalized(w.workflow)}-${event.name}`, {
+            entry: bundleEntry(w.bundle),
+            description: `${capitalized(w.workflow)} workflow, ${event.name}: ${event.does}`,
+            environmentSchema: b.environmentSchema,
+            environment: { ...b.environment, [STEP_VARIABLE]: event.name } as FunctionEnvironment<z.ZodType>,
+            config: props.config,
+            serviceName: props.config.name,
+            role: props.role,
+            ...(props.logEncryptionKey ? { logEncryptionKey: props.logEncryptionKey } : {}),
+            ...(b.callsKubernetes && props.network ? { network: props.network } : {}),
+            timeout: Duration.minutes(5),
+          }),
+        );
+      }
+    }
     this.functions = functions;
+  }
+
+  /** The function of event handler `name` of workflow `w` (`RecoverExecution`). */
+  eventFunction(w: WorkflowSteps, name: string): lambda.IFunction {
+    const fn = this.functions.get(`${w.workflow}/${name}`);
+    if (!fn) throw new Error(`${this.node.path}: the ${w.workflow} workflow has no event handler ${name}`);
+    return fn.function;
   }
 
   /** The functions of `w`'s Tasks, by the placeholder each Task's `Resource` names. */

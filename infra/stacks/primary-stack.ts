@@ -8,6 +8,7 @@
 import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -225,6 +226,19 @@ export class PrimaryStack extends Stack {
       schedules: drills.map((d) => ({ name: d.drill.name, input: { drill: d.drill.name }, cron: d.schedule.cron, timeZone: d.schedule.timeZone, purpose: `Runs the DR drill ${d.drill.name} (plan ${d.plan.plan.name})` })),
       logEncryptionKey: logsKey,
       alarmTopic: this.notifications.topic,
+    });
+
+    // A backup execution that ends without its failure path (stopped, timed out, a Lambda that
+    // crashed past its retries) is recovered after at once: its clones, Jobs and snapshots
+    // removed, GC resumed, post hooks run, its record Failed and the plan lock released.
+    new events.Rule(this, 'RecoverEndedBackups', {
+      description: `Recovers after a ${stateMachineName(config.name, 'backup')} execution that ended without reaching its failure path`,
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: ['Step Functions Execution Status Change'],
+        detail: { stateMachineArn: [this.backupWorkflow.stateMachine.stateMachineArn], status: ['ABORTED', 'TIMED_OUT', 'FAILED'] },
+      },
+      targets: [new eventTargets.LambdaFunction(this.steps.eventFunction(BACKUP_WORKFLOW, 'RecoverExecution'), { retryAttempts: 8, maxEventAge: Duration.hours(6) })],
     });
 
     // Prepare and RecoverHolder ask whether the execution that holds a plan's lock still runs.

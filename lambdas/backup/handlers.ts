@@ -6,7 +6,7 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { BackupServices } from '../../core/backup/context.js';
-import { recoverHolderStep } from '../../core/backup/recover.js';
+import { recoverExecutionStep, recoverHolderStep } from '../../core/backup/recover.js';
 import * as steps from '../../core/backup/workflow.js';
 import * as contract from '../../core/workflow/backup-state.js';
 import type { BACKUP_WORKFLOW, HandlerState } from '../../core/workflow/steps.js';
@@ -14,8 +14,8 @@ import { handle, stepFactory, type StepHandler, type StepTelemetry } from '../sh
 
 export type { StepHandler };
 
-/** The states this bundle serves: every backup Task but Prepare, which has a bundle of its own. */
-export type BackupStepState = Exclude<HandlerState<typeof BACKUP_WORKFLOW>, 'Prepare'>;
+/** The states this bundle serves: every backup Task but Prepare (a bundle of its own), and its event handlers. */
+export type BackupStepState = Exclude<HandlerState<typeof BACKUP_WORKFLOW>, 'Prepare'> | (typeof BACKUP_WORKFLOW)['events'][number]['name'];
 
 export interface StepDependencies extends StepTelemetry {
   readonly services: BackupServices;
@@ -50,6 +50,7 @@ export function makeStepHandlers(deps: StepDependencies): Record<BackupStepState
     }),
     CleanUp: handle(contract.BackupStepRequest, (r) => steps.cleanUpStep(s, r.backup)),
     RecoverHolder: handle(contract.RecoverHolderRequest, (r) => recoverHolderStep(s, r.input.plan)),
+    RecoverExecution: handle(contract.ExecutionStatusChange, (r) => recoverExecutionStep(s, r.detail)),
     MarkFailed: handle(contract.FailureRequest, async (r) => {
       const result = await steps.markFailedStep(s, r.backup, r.error);
       metrics.addDimension('plan', result.plan);

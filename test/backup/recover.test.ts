@@ -5,7 +5,8 @@ import { BatchV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node
 import { loadConfigFile } from '../../core/config/parse.js';
 import type { Config } from '../../core/config/schema.js';
 import { kubeConfigFromFile } from '../../core/kube/connect.js';
-import { localPaths } from '../../local/workflows/runner.js';
+import { recoverExecutionStep } from '../../core/backup/recover.js';
+import { localBackupServices, localPaths } from '../../local/workflows/runner.js';
 import { backup, MILVUS, NAMESPACE, PLAN, servicesOf, startSeededCluster, type SeededCluster } from './helpers.js';
 
 // A backup whose execution dies without reaching its failure path: on the embedded default the
@@ -108,4 +109,32 @@ describe('backup cancel', () => {
     expect(code).toBe(1);
     expect(err).toContain('backup after-the-crash is Available: there is nothing to cancel');
   }, FULL_RUN);
+});
+
+describe('RecoverExecution (what the EventBridge rule runs when an execution ends)', () => {
+  it('recovers after a backup whose execution was stopped, and leaves a final one alone', async () => {
+    const running = spawn(process.execPath, [CLI, 'backup', 'create', '--plan', PLAN, '--local', '--state', c.stateDir, '--wait'], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => running.once('exit', resolve));
+    await c.cluster.timeline.next((e) => e.type === 'JobStarted' && String(e.name).startsWith('export-'));
+    running.kill('SIGKILL');
+    await exited;
+    const services = localBackupServices(c.stateDir, config);
+    const holder = (await services.catalog.lockHolder(PLAN, new Date()))!;
+
+    const recovered = await recoverExecutionStep(services, { executionArn: holder.executionId, status: 'ABORTED', input: JSON.stringify({ plan: PLAN }) });
+    const again = await recoverExecutionStep(services, { executionArn: holder.executionId, status: 'ABORTED', input: JSON.stringify({ plan: PLAN }) });
+
+    expect(recovered).toEqual({ recovered: holder.backupId });
+    expect(again).toEqual({});
+    expect(await services.catalog.getBackup(holder.backupId)).toMatchObject({ status: 'Failed', failure: { error: 'ExecutionEnded', cause: expect.stringContaining('ended ABORTED') } });
+    expect(await services.catalog.lockHolder(PLAN, new Date())).toBeUndefined();
+  }, FULL_RUN);
+
+  it('does nothing for an event without a known plan in its input', async () => {
+    const services = localBackupServices(c.stateDir, config);
+
+    expect(await recoverExecutionStep(services, { executionArn: 'arn:x', status: 'FAILED', input: null })).toEqual({});
+    expect(await recoverExecutionStep(services, { executionArn: 'arn:x', status: 'FAILED', input: '{"plan": "nope"}' })).toEqual({});
+    expect(await recoverExecutionStep(services, { executionArn: 'arn:x', status: 'FAILED', input: 'not json' })).toEqual({});
+  });
 });

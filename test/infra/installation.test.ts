@@ -418,6 +418,21 @@ describe('restore workflow', () => {
     }
   });
 
+  it('recovers after a backup execution that ends ABORTED, TIMED_OUT or FAILED: a rule runs RecoverExecution', () => {
+    const [ruleId, rule] = Object.entries(primary.findResources('AWS::Events::Rule', { Properties: { EventPattern: { source: ['aws.states'] } } }))[0]!;
+    const functions = primary.findResources('AWS::Lambda::Function');
+    const target = (rule.Properties.Targets as { Arn: { 'Fn::GetAtt': [string, string] } }[])[0]!;
+
+    expect(ruleId).toMatch(/^RecoverEndedBackups/);
+    expect(rule.Properties.EventPattern).toEqual({
+      source: ['aws.states'],
+      'detail-type': ['Step Functions Execution Status Change'],
+      detail: { stateMachineArn: [{ Ref: stateMachine('backup').id }], status: ['ABORTED', 'TIMED_OUT', 'FAILED'] },
+    });
+    expect(functions[target.Arn['Fn::GetAtt'][0]]!.Properties.Environment.Variables.MILVUS_GUARD_STEP).toBe('RecoverExecution');
+    expect(target).toMatchObject({ RetryPolicy: { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 21600 } });
+  });
+
   it('lets the workflow role describe (only) the backup executions that may hold a plan lock', () => {
     const describes = statementsOf('WorkflowRole').filter((st) => actionsOf([st]).includes('states:DescribeExecution'));
 
