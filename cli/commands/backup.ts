@@ -106,7 +106,7 @@ export function registerBackupCommands(program: Command, io: WorkflowIO = proces
       if (record.status !== 'InProgress') throw new UserError(`backup ${id} is ${record.status}: there is nothing to cancel`);
       const region = opts.region ?? resolvePlan(config, record.plan).vault.region;
       await new SFNClient({ region }).send(new StopExecutionCommand({ executionArn: record.executionId, cause: 'cancelled with milvus-guard backup cancel' }));
-      io.out(`stopped ${record.executionId}; the next backup of plan ${record.plan} cleans up after it (RecoverHolder) and releases its lock\n`);
+      io.out(`stopped ${record.executionId}; RecoverExecution cleans up after it and releases the plan lock (see backup describe ${id})\n`);
     }
     process.exitCode = 0;
   });
