@@ -1,7 +1,8 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { DescribeExecutionCommand, GetExecutionHistoryCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { DescribeExecutionCommand, GetExecutionHistoryCommand, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { registerBackupCommands, renderBackup, renderBackupList } from '../../cli/commands/backup.js';
 import { BackupRecord } from '../../core/catalog/record.js';
 import { hookRunsKey, inventoryKey, milvusStateKey, sealedManifestKey } from '../../core/vault/layout.js';
@@ -109,6 +110,31 @@ describe('backup create on AWS', () => {
 
     await expect(cli.run('backup', 'create', '--plan', 'nope', '-c', 'examples/production.yaml')).rejects.toThrow(/plan "nope" is not defined/);
     expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+});
+
+describe('backup cancel on AWS', () => {
+  const EXECUTION = 'arn:aws:states:us-east-1:123456789012:execution:milvus-guard-backup:abc';
+  const { sfn, ddb } = mockAwsStart(EXECUTION);
+
+  it("stops the backup's execution, which RecoverExecution then cleans up after", async () => {
+    ddb.on(GetCommand).resolves({ Item: { ...available, status: 'InProgress', executionId: EXECUTION } });
+    sfn.on(StopExecutionCommand).resolves({ stopDate: new Date() });
+    const cli = program();
+
+    const code = await cli.run('backup', 'cancel', 'nightly-1', '-c', 'examples/production.yaml');
+
+    expect(code).toBe(0);
+    expect(sfn.commandCalls(StopExecutionCommand)[0]!.args[0].input).toEqual({ executionArn: EXECUTION, cause: 'cancelled with milvus-guard backup cancel' });
+    expect(cli.out.join('')).toContain(`stopped ${EXECUTION}; RecoverExecution cleans up after it`);
+  });
+
+  it('refuses a backup that is not running, without stopping anything', async () => {
+    ddb.on(GetCommand).resolves({ Item: available });
+    const cli = program();
+
+    await expect(cli.run('backup', 'cancel', 'nightly-1', '-c', 'examples/production.yaml')).rejects.toThrow('backup nightly-1 is Available: there is nothing to cancel');
+    expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(0);
   });
 });
 
