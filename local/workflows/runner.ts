@@ -79,6 +79,12 @@ export interface LocalBackupOptions {
   readonly now?: () => Date;
   /** Called with each state's name as the execution enters it (a nested execution's as `Parent/Child`). */
   readonly onState?: (state: string) => void;
+  /**
+   * Called with a Task's state name just before each invocation of its handler (after a poll's
+   * wait), so a fault can be switched on exactly when a step starts (bench/fault-matrix.ts):
+   * `onState` is reported asynchronously and may come after the Task's first request.
+   */
+  readonly beforeTask?: (state: string) => void;
 }
 
 export interface LocalWorkflowOptions extends LocalBackupOptions {
@@ -233,6 +239,7 @@ export async function runLocalWorkflow(options: LocalWorkflowOptions): Promise<L
       inFlight.track(
         (async () => {
           if (poll) await poll().catch(() => undefined);
+          options.beforeTask?.(name);
           return (await handler(input, lambdaContext(fn))) as JSONValue;
         })(),
       );
