@@ -14,7 +14,8 @@ import { MAX_SKIPPED_NAMED } from '../../core/datamover/walk.js';
 import { verifyVault } from '../../core/datamover/verify.js';
 import { checkBackupId, checkVolumeName } from '../../core/vault/layout.js';
 import { openVault, type VaultConnectOptions } from '../../core/vault/open.js';
-import type { VaultStore } from '../../core/vault/store.js';
+import { ObjectNotFoundError, ShortReadError, type VaultStore } from '../../core/vault/store.js';
+import { SummaryCorruptError } from '../../core/datamover/summary.js';
 import { formatBytes, formatDuration } from '../format.js';
 
 /** The process around the commands; tests pass their own. */
@@ -109,6 +110,11 @@ function asFailure(pathFlag: '--source' | '--target'): (err: unknown) => unknown
   return (err) => {
     if (err instanceof UserError && err.message.startsWith(`${pathFlag.slice(2)} `)) return new UserError(`${pathFlag}: ${err.message}`);
     if (err instanceof RestoreError || err instanceof ChunkError || err instanceof IndexCorruptError) return new UserError(err.message, { cause: err });
+    // A summary, index or pack of an earlier backup that is gone or unreadable (the robustness
+    // run found these printed as internal errors): the vault's damage, named in one line.
+    if (err instanceof SummaryCorruptError || err instanceof ObjectNotFoundError || err instanceof ShortReadError) {
+      return new UserError(`${err.message}; the vault is damaged: run milvus-guard datamover verify to see what is broken, and restore another backup (backup --full reads no earlier backup)`, { cause: err });
+    }
     return err;
   };
 }

@@ -255,7 +255,17 @@ async function prepareTarget(target: string, marker: string, job: { backupId: st
   await mkdir(target, { recursive: true });
   const names = await readdir(target);
   if (names.includes(RESTORE_MARKER)) {
-    const previous = JSON.parse(await readFile(marker, 'utf8')) as { backupId?: string; volume?: string };
+    let previous: { backupId?: string; volume?: string };
+    try {
+      previous = JSON.parse(await readFile(marker, 'utf8')) as typeof previous;
+    } catch (err) {
+      if (!(err instanceof SyntaxError)) throw err;
+      // A run killed while it wrote the marker (the robustness run found it empty) wrote
+      // nothing else yet: start afresh. Anything beside it means it is not ours to reuse.
+      if (names.length > 1) throw new UserError(`target ${target} holds an unreadable ${RESTORE_MARKER} beside other files; empty the directory`);
+      await writeFile(marker, `${JSON.stringify(job)}\n`);
+      return false;
+    }
     if (previous.backupId === job.backupId && previous.volume === job.volume) return true;
     throw new UserError(`target ${target} holds an unfinished restore of backup ${previous.backupId} volume ${previous.volume}; finish that one or empty the directory`);
   }

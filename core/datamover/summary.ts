@@ -69,6 +69,17 @@ export interface VolumeSummary {
   readonly stats: BackupStats;
 }
 
+/**
+ * A summary object that is not a volume summary (not JSON, or of another format): the vault is
+ * damaged there. Readers report it as a break; the CLI prints it as one line, not a stack.
+ */
+export class SummaryCorruptError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SummaryCorrupt';
+  }
+}
+
 /** Hex SHA-256 of bytes: the one digest every link of the integrity chain uses. */
 export function sha256Hex(body: Uint8Array): string {
   return createHash('sha256').update(body).digest('hex');
@@ -82,7 +93,7 @@ export interface ReadSummary {
 
 /**
  * Reads the summary of one volume in one backup with the digest of its bytes; a `UserError`
- * when there is none, a plain `Error` naming the key when it is not a summary.
+ * when there is none, a `SummaryCorruptError` naming the key when it is not a summary.
  */
 export async function readVolumeSummaryHashed(vault: VaultStore, backupId: string, volume: string): Promise<ReadSummary> {
   const key = volumeSummaryKey(backupId, volume);
@@ -99,9 +110,9 @@ export async function readVolumeSummaryHashed(vault: VaultStore, backupId: strin
   try {
     summary = JSON.parse(body.toString('utf8')) as VolumeSummary;
   } catch (err) {
-    throw new Error(`${key} in ${vault.url} is not a volume summary: ${(err as Error).message}`);
+    throw new SummaryCorruptError(`${key} in ${vault.url} is not a volume summary: ${(err as Error).message}`, { cause: err });
   }
-  if (summary?.format !== SUMMARY_FORMAT) throw new Error(`${key} in ${vault.url} is not a volume summary`);
+  if (summary?.format !== SUMMARY_FORMAT) throw new SummaryCorruptError(`${key} in ${vault.url} is not a volume summary`);
   return { summary, sha256: sha256Hex(body) };
 }
 
@@ -113,15 +124,23 @@ export async function readVolumeSummary(vault: VaultStore, backupId: string, vol
 /**
  * The newest complete backup of `volume` other than `exceptBackupId` created at or before
  * `now`: the parent an incremental backup compares against. Undefined when there is none.
+ * A damaged summary is passed over (an older backup, or none, becomes the parent): one bad
+ * object must not stop every later backup of the volume; verify reports it.
  */
 export async function findParent(vault: VaultStore, volume: string, exceptBackupId: string, now: Date): Promise<VolumeSummary | undefined> {
   let best: VolumeSummary | undefined;
   for await (const o of vault.list(volumeSummariesPrefix(volume))) {
     const parsed = parseVolumeSummaryKey(o.key);
     if (!parsed || parsed.volume !== volume || parsed.backupId === exceptBackupId) continue;
-    const s = await readVolumeSummary(vault, parsed.backupId, volume);
+    let s: VolumeSummary;
+    try {
+      s = await readVolumeSummary(vault, parsed.backupId, volume);
+    } catch (err) {
+      if (err instanceof SummaryCorruptError || err instanceof UserError) continue;
+      throw err;
+    }
     const t = Date.parse(s.createdAt);
-    if (t > now.getTime()) continue;
+    if (!(t <= now.getTime()) || typeof s.indexKey !== 'string') continue;
     if (!best || t > Date.parse(best.createdAt)) best = s;
   }
   return best;

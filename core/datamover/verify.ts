@@ -19,7 +19,7 @@ import { ObjectNotFoundError, type VaultStore } from '../vault/store.js';
 import { ChunkError, readChunks, type ChunkHasher } from './chunk-reader.js';
 import { ChunkerPool } from './chunker-pool.js';
 import { displayPath, IndexReader, type ChunkRef } from './index-format.js';
-import { hasIndexCommitment, indexMismatches, readVolumeSummaryHashed, type VolumeSummary } from './summary.js';
+import { hasIndexCommitment, indexMismatches, readVolumeSummaryHashed, SummaryCorruptError, type VolumeSummary } from './summary.js';
 import { Semaphore } from '../vault/semaphore.js';
 
 export interface VerifyOptions {
@@ -220,7 +220,7 @@ export async function verifyVault(options: VerifyOptions): Promise<VerifyResult>
         problems.push({ kind: 'summary', ...target, path: summaryKey, problem: 'is missing' });
         return;
       }
-      if (err instanceof Error && err.name === 'Error') {
+      if (err instanceof SummaryCorruptError) {
         problems.push({ kind: 'summary', ...target, path: summaryKey, problem: err.message });
         return;
       }

@@ -15,7 +15,7 @@
  * restored file count and bytes against each summary).
  */
 import { displayPath, IndexCorruptError, IndexReader, type IndexEntry } from '../datamover/index-format.js';
-import { hasIndexCommitment, indexMismatches, readVolumeSummary, type VolumeSummary } from '../datamover/summary.js';
+import { hasIndexCommitment, indexMismatches, readVolumeSummary, SummaryCorruptError, type VolumeSummary } from '../datamover/summary.js';
 import { UserError } from '../errors.js';
 import { BackupIndexDocument, checkBackupRecord } from '../vault/backup-index.js';
 import { backupRecordKey, InvalidKeyPartError, packKey, volumeSummaryKey } from '../vault/layout.js';
@@ -201,11 +201,11 @@ async function summaryOf(vault: VaultStore, backupId: string, volume: string): P
     summary = await readVolumeSummary(vault, backupId, volume);
   } catch (err) {
     // readVolumeSummary turns only a missing object into a UserError; a summary that is not
-    // JSON fails in JSON.parse, one of another format with a plain Error naming the key.
+    // JSON or of another format with a SummaryCorruptError naming the key.
     if (err instanceof UserError) {
       throw new BackupIndexInvalidError(backupId, `backup ${backupId} has no complete export of volume ${volume} (${key} is missing in ${vault.url}); ${remedy}`, { cause: err });
     }
-    if (err instanceof SyntaxError || (err instanceof Error && err.name === 'Error' && err.message.includes(key))) {
+    if (err instanceof SyntaxError || err instanceof SummaryCorruptError) {
       throw new BackupIndexInvalidError(backupId, `the summary of volume ${volume} in backup ${backupId} (${key}) is unreadable: ${err.message}; ${remedy}`, { cause: err });
     }
     throw err;

@@ -12,7 +12,7 @@
  */
 import { z } from 'zod';
 import { RowCount } from '../catalog/record.js';
-import { hasIndexCommitment, readVolumeSummaryHashed, sha256Hex } from '../datamover/summary.js';
+import { hasIndexCommitment, readVolumeSummaryHashed, sha256Hex, SummaryCorruptError } from '../datamover/summary.js';
 import { UserError } from '../errors.js';
 import { backupRecordKey, InvalidKeyPartError, manifestsPrefix, volumeSummaryKey } from './layout.js';
 import { ObjectNotFoundError, type VaultStore } from './store.js';
@@ -100,7 +100,7 @@ export async function gatherCommitments(vault: VaultStore, backupId: string, pvc
         incomplete.push(`volume ${pvc} has no summary (its export did not complete)`);
         continue;
       }
-      if (err instanceof Error && err.name === 'Error') {
+      if (err instanceof SummaryCorruptError) {
         incomplete.push(`volume ${pvc}: ${err.message}`);
         continue;
       }
@@ -197,7 +197,7 @@ export async function checkBackupRecord(vault: VaultStore, backupId: string): Pr
       sha256 = (await readVolumeSummaryHashed(vault, backupId, v.pvc)).sha256;
     } catch (err) {
       if (err instanceof UserError) problems.push({ kind: 'summary', backupId, volume: v.pvc, path: summaryKey, problem: 'is missing: backup.json lists the volume but its export summary is gone' });
-      else if (err instanceof Error && err.name === 'Error') problems.push({ kind: 'summary', backupId, volume: v.pvc, path: summaryKey, problem: err.message });
+      else if (err instanceof SummaryCorruptError) problems.push({ kind: 'summary', backupId, volume: v.pvc, path: summaryKey, problem: err.message });
       else throw err;
       continue;
     }

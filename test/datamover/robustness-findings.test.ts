@@ -1,0 +1,96 @@
+/**
+ * What the robustness run (bench/robustness.ts) found, each pinned by a test through the
+ * CLI's command code: damage the vault can suffer, or a kill at the wrong moment, ended in a
+ * stack trace (exit 2) instead of one line, or stopped every later backup of the volume.
+ */
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { Command } from 'commander';
+import { registerDatamoverCommands, type DatamoverIO } from '../../cli/commands/datamover.js';
+import { reportFailure } from '../../cli/main.js';
+import { RESTORE_MARKER } from '../../core/datamover/restore.js';
+import { volumeIndexKey, volumeSummaryKey } from '../../core/vault/layout.js';
+import { openVault } from '../../core/vault/open.js';
+import { buildTree, snapshotTree, tempDir } from './helpers.js';
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The data-mover CLI in this process, with main's error reporting: exit 1 one line, exit 2 a stack. */
+async function cli(args: string[]): Promise<Run> {
+  const out = { stdout: '', stderr: '' };
+  const io: DatamoverIO = { stdout: (t) => void (out.stdout += t), stderr: (t) => void (out.stderr += t), stderrIsTTY: false, now: () => new Date('2026-12-05T02:00:00Z'), isRoot: false, openVault };
+  const program = new Command('milvus-guard').exitOverride();
+  registerDatamoverCommands(program, io);
+  process.exitCode = 0;
+  try {
+    await program.parseAsync(['node', 'milvus-guard', 'datamover', ...args]);
+    return { code: typeof process.exitCode === 'number' ? process.exitCode : 0, ...out };
+  } catch (err) {
+    return { code: reportFailure(err, (t) => void (out.stderr += t)), ...out };
+  }
+}
+
+async function backedUp(): Promise<{ dir: string; source: string; vaultDir: string; vault: string[] }> {
+  const dir = await tempDir('findings');
+  const source = join(dir, 'source');
+  await buildTree(source);
+  const vaultDir = join(dir, 'vault');
+  const vault = ['--vault', `file://${vaultDir}`];
+  expect((await cli(['backup', ...vault, '--source', source, '--volume', 'vol', '--backup-id', 'b1'])).code).toBe(0);
+  return { dir, source, vaultDir, vault };
+}
+
+afterEach(() => {
+  process.exitCode = 0;
+});
+
+describe('the data mover on a damaged vault (found by the robustness run)', () => {
+  it('restore of a backup whose summary is not JSON prints one line naming the summary', async () => {
+    const { dir, vaultDir, vault } = await backedUp();
+    await writeFile(join(vaultDir, volumeSummaryKey('b1', 'vol')), '{"format": "milvus-guard/volume-sum');
+
+    const r = await cli(['restore', ...vault, '--volume', 'vol', '--backup-id', 'b1', '--target', join(dir, 'out')]);
+
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^error: volumes\/vol\/backups\/b1\.json in file:.* is not a volume summary: .*the vault is damaged: run milvus-guard datamover verify/);
+    expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+  });
+
+  it('restore of a backup whose index is gone prints one line naming the index', async () => {
+    const { dir, vaultDir, vault } = await backedUp();
+    await rm(join(vaultDir, volumeIndexKey('b1', 'vol')));
+
+    const r = await cli(['restore', ...vault, '--volume', 'vol', '--backup-id', 'b1', '--target', join(dir, 'out')]);
+
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^error: object backups\/b1\/volumes\/vol\/index\.jsonl\.gz does not exist in vault .*; the vault is damaged/);
+  });
+
+  it('a damaged summary of the newest backup does not stop the next backup, which compares with an older one', async () => {
+    const { source, vaultDir, vault } = await backedUp();
+    expect((await cli(['backup', ...vault, '--source', source, '--volume', 'vol', '--backup-id', 'b2'])).code).toBe(0);
+    await writeFile(join(vaultDir, volumeSummaryKey('b2', 'vol')), 'not a summary');
+
+    const r = await cli(['backup', ...vault, '--source', source, '--volume', 'vol', '--backup-id', 'b3', '--json']);
+
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ parentBackupId: 'b1', bytesScanned: 0 });
+  });
+
+  it('a restore killed while it wrote its marker is resumed by the next run', async () => {
+    const { dir, source, vault } = await backedUp();
+    const target = join(dir, 'out');
+    await mkdir(target);
+    await writeFile(join(target, RESTORE_MARKER), '');
+
+    const r = await cli(['restore', ...vault, '--volume', 'vol', '--backup-id', 'b1', '--target', target]);
+
+    expect(r.code).toBe(0);
+    expect(await snapshotTree(target)).toEqual(await snapshotTree(source));
+  });
+});
