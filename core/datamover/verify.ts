@@ -271,9 +271,18 @@ export async function verifyVault(options: VerifyOptions): Promise<VerifyResult>
       if (failure !== undefined) throw failure;
       if (!readData) options.onProgress?.({ files: counts.files, bytesVerified: counts.bytesVerified });
       const digest = await reader.digest();
+      let indexBroken = false;
       if (hasIndexCommitment(summary) && digest) {
         const differences = indexMismatches(summary.index, { ...digest, ...reader.counts });
-        if (differences.length > 0) problems.push({ kind: 'index', ...target, path: summary.indexKey, problem: `does not match its summary: ${differences.join('; ')}` });
+        indexBroken = differences.length > 0;
+        if (indexBroken) problems.push({ kind: 'index', ...target, path: summary.indexKey, problem: `does not match its summary: ${differences.join('; ')}` });
+      }
+      // A restore checks what it wrote against the summary's statistics, so verify does too
+      // (when the index is intact, else that break explains it): a summary with an altered
+      // count and no backup.json above it was otherwise passed while its restore failed.
+      const stats = summary.stats as Partial<VolumeSummary['stats']> | undefined;
+      if (digest && !indexBroken && (stats?.files !== reader.counts.files || stats?.bytesTotal !== reader.counts.bytes)) {
+        problems.push({ kind: 'summary', ...target, path: summaryKey, problem: `records ${stats?.files} files (${stats?.bytesTotal} bytes) where its index holds ${reader.counts.files} files (${reader.counts.bytes} bytes): it was altered, a restore of it fails` });
       }
     } catch (err) {
       if (err instanceof ObjectNotFoundError) problems.push({ kind: 'index', ...target, path: summary.indexKey, problem: 'is missing' });

@@ -3,7 +3,7 @@
  * CLI's command code: damage the vault can suffer, or a kill at the wrong moment, ended in a
  * stack trace (exit 2) instead of one line, or stopped every later backup of the volume.
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { Command } from 'commander';
@@ -80,6 +80,18 @@ describe('the data mover on a damaged vault (found by the robustness run)', () =
 
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ parentBackupId: 'b1', bytesScanned: 0 });
+  });
+
+  it('verify names a summary whose statistics no longer match its index (a restore of it fails)', async () => {
+    const { vaultDir, vault } = await backedUp();
+    const key = join(vaultDir, volumeSummaryKey('b1', 'vol'));
+    // The byte seed 20261205 flipped: a key of the statistics renamed, the JSON still valid.
+    await writeFile(key, (await readFile(key, 'utf8')).replace('"bytesTotal"', '"bytesTotam"'));
+
+    const r = await cli(['verify', ...vault, '--json']);
+
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).problems).toEqual([expect.objectContaining({ kind: 'summary', backupId: 'b1', path: volumeSummaryKey('b1', 'vol'), problem: expect.stringMatching(/^records 15 files \(undefined bytes\) where its index holds 15 files/) })]);
   });
 
   it('a restore killed while it wrote its marker is resumed by the next run', async () => {
