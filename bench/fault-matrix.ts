@@ -359,7 +359,7 @@ async function main(): Promise<void> {
   if (values.json) process.stdout.write(`${JSON.stringify({ cells: results, s3: 'not covered: the file:// vault has no fault injection' }, null, 2)}\n`);
   else {
     process.stdout.write(`${matrixTable(results)}\n\n`);
-    process.stdout.write('S3-side faults: not in this matrix — the file:// vault of the embedded default has no fault injection.\n');
+    process.stdout.write('S3-side faults: not in this matrix — the file:// vault of the embedded default has no fault injection (npm run robustness -- --vault s3 injects S3 errors into the data mover).\n');
     process.stdout.write(`${results.length} cells in ${prettyMs(performance.now() - started)}; ${bad.length === 0 ? 'no leftover, no stuck lock, every failure names its cause' : `${bad.length} with a problem:`}\n`);
     for (const r of bad) process.stdout.write(`  ${FAULTS[r.fault].label} × ${r.workflow} ${r.step}: ${r.problems.join('; ')}\n`);
   }
