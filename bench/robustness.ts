@@ -631,7 +631,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
   } finally {
     await proxy?.stop();
     await server?.close();
-    await rm(work, { recursive: true, force: true });
+    await rm(work, { recursive: true, force: true, maxRetries: 3 });
   }
 }
 
