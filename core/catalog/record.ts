@@ -19,8 +19,10 @@ export const StepEntry = z.object({
   startedAt: z.string(),
   endedAt: z.string().optional(),
   outcome: z.enum(['Succeeded', 'Failed', 'Skipped']).optional(),
-  /** The Task (ASL state) that last worked on the step: the one that failed, if it failed. */
+  /** The Task (ASL state) that last worked on the step. */
   state: z.string().optional(),
+  /** The Task whose failure ended the step, kept when later Tasks (Map iterations) start. */
+  failedState: z.string().optional(),
   /** A short note: "3 collections flushed", the error of a failed step. */
   detail: z.string().optional(),
 });

@@ -7,6 +7,7 @@
 import type { StepEntry } from '../catalog/record.js';
 import { duration, reportingSlowCalls, type SlowCallListener } from '../kube/deadline.js';
 import { stepRow, type WorkflowSteps } from './steps.js';
+import { WorkflowClosingError } from './closing.js';
 
 /** Where one record's timeline is written. */
 export interface Timeline {
@@ -44,7 +45,12 @@ export async function asStep<T>(
     result = await reportingSlowCalls(notes, work);
   } catch (err) {
     await notes.written();
-    await t.record(step, { endedAt: t.now().toISOString(), outcome: 'Failed', state, detail: errorDetail((err as Error).name, (err as Error).message) });
+    // A refusal by the failure path's barrier is not how the step failed: the error that
+    // started the failure path is (another Map iteration's, or an earlier Task's).
+    if (err instanceof WorkflowClosingError) throw err;
+    // `failedState` is the Task that failed; a later Task's start (another Map iteration)
+    // moves `state` on but leaves it, so the record names the Task the console shows failed.
+    await t.record(step, { endedAt: t.now().toISOString(), outcome: 'Failed', state, failedState: state, detail: errorDetail((err as Error).name, (err as Error).message) });
     throw err;
   }
   await notes.written();
@@ -106,7 +112,8 @@ export function failedStepOf(steps: Readonly<Record<string, StepEntry | undefine
   const failed = entries.filter(([, e]) => e.outcome === 'Failed').sort(([, a], [, b]) => (b.endedAt ?? '').localeCompare(a.endedAt ?? ''));
   const open = entries.filter(([, e]) => !e.endedAt).sort(([, a], [, b]) => b.startedAt.localeCompare(a.startedAt));
   const [step, entry] = failed[0] ?? open[0] ?? ['Unknown', undefined];
-  return { step, ...(entry?.state ? { state: entry.state } : {}) };
+  const state = entry?.outcome === 'Failed' ? (entry.failedState ?? entry.state) : entry?.state;
+  return { step, ...(state ? { state } : {}) };
 }
 
 /**

@@ -53,13 +53,12 @@ describe('the workflow fault matrix', () => {
     expect(r.failure?.cause).toMatch(/create Job vector-db\/export-\w+ answered 500/);
   });
 
-  // The Task is not asserted here: the record may name StartExport, not CheckExport, because a
-  // Map iteration still in flight records its start (and its WorkflowClosing refusal) in the
-  // Export step after CheckExport failed there. A known defect, listed with this cell.
-  it('fails a backup whose export Jobs fail in the Export step, naming the PVC and the Job', () => {
+  // Map iterations still in flight record their starts in the Export step after CheckExport
+  // failed there; the record keeps the Task that failed (failedState) all the same.
+  it('fails a backup whose export Jobs fail at CheckExport, naming the PVC and the Job', () => {
     const r = result('job-fails', 'backup');
     expect(r.outcome).toBe('Failed');
-    expect(r.failure).toMatchObject({ error: 'ExportFailed', step: 'Export', from: 'record' });
+    expect(r.failure).toMatchObject({ error: 'ExportFailed', state: 'CheckExport', step: 'Export', from: 'record' });
     expect(r.failure?.cause).toMatch(/the export of PVC \S+ failed: Job export-\w+ failed/);
   });
 
