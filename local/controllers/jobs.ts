@@ -151,8 +151,12 @@ export class JobController implements Controller {
   /** Starts pending Job pods; fails pods whose process vanished with a previous server. */
   private async runPods(): Promise<boolean> {
     let changed = false;
-    for (const pod of this.ctx.store.list(POD)) {
-      if (!isJobPod(pod)) continue;
+    for (const listed of this.ctx.store.list(POD)) {
+      // Starting a pod awaits: read each pod as it is now, not as the list saw it (its process
+      // may have finished meanwhile; writing the listed copy would be a stale 409 Conflict, and
+      // would take a finished pod for one whose process vanished).
+      const pod = this.ctx.store.get(POD, listed.metadata.namespace, listed.metadata.name);
+      if (!pod || pod.metadata.uid !== listed.metadata.uid || !isJobPod(pod)) continue;
       const uid = pod.metadata.uid!;
       const phase = pod.status?.phase ?? 'Pending';
       if (phase === 'Running' && !this.processes.has(uid)) {
