@@ -10,15 +10,11 @@ import { resolvePlan } from '../config/resolve.js';
 import { BackupInProgressError } from '../catalog/catalog.js';
 import type { BackupRecord } from '../catalog/record.js';
 import type { ExecutionState } from '../workflow/executions.js';
-import { failedMarkerKey } from '../vault/layout.js';
-import { BACKUP_WORKFLOW } from '../workflow/steps.js';
-import { closeFailedStep, failedStepOf, type Timeline } from '../workflow/timeline.js';
+import { failedStepOf } from '../workflow/timeline.js';
 import type { BackupServices } from './context.js';
-import { deleteBackupExports } from './export.js';
 import { failsBackup, runHooks } from './hooks.js';
 import { milvusFor, resumeGc } from './quiesce.js';
-import { deleteBackupSnapshots } from './snapshots.js';
-import { recordHookRuns } from './workflow.js';
+import { recordBackupFailed, recordHookRuns, sweepBackup } from './workflow.js';
 
 /** What a recovery did, for the log and the CLI. */
 export interface Recovery {
@@ -47,11 +43,10 @@ export async function recoverBackup(
 ): Promise<Recovery> {
   const id = record.backupId;
   if (record.status !== 'InProgress') return { backupId: id, outcome: 'final', removed: [], gcResumed: false, postHookRuns: 0 };
-  const now = s.now();
-  await s.catalog.updateBackup(id, { closingAt: now.toISOString() });
   const plan = resolvePlan(s.config, record.plan);
   const kube = await s.kube(plan.cluster);
-  const removed = [...(await deleteBackupExports(kube, record.namespace, id)), ...(await deleteBackupSnapshots(kube, record.namespace, id))];
+  const swept = await sweepBackup(s, kube, record.namespace, id);
+  const removed = [...swept.exports, ...swept.snapshots];
 
   // Unquiesce, unless it ran: GC resumed with the backup's own ticket, the post hooks that undo the pre hooks.
   let gcResumed = false;
@@ -66,15 +61,8 @@ export async function recoverBackup(
     }
   }
 
-  const t: Timeline = { workflow: BACKUP_WORKFLOW, now: s.now, record: (step, entry) => s.catalog.recordStep(id, step as never, entry) };
-  const at = failedStepOf(record.steps);
   const cause = `the execution ${record.executionId} ${ended} without reaching its failure path; milvus-guard removed ${removed.length} object(s) it left${gcResumed ? ', resumed GC' : ''} and released the plan lock`;
-  await closeFailedStep(t, record.steps, at, { Error: EXECUTION_ENDED, cause });
-  const durationSeconds = Math.max(0, (now.getTime() - Date.parse(record.startedAt)) / 1000);
-  await s.vault.put(failedMarkerKey(id), Buffer.from(JSON.stringify({ backupId: id, failedAt: now.toISOString(), error: EXECUTION_ENDED }, null, 2)));
-  await s.catalog.updateBackup(id, { status: 'Failed', completedAt: now.toISOString(), durationSeconds, failure: { ...at, error: EXECUTION_ENDED, cause } });
-  await s.events.publish({ detailType: 'Backup Failed', time: now, detail: { backupId: id, plan: record.plan, cluster: record.cluster, namespace: record.namespace, failedStep: at.step, error: EXECUTION_ENDED, cause } });
-  await s.catalog.releaseLock(record.plan, record.executionId);
+  await recordBackupFailed(s, record, record.steps, failedStepOf(record.steps), EXECUTION_ENDED, cause);
   return { backupId: id, outcome: 'recovered', removed, gcResumed, postHookRuns };
 }
 

@@ -8,7 +8,7 @@
 import { resolvePlan, type ResolvedPlan } from '../config/resolve.js';
 import type { Config } from '../config/schema.js';
 import { deadlineAfter } from '../deadline.js';
-import type { BackupStep, HookRun } from '../catalog/record.js';
+import type { BackupRecord, BackupStep, HookRun } from '../catalog/record.js';
 import type { KubeClients } from '../kube/connect.js';
 import type {
   CaptureSummary,
@@ -26,7 +26,7 @@ import type {
 import type { PreparedBackup, PrepareRequest } from '../workflow/contracts.js';
 import { BACKUP_WORKFLOW } from '../workflow/steps.js';
 import { createWhileOpen } from '../workflow/closing.js';
-import { asStep, closeFailedStep, failedStepOf, timeoutCause, type Timeline } from '../workflow/timeline.js';
+import { asStep, closeFailedStep, failedStepOf, timeoutCause, type FailedAt, type Timeline } from '../workflow/timeline.js';
 import { prepareBackup, type PrepareContext } from '../workflow/prepare.js';
 import { captureManifests } from './capture.js';
 import type { BackupServices } from './context.js';
@@ -298,10 +298,18 @@ export async function finalizeStep(
  * whatever step failed.
  */
 export async function cleanUpStep(s: Services<'kube' | 'catalog' | 'now'>, backup: PreparedBackup): Promise<{ exports: string[]; snapshots: string[] }> {
-  await s.catalog.updateBackup(backup.backupName, { closingAt: s.now().toISOString() });
-  const kube = await kubeOf(s, backup);
-  const exports = await deleteBackupExports(kube, backup.namespace, backup.backupName);
-  const snapshots = await deleteBackupSnapshots(kube, backup.namespace, backup.backupName);
+  return sweepBackup(s, await kubeOf(s, backup), backup.namespace, backup.backupName);
+}
+
+/**
+ * Marks backup `backupId` closing, so no step creates anything more for it
+ * (core/workflow/closing.ts), then removes its export Jobs, clone PVCs and VolumeSnapshots, by
+ * label. CleanUp and the recovery after a dead execution both sweep this way.
+ */
+export async function sweepBackup(s: Services<'catalog' | 'now'>, kube: KubeClients, namespace: string, backupId: string): Promise<{ exports: string[]; snapshots: string[] }> {
+  await s.catalog.updateBackup(backupId, { closingAt: s.now().toISOString() });
+  const exports = await deleteBackupExports(kube, namespace, backupId);
+  const snapshots = await deleteBackupSnapshots(kube, namespace, backupId);
   return { exports, snapshots };
 }
 
@@ -339,19 +347,49 @@ export interface FailResult {
  */
 export async function markFailedStep(s: Services<'catalog' | 'now' | 'events' | 'vault'>, backup: PreparedBackup, error: StepError): Promise<FailResult> {
   const id = backup.backupName;
-  const now = s.now();
   const record = await s.catalog.getBackup(id);
   const at = failedStepOf(record?.steps);
   const cause = timeoutCause(record?.steps, at, error.Error, causeText(error.Cause));
-  const durationSeconds = Math.max(0, (now.getTime() - Date.parse(backup.startedAt)) / 1000);
-  await closeFailedStep(timeline(s, id), record?.steps, at, { Error: error.Error, cause });
-  await s.vault.put(failedMarkerKey(id), Buffer.from(JSON.stringify({ backupId: id, failedAt: now.toISOString(), error: error.Error }, null, 2)));
-  await s.catalog.updateBackup(id, { status: 'Failed', completedAt: now.toISOString(), durationSeconds, failure: { ...at, error: error.Error, cause } });
+  const failed = { backupId: id, plan: backup.plan, cluster: backup.cluster.name, namespace: backup.namespace, startedAt: backup.startedAt, executionId: backup.executionId };
+  const durationSeconds = await recordBackupFailed(s, failed, record?.steps, at, error.Error, cause);
+  return { backupId: id, plan: backup.plan, status: 'Failed', failedStep: at.step, ...(at.state ? { failedState: at.state } : {}), durationSeconds };
+}
+
+/** Who a failure is recorded for: what the record and the "Backup Failed" event name. */
+export interface FailedBackup {
+  readonly backupId: string;
+  readonly plan: string;
+  /** The config's cluster name. */
+  readonly cluster: string;
+  readonly namespace: string;
+  readonly startedAt: string;
+  readonly executionId: string;
+}
+
+/**
+ * Records backup `b` Failed with `error` and `cause` at `at`: closes the failed step, leaves
+ * `failed.json` in the vault (what it left there is unfinished, not damaged), marks the record,
+ * publishes "Backup Failed" and releases the plan lock. MarkFailed and the recovery after a dead
+ * execution both end here. Resolves to the backup's duration in seconds.
+ */
+export async function recordBackupFailed(
+  s: Services<'catalog' | 'now' | 'events' | 'vault'>,
+  b: FailedBackup,
+  steps: BackupRecord['steps'] | undefined,
+  at: FailedAt,
+  error: string,
+  cause: string,
+): Promise<number> {
+  const now = s.now();
+  const durationSeconds = Math.max(0, (now.getTime() - Date.parse(b.startedAt)) / 1000);
+  await closeFailedStep(timeline(s, b.backupId), steps, at, { Error: error, cause });
+  await s.vault.put(failedMarkerKey(b.backupId), Buffer.from(JSON.stringify({ backupId: b.backupId, failedAt: now.toISOString(), error }, null, 2)));
+  await s.catalog.updateBackup(b.backupId, { status: 'Failed', completedAt: now.toISOString(), durationSeconds, failure: { ...at, error, cause } });
   await s.events.publish({
     detailType: 'Backup Failed',
     time: now,
-    detail: { backupId: id, plan: backup.plan, cluster: backup.cluster.name, namespace: backup.namespace, failedStep: at.step, ...(at.state ? { failedState: at.state } : {}), error: error.Error, cause },
+    detail: { backupId: b.backupId, plan: b.plan, cluster: b.cluster, namespace: b.namespace, failedStep: at.step, ...(at.state ? { failedState: at.state } : {}), error, cause },
   });
-  await s.catalog.releaseLock(backup.plan, backup.executionId);
-  return { backupId: id, plan: backup.plan, status: 'Failed', failedStep: at.step, ...(at.state ? { failedState: at.state } : {}), durationSeconds };
+  await s.catalog.releaseLock(b.plan, b.executionId);
+  return durationSeconds;
 }
