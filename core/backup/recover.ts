@@ -67,7 +67,7 @@ export async function recoverBackup(
 }
 
 /** How an ended execution is said in a record's cause. */
-export const endedAs = (state: ExecutionState): string => (state === 'UNKNOWN' ? 'is not known to be running' : `ended ${state}`);
+const endedAs = (state: ExecutionState): string => (state === 'UNKNOWN' ? 'is not known to be running' : `ended ${state}`);
 
 /**
  * RecoverHolder: recovers after the backup holding plan `plan`'s lock when its execution is no

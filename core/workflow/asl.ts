@@ -26,7 +26,7 @@ export class DefinitionPlaceholderError extends Error {
 }
 
 /** The directory that holds the workflow definitions (`statemachines/`). */
-export function definitionsDirectory(): string {
+function definitionsDirectory(): string {
   return fileURLToPath(new URL('../../statemachines/', import.meta.url));
 }
 

@@ -46,4 +46,3 @@ export const RETRY_POLICIES = {
   'nested-execution': [{ ErrorEquals: NESTED_EXECUTION_ERRORS, IntervalSeconds: 10, MaxAttempts: 5, BackoffRate: 2, JitterStrategy: 'FULL' }],
 } as const satisfies Record<string, readonly Retrier[]>;
 
-export type RetryPolicyName = keyof typeof RETRY_POLICIES;
