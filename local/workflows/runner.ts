@@ -1,10 +1,11 @@
 /**
  * The local workflow runner: executes the files under statemachines/ — the ones CDK deploys —
  * with aws-local-stepfunctions, every Task mapped to the same handler its Lambda runs, built
- * with local collaborators: the local cluster's kubeconfig, a `file://` vault, the file-backed
- * catalog, a key-file sealer and a JSON-lines event log, all under the cluster's state
- * directory. A drill's nested restore (`states:startExecution.sync:2`) runs the restore file
- * the same way. Wait states and retry intervals can be shortened; nothing else differs from AWS.
+ * with local collaborators: the local cluster's kubeconfig, a `file://` vault (or a vault the
+ * caller passes, such as an S3-compatible server), the file-backed catalog, a key-file sealer
+ * and a JSON-lines event log, all under the cluster's state directory. A drill's nested
+ * restore (`states:startExecution.sync:2`) runs the restore file the same way. Wait states and
+ * retry intervals can be shortened; nothing else differs from AWS.
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
@@ -21,6 +22,7 @@ import type { Config } from '../../core/config/schema.js';
 import { kubeConfigFromFile, makeKubeClients, type KubeClients } from '../../core/kube/connect.js';
 import { KubernetesExec } from '../../core/kube/exec.js';
 import { FileVaultStore } from '../../core/vault/file-store.js';
+import type { VaultStore } from '../../core/vault/store.js';
 import { fillPlaceholders, loadDefinition, placeholdersOf, walkStates } from '../../core/workflow/asl.js';
 import { stateOfPlaceholder } from '../../core/workflow/steps.js';
 import { makeStepHandlers, type StepHandler } from '../../lambdas/backup/handlers.js';
@@ -85,6 +87,19 @@ export interface LocalBackupOptions {
    * `onState` is reported asynchronously and may come after the Task's first request.
    */
   readonly beforeTask?: (state: string) => void;
+  /** The vault the steps and the data-mover Jobs use. Default: the state directory's `file://` vault. */
+  readonly vault?: LocalVault;
+}
+
+/**
+ * A vault other than the state directory's: the store the steps write through, and how the
+ * data-mover Jobs reach the same vault (their `--vault` URL and further flags, such as
+ * `--endpoint` and `--region` of an S3-compatible server). Both must name one vault.
+ */
+export interface LocalVault {
+  readonly store: VaultStore;
+  readonly url: string;
+  readonly args: readonly string[];
 }
 
 export interface LocalWorkflowOptions extends LocalBackupOptions {
@@ -121,7 +136,7 @@ function lambdaContext(functionName: string): Context {
 }
 
 /** The collaborators of the steps on the embedded default. */
-export function localBackupServices(stateDir: string, config: Config, options: { timings?: Partial<BackupTimings>; now?: () => Date } = {}): BackupServices {
+export function localBackupServices(stateDir: string, config: Config, options: { timings?: Partial<BackupTimings>; now?: () => Date; vault?: LocalVault } = {}): BackupServices {
   const paths = localPaths(stateDir);
   let clients: KubeClients | undefined;
   return {
@@ -130,18 +145,22 @@ export function localBackupServices(stateDir: string, config: Config, options: {
     // Every plan's cluster is the local cluster.
     kube: async () => (clients ??= makeKubeClients(kubeConfigFromFile(paths.kubeconfig), { deadline: { timeoutMs: (options.timings?.kubeRequestTimeoutSeconds ?? DEFAULT_TIMINGS.kubeRequestTimeoutSeconds) * 1000 } })),
     exec: (kube) => new KubernetesExec(kube.exec),
-    vault: new FileVaultStore(paths.vault),
+    vault: options.vault?.store ?? new FileVaultStore(paths.vault),
     catalog: new LocalCatalog(paths.catalog),
     sealer: new LocalKeySealer(paths.sealerKey),
     events: new FileEvents(paths.events),
-    dataMover: { ...LOCAL_DATAMOVER, vaultUrl: pathToFileURL(paths.vault).href, vaultArgs: [] },
+    dataMover: { ...LOCAL_DATAMOVER, vaultUrl: options.vault?.url ?? pathToFileURL(paths.vault).href, vaultArgs: options.vault ? [...options.vault.args] : [] },
     executions: new LocalExecutions(paths.executions),
     timings: { ...DEFAULT_TIMINGS, ...options.timings },
   };
 }
 
 /** The collaborators of the restore and drill steps on the embedded default. */
-export function localRestoreServices(stateDir: string, config: Config, options: { timings?: Partial<BackupTimings>; restoreTimings?: Partial<RestoreTimings>; now?: () => Date } = {}): RestoreServices {
+export function localRestoreServices(
+  stateDir: string,
+  config: Config,
+  options: { timings?: Partial<BackupTimings>; restoreTimings?: Partial<RestoreTimings>; now?: () => Date; vault?: LocalVault } = {},
+): RestoreServices {
   const { config: c, now, kube, vault, catalog, sealer, events, dataMover } = localBackupServices(stateDir, config, options);
   return { config: c, now, kube, vault, catalog, sealer, events, dataMover, restoreTimings: { ...DEFAULT_RESTORE_TIMINGS, ...options.restoreTimings } };
 }
