@@ -4,7 +4,8 @@
  * `LocalCatalog` (files under the local state directory, for the embedded default) and
  * `InMemoryCatalog` (the test double) — and one module, keys.ts, that owns every key.
  */
-import type { BackupPatch, BackupRecord, BackupRecordInput, BackupStep, RestorePatch, RestoreRecord, RestoreRecordInput, RestoreStep, StepEntry } from './record.js';
+import { UserError } from '../errors.js';
+import type { BackupPatch, BackupRecord, BackupRecordInput, BackupStatus, BackupStep, RestorePatch, RestoreRecord, RestoreRecordInput, RestoreStep, StepEntry } from './record.js';
 
 /** Who holds a plan's lock. */
 export interface LockHolder {
@@ -78,16 +79,34 @@ export class RestoreNotFoundError extends Error {
 /**
  * A step tried to change a record that is final: once a backup or restore is `Failed` its
  * record says how it failed, and a step that finished later (a Map iteration in flight, a
- * Lambda that outlived its timed-out Task) must not rewrite it.
+ * Lambda that outlived its timed-out Task) must not rewrite it; an `Expired` backup is gone.
  */
 export class RecordFinalError extends Error {
   constructor(
     readonly id: string,
     readonly status: string,
   ) {
-    super(`${id} is ${status}: its record is final, and a step that finished after the failure path began cannot change it`);
+    super(`${id} is ${status}: its record is final, and a step that finished after ${status === 'Expired' ? 'it expired' : 'the failure path began'} cannot change it`);
     this.name = 'RecordFinal';
   }
+}
+
+/** An update that applies only to records of some statuses found another (a hold on an expired backup). */
+export class RecordStatusError extends UserError {
+  constructor(
+    readonly id: string,
+    readonly status: string,
+    readonly allowed: readonly string[],
+  ) {
+    super(`${id} is ${status}; this applies only to ${allowed.join(' or ')} backups`);
+    this.name = 'RecordStatus';
+  }
+}
+
+/** Conditions of `updateBackup`. */
+export interface UpdateOptions {
+  /** Apply the patch only when the record has one of these statuses (final ones included). */
+  readonly onlyIf?: readonly BackupStatus[];
 }
 
 /** Filter of `listRestores`. */
@@ -118,8 +137,12 @@ export interface BackupCatalog {
    * Prepare); another execution gets {@link BackupExistsError}.
    */
   createBackup(record: BackupRecordInput): Promise<void>;
-  /** Sets the given fields. Throws {@link BackupNotFoundError} when there is no record. */
-  updateBackup(backupId: string, patch: BackupPatch): Promise<void>;
+  /**
+   * Sets the given fields. Throws {@link BackupNotFoundError} when there is no record,
+   * {@link RecordFinalError} when it is final (`Failed`, `Expired`), or, with `onlyIf`,
+   * {@link RecordStatusError} when its status is not one of those.
+   */
+  updateBackup(backupId: string, patch: BackupPatch, options?: UpdateOptions): Promise<void>;
   /**
    * Merges `entry` into the timeline entry of `step`; `startedAt` is kept when already set, so
    * the first poll of a polling step fixes its start.

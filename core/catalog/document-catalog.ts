@@ -5,7 +5,7 @@
  */
 import { BackupInProgressError, type LockHolder } from './catalog.js';
 import { LOCK_KEYS } from './keys.js';
-import { FINAL_STATUS, RecordCatalog, recordFinal, type CatalogRecord, type RecordKind } from './kinds.js';
+import { FINAL_STATUSES, RecordCatalog, refusedUpdate, type CatalogRecord, type RecordKind } from './kinds.js';
 import type { StepEntry } from './record.js';
 
 interface LockDocument extends LockHolder {
@@ -63,8 +63,8 @@ export abstract class DocumentCatalog extends RecordCatalog {
     });
   }
 
-  protected async updateRecord<R extends CatalogRecord>(kind: RecordKind<R>, id: string, patch: object): Promise<void> {
-    await this.mutate(kind, id, (record) => ({ ...record, ...stripUndefined(patch) }));
+  protected async updateRecord<R extends CatalogRecord>(kind: RecordKind<R>, id: string, patch: object, onlyIf?: readonly string[]): Promise<void> {
+    await this.mutate(kind, id, (record) => ({ ...record, ...stripUndefined(patch) }), onlyIf);
   }
 
   protected async mergeStep<R extends CatalogRecord>(kind: RecordKind<R>, id: string, step: string, entry: Partial<StepEntry>): Promise<void> {
@@ -91,12 +91,16 @@ export abstract class DocumentCatalog extends RecordCatalog {
     return records.sort((a, b) => kind.time(b).localeCompare(kind.time(a)) || kind.id(b).localeCompare(kind.id(a)));
   }
 
-  /** Replaces the record with `change` of it, checked against the schema; `kind.notFound` when there is none. */
-  private async mutate<R extends CatalogRecord>(kind: RecordKind<R>, id: string, change: (record: R) => unknown): Promise<void> {
+  /**
+   * Replaces the record with `change` of it, checked against the schema; `kind.notFound` when
+   * there is none; refused when it is final, or with `onlyIf` when its status is not listed.
+   */
+  private async mutate<R extends CatalogRecord>(kind: RecordKind<R>, id: string, change: (record: R) => unknown, onlyIf?: readonly string[]): Promise<void> {
     await this.exclusive(async () => {
       const doc = await this.load(kind.keys.pk(id));
       if (doc === undefined) throw kind.notFound(id);
-      if ((doc as { status?: unknown }).status === FINAL_STATUS) throw recordFinal(id);
+      const { status } = doc as { status: string };
+      if (onlyIf ? !onlyIf.includes(status) : FINAL_STATUSES.includes(status)) throw refusedUpdate(id, status, onlyIf);
       await this.save(kind.keys.pk(id), kind.schema.parse(change(kind.schema.parse(doc))));
     });
   }

@@ -9,7 +9,7 @@ import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client
 import { DeleteCommand, DynamoDBDocumentClient, GetCommand, paginateQuery, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { BackupInProgressError, type LockHolder } from './catalog.js';
 import { gsiSk, LOCK_KEYS, type ItemKeys } from './keys.js';
-import { FINAL_STATUS, RecordCatalog, recordFinal, type CatalogRecord, type RecordKind } from './kinds.js';
+import { FINAL_STATUSES, RecordCatalog, refusedUpdate, type CatalogRecord, type RecordKind } from './kinds.js';
 import type { StepEntry } from './record.js';
 
 /** Attribute and index names of the table (the construct exports the same constants). */
@@ -126,8 +126,8 @@ export class DynamoCatalog extends RecordCatalog {
     }
   }
 
-  protected async updateRecord<R extends CatalogRecord>(kind: RecordKind<R>, id: string, patch: object): Promise<void> {
-    await this.setEach(kind, id, '', patch, {});
+  protected async updateRecord<R extends CatalogRecord>(kind: RecordKind<R>, id: string, patch: object, onlyIf?: readonly string[]): Promise<void> {
+    await this.setEach(kind, id, '', patch, {}, onlyIf);
   }
 
   protected async mergeStep<R extends CatalogRecord>(kind: RecordKind<R>, id: string, step: string, entry: Partial<StepEntry>): Promise<void> {
@@ -177,7 +177,7 @@ export class DynamoCatalog extends RecordCatalog {
    * Sets each defined field of `fields` by name under `path`, so concurrent writers of other
    * fields never collide; sends nothing when there is none.
    */
-  private async setEach<R extends CatalogRecord>(kind: RecordKind<R>, id: string, path: string, fields: object, names: Record<string, string>): Promise<void> {
+  private async setEach<R extends CatalogRecord>(kind: RecordKind<R>, id: string, path: string, fields: object, names: Record<string, string>, onlyIf?: readonly string[]): Promise<void> {
     const entries = Object.entries(fields).filter(([, v]) => v !== undefined);
     if (entries.length === 0) return;
     const values: Record<string, unknown> = {};
@@ -186,29 +186,36 @@ export class DynamoCatalog extends RecordCatalog {
       values[`:v${i}`] = value;
       return `${path}#f${i} = :v${i}`;
     });
-    await this.update(kind, id, `SET ${sets.join(', ')}`, names, values);
+    await this.update(kind, id, `SET ${sets.join(', ')}`, names, values, onlyIf);
   }
 
   /**
-   * An update of an existing record item that is not final; `kind.notFound` when there is none,
-   * `RecordFinal` when it is `Failed` (the condition failure returns the item to tell them apart).
+   * An update of an existing record item that is not final (or, with `onlyIf`, whose status is
+   * listed); `kind.notFound` when there is none, `RecordFinal`/`RecordStatus` when its status
+   * refuses it (the condition failure returns the item to tell them apart).
    */
-  private async update<R extends CatalogRecord>(kind: RecordKind<R>, id: string, expression: string, names: Record<string, string>, values: Record<string, unknown>): Promise<void> {
+  private async update<R extends CatalogRecord>(kind: RecordKind<R>, id: string, expression: string, names: Record<string, string>, values: Record<string, unknown>, onlyIf?: readonly string[]): Promise<void> {
+    const statuses = onlyIf ?? FINAL_STATUSES;
+    const statusValues = Object.fromEntries(statuses.map((status, i) => [`:s${i}`, status]));
+    const inStatuses = `#status IN (${Object.keys(statusValues).join(', ')})`;
     try {
       await this.client.send(
         new UpdateCommand({
           TableName: this.table,
           Key: this.key(kind.keys, id),
           UpdateExpression: expression,
-          ConditionExpression: 'attribute_exists(#pk) AND #status <> :final',
+          ConditionExpression: `attribute_exists(#pk) AND ${onlyIf ? inStatuses : `NOT ${inStatuses}`}`,
           ExpressionAttributeNames: { '#pk': this.s.partitionKey, '#status': 'status', ...names },
-          ExpressionAttributeValues: { ':final': FINAL_STATUS, ...values },
+          ExpressionAttributeValues: { ...statusValues, ...values },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
     } catch (err) {
       if (!isConditionFailure(err)) throw err;
-      throw (err as { Item?: unknown }).Item ? recordFinal(id) : kind.notFound(id);
+      // The document client does not unmarshall an error's item: `status` is `{ S: "Failed" }`.
+      const item = (err as { Item?: { status?: { S?: string } | string } }).Item;
+      const status = typeof item?.status === 'object' ? item.status.S : item?.status;
+      throw item ? refusedUpdate(id, String(status), onlyIf) : kind.notFound(id);
     }
   }
 }

@@ -5,7 +5,7 @@
  * named errors and methods on the port (catalog.ts), a descriptor here and one line a method.
  */
 import type { z } from 'zod';
-import { BackupExistsError, BackupNotFoundError, RecordFinalError, RestoreExistsError, RestoreNotFoundError, type BackupCatalog, type BackupListFilter, type LockHolder, type RestoreListFilter } from './catalog.js';
+import { BackupExistsError, BackupNotFoundError, RecordFinalError, RecordStatusError, RestoreExistsError, RestoreNotFoundError, type BackupCatalog, type BackupListFilter, type LockHolder, type RestoreListFilter, type UpdateOptions } from './catalog.js';
 import { BACKUP_KEYS, RESTORE_KEYS, type RecordKeys } from './keys.js';
 import { BackupRecord, RestoreRecord, type BackupPatch, type BackupRecordInput, type BackupStep, type RestorePatch, type RestoreRecordInput, type RestoreStep, type StepEntry } from './record.js';
 
@@ -31,11 +31,19 @@ export interface RecordKind<R extends CatalogRecord, F extends keyof R & string 
   readonly notFound: (id: string) => Error;
 }
 
-/** The status after which a record is final: no update or step may change it. */
-export const FINAL_STATUS = 'Failed';
+/**
+ * The statuses after which a record is final: no step may change it. `Expired` is a backup's
+ * end after retention; only an update that names the statuses it expects (`onlyIf`) moves a
+ * record out of `Failed`, into `Expired`.
+ */
+export const FINAL_STATUSES: readonly string[] = ['Failed', 'Expired'];
 
-/** The error for an update of a final record. */
-export const recordFinal = (id: string): Error => new RecordFinalError(id, FINAL_STATUS);
+/**
+ * The error for an update whose record has another status than it may: a final record
+ * (`RecordFinal`), or, when the update named the statuses it expects, one of another status.
+ */
+export const refusedUpdate = (id: string, status: string, onlyIf?: readonly string[]): Error =>
+  onlyIf ? new RecordStatusError(id, status, onlyIf) : new RecordFinalError(id, status);
 
 export const BACKUPS: RecordKind<BackupRecord, 'plan'> = {
   schema: BackupRecord,
@@ -65,8 +73,11 @@ export abstract class RecordCatalog implements BackupCatalog {
 
   /** Creates the record; again for the same execution is a no-op, another execution gets `kind.exists`. */
   protected abstract createRecord<R extends CatalogRecord>(kind: RecordKind<R>, input: unknown): Promise<void>;
-  /** Sets the patch's defined fields; `kind.notFound` when there is no record. */
-  protected abstract updateRecord<R extends CatalogRecord>(kind: RecordKind<R>, id: string, patch: object): Promise<void>;
+  /**
+   * Sets the patch's defined fields; `kind.notFound` when there is no record. Without `onlyIf`
+   * a final record is refused; with it, any record whose status is not listed.
+   */
+  protected abstract updateRecord<R extends CatalogRecord>(kind: RecordKind<R>, id: string, patch: object, onlyIf?: readonly string[]): Promise<void>;
   /** Merges `entry` into the step's timeline entry, keeping a start that is already there. */
   protected abstract mergeStep<R extends CatalogRecord>(kind: RecordKind<R>, id: string, step: string, entry: Partial<StepEntry>): Promise<void>;
   protected abstract getRecord<R extends CatalogRecord>(kind: RecordKind<R>, id: string): Promise<R | undefined>;
@@ -75,7 +86,7 @@ export abstract class RecordCatalog implements BackupCatalog {
 
   // The port's record methods: one line each, the kind and the generic operation.
   readonly createBackup = (record: BackupRecordInput): Promise<void> => this.createRecord(BACKUPS, record);
-  readonly updateBackup = (backupId: string, patch: BackupPatch): Promise<void> => this.updateRecord(BACKUPS, backupId, patch);
+  readonly updateBackup = (backupId: string, patch: BackupPatch, options: UpdateOptions = {}): Promise<void> => this.updateRecord(BACKUPS, backupId, patch, options.onlyIf);
   readonly recordStep = (backupId: string, step: BackupStep, entry: Partial<StepEntry>): Promise<void> => this.mergeStep(BACKUPS, backupId, step, entry);
   readonly getBackup = (backupId: string): Promise<BackupRecord | undefined> => this.getRecord(BACKUPS, backupId);
   readonly listBackups = (filter: BackupListFilter = {}): Promise<BackupRecord[]> => this.listRecords(BACKUPS, filter);

@@ -11,7 +11,8 @@ export const BACKUP_STEPS = timelineSteps(BACKUP_WORKFLOW);
 export const BackupStep = z.enum(BACKUP_STEPS);
 export type BackupStep = z.infer<typeof BackupStep>;
 
-export const BackupStatus = z.enum(['InProgress', 'Available', 'Failed']);
+/** `Expired`: retention removed the backup (its record stays, small, for history and audits). */
+export const BackupStatus = z.enum(['InProgress', 'Available', 'Failed', 'Expired']);
 export type BackupStatus = z.infer<typeof BackupStatus>;
 
 /** One step of the timeline: when it started and ended, and how it went. */
@@ -92,6 +93,20 @@ export const BackupRecord = z.object({
   closingAt: z.string().optional(),
   /** The datacoord GC pause the backup took, so a recovery can resume it with its ticket. */
   gcPause: z.object({ ticket: z.string().optional(), pausedUntil: z.string() }).optional(),
+  /**
+   * Object Lock retain-until of the backup's objects and the packs it references: set when the
+   * backup is written, extended (never shortened) by retention when a rule keeps it longer.
+   */
+  retainUntil: z.string().optional(),
+  /** The retention rules that kept the backup at the last evaluation (`latest`, `weekly 2026-W47`, ...). */
+  retention: z.object({ rules: z.array(z.string()), evaluatedAt: z.string() }).optional(),
+  /** A legal hold: retention never expires the backup while it is set (`backup hold`, `backup release`). */
+  hold: z.object({ reason: z.string(), at: z.string() }).optional(),
+  /**
+   * When and why retention expired the backup; `cleared` once every object it owned has left
+   * the vault (objects still under Object Lock are removed by a later run).
+   */
+  expired: z.object({ at: z.string(), reason: z.string(), cleared: z.boolean() }).optional(),
   /** `step` is the timeline step, `state` the Task that failed (as the console names it). */
   failure: z.object({ step: z.string(), state: z.string().optional(), error: z.string(), cause: z.string() }).optional(),
 });

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readdir, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { BackupExistsError, BackupInProgressError, BackupNotFoundError, RecordFinalError, RestoreExistsError, RestoreNotFoundError, type BackupCatalog } from '../../core/catalog/catalog.js';
+import { BackupExistsError, BackupInProgressError, BackupNotFoundError, RecordFinalError, RecordStatusError, RestoreExistsError, RestoreNotFoundError, type BackupCatalog } from '../../core/catalog/catalog.js';
 import { LocalCatalog } from '../../core/catalog/local.js';
 import { InMemoryCatalog } from '../../core/catalog/memory.js';
 import { causeText } from '../../core/backup/workflow.js';
@@ -119,6 +119,19 @@ describe.each(implementations)('%s', (_name, make) => {
       expect(await catalog.getBackup('b')).toMatchObject({ status: 'Failed', failure: { cause: 'the data mover crashed' }, steps: {} });
     });
 
+    it('move out of Failed only by an update that names the statuses it expects, into Expired, which is final too', async () => {
+      const catalog = await make();
+      await catalog.createBackup(backupInput('b', NOW.toISOString()));
+      await catalog.updateBackup('b', { status: 'Failed', failure: { step: 'Export', error: 'JobFailed', cause: 'the data mover crashed' } });
+
+      await catalog.updateBackup('b', { status: 'Expired', expired: { at: LATER.toISOString(), reason: 'failed more than 7 days ago', cleared: false } }, { onlyIf: ['Available', 'Failed'] });
+
+      await expect(catalog.updateBackup('b', { retainUntil: LATER.toISOString() })).rejects.toThrow(new RecordFinalError('b', 'Expired'));
+      await expect(catalog.updateBackup('b', { hold: { reason: 'audit', at: LATER.toISOString() } }, { onlyIf: ['Available'] })).rejects.toThrow(new RecordStatusError('b', 'Expired', ['Available']));
+      await catalog.updateBackup('b', { expired: { at: LATER.toISOString(), reason: 'failed more than 7 days ago', cleared: true } }, { onlyIf: ['Expired'] });
+      expect(await catalog.getBackup('b')).toMatchObject({ status: 'Expired', expired: { cleared: true }, failure: { cause: 'the data mover crashed' } });
+    });
+
     it('keep the first start of a step and take its end later', async () => {
       const catalog = await make();
       await catalog.createBackup(backupInput('a', '2026-11-23T02:00:00.000Z'));
@@ -185,6 +198,19 @@ describe.each(implementations)('%s', (_name, make) => {
       const catalog = await make();
 
       await expect(catalog.recordRestoreStep('missing', 'Verify', { startedAt: '2026-11-23T09:00:01.000Z' })).rejects.toThrow(RestoreNotFoundError);
+    });
+
+    it('move out of Failed only by an update that names the statuses it expects, into Expired, which is final too', async () => {
+      const catalog = await make();
+      await catalog.createBackup(backupInput('b', NOW.toISOString()));
+      await catalog.updateBackup('b', { status: 'Failed', failure: { step: 'Export', error: 'JobFailed', cause: 'the data mover crashed' } });
+
+      await catalog.updateBackup('b', { status: 'Expired', expired: { at: LATER.toISOString(), reason: 'failed more than 7 days ago', cleared: false } }, { onlyIf: ['Available', 'Failed'] });
+
+      await expect(catalog.updateBackup('b', { retainUntil: LATER.toISOString() })).rejects.toThrow(new RecordFinalError('b', 'Expired'));
+      await expect(catalog.updateBackup('b', { hold: { reason: 'audit', at: LATER.toISOString() } }, { onlyIf: ['Available'] })).rejects.toThrow(new RecordStatusError('b', 'Expired', ['Available']));
+      await catalog.updateBackup('b', { expired: { at: LATER.toISOString(), reason: 'failed more than 7 days ago', cleared: true } }, { onlyIf: ['Expired'] });
+      expect(await catalog.getBackup('b')).toMatchObject({ status: 'Expired', expired: { cleared: true }, failure: { cause: 'the data mover crashed' } });
     });
 
     it('keep the first start of a step and take its end later', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { BackupInProgressError, BackupNotFoundError, RecordFinalError } from '../../core/catalog/catalog.js';
+import { BackupInProgressError, BackupNotFoundError, RecordFinalError, RecordStatusError } from '../../core/catalog/catalog.js';
 import { CATALOG_ATTRIBUTES, CATALOG_INDEX_BY_TIME } from '../../infra/constructs/catalog.js';
 import { backupInput, conditionFailed, mockedDynamoCatalog } from './catalog-helpers.js';
 
@@ -70,9 +70,9 @@ describe('DynamoCatalog', () => {
     expect(update).toMatchObject({
       Key: { pk: 'BACKUP#b', sk: 'BACKUP' },
       UpdateExpression: 'SET #f0 = :v0, #f1 = :v1',
-      ConditionExpression: 'attribute_exists(#pk) AND #status <> :final',
+      ConditionExpression: 'attribute_exists(#pk) AND NOT #status IN (:s0, :s1)',
       ExpressionAttributeNames: { '#pk': 'pk', '#status': 'status', '#f0': 'status', '#f1': 'sizeBytes' },
-      ExpressionAttributeValues: { ':final': 'Failed', ':v0': 'Available', ':v1': 10 },
+      ExpressionAttributeValues: { ':s0': 'Failed', ':s1': 'Expired', ':v0': 'Available', ':v1': 10 },
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
     });
   });
@@ -82,6 +82,20 @@ describe('DynamoCatalog', () => {
 
     await expect(catalog.recordStep('b', 'Export', { endedAt: '2026-11-23T02:00:09.000Z', outcome: 'Failed' })).rejects.toMatchObject({ name: 'RecordFinal' });
     await expect(catalog.updateBackup('b', { status: 'Available' })).rejects.toThrow(RecordFinalError);
+  });
+
+  it('applies an update with onlyIf only to records of those statuses, Failed included, and names the status it found', async () => {
+    ddb.on(UpdateCommand).resolvesOnce({}).rejects(Object.assign(conditionFailed(), { Item: { pk: { S: 'BACKUP#b' }, status: { S: 'Expired' } } }));
+
+    await catalog.updateBackup('b', { status: 'Expired' }, { onlyIf: ['Available', 'Failed'] });
+    await expect(catalog.updateBackup('b', { hold: { reason: 'audit', at: '2026-11-23T02:00:09.000Z' } }, { onlyIf: ['Available'] })).rejects.toThrow(
+      new RecordStatusError('b', 'Expired', ['Available']),
+    );
+
+    expect(ddb.commandCalls(UpdateCommand)[0]!.args[0].input).toMatchObject({
+      ConditionExpression: 'attribute_exists(#pk) AND #status IN (:s0, :s1)',
+      ExpressionAttributeValues: { ':s0': 'Available', ':s1': 'Failed', ':v0': 'Expired' },
+    });
   });
 
   it('reports an update of a missing record as BackupNotFound', async () => {
