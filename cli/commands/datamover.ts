@@ -188,7 +188,7 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
           `backup ${result.backupId} volume ${result.volume}: ${result.files} files, ${result.directories} directories, ${result.symlinks} symlinks` +
             `${result.skipped ? ` (${skippedText(result.skipped, result.skippedFiles ?? [])})` : ''}; ${formatBytes(result.bytesScanned)} of ${formatBytes(result.bytesTotal)} read, ` +
             `${formatBytes(result.bytesUploaded)} uploaded, ${result.chunksNew} new and ${result.chunksReused} reused chunks, ` +
-            `${result.parentBackupId ? `incremental from ${result.parentBackupId}` : 'full'}, ${formatDuration(result.durationSeconds)}\n`,
+            `${parentText(result)}, ${formatDuration(result.durationSeconds)}\n`,
         );
     });
 
@@ -263,6 +263,13 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
     }
     process.exitCode = result.problems.length === 0 ? 0 : 1;
   });
+}
+
+/** How the backup related to its parent: incremental from it, full, or full because it was passed over. */
+function parentText(result: { parentBackupId: string | null; parentSkipped: { backupId: string; reason: string } | null }): string {
+  if (result.parentBackupId) return `incremental from ${result.parentBackupId}`;
+  if (result.parentSkipped) return `full: backup ${result.parentSkipped.backupId} was passed over as the parent (${result.parentSkipped.reason}; datamover verify names the damage)`;
+  return 'full';
 }
 
 /** "2 special files skipped: run/milvus.sock, fifo" (the first few; --json names up to 100). */

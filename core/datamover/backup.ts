@@ -2,20 +2,23 @@
  * Backup of one volume (a directory, in production the read-only mount of a PVC cloned from a
  * VolumeSnapshot) into the vault: walk, chunk, deduplicate, pack, upload, index, summarize.
  */
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { LRUCache } from 'lru-cache';
 import { UserError } from '../errors.js';
 import { withPath } from '../fs-errors.js';
 import { checkBackupId, checkVolumeName, packKey, volumeIndexKey, volumeSummaryKey } from '../vault/layout.js';
-import type { VaultStore } from '../vault/store.js';
+import { ObjectNotFoundError, type VaultStore } from '../vault/store.js';
 import { ChunkerPool } from './chunker-pool.js';
 import { CHUNKER_ID, DEFAULT_CHUNKER, type ChunkerParams } from './fastcdc.js';
-import { comparePaths, displayPath, IndexReader, IndexWriter, type ChunkRef, type IndexEntry } from './index-format.js';
+import { comparePaths, displayPath, IndexCorruptError, IndexReader, IndexWriter, type ChunkRef, type IndexEntry } from './index-format.js';
 import { Packer } from './packer.js';
-import { findParent, SUMMARY_FORMAT, type BackupStats, type VolumeSummary } from './summary.js';
+import { findParent, hasIndexCommitment, indexMismatches, SUMMARY_FORMAT, type BackupStats, type SkippedParent, type VolumeSummary } from './summary.js';
 import { Semaphore } from '../vault/semaphore.js';
 import { MAX_SKIPPED_NAMED, walkTree, type WalkEntry } from './walk.js';
 
@@ -51,6 +54,8 @@ export interface BackupResult extends BackupStats {
   readonly volume: string;
   readonly backupId: string;
   readonly parentBackupId: string | null;
+  /** The newest earlier backup, passed over because its index is damaged: this backup read everything. */
+  readonly parentSkipped: SkippedParent | null;
   readonly indexKey: string;
   readonly durationSeconds: number;
 }
@@ -82,13 +87,26 @@ export async function backupVolume(options: BackupOptions): Promise<BackupResult
   const sourceStats = await stat(options.source).catch(() => undefined);
   if (!sourceStats?.isDirectory()) throw new UserError(`source ${options.source} is not a directory; pass the mounted volume's directory`);
 
-  const parent = options.full ? undefined : await findParent(vault, volume, backupId, options.now);
-  const prevReader = parent ? new IndexReader(await vault.openRead(parent.indexKey), `index of backup ${parent.backupId} volume ${volume}`) : undefined;
+  const tmp = await mkdtemp(join(options.tmpDir ?? tmpdir(), 'milvus-guard-index-'));
+  let parent: VolumeSummary | undefined;
+  let parentSkipped: SkippedParent | undefined;
+  let prevReader: IndexReader | undefined;
+  try {
+    const candidate = options.full ? undefined : await findParent(vault, volume, backupId, options.now);
+    const staged = candidate ? await stageParentIndex(vault, candidate, tmp) : undefined;
+    if (staged && 'reason' in staged) parentSkipped = { backupId: candidate!.backupId, reason: staged.reason };
+    else if (staged) {
+      parent = candidate;
+      prevReader = new IndexReader(createReadStream(staged.file), `index of backup ${candidate!.backupId} volume ${volume}`);
+    }
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
   const chunkerParams = options.chunker ?? DEFAULT_CHUNKER;
   const chunkerId = `${CHUNKER_ID}/${chunkerParams.minSize}-${chunkerParams.avgSize}-${chunkerParams.maxSize}`;
   // The parent's boundaries can stand in for the rolling hash only if it chunked the same way.
   const sameChunker = prevReader ? (await prevReader.readHeader()).chunker === chunkerId : false;
-  const tmp = await mkdtemp(join(options.tmpDir ?? tmpdir(), 'milvus-guard-index-'));
   const pool = new ChunkerPool({ params: chunkerParams, ...(options.workers ? { workers: options.workers } : {}) });
   const packer = new Packer(vault, {
     ...(options.packSize ? { packSize: options.packSize } : {}),
@@ -206,13 +224,14 @@ export async function backupVolume(options: BackupOptions): Promise<BackupResult
       createdAt: options.now.toISOString(),
       retainUntil: options.retainUntil?.toISOString() ?? null,
       parentBackupId: parent?.backupId ?? null,
+      ...(parentSkipped ? { parentSkipped } : {}),
       indexKey,
       index,
       stats: result,
     };
     await vault.put(volumeSummaryKey(backupId, volume), Buffer.from(`${JSON.stringify(summary, null, 2)}\n`), lock);
     await vault.flush();
-    return { volume, backupId, parentBackupId: summary.parentBackupId, indexKey, ...result, durationSeconds: (clock() - started) / 1000 };
+    return { volume, backupId, parentBackupId: summary.parentBackupId, parentSkipped: parentSkipped ?? null, indexKey, ...result, durationSeconds: (clock() - started) / 1000 };
   } catch (err) {
     // Let queued work settle so no worker keeps writing after we return.
     await Promise.allSettled(pending);
@@ -222,6 +241,51 @@ export async function backupVolume(options: BackupOptions): Promise<BackupResult
     await pool.close();
     await prevReader?.close().catch(() => {});
     await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Downloads the index of `parent` into `dir` and reads it once in full, comparing it with what
+ * the parent's summary commits to (SHA-256, size, entries, files, bytes). Resolves to the staged
+ * file, to be merge-joined with the walk, or to the reason the parent cannot be trusted: its
+ * index is missing, does not read (gzip, JSON, order), or differs from the commitment. A parent
+ * that is not trusted is not used at all — its chunk references could point at the wrong bytes,
+ * and the backup reads everything instead. A summary written before the integrity chain commits
+ * to nothing: its index is used if it reads. An error reaching the vault is thrown, not a
+ * reason: a transient failure is not damage.
+ */
+async function stageParentIndex(vault: VaultStore, parent: VolumeSummary, dir: string): Promise<{ readonly file: string } | { readonly reason: string }> {
+  const key = parent.indexKey;
+  let source: Readable;
+  try {
+    source = await vault.openRead(key);
+  } catch (err) {
+    if (err instanceof ObjectNotFoundError) return { reason: `its index ${key} is missing` };
+    throw err;
+  }
+  const file = join(dir, 'parent-index.jsonl.gz');
+  try {
+    await pipeline(source, createWriteStream(file));
+  } catch (err) {
+    throw withPath(err, file);
+  }
+  const reader = new IndexReader(createReadStream(file), `index ${key}`);
+  try {
+    await reader.readHeader();
+    while ((await reader.next()) !== undefined);
+    const digest = await reader.digest();
+    if (!digest) return { reason: `its index ${key} could not be read to its end` };
+    if (hasIndexCommitment(parent)) {
+      const differences = indexMismatches(parent.index, { ...digest, ...reader.counts });
+      if (differences.length > 0) return { reason: `its index ${key} does not match its summary: ${differences.join('; ')}` };
+    }
+    return { file };
+  } catch (err) {
+    // IndexCorruptError says "…; the index is damaged, restore from another backup": only the damage matters here.
+    if (err instanceof IndexCorruptError) return { reason: err.message.replace(/; the index is damaged, restore from another backup$/, '') };
+    throw err;
+  } finally {
+    await reader.close().catch(() => {});
   }
 }
 

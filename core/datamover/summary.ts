@@ -54,6 +54,17 @@ export interface IndexCommitment {
   readonly bytes: number;
 }
 
+/**
+ * The newest earlier backup of the volume, passed over as the parent because its index could
+ * not be trusted (missing, unreadable, or not what its summary commits to), so the backup read
+ * every file as `--full` does.
+ */
+export interface SkippedParent {
+  readonly backupId: string;
+  /** What was wrong with its index, in one phrase naming the object. */
+  readonly reason: string;
+}
+
 export interface VolumeSummary {
   readonly format: typeof SUMMARY_FORMAT;
   readonly volume: string;
@@ -63,6 +74,8 @@ export interface VolumeSummary {
   /** ISO Object Lock date of the backup's objects, or null without Object Lock. */
   readonly retainUntil: string | null;
   readonly parentBackupId: string | null;
+  /** The parent that was passed over, and why; absent when none was (and in older summaries). */
+  readonly parentSkipped?: SkippedParent;
   readonly indexKey: string;
   /** The index this summary commits to; absent in summaries written before the integrity chain. */
   readonly index?: IndexCommitment;

@@ -1,0 +1,187 @@
+/**
+ * An incremental backup whose parent (the newest earlier backup of the volume) has a damaged
+ * index: it reads everything, as `--full` does, names the parent it passed over and why (in its
+ * result, the CLI's output and its own summary), and never reuses the damaged index's chunk
+ * references.
+ */
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { Command } from 'commander';
+import { registerDatamoverCommands, type DatamoverIO } from '../../cli/commands/datamover.js';
+import { reportFailure } from '../../cli/main.js';
+import { backupVolume, type BackupOptions } from '../../core/datamover/backup.js';
+import { restoreVolume } from '../../core/datamover/restore.js';
+import { readVolumeSummary } from '../../core/datamover/summary.js';
+import { volumeIndexKey } from '../../core/vault/layout.js';
+import { openVault } from '../../core/vault/open.js';
+import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
+import type { VaultStore } from '../../core/vault/store.js';
+import { buildTree, dropIndexLines, SMALL_CHUNKS, snapshotTree, tempDir } from './helpers.js';
+
+const VOLUME = 'vol';
+const DAY = 24 * 3600 * 1000;
+const at = (day: number): Date => new Date(Date.parse('2026-12-01T02:00:00Z') + day * DAY);
+
+function options(vault: VaultStore, source: string, backupId: string, day: number): BackupOptions {
+  return { source, vault, volume: VOLUME, backupId, now: at(day), chunker: SMALL_CHUNKS, packSize: 64 * 1024, workers: 1 };
+}
+
+/** Two backups of one seeded tree (b1, then b2 incremental from it). */
+async function twoBackups(): Promise<{ dir: string; source: string; vault: InMemoryVaultStore }> {
+  const dir = await tempDir('damaged-parent');
+  const source = join(dir, 'source');
+  await buildTree(source);
+  const vault = new InMemoryVaultStore();
+  await backupVolume(options(vault, source, 'b1', 0));
+  expect((await backupVolume(options(vault, source, 'b2', 1))).parentBackupId).toBe('b1');
+  return { dir, source, vault };
+}
+
+/** Rewrites the first chunk reference of the index's first file to point at other bytes of its pack: still valid gzip and JSON, still sorted. */
+async function redirectFirstChunk(vault: InMemoryVaultStore, key: string): Promise<void> {
+  const lines = gunzipSync(await vault.get(key)).toString('utf8').split('\n');
+  const i = lines.findIndex((l) => l.includes('"c":[["'));
+  const entry = JSON.parse(lines[i]!) as { c: [string, string, number, number][] };
+  const [hash, pack, offset, length] = entry.c[0]!;
+  entry.c[0] = [hash, pack, offset + 1, length];
+  lines[i] = JSON.stringify(entry);
+  await vault.put(key, gzipSync(lines.join('\n')));
+}
+
+async function restoresExactly(vault: VaultStore, dir: string, source: string, backupId: string): Promise<void> {
+  const target = join(dir, `restored-${backupId}`);
+  await restoreVolume({ vault, volume: VOLUME, backupId, target });
+  expect(await snapshotTree(target)).toEqual(await snapshotTree(source));
+}
+
+describe('an incremental backup whose parent index is damaged', () => {
+  it('reads everything when the parent index is missing, and says which parent it passed over', async () => {
+    const { dir, source, vault } = await twoBackups();
+    vault.objects.delete(volumeIndexKey('b2', VOLUME));
+
+    const result = await backupVolume(options(vault, source, 'b3', 2));
+
+    expect(result.parentBackupId).toBeNull();
+    expect(result.parentSkipped).toEqual({ backupId: 'b2', reason: `its index ${volumeIndexKey('b2', VOLUME)} is missing` });
+    expect(result.bytesScanned).toBe(result.bytesTotal);
+    expect(result.filesUnchanged).toBe(0);
+    await restoresExactly(vault, dir, source, 'b3');
+  });
+
+  it('reads everything when the parent index is not gzip', async () => {
+    const { source, vault } = await twoBackups();
+    await vault.put(volumeIndexKey('b2', VOLUME), Buffer.from('not an index'));
+
+    const result = await backupVolume(options(vault, source, 'b3', 2));
+
+    expect(result.parentSkipped).toEqual({ backupId: 'b2', reason: expect.stringMatching(/^index backups\/b2\/volumes\/vol\/index\.jsonl\.gz: cannot read it/) });
+    expect(result.bytesScanned).toBe(result.bytesTotal);
+  });
+
+  it('reads everything when the parent index lost lines its summary commits to', async () => {
+    const { dir, source, vault } = await twoBackups();
+    await dropIndexLines(vault, volumeIndexKey('b2', VOLUME), 2);
+
+    const result = await backupVolume(options(vault, source, 'b3', 2));
+
+    expect(result.parentBackupId).toBeNull();
+    expect(result.parentSkipped?.reason).toMatch(/^its index backups\/b2\/volumes\/vol\/index\.jsonl\.gz does not match its summary: it holds \d+ entries where the summary commits to \d+ \(2 missing\)/);
+    await restoresExactly(vault, dir, source, 'b3');
+  });
+
+  it('never reuses a chunk reference of a parent index that was altered, so the new backup restores byte-exact', async () => {
+    const { dir, source, vault } = await twoBackups();
+    await redirectFirstChunk(vault, volumeIndexKey('b2', VOLUME));
+
+    const result = await backupVolume(options(vault, source, 'b3', 2));
+
+    expect(result.parentSkipped?.reason).toMatch(/does not match its summary: .*its SHA-256 is [0-9a-f]{64} where the summary commits to/);
+    await restoresExactly(vault, dir, source, 'b3');
+  });
+
+  it('records the parent it passed over in its own summary', async () => {
+    const { source, vault } = await twoBackups();
+    vault.objects.delete(volumeIndexKey('b2', VOLUME));
+
+    await backupVolume(options(vault, source, 'b3', 2));
+
+    const summary = await readVolumeSummary(vault, 'b3', VOLUME);
+    expect(summary).toMatchObject({ parentBackupId: null, parentSkipped: { backupId: 'b2', reason: expect.stringContaining('is missing') } });
+  });
+
+  it('uses an intact parent as before and records no skipped parent', async () => {
+    const { source, vault } = await twoBackups();
+
+    const result = await backupVolume(options(vault, source, 'b3', 2));
+
+    expect(result).toMatchObject({ parentBackupId: 'b2', parentSkipped: null, bytesScanned: 0 });
+    expect((await readVolumeSummary(vault, 'b3', VOLUME)).parentSkipped).toBeUndefined();
+  });
+
+  it('fails, instead of reading everything, when the vault cannot be reached for the parent index', async () => {
+    const { source, vault } = await twoBackups();
+    const unreachable = Object.assign(Object.create(vault) as InMemoryVaultStore, {
+      openRead: async () => {
+        throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { name: 'TimeoutError' });
+      },
+    });
+
+    await expect(backupVolume(options(unreachable, source, 'b3', 2))).rejects.toThrow('ECONNREFUSED');
+  });
+});
+
+describe('the datamover backup command with a damaged parent', () => {
+  interface Run {
+    code: number;
+    stdout: string;
+    stderr: string;
+  }
+  async function cli(args: string[], day: number): Promise<Run> {
+    const out = { stdout: '', stderr: '' };
+    const io: DatamoverIO = { stdout: (t) => void (out.stdout += t), stderr: (t) => void (out.stderr += t), stderrIsTTY: false, now: () => at(day), isRoot: false, openVault };
+    const program = new Command('milvus-guard').exitOverride();
+    registerDatamoverCommands(program, io);
+    process.exitCode = 0;
+    try {
+      await program.parseAsync(['node', 'milvus-guard', 'datamover', ...args]);
+      return { code: typeof process.exitCode === 'number' ? process.exitCode : 0, ...out };
+    } catch (err) {
+      return { code: reportFailure(err, (t) => void (out.stderr += t)), ...out };
+    }
+  }
+
+  afterEach(() => {
+    process.exitCode = 0;
+  });
+
+  async function damagedVault(): Promise<{ source: string; vault: string[] }> {
+    const dir = await tempDir('damaged-parent-cli');
+    const source = join(dir, 'source');
+    await buildTree(source);
+    const vaultDir = join(dir, 'vault');
+    const vault = ['--vault', `file://${vaultDir}`];
+    for (const [day, id] of ['b1', 'b2'].entries()) expect((await cli(['backup', ...vault, '--source', source, '--volume', VOLUME, '--backup-id', id], day)).code).toBe(0);
+    await rm(join(vaultDir, volumeIndexKey('b2', VOLUME)));
+    return { source, vault };
+  }
+
+  it('backs up in full, exit 0, and --json names the parent passed over and why', async () => {
+    const { source, vault } = await damagedVault();
+
+    const r = await cli(['backup', ...vault, '--source', source, '--volume', VOLUME, '--backup-id', 'b3', '--json'], 2);
+
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ parentBackupId: null, parentSkipped: { backupId: 'b2', reason: `its index ${volumeIndexKey('b2', VOLUME)} is missing` } });
+  });
+
+  it('says in its summary line that it read everything because the parent was passed over', async () => {
+    const { source, vault } = await damagedVault();
+
+    const r = await cli(['backup', ...vault, '--source', source, '--volume', VOLUME, '--backup-id', 'b3'], 2);
+
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/, full: backup b2 was passed over as the parent \(its index backups\/b2\/volumes\/vol\/index\.jsonl\.gz is missing; datamover verify names the damage\), /);
+  });
+});
