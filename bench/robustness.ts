@@ -23,16 +23,16 @@
  * (restore refused and verify names the backup), `silently-wrong` (restore exit 0, bytes
  * differ), `unreported` (restore refused but verify says nothing) or `crashed` (exit 2: a
  * stack trace). The last three are defects. Over `s3`, s3rver sits behind a proxy on
- * 127.0.0.1 that answers a seeded share of requests with 503 SlowDown, 500, a reset
- * connection or (for multipart parts) a failed part; checks run with the faults paused, so a
- * transient error is never mistaken for a broken backup.
+ * 127.0.0.1 (bench/faulty-s3.ts) that answers a seeded share of requests with 503 SlowDown,
+ * 500, a reset connection, and half the parts of multipart uploads with a 500 (the first part
+ * of the run always): backups run with `--part-size 5`, S3's smallest part, and the starting
+ * tree holds a file above it, so packs above 5 MiB go up in parts. Checks run with the faults
+ * paused, so a transient error is never mistaken for a broken backup.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { watch } from 'node:fs';
 import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, symlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -47,11 +47,14 @@ import { backupRecordKey, inventoryKey, milvusStateKey, volumeIndexKey, volumeSu
 import { openVault } from '../core/vault/open.js';
 import { S3VaultStore } from '../core/vault/s3-store.js';
 import type { VaultStore } from '../core/vault/store.js';
+import { FaultyS3Proxy } from './faulty-s3.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const VOLUME = 'vol';
 const BUCKET = 'robustness';
 const S3_KEYS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+/** `--part-size` of backups over S3: S3's smallest part, so a pack above it is a multipart upload. */
+const PART_SIZE_MIB = 5;
 
 export type VaultKind = 'file' | 's3';
 export type OpName = 'backup' | 'mutate' | 'restore' | 'damage' | 'kill-backup' | 'kill-restore' | 'verify';
@@ -269,64 +272,6 @@ async function mutate(root: string, rng: Prng): Promise<string[]> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The faulty S3 endpoint
-
-/** A proxy on 127.0.0.1 in front of s3rver that injects S3 faults at a seeded rate. */
-class FaultyS3Proxy {
-  readonly faults: Record<string, number> = { SlowDown: 0, InternalError: 0, reset: 0, 'multipart part': 0 };
-  /** Faults are injected only while true (checks run with them paused). */
-  active = true;
-  writes = 0;
-  private server: Server | undefined;
-  private readonly onWrite = new Set<() => void>();
-
-  constructor(
-    private readonly upstream: number,
-    private readonly rng: Prng,
-    private readonly rate: number,
-  ) {}
-
-  async start(): Promise<string> {
-    this.server = createServer((req, res) => {
-      const isPart = /[?&]partNumber=/.test(req.url ?? '') && /[?&]uploadId=/.test(req.url ?? '');
-      const isWrite = req.method === 'PUT' || req.method === 'POST';
-      if (this.active && (isPart ? this.rng.chance(0.5) : this.rng.chance(this.rate))) {
-        const kind = isPart ? 'multipart part' : this.rng.pick(['SlowDown', 'InternalError', 'reset'] as const);
-        this.faults[kind]!++;
-        req.resume();
-        if (kind === 'reset') return void req.socket.destroy();
-        const [status, code] = kind === 'SlowDown' ? [503, 'SlowDown'] : [500, 'InternalError'];
-        res.writeHead(status, { 'content-type': 'application/xml' });
-        return void res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>injected</Message></Error>`);
-      }
-      const up = request({ host: '127.0.0.1', port: this.upstream, method: req.method, path: req.url, headers: req.headers }, (r) => {
-        res.writeHead(r.statusCode ?? 502, r.headers);
-        r.pipe(res);
-      });
-      up.on('error', () => res.destroy());
-      req.pipe(up);
-      if (isWrite) {
-        this.writes++;
-        for (const f of this.onWrite) f();
-      }
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
-  }
-
-  /** Calls `f` on every write request forwarded, until the returned function is called. */
-  watchWrites(f: () => void): () => void {
-    this.onWrite.add(f);
-    return () => this.onWrite.delete(f);
-  }
-
-  async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
 // Running the CLI
 
 interface Run {
@@ -398,12 +343,18 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
   let server: S3rver | undefined;
   let proxy: FaultyS3Proxy | undefined;
   let vaultArgs: string[];
+  // Over S3, backups upload objects above the smallest part size S3 allows in parts (multipart).
+  let backupArgs: string[] = [];
   let direct: VaultStore;
   let connect: DatamoverIO['openVault'] = openVault;
   if (options.vault === 's3') {
     server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: join(work, 's3rver'), configureBuckets: [{ name: BUCKET, configs: [] }] });
     const { port } = await server.run();
-    proxy = new FaultyS3Proxy(port, new Prng(options.seed ^ 0x5eed), options.faultRate ?? 0.05);
+    const faultRng = new Prng(options.seed ^ 0x5eed);
+    proxy = new FaultyS3Proxy(port, { random: () => faultRng.next(), rate: options.faultRate ?? 0.05, partRate: 0.5 });
+    // Whatever the seed, the first part of the first multipart upload fails.
+    proxy.inject({ kind: 'InternalError', parts: true, times: 1 });
+    backupArgs = ['--part-size', String(PART_SIZE_MIB)];
     const endpoint = await proxy.start();
     vaultArgs = ['--vault', `s3://${BUCKET}/vault`, '--endpoint', endpoint, '--region', 'us-east-1'];
     Object.assign(env, { AWS_ACCESS_KEY_ID: S3_KEYS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3_KEYS.secretAccessKey, AWS_REGION: 'us-east-1' });
@@ -489,10 +440,10 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
    */
   const backup = async (row: OpRow, id: string, extra: string[] = []): Promise<BackupRecord | undefined> => {
     const manifest = await manifestOf(tree);
-    let r = await runCli(['backup', ...vaultArgs, '--source', tree, '--volume', VOLUME, '--backup-id', id, '--workers', '1', ...extra], connect);
+    let r = await runCli(['backup', ...vaultArgs, ...backupArgs, '--source', tree, '--volume', VOLUME, '--backup-id', id, '--workers', '1', ...extra], connect);
     if (r.code === 1) {
       log(`  backup ${id} refused: ${r.stderr.trim().split('\n')[0]}; again with --full`);
-      r = await runCli(['backup', ...vaultArgs, '--source', tree, '--volume', VOLUME, '--backup-id', id, '--workers', '1', '--full'], connect);
+      r = await runCli(['backup', ...vaultArgs, ...backupArgs, '--source', tree, '--volume', VOLUME, '--backup-id', id, '--workers', '1', '--full'], connect);
     }
     if (r.code !== 0) {
       defects.push(`step ${step}: backup ${id} failed (exit ${r.code}): ${r.stderr.split('\n').slice(0, 3).join(' | ')}`);
@@ -545,7 +496,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
       const id = `b${String(backups.length + 1).padStart(4, '0')}`;
       const manifest = await manifestOf(tree);
       const k = 1 + rng.int(4);
-      const args = ['backup', ...vaultArgs, '--source', tree, '--volume', VOLUME, '--backup-id', id];
+      const args = ['backup', ...vaultArgs, ...backupArgs, '--source', tree, '--volume', VOLUME, '--backup-id', id];
       const killed = await runKilled(args, env, k, (trigger) => {
         if (proxy) return proxy.watchWrites(trigger);
         const w = watch(vaultDir, { recursive: true }, trigger);
@@ -612,6 +563,9 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     // A starting tree: a few directories and about twenty files of every size class.
     for (const d of ['segments', 'segments/insert_log', 'etcd']) await mkdir(join(tree, d));
     for (let i = 0; i < 20; i++) await writeFile(join(tree, rng.pick(['', 'segments', 'segments/insert_log', 'etcd']), newName(rng)), rng.bytes(fileSize(rng)));
+    // Over S3, one file above the part size, so the first backup's pack goes up in parts (its
+    // bytes come from their own seeded source: the operations stay those of the seed).
+    if (options.vault === 's3') await writeFile(join(tree, 'segments', 'large-segment'), new Prng(options.seed ^ 0x1a26e).bytes((PART_SIZE_MIB + 1) * 1024 * 1024 + 12_345));
     await mutate(tree, rng);
     for (step = 1; step <= options.operations; step++) {
       const op = nextOp();

@@ -4,6 +4,8 @@
  * Results go to stdout (one JSON object with --json); a progress line goes to stderr only when
  * stderr is a terminal, so logs of the Job stay clean.
  */
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { UserError } from '../../core/errors.js';
 import { backupVolume } from '../../core/datamover/backup.js';
@@ -46,6 +48,7 @@ const processIO: DatamoverIO = {
 interface VaultFlags {
   vault: string;
   endpoint?: string;
+  credentialsFile?: string;
   region?: string;
   kmsKeyId?: string;
   objectLockMode?: 'GOVERNANCE' | 'COMPLIANCE';
@@ -56,6 +59,7 @@ function addVaultOptions(cmd: Command): Command {
   return cmd
     .requiredOption('--vault <url>', 'the vault: file:///absolute/path or s3://bucket/prefix')
     .option('--endpoint <url>', 'S3-compatible endpoint (path-style), for s3:// vaults not on AWS')
+    .option('--credentials-file <path>', 'AWS shared credentials file whose [default] profile holds the keys of an s3:// vault (e.g. a mounted Secret; default: the environment, Pod Identity or the instance role)')
     .option('--region <region>', 'AWS region of an s3:// vault (default: from the environment)')
     .option('--kms-key-id <id>', 'KMS key id or ARN for SSE-KMS on objects written to an s3:// vault')
     .addOption(new Option('--object-lock-mode <mode>', 'Object Lock mode for retained objects').choices(['GOVERNANCE', 'COMPLIANCE']).default('GOVERNANCE'))
@@ -72,7 +76,23 @@ function flag<T>(name: string, check: () => T): T {
   }
 }
 
-async function connect(flags: VaultFlags, io: DatamoverIO): Promise<VaultStore> {
+/** The keys in the [default] profile of a shared credentials file, or a one-line error naming the file. */
+async function credentialsFrom(path: string): Promise<VaultConnectOptions['credentials']> {
+  const { fromIni } = await import('@aws-sdk/credential-providers');
+  try {
+    await access(path, constants.R_OK);
+  } catch (err) {
+    throw new UserError(`--credentials-file: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); pass a readable AWS shared credentials file`);
+  }
+  try {
+    // Only this file: a profile of the same name in ~/.aws/config must not stand in for it.
+    return await fromIni({ filepath: path, configFilepath: path, profile: 'default', ignoreCache: true })();
+  } catch (err) {
+    throw new UserError(`--credentials-file: ${path} has no usable [default] profile (${(err as Error).message}); write aws_access_key_id and aws_secret_access_key under [default]`);
+  }
+}
+
+async function connect(flags: VaultFlags, io: DatamoverIO, extra: Pick<VaultConnectOptions, 'partSize'> = {}): Promise<VaultStore> {
   if (flags.endpoint !== undefined) {
     flag('--endpoint', () => {
       try {
@@ -82,8 +102,11 @@ async function connect(flags: VaultFlags, io: DatamoverIO): Promise<VaultStore> 
       }
     });
   }
+  const credentials = flags.credentialsFile !== undefined && flags.vault.startsWith('s3:') ? await credentialsFrom(flags.credentialsFile) : undefined;
   try {
     return await io.openVault(flags.vault, {
+      ...extra,
+      ...(credentials ? { credentials } : {}),
       ...(flags.endpoint ? { endpoint: flags.endpoint } : {}),
       ...(flags.region ? { region: flags.region } : {}),
       ...(flags.kmsKeyId ? { kmsKeyId: flags.kmsKeyId } : {}),
@@ -101,6 +124,17 @@ function positiveInt(name: string): (value: string) => number {
     if (!Number.isInteger(n) || n < 1 || n > 256) throw new UserError(`${name}: ${JSON.stringify(value)} must be a whole number from 1 to 256`);
     return n;
   };
+}
+
+/** S3's smallest and largest part of a multipart upload, in MiB. */
+const PART_MIB = { min: 5, max: 5 * 1024 } as const;
+
+function partSizeMiB(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < PART_MIB.min || n > PART_MIB.max) {
+    throw new UserError(`--part-size: ${JSON.stringify(value)} must be a whole number of MiB from ${PART_MIB.min} (S3's smallest part) to ${PART_MIB.max}`);
+  }
+  return n;
 }
 
 // A damaged vault is not a bug of ours: report it like a user-facing failure (message, exit 1,
@@ -159,12 +193,13 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
     .option('--retain-until <date>', 'Object Lock date (ISO 8601) for new objects; reused ones are extended to it')
     .option('--workers <n>', 'hashing threads (default: one per core)', positiveInt('--workers'))
     .option('--upload-concurrency <n>', 'pack uploads in flight', positiveInt('--upload-concurrency'), 3)
-    .action(async (flags: VaultFlags & { source: string; volume: string; backupId: string; full: boolean; retainUntil?: string; workers?: number; uploadConcurrency: number }) => {
+    .option('--part-size <MiB>', `s3:// vaults: objects (packs, the index) larger than this go up as multipart uploads in parts of this size, ${PART_MIB.min} to ${PART_MIB.max} (default: 16)`, partSizeMiB)
+    .action(async (flags: VaultFlags & { source: string; volume: string; backupId: string; full: boolean; retainUntil?: string; workers?: number; uploadConcurrency: number; partSize?: number }) => {
       flag('--volume', () => checkVolumeName(flags.volume));
       flag('--backup-id', () => checkBackupId(flags.backupId));
       const now = io.now();
       const retainUntil = flags.retainUntil === undefined ? undefined : flag('--retain-until', () => parseRetainUntil(flags.retainUntil!, now));
-      const vault = await connect(flags, io);
+      const vault = await connect(flags, io, flags.partSize ? { partSize: flags.partSize * 1024 * 1024 } : {});
       const result = await withProgress(
         io,
         (update) =>

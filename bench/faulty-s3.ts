@@ -1,0 +1,160 @@
+/**
+ * A proxy on 127.0.0.1 in front of an S3-compatible server (s3rver) that injects S3 faults the
+ * way S3 shows them to a client: 503 SlowDown, 500 InternalError and 403 AccessDenied as S3's
+ * XML error documents, and a connection reset (the socket destroyed without an answer).
+ *
+ * Two ways to inject, both counted in `faults` by kind:
+ * 1. Seeded (the robustness run, bench/robustness.ts): a share `rate` of requests, chosen by a
+ *    seeded random source, gets SlowDown, InternalError or a reset; a share `partRate` of the
+ *    parts of multipart uploads gets an InternalError, counted as `multipart part`.
+ * 2. Rules (the fault matrix, bench/fault-matrix.ts): `inject({kind, on, key, parts, times})`
+ *    fails exactly the matching requests — writes or reads, of keys matching a regular
+ *    expression, only multipart parts — once, n times or every time. Rules come before the
+ *    seeded faults; each rule counts its own hits.
+ *
+ * Faults apply only while `active` is true, so a harness can check the vault with them paused.
+ */
+import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** What a fault answers. */
+export type S3FaultKind = 'SlowDown' | 'InternalError' | 'AccessDenied' | 'reset';
+
+/** The status and S3 error code of each answered fault. */
+const ANSWERS: Record<Exclude<S3FaultKind, 'reset'>, readonly [number, string]> = {
+  SlowDown: [503, 'SlowDown'],
+  InternalError: [500, 'InternalError'],
+  AccessDenied: [403, 'AccessDenied'],
+};
+
+/** A deterministic fault: which requests fail, how, and how often. */
+export interface S3FaultRule {
+  readonly kind: S3FaultKind;
+  /** Writes (PUT, POST), reads (GET, HEAD) or any request. @default 'any' */
+  readonly on?: 'write' | 'read' | 'any';
+  /** Tested against the object key below the bucket (the vault's prefix included). @default every key */
+  readonly key?: RegExp;
+  /** Only the parts of multipart uploads (UploadPart). @default false */
+  readonly parts?: boolean;
+  /** How many matching requests fail; `null`: every one. @default 1 */
+  readonly times?: number | null;
+}
+
+/** An injected rule and how many requests it failed so far. */
+export interface ArmedS3Fault {
+  readonly rule: S3FaultRule;
+  readonly hits: number;
+}
+
+export interface FaultyS3Options {
+  /** A random source in [0, 1) for the seeded faults (a seeded PRNG). @default no seeded faults */
+  readonly random?: () => number;
+  /** Share of requests that get a seeded fault. @default 0 */
+  readonly rate?: number;
+  /** Share of multipart parts that get a seeded InternalError. @default 0 */
+  readonly partRate?: number;
+}
+
+/** What a request is, as the rules see it. */
+interface S3Request {
+  readonly write: boolean;
+  readonly part: boolean;
+  readonly key: string;
+}
+
+function describe(req: IncomingMessage): S3Request {
+  const url = new URL(req.url ?? '/', 'http://proxy');
+  // Path-style addressing: /bucket/key...
+  const key = decodeURIComponent(url.pathname).split('/').slice(2).join('/');
+  return { write: req.method === 'PUT' || req.method === 'POST', part: url.searchParams.has('partNumber') && url.searchParams.has('uploadId'), key };
+}
+
+/** A proxy on 127.0.0.1 in front of s3rver that injects S3 faults (see the module documentation). */
+export class FaultyS3Proxy {
+  /** Faults injected, by kind; `multipart part` counts the seeded part faults and every fault a `parts` rule injected. */
+  readonly faults: Record<string, number> = { SlowDown: 0, InternalError: 0, AccessDenied: 0, reset: 0, 'multipart part': 0 };
+  /** Faults are injected only while true. */
+  active = true;
+  /** Write requests forwarded to the server. */
+  writes = 0;
+  private server: Server | undefined;
+  private readonly onWrite = new Set<() => void>();
+  private readonly rules: { rule: S3FaultRule; hits: number }[] = [];
+
+  constructor(
+    private readonly upstream: number,
+    private readonly options: FaultyS3Options = {},
+  ) {}
+
+  /** Fails the requests `rule` matches from now on; read `hits` of the result to see how many it failed. */
+  inject(rule: S3FaultRule): ArmedS3Fault {
+    const armed = { rule, hits: 0 };
+    this.rules.push(armed);
+    return armed;
+  }
+
+  /** Removes every rule (seeded faults go on). */
+  clear(): void {
+    this.rules.length = 0;
+  }
+
+  /** The fault this request gets, if any, counting it. */
+  private faultFor(r: S3Request): { kind: S3FaultKind; part: boolean } | undefined {
+    if (!this.active) return undefined;
+    const rule = this.rules.find(
+      ({ rule: f, hits }) =>
+        (f.times === null || hits < (f.times ?? 1)) &&
+        (f.on === undefined || f.on === 'any' || (f.on === 'write') === r.write) &&
+        (!f.parts || r.part) &&
+        (!f.key || f.key.test(r.key)),
+    );
+    if (rule) {
+      rule.hits++;
+      return { kind: rule.rule.kind, part: rule.rule.parts === true };
+    }
+    const random = this.options.random;
+    if (!random) return undefined;
+    if (r.part) return random() < (this.options.partRate ?? 0) ? { kind: 'InternalError', part: true } : undefined;
+    if (random() >= (this.options.rate ?? 0)) return undefined;
+    const kinds = ['SlowDown', 'InternalError', 'reset'] as const;
+    return { kind: kinds[Math.floor(random() * kinds.length)]!, part: false };
+  }
+
+  async start(): Promise<string> {
+    this.server = createServer((req, res) => {
+      const r = describe(req);
+      const fault = this.faultFor(r);
+      if (fault) {
+        this.faults[fault.part ? 'multipart part' : fault.kind]!++;
+        req.resume();
+        if (fault.kind === 'reset') return void req.socket.destroy();
+        const [status, code] = ANSWERS[fault.kind];
+        res.writeHead(status, { 'content-type': 'application/xml' });
+        return void res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>injected fault</Message><Key>${r.key.replace(/[<>&]/g, (c) => `&#${c.charCodeAt(0)};`)}</Key></Error>`);
+      }
+      const up = request({ host: '127.0.0.1', port: this.upstream, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      up.on('error', () => res.destroy());
+      req.pipe(up);
+      if (r.write) {
+        this.writes++;
+        for (const f of this.onWrite) f();
+      }
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
+  }
+
+  /** Calls `f` on every write request forwarded, until the returned function is called. */
+  watchWrites(f: () => void): () => void {
+    this.onWrite.add(f);
+    return () => this.onWrite.delete(f);
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
+  }
+}
