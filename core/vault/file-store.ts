@@ -5,18 +5,40 @@
  * direct I/O, bypassing the page cache (see `DirectFileWriter`). Every file is fsynced in the
  * background after it is written (restic's local backend fsyncs each pack too), and `flush`
  * waits for those and fsyncs the directories; the data mover calls it before it writes a
- * summary, so a summary never points at data a crash could lose. A file system has no Object Lock: retention dates are accepted and ignored, which is why
- * production vaults are on S3.
+ * summary, so a summary never points at data a crash could lose.
+ *
+ * Object Lock: the vault behaves like an Object-Locked bucket (DESIGN §4), so local runs obey
+ * the rules S3 enforces. Retain-until dates and legal holds live in a lock journal,
+ * `.object-lock/journal.jsonl` in the vault directory, which `list` never shows: one appended
+ * JSON line per lock change (see `LockJournal`), made durable by `flush` with the objects, so a
+ * locked write costs one small append and no fsync of its own. A retained or held object cannot
+ * be deleted (`ObjectLockedError`), retention is extended and never shortened, and the time the
+ * check uses comes from the `now` option. A directory without a journal (a vault written before
+ * locks, or never locked) has no locks.
+ *
+ * Where it differs from S3:
+ * - No versions. S3 keeps a locked version and adds a new one on overwrite; here an overwrite of
+ *   a locked object is accepted only when the bytes are identical (an idempotent retry, whose
+ *   lock is then extended to the later date) and refused otherwise. A delete removes the file,
+ *   there are no delete markers.
+ * - No GOVERNANCE/COMPLIANCE distinction and no protection from the operating system: anyone
+ *   with write access to the directory can remove files or edit the journal, as a user with
+ *   `s3:BypassGovernanceRetention` could on S3. It guards against the product's own mistakes,
+ *   not against an attacker; production vaults are on S3.
+ * - Its clock is the injected `now`, S3's is the service's.
+ * - Lock changes are durable after `flush` (as objects are); `setLegalHold` syncs at once. A
+ *   crash before `flush` can lose the lock of an object written just before it, which is then
+ *   also not committed by any summary.
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { copyFile, mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { copyFile, link, mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Readable } from 'node:stream';
 import { withPath } from '../fs-errors.js';
 import { Semaphore } from './semaphore.js';
-import { ObjectNotFoundError, ShortReadError, type ObjectInfo, type PutOptions, type VaultStore } from './store.js';
+import { isLocked, ObjectLockedError, ObjectNotFoundError, ShortReadError, type DeleteManyResult, type LockState, type ObjectInfo, type PutOptions, type VaultStore } from './store.js';
 
 /** Objects at least this big are written with direct I/O. */
 const DIRECT_MIN_BYTES = 1024 * 1024;
@@ -202,6 +224,180 @@ function isNotFound(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
 }
 
+/** The directory under the vault root that holds the lock journal; no vault key starts with a dot. */
+const LOCK_DIR = '.object-lock';
+const JOURNAL = 'journal.jsonl';
+/** Errors of `link` on file systems without hard links (FAT, some FUSE mounts). */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+/**
+ * One line of the lock journal. `put`: the object under the key was (re)written and its lock is
+ * exactly this; `retain`: retention extended to `u`; `hold`: legal hold on or off; `delete`: the
+ * object was deleted, it has no lock any more.
+ */
+type LockRecord =
+  | { readonly k: string; readonly t: 'put'; readonly u?: string }
+  | { readonly k: string; readonly t: 'retain'; readonly u: string }
+  | { readonly k: string; readonly t: 'hold'; readonly h: boolean }
+  | { readonly k: string; readonly t: 'delete' };
+
+/**
+ * The lock journal of a file vault: an append-only file of JSON lines, replayed into a map.
+ * Why a journal rather than a sidecar file per object: a sidecar is a second file to write and
+ * fsync for every pack, a journal line is one small append, fsynced once per `flush`. Several
+ * processes (data mover Jobs of parallel volumes) append to one journal: each record is a single
+ * `write` in append mode, which the kernel places whole at the end, and a reader reads what was
+ * appended since it last looked before it decides, so it sees the other processes' locks.
+ * Replay keeps the latest date of `retain` records whatever their order, so two concurrent
+ * extensions never shorten a lock. Every record starts with a newline, so a line torn by a crash
+ * cannot swallow the next record; a torn line does not parse and is skipped. It grows by a line
+ * per locked write or extension; memory is one map entry per locked object.
+ */
+class LockJournal {
+  readonly dir: string;
+  readonly path: string;
+  private readonly locks = new Map<string, { retainUntil?: Date; legalHold?: boolean }>();
+  /** Bytes of the journal replayed, the identity of the file they came from, and an unfinished last line. */
+  private consumed = 0;
+  private ino: number | undefined;
+  private partial: Buffer = Buffer.alloc(0);
+  private reading: Promise<void> = Promise.resolve();
+  private dirReady = false;
+  private dirty = false;
+
+  constructor(root: string) {
+    this.dir = join(root, LOCK_DIR);
+    this.path = join(this.dir, JOURNAL);
+  }
+
+  /** The lock of `key` as the journal says now (also what other processes appended). */
+  async get(key: string): Promise<LockState | undefined> {
+    const run = this.reading.then(() => this.readAppended());
+    this.reading = run.catch(() => {});
+    await run;
+    return this.locks.get(key);
+  }
+
+  /** Appends a record; resolves to true when this created the journal's directory. */
+  async append(record: LockRecord): Promise<boolean> {
+    let created = false;
+    if (!this.dirReady) {
+      created = (await mkdir(this.dir, { recursive: true })) !== undefined;
+      this.dirReady = true;
+    }
+    const fh = await open(this.path, 'a');
+    try {
+      await fh.write(`\n${JSON.stringify(record)}\n`);
+    } catch (err) {
+      throw withPath(err, this.path);
+    } finally {
+      await fh.close();
+    }
+    this.dirty = true;
+    return created;
+  }
+
+  /** Makes every record appended so far durable. */
+  async sync(): Promise<void> {
+    if (!this.dirty) return;
+    this.dirty = false;
+    try {
+      await fsyncPath(this.path);
+    } catch (err) {
+      this.dirty = true;
+      throw err;
+    }
+  }
+
+  private async readAppended(): Promise<void> {
+    const s = await stat(this.path).catch((err: unknown) => {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    });
+    if (!s) {
+      this.forget();
+      return;
+    }
+    // Replaced or cut (by hand: a user may edit the journal): replay it from the start.
+    if ((this.ino !== undefined && s.ino !== this.ino) || s.size < this.consumed) this.forget();
+    this.ino = s.ino;
+    if (s.size === this.consumed) return;
+    const fh = await open(this.path, 'r');
+    try {
+      const buf = Buffer.allocUnsafe(s.size - this.consumed);
+      let got = 0;
+      while (got < buf.length) {
+        const { bytesRead } = await fh.read(buf, got, buf.length - got, this.consumed + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      this.consumed += got;
+      const text = Buffer.concat([this.partial, buf.subarray(0, got)]);
+      // Only whole lines: a record being appended right now is read next time.
+      const end = text.lastIndexOf(0x0a) + 1;
+      this.partial = Buffer.from(text.subarray(end));
+      for (const line of text.subarray(0, end).toString('utf8').split('\n')) this.apply(line);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private forget(): void {
+    this.locks.clear();
+    this.consumed = 0;
+    this.ino = undefined;
+    this.partial = Buffer.alloc(0);
+  }
+
+  private apply(line: string): void {
+    if (line === '') return;
+    let r: LockRecord;
+    try {
+      r = JSON.parse(line) as LockRecord;
+    } catch {
+      return; // torn by a crash while it was appended
+    }
+    if (typeof r?.k !== 'string') return;
+    const current = this.locks.get(r.k);
+    switch (r.t) {
+      case 'put':
+        if (r.u) this.locks.set(r.k, { retainUntil: new Date(r.u) });
+        else this.locks.delete(r.k);
+        break;
+      case 'retain': {
+        const until = new Date(r.u);
+        if (!current?.retainUntil || current.retainUntil < until) this.locks.set(r.k, { ...current, retainUntil: until });
+        break;
+      }
+      case 'hold':
+        this.locks.set(r.k, { ...current, legalHold: r.h });
+        break;
+      case 'delete':
+        this.locks.delete(r.k);
+        break;
+    }
+  }
+}
+
+/** True when two files hold the same bytes. */
+async function sameContent(a: string, b: string): Promise<boolean> {
+  const [fa, fb] = await Promise.all([open(a, 'r'), open(b, 'r')]);
+  try {
+    const [sa, sb] = await Promise.all([fa.stat(), fb.stat()]);
+    if (sa.size !== sb.size) return false;
+    const ba = Buffer.allocUnsafe(1 << 20);
+    const bb = Buffer.allocUnsafe(1 << 20);
+    for (let at = 0; at < sa.size; ) {
+      const [ra, rb] = await Promise.all([fa.read(ba, 0, ba.length, at), fb.read(bb, 0, bb.length, at)]);
+      if (ra.bytesRead === 0 || ra.bytesRead !== rb.bytesRead || !ba.subarray(0, ra.bytesRead).equals(bb.subarray(0, rb.bytesRead))) return false;
+      at += ra.bytesRead;
+    }
+    return true;
+  } finally {
+    await Promise.all([fa.close(), fb.close()]);
+  }
+}
+
 export class FileVaultStore implements VaultStore {
   readonly url: string;
   private readonly root: string;
@@ -214,19 +410,28 @@ export class FileVaultStore implements VaultStore {
   private syncFailure: unknown;
 
   private readonly directIo: boolean;
+  private readonly now: () => Date;
+  private readonly locks: LockJournal;
 
-  /** `directIo: false` writes every object through the page cache (see `DirectFileWriter`). */
-  constructor(root: string, options: { directIo?: boolean } = {}) {
+  /**
+   * `directIo: false` writes every object through the page cache (see `DirectFileWriter`);
+   * `now` is the clock of the lock checks (default: the real time).
+   */
+  constructor(root: string, options: { directIo?: boolean; now?: () => Date } = {}) {
     this.root = root;
     this.directIo = options.directIo ?? true;
+    this.now = options.now ?? (() => new Date());
     this.url = pathToFileURL(root).href;
+    this.locks = new LockJournal(root);
   }
 
   private path(key: string): string {
-    return join(this.root, ...key.split('/'));
+    const parts = key.split('/');
+    if (parts[0] === LOCK_DIR) throw new Error(`key ${key} names the lock journal of vault ${this.url}, not an object; vault keys come from layout.ts`);
+    return join(this.root, ...parts);
   }
 
-  async put(key: string, body: Uint8Array, _options?: PutOptions): Promise<void> {
+  async put(key: string, body: Uint8Array, options?: PutOptions): Promise<void> {
     await this.atomically(key, async (tmp) => {
       // Packs (megabytes) bypass the page cache; small objects are not worth the staging copy.
       const writer = await DirectFileWriter.create(tmp, { exclusive: true, direct: this.directIo && body.length >= DIRECT_MIN_BYTES });
@@ -237,27 +442,83 @@ export class FileVaultStore implements VaultStore {
       } finally {
         await (ok ? writer.close() : writer.abort());
       }
-    });
+    }, options);
   }
 
-  async putFile(key: string, path: string, _options?: PutOptions): Promise<void> {
+  async putFile(key: string, path: string, options?: PutOptions): Promise<void> {
     await this.atomically(key, async (tmp) => {
       await copyFile(path, tmp);
-    });
+    }, options);
   }
 
-  private async atomically(key: string, write: (tmp: string) => Promise<void>): Promise<void> {
+  private async atomically(key: string, write: (tmp: string) => Promise<void>, options?: PutOptions): Promise<void> {
     const target = this.path(key);
     await mkdir(dirname(target), { recursive: true });
     const tmp = `${target}.tmp-${randomBytes(6).toString('hex')}`;
     try {
       await write(tmp);
-      await rename(tmp, target);
-      this.syncSoon(target);
+      if (await this.place(key, tmp, target, options?.retainUntil)) this.syncSoon(target);
     } catch (err) {
       await rm(tmp, { force: true });
       // A write through a file handle fails without a path (ENOSPC): name the object's file.
       throw withPath(err, target);
+    }
+  }
+
+  /**
+   * Moves the written `tmp` to `target` unless Object Lock forbids it; true when the file under
+   * the key changed. A new key has no lock to check: `link` creates it only if it is absent, so
+   * the common write needs no journal lookup and cannot race another writer of the key.
+   */
+  private async place(key: string, tmp: string, target: string, retainUntil: Date | undefined): Promise<boolean> {
+    const lockOfNew: LockRecord = { k: key, t: 'put', ...(retainUntil ? { u: retainUntil.toISOString() } : {}) };
+    let exists = true;
+    try {
+      await link(tmp, target);
+      await unlink(tmp);
+      exists = false;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      if (code !== 'EEXIST') {
+        if (!NO_HARD_LINKS.has(code)) throw err;
+        // No hard links here: look, then rename (a writer racing on the same key could slip in).
+        exists = (await this.fileSize(key)) !== undefined;
+        if (!exists) await rename(tmp, target);
+      }
+    }
+    if (!exists) {
+      if (retainUntil) await this.appendLock(lockOfNew);
+      return true;
+    }
+    // The key holds an object already. S3 would keep a locked version and add a new one; here
+    // there is one file, so a locked object is replaced only by itself (a retry).
+    const lock = await this.locks.get(key);
+    if (isLocked(lock, this.now())) {
+      if (!(await sameContent(tmp, target))) throw new ObjectLockedError(this.url, key, lock!);
+      await rm(tmp, { force: true });
+      if (retainUntil && !(lock!.retainUntil && lock!.retainUntil >= retainUntil)) await this.appendLock({ k: key, t: 'retain', u: retainUntil.toISOString() });
+      return false;
+    }
+    // Unlocked: replaced, and the old object's expired lock (if any) goes with it.
+    if (lock || retainUntil) await this.appendLock(lockOfNew);
+    await rename(tmp, target);
+    return true;
+  }
+
+  private async appendLock(record: LockRecord): Promise<void> {
+    // The journal's directory entries must reach the disk with it (see flush).
+    if (await this.locks.append(record)) this.dirs.add(this.root);
+    this.dirs.add(this.locks.dir);
+  }
+
+  /** The size of the object under `key`, or undefined when there is none. */
+  private async fileSize(key: string): Promise<number | undefined> {
+    try {
+      const s = await stat(this.path(key));
+      return s.isFile() ? s.size : undefined;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
     }
   }
 
@@ -369,13 +630,10 @@ export class FileVaultStore implements VaultStore {
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
-    try {
-      const s = await stat(this.path(key));
-      return s.isFile() ? { key, size: s.size } : undefined;
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+    const size = await this.fileSize(key);
+    if (size === undefined) return undefined;
+    const lock = await this.locks.get(key);
+    return { key, size, ...(lock?.retainUntil ? { retainUntil: lock.retainUntil } : {}), legalHold: lock?.legalHold ?? false };
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
@@ -396,6 +654,7 @@ export class FileVaultStore implements VaultStore {
     names.sort();
     for (const name of names) {
       if (name.includes('.tmp-')) continue; // an interrupted write, never a real object
+      if (dirKey === '' && name === LOCK_DIR) continue; // the lock journal, not an object
       const key = dirKey + name;
       const s = await stat(this.path(key)).catch(() => undefined);
       if (!s) continue;
@@ -435,14 +694,62 @@ export class FileVaultStore implements VaultStore {
     // matter as long as both are on disk before the caller writes what points at them.
     const dirs = [...this.dirs];
     this.dirs.clear();
-    await Promise.all([...this.syncing, ...dirs.map(fsyncPath)]);
+    await Promise.all([...this.syncing, ...dirs.map(fsyncPath), this.locks.sync()]);
     const failure = this.syncFailure;
     this.syncFailure = undefined;
     if (failure !== undefined) throw failure;
   }
 
-  async extendRetention(_key: string, _until: Date): Promise<boolean> {
-    return false;
+  async extendRetention(key: string, until: Date): Promise<boolean> {
+    if ((await this.fileSize(key)) === undefined) throw new ObjectNotFoundError(this.url, key);
+    const lock = await this.locks.get(key);
+    if (lock?.retainUntil && lock.retainUntil.getTime() >= until.getTime()) return false;
+    await this.appendLock({ k: key, t: 'retain', u: until.toISOString() });
+    return true;
+  }
+
+  async delete(key: string): Promise<void> {
+    const target = this.path(key);
+    if ((await this.fileSize(key)) === undefined) return;
+    const lock = await this.locks.get(key);
+    if (isLocked(lock, this.now())) throw new ObjectLockedError(this.url, key, lock!);
+    // Journal first: should the unlink not happen, the object is as unlocked as it was.
+    if (lock) await this.appendLock({ k: key, t: 'delete' });
+    try {
+      await unlink(target);
+    } catch (err) {
+      if (!isNotFound(err)) throw withPath(err, target);
+    }
+    this.dirs.add(dirname(target));
+  }
+
+  async deleteMany(keys: readonly string[]): Promise<DeleteManyResult> {
+    const unique = [...new Set(keys)];
+    const slots = new Semaphore(8);
+    const outcomes = await Promise.all(
+      unique.map(async (key) => {
+        await slots.acquire();
+        try {
+          await this.delete(key);
+          return undefined;
+        } catch (err) {
+          return err as Error;
+        } finally {
+          slots.release();
+        }
+      }),
+    );
+    return {
+      deleted: unique.filter((_, i) => outcomes[i] === undefined),
+      failed: unique.flatMap((key, i) => (outcomes[i] ? [{ key, error: outcomes[i]! }] : [])),
+    };
+  }
+
+  /** A legal hold is durable when this returns: it is a deliberate act, and a rare one. */
+  async setLegalHold(key: string, on: boolean): Promise<void> {
+    if ((await this.fileSize(key)) === undefined) throw new ObjectNotFoundError(this.url, key);
+    const created = await this.locks.append({ k: key, t: 'hold', h: on });
+    await Promise.all([this.locks.sync(), fsyncPath(this.locks.dir), ...(created ? [fsyncPath(this.root)] : [])]);
   }
 }
 

@@ -1,31 +1,49 @@
 /**
  * `InMemoryVaultStore`: the documented test double of the vault port. It keeps objects in a
- * map, honours retention dates the way S3 Object Lock does (extend only, never shorten) and
- * exposes `objects` so tests can flip a byte or delete an object to simulate damage.
+ * map and behaves like an Object-Locked bucket without versions, as the file vault does: retention
+ * dates are extended, never shortened; a retained or held object cannot be deleted, and can be
+ * overwritten only with identical bytes (a retry). The time comes from the injected `now`.
+ * `objects` is exposed so tests can flip a byte or delete an object to simulate damage.
  */
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { ObjectNotFoundError, ShortReadError, type ObjectInfo, type PutOptions, type VaultStore } from './store.js';
+import { isLocked, ObjectLockedError, ObjectNotFoundError, ShortReadError, type DeleteManyResult, type ObjectInfo, type PutOptions, type VaultStore } from './store.js';
 
 interface StoredObject {
   body: Buffer;
   retainUntil?: Date;
+  legalHold?: boolean;
+}
+
+/** Options of the in-memory vault. */
+export interface InMemoryVaultOptions {
+  /** The clock the lock checks use. @default the real time */
+  readonly now?: () => Date;
 }
 
 export class InMemoryVaultStore implements VaultStore {
   readonly url: string;
   /** The stored objects by key; tests may change them to simulate damage. */
   readonly objects = new Map<string, StoredObject>();
-  /** Every put, in order, with its options (for assertions on what was written). */
+  /** Every accepted put, in order, with its options (for assertions on what was written). */
   readonly puts: { key: string; size: number; retainUntil?: Date }[] = [];
+  private readonly now: () => Date;
 
-  constructor(url = 'memory://vault') {
+  constructor(url = 'memory://vault', options: InMemoryVaultOptions = {}) {
     this.url = url;
+    this.now = options.now ?? (() => new Date());
   }
 
   async put(key: string, body: Uint8Array, options?: PutOptions): Promise<void> {
     const copy = Buffer.from(body);
-    this.objects.set(key, { body: copy, ...(options?.retainUntil ? { retainUntil: options.retainUntil } : {}) });
+    const old = this.objects.get(key);
+    if (old && isLocked(old, this.now())) {
+      if (!old.body.equals(copy)) throw new ObjectLockedError(this.url, key, old);
+      // An identical retry keeps the object and its hold; its lock covers both dates.
+      if (options?.retainUntil && (!old.retainUntil || old.retainUntil < options.retainUntil)) old.retainUntil = options.retainUntil;
+    } else {
+      this.objects.set(key, { body: copy, ...(options?.retainUntil ? { retainUntil: options.retainUntil } : {}) });
+    }
     this.puts.push({ key, size: copy.length, ...(options?.retainUntil ? { retainUntil: options.retainUntil } : {}) });
   }
 
@@ -49,14 +67,14 @@ export class InMemoryVaultStore implements VaultStore {
 
   async head(key: string): Promise<ObjectInfo | undefined> {
     const o = this.objects.get(key);
-    return o ? { key, size: o.body.length, ...(o.retainUntil ? { retainUntil: o.retainUntil } : {}) } : undefined;
+    return o ? { key, size: o.body.length, ...(o.retainUntil ? { retainUntil: o.retainUntil } : {}), legalHold: o.legalHold ?? false } : undefined;
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
     const keys = [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort();
     for (const key of keys) {
-      const info = await this.head(key);
-      if (info) yield info;
+      const o = this.objects.get(key);
+      if (o) yield { key, size: o.body.length, ...(o.retainUntil ? { retainUntil: o.retainUntil } : {}) };
     }
   }
 
@@ -67,6 +85,31 @@ export class InMemoryVaultStore implements VaultStore {
     if (o.retainUntil && o.retainUntil.getTime() >= until.getTime()) return false;
     o.retainUntil = until;
     return true;
+  }
+
+  async delete(key: string): Promise<void> {
+    const o = this.objects.get(key);
+    if (!o) return;
+    if (isLocked(o, this.now())) throw new ObjectLockedError(this.url, key, o);
+    this.objects.delete(key);
+  }
+
+  async deleteMany(keys: readonly string[]): Promise<DeleteManyResult> {
+    const deleted: string[] = [];
+    const failed: { key: string; error: Error }[] = [];
+    for (const key of new Set(keys)) {
+      try {
+        await this.delete(key);
+        deleted.push(key);
+      } catch (err) {
+        failed.push({ key, error: err as Error });
+      }
+    }
+    return { deleted, failed };
+  }
+
+  async setLegalHold(key: string, on: boolean): Promise<void> {
+    this.require(key).legalHold = on;
   }
 
   private require(key: string): StoredObject {

@@ -5,22 +5,50 @@
  * extended with PutObjectRetention, never shortened. Large files go up as multipart uploads
  * (`@aws-sdk/lib-storage`). Throttling and transient errors are retried by the SDK's adaptive
  * retry strategy, which also slows the client down when S3 answers SlowDown.
+ *
+ * Deletes. The vault bucket is versioned with Object Lock. There a DELETE without a version id
+ * deletes nothing: it adds a delete marker that makes the key look deleted
+ * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/DeleteMarker.html), and a retention
+ * date or legal hold protects one object version, not the key
+ * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock.html). So a delete lists
+ * the key's versions and delete markers (ListObjectVersions with the key, or its directory, as
+ * prefix, then an exact-key filter) and deletes each by version id with DeleteObjects, which
+ * takes up to 1000 keys with optional version ids and in quiet mode answers only the keys it
+ * could not delete (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html,
+ * https://docs.aws.amazon.com/AmazonS3/latest/userguide/DeletingMultipleObjects.html). A
+ * locked version makes S3 answer AccessDenied ("Access Denied because object protected by
+ * object lock"); nothing here ever sends `x-amz-bypass-governance-retention`.
+ * - `delete` checks first: a HeadObject per version reads its retain-until date and legal hold
+ *   (ObjectLockRetainUntilDate, ObjectLockLegalHoldStatus); if any version is locked it throws
+ *   `ObjectLockedError` and deletes nothing. A key has one version in the normal case.
+ * - `deleteMany` (garbage collection) cannot afford a request per object, so it does not check;
+ *   it orders instead: noncurrent versions and delete markers first, the current version only
+ *   of keys whose older versions all went. A key S3 refuses therefore keeps its current,
+ *   readable version, and is reported with the refusal.
+ * - A server that cannot list versions (s3rver: MethodNotAllowed; no versioning, hence no
+ *   Object Lock) gets plain deletes without a version id, which remove the data there. One that
+ *   lists but has no versioning reports version id "null", which S3 accepts as a version id.
  */
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import {
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   GetObjectRetentionCommand,
   HeadObjectCommand,
+  ListObjectVersionsCommand,
   paginateListObjectsV2,
   PutObjectCommand,
+  PutObjectLegalHoldCommand,
   PutObjectRetentionCommand,
   S3Client,
   type ObjectLockMode,
   type PutObjectCommandInput,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { ObjectNotFoundError, ShortReadError, type ObjectInfo, type PutOptions, type VaultStore } from './store.js';
+import { Semaphore } from './semaphore.js';
+import { isLocked, ObjectLockedError, ObjectNotFoundError, ShortReadError, type DeleteManyResult, type LockState, type ObjectInfo, type PutOptions, type VaultStore } from './store.js';
 
 /** How to reach and write the bucket. */
 export interface S3VaultOptions {
@@ -47,8 +75,40 @@ export interface S3VaultOptions {
    * checksummed streams verbatim and need 'WHEN_REQUIRED'. @default 'WHEN_SUPPORTED'
    */
   readonly checksums?: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED';
-  /** Objects larger than this go up as multipart uploads in parts of this size (S3's minimum is 5 MiB). @default 16 MiB */
+  /** Part size for multipart uploads. @default 16 MiB */
   readonly partSize?: number;
+  /** The clock `delete` checks retain-until dates against before it asks S3. @default the real time */
+  readonly now?: () => Date;
+}
+
+/** S3's DeleteObjects takes at most this many keys (with version ids) per request. */
+const DELETE_BATCH = 1000;
+
+/** One version or delete marker of a key (the key relative to the vault prefix). */
+interface KeyVersion {
+  readonly key: string;
+  /** "null" for the version of an unversioned bucket; undefined only if a server sends none. */
+  readonly versionId: string | undefined;
+  readonly latest: boolean;
+  readonly marker: boolean;
+}
+
+/** S3 refused to delete a version for a reason other than Object Lock. */
+export class S3DeleteError extends Error {
+  readonly key: string;
+  readonly code: string;
+  constructor(vaultUrl: string, key: string, code: string, message: string, options?: { cause?: unknown }) {
+    super(`cannot delete object ${key} in vault ${vaultUrl}: S3 answered ${code}: ${message}`, options);
+    this.name = 'S3DeleteError';
+    this.key = key;
+    this.code = code;
+  }
+}
+
+/** A server that does not implement an API (s3rver has no ListObjectVersions). */
+function isUnsupported(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  return e?.name === 'NotImplemented' || e?.name === 'MethodNotAllowed' || e?.$metadata?.httpStatusCode === 501 || e?.$metadata?.httpStatusCode === 405;
 }
 
 function isNotFound(err: unknown): boolean {
@@ -64,6 +124,9 @@ export class S3VaultStore implements VaultStore {
   private readonly kmsKeyId: string | undefined;
   private readonly lockMode: ObjectLockMode;
   private readonly partSize: number;
+  private readonly now: () => Date;
+  /** Set once the server answered that it cannot list versions (see the module comment). */
+  private versionsUnsupported = false;
 
   constructor(options: S3VaultOptions) {
     this.bucket = options.bucket;
@@ -72,6 +135,7 @@ export class S3VaultStore implements VaultStore {
     this.kmsKeyId = options.kmsKeyId;
     this.lockMode = options.objectLockMode ?? 'GOVERNANCE';
     this.partSize = options.partSize ?? 16 * 1024 * 1024;
+    this.now = options.now ?? (() => new Date());
     this.client =
       options.client ??
       new S3Client({
@@ -95,20 +159,13 @@ export class S3VaultStore implements VaultStore {
   }
 
   async put(key: string, body: Uint8Array, options?: PutOptions): Promise<void> {
-    // Above the part size (a pack, with a part size below the pack size), the multipart upload
-    // of putFile: a part that fails is sent again on its own, not the whole object.
-    if (body.length > this.partSize) return this.upload(key, body, options);
     await this.client.send(new PutObjectCommand({ ...this.writeParams(key, options), Body: body, ContentLength: body.length }));
   }
 
   async putFile(key: string, path: string, options?: PutOptions): Promise<void> {
-    await this.upload(key, createReadStream(path, { highWaterMark: 1 << 20 }), options);
-  }
-
-  private async upload(key: string, body: Readable | Uint8Array, options?: PutOptions): Promise<void> {
     const upload = new Upload({
       client: this.client,
-      params: { ...this.writeParams(key, options), Body: body },
+      params: { ...this.writeParams(key, options), Body: createReadStream(path, { highWaterMark: 1 << 20 }) },
       partSize: this.partSize,
       queueSize: 4,
       leavePartsOnError: false,
@@ -151,7 +208,13 @@ export class S3VaultStore implements VaultStore {
   async head(key: string): Promise<ObjectInfo | undefined> {
     try {
       const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
-      return { key, size: out.ContentLength ?? 0, ...(out.ObjectLockRetainUntilDate ? { retainUntil: out.ObjectLockRetainUntilDate } : {}) };
+      // The lock headers come back only with s3:GetObjectRetention / s3:GetObjectLegalHold.
+      return {
+        key,
+        size: out.ContentLength ?? 0,
+        ...(out.ObjectLockRetainUntilDate ? { retainUntil: out.ObjectLockRetainUntilDate } : {}),
+        legalHold: out.ObjectLockLegalHoldStatus === 'ON',
+      };
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -185,5 +248,184 @@ export class S3VaultStore implements VaultStore {
     const mode = (current?.Mode as ObjectLockMode | undefined) ?? this.lockMode;
     await this.client.send(new PutObjectRetentionCommand({ Bucket: this.bucket, Key: this.prefix + key, Retention: { Mode: mode, RetainUntilDate: until } }));
     return true;
+  }
+
+  /**
+   * Places or releases a legal hold on the current version with PutObjectLegalHold, status ON
+   * or OFF (https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObjectLegalHold.html). A
+   * hold has no date and blocks deletes in either lock mode until it is released.
+   */
+  async setLegalHold(key: string, on: boolean): Promise<void> {
+    try {
+      await this.client.send(new PutObjectLegalHoldCommand({ Bucket: this.bucket, Key: this.prefix + key, LegalHold: { Status: on ? 'ON' : 'OFF' } }));
+    } catch (err) {
+      if (isNotFound(err)) throw new ObjectNotFoundError(this.url, key, { cause: err });
+      throw err;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    const listed = await this.listVersions([key]);
+    if (!listed) {
+      // No version listing, so no versioning and no Object Lock: a plain DELETE removes the data.
+      // Should the server lock anyway, its HEAD says so: do not hide the object behind a marker.
+      const info = await this.head(key);
+      if (info && isLocked(info, this.now())) throw new ObjectLockedError(this.url, key, info);
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+      return;
+    }
+    const listFailure = listed.failed.get(key);
+    if (listFailure) throw listFailure;
+    const versions = listed.found.get(key) ?? [];
+    // Check every version before deleting any, so a refusal leaves the key whole.
+    const locks = await Promise.all(versions.filter((v) => !v.marker).map((v) => this.versionLock(key, v.versionId)));
+    const now = this.now();
+    const blocking = locks.filter((l) => isLocked(l, now));
+    if (blocking.length > 0) {
+      const latest = blocking.map((l) => l.retainUntil).filter((d): d is Date => d !== undefined && d > now).sort((a, b) => b.getTime() - a.getTime())[0];
+      throw new ObjectLockedError(this.url, key, { ...(latest ? { retainUntil: latest } : {}), legalHold: blocking.some((l) => l.legalHold) });
+    }
+    const failed = await this.removeVersions(versions);
+    const error = failed.get(key);
+    if (error) throw error;
+  }
+
+  async deleteMany(keys: readonly string[]): Promise<DeleteManyResult> {
+    const unique = [...new Set(keys)];
+    const failed = new Map<string, Error>();
+    const listed = await this.listVersions(unique);
+    if (listed) {
+      for (const [key, error] of listed.failed) failed.set(key, error);
+      const versions = unique.filter((k) => !failed.has(k)).flatMap((k) => listed.found.get(k) ?? []);
+      for (const [key, error] of await this.removeVersions(versions)) failed.set(key, error);
+    } else {
+      const plain = unique.map((key): KeyVersion => ({ key, versionId: undefined, latest: true, marker: false }));
+      for (const [key, error] of await this.deleteBatches(plain)) failed.set(key, error);
+    }
+    return { deleted: unique.filter((k) => !failed.has(k)), failed: unique.flatMap((key) => (failed.has(key) ? [{ key, error: failed.get(key)! }] : [])) };
+  }
+
+  /** The retention and legal hold of one version, from HeadObject. */
+  private async versionLock(key: string, versionId: string | undefined): Promise<LockState> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, ...(versionId ? { VersionId: versionId } : {}) }));
+      return { ...(out.ObjectLockRetainUntilDate ? { retainUntil: out.ObjectLockRetainUntilDate } : {}), legalHold: out.ObjectLockLegalHoldStatus === 'ON' };
+    } catch (err) {
+      if (isNotFound(err)) return {}; // gone meanwhile: nothing to protect
+      throw err;
+    }
+  }
+
+  /**
+   * Every version and delete marker of each key, or undefined when the server cannot list
+   * versions. Keys that share a directory (packs: `data/packs/ab/`) are found with one listing
+   * of that directory, 1000 versions a page, rather than a request per key; a key alone in its
+   * directory is listed with itself as the prefix.
+   */
+  private async listVersions(keys: readonly string[]): Promise<{ found: Map<string, KeyVersion[]>; failed: Map<string, Error> } | undefined> {
+    if (this.versionsUnsupported) return undefined;
+    const wanted = new Set(keys);
+    const byDir = new Map<string, string[]>();
+    for (const key of wanted) {
+      const dir = key.slice(0, key.lastIndexOf('/') + 1);
+      const inDir = byDir.get(dir);
+      if (inDir) inDir.push(key);
+      else byDir.set(dir, [key]);
+    }
+    const prefixes: [prefix: string, keys: string[]][] = [...byDir].flatMap(([dir, inDir]): [string, string[]][] => (inDir.length > 1 && dir !== '' ? [[dir, inDir]] : inDir.map((k) => [k, [k]])));
+    const found = new Map<string, KeyVersion[]>();
+    const failed = new Map<string, Error>();
+    const slots = new Semaphore(4);
+    let unsupported = false;
+    await Promise.all(
+      prefixes.map(async ([prefix, inPrefix]) => {
+        await slots.acquire();
+        try {
+          let keyMarker: string | undefined;
+          let versionIdMarker: string | undefined;
+          for (;;) {
+            const page = await this.client.send(
+              new ListObjectVersionsCommand({ Bucket: this.bucket, Prefix: this.prefix + prefix, ...(keyMarker ? { KeyMarker: keyMarker } : {}), ...(versionIdMarker ? { VersionIdMarker: versionIdMarker } : {}) }),
+            );
+            const entries = [...(page.Versions ?? []).map((v) => ({ ...v, marker: false })), ...(page.DeleteMarkers ?? []).map((m) => ({ ...m, marker: true }))];
+            for (const e of entries) {
+              const key = e.Key?.slice(this.prefix.length);
+              // The prefix also matches longer keys (`x.pack` and `x.pack.old`): exact keys only.
+              if (key === undefined || !e.Key!.startsWith(this.prefix) || !wanted.has(key)) continue;
+              const version = { key, versionId: e.VersionId, latest: e.IsLatest === true, marker: e.marker };
+              const ofKey = found.get(key);
+              if (ofKey) ofKey.push(version);
+              else found.set(key, [version]);
+            }
+            if (!page.IsTruncated) break;
+            keyMarker = page.NextKeyMarker;
+            versionIdMarker = page.NextVersionIdMarker;
+            if (!keyMarker && !versionIdMarker) break;
+          }
+        } catch (err) {
+          if (isUnsupported(err)) unsupported = true;
+          // Not listed, so not deleted: each of its keys is reported, the others go on.
+          else for (const key of inPrefix) failed.set(key, err as Error);
+        } finally {
+          slots.release();
+        }
+      }),
+    );
+    if (unsupported) {
+      this.versionsUnsupported = true;
+      return undefined;
+    }
+    return { found, failed };
+  }
+
+  /**
+   * Deletes versions in two rounds: noncurrent versions and delete markers, then the current
+   * version of each key none of whose older versions was refused. A refused key keeps its
+   * current version (still readable). Returns the first failure of each key that had one.
+   */
+  private async removeVersions(versions: readonly KeyVersion[]): Promise<Map<string, Error>> {
+    const failed = await this.deleteBatches(versions.filter((v) => v.marker || !v.latest));
+    const current = versions.filter((v) => !v.marker && v.latest && !failed.has(v.key));
+    for (const [key, error] of await this.deleteBatches(current)) failed.set(key, error);
+    return failed;
+  }
+
+  /** DeleteObjects in quiet mode, at most 1000 versions a request; per-key failures, never thrown. */
+  private async deleteBatches(versions: readonly KeyVersion[]): Promise<Map<string, Error>> {
+    const failed = new Map<string, Error>();
+    const slots = new Semaphore(4);
+    const batches: KeyVersion[][] = [];
+    for (let i = 0; i < versions.length; i += DELETE_BATCH) batches.push(versions.slice(i, i + DELETE_BATCH));
+    await Promise.all(
+      batches.map(async (batch) => {
+        await slots.acquire();
+        try {
+          const out = await this.client.send(
+            new DeleteObjectsCommand({
+              Bucket: this.bucket,
+              Delete: { Quiet: true, Objects: batch.map((v) => ({ Key: this.prefix + v.key, ...(v.versionId !== undefined ? { VersionId: v.versionId } : {}) })) },
+            }),
+          );
+          for (const e of out.Errors ?? []) {
+            const key = (e.Key ?? '').slice(this.prefix.length);
+            if (!failed.has(key)) failed.set(key, this.refusal(key, e.VersionId, e.Code ?? 'UnknownError', e.Message ?? ''));
+          }
+        } catch (err) {
+          // The whole request failed (after the SDK's retries): each of its keys is reported.
+          for (const v of batch) if (!failed.has(v.key)) failed.set(v.key, err as Error);
+        } finally {
+          slots.release();
+        }
+      }),
+    );
+    return failed;
+  }
+
+  /** A per-key DeleteObjects error as a named error: Object Lock refusals as ObjectLockedError. */
+  private refusal(key: string, versionId: string | undefined, code: string, message: string): Error {
+    if (code === 'AccessDenied' && /object lock/i.test(message)) {
+      return new ObjectLockedError(this.url, key, {}, { detail: `S3 refused version ${versionId ?? '(none)'}: ${message}` });
+    }
+    return new S3DeleteError(this.url, key, code, message);
   }
 }

@@ -4,21 +4,28 @@ import { beforeEach, describe, expect, it } from '@jest/globals';
 import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   GetObjectRetentionCommand,
   HeadObjectCommand,
+  ListObjectVersionsCommand,
   PutObjectCommand,
+  PutObjectLegalHoldCommand,
   PutObjectRetentionCommand,
   S3Client,
   UploadPartCommand,
+  type ObjectVersion,
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
-import { S3VaultStore } from '../../core/vault/s3-store.js';
-import { ObjectNotFoundError } from '../../core/vault/store.js';
+import { S3DeleteError, S3VaultStore } from '../../core/vault/s3-store.js';
+import { ObjectLockedError, ObjectNotFoundError } from '../../core/vault/store.js';
 import { tempDir } from '../datamover/helpers.js';
 
 const KMS = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 const UNTIL = new Date('2027-03-01T00:00:00Z');
+/** The stores' clock in these tests: before UNTIL. */
+const NOW = new Date('2026-12-05T00:00:00Z');
 
 const client = new S3Client({ region: 'eu-west-1' });
 const s3 = mockClient(client);
@@ -27,7 +34,7 @@ const body = (bytes: Buffer) => ({ transformToByteArray: async () => new Uint8Ar
 const notFound = Object.assign(new Error('not found'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } });
 
 function store(extra: Partial<ConstructorParameters<typeof S3VaultStore>[0]> = {}): S3VaultStore {
-  return new S3VaultStore({ bucket: 'vault-bucket', prefix: 'milvus/prod', client, kmsKeyId: KMS, objectLockMode: 'COMPLIANCE', ...extra });
+  return new S3VaultStore({ bucket: 'vault-bucket', prefix: 'milvus/prod', client, kmsKeyId: KMS, objectLockMode: 'COMPLIANCE', now: () => NOW, ...extra });
 }
 
 describe('S3VaultStore requests', () => {
@@ -49,6 +56,14 @@ describe('S3VaultStore requests', () => {
       ObjectLockRetainUntilDate: UNTIL,
       ContentLength: 4,
     });
+  });
+
+  it('locks in GOVERNANCE mode unless the vault is configured for COMPLIANCE', async () => {
+    s3.on(PutObjectCommand).resolves({});
+
+    await store({ objectLockMode: undefined }).put('k', Buffer.from('x'), { retainUntil: UNTIL });
+
+    expect(s3.commandCalls(PutObjectCommand)[0]!.args[0].input).toMatchObject({ ObjectLockMode: 'GOVERNANCE', ObjectLockRetainUntilDate: UNTIL });
   });
 
   it('sends no Object Lock headers when no retention is asked for', async () => {
@@ -133,7 +148,7 @@ describe('S3VaultStore requests', () => {
     s3.on(HeadObjectCommand, { Key: 'milvus/prod/a' }).resolves({ ContentLength: 3, ObjectLockRetainUntilDate: UNTIL });
     s3.on(HeadObjectCommand, { Key: 'milvus/prod/b' }).rejects(Object.assign(new Error('nf'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } }));
 
-    await expect(store().head('a')).resolves.toEqual({ key: 'a', size: 3, retainUntil: UNTIL });
+    await expect(store().head('a')).resolves.toEqual({ key: 'a', size: 3, retainUntil: UNTIL, legalHold: false });
     await expect(store().head('b')).resolves.toBeUndefined();
   });
 
@@ -142,5 +157,224 @@ describe('S3VaultStore requests', () => {
 
     expect(await own.client.config.retryStrategy()).toMatchObject({ mode: 'adaptive' });
     expect(await own.client.config.maxAttempts()).toBe(10);
+  });
+});
+
+const PACK = 'data/packs/ab/abc.pack';
+const FULL = `milvus/prod/${PACK}`;
+const version = (Key: string, VersionId: string, IsLatest: boolean): ObjectVersion => ({ Key, VersionId, IsLatest, Size: 4 });
+const lockRefusal = (Key: string, VersionId: string) => ({ Key, VersionId, Code: 'AccessDenied', Message: 'Access Denied because object protected by object lock.' });
+const objectsOf = (call: number) => s3.commandCalls(DeleteObjectsCommand)[call]!.args[0].input.Delete!;
+
+describe('S3VaultStore deletes on a versioned, Object-Locked bucket', () => {
+  beforeEach(() => {
+    s3.reset();
+  });
+
+  it('deletes every version and delete marker of the key by version id, older ones first', async () => {
+    s3.on(ListObjectVersionsCommand).resolves({
+      Versions: [version(FULL, 'v2', true), version(FULL, 'v1', false), version(`${FULL}.old`, 'x1', true)],
+      DeleteMarkers: [{ Key: FULL, VersionId: 'm1', IsLatest: false }],
+    });
+    s3.on(HeadObjectCommand).resolves({ ContentLength: 4, ObjectLockMode: 'GOVERNANCE', ObjectLockRetainUntilDate: new Date('2026-11-01T00:00:00Z') });
+    s3.on(DeleteObjectsCommand).resolves({});
+
+    await store().delete(PACK);
+
+    expect(s3.commandCalls(ListObjectVersionsCommand)[0]!.args[0].input).toEqual({ Bucket: 'vault-bucket', Prefix: FULL });
+    expect(s3.commandCalls(HeadObjectCommand).map((c) => c.args[0].input.VersionId).sort()).toEqual(['v1', 'v2']);
+    expect(s3.commandCalls(DeleteObjectsCommand)).toHaveLength(2);
+    expect(objectsOf(0)).toEqual({ Quiet: true, Objects: [{ Key: FULL, VersionId: 'v1' }, { Key: FULL, VersionId: 'm1' }] });
+    expect(objectsOf(1)).toEqual({ Quiet: true, Objects: [{ Key: FULL, VersionId: 'v2' }] });
+    expect(s3.commandCalls(DeleteObjectCommand)).toHaveLength(0);
+  });
+
+  it('never asks S3 to bypass governance retention', async () => {
+    s3.on(ListObjectVersionsCommand).resolves({ Versions: [version(FULL, 'v1', true)] });
+    s3.on(HeadObjectCommand).resolves({ ContentLength: 4 });
+    s3.on(DeleteObjectsCommand).resolves({});
+
+    await store().delete(PACK);
+    await store().deleteMany([PACK]);
+
+    for (const call of s3.commandCalls(DeleteObjectsCommand)) expect(call.args[0].input).not.toHaveProperty('BypassGovernanceRetention');
+    expect(s3.calls().every((c) => !('BypassGovernanceRetention' in (c.args[0].input as object)))).toBe(true);
+  });
+
+  it('refuses a key with a version still retained, naming the date, and deletes nothing of it', async () => {
+    s3.on(ListObjectVersionsCommand).resolves({ Versions: [version(FULL, 'v2', true), version(FULL, 'v1', false)] });
+    s3.on(HeadObjectCommand, { VersionId: 'v1' }).resolves({ ContentLength: 4 });
+    s3.on(HeadObjectCommand, { VersionId: 'v2' }).resolves({ ContentLength: 4, ObjectLockMode: 'COMPLIANCE', ObjectLockRetainUntilDate: UNTIL });
+
+    await expect(store().delete(PACK)).rejects.toThrow(ObjectLockedError);
+    await expect(store().delete(PACK)).rejects.toMatchObject({ key: PACK, retainUntil: UNTIL, legalHold: false });
+
+    expect(s3.commandCalls(DeleteObjectsCommand)).toHaveLength(0);
+    expect(s3.commandCalls(DeleteObjectCommand)).toHaveLength(0);
+  });
+
+  it('refuses a key with a version under legal hold and deletes nothing of it', async () => {
+    s3.on(ListObjectVersionsCommand).resolves({ Versions: [version(FULL, 'v1', true)] });
+    s3.on(HeadObjectCommand).resolves({ ContentLength: 4, ObjectLockRetainUntilDate: new Date('2026-01-01T00:00:00Z'), ObjectLockLegalHoldStatus: 'ON' });
+
+    await expect(store().delete(PACK)).rejects.toMatchObject({ name: 'ObjectLockedError', legalHold: true, retainUntil: undefined });
+
+    expect(s3.commandCalls(DeleteObjectsCommand)).toHaveLength(0);
+  });
+
+  it('deletes a version whose retain-until date the clock has passed', async () => {
+    s3.on(ListObjectVersionsCommand).resolves({ Versions: [version(FULL, 'v1', true)] });
+    s3.on(HeadObjectCommand).resolves({ ContentLength: 4, ObjectLockMode: 'COMPLIANCE', ObjectLockRetainUntilDate: UNTIL });
+    s3.on(DeleteObjectsCommand).resolves({});
+
+    await store({ now: () => UNTIL }).delete(PACK);
+
+    expect(objectsOf(0).Objects).toEqual([{ Key: FULL, VersionId: 'v1' }]);
+  });
+
+  it('turns S3 refusing a version for Object Lock into ObjectLockedError', async () => {
+    s3.on(ListObjectVersionsCommand).resolves({ Versions: [version(FULL, 'v1', true)] });
+    s3.on(HeadObjectCommand).resolves({ ContentLength: 4 });
+    s3.on(DeleteObjectsCommand).resolves({ Errors: [lockRefusal(FULL, 'v1')] });
+
+    await expect(store().delete(PACK)).rejects.toThrow(ObjectLockedError);
+  });
+
+  it('follows the version listing across pages', async () => {
+    s3.on(ListObjectVersionsCommand, { KeyMarker: undefined })
+      .resolves({ Versions: [version(FULL, 'v3', true)], IsTruncated: true, NextKeyMarker: FULL, NextVersionIdMarker: 'v3' })
+      .on(ListObjectVersionsCommand, { KeyMarker: FULL, VersionIdMarker: 'v3' })
+      .resolves({ Versions: [version(FULL, 'v2', false)], IsTruncated: false });
+    s3.on(HeadObjectCommand).resolves({ ContentLength: 4 });
+    s3.on(DeleteObjectsCommand).resolves({});
+
+    await store().delete(PACK);
+
+    expect(s3.commandCalls(ListObjectVersionsCommand)).toHaveLength(2);
+    expect(s3.commandCalls(DeleteObjectsCommand).flatMap((c) => c.args[0].input.Delete!.Objects!.map((o) => o.VersionId))).toEqual(['v2', 'v3']);
+  });
+
+  it('deletes the "null" version of an unversioned bucket by that version id', async () => {
+    s3.on(ListObjectVersionsCommand).resolves({ Versions: [version(FULL, 'null', true)] });
+    s3.on(HeadObjectCommand).resolves({ ContentLength: 4 });
+    s3.on(DeleteObjectsCommand).resolves({});
+
+    await store().delete(PACK);
+
+    expect(s3.commandCalls(HeadObjectCommand)[0]!.args[0].input).toMatchObject({ Key: FULL, VersionId: 'null' });
+    expect(objectsOf(0).Objects).toEqual([{ Key: FULL, VersionId: 'null' }]);
+  });
+
+  it('falls back to a plain delete on a server that cannot list versions', async () => {
+    s3.on(ListObjectVersionsCommand).rejects(Object.assign(new Error('not allowed'), { name: 'MethodNotAllowed', $metadata: { httpStatusCode: 405 } }));
+    s3.on(HeadObjectCommand).resolves({ ContentLength: 4 });
+    s3.on(DeleteObjectCommand).resolves({});
+    s3.on(DeleteObjectsCommand).resolves({});
+    const vault = store();
+
+    await vault.delete(PACK);
+    await vault.deleteMany(['a/1', 'a/2']);
+
+    expect(s3.commandCalls(ListObjectVersionsCommand)).toHaveLength(1); // asked once per store
+    expect(s3.commandCalls(DeleteObjectCommand)[0]!.args[0].input).toEqual({ Bucket: 'vault-bucket', Key: FULL });
+    expect(objectsOf(0)).toEqual({ Quiet: true, Objects: [{ Key: 'milvus/prod/a/1' }, { Key: 'milvus/prod/a/2' }] });
+  });
+});
+
+describe('S3VaultStore batch deletes for garbage collection', () => {
+  beforeEach(() => {
+    s3.reset();
+  });
+
+  const packKeys = (n: number, dir = 'cd') => Array.from({ length: n }, (_, i) => `data/packs/${dir}/${String(i).padStart(5, '0')}.pack`);
+
+  it('lists each directory once and deletes at most 1000 versions a request, in quiet mode', async () => {
+    const keys = packKeys(2500);
+    s3.on(ListObjectVersionsCommand).resolves({ Versions: keys.map((k) => version(`milvus/prod/${k}`, `v-${k}`, true)) });
+    s3.on(DeleteObjectsCommand).resolves({});
+
+    const result = await store().deleteMany(keys);
+
+    expect(s3.commandCalls(ListObjectVersionsCommand).map((c) => c.args[0].input.Prefix)).toEqual(['milvus/prod/data/packs/cd/']);
+    expect(s3.commandCalls(HeadObjectCommand)).toHaveLength(0);
+    expect(s3.commandCalls(DeleteObjectsCommand).map((c) => c.args[0].input.Delete!.Objects!.length)).toEqual([1000, 1000, 500]);
+    expect(s3.commandCalls(DeleteObjectsCommand).every((c) => c.args[0].input.Delete!.Quiet === true)).toBe(true);
+    expect(result).toEqual({ deleted: keys, failed: [] });
+  });
+
+  it('reports each key S3 refuses, with why, and deletes the others', async () => {
+    const [a, b, c] = packKeys(3);
+    s3.on(ListObjectVersionsCommand).resolves({ Versions: [a!, b!, c!].map((k) => version(`milvus/prod/${k}`, `v-${k}`, true)) });
+    s3.on(DeleteObjectsCommand).resolves({ Errors: [lockRefusal(`milvus/prod/${a}`, `v-${a}`), { Key: `milvus/prod/${c}`, VersionId: `v-${c}`, Code: 'InternalError', Message: 'try again' }] });
+
+    const result = await store().deleteMany([a!, b!, c!]);
+
+    expect(result.deleted).toEqual([b]);
+    expect(result.failed.map((f) => f.key)).toEqual([a, c]);
+    expect(result.failed[0]!.error).toBeInstanceOf(ObjectLockedError);
+    expect(result.failed[1]!.error).toBeInstanceOf(S3DeleteError);
+    expect(result.failed[1]!.error.message).toContain('InternalError: try again');
+  });
+
+  it('keeps the current version of a key whose older version S3 refused', async () => {
+    const [a, b] = packKeys(2);
+    s3.on(ListObjectVersionsCommand).resolves({
+      Versions: [version(`milvus/prod/${a}`, 'a2', true), version(`milvus/prod/${a}`, 'a1', false), version(`milvus/prod/${b}`, 'b1', true)],
+    });
+    s3.on(DeleteObjectsCommand).resolvesOnce({ Errors: [lockRefusal(`milvus/prod/${a}`, 'a1')] }).resolves({});
+
+    const result = await store().deleteMany([a!, b!]);
+
+    expect(objectsOf(0).Objects).toEqual([{ Key: `milvus/prod/${a}`, VersionId: 'a1' }]);
+    expect(objectsOf(1).Objects).toEqual([{ Key: `milvus/prod/${b}`, VersionId: 'b1' }]);
+    expect(result).toEqual({ deleted: [b], failed: [{ key: a, error: expect.any(ObjectLockedError) }] });
+  });
+
+  it('reports the keys of a request that failed as a whole and goes on with the rest', async () => {
+    const keys = [...packKeys(1000, 'aa'), ...packKeys(2, 'bb')];
+    s3.on(ListObjectVersionsCommand).callsFake((input: { Prefix: string }) => ({
+      Versions: keys.filter((k) => `milvus/prod/${k}`.startsWith(input.Prefix)).map((k) => version(`milvus/prod/${k}`, 'v', true)),
+    }));
+    s3.on(DeleteObjectsCommand).rejectsOnce(Object.assign(new Error('socket hang up'), { name: 'TimeoutError' })).resolves({});
+
+    const result = await store().deleteMany(keys);
+
+    expect(result.failed).toHaveLength(1000);
+    expect(result.deleted).toHaveLength(2);
+  });
+
+  it('lists a key alone in its directory by itself, not its whole directory', async () => {
+    s3.on(ListObjectVersionsCommand).resolves({});
+
+    await store().deleteMany([PACK, 'backups/b1/backup.json']);
+
+    expect(s3.commandCalls(ListObjectVersionsCommand).map((c) => c.args[0].input.Prefix).sort()).toEqual(['milvus/prod/backups/b1/backup.json', FULL]);
+    expect(s3.commandCalls(DeleteObjectsCommand)).toHaveLength(0);
+  });
+});
+
+describe('S3VaultStore legal holds', () => {
+  beforeEach(() => {
+    s3.reset();
+  });
+
+  it.each([[true, 'ON'], [false, 'OFF']] as const)('setLegalHold(%s) sends PutObjectLegalHold with status %s', async (on, status) => {
+    s3.on(PutObjectLegalHoldCommand).resolves({});
+
+    await store().setLegalHold(PACK, on);
+
+    expect(s3.commandCalls(PutObjectLegalHoldCommand)[0]!.args[0].input).toEqual({ Bucket: 'vault-bucket', Key: FULL, LegalHold: { Status: status } });
+  });
+
+  it('refuses a legal hold on a missing object with ObjectNotFoundError', async () => {
+    s3.on(PutObjectLegalHoldCommand).rejects(notFound);
+
+    await expect(store().setLegalHold(PACK, true)).rejects.toThrow(ObjectNotFoundError);
+  });
+
+  it('reports a legal hold in head', async () => {
+    s3.on(HeadObjectCommand).resolves({ ContentLength: 4, ObjectLockMode: 'GOVERNANCE', ObjectLockRetainUntilDate: UNTIL, ObjectLockLegalHoldStatus: 'ON' });
+
+    await expect(store().head(PACK)).resolves.toEqual({ key: PACK, size: 4, retainUntil: UNTIL, legalHold: true });
   });
 });
