@@ -472,19 +472,23 @@ export class FileVaultStore implements VaultStore {
    */
   private async place(key: string, tmp: string, target: string, retainUntil: Date | undefined): Promise<boolean> {
     const lockOfNew: LockRecord = { k: key, t: 'put', ...(retainUntil ? { u: retainUntil.toISOString() } : {}) };
-    let exists = true;
+    let linked: boolean | undefined;
     try {
       await link(tmp, target);
-      await unlink(tmp);
-      exists = false;
+      linked = true;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? '';
-      if (code !== 'EEXIST') {
-        if (!NO_HARD_LINKS.has(code)) throw err;
-        // No hard links here: look, then rename (a writer racing on the same key could slip in).
-        exists = (await this.fileSize(key)) !== undefined;
-        if (!exists) await rename(tmp, target);
-      }
+      if (code === 'EEXIST') linked = false;
+      else if (!NO_HARD_LINKS.has(code)) throw err;
+    }
+    let exists: boolean;
+    if (linked === undefined) {
+      // No hard links here: look, then rename (a writer racing on the same key could slip in).
+      exists = (await this.fileSize(key)) !== undefined;
+      if (!exists) await rename(tmp, target);
+    } else {
+      exists = !linked;
+      if (linked) await unlink(tmp);
     }
     if (!exists) {
       if (retainUntil) await this.appendLock(lockOfNew);
