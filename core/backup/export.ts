@@ -36,13 +36,13 @@ export class ExportTimeoutError extends Error {
 }
 
 /** The data-mover Job of one volume, as the export step creates it. */
-export function exportJob(settings: DataMoverSettings, timings: Pick<BackupTimings, 'exportTimeoutSeconds'>, backupId: string, item: SnapshotItem, clone: string): V1Job {
+export function exportJob(settings: DataMoverSettings, timings: Pick<BackupTimings, 'exportTimeoutSeconds'>, backupId: string, item: SnapshotItem, clone: string, retainUntil?: string): V1Job {
   return dataMoverJob(settings, {
     name: exportName(backupId, item.pvc),
     labels: backupLabels(backupId, 'export', item.pvc),
     annotations: { [BACKUP_ANNOTATION]: backupId },
     deadlineSeconds: timings.exportTimeoutSeconds,
-    args: ['backup', '--source', SOURCE_MOUNT, '--vault', settings.vaultUrl, ...settings.vaultArgs, '--volume', item.pvc, '--backup-id', backupId, '--json'],
+    args: ['backup', '--source', SOURCE_MOUNT, '--vault', settings.vaultUrl, ...settings.vaultArgs, '--volume', item.pvc, '--backup-id', backupId, ...(retainUntil ? ['--retain-until', retainUntil] : []), '--json'],
     volume: { name: 'source', claimName: clone, mountPath: SOURCE_MOUNT, readOnly: true },
     // Root, to read every file whatever its owner (etcd and MinIO run as other users), with
     // no capability but reading past file permissions.
@@ -59,10 +59,11 @@ export async function startExport(
   ctx: { readonly dataMover: DataMoverSettings; readonly timings: Pick<BackupTimings, 'exportTimeoutSeconds'> },
   kube: KubeClients,
   namespace: string,
-  backupId: string,
+  backup: { readonly backupId: string; readonly retainUntil?: string },
   item: SnapshotItem,
   now: Date,
 ): Promise<ExportJob> {
+  const { backupId } = backup;
   const name = exportName(backupId, item.pvc);
   await kubeCreateIdempotent(`create ServiceAccount ${namespace}/${ctx.dataMover.serviceAccountName}`, () =>
     kube.core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: ctx.dataMover.serviceAccountName, labels: { ...MANAGED_BY } } } }),
@@ -78,7 +79,7 @@ export async function startExport(
     },
   };
   await kubeCreateIdempotent(`create PVC ${namespace}/${name}`, () => kube.core.createNamespacedPersistentVolumeClaim({ namespace, body: clone }));
-  await kubeCreateIdempotent(`create Job ${namespace}/${name}`, () => kube.batch.createNamespacedJob({ namespace, body: exportJob(ctx.dataMover, ctx.timings, backupId, item, name) }));
+  await kubeCreateIdempotent(`create Job ${namespace}/${name}`, () => kube.batch.createNamespacedJob({ namespace, body: exportJob(ctx.dataMover, ctx.timings, backupId, item, name, backup.retainUntil) }));
   return { ...item, clone: name, job: name, deadline: deadlineAfter(now, ctx.timings.exportTimeoutSeconds).toISOString(), done: false };
 }
 

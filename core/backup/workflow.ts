@@ -37,7 +37,8 @@ import { checkFlush, milvusFor, pauseGc, resumeGc, startFlush } from './quiesce.
 import { checkSnapshots, createSnapshots, deleteBackupSnapshots } from './snapshots.js';
 import { BACKUP_INDEX_FORMAT, gatherCommitments, type BackupIndexDocument } from '../vault/backup-index.js';
 import { backupRecordKey, failedMarkerKey, hookRunsKey, milvusStateKey, volumeIndexKey, volumeSummaryKey } from '../vault/layout.js';
-import { BackupInProgressError, LockHolderEndedError } from '../catalog/catalog.js';
+import { BackupInProgressError, LockHolderEndedError, RetentionRunningError } from '../catalog/catalog.js';
+import { backupRetainUntil, lockingWrites } from '../retention/locking.js';
 
 type Services<K extends keyof BackupServices> = Pick<BackupServices, K>;
 
@@ -54,6 +55,16 @@ const whileOpen = <T>(s: Services<'catalog'>, backup: PreparedBackup, create: ()
 
 const plan = (config: Config, backup: PreparedBackup): ResolvedPlan => resolvePlan(config, backup.plan);
 const kubeOf = (s: Services<'kube'>, backup: PreparedBackup): Promise<KubeClients> => s.kube(backup.cluster);
+
+/** The objects of a backup that steps rewrite while it runs: locked by Finalize, not when written. */
+const rewrittenKeys = (backupId: string): string[] => [milvusStateKey(backupId), hookRunsKey(backupId, 'pre'), hookRunsKey(backupId, 'post')];
+
+/** The services with every vault write locked until the backup's retain-until (core/retention/locking.ts). */
+function locked<S extends Services<'vault'>>(s: S, backup: PreparedBackup): S {
+  if (!backup.retainUntil) return s;
+  const rewritten = new Set(rewrittenKeys(backup.backupName));
+  return { ...s, vault: lockingWrites(s.vault, new Date(backup.retainUntil), (key) => rewritten.has(key)) };
+}
 
 /**
  * Prepare: prepares the backup (input, plan, name), takes the plan's lock and creates the
@@ -74,11 +85,17 @@ export async function prepareStep(s: Services<'config' | 'catalog' | 'now' | 'ti
     if (!(err instanceof BackupInProgressError) || !err.holder) throw err;
     const state = await s.executions.state(err.holder.executionId);
     if (state !== 'RUNNING') throw new LockHolderEndedError(prepared.plan, err.holder.backupId, err.holder.executionId, state);
+    if (err.holder.purpose === 'retention') throw new RetentionRunningError(prepared.plan, err.holder);
     throw err;
   }
+  let result: PreparedBackup;
   try {
+    // Under the lock, so the backups the calculator sees are the plan's, with no other starting.
+    const retainUntil = backupRetainUntil(plan(s.config, prepared), await s.catalog.listBackups({ plan: prepared.plan }), { backupId: prepared.backupName, startedAt: prepared.startedAt }).toISOString();
+    result = { ...prepared, retainUntil };
     await s.catalog.createBackup({
       backupId: prepared.backupName,
+      retainUntil,
       plan: prepared.plan,
       cluster: prepared.cluster.name,
       namespace: prepared.namespace,
@@ -92,23 +109,26 @@ export async function prepareStep(s: Services<'config' | 'catalog' | 'now' | 'ti
     await s.catalog.releaseLock(prepared.plan, prepared.executionId);
     throw err;
   }
-  return prepared;
+  return result;
 }
 
 /** Discover: discovers resources and protected volumes; the inventory goes into the vault. */
-export async function discoverStep(s: Services<'config' | 'catalog' | 'now' | 'kube' | 'vault'>, backup: PreparedBackup): Promise<Discovery> {
+export async function discoverStep(services: Services<'config' | 'catalog' | 'now' | 'kube' | 'vault'>, backup: PreparedBackup): Promise<Discovery> {
+  const s = locked(services, backup);
   return asStep(timeline(s, backup.backupName), 'Discover', { ends: true, detail: (d) => `${d.resources} resources, ${d.volumes.length} volumes` }, async () =>
     discover(s, await kubeOf(s, backup), plan(s.config, backup), backup.backupName, s.now()),
   );
 }
 
 /** StartFlush: flushes every collection; the workflow then polls {@link checkFlushStep}. */
-export async function startFlushStep(s: Services<'config' | 'catalog' | 'now' | 'kube' | 'vault' | 'timings'>, backup: PreparedBackup): Promise<FlushProgress> {
+export async function startFlushStep(services: Services<'config' | 'catalog' | 'now' | 'kube' | 'vault' | 'timings'>, backup: PreparedBackup): Promise<FlushProgress> {
+  const s = locked(services, backup);
   return asStep(timeline(s, backup.backupName), 'StartFlush', { ends: false }, async () => startFlush(s, milvusFor(await kubeOf(s, backup), plan(s.config, backup)), backup.backupName, s.now()));
 }
 
 /** CheckFlush: one poll of the flushes; once all are confirmed the row counts go into the catalog. */
-export async function checkFlushStep(s: Services<'config' | 'catalog' | 'now' | 'kube' | 'vault'>, backup: PreparedBackup, progress: FlushProgress): Promise<FlushProgress> {
+export async function checkFlushStep(services: Services<'config' | 'catalog' | 'now' | 'kube' | 'vault'>, backup: PreparedBackup, progress: FlushProgress): Promise<FlushProgress> {
+  const s = locked(services, backup);
   return asStep(timeline(s, backup.backupName), 'CheckFlush', { ends: false }, async () => {
     const { progress: next, rowCounts } = await checkFlush(s, milvusFor(await kubeOf(s, backup), plan(s.config, backup)), progress, s.now());
     if (rowCounts) await s.catalog.updateBackup(backup.backupName, { rowCounts });
@@ -133,7 +153,8 @@ export async function recordHookRuns(s: Services<'catalog' | 'vault'>, backupId:
 }
 
 /** PreHooks: the plan's pre hooks; a failure that is not ignored fails the backup (`HookFailed`). */
-export async function preHooksStep(s: Services<'config' | 'catalog' | 'now' | 'kube' | 'exec' | 'vault'>, backup: PreparedBackup): Promise<HookSummary> {
+export async function preHooksStep(services: Services<'config' | 'catalog' | 'now' | 'kube' | 'exec' | 'vault'>, backup: PreparedBackup): Promise<HookSummary> {
+  const s = locked(services, backup);
   return asStep(timeline(s, backup.backupName), 'PreHooks', { ends: true, detail: (h) => `${h.runs} run(s), ${h.ignored} ignored failure(s)` }, async () => {
     const kube = await kubeOf(s, backup);
     const runs = await runHooks({ exec: s.exec(kube) }, kube, plan(s.config, backup), 'pre');
@@ -145,7 +166,8 @@ export async function preHooksStep(s: Services<'config' | 'catalog' | 'now' | 'k
 }
 
 /** Capture: sanitized manifests into the vault, Secrets sealed. */
-export async function captureStep(s: Services<'catalog' | 'now' | 'kube' | 'vault' | 'sealer'>, backup: PreparedBackup, discovery: Discovery): Promise<CaptureSummary> {
+export async function captureStep(services: Services<'catalog' | 'now' | 'kube' | 'vault' | 'sealer'>, backup: PreparedBackup, discovery: Discovery): Promise<CaptureSummary> {
+  const s = locked(services, backup);
   return asStep(timeline(s, backup.backupName), 'Capture', { ends: true, detail: (c) => `${c.objects} objects (${c.secrets} sealed Secrets)` }, async () => {
     const summary = await captureManifests(s, await kubeOf(s, backup), backup.backupName, discovery.inventoryKey);
     await s.catalog.updateBackup(backup.backupName, { manifests: summary });
@@ -182,7 +204,8 @@ export async function checkSnapshotsStep(s: Services<'catalog' | 'now' | 'kube'>
  * Unquiesce (and UnquiesceAfterFailure): resumes GC with the ticket and runs the post hooks — on success and on every failure
  * path. Everything is attempted before a failure is reported (`HookFailed`, or the GC error).
  */
-export async function unquiesceStep(s: Services<'config' | 'catalog' | 'now' | 'kube' | 'exec' | 'vault'>, backup: PreparedBackup, gc: GcPause | undefined): Promise<UnquiesceResult> {
+export async function unquiesceStep(services: Services<'config' | 'catalog' | 'now' | 'kube' | 'exec' | 'vault'>, backup: PreparedBackup, gc: GcPause | undefined): Promise<UnquiesceResult> {
+  const s = locked(services, backup);
   return asStep(timeline(s, backup.backupName), 'Unquiesce', { ends: true, detail: (u) => `GC ${u.gcResumed ? 'resumed' : 'was not paused'}; ${u.postHooks.runs} post hook run(s)` }, async () => {
     const kube = await kubeOf(s, backup);
     const resolved = plan(s.config, backup);
@@ -206,7 +229,7 @@ export async function unquiesceStep(s: Services<'config' | 'catalog' | 'now' | '
 export async function startExportStep(s: Services<'catalog' | 'now' | 'kube' | 'dataMover' | 'timings'>, backup: PreparedBackup, item: SnapshotItem): Promise<ExportJob> {
   return asStep(timeline(s, backup.backupName), 'StartExport', { ends: false }, async () => {
     const kube = await kubeOf(s, backup);
-    return whileOpen(s, backup, () => startExport(s, kube, backup.namespace, backup.backupName, item, s.now()), () => deleteBackupExports(kube, backup.namespace, backup.backupName));
+    return whileOpen(s, backup, () => startExport(s, kube, backup.namespace, { backupId: backup.backupName, ...(backup.retainUntil ? { retainUntil: backup.retainUntil } : {}) }, item, s.now()), () => deleteBackupExports(kube, backup.namespace, backup.backupName));
   });
 }
 
@@ -238,12 +261,13 @@ export interface FinalizeResult {
  * export is not complete in the vault fails the step with `ExportIncomplete` instead.
  */
 export async function finalizeStep(
-  s: Services<'catalog' | 'now' | 'vault' | 'events'>,
+  services: Services<'catalog' | 'now' | 'vault' | 'events'>,
   backup: PreparedBackup,
   discovery: Discovery,
   snapshots: SnapshotSet,
   exports: readonly ExportResult[],
 ): Promise<FinalizeResult> {
+  const s = locked(services, backup);
   const id = backup.backupName;
   const now = s.now();
   // The Map's iterations each recorded the Export step's start; it ends here, with all of them.
@@ -274,6 +298,10 @@ export async function finalizeStep(
       }),
       manifests: chain.manifests,
     };
+    if (backup.retainUntil) {
+      const until = new Date(backup.retainUntil);
+      for (const key of rewrittenKeys(id)) if (await s.vault.head(key)) await s.vault.extendRetention(key, until);
+    }
     await s.vault.flush();
     await s.vault.put(indexKey, Buffer.from(JSON.stringify(index, null, 2)));
     await s.catalog.updateBackup(id, {

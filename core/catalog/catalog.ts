@@ -9,9 +9,12 @@ import type { BackupPatch, BackupRecord, BackupRecordInput, BackupStatus, Backup
 
 /** Who holds a plan's lock. */
 export interface LockHolder {
+  /** The backup that holds the lock, or the retention run's id. */
   readonly backupId: string;
   /** The execution that took the lock; only it may release it. */
   readonly executionId: string;
+  /** `retention` when a retention run holds it (absent: a backup). */
+  readonly purpose?: 'retention';
 }
 
 /** Another backup of the plan is running. Step Functions fails the execution with this name. */
@@ -25,6 +28,21 @@ export class BackupInProgressError extends Error {
         'wait for it to finish (milvus-guard backup list) and start this one again',
     );
     this.name = 'BackupInProgress';
+  }
+}
+
+/**
+ * A retention run holds the plan's lock (it expires backups and collects the vault's garbage
+ * under it, so a backup never reuses a pack being deleted). The backup workflow retries Prepare
+ * on this error until the run ends.
+ */
+export class RetentionRunningError extends Error {
+  constructor(
+    readonly plan: string,
+    readonly holder: LockHolder,
+  ) {
+    super(`retention run ${holder.backupId} (execution ${holder.executionId}) holds the lock of plan ${plan}; the backup starts when it ends`);
+    this.name = 'RetentionRunning';
   }
 }
 

@@ -14,6 +14,8 @@ interface LockDocument extends LockHolder {
   readonly expiresAt: string;
 }
 
+const holderOf = (doc: LockDocument): LockHolder => ({ backupId: doc.backupId, executionId: doc.executionId, ...(doc.purpose ? { purpose: doc.purpose } : {}) });
+
 export abstract class DocumentCatalog extends RecordCatalog {
   /** The document stored under `key`, or undefined. */
   protected abstract load(key: string): Promise<unknown>;
@@ -28,9 +30,9 @@ export abstract class DocumentCatalog extends RecordCatalog {
     await this.exclusive(async () => {
       const current = (await this.load(LOCK_KEYS.pk(plan))) as LockDocument | undefined;
       if (current && current.executionId !== holder.executionId && Date.parse(current.expiresAt) > now.getTime()) {
-        throw new BackupInProgressError(plan, { backupId: current.backupId, executionId: current.executionId });
+        throw new BackupInProgressError(plan, holderOf(current));
       }
-      const doc: LockDocument = { plan, backupId: holder.backupId, executionId: holder.executionId, acquiredAt: now.toISOString(), expiresAt: expiresAt.toISOString() };
+      const doc: LockDocument = { plan, backupId: holder.backupId, executionId: holder.executionId, ...(holder.purpose ? { purpose: holder.purpose } : {}), acquiredAt: now.toISOString(), expiresAt: expiresAt.toISOString() };
       await this.save(LOCK_KEYS.pk(plan), doc);
     });
   }
@@ -47,7 +49,7 @@ export abstract class DocumentCatalog extends RecordCatalog {
   async lockHolder(plan: string, now: Date): Promise<LockHolder | undefined> {
     const current = (await this.load(LOCK_KEYS.pk(plan))) as LockDocument | undefined;
     if (!current || Date.parse(current.expiresAt) <= now.getTime()) return undefined;
-    return { backupId: current.backupId, executionId: current.executionId };
+    return holderOf(current);
   }
 
   protected async createRecord<R extends CatalogRecord>(kind: RecordKind<R>, input: unknown): Promise<void> {

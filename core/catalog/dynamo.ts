@@ -68,6 +68,7 @@ export class DynamoCatalog extends RecordCatalog {
             plan,
             backupId: holder.backupId,
             executionId: holder.executionId,
+            ...(holder.purpose ? { purpose: holder.purpose } : {}),
             acquiredAt: now.toISOString(),
             [this.s.timeToLive]: Math.floor(expiresAt.getTime() / 1000),
           },
@@ -103,7 +104,7 @@ export class DynamoCatalog extends RecordCatalog {
   async lockHolder(plan: string, now: Date): Promise<LockHolder | undefined> {
     const { Item } = await this.client.send(new GetCommand({ TableName: this.table, Key: this.key(LOCK_KEYS, plan), ConsistentRead: true }));
     if (!Item || Number(Item[this.s.timeToLive]) * 1000 <= now.getTime()) return undefined;
-    return { backupId: String(Item.backupId), executionId: String(Item.executionId) };
+    return { backupId: String(Item.backupId), executionId: String(Item.executionId), ...(Item.purpose === 'retention' ? { purpose: 'retention' as const } : {}) };
   }
 
   protected async createRecord<R extends CatalogRecord>(kind: RecordKind<R>, input: unknown): Promise<void> {

@@ -15,6 +15,7 @@
  *   volumes/<volume>/backups/<backupId>.json           the volume backup's summary, written last:
  *                                                      its presence means the export is complete
  *   drills/<plan>/<drillId>.json                       a DR drill's evidence report (for auditors)
+ *   retention/<runId>.json                             a retention run's report (kept, expired, freed)
  * ```
  *
  * Packs are shared by every backup of every volume (deduplication) and are only deleted by the
@@ -184,4 +185,12 @@ export function drillEvidencePrefix(plan: string): string {
 /** The evidence report of one drill (JSON an auditor can read). */
 export function drillEvidenceKey(plan: string, drillId: string): string {
   return `${drillEvidencePrefix(plan)}${segment('drill id', drillId)}.json`;
+}
+
+/** Prefix of every retention run's report. */
+export const RETENTION_PREFIX = 'retention/';
+
+/** The report of one retention run. */
+export function retentionReportKey(runId: string): string {
+  return `${RETENTION_PREFIX}${segment('retention run id', runId)}.json`;
 }

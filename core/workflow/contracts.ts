@@ -54,6 +54,11 @@ export const PreparedBackup = z.strictObject({
   executionId: z.string(),
   /** The execution's start time (ISO 8601): the backup's start in the catalog. */
   startedAt: z.iso.datetime(),
+  /**
+   * Object Lock retain-until of everything the backup writes (core/retention/locking.ts).
+   * Absent in executions started before retention existed: their objects get the vault's default.
+   */
+  retainUntil: z.iso.datetime().optional(),
 });
 export type PreparedBackup = z.infer<typeof PreparedBackup>;
 

@@ -31,6 +31,13 @@ export const LAMBDA_SERVICE_ERRORS = [
 /** Errors of starting a nested execution that a retry may fix (the account's execution limit). */
 export const NESTED_EXECUTION_ERRORS = ['StepFunctions.ExecutionLimitExceededException', 'StepFunctions.SdkClientException'] as const;
 
+/**
+ * A retention run holds every plan lock of its vault while it expires backups and collects
+ * garbage (core/retention/workflow.ts); a backup that starts meanwhile waits for it: about
+ * 100 minutes in all (30 s growing to 5 min between tries), far longer than a run takes.
+ */
+const WAIT_FOR_RETENTION: Retrier = { ErrorEquals: ['RetentionRunning'], IntervalSeconds: 30, MaxAttempts: 24, BackoffRate: 1.5, MaxDelaySeconds: 300, JitterStrategy: 'FULL' };
+
 /** The named retry policies a workflow file may reference. */
 export const RETRY_POLICIES = {
   /**
@@ -41,6 +48,12 @@ export const RETRY_POLICIES = {
   transient: [
     { ErrorEquals: LAMBDA_SERVICE_ERRORS, IntervalSeconds: 2, MaxAttempts: 6, BackoffRate: 2, JitterStrategy: 'FULL' },
     { ErrorEquals: TRANSIENT_ERROR_NAMES, IntervalSeconds: 3, MaxAttempts: 5, BackoffRate: 2, MaxDelaySeconds: 60, JitterStrategy: 'FULL' },
+  ],
+  /** The backup's Prepare: as `transient`, and waits out a retention run that holds the plan lock. */
+  'prepare-backup': [
+    { ErrorEquals: LAMBDA_SERVICE_ERRORS, IntervalSeconds: 2, MaxAttempts: 6, BackoffRate: 2, JitterStrategy: 'FULL' },
+    { ErrorEquals: TRANSIENT_ERROR_NAMES, IntervalSeconds: 3, MaxAttempts: 5, BackoffRate: 2, MaxDelaySeconds: 60, JitterStrategy: 'FULL' },
+    WAIT_FOR_RETENTION,
   ],
   /** A Task that starts a nested execution: only starting it is retried, never the child's failure. */
   'nested-execution': [{ ErrorEquals: NESTED_EXECUTION_ERRORS, IntervalSeconds: 10, MaxAttempts: 5, BackoffRate: 2, JitterStrategy: 'FULL' }],

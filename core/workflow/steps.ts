@@ -26,7 +26,7 @@ export interface StepRow {
 }
 
 /** The Lambda bundles under lambdas/; each Task's function is built from one of them. */
-export type StepBundle = 'prepare' | 'backup' | 'restore';
+export type StepBundle = 'prepare' | 'backup' | 'restore' | 'retention';
 
 /** A workflow: its file, and its Tasks in the order they run. */
 export interface WorkflowSteps {
@@ -99,7 +99,19 @@ export const DRILL_WORKFLOW = {
   ],
 } as const satisfies WorkflowSteps;
 
-export const WORKFLOWS = [BACKUP_WORKFLOW, RESTORE_WORKFLOW, DRILL_WORKFLOW] as const;
+export const RETENTION_WORKFLOW = {
+  workflow: 'retention',
+  bundle: 'retention',
+  steps: [
+    { state: 'StartRetention', does: "validate the input and take the lock of every plan of the vault" },
+    { state: 'ApplyPlan', does: "keep, lock and expire one plan's backups by its retention policy" },
+    { state: 'CollectGarbage', does: 'delete the unreferenced, unlocked packs of one slice of pack prefixes' },
+    { state: 'FinishRetention', does: "write the run's report and event, release the locks" },
+    { state: 'AbortRetention', does: 'failure path: release the locks the run holds' },
+  ],
+} as const satisfies WorkflowSteps;
+
+export const WORKFLOWS = [BACKUP_WORKFLOW, RESTORE_WORKFLOW, DRILL_WORKFLOW, RETENTION_WORKFLOW] as const;
 
 /** The state whose function a Task invokes. */
 type HandlerStateOf<R> = R extends { readonly runs: infer S extends string } ? S : R extends { readonly state: infer S extends string } ? S : never;

@@ -27,6 +27,8 @@ import { fillPlaceholders, loadDefinition, placeholdersOf, walkStates } from '..
 import { stateOfPlaceholder } from '../../core/workflow/steps.js';
 import { makeStepHandlers, type StepHandler } from '../../lambdas/backup/handlers.js';
 import { makeRestoreStepHandlers } from '../../lambdas/restore/handlers.js';
+import { makeRetentionStepHandlers } from '../../lambdas/retention/handlers.js';
+import { DEFAULT_RETENTION_TIMINGS, type RetentionTimings } from '../../core/retention/workflow.js';
 import { DEFAULT_RESTORE_TIMINGS, type RestoreServices, type RestoreTimings } from '../../core/restore/context.js';
 import { makeHandler as makePrepareHandler } from '../../lambdas/prepare/handler.js';
 import { LOCAL_DATAMOVER_IMAGE } from '../runtime.js';
@@ -53,7 +55,7 @@ export const localCatalog = (stateDir: string): LocalCatalog => new LocalCatalog
 export const LOCAL_DATAMOVER = { image: LOCAL_DATAMOVER_IMAGE, serviceAccountName: 'milvus-guard-datamover' } as const;
 
 /** The workflows under statemachines/. */
-export type LocalWorkflow = 'backup' | 'restore' | 'drill';
+export type LocalWorkflow = 'backup' | 'restore' | 'drill' | 'retention';
 
 export interface LocalBackupOptions {
   /** The local cluster's state directory (`local up --state DIR`). */
@@ -66,6 +68,8 @@ export interface LocalBackupOptions {
   readonly timings?: Partial<BackupTimings>;
   /** Deadlines of the restore's polling loops (restores and drills). */
   readonly restoreTimings?: Partial<RestoreTimings>;
+  /** Lock lifetime, garbage-collection slices and snapshots kept of retention runs. */
+  readonly retentionTimings?: Partial<RetentionTimings>;
   /** Milliseconds each Wait state waits. Default 500. */
   readonly pollMs?: number;
   /** Milliseconds before each retry. Default 200. */
@@ -78,6 +82,11 @@ export interface LocalBackupOptions {
    * the waiting: the poll runs and its own deadline decides.
    */
   readonly untilPoll?: () => Promise<void>;
+  /**
+   * The clock of the steps and the execution's start time (`$$.Execution.StartTime`, which
+   * names a backup and is a retention run's clock): `--now` makes a history of backups and
+   * expires it without waiting real days. Default: the system clock.
+   */
   readonly now?: () => Date;
   /** Called with each state's name as the execution enters it (a nested execution's as `Parent/Child`). */
   readonly onState?: (state: string) => void;
@@ -145,7 +154,8 @@ export function localBackupServices(stateDir: string, config: Config, options: {
     // Every plan's cluster is the local cluster.
     kube: async () => (clients ??= makeKubeClients(kubeConfigFromFile(paths.kubeconfig), { deadline: { timeoutMs: (options.timings?.kubeRequestTimeoutSeconds ?? DEFAULT_TIMINGS.kubeRequestTimeoutSeconds) * 1000 } })),
     exec: (kube) => new KubernetesExec(kube.exec),
-    vault: options.vault?.store ?? new FileVaultStore(paths.vault),
+    // Object Lock dates are checked against the steps' clock, so a run at a fixed `now` sees the locks its history set.
+    vault: options.vault?.store ?? new FileVaultStore(paths.vault, options.now ? { now: options.now } : {}),
     catalog: new LocalCatalog(paths.catalog),
     sealer: new LocalKeySealer(paths.sealerKey),
     events: new FileEvents(paths.events),
@@ -173,6 +183,11 @@ export function runLocalBackup(options: LocalBackupOptions): Promise<LocalBackup
 /** Runs the restore workflow; see {@link runLocalWorkflow}. */
 export function runLocalRestore(options: LocalBackupOptions): Promise<LocalBackupResult> {
   return runLocalWorkflow({ ...options, workflow: 'restore' });
+}
+
+/** Runs the retention workflow; see {@link runLocalWorkflow}. */
+export function runLocalRetention(options: LocalBackupOptions): Promise<LocalBackupResult> {
+  return runLocalWorkflow({ ...options, workflow: 'retention' });
 }
 
 /** Runs the drill workflow (and its nested restore); see {@link runLocalWorkflow}. */
@@ -217,8 +232,16 @@ export async function runLocalWorkflow(options: LocalWorkflowOptions): Promise<L
       LOCK_TTL_SECONDS: services.timings.lockTtlSeconds,
     },
   });
+  const retentionHandlers = makeRetentionStepHandlers({
+    services: { config: options.config, catalog: services.catalog, vault: services.vault, kube: services.kube, events: services.events, now: services.now, retention: { ...DEFAULT_RETENTION_TIMINGS, ...options.retentionTimings } },
+    vault: { name: vaultName },
+    serviceName: 'milvus-guard',
+    metricsNamespace: 'MilvusGuard',
+    logLevel: 'SILENT',
+    metrics: new LocalMetrics(),
+  });
   // Handlers by state name (core/workflow/steps.ts), exactly as CDK makes one function per state.
-  const byState: Record<string, StepHandler> = { ...stepHandlers, ...restoreHandlers, Prepare: prepare };
+  const byState: Record<string, StepHandler> = { ...stepHandlers, ...restoreHandlers, ...retentionHandlers, Prepare: prepare };
 
   // `${DiscoverFunctionArn}` → the function of state Discover; `${RestoreStateMachineArn}` → the
   // local restore workflow.
@@ -242,6 +265,14 @@ export async function runLocalWorkflow(options: LocalWorkflowOptions): Promise<L
     if (state.Type === 'Wait') polls.add((state as { Next?: string }).Next ?? '');
   });
   const untilPoll = options.untilPoll;
+  // The library stamps $$.Execution.StartTime with the real time; with a clock of its own the
+  // run's start is that clock's, as the first Task of each workflow reads it (`execution.startTime`).
+  const startTime = options.now ? options.now().toISOString() : undefined;
+  const withClock = (input: JSONValue): JSONValue => {
+    const request = input as { execution?: { startTime?: unknown } } | null;
+    if (!startTime || typeof request?.execution?.startTime !== 'string') return input;
+    return { ...request, execution: { ...request.execution, startTime } } as unknown as JSONValue;
+  };
   walkStates(definition as unknown as Parameters<typeof walkStates>[0], (name, state) => {
     if (state.Type === 'Wait') waits[name] = untilPoll ? 0 : (options.pollMs ?? 500);
     if (state.Retry) retries[name] = untilPoll ? 0 : (options.retryMs ?? 200);
@@ -259,7 +290,7 @@ export async function runLocalWorkflow(options: LocalWorkflowOptions): Promise<L
         (async () => {
           if (poll) await poll().catch(() => undefined);
           options.beforeTask?.(name);
-          return (await handler(input, lambdaContext(fn))) as JSONValue;
+          return (await handler(withClock(input), lambdaContext(fn))) as JSONValue;
         })(),
       );
   });

@@ -60,7 +60,26 @@ describe('prepare handler', () => {
       vault: { name: 'primary', bucket: 'milvus-guard-primary-123456789012-us-east-1', region: 'us-east-1' },
       executionId: EXECUTION_ID,
       startedAt: START,
+      // The plan's first backup is the substitute of its month (no backup on the 1st) and year
+      // (none in January): yearly 2 keeps it until two newer years have one.
+      retainUntil: '2028-01-01T02:00:00.000Z',
     });
+  });
+
+  it('locks a daily backup among others for latest 7: the seventh scheduled run after it, or the vault floor when later', async () => {
+    const catalog = new InMemoryCatalog();
+    for (let d = 1; d <= 22; d++) {
+      const startedAt = `2026-11-${String(d).padStart(2, '0')}T02:00:00.000Z`;
+      await catalog.createBackup({ backupId: `b-${d}`, plan: 'milvus-production-backup', cluster: 'prod', namespace: 'vector-db', vault: 'primary', executionId: `e-${d}`, status: 'Available', startedAt });
+    }
+    const handler = makeHandler({ config, environment: ENVIRONMENT, executions: RUNNING, metrics: new LocalMetrics(), catalog, now: () => new Date(NOW) });
+
+    const result = await handler(request({ plan: 'milvus-production-backup' }), context);
+
+    // Daily at 02:00 UTC: the seventh run after 2026-11-23T02:00:00.123Z is 2026-11-30T02:00; the
+    // vault's floor, 7 days from the start, is 123 ms later and wins.
+    expect(result.retainUntil).toBe('2026-11-30T02:00:00.123Z');
+    expect(await catalog.getBackup(result.backupName)).toMatchObject({ retainUntil: '2026-11-30T02:00:00.123Z' });
   });
 
   it('uses the backup name the input gives', async () => {

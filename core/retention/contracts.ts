@@ -1,0 +1,99 @@
+/**
+ * The retention workflow's contracts: its execution input, the run every state reads, and the
+ * report it ends with (what `retention run -o json` prints). Parsed with zod like the other
+ * workflows' contracts, so a hand-typed console input gets an `InvalidInput` that names the field.
+ */
+import { z } from 'zod';
+import { Name } from '../config/schema.js';
+
+/** `{"plan": NAME}` or `{"all": true}`, optionally `dryRun`. */
+export const RetentionInput = z
+  .strictObject({
+    plan: Name.optional(),
+    all: z.literal(true, { error: 'must be true (or leave it out and name a plan)' }).optional(),
+    dryRun: z.boolean({ error: 'must be true or false' }).default(false),
+  })
+  .refine((i) => (i.plan === undefined) !== (i.all === undefined), { message: 'name one plan ({"plan": NAME}) or every plan ({"all": true}), not both and not neither' });
+export type RetentionInput = z.infer<typeof RetentionInput>;
+
+/** What the StartRetention state hands its Lambda: the input as given and the execution. */
+export const StartRetentionRequest = z.strictObject({
+  input: z.unknown(),
+  execution: z.strictObject({ id: z.string().min(1), startTime: z.iso.datetime() }),
+});
+export type StartRetentionRequest = z.infer<typeof StartRetentionRequest>;
+
+/** A plan the run could not work on, and why (a backup of it was running). */
+export const SkippedPlan = z.strictObject({ plan: z.string(), reason: z.string() });
+export type SkippedPlan = z.infer<typeof SkippedPlan>;
+
+/** The run, as StartRetention prepares it and every later state reads it. */
+export const RetentionRun = z.strictObject({
+  runId: z.string(),
+  executionId: z.string(),
+  /** The run's clock: every decision is taken at this instant. */
+  now: z.iso.datetime(),
+  dryRun: z.boolean(),
+  /** The vault the run works on (the one this region's functions write). */
+  vault: z.string(),
+  /** The plans the run evaluates (their locks are held unless it is a dry run). */
+  plans: z.array(z.string()),
+  /** Every plan lock the run holds: all plans of the vault when garbage collection runs. */
+  locked: z.array(z.string()),
+  skipped: z.array(SkippedPlan),
+  /** Whether packs are collected: only with every plan of the vault locked, and not in a dry run. */
+  collectGarbage: z.boolean(),
+});
+export type RetentionRun = z.infer<typeof RetentionRun>;
+
+/** One plan's outcome. */
+export const PlanOutcome = z.strictObject({
+  plan: z.string(),
+  kept: z.array(z.strictObject({ backupId: z.string(), startedAt: z.string(), rules: z.array(z.string()), retainUntil: z.string() })),
+  expired: z.array(z.strictObject({ backupId: z.string(), startedAt: z.string(), reason: z.string(), cleared: z.boolean() })),
+  /** Objects whose Object Lock date was extended (backup objects, summaries, packs). */
+  locksExtended: z.number().int().nonnegative(),
+  snapshotsDeleted: z.number().int().nonnegative(),
+  objectsDeleted: z.number().int().nonnegative(),
+  /** Objects of expired backups still under Object Lock: a later run deletes them. */
+  objectsLocked: z.number().int().nonnegative(),
+});
+export type PlanOutcome = z.infer<typeof PlanOutcome>;
+
+/** Garbage collection's progress: it runs in slices of pack prefixes, each one Task invocation. */
+export const GcProgress = z.strictObject({
+  /** The next pack prefix (two hex digits) to collect; absent once every prefix was done. */
+  next: z.string().regex(/^[0-9a-f]{2}$/).optional(),
+  skipped: z.string().optional(),
+  packsScanned: z.number().int().nonnegative(),
+  packsReferenced: z.number().int().nonnegative(),
+  packsDeleted: z.number().int().nonnegative(),
+  /** Unreferenced packs still under Object Lock (or a legal hold): a later run deletes them. */
+  packsLocked: z.number().int().nonnegative(),
+  bytesFreed: z.number().nonnegative(),
+});
+export type GcProgress = z.infer<typeof GcProgress>;
+
+/** The report of a run: in the vault, the catalog, the event, and `retention run -o json`. */
+export const RetentionReport = z.strictObject({
+  runId: z.string(),
+  now: z.string(),
+  dryRun: z.boolean(),
+  plans: z.array(PlanOutcome),
+  skipped: z.array(SkippedPlan),
+  expired: z.number().int().nonnegative(),
+  locksExtended: z.number().int().nonnegative(),
+  packsDeleted: z.number().int().nonnegative(),
+  bytesFreed: z.number().nonnegative(),
+  gc: GcProgress,
+});
+export type RetentionReport = z.infer<typeof RetentionReport>;
+
+/** ApplyPlan's request: the run and one plan (a Map iteration). */
+export const ApplyPlanRequest = z.strictObject({ run: RetentionRun, plan: z.string() });
+/** CollectGarbage's request: the run and the progress so far. */
+export const CollectGarbageRequest = z.strictObject({ run: RetentionRun, gc: GcProgress });
+/** FinishRetention's request: the run, every plan's outcome, garbage collection's total. */
+export const FinishRetentionRequest = z.strictObject({ run: RetentionRun, plans: z.array(PlanOutcome), gc: GcProgress });
+/** AbortRetention's request: the run and the error that ended it. */
+export const AbortRetentionRequest = z.strictObject({ run: RetentionRun, error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).passthrough() });

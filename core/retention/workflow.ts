@@ -1,0 +1,325 @@
+/**
+ * The retention workflow's steps (statemachines/retention.asl.yaml): keep what the plan's
+ * grandfather-father-son policy keeps, lock it as long as a rule keeps it, expire the rest, and
+ * delete the packs nothing references any more.
+ *
+ * Concurrency. A backup reuses packs its parent's index references; a pack that garbage
+ * collection deletes while a backup is reusing it would leave that backup "Available" and
+ * broken. So a run takes the plan lock of every plan whose backups go to the vault (the lock a
+ * backup takes in Prepare, held by the run with purpose `retention`): no backup of the vault
+ * runs while packs are collected, and a backup that starts meanwhile waits (its Prepare retries
+ * on `RetentionRunning`). A plan whose lock a running backup holds is skipped for this run, and
+ * then garbage is not collected at all (its backup may reuse any pack); the next daily run does
+ * it. Two runs never overlap: the second finds the locks taken and skips every plan.
+ *
+ * Deletes. Records go first: an expiring backup is marked `Expired` before any of its objects
+ * is deleted, so nothing restores from a half-deleted backup. Then its VolumeSnapshots, its
+ * volume summaries (so no later backup takes it as parent) and everything under its prefix.
+ * Objects still under Object Lock stay, the record says `cleared: false`, and every later run
+ * tries again. The vault's `delete` removes every version on S3 (core/vault/s3-store.ts), so
+ * data really leaves; nothing here ever bypasses governance retention.
+ *
+ * Garbage collection. A pack is deleted only when no index that a volume summary in the vault
+ * points to references it, and its Object Lock has passed. Summaries, not the catalog, decide:
+ * a backup's parent is found by its summary, and an expired backup's summary leaves first. The
+ * referenced pack ids are collected per slice of pack prefixes (`gcSlicePrefixes` of the 256
+ * two-hex-digit prefixes per Task invocation), so memory holds one slice's ids, not the vault's,
+ * and a Task stays far inside the Lambda time limit; the workflow loops until every prefix
+ * was done. An index that cannot be read stops the collection: with one reference unknown,
+ * no pack can be proven unreferenced.
+ */
+import { BackupInProgressError, type BackupCatalog } from '../catalog/catalog.js';
+import type { BackupRecord } from '../catalog/record.js';
+import { resolvePlan, type ResolvedPlan } from '../config/resolve.js';
+import type { Config } from '../config/schema.js';
+import { deadlineAfter } from '../deadline.js';
+import { IndexReader } from '../datamover/index-format.js';
+import type { BackupEvents } from '../backup/events.js';
+import { deleteBackupSnapshots } from '../backup/snapshots.js';
+import type { KubeClients } from '../kube/connect.js';
+import { InvalidInputError } from '../errors.js';
+import {
+  backupPrefix,
+  PACKS_PREFIX,
+  packIdFromKey,
+  packKey,
+  parseVolumeSummaryKey,
+  retentionReportKey,
+  VOLUMES_PREFIX,
+  volumeIndexKey,
+  volumeSummaryKey,
+} from '../vault/layout.js';
+import { ObjectLockedError, type VaultStore } from '../vault/store.js';
+import { computeRetention, type KeepDecision } from './calculator.js';
+import { RetentionInput, RetentionReport, type GcProgress, type PlanOutcome, type RetentionRun, type StartRetentionRequest } from './contracts.js';
+import { later, lockFloor, retentionCandidates, retentionOptions } from './locking.js';
+import { parseContract } from '../workflow/contracts.js';
+
+/** What the retention steps use. */
+export interface RetentionServices {
+  readonly config: Config;
+  readonly catalog: BackupCatalog;
+  readonly vault: VaultStore;
+  readonly kube: (cluster: ResolvedPlan['cluster']) => Promise<KubeClients>;
+  readonly events: BackupEvents;
+  readonly now: () => Date;
+  readonly retention: RetentionTimings;
+}
+
+export interface RetentionTimings {
+  /** How long the run's plan locks live unless released (a safety net if the run dies). */
+  readonly lockTtlSeconds: number;
+  /** Pack prefixes (of 256) one garbage-collection Task works through. */
+  readonly gcSlicePrefixes: number;
+  /** The newest Available backups of a plan whose VolumeSnapshots stay in the cluster for fast restores. */
+  readonly keepSnapshots: number;
+}
+
+export const DEFAULT_RETENTION_TIMINGS: RetentionTimings = { lockTtlSeconds: 6 * 3600, gcSlicePrefixes: 64, keepSnapshots: 1 };
+
+/** The plans whose backups go to vault `vault`, in config order. */
+function plansOfVault(config: Config, vault: string): ResolvedPlan[] {
+  return config.plans.map((p) => resolvePlan(config, p.name)).filter((p) => p.vault.name === vault);
+}
+
+/** The run id of an execution: the retention run's name, unique per start time. */
+export function retentionRunId(startTime: string): string {
+  return `retention-${startTime.replace(/[-:]/g, '').replace(/\.\d+/, '').toLowerCase()}`;
+}
+
+/**
+ * StartRetention: parses the input, and (unless it is a dry run) takes the lock of every plan
+ * of the vault. Plans whose lock a backup holds are skipped; garbage collection runs only when
+ * every lock was taken.
+ */
+export async function startRetentionStep(s: Pick<RetentionServices, 'config' | 'catalog' | 'retention'>, vault: string, request: StartRetentionRequest): Promise<RetentionRun> {
+  const input = parseContract(RetentionInput, request.input ?? {}, 'the retention input');
+  const all = plansOfVault(s.config, vault);
+  if (input.plan !== undefined && !all.some((p) => p.plan.name === input.plan)) {
+    const known = all.map((p) => p.plan.name);
+    throw new InvalidInputError('the retention input', [`plan: ${input.plan} is not a plan of vault ${vault}; ${known.length ? `plans: ${known.join(', ')}` : 'it has none'}`]);
+  }
+  const requested = input.plan === undefined ? all.map((p) => p.plan.name) : [input.plan];
+  const now = new Date(request.execution.startTime);
+  const run = { runId: retentionRunId(request.execution.startTime), executionId: request.execution.id, now: now.toISOString(), dryRun: input.dryRun, vault };
+  if (input.dryRun) return { ...run, plans: requested, locked: [], skipped: [], collectGarbage: false };
+
+  const locked: string[] = [];
+  const skipped: { plan: string; reason: string }[] = [];
+  for (const { plan } of all) {
+    try {
+      await s.catalog.acquireLock(plan.name, { backupId: run.runId, executionId: run.executionId, purpose: 'retention' }, now, deadlineAfter(now, s.retention.lockTtlSeconds));
+      locked.push(plan.name);
+    } catch (err) {
+      if (!(err instanceof BackupInProgressError)) {
+        // Nothing else of the run happens: give back what it took (a retry takes them again).
+        await releaseRetentionLocks(s, { locked, executionId: run.executionId });
+        throw err;
+      }
+      const by = err.holder?.purpose === 'retention' ? `retention run ${err.holder.backupId} is running` : `backup ${err.holder?.backupId ?? '(unknown)'} is running`;
+      skipped.push({ plan: plan.name, reason: by });
+    }
+  }
+  return { ...run, plans: requested.filter((p) => locked.includes(p)), locked, skipped, collectGarbage: skipped.length === 0 };
+}
+
+/** Packs referenced by the index of backup `backupId`'s volume `volume`, read to the end. */
+async function packsOfIndex(vault: VaultStore, backupId: string, volume: string, into: Set<string>, keep: (packId: string) => boolean = () => true): Promise<void> {
+  const reader = new IndexReader(await vault.openRead(volumeIndexKey(backupId, volume)), `index of backup ${backupId} volume ${volume}`);
+  await reader.readHeader();
+  for await (const entry of reader.entries()) for (const c of entry.chunks ?? []) if (keep(c.pack)) into.add(c.pack);
+}
+
+/** The volumes a backup exported: the summaries in the vault that name it. */
+async function volumesOf(vault: VaultStore, record: BackupRecord): Promise<string[]> {
+  const fromRecord = record.components.map((c) => c.pvc);
+  const present: string[] = [];
+  for (const volume of fromRecord) if (await vault.head(volumeSummaryKey(record.backupId, volume))) present.push(volume);
+  return present;
+}
+
+/**
+ * Extends every object of a kept backup to `until`: its own objects, its volume summaries and
+ * the packs its indexes reference. Never shortens (the vault's `extendRetention`). Returns how
+ * many objects changed.
+ */
+async function extendBackup(vault: VaultStore, record: BackupRecord, until: Date): Promise<number> {
+  const keys: string[] = [];
+  for await (const o of vault.list(backupPrefix(record.backupId))) keys.push(o.key);
+  const volumes = await volumesOf(vault, record);
+  const packs = new Set<string>();
+  for (const volume of volumes) {
+    keys.push(volumeSummaryKey(record.backupId, volume));
+    await packsOfIndex(vault, record.backupId, volume, packs);
+  }
+  let changed = 0;
+  for (const key of [...keys, ...[...packs].map(packKey)]) if (await vault.extendRetention(key, until)) changed++;
+  return changed;
+}
+
+/** Every volume summary key in the vault, by backup. */
+async function summariesByBackup(vault: VaultStore): Promise<Map<string, string[]>> {
+  const byBackup = new Map<string, string[]>();
+  for await (const o of vault.list(VOLUMES_PREFIX)) {
+    const parsed = parseVolumeSummaryKey(o.key);
+    if (parsed) byBackup.set(parsed.backupId, [...(byBackup.get(parsed.backupId) ?? []), o.key]);
+  }
+  return byBackup;
+}
+
+/** Deletes what an expired backup owns in the vault; locked objects stay. */
+async function clearBackup(vault: VaultStore, record: BackupRecord, summaries: readonly string[]): Promise<{ deleted: number; locked: number }> {
+  // Summaries first: once they are gone no backup takes this one as its parent.
+  const first = await vault.deleteMany(summaries);
+  const own: string[] = [];
+  for await (const o of vault.list(backupPrefix(record.backupId))) own.push(o.key);
+  const second = await vault.deleteMany(own);
+  const failures = [...first.failed, ...second.failed];
+  const unexpected = failures.find((f) => !(f.error instanceof ObjectLockedError));
+  if (unexpected) throw unexpected.error;
+  return { deleted: first.deleted.length + second.deleted.length, locked: failures.length };
+}
+
+/**
+ * ApplyRetention (one plan): computes the keep set at the run's clock, extends the locks of
+ * kept backups whose rules now keep them longer, deletes the VolumeSnapshots of all but the
+ * newest `keepSnapshots` Available backups, and expires the others (record, snapshots, vault
+ * objects). In a dry run it only computes.
+ */
+export async function applyRetentionStep(s: Pick<RetentionServices, 'config' | 'catalog' | 'vault' | 'kube' | 'retention'>, run: RetentionRun, planName: string): Promise<PlanOutcome> {
+  const plan = resolvePlan(s.config, planName);
+  const now = new Date(run.now);
+  const records = await s.catalog.listBackups({ plan: planName });
+  const byId = new Map(records.map((r) => [r.backupId, r]));
+  const result = computeRetention(retentionCandidates(records), plan.retention, now, retentionOptions(plan));
+  const kept = result.keep.map((k) => ({ ...k, retainUntil: lockDate(plan, byId.get(k.backupId)!, k).toISOString() }));
+  const outcome = { plan: planName, kept, expired: [] as PlanOutcome['expired'], locksExtended: 0, snapshotsDeleted: 0, objectsDeleted: 0, objectsLocked: 0 };
+  if (run.dryRun) return { ...outcome, expired: result.expire.map((e) => ({ ...e, cleared: false })) };
+
+  for (const k of kept) {
+    const record = byId.get(k.backupId)!;
+    if (record.status !== 'Available') continue;
+    const until = new Date(k.retainUntil);
+    const current = record.retainUntil ? new Date(record.retainUntil) : undefined;
+    if (!current || until.getTime() > current.getTime()) outcome.locksExtended += await extendBackup(s.vault, record, until);
+    const retainUntil = current && current.getTime() > until.getTime() ? current.toISOString() : k.retainUntil;
+    await s.catalog.updateBackup(k.backupId, { retainUntil, retention: { rules: k.rules, evaluatedAt: run.now } }, { onlyIf: ['Available'] });
+  }
+
+  // Snapshots: a backup's VolumeSnapshots never outlive it, and only the newest few stay.
+  const kube = await s.kube(plan.cluster);
+  const available = kept.filter((k) => byId.get(k.backupId)!.status === 'Available');
+  const expiring = result.expire.map((e) => byId.get(e.backupId)!);
+  for (const k of available.slice(s.retention.keepSnapshots)) outcome.snapshotsDeleted += (await deleteBackupSnapshots(kube, plan.plan.namespace, k.backupId)).length;
+
+  for (const e of result.expire) {
+    await s.catalog.updateBackup(e.backupId, { status: 'Expired', expired: { at: run.now, reason: e.reason, cleared: false } }, { onlyIf: ['Available', 'Failed'] });
+    outcome.expired.push({ ...e, cleared: false });
+  }
+  // Every expired backup not yet cleared: this run's and earlier runs' whose objects were locked.
+  const toClear = [...expiring, ...records.filter((r) => r.status === 'Expired' && r.expired?.cleared === false)];
+  const summaries = toClear.length > 0 ? await summariesByBackup(s.vault) : new Map<string, string[]>();
+  for (const record of toClear) {
+    outcome.snapshotsDeleted += (await deleteBackupSnapshots(kube, record.namespace, record.backupId)).length;
+    const { deleted, locked } = await clearBackup(s.vault, record, summaries.get(record.backupId) ?? []);
+    outcome.objectsDeleted += deleted;
+    outcome.objectsLocked += locked;
+    if (locked === 0) {
+      const expired = record.expired ?? { at: run.now, reason: result.expire.find((e) => e.backupId === record.backupId)?.reason ?? 'expired' };
+      await s.catalog.updateBackup(record.backupId, { expired: { ...expired, cleared: true } }, { onlyIf: ['Expired'] });
+      const mine = outcome.expired.find((x) => x.backupId === record.backupId);
+      if (mine) mine.cleared = true;
+    }
+  }
+  return outcome;
+}
+
+/** A kept backup's lock date: the rules' date, never below the vault's floor, never shorter than it is. */
+function lockDate(plan: ResolvedPlan, record: BackupRecord, k: KeepDecision): Date {
+  const ruled = later(new Date(k.retainUntil), lockFloor(plan, new Date(record.startedAt)));
+  return record.retainUntil ? later(ruled, new Date(record.retainUntil)) : ruled;
+}
+
+const hex2 = (n: number): string => n.toString(16).padStart(2, '0');
+
+/**
+ * CollectGarbage (one slice of pack prefixes): deletes the packs of the slice that no index
+ * a volume summary points to references, once their Object Lock has passed. Returns the
+ * progress with the next prefix, or without one when every prefix was done.
+ */
+export async function collectGarbageStep(s: Pick<RetentionServices, 'vault' | 'retention'>, run: RetentionRun, progress: GcProgress | undefined): Promise<GcProgress> {
+  const soFar: GcProgress = progress ?? { next: '00', packsScanned: 0, packsReferenced: 0, packsDeleted: 0, packsLocked: 0, bytesFreed: 0 };
+  if (!run.collectGarbage) {
+    const why = run.dryRun ? 'dry run' : `not every plan of the vault was locked (${run.skipped.map((p) => `${p.plan}: ${p.reason}`).join('; ')})`;
+    return { packsScanned: 0, packsReferenced: 0, packsDeleted: 0, packsLocked: 0, bytesFreed: 0, skipped: why };
+  }
+  if (soFar.next === undefined) return soFar;
+  const from = parseInt(soFar.next, 16);
+  const to = Math.min(256, from + Math.max(1, s.retention.gcSlicePrefixes));
+  const inSlice = (packId: string): boolean => {
+    const p = parseInt(packId.slice(0, 2), 16);
+    return p >= from && p < to;
+  };
+
+  const referenced = new Set<string>();
+  for await (const o of s.vault.list(VOLUMES_PREFIX)) {
+    const parsed = parseVolumeSummaryKey(o.key);
+    if (parsed) await packsOfIndex(s.vault, parsed.backupId, parsed.volume, referenced, inSlice);
+  }
+
+  let scanned = 0;
+  let bytes = 0;
+  const candidates: { key: string; size: number }[] = [];
+  for (let p = from; p < to; p++) {
+    for await (const o of s.vault.list(`${PACKS_PREFIX}${hex2(p)}/`)) {
+      const id = packIdFromKey(o.key);
+      if (!id) continue;
+      scanned++;
+      if (!referenced.has(id)) candidates.push({ key: o.key, size: o.size });
+    }
+  }
+  const result = await s.vault.deleteMany(candidates.map((c) => c.key));
+  const unexpected = result.failed.find((f) => !(f.error instanceof ObjectLockedError));
+  if (unexpected) throw unexpected.error;
+  const deleted = new Set(result.deleted);
+  for (const c of candidates) if (deleted.has(c.key)) bytes += c.size;
+  return {
+    ...(to < 256 ? { next: hex2(to) } : {}),
+    packsScanned: soFar.packsScanned + scanned,
+    packsReferenced: soFar.packsReferenced + referenced.size,
+    packsDeleted: soFar.packsDeleted + result.deleted.length,
+    packsLocked: soFar.packsLocked + result.failed.length,
+    bytesFreed: soFar.bytesFreed + bytes,
+  };
+}
+
+/**
+ * FinishRetention: the report into the vault (`retention/<runId>.json`), the "Retention
+ * Completed" event, and the locks released. Returns the report.
+ */
+export async function finishRetentionStep(s: Pick<RetentionServices, 'catalog' | 'vault' | 'events' | 'now'>, run: RetentionRun, plans: readonly PlanOutcome[], gc: GcProgress): Promise<RetentionReport> {
+  const report: RetentionReport = RetentionReport.parse({
+    runId: run.runId,
+    now: run.now,
+    dryRun: run.dryRun,
+    plans,
+    skipped: run.skipped,
+    expired: plans.reduce((n, p) => n + p.expired.length, 0),
+    locksExtended: plans.reduce((n, p) => n + p.locksExtended, 0),
+    packsDeleted: gc.packsDeleted,
+    bytesFreed: gc.bytesFreed,
+    gc,
+  });
+  if (!run.dryRun) {
+    await s.vault.put(retentionReportKey(run.runId), Buffer.from(JSON.stringify(report, null, 2)));
+    await s.events.publish({ detailType: 'Retention Completed', time: s.now(), detail: { runId: run.runId, expired: report.expired, packsDeleted: report.packsDeleted, bytesFreed: report.bytesFreed, skipped: run.skipped } });
+  }
+  await releaseRetentionLocks(s, run);
+  return report;
+}
+
+/** Releases every lock the run holds (FinishRetention, and the failure path). */
+export async function releaseRetentionLocks(s: Pick<RetentionServices, 'catalog'>, run: Pick<RetentionRun, 'locked' | 'executionId'>): Promise<void> {
+  for (const plan of run.locked) await s.catalog.releaseLock(plan, run.executionId);
+}
+
