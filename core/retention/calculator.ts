@@ -157,6 +157,8 @@ const plural = (n: number, unit: string): string => `${n} ${unit}${n === 1 ? '' 
  */
 class Starts {
   private readonly crons: readonly string[];
+  /** Runs already found, by the instant searched from: the rules ask for the same ones often. */
+  private readonly runs = new Map<number, number | undefined>();
 
   constructor(private readonly schedule: RetentionOptions['schedule']) {
     this.crons = schedule === undefined ? [] : typeof schedule.cron === 'string' ? [schedule.cron] : schedule.cron;
@@ -177,6 +179,7 @@ class Starts {
   }
 
   private run(after: number): number | undefined {
+    if (this.runs.has(after)) return this.runs.get(after);
     let first: number | undefined;
     for (const cron of this.crons) {
       try {
@@ -184,9 +187,11 @@ class Starts {
         first = first === undefined ? run : Math.min(first, run);
       } catch {
         // No further run (or an expression the config check should have refused): any moment.
-        return undefined;
+        first = undefined;
+        break;
       }
     }
+    this.runs.set(after, first);
     return first;
   }
 }
@@ -259,8 +264,7 @@ export function computeRetention(backups: readonly RetentionCandidate[], policy:
   const grants = new Map<string, Grant[]>();
   const grant = (b: Backup, label: string, until: number): void => {
     grants.set(b.id, [...(grants.get(b.id) ?? []), { label, until }]);
-  };
-  /** Periods a backup stood for beyond its rule's count: named in its expire reason. */
+  };  /** Periods a backup stood for beyond its rule's count: named in its expire reason. */
   const beyond = new Map<string, string[]>();
 
   // latest N.
@@ -281,7 +285,9 @@ export function computeRetention(backups: readonly RetentionCandidate[], policy:
     const members = new Map<number, Backup[]>();
     for (const b of available) {
       const anchor = kind.anchorOf(b.day);
-      members.set(anchor, [...(members.get(anchor) ?? []), b]);
+      const list = members.get(anchor);
+      if (list === undefined) members.set(anchor, [b]);
+      else list.push(b);
     }
     const candidates = new Map<number, Backup>();
     for (const [anchor, list] of members) {
