@@ -264,7 +264,8 @@ export function computeRetention(backups: readonly RetentionCandidate[], policy:
   const grants = new Map<string, Grant[]>();
   const grant = (b: Backup, label: string, until: number): void => {
     grants.set(b.id, [...(grants.get(b.id) ?? []), { label, until }]);
-  };  /** Periods a backup stood for beyond its rule's count: named in its expire reason. */
+  };
+  /** Periods a backup stood for beyond its rule's count: named in its expire reason. */
   const beyond = new Map<string, string[]>();
 
   // latest N.

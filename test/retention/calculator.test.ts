@@ -127,6 +127,40 @@ describe('computeRetention: the seed policy (latest 7, weekly 4 Sunday, monthly 
   });
 });
 
+describe('computeRetention: the README worked example', () => {
+  // latest 3 / weekly 2 Sunday / monthly 2 on the 1st / 45 days; daily 02:00 UTC from 2026-10-01,
+  // Sunday 2026-12-06 failed, 2026-10-05 under legal hold; now Wednesday 2026-12-09 03:00 UTC.
+  const backups = daily('2026-10-01', '2026-12-09').map((b) =>
+    b.backupId === 'b-2026-12-06' ? { ...b, status: 'Failed' as const } : b.backupId === 'b-2026-10-05' ? { ...b, hold: true } : b,
+  );
+  const policy: RetentionBody = { latest: 3, weekly: 2, dayOfWeek: 'Sunday', monthly: 2, dateOfMonth: 1, maxAgeDays: 45 };
+  const result = computeRetention(backups, policy, new Date('2026-12-09T03:00:00Z'), DAILY_UTC);
+
+  it('keeps what the README table says, until the dates it gives', () => {
+    expect(result.keep.map((k) => [k.backupId, k.rules.join(', '), k.retainUntil])).toEqual([
+      ['b-2026-12-09', 'latest, newest-available', '2026-12-12T02:00:00.000Z'],
+      ['b-2026-12-08', 'latest', '2026-12-11T02:00:00.000Z'],
+      ['b-2026-12-07', 'latest, weekly 2026-W49', '2026-12-20T02:00:00.000Z'], // stands in for the failed Sunday
+      ['b-2026-12-06', 'failed-grace', '2026-12-13T02:00:00.000Z'],
+      ['b-2026-12-01', 'monthly 2026-12', '2027-01-15T02:00:00.000Z'], // 2027-02-01 capped at 45 days
+      ['b-2026-11-29', 'weekly 2026-W48', '2026-12-13T02:00:00.000Z'],
+      ['b-2026-11-01', 'monthly 2026-11', '2026-12-16T02:00:00.000Z'], // 2027-01-01 capped at 45 days
+      ['b-2026-10-05', 'hold', '2026-12-09T03:00:00.000Z'],
+    ]);
+  });
+
+  it('gives the README table\'s reasons for what it expires', () => {
+    expect(reasonOf(result)).toMatchObject({
+      'b-2026-12-05': 'not kept by any rule',
+      'b-2026-11-22': 'not kept by any rule (weekly 2026-W47 is not among the 2 most recent weeks kept)',
+      'b-2026-10-26': 'not kept by any rule',
+      'b-2026-10-25': 'older than maxAgeDays 45',
+      'b-2026-10-01': 'older than maxAgeDays 45',
+    });
+    expect(result.expire).toHaveLength(70 - 8);
+  });
+});
+
 describe('computeRetention: dates in the plan time zone', () => {
   const weekly1: RetentionBody = { weekly: 1, dayOfWeek: 'Sunday' };
 
