@@ -13,8 +13,8 @@ import { stateMachineName } from '../core/naming.js';
 import { loadDefinition, walkStates } from '../core/workflow/asl.js';
 import type { WorkflowIO, WorkflowOptions } from './commands/common.js';
 
-export type Workflow = 'backup' | 'restore' | 'drill';
-const WORKFLOWS: readonly Workflow[] = ['backup', 'restore', 'drill'];
+export type Workflow = 'backup' | 'restore' | 'drill' | 'retention';
+const WORKFLOWS: readonly Workflow[] = ['backup', 'restore', 'drill', 'retention'];
 
 /** How an execution ended, or that it is running when it was not followed. */
 export interface ExecutionEnd {
@@ -53,7 +53,7 @@ function progress(workflow: Workflow, show: (state: string) => void): (state: st
 }
 
 /** Runs a workflow on the local cluster of `stateDir` to its end; Wait states and retries can be shortened. */
-export async function runLocally(run: WorkflowRun & { readonly stateDir: string; readonly pollMs?: number; readonly retryMs?: number; readonly kubeRequestTimeoutSeconds?: number }): Promise<ExecutionEnd> {
+export async function runLocally(run: WorkflowRun & { readonly stateDir: string; readonly pollMs?: number; readonly retryMs?: number; readonly kubeRequestTimeoutSeconds?: number; readonly now?: () => Date }): Promise<ExecutionEnd> {
   const { runLocalWorkflow } = await import('./local-mode.js');
   const { show, kubeRequestTimeoutSeconds, ...options } = run;
   const timings = kubeRequestTimeoutSeconds === undefined ? {} : { timings: { kubeRequestTimeoutSeconds } };
@@ -102,6 +102,19 @@ async function showHistory(sfn: SFNClient, executionArn: string, prefix: string,
   }
 }
 
+/**
+ * Runs a workflow as a command's flags say: on the cluster of `--state` to its end (at `now`
+ * when given), or started in `--region` or the plan's vault region and followed with `--wait`.
+ * Progress goes to stderr, a timestamped line per state, in text output.
+ */
+export async function startWorkflow(opts: WorkflowOptions & { readonly wait?: boolean; readonly now?: Date }, io: WorkflowIO, run: Omit<WorkflowRun, 'show'> & { readonly plan: string }): Promise<ExecutionEnd> {
+  const show = opts.output === 'text' ? (state: string) => io.err(`  ${new Date().toISOString().slice(11, 19)}  ${state}\n`) : undefined;
+  const { plan, ...what } = run;
+  const clock = opts.now ? { now: () => opts.now! } : {};
+  if (opts.local) return runLocally({ ...what, ...clock, show, stateDir: opts.state, ...(opts.kubeRequestTimeout === undefined ? {} : { kubeRequestTimeoutSeconds: opts.kubeRequestTimeout }) });
+  return runOnAws({ ...what, show, region: opts.region ?? resolvePlan(run.config, plan).vault.region, wait: opts.wait === true, sleep: io.sleep });
+}
+
 /** What a local execution wrote, read back by the command: JSON output holds it under `key`; its `text` replaces the status line. */
 type Written = { readonly key: string; readonly value: unknown; readonly text?: string };
 
@@ -113,14 +126,12 @@ type Written = { readonly key: string; readonly value: unknown; readonly text?: 
  * followed with `--wait`. Progress goes to stderr, a timestamped line per state, in text output.
  */
 export async function executeWorkflow(
-  opts: WorkflowOptions & { readonly wait?: boolean },
+  opts: WorkflowOptions & { readonly wait?: boolean; readonly now?: Date },
   io: WorkflowIO,
   run: Omit<WorkflowRun, 'show'> & { readonly plan: string },
   readBack: (end: ExecutionEnd) => Promise<Written>,
 ): Promise<number> {
-  const show = opts.output === 'text' ? (state: string) => io.err(`  ${new Date().toISOString().slice(11, 19)}  ${state}\n`) : undefined;
-  const { plan, ...what } = run;
-  const end = opts.local ? await runLocally({ ...what, show, stateDir: opts.state, ...(opts.kubeRequestTimeout === undefined ? {} : { kubeRequestTimeoutSeconds: opts.kubeRequestTimeout }) }) : await runOnAws({ ...what, show, region: opts.region ?? resolvePlan(run.config, plan).vault.region, wait: opts.wait === true, sleep: io.sleep });
+  const end = await startWorkflow(opts, io, run);
   const written = opts.local ? await readBack(end) : undefined;
   if (opts.output === 'json') io.out(`${JSON.stringify(written ? { ...end, [written.key]: written.value ?? null } : end, null, 2)}\n`);
   else if (written?.text) io.out(written.text);

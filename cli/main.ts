@@ -27,6 +27,7 @@ const VERBS: Record<string, () => Promise<Register>> = {
   local: async () => (await import('./commands/local.js')).registerLocalCommands,
   plan: async () => (await import('./commands/plan.js')).registerPlanCommands,
   restore: async () => (await import('./commands/restore.js')).registerRestoreCommands,
+  retention: async () => (await import('./commands/retention.js')).registerRetentionCommands,
 };
 
 /**

@@ -14,6 +14,25 @@ import { formatBytes, formatDuration, formatTable } from '../format.js';
 import { addWorkflowOptions, catalogFor, configOf, processIO, type WorkflowIO, type WorkflowOptions } from './common.js';
 import { failedAtText } from '../../core/workflow/timeline.js';
 import { SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import type { Config } from '../../core/config/schema.js';
+import { holdBackup, releaseBackup, type HoldServices } from '../../core/retention/hold.js';
+import { vaultBucketName } from '../../core/naming.js';
+import { nowOption } from './retention.js';
+
+/** The catalog and the vault of backup `id` (the local cluster's, or the plan's S3 vault in its region). */
+async function holdServices(opts: WorkflowOptions, config: Config, id: string): Promise<HoldServices> {
+  const catalog = await catalogFor(opts, config);
+  if (opts.local) return { catalog, vault: await (await import('../local-mode.js')).localVault(opts.state), now: () => new Date() };
+  const record = await catalog.getBackup(id);
+  if (!record) throw new UserError(`there is no backup ${id} in the catalog; list them with milvus-guard backup list`);
+  const vault = config.vaults.find((v) => v.name === record.vault);
+  if (!vault) throw new UserError(`backup ${id} is in vault ${record.vault}, which the config does not define`);
+  const { GetCallerIdentityCommand, STSClient } = await import('@aws-sdk/client-sts');
+  const { Account } = await new STSClient({ region: vault.region }).send(new GetCallerIdentityCommand({}));
+  const { S3VaultStore } = await import('../../core/vault/s3-store.js');
+  const bucket = vaultBucketName({ installation: config.name, vault: vault.name, account: Account!, region: vault.region });
+  return { catalog, vault: new S3VaultStore({ bucket, region: vault.region, objectLockMode: vault.objectLock.mode }), now: () => new Date() };
+}
 
 /** `backup list` as a kubectl-style table. */
 export function renderBackupList(records: readonly BackupRecord[]): string {
@@ -30,6 +49,9 @@ export function renderBackup(r: BackupRecord): string {
       `Started:     ${r.startedAt}\nCompleted:   ${r.completedAt ?? ''}\nDuration:    ${formatDuration(r.durationSeconds)}\n` +
       `Size:        ${formatBytes(r.sizeBytes)}${r.bytesUploaded === undefined ? '' : ` (${formatBytes(r.bytesUploaded)} uploaded)`}\nExecution:   ${r.executionId}\n`,
   ];
+  if (r.retainUntil) parts.push(`Locked until: ${r.retainUntil}${r.retention ? ` (kept by ${r.retention.rules.join(', ') || 'no rule'} as of ${r.retention.evaluatedAt})` : ''}\n`);
+  if (r.hold) parts.push(`Legal hold:  since ${r.hold.at}: ${r.hold.reason}\n`);
+  if (r.expired) parts.push(`Expired:     ${r.expired.at}: ${r.expired.reason}${r.expired.cleared ? '' : ' (objects still under Object Lock: a later retention run deletes them)'}\n`);
   if (r.failure) parts.push(`\nFailed in ${failedAtText(r.failure)}: ${r.failure.error}\n  ${r.failure.cause}\n`);
   const ordered = BACKUP_STEPS.filter((s) => r.steps[s]);
   parts.push('\nTimeline:\n', formatTable(['step', 'start', 'end', 'outcome', 'detail'], ordered.map((s) => { const e = r.steps[s]!; return [s, e.startedAt, e.endedAt ?? '', e.outcome ?? 'Running', e.detail ?? '']; })));
@@ -52,6 +74,7 @@ interface CreateOptions extends WorkflowOptions {
   plan: string;
   backupName?: string;
   wait?: boolean;
+  now?: Date;
 }
 
 /** One line for the end of a local `backup create`. */
@@ -71,8 +94,10 @@ export function registerBackupCommands(program: Command, io: WorkflowIO = proces
       .description('start the backup workflow for a plan')
       .requiredOption('--plan <name>', 'the plan to back up')
       .option('--backup-name <name>', 'name the backup (default: <plan>-<UTC start time>)')
-      .option('--wait', 'show progress per step and wait for the end; exit 1 if the backup fails', false),
+      .option('--wait', 'show progress per step and wait for the end; exit 1 if the backup fails', false)
+      .addOption(nowOption('with --local: take the backup as of this instant (its name, start and lock dates), to make a history')),
   ).action(async (opts: CreateOptions) => {
+    if (opts.now && !opts.local) throw new UserError('--now needs --local: in AWS a backup starts when its execution does');
     const config = await configOf(opts);
     resolvePlan(config, opts.plan);
     const input = { plan: opts.plan, ...(opts.backupName ? { backupName: opts.backupName } : {}) };
@@ -108,6 +133,26 @@ export function registerBackupCommands(program: Command, io: WorkflowIO = proces
       await new SFNClient({ region }).send(new StopExecutionCommand({ executionArn: record.executionId, cause: 'cancelled with milvus-guard backup cancel' }));
       io.out(`stopped ${record.executionId}; RecoverExecution cleans up after it and releases the plan lock (see backup describe ${id})\n`);
     }
+    process.exitCode = 0;
+  });
+
+  addWorkflowOptions(
+    backup
+      .command('hold')
+      .description('place a legal hold on a backup: every object it needs stays, and retention never expires it, until released')
+      .argument('<id>', 'the backup name')
+      .requiredOption('--reason <text>', 'why (shown in backup describe, kept for audits)'),
+  ).action(async (id: string, opts: WorkflowOptions & { reason: string }) => {
+    const config = await configOf(opts);
+    const r = await holdBackup(await holdServices(opts, config, id), id, opts.reason);
+    io.out(opts.output === 'json' ? `${JSON.stringify(r, null, 2)}\n` : `backup ${id} held: legal hold on ${r.objects} object(s); retention will not expire it (release with milvus-guard backup release ${id})\n`);
+    process.exitCode = 0;
+  });
+
+  addWorkflowOptions(backup.command('release').description("release a backup's legal hold (packs other held backups need stay held)").argument('<id>', 'the backup name')).action(async (id: string, opts: WorkflowOptions) => {
+    const config = await configOf(opts);
+    const r = await releaseBackup(await holdServices(opts, config, id), id);
+    io.out(opts.output === 'json' ? `${JSON.stringify(r, null, 2)}\n` : `backup ${id} released: legal hold cleared on ${r.objects} object(s)${r.packsKeptForOthers ? `, ${r.packsKeptForOthers} pack(s) stay held for other held backups` : ''}\n`);
     process.exitCode = 0;
   });
 

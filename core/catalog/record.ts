@@ -100,8 +100,11 @@ export const BackupRecord = z.object({
   retainUntil: z.string().optional(),
   /** The retention rules that kept the backup at the last evaluation (`latest`, `weekly 2026-W47`, ...). */
   retention: z.object({ rules: z.array(z.string()), evaluatedAt: z.string() }).optional(),
-  /** A legal hold: retention never expires the backup while it is set (`backup hold`, `backup release`). */
-  hold: z.object({ reason: z.string(), at: z.string() }).optional(),
+  /**
+   * A legal hold: retention never expires the backup while it is set (`backup hold`); `null`
+   * once released (`backup release`).
+   */
+  hold: z.object({ reason: z.string(), at: z.string() }).nullable().optional(),
   /**
    * When and why retention expired the backup; `cleared` once every object it owned has left
    * the vault (objects still under Object Lock are removed by a later run).

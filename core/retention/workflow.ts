@@ -50,7 +50,7 @@ import {
   volumeSummaryKey,
 } from '../vault/layout.js';
 import { ObjectLockedError, type VaultStore } from '../vault/store.js';
-import { computeRetention, type KeepDecision } from './calculator.js';
+import { computeRetention, type ExpireDecision, type KeepDecision } from './calculator.js';
 import { RetentionInput, RetentionReport, type GcProgress, type PlanOutcome, type RetentionRun, type StartRetentionRequest } from './contracts.js';
 import { later, lockFloor, retentionCandidates, retentionOptions } from './locking.js';
 import { parseContract } from '../workflow/contracts.js';
@@ -188,11 +188,10 @@ async function clearBackup(vault: VaultStore, record: BackupRecord, summaries: r
  */
 export async function applyRetentionStep(s: Pick<RetentionServices, 'config' | 'catalog' | 'vault' | 'kube' | 'retention'>, run: RetentionRun, planName: string): Promise<PlanOutcome> {
   const plan = resolvePlan(s.config, planName);
-  const now = new Date(run.now);
   const records = await s.catalog.listBackups({ plan: planName });
   const byId = new Map(records.map((r) => [r.backupId, r]));
-  const result = computeRetention(retentionCandidates(records), plan.retention, now, retentionOptions(plan));
-  const kept = result.keep.map((k) => ({ ...k, retainUntil: lockDate(plan, byId.get(k.backupId)!, k).toISOString() }));
+  const result = evaluatePlan(plan, records, new Date(run.now));
+  const kept = result.keep;
   const outcome = { plan: planName, kept, expired: [] as PlanOutcome['expired'], locksExtended: 0, snapshotsDeleted: 0, objectsDeleted: 0, objectsLocked: 0 };
   if (run.dryRun) return { ...outcome, expired: result.expire.map((e) => ({ ...e, cleared: false })) };
 
@@ -232,6 +231,17 @@ export async function applyRetentionStep(s: Pick<RetentionServices, 'config' | '
     }
   }
   return outcome;
+}
+
+/**
+ * The plan's keep set at `now` (what `retention preview` shows and ApplyPlan applies): the
+ * calculator's decisions over the plan's records, each kept backup's date raised to the
+ * vault's floor and to the lock it has already (locks are never shortened).
+ */
+export function evaluatePlan(plan: ResolvedPlan, records: readonly BackupRecord[], now: Date): { keep: KeepDecision[]; expire: ExpireDecision[] } {
+  const byId = new Map(records.map((r) => [r.backupId, r]));
+  const result = computeRetention(retentionCandidates(records), plan.retention, now, retentionOptions(plan));
+  return { keep: result.keep.map((k) => ({ ...k, retainUntil: lockDate(plan, byId.get(k.backupId)!, k).toISOString() })), expire: result.expire };
 }
 
 /** A kept backup's lock date: the rules' date, never below the vault's floor, never shorter than it is. */

@@ -1,0 +1,82 @@
+/**
+ * Legal hold (`backup hold ID --reason TEXT`, `backup release ID`): an Object Lock legal hold on
+ * every object a backup needs — its own objects, its volume summaries and every pack its indexes
+ * reference — and the hold with its reason on the catalog record, so retention never expires it.
+ *
+ * A pack has one legal-hold flag, whoever set it, and packs are shared: releasing one backup
+ * must not release a pack that another held backup still needs. Release therefore keeps the
+ * hold on every pack the other held backups of the vault reference. Order: hold sets the
+ * objects first and the record last (the record never says "held" of objects that are not);
+ * release clears the objects first and the record last, so a release cut short leaves the
+ * backup marked held and is simply run again.
+ */
+import type { BackupCatalog } from '../catalog/catalog.js';
+import type { BackupRecord } from '../catalog/record.js';
+import { UserError } from '../errors.js';
+import { IndexReader } from '../datamover/index-format.js';
+import { backupPrefix, packKey, parseVolumeSummaryKey, VOLUMES_PREFIX, volumeIndexKey } from '../vault/layout.js';
+import type { VaultStore } from '../vault/store.js';
+
+export interface HoldServices {
+  readonly catalog: BackupCatalog;
+  readonly vault: VaultStore;
+  readonly now: () => Date;
+}
+
+/** What a hold or a release changed. */
+export interface HoldResult {
+  readonly backupId: string;
+  readonly held: boolean;
+  /** Objects whose legal hold was set (hold) or cleared (release). */
+  readonly objects: number;
+  /** Packs left held on release because another held backup needs them. */
+  readonly packsKeptForOthers: number;
+}
+
+/** The objects backup `id` needs: its own, its volume summaries, and the packs its indexes reference (as pack keys). */
+async function objectsOf(vault: VaultStore, id: string): Promise<{ own: string[]; packs: Set<string> }> {
+  const own: string[] = [];
+  for await (const o of vault.list(backupPrefix(id))) own.push(o.key);
+  const packs = new Set<string>();
+  for await (const o of vault.list(VOLUMES_PREFIX)) {
+    const parsed = parseVolumeSummaryKey(o.key);
+    if (parsed?.backupId !== id) continue;
+    own.push(o.key);
+    const reader = new IndexReader(await vault.openRead(volumeIndexKey(id, parsed.volume)), `index of backup ${id} volume ${parsed.volume}`);
+    await reader.readHeader();
+    for await (const entry of reader.entries()) for (const c of entry.chunks ?? []) packs.add(packKey(c.pack));
+  }
+  return { own, packs };
+}
+
+async function backupOf(catalog: BackupCatalog, id: string): Promise<BackupRecord> {
+  const record = await catalog.getBackup(id);
+  if (!record) throw new UserError(`there is no backup ${id} in the catalog; list them with milvus-guard backup list`);
+  if (record.status !== 'Available') throw new UserError(`backup ${id} is ${record.status}: only Available backups can be held or released`);
+  return record;
+}
+
+/** Places a legal hold on backup `id` with `reason`. Holding a held backup again renews it (a new reason). */
+export async function holdBackup(s: HoldServices, id: string, reason: string): Promise<HoldResult> {
+  if (reason.trim() === '') throw new UserError('--reason must say why the backup is held (it is shown in backup describe and kept for audits)');
+  await backupOf(s.catalog, id);
+  const { own, packs } = await objectsOf(s.vault, id);
+  const keys = [...own, ...packs];
+  for (const key of keys) await s.vault.setLegalHold(key, true);
+  await s.catalog.updateBackup(id, { hold: { reason, at: s.now().toISOString() } }, { onlyIf: ['Available'] });
+  return { backupId: id, held: true, objects: keys.length, packsKeptForOthers: 0 };
+}
+
+/** Releases backup `id`'s legal hold, keeping it on the packs other held backups need. */
+export async function releaseBackup(s: HoldServices, id: string): Promise<HoldResult> {
+  const record = await backupOf(s.catalog, id);
+  if (!record.hold) throw new UserError(`backup ${id} is not under legal hold`);
+  const { own, packs } = await objectsOf(s.vault, id);
+  const othersHeld = (await s.catalog.listBackups()).filter((r) => r.backupId !== id && r.status === 'Available' && r.hold);
+  const needed = new Set<string>();
+  for (const other of othersHeld) for (const key of (await objectsOf(s.vault, other.backupId)).packs) needed.add(key);
+  const release = [...own, ...[...packs].filter((key) => !needed.has(key))];
+  for (const key of release) await s.vault.setLegalHold(key, false);
+  await s.catalog.updateBackup(id, { hold: null }, { onlyIf: ['Available'] });
+  return { backupId: id, held: false, objects: release.length, packsKeptForOthers: packs.size - (release.length - own.length) };
+}

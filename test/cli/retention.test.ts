@@ -1,0 +1,69 @@
+import { describe, expect, it } from '@jest/globals';
+import { StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { registerRetentionCommands } from '../../cli/commands/retention.js';
+import { registerBackupCommands } from '../../cli/commands/backup.js';
+import { backupRecord, CONFIG, cliWith, localState, mockAwsStart, PLAN } from './helpers.js';
+
+// `retention preview -o json` is a contract other tools read: its exact shape is asserted here.
+// `retention run` and `backup create --now` refuse what they cannot do, in one line.
+
+const { sfn } = mockAwsStart('arn:aws:states:us-east-1:123456789012:execution:milvus-guard-retention:r1');
+
+describe('retention preview', () => {
+  it('prints the keep set with rules and lock dates and the expire set with reasons (-o json)', async () => {
+    const { dir, catalog } = await localState();
+    // Daily backups 2026-11-01 .. 2026-11-12; the example policy keeps the last 7 and the 1st (monthly).
+    for (let d = 1; d <= 12; d++) {
+      const day = String(d).padStart(2, '0');
+      await catalog.createBackup(backupRecord({ backupId: `b-${day}`, startedAt: `2026-11-${day}T02:00:00.000Z`, executionId: `e-${day}` }));
+    }
+    const cli = cliWith(registerRetentionCommands);
+
+    const code = await cli.run('retention', 'preview', '--plan', PLAN, '--now', '2026-11-12T12:00:00Z', '-o', 'json', '--local', '--state', dir);
+
+    expect(code).toBe(0);
+    const out = JSON.parse(cli.out.join('')) as { plan: string; now: string; keep: { backupId: string; startedAt: string; rules: string[]; retainUntil: string }[]; expire: { backupId: string; startedAt: string; reason: string }[] };
+    expect(Object.keys(out)).toEqual(['plan', 'now', 'keep', 'expire']);
+    expect(out.plan).toBe(PLAN);
+    expect(out.now).toBe('2026-11-12T12:00:00.000Z');
+    expect(out.keep.map((k) => k.backupId)).toEqual(['b-12', 'b-11', 'b-10', 'b-09', 'b-08', 'b-07', 'b-06', 'b-01']);
+    expect(Object.keys(out.keep[0]!)).toEqual(['backupId', 'startedAt', 'rules', 'retainUntil']);
+    expect(out.keep.find((k) => k.backupId === 'b-01')!.rules).toContain('monthly 2026-11');
+    expect(out.expire.map((e) => e.backupId)).toEqual(['b-05', 'b-04', 'b-03', 'b-02']);
+    expect(Object.keys(out.expire[0]!)).toEqual(['backupId', 'startedAt', 'reason']);
+  });
+});
+
+describe('retention run', () => {
+  it('starts the retention state machine with {"all": true} in AWS', async () => {
+    const cli = cliWith(registerRetentionCommands);
+
+    expect(await cli.run('retention', 'run', '--all', '-c', CONFIG)).toBe(0);
+
+    expect(sfn.commandCalls(StartExecutionCommand)[0]!.args[0].input).toMatchObject({
+      stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:milvus-guard-retention',
+      input: JSON.stringify({ all: true }),
+    });
+  });
+
+  it.each([
+    [['--plan', PLAN, '--all'], 'name one plan with --plan NAME, or every plan with --all'],
+    [[], 'name one plan with --plan NAME, or every plan with --all'],
+    [['--all', '--now', '2026-11-12T12:00:00Z'], '--now needs --local: in AWS a retention run is as of its execution start'],
+  ])('refuses %j', async (args, message) => {
+    const cli = cliWith(registerRetentionCommands);
+    await expect(cli.run('retention', 'run', '-c', CONFIG, ...args)).rejects.toThrow(message);
+  });
+
+  it('refuses a --now that is not an ISO 8601 instant', async () => {
+    const cli = cliWith(registerRetentionCommands);
+    await expect(cli.run('retention', 'preview', '--plan', PLAN, '--now', 'yesterday')).rejects.toThrow('"yesterday" is not an ISO 8601 instant such as 2026-11-23T02:00:00Z');
+  });
+});
+
+describe('backup create --now', () => {
+  it('is refused without --local', async () => {
+    const cli = cliWith(registerBackupCommands);
+    await expect(cli.run('backup', 'create', '--plan', PLAN, '-c', CONFIG, '--now', '2026-11-12T02:00:00Z')).rejects.toThrow('--now needs --local');
+  });
+});
