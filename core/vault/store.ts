@@ -63,8 +63,9 @@ export interface VaultStore {
   /** Every object whose key starts with `prefix`, in key order. */
   list(prefix: string): AsyncIterable<ObjectInfo>;
   /**
-   * Makes every object written so far durable. Call it before writing an object that declares
-   * others complete (a summary), so a crash can never leave a marker pointing at lost data.
+   * Makes every object written so far durable, with the retention dates, legal holds and deletes
+   * made so far. Call it before writing an object that declares others complete (a summary), so
+   * a crash can never leave a marker pointing at lost data.
    */
   flush(): Promise<void>;
   /**

@@ -2,7 +2,7 @@
  * The Object Lock contract of the vault port, run against every implementation: the file vault,
  * the in-memory double and S3 over s3rver on 127.0.0.1. s3rver has no versioning and no Object
  * Lock (it answers ListObjectVersions with MethodNotAllowed and PutObjectLegalHold with
- * NotImplemented), so there it runs the delete rules that need no lock; the S3 lock requests
+ * MethodNotAllowed too), so there it runs the delete rules that need no lock; the S3 lock requests
  * are covered by the request-level tests in s3-store.test.ts.
  */
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
@@ -330,6 +330,14 @@ describe('file vault lock journal', () => {
 });
 
 describe('S3 vault over s3rver, on the wire', () => {
+  it('says an object has no lock, and passes on that the server cannot place a legal hold', async () => {
+    const store = new S3VaultStore({ bucket: 'lock-bucket', prefix: 'nohold', endpoint, region: 'us-east-1', credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }, checksums: 'WHEN_REQUIRED', maxAttempts: 1 });
+    await store.put(PACK, Buffer.from('pack'), { retainUntil: APRIL });
+
+    expect(await store.head(PACK)).toEqual({ key: PACK, size: 4, legalHold: false });
+    await expect(store.setLegalHold(PACK, true)).rejects.toMatchObject({ name: 'MethodNotAllowed' });
+  });
+
   it('sends no request that asks to bypass governance retention, deleting one key or a batch', async () => {
     const store = new S3VaultStore({ bucket: 'lock-bucket', prefix: 'wire', endpoint, region: 'us-east-1', credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }, checksums: 'WHEN_REQUIRED', maxAttempts: 1 });
     const sent: Record<string, string>[] = [];
