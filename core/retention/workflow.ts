@@ -189,11 +189,33 @@ async function clearBackup(vault: VaultStore, record: BackupRecord, summaries: r
 export async function applyRetentionStep(s: Pick<RetentionServices, 'config' | 'catalog' | 'vault' | 'kube' | 'retention'>, run: RetentionRun, planName: string): Promise<PlanOutcome> {
   const plan = resolvePlan(s.config, planName);
   const records = await s.catalog.listBackups({ plan: planName });
+  const { outcome, snapshotsOf } = await applyPolicy(s, run, plan, records, s.retention.keepSnapshots);
+  if (snapshotsOf.length > 0) {
+    // A backup's VolumeSnapshots never outlive it, and only the newest few stay.
+    const kube = await s.kube(plan.cluster);
+    for (const b of snapshotsOf) outcome.snapshotsDeleted += (await deleteBackupSnapshots(kube, b.namespace, b.backupId)).length;
+  }
+  return outcome;
+}
+
+/**
+ * The catalog and vault side of ApplyRetention, which needs no cluster (the retention
+ * benchmark runs it as is): decide, extend, expire, clear. Returns the outcome and the
+ * backups whose VolumeSnapshots are to go (expired ones, and kept ones past the newest
+ * `keepSnapshots` Available).
+ */
+export async function applyPolicy(
+  s: Pick<RetentionServices, 'catalog' | 'vault'>,
+  run: RetentionRun,
+  plan: ResolvedPlan,
+  records: readonly BackupRecord[],
+  keepSnapshots: number,
+): Promise<{ outcome: PlanOutcome; snapshotsOf: { namespace: string; backupId: string }[] }> {
   const byId = new Map(records.map((r) => [r.backupId, r]));
   const result = evaluatePlan(plan, records, new Date(run.now));
   const kept = result.keep;
-  const outcome = { plan: planName, kept, expired: [] as PlanOutcome['expired'], locksExtended: 0, snapshotsDeleted: 0, objectsDeleted: 0, objectsLocked: 0 };
-  if (run.dryRun) return { ...outcome, expired: result.expire.map((e) => ({ ...e, cleared: false })) };
+  const outcome: PlanOutcome = { plan: plan.plan.name, kept, expired: [], locksExtended: 0, snapshotsDeleted: 0, objectsDeleted: 0, objectsLocked: 0 };
+  if (run.dryRun) return { outcome: { ...outcome, expired: result.expire.map((e) => ({ ...e, cleared: false })) }, snapshotsOf: [] };
 
   for (const k of kept) {
     const record = byId.get(k.backupId)!;
@@ -205,21 +227,15 @@ export async function applyRetentionStep(s: Pick<RetentionServices, 'config' | '
     await s.catalog.updateBackup(k.backupId, { retainUntil, retention: { rules: k.rules, evaluatedAt: run.now } }, { onlyIf: ['Available'] });
   }
 
-  // Snapshots: a backup's VolumeSnapshots never outlive it, and only the newest few stay.
-  const kube = await s.kube(plan.cluster);
-  const available = kept.filter((k) => byId.get(k.backupId)!.status === 'Available');
-  const expiring = result.expire.map((e) => byId.get(e.backupId)!);
-  for (const k of available.slice(s.retention.keepSnapshots)) outcome.snapshotsDeleted += (await deleteBackupSnapshots(kube, plan.plan.namespace, k.backupId)).length;
-
   for (const e of result.expire) {
     await s.catalog.updateBackup(e.backupId, { status: 'Expired', expired: { at: run.now, reason: e.reason, cleared: false } }, { onlyIf: ['Available', 'Failed'] });
     outcome.expired.push({ ...e, cleared: false });
   }
   // Every expired backup not yet cleared: this run's and earlier runs' whose objects were locked.
+  const expiring = result.expire.map((e) => byId.get(e.backupId)!);
   const toClear = [...expiring, ...records.filter((r) => r.status === 'Expired' && r.expired?.cleared === false)];
   const summaries = toClear.length > 0 ? await summariesByBackup(s.vault) : new Map<string, string[]>();
   for (const record of toClear) {
-    outcome.snapshotsDeleted += (await deleteBackupSnapshots(kube, record.namespace, record.backupId)).length;
     const { deleted, locked } = await clearBackup(s.vault, record, summaries.get(record.backupId) ?? []);
     outcome.objectsDeleted += deleted;
     outcome.objectsLocked += locked;
@@ -230,7 +246,9 @@ export async function applyRetentionStep(s: Pick<RetentionServices, 'config' | '
       if (mine) mine.cleared = true;
     }
   }
-  return outcome;
+  const availableKept = kept.filter((k) => byId.get(k.backupId)!.status === 'Available').map((k) => byId.get(k.backupId)!);
+  const snapshotsOf = [...availableKept.slice(keepSnapshots), ...expiring].map((r) => ({ namespace: r.namespace, backupId: r.backupId }));
+  return { outcome, snapshotsOf };
 }
 
 /**
