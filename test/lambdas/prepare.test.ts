@@ -1,3 +1,4 @@
+import { loadDefinition } from '../../core/workflow/asl.js';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import type { Context } from 'aws-lambda';
 import { InMemoryCatalog } from '../../core/catalog/memory.js';
@@ -209,6 +210,20 @@ describe('prepare handler and the catalog', () => {
     expect(await catalog.lockHolder('milvus-production-backup', new Date(NOW))).toMatchObject({ executionId: EXECUTION_ID });
   });
 
+  it('names a running retention run that holds the lock (RetentionRunning), which the workflow waits out, and creates nothing', async () => {
+    const catalog = new InMemoryCatalog();
+    const run = 'arn:aws:states:us-east-1:123456789012:execution:milvus-guard-retention:daily';
+    await catalog.acquireLock('milvus-production-backup', { backupId: 'retention-20261123t015900z', executionId: run, purpose: 'retention' }, new Date(NOW), new Date(Date.parse(NOW) + 3_600_000));
+    const handler = makeHandler({ config, environment: ENVIRONMENT, executions: RUNNING, metrics: new LocalMetrics(), catalog, now: () => new Date(NOW) });
+
+    const err = await rejection(handler(request({ plan: 'milvus-production-backup' }), context));
+
+    expect(err).toMatchObject({ name: 'RetentionRunning', plan: 'milvus-production-backup', holder: { executionId: run, purpose: 'retention' } });
+    expect(await catalog.listBackups()).toEqual([]);
+    const policy = expandedPrepareRetry();
+    expect(policy).toContainEqual(expect.objectContaining({ ErrorEquals: ['RetentionRunning'], MaxAttempts: 24 }));
+  });
+
   it('succeeds again when Step Functions retries the same execution', async () => {
     const catalog = new InMemoryCatalog();
     const handler = makeHandler({ config, environment: ENVIRONMENT, executions: RUNNING, metrics: new LocalMetrics(), catalog, now: () => new Date(NOW) });
@@ -242,3 +257,9 @@ describe('prepare environment', () => {
     expect(env.POWERTOOLS_LOG_LEVEL).toBe('INFO');
   });
 });
+
+/** The Retry of the backup's Prepare state as deployed (the named policy expanded). */
+function expandedPrepareRetry(): { ErrorEquals: string[]; MaxAttempts: number }[] {
+  const definition = JSON.parse(loadDefinition('backup')) as { States: { Prepare: { Retry: { ErrorEquals: string[]; MaxAttempts: number }[] } } };
+  return definition.States.Prepare.Retry;
+}
