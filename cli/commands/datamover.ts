@@ -137,11 +137,50 @@ function partSizeMiB(value: string): number {
   return n;
 }
 
+/** What the AWS SDK attaches to the errors it throws once its retries are spent. */
+interface SdkError {
+  readonly name: string;
+  readonly message: string;
+  readonly code?: string;
+  readonly $metadata: { readonly httpStatusCode?: number; readonly attempts?: number };
+}
+
+const isSdkError = (err: unknown): err is SdkError => err instanceof Error && typeof (err as { $metadata?: unknown }).$metadata === 'object' && (err as { $metadata?: unknown }).$metadata !== null;
+
+/**
+ * An S3 vault that refused or failed a request after the SDK's retries (AccessDenied, a 5xx that
+ * did not pass, SlowDown that did not ease, connections reset or refused), or no credentials:
+ * the vault's or the environment's state, not a bug of ours, so one line naming the vault, what
+ * it answered and what to do (the fault matrix's S3 cells found these printed as internal errors
+ * with a stack, in the Job's log and the backup's failure). Anything else passes unchanged.
+ */
+function vaultFailure(vaultUrl: string): (err: unknown) => unknown {
+  return (err) => {
+    if (err instanceof Error && err.name === 'CredentialsProviderError') {
+      return new UserError(`no credentials for vault ${vaultUrl}: ${err.message}; give the data mover credentials (environment, Pod Identity, or --credentials-file)`, { cause: err });
+    }
+    if (!isSdkError(err)) return err;
+    const status = err.$metadata.httpStatusCode;
+    const attempts = err.$metadata.attempts === undefined ? '' : ` after ${err.$metadata.attempts} attempt(s)`;
+    const answered = status === undefined ? `could not be reached (${err.code ?? err.name}: ${err.message})` : `answered ${err.name} (HTTP ${status}): ${err.message}`;
+    const hint =
+      status === 403
+        ? 'check the credentials and the vault role\'s permissions on the bucket and its KMS key'
+        : status === 404
+          ? 'check --vault (the bucket must exist) and --endpoint'
+          : 'the vault is failing or throttling: run again later (the data mover resumes: packs already uploaded or files already restored are kept)';
+    return new UserError(`vault ${vaultUrl} ${answered}${attempts}; ${hint}`, { cause: err });
+  };
+}
+
 // A damaged vault is not a bug of ours: report it like a user-facing failure (message, exit 1,
 // no stack) so scripts and the Job's logs show exactly which file is affected. A bad path in
 // `pathFlag` ("source …", "target …") is prefixed with that flag.
-function asFailure(pathFlag: '--source' | '--target'): (err: unknown) => unknown {
+function asFailure(pathFlag: '--source' | '--target', vaultUrl: string): (err: unknown) => unknown {
+  const vaultFailed = vaultFailure(vaultUrl);
   return (err) => {
+    const failed = vaultFailed(err);
+    if (failed !== err) return failed;
     if (err instanceof UserError && err.message.startsWith(`${pathFlag.slice(2)} `)) return new UserError(`${pathFlag}: ${err.message}`);
     if (err instanceof RestoreError || err instanceof ChunkError || err instanceof IndexCorruptError) return new UserError(err.message, { cause: err });
     // A summary, index or pack of an earlier backup that is gone or unreadable (the robustness
@@ -215,7 +254,7 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
             ...(flags.workers ? { workers: flags.workers } : {}),
             onProgress: (s) => update(`backup ${flags.volume}: ${s.files} files, ${formatBytes(s.bytesScanned)} read, ${formatBytes(s.bytesUploaded)} uploaded`),
           }),
-        asFailure('--source'),
+        asFailure('--source', vault.url),
       );
       if (flags.json) io.stdout(`${JSON.stringify(result)}\n`);
       else
@@ -252,7 +291,7 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
             preserveOwnership: io.isRoot,
             onProgress: (p) => update(`restore ${flags.volume}: ${p.files} files, ${formatBytes(p.bytesWritten)} written`),
           }),
-        asFailure('--target'),
+        asFailure('--target', vault.url),
       );
       if (flags.json) io.stdout(`${JSON.stringify(result)}\n`);
       else
@@ -277,14 +316,18 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
     if (flags.backupId !== undefined) flag('--backup-id', () => checkBackupId(flags.backupId!));
     const vault = await connect(flags, io);
     // Verify reports damage as problems, not by throwing: what it throws passes unchanged (a
-    // vault that does not exist or holds nothing of ours is a UserError: one line, exit 1).
-    const result = await withProgress(io, (update) =>
-      verifyVault({
-        vault,
-        readData: flags.readData,
-        ...(flags.volume !== undefined && flags.backupId !== undefined ? { volume: flags.volume, backupId: flags.backupId } : {}),
-        onProgress: (p) => update(`verify: ${p.files} files, ${formatBytes(p.bytesVerified)} checked`),
-      }),
+    // vault that does not exist or holds nothing of ours is a UserError: one line, exit 1),
+    // but for an S3 vault that refused or failed a request.
+    const result = await withProgress(
+      io,
+      (update) =>
+        verifyVault({
+          vault,
+          readData: flags.readData,
+          ...(flags.volume !== undefined && flags.backupId !== undefined ? { volume: flags.volume, backupId: flags.backupId } : {}),
+          onProgress: (p) => update(`verify: ${p.files} files, ${formatBytes(p.bytesVerified)} checked`),
+        }),
+      vaultFailure(vault.url),
     );
     if (flags.json) {
       io.stdout(`${JSON.stringify(result)}\n`);

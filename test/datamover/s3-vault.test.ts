@@ -1,8 +1,8 @@
 /**
- * `datamover backup --part-size`: objects above the part size go up to an s3:// vault as
- * multipart uploads, so a part that fails is sent again on its own; and `--credentials-file`
- * gives the data mover the keys of an S3-compatible server. Against s3rver behind the faulty
- * proxy on 127.0.0.1 (bench/faulty-s3.ts).
+ * The data mover against an s3:// vault: `backup --part-size` sends objects above the part size
+ * as multipart uploads, so a part that fails is sent again on its own; `--credentials-file`
+ * gives it the keys of an S3-compatible server; a vault that refuses a request is one line.
+ * Against s3rver behind the faulty proxy on 127.0.0.1 (bench/faulty-s3.ts).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -82,6 +82,20 @@ describe('datamover backup --part-size over S3', () => {
     expect(proxy.faults['multipart part']).toBe(1);
     expect(restore.code).toBe(0);
     expect(await snapshotTree(join(dir, 'restored'))).toEqual(await snapshotTree(source));
+  });
+
+  it('reports a vault that refuses every write as one line naming the vault and what it answered, not as an internal error', async () => {
+    const source = join(dir, 'denied');
+    await mkdir(source);
+    await writeFile(join(source, 'file'), 'data');
+    proxy.inject({ kind: 'AccessDenied', on: 'write', times: null });
+
+    const r = await cli(['backup', ...vault, '--source', source, '--volume', 'vol', '--backup-id', 'denied']);
+
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `error: vault s3://${BUCKET}/vault/ answered AccessDenied (HTTP 403): Access Denied (injected fault) after 1 attempt(s); check the credentials and the vault role's permissions on the bucket and its KMS key\n`,
+    );
   });
 
   it('refuses a part size below S3 smallest part in one line', async () => {
