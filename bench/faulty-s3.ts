@@ -13,18 +13,28 @@
  *    seeded faults; each rule counts its own hits.
  *
  * Faults apply only while `active` is true, so a harness can check the vault with them paused.
+ *
+ * With `objectLock`, the proxy also gives the bucket what s3rver lacks and the vault bucket has:
+ * Object Lock retention. A write carrying `x-amz-object-lock-mode` and
+ * `x-amz-object-lock-retain-until-date` (PutObject, CreateMultipartUpload) locks the key, one
+ * without them gets the bucket's default retention; GetObjectRetention answers the lock or, for
+ * an object without one, `NoSuchObjectLockConfiguration` (404) as S3 does; PutObjectRetention extends it and, as S3
+ * does, refuses to shorten it or to leave COMPLIANCE (GOVERNANCE may be shortened only with
+ * `x-amz-bypass-governance-retention`); HeadObject and GetObject report the lock in the same
+ * headers as S3. Kept in memory, per key: s3rver has no versions, so deletes are not emulated
+ * (a versioned bucket would only add a delete marker) — the workflows under test do not delete.
  */
-import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** What a fault answers. */
 export type S3FaultKind = 'SlowDown' | 'InternalError' | 'AccessDenied' | 'reset';
 
 /** The status and S3 error code of each answered fault. */
-const ANSWERS: Record<Exclude<S3FaultKind, 'reset'>, readonly [number, string]> = {
-  SlowDown: [503, 'SlowDown'],
-  InternalError: [500, 'InternalError'],
-  AccessDenied: [403, 'AccessDenied'],
+const ANSWERS: Record<Exclude<S3FaultKind, 'reset'>, readonly [number, string, string]> = {
+  SlowDown: [503, 'SlowDown', 'Please reduce your request rate.'],
+  InternalError: [500, 'InternalError', 'We encountered an internal error. Please try again.'],
+  AccessDenied: [403, 'AccessDenied', 'Access Denied'],
 };
 
 /** A deterministic fault: which requests fail, how, and how often. */
@@ -53,6 +63,30 @@ export interface FaultyS3Options {
   readonly rate?: number;
   /** Share of multipart parts that get a seeded InternalError. @default 0 */
   readonly partRate?: number;
+  /**
+   * Emulate Object Lock retention, with the bucket's default retention rule (see the module
+   * documentation). @default no Object Lock (s3rver as it is)
+   */
+  readonly objectLock?: { readonly mode: 'GOVERNANCE' | 'COMPLIANCE'; readonly defaultRetentionDays: number };
+}
+
+/** An object's Object Lock retention. */
+interface Retention {
+  mode: string;
+  until: Date;
+}
+
+const S3_NS = 'http://s3.amazonaws.com/doc/2006-03-01/';
+
+function s3Error(res: ServerResponse, status: number, code: string, message: string): void {
+  res.writeHead(status, { 'content-type': 'application/xml' });
+  res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`);
+}
+
+async function bodyOf(req: IncomingMessage): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const chunk of req) parts.push(chunk as Buffer);
+  return Buffer.concat(parts).toString('utf8');
 }
 
 /** What a request is, as the rules see it. */
@@ -80,6 +114,7 @@ export class FaultyS3Proxy {
   private server: Server | undefined;
   private readonly onWrite = new Set<() => void>();
   private readonly rules: { rule: S3FaultRule; hits: number }[] = [];
+  private readonly retention = new Map<string, Retention>();
 
   constructor(
     private readonly upstream: number,
@@ -128,12 +163,27 @@ export class FaultyS3Proxy {
         this.faults[fault.part ? 'multipart part' : fault.kind]!++;
         req.resume();
         if (fault.kind === 'reset') return void req.socket.destroy();
-        const [status, code] = ANSWERS[fault.kind];
+        // S3's own status, code and message, marked as injected.
+        const [status, code, message] = ANSWERS[fault.kind];
         res.writeHead(status, { 'content-type': 'application/xml' });
-        return void res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>injected fault</Message><Key>${r.key.replace(/[<>&]/g, (c) => `&#${c.charCodeAt(0)};`)}</Key></Error>`);
+        return void res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message} (injected fault)</Message><Key>${r.key.replace(/[<>&]/g, (c) => `&#${c.charCodeAt(0)};`)}</Key></Error>`);
       }
+      const url = new URL(req.url ?? '/', 'http://proxy');
+      if (this.options.objectLock && url.searchParams.has('retention')) return void this.answerRetention(req, res, r.key);
+      const lock = req.headers['x-amz-object-lock-retain-until-date'];
       const up = request({ host: '127.0.0.1', port: this.upstream, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        const status = answer.statusCode ?? 502;
+        const held = this.options.objectLock && !url.search ? this.retention.get(r.key) : undefined;
+        const rule = this.options.objectLock;
+        // A write that names no lock gets the bucket's default retention, as on S3.
+        if (rule && r.write && !r.part && status < 300 && !url.searchParams.has('uploadId')) {
+          this.retention.set(
+            r.key,
+            typeof lock === 'string' ? { mode: String(req.headers['x-amz-object-lock-mode'] ?? rule.mode), until: new Date(lock) } : { mode: rule.mode, until: new Date(Date.now() + rule.defaultRetentionDays * 86_400_000) },
+          );
+        }
+        const headers = held && (req.method === 'GET' || req.method === 'HEAD') && status < 300 ? { ...answer.headers, 'x-amz-object-lock-mode': held.mode, 'x-amz-object-lock-retain-until-date': held.until.toISOString() } : answer.headers;
+        res.writeHead(status, headers);
         answer.pipe(res);
       });
       up.on('error', () => res.destroy());
@@ -145,6 +195,29 @@ export class FaultyS3Proxy {
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
+  }
+
+  /** GetObjectRetention and PutObjectRetention, as S3 answers them on a bucket with Object Lock. */
+  private async answerRetention(req: IncomingMessage, res: ServerResponse, key: string): Promise<void> {
+    const held = this.retention.get(key);
+    if (req.method === 'GET') {
+      if (!held) return s3Error(res, 404, 'NoSuchObjectLockConfiguration', 'The specified object does not have a ObjectLock configuration');
+      res.writeHead(200, { 'content-type': 'application/xml' });
+      return void res.end(`<?xml version="1.0" encoding="UTF-8"?><Retention xmlns="${S3_NS}"><Mode>${held.mode}</Mode><RetainUntilDate>${held.until.toISOString()}</RetainUntilDate></Retention>`);
+    }
+    if (req.method !== 'PUT') return s3Error(res, 405, 'MethodNotAllowed', 'The specified method is not allowed against this resource.');
+    const body = await bodyOf(req);
+    const mode = /<Mode>([^<]+)<\/Mode>/.exec(body)?.[1];
+    const until = new Date(/<RetainUntilDate>([^<]+)<\/RetainUntilDate>/.exec(body)?.[1] ?? '');
+    if ((mode !== 'GOVERNANCE' && mode !== 'COMPLIANCE') || Number.isNaN(until.getTime())) return s3Error(res, 400, 'MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema');
+    const bypass = req.headers['x-amz-bypass-governance-retention'] === 'true';
+    const shortens = held !== undefined && until.getTime() < held.until.getTime();
+    if (held && held.until.getTime() > Date.now() && ((held.mode === 'COMPLIANCE' && (shortens || mode !== 'COMPLIANCE')) || (held.mode === 'GOVERNANCE' && shortens && !bypass))) {
+      return s3Error(res, 403, 'AccessDenied', 'Access Denied because object protected by object lock.');
+    }
+    this.retention.set(key, { mode, until });
+    res.writeHead(200);
+    res.end();
   }
 
   /** Calls `f` on every write request forwarded, until the returned function is called. */

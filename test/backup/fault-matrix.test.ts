@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { runCell, startMatrixCluster, type Cell, type CellResult, type MatrixCluster } from '../../bench/fault-matrix.js';
+import { FAULTS, runCell, startMatrixCluster, type Cell, type CellResult, type MatrixCluster } from '../../bench/fault-matrix.js';
 
-// A fast slice of the workflow fault matrix (npm run faults:matrix): four representative cells,
-// run through the same cell runner on one seeded local cluster. Each cell must leave no object
+// A fast slice of the workflow fault matrix (npm run faults:matrix): six representative cells,
+// run through the same cell runner on one seeded local cluster — four Kubernetes faults on its
+// file:// vault, two S3 faults on s3rver behind the faulty proxy. Each cell must leave no object
 // behind, free the plan lock and, when it fails, name its error, Task and cause.
 
 const CELLS: readonly Cell[] = [
@@ -10,6 +11,8 @@ const CELLS: readonly Cell[] = [
   { fault: 'kube-500-always', workflow: 'backup', step: 'StartExport' },
   { fault: 'job-fails', workflow: 'backup', step: 'CheckExport' },
   { fault: 'job-fails', workflow: 'restore', step: 'CheckVolumes' },
+  { fault: 's3-slowdown-once', workflow: 'backup', step: 'Capture' },
+  { fault: 's3-denied', workflow: 'backup', step: 'CheckExport' },
 ];
 
 let m: MatrixCluster;
@@ -19,7 +22,7 @@ const result = (fault: Cell['fault'], workflow: Cell['workflow']): CellResult =>
 beforeAll(async () => {
   m = await startMatrixCluster();
   for (const cell of CELLS) results.set(`${cell.fault}/${cell.workflow}/${cell.step}`, await runCell(m, cell));
-}, 120_000);
+}, 240_000);
 
 afterAll(async () => {
   await m?.dispose();
@@ -32,7 +35,7 @@ describe('the workflow fault matrix', () => {
     expect(r.lockHeldBy).toBeUndefined();
   });
 
-  it.each(CELLS.filter((c) => c.fault !== 'kube-500-once').map((c) => [`${c.fault} × ${c.workflow} ${c.step}`, c] as const))('%s fails naming its error, a Task and the cause', (_label, cell) => {
+  it.each(CELLS.filter((c) => !FAULTS[c.fault].recovers).map((c) => [`${c.fault} × ${c.workflow} ${c.step}`, c] as const))('%s fails naming its error, a Task and the cause', (_label, cell) => {
     const r = results.get(`${cell.fault}/${cell.workflow}/${cell.step}`)!;
     expect(r.outcome).toBe('Failed');
     expect(r.failure?.error).toBeTruthy();
@@ -67,5 +70,19 @@ describe('the workflow fault matrix', () => {
     expect(r.outcome).toBe('Failed');
     expect(r.failure).toMatchObject({ error: 'VolumeHydrationFailed', state: 'CheckVolumes', step: 'Volumes', from: 'record' });
     expect(r.failure?.cause).toMatch(/PVC \S+ failed: Job hydrate-\w+/);
+  });
+
+  it('retries an S3 SlowDown in Capture through the SDK and ends Available', () => {
+    const r = result('s3-slowdown-once', 'backup');
+    expect(r.faultHits).toBe(1);
+    expect(r.outcome).toBe('Available');
+  });
+
+  it('fails a backup whose vault refuses the writes of the export Jobs at CheckExport, naming the vault and its answer in one line', () => {
+    const r = result('s3-denied', 'backup');
+    expect(r.faultHits).toBeGreaterThan(0);
+    expect(r.failure).toMatchObject({ error: 'ExportFailed', state: 'CheckExport', step: 'Export', from: 'record' });
+    expect(r.failure?.cause).toMatch(/data mover: error: vault s3:\/\/\S+ answered AccessDenied \(HTTP 403\): Access Denied/);
+    expect(r.failure?.cause).not.toMatch(/internal error/);
   });
 });
