@@ -1,6 +1,6 @@
 /**
- * `milvus-guard retention preview|run`: what a plan's retention policy keeps and expires, and
- * the retention workflow (statemachines/retention.asl.yaml) that applies it. `preview` only reads
+ * `milvus-guard retention preview|run|list`: what a plan's retention policy keeps and expires,
+ * the retention workflow (statemachines/retention.asl.yaml) that applies it, and its past runs. `preview` only reads
  * the catalog; `run` starts the workflow, in AWS or, with `--local`, on the embedded default,
  * where `--now` sets the run's clock so a history of backups can be expired without waiting.
  */
@@ -77,6 +77,21 @@ export function registerRetentionCommands(program: Command, io: WorkflowIO = pro
     } else {
       io.out(`plan ${opts.plan} as of ${now.toISOString()}: ${keep.length} kept, ${expire.length} to expire\n`);
       io.out(formatTable(['backup', 'started', 'decision', 'rules or reason', 'locked until'], [...keep.map((k) => [k.backupId, k.startedAt, 'keep', k.rules.join(', '), k.retainUntil]), ...expire.map((e) => [e.backupId, e.startedAt, 'expire', e.reason, ''])]));
+    }
+    process.exitCode = 0;
+  });
+
+  addWorkflowOptions(retention.command('list').description('list retention runs, newest first: kept, expired, packs deleted, bytes freed')).action(async (opts: WorkflowOptions) => {
+    const config = await configOf(opts);
+    const runs = await (await catalogFor(opts, config)).listRetentionRuns();
+    if (opts.output === 'json') io.out(`${JSON.stringify(runs, null, 2)}\n`);
+    else {
+      io.out(
+        formatTable(
+          ['run', 'as of', 'plans', 'kept', 'expired', 'packs deleted', 'freed', 'skipped'],
+          runs.map((r) => [r.runId, r.now, r.plans.length, r.plans.reduce((n, p) => n + p.kept, 0), r.plans.reduce((n, p) => n + p.expired.length, 0), r.packsDeleted, formatBytes(r.bytesFreed), r.skipped.map((x) => x.plan).join(', ')]),
+        ),
+      );
     }
     process.exitCode = 0;
   });

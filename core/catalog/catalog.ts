@@ -5,7 +5,7 @@
  * `InMemoryCatalog` (the test double) — and one module, keys.ts, that owns every key.
  */
 import { UserError } from '../errors.js';
-import type { BackupPatch, BackupRecord, BackupRecordInput, BackupStatus, BackupStep, RestorePatch, RestoreRecord, RestoreRecordInput, RestoreStep, StepEntry } from './record.js';
+import type { BackupPatch, BackupRecord, BackupRecordInput, BackupStatus, BackupStep, RestorePatch, RestoreRecord, RestoreRecordInput, RestoreStep, RetentionRunInput, RetentionRunRecord, StepEntry } from './record.js';
 
 /** Who holds a plan's lock. */
 export interface LockHolder {
@@ -182,4 +182,9 @@ export interface BackupCatalog {
   getRestore(restoreId: string): Promise<RestoreRecord | undefined>;
   /** Restores newest first. */
   listRestores(filter?: RestoreListFilter): Promise<RestoreRecord[]>;
+
+  /** Records a retention run's summary; again for the same execution is a no-op (a retried FinishRetention). */
+  recordRetentionRun(record: RetentionRunInput): Promise<void>;
+  /** Retention runs newest first. */
+  listRetentionRuns(): Promise<RetentionRunRecord[]>;
 }

@@ -3,11 +3,12 @@
  * `gsi1pk`/`gsi1sk`; the attribute names come from the table construct). The local catalog
  * uses the same keys as file names, so both read alike.
  *
- * | item           | pk                | sk       | gsi1pk    | gsi1sk                      |
- * |----------------|-------------------|----------|-----------|-----------------------------|
- * | a backup       | `BACKUP#<id>`     | `BACKUP` | `BACKUPS` | `<startedAt>#<id>`          |
- * | a plan's lock  | `LOCK#<plan>`     | `LOCK`   | —         | —                           |
- * | a restore      | `RESTORE#<id>`    | `RESTORE`| `RESTORES`| `<requestedAt>#<id>`        |
+ * | item            | pk                | sk          | gsi1pk       | gsi1sk               |
+ * |-----------------|-------------------|-------------|--------------|----------------------|
+ * | a backup        | `BACKUP#<id>`     | `BACKUP`    | `BACKUPS`    | `<startedAt>#<id>`   |
+ * | a plan's lock   | `LOCK#<plan>`     | `LOCK`      | —            | —                    |
+ * | a restore       | `RESTORE#<id>`    | `RESTORE`   | `RESTORES`   | `<requestedAt>#<id>` |
+ * | a retention run | `RETENTION#<id>`  | `RETENTION` | `RETENTIONS` | `<now>#<id>`         |
  *
  * All backups share one index partition ordered by start time: `backup list` is one query,
  * newest first, and a catalog holds thousands of backups, not millions.
@@ -30,6 +31,7 @@ export interface RecordKeys extends ItemKeys {
 
 export const BACKUP_KEYS: RecordKeys = { pk: (backupId) => `BACKUP#${backupId}`, sk: 'BACKUP', gsiPk: 'BACKUPS' };
 export const RESTORE_KEYS: RecordKeys = { pk: (restoreId) => `RESTORE#${restoreId}`, sk: 'RESTORE', gsiPk: 'RESTORES' };
+export const RETENTION_KEYS: RecordKeys = { pk: (runId) => `RETENTION#${runId}`, sk: 'RETENTION', gsiPk: 'RETENTIONS' };
 
 /** The index sort key: a partition's records ordered by time, then by id. */
 export const gsiSk = (time: string, id: string): string => `${time}#${id}`;

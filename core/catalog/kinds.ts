@@ -6,8 +6,8 @@
  */
 import type { z } from 'zod';
 import { BackupExistsError, BackupNotFoundError, RecordFinalError, RecordStatusError, RestoreExistsError, RestoreNotFoundError, type BackupCatalog, type BackupListFilter, type LockHolder, type RestoreListFilter, type UpdateOptions } from './catalog.js';
-import { BACKUP_KEYS, RESTORE_KEYS, type RecordKeys } from './keys.js';
-import { BackupRecord, RestoreRecord, type BackupPatch, type BackupRecordInput, type BackupStep, type RestorePatch, type RestoreRecordInput, type RestoreStep, type StepEntry } from './record.js';
+import { BACKUP_KEYS, RESTORE_KEYS, RETENTION_KEYS, type RecordKeys } from './keys.js';
+import { BackupRecord, RestoreRecord, RetentionRunRecord, type RetentionRunInput, type BackupPatch, type BackupRecordInput, type BackupStep, type RestorePatch, type RestoreRecordInput, type RestoreStep, type StepEntry } from './record.js';
 
 /** What every record has: the execution that created it, its status and a timeline of steps. */
 export interface CatalogRecord {
@@ -65,6 +65,16 @@ export const RESTORES: RecordKind<RestoreRecord, 'plan' | 'backupId'> = {
   notFound: (id) => new RestoreNotFoundError(id),
 };
 
+export const RETENTION_RUNS: RecordKind<RetentionRunRecord, never> = {
+  schema: RetentionRunRecord,
+  keys: RETENTION_KEYS,
+  id: (record) => record.runId,
+  time: (record) => record.now,
+  filterBy: [],
+  exists: (id, executionId) => new Error(`retention run ${id} is recorded already, by execution ${executionId}`),
+  notFound: (id) => new Error(`there is no retention run ${id} in the catalog`),
+};
+
 /** The port's record methods, each over its kind; an adapter supplies the lock and the generic operations. */
 export abstract class RecordCatalog implements BackupCatalog {
   abstract acquireLock(plan: string, holder: LockHolder, now: Date, expiresAt: Date): Promise<void>;
@@ -96,4 +106,7 @@ export abstract class RecordCatalog implements BackupCatalog {
   readonly recordRestoreStep = (restoreId: string, step: RestoreStep, entry: Partial<StepEntry>): Promise<void> => this.mergeStep(RESTORES, restoreId, step, entry);
   readonly getRestore = (restoreId: string): Promise<RestoreRecord | undefined> => this.getRecord(RESTORES, restoreId);
   readonly listRestores = (filter: RestoreListFilter = {}): Promise<RestoreRecord[]> => this.listRecords(RESTORES, filter);
+
+  readonly recordRetentionRun = (record: RetentionRunInput): Promise<void> => this.createRecord(RETENTION_RUNS, record);
+  readonly listRetentionRuns = (): Promise<RetentionRunRecord[]> => this.listRecords(RETENTION_RUNS, {});
 }

@@ -197,3 +197,28 @@ export type RestoreRecordInput = z.input<typeof RestoreRecord>;
 
 /** Fields `updateRestore` may set; identity fields never change. */
 export type RestorePatch = Partial<Omit<RestoreRecord, 'restoreId' | 'backupId' | 'executionId' | 'requestedAt' | 'steps'>>;
+
+// ---- retention runs ----------------------------------------------------------------------
+
+/**
+ * A retention run's summary: what each plan kept and expired, what garbage collection freed.
+ * The whole report (every backup decided, with rules and reasons) is in the vault at `reportKey`.
+ */
+export const RetentionRunRecord = z.object({
+  runId: z.string(),
+  executionId: z.string(),
+  status: z.enum(['Completed']),
+  /** The run's clock: every decision was taken at this instant. */
+  now: z.string(),
+  dryRun: z.boolean(),
+  plans: z.array(z.object({ plan: z.string(), kept: z.number().int().nonnegative(), expired: z.array(z.string()), locksExtended: z.number().int().nonnegative() })),
+  skipped: z.array(z.object({ plan: z.string(), reason: z.string() })),
+  packsDeleted: z.number().int().nonnegative(),
+  bytesFreed: z.number().nonnegative(),
+  /** Why packs were not collected, when they were not. */
+  gcSkipped: z.string().optional(),
+  reportKey: z.string(),
+  steps: z.record(z.string(), StepEntry).default({}),
+});
+export type RetentionRunRecord = z.infer<typeof RetentionRunRecord>;
+export type RetentionRunInput = z.input<typeof RetentionRunRecord>;

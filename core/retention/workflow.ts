@@ -322,8 +322,8 @@ export async function collectGarbageStep(s: Pick<RetentionServices, 'vault' | 'r
 }
 
 /**
- * FinishRetention: the report into the vault (`retention/<runId>.json`), the "Retention
- * Completed" event, and the locks released. Returns the report.
+ * FinishRetention: the report into the vault (`retention/<runId>.json`) and its summary into
+ * the catalog, the "Retention Completed" event, and the locks released. Returns the report.
  */
 export async function finishRetentionStep(s: Pick<RetentionServices, 'catalog' | 'vault' | 'events' | 'now'>, run: RetentionRun, plans: readonly PlanOutcome[], gc: GcProgress): Promise<RetentionReport> {
   const report: RetentionReport = RetentionReport.parse({
@@ -339,7 +339,21 @@ export async function finishRetentionStep(s: Pick<RetentionServices, 'catalog' |
     gc,
   });
   if (!run.dryRun) {
-    await s.vault.put(retentionReportKey(run.runId), Buffer.from(JSON.stringify(report, null, 2)));
+    const reportKey = retentionReportKey(run.runId);
+    await s.vault.put(reportKey, Buffer.from(JSON.stringify(report, null, 2)));
+    await s.catalog.recordRetentionRun({
+      runId: run.runId,
+      executionId: run.executionId,
+      status: 'Completed',
+      now: run.now,
+      dryRun: false,
+      plans: plans.map((p) => ({ plan: p.plan, kept: p.kept.length, expired: p.expired.map((e) => e.backupId), locksExtended: p.locksExtended })),
+      skipped: run.skipped,
+      packsDeleted: gc.packsDeleted,
+      bytesFreed: gc.bytesFreed,
+      ...(gc.skipped ? { gcSkipped: gc.skipped } : {}),
+      reportKey,
+    });
     await s.events.publish({ detailType: 'Retention Completed', time: s.now(), detail: { runId: run.runId, expired: report.expired, packsDeleted: report.packsDeleted, bytesFreed: report.bytesFreed, skipped: run.skipped } });
   }
   await releaseRetentionLocks(s, run);

@@ -132,6 +132,17 @@ describe.each(implementations)('%s', (_name, make) => {
       expect(await catalog.getBackup('b')).toMatchObject({ status: 'Expired', expired: { cleared: true }, failure: { cause: 'the data mover crashed' } });
     });
 
+    it('keep retention runs newest first; recording one again for its execution is a no-op', async () => {
+      const catalog = await make();
+      const run = (runId: string, now: string) => ({ runId, executionId: `arn:exec:${runId}`, status: 'Completed' as const, now, dryRun: false, plans: [{ plan: 'p', kept: 3, expired: ['b-1'], locksExtended: 2 }], skipped: [], packsDeleted: 1, bytesFreed: 42, reportKey: `retention/${runId}.json` });
+      await catalog.recordRetentionRun(run('r1', NOW.toISOString()));
+      await catalog.recordRetentionRun(run('r2', LATER.toISOString()));
+      await catalog.recordRetentionRun(run('r2', LATER.toISOString()));
+
+      expect((await catalog.listRetentionRuns()).map((r) => r.runId)).toEqual(['r2', 'r1']);
+      expect((await catalog.listBackups()).length).toBe(0);
+    });
+
     it('keep the first start of a step and take its end later', async () => {
       const catalog = await make();
       await catalog.createBackup(backupInput('a', '2026-11-23T02:00:00.000Z'));

@@ -34,6 +34,18 @@ describe('retention preview', () => {
   });
 });
 
+describe('retention list', () => {
+  it('lists the recorded runs, newest first', async () => {
+    const { dir, catalog } = await localState();
+    await catalog.recordRetentionRun({ runId: 'retention-20261112t120000z', executionId: 'e', status: 'Completed', now: '2026-11-12T12:00:00.000Z', dryRun: false, plans: [{ plan: PLAN, kept: 8, expired: ['b-02'], locksExtended: 3 }], skipped: [], packsDeleted: 2, bytesFreed: 2048, reportKey: 'retention/retention-20261112t120000z.json' });
+    const cli = cliWith(registerRetentionCommands);
+
+    expect(await cli.run('retention', 'list', '--local', '--state', dir)).toBe(0);
+
+    expect(cli.out.join('')).toMatch(/retention-20261112t120000z\s+2026-11-12T12:00:00.000Z\s+1\s+8\s+1\s+2\s+2\.0KiB/);
+  });
+});
+
 describe('retention run', () => {
   it('starts the retention state machine with {"all": true} in AWS', async () => {
     const cli = cliWith(registerRetentionCommands);

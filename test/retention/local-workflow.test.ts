@@ -114,6 +114,11 @@ describe('the retention workflow on the embedded default', () => {
     expect(report.packsDeleted).toBeGreaterThanOrEqual(1);
     expect(report.bytesFreed).toBeGreaterThanOrEqual(600_000);
 
+    const runs = await localCatalog(c.stateDir).listRetentionRuns();
+    expect(runs.map((r) => r.now)).toEqual([day(10, 12).toISOString(), day(4, 12).toISOString()]);
+    expect(runs[0]).toMatchObject({ status: 'Completed', packsDeleted: report.packsDeleted, bytesFreed: report.bytesFreed, reportKey: `retention/${report.runId}.json` });
+    expect(JSON.parse((await vaultAt(day(10, 12)).get(runs[0]!.reportKey)).toString())).toEqual(report);
+
     const verified = await verifyVault({ vault: vaultAt(day(10, 12)), readData: true });
     expect(verified.problems).toEqual([]);
     expect(verified.backups).toBe(2);
