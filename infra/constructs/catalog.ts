@@ -5,8 +5,9 @@
  */
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { BACKUP_KEYS, LOCK_KEYS } from '../../core/catalog/keys.js';
 
 /**
  * Attribute names of the table's keys. The catalog module owns what goes into them; the table
@@ -76,4 +77,29 @@ export class Catalog extends Construct {
   grantRead(grantee: iam.IGrantable): iam.Grant {
     return this.table.grantReadData(grantee);
   }
+}
+
+/** The kinds of catalog item a grant may be limited to (core/catalog/keys.ts). */
+export type CatalogItems = 'locks' | 'backups';
+
+const ITEM_KEYS = { locks: LOCK_KEYS, backups: BACKUP_KEYS } as const;
+
+/**
+ * Lets `grantee` call `actions` (e.g. `dynamodb:PutItem`) on the catalog's `items` only: the
+ * grant holds for items whose partition key has that kind's prefix (`LOCK#*`), by the
+ * `dynamodb:LeadingKeys` condition. A function of its own instead of a method of `Catalog`
+ * because a stack outside the catalog's home region has only the replica, imported by name.
+ */
+export function grantCatalogItems(table: dynamodb.ITableV2, grantee: iam.IGrantable, items: CatalogItems, ...actions: string[]): iam.Grant {
+  return iam.Grant.addToPrincipal({
+    grantee,
+    actions,
+    resourceArns: [table.tableArn],
+    conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [ITEM_KEYS[items].pk('*')] } },
+  });
+}
+
+/** Lets `grantee` query the catalog's `byTime` index (listing backups, newest first): read only. */
+export function grantCatalogQuery(table: dynamodb.ITableV2, grantee: iam.IGrantable): iam.Grant {
+  return iam.Grant.addToPrincipal({ grantee, actions: ['dynamodb:Query'], resourceArns: [`${table.tableArn}/index/${CATALOG_INDEX_BY_TIME}`] });
 }

@@ -1,21 +1,33 @@
 /**
- * Cluster access: lets the workflow role into each plan's EKS cluster. An EKS access entry maps
- * the role to the Kubernetes group `milvus-guard`, which deploy/rbac.yaml binds to the minimal
- * permissions the workflows need; no EKS access policy is attached, so the role has no
- * cluster-admin or other broad rights. The role may also DescribeCluster (endpoint and CA) on
- * exactly those clusters.
+ * Cluster access: lets a role into each plan's EKS cluster. An EKS access entry maps the role
+ * to a Kubernetes group that deploy/rbac.yaml binds to the minimal permissions its functions
+ * need: the workflow role to `milvus-guard`, the retention role that expires snapshots to
+ * `milvus-guard-retention` (VolumeSnapshots only). No EKS access policy is attached, so a role
+ * has no cluster-admin or other broad rights. The role may also DescribeCluster (endpoint and
+ * CA) on exactly those clusters.
  */
 import { Stack } from 'aws-cdk-lib';
 import * as eks from 'aws-cdk-lib/aws-eks';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 
-/** The Kubernetes group deploy/rbac.yaml binds; the access entry puts the role in it. */
+/** The Kubernetes group deploy/rbac.yaml binds; the access entry puts the workflow role in it. */
 export const KUBERNETES_GROUP = 'milvus-guard';
 
+/**
+ * The Kubernetes group of the retention function that deletes expired backups' VolumeSnapshots
+ * (ApplyPlan): deploy/rbac.yaml binds it to list and delete VolumeSnapshots, nothing else.
+ */
+export const RETENTION_KUBERNETES_GROUP = 'milvus-guard-retention';
+
 export interface ClusterAccessProps {
-  /** The role the workflow Lambdas run as. */
+  /** The role the Lambdas that call Kubernetes run as. */
   readonly role: iam.IRole;
+  /**
+   * The Kubernetes group the access entries put the role in; deploy/rbac.yaml says what it may do.
+   * @default KUBERNETES_GROUP
+   */
+  readonly kubernetesGroup?: string;
   /** EKS cluster names (as `aws eks list-clusters` shows them) in this stack's region. */
   readonly clusterNames: readonly string[];
 }
@@ -36,7 +48,7 @@ export class ClusterAccess extends Construct {
           clusterName,
           principalArn: props.role.roleArn,
           type: 'STANDARD',
-          kubernetesGroups: [KUBERNETES_GROUP],
+          kubernetesGroups: [props.kubernetesGroup ?? KUBERNETES_GROUP],
         }),
       );
     }

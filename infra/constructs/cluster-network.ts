@@ -39,9 +39,16 @@ export class ClusterNetwork extends Construct {
     this.securityGroups = props.securityGroupIds?.length
       ? props.securityGroupIds.map((sg) => ec2.SecurityGroup.fromSecurityGroupId(this, sg, sg))
       : [new ec2.SecurityGroup(this, 'FunctionSecurityGroup', { vpc: this.vpc, allowAllOutbound: true, description: 'milvus-guard workflow Lambdas: outbound to the EKS API and AWS APIs only' })];
-    // What AWSLambdaVPCAccessExecutionRole grants; Lambda manages the ENIs with the function's
-    // own role, and these EC2 actions support no resource-level restriction.
-    props.role.addToPrincipalPolicy(
+    this.grantNetworkInterfaces(props.role);
+  }
+
+  /**
+   * Lets `role` manage the network interfaces of a function placed in this network: what
+   * AWSLambdaVPCAccessExecutionRole grants. Lambda manages the ENIs with the function's own
+   * role, and these EC2 actions support no resource-level restriction.
+   */
+  grantNetworkInterfaces(role: iam.IRole): void {
+    role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['ec2:CreateNetworkInterface', 'ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets', 'ec2:DeleteNetworkInterface', 'ec2:AssignPrivateIpAddresses', 'ec2:UnassignPrivateIpAddresses'],
         resources: ['*'],

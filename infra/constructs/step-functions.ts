@@ -3,6 +3,8 @@
  * step tables (core/workflow/steps.ts), built from its bundle under lambdas/, told which state
  * it serves (`MILVUS_GUARD_STEP`), and given exactly as long as the Task that invokes it waits
  * (`taskFunctionTimeouts`). `taskFunctions` hands a workflow its functions by placeholder.
+ * Functions run as the shared workflow role, unless their bundle gives a state a role of its
+ * own (the retention steps, each with only what it does).
  */
 import { fileURLToPath } from 'node:url';
 import { Duration } from 'aws-cdk-lib';
@@ -12,7 +14,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import type { z } from 'zod';
 import type { Config } from '../../core/config/schema.js';
-import { bundleOf, handlerStates, placeholderOf, stepRow, type StepBundle, type WorkflowSteps } from '../../core/workflow/steps.js';
+import { bundleOf, bundleStates, handlerStates, placeholderOf, stepRow, type StepBundle, type WorkflowSteps } from '../../core/workflow/steps.js';
 import { STEP_VARIABLE } from '../../lambdas/shared/environment.js';
 import type { ClusterNetwork } from './cluster-network.js';
 import { MilvusGuardFunction, type FunctionEnvironment } from './milvus-guard-function.js';
@@ -26,9 +28,17 @@ export interface StepBundleProps<S extends z.ZodType = z.ZodType> {
   readonly environment: Omit<FunctionEnvironment<S>, typeof STEP_VARIABLE>;
   /**
    * Whether its functions call the Kubernetes API, and so run in the clusters' VPC when a
-   * cluster's endpoint is private.
+   * cluster's endpoint is private: all of them (`true`), none (`false`), or those of the states
+   * listed.
    */
-  readonly callsKubernetes: boolean;
+  readonly callsKubernetes: boolean | readonly string[];
+  /**
+   * The role of a state's function, by state, for a bundle whose functions each get exactly
+   * the permissions their step needs (retention). A state not named runs as the construct's
+   * `role`.
+   * @default - every function of the bundle runs as the construct's `role`
+   */
+  readonly roles?: Readonly<Record<string, iam.IRole>>;
 }
 
 export interface StepFunctionsProps {
@@ -38,7 +48,10 @@ export interface StepFunctionsProps {
   readonly bundles: Readonly<Partial<Record<StepBundle, StepBundleProps>>>;
   /** The parsed installation config, baked into every bundle. */
   readonly config: Config;
-  /** The role every function runs as (the identity the EKS access entries name). */
+  /**
+   * The role the functions run as (the identity the EKS access entries name), but for those a
+   * bundle's `roles` names.
+   */
   readonly role: iam.IRole;
   /**
    * @default - CloudWatch Logs' own encryption
@@ -56,6 +69,9 @@ const servesManyStates = (schema: z.ZodType) => STEP_VARIABLE in ((schema as unk
 
 const capitalized = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
+/** Whether the function of `state`, from a bundle made with `b`, calls Kubernetes. */
+const callsKubernetes = (b: StepBundleProps, state: string) => (typeof b.callsKubernetes === 'boolean' ? b.callsKubernetes : b.callsKubernetes.includes(state));
+
 /** The entry point of a bundle: `lambdas/<bundle>/index.ts`. */
 const bundleEntry = (bundle: StepBundle) => fileURLToPath(new URL(`../../lambdas/${bundle}/index.ts`, import.meta.url));
 
@@ -66,6 +82,15 @@ export class StepFunctions extends Construct {
   constructor(scope: Construct, id: string, props: StepFunctionsProps) {
     super(scope, id);
     const functions = new Map<string, MilvusGuardFunction<z.ZodType>>();
+    // A role or a VPC placement for a state the bundle does not serve is a typo that would
+    // otherwise leave that state's function with the shared role or outside the VPC.
+    for (const [bundle, b] of Object.entries(props.bundles) as [StepBundle, StepBundleProps][]) {
+      const named = [...Object.keys(b.roles ?? {}), ...(typeof b.callsKubernetes === 'boolean' ? [] : b.callsKubernetes)];
+      if (named.length === 0) continue;
+      const served = bundleStates(bundle, ...props.workflows);
+      const unknown = named.filter((state) => !served.includes(state));
+      if (unknown.length) throw new Error(`${this.node.path}: the ${bundle} bundle's props name [${unknown.join(', ')}], which no function of lambdas/${bundle} serves; it serves [${served.join(', ')}]`);
+    }
     for (const w of props.workflows) {
       const timeouts = taskFunctionTimeouts(w.workflow);
       for (const state of handlerStates(w)) {
@@ -84,9 +109,9 @@ export class StepFunctions extends Construct {
             environment: { ...b.environment, ...(servesManyStates(b.environmentSchema) ? { [STEP_VARIABLE]: state } : {}) } as FunctionEnvironment<z.ZodType>,
             config: props.config,
             serviceName: props.config.name,
-            role: props.role,
+            role: b.roles?.[state] ?? props.role,
             ...(props.logEncryptionKey ? { logEncryptionKey: props.logEncryptionKey } : {}),
-            ...(b.callsKubernetes && props.network ? { network: props.network } : {}),
+            ...(callsKubernetes(b, state) && props.network ? { network: props.network } : {}),
             timeout,
           }),
         );
@@ -105,9 +130,9 @@ export class StepFunctions extends Construct {
             environment: { ...b.environment, [STEP_VARIABLE]: event.name } as FunctionEnvironment<z.ZodType>,
             config: props.config,
             serviceName: props.config.name,
-            role: props.role,
+            role: b.roles?.[event.name] ?? props.role,
             ...(props.logEncryptionKey ? { logEncryptionKey: props.logEncryptionKey } : {}),
-            ...(b.callsKubernetes && props.network ? { network: props.network } : {}),
+            ...(callsKubernetes(b, event.name) && props.network ? { network: props.network } : {}),
             timeout: Duration.minutes(5),
           }),
         );

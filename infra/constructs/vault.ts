@@ -209,6 +209,89 @@ export class Vault extends Construct {
       .combine(this.encryptionKey.grant(grantee, 'kms:Decrypt', 'kms:GenerateDataKey'));
   }
 
+  /**
+   * Lets `grantee` list the keys under `prefixes` (e.g. `volumes/`), and with `versions` also
+   * their versions and delete markers. A listing without one of those prefixes is refused.
+   */
+  grantList(grantee: iam.IGrantable, prefixes: readonly string[], options: { readonly versions?: boolean } = {}): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:ListBucket', ...(options.versions ? ['s3:ListBucketVersions'] : [])],
+      resourceArns: [this.bucket.bucketArn],
+      conditions: { StringLike: { 's3:prefix': prefixes.map((p) => `${p}*`) } },
+    });
+  }
+
+  /** Lets `grantee` read (GET and HEAD) the objects under `prefixes`, with KMS decrypt. */
+  grantReadObjects(grantee: iam.IGrantable, prefixes: readonly string[]): iam.Grant {
+    return iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: this.objectArns(prefixes) }).combine(this.encryptionKey.grant(grantee, 'kms:Decrypt'));
+  }
+
+  /**
+   * Lets `grantee` write single-request objects under `prefixes` (a report), with the KMS data
+   * key SSE-KMS needs. No multipart upload, so no `kms:Decrypt`.
+   */
+  grantPutObjects(grantee: iam.IGrantable, prefixes: readonly string[]): iam.Grant {
+    return iam.Grant.addToPrincipal({ grantee, actions: ['s3:PutObject'], resourceArns: this.objectArns(prefixes) }).combine(this.encryptionKey.grant(grantee, 'kms:GenerateDataKey'));
+  }
+
+  /**
+   * Lets `grantee` read and set the Object Lock retain-until date of objects under `prefixes`.
+   * Without `s3:BypassGovernanceRetention` (denied to the product's roles, see
+   * `denyGovernanceBypass`) S3 lets a date only move later: extending, never shortening.
+   */
+  grantExtendRetention(grantee: iam.IGrantable, prefixes: readonly string[]): iam.Grant {
+    return iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObjectRetention', 's3:PutObjectRetention'], resourceArns: this.objectArns(prefixes) });
+  }
+
+  /**
+   * Lets `grantee` really delete objects under `prefixes`: list their versions and delete
+   * markers, delete each by version id (a DELETE without one only adds a marker on this
+   * versioned bucket), and read the retention and legal hold that decide whether S3 allows it.
+   * Object Lock still refuses a locked version: nothing here can bypass it.
+   */
+  grantDeleteVersions(grantee: iam.IGrantable, prefixes: readonly string[]): iam.Grant {
+    return this.grantList(grantee, prefixes, { versions: true }).combine(
+      iam.Grant.addToPrincipal({
+        grantee,
+        actions: ['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:GetObjectRetention', 's3:GetObjectLegalHold'],
+        resourceArns: this.objectArns(prefixes),
+      }),
+    );
+  }
+
+  /**
+   * Denies `s3:BypassGovernanceRetention` on the vault to `principals` in the bucket policy, so
+   * no identity policy attached to them later (an admin policy, a wildcard) can shorten a lock
+   * or delete a locked version.
+   *
+   * Why the product's roles, not every principal: GOVERNANCE mode exists so that a privileged
+   * person can, deliberately and visibly in CloudTrail, lift a lock (a legal erasure order, a
+   * lock set by mistake). A deny for everyone would take that break-glass path away and turn
+   * GOVERNANCE into a COMPLIANCE that cannot be undone either way; whoever wants that should
+   * choose COMPLIANCE. The product itself never needs the bypass, so its roles are denied it
+   * in the one place their own policies cannot override. The condition names them by ARN
+   * (`aws:PrincipalArn` is the role's ARN for its sessions), so the policy does not depend on
+   * the roles existing when S3 validates it.
+   */
+  denyGovernanceBypass(principals: readonly iam.IRole[]): void {
+    if (principals.length === 0) return;
+    this.bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'DenyGovernanceBypassToMilvusGuard',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:BypassGovernanceRetention'],
+        resources: [this.bucket.bucketArn, this.bucket.arnForObjects('*')],
+        conditions: { ArnEquals: { 'aws:PrincipalArn': principals.map((p) => p.roleArn) } },
+      }),
+    );
+  }
+
+  private objectArns(prefixes: readonly string[]): string[] {
+    return prefixes.map((p) => this.bucket.arnForObjects(`${p}*`));
+  }
+
   /** Lets `grantee` list and read the vault (restores, drills, verification), with KMS decrypt. */
   grantRead(grantee: iam.IGrantable): iam.Grant {
     return iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject', 's3:GetObjectRetention'], resourceArns: [this.bucket.arnForObjects('*')] })

@@ -2,8 +2,9 @@
  * The stack of a vault region: the vault (replicating to its DR vaults), the catalog (the
  * global table itself in the installation's home region, its replica elsewhere), the workflow
  * role and its access to the region's EKS clusters, the workflow Lambdas, the backup, restore
- * and drill state machines with the plans' and drills' schedules, and the notification topic
- * the alarms publish to.
+ * and drill state machines with the plans' and drills' schedules, the retention state machine
+ * with its daily schedule and its per-step roles, and the notification topic the alarms
+ * publish to.
  */
 import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -17,15 +18,17 @@ import { resolveDrill, resolvePlan } from '../../core/config/resolve.js';
 import { parseQuantity } from '../../core/config/quantity.js';
 import { drillNamespaceOf, type Cluster, type Config, type StorageClass, type Vault as VaultConfig } from '../../core/config/schema.js';
 import { UserError } from '../../core/errors.js';
-import { BACKUP_WORKFLOW, DRILL_WORKFLOW, RESTORE_WORKFLOW } from '../../core/workflow/steps.js';
+import { BACKUP_WORKFLOW, DRILL_WORKFLOW, RESTORE_WORKFLOW, RETENTION_WORKFLOW } from '../../core/workflow/steps.js';
 import { BackupStepEnvironment } from '../../lambdas/backup/environment.js';
 import { PrepareEnvironment } from '../../lambdas/prepare/environment.js';
 import { RestoreStepEnvironment } from '../../lambdas/restore/environment.js';
+import { RetentionStepEnvironment } from '../../lambdas/retention/environment.js';
 import { Catalog } from '../constructs/catalog.js';
 import { ClusterAccess } from '../constructs/cluster-access.js';
 import { ClusterNetwork } from '../constructs/cluster-network.js';
 import { DataMover } from '../constructs/data-mover.js';
 import { Notifications } from '../constructs/notifications.js';
+import { RetentionAccess } from '../constructs/retention-access.js';
 import { Vault, type VaultTransition } from '../constructs/vault.js';
 import { StepFunctions } from '../constructs/step-functions.js';
 import { Workflow, type WorkflowSchedule } from '../constructs/workflow.js';
@@ -74,6 +77,15 @@ export function logsEncryptionKey(scope: Construct, id: string): kms.Key {
   return key;
 }
 
+/**
+ * When the retention workflow runs on its own: daily at 12:00 UTC. The config has no field for
+ * it; noon UTC is far from the night when backups are usually scheduled (the example's run at
+ * 02:00 UTC), so a backup rarely waits for the plan lock retention holds, or the other way round.
+ * Either way nothing breaks: a plan whose backup runs is skipped for the day, and a backup
+ * that starts during a run retries until the run releases the lock.
+ */
+export const RETENTION_SCHEDULE = { cron: ['0 12 * * *'], timeZone: 'UTC' } as const;
+
 export class PrimaryStack extends Stack {
   readonly vault: Vault;
   readonly catalogTable: dynamodb.ITableV2;
@@ -85,6 +97,9 @@ export class PrimaryStack extends Stack {
   readonly backupWorkflow: Workflow;
   readonly restoreWorkflow: Workflow;
   readonly drillWorkflow: Workflow;
+  readonly retentionWorkflow: Workflow;
+  /** The retention steps' roles, one per step, and ApplyPlan's access to the plans' clusters. */
+  readonly retentionAccess: RetentionAccess;
   readonly clusterAccess: ClusterAccess;
   /** The VPC placement of the functions that call Kubernetes, when a cluster is private. */
   readonly network?: ClusterNetwork;
@@ -167,8 +182,20 @@ export class PrimaryStack extends Stack {
     const bus = events.EventBus.fromEventBusName(this, 'DefaultEventBus', 'default');
     bus.grantPutEventsTo(this.workflowRole);
 
-    // One function per Task, all sharing the workflow role (the EKS identity, already allowed
-    // the vault, its key, the catalog and the bus); each may run as long as its Task waits.
+    // Retention is the one workflow that deletes from the vault: its steps get a role each, with
+    // what that step does and nothing of the backup's or restore's rights (and those have no
+    // delete). ApplyPlan reaches the plans' clusters in a Kubernetes group of its own.
+    this.retentionAccess = new RetentionAccess(this, 'RetentionAccess', {
+      vault: this.vault,
+      catalogTable: this.catalogTable,
+      eventBus: bus,
+      clusterNames: plans.map((p) => p.cluster.eksClusterName),
+    });
+    if (this.network) this.network.grantNetworkInterfaces(this.retentionAccess.roles.ApplyPlan);
+
+    // One function per Task, all but the retention steps sharing the workflow role (the EKS
+    // identity, already allowed the vault, its key, the catalog and the bus); each may run as
+    // long as its Task waits.
     const stepEnvironment = {
       VAULT_NAME: vaultConfig.name,
       VAULT_BUCKET: this.vault.bucket.bucketName,
@@ -180,7 +207,7 @@ export class PrimaryStack extends Stack {
       DATAMOVER_SERVICE_ACCOUNT: this.dataMover.serviceAccountName,
     };
     this.steps = new StepFunctions(this, 'Steps', {
-      workflows: [BACKUP_WORKFLOW, RESTORE_WORKFLOW, DRILL_WORKFLOW],
+      workflows: [BACKUP_WORKFLOW, RESTORE_WORKFLOW, DRILL_WORKFLOW, RETENTION_WORKFLOW],
       bundles: {
         // Prepare needs the catalog and nothing of the cluster.
         prepare: {
@@ -190,6 +217,22 @@ export class PrimaryStack extends Stack {
         },
         backup: { environmentSchema: BackupStepEnvironment, environment: stepEnvironment, callsKubernetes: true },
         restore: { environmentSchema: RestoreStepEnvironment, environment: stepEnvironment, callsKubernetes: true },
+        // Only ApplyPlan calls Kubernetes (it deletes VolumeSnapshots). The lock TTL, the GC
+        // slice and the number of backups whose snapshots stay (KEEP_SNAPSHOTS) keep the
+        // defaults of their environment schema.
+        retention: {
+          environmentSchema: RetentionStepEnvironment,
+          environment: {
+            VAULT_NAME: vaultConfig.name,
+            VAULT_BUCKET: this.vault.bucket.bucketName,
+            VAULT_KMS_KEY_ARN: this.vault.encryptionKey.keyArn,
+            VAULT_OBJECT_LOCK_MODE: vaultConfig.objectLock.mode,
+            CATALOG_TABLE: this.catalogTable.tableName,
+            EVENT_BUS_NAME: bus.eventBusName,
+          },
+          callsKubernetes: ['ApplyPlan'],
+          roles: this.retentionAccess.roles,
+        },
       },
       config,
       role: this.workflowRole,
@@ -228,6 +271,17 @@ export class PrimaryStack extends Stack {
       alarmTopic: this.notifications.topic,
     });
 
+    // Daily for every plan of the vault, and on demand (console or CLI) with {"plan": NAME} or
+    // {"all": true}, optionally "dryRun": true.
+    this.retentionWorkflow = new Workflow(this, 'RetentionWorkflow', {
+      definition: 'retention',
+      stateMachineName: stateMachineName(config.name, 'retention'),
+      taskFunctions: this.steps.taskFunctions(RETENTION_WORKFLOW),
+      schedules: [{ name: 'daily', input: { all: true }, cron: RETENTION_SCHEDULE.cron, timeZone: RETENTION_SCHEDULE.timeZone, purpose: `Applies the retention policies of the plans of vault ${vaultConfig.name}` }],
+      logEncryptionKey: logsKey,
+      alarmTopic: this.notifications.topic,
+    });
+
     // A backup execution that ends without its failure path (stopped, timed out, a Lambda that
     // crashed past its retries) is recovered after at once: its clones, Jobs and snapshots
     // removed, GC resumed, post hooks run, its record Failed and the plan lock released.
@@ -241,12 +295,20 @@ export class PrimaryStack extends Stack {
       targets: [new eventTargets.LambdaFunction(this.steps.eventFunction(BACKUP_WORKFLOW, 'RecoverExecution'), { retryAttempts: 8, maxEventAge: Duration.hours(6) })],
     });
 
-    // Prepare and RecoverHolder ask whether the execution that holds a plan's lock still runs.
-    // The ARN is built from the name: a reference to the state machine would make its role's
-    // policy depend on the state machine, which depends on the functions that use the role.
-    const backupExecutions = this.formatArn({ service: 'states', resource: 'execution', resourceName: `${stateMachineName(config.name, 'backup')}:*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
-    this.workflowRole.addToPolicy(new iam.PolicyStatement({ actions: ['states:DescribeExecution'], resources: [backupExecutions] }));
-    acknowledgeWildcardResources(this.workflowRole, [backupExecutions], 'Any execution of the backup state machine may hold a plan lock; its name is chosen at run time. Describe only.');
+    // Prepare and RecoverHolder ask whether the execution that holds a plan's lock still runs:
+    // a backup's, or a retention run's (which locks every plan of the vault). The ARNs are
+    // built from the names: a reference to a state machine would make its role's policy depend
+    // on the state machine, which depends on the functions that use the role.
+    const lockHolders = (['backup', 'retention'] as const).map((w) =>
+      this.formatArn({ service: 'states', resource: 'execution', resourceName: `${stateMachineName(config.name, w)}:*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
+    );
+    this.workflowRole.addToPolicy(new iam.PolicyStatement({ actions: ['states:DescribeExecution'], resources: lockHolders }));
+    acknowledgeWildcardResources(this.workflowRole, lockHolders, 'Any execution of the backup or retention state machine may hold a plan lock; its name is chosen at run time. Describe only.');
+
+    // No role of the product may lift or shorten an Object Lock (Vault.denyGovernanceBypass
+    // says why the deny names the product's roles rather than every principal). Every role of
+    // this stack, so a role added later is covered without a list to keep in step.
+    this.vault.denyGovernanceBypass(this.node.findAll().filter((c): c is iam.Role => c instanceof iam.Role));
 
     this.acknowledgeFindings();
   }
@@ -254,7 +316,9 @@ export class PrimaryStack extends Stack {
   /** cdk-nag findings that are deliberate, each with the reason. */
   private acknowledgeFindings(): void {
     if (this.network) {
-      acknowledgeWildcardResources(this.workflowRole, ['*'], 'Lambda creates and deletes its VPC network interfaces with the function role; those EC2 actions support no resource-level permissions.');
+      for (const role of [this.workflowRole, this.retentionAccess.roles.ApplyPlan]) {
+        acknowledgeWildcardResources(role, ['*'], 'Lambda creates and deletes its VPC network interfaces with the function role; those EC2 actions support no resource-level permissions.');
+      }
     }
     acknowledge(this.vault.accessLogsBucket, 'AwsSolutions-S1', "This bucket receives the vault's server access logs; logging it into itself would loop.");
     for (const fn of this.steps.functions.values()) {

@@ -93,6 +93,19 @@ describe('clusters restores may reach', () => {
 
     const template = synthPrimary(config({ clusters: [...example.clusters, standby, west] }));
 
-    expect(Object.values(template.findResources('AWS::EKS::AccessEntry')).map((e) => e.Properties.ClusterName).sort()).toEqual(['prod-eks', 'standby-eks']);
+    const entries = Object.values(template.findResources('AWS::EKS::AccessEntry')).map((e) => e.Properties);
+    const ofRole = (role: RegExp) => entries.filter((e) => role.test(e.PrincipalArn['Fn::GetAtt'][0])).map((e) => e.ClusterName).sort();
+
+    expect(ofRole(/^WorkflowRole/)).toEqual(['prod-eks', 'standby-eks']);
+    expect(entries).toHaveLength(3);
+  });
+
+  it('lets the retention step that deletes snapshots only into the clusters of the plans it expires', () => {
+    const standby = { name: 'standby', eksClusterName: 'standby-eks', region: 'us-east-1', endpointAccess: 'public' };
+
+    const template = synthPrimary(config({ clusters: [...example.clusters, standby] }));
+
+    const entries = Object.values(template.findResources('AWS::EKS::AccessEntry')).map((e) => e.Properties);
+    expect(entries.filter((e) => /^RetentionAccessApplyPlanRole/.test(e.PrincipalArn['Fn::GetAtt'][0])).map((e) => [e.ClusterName, e.KubernetesGroups])).toEqual([['prod-eks', ['milvus-guard-retention']]]);
   });
 });

@@ -433,12 +433,15 @@ describe('restore workflow', () => {
     expect(target).toMatchObject({ RetryPolicy: { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 21600 } });
   });
 
-  it('lets the workflow role describe (only) the backup executions that may hold a plan lock', () => {
+  it('lets the workflow role describe (only) the backup and retention executions that may hold a plan lock', () => {
     const describes = statementsOf('WorkflowRole').filter((st) => actionsOf([st]).includes('states:DescribeExecution'));
 
     expect(describes).toHaveLength(1);
     expect(actionsOf(describes)).toEqual(['states:DescribeExecution']);
-    expect(JSON.stringify(describes[0]!.Resource)).toContain(':execution:milvus-guard-backup:*');
+    expect(describes[0]!.Resource).toEqual([
+      `arn:aws:states:us-east-1:${ACCOUNT}:execution:milvus-guard-backup:*`,
+      `arn:aws:states:us-east-1:${ACCOUNT}:execution:milvus-guard-retention:*`,
+    ]);
   });
 
   it("lets the workflow role read the vault's chunks and manifests, write drill evidence, and decrypt with the vault key", () => {

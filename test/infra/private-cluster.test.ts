@@ -48,6 +48,24 @@ describe('a cluster with a private endpoint', () => {
     }
   });
 
+  it('places the retention step that deletes VolumeSnapshots there, and the retention steps that never call Kubernetes outside', () => {
+    const template = synthPrimary(withClusters([privateProd]));
+
+    template.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ MILVUS_GUARD_STEP: 'ApplyPlan' }) }, VpcConfig: { SubnetIds: ['subnet-0abc1234', 'subnet-0def5678'] } });
+    for (const state of ['StartRetention', 'CollectGarbage', 'FinishRetention', 'AbortRetention']) {
+      template.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ MILVUS_GUARD_STEP: state }) }, VpcConfig: Match.absent() });
+    }
+  });
+
+  it("gives ApplyPlan's own role the network-interface permissions too", () => {
+    const template = synthPrimary(withClusters([privateProd]));
+
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: Match.stringLikeRegexp('^RetentionAccessApplyPlanRole') }],
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: Match.arrayWith(['ec2:CreateNetworkInterface', 'ec2:DeleteNetworkInterface']), Resource: '*' })]) },
+    });
+  });
+
   it('uses the security groups the config names instead of making one', () => {
     const cluster = { ...privateProd, vpc: { ...privateProd.vpc, securityGroupIds: ['sg-0abc1234'] } };
 
