@@ -75,7 +75,7 @@ export interface S3VaultOptions {
    * checksummed streams verbatim and need 'WHEN_REQUIRED'. @default 'WHEN_SUPPORTED'
    */
   readonly checksums?: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED';
-  /** Part size for multipart uploads. @default 16 MiB */
+  /** Objects larger than this go up as multipart uploads in parts of this size (S3's minimum is 5 MiB). @default 16 MiB */
   readonly partSize?: number;
   /** The clock `delete` checks retain-until dates against before it asks S3. @default the real time */
   readonly now?: () => Date;
@@ -159,13 +159,20 @@ export class S3VaultStore implements VaultStore {
   }
 
   async put(key: string, body: Uint8Array, options?: PutOptions): Promise<void> {
+    // Above the part size (a pack, with a part size below the pack size), the multipart upload
+    // of putFile: a part that fails is sent again on its own, not the whole object.
+    if (body.length > this.partSize) return this.upload(key, body, options);
     await this.client.send(new PutObjectCommand({ ...this.writeParams(key, options), Body: body, ContentLength: body.length }));
   }
 
   async putFile(key: string, path: string, options?: PutOptions): Promise<void> {
+    await this.upload(key, createReadStream(path, { highWaterMark: 1 << 20 }), options);
+  }
+
+  private async upload(key: string, body: Readable | Uint8Array, options?: PutOptions): Promise<void> {
     const upload = new Upload({
       client: this.client,
-      params: { ...this.writeParams(key, options), Body: createReadStream(path, { highWaterMark: 1 << 20 }) },
+      params: { ...this.writeParams(key, options), Body: body },
       partSize: this.partSize,
       queueSize: 4,
       leavePartsOnError: false,
