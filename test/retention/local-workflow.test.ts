@@ -8,6 +8,7 @@ import type { Config } from '../../core/config/schema.js';
 import { verifyVault } from '../../core/datamover/verify.js';
 import { kubeConfigFromFile, makeKubeClients } from '../../core/kube/connect.js';
 import type { RetentionReport } from '../../core/retention/contracts.js';
+import { holdBackup, releaseBackup } from '../../core/retention/hold.js';
 import { FileVaultStore } from '../../core/vault/file-store.js';
 import { backupPrefix } from '../../core/vault/layout.js';
 import { localCatalog, localPaths, runLocalBackup, runLocalRetention } from '../../local/workflows/runner.js';
@@ -131,5 +132,33 @@ describe('the retention workflow on the embedded default', () => {
     expect(newest.retention).toEqual({ rules: ['latest', 'newest-available'], evaluatedAt: day(10, 12).toISOString() });
     const head = await vaultAt(day(10, 12)).head(`${backupPrefix(ids[3]!)}backup.json`);
     expect(head?.retainUntil?.toISOString()).toBe(day(12).toISOString());
+  });
+});
+
+describe('a legal hold on the embedded default', () => {
+  it('keeps a held backup past its expiry, and its objects with it; once released the next run expires it', async () => {
+    const vault = vaultAt(day(10, 12));
+    await holdBackup({ catalog: localCatalog(c.stateDir), vault, now: () => day(10, 12) }, ids[2]!, 'audit 2031-17');
+    ids.push(await backupAt(day(11)));
+    ids.push(await backupAt(day(12)));
+
+    const held = await retentionAt(day(12, 12));
+
+    expect(held.plans[0]!.kept.map((k) => [k.backupId, k.rules])).toEqual([
+      [ids[5], ['latest', 'newest-available']],
+      [ids[4], ['latest']],
+      [ids[2], ['hold']],
+    ]);
+    expect(held.plans[0]!.expired.map((e) => e.backupId)).toEqual([ids[3]]);
+    expect(await record(ids[2]!)).toMatchObject({ status: 'Available', hold: { reason: 'audit 2031-17' } });
+
+    await releaseBackup({ catalog: localCatalog(c.stateDir), vault: vaultAt(day(12, 12)), now: () => day(12, 12) }, ids[2]!);
+    const released = await retentionAt(day(20, 12));
+
+    expect(released.plans[0]!.expired.map((e) => e.backupId)).toEqual([ids[2]]);
+    expect(await record(ids[2]!)).toMatchObject({ status: 'Expired', expired: { cleared: true } });
+    const verified = await verifyVault({ vault: vaultAt(day(20, 12)), readData: true });
+    expect(verified.problems).toEqual([]);
+    expect(verified.backups).toBe(2);
   });
 });
