@@ -7,7 +7,7 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { BACKUP_KEYS, LOCK_KEYS } from '../../core/catalog/keys.js';
+import { BACKUP_KEYS, LOCK_KEYS, RETENTION_KEYS } from '../../core/catalog/keys.js';
 
 /**
  * Attribute names of the table's keys. The catalog module owns what goes into them; the table
@@ -80,9 +80,9 @@ export class Catalog extends Construct {
 }
 
 /** The kinds of catalog item a grant may be limited to (core/catalog/keys.ts). */
-export type CatalogItems = 'locks' | 'backups';
+export type CatalogItems = 'locks' | 'backups' | 'retentionRuns';
 
-const ITEM_KEYS = { locks: LOCK_KEYS, backups: BACKUP_KEYS } as const;
+const ITEM_KEYS = { locks: LOCK_KEYS, backups: BACKUP_KEYS, retentionRuns: RETENTION_KEYS } as const;
 
 /**
  * Lets `grantee` call `actions` (e.g. `dynamodb:PutItem`) on the catalog's `items` only: the

@@ -12,8 +12,9 @@
  *   `milvus-guard-retention` (list and delete VolumeSnapshots).
  * - CollectGarbage: vault `volumes/`: list; `backups/`: read (the indexes); `data/packs/`: list
  *   (with versions), read retention and legal hold, delete.
- * - FinishRetention: vault `retention/`: put (the report); events:PutEvents on the default bus;
- *   catalog lock items: delete.
+ * - FinishRetention: vault `retention/`: put (the report); catalog retention-run items
+ *   (`RETENTION#…`): put, and get (a retried put finds its own record); lock items: delete;
+ *   events:PutEvents on the default bus.
  * - AbortRetention: catalog lock items: delete.
  * KMS: Decrypt where a step reads the vault, GenerateDataKey where it writes.
  *
@@ -82,9 +83,11 @@ export class RetentionAccess extends Construct {
     // (Listing the packs and their versions comes with the delete grant.)
     vault.grantDeleteVersions(collect, [PACKS_PREFIX]);
 
-    // Writes the run's report, emits its event, releases the locks.
+    // Writes the run's report into the vault and its summary into the catalog, emits its event,
+    // releases the locks.
     const finish = role('FinishRetention', 'writes the report and the event, releases the locks');
     vault.grantPutObjects(finish, [RETENTION_PREFIX]);
+    grantCatalogItems(table, finish, 'retentionRuns', 'dynamodb:PutItem', 'dynamodb:GetItem');
     props.eventBus.grantPutEventsTo(finish);
     grantCatalogItems(table, finish, 'locks', 'dynamodb:DeleteItem');
 

@@ -88,6 +88,7 @@ function grantsOf(roleId: string): string[] {
 
 const locks = ' when {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["LOCK#*"]}}';
 const backups = ' when {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["BACKUP#*"]}}';
+const retentionRuns = ' when {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["RETENTION#*"]}}';
 const listing = (...prefixes: string[]) => ` when {"StringLike":{"s3:prefix":[${prefixes.map((p) => `"${p}"`).join(',')}]}}`;
 
 /** Whether IAM action pattern `pattern` (wildcards allowed) matches `action`. */
@@ -244,11 +245,13 @@ describe('retention IAM: each step may do what it does, and nothing else', () =>
     );
   });
 
-  it('FinishRetention writes the report with the vault key, puts the event on the default bus and releases the locks', () => {
+  it('FinishRetention writes the report with the vault key and into the catalog, puts the event on the default bus and releases the locks', () => {
     expect(grantsOf(roleOf('FinishRetention'))).toEqual(
       [
         's3:PutObject on VaultBucket/retention/*',
         'kms:GenerateDataKey on VaultKey',
+        `dynamodb:GetItem on CatalogTable${retentionRuns}`,
+        `dynamodb:PutItem on CatalogTable${retentionRuns}`,
         `events:PutEvents on arn:aws:events:us-east-1:${ACCOUNT}:event-bus/default`,
         `dynamodb:DeleteItem on CatalogTable${locks}`,
       ].sort(),
