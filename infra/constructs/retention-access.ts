@@ -6,12 +6,12 @@
  * in the shared workflow role, where every backup and restore step would hold them too.
  *
  * - StartRetention: catalog lock items (`LOCK#…`): put, get, delete.
- * - ApplyPlan: catalog `byTime` index: query; backup items (`BACKUP#…`): update. Vault
- *   `backups/` and `volumes/`: list (with versions), read, delete; those and `data/packs/`:
+ * - ApplyPlan: catalog `byTime` index: query; backup items (`BACKUP#…`): update. Vault: list
+ *   keys; `backups/` and `volumes/`: list versions, read, delete; those and `data/packs/`:
  *   read and extend Object Lock. EKS: DescribeCluster, and the Kubernetes group
  *   `milvus-guard-retention` (list and delete VolumeSnapshots).
- * - CollectGarbage: vault `volumes/`: list; `backups/`: read (the indexes); `data/packs/`: list
- *   (with versions), read retention and legal hold, delete.
+ * - CollectGarbage: vault: list keys; `backups/`: read (the indexes); `data/packs/`: list
+ *   versions, read retention and legal hold, delete.
  * - FinishRetention: vault `retention/`: put (the report); catalog retention-run items
  *   (`RETENTION#…`): put, and get (a retried put finds its own record); lock items: delete;
  *   events:PutEvents on the default bus.
@@ -69,7 +69,7 @@ export class RetentionAccess extends Construct {
     const apply = role('ApplyPlan', 'keeps, locks and expires the backups of one plan');
     grantCatalogQuery(table, apply);
     grantCatalogItems(table, apply, 'backups', 'dynamodb:UpdateItem');
-    // (Listing keys and versions under both prefixes comes with the delete grant.)
+    // (Listing keys, and versions under both prefixes, comes with the delete grant.)
     vault.grantDeleteVersions(apply, [BACKUPS_PREFIX, VOLUMES_PREFIX]);
     vault.grantReadObjects(apply, [BACKUPS_PREFIX, VOLUMES_PREFIX]);
     vault.grantExtendRetention(apply, [BACKUPS_PREFIX, VOLUMES_PREFIX, PACKS_PREFIX]);
@@ -78,9 +78,8 @@ export class RetentionAccess extends Construct {
     // Lists the volume summaries, reads the indexes they point to, and deletes the packs of its
     // slice that none references (every version, once unlocked).
     const collect = role('CollectGarbage', 'deletes unreferenced, unlocked packs');
-    vault.grantList(collect, [VOLUMES_PREFIX]);
     vault.grantReadObjects(collect, [BACKUPS_PREFIX]);
-    // (Listing the packs and their versions comes with the delete grant.)
+    // (Listing keys, and the packs' versions, comes with the delete grant.)
     vault.grantDeleteVersions(collect, [PACKS_PREFIX]);
 
     // Writes the run's report into the vault and its summary into the catalog, emits its event,

@@ -210,16 +210,26 @@ export class Vault extends Construct {
   }
 
   /**
-   * Lets `grantee` list the keys under `prefixes` (e.g. `volumes/`), and with `versions` also
-   * their versions and delete markers. A listing without one of those prefixes is refused.
+   * Lets `grantee` list the vault's keys, and with `versionsUnder` the versions and delete
+   * markers of the keys under those prefixes only.
+   *
+   * Keys are listed without a prefix condition: S3 answers a GET or HEAD of a missing key with
+   * 404 only to a caller that may list the bucket, and otherwise with 403, which the vault
+   * cannot tell from a real refusal (`head` of an absent volume summary must say "absent").
+   * S3 checks that permission without the request's prefix, so `s3:prefix` would take the 404
+   * away. A listing shows keys and sizes, never data.
    */
-  grantList(grantee: iam.IGrantable, prefixes: readonly string[], options: { readonly versions?: boolean } = {}): iam.Grant {
-    return iam.Grant.addToPrincipal({
-      grantee,
-      actions: ['s3:ListBucket', ...(options.versions ? ['s3:ListBucketVersions'] : [])],
-      resourceArns: [this.bucket.bucketArn],
-      conditions: { StringLike: { 's3:prefix': prefixes.map((p) => `${p}*`) } },
-    });
+  grantList(grantee: iam.IGrantable, options: { readonly versionsUnder?: readonly string[] } = {}): iam.Grant {
+    const keys = iam.Grant.addToPrincipal({ grantee, actions: ['s3:ListBucket'], resourceArns: [this.bucket.bucketArn] });
+    if (!options.versionsUnder?.length) return keys;
+    return keys.combine(
+      iam.Grant.addToPrincipal({
+        grantee,
+        actions: ['s3:ListBucketVersions'],
+        resourceArns: [this.bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': options.versionsUnder.map((p) => `${p}*`) } },
+      }),
+    );
   }
 
   /** Lets `grantee` read (GET and HEAD) the objects under `prefixes`, with KMS decrypt. */
@@ -251,7 +261,7 @@ export class Vault extends Construct {
    * Object Lock still refuses a locked version: nothing here can bypass it.
    */
   grantDeleteVersions(grantee: iam.IGrantable, prefixes: readonly string[]): iam.Grant {
-    return this.grantList(grantee, prefixes, { versions: true }).combine(
+    return this.grantList(grantee, { versionsUnder: prefixes }).combine(
       iam.Grant.addToPrincipal({
         grantee,
         actions: ['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:GetObjectRetention', 's3:GetObjectLegalHold'],
