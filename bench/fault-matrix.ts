@@ -27,10 +27,14 @@
  * `S3VaultStore` built as the Lambdas build theirs (a fresh one per cell, as after a cold start)
  * and by the data-mover Jobs through `--endpoint` and `--credentials-file`. The fault hits the
  * vault request the cell's step makes (`S3_STEP_REQUESTS`: a write or a read of the key the step
- * owns), or, for the Export and hydration Jobs, the data mover's pack writes or reads. Kubernetes
- * faults (`--faults kube`) keep the state directory's `file://` vault.
- * The failure-path steps (CleanUp, MarkFailed, ...) are not cells either: a fault there needs a
- * first fault to reach them.
+ * owns), or, for the Export and hydration Jobs, the data mover's index write or pack reads
+ * (switched on when the Task that creates the Job starts). The SDK's own retries run on the real
+ * clock (a 500 on every write costs its 10 attempts per invocation, and the `transient` policy
+ * invokes the Task again), so those cells take minutes. Kubernetes faults (`--faults kube`) keep
+ * the state directory's `file://` vault.
+ *
+ * The failure-path steps (CleanUp, MarkFailed, ...) are not cells: a fault there needs a first
+ * fault to reach them.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

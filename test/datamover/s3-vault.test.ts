@@ -2,17 +2,20 @@
  * The data mover against an s3:// vault: `backup --part-size` sends objects above the part size
  * as multipart uploads, so a part that fails is sent again on its own; `--credentials-file`
  * gives it the keys of an S3-compatible server; a vault that refuses a request is one line.
- * Against s3rver behind the faulty proxy on 127.0.0.1 (bench/faulty-s3.ts).
+ * Against s3rver behind the faulty proxy on 127.0.0.1 (bench/faulty-s3.ts), whose Object Lock
+ * emulation (what the fault matrix's workflows need of the vault bucket) is pinned here too.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { Command } from 'commander';
+import { PutObjectRetentionCommand } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { FaultyS3Proxy } from '../../bench/faulty-s3.js';
 import { registerDatamoverCommands, type DatamoverIO } from '../../cli/commands/datamover.js';
 import { reportFailure } from '../../cli/main.js';
 import { openVault } from '../../core/vault/open.js';
+import { S3VaultStore } from '../../core/vault/s3-store.js';
 import { snapshotTree, Rng, tempDir } from './helpers.js';
 
 const BUCKET = 'parts';
@@ -112,5 +115,43 @@ describe('datamover backup --part-size over S3', () => {
 
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^error: --credentials-file: cannot read .*no-such-file \(ENOENT\); pass a readable AWS shared credentials file\n$/);
+  });
+});
+
+describe('the faulty S3 proxy with Object Lock, as the vault bucket has it', () => {
+  const DAY = 86_400_000;
+  let locked: FaultyS3Proxy;
+  let store: S3VaultStore;
+
+  beforeAll(async () => {
+    locked = new FaultyS3Proxy(port, { objectLock: { mode: 'COMPLIANCE', defaultRetentionDays: 7 } });
+    const endpoint = await locked.start();
+    store = new S3VaultStore({ bucket: BUCKET, prefix: 'locked', endpoint, region: 'us-east-1', credentials: KEYS });
+  });
+
+  afterAll(async () => {
+    await locked?.stop();
+  });
+
+  it('gives an object written without a lock the bucket default retention', async () => {
+    const before = Date.now();
+    await store.put('plain', Buffer.from('x'));
+
+    const info = await store.head('plain');
+
+    expect(info?.retainUntil?.getTime()).toBeGreaterThanOrEqual(before + 7 * DAY - 1000);
+    expect(info?.retainUntil?.getTime()).toBeLessThanOrEqual(Date.now() + 7 * DAY + 1000);
+  });
+
+  it('keeps the date a write names, extends it on request and refuses to shorten a COMPLIANCE lock', async () => {
+    const until = new Date(Date.now() + 30 * DAY);
+    await store.put('dated', Buffer.from('x'), { retainUntil: until });
+
+    const extended = await store.extendRetention('dated', new Date(until.getTime() + DAY));
+    const shorter = store.client.send(new PutObjectRetentionCommand({ Bucket: BUCKET, Key: 'locked/dated', Retention: { Mode: 'COMPLIANCE', RetainUntilDate: until } }));
+
+    expect(extended).toBe(true);
+    await expect(shorter).rejects.toMatchObject({ name: 'AccessDenied' });
+    expect((await store.head('dated'))?.retainUntil?.toISOString()).toBe(new Date(until.getTime() + DAY).toISOString());
   });
 });
