@@ -57,6 +57,10 @@ export const PlanOutcome = z.strictObject({
   objectsDeleted: z.number().int().nonnegative(),
   /** Objects of expired backups still under Object Lock: a later run deletes them. */
   objectsLocked: z.number().int().nonnegative(),
+  /** Objects whose delete failed otherwise (S3 errors, permissions): a later run tries again. */
+  objectsFailed: z.number().int().nonnegative(),
+  /** The first of those failures' messages. */
+  errors: z.array(z.string()),
 });
 export type PlanOutcome = z.infer<typeof PlanOutcome>;
 
@@ -70,6 +74,10 @@ export const GcProgress = z.strictObject({
   packsDeleted: z.number().int().nonnegative(),
   /** Unreferenced packs still under Object Lock (or a legal hold): a later run deletes them. */
   packsLocked: z.number().int().nonnegative(),
+  /** Unreferenced packs whose delete failed otherwise: a later run tries again. */
+  packsFailed: z.number().int().nonnegative(),
+  /** The first of those failures' messages. */
+  errors: z.array(z.string()),
   bytesFreed: z.number().nonnegative(),
 });
 export type GcProgress = z.infer<typeof GcProgress>;

@@ -49,7 +49,7 @@ import {
   volumeIndexKey,
   volumeSummaryKey,
 } from '../vault/layout.js';
-import { ObjectLockedError, type VaultStore } from '../vault/store.js';
+import { ObjectLockedError, type DeleteManyResult, type VaultStore } from '../vault/store.js';
 import { computeRetention, type ExpireDecision, type KeepDecision } from './calculator.js';
 import { RetentionInput, RetentionReport, type GcProgress, type PlanOutcome, type RetentionRun, type StartRetentionRequest } from './contracts.js';
 import { later, lockFloor, retentionCandidates, retentionOptions } from './locking.js';
@@ -167,17 +167,29 @@ async function summariesByBackup(vault: VaultStore): Promise<Map<string, string[
   return byBackup;
 }
 
-/** Deletes what an expired backup owns in the vault; locked objects stay. */
-async function clearBackup(vault: VaultStore, record: BackupRecord, summaries: readonly string[]): Promise<{ deleted: number; locked: number }> {
+/** The most error messages a report carries (the rest are counted). */
+const MAX_ERRORS = 10;
+
+/**
+ * Splits a batch delete's failures: objects Object Lock still protects (expected: a later run
+ * deletes them) and the others (S3 errors, permissions), whose messages the report carries. A
+ * failed delete never fails the run: the object stays, it is garbage at worst, and every later
+ * run tries again; the report and its metric say so.
+ */
+function failuresOf(failed: DeleteManyResult['failed']): { locked: number; other: string[] } {
+  const other = failed.filter((f) => !(f.error instanceof ObjectLockedError)).map((f) => `${f.key}: ${f.error.message}`);
+  return { locked: failed.length - other.length, other };
+}
+
+/** Deletes what an expired backup owns in the vault; locked objects (and any that failed) stay. */
+async function clearBackup(vault: VaultStore, record: BackupRecord, summaries: readonly string[]): Promise<{ deleted: number; locked: number; errors: string[] }> {
   // Summaries first: once they are gone no backup takes this one as its parent.
   const first = await vault.deleteMany(summaries);
   const own: string[] = [];
   for await (const o of vault.list(backupPrefix(record.backupId))) own.push(o.key);
   const second = await vault.deleteMany(own);
-  const failures = [...first.failed, ...second.failed];
-  const unexpected = failures.find((f) => !(f.error instanceof ObjectLockedError));
-  if (unexpected) throw unexpected.error;
-  return { deleted: first.deleted.length + second.deleted.length, locked: failures.length };
+  const { locked, other } = failuresOf([...first.failed, ...second.failed]);
+  return { deleted: first.deleted.length + second.deleted.length, locked, errors: other };
 }
 
 /**
@@ -214,7 +226,7 @@ export async function applyPolicy(
   const byId = new Map(records.map((r) => [r.backupId, r]));
   const result = evaluatePlan(plan, records, new Date(run.now));
   const kept = result.keep;
-  const outcome: PlanOutcome = { plan: plan.plan.name, kept, expired: [], locksExtended: 0, snapshotsDeleted: 0, objectsDeleted: 0, objectsLocked: 0 };
+  const outcome: PlanOutcome = { plan: plan.plan.name, kept, expired: [], locksExtended: 0, snapshotsDeleted: 0, objectsDeleted: 0, objectsLocked: 0, objectsFailed: 0, errors: [] };
   if (run.dryRun) return { outcome: { ...outcome, expired: result.expire.map((e) => ({ ...e, cleared: false })) }, snapshotsOf: [] };
 
   for (const k of kept) {
@@ -236,10 +248,12 @@ export async function applyPolicy(
   const toClear = [...expiring, ...records.filter((r) => r.status === 'Expired' && r.expired?.cleared === false)];
   const summaries = toClear.length > 0 ? await summariesByBackup(s.vault) : new Map<string, string[]>();
   for (const record of toClear) {
-    const { deleted, locked } = await clearBackup(s.vault, record, summaries.get(record.backupId) ?? []);
+    const { deleted, locked, errors } = await clearBackup(s.vault, record, summaries.get(record.backupId) ?? []);
     outcome.objectsDeleted += deleted;
     outcome.objectsLocked += locked;
-    if (locked === 0) {
+    outcome.objectsFailed += errors.length;
+    outcome.errors = [...outcome.errors, ...errors].slice(0, MAX_ERRORS);
+    if (locked === 0 && errors.length === 0) {
       const expired = record.expired ?? { at: run.now, reason: result.expire.find((e) => e.backupId === record.backupId)?.reason ?? 'expired' };
       await s.catalog.updateBackup(record.backupId, { expired: { ...expired, cleared: true } }, { onlyIf: ['Expired'] });
       const mine = outcome.expired.find((x) => x.backupId === record.backupId);
@@ -276,10 +290,10 @@ const hex2 = (n: number): string => n.toString(16).padStart(2, '0');
  * progress with the next prefix, or without one when every prefix was done.
  */
 export async function collectGarbageStep(s: Pick<RetentionServices, 'vault' | 'retention'>, run: RetentionRun, progress: GcProgress | undefined): Promise<GcProgress> {
-  const soFar: GcProgress = progress ?? { next: '00', packsScanned: 0, packsReferenced: 0, packsDeleted: 0, packsLocked: 0, bytesFreed: 0 };
+  const soFar: GcProgress = progress ?? { next: '00', packsScanned: 0, packsReferenced: 0, packsDeleted: 0, packsLocked: 0, packsFailed: 0, errors: [], bytesFreed: 0 };
   if (!run.collectGarbage) {
     const why = run.dryRun ? 'dry run' : `not every plan of the vault was locked (${run.skipped.map((p) => `${p.plan}: ${p.reason}`).join('; ')})`;
-    return { packsScanned: 0, packsReferenced: 0, packsDeleted: 0, packsLocked: 0, bytesFreed: 0, skipped: why };
+    return { packsScanned: 0, packsReferenced: 0, packsDeleted: 0, packsLocked: 0, packsFailed: 0, errors: [], bytesFreed: 0, skipped: why };
   }
   if (soFar.next === undefined) return soFar;
   const from = parseInt(soFar.next, 16);
@@ -307,8 +321,7 @@ export async function collectGarbageStep(s: Pick<RetentionServices, 'vault' | 'r
     }
   }
   const result = await s.vault.deleteMany(candidates.map((c) => c.key));
-  const unexpected = result.failed.find((f) => !(f.error instanceof ObjectLockedError));
-  if (unexpected) throw unexpected.error;
+  const { locked, other } = failuresOf(result.failed);
   const deleted = new Set(result.deleted);
   for (const c of candidates) if (deleted.has(c.key)) bytes += c.size;
   return {
@@ -316,7 +329,9 @@ export async function collectGarbageStep(s: Pick<RetentionServices, 'vault' | 'r
     packsScanned: soFar.packsScanned + scanned,
     packsReferenced: soFar.packsReferenced + referenced.size,
     packsDeleted: soFar.packsDeleted + result.deleted.length,
-    packsLocked: soFar.packsLocked + result.failed.length,
+    packsLocked: soFar.packsLocked + locked,
+    packsFailed: soFar.packsFailed + other.length,
+    errors: [...soFar.errors, ...other].slice(0, MAX_ERRORS),
     bytesFreed: soFar.bytesFreed + bytes,
   };
 }

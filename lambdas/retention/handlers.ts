@@ -37,6 +37,8 @@ export function makeRetentionStepHandlers(deps: RetentionStepDependencies): Reco
           m.addMetric('LocksExtended', MetricUnit.Count, p.locksExtended);
         }
         metrics.addMetric('PacksDeleted', MetricUnit.Count, report.packsDeleted);
+        // Deletes that failed for another reason than Object Lock: retried by the next run; alarm when they persist.
+        metrics.addMetric('RetentionDeleteFailures', MetricUnit.Count, report.gc.packsFailed + report.plans.reduce((n, p) => n + p.objectsFailed, 0));
         metrics.addMetric('BytesFreed', MetricUnit.Bytes, report.bytesFreed);
       }
       return report;

@@ -1,0 +1,146 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { InMemoryCatalog } from '../../core/catalog/memory.js';
+import { loadConfigFile } from '../../core/config/parse.js';
+import { resolvePlan } from '../../core/config/resolve.js';
+import type { Config } from '../../core/config/schema.js';
+import { backupVolume } from '../../core/datamover/backup.js';
+import type { GcProgress, RetentionRun } from '../../core/retention/contracts.js';
+import { applyPolicy, collectGarbageStep, startRetentionStep } from '../../core/retention/workflow.js';
+import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
+import { packIdFromKey, PACKS_PREFIX, volumeIndexKey } from '../../core/vault/layout.js';
+import type { DeleteManyResult } from '../../core/vault/store.js';
+import { backupInput } from '../backup/catalog-helpers.js';
+import { SMALL_CHUNKS, tempDir } from '../datamover/helpers.js';
+
+// The retention steps over the in-memory doubles and real data-mover backups: garbage
+// collection in slices, what it keeps, and what it does when a delete fails or an index cannot
+// be read. The whole workflow runs on the local cluster in local-workflow.test.ts.
+
+const PLAN = 'milvus-production-backup';
+const T0 = new Date('2031-01-05T02:00:00.000Z');
+let config: Config;
+let vault: InMemoryVaultStore;
+let catalog: InMemoryCatalog;
+let now = T0;
+
+beforeAll(async () => {
+  const example = await loadConfigFile('examples/production.yaml');
+  config = { ...example, plans: example.plans.map((p) => ({ ...p, retention: { latest: 1 } })) };
+});
+
+beforeEach(() => {
+  now = T0;
+  vault = new InMemoryVaultStore('memory://vault', { now: () => now });
+  catalog = new InMemoryCatalog();
+});
+
+async function backup(id: string, startedAt: Date, files: Record<string, Buffer>): Promise<void> {
+  const dir = await tempDir('mg-retention-');
+  await mkdir(join(dir, 'data'), { recursive: true });
+  for (const [name, body] of Object.entries(files)) await writeFile(join(dir, 'data', name), body);
+  await backupVolume({ source: dir, vault, volume: 'minio', backupId: id, now: startedAt, chunker: SMALL_CHUNKS, packSize: 32 * 1024, workers: 1 });
+  await rm(dir, { recursive: true, force: true });
+  await catalog.createBackup({ ...backupInput(id, startedAt.toISOString()), status: 'Available', components: [{ pvc: 'minio', role: 'object-storage', status: 'Exported' }] });
+}
+
+const run = (at: Date, over: Partial<RetentionRun> = {}): RetentionRun => ({ runId: 'r', executionId: 'e', now: at.toISOString(), dryRun: false, vault: 'primary', plans: [PLAN], locked: [PLAN], skipped: [], collectGarbage: true, ...over });
+
+async function collectAll(r: RetentionRun, slice: number): Promise<{ last: GcProgress; calls: number }> {
+  let gc: GcProgress | undefined;
+  let calls = 0;
+  do {
+    gc = await collectGarbageStep({ vault, retention: { lockTtlSeconds: 60, gcSlicePrefixes: slice, keepSnapshots: 1 } }, r, gc);
+    calls++;
+  } while (gc.next !== undefined);
+  return { last: gc, calls };
+}
+
+async function packCount(): Promise<number> {
+  let n = 0;
+  for await (const o of vault.list(PACKS_PREFIX)) if (packIdFromKey(o.key)) n++;
+  return n;
+}
+
+describe('garbage collection', () => {
+  const shared = randomBytes(150_000);
+
+  beforeEach(async () => {
+    await backup('old', T0, { 'shared.bin': shared, 'gone.bin': randomBytes(150_000) });
+    await backup('new', new Date(T0.getTime() + 86_400_000), { 'shared.bin': shared });
+  });
+
+  it('works through the 256 pack prefixes in slices and deletes only what no remaining summary references', async () => {
+    now = new Date('2031-02-01T12:00:00.000Z');
+    const plan = resolvePlan(config, PLAN);
+    const { outcome } = await applyPolicy({ catalog, vault }, run(now), plan, await catalog.listBackups(), 1);
+    expect(outcome.expired.map((e) => [e.backupId, e.cleared])).toEqual([['old', true]]);
+    const before = await packCount();
+
+    const { last, calls } = await collectAll(run(now), 32);
+
+    expect(calls).toBe(8);
+    expect(last.next).toBeUndefined();
+    expect(last.packsScanned).toBe(before);
+    expect(last.packsDeleted).toBeGreaterThan(0);
+    expect(last.bytesFreed).toBeGreaterThanOrEqual(150_000);
+    expect(await packCount()).toBe(before - last.packsDeleted);
+    // What "new" needs is all there.
+    const { verifyVault } = await import('../../core/datamover/verify.js');
+    expect((await verifyVault({ vault, readData: true })).problems).toEqual([]);
+  });
+
+  it('reports a delete that fails for another reason than Object Lock and goes on; the next run deletes it', async () => {
+    now = new Date('2031-02-01T12:00:00.000Z');
+    await applyPolicy({ catalog, vault }, run(now), resolvePlan(config, PLAN), await catalog.listBackups(), 1);
+    const deleteMany = vault.deleteMany.bind(vault);
+    let failing = true;
+    vault.deleteMany = async (keys: readonly string[]): Promise<DeleteManyResult> => {
+      if (!failing || keys.length === 0) return deleteMany(keys);
+      const [first, ...rest] = keys;
+      const r = await deleteMany(rest);
+      return { deleted: r.deleted, failed: [...r.failed, { key: first!, error: new Error('InternalError: We encountered an internal error. Please try again.') }] };
+    };
+
+    const { last } = await collectAll(run(now), 256);
+
+    expect(last.packsFailed).toBe(1);
+    expect(last.errors).toEqual([expect.stringContaining('InternalError')]);
+    failing = false;
+    const again = await collectAll(run(now), 256);
+    expect(again.last).toMatchObject({ packsDeleted: 1, packsFailed: 0, errors: [] });
+  });
+
+  it('stops when an index cannot be read: with one reference unknown nothing is proven unreferenced', async () => {
+    await vault.put(volumeIndexKey('new', 'minio'), Buffer.from('not gzip'));
+    const before = await packCount();
+
+    await expect(collectGarbageStep({ vault, retention: { lockTtlSeconds: 60, gcSlicePrefixes: 256, keepSnapshots: 1 } }, run(now), undefined)).rejects.toThrow();
+    expect(await packCount()).toBe(before);
+  });
+
+  it('collects nothing when a plan of the vault was skipped, and says why', async () => {
+    const gc = await collectGarbageStep({ vault, retention: { lockTtlSeconds: 60, gcSlicePrefixes: 256, keepSnapshots: 1 } }, run(now, { collectGarbage: false, skipped: [{ plan: PLAN, reason: 'backup b running' }] }), undefined);
+    expect(gc).toMatchObject({ packsDeleted: 0, skipped: `not every plan of the vault was locked (${PLAN}: backup b running)` });
+  });
+});
+
+describe('StartRetention', () => {
+  it('takes every plan lock of the vault; a plan whose backup runs is skipped and then no garbage is collected', async () => {
+    await catalog.acquireLock(PLAN, { backupId: 'b-running', executionId: 'arn:backup' }, T0, new Date(T0.getTime() + 3_600_000));
+
+    const r = await startRetentionStep({ config, catalog, retention: { lockTtlSeconds: 60, gcSlicePrefixes: 64, keepSnapshots: 1 } }, 'primary', { input: { all: true }, execution: { id: 'arn:retention', startTime: T0.toISOString() } });
+
+    expect(r).toMatchObject({ plans: [], locked: [], skipped: [{ plan: PLAN, reason: 'backup b-running is running' }], collectGarbage: false });
+  });
+
+  it('refuses an input that names neither one plan nor all, or a plan of another vault', async () => {
+    const s = { config, catalog, retention: { lockTtlSeconds: 60, gcSlicePrefixes: 64, keepSnapshots: 1 } };
+    const execution = { id: 'arn:retention', startTime: T0.toISOString() };
+    await expect(startRetentionStep(s, 'primary', { input: {}, execution })).rejects.toMatchObject({ name: 'InvalidInput' });
+    await expect(startRetentionStep(s, 'primary', { input: { plan: 'nope' }, execution })).rejects.toThrow('plan: nope is not a plan of vault primary');
+    expect(await catalog.lockHolder(PLAN, T0)).toBeUndefined();
+  });
+});
