@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
 import { parseAllDocuments } from 'yaml';
 import { RESTORE_LABEL } from '../../core/restore/names.js';
-import { KUBERNETES_GROUP } from '../../infra/constructs/cluster-access.js';
+import { KUBERNETES_GROUP, RETENTION_KUBERNETES_GROUP } from '../../infra/constructs/cluster-access.js';
 
 interface Rule {
   apiGroups: string[];
@@ -46,9 +46,12 @@ describe('deploy/rbac.yaml', () => {
     for (const verb of ['update', 'patch', 'escalate', 'bind', 'impersonate', 'deletecollection']) expect(rules.flatMap((r) => r.verbs)).not.toContain(verb);
   });
 
-  it('binds every role to the group the EKS access entry maps the workflow role to', () => {
+  it('binds every role to the group the EKS access entries map its role to: the workflow role, or the retention step that deletes snapshots', () => {
+    // milvus-guard-retention is ApplyPlan's (infra/constructs/retention-access.ts); every other role is the workflow role's.
+    const groupOf = (role: string) => (role === RETENTION_KUBERNETES_GROUP ? RETENTION_KUBERNETES_GROUP : KUBERNETES_GROUP);
+
     expect(bindings.map((b) => b.roleRef!.name).sort()).toEqual(roles.map((r) => r.metadata.name).sort());
-    for (const binding of bindings) expect(binding.subjects).toEqual([{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: KUBERNETES_GROUP }]);
+    for (const binding of bindings) expect(binding.subjects).toEqual([{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: groupOf(binding.roleRef!.name) }]);
   });
 
   it('comments every rule with the workflow step that needs it', () => {
