@@ -54,6 +54,12 @@ describe('deploy/rbac.yaml', () => {
     for (const binding of bindings) expect(binding.subjects).toEqual([{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: groupOf(binding.roleRef!.name) }]);
   });
 
+  it('gives the retention group only list and delete on VolumeSnapshots', () => {
+    const retention = roles.find((r) => r.metadata.name === RETENTION_KUBERNETES_GROUP);
+    expect(retention?.rules).toEqual([{ apiGroups: ['snapshot.storage.k8s.io'], resources: ['volumesnapshots'], verbs: ['list', 'delete'] }]);
+    expect(bindings.find((b) => b.roleRef!.name === RETENTION_KUBERNETES_GROUP)?.subjects).toEqual([{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: RETENTION_KUBERNETES_GROUP }]);
+  });
+
   it('comments every rule with the workflow step that needs it', () => {
     const lines = text.split('\n');
     lines.forEach((line, i) => {
