@@ -16,6 +16,17 @@
  * check uses comes from the `now` option. A directory without a journal (a vault written before
  * locks, or never locked) has no locks.
  *
+ * Archive classes: the same journal records each object's storage class, its archivable tag and
+ * its thaw, so local runs meet the rules S3 enforces on GLACIER and DEEP_ARCHIVE objects.
+ * `transition` does what a lifecycle rule does on S3 (a tool of tests and the local cluster, not
+ * part of the port); a read of an archived object throws `ObjectArchivedError`, as S3 answers
+ * InvalidObjectState, until a `thaw` has completed, `thawSeconds` (an option, default 0) after it
+ * was asked for on the store's clock, and again once the thawed copy has expired (`days` later,
+ * at midnight UTC). Several processes share the vault with their own clocks (the workflow's steps
+ * may run on a fixed clock, a data-mover Job runs on the real one), so the first store that sees
+ * a thaw complete on its clock appends that it completed, and every store then agrees it has.
+ * A put that replaces an object writes it in STANDARD without tags, as a new S3 version would be.
+ *
  * Where it differs from S3:
  * - No versions. S3 keeps a locked version and adds a new one on overwrite; here an overwrite of
  *   a locked object is accepted only when the bytes are identical (an idempotent retry, whose
@@ -38,7 +49,23 @@ import { pathToFileURL } from 'node:url';
 import type { Readable } from 'node:stream';
 import { withPath } from '../fs-errors.js';
 import { Semaphore } from './semaphore.js';
-import { isLocked, ObjectLockedError, ObjectNotFoundError, ShortReadError, type DeleteManyResult, type LockState, type ObjectInfo, type PutOptions, type VaultStore } from './store.js';
+import {
+  isArchiveClass,
+  isLocked,
+  ObjectArchivedError,
+  ObjectLockedError,
+  ObjectNotFoundError,
+  ShortReadError,
+  thawExpiry,
+  ThawTierUnavailableError,
+  type DeleteManyResult,
+  type LockState,
+  type ObjectInfo,
+  type PutOptions,
+  type ThawOptions,
+  type ThawResult,
+  type VaultStore,
+} from './store.js';
 
 /** Objects at least this big are written with direct I/O. */
 const DIRECT_MIN_BYTES = 1024 * 1024;
@@ -232,14 +259,28 @@ const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
 
 /**
  * One line of the lock journal. `put`: the object under the key was (re)written and its lock is
- * exactly this; `retain`: retention extended to `u`; `hold`: legal hold on or off; `delete`: the
- * object was deleted, it has no lock any more.
+ * exactly this (in STANDARD, untagged, not thawed); `retain`: retention extended to `u`; `hold`:
+ * legal hold on or off; `delete`: the object was deleted, it has no lock any more; `class`: a
+ * lifecycle transition into storage class `c` (a thawed copy does not survive it); `tag`: the
+ * archivable tag set or removed; `thaw`: a thaw asked for, readable from `r` until `e`;
+ * `thawed`: a store saw that thaw complete on its clock.
  */
 type LockRecord =
   | { readonly k: string; readonly t: 'put'; readonly u?: string }
   | { readonly k: string; readonly t: 'retain'; readonly u: string }
   | { readonly k: string; readonly t: 'hold'; readonly h: boolean }
-  | { readonly k: string; readonly t: 'delete' };
+  | { readonly k: string; readonly t: 'delete' }
+  | { readonly k: string; readonly t: 'class'; readonly c: string }
+  | { readonly k: string; readonly t: 'tag'; readonly a: boolean }
+  | { readonly k: string; readonly t: 'thaw'; readonly r: string; readonly e: string }
+  | { readonly k: string; readonly t: 'thawed' };
+
+/** What the journal knows of one object: its lock, storage class, archivable tag and thaw. */
+interface ObjectState extends LockState {
+  readonly storageClass?: string;
+  readonly archivable?: boolean;
+  readonly thaw?: { readonly readyAt: Date; readonly expiresAt: Date; readonly done?: boolean };
+}
 
 /**
  * The lock journal of a file vault: an append-only file of JSON lines, replayed into a map.
@@ -256,7 +297,7 @@ type LockRecord =
 class LockJournal {
   readonly dir: string;
   readonly path: string;
-  private readonly locks = new Map<string, { retainUntil?: Date; legalHold?: boolean }>();
+  private readonly locks = new Map<string, ObjectState>();
   /** Bytes of the journal replayed, the identity of the file they came from, and an unfinished last line. */
   private consumed = 0;
   private ino: number | undefined;
@@ -270,11 +311,21 @@ class LockJournal {
     this.path = join(this.dir, JOURNAL);
   }
 
-  /** The lock of `key` as the journal says now (also what other processes appended). */
-  async get(key: string): Promise<LockState | undefined> {
+  /** The state of `key` as the journal says now (also what other processes appended). */
+  async get(key: string): Promise<ObjectState | undefined> {
+    await this.refresh();
+    return this.locks.get(key);
+  }
+
+  /** Reads what was appended since the last look (then `peek` answers without I/O). */
+  async refresh(): Promise<void> {
     const run = this.reading.then(() => this.readAppended());
     this.reading = run.catch(() => {});
     await run;
+  }
+
+  /** The state of `key` as of the last `get` or `refresh`. */
+  peek(key: string): ObjectState | undefined {
     return this.locks.get(key);
   }
 
@@ -375,6 +426,20 @@ class LockJournal {
       case 'delete':
         this.locks.delete(r.k);
         break;
+      case 'class': {
+        const { thaw: _gone, storageClass: _was, ...rest } = current ?? {};
+        this.locks.set(r.k, r.c === 'STANDARD' ? rest : { ...rest, storageClass: r.c });
+        break;
+      }
+      case 'tag':
+        this.locks.set(r.k, { ...current, archivable: r.a });
+        break;
+      case 'thaw':
+        this.locks.set(r.k, { ...current, thaw: { readyAt: new Date(r.r), expiresAt: new Date(r.e) } });
+        break;
+      case 'thawed':
+        if (current?.thaw) this.locks.set(r.k, { ...current, thaw: { ...current.thaw, done: true } });
+        break;
     }
   }
 }
@@ -413,14 +478,18 @@ export class FileVaultStore implements VaultStore {
   private readonly now: () => Date;
   private readonly locks: LockJournal;
 
+  private readonly thawSeconds: number;
+
   /**
    * `directIo: false` writes every object through the page cache (see `DirectFileWriter`);
-   * `now` is the clock of the lock checks (default: the real time).
+   * `now` is the clock of the lock checks and thaws (default: the real time); `thawSeconds` how
+   * long a thaw takes on that clock (default 0: done as soon as asked for).
    */
-  constructor(root: string, options: { directIo?: boolean; now?: () => Date } = {}) {
+  constructor(root: string, options: { directIo?: boolean; now?: () => Date; thawSeconds?: number } = {}) {
     this.root = root;
     this.directIo = options.directIo ?? true;
     this.now = options.now ?? (() => new Date());
+    this.thawSeconds = options.thawSeconds ?? 0;
     this.url = pathToFileURL(root).href;
     this.locks = new LockJournal(root);
   }
@@ -625,25 +694,57 @@ export class FileVaultStore implements VaultStore {
   }
 
   private async openFile(key: string, flags: string | number = 'r') {
+    let fh: FileHandle;
     try {
-      return await open(this.path(key), flags);
+      fh = await open(this.path(key), flags);
     } catch (err) {
       if (isNotFound(err)) throw new ObjectNotFoundError(this.url, key, { cause: err });
       throw err;
     }
+    // An archived object that is not thawed cannot be read, as S3 answers InvalidObjectState.
+    const state = await this.locks.get(key);
+    if (isArchiveClass(state?.storageClass) && (await this.thawOf(key, state))?.ongoing !== false) {
+      await fh.close();
+      throw new ObjectArchivedError(this.url, key, state!.storageClass);
+    }
+    return fh;
+  }
+
+  /**
+   * The thaw of an archived object at this store's `now` (absent: none asked for, or expired).
+   * The first store to see it complete appends that it did, so stores on other clocks agree
+   * (see the module comment); that note is best effort, a read-only vault still answers.
+   */
+  private async thawOf(key: string, state: ObjectState | undefined): Promise<ObjectInfo['restore']> {
+    const thaw = state?.thaw;
+    if (!thaw) return undefined;
+    const now = this.now().getTime();
+    if (now >= thaw.expiresAt.getTime()) return undefined;
+    if (!thaw.done && now < thaw.readyAt.getTime()) return { ongoing: true };
+    if (!thaw.done) await this.appendLock({ k: key, t: 'thawed' }).catch(() => undefined);
+    return { ongoing: false, expiresAt: thaw.expiresAt };
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
     const size = await this.fileSize(key);
     if (size === undefined) return undefined;
-    const lock = await this.locks.get(key);
-    return { key, size, ...(lock?.retainUntil ? { retainUntil: lock.retainUntil } : {}), legalHold: lock?.legalHold ?? false };
+    const state = await this.locks.get(key);
+    const restore = isArchiveClass(state?.storageClass) ? await this.thawOf(key, state) : undefined;
+    return {
+      key,
+      size,
+      ...(state?.retainUntil ? { retainUntil: state.retainUntil } : {}),
+      legalHold: state?.legalHold ?? false,
+      ...(state?.storageClass ? { storageClass: state.storageClass } : {}),
+      ...(restore ? { restore } : {}),
+    };
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
     // Walk only the directory the prefix points into, each directory in sorted order.
     const lastSlash = prefix.lastIndexOf('/');
     const dirKey = lastSlash < 0 ? '' : prefix.slice(0, lastSlash + 1);
+    await this.locks.refresh();
     yield* this.walk(dirKey, prefix);
   }
 
@@ -666,7 +767,8 @@ export class FileVaultStore implements VaultStore {
         const sub = `${key}/`;
         if (sub.startsWith(prefix) || prefix.startsWith(sub)) yield* this.walk(sub, prefix);
       } else if (s.isFile() && key.startsWith(prefix)) {
-        yield { key, size: s.size };
+        const storageClass = this.locks.peek(key)?.storageClass;
+        yield { key, size: s.size, ...(storageClass ? { storageClass } : {}) };
       }
     }
   }
@@ -747,6 +849,39 @@ export class FileVaultStore implements VaultStore {
       deleted: unique.filter((_, i) => outcomes[i] === undefined),
       failed: unique.flatMap((key, i) => (outcomes[i] ? [{ key, error: outcomes[i]! }] : [])),
     };
+  }
+
+  async markArchivable(key: string, on: boolean): Promise<void> {
+    if ((await this.fileSize(key)) === undefined) throw new ObjectNotFoundError(this.url, key);
+    await this.appendLock({ k: key, t: 'tag', a: on });
+  }
+
+  async isArchivable(key: string): Promise<boolean> {
+    if ((await this.fileSize(key)) === undefined) throw new ObjectNotFoundError(this.url, key);
+    return (await this.locks.get(key))?.archivable === true;
+  }
+
+  async thaw(key: string, options: ThawOptions): Promise<ThawResult> {
+    if ((await this.fileSize(key)) === undefined) throw new ObjectNotFoundError(this.url, key);
+    const state = await this.locks.get(key);
+    if (!isArchiveClass(state?.storageClass)) return 'available';
+    const current = await this.thawOf(key, state);
+    if (current) return current.ongoing ? 'in-progress' : 'available';
+    if (options.tier === 'Expedited' && state!.storageClass === 'DEEP_ARCHIVE') throw new ThawTierUnavailableError(this.url, key, 'Expedited', 'S3 Glacier Deep Archive does not offer Expedited retrievals');
+    const readyAt = new Date(this.now().getTime() + this.thawSeconds * 1000);
+    await this.appendLock({ k: key, t: 'thaw', r: readyAt.toISOString(), e: thawExpiry(readyAt, options.days).toISOString() });
+    return 'started';
+  }
+
+  /**
+   * Moves an object into `storageClass` (`STANDARD` moves it back), as a lifecycle transition
+   * does on S3: a tool of tests and the local cluster, not part of the port. A thawed copy does
+   * not survive the move. Durable when it returns, like a legal hold.
+   */
+  async transition(key: string, storageClass: string): Promise<void> {
+    if ((await this.fileSize(key)) === undefined) throw new ObjectNotFoundError(this.url, key);
+    const created = await this.locks.append({ k: key, t: 'class', c: storageClass });
+    await Promise.all([this.locks.sync(), fsyncPath(this.locks.dir), ...(created ? [fsyncPath(this.root)] : [])]);
   }
 
   /** A legal hold is durable when this returns: it is a deliberate act, and a rare one. */

@@ -25,6 +25,22 @@
  *   it orders instead: noncurrent versions and delete markers first, the current version only
  *   of keys whose older versions all went. A key S3 refuses therefore keeps its current,
  *   readable version, and is reported with the refusal.
+ * Archive classes (https://docs.aws.amazon.com/AmazonS3/latest/userguide/restoring-objects.html).
+ * An object the lifecycle moved into GLACIER or DEEP_ARCHIVE cannot be read: GetObject answers
+ * 403 InvalidObjectState, which reads map to `ObjectArchivedError`
+ * (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html). HeadObject still answers,
+ * with the class in `x-amz-storage-class` (absent for STANDARD) and, once a thaw was asked for, the
+ * `x-amz-restore` header: `ongoing-request="true"` while it runs, `ongoing-request="false",
+ * expiry-date="..."` once the copy is readable (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html).
+ * `thaw` heads first and sends RestoreObject with `Days` and `GlacierJobParameters.Tier` only when
+ * no thaw runs and no copy is there; S3 answers 409 RestoreAlreadyInProgress to a second request
+ * while one runs, and 503 GlacierExpeditedRetrievalNotAvailable when Expedited has no capacity
+ * (https://docs.aws.amazon.com/AmazonS3/latest/API/API_RestoreObject.html). Deep Archive has no
+ * Expedited tier (https://docs.aws.amazon.com/AmazonS3/latest/userguide/restoring-objects-retrieval-options.html),
+ * so that is refused before a request. The archivable tag is the object's only tag: PutObjectTagging
+ * replaces the tag set, DeleteObjectTagging removes it, GetObjectTagging reads it; the lifecycle
+ * rules filter on it (https://docs.aws.amazon.com/AmazonS3/latest/userguide/intro-lifecycle-filters.html).
+ *
  * - A server that cannot list versions (s3rver: MethodNotAllowed; no versioning, hence no
  *   Object Lock) gets plain deletes without a version id, which remove the data there. One that
  *   lists but has no versioning reports version id "null", which S3 accepts as a version id.
@@ -34,21 +50,41 @@ import type { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
+  DeleteObjectTaggingCommand,
   GetObjectCommand,
   GetObjectRetentionCommand,
+  GetObjectTaggingCommand,
   HeadObjectCommand,
   ListObjectVersionsCommand,
   paginateListObjectsV2,
   PutObjectCommand,
   PutObjectLegalHoldCommand,
   PutObjectRetentionCommand,
+  PutObjectTaggingCommand,
+  RestoreObjectCommand,
   S3Client,
   type ObjectLockMode,
   type PutObjectCommandInput,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Semaphore } from './semaphore.js';
-import { isLocked, ObjectLockedError, ObjectNotFoundError, ShortReadError, type DeleteManyResult, type LockState, type ObjectInfo, type PutOptions, type VaultStore } from './store.js';
+import {
+  ARCHIVABLE_TAG,
+  isArchiveClass,
+  isLocked,
+  ObjectArchivedError,
+  ObjectLockedError,
+  ObjectNotFoundError,
+  ShortReadError,
+  ThawTierUnavailableError,
+  type DeleteManyResult,
+  type LockState,
+  type ObjectInfo,
+  type PutOptions,
+  type ThawOptions,
+  type ThawResult,
+  type VaultStore,
+} from './store.js';
 
 /** How to reach and write the bucket. */
 export interface S3VaultOptions {
@@ -114,6 +150,22 @@ function isUnsupported(err: unknown): boolean {
 function isNotFound(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
   return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
+}
+
+const errorName = (err: unknown): string | undefined => (err as { name?: string } | undefined)?.name;
+
+/**
+ * Parses S3's `x-amz-restore` header: `ongoing-request="true"`, or `ongoing-request="false",
+ * expiry-date="Fri, 21 Dec 2012 00:00:00 GMT"`. Undefined for an absent or unreadable header.
+ */
+export function parseRestoreHeader(value: string | undefined): ObjectInfo['restore'] {
+  if (!value) return undefined;
+  const ongoing = /ongoing-request\s*=\s*"(true|false)"/i.exec(value)?.[1];
+  if (ongoing === undefined) return undefined;
+  if (ongoing.toLowerCase() === 'true') return { ongoing: true };
+  const expiry = /expiry-date\s*=\s*"([^"]+)"/i.exec(value)?.[1];
+  const expiresAt = expiry === undefined ? undefined : new Date(expiry);
+  return { ongoing: false, ...(expiresAt && !Number.isNaN(expiresAt.getTime()) ? { expiresAt } : {}) };
 }
 
 export class S3VaultStore implements VaultStore {
@@ -198,8 +250,14 @@ export class S3VaultStore implements VaultStore {
     } catch (err) {
       if (isNotFound(err)) throw new ObjectNotFoundError(this.url, key, { cause: err });
       if ((err as { name?: string }).name === 'InvalidRange') throw new ShortReadError(this.url, key, range ?? 'the object', 0);
-      throw err;
+      throw this.archived(key, err);
     }
+  }
+
+  /** S3's InvalidObjectState (an archived object without a thawed copy) as `ObjectArchivedError`; other errors unchanged. */
+  private archived(key: string, err: unknown): unknown {
+    if (errorName(err) !== 'InvalidObjectState') return err;
+    return new ObjectArchivedError(this.url, key, (err as { StorageClass?: string }).StorageClass, { cause: err });
   }
 
   async openRead(key: string): Promise<Readable> {
@@ -208,7 +266,7 @@ export class S3VaultStore implements VaultStore {
       return out.Body as Readable;
     } catch (err) {
       if (isNotFound(err)) throw new ObjectNotFoundError(this.url, key, { cause: err });
-      throw err;
+      throw this.archived(key, err);
     }
   }
 
@@ -216,11 +274,14 @@ export class S3VaultStore implements VaultStore {
     try {
       const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
       // The lock headers come back only with s3:GetObjectRetention / s3:GetObjectLegalHold.
+      const restore = parseRestoreHeader(out.Restore);
       return {
         key,
         size: out.ContentLength ?? 0,
         ...(out.ObjectLockRetainUntilDate ? { retainUntil: out.ObjectLockRetainUntilDate } : {}),
         legalHold: out.ObjectLockLegalHoldStatus === 'ON',
+        ...(out.StorageClass && out.StorageClass !== 'STANDARD' ? { storageClass: out.StorageClass } : {}),
+        ...(restore ? { restore } : {}),
       };
     } catch (err) {
       if (isNotFound(err)) return undefined;
@@ -232,7 +293,7 @@ export class S3VaultStore implements VaultStore {
     for await (const page of paginateListObjectsV2({ client: this.client }, { Bucket: this.bucket, Prefix: this.prefix + prefix })) {
       for (const o of page.Contents ?? []) {
         if (o.Key === undefined) continue;
-        yield { key: o.Key.slice(this.prefix.length), size: o.Size ?? 0 };
+        yield { key: o.Key.slice(this.prefix.length), size: o.Size ?? 0, ...(o.StorageClass && o.StorageClass !== 'STANDARD' ? { storageClass: o.StorageClass } : {}) };
       }
     }
   }
@@ -266,6 +327,46 @@ export class S3VaultStore implements VaultStore {
     try {
       await this.client.send(new PutObjectLegalHoldCommand({ Bucket: this.bucket, Key: this.prefix + key, LegalHold: { Status: on ? 'ON' : 'OFF' } }));
     } catch (err) {
+      if (isNotFound(err)) throw new ObjectNotFoundError(this.url, key, { cause: err });
+      throw err;
+    }
+  }
+
+  async markArchivable(key: string, on: boolean): Promise<void> {
+    const target = { Bucket: this.bucket, Key: this.prefix + key };
+    try {
+      if (on) await this.client.send(new PutObjectTaggingCommand({ ...target, Tagging: { TagSet: [{ Key: ARCHIVABLE_TAG, Value: 'true' }] } }));
+      else await this.client.send(new DeleteObjectTaggingCommand(target));
+    } catch (err) {
+      if (isNotFound(err)) throw new ObjectNotFoundError(this.url, key, { cause: err });
+      throw err;
+    }
+  }
+
+  async isArchivable(key: string): Promise<boolean> {
+    try {
+      const out = await this.client.send(new GetObjectTaggingCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+      return (out.TagSet ?? []).some((t) => t.Key === ARCHIVABLE_TAG && t.Value === 'true');
+    } catch (err) {
+      if (isNotFound(err)) throw new ObjectNotFoundError(this.url, key, { cause: err });
+      throw err;
+    }
+  }
+
+  async thaw(key: string, options: ThawOptions): Promise<ThawResult> {
+    const info = await this.head(key);
+    if (!info) throw new ObjectNotFoundError(this.url, key);
+    if (!isArchiveClass(info.storageClass)) return 'available';
+    if (info.restore) return info.restore.ongoing ? 'in-progress' : 'available';
+    if (options.tier === 'Expedited' && info.storageClass === 'DEEP_ARCHIVE') throw new ThawTierUnavailableError(this.url, key, 'Expedited', 'S3 Glacier Deep Archive does not offer Expedited retrievals');
+    try {
+      await this.client.send(new RestoreObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, RestoreRequest: { Days: options.days, GlacierJobParameters: { Tier: options.tier } } }));
+      return 'started';
+    } catch (err) {
+      const name = errorName(err);
+      // Another restore (a retried Task, a second restore of the same backup) asked first.
+      if (name === 'RestoreAlreadyInProgress') return 'in-progress';
+      if (name === 'GlacierExpeditedRetrievalNotAvailable') throw new ThawTierUnavailableError(this.url, key, 'Expedited', 'S3 has no Expedited capacity now', { cause: err });
       if (isNotFound(err)) throw new ObjectNotFoundError(this.url, key, { cause: err });
       throw err;
     }

@@ -5,6 +5,7 @@
  * test double. Keys are relative to the vault root and always come from `layout.ts`.
  */
 import type { Readable } from 'node:stream';
+import { UserError } from '../errors.js';
 
 /** Options for writing an object. */
 export interface PutOptions {
@@ -26,7 +27,62 @@ export interface ObjectInfo {
    * it reads as false when the caller may not see it (no `s3:GetObjectLegalHold`).
    */
   readonly legalHold?: boolean;
+  /**
+   * S3's storage class of the object (`GLACIER`, `STANDARD_IA`, ...); absent means STANDARD.
+   * Reported by `head` and, on S3 and the local vaults, by listings.
+   */
+  readonly storageClass?: string;
+  /**
+   * The object's thaw (S3's `x-amz-restore` header), reported by `head` for an object in an
+   * archive class while a thaw runs or its thawed copy lasts: `ongoing` while S3 works on it, then
+   * `ongoing: false` with the date the thawed copy expires. Absent when no thaw was asked for or
+   * the copy has expired.
+   */
+  readonly restore?: { readonly ongoing: boolean; readonly expiresAt?: Date };
 }
+
+/**
+ * Storage classes whose objects cannot be read until they are thawed (S3 RestoreObject): S3
+ * Glacier Flexible Retrieval and Deep Archive. GLACIER_IR and the IA classes read at once.
+ */
+export const ARCHIVE_CLASSES: readonly string[] = ['GLACIER', 'DEEP_ARCHIVE'];
+
+/** True for a storage class whose objects must be thawed before a read (see {@link ARCHIVE_CLASSES}). */
+export function isArchiveClass(storageClass: string | undefined): boolean {
+  return storageClass !== undefined && ARCHIVE_CLASSES.includes(storageClass);
+}
+
+/** True when an object can be read now: it is not in an archive class, or its thawed copy is there. */
+export function isReadable(info: Pick<ObjectInfo, 'storageClass' | 'restore'>): boolean {
+  return !isArchiveClass(info.storageClass) || (info.restore !== undefined && !info.restore.ongoing);
+}
+
+/**
+ * The object tag the retention workflow sets on packs that only old backups reference; the
+ * bucket's lifecycle rules move objects into archive classes only when it is `true` (README,
+ * "The vault never expires data by age").
+ */
+export const ARCHIVABLE_TAG = 'milvus-guard-archivable';
+
+/**
+ * S3 Glacier retrieval tiers (RestoreObject's `GlacierJobParameters.Tier`): Expedited takes
+ * minutes (GLACIER only), Standard hours, Bulk the longest and costs least.
+ */
+export type ThawTier = 'Standard' | 'Bulk' | 'Expedited';
+
+/** How to thaw an object. */
+export interface ThawOptions {
+  /** How many days the thawed copy stays readable (S3 RestoreObject `Days`). */
+  readonly days: number;
+  readonly tier: ThawTier;
+}
+
+/**
+ * What `thaw` found or did: `available` (not in an archive class, or its thawed copy is readable;
+ * no request was made when `head` already said so), `in-progress` (a thaw was asked for before
+ * and still runs), `started` (this call asked for it).
+ */
+export type ThawResult = 'available' | 'in-progress' | 'started';
 
 /** What a batch delete did: every key it was given is in exactly one of the two lists. */
 export interface DeleteManyResult {
@@ -95,6 +151,28 @@ export interface VaultStore {
    * does not exist.
    */
   setLegalHold(key: string, on: boolean): Promise<void>;
+  /**
+   * Sets (`on`) or removes the `milvus-guard-archivable=true` tag that lets the lifecycle move an
+   * object into an archive class. On S3 one PutObjectTagging or DeleteObjectTagging request
+   * (our objects carry no other tags, so the tag set is replaced). Throws `ObjectNotFoundError`
+   * when the object does not exist.
+   */
+  markArchivable(key: string, on: boolean): Promise<void>;
+  /**
+   * Whether the object carries the archivable tag. A method of its own rather than a field of
+   * `head`: on S3 it costs a GetObjectTagging request, which the heads of a restore (one per
+   * pack) should not pay. Throws `ObjectNotFoundError` when the object does not exist.
+   */
+  isArchivable(key: string): Promise<boolean>;
+  /**
+   * Makes an object in an archive class readable: asks for a thawed copy that lasts `days`, with
+   * retrieval tier `tier` (S3 RestoreObject). Heads first: an object not in an archive class, or
+   * already thawed, is `available` and one whose thaw runs `in-progress`, with no further request.
+   * Throws `ThawTierUnavailableError` when the tier cannot serve the object (Expedited for
+   * DEEP_ARCHIVE; Expedited when S3 has no capacity for it), `ObjectNotFoundError` when the object
+   * does not exist. Reads of an archived object that is not thawed throw `ObjectArchivedError`.
+   */
+  thaw(key: string, options: ThawOptions): Promise<ThawResult>;
 }
 
 /** The Object Lock state of an object, as far as the lock check needs it. */
@@ -143,6 +221,49 @@ export class ObjectLockedError extends Error {
     this.retainUntil = lock.retainUntil;
     this.legalHold = lock.legalHold ?? false;
   }
+}
+
+/**
+ * A read of an object in an archive class (GLACIER, DEEP_ARCHIVE) that has no thawed copy: S3
+ * answers `InvalidObjectState`. A `UserError` because it is the vault's state, not a bug, with
+ * the fix in the message.
+ */
+export class ObjectArchivedError extends UserError {
+  readonly key: string;
+  readonly storageClass: string | undefined;
+  constructor(vaultUrl: string, key: string, storageClass: string | undefined, options?: { cause?: unknown }) {
+    super(
+      `object ${key} in vault ${vaultUrl} is in archive class ${storageClass ?? 'GLACIER or DEEP_ARCHIVE'} and must be thawed before it can be read (a restore thaws what it needs; by hand: aws s3api restore-object)`,
+      options?.cause === undefined ? undefined : { cause: options.cause },
+    );
+    this.name = 'ObjectArchived';
+    this.key = key;
+    this.storageClass = storageClass;
+  }
+}
+
+/** The retrieval tier asked for cannot thaw the object; another tier can. */
+export class ThawTierUnavailableError extends Error {
+  readonly key: string;
+  readonly tier: ThawTier;
+  constructor(vaultUrl: string, key: string, tier: ThawTier, why: string, options?: { cause?: unknown }) {
+    super(`cannot thaw object ${key} in vault ${vaultUrl} with the ${tier} tier: ${why}; use the Standard or Bulk tier`, options);
+    this.name = 'ThawTierUnavailable';
+    this.key = key;
+    this.tier = tier;
+  }
+}
+
+/**
+ * When a thawed copy that became readable at `readyAt` and was asked for `days` expires: `days`
+ * later, rounded up to midnight UTC, as S3 reports the expiry (`expiry-date="Fri, 21 Dec 2012
+ * 00:00:00 GMT"` in the x-amz-restore examples of
+ * https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html). Used by the local vaults.
+ */
+export function thawExpiry(readyAt: Date, days: number): Date {
+  const t = readyAt.getTime() + days * 86_400_000;
+  const midnight = Math.ceil(t / 86_400_000) * 86_400_000;
+  return new Date(midnight);
 }
 
 /** An object is shorter than a reference into it says (truncated or replaced). */
