@@ -135,6 +135,25 @@ export const StorageClass = z.enum(['STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TI
 });
 export type StorageClass = z.infer<typeof StorageClass>;
 
+/** S3 Glacier retrieval tiers a restore may thaw archived packs with (RestoreObject's `Tier`). */
+export const ThawTier = z.enum(['Standard', 'Bulk', 'Expedited'], {
+  error: 'must be Standard (hours), Bulk (slowest, cheapest) or Expedited (minutes, GLACIER only; DEEP_ARCHIVE packs then use Standard)',
+});
+
+/** How restores thaw packs in an archive class when `archiveRestore` is not given. */
+export const DEFAULT_ARCHIVE_RESTORE = { tier: 'Standard', days: 3 } as const;
+
+/**
+ * How a restore or drill thaws the packs it needs that the lifecycle moved into GLACIER or
+ * DEEP_ARCHIVE: the retrieval tier, and how many days the thawed copies stay readable (they must
+ * outlast the wait for the thaw and the hydration that reads them).
+ */
+export const ArchiveRestore = z.strictObject({
+  tier: ThawTier.default(DEFAULT_ARCHIVE_RESTORE.tier),
+  days: PositiveInt('days a thawed copy stays readable').default(DEFAULT_ARCHIVE_RESTORE.days),
+});
+export type ArchiveRestore = z.infer<typeof ArchiveRestore>;
+
 export const Vault = z
   .strictObject({
     name: Name,
@@ -158,6 +177,8 @@ export const Vault = z
     transitions: z
       .array(z.strictObject({ storageClass: StorageClass, afterDays: PositiveInt('days') }))
       .default([]),
+    /** Thawing archived packs for a restore; default {@link DEFAULT_ARCHIVE_RESTORE}. */
+    archiveRestore: ArchiveRestore.optional(),
   })
   .superRefine((vault, ctx) => {
     vault.replicaRegions.forEach((region, i) => {
