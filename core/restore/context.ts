@@ -14,6 +14,8 @@ export interface RestoreTimings {
   readonly readyTimeoutSeconds: number;
   /** How long loading collections for validation may take. */
   readonly validateTimeoutSeconds: number;
+  /** How long packs in an archive class may take to thaw (S3 Deep Archive Bulk: up to 48 h). */
+  readonly thawTimeoutSeconds: number;
 }
 
 export const DEFAULT_RESTORE_TIMINGS: RestoreTimings = {
@@ -21,6 +23,7 @@ export const DEFAULT_RESTORE_TIMINGS: RestoreTimings = {
   volumeTimeoutSeconds: 6 * 3600,
   readyTimeoutSeconds: 30 * 60,
   validateTimeoutSeconds: 30 * 60,
+  thawTimeoutSeconds: 48 * 3600,
 };
 
 /** Every collaborator of the restore and drill steps. */

@@ -19,7 +19,7 @@ import { hasIndexCommitment, indexMismatches, readVolumeSummary, SummaryCorruptE
 import { UserError } from '../errors.js';
 import { BackupIndexDocument, checkBackupRecord } from '../vault/backup-index.js';
 import { backupRecordKey, InvalidKeyPartError, packKey, volumeSummaryKey } from '../vault/layout.js';
-import { ObjectNotFoundError, type VaultStore } from '../vault/store.js';
+import { isReadable, ObjectNotFoundError, type VaultStore } from '../vault/store.js';
 
 /** The backup cannot be restored from the vault: its index, a summary or packs are missing or unreadable. */
 export class BackupIndexInvalidError extends Error {
@@ -57,6 +57,11 @@ export interface IndexVerification {
   readonly chunks: number;
   /** Distinct packs referenced, each checked once. */
   readonly packs: number;
+  /**
+   * Packs in an archive class (GLACIER, DEEP_ARCHIVE) without a readable copy: the restore thaws
+   * them before it hydrates (core/restore/thaw.ts). Counted from the same heads, no extra request.
+   */
+  readonly archived: number;
   readonly bytes: number;
   /** Links that carry no commitment (written before the integrity chain), so could not be checked. */
   readonly unverified: readonly string[];
@@ -176,7 +181,7 @@ export async function verifyBackupIndex(vault: VaultStore, backupId: string, opt
 
   if (breaks.length > 0) throw new BackupIntegrityError(backupId, breaks);
 
-  const unusable = await checkPacks(vault, [...packs.values()], options.concurrency ?? 16);
+  const { unusable, archived } = await checkPacks(vault, [...packs.values()], options.concurrency ?? 16);
   if (unusable.length > 0) {
     unusable.sort((a, b) => a.use.key.localeCompare(b.use.key));
     const named = unusable.slice(0, PACKS_NAMED).map(({ use, problem }) => {
@@ -190,7 +195,7 @@ export async function verifyBackupIndex(vault: VaultStore, backupId: string, opt
         `${rest > 0 ? `; and ${rest} more pack(s)` : ''}; ${remedy}, or list every affected file with milvus-guard datamover verify`,
     );
   }
-  return { volumes: index.volumes.length, ...counts, packs: packs.size, unverified };
+  return { volumes: index.volumes.length, ...counts, packs: packs.size, archived, unverified };
 }
 
 /** The volume's summary; a missing or unreadable one makes the backup invalid. */
@@ -249,8 +254,9 @@ function notePacks(packs: Map<string, PackUse>, what: string, file: string, entr
  * Heads every pack once, `concurrency` at a time. A pack shorter than the furthest chunk read
  * from it is as unusable as a missing one (chunks are stored as plain ranges of the pack).
  */
-async function checkPacks(vault: VaultStore, uses: readonly PackUse[], concurrency: number): Promise<{ use: PackUse; problem: string }[]> {
+async function checkPacks(vault: VaultStore, uses: readonly PackUse[], concurrency: number): Promise<{ unusable: { use: PackUse; problem: string }[]; archived: number }> {
   const unusable: { use: PackUse; problem: string }[] = [];
+  let archived = 0;
   let next = 0;
   let failed = false;
   // Each worker takes the next pack when its previous check is done, so at most `concurrency`
@@ -262,6 +268,7 @@ async function checkPacks(vault: VaultStore, uses: readonly PackUse[], concurren
         const info = await vault.head(use.key);
         if (!info) unusable.push({ use, problem: 'is missing' });
         else if (info.size < use.end) unusable.push({ use, problem: `is ${info.size} bytes, but chunks are read up to byte ${use.end}` });
+        else if (!isReadable(info)) archived++;
       } catch (err) {
         failed = true;
         throw err;
@@ -269,5 +276,5 @@ async function checkPacks(vault: VaultStore, uses: readonly PackUse[], concurren
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, uses.length)) }, worker));
-  return unusable;
+  return { unusable, archived };
 }

@@ -11,7 +11,7 @@ import type { KubeClients } from '../kube/connect.js';
 import { MilvusClient } from '../milvus/client.js';
 import { causeText } from '../backup/workflow.js';
 import type { PrepareRequest } from '../workflow/contracts.js';
-import type { ApplySummary, PreparedRestore, Readiness, RestoreCleanup, ValidationProgress, VolumeRestore } from '../workflow/restore-state.js';
+import type { ApplySummary, PreparedRestore, Readiness, RestoreCleanup, ThawProgress, ValidationProgress, VolumeRestore } from '../workflow/restore-state.js';
 import type { StepError } from '../workflow/backup-state.js';
 import { RESTORE_WORKFLOW } from '../workflow/steps.js';
 import { createWhileOpen } from '../workflow/closing.js';
@@ -24,6 +24,7 @@ import { checkReadiness } from './readiness.js';
 import { checkValidation, validationFailure } from './validate.js';
 import { verifyBackupIndex, type IndexVerification } from './verify.js';
 import { checkVolumeRestore, deleteRestoreTemporaries, startVolumeRestore } from './volumes.js';
+import { archiveRestoreOf, checkThaw, startThaw, type ThawStep } from './thaw.js';
 import { restoreLabels } from './names.js';
 
 type Services<K extends keyof RestoreServices> = Pick<RestoreServices, K>;
@@ -90,7 +91,35 @@ export async function prepareRestoreStep(
 
 /** VerifyBackup: the backup's index, volume indexes and every pack they reference are in the vault. */
 export async function verifyBackupStep(s: Services<'catalog' | 'now' | 'vault'>, restore: PreparedRestore): Promise<IndexVerification> {
-  return asStep(timeline(s, restore.restoreId), 'VerifyBackup', { ends: true, detail: (v) => `${v.volumes} volume index(es), ${v.files} files, ${v.packs} packs present${v.unverified.length > 0 ? `; not verifiable (written before the integrity chain): ${v.unverified.join('; ')}` : ''}` }, () => verifyBackupIndex(s.vault, restore.backupId));
+  return asStep(timeline(s, restore.restoreId), 'VerifyBackup', { ends: true, detail: (v) => `${v.volumes} volume index(es), ${v.files} files, ${v.packs} packs present${v.archived > 0 ? ` (${v.archived} in an archive class, to thaw)` : ''}${v.unverified.length > 0 ? `; not verifiable (written before the integrity chain): ${v.unverified.join('; ')}` : ''}` }, () => verifyBackupIndex(s.vault, restore.backupId));
+}
+
+/**
+ * Runs a thaw Task: its result's detail goes into the Thaw step of the timeline, also while the
+ * step goes on (`describe` then shows what is thawing), and the progress into the state.
+ */
+async function thawTask(s: Services<'catalog' | 'now'>, restore: PreparedRestore, state: 'StartThaw' | 'CheckThaw', work: () => Promise<ThawStep>): Promise<ThawProgress> {
+  let detail = '';
+  const progress = await asStep(timeline(s, restore.restoreId), state, { ends: (p) => p.done, detail: () => detail }, async () => {
+    const step = await work();
+    detail = step.detail;
+    return step.progress;
+  });
+  if (!progress.done) await s.catalog.recordRestoreStep(restore.restoreId, 'Thaw', { detail });
+  return progress;
+}
+
+/**
+ * StartThaw: the packs the backup needs that are in an archive class are asked to thaw with the
+ * vault's `archiveRestore` tier and days (see thaw.ts); nothing to thaw goes straight on.
+ */
+export async function startThawStep(s: Services<'catalog' | 'now' | 'vault' | 'config' | 'restoreTimings'>, restore: PreparedRestore, verified: { readonly archived?: number | undefined }): Promise<ThawProgress> {
+  return thawTask(s, restore, 'StartThaw', () => startThaw(s.vault, restore, verified, archiveRestoreOf(s.config, restore.vault.name), s.now(), s.restoreTimings.thawTimeoutSeconds));
+}
+
+/** CheckThaw: one poll of the thawing packs; fails with `ThawTimeout` at the deadline. */
+export async function checkThawStep(s: Services<'catalog' | 'now' | 'vault' | 'config'>, restore: PreparedRestore, progress: ThawProgress): Promise<ThawProgress> {
+  return thawTask(s, restore, 'CheckThaw', () => checkThaw(s.vault, restore, progress, archiveRestoreOf(s.config, restore.vault.name), s.now()));
 }
 
 /** CreateNamespace: the target namespace, labelled with the restore (it may exist already, empty). */

@@ -107,6 +107,23 @@ export type VolumeRestoreItem = z.infer<typeof VolumeRestoreItem>;
 export const VolumeRestore = z.strictObject({ items: z.array(VolumeRestoreItem).min(1), ready: z.boolean(), deadline: Iso });
 export type VolumeRestore = z.infer<typeof VolumeRestore>;
 
+/**
+ * The thaw of the packs a restore needs that are in an archive class (core/restore/thaw.ts).
+ * `pending` holds at most a window of pack ids (the state stays far below 256 KiB); `beyond`
+ * counts the frozen packs after it, re-derived from the indexes after `scannedTo` once the window
+ * has thawed. StartThaw sets the deadline when there is something to wait for.
+ */
+export const ThawProgress = z.strictObject({
+  done: z.boolean(),
+  pending: z.array(z.string()),
+  beyond: z.number().int().nonnegative(),
+  scannedTo: z.string().optional(),
+  /** Packs that were frozen when the thaw started. */
+  frozen: z.number().int().nonnegative(),
+  deadline: Iso.optional(),
+});
+export type ThawProgress = z.infer<typeof ThawProgress>;
+
 /** What ApplyManifests created (and kept: objects that already existed are left alone). */
 export const ApplySummary = z.strictObject({ created: z.number().int().nonnegative(), existing: z.number().int().nonnegative(), secrets: z.number().int().nonnegative() });
 export type ApplySummary = z.infer<typeof ApplySummary>;
@@ -129,6 +146,9 @@ export type RestoreCleanup = z.infer<typeof RestoreCleanup>;
 // ---- requests --------------------------------------------------------------------------
 
 export const RestoreStepRequest = z.strictObject({ restore: PreparedRestore });
+/** VerifyBackup's result as StartThaw reads it: its count of archived packs (absent in older executions: then the packs are looked at). */
+export const StartThawRequest = z.strictObject({ restore: PreparedRestore, verified: z.object({ archived: z.number().int().nonnegative().optional() }) });
+export const CheckThawRequest = z.strictObject({ restore: PreparedRestore, thaw: ThawProgress });
 export const CheckVolumesRequest = z.strictObject({ restore: PreparedRestore, volumes: VolumeRestore });
 export const CheckReadinessRequest = z.strictObject({ restore: PreparedRestore, readiness: Readiness });
 export const ValidateRequest = z.strictObject({ restore: PreparedRestore, validation: ValidationProgress });

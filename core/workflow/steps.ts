@@ -77,6 +77,8 @@ export const RESTORE_WORKFLOW = {
   steps: [
     { state: 'PrepareRestore', timeline: 'Prepare', does: 'validate the input, find the backup, check the target, record the restore InProgress' },
     { state: 'VerifyBackup', timeline: 'Verify', does: "check the backup's indexes and packs in the vault" },
+    { state: 'StartThaw', timeline: 'Thaw', does: 'ask S3 to thaw the packs the backup needs that are in an archive class' },
+    { state: 'CheckThaw', timeline: 'Thaw', does: 'poll the thawing packs; fail at the thaw deadline' },
     { state: 'CreateNamespace', timeline: 'Namespace', does: 'create the target namespace' },
     { state: 'RestoreVolumes', timeline: 'Volumes', does: 'create the PVCs, from snapshots or hydrated from the vault' },
     { state: 'CheckVolumes', timeline: 'Volumes', does: 'poll the PVCs and hydration Jobs' },

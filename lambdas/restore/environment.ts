@@ -27,6 +27,7 @@ export const RestoreStepEnvironment = BackupStepsEnvironment.pick({
   VOLUME_TIMEOUT_SECONDS: Seconds(DEFAULT_RESTORE_TIMINGS.volumeTimeoutSeconds),
   READY_TIMEOUT_SECONDS: Seconds(DEFAULT_RESTORE_TIMINGS.readyTimeoutSeconds),
   VALIDATE_TIMEOUT_SECONDS: Seconds(DEFAULT_RESTORE_TIMINGS.validateTimeoutSeconds),
+  THAW_TIMEOUT_SECONDS: Seconds(DEFAULT_RESTORE_TIMINGS.thawTimeoutSeconds),
   ...stepVariable(bundleStates('restore', RESTORE_WORKFLOW, DRILL_WORKFLOW)),
 });
 export type RestoreStepEnvironment = z.infer<typeof RestoreStepEnvironment>;

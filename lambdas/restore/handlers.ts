@@ -33,6 +33,8 @@ export function makeRestoreStepHandlers(deps: RestoreStepDependencies): Record<R
   return handlers<RestoreStepState>({
     PrepareRestore: handle(PrepareRequest, (r) => steps.prepareRestoreStep(s, deps.vault, r)),
     VerifyBackup: handle(contract.RestoreStepRequest, (r) => steps.verifyBackupStep(s, r.restore)),
+    StartThaw: handle(contract.StartThawRequest, (r) => steps.startThawStep(s, r.restore, r.verified)),
+    CheckThaw: handle(contract.CheckThawRequest, (r) => steps.checkThawStep(s, r.restore, r.thaw)),
     CreateNamespace: handle(contract.RestoreStepRequest, (r) => steps.createNamespaceStep(s, r.restore)),
     RestoreVolumes: handle(contract.RestoreStepRequest, (r) => steps.restoreVolumesStep(s, r.restore)),
     CheckVolumes: handle(contract.CheckVolumesRequest, (r) => steps.checkVolumesStep(s, r.restore, r.volumes)),

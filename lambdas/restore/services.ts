@@ -31,6 +31,7 @@ export function awsRestoreServices(config: Config, env: RestoreStepEnvironment):
       volumeTimeoutSeconds: env.VOLUME_TIMEOUT_SECONDS,
       readyTimeoutSeconds: env.READY_TIMEOUT_SECONDS,
       validateTimeoutSeconds: env.VALIDATE_TIMEOUT_SECONDS,
+      thawTimeoutSeconds: env.THAW_TIMEOUT_SECONDS,
     },
   };
 }

@@ -125,6 +125,7 @@ describe('verifyBackupIndex', () => {
       chunks: exported.reduce((n, r) => n + r.chunksNew + r.chunksReused, 0),
       packs: packsInVault,
       bytes: exported.reduce((n, r) => n + r.bytesTotal, 0),
+      archived: 0,
       unverified: [],
     });
   });

@@ -8,13 +8,15 @@ import { inputOf, named, scriptedWorkflow, type Script } from './harness.js';
 const { run, executionId: EXECUTION_ID } = scriptedWorkflow('restore');
 
 const PREPARED = { restoreId: 'restore-1', backupId: 'milvus-production-backup-20300101020000', to: { namespace: 'vector-db-restored' }, source: 'vault' };
-const SUCCESS_STATES = ['PrepareRestore', 'VerifyBackup', 'CreateNamespace', 'RestoreVolumes', 'CheckVolumes', 'ApplyManifests', 'CheckReadiness', 'Validate', 'Complete'];
+const SUCCESS_STATES = ['PrepareRestore', 'VerifyBackup', 'StartThaw', 'CreateNamespace', 'RestoreVolumes', 'CheckVolumes', 'ApplyManifests', 'CheckReadiness', 'Validate', 'Complete'];
 
 /** Answers of every step for a restore that succeeds; tests replace some. */
 function happyPath(): Script {
   return {
     PrepareRestore: () => PREPARED,
-    VerifyBackup: () => ({ volumes: 2, packs: 10 }),
+    VerifyBackup: () => ({ volumes: 2, packs: 10, archived: 0 }),
+    StartThaw: () => ({ done: true, pending: [], beyond: 0, frozen: 0 }),
+    CheckThaw: (i) => ({ ...i.thaw, done: true, pending: [] }),
     CreateNamespace: () => ({ created: true }),
     RestoreVolumes: () => ({ items: [{ pvc: 'data-etcd-0' }], ready: false, deadline: '2030-01-01T00:00:00.000Z' }),
     CheckVolumes: (i) => ({ ...i.volumes, ready: true }),
@@ -86,6 +88,61 @@ describe('restore workflow: polling', () => {
   });
 });
 
+describe('restore workflow: thawing archived packs', () => {
+  const THAWING = { done: false, pending: ['p1', 'p2', 'p3'], beyond: 0, frozen: 3, deadline: '2030-01-03T00:00:00.000Z' };
+
+  it('hands StartThaw the restore and what VerifyBackup found', async () => {
+    const { calls } = await run(INPUT, happyPath());
+
+    expect(inputOf(calls, 'StartThaw')).toEqual({ restore: PREPARED, verified: { volumes: 2, packs: 10, archived: 0 } });
+  });
+
+  it('goes straight on to CreateNamespace when nothing needs a thaw, without polling', async () => {
+    const { states } = await run(INPUT, happyPath());
+
+    expect(states.slice(1, 4)).toEqual(['VerifyBackup', 'StartThaw', 'CreateNamespace']);
+    expect(states).not.toContain('CheckThaw');
+  });
+
+  it('polls CheckThaw until every pack is thawed, handing each poll the previous one, before the namespace is created', async () => {
+    let polls = 0;
+    const script = {
+      ...happyPath(),
+      StartThaw: () => THAWING,
+      CheckThaw: (i: any) => (++polls === 3 ? { ...i.thaw, pending: [], done: true } : { ...i.thaw, pending: i.thaw.pending.slice(1) }),
+    };
+
+    const { calls, states, output } = await run(INPUT, script);
+
+    expect(calls.filter((c) => c.state === 'CheckThaw').map((c) => c.input)).toEqual([
+      { restore: PREPARED, thaw: THAWING },
+      { restore: PREPARED, thaw: { ...THAWING, pending: ['p2', 'p3'] } },
+      { restore: PREPARED, thaw: { ...THAWING, pending: ['p3'] } },
+    ]);
+    expect(states.slice(1, 7)).toEqual(['VerifyBackup', 'StartThaw', 'CheckThaw', 'CheckThaw', 'CheckThaw', 'CreateNamespace']);
+    expect(output).toMatchObject({ status: 'Completed' });
+  });
+
+  it('takes the failure path with ThawTimeout from CheckThaw, having created nothing', async () => {
+    const script = { ...happyPath(), StartThaw: () => THAWING, CheckThaw: () => Promise.reject(named('ThawTimeout', '3 pack(s) of backup b were still frozen')) };
+
+    const { error, states } = await run(INPUT, script);
+
+    expect(states).toEqual(['PrepareRestore', 'VerifyBackup', 'StartThaw', 'CheckThaw', 'CleanUpRestore', 'MarkRestoreFailed']);
+    expect(error).toMatchObject({ name: 'ThawTimeout', message: expect.stringContaining('3 pack(s)') });
+  });
+
+  it('retries a throttled CheckThaw and carries on polling', async () => {
+    let calls = 0;
+    const script = { ...happyPath(), StartThaw: () => THAWING, CheckThaw: (i: any) => (++calls === 1 ? Promise.reject(named('SlowDown')) : { ...i.thaw, pending: [], done: true }) };
+
+    const { output } = await run(INPUT, script);
+
+    expect(calls).toBe(2);
+    expect(output).toMatchObject({ status: 'Completed' });
+  });
+});
+
 describe('restore workflow: rejected input', () => {
   it.each(['InvalidInput', 'BackupNotFound', 'TargetNamespaceNotEmpty'])('fails with %s from PrepareRestore, creating nothing', async (name) => {
     const script = { ...happyPath(), PrepareRestore: () => Promise.reject(named(name, `${name}: what to fix`)) };
@@ -103,7 +160,7 @@ describe('restore workflow: failure path', () => {
 
     const { error, states, calls } = await run(INPUT, script);
 
-    expect(states).toEqual(['PrepareRestore', 'VerifyBackup', 'CreateNamespace', 'RestoreVolumes', 'CleanUpRestore', 'MarkRestoreFailed']);
+    expect(states).toEqual(['PrepareRestore', 'VerifyBackup', 'StartThaw', 'CreateNamespace', 'RestoreVolumes', 'CleanUpRestore', 'MarkRestoreFailed']);
     expect(inputOf(calls, 'CleanUpRestore')).toEqual({ restore: PREPARED });
     expect(inputOf(calls, 'MarkRestoreFailed')).toMatchObject({
       restore: PREPARED,
@@ -113,7 +170,7 @@ describe('restore workflow: failure path', () => {
     expect(error).toMatchObject({ name: 'SnapshotUnavailable', message: expect.stringContaining('VolumeSnapshotContent gone') });
   });
 
-  it.each(['VerifyBackup', 'CreateNamespace', 'CheckVolumes', 'ApplyManifests', 'CheckReadiness', 'Validate', 'Complete'])('takes the failure path when %s fails', async (state) => {
+  it.each(['VerifyBackup', 'StartThaw', 'CreateNamespace', 'CheckVolumes', 'ApplyManifests', 'CheckReadiness', 'Validate', 'Complete'])('takes the failure path when %s fails', async (state) => {
     const script = { ...happyPath(), [state]: () => Promise.reject(named('StepFailed')) };
 
     const { error, states } = await run(INPUT, script);
