@@ -519,7 +519,8 @@ async function main(): Promise<void> {
       process.stderr.write(`[${i + 1}/${cells.length}] ${FAULTS[cell.fault].label} × ${cell.workflow} ${stepLabel(cell)} … `);
       const r = await runCell(m, cell);
       results.push(r);
-      process.stderr.write(`${r.outcome} in ${r.seconds.toFixed(1)} s${r.problems.length > 0 ? ` — PROBLEM: ${r.problems.join('; ')}` : ''}\n`);
+      // The whole outcome, so a run that stops early still shows what each cell measured.
+      process.stderr.write(`${outcomeText(r, 400)} in ${r.seconds.toFixed(1)} s${r.problems.length > 0 ? ` — PROBLEM: ${r.problems.join('; ')}` : ''}\n`);
     }
   } finally {
     await m.dispose();
