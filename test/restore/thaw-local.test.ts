@@ -1,0 +1,180 @@
+import { createHash } from 'node:crypto';
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { RestoreRecord } from '../../core/catalog/record.js';
+import { loadConfigFile } from '../../core/config/parse.js';
+import type { Config } from '../../core/config/schema.js';
+import { kubeConfigFromFile, makeKubeClients, type KubeClients } from '../../core/kube/connect.js';
+import { packsOfBackup } from '../../core/restore/thaw.js';
+import { readBackupVolumes } from '../../core/restore/volumes.js';
+import { FileVaultStore } from '../../core/vault/file-store.js';
+import { packKey } from '../../core/vault/layout.js';
+import { localPaths, runLocalRestore, type LocalBackupResult } from '../../local/workflows/runner.js';
+import { backup, NAMESPACE, startSeededCluster, type SeededCluster } from '../backup/helpers.js';
+import { restoreServicesOf } from './helpers.js';
+
+// The real restore workflow (statemachines/restore.asl.yaml, every Task its real handler) on the
+// local cluster, restoring a backup some of whose packs the "lifecycle" moved into GLACIER in the
+// file:// vault. Thaws take four hours on the steps' clock, which moves by the WaitForThaw's 900
+// seconds before each CheckThaw (the runner's beforeTask), so nothing waits on the real clock; the
+// other polls await the cluster's settle(). The data-mover Jobs read the same vault on the real
+// clock: they see the thaw complete because the steps' store noted it in the vault's journal.
+
+const FULL_RUN = 240_000;
+const BACKUP_ID = 'thaw-1';
+const ARCHIVED = 3;
+/** The steps' clock starts here (after the real time: the Jobs' clock must be inside the thawed copies' days). */
+const START = new Date('2030-01-07T02:00:00.000Z');
+const WAIT_FOR_THAW = 900;
+const FAST_RESTORE = { volumeTimeoutSeconds: 120, readyTimeoutSeconds: 60, validateTimeoutSeconds: 60 };
+
+let c: SeededCluster;
+let config: Config;
+let kube: KubeClients;
+let archivedKeys: string[];
+
+class Clock {
+  constructor(public at: Date) {}
+  readonly now = (): Date => this.at;
+}
+
+/** Runs the restore workflow with a vault whose thaws take `thawSeconds` on a clock that each CheckThaw moves on. */
+async function restoreThawing(input: Record<string, unknown>, thawSeconds: number, restoreTimings: Record<string, number> = {}): Promise<{ result: LocalBackupResult; checks: number; record: RestoreRecord }> {
+  const clock = new Clock(START);
+  const vaultDir = localPaths(c.stateDir).vault;
+  const store = new FileVaultStore(vaultDir, { now: clock.now, thawSeconds });
+  let checks = 0;
+  const result = await runLocalRestore({
+    stateDir: c.stateDir,
+    config,
+    input,
+    now: clock.now,
+    vault: { store, url: pathToFileURL(vaultDir).href, args: [] },
+    untilPoll: () => c.cluster.settle(),
+    timings: { flushTimeoutSeconds: 30, snapshotTimeoutSeconds: 60, exportTimeoutSeconds: 120 },
+    restoreTimings: { ...FAST_RESTORE, ...restoreTimings },
+    beforeTask: (state) => {
+      // WaitForThaw's time passes on the steps' clock, not on the real one.
+      if (state === 'CheckThaw') {
+        checks++;
+        clock.at = new Date(clock.at.getTime() + WAIT_FOR_THAW * 1000);
+      }
+    },
+  });
+  const record = (await restoreServicesOf(c, config).catalog.getRestore(input['restoreName'] as string))!;
+  return { result, checks, record };
+}
+
+/** Moves the archived packs (back) into `storageClass`, as a lifecycle transition would; any thawed copy goes. */
+async function archive(storageClass: string): Promise<void> {
+  const store = new FileVaultStore(localPaths(c.stateDir).vault);
+  for (const key of archivedKeys) await store.transition(key, storageClass);
+}
+
+/** Every entry under `dir`: path → type, mode and content hash (files) or target (links). */
+async function tree(dir: string, prefix = ''): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const name of (await readdir(join(dir, prefix))).sort()) {
+    const rel = prefix ? `${prefix}/${name}` : name;
+    const s = await lstat(join(dir, rel));
+    const mode = (s.mode & 0o7777).toString(8);
+    if (s.isDirectory()) {
+      out[rel] = `dir ${mode}`;
+      Object.assign(out, await tree(dir, rel));
+    } else if (s.isSymbolicLink()) {
+      out[rel] = `link ${await readlink(join(dir, rel))}`;
+    } else {
+      out[rel] = `file ${mode} ${createHash('sha256').update(await readFile(join(dir, rel))).digest('hex')}`;
+    }
+  }
+  return out;
+}
+
+const volumeDir = async (namespace: string, pvc: string) => {
+  const claim = await kube.core.readNamespacedPersistentVolumeClaim({ namespace, name: pvc });
+  return c.cluster.dirs.volume(claim.spec!.volumeName!);
+};
+/** The frozen files of the cloud snapshot behind one of the backup's VolumeSnapshots. */
+const snapshotDir = async (snapshot: string) => {
+  const s = (await kube.custom.getNamespacedCustomObject({ group: 'snapshot.storage.k8s.io', version: 'v1', plural: 'volumesnapshots', namespace: NAMESPACE, name: snapshot })) as { status: { boundVolumeSnapshotContentName: string } };
+  const content = (await kube.custom.getClusterCustomObject({ group: 'snapshot.storage.k8s.io', version: 'v1', plural: 'volumesnapshotcontents', name: s.status.boundVolumeSnapshotContentName })) as { status: { snapshotHandle: string } };
+  return c.cluster.dirs.snapshot(content.status.snapshotHandle);
+};
+
+beforeAll(async () => {
+  c = await startSeededCluster();
+  config = await loadConfigFile('examples/production.yaml');
+  kube = makeKubeClients(kubeConfigFromFile(c.cluster.kubeconfigPath));
+  const made = await backup(c, config, { backupName: BACKUP_ID });
+  if (made.status !== 'SUCCEEDED') throw new Error(`the backup failed: ${JSON.stringify(made.error)}`);
+  const vault = new FileVaultStore(localPaths(c.stateDir).vault);
+  // Packs of the etcd volumes: every hydration Job of those volumes must get past them.
+  archivedKeys = (await packsOfBackup(vault, BACKUP_ID)).slice(0, ARCHIVED).map(packKey);
+}, FULL_RUN);
+
+afterAll(async () => {
+  await c?.dispose();
+});
+
+describe('a restore of a backup whose packs are in GLACIER', () => {
+  const TARGET = 'vector-db-thawed';
+  let run: Awaited<ReturnType<typeof restoreThawing>>;
+
+  beforeAll(async () => {
+    await archive('GLACIER');
+    run = await restoreThawing({ backupId: BACKUP_ID, targetNamespace: TARGET, source: 'vault', restoreName: 'thawed' }, 4 * 3600);
+  }, FULL_RUN);
+
+  it('thaws them, then restores and validates', () => {
+    expect(run.result.error).toBeUndefined();
+    expect(run.result.status).toBe('SUCCEEDED');
+    expect(run.record.status).toBe('Completed');
+  });
+
+  it('waits in the WaitForThaw/CheckThaw loop until the four-hour thaw is done, before creating the namespace', () => {
+    const states = run.result.states;
+    expect(states.slice(0, 4)).toEqual(['PrepareRestore', 'VerifyBackup', 'StartThaw', 'Thawed']);
+    expect(run.checks).toBe((4 * 3600) / WAIT_FOR_THAW);
+    expect(states.indexOf('CreateNamespace')).toBeGreaterThan(states.lastIndexOf('CheckThaw'));
+  });
+
+  it('records the thaw in the timeline', () => {
+    expect(run.record.steps.Verify?.detail).toContain(`(${ARCHIVED} in an archive class, to thaw)`);
+    expect(run.record.steps.Thaw).toMatchObject({ outcome: 'Succeeded', detail: `${ARCHIVED} pack(s) thawed from an archive class` });
+  });
+
+  it('restores every file of every volume byte for byte as the backup snapshot held it', async () => {
+    const volumes = await readBackupVolumes(new FileVaultStore(localPaths(c.stateDir).vault), BACKUP_ID);
+    expect(volumes).toHaveLength(7);
+    for (const v of volumes) {
+      const restored = await tree(await volumeDir(TARGET, v.pvc));
+      expect(Object.keys(restored).length).toBeGreaterThan(0);
+      expect(restored).toEqual(await tree(await snapshotDir(v.snapshot)));
+    }
+  });
+});
+
+describe('a restore whose packs do not thaw before the deadline', () => {
+  const TARGET = 'vector-db-frozen';
+  let run: Awaited<ReturnType<typeof restoreThawing>>;
+
+  beforeAll(async () => {
+    await archive('DEEP_ARCHIVE');
+    run = await restoreThawing({ backupId: BACKUP_ID, targetNamespace: TARGET, source: 'vault', restoreName: 'frozen' }, 12 * 3600, { thawTimeoutSeconds: 3600 });
+  }, FULL_RUN);
+
+  it('fails with ThawTimeout naming how many packs are still frozen', () => {
+    expect(run.result.status).toBe('FAILED');
+    expect(run.result.error).toEqual({ name: 'ThawTimeout', message: expect.stringContaining(`${ARCHIVED} pack(s) of backup ${BACKUP_ID} were still frozen in an archive class at the thaw deadline 2030-01-07T03:00:00.000Z`) });
+    expect(run.checks).toBe(3600 / WAIT_FOR_THAW);
+  });
+
+  it('records the failure in the Thaw step and creates nothing in the cluster', async () => {
+    expect(run.record.status).toBe('Failed');
+    expect(run.record.failure).toMatchObject({ step: 'Thaw', state: 'CheckThaw', error: 'ThawTimeout', leftBehind: expect.stringContaining('nothing') });
+    expect(run.result.states).not.toContain('CreateNamespace');
+    expect((await kube.core.listNamespace()).items.map((n) => n.metadata?.name)).not.toContain(TARGET);
+  });
+});
