@@ -59,6 +59,13 @@ export const PlanOutcome = z.strictObject({
   objectsLocked: z.number().int().nonnegative(),
   /** Objects whose delete failed otherwise (S3 errors, permissions): a later run tries again. */
   objectsFailed: z.number().int().nonnegative(),
+  /**
+   * Tiering by reference: the Available backups a disaster restore would use (kept by `latest`,
+   * or the newest), whose packs must stay instantly readable, and the kept ones that just left
+   * that set, whose packs no hot backup shares become archivable (garbage collection tags them).
+   */
+  hot: z.array(z.string()),
+  cooled: z.array(z.string()),
   /** The first of those failures' messages. */
   errors: z.array(z.string()),
 });
@@ -76,6 +83,8 @@ export const GcProgress = z.strictObject({
   packsLocked: z.number().int().nonnegative(),
   /** Unreferenced packs whose delete failed otherwise: a later run tries again. */
   packsFailed: z.number().int().nonnegative(),
+  /** Packs tagged archivable: only backups that left the hot set reference them. */
+  packsArchivable: z.number().int().nonnegative(),
   /** The first of those failures' messages. */
   errors: z.array(z.string()),
   bytesFreed: z.number().nonnegative(),
@@ -99,8 +108,8 @@ export type RetentionReport = z.infer<typeof RetentionReport>;
 
 /** ApplyPlan's request: the run and one plan (a Map iteration). */
 export const ApplyPlanRequest = z.strictObject({ run: RetentionRun, plan: z.string() });
-/** CollectGarbage's request: the run and the progress so far. */
-export const CollectGarbageRequest = z.strictObject({ run: RetentionRun, gc: GcProgress });
+/** CollectGarbage's request: the run, the plans' outcomes (hot and cooled backups), the progress so far. */
+export const CollectGarbageRequest = z.strictObject({ run: RetentionRun, plans: z.array(PlanOutcome), gc: GcProgress });
 /** FinishRetention's request: the run, every plan's outcome, garbage collection's total. */
 export const FinishRetentionRequest = z.strictObject({ run: RetentionRun, plans: z.array(PlanOutcome), gc: GcProgress });
 /** AbortRetention's request: the run and the error that ended it. */

@@ -226,7 +226,19 @@ export async function applyPolicy(
   const byId = new Map(records.map((r) => [r.backupId, r]));
   const result = evaluatePlan(plan, records, new Date(run.now));
   const kept = result.keep;
-  const outcome: PlanOutcome = { plan: plan.plan.name, kept, expired: [], locksExtended: 0, snapshotsDeleted: 0, objectsDeleted: 0, objectsLocked: 0, objectsFailed: 0, errors: [] };
+  // Hot: what a disaster restore would use. Cooled: kept, no longer hot, and hot (or never
+  // evaluated) at the last run: its packs that no hot backup shares may go to an archive class.
+  const available = (id: string) => byId.get(id)!.status === 'Available';
+  const isHot = (rules: readonly string[]) => rules.includes('latest') || rules.includes('newest-available');
+  const hot = kept.filter((k) => available(k.backupId) && isHot(k.rules)).map((k) => k.backupId);
+  const cooled = kept
+    .filter((k) => available(k.backupId) && !isHot(k.rules))
+    .filter((k) => {
+      const before = byId.get(k.backupId)!.retention;
+      return before === undefined || isHot(before.rules);
+    })
+    .map((k) => k.backupId);
+  const outcome: PlanOutcome = { plan: plan.plan.name, kept, expired: [], locksExtended: 0, snapshotsDeleted: 0, objectsDeleted: 0, objectsLocked: 0, objectsFailed: 0, errors: [], hot, cooled };
   if (run.dryRun) return { outcome: { ...outcome, expired: result.expire.map((e) => ({ ...e, cleared: false })) }, snapshotsOf: [] };
 
   for (const k of kept) {
@@ -289,11 +301,11 @@ const hex2 = (n: number): string => n.toString(16).padStart(2, '0');
  * a volume summary points to references, once their Object Lock has passed. Returns the
  * progress with the next prefix, or without one when every prefix was done.
  */
-export async function collectGarbageStep(s: Pick<RetentionServices, 'vault' | 'retention'>, run: RetentionRun, progress: GcProgress | undefined): Promise<GcProgress> {
-  const soFar: GcProgress = progress ?? { next: '00', packsScanned: 0, packsReferenced: 0, packsDeleted: 0, packsLocked: 0, packsFailed: 0, errors: [], bytesFreed: 0 };
+export async function collectGarbageStep(s: Pick<RetentionServices, 'vault' | 'retention'>, run: RetentionRun, progress: GcProgress | undefined, plans: readonly PlanOutcome[] = []): Promise<GcProgress> {
+  const soFar: GcProgress = progress ?? { next: '00', packsScanned: 0, packsReferenced: 0, packsDeleted: 0, packsLocked: 0, packsFailed: 0, packsArchivable: 0, errors: [], bytesFreed: 0 };
   if (!run.collectGarbage) {
     const why = run.dryRun ? 'dry run' : `not every plan of the vault was locked (${run.skipped.map((p) => `${p.plan}: ${p.reason}`).join('; ')})`;
-    return { packsScanned: 0, packsReferenced: 0, packsDeleted: 0, packsLocked: 0, packsFailed: 0, errors: [], bytesFreed: 0, skipped: why };
+    return { packsScanned: 0, packsReferenced: 0, packsDeleted: 0, packsLocked: 0, packsFailed: 0, packsArchivable: 0, errors: [], bytesFreed: 0, skipped: why };
   }
   if (soFar.next === undefined) return soFar;
   const from = parseInt(soFar.next, 16);
@@ -303,10 +315,29 @@ export async function collectGarbageStep(s: Pick<RetentionServices, 'vault' | 'r
     return p >= from && p < to;
   };
 
+  // Tiering needs the hot set of every plan of the vault: only when the run evaluated them all.
+  const tiering = plans.length > 0 && run.locked.every((p) => plans.some((o) => o.plan === p));
+  const hot = new Set(tiering ? plans.flatMap((p) => p.hot) : []);
+  const cooled = new Set(tiering ? plans.flatMap((p) => p.cooled) : []);
   const referenced = new Set<string>();
+  const hotPacks = new Set<string>();
+  const cooledPacks = new Set<string>();
   for await (const o of s.vault.list(VOLUMES_PREFIX)) {
     const parsed = parseVolumeSummaryKey(o.key);
-    if (parsed) await packsOfIndex(s.vault, parsed.backupId, parsed.volume, referenced, inSlice);
+    if (!parsed) continue;
+    const packs = new Set<string>();
+    await packsOfIndex(s.vault, parsed.backupId, parsed.volume, packs, inSlice);
+    for (const id of packs) referenced.add(id);
+    if (hot.has(parsed.backupId)) for (const id of packs) hotPacks.add(id);
+    if (cooled.has(parsed.backupId)) for (const id of packs) cooledPacks.add(id);
+  }
+  // A backup only ever reuses its parent's packs, and the parent is hot: a pack tagged here is
+  // never referenced by a new backup, so the tag is never taken back.
+  let archivable = 0;
+  for (const id of cooledPacks) {
+    if (hotPacks.has(id)) continue;
+    await s.vault.markArchivable(packKey(id), true);
+    archivable++;
   }
 
   let scanned = 0;
@@ -331,6 +362,7 @@ export async function collectGarbageStep(s: Pick<RetentionServices, 'vault' | 'r
     packsDeleted: soFar.packsDeleted + result.deleted.length,
     packsLocked: soFar.packsLocked + locked,
     packsFailed: soFar.packsFailed + other.length,
+    packsArchivable: soFar.packsArchivable + archivable,
     errors: [...soFar.errors, ...other].slice(0, MAX_ERRORS),
     bytesFreed: soFar.bytesFreed + bytes,
   };

@@ -11,7 +11,7 @@
  *   read and extend Object Lock. EKS: DescribeCluster, and the Kubernetes group
  *   `milvus-guard-retention` (list and delete VolumeSnapshots).
  * - CollectGarbage: vault: list keys; `backups/`: read (the indexes); `data/packs/`: list
- *   versions, read retention and legal hold, delete.
+ *   versions, read retention and legal hold, delete, tag archivable.
  * - FinishRetention: vault `retention/`: put (the report); catalog retention-run items
  *   (`RETENTION#…`): put, and get (a retried put finds its own record); lock items: delete;
  *   events:PutEvents on the default bus.
@@ -81,6 +81,8 @@ export class RetentionAccess extends Construct {
     vault.grantReadObjects(collect, [BACKUPS_PREFIX]);
     // (Listing keys, and the packs' versions, comes with the delete grant.)
     vault.grantDeleteVersions(collect, [PACKS_PREFIX]);
+    // Tags the packs only backups that left the hot set reference (tiering by reference).
+    vault.grantMarkArchivable(collect, [PACKS_PREFIX]);
 
     // Writes the run's report into the vault and its summary into the catalog, emits its event,
     // releases the locks.

@@ -14,6 +14,8 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { acknowledgeWildcardResources } from '../nag.js';
+import { PACKS_PREFIX } from '../../core/vault/layout.js';
+import { ARCHIVABLE_TAG } from '../../core/vault/store.js';
 
 /** Object Lock modes: GOVERNANCE can be lifted by a privileged principal, COMPLIANCE by no one. */
 export type ObjectLockMode = 'GOVERNANCE' | 'COMPLIANCE';
@@ -271,6 +273,22 @@ export class Vault extends Construct {
   }
 
   /**
+   * Lets `grantee` tag objects under `prefixes` archivable (`s3:PutObjectTagging`): the
+   * retention workflow's mark that only old backups use a pack (tiering by reference).
+   */
+  grantMarkArchivable(grantee: iam.IGrantable, prefixes: readonly string[]): iam.Grant {
+    return iam.Grant.addToPrincipal({ grantee, actions: ['s3:PutObjectTagging'], resourceArns: this.objectArns(prefixes) });
+  }
+
+  /**
+   * Lets `grantee` thaw archived objects under `prefixes` (`s3:RestoreObject`) and see the thaw
+   * (HEAD shows it with `s3:GetObject`): a restore that needs a pack the lifecycle archived.
+   */
+  grantThaw(grantee: iam.IGrantable, prefixes: readonly string[]): iam.Grant {
+    return iam.Grant.addToPrincipal({ grantee, actions: ['s3:RestoreObject'], resourceArns: this.objectArns(prefixes) });
+  }
+
+  /**
    * Denies `s3:BypassGovernanceRetention` on the vault to `principals` in the bucket policy, so
    * no identity policy attached to them later (an admin policy, a wildcard) can shorten a lock
    * or delete a locked version.
@@ -396,20 +414,41 @@ export class Vault extends Construct {
   }
 }
 
+/** Classes whose objects must be thawed (RestoreObject) before they can be read. */
+const ARCHIVE_CLASSES: readonly s3.StorageClass[] = [s3.StorageClass.GLACIER, s3.StorageClass.DEEP_ARCHIVE];
+const isArchive = (t: VaultTransition): boolean => ARCHIVE_CLASSES.some((c) => c.value === t.storageClass.value);
+
 /**
  * The vault's lifecycle: tier by age, clean up noncurrent versions, delete markers and failed
  * uploads — and NEVER expire current objects. Chunks are deduplicated: a chunk written a year
  * ago may belong to last night's backup, so an age-based expiry would silently destroy
  * retained backups. Only the retention workflow deletes, by reference (README, "The vault").
+ *
+ * Tiering by reference: by age, objects move only into classes whose reads stay instant
+ * (STANDARD_IA, GLACIER_IR, ...). Archive classes (GLACIER, DEEP_ARCHIVE) apply only to packs
+ * the retention workflow tagged `milvus-guard-archivable=true` — packs no backup a disaster
+ * restore would use references — so tonight's restore never waits hours for a pack written a
+ * year ago that it still shares.
  */
 function lifecycleRules(transitions: readonly VaultTransition[], noncurrentExpiration: Duration): s3.LifecycleRule[] {
   const rules: s3.LifecycleRule[] = [];
-  if (transitions.length > 0) {
-    rules.push({ id: 'tier-current-versions', transitions: transitions.map((t) => ({ storageClass: t.storageClass, transitionAfter: t.transitionAfter })) });
+  const instant = transitions.filter((t) => !isArchive(t));
+  const archive = transitions.filter(isArchive);
+  if (instant.length > 0) {
+    rules.push({ id: 'tier-current-versions', transitions: instant.map((t) => ({ storageClass: t.storageClass, transitionAfter: t.transitionAfter })) });
+  }
+  if (archive.length > 0) {
+    rules.push({
+      id: 'archive-packs-only-old-backups-use',
+      prefix: PACKS_PREFIX,
+      tagFilters: { [ARCHIVABLE_TAG]: 'true' },
+      transitions: archive.map((t) => ({ storageClass: t.storageClass, transitionAfter: t.transitionAfter })),
+    });
   }
   // Tiering a noncurrent version that expires before (or when) it would move is pointless,
-  // and S3 rejects a rule whose transition comes after its expiration.
-  const noncurrentTransitions = transitions
+  // and S3 rejects a rule whose transition comes after its expiration. Noncurrent versions are
+  // never read by a restore, so they may go to an instant class only.
+  const noncurrentTransitions = instant
     .filter((t) => t.transitionAfter.toDays() < noncurrentExpiration.toDays())
     .map((t) => ({ storageClass: t.storageClass, transitionAfter: t.transitionAfter }));
   rules.push({

@@ -6,6 +6,7 @@
  * with its daily schedule and its per-step roles, and the notification topic the alarms
  * publish to.
  */
+import { PACKS_PREFIX } from '../../core/vault/layout.js';
 import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -148,6 +149,8 @@ export class PrimaryStack extends Stack {
       description: `The milvus-guard workflow Lambdas of ${config.name} in ${vaultConfig.region}`,
     });
     this.vault.grantReadWriteChunks(this.workflowRole);
+    // A restore or drill of a backup whose packs the lifecycle archived thaws them first (StartThaw).
+    this.vault.grantThaw(this.workflowRole, [PACKS_PREFIX]);
     this.catalogTable.grantReadWriteData(this.workflowRole);
 
     // The plans' clusters and every other cluster of this region: a restore may target any
@@ -331,6 +334,7 @@ export class PrimaryStack extends Stack {
       [this.vault.bucket.arnForObjects('*')],
       'Backups write and read chunks, indexes and manifests anywhere in the vault, restores read them and drills write their evidence under drills/; the vault holds nothing else. No delete.',
     );
+    acknowledgeWildcardResources(this.workflowRole, [this.vault.bucket.arnForObjects(`${PACKS_PREFIX}*`)], "A restore thaws whichever archived packs the backup it restores needs (RestoreObject); packs only.");
     acknowledgeWildcardResources(this.workflowRole, [`${this.catalogTable.tableArn}/index/*`], "Querying the catalog's index; the table has one.");
     acknowledgeWildcardResources(this.workflowRole, ['*'], 'X-Ray (PutTraceSegments, PutTelemetryRecords) supports no resource-level permissions.');
   }

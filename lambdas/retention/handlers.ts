@@ -25,7 +25,7 @@ export function makeRetentionStepHandlers(deps: RetentionStepDependencies): Reco
   return handlers<RetentionStepState>({
     StartRetention: handle(contract.StartRetentionRequest, (r) => steps.startRetentionStep(s, deps.vault.name, r)),
     ApplyPlan: handle(contract.ApplyPlanRequest, (r) => steps.applyRetentionStep(s, r.run, r.plan)),
-    CollectGarbage: handle(contract.CollectGarbageRequest, (r) => steps.collectGarbageStep(s, r.run, r.gc)),
+    CollectGarbage: handle(contract.CollectGarbageRequest, (r) => steps.collectGarbageStep(s, r.run, r.gc, r.plans)),
     FinishRetention: handle(contract.FinishRetentionRequest, async (r) => {
       const report = await steps.finishRetentionStep(s, r.run, r.plans, r.gc);
       if (!report.dryRun) {

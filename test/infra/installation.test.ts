@@ -375,7 +375,7 @@ describe('restore workflow', () => {
     expect(schedules).toEqual({});
   });
 
-  it('gives VerifyBackup, ApplyManifests and Validate 15 minutes and the other steps 5, as their Tasks wait', () => {
+  it('gives VerifyBackup, the thaw steps, ApplyManifests and Validate 15 minutes and the other steps 5, as their Tasks wait', () => {
     const restoreStates = [...handlerStates(RESTORE_WORKFLOW), ...handlerStates(DRILL_WORKFLOW)];
     const timeouts = Object.fromEntries(
       Object.values(primary.findResources('AWS::Lambda::Function'))
@@ -387,6 +387,8 @@ describe('restore workflow', () => {
     expect(timeouts).toEqual({
       ...Object.fromEntries(restoreStates.map((state) => [state, 300])),
       VerifyBackup: 900,
+      StartThaw: 900,
+      CheckThaw: 900,
       ApplyManifests: 900,
       Validate: 900,
     });

@@ -233,14 +233,14 @@ describe('retention IAM: each step may do what it does, and nothing else', () =>
     );
   });
 
-  it('CollectGarbage reads the indexes and deletes packs, and nothing else of the vault', () => {
+  it('CollectGarbage reads the indexes, deletes packs and tags them archivable, and nothing else of the vault', () => {
     expect(grantsOf(roleOf('CollectGarbage'))).toEqual(
       [
         's3:ListBucket on VaultBucket',
         `s3:ListBucketVersions on VaultBucket${listing('data/packs/*')}`,
         's3:GetObject on VaultBucket/backups/*',
         'kms:Decrypt on VaultKey',
-        ...['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:GetObjectLegalHold', 's3:GetObjectRetention'].map((a) => `${a} on VaultBucket/data/packs/*`),
+        ...['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:GetObjectLegalHold', 's3:GetObjectRetention', 's3:PutObjectTagging'].map((a) => `${a} on VaultBucket/data/packs/*`),
       ].sort(),
     );
   });
@@ -321,4 +321,27 @@ describe('governance bypass', () => {
     const named = (denies[0]!.Condition!['ArnEquals']!['aws:PrincipalArn'] as { 'Fn::GetAtt': [string, string] }[]).map((ref) => ref['Fn::GetAtt'][0]);
     expect(named.sort()).toEqual(roles.sort());
   });
+});
+
+describe('tiering by reference', () => {
+  it('moves packs to an archive class only when retention tagged them archivable; by age, only into instant classes', async () => {
+    const example = await loadConfigFile('examples/production.yaml');
+    const config = { ...example, vaults: example.vaults.map((v) => ({ ...v, transitions: [{ storageClass: 'STANDARD_IA' as const, afterDays: 30 }, { storageClass: 'GLACIER_IR' as const, afterDays: 90 }, { storageClass: 'DEEP_ARCHIVE' as const, afterDays: 180 }] })) };
+    const { context } = JSON.parse(readFileSync('cdk.json', 'utf8')) as { context: Record<string, unknown> };
+    const app = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
+    const archived = Template.fromStack(buildInstallation(app, config, { account: ACCOUNT }).primaryStacks.get('us-east-1')!);
+    const bucket = Object.values(archived.findResources('AWS::S3::Bucket', { Properties: { ObjectLockEnabled: true } }))[0]!;
+    const rules = (bucket.Properties.LifecycleConfiguration as { Rules: Record<string, unknown>[] }).Rules;
+
+    expect(rules).toContainEqual(expect.objectContaining({ Id: 'tier-current-versions', Transitions: [{ StorageClass: 'STANDARD_IA', TransitionInDays: 30 }, { StorageClass: 'GLACIER_IR', TransitionInDays: 90 }] }));
+    expect(rules).toContainEqual(
+      expect.objectContaining({ Id: 'archive-packs-only-old-backups-use', Prefix: 'data/packs/', TagFilters: [{ Key: 'milvus-guard-archivable', Value: 'true' }], Transitions: [{ StorageClass: 'DEEP_ARCHIVE', TransitionInDays: 180 }] }),
+    );
+    for (const rule of rules.filter((r) => r['Id'] !== 'archive-packs-only-old-backups-use')) {
+      expect(JSON.stringify(rule)).not.toMatch(/"(GLACIER|DEEP_ARCHIVE)"/);
+    }
+    // A restore that meets an archived pack thaws it: the workflow role may ask S3 to, on packs only.
+    const grants = JSON.stringify(archived.findResources('AWS::IAM::Policy'));
+    expect(grants).toContain('s3:RestoreObject');
+  }, 120_000);
 });
