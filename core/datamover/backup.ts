@@ -18,7 +18,7 @@ import { ChunkerPool } from './chunker-pool.js';
 import { CHUNKER_ID, DEFAULT_CHUNKER, type ChunkerParams } from './fastcdc.js';
 import { comparePaths, displayPath, IndexCorruptError, IndexReader, IndexWriter, type ChunkRef, type IndexEntry } from './index-format.js';
 import { Packer } from './packer.js';
-import { findParent, hasIndexCommitment, indexMismatches, SUMMARY_FORMAT, type BackupStats, type SkippedParent, type VolumeSummary } from './summary.js';
+import { findParent, hasIndexCommitment, indexMismatches, readVolumeSummary, SummaryCorruptError, SUMMARY_FORMAT, type BackupStats, type SkippedParent, type VolumeSummary } from './summary.js';
 import { Semaphore } from '../vault/semaphore.js';
 import { MAX_SKIPPED_NAMED, walkTree, type WalkEntry } from './walk.js';
 
@@ -58,6 +58,12 @@ export interface BackupResult extends BackupStats {
   readonly parentSkipped: SkippedParent | null;
   readonly indexKey: string;
   readonly durationSeconds: number;
+  /**
+   * Present when an earlier attempt of this volume backup (a Job retried after its pod was
+   * killed) had got far enough: `summary` when it had finished, `index` when it had written the
+   * index but not the summary, which this attempt then wrote. Nothing was read or uploaded again.
+   */
+  readonly resumed?: 'summary' | 'index';
 }
 
 // Files whose chunk lists may wait for hashing at once. The index must be written in walk
@@ -86,6 +92,9 @@ export async function backupVolume(options: BackupOptions): Promise<BackupResult
   const started = clock();
   const sourceStats = await stat(options.source).catch(() => undefined);
   if (!sourceStats?.isDirectory()) throw new UserError(`source ${options.source} is not a directory; pass the mounted volume's directory`);
+
+  const earlier = await earlierAttempt(vault, volume, backupId, options);
+  if (earlier) return { ...earlier, durationSeconds: (clock() - started) / 1000 };
 
   const tmp = await mkdtemp(join(options.tmpDir ?? tmpdir(), 'milvus-guard-index-'));
   let parent: VolumeSummary | undefined;
@@ -242,6 +251,76 @@ export async function backupVolume(options: BackupOptions): Promise<BackupResult
     await prevReader?.close().catch(() => {});
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * What an earlier attempt of this very volume backup left, when it is enough to finish without
+ * reading the volume again. A Job whose pod was killed is retried (`backoffLimit`), and the
+ * attempt before may have written the index, or the index and the summary, each locked until the
+ * backup's retain-until date. Writing them again is refused by Object Lock on a vault without
+ * versions (and would leave a locked, orphaned version on S3), and is not needed: the source is
+ * the same read-only snapshot clone. So:
+ * - the summary is there and reads: the volume backup is complete; its counters are returned;
+ * - only the index is there, reads to its end, and every pack it references exists: the summary
+ *   is written, committing to that index; its packs' locks are extended as a backup's would be;
+ * - otherwise (nothing there, or an index that does not read): undefined, and the backup runs
+ *   from the start, as it always did.
+ */
+async function earlierAttempt(vault: VaultStore, volume: string, backupId: string, options: BackupOptions): Promise<Omit<BackupResult, 'durationSeconds'> | undefined> {
+  const indexKey = volumeIndexKey(backupId, volume);
+  if (await vault.head(volumeSummaryKey(backupId, volume))) {
+    try {
+      const done = await readVolumeSummary(vault, backupId, volume);
+      return { volume, backupId, parentBackupId: done.parentBackupId, parentSkipped: done.parentSkipped ?? null, indexKey: done.indexKey, ...done.stats, resumed: 'summary' };
+    } catch (err) {
+      if (!(err instanceof SummaryCorruptError || err instanceof UserError)) throw err;
+      return undefined;
+    }
+  }
+  if (!(await vault.head(indexKey))) return undefined;
+  const reader = new IndexReader(await vault.openRead(indexKey), `index ${indexKey}`);
+  const packs = new Set<string>();
+  const stats = { files: 0, directories: 0, symlinks: 0, skipped: 0, bytesTotal: 0, bytesScanned: 0, bytesUploaded: 0, filesUnchanged: 0, chunksNew: 0, chunksReused: 0, packsUploaded: 0, packsRetentionExtended: 0 };
+  let digest: { sha256: string; size: number } | undefined;
+  try {
+    await reader.readHeader();
+    for (let e = await reader.next(); e !== undefined; e = await reader.next()) {
+      if (e.type === 'dir') stats.directories++;
+      else if (e.type === 'symlink') stats.symlinks++;
+      else {
+        stats.files++;
+        stats.bytesTotal += e.size;
+        for (const c of e.chunks ?? []) {
+          stats.chunksReused++;
+          packs.add(c.pack);
+        }
+      }
+    }
+    digest = await reader.digest();
+  } catch (err) {
+    if (err instanceof IndexCorruptError) return undefined;
+    throw err;
+  } finally {
+    await reader.close().catch(() => {});
+  }
+  if (!digest) return undefined;
+  for (const id of packs) if (!(await vault.head(packKey(id)))) return undefined;
+  if (options.retainUntil) stats.packsRetentionExtended = await extendAll(vault, packs, options.retainUntil);
+  await vault.flush();
+  const summary: VolumeSummary = {
+    format: SUMMARY_FORMAT,
+    volume,
+    backupId,
+    createdAt: options.now.toISOString(),
+    retainUntil: options.retainUntil?.toISOString() ?? null,
+    parentBackupId: null,
+    indexKey,
+    index: { ...digest, ...reader.counts },
+    stats,
+  };
+  await vault.put(volumeSummaryKey(backupId, volume), Buffer.from(`${JSON.stringify(summary, null, 2)}\n`), options.retainUntil ? { retainUntil: options.retainUntil } : {});
+  await vault.flush();
+  return { volume, backupId, parentBackupId: null, parentSkipped: null, indexKey, ...stats, resumed: 'index' };
 }
 
 /**
