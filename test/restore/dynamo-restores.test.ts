@@ -58,9 +58,9 @@ describe('DynamoCatalog restore records', () => {
     expect(update).toMatchObject({
       Key: { pk: 'RESTORE#r', sk: 'RESTORE' },
       UpdateExpression: 'SET #f0 = :v0, #f1 = :v1',
-      ConditionExpression: 'attribute_exists(#pk) AND #status <> :final',
+      ConditionExpression: 'attribute_exists(#pk) AND NOT #status IN (:s0, :s1)',
       ExpressionAttributeNames: { '#pk': 'pk', '#status': 'status', '#f0': 'status', '#f1': 'rtoSeconds' },
-      ExpressionAttributeValues: { ':final': 'Failed', ':v0': 'Completed', ':v1': 754 },
+      ExpressionAttributeValues: { ':s0': 'Failed', ':s1': 'Expired', ':v0': 'Completed', ':v1': 754 },
     });
   });
 
