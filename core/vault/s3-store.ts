@@ -306,9 +306,12 @@ export class S3VaultStore implements VaultStore {
     try {
       current = (await this.client.send(new GetObjectRetentionCommand({ Bucket: this.bucket, Key: this.prefix + key }))).Retention;
     } catch (err) {
-      if (isNotFound(err)) throw new ObjectNotFoundError(this.url, key, { cause: err });
-      // An object that never had a retention reports NoSuchObjectLockConfiguration.
-      if ((err as { name?: string }).name !== 'NoSuchObjectLockConfiguration') throw err;
+      // An object that never had a retention reports NoSuchObjectLockConfiguration, with HTTP
+      // 404 like a missing key: tell them apart by name before taking a 404 for "no object".
+      if ((err as { name?: string }).name !== 'NoSuchObjectLockConfiguration') {
+        if (isNotFound(err)) throw new ObjectNotFoundError(this.url, key, { cause: err });
+        throw err;
+      }
     }
     if (current?.RetainUntilDate && current.RetainUntilDate.getTime() >= until.getTime()) return false;
     // Keep the object's own mode: COMPLIANCE cannot be turned into GOVERNANCE, and extending

@@ -386,14 +386,10 @@ describe('at the request level, on a versioned bucket with Object Lock', () => {
       expect(inputs(PutObjectTaggingCommand)).toEqual([]);
     });
 
-    // DEFECT (reported, product code not changed here): S3 answers GetObjectRetention of an object
-    // that never had a retention with NoSuchObjectLockConfiguration and HTTP 404, and the SDK's
-    // error carries both (pinned in the next test). S3VaultStore.extendRetention
-    // (core/vault/s3-store.ts:309) tests isNotFound, true for any 404, before the name (line 311),
-    // so it throws ObjectNotFoundError instead of locking the object. Not reachable on the bucket
-    // infra builds (its default retention gives every version a date), reachable on a vault
-    // bucket without a default retention. Remove `.failing` once fixed.
-    it.failing('locks an object that had no retention when its lock is extended', async () => {
+    // S3 answers GetObjectRetention of an object that never had a retention with
+    // NoSuchObjectLockConfiguration and HTTP 404 (pinned in the next test): the store must not
+    // take that 404 for a missing object. A bucket without a default retention has such objects.
+    it('locks an object that had no retention when its lock is extended', async () => {
       await vault.put('backups/b1/backup.json', Buffer.from('{}'));
 
       await expect(vault.extendRetention('backups/b1/backup.json', at(30))).resolves.toBe(true);
