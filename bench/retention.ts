@@ -569,7 +569,7 @@ export async function runRetentionBench(o: RetentionBenchOptions): Promise<Reten
     vault.phase = 'retention';
     clock = new Date(midnight + 12 * 3600_000);
     const run: RetentionRun = {
-      runId: retentionRunId(clock.toISOString()),
+      runId: retentionRunId(clock.toISOString(), `bench-${day}`),
       executionId: `arn:aws:states:us-east-1:000000000000:execution:milvus-guard-retention:${day}`,
       now: clock.toISOString(),
       dryRun: false,
@@ -579,7 +579,7 @@ export async function runRetentionBench(o: RetentionBenchOptions): Promise<Reten
       skipped: [],
       collectGarbage: true,
     };
-    const { outcome }: { outcome: PlanOutcome } = await applyPolicy({ catalog, vault }, run, plan, await catalog.listBackups({ plan: PLAN }), DEFAULT_RETENTION_TIMINGS.keepSnapshots);
+    const outcome: PlanOutcome = await applyPolicy({ catalog, vault }, run, plan, await catalog.listBackups({ plan: PLAN }), { keepSnapshots: DEFAULT_RETENTION_TIMINGS.keepSnapshots });
     for (const e of outcome.expired) kept.delete(e.backupId);
     expired += outcome.expired.length;
     objectsLocked += outcome.objectsLocked;

@@ -125,6 +125,16 @@ export class RecordStatusError extends UserError {
 export interface UpdateOptions {
   /** Apply the patch only when the record has one of these statuses (final ones included). */
   readonly onlyIf?: readonly BackupStatus[];
+  /** Refuse with {@link BackupHeldError} when the backup is under legal hold (retention's expiry). */
+  readonly unlessHeld?: boolean;
+}
+
+/** A legal hold was placed on a backup retention was about to expire: it stays. */
+export class BackupHeldError extends Error {
+  constructor(readonly backupId: string) {
+    super(`backup ${backupId} is under legal hold: it is kept`);
+    this.name = 'BackupHeld';
+  }
 }
 
 /** Filter of `listRestores`. */

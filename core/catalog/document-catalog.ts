@@ -65,8 +65,8 @@ export abstract class DocumentCatalog extends RecordCatalog {
     });
   }
 
-  protected async updateRecord<R extends CatalogRecord>(kind: RecordKind<R>, id: string, patch: object, onlyIf?: readonly string[]): Promise<void> {
-    await this.mutate(kind, id, (record) => ({ ...record, ...stripUndefined(patch) }), onlyIf);
+  protected async updateRecord<R extends CatalogRecord>(kind: RecordKind<R>, id: string, patch: object, onlyIf?: readonly string[], unlessHeld?: boolean): Promise<void> {
+    await this.mutate(kind, id, (record) => ({ ...record, ...stripUndefined(patch) }), onlyIf, unlessHeld);
   }
 
   protected async mergeStep<R extends CatalogRecord>(kind: RecordKind<R>, id: string, step: string, entry: Partial<StepEntry>): Promise<void> {
@@ -97,11 +97,12 @@ export abstract class DocumentCatalog extends RecordCatalog {
    * Replaces the record with `change` of it, checked against the schema; `kind.notFound` when
    * there is none; refused when it is final, or with `onlyIf` when its status is not listed.
    */
-  private async mutate<R extends CatalogRecord>(kind: RecordKind<R>, id: string, change: (record: R) => unknown, onlyIf?: readonly string[]): Promise<void> {
+  private async mutate<R extends CatalogRecord>(kind: RecordKind<R>, id: string, change: (record: R) => unknown, onlyIf?: readonly string[], unlessHeld?: boolean): Promise<void> {
     await this.exclusive(async () => {
       const doc = await this.load(kind.keys.pk(id));
       if (doc === undefined) throw kind.notFound(id);
-      const { status } = doc as { status: string };
+      const { status, hold } = doc as { status: string; hold?: unknown };
+      if (unlessHeld && hold) throw refusedUpdate(id, status, onlyIf, true);
       if (onlyIf ? !onlyIf.includes(status) : FINAL_STATUSES.includes(status)) throw refusedUpdate(id, status, onlyIf);
       await this.save(kind.keys.pk(id), kind.schema.parse(change(kind.schema.parse(doc))));
     });

@@ -127,8 +127,8 @@ export class DynamoCatalog extends RecordCatalog {
     }
   }
 
-  protected async updateRecord<R extends CatalogRecord>(kind: RecordKind<R>, id: string, patch: object, onlyIf?: readonly string[]): Promise<void> {
-    await this.setEach(kind, id, '', patch, {}, onlyIf);
+  protected async updateRecord<R extends CatalogRecord>(kind: RecordKind<R>, id: string, patch: object, onlyIf?: readonly string[], unlessHeld?: boolean): Promise<void> {
+    await this.setEach(kind, id, '', patch, {}, onlyIf, unlessHeld);
   }
 
   protected async mergeStep<R extends CatalogRecord>(kind: RecordKind<R>, id: string, step: string, entry: Partial<StepEntry>): Promise<void> {
@@ -178,7 +178,7 @@ export class DynamoCatalog extends RecordCatalog {
    * Sets each defined field of `fields` by name under `path`, so concurrent writers of other
    * fields never collide; sends nothing when there is none.
    */
-  private async setEach<R extends CatalogRecord>(kind: RecordKind<R>, id: string, path: string, fields: object, names: Record<string, string>, onlyIf?: readonly string[]): Promise<void> {
+  private async setEach<R extends CatalogRecord>(kind: RecordKind<R>, id: string, path: string, fields: object, names: Record<string, string>, onlyIf?: readonly string[], unlessHeld?: boolean): Promise<void> {
     const entries = Object.entries(fields).filter(([, v]) => v !== undefined);
     if (entries.length === 0) return;
     const values: Record<string, unknown> = {};
@@ -187,7 +187,7 @@ export class DynamoCatalog extends RecordCatalog {
       values[`:v${i}`] = value;
       return `${path}#f${i} = :v${i}`;
     });
-    await this.update(kind, id, `SET ${sets.join(', ')}`, names, values, onlyIf);
+    await this.update(kind, id, `SET ${sets.join(', ')}`, names, values, onlyIf, unlessHeld);
   }
 
   /**
@@ -195,28 +195,33 @@ export class DynamoCatalog extends RecordCatalog {
    * listed); `kind.notFound` when there is none, `RecordFinal`/`RecordStatus` when its status
    * refuses it (the condition failure returns the item to tell them apart).
    */
-  private async update<R extends CatalogRecord>(kind: RecordKind<R>, id: string, expression: string, names: Record<string, string>, values: Record<string, unknown>, onlyIf?: readonly string[]): Promise<void> {
+  private async update<R extends CatalogRecord>(kind: RecordKind<R>, id: string, expression: string, names: Record<string, string>, values: Record<string, unknown>, onlyIf?: readonly string[], unlessHeld?: boolean): Promise<void> {
     const statuses = onlyIf ?? FINAL_STATUSES;
     const statusValues = Object.fromEntries(statuses.map((status, i) => [`:s${i}`, status]));
     const inStatuses = `#status IN (${Object.keys(statusValues).join(', ')})`;
+    // A released hold is null; a backup never held has none.
+    const notHeld = unlessHeld ? ' AND (attribute_not_exists(#hold) OR #hold = :noHold)' : '';
+    const holdNames: Record<string, string> = unlessHeld ? { '#hold': 'hold' } : {};
+    const holdValues: Record<string, unknown> = unlessHeld ? { ':noHold': null } : {};
     try {
       await this.client.send(
         new UpdateCommand({
           TableName: this.table,
           Key: this.key(kind.keys, id),
           UpdateExpression: expression,
-          ConditionExpression: `attribute_exists(#pk) AND ${onlyIf ? inStatuses : `NOT ${inStatuses}`}`,
-          ExpressionAttributeNames: { '#pk': this.s.partitionKey, '#status': 'status', ...names },
-          ExpressionAttributeValues: { ...statusValues, ...values },
+          ConditionExpression: `attribute_exists(#pk) AND ${onlyIf ? inStatuses : `NOT ${inStatuses}`}${notHeld}`,
+          ExpressionAttributeNames: { '#pk': this.s.partitionKey, '#status': 'status', ...holdNames, ...names },
+          ExpressionAttributeValues: { ...statusValues, ...holdValues, ...values },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
     } catch (err) {
       if (!isConditionFailure(err)) throw err;
       // The document client does not unmarshall an error's item: `status` is `{ S: "Failed" }`.
-      const item = (err as { Item?: { status?: { S?: string } | string } }).Item;
+      const item = (err as { Item?: { status?: { S?: string } | string; hold?: { M?: unknown; NULL?: boolean } | null } }).Item;
       const status = typeof item?.status === 'object' ? item.status.S : item?.status;
-      throw item ? refusedUpdate(id, String(status), onlyIf) : kind.notFound(id);
+      const held = unlessHeld === true && item?.hold !== undefined && item.hold !== null && !(typeof item.hold === 'object' && item.hold.NULL === true);
+      throw item ? refusedUpdate(id, String(status), onlyIf, held) : kind.notFound(id);
     }
   }
 }

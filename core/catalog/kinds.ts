@@ -5,7 +5,7 @@
  * named errors and methods on the port (catalog.ts), a descriptor here and one line a method.
  */
 import type { z } from 'zod';
-import { BackupExistsError, BackupNotFoundError, RecordFinalError, RecordStatusError, RestoreExistsError, RestoreNotFoundError, type BackupCatalog, type BackupListFilter, type LockHolder, type RestoreListFilter, type UpdateOptions } from './catalog.js';
+import { BackupExistsError, BackupHeldError, BackupNotFoundError, RecordFinalError, RecordStatusError, RestoreExistsError, RestoreNotFoundError, type BackupCatalog, type BackupListFilter, type LockHolder, type RestoreListFilter, type UpdateOptions } from './catalog.js';
 import { BACKUP_KEYS, RESTORE_KEYS, RETENTION_KEYS, type RecordKeys } from './keys.js';
 import { BackupRecord, RestoreRecord, RetentionRunRecord, type RetentionRunInput, type BackupPatch, type BackupRecordInput, type BackupStep, type RestorePatch, type RestoreRecordInput, type RestoreStep, type StepEntry } from './record.js';
 
@@ -42,8 +42,8 @@ export const FINAL_STATUSES: readonly string[] = ['Failed', 'Expired'];
  * The error for an update whose record has another status than it may: a final record
  * (`RecordFinal`), or, when the update named the statuses it expects, one of another status.
  */
-export const refusedUpdate = (id: string, status: string, onlyIf?: readonly string[]): Error =>
-  onlyIf ? new RecordStatusError(id, status, onlyIf) : new RecordFinalError(id, status);
+export const refusedUpdate = (id: string, status: string, onlyIf?: readonly string[], held?: boolean): Error =>
+  held ? new BackupHeldError(id) : onlyIf ? new RecordStatusError(id, status, onlyIf) : new RecordFinalError(id, status);
 
 export const BACKUPS: RecordKind<BackupRecord, 'plan'> = {
   schema: BackupRecord,
@@ -87,7 +87,7 @@ export abstract class RecordCatalog implements BackupCatalog {
    * Sets the patch's defined fields; `kind.notFound` when there is no record. Without `onlyIf`
    * a final record is refused; with it, any record whose status is not listed.
    */
-  protected abstract updateRecord<R extends CatalogRecord>(kind: RecordKind<R>, id: string, patch: object, onlyIf?: readonly string[]): Promise<void>;
+  protected abstract updateRecord<R extends CatalogRecord>(kind: RecordKind<R>, id: string, patch: object, onlyIf?: readonly string[], unlessHeld?: boolean): Promise<void>;
   /** Merges `entry` into the step's timeline entry, keeping a start that is already there. */
   protected abstract mergeStep<R extends CatalogRecord>(kind: RecordKind<R>, id: string, step: string, entry: Partial<StepEntry>): Promise<void>;
   protected abstract getRecord<R extends CatalogRecord>(kind: RecordKind<R>, id: string): Promise<R | undefined>;
@@ -96,7 +96,7 @@ export abstract class RecordCatalog implements BackupCatalog {
 
   // The port's record methods: one line each, the kind and the generic operation.
   readonly createBackup = (record: BackupRecordInput): Promise<void> => this.createRecord(BACKUPS, record);
-  readonly updateBackup = (backupId: string, patch: BackupPatch, options: UpdateOptions = {}): Promise<void> => this.updateRecord(BACKUPS, backupId, patch, options.onlyIf);
+  readonly updateBackup = (backupId: string, patch: BackupPatch, options: UpdateOptions = {}): Promise<void> => this.updateRecord(BACKUPS, backupId, patch, options.onlyIf, options.unlessHeld);
   readonly recordStep = (backupId: string, step: BackupStep, entry: Partial<StepEntry>): Promise<void> => this.mergeStep(BACKUPS, backupId, step, entry);
   readonly getBackup = (backupId: string): Promise<BackupRecord | undefined> => this.getRecord(BACKUPS, backupId);
   readonly listBackups = (filter: BackupListFilter = {}): Promise<BackupRecord[]> => this.listRecords(BACKUPS, filter);

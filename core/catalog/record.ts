@@ -106,6 +106,11 @@ export const BackupRecord = z.object({
    */
   hold: z.object({ reason: z.string(), at: z.string() }).nullable().optional(),
   /**
+   * True once retention tagged archivable the packs only this backup (and others no longer hot)
+   * references, after it left the hot set (tiering by reference): they may go to GLACIER.
+   */
+  archivable: z.boolean().optional(),
+  /**
    * When and why retention expired the backup; `cleared` once every object it owned has left
    * the vault (objects still under Object Lock are removed by a later run).
    */

@@ -41,8 +41,10 @@ export const RetentionRun = z.strictObject({
   /** Every plan lock the run holds: all plans of the vault when garbage collection runs. */
   locked: z.array(z.string()),
   skipped: z.array(SkippedPlan),
-  /** Whether packs are collected: only with every plan of the vault locked, and not in a dry run. */
+  /** Whether packs are collected: only with every plan of the vault locked, none InProgress, and not in a dry run. */
   collectGarbage: z.boolean(),
+  /** Why packs are not collected, when they are not (and it is not a dry run). */
+  gcSkipped: z.string().optional(),
 });
 export type RetentionRun = z.infer<typeof RetentionRun>;
 

@@ -5,10 +5,16 @@
  *
  * A pack has one legal-hold flag, whoever set it, and packs are shared: releasing one backup
  * must not release a pack that another held backup still needs. Release therefore keeps the
- * hold on every pack the other held backups of the vault reference. Order: hold sets the
- * objects first and the record last (the record never says "held" of objects that are not);
- * release clears the objects first and the record last, so a release cut short leaves the
- * backup marked held and is simply run again.
+ * hold on every pack the other held backups of the vault reference.
+ *
+ * Order, against retention running at the same time: hold records the hold first, then sets it
+ * on the objects. Retention expires a backup only with a condition that it is not held, so
+ * once the record says held nothing of it is deleted; and a backup retention expired first
+ * cannot be held (it is no longer Available), so a hold never lands on a backup being deleted.
+ * A hold cut short leaves the record held and some objects not yet: run it again. Release clears
+ * the objects first and the record last, so a release cut short leaves the backup marked held
+ * (kept) and is run again; and another backup's hold, recorded before its objects, is seen by a
+ * concurrent release, which keeps the packs it needs.
  */
 import type { BackupCatalog } from '../catalog/catalog.js';
 import type { BackupRecord } from '../catalog/record.js';
@@ -60,10 +66,10 @@ async function backupOf(catalog: BackupCatalog, id: string): Promise<BackupRecor
 export async function holdBackup(s: HoldServices, id: string, reason: string): Promise<HoldResult> {
   if (reason.trim() === '') throw new UserError('--reason must say why the backup is held (it is shown in backup describe and kept for audits)');
   await backupOf(s.catalog, id);
+  await s.catalog.updateBackup(id, { hold: { reason, at: s.now().toISOString() } }, { onlyIf: ['Available'] });
   const { own, packs } = await objectsOf(s.vault, id);
   const keys = [...own, ...packs];
   for (const key of keys) await s.vault.setLegalHold(key, true);
-  await s.catalog.updateBackup(id, { hold: { reason, at: s.now().toISOString() } }, { onlyIf: ['Available'] });
   return { backupId: id, held: true, objects: keys.length, packsKeptForOthers: 0 };
 }
 

@@ -1,6 +1,6 @@
 /**
  * Object Lock dates at backup time. A backup's objects are locked until the earliest date its
- * policy could expire it ({@link initialRetainUntil}), never below the vault's floor (its
+ * `latest` rule could expire it ({@link initialRetainUntil}), never below the vault's floor (its
  * default retention): an explicit retain-until on S3 replaces the bucket default, so a date
  * below the floor would weaken the vault's own rule. Retention later extends the date when a
  * rule keeps the backup longer; nothing shortens it.
@@ -38,7 +38,12 @@ export const later = (a: Date, b: Date): Date => (a.getTime() >= b.getTime() ? a
 export function backupRetainUntil(plan: ResolvedPlan, existing: readonly BackupRecord[], backup: { backupId: string; startedAt: string }): Date {
   // A retried Prepare finds its own record: it is the new backup, not an existing one.
   const others = existing.filter((r) => r.backupId !== backup.backupId);
-  const computed = initialRetainUntil(retentionCandidates(others), backup, plan.retention, retentionOptions(plan));
+  // Only `latest` counts here. A backup may yet fail, and a failed first backup of a year would
+  // otherwise lock what it wrote for as long as `yearly` keeps a year's backup (in COMPLIANCE
+  // mode, for everyone); the promotion to weekly, monthly or yearly is retention's, which runs
+  // daily and extends the lock of a kept backup long before the floor below has passed.
+  const latestOnly = { ...plan.retention, weekly: 0, monthly: 0, yearly: 0 };
+  const computed = initialRetainUntil(retentionCandidates(others), backup, latestOnly, retentionOptions(plan));
   return later(computed, lockFloor(plan, new Date(backup.startedAt)));
 }
 

@@ -28,7 +28,8 @@
  * was done. An index that cannot be read stops the collection: with one reference unknown,
  * no pack can be proven unreferenced.
  */
-import { BackupInProgressError, type BackupCatalog } from '../catalog/catalog.js';
+import { createHash } from 'node:crypto';
+import { BackupHeldError, BackupInProgressError, type BackupCatalog } from '../catalog/catalog.js';
 import type { BackupRecord } from '../catalog/record.js';
 import { resolvePlan, type ResolvedPlan } from '../config/resolve.js';
 import type { Config } from '../config/schema.js';
@@ -53,6 +54,7 @@ import { ObjectLockedError, type DeleteManyResult, type VaultStore } from '../va
 import { computeRetention, type ExpireDecision, type KeepDecision } from './calculator.js';
 import { RetentionInput, RetentionReport, type GcProgress, type PlanOutcome, type RetentionRun, type StartRetentionRequest } from './contracts.js';
 import { later, lockFloor, retentionCandidates, retentionOptions } from './locking.js';
+import { Semaphore } from '../vault/semaphore.js';
 import { parseContract } from '../workflow/contracts.js';
 
 /** What the retention steps use. */
@@ -82,9 +84,11 @@ function plansOfVault(config: Config, vault: string): ResolvedPlan[] {
   return config.plans.map((p) => resolvePlan(config, p.name)).filter((p) => p.vault.name === vault);
 }
 
-/** The run id of an execution: the retention run's name, unique per start time. */
-export function retentionRunId(startTime: string): string {
-  return `retention-${startTime.replace(/[-:]/g, '').replace(/\.\d+/, '').toLowerCase()}`;
+/** The run id of an execution: its start time, and a short hash of the execution's id. */
+export function retentionRunId(startTime: string, executionId: string): string {
+  // Two runs may start in the same second (a schedule and a console start): the execution tells them apart.
+  const suffix = createHash('sha256').update(executionId).digest('hex').slice(0, 6);
+  return `retention-${startTime.replace(/[-:]/g, '').replace(/\.\d+/, '').toLowerCase()}-${suffix}`;
 }
 
 /**
@@ -101,7 +105,7 @@ export async function startRetentionStep(s: Pick<RetentionServices, 'config' | '
   }
   const requested = input.plan === undefined ? all.map((p) => p.plan.name) : [input.plan];
   const now = new Date(request.execution.startTime);
-  const run = { runId: retentionRunId(request.execution.startTime), executionId: request.execution.id, now: now.toISOString(), dryRun: input.dryRun, vault };
+  const run = { runId: retentionRunId(request.execution.startTime, request.execution.id), executionId: request.execution.id, now: now.toISOString(), dryRun: input.dryRun, vault };
   if (input.dryRun) return { ...run, plans: requested, locked: [], skipped: [], collectGarbage: false };
 
   const locked: string[] = [];
@@ -120,7 +124,12 @@ export async function startRetentionStep(s: Pick<RetentionServices, 'config' | '
       skipped.push({ plan: plan.name, reason: by });
     }
   }
-  return { ...run, plans: requested.filter((p) => locked.includes(p)), locked, skipped, collectGarbage: skipped.length === 0 };
+  // A backup of the vault still InProgress (its execution died and was not yet recovered, or it
+  // runs on another clock than this run's) may have written packs nothing references yet, and
+  // may reuse any pack of its parent: no garbage is collected while one is.
+  const running = skipped.length > 0 ? [] : (await s.catalog.listBackups()).filter((b) => b.status === 'InProgress' && all.some((p) => p.plan.name === b.plan));
+  const gcSkipped = skipped.length > 0 ? `not every plan of the vault was locked (${skipped.map((p) => `${p.plan}: ${p.reason}`).join('; ')})` : running.length > 0 ? `backup ${running.map((b) => b.backupId).join(', ')} is InProgress in the catalog (recover it with milvus-guard backup cancel if its execution has ended)` : undefined;
+  return { ...run, plans: requested.filter((p) => locked.includes(p)), locked, skipped, collectGarbage: gcSkipped === undefined, ...(gcSkipped ? { gcSkipped } : {}) };
 }
 
 /** Packs referenced by the index of backup `backupId`'s volume `volume`, read to the end. */
@@ -152,8 +161,19 @@ async function extendBackup(vault: VaultStore, record: BackupRecord, until: Date
     keys.push(volumeSummaryKey(record.backupId, volume));
     await packsOfIndex(vault, record.backupId, volume, packs);
   }
+  // Two requests per object (read the date, then extend): in parallel, bounded.
+  const slots = new Semaphore(EXTEND_CONCURRENCY);
   let changed = 0;
-  for (const key of [...keys, ...[...packs].map(packKey)]) if (await vault.extendRetention(key, until)) changed++;
+  await Promise.all(
+    [...keys, ...[...packs].map(packKey)].map(async (key) => {
+      await slots.acquire();
+      try {
+        if (await vault.extendRetention(key, until)) changed++;
+      } finally {
+        slots.release();
+      }
+    }),
+  );
   return changed;
 }
 
@@ -196,85 +216,127 @@ async function clearBackup(vault: VaultStore, record: BackupRecord, summaries: r
  * ApplyRetention (one plan): computes the keep set at the run's clock, extends the locks of
  * kept backups whose rules now keep them longer, deletes the VolumeSnapshots of all but the
  * newest `keepSnapshots` Available backups, and expires the others (record, snapshots, vault
- * objects). In a dry run it only computes.
+ * objects). Backups a running restore reads are kept. In a dry run it only computes.
  */
 export async function applyRetentionStep(s: Pick<RetentionServices, 'config' | 'catalog' | 'vault' | 'kube' | 'retention'>, run: RetentionRun, planName: string): Promise<PlanOutcome> {
   const plan = resolvePlan(s.config, planName);
   const records = await s.catalog.listBackups({ plan: planName });
-  const { outcome, snapshotsOf } = await applyPolicy(s, run, plan, records, s.retention.keepSnapshots);
-  if (snapshotsOf.length > 0) {
-    // A backup's VolumeSnapshots never outlive it, and only the newest few stay.
-    const kube = await s.kube(plan.cluster);
-    for (const b of snapshotsOf) outcome.snapshotsDeleted += (await deleteBackupSnapshots(kube, b.namespace, b.backupId)).length;
-  }
-  return outcome;
+  const restoring = new Set((await s.catalog.listRestores({ plan: planName })).filter((r) => r.status === 'InProgress').map((r) => r.backupId));
+  let kube: Promise<KubeClients> | undefined;
+  const deleteSnapshots = async (namespace: string, backupId: string): Promise<number> => (await deleteBackupSnapshots(await (kube ??= s.kube(plan.cluster)), namespace, backupId)).length;
+  return applyPolicy(s, run, plan, records, { keepSnapshots: s.retention.keepSnapshots, restoring, deleteSnapshots });
 }
 
+/** What {@link applyPolicy} needs besides the plan and its records. */
+export interface PolicyOptions {
+  /** The newest Available backups whose VolumeSnapshots stay in the cluster. */
+  readonly keepSnapshots: number;
+  /** Backups a restore (or drill) is reading now: kept, snapshots included. */
+  readonly restoring?: ReadonlySet<string>;
+  /** Deletes a backup's VolumeSnapshots; absent, snapshots are left alone (no cluster: the benchmark). */
+  readonly deleteSnapshots?: (namespace: string, backupId: string) => Promise<number>;
+}
+
+const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
 /**
- * The catalog and vault side of ApplyRetention, which needs no cluster (the retention
- * benchmark runs it as is): decide, extend, expire, clear. Returns the outcome and the
- * backups whose VolumeSnapshots are to go (expired ones, and kept ones past the newest
- * `keepSnapshots` Available).
+ * The work of ApplyRetention over the catalog, the vault and (through `deleteSnapshots`) the
+ * cluster. Every failure that concerns one backup (a cluster that does not answer, an object
+ * missing from the vault, a delete S3 refuses) is recorded in the outcome's `errors` and left
+ * for the next run: one damaged backup must not stop retention for the whole vault.
+ *
+ * Expiring, per backup: the record becomes `Expired` (only if it is not under legal hold: a hold
+ * recorded meanwhile wins), then its VolumeSnapshots go, then its volume summaries and
+ * everything under its prefix. It is `cleared` once all of that is gone; until then every run
+ * tries again, snapshots included.
  */
-export async function applyPolicy(
-  s: Pick<RetentionServices, 'catalog' | 'vault'>,
-  run: RetentionRun,
-  plan: ResolvedPlan,
-  records: readonly BackupRecord[],
-  keepSnapshots: number,
-): Promise<{ outcome: PlanOutcome; snapshotsOf: { namespace: string; backupId: string }[] }> {
+export async function applyPolicy(s: Pick<RetentionServices, 'catalog' | 'vault'>, run: RetentionRun, plan: ResolvedPlan, allRecords: readonly BackupRecord[], options: PolicyOptions): Promise<PlanOutcome> {
+  // A plan that moved to another vault leaves its old backups there: not this vault's to manage.
+  const records = allRecords.filter((r) => r.vault === plan.vault.name);
   const byId = new Map(records.map((r) => [r.backupId, r]));
-  const result = evaluatePlan(plan, records, new Date(run.now));
-  const kept = result.keep;
-  // Hot: what a disaster restore would use. Cooled: kept, no longer hot, and hot (or never
-  // evaluated) at the last run: its packs that no hot backup shares may go to an archive class.
+  const decided = evaluatePlan(plan, records, new Date(run.now));
+  const restoring = options.restoring ?? new Set<string>();
+  const kept: KeepDecision[] = [...decided.keep, ...decided.expire.filter((e) => restoring.has(e.backupId)).map((e) => ({ backupId: e.backupId, startedAt: e.startedAt, rules: ['restoring'], retainUntil: run.now }))];
+  kept.sort((a, b) => b.startedAt.localeCompare(a.startedAt) || b.backupId.localeCompare(a.backupId));
+  const expire = decided.expire.filter((e) => !restoring.has(e.backupId));
+
+  // Hot: what a disaster restore would use. Cooled: kept, no longer hot, its packs not yet
+  // tagged archivable (FinishRetention marks it once garbage collection has tagged them).
   const available = (id: string) => byId.get(id)!.status === 'Available';
   const isHot = (rules: readonly string[]) => rules.includes('latest') || rules.includes('newest-available');
   const hot = kept.filter((k) => available(k.backupId) && isHot(k.rules)).map((k) => k.backupId);
-  const cooled = kept
-    .filter((k) => available(k.backupId) && !isHot(k.rules))
-    .filter((k) => {
-      const before = byId.get(k.backupId)!.retention;
-      return before === undefined || isHot(before.rules);
-    })
-    .map((k) => k.backupId);
+  const cooled = kept.filter((k) => available(k.backupId) && !isHot(k.rules) && !restoring.has(k.backupId) && byId.get(k.backupId)!.archivable !== true).map((k) => k.backupId);
   const outcome: PlanOutcome = { plan: plan.plan.name, kept, expired: [], locksExtended: 0, snapshotsDeleted: 0, objectsDeleted: 0, objectsLocked: 0, objectsFailed: 0, errors: [], hot, cooled };
-  if (run.dryRun) return { outcome: { ...outcome, expired: result.expire.map((e) => ({ ...e, cleared: false })) }, snapshotsOf: [] };
+  const fail = (what: string, err: unknown): void => {
+    outcome.objectsFailed++;
+    outcome.errors = [...outcome.errors, `${what}: ${messageOf(err)}`].slice(0, MAX_ERRORS);
+  };
+  if (run.dryRun) return { ...outcome, expired: expire.map((e) => ({ ...e, cleared: false })) };
 
   for (const k of kept) {
     const record = byId.get(k.backupId)!;
     if (record.status !== 'Available') continue;
     const until = new Date(k.retainUntil);
     const current = record.retainUntil ? new Date(record.retainUntil) : undefined;
-    if (!current || until.getTime() > current.getTime()) outcome.locksExtended += await extendBackup(s.vault, record, until);
-    const retainUntil = current && current.getTime() > until.getTime() ? current.toISOString() : k.retainUntil;
-    await s.catalog.updateBackup(k.backupId, { retainUntil, retention: { rules: k.rules, evaluatedAt: run.now } }, { onlyIf: ['Available'] });
+    try {
+      if (!current || until.getTime() > current.getTime()) outcome.locksExtended += await extendBackup(s.vault, record, until);
+      const retainUntil = current && current.getTime() > until.getTime() ? current.toISOString() : k.retainUntil;
+      await s.catalog.updateBackup(k.backupId, { retainUntil, retention: { rules: k.rules, evaluatedAt: run.now } }, { onlyIf: ['Available'] });
+    } catch (err) {
+      fail(`extending the lock of backup ${k.backupId}`, err);
+    }
   }
 
-  for (const e of result.expire) {
-    await s.catalog.updateBackup(e.backupId, { status: 'Expired', expired: { at: run.now, reason: e.reason, cleared: false } }, { onlyIf: ['Available', 'Failed'] });
+  const expiring: BackupRecord[] = [];
+  for (const e of expire) {
+    try {
+      await s.catalog.updateBackup(e.backupId, { status: 'Expired', expired: { at: run.now, reason: e.reason, cleared: false } }, { onlyIf: ['Available', 'Failed'], unlessHeld: true });
+    } catch (err) {
+      // A hold placed after the records were read: the backup stays, as held backups do.
+      if (err instanceof BackupHeldError) continue;
+      throw err;
+    }
     outcome.expired.push({ ...e, cleared: false });
+    expiring.push(byId.get(e.backupId)!);
   }
-  // Every expired backup not yet cleared: this run's and earlier runs' whose objects were locked.
-  const expiring = result.expire.map((e) => byId.get(e.backupId)!);
+
+  // Every expired backup not yet cleared: this run's, and earlier runs' whose snapshots or objects stayed.
   const toClear = [...expiring, ...records.filter((r) => r.status === 'Expired' && r.expired?.cleared === false)];
   const summaries = toClear.length > 0 ? await summariesByBackup(s.vault) : new Map<string, string[]>();
   for (const record of toClear) {
+    let snapshotsGone = true;
+    if (options.deleteSnapshots) {
+      try {
+        outcome.snapshotsDeleted += await options.deleteSnapshots(record.namespace, record.backupId);
+      } catch (err) {
+        snapshotsGone = false;
+        fail(`deleting the VolumeSnapshots of backup ${record.backupId}`, err);
+      }
+    }
     const { deleted, locked, errors } = await clearBackup(s.vault, record, summaries.get(record.backupId) ?? []);
     outcome.objectsDeleted += deleted;
     outcome.objectsLocked += locked;
-    outcome.objectsFailed += errors.length;
-    outcome.errors = [...outcome.errors, ...errors].slice(0, MAX_ERRORS);
-    if (locked === 0 && errors.length === 0) {
-      const expired = record.expired ?? { at: run.now, reason: result.expire.find((e) => e.backupId === record.backupId)?.reason ?? 'expired' };
+    for (const e of errors) fail('deleting', e);
+    if (snapshotsGone && locked === 0 && errors.length === 0) {
+      const expired = record.expired ?? { at: run.now, reason: expire.find((e) => e.backupId === record.backupId)?.reason ?? 'expired' };
       await s.catalog.updateBackup(record.backupId, { expired: { ...expired, cleared: true } }, { onlyIf: ['Expired'] });
       const mine = outcome.expired.find((x) => x.backupId === record.backupId);
       if (mine) mine.cleared = true;
     }
   }
-  const availableKept = kept.filter((k) => byId.get(k.backupId)!.status === 'Available').map((k) => byId.get(k.backupId)!);
-  const snapshotsOf = [...availableKept.slice(keepSnapshots), ...expiring].map((r) => ({ namespace: r.namespace, backupId: r.backupId }));
-  return { outcome, snapshotsOf };
+
+  // A backup's VolumeSnapshots never outlive it, and only the newest few Available ones stay.
+  if (options.deleteSnapshots) {
+    const older = kept.filter((k) => available(k.backupId) && !restoring.has(k.backupId)).slice(options.keepSnapshots);
+    for (const k of older) {
+      try {
+        outcome.snapshotsDeleted += await options.deleteSnapshots(byId.get(k.backupId)!.namespace, k.backupId);
+      } catch (err) {
+        fail(`deleting the VolumeSnapshots of backup ${k.backupId}`, err);
+      }
+    }
+  }
+  return outcome;
 }
 
 /**
@@ -294,6 +356,9 @@ function lockDate(plan: ResolvedPlan, record: BackupRecord, k: KeepDecision): Da
   return record.retainUntil ? later(ruled, new Date(record.retainUntil)) : ruled;
 }
 
+/** Lock extensions in flight at once (S3 takes thousands of requests per second per prefix). */
+const EXTEND_CONCURRENCY = 16;
+
 const hex2 = (n: number): string => n.toString(16).padStart(2, '0');
 
 /**
@@ -304,7 +369,7 @@ const hex2 = (n: number): string => n.toString(16).padStart(2, '0');
 export async function collectGarbageStep(s: Pick<RetentionServices, 'vault' | 'retention'>, run: RetentionRun, progress: GcProgress | undefined, plans: readonly PlanOutcome[] = []): Promise<GcProgress> {
   const soFar: GcProgress = progress ?? { next: '00', packsScanned: 0, packsReferenced: 0, packsDeleted: 0, packsLocked: 0, packsFailed: 0, packsArchivable: 0, errors: [], bytesFreed: 0 };
   if (!run.collectGarbage) {
-    const why = run.dryRun ? 'dry run' : `not every plan of the vault was locked (${run.skipped.map((p) => `${p.plan}: ${p.reason}`).join('; ')})`;
+    const why = run.dryRun ? 'dry run' : (run.gcSkipped ?? `not every plan of the vault was locked (${run.skipped.map((p) => `${p.plan}: ${p.reason}`).join('; ')})`);
     return { packsScanned: 0, packsReferenced: 0, packsDeleted: 0, packsLocked: 0, packsFailed: 0, packsArchivable: 0, errors: [], bytesFreed: 0, skipped: why };
   }
   if (soFar.next === undefined) return soFar;
@@ -386,6 +451,7 @@ export async function finishRetentionStep(s: Pick<RetentionServices, 'catalog' |
     gc,
   });
   if (!run.dryRun) {
+    await recordArchivable(s, plans, gc);
     const reportKey = retentionReportKey(run.runId);
     await s.vault.put(reportKey, Buffer.from(JSON.stringify(report, null, 2)));
     await s.catalog.recordRetentionRun({
@@ -405,6 +471,17 @@ export async function finishRetentionStep(s: Pick<RetentionServices, 'catalog' |
   }
   await releaseRetentionLocks(s, run);
   return report;
+}
+
+/**
+ * Once garbage collection went through every pack prefix (so every pack of the cooled backups
+ * was looked at and tagged where no hot backup needs it), their records say so: the next runs
+ * do not tag their packs again. A collection that was skipped or cut short leaves them cooled,
+ * and the next run tags them.
+ */
+export async function recordArchivable(s: Pick<RetentionServices, 'catalog'>, plans: readonly PlanOutcome[], gc: GcProgress): Promise<void> {
+  if (gc.skipped !== undefined || gc.next !== undefined) return;
+  for (const id of plans.flatMap((p) => p.cooled)) await s.catalog.updateBackup(id, { archivable: true }, { onlyIf: ['Available'] });
 }
 
 /** Releases every lock the run holds (FinishRetention, and the failure path). */

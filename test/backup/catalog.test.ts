@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readdir, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { BackupExistsError, BackupInProgressError, BackupNotFoundError, RecordFinalError, RecordStatusError, RestoreExistsError, RestoreNotFoundError, type BackupCatalog } from '../../core/catalog/catalog.js';
+import { BackupExistsError, BackupHeldError, BackupInProgressError, BackupNotFoundError, RecordFinalError, RecordStatusError, RestoreExistsError, RestoreNotFoundError, type BackupCatalog } from '../../core/catalog/catalog.js';
 import { LocalCatalog } from '../../core/catalog/local.js';
 import { InMemoryCatalog } from '../../core/catalog/memory.js';
 import { causeText } from '../../core/backup/workflow.js';
@@ -130,6 +130,17 @@ describe.each(implementations)('%s', (_name, make) => {
       await expect(catalog.updateBackup('b', { hold: { reason: 'audit', at: LATER.toISOString() } }, { onlyIf: ['Available'] })).rejects.toThrow(new RecordStatusError('b', 'Expired', ['Available']));
       await catalog.updateBackup('b', { expired: { at: LATER.toISOString(), reason: 'failed more than 7 days ago', cleared: true } }, { onlyIf: ['Expired'] });
       expect(await catalog.getBackup('b')).toMatchObject({ status: 'Expired', expired: { cleared: true }, failure: { cause: 'the data mover crashed' } });
+    });
+
+    it('refuse to expire a held backup when asked unlessHeld, and take it once the hold is released (null)', async () => {
+      const catalog = await make();
+      await catalog.createBackup(backupInput('b', NOW.toISOString(), { status: 'Available' }));
+      await catalog.updateBackup('b', { hold: { reason: 'audit', at: NOW.toISOString() } }, { onlyIf: ['Available'] });
+
+      await expect(catalog.updateBackup('b', { status: 'Expired' }, { onlyIf: ['Available'], unlessHeld: true })).rejects.toThrow(BackupHeldError);
+      await catalog.updateBackup('b', { hold: null }, { onlyIf: ['Available'] });
+      await catalog.updateBackup('b', { status: 'Expired' }, { onlyIf: ['Available'], unlessHeld: true });
+      expect(await catalog.getBackup('b')).toMatchObject({ status: 'Expired', hold: null });
     });
 
     it('keep retention runs newest first; recording one again for its execution is a no-op', async () => {

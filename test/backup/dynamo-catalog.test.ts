@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { BackupInProgressError, BackupNotFoundError, RecordFinalError, RecordStatusError } from '../../core/catalog/catalog.js';
+import { BackupHeldError, BackupInProgressError, BackupNotFoundError, RecordFinalError, RecordStatusError } from '../../core/catalog/catalog.js';
 import { CATALOG_ATTRIBUTES, CATALOG_INDEX_BY_TIME } from '../../infra/constructs/catalog.js';
 import { backupInput, conditionFailed, mockedDynamoCatalog } from './catalog-helpers.js';
 
@@ -95,6 +95,19 @@ describe('DynamoCatalog', () => {
     expect(ddb.commandCalls(UpdateCommand)[0]!.args[0].input).toMatchObject({
       ConditionExpression: 'attribute_exists(#pk) AND #status IN (:s0, :s1)',
       ExpressionAttributeValues: { ':s0': 'Available', ':s1': 'Failed', ':v0': 'Expired' },
+    });
+  });
+
+  it('expires only a backup that is not held: unlessHeld adds the condition, and a held one is refused as BackupHeld', async () => {
+    ddb.on(UpdateCommand).resolvesOnce({}).rejects(Object.assign(conditionFailed(), { Item: { pk: { S: 'BACKUP#b' }, status: { S: 'Available' }, hold: { M: { reason: { S: 'audit' } } } } }));
+
+    await catalog.updateBackup('a', { status: 'Expired' }, { onlyIf: ['Available', 'Failed'], unlessHeld: true });
+    await expect(catalog.updateBackup('b', { status: 'Expired' }, { onlyIf: ['Available', 'Failed'], unlessHeld: true })).rejects.toThrow(BackupHeldError);
+
+    expect(ddb.commandCalls(UpdateCommand)[0]!.args[0].input).toMatchObject({
+      ConditionExpression: 'attribute_exists(#pk) AND #status IN (:s0, :s1) AND (attribute_not_exists(#hold) OR #hold = :noHold)',
+      ExpressionAttributeNames: { '#hold': 'hold' },
+      ExpressionAttributeValues: { ':noHold': null },
     });
   });
 

@@ -61,9 +61,10 @@ describe('prepare handler', () => {
       vault: { name: 'primary', bucket: 'milvus-guard-primary-123456789012-us-east-1', region: 'us-east-1' },
       executionId: EXECUTION_ID,
       startedAt: START,
-      // The plan's first backup is the substitute of its month (no backup on the 1st) and year
-      // (none in January): yearly 2 keeps it until two newer years have one.
-      retainUntil: '2028-01-01T02:00:00.000Z',
+      // Only latest counts at creation (a backup may yet fail; retention promotes the kept ones):
+      // the seventh daily run after it is 2026-11-30T02:00, and the vault's 7-day floor from
+      // the start is 123 ms later.
+      retainUntil: '2026-11-30T02:00:00.123Z',
     });
   });
 

@@ -43,7 +43,7 @@ import { restoreVolume } from '../../core/datamover/restore.js';
 import { verifyVault } from '../../core/datamover/verify.js';
 import type { GcProgress, PlanOutcome, RetentionRun } from '../../core/retention/contracts.js';
 import { holdBackup, releaseBackup } from '../../core/retention/hold.js';
-import { applyPolicy, collectGarbageStep } from '../../core/retention/workflow.js';
+import { applyPolicy, collectGarbageStep, recordArchivable } from '../../core/retention/workflow.js';
 import { backupPrefix, packIdFromKey, packKey, PACKS_PREFIX, volumeIndexKey, volumeSummaryKey } from '../../core/vault/layout.js';
 import { S3VaultStore } from '../../core/vault/s3-store.js';
 import { ARCHIVABLE_TAG, type VaultStore } from '../../core/vault/store.js';
@@ -150,7 +150,7 @@ describe('over S3 on s3rver (no versioning, no Object Lock)', () => {
     const onlyOld = minus(await packsOf(vault, 'old'), needed);
     const before = await packKeys(vault);
 
-    const { outcome } = await applyPolicy({ catalog, vault }, run(LATER), latestOne, await catalog.listBackups(), 1);
+    const outcome = await applyPolicy({ catalog, vault }, run(LATER), latestOne, await catalog.listBackups(), { keepSnapshots: 1 });
     const gc = await collect(vault, LATER);
 
     expect(outcome).toMatchObject({ expired: [{ backupId: 'old', cleared: true }], locksExtended: 0, objectsLocked: 0, objectsFailed: 0, errors: [] });
@@ -176,7 +176,7 @@ describe('over S3 on s3rver (no versioning, no Object Lock)', () => {
     await backup(vault, catalog, 'second', new Date('2031-01-02T02:00:00.000Z'), { 'shared.bin': shared }, noExtension);
     const now = new Date('2031-01-02T12:00:00.000Z');
 
-    const { outcome } = await applyPolicy({ catalog, vault }, run(now), monthly, await catalog.listBackups(), 1);
+    const outcome = await applyPolicy({ catalog, vault }, run(now), monthly, await catalog.listBackups(), { keepSnapshots: 1 });
     const gc = await collect(vault, now, [outcome]);
 
     expect(outcome).toMatchObject({ hot: ['second'], cooled: ['first'], expired: [] });
@@ -246,7 +246,7 @@ describe('at the request level, on a versioned bucket with Object Lock', () => {
       const expected = onlyOld.flatMap((k) => bucket.versions(full(k)).map((v) => `${full(k)}@${v.versionId}`)).sort();
       bucket.now = LATER;
 
-      await applyPolicy({ catalog, vault }, run(LATER), latestOne, await catalog.listBackups(), 1);
+      await applyPolicy({ catalog, vault }, run(LATER), latestOne, await catalog.listBackups(), { keepSnapshots: 1 });
       s3.resetHistory();
       const gc = await collect(vault, LATER);
 
@@ -271,7 +271,7 @@ describe('at the request level, on a versioned bucket with Object Lock', () => {
       const own = bucket.allKeys(full(backupPrefix('old')));
       bucket.now = LATER;
 
-      const { outcome } = await applyPolicy({ catalog, vault }, run(LATER), latestOne, await catalog.listBackups(), 1);
+      const outcome = await applyPolicy({ catalog, vault }, run(LATER), latestOne, await catalog.listBackups(), { keepSnapshots: 1 });
 
       expect(outcome).toMatchObject({ expired: [{ backupId: 'old', cleared: true }], objectsLocked: 0, objectsFailed: 0 });
       const sent = inputs(DeleteObjectsCommand).flatMap((i) => i.Delete!.Objects!);
@@ -285,18 +285,18 @@ describe('at the request level, on a versioned bucket with Object Lock', () => {
       const owned = [...bucket.allKeys(full(backupPrefix('old'))), full(volumeSummaryKey('old', VOLUME))];
       bucket.now = at(3); // "old" is locked until at(7)
 
-      const early = await applyPolicy({ catalog, vault }, run(at(3)), latestOne, await catalog.listBackups(), 1);
+      const early = await applyPolicy({ catalog, vault }, run(at(3)), latestOne, await catalog.listBackups(), { keepSnapshots: 1 });
 
-      expect(early.outcome).toMatchObject({ expired: [{ backupId: 'old', cleared: false }], objectsDeleted: 0, objectsLocked: owned.length, objectsFailed: 0, errors: [] });
+      expect(early).toMatchObject({ expired: [{ backupId: 'old', cleared: false }], objectsDeleted: 0, objectsLocked: owned.length, objectsFailed: 0, errors: [] });
       expect(await catalog.getBackup('old')).toMatchObject({ status: 'Expired', expired: { cleared: false } });
       for (const k of owned) expect(bucket.current(k)).toBeDefined();
       // Its summary is still there, so its packs are still referenced: garbage collection keeps them.
       expect(await collect(vault, at(3))).toMatchObject({ packsDeleted: 0, packsLocked: 0 });
 
       bucket.now = LATER;
-      const late = await applyPolicy({ catalog, vault }, run(LATER), latestOne, await catalog.listBackups(), 1);
+      const late = await applyPolicy({ catalog, vault }, run(LATER), latestOne, await catalog.listBackups(), { keepSnapshots: 1 });
 
-      expect(late.outcome).toMatchObject({ objectsDeleted: owned.length, objectsLocked: 0 });
+      expect(late).toMatchObject({ objectsDeleted: owned.length, objectsLocked: 0 });
       expect(await catalog.getBackup('old')).toMatchObject({ status: 'Expired', expired: { cleared: true } });
       for (const k of owned) expect(bucket.versions(k)).toEqual([]);
     });
@@ -308,7 +308,7 @@ describe('at the request level, on a versioned bucket with Object Lock', () => {
       bucket.lock(full(retained), { retainUntil: at(60) });
       bucket.addOlder(full(held), { legalHold: true });
       bucket.now = LATER;
-      await applyPolicy({ catalog, vault }, run(LATER), latestOne, await catalog.listBackups(), 1);
+      await applyPolicy({ catalog, vault }, run(LATER), latestOne, await catalog.listBackups(), { keepSnapshots: 1 });
       s3.resetHistory();
 
       const gc = await collect(vault, LATER);
@@ -336,7 +336,7 @@ describe('at the request level, on a versioned bucket with Object Lock', () => {
       bucket.lock(full(farther), { retainUntil: new Date('2032-06-01T00:00:00.000Z') });
       const before = new Map(bucket.allKeys().map((k) => [k, bucket.current(k)?.retainUntil?.getTime()]));
 
-      const { outcome } = await applyPolicy({ catalog, vault }, run(bucket.now), monthly, await catalog.listBackups(), 1);
+      const outcome = await applyPolicy({ catalog, vault }, run(bucket.now), monthly, await catalog.listBackups(), { keepSnapshots: 1 });
 
       const kept = outcome.kept.find((k) => k.backupId === 'first')!;
       expect(kept.rules).toEqual([expect.stringMatching(/^monthly /)]);
@@ -361,14 +361,14 @@ describe('at the request level, on a versioned bucket with Object Lock', () => {
 
       // The next run finds the record's date already there: no retention request at all.
       s3.resetHistory();
-      await applyPolicy({ catalog, vault }, run(bucket.now), monthly, await catalog.listBackups(), 1);
+      await applyPolicy({ catalog, vault }, run(bucket.now), monthly, await catalog.listBackups(), { keepSnapshots: 1 });
       expect(inputs(GetObjectRetentionCommand)).toEqual([]);
       expect(inputs(PutObjectRetentionCommand)).toEqual([]);
     });
 
     it('tags milvus-guard-archivable=true once on each pack only the cooled backup references, and never again', async () => {
       const { onlyFirst, ofSecond } = await monthlyBackups();
-      const { outcome } = await applyPolicy({ catalog, vault }, run(bucket.now), monthly, await catalog.listBackups(), 1);
+      const outcome = await applyPolicy({ catalog, vault }, run(bucket.now), monthly, await catalog.listBackups(), { keepSnapshots: 1 });
       s3.resetHistory();
 
       const gc = await collect(vault, bucket.now, [outcome]);
@@ -380,9 +380,11 @@ describe('at the request level, on a versioned bucket with Object Lock', () => {
       expect(gc).toMatchObject({ packsArchivable: onlyFirst.length, packsDeleted: 0 });
       for (const k of ofSecond) expect(bucket.current(full(k))!.tags).toEqual([]);
 
+      // FinishRetention records that the cooled backup's packs are tagged.
+      await recordArchivable({ catalog }, [outcome], gc);
       s3.resetHistory();
-      const again = await applyPolicy({ catalog, vault }, run(bucket.now), monthly, await catalog.listBackups(), 1);
-      await collect(vault, bucket.now, [again.outcome]);
+      const again = await applyPolicy({ catalog, vault }, run(bucket.now), monthly, await catalog.listBackups(), { keepSnapshots: 1 });
+      await collect(vault, bucket.now, [again]);
       expect(inputs(PutObjectTaggingCommand)).toEqual([]);
     });
 
@@ -482,15 +484,15 @@ describe('at the request level, on a versioned bucket with Object Lock', () => {
 
     it('no request of backups, lock extension, tiering, hold, release, expiry and garbage collection carries x-amz-bypass-governance-retention', async () => {
       await monthlyBackups({ keepRequests: true });
-      const { outcome } = await applyPolicy({ catalog, vault }, run(bucket.now), monthly, await catalog.listBackups(), 1);
+      const outcome = await applyPolicy({ catalog, vault }, run(bucket.now), monthly, await catalog.listBackups(), { keepSnapshots: 1 });
       await collect(vault, bucket.now, [outcome]);
       await holdBackup({ catalog, vault, now: () => bucket.now }, 'second', 'audit');
       await releaseBackup({ catalog, vault, now: () => bucket.now }, 'second');
       // Months later, past every lock, "latest 1" keeps only "second": "first" and its packs go.
       bucket.now = new Date('2031-06-01T00:00:00.000Z');
-      const expiry = await applyPolicy({ catalog, vault }, run(bucket.now), latestOne, await catalog.listBackups(), 1);
+      const expiry = await applyPolicy({ catalog, vault }, run(bucket.now), latestOne, await catalog.listBackups(), { keepSnapshots: 1 });
       const gc = await collect(vault, bucket.now);
-      expect(expiry.outcome.expired).toEqual([expect.objectContaining({ backupId: 'first', cleared: true })]);
+      expect(expiry.expired).toEqual([expect.objectContaining({ backupId: 'first', cleared: true })]);
       expect(gc.packsDeleted).toBeGreaterThan(0);
       const sent = s3.calls().map((c) => c.args[0] as unknown as { input: object; constructor: { name: string } });
       // The flow sent every kind of request that could carry the header.

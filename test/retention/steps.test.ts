@@ -8,7 +8,7 @@ import { resolvePlan } from '../../core/config/resolve.js';
 import type { Config } from '../../core/config/schema.js';
 import { backupVolume } from '../../core/datamover/backup.js';
 import type { GcProgress, PlanOutcome, RetentionRun } from '../../core/retention/contracts.js';
-import { applyPolicy, collectGarbageStep, startRetentionStep } from '../../core/retention/workflow.js';
+import { applyPolicy, collectGarbageStep, recordArchivable, startRetentionStep } from '../../core/retention/workflow.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 import { packIdFromKey, PACKS_PREFIX, volumeIndexKey } from '../../core/vault/layout.js';
 import type { DeleteManyResult } from '../../core/vault/store.js';
@@ -75,7 +75,7 @@ describe('garbage collection', () => {
   it('works through the 256 pack prefixes in slices and deletes only what no remaining summary references', async () => {
     now = new Date('2031-02-01T12:00:00.000Z');
     const plan = resolvePlan(config, PLAN);
-    const { outcome } = await applyPolicy({ catalog, vault }, run(now), plan, await catalog.listBackups(), 1);
+    const outcome = await applyPolicy({ catalog, vault }, run(now), plan, await catalog.listBackups(), { keepSnapshots: 1 });
     expect(outcome.expired.map((e) => [e.backupId, e.cleared])).toEqual([['old', true]]);
     const before = await packCount();
 
@@ -95,7 +95,7 @@ describe('garbage collection', () => {
 
   it('reports a delete that fails for another reason than Object Lock and goes on; the next run deletes it', async () => {
     now = new Date('2031-02-01T12:00:00.000Z');
-    await applyPolicy({ catalog, vault }, run(now), resolvePlan(config, PLAN), await catalog.listBackups(), 1);
+    await applyPolicy({ catalog, vault }, run(now), resolvePlan(config, PLAN), await catalog.listBackups(), { keepSnapshots: 1 });
     const deleteMany = vault.deleteMany.bind(vault);
     let failing = true;
     vault.deleteMany = async (keys: readonly string[]): Promise<DeleteManyResult> => {
@@ -155,7 +155,7 @@ describe('tiering by reference', () => {
     await backup('second', new Date('2031-01-02T02:00:00.000Z'), { 'shared.bin': shared });
     now = new Date('2031-01-02T12:00:00.000Z');
 
-    const { outcome } = await applyPolicy({ catalog, vault }, run(now), plan, await catalog.listBackups(), 1);
+    const outcome = await applyPolicy({ catalog, vault }, run(now), plan, await catalog.listBackups(), { keepSnapshots: 1 });
     expect(outcome).toMatchObject({ hot: ['second'], cooled: ['first'] });
     const { last } = await collectAll(run(now), 64, [outcome]);
 
@@ -163,10 +163,11 @@ describe('tiering by reference', () => {
     const needed = await packsOf('second');
     for (const key of await packKeys()) expect(await vault.isArchivable(key)).toBe(!needed.has(key) && (await packsOf('first')).has(key));
 
-    // The next run finds "first" kept by its monthly rule, as before: nothing to tag again.
-    const again = await applyPolicy({ catalog, vault }, run(now), plan, await catalog.listBackups(), 1);
-    expect(again.outcome.cooled).toEqual([]);
-    expect((await collectAll(run(now), 64, [again.outcome])).last.packsArchivable).toBe(0);
+    await recordArchivable({ catalog }, [outcome], last);
+    // The next run finds "first" kept by its monthly rule, its packs tagged: nothing to tag again.
+    const again = await applyPolicy({ catalog, vault }, run(now), plan, await catalog.listBackups(), { keepSnapshots: 1 });
+    expect(again.cooled).toEqual([]);
+    expect((await collectAll(run(now), 64, [again])).last.packsArchivable).toBe(0);
   });
 });
 
@@ -184,3 +185,64 @@ async function packsOf(backupId: string): Promise<Set<string>> {
   for await (const e of reader.entries()) for (const c of e.chunks ?? []) keys.add(`data/packs/${c.pack.slice(0, 2)}/${c.pack}.pack`);
   return keys;
 }
+
+describe('what retention leaves alone', () => {
+  beforeEach(async () => {
+    await backup('old', T0, { 'a.bin': randomBytes(50_000) });
+    await backup('new', new Date(T0.getTime() + 86_400_000), { 'a.bin': randomBytes(50_000) });
+    now = new Date('2031-02-01T12:00:00.000Z');
+  });
+
+  it('does not expire a backup whose legal hold was recorded after the run read the records', async () => {
+    const stale = await catalog.listBackups();
+    await catalog.updateBackup('old', { hold: { reason: 'litigation', at: now.toISOString() } }, { onlyIf: ['Available'] });
+
+    const outcome = await applyPolicy({ catalog, vault }, run(now), resolvePlan(config, PLAN), stale, { keepSnapshots: 1 });
+
+    expect(outcome.expired).toEqual([]);
+    expect(await catalog.getBackup('old')).toMatchObject({ status: 'Available', hold: { reason: 'litigation' } });
+  });
+
+  it('keeps a backup a restore is reading, with its snapshots', async () => {
+    const deleted: string[] = [];
+
+    const outcome = await applyPolicy({ catalog, vault }, run(now), resolvePlan(config, PLAN), await catalog.listBackups(), {
+      keepSnapshots: 1,
+      restoring: new Set(['old']),
+      deleteSnapshots: async (_ns, id) => (deleted.push(id), 1),
+    });
+
+    expect(outcome.kept.map((k) => [k.backupId, k.rules])).toEqual([
+      ['new', ['latest', 'newest-available']],
+      ['old', ['restoring']],
+    ]);
+    expect(outcome.expired).toEqual([]);
+    expect(deleted).toEqual([]);
+  });
+
+  it('records a cluster that does not answer as an error of that backup, and clears it on a later run', async () => {
+    let answer = false;
+    const deleteSnapshots = async (): Promise<number> => {
+      if (!answer) throw new Error('connect ETIMEDOUT 10.0.0.1:443');
+      return 2;
+    };
+
+    const first = await applyPolicy({ catalog, vault }, run(now), resolvePlan(config, PLAN), await catalog.listBackups(), { keepSnapshots: 1, deleteSnapshots });
+
+    expect(first.expired).toEqual([expect.objectContaining({ backupId: 'old', cleared: false })]);
+    expect(first.errors).toEqual(['deleting the VolumeSnapshots of backup old: connect ETIMEDOUT 10.0.0.1:443']);
+    answer = true;
+    const second = await applyPolicy({ catalog, vault }, run(now), resolvePlan(config, PLAN), await catalog.listBackups(), { keepSnapshots: 1, deleteSnapshots });
+    expect(second).toMatchObject({ snapshotsDeleted: 2, errors: [] });
+    expect(await catalog.getBackup('old')).toMatchObject({ status: 'Expired', expired: { cleared: true } });
+  });
+
+  it('collects no garbage while a backup of the vault is InProgress in the catalog', async () => {
+    await catalog.createBackup(backupInput('crashed', T0.toISOString(), { plan: PLAN }));
+
+    const r = await startRetentionStep({ config, catalog, retention: { lockTtlSeconds: 60, gcSlicePrefixes: 64, keepSnapshots: 1 } }, 'primary', { input: { all: true }, execution: { id: 'arn:retention', startTime: now.toISOString() } });
+
+    expect(r).toMatchObject({ collectGarbage: false, gcSkipped: expect.stringContaining('backup crashed is InProgress') });
+    expect((await collectGarbageStep({ vault, retention: { lockTtlSeconds: 60, gcSlicePrefixes: 256, keepSnapshots: 1 } }, r, undefined)).skipped).toContain('backup crashed is InProgress');
+  });
+});
