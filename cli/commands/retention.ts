@@ -110,19 +110,23 @@ export function registerRetentionCommands(program: Command, io: WorkflowIO = pro
     if ((opts.plan === undefined) === !opts.all) throw new UserError('name one plan with --plan NAME, or every plan with --all');
     if (opts.now && !opts.local) throw new UserError('--now needs --local: in AWS a retention run is as of its execution start');
     const config = await configOf(opts);
-    const plan = opts.plan ?? config.plans[0]?.name;
-    if (plan === undefined) throw new UserError('the config has no plans: there is nothing to keep or expire');
-    resolvePlan(config, plan);
+    if (opts.plan) resolvePlan(config, opts.plan);
+    // A run works on one vault, the one of the region it runs in: --all runs once per vault
+    // that has plans (in AWS each vault region's state machine; locally the one vault there is).
+    const targets = opts.plan ? [opts.plan] : config.vaults.map((v) => config.plans.find((p) => p.vault === v.name)?.name).filter((p): p is string => p !== undefined);
+    if (targets.length === 0) throw new UserError('the config has no plans: there is nothing to keep or expire');
     const input = { ...(opts.plan ? { plan: opts.plan } : { all: true }), ...(opts.dryRun ? { dryRun: true } : {}) };
-    const end = await startWorkflow(opts, io, { workflow: 'retention', config, input, plan });
-    if (end.status === 'SUCCEEDED') {
-      const report = end.output as RetentionReport;
-      io.out(opts.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report));
-    } else if (end.status === 'RUNNING') {
-      io.out(opts.output === 'json' ? `${JSON.stringify(end, null, 2)}\n` : `started ${end.executionArn}\n`);
-    } else {
-      io.out(opts.output === 'json' ? `${JSON.stringify(end, null, 2)}\n` : `retention ${end.status}: ${end.error ?? ''}: ${end.cause ?? ''}\n`);
+    const ends = [];
+    for (const plan of opts.local ? targets.slice(0, 1) : targets) ends.push(await startWorkflow(opts, io, { workflow: 'retention', config, input, plan }));
+    const shown = ends.map((end) => (end.status === 'SUCCEEDED' ? (end.output as RetentionReport) : end));
+    if (opts.output === 'json') io.out(`${JSON.stringify(shown.length === 1 ? shown[0] : shown, null, 2)}\n`);
+    else {
+      for (const end of ends) {
+        if (end.status === 'SUCCEEDED') io.out(renderReport(end.output as RetentionReport));
+        else if (end.status === 'RUNNING') io.out(`started ${end.executionArn}\n`);
+        else io.out(`retention ${end.status}: ${end.error ?? ''}: ${end.cause ?? ''}\n`);
+      }
     }
-    process.exitCode = end.status === 'SUCCEEDED' || end.status === 'RUNNING' ? 0 : 1;
+    process.exitCode = ends.every((end) => end.status === 'SUCCEEDED' || end.status === 'RUNNING') ? 0 : 1;
   });
 }

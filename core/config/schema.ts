@@ -238,6 +238,11 @@ const RetentionFields = z.strictObject({
   monthOfYear: Month.optional(),
   /** Hard ceiling: no backup is kept longer than this, whatever the rules above say. */
   maxAgeDays: PositiveInt('days').optional(),
+  /**
+   * The newest Available backups whose VolumeSnapshots stay in the cluster for fast restores;
+   * retention deletes the others' (a backup's snapshots never outlive it). Default 1.
+   */
+  keepSnapshots: NonNegativeInt('snapshots').max(100, 'must be at most 100 snapshots per volume').optional(),
 });
 
 function checkRetention(r: z.infer<typeof RetentionFields>, ctx: z.RefinementCtx): void {

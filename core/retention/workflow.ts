@@ -224,7 +224,7 @@ export async function applyRetentionStep(s: Pick<RetentionServices, 'config' | '
   const restoring = new Set((await s.catalog.listRestores({ plan: planName })).filter((r) => r.status === 'InProgress').map((r) => r.backupId));
   let kube: Promise<KubeClients> | undefined;
   const deleteSnapshots = async (namespace: string, backupId: string): Promise<number> => (await deleteBackupSnapshots(await (kube ??= s.kube(plan.cluster)), namespace, backupId)).length;
-  return applyPolicy(s, run, plan, records, { keepSnapshots: s.retention.keepSnapshots, restoring, deleteSnapshots });
+  return applyPolicy(s, run, plan, records, { keepSnapshots: plan.retention.keepSnapshots ?? s.retention.keepSnapshots, restoring, deleteSnapshots });
 }
 
 /** What {@link applyPolicy} needs besides the plan and its records. */

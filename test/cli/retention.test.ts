@@ -1,4 +1,8 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
+import { parse, stringify } from 'yaml';
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { registerRetentionCommands } from '../../cli/commands/retention.js';
 import { registerBackupCommands } from '../../cli/commands/backup.js';
@@ -56,6 +60,28 @@ describe('retention run', () => {
       stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:milvus-guard-retention',
       input: JSON.stringify({ all: true }),
     });
+  });
+
+  it('with --all, starts the retention state machine of every vault region that has plans', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mg-retention-cli-'));
+    const example = parse(readFileSync(CONFIG, 'utf8')) as { clusters: object[]; vaults: object[]; plans: { name: string }[] };
+    const twoRegions = {
+      ...example,
+      clusters: [...example.clusters, { name: 'eu', eksClusterName: 'eu-eks', region: 'eu-west-1' }],
+      vaults: [...example.vaults, { name: 'europe', region: 'eu-west-1', objectLock: { mode: 'GOVERNANCE', defaultRetentionDays: 7 } }],
+      plans: [...example.plans, { ...example.plans[0]!, name: 'eu-backup', cluster: 'eu', vault: 'europe' }],
+    };
+    writeFileSync(join(dir, 'config.yaml'), stringify(twoRegions));
+    const cli = cliWith(registerRetentionCommands);
+
+    expect(await cli.run('retention', 'run', '--all', '-c', join(dir, 'config.yaml'), '-o', 'json')).toBe(0);
+
+    expect(sfn.commandCalls(StartExecutionCommand).map((c) => c.args[0].input.stateMachineArn)).toEqual([
+      'arn:aws:states:us-east-1:123456789012:stateMachine:milvus-guard-retention',
+      'arn:aws:states:eu-west-1:123456789012:stateMachine:milvus-guard-retention',
+    ]);
+    expect(JSON.parse(cli.out.join(''))).toHaveLength(2);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it.each([

@@ -246,3 +246,15 @@ describe('what retention leaves alone', () => {
     expect((await collectGarbageStep({ vault, retention: { lockTtlSeconds: 60, gcSlicePrefixes: 256, keepSnapshots: 1 } }, r, undefined)).skipped).toContain('backup crashed is InProgress');
   });
 });
+
+describe('keepSnapshots', () => {
+  it("keeps the VolumeSnapshots of the policy's newest keepSnapshots Available backups and deletes the others'", async () => {
+    const plan = resolvePlan({ ...config, plans: config.plans.map((p) => ({ ...p, retention: { latest: 3, keepSnapshots: 2 } })) }, PLAN);
+    for (const d of [1, 2, 3]) await backup(`b-${d}`, new Date(T0.getTime() + d * 86_400_000), { 'a.bin': randomBytes(1000) });
+    const deleted: string[] = [];
+
+    await applyPolicy({ catalog, vault }, run(new Date('2031-01-09T12:00:00.000Z')), plan, await catalog.listBackups(), { keepSnapshots: plan.retention.keepSnapshots ?? 1, deleteSnapshots: async (_ns, id) => (deleted.push(id), 1) });
+
+    expect(deleted).toEqual(['b-1']);
+  });
+});
