@@ -78,7 +78,8 @@ describe('file-system errors of the data mover (as a process)', () => {
     const r = await cli('datamover', 'backup', '--source', join(dir, 'source'), '--vault', `file://${file}/vault`, '--volume', 'etcd', '--backup-id', 'b2');
 
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(new RegExp(`^error: cannot create directory ${file}/vault/\\S+: a part of the path is not a directory \\(ENOTDIR\\)`));
+    // The first touch of the vault is a lookup (a retried Job looks for what its last attempt wrote) or a mkdir.
+    expect(r.stderr).toMatch(new RegExp(`^error: cannot (stat|create directory) ${file}/vault/\\S+: a part of the path is not a directory \\(ENOTDIR\\)`));
     expect(r.stderr).not.toMatch(NO_STACK);
     expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
   });
