@@ -223,24 +223,9 @@ export async function backupVolume(options: BackupOptions): Promise<BackupResult
     const parentCovers = parent?.retainUntil && options.retainUntil && Date.parse(parent.retainUntil) >= options.retainUntil.getTime();
     if (options.retainUntil && !parentCovers) stats.packsRetentionExtended = await extendAll(vault, reusedPacks, options.retainUntil);
 
-    // The summary declares the export complete, so everything it points at must be durable first.
-    await vault.flush();
     const result = { ...snapshot(), bytesUploaded: packer.bytesUploaded + indexSize };
-    const summary: VolumeSummary = {
-      format: SUMMARY_FORMAT,
-      volume,
-      backupId,
-      createdAt: options.now.toISOString(),
-      retainUntil: options.retainUntil?.toISOString() ?? null,
-      parentBackupId: parent?.backupId ?? null,
-      ...(parentSkipped ? { parentSkipped } : {}),
-      indexKey,
-      index,
-      stats: result,
-    };
-    await vault.put(volumeSummaryKey(backupId, volume), Buffer.from(`${JSON.stringify(summary, null, 2)}\n`), lock);
-    await vault.flush();
-    return { volume, backupId, parentBackupId: summary.parentBackupId, parentSkipped: parentSkipped ?? null, indexKey, ...result, durationSeconds: (clock() - started) / 1000 };
+    await writeSummary(vault, options, { parentBackupId: parent?.backupId ?? null, ...(parentSkipped ? { parentSkipped } : {}), indexKey, index, stats: result });
+    return { volume, backupId, parentBackupId: parent?.backupId ?? null, parentSkipped: parentSkipped ?? null, indexKey, ...result, durationSeconds: (clock() - started) / 1000 };
   } catch (err) {
     // Let queued work settle so no worker keeps writing after we return.
     await Promise.allSettled(pending);
@@ -251,6 +236,24 @@ export async function backupVolume(options: BackupOptions): Promise<BackupResult
     await prevReader?.close().catch(() => {});
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * Writes the volume summary, which declares the export complete: everything it points at is
+ * made durable first, and the summary itself after.
+ */
+async function writeSummary(vault: VaultStore, options: BackupOptions, fields: Pick<VolumeSummary, 'parentBackupId' | 'parentSkipped' | 'indexKey' | 'index' | 'stats'>): Promise<void> {
+  await vault.flush();
+  const summary: VolumeSummary = {
+    format: SUMMARY_FORMAT,
+    volume: options.volume,
+    backupId: options.backupId,
+    createdAt: options.now.toISOString(),
+    retainUntil: options.retainUntil?.toISOString() ?? null,
+    ...fields,
+  };
+  await vault.put(volumeSummaryKey(options.backupId, options.volume), Buffer.from(`${JSON.stringify(summary, null, 2)}\n`), options.retainUntil ? { retainUntil: options.retainUntil } : {});
+  await vault.flush();
 }
 
 /**
@@ -306,20 +309,7 @@ async function earlierAttempt(vault: VaultStore, volume: string, backupId: strin
   if (!digest) return undefined;
   for (const id of packs) if (!(await vault.head(packKey(id)))) return undefined;
   if (options.retainUntil) stats.packsRetentionExtended = await extendAll(vault, packs, options.retainUntil);
-  await vault.flush();
-  const summary: VolumeSummary = {
-    format: SUMMARY_FORMAT,
-    volume,
-    backupId,
-    createdAt: options.now.toISOString(),
-    retainUntil: options.retainUntil?.toISOString() ?? null,
-    parentBackupId: null,
-    indexKey,
-    index: { ...digest, ...reader.counts },
-    stats,
-  };
-  await vault.put(volumeSummaryKey(backupId, volume), Buffer.from(`${JSON.stringify(summary, null, 2)}\n`), options.retainUntil ? { retainUntil: options.retainUntil } : {});
-  await vault.flush();
+  await writeSummary(vault, options, { parentBackupId: null, indexKey, index: { ...digest, ...reader.counts }, stats });
   return { volume, backupId, parentBackupId: null, parentSkipped: null, indexKey, ...stats, resumed: 'index' };
 }
 
