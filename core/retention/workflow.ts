@@ -10,22 +10,29 @@
  * runs while packs are collected, and a backup that starts meanwhile waits (its Prepare retries
  * on `RetentionRunning`). A plan whose lock a running backup holds is skipped for this run, and
  * then garbage is not collected at all (its backup may reuse any pack); the next daily run does
- * it. Two runs never overlap: the second finds the locks taken and skips every plan.
+ * it. Nor is it while any backup of the vault is `InProgress` in the catalog, whatever the
+ * locks say (an execution that died, a run on another clock). Two runs never overlap: the
+ * second finds the locks taken and skips every plan. Backups a running restore reads are kept.
  *
  * Deletes. Records go first: an expiring backup is marked `Expired` before any of its objects
- * is deleted, so nothing restores from a half-deleted backup. Then its VolumeSnapshots, its
- * volume summaries (so no later backup takes it as parent) and everything under its prefix.
+ * is deleted, so nothing restores from a half-deleted backup, and only if it is not under legal
+ * hold (a condition of the update, so a hold placed meanwhile wins). Then its VolumeSnapshots,
+ * its volume summaries (so no later backup takes it as parent) and everything under its prefix.
  * Objects still under Object Lock stay, the record says `cleared: false`, and every later run
  * tries again. The vault's `delete` removes every version on S3 (core/vault/s3-store.ts), so
  * data really leaves; nothing here ever bypasses governance retention.
+ *
+ * Tiering by reference. Hot backups (kept by `latest`, or the newest) are what a disaster
+ * restore would use; when a kept backup leaves that set, garbage collection tags archivable the
+ * packs it references that no hot backup does, and only those may go to an archive class.
  *
  * Garbage collection. A pack is deleted only when no index that a volume summary in the vault
  * points to references it, and its Object Lock has passed. Summaries, not the catalog, decide:
  * a backup's parent is found by its summary, and an expired backup's summary leaves first. The
  * referenced pack ids are collected per slice of pack prefixes (`gcSlicePrefixes` of the 256
  * two-hex-digit prefixes per Task invocation), so memory holds one slice's ids, not the vault's,
- * and a Task stays far inside the Lambda time limit; the workflow loops until every prefix
- * was done. An index that cannot be read stops the collection: with one reference unknown,
+ * and the workflow loops until every prefix was done (each slice reads every index again: the
+ * price of that bound). An index that cannot be read stops the collection: with one reference unknown,
  * no pack can be proven unreferenced.
  */
 import { createHash } from 'node:crypto';
