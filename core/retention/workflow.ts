@@ -36,6 +36,7 @@
  * no pack can be proven unreferenced.
  */
 import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { BackupHeldError, BackupInProgressError, type BackupCatalog } from '../catalog/catalog.js';
 import type { BackupRecord } from '../catalog/record.js';
 import { resolvePlan, type ResolvedPlan } from '../config/resolve.js';
@@ -61,7 +62,6 @@ import { ObjectLockedError, type DeleteManyResult, type VaultStore } from '../va
 import { computeRetention, type ExpireDecision, type KeepDecision } from './calculator.js';
 import { RetentionInput, RetentionReport, type GcProgress, type PlanOutcome, type RetentionRun, type StartRetentionRequest } from './contracts.js';
 import { later, lockFloor, retentionCandidates, retentionOptions } from './locking.js';
-import { Semaphore } from '../vault/semaphore.js';
 import { parseContract } from '../workflow/contracts.js';
 
 /** What the retention steps use. */
@@ -156,10 +156,12 @@ async function volumesOf(vault: VaultStore, record: BackupRecord): Promise<strin
 
 /**
  * Extends every object of a kept backup to `until`: its own objects, its volume summaries and
- * the packs its indexes reference. Never shortens (the vault's `extendRetention`). Returns how
- * many objects changed.
+ * the packs its indexes reference. Never shortens (the vault's `extendRetention`). Stops taking
+ * new objects once `outOfTime` says so (a promoted backup of a large volume is two requests per
+ * pack: a Task must end before its timeout); `done` is false then, and the next run goes on
+ * (what is extended already costs it one read each).
  */
-async function extendBackup(vault: VaultStore, record: BackupRecord, until: Date): Promise<number> {
+async function extendBackup(vault: VaultStore, record: BackupRecord, until: Date, outOfTime: () => boolean): Promise<{ changed: number; done: boolean; objects: number; visited: number }> {
   const keys: string[] = [];
   for await (const o of vault.list(backupPrefix(record.backupId))) keys.push(o.key);
   const volumes = await volumesOf(vault, record);
@@ -168,20 +170,25 @@ async function extendBackup(vault: VaultStore, record: BackupRecord, until: Date
     keys.push(volumeSummaryKey(record.backupId, volume));
     await packsOfIndex(vault, record.backupId, volume, packs);
   }
-  // Two requests per object (read the date, then extend): in parallel, bounded.
-  const slots = new Semaphore(EXTEND_CONCURRENCY);
+  const all = [...keys, ...[...packs].map(packKey)];
+  // Two requests per object (read the date, then extend): EXTEND_CONCURRENCY workers over one queue.
+  let next = 0;
   let changed = 0;
-  await Promise.all(
-    [...keys, ...[...packs].map(packKey)].map(async (key) => {
-      await slots.acquire();
+  let failure: { error: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (next < all.length && !outOfTime() && !failure) {
+      const key = all[next++]!;
       try {
         if (await vault.extendRetention(key, until)) changed++;
-      } finally {
-        slots.release();
+      } catch (error) {
+        // The first failure stops every worker; the caller records it for this backup.
+        failure ??= { error };
       }
-    }),
-  );
-  return changed;
+    }
+  };
+  await Promise.all(Array.from({ length: EXTEND_CONCURRENCY }, worker));
+  if (failure) throw failure.error;
+  return { changed, done: next >= all.length, objects: all.length, visited: next };
 }
 
 /** Every volume summary key in the vault, by backup. */
@@ -231,7 +238,11 @@ export async function applyRetentionStep(s: Pick<RetentionServices, 'config' | '
   const restoring = new Set((await s.catalog.listRestores({ plan: planName })).filter((r) => r.status === 'InProgress').map((r) => r.backupId));
   let kube: Promise<KubeClients> | undefined;
   const deleteSnapshots = async (namespace: string, backupId: string): Promise<number> => (await deleteBackupSnapshots(await (kube ??= s.kube(plan.cluster)), namespace, backupId)).length;
-  return applyPolicy(s, run, plan, records, { keepSnapshots: plan.retention.keepSnapshots ?? s.retention.keepSnapshots, restoring, deleteSnapshots });
+  // ApplyPlan's Task allows 15 minutes; lock extensions stop being started after 10, leaving
+  // time for the expiries, the snapshots and the answer.
+  const started = performance.now();
+  const outOfTime = (): boolean => performance.now() - started > EXTEND_BUDGET_MS;
+  return applyPolicy(s, run, plan, records, { keepSnapshots: plan.retention.keepSnapshots ?? s.retention.keepSnapshots, restoring, deleteSnapshots, outOfTime });
 }
 
 /** What {@link applyPolicy} needs besides the plan and its records. */
@@ -242,6 +253,8 @@ export interface PolicyOptions {
   readonly restoring?: ReadonlySet<string>;
   /** Deletes a backup's VolumeSnapshots; absent, snapshots are left alone (no cluster: the benchmark). */
   readonly deleteSnapshots?: (namespace: string, backupId: string) => Promise<number>;
+  /** True once the Task should stop starting lock extensions (its time is nearly up). @default never */
+  readonly outOfTime?: () => boolean;
 }
 
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
@@ -286,7 +299,15 @@ export async function applyPolicy(s: Pick<RetentionServices, 'catalog' | 'vault'
     const until = new Date(k.retainUntil);
     const current = record.retainUntil ? new Date(record.retainUntil) : undefined;
     try {
-      if (!current || until.getTime() > current.getTime()) outcome.locksExtended += await extendBackup(s.vault, record, until);
+      if (!current || until.getTime() > current.getTime()) {
+        const extended = await extendBackup(s.vault, record, until, options.outOfTime ?? (() => false));
+        outcome.locksExtended += extended.changed;
+        if (!extended.done) {
+          // The record keeps its old date, so the next run extends again from the start.
+          fail(`extending the lock of backup ${k.backupId}`, `not finished within this run's time (${extended.visited} of ${extended.objects} objects); the next run goes on`);
+          continue;
+        }
+      }
       const retainUntil = current && current.getTime() > until.getTime() ? current.toISOString() : k.retainUntil;
       await s.catalog.updateBackup(k.backupId, { retainUntil, retention: { rules: k.rules, evaluatedAt: run.now } }, { onlyIf: ['Available'] });
     } catch (err) {
@@ -365,6 +386,8 @@ function lockDate(plan: ResolvedPlan, record: BackupRecord, k: KeepDecision): Da
 
 /** Lock extensions in flight at once (S3 takes thousands of requests per second per prefix). */
 const EXTEND_CONCURRENCY = 16;
+/** How long one ApplyPlan Task starts lock extensions (its Task times out after 15 minutes). */
+const EXTEND_BUDGET_MS = 10 * 60_000;
 
 const hex2 = (n: number): string => n.toString(16).padStart(2, '0');
 

@@ -258,3 +258,24 @@ describe('keepSnapshots', () => {
     expect(deleted).toEqual(['b-1']);
   });
 });
+
+describe('lock extension of a large backup', () => {
+  it('stops starting extensions when the Task runs out of time, keeps the old date in the record, and the next run finishes', async () => {
+    const plan = resolvePlan({ ...config, plans: config.plans.map((p) => ({ ...p, retention: { latest: 2 } })) }, PLAN);
+    await backup('a', T0, { 'a.bin': randomBytes(200_000) });
+    await backup('b', new Date(T0.getTime() + 86_400_000), { 'b.bin': randomBytes(1000) });
+    await catalog.updateBackup('a', { retainUntil: '2031-01-06T02:00:00.000Z' });
+    const at = new Date('2031-01-06T12:00:00.000Z');
+    let calls = 0;
+    // Each of the 16 workers asks before each object: time runs out after the fifth object started.
+    const outOfTime = (): boolean => ++calls > 5;
+
+    const first = await applyPolicy({ catalog, vault }, run(at), plan, await catalog.listBackups(), { keepSnapshots: 1, outOfTime });
+
+    expect(first.errors).toEqual([expect.stringMatching(/^extending the lock of backup a: not finished within this run's time \(\d+ of \d+ objects\); the next run goes on$/)]);
+    expect((await catalog.getBackup('a'))?.retainUntil).toBe('2031-01-06T02:00:00.000Z');
+    const second = await applyPolicy({ catalog, vault }, run(at), plan, await catalog.listBackups(), { keepSnapshots: 1 });
+    expect(second.errors).toEqual([]);
+    expect(Date.parse((await catalog.getBackup('a'))!.retainUntil!)).toBeGreaterThan(Date.parse('2031-01-06T02:00:00.000Z'));
+  });
+});
