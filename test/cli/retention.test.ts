@@ -7,6 +7,9 @@ import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { registerRetentionCommands } from '../../cli/commands/retention.js';
 import { registerBackupCommands } from '../../cli/commands/backup.js';
 import { backupRecord, CONFIG, cliWith, localState, mockAwsStart, PLAN } from './helpers.js';
+import { backupVolume } from '../../core/datamover/backup.js';
+import { FileVaultStore } from '../../core/vault/file-store.js';
+import { volumeSummaryKey } from '../../core/vault/layout.js';
 
 // `retention preview -o json` is a contract other tools read: its exact shape is asserted here.
 // `retention run` and `backup create --now` refuse what they cannot do, in one line.
@@ -103,5 +106,30 @@ describe('backup create --now', () => {
   it('is refused without --local', async () => {
     const cli = cliWith(registerBackupCommands);
     await expect(cli.run('backup', 'create', '--plan', PLAN, '-c', CONFIG, '--now', '2026-11-12T02:00:00Z')).rejects.toThrow('--now needs --local');
+  });
+});
+
+describe('backup hold and release', () => {
+  it('hold records the reason and holds every object; describe shows it; release clears it (--local)', async () => {
+    const { dir, catalog } = await localState();
+    const source = mkdtempSync(join(tmpdir(), 'mg-hold-src-'));
+    writeFileSync(join(source, 'segment.bin'), Buffer.alloc(50_000, 7));
+    const vault = new FileVaultStore(join(dir, 'vault'));
+    await backupVolume({ source, vault, volume: 'minio', backupId: 'nightly-1', now: new Date('2026-11-23T02:00:00Z'), workers: 1 });
+    await catalog.createBackup(backupRecord({ components: [{ pvc: 'minio', role: 'object-storage', status: 'Exported' }] }));
+    const cli = cliWith(registerBackupCommands);
+
+    expect(await cli.run('backup', 'hold', 'nightly-1', '--reason', 'litigation 2026-114', '--local', '--state', dir)).toBe(0);
+    expect(cli.out.join('')).toMatch(/^backup nightly-1 held: legal hold on \d+ object\(s\); retention will not expire it/);
+    expect((await vault.head(volumeSummaryKey('nightly-1', 'minio')))?.legalHold).toBe(true);
+    await cli.run('backup', 'describe', 'nightly-1', '--local', '--state', dir);
+    expect(cli.out.join('')).toContain('Legal hold:  since ');
+    expect(cli.out.join('')).toContain('litigation 2026-114');
+
+    expect(await cli.run('backup', 'release', 'nightly-1', '--local', '--state', dir)).toBe(0);
+    expect((await vault.head(volumeSummaryKey('nightly-1', 'minio')))?.legalHold).toBe(false);
+    expect((await catalog.getBackup('nightly-1'))?.hold).toBeNull();
+    await expect(cli.run('backup', 'hold', 'nightly-1', '--local', '--state', dir)).rejects.toThrow("required option '--reason <text>' not specified");
+    rmSync(source, { recursive: true, force: true });
   });
 });
