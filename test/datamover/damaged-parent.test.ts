@@ -8,17 +8,13 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { Command } from 'commander';
-import { registerDatamoverCommands, type DatamoverIO } from '../../cli/commands/datamover.js';
-import { reportFailure } from '../../cli/main.js';
 import { backupVolume, type BackupOptions } from '../../core/datamover/backup.js';
 import { restoreVolume } from '../../core/datamover/restore.js';
 import { readVolumeSummary } from '../../core/datamover/summary.js';
 import { volumeIndexKey } from '../../core/vault/layout.js';
-import { openVault } from '../../core/vault/open.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 import type { VaultStore } from '../../core/vault/store.js';
-import { buildTree, dropIndexLines, SMALL_CHUNKS, snapshotTree, tempDir } from './helpers.js';
+import { buildTree, dropIndexLines, runDatamoverCli, SMALL_CHUNKS, snapshotTree, tempDir } from './helpers.js';
 
 const VOLUME = 'vol';
 const DAY = 24 * 3600 * 1000;
@@ -133,24 +129,7 @@ describe('an incremental backup whose parent index is damaged', () => {
 });
 
 describe('the datamover backup command with a damaged parent', () => {
-  interface Run {
-    code: number;
-    stdout: string;
-    stderr: string;
-  }
-  async function cli(args: string[], day: number): Promise<Run> {
-    const out = { stdout: '', stderr: '' };
-    const io: DatamoverIO = { stdout: (t) => void (out.stdout += t), stderr: (t) => void (out.stderr += t), stderrIsTTY: false, now: () => at(day), isRoot: false, openVault };
-    const program = new Command('milvus-guard').exitOverride();
-    registerDatamoverCommands(program, io);
-    process.exitCode = 0;
-    try {
-      await program.parseAsync(['node', 'milvus-guard', 'datamover', ...args]);
-      return { code: typeof process.exitCode === 'number' ? process.exitCode : 0, ...out };
-    } catch (err) {
-      return { code: reportFailure(err, (t) => void (out.stderr += t)), ...out };
-    }
-  }
+  const cli = (args: string[], day: number) => runDatamoverCli(args, at(day));
 
   afterEach(() => {
     process.exitCode = 0;

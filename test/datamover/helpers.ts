@@ -5,7 +5,11 @@ import { chmod, lstat, lutimes, mkdir, mkdtemp, readdir, readFile, readlink, rm,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { Command } from 'commander';
+import { registerDatamoverCommands, type DatamoverIO } from '../../cli/commands/datamover.js';
+import { reportFailure } from '../../cli/main.js';
 import type { ChunkerParams } from '../../core/datamover/fastcdc.js';
+import { openVault } from '../../core/vault/open.js';
 import { BACKUP_INDEX_FORMAT, gatherCommitments, type BackupIndexDocument } from '../../core/vault/backup-index.js';
 import { backupRecordKey, inventoryKey, milvusStateKey, volumeIndexKey, volumeSummaryKey } from '../../core/vault/layout.js';
 import type { VaultStore } from '../../core/vault/store.js';
@@ -155,4 +159,29 @@ export async function writeBackupRecord(vault: VaultStore, backupId: string, pvc
   };
   await vault.put(backupRecordKey(backupId), Buffer.from(JSON.stringify(document, null, 2)));
   return document;
+}
+
+/** What a `milvus-guard datamover …` run printed and exited with. */
+export interface DatamoverRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * `milvus-guard datamover <args>` in this process, with main's error reporting (exit 1 and one
+ * line for a user's mistake, a stack for a bug), its clock at `now`.
+ */
+export async function runDatamoverCli(args: readonly string[], now: Date = new Date('2026-12-05T02:00:00Z')): Promise<DatamoverRun> {
+  const out = { stdout: '', stderr: '' };
+  const io: DatamoverIO = { stdout: (t) => void (out.stdout += t), stderr: (t) => void (out.stderr += t), stderrIsTTY: false, now: () => now, isRoot: false, openVault };
+  const program = new Command('milvus-guard').exitOverride();
+  registerDatamoverCommands(program, io);
+  process.exitCode = 0;
+  try {
+    await program.parseAsync(['node', 'milvus-guard', 'datamover', ...args]);
+    return { code: typeof process.exitCode === 'number' ? process.exitCode : 0, ...out };
+  } catch (err) {
+    return { code: reportFailure(err, (t) => void (out.stderr += t)), ...out };
+  }
 }

@@ -6,34 +6,11 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { Command } from 'commander';
-import { registerDatamoverCommands, type DatamoverIO } from '../../cli/commands/datamover.js';
-import { reportFailure } from '../../cli/main.js';
 import { RESTORE_MARKER } from '../../core/datamover/restore.js';
 import { volumeIndexKey, volumeSummaryKey } from '../../core/vault/layout.js';
-import { openVault } from '../../core/vault/open.js';
-import { buildTree, snapshotTree, tempDir } from './helpers.js';
+import { buildTree, runDatamoverCli, snapshotTree, tempDir } from './helpers.js';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** The data-mover CLI in this process, with main's error reporting: exit 1 one line, exit 2 a stack. */
-async function cli(args: string[]): Promise<Run> {
-  const out = { stdout: '', stderr: '' };
-  const io: DatamoverIO = { stdout: (t) => void (out.stdout += t), stderr: (t) => void (out.stderr += t), stderrIsTTY: false, now: () => new Date('2026-12-05T02:00:00Z'), isRoot: false, openVault };
-  const program = new Command('milvus-guard').exitOverride();
-  registerDatamoverCommands(program, io);
-  process.exitCode = 0;
-  try {
-    await program.parseAsync(['node', 'milvus-guard', 'datamover', ...args]);
-    return { code: typeof process.exitCode === 'number' ? process.exitCode : 0, ...out };
-  } catch (err) {
-    return { code: reportFailure(err, (t) => void (out.stderr += t)), ...out };
-  }
-}
+const cli = (args: string[]) => runDatamoverCli(args);
 
 async function backedUp(): Promise<{ dir: string; source: string; vaultDir: string; vault: string[] }> {
   const dir = await tempDir('findings');

@@ -8,39 +8,17 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { Command } from 'commander';
 import { PutObjectRetentionCommand } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { FaultyS3Proxy } from '../../bench/faulty-s3.js';
-import { registerDatamoverCommands, type DatamoverIO } from '../../cli/commands/datamover.js';
-import { reportFailure } from '../../cli/main.js';
-import { openVault } from '../../core/vault/open.js';
 import { S3VaultStore } from '../../core/vault/s3-store.js';
-import { snapshotTree, Rng, tempDir } from './helpers.js';
+import { Rng, runDatamoverCli, snapshotTree, tempDir } from './helpers.js';
 
 const BUCKET = 'parts';
 const KEYS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 const MiB = 1024 * 1024;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(args: string[]): Promise<Run> {
-  const out = { stdout: '', stderr: '' };
-  const io: DatamoverIO = { stdout: (t) => void (out.stdout += t), stderr: (t) => void (out.stderr += t), stderrIsTTY: false, now: () => new Date('2026-12-05T02:00:00Z'), isRoot: false, openVault };
-  const program = new Command('milvus-guard').exitOverride();
-  registerDatamoverCommands(program, io);
-  process.exitCode = 0;
-  try {
-    await program.parseAsync(['node', 'milvus-guard', 'datamover', ...args]);
-    return { code: typeof process.exitCode === 'number' ? process.exitCode : 0, ...out };
-  } catch (err) {
-    return { code: reportFailure(err, (t) => void (out.stderr += t)), ...out };
-  }
-}
+const cli = (args: string[]) => runDatamoverCli(args);
 
 let dir: string;
 let server: S3rver;

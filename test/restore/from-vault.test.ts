@@ -1,5 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
@@ -21,6 +21,7 @@ import { checkVolumeRestore, deleteRestoreTemporaries, readBackupVolumes, Snapsh
 import type { PreparedRestore, ValidationProgress, VolumeRestore } from '../../core/workflow/restore-state.js';
 import type { StoreEvent } from '../../local/server/store.js';
 import { backup, MILVUS, NAMESPACE, PLAN, servicesOf, startSeededCluster, type SeededCluster } from '../backup/helpers.js';
+import { snapshotDir as snapshotDirOf, tree, volumeDir as volumeDirOf } from './helpers.js';
 import { loadConfigFile } from '../../core/config/parse.js';
 
 // A real backup of the seeded local cluster (the backup workflow's ASL and handlers), then the
@@ -75,35 +76,9 @@ async function validateInRounds(milvus: MilvusClient, expected: readonly RowCoun
   }
 }
 
-/** Every entry under `dir`: path → type, mode and content hash (files) or target (links). */
-async function tree(dir: string, prefix = ''): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const name of (await readdir(join(dir, prefix))).sort()) {
-    const rel = prefix ? `${prefix}/${name}` : name;
-    const s = await lstat(join(dir, rel));
-    const mode = (s.mode & 0o7777).toString(8);
-    if (s.isDirectory()) {
-      out[rel] = `dir ${mode}`;
-      Object.assign(out, await tree(dir, rel));
-    } else if (s.isSymbolicLink()) {
-      out[rel] = `link ${await readlink(join(dir, rel))}`;
-    } else {
-      out[rel] = `file ${mode} ${createHash('sha256').update(await readFile(join(dir, rel))).digest('hex')}`;
-    }
-  }
-  return out;
-}
-
-const volumeDir = async (namespace: string, pvc: string) => {
-  const claim = await kube.core.readNamespacedPersistentVolumeClaim({ namespace, name: pvc });
-  return c.cluster.dirs.volume(claim.spec!.volumeName!);
-};
+const volumeDir = (namespace: string, pvc: string) => volumeDirOf(c, kube, namespace, pvc);
 /** The frozen files of the cloud snapshot behind one of the backup's VolumeSnapshots. */
-const snapshotDir = async (snapshot: string) => {
-  const s = (await kube.custom.getNamespacedCustomObject({ group: 'snapshot.storage.k8s.io', version: 'v1', plural: 'volumesnapshots', namespace: NAMESPACE, name: snapshot })) as { status: { boundVolumeSnapshotContentName: string } };
-  const content = (await kube.custom.getClusterCustomObject({ group: 'snapshot.storage.k8s.io', version: 'v1', plural: 'volumesnapshotcontents', name: s.status.boundVolumeSnapshotContentName })) as { status: { snapshotHandle: string } };
-  return c.cluster.dirs.snapshot(content.status.snapshotHandle);
-};
+const snapshotDir = (snapshot: string) => snapshotDirOf(c, kube, NAMESPACE, snapshot);
 
 beforeAll(async () => {
   c = await startSeededCluster();

@@ -2,7 +2,11 @@
  * Helpers for the restore and drill workflow tests on the local cluster: runner calls with
  * short polls and deadlines, on the seeded cluster of test/backup/helpers.ts.
  */
+import { createHash } from 'node:crypto';
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { BackupTimings } from '../../core/backup/context.js';
+import type { KubeClients } from '../../core/kube/connect.js';
 import type { Config } from '../../core/config/schema.js';
 import type { RestoreTimings } from '../../core/restore/context.js';
 import { localRestoreServices, runLocalDrill, runLocalRestore, type LocalBackupResult } from '../../local/workflows/runner.js';
@@ -24,4 +28,36 @@ export function drill(c: SeededCluster, config: Config, input: Record<string, un
 /** The restore steps' local collaborators (catalog, vault, cluster) of the cluster. */
 export function restoreServicesOf(c: SeededCluster, config: Config) {
   return localRestoreServices(c.stateDir, config, { restoreTimings: FAST_RESTORE });
+}
+
+/** Every entry under `dir`: path → type, mode and content hash (files) or target (links). */
+export async function tree(dir: string, prefix = ''): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const name of (await readdir(join(dir, prefix))).sort()) {
+    const rel = prefix ? `${prefix}/${name}` : name;
+    const s = await lstat(join(dir, rel));
+    const mode = (s.mode & 0o7777).toString(8);
+    if (s.isDirectory()) {
+      out[rel] = `dir ${mode}`;
+      Object.assign(out, await tree(dir, rel));
+    } else if (s.isSymbolicLink()) {
+      out[rel] = `link ${await readlink(join(dir, rel))}`;
+    } else {
+      out[rel] = `file ${mode} ${createHash('sha256').update(await readFile(join(dir, rel))).digest('hex')}`;
+    }
+  }
+  return out;
+}
+
+/** The directory behind PVC `pvc` of `namespace` on the local cluster. */
+export async function volumeDir(c: SeededCluster, kube: KubeClients, namespace: string, pvc: string): Promise<string> {
+  const claim = await kube.core.readNamespacedPersistentVolumeClaim({ namespace, name: pvc });
+  return c.cluster.dirs.volume(claim.spec!.volumeName!);
+}
+
+/** The frozen files of the cloud snapshot behind VolumeSnapshot `snapshot` of `namespace`. */
+export async function snapshotDir(c: SeededCluster, kube: KubeClients, namespace: string, snapshot: string): Promise<string> {
+  const s = (await kube.custom.getNamespacedCustomObject({ group: 'snapshot.storage.k8s.io', version: 'v1', plural: 'volumesnapshots', namespace, name: snapshot })) as { status: { boundVolumeSnapshotContentName: string } };
+  const content = (await kube.custom.getClusterCustomObject({ group: 'snapshot.storage.k8s.io', version: 'v1', plural: 'volumesnapshotcontents', name: s.status.boundVolumeSnapshotContentName })) as { status: { snapshotHandle: string } };
+  return c.cluster.dirs.snapshot(content.status.snapshotHandle);
 }

@@ -1,6 +1,3 @@
-import { createHash } from 'node:crypto';
-import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
-import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { RestoreRecord } from '../../core/catalog/record.js';
@@ -13,7 +10,7 @@ import { FileVaultStore } from '../../core/vault/file-store.js';
 import { packKey } from '../../core/vault/layout.js';
 import { localPaths, runLocalRestore, type LocalBackupResult } from '../../local/workflows/runner.js';
 import { backup, NAMESPACE, startSeededCluster, type SeededCluster } from '../backup/helpers.js';
-import { restoreServicesOf } from './helpers.js';
+import { restoreServicesOf, snapshotDir as snapshotDirOf, tree, volumeDir as volumeDirOf } from './helpers.js';
 
 // The real restore workflow (statemachines/restore.asl.yaml, every Task its real handler) on the
 // local cluster, restoring a backup some of whose packs the "lifecycle" moved into GLACIER in the
@@ -73,35 +70,9 @@ async function archive(storageClass: string): Promise<void> {
   for (const key of archivedKeys) await store.transition(key, storageClass);
 }
 
-/** Every entry under `dir`: path → type, mode and content hash (files) or target (links). */
-async function tree(dir: string, prefix = ''): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const name of (await readdir(join(dir, prefix))).sort()) {
-    const rel = prefix ? `${prefix}/${name}` : name;
-    const s = await lstat(join(dir, rel));
-    const mode = (s.mode & 0o7777).toString(8);
-    if (s.isDirectory()) {
-      out[rel] = `dir ${mode}`;
-      Object.assign(out, await tree(dir, rel));
-    } else if (s.isSymbolicLink()) {
-      out[rel] = `link ${await readlink(join(dir, rel))}`;
-    } else {
-      out[rel] = `file ${mode} ${createHash('sha256').update(await readFile(join(dir, rel))).digest('hex')}`;
-    }
-  }
-  return out;
-}
-
-const volumeDir = async (namespace: string, pvc: string) => {
-  const claim = await kube.core.readNamespacedPersistentVolumeClaim({ namespace, name: pvc });
-  return c.cluster.dirs.volume(claim.spec!.volumeName!);
-};
+const volumeDir = (namespace: string, pvc: string) => volumeDirOf(c, kube, namespace, pvc);
 /** The frozen files of the cloud snapshot behind one of the backup's VolumeSnapshots. */
-const snapshotDir = async (snapshot: string) => {
-  const s = (await kube.custom.getNamespacedCustomObject({ group: 'snapshot.storage.k8s.io', version: 'v1', plural: 'volumesnapshots', namespace: NAMESPACE, name: snapshot })) as { status: { boundVolumeSnapshotContentName: string } };
-  const content = (await kube.custom.getClusterCustomObject({ group: 'snapshot.storage.k8s.io', version: 'v1', plural: 'volumesnapshotcontents', name: s.status.boundVolumeSnapshotContentName })) as { status: { snapshotHandle: string } };
-  return c.cluster.dirs.snapshot(content.status.snapshotHandle);
-};
+const snapshotDir = (snapshot: string) => snapshotDirOf(c, kube, NAMESPACE, snapshot);
 
 beforeAll(async () => {
   c = await startSeededCluster();
