@@ -15,24 +15,37 @@ import { S3VaultStore } from '../../core/vault/s3-store.js';
 import type { BackupStepsEnvironment } from './environment.js';
 import { SfnExecutions } from '../../core/workflow/executions.js';
 
-export function awsBackupServices(config: Config, env: BackupStepsEnvironment): BackupServices {
+/**
+ * Clients for each plan's EKS cluster through an IAM token: one refreshing KubeConfig per
+ * cluster, kept while the Lambda is warm.
+ */
+export function eksClusters(): BackupServices['kube'] {
   const clusters = new Map<string, Promise<KubeClients>>();
+  return (cluster) => {
+    const key = `${cluster.region}/${cluster.eksClusterName}`;
+    let clients = clusters.get(key);
+    if (!clients) {
+      clients = kubeConfigForEks({ clusterName: cluster.eksClusterName, region: cluster.region }).then(makeKubeClients);
+      // A failed DescribeCluster must not stick to the warm Lambda.
+      clients.catch(() => clusters.delete(key));
+      clusters.set(key, clients);
+    }
+    return clients;
+  };
+}
+
+/** This region's S3 vault, written with its KMS key and Object Lock mode. */
+export function awsVault(env: Pick<BackupStepsEnvironment, 'VAULT_BUCKET' | 'VAULT_KMS_KEY_ARN' | 'VAULT_OBJECT_LOCK_MODE'>): S3VaultStore {
+  return new S3VaultStore({ bucket: env.VAULT_BUCKET, kmsKeyId: env.VAULT_KMS_KEY_ARN, objectLockMode: env.VAULT_OBJECT_LOCK_MODE });
+}
+
+export function awsBackupServices(config: Config, env: BackupStepsEnvironment): BackupServices {
   return {
     config,
     now: () => new Date(),
-    kube: (cluster) => {
-      const key = `${cluster.region}/${cluster.eksClusterName}`;
-      let clients = clusters.get(key);
-      if (!clients) {
-        clients = kubeConfigForEks({ clusterName: cluster.eksClusterName, region: cluster.region }).then(makeKubeClients);
-        // A failed DescribeCluster must not stick to the warm Lambda.
-        clients.catch(() => clusters.delete(key));
-        clusters.set(key, clients);
-      }
-      return clients;
-    },
+    kube: eksClusters(),
     exec: (kube) => new KubernetesExec(kube.exec),
-    vault: new S3VaultStore({ bucket: env.VAULT_BUCKET, kmsKeyId: env.VAULT_KMS_KEY_ARN, objectLockMode: env.VAULT_OBJECT_LOCK_MODE }),
+    vault: awsVault(env),
     catalog: new DynamoCatalog({ tableName: env.CATALOG_TABLE }),
     sealer: new KmsSecretSealer(env.VAULT_KMS_KEY_ARN),
     events: new EventBridgeEvents(env.EVENT_BUS_NAME),
