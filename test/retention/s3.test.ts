@@ -134,7 +134,13 @@ describe('over S3 on s3rver (no versioning, no Object Lock)', () => {
   });
 
   beforeEach(() => {
-    vault = new S3VaultStore({ bucket: 'vault', prefix: `t${++seq}`, endpoint, region: 'us-east-1', credentials: KEYS, checksums: 'WHEN_REQUIRED', maxAttempts: 1, now: () => LATER });
+    // Three attempts, not one: s3rver answers a DeleteObjects whose keys share a directory
+    // (`data/packs/fe/…` twice) with InternalError, every time — its deletes run in parallel and
+    // race to remove the emptied directory (s3rver lib/stores/filesystem.js deleteObject). The
+    // product's client retries a 500 as it would S3's own InternalError (10 attempts by default),
+    // and the retry finds the keys gone. With one attempt this test failed whenever two random
+    // packs landed in the same prefix.
+    vault = new S3VaultStore({ bucket: 'vault', prefix: `t${++seq}`, endpoint, region: 'us-east-1', credentials: KEYS, checksums: 'WHEN_REQUIRED', maxAttempts: 3, now: () => LATER });
     catalog = new InMemoryCatalog();
   });
 
