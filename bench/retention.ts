@@ -588,7 +588,7 @@ export async function runRetentionBench(o: RetentionBenchOptions): Promise<Reten
     t = performance.now();
     vault.phase = 'gc';
     let gc: GcProgress | undefined;
-    do gc = await collectGarbageStep({ vault, retention: DEFAULT_RETENTION_TIMINGS }, run, gc);
+    do gc = await collectGarbageStep({ vault, catalog, now: () => new Date(run.now), retention: DEFAULT_RETENTION_TIMINGS }, run, gc);
     while (gc.next !== undefined);
     seconds.gc += performance.now() - t;
 

@@ -70,6 +70,12 @@ export const PlanOutcome = z.strictObject({
   cooled: z.array(z.string()),
   /** The first of those failures' messages. */
   errors: z.array(z.string()),
+  /**
+   * Present while the plan is not finished: ApplyPlan ran out of its Task's time extending the
+   * lock of `backupId`, whose first `offset` objects are done, and the workflow calls it again
+   * with this outcome as its progress. Expiries and snapshot deletes run in the last call.
+   */
+  resume: z.strictObject({ backupId: z.string(), offset: z.number().int().nonnegative() }).optional(),
 });
 export type PlanOutcome = z.infer<typeof PlanOutcome>;
 
@@ -108,8 +114,8 @@ export const RetentionReport = z.strictObject({
 });
 export type RetentionReport = z.infer<typeof RetentionReport>;
 
-/** ApplyPlan's request: the run and one plan (a Map iteration). */
-export const ApplyPlanRequest = z.strictObject({ run: RetentionRun, plan: z.string() });
+/** ApplyPlan's request: the run and one plan (a Map iteration), and the plan's outcome so far when it goes on. */
+export const ApplyPlanRequest = z.strictObject({ run: RetentionRun, plan: z.string(), progress: PlanOutcome.nullable().optional() });
 /** CollectGarbage's request: the run, the plans' outcomes (hot and cooled backups), the progress so far. */
 export const CollectGarbageRequest = z.strictObject({ run: RetentionRun, plans: z.array(PlanOutcome), gc: GcProgress });
 /** FinishRetention's request: the run, every plan's outcome, garbage collection's total. */

@@ -82,9 +82,15 @@ export interface RetentionTimings {
   readonly gcSlicePrefixes: number;
   /** The newest Available backups of a plan whose VolumeSnapshots stay in the cluster for fast restores. */
   readonly keepSnapshots: number;
+  /**
+   * How long one ApplyPlan Task starts lock extensions before it hands the rest to its next
+   * call (the Task times out after 15 minutes; expiries and the answer need the rest).
+   * @default 600
+   */
+  readonly extendBudgetSeconds?: number;
 }
 
-export const DEFAULT_RETENTION_TIMINGS: RetentionTimings = { lockTtlSeconds: 6 * 3600, gcSlicePrefixes: 64, keepSnapshots: 1 };
+export const DEFAULT_RETENTION_TIMINGS: RetentionTimings = { lockTtlSeconds: 6 * 3600, gcSlicePrefixes: 64, keepSnapshots: 1, extendBudgetSeconds: 600 };
 
 /** The plans whose backups go to vault `vault`, in config order. */
 function plansOfVault(config: Config, vault: string): ResolvedPlan[] {
@@ -139,6 +145,26 @@ export async function startRetentionStep(s: Pick<RetentionServices, 'config' | '
   return { ...run, plans: requested.filter((p) => locked.includes(p)), locked, skipped, collectGarbage: gcSkipped === undefined, ...(gcSkipped ? { gcSkipped } : {}) };
 }
 
+/**
+ * Takes the run's plan locks again, until `lockTtlSeconds` from now: each ApplyPlan call and
+ * each garbage-collection slice does, so a long run keeps its locks while a run that died
+ * loses them one TTL after its last step. Resolves to the plans whose lock another holder has
+ * taken meanwhile (the run outlived its TTL between two steps, and a backup started).
+ */
+export async function renewRetentionLocks(s: Pick<RetentionServices, 'catalog' | 'retention' | 'now'>, run: Pick<RetentionRun, 'runId' | 'executionId' | 'locked'>): Promise<string[]> {
+  const now = s.now();
+  const lost: string[] = [];
+  for (const plan of run.locked) {
+    try {
+      await s.catalog.acquireLock(plan, { backupId: run.runId, executionId: run.executionId, purpose: 'retention' }, now, deadlineAfter(now, s.retention.lockTtlSeconds));
+    } catch (err) {
+      if (!(err instanceof BackupInProgressError)) throw err;
+      lost.push(plan);
+    }
+  }
+  return lost;
+}
+
 /** Packs referenced by the index of backup `backupId`'s volume `volume`, read to the end. */
 async function packsOfIndex(vault: VaultStore, backupId: string, volume: string, into: Set<string>, keep: (packId: string) => boolean = () => true): Promise<void> {
   const reader = new IndexReader(await vault.openRead(volumeIndexKey(backupId, volume)), `index of backup ${backupId} volume ${volume}`);
@@ -156,12 +182,15 @@ async function volumesOf(vault: VaultStore, record: BackupRecord): Promise<strin
 
 /**
  * Extends every object of a kept backup to `until`: its own objects, its volume summaries and
- * the packs its indexes reference. Never shortens (the vault's `extendRetention`). Stops taking
- * new objects once `outOfTime` says so (a promoted backup of a large volume is two requests per
- * pack: a Task must end before its timeout); `done` is false then, and the next run goes on
- * (what is extended already costs it one read each).
+ * the packs its indexes reference, from object `offset` of that list on. Never shortens (the
+ * vault's `extendRetention`). Stops taking new objects once `outOfTime` says so (a promoted
+ * backup of a large volume is two requests per pack: a Task must end before its timeout), but
+ * always does at least one, so calls that go on from `visited` finish. The list's order is
+ * the same on every call: the backup's objects as listed, its summaries, then its packs in
+ * index order; every object before `visited` is done when it returns (the workers finish what
+ * they took).
  */
-async function extendBackup(vault: VaultStore, record: BackupRecord, until: Date, outOfTime: () => boolean): Promise<{ changed: number; done: boolean; objects: number; visited: number }> {
+async function extendBackup(vault: VaultStore, record: BackupRecord, until: Date, offset: number, outOfTime: () => boolean): Promise<{ changed: number; done: boolean; objects: number; visited: number }> {
   const keys: string[] = [];
   for await (const o of vault.list(backupPrefix(record.backupId))) keys.push(o.key);
   const volumes = await volumesOf(vault, record);
@@ -172,11 +201,12 @@ async function extendBackup(vault: VaultStore, record: BackupRecord, until: Date
   }
   const all = [...keys, ...[...packs].map(packKey)];
   // Two requests per object (read the date, then extend): EXTEND_CONCURRENCY workers over one queue.
-  let next = 0;
+  const start = Math.min(offset, all.length);
+  let next = start;
   let changed = 0;
   let failure: { error: unknown } | undefined;
   const worker = async (): Promise<void> => {
-    while (next < all.length && !outOfTime() && !failure) {
+    while (next < all.length && !failure && (next === start || !outOfTime())) {
       const key = all[next++]!;
       try {
         if (await vault.extendRetention(key, until)) changed++;
@@ -232,17 +262,36 @@ async function clearBackup(vault: VaultStore, record: BackupRecord, summaries: r
  * newest `keepSnapshots` Available backups, and expires the others (record, snapshots, vault
  * objects). Backups a running restore reads are kept. In a dry run it only computes.
  */
-export async function applyRetentionStep(s: Pick<RetentionServices, 'config' | 'catalog' | 'vault' | 'kube' | 'retention'>, run: RetentionRun, planName: string): Promise<PlanOutcome> {
+export async function applyRetentionStep(s: Pick<RetentionServices, 'config' | 'catalog' | 'vault' | 'kube' | 'retention' | 'now'>, run: RetentionRun, planName: string, progress?: PlanOutcome | null): Promise<PlanOutcome> {
   const plan = resolvePlan(s.config, planName);
+  // A plan whose lock was lost goes on all the same: extending locks is always safe, and the
+  // backups it expires are not the newest (the one a running backup builds on). Garbage
+  // collection, which is not safe then, checks for itself.
+  if (!run.dryRun) await renewRetentionLocks(s, run);
   const records = await s.catalog.listBackups({ plan: planName });
   const restoring = new Set((await s.catalog.listRestores({ plan: planName })).filter((r) => r.status === 'InProgress').map((r) => r.backupId));
   let kube: Promise<KubeClients> | undefined;
   const deleteSnapshots = async (namespace: string, backupId: string): Promise<number> => (await deleteBackupSnapshots(await (kube ??= s.kube(plan.cluster)), namespace, backupId)).length;
   // ApplyPlan's Task allows 15 minutes; lock extensions stop being started after 10, leaving
-  // time for the expiries, the snapshots and the answer.
+  // time for the expiries, the snapshots and the answer. The rest goes to the next call.
   const started = performance.now();
-  const outOfTime = (): boolean => performance.now() - started > EXTEND_BUDGET_MS;
-  return applyPolicy(s, run, plan, records, { keepSnapshots: plan.retention.keepSnapshots ?? s.retention.keepSnapshots, restoring, deleteSnapshots, outOfTime });
+  const budgetMs = (s.retention.extendBudgetSeconds ?? DEFAULT_RETENTION_TIMINGS.extendBudgetSeconds!) * 1000;
+  const outOfTime = (): boolean => performance.now() - started > budgetMs;
+  const outcome = await applyPolicy(s, run, plan, records, { keepSnapshots: plan.retention.keepSnapshots ?? s.retention.keepSnapshots, restoring, deleteSnapshots, outOfTime, ...(progress?.resume ? { resume: progress.resume } : {}) });
+  return progress ? mergeOutcomes(progress, outcome) : outcome;
+}
+
+/** A plan's outcome over several ApplyPlan calls: this call's decisions, every call's counts. */
+function mergeOutcomes(before: PlanOutcome, now: PlanOutcome): PlanOutcome {
+  return {
+    ...now,
+    locksExtended: before.locksExtended + now.locksExtended,
+    snapshotsDeleted: before.snapshotsDeleted + now.snapshotsDeleted,
+    objectsDeleted: before.objectsDeleted + now.objectsDeleted,
+    objectsLocked: before.objectsLocked + now.objectsLocked,
+    objectsFailed: before.objectsFailed + now.objectsFailed,
+    errors: [...before.errors, ...now.errors].slice(0, MAX_ERRORS),
+  };
 }
 
 /** What {@link applyPolicy} needs besides the plan and its records. */
@@ -255,6 +304,8 @@ export interface PolicyOptions {
   readonly deleteSnapshots?: (namespace: string, backupId: string) => Promise<number>;
   /** True once the Task should stop starting lock extensions (its time is nearly up). @default never */
   readonly outOfTime?: () => boolean;
+  /** Where an earlier call stopped extending locks (its outcome's `resume`): the kept backups before it are done. */
+  readonly resume?: { readonly backupId: string; readonly offset: number };
 }
 
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
@@ -293,19 +344,24 @@ export async function applyPolicy(s: Pick<RetentionServices, 'catalog' | 'vault'
   };
   if (run.dryRun) return { ...outcome, expired: expire.map((e) => ({ ...e, cleared: false })) };
 
-  for (const k of kept) {
+  // Going on from an earlier call: the backups before the one it stopped in are done (extended,
+  // or their failure reported by that call). The keep set is the same: same records, same clock.
+  const resumeAt = options.resume ? kept.findIndex((k) => k.backupId === options.resume!.backupId) : -1;
+  for (const [i, k] of kept.entries()) {
+    if (i < resumeAt) continue;
     const record = byId.get(k.backupId)!;
     if (record.status !== 'Available') continue;
     const until = new Date(k.retainUntil);
     const current = record.retainUntil ? new Date(record.retainUntil) : undefined;
     try {
       if (!current || until.getTime() > current.getTime()) {
-        const extended = await extendBackup(s.vault, record, until, options.outOfTime ?? (() => false));
+        const offset = i === resumeAt ? options.resume!.offset : 0;
+        const extended = await extendBackup(s.vault, record, until, offset, options.outOfTime ?? (() => false));
         outcome.locksExtended += extended.changed;
         if (!extended.done) {
-          // The record keeps its old date, so the next run extends again from the start.
-          fail(`extending the lock of backup ${k.backupId}`, `not finished within this run's time (${extended.visited} of ${extended.objects} objects); the next run goes on`);
-          continue;
+          // The record keeps its old date until every object has the new one; the next call
+          // goes on from here, and expiries wait for the last call.
+          return { ...outcome, resume: { backupId: k.backupId, offset: extended.visited } };
         }
       }
       const retainUntil = current && current.getTime() > until.getTime() ? current.toISOString() : k.retainUntil;
@@ -386,8 +442,6 @@ function lockDate(plan: ResolvedPlan, record: BackupRecord, k: KeepDecision): Da
 
 /** Lock extensions in flight at once (S3 takes thousands of requests per second per prefix). */
 const EXTEND_CONCURRENCY = 16;
-/** How long one ApplyPlan Task starts lock extensions (its Task times out after 15 minutes). */
-const EXTEND_BUDGET_MS = 10 * 60_000;
 
 const hex2 = (n: number): string => n.toString(16).padStart(2, '0');
 
@@ -396,13 +450,20 @@ const hex2 = (n: number): string => n.toString(16).padStart(2, '0');
  * a volume summary points to references, once their Object Lock has passed. Returns the
  * progress with the next prefix, or without one when every prefix was done.
  */
-export async function collectGarbageStep(s: Pick<RetentionServices, 'vault' | 'retention'>, run: RetentionRun, progress: GcProgress | undefined, plans: readonly PlanOutcome[] = []): Promise<GcProgress> {
+export async function collectGarbageStep(s: Pick<RetentionServices, 'vault' | 'retention' | 'catalog' | 'now'>, run: RetentionRun, progress: GcProgress | undefined, plans: readonly PlanOutcome[] = []): Promise<GcProgress> {
   const soFar: GcProgress = progress ?? { next: '00', packsScanned: 0, packsReferenced: 0, packsDeleted: 0, packsLocked: 0, packsFailed: 0, packsArchivable: 0, errors: [], bytesFreed: 0 };
   if (!run.collectGarbage) {
     const why = run.dryRun ? 'dry run' : (run.gcSkipped ?? `not every plan of the vault was locked (${run.skipped.map((p) => `${p.plan}: ${p.reason}`).join('; ')})`);
     return { packsScanned: 0, packsReferenced: 0, packsDeleted: 0, packsLocked: 0, packsFailed: 0, packsArchivable: 0, errors: [], bytesFreed: 0, skipped: why };
   }
   if (soFar.next === undefined) return soFar;
+  // A backup that started after the run's locks lapsed may reuse any pack of its parent, and
+  // its own packs are referenced by no summary yet: stop, and leave the rest to the next run.
+  const lost = await renewRetentionLocks(s, run);
+  if (lost.length > 0) {
+    const { next: _stopped, ...done } = soFar;
+    return { ...done, skipped: `from prefix ${soFar.next} on: the run's lock of ${lost.join(', ')} lapsed and a backup took it; the next run collects the rest` };
+  }
   const from = parseInt(soFar.next, 16);
   const to = Math.min(256, from + Math.max(1, s.retention.gcSlicePrefixes));
   const inSlice = (packId: string): boolean => {

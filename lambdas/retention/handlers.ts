@@ -24,7 +24,7 @@ export function makeRetentionStepHandlers(deps: RetentionStepDependencies): Reco
   const { metrics, handlers } = stepFactory(deps, (request) => ({ runId: (request as { run?: { runId?: string } }).run?.runId }));
   return handlers<RetentionStepState>({
     StartRetention: handle(contract.StartRetentionRequest, (r) => steps.startRetentionStep(s, deps.vault.name, r)),
-    ApplyPlan: handle(contract.ApplyPlanRequest, (r) => steps.applyRetentionStep(s, r.run, r.plan)),
+    ApplyPlan: handle(contract.ApplyPlanRequest, (r) => steps.applyRetentionStep(s, r.run, r.plan, r.progress)),
     CollectGarbage: handle(contract.CollectGarbageRequest, (r) => steps.collectGarbageStep(s, r.run, r.gc, r.plans)),
     FinishRetention: handle(contract.FinishRetentionRequest, async (r) => {
       const report = await steps.finishRetentionStep(s, r.run, r.plans, r.gc);

@@ -8,11 +8,13 @@ import type { Config } from '../../core/config/schema.js';
 import { verifyVault } from '../../core/datamover/verify.js';
 import { kubeConfigFromFile, makeKubeClients } from '../../core/kube/connect.js';
 import type { RetentionReport } from '../../core/retention/contracts.js';
+import type { RetentionTimings } from '../../core/retention/workflow.js';
 import { holdBackup, releaseBackup } from '../../core/retention/hold.js';
 import { FileVaultStore } from '../../core/vault/file-store.js';
-import { backupPrefix } from '../../core/vault/layout.js';
+import { backupPrefix, volumeSummaryKey } from '../../core/vault/layout.js';
 import { localCatalog, localPaths, runLocalBackup, runLocalRetention } from '../../local/workflows/runner.js';
 import { NAMESPACE, PLAN, startSeededCluster, type SeededCluster } from '../backup/helpers.js';
+import { packsOf } from './helpers.js';
 
 // The retention workflow's real ASL and handlers on the embedded default, over a history of
 // backups taken at fixed clocks: latest 2 on a daily schedule, a vault floor of 7 days. The
@@ -31,8 +33,8 @@ async function backupAt(when: Date): Promise<string> {
   return (result.output as { backupId: string }).backupId;
 }
 
-async function retentionAt(when: Date, input: Record<string, unknown> = { plan: PLAN }): Promise<RetentionReport> {
-  const result = await runLocalRetention({ stateDir: c.stateDir, config, input, now: () => when, untilPoll: () => c.cluster.settle() });
+async function retentionAt(when: Date, input: Record<string, unknown> = { plan: PLAN }, retentionTimings: Partial<RetentionTimings> = {}): Promise<RetentionReport> {
+  const result = await runLocalRetention({ stateDir: c.stateDir, config, input, now: () => when, untilPoll: () => c.cluster.settle(), retentionTimings });
   expect(result).toMatchObject({ status: 'SUCCEEDED' });
   return result.output as RetentionReport;
 }
@@ -105,7 +107,9 @@ describe('the retention workflow on the embedded default', () => {
   });
 
   it('once the locks have passed, deletes the expired backups and the pack only one of them referenced; the kept ones still verify byte for byte', async () => {
-    const report = await retentionAt(day(10, 12));
+    // No time for lock extensions: every ApplyPlan call extends one object and hands the rest
+    // to the next through the workflow's MorePlan loop, as a very large backup would.
+    const report = await retentionAt(day(10, 12), { plan: PLAN }, { extendBudgetSeconds: 0 });
 
     expect(report.plans[0]!.expired).toEqual([]);
     expect(await record(ids[0]!)).toMatchObject({ status: 'Expired', expired: { cleared: true } });
@@ -132,6 +136,12 @@ describe('the retention workflow on the embedded default', () => {
     expect(newest.retention).toEqual({ rules: ['latest', 'newest-available'], evaluatedAt: day(10, 12).toISOString() });
     const head = await vaultAt(day(10, 12)).head(`${backupPrefix(ids[3]!)}backup.json`);
     expect(head?.retainUntil?.toISOString()).toBe(day(12).toISOString());
+    // Every object it needs, the last packs too, though the run extended one object per call.
+    const vault = vaultAt(day(10, 12));
+    const objects = [...(await keysOf(ids[3]!))];
+    for (const { pvc } of newest.components) objects.push(volumeSummaryKey(ids[3]!, pvc), ...(await packsOf(vault, ids[3]!, pvc)));
+    expect(objects.length).toBeGreaterThan(10);
+    for (const key of objects) expect([key, (await vault.head(key))?.retainUntil?.toISOString()]).toEqual([key, day(12).toISOString()]);
   });
 });
 

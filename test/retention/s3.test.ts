@@ -38,17 +38,17 @@ import { loadConfigFile } from '../../core/config/parse.js';
 import { resolvePlan, type ResolvedPlan } from '../../core/config/resolve.js';
 import type { Config } from '../../core/config/schema.js';
 import { backupVolume } from '../../core/datamover/backup.js';
-import { IndexReader } from '../../core/datamover/index-format.js';
 import { restoreVolume } from '../../core/datamover/restore.js';
 import { verifyVault } from '../../core/datamover/verify.js';
 import type { GcProgress, PlanOutcome, RetentionRun } from '../../core/retention/contracts.js';
 import { holdBackup, releaseBackup } from '../../core/retention/hold.js';
 import { applyPolicy, collectGarbageStep, recordArchivable } from '../../core/retention/workflow.js';
-import { backupPrefix, packIdFromKey, packKey, PACKS_PREFIX, volumeIndexKey, volumeSummaryKey } from '../../core/vault/layout.js';
+import { backupPrefix, volumeSummaryKey } from '../../core/vault/layout.js';
 import { S3VaultStore } from '../../core/vault/s3-store.js';
 import { ARCHIVABLE_TAG, type VaultStore } from '../../core/vault/store.js';
 import { backupInput } from '../backup/catalog-helpers.js';
 import { SMALL_CHUNKS, snapshotTree, tempDir } from '../datamover/helpers.js';
+import { packKeys, packsOf } from './helpers.js';
 import { InMemoryLockedBucket } from './locked-bucket.js';
 
 const PLAN = 'milvus-production-backup';
@@ -72,7 +72,7 @@ beforeAll(async () => {
 
 const run = (now: Date): RetentionRun => ({ runId: 'r', executionId: 'e', now: now.toISOString(), dryRun: false, vault: 'primary', plans: [PLAN], locked: [PLAN], skipped: [], collectGarbage: true });
 const timings = { lockTtlSeconds: 60, gcSlicePrefixes: 256, keepSnapshots: 1 };
-const collect = (vault: VaultStore, now: Date, plans: PlanOutcome[] = []): Promise<GcProgress> => collectGarbageStep({ vault, retention: timings }, run(now), undefined, plans);
+const collect = (vault: VaultStore, now: Date, plans: PlanOutcome[] = []): Promise<GcProgress> => collectGarbageStep({ vault, catalog: new InMemoryCatalog(), now: () => now, retention: timings }, run(now), undefined, plans);
 
 /** A source tree `data/<name>` per file, kept for the byte-exact comparison after a restore. */
 async function sourceOf(files: Record<string, Buffer>): Promise<string> {
@@ -97,20 +97,6 @@ async function backup(vault: VaultStore, catalog: InMemoryCatalog, id: string, s
 }
 
 /** The pack keys backup `id`'s index references. */
-async function packsOf(vault: VaultStore, id: string): Promise<Set<string>> {
-  const reader = new IndexReader(await vault.openRead(volumeIndexKey(id, VOLUME)), id);
-  await reader.readHeader();
-  const keys = new Set<string>();
-  for await (const e of reader.entries()) for (const c of e.chunks ?? []) keys.add(packKey(c.pack));
-  return keys;
-}
-
-async function packKeys(vault: VaultStore): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const o of vault.list(PACKS_PREFIX)) if (packIdFromKey(o.key)) keys.push(o.key);
-  return keys.sort();
-}
-
 const minus = (a: Set<string>, b: Set<string>): string[] => [...a].filter((k) => !b.has(k)).sort();
 
 // ---- 1. s3rver ----------------------------------------------------------------------------

@@ -8,12 +8,13 @@ import { resolvePlan } from '../../core/config/resolve.js';
 import type { Config } from '../../core/config/schema.js';
 import { backupVolume } from '../../core/datamover/backup.js';
 import type { GcProgress, PlanOutcome, RetentionRun } from '../../core/retention/contracts.js';
-import { applyPolicy, collectGarbageStep, recordArchivable, startRetentionStep } from '../../core/retention/workflow.js';
+import { applyPolicy, applyRetentionStep, collectGarbageStep, recordArchivable, startRetentionStep } from '../../core/retention/workflow.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
-import { packIdFromKey, PACKS_PREFIX, volumeIndexKey } from '../../core/vault/layout.js';
+import { backupPrefix, packIdFromKey, PACKS_PREFIX, volumeIndexKey, volumeSummaryKey } from '../../core/vault/layout.js';
 import type { DeleteManyResult } from '../../core/vault/store.js';
 import { backupInput } from '../backup/catalog-helpers.js';
 import { SMALL_CHUNKS, tempDir } from '../datamover/helpers.js';
+import { keysUnder, packKeys, packsOf } from './helpers.js';
 
 // The retention steps over the in-memory doubles and real data-mover backups: garbage
 // collection in slices, what it keeps, and what it does when a delete fails or an index cannot
@@ -52,7 +53,7 @@ async function collectAll(r: RetentionRun, slice: number, plans: PlanOutcome[] =
   let gc: GcProgress | undefined;
   let calls = 0;
   do {
-    gc = await collectGarbageStep({ vault, retention: { lockTtlSeconds: 60, gcSlicePrefixes: slice, keepSnapshots: 1 } }, r, gc, plans);
+    gc = await collectGarbageStep({ vault, catalog, now: () => now, retention: { lockTtlSeconds: 60, gcSlicePrefixes: slice, keepSnapshots: 1 } }, r, gc, plans);
     calls++;
   } while (gc.next !== undefined);
   return { last: gc, calls };
@@ -118,12 +119,12 @@ describe('garbage collection', () => {
     await vault.put(volumeIndexKey('new', 'minio'), Buffer.from('not gzip'));
     const before = await packCount();
 
-    await expect(collectGarbageStep({ vault, retention: { lockTtlSeconds: 60, gcSlicePrefixes: 256, keepSnapshots: 1 } }, run(now), undefined)).rejects.toThrow();
+    await expect(collectGarbageStep({ vault, catalog, now: () => now, retention: { lockTtlSeconds: 60, gcSlicePrefixes: 256, keepSnapshots: 1 } }, run(now), undefined)).rejects.toThrow();
     expect(await packCount()).toBe(before);
   });
 
   it('collects nothing when a plan of the vault was skipped, and says why', async () => {
-    const gc = await collectGarbageStep({ vault, retention: { lockTtlSeconds: 60, gcSlicePrefixes: 256, keepSnapshots: 1 } }, run(now, { collectGarbage: false, skipped: [{ plan: PLAN, reason: 'backup b running' }] }), undefined);
+    const gc = await collectGarbageStep({ vault, catalog, now: () => now, retention: { lockTtlSeconds: 60, gcSlicePrefixes: 256, keepSnapshots: 1 } }, run(now, { collectGarbage: false, skipped: [{ plan: PLAN, reason: 'backup b running' }] }), undefined);
     expect(gc).toMatchObject({ packsDeleted: 0, skipped: `not every plan of the vault was locked (${PLAN}: backup b running)` });
   });
 });
@@ -160,8 +161,8 @@ describe('tiering by reference', () => {
     const { last } = await collectAll(run(now), 64, [outcome]);
 
     expect(last.packsArchivable).toBeGreaterThan(0);
-    const needed = await packsOf('second');
-    for (const key of await packKeys()) expect(await vault.isArchivable(key)).toBe(!needed.has(key) && (await packsOf('first')).has(key));
+    const needed = await packsOf(vault, 'second');
+    for (const key of await packKeys(vault)) expect(await vault.isArchivable(key)).toBe(!needed.has(key) && (await packsOf(vault, 'first')).has(key));
 
     await recordArchivable({ catalog }, [outcome], last);
     // The next run finds "first" kept by its monthly rule, its packs tagged: nothing to tag again.
@@ -170,21 +171,6 @@ describe('tiering by reference', () => {
     expect((await collectAll(run(now), 64, [again])).last.packsArchivable).toBe(0);
   });
 });
-
-async function packKeys(): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const o of vault.list(PACKS_PREFIX)) if (packIdFromKey(o.key)) keys.push(o.key);
-  return keys;
-}
-
-async function packsOf(backupId: string): Promise<Set<string>> {
-  const { IndexReader } = await import('../../core/datamover/index-format.js');
-  const reader = new IndexReader(await vault.openRead(volumeIndexKey(backupId, 'minio')), backupId);
-  await reader.readHeader();
-  const keys = new Set<string>();
-  for await (const e of reader.entries()) for (const c of e.chunks ?? []) keys.add(`data/packs/${c.pack.slice(0, 2)}/${c.pack}.pack`);
-  return keys;
-}
 
 describe('what retention leaves alone', () => {
   beforeEach(async () => {
@@ -243,7 +229,24 @@ describe('what retention leaves alone', () => {
     const r = await startRetentionStep({ config, catalog, retention: { lockTtlSeconds: 60, gcSlicePrefixes: 64, keepSnapshots: 1 } }, 'primary', { input: { all: true }, execution: { id: 'arn:retention', startTime: now.toISOString() } });
 
     expect(r).toMatchObject({ collectGarbage: false, gcSkipped: expect.stringContaining('backup crashed is InProgress') });
-    expect((await collectGarbageStep({ vault, retention: { lockTtlSeconds: 60, gcSlicePrefixes: 256, keepSnapshots: 1 } }, r, undefined)).skipped).toContain('backup crashed is InProgress');
+    expect((await collectGarbageStep({ vault, catalog, now: () => now, retention: { lockTtlSeconds: 60, gcSlicePrefixes: 256, keepSnapshots: 1 } }, r, undefined)).skipped).toContain('backup crashed is InProgress');
+  });
+
+  it('renews the run\'s plan locks at each garbage-collection slice, and stops when a backup took one that lapsed', async () => {
+    const services = { vault, catalog, now: () => now, retention: { lockTtlSeconds: 3600, gcSlicePrefixes: 64, keepSnapshots: 1 } };
+    const first = await collectGarbageStep(services, run(now), undefined);
+    expect(await catalog.lockHolder(PLAN, new Date(now.getTime() + 3599_000))).toMatchObject({ executionId: 'e', purpose: 'retention' });
+    await catalog.releaseLock(PLAN, 'e');
+    const packs = await packCount();
+
+    // The lock lapsed between two slices and a backup of the plan took it.
+    await catalog.acquireLock(PLAN, { backupId: 'b-new', executionId: 'arn:b-new' }, now, new Date(now.getTime() + 3600_000));
+    const second = await collectGarbageStep(services, run(now), first);
+
+    expect(second.next).toBeUndefined();
+    expect(second.skipped).toBe(`from prefix 40 on: the run's lock of ${PLAN} lapsed and a backup took it; the next run collects the rest`);
+    expect(await packCount()).toBe(packs);
+    expect(await catalog.lockHolder(PLAN, now)).toMatchObject({ backupId: 'b-new' });
   });
 });
 
@@ -260,22 +263,49 @@ describe('keepSnapshots', () => {
 });
 
 describe('lock extension of a large backup', () => {
-  it('stops starting extensions when the Task runs out of time, keeps the old date in the record, and the next run finishes', async () => {
+  it('hands the rest to its next call when the Task runs out of time; the record takes the new date once every object has it, and expiries wait for the last call', async () => {
     const plan = resolvePlan({ ...config, plans: config.plans.map((p) => ({ ...p, retention: { latest: 2 } })) }, PLAN);
+    await backup('old', new Date(T0.getTime() - 86_400_000), { 'old.bin': randomBytes(1000) });
     await backup('a', T0, { 'a.bin': randomBytes(200_000) });
     await backup('b', new Date(T0.getTime() + 86_400_000), { 'b.bin': randomBytes(1000) });
     await catalog.updateBackup('a', { retainUntil: '2031-01-06T02:00:00.000Z' });
+    // b is locked longer than any rule keeps it already: only a's objects are extended.
+    await catalog.updateBackup('b', { retainUntil: '2040-01-01T00:00:00.000Z' });
     const at = new Date('2031-01-06T12:00:00.000Z');
-    let calls = 0;
-    // Each of the 16 workers asks before each object: time runs out after the fifth object started.
-    const outOfTime = (): boolean => ++calls > 5;
+    // Each of the 16 workers asks before each object but the call's first: every call runs out
+    // of time at the second question, so it extends two objects and hands on the rest.
+    const apply = async (progress?: PlanOutcome): Promise<PlanOutcome> => {
+      let asked = 0;
+      const outcome = await applyPolicy({ catalog, vault }, run(at), plan, await catalog.listBackups(), { keepSnapshots: 1, outOfTime: () => ++asked > 1, ...(progress?.resume ? { resume: progress.resume } : {}) });
+      return progress ? { ...outcome, locksExtended: progress.locksExtended + outcome.locksExtended } : outcome;
+    };
 
-    const first = await applyPolicy({ catalog, vault }, run(at), plan, await catalog.listBackups(), { keepSnapshots: 1, outOfTime });
+    const calls: PlanOutcome[] = [await apply()];
+    while (calls.at(-1)!.resume && calls.length < 100) calls.push(await apply(calls.at(-1)));
 
-    expect(first.errors).toEqual([expect.stringMatching(/^extending the lock of backup a: not finished within this run's time \(\d+ of \d+ objects\); the next run goes on$/)]);
-    expect((await catalog.getBackup('a'))?.retainUntil).toBe('2031-01-06T02:00:00.000Z');
-    const second = await applyPolicy({ catalog, vault }, run(at), plan, await catalog.listBackups(), { keepSnapshots: 1 });
-    expect(second.errors).toEqual([]);
-    expect(Date.parse((await catalog.getBackup('a'))!.retainUntil!)).toBeGreaterThan(Date.parse('2031-01-06T02:00:00.000Z'));
+    const offsets = calls.slice(0, -1).map((c) => c.resume!);
+    expect(offsets.length).toBeGreaterThan(1);
+    expect(offsets.every((r) => r.backupId === 'a')).toBe(true);
+    // Every call went on from where the one before stopped: strictly forward.
+    for (let i = 1; i < offsets.length; i++) expect(offsets[i]!.offset).toBeGreaterThan(offsets[i - 1]!.offset);
+    // Until the last call, the record keeps its old date and nothing expires.
+    for (const c of calls.slice(0, -1)) expect(c.expired).toEqual([]);
+    const last = calls.at(-1)!;
+    expect(last).toMatchObject({ errors: [], expired: [{ backupId: 'old' }] });
+    const wanted = (await catalog.getBackup('a'))!.retainUntil!;
+    expect(Date.parse(wanted)).toBeGreaterThan(Date.parse('2031-01-06T02:00:00.000Z'));
+    // Each of a's objects was extended exactly once over all the calls, and has the new date.
+    const objects = [...(await keysUnder(vault, backupPrefix('a'))), volumeSummaryKey('a', 'minio'), ...(await packsOf(vault, 'a'))];
+    expect(last.locksExtended).toBe(objects.length);
+    for (const key of objects) expect([key, (await vault.head(key))?.retainUntil?.toISOString()]).toEqual([key, wanted]);
+  });
+
+  it('ApplyPlan adds its calls up: counts and errors of the earlier calls, this call\'s decisions', async () => {
+    const plan = PLAN;
+    await catalog.createBackup({ ...backupInput('a', T0.toISOString(), { plan }), status: 'Available', components: [] });
+    const earlier: PlanOutcome = { plan, kept: [], expired: [], locksExtended: 7, snapshotsDeleted: 1, objectsDeleted: 2, objectsLocked: 3, objectsFailed: 1, errors: ['deleting: x'], hot: [], cooled: [], resume: { backupId: 'gone', offset: 4 } };
+    const outcome = await applyRetentionStep({ config, catalog, vault, now: () => now, kube: () => Promise.reject(new Error('no cluster here')), retention: { lockTtlSeconds: 60, gcSlicePrefixes: 256, keepSnapshots: 1 } }, run(new Date('2031-01-05T12:00:00.000Z')), plan, earlier);
+    expect(outcome).toMatchObject({ kept: [{ backupId: 'a' }], locksExtended: 7, objectsDeleted: 2, objectsLocked: 3, errors: ['deleting: x'] });
+    expect(outcome.resume).toBeUndefined();
   });
 });
