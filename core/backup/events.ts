@@ -10,7 +10,7 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 export const EVENT_SOURCE = 'milvus-guard';
 
 /** Every event milvus-guard publishes (the EventBridge detail-type). */
-export type EventDetailType = 'Backup Available' | 'Backup Failed' | 'Restore Completed' | 'Restore Failed' | 'Drill Passed' | 'Drill Failed' | 'Retention Completed';
+export type EventDetailType = 'Backup Available' | 'Backup Failed' | 'Restore Completed' | 'Restore Failed' | 'Drill Passed' | 'Drill Failed' | 'Retention Completed' | 'Failover Completed' | 'Failover Failed';
 
 export interface BackupEvent {
   readonly detailType: EventDetailType;

@@ -96,10 +96,16 @@ export class KmsSecretSealer implements SecretSealer {
     }
   }
 
+  /**
+   * Opens a sealed value. A value sealed under a multi-Region key opens with this sealer's own
+   * replica of that key (the same `mrk-` id in this sealer's region): a DR region unseals what
+   * the primary region sealed without calling it. KMS decrypts with the related multi-Region key
+   * of the Region it is called in, and `KeyId` must name that key.
+   * https://docs.aws.amazon.com/kms/latest/developerguide/multi-region-keys-overview.html
+   */
   async open(sealed: SealedValue): Promise<Buffer> {
-    const out = await this.kms.send(
-      new DecryptCommand({ CiphertextBlob: Buffer.from(sealed.encryptedDataKey, 'base64'), EncryptionContext: sealed.context, KeyId: sealed.keyId }),
-    );
+    const keyId = sameMultiRegionKey(sealed.keyId, this.keyId) ? this.keyId : sealed.keyId;
+    const out = await this.kms.send(new DecryptCommand({ CiphertextBlob: Buffer.from(sealed.encryptedDataKey, 'base64'), EncryptionContext: sealed.context, KeyId: keyId }));
     if (!out.Plaintext) throw new SealedValueError(`KMS Decrypt returned no data key for ${sealed.keyId}`);
     try {
       return gcmOpen(out.Plaintext, partsOf(sealed), sealed.context);
@@ -107,6 +113,17 @@ export class KmsSecretSealer implements SecretSealer {
       out.Plaintext.fill(0);
     }
   }
+}
+
+/** The `mrk-…` id of a multi-Region key ARN, or undefined for any other key. */
+export function multiRegionKeyId(arn: string): string | undefined {
+  return /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/(mrk-[0-9a-f]{32})$/.exec(arn)?.[1];
+}
+
+/** Whether two key ARNs are replicas of one multi-Region key (in any two Regions). */
+function sameMultiRegionKey(a: string, b: string): boolean {
+  const id = multiRegionKeyId(a);
+  return id !== undefined && id === multiRegionKeyId(b) && a.split(':')[4] === b.split(':')[4];
 }
 
 /**

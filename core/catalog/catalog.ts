@@ -5,7 +5,8 @@
  * `InMemoryCatalog` (the test double) — and one module, keys.ts, that owns every key.
  */
 import { UserError } from '../errors.js';
-import type { BackupPatch, BackupRecord, BackupRecordInput, BackupStatus, BackupStep, RestorePatch, RestoreRecord, RestoreRecordInput, RestoreStep, RetentionRunInput, RetentionRunRecord, StepEntry } from './record.js';
+import type { FailoverPatch } from './kinds.js';
+import type { BackupPatch, BackupRecord, BackupRecordInput, BackupStatus, BackupStep, FailoverRecord, FailoverRecordInput, ReplicationEntry, RestorePatch, RestoreRecord, RestoreRecordInput, RestoreStep, RetentionRunInput, RetentionRunRecord, StepEntry } from './record.js';
 
 /** Who holds a plan's lock. */
 export interface LockHolder {
@@ -197,4 +198,18 @@ export interface BackupCatalog {
   recordRetentionRun(record: RetentionRunInput): Promise<void>;
   /** Retention runs newest first. */
   listRetentionRuns(): Promise<RetentionRunRecord[]>;
+
+  /**
+   * Records what `region`'s replication check found for an `Available` backup, as entry
+   * `replication[region]`, leaving other regions' entries alone. Throws {@link RecordStatusError}
+   * when the backup is no longer Available (expired meanwhile).
+   */
+  recordReplication(backupId: string, region: string, entry: ReplicationEntry): Promise<void>;
+
+  /** Creates a failover's record; again for the same execution is a no-op (a retried step). */
+  createFailover(record: FailoverRecordInput): Promise<void>;
+  updateFailover(failoverId: string, patch: FailoverPatch): Promise<void>;
+  getFailover(failoverId: string): Promise<FailoverRecord | undefined>;
+  /** Failovers newest first. */
+  listFailovers(filter?: { plan?: string }): Promise<FailoverRecord[]>;
 }

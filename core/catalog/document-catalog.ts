@@ -77,6 +77,10 @@ export abstract class DocumentCatalog extends RecordCatalog {
     });
   }
 
+  protected async setMapEntry<R extends CatalogRecord>(kind: RecordKind<R>, id: string, field: string, key: string, value: unknown, onlyIf: readonly string[]): Promise<void> {
+    await this.mutate(kind, id, (record) => ({ ...record, [field]: { ...((record as Record<string, unknown>)[field] as object | undefined), [key]: value } }), onlyIf);
+  }
+
   protected async getRecord<R extends CatalogRecord>(kind: RecordKind<R>, id: string): Promise<R | undefined> {
     const doc = await this.load(kind.keys.pk(id));
     return doc === undefined ? undefined : kind.schema.parse(doc);

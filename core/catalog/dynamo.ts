@@ -138,6 +138,13 @@ export class DynamoCatalog extends RecordCatalog {
     await this.setEach(kind, id, 'steps.#step.', rest, { '#step': step });
   }
 
+  protected async setMapEntry<R extends CatalogRecord>(kind: RecordKind<R>, id: string, field: string, key: string, value: unknown, onlyIf: readonly string[]): Promise<void> {
+    // A nested path can only be set under a map that exists: make the map first, then set the
+    // one entry, so two regions recording at once each keep their own.
+    await this.update(kind, id, 'SET #field = if_not_exists(#field, :empty)', { '#field': field }, { ':empty': {} }, onlyIf);
+    await this.update(kind, id, 'SET #field.#key = :value', { '#field': field, '#key': key }, { ':value': value }, onlyIf);
+  }
+
   protected async getRecord<R extends CatalogRecord>(kind: RecordKind<R>, id: string): Promise<R | undefined> {
     const { Item } = await this.client.send(new GetCommand({ TableName: this.table, Key: this.key(kind.keys, id), ConsistentRead: true }));
     return Item ? kind.schema.parse(Item) : undefined;

@@ -6,8 +6,8 @@
  */
 import type { z } from 'zod';
 import { BackupExistsError, BackupHeldError, BackupNotFoundError, RecordFinalError, RecordStatusError, RestoreExistsError, RestoreNotFoundError, type BackupCatalog, type BackupListFilter, type LockHolder, type RestoreListFilter, type UpdateOptions } from './catalog.js';
-import { BACKUP_KEYS, RESTORE_KEYS, RETENTION_KEYS, type RecordKeys } from './keys.js';
-import { BackupRecord, RestoreRecord, RetentionRunRecord, type RetentionRunInput, type BackupPatch, type BackupRecordInput, type BackupStep, type RestorePatch, type RestoreRecordInput, type RestoreStep, type StepEntry } from './record.js';
+import { BACKUP_KEYS, FAILOVER_KEYS, RESTORE_KEYS, RETENTION_KEYS, type RecordKeys } from './keys.js';
+import { BackupRecord, FailoverRecord, RestoreRecord, RetentionRunRecord, type FailoverRecordInput, type ReplicationEntry, type RetentionRunInput, type BackupPatch, type BackupRecordInput, type BackupStep, type RestorePatch, type RestoreRecordInput, type RestoreStep, type StepEntry } from './record.js';
 
 /** What every record has: the execution that created it, its status and a timeline of steps. */
 export interface CatalogRecord {
@@ -75,6 +75,16 @@ export const RETENTION_RUNS: RecordKind<RetentionRunRecord, never> = {
   notFound: (id) => new Error(`there is no retention run ${id} in the catalog`),
 };
 
+export const FAILOVERS: RecordKind<FailoverRecord, 'plan'> = {
+  schema: FailoverRecord,
+  keys: FAILOVER_KEYS,
+  id: (record) => record.failoverId,
+  time: (record) => record.requestedAt,
+  filterBy: ['plan'],
+  exists: (id, executionId) => new Error(`failover ${id} is recorded already, by execution ${executionId}`),
+  notFound: (id) => new Error(`there is no failover ${id} in the catalog`),
+};
+
 /** The port's record methods, each over its kind; an adapter supplies the lock and the generic operations. */
 export abstract class RecordCatalog implements BackupCatalog {
   abstract acquireLock(plan: string, holder: LockHolder, now: Date, expiresAt: Date): Promise<void>;
@@ -90,6 +100,12 @@ export abstract class RecordCatalog implements BackupCatalog {
   protected abstract updateRecord<R extends CatalogRecord>(kind: RecordKind<R>, id: string, patch: object, onlyIf?: readonly string[], unlessHeld?: boolean): Promise<void>;
   /** Merges `entry` into the step's timeline entry, keeping a start that is already there. */
   protected abstract mergeStep<R extends CatalogRecord>(kind: RecordKind<R>, id: string, step: string, entry: Partial<StepEntry>): Promise<void>;
+  /**
+   * Sets entry `key` of the record's map field `field` (creating the map), touching no other
+   * entry: writers of different entries never undo each other. `kind.notFound` when there is no
+   * record; with `onlyIf`, refused unless the record's status is listed.
+   */
+  protected abstract setMapEntry<R extends CatalogRecord>(kind: RecordKind<R>, id: string, field: string, key: string, value: unknown, onlyIf: readonly string[]): Promise<void>;
   protected abstract getRecord<R extends CatalogRecord>(kind: RecordKind<R>, id: string): Promise<R | undefined>;
   /** Records newest first, filtered by `kind.filterBy` (an undefined value is no filter). */
   protected abstract listRecords<R extends CatalogRecord, F extends keyof R & string>(kind: RecordKind<R, F>, filter: Partial<Record<F, string>>): Promise<R[]>;
@@ -109,4 +125,14 @@ export abstract class RecordCatalog implements BackupCatalog {
 
   readonly recordRetentionRun = (record: RetentionRunInput): Promise<void> => this.createRecord(RETENTION_RUNS, record);
   readonly listRetentionRuns = (): Promise<RetentionRunRecord[]> => this.listRecords(RETENTION_RUNS, {});
+
+  readonly recordReplication = (backupId: string, region: string, entry: ReplicationEntry): Promise<void> => this.setMapEntry(BACKUPS, backupId, 'replication', region, entry, ['Available']);
+
+  readonly createFailover = (record: FailoverRecordInput): Promise<void> => this.createRecord(FAILOVERS, record);
+  readonly updateFailover = (failoverId: string, patch: FailoverPatch): Promise<void> => this.updateRecord(FAILOVERS, failoverId, patch);
+  readonly getFailover = (failoverId: string): Promise<FailoverRecord | undefined> => this.getRecord(FAILOVERS, failoverId);
+  readonly listFailovers = (filter: { plan?: string } = {}): Promise<FailoverRecord[]> => this.listRecords(FAILOVERS, filter);
 }
+
+/** Fields `updateFailover` may set. */
+export type FailoverPatch = Partial<Pick<FailoverRecord, 'status' | 'completedAt' | 'rtoSeconds' | 'failure'>>;

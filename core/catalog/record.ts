@@ -67,6 +67,25 @@ export const ComponentStatus = z.object({
 });
 export type ComponentStatus = z.infer<typeof ComponentStatus>;
 
+/**
+ * A backup's replication into one DR region's vault, as that region's replication check last
+ * found it: `Complete` once every object the backup needs is there (`at`: when the check first
+ * saw it so); `Pending` while some are missing; `Late` when some are still missing after the
+ * replication window (S3 Replication Time Control replicates 99.99% of objects within 15 minutes).
+ */
+export const ReplicationEntry = z.object({
+  status: z.enum(['Pending', 'Complete', 'Late']),
+  at: z.string().optional(),
+  checkedAt: z.string(),
+  /** Objects the backup needs (its record, manifests, summaries, indexes and the packs it added). */
+  objects: z.number().int().nonnegative(),
+  /** How many of those the DR vault lacks. */
+  missing: z.number().int().nonnegative(),
+  /** The first missing keys (at most five). */
+  firstMissing: z.array(z.string()).optional(),
+});
+export type ReplicationEntry = z.infer<typeof ReplicationEntry>;
+
 export const BackupRecord = z.object({
   backupId: z.string(),
   plan: z.string(),
@@ -115,14 +134,19 @@ export const BackupRecord = z.object({
    * the vault (objects still under Object Lock are removed by a later run).
    */
   expired: z.object({ at: z.string(), reason: z.string(), cleared: z.boolean() }).optional(),
+  /** Per DR region: whether the backup is whole in that region's vault (`recordReplication`). */
+  replication: z.record(z.string(), ReplicationEntry).optional(),
   /** `step` is the timeline step, `state` the Task that failed (as the console names it). */
   failure: z.object({ step: z.string(), state: z.string().optional(), error: z.string(), cause: z.string() }).optional(),
 });
 export type BackupRecord = z.infer<typeof BackupRecord>;
 export type BackupRecordInput = z.input<typeof BackupRecord>;
 
-/** Fields `updateBackup` may set; identity fields never change. */
-export type BackupPatch = Partial<Omit<BackupRecord, 'backupId' | 'plan' | 'executionId' | 'startedAt' | 'steps'>>;
+/**
+ * Fields `updateBackup` may set; identity fields never change, and `replication` is set one
+ * region at a time (`recordReplication`), since each DR region's check writes its own.
+ */
+export type BackupPatch = Partial<Omit<BackupRecord, 'backupId' | 'plan' | 'executionId' | 'startedAt' | 'steps' | 'replication'>>;
 
 // ---- restores ----------------------------------------------------------------------------
 
@@ -227,3 +251,35 @@ export const RetentionRunRecord = z.object({
 });
 export type RetentionRunRecord = z.infer<typeof RetentionRunRecord>;
 export type RetentionRunInput = z.input<typeof RetentionRunRecord>;
+
+// ---- failovers ---------------------------------------------------------------------------
+
+/**
+ * A failover into a DR region: the backup it chose (the newest complete in that region), the
+ * restore that brought it back, and what it achieved: RPO (the backup's point in time to the
+ * moment the failover was requested) and RTO (the request to validated data).
+ */
+export const FailoverRecord = z.object({
+  failoverId: z.string(),
+  executionId: z.string(),
+  plan: z.string(),
+  /** The DR region the failover ran in. */
+  region: z.string(),
+  status: z.enum(['InProgress', 'Completed', 'Failed']),
+  requestedAt: z.string(),
+  /** The point in time asked for, if any. */
+  pointInTime: z.string().optional(),
+  backupId: z.string(),
+  /** The moment the backup's data stands for (its snapshots). */
+  backupPointInTime: z.string(),
+  restoreId: z.string(),
+  targetCluster: z.string(),
+  targetNamespace: z.string(),
+  completedAt: z.string().optional(),
+  rpoSeconds: z.number().nonnegative(),
+  rtoSeconds: z.number().nonnegative().optional(),
+  failure: z.object({ error: z.string(), cause: z.string() }).optional(),
+  steps: z.record(z.string(), StepEntry).default({}),
+});
+export type FailoverRecord = z.infer<typeof FailoverRecord>;
+export type FailoverRecordInput = z.input<typeof FailoverRecord>;

@@ -12,7 +12,7 @@ import { resolveDrill, resolvePlan, UnknownNameError, type ResolvedPlan } from '
 import { DRILL_DEFAULTS, drillNamespaceOf, type Drill } from '../config/schema.js';
 import { InvalidInputError } from '../errors.js';
 import { deleteNamespace } from '../restore/namespace.js';
-import { findBackupAt, NoBackupAtPointInTimeError } from '../restore/prepare.js';
+import { findBackupAt, NoBackupAtPointInTimeError, servingRegion } from '../restore/prepare.js';
 import type { RestoreServices } from '../restore/context.js';
 import { drillEvidenceKey, drillEvidencePrefix, DRILLS_PREFIX } from '../vault/layout.js';
 import type { VaultStore } from '../vault/store.js';
@@ -26,8 +26,12 @@ const WHAT = 'the drill input';
 
 /** A plan with no `Available` backup cannot be drilled. */
 export class NothingToDrillError extends Error {
-  constructor(readonly plan: string) {
-    super(`plan ${plan} has no Available backup to drill; run a backup first (milvus-guard backup create --plan ${plan})`);
+  constructor(readonly plan: string, region?: string) {
+    super(
+      region === undefined
+        ? `plan ${plan} has no Available backup to drill; run a backup first (milvus-guard backup create --plan ${plan})`
+        : `plan ${plan} has no Available backup complete in ${region}'s vault to drill; see milvus-guard dr status --region ${region}`,
+    );
     this.name = 'NothingToDrill';
   }
 }
@@ -52,7 +56,7 @@ export interface DrillPlan {
  * whichever way the restore ended, unless the drill keeps it.
  */
 export async function prepareDrillStep(
-  s: Services<'config' | 'catalog'>,
+  s: Services<'config' | 'catalog' | 'region'>,
   vault: { readonly name: string; readonly bucket: string },
   request: PrepareRequest,
 ): Promise<DrillPlan> {
@@ -78,11 +82,13 @@ export async function prepareDrillStep(
     if (err instanceof UnknownNameError) throw new InvalidInputError(WHAT, [`${input.drill !== undefined ? 'drill' : 'plan'}: ${err.message}`]);
     throw err;
   }
+  // A drill in a DR region proves the replica: it restores the newest backup whole there.
+  const serving = servingRegion(plan, s.region, WHAT);
   let backup;
   try {
-    backup = await findBackupAt(s.catalog, plan.plan.name, undefined);
+    backup = await findBackupAt(s.catalog, plan.plan.name, undefined, serving.replica ? serving.region : undefined);
   } catch (err) {
-    if (err instanceof NoBackupAtPointInTimeError) throw new NothingToDrillError(plan.plan.name);
+    if (err instanceof NoBackupAtPointInTimeError) throw new NothingToDrillError(plan.plan.name, serving.replica ? serving.region : undefined);
     throw err;
   }
   const drillId = defaultDrillId(input.drill ?? plan.plan.name, request.execution.startTime);
@@ -96,7 +102,7 @@ export async function prepareDrillStep(
     targetNamespace,
     validateRowCounts: settings.validateRowCounts,
     cleanup: settings.cleanup,
-    vault: { name: vault.name, bucket: vault.bucket, region: plan.vault.region },
+    vault: { name: vault.name, bucket: vault.bucket, region: serving.region },
     executionId: request.execution.id,
     startedAt: new Date(request.execution.startTime).toISOString(),
   };
@@ -135,6 +141,8 @@ export const DrillEvidence = z.object({
   drill: z.string().optional(),
   plan: z.string(),
   executionId: z.string(),
+  /** The region the drill ran in: the vault's, or a DR region whose replica it proved. */
+  region: z.string().optional(),
   startedAt: z.string(),
   completedAt: z.string(),
   passed: z.boolean(),
@@ -159,7 +167,7 @@ export const DrillEvidence = z.object({
 export type DrillEvidence = z.infer<typeof DrillEvidence>;
 
 /** The nested execution's error: `States.TaskFailed` carries the child's error and cause as JSON. */
-function restoreFailure(error: StepError | undefined): { error: string; cause: string } | undefined {
+export function restoreFailure(error: StepError | undefined): { error: string; cause: string } | undefined {
   if (!error) return undefined;
   const cause = error.Cause ?? '';
   try {
@@ -195,6 +203,7 @@ export async function recordEvidenceStep(
     ...(drill.drill ? { drill: drill.drill } : {}),
     plan: drill.plan,
     executionId: drill.executionId,
+    region: drill.vault.region,
     startedAt: drill.startedAt,
     completedAt: now.toISOString(),
     passed,

@@ -29,4 +29,10 @@ export const DEFAULT_RESTORE_TIMINGS: RestoreTimings = {
 /** Every collaborator of the restore and drill steps. */
 export interface RestoreServices extends Pick<BackupServices, 'config' | 'now' | 'kube' | 'vault' | 'catalog' | 'sealer' | 'events' | 'dataMover'> {
   readonly restoreTimings: RestoreTimings;
+  /**
+   * The region these steps run in, whose vault `vault` is: the vault's own region, or (in a DR
+   * region's stack) one it replicates into, where only backups complete in that region's
+   * replica can be restored. Default: the region of the vault of the backup's plan.
+   */
+  readonly region?: string;
 }

@@ -27,13 +27,36 @@ export class BackupNotAvailableError extends Error {
   }
 }
 
+/** A restore in a DR region named a backup whose objects are not all in that region's vault yet. */
+export class BackupNotReplicatedError extends Error {
+  constructor(readonly backupId: string, readonly region: string, state: string) {
+    super(`backup ${backupId} is not complete in ${region}'s vault (${state}); restore an older backup that is — milvus-guard dr status --region ${region} lists them — or wait for replication`);
+    this.name = 'BackupNotReplicated';
+  }
+}
+
+/** How far a backup has replicated into `region`, in words. */
+export function replicationState(record: BackupRecord, region: string): string {
+  const entry = record.replication?.[region];
+  if (!entry) return 'not checked there yet';
+  if (entry.status === 'Complete') return `complete since ${entry.at}`;
+  return `${entry.status}: ${entry.missing} of ${entry.objects} objects missing at ${entry.checkedAt}`;
+}
+
+/** Whether a backup is recorded complete in `region`'s vault. */
+export const completeIn = (record: BackupRecord, region: string): boolean => record.replication?.[region]?.status === 'Complete';
+
 /** No `Available` backup of the plan at or before the point in time. */
 export class NoBackupAtPointInTimeError extends Error {
-  constructor(readonly plan: string, readonly pointInTime: string | undefined) {
+  constructor(readonly plan: string, readonly pointInTime: string | undefined, readonly region?: string) {
+    const where = region === undefined ? '' : ` complete in ${region}'s vault`;
+    const see = region === undefined ? `milvus-guard backup list --plan ${plan}` : `milvus-guard dr status --region ${region}`;
     super(
       pointInTime === undefined
-        ? `plan ${plan} has no Available backup; run one first (milvus-guard backup create --plan ${plan})`
-        : `plan ${plan} has no Available backup taken at or before ${pointInTime}; list its backups with milvus-guard backup list --plan ${plan}`,
+        ? region === undefined
+          ? `plan ${plan} has no Available backup; run one first (milvus-guard backup create --plan ${plan})`
+          : `plan ${plan} has no Available backup${where}; see ${see}`
+        : `plan ${plan} has no Available backup${where} taken at or before ${pointInTime}; see ${see}`,
     );
     this.name = 'NoBackupAtPointInTime';
   }
@@ -51,16 +74,31 @@ export function backupPointInTime(record: BackupRecord): string {
 
 /**
  * The newest `Available` backup of `plan` whose point in time ({@link backupPointInTime}) is at
- * or before `pointInTime` (any, when it is undefined). Throws {@link NoBackupAtPointInTimeError}.
+ * or before `pointInTime` (any, when it is undefined) — with `completeInRegion`, only among
+ * those recorded complete in that DR region's vault. Throws {@link NoBackupAtPointInTimeError}.
  */
-export async function findBackupAt(catalog: BackupCatalog, plan: string, pointInTime: string | undefined): Promise<BackupRecord> {
+export async function findBackupAt(catalog: BackupCatalog, plan: string, pointInTime: string | undefined, completeInRegion?: string): Promise<BackupRecord> {
   const limit = pointInTime === undefined ? Number.POSITIVE_INFINITY : Date.parse(pointInTime);
   const candidates = (await catalog.listBackups({ plan }))
-    .filter((b) => b.status === 'Available' && Date.parse(backupPointInTime(b)) <= limit)
+    .filter((b) => b.status === 'Available' && Date.parse(backupPointInTime(b)) <= limit && (completeInRegion === undefined || completeIn(b, completeInRegion)))
     .sort((a, b) => Date.parse(backupPointInTime(b)) - Date.parse(backupPointInTime(a)));
   const found = candidates[0];
-  if (!found) throw new NoBackupAtPointInTimeError(plan, pointInTime);
+  if (!found) throw new NoBackupAtPointInTimeError(plan, pointInTime, completeInRegion);
   return found;
+}
+
+/**
+ * The region a restore of a backup of `plan` serves from: the steps' own region (`region`), which
+ * must be the plan's vault region or one the vault replicates into; and whether that is a
+ * replica. Throws `InvalidInput` otherwise.
+ */
+export function servingRegion(plan: ResolvedPlan, region: string | undefined, what: string): { region: string; replica: boolean } {
+  const serving = region ?? plan.vault.region;
+  if (serving === plan.vault.region) return { region: serving, replica: false };
+  if ((plan.vault.replicaRegions as readonly string[]).includes(serving)) return { region: serving, replica: true };
+  throw new InvalidInputError(what, [
+    `plan: plan ${plan.plan.name} keeps its backups in vault ${plan.vault.name} (${plan.vault.region}), which does not replicate into ${serving}, where this runs; run it in ${[plan.vault.region, ...plan.vault.replicaRegions].join(' or ')}`,
+  ]);
 }
 
 /**
@@ -82,6 +120,8 @@ export interface RestorePrepareContext {
   readonly catalog: BackupCatalog;
   readonly vault: VaultStore;
   readonly kube: (cluster: PreparedBackup['cluster']) => Promise<KubeClients>;
+  /** The region the restore runs in (see `RestoreServices.region`). */
+  readonly region?: string;
 }
 
 /**
@@ -99,7 +139,10 @@ export async function prepareRestore(
   if (input.plan !== undefined && !ctx.config.plans.some((p) => p.name === input.plan)) {
     throw new InvalidInputError(WHAT, [`plan: plan "${input.plan}" is not defined in the config; defined: ${ctx.config.plans.map((p) => p.name).join(', ')}`]);
   }
-  const backup = input.backupId !== undefined ? await ctx.catalog.getBackup(input.backupId) : await findBackupAt(ctx.catalog, input.plan!, input.pointInTime);
+  // In a DR region, "the newest backup" is the newest one whole in this region's vault.
+  const replicaRegion = input.plan !== undefined ? servingRegion(resolvePlan(ctx.config, input.plan), ctx.region, WHAT) : undefined;
+  const backup =
+    input.backupId !== undefined ? await ctx.catalog.getBackup(input.backupId) : await findBackupAt(ctx.catalog, input.plan!, input.pointInTime, replicaRegion?.replica ? replicaRegion.region : undefined);
   if (!backup) throw new BackupNotFoundError(input.backupId!);
   if (backup.status !== 'Available') throw new BackupNotAvailableError(backup.backupId, backup.status);
 
@@ -115,9 +158,11 @@ export async function prepareRestore(
   if (!targetCluster) {
     throw new InvalidInputError(WHAT, [`targetCluster: cluster "${input.targetCluster}" is not defined in the config; defined: ${ctx.config.clusters.map((c) => c.name).join(', ')}`]);
   }
-  if (targetCluster.region !== resolved.vault.region) {
+  const serving = servingRegion(resolved, ctx.region, WHAT);
+  if (serving.replica && !completeIn(backup, serving.region)) throw new BackupNotReplicatedError(backup.backupId, serving.region, replicationState(backup, serving.region));
+  if (targetCluster.region !== serving.region) {
     throw new InvalidInputError(WHAT, [
-      `targetCluster: cluster ${targetCluster.name} is in ${targetCluster.region}, but this installation (vault ${resolved.vault.name}) serves ${resolved.vault.region}; restore into a cluster of ${resolved.vault.region}`,
+      `targetCluster: cluster ${targetCluster.name} is in ${targetCluster.region}, but this restore runs in ${serving.region} (vault ${resolved.vault.name}${serving.replica ? "'s replica" : ''}); restore into a cluster of ${serving.region}${serving.replica ? '' : ', or from a DR region of the vault'}`,
     ]);
   }
   const sameCluster = targetCluster.name === sourceCluster.name;
@@ -147,7 +192,7 @@ export async function prepareRestore(
     source,
     from: { cluster: clusterRef(sourceCluster), namespace: backup.namespace },
     to: { cluster: target, namespace: input.targetNamespace },
-    vault: { name: vaultRef.name, bucket: vaultRef.bucket, region: resolved.vault.region },
+    vault: { name: vaultRef.name, bucket: vaultRef.bucket, region: serving.region },
     milvus: { service: plan.milvus.service, restPort: plan.milvus.restPort, managementPort: plan.milvus.managementPort },
     storageClassMap: input.storageClassMap ?? {},
     cleanupOnFailure: input.cleanupOnFailure ?? false,

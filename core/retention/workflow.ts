@@ -42,7 +42,6 @@ import type { BackupRecord } from '../catalog/record.js';
 import { resolvePlan, type ResolvedPlan } from '../config/resolve.js';
 import type { Config } from '../config/schema.js';
 import { deadlineAfter } from '../deadline.js';
-import { IndexReader } from '../datamover/index-format.js';
 import type { BackupEvents } from '../backup/events.js';
 import { deleteBackupSnapshots } from '../backup/snapshots.js';
 import type { KubeClients } from '../kube/connect.js';
@@ -55,9 +54,9 @@ import {
   parseVolumeSummaryKey,
   retentionReportKey,
   VOLUMES_PREFIX,
-  volumeIndexKey,
   volumeSummaryKey,
 } from '../vault/layout.js';
+import { packsOfIndex } from '../vault/backup-index.js';
 import { ObjectLockedError, type DeleteManyResult, type VaultStore } from '../vault/store.js';
 import { computeRetention, type ExpireDecision, type KeepDecision } from './calculator.js';
 import { RetentionInput, RetentionReport, type GcProgress, type PlanOutcome, type RetentionRun, type StartRetentionRequest } from './contracts.js';
@@ -163,13 +162,6 @@ export async function renewRetentionLocks(s: Pick<RetentionServices, 'catalog' |
     }
   }
   return lost;
-}
-
-/** Packs referenced by the index of backup `backupId`'s volume `volume`, read to the end. */
-async function packsOfIndex(vault: VaultStore, backupId: string, volume: string, into: Set<string>, keep: (packId: string) => boolean = () => true): Promise<void> {
-  const reader = new IndexReader(await vault.openRead(volumeIndexKey(backupId, volume)), `index of backup ${backupId} volume ${volume}`);
-  await reader.readHeader();
-  for await (const entry of reader.entries()) for (const c of entry.chunks ?? []) if (keep(c.pack)) into.add(c.pack);
 }
 
 /** The volumes a backup exported: the summaries in the vault that name it. */

@@ -14,7 +14,8 @@ import { z } from 'zod';
 import { RowCount } from '../catalog/record.js';
 import { hasIndexCommitment, readVolumeSummaryHashed, sha256Hex, SummaryCorruptError } from '../datamover/summary.js';
 import { UserError } from '../errors.js';
-import { backupRecordKey, InvalidKeyPartError, manifestsPrefix, volumeSummaryKey } from './layout.js';
+import { IndexReader } from '../datamover/index-format.js';
+import { backupRecordKey, InvalidKeyPartError, manifestsPrefix, volumeIndexKey, volumeSummaryKey } from './layout.js';
 import { ObjectNotFoundError, type VaultStore } from './store.js';
 
 export const BACKUP_INDEX_FORMAT = 'milvus-guard/backup-v1';
@@ -234,3 +235,9 @@ export async function checkBackupRecord(vault: VaultStore, backupId: string): Pr
   return { document, problems };
 }
 
+/** Adds to `into` the packs the index of backup `backupId`'s volume `volume` references (those `keep` accepts), reading it to the end. */
+export async function packsOfIndex(vault: VaultStore, backupId: string, volume: string, into: Set<string>, keep: (packId: string) => boolean = () => true): Promise<void> {
+  const reader = new IndexReader(await vault.openRead(volumeIndexKey(backupId, volume)), `index of backup ${backupId} volume ${volume}`);
+  await reader.readHeader();
+  for await (const entry of reader.entries()) for (const c of entry.chunks ?? []) if (keep(c.pack)) into.add(c.pack);
+}

@@ -12,7 +12,7 @@ import { BackupName, PreparedBackup } from './contracts.js';
 import { StepError } from './backup-state.js';
 
 const Iso = z.iso.datetime();
-const IsoWithOffset = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 timestamp such as 2026-11-23T02:00:00Z' });
+export const IsoWithOffset = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 timestamp such as 2026-11-23T02:00:00Z' });
 
 /** Where a restore reads volume data from: the backup's VolumeSnapshots, or the vault. */
 export const RestoreSource = z.enum(['snapshot', 'vault'], { error: 'must be "snapshot" (the backup\'s VolumeSnapshots) or "vault" (the data in S3)' });

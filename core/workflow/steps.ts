@@ -113,7 +113,22 @@ export const RETENTION_WORKFLOW = {
   ],
 } as const satisfies WorkflowSteps;
 
-export const WORKFLOWS = [BACKUP_WORKFLOW, RESTORE_WORKFLOW, DRILL_WORKFLOW, RETENTION_WORKFLOW] as const;
+/**
+ * The failover workflow, deployed in each DR region: it restores from that region's vault
+ * (the replica) with the restore workflow nested, so it needs nothing of the primary region.
+ * CheckReplication, on a schedule in the same region, records which backups are whole there.
+ */
+export const FAILOVER_WORKFLOW = {
+  workflow: 'failover',
+  bundle: 'restore',
+  steps: [
+    { state: 'PrepareFailover', does: 'pick the newest backup of the plan complete in this region, record the failover, build the restore input' },
+    { state: 'RecordFailover', does: 'record the failover with its achieved RPO and RTO, the event and the metrics' },
+  ],
+  events: [{ name: 'CheckReplication', does: "record, per Available backup, whether every object it needs is in this region's vault" }],
+} as const satisfies WorkflowSteps;
+
+export const WORKFLOWS = [BACKUP_WORKFLOW, RESTORE_WORKFLOW, DRILL_WORKFLOW, RETENTION_WORKFLOW, FAILOVER_WORKFLOW] as const;
 
 /** The state whose function a Task invokes. */
 type HandlerStateOf<R> = R extends { readonly runs: infer S extends string } ? S : R extends { readonly state: infer S extends string } ? S : never;

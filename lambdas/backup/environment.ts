@@ -20,6 +20,12 @@ export const BackupStepsEnvironment = PowertoolsEnvironment.extend({
   CATALOG_TABLE: z.string().min(3, 'must be a DynamoDB table name'),
   /** Where "Backup Available"/"Backup Failed" go. */
   EVENT_BUS_NAME: z.string().min(1).default('default'),
+  /**
+   * The key that seals captured Secrets: a KMS multi-Region key, so each DR region's replica of
+   * it unseals them with the primary region gone. Defaults to the vault's key (single-Region:
+   * such Secrets open only in the vault's region).
+   */
+  SEALING_KEY_ARN: z.string().min(1, 'must be a KMS key ARN').optional(),
   /** The data-mover image URI (the CDK image asset). */
   DATAMOVER_IMAGE: z.string().min(1, 'must be an image URI'),
   /** The service account of the data-mover Jobs (EKS Pod Identity maps it to the vault role). */

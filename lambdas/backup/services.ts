@@ -47,7 +47,7 @@ export function awsBackupServices(config: Config, env: BackupStepsEnvironment): 
     exec: (kube) => new KubernetesExec(kube.exec),
     vault: awsVault(env),
     catalog: new DynamoCatalog({ tableName: env.CATALOG_TABLE }),
-    sealer: new KmsSecretSealer(env.VAULT_KMS_KEY_ARN),
+    sealer: new KmsSecretSealer(env.SEALING_KEY_ARN ?? env.VAULT_KMS_KEY_ARN),
     events: new EventBridgeEvents(env.EVENT_BUS_NAME),
     dataMover: {
       image: env.DATAMOVER_IMAGE,

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { DEFAULT_RESTORE_TIMINGS } from '../../core/restore/context.js';
-import { DRILL_WORKFLOW, RESTORE_WORKFLOW, bundleStates } from '../../core/workflow/steps.js';
+import { DRILL_WORKFLOW, FAILOVER_WORKFLOW, RESTORE_WORKFLOW, bundleStates } from '../../core/workflow/steps.js';
 import { BackupStepsEnvironment } from '../backup/environment.js';
 import { stepVariable } from '../shared/environment.js';
 
@@ -22,12 +22,13 @@ export const RestoreStepEnvironment = BackupStepsEnvironment.pick({
   EVENT_BUS_NAME: true,
   DATAMOVER_IMAGE: true,
   DATAMOVER_SERVICE_ACCOUNT: true,
+  SEALING_KEY_ARN: true,
   AWS_REGION: true,
 }).extend({
   VOLUME_TIMEOUT_SECONDS: Seconds(DEFAULT_RESTORE_TIMINGS.volumeTimeoutSeconds),
   READY_TIMEOUT_SECONDS: Seconds(DEFAULT_RESTORE_TIMINGS.readyTimeoutSeconds),
   VALIDATE_TIMEOUT_SECONDS: Seconds(DEFAULT_RESTORE_TIMINGS.validateTimeoutSeconds),
   THAW_TIMEOUT_SECONDS: Seconds(DEFAULT_RESTORE_TIMINGS.thawTimeoutSeconds),
-  ...stepVariable(bundleStates('restore', RESTORE_WORKFLOW, DRILL_WORKFLOW)),
+  ...stepVariable(bundleStates('restore', RESTORE_WORKFLOW, DRILL_WORKFLOW, FAILOVER_WORKFLOW)),
 });
 export type RestoreStepEnvironment = z.infer<typeof RestoreStepEnvironment>;

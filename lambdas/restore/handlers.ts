@@ -6,12 +6,15 @@
  * core/drill/workflow.ts; the last step of each path also emits the EMF metrics.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { z } from 'zod';
 import * as drills from '../../core/drill/workflow.js';
+import * as failovers from '../../core/dr/failover.js';
+import { checkReplicationStep } from '../../core/dr/replication.js';
 import type { RestoreServices } from '../../core/restore/context.js';
 import * as steps from '../../core/restore/workflow.js';
 import { PrepareRequest } from '../../core/workflow/contracts.js';
 import * as contract from '../../core/workflow/restore-state.js';
-import type { DRILL_WORKFLOW, HandlerState, RESTORE_WORKFLOW } from '../../core/workflow/steps.js';
+import type { DRILL_WORKFLOW, FAILOVER_WORKFLOW, HandlerState, RESTORE_WORKFLOW } from '../../core/workflow/steps.js';
 import { handle, stepFactory, type StepHandler, type StepTelemetry } from '../shared/step.js';
 
 export type { StepHandler };
@@ -69,8 +72,32 @@ export function makeRestoreStepHandlers(deps: RestoreStepDependencies): Record<R
       if (result.achievedRtoSeconds !== undefined) metrics.addMetric('DrillRto', MetricUnit.Seconds, result.achievedRtoSeconds);
       return result;
     }),
+    PrepareFailover: handle(PrepareRequest, (r) => failovers.prepareFailoverStep(s, r)),
+    RecordFailover: handle(failovers.RecordFailoverRequest, async (r) => {
+      const report = await failovers.recordFailoverStep(s, r.prepared.failover, r.restoreError);
+      metrics.addDimension('plan', report.plan);
+      metrics.addMetric(report.status === 'Completed' ? 'FailoverSucceeded' : 'FailoverFailed', MetricUnit.Count, 1);
+      metrics.addMetric('FailoverRpo', MetricUnit.Seconds, report.rpoSeconds);
+      if (report.rtoSeconds !== undefined) metrics.addMetric('FailoverRto', MetricUnit.Seconds, report.rtoSeconds);
+      return report;
+    }),
+    // A schedule in each DR region invokes it; its event says nothing the check needs.
+    CheckReplication: handle(z.unknown(), async () => {
+      if (s.region === undefined) throw new Error('CheckReplication runs in a DR region: AWS_REGION is not set');
+      const result = await checkReplicationStep(s, deps.vault.name, s.region);
+      // ReplicationChecked is the heartbeat an alarm watches: a check that stops reporting alarms too.
+      metrics.addMetric('ReplicationChecked', MetricUnit.Count, 1);
+      metrics.addMetric('ReplicationPending', MetricUnit.Count, result.pending);
+      metrics.addMetric('ReplicationLate', MetricUnit.Count, result.late);
+      for (const [plan, counts] of Object.entries(result.byPlan)) {
+        const m = metrics.singleMetric();
+        m.addDimension('plan', plan);
+        m.addMetric('ReplicationLate', MetricUnit.Count, counts.late);
+      }
+      return result;
+    }),
   });
 }
 
 /** The states this bundle serves: every Task of the restore and drill workflows. */
-export type RestoreStepState = HandlerState<typeof RESTORE_WORKFLOW> | HandlerState<typeof DRILL_WORKFLOW>;
+export type RestoreStepState = HandlerState<typeof RESTORE_WORKFLOW> | HandlerState<typeof DRILL_WORKFLOW> | HandlerState<typeof FAILOVER_WORKFLOW> | 'CheckReplication';

@@ -8,7 +8,9 @@
  * retry intervals can be shortened; nothing else differs from AWS.
  */
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join, resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 type JSONValue = Parameters<StateMachine['run']>[0];
@@ -35,17 +37,58 @@ import { LOCAL_DATAMOVER_IMAGE } from '../runtime.js';
 import { LocalMetrics } from './metrics.js';
 import './promise-with-resolvers.js';
 import { LocalExecutions } from './registry.js';
+import { checkReplicationStep, type ReplicationCheckResult } from '../../core/dr/replication.js';
+import { UserError } from '../../core/errors.js';
 
 /** Where the runner keeps its side of the embedded default, inside the cluster's state directory. */
 export function localPaths(stateDir: string) {
+  const region = readRegionLink(stateDir);
   return {
     kubeconfig: join(stateDir, 'kubeconfig'),
     vault: join(stateDir, 'vault'),
-    catalog: join(stateDir, 'catalog'),
-    sealerKey: join(stateDir, 'sealer.key'),
+    // A DR region's state directory uses the primary's catalog (the DynamoDB global table has a
+    // replica in every region: one table) and its sealing key (a multi-Region key's replica
+    // holds the same key material).
+    catalog: region?.catalog ?? join(stateDir, 'catalog'),
+    sealerKey: region?.sealerKey ?? join(stateDir, 'sealer.key'),
     events: join(stateDir, 'events.jsonl'),
     executions: join(stateDir, 'executions'),
+    region: join(stateDir, REGION_FILE),
   };
+}
+
+/** The file that makes a state directory a DR region of another one (`linkDrRegion`). */
+const REGION_FILE = 'region.json';
+
+/** What `region.json` says: the region the state directory stands for, and the primary's shared parts. */
+export interface RegionLink {
+  readonly region: string;
+  /** The primary state directory's catalog directory. */
+  readonly catalog: string;
+  /** The primary state directory's sealing key file. */
+  readonly sealerKey: string;
+}
+
+/** The region link of a state directory, if it is a DR region's. */
+export function readRegionLink(stateDir: string): RegionLink | undefined {
+  try {
+    return JSON.parse(readFileSync(join(stateDir, REGION_FILE), 'utf8')) as RegionLink;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Makes `drStateDir` (a second local cluster, with its own vault directory) the DR region
+ * `region` of `primaryStateDir`: its workflows run in `region`, read its own vault — the
+ * replica a {@link LocalReplicator} feeds — and share the primary's catalog and sealing key.
+ */
+export async function linkDrRegion(drStateDir: string, primaryStateDir: string, region: string): Promise<RegionLink> {
+  const primary = localPaths(primaryStateDir);
+  const link: RegionLink = { region, catalog: resolvePath(primary.catalog), sealerKey: resolvePath(primary.sealerKey) };
+  await writeFile(join(drStateDir, REGION_FILE), `${JSON.stringify(link, null, 2)}\n`);
+  return link;
 }
 
 /** The local catalog of a state directory (for `backup list --local`). */
@@ -55,7 +98,7 @@ export const localCatalog = (stateDir: string): LocalCatalog => new LocalCatalog
 export const LOCAL_DATAMOVER = { image: LOCAL_DATAMOVER_IMAGE, serviceAccountName: 'milvus-guard-datamover' } as const;
 
 /** The workflows under statemachines/. */
-export type LocalWorkflow = 'backup' | 'restore' | 'drill' | 'retention';
+export type LocalWorkflow = 'backup' | 'restore' | 'drill' | 'retention' | 'failover';
 
 export interface LocalBackupOptions {
   /** The local cluster's state directory (`local up --state DIR`). */
@@ -172,7 +215,8 @@ export function localRestoreServices(
   options: { timings?: Partial<BackupTimings>; restoreTimings?: Partial<RestoreTimings>; now?: () => Date; vault?: LocalVault } = {},
 ): RestoreServices {
   const { config: c, now, kube, vault, catalog, sealer, events, dataMover } = localBackupServices(stateDir, config, options);
-  return { config: c, now, kube, vault, catalog, sealer, events, dataMover, restoreTimings: { ...DEFAULT_RESTORE_TIMINGS, ...options.restoreTimings } };
+  const region = readRegionLink(stateDir)?.region;
+  return { config: c, now, kube, vault, catalog, sealer, events, dataMover, restoreTimings: { ...DEFAULT_RESTORE_TIMINGS, ...options.restoreTimings }, ...(region ? { region } : {}) };
 }
 
 /** Runs the backup workflow; see {@link runLocalWorkflow}. */
@@ -188,6 +232,24 @@ export function runLocalRestore(options: LocalBackupOptions): Promise<LocalBacku
 /** Runs the retention workflow; see {@link runLocalWorkflow}. */
 export function runLocalRetention(options: LocalBackupOptions): Promise<LocalBackupResult> {
   return runLocalWorkflow({ ...options, workflow: 'retention' });
+}
+
+/** Runs the failover workflow (and its nested restore) in a DR region's state directory; see {@link runLocalWorkflow}. */
+export function runLocalFailover(options: LocalBackupOptions): Promise<LocalBackupResult> {
+  return runLocalWorkflow({ ...options, workflow: 'failover' });
+}
+
+/**
+ * Runs the DR region's replication check once (in AWS a schedule in the DR stack invokes it):
+ * records, for every Available backup of the vault that replicates here, whether it is whole in
+ * this state directory's vault.
+ */
+export async function runLocalReplicationCheck(stateDir: string, config: Config, options: { now?: () => Date } = {}): Promise<ReplicationCheckResult> {
+  const region = readRegionLink(stateDir)?.region;
+  if (!region) throw new UserError(`${stateDir} is not a DR region's state directory (no ${REGION_FILE}); link one with milvus-guard local link-dr`);
+  const vault = config.vaults.find((v) => (v.replicaRegions as readonly string[]).includes(region));
+  if (!vault) throw new UserError(`no vault of the config replicates into ${region} (vaults[].replicaRegions)`);
+  return checkReplicationStep(localRestoreServices(stateDir, config, options), vault.name, region);
 }
 
 /** Runs the drill workflow (and its nested restore); see {@link runLocalWorkflow}. */
@@ -373,7 +435,7 @@ class NestedExecutionFailed extends Error {
  */
 async function runNested(parent: LocalWorkflowOptions, state: string, start: NestedStart): Promise<JSONValue> {
   const workflow = start.StateMachineArn.split(':stateMachine:milvus-guard-')[1] as LocalWorkflow | undefined;
-  if (workflow !== 'backup' && workflow !== 'restore' && workflow !== 'drill') throw new Error(`state ${state} starts ${start.StateMachineArn}, which is not a local workflow`);
+  if (workflow !== 'restore') throw new Error(`state ${state} starts ${start.StateMachineArn}, which is not a workflow a local workflow nests`);
   const result = await runLocalWorkflow({
     ...parent,
     workflow,

@@ -77,6 +77,24 @@ describe('DynamoCatalog', () => {
     });
   });
 
+  it("records one region's replication of an Available backup without touching another region's entry", async () => {
+    ddb.on(UpdateCommand).resolves({});
+    const entry = { status: 'Complete' as const, at: NOW.toISOString(), checkedAt: NOW.toISOString(), objects: 12, missing: 0 };
+
+    await catalog.recordReplication('b', 'us-west-2', entry);
+
+    const [make, set] = ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input);
+    // The map first (a nested path needs its parent), then only this region's entry.
+    expect(make).toMatchObject({ UpdateExpression: 'SET #field = if_not_exists(#field, :empty)', ExpressionAttributeNames: { '#field': 'replication' }, ExpressionAttributeValues: { ':empty': {}, ':s0': 'Available' } });
+    expect(set).toMatchObject({
+      Key: { pk: 'BACKUP#b', sk: 'BACKUP' },
+      UpdateExpression: 'SET #field.#key = :value',
+      ConditionExpression: 'attribute_exists(#pk) AND #status IN (:s0)',
+      ExpressionAttributeNames: { '#field': 'replication', '#key': 'us-west-2' },
+      ExpressionAttributeValues: { ':value': entry, ':s0': 'Available' },
+    });
+  });
+
   it('refuses to change a Failed record: it is final (RecordFinal)', async () => {
     ddb.on(UpdateCommand).rejects(Object.assign(conditionFailed(), { Item: { pk: { S: 'BACKUP#b' }, status: { S: 'Failed' } } }));
 

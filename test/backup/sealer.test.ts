@@ -92,4 +92,23 @@ describe('KmsSecretSealer', () => {
     expect(opened).toEqual(SECRET);
     expect(kms.commandCalls(DecryptCommand)[0]!.args[0].input).toMatchObject({ KeyId: KEY, EncryptionContext: CONTEXT });
   });
+
+  it("opens in a DR region what the primary region sealed under a multi-Region key, with that region's replica", async () => {
+    const PRIMARY = 'arn:aws:kms:us-east-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab';
+    const REPLICA = 'arn:aws:kms:us-west-2:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab';
+    kms.on(GenerateDataKeyCommand).callsFake(() => ({ KeyId: PRIMARY, Plaintext: dataKey(), CiphertextBlob: Buffer.from('wrapped-data-key') }));
+    const sealed = await new KmsSecretSealer(PRIMARY, new KMSClient({})).seal(SECRET, CONTEXT);
+
+    expect(await new KmsSecretSealer(REPLICA, new KMSClient({})).open(sealed)).toEqual(SECRET);
+
+    expect(sealed.keyId).toBe(PRIMARY);
+    expect(kms.commandCalls(DecryptCommand)[0]!.args[0].input).toMatchObject({ KeyId: REPLICA, EncryptionContext: CONTEXT });
+  });
+
+  it('names the sealing key for a value sealed under a single-Region key, whatever key the sealer has', async () => {
+    const sealed = await new KmsSecretSealer(KEY, new KMSClient({})).seal(SECRET, CONTEXT);
+    await new KmsSecretSealer('arn:aws:kms:us-west-2:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab', new KMSClient({})).open(sealed);
+
+    expect(kms.commandCalls(DecryptCommand)[0]!.args[0].input).toMatchObject({ KeyId: KEY });
+  });
 });

@@ -19,7 +19,7 @@ describe('the step tables', () => {
   it.each(WORKFLOWS.map((w) => [w.workflow, w] as const))('%s: lists exactly the Lambda Tasks of its file, in the order they appear', (workflow, w) => {
     const tasks = lambdaTasks(workflow).map(([name]) => name);
 
-    expect(tasks.length).toBeGreaterThan(2);
+    expect(tasks.length).toBeGreaterThan(1);
     expect(w.steps.map((row) => row.state)).toEqual(tasks);
   });
 

@@ -1,0 +1,181 @@
+/**
+ * The failover workflow's steps (statemachines/failover.asl.yaml), run in a DR region by that
+ * region's stack: pick the newest backup of the plan that is whole in this region's vault (the
+ * replica), have this region's restore workflow restore it (nested, so a failover runs exactly
+ * what a restore and a drill run), and report what was achieved: RPO, from the backup's point in
+ * time to the moment the failover was requested (the data lost), and RTO, from the request to
+ * validated data. Everything here reads this region's vault and the catalog's replica in it;
+ * nothing calls the primary region.
+ */
+import { z } from 'zod';
+import type { RestoreServices } from '../restore/context.js';
+import { backupPointInTime, findBackupAt, NoBackupAtPointInTimeError, replicationState } from '../restore/prepare.js';
+import { resolvePlan, UnknownNameError } from '../config/resolve.js';
+import { Name, Namespace } from '../config/schema.js';
+import { InvalidInputError } from '../errors.js';
+import { restoreFailure } from '../drill/workflow.js';
+import type { StepError } from '../workflow/backup-state.js';
+import { parseContract, type PrepareRequest } from '../workflow/contracts.js';
+import { IsoWithOffset, type RestoreInput } from '../workflow/restore-state.js';
+
+type Services<K extends keyof RestoreServices> = Pick<RestoreServices, K>;
+
+const WHAT = 'the failover input';
+
+
+/** The failover's input, as the console and `milvus-guard dr failover` send it. */
+export const FailoverInput = z.strictObject({
+  plan: Name,
+  /** A cluster of the config in this region. */
+  targetCluster: Name,
+  targetNamespace: Namespace,
+  /** Fail over to the newest backup complete here taken at or before this moment. */
+  pointInTime: IsoWithOffset.optional(),
+});
+export type FailoverInput = z.infer<typeof FailoverInput>;
+
+/** No backup of the plan is whole in this region: there is nothing to fail over to. */
+export class NothingToFailOverError extends Error {
+  constructor(readonly plan: string, readonly region: string, detail: string) {
+    super(`plan ${plan} has no backup complete in ${region}'s vault to fail over to${detail}; see milvus-guard dr status --region ${region}`);
+    this.name = 'NothingToFailOver';
+  }
+}
+
+/** What PrepareFailover hands the workflow: the failover, and the nested restore's input. */
+export const PreparedFailover = z.strictObject({
+  failoverId: z.string(),
+  plan: z.string(),
+  region: z.string(),
+  backupId: z.string(),
+  backupPointInTime: z.string(),
+  requestedAt: z.string(),
+  rpoSeconds: z.number().nonnegative(),
+  targetCluster: z.string(),
+  targetNamespace: z.string(),
+  executionId: z.string(),
+});
+export type PreparedFailover = z.infer<typeof PreparedFailover>;
+
+/** RecordFailover's request: the whole state (the restore's error only when it failed). */
+export const RecordFailoverRequest = z.object({
+  prepared: z.object({ failover: PreparedFailover }).loose(),
+  restoreError: z.object({ Error: z.string(), Cause: z.string().optional() }).loose().optional(),
+}).loose();
+
+/** `<plan>-failover-<yyyymmddhhmmss>`, short enough to name the nested execution (80 characters). */
+export function failoverId(plan: string, startTime: string): string {
+  const suffix = `-failover-${new Date(startTime).toISOString().slice(0, 19).replace(/\D/g, '')}`;
+  return `${plan.slice(0, 80 - suffix.length).replace(/-+$/, '')}${suffix}`;
+}
+
+/**
+ * PrepareFailover: checks the input against the config and this region, picks the backup,
+ * records the failover `InProgress` and builds the restore's input (from the vault, validated).
+ */
+export async function prepareFailoverStep(s: Services<'config' | 'catalog' | 'region'>, request: PrepareRequest): Promise<{ failover: PreparedFailover; restore: RestoreInput }> {
+  const input = parseContract(FailoverInput, request.input, WHAT);
+  let plan;
+  try {
+    plan = resolvePlan(s.config, input.plan);
+  } catch (err) {
+    if (err instanceof UnknownNameError) throw new InvalidInputError(WHAT, [`plan: ${err.message}`]);
+    throw err;
+  }
+  const region = s.region;
+  const replicas = plan.vault.replicaRegions as readonly string[];
+  if (region === undefined || !replicas.includes(region)) {
+    throw new InvalidInputError(WHAT, [
+      `plan: a failover runs in a DR region of vault ${plan.vault.name} (${replicas.join(', ') || 'it replicates nowhere: add replicaRegions'}), not in ${region ?? 'the vault region'}; start it in that region's stack (milvus-guard dr failover --region R)`,
+    ]);
+  }
+  const cluster = s.config.clusters.find((c) => c.name === input.targetCluster);
+  if (!cluster) throw new InvalidInputError(WHAT, [`targetCluster: cluster "${input.targetCluster}" is not defined in the config; defined: ${s.config.clusters.map((c) => c.name).join(', ')}`]);
+  if (cluster.region !== region) {
+    const here = s.config.clusters.filter((c) => c.region === region).map((c) => c.name);
+    throw new InvalidInputError(WHAT, [`targetCluster: cluster ${cluster.name} is in ${cluster.region}; a failover into ${region} restores into a cluster there (${here.join(', ') || 'the config has none: add one'})`]);
+  }
+
+  let backup;
+  try {
+    backup = await findBackupAt(s.catalog, plan.plan.name, input.pointInTime, region);
+  } catch (err) {
+    if (!(err instanceof NoBackupAtPointInTimeError)) throw err;
+    const available = (await s.catalog.listBackups({ plan: plan.plan.name })).filter((b) => b.status === 'Available');
+    const newest = available[0];
+    const detail =
+      available.length === 0
+        ? ' (it has no Available backup at all)'
+        : `${input.pointInTime ? ` at or before ${input.pointInTime}` : ''} (${available.length} Available, none complete here; the newest, ${newest!.backupId}, is ${replicationState(newest!, region)})`;
+    throw new NothingToFailOverError(plan.plan.name, region, detail);
+  }
+
+  const requestedAt = new Date(request.execution.startTime).toISOString();
+  const pointInTime = backupPointInTime(backup);
+  const failover: PreparedFailover = {
+    failoverId: failoverId(plan.plan.name, requestedAt),
+    plan: plan.plan.name,
+    region,
+    backupId: backup.backupId,
+    backupPointInTime: pointInTime,
+    requestedAt,
+    rpoSeconds: Math.max(0, (Date.parse(requestedAt) - Date.parse(pointInTime)) / 1000),
+    targetCluster: cluster.name,
+    targetNamespace: input.targetNamespace,
+    executionId: request.execution.id,
+  };
+  await s.catalog.createFailover({
+    ...failover,
+    status: 'InProgress',
+    ...(input.pointInTime ? { pointInTime: input.pointInTime } : {}),
+    restoreId: failover.failoverId,
+  });
+  return {
+    failover,
+    restore: { backupId: backup.backupId, targetCluster: cluster.name, targetNamespace: input.targetNamespace, source: 'vault', validateRowCounts: true, restoreName: failover.failoverId },
+  };
+}
+
+/** What RecordFailover answers: the failover's report. */
+export interface FailoverReport {
+  readonly failoverId: string;
+  readonly plan: string;
+  readonly region: string;
+  readonly status: 'Completed' | 'Failed';
+  readonly backupId: string;
+  readonly restoreId: string;
+  readonly targetCluster: string;
+  readonly targetNamespace: string;
+  readonly rpoSeconds: number;
+  readonly rtoSeconds?: number;
+  readonly failure?: { readonly error: string; readonly cause: string };
+}
+
+/**
+ * RecordFailover: the failover `Completed` when its restore completed (validation included),
+ * else `Failed` with the restore's error; RTO from the request to now (validated data); the
+ * "Failover Completed" / "Failover Failed" event.
+ */
+export async function recordFailoverStep(s: Services<'catalog' | 'now' | 'events'>, failover: PreparedFailover, restoreError?: StepError): Promise<FailoverReport> {
+  const now = s.now();
+  const restore = await s.catalog.getRestore(failover.failoverId);
+  const failure = restoreFailure(restoreError) ?? (restore?.failure ? { error: restore.failure.error, cause: restore.failure.cause } : undefined);
+  const completed = restore?.status === 'Completed' && !failure;
+  const rtoSeconds = Math.max(0, (now.getTime() - Date.parse(failover.requestedAt)) / 1000);
+  const report: FailoverReport = {
+    failoverId: failover.failoverId,
+    plan: failover.plan,
+    region: failover.region,
+    status: completed ? 'Completed' : 'Failed',
+    backupId: failover.backupId,
+    restoreId: failover.failoverId,
+    targetCluster: failover.targetCluster,
+    targetNamespace: failover.targetNamespace,
+    rpoSeconds: failover.rpoSeconds,
+    ...(completed ? { rtoSeconds } : {}),
+    ...(completed ? {} : { failure: failure ?? { error: 'RestoreNotCompleted', cause: `the restore is ${restore?.status ?? 'not recorded'}` } }),
+  };
+  await s.catalog.updateFailover(failover.failoverId, { status: report.status, completedAt: now.toISOString(), ...(report.rtoSeconds !== undefined ? { rtoSeconds: report.rtoSeconds } : {}), ...(report.failure ? { failure: report.failure } : {}) });
+  await s.events.publish({ detailType: completed ? 'Failover Completed' : 'Failover Failed', time: now, detail: { ...report } });
+  return report;
+}
