@@ -13,8 +13,8 @@ import { stateMachineName } from '../core/naming.js';
 import { loadDefinition, walkStates } from '../core/workflow/asl.js';
 import type { WorkflowIO, WorkflowOptions } from './commands/common.js';
 
-export type Workflow = 'backup' | 'restore' | 'drill' | 'retention';
-const WORKFLOWS: readonly Workflow[] = ['backup', 'restore', 'drill', 'retention'];
+export type Workflow = 'backup' | 'restore' | 'drill' | 'retention' | 'failover';
+const WORKFLOWS: readonly Workflow[] = ['backup', 'restore', 'drill', 'retention', 'failover'];
 
 /** How an execution ended, or that it is running when it was not followed. */
 export interface ExecutionEnd {

@@ -12,6 +12,7 @@ import { recoverBackup, type Recovery } from '../core/backup/recover.js';
 import type { Config } from '../core/config/schema.js';
 import { FileVaultStore } from '../core/vault/file-store.js';
 import { LocalExecutions } from '../local/workflows/registry.js';
+import { LocalReplicator, type ReplicatorOptions } from '../local/replicator.js';
 import type { LocalBackupResult, LocalWorkflowOptions } from '../local/workflows/runner.js';
 
 export { DEFAULT_LOCAL_PORT, startLocalCluster, type LocalCluster } from '../local/cluster.js';
@@ -35,6 +36,17 @@ export async function localCatalog(state: string): Promise<BackupCatalog> {
 /** The vault of the local cluster in `state`. */
 export async function localVault(state: string): Promise<FileVaultStore> {
   return new FileVaultStore((await runner()).localPaths(localStateDir(state)).vault);
+}
+
+/** Links `dr` as DR region `region` of `primary` (see local/workflows/runner.ts). */
+export async function linkDrRegion(dr: string, primary: string, region: string): Promise<void> {
+  await (await runner()).linkDrRegion(dr, primary, region);
+}
+
+/** A replicator from the vault of state directory `from` into that of `to`. */
+export async function localReplicator(from: string, to: string, options: ReplicatorOptions): Promise<LocalReplicator> {
+  const { localPaths } = await runner();
+  return new LocalReplicator(new FileVaultStore(localPaths(from).vault), new FileVaultStore(localPaths(to).vault), options);
 }
 
 /** Runs a workflow's definition in this process against the local cluster in `options.stateDir`. */

@@ -22,6 +22,7 @@ const VERBS: Record<string, () => Promise<Register>> = {
   config: async () => (await import('./commands/config.js')).registerConfigCommands,
   datamover: async () => (await import('./commands/datamover.js')).registerDatamoverCommands,
   demo: async () => (await import('./commands/demo.js')).registerDemoCommands,
+  dr: async () => (await import('./commands/dr.js')).registerDrCommands,
   drill: async () => (await import('./commands/drill.js')).registerDrillCommands,
   eks: async () => (await import('./commands/eks.js')).registerEksCommands,
   local: async () => (await import('./commands/local.js')).registerLocalCommands,

@@ -23,7 +23,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type { BackupCatalog } from '../../core/catalog/catalog.js';
 import type { BackupRecord, RestoreRecord } from '../../core/catalog/record.js';
 import { loadConfigFile } from '../../core/config/parse.js';
@@ -37,13 +37,13 @@ import { formatBytes, formatDuration, formatTable } from '../format.js';
 import { failedAtText } from '../../core/workflow/timeline.js';
 
 /** The config the seeded Milvus matches, shipped with the package (found from here, not the working directory). */
-const DEMO_CONFIG = fileURLToPath(new URL('../../examples/production.yaml', import.meta.url));
-const DEMO_PLAN = 'milvus-production-backup';
+export const DEMO_CONFIG = fileURLToPath(new URL('../../examples/production.yaml', import.meta.url));
+export const DEMO_PLAN = 'milvus-production-backup';
 /** Where the disaster recovery restores to. */
 export const DEMO_TARGET_NAMESPACE = 'vector-db-dr';
 /** Polling interval of the workflows' Wait states: everything is local, so a short one is honest. */
-const DEMO_POLL_MS = 200;
-const DEMO_RETRY_MS = 100;
+export const DEMO_POLL_MS = 200;
+export const DEMO_RETRY_MS = 100;
 const NAMESPACE_GONE_TIMEOUT_MS = 30_000;
 
 /** One collection in the summary: rows recorded at backup, rows the restore validated, rows the restored Milvus serves. */
@@ -92,7 +92,7 @@ export interface DemoIO {
   readonly onInterrupt: (handler: (signal: string) => void) => () => void;
 }
 
-const processDemoIO: DemoIO = {
+export const processDemoIO: DemoIO = {
   out: (t) => void process.stdout.write(t),
   err: (t) => void process.stderr.write(t),
   clock: () => performance.now(),
@@ -120,7 +120,7 @@ export interface DemoOptions {
   readonly io: DemoIO;
 }
 
-async function stateDirFor(keep: string | undefined): Promise<string> {
+export async function stateDirFor(keep: string | undefined): Promise<string> {
   if (keep === undefined) return mkdtemp(join(tmpdir(), 'milvus-guard-demo-'));
   const dir = resolve(keep);
   if (existsSync(dir) && readdirSync(dir).length > 0) {
@@ -130,7 +130,7 @@ async function stateDirFor(keep: string | undefined): Promise<string> {
 }
 
 /** What a Milvus answers in `namespace`: its collections (`db.name`), or why nothing answered. */
-async function probeMilvus(kube: KubeClients, endpoint: MilvusEndpoint): Promise<{ answers: true; collections: string[] } | { answers: false; why: string }> {
+export async function probeMilvus(kube: KubeClients, endpoint: MilvusEndpoint): Promise<{ answers: true; collections: string[] } | { answers: false; why: string }> {
   const milvus = new MilvusClient(kube.kc, endpoint);
   try {
     const collections: string[] = [];
@@ -371,7 +371,20 @@ export function registerDemoCommands(program: Command, io: DemoIO = processDemoI
     .description('the whole story on a throwaway local cluster: seed Milvus, back it up, delete its namespace, restore it into another, validate')
     .option('--json', 'print exactly one JSON object on stdout (progress stays on stderr)', false)
     .option('--keep <dir>', 'use this new or empty directory for the cluster state and keep it, to inspect afterwards')
-    .action(async (opts: { json: boolean; keep?: string }) => {
+    .addOption(
+      new Option('--scenario <name>', 'restore: a namespace is lost and restored from the vault; region-outage: the primary region goes down and Milvus fails over into the DR region from the replicated vault')
+        .choices(['restore', 'region-outage'])
+        .default('restore'),
+    )
+    .action(async (opts: { json: boolean; keep?: string; scenario: 'restore' | 'region-outage' }) => {
+      if (opts.scenario === 'region-outage') {
+        const { runRegionOutageDemo, renderRegionOutageSummary } = await import('./demo-region-outage.js');
+        const outage = await runRegionOutageDemo({ io, ...(opts.keep !== undefined ? { keep: opts.keep } : {}) });
+        io.out(opts.json ? `${JSON.stringify(outage)}\n` : renderRegionOutageSummary(outage));
+        if (!outage.passed) io.err(`demo FAILED: ${outage.reason}\n`);
+        process.exitCode = outage.passed ? 0 : 1;
+        return;
+      }
       const summary = await runDemo({ io, ...(opts.keep !== undefined ? { keep: opts.keep } : {}) });
       io.out(opts.json ? `${JSON.stringify(summary)}\n` : renderDemoSummary(summary));
       // With --json stdout holds the JSON alone; the way to inspect the kept state goes to stderr.

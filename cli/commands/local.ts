@@ -17,7 +17,7 @@ const integer = (name: string, min: number, max: number) => (value: string) => {
   return n;
 };
 
-/** Registers `local up` and `local smoke` on the root program. */
+/** Registers `local up`, `local smoke`, `local link-dr` and `local replicate` on the root program. */
 export function registerLocalCommands(program: Command): void {
   const local = program.command('local').description('run a local Kubernetes cluster with a simulated Milvus (for demos and tests)');
   local
@@ -50,6 +50,54 @@ export function registerLocalCommands(program: Command): void {
         process.on('SIGTERM', stop);
       });
       await cluster.stop();
+      process.exitCode = 0;
+    });
+
+  local
+    .command('link-dr')
+    .description("make a second local cluster's state directory a DR region of the first: its workflows run in --region, read its own vault and share the primary's catalog and sealing key")
+    .requiredOption('--state <dir>', "the DR cluster's state directory (started with local up --state DIR)")
+    .requiredOption('--primary-state <dir>', "the primary cluster's state directory")
+    .requiredOption('--region <region>', 'the DR region it stands for (one of the vault\'s replicaRegions)')
+    .action(async (opts: { state: string; primaryState: string; region: string }) => {
+      const { localStateDir, linkDrRegion } = await import('../local-mode.js');
+      const dr = localStateDir(opts.state);
+      const primary = localStateDir(opts.primaryState);
+      if (dr === primary) throw new UserError('--state and --primary-state name the same directory: a DR region needs a cluster and vault of its own');
+      await linkDrRegion(dr, primary, opts.region);
+      process.stdout.write(`${dr} is now DR region ${opts.region} of ${primary}\n`);
+      process.exitCode = 0;
+    });
+
+  local
+    .command('replicate')
+    .description("copy the primary's vault into the DR state directory's vault as S3 replication would, until Ctrl-C (a region outage stops it)")
+    .requiredOption('--from <dir>', "the primary cluster's state directory")
+    .requiredOption('--to <dir>', "the DR cluster's state directory")
+    .addOption(new Option('--lag <seconds>', 'how long each object waits before it is copied').default(0).argParser(integer('--lag', 0, 86_400)))
+    .addOption(new Option('--interval <seconds>', 'seconds between passes').default(1).argParser(integer('--interval', 1, 3600)))
+    .option('--once', 'one pass, then exit', false)
+    .action(async (opts: { from: string; to: string; lag: number; interval: number; once: boolean }) => {
+      const { localStateDir, localReplicator } = await import('../local-mode.js');
+      const replicator = await localReplicator(localStateDir(opts.from), localStateDir(opts.to), { lagSeconds: opts.lag });
+      if (opts.once) {
+        const pass = await replicator.sync();
+        process.stdout.write(`copied ${pass.copied} object(s); ${pass.waiting} waiting\n`);
+        process.exitCode = 0;
+        return;
+      }
+      replicator.start(opts.interval * 1000);
+      process.stdout.write(`replicating ${opts.from} → ${opts.to} (lag ${opts.lag}s); stop with Ctrl-C\n`);
+      await new Promise<void>((done) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          done();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      await replicator.stop();
       process.exitCode = 0;
     });
 
