@@ -38,6 +38,11 @@ export async function localVault(state: string): Promise<FileVaultStore> {
   return new FileVaultStore((await runner()).localPaths(localStateDir(state)).vault);
 }
 
+/** The region a local state directory stands for when it is linked as a DR region; undefined for a primary. */
+export async function localRegion(state: string): Promise<string | undefined> {
+  return (await runner()).readRegionLink(localStateDir(state))?.region;
+}
+
 /** Links `dr` as DR region `region` of `primary` (see local/workflows/runner.ts). */
 export async function linkDrRegion(dr: string, primary: string, region: string): Promise<void> {
   await (await runner()).linkDrRegion(dr, primary, region);

@@ -38,15 +38,31 @@ export function drillInputFromFlags(opts: Pick<DrillRunOptions, 'plan' | 'drill'
 }
 
 /**
- * What the config and the catalog say before anything starts: the drill or plan exists and the
- * plan has an Available backup to drill. Returns the plan's name.
+ * Where a drill runs: in AWS, the region of the stack whose drill state machine starts it — the
+ * vault's, or the DR region of a drill whose target cluster is there (it proves the replica).
+ * `--region` wins.
  */
-export async function checkDrillable(config: Config, catalog: BackupCatalog, input: DrillInput): Promise<string> {
-  const plan = input.drill !== undefined ? resolveDrill(config, input.drill).plan.plan.name : resolvePlan(config, input.plan!).plan.name;
+export function drillRegion(config: Config, input: DrillInput, region: string | undefined): string {
+  if (region !== undefined) return region;
+  if (input.drill !== undefined) {
+    const { plan, targetCluster } = resolveDrill(config, input.drill);
+    return (plan.vault.replicaRegions as readonly string[]).includes(targetCluster.region) ? targetCluster.region : plan.vault.region;
+  }
+  return resolvePlan(config, input.plan!).vault.region;
+}
+
+/**
+ * What the config and the catalog say before anything starts: the drill or plan exists and the
+ * plan has an Available backup to drill (in a DR region, one complete there). Returns the plan's name.
+ */
+export async function checkDrillable(config: Config, catalog: BackupCatalog, input: DrillInput, region?: string): Promise<string> {
+  const resolved = input.drill !== undefined ? resolveDrill(config, input.drill).plan : resolvePlan(config, input.plan!);
+  const plan = resolved.plan.name;
+  const replica = region !== undefined && region !== resolved.vault.region ? region : undefined;
   try {
-    await findBackupAt(catalog, plan, undefined);
+    await findBackupAt(catalog, plan, undefined, replica);
   } catch (err) {
-    if (err instanceof NoBackupAtPointInTimeError) throw new UserError(new NothingToDrillError(plan).message);
+    if (err instanceof NoBackupAtPointInTimeError) throw new UserError(new NothingToDrillError(plan, replica).message);
     throw err;
   }
   return plan;
@@ -118,8 +134,10 @@ export function registerDrillCommands(program: Command, io: WorkflowIO = process
   ).action(async (opts: DrillRunOptions) => {
     const input = drillInputFromFlags(opts);
     const config = await configOf(opts);
-    const plan = await checkDrillable(config, await catalogFor(opts, config), input);
-    process.exitCode = await executeWorkflow(opts, io, { workflow: 'drill', config, input, plan }, async (end) => {
+    // On the embedded default the state directory is the region (a DR one once linked).
+    const region = opts.local ? await (await import('../local-mode.js')).localRegion(opts.state) : drillRegion(config, input, opts.region);
+    const plan = await checkDrillable(config, await catalogFor(opts, config), input, region);
+    process.exitCode = await executeWorkflow({ ...opts, ...(region !== undefined && !opts.local ? { region } : {}) }, io, { workflow: 'drill', config, input, plan }, async (end) => {
       // Passed or not, a drill that got past PrepareDrill has written its evidence: show that.
       const evidence = (await drillEvidence(opts, config, plan)).find((e) => e.executionId === end.executionArn);
       return { key: 'evidence', value: evidence, text: evidence && renderDrillEvidence(evidence) };

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { causeText } from '../backup/workflow.js';
 import type { RestoreRecord } from '../catalog/record.js';
 import { resolveDrill, resolvePlan, UnknownNameError, type ResolvedPlan } from '../config/resolve.js';
-import { DRILL_DEFAULTS, drillNamespaceOf, type Drill } from '../config/schema.js';
+import { DRILL_DEFAULTS, drillNamespaceOf, type Config, type Drill } from '../config/schema.js';
 import { InvalidInputError } from '../errors.js';
 import { deleteNamespace } from '../restore/namespace.js';
 import { findBackupAt, NoBackupAtPointInTimeError, servingRegion } from '../restore/prepare.js';
@@ -40,6 +40,17 @@ export class NothingToDrillError extends Error {
 export function defaultDrillId(name: string, startTime: string): string {
   const suffix = `-drill-${new Date(startTime).toISOString().slice(0, 19).replace(/\D/g, '')}`;
   return `${name.slice(0, 80 - suffix.length).replace(/-+$/, '')}${suffix}`;
+}
+
+/**
+ * Where a drill started for a plan restores: the plan's cluster in the vault's region; in a DR
+ * region (where the plan's cluster is not), the first cluster of the config there.
+ */
+function defaultDrillCluster(config: Config, plan: ResolvedPlan, region: string | undefined): string {
+  if (region === undefined || region === plan.cluster.region) return plan.cluster.name;
+  const here = config.clusters.find((c) => c.region === region);
+  if (!here) throw new InvalidInputError(WHAT, [`plan: a drill in ${region} restores into a cluster there, and the config has none (clusters[].region)`]);
+  return here.name;
 }
 
 /** What PrepareDrill hands the workflow: the drill, and the nested restore's input. */
@@ -75,7 +86,7 @@ export async function prepareDrillStep(
     } else {
       plan = resolvePlan(s.config, input.plan!);
       settings = DRILL_DEFAULTS;
-      targetCluster = plan.cluster.name;
+      targetCluster = defaultDrillCluster(s.config, plan, s.region);
       targetNamespace = drillNamespaceOf(plan.plan.namespace);
     }
   } catch (err) {

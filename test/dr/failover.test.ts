@@ -11,7 +11,8 @@ import { MilvusClient } from '../../core/milvus/client.js';
 import { FileVaultStore } from '../../core/vault/file-store.js';
 import { startLocalCluster, type LocalCluster } from '../../local/cluster.js';
 import { LocalReplicator } from '../../local/replicator.js';
-import { linkDrRegion, localCatalog, localPaths, runLocalBackup, runLocalFailover, runLocalReplicationCheck, runLocalRestore } from '../../local/workflows/runner.js';
+import { linkDrRegion, localCatalog, localPaths, runLocalBackup, runLocalDrill, runLocalFailover, runLocalReplicationCheck, runLocalRestore } from '../../local/workflows/runner.js';
+import { listDrillEvidence } from '../../core/drill/workflow.js';
 import { NAMESPACE, PLAN, startSeededCluster, type SeededCluster } from '../backup/helpers.js';
 
 // "us-east-1 is down, bring Milvus back in us-west-2" on the embedded default: the primary
@@ -138,5 +139,15 @@ describe('failover into the DR region on the embedded default', () => {
     const milvus = new MilvusClient(drKube.kc, { namespace: NAMESPACE, service: 'production-milvus-milvus', restPort: 19530, managementPort: 9091 });
     for (const r of (await record(backups[1]!)).rowCounts) expect([r.collection, await milvus.countRows(r.database, r.collection)]).toEqual([r.collection, r.rows]);
     expect((await drKube.core.readNamespacedSecret({ name: 'milvus-root', namespace: NAMESPACE })).data).toEqual(secret.data);
+  });
+
+  it('a drill in the DR region proves the replica: it restores the newest backup complete there into a DR cluster, and its evidence names the region', async () => {
+    clock = at(6);
+    const result = await runLocalDrill({ stateDir: dr.stateDir, config, input: { plan: PLAN }, now, untilPoll: () => dr.cluster.settle() });
+
+    expect(result.error).toBeUndefined();
+    const evidence = await listDrillEvidence(new FileVaultStore(localPaths(dr.stateDir).vault, { now }), PLAN);
+    expect(evidence).toHaveLength(1);
+    expect(evidence[0]).toMatchObject({ passed: true, region: REGION, backup: { backupId: backups[1] }, restore: { status: 'Completed', source: 'vault', targetCluster: drCluster(), targetNamespace: `${NAMESPACE}-drill` } });
   });
 });
