@@ -73,3 +73,35 @@ export function primaryStackName(installation: string, region: string): string {
 export function drStackName(installation: string, region: string): string {
   return `${installation}-dr-${region}`;
 }
+
+/** The stack of a vault region's keys, deployed before that vault's DR stacks and its primary stack. */
+export function keysStackName(installation: string, region: string): string {
+  return `${installation}-keys-${region}`;
+}
+
+/** The KMS alias (without `alias/`) of the multi-Region key that seals a vault's captured Secrets, and of its replicas. */
+export function sealingKeyAlias(parts: Pick<VaultNameParts, 'installation' | 'vault'>): string {
+  return `${parts.installation}-${parts.vault}-sealing`;
+}
+
+/**
+ * The SSM parameter holding the ARN of a vault's multi-Region sealing key, in the key's region
+ * and in each of the vault's DR regions. A KMS key id is chosen by KMS (`mrk-` and 32 random hex
+ * digits), so unlike a bucket the key cannot be named from the config: the keys stack publishes
+ * its ARN under this name, and each region's stack reads it from its own region.
+ */
+export function sealingKeyParameterName(parts: Pick<VaultNameParts, 'installation' | 'vault'>): string {
+  return `/${parts.installation}/${parts.vault}/sealing-key-arn`;
+}
+
+/**
+ * The metrics CheckReplication emits (namespace `MilvusGuard`, with only the Powertools default
+ * dimension `service`, the installation's name) and the DR stack alarms on: backups whose objects
+ * are not all in the DR vault after the replication deadline (`late`) or not yet (`pending`), and
+ * one `checked` data point per run, whose absence says the check stopped.
+ */
+export const REPLICATION_METRICS = {
+  late: 'ReplicationLate',
+  pending: 'ReplicationPending',
+  checked: 'ReplicationChecked',
+} as const;

@@ -495,6 +495,25 @@ export function crossReferenceIssues(c: ReferenceView): ReferenceIssue[] {
     if (first === undefined) vaultRegions.set(region, i);
     else issues.push({ path: ['vaults', i, 'region'], message: `${region} already has vault ${String(vaults[first]!['name'])}; one vault per region` });
   });
+  // A DR region's stack runs the restore, drill and failover workflows of one source vault (their
+  // environment names one vault and its replica bucket).
+  const replicatedInto = new Map<string, number>();
+  vaults.forEach((v, i) => {
+    const regions = v['replicaRegions'];
+    if (!Array.isArray(regions)) return;
+    regions.forEach((r: unknown, j) => {
+      const region = str(r);
+      if (region === undefined) return;
+      const first = replicatedInto.get(region);
+      if (first === undefined) replicatedInto.set(region, i);
+      else if (first !== i) {
+        issues.push({
+          path: ['vaults', i, 'replicaRegions', j],
+          message: `vault ${String(vaults[first]!['name'])} already replicates into ${region}; a DR region serves one vault (its restore, drill and failover workflows read that vault's replica): choose another DR region for vault ${String(v['name'])}`,
+        });
+      }
+    });
+  });
   clusters.forEach((cl, i) => {
     if (cl['endpointAccess'] === 'private' && cl['vpc'] === undefined) {
       issues.push({ path: ['clusters', i, 'vpc'], message: 'is required when endpointAccess is private (the Lambdas must run in the cluster VPC)' });

@@ -8,6 +8,8 @@ import { Fn } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import type { Cluster } from '../../core/config/schema.js';
+import { UserError } from '../../core/errors.js';
 
 export interface ClusterNetworkProps {
   /** The VPC of the private clusters, e.g. `vpc-0abc1234`. */
@@ -55,4 +57,28 @@ export class ClusterNetwork extends Construct {
       }),
     );
   }
+}
+
+/**
+ * The VPC placement for the clusters of one region whose endpoint is private, or undefined when
+ * all are public. The step functions serve every plan of the region, so they run in one VPC:
+ * private clusters in different VPCs are refused with a message saying so.
+ */
+export function clusterNetworkFor(scope: Construct, id: string, clusters: readonly Cluster[], role: iam.IRole): ClusterNetwork | undefined {
+  const privates = [...new Map(clusters.filter((c) => c.endpointAccess === 'private').map((c) => [c.name, c])).values()];
+  if (privates.length === 0) return undefined;
+  const vpcIds = [...new Set(privates.map((c) => c.vpc!.vpcId))];
+  if (vpcIds.length > 1) {
+    throw new UserError(
+      `clusters ${privates.map((c) => `${c.name} (${c.vpc!.vpcId})`).join(', ')} have private endpoints in different VPCs; ` +
+        'the workflow Lambdas of one region run in one VPC: peer the VPCs and name one of them for every private cluster, or make the endpoints public',
+    );
+  }
+  const vpc = privates[0]!.vpc!;
+  return new ClusterNetwork(scope, id, {
+    vpcId: vpc.vpcId,
+    subnetIds: vpc.subnetIds,
+    ...(vpc.securityGroupIds ? { securityGroupIds: vpc.securityGroupIds } : {}),
+    role,
+  });
 }

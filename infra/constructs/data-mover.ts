@@ -4,7 +4,7 @@
  * its Jobs get through EKS Pod Identity for the service account the workflow creates in the
  * namespace it works in:
  * - the backup role, in every namespace a plan backs up (export Jobs write the vault; a restore
- *   back into that namespace hydrates with it too);
+ *   back into that namespace hydrates with it too); none where no plan backs up (a DR region);
  * - the restore role, read-only, in the namespaces restores are known to target (drills'
  *   throwaway namespaces): a hydration Job needs to read the vault, never to write it.
  * Pod Identity maps one role per cluster, namespace and service account, and only in
@@ -25,8 +25,12 @@ export interface DataMoverTarget {
 }
 
 export interface DataMoverProps {
-  /** Where backups run: cluster and namespace pairs whose service account gets the backup role (duplicates are merged). */
-  readonly targets: readonly DataMoverTarget[];
+  /**
+   * Where backups run: cluster and namespace pairs whose service account gets the backup role
+   * (duplicates are merged).
+   * @default - none, and no backup role (a DR region restores only)
+   */
+  readonly targets?: readonly DataMoverTarget[];
   /**
    * Where restores are known to run (drill namespaces): their service account gets the
    * read-only restore role, unless it is also a backup target (then the backup role, which
@@ -45,8 +49,8 @@ export const DEFAULT_DATAMOVER_SERVICE_ACCOUNT = 'milvus-guard-datamover';
 
 export class DataMover extends Construct {
   readonly image: ecrAssets.DockerImageAsset;
-  /** The role export Jobs run as; grant it what a backup needs (writing the vault). */
-  readonly role: iam.Role;
+  /** The role export Jobs run as; grant it what a backup needs (writing the vault). Present with `targets`. */
+  readonly role?: iam.Role;
   /** The role hydration Jobs in restore targets run as; grant it what a restore needs (reading the vault). */
   readonly restoreRole: iam.Role;
   readonly serviceAccountName: string;
@@ -62,11 +66,14 @@ export class DataMover extends Construct {
       // The Job's nodes on EKS are usually Graviton or x86; the Lambdas are arm64, the Job follows.
       platform: ecrAssets.Platform.LINUX_ARM64,
     });
+    const targets = props.targets ?? [];
     // Pod Identity assumes the role with session tags (the pod's namespace and service account).
-    this.role = new iam.Role(this, 'Role', {
-      assumedBy: new iam.SessionTagsPrincipal(new iam.ServicePrincipal('pods.eks.amazonaws.com')),
-      description: 'milvus-guard data-mover Jobs (EKS Pod Identity): write backups into the vault',
-    });
+    if (targets.length > 0) {
+      this.role = new iam.Role(this, 'Role', {
+        assumedBy: new iam.SessionTagsPrincipal(new iam.ServicePrincipal('pods.eks.amazonaws.com')),
+        description: 'milvus-guard data-mover Jobs (EKS Pod Identity): write backups into the vault',
+      });
+    }
     this.restoreRole = new iam.Role(this, 'RestoreRole', {
       assumedBy: new iam.SessionTagsPrincipal(new iam.ServicePrincipal('pods.eks.amazonaws.com')),
       description: 'milvus-guard data-mover Jobs of restores and drills (EKS Pod Identity): read backups from the vault',
@@ -86,7 +93,7 @@ export class DataMover extends Construct {
       );
     };
     // Backup targets first: where a namespace is both, the role that can also write wins.
-    for (const t of props.targets) associate(t, 'PodIdentity', this.role);
+    if (this.role) for (const t of targets) associate(t, 'PodIdentity', this.role);
     for (const t of props.restoreTargets ?? []) associate(t, 'RestorePodIdentity', this.restoreRole);
     this.associations = associations;
   }

@@ -77,6 +77,9 @@ export interface MilvusGuardFunctionProps<S extends z.ZodType> {
   readonly logEncryptionKey?: kms.IKey;
 }
 
+/** The CloudWatch namespace of the functions' metrics unless a function names another. */
+export const DEFAULT_METRICS_NAMESPACE = 'MilvusGuard';
+
 /** Makes the CommonJS `require` that lazy `require("fs")` calls in ESM bundles expect. */
 const CREATE_REQUIRE_BANNER = "import { createRequire as __mgCreateRequire } from 'node:module'; const require = __mgCreateRequire(import.meta.url);";
 
@@ -90,7 +93,7 @@ export class MilvusGuardFunction<S extends z.ZodType> extends Construct implemen
     super(scope, id);
     const environment: Record<string, string> = {
       POWERTOOLS_SERVICE_NAME: props.serviceName,
-      POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace ?? 'MilvusGuard',
+      POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE,
       ...Object.fromEntries(Object.entries(props.environment as Record<string, unknown>).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)])),
     };
     // The same check the function makes at cold start, made before anything deploys.

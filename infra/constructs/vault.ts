@@ -2,8 +2,8 @@
  * The vault: the S3 bucket backups are written to, and the rules that keep that data safe
  * (README, "The vault"). Object Lock with a default retention, SSE-KMS with a customer key,
  * versioning, TLS only, no public access, server access logs into a separate bucket, lifecycle
- * rules that only tier and tidy, replication to DR vaults in other regions and an alarm when
- * the vault outgrows its planned capacity.
+ * rules that only tier and tidy, replication to DR vaults in other regions (with an alarm when S3
+ * fails to replicate objects) and an alarm when the vault outgrows its planned capacity.
  */
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -112,6 +112,8 @@ export class Vault extends Construct {
   readonly replicationRole?: iam.Role;
   /** Present when `capacityAlarmThresholdBytes` is set. */
   readonly capacityAlarm?: cloudwatch.Alarm;
+  /** An alarm per DR region, when S3 fails to replicate objects there; by DR region. */
+  readonly replicationFailureAlarms: ReadonlyMap<string, cloudwatch.Alarm>;
 
   constructor(scope: Construct, id: string, props: VaultProps) {
     super(scope, id);
@@ -172,7 +174,7 @@ export class Vault extends Construct {
         : {
             replicationRole: this.replicationRole,
             replicationRules: replicas.map((replica, i) => ({
-              id: `replicate-to-${replica.region}`,
+              id: replicationRuleId(replica.region),
               priority: replicas.length - i,
               destination: s3.Bucket.fromBucketName(this, `Replica-${replica.region}`, replica.bucketName),
               // Each DR vault has its own key; S3 accepts the alias ARN as ReplicaKmsKeyID.
@@ -194,6 +196,36 @@ export class Vault extends Construct {
       this.capacityAlarm = this.addCapacityAlarm(props.capacityAlarmThresholdBytes, transitions);
       if (props.alarmTopic) this.capacityAlarm.addAlarmAction(new cloudwatchActions.SnsAction(props.alarmTopic));
     }
+    this.replicationFailureAlarms = new Map(replicas.map((replica) => [replica.region, this.addReplicationFailureAlarm(replica, props.alarmTopic)]));
+  }
+
+  /**
+   * S3 gives up on an object it cannot replicate (a key policy, a bucket policy or Object Lock
+   * settings that refuse it) and never retries it: the object is missing from the DR vault until
+   * it is written again. The rule's replication metrics (enabled with Replication Time Control)
+   * count those failures, in this region.
+   */
+  private addReplicationFailureAlarm(replica: VaultReplica, topic: sns.ITopic | undefined): cloudwatch.Alarm {
+    const alarm = new cloudwatch.Alarm(this, `ReplicationFailureAlarm-${replica.region}`, {
+      alarmDescription:
+        `S3 failed to replicate objects of ${this.bucket.bucketName} into the DR vault ${replica.bucketName} in ${replica.region}, and will not retry them: ` +
+        `the DR region cannot restore backups that need them. Find the objects (S3 Batch Replication with a failed-replication manifest, or the replication status in S3 Inventory), ` +
+        `fix the cause (the DR key's policy, the replication role) and replicate them again with S3 Batch Replication.`,
+      metric: new cloudwatch.Metric({
+        namespace: 'AWS/S3',
+        metricName: 'OperationsFailedReplication',
+        dimensionsMap: { SourceBucket: this.bucket.bucketName, DestinationBucket: replica.bucketName, RuleId: replicationRuleId(replica.region) },
+        statistic: cloudwatch.Stats.SUM,
+        period: Duration.minutes(5),
+      }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      // S3 reports the metric only when there is replication traffic: no data is no failure.
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    if (topic) alarm.addAlarmAction(new cloudwatchActions.SnsAction(topic));
+    return alarm;
   }
 
   /**
@@ -461,6 +493,11 @@ function lifecycleRules(transitions: readonly VaultTransition[], noncurrentExpir
   });
   rules.push({ id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(7) });
   return rules;
+}
+
+/** The id of the replication rule into `region` (a dimension of its replication metrics). */
+function replicationRuleId(region: string): string {
+  return `replicate-to-${region}`;
 }
 
 function aliasArn(stack: Stack, region: string, alias: string): string {

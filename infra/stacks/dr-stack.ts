@@ -1,41 +1,278 @@
 /**
- * The stack of a DR region: one DR vault per primary vault that replicates here, each with the
- * same Object Lock, encryption, public-access and TLS rules as its source but its own KMS key,
- * so a compromised or deleted primary key cannot take the replica with it. The catalog's
- * replica in this region belongs to the global table (created by the home region's stack).
+ * The stack of a DR region: everything a restore here needs with the primary region gone.
+ * - The DR vault the source vault replicates into: the same Object Lock, encryption,
+ *   public-access and TLS rules as its source but its own KMS key, so a compromised or deleted
+ *   primary key cannot take the replica with it.
+ * - A replica of the source vault's multi-Region sealing key, which unseals the captured Secrets.
+ * - The restore, drill and failover workflows, their Lambdas and a workflow role that reads the DR
+ *   vault, uses this region's replica of the catalog (the global table, created by the home
+ *   region's stack) and reaches this region's EKS clusters; the data mover's restore role.
+ * - CheckReplication every five minutes, recording which backups are whole here, and alarms when
+ *   replication is late or the check stops, to a topic of this region.
+ * Nothing here names the primary region: the stack finds the catalog, the sealing key's ARN and
+ * the bus in its own region by name (core/naming.ts), so it deploys and runs without that region.
  */
-import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
-import type { Config } from '../../core/config/schema.js';
+import { resolvePlan, type ResolvedDrill } from '../../core/config/resolve.js';
+import { drillNamespaceOf, type Cluster, type Config, type Vault as VaultConfig } from '../../core/config/schema.js';
+import { UserError } from '../../core/errors.js';
+import { catalogTableName, REPLICATION_METRICS, replicaBucketName, replicaKeyAlias, sealingKeyAlias, sealingKeyParameterName, stateMachineName } from '../../core/naming.js';
+import { DRILLS_PREFIX, PACKS_PREFIX } from '../../core/vault/layout.js';
+import { bundleStates, DRILL_WORKFLOW, FAILOVER_WORKFLOW, RESTORE_WORKFLOW } from '../../core/workflow/steps.js';
+import { RestoreStepEnvironment } from '../../lambdas/restore/environment.js';
+import { ClusterAccess } from '../constructs/cluster-access.js';
+import { clusterNetworkFor, type ClusterNetwork } from '../constructs/cluster-network.js';
+import { DataMover } from '../constructs/data-mover.js';
+import { DEFAULT_METRICS_NAMESPACE } from '../constructs/milvus-guard-function.js';
+import { Notifications } from '../constructs/notifications.js';
+import { SealingKeyReplica } from '../constructs/sealing-key.js';
+import { StepFunctions } from '../constructs/step-functions.js';
 import { Vault } from '../constructs/vault.js';
-import { acknowledge } from '../nag.js';
-import { replicaBucketName, replicaKeyAlias } from '../../core/naming.js';
-import { vaultTransitions } from './primary-stack.js';
+import { Workflow } from '../constructs/workflow.js';
+import { acknowledge, acknowledgeWildcardResources } from '../nag.js';
+import { drillsOf, logsEncryptionKey, vaultTransitions } from './primary-stack.js';
 
 export interface DrStackProps extends StackProps {
   readonly config: Config;
 }
 
+/** How often CheckReplication runs; its stopped alarm fires after three missed runs. */
+const REPLICATION_CHECK_RATE = Duration.minutes(5);
+
 export class DrStack extends Stack {
-  /** The DR vaults, by the config name of the vault they replicate. */
-  readonly vaults: ReadonlyMap<string, Vault>;
+  /** The config's vault that replicates into this region (one per DR region, core/config/schema.ts). */
+  readonly sourceVault: VaultConfig;
+  /** The DR vault: the replica of `sourceVault`. */
+  readonly vault: Vault;
+  readonly sealingKey: SealingKeyReplica;
+  readonly catalogTable: dynamodb.ITableV2;
+  readonly notifications: Notifications;
+  readonly workflowRole: iam.Role;
+  readonly clusterAccess: ClusterAccess;
+  /** The VPC placement of the functions that call Kubernetes, when a DR cluster is private. */
+  readonly network?: ClusterNetwork;
+  readonly dataMover: DataMover;
+  /** The functions behind the workflows' Tasks and CheckReplication. */
+  readonly steps: StepFunctions;
+  readonly restoreWorkflow: Workflow;
+  readonly drillWorkflow: Workflow;
+  readonly failoverWorkflow: Workflow;
+  /** Runs CheckReplication every five minutes. */
+  readonly replicationCheckRule: events.Rule;
+  readonly replicationLateAlarm: cloudwatch.Alarm;
+  readonly replicationCheckStoppedAlarm: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: DrStackProps) {
     super(scope, id, props);
     const { config } = props;
-    const vaults = new Map<string, Vault>();
-    for (const source of config.vaults.filter((v) => (v.replicaRegions as readonly string[]).includes(this.region))) {
-      const names = { installation: config.name, vault: source.name, account: this.account };
-      const vault = new Vault(this, `Vault-${source.name}`, {
-        bucketName: replicaBucketName({ ...names, region: this.region }),
-        objectLockMode: source.objectLock.mode,
-        objectLockDefaultRetention: Duration.days(source.objectLock.defaultRetentionDays),
-        keyAlias: replicaKeyAlias(names),
-        transitions: vaultTransitions(source),
-      });
-      acknowledge(vault.accessLogsBucket, 'AwsSolutions-S1', "This bucket receives the DR vault's server access logs; logging it into itself would loop.");
-      vaults.set(source.name, vault);
-    }
-    this.vaults = vaults;
+    const source = sourceVaultOf(config, this.region);
+    this.sourceVault = source;
+    const names = { installation: config.name, vault: source.name, account: this.account };
+    const plans = config.plans.filter((p) => p.vault === source.name).map((p) => resolvePlan(config, p.name));
+    const drills = drillsOf(config, source, plans.map((p) => p.plan.name)).filter((d) => d.targetCluster.region === this.region);
+    const clusters = config.clusters.filter((c) => c.region === this.region);
+
+    // The construct id predates the DR workflows; renaming it would replace the bucket.
+    this.vault = new Vault(this, `Vault-${source.name}`, {
+      bucketName: replicaBucketName({ ...names, region: this.region }),
+      objectLockMode: source.objectLock.mode,
+      objectLockDefaultRetention: Duration.days(source.objectLock.defaultRetentionDays),
+      keyAlias: replicaKeyAlias(names),
+      transitions: vaultTransitions(source),
+    });
+
+    this.notifications = new Notifications(this, 'Notifications', { subscriptions: config.notifications.subscriptions, displayName: config.name });
+    const logsKey = logsEncryptionKey(this, 'LogsKey');
+    this.sealingKey = new SealingKeyReplica(this, 'SealingKey', { alias: sealingKeyAlias(names), parameterName: sealingKeyParameterName(names) });
+    // This region's replica of the global table: the same name in every region.
+    this.catalogTable = dynamodb.TableV2.fromTableName(this, 'CatalogReplica', catalogTableName(config.name));
+    const bus = events.EventBus.fromEventBusName(this, 'DefaultEventBus', 'default');
+
+    // One role for every workflow Lambda here, as in the primary stack (the identity the EKS
+    // access entries name). It reads the DR vault and writes only drill evidence into it: the
+    // replica is what survives a compromised primary, so nothing here deletes or overwrites it.
+    this.workflowRole = new iam.Role(this, 'WorkflowRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `The milvus-guard DR workflow Lambdas of ${config.name} in ${this.region} (vault ${source.name}'s replica)`,
+    });
+    this.vault.grantRead(this.workflowRole);
+    this.vault.grantPutObjects(this.workflowRole, [DRILLS_PREFIX]);
+    // A restore of a backup whose packs the lifecycle archived thaws them first (StartThaw).
+    this.vault.grantThaw(this.workflowRole, [PACKS_PREFIX]);
+    // Restores, drills, failovers and CheckReplication record into the catalog's replica.
+    this.catalogTable.grantReadWriteData(this.workflowRole);
+    this.sealingKey.grantUnseal(this.workflowRole);
+    bus.grantPutEventsTo(this.workflowRole);
+
+    // Every cluster of this region: a failover or restore may target any of them.
+    this.clusterAccess = new ClusterAccess(this, 'ClusterAccess', { role: this.workflowRole, clusterNames: clusters.map((c) => c.eksClusterName) });
+    this.network = clusterNetworkFor(this, 'ClusterNetwork', clusters, this.workflowRole);
+
+    // Hydration Jobs read the DR vault as the data mover's restore role (EKS Pod Identity), in the
+    // namespaces restores here are known to target: each plan's own namespace (a failover brings
+    // the plan back under its name) and its drill namespace, on every cluster of this region, and
+    // the namespaces of the drills that run here. No backup role: nothing backs up in a DR region.
+    this.dataMover = new DataMover(this, 'DataMover', { restoreTargets: restoreTargets(clusters, plans.map((p) => p.plan.namespace), drills) });
+    this.vault.grantRead(this.dataMover.restoreRole);
+    new CfnOutput(this, 'DataMoverRestoreRoleArn', {
+      value: this.dataMover.restoreRole.roleArn,
+      description: `aws eks create-pod-identity-association --region ${this.region} --cluster-name CLUSTER --namespace NAMESPACE --service-account ${this.dataMover.serviceAccountName} --role-arn <this>`,
+    });
+
+    const workflows = [RESTORE_WORKFLOW, DRILL_WORKFLOW, FAILOVER_WORKFLOW];
+    this.steps = new StepFunctions(this, 'Steps', {
+      workflows,
+      bundles: {
+        restore: {
+          environmentSchema: RestoreStepEnvironment,
+          environment: {
+            // The source vault's name: records, plans and keys are the primary's, the bucket is the replica.
+            VAULT_NAME: source.name,
+            VAULT_BUCKET: this.vault.bucket.bucketName,
+            VAULT_KMS_KEY_ARN: this.vault.encryptionKey.keyArn,
+            VAULT_OBJECT_LOCK_MODE: source.objectLock.mode,
+            CATALOG_TABLE: this.catalogTable.tableName,
+            EVENT_BUS_NAME: bus.eventBusName,
+            DATAMOVER_IMAGE: this.dataMover.image.imageUri,
+            DATAMOVER_SERVICE_ACCOUNT: this.dataMover.serviceAccountName,
+            SEALING_KEY_ARN: this.sealingKey.keyArn,
+          },
+          // CheckReplication reads the vault and the catalog only: it stays out of the VPC.
+          callsKubernetes: bundleStates('restore', ...workflows).filter((state) => state !== 'CheckReplication'),
+        },
+      },
+      config,
+      role: this.workflowRole,
+      logEncryptionKey: logsKey,
+      ...(this.network ? { network: this.network } : {}),
+    });
+
+    // The same state machine names as in the primary region (the CLI starts `<name>-restore` in
+    // the region it is given); a region that holds a vault too is refused by `sourceVaultOf`.
+    this.restoreWorkflow = new Workflow(this, 'RestoreWorkflow', {
+      definition: 'restore',
+      stateMachineName: stateMachineName(config.name, 'restore'),
+      taskFunctions: this.steps.taskFunctions(RESTORE_WORKFLOW),
+      logEncryptionKey: logsKey,
+      alarmTopic: this.notifications.topic,
+    });
+    this.drillWorkflow = new Workflow(this, 'DrillWorkflow', {
+      definition: 'drill',
+      stateMachineName: stateMachineName(config.name, 'drill'),
+      taskFunctions: this.steps.taskFunctions(DRILL_WORKFLOW),
+      nestedStateMachines: { RestoreStateMachineArn: this.restoreWorkflow.stateMachine },
+      schedules: drills.map((d) => ({ name: d.drill.name, input: { drill: d.drill.name }, cron: d.schedule.cron, timeZone: d.schedule.timeZone, purpose: `Runs the DR drill ${d.drill.name} (plan ${d.plan.plan.name}) from the replica in ${this.region}` })),
+      logEncryptionKey: logsKey,
+      alarmTopic: this.notifications.topic,
+    });
+    // On demand only: failing over is a decision (the runbook's), not a routine.
+    this.failoverWorkflow = new Workflow(this, 'FailoverWorkflow', {
+      definition: 'failover',
+      stateMachineName: stateMachineName(config.name, 'failover'),
+      taskFunctions: this.steps.taskFunctions(FAILOVER_WORKFLOW),
+      nestedStateMachines: { RestoreStateMachineArn: this.restoreWorkflow.stateMachine },
+      logEncryptionKey: logsKey,
+      alarmTopic: this.notifications.topic,
+    });
+
+    // The event is ignored: the check reads the catalog. A run that cannot be delivered within
+    // the period is dropped; the next one does the same work.
+    this.replicationCheckRule = new events.Rule(this, 'CheckReplicationSchedule', {
+      description: `Records which backups of vault ${source.name} are whole in its DR vault in ${this.region} (CheckReplication)`,
+      schedule: events.Schedule.rate(REPLICATION_CHECK_RATE),
+      targets: [new eventTargets.LambdaFunction(this.steps.eventFunction(FAILOVER_WORKFLOW, 'CheckReplication'), { retryAttempts: 2, maxEventAge: REPLICATION_CHECK_RATE })],
+    });
+    const alarmAction = new cloudwatchActions.SnsAction(this.notifications.topic);
+    const replicationMetric = (metricName: string, statistic: string) =>
+      new cloudwatch.Metric({ namespace: DEFAULT_METRICS_NAMESPACE, metricName, dimensionsMap: { service: config.name }, statistic, period: REPLICATION_CHECK_RATE });
+    this.replicationLateAlarm = new cloudwatch.Alarm(this, 'ReplicationLateAlarm', {
+      alarmName: `${config.name}-dr-replication-late`,
+      alarmDescription:
+        `Backups of vault ${source.name} are still not whole in the DR vault ${this.vault.bucket.bucketName} (${this.region}) after S3's 15-minute replication deadline: ` +
+        `a failover now would restore an older backup than the newest. See which with: milvus-guard dr status --region ${this.region}. ` +
+        `Then check the primary region's replication-failure alarm and the vault's replication rule (its role, the DR key's policy); objects S3 gave up on need S3 Batch Replication.`,
+      metric: replicationMetric(REPLICATION_METRICS.late, cloudwatch.Stats.MAXIMUM),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      // Reported by the check; its silence is the other alarm's business.
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    this.replicationLateAlarm.addAlarmAction(alarmAction);
+    this.replicationCheckStoppedAlarm = new cloudwatch.Alarm(this, 'ReplicationCheckStoppedAlarm', {
+      alarmName: `${config.name}-dr-replication-check-stopped`,
+      alarmDescription:
+        `CheckReplication in ${this.region} has not reported for 15 minutes: which backups of vault ${source.name} a failover here could restore is no longer being recorded. ` +
+        `Look at its function's logs and errors (the rule ${this.node.path}/CheckReplicationSchedule invokes it every 5 minutes) and at the catalog replica ${catalogTableName(config.name)}.`,
+      metric: replicationMetric(REPLICATION_METRICS.checked, cloudwatch.Stats.SAMPLE_COUNT),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+      // No data is exactly what this alarm is about.
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    });
+    this.replicationCheckStoppedAlarm.addAlarmAction(alarmAction);
+
+    // No role of the product may lift or shorten an Object Lock on the replica either.
+    this.vault.denyGovernanceBypass(this.node.findAll().filter((c): c is iam.Role => c instanceof iam.Role));
+
+    this.acknowledgeFindings();
   }
+
+  /** cdk-nag findings that are deliberate, each with the reason. */
+  private acknowledgeFindings(): void {
+    if (this.network) {
+      acknowledgeWildcardResources(this.workflowRole, ['*'], 'Lambda creates and deletes its VPC network interfaces with the function role; those EC2 actions support no resource-level permissions.');
+    }
+    acknowledge(this.vault.accessLogsBucket, 'AwsSolutions-S1', "This bucket receives the DR vault's server access logs; logging it into itself would loop.");
+    for (const fn of this.steps.functions.values()) {
+      acknowledge(fn.function, 'AwsSolutions-L1', 'Node.js 22 is the runtime the bundle targets (esbuild target node22) and is tested on; moving to a newer runtime is a deliberate change of both.');
+    }
+    acknowledgeWildcardResources(this.dataMover.restoreRole, [this.vault.bucket.arnForObjects('*')], 'A hydration Job reads the packs and indexes of the backup it restores, wherever they are in the DR vault. Read only.');
+    acknowledgeWildcardResources(this.workflowRole, [this.vault.bucket.arnForObjects('*')], 'Restores read the indexes, manifests and packs of the backup they restore, wherever they are in the DR vault. Read only.');
+    acknowledgeWildcardResources(this.workflowRole, [this.vault.bucket.arnForObjects(`${DRILLS_PREFIX}*`)], "Drills write their evidence reports under drills/ (one per drill run, named at run time); the only writes into the DR vault.");
+    acknowledgeWildcardResources(this.workflowRole, [this.vault.bucket.arnForObjects(`${PACKS_PREFIX}*`)], 'A restore thaws whichever archived packs the backup it restores needs (RestoreObject); packs only.');
+    acknowledgeWildcardResources(this.workflowRole, [`${this.catalogTable.tableArn}/index/*`], "Querying the catalog's index; the table has one.");
+    acknowledgeWildcardResources(this.workflowRole, ['*'], 'X-Ray (PutTraceSegments, PutTelemetryRecords) supports no resource-level permissions.');
+  }
+}
+
+/**
+ * The vault whose DR region `region` is. The config allows one per DR region; a region that also
+ * holds a vault is refused: its primary stack's restore and drill state machines would have the
+ * names this stack's need (the CLI finds a workflow by its name in the region it is given).
+ */
+function sourceVaultOf(config: Config, region: string): VaultConfig {
+  const sources = config.vaults.filter((v) => (v.replicaRegions as readonly string[]).includes(region));
+  if (sources.length !== 1) {
+    throw new UserError(
+      sources.length === 0
+        ? `no vault replicates into ${region}; a DR stack serves the vault whose replicaRegions name its region`
+        : `vaults ${sources.map((v) => v.name).join(', ')} all replicate into ${region}; a DR region serves one vault: choose another DR region for all but one`,
+    );
+  }
+  const source = sources[0]!;
+  const local = config.vaults.find((v) => v.region === region);
+  if (local) {
+    throw new UserError(
+      `vault ${source.name} replicates into ${region}, which holds vault ${local.name}: the DR workflows of vault ${source.name} there would take the names of vault ${local.name}'s ` +
+        `(${stateMachineName(config.name, 'restore')}, ${stateMachineName(config.name, 'drill')}): choose a DR region for vault ${source.name} that holds no vault`,
+    );
+  }
+  return source;
+}
+
+/** Where hydration Jobs in a DR region are known to run: every plan's namespace and its drill namespace on every cluster, and the drills'. */
+function restoreTargets(clusters: readonly Cluster[], planNamespaces: readonly string[], drills: readonly ResolvedDrill[]) {
+  return [
+    ...clusters.flatMap((c) => planNamespaces.flatMap((ns) => [ns, drillNamespaceOf(ns)].map((namespace) => ({ clusterName: c.eksClusterName, namespace })))),
+    ...drills.map((d) => ({ clusterName: d.targetCluster.eksClusterName, namespace: d.targetNamespace })),
+  ];
 }

@@ -2,9 +2,11 @@
  * The stack of a vault region: the vault (replicating to its DR vaults), the catalog (the
  * global table itself in the installation's home region, its replica elsewhere), the workflow
  * role and its access to the region's EKS clusters, the workflow Lambdas, the backup, restore
- * and drill state machines with the plans' and drills' schedules, the retention state machine
- * with its daily schedule and its per-step roles, and the notification topic the alarms
- * publish to.
+ * and drill state machines with the plans' and drills' schedules (drills into a cluster of this
+ * region; those into a DR region's cluster run in that region's DR stack), the retention state
+ * machine with its daily schedule and its per-step roles, and the notification topic the alarms
+ * publish to. Captured Secrets are sealed with the vault's multi-Region sealing key, which the
+ * keys stack of this region creates before this stack and its DR stacks deploy.
  */
 import { PACKS_PREFIX } from '../../core/vault/layout.js';
 import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
@@ -15,9 +17,9 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
-import { resolveDrill, resolvePlan } from '../../core/config/resolve.js';
+import { resolveDrill, resolvePlan, type ResolvedDrill } from '../../core/config/resolve.js';
 import { parseQuantity } from '../../core/config/quantity.js';
-import { drillNamespaceOf, type Cluster, type Config, type StorageClass, type Vault as VaultConfig } from '../../core/config/schema.js';
+import { drillNamespaceOf, type Config, type StorageClass, type Vault as VaultConfig } from '../../core/config/schema.js';
 import { UserError } from '../../core/errors.js';
 import { BACKUP_WORKFLOW, DRILL_WORKFLOW, RESTORE_WORKFLOW, RETENTION_WORKFLOW } from '../../core/workflow/steps.js';
 import { BackupStepEnvironment } from '../../lambdas/backup/environment.js';
@@ -26,7 +28,7 @@ import { RestoreStepEnvironment } from '../../lambdas/restore/environment.js';
 import { RetentionStepEnvironment } from '../../lambdas/retention/environment.js';
 import { Catalog } from '../constructs/catalog.js';
 import { ClusterAccess } from '../constructs/cluster-access.js';
-import { ClusterNetwork } from '../constructs/cluster-network.js';
+import { ClusterNetwork, clusterNetworkFor } from '../constructs/cluster-network.js';
 import { DataMover } from '../constructs/data-mover.js';
 import { Notifications } from '../constructs/notifications.js';
 import { RetentionAccess } from '../constructs/retention-access.js';
@@ -34,7 +36,8 @@ import { Vault, type VaultTransition } from '../constructs/vault.js';
 import { StepFunctions } from '../constructs/step-functions.js';
 import { Workflow, type WorkflowSchedule } from '../constructs/workflow.js';
 import { acknowledge, acknowledgeWildcardResources } from '../nag.js';
-import { catalogTableName, replicaBucketName, replicaKeyAlias, stateMachineName, vaultBucketName, vaultKeyAlias } from '../../core/naming.js';
+import { catalogTableName, replicaBucketName, replicaKeyAlias, sealingKeyParameterName, stateMachineName, vaultBucketName, vaultKeyAlias } from '../../core/naming.js';
+import { sealingKeyArnFromParameter } from '../constructs/sealing-key.js';
 
 export interface PrimaryStackProps extends StackProps {
   readonly config: Config;
@@ -112,14 +115,9 @@ export class PrimaryStack extends Stack {
     if (!vaultConfig) throw new UserError(`vault "${props.vaultName}" is not defined in the config; defined: ${config.vaults.map((v) => v.name).join(', ')}`);
     const names = { installation: config.name, vault: vaultConfig.name, account: this.account };
     const plans = config.plans.filter((p) => p.vault === vaultConfig.name).map((p) => resolvePlan(config, p.name));
-    const drills = config.drills.filter((d) => plans.some((p) => p.plan.name === d.plan)).map((d) => resolveDrill(config, d.name));
-    for (const d of drills) {
-      if (d.targetCluster.region !== vaultConfig.region) {
-        throw new UserError(
-          `drill ${d.drill.name} restores into cluster ${d.targetCluster.name} in ${d.targetCluster.region}, but it runs in ${vaultConfig.region} with vault ${vaultConfig.name}, whose workflows reach only clusters in ${vaultConfig.region}: choose a targetCluster in ${vaultConfig.region}`,
-        );
-      }
-    }
+    // A drill runs where its target cluster is: here, or in the DR stack of a region this vault
+    // replicates into (restoring from the replica there, which is what a drill should prove).
+    const drills = drillsOf(config, vaultConfig, plans.map((p) => p.plan.name)).filter((d) => d.targetCluster.region === vaultConfig.region);
 
     this.notifications = new Notifications(this, 'Notifications', { subscriptions: config.notifications.subscriptions, displayName: config.name });
     const logsKey = logsEncryptionKey(this, 'LogsKey');
@@ -152,13 +150,17 @@ export class PrimaryStack extends Stack {
     // A restore or drill of a backup whose packs the lifecycle archived thaws them first (StartThaw).
     this.vault.grantThaw(this.workflowRole, [PACKS_PREFIX]);
     this.catalogTable.grantReadWriteData(this.workflowRole);
+    // Captured Secrets are sealed with the vault's multi-Region sealing key (the keys stack), so
+    // that its replica in each DR region unseals them there; restores here unseal them with it.
+    const sealingKeyArn = sealingKeyArnFromParameter(this, sealingKeyParameterName(names));
+    iam.Grant.addToPrincipal({ grantee: this.workflowRole, actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resourceArns: [sealingKeyArn] });
 
     // The plans' clusters and every other cluster of this region: a restore may target any
     // cluster of the config (a standby, a staging cluster), and drills restore into theirs.
     const clusters = [...plans.map((p) => p.cluster), ...config.clusters.filter((c) => c.region === vaultConfig.region)];
     const clusterNames = clusters.map((c) => c.eksClusterName);
     this.clusterAccess = new ClusterAccess(this, 'ClusterAccess', { role: this.workflowRole, clusterNames });
-    this.network = clusterNetwork(this, clusters, this.workflowRole);
+    this.network = clusterNetworkFor(this, 'ClusterNetwork', clusters, this.workflowRole);
 
     // The data-mover Jobs use the vault as their own roles (EKS Pod Identity), not the
     // workflow's: export Jobs in the plans' namespaces write it, hydration Jobs in the drills'
@@ -172,7 +174,7 @@ export class PrimaryStack extends Stack {
         ...plans.map((p) => ({ clusterName: p.cluster.eksClusterName, namespace: drillNamespaceOf(p.plan.namespace) })),
       ],
     });
-    this.vault.grantReadWriteChunks(this.dataMover.role);
+    if (this.dataMover.role) this.vault.grantReadWriteChunks(this.dataMover.role);
     this.vault.grantRead(this.dataMover.restoreRole);
     // A vault-sourced restore into a namespace no plan or drill names needs a Pod Identity
     // association for this role, made by hand (README); the ARN is what that takes.
@@ -208,6 +210,7 @@ export class PrimaryStack extends Stack {
       EVENT_BUS_NAME: bus.eventBusName,
       DATAMOVER_IMAGE: this.dataMover.image.imageUri,
       DATAMOVER_SERVICE_ACCOUNT: this.dataMover.serviceAccountName,
+      SEALING_KEY_ARN: sealingKeyArn,
     };
     this.steps = new StepFunctions(this, 'Steps', {
       workflows: [BACKUP_WORKFLOW, RESTORE_WORKFLOW, DRILL_WORKFLOW, RETENTION_WORKFLOW],
@@ -327,7 +330,7 @@ export class PrimaryStack extends Stack {
     for (const fn of this.steps.functions.values()) {
       acknowledge(fn.function, 'AwsSolutions-L1', 'Node.js 22 is the runtime the bundle targets (esbuild target node22) and is tested on; moving to a newer runtime is a deliberate change of both.');
     }
-    acknowledgeWildcardResources(this.dataMover.role, [this.vault.bucket.arnForObjects('*')], 'The data mover writes packs, indexes and summaries anywhere in the vault; the vault holds nothing else. No delete.');
+    if (this.dataMover.role) acknowledgeWildcardResources(this.dataMover.role, [this.vault.bucket.arnForObjects('*')], 'The data mover writes packs, indexes and summaries anywhere in the vault; the vault holds nothing else. No delete.');
     acknowledgeWildcardResources(this.dataMover.restoreRole, [this.vault.bucket.arnForObjects('*')], 'A hydration Job reads the packs and indexes of the backup it restores, wherever they are in the vault. Read only.');
     acknowledgeWildcardResources(
       this.workflowRole,
@@ -340,6 +343,26 @@ export class PrimaryStack extends Stack {
   }
 }
 
+/**
+ * The drills of `plans` (of vault `vault`), resolved. A drill restores into a cluster of the
+ * vault's region (the primary stack runs it) or of one of its replica regions (that DR stack
+ * runs it, from the replica); any other region has neither the vault nor a replica of it.
+ */
+export function drillsOf(config: Config, vault: VaultConfig, plans: readonly string[]): ResolvedDrill[] {
+  const drills = config.drills.filter((d) => plans.includes(d.plan)).map((d) => resolveDrill(config, d.name));
+  const regions = [vault.region, ...vault.replicaRegions];
+  for (const d of drills) {
+    if (!regions.includes(d.targetCluster.region)) {
+      throw new UserError(
+        `drill ${d.drill.name} restores into cluster ${d.targetCluster.name} in ${d.targetCluster.region}, but its plan's vault ${vault.name} is in ${vault.region}` +
+          (vault.replicaRegions.length ? ` and replicates into ${vault.replicaRegions.join(', ')}` : ' and replicates nowhere') +
+          `; a drill runs where the vault or its replica is: choose a targetCluster in ${regions.join(' or ')}, or add ${d.targetCluster.region} to the vault's replicaRegions`,
+      );
+    }
+  }
+  return drills;
+}
+
 /** A vault key from the config's `kmsKeyArn`: a key ARN (IAM grants cannot name a key by alias). */
 function importVaultKey(scope: Construct, vault: VaultConfig): kms.IKey {
   const arn = vault.kmsKeyArn!;
@@ -349,28 +372,4 @@ function importVaultKey(scope: Construct, vault: VaultConfig): kms.IKey {
     );
   }
   return kms.Key.fromKeyArn(scope, 'VaultKey', arn);
-}
-
-/**
- * The VPC placement for the clusters of one region whose endpoint is private, or undefined when
- * all are public. The step functions serve every plan of the region, so they run in one VPC:
- * private clusters in different VPCs are refused with a message saying so.
- */
-function clusterNetwork(scope: Construct, clusters: readonly Cluster[], role: iam.IRole): ClusterNetwork | undefined {
-  const privates = [...new Map(clusters.filter((c) => c.endpointAccess === 'private').map((c) => [c.name, c])).values()];
-  if (privates.length === 0) return undefined;
-  const vpcIds = [...new Set(privates.map((c) => c.vpc!.vpcId))];
-  if (vpcIds.length > 1) {
-    throw new UserError(
-      `clusters ${privates.map((c) => `${c.name} (${c.vpc!.vpcId})`).join(', ')} have private endpoints in different VPCs; ` +
-        'the workflow Lambdas of one region run in one VPC: peer the VPCs and name one of them for every private cluster, or make the endpoints public',
-    );
-  }
-  const vpc = privates[0]!.vpc!;
-  return new ClusterNetwork(scope, 'ClusterNetwork', {
-    vpcId: vpc.vpcId,
-    subnetIds: vpc.subnetIds,
-    ...(vpc.securityGroupIds ? { securityGroupIds: vpc.securityGroupIds } : {}),
-    role,
-  });
 }

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import * as drills from '../../core/drill/workflow.js';
 import * as failovers from '../../core/dr/failover.js';
 import { checkReplicationStep } from '../../core/dr/replication.js';
+import { REPLICATION_METRICS } from '../../core/naming.js';
 import type { RestoreServices } from '../../core/restore/context.js';
 import * as steps from '../../core/restore/workflow.js';
 import { PrepareRequest } from '../../core/workflow/contracts.js';
@@ -86,13 +87,14 @@ export function makeRestoreStepHandlers(deps: RestoreStepDependencies): Record<R
       if (s.region === undefined) throw new Error('CheckReplication runs in a DR region: AWS_REGION is not set');
       const result = await checkReplicationStep(s, deps.vault.name, s.region);
       // ReplicationChecked is the heartbeat an alarm watches: a check that stops reporting alarms too.
-      metrics.addMetric('ReplicationChecked', MetricUnit.Count, 1);
-      metrics.addMetric('ReplicationPending', MetricUnit.Count, result.pending);
-      metrics.addMetric('ReplicationLate', MetricUnit.Count, result.late);
+      // The DR stack's alarms read these with the default dimensions only (core/naming.ts).
+      metrics.addMetric(REPLICATION_METRICS.checked, MetricUnit.Count, 1);
+      metrics.addMetric(REPLICATION_METRICS.pending, MetricUnit.Count, result.pending);
+      metrics.addMetric(REPLICATION_METRICS.late, MetricUnit.Count, result.late);
       for (const [plan, counts] of Object.entries(result.byPlan)) {
         const m = metrics.singleMetric();
         m.addDimension('plan', plan);
-        m.addMetric('ReplicationLate', MetricUnit.Count, counts.late);
+        m.addMetric(REPLICATION_METRICS.late, MetricUnit.Count, counts.late);
       }
       return result;
     }),

@@ -38,7 +38,7 @@ describe('config validate', () => {
     // Assess
     expect(result).toEqual({
       code: 0,
-      stdout: 'examples/production.yaml: valid (1 cluster, 1 vault, 2 schedule policies, 1 hook, 1 plan, 1 drill, 1 subscription)\n',
+      stdout: 'examples/production.yaml: valid (2 clusters, 1 vault, 2 schedule policies, 1 hook, 1 plan, 1 drill, 1 subscription)\n',
       stderr: '',
     });
   });

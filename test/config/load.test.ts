@@ -121,14 +121,14 @@ describe('parseConfig', () => {
   });
 
   it('names the line of the offending value', () => {
-    // Prepare: the example's dayOfWeek sits on line 55.
+    // Prepare: the example's dayOfWeek sits on line 61.
     const text = exampleText.replace('dayOfWeek: Sunday', 'dayOfWeek: Funday');
 
     // Act
     const [issue] = issuesOf(text);
 
     // Assess
-    expect(issue).toMatchObject({ path: 'plans[0].retention.dayOfWeek', line: 55 });
+    expect(issue).toMatchObject({ path: 'plans[0].retention.dayOfWeek', line: 61 });
   });
 
   it('names the line of an unknown key', () => {
@@ -139,7 +139,7 @@ describe('parseConfig', () => {
     const [issue] = issuesOf(text);
 
     // Assess
-    expect(issue).toMatchObject({ path: 'plans[0].retries', line: 75 });
+    expect(issue).toMatchObject({ path: 'plans[0].retries', line: 81 });
   });
 
   it('puts the path first and the line after it in the formatted problem', () => {
@@ -156,7 +156,7 @@ describe('parseConfig', () => {
     expect(error).toBeInstanceOf(UserError);
     expect((error as ConfigError).file).toBe('prod.yaml');
     expect((error as ConfigError).problems).toEqual([
-      'plans[0].retention.dayOfWeek (line 55): "Funday" is not a weekday; expected one of Sunday, Monday, Tuesday, Wednesday, Thursday, Friday, Saturday',
+      'plans[0].retention.dayOfWeek (line 61): "Funday" is not a weekday; expected one of Sunday, Monday, Tuesday, Wednesday, Thursday, Friday, Saturday',
     ]);
   });
 
@@ -182,7 +182,7 @@ describe('parseConfig', () => {
     const issues = issuesOf(text);
 
     // Assess
-    expect(issues).toEqual([expect.objectContaining({ path: 'plans[0].rpo', line: 75, message: expect.stringContaining('duplicate key') })]);
+    expect(issues).toEqual([expect.objectContaining({ path: 'plans[0].rpo', line: 81, message: expect.stringContaining('duplicate key') })]);
   });
 
   it('accepts top-level x- keys as a home for anchors that merge keys reuse', () => {

@@ -52,12 +52,18 @@ describe('drill schedules', () => {
     template.hasResourceProperties('AWS::StepFunctions::StateMachine', { StateMachineName: 'milvus-guard-drill' });
   });
 
-  it('refuses a drill into a cluster of another region, naming the drill and the regions', () => {
-    const west = { name: 'west', eksClusterName: 'west-eks', region: 'us-west-2', endpointAccess: 'public' };
+  it('refuses a drill into a cluster of a region with neither the vault nor a replica of it, naming the drill and the regions', () => {
+    const ireland = { name: 'ireland', eksClusterName: 'ireland-eks', region: 'eu-west-1', endpointAccess: 'public' };
 
-    expect(() => synthPrimary(config({ clusters: [...example.clusters, west], drills: [{ ...weekly, targetCluster: 'west' }] }))).toThrow(
-      /drill production-weekly-drill restores into cluster west in us-west-2, but it runs in us-east-1/,
+    expect(() => synthPrimary(config({ clusters: [...example.clusters, ireland], drills: [{ ...weekly, targetCluster: 'ireland' }] }))).toThrow(
+      /drill production-weekly-drill restores into cluster ireland in eu-west-1, but its plan's vault primary is in us-east-1 and replicates into us-west-2; .*choose a targetCluster in us-east-1 or us-west-2/,
     );
+  });
+
+  it("leaves a drill into a cluster of the vault's DR region to that region's stack (test/infra/dr-stack.test.ts)", () => {
+    const template = synthPrimary(config({ drills: [{ ...weekly, targetCluster: 'dr' }] }));
+
+    expect(drillSchedules(template)).toEqual([]);
   });
 });
 
