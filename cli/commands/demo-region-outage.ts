@@ -136,13 +136,13 @@ export async function runRegionOutageDemo(options: DemoOptions): Promise<RegionO
     let completeAfterSeconds: number | null = null;
     while (io.clock() - replicatedFrom < REPLICATION_TIMEOUT_MS) {
       const check = await runLocalReplicationCheck(drDir, config);
-      const entry = (await catalog.getBackup(record.backupId))?.replication?.[drRegion];
+      const entry = (await catalog.listReplication({ backupId: record.backupId, region: drRegion }))[0];
       if (entry?.status === 'Complete') {
         completeAfterSeconds = (io.clock() - replicatedFrom) / 1000;
         say('replicate', `${record.backupId} is complete in ${drRegion}: ${entry.objects} objects checked (${check.checked} backup(s) looked at)`);
         break;
       }
-      say('replicate', `${record.backupId} in ${drRegion}: ${entry ? `${entry.status}, ${entry.missing} of ${entry.objects} objects missing` : 'not arrived'}`);
+      say('replicate', `${record.backupId} in ${drRegion}: ${entry ? `${entry.status}, ${entry.confirmed} of ${entry.objects} objects there` : 'not checked yet'}`);
       await new Promise((r) => setTimeout(r, 500));
     }
     const replication = { lagSeconds: REPLICATION_LAG_SECONDS, completeAfterSeconds };

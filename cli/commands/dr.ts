@@ -12,6 +12,7 @@
 import type { Command } from 'commander';
 import type { Config } from '../../core/config/schema.js';
 import { resolvePlan } from '../../core/config/resolve.js';
+import { withReplication } from '../../core/dr/replication.js';
 import { drStatus, type DrPlanStatus } from '../../core/dr/status.js';
 import { FailoverInput, type FailoverReport } from '../../core/dr/failover.js';
 import { parseContract } from '../../core/workflow/contracts.js';
@@ -82,7 +83,8 @@ export function registerDrCommands(program: Command, io: WorkflowIO = processIO)
       throw new UserError(`--region ${opts.region} is not a DR region of the config; its DR regions: ${drRegions(config).join(', ') || 'none (vaults[].replicaRegions)'}`);
     }
     const catalog = await catalogFor(opts, config);
-    const rows = drStatus(config, await catalog.listBackups(), opts.now ?? new Date(), { ...(opts.plan ? { plan: opts.plan } : {}), ...(opts.region ? { region: opts.region } : {}) });
+    const records = await withReplication(catalog, await catalog.listBackups(), opts.region);
+    const rows = drStatus(config, records, opts.now ?? new Date(), { ...(opts.plan ? { plan: opts.plan } : {}), ...(opts.region ? { region: opts.region } : {}) });
     io.out(opts.output === 'json' ? `${JSON.stringify(rows, null, 2)}\n` : renderDrStatus(rows));
     process.exitCode = 0;
   });

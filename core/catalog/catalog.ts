@@ -6,7 +6,7 @@
  */
 import { UserError } from '../errors.js';
 import type { FailoverPatch } from './kinds.js';
-import type { BackupPatch, BackupRecord, BackupRecordInput, BackupStatus, BackupStep, FailoverRecord, FailoverRecordInput, ReplicationEntry, RestorePatch, RestoreRecord, RestoreRecordInput, RestoreStep, RetentionRunInput, RetentionRunRecord, StepEntry } from './record.js';
+import type { BackupPatch, BackupRecord, BackupRecordInput, BackupStatus, BackupStep, FailoverRecord, FailoverRecordInput, ReplicationRecord, ReplicationRecordInput, RestorePatch, RestoreRecord, RestoreRecordInput, RestoreStep, RetentionRunInput, RetentionRunRecord, StepEntry } from './record.js';
 
 /** Who holds a plan's lock. */
 export interface LockHolder {
@@ -200,11 +200,13 @@ export interface BackupCatalog {
   listRetentionRuns(): Promise<RetentionRunRecord[]>;
 
   /**
-   * Records what `region`'s replication check found for an `Available` backup, as entry
-   * `replication[region]`, leaving other regions' entries alone. Throws {@link RecordStatusError}
-   * when the backup is no longer Available (expired meanwhile).
+   * Records what a region's replication check found for a backup (its own item: see
+   * `ReplicationRecord`). A record already `Complete` is never replaced (an overlapping, older
+   * check must not undo it); resolves to whether this one was written.
    */
-  recordReplication(backupId: string, region: string, entry: ReplicationEntry): Promise<void>;
+  recordReplication(record: ReplicationRecordInput): Promise<boolean>;
+  /** Replication records, newest check first. */
+  listReplication(filter?: { region?: string; backupId?: string; plan?: string }): Promise<ReplicationRecord[]>;
 
   /** Creates a failover's record; again for the same execution is a no-op (a retried step). */
   createFailover(record: FailoverRecordInput): Promise<void>;

@@ -77,8 +77,15 @@ export abstract class DocumentCatalog extends RecordCatalog {
     });
   }
 
-  protected async setMapEntry<R extends CatalogRecord>(kind: RecordKind<R>, id: string, field: string, key: string, value: unknown, onlyIf: readonly string[]): Promise<void> {
-    await this.mutate(kind, id, (record) => ({ ...record, [field]: { ...((record as Record<string, unknown>)[field] as object | undefined), [key]: value } }), onlyIf);
+  protected async replaceRecord<R extends CatalogRecord>(kind: RecordKind<R>, input: unknown, keep: string): Promise<boolean> {
+    const record = kind.schema.parse(input);
+    const key = kind.keys.pk(kind.id(record));
+    return this.exclusive(async () => {
+      const existing = (await this.load(key)) as R | undefined;
+      if (existing?.status === keep) return false;
+      await this.save(key, record);
+      return true;
+    });
   }
 
   protected async getRecord<R extends CatalogRecord>(kind: RecordKind<R>, id: string): Promise<R | undefined> {

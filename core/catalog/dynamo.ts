@@ -138,11 +138,24 @@ export class DynamoCatalog extends RecordCatalog {
     await this.setEach(kind, id, 'steps.#step.', rest, { '#step': step });
   }
 
-  protected async setMapEntry<R extends CatalogRecord>(kind: RecordKind<R>, id: string, field: string, key: string, value: unknown, onlyIf: readonly string[]): Promise<void> {
-    // A nested path can only be set under a map that exists: make the map first, then set the
-    // one entry, so two regions recording at once each keep their own.
-    await this.update(kind, id, 'SET #field = if_not_exists(#field, :empty)', { '#field': field }, { ':empty': {} }, onlyIf);
-    await this.update(kind, id, 'SET #field.#key = :value', { '#field': field, '#key': key }, { ':value': value }, onlyIf);
+  protected async replaceRecord<R extends CatalogRecord>(kind: RecordKind<R>, input: unknown, keep: string): Promise<boolean> {
+    const record = kind.schema.parse(input);
+    const id = kind.id(record);
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { ...this.key(kind.keys, id), [this.s.gsi1PartitionKey]: kind.keys.gsiPk, [this.s.gsi1SortKey]: gsiSk(kind.time(record), id), ...record },
+          ConditionExpression: 'attribute_not_exists(#pk) OR #status <> :keep',
+          ExpressionAttributeNames: { '#pk': this.s.partitionKey, '#status': 'status' },
+          ExpressionAttributeValues: { ':keep': keep },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
   }
 
   protected async getRecord<R extends CatalogRecord>(kind: RecordKind<R>, id: string): Promise<R | undefined> {

@@ -10,6 +10,7 @@
  * | a restore       | `RESTORE#<id>`    | `RESTORE`   | `RESTORES`   | `<requestedAt>#<id>` |
  * | a retention run | `RETENTION#<id>`  | `RETENTION` | `RETENTIONS` | `<now>#<id>`         |
  * | a failover      | `FAILOVER#<id>`   | `FAILOVER`  | `FAILOVERS`  | `<requestedAt>#<id>` |
+ * | a replication   | `REPLICATION#<backup>#<region>` | `REPLICATION` | `REPLICATIONS` | `<checkedAt>#<id>` |
  *
  * All backups share one index partition ordered by start time: `backup list` is one query,
  * newest first, and a catalog holds thousands of backups, not millions.
@@ -34,6 +35,7 @@ export const BACKUP_KEYS: RecordKeys = { pk: (backupId) => `BACKUP#${backupId}`,
 export const RESTORE_KEYS: RecordKeys = { pk: (restoreId) => `RESTORE#${restoreId}`, sk: 'RESTORE', gsiPk: 'RESTORES' };
 export const RETENTION_KEYS: RecordKeys = { pk: (runId) => `RETENTION#${runId}`, sk: 'RETENTION', gsiPk: 'RETENTIONS' };
 export const FAILOVER_KEYS: RecordKeys = { pk: (failoverId) => `FAILOVER#${failoverId}`, sk: 'FAILOVER', gsiPk: 'FAILOVERS' };
+export const REPLICATION_KEYS: RecordKeys = { pk: (id) => `REPLICATION#${id}`, sk: 'REPLICATION', gsiPk: 'REPLICATIONS' };
 
 /** The index sort key: a partition's records ordered by time, then by id. */
 export const gsiSk = (time: string, id: string): string => `${time}#${id}`;

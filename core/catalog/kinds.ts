@@ -6,8 +6,8 @@
  */
 import type { z } from 'zod';
 import { BackupExistsError, BackupHeldError, BackupNotFoundError, RecordFinalError, RecordStatusError, RestoreExistsError, RestoreNotFoundError, type BackupCatalog, type BackupListFilter, type LockHolder, type RestoreListFilter, type UpdateOptions } from './catalog.js';
-import { BACKUP_KEYS, FAILOVER_KEYS, RESTORE_KEYS, RETENTION_KEYS, type RecordKeys } from './keys.js';
-import { BackupRecord, FailoverRecord, RestoreRecord, RetentionRunRecord, type FailoverRecordInput, type ReplicationEntry, type RetentionRunInput, type BackupPatch, type BackupRecordInput, type BackupStep, type RestorePatch, type RestoreRecordInput, type RestoreStep, type StepEntry } from './record.js';
+import { BACKUP_KEYS, FAILOVER_KEYS, REPLICATION_KEYS, RESTORE_KEYS, RETENTION_KEYS, type RecordKeys } from './keys.js';
+import { BackupRecord, FailoverRecord, ReplicationRecord, RestoreRecord, RetentionRunRecord, type FailoverRecordInput, type ReplicationRecordInput, type RetentionRunInput, type BackupPatch, type BackupRecordInput, type BackupStep, type RestorePatch, type RestoreRecordInput, type RestoreStep, type StepEntry } from './record.js';
 
 /** What every record has: the execution that created it, its status and a timeline of steps. */
 export interface CatalogRecord {
@@ -85,6 +85,16 @@ export const FAILOVERS: RecordKind<FailoverRecord, 'plan'> = {
   notFound: (id) => new Error(`there is no failover ${id} in the catalog`),
 };
 
+export const REPLICATIONS: RecordKind<ReplicationRecord, 'region' | 'backupId' | 'plan'> = {
+  schema: ReplicationRecord,
+  keys: REPLICATION_KEYS,
+  id: (record) => `${record.backupId}#${record.region}`,
+  time: (record) => record.checkedAt,
+  filterBy: ['region', 'backupId', 'plan'],
+  exists: (id) => new Error(`replication ${id} is recorded already`),
+  notFound: (id) => new Error(`there is no replication ${id} in the catalog`),
+};
+
 /** The port's record methods, each over its kind; an adapter supplies the lock and the generic operations. */
 export abstract class RecordCatalog implements BackupCatalog {
   abstract acquireLock(plan: string, holder: LockHolder, now: Date, expiresAt: Date): Promise<void>;
@@ -101,11 +111,10 @@ export abstract class RecordCatalog implements BackupCatalog {
   /** Merges `entry` into the step's timeline entry, keeping a start that is already there. */
   protected abstract mergeStep<R extends CatalogRecord>(kind: RecordKind<R>, id: string, step: string, entry: Partial<StepEntry>): Promise<void>;
   /**
-   * Sets entry `key` of the record's map field `field` (creating the map), touching no other
-   * entry: writers of different entries never undo each other. `kind.notFound` when there is no
-   * record; with `onlyIf`, refused unless the record's status is listed.
+   * Creates or replaces the record, unless the one there has status `keep` (a final state a later
+   * writer must not undo); resolves to whether it was written.
    */
-  protected abstract setMapEntry<R extends CatalogRecord>(kind: RecordKind<R>, id: string, field: string, key: string, value: unknown, onlyIf: readonly string[]): Promise<void>;
+  protected abstract replaceRecord<R extends CatalogRecord>(kind: RecordKind<R>, input: unknown, keep: string): Promise<boolean>;
   protected abstract getRecord<R extends CatalogRecord>(kind: RecordKind<R>, id: string): Promise<R | undefined>;
   /** Records newest first, filtered by `kind.filterBy` (an undefined value is no filter). */
   protected abstract listRecords<R extends CatalogRecord, F extends keyof R & string>(kind: RecordKind<R, F>, filter: Partial<Record<F, string>>): Promise<R[]>;
@@ -126,7 +135,8 @@ export abstract class RecordCatalog implements BackupCatalog {
   readonly recordRetentionRun = (record: RetentionRunInput): Promise<void> => this.createRecord(RETENTION_RUNS, record);
   readonly listRetentionRuns = (): Promise<RetentionRunRecord[]> => this.listRecords(RETENTION_RUNS, {});
 
-  readonly recordReplication = (backupId: string, region: string, entry: ReplicationEntry): Promise<void> => this.setMapEntry(BACKUPS, backupId, 'replication', region, entry, ['Available']);
+  readonly recordReplication = (record: ReplicationRecordInput): Promise<boolean> => this.replaceRecord(REPLICATIONS, record, 'Complete');
+  readonly listReplication = (filter: { region?: string; backupId?: string; plan?: string } = {}): Promise<ReplicationRecord[]> => this.listRecords(REPLICATIONS, filter);
 
   readonly createFailover = (record: FailoverRecordInput): Promise<void> => this.createRecord(FAILOVERS, record);
   readonly updateFailover = (failoverId: string, patch: FailoverPatch): Promise<void> => this.updateRecord(FAILOVERS, failoverId, patch);

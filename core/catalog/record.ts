@@ -79,12 +79,38 @@ export const ReplicationEntry = z.object({
   checkedAt: z.string(),
   /** Objects the backup needs (its record, manifests, summaries, indexes and the packs it added). */
   objects: z.number().int().nonnegative(),
-  /** How many of those the DR vault lacks. */
-  missing: z.number().int().nonnegative(),
-  /** The first missing keys (at most five). */
-  firstMissing: z.array(z.string()).optional(),
+  /**
+   * How many of those, in the check's order, are known to be there: a later check starts after
+   * them (replicas are never deleted by replication), so a large backup's check goes on over
+   * several runs instead of starting over.
+   */
+  confirmed: z.number().int().nonnegative().default(0),
+  /** The first missing key, when the check found one (it stops there). */
+  firstMissing: z.string().optional(),
+  /**
+   * False when the backup's Secrets were sealed with a single-Region key that this region
+   * cannot use (sealed before the multi-Region sealing key): it cannot be restored here.
+   */
+  secretsOpenHere: z.boolean().optional(),
 });
 export type ReplicationEntry = z.infer<typeof ReplicationEntry>;
+
+/**
+ * One backup's replication into one region, as its own catalog item (`REPLICATION#<backup>#<region>`),
+ * written only by that region's check: never by a write to the backup's item, which the primary
+ * region updates (retention, holds) and which a global table's last-writer-wins would let a
+ * concurrent write from another region undo.
+ */
+export const ReplicationRecord = ReplicationEntry.extend({
+  backupId: z.string(),
+  region: z.string(),
+  plan: z.string(),
+  /** The writer: the region's CheckReplication. */
+  executionId: z.string(),
+  steps: z.record(z.string(), StepEntry).default({}),
+});
+export type ReplicationRecord = z.infer<typeof ReplicationRecord>;
+export type ReplicationRecordInput = z.input<typeof ReplicationRecord>;
 
 export const BackupRecord = z.object({
   backupId: z.string(),
@@ -134,7 +160,11 @@ export const BackupRecord = z.object({
    * the vault (objects still under Object Lock are removed by a later run).
    */
   expired: z.object({ at: z.string(), reason: z.string(), cleared: z.boolean() }).optional(),
-  /** Per DR region: whether the backup is whole in that region's vault (`recordReplication`). */
+  /**
+   * Per DR region: whether the backup is whole in that region's vault. Not stored on the backup's
+   * item: filled from the replication records when read with them (core/dr/replication.ts
+   * `withReplication`), as `backup describe` and the DR steps do.
+   */
   replication: z.record(z.string(), ReplicationEntry).optional(),
   /** `step` is the timeline step, `state` the Task that failed (as the console names it). */
   failure: z.object({ step: z.string(), state: z.string().optional(), error: z.string(), cause: z.string() }).optional(),

@@ -14,6 +14,7 @@ import { resolvePlan, UnknownNameError } from '../config/resolve.js';
 import { Name, Namespace } from '../config/schema.js';
 import { InvalidInputError } from '../errors.js';
 import { restoreFailure } from '../drill/workflow.js';
+import { withReplication } from './replication.js';
 import type { StepError } from '../workflow/backup-state.js';
 import { parseContract, type PrepareRequest } from '../workflow/contracts.js';
 import { IsoWithOffset, type RestoreInput } from '../workflow/restore-state.js';
@@ -101,7 +102,7 @@ export async function prepareFailoverStep(s: Services<'config' | 'catalog' | 're
     backup = await findBackupAt(s.catalog, plan.plan.name, input.pointInTime, region);
   } catch (err) {
     if (!(err instanceof NoBackupAtPointInTimeError)) throw err;
-    const available = (await s.catalog.listBackups({ plan: plan.plan.name })).filter((b) => b.status === 'Available');
+    const available = await withReplication(s.catalog, (await s.catalog.listBackups({ plan: plan.plan.name })).filter((b) => b.status === 'Available'), region);
     const newest = available[0];
     const detail =
       available.length === 0

@@ -10,12 +10,20 @@
  * `backup.json`, the inventory and Milvus state, every captured manifest, each volume's summary
  * and index, and the packs its indexes reference. Bounded cost: only the packs the backup
  * *added* are checked — those its indexes reference and its parent's do not — once the parent is
- * itself complete in the region (its packs were checked then); objects are checked with HEAD.
- * A backup whose `backup.json` has not arrived yet is simply pending.
+ * itself complete in the region (its packs were checked then); objects are checked with HEAD,
+ * in a fixed order (small objects first, then packs by id), 16 at a time, and the check of a
+ * backup stops at the first one missing: pending needs one missing object, not all of them. How
+ * far a backup got (`confirmed`) is recorded, and the next run goes on from there, so the first
+ * backup of a large vault is checked over several runs, never from the start again. A backup
+ * whose `backup.json` has not arrived yet is simply pending.
+ *
+ * Each region's records are items of their own (`ReplicationRecord`), written only by that
+ * region's check; a `Complete` one is never replaced, so an older, overlapping run cannot undo it.
  */
+import { performance } from 'node:perf_hooks';
+import { multiRegionKeyId, SEALED_FORMAT } from '../backup/sealer.js';
 import type { BackupCatalog } from '../catalog/catalog.js';
-import { RecordStatusError } from '../catalog/catalog.js';
-import type { BackupRecord, ReplicationEntry } from '../catalog/record.js';
+import type { BackupRecord, ReplicationEntry, ReplicationRecord } from '../catalog/record.js';
 import type { Config } from '../config/schema.js';
 import { readVolumeSummary } from '../datamover/summary.js';
 import { BackupIndexDocument, packsOfIndex } from '../vault/backup-index.js';
@@ -31,14 +39,14 @@ export const REPLICATION_WINDOW_SECONDS = 15 * 60;
 
 /** HEADs in flight at once. */
 const HEAD_CONCURRENCY = 16;
-/** Missing keys a record keeps, for the operator to look at. */
-const FIRST_MISSING = 5;
 
-/** The keys a backup needs in a vault, as far as the vault lets them be known. */
+/** The objects a backup needs in a vault, in the check's order, as far as the vault lets them be known. */
 export interface NeededObjects {
   readonly keys: string[];
-  /** Keys known to be needed that are already known missing (an index that could not be read). */
-  readonly missing: string[];
+  /** The first key known missing before any HEAD (`backup.json`, or an index not there yet). */
+  readonly missing?: string;
+  /** Keys of the backup's sealed Secrets (to see whether this region can open them). */
+  readonly sealed: string[];
 }
 
 async function readDocument(vault: VaultStore, backupId: string): Promise<BackupIndexDocument | undefined> {
@@ -56,17 +64,19 @@ async function readDocument(vault: VaultStore, backupId: string): Promise<Backup
  */
 export async function neededObjects(vault: VaultStore, backupId: string, parentDone: (parentId: string) => boolean): Promise<NeededObjects> {
   const doc = await readDocument(vault, backupId);
-  if (!doc) return { keys: [backupRecordKey(backupId)], missing: [backupRecordKey(backupId)] };
-  const keys = [backupRecordKey(backupId), doc.inventoryKey, doc.milvusKey, ...(doc.manifests ?? []).map((m) => m.key)];
-  const missing: string[] = [];
+  if (!doc) return { keys: [backupRecordKey(backupId)], missing: backupRecordKey(backupId), sealed: [] };
+  const manifests = (doc.manifests ?? []).map((m) => m.key);
+  const keys = [backupRecordKey(backupId), doc.inventoryKey, doc.milvusKey, ...manifests];
+  let missing: string | undefined;
   const packs = new Set<string>();
   for (const volume of doc.volumes) {
     keys.push(volume.summaryKey, volume.indexKey);
-    let parent: string | null = null;
     try {
-      parent = (await readVolumeSummary(vault, backupId, volume.pvc)).parentBackupId;
+      const parent = (await readVolumeSummary(vault, backupId, volume.pvc)).parentBackupId;
       const own = new Set<string>();
       await packsOfIndex(vault, backupId, volume.pvc, own);
+      // The parent's packs were all checked when it became complete here; a parent index that
+      // cannot be read leaves the child to check every pack itself.
       const inherited = new Set<string>();
       if (parent && parentDone(parent)) await packsOfIndex(vault, parent, volume.pvc, inherited).catch(() => inherited.clear());
       for (const id of own) if (!inherited.has(id)) packs.add(id);
@@ -75,38 +85,63 @@ export async function neededObjects(vault: VaultStore, backupId: string, parentD
       // complete. (S3 replicates whole objects: one that is there is whole.) Anything else —
       // no access, a damaged object — is the check's failure for this backup.
       if (!(err instanceof ObjectNotFoundError)) throw err;
-      missing.push(volume.indexKey);
+      missing ??= volume.indexKey;
     }
   }
-  for (const id of packs) keys.push(packKey(id));
-  return { keys: [...new Set(keys)], missing };
+  keys.push(...[...packs].sort().map(packKey));
+  return { keys: [...new Set(keys)], ...(missing ? { missing } : {}), sealed: manifests.filter((k) => k.endsWith('.sealed.json')) };
 }
 
-/** Which of `keys` the vault lacks, with up to {@link HEAD_CONCURRENCY} HEADs at once. */
-async function absent(vault: VaultStore, keys: readonly string[]): Promise<string[]> {
-  const missing: string[] = [];
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < keys.length) {
-      const key = keys[next++]!;
-      if (!(await vault.head(key))) missing.push(key);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(HEAD_CONCURRENCY, keys.length) }, worker));
-  return missing.sort();
+/**
+ * HEADs `keys` from `from` on, {@link HEAD_CONCURRENCY} at a time, until one is missing or time
+ * is up; resolves to how many, from the start, are known there, and the first missing key.
+ */
+async function confirmFrom(vault: VaultStore, keys: readonly string[], from: number, outOfTime: () => boolean): Promise<{ confirmed: number; missing?: string }> {
+  let confirmed = Math.min(from, keys.length);
+  while (confirmed < keys.length && !outOfTime()) {
+    const batch = keys.slice(confirmed, confirmed + HEAD_CONCURRENCY);
+    const present = await Promise.all(batch.map(async (k) => (await vault.head(k)) !== undefined));
+    const gap = present.indexOf(false);
+    if (gap >= 0) return { confirmed: confirmed + gap, missing: batch[gap]! };
+    confirmed += batch.length;
+  }
+  return { confirmed };
 }
 
-/** Checks one backup in the DR vault; the entry to record. */
-export async function checkBackupReplication(vault: VaultStore, record: BackupRecord, region: string, now: Date, parentDone: (parentId: string) => boolean): Promise<ReplicationEntry> {
+/**
+ * Whether this region can open the backup's sealed Secrets: each names the key that sealed it,
+ * and only a multi-Region key has a replica here (a local key file is shared, as its stand-in).
+ */
+async function secretsOpenHere(vault: VaultStore, sealed: readonly string[]): Promise<boolean> {
+  for (const key of sealed) {
+    const value = JSON.parse((await vault.get(key)).toString('utf8')) as { format?: string; keyId?: string };
+    if (value.format !== SEALED_FORMAT || typeof value.keyId !== 'string') return false;
+    if (!value.keyId.startsWith('local:') && multiRegionKeyId(value.keyId) === undefined) return false;
+  }
+  return true;
+}
+
+/** Checks one backup in the DR vault, going on from `previous`; the entry to record. */
+export async function checkBackupReplication(
+  vault: VaultStore,
+  record: BackupRecord,
+  now: Date,
+  parentDone: (parentId: string) => boolean,
+  previous?: ReplicationEntry,
+  outOfTime: () => boolean = () => false,
+): Promise<ReplicationEntry> {
   const needed = await neededObjects(vault, record.backupId, parentDone);
-  const known = new Set(needed.missing);
-  const missing = [...needed.missing, ...(await absent(vault, needed.keys.filter((k) => !known.has(k))))];
-  const previous = record.replication?.[region];
   const checkedAt = now.toISOString();
-  if (missing.length === 0) return { status: 'Complete', at: previous?.status === 'Complete' && previous.at ? previous.at : checkedAt, checkedAt, objects: needed.keys.length, missing: 0 };
-  const since = Date.parse(record.completedAt ?? record.startedAt);
-  const late = now.getTime() - since > REPLICATION_WINDOW_SECONDS * 1000;
-  return { status: late ? 'Late' : 'Pending', checkedAt, objects: needed.keys.length, missing: missing.length, firstMissing: missing.slice(0, FIRST_MISSING) };
+  const late = now.getTime() - Date.parse(record.completedAt ?? record.startedAt) > REPLICATION_WINDOW_SECONDS * 1000;
+  const waiting = (confirmed: number, firstMissing?: string): ReplicationEntry => ({ status: late ? 'Late' : 'Pending', checkedAt, objects: needed.keys.length, confirmed, ...(firstMissing ? { firstMissing } : {}) });
+  // Keys known missing up front (backup.json, an index) end the check where they stand.
+  if (needed.missing !== undefined) return waiting(Math.max(0, needed.keys.indexOf(needed.missing)), needed.missing);
+  // The key list is the same each run (same document, same indexes): go on where the last stopped.
+  const from = previous && previous.objects === needed.keys.length ? previous.confirmed : 0;
+  const { confirmed, missing } = await confirmFrom(vault, needed.keys, from, outOfTime);
+  if (confirmed < needed.keys.length) return waiting(confirmed, missing);
+  const open = await secretsOpenHere(vault, needed.sealed);
+  return { status: 'Complete', at: checkedAt, checkedAt, objects: needed.keys.length, confirmed, ...(open ? {} : { secretsOpenHere: false }) };
 }
 
 /** What one run of the check did. */
@@ -120,6 +155,8 @@ export interface ReplicationCheckResult {
   readonly byPlan: Record<string, { pending: number; late: number }>;
   /** Backups the check could not look at, and why (the next run tries again). */
   readonly errors: string[];
+  /** Backups left for the next run because this one ran out of time. */
+  readonly deferred: number;
 }
 
 /** What the check works with: the DR region's vault (the replica) and the catalog's replica. */
@@ -130,41 +167,58 @@ export interface ReplicationCheckServices {
   readonly now: () => Date;
 }
 
+/** How long one run of the check starts new work: its schedule and its Lambda allow 5 minutes. */
+export const CHECK_BUDGET_MS = 4 * 60_000;
+
+/**
+ * The records with `replication` filled in from the catalog's replication records (one region's,
+ * or all): the view `backup describe`, `dr status` and the DR steps read.
+ */
+export async function withReplication(catalog: BackupCatalog, records: readonly BackupRecord[], region?: string): Promise<BackupRecord[]> {
+  const byBackup = new Map<string, Record<string, ReplicationEntry>>();
+  for (const r of await catalog.listReplication(region ? { region } : {})) {
+    const { backupId, region: where, plan: _plan, executionId: _e, steps: _s, ...entry } = r;
+    byBackup.set(backupId, { ...byBackup.get(backupId), [where]: entry });
+  }
+  return records.map((r) => (byBackup.has(r.backupId) ? { ...r, replication: byBackup.get(r.backupId)! } : r));
+}
+
 /**
  * CheckReplication (a schedule in each DR region): checks every `Available` backup of the
  * plans whose vault `vaultName` replicates into `region` that is not yet recorded complete
  * there, oldest first (so a parent is known complete before its child is looked at), and
- * records what it found. A backup complete once stays complete: replicas are not deleted by
- * replication, and retention in the DR vault keeps what its records keep.
+ * records what it found. It stops starting backups after {@link CHECK_BUDGET_MS} (or when
+ * `outOfTime` says so); what is left is counted in `deferred` and the next run goes on.
  */
-export async function checkReplicationStep(s: ReplicationCheckServices, vaultName: string, region: string): Promise<ReplicationCheckResult> {
+export async function checkReplicationStep(s: ReplicationCheckServices, vaultName: string, region: string, outOfTime?: () => boolean): Promise<ReplicationCheckResult> {
   const vault = s.config.vaults.find((v) => v.name === vaultName);
   if (!vault || !(vault.replicaRegions as readonly string[]).includes(region)) {
     throw new Error(`vault ${vaultName} does not replicate into ${region} (its replicaRegions: ${vault?.replicaRegions.join(', ') || 'none'}); this check serves only a DR region of the vault`);
   }
+  const started = performance.now();
+  const timeUp = outOfTime ?? (() => performance.now() - started > CHECK_BUDGET_MS);
   const plans = new Set(s.config.plans.filter((p) => p.vault === vaultName).map((p) => p.name));
+  const known = new Map<string, ReplicationRecord>((await s.catalog.listReplication({ region })).map((r) => [r.backupId, r]));
   const records = (await s.catalog.listBackups()).filter((b) => plans.has(b.plan) && b.vault === vaultName && b.status === 'Available');
   records.sort((a, b) => a.startedAt.localeCompare(b.startedAt));
-  const done = new Set(records.filter((r) => r.replication?.[region]?.status === 'Complete').map((r) => r.backupId));
-  const result = { region, checked: 0, complete: 0, pending: 0, late: 0, byPlan: {} as Record<string, { pending: number; late: number }>, errors: [] as string[] };
+  const done = new Set([...known.values()].filter((r) => r.status === 'Complete').map((r) => r.backupId));
+  const result = { region, checked: 0, complete: 0, pending: 0, late: 0, byPlan: {} as Record<string, { pending: number; late: number }>, errors: [] as string[], deferred: 0 };
   for (const record of records) {
     const counts = (result.byPlan[record.plan] ??= { pending: 0, late: 0 });
     if (done.has(record.backupId)) continue;
+    if (timeUp()) {
+      result.deferred++;
+      continue;
+    }
     let entry: ReplicationEntry;
     try {
-      entry = await checkBackupReplication(s.vault, record, region, s.now(), (id) => done.has(id));
+      entry = await checkBackupReplication(s.vault, record, s.now(), (id) => done.has(id), known.get(record.backupId), timeUp);
     } catch (err) {
       result.errors.push(`backup ${record.backupId}: ${err instanceof Error ? err.message : String(err)}`);
       continue;
     }
     result.checked++;
-    try {
-      await s.catalog.recordReplication(record.backupId, region, entry);
-    } catch (err) {
-      // Expired by retention since it was listed: nothing to record.
-      if (err instanceof RecordStatusError) continue;
-      throw err;
-    }
+    await s.catalog.recordReplication({ ...entry, backupId: record.backupId, region, plan: record.plan, executionId: 'CheckReplication' });
     if (entry.status === 'Complete') {
       done.add(record.backupId);
       result.complete++;

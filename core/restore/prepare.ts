@@ -14,6 +14,7 @@ import type { KubeClients } from '../kube/connect.js';
 import type { VaultStore } from '../vault/store.js';
 import { parseContract, type PreparedBackup, type PrepareRequest } from '../workflow/contracts.js';
 import { RestoreInput, type PreparedRestore, type RestoreSource } from '../workflow/restore-state.js';
+import { withReplication } from '../dr/replication.js';
 import { inspectNamespace, TargetNamespaceNotEmptyError } from './namespace.js';
 import { readBackupVolumes, SnapshotUnavailableError, unavailableSnapshot } from './volumes.js';
 
@@ -35,16 +36,18 @@ export class BackupNotReplicatedError extends Error {
   }
 }
 
-/** How far a backup has replicated into `region`, in words. */
+/** How far a backup has replicated into `region`, in words (its record read `withReplication`). */
 export function replicationState(record: BackupRecord, region: string): string {
   const entry = record.replication?.[region];
   if (!entry) return 'not checked there yet';
-  if (entry.status === 'Complete') return `complete since ${entry.at}`;
-  return `${entry.status}: ${entry.missing} of ${entry.objects} objects missing at ${entry.checkedAt}`;
+  if (entry.status === 'Complete') {
+    return entry.secretsOpenHere === false ? `complete since ${entry.at}, but its Secrets were sealed with a single-Region key only the primary region can use` : `complete since ${entry.at}`;
+  }
+  return `${entry.status}: ${entry.confirmed} of ${entry.objects} objects there at ${entry.checkedAt}${entry.firstMissing ? `, ${entry.firstMissing} missing` : ''}`;
 }
 
-/** Whether a backup is recorded complete in `region`'s vault. */
-export const completeIn = (record: BackupRecord, region: string): boolean => record.replication?.[region]?.status === 'Complete';
+/** Whether a backup (read `withReplication`) can be restored in `region`: whole in its vault, Secrets openable there. */
+export const completeIn = (record: BackupRecord, region: string): boolean => record.replication?.[region]?.status === 'Complete' && record.replication[region]!.secretsOpenHere !== false;
 
 /** No `Available` backup of the plan at or before the point in time. */
 export class NoBackupAtPointInTimeError extends Error {
@@ -79,7 +82,8 @@ export function backupPointInTime(record: BackupRecord): string {
  */
 export async function findBackupAt(catalog: BackupCatalog, plan: string, pointInTime: string | undefined, completeInRegion?: string): Promise<BackupRecord> {
   const limit = pointInTime === undefined ? Number.POSITIVE_INFINITY : Date.parse(pointInTime);
-  const candidates = (await catalog.listBackups({ plan }))
+  const listed = await catalog.listBackups({ plan });
+  const candidates = (completeInRegion === undefined ? listed : await withReplication(catalog, listed, completeInRegion))
     .filter((b) => b.status === 'Available' && Date.parse(backupPointInTime(b)) <= limit && (completeInRegion === undefined || completeIn(b, completeInRegion)))
     .sort((a, b) => Date.parse(backupPointInTime(b)) - Date.parse(backupPointInTime(a)));
   const found = candidates[0];
@@ -159,7 +163,10 @@ export async function prepareRestore(
     throw new InvalidInputError(WHAT, [`targetCluster: cluster "${input.targetCluster}" is not defined in the config; defined: ${ctx.config.clusters.map((c) => c.name).join(', ')}`]);
   }
   const serving = servingRegion(resolved, ctx.region, WHAT);
-  if (serving.replica && !completeIn(backup, serving.region)) throw new BackupNotReplicatedError(backup.backupId, serving.region, replicationState(backup, serving.region));
+  if (serving.replica) {
+    const [here] = await withReplication(ctx.catalog, [backup], serving.region);
+    if (!completeIn(here!, serving.region)) throw new BackupNotReplicatedError(backup.backupId, serving.region, replicationState(here!, serving.region));
+  }
   if (targetCluster.region !== serving.region) {
     throw new InvalidInputError(WHAT, [
       `targetCluster: cluster ${targetCluster.name} is in ${targetCluster.region}, but this restore runs in ${serving.region} (vault ${resolved.vault.name}${serving.replica ? "'s replica" : ''}); restore into a cluster of ${serving.region}${serving.replica ? '' : ', or from a DR region of the vault'}`,

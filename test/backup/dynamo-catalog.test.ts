@@ -77,22 +77,24 @@ describe('DynamoCatalog', () => {
     });
   });
 
-  it("records one region's replication of an Available backup without touching another region's entry", async () => {
-    ddb.on(UpdateCommand).resolves({});
-    const entry = { status: 'Complete' as const, at: NOW.toISOString(), checkedAt: NOW.toISOString(), objects: 12, missing: 0 };
+  it("records a region's replication of a backup as an item of its own, never over a Complete one, never touching the backup's item", async () => {
+    ddb.on(PutCommand).resolves({});
+    const entry = { backupId: 'b', region: 'us-west-2', plan: 'p', executionId: 'CheckReplication', status: 'Complete' as const, at: NOW.toISOString(), checkedAt: NOW.toISOString(), objects: 12, confirmed: 12 };
 
-    await catalog.recordReplication('b', 'us-west-2', entry);
+    expect(await catalog.recordReplication(entry)).toBe(true);
 
-    const [make, set] = ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input);
-    // The map first (a nested path needs its parent), then only this region's entry.
-    expect(make).toMatchObject({ UpdateExpression: 'SET #field = if_not_exists(#field, :empty)', ExpressionAttributeNames: { '#field': 'replication' }, ExpressionAttributeValues: { ':empty': {}, ':s0': 'Available' } });
-    expect(set).toMatchObject({
-      Key: { pk: 'BACKUP#b', sk: 'BACKUP' },
-      UpdateExpression: 'SET #field.#key = :value',
-      ConditionExpression: 'attribute_exists(#pk) AND #status IN (:s0)',
-      ExpressionAttributeNames: { '#field': 'replication', '#key': 'us-west-2' },
-      ExpressionAttributeValues: { ':value': entry, ':s0': 'Available' },
+    expect(ddb.commandCalls(UpdateCommand)).toEqual([]);
+    expect(ddb.commandCalls(PutCommand)[0]!.args[0].input).toMatchObject({
+      Item: { pk: 'REPLICATION#b#us-west-2', sk: 'REPLICATION', gsi1pk: 'REPLICATIONS', gsi1sk: `${NOW.toISOString()}#b#us-west-2`, ...entry },
+      ConditionExpression: 'attribute_not_exists(#pk) OR #status <> :keep',
+      ExpressionAttributeValues: { ':keep': 'Complete' },
     });
+  });
+
+  it('leaves a Complete replication record as it is when an older, overlapping check writes', async () => {
+    ddb.on(PutCommand).rejects(conditionFailed());
+
+    expect(await catalog.recordReplication({ backupId: 'b', region: 'us-west-2', plan: 'p', executionId: 'CheckReplication', status: 'Pending', checkedAt: NOW.toISOString(), objects: 12, confirmed: 3 })).toBe(false);
   });
 
   it('refuses to change a Failed record: it is final (RecordFinal)', async () => {

@@ -8,7 +8,7 @@ import { backupRecord, CONFIG, cliWith, localState, mockAwsStart, PLAN } from '.
 
 const REGION = 'us-west-2';
 const NOW = new Date('2026-11-23T12:00:00.000Z');
-const complete = (at: string) => ({ [REGION]: { status: 'Complete' as const, at, checkedAt: at, objects: 40, missing: 0 } });
+const complete = (at: string) => ({ [REGION]: { status: 'Complete' as const, at, checkedAt: at, objects: 40, confirmed: 40 } });
 
 // Three backups: the oldest complete in the DR region, the next late, the newest not checked yet.
 const history = [
@@ -17,7 +17,7 @@ const history = [
     backupId: 'b-2',
     startedAt: '2026-11-22T02:00:00.000Z',
     steps: { Snapshot: { startedAt: '2026-11-22T02:01:00.000Z', outcome: 'Succeeded' } },
-    replication: { [REGION]: { status: 'Late', checkedAt: '2026-11-23T11:55:00.000Z', objects: 40, missing: 3, firstMissing: ['data/packs/ab/ab.pack'] } },
+    replication: { [REGION]: { status: 'Late', checkedAt: '2026-11-23T11:55:00.000Z', objects: 40, confirmed: 37, firstMissing: 'data/packs/ab/ab.pack' } },
   }),
   backupRecord({ backupId: 'b-1', startedAt: '2026-11-21T02:00:00.000Z', steps: { Snapshot: { startedAt: '2026-11-21T02:01:00.000Z', outcome: 'Succeeded' } }, replication: complete('2026-11-21T02:10:00.000Z') }),
 ];
@@ -52,7 +52,11 @@ describe('dr status', () => {
 
   it('reads the local catalog with --local and prints JSON with -o json', async () => {
     const { dir, catalog } = await localState();
-    for (const b of history) await catalog.createBackup(b);
+    // As the region's check leaves them: the backups' items, and a replication item per backup checked.
+    for (const { replication, ...b } of history) {
+      await catalog.createBackup(b);
+      for (const [region, entry] of Object.entries(replication ?? {})) await catalog.recordReplication({ ...entry, backupId: b.backupId, region, plan: b.plan, executionId: 'CheckReplication' });
+    }
     const cli = cliWith(registerDrCommands);
 
     const code = await cli.run('dr', 'status', '--local', '--state', dir, '--now', NOW.toISOString(), '-o', 'json');

@@ -43,6 +43,8 @@ async function backup(when: Date): Promise<string> {
 
 const failover = (input: Record<string, unknown>) => runLocalFailover({ stateDir: dr.stateDir, config, input, now, untilPoll: () => dr.cluster.settle() });
 const record = async (id: string) => (await localCatalog(primary.stateDir).getBackup(id))!;
+/** What the DR region's check recorded for backup `id`. */
+const replicated = async (id: string) => (await localCatalog(primary.stateDir).listReplication({ backupId: id, region: REGION }))[0];
 
 beforeAll(async () => {
   const example = await loadConfigFile('examples/production.yaml');
@@ -77,7 +79,7 @@ describe('failover into the DR region on the embedded default', () => {
 
     expect(result.status).toBe('FAILED');
     expect(result.error?.name).toBe('NothingToFailOver');
-    expect(result.error?.message).toMatch(new RegExp(`^plan ${PLAN} has no backup complete in ${REGION}'s vault to fail over to \\(1 Available, none complete here; the newest, ${backups[0]}, is Late: 1 of 1 objects missing at .*\\); see milvus-guard dr status --region ${REGION}$`));
+    expect(result.error?.message).toMatch(new RegExp(`^plan ${PLAN} has no backup complete in ${REGION}'s vault to fail over to \\(1 Available, none complete here; the newest, ${backups[0]}, is Late: 0 of 1 objects there at .*, backups/${backups[0]}/backup.json missing\\); see milvus-guard dr status --region ${REGION}$`));
     expect(await localCatalog(primary.stateDir).listFailovers()).toEqual([]);
   });
 
@@ -87,26 +89,28 @@ describe('failover into the DR region on the embedded default', () => {
     const first = await runLocalReplicationCheck(dr.stateDir, config, { now });
 
     expect(first).toMatchObject({ region: REGION, checked: 1, complete: 1, pending: 0, late: 0, errors: [] });
-    expect((await record(backups[0]!)).replication?.[REGION]).toEqual({ status: 'Complete', at: at(2, 40).toISOString(), checkedAt: at(2, 40).toISOString(), objects: expect.any(Number), missing: 0 });
+    const first_ = await replicated(backups[0]!);
+    expect(first_).toMatchObject({ status: 'Complete', at: at(2, 40).toISOString(), checkedAt: at(2, 40).toISOString(), objects: first_!.confirmed });
+    expect(first_!.secretsOpenHere).toBeUndefined();
 
     // A second backup of unchanged data adds no pack: its check looks at its own few objects only.
     backups.push(await backup(at(3)));
     await replicator.sync();
     clock = at(3, 10);
     await runLocalReplicationCheck(dr.stateDir, config, { now });
-    const [a, b] = [await record(backups[0]!), await record(backups[1]!)];
-    expect(b.replication?.[REGION]?.status).toBe('Complete');
-    expect(b.replication![REGION]!.objects).toBeLessThan(a.replication![REGION]!.objects);
+    const [a, b] = [await replicated(backups[0]!), await replicated(backups[1]!)];
+    expect(b?.status).toBe('Complete');
+    expect(b!.objects).toBeLessThan(a!.objects);
   });
 
   it('a backup not yet replicated is not chosen, nor restorable by id, in the DR region', async () => {
     backups.push(await backup(at(4)));
     clock = at(4, 5);
     await runLocalReplicationCheck(dr.stateDir, config, { now });
-    expect((await record(backups[2]!)).replication?.[REGION]).toMatchObject({ status: 'Pending', missing: 1 });
+    expect(await replicated(backups[2]!)).toMatchObject({ status: 'Pending', confirmed: 0, objects: 1, firstMissing: `backups/${backups[2]}/backup.json` });
 
     const byId = await runLocalRestore({ stateDir: dr.stateDir, config, input: { backupId: backups[2], targetCluster: drCluster(), targetNamespace: 'vector-db-check' }, now, untilPoll: () => dr.cluster.settle() });
-    expect(byId.error).toEqual({ name: 'BackupNotReplicated', message: expect.stringContaining(`backup ${backups[2]} is not complete in ${REGION}'s vault (Pending: 1 of 1 objects missing`) });
+    expect(byId.error).toEqual({ name: 'BackupNotReplicated', message: expect.stringContaining(`backup ${backups[2]} is not complete in ${REGION}'s vault (Pending: 0 of 1 objects there at`) });
   });
 
   it('with the primary region down, fails over from the DR vault into the DR cluster: validated, Secrets unsealed, RPO and RTO reported', async () => {
