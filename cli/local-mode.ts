@@ -10,6 +10,7 @@ import type { BackupCatalog } from '../core/catalog/catalog.js';
 import { UserError } from '../core/errors.js';
 import { recoverBackup, type Recovery } from '../core/backup/recover.js';
 import type { Config } from '../core/config/schema.js';
+import type { ReplicationCheckResult } from '../core/dr/replication.js';
 import { FileVaultStore } from '../core/vault/file-store.js';
 import { LocalExecutions } from '../local/workflows/registry.js';
 import { LocalReplicator, type ReplicatorOptions } from '../local/replicator.js';
@@ -41,6 +42,16 @@ export async function localVault(state: string): Promise<FileVaultStore> {
 /** The region a local state directory stands for when it is linked as a DR region; undefined for a primary. */
 export async function localRegion(state: string): Promise<string | undefined> {
   return (await runner()).readRegionLink(localStateDir(state))?.region;
+}
+
+/** Runs the DR region's replication check of state directory `state` once. */
+export async function runLocalReplicationCheck(state: string, config: Config, options: { now?: () => Date } = {}): Promise<ReplicationCheckResult> {
+  return (await runner()).runLocalReplicationCheck(localStateDir(state), config, options);
+}
+
+/** The vault directory of a state directory (what a region outage moves out of reach). */
+export async function localVaultDir(state: string): Promise<string> {
+  return (await runner()).localPaths(localStateDir(state)).vault;
 }
 
 /** Links `dr` as DR region `region` of `primary` (see local/workflows/runner.ts). */

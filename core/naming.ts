@@ -104,4 +104,6 @@ export const REPLICATION_METRICS = {
   late: 'ReplicationLate',
   pending: 'ReplicationPending',
   checked: 'ReplicationChecked',
+  /** Backups the check could not look at (no access to the DR vault or its key, a damaged object). */
+  errors: 'ReplicationCheckErrors',
 } as const;

@@ -68,20 +68,32 @@ export class LocalReplicator {
     return { copied, waiting };
   }
 
-  /** Passes every `intervalMs` until {@link stop}. */
+  /**
+   * Passes every `intervalMs` until {@link stop}. The timer between passes keeps the process
+   * alive, as a replicating region should (`local replicate` runs until Ctrl-C).
+   */
   start(intervalMs: number): void {
     const loop = async (): Promise<void> => {
       while (!this.stopped) {
         await this.sync();
-        await new Promise((r) => setTimeout(r, intervalMs).unref());
+        if (this.stopped) break;
+        await new Promise<void>((r) => {
+          this.wake = r;
+          this.timer = setTimeout(r, intervalMs);
+        });
       }
     };
     this.running = loop();
   }
 
+  private timer: NodeJS.Timeout | undefined;
+  private wake: (() => void) | undefined;
+
   /** Stops replicating (a region outage): the pass under way ends after its current object. */
   async stop(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.timer);
+    this.wake?.();
     await this.running;
   }
 }

@@ -97,7 +97,7 @@ export async function runRegionOutageDemo(options: DemoOptions): Promise<RegionO
   });
 
   const local = await import('../local-mode.js');
-  const { linkDrRegion, localCatalog, localPaths, runLocalReplicationCheck } = await import('../../local/workflows/runner.js');
+  const { linkDrRegion, localCatalog, localVaultDir, runLocalReplicationCheck } = await import('../local-mode.js');
   say('regions', `starting ${primaryRegion} (a local cluster with a seeded Milvus) and ${drRegion} (an empty local cluster) under ${root}`);
   const primaryStarting = local.startLocalCluster({ stateDir: primaryDir, port: 0 });
   const drStarting = local.startLocalCluster({ stateDir: drDir, port: 0, seed: false });
@@ -109,7 +109,7 @@ export async function runRegionOutageDemo(options: DemoOptions): Promise<RegionO
     replicator = await local.localReplicator(primaryDir, drDir, { lagSeconds: REPLICATION_LAG_SECONDS });
     replicator.start(200);
     say('regions', `${drRegion} is linked: its own cluster and vault, the catalog and sealing key shared; replication ${primaryRegion} → ${drRegion} with a ${REPLICATION_LAG_SECONDS}s lag`);
-    const catalog = localCatalog(primaryDir);
+    const catalog = await localCatalog(primaryDir);
     const summary = (over: Partial<Omit<RegionOutageSummary, 'elapsedSeconds'>> & { reason: string } | Partial<Omit<RegionOutageSummary, 'elapsedSeconds'>>): Omit<RegionOutageSummary, 'elapsedSeconds'> => ({
       scenario: 'region-outage',
       backup: { id: null, status: 'NotStarted', region: primaryRegion },
@@ -152,7 +152,7 @@ export async function runRegionOutageDemo(options: DemoOptions): Promise<RegionO
     say('outage', `${primaryRegion} goes down: replication stops, its cluster stops, its vault is out of reach`);
     await replicator!.stop();
     await primary.stop();
-    const vaultDir = localPaths(primaryDir).vault;
+    const vaultDir = await localVaultDir(primaryDir);
     await rename(vaultDir, `${vaultDir}.unreachable`);
     const probe = await probeMilvus(makeKubeClients(kubeConfigFromFile(join(primaryDir, 'kubeconfig')), { deadline: { timeoutMs: 2000 } }), endpoint);
     const outage = { region: primaryRegion, clusterStopped: true, vaultUnreachable: true, probe: probe.answers ? 'the primary Milvus still answers' : probe.why };

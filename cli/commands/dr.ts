@@ -14,12 +14,14 @@ import type { Config } from '../../core/config/schema.js';
 import { resolvePlan } from '../../core/config/resolve.js';
 import { withReplication } from '../../core/dr/replication.js';
 import { drStatus, type DrPlanStatus } from '../../core/dr/status.js';
+import type { FailoverRecord } from '../../core/catalog/record.js';
 import { FailoverInput, type FailoverReport } from '../../core/dr/failover.js';
 import { parseContract } from '../../core/workflow/contracts.js';
 import { UserError } from '../../core/errors.js';
 import { executeWorkflow } from '../execution.js';
 import { formatDuration, formatTable } from '../format.js';
 import { addWorkflowOptions, catalogFor, configOf, processIO, type WorkflowIO, type WorkflowOptions } from './common.js';
+import { parseStorageClassMap } from './restore.js';
 import { nowOption } from './retention.js';
 
 /** `dr status` as a table: one line per plan and DR region. */
@@ -49,6 +51,7 @@ interface FailoverOptions extends WorkflowOptions {
   targetCluster: string;
   namespace: string;
   pointInTime?: string;
+  storageClassMap?: string;
   wait?: boolean;
 }
 
@@ -66,7 +69,26 @@ export function renderFailover(r: FailoverReport): string {
   );
 }
 
-/** Registers `dr status`, `dr failover` and `dr check` on the root program. */
+/** `dr list` as a table: one line per failover, newest first. */
+export function renderFailoverList(failovers: readonly FailoverRecord[]): string {
+  return formatTable(
+    ['failover', 'plan', 'region', 'status', 'backup', 'target', 'rpo', 'rto', 'requested', 'failure'],
+    failovers.map((f) => [
+      f.failoverId,
+      f.plan,
+      f.region,
+      f.status,
+      f.backupId,
+      `${f.targetCluster}/${f.targetNamespace}`,
+      formatDuration(f.rpoSeconds),
+      formatDuration(f.rtoSeconds),
+      f.requestedAt,
+      f.failure ? `${f.failure.error}: ${f.failure.cause}` : '',
+    ]),
+  );
+}
+
+/** Registers `dr status`, `dr list`, `dr failover` and `dr check` on the root program. */
 export function registerDrCommands(program: Command, io: WorkflowIO = processIO): void {
   const dr = program.command('dr').description('cross-region disaster recovery: what has replicated, and failing over into a DR region');
 
@@ -89,6 +111,16 @@ export function registerDrCommands(program: Command, io: WorkflowIO = processIO)
     process.exitCode = 0;
   });
 
+  addWorkflowOptions(dr.command('list').description('list the failovers, newest first: backup, target, RPO and RTO achieved, why one failed').option('--plan <name>', 'only failovers of this plan')).action(
+    async (opts: WorkflowOptions & { plan?: string }) => {
+      const config = await configOf(opts);
+      if (opts.plan !== undefined) resolvePlan(config, opts.plan);
+      const failovers = await (await catalogFor(opts, config)).listFailovers(opts.plan ? { plan: opts.plan } : {});
+      io.out(opts.output === 'json' ? `${JSON.stringify(failovers, null, 2)}\n` : failovers.length ? renderFailoverList(failovers) : 'no failovers\n');
+      process.exitCode = 0;
+    },
+  );
+
   addWorkflowOptions(
     dr
       .command('failover')
@@ -97,6 +129,7 @@ export function registerDrCommands(program: Command, io: WorkflowIO = processIO)
       .requiredOption('--target-cluster <name>', 'a cluster of the config in the DR region')
       .requiredOption('--namespace <name>', 'the namespace to restore into (it must not exist, or be empty)')
       .option('--point-in-time <iso-8601>', 'the newest backup complete in the region taken at or before this instant')
+      .option('--storage-class-map <old=new,...>', "StorageClasses of the DR cluster to use instead of the backup's, such as gp3=gp3-dr")
       .option('--wait', 'show progress per step and wait for the end; exit 1 if the failover fails (always on with --local)', false),
   ).action(async (opts: FailoverOptions) => {
     const config = await configOf(opts);
@@ -105,7 +138,17 @@ export function registerDrCommands(program: Command, io: WorkflowIO = processIO)
       throw new UserError(`--region is required: the DR region to fail over into (${(plan.vault.replicaRegions as readonly string[]).join(', ') || `vault ${plan.vault.name} replicates nowhere`})`);
     }
     // Checked here too, so a mistake is refused before anything starts in AWS.
-    const input = parseContract(FailoverInput, { plan: opts.plan, targetCluster: opts.targetCluster, targetNamespace: opts.namespace, ...(opts.pointInTime ? { pointInTime: opts.pointInTime } : {}) }, 'the failover flags');
+    const input = parseContract(
+      FailoverInput,
+      {
+        plan: opts.plan,
+        targetCluster: opts.targetCluster,
+        targetNamespace: opts.namespace,
+        ...(opts.pointInTime ? { pointInTime: opts.pointInTime } : {}),
+        ...(opts.storageClassMap ? { storageClassMap: parseStorageClassMap(opts.storageClassMap) } : {}),
+      },
+      'the failover flags',
+    );
     process.exitCode = await executeWorkflow(opts, io, { workflow: 'failover', config, input, plan: opts.plan }, async (end) => {
       const report = end.status === 'SUCCEEDED' ? (end.output as FailoverReport) : undefined;
       const recorded = report ? undefined : (await (await catalogFor(opts, config)).listFailovers({ plan: opts.plan })).find((f) => f.executionId === end.executionArn);
@@ -121,10 +164,9 @@ export function registerDrCommands(program: Command, io: WorkflowIO = processIO)
   ).action(async (opts: WorkflowOptions & { now?: Date }) => {
     if (!opts.local) throw new UserError('dr check runs on the embedded default only (--local --state DR_DIR); in AWS the DR stack runs it every 5 minutes');
     const config = await configOf(opts);
-    const { localStateDir } = await import('../local-mode.js');
-    const { runLocalReplicationCheck } = await import('../../local/workflows/runner.js');
+    const { runLocalReplicationCheck } = await import('../local-mode.js');
     const now = opts.now;
-    const result = await runLocalReplicationCheck(localStateDir(opts.state), config, now ? { now: () => now } : {});
+    const result = await runLocalReplicationCheck(opts.state, config, now ? { now: () => now } : {});
     io.out(opts.output === 'json' ? `${JSON.stringify(result, null, 2)}\n` : `checked ${result.checked} backup(s) in ${result.region}: ${result.complete} complete, ${result.pending} pending, ${result.late} late${result.errors.length ? `; errors: ${result.errors.join('; ')}` : ''}\n`);
     process.exitCode = result.errors.length ? 1 : 0;
   });

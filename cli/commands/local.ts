@@ -26,11 +26,12 @@ export function registerLocalCommands(program: Command): void {
     .option('--state <dir>', 'state directory (objects, volumes, snapshots, kubeconfig)', '.local-state')
     .addOption(new Option('--port <n>', 'port on 127.0.0.1; 0 picks a free one').default(DEFAULT_LOCAL_PORT).argParser(integer('--port', 0, 65535)))
     .addOption(new Option('--data-scale <n>', 'size multiplier of the seeded Milvus data (fresh state only)').default(1).argParser(integer('--data-scale', 1, 1000)))
-    .action(async (opts: { state: string; port: number; dataScale: number }) => {
+    .option('--no-seed', 'start a fresh state directory empty, without the sample Milvus (a DR cluster to fail over into)')
+    .action(async (opts: { state: string; port: number; dataScale: number; seed: boolean }) => {
       const stateDir = resolve(opts.state);
       let cluster;
       try {
-        cluster = await startLocalCluster({ stateDir, port: opts.port, dataScale: opts.dataScale });
+        cluster = await startLocalCluster({ stateDir, port: opts.port, dataScale: opts.dataScale, seed: opts.seed });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
           throw new UserError(`port ${opts.port} on 127.0.0.1 is already in use: stop the other process or pass --port 0 (any free port)`);

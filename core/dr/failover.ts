@@ -13,11 +13,12 @@ import { backupPointInTime, findBackupAt, NoBackupAtPointInTimeError, replicatio
 import { resolvePlan, UnknownNameError } from '../config/resolve.js';
 import { Name, Namespace } from '../config/schema.js';
 import { InvalidInputError } from '../errors.js';
+import type { FailoverRecord } from '../catalog/record.js';
 import { restoreFailure } from '../drill/workflow.js';
 import { withReplication } from './replication.js';
 import type { StepError } from '../workflow/backup-state.js';
 import { parseContract, type PrepareRequest } from '../workflow/contracts.js';
-import { IsoWithOffset, type RestoreInput } from '../workflow/restore-state.js';
+import { IsoWithOffset, RestoreInput } from '../workflow/restore-state.js';
 
 type Services<K extends keyof RestoreServices> = Pick<RestoreServices, K>;
 
@@ -32,6 +33,8 @@ export const FailoverInput = z.strictObject({
   targetNamespace: Namespace,
   /** Fail over to the newest backup complete here taken at or before this moment. */
   pointInTime: IsoWithOffset.optional(),
+  /** Storage classes of the DR cluster to use instead of the backup's, e.g. `{"gp3": "gp3-dr"}` (as a restore takes them). */
+  storageClassMap: RestoreInput.shape.storageClassMap,
 });
 export type FailoverInput = z.infer<typeof FailoverInput>;
 
@@ -133,7 +136,32 @@ export async function prepareFailoverStep(s: Services<'config' | 'catalog' | 're
   });
   return {
     failover,
-    restore: { backupId: backup.backupId, targetCluster: cluster.name, targetNamespace: input.targetNamespace, source: 'vault', validateRowCounts: true, restoreName: failover.failoverId },
+    restore: {
+      backupId: backup.backupId,
+      targetCluster: cluster.name,
+      targetNamespace: input.targetNamespace,
+      source: 'vault',
+      validateRowCounts: true,
+      restoreName: failover.failoverId,
+      ...(input.storageClassMap ? { storageClassMap: input.storageClassMap } : {}),
+    },
+  };
+}
+
+/** The report of a failover already recorded final. */
+function reportOf(failover: PreparedFailover, r: FailoverRecord): FailoverReport {
+  return {
+    failoverId: r.failoverId,
+    plan: r.plan,
+    region: r.region,
+    status: r.status === 'Completed' ? 'Completed' : 'Failed',
+    backupId: r.backupId,
+    restoreId: r.restoreId,
+    targetCluster: failover.targetCluster,
+    targetNamespace: failover.targetNamespace,
+    rpoSeconds: r.rpoSeconds,
+    ...(r.rtoSeconds !== undefined ? { rtoSeconds: r.rtoSeconds } : {}),
+    ...(r.failure ? { failure: r.failure } : {}),
   };
 }
 
@@ -158,6 +186,10 @@ export interface FailoverReport {
  * "Failover Completed" / "Failover Failed" event.
  */
 export async function recordFailoverStep(s: Services<'catalog' | 'now' | 'events'>, failover: PreparedFailover, restoreError?: StepError): Promise<FailoverReport> {
+  // A retried RecordFailover whose first attempt got as far as the record: answer what it recorded,
+  // with its RTO, and publish nothing twice.
+  const recorded = await s.catalog.getFailover(failover.failoverId);
+  if (recorded && recorded.status !== 'InProgress') return reportOf(failover, recorded);
   const now = s.now();
   const restore = await s.catalog.getRestore(failover.failoverId);
   const failure = restoreFailure(restoreError) ?? (restore?.failure ? { error: restore.failure.error, cause: restore.failure.cause } : undefined);

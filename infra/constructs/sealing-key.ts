@@ -47,17 +47,25 @@ const ADMINISTRATION = [
 
 /**
  * The key policy of the sealing key and of each replica. Least privilege: the account may
- * administer the key, and use it only to seal (GenerateDataKey) and unseal (Decrypt) — no
- * Encrypt, ReEncrypt, grants or data keys without plaintext — and only principals whose IAM
- * policies allow that (the workflow roles) can. The roles are not named here: a key policy may
- * name only principals that exist, and the keys deploy before the stacks that make the roles.
+ * administer the key, and use it only to seal (GenerateDataKey, the primary key only: nothing
+ * is sealed in a DR region) and unseal (Decrypt) — no Encrypt, ReEncrypt, grants or data keys
+ * without plaintext — and only principals whose IAM policies allow that (the workflow roles)
+ * can, and only with the encryption context every sealed Secret carries (its backup, namespace
+ * and name). The roles are not named here: a key policy may name only principals that exist,
+ * and the keys deploy before the stacks that make the roles.
  */
-export function sealingKeyPolicy(): iam.PolicyDocument {
+export function sealingKeyPolicy(use: 'seal-and-unseal' | 'unseal' = 'seal-and-unseal'): iam.PolicyDocument {
   const account = new iam.AccountRootPrincipal();
   return new iam.PolicyDocument({
     statements: [
       new iam.PolicyStatement({ sid: 'Administration', principals: [account], actions: ADMINISTRATION, resources: ['*'] }),
-      new iam.PolicyStatement({ sid: 'SealAndUnsealThroughIamPolicies', principals: [account], actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: ['*'] }),
+      new iam.PolicyStatement({
+        sid: use === 'unseal' ? 'UnsealThroughIamPolicies' : 'SealAndUnsealThroughIamPolicies',
+        principals: [account],
+        actions: use === 'unseal' ? ['kms:Decrypt'] : ['kms:GenerateDataKey', 'kms:Decrypt'],
+        resources: ['*'],
+        conditions: { 'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['backup', 'namespace', 'name'] }, Null: { 'kms:EncryptionContextKeys': 'false' } },
+      }),
     ],
   });
 }
@@ -167,7 +175,7 @@ export class SealingKeyReplica extends Construct {
       // parameter of type AWS::SSM::Parameter::Value<String>).
       primaryKeyArn: sealingKeyArnFromParameter(this, props.parameterName),
       description: `Unseals in this region the Kubernetes Secrets milvus-guard captured (replica of a multi-Region key); alias/${props.alias}`,
-      keyPolicy: sealingKeyPolicy(),
+      keyPolicy: sealingKeyPolicy('unseal'),
     });
     this.replica.applyRemovalPolicy(RemovalPolicy.RETAIN);
     this.keyArn = this.replica.attrArn;

@@ -19,6 +19,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
 import { resolvePlan, type ResolvedDrill } from '../../core/config/resolve.js';
 import { drillNamespaceOf, type Cluster, type Config, type Vault as VaultConfig } from '../../core/config/schema.js';
@@ -68,6 +69,7 @@ export class DrStack extends Stack {
   readonly replicationCheckRule: events.Rule;
   readonly replicationLateAlarm: cloudwatch.Alarm;
   readonly replicationCheckStoppedAlarm: cloudwatch.Alarm;
+  readonly replicationCheckErrorsAlarm: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: DrStackProps) {
     super(scope, id, props);
@@ -106,8 +108,14 @@ export class DrStack extends Stack {
     this.vault.grantPutObjects(this.workflowRole, [DRILLS_PREFIX]);
     // A restore of a backup whose packs the lifecycle archived thaws them first (StartThaw).
     this.vault.grantThaw(this.workflowRole, [PACKS_PREFIX]);
-    // Restores, drills, failovers and CheckReplication record into the catalog's replica.
-    this.catalogTable.grantReadWriteData(this.workflowRole);
+    // Restores, drills, failovers and CheckReplication read the catalog's replica (records are
+    // listed through its index) and write their own records into it; nothing here deletes one.
+    this.workflowRole.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem'],
+        resources: [this.catalogTable.tableArn, `${this.catalogTable.tableArn}/index/*`],
+      }),
+    );
     this.sealingKey.grantUnseal(this.workflowRole);
     bus.grantPutEventsTo(this.workflowRole);
 
@@ -184,10 +192,16 @@ export class DrStack extends Stack {
 
     // The event is ignored: the check reads the catalog. A run that cannot be delivered within
     // the period is dropped; the next one does the same work.
+    // One run at a time, never retried: a run may take as long as the schedule's period, and
+    // the next run does the same work (each goes on where the last stopped), so a retry or a
+    // second run at once would only repeat reads and race on the records.
+    const check = this.steps.eventFunction(FAILOVER_WORKFLOW, 'CheckReplication') as lambda.Function;
+    (check.node.defaultChild as lambda.CfnFunction).reservedConcurrentExecutions = 1;
+    check.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: REPLICATION_CHECK_RATE });
     this.replicationCheckRule = new events.Rule(this, 'CheckReplicationSchedule', {
       description: `Records which backups of vault ${source.name} are whole in its DR vault in ${this.region} (CheckReplication)`,
       schedule: events.Schedule.rate(REPLICATION_CHECK_RATE),
-      targets: [new eventTargets.LambdaFunction(this.steps.eventFunction(FAILOVER_WORKFLOW, 'CheckReplication'), { retryAttempts: 2, maxEventAge: REPLICATION_CHECK_RATE })],
+      targets: [new eventTargets.LambdaFunction(check, { retryAttempts: 0, maxEventAge: REPLICATION_CHECK_RATE })],
     });
     const alarmAction = new cloudwatchActions.SnsAction(this.notifications.topic);
     const replicationMetric = (metricName: string, statistic: string) =>
@@ -219,6 +233,19 @@ export class DrStack extends Stack {
       treatMissingData: cloudwatch.TreatMissingData.BREACHING,
     });
     this.replicationCheckStoppedAlarm.addAlarmAction(alarmAction);
+    this.replicationCheckErrorsAlarm = new cloudwatch.Alarm(this, 'ReplicationCheckErrorsAlarm', {
+      alarmName: `${config.name}-dr-replication-check-errors`,
+      alarmDescription:
+        `CheckReplication in ${this.region} could not check some backups of vault ${source.name}: they stay unchecked, and a failover here will not choose them. ` +
+        `Its function's log says why for each (usually access to the DR vault ${this.vault.bucket.bucketName} or its KMS key); milvus-guard dr status --region ${this.region} lists them as unchecked.`,
+      metric: replicationMetric(REPLICATION_METRICS.errors, cloudwatch.Stats.MAXIMUM),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      // Reported by every run; silence is the stopped alarm's business.
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    this.replicationCheckErrorsAlarm.addAlarmAction(alarmAction);
 
     // No role of the product may lift or shorten an Object Lock on the replica either.
     this.vault.denyGovernanceBypass(this.node.findAll().filter((c): c is iam.Role => c instanceof iam.Role));

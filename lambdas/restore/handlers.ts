@@ -29,7 +29,7 @@ export interface RestoreStepDependencies extends StepTelemetry {
 /** The step handlers by state; the function CDK makes for a state runs that state's. */
 export function makeRestoreStepHandlers(deps: RestoreStepDependencies): Record<RestoreStepState, StepHandler> {
   const s = deps.services;
-  const { metrics, handlers } = stepFactory(deps, (request) => {
+  const { logger, metrics, handlers } = stepFactory(deps, (request) => {
     const r = request as { restore?: { restoreId?: string }; drill?: { drillId?: string } };
     return { restoreId: r.restore?.restoreId, drillId: r.drill?.drillId };
   });
@@ -91,6 +91,10 @@ export function makeRestoreStepHandlers(deps: RestoreStepDependencies): Record<R
       metrics.addMetric(REPLICATION_METRICS.checked, MetricUnit.Count, 1);
       metrics.addMetric(REPLICATION_METRICS.pending, MetricUnit.Count, result.pending);
       metrics.addMetric(REPLICATION_METRICS.late, MetricUnit.Count, result.late);
+      // A backup the check cannot read (no access to the DR vault or its key) would otherwise
+      // just stay unchecked: say so, and let its alarm fire.
+      metrics.addMetric(REPLICATION_METRICS.errors, MetricUnit.Count, result.errors.length);
+      for (const error of result.errors) logger.error('CheckReplication could not check a backup', { error });
       for (const [plan, counts] of Object.entries(result.byPlan)) {
         const m = metrics.singleMetric();
         m.addDimension('plan', plan);

@@ -91,8 +91,8 @@ describe('restore create checks the catalog before starting', () => {
     const { dir, catalog } = await localState();
     await catalog.createBackup(backupRecord());
 
-    await expect(cli().run('restore', 'create', '--from-backup', 'nightly-1', '--namespace', 'vector-db-dr', '--target-cluster', 'dr', '--local', '--state', dir)).rejects.toThrow(
-      '--target-cluster: cluster dr is not in the config; its clusters are prod',
+    await expect(cli().run('restore', 'create', '--from-backup', 'nightly-1', '--namespace', 'vector-db-dr', '--target-cluster', 'elsewhere', '--local', '--state', dir)).rejects.toThrow(
+      '--target-cluster: cluster elsewhere is not in the config; its clusters are prod, dr',
     );
   });
 });

@@ -229,6 +229,31 @@ describe('CheckReplication', () => {
     });
   });
 
+  it('alarms when the check could not look at a backup (the DR vault or its key refused it)', () => {
+    dr.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'milvus-guard-dr-replication-check-errors',
+      MetricName: 'ReplicationCheckErrors',
+      Dimensions: [{ Name: 'service', Value: 'milvus-guard' }],
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [{ Ref: onlyId('AWS::SNS::Topic') }],
+    });
+  });
+
+  it('runs one check at a time and never retries one: the next run does the same work', () => {
+    const check = Object.entries(dr.findResources('AWS::Lambda::Function')).find(([, fn]) => fn.Properties.Environment.Variables.MILVUS_GUARD_STEP === 'CheckReplication')!;
+    expect(check[1].Properties.ReservedConcurrentExecutions).toBe(1);
+    dr.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { FunctionName: { Ref: check[0] }, MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 300 });
+    dr.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(5 minutes)', Targets: [Match.objectLike({ RetryPolicy: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 300 } })] });
+  });
+
+  it("reads the catalog replica through its index and writes its own records, deleting none", () => {
+    const catalog = onResource(statementsOf(dr, 'WorkflowRole'), /table\/milvus-guard-catalog/);
+    expect(actionsOf(catalog).sort()).toEqual(['dynamodb:ConditionCheckItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
+    expect(JSON.stringify(catalog[0]!.Resource)).toContain('table/milvus-guard-catalog/index/*');
+  });
+
   it('runs outside any VPC even when a DR cluster is private: it calls no cluster', () => {
     const privateDr = { name: 'dr', eksClusterName: 'dr-eks', region: DR_REGION, endpointAccess: 'private', vpc: { vpcId: 'vpc-0abc1234', subnetIds: ['subnet-0abc1234'] } };
     const template = Template.fromStack(build(config({ clusters: [example.clusters[0]!, privateDr] })).drStacks.get(DR_REGION)!);
@@ -289,6 +314,19 @@ describe('sealing key', () => {
     const onReplica = onResource(statementsOf(dr, 'WorkflowRole'), new RegExp(`"${onlyId('AWS::KMS::ReplicaKey')}"`));
 
     expect(actionsOf(onReplica)).toEqual(['kms:Decrypt']);
+  });
+
+  it("lets the account use the replica only to unseal, and only with a sealed Secret's encryption context", () => {
+    const [replica] = Object.values(dr.findResources('AWS::KMS::ReplicaKey'));
+    const use = (replica!.Properties.KeyPolicy as { Statement: Statement[] & { Sid?: string }[] }).Statement.filter((st) => (st as { Sid?: string }).Sid !== 'Administration');
+
+    expect(use).toEqual([
+      expect.objectContaining({
+        Sid: 'UnsealThroughIamPolicies',
+        Action: 'kms:Decrypt',
+        Condition: { 'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['backup', 'namespace', 'name'] }, Null: { 'kms:EncryptionContextKeys': 'false' } },
+      }),
+    ]);
   });
 
   it("seals in the primary region: the backup and restore functions get the key's ARN, the workflow role may seal and unseal with it", () => {
@@ -424,6 +462,7 @@ describe('configs a DR stack refuses', () => {
   it('a DR region that holds a vault of its own, naming both vaults and the region', () => {
     const west = { name: 'west', region: DR_REGION, objectLock: { mode: 'GOVERNANCE', defaultRetentionDays: 7 } };
 
-    expect(() => build(config({ vaults: [...example.vaults, west] }))).toThrow(/vault primary replicates into us-west-2, which holds vault west/);
+    // The config check says so first, at the entry to change; the stack says so too (below it).
+    expect(() => build(config({ vaults: [...example.vaults, west] }))).toThrow(/vaults\[0\]\.replicaRegions\[0\].*us-west-2 holds vault west; a DR region cannot also hold a vault yet/s);
   });
 });
