@@ -104,9 +104,14 @@ export function registerDrCommands(program: Command, io: WorkflowIO = processIO)
     if (opts.region !== undefined && !drRegions(config).includes(opts.region)) {
       throw new UserError(`--region ${opts.region} is not a DR region of the config; its DR regions: ${drRegions(config).join(', ') || 'none (vaults[].replicaRegions)'}`);
     }
-    const catalog = await catalogFor(opts, config);
-    const records = await withReplication(catalog, await catalog.listBackups(), opts.region);
-    const rows = drStatus(config, records, opts.now ?? new Date(), { ...(opts.plan ? { plan: opts.plan } : {}), ...(opts.region ? { region: opts.region } : {}) });
+    // Each DR region's rows from the catalog's replica in that region: it answers with the
+    // primary region down, and it is what that region's failover would read.
+    const rows: DrPlanStatus[] = [];
+    for (const region of opts.region !== undefined ? [opts.region] : drRegions(config)) {
+      const catalog = await catalogFor({ ...opts, region }, config);
+      const records = await withReplication(catalog, await catalog.listBackups(), region);
+      rows.push(...drStatus(config, records, opts.now ?? new Date(), { ...(opts.plan ? { plan: opts.plan } : {}), region }));
+    }
     io.out(opts.output === 'json' ? `${JSON.stringify(rows, null, 2)}\n` : renderDrStatus(rows));
     process.exitCode = 0;
   });

@@ -15,7 +15,7 @@ import { UserError } from '../../core/errors.js';
 import { findBackupAt, NoBackupAtPointInTimeError } from '../../core/restore/prepare.js';
 import type { VaultStore } from '../../core/vault/store.js';
 import type { DrillInput } from '../../core/workflow/restore-state.js';
-import { vaultBucketName } from '../../core/naming.js';
+import { replicaBucketName, vaultBucketName } from '../../core/naming.js';
 import { executeWorkflow } from '../execution.js';
 import { formatDuration, formatTable } from '../format.js';
 import { addWorkflowOptions, catalogFor, configOf, processIO, type WorkflowIO, type WorkflowOptions } from './common.js';
@@ -100,8 +100,9 @@ export function renderDrillEvidence(e: DrillEvidence): string {
 }
 
 /**
- * The vaults holding drill evidence: the local state directory's, or on AWS the primary
- * bucket of the plan's vault (every vault of the config without `--plan`).
+ * The vaults holding drill evidence: the local state directory's, or on AWS the bucket of the
+ * plan's vault and its DR replicas, where drills in a DR region write theirs (every vault of the
+ * config without `--plan`). With `--region`, only the bucket in that region.
  */
 async function evidenceVaults(opts: WorkflowOptions, config: Config, plan: string | undefined): Promise<VaultStore[]> {
   if (opts.local) {
@@ -112,7 +113,11 @@ async function evidenceVaults(opts: WorkflowOptions, config: Config, plan: strin
   // Bucket names carry the account (core/naming.ts), so ask STS whose credentials these are.
   const { Account } = await new STSClient({ region: opts.region ?? vaults[0]!.region }).send(new GetCallerIdentityCommand({}));
   if (!Account) throw new Error('STS GetCallerIdentity returned no account');
-  return vaults.map((v) => new S3VaultStore({ bucket: vaultBucketName({ installation: config.name, vault: v.name, account: Account, region: v.region }), region: v.region }));
+  const buckets = vaults.flatMap((v) => [
+    { bucket: vaultBucketName({ installation: config.name, vault: v.name, account: Account, region: v.region }), region: v.region as string },
+    ...(v.replicaRegions as readonly string[]).map((r) => ({ bucket: replicaBucketName({ installation: config.name, vault: v.name, account: Account, region: r }), region: r })),
+  ]);
+  return buckets.filter((b) => opts.region === undefined || b.region === opts.region).map((b) => new S3VaultStore({ bucket: b.bucket, region: b.region }));
 }
 
 async function drillEvidence(opts: WorkflowOptions, config: Config, plan: string | undefined): Promise<DrillEvidence[]> {
@@ -136,7 +141,8 @@ export function registerDrillCommands(program: Command, io: WorkflowIO = process
     const config = await configOf(opts);
     // On the embedded default the state directory is the region (a DR one once linked).
     const region = opts.local ? await (await import('../local-mode.js')).localRegion(opts.state) : drillRegion(config, input, opts.region);
-    const plan = await checkDrillable(config, await catalogFor(opts, config), input, region);
+    // In AWS the catalog is read in the region the drill runs in: a DR drill must not need the primary region.
+    const plan = await checkDrillable(config, await catalogFor({ ...opts, ...(region !== undefined && !opts.local ? { region } : {}) }, config), input, region);
     process.exitCode = await executeWorkflow({ ...opts, ...(region !== undefined && !opts.local ? { region } : {}) }, io, { workflow: 'drill', config, input, plan }, async (end) => {
       // Passed or not, a drill that got past PrepareDrill has written its evidence: show that.
       const evidence = (await drillEvidence(opts, config, plan)).find((e) => e.executionId === end.executionArn);

@@ -1,3 +1,4 @@
+import { replicaBucketName } from '../../core/naming.js';
 import { beforeEach, describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
@@ -132,14 +133,18 @@ describe('drill list', () => {
 
     it("reads the plan's evidence from its vault bucket, named by installation, vault, account and region", async () => {
       const key = drillEvidenceKey(PLAN, evidence().drillId);
-      s3.on(ListObjectsV2Command).resolves({ Contents: [{ Key: key, Size: 10 }] });
+      s3.on(ListObjectsV2Command).resolves({ Contents: [] }).on(ListObjectsV2Command, { Bucket: 'milvus-guard-primary-123456789012-us-east-1' }).resolves({ Contents: [{ Key: key, Size: 10 }] });
       s3.on(GetObjectCommand).resolves({ Body: { transformToByteArray: async () => new Uint8Array(Buffer.from(JSON.stringify(evidence()))) } as never });
       const c = cli();
 
       const code = await c.run('drill', 'list', '--plan', PLAN, '-c', CONFIG);
 
       expect(code).toBe(0);
-      expect(s3.commandCalls(ListObjectsV2Command)[0]!.args[0].input).toMatchObject({ Bucket: 'milvus-guard-primary-123456789012-us-east-1', Prefix: `drills/${PLAN}/` });
+      // The vault's bucket, and its replica in the DR region, where drills run there write theirs.
+      expect(s3.commandCalls(ListObjectsV2Command).map((c) => c.args[0].input)).toEqual([
+        expect.objectContaining({ Bucket: 'milvus-guard-primary-123456789012-us-east-1', Prefix: `drills/${PLAN}/` }),
+        expect.objectContaining({ Bucket: replicaBucketName({ installation: 'milvus-guard', vault: 'primary', account: '123456789012', region: 'us-west-2' }), Prefix: `drills/${PLAN}/` }),
+      ]);
       expect(c.out.join('')).toMatch(/production-weekly-drill-drill-20261129060000\s+milvus-production-backup\s+nightly-7\s+3h57m\s+2m30s\s+2\/2\s+yes/);
     });
   });

@@ -1,4 +1,5 @@
-import { rename } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { rename, writeFile } from 'node:fs/promises';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,8 @@ import { startLocalCluster, type LocalCluster } from '../../local/cluster.js';
 import { LocalReplicator } from '../../local/replicator.js';
 import { linkDrRegion, localCatalog, localPaths, runLocalBackup, runLocalDrill, runLocalFailover, runLocalReplicationCheck, runLocalRestore } from '../../local/workflows/runner.js';
 import { listDrillEvidence } from '../../core/drill/workflow.js';
+import { withReplication } from '../../core/dr/replication.js';
+import { drStatus } from '../../core/dr/status.js';
 import { NAMESPACE, PLAN, startSeededCluster, type SeededCluster } from '../backup/helpers.js';
 
 // "us-east-1 is down, bring Milvus back in us-west-2" on the embedded default: the primary
@@ -104,6 +107,10 @@ describe('failover into the DR region on the embedded default', () => {
   });
 
   it('a backup not yet replicated is not chosen, nor restorable by id, in the DR region', async () => {
+    // New data, so this backup adds a pack of its own (the next test holds it back).
+    const kube = makeKubeClients(kubeConfigFromFile(localPaths(primary.stateDir).kubeconfig));
+    const claim = (await kube.core.listNamespacedPersistentVolumeClaim({ namespace: NAMESPACE })).items.find((p) => /minio/.test(p.metadata!.name!))!;
+    await writeFile(join(primary.cluster.dirs.volume(claim.spec!.volumeName!), 'added-after-the-second-backup.bin'), randomBytes(300_000));
     backups.push(await backup(at(4)));
     clock = at(4, 5);
     await runLocalReplicationCheck(dr.stateDir, config, { now });
@@ -113,10 +120,30 @@ describe('failover into the DR region on the embedded default', () => {
     expect(byId.error).toEqual({ name: 'BackupNotReplicated', message: expect.stringContaining(`backup ${backups[2]} is not complete in ${REGION}'s vault (Pending: 0 of 1 objects there at`) });
   });
 
+  it('stays Pending while a pack only it added has not arrived, though its parent is complete; then completes where it stopped', async () => {
+    // Everything but the packs arrives: the parent's shortcut must not hide the child's own pack.
+    const held = new LocalReplicator(new FileVaultStore(localPaths(primary.stateDir).vault, { now }), new FileVaultStore(localPaths(dr.stateDir).vault, { now }), { now, holdBack: (k) => k.startsWith('data/packs/') });
+    await held.sync();
+    clock = at(4, 10);
+    await runLocalReplicationCheck(dr.stateDir, config, { now });
+    const pending = await replicated(backups[2]!);
+    expect(pending).toMatchObject({ status: 'Pending', firstMissing: expect.stringMatching(/^data\/packs\//) });
+    expect(pending!.confirmed).toBeGreaterThan(3);
+    expect(pending!.confirmed).toBeLessThan(pending!.objects);
+    // A failover now would restore the parent, the newest backup complete here.
+    const status = drStatus(config, await withReplication(localCatalog(primary.stateDir), await localCatalog(primary.stateDir).listBackups(), REGION), at(4, 10));
+    expect(status[0]!.newestComplete?.backupId).toBe(backups[1]);
+
+    await replicator.sync();
+    clock = at(4, 20);
+    await runLocalReplicationCheck(dr.stateDir, config, { now });
+    expect(await replicated(backups[2]!)).toMatchObject({ status: 'Complete', confirmed: pending!.objects });
+  });
+
   it('with the primary region down, fails over from the DR vault into the DR cluster: validated, Secrets unsealed, RPO and RTO reported', async () => {
     const primaryKube = makeKubeClients(kubeConfigFromFile(localPaths(primary.stateDir).kubeconfig));
     const secret = await primaryKube.core.readNamespacedSecret({ name: 'milvus-root', namespace: NAMESPACE });
-    expect((await record(backups[1]!)).manifests?.secrets).toBeGreaterThan(0);
+    expect((await record(backups[2]!)).manifests?.secrets).toBeGreaterThan(0);
     // The region goes down: its cluster stops, replication stops, its vault is out of reach.
     await replicator.stop();
     await primary.cluster.stop();
@@ -127,21 +154,21 @@ describe('failover into the DR region on the embedded default', () => {
 
     expect(result.error).toBeUndefined();
     const report = result.output as FailoverReport;
-    expect(report).toMatchObject({ status: 'Completed', plan: PLAN, region: REGION, backupId: backups[1], targetCluster: drCluster(), targetNamespace: NAMESPACE });
-    const taken = Date.parse((await record(backups[1]!)).steps.Snapshot!.startedAt);
+    expect(report).toMatchObject({ status: 'Completed', plan: PLAN, region: REGION, backupId: backups[2], targetCluster: drCluster(), targetNamespace: NAMESPACE });
+    const taken = Date.parse((await record(backups[2]!)).steps.Snapshot!.startedAt);
     expect(report.rpoSeconds).toBe((at(5).getTime() - taken) / 1000);
     expect(report.rtoSeconds).toBeGreaterThanOrEqual(0);
     expect(result.states).toEqual(expect.arrayContaining(['PrepareFailover', 'RunRestore', 'RecordFailover', 'Done']));
 
     const [recorded] = await localCatalog(primary.stateDir).listFailovers({ plan: PLAN });
-    expect(recorded).toMatchObject({ failoverId: report.failoverId, status: 'Completed', region: REGION, backupId: backups[1], restoreId: report.failoverId, rpoSeconds: report.rpoSeconds });
+    expect(recorded).toMatchObject({ failoverId: report.failoverId, status: 'Completed', region: REGION, backupId: backups[2], restoreId: report.failoverId, rpoSeconds: report.rpoSeconds });
     const restore = await localCatalog(primary.stateDir).getRestore(report.failoverId);
     expect(restore).toMatchObject({ status: 'Completed', source: 'vault', validation: { passed: true } });
 
     // The DR Milvus answers with the rows recorded at backup, and the Secrets came back whole.
     const drKube = makeKubeClients(kubeConfigFromFile(localPaths(dr.stateDir).kubeconfig));
     const milvus = new MilvusClient(drKube.kc, { namespace: NAMESPACE, service: 'production-milvus-milvus', restPort: 19530, managementPort: 9091 });
-    for (const r of (await record(backups[1]!)).rowCounts) expect([r.collection, await milvus.countRows(r.database, r.collection)]).toEqual([r.collection, r.rows]);
+    for (const r of (await record(backups[2]!)).rowCounts) expect([r.collection, await milvus.countRows(r.database, r.collection)]).toEqual([r.collection, r.rows]);
     expect((await drKube.core.readNamespacedSecret({ name: 'milvus-root', namespace: NAMESPACE })).data).toEqual(secret.data);
   });
 
@@ -152,6 +179,6 @@ describe('failover into the DR region on the embedded default', () => {
     expect(result.error).toBeUndefined();
     const evidence = await listDrillEvidence(new FileVaultStore(localPaths(dr.stateDir).vault, { now }), PLAN);
     expect(evidence).toHaveLength(1);
-    expect(evidence[0]).toMatchObject({ passed: true, region: REGION, backup: { backupId: backups[1] }, restore: { status: 'Completed', source: 'vault', targetCluster: drCluster(), targetNamespace: `${NAMESPACE}-drill` } });
+    expect(evidence[0]).toMatchObject({ passed: true, region: REGION, backup: { backupId: backups[2] }, restore: { status: 'Completed', source: 'vault', targetCluster: drCluster(), targetNamespace: `${NAMESPACE}-drill` } });
   });
 });
