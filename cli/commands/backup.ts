@@ -8,6 +8,7 @@
 import type { Command } from 'commander';
 import { BACKUP_STEPS, type BackupRecord } from '../../core/catalog/record.js';
 import { resolvePlan } from '../../core/config/resolve.js';
+import { withReplication } from '../../core/dr/replication.js';
 import { UserError } from '../../core/errors.js';
 import { executeWorkflow } from '../execution.js';
 import { formatBytes, formatDuration, formatTable } from '../format.js';
@@ -52,6 +53,9 @@ export function renderBackup(r: BackupRecord): string {
   if (r.retainUntil) parts.push(`Locked until: ${r.retainUntil}${r.retention ? ` (kept by ${r.retention.rules.join(', ') || 'no rule'} as of ${r.retention.evaluatedAt})` : ''}\n`);
   if (r.hold) parts.push(`Legal hold:  since ${r.hold.at}: ${r.hold.reason}\n`);
   if (r.expired) parts.push(`Expired:     ${r.expired.at}: ${r.expired.reason}${r.expired.cleared ? '' : ' (objects still under Object Lock: a later retention run deletes them)'}\n`);
+  for (const [region, e] of Object.entries(r.replication ?? {})) {
+    parts.push(`Replicated:  ${region}: ${e.status}${e.status === 'Complete' ? ` since ${e.at}${e.secretsOpenHere === false ? " (Secrets sealed with a single-Region key: not restorable there)" : ''}` : `, ${e.confirmed} of ${e.objects} objects there at ${e.checkedAt}${e.firstMissing ? ` (${e.firstMissing} missing)` : ''}`}\n`);
+  }
   if (r.failure) parts.push(`\nFailed in ${failedAtText(r.failure)}: ${r.failure.error}\n  ${r.failure.cause}\n`);
   const ordered = BACKUP_STEPS.filter((s) => r.steps[s]);
   parts.push('\nTimeline:\n', formatTable(['step', 'start', 'end', 'outcome', 'detail'], ordered.map((s) => { const e = r.steps[s]!; return [s, e.startedAt, e.endedAt ?? '', e.outcome ?? 'Running', e.detail ?? '']; })));
@@ -158,9 +162,12 @@ export function registerBackupCommands(program: Command, io: WorkflowIO = proces
 
   addWorkflowOptions(backup.command('describe').description('show one backup: status, volumes, row counts, timeline, hooks, failure').argument('<id>', 'the backup name')).action(async (id: string, opts: WorkflowOptions) => {
     const config = await configOf(opts);
-    const record = await (await catalogFor(opts, config)).getBackup(id);
-    if (!record) throw new UserError(`there is no backup ${id} in the catalog; list them with milvus-guard backup list${opts.local ? ' --local' : ''}`);
-    io.out(opts.output === 'json' ? `${JSON.stringify(record, null, 2)}\n` : renderBackup(record));
+    const catalog = await catalogFor(opts, config);
+    const found = await catalog.getBackup(id);
+    if (!found) throw new UserError(`there is no backup ${id} in the catalog; list them with milvus-guard backup list${opts.local ? ' --local' : ''}`);
+    // With what each DR region's check recorded for it.
+    const [record] = await withReplication(catalog, [found]);
+    io.out(opts.output === 'json' ? `${JSON.stringify(record, null, 2)}\n` : renderBackup(record!));
     process.exitCode = 0;
   });
 }

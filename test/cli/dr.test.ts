@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { registerBackupCommands } from '../../cli/commands/backup.js';
 import { registerDrCommands, renderDrStatus } from '../../cli/commands/dr.js';
 import { loadConfigFile } from '../../core/config/parse.js';
 import { drStatus } from '../../core/dr/status.js';
@@ -63,6 +64,21 @@ describe('dr status', () => {
 
     expect(code).toBe(0);
     expect(JSON.parse(cli.out.join(''))).toMatchObject([{ plan: PLAN, region: REGION, newestComplete: { backupId: 'b-1' }, late: ['b-2'] }]);
+  });
+
+  it("backup describe shows what each DR region's check recorded for the backup", async () => {
+    const { dir, catalog } = await localState();
+    for (const { replication, ...b } of history) {
+      await catalog.createBackup(b);
+      for (const [region, entry] of Object.entries(replication ?? {})) await catalog.recordReplication({ ...entry, backupId: b.backupId, region, plan: b.plan, executionId: 'CheckReplication' });
+    }
+    const cli = cliWith(registerBackupCommands);
+
+    expect(await cli.run('backup', 'describe', 'b-2', '--local', '--state', dir)).toBe(0);
+    expect(cli.out.join('')).toContain('Replicated:  us-west-2: Late, 37 of 40 objects there at 2026-11-23T11:55:00.000Z (data/packs/ab/ab.pack missing)\n');
+    const json = cliWith(registerBackupCommands);
+    await json.run('backup', 'describe', 'b-1', '--local', '--state', dir, '-o', 'json');
+    expect(JSON.parse(json.out.join(''))).toMatchObject({ backupId: 'b-1', replication: { [REGION]: { status: 'Complete', at: '2026-11-21T02:10:00.000Z' } } });
   });
 
   it('refuses a region that is not a DR region of the config', async () => {
