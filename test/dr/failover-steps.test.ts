@@ -1,0 +1,87 @@
+import { describe, expect, it } from '@jest/globals';
+import type { BackupEvent } from '../../core/backup/events.js';
+import { InMemoryCatalog } from '../../core/catalog/memory.js';
+import { loadConfigFile } from '../../core/config/parse.js';
+import { FailoverInput, prepareFailoverStep, recordFailoverStep } from '../../core/dr/failover.js';
+import { backupRecord, restoreRecord } from '../cli/helpers.js';
+
+// PrepareFailover and RecordFailover over the in-memory catalog: what they refuse, and that a
+// retried RecordFailover neither moves the RTO nor publishes twice.
+
+const REGION = 'us-west-2';
+const START = '2026-11-23T12:00:00.000Z';
+const complete = { backupId: 'nightly-1', region: REGION, plan: 'milvus-production-backup', executionId: 'CheckReplication', status: 'Complete' as const, at: '2026-11-23T02:10:00.000Z', checkedAt: '2026-11-23T02:10:00.000Z', objects: 40, confirmed: 40 };
+
+async function setUp() {
+  const config = await loadConfigFile('examples/production.yaml');
+  const catalog = new InMemoryCatalog();
+  await catalog.createBackup(backupRecord());
+  const events: BackupEvent[] = [];
+  return { config, catalog, events, publish: { publish: async (e: BackupEvent) => void events.push(e) } };
+}
+
+const request = (input: unknown) => ({ input, execution: { id: 'arn:aws:states:us-west-2:123456789012:execution:milvus-guard-failover:f1', startTime: START } });
+const input = { plan: 'milvus-production-backup', targetCluster: 'dr', targetNamespace: 'vector-db' };
+
+describe('PrepareFailover', () => {
+  it('refuses to run outside a DR region of the plan\'s vault, and a target cluster of another region', async () => {
+    const { config, catalog } = await setUp();
+    await expect(prepareFailoverStep({ config, catalog, region: 'us-east-1' }, request(input))).rejects.toThrow(/a failover runs in a DR region of vault primary \(us-west-2\), not in us-east-1/);
+    await expect(prepareFailoverStep({ config, catalog, region: REGION }, request({ ...input, targetCluster: 'prod' }))).rejects.toThrow(/targetCluster: cluster prod is in us-east-1; a failover into us-west-2 restores into a cluster there \(dr\)/);
+  });
+
+  it('does not choose a backup complete here whose Secrets only the primary region can open', async () => {
+    const { config, catalog } = await setUp();
+    await catalog.recordReplication({ ...complete, secretsOpenHere: false });
+
+    await expect(prepareFailoverStep({ config, catalog, region: REGION }, request(input))).rejects.toMatchObject({
+      name: 'NothingToFailOver',
+      message: expect.stringContaining('is complete since 2026-11-23T02:10:00.000Z, but its Secrets were sealed with a single-Region key only the primary region can use'),
+    });
+  });
+
+  it('records the failover with its RPO and hands the restore the StorageClass map', async () => {
+    const { config, catalog } = await setUp();
+    await catalog.recordReplication(complete);
+
+    const prepared = await prepareFailoverStep({ config, catalog, region: REGION }, request({ ...input, storageClassMap: { gp3: 'gp3-dr' } }));
+
+    expect(prepared.restore).toEqual({ backupId: 'nightly-1', targetCluster: 'dr', targetNamespace: 'vector-db', source: 'vault', validateRowCounts: true, restoreName: prepared.failover.failoverId, storageClassMap: { gp3: 'gp3-dr' } });
+    // Snapshot at 02:01:00, request at 12:00:00.
+    expect(prepared.failover.rpoSeconds).toBe(9 * 3600 + 59 * 60);
+    expect(await catalog.getFailover(prepared.failover.failoverId)).toMatchObject({ status: 'InProgress', backupId: 'nightly-1', region: REGION });
+    expect(FailoverInput.safeParse({ ...input, surprise: 1 }).success).toBe(false);
+  });
+});
+
+describe('RecordFailover', () => {
+  it('answers a retry with what the first attempt recorded: the same RTO, one event', async () => {
+    const { config, catalog, events, publish } = await setUp();
+    await catalog.recordReplication(complete);
+    const { failover } = await prepareFailoverStep({ config, catalog, region: REGION }, request(input));
+    await catalog.createRestore(restoreRecord({ restoreId: failover.failoverId, targetCluster: 'dr', targetNamespace: 'vector-db' }));
+
+    const first = await recordFailoverStep({ catalog, events: publish, now: () => new Date('2026-11-23T12:10:00.000Z') }, failover);
+    const retried = await recordFailoverStep({ catalog, events: publish, now: () => new Date('2026-11-23T12:30:00.000Z') }, failover);
+
+    expect(first).toMatchObject({ status: 'Completed', rtoSeconds: 600 });
+    expect(retried).toEqual(first);
+    expect(events.map((e) => e.detailType)).toEqual(['Failover Completed']);
+  });
+
+  it("records Failed with the nested restore's own error", async () => {
+    const { config, catalog, events, publish } = await setUp();
+    await catalog.recordReplication(complete);
+    const { failover } = await prepareFailoverStep({ config, catalog, region: REGION }, request(input));
+
+    const report = await recordFailoverStep({ catalog, events: publish, now: () => new Date('2026-11-23T12:10:00.000Z') }, failover, {
+      Error: 'States.TaskFailed',
+      Cause: JSON.stringify({ Error: 'TargetNamespaceNotEmpty', Cause: 'namespace vector-db holds 3 objects' }),
+    });
+
+    expect(report).toMatchObject({ status: 'Failed', failure: { error: 'TargetNamespaceNotEmpty', cause: 'namespace vector-db holds 3 objects' } });
+    expect(report.rtoSeconds).toBeUndefined();
+    expect(await catalog.getFailover(failover.failoverId)).toMatchObject({ status: 'Failed', failure: { error: 'TargetNamespaceNotEmpty' } });
+    expect(events.map((e) => e.detailType)).toEqual(['Failover Failed']);
+  });
+});
