@@ -9,7 +9,7 @@ import { DescribeExecutionCommand, paginateGetExecutionHistory, SFNClient, Start
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { Config } from '../core/config/schema.js';
 import { resolvePlan } from '../core/config/resolve.js';
-import { stateMachineName } from '../core/naming.js';
+import { drStateMachineName, stateMachineName } from '../core/naming.js';
 import { loadDefinition, walkStates } from '../core/workflow/asl.js';
 import type { WorkflowIO, WorkflowOptions } from './commands/common.js';
 
@@ -61,10 +61,21 @@ export async function runLocally(run: WorkflowRun & { readonly stateDir: string;
   return { executionArn: r.executionId, status: r.status, output: r.output, error: r.error?.name, cause: r.error?.message };
 }
 
+/**
+ * The state machine that runs `workflow` for `plan` in `region`: the vault region's own, or in
+ * one of its DR regions the DR stack's (`<name>-dr-restore`, `<name>-dr-drill`, `<name>-failover`),
+ * which read the replica.
+ */
+export function stateMachineFor(config: Config, workflow: Workflow, plan: string, region: string): string {
+  const vault = resolvePlan(config, plan).vault;
+  const replica = region !== vault.region && (vault.replicaRegions as readonly string[]).includes(region);
+  return replica && (workflow === 'restore' || workflow === 'drill' || workflow === 'failover') ? drStateMachineName(config.name, workflow) : stateMachineName(config.name, workflow);
+}
+
 /** Starts a workflow's state machine in `region` and, with `wait`, follows it to its end. */
-async function runOnAws(run: WorkflowRun & { readonly region: string; readonly wait: boolean; readonly sleep: (ms: number) => Promise<void> }): Promise<ExecutionEnd> {
+async function runOnAws(run: WorkflowRun & { readonly plan: string; readonly region: string; readonly wait: boolean; readonly sleep: (ms: number) => Promise<void> }): Promise<ExecutionEnd> {
   const { Account } = await new STSClient({ region: run.region }).send(new GetCallerIdentityCommand({}));
-  const stateMachineArn = `arn:aws:states:${run.region}:${Account}:stateMachine:${stateMachineName(run.config.name, run.workflow)}`;
+  const stateMachineArn = `arn:aws:states:${run.region}:${Account}:stateMachine:${stateMachineFor(run.config, run.workflow, run.plan, run.region)}`;
   const sfn = new SFNClient({ region: run.region });
   const { executionArn } = await sfn.send(new StartExecutionCommand({ stateMachineArn, input: JSON.stringify(run.input) }));
   if (!executionArn) throw new Error(`Step Functions started ${stateMachineArn} without returning an execution ARN`);
@@ -112,7 +123,7 @@ export async function startWorkflow(opts: WorkflowOptions & { readonly wait?: bo
   const { plan, ...what } = run;
   const clock = opts.now ? { now: () => opts.now! } : {};
   if (opts.local) return runLocally({ ...what, ...clock, show, stateDir: opts.state, ...(opts.kubeRequestTimeout === undefined ? {} : { kubeRequestTimeoutSeconds: opts.kubeRequestTimeout }) });
-  return runOnAws({ ...what, show, region: opts.region ?? resolvePlan(run.config, plan).vault.region, wait: opts.wait === true, sleep: io.sleep });
+  return runOnAws({ ...what, plan, show, region: opts.region ?? resolvePlan(run.config, plan).vault.region, wait: opts.wait === true, sleep: io.sleep });
 }
 
 /** What a local execution wrote, read back by the command: JSON output holds it under `key`; its `text` replaces the status line. */

@@ -65,6 +65,24 @@ export function stateMachineName(installation: string, workflow: string): string
   return `${installation}-${workflow}`;
 }
 
+/**
+ * The state machines of a DR stack: `<installation>-dr-restore`, `<installation>-dr-drill` and
+ * `<installation>-failover`. Their own names, so a region may hold a vault (with its
+ * `<installation>-restore` and `-drill`) and be another vault's DR region at once — the region a
+ * failover brings Milvus into can then protect it, and the two regions can replicate into each
+ * other for the way back.
+ */
+export function drStateMachineName(installation: string, workflow: 'restore' | 'drill' | 'failover'): string {
+  return workflow === 'failover' ? stateMachineName(installation, workflow) : stateMachineName(installation, `dr-${workflow}`);
+}
+
+/**
+ * The service account of a DR stack's hydration Jobs: not the vault region's, so a namespace a
+ * plan backs up in that region and a failover restores into can have both Pod Identity
+ * associations (EKS allows one per service account in a namespace).
+ */
+export const DR_DATAMOVER_SERVICE_ACCOUNT = 'milvus-guard-datamover-dr';
+
 /** The stack of a primary (vault) region and of a DR region. */
 export function primaryStackName(installation: string, region: string): string {
   return `${installation}-${region}`;

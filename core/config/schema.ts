@@ -505,14 +505,6 @@ export function crossReferenceIssues(c: ReferenceView): ReferenceIssue[] {
       const region = str(r);
       if (region === undefined) return;
       const first = replicatedInto.get(region);
-      // Its restore and drill state machines would take the names of that region's vault's own.
-      const holder = vaultRegions.get(region);
-      if (holder !== undefined && holder !== i) {
-        issues.push({
-          path: ['vaults', i, 'replicaRegions', j],
-          message: `${region} holds vault ${String(vaults[holder]!['name'])}; a DR region cannot also hold a vault yet (their restore and drill workflows would share names): replicate vault ${String(v['name'])} into a region without one`,
-        });
-      }
       if (first === undefined) replicatedInto.set(region, i);
       else if (first !== i) {
         issues.push({

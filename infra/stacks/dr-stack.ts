@@ -24,7 +24,7 @@ import type { Construct } from 'constructs';
 import { resolvePlan, type ResolvedDrill } from '../../core/config/resolve.js';
 import { drillNamespaceOf, type Cluster, type Config, type Vault as VaultConfig } from '../../core/config/schema.js';
 import { UserError } from '../../core/errors.js';
-import { catalogTableName, REPLICATION_METRICS, replicaBucketName, replicaKeyAlias, sealingKeyAlias, sealingKeyParameterName, stateMachineName } from '../../core/naming.js';
+import { catalogTableName, DR_DATAMOVER_SERVICE_ACCOUNT, drStateMachineName, REPLICATION_METRICS, replicaBucketName, replicaKeyAlias, sealingKeyAlias, sealingKeyParameterName } from '../../core/naming.js';
 import { DRILLS_PREFIX, PACKS_PREFIX } from '../../core/vault/layout.js';
 import { bundleStates, DRILL_WORKFLOW, FAILOVER_WORKFLOW, RESTORE_WORKFLOW } from '../../core/workflow/steps.js';
 import { RestoreStepEnvironment } from '../../lambdas/restore/environment.js';
@@ -127,7 +127,7 @@ export class DrStack extends Stack {
     // namespaces restores here are known to target: each plan's own namespace (a failover brings
     // the plan back under its name) and its drill namespace, on every cluster of this region, and
     // the namespaces of the drills that run here. No backup role: nothing backs up in a DR region.
-    this.dataMover = new DataMover(this, 'DataMover', { restoreTargets: restoreTargets(clusters, plans.map((p) => p.plan.namespace), drills) });
+    this.dataMover = new DataMover(this, 'DataMover', { serviceAccountName: DR_DATAMOVER_SERVICE_ACCOUNT, restoreTargets: restoreTargets(clusters, plans.map((p) => p.plan.namespace), drills) });
     this.vault.grantRead(this.dataMover.restoreRole);
     new CfnOutput(this, 'DataMoverRestoreRoleArn', {
       value: this.dataMover.restoreRole.roleArn,
@@ -162,18 +162,17 @@ export class DrStack extends Stack {
       ...(this.network ? { network: this.network } : {}),
     });
 
-    // The same state machine names as in the primary region (the CLI starts `<name>-restore` in
-    // the region it is given); a region that holds a vault too is refused by `sourceVaultOf`.
+    // Names of their own (core/naming.ts drStateMachineName): the region may hold a vault too.
     this.restoreWorkflow = new Workflow(this, 'RestoreWorkflow', {
       definition: 'restore',
-      stateMachineName: stateMachineName(config.name, 'restore'),
+      stateMachineName: drStateMachineName(config.name, 'restore'),
       taskFunctions: this.steps.taskFunctions(RESTORE_WORKFLOW),
       logEncryptionKey: logsKey,
       alarmTopic: this.notifications.topic,
     });
     this.drillWorkflow = new Workflow(this, 'DrillWorkflow', {
       definition: 'drill',
-      stateMachineName: stateMachineName(config.name, 'drill'),
+      stateMachineName: drStateMachineName(config.name, 'drill'),
       taskFunctions: this.steps.taskFunctions(DRILL_WORKFLOW),
       nestedStateMachines: { RestoreStateMachineArn: this.restoreWorkflow.stateMachine },
       schedules: drills.map((d) => ({ name: d.drill.name, input: { drill: d.drill.name }, cron: d.schedule.cron, timeZone: d.schedule.timeZone, purpose: `Runs the DR drill ${d.drill.name} (plan ${d.plan.plan.name}) from the replica in ${this.region}` })),
@@ -183,7 +182,7 @@ export class DrStack extends Stack {
     // On demand only: failing over is a decision (the runbook's), not a routine.
     this.failoverWorkflow = new Workflow(this, 'FailoverWorkflow', {
       definition: 'failover',
-      stateMachineName: stateMachineName(config.name, 'failover'),
+      stateMachineName: drStateMachineName(config.name, 'failover'),
       taskFunctions: this.steps.taskFunctions(FAILOVER_WORKFLOW),
       nestedStateMachines: { RestoreStateMachineArn: this.restoreWorkflow.stateMachine },
       logEncryptionKey: logsKey,
@@ -271,11 +270,7 @@ export class DrStack extends Stack {
   }
 }
 
-/**
- * The vault whose DR region `region` is. The config allows one per DR region; a region that also
- * holds a vault is refused: its primary stack's restore and drill state machines would have the
- * names this stack's need (the CLI finds a workflow by its name in the region it is given).
- */
+/** The vault whose DR region `region` is (the config allows one per DR region). */
 function sourceVaultOf(config: Config, region: string): VaultConfig {
   const sources = config.vaults.filter((v) => (v.replicaRegions as readonly string[]).includes(region));
   if (sources.length !== 1) {
@@ -286,13 +281,6 @@ function sourceVaultOf(config: Config, region: string): VaultConfig {
     );
   }
   const source = sources[0]!;
-  const local = config.vaults.find((v) => v.region === region);
-  if (local) {
-    throw new UserError(
-      `vault ${source.name} replicates into ${region}, which holds vault ${local.name}: the DR workflows of vault ${source.name} there would take the names of vault ${local.name}'s ` +
-        `(${stateMachineName(config.name, 'restore')}, ${stateMachineName(config.name, 'drill')}): choose a DR region for vault ${source.name} that holds no vault`,
-    );
-  }
   return source;
 }
 

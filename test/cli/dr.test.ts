@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { registerBackupCommands } from '../../cli/commands/backup.js';
+import { stateMachineFor } from '../../cli/execution.js';
 import { registerDrCommands, renderDrStatus } from '../../cli/commands/dr.js';
 import { loadConfigFile } from '../../core/config/parse.js';
 import { drStatus } from '../../core/dr/status.js';
@@ -99,6 +100,18 @@ describe('dr status', () => {
       const query = ddb.commandCalls(QueryCommand)[0]!;
       expect(query.args[0].input.TableName).toBe('milvus-guard-catalog');
     });
+  });
+});
+
+describe('which state machine the CLI starts', () => {
+  it("starts a plan's restore and drill in a DR region on that region's DR stack, and in the vault's region on its own", async () => {
+    const config = await loadConfigFile(CONFIG);
+
+    expect(stateMachineFor(config, 'restore', PLAN, REGION)).toBe('milvus-guard-dr-restore');
+    expect(stateMachineFor(config, 'drill', PLAN, REGION)).toBe('milvus-guard-dr-drill');
+    expect(stateMachineFor(config, 'failover', PLAN, REGION)).toBe('milvus-guard-failover');
+    expect(stateMachineFor(config, 'restore', PLAN, 'us-east-1')).toBe('milvus-guard-restore');
+    expect(stateMachineFor(config, 'backup', PLAN, 'us-east-1')).toBe('milvus-guard-backup');
   });
 });
 

@@ -295,12 +295,17 @@ describe('the config snippets in the runbooks', () => {
     return { config, added };
   }
 
-  it("the DR failover runbook's plan for the DR cluster, with its vault in us-west-2, is refused as the runbook says: a DR region cannot hold a vault yet", () => {
+  it("the DR failover runbook's plan for the DR cluster, with its vault in us-west-2, passes config validation", () => {
     const { config, added } = withSnippet('docs/runbooks/dr-failover.md');
 
+    const parsed = parseConfig(JSON.stringify(config), 'runbook.yaml');
+
     expect(added).toEqual(['vaults: west', 'plans: milvus-dr-backup']);
-    expect(() => parseConfig(JSON.stringify(config), 'runbook.yaml')).toThrow('vaults[0].replicaRegions[0] (line 1): us-west-2 holds vault west; a DR region cannot also hold a vault yet');
-    expect(readFileSync('docs/runbooks/dr-failover.md', 'utf8')).toContain('us-west-2 holds vault west; a DR region cannot also');
+    expect(parsed.plans.find((p) => p.name === 'milvus-dr-backup')).toMatchObject({ cluster: 'dr', vault: 'west' });
+    expect(parsed.vaults.find((v) => v.name === 'west')).toMatchObject({ region: 'us-west-2' });
+    // And with the way back: west replicating into us-east-1, while primary replicates into us-west-2.
+    const both = parseConfig(JSON.stringify({ ...config, vaults: (config.vaults as { name: string }[]).map((v) => (v.name === 'west' ? { ...v, replicaRegions: ['us-east-1'] } : v)) }), 'runbook.yaml');
+    expect(both.vaults.map((v) => [v.name, v.replicaRegions])).toEqual([['primary', ['us-west-2']], ['west', ['us-east-1']]]);
   });
 
   it("the drill runbook's DR drill targets the DR cluster and passes config validation", () => {
