@@ -27,7 +27,7 @@ import { kubeConfigFromFile, makeKubeClients } from '../../core/kube/connect.js'
 import { MilvusClient, type MilvusEndpoint } from '../../core/milvus/client.js';
 import { runLocally } from '../execution.js';
 import { formatDuration, formatTable } from '../format.js';
-import { DEMO_CONFIG, DEMO_PLAN, DEMO_POLL_MS, DEMO_RETRY_MS, DemoInterruptedError, probeMilvus, stateDirFor, type DemoOptions } from './demo.js';
+import { DEMO_CONFIG, DEMO_PLAN, DEMO_POLL_MS, DEMO_RETRY_MS, DemoInterruptedError, listenForInterrupt, probeMilvus, stateDirFor, type DemoOptions } from './demo.js';
 
 /** Seconds each object waits before the replicator copies it: small, and visible in the story. */
 const REPLICATION_LAG_SECONDS = 1;
@@ -86,15 +86,7 @@ export async function runRegionOutageDemo(options: DemoOptions): Promise<RegionO
   await mkdir(primaryDir, { recursive: true });
   await mkdir(drDir, { recursive: true });
 
-  let interruptedBy: string | undefined;
-  let interrupt: (err: Error) => void = () => undefined;
-  const interruption = new Promise<never>((_, reject) => (interrupt = reject));
-  interruption.catch(() => undefined);
-  const stopListening = io.onInterrupt((signal) => {
-    interruptedBy = signal;
-    say('stop', `${signal}: stopping both clusters`);
-    interrupt(new Error(signal));
-  });
+  const interrupted = listenForInterrupt(io, (signal) => say('stop', `${signal}: stopping both clusters`));
 
   const local = await import('../local-mode.js');
   const { linkDrRegion, localCatalog, localVaultDir, runLocalReplicationCheck } = await import('../local-mode.js');
@@ -210,16 +202,16 @@ export async function runRegionOutageDemo(options: DemoOptions): Promise<RegionO
   outcome.catch(() => undefined);
 
   try {
-    const result = await Promise.race([outcome, interruption]);
+    const result = await Promise.race([outcome, interrupted.interruption]);
     return { ...result, elapsedSeconds: elapsed(), ...(options.keep !== undefined ? { stateDir: root } : {}) };
   } catch (err) {
-    if (interruptedBy === undefined) throw err;
-    throw new DemoInterruptedError(interruptedBy, options.keep === undefined ? `both clusters were stopped and ${root} removed` : `both clusters were stopped; their state is in ${root}`);
+    if (interrupted.signal() === undefined) throw err;
+    throw new DemoInterruptedError(interrupted.signal()!, options.keep === undefined ? `both clusters were stopped and ${root} removed` : `both clusters were stopped; their state is in ${root}`);
   } finally {
-    stopListening();
+    interrupted.stop();
     await replicator?.stop();
     for (const starting of [primaryStarting, drStarting]) await (await starting.catch(() => undefined))?.stop().catch(() => undefined);
-    if (interruptedBy !== undefined) await Promise.race([outcome.catch(() => undefined), new Promise((r) => setTimeout(r, 3000).unref())]);
+    if (interrupted.signal() !== undefined) await Promise.race([outcome.catch(() => undefined), new Promise((r) => setTimeout(r, 3000).unref())]);
     if (options.keep === undefined) {
       await rm(root, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }).catch((err: Error) => say('cleanup', `could not remove ${root}: ${err.message}; delete it by hand`));
     }

@@ -114,6 +114,23 @@ export const processDemoIO: DemoIO = {
   },
 };
 
+/**
+ * Ctrl-C / SIGTERM while a demo runs: `interruption` rejects on the first signal (after `say`
+ * was told), `signal()` names it, `stop()` stops listening.
+ */
+export function listenForInterrupt(io: DemoIO, say: (signal: string) => void): { readonly interruption: Promise<never>; readonly signal: () => string | undefined; readonly stop: () => void } {
+  let interruptedBy: string | undefined;
+  let interrupt: (err: Error) => void = () => undefined;
+  const interruption = new Promise<never>((_, reject) => (interrupt = reject));
+  interruption.catch(() => undefined);
+  const stop = io.onInterrupt((signal) => {
+    interruptedBy = signal;
+    say(signal);
+    interrupt(new Error(signal));
+  });
+  return { interruption, signal: () => interruptedBy, stop };
+}
+
 export interface DemoOptions {
   /** Use this directory (new or empty) as the state directory and leave it behind. */
   readonly keep?: string;
@@ -280,15 +297,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const source: MilvusEndpoint = { namespace: plan.namespace, service: plan.milvus.service, restPort: plan.milvus.restPort, managementPort: plan.milvus.managementPort };
   const stateDir = await stateDirFor(options.keep);
 
-  let interruptedBy: string | undefined;
-  let interrupt: (err: Error) => void = () => undefined;
-  const interruption = new Promise<never>((_, reject) => (interrupt = reject));
-  interruption.catch(() => undefined);
-  const stopListening = io.onInterrupt((signal) => {
-    interruptedBy = signal;
-    say('stop', `${signal}: stopping the cluster`);
-    interrupt(new Error(signal));
-  });
+  const interrupted = listenForInterrupt(io, (signal) => say('stop', `${signal}: stopping the cluster`));
 
   say('cluster', `starting a local Kubernetes API with a seeded Milvus (state: ${stateDir})`);
   // Loaded here, not at the top: only the demo's own process needs the local cluster.
@@ -311,16 +320,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   outcome.catch(() => undefined);
 
   try {
-    const summary = await Promise.race([outcome, interruption]);
+    const summary = await Promise.race([outcome, interrupted.interruption]);
     return { ...summary, elapsedSeconds: elapsed(), ...(options.keep !== undefined ? { stateDir } : {}) };
   } catch (err) {
-    if (interruptedBy === undefined) throw err;
-    throw new DemoInterruptedError(interruptedBy, options.keep === undefined ? `the cluster was stopped and ${stateDir} removed` : `the cluster was stopped; its state is in ${stateDir}`);
+    if (interrupted.signal() === undefined) throw err;
+    throw new DemoInterruptedError(interrupted.signal()!, options.keep === undefined ? `the cluster was stopped and ${stateDir} removed` : `the cluster was stopped; its state is in ${stateDir}`);
   } finally {
-    stopListening();
+    interrupted.stop();
     const cluster = await starting.catch(() => undefined);
     await cluster?.stop();
-    if (interruptedBy !== undefined) {
+    if (interrupted.signal() !== undefined) {
       // The workflow still running in this process fails fast against the stopped cluster; let
       // it end before the directory goes, or it would write its last records into a removed one.
       await Promise.race([outcome.catch(() => undefined), new Promise((r) => setTimeout(r, 3000).unref())]);

@@ -114,7 +114,7 @@ export class DynamoCatalog extends RecordCatalog {
       await this.client.send(
         new PutCommand({
           TableName: this.table,
-          Item: { ...this.key(kind.keys, id), [this.s.gsi1PartitionKey]: kind.keys.gsiPk, [this.s.gsi1SortKey]: gsiSk(kind.time(record), id), ...record },
+          Item: this.itemOf(kind, record),
           // New, or ours already: a retried Prepare must not fail on its own record.
           ConditionExpression: 'attribute_not_exists(#pk) OR executionId = :execution',
           ExpressionAttributeNames: { '#pk': this.s.partitionKey },
@@ -138,14 +138,19 @@ export class DynamoCatalog extends RecordCatalog {
     await this.setEach(kind, id, 'steps.#step.', rest, { '#step': step });
   }
 
+  /** A record as its item: its keys, its place in the kind's index partition, its fields. */
+  private itemOf<R extends CatalogRecord>(kind: RecordKind<R>, record: R): Record<string, unknown> {
+    const id = kind.id(record);
+    return { ...this.key(kind.keys, id), [this.s.gsi1PartitionKey]: kind.keys.gsiPk, [this.s.gsi1SortKey]: gsiSk(kind.time(record), id), ...record };
+  }
+
   protected async replaceRecord<R extends CatalogRecord>(kind: RecordKind<R>, input: unknown, keep: string): Promise<boolean> {
     const record = kind.schema.parse(input);
-    const id = kind.id(record);
     try {
       await this.client.send(
         new PutCommand({
           TableName: this.table,
-          Item: { ...this.key(kind.keys, id), [this.s.gsi1PartitionKey]: kind.keys.gsiPk, [this.s.gsi1SortKey]: gsiSk(kind.time(record), id), ...record },
+          Item: this.itemOf(kind, record),
           ConditionExpression: 'attribute_not_exists(#pk) OR #status <> :keep',
           ExpressionAttributeNames: { '#pk': this.s.partitionKey, '#status': 'status' },
           ExpressionAttributeValues: { ':keep': keep },
