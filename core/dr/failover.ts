@@ -15,7 +15,9 @@ import { Name, Namespace } from '../config/schema.js';
 import { InvalidInputError } from '../errors.js';
 import type { FailoverRecord } from '../catalog/record.js';
 import { restoreFailure } from '../drill/workflow.js';
+import { DR_DATAMOVER_SERVICE_ACCOUNT } from '../naming.js';
 import { withReplication } from './replication.js';
+import { drRestoreTargets } from './targets.js';
 import type { StepError } from '../workflow/backup-state.js';
 import { parseContract, type PrepareRequest } from '../workflow/contracts.js';
 import { IsoWithOffset, RestoreInput } from '../workflow/restore-state.js';
@@ -35,6 +37,11 @@ export const FailoverInput = z.strictObject({
   pointInTime: IsoWithOffset.optional(),
   /** Storage classes of the DR cluster to use instead of the backup's, e.g. `{"gp3": "gp3-dr"}` (as a restore takes them). */
   storageClassMap: RestoreInput.shape.storageClassMap,
+  /**
+   * True when the DR stack's restore role was associated by hand with the data mover's service
+   * account in `targetNamespace` (a namespace the stack does not associate itself).
+   */
+  podIdentityAssociated: z.boolean({ error: 'must be true or false' }).optional(),
 });
 export type FailoverInput = z.infer<typeof FailoverInput>;
 
@@ -98,6 +105,17 @@ export async function prepareFailoverStep(s: Services<'config' | 'catalog' | 're
   if (cluster.region !== region) {
     const here = s.config.clusters.filter((c) => c.region === region).map((c) => c.name);
     throw new InvalidInputError(WHAT, [`targetCluster: cluster ${cluster.name} is in ${cluster.region}; a failover into ${region} restores into a cluster there (${here.join(', ') || 'the config has none: add one'})`]);
+  }
+
+  // The restore's hydration Jobs get credentials only where the DR stack associated its restore
+  // role: refuse any other namespace now, with the one command that fixes it.
+  const targets = drRestoreTargets(s.config, plan.vault.name, region).filter((t) => t.cluster.name === cluster.name);
+  if (!input.podIdentityAssociated && !targets.some((t) => t.namespace === input.targetNamespace)) {
+    throw new InvalidInputError(WHAT, [
+      `targetNamespace: the DR stack lets the data mover restore into ${targets.map((t) => t.namespace).join(', ')} on cluster ${cluster.name}, not ${input.targetNamespace}; ` +
+        `fail over into one of those, or first run: aws eks create-pod-identity-association --region ${region} --cluster-name ${cluster.eksClusterName} --namespace ${input.targetNamespace} ` +
+        `--service-account ${DR_DATAMOVER_SERVICE_ACCOUNT} --role-arn <the DR stack's output DataMoverRestoreRoleArn>, then start the failover with "podIdentityAssociated": true (--pod-identity-associated)`,
+    ]);
   }
 
   let backup;

@@ -21,8 +21,9 @@ import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
-import { resolvePlan, type ResolvedDrill } from '../../core/config/resolve.js';
-import { drillNamespaceOf, type Cluster, type Config, type Vault as VaultConfig } from '../../core/config/schema.js';
+import { resolvePlan } from '../../core/config/resolve.js';
+import type { Config, Vault as VaultConfig } from '../../core/config/schema.js';
+import { drRestoreTargets } from '../../core/dr/targets.js';
 import { UserError } from '../../core/errors.js';
 import { catalogTableName, DR_DATAMOVER_SERVICE_ACCOUNT, drStateMachineName, REPLICATION_METRICS, replicaBucketName, replicaKeyAlias, sealingKeyAlias, sealingKeyParameterName } from '../../core/naming.js';
 import { DRILLS_PREFIX, PACKS_PREFIX } from '../../core/vault/layout.js';
@@ -127,7 +128,10 @@ export class DrStack extends Stack {
     // namespaces restores here are known to target: each plan's own namespace (a failover brings
     // the plan back under its name) and its drill namespace, on every cluster of this region, and
     // the namespaces of the drills that run here. No backup role: nothing backs up in a DR region.
-    this.dataMover = new DataMover(this, 'DataMover', { serviceAccountName: DR_DATAMOVER_SERVICE_ACCOUNT, restoreTargets: restoreTargets(clusters, plans.map((p) => p.plan.namespace), drills) });
+    this.dataMover = new DataMover(this, 'DataMover', {
+      serviceAccountName: DR_DATAMOVER_SERVICE_ACCOUNT,
+      restoreTargets: drRestoreTargets(config, source.name, this.region).map((t) => ({ clusterName: t.cluster.eksClusterName, namespace: t.namespace })),
+    });
     this.vault.grantRead(this.dataMover.restoreRole);
     new CfnOutput(this, 'DataMoverRestoreRoleArn', {
       value: this.dataMover.restoreRole.roleArn,
@@ -284,10 +288,3 @@ function sourceVaultOf(config: Config, region: string): VaultConfig {
   return source;
 }
 
-/** Where hydration Jobs in a DR region are known to run: every plan's namespace and its drill namespace on every cluster, and the drills'. */
-function restoreTargets(clusters: readonly Cluster[], planNamespaces: readonly string[], drills: readonly ResolvedDrill[]) {
-  return [
-    ...clusters.flatMap((c) => planNamespaces.flatMap((ns) => [ns, drillNamespaceOf(ns)].map((namespace) => ({ clusterName: c.eksClusterName, namespace })))),
-    ...drills.map((d) => ({ clusterName: d.targetCluster.eksClusterName, namespace: d.targetNamespace })),
-  ];
-}

@@ -30,6 +30,16 @@ describe('PrepareFailover', () => {
     await expect(prepareFailoverStep({ config, catalog, region: REGION }, request({ ...input, targetCluster: 'prod' }))).rejects.toThrow(/targetCluster: cluster prod is in us-east-1; a failover into us-west-2 restores into a cluster there \(dr\)/);
   });
 
+  it("refuses a namespace the DR stack gives the data mover no credentials in, naming the command that does, unless told it was done", async () => {
+    const { config, catalog } = await setUp();
+    await catalog.recordReplication(complete);
+
+    await expect(prepareFailoverStep({ config, catalog, region: REGION }, request({ ...input, targetNamespace: 'elsewhere' }))).rejects.toThrow(
+      /targetNamespace: the DR stack lets the data mover restore into vector-db, vector-db-drill on cluster dr, not elsewhere; .*aws eks create-pod-identity-association --region us-west-2 --cluster-name dr-eks --namespace elsewhere --service-account milvus-guard-datamover-dr/,
+    );
+    await expect(prepareFailoverStep({ config, catalog, region: REGION }, request({ ...input, targetNamespace: 'elsewhere', podIdentityAssociated: true }))).resolves.toMatchObject({ restore: { targetNamespace: 'elsewhere' } });
+  });
+
   it('does not choose a backup complete here whose Secrets only the primary region can open', async () => {
     const { config, catalog } = await setUp();
     await catalog.recordReplication({ ...complete, secretsOpenHere: false });
