@@ -4,17 +4,24 @@
  * resume it with that ticket afterwards. Confirmation is polled by the workflow (a Wait/Choice
  * loop calls `checkFlush`), never by a sleeping Lambda.
  *
- * How a flush is confirmed: `get_stats` reports the rows persisted in flushed segments and
- * `count(*)` counts every live row, growing ones included; the flush is complete when the two
- * agree. `count(*)` needs the collection loaded; for a collection that is not loaded (nothing
- * can be writing to it through a query path, and loading it would take query-node memory the
- * operator did not plan for) the persisted count must stay the same across two polls after the
- * flush. Each collection's row count at confirmation is what the backup records.
+ * How a flush is confirmed, the same on 2.4, 2.5, 2.6 and later: the proxy's Flush and
+ * GetFlushState, as JSON on the management port (`POST :9091/api/v1/persist`, then
+ * `GET :9091/api/v1/persist/state` with the sealed segments and the flush timestamp it answered,
+ * until `flushed`), which is what milvus-backup does over gRPC. REST v2 cannot: 2.4 has no flush
+ * there, 2.5 and 2.6 answer before the flush completes and say neither its segments nor its
+ * timestamp, and there is no flush-state route (README, "Milvus versions"). Comparing
+ * `get_stats` with `count(*)`, as earlier versions of this module did, never confirms a
+ * collection with deletes: `get_stats` counts deleted rows until compaction rewrites the segment.
+ *
+ * The row count recorded per collection once its flush is confirmed: the live `count(*)` when the
+ * collection is loaded (`count`); when it is not (loading it would take query-node memory the
+ * operator did not plan for), `get_stats`, which still counts rows deleted since the last
+ * compaction (`stats`: restore validation then accepts a live count at most that high).
  */
 import type { ResolvedPlan } from '../config/resolve.js';
 import type { RowCount } from '../catalog/record.js';
 import type { KubeClients } from '../kube/connect.js';
-import { MilvusApiError, MilvusClient } from '../milvus/client.js';
+import { MilvusApiError, MilvusClient, type PersistTicket } from '../milvus/client.js';
 import type { VaultStore } from '../vault/store.js';
 import type { FlushProgress, GcPause } from '../workflow/backup-state.js';
 import type { BackupTimings } from './context.js';
@@ -29,7 +36,7 @@ export class FlushNotConfirmedError extends Error {
   constructor(readonly pending: readonly string[], timeoutSeconds: number) {
     super(
       `the flush of ${pending.length} collection(s) was not confirmed within ${timeoutSeconds} s: ${pending.slice(0, 10).join(', ')}${pending.length > 10 ? ', ...' : ''}. ` +
-        'Persisted rows (get_stats) never matched count(*); check the datanodes and the message queue (kubectl logs of the datanode pods), then run the backup again',
+        'Milvus never reported them flushed (GetFlushState on :9091/api/v1/persist/state); check the datanodes and the message queue (kubectl logs of the datanode pods), then run the backup again',
     );
     this.name = 'FlushNotConfirmed';
   }
@@ -41,8 +48,8 @@ interface CollectionFlush {
   confirmed: boolean;
   confirmedBy?: RowCount['confirmedBy'];
   rows?: number;
-  /** The persisted count at the previous poll (for collections that are not loaded). */
-  lastPersisted?: number;
+  /** What the flush request answered: the segments it sealed and its timestamp. */
+  ticket?: PersistTicket;
   polls: number;
 }
 
@@ -82,8 +89,8 @@ export async function startFlush(
   const collections: CollectionFlush[] = [];
   for (const database of await milvus.listDatabases()) {
     for (const collection of await milvus.listCollections(database)) {
-      await milvus.flush(database, collection);
-      collections.push({ database, collection, confirmed: false, polls: 0 });
+      const ticket = await milvus.persist(database, collection);
+      collections.push({ database, collection, confirmed: false, ticket, polls: 0 });
     }
   }
   const key = milvusStateKey(backupId);
@@ -111,19 +118,14 @@ export async function checkFlush(
   const state = await readState(ctx.vault, progress.milvusKey);
   for (const c of state.collections.filter((x) => !x.confirmed)) {
     c.polls += 1;
-    const persisted = await milvus.persistedRowCount(c.database, c.collection);
-    let live: number | undefined;
+    if (!c.ticket) throw new Error(`milvus.json of backup ${state.backupId} has no flush ticket for ${c.database}.${c.collection}: it was written by an older version; run the backup again`);
+    if (!(await milvus.flushed(c.database, c.collection, c.ticket))) continue;
     try {
-      live = await milvus.countRows(c.database, c.collection);
+      Object.assign(c, { confirmed: true, confirmedBy: 'count', rows: await milvus.countRows(c.database, c.collection) });
     } catch (err) {
       if (!(err instanceof MilvusApiError && err.code === COLLECTION_NOT_LOADED)) throw err;
+      Object.assign(c, { confirmed: true, confirmedBy: 'stats', rows: await milvus.persistedRowCount(c.database, c.collection) });
     }
-    if (live !== undefined) {
-      if (persisted === live) Object.assign(c, { confirmed: true, confirmedBy: 'count', rows: live });
-    } else if (c.lastPersisted === persisted) {
-      Object.assign(c, { confirmed: true, confirmedBy: 'stable-stats', rows: persisted });
-    }
-    c.lastPersisted = persisted;
   }
   await writeState(ctx.vault, progress.milvusKey, state);
   const pending = state.collections.filter((c) => !c.confirmed);

@@ -35,7 +35,12 @@ export const RowCount = z.object({
   collection: z.string(),
   rows: z.number().int().nonnegative(),
   /** How the flush was confirmed: persisted rows equal `count(*)`, or stable stats (not loaded). */
-  confirmedBy: z.enum(['count', 'stable-stats']),
+  /**
+   * `count`: the live `count(*)` once the flush was confirmed; `stats`: `get_stats` of a collection
+   * that was not loaded (it counts rows deleted since the last compaction); `stable-stats`:
+   * backups before flush confirmation by GetFlushState.
+   */
+  confirmedBy: z.enum(['count', 'stats', 'stable-stats']),
 });
 export type RowCount = z.infer<typeof RowCount>;
 
@@ -205,6 +210,12 @@ export const CollectionCheck = z.object({
   expected: z.number().int().nonnegative(),
   /** Absent when the collection is missing or could not be counted. */
   restored: z.number().int().nonnegative().optional(),
+  /**
+   * How `expected` and `restored` were counted: `count` (live rows, `count(*)`), or `stats`
+   * (`get_stats`, deleted rows included until compaction) for a collection the backup found not
+   * loaded: the restored segments must hold the same rows, and its live count is at most that.
+   */
+  countedBy: z.enum(['count', 'stats']).optional(),
   loaded: z.boolean(),
   /** Hits of the sample search (absent when it did not run). */
   searchHits: z.number().int().nonnegative().optional(),

@@ -16,6 +16,8 @@ export interface KubeRequest {
   query?: Record<string, string | number>;
   /** Sent as JSON when present. */
   body?: unknown;
+  /** A body already serialized (JSON whose int64 numbers JavaScript numbers cannot hold); wins over `body`. */
+  rawBody?: string;
   /** Give up (abort the request) after this long, answer included. Default: the deadline of the clients made with the KubeConfig (30 s). */
   timeoutMs?: number;
 }
@@ -36,7 +38,7 @@ export async function kubeRequest(kc: KubeConfig, req: KubeRequest): Promise<Kub
   if (!cluster) throw new Error('the kubeconfig has no current cluster');
   const url = new URL(req.path, cluster.server);
   for (const [key, value] of Object.entries(req.query ?? {})) url.searchParams.set(key, String(value));
-  const payload = req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body));
+  const payload = req.rawBody !== undefined ? Buffer.from(req.rawBody) : req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body));
   const options: RequestOptions = {
     method: req.method,
     headers: {

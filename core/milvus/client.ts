@@ -6,6 +6,7 @@
  * `code` and a `message`; the management endpoints live on port 9091.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
+import { parse as parseLossless, parseNumberAndBigInt } from 'lossless-json';
 import { KubernetesRequestError } from '../kube/errors.js';
 import { kubeRequest, serviceProxyPath } from '../kube/request.js';
 
@@ -15,6 +16,18 @@ export interface MilvusEndpoint {
   service: string;
   restPort: number;
   managementPort: number;
+}
+
+/** What confirming a flush takes: the segments it sealed and its timestamp (int64s, as decimal strings). */
+export interface PersistTicket {
+  readonly segmentIds: readonly string[];
+  readonly flushTs: string;
+}
+
+/** A decimal integer as a JSON number literal, checked so nothing else enters the request. */
+function decimal(value: string): string {
+  if (!/^\d{1,20}$/.test(value)) throw new RangeError(`"${value}" is not an unsigned decimal integer`);
+  return value;
 }
 
 /** Milvus answered with a non-zero REST v2 code (for example 100: collection not found). */
@@ -90,9 +103,37 @@ export class MilvusClient {
     return this.rest<string[]>('collections/list', { dbName });
   }
 
-  /** Asks Milvus to seal and persist the collection's growing segments. Returns before completion. */
+  /** Asks Milvus to seal and persist the collection's growing segments (REST v2, 2.5.4+). Returns before completion. */
   async flush(dbName: string, collectionName: string): Promise<void> {
     await this.rest('collections/flush', { dbName, collectionName });
+  }
+
+  /**
+   * Flushes a collection through the proxy's HTTP API on the management port
+   * (`POST :9091/api/v1/persist`, every line from 2.4 to 2.6 and master: the proxy's Flush as
+   * JSON), and returns what confirming it takes: the segments sealed for it and the flush
+   * timestamp. Both are int64/uint64 values beyond JavaScript's safe integers, kept as decimal
+   * strings. Unlike REST v2 (no flush before 2.5.4, and no way to learn the flush's segments or
+   * timestamp on any line), this is the call milvus-backup makes over gRPC.
+   */
+  async persist(dbName: string, collectionName: string): Promise<PersistTicket> {
+    const body = await this.managementJson('POST', '/api/v1/persist', JSON.stringify({ db_name: dbName, collection_names: [collectionName] }), 'flush');
+    const segments = (body.coll_segIDs as Record<string, { data?: unknown[] }> | undefined)?.[collectionName]?.data ?? [];
+    const flushTs = (body.coll_flush_ts as Record<string, unknown> | undefined)?.[collectionName];
+    if (flushTs === undefined) throw new MilvusManagementError('flush', `answered no flush timestamp for ${dbName}.${collectionName}`);
+    return { segmentIds: segments.map(String), flushTs: String(flushTs) };
+  }
+
+  /**
+   * Whether the flush `persist` answered is complete: every segment it sealed is flushed and
+   * every channel's checkpoint passed its timestamp (`GET :9091/api/v1/persist/state`, the
+   * proxy's GetFlushState; the request is a JSON body, which the handler binds).
+   */
+  async flushed(dbName: string, collectionName: string, ticket: PersistTicket): Promise<boolean> {
+    const raw = `{"segmentIDs":[${ticket.segmentIds.map(decimal).join(',')}],"flush_ts":${decimal(ticket.flushTs)},"db_name":${JSON.stringify(dbName)},"collection_name":${JSON.stringify(collectionName)}}`;
+    const body = await this.managementJson('GET', '/api/v1/persist/state', raw, 'flush state');
+    // `flushed` is omitted when false (protobuf JSON, omitempty).
+    return body.flushed === true;
   }
 
   /** Rows persisted in the collection's segments, as datacoord reports them. */
@@ -205,6 +246,30 @@ export class MilvusClient {
       throw new MilvusManagementError(what, `answered ${res.body.slice(0, 200)}`);
     }
     if (body.msg !== undefined && body.msg !== 'OK') throw new MilvusManagementError(what, body.msg);
+    return body;
+  }
+
+  /**
+   * A JSON call on the management port's `/api/v1` (the proxy's HTTP handlers): int64 numbers
+   * come back as bigints, and a status other than success is an error naming the operation.
+   */
+  private async managementJson(method: 'GET' | 'POST', path: string, rawBody: string, what: string): Promise<Record<string, unknown>> {
+    let res;
+    try {
+      res = await kubeRequest(this.kc, { method, path: this.managementPath(path), rawBody });
+    } catch (err) {
+      if (err instanceof KubernetesRequestError) throw new MilvusManagementError(what, err.message);
+      throw err;
+    }
+    let body: Record<string, unknown>;
+    try {
+      body = parseLossless(res.body, null, parseNumberAndBigInt) as Record<string, unknown>;
+    } catch {
+      throw new MilvusManagementError(what, `answered ${res.body.slice(0, 200)}`);
+    }
+    const status = body.status as { error_code?: unknown; code?: unknown; reason?: unknown } | undefined;
+    const failed = (status?.error_code !== undefined && status.error_code !== 0 && status.error_code !== 'Success') || (status?.code !== undefined && Number(status.code) !== 0);
+    if (failed) throw new MilvusManagementError(what, String(status?.reason ?? JSON.stringify(status)));
     return body;
   }
 

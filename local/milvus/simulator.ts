@@ -5,16 +5,20 @@
  * only what a running Milvus keeps in memory (GC pause leases, flushes in progress, loads in
  * progress) lives in the simulator object.
  *
- * Flush, and how a client confirms it. `POST /v2/vectordb/collections/flush` seals the
- * collection's growing segments and returns `{"code":0,"data":{}}` at once (as the REST
- * handlers of the 2.5 line did before they learnt to wait). The flush completes after
- * `flushCompletesAfterPolls` calls to `collections/get_stats` for that collection: only then
- * are the segments' binlogs written to MinIO and the segments marked Flushed in etcd. The
- * client confirms the flush with two endpoints real Milvus has: `get_stats` reports the rows
- * persisted in flushed segments, `entities/query` with `count(*)` counts every live row,
- * growing ones included; the flush is complete when the two agree. (Real `get_stats` keeps
- * counting deleted rows until compaction; the simulator subtracts deletions in both numbers
- * so that the equality holds on a collection with deletes.)
+ * Flush, and how a client confirms it, as Milvus 2.4 to 2.6 do. A flush seals the collection's
+ * growing segments and answers at once; it completes `flushDelayMs` later, on its own (the
+ * datanodes sync in the background): the first request served after that moment writes the
+ * segments' binlogs to MinIO and marks them Flushed in etcd, whatever that request is. Two ways
+ * in: `POST /v2/vectordb/collections/flush` (REST v2, 2.5.4+), which answers
+ * `{"code":0,"data":{}}` and says nothing else; and the proxy's HTTP API on the management port,
+ * `POST :9091/api/v1/persist` (every line), which answers the Flush response as JSON — the
+ * sealed segment ids and the flush timestamp, int64 numbers — and
+ * `GET :9091/api/v1/persist/state` with those in a JSON body, which answers `"flushed": true`
+ * once every one of the segments is flushed (the field is omitted while false).
+ * `collections/get_stats` reports what datacoord's statistics do: the rows in the insert
+ * binlogs of flushed segments, deleted rows included until compaction; `entities/query` with
+ * `count(*)` counts every live row, growing ones included, deletions applied. The two differ on
+ * any collection with deletes, as in Milvus.
  *
  * GC pause. `GET :9091/management/datacoord/garbage_collection/pause?pause_seconds=N` takes a
  * lease and answers `{"msg":"OK","data":{"ticket":"…"}}` (the shape Milvus Backup reads);
@@ -31,6 +35,8 @@ import { randomUUID } from 'node:crypto';
 import { EtcdDataMissingError } from './etcd-store.js';
 import { liveKeys, nearest, type MetricType } from './search.js';
 import { completeFlush, readMilvusState, type CollectionState, type MilvusState } from './state.js';
+import { hybridTimestamp } from './meta.js';
+import { parse as parseLossless } from 'lossless-json';
 import type {
   GcState,
   MilvusCall,
@@ -61,6 +67,9 @@ const REST_PREFIX = '/v2/vectordb/';
 const MAX_TOP_K = 16_384;
 const DEFAULT_SEARCH_LIMIT = 100;
 const GC_PAUSE = '/management/datacoord/garbage_collection/pause';
+/** The proxy's HTTP API on the management port: Flush and GetFlushState as JSON. */
+const PERSIST = '/api/v1/persist';
+const PERSIST_STATE = '/api/v1/persist/state';
 const GC_RESUME = '/management/datacoord/garbage_collection/resume';
 
 class RestError extends Error {
@@ -99,6 +108,14 @@ function text(status: number, body: string): ProxyResponse {
 
 const notFound = (): ProxyResponse => text(404, '404 page not found');
 
+/** A request's JSON body, int64 numbers as decimal strings; `{}` when there is none. */
+function parseJsonBody(body: Buffer | string | undefined): Record<string, unknown> {
+  const raw = body === undefined ? '' : body.toString();
+  if (raw.trim() === '') return {};
+  const parsed = parseLossless(raw, null, (value: string) => (Number.isSafeInteger(Number(value)) ? Number(value) : value)) as unknown;
+  return parsed !== null && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : {};
+}
+
 /** One simulated Milvus instance. */
 export class MilvusSimulator {
   /** Failure modes; mutable so tests and the local API server can switch them at any time. */
@@ -106,10 +123,10 @@ export class MilvusSimulator {
 
   private readonly options: MilvusSimulatorOptions;
   private readonly now: () => Date;
-  private readonly flushCompletesAfterPolls: number;
+  private readonly flushDelayMs: number;
   private readonly recorded: MilvusCall[] = [];
-  /** Flushes accepted but not yet complete, by collection id: get_stats polls seen so far. */
-  private readonly flushes = new Map<string, { polls: number }>();
+  /** Flushes accepted but not yet complete, by collection id: when each completes. */
+  private readonly flushes = new Map<string, { dueAt: number }>();
   /** Loads requested through the API, by collection id: `true` once complete. */
   private readonly loads = new Map<string, boolean>();
   /** Unexpired GC pause leases: ticket → expiry (epoch ms). */
@@ -120,7 +137,7 @@ export class MilvusSimulator {
   constructor(options: MilvusSimulatorOptions) {
     this.options = options;
     this.now = options.now ?? (() => new Date());
-    this.flushCompletesAfterPolls = Math.max(1, options.flushCompletesAfterPolls ?? 1);
+    this.flushDelayMs = Math.max(0, options.flushDelayMs ?? 0);
   }
 
   /** Every call served, in order. */
@@ -181,16 +198,38 @@ export class MilvusSimulator {
       detail.outcome = 'etcd data missing';
       return text(503, `Milvus cannot start: ${err.message}`);
     }
+    state = await this.completeDueFlushes(volumes, state, detail);
     const path = request.path.split('?')[0]!;
-    if (request.port === MANAGEMENT_PORT) return this.management(request, path, detail);
+    if (request.port === MANAGEMENT_PORT) return this.management(request, path, state, detail);
     if (request.port === REST_PORT) return this.rest(request, path, volumes, state, detail);
     detail.outcome = 'port not served';
     return text(503, `dial tcp :${request.port}: connect: connection refused`);
   }
 
+  /** Accepts a flush of collection `c`: it completes `flushDelayMs` from now (or never, under the fault). */
+  private acceptFlush(c: CollectionState): void {
+    if (!this.flushes.has(c.id)) this.flushes.set(c.id, { dueAt: this.now().getTime() + this.flushDelayMs });
+  }
+
+  /** Completes every flush whose time has come (see the module documentation); the state after. */
+  private async completeDueFlushes(volumes: MilvusVolumes, state: MilvusState, detail: Record<string, unknown>): Promise<MilvusState> {
+    if (this.faults.flushNeverCompletes) return state;
+    const now = this.now().getTime();
+    const due = [...this.flushes].filter(([, f]) => f.dueAt <= now).map(([id]) => id);
+    if (due.length === 0) return state;
+    // Forget them before writing, so a concurrent request cannot write them twice.
+    for (const id of due) this.flushes.delete(id);
+    const flushed: string[] = [];
+    for (const id of due) flushed.push(...(await completeFlush(volumes, id, this.now())));
+    detail.flushedSegments = flushed;
+    return readMilvusState(volumes);
+  }
+
   // ---- port 9091 ---------------------------------------------------------------------
 
-  private management(request: ProxyRequest, path: string, detail: Record<string, unknown>): ProxyResponse {
+  private management(request: ProxyRequest, path: string, state: MilvusState, detail: Record<string, unknown>): ProxyResponse {
+    if (path === PERSIST && request.method.toUpperCase() === 'POST') return this.persist(request, state, detail);
+    if (path === PERSIST_STATE && request.method.toUpperCase() === 'GET') return this.persistState(request, state, detail);
     if (path === '/healthz') {
       if (this.faults.unhealthy) {
         detail.healthy = false;
@@ -203,6 +242,45 @@ export class MilvusSimulator {
     if (path === GC_RESUME) return this.gcResume(request, detail);
     detail.outcome = 'no such endpoint';
     return notFound();
+  }
+
+  /**
+   * `POST /api/v1/persist` with `{"db_name", "collection_names"}`: the proxy's Flush as JSON
+   * (milvuspb.FlushResponse, Go's encoding/json: int64 as numbers, empty fields omitted).
+   */
+  private persist(request: ProxyRequest, state: MilvusState, detail: Record<string, unknown>): ProxyResponse {
+    const body = parseJsonBody(request.body);
+    const dbName = typeof body.db_name === 'string' && body.db_name !== '' ? body.db_name : 'default';
+    const names = Array.isArray(body.collection_names) ? body.collection_names.map(String) : [];
+    const segIds: string[] = [];
+    const flushTs: string[] = [];
+    const sealTimes: string[] = [];
+    const ts = hybridTimestamp(this.now().getTime()).toString();
+    for (const name of names) {
+      const c = state.collections.find((x) => x.database === dbName && x.name === name);
+      if (!c) {
+        detail.outcome = 'collection not found';
+        return text(200, JSON.stringify({ status: { error_code: 4, reason: `collection not found[database=${dbName}][collection=${name}]`, code: MilvusErrorCode.CollectionNotFound } }));
+      }
+      this.acceptFlush(c);
+      segIds.push(`${JSON.stringify(name)}:{"data":[${c.growingSegmentIds.join(',')}]}`);
+      flushTs.push(`${JSON.stringify(name)}:${ts}`);
+      sealTimes.push(`${JSON.stringify(name)}:${Math.floor(this.now().getTime() / 1000)}`);
+      detail.sealedSegments = [...((detail.sealedSegments as string[] | undefined) ?? []), ...c.growingSegmentIds];
+    }
+    detail.flush = 'accepted';
+    return text(200, `{"status":{},"db_name":${JSON.stringify(dbName)},"coll_segIDs":{${segIds.join(',')}},"coll_seal_times":{${sealTimes.join(',')}},"coll_flush_ts":{${flushTs.join(',')}}}`);
+  }
+
+  /** `GET /api/v1/persist/state` with `{"segmentIDs", "flush_ts", "db_name", "collection_name"}` as its JSON body. */
+  private persistState(request: ProxyRequest, state: MilvusState, detail: Record<string, unknown>): ProxyResponse {
+    const body = parseJsonBody(request.body);
+    const ids = Array.isArray(body.segmentIDs) ? body.segmentIDs.map(String) : [];
+    const c = state.collections.find((x) => x.database === (body.db_name || 'default') && x.name === body.collection_name);
+    // A segment sealed by the flush is done once it is no longer growing (flushed, or compacted away).
+    const flushed = c !== undefined && ids.every((id) => !c.growingSegmentIds.includes(id));
+    detail.flushed = flushed;
+    return text(200, flushed ? '{"status":{},"flushed":true}' : '{"status":{}}');
   }
 
   private gcPause(request: ProxyRequest, detail: Record<string, unknown>): ProxyResponse {
@@ -379,27 +457,17 @@ export class MilvusSimulator {
 
     async 'collections/flush'(ctx) {
       const c = this.collection(ctx);
-      if (!this.flushes.has(c.id)) this.flushes.set(c.id, { polls: 0 });
+      this.acceptFlush(c);
       ctx.detail.sealedSegments = c.growingSegmentIds;
       ctx.detail.flush = 'accepted';
       return {};
     },
 
     async 'collections/get_stats'(ctx) {
-      let c = this.collection(ctx);
-      const flush = this.flushes.get(c.id);
-      if (flush) {
-        flush.polls += 1;
-        if (!this.faults.flushNeverCompletes && flush.polls >= this.flushCompletesAfterPolls) {
-          // Forget the flush before writing, so a concurrent poll cannot write it twice.
-          this.flushes.delete(c.id);
-          ctx.detail.flushedSegments = await completeFlush(ctx.volumes, c.id, this.now());
-          c = this.collection({ ...ctx, state: await readMilvusState(ctx.volumes) });
-        }
-        ctx.detail.flush = this.flushes.has(c.id) ? 'in progress' : 'complete';
-      }
-      ctx.detail.rowCount = c.persistedRows;
-      return { rowCount: c.persistedRows };
+      const c = this.collection(ctx);
+      ctx.detail.flush = this.flushes.has(c.id) ? 'in progress' : 'none pending';
+      ctx.detail.rowCount = c.statsRows;
+      return { rowCount: c.statsRows };
     },
 
     async 'collections/load'(ctx) {

@@ -61,6 +61,12 @@ export interface CollectionState {
   segments: SegmentSummary[];
   /** Rows in flushed L1 segments minus deletions in flushed L0 segments, as read from MinIO. */
   persistedRows: number;
+  /**
+   * What datacoord's collection statistics (`get_stats`) report: the rows of the insert binlogs
+   * of every flushed segment, deleted rows included until compaction rewrites the segment (a
+   * deletion lives in a delta log and changes no segment's row count).
+   */
+  statsRows: number;
   /** Rows of growing segments: in the message queue, not yet in MinIO. */
   growingRows: number;
   /** IDs of the growing segments. */
@@ -148,6 +154,7 @@ export async function readMilvusState(volumes: MilvusVolumes): Promise<MilvusSta
     if (!info || !dbName.has(info.dbId)) continue;
     const segments: SegmentSummary[] = [];
     let persistedRows = 0;
+    let statsRows = 0;
     let growingRows = 0;
     const growingSegmentIds: string[] = [];
     for (const [, segValue] of entriesWithPrefix(entries, etcdKeys.segmentPrefix(info.ID))) {
@@ -172,6 +179,7 @@ export async function readMilvusState(volumes: MilvusVolumes): Promise<MilvusSta
       );
       const { rows, missing } = await rowsInLogs(drives, keys, { collectionId: info.ID, segmentId: seg.ID });
       persistedRows += seg.level === 'L0' ? -rows : rows;
+      if (seg.level !== 'L0') statsRows += rows;
       const statsLogKeys =
         seg.level === 'L0'
           ? []
@@ -192,6 +200,7 @@ export async function readMilvusState(volumes: MilvusVolumes): Promise<MilvusSta
       index: vectorIndexOf(entries, info),
       segments,
       persistedRows: Math.max(0, persistedRows),
+      statsRows,
       growingRows,
       growingSegmentIds,
     });

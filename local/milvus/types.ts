@@ -70,9 +70,9 @@ export interface ProxyResponse {
 
 /** Failure modes a test can switch on. */
 export interface MilvusFaults {
-  /** `collections/flush` is accepted but the segments never become flushed. */
+  /** A flush (`/api/v1/persist` or `collections/flush`) is accepted but its segments never become flushed. */
   flushNeverCompletes?: boolean;
-  /** GC pause answers without a ticket (Milvus before 2.4.x), and resume ignores tickets. */
+  /** GC pause answers without a ticket and resume ignores tickets, as before Milvus 2.6.8 (one global pause). */
   gcPauseWithoutTicket?: boolean;
   /** `/healthz` answers 500 and the REST API answers 503. */
   unhealthy?: boolean;
@@ -86,8 +86,12 @@ export interface MilvusSimulatorOptions {
   now?: () => Date;
   /** Called with every call as it is recorded. */
   record?: (call: MilvusCall) => void;
-  /** Flush-state polls after which a flush is complete. Default 1. */
-  flushCompletesAfterPolls?: number;
+  /**
+   * How long after it is requested a flush completes (the datanodes sync the sealed segments in
+   * the background, whatever the client does meanwhile): the first request served at or after
+   * that moment finds it done. Default 0: the next request.
+   */
+  flushDelayMs?: number;
   /** When set, REST v2 calls need `Authorization: Bearer <username>:<password>`. */
   auth?: { username: string; password: string };
 }

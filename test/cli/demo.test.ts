@@ -114,7 +114,9 @@ describe('demo', () => {
     for (const c of json.collections) {
       expect(c.expected).toBeGreaterThan(0);
       expect(c.restored).toBe(c.expected);
-      expect(c.served).toBe(c.expected);
+      // A collection not loaded at backup was counted by get_stats, deleted rows included.
+      if (c.countedBy === 'stats') expect(c.served).toBeLessThanOrEqual(c.expected);
+      else expect(c.served).toBe(c.expected);
     }
     expect(json.bytesUploaded).toBeGreaterThan(0);
     expect(json.rtoSeconds).toBeGreaterThan(0);

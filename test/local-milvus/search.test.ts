@@ -68,7 +68,7 @@ describe('entities/search', () => {
     expect(other.json.data!.map((h) => h.id)).not.toEqual(first.json.data!.map((h) => h.id));
   });
 
-  test('finds every persisted row and no deleted one: a full search returns get_stats rows', async () => {
+  test('finds every persisted row and no deleted one: a full search returns fewer hits than get_stats, which still counts the deleted rows', async () => {
     const sim = simulator();
     const count = await persistedRows('docs');
 
@@ -76,7 +76,7 @@ describe('entities/search', () => {
 
     expect(count).toBeLessThan(5000); // the seed deleted some rows and left some growing
     expect(res.json.data).toHaveLength(count);
-    expect(res.json.data).toHaveLength(await statsRows(sim, 'docs'));
+    expect(await statsRows(sim, 'docs')).toBeGreaterThan(count);
   });
 
   test('answers min(limit, live rows) hits for a small collection', async () => {

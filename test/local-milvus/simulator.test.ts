@@ -1,3 +1,4 @@
+import { parse as parseLossless } from 'lossless-json';
 import { describe, expect, test } from '@jest/globals';
 import { cp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -154,18 +155,39 @@ describe('flush', () => {
     expect(docs.persistedRows).toBeLessThan(total);
   });
 
-  test('is confirmed when get_stats reaches count(*)', async () => {
-    const sim = simulator({ flushCompletesAfterPolls: 3 });
+  test('on the management port answers the sealed segments and the flush timestamp, and reports it flushed once the datanodes synced, on their own time', async () => {
+    const time = clock();
+    const sim = simulator({ now: time.now, flushDelayMs: 2000 });
     const total = await countRows(sim, 'docs');
-    expect(await statsRows(sim, 'docs')).toBeLessThan(total); // growing rows are not persisted yet
+    const growing = (await readMilvusState(v.volumes)).collections.find((c) => c.name === 'docs')!.growingSegmentIds;
+    expect(growing.length).toBeGreaterThan(0);
 
-    await rest(sim, '/v2/vectordb/collections/flush', { collectionName: 'docs' });
-    const polls = [await statsRows(sim, 'docs'), await statsRows(sim, 'docs'), await statsRows(sim, 'docs')];
+    const res = await sim.handle({ ...managementRequest('/api/v1/persist'), method: 'POST', body: Buffer.from(JSON.stringify({ db_name: 'default', collection_names: ['docs'] })) });
+    // int64 numbers, as Go's encoding/json writes them: read without rounding.
+    const answer = parseLossless(String(res.body), null, (n: string) => n) as { coll_segIDs: { docs: { data: string[] } }; coll_flush_ts: { docs: string } };
+    expect(answer.coll_segIDs.docs.data).toEqual(growing);
+    expect(BigInt(answer.coll_flush_ts.docs)).toBeGreaterThan(0n);
+    const state = async () => String((await sim.handle({ ...managementRequest('/api/v1/persist/state'), body: Buffer.from(`{"segmentIDs":[${growing.join(',')}],"flush_ts":${answer.coll_flush_ts.docs},"db_name":"default","collection_name":"docs"}`) })).body);
 
-    expect(polls.map((n) => n === total)).toEqual([false, false, true]);
+    expect(await state()).toBe('{"status":{}}');
+    time.advance(1);
+    expect(await state()).toBe('{"status":{}}');
+    time.advance(1);
+    expect(await state()).toBe('{"status":{},"flushed":true}');
     expect(await countRows(sim, 'docs')).toBe(total);
+    expect((await readMilvusState(v.volumes)).collections.find((c) => c.name === 'docs')!.growingRows).toBe(0);
+  });
+
+  test("get_stats counts deleted rows until compaction, as datacoord's statistics do; count(*) does not", async () => {
+    const sim = simulator();
+    await rest(sim, '/v2/vectordb/collections/flush', { collectionName: 'docs' });
+    const live = await countRows(sim, 'docs');
     const docs = (await readMilvusState(v.volumes)).collections.find((c) => c.name === 'docs')!;
     expect(docs.growingRows).toBe(0);
+    expect(docs.segments.some((s) => s.level === 'L0' && s.rowsOnDisk > 0)).toBe(true);
+
+    expect(await statsRows(sim, 'docs')).toBeGreaterThan(live);
+    expect(await statsRows(sim, 'docs')).toBe(docs.statsRows);
   });
 
   test('persists the flushed rows in the volumes, visible to a fresh simulator', async () => {
@@ -173,18 +195,20 @@ describe('flush', () => {
     const total = await countRows(sim, 'docs');
     await rest(sim, '/v2/vectordb/collections/flush', { collectionName: 'docs' });
     await statsRows(sim, 'docs');
-    expect(await statsRows(simulator(), 'docs')).toBe(total);
+    expect(await countRows(simulator(), 'docs')).toBe(total);
+    expect((await readMilvusState(v.volumes)).collections.find((c) => c.name === 'docs')!.growingRows).toBe(0);
   });
 
   test('never completes under the flushNeverCompletes fault', async () => {
     const sim = simulator();
     sim.faults.flushNeverCompletes = true;
-    const total = await countRows(sim, 'docs');
     await rest(sim, '/v2/vectordb/collections/flush', { collectionName: 'docs' });
-    for (let i = 0; i < 5; i++) expect(await statsRows(sim, 'docs')).toBeLessThan(total);
+    for (let i = 0; i < 5; i++) expect((await readMilvusState(v.volumes)).collections.find((c) => c.name === 'docs')!.growingRows).toBeGreaterThan(0);
+    await statsRows(sim, 'docs');
+    expect((await readMilvusState(v.volumes)).collections.find((c) => c.name === 'docs')!.growingRows).toBeGreaterThan(0);
   });
 
-  test('the blog post flush endpoint on 9091 does not exist', async () => {
+  test('the flush endpoint of blog posts, /api/v1/flush on 9091, does not exist (it is /api/v1/persist)', async () => {
     const sim = simulator();
     const res = await sim.handle({ ...managementRequest('/api/v1/flush'), method: 'POST' });
     expect(res.status).toBe(404);
@@ -337,7 +361,8 @@ describe('health, auth and recording', () => {
       [4, 9091, '/management/datacoord/garbage_collection/resume'],
     ]);
     expect(sim.calls[0]!.detail).toMatchObject({ collection: 'docs', database: 'default', flush: 'accepted' });
-    expect(sim.calls[1]!.detail).toMatchObject({ collection: 'docs', flush: 'complete' });
+    // The flush completed on its own before that next request was served (flushDelayMs 0).
+    expect(sim.calls[1]!.detail).toMatchObject({ collection: 'docs', flush: 'none pending', flushedSegments: [expect.any(String)] });
     expect(sim.calls[2]!.detail).toMatchObject({ ticket });
     expect(sim.calls[3]!.detail).toMatchObject({ ticket, resumed: true });
     expect(sim.calls[0]!.at).toBe('2026-03-01T10:00:00.000Z');
