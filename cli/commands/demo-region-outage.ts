@@ -27,7 +27,7 @@ import { kubeConfigFromFile, makeKubeClients } from '../../core/kube/connect.js'
 import { MilvusClient, type MilvusEndpoint } from '../../core/milvus/client.js';
 import { runLocally } from '../execution.js';
 import { formatDuration, formatTable } from '../format.js';
-import { DEMO_CONFIG, DEMO_PLAN, DEMO_POLL_MS, DEMO_RETRY_MS, DemoInterruptedError, listenForInterrupt, probeMilvus, stateDirFor, type DemoOptions } from './demo.js';
+import { DEMO_CONFIG, DEMO_PLAN, DEMO_POLL_MS, DEMO_RETRY_MS, DemoInterruptedError, listenForInterrupt, probeMilvus, stateDirFor, statsNote, type DemoOptions } from './demo.js';
 
 /** Seconds each object waits before the replicator copies it: small, and visible in the story. */
 const REPLICATION_LAG_SECONDS = 1;
@@ -245,6 +245,8 @@ export function renderRegionOutageSummary(s: RegionOutageSummary): string {
   ];
   const out = [lines.join('\n')];
   if (s.collections.length) out.push(formatTable(['collection', 'expected', 'restored', 'served', 'ok'], s.collections.map((c) => [c.name, c.expected, c.restored ?? '', c.served ?? '', c.ok ? 'yes' : 'NO'])));
+  const byStats = statsNote(s.collections);
+  if (byStats) out.push(byStats);
   if (s.stateDir) out.push(`The state is kept in ${s.stateDir} (one directory per region).\n`);
   return out.join('\n');
 }

@@ -346,6 +346,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   }
 }
 
+/**
+ * Why a collection's served count may be lower than expected: it was not loaded at backup, so it
+ * was counted (and restored, and checked) by get_stats, which includes deleted rows.
+ */
+export function statsNote(collections: readonly { name: string; countedBy?: 'count' | 'stats' }[]): string | undefined {
+  const names = collections.filter((c) => c.countedBy === 'stats').map((c) => c.name);
+  if (names.length === 0) return undefined;
+  return `${names.join(', ')}: not loaded at backup, so counted by get_stats (deleted rows included) and checked the same way after the restore; SERVED is its live count(*).\n`;
+}
+
 /** How to look at a kept state directory afterwards. */
 function inspectHint(s: DemoSummary, dir: string): string {
   return (
@@ -373,6 +383,8 @@ export function renderDemoSummary(s: DemoSummary): string {
   const out = [lines.join('\n')];
   if (s.collections.length) {
     out.push(formatTable(['collection', 'expected', 'restored', 'served', 'search hits', 'ok'], s.collections.map((c) => [c.name, c.expected, c.restored ?? '', c.served ?? '', c.searchHits ?? '', c.ok ? 'yes' : 'NO'])));
+    const byStats = statsNote(s.collections);
+    if (byStats) out.push(byStats);
   }
   if (s.stateDir) out.push(inspectHint(s, s.stateDir));
   return out.join('\n');

@@ -72,6 +72,12 @@ describe('demo summary', () => {
     expect(text).toMatch(/analytics\.session_vectors\s+24803\s+24000\s+24000\s+3\s+NO/);
   });
 
+  it('says why a collection counted by get_stats at backup serves fewer live rows', () => {
+    const text = renderDemoSummary({ ...summary, collections: [{ name: 'analytics.session_vectors', expected: 25000, restored: 25000, served: 24803, countedBy: 'stats', ok: true }] });
+
+    expect(text).toContain('analytics.session_vectors: not loaded at backup, so counted by get_stats (deleted rows included) and checked the same way after the restore; SERVED is its live count(*).');
+  });
+
   it('says how to inspect a kept state directory', () => {
     const text = renderDemoSummary(summary);
 
