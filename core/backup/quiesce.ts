@@ -16,7 +16,8 @@
  * The row count recorded per collection once its flush is confirmed: the live `count(*)` when the
  * collection is loaded (`count`); when it is not (loading it would take query-node memory the
  * operator did not plan for), `get_stats`, which still counts rows deleted since the last
- * compaction (`stats`: restore validation then accepts a live count at most that high).
+ * compaction (`stats`: restore validation then requires the restored segments' `get_stats` to
+ * equal it, and the live count to be no higher).
  */
 import type { ResolvedPlan } from '../config/resolve.js';
 import type { RowCount } from '../catalog/record.js';
