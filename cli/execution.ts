@@ -8,7 +8,7 @@
 import { DescribeExecutionCommand, paginateGetExecutionHistory, SFNClient, StartExecutionCommand, type HistoryEvent } from '@aws-sdk/client-sfn';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { Config } from '../core/config/schema.js';
-import { resolvePlan } from '../core/config/resolve.js';
+import { replicatesInto, resolvePlan } from '../core/config/resolve.js';
 import { drStateMachineName, stateMachineName } from '../core/naming.js';
 import { loadDefinition, walkStates } from '../core/workflow/asl.js';
 import type { WorkflowIO, WorkflowOptions } from './commands/common.js';
@@ -68,7 +68,7 @@ export async function runLocally(run: WorkflowRun & { readonly stateDir: string;
  */
 export function stateMachineFor(config: Config, workflow: Workflow, plan: string, region: string): string {
   const vault = resolvePlan(config, plan).vault;
-  const replica = region !== vault.region && (vault.replicaRegions as readonly string[]).includes(region);
+  const replica = region !== vault.region && replicatesInto(vault, region);
   return replica && (workflow === 'restore' || workflow === 'drill' || workflow === 'failover') ? drStateMachineName(config.name, workflow) : stateMachineName(config.name, workflow);
 }
 

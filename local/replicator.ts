@@ -33,6 +33,9 @@ export class LocalReplicator {
   private readonly now: () => Date;
   private running: Promise<void> | undefined;
   private stopped = false;
+  /** The wait between passes, and how {@link stop} cuts it short. */
+  private timer: NodeJS.Timeout | undefined;
+  private wake: (() => void) | undefined;
 
   constructor(
     private readonly source: VaultStore,
@@ -85,9 +88,6 @@ export class LocalReplicator {
     };
     this.running = loop();
   }
-
-  private timer: NodeJS.Timeout | undefined;
-  private wake: (() => void) | undefined;
 
   /** Stops replicating (a region outage): the pass under way ends after its current object. */
   async stop(): Promise<void> {

@@ -8,7 +8,7 @@
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { Command } from 'commander';
 import type { BackupCatalog } from '../../core/catalog/catalog.js';
-import { resolveDrill, resolvePlan } from '../../core/config/resolve.js';
+import { replicatesInto, resolveDrill, resolvePlan } from '../../core/config/resolve.js';
 import type { Config } from '../../core/config/schema.js';
 import { listDrillEvidence, NothingToDrillError, type DrillEvidence } from '../../core/drill/workflow.js';
 import { UserError } from '../../core/errors.js';
@@ -46,7 +46,7 @@ export function drillRegion(config: Config, input: DrillInput, region: string | 
   if (region !== undefined) return region;
   if (input.drill !== undefined) {
     const { plan, targetCluster } = resolveDrill(config, input.drill);
-    return (plan.vault.replicaRegions as readonly string[]).includes(targetCluster.region) ? targetCluster.region : plan.vault.region;
+    return replicatesInto(plan.vault, targetCluster.region) ? targetCluster.region : plan.vault.region;
   }
   return resolvePlan(config, input.plan!).vault.region;
 }

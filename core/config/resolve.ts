@@ -2,7 +2,7 @@
  * A plan's or a drill's references (cluster, vault, policies, hooks) resolved against the
  * config, so the workflows never look names up themselves.
  */
-import { UserError } from '../errors.js';
+import { InvalidInputError, UserError } from '../errors.js';
 import { drillNamespaceOf, type Cluster, type Config, type Drill, type Hook, type LabelSelector, type Plan, type RetentionBody, type ScheduleBody, type Vault } from './schema.js';
 
 /** A plan, drill or other name that the config does not define. */
@@ -57,6 +57,24 @@ function scheduleOf(config: Config, schedule: string | ScheduleBody, where: stri
   if (typeof schedule !== 'string') return schedule;
   const { name: _name, ...body } = find(config.schedulePolicies, schedule, 'schedule policy', where);
   return body;
+}
+
+/** Whether `vault` replicates into `region` (one of its `replicaRegions`). */
+export function replicatesInto(vault: Pick<Vault, 'replicaRegions'>, region: string): boolean {
+  return (vault.replicaRegions as readonly string[]).includes(region);
+}
+
+/**
+ * {@link resolvePlan} for a workflow's input: an unknown plan is the caller's to fix, as
+ * `InvalidInput` naming the `plan` field of `what`.
+ */
+export function resolvePlanInput(config: Config, planName: string, what: string): ResolvedPlan {
+  try {
+    return resolvePlan(config, planName);
+  } catch (err) {
+    if (err instanceof UnknownNameError) throw new InvalidInputError(what, [`plan: ${err.message}`]);
+    throw err;
+  }
 }
 
 /**

@@ -10,7 +10,7 @@
 import { z } from 'zod';
 import type { RestoreServices } from '../restore/context.js';
 import { backupPointInTime, findBackupAt, NoBackupAtPointInTimeError, replicationState } from '../restore/prepare.js';
-import { resolvePlan, UnknownNameError } from '../config/resolve.js';
+import { replicatesInto, resolvePlanInput } from '../config/resolve.js';
 import { Name, Namespace } from '../config/schema.js';
 import { InvalidInputError } from '../errors.js';
 import type { FailoverRecord } from '../catalog/record.js';
@@ -86,18 +86,11 @@ export function failoverId(plan: string, startTime: string): string {
  */
 export async function prepareFailoverStep(s: Services<'config' | 'catalog' | 'region'>, request: PrepareRequest): Promise<{ failover: PreparedFailover; restore: RestoreInput }> {
   const input = parseContract(FailoverInput, request.input, WHAT);
-  let plan;
-  try {
-    plan = resolvePlan(s.config, input.plan);
-  } catch (err) {
-    if (err instanceof UnknownNameError) throw new InvalidInputError(WHAT, [`plan: ${err.message}`]);
-    throw err;
-  }
+  const plan = resolvePlanInput(s.config, input.plan, WHAT);
   const region = s.region;
-  const replicas = plan.vault.replicaRegions as readonly string[];
-  if (region === undefined || !replicas.includes(region)) {
+  if (region === undefined || !replicatesInto(plan.vault, region)) {
     throw new InvalidInputError(WHAT, [
-      `plan: a failover runs in a DR region of vault ${plan.vault.name} (${replicas.join(', ') || 'it replicates nowhere: add replicaRegions'}), not in ${region ?? 'the vault region'}; start it in that region's stack (milvus-guard dr failover --region R)`,
+      `plan: a failover runs in a DR region of vault ${plan.vault.name} (${plan.vault.replicaRegions.join(', ') || 'it replicates nowhere: add replicaRegions'}), not in ${region ?? 'the vault region'}; start it in that region's stack (milvus-guard dr failover --region R)`,
     ]);
   }
   const cluster = s.config.clusters.find((c) => c.name === input.targetCluster);

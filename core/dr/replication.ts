@@ -24,6 +24,7 @@ import { performance } from 'node:perf_hooks';
 import { multiRegionKeyId, SEALED_FORMAT } from '../backup/sealer.js';
 import type { BackupCatalog } from '../catalog/catalog.js';
 import type { BackupRecord, ReplicationEntry, ReplicationRecord } from '../catalog/record.js';
+import { replicatesInto } from '../config/resolve.js';
 import type { Config } from '../config/schema.js';
 import { readVolumeSummary } from '../datamover/summary.js';
 import { BackupIndexDocument, packsOfIndex } from '../vault/backup-index.js';
@@ -192,7 +193,7 @@ export async function withReplication(catalog: BackupCatalog, records: readonly 
  */
 export async function checkReplicationStep(s: ReplicationCheckServices, vaultName: string, region: string, outOfTime?: () => boolean): Promise<ReplicationCheckResult> {
   const vault = s.config.vaults.find((v) => v.name === vaultName);
-  if (!vault || !(vault.replicaRegions as readonly string[]).includes(region)) {
+  if (!vault || !replicatesInto(vault, region)) {
     throw new Error(`vault ${vaultName} does not replicate into ${region} (its replicaRegions: ${vault?.replicaRegions.join(', ') || 'none'}); this check serves only a DR region of the vault`);
   }
   const started = performance.now();

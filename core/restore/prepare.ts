@@ -7,7 +7,7 @@
  */
 import { BackupNotFoundError, type BackupCatalog } from '../catalog/catalog.js';
 import type { BackupRecord } from '../catalog/record.js';
-import { resolvePlan, UnknownNameError, type ResolvedPlan } from '../config/resolve.js';
+import { replicatesInto, resolvePlan, UnknownNameError, type ResolvedPlan } from '../config/resolve.js';
 import type { Cluster, Config } from '../config/schema.js';
 import { InvalidInputError } from '../errors.js';
 import type { KubeClients } from '../kube/connect.js';
@@ -99,7 +99,7 @@ export async function findBackupAt(catalog: BackupCatalog, plan: string, pointIn
 export function servingRegion(plan: ResolvedPlan, region: string | undefined, what: string): { region: string; replica: boolean } {
   const serving = region ?? plan.vault.region;
   if (serving === plan.vault.region) return { region: serving, replica: false };
-  if ((plan.vault.replicaRegions as readonly string[]).includes(serving)) return { region: serving, replica: true };
+  if (replicatesInto(plan.vault, serving)) return { region: serving, replica: true };
   throw new InvalidInputError(what, [
     `plan: plan ${plan.plan.name} keeps its backups in vault ${plan.vault.name} (${plan.vault.region}), which does not replicate into ${serving}, where this runs; run it in ${[plan.vault.region, ...plan.vault.replicaRegions].join(' or ')}`,
   ]);
@@ -164,8 +164,9 @@ export async function prepareRestore(
   }
   const serving = servingRegion(resolved, ctx.region, WHAT);
   if (serving.replica) {
-    const [here] = await withReplication(ctx.catalog, [backup], serving.region);
-    if (!completeIn(here!, serving.region)) throw new BackupNotReplicatedError(backup.backupId, serving.region, replicationState(here!, serving.region));
+    // Chosen by plan, the backup was read with its replication already; named by id, it was not.
+    const here = backup.replication?.[serving.region] ? backup : (await withReplication(ctx.catalog, [backup], serving.region))[0]!;
+    if (!completeIn(here, serving.region)) throw new BackupNotReplicatedError(backup.backupId, serving.region, replicationState(here, serving.region));
   }
   if (targetCluster.region !== serving.region) {
     throw new InvalidInputError(WHAT, [

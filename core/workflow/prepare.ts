@@ -5,7 +5,7 @@
  * installation serves, the execution's id and start time), so the same input always prepares
  * the same backup, in AWS, in the local runner and in tests.
  */
-import { resolvePlan, UnknownNameError } from '../config/resolve.js';
+import { resolvePlanInput } from '../config/resolve.js';
 import type { Config } from '../config/schema.js';
 import { InvalidInputError } from '../errors.js';
 import { BackupInput, parseContract, type PreparedBackup, type PrepareRequest } from './contracts.js';
@@ -28,14 +28,7 @@ const WHAT = 'the backup input';
  */
 export function prepareBackup(request: PrepareRequest, context: PrepareContext): PreparedBackup {
   const input = parseContract(BackupInput, request.input, WHAT);
-  let resolved;
-  try {
-    resolved = resolvePlan(context.config, input.plan);
-  } catch (err) {
-    if (err instanceof UnknownNameError) throw new InvalidInputError(WHAT, [`plan: ${err.message}`]);
-    throw err;
-  }
-  const { plan, cluster, vault } = resolved;
+  const { plan, cluster, vault } = resolvePlanInput(context.config, input.plan, WHAT);
   if (vault.name !== context.vault.name) {
     throw new InvalidInputError(WHAT, [
       `plan: plan ${plan.name} backs up into vault ${vault.name} in ${vault.region}, but this workflow serves vault ${context.vault.name}; start the backup workflow of the ${vault.region} installation`,

@@ -21,7 +21,7 @@ import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
-import { resolvePlan } from '../../core/config/resolve.js';
+import { replicatesInto, resolvePlan } from '../../core/config/resolve.js';
 import type { Config, Vault as VaultConfig } from '../../core/config/schema.js';
 import { drRestoreTargets } from '../../core/dr/targets.js';
 import { UserError } from '../../core/errors.js';
@@ -276,7 +276,7 @@ export class DrStack extends Stack {
 
 /** The vault whose DR region `region` is (the config allows one per DR region). */
 function sourceVaultOf(config: Config, region: string): VaultConfig {
-  const sources = config.vaults.filter((v) => (v.replicaRegions as readonly string[]).includes(region));
+  const sources = config.vaults.filter((v) => replicatesInto(v, region));
   if (sources.length !== 1) {
     throw new UserError(
       sources.length === 0

@@ -19,7 +19,7 @@ import { DEFAULT_TIMINGS, type BackupServices, type BackupTimings } from '../../
 import { FileEvents } from '../../core/backup/events.js';
 import { LocalKeySealer } from '../../core/backup/sealer.js';
 import { LocalCatalog } from '../../core/catalog/local.js';
-import { resolvePlan } from '../../core/config/resolve.js';
+import { replicatesInto, resolvePlan } from '../../core/config/resolve.js';
 import type { Config } from '../../core/config/schema.js';
 import { kubeConfigFromFile, makeKubeClients, type KubeClients } from '../../core/kube/connect.js';
 import { KubernetesExec } from '../../core/kube/exec.js';
@@ -247,7 +247,7 @@ export function runLocalFailover(options: LocalBackupOptions): Promise<LocalBack
 export async function runLocalReplicationCheck(stateDir: string, config: Config, options: { now?: () => Date } = {}): Promise<ReplicationCheckResult> {
   const region = readRegionLink(stateDir)?.region;
   if (!region) throw new UserError(`${stateDir} is not a DR region's state directory (no ${REGION_FILE}); link one with milvus-guard local link-dr`);
-  const vault = config.vaults.find((v) => (v.replicaRegions as readonly string[]).includes(region));
+  const vault = config.vaults.find((v) => replicatesInto(v, region));
   if (!vault) throw new UserError(`no vault of the config replicates into ${region} (vaults[].replicaRegions)`);
   return checkReplicationStep(localRestoreServices(stateDir, config, options), vault.name, region);
 }

@@ -99,6 +99,8 @@ describe('dr status', () => {
 
       const query = ddb.commandCalls(QueryCommand)[0]!;
       expect(query.args[0].input.TableName).toBe('milvus-guard-catalog');
+      // Sent to the replica in us-west-2, not to the primary region.
+      expect(await (ddb.call(0).thisValue as { config: { region: () => Promise<string> } }).config.region()).toBe(REGION);
     });
   });
 });
