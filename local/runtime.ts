@@ -114,6 +114,64 @@ function containerArgv(container: V1Container): string[] {
   return [...image.entrypoint, ...(container.args?.length ? container.args : image.cmd)];
 }
 
+type ObjectRef = { name?: string; optional?: boolean };
+
+/** A Secret or ConfigMap of `namespace` from the store, as the kubelet fetches it. */
+function source(store: ObjectStore, kind: 'Secret' | 'ConfigMap', namespace: string, name: string | undefined): Record<string, string> | undefined {
+  const object = name ? store.get(typeOf(kind), namespace, name) : undefined;
+  return object ? ((object.data ?? {}) as Record<string, string>) : undefined;
+}
+
+const notFound = (kind: 'Secret' | 'ConfigMap', name: string | undefined) => `${kind.toLowerCase()} "${name}" not found`;
+
+/**
+ * What a kubelet refuses before it creates `container`, with its words: a non-optional env
+ * `secretKeyRef`/`configMapKeyRef` whose object or key is missing, or an `envFrom` source that
+ * is missing, is `CreateContainerConfigError` (the pod stays Pending and is retried, so it
+ * starts once the object appears). Undefined when the container's configuration resolves.
+ */
+export function containerConfigError(pod: V1Pod, container: V1Container, store: ObjectStore): ContainerStartError | undefined {
+  const namespace = pod.metadata!.namespace!;
+  for (const from of container.envFrom ?? []) {
+    const ref: ObjectRef | undefined = from.secretRef ?? from.configMapRef;
+    const kind = from.secretRef ? 'Secret' : 'ConfigMap';
+    if (ref && !ref.optional && !source(store, kind, namespace, ref.name)) return new ContainerStartError('CreateContainerConfigError', notFound(kind, ref.name));
+  }
+  for (const item of container.env ?? []) {
+    const from = item.valueFrom;
+    const ref = from?.secretKeyRef ?? from?.configMapKeyRef;
+    if (!ref || ref.optional) continue;
+    const kind = from!.secretKeyRef ? 'Secret' : 'ConfigMap';
+    const data = source(store, kind, namespace, ref.name);
+    if (!data) return new ContainerStartError('CreateContainerConfigError', notFound(kind, ref.name));
+    if (data[ref.key] === undefined) return new ContainerStartError('CreateContainerConfigError', `couldn't find key ${ref.key} in ${kind} ${namespace}/${ref.name}`);
+  }
+  return undefined;
+}
+
+/**
+ * What keeps a kubelet from setting up the volumes of `pod`: a non-optional `secret`,
+ * `configMap` or `projected` source that is missing. The real kubelet reports it as a
+ * `FailedMount` event and leaves every container waiting in `ContainerCreating` (not
+ * `CreateContainerConfigError`), retrying until the object appears. Claims are the scheduler's
+ * business (see `unboundClaims` of the pod controller). Undefined when every source exists.
+ */
+export function volumeSetUpError(pod: V1Pod, store: ObjectStore): ContainerStartError | undefined {
+  const namespace = pod.metadata!.namespace!;
+  for (const volume of pod.spec?.volumes ?? []) {
+    const sources: { kind: 'Secret' | 'ConfigMap'; ref: ObjectRef }[] = [];
+    if (volume.secret) sources.push({ kind: 'Secret', ref: { name: volume.secret.secretName, optional: volume.secret.optional } });
+    if (volume.configMap) sources.push({ kind: 'ConfigMap', ref: volume.configMap });
+    for (const projected of volume.projected?.sources ?? []) {
+      if (projected.secret) sources.push({ kind: 'Secret', ref: projected.secret });
+      if (projected.configMap) sources.push({ kind: 'ConfigMap', ref: projected.configMap });
+    }
+    const missing = sources.find(({ kind, ref }) => !ref.optional && !source(store, kind, namespace, ref.name));
+    if (missing) return new ContainerStartError('ContainerCreating', `MountVolume.SetUp failed for volume "${volume.name}" : ${notFound(missing.kind, missing.ref.name)}`);
+  }
+  return undefined;
+}
+
 /**
  * Prepares a pod container to run: maps its volumes, resolves env (value, secretKeyRef,
  * configMapKeyRef, fieldRef) and builds the command. `override` replaces the container's
@@ -128,6 +186,9 @@ export async function prepareContainer(
 ): Promise<ContainerProcess> {
   const namespace = pod.metadata!.namespace!;
   const podName = pod.metadata!.name!;
+  // The kubelet's own checks first, so Job pods and long-running pods wait for the same things.
+  const refused = volumeSetUpError(pod, store) ?? containerConfigError(pod, container, store);
+  if (refused) throw refused;
   const podDir = dirs.pod(namespace, podName);
   await mkdir(podDir, { recursive: true });
   const volumes = new Map((pod.spec?.volumes ?? []).map((v) => [v.name, v]));
@@ -148,8 +209,8 @@ export async function prepareContainer(
       const source = volume.secret
         ? store.get(typeOf('Secret'), namespace, volume.secret.secretName!)
         : store.get(typeOf('ConfigMap'), namespace, volume.configMap!.name!);
-      if (!source) throw new ContainerStartError('CreateContainerConfigError', `${volume.secret ? 'secret' : 'configmap'} for volume "${mount.name}" not found`);
-      for (const [key, value] of Object.entries((source.data ?? {}) as Record<string, string>)) {
+      // Absent only when optional (volumeSetUpError refused the rest): an empty directory.
+      for (const [key, value] of Object.entries((source?.data ?? {}) as Record<string, string>)) {
         await writeFile(join(dir, key), volume.secret ? Buffer.from(value, 'base64') : value, { mode: 0o600 });
       }
     } else {
@@ -161,6 +222,11 @@ export async function prepareContainer(
   mounts.sort((a, b) => b[0].length - a[0].length);
 
   const env: Record<string, string> = { PATH: POD_PATH, HOME: podDir, HOSTNAME: podName };
+  // envFrom first: an `env` entry of the same name wins, as in a kubelet.
+  for (const from of container.envFrom ?? []) {
+    const data = source(store, from.secretRef ? 'Secret' : 'ConfigMap', namespace, (from.secretRef ?? from.configMapRef)?.name) ?? {};
+    for (const [key, raw] of Object.entries(data)) env[`${from.prefix ?? ''}${key}`] = rewritePath(from.secretRef ? Buffer.from(raw, 'base64').toString('utf8') : raw, mounts);
+  }
   for (const item of container.env ?? []) {
     let value = item.value;
     const from = item.valueFrom;
@@ -168,10 +234,7 @@ export async function prepareContainer(
       const ref = (from.secretKeyRef ?? from.configMapKeyRef)!;
       const source = store.get(typeOf(from.secretKeyRef ? 'Secret' : 'ConfigMap'), namespace, ref.name!);
       const raw = source?.data?.[ref.key];
-      if (raw === undefined) {
-        if (ref.optional) continue;
-        throw new ContainerStartError('CreateContainerConfigError', `${from.secretKeyRef ? 'secret' : 'configmap'} "${ref.name}" has no key "${ref.key}" (env ${item.name})`);
-      }
+      if (raw === undefined) continue; // optional (containerConfigError refused the rest)
       value = from.secretKeyRef ? Buffer.from(raw, 'base64').toString('utf8') : raw;
     } else if (from?.fieldRef) {
       const path = from.fieldRef.fieldPath;
