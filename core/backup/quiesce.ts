@@ -4,6 +4,10 @@
  * resume it with that ticket afterwards. Confirmation is polled by the workflow (a Wait/Choice
  * loop calls `checkFlush`), never by a sleeping Lambda.
  *
+ * The version of the plan's Milvus is detected at run time (core/milvus/version.ts: the Milvus
+ * CR, else the proxy/standalone image) and decides the method ({@link quiesceMethod}, one table);
+ * `milvus.json` and the PauseGc step detail record which version was found where and the method.
+ *
  * How a flush is confirmed, the same on 2.4, 2.5, 2.6 and later: the proxy's Flush and
  * GetFlushState, as JSON on the management port (`POST :9091/api/v1/persist`, then
  * `GET :9091/api/v1/persist/state` with the sealed segments and the flush timestamp it answered,
@@ -26,6 +30,7 @@ import { MilvusApiError, MilvusClient, type PersistTicket } from '../milvus/clie
 import type { VaultStore } from '../vault/store.js';
 import type { FlushProgress, GcPause } from '../workflow/backup-state.js';
 import type { BackupTimings } from './context.js';
+import { quiesceMethod, type DetectedVersion } from '../milvus/version.js';
 import { milvusStateKey } from '../vault/layout.js';
 import { deadlineAfter } from '../deadline.js';
 
@@ -59,7 +64,14 @@ interface MilvusState {
   backupId: string;
   flushStartedAt: string;
   timeoutSeconds: number;
+  /** The Milvus version found at StartFlush, where, and the method it chose (absent in older files). */
+  milvus?: { version: string; source: string; flush: string; gcPause: string; summary: string };
   collections: CollectionFlush[];
+}
+
+/** The version as recorded: its text, `master…`, or `unknown`. */
+function versionText(detected: DetectedVersion): string {
+  return detected.version.kind === 'unknown' ? 'unknown' : detected.version.text;
 }
 
 /** A client for the plan's Milvus through the cluster's service proxy. */
@@ -77,16 +89,22 @@ async function writeState(vault: VaultStore, key: string, state: MilvusState): P
 }
 
 /**
- * Lists every collection of every database, asks Milvus to flush each one, and records the
- * list in the vault (`milvus.json`). Returns the progress the workflow polls with
- * {@link checkFlush}, with the confirmation deadline.
+ * Lists every collection of every database, asks Milvus to flush each one the way its version
+ * allows confirming (`detected`, {@link quiesceMethod}; unknown when not given), and records the
+ * list, the version and the method in the vault (`milvus.json`). Returns the progress the
+ * workflow polls with {@link checkFlush}, with the confirmation deadline.
  */
 export async function startFlush(
   ctx: { readonly vault: VaultStore; readonly timings: Pick<BackupTimings, 'flushTimeoutSeconds'> },
   milvus: MilvusClient,
   backupId: string,
   now: Date,
+  detected: DetectedVersion = { version: { kind: 'unknown' }, source: 'not detected' },
 ): Promise<FlushProgress> {
+  const method = quiesceMethod(detected.version);
+  // Every supported line confirms through persist/state (see quiesceMethod); a new method
+  // added to the table must be handled here before it can be chosen.
+  if (method.flush !== 'persist') throw new Error(`flush method ${String(method.flush)} is not implemented`);
   const collections: CollectionFlush[] = [];
   for (const database of await milvus.listDatabases()) {
     for (const collection of await milvus.listCollections(database)) {
@@ -95,7 +113,8 @@ export async function startFlush(
     }
   }
   const key = milvusStateKey(backupId);
-  await writeState(ctx.vault, key, { format: 'milvus-guard/milvus-state-v1', backupId, flushStartedAt: now.toISOString(), timeoutSeconds: ctx.timings.flushTimeoutSeconds, collections });
+  const recorded = { version: versionText(detected), source: detected.source, flush: method.flush, gcPause: method.gcPause, summary: method.summary };
+  await writeState(ctx.vault, key, { format: 'milvus-guard/milvus-state-v1', backupId, flushStartedAt: now.toISOString(), timeoutSeconds: ctx.timings.flushTimeoutSeconds, milvus: recorded, collections });
   return {
     milvusKey: key,
     collections: collections.length,
@@ -143,14 +162,35 @@ export async function checkFlush(
 
 /**
  * Pauses datacoord GC for `gcPauseSeconds` (a lease: if unquiesce never runs, GC resumes by
- * itself) and returns the ticket to resume it with.
+ * itself) and returns the ticket to resume it with. One global pause on every version (see
+ * {@link quiesceMethod} for why not a collection-level one): with a ticket from 2.6.8, without
+ * one before. What Milvus answers decides, not the version: a ticket answered is always kept.
  */
 export async function pauseGc(ctx: { readonly timings: Pick<BackupTimings, 'gcPauseSeconds'> }, milvus: MilvusClient, now: Date): Promise<GcPause> {
   const { ticket } = await milvus.pauseGc(ctx.timings.gcPauseSeconds);
   return { ...(ticket ? { ticket } : {}), pausedUntil: deadlineAfter(now, ctx.timings.gcPauseSeconds).toISOString() };
 }
 
-/** Resumes GC with the ticket of the pause; without a pause there is nothing to resume. */
+/**
+ * The PauseGc step's detail: the pause, and the version and method behind it. Says so when the
+ * answer does not match the version: a 2.6.8+ that gave no ticket cannot be resumed (GC resumes
+ * when the pause expires), and a ticket from an older version means the version is misread.
+ */
+export function describeGcPause(pause: GcPause, detected: DetectedVersion): string {
+  const method = quiesceMethod(detected.version);
+  const mismatch =
+    method.gcPause === 'global-with-ticket' && !pause.ticket
+      ? '; Milvus answered no ticket although this version gives one: GC resumes when the pause expires'
+      : method.gcPause === 'global-without-ticket' && pause.ticket
+        ? '; Milvus answered a ticket although this version gives none: the version was misread, the ticket is kept'
+        : '';
+  return `flushed and confirmed; GC paused until ${pause.pausedUntil}${pause.ticket ? '' : ' (no ticket: Milvus without GC tickets)'}. ${method.summary} (version from ${detected.source})${mismatch}`;
+}
+
+/**
+ * Resumes GC with the ticket of the pause; without a pause there is nothing to resume. Without
+ * a ticket (Milvus before 2.6.8) the resume ends the one global pause, whoever took it.
+ */
 export async function resumeGc(milvus: MilvusClient, pause: GcPause | undefined): Promise<boolean> {
   if (!pause) return false;
   await milvus.resumeGc(pause.ticket);

@@ -33,7 +33,8 @@ import type { BackupServices } from './context.js';
 import { discover } from './discover.js';
 import { checkExport, deleteBackupExports, finishExport, startExport } from './export.js';
 import { failsBackup, HookFailedError, runHooks, summarize, type HookPhase } from './hooks.js';
-import { checkFlush, milvusFor, pauseGc, resumeGc, startFlush } from './quiesce.js';
+import { checkFlush, describeGcPause, milvusFor, pauseGc, resumeGc, startFlush } from './quiesce.js';
+import { detectMilvusVersion, type DetectedVersion } from '../milvus/version.js';
 import { checkSnapshots, createSnapshots, deleteBackupSnapshots } from './snapshots.js';
 import { BACKUP_INDEX_FORMAT, gatherCommitments, type BackupIndexDocument } from '../vault/backup-index.js';
 import { backupRecordKey, failedMarkerKey, hookRunsKey, milvusStateKey, volumeIndexKey, volumeSummaryKey } from '../vault/layout.js';
@@ -123,7 +124,16 @@ export async function discoverStep(services: Services<'config' | 'catalog' | 'no
 /** StartFlush: flushes every collection; the workflow then polls {@link checkFlushStep}. */
 export async function startFlushStep(services: Services<'config' | 'catalog' | 'now' | 'kube' | 'vault' | 'timings'>, backup: PreparedBackup): Promise<FlushProgress> {
   const s = locked(services, backup);
-  return asStep(timeline(s, backup.backupName), 'StartFlush', { ends: false }, async () => startFlush(s, milvusFor(await kubeOf(s, backup), plan(s.config, backup)), backup.backupName, s.now()));
+  return asStep(timeline(s, backup.backupName), 'StartFlush', { ends: false }, async () => {
+    const kube = await kubeOf(s, backup);
+    const detected = await milvusVersionOf(kube, plan(s.config, backup));
+    return startFlush(s, milvusFor(kube, plan(s.config, backup)), backup.backupName, s.now(), detected);
+  });
+}
+
+/** The version of the plan's Milvus, read from the cluster now (it may be upgraded between backups). */
+async function milvusVersionOf(kube: KubeClients, resolved: ResolvedPlan): Promise<DetectedVersion> {
+  return detectMilvusVersion(kube, resolved.plan.namespace, resolved.plan.milvus.instance);
 }
 
 /** CheckFlush: one poll of the flushes; once all are confirmed the row counts go into the catalog. */
@@ -138,8 +148,11 @@ export async function checkFlushStep(services: Services<'config' | 'catalog' | '
 
 /** PauseGc: pauses datacoord GC; the ticket travels in the workflow state to unquiesce. */
 export async function pauseGcStep(s: Services<'config' | 'catalog' | 'now' | 'kube' | 'timings'>, backup: PreparedBackup): Promise<GcPause> {
-  return asStep(timeline(s, backup.backupName), 'PauseGc', { ends: true, detail: (p) => `flushed and confirmed; GC paused until ${p.pausedUntil}${p.ticket ? '' : ' (no ticket: Milvus without GC tickets)'}` }, async () => {
-    const pause = await pauseGc(s, milvusFor(await kubeOf(s, backup), plan(s.config, backup)), s.now());
+  let detected: DetectedVersion = { version: { kind: 'unknown' }, source: 'not detected' };
+  return asStep(timeline(s, backup.backupName), 'PauseGc', { ends: true, detail: (p) => describeGcPause(p, detected) }, async () => {
+    const kube = await kubeOf(s, backup);
+    detected = await milvusVersionOf(kube, plan(s.config, backup));
+    const pause = await pauseGc(s, milvusFor(kube, plan(s.config, backup)), s.now());
     // Kept in the record too: if the execution dies, its recovery resumes GC with the ticket.
     await s.catalog.updateBackup(backup.backupName, { gcPause: pause });
     return pause;
