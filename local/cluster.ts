@@ -41,6 +41,8 @@ export interface LocalClusterOptions {
   port?: number;
   /** Multiplies the size of the seeded Milvus data (fresh state directories only). Default 1. */
   dataScale?: number;
+  /** The seeded Milvus CR's image tag (`v2.5.14`, `2.6.8`, `master-…`): the version the simulated Milvus behaves like (fresh state directories only). Default `DEFAULT_MILVUS_VERSION`. */
+  milvusVersion?: string;
   /** Clock for timestamps and the timeline. Default: the system clock. */
   now?: () => Date;
   /** Whether a fresh state directory gets the seeded Milvus. Default true. */
@@ -206,7 +208,7 @@ async function start(stateDir: string, options: LocalClusterOptions, release: ()
     release();
   };
   try {
-    if (fresh && options.seed !== false) await seedLocalCluster(store, milvus, () => settle(), { dataScale: options.dataScale });
+    if (fresh && options.seed !== false) await seedLocalCluster(store, milvus, () => settle(), { dataScale: options.dataScale, milvusVersion: options.milvusVersion });
     else if (fresh) store.create(typeOf('Namespace'), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } });
     await settle();
   } catch (err) {

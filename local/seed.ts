@@ -1,12 +1,13 @@
 /**
  * The content of a fresh local cluster: the `default` and `vector-db` namespaces, the EBS
  * VolumeSnapshotClass `csi-aws-vsc`, and a cluster-mode Milvus custom resource
- * `production-milvus` (Milvus 2.5 with mixcoord, in-cluster etcd ×3 and distributed MinIO ×4,
+ * `production-milvus` (Milvus 2.6 by default, any supported version on request, with mixcoord, in-cluster etcd ×3 and distributed MinIO ×4,
  * an external Kafka such as Amazon MSK as message queue) that the local Milvus Operator turns
  * into workloads, services and PVCs. Once the PVCs are bound, the simulated Milvus fills the
  * etcd and MinIO volumes with realistic data.
  */
-import { seedMilvusData } from './milvus/index.js';
+import { DEFAULT_MILVUS_VERSION, seedMilvusData } from './milvus/index.js';
+import { milvusLine, parseMilvusVersion, SUPPORTED_LINES } from '../core/milvus/version.js';
 import { CSI_DRIVER } from './controllers/volumes.js';
 import { DEFAULT_SNAPSHOT_CLASS } from './controllers/snapshots.js';
 import type { MilvusInstances } from './server/proxy.js';
@@ -18,8 +19,14 @@ export const SEED_NAMESPACE = 'vector-db';
 /** Name of the seeded Milvus CR (and Helm-style release prefix of its objects). */
 export const SEED_MILVUS = 'production-milvus';
 
-/** The seeded Milvus custom resource. */
-export function seedMilvusResource(namespace = SEED_NAMESPACE, name = SEED_MILVUS): KubeObject {
+/**
+ * The seeded Milvus custom resource. `milvusVersion` (`v2.5.14`, `2.4.23`, `master-…`; default
+ * {@link DEFAULT_MILVUS_VERSION}) becomes the tag of `spec.components.image`, which the local
+ * operator runs and the simulated Milvus behaves like; it must be on a line the version table
+ * supports ({@link assertSupportedMilvusVersion}).
+ */
+export function seedMilvusResource(namespace = SEED_NAMESPACE, name = SEED_MILVUS, milvusVersion: string = DEFAULT_MILVUS_VERSION): KubeObject {
+  assertSupportedMilvusVersion(milvusVersion);
   return {
     apiVersion: 'milvus.io/v1beta1',
     kind: 'Milvus',
@@ -27,7 +34,7 @@ export function seedMilvusResource(namespace = SEED_NAMESPACE, name = SEED_MILVU
     spec: {
       mode: 'cluster',
       components: {
-        image: 'milvusdb/milvus:v2.5.14',
+        image: `milvusdb/milvus:${milvusVersion}`,
         mixCoord: { replicas: 1 },
         proxy: { replicas: 2, serviceType: 'ClusterIP' },
         dataNode: { replicas: 2 },
@@ -45,6 +52,20 @@ export function seedMilvusResource(namespace = SEED_NAMESPACE, name = SEED_MILVU
   };
 }
 
+/** Thrown for a Milvus version outside the supported lines; the message names them. */
+export class UnsupportedMilvusVersionError extends Error {
+  constructor(version: string) {
+    super(`Milvus version "${version}" is not supported: give a release of ${SUPPORTED_LINES.map((l) => `${l}.x`).join(', ')} (for example v2.5.14 or 2.6.8) or a master build tag (master-…)`);
+    this.name = 'UnsupportedMilvusVersion';
+  }
+}
+
+/** Throws {@link UnsupportedMilvusVersionError} unless `version` is on a supported line; returns it. */
+export function assertSupportedMilvusVersion(version: string): string {
+  if (!/^[A-Za-z0-9._-]+$/.test(version) || milvusLine(parseMilvusVersion(version)) === undefined) throw new UnsupportedMilvusVersionError(version);
+  return version;
+}
+
 /**
  * Seeds a fresh cluster (see the module documentation); `settle` runs the controllers so the
  * operator's PVCs exist and are bound before the Milvus data is written into them.
@@ -53,7 +74,7 @@ export async function seedLocalCluster(
   store: ObjectStore,
   milvus: MilvusInstances,
   settle: () => Promise<void>,
-  options: { dataScale?: number } = {},
+  options: { dataScale?: number; milvusVersion?: string } = {},
 ): Promise<void> {
   for (const name of ['default', 'kube-system', SEED_NAMESPACE]) {
     store.create(typeOf('Namespace'), { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
@@ -65,7 +86,7 @@ export async function seedLocalCluster(
     driver: CSI_DRIVER,
     deletionPolicy: 'Delete',
   });
-  store.create(typeOf('Milvus'), seedMilvusResource());
+  store.create(typeOf('Milvus'), seedMilvusResource(SEED_NAMESPACE, SEED_MILVUS, options.milvusVersion));
   await settle();
   const volumes = milvus.volumesOf(SEED_NAMESPACE, SEED_MILVUS);
   if (!volumes) throw new Error(`seeding failed: the PVCs of ${SEED_NAMESPACE}/${SEED_MILVUS} are not bound after settling`);

@@ -35,6 +35,8 @@ import { MilvusClient, type MilvusEndpoint } from '../../core/milvus/client.js';
 import { runLocally, type ExecutionEnd, type Workflow } from '../execution.js';
 import { formatBytes, formatDuration, formatTable } from '../format.js';
 import { failedAtText } from '../../core/workflow/timeline.js';
+import { DEFAULT_MILVUS_VERSION } from '../../local/milvus/index.js';
+import { milvusVersionOption } from './local.js';
 
 /** The config the seeded Milvus matches, shipped with the package (found from here, not the working directory). */
 export const DEMO_CONFIG = fileURLToPath(new URL('../../examples/production.yaml', import.meta.url));
@@ -137,6 +139,8 @@ export interface DemoOptions {
   /** Use this directory (new or empty) as the state directory and leave it behind. */
   readonly keep?: string;
   readonly io: DemoIO;
+  /** The seeded Milvus CR's image tag (`--milvus-version`). Default: the local cluster's. */
+  readonly milvusVersion?: string;
 }
 
 export async function stateDirFor(keep: string | undefined): Promise<string> {
@@ -307,7 +311,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   say('cluster', `starting a local Kubernetes API with a seeded Milvus (state: ${stateDir})`);
   // Loaded here, not at the top: only the demo's own process needs the local cluster.
   const local = await import('../local-mode.js');
-  const starting = local.startLocalCluster({ stateDir, port: 0 });
+  const starting = local.startLocalCluster({ stateDir, port: 0, ...(options.milvusVersion !== undefined ? { milvusVersion: options.milvusVersion } : {}) });
   const outcome = (async () => {
     const cluster = await starting;
     const demo: Demo = {
@@ -402,8 +406,11 @@ export function registerDemoCommands(program: Command, io: DemoIO = processDemoI
         .choices(['restore', 'region-outage'])
         .default('restore'),
     )
-    .action(async (opts: { json: boolean; keep?: string; scenario: 'restore' | 'region-outage' }) => {
+    .addOption(milvusVersionOption())
+    .action(async (opts: { json: boolean; keep?: string; scenario: 'restore' | 'region-outage'; milvusVersion: string }) => {
       if (opts.scenario === 'region-outage') {
+        // The region-outage demo seeds its own clusters; the option applies to the restore demo.
+        if (opts.milvusVersion !== DEFAULT_MILVUS_VERSION) throw new UserError('--milvus-version applies to --scenario restore only; run the region-outage demo without it');
         const { runRegionOutageDemo, renderRegionOutageSummary } = await import('./demo-region-outage.js');
         const outage = await runRegionOutageDemo({ io, ...(opts.keep !== undefined ? { keep: opts.keep } : {}) });
         io.out(opts.json ? `${JSON.stringify(outage)}\n` : renderRegionOutageSummary(outage));
@@ -411,7 +418,7 @@ export function registerDemoCommands(program: Command, io: DemoIO = processDemoI
         process.exitCode = outage.passed ? 0 : 1;
         return;
       }
-      const summary = await runDemo({ io, ...(opts.keep !== undefined ? { keep: opts.keep } : {}) });
+      const summary = await runDemo({ io, milvusVersion: opts.milvusVersion, ...(opts.keep !== undefined ? { keep: opts.keep } : {}) });
       io.out(opts.json ? `${JSON.stringify(summary)}\n` : renderDemoSummary(summary));
       // With --json stdout holds the JSON alone; the way to inspect the kept state goes to stderr.
       if (opts.json && summary.stateDir) io.err(inspectHint(summary, summary.stateDir));

@@ -10,12 +10,32 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { UserError } from '../../core/errors.js';
 import { DEFAULT_LOCAL_PORT, startLocalCluster } from '../local-mode.js';
 import { renderInspection, runInspection } from './plan.js';
+import { SUPPORTED_LINES } from '../../core/milvus/version.js';
+import { DEFAULT_MILVUS_VERSION } from '../../local/milvus/index.js';
+import { assertSupportedMilvusVersion } from '../../local/seed.js';
 
 const integer = (name: string, min: number, max: number) => (value: string) => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}.`);
   return n;
 };
+
+/**
+ * `--milvus-version <v>`: the seeded Milvus CR's image tag, which the simulated Milvus behaves
+ * like (REST flush, GC tickets, authenticated /api/v1; README "Milvus versions"). Checked
+ * against the supported lines here, so a typo is one line naming the fix, not a stack trace.
+ */
+export function milvusVersionOption(): Option {
+  return new Option('--milvus-version <version>', `Milvus version of the seeded CR (fresh state only): a release of ${SUPPORTED_LINES.map((l) => `${l}.x`).join(', ')} or master-…`)
+    .default(DEFAULT_MILVUS_VERSION)
+    .argParser((value: string) => {
+      try {
+        return assertSupportedMilvusVersion(value);
+      } catch (err) {
+        throw new InvalidArgumentError((err as Error).message);
+      }
+    });
+}
 
 /** Registers `local up`, `local smoke`, `local link-dr` and `local replicate` on the root program. */
 export function registerLocalCommands(program: Command): void {
@@ -27,11 +47,12 @@ export function registerLocalCommands(program: Command): void {
     .addOption(new Option('--port <n>', 'port on 127.0.0.1; 0 picks a free one').default(DEFAULT_LOCAL_PORT).argParser(integer('--port', 0, 65535)))
     .addOption(new Option('--data-scale <n>', 'size multiplier of the seeded Milvus data (fresh state only)').default(1).argParser(integer('--data-scale', 1, 1000)))
     .option('--no-seed', 'start a fresh state directory empty, without the sample Milvus (a DR cluster to fail over into)')
-    .action(async (opts: { state: string; port: number; dataScale: number; seed: boolean }) => {
+    .addOption(milvusVersionOption())
+    .action(async (opts: { state: string; port: number; dataScale: number; seed: boolean; milvusVersion: string }) => {
       const stateDir = resolve(opts.state);
       let cluster;
       try {
-        cluster = await startLocalCluster({ stateDir, port: opts.port, dataScale: opts.dataScale, seed: opts.seed });
+        cluster = await startLocalCluster({ stateDir, port: opts.port, dataScale: opts.dataScale, seed: opts.seed, milvusVersion: opts.milvusVersion });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
           throw new UserError(`port ${opts.port} on 127.0.0.1 is already in use: stop the other process or pass --port 0 (any free port)`);

@@ -9,6 +9,7 @@ export type {
   GcState,
   MilvusCall,
   MilvusFaults,
+  MilvusSettings,
   MilvusSimulatorOptions,
   MilvusVolumes,
   ProxyRequest,
@@ -16,6 +17,6 @@ export type {
   SeedOptions,
 } from './types.js';
 export { seedMilvusData, DEFAULT_COLLECTIONS, DEFAULT_BUCKET, DEFAULT_ROOT_PATH } from './seed.js';
-export { MilvusSimulator, MilvusErrorCode, REST_PORT, MANAGEMENT_PORT } from './simulator.js';
+export { MilvusSimulator, MilvusErrorCode, REST_PORT, MANAGEMENT_PORT, DEFAULT_MILVUS_VERSION } from './simulator.js';
 export { readMilvusState, type MilvusState, type CollectionState, type SegmentSummary } from './state.js';
 export { EtcdDataMissingError } from './etcd-store.js';

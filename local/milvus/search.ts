@@ -1,7 +1,8 @@
 /**
  * Vector search over what the volumes hold. The searchable rows are those of the flushed L1
  * segments whose primary-key binlogs and stats logs are in MinIO (the stats log gives the
- * segment's key range, the binlog headers its row count), minus the keys the L0 delete logs
+ * segment's key range, the binlog headers its row count; a segment of rows inserted through
+ * REST, whose keys are not a dense range, has them in its primary-key binlog), minus the keys the L0 delete logs
  * delete. Growing segments are not searchable here: their rows live in the message queue,
  * which the simulator does not model.
  *
@@ -14,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { decodeBinlogPayload } from './binlog.js';
 import { MinioDrives } from './object-store.js';
 import { resolveVolumes } from './seed.js';
-import { decodeDeletes, decodePkStats } from './segments.js';
+import { decodeDeletes, decodePkStats, decodePks } from './segments.js';
 import type { CollectionState } from './state.js';
 import type { MilvusVolumes } from './types.js';
 
@@ -61,6 +62,20 @@ export async function liveKeys(volumes: MilvusVolumes, collection: CollectionSta
       if (stats) break;
     }
     if (!stats) continue; // without its stats log the segment's keys are unknown
+    if (stats.max - stats.min + 1n !== BigInt(seg.rowsOnDisk)) {
+      // Not the dense key range of a seeded segment: rows inserted through REST, whose
+      // primary-key binlog payload holds the real keys (segments.ts, encodePks).
+      for (const key of seg.logKeys) {
+        const file = await drives.readObjectHead(key, WHOLE_OBJECT);
+        if (!file) continue;
+        try {
+          for (const pk of decodePks(decodeBinlogPayload(file))) if (!deleted.has(pk)) keys.push(pk);
+        } catch {
+          // A corrupt binlog contributes no rows (its count already shows it missing).
+        }
+      }
+      continue;
+    }
     const rows = Math.min(seg.rowsOnDisk, Number(stats.max - stats.min + 1n));
     for (let i = 0; i < rows; i++) {
       const pk = stats.min + BigInt(i);

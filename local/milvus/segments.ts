@@ -95,6 +95,26 @@ async function putBinlog(
   return file.length;
 }
 
+async function putRealBinlog(w: SegmentWriter, key: string, d: Parameters<typeof encodeBinlog>[0], payload: Buffer): Promise<number> {
+  const file = encodeBinlog(d, payload);
+  w.written.push(...(await w.drives.putObject(key, file, physicalTime(d.endTimestamp))));
+  return file.length;
+}
+
+/** The payload of an inserted segment's primary-key binlog: one int64 LE per row. */
+export function encodePks(pks: readonly bigint[]): Buffer {
+  const out = Buffer.alloc(pks.length * 8);
+  pks.forEach((pk, i) => out.writeBigInt64LE(pk, i * 8));
+  return out;
+}
+
+/** The primary keys of an inserted segment's primary-key binlog payload. */
+export function decodePks(payload: Buffer): bigint[] {
+  const pks: bigint[] = [];
+  for (let o = 0; o + 8 <= payload.length; o += 8) pks.push(payload.readBigInt64LE(o));
+  return pks;
+}
+
 /**
  * Writes the insert binlogs, stats log and (optionally) the vector index of a flushed L1
  * segment, and records them in etcd. `segment.num_of_rows` is the row count written into
@@ -105,12 +125,17 @@ export async function writeFlushedSegment(
   coll: CollectionInfo,
   segment: SegmentInfo,
   span: { from: bigint; to: bigint },
-  options: { buildIndex: boolean },
+  options: { buildIndex: boolean; pks?: readonly bigint[] },
 ): Promise<{ firstPk: bigint }> {
   const rows = segment.num_of_rows;
-  // Row ids come from the global id allocator, one per row; the primary keys are those ids
-  // (auto-id style), so every row of the instance has a distinct key.
-  const firstPk = w.ids.block(rows);
+  if (options.pks && options.pks.length !== rows) throw new RangeError(`segment ${segment.ID} records ${rows} rows but ${options.pks.length} keys were given`);
+  // Row ids come from the global id allocator, one per row. Seeded rows (and rows of the seed's
+  // growing segments) have those ids as primary keys (auto-id style), so every row of the
+  // instance has a distinct key; rows inserted through REST keep the keys the client gave.
+  const rowIdStart = w.ids.block(rows);
+  const pks = options.pks;
+  const firstPk = pks ? pks.reduce((m, k) => (k < m ? k : m), pks[0] ?? 0n) : rowIdStart;
+  const lastPk = pks ? pks.reduce((m, k) => (k > m ? k : m), pks[0] ?? 0n) : rowIdStart + BigInt(rows) - 1n;
   const dim = vectorDim(coll);
   const label = segment.start_position.msgID;
   const fields: { id: string; type: number; size: number }[] = [
@@ -123,10 +148,7 @@ export async function writeFlushedSegment(
     const logId = w.ids.next();
     const key = objectKeys.insertLog(w.rootPath, coll.ID, segment.partitionID, segment.ID, field.id, logId);
     const cap = (field.type === DataType.FloatVector ? PAYLOAD_CAPS.vector : PAYLOAD_CAPS.int64) * w.capScale;
-    const logSize = await putBinlog(
-      w,
-      key,
-      {
+    const descriptor = {
         eventType: EventType.Insert,
         collectionId: BigInt(coll.ID),
         partitionId: BigInt(segment.partitionID),
@@ -137,10 +159,13 @@ export async function writeFlushedSegment(
         dataType: field.type,
         numRows: rows,
         originalSize: field.size,
-      },
-      Math.min(field.size, Math.round(cap)),
-      label,
-    );
+    };
+    // The primary keys of inserted rows are real and never capped (one int64 LE per row), like
+    // delete records: they are how a query or search finds the rows after the flush.
+    const logSize =
+      pks && field.id === FieldId.PrimaryKey
+        ? await putRealBinlog(w, key, descriptor, encodePks(pks))
+        : await putBinlog(w, key, descriptor, Math.min(field.size, Math.round(cap)), label);
     const binlog: Binlog = {
       entries_num: rows,
       timestamp_from: span.from.toString(),
@@ -157,7 +182,7 @@ export async function writeFlushedSegment(
   const statsLogId = w.ids.next();
   const statsKey = objectKeys.statsLog(w.rootPath, coll.ID, segment.partitionID, segment.ID, FieldId.PrimaryKey, statsLogId);
   const stats = encodePkStats(
-    { min: firstPk, max: firstPk + BigInt(rows) - 1n },
+    { min: firstPk, max: lastPk },
     deterministicBytes('payload', `${label}/${statsKey}`, Math.min(8192, 64 + rows)),
   );
   w.written.push(...(await w.drives.putObject(statsKey, stats, physicalTime(span.to))));

@@ -33,20 +33,29 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EtcdDataMissingError } from './etcd-store.js';
-import { liveKeys, nearest, type MetricType } from './search.js';
-import { completeFlush, readMilvusState, type CollectionState, type MilvusState } from './state.js';
+import { liveKeys, nearest, rowVector, type MetricType } from './search.js';
+import { completeFlush, readMilvusState, recordInsertedRows, type CollectionState, type MilvusState } from './state.js';
+import { FilterError, parseFilter, type FieldKinds, type ScalarValue } from './filter.js';
+import { milvusBehaviour, parseMilvusVersion, type MilvusBehaviour, type MilvusVersion } from '../../core/milvus/version.js';
 import { hybridTimestamp } from './meta.js';
 import { parse as parseLossless } from 'lossless-json';
 import type {
   GcState,
   MilvusCall,
   MilvusFaults,
+  MilvusSettings,
   MilvusSimulatorOptions,
   MilvusVolumes,
   ProxyRequest,
   ProxyResponse,
 } from './types.js';
 import { deadlineAfter } from '../../core/deadline.js';
+
+/**
+ * The version a simulator shows when nothing says otherwise, and the image tag the seeded Milvus
+ * CR gets: a 2.6 release with GC tickets (2.6.8+) and authenticated `/api/v1` (2.6.10+).
+ */
+export const DEFAULT_MILVUS_VERSION = 'v2.6.10';
 
 export const REST_PORT = 19530;
 export const MANAGEMENT_PORT = 9091;
@@ -59,8 +68,16 @@ export const MilvusErrorCode = {
   NeedAuthenticate: 1800,
   IncorrectParameterFormat: 1801,
   MissingRequiredParameters: 1802,
+  InvalidInsertData: 1804,
   ParameterInvalid: 1100,
+  /** `merr.TimeoutCode`, answered with HTTP 408 by the REST timeout middleware. */
+  Timeout: 10001,
 } as const;
+
+/** Milvus's bound on a query's offset + limit (`quotaAndLimits`' max query result window). */
+const MAX_QUERY_WINDOW = 16_384;
+/** The REST request timeout when the client sends no `Request-Timeout` header (`http.requestTimeoutMs`). */
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
 const REST_PREFIX = '/v2/vectordb/';
 /** Milvus's bounds on a search's `limit` (topK), and the REST default when it is absent. */
@@ -82,6 +99,23 @@ class RestError extends Error {
   }
 }
 
+/** An answer that is not the usual `{"code":N,…}` with HTTP 200 (the REST timeout middleware's 408). */
+class HttpAnswer extends Error {
+  constructor(readonly response: ProxyResponse) {
+    super(`HTTP ${response.status}`);
+    this.name = 'HttpAnswer';
+  }
+}
+
+/** Writes since the last flush that live only in the message queue (and this object): inserted rows and deletions. */
+interface Mutations {
+  /** The growing segment the inserted rows were assigned. */
+  segmentId?: string;
+  inserted: { pk: bigint; vector: number[] }[];
+  /** Primary keys of live rows deleted since the last flush. */
+  deletes: Set<bigint>;
+}
+
 /** A REST answer with top-level fields besides `code` and `data` (search adds `cost`). */
 class RestAnswer {
   constructor(
@@ -91,6 +125,7 @@ class RestAnswer {
 }
 
 interface RestContext {
+  request: ProxyRequest;
   volumes: MilvusVolumes;
   state: MilvusState;
   body: Record<string, unknown>;
@@ -107,6 +142,9 @@ function text(status: number, body: string): ProxyResponse {
 }
 
 const notFound = (): ProxyResponse => text(404, '404 page not found');
+
+/** The proxy's answer without valid credentials (merr.ErrNeedAuthenticate, HTTP 401). */
+const unauthenticated = (): ProxyResponse => json(401, { code: MilvusErrorCode.NeedAuthenticate, message: "user hasn't authenticated" });
 
 /** A request's JSON body, int64 numbers as decimal strings; `{}` when there is none. */
 function parseJsonBody(body: Buffer | string | undefined): Record<string, unknown> {
@@ -129,8 +167,11 @@ export class MilvusSimulator {
   private readonly flushes = new Map<string, { dueAt: number }>();
   /** Loads requested through the API, by collection id: `true` once complete. */
   private readonly loads = new Map<string, boolean>();
-  /** Unexpired GC pause leases: ticket → expiry (epoch ms). */
-  private readonly gcLeases = new Map<string, number>();
+  /** Unexpired GC pause leases: ticket → expiry (epoch ms) and the collection (0: every collection). */
+  private readonly gcLeases = new Map<string, { until: number; collectionId: number }>();
+  /** Inserts and deletes not yet flushed, by collection id. */
+  private readonly mutations = new Map<string, Mutations>();
+  private readonly sleep: (ms: number) => Promise<void>;
   /** The single pause of the ticketless (old) management API: expiry (epoch ms). */
   private legacyGcPauseUntil: number | undefined;
 
@@ -138,6 +179,17 @@ export class MilvusSimulator {
     this.options = options;
     this.now = options.now ?? (() => new Date());
     this.flushDelayMs = Math.max(0, options.flushDelayMs ?? 0);
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
+
+  /** The version and security settings in force now (from the CR, read per request). */
+  settings(): { version: MilvusVersion; behaviour: MilvusBehaviour; authorizationEnabled: boolean; rootPassword: string } {
+    const s: MilvusSettings = this.options.settings?.() ?? {};
+    const version = parseMilvusVersion(s.version ?? DEFAULT_MILVUS_VERSION);
+    const behaviour = milvusBehaviour(version);
+    // root's first password comes from common.security.defaultRootPassword from 2.4.7 on.
+    const rootPassword = behaviour.defaultRootPasswordSetting && s.defaultRootPassword ? s.defaultRootPassword : 'Milvus';
+    return { version, behaviour, authorizationEnabled: this.options.auth !== undefined || s.authorizationEnabled === true, rootPassword };
   }
 
   /** Every call served, in order. */
@@ -148,11 +200,14 @@ export class MilvusSimulator {
   /** Whether datacoord GC is paused now, until when, and by which tickets. */
   gcState(): GcState {
     const now = this.now().getTime();
-    for (const [ticket, until] of this.gcLeases) if (until <= now) this.gcLeases.delete(ticket);
+    for (const [ticket, lease] of this.gcLeases) if (lease.until <= now) this.gcLeases.delete(ticket);
     if (this.legacyGcPauseUntil !== undefined && this.legacyGcPauseUntil <= now) this.legacyGcPauseUntil = undefined;
-    const untils = [...this.gcLeases.values(), ...(this.legacyGcPauseUntil ? [this.legacyGcPauseUntil] : [])];
-    if (untils.length === 0) return { paused: false, tickets: [] };
-    return { paused: true, until: new Date(Math.max(...untils)).toISOString(), tickets: [...this.gcLeases.keys()] };
+    const global = [...this.gcLeases.values()].filter((l) => l.collectionId === 0);
+    const collections = [...new Set([...this.gcLeases.values()].filter((l) => l.collectionId !== 0).map((l) => String(l.collectionId)))];
+    const untils = [...global.map((l) => l.until), ...(this.legacyGcPauseUntil ? [this.legacyGcPauseUntil] : [])];
+    const extra = collections.length > 0 ? { collections } : {};
+    if (untils.length === 0) return { paused: false, ...extra, tickets: [...this.gcLeases.keys()] };
+    return { paused: true, until: new Date(Math.max(...untils)).toISOString(), ...extra, tickets: [...this.gcLeases.keys()] };
   }
 
   /** Serves one request that arrived through the service proxy. */
@@ -170,6 +225,7 @@ export class MilvusSimulator {
     return response;
   }
 
+  /** Records a call. Only `detail` is recorded, never the headers: credentials stay out of every timeline. */
   private record(request: ProxyRequest, detail: Record<string, unknown>): void {
     const call: MilvusCall = {
       seq: this.recorded.length + 1,
@@ -220,7 +276,13 @@ export class MilvusSimulator {
     // Forget them before writing, so a concurrent request cannot write them twice.
     for (const id of due) this.flushes.delete(id);
     const flushed: string[] = [];
-    for (const id of due) flushed.push(...(await completeFlush(volumes, id, this.now())));
+    for (const id of due) {
+      const m = this.mutations.get(id);
+      const pending = { inserted: new Map(m?.segmentId ? [[m.segmentId, m.inserted.map((r) => r.pk)]] : []), deletes: [...(m?.deletes ?? [])] };
+      // The rows leave the message queue for MinIO: forget them before writing, as above.
+      this.mutations.delete(id);
+      flushed.push(...(await completeFlush(volumes, id, this.now(), pending)));
+    }
     detail.flushedSegments = flushed;
     return readMilvusState(volumes);
   }
@@ -228,6 +290,13 @@ export class MilvusSimulator {
   // ---- port 9091 ---------------------------------------------------------------------
 
   private management(request: ProxyRequest, path: string, state: MilvusState, detail: Record<string, unknown>): ProxyResponse {
+    // From 2.5.27/2.6.10 the proxy's /api/v1 handlers on this port authenticate like REST v2
+    // when authorization is on (handler_authz_test.go, master); /healthz and /management/* do not.
+    const settings = this.settings();
+    if (path.startsWith('/api/v1/') && settings.authorizationEnabled && settings.behaviour.managementApiAuth) {
+      detail.auth = this.authenticate(request) ? 'accepted' : 'rejected';
+      if (detail.auth === 'rejected') return unauthenticated();
+    }
     if (path === PERSIST && request.method.toUpperCase() === 'POST') return this.persist(request, state, detail);
     if (path === PERSIST_STATE && request.method.toUpperCase() === 'GET') return this.persistState(request, state, detail);
     if (path === '/healthz') {
@@ -292,16 +361,17 @@ export class MilvusSimulator {
       return json(500, { msg: `failed to pause garbage collection, pause duration not valid: ${String(raw)}` });
     }
     const until = deadlineAfter(this.now(), seconds).getTime();
-    if (this.faults.gcPauseWithoutTicket) {
+    if (this.ticketless()) {
+      // Before 2.6.8: one global pause, no ticket; collection_id is not read.
       this.legacyGcPauseUntil = until;
       detail.until = new Date(until).toISOString();
       return json(200, { msg: 'OK' });
     }
-    const collectionId = Number(request.query.get('collection_id') ?? 0);
-    const ticket = Buffer.from(
-      JSON.stringify({ token: randomUUID(), collection_id: Number.isFinite(collectionId) ? collectionId : 0 }),
-    ).toString('base64');
-    this.gcLeases.set(ticket, until);
+    const raw_collection = Number(request.query.get('collection_id') ?? 0);
+    const collectionId = Number.isSafeInteger(raw_collection) && raw_collection > 0 ? raw_collection : 0;
+    const ticket = Buffer.from(JSON.stringify({ token: randomUUID(), collection_id: collectionId })).toString('base64');
+    this.gcLeases.set(ticket, { until, collectionId });
+    if (collectionId !== 0) detail.collectionId = String(collectionId);
     detail.ticket = ticket;
     detail.until = new Date(until).toISOString();
     return json(200, { msg: 'OK', data: { ticket } });
@@ -311,7 +381,7 @@ export class MilvusSimulator {
     const ticket = request.query.get('ticket') ?? undefined;
     detail.ticket = ticket;
     this.gcState(); // drop expired leases first
-    if (this.faults.gcPauseWithoutTicket) {
+    if (this.ticketless()) {
       this.legacyGcPauseUntil = undefined;
       this.gcLeases.clear();
       detail.resumed = true;
@@ -324,6 +394,11 @@ export class MilvusSimulator {
     return json(200, { msg: 'OK' });
   }
 
+  /** Whether GC pauses are the old global, ticketless kind: before 2.6.8, or under the fault. */
+  private ticketless(): boolean {
+    return this.faults.gcPauseWithoutTicket === true || this.settings().behaviour.gcPause === 'global-without-ticket';
+  }
+
   // ---- port 19530 --------------------------------------------------------------------
 
   private async rest(
@@ -333,23 +408,31 @@ export class MilvusSimulator {
     state: MilvusState,
     detail: Record<string, unknown>,
   ): Promise<ProxyResponse> {
+    const settings = this.settings();
+    // The proxy's `authenticate` is a middleware of the whole REST server (service.go,
+    // startHTTPServer: ginHandler.Use(authenticate)), so it answers before any route, unknown
+    // ones included: HTTP 401 with code 1800.
+    if (settings.authorizationEnabled) {
+      detail.auth = this.authenticate(request) ? 'accepted' : 'rejected';
+      if (detail.auth === 'rejected') {
+        detail.outcome = 'unauthenticated';
+        return unauthenticated();
+      }
+    }
     if (!path.startsWith(REST_PREFIX) || request.method.toUpperCase() !== 'POST') {
       detail.outcome = 'no such endpoint';
       return notFound();
     }
     const action = path.slice(REST_PREFIX.length).replace(/\/+$/, '');
     const handler = this.routes[action];
-    if (!handler) {
+    // 2.4 and 2.5.0–2.5.3 register no collections/flush: gin's 404 for an unknown route.
+    if (!handler || (action === 'collections/flush' && settings.behaviour.restFlush === 'absent')) {
       detail.outcome = 'no such endpoint';
       return notFound();
     }
     if (this.faults.unhealthy) {
       detail.outcome = 'unhealthy';
       return text(503, 'Milvus proxy is not ready');
-    }
-    if (this.options.auth && !this.authorized(request)) {
-      detail.outcome = 'unauthenticated';
-      return json(401, { code: MilvusErrorCode.NeedAuthenticate, message: "user hasn't authenticated" });
     }
     try {
       const body = this.parseBody(request.body);
@@ -358,11 +441,12 @@ export class MilvusSimulator {
       if (!state.databases.some((d) => d.name === dbName)) {
         throw new RestError(MilvusErrorCode.DatabaseNotFound, `database not found[database=${dbName}]`);
       }
-      const data = await handler.call(this, { volumes, state, body, dbName, detail });
+      const data = await handler.call(this, { request, volumes, state, body, dbName, detail });
       detail.code = 0;
       if (data instanceof RestAnswer) return json(200, { code: 0, ...data.extra, data: data.data });
       return json(200, { code: 0, data });
     } catch (err) {
+      if (err instanceof HttpAnswer) return err.response;
       if (!(err instanceof RestError)) throw err;
       detail.code = err.code;
       detail.message = err.message;
@@ -371,10 +455,28 @@ export class MilvusSimulator {
     }
   }
 
-  private authorized(request: ProxyRequest): boolean {
-    const header = headerValue(request, 'authorization');
-    const expected = `${this.options.auth!.username}:${this.options.auth!.password}`;
-    return header !== undefined && /^Bearer\s+/i.test(header) && header.replace(/^Bearer\s+/i, '') === expected;
+  /**
+   * Whether the request carries valid credentials, as the proxy's `authenticate` checks them
+   * (service.go; httpserver/utils.go `ParseUsernamePassword`): HTTP Basic, else
+   * `Authorization: Bearer <user>:<password>` (the prefix `Bearer ` is trimmed, the rest split
+   * at the first `:`); a token without `:` is an API key, which the simulated Milvus has none
+   * of. The one user is `root`, with `defaultRootPassword` (2.4.7+) or `Milvus`; with the `auth`
+   * option, that user and password instead.
+   */
+  private authenticate(request: ProxyRequest): boolean {
+    const header = headerValue(request, 'authorization') ?? '';
+    let user: string | undefined;
+    let password: string | undefined;
+    const basic = /^Basic\s+(.+)$/i.exec(header);
+    const decoded = basic ? Buffer.from(basic[1]!, 'base64').toString('utf8') : header.startsWith('Bearer ') ? header.slice('Bearer '.length) : header;
+    const i = decoded.indexOf(':');
+    if (i !== -1) {
+      user = decoded.slice(0, i);
+      password = decoded.slice(i + 1);
+    }
+    if (!user || !password) return false;
+    const expected = this.options.auth ?? { username: 'root', password: this.settings().rootPassword };
+    return user === expected.username && password === expected.password;
   }
 
   private parseBody(body: Buffer): Record<string, unknown> {
@@ -387,7 +489,8 @@ export class MilvusSimulator {
     }
     let parsed: unknown;
     try {
-      parsed = JSON.parse(raw);
+      // int64 values beyond 2^53 (primary keys) stay exact: they arrive as decimal strings.
+      parsed = parseLossless(raw, null, (value: string) => (Number.isSafeInteger(Number(value)) || !/^-?\d+$/.test(value) ? Number(value) : value));
     } catch (err) {
       throw new RestError(MilvusErrorCode.IncorrectParameterFormat, `invalid parameter format, error: ${(err as Error).message}`);
     }
@@ -411,6 +514,50 @@ export class MilvusSimulator {
       throw new RestError(MilvusErrorCode.CollectionNotFound, `collection not found[database=${ctx.dbName}][collection=${name}]`);
     }
     return found;
+  }
+
+  private mutationsOf(collectionId: string): Mutations {
+    let m = this.mutations.get(collectionId);
+    if (!m) this.mutations.set(collectionId, (m = { inserted: [], deletes: new Set() }));
+    return m;
+  }
+
+  /**
+   * A filter's predicate; an expression outside the subset (filter.ts) answers as Milvus's
+   * planner does: code 1100, `cannot parse expression: <expr>, error: <why>` (planparserv2
+   * ParseExpr), wrapped by the proxy's `failed to create query plan: …` for a query.
+   */
+  private predicate(c: CollectionState, filter: string, kind: 'query' | 'delete'): (fields: ReadonlyMap<string, ScalarValue>) => boolean {
+    const kinds: FieldKinds = new Map(
+      c.info.schema.fields.map((f) => [f.name, f.data_type === 'Int64' ? 'int' : f.data_type === 'VarChar' ? 'string' : 'vector'] as const),
+    );
+    try {
+      return parseFilter(filter, kinds);
+    } catch (err) {
+      if (!(err instanceof FilterError)) throw err;
+      const parse = `cannot parse expression: ${filter}, error: ${err.message}`;
+      throw new RestError(MilvusErrorCode.ParameterInvalid, `${kind === 'query' ? `failed to create query plan: ${parse}` : parse}: invalid parameter`);
+    }
+  }
+
+  /**
+   * The rows whose content is known, in primary-key order: flushed rows found on the volumes
+   * (search.ts `liveKeys`) and rows inserted since the last flush, minus deletions since then.
+   * Rows of a seeded growing segment are counted by count(*) but their keys are unknown (they
+   * exist only in the unsimulated message queue), so no query returns them.
+   */
+  private async knownRows(volumes: MilvusVolumes, c: CollectionState): Promise<KnownRow[]> {
+    const m = this.mutations.get(c.id);
+    const pkName = primaryKeyName(c);
+    const vectorName = c.info.schema.fields.find((f) => f.data_type === 'FloatVector')?.name ?? 'embedding';
+    const row = (pk: bigint, vector: () => number[]): KnownRow => ({
+      pk,
+      fields: new Map([[pkName, pk]]),
+      vector: (name) => (name === vectorName ? vector() : undefined),
+    });
+    const flushed = (await liveKeys(volumes, c)).map((pk) => row(pk, () => Array.from(rowVector(c.id, pk, c.dim))));
+    const inserted = (m?.inserted ?? []).map((r) => row(r.pk, () => r.vector));
+    return [...flushed, ...inserted].filter((r) => !m?.deletes.has(r.pk)).sort((a, b) => (a.pk < b.pk ? -1 : a.pk > b.pk ? 1 : 0));
   }
 
   private isLoaded(c: CollectionState): boolean {
@@ -460,6 +607,23 @@ export class MilvusSimulator {
       this.acceptFlush(c);
       ctx.detail.sealedSegments = c.growingSegmentIds;
       ctx.detail.flush = 'accepted';
+      if (this.settings().behaviour.restFlush !== 'waits') return {};
+      // 3.0/master: the handler waits for the flush (waitForFlush), bounded by the request
+      // timeout (`Request-Timeout` seconds, else 30 s), after which the timeout middleware
+      // (timeout_middleware.go) answers HTTP 408 {"code":10001,"message":"request timeout"}.
+      const header = Number(headerValue(ctx.request, 'request-timeout'));
+      const timeoutMs = Number.isInteger(header) && header > 0 ? header * 1000 : DEFAULT_REQUEST_TIMEOUT_MS;
+      const start = this.now().getTime();
+      while (this.flushes.has(c.id) || this.faults.flushNeverCompletes) {
+        const waited = this.now().getTime() - start;
+        if (waited >= timeoutMs) {
+          ctx.detail.flush = 'timed out waiting';
+          throw new HttpAnswer(json(408, { code: MilvusErrorCode.Timeout, message: 'request timeout' }));
+        }
+        await this.sleep(Math.min(1000, timeoutMs - waited));
+        await this.completeDueFlushes(ctx.volumes, ctx.state, ctx.detail);
+      }
+      ctx.detail.flush = 'waited until flushed';
       return {};
     },
 
@@ -488,24 +652,115 @@ export class MilvusSimulator {
     },
 
     async 'entities/query'(ctx) {
+      // QueryReqV2: filter, outputFields, limit, offset. Checks in the proxy's order: the
+      // collection, the output fields, the result window, the expression, the load state.
       const c = this.collection(ctx);
-      const outputs = ctx.body.outputFields;
-      const isCount =
-        Array.isArray(outputs) && outputs.length === 1 && String(outputs[0]).trim().toLowerCase() === 'count(*)';
-      if (!isCount) {
-        throw new RestError(
-          MilvusErrorCode.ParameterInvalid,
-          'invalid parameter[expected=outputFields ["count(*)"]][actual=' +
-            JSON.stringify(outputs ?? null) +
-            ']: the local Milvus simulator answers count(*) queries only',
-        );
+      const names = Array.isArray(ctx.body.outputFields) ? ctx.body.outputFields.map(String) : [];
+      const counts = names.filter((n) => n.trim().toLowerCase() === 'count(*)').length;
+      const isCount = counts > 0;
+      if (isCount && names.length > 1) {
+        throw new RestError(MilvusErrorCode.ParameterInvalid, `count entities with pagination or output fields is not allowed: invalid parameter`);
       }
+      const fieldNames = c.info.schema.fields.map((f) => f.name);
+      for (const name of isCount ? [] : names) {
+        if (name !== '*' && !fieldNames.includes(name)) throw new RestError(MilvusErrorCode.ParameterInvalid, `field ${name} not exist: invalid parameter`);
+      }
+      const limit = ctx.body.limit;
+      const offset = ctx.body.offset ?? 0;
+      if (limit !== undefined && limit !== 0) {
+        const window = Number(limit) + Number(offset);
+        if (!Number.isInteger(limit) || !Number.isInteger(offset) || (limit as number) < 1 || (offset as number) < 0 || window > MAX_QUERY_WINDOW) {
+          throw new RestError(
+            MilvusErrorCode.ParameterInvalid,
+            `invalid max query result window, (offset+limit) should be in range [1, ${MAX_QUERY_WINDOW}], but got ${window}: invalid parameter`,
+          );
+        }
+      }
+      const filter = typeof ctx.body.filter === 'string' ? ctx.body.filter.trim() : '';
+      const hasLimit = typeof limit === 'number' && limit > 0;
+      if (!isCount && filter === '' && !hasLimit) {
+        throw new RestError(MilvusErrorCode.ParameterInvalid, 'empty expression should be used with limit: invalid parameter');
+      }
+      const predicate = filter === '' ? () => true : this.predicate(c, filter, 'query');
       if (!this.isLoaded(c)) {
         throw new RestError(MilvusErrorCode.CollectionNotLoaded, `collection not loaded[collection=${c.name}]`);
       }
-      const count = c.persistedRows + c.growingRows;
-      ctx.detail.count = count;
-      return [{ 'count(*)': count }];
+      const m = this.mutations.get(c.id);
+      if (isCount && filter === '') {
+        // Every live row, growing ones included; deletions since the last flush applied at once.
+        const count = c.persistedRows + c.growingRows - (m?.deletes.size ?? 0);
+        ctx.detail.count = count;
+        return [{ 'count(*)': count }];
+      }
+      const rows = (await this.knownRows(ctx.volumes, c)).filter((r) => predicate(r.fields));
+      if (isCount) {
+        ctx.detail.count = rows.length;
+        return [{ 'count(*)': rows.length }];
+      }
+      const page = rows.slice(Number(offset), hasLimit ? Number(offset) + (limit as number) : undefined);
+      const wanted = names.length === 0 ? [primaryKeyName(c)] : names.includes('*') ? fieldNames : [...new Set([primaryKeyName(c), ...names])];
+      Object.assign(ctx.detail, { filter, matched: rows.length, returned: page.length });
+      // int64 values are strings, as the REST API writes them without Accept-Type-Allow-Int64.
+      return new RestAnswer(
+        page.map((r) => Object.fromEntries(wanted.map((name) => [name, outputValue(r.fields.get(name) ?? r.vector(name))]))),
+        { cost: 0 },
+      );
+    },
+
+    async 'entities/insert'(ctx) {
+      // CollectionDataReq: `data` is a list of rows, each with every field of the schema.
+      const c = this.collection(ctx);
+      const data = ctx.body.data;
+      if (data === undefined || data === null) {
+        throw new RestError(
+          MilvusErrorCode.MissingRequiredParameters,
+          "missing required parameters, error: Key: 'CollectionDataReq.Data' Error:Field validation for 'Data' failed on the 'required' tag",
+        );
+      }
+      const invalid = (why: string) => new RestError(MilvusErrorCode.InvalidInsertData, `fail to deal with insert data, error: ${why}`);
+      const rows = Array.isArray(data) ? data : [data];
+      if (rows.length === 0) throw invalid('no rows to insert');
+      const pkName = primaryKeyName(c);
+      const vectorName = c.info.schema.fields.find((f) => f.data_type === 'FloatVector')?.name ?? 'embedding';
+      const known = new Set(c.info.schema.fields.map((f) => f.name));
+      const inserted = rows.map((row, i) => {
+        if (row === null || typeof row !== 'object' || Array.isArray(row)) throw invalid(`row ${i} is not a JSON object`);
+        const r = row as Record<string, unknown>;
+        for (const key of Object.keys(r)) if (!known.has(key)) throw invalid(`field ${key} is not in the schema and the dynamic field is disabled`);
+        const pk = r[pkName];
+        if (pk === undefined) throw invalid(`strconv.ParseInt: parsing "": invalid syntax, field ${pkName} is missing`);
+        if (!((typeof pk === 'number' && Number.isSafeInteger(pk)) || (typeof pk === 'string' && /^-?\d+$/.test(pk)))) throw invalid(`${JSON.stringify(pk)} is not an int64 for field ${pkName}`);
+        const vector = r[vectorName];
+        if (!Array.isArray(vector) || !vector.every((x) => typeof x === 'number' && Number.isFinite(x))) throw invalid(`field ${vectorName} of row ${i} is not a float vector`);
+        if (vector.length !== c.dim) throw invalid(`dimension: ${c.dim}, but length of []float: ${vector.length}`);
+        return { pk: BigInt(pk), vector: vector as number[] };
+      });
+      const m = this.mutationsOf(c.id);
+      m.segmentId = await recordInsertedRows(ctx.volumes, c.id, m.segmentId, inserted.length, this.now());
+      m.inserted.push(...inserted);
+      Object.assign(ctx.detail, { inserted: inserted.length, growingSegment: m.segmentId });
+      return new RestAnswer({ insertCount: inserted.length, insertIds: inserted.map((r) => r.pk.toString()) }, { cost: 0 });
+    },
+
+    async 'entities/delete'(ctx) {
+      // CollectionFilterReq: `filter` is required. Deleted rows leave count(*) at once; get_stats
+      // keeps counting them (no segment's row count changes until compaction).
+      const c = this.collection(ctx);
+      const filter = typeof ctx.body.filter === 'string' ? ctx.body.filter.trim() : '';
+      if (filter === '') {
+        throw new RestError(
+          MilvusErrorCode.MissingRequiredParameters,
+          "missing required parameters, error: Key: 'CollectionFilterReq.Filter' Error:Field validation for 'Filter' failed on the 'required' tag",
+        );
+      }
+      const predicate = this.predicate(c, filter, 'delete');
+      const matched = (await this.knownRows(ctx.volumes, c)).filter((r) => predicate(r.fields));
+      const m = this.mutationsOf(c.id);
+      for (const r of matched) m.deletes.add(r.pk);
+      Object.assign(ctx.detail, { filter, deleted: matched.length });
+      // 2.4 answers {} (wrapperReturnDefault); later lines the number deleted.
+      if (this.settings().behaviour.restFlush === 'absent') return {};
+      return new RestAnswer({ deleteCount: matched.length }, { cost: 0 });
     },
 
     async 'entities/search'(ctx) {
@@ -596,6 +851,22 @@ function searchVectors(body: Record<string, unknown>, c: CollectionState): { fie
   });
   if (vectors.length === 0) throw parameterFormat('invalid parameter[expected=FloatVector][actual=[]]: no query vector');
   return { field: field.name, dim, vectors };
+}
+
+/** A row a query can return: its key, its scalar fields, and its vector on demand. */
+interface KnownRow {
+  pk: bigint;
+  fields: ReadonlyMap<string, ScalarValue>;
+  vector: (name: string) => number[] | undefined;
+}
+
+function primaryKeyName(c: CollectionState): string {
+  return c.info.schema.fields.find((f) => f.is_primary_key)?.name ?? 'id';
+}
+
+/** A field value as the REST API writes it: int64 as a decimal string. */
+function outputValue(v: ScalarValue | number[] | undefined): unknown {
+  return typeof v === 'bigint' ? v.toString() : v;
 }
 
 function stringField(body: Record<string, unknown>, name: string): string | undefined {

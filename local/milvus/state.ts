@@ -18,7 +18,7 @@ import {
 } from './meta.js';
 import { MinioDrives } from './object-store.js';
 import { resolveVolumes } from './seed.js';
-import { IdAllocator, writeFlushedSegment, type SegmentWriter } from './segments.js';
+import { IdAllocator, writeDeltaSegment, writeFlushedSegment, type SegmentWriter } from './segments.js';
 import type { MilvusVolumes } from './types.js';
 
 /** One segment as datacoord records it, with what MinIO actually holds for it. */
@@ -214,7 +214,12 @@ export async function readMilvusState(volumes: MilvusVolumes): Promise<MilvusSta
  * The vector index of a freshly flushed segment is not built here: in Milvus that is a
  * separate, later indexnode task, and nothing the simulator reports depends on it.
  */
-export async function completeFlush(volumes: MilvusVolumes, collectionId: string, now: Date): Promise<string[]> {
+export async function completeFlush(
+  volumes: MilvusVolumes,
+  collectionId: string,
+  now: Date,
+  pending: PendingMutations = { inserted: new Map(), deletes: [] },
+): Promise<string[]> {
   const v = resolveVolumes(volumes);
   const { revision, entries } = await readEtcd(v.etcdDirs);
   const prefix = etcdKeys.segmentPrefix(collectionId);
@@ -241,9 +246,80 @@ export async function completeFlush(volumes: MilvusVolumes, collectionId: string
       state: 'Flushed',
       dml_position: { ...seg.start_position, timestamp: to.toString() },
     };
-    await writeFlushedSegment(writer, info, done, { from: BigInt(seg.start_position.timestamp), to }, { buildIndex: false });
+    const pks = pending.inserted.get(seg.ID);
+    await writeFlushedSegment(writer, info, done, { from: BigInt(seg.start_position.timestamp), to }, { buildIndex: false, ...(pks ? { pks } : {}) });
     flushed.push(seg.ID);
+  }
+  if (pending.deletes.length > 0) {
+    // Deletions since the last flush become one L0 segment with a delta log, as Milvus 2.4+
+    // writes them; get_stats does not change (no segment's row count does), count(*) already did.
+    const ts = hybridTimestamp(now.getTime());
+    const l0: SegmentInfo = {
+      ID: writer.ids.next(),
+      collectionID: collectionId,
+      partitionID: info.partitionIDs[0]!,
+      insert_channel: info.virtual_channel_names[0]!,
+      num_of_rows: pending.deletes.length,
+      state: 'Flushed',
+      max_row_num: 1_048_576,
+      last_expire_time: ts.toString(),
+      start_position: { channel_name: info.virtual_channel_names[0]!, msgID: Buffer.from(`delete/${ts}`).toString('base64'), timestamp: ts.toString() },
+      dml_position: { channel_name: info.virtual_channel_names[0]!, msgID: Buffer.from(`delete/${ts}`).toString('base64'), timestamp: ts.toString() },
+      level: 'L0',
+      storage_version: 0,
+      is_sorted: false,
+    };
+    await writeDeltaSegment(writer, info, l0, { from: ts, to: ts }, pending.deletes);
+    flushed.push(l0.ID);
   }
   if (flushed.length > 0) await writeEtcdDb(v.etcdDirs, { revision: revision + 1, entries });
   return flushed;
+}
+
+/** What a flush writes besides the growing segments' rows: the keys of inserted rows, and deletions. */
+export interface PendingMutations {
+  /** Growing segment id → the primary keys of its rows, in insert order (rows inserted through REST). */
+  inserted: ReadonlyMap<string, readonly bigint[]>;
+  /** Primary keys deleted since the last flush. */
+  deletes: readonly bigint[];
+}
+
+/**
+ * Records `rows` inserted rows in a growing segment of a collection, as datacoord does when it
+ * assigns them one: `segmentId` when it is still growing, else a new growing segment. Returns
+ * the segment's id. The rows themselves are in the message queue until a flush (the simulator
+ * keeps them in memory); only the segment and its size are in etcd.
+ */
+export async function recordInsertedRows(volumes: MilvusVolumes, collectionId: string, segmentId: string | undefined, rows: number, now: Date): Promise<string> {
+  const v = resolveVolumes(volumes);
+  const { revision, entries } = await readEtcd(v.etcdDirs);
+  const collEntry = [...entries].find(([k]) => k.startsWith(etcdKeys.collectionPrefix()) && k.endsWith(`/${collectionId}`));
+  const info = parse<CollectionInfo>(collEntry?.[1]);
+  if (!info) throw new Error(`collection ${collectionId} is not in etcd`);
+  const existing = segmentId ? entriesWithPrefix(entries, etcdKeys.segmentPrefix(collectionId)).map(([, val]) => parse<SegmentInfo>(val)).find((x) => x?.ID === segmentId) : undefined;
+  let seg: SegmentInfo;
+  if (existing && existing.state === 'Growing') {
+    seg = { ...existing, num_of_rows: existing.num_of_rows + rows };
+  } else {
+    const ids = new IdAllocator(entries, hybridTimestamp(now.getTime()));
+    const ts = hybridTimestamp(now.getTime()).toString();
+    const channel = info.virtual_channel_names[0]!;
+    seg = {
+      ID: ids.next(),
+      collectionID: collectionId,
+      partitionID: info.partitionIDs[0]!,
+      insert_channel: channel,
+      num_of_rows: rows,
+      state: 'Growing',
+      max_row_num: 1_048_576,
+      last_expire_time: hybridTimestamp(now.getTime() + 3_600_000).toString(),
+      start_position: { channel_name: channel, msgID: Buffer.from(`insert/${ts}`).toString('base64'), timestamp: ts },
+      level: 'L1',
+      storage_version: 0,
+      is_sorted: false,
+    };
+  }
+  entries.set(etcdKeys.segment(collectionId, seg.partitionID, seg.ID), JSON.stringify(seg));
+  await writeEtcdDb(v.etcdDirs, { revision: revision + 1, entries });
+  return seg.ID;
 }

@@ -72,7 +72,7 @@ export interface ProxyResponse {
 export interface MilvusFaults {
   /** A flush (`/api/v1/persist` or `collections/flush`) is accepted but its segments never become flushed. */
   flushNeverCompletes?: boolean;
-  /** GC pause answers without a ticket and resume ignores tickets, as before Milvus 2.6.8 (one global pause). */
+  /** GC pause answers without a ticket and resume ignores tickets, as before Milvus 2.6.8 (one global pause), whatever the version. */
   gcPauseWithoutTicket?: boolean;
   /** `/healthz` answers 500 and the REST API answers 503. */
   unhealthy?: boolean;
@@ -92,13 +92,40 @@ export interface MilvusSimulatorOptions {
    * that moment finds it done. Default 0: the next request.
    */
   flushDelayMs?: number;
-  /** When set, REST v2 calls need `Authorization: Bearer <username>:<password>`. */
+  /**
+   * When set, REST v2 calls need these credentials (`Authorization: Bearer <username>:<password>`
+   * or Basic), whatever `settings` says. Tests of a fixed user; the local cluster uses `settings`.
+   */
   auth?: { username: string; password: string };
+  /**
+   * The instance's version and security settings, read on every request (the local cluster
+   * derives them from the Milvus CR, which may change). Default: {@link DEFAULT_MILVUS_VERSION},
+   * authorization off.
+   */
+  settings?: () => MilvusSettings;
+  /**
+   * Waits `ms` of simulated time (the REST flush of 3.0/master waits for the flush). Default:
+   * a real timer. Tests pass one that advances their clock, so nothing sleeps.
+   */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** What the simulated Milvus takes from its CR (or a test). */
+export interface MilvusSettings {
+  /** Version or image tag (`v2.5.14`, `2.6.8`, `master-…`): which line's behaviour to show. */
+  version?: string;
+  /** `common.security.authorizationEnabled`. */
+  authorizationEnabled?: boolean;
+  /** `common.security.defaultRootPassword` (honoured from 2.4.7; default `Milvus`). */
+  defaultRootPassword?: string;
 }
 
 /** Datacoord garbage-collection state, for tests. */
 export interface GcState {
+  /** Whether GC of every collection is paused (a global pause). */
   paused: boolean;
+  /** Collection ids paused by a collection-level pause (2.6.8+, `collection_id`). */
+  collections?: string[];
   /** ISO time when the current pause expires, when paused. */
   until?: string;
   /** Tickets of the pauses that are in force. */

@@ -3,10 +3,12 @@
  * local cluster has no pod network, so a Service only has somewhere to send a request when
  * its selector picks the ready pods of a Milvus custom resource: then the request goes to
  * that instance's `MilvusSimulator` (one per CR, created on first use) with the resolved
- * container port. Anything else answers 503 `no endpoints available`, as the real proxy does
+ * container port; the simulator behaves like the CR's version and security settings
+ * ({@link milvusSettingsOf}). Anything else answers 503 `no endpoints available`, as the real proxy does
  * for a Service without ready endpoints.
  */
-import { MilvusSimulator, type MilvusVolumes } from '../milvus/index.js';
+import { MilvusSimulator, type MilvusSettings, type MilvusVolumes } from '../milvus/index.js';
+import { imageTag } from '../../core/milvus/version.js';
 import type { Timeline } from '../timeline.js';
 import type { VolumeDirs } from '../volumes.js';
 import { typeOf } from './resources.js';
@@ -61,6 +63,8 @@ export class MilvusInstances {
     // A recreated CR (same name, new uid) is a new Milvus: fresh simulator state.
     const simulator = new MilvusSimulator({
       volumes: async () => this.volumesOf(namespace, name),
+      // Read per request: an upgrade (new image tag) or a config change shows at once.
+      settings: () => milvusSettingsOf(this.store.get(MILVUS, namespace, name)),
       now: this.now,
       record: (call) => {
         const { seq: _seq, at, method, path, port, detail } = call;
@@ -70,6 +74,23 @@ export class MilvusInstances {
     this.instances.set(key, { uid: cr.metadata.uid!, simulator });
     return simulator;
   }
+}
+
+/**
+ * What the simulated Milvus takes from its CR: the version from `spec.components.image`'s tag
+ * (else `spec.components.version`), and `spec.config.common.security.authorizationEnabled` /
+ * `defaultRootPassword`, the keys Milvus reads from its config (the operator renders
+ * `spec.config` into milvus.yaml).
+ */
+export function milvusSettingsOf(cr: KubeObject | undefined): MilvusSettings {
+  const components = cr?.spec?.components as { image?: string; version?: string } | undefined;
+  const security = (cr?.spec?.config as { common?: { security?: { authorizationEnabled?: unknown; defaultRootPassword?: unknown } } } | undefined)?.common?.security;
+  const version = imageTag(components?.image) ?? components?.version;
+  return {
+    ...(version ? { version } : {}),
+    authorizationEnabled: security?.authorizationEnabled === true || security?.authorizationEnabled === 'true',
+    ...(typeof security?.defaultRootPassword === 'string' && security.defaultRootPassword !== '' ? { defaultRootPassword: security.defaultRootPassword } : {}),
+  };
 }
 
 /** A proxied request, before routing. */
