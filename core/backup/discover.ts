@@ -18,8 +18,9 @@ import { inventoryKey } from '../vault/layout.js';
 export type CapturedKind = ApiKind;
 
 /**
- * What a backup captures, in the order a restore needs them last-to-first. The Milvus CR is
- * optional: Helm installs have no CRD.
+ * What a backup captures when the plan's selector matches it (capture adds what those objects
+ * reference, see references.ts). The Milvus CR is optional: Helm installs have no CRD. The
+ * order a restore creates them in is its own list (RESTORE_ORDER).
  */
 export const CAPTURED_KINDS: readonly CapturedKind[] = [
   KINDS.Milvus,
@@ -30,6 +31,14 @@ export const CAPTURED_KINDS: readonly CapturedKind[] = [
   KINDS.Service,
   KINDS.ServiceAccount,
   KINDS.PersistentVolumeClaim,
+  // What the namespace's policies say about the instance: who may do what, which traffic
+  // reaches it, how many pods an eviction may take, how it scales, how clients reach it.
+  KINDS.Role,
+  KINDS.RoleBinding,
+  KINDS.NetworkPolicy,
+  KINDS.PodDisruptionBudget,
+  KINDS.HorizontalPodAutoscaler,
+  KINDS.Ingress,
 ];
 
 /** A reference to one discovered object. */

@@ -136,7 +136,16 @@ export const BackupRecord = z.object({
   components: z.array(ComponentStatus).default([]),
   rowCounts: z.array(RowCount).default([]),
   hooks: z.array(HookRun).default([]),
-  manifests: z.object({ objects: z.number().int().nonnegative(), secrets: z.number().int().nonnegative() }).optional(),
+  manifests: z
+    .object({
+      objects: z.number().int().nonnegative(),
+      secrets: z.number().int().nonnegative(),
+      sealed: z.number().int().nonnegative().optional(),
+      related: z.number().int().nonnegative().optional(),
+      /** References capture found missing: what a restore will not have either. */
+      warnings: z.array(z.string()).optional(),
+    })
+    .optional(),
   /** The backup's index in the vault (`backups/<id>/backup.json`). */
   indexKey: z.string().optional(),
   /** When the failure path began: from then on no step creates anything in the cluster for it. */
@@ -248,7 +257,7 @@ export const RestoreRecord = z.object({
   drillId: z.string().optional(),
   steps: z.partialRecord(RestoreStep, StepEntry).default({}),
   volumes: z.array(RestoredVolume).default([]),
-  manifests: z.object({ created: z.number().int().nonnegative(), existing: z.number().int().nonnegative(), secrets: z.number().int().nonnegative() }).optional(),
+  manifests: z.object({ created: z.number().int().nonnegative(), existing: z.number().int().nonnegative(), secrets: z.number().int().nonnegative(), skipped: z.array(z.string()).optional() }).optional(),
   validation: z.object({ passed: z.boolean(), collections: z.array(CollectionCheck) }).optional(),
   failure: z
     .object({

@@ -1,8 +1,11 @@
 /**
  * Manifests (restore step "Manifests"): every object the backup captured, read from the vault
- * (Secrets unsealed), rewritten for the target namespace and created in {@link RESTORE_ORDER}.
- * PVCs are skipped (the volumes step made them, filled), and so is anything the target already
- * has: a restore never overwrites.
+ * (sealed ones opened), rewritten for the target namespace and created in {@link RESTORE_ORDER}.
+ * Claims the volumes step made (filled) are left alone; a captured claim it did not make (one a
+ * workload mounts that holds no protected data) is created empty, as Velero restores a claim it
+ * has no snapshot of, so its pods can start. Anything the target already has is left alone: a
+ * restore never overwrites. An Ingress into a namespace other than the source's is skipped and
+ * reported (see `skipReason`).
  *
  * Workloads: with a Milvus CR the operator creates its own Deployments, ConfigMap, Service and
  * ServiceAccount. We create the captured ones too, before and after the CR, because they carry
@@ -28,24 +31,49 @@ import { RESTORE_LABEL, restoreLabels } from './names.js';
  * before what refers to it, so nothing starts against a missing dependency.
  */
 export const RESTORE_ORDER: readonly CapturedKind[] = [
+  // Network policies before any pod: a pod that starts before its policy exists is open to
+  // traffic the policy would have refused.
+  KINDS.NetworkPolicy,
   // Identities first: pods of every later workload name their ServiceAccount.
   KINDS.ServiceAccount,
+  // What those identities may do, before a pod runs as them (subjects are rewritten to the
+  // target namespace with every other namespace field).
+  KINDS.Role,
+  KINDS.RoleBinding,
   // Configuration the workloads mount or read (Milvus's user.yaml).
   KINDS.ConfigMap,
   // Credentials (object storage keys, the root password): env and volumes of pods need them.
   KINDS.Secret,
+  // Claims a workload mounts that the volumes step did not make (see the module documentation).
+  KINDS.PersistentVolumeClaim,
   // Stable names the components find each other by, before any pod resolves them.
   KINDS.Service,
   // The Milvus CR: the operator builds its workloads on the restored volumes and config above.
   KINDS.Milvus,
-  // Captured workloads last (see the module documentation); StatefulSets adopt the restored
-  // PVCs by name, so their data is there from the first pod start.
+  // Captured workloads (see the module documentation); StatefulSets adopt the restored PVCs by
+  // name, so their data is there from the first pod start.
   KINDS.StatefulSet,
   KINDS.Deployment,
+  // What acts on running workloads comes after them: an autoscaler and a disruption budget
+  // refer to workloads and pods that now exist.
+  KINDS.HorizontalPodAutoscaler,
+  KINDS.PodDisruptionBudget,
+  // How clients reach the instance, last: nothing routes to it before it is there.
+  KINDS.Ingress,
 ];
 
-/** Kinds a restore never creates from manifests: the volumes step made them with their data. */
-const SKIPPED_KINDS = new Set(['PersistentVolumeClaim']);
+/**
+ * Whether an object of `kind` is created in this restore; a reason when it is not. An Ingress
+ * is created only into a namespace of the source's name (a failover to another cluster): into
+ * another namespace (a drill, a side-by-side restore) its host would be claimed twice, and an
+ * ingress controller or external-dns could route the production host to the copy.
+ */
+function skipReason(kind: CapturedKind, restore: PreparedRestore): string | undefined {
+  if (kind.kind === 'Ingress' && restore.to.namespace !== restore.from.namespace) {
+    return `restored into ${restore.to.namespace}, not ${restore.from.namespace}: its hosts would be served twice; create it by hand if the copy should take the traffic`;
+  }
+  return undefined;
+}
 
 /** The API server refused to create a restored object (not because it exists). */
 export class ManifestRejectedError extends Error {
@@ -82,9 +110,12 @@ export async function readManifests(ctx: { readonly vault: VaultStore; readonly 
     let text: string;
     if (ref.sealed) {
       const sealed = JSON.parse(body.toString('utf8')) as SealedValue;
-      const expected: Record<string, string> = { backup: backupId, namespace: ref.namespace ?? '', name: ref.name };
-      const context = sealed.context ?? {};
-      if (Object.keys(expected).some((k) => context[k] !== expected[k])) throw new SealedSecretMismatchError(info.key, context);
+      // A Secret's context names no kind (it was the only kind sealed); any other kind's does,
+      // so a sealed ConfigMap moved to the key of a Secret of the same name is refused too.
+      const isSecret = ref.kind === 'Secret' && ref.group === 'core';
+      const expected: Record<string, string | undefined> = { backup: backupId, namespace: ref.namespace ?? '', name: ref.name, kind: isSecret ? undefined : ref.kind };
+      const context: Record<string, string | undefined> = sealed.context ?? {};
+      if (Object.keys(expected).some((k) => context[k] !== expected[k])) throw new SealedSecretMismatchError(info.key, sealed.context ?? {});
       text = (await ctx.sealer.open(sealed)).toString('utf8');
     } else {
       text = body.toString('utf8');
@@ -208,7 +239,7 @@ async function kindOf(kube: KubeClients, object: RawObject, cache: Map<string, C
  * as `existing`. Throws {@link ManifestRejectedError} when the API server refuses an object.
  */
 export async function applyManifests(ctx: { readonly vault: VaultStore; readonly sealer: SecretSealer }, kube: KubeClients, restore: PreparedRestore): Promise<ApplySummary> {
-  const objects = (await readManifests(ctx, restore.backupId)).filter((o) => !SKIPPED_KINDS.has(o.kind ?? ''));
+  const objects = await readManifests(ctx, restore.backupId);
   const cache = new Map<string, CapturedKind>();
   const resolved = await Promise.all(objects.map(async (object) => ({ object, kind: await kindOf(kube, object, cache) })));
   const position = (k: CapturedKind) => {
@@ -218,16 +249,27 @@ export async function applyManifests(ctx: { readonly vault: VaultStore; readonly
   resolved.sort((a, b) => position(a.kind) - position(b.kind) || a.kind.kind.localeCompare(b.kind.kind) || a.object.metadata.name.localeCompare(b.object.metadata.name));
 
   const labels = restoreLabels(restore.restoreId);
-  const summary = { created: 0, existing: 0, secrets: 0 };
+  const summary: ApplySummary & { skipped: string[] } = { created: 0, existing: 0, secrets: 0, skipped: [] };
   for (const { object, kind } of resolved) {
     const body = rewriteForTarget(object, { fromNamespace: restore.from.namespace, toNamespace: restore.to.namespace, storageClassMap: restore.storageClassMap, labels });
     const what = `${kind.kind} ${restore.to.namespace}/${object.metadata.name}`;
+    const skip = skipReason(kind, restore);
+    if (skip) {
+      summary.skipped.push(`${what}: ${skip}`);
+      continue;
+    }
+    // The volumes step made the claims it restores, with their data; only the others (a claim
+    // a captured workload mounts that is not a protected volume) are created here, empty.
+    if (kind.kind === 'PersistentVolumeClaim' && kind.group === '' && (await exists(kube, kind, restore.to.namespace, object.metadata.name))) continue;
     let created = false;
     try {
       await kubeRequest(kube.kc, { method: 'POST', path: collectionPath(kind, restore.to.namespace), body });
       created = true;
     } catch (err) {
       if (!(err instanceof KubernetesRequestError)) throw err;
+      if (err.status === 403 && kind.group === 'rbac.authorization.k8s.io') {
+        throw new ManifestRejectedError(what, `${err.message}. The API server creates a Role only with permissions milvus-guard holds itself, and a RoleBinding only to such a Role: create this one by hand, or give the milvus-guard group bind and escalate on it by name (resourceNames) in ${restore.to.namespace}`);
+      }
       if (err.status !== 409) throw new ManifestRejectedError(what, err.message);
       const current = JSON.parse((await kubeRequest(kube.kc, { method: 'GET', path: `${collectionPath(kind, restore.to.namespace)}/${encodeURIComponent(object.metadata.name)}` })).body) as RawObject;
       created = current.metadata.labels?.[RESTORE_LABEL] === labelValue(restore.restoreId);
@@ -239,5 +281,16 @@ export async function applyManifests(ctx: { readonly vault: VaultStore; readonly
       summary.existing += 1;
     }
   }
-  return summary;
+  const { skipped, ...counts } = summary;
+  return { ...counts, ...(skipped.length > 0 ? { skipped } : {}) };
+}
+
+async function exists(kube: KubeClients, kind: CapturedKind, namespace: string, name: string): Promise<boolean> {
+  try {
+    await kubeRequest(kube.kc, { method: 'GET', path: `${collectionPath(kind, namespace)}/${encodeURIComponent(name)}` });
+    return true;
+  } catch (err) {
+    if (err instanceof KubernetesRequestError && err.status === 404) return false;
+    throw err;
+  }
 }

@@ -39,7 +39,16 @@ export type GcPause = z.infer<typeof GcPause>;
 export const HookSummary = z.strictObject({ runs: z.number().int().nonnegative(), failed: z.number().int().nonnegative(), ignored: z.number().int().nonnegative() });
 export type HookSummary = z.infer<typeof HookSummary>;
 
-export const CaptureSummary = z.strictObject({ objects: z.number().int().nonnegative(), secrets: z.number().int().nonnegative() });
+export const CaptureSummary = z.strictObject({
+  objects: z.number().int().nonnegative(),
+  secrets: z.number().int().nonnegative(),
+  /** Objects sealed: the Secrets and the ConfigMaps (or CR) that can carry credentials. */
+  sealed: z.number().int().nonnegative().optional(),
+  /** Objects captured because a captured object references them (related items). */
+  related: z.number().int().nonnegative().optional(),
+  /** References to objects that do not exist (at most 20 lines). */
+  warnings: z.array(z.string()).max(20).optional(),
+});
 export type CaptureSummary = z.infer<typeof CaptureSummary>;
 
 export const SnapshotItem = z.strictObject({ pvc: z.string(), role: z.string(), snapshot: z.string() });

@@ -125,7 +125,13 @@ export const ThawProgress = z.strictObject({
 export type ThawProgress = z.infer<typeof ThawProgress>;
 
 /** What ApplyManifests created (and kept: objects that already existed are left alone). */
-export const ApplySummary = z.strictObject({ created: z.number().int().nonnegative(), existing: z.number().int().nonnegative(), secrets: z.number().int().nonnegative() });
+export const ApplySummary = z.strictObject({
+  created: z.number().int().nonnegative(),
+  existing: z.number().int().nonnegative(),
+  secrets: z.number().int().nonnegative(),
+  /** Objects not created, each with why (an Ingress into another namespace). */
+  skipped: z.array(z.string()).optional(),
+});
 export type ApplySummary = z.infer<typeof ApplySummary>;
 
 /**

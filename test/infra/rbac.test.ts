@@ -93,6 +93,12 @@ describe('deploy/rbac.yaml', () => {
     ['snapshot.storage.k8s.io', 'volumesnapshots', ['create', 'get', 'delete']],
     ['snapshot.storage.k8s.io', 'volumesnapshotcontents', ['create', 'get', 'delete']],
     ['', 'services/proxy', ['get', 'create']],
+    ['rbac.authorization.k8s.io', 'roles', ['create', 'get', 'list']],
+    ['rbac.authorization.k8s.io', 'rolebindings', ['create', 'get', 'list']],
+    ['networking.k8s.io', 'networkpolicies', ['create', 'get', 'list']],
+    ['networking.k8s.io', 'ingresses', ['create', 'get', 'list']],
+    ['policy', 'poddisruptionbudgets', ['create', 'get', 'list']],
+    ['autoscaling', 'horizontalpodautoscalers', ['create', 'get', 'list']],
   ])('allows what restores and drills do on %s %s', (group, resource, verbs) => {
     expect(allowed(group, resource)).toEqual(expect.arrayContaining([...verbs]));
   });
@@ -108,6 +114,14 @@ describe('deploy/rbac.yaml', () => {
 
   it('may read and (for restores) create secrets, never change or delete them', () => {
     expect(allowed('', 'secrets').sort()).toEqual(['create', 'get', 'list']);
+  });
+
+  it('allows reading (capture) and creating (restore) every kind a backup captures, and no more on them', async () => {
+    const { CAPTURED_KINDS } = await import('../../core/backup/discover.js');
+    for (const kind of CAPTURED_KINDS) {
+      expect(allowed(kind.group, kind.plural)).toEqual(expect.arrayContaining(['get', 'list', 'create']));
+      if (kind.kind !== 'PersistentVolumeClaim') expect(allowed(kind.group, kind.plural)).not.toContain('delete');
+    }
   });
 });
 

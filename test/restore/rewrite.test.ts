@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import type { RawObject } from '../../core/backup/discover.js';
+import { CAPTURED_KINDS, type RawObject } from '../../core/backup/discover.js';
 import { RESTORE_ORDER, rewriteForTarget, rewriteNamespaceInString } from '../../core/restore/manifests.js';
 import { hydrateJobName, RESTORE_LABEL, restoreLabels, restoreSelector, restoreSnapshotName } from '../../core/restore/names.js';
 
@@ -22,13 +22,42 @@ const rewrite = (o: RawObject, storageClassMap: Record<string, string> = {}) =>
   rewriteForTarget(o, { fromNamespace: FROM, toNamespace: TO, storageClassMap, labels: restoreLabels('r1') });
 
 describe('RESTORE_ORDER', () => {
-  it('creates ServiceAccounts, ConfigMaps, Secrets and Services before the Milvus CR, and workloads last', () => {
-    expect(RESTORE_ORDER.map((k) => k.kind)).toEqual(['ServiceAccount', 'ConfigMap', 'Secret', 'Service', 'Milvus', 'StatefulSet', 'Deployment']);
+  it('creates policies and identities, then configuration, credentials, claims and Services before the Milvus CR and workloads, then what acts on workloads, and Ingresses last', () => {
+    expect(RESTORE_ORDER.map((k) => k.kind)).toEqual([
+      'NetworkPolicy',
+      'ServiceAccount',
+      'Role',
+      'RoleBinding',
+      'ConfigMap',
+      'Secret',
+      'PersistentVolumeClaim',
+      'Service',
+      'Milvus',
+      'StatefulSet',
+      'Deployment',
+      'HorizontalPodAutoscaler',
+      'PodDisruptionBudget',
+      'Ingress',
+    ]);
   });
 
-  it('never creates PVCs from manifests (the volumes step made them with their data)', () => {
-    expect(RESTORE_ORDER.length).toBeGreaterThan(0);
-    expect(RESTORE_ORDER.some((k) => k.kind === 'PersistentVolumeClaim')).toBe(false);
+  it('orders every kind a backup captures', () => {
+    for (const kind of CAPTURED_KINDS) expect(RESTORE_ORDER).toContainEqual(kind);
+  });
+
+  it('rewrites the subjects of a RoleBinding that name the source namespace, and leaves others alone', () => {
+    const binding = {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'milvus-reader', namespace: FROM },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'reader' },
+      subjects: [{ kind: 'ServiceAccount', name: 'milvus', namespace: FROM }, { kind: 'ServiceAccount', name: 'prometheus', namespace: 'monitoring' }, { kind: 'Group', apiGroup: 'rbac.authorization.k8s.io', name: 'sre' }],
+    };
+    expect(rewrite(binding)).toMatchObject({
+      metadata: { namespace: TO },
+      roleRef: { kind: 'Role', name: 'reader' },
+      subjects: [{ kind: 'ServiceAccount', name: 'milvus', namespace: TO }, { kind: 'ServiceAccount', name: 'prometheus', namespace: 'monitoring' }, { kind: 'Group', name: 'sre' }],
+    });
   });
 
   it('knows where each kind is served, so objects are created by group, version and plural', () => {
