@@ -4,7 +4,7 @@
  * key and the short list of volumes to snapshot.
  */
 import type { ResolvedPlan } from '../config/resolve.js';
-import { volumeRole } from '../discovery/volumes.js';
+import { classifyInstance, helmConfigMapName, type InstanceLayout, type QueueLayout } from '../discovery/layout.js';
 import type { KubeClients } from '../kube/connect.js';
 import { KubernetesRequestError } from '../kube/errors.js';
 import { KINDS, type ApiKind } from '../kube/kinds.js';
@@ -58,7 +58,13 @@ export interface Inventory {
   readonly selector: string;
   readonly discoveredAt: string;
   readonly resources: ResourceRef[];
-  readonly volumes: (ProtectedVolume & { volumeName?: string; storageClass?: string; capacity?: string })[];
+  readonly volumes: (ProtectedVolume & { component?: string; queue?: string; volumeName?: string; storageClass?: string; capacity?: string })[];
+  /** The message queue Milvus writes to and where its data lives (absent in older inventories). */
+  readonly queue?: QueueLayout;
+  /** Known volumes of the instance deliberately left out, with the reason. */
+  readonly skipped?: InstanceLayout['skipped'];
+  /** What discovery could not place (unrecognised PVCs, a queue without volumes). */
+  readonly warnings?: readonly string[];
 }
 
 /** The plan finds nothing to snapshot: no etcd or object-storage volume. */
@@ -97,9 +103,13 @@ export async function listKind(kube: KubeClients, kind: CapturedKind, namespace:
 /**
  * Discovers what backup `backupId` of `resolved` protects and writes the inventory to the
  * vault: every object of {@link CAPTURED_KINDS} the plan's selector matches, plus the Milvus CR
- * named by the plan (the Operator does not label it with the instance), and every PVC whose
- * name makes it etcd, object storage or an in-cluster message queue of the instance. Throws
- * {@link NothingToProtectError} when there is no etcd or no object-storage volume.
+ * named by the plan (the Operator does not label it with the instance), and the instance's
+ * volumes as {@link classifyInstance} finds them — etcd, object storage, every volume of an
+ * in-cluster message queue, the standalone Milvus's own volume, and PVCs of the instance no
+ * chart name matches (role `other`, with a warning). The inventory also records the queue
+ * (kind and where its data lives), the known volumes left out and the warnings; the returned
+ * summary carries the queue and the first warnings. Throws {@link NothingToProtectError} when
+ * there is no etcd or no object-storage volume.
  */
 export async function discover(
   ctx: { readonly vault: VaultStore },
@@ -119,23 +129,39 @@ export async function discover(
     seen.add(id);
     resources.push({ group: kind.group, version: kind.version, kind: kind.kind, plural: kind.plural, namespace, name: o.metadata.name });
   };
+  // What the selector matches, by kind: captured, and read again below for the layout.
+  const matched = new Map<string, RawObject[]>();
   for (const kind of CAPTURED_KINDS) {
-    for (const o of await listKind(kube, kind, namespace, selector)) add(kind, o);
+    const objects = await listKind(kube, kind, namespace, selector);
+    matched.set(kind.kind, objects);
+    for (const o of objects) add(kind, o);
   }
   const milvusKind = CAPTURED_KINDS[0]!;
-  for (const o of await listKind(kube, milvusKind, namespace)) if (o.metadata.name === plan.milvus.instance) add(milvusKind, o);
+  const milvusCr = (await listKind(kube, milvusKind, namespace)).find((o) => o.metadata.name === plan.milvus.instance);
+  if (milvusCr) add(milvusKind, milvusCr);
 
   const pvcKind = CAPTURED_KINDS.find((k) => k.kind === 'PersistentVolumeClaim')!;
-  const volumes: Inventory['volumes'] = [];
-  for (const pvc of await listKind(kube, pvcKind, namespace)) {
-    const role = volumeRole(pvc.metadata.name, plan.milvus.instance);
-    if (!role) continue;
+  const selectedPvcs = new Set((matched.get(pvcKind.kind) ?? []).map((o) => o.metadata.name));
+  const workloads = [...(matched.get(KINDS.Deployment.kind) ?? []), ...(matched.get(KINDS.StatefulSet.kind) ?? [])];
+  // A Helm install has no CR; its rendered config (which queue, where Woodpecker writes) is the
+  // chart's ConfigMap, which carries no labels for the selector to match.
+  const helmConfig = milvusCr ? undefined : await getConfigMap(kube, namespace, helmConfigMapName(plan.milvus.instance));
+  const pvcs = await listKind(kube, pvcKind, namespace);
+  const layout = classifyInstance({
+    instance: plan.milvus.instance,
+    pvcs: pvcs.map((p) => ({ name: p.metadata.name, ...(p.metadata.labels ? { labels: p.metadata.labels } : {}), selected: selectedPvcs.has(p.metadata.name) })),
+    workloads,
+    ...(milvusCr ? { milvusCr } : {}),
+    ...(helmConfig ? { helmConfig } : {}),
+  });
+  const byName = new Map(pvcs.map((p) => [p.metadata.name, p]));
+  const volumes: Inventory['volumes'] = layout.volumes.map((v) => {
+    const pvc = byName.get(v.pvc)!;
     add(pvcKind, pvc);
     const spec = (pvc.spec ?? {}) as { volumeName?: string; storageClassName?: string };
     const capacity = (pvc.status as { capacity?: { storage?: string } } | undefined)?.capacity?.storage;
-    volumes.push({ pvc: pvc.metadata.name, role, ...(spec.volumeName ? { volumeName: spec.volumeName } : {}), ...(spec.storageClassName ? { storageClass: spec.storageClassName } : {}), ...(capacity ? { capacity } : {}) });
-  }
-  volumes.sort((a, b) => a.pvc.localeCompare(b.pvc));
+    return { pvc: v.pvc, role: v.role, component: v.component, ...(v.queue ? { queue: v.queue } : {}), ...(spec.volumeName ? { volumeName: spec.volumeName } : {}), ...(spec.storageClassName ? { storageClass: spec.storageClassName } : {}), ...(capacity ? { capacity } : {}) };
+  });
   for (const role of ['etcd', 'object-storage']) {
     if (!volumes.some((v) => v.role === role)) {
       throw new NothingToProtectError(
@@ -144,10 +170,48 @@ export async function discover(
     }
   }
 
-  const inventory: Inventory = { format: 'milvus-guard/inventory-v1', backupId, namespace, selector, discoveredAt: now.toISOString(), resources, volumes };
+  const inventory: Inventory = {
+    format: 'milvus-guard/inventory-v1',
+    backupId,
+    namespace,
+    selector,
+    discoveredAt: now.toISOString(),
+    resources,
+    volumes,
+    queue: layout.queue,
+    skipped: layout.skipped,
+    warnings: layout.warnings,
+  };
   const key = inventoryKey(backupId);
   await ctx.vault.put(key, Buffer.from(JSON.stringify(inventory, null, 2)));
-  return { inventoryKey: key, resources: resources.length, volumes: volumes.map(({ pvc, role }) => ({ pvc, role })) };
+  return {
+    inventoryKey: key,
+    resources: resources.length,
+    volumes: volumes.map(({ pvc, role }) => ({ pvc, role })),
+    queue: { kind: layout.queue.kind, placement: layout.queue.placement },
+    ...(layout.warnings.length > 0 ? { warnings: boundedWarnings(layout.warnings) } : {}),
+  };
+}
+
+/**
+ * The warnings carried in the workflow's state, which Step Functions caps at 256 KB: the first
+ * few in full, then a count (the inventory in the vault keeps them all).
+ */
+function boundedWarnings(warnings: readonly string[]): string[] {
+  const MAX = 5;
+  if (warnings.length <= MAX) return [...warnings];
+  return [...warnings.slice(0, MAX), `and ${warnings.length - MAX} more warnings in the backup's inventory`];
+}
+
+/** A ConfigMap by name, or `undefined` when there is none. */
+async function getConfigMap(kube: KubeClients, namespace: string, name: string): Promise<RawObject | undefined> {
+  try {
+    const res = await kubeRequest(kube.kc, { method: 'GET', path: `${collectionPath(KINDS.ConfigMap, namespace)}/${encodeURIComponent(name)}` });
+    return JSON.parse(res.body) as RawObject;
+  } catch (err) {
+    if (err instanceof KubernetesRequestError && err.status === 404) return undefined;
+    throw err;
+  }
 }
 
 /** Reads an inventory back from the vault. */

@@ -14,11 +14,17 @@ const Iso = z.iso.datetime();
 export const ProtectedVolume = z.strictObject({ pvc: z.string(), role: z.string() });
 export type ProtectedVolume = z.infer<typeof ProtectedVolume>;
 
-/** Discover's result: where the inventory is and which volumes to snapshot. */
+/**
+ * Discover's result: where the inventory is, which volumes to snapshot, the message queue Milvus
+ * writes to (kind, and where its data lives: `volumes`, `object-storage`, `external`,
+ * `ephemeral`, `unknown`) and the first warnings (the inventory keeps them all).
+ */
 export const Discovery = z.strictObject({
   inventoryKey: z.string(),
   resources: z.number().int().nonnegative(),
   volumes: z.array(ProtectedVolume).min(1),
+  queue: z.strictObject({ kind: z.string(), placement: z.string() }).optional(),
+  warnings: z.array(z.string()).optional(),
 });
 export type Discovery = z.infer<typeof Discovery>;
 
