@@ -1,8 +1,17 @@
 /**
- * Coordinated snapshots (backup step 5): one CSI VolumeSnapshot per protected PVC, all created
- * at the same moment while Milvus is quiesced, then polled by the workflow until every one is
- * `readyToUse`. A snapshot whose `status.error` is set fails the backup at once rather than
- * waiting out the deadline.
+ * Coordinated snapshots (backup step 5): one CSI VolumeSnapshot per protected PVC — etcd, the
+ * object store, every volume of an in-cluster message queue, the standalone Milvus's own
+ * volume — taken together while Milvus is quiesced (flush confirmed, GC paused), then polled by
+ * the workflow until every one is `readyToUse`. A snapshot whose `status.error` is set fails the
+ * backup at once rather than waiting out the deadline.
+ *
+ * etcd is cut first, the others right after its cut is taken. Milvus keeps accepting writes
+ * while quiesced, so the volumes cannot all be cut at one instant; the order decides what a
+ * restore can rely on. etcd names the segments in the bucket and each channel's checkpoint in
+ * the queue. A bucket cut after etcd holds every segment etcd names (GC is paused, so none is
+ * removed; a compaction after the etcd cut only adds objects etcd does not know). A queue cut
+ * after etcd holds every message up to etcd's checkpoints. The reverse order could restore an
+ * etcd that names a compacted segment the bucket snapshot lacks.
  */
 import type { KubeClients } from '../kube/connect.js';
 import { kubeCall, kubeCreateIdempotent, kubeDeleteIdempotent } from '../kube/call.js';
@@ -32,16 +41,39 @@ export class SnapshotTimeoutError extends Error {
 
 interface VolumeSnapshot {
   metadata?: { name?: string };
-  status?: { readyToUse?: boolean; error?: { message?: string; time?: string } };
+  status?: { readyToUse?: boolean; creationTime?: string; error?: { message?: string; time?: string } };
 }
 
+/** The roles cut first; everything else is cut once their cut is taken (see the module comment). */
+const FIRST_CUT: readonly string[] = ['etcd'];
+
+/** How often, and how many times, the first cut is read before the others are created. */
+const CUT_POLL_MS = 500;
+const CUT_POLLS = 120;
+
+/** The first snapshots (etcd) reported no cut time within the wait, so the others were not taken. */
+export class SnapshotCutTimeoutError extends Error {
+  constructor(readonly pending: readonly string[], waitedSeconds: number) {
+    super(
+      `VolumeSnapshot(s) ${pending.join(', ')} of etcd reported no status.creationTime within ${waitedSeconds} s, so the other volumes were not snapshotted (they must be cut after etcd); check the CSI snapshot controller and the etcd volumes' driver (kubectl describe volumesnapshot)`,
+    );
+    this.name = 'SnapshotTimeout';
+  }
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
 /**
- * Creates a VolumeSnapshot of every volume, all at once, named and labelled after the backup
- * (a retried step finds the ones it made). Returns the set to poll with {@link checkSnapshots}.
- * The snapshot class is the cluster's default for each volume's CSI driver.
+ * Creates a VolumeSnapshot of every volume, named and labelled after the backup (a retried step
+ * finds the ones it made): etcd's first, then — once each etcd snapshot reports its cut
+ * (`status.creationTime`, set when the CSI driver has taken it) — every other volume at once.
+ * Returns the set to poll with {@link checkSnapshots}. The snapshot class is the cluster's
+ * default for each volume's CSI driver. Throws {@link SnapshotFailedError} when an etcd
+ * snapshot reports an error and {@link SnapshotCutTimeoutError} when one is not cut in time;
+ * `ctx.sleep` paces the wait (tests pass one that returns at once).
  */
 export async function createSnapshots(
-  ctx: { readonly timings: Pick<BackupTimings, 'snapshotTimeoutSeconds'> },
+  ctx: { readonly timings: Pick<BackupTimings, 'snapshotTimeoutSeconds'>; readonly sleep?: (ms: number) => Promise<void> },
   kube: KubeClients,
   namespace: string,
   backupId: string,
@@ -49,6 +81,15 @@ export async function createSnapshots(
   now: Date,
 ): Promise<SnapshotSet> {
   const items: SnapshotItem[] = volumes.map((v) => ({ pvc: v.pvc, role: v.role, snapshot: snapshotName(backupId, v.pvc) }));
+  const first = items.filter((i) => FIRST_CUT.includes(i.role));
+  const rest = items.filter((i) => !FIRST_CUT.includes(i.role));
+  await createAll(kube, namespace, backupId, first);
+  if (first.length > 0 && rest.length > 0) await waitForCut(kube, namespace, first, ctx.sleep ?? defaultSleep);
+  await createAll(kube, namespace, backupId, rest);
+  return { items, ready: false, deadline: deadlineAfter(now, ctx.timings.snapshotTimeoutSeconds).toISOString() };
+}
+
+async function createAll(kube: KubeClients, namespace: string, backupId: string, items: readonly SnapshotItem[]): Promise<void> {
   await Promise.all(
     items.map((item) =>
       kubeCreateIdempotent(`create VolumeSnapshot ${namespace}/${item.snapshot}`, () =>
@@ -65,8 +106,27 @@ export async function createSnapshots(
       ),
     ),
   );
-  return { items, ready: false, deadline: deadlineAfter(now, ctx.timings.snapshotTimeoutSeconds).toISOString() };
 }
+
+/** Reads `items` until each reports its cut time (or is ready); an error fails at once. */
+async function waitForCut(kube: KubeClients, namespace: string, items: readonly SnapshotItem[], sleep: (ms: number) => Promise<void>): Promise<void> {
+  let pending = items;
+  for (let poll = 0; ; poll++) {
+    const still: SnapshotItem[] = [];
+    for (const item of pending) {
+      const snapshot = await getSnapshot(kube, namespace, item);
+      if (snapshot.status?.error) throw new SnapshotFailedError(item.snapshot, item.pvc, snapshot.status.error.message ?? 'no message');
+      if (!snapshot.status?.creationTime && snapshot.status?.readyToUse !== true) still.push(item);
+    }
+    pending = still;
+    if (pending.length === 0) return;
+    if (poll + 1 >= CUT_POLLS) throw new SnapshotCutTimeoutError(pending.map((i) => i.snapshot), (CUT_POLLS * CUT_POLL_MS) / 1000);
+    await sleep(CUT_POLL_MS);
+  }
+}
+
+const getSnapshot = async (kube: KubeClients, namespace: string, item: SnapshotItem): Promise<VolumeSnapshot> =>
+  (await kubeCall(`get VolumeSnapshot ${namespace}/${item.snapshot}`, () => kube.custom.getNamespacedCustomObject({ ...SNAPSHOT_API, namespace, name: item.snapshot }))) as VolumeSnapshot;
 
 /**
  * Reads every snapshot of the set once. Throws {@link SnapshotFailedError} for the first one
@@ -76,9 +136,7 @@ export async function createSnapshots(
 export async function checkSnapshots(kube: KubeClients, namespace: string, set: SnapshotSet, now: Date): Promise<SnapshotSet> {
   const pending: string[] = [];
   for (const item of set.items) {
-    const snapshot = (await kubeCall(`get VolumeSnapshot ${namespace}/${item.snapshot}`, () =>
-      kube.custom.getNamespacedCustomObject({ ...SNAPSHOT_API, namespace, name: item.snapshot }),
-    )) as VolumeSnapshot;
+    const snapshot = await getSnapshot(kube, namespace, item);
     if (snapshot.status?.error) throw new SnapshotFailedError(item.snapshot, item.pvc, snapshot.status.error.message ?? 'no message');
     if (snapshot.status?.readyToUse !== true) pending.push(item.snapshot);
   }
