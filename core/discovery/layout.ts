@@ -216,7 +216,8 @@ function findQueue(input: LayoutInput, volumes: readonly LayoutVolume[], warning
     if (external) return { kind, placement: 'external', declaredBy, volumes: [] };
     if (service.length > 0) return { kind, placement: 'volumes', declaredBy, volumes: service };
     // Milvus 2.6 default: woodpecker.storage.type minio — the WAL is objects in Milvus's bucket
-    // and its metadata is in etcd (milvus-io/web-content v2.6.x use-woodpecker.md).
+    // and its metadata is in etcd (milvus-io/web-content v2.6.x use-woodpecker.md; the default of
+    // woodpecker.storage.type in milvus-io/milvus pkg/util/paramtable/service_param.go).
     const storage = declared.woodpeckerStorage ?? 'minio';
     if (storage === 'local') {
       if (local.length > 0) return { kind, placement: 'volumes', declaredBy, volumes: local };
