@@ -1,16 +1,27 @@
 /**
  * The Milvus behind the local cluster's service proxy: REST v2 on port 19530 and the
  * management endpoints on port 9091, answering with the shapes, status codes and error codes
- * of Milvus 2.4/2.5. Collections and row counts are read from the volumes on every request;
- * only what a running Milvus keeps in memory (GC pause leases, flushes in progress, loads in
- * progress) lives in the simulator object.
+ * of the Milvus version its CR runs (`settings`; what differs per line comes from
+ * core/milvus/version.ts `milvusBehaviour`: REST flush, GC tickets, authenticated /api/v1).
+ * Collections and row counts are read from the volumes on every request; only what a running
+ * Milvus keeps in memory or in its message queue (GC pause leases, flushes and loads in
+ * progress, rows inserted or deleted since the last flush) lives in the simulator object.
  *
- * Flush, and how a client confirms it, as Milvus 2.4 to 2.6 do. A flush seals the collection's
+ * Authentication, when the CR enables it: as the proxy's `authenticate` middleware
+ * (internal/distributed/proxy/service.go; httpserver/utils.go `ParseUsernamePassword`), see
+ * `authenticate` below. Recorded calls never hold headers or credentials.
+ *
+ * Data: `entities/insert`, `entities/delete` (by filter) and `entities/query` (filter, limit,
+ * offset, outputFields; filter.ts has the expression subset), in the request and answer shapes
+ * of internal/distributed/proxy/httpserver/handler_v2.go.
+ *
+ * Flush, and how a client confirms it. A flush seals the collection's
  * growing segments and answers at once; it completes `flushDelayMs` later, on its own (the
  * datanodes sync in the background): the first request served after that moment writes the
  * segments' binlogs to MinIO and marks them Flushed in etcd, whatever that request is. Two ways
- * in: `POST /v2/vectordb/collections/flush` (REST v2, 2.5.4+), which answers
- * `{"code":0,"data":{}}` and says nothing else; and the proxy's HTTP API on the management port,
+ * in: `POST /v2/vectordb/collections/flush` (REST v2: absent before 2.5.4; on 2.5.4+/2.6 it
+ * answers `{"code":0,"data":{}}` at once and says nothing else; on 3.0/master it waits for the
+ * flush, up to the request timeout); and the proxy's HTTP API on the management port,
  * `POST :9091/api/v1/persist` (every line), which answers the Flush response as JSON — the
  * sealed segment ids and the flush timestamp, int64 numbers — and
  * `GET :9091/api/v1/persist/state` with those in a JSON body, which answers `"flushed": true`
@@ -20,12 +31,13 @@
  * `count(*)` counts every live row, growing ones included, deletions applied. The two differ on
  * any collection with deletes, as in Milvus.
  *
- * GC pause. `GET :9091/management/datacoord/garbage_collection/pause?pause_seconds=N` takes a
- * lease and answers `{"msg":"OK","data":{"ticket":"…"}}` (the shape Milvus Backup reads);
- * GC stays paused while any lease is unexpired. `…/resume?ticket=T` releases that lease; an
- * unknown or missing ticket changes nothing and still answers `{"msg":"OK"}`, as the real
- * one does, which is why a client must keep its ticket. With the `gcPauseWithoutTicket`
- * fault it behaves like older Milvus: no ticket, one global pause, any resume ends it.
+ * GC pause (2.6.8+). `GET :9091/management/datacoord/garbage_collection/pause?pause_seconds=N`
+ * takes a lease (of one collection with `collection_id`) and answers
+ * `{"msg":"OK","data":{"ticket":"…"}}` (the shape Milvus Backup reads); GC stays paused while
+ * any lease is unexpired. `…/resume?ticket=T` releases that lease; an unknown or missing ticket
+ * changes nothing and still answers `{"msg":"OK"}`, as the real one does, which is why a client
+ * must keep its ticket. Before 2.6.8 (or with the `gcPauseWithoutTicket` fault): no ticket, one
+ * global pause, any resume ends it.
  *
  * Search. `POST /v2/vectordb/entities/search` takes Milvus's `SearchReqV2` body and answers
  * `{"code":0,"cost":0,"data":[{"distance":…,"id":"…"}]}` with real primary keys of the rows on
