@@ -82,9 +82,6 @@ function rulesFor(i: string): Rule[] {
     // useMultiVolumes), zookeeper data. Autorecovery (`recovery`), broker and proxy have no volume.
     rule(`(${pulsar})-bookie-(journal|ledgers|common)\\w*-\\1-bookie-${n}`, { role: 'message-queue', component: 'pulsar-bookie', queue: 'pulsar' }),
     rule(`(${pulsar})-zookeeper-data-\\1-zookeeper-${n}`, { role: 'message-queue', component: 'pulsar-zookeeper', queue: 'pulsar' }),
-    // Anything else under the Pulsar release (pulsar-manager data, a Pulsar 2 prometheus PVC) is
-    // snapshotted with the queue: cheap, and a new chart volume is not silently left behind.
-    rule(`${pulsar}-.+`, { role: 'message-queue', component: 'pulsar', queue: 'pulsar' }),
     // bitnami kafka 15.5.1: StatefulSet `<fullname>`, volumeClaimTemplates `data` and (logPersistence) `logs`.
     rule(`(?:data|logs)-${kafka}-${n}`, { role: 'message-queue', component: 'kafka', queue: 'kafka' }),
     // bitnami zookeeper 8.1.2 (kafka's subchart): volumeClaimTemplates `data` and (dataLogDir) `data-log`.
@@ -100,6 +97,10 @@ function rulesFor(i: string): Rule[] {
     // `<cr>-data` (pkg/controllers/pvc.go `getPVCNameByInstName`).
     rule(milvus, { role: 'milvus-local', component: 'milvus-standalone' }),
     rule(`${escape(i)}-data`, { role: 'milvus-local', component: 'milvus-data' }),
+    // Anything else under the Pulsar release (pulsar-manager data, a Pulsar 2 prometheus PVC) is
+    // snapshotted with the queue: cheap, and a new chart volume is not silently left behind. Last,
+    // so a release whose own name contains "pulsar" keeps its Milvus volumes' roles.
+    rule(`${pulsar}-.+`, { role: 'message-queue', component: 'pulsar', queue: 'pulsar' }),
   ];
 }
 
