@@ -137,6 +137,9 @@ export function looksLikeInstanceVolume(pvcName: string, instance: string): bool
     if (words.slice(start, start + own.length).join('-') !== instance) continue;
     for (let from = 0; from <= start; from++) {
       for (let to = start + own.length; to <= words.length; to++) {
+        // The whole name as an instance would match the rules where a release is its own name
+        // (a Helm standalone volume, standalone MinIO) for any PVC at all: not evidence.
+        if (from === 0 && to === words.length) continue;
         const other = words.slice(from, to).join('-');
         if (other !== instance && classifyVolume(pvcName, other) !== undefined) return false;
       }

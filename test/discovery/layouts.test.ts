@@ -180,5 +180,7 @@ describe('names', () => {
     expect(looksLikeInstanceVolume('data-my-release-2-etcd-0', 'my-release')).toBe(false);
     expect(looksLikeInstanceVolume('my-release-newthing-0', 'my-release')).toBe(true);
     expect(looksLikeInstanceVolume('release-data', 'my-release')).toBe(false);
+    // Read as a whole, any name containing "milvus" is some release's standalone volume: not evidence.
+    expect(looksLikeInstanceVolume('production-milvus-mystery-0', 'production-milvus')).toBe(true);
   });
 });
