@@ -50,8 +50,8 @@ const ADMINISTRATION = [
  * administer the key, and use it only to seal (GenerateDataKey, the primary key only: nothing
  * is sealed in a DR region) and unseal (Decrypt) — no Encrypt, ReEncrypt, grants or data keys
  * without plaintext — and only principals whose IAM policies allow that (the workflow roles)
- * can, and only with the encryption context every sealed Secret carries (its backup, namespace
- * and name). The roles are not named here: a key policy may name only principals that exist,
+ * can, and only with the encryption context every sealed object carries (its backup, namespace
+ * and name, and its kind unless it is a Secret). The roles are not named here: a key policy may name only principals that exist,
  * and the keys deploy before the stacks that make the roles.
  */
 export function sealingKeyPolicy(use: 'seal-and-unseal' | 'unseal' = 'seal-and-unseal'): iam.PolicyDocument {
@@ -64,7 +64,9 @@ export function sealingKeyPolicy(use: 'seal-and-unseal' | 'unseal' = 'seal-and-u
         principals: [account],
         actions: use === 'unseal' ? ['kms:Decrypt'] : ['kms:GenerateDataKey', 'kms:Decrypt'],
         resources: ['*'],
-        conditions: { 'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['backup', 'namespace', 'name'] }, Null: { 'kms:EncryptionContextKeys': 'false' } },
+        // `kind` is in the context of a sealed object other than a Secret (a ConfigMap that can
+        // carry credentials, see core/backup/sealing.ts); a Secret's context has the other three.
+        conditions: { 'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['backup', 'namespace', 'name', 'kind'] }, Null: { 'kms:EncryptionContextKeys': 'false' } },
       }),
     ],
   });

@@ -324,7 +324,7 @@ describe('sealing key', () => {
       expect.objectContaining({
         Sid: 'UnsealThroughIamPolicies',
         Action: 'kms:Decrypt',
-        Condition: { 'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['backup', 'namespace', 'name'] }, Null: { 'kms:EncryptionContextKeys': 'false' } },
+        Condition: { 'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['backup', 'namespace', 'name', 'kind'] }, Null: { 'kms:EncryptionContextKeys': 'false' } },
       }),
     ]);
   });
