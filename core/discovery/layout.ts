@@ -87,19 +87,19 @@ const obj = (v: unknown): Obj => (v && typeof v === 'object' && !Array.isArray(v
 const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 
-/** The claims the workloads mount: pod volumes by claim name, StatefulSet claim templates by prefix. */
-function mountedBy(workloads: readonly LooseObject[]): { names: Set<string>; prefixes: string[] } {
-  const names = new Set<string>();
-  const prefixes: string[] = [];
+/** The claims the workloads mount, by the workload: pod volumes by claim name, StatefulSet claim templates by prefix. */
+function mountedBy(workloads: readonly LooseObject[]): { names: Map<string, string>; prefixes: [string, string][] } {
+  const names = new Map<string, string>();
+  const prefixes: [string, string][] = [];
   for (const w of workloads) {
     const spec = obj(w.spec);
     for (const v of arr(obj(obj(spec.template).spec).volumes)) {
       const claim = str(obj(obj(v).persistentVolumeClaim).claimName);
-      if (claim) names.add(claim);
+      if (claim) names.set(claim, w.metadata.name);
     }
     for (const t of arr(spec.volumeClaimTemplates)) {
       const name = str(obj(obj(t).metadata).name);
-      if (name) prefixes.push(`${name}-${w.metadata.name}-`);
+      if (name) prefixes.push([`${name}-${w.metadata.name}-`, w.metadata.name]);
     }
   }
   return { names, prefixes };
@@ -157,6 +157,7 @@ export function classifyInstance(input: LayoutInput): InstanceLayout {
   const volumes: LayoutVolume[] = [];
   const skipped: { pvc: string; component: string; reason: string }[] = [];
   const mounted = mountedBy(input.workloads ?? []);
+  const mounter = (pvc: string) => mounted.names.get(pvc) ?? mounted.prefixes.find(([prefix]) => isOrdinalOf(pvc, prefix))?.[1];
 
   for (const pvc of [...input.pvcs].sort((a, b) => a.name.localeCompare(b.name))) {
     if (ours(pvc)) continue;
@@ -165,11 +166,12 @@ export function classifyInstance(input: LayoutInput): InstanceLayout {
       volumes.push({ pvc: pvc.name, role: c.role, component: c.component, ...(c.queue ? { queue: c.queue } : {}) });
     } else if (c) {
       skipped.push({ pvc: pvc.name, component: c.component, reason: c.skip });
-    } else if (pvc.selected || mounted.names.has(pvc.name) || mounted.prefixes.some((p) => isOrdinalOf(pvc.name, p))) {
+    } else if (pvc.selected || mounter(pvc.name)) {
       volumes.push({ pvc: pvc.name, role: 'other', component: 'unrecognised' });
-      warnings.push(
-        `PVC ${pvc.name} belongs to Milvus instance ${instance} (${pvc.selected ? "the plan's selector matches it" : 'a workload of the instance mounts it'}) but matches no layout milvus-guard knows; it is snapshotted as role "other". Take it out of the selector if it holds nothing Milvus needs`,
-      );
+      const why = pvc.selected
+        ? "the plan's selector matches it; take it out of the selector if it holds nothing Milvus needs"
+        : `${mounter(pvc.name)}, which the plan's selector matches, mounts it`;
+      warnings.push(`PVC ${pvc.name} belongs to Milvus instance ${instance} (${why}) but matches no layout milvus-guard knows; it is snapshotted as role "other"`);
     } else if (looksLikeInstanceVolume(pvc.name, instance)) {
       warnings.push(
         `PVC ${pvc.name} carries the name of Milvus instance ${instance} but matches no layout milvus-guard knows and nothing of the plan selects it; it is NOT in this backup. If it holds Milvus state, label it so the plan's selector matches it`,

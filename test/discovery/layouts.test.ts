@@ -73,7 +73,7 @@ describe('a PVC no chart name matches', () => {
     };
     const layout = classifyInstance(base([{ name: 'milvus-data-custom' }], [standalone]));
     expect(layout.volumes.map((v) => [v.pvc, v.role])).toContainEqual(['milvus-data-custom', 'other']);
-    expect(layout.warnings[0]).toContain('a workload of the instance mounts it');
+    expect(layout.warnings[0]).toContain("my-release-milvus-standalone, which the plan's selector matches, mounts it");
   });
 
   it('is snapshotted when a StatefulSet of the instance claims it by template', () => {
