@@ -108,7 +108,7 @@ function mountedBy(workloads: readonly LooseObject[]): { names: Map<string, stri
 const isOrdinalOf = (pvc: string, prefix: string) => pvc.startsWith(prefix) && /^\d+$/.test(pvc.slice(prefix.length));
 
 /** The queue a Milvus CR (milvus.io/v1beta1) declares: `spec.dependencies.msgStreamType` and its `external` flag. */
-function queueOfCr(cr: LooseObject): { kind: QueueKind; external: boolean; woodpeckerStorage?: string; builtInPersistent?: boolean } | undefined {
+function queueOfCr(cr: LooseObject): { kind: QueueKind; external: boolean; woodpeckerStorage?: string } | undefined {
   const spec = obj(cr.spec);
   const deps = obj(spec.dependencies);
   const type = str(deps.msgStreamType);
@@ -121,8 +121,22 @@ function queueOfCr(cr: LooseObject): { kind: QueueKind; external: boolean; woodp
   if (!kind) return { kind: 'unknown', external: false };
   const dep = obj(deps[kind]);
   const storage = str(obj(obj(obj(spec.config).woodpecker).storage).type);
-  const persistent = obj(dep.persistence).enabled === true;
-  return { kind, external: dep.external === true, ...(storage ? { woodpeckerStorage: storage } : {}), ...(kind === 'rocksmq' || kind === 'natsmq' || kind === 'woodpecker' ? { builtInPersistent: persistent } : {}) };
+  // Whether a built-in queue persists is read from the volumes found (`<cr>-data`, or the
+  // existingClaim: see {@link builtInClaim}), not from `persistence.enabled`.
+  return { kind, external: dep.external === true, ...(storage ? { woodpeckerStorage: storage } : {}) };
+}
+
+/**
+ * The claim a Milvus CR names for its built-in queue's volume instead of `<cr>-data`
+ * (`spec.dependencies.<rocksmq|natsmq|woodpecker>.persistence.persistentVolumeClaim.existingClaim`,
+ * pkg/controllers/deployment_updater.go of the Operator).
+ */
+function builtInClaim(cr: LooseObject | undefined): string | undefined {
+  if (!cr) return undefined;
+  const deps = obj(obj(cr.spec).dependencies);
+  const type = str(deps.msgStreamType);
+  if (type !== 'rocksmq' && type !== 'natsmq' && type !== 'woodpecker') return undefined;
+  return str(obj(obj(obj(deps[type]).persistence).persistentVolumeClaim).existingClaim);
 }
 
 /** The queue the Helm chart's rendered config declares: `mq.type`, else `messageQueue` (user.yaml wins). */
@@ -157,11 +171,12 @@ export function classifyInstance(input: LayoutInput): InstanceLayout {
   const volumes: LayoutVolume[] = [];
   const skipped: { pvc: string; component: string; reason: string }[] = [];
   const mounted = mountedBy(input.workloads ?? []);
+  const existingClaim = builtInClaim(input.milvusCr);
   const mounter = (pvc: string) => mounted.names.get(pvc) ?? mounted.prefixes.find(([prefix]) => isOrdinalOf(pvc, prefix))?.[1];
 
   for (const pvc of [...input.pvcs].sort((a, b) => a.name.localeCompare(b.name))) {
     if (ours(pvc)) continue;
-    const c = classifyVolume(pvc.name, instance);
+    const c = pvc.name === existingClaim ? { role: 'milvus-local' as const, component: 'milvus-data' } : classifyVolume(pvc.name, instance);
     if (isState(c)) {
       volumes.push({ pvc: pvc.name, role: c.role, component: c.component, ...(c.queue ? { queue: c.queue } : {}) });
     } else if (c) {

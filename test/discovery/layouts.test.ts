@@ -142,6 +142,16 @@ describe('queue warnings', () => {
     expect(layout.queue).toMatchObject({ kind: 'woodpecker', placement: 'volumes', volumes: ['m-milvus'] });
   });
 
+  it("takes the claim a Milvus CR names for its built-in queue as the instance's own volume", () => {
+    const layout = classifyInstance({
+      instance: 'm',
+      pvcs: [{ name: 'data-m-etcd-0' }, { name: 'm-minio' }, { name: 'rocksmq-disk' }],
+      milvusCr: { metadata: { name: 'm' }, spec: { mode: 'standalone', dependencies: { msgStreamType: 'rocksmq', rocksmq: { persistence: { enabled: true, persistentVolumeClaim: { existingClaim: 'rocksmq-disk' } } } } } },
+    });
+    expect(layout.queue).toMatchObject({ kind: 'rocksmq', placement: 'volumes', volumes: ['rocksmq-disk'] });
+    expect(layout.warnings).toEqual([]);
+  });
+
   it('infers the queue from its volumes when nothing declares it', () => {
     const layout = classifyInstance({ instance: 'm', pvcs: [{ name: 'data-m-etcd-0' }, { name: 'm-minio' }, { name: 'data-m-kafka-0' }] });
     expect(layout.queue).toEqual({ kind: 'kafka', placement: 'volumes', declaredBy: 'volumes', volumes: ['data-m-kafka-0'] });
