@@ -165,7 +165,8 @@ describe('a backup that succeeds', () => {
     const { vault, sealer } = servicesOf(c, config);
     const keys: string[] = [];
     for await (const o of vault.list('backups/nightly-1/manifests/core/Secret/')) keys.push(o.key);
-    expect(keys).toEqual(['backups/nightly-1/manifests/core/Secret/vector-db/milvus-root.sealed.json']);
+    // milvus-root matches the selector; the operator's MinIO Secret is captured because the CR names it.
+    expect(keys).toEqual(['backups/nightly-1/manifests/core/Secret/vector-db/milvus-root.sealed.json', 'backups/nightly-1/manifests/core/Secret/vector-db/production-milvus-minio.sealed.json']);
     const stored = (await vault.get(keys[0]!)).toString();
     expect(stored).not.toContain('hunter2-root');
     expect(stored).not.toContain(Buffer.from('hunter2-root').toString('base64'));
