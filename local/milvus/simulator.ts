@@ -48,7 +48,7 @@ import { EtcdDataMissingError } from './etcd-store.js';
 import { liveKeys, nearest, rowVector, type MetricType } from './search.js';
 import { completeFlush, readMilvusState, recordInsertedRows, type CollectionState, type MilvusState } from './state.js';
 import { FilterError, parseFilter, type FieldKinds, type ScalarValue } from './filter.js';
-import { milvusBehaviour, parseMilvusVersion, type MilvusBehaviour, type MilvusVersion } from '../../core/milvus/version.js';
+import { milvusBehaviour, milvusLine, parseMilvusVersion, type MilvusBehaviour, type MilvusVersion } from '../../core/milvus/version.js';
 import { hybridTimestamp } from './meta.js';
 import { parse as parseLossless } from 'lossless-json';
 import type {
@@ -771,7 +771,7 @@ export class MilvusSimulator {
       for (const r of matched) m.deletes.add(r.pk);
       Object.assign(ctx.detail, { filter, deleted: matched.length });
       // 2.4 answers {} (wrapperReturnDefault); later lines the number deleted.
-      if (this.settings().behaviour.restFlush === 'absent') return {};
+      if (milvusLine(this.settings().version) === '2.4') return {};
       return new RestAnswer({ deleteCount: matched.length }, { cost: 0 });
     },
 

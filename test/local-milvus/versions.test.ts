@@ -89,6 +89,23 @@ describe.each(LINES)('Milvus %s (%s)', (_line, version) => {
     expect(await statsRows(sim, 'docs')).toBeGreaterThan(docs.rows);
   });
 
+  test('rows inserted and deleted through REST back up: the flush is confirmed and count(*) records the live rows', async () => {
+    const c = clock();
+    simulatorOf(version, c, 0);
+    const vault = new InMemoryVaultStore();
+    const data = [1, 2, 3, 4].map((id) => ({ id, embedding: Array.from({ length: 8 }, (_, i) => i / 8) }));
+    await rest(sim, '/v2/vectordb/entities/insert', { collectionName: 'docs', data });
+    await rest(sim, '/v2/vectordb/entities/delete', { collectionName: 'docs', filter: 'id in [1, 2]' });
+    const live = await countRows(sim, 'docs');
+
+    const started = await startFlush({ vault, timings }, proxy.milvus, 'b-4', c.now(), detected(version));
+    const done = await checkFlush({ vault }, proxy.milvus, started, c.now());
+
+    expect(done.rowCounts!.find((r) => r.collection === 'docs')).toMatchObject({ rows: live, confirmedBy: 'count' });
+    expect(await countRows(sim, 'docs')).toBe(live);
+    expect(await statsRows(sim, 'docs')).toBeGreaterThan(live);
+  });
+
   test('a flush that never completes fails with FlushNotConfirmed after the deadline', async () => {
     const c = clock();
     simulatorOf(version, c).faults.flushNeverCompletes = true;
