@@ -94,9 +94,11 @@ describe.each(LINES)('Milvus %s (%s)', (_line, version) => {
     simulatorOf(version, c, 0);
     const vault = new InMemoryVaultStore();
     const data = [1, 2, 3, 4].map((id) => ({ id, embedding: Array.from({ length: 8 }, (_, i) => i / 8) }));
+    const before = await countRows(sim, 'docs');
     await rest(sim, '/v2/vectordb/entities/insert', { collectionName: 'docs', data });
     await rest(sim, '/v2/vectordb/entities/delete', { collectionName: 'docs', filter: 'id in [1, 2]' });
     const live = await countRows(sim, 'docs');
+    expect(live).toBe(before + 4 - 2);
 
     const started = await startFlush({ vault, timings }, proxy.milvus, 'b-4', c.now(), detected(version));
     const done = await checkFlush({ vault }, proxy.milvus, started, c.now());
