@@ -15,8 +15,10 @@
  *
  * `GET /_local/faults` lists the active faults, `DELETE /_local/faults` clears them. Related
  * admin endpoints: `POST /_local/milvus/<ns>/<name>/faults` with the simulated Milvus's fault
- * switches (`{"flushNeverCompletes": true}`, `{"gcPauseWithoutTicket": true}`,
- * `{"unhealthy": true}`; `DELETE` clears them), `GET /_local/timeline` and
+ * switches (`{"flushNeverCompletes": true}`: no flush ever completes, so persist/state never
+ * says flushed and a 3.0 REST flush times out; `{"gcPauseWithoutTicket": true}`: the pre-2.6.8
+ * GC pause on any version; `{"unhealthy": true}`; `DELETE` clears them; which Milvus version
+ * the instance shows comes from its CR, see local/milvus/README.md), `GET /_local/timeline` and
  * `POST /_local/settle`. `localAdmin(kubeconfigPath)` (admin.ts) wraps them all.
  */
 
