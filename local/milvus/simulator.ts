@@ -664,14 +664,20 @@ export class MilvusSimulator {
     },
 
     async 'entities/query'(ctx) {
-      // QueryReqV2: filter, outputFields, limit, offset. Checks in the proxy's order: the
-      // collection, the output fields, the result window, the expression, the load state.
+      // QueryReqV2: filter, outputFields, limit, offset. Checks in the order of the proxy's
+      // queryTask.PreExecute (internal/proxy/task_query.go): the collection, the result window,
+      // the plan (expression, output fields), "empty expression should be used with limit",
+      // count with pagination; the load state when it executes.
       const c = this.collection(ctx);
       const names = Array.isArray(ctx.body.outputFields) ? ctx.body.outputFields.map(String) : [];
       const counts = names.filter((n) => n.trim().toLowerCase() === 'count(*)').length;
       const isCount = counts > 0;
       if (isCount && names.length > 1) {
-        throw new RestError(MilvusErrorCode.ParameterInvalid, `count entities with pagination or output fields is not allowed: invalid parameter`);
+        // Only a lone count(*) is a count (task_query.go matchCountRule); mixed in, it is no field.
+        throw new RestError(MilvusErrorCode.ParameterInvalid, `field count(*) not exist: invalid parameter`);
+      }
+      if (isCount && typeof ctx.body.limit === 'number' && ctx.body.limit > 0) {
+        throw new RestError(MilvusErrorCode.ParameterInvalid, 'count entities with pagination is not allowed: invalid parameter');
       }
       const fieldNames = c.info.schema.fields.map((f) => f.name);
       for (const name of isCount ? [] : names) {
@@ -729,7 +735,8 @@ export class MilvusSimulator {
           "missing required parameters, error: Key: 'CollectionDataReq.Data' Error:Field validation for 'Data' failed on the 'required' tag",
         );
       }
-      const invalid = (why: string) => new RestError(MilvusErrorCode.InvalidInsertData, `fail to deal with insert data, error: ${why}`);
+      // merr.ErrInvalidInsertData (1804) is "fail to deal the insert data"; the handler appends ", error: …".
+      const invalid = (why: string) => new RestError(MilvusErrorCode.InvalidInsertData, `fail to deal the insert data, error: ${why}`);
       const rows = Array.isArray(data) ? data : [data];
       if (rows.length === 0) throw invalid('no rows to insert');
       const pkName = primaryKeyName(c);

@@ -65,7 +65,7 @@ describe('entities/insert', () => {
   test('a row without the vector field answers 1804', async () => {
     const res = await rest(simulator(), '/v2/vectordb/entities/insert', { collectionName: 'docs', data: [{ id: 1 }] });
     expect(res.json.code).toBe(1804);
-    expect(res.json.message).toMatch(/^fail to deal with insert data, error: /);
+    expect(res.json.message).toMatch(/^fail to deal the insert data, error: /);
   });
 
   test('a vector of the wrong dimension answers 1804', async () => {
@@ -108,6 +108,10 @@ describe('entities/query', () => {
     const data = (await query(simulator(), { limit: 3 })).data!;
     expect(data).toHaveLength(3);
     expect(data.map((r) => BigInt(r.id as string))).toEqual([...data.map((r) => BigInt(r.id as string))].sort((a, b) => (a < b ? -1 : 1)));
+  });
+
+  test('count(*) with a limit is refused: count entities with pagination is not allowed', async () => {
+    expect(await query(simulator(), { outputFields: ['count(*)'], limit: 10 })).toEqual({ code: 1100, message: 'count entities with pagination is not allowed: invalid parameter' });
   });
 
   test('count(*) with a filter counts the matching rows', async () => {
