@@ -34,6 +34,7 @@ export class InvalidInputError extends UserError {
  */
 export const TRANSIENT_ERROR_NAMES = [
   'KubernetesTransientError',
+  'MilvusRelayUnavailable',
   'ThrottlingException',
   'ProvisionedThroughputExceededException',
   'RequestLimitExceeded',

@@ -21,6 +21,7 @@ import { DeploymentController, StatefulSetController } from './controllers/workl
 import { ClusterFaults } from './faults.js';
 import { seedLocalCluster } from './seed.js';
 import { createApiServer } from './server/http.js';
+import { startPodNetwork } from './server/pod-network.js';
 import { ensureTlsMaterial } from './server/tls.js';
 import { MilvusInstances } from './server/proxy.js';
 import { typeOf } from './server/resources.js';
@@ -165,8 +166,10 @@ async function start(stateDir: string, options: LocalClusterOptions, release: ()
   const unsubscribe = store.onChange(() => manager.kick());
 
   const tls = await ensureTlsMaterial(stateDir);
+  const podNetwork = await startPodNetwork(store, milvus);
   const api = createApiServer({
     tls,
+    podNetwork: podNetwork.proxyUrl,
     store,
     faults,
     timeline,
@@ -204,6 +207,7 @@ async function start(stateDir: string, options: LocalClusterOptions, release: ()
     await manager.stop();
     jobs.killAll();
     await api.close();
+    await podNetwork.close();
     await Promise.race([Promise.all(manager.work), new Promise((r) => setTimeout(r, 2000).unref())]);
     release();
   };

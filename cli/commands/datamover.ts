@@ -19,6 +19,7 @@ import { openVault, type VaultConnectOptions } from '../../core/vault/open.js';
 import { ObjectNotFoundError, ShortReadError, type VaultStore } from '../../core/vault/store.js';
 import { SummaryCorruptError } from '../../core/datamover/summary.js';
 import { formatBytes, formatDuration } from '../format.js';
+import { credentialsFromEnv, serveRelay } from '../../core/milvus/relay-server.js';
 
 /** The process around the commands; tests pass their own. */
 export interface DatamoverIO {
@@ -341,6 +342,44 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
     }
     process.exitCode = result.problems.length === 0 ? 0 : 1;
   });
+
+  dm.command('milvus-relay')
+    .description("relay Milvus calls with the credentials of this pod's environment (MILVUS_USERNAME/MILVUS_PASSWORD or MILVUS_TOKEN); run by the workflows in their relay pod")
+    .option('--wait', 'keep the pod running until it is stopped (SIGTERM), so sessions can exec into it')
+    .option('--stdio', 'serve one JSON call per stdin line, one JSON answer per stdout line, until stdin ends')
+    .option('--rest <url>', "Milvus's REST v2 base URL (port 19530)")
+    .option('--management <url>', "Milvus's management base URL (port 9091)")
+    .action(async (flags: { wait?: boolean; stdio?: boolean; rest?: string; management?: string }) => {
+      if (flags.wait === flags.stdio) throw new UserError('give one of --wait or --stdio');
+      if (flags.wait) {
+        await new Promise<void>((resolve) => {
+          const alive = setInterval(() => undefined, 1 << 30);
+          const stop = () => {
+            clearInterval(alive);
+            resolve();
+          };
+          process.once('SIGTERM', stop);
+          process.once('SIGINT', stop);
+        });
+        return;
+      }
+      const rest = flag('--rest', () => httpUrl(flags.rest, '--rest'));
+      const management = flag('--management', () => httpUrl(flags.management, '--management'));
+      await serveRelay(process.stdin, process.stdout, { rest, management, credentials: credentialsFromEnv(process.env) });
+    });
+}
+
+/** A plain http(s) URL given by a flag. */
+function httpUrl(value: string | undefined, name: string): string {
+  if (!value) throw new UserError(`${name} is required with --stdio`);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UserError(`${JSON.stringify(value)} is not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UserError(`${JSON.stringify(value)} is not an http(s) URL`);
+  return url.href;
 }
 
 /** How the backup related to its parent: incremental from it, full, or full because it was passed over. */

@@ -29,7 +29,9 @@ import type { KubeClients } from '../kube/connect.js';
 import { MilvusApiError, MilvusClient, type PersistTicket } from '../milvus/client.js';
 import type { VaultStore } from '../vault/store.js';
 import type { FlushProgress, GcPause } from '../workflow/backup-state.js';
-import type { BackupTimings } from './context.js';
+import type { BackupServices, BackupTimings } from './context.js';
+import { BACKUP_LABEL } from './names.js';
+import { deleteRelays, RelayTransport } from '../milvus/relay.js';
 import { quiesceMethod, type DetectedVersion } from '../milvus/version.js';
 import { milvusStateKey } from '../vault/layout.js';
 import { deadlineAfter } from '../deadline.js';
@@ -74,10 +76,50 @@ function versionText(detected: DetectedVersion): string {
   return detected.version.kind === 'unknown' ? 'unknown' : detected.version.text;
 }
 
-/** A client for the plan's Milvus through the cluster's service proxy. */
-export function milvusFor(kube: KubeClients, resolved: ResolvedPlan): MilvusClient {
+/** What reaching a plan's Milvus may take: the relay's image and timings, when the plan names an `authSecret`. */
+export type MilvusAccess = Pick<BackupServices, 'dataMover' | 'timings'>;
+
+/**
+ * How long a backup's relay may live: from StartFlush to Unquiesce, which the flush deadline and
+ * the GC pause (snapshots, hooks and capture) bound, plus a margin. Unquiesce deletes it sooner.
+ */
+export const relayDeadlineSeconds = (t: BackupTimings): number => t.flushTimeoutSeconds + t.gcPauseSeconds + 900;
+
+/**
+ * A client for the plan's Milvus: through the cluster's service proxy, or, when the plan names
+ * an `authSecret`, through the backup's relay (core/milvus/relay.ts). Close it when done.
+ */
+export function milvusFor(kube: KubeClients, resolved: ResolvedPlan, access: MilvusAccess, backupId: string): MilvusClient {
   const { plan } = resolved;
-  return new MilvusClient(kube.kc, { namespace: plan.namespace, service: plan.milvus.service, restPort: plan.milvus.restPort, managementPort: plan.milvus.managementPort });
+  const endpoint = { namespace: plan.namespace, service: plan.milvus.service, restPort: plan.milvus.restPort, managementPort: plan.milvus.managementPort };
+  const authSecret = plan.milvus.authSecret;
+  if (!authSecret) return new MilvusClient(kube.kc, endpoint);
+  const relay = new RelayTransport(kube, {
+    endpoint,
+    authSecret,
+    secretField: `plan ${plan.name}, milvus.authSecret`,
+    image: access.dataMover.image,
+    run: { label: BACKUP_LABEL, id: backupId },
+    deadlineSeconds: relayDeadlineSeconds(access.timings),
+    callTimeoutSeconds: access.timings.kubeRequestTimeoutSeconds,
+  });
+  return new MilvusClient(kube.kc, endpoint, relay);
+}
+
+/** Runs `use` with a client for the plan's Milvus (see {@link milvusFor}) and closes it after. */
+export async function withMilvus<T>(kube: KubeClients, resolved: ResolvedPlan, access: MilvusAccess, backupId: string, use: (milvus: MilvusClient) => Promise<T>): Promise<T> {
+  const milvus = milvusFor(kube, resolved, access, backupId);
+  try {
+    return await use(milvus);
+  } finally {
+    await milvus.close();
+  }
+}
+
+/** Removes the backup's relay (when the plan has one); nothing to do without `authSecret`. */
+export async function removeRelay(kube: KubeClients, resolved: ResolvedPlan, backupId: string): Promise<string[]> {
+  if (!resolved.plan.milvus.authSecret) return [];
+  return deleteRelays(kube, resolved.plan.namespace, { label: BACKUP_LABEL, id: backupId });
 }
 
 async function readState(vault: VaultStore, key: string): Promise<MilvusState> {

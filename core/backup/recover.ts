@@ -13,7 +13,7 @@ import type { ExecutionState } from '../workflow/executions.js';
 import { failedStepOf } from '../workflow/timeline.js';
 import type { BackupServices } from './context.js';
 import { failsBackup, runHooks } from './hooks.js';
-import { milvusFor, resumeGc } from './quiesce.js';
+import { removeRelay, resumeGc, withMilvus } from './quiesce.js';
 import { recordBackupFailed, recordHookRuns, sweepBackup } from './workflow.js';
 
 /** What a recovery did, for the log and the CLI. */
@@ -37,7 +37,7 @@ export const EXECUTION_ENDED = 'ExecutionEnded';
  * releases its plan lock. A record already final is left as it is.
  */
 export async function recoverBackup(
-  s: Pick<BackupServices, 'config' | 'catalog' | 'now' | 'kube' | 'exec' | 'vault' | 'events'>,
+  s: Pick<BackupServices, 'config' | 'catalog' | 'now' | 'kube' | 'exec' | 'vault' | 'events' | 'dataMover' | 'timings'>,
   record: BackupRecord,
   ended: string,
 ): Promise<Recovery> {
@@ -46,13 +46,14 @@ export async function recoverBackup(
   const plan = resolvePlan(s.config, record.plan);
   const kube = await s.kube(plan.cluster);
   const swept = await sweepBackup(s, kube, record.namespace, id);
-  const removed = [...swept.exports, ...swept.snapshots];
+  const removed = [...swept.exports, ...swept.snapshots, ...(swept.relays ?? [])];
 
   // Unquiesce, unless it ran: GC resumed with the backup's own ticket, the post hooks that undo the pre hooks.
   let gcResumed = false;
   let postHookRuns = 0;
   if (record.steps.Unquiesce?.outcome !== 'Succeeded') {
-    gcResumed = await resumeGc(milvusFor(kube, plan), record.gcPause);
+    gcResumed = await withMilvus(kube, plan, s, id, (milvus) => resumeGc(milvus, record.gcPause));
+    await removeRelay(kube, plan, id);
     if (record.steps.Hooks) {
       const runs = await runHooks({ exec: s.exec(kube) }, kube, plan, 'post');
       await recordHookRuns(s, id, 'post', runs);
@@ -75,7 +76,7 @@ const endedAs = (state: ExecutionState): string => (state === 'UNKNOWN' ? 'is no
  * after all (it changed meanwhile); nothing to do when the lock is free.
  */
 export async function recoverHolderStep(
-  s: Pick<BackupServices, 'config' | 'catalog' | 'now' | 'kube' | 'exec' | 'vault' | 'events' | 'executions'>,
+  s: Pick<BackupServices, 'config' | 'catalog' | 'now' | 'kube' | 'exec' | 'vault' | 'events' | 'executions' | 'dataMover' | 'timings'>,
   plan: string,
 ): Promise<{ recovered?: string }> {
   const holder = await s.catalog.lockHolder(plan, s.now());
@@ -104,7 +105,7 @@ export interface ExecutionEnded {
  * path ran is final already; nothing to do then.
  */
 export async function recoverExecutionStep(
-  s: Pick<BackupServices, 'config' | 'catalog' | 'now' | 'kube' | 'exec' | 'vault' | 'events'>,
+  s: Pick<BackupServices, 'config' | 'catalog' | 'now' | 'kube' | 'exec' | 'vault' | 'events' | 'dataMover' | 'timings'>,
   ended: ExecutionEnded,
 ): Promise<{ recovered?: string }> {
   let plan: unknown;

@@ -33,7 +33,9 @@ import type { BackupServices } from './context.js';
 import { discover } from './discover.js';
 import { checkExport, deleteBackupExports, finishExport, startExport } from './export.js';
 import { failsBackup, HookFailedError, runHooks, summarize, type HookPhase } from './hooks.js';
-import { checkFlush, describeGcPause, milvusFor, pauseGc, resumeGc, startFlush } from './quiesce.js';
+import { checkFlush, describeGcPause, pauseGc, removeRelay, resumeGc, startFlush, withMilvus } from './quiesce.js';
+import { deleteRelays } from '../milvus/relay.js';
+import { BACKUP_LABEL } from './names.js';
 import { detectMilvusVersion, type DetectedVersion } from '../milvus/version.js';
 import { checkSnapshots, createSnapshots, deleteBackupSnapshots } from './snapshots.js';
 import { BACKUP_INDEX_FORMAT, gatherCommitments, type BackupIndexDocument } from '../vault/backup-index.js';
@@ -122,12 +124,12 @@ export async function discoverStep(services: Services<'config' | 'catalog' | 'no
 }
 
 /** StartFlush: flushes every collection; the workflow then polls {@link checkFlushStep}. */
-export async function startFlushStep(services: Services<'config' | 'catalog' | 'now' | 'kube' | 'vault' | 'timings'>, backup: PreparedBackup): Promise<FlushProgress> {
+export async function startFlushStep(services: Services<'config' | 'catalog' | 'now' | 'kube' | 'vault' | 'timings' | 'dataMover'>, backup: PreparedBackup): Promise<FlushProgress> {
   const s = locked(services, backup);
   return asStep(timeline(s, backup.backupName), 'StartFlush', { ends: false }, async () => {
     const kube = await kubeOf(s, backup);
     const detected = await milvusVersionOf(kube, plan(s.config, backup));
-    return startFlush(s, milvusFor(kube, plan(s.config, backup)), backup.backupName, s.now(), detected);
+    return withMilvus(kube, plan(s.config, backup), s, backup.backupName, (milvus) => startFlush(s, milvus, backup.backupName, s.now(), detected));
   });
 }
 
@@ -137,22 +139,22 @@ async function milvusVersionOf(kube: KubeClients, resolved: ResolvedPlan): Promi
 }
 
 /** CheckFlush: one poll of the flushes; once all are confirmed the row counts go into the catalog. */
-export async function checkFlushStep(services: Services<'config' | 'catalog' | 'now' | 'kube' | 'vault'>, backup: PreparedBackup, progress: FlushProgress): Promise<FlushProgress> {
+export async function checkFlushStep(services: Services<'config' | 'catalog' | 'now' | 'kube' | 'vault' | 'timings' | 'dataMover'>, backup: PreparedBackup, progress: FlushProgress): Promise<FlushProgress> {
   const s = locked(services, backup);
   return asStep(timeline(s, backup.backupName), 'CheckFlush', { ends: false }, async () => {
-    const { progress: next, rowCounts } = await checkFlush(s, milvusFor(await kubeOf(s, backup), plan(s.config, backup)), progress, s.now());
+    const { progress: next, rowCounts } = await withMilvus(await kubeOf(s, backup), plan(s.config, backup), s, backup.backupName, (milvus) => checkFlush(s, milvus, progress, s.now()));
     if (rowCounts) await s.catalog.updateBackup(backup.backupName, { rowCounts });
     return next;
   });
 }
 
 /** PauseGc: pauses datacoord GC; the ticket travels in the workflow state to unquiesce. */
-export async function pauseGcStep(s: Services<'config' | 'catalog' | 'now' | 'kube' | 'timings'>, backup: PreparedBackup): Promise<GcPause> {
+export async function pauseGcStep(s: Services<'config' | 'catalog' | 'now' | 'kube' | 'timings' | 'dataMover'>, backup: PreparedBackup): Promise<GcPause> {
   let detected: DetectedVersion = { version: { kind: 'unknown' }, source: 'not detected' };
   return asStep(timeline(s, backup.backupName), 'PauseGc', { ends: true, detail: (p) => describeGcPause(p, detected) }, async () => {
     const kube = await kubeOf(s, backup);
     detected = await milvusVersionOf(kube, plan(s.config, backup));
-    const pause = await pauseGc(s, milvusFor(kube, plan(s.config, backup)), s.now());
+    const pause = await withMilvus(kube, plan(s.config, backup), s, backup.backupName, (milvus) => pauseGc(s, milvus, s.now()));
     // Kept in the record too: if the execution dies, its recovery resumes GC with the ticket.
     await s.catalog.updateBackup(backup.backupName, { gcPause: pause });
     return pause;
@@ -217,7 +219,7 @@ export async function checkSnapshotsStep(s: Services<'catalog' | 'now' | 'kube'>
  * Unquiesce (and UnquiesceAfterFailure): resumes GC with the ticket and runs the post hooks — on success and on every failure
  * path. Everything is attempted before a failure is reported (`HookFailed`, or the GC error).
  */
-export async function unquiesceStep(services: Services<'config' | 'catalog' | 'now' | 'kube' | 'exec' | 'vault'>, backup: PreparedBackup, gc: GcPause | undefined): Promise<UnquiesceResult> {
+export async function unquiesceStep(services: Services<'config' | 'catalog' | 'now' | 'kube' | 'exec' | 'vault' | 'timings' | 'dataMover'>, backup: PreparedBackup, gc: GcPause | undefined): Promise<UnquiesceResult> {
   const s = locked(services, backup);
   return asStep(timeline(s, backup.backupName), 'Unquiesce', { ends: true, detail: (u) => `GC ${u.gcResumed ? 'resumed' : 'was not paused'}; ${u.postHooks.runs} post hook run(s)` }, async () => {
     const kube = await kubeOf(s, backup);
@@ -225,7 +227,9 @@ export async function unquiesceStep(services: Services<'config' | 'catalog' | 'n
     let gcError: unknown;
     let gcResumed = false;
     try {
-      gcResumed = await resumeGc(milvusFor(kube, resolved), gc);
+      gcResumed = await withMilvus(kube, resolved, s, backup.backupName, (milvus) => resumeGc(milvus, gc));
+      // The last Milvus call of the backup: its relay is not needed any more.
+      await removeRelay(kube, resolved, backup.backupName);
     } catch (err) {
       gcError = err;
     }
@@ -338,20 +342,29 @@ export async function finalizeStep(
  * PVC of the backup and its VolumeSnapshots (a failed backup restores nothing), found by label,
  * whatever step failed.
  */
-export async function cleanUpStep(s: Services<'kube' | 'catalog' | 'now'>, backup: PreparedBackup): Promise<{ exports: string[]; snapshots: string[] }> {
+export async function cleanUpStep(s: Services<'kube' | 'catalog' | 'now'>, backup: PreparedBackup): Promise<Swept> {
   return sweepBackup(s, await kubeOf(s, backup), backup.namespace, backup.backupName);
+}
+
+/** What a sweep removed; `relays` only when the backup had a Milvus relay. */
+export interface Swept {
+  readonly exports: string[];
+  readonly snapshots: string[];
+  readonly relays?: string[];
 }
 
 /**
  * Marks backup `backupId` closing, so no step creates anything more for it
- * (core/workflow/closing.ts), then removes its export Jobs, clone PVCs and VolumeSnapshots, by
- * label. CleanUp and the recovery after a dead execution both sweep this way.
+ * (core/workflow/closing.ts), then removes its export Jobs, clone PVCs, VolumeSnapshots and Milvus
+ * relay, by label. CleanUp and the recovery after a dead execution both sweep this way. (A later
+ * UnquiesceAfterFailure that must resume GC makes a relay again, and removes it.)
  */
-export async function sweepBackup(s: Services<'catalog' | 'now'>, kube: KubeClients, namespace: string, backupId: string): Promise<{ exports: string[]; snapshots: string[] }> {
+export async function sweepBackup(s: Services<'catalog' | 'now'>, kube: KubeClients, namespace: string, backupId: string): Promise<Swept> {
   await s.catalog.updateBackup(backupId, { closingAt: s.now().toISOString() });
   const exports = await deleteBackupExports(kube, namespace, backupId);
   const snapshots = await deleteBackupSnapshots(kube, namespace, backupId);
-  return { exports, snapshots };
+  const relays = await deleteRelays(kube, namespace, { label: BACKUP_LABEL, id: backupId });
+  return { exports, snapshots, ...(relays.length > 0 ? { relays } : {}) };
 }
 
 /**

@@ -1,22 +1,17 @@
 /**
- * A Milvus client that goes through the Kubernetes API service proxy
+ * A Milvus client. By default it goes through the Kubernetes API service proxy
  * (`/api/v1/namespaces/NS/services/SVC:PORT/proxy/...`), so Lambdas reach Milvus with the same
- * credentials as every other cluster call and need no VPC route to the pods. REST v2 (port
+ * credentials as every other cluster call and need no VPC route to the pods; a Milvus that wants
+ * credentials is reached through the relay instead (transport.ts, relay.ts). REST v2 (port
  * 19530, all POST with JSON) answers HTTP 200 with `{"code": 0, "data": ...}` or a non-zero
  * `code` and a `message`; the management endpoints live on port 9091.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import { parse as parseLossless, parseNumberAndBigInt } from 'lossless-json';
 import { KubernetesRequestError } from '../kube/errors.js';
-import { kubeRequest, serviceProxyPath } from '../kube/request.js';
+import { ServiceProxyTransport, type MilvusAnswer, type MilvusCall, type MilvusEndpoint, type MilvusTransport } from './transport.js';
 
-/** Where a Milvus instance's Service is and how to authenticate to it. */
-export interface MilvusEndpoint {
-  namespace: string;
-  service: string;
-  restPort: number;
-  managementPort: number;
-}
+export type { MilvusEndpoint } from './transport.js';
 
 /** What confirming a flush takes: the segments it sealed and its timestamp (int64s, as decimal strings). */
 export interface PersistTicket {
@@ -88,10 +83,17 @@ interface DescribedCollection {
  * Functions rather than sleep.
  */
 export class MilvusClient {
-  constructor(
-    private readonly kc: KubeConfig,
-    private readonly endpoint: MilvusEndpoint,
-  ) {}
+  private readonly transport: MilvusTransport;
+
+  /** Through the service proxy of `kc`'s cluster, unless another `transport` is given. */
+  constructor(kc: KubeConfig, endpoint: MilvusEndpoint, transport?: MilvusTransport) {
+    this.transport = transport ?? new ServiceProxyTransport(kc, endpoint);
+  }
+
+  /** Releases the transport (the relay's exec session); call it when the step is done. */
+  async close(): Promise<void> {
+    await this.transport.close();
+  }
 
   /** Names of every database. */
   async listDatabases(): Promise<string[]> {
@@ -224,8 +226,8 @@ export class MilvusClient {
   /** True when the instance's `/healthz` answers OK. */
   async healthy(): Promise<boolean> {
     try {
-      const res = await kubeRequest(this.kc, { method: 'GET', path: this.managementPath('/healthz'), timeoutMs: 10_000 });
-      return res.body.trim() === 'OK';
+      const res = await this.transport.call({ port: 'management', method: 'GET', path: '/healthz', timeoutMs: 10_000 });
+      return res.status === 200 && res.body.trim() === 'OK';
     } catch {
       return false;
     }
@@ -234,7 +236,7 @@ export class MilvusClient {
   private async management(path: string, query: Record<string, string | number>, what: string): Promise<{ msg?: string; ticket?: unknown; data?: { ticket?: unknown } }> {
     let res;
     try {
-      res = await kubeRequest(this.kc, { method: 'GET', path: this.managementPath(path), query });
+      res = await this.send({ port: 'management', method: 'GET', path, query }, what);
     } catch (err) {
       if (err instanceof KubernetesRequestError) throw new MilvusManagementError(what, err.message);
       throw err;
@@ -256,7 +258,7 @@ export class MilvusClient {
   private async managementJson(method: 'GET' | 'POST', path: string, rawBody: string, what: string): Promise<Record<string, unknown>> {
     let res;
     try {
-      res = await kubeRequest(this.kc, { method, path: this.managementPath(path), rawBody });
+      res = await this.send({ port: 'management', method, path, body: rawBody }, what);
     } catch (err) {
       if (err instanceof KubernetesRequestError) throw new MilvusManagementError(what, err.message);
       throw err;
@@ -273,13 +275,19 @@ export class MilvusClient {
     return body;
   }
 
-  private managementPath(path: string): string {
-    return serviceProxyPath(this.endpoint.namespace, this.endpoint.service, this.endpoint.managementPort, path);
+  /**
+   * One management call. The service proxy rejects a non-2xx answer itself; through the relay a
+   * 401/403 of Milvus (the `/api/v1` handlers that want credentials) comes back as an answer.
+   */
+  private async send(call: MilvusCall, what: string): Promise<MilvusAnswer> {
+    const res = await this.transport.call(call);
+    if (res.status >= 400) throw new MilvusManagementError(what, `answered HTTP ${res.status}: ${res.body.slice(0, 200)}`);
+    return res;
   }
 
   private async rest<T>(operation: string, body: Record<string, unknown>): Promise<T> {
-    const path = serviceProxyPath(this.endpoint.namespace, this.endpoint.service, this.endpoint.restPort, `/v2/vectordb/${operation}`);
-    const res = await kubeRequest(this.kc, { method: 'POST', path, body });
+    const res = await this.transport.call({ port: 'rest', method: 'POST', path: `/v2/vectordb/${operation}`, body: JSON.stringify(body) });
+    if (res.status >= 400) throw new MilvusApiError(operation, res.status, `HTTP ${res.status}: ${res.body.slice(0, 200)}`);
     const parsed = JSON.parse(res.body) as { code: number; message?: string; data?: T };
     if (parsed.code !== 0) throw new MilvusApiError(operation, parsed.code, parsed.message ?? 'no message');
     return parsed.data as T;

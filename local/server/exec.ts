@@ -35,6 +35,8 @@ export interface ExecContext {
   store: ObjectStore;
   dirs: VolumeDirs;
   timeline: Timeline;
+  /** `HTTP_PROXY` of exec'd processes: how they reach Services by DNS name (pod-network.ts). */
+  podNetwork?: string;
 }
 
 const frame = (channel: number, data: Buffer | string) => Buffer.concat([Buffer.from([channel]), Buffer.isBuffer(data) ? data : Buffer.from(data)]);
@@ -99,7 +101,7 @@ async function run(ctx: ExecContext, ws: WebSocket, exec: ReturnType<typeof pars
   }
   const child = spawn(prepared.file, prepared.args, {
     cwd: prepared.cwd,
-    env: prepared.env,
+    env: { ...prepared.env, ...(ctx.podNetwork ? { HTTP_PROXY: ctx.podNetwork, http_proxy: ctx.podNetwork } : {}) },
     stdio: [exec.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
   // stdout/stderr are always drained; they are forwarded only when the client asked for them.

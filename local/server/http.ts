@@ -52,6 +52,8 @@ export interface ApiServerContext {
   settle(): Promise<void>;
   /** Serving key and certificate (PEM). */
   tls: { key: string; cert: string };
+  /** `HTTP_PROXY` of exec'd processes (pod-network.ts). */
+  podNetwork?: string;
 }
 
 /** The server plus a `close` that also ends open watches, hung requests and exec sessions. */

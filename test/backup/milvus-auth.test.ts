@@ -1,0 +1,99 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import type { Config } from '../../core/config/schema.js';
+import { loadConfigFile } from '../../core/config/parse.js';
+import { RELAY_PURPOSE } from '../../core/milvus/relay.js';
+import { backup, MILVUS, NAMESPACE, servicesOf, startSeededCluster, type SeededCluster } from './helpers.js';
+
+// A plan whose Milvus wants credentials: every Milvus call of the backup goes through the relay
+// pod, which gets them from the plan's Secret; milvus-guard itself never reads them.
+
+const PASSWORD = 'relay-test-Pa55word-7f3c';
+const FULL_RUN = 120_000;
+
+let c: SeededCluster;
+let core: CoreV1Api;
+let base: Config;
+
+const withAuth = (secret: string): Config => ({
+  ...base,
+  plans: base.plans.map((p) => ({ ...p, milvus: { ...p.milvus, authSecret: { name: secret, usernameKey: 'username', passwordKey: 'password' } } })),
+});
+
+const relayPods = async () => (await core.listNamespacedPod({ namespace: NAMESPACE, labelSelector: `milvus-guard.io/purpose=${RELAY_PURPOSE}` })).items.map((p) => p.metadata!.name);
+
+/** Every file under `dir` whose bytes contain `needle`. */
+async function filesContaining(dir: string, needle: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir(dir, { recursive: true })) {
+    const path = join(dir, entry);
+    if (!(await stat(path)).isFile()) continue;
+    if ((await readFile(path)).includes(needle)) found.push(entry);
+  }
+  return found;
+}
+
+beforeAll(async () => {
+  c = await startSeededCluster();
+  const kc = new KubeConfig();
+  kc.loadFromFile(c.cluster.kubeconfigPath);
+  core = kc.makeApiClient(CoreV1Api);
+  base = await loadConfigFile('examples/production.yaml');
+  await core.createNamespacedSecret({
+    namespace: NAMESPACE,
+    body: { metadata: { name: 'milvus-auth' }, data: { username: Buffer.from('root').toString('base64'), password: Buffer.from(PASSWORD).toString('base64') } },
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await c?.dispose();
+});
+
+describe('a backup of a Milvus reached through the relay', () => {
+  let result: Awaited<ReturnType<typeof backup>>;
+
+  beforeAll(async () => {
+    c.cluster.timeline.clear();
+    result = await backup(c, withAuth('milvus-auth'), { backupName: 'auth-1' });
+  }, FULL_RUN);
+
+  it('ends Available, with every Milvus call made in the relay pod', async () => {
+    expect(result.status).toBe('SUCCEEDED');
+    const record = await servicesOf(c, withAuth('milvus-auth')).catalog.getBackup('auth-1');
+    expect(record?.status).toBe('Available');
+    expect(record?.rowCounts.length).toBeGreaterThan(0);
+    const sessions = c.cluster.timeline.events.filter((e) => e.type === 'PodExec' && JSON.stringify(e.detail).includes('milvus-relay'));
+    // StartFlush, CheckFlush (at least once), PauseGc and Unquiesce each open one session.
+    expect(sessions.length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('removes the relay when the backup is done', async () => {
+    expect(await relayPods()).toEqual([]);
+  });
+
+  it('never writes the password to the catalog, the vault, the timeline or the execution history', async () => {
+    expect(JSON.stringify(c.cluster.timeline.events)).not.toContain(PASSWORD);
+    expect(JSON.stringify(result)).not.toContain(PASSWORD);
+    // The state directory holds the local catalog, the file:// vault and the executions; the
+    // cluster's own objects (the Secret itself) are kept under objects/, as etcd keeps them.
+    const leaks = (await filesContaining(c.stateDir, PASSWORD)).filter((f) => !f.startsWith('objects/'));
+    expect(leaks).toEqual([]);
+    // The Secret is base64 in the store, so make sure the search would have found a plain copy.
+    expect((await filesContaining(c.stateDir, Buffer.from(PASSWORD).toString('base64'))).some((f) => f.startsWith('objects/'))).toBe(true);
+  });
+});
+
+describe('a plan whose credentials Secret does not exist', () => {
+  it('fails at StartFlush naming the Secret and the plan field, and leaves nothing behind', async () => {
+    const result = await backup(c, withAuth('no-such-secret'), { backupName: 'auth-missing' });
+    expect(result.status).toBe('FAILED');
+    const record = await servicesOf(c, withAuth('no-such-secret')).catalog.getBackup('auth-missing');
+    expect(record?.status).toBe('Failed');
+    expect(record?.failure?.error).toBe('MilvusCredentials');
+    expect(record?.failure?.cause).toMatch(/Secret vector-db\/no-such-secret \(plan milvus-production-backup, milvus\.authSecret\) cannot be used: the relay pod reports CreateContainerConfigError/);
+    expect(await relayPods()).toEqual([]);
+    expect(c.cluster.milvus.get(NAMESPACE, MILVUS)!.gcState().paused).toBe(false);
+  }, FULL_RUN);
+});
