@@ -60,8 +60,8 @@ interface Captured {
 
 const idOf = (kind: { group: string; kind: string }, name: string) => `${kind.group}/${kind.kind}/${name}`;
 
-/** An object by name, or undefined when it does not exist. */
-async function getOptional(kube: KubeClients, kind: CapturedKind, namespace: string, name: string): Promise<RawObject | undefined> {
+/** An object of `kind` by name, as served (with its apiVersion and kind), or undefined when it does not exist. */
+export async function getOptional(kube: KubeClients, kind: CapturedKind, namespace: string, name: string): Promise<RawObject | undefined> {
   try {
     const res = await kubeRequest(kube.kc, { method: 'GET', path: `${collectionPath(kind, namespace)}/${encodeURIComponent(name)}` });
     const object = JSON.parse(res.body) as RawObject;

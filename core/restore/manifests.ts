@@ -14,6 +14,7 @@
  * the second create finds the object and counts it as `existing`.
  */
 import { parse } from 'yaml';
+import { getOptional } from '../backup/capture.js';
 import { collectionPath, type CapturedKind, type RawObject } from '../backup/discover.js';
 import { KINDS } from '../kube/kinds.js';
 import { SealedValueError, type SealedValue, type SecretSealer } from '../backup/sealer.js';
@@ -260,7 +261,7 @@ export async function applyManifests(ctx: { readonly vault: VaultStore; readonly
     }
     // The volumes step made the claims it restores, with their data; only the others (a claim
     // a captured workload mounts that is not a protected volume) are created here, empty.
-    if (kind.kind === 'PersistentVolumeClaim' && kind.group === '' && (await exists(kube, kind, restore.to.namespace, object.metadata.name))) continue;
+    if (kind.kind === 'PersistentVolumeClaim' && kind.group === '' && (await getOptional(kube, kind, restore.to.namespace, object.metadata.name))) continue;
     let created = false;
     try {
       await kubeRequest(kube.kc, { method: 'POST', path: collectionPath(kind, restore.to.namespace), body });
@@ -283,14 +284,4 @@ export async function applyManifests(ctx: { readonly vault: VaultStore; readonly
   }
   const { skipped, ...counts } = summary;
   return { ...counts, ...(skipped.length > 0 ? { skipped } : {}) };
-}
-
-async function exists(kube: KubeClients, kind: CapturedKind, namespace: string, name: string): Promise<boolean> {
-  try {
-    await kubeRequest(kube.kc, { method: 'GET', path: `${collectionPath(kind, namespace)}/${encodeURIComponent(name)}` });
-    return true;
-  } catch (err) {
-    if (err instanceof KubernetesRequestError && err.status === 404) return false;
-    throw err;
-  }
 }

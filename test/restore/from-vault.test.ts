@@ -173,7 +173,7 @@ describe('a restore from the vault into another namespace', () => {
       stop();
     }
 
-    expect(summary.secrets).toBe(1);
+    expect(summary.secrets).toBe(2); // milvus-root, and the operator's MinIO Secret the CR names
     expect(summary.created + summary.existing).toBeGreaterThanOrEqual(created.length);
     const kinds = created.map((e) => e.object.kind!);
     const firstOf = (kind: string) => kinds.indexOf(kind);
@@ -195,7 +195,7 @@ describe('a restore from the vault into another namespace', () => {
   it('counts what already exists instead of overwriting it on a second apply', async () => {
     const summary = await applyManifests(services, kube, restore());
     expect(summary.created + summary.existing).toBeGreaterThan(0);
-    expect(summary.secrets).toBe(1); // made by this restore's first attempt
+    expect(summary.secrets).toBe(2); // made by this restore's first attempt
   });
 
   it('becomes ready once the operator has built Milvus on the restored volumes', async () => {
