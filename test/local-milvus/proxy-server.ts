@@ -36,6 +36,8 @@ export async function simulatorBehindProxy(sim: () => MilvusSimulator): Promise<
       const port = Number(decodeURIComponent(m[2]!).split(':').pop());
       const headers: Record<string, string | undefined> = {};
       for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(',') : v;
+      // As the real API server (and the local one) does: the caller's credentials stay behind.
+      delete headers.authorization;
       sim()
         .handle({ port, method: req.method ?? 'GET', path: m[3] ?? '/', query: url.searchParams, headers, body: Buffer.concat(chunks) })
         .then((answer) => {
