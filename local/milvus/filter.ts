@@ -6,7 +6,7 @@
  * - `field in [l1, l2, …]` and `field not in […]`;
  * - `and` / `&&`, `or` / `||`, `not` / `!`, parentheses (`not` binds tighter than `and`, which
  *   binds tighter than `or`, as in Milvus's grammar, internal/parser/planparserv2/Plan.g4);
- * - literals: integers (int64, kept exact), floats, strings in double or single quotes with
+ * - literals: integers (int64, kept exact, may be negative), floats, strings in double or single quotes with
  *   backslash escapes, `true`/`false` (any case, as Plan.g4's `BooleanConstant`).
  *
  * Anything else (`like`, arithmetic, JSON paths, functions, a vector field, an unknown field, a
@@ -80,10 +80,13 @@ function tokenize(text: string): Token[] {
       i = j + 1;
       continue;
     }
-    const num = /^(?:\d+\.\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+|\d+)/.exec(text.slice(i));
-    if (num) {
+    // A minus sign where an operand starts is part of a negative literal (Plan.g4's unary minus on a constant).
+    const prev = out[out.length - 1];
+    const operandStarts = prev === undefined || prev.t === 'kw' || (prev.t === 'op' && prev.v !== ')' && prev.v !== ']');
+    const num = /^-?(?:\d+\.\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+|\d+)/.exec(text.slice(i));
+    if (num && (ch !== '-' || operandStarts)) {
       const lit = num[0];
-      out.push(/^\d+$/.test(lit) ? { t: 'int', v: BigInt(lit) } : { t: 'float', v: Number(lit) });
+      out.push(/^-?\d+$/.test(lit) ? { t: 'int', v: BigInt(lit) } : { t: 'float', v: Number(lit) });
       i += lit.length;
       continue;
     }
@@ -222,8 +225,6 @@ class Parser {
       case 'bool':
         return { kind: 'literal', value: t.v };
       case 'op':
-        if (t.v === '(') throw new FilterError(`mismatched input '('`);
-        // A unary minus is not an operator token here; negative literals are not in the subset.
         throw new FilterError(`mismatched input '${t.v}'`);
       default:
         throw new FilterError(`mismatched input '${describe(t)}'`);
