@@ -106,7 +106,8 @@ export interface ReadSummary {
 
 /**
  * Reads the summary of one volume in one backup with the digest of its bytes; a `UserError`
- * when there is none, a `SummaryCorruptError` naming the key when it is not a summary.
+ * when there is none, a `SummaryCorruptError` naming the key when it is not a summary or its
+ * `stats.files` or `stats.bytesTotal` is not a non-negative integer (naming the field).
  */
 export async function readVolumeSummaryHashed(vault: VaultStore, backupId: string, volume: string): Promise<ReadSummary> {
   const key = volumeSummaryKey(backupId, volume);
@@ -126,6 +127,17 @@ export async function readVolumeSummaryHashed(vault: VaultStore, backupId: strin
     throw new SummaryCorruptError(`${key} in ${vault.url} is not a volume summary: ${(err as Error).message}`, { cause: err });
   }
   if (summary?.format !== SUMMARY_FORMAT) throw new SummaryCorruptError(`${key} in ${vault.url} is not a volume summary`);
+  // A restore compares what it wrote with these two counters: a summary whose counter is
+  // missing (a key renamed by a flipped byte) or not a count would fail that check with
+  // "undefined bytes", naming nothing. Refuse it here, naming the field.
+  for (const field of ['files', 'bytesTotal'] as const) {
+    const value = (summary.stats as Partial<BackupStats> | undefined)?.[field];
+    if (!Number.isSafeInteger(value) || (value as number) < 0) {
+      throw new SummaryCorruptError(
+        `${key} in ${vault.url} is not a valid volume summary: stats.${field} is ${value === undefined ? 'missing' : JSON.stringify(value)}, where a non-negative integer belongs (the summary was altered or damaged)`,
+      );
+    }
+  }
   return { summary, sha256: sha256Hex(body) };
 }
 

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from '@jest/globals';
 import { backupVolume } from '../../core/datamover/backup.js';
 import { IndexCorruptError } from '../../core/datamover/index-format.js';
 import { RESTORE_MARKER, RestoreIncompleteError, restoreVolume } from '../../core/datamover/restore.js';
-import type { VolumeSummary } from '../../core/datamover/summary.js';
+import { SummaryCorruptError, type VolumeSummary } from '../../core/datamover/summary.js';
 import { VaultNotRecognisedError, verifyVault, type VerifyProblem } from '../../core/datamover/verify.js';
 import { ExportIncompleteError, gatherCommitments } from '../../core/vault/backup-index.js';
 import { FileVaultStore } from '../../core/vault/file-store.js';
@@ -239,6 +239,25 @@ describe('restore checks the chain', () => {
     expect((error as Error).name).toBe('RestoreIncomplete');
     expect((error as Error).message).toMatch(/restored 13 files \(\d+ bytes\) of backup .* but its summary records 15 files \(\d+ bytes\): 2 file\(s\) and \d+ bytes are missing/);
     expect(await readdir(target)).toContain(RESTORE_MARKER); // not complete: a re-run is not "done"
+  });
+
+  it.each([
+    ['bytesTotal', 'a renamed key', (stats: Record<string, unknown>) => ({ ...stats, bytesTotal: undefined, bytesTotam: stats['bytesTotal'] }), 'missing'],
+    ['files', 'a negative count', (stats: Record<string, unknown>) => ({ ...stats, files: -2 }), '-2'],
+    ['files', 'a count as a string', (stats: Record<string, unknown>) => ({ ...stats, files: '15' }), '"15"'],
+  ])('refuses a summary whose stats.%s is %s, naming the field, before it creates anything', async (field, _what, alter, shown) => {
+    const vault = copyOf(base);
+    const key = volumeSummaryKey(BACKUP, MINIO);
+    const summary = JSON.parse((await vault.get(key)).toString()) as VolumeSummary;
+    await vault.put(key, Buffer.from(JSON.stringify({ ...summary, stats: alter(summary.stats as unknown as Record<string, unknown>) })));
+    const target = join(await tempDir('chain-stats'), 'target');
+
+    const error = await restoreVolume({ vault, volume: MINIO, backupId: BACKUP, target, workers: 0 }).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(SummaryCorruptError);
+    expect((error as Error).message).toContain(`${key} in memory://vault is not a valid volume summary: stats.${field} is ${shown}, where a non-negative integer belongs`);
+    expect((error as Error).message).not.toContain('undefined');
+    await expect(access(target)).rejects.toThrow(/ENOENT/);
   });
 
   it('restores an intact backup completely', async () => {
