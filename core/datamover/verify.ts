@@ -40,6 +40,17 @@ export interface VerifyOptions {
 export type VerifyProblem = ChainBreak;
 export type { BreakKind } from '../vault/backup-index.js';
 
+/**
+ * A workflow backup with an inventory but neither `backup.json` nor a failure mark: it is still
+ * running, or its execution died before it could mark it (or its `backup.json` was deleted).
+ * From the vault alone these cannot be told apart, so it is listed, not counted as a break.
+ */
+export interface UnfinishedBackup {
+  readonly backupId: string;
+  /** The `backup.json` it does not have (yet). */
+  readonly path: string;
+}
+
 export interface VerifyResult {
   readonly mode: 'structural' | 'read-data';
   /** Workflow backups (`backup.json`) checked. */
@@ -52,6 +63,8 @@ export interface VerifyResult {
   readonly packs: number;
   readonly bytesVerified: number;
   readonly problems: readonly VerifyProblem[];
+  /** Workflow backups not finished (see {@link UnfinishedBackup}); whole-vault runs only. */
+  readonly unfinished: readonly UnfinishedBackup[];
   readonly durationSeconds: number;
 }
 
@@ -88,8 +101,10 @@ export { checkBackupRecord };
 /**
  * Checks one volume backup, or the whole vault: every `backup.json` and what it commits to,
  * every volume summary and its index, and every chunk (present in structural mode, hashed with
- * `readData`; a chunk shared by many backups is checked once). A workflow backup (it has an
- * inventory) without `backup.json`, and an index without a summary, are breaks too. Throws
+ * `readData`; a chunk shared by many backups is checked once). An index without a summary is a
+ * break too, but not in a workflow backup that is unfinished (an inventory, neither
+ * `backup.json` nor a failure mark: running, or its execution died); those are listed in
+ * `unfinished`, their exports not yet checked against a summary. Throws
  * {@link VaultNotRecognisedError} for a vault that holds nothing of ours; never throws for
  * damage: it returns the problems.
  */
@@ -105,6 +120,7 @@ export async function verifyVault(options: VerifyOptions): Promise<VerifyResult>
   const targets = new Map<string, Target>();
   const addTarget = (t: Target): void => void targets.set(`${t.backupId}\0${t.volume}`, t);
   const records = new Set<string>();
+  const unfinished: UnfinishedBackup[] = [];
   try {
     if (options.volume !== undefined && options.backupId !== undefined) {
       addTarget({ volume: options.volume, backupId: options.backupId });
@@ -131,11 +147,14 @@ export async function verifyVault(options: VerifyOptions): Promise<VerifyResult>
         break;
       }
       if (targets.size === 0 && records.size === 0 && workflowBackups.size === 0 && indexes.length === 0 && !packs) throw new VaultNotRecognisedError(vault.url);
-      for (const id of workflowBackups) {
-        if (!records.has(id) && !failed.has(id)) problems.push({ kind: 'backup', backupId: id, path: backupRecordKey(id), problem: 'is missing: the backup did not finish (it failed, or is still running), or its record was deleted' });
+      // A backup that is running has exported some volumes (an index, perhaps no summary yet)
+      // and no backup.json: not damage. Whether its execution is alive only the catalog knows.
+      for (const id of [...workflowBackups].sort()) {
+        if (!records.has(id) && !failed.has(id)) unfinished.push({ backupId: id, path: backupRecordKey(id) });
       }
+      const unfinishedIds = new Set(unfinished.map((u) => u.backupId));
       for (const t of indexes) {
-        if (!targets.has(`${t.backupId}\0${t.volume}`) && !failed.has(t.backupId)) {
+        if (!targets.has(`${t.backupId}\0${t.volume}`) && !failed.has(t.backupId) && !unfinishedIds.has(t.backupId)) {
           problems.push({ kind: 'summary', backupId: t.backupId, volume: t.volume, path: volumeSummaryKey(t.backupId, t.volume), problem: 'is missing: the volume has an index but no summary (an interrupted export, or the summary was deleted)' });
         }
       }
@@ -206,6 +225,7 @@ export async function verifyVault(options: VerifyOptions): Promise<VerifyResult>
     packs: packUses.size,
     // One break can be seen from two links (a summary backup.json lists and an orphaned index): once.
     problems: problems.filter((p, i) => problems.findIndex((q) => q.kind === p.kind && q.path === p.path && q.volume === p.volume) === i),
+    unfinished,
     durationSeconds: (clock() - started) / 1000,
   };
 

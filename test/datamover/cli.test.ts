@@ -6,7 +6,7 @@ import { registerDatamoverCommands, type DatamoverIO } from '../../cli/commands/
 import { UserError } from '../../core/errors.js';
 import { openVault } from '../../core/vault/open.js';
 import { FileVaultStore } from '../../core/vault/file-store.js';
-import { packIdFromKey } from '../../core/vault/layout.js';
+import { backupRecordKey, inventoryKey, packIdFromKey } from '../../core/vault/layout.js';
 import { buildTree, tempDir } from './helpers.js';
 
 interface Run {
@@ -124,6 +124,24 @@ describe('datamover CLI', () => {
     expect((JSON.parse(r.stdout) as { problems: unknown[] }).problems).toEqual([
       { kind: 'summary', backupId: 'b1', volume: 'etcd', path: 'volumes/etcd/backups/b1.json', problem: expect.stringContaining('has an index but no summary') },
     ]);
+  });
+
+  it('verify lists a running workflow backup as unfinished and exits 0, or 1 with --strict', async () => {
+    const { dir, source, vaultUrl } = await fixture();
+    await run(['backup', '--source', source, '--vault', vaultUrl, '--volume', 'etcd', '--backup-id', 'nightly-1']);
+    // A workflow backup mid-Export: its inventory and one volume, no backup.json yet.
+    await new FileVaultStore(join(dir, 'vault')).put(inventoryKey('nightly-1'), Buffer.from('{"resources":[]}'));
+
+    const text = await run(['verify', '--vault', vaultUrl]);
+    const json = await run(['verify', '--vault', vaultUrl, '--json']);
+    const strict = await run(['verify', '--vault', vaultUrl, '--strict']);
+
+    expect(text.exitCode).toBe(0);
+    expect(text.stderr).toBe(`unfinished: backup nightly-1: no ${backupRecordKey('nightly-1')} yet: running, or its execution died: milvus-guard backup cancel nightly-1\n`);
+    expect(text.stdout).toMatch(/no problems; 1 unfinished backup\(s\) not checked \(--strict counts them\)\n$/);
+    expect(json.exitCode).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ problems: [], unfinished: [{ backupId: 'nightly-1', path: backupRecordKey('nightly-1') }] });
+    expect(strict.exitCode).toBe(1);
   });
 
   it('verify refuses a vault that does not exist with one line', async () => {
