@@ -228,7 +228,9 @@ export class MilvusClient {
     try {
       const res = await this.transport.call({ port: 'management', method: 'GET', path: '/healthz', timeoutMs: 10_000 });
       return res.status === 200 && res.body.trim() === 'OK';
-    } catch {
+    } catch (err) {
+      // Not "not healthy yet": credentials that cannot be used will not start working.
+      if ((err as Error).name === 'MilvusCredentials') throw err;
       return false;
     }
   }

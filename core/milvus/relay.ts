@@ -19,11 +19,13 @@
 import { createHash } from 'node:crypto';
 import type { V1Pod } from '@kubernetes/client-node';
 import { MANAGED_BY, PURPOSE_LABEL, labelValue } from '../backup/names.js';
-import { TransientError, UserError } from '../errors.js';
+import { TransientError } from '../errors.js';
 import { kubeCall, kubeCreateIdempotent, kubeDeleteIdempotent, kubeGetOptional } from '../kube/call.js';
 import type { KubeClients } from '../kube/connect.js';
 import { ExecSessionClosedError, ExecSessionTimeoutError, openExecSession, type ExecSession } from '../kube/exec-session.js';
-import type { MilvusAnswer, MilvusCall, MilvusEndpoint, MilvusTransport } from './transport.js';
+import { MilvusCredentialsError, type MilvusAnswer, type MilvusCall, type MilvusEndpoint, type MilvusTransport } from './transport.js';
+
+export { MilvusCredentialsError } from './transport.js';
 
 /** The purpose label of the relay pod. */
 export const RELAY_PURPOSE = 'milvus-relay';
@@ -63,13 +65,6 @@ export class MilvusRelayUnavailableError extends TransientError {
   }
 }
 
-/** The credentials cannot be used: the Secret or its keys are missing, or Milvus refused them. Not retried. */
-export class MilvusCredentialsError extends UserError {
-  constructor(message: string) {
-    super(message);
-    this.name = 'MilvusCredentials';
-  }
-}
 
 const hash = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 12);
 

@@ -10,7 +10,20 @@
  *   sent through the service proxy never reaches Milvus.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
+import { UserError } from '../errors.js';
+import { KubernetesRequestError } from '../kube/errors.js';
 import { kubeRequest, serviceProxyPath } from '../kube/request.js';
+
+/**
+ * Milvus cannot be reached with the credentials given (the Secret or its keys are missing, or
+ * Milvus refused them), or it wants credentials and none were given. Not retried.
+ */
+export class MilvusCredentialsError extends UserError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MilvusCredentials';
+  }
+}
 
 /** Which of Milvus's HTTP ports a call is for: REST v2 (19530) or management (9091). */
 export type MilvusPort = 'rest' | 'management';
@@ -57,14 +70,25 @@ export class ServiceProxyTransport implements MilvusTransport {
 
   async call(call: MilvusCall): Promise<MilvusAnswer> {
     const port = call.port === 'rest' ? this.endpoint.restPort : this.endpoint.managementPort;
-    const res = await kubeRequest(this.kc, {
-      method: call.method,
-      path: serviceProxyPath(this.endpoint.namespace, this.endpoint.service, port, call.path),
-      ...(call.query ? { query: { ...call.query } } : {}),
-      ...(call.body !== undefined ? { rawBody: call.body } : {}),
-      ...(call.timeoutMs !== undefined ? { timeoutMs: call.timeoutMs } : {}),
-    });
-    return { status: res.status, body: res.body };
+    try {
+      const res = await kubeRequest(this.kc, {
+        method: call.method,
+        path: serviceProxyPath(this.endpoint.namespace, this.endpoint.service, port, call.path),
+        ...(call.query ? { query: { ...call.query } } : {}),
+        ...(call.body !== undefined ? { rawBody: call.body } : {}),
+        ...(call.timeoutMs !== undefined ? { timeoutMs: call.timeoutMs } : {}),
+      });
+      return { status: res.status, body: res.body };
+    } catch (err) {
+      // Milvus's 401 (code 1800), not the API server's own (a Status body): Milvus has
+      // authorization enabled, and nothing through the service proxy can authenticate.
+      if (err instanceof KubernetesRequestError && err.status === 401 && /"code"\s*:\s*1800/.test(err.message)) {
+        throw new MilvusCredentialsError(
+          `Milvus ${this.endpoint.namespace}/${this.endpoint.service} wants credentials (it answered ${call.method} ${call.path} with 401, code 1800: authorization is enabled): name a Secret with its user and password in the plan's milvus.authSecret`,
+        );
+      }
+      throw err;
+    }
   }
 
   async close(): Promise<void> {}

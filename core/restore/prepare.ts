@@ -201,7 +201,7 @@ export async function prepareRestore(
     from: { cluster: clusterRef(sourceCluster), namespace: backup.namespace },
     to: { cluster: target, namespace: input.targetNamespace },
     vault: { name: vaultRef.name, bucket: vaultRef.bucket, region: serving.region },
-    milvus: { service: plan.milvus.service, restPort: plan.milvus.restPort, managementPort: plan.milvus.managementPort },
+    milvus: { service: plan.milvus.service, restPort: plan.milvus.restPort, managementPort: plan.milvus.managementPort, ...(plan.milvus.authSecret ? { authSecret: plan.milvus.authSecret } : {}) },
     storageClassMap: input.storageClassMap ?? {},
     cleanupOnFailure: input.cleanupOnFailure ?? false,
     validateRowCounts: input.validateRowCounts ?? true,

@@ -28,6 +28,7 @@ import { ObjectNotFoundError, type VaultStore } from '../vault/store.js';
 import type { PreparedRestore, VolumeRestore, VolumeRestoreItem } from '../workflow/restore-state.js';
 import { hydrateJobName, RESTORE_ANNOTATION, RESTORE_LABEL, restoreLabels, restoreSelector, restoreSnapshotName } from './names.js';
 import { TargetNamespaceNotEmptyError } from './namespace.js';
+import { deleteRelays } from '../milvus/relay.js';
 import { deadlineAfter } from '../deadline.js';
 import { KINDS, servedAt } from '../kube/kinds.js';
 
@@ -421,5 +422,7 @@ export async function deleteRestoreTemporaries(kube: KubeClients, restore: Prepa
     const name = c.metadata!.name!;
     if (await kubeDeleteIdempotent(`delete VolumeSnapshotContent ${name}`, () => kube.custom.deleteClusterCustomObject({ ...CONTENTS, name }))) deleted.push(`VolumeSnapshotContent/${name}`);
   }
+  // The Milvus relay of a plan with authSecret (core/milvus/relay.ts), made by CheckReadiness or Validate.
+  for (const name of await deleteRelays(kube, namespace, { label: RESTORE_LABEL, id: restore.restoreId })) deleted.push(`Pod/${name}`);
   return deleted;
 }

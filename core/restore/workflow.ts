@@ -9,6 +9,8 @@ import { BackupNotFoundError } from '../catalog/catalog.js';
 import type { RestoreStep } from '../catalog/record.js';
 import type { KubeClients } from '../kube/connect.js';
 import { MilvusClient } from '../milvus/client.js';
+import { RelayTransport } from '../milvus/relay.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from '../kube/deadline.js';
 import { causeText } from '../backup/workflow.js';
 import type { PrepareRequest } from '../workflow/contracts.js';
 import type { ApplySummary, PreparedRestore, Readiness, RestoreCleanup, ThawProgress, ValidationProgress, VolumeRestore } from '../workflow/restore-state.js';
@@ -25,7 +27,7 @@ import { checkValidation, validationFailure } from './validate.js';
 import { verifyBackupIndex, type IndexVerification } from './verify.js';
 import { checkVolumeRestore, deleteRestoreTemporaries, startVolumeRestore } from './volumes.js';
 import { archiveRestoreOf, checkThaw, startThaw, type ThawStep } from './thaw.js';
-import { restoreLabels } from './names.js';
+import { RESTORE_LABEL, restoreLabels } from './names.js';
 
 type Services<K extends keyof RestoreServices> = Pick<RestoreServices, K>;
 
@@ -54,9 +56,40 @@ const whileOpen = <T>(s: Services<'catalog'>, restore: PreparedRestore, kube: Ku
 
 const targetKube = (s: Services<'kube'>, restore: PreparedRestore): Promise<KubeClients> => s.kube(restore.to.cluster);
 
-/** The restored Milvus, through the service proxy of the target namespace. */
-export function targetMilvus(kube: KubeClients, restore: PreparedRestore): MilvusClient {
-  return new MilvusClient(kube.kc, { namespace: restore.to.namespace, service: restore.milvus.service, restPort: restore.milvus.restPort, managementPort: restore.milvus.managementPort });
+/**
+ * The restored Milvus: through the service proxy of the target namespace, or through a relay
+ * there (core/milvus/relay.ts) when the plan names an `authSecret`: the restored Milvus keeps
+ * the users of the source (they live in its etcd), and the restore brought the Secret back.
+ * Close it when done; the relay goes with the restore's temporaries.
+ */
+export function targetMilvus(kube: KubeClients, restore: PreparedRestore, access: Pick<Services<'dataMover' | 'restoreTimings'>, 'dataMover' | 'restoreTimings'>): MilvusClient {
+  const endpoint = { namespace: restore.to.namespace, service: restore.milvus.service, restPort: restore.milvus.restPort, managementPort: restore.milvus.managementPort };
+  const authSecret = restore.milvus.authSecret;
+  if (!authSecret) return new MilvusClient(kube.kc, endpoint);
+  const t = access.restoreTimings;
+  return new MilvusClient(
+    kube.kc,
+    endpoint,
+    new RelayTransport(kube, {
+      endpoint,
+      authSecret,
+      secretField: `plan ${restore.plan}, milvus.authSecret, restored into ${restore.to.namespace}`,
+      image: access.dataMover.image,
+      run: { label: RESTORE_LABEL, id: restore.restoreId },
+      deadlineSeconds: t.readyTimeoutSeconds + t.validateTimeoutSeconds + 900,
+      callTimeoutSeconds: DEFAULT_REQUEST_TIMEOUT_MS / 1000,
+    }),
+  );
+}
+
+/** Runs `use` with the restored Milvus (see {@link targetMilvus}) and closes it after. */
+async function withTargetMilvus<T>(kube: KubeClients, restore: PreparedRestore, access: Pick<Services<'dataMover' | 'restoreTimings'>, 'dataMover' | 'restoreTimings'>, use: (milvus: MilvusClient) => Promise<T>): Promise<T> {
+  const milvus = targetMilvus(kube, restore, access);
+  try {
+    return await use(milvus);
+  } finally {
+    await milvus.close();
+  }
 }
 
 /**
@@ -164,10 +197,10 @@ export async function applyManifestsStep(s: Services<'catalog' | 'now' | 'kube' 
 }
 
 /** CheckReadiness: one poll of readiness (workloads ready, Milvus healthy); fails at the deadline. */
-export async function checkReadinessStep(s: Services<'catalog' | 'now' | 'kube' | 'restoreTimings'>, restore: PreparedRestore, previous: Readiness): Promise<Readiness> {
+export async function checkReadinessStep(s: Services<'catalog' | 'now' | 'kube' | 'restoreTimings' | 'dataMover'>, restore: PreparedRestore, previous: Readiness): Promise<Readiness> {
   return asStep(timeline(s, restore.restoreId), 'CheckReadiness', { ends: (r) => r.ready, detail: () => 'workloads ready, Milvus /healthz OK' }, async () => {
     const kube = await targetKube(s, restore);
-    return checkReadiness(kube, targetMilvus(kube, restore), restore, previous, s.now(), s.restoreTimings.readyTimeoutSeconds);
+    return withTargetMilvus(kube, restore, s, (milvus) => checkReadiness(kube, milvus, restore, previous, s.now(), s.restoreTimings.readyTimeoutSeconds));
   });
 }
 
@@ -176,7 +209,7 @@ export async function checkReadinessStep(s: Services<'catalog' | 'now' | 'kube' 
  * loaded (and comes back), then counts and searches every collection. The checks go into the
  * catalog; any mismatch fails the restore (`RestoreValidationFailed`) naming the collection.
  */
-export async function validateStep(s: Services<'catalog' | 'now' | 'kube' | 'restoreTimings'>, restore: PreparedRestore, progress: ValidationProgress): Promise<ValidationProgress> {
+export async function validateStep(s: Services<'catalog' | 'now' | 'kube' | 'restoreTimings' | 'dataMover'>, restore: PreparedRestore, progress: ValidationProgress): Promise<ValidationProgress> {
   return asStep(timeline(s, restore.restoreId), 'Validate', { ends: (p) => p.done, detail: () => 'every collection present, loaded, counted and searchable' }, async () => {
     const backup = await s.catalog.getBackup(restore.backupId);
     if (!backup) throw new BackupNotFoundError(restore.backupId);
@@ -185,11 +218,13 @@ export async function validateStep(s: Services<'catalog' | 'now' | 'kube' | 'res
     if (backup.rowCounts.length === 0) throw new NothingToValidateError(restore.backupId);
     const expected = backup.rowCounts;
     const kube = await targetKube(s, restore);
-    const { progress: next, checks } = await checkValidation(targetMilvus(kube, restore), expected, progress, {
-      validateRowCounts: restore.validateRowCounts,
-      now: s.now(),
-      timeoutSeconds: s.restoreTimings.validateTimeoutSeconds,
-    });
+    const { progress: next, checks } = await withTargetMilvus(kube, restore, s, (milvus) =>
+      checkValidation(milvus, expected, progress, {
+        validateRowCounts: restore.validateRowCounts,
+        now: s.now(),
+        timeoutSeconds: s.restoreTimings.validateTimeoutSeconds,
+      }),
+    );
     if (checks) {
       const failure = validationFailure(checks);
       await s.catalog.updateRestore(restore.restoreId, { validation: { passed: failure === undefined, collections: checks } });

@@ -66,8 +66,16 @@ export type RestoreInput = z.infer<typeof RestoreInput>;
 const Cluster = PreparedBackup.shape.cluster;
 const Vault = PreparedBackup.shape.vault;
 
-/** How the restore reaches Milvus in the target namespace (the plan's Service and ports). */
-export const MilvusService = z.strictObject({ service: z.string(), restPort: z.number().int(), managementPort: z.number().int() });
+/**
+ * How the restore reaches Milvus in the target namespace: the plan's Service and ports, and the
+ * name of the Secret with its credentials when the plan has one (a name, never its content).
+ */
+export const MilvusService = z.strictObject({
+  service: z.string(),
+  restPort: z.number().int(),
+  managementPort: z.number().int(),
+  authSecret: z.strictObject({ name: z.string(), usernameKey: z.string(), passwordKey: z.string() }).optional(),
+});
 export type MilvusService = z.infer<typeof MilvusService>;
 
 /** A prepared restore: what every later state needs to know, and nothing large. */

@@ -1,14 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import type { Config } from '../../core/config/schema.js';
 import { loadConfigFile } from '../../core/config/parse.js';
 import { RELAY_PURPOSE } from '../../core/milvus/relay.js';
 import { backup, MILVUS, NAMESPACE, servicesOf, startSeededCluster, type SeededCluster } from './helpers.js';
 
-// A plan whose Milvus wants credentials: every Milvus call of the backup goes through the relay
-// pod, which gets them from the plan's Secret; milvus-guard itself never reads them.
+// A Milvus with authorization enabled (common.security.authorizationEnabled, root's password set
+// by defaultRootPassword): every Milvus call of the backup goes through the relay pod, which gets
+// the credentials from the plan's Secret; milvus-guard itself never reads them.
 
 const PASSWORD = 'relay-test-Pa55word-7f3c';
 const FULL_RUN = 120_000;
@@ -41,10 +42,20 @@ beforeAll(async () => {
   kc.loadFromFile(c.cluster.kubeconfigPath);
   core = kc.makeApiClient(CoreV1Api);
   base = await loadConfigFile('examples/production.yaml');
-  await core.createNamespacedSecret({
-    namespace: NAMESPACE,
-    body: { metadata: { name: 'milvus-auth' }, data: { username: Buffer.from('root').toString('base64'), password: Buffer.from(PASSWORD).toString('base64') } },
-  });
+  const secret = async (name: string, password: string) =>
+    core.createNamespacedSecret({
+      namespace: NAMESPACE,
+      body: { metadata: { name }, data: { username: Buffer.from('root').toString('base64'), password: Buffer.from(password).toString('base64') } },
+    });
+  await secret('milvus-auth', PASSWORD);
+  await secret('milvus-wrong', 'not-the-password');
+  // Authorization on, as production Milvus runs it.
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const crApi = { group: 'milvus.io', version: 'v1beta1', namespace: NAMESPACE, plural: 'milvuses', name: MILVUS };
+  const cr = (await custom.getNamespacedCustomObject(crApi)) as { spec: { config?: Record<string, unknown> } };
+  cr.spec.config = { ...cr.spec.config, common: { security: { authorizationEnabled: true, defaultRootPassword: PASSWORD } } };
+  await custom.replaceNamespacedCustomObject({ ...crApi, body: cr });
+  await c.cluster.settle();
 }, 60_000);
 
 afterAll(async () => {
@@ -83,6 +94,27 @@ describe('a backup of a Milvus reached through the relay', () => {
     // The Secret is base64 in the store, so make sure the search would have found a plain copy.
     expect((await filesContaining(c.stateDir, Buffer.from(PASSWORD).toString('base64'))).some((f) => f.startsWith('objects/'))).toBe(true);
   });
+});
+
+describe('a plan without credentials for a Milvus that wants them', () => {
+  it('fails at StartFlush saying Milvus wants credentials and where to name them', async () => {
+    const result = await backup(c, base, { backupName: 'auth-none' });
+    expect(result.status).toBe('FAILED');
+    const record = await servicesOf(c, base).catalog.getBackup('auth-none');
+    expect(record?.failure?.error).toBe('MilvusCredentials');
+    expect(record?.failure?.cause).toMatch(/wants credentials .*401, code 1800.*milvus\.authSecret/);
+  }, FULL_RUN);
+});
+
+describe('a plan whose Secret holds the wrong password', () => {
+  it('fails at StartFlush naming the Secret Milvus refused, and leaves nothing behind', async () => {
+    const result = await backup(c, withAuth('milvus-wrong'), { backupName: 'auth-wrong' });
+    expect(result.status).toBe('FAILED');
+    const record = await servicesOf(c, withAuth('milvus-wrong')).catalog.getBackup('auth-wrong');
+    expect(record?.failure?.error).toBe('MilvusCredentials');
+    expect(record?.failure?.cause).toMatch(/^Milvus refused the credentials in Secret vector-db\/milvus-wrong \(plan milvus-production-backup, milvus\.authSecret\): user hasn't authenticated \(code 1800\)/);
+    expect(await relayPods()).toEqual([]);
+  }, FULL_RUN);
 });
 
 describe('a plan whose credentials Secret does not exist', () => {
