@@ -34,13 +34,17 @@ const MILVUS_KIND = CAPTURED_KINDS.find((k) => k.kind === 'Milvus')!;
 interface Workload {
   metadata?: { name?: string };
   spec?: { replicas?: number };
-  status?: { readyReplicas?: number };
+  status?: { readyReplicas?: number; conditions?: { type: string; status: string; reason?: string; message?: string }[] };
 }
 
 function notReady(kind: string, items: readonly Workload[]): string[] {
   return items
     .filter((w) => (w.status?.readyReplicas ?? 0) < (w.spec?.replicas ?? 1))
-    .map((w) => `${kind}/${w.metadata?.name} (${w.status?.readyReplicas ?? 0}/${w.spec?.replicas ?? 1} ready)`)
+    .map((w) => {
+      // A Deployment whose pods cannot even be created (a missing ServiceAccount) says why here.
+      const failure = w.status?.conditions?.find((c) => c.type === 'ReplicaFailure' && c.status === 'True');
+      return `${kind}/${w.metadata?.name} (${w.status?.readyReplicas ?? 0}/${w.spec?.replicas ?? 1} ready${failure ? `; ${failure.reason ?? 'ReplicaFailure'}: ${failure.message ?? ''}` : ''})`;
+    })
     .sort();
 }
 

@@ -3,7 +3,10 @@
  * volumeClaimTemplates, PVCs `<template>-<sts>-N` (kept when scaling down, as the default
  * retention policy does). A Deployment owns pods `<deploy>-<template-hash>-<suffix>` directly
  * (the real one goes through a ReplicaSet, a kind this cluster does not serve). Both report
- * replicas and readyReplicas in status; changing `spec.replicas` scales.
+ * replicas and readyReplicas in status; changing `spec.replicas` scales. Neither creates a pod
+ * whose ServiceAccount does not exist, as the API server's admission refuses it (a Deployment
+ * says so in a `ReplicaFailure` condition); whether a created pod starts is the kubelet's
+ * business (pods.ts).
  */
 import { createHash } from 'node:crypto';
 import { typeOf } from '../server/resources.js';
@@ -14,6 +17,18 @@ const POD = typeOf('Pod');
 const PVC = typeOf('PersistentVolumeClaim');
 const STS = typeOf('StatefulSet');
 const DEPLOY = typeOf('Deployment');
+const SERVICE_ACCOUNT = typeOf('ServiceAccount');
+
+/**
+ * The API server's ServiceAccount admission: a pod naming a ServiceAccount that does not exist
+ * is refused, so the workload controller cannot create it (the namespace's `default` one always
+ * exists). The refusal in the API server's words, or undefined when the pod may be created.
+ */
+function serviceAccountRefusal(ctx: ControllerContext, namespace: string, podName: string, template: KubeObject | undefined): string | undefined {
+  const name: string | undefined = template?.spec?.serviceAccountName ?? template?.spec?.serviceAccount;
+  if (!name || name === 'default' || ctx.store.get(SERVICE_ACCOUNT, namespace, name)) return undefined;
+  return `pods "${podName}" is forbidden: error looking up service account ${namespace}/${name}: serviceaccount "${name}" not found`;
+}
 
 const ownerRef = (owner: KubeObject) => ({
   apiVersion: owner.apiVersion,
@@ -66,6 +81,8 @@ export class StatefulSetController implements Controller {
           return { name: template.metadata.name, persistentVolumeClaim: { claimName } };
         });
         if (store.get(POD, ns, podName)) continue;
+        // The real controller retries with a FailedCreate event; the pod appears once the account does.
+        if (serviceAccountRefusal(this.ctx, ns, podName, sts.spec.template)) continue;
         const template = structuredClone(sts.spec.template);
         store.create(POD, {
           apiVersion: 'v1',
@@ -136,7 +153,9 @@ export class DeploymentController implements Controller {
         changed = true;
       }
       pods = pods.filter((p) => p.metadata.labels?.['pod-template-hash'] === hash);
-      for (let i = pods.length; i < replicas; i++) {
+      // Reported as the Deployment's ReplicaFailure condition, as its ReplicaSet's failure is.
+      const refused = pods.length < replicas ? serviceAccountRefusal(this.ctx, ns, `${deploy.metadata.name}-${hash}-`, deploy.spec.template) : undefined;
+      for (let i = pods.length; i < replicas && !refused; i++) {
         const template = structuredClone(deploy.spec.template);
         store.create(POD, {
           apiVersion: 'v1',
@@ -176,6 +195,7 @@ export class DeploymentController implements Controller {
         conditions: [
           { type: 'Available', status: available ? 'True' : 'False', reason: available ? 'MinimumReplicasAvailable' : 'MinimumReplicasUnavailable', message: available ? 'Deployment has minimum availability.' : 'Deployment does not have minimum availability.', lastTransitionTime: since('Available', available ? 'True' : 'False'), lastUpdateTime: since('Available', available ? 'True' : 'False') },
           { type: 'Progressing', status: 'True', reason: 'NewReplicaSetAvailable', message: `ReplicaSet "${deploy.metadata.name}-${hash}" has successfully progressed.`, lastTransitionTime: since('Progressing', 'True'), lastUpdateTime: since('Progressing', 'True') },
+          ...(refused ? [{ type: 'ReplicaFailure', status: 'True', reason: 'FailedCreate', message: refused, lastTransitionTime: since('ReplicaFailure', 'True'), lastUpdateTime: since('ReplicaFailure', 'True') }] : []),
         ],
       }) || changed;
     }

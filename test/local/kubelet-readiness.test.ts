@@ -106,6 +106,21 @@ describe('a workload pod and the objects it references', () => {
     expect(ready(await podOf('volume-secret'))).toBe(true);
   });
 
+  it('is not created while its ServiceAccount is missing, as the API server refuses it, and says so in the Deployment', async () => {
+    await t.apps.createNamespacedDeployment({ namespace: NS, body: deployment('account', {}) as never });
+    await t.apps.patchNamespacedDeployment({ namespace: NS, name: 'account', body: [{ op: 'add', path: '/spec/template/spec/serviceAccountName', value: 'milvus' }] });
+    await t.cluster.settle();
+
+    expect((await t.core.listNamespacedPod({ namespace: NS, labelSelector: 'app=account' })).items).toEqual([]);
+    const failure = (await t.apps.readNamespacedDeployment({ namespace: NS, name: 'account' })).status?.conditions?.find((c) => c.type === 'ReplicaFailure');
+    expect(failure).toMatchObject({ status: 'True', reason: 'FailedCreate', message: expect.stringMatching(new RegExp(`is forbidden: error looking up service account ${NS}/milvus: serviceaccount "milvus" not found$`)) });
+
+    await t.core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name: 'milvus' } } });
+    await t.cluster.settle();
+    expect(ready(await podOf('account'))).toBe(true);
+    expect((await t.apps.readNamespacedDeployment({ namespace: NS, name: 'account' })).status?.conditions?.some((c) => c.type === 'ReplicaFailure')).toBe(false);
+  });
+
   it('stays Pending and unschedulable while a claim it mounts is missing, and starts once it is bound', async () => {
     await t.apps.createNamespacedDeployment({ namespace: NS, body: deployment('claim', { volumeMounts: [{ name: 'data', mountPath: '/data' }] }, [{ name: 'data', persistentVolumeClaim: { claimName: 'app-data' } }]) });
     await t.cluster.settle();
