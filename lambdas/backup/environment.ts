@@ -1,6 +1,7 @@
 /**
  * The environment of the backup step functions (every Task after Prepare): Powertools settings,
- * this region's vault and catalog, the event bus, the data-mover image and the step deadlines.
+ * this region's vault and catalog, the event bus, the data-mover image, the step deadlines and
+ * the deadline of each Kubernetes request.
  */
 import { z } from 'zod';
 import { Name } from '../../core/config/schema.js';
@@ -35,6 +36,12 @@ export const BackupStepsEnvironment = PowertoolsEnvironment.extend({
   EXPORT_TIMEOUT_SECONDS: Seconds(DEFAULT_TIMINGS.exportTimeoutSeconds),
   GC_PAUSE_SECONDS: Seconds(DEFAULT_TIMINGS.gcPauseSeconds),
   LOCK_TTL_SECONDS: Seconds(DEFAULT_TIMINGS.lockTtlSeconds),
+  /**
+   * The deadline of each Kubernetes API request (core/kube/deadline.ts): a request with no
+   * answer by then is abandoned and retried like a 5xx. The config has no knob for it; set it on
+   * the functions to change it.
+   */
+  KUBE_REQUEST_TIMEOUT_SECONDS: Seconds(DEFAULT_TIMINGS.kubeRequestTimeoutSeconds),
   /** Set by the Lambda runtime (never by CDK): the region of this installation and its vault. */
   AWS_REGION: z.string().min(1).optional(),
 });

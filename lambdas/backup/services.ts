@@ -17,15 +17,17 @@ import { SfnExecutions } from '../../core/workflow/executions.js';
 
 /**
  * Clients for each plan's EKS cluster through an IAM token: one refreshing KubeConfig per
- * cluster, kept while the Lambda is warm.
+ * cluster, kept while the Lambda is warm. Each request has `requestTimeoutSeconds` to answer
+ * (`KUBE_REQUEST_TIMEOUT_SECONDS`).
  */
-export function eksClusters(): BackupServices['kube'] {
+export function eksClusters(requestTimeoutSeconds: number): BackupServices['kube'] {
+  const options = { deadline: { timeoutMs: requestTimeoutSeconds * 1000 } };
   const clusters = new Map<string, Promise<KubeClients>>();
   return (cluster) => {
     const key = `${cluster.region}/${cluster.eksClusterName}`;
     let clients = clusters.get(key);
     if (!clients) {
-      clients = kubeConfigForEks({ clusterName: cluster.eksClusterName, region: cluster.region }).then(makeKubeClients);
+      clients = kubeConfigForEks({ clusterName: cluster.eksClusterName, region: cluster.region }).then((kc) => makeKubeClients(kc, options));
       // A failed DescribeCluster must not stick to the warm Lambda.
       clients.catch(() => clusters.delete(key));
       clusters.set(key, clients);
@@ -43,7 +45,7 @@ export function awsBackupServices(config: Config, env: BackupStepsEnvironment): 
   return {
     config,
     now: () => new Date(),
-    kube: eksClusters(),
+    kube: eksClusters(env.KUBE_REQUEST_TIMEOUT_SECONDS),
     exec: (kube) => new KubernetesExec(kube.exec),
     vault: awsVault(env),
     catalog: new DynamoCatalog({ tableName: env.CATALOG_TABLE }),
@@ -64,6 +66,7 @@ export function awsBackupServices(config: Config, env: BackupStepsEnvironment): 
       exportTimeoutSeconds: env.EXPORT_TIMEOUT_SECONDS,
       gcPauseSeconds: env.GC_PAUSE_SECONDS,
       lockTtlSeconds: env.LOCK_TTL_SECONDS,
+      kubeRequestTimeoutSeconds: env.KUBE_REQUEST_TIMEOUT_SECONDS,
     },
   };
 }

@@ -20,6 +20,7 @@ export const RetentionStepEnvironment = BackupStepsEnvironment.pick({
   VAULT_OBJECT_LOCK_MODE: true,
   CATALOG_TABLE: true,
   EVENT_BUS_NAME: true,
+  KUBE_REQUEST_TIMEOUT_SECONDS: true,
   AWS_REGION: true,
 }).extend({
   RETENTION_LOCK_TTL_SECONDS: Positive(DEFAULT_RETENTION_TIMINGS.lockTtlSeconds),

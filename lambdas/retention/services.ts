@@ -14,7 +14,7 @@ export function awsRetentionServices(config: Config, env: RetentionStepEnvironme
   return {
     config,
     now: () => new Date(),
-    kube: eksClusters(),
+    kube: eksClusters(env.KUBE_REQUEST_TIMEOUT_SECONDS),
     vault: awsVault(env),
     catalog: new DynamoCatalog({ tableName: env.CATALOG_TABLE }),
     events: new EventBridgeEvents(env.EVENT_BUS_NAME),
