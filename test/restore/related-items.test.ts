@@ -4,6 +4,7 @@ import type { BackupRecord, RestoreRecord } from '../../core/catalog/record.js';
 import { loadConfigFile } from '../../core/config/parse.js';
 import type { Config } from '../../core/config/schema.js';
 import { labelValue } from '../../core/backup/names.js';
+import { applyManifests } from '../../core/restore/manifests.js';
 import { RestoreNotReadyError } from '../../core/restore/readiness.js';
 import { RESTORE_LABEL } from '../../core/restore/names.js';
 import { applyManifestsStep, checkReadinessStep, checkVolumesStep, createNamespaceStep, prepareRestoreStep, restoreVolumesStep } from '../../core/restore/workflow.js';
@@ -144,6 +145,27 @@ describe('a restore that lacks a Secret a workload references', () => {
     await expect(failure).rejects.toBeInstanceOf(RestoreNotReadyError);
     await expect(failure).rejects.toThrow(/still waiting for .*Pod\/gateway-\S+ \(CreateContainerConfigError: secret "gateway-credentials" not found\)/);
   }, FULL_RUN);
+});
+
+describe('a restore into a namespace of the source\'s name (a failover to another cluster)', () => {
+  it('creates the Ingress, and leaves every object that is there alone', async () => {
+    const s = services();
+    const prepared = await prepareRestoreStep(s, { name: config.vaults[0]!.name, bucket: 'local' }, {
+      input: { backupId: record.backupId, targetNamespace: 'vector-db-same-name', restoreName: 'same-name' },
+      execution: { id: 'arn:aws:states:local:000000000000:execution:milvus-guard-restore:same-name', startTime: new Date().toISOString() },
+    });
+    // One local cluster plays the other cluster: the source namespace, its Ingress gone.
+    await custom.deleteNamespacedCustomObject({ group: 'networking.k8s.io', version: 'v1', plural: 'ingresses', namespace: NAMESPACE, name: 'milvus' });
+    const intoSource = { ...prepared, to: { ...prepared.to, namespace: NAMESPACE } };
+
+    const summary = await applyManifests(s, await s.kube(intoSource.to.cluster), intoSource);
+
+    expect(summary).toMatchObject({ created: 1, secrets: 0 });
+    expect(summary.skipped).toBeUndefined();
+    const ingress = (await custom.getNamespacedCustomObject({ group: 'networking.k8s.io', version: 'v1', plural: 'ingresses', namespace: NAMESPACE, name: 'milvus' })) as { metadata: { labels: Record<string, string> }; spec: { rules: { host: string }[] } };
+    expect(ingress.metadata.labels[RESTORE_LABEL]).toBe(labelValue('same-name'));
+    expect(ingress.spec.rules[0]!.host).toBe('milvus.example.com');
+  });
 });
 
 /** `vault` as if the objects under the keys `hidden` selects had never been written. */
