@@ -12,6 +12,13 @@ import { DecryptCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/clie
 
 export const SEALED_FORMAT = 'milvus-guard/sealed-secret-v1';
 
+/**
+ * The encryption-context keys a sealed value may carry: {backup, namespace, name} for a Secret,
+ * and `kind` for anything else sealed. The sealing key's policy allows exactly these
+ * (infra/constructs/sealing-key.ts), and the local sealer refuses others as KMS would.
+ */
+export const SEALING_CONTEXT_KEYS = ['backup', 'namespace', 'name', 'kind'] as const;
+
 /** A sealed value as stored in the vault (JSON). */
 export interface SealedValue {
   readonly format: typeof SEALED_FORMAT;
@@ -160,6 +167,9 @@ export class LocalKeySealer implements SecretSealer {
   }
 
   async seal(plaintext: Uint8Array, context: Record<string, string>): Promise<SealedValue> {
+    // As the sealing key's policy makes KMS refuse GenerateDataKey with any other context key.
+    const refused = Object.keys(context).filter((k) => !(SEALING_CONTEXT_KEYS as readonly string[]).includes(k));
+    if (refused.length > 0) throw new Error(`AccessDenied: the sealing key's policy allows encryption context keys ${SEALING_CONTEXT_KEYS.join(', ')} only, not ${refused.join(', ')} (a bug in milvus-guard)`);
     const kek = await this.loadKey();
     const dataKey = randomBytes(32);
     const wrapped = gcmSeal(kek, dataKey, context);

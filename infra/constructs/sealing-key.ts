@@ -17,6 +17,7 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { acknowledge } from '../nag.js';
+import { SEALING_CONTEXT_KEYS } from '../../core/backup/sealer.js';
 
 /**
  * What the account's administrators may do with the key (through their IAM policies): manage it,
@@ -66,7 +67,7 @@ export function sealingKeyPolicy(use: 'seal-and-unseal' | 'unseal' = 'seal-and-u
         resources: ['*'],
         // `kind` is in the context of a sealed object other than a Secret (a ConfigMap that can
         // carry credentials, see core/backup/sealing.ts); a Secret's context has the other three.
-        conditions: { 'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['backup', 'namespace', 'name', 'kind'] }, Null: { 'kms:EncryptionContextKeys': 'false' } },
+        conditions: { 'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': [...SEALING_CONTEXT_KEYS] }, Null: { 'kms:EncryptionContextKeys': 'false' } },
       }),
     ],
   });

@@ -211,7 +211,7 @@ describe('captureManifests with related items', () => {
 
   it('reads every captured object back, sealed ones opened', async () => {
     const objects = await readManifests({ vault, sealer }, BACKUP);
-    const s3 = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 's3-config') as { data: Record<string, string> };
+    const s3 = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 's3-config') as unknown as { data: Record<string, string> };
     expect(parse(s3.data['user.yaml']!)).toEqual({ minio: { secretAccessKey: 'hunter2' } });
     expect(objects).toHaveLength(14);
   });
@@ -222,5 +222,14 @@ describe('captureManifests with related items', () => {
     await other.put(`backups/${BACKUP}/manifests/core/Secret/milvus/prod.sealed.json`, Buffer.from(sealedConfigMap.body));
 
     await expect(readManifests({ vault: other, sealer }, BACKUP)).rejects.toThrow(/sealed for .*"kind":"ConfigMap"/);
+  });
+});
+
+describe('the local sealer', () => {
+  it('refuses an encryption context key the sealing key policy does not allow, as KMS would', async () => {
+    const sealer = new LocalKeySealer(join(await import('node:os').then((os) => os.tmpdir()), `mg-sealer-${process.pid}-${Date.now()}.key`));
+
+    await expect(sealer.seal(Buffer.from('x'), { backup: 'b', namespace: 'n', name: 'x', kind: 'ConfigMap' })).resolves.toBeDefined();
+    await expect(sealer.seal(Buffer.from('x'), { backup: 'b', namespace: 'n', name: 'x', group: 'core' })).rejects.toThrow(/allows encryption context keys backup, namespace, name, kind only, not group/);
   });
 });
