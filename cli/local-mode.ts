@@ -15,8 +15,11 @@ import { FileVaultStore } from '../core/vault/file-store.js';
 import { LocalExecutions } from '../local/workflows/registry.js';
 import { LocalReplicator, type ReplicatorOptions } from '../local/replicator.js';
 import type { LocalBackupResult, LocalWorkflowOptions } from '../local/workflows/runner.js';
+import type { RestoreRecovery } from '../core/restore/recover.js';
 
 export { DEFAULT_LOCAL_PORT, startLocalCluster, type LocalCluster } from '../local/cluster.js';
+export { LOCAL_DATAMOVER_IMAGE } from '../local/runtime.js';
+export { SEED_AUTH_SECRET } from '../local/seed.js';
 
 const runner = () => import('../local/workflows/runner.js');
 
@@ -91,4 +94,12 @@ export async function cancelLocalBackup(state: string, config: Config, backupId:
     for (let i = 0; i < 100 && (await registry.processOf(record.executionId)) !== undefined; i++) await new Promise((r) => setTimeout(r, 100));
   }
   return recoverBackup(services, record, 'was cancelled (milvus-guard backup cancel)');
+}
+
+/**
+ * Cancels restore `restoreId` of the local cluster in `state`: stops the process that runs its
+ * execution and recovers after it (see local/workflows/runner.ts `cancelLocalRestore`).
+ */
+export async function cancelLocalRestore(state: string, config: Config, restoreId: string, say: (line: string) => void): Promise<RestoreRecovery> {
+  return (await runner()).cancelLocalRestore(localStateDir(state), config, restoreId, say);
 }

@@ -44,6 +44,11 @@ export interface LocalClusterOptions {
   dataScale?: number;
   /** The seeded Milvus CR's image tag (`v2.5.14`, `2.6.8`, `master-…`): the version the simulated Milvus behaves like (fresh state directories only). Default `DEFAULT_MILVUS_VERSION`. */
   milvusVersion?: string;
+  /**
+   * Seed a Milvus with authorization enabled (fresh state directories only): root's password is
+   * random, in the Secret `SEED_AUTH_SECRET` of the Milvus namespace. Default false.
+   */
+  milvusAuth?: boolean;
   /** Clock for timestamps and the timeline. Default: the system clock. */
   now?: () => Date;
   /** Whether a fresh state directory gets the seeded Milvus. Default true. */
@@ -212,7 +217,7 @@ async function start(stateDir: string, options: LocalClusterOptions, release: ()
     release();
   };
   try {
-    if (fresh && options.seed !== false) await seedLocalCluster(store, milvus, () => settle(), { dataScale: options.dataScale, milvusVersion: options.milvusVersion });
+    if (fresh && options.seed !== false) await seedLocalCluster(store, milvus, () => settle(), { dataScale: options.dataScale, milvusVersion: options.milvusVersion, milvusAuth: options.milvusAuth });
     else if (fresh) store.create(typeOf('Namespace'), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } });
     await settle();
   } catch (err) {

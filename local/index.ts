@@ -7,6 +7,6 @@ export { startLocalCluster, DEFAULT_LOCAL_PORT, LOCAL_CONTEXT, type LocalCluster
 export { localAdmin, LocalAdminError, type LocalAdmin } from './admin.js';
 export { ClusterFaults, type RequestFault, type SnapshotFault, type JobFault } from './faults.js';
 export { Timeline, type TimelineEvent } from './timeline.js';
-export { SEED_NAMESPACE, SEED_MILVUS, seedMilvusResource } from './seed.js';
+export { SEED_NAMESPACE, SEED_MILVUS, SEED_AUTH_SECRET, seedMilvusResource } from './seed.js';
 export { milvusLayout, milvusLabels } from './controllers/milvus.js';
 export type { KubeObject } from './server/store.js';

@@ -6,6 +6,7 @@
  * into workloads, services and PVCs. Once the PVCs are bound, the simulated Milvus fills the
  * etcd and MinIO volumes with realistic data.
  */
+import { randomBytes } from 'node:crypto';
 import { DEFAULT_MILVUS_VERSION, seedMilvusData } from './milvus/index.js';
 import { milvusLine, parseMilvusVersion, SUPPORTED_LINES } from '../core/milvus/version.js';
 import { CSI_DRIVER } from './controllers/volumes.js';
@@ -18,6 +19,8 @@ import type { KubeObject, ObjectStore } from './server/store.js';
 export const SEED_NAMESPACE = 'vector-db';
 /** Name of the seeded Milvus CR (and Helm-style release prefix of its objects). */
 export const SEED_MILVUS = 'production-milvus';
+/** With `milvusAuth`: the Secret holding root's user and password (keys `username`, `password`). */
+export const SEED_AUTH_SECRET = 'production-milvus-root';
 
 /**
  * The seeded Milvus custom resource. `milvusVersion` (`v2.5.14`, `2.4.23`, `master-…`; default
@@ -25,7 +28,7 @@ export const SEED_MILVUS = 'production-milvus';
  * operator runs and the simulated Milvus behaves like; it must be on a line the version table
  * supports ({@link assertSupportedMilvusVersion}).
  */
-export function seedMilvusResource(namespace = SEED_NAMESPACE, name = SEED_MILVUS, milvusVersion: string = DEFAULT_MILVUS_VERSION): KubeObject {
+export function seedMilvusResource(namespace = SEED_NAMESPACE, name = SEED_MILVUS, milvusVersion: string = DEFAULT_MILVUS_VERSION, auth?: { rootPassword: string }): KubeObject {
   assertSupportedMilvusVersion(milvusVersion);
   return {
     apiVersion: 'milvus.io/v1beta1',
@@ -41,7 +44,8 @@ export function seedMilvusResource(namespace = SEED_NAMESPACE, name = SEED_MILVU
         queryNode: { replicas: 2 },
         indexNode: { replicas: 1 },
       },
-      config: { common: { security: { authorizationEnabled: false } } },
+      // With auth, as production runs it: root's first password from defaultRootPassword (2.4.7+).
+      config: { common: { security: auth ? { authorizationEnabled: true, defaultRootPassword: auth.rootPassword } : { authorizationEnabled: false } } },
       dependencies: {
         msgStreamType: 'kafka',
         kafka: { external: true, brokerList: ['b-1.vector-msk.kafka.us-east-1.amazonaws.com:9092', 'b-2.vector-msk.kafka.us-east-1.amazonaws.com:9092'] },
@@ -74,7 +78,7 @@ export async function seedLocalCluster(
   store: ObjectStore,
   milvus: MilvusInstances,
   settle: () => Promise<void>,
-  options: { dataScale?: number; milvusVersion?: string } = {},
+  options: { dataScale?: number; milvusVersion?: string; milvusAuth?: boolean } = {},
 ): Promise<void> {
   for (const name of ['default', 'kube-system', SEED_NAMESPACE]) {
     store.create(typeOf('Namespace'), { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
@@ -86,7 +90,18 @@ export async function seedLocalCluster(
     driver: CSI_DRIVER,
     deletionPolicy: 'Delete',
   });
-  store.create(typeOf('Milvus'), seedMilvusResource(SEED_NAMESPACE, SEED_MILVUS, options.milvusVersion));
+  const auth = options.milvusAuth ? { rootPassword: randomBytes(18).toString('base64url') } : undefined;
+  if (auth) {
+    // The credentials a plan names in milvus.authSecret, labelled like the instance's own objects.
+    store.create(typeOf('Secret'), {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: SEED_AUTH_SECRET, namespace: SEED_NAMESPACE, labels: { 'app.kubernetes.io/instance': SEED_MILVUS } },
+      type: 'Opaque',
+      data: { username: Buffer.from('root').toString('base64'), password: Buffer.from(auth.rootPassword).toString('base64') },
+    });
+  }
+  store.create(typeOf('Milvus'), seedMilvusResource(SEED_NAMESPACE, SEED_MILVUS, options.milvusVersion, auth));
   await settle();
   const volumes = milvus.volumesOf(SEED_NAMESPACE, SEED_MILVUS);
   if (!volumes) throw new Error(`seeding failed: the PVCs of ${SEED_NAMESPACE}/${SEED_MILVUS} are not bound after settling`);

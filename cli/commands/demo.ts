@@ -32,6 +32,7 @@ import { UserError } from '../../core/errors.js';
 import { statusOf } from '../../core/kube/errors.js';
 import { kubeConfigFromFile, makeKubeClients, type KubeClients } from '../../core/kube/connect.js';
 import { MilvusClient, type MilvusEndpoint } from '../../core/milvus/client.js';
+import { deleteRelays, MilvusRelayUnavailableError, RelayTransport, type MilvusAuthSecret } from '../../core/milvus/relay.js';
 import { runLocally, type ExecutionEnd, type Workflow } from '../execution.js';
 import { formatBytes, formatDuration, formatTable } from '../format.js';
 import { failedAtText } from '../../core/workflow/timeline.js';
@@ -141,6 +142,8 @@ export interface DemoOptions {
   readonly io: DemoIO;
   /** The seeded Milvus CR's image tag (`--milvus-version`). Default: the local cluster's. */
   readonly milvusVersion?: string;
+  /** Seed a Milvus with authorization enabled and back it up with credentials (`--milvus-auth`). */
+  readonly milvusAuth?: boolean;
 }
 
 export async function stateDirFor(keep: string | undefined): Promise<string> {
@@ -152,13 +155,45 @@ export async function stateDirFor(keep: string | undefined): Promise<string> {
   return dir;
 }
 
-/** What a Milvus answers in `namespace`: its collections (`db.name`), or why nothing answered. */
-export async function probeMilvus(kube: KubeClients, endpoint: MilvusEndpoint): Promise<{ answers: true; collections: string[] } | { answers: false; why: string }> {
-  const milvus = new MilvusClient(kube.kc, endpoint);
+/** How the demo itself reaches a Milvus that wants credentials: a relay (core/milvus/relay.ts) with the plan's Secret. */
+export interface DemoAuth {
+  readonly authSecret: MilvusAuthSecret;
+  /** The data-mover image the local cluster runs the relay from. */
+  readonly image: string;
+}
+
+/**
+ * Runs `use` with a client for `endpoint`: through the service proxy, or through a relay when
+ * `auth` is given, waiting for it to start (up to 10 s) and removing it afterwards.
+ */
+export async function withDemoMilvus<T>(kube: KubeClients, endpoint: MilvusEndpoint, auth: DemoAuth | undefined, use: (milvus: MilvusClient) => Promise<T>): Promise<T> {
+  if (!auth) return use(new MilvusClient(kube.kc, endpoint));
+  const run = { label: 'milvus-guard.io/demo', id: 'probe' };
+  const relay = new RelayTransport(kube, { endpoint, authSecret: auth.authSecret, secretField: 'the demo plan, milvus.authSecret', image: auth.image, run, deadlineSeconds: 600, callTimeoutSeconds: 30 });
+  const milvus = new MilvusClient(kube.kc, endpoint, relay);
   try {
-    const collections: string[] = [];
-    for (const db of await milvus.listDatabases()) for (const c of await milvus.listCollections(db)) collections.push(`${db}.${c}`);
-    return { answers: true, collections };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await use(milvus);
+      } catch (err) {
+        if (!(err instanceof MilvusRelayUnavailableError) || attempt >= 100) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  } finally {
+    await milvus.close();
+    await deleteRelays(kube, endpoint.namespace, run).catch(() => undefined);
+  }
+}
+
+/** What a Milvus answers in `namespace`: its collections (`db.name`), or why nothing answered. */
+export async function probeMilvus(kube: KubeClients, endpoint: MilvusEndpoint, auth?: DemoAuth): Promise<{ answers: true; collections: string[] } | { answers: false; why: string }> {
+  try {
+    return await withDemoMilvus(kube, endpoint, auth, async (milvus) => {
+      const collections: string[] = [];
+      for (const db of await milvus.listDatabases()) for (const c of await milvus.listCollections(db)) collections.push(`${db}.${c}`);
+      return { answers: true as const, collections };
+    });
   } catch (err) {
     return { answers: false, why: err instanceof Error ? err.message : String(err) };
   }
@@ -185,6 +220,8 @@ interface Demo {
   readonly run: (workflow: Workflow, input: unknown) => Promise<ExecutionEnd>;
   /** The seeded Milvus, which the disaster destroys. */
   readonly source: MilvusEndpoint;
+  /** How the demo reaches a Milvus with authorization enabled (`--milvus-auth`). */
+  readonly auth?: DemoAuth;
   readonly kube: KubeClients;
   readonly catalog: BackupCatalog;
   /** The local vault's URL. */
@@ -199,9 +236,9 @@ type Ran<R> = { readonly end: ExecutionEnd; readonly record?: R };
 
 /** 1. The seeded Milvus answers before anything happens to it. */
 async function checkSeed(demo: Demo, url: string): Promise<void> {
-  const before = await probeMilvus(demo.kube, demo.source);
+  const before = await probeMilvus(demo.kube, demo.source, demo.auth);
   if (!before.answers) throw new Error(`the seeded Milvus in ${demo.source.namespace} does not answer: ${before.why}`);
-  demo.say('cluster', `ready at ${url}; Milvus in namespace ${demo.source.namespace} serves ${before.collections.join(', ')}`);
+  demo.say('cluster', `ready at ${url}; Milvus in namespace ${demo.source.namespace} serves ${before.collections.join(', ')}${demo.auth ? ` (authorization enabled; the plan's credentials are in Secret ${demo.auth.authSecret.name})` : ''}`);
 }
 
 /** 2. The backup workflow for the demo plan. */
@@ -221,7 +258,7 @@ async function destroy(demo: Demo): Promise<DemoSummary['disaster']> {
   const { namespace } = demo.source;
   demo.say('disaster', `deleting namespace ${namespace} with everything in it (Milvus, its pods, PVCs and snapshots)`);
   await deleteNamespaceAndWait(demo.kube, namespace, demo.clock() + NAMESPACE_GONE_TIMEOUT_MS, demo.clock);
-  const after = await probeMilvus(demo.kube, demo.source);
+  const after = await probeMilvus(demo.kube, demo.source, demo.auth);
   if (!after.answers) demo.say('disaster', `namespace ${namespace} is gone; Milvus there no longer answers (${after.why})`);
   return { namespace, deleted: true, milvusAnswers: after.answers, probe: after.answers ? `Milvus still serves ${after.collections.join(', ')}` : after.why };
 }
@@ -239,8 +276,9 @@ async function restore(demo: Demo, backup: BackupRecord): Promise<Ran<RestoreRec
 async function witness(demo: Demo, restored: RestoreRecord | undefined): Promise<Map<string, number>> {
   const served = new Map<string, number>();
   if (restored?.status !== 'Completed') return served;
-  const target = new MilvusClient(demo.kube.kc, { ...demo.source, namespace: DEMO_TARGET_NAMESPACE });
-  for (const c of restored.validation?.collections ?? []) served.set(`${c.database}.${c.collection}`, await target.countRows(c.database, c.collection));
+  await withDemoMilvus(demo.kube, { ...demo.source, namespace: DEMO_TARGET_NAMESPACE }, demo.auth, async (target) => {
+    for (const c of restored.validation?.collections ?? []) served.set(`${c.database}.${c.collection}`, await target.countRows(c.database, c.collection));
+  });
   demo.say('validate', `the restored Milvus in ${DEMO_TARGET_NAMESPACE} serves ${[...served].map(([n, r]) => `${n}=${r}`).join(', ')}`);
   return served;
 }
@@ -301,7 +339,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const start = io.clock();
   const elapsed = () => (io.clock() - start) / 1000;
   const say = (phase: string, text: string) => io.err(`[${elapsed().toFixed(1).padStart(5)}s] ${phase.padEnd(8)} ${text}\n`);
-  const config = await loadConfigFile(DEMO_CONFIG);
+  // Loaded here, not at the top: only the demo's own process needs the local cluster.
+  const local = await import('../local-mode.js');
+  const example = await loadConfigFile(DEMO_CONFIG);
+  // With --milvus-auth the plan names the seeded Secret with root's credentials.
+  const authSecret = options.milvusAuth ? { name: local.SEED_AUTH_SECRET, usernameKey: 'username', passwordKey: 'password' } : undefined;
+  const config = authSecret ? { ...example, plans: example.plans.map((p) => (p.name === DEMO_PLAN ? { ...p, milvus: { ...p.milvus, authSecret } } : p)) } : example;
   const { plan } = resolvePlan(config, DEMO_PLAN);
   const source: MilvusEndpoint = { namespace: plan.namespace, service: plan.milvus.service, restPort: plan.milvus.restPort, managementPort: plan.milvus.managementPort };
   const stateDir = await stateDirFor(options.keep);
@@ -309,14 +352,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const interrupted = listenForInterrupt(io, (signal) => say('stop', `${signal}: stopping the cluster`));
 
   say('cluster', `starting a local Kubernetes API with a seeded Milvus (state: ${stateDir})`);
-  // Loaded here, not at the top: only the demo's own process needs the local cluster.
-  const local = await import('../local-mode.js');
-  const starting = local.startLocalCluster({ stateDir, port: 0, ...(options.milvusVersion !== undefined ? { milvusVersion: options.milvusVersion } : {}) });
+  const starting = local.startLocalCluster({ stateDir, port: 0, ...(options.milvusVersion !== undefined ? { milvusVersion: options.milvusVersion } : {}), ...(options.milvusAuth ? { milvusAuth: true } : {}) });
   const outcome = (async () => {
     const cluster = await starting;
     const demo: Demo = {
       run: (workflow, input) => runLocally({ workflow, config, input, stateDir, pollMs: DEMO_POLL_MS, retryMs: DEMO_RETRY_MS, show: (state) => say(workflow, `  ${state}`) }),
       source,
+      ...(authSecret ? { auth: { authSecret, image: local.LOCAL_DATAMOVER_IMAGE } } : {}),
       kube: makeKubeClients(kubeConfigFromFile(cluster.kubeconfigPath)),
       catalog: await local.localCatalog(stateDir),
       vault: (await local.localVault(stateDir)).url,
@@ -407,10 +449,12 @@ export function registerDemoCommands(program: Command, io: DemoIO = processDemoI
         .default('restore'),
     )
     .addOption(milvusVersionOption())
-    .action(async (opts: { json: boolean; keep?: string; scenario: 'restore' | 'region-outage'; milvusVersion: string }) => {
+    .option('--milvus-auth', 'run against a Milvus with authorization enabled: every Milvus call goes through a relay pod with the credentials of the plan\'s authSecret', false)
+    .action(async (opts: { json: boolean; keep?: string; scenario: 'restore' | 'region-outage'; milvusVersion: string; milvusAuth: boolean }) => {
       if (opts.scenario === 'region-outage') {
-        // The region-outage demo seeds its own clusters; the option applies to the restore demo.
+        // The region-outage demo seeds its own clusters; the options apply to the restore demo.
         if (opts.milvusVersion !== DEFAULT_MILVUS_VERSION) throw new UserError('--milvus-version applies to --scenario restore only; run the region-outage demo without it');
+        if (opts.milvusAuth) throw new UserError('--milvus-auth applies to --scenario restore only; run the region-outage demo without it');
         const { runRegionOutageDemo, renderRegionOutageSummary } = await import('./demo-region-outage.js');
         const outage = await runRegionOutageDemo({ io, ...(opts.keep !== undefined ? { keep: opts.keep } : {}) });
         io.out(opts.json ? `${JSON.stringify(outage)}\n` : renderRegionOutageSummary(outage));
@@ -418,7 +462,7 @@ export function registerDemoCommands(program: Command, io: DemoIO = processDemoI
         process.exitCode = outage.passed ? 0 : 1;
         return;
       }
-      const summary = await runDemo({ io, milvusVersion: opts.milvusVersion, ...(opts.keep !== undefined ? { keep: opts.keep } : {}) });
+      const summary = await runDemo({ io, milvusVersion: opts.milvusVersion, milvusAuth: opts.milvusAuth, ...(opts.keep !== undefined ? { keep: opts.keep } : {}) });
       io.out(opts.json ? `${JSON.stringify(summary)}\n` : renderDemoSummary(summary));
       // With --json stdout holds the JSON alone; the way to inspect the kept state goes to stderr.
       if (opts.json && summary.stateDir) io.err(inspectHint(summary, summary.stateDir));

@@ -12,7 +12,7 @@ import { DEFAULT_LOCAL_PORT, startLocalCluster } from '../local-mode.js';
 import { renderInspection, runInspection } from './plan.js';
 import { SUPPORTED_LINES } from '../../core/milvus/version.js';
 import { DEFAULT_MILVUS_VERSION } from '../../local/milvus/index.js';
-import { assertSupportedMilvusVersion } from '../../local/seed.js';
+import { assertSupportedMilvusVersion, SEED_AUTH_SECRET, SEED_NAMESPACE } from '../../local/seed.js';
 
 const integer = (name: string, min: number, max: number) => (value: string) => {
   const n = Number(value);
@@ -48,11 +48,12 @@ export function registerLocalCommands(program: Command): void {
     .addOption(new Option('--data-scale <n>', 'size multiplier of the seeded Milvus data (fresh state only)').default(1).argParser(integer('--data-scale', 1, 1000)))
     .option('--no-seed', 'start a fresh state directory empty, without the sample Milvus (a DR cluster to fail over into)')
     .addOption(milvusVersionOption())
-    .action(async (opts: { state: string; port: number; dataScale: number; seed: boolean; milvusVersion: string }) => {
+    .option('--milvus-auth', `seed a Milvus with authorization enabled; root's password is in Secret ${SEED_NAMESPACE}/${SEED_AUTH_SECRET}, for a plan's milvus.authSecret (fresh state only)`, false)
+    .action(async (opts: { state: string; port: number; dataScale: number; seed: boolean; milvusVersion: string; milvusAuth: boolean }) => {
       const stateDir = resolve(opts.state);
       let cluster;
       try {
-        cluster = await startLocalCluster({ stateDir, port: opts.port, dataScale: opts.dataScale, seed: opts.seed, milvusVersion: opts.milvusVersion });
+        cluster = await startLocalCluster({ stateDir, port: opts.port, dataScale: opts.dataScale, seed: opts.seed, milvusVersion: opts.milvusVersion, milvusAuth: opts.milvusAuth });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
           throw new UserError(`port ${opts.port} on 127.0.0.1 is already in use: stop the other process or pass --port 0 (any free port)`);
@@ -61,6 +62,7 @@ export function registerLocalCommands(program: Command): void {
       }
       process.stdout.write(`local cluster listening on ${cluster.url} (state: ${stateDir})\n`);
       process.stdout.write(`kubeconfig: ${cluster.kubeconfigPath}\n`);
+      if (opts.milvusAuth) process.stdout.write(`Milvus wants credentials: root's are in Secret ${SEED_NAMESPACE}/${SEED_AUTH_SECRET}; name it in the plan (milvus.authSecret: {name: ${SEED_AUTH_SECRET}})\n`);
       await new Promise<void>((done) => {
         const stop = (signal: NodeJS.Signals) => {
           process.off('SIGINT', stop);
