@@ -13,7 +13,7 @@ import type { VaultStore } from '../vault/store.js';
 import type { CaptureSummary } from '../workflow/backup-state.js';
 import { KubernetesRequestError } from '../kube/errors.js';
 import { KINDS } from '../kube/kinds.js';
-import { referencesOf } from '../kube/references.js';
+import { referencesOf, type Reference } from '../kube/references.js';
 import { kubeRequest } from '../kube/request.js';
 import { CAPTURED_KINDS, collectionPath, listKind, readInventory, type CapturedKind, type Inventory, type RawObject } from './discover.js';
 import type { SecretSealer } from './sealer.js';
@@ -73,13 +73,36 @@ export async function getOptional(kube: KubeClients, kind: CapturedKind, namespa
 }
 
 /**
+ * An object the plan itself names, captured with the backup whatever the selector matches: the
+ * Secret of `milvus.authSecret`, which a restore's validation (through the relay) needs in the
+ * restored namespace as much as Milvus's own Secrets.
+ */
+export interface PlanReference {
+  readonly kind: 'Secret';
+  readonly name: string;
+  /** Who names it, for the warning when it is missing. */
+  readonly via: string;
+}
+
+/** What the plan names for capture (see {@link PlanReference}). */
+export function planReferences(plan: { readonly name: string; readonly milvus: { readonly authSecret?: { readonly name: string } | undefined } }): PlanReference[] {
+  const secret = plan.milvus.authSecret;
+  return secret ? [{ kind: 'Secret', name: secret.name, via: `plan ${plan.name} (milvus.authSecret)` }] : [];
+}
+
+/**
  * The objects a backup captures: those of the inventory (what the selector matched, as they are
- * now; objects deleted since Discover are skipped), then, transitively, every object they name
+ * now; objects deleted since Discover are skipped), those the plan names (`planRefs`), then,
+ * transitively, every object they name
  * from the namespace (see core/kube/references.ts) that is not already among them. A missing
  * reference the referrer marks optional is skipped; any other missing one becomes a warning
  * (the backup goes on: the source works without it, or is already broken without it).
  */
-export async function collectObjects(kube: KubeClients, inventory: Pick<Inventory, 'namespace' | 'resources'>): Promise<{ objects: Captured[]; related: number; warnings: string[] }> {
+export async function collectObjects(
+  kube: KubeClients,
+  inventory: Pick<Inventory, 'namespace' | 'resources'>,
+  planRefs: readonly PlanReference[] = [],
+): Promise<{ objects: Captured[]; related: number; warnings: string[] }> {
   const namespace = inventory.namespace;
   const captured = new Map<string, Captured>();
   for (const kind of CAPTURED_KINDS) {
@@ -93,22 +116,25 @@ export async function collectObjects(kube: KubeClients, inventory: Pick<Inventor
   const missing = new Set<string>();
   let related = 0;
   const queue = [...captured.values()];
-  for (let next = queue.shift(); next; next = queue.shift()) {
-    for (const ref of referencesOf(next.object)) {
-      const kind = KINDS[ref.kind];
-      const id = idOf(kind, ref.name);
-      if (captured.has(id)) continue;
-      const object = missing.has(id) ? undefined : await getOptional(kube, kind, namespace, ref.name);
-      if (!object) {
-        missing.add(id);
-        if (!ref.optional) warnings.push(`${ref.kind} ${namespace}/${ref.name}, which ${ref.via} needs, does not exist; the backup does not have it, and a restore will not start what needs it until it is created`);
-        continue;
-      }
-      const item = { kind, object };
-      captured.set(id, item);
-      queue.push(item);
-      related += 1;
+  /** Captures the object `ref` names unless it is already in, and queues it to follow its own references. */
+  const take = async (ref: Pick<Reference, 'kind' | 'name' | 'via' | 'optional'>): Promise<void> => {
+    const kind = KINDS[ref.kind];
+    const id = idOf(kind, ref.name);
+    if (captured.has(id)) return;
+    const object = missing.has(id) ? undefined : await getOptional(kube, kind, namespace, ref.name);
+    if (!object) {
+      missing.add(id);
+      if (!ref.optional) warnings.push(`${ref.kind} ${namespace}/${ref.name}, which ${ref.via} needs, does not exist; the backup does not have it, and a restore will not start what needs it until it is created`);
+      return;
     }
+    const item = { kind, object };
+    captured.set(id, item);
+    queue.push(item);
+    related += 1;
+  };
+  for (const ref of planRefs) await take({ ...ref, optional: false });
+  for (let next = queue.shift(); next; next = queue.shift()) {
+    for (const ref of referencesOf(next.object)) await take(ref);
   }
   return { objects: [...captured.values()], related, warnings: [...new Set(warnings)] };
 }
@@ -125,10 +151,11 @@ export async function captureManifests(
   kube: KubeClients,
   backupId: string,
   inventoryKey: string,
+  planRefs: readonly PlanReference[] = [],
 ): Promise<CaptureSummary> {
   const inventory = await readInventory(ctx.vault, inventoryKey);
   const namespace = inventory.namespace;
-  const collected = await collectObjects(kube, inventory);
+  const collected = await collectObjects(kube, inventory, planRefs);
   const milvusConfigMaps = new Set(collected.objects.filter((c) => c.kind.kind === 'Milvus').flatMap((c) => milvusConfigMapsOf(c.object)));
   let secrets = 0;
   let sealedCount = 0;

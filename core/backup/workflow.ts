@@ -28,7 +28,7 @@ import { BACKUP_WORKFLOW } from '../workflow/steps.js';
 import { createWhileOpen } from '../workflow/closing.js';
 import { asStep, closeFailedStep, failedStepOf, timeoutCause, type FailedAt, type Timeline } from '../workflow/timeline.js';
 import { prepareBackup, type PrepareContext } from '../workflow/prepare.js';
-import { captureManifests } from './capture.js';
+import { captureManifests, planReferences } from './capture.js';
 import type { BackupServices } from './context.js';
 import { discover } from './discover.js';
 import { checkExport, deleteBackupExports, finishExport, startExport } from './export.js';
@@ -181,10 +181,10 @@ export async function preHooksStep(services: Services<'config' | 'catalog' | 'no
 }
 
 /** Capture: sanitized manifests into the vault, Secrets sealed. */
-export async function captureStep(services: Services<'catalog' | 'now' | 'kube' | 'vault' | 'sealer'>, backup: PreparedBackup, discovery: Discovery): Promise<CaptureSummary> {
+export async function captureStep(services: Services<'config' | 'catalog' | 'now' | 'kube' | 'vault' | 'sealer'>, backup: PreparedBackup, discovery: Discovery): Promise<CaptureSummary> {
   const s = locked(services, backup);
-  return asStep(timeline(s, backup.backupName), 'Capture', { ends: true, detail: (c) => `${c.objects} objects (${c.secrets} sealed Secrets)` }, async () => {
-    const summary = await captureManifests(s, await kubeOf(s, backup), backup.backupName, discovery.inventoryKey);
+  return asStep(timeline(s, backup.backupName), 'Capture', { ends: true, detail: (c) => `${c.objects} objects (${c.related ?? 0} related, ${c.sealed ?? c.secrets} sealed)${c.warnings?.length ? `; missing: ${c.warnings.join('; ')}` : ''}` }, async () => {
+    const summary = await captureManifests(s, await kubeOf(s, backup), backup.backupName, discovery.inventoryKey, planReferences(plan(s.config, backup).plan));
     await s.catalog.updateBackup(backup.backupName, { manifests: summary });
     return summary;
   });

@@ -80,6 +80,13 @@ describe('a backup of a Milvus reached through the relay', () => {
     expect(sessions.length).toBeGreaterThanOrEqual(4);
   });
 
+  it("captures the plan's Secret (sealed) although the selector does not match it, so a restore can reach the restored Milvus", async () => {
+    const files = await readdir(c.stateDir, { recursive: true });
+    expect(files.filter((f) => f.includes('backups/auth-1/') && /milvus-auth.*\.sealed\.json$/.test(f))).toHaveLength(1);
+    const record = await servicesOf(c, withAuth('milvus-auth')).catalog.getBackup('auth-1');
+    expect(record?.manifests?.warnings ?? []).toEqual([]);
+  });
+
   it('removes the relay when the backup is done', async () => {
     expect(await relayPods()).toEqual([]);
   });
