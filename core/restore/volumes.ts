@@ -403,7 +403,7 @@ async function bindsOnFirstConsumer(kube: KubeClients, storageClass: string | un
  * pre-provisioned contents (Retain: the backup's cloud snapshots stay), found by label — never
  * the PVCs. Returns "Kind/name" of what it deleted.
  */
-export async function deleteRestoreTemporaries(kube: KubeClients, restore: PreparedRestore): Promise<string[]> {
+export async function deleteRestoreTemporaries(kube: KubeClients, restore: Pick<PreparedRestore, 'restoreId' | 'to'>): Promise<string[]> {
   const namespace = restore.to.namespace;
   const deleted: string[] = [];
   const jobs = await kubeCall(`list hydration Jobs of ${restore.restoreId}`, () => kube.batch.listNamespacedJob({ namespace, labelSelector: restoreSelector(restore.restoreId, 'hydrate') }));

@@ -293,6 +293,12 @@ export async function cleanUpRestoreStep(s: Services<'catalog' | 'kube' | 'now'>
   return { removed, namespaceDeleted };
 }
 
+/**
+ * What marking a restore failed needs of it: the prepared restore, or one rebuilt from its
+ * catalog record after its execution died (recover.ts).
+ */
+export type FailingRestore = Pick<PreparedRestore, 'restoreId' | 'backupId' | 'plan' | 'cleanupOnFailure' | 'to'>;
+
 /** What `markRestoreFailedStep` reports, for metrics. */
 export interface RestoreFailResult {
   readonly restoreId: string;
@@ -312,7 +318,7 @@ export interface RestoreFailResult {
  */
 export async function markRestoreFailedStep(
   s: Services<'catalog' | 'now' | 'events'>,
-  restore: PreparedRestore,
+  restore: FailingRestore,
   error: StepError,
   cleanup: { result?: RestoreCleanup; error?: StepError },
 ): Promise<RestoreFailResult> {

@@ -89,6 +89,7 @@ export const RESTORE_WORKFLOW = {
     { state: 'CleanUpRestore', does: "failure path: remove the restore's temporary objects" },
     { state: 'MarkRestoreFailed', does: 'failure path: record the restore Failed with its step and cause' },
   ],
+  events: [{ name: 'RecoverExecution', does: 'recover after a restore whose execution ended ABORTED, TIMED_OUT or FAILED without its failure path' }],
 } as const satisfies WorkflowSteps;
 
 export const DRILL_WORKFLOW = {

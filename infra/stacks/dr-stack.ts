@@ -193,6 +193,19 @@ export class DrStack extends Stack {
       alarmTopic: this.notifications.topic,
     });
 
+    // A restore execution here (a failover's or a drill's nested one, or one started by hand)
+    // that ends without its failure path is recovered after, as in the primary region: its
+    // hydration Jobs and snapshot objects removed, its record Failed, the namespace left.
+    new events.Rule(this, 'RecoverEndedRestores', {
+      description: `Recovers after a ${drStateMachineName(config.name, 'restore')} execution that ended without reaching its failure path`,
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: ['Step Functions Execution Status Change'],
+        detail: { stateMachineArn: [this.restoreWorkflow.stateMachine.stateMachineArn], status: ['ABORTED', 'TIMED_OUT', 'FAILED'] },
+      },
+      targets: [new eventTargets.LambdaFunction(this.steps.eventFunction(RESTORE_WORKFLOW, 'RecoverExecution'), { retryAttempts: 8, maxEventAge: Duration.hours(6) })],
+    });
+
     // The event is ignored: the check reads the catalog. A run that cannot be delivered within
     // the period is dropped; the next one does the same work.
     // One run at a time, never retried: a run may take as long as the schedule's period, and

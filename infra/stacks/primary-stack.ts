@@ -300,6 +300,19 @@ export class PrimaryStack extends Stack {
       },
       targets: [new eventTargets.LambdaFunction(this.steps.eventFunction(BACKUP_WORKFLOW, 'RecoverExecution'), { retryAttempts: 8, maxEventAge: Duration.hours(6) })],
     });
+    // The same for a restore execution (also a drill's nested one): its hydration Jobs and
+    // snapshot objects removed, its record Failed (else it stays InProgress, and retention keeps
+    // its backup forever); the target namespace stays for inspection. The event names the
+    // execution, so the function needs no Step Functions permission.
+    new events.Rule(this, 'RecoverEndedRestores', {
+      description: `Recovers after a ${stateMachineName(config.name, 'restore')} execution that ended without reaching its failure path`,
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: ['Step Functions Execution Status Change'],
+        detail: { stateMachineArn: [this.restoreWorkflow.stateMachine.stateMachineArn], status: ['ABORTED', 'TIMED_OUT', 'FAILED'] },
+      },
+      targets: [new eventTargets.LambdaFunction(this.steps.eventFunction(RESTORE_WORKFLOW, 'RecoverExecution'), { retryAttempts: 8, maxEventAge: Duration.hours(6) })],
+    });
 
     // Prepare and RecoverHolder ask whether the execution that holds a plan's lock still runs:
     // a backup's, or a retention run's (which locks every plan of the vault). The ARNs are

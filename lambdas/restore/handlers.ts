@@ -12,7 +12,9 @@ import * as failovers from '../../core/dr/failover.js';
 import { checkReplicationStep } from '../../core/dr/replication.js';
 import { REPLICATION_METRICS } from '../../core/naming.js';
 import type { RestoreServices } from '../../core/restore/context.js';
+import { recoverRestoreExecutionStep } from '../../core/restore/recover.js';
 import * as steps from '../../core/restore/workflow.js';
+import { ExecutionStatusChange } from '../../core/workflow/backup-state.js';
 import { PrepareRequest } from '../../core/workflow/contracts.js';
 import * as contract from '../../core/workflow/restore-state.js';
 import type { DRILL_WORKFLOW, FAILOVER_WORKFLOW, HandlerState, RESTORE_WORKFLOW } from '../../core/workflow/steps.js';
@@ -59,6 +61,7 @@ export function makeRestoreStepHandlers(deps: RestoreStepDependencies): Record<R
       metrics.addMetric('RestoreFailed', MetricUnit.Count, 1);
       return result;
     }),
+    RecoverExecution: handle(ExecutionStatusChange, (r) => recoverRestoreExecutionStep(s, r.detail)),
     PrepareDrill: handle(PrepareRequest, (r) => drills.prepareDrillStep(s, deps.vault, r)),
     CleanUpDrill: handle(contract.DrillStepRequest, (r) => drills.cleanUpDrillStep(s, r.drill)),
     RecordEvidence: handle(contract.DrillEvidenceRequest, async (r) => {
@@ -105,5 +108,10 @@ export function makeRestoreStepHandlers(deps: RestoreStepDependencies): Record<R
   });
 }
 
-/** The states this bundle serves: every Task of the restore and drill workflows. */
-export type RestoreStepState = HandlerState<typeof RESTORE_WORKFLOW> | HandlerState<typeof DRILL_WORKFLOW> | HandlerState<typeof FAILOVER_WORKFLOW> | 'CheckReplication';
+/** The states this bundle serves: every Task of the restore, drill and failover workflows, and their event handlers. */
+export type RestoreStepState =
+  | HandlerState<typeof RESTORE_WORKFLOW>
+  | HandlerState<typeof DRILL_WORKFLOW>
+  | HandlerState<typeof FAILOVER_WORKFLOW>
+  | (typeof RESTORE_WORKFLOW)['events'][number]['name']
+  | (typeof FAILOVER_WORKFLOW)['events'][number]['name'];

@@ -153,7 +153,8 @@ describe('DR workflows', () => {
     const vaultKey = Object.keys(dr.findResources('AWS::KMS::Key')).find((id) => id.startsWith('Vaultprimary'))!;
     const environments = functionEnvironments();
 
-    expect(environments).toHaveLength(handlerStates(RESTORE_WORKFLOW).length + handlerStates(DRILL_WORKFLOW).length + handlerStates(FAILOVER_WORKFLOW).length + 1);
+    // And the two event handlers: CheckReplication and the restore's RecoverExecution.
+    expect(environments).toHaveLength(handlerStates(RESTORE_WORKFLOW).length + handlerStates(DRILL_WORKFLOW).length + handlerStates(FAILOVER_WORKFLOW).length + 2);
     for (const env of environments) {
       expect(env).toMatchObject({
         VAULT_NAME: 'primary',
@@ -185,6 +186,19 @@ describe('DR workflows', () => {
     }
   });
 
+  it('recovers after a restore execution here (a failover\'s or drill\'s nested one too) that ends ABORTED, TIMED_OUT or FAILED', () => {
+    const [, rule] = Object.entries(dr.findResources('AWS::Events::Rule')).find(([id]) => id.startsWith('RecoverEndedRestores'))!;
+    const target = (rule.Properties.Targets as { Arn: { 'Fn::GetAtt': [string, string] } }[])[0]!;
+
+    expect(rule.Properties.EventPattern).toEqual({
+      source: ['aws.states'],
+      'detail-type': ['Step Functions Execution Status Change'],
+      detail: { stateMachineArn: [{ Ref: stateMachine(dr, 'restore').id }], status: ['ABORTED', 'TIMED_OUT', 'FAILED'] },
+    });
+    expect(dr.findResources('AWS::Lambda::Function')[target.Arn['Fn::GetAtt'][0]]!.Properties.Environment.Variables.MILVUS_GUARD_STEP).toBe('RecoverExecution');
+    expect(target).toMatchObject({ RetryPolicy: { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 21600 } });
+  });
+
   it('starts restores and failovers on demand only: the only schedules are the drills that target this region', () => {
     expect(dr.findResources('AWS::Scheduler::Schedule')).toEqual({});
   });
@@ -192,7 +206,7 @@ describe('DR workflows', () => {
 
 describe('CheckReplication', () => {
   it('runs every 5 minutes from a scheduled rule that invokes its function', () => {
-    const [rule] = Object.values(dr.findResources('AWS::Events::Rule'));
+    const [, rule] = Object.entries(dr.findResources('AWS::Events::Rule')).find(([id]) => id.startsWith('CheckReplicationSchedule'))!;
     const target = rule!.Properties.Targets[0] as { Arn: { 'Fn::GetAtt': [string, string] } };
 
     expect(rule!.Properties.ScheduleExpression).toBe('rate(5 minutes)');

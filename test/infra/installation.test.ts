@@ -435,6 +435,23 @@ describe('restore workflow', () => {
     expect(target).toMatchObject({ RetryPolicy: { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 21600 } });
   });
 
+  it('recovers after a restore execution that ends ABORTED, TIMED_OUT or FAILED: a rule runs the restore bundle\'s RecoverExecution', () => {
+    const rules = Object.entries(primary.findResources('AWS::Events::Rule', { Properties: { EventPattern: { source: ['aws.states'] } } }));
+    const [, rule] = rules.find(([id]) => id.startsWith('RecoverEndedRestores'))!;
+    const functions = primary.findResources('AWS::Lambda::Function');
+    const target = (rule.Properties.Targets as { Arn: { 'Fn::GetAtt': [string, string] } }[])[0]!;
+    const fn = functions[target.Arn['Fn::GetAtt'][0]]!;
+
+    expect(rule.Properties.EventPattern).toEqual({
+      source: ['aws.states'],
+      'detail-type': ['Step Functions Execution Status Change'],
+      detail: { stateMachineArn: [{ Ref: stateMachine('restore').id }], status: ['ABORTED', 'TIMED_OUT', 'FAILED'] },
+    });
+    expect(fn.Properties.Environment.Variables.MILVUS_GUARD_STEP).toBe('RecoverExecution');
+    expect(fn.Properties.Description).toMatch(/^Restore workflow, RecoverExecution: /);
+    expect(target).toMatchObject({ RetryPolicy: { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 21600 } });
+  });
+
   it('lets the workflow role describe (only) the backup and retention executions that may hold a plan lock', () => {
     const describes = statementsOf('WorkflowRole').filter((st) => actionsOf([st]).includes('states:DescribeExecution'));
 
