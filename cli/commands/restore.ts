@@ -1,5 +1,5 @@
 /**
- * `milvus-guard restore create|list|describe`: start the restore workflow and read the restores
+ * `milvus-guard restore create|list|cancel|describe`: start (or stop) the restore workflow and read the restores
  * in the catalog. As `backup`: by default against AWS (the `<name>-restore` state machine and
  * the DynamoDB catalog), with `--local [--state DIR]` against the embedded default, where the
  * same definition runs in this process.
@@ -23,6 +23,7 @@ import { executeWorkflow } from '../execution.js';
 import { formatDuration, formatTable } from '../format.js';
 import { addWorkflowOptions, catalogFor, configOf, processIO, type WorkflowIO, type WorkflowOptions } from './common.js';
 import { failedAtText } from '../../core/workflow/timeline.js';
+import { SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 
 export interface RestoreCreateOptions extends WorkflowOptions {
   fromBackup?: string;
@@ -187,7 +188,7 @@ function summary(r: RestoreRecord): string {
   return `restore ${r.restoreId} ${r.status}${f ? ` in ${failedAtText(f)}: ${f.error}: ${f.cause}\n  left behind: ${f.leftBehind}` : ''} (${describe})\n`;
 }
 
-/** Registers `restore create`, `restore list` and `restore describe` on the root program. */
+/** Registers `restore create`, `restore list`, `restore cancel` and `restore describe` on the root program. */
 export function registerRestoreCommands(program: Command, io: WorkflowIO = processIO): void {
   const restore = program.command('restore').description('restore backups and read the restores in the catalog');
 
@@ -223,6 +224,29 @@ export function registerRestoreCommands(program: Command, io: WorkflowIO = proce
     const config = await configOf(opts);
     const records = await (await catalogFor(opts, config)).listRestores({ ...(opts.plan ? { plan: opts.plan } : {}), ...(opts.backup ? { backupId: opts.backup } : {}) });
     io.out(opts.output === 'json' ? `${JSON.stringify(records, null, 2)}\n` : renderRestoreList(records));
+    process.exitCode = 0;
+  });
+
+  addWorkflowOptions(
+    restore
+      .command('cancel')
+      .description("stop a running restore and clean up after it: its hydration Jobs and snapshot objects removed, the record Failed; the target namespace stays for inspection")
+      .argument('<id>', 'the restore name'),
+  ).action(async (id: string, opts: WorkflowOptions) => {
+    const config = await configOf(opts);
+    if (opts.local) {
+      const { cancelLocalRestore } = await import('../local-mode.js');
+      const r = await cancelLocalRestore(opts.state, config, id, (line) => io.err(`${line}\n`));
+      io.out(opts.output === 'json' ? `${JSON.stringify(r, null, 2)}\n` : `restore ${id} cancelled: ${r.removed.length} object(s) removed; left behind: ${r.leftBehind}\n`);
+    } else {
+      const record = await (await catalogFor(opts, config)).getRestore(id);
+      if (!record) throw new UserError(`there is no restore ${id} in the catalog; list them with milvus-guard restore list`);
+      if (record.status !== 'InProgress') throw new UserError(`restore ${id} is ${record.status}: there is nothing to cancel`);
+      // The region of its execution: the vault's, or a DR region's for a failover or a DR drill.
+      const region = opts.region ?? record.executionId.split(':')[3];
+      await new SFNClient({ ...(region ? { region } : {}) }).send(new StopExecutionCommand({ executionArn: record.executionId, cause: 'cancelled with milvus-guard restore cancel' }));
+      io.out(`stopped ${record.executionId}; RecoverExecution cleans up after it and marks the restore Failed (see restore describe ${id})\n`);
+    }
     process.exitCode = 0;
   });
 

@@ -39,6 +39,7 @@ import './promise-with-resolvers.js';
 import { LocalExecutions } from './registry.js';
 import { checkReplicationStep, type ReplicationCheckResult } from '../../core/dr/replication.js';
 import { UserError } from '../../core/errors.js';
+import { recoverRestore, type RestoreRecovery } from '../../core/restore/recover.js';
 
 /** Where the runner keeps its side of the embedded default, inside the cluster's state directory. */
 export function localPaths(stateDir: string) {
@@ -266,6 +267,9 @@ const NESTED_EXECUTION = 'arn:aws:states:::states:startExecution.sync:2';
  * documentation for what is local.
  */
 export async function runLocalWorkflow(options: LocalWorkflowOptions): Promise<LocalBackupResult> {
+  // In AWS an EventBridge rule recovers after a restore whose execution ended without its
+  // failure path; locally nothing hears a CLI process die, so the next run that restores does.
+  if (options.workflow !== 'backup' && options.workflow !== 'retention') await recoverDeadRestores(options.stateDir, options.config, options);
   const services = localBackupServices(options.stateDir, options.config, options);
   const stepHandlers = makeStepHandlers({ services, serviceName: 'milvus-guard', metricsNamespace: 'MilvusGuard', logLevel: 'SILENT', metrics: new LocalMetrics() });
   const plan = typeof options.input === 'object' && options.input !== null ? (options.input as { plan?: unknown }).plan : undefined;
@@ -391,6 +395,53 @@ export async function runLocalWorkflow(options: LocalWorkflowOptions): Promise<L
     const cause = err.cause as { name?: string; message?: string } | undefined;
     return { executionId, status: 'FAILED', error: { name: cause?.name ?? 'States.Runtime', message: cause?.message ?? err.message }, states, retried };
   }
+}
+
+/**
+ * Recovers after every restore of the catalog that is InProgress while its execution, run on
+ * this state directory, ended without its failure path (its process was killed: ABORTED, as
+ * StopExecution ends one in AWS). What the restore RecoverExecution rule does in AWS.
+ * Executions this state directory never ran (UNKNOWN) and running ones are left alone.
+ */
+export async function recoverDeadRestores(
+  stateDir: string,
+  config: Config,
+  options: { timings?: Partial<BackupTimings>; restoreTimings?: Partial<RestoreTimings>; now?: () => Date; vault?: LocalVault } = {},
+): Promise<RestoreRecovery[]> {
+  const services = localRestoreServices(stateDir, config, options);
+  const registry = new LocalExecutions(localPaths(stateDir).executions);
+  const recovered: RestoreRecovery[] = [];
+  for (const record of await services.catalog.listRestores()) {
+    if (record.status !== 'InProgress') continue;
+    const state = await registry.state(record.executionId);
+    if (state === 'RUNNING' || state === 'UNKNOWN') continue;
+    recovered.push(await recoverRestore(services, record, `ended ${state}`));
+  }
+  return recovered;
+}
+
+/**
+ * Cancels restore `restoreId` of the local cluster in `stateDir`: stops the process that runs
+ * its execution (SIGTERM, as StopExecution ends one in AWS; for a drill's nested restore that
+ * is the drill's process) and recovers after it: its hydration Jobs and snapshot objects
+ * removed, the record Failed, the target namespace left for inspection.
+ */
+export async function cancelLocalRestore(stateDir: string, config: Config, restoreId: string, say: (line: string) => void): Promise<RestoreRecovery> {
+  const services = localRestoreServices(stateDir, config);
+  const record = await services.catalog.getRestore(restoreId);
+  if (!record) throw new UserError(`there is no restore ${restoreId} in the catalog; list them with milvus-guard restore list --local`);
+  if (record.status !== 'InProgress') throw new UserError(`restore ${restoreId} is ${record.status}: there is nothing to cancel`);
+  const registry = new LocalExecutions(localPaths(stateDir).executions);
+  const pid = await registry.processOf(record.executionId);
+  // This process cannot stop itself: an execution it runs sees the record closing and creates nothing more.
+  if (pid !== undefined && pid !== process.pid) {
+    say(`stopping process ${pid}, which runs ${record.executionId}`);
+    process.kill(pid, 'SIGTERM');
+    // A stopped process ends within moments; its registry entry then reads ABORTED.
+    for (let i = 0; i < 100 && (await registry.processOf(record.executionId)) !== undefined; i++) await new Promise((r) => setTimeout(r, 100));
+  }
+  // Read again: the process may have reached its failure path before it stopped.
+  return recoverRestore(services, (await services.catalog.getRestore(restoreId)) ?? record, 'was cancelled (milvus-guard restore cancel)');
 }
 
 /** The Task invocations still running. */

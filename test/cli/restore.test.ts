@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { DescribeExecutionCommand, GetExecutionHistoryCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, GetExecutionHistoryCommand, StartExecutionCommand, StopExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { formatDuration } from '../../cli/format.js';
 import { registerRestoreCommands, renderRestore, renderRestoreList, restoreInputFromFlags, type RestoreCreateOptions } from '../../cli/commands/restore.js';
 import { UserError } from '../../core/errors.js';
@@ -134,6 +134,40 @@ describe('restore create on AWS', () => {
 
     await expect(cli().run('restore', 'create', '--from-backup', 'nightly-9', '--namespace', 'vector-db-dr', '-c', CONFIG)).rejects.toThrow(/there is no backup nightly-9 in the catalog/);
     expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+});
+
+describe('restore cancel on AWS', () => {
+  // A failover's restore runs in the DR region: its execution's ARN says where to stop it.
+  const EXECUTION = 'arn:aws:states:us-west-2:123456789012:execution:milvus-guard-dr-restore:failover-1';
+  const { sfn, ddb } = mockAwsStart(EXECUTION);
+
+  it("stops the restore's execution in the region it runs in; RecoverExecution then cleans up after it", async () => {
+    ddb.on(GetCommand).resolves({ Item: restoreRecord({ status: 'InProgress', executionId: EXECUTION, completedAt: undefined, rtoSeconds: undefined }) });
+    sfn.on(StopExecutionCommand).resolves({ stopDate: new Date() });
+    const c = cli();
+
+    const code = await c.run('restore', 'cancel', 'nightly-1-r20261123100000', '-c', CONFIG);
+
+    expect(code).toBe(0);
+    const call = sfn.commandCalls(StopExecutionCommand)[0]!;
+    expect(call.args[0].input).toEqual({ executionArn: EXECUTION, cause: 'cancelled with milvus-guard restore cancel' });
+    expect(await (call.thisValue as SFNClient).config.region()).toBe('us-west-2');
+    expect(c.out.join('')).toBe(`stopped ${EXECUTION}; RecoverExecution cleans up after it and marks the restore Failed (see restore describe nightly-1-r20261123100000)\n`);
+  });
+
+  it('refuses a restore that is not running, without stopping anything', async () => {
+    ddb.on(GetCommand).resolves({ Item: restoreRecord() });
+
+    await expect(cli().run('restore', 'cancel', 'nightly-1-r20261123100000', '-c', CONFIG)).rejects.toThrow('restore nightly-1-r20261123100000 is Completed: there is nothing to cancel');
+    expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(0);
+  });
+
+  it('refuses a restore the catalog does not have, saying how to list them', async () => {
+    ddb.on(GetCommand).resolves({});
+
+    await expect(cli().run('restore', 'cancel', 'nope', '-c', CONFIG)).rejects.toThrow('there is no restore nope in the catalog; list them with milvus-guard restore list');
+    expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(0);
   });
 });
 
