@@ -8,11 +8,12 @@
  * request is sent) and source changes.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { GetObjectCommand, GetObjectRetentionCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, GetObjectRetentionCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { FaultyS3Proxy } from '../../bench/faulty-s3.js';
 import {
   copyPage,
+  createCopyClient,
   finishCopy,
   readObjectCopyCommit,
   restoreCopy,
@@ -154,7 +155,7 @@ describe('copyPage and finishCopy', () => {
     }
   });
 
-  it('copies every copy conditionally on the listed ETag', async () => {
+  it('makes every copy conditional on the ETag the source listed', async () => {
     await seed(segmentFiles(3));
 
     await backup('b1');
@@ -271,7 +272,69 @@ describe('copyPage and finishCopy', () => {
   });
 });
 
+describe('the cursor', () => {
+  it('is small plain JSON that a later call (another Lambda) continues from', async () => {
+    await seed(segmentFiles(25));
+    let cursor = startObjectCopy('b1');
+    let largest = 0;
+
+    while (!cursor.done) {
+      const json = JSON.stringify(await copyPage(ctx, cursor));
+      largest = Math.max(largest, Buffer.byteLength(json));
+      cursor = JSON.parse(json) as CopyCursor;
+    }
+    const commit = await finishCopy(ctx, cursor);
+
+    expect(commit).toMatchObject({ pages: 3, objects: 25 });
+    expect(largest).toBeLessThan(2048);
+  });
+
+  it('is done at once, with no pages, for an empty root path', async () => {
+    const { cursor, commit } = await backup('b1');
+
+    expect(cursor).toMatchObject({ done: true, pages: 0, totals: { objects: 0 } });
+    expect(commit).toMatchObject({ pages: 0, objects: 0 });
+  });
+});
+
+describe('errors', () => {
+  it('names a source object deleted after it was listed', async () => {
+    await seed(segmentFiles(2));
+    const gone = `${source}/${segmentFiles(1)[0]}`;
+    beforeSend = async (name, input) => {
+      if (name === 'CopyObjectCommand' && String(input.CopySource).endsWith(gone)) await direct.send(new DeleteObjectCommand({ Bucket: 'milvus', Key: gone }));
+    };
+
+    await expect(copyPage({ ...ctx, concurrency: 1 }, startObjectCopy('b1'))).rejects.toThrow(`s3://milvus/${gone} was deleted after it was listed. In a backup, keep Milvus's garbage collection paused`);
+  });
+
+  it('refuses a source on another endpoint than the vault, since one request copies', () => {
+    expect(() => createCopyClient({ bucket: 'milvus', prefix: 'files', endpoint: 'http://127.0.0.1:9000' }, { region: 'us-east-1' })).toThrow(
+      'the Milvus bucket s3://milvus is on http://127.0.0.1:9000 and the vault on AWS S3: a server-side copy needs one endpoint that holds both buckets',
+    );
+  });
+});
+
 describe('restoreCopy', () => {
+  it('after a crash in the middle of a page, the same cursor completes the restore', async () => {
+    const tree = await seed(segmentFiles(15));
+    const { commit } = await backup('b1');
+    const manifest = { backupId: 'b1', sha256: commit.sha256 };
+    const target = { bucket: 'restored', prefix: `crash-${seq}` };
+    let cursor = await restoreCopy(ctx, manifest, target, startObjectRestore('b1'));
+    let copies = 0;
+    beforeSend = (name) => {
+      if (name === 'CopyObjectCommand' && ++copies > 2) throw new Error('the Lambda died');
+    };
+
+    await expect(restoreCopy(ctx, manifest, target, cursor)).rejects.toThrow('the Lambda died');
+    beforeSend = () => {};
+    while (!cursor.done) cursor = await restoreCopy(ctx, manifest, target, cursor);
+
+    expect(cursor).toMatchObject({ pages: 2, objects: 15 });
+    for (const [name, body] of tree) expect((await bytesOf(direct, 'restored', `crash-${seq}/${name}`)).equals(body)).toBe(true);
+  });
+
   it('copies the backup back under another bucket and root path, byte-exact, a manifest page per call', async () => {
     const tree = await seed([...segmentFiles(14), 'index_files/9/9/9/9/IVF'], (i) => (i === 14 ? 6 * MiB + 7 : 500 + i));
     const { commit } = await backup('b1');
