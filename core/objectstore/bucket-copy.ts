@@ -7,7 +7,7 @@
  *    Step Functions loop: a Lambda step calls `copyPage(ctx, cursor)` and the state machine
  *    passes the cursor it returns to the next call until `done`.
  * 2. `copyPage` lists one page of keys under the Milvus root path (ListObjectsV2, at most 1000
- *    keys, starting after the last key of the previous page), asks the vault whether it holds
+ *    keys, starting after the last key of the previous page, and cut short at a byte budget), asks the vault whether it holds
  *    each object already (HeadObject on its content-addressed key, core/objectstore/layout.ts),
  *    copies the missing ones inside S3 with bounded concurrency (core/objectstore/server-copy.ts:
  *    CopyObject, UploadPartCopy above the multipart threshold, conditional on the listed ETag),
@@ -96,8 +96,15 @@ export interface BackupCopyContext extends CopyEngineContext {
   readonly source: ObjectSource;
   /** Object Lock date for new objects, manifest pages and the commit; reused objects are extended to it. @default no lock */
   readonly retainUntil?: Date;
-  /** Keys listed (and objects handled) per call, at most 1000 (S3's page). Smaller pages bound a call's time when objects are large. @default 1000 */
+  /** Keys listed (and objects handled) per call, at most 1000 (S3's page). @default 1000 */
   readonly pageSize?: number;
+  /**
+   * Bytes one call copies at most: a page ends early (at least one object) once its objects add
+   * up to more, and the next call lists again after the last object taken. This bounds a call's
+   * time when objects are large (S3 copies an object of several GiB in tens of seconds or more),
+   * so a page fits in a Lambda's 15 minutes. @default 100 GiB
+   */
+  readonly maxPageBytes?: number;
 }
 
 /** Counters a cursor carries. */
@@ -151,6 +158,7 @@ export interface RestoreCursor {
 
 const DEFAULT_CONCURRENCY = 32;
 const MAX_PAGE = 1000;
+const DEFAULT_PAGE_BYTES = 100 * 1024 ** 3;
 
 const noTotals = (): CopyTotals => ({ objects: 0, bytes: 0, copied: 0, reused: 0, bytesCopied: 0, bytesReused: 0, retentionExtended: 0, requests: noRequests() });
 
@@ -245,7 +253,15 @@ export async function copyPage(ctx: BackupCopyContext, cursor: CopyCursor): Prom
     if (s3Name(err) === 'NoSuchBucket') throw new UserError(`the Milvus bucket ${bucket} does not exist (${sourceUrl}); check the bucket Milvus is configured with`, { cause: err });
     throw err;
   }
-  const objects = (listed.Contents ?? []).filter((o) => o.Key !== undefined && o.Key.startsWith(prefix));
+  const listedObjects = (listed.Contents ?? []).filter((o) => o.Key !== undefined && o.Key.startsWith(prefix));
+  // The page ends early when its bytes pass the budget: listing again after the last object
+  // taken (StartAfter, not an opaque continuation token) is what makes a cut anywhere possible.
+  const budget = ctx.maxPageBytes ?? DEFAULT_PAGE_BYTES;
+  let taken = 0;
+  let pageBytes = 0;
+  while (taken < listedObjects.length && (taken === 0 || pageBytes + (listedObjects[taken]!.Size ?? 0) <= budget)) pageBytes += listedObjects[taken++]!.Size ?? 0;
+  const objects = listedObjects.slice(0, taken);
+  const cut = taken < listedObjects.length;
   if (objects.length === 0) return { ...cursor, done: true, totals: { ...cursor.totals, requests: addRequests(cursor.totals.requests, requests) } };
 
   const write: WriteProtection = { ...(ctx.vault.kmsKeyId ? { kmsKeyId: ctx.vault.kmsKeyId } : {}), ...(ctx.vault.objectLockMode ? { objectLockMode: ctx.vault.objectLockMode } : {}), ...(ctx.retainUntil ? { retainUntil: ctx.retainUntil } : {}) };
@@ -286,7 +302,7 @@ export async function copyPage(ctx: BackupCopyContext, cursor: CopyCursor): Prom
     backupId: cursor.backupId,
     pages: page,
     startAfter: objects[objects.length - 1]!.Key!,
-    done: listed.IsTruncated !== true,
+    done: !cut && listed.IsTruncated !== true,
     chain: chainNext(cursor.chain, sha256Hex(body)),
     totals: { objects: t.objects + handled.length, bytes, copied, reused, bytesCopied, bytesReused, retentionExtended, requests: addRequests(t.requests, requests) },
   };

@@ -289,6 +289,17 @@ describe('the cursor', () => {
     expect(largest).toBeLessThan(2048);
   });
 
+  it('ends a page early once its objects pass the byte budget, and the next call goes on after the last object taken', async () => {
+    await seed(segmentFiles(6), () => 1000);
+
+    const { cursor, commit } = await backup('b1', { ...ctx, maxPageBytes: 2500 });
+
+    // 2 objects a page (a third would pass 2500 bytes), each page listed again after the last one taken.
+    expect(commit).toMatchObject({ pages: 3, objects: 6 });
+    expect(cursor.totals).toMatchObject({ copied: 6 });
+    expect(new Set(copiedKeys()).size).toBe(6);
+  });
+
   it('is done at once, with no pages, for an empty root path', async () => {
     const { cursor, commit } = await backup('b1');
 
