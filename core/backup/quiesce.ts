@@ -31,7 +31,7 @@ import type { VaultStore } from '../vault/store.js';
 import type { FlushProgress, GcPause } from '../workflow/backup-state.js';
 import type { BackupServices, BackupTimings } from './context.js';
 import { BACKUP_LABEL } from './names.js';
-import { deleteRelays, RelayTransport } from '../milvus/relay.js';
+import { deleteRelays, RelayTransport, type RelaySpec } from '../milvus/relay.js';
 import { quiesceMethod, type DetectedVersion } from '../milvus/version.js';
 import { milvusStateKey } from '../vault/layout.js';
 import { deadlineAfter } from '../deadline.js';
@@ -89,7 +89,7 @@ export const relayDeadlineSeconds = (t: BackupTimings): number => t.flushTimeout
  * A client for the plan's Milvus: through the cluster's service proxy, or, when the plan names
  * an `authSecret`, through the backup's relay (core/milvus/relay.ts). Close it when done.
  */
-export function milvusFor(kube: KubeClients, resolved: ResolvedPlan, access: MilvusAccess, backupId: string): MilvusClient {
+export function milvusFor(kube: KubeClients, resolved: ResolvedPlan, access: MilvusAccess, backupId: string, guard?: RelaySpec['whileOpen']): MilvusClient {
   const { plan } = resolved;
   const endpoint = { namespace: plan.namespace, service: plan.milvus.service, restPort: plan.milvus.restPort, managementPort: plan.milvus.managementPort };
   const authSecret = plan.milvus.authSecret;
@@ -102,13 +102,25 @@ export function milvusFor(kube: KubeClients, resolved: ResolvedPlan, access: Mil
     run: { label: BACKUP_LABEL, id: backupId },
     deadlineSeconds: relayDeadlineSeconds(access.timings),
     callTimeoutSeconds: access.timings.kubeRequestTimeoutSeconds,
+    ...(guard ? { whileOpen: guard } : {}),
   });
   return new MilvusClient(kube.kc, endpoint, relay);
 }
 
-/** Runs `use` with a client for the plan's Milvus (see {@link milvusFor}) and closes it after. */
-export async function withMilvus<T>(kube: KubeClients, resolved: ResolvedPlan, access: MilvusAccess, backupId: string, use: (milvus: MilvusClient) => Promise<T>): Promise<T> {
-  const milvus = milvusFor(kube, resolved, access, backupId);
+/**
+ * Runs `use` with a client for the plan's Milvus (see {@link milvusFor}) and closes it after.
+ * `guard` makes a relay through the backup's cleanup barrier: every step but those of the
+ * failure path and the recovery, which remove the relay they make themselves.
+ */
+export async function withMilvus<T>(
+  kube: KubeClients,
+  resolved: ResolvedPlan,
+  access: MilvusAccess,
+  backupId: string,
+  use: (milvus: MilvusClient) => Promise<T>,
+  guard?: RelaySpec['whileOpen'],
+): Promise<T> {
+  const milvus = milvusFor(kube, resolved, access, backupId, guard);
   try {
     return await use(milvus);
   } finally {
@@ -116,10 +128,14 @@ export async function withMilvus<T>(kube: KubeClients, resolved: ResolvedPlan, a
   }
 }
 
-/** Removes the backup's relay (when the plan has one); nothing to do without `authSecret`. */
-export async function removeRelay(kube: KubeClients, resolved: ResolvedPlan, backupId: string): Promise<string[]> {
-  if (!resolved.plan.milvus.authSecret) return [];
-  return deleteRelays(kube, resolved.plan.namespace, { label: BACKUP_LABEL, id: backupId });
+/**
+ * Removes the backup's relay (when the plan has one), best effort: a relay left behind ends by
+ * its own deadline (`activeDeadlineSeconds`) and the next sweep of the backup's objects removes
+ * it, so failing to delete it must not fail a step whose work is done (nor run its hooks again).
+ */
+export async function removeRelay(kube: KubeClients, resolved: ResolvedPlan, backupId: string): Promise<void> {
+  if (!resolved.plan.milvus.authSecret) return;
+  await deleteRelays(kube, resolved.plan.namespace, { label: BACKUP_LABEL, id: backupId }).catch(() => undefined);
 }
 
 async function readState(vault: VaultStore, key: string): Promise<MilvusState> {

@@ -52,8 +52,14 @@ export async function recoverBackup(
   let gcResumed = false;
   let postHookRuns = 0;
   if (record.steps.Unquiesce?.outcome !== 'Succeeded') {
-    gcResumed = await withMilvus(kube, plan, s, id, (milvus) => resumeGc(milvus, record.gcPause));
-    await removeRelay(kube, plan, id);
+    try {
+      gcResumed = await withMilvus(kube, plan, s, id, (milvus) => resumeGc(milvus, record.gcPause));
+    } catch (err) {
+      // Not a reason to keep the plan locked: the pause is a lease that ends by itself.
+      ended += `; GC could not be resumed (${(err as Error).message}), so it stays paused until its lease ends${record.gcPause?.pausedUntil ? ` at ${record.gcPause.pausedUntil}` : ''}`;
+    } finally {
+      await removeRelay(kube, plan, id);
+    }
     if (record.steps.Hooks) {
       const runs = await runHooks({ exec: s.exec(kube) }, kube, plan, 'post');
       await recordHookRuns(s, id, 'post', runs);

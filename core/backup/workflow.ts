@@ -56,6 +56,12 @@ const timeline = (s: Services<'catalog' | 'now'>, backupId: string): Timeline =>
 const whileOpen = <T>(s: Services<'catalog'>, backup: PreparedBackup, create: () => Promise<T>, undo: () => Promise<unknown>): Promise<T> =>
   createWhileOpen(`backup ${backup.backupName}`, () => s.catalog.getBackup(backup.backupName), create, undo);
 
+/** {@link whileOpen} for the Milvus relay of the backup's steps (core/milvus/relay.ts). */
+const guardOf =
+  (s: Services<'catalog'>, backup: PreparedBackup) =>
+  <T>(create: () => Promise<T>, undo: (made: T) => Promise<unknown>): Promise<T> =>
+    createWhileOpen(`backup ${backup.backupName}`, () => s.catalog.getBackup(backup.backupName), create, undo);
+
 const plan = (config: Config, backup: PreparedBackup): ResolvedPlan => resolvePlan(config, backup.plan);
 const kubeOf = (s: Services<'kube'>, backup: PreparedBackup): Promise<KubeClients> => s.kube(backup.cluster);
 
@@ -129,7 +135,7 @@ export async function startFlushStep(services: Services<'config' | 'catalog' | '
   return asStep(timeline(s, backup.backupName), 'StartFlush', { ends: false }, async () => {
     const kube = await kubeOf(s, backup);
     const detected = await milvusVersionOf(kube, plan(s.config, backup));
-    return withMilvus(kube, plan(s.config, backup), s, backup.backupName, (milvus) => startFlush(s, milvus, backup.backupName, s.now(), detected));
+    return withMilvus(kube, plan(s.config, backup), s, backup.backupName, (milvus) => startFlush(s, milvus, backup.backupName, s.now(), detected), guardOf(s, backup));
   });
 }
 
@@ -142,7 +148,7 @@ async function milvusVersionOf(kube: KubeClients, resolved: ResolvedPlan): Promi
 export async function checkFlushStep(services: Services<'config' | 'catalog' | 'now' | 'kube' | 'vault' | 'timings' | 'dataMover'>, backup: PreparedBackup, progress: FlushProgress): Promise<FlushProgress> {
   const s = locked(services, backup);
   return asStep(timeline(s, backup.backupName), 'CheckFlush', { ends: false }, async () => {
-    const { progress: next, rowCounts } = await withMilvus(await kubeOf(s, backup), plan(s.config, backup), s, backup.backupName, (milvus) => checkFlush(s, milvus, progress, s.now()));
+    const { progress: next, rowCounts } = await withMilvus(await kubeOf(s, backup), plan(s.config, backup), s, backup.backupName, (milvus) => checkFlush(s, milvus, progress, s.now()), guardOf(s, backup));
     if (rowCounts) await s.catalog.updateBackup(backup.backupName, { rowCounts });
     return next;
   });
@@ -154,7 +160,7 @@ export async function pauseGcStep(s: Services<'config' | 'catalog' | 'now' | 'ku
   return asStep(timeline(s, backup.backupName), 'PauseGc', { ends: true, detail: (p) => describeGcPause(p, detected) }, async () => {
     const kube = await kubeOf(s, backup);
     detected = await milvusVersionOf(kube, plan(s.config, backup));
-    const pause = await withMilvus(kube, plan(s.config, backup), s, backup.backupName, (milvus) => pauseGc(s, milvus, s.now()));
+    const pause = await withMilvus(kube, plan(s.config, backup), s, backup.backupName, (milvus) => pauseGc(s, milvus, s.now()), guardOf(s, backup));
     // Kept in the record too: if the execution dies, its recovery resumes GC with the ticket.
     await s.catalog.updateBackup(backup.backupName, { gcPause: pause });
     return pause;
@@ -228,13 +234,13 @@ export async function unquiesceStep(services: Services<'config' | 'catalog' | 'n
     let gcResumed = false;
     try {
       gcResumed = await withMilvus(kube, resolved, s, backup.backupName, (milvus) => resumeGc(milvus, gc));
-      // The last Milvus call of the backup: its relay is not needed any more.
-      await removeRelay(kube, resolved, backup.backupName);
     } catch (err) {
       gcError = err;
     }
     const runs = await runHooks({ exec: s.exec(kube) }, kube, resolved, 'post');
     await recordHookRuns(s, backup.backupName, 'post', runs);
+    // The last Milvus call of the backup (or of its failure path): its relay is not needed any more.
+    await removeRelay(kube, resolved, backup.backupName);
     if (gcError) throw gcError;
     const failed = runs.filter(failsBackup);
     if (failed.length > 0) throw new HookFailedError(failed);

@@ -46,7 +46,8 @@ export interface RelayOptions {
 
 /**
  * The calls the relay forwards: the ones milvus-guard makes (core/milvus/client.ts), and nothing
- * else, so the relay cannot become a general way into Milvus for whoever can exec into it.
+ * else. A guard against our own mistakes, not a security boundary: whoever can exec into the
+ * relay pod can read the credentials from its environment anyway.
  */
 const FORWARDED: Record<RelayCall['port'], readonly RegExp[]> = {
   rest: [/^\/v2\/vectordb\/(databases\/list|collections\/(list|flush|get_stats|get_load_state|load|describe)|entities\/(query|search))$/],
@@ -94,8 +95,10 @@ export async function relayCall(call: RelayCall, options: RelayOptions): Promise
     return { id: call.id, status: res.status, body };
   } catch (err) {
     // Only the cause: an undici error can quote the request, and the request carries the credentials.
+    // undici's request puts the code (ECONNREFUSED, ENOTFOUND, UND_ERR_*) on the error itself, fetch on its cause.
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    const reason = (err as Error).name === 'TimeoutError' ? `no answer within ${(call.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000} s` : (cause?.code ?? cause?.message ?? (err as Error).name);
+    const code = (err as NodeJS.ErrnoException).code;
+    const reason = (err as Error).name === 'TimeoutError' ? `no answer within ${(call.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000} s` : (code ?? cause?.code ?? cause?.message ?? (err as Error).name);
     return { id: call.id, unavailable: `${call.method} ${url.origin}${url.pathname}: ${reason}` };
   }
 }

@@ -7,12 +7,15 @@
  * through `secretKeyRef`: the kubelet reads the Secret, not milvus-guard. Each step then opens one
  * exec session into that pod (`milvus-guard datamover milvus-relay --stdio`, relay-server.ts) and
  * sends its calls over it, one JSON line each. So the credentials are never read by a Lambda and
- * never appear in a log, the catalog, the vault or an execution's input or output; the steps
- * need `pods/exec` (which the hooks already use) and no `secrets` read at all.
+ * never appear in a log, the catalog or an execution's input or output (Capture does read the
+ * Secret, as every Secret it captures, and seals it into the vault); the steps need `pods/exec`,
+ * which the hooks already use. Whoever may exec into the relay pod can read them from its
+ * environment, as from Milvus's own pods: `pods/exec` in Milvus's namespace is that powerful.
  *
- * Lifetime: the pod is made on a step's first call, found again by name by later steps, and
- * deleted by the step that needs it last (Unquiesce of a backup, Validate of a restore) and by
- * every sweep of the run's objects (the run label is on it). `activeDeadlineSeconds` ends it if
+ * Lifetime: the pod is made on a step's first call (through the run's cleanup barrier), found
+ * again by name by later steps, and deleted by the step that needs it last (Unquiesce of a
+ * backup, Complete of a restore) and by every sweep of the run's objects (the run label is on
+ * it); the failure path and the recovery make their own when they must resume GC, and remove it. `activeDeadlineSeconds` ends it if
  * all of those are missed. A bare pod, not a Job: nothing is gained by a controller recreating a
  * relay the next step recreates anyway when it finds it gone or ended.
  */
@@ -56,7 +59,25 @@ export interface RelaySpec {
   readonly deadlineSeconds: number;
   /** How long one call may wait for its answer. */
   readonly callTimeoutSeconds: number;
+  /**
+   * Makes the pod through the run's cleanup barrier (core/workflow/closing.ts), so a step still
+   * running after its failure path began cannot leave a relay behind. Absent for the steps of the
+   * failure path and the recovery, which make their relay, use it and remove it themselves.
+   */
+  readonly whileOpen?: <T>(create: () => Promise<T>, undo: (made: T) => Promise<unknown>) => Promise<T>;
+  /** How long to wait for a new pod to run (image pull, scheduling). Default {@link RELAY_START_SECONDS}. */
+  readonly startSeconds?: number;
+  /** Waits between readiness checks; the real clock by default. */
+  readonly sleep?: (ms: number) => Promise<void>;
 }
+
+/**
+ * How long a step waits for its relay pod to run before giving up with a retried
+ * `MilvusRelayUnavailable`: covers an image pull on a fresh node; well within a Task's 300 s.
+ */
+export const RELAY_START_SECONDS = 120;
+/** Between two readiness checks of a starting relay pod. */
+const RELAY_POLL_MS = 500;
 
 /** The relay is not ready yet, or Milvus did not answer it: a retry may fix it (the `transient` policy). */
 export class MilvusRelayUnavailableError extends TransientError {
@@ -137,37 +158,62 @@ function podState(pod: V1Pod): { ready: true } | { ready: false; ended: boolean;
   return { ready: false, ended: false, reason: phase };
 }
 
-/** Waiting reasons that a retry does not fix: the Secret or one of its keys is missing. */
-const CONFIG_ERRORS = new Set(['CreateContainerConfigError', 'CreateContainerError']);
+/** The kubelet cannot give the container its Secret or a key of it: a retry does not fix that. */
+const CONFIG_ERROR = 'CreateContainerConfigError';
+/** The image cannot be pulled: neither does a retry (a wrong image, a registry the node cannot reach). */
+const IMAGE_ERRORS = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull']);
 
 /**
- * The name of the run's relay pod once its container runs, making the pod when there is none.
- * Throws {@link MilvusCredentialsError} when the kubelet cannot give it the credentials, and
- * {@link MilvusRelayUnavailableError} while it starts (the step is retried).
+ * The name of the run's relay pod once its container runs, making the pod when there is none
+ * and waiting up to `startSeconds` for it. Throws {@link MilvusCredentialsError} when the
+ * kubelet cannot give it the credentials, and {@link MilvusRelayUnavailableError} (retried) when
+ * it did not start in time or had ended.
  */
 export async function ensureRelay(kube: KubeClients, spec: RelaySpec): Promise<string> {
   const namespace = spec.endpoint.namespace;
   const name = relayPodName(spec.run);
   const what = `relay pod ${namespace}/${name}`;
+  const sleep = spec.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   let pod = await kubeGetOptional(`read ${what}`, () => kube.core.readNamespacedPod({ namespace, name }));
-  // Another step may make it meanwhile: then that one is used, on the next attempt.
-  if (!pod) pod = await kubeCreateIdempotent(`create ${what}`, () => kube.core.createNamespacedPod({ namespace, body: relayPod(spec) }));
-  if (!pod) throw new MilvusRelayUnavailableError(`the Milvus ${what} is being made`);
-  const state = podState(pod);
-  if (state.ready) return name;
-  if (state.ended) {
-    // Past its deadline, evicted or killed: a new one on the next attempt.
-    await deletePod(kube, namespace, name);
-    throw new MilvusRelayUnavailableError(`the Milvus ${what} had ended (${state.reason}${state.message ? `: ${state.message}` : ''}); a new one is made on the next attempt`);
+  if (!pod) {
+    const create = () => kubeCreateIdempotent(`create ${what}`, () => kube.core.createNamespacedPod({ namespace, body: relayPod(spec) }));
+    // Another step may make it meanwhile (409): that one is read below.
+    await (spec.whileOpen ? spec.whileOpen(create, () => deletePod(kube, namespace, name)) : create());
   }
-  if (CONFIG_ERRORS.has(state.reason)) {
-    await deletePod(kube, namespace, name);
-    throw new MilvusCredentialsError(
-      `the Milvus credentials in Secret ${namespace}/${spec.authSecret.name} (${spec.secretField}) cannot be used: the relay pod reports ${state.reason}` +
-        `${state.message ? ` (${state.message})` : ''}. Create the Secret with the keys "${spec.authSecret.usernameKey}" and "${spec.authSecret.passwordKey}", or fix ${spec.secretField}`,
-    );
+  const polls = Math.max(1, Math.ceil(((spec.startSeconds ?? RELAY_START_SECONDS) * 1000) / RELAY_POLL_MS));
+  for (let poll = 1; ; poll++) {
+    pod = await kubeGetOptional(`read ${what}`, () => kube.core.readNamespacedPod({ namespace, name }));
+    const state = pod ? podState(pod) : { ready: false as const, ended: true, reason: 'deleted' };
+    if (state.ready) return name;
+    if (state.ended) {
+      // Past its deadline, evicted, killed or deleted: a new one on the next attempt.
+      await deletePod(kube, namespace, name);
+      throw new MilvusRelayUnavailableError(`the Milvus ${what} had ended (${state.reason}${'message' in state && state.message ? `: ${state.message}` : ''}); a new one is made on the next attempt`);
+    }
+    if (state.reason === CONFIG_ERROR) {
+      await deletePod(kube, namespace, name);
+      throw new MilvusCredentialsError(
+        `the Milvus credentials in Secret ${namespace}/${spec.authSecret.name} (${spec.secretField}) cannot be used: the relay pod reports ${state.reason}` +
+          `${state.message ? ` (${state.message})` : ''}. Create the Secret with the keys "${spec.authSecret.usernameKey}" and "${spec.authSecret.passwordKey}", or fix ${spec.secretField}`,
+      );
+    }
+    if (IMAGE_ERRORS.has(state.reason)) {
+      await deletePod(kube, namespace, name);
+      throw new MilvusRelayImageError(`the Milvus ${what} cannot start: ${state.reason}${state.message ? ` (${state.message})` : ''}; the relay runs the data-mover image ${spec.image}, which the node must be able to pull`);
+    }
+    if (poll >= polls) {
+      throw new MilvusRelayUnavailableError(`the Milvus ${what} did not start within ${spec.startSeconds ?? RELAY_START_SECONDS} s (${state.reason}${state.message ? `: ${state.message}` : ''})`);
+    }
+    await sleep(RELAY_POLL_MS);
   }
-  throw new MilvusRelayUnavailableError(`the Milvus ${what} is not running yet (${state.reason}${state.message ? `: ${state.message}` : ''})`);
+}
+
+/** The relay's image cannot be pulled. Not retried. */
+export class MilvusRelayImageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MilvusRelayImage';
+  }
 }
 
 async function deletePod(kube: KubeClients, namespace: string, name: string): Promise<void> {
@@ -198,10 +244,13 @@ export class RelayTransport implements MilvusTransport {
     const session = await (this.session ??= this.open());
     let answer: Record<string, unknown>;
     try {
-      answer = await session.request({ ...call }, Math.max(this.spec.callTimeoutSeconds, Math.ceil((call.timeoutMs ?? 0) / 1000)));
+      // A few seconds more than the relay gives Milvus, so the relay's own timeout answer arrives first.
+      answer = await session.request({ ...call }, Math.max(this.spec.callTimeoutSeconds, Math.ceil((call.timeoutMs ?? 0) / 1000)) + 5);
     } catch (err) {
       if (err instanceof ExecSessionClosedError || err instanceof ExecSessionTimeoutError) {
+        // Close it, so its stream and its process in the pod end too; the next call opens another.
         this.session = undefined;
+        session.close();
         throw new MilvusRelayUnavailableError(`the Milvus relay did not answer ${call.method} ${call.path}: ${err.message}`, { cause: err });
       }
       throw err;

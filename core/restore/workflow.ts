@@ -62,7 +62,7 @@ const targetKube = (s: Services<'kube'>, restore: PreparedRestore): Promise<Kube
  * the users of the source (they live in its etcd), and the restore brought the Secret back.
  * Close it when done; the relay goes with the restore's temporaries.
  */
-export function targetMilvus(kube: KubeClients, restore: PreparedRestore, access: Pick<Services<'dataMover' | 'restoreTimings'>, 'dataMover' | 'restoreTimings'>): MilvusClient {
+export function targetMilvus(kube: KubeClients, restore: PreparedRestore, access: Pick<Services<'dataMover' | 'restoreTimings' | 'catalog'>, 'dataMover' | 'restoreTimings' | 'catalog'>): MilvusClient {
   const endpoint = { namespace: restore.to.namespace, service: restore.milvus.service, restPort: restore.milvus.restPort, managementPort: restore.milvus.managementPort };
   const authSecret = restore.milvus.authSecret;
   if (!authSecret) return new MilvusClient(kube.kc, endpoint);
@@ -78,12 +78,19 @@ export function targetMilvus(kube: KubeClients, restore: PreparedRestore, access
       run: { label: RESTORE_LABEL, id: restore.restoreId },
       deadlineSeconds: t.readyTimeoutSeconds + t.validateTimeoutSeconds + 900,
       callTimeoutSeconds: DEFAULT_REQUEST_TIMEOUT_MS / 1000,
+      // Through the restore's cleanup barrier: a late CheckReadiness or Validate leaves no relay behind.
+      whileOpen: (create, undo) => createWhileOpen(`restore ${restore.restoreId}`, () => access.catalog.getRestore(restore.restoreId), create, undo),
     }),
   );
 }
 
 /** Runs `use` with the restored Milvus (see {@link targetMilvus}) and closes it after. */
-async function withTargetMilvus<T>(kube: KubeClients, restore: PreparedRestore, access: Pick<Services<'dataMover' | 'restoreTimings'>, 'dataMover' | 'restoreTimings'>, use: (milvus: MilvusClient) => Promise<T>): Promise<T> {
+async function withTargetMilvus<T>(
+  kube: KubeClients,
+  restore: PreparedRestore,
+  access: Pick<Services<'dataMover' | 'restoreTimings' | 'catalog'>, 'dataMover' | 'restoreTimings' | 'catalog'>,
+  use: (milvus: MilvusClient) => Promise<T>,
+): Promise<T> {
   const milvus = targetMilvus(kube, restore, access);
   try {
     return await use(milvus);

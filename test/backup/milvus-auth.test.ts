@@ -1,11 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import type { Config } from '../../core/config/schema.js';
 import { loadConfigFile } from '../../core/config/parse.js';
 import { RELAY_PURPOSE } from '../../core/milvus/relay.js';
-import { backup, MILVUS, NAMESPACE, servicesOf, startSeededCluster, type SeededCluster } from './helpers.js';
+import { action, backup, configWithHooks, MILVUS, NAMESPACE, PLAN, servicesOf, startSeededCluster, type SeededCluster } from './helpers.js';
 
 // A Milvus with authorization enabled (common.security.authorizationEnabled, root's password set
 // by defaultRootPassword): every Milvus call of the backup goes through the relay pod, which gets
@@ -136,3 +138,60 @@ describe('a plan whose credentials Secret does not exist', () => {
     expect(c.cluster.milvus.get(NAMESPACE, MILVUS)!.gcState().paused).toBe(false);
   }, FULL_RUN);
 });
+
+describe('a backup with credentials that dies after PauseGc', () => {
+  it('is recovered by the next backup: GC resumed through a new relay, no relay left, the next backup Available', async () => {
+    // The CLI as a user runs it, with a config naming the Secret; killed once GC is paused (and
+    // its ticket recorded: PauseGc is done when Snapshot starts) and before Unquiesce resumes it.
+    const configFile = join(c.stateDir, 'auth-config.yaml');
+    const example = await readFile('examples/production.yaml', 'utf8');
+    await writeFile(configFile, example.replace('      managementPort: 9091\n', '      managementPort: 9091\n      authSecret: { name: milvus-auth }\n'));
+    const cli = fileURLToPath(new URL('../../bin/milvus-guard.js', import.meta.url));
+    const child = spawn(process.execPath, [cli, 'backup', 'create', '--plan', PLAN, '--local', '--state', c.stateDir, '--config', configFile, '--wait'], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    await c.cluster.timeline.next((e) => e.type === 'VolumeSnapshotCreated');
+    child.kill('SIGKILL');
+    await exited;
+    const catalog = servicesOf(c, withAuth('milvus-auth')).catalog;
+    const dead = (await catalog.lockHolder(PLAN, new Date()))!.backupId;
+    expect(c.cluster.milvus.get(NAMESPACE, MILVUS)!.gcState().paused).toBe(true);
+
+    const next = await backup(c, withAuth('milvus-auth'), { backupName: 'after-the-kill' });
+
+    expect(next.status).toBe('SUCCEEDED');
+    const recovered = await catalog.getBackup(dead);
+    expect(recovered?.status).toBe('Failed');
+    expect(recovered?.failure?.error).toBe('ExecutionEnded');
+    expect(recovered?.failure?.cause).toMatch(/resumed GC and released the plan lock$/);
+    expect(c.cluster.milvus.get(NAMESPACE, MILVUS)!.gcState().paused).toBe(false);
+    expect(await relayPods()).toEqual([]);
+  }, FULL_RUN);
+});
+
+describe('a backup with credentials that fails after PauseGc', () => {
+  it('resumes GC through the failure path, runs the post hook once, and leaves no relay', async () => {
+    const hooked = await configWithHooks({ pre: action(['sh', '-c', 'echo pre']), post: action(['sh', '-c', 'echo post-hook-ran']) });
+    const config: Config = { ...hooked, plans: hooked.plans.map((p) => ({ ...p, milvus: { ...p.milvus, authSecret: { name: 'milvus-auth', usernameKey: 'username', passwordKey: 'password' } } })) };
+    c.cluster.faults.failSnapshots({ namespace: NAMESPACE, pvc: `data-${MILVUS}-etcd-0`, message: 'injected: the EBS snapshot failed' });
+    c.cluster.timeline.clear();
+    try {
+      const result = await backup(c, config, { backupName: 'auth-fails-late' });
+      expect(result.status).toBe('FAILED');
+    } finally {
+      c.cluster.faults.clear();
+    }
+    const record = await servicesOf(c, config).catalog.getBackup('auth-fails-late');
+    expect(record?.failure?.error).toBe('SnapshotFailed');
+    const postRuns = c.cluster.timeline.events.filter((e) => e.type === 'PodExec' && JSON.stringify(e.detail).includes('post-hook-ran'));
+    const pods = await datanodePods();
+    expect(pods).toBeGreaterThan(0);
+    expect(postRuns).toHaveLength(pods);
+    expect(c.cluster.milvus.get(NAMESPACE, MILVUS)!.gcState().paused).toBe(false);
+    expect(await relayPods()).toEqual([]);
+  }, FULL_RUN);
+});
+
+/** How many pods the test hook runs in (the datanodes): one post-hook run each. */
+async function datanodePods(): Promise<number> {
+  return (await core.listNamespacedPod({ namespace: NAMESPACE, labelSelector: `app.kubernetes.io/instance=${MILVUS},app.kubernetes.io/component=datanode` })).items.length;
+}
