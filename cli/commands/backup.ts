@@ -56,6 +56,12 @@ export function renderBackup(r: BackupRecord): string {
   for (const [region, e] of Object.entries(r.replication ?? {})) {
     parts.push(`Replicated:  ${region}: ${e.status}${e.status === 'Complete' ? ` since ${e.at}${e.secretsOpenHere === false ? " (Secrets sealed with a single-Region key: not restorable there)" : ''}` : `, ${e.confirmed} of ${e.objects} objects there at ${e.checkedAt}${e.firstMissing ? ` (${e.firstMissing} missing)` : ''}`}\n`);
   }
+  if (r.manifests) {
+    const m = r.manifests;
+    parts.push(`Manifests:   ${m.objects} objects captured${m.related ? ` (${m.related} by reference)` : ''}, ${m.sealed ?? m.secrets} sealed\n`);
+    // What a captured object needs that the namespace does not have: a restore will not start it either.
+    for (const w of m.warnings ?? []) parts.push(`  missing: ${w}\n`);
+  }
   if (r.failure) parts.push(`\nFailed in ${failedAtText(r.failure)}: ${r.failure.error}\n  ${r.failure.cause}\n`);
   const ordered = BACKUP_STEPS.filter((s) => r.steps[s]);
   parts.push('\nTimeline:\n', formatTable(['step', 'start', 'end', 'outcome', 'detail'], ordered.map((s) => { const e = r.steps[s]!; return [s, e.startedAt, e.endedAt ?? '', e.outcome ?? 'Running', e.detail ?? '']; })));

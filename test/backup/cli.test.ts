@@ -69,6 +69,16 @@ describe('backup describe', () => {
     expect(text).toContain('pre datanode-sync on dn-1: stdout: synced');
   });
 
+  it('shows what capture took by reference and what a captured object needs that the namespace lacks', () => {
+    const text = renderBackup({
+      ...available,
+      manifests: { objects: 31, secrets: 3, sealed: 4, related: 5, warnings: ['Secret vector-db/gateway-tls, which Deployment/gateway volume tls needs, does not exist; the backup does not have it, and a restore will not start what needs it until it is created'] },
+    });
+
+    expect(text).toContain('Manifests:   31 objects captured (5 by reference), 4 sealed\n');
+    expect(text).toContain('  missing: Secret vector-db/gateway-tls, which Deployment/gateway volume tls needs, does not exist;');
+  });
+
   it('shows the failed step and its cause', () => {
     const failed = { ...available, status: 'Failed' as const, failure: { step: 'Snapshot', error: 'SnapshotFailed', cause: 'VolumeSnapshot x failed: disk gone' } };
 
