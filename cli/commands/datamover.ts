@@ -349,7 +349,7 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
   });
 
   dm.command('milvus-relay')
-    .description("relay Milvus calls with the credentials of this pod's environment (MILVUS_USERNAME/MILVUS_PASSWORD or MILVUS_TOKEN); run by the workflows in their relay pod")
+    .description("relay Milvus calls with the credentials of this pod's environment (MILVUS_USERNAME and MILVUS_PASSWORD); run by the workflows in their relay pod")
     .option('--wait', 'keep the pod running until it is stopped (SIGTERM), so sessions can exec into it')
     .option('--stdio', 'serve one JSON call per stdin line, one JSON answer per stdout line, until stdin ends')
     .option('--rest <url>', "Milvus's REST v2 base URL (port 19530)")

@@ -5,6 +5,7 @@
  * calls pays for one exec handshake and one process start, not one per call.
  */
 import { PassThrough, Writable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import type { Exec, V1Status } from '@kubernetes/client-node';
 import { translateKubeError } from './errors.js';
 
@@ -101,16 +102,17 @@ export class ExecSession {
   }
 }
 
-/** Splits a byte stream into lines and hands each to `line`. */
+/** Splits a byte stream into lines and hands each to `line` (a character split across frames stays whole). */
 class Lines extends Writable {
   private rest = '';
+  private readonly decoder = new StringDecoder('utf8');
 
   constructor(private readonly line: (text: string) => void) {
     super();
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
-    const text = this.rest + chunk.toString('utf8');
+    const text = this.rest + this.decoder.write(chunk);
     const lines = text.split('\n');
     this.rest = lines.pop() ?? '';
     for (const l of lines) if (l.trim() !== '') this.line(l);

@@ -5,7 +5,7 @@
  * kubelet), and writes one JSON answer per stdout line. The credentials never leave the pod: not
  * in the exec command, not in an answer, not in a log line.
  *
- * Milvus takes them as `Authorization: Bearer <user>:<password>` (or `Bearer <token>`) on REST v2
+ * Milvus takes them as `Authorization: Bearer <user>:<password>` on REST v2
  * and, when authorization is enabled, on the management port's `/api/v1` handlers
  * (internal/distributed/proxy/httpserver: `ParseUsernamePassword` reads basic auth or the bearer
  * value split at ':').
@@ -29,8 +29,11 @@ interface RelayCall {
 /** One answer: Milvus's status and body, or why it could not be reached. */
 export type RelayAnswer = { id: number; status: number; body: string } | { id: number; unavailable: string } | { id: number; refused: string };
 
-/** How the relay authenticates. */
-export type RelayCredentials = { readonly username: string; readonly password: string } | { readonly token: string };
+/** How the relay authenticates: the user and password of the plan's `authSecret`. */
+export interface RelayCredentials {
+  readonly username: string;
+  readonly password: string;
+}
 
 export interface RelayOptions {
   /** Base URLs of Milvus's REST (19530) and management (9091) ports. */
@@ -58,15 +61,13 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 
 /** The credentials from the environment the relay pod gets from the plan's `authSecret`. */
 export function credentialsFromEnv(env: NodeJS.ProcessEnv): RelayCredentials {
-  const token = env.MILVUS_TOKEN;
-  if (token) return { token };
   const username = env.MILVUS_USERNAME;
   const password = env.MILVUS_PASSWORD;
   if (username && password !== undefined) return { username, password };
-  throw new UserError('the relay has no Milvus credentials: set MILVUS_USERNAME and MILVUS_PASSWORD (or MILVUS_TOKEN) in its environment');
+  throw new UserError('the relay has no Milvus credentials: set MILVUS_USERNAME and MILVUS_PASSWORD in its environment');
 }
 
-const authorization = (c: RelayCredentials): string => `Bearer ${'token' in c ? c.token : `${c.username}:${c.password}`}`;
+const authorization = (c: RelayCredentials): string => `Bearer ${c.username}:${c.password}`;
 
 function isCall(value: unknown): value is RelayCall {
   const v = value as Partial<RelayCall> | null;
