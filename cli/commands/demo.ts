@@ -36,7 +36,7 @@ import { deleteRelays, MilvusRelayUnavailableError, RelayTransport, type MilvusA
 import { runLocally, type ExecutionEnd, type Workflow } from '../execution.js';
 import { formatBytes, formatDuration, formatTable } from '../format.js';
 import { failedAtText } from '../../core/workflow/timeline.js';
-import { DEFAULT_MILVUS_VERSION } from '../../local/milvus/index.js';
+import { DEFAULT_MILVUS_VERSION } from '../local-mode.js';
 import { milvusVersionOption } from './local.js';
 
 /** The config the seeded Milvus matches, shipped with the package (found from here, not the working directory). */

@@ -8,11 +8,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { UserError } from '../../core/errors.js';
-import { DEFAULT_LOCAL_PORT, startLocalCluster } from '../local-mode.js';
+import { assertSupportedMilvusVersion, DEFAULT_LOCAL_PORT, DEFAULT_MILVUS_VERSION, SEED_AUTH_SECRET, SEED_NAMESPACE, startLocalCluster } from '../local-mode.js';
 import { renderInspection, runInspection } from './plan.js';
 import { SUPPORTED_LINES } from '../../core/milvus/version.js';
-import { DEFAULT_MILVUS_VERSION } from '../../local/milvus/index.js';
-import { assertSupportedMilvusVersion, SEED_AUTH_SECRET, SEED_NAMESPACE } from '../../local/seed.js';
 
 const integer = (name: string, min: number, max: number) => (value: string) => {
   const n = Number(value);
