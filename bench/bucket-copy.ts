@@ -40,7 +40,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { ListObjectsV2Command, PutObjectCommand, S3Client, type _Object } from '@aws-sdk/client-s3';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { integer, share } from './options.js';
 import S3rver from 's3rver';
 import { mapBounded } from '../core/objectstore/bounded.js';
 import { copyPage, finishCopy, restoreCopy, startObjectCopy, startObjectRestore, type BackupCopyContext, type CopyTotals } from '../core/objectstore/bucket-copy.js';
@@ -295,16 +296,6 @@ export function formatReport(r: BucketCopyReport): string {
   ].join('\n');
 }
 
-const integer = (min: number) => (value: string): number => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer of at least ${min}`);
-  return n;
-};
-const share = (value: string): number => {
-  const n = Number(value);
-  if (!(n > 0 && n <= 1)) throw new InvalidArgumentError('expected a share above 0 and at most 1 (0.05 is 5%)');
-  return n;
-};
 
 async function main(argv: readonly string[]): Promise<number> {
   const program = new Command('bench:bucket-copy')

@@ -55,7 +55,8 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { integer, share } from './options.js';
 import { InMemoryCatalog } from '../core/catalog/memory.js';
 import { loadConfigFile } from '../core/config/parse.js';
 import { resolvePlan, type ResolvedPlan } from '../core/config/resolve.js';
@@ -794,16 +795,6 @@ export function formatReport(r: RetentionBenchReport): string {
 // ---------------------------------------------------------------------------------------------
 // CLI
 
-const integer = (min: number) => (value: string): number => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer of at least ${min}`);
-  return n;
-};
-const share = (value: string): number => {
-  const n = Number(value);
-  if (!(n > 0 && n <= 1)) throw new InvalidArgumentError('expected a share above 0 and at most 1 (0.01 is 1%)');
-  return n;
-};
 
 async function main(argv: readonly string[]): Promise<number> {
   const program = new Command('bench:retention')

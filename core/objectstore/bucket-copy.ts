@@ -53,6 +53,7 @@ import {
   encodeManifestPage,
   noRequests,
   ObjectManifestCorruptError,
+  type CopyTotals,
   type ManifestEntry,
   type ObjectCopyCommit,
   type PageCommitment,
@@ -107,19 +108,7 @@ export interface BackupCopyContext extends CopyEngineContext {
   readonly maxPageBytes?: number;
 }
 
-/** Counters a cursor carries. */
-export interface CopyTotals {
-  /** Objects in the manifest so far, and their bytes. */
-  readonly objects: number;
-  readonly bytes: number;
-  readonly copied: number;
-  readonly reused: number;
-  readonly bytesCopied: number;
-  readonly bytesReused: number;
-  readonly retentionExtended: number;
-  /** Requests of the calls that returned (a crashed call's are not counted). */
-  readonly requests: RequestCounts;
-}
+export type { CopyTotals } from './manifest.js';
 
 /** Where a backup's copy stands: plain JSON, passed from one `copyPage` call to the next. */
 export interface CopyCursor {

@@ -71,12 +71,9 @@ export function addRequests(a: RequestCounts, b: RequestCounts): RequestCounts {
   return out;
 }
 
-/** The commit object (see the module documentation). */
-export interface ObjectCopyCommit {
-  readonly format: typeof COMMIT_FORMAT;
-  readonly backupId: string;
-  /** Where the objects came from: bucket and Milvus root path (with its trailing slash). */
-  readonly source: { readonly bucket: string; readonly prefix: string };
+/** Counters a copy's cursor carries, and its commit keeps. */
+export interface CopyTotals {
+  /** Objects in the manifest so far, and their bytes. */
   readonly objects: number;
   readonly bytes: number;
   readonly copied: number;
@@ -85,7 +82,16 @@ export interface ObjectCopyCommit {
   readonly bytesReused: number;
   /** Reused objects whose Object Lock date was extended to cover this backup. */
   readonly retentionExtended: number;
+  /** Requests of the calls that returned (a crashed call's are not counted). */
   readonly requests: RequestCounts;
+}
+
+/** The commit object (see the module documentation). */
+export interface ObjectCopyCommit extends CopyTotals {
+  readonly format: typeof COMMIT_FORMAT;
+  readonly backupId: string;
+  /** Where the objects came from: bucket and Milvus root path (with its trailing slash). */
+  readonly source: { readonly bucket: string; readonly prefix: string };
   /** Running digest over the pages' SHA-256s, as the cursor carried it. */
   readonly chainDigest: string;
   readonly pages: readonly PageCommitment[];
