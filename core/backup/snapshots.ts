@@ -47,9 +47,14 @@ interface VolumeSnapshot {
 /** The roles cut first; everything else is cut once their cut is taken (see the module comment). */
 const FIRST_CUT: readonly string[] = ['etcd'];
 
-/** How often, and how many times, the first cut is read before the others are created. */
+/**
+ * How long the first cut may take, and how often it is read meanwhile: soon at first (a CSI
+ * driver often cuts within a second, and the other volumes wait for it with GC paused), then
+ * every {@link CUT_POLL_MS}.
+ */
+const CUT_WAIT_MS = 60_000;
 const CUT_POLL_MS = 500;
-const CUT_POLLS = 120;
+const FIRST_CUT_POLL_MS = 50;
 
 /** The first snapshots (etcd) reported no cut time within the wait, so the others were not taken. */
 export class SnapshotCutTimeoutError extends Error {
@@ -111,7 +116,8 @@ async function createAll(kube: KubeClients, namespace: string, backupId: string,
 /** Reads `items` until each reports its cut time (or is ready); an error fails at once. */
 async function waitForCut(kube: KubeClients, namespace: string, items: readonly SnapshotItem[], sleep: (ms: number) => Promise<void>): Promise<void> {
   let pending = items;
-  for (let poll = 0; ; poll++) {
+  let waited = 0;
+  for (let delay = FIRST_CUT_POLL_MS; ; delay = Math.min(CUT_POLL_MS, delay * 2)) {
     const still: SnapshotItem[] = [];
     for (const item of pending) {
       const snapshot = await getSnapshot(kube, namespace, item);
@@ -120,8 +126,9 @@ async function waitForCut(kube: KubeClients, namespace: string, items: readonly 
     }
     pending = still;
     if (pending.length === 0) return;
-    if (poll + 1 >= CUT_POLLS) throw new SnapshotCutTimeoutError(pending.map((i) => i.snapshot), (CUT_POLLS * CUT_POLL_MS) / 1000);
-    await sleep(CUT_POLL_MS);
+    if (waited >= CUT_WAIT_MS) throw new SnapshotCutTimeoutError(pending.map((i) => i.snapshot), CUT_WAIT_MS / 1000);
+    await sleep(delay);
+    waited += delay;
   }
 }
 

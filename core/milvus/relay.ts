@@ -76,7 +76,8 @@ export interface RelaySpec {
  * `MilvusRelayUnavailable`: covers an image pull on a fresh node; well within a Task's 300 s.
  */
 export const RELAY_START_SECONDS = 120;
-/** Between two readiness checks of a starting relay pod. */
+/** Between two readiness checks of a starting relay pod: the first, and at most. */
+const FIRST_RELAY_POLL_MS = 50;
 const RELAY_POLL_MS = 500;
 
 /** The relay is not ready yet, or Milvus did not answer it: a retry may fix it (the `transient` policy). */
@@ -180,8 +181,10 @@ export async function ensureRelay(kube: KubeClients, spec: RelaySpec): Promise<s
     // Another step may make it meanwhile (409): that one is read below.
     await (spec.whileOpen ? spec.whileOpen(create, () => deletePod(kube, namespace, name)) : create());
   }
-  const polls = Math.max(1, Math.ceil(((spec.startSeconds ?? RELAY_START_SECONDS) * 1000) / RELAY_POLL_MS));
-  for (let poll = 1; ; poll++) {
+  const budgetMs = (spec.startSeconds ?? RELAY_START_SECONDS) * 1000;
+  let waited = 0;
+  // Soon at first (a pod on a node with the image cached runs within a second), then every RELAY_POLL_MS.
+  for (let delay = FIRST_RELAY_POLL_MS; ; delay = Math.min(RELAY_POLL_MS, delay * 2)) {
     pod = await kubeGetOptional(`read ${what}`, () => kube.core.readNamespacedPod({ namespace, name }));
     const state = pod ? podState(pod) : { ready: false as const, ended: true, reason: 'deleted' };
     if (state.ready) return name;
@@ -201,10 +204,11 @@ export async function ensureRelay(kube: KubeClients, spec: RelaySpec): Promise<s
       await deletePod(kube, namespace, name);
       throw new MilvusRelayImageError(`the Milvus ${what} cannot start: ${state.reason}${state.message ? ` (${state.message})` : ''}; the relay runs the data-mover image ${spec.image}, which the node must be able to pull`);
     }
-    if (poll >= polls) {
+    if (waited >= budgetMs) {
       throw new MilvusRelayUnavailableError(`the Milvus ${what} did not start within ${spec.startSeconds ?? RELAY_START_SECONDS} s (${state.reason}${state.message ? `: ${state.message}` : ''})`);
     }
-    await sleep(RELAY_POLL_MS);
+    await sleep(delay);
+    waited += delay;
   }
 }
 
