@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
 import { parseAllDocuments } from 'yaml';
+import { PURPOSE_LABEL } from '../../core/backup/names.js';
+import { RELAY_PURPOSE, relayPod } from '../../core/milvus/relay.js';
 import { RESTORE_LABEL } from '../../core/restore/names.js';
 import { KUBERNETES_GROUP, RETENTION_KUBERNETES_GROUP } from '../../infra/constructs/cluster-access.js';
 
@@ -140,6 +142,43 @@ describe('the namespace-delete guard (deploy/namespace-delete-guard.yaml)', () =
 
   it('lets through only namespaces that carry the label restores put on the namespaces they create', () => {
     expect(policy.spec!.validations!.map((v) => v.expression)).toEqual([`has(oldObject.metadata.labels) && '${RESTORE_LABEL}' in oldObject.metadata.labels`]);
+  });
+
+  it('is bound to deny, and fails closed', () => {
+    expect(binding.spec).toEqual({ policyName: policy.metadata.name, validationActions: ['Deny'] });
+    expect(policy.spec!.failurePolicy).toBe('Fail');
+  });
+});
+
+describe('the relay-pod guard (deploy/relay-pod-guard.yaml)', () => {
+  const guard = parseAllDocuments(readFileSync('deploy/relay-pod-guard.yaml', 'utf8')).map((d) => d.toJS() as Doc);
+  const policy = guard.find((d) => d.kind === 'ValidatingAdmissionPolicy')!;
+  const binding = guard.find((d) => d.kind === 'ValidatingAdmissionPolicyBinding')!;
+  const expressions = policy.spec!.validations!.map((v) => v.expression).join('\n');
+
+  it("applies to pod creates and deletes of the workflow role's group only", () => {
+    expect(policy.spec!.matchConstraints!.resourceRules).toEqual([{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'DELETE'], resources: ['pods'] }]);
+    expect(policy.spec!.matchConditions!.map((c) => c.expression)).toEqual([`'${KUBERNETES_GROUP}' in request.userInfo.groups`]);
+  });
+
+  it('lets through only the pods the relay makes: its purpose label, no token, no volumes, no host network', () => {
+    const pod = relayPod({
+      endpoint: { namespace: 'vector-db', service: 'm', restPort: 19530, managementPort: 9091 },
+      authSecret: { name: 's', usernameKey: 'username', passwordKey: 'password' },
+      secretField: 'f',
+      image: 'i',
+      run: { label: 'milvus-guard.io/backup', id: 'b' },
+      deadlineSeconds: 60,
+      callTimeoutSeconds: 30,
+    });
+    // What the policy requires is what relay.ts makes.
+    expect(pod.metadata!.labels![PURPOSE_LABEL]).toBe(RELAY_PURPOSE);
+    expect(expressions).toContain(`object.metadata.labels['${PURPOSE_LABEL}'] == '${RELAY_PURPOSE}'`);
+    expect(expressions).toContain(`oldObject.metadata.labels['${PURPOSE_LABEL}'] == '${RELAY_PURPOSE}'`);
+    expect(pod.spec!.automountServiceAccountToken).toBe(false);
+    expect(expressions).toContain('object.spec.automountServiceAccountToken == false');
+    expect(pod.spec!.volumes).toBeUndefined();
+    expect(pod.spec!.hostNetwork).toBeUndefined();
   });
 
   it('is bound to deny, and fails closed', () => {
