@@ -124,9 +124,16 @@ export async function prepareStep(s: Services<'config' | 'catalog' | 'now' | 'ti
 /** Discover: discovers resources and protected volumes; the inventory goes into the vault. */
 export async function discoverStep(services: Services<'config' | 'catalog' | 'now' | 'kube' | 'vault'>, backup: PreparedBackup): Promise<Discovery> {
   const s = locked(services, backup);
-  return asStep(timeline(s, backup.backupName), 'Discover', { ends: true, detail: (d) => `${d.resources} resources, ${d.volumes.length} volumes` }, async () =>
+  return asStep(timeline(s, backup.backupName), 'Discover', { ends: true, detail: discoveryDetail }, async () =>
     discover(s, await kubeOf(s, backup), plan(s.config, backup), backup.backupName, s.now()),
   );
+}
+
+/** Discover's line in the timeline: counts, the message queue and where it keeps its data, and the warnings. */
+function discoveryDetail(d: Discovery): string {
+  const queue = d.queue ? `; queue ${d.queue.kind} (${d.queue.placement})` : '';
+  const warnings = d.warnings?.length ? `; ${d.warnings.join('; ')}` : '';
+  return `${d.resources} resources, ${d.volumes.length} volumes${queue}${warnings}`;
 }
 
 /** StartFlush: flushes every collection; the workflow then polls {@link checkFlushStep}. */

@@ -84,6 +84,12 @@ describe('a backup that succeeds', () => {
     ]);
   });
 
+  it("says in Discover's timeline line which queue Milvus writes to and where it keeps its data", async () => {
+    const r = await record('nightly-1');
+    // The seeded Milvus writes to an external Kafka (Amazon MSK): nothing of it is on a volume here.
+    expect(r.steps.Discover?.detail).toMatch(/^\d+ resources, 7 volumes; queue kafka \(external\)$/);
+  });
+
   it('records the row count of every collection, as Milvus counts it after the flush', async () => {
     const r = await record('nightly-1');
     expect(r.rowCounts.map((x) => `${x.database}.${x.collection}`).sort()).toEqual(['analytics.session_vectors', 'default.product_embeddings', 'default.user_profiles']);
