@@ -86,14 +86,7 @@ export async function cancelLocalBackup(state: string, config: Config, backupId:
   const record = await services.catalog.getBackup(backupId);
   if (!record) throw new UserError(`there is no backup ${backupId} in the catalog; list them with milvus-guard backup list --local`);
   if (record.status !== 'InProgress') throw new UserError(`backup ${backupId} is ${record.status}: there is nothing to cancel`);
-  const registry = new LocalExecutions(localPaths(dir).executions);
-  const pid = await registry.processOf(record.executionId);
-  if (pid !== undefined) {
-    say(`stopping process ${pid}, which runs ${record.executionId}`);
-    process.kill(pid, 'SIGTERM');
-    // A stopped process ends within moments; its registry entry then reads ABORTED.
-    for (let i = 0; i < 100 && (await registry.processOf(record.executionId)) !== undefined; i++) await new Promise((r) => setTimeout(r, 100));
-  }
+  await new LocalExecutions(localPaths(dir).executions).stop(record.executionId, say);
   return recoverBackup(services, record, 'was cancelled (milvus-guard backup cancel)');
 }
 

@@ -32,7 +32,7 @@ import { UserError } from '../../core/errors.js';
 import { statusOf } from '../../core/kube/errors.js';
 import { kubeConfigFromFile, makeKubeClients, type KubeClients } from '../../core/kube/connect.js';
 import { MilvusClient, type MilvusEndpoint } from '../../core/milvus/client.js';
-import { deleteRelays, MilvusRelayUnavailableError, RelayTransport, type MilvusAuthSecret } from '../../core/milvus/relay.js';
+import { deleteRelays, RelayTransport, type MilvusAuthSecret } from '../../core/milvus/relay.js';
 import { runLocally, type ExecutionEnd, type Workflow } from '../execution.js';
 import { formatBytes, formatDuration, formatTable } from '../format.js';
 import { failedAtText } from '../../core/workflow/timeline.js';
@@ -164,7 +164,7 @@ export interface DemoAuth {
 
 /**
  * Runs `use` with a client for `endpoint`: through the service proxy, or through a relay when
- * `auth` is given, waiting for it to start (up to 10 s) and removing it afterwards.
+ * `auth` is given (its first call waits for the relay pod to run), removed afterwards.
  */
 export async function withDemoMilvus<T>(kube: KubeClients, endpoint: MilvusEndpoint, auth: DemoAuth | undefined, use: (milvus: MilvusClient) => Promise<T>): Promise<T> {
   if (!auth) return use(new MilvusClient(kube.kc, endpoint));
@@ -172,14 +172,7 @@ export async function withDemoMilvus<T>(kube: KubeClients, endpoint: MilvusEndpo
   const relay = new RelayTransport(kube, { endpoint, authSecret: auth.authSecret, secretField: 'the demo plan, milvus.authSecret', image: auth.image, run, deadlineSeconds: 600, callTimeoutSeconds: 30 });
   const milvus = new MilvusClient(kube.kc, endpoint, relay);
   try {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await use(milvus);
-      } catch (err) {
-        if (!(err instanceof MilvusRelayUnavailableError) || attempt >= 100) throw err;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    return await use(milvus);
   } finally {
     await milvus.close();
     await deleteRelays(kube, endpoint.namespace, run).catch(() => undefined);

@@ -83,13 +83,13 @@ export type MilvusAccess = Pick<BackupServices, 'dataMover' | 'timings'>;
  * How long a backup's relay may live: from StartFlush to Unquiesce, which the flush deadline and
  * the GC pause (snapshots, hooks and capture) bound, plus a margin. Unquiesce deletes it sooner.
  */
-export const relayDeadlineSeconds = (t: BackupTimings): number => t.flushTimeoutSeconds + t.gcPauseSeconds + 900;
+const relayDeadlineSeconds = (t: BackupTimings): number => t.flushTimeoutSeconds + t.gcPauseSeconds + 900;
 
 /**
  * A client for the plan's Milvus: through the cluster's service proxy, or, when the plan names
  * an `authSecret`, through the backup's relay (core/milvus/relay.ts). Close it when done.
  */
-export function milvusFor(kube: KubeClients, resolved: ResolvedPlan, access: MilvusAccess, backupId: string, guard?: RelaySpec['whileOpen']): MilvusClient {
+function milvusFor(kube: KubeClients, resolved: ResolvedPlan, access: MilvusAccess, backupId: string, guard?: RelaySpec['whileOpen']): MilvusClient {
   const { plan } = resolved;
   const endpoint = { namespace: plan.namespace, service: plan.milvus.service, restPort: plan.milvus.restPort, managementPort: plan.milvus.managementPort };
   const authSecret = plan.milvus.authSecret;

@@ -65,10 +65,6 @@ export interface RelaySpec {
    * failure path and the recovery, which make their relay, use it and remove it themselves.
    */
   readonly whileOpen?: <T>(create: () => Promise<T>, undo: (made: T) => Promise<unknown>) => Promise<T>;
-  /** How long to wait for a new pod to run (image pull, scheduling). Default {@link RELAY_START_SECONDS}. */
-  readonly startSeconds?: number;
-  /** Waits between readiness checks; the real clock by default. */
-  readonly sleep?: (ms: number) => Promise<void>;
 }
 
 /**
@@ -166,7 +162,7 @@ const IMAGE_ERRORS = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageN
 
 /**
  * The name of the run's relay pod once its container runs, making the pod when there is none
- * and waiting up to `startSeconds` for it. Throws {@link MilvusCredentialsError} when the
+ * and waiting up to {@link RELAY_START_SECONDS} for it. Throws {@link MilvusCredentialsError} when the
  * kubelet cannot give it the credentials, and {@link MilvusRelayUnavailableError} (retried) when
  * it did not start in time or had ended.
  */
@@ -174,14 +170,13 @@ export async function ensureRelay(kube: KubeClients, spec: RelaySpec): Promise<s
   const namespace = spec.endpoint.namespace;
   const name = relayPodName(spec.run);
   const what = `relay pod ${namespace}/${name}`;
-  const sleep = spec.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   let pod = await kubeGetOptional(`read ${what}`, () => kube.core.readNamespacedPod({ namespace, name }));
   if (!pod) {
     const create = () => kubeCreateIdempotent(`create ${what}`, () => kube.core.createNamespacedPod({ namespace, body: relayPod(spec) }));
     // Another step may make it meanwhile (409): that one is read below.
     await (spec.whileOpen ? spec.whileOpen(create, () => deletePod(kube, namespace, name)) : create());
   }
-  const budgetMs = (spec.startSeconds ?? RELAY_START_SECONDS) * 1000;
+  const budgetMs = RELAY_START_SECONDS * 1000;
   let waited = 0;
   // Soon at first (a pod on a node with the image cached runs within a second), then every RELAY_POLL_MS.
   for (let delay = FIRST_RELAY_POLL_MS; ; delay = Math.min(RELAY_POLL_MS, delay * 2)) {
@@ -205,9 +200,9 @@ export async function ensureRelay(kube: KubeClients, spec: RelaySpec): Promise<s
       throw new MilvusRelayImageError(`the Milvus ${what} cannot start: ${state.reason}${state.message ? ` (${state.message})` : ''}; the relay runs the data-mover image ${spec.image}, which the node must be able to pull`);
     }
     if (waited >= budgetMs) {
-      throw new MilvusRelayUnavailableError(`the Milvus ${what} did not start within ${spec.startSeconds ?? RELAY_START_SECONDS} s (${state.reason}${state.message ? `: ${state.message}` : ''})`);
+      throw new MilvusRelayUnavailableError(`the Milvus ${what} did not start within ${RELAY_START_SECONDS} s (${state.reason}${state.message ? `: ${state.message}` : ''})`);
     }
-    await sleep(delay);
+    await new Promise<void>((r) => setTimeout(r, delay));
     waited += delay;
   }
 }

@@ -18,6 +18,7 @@ import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
+import { recoverEndedExecutions } from '../constructs/recover-ended.js';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
@@ -196,15 +197,7 @@ export class DrStack extends Stack {
     // A restore execution here (a failover's or a drill's nested one, or one started by hand)
     // that ends without its failure path is recovered after, as in the primary region: its
     // hydration Jobs and snapshot objects removed, its record Failed, the namespace left.
-    new events.Rule(this, 'RecoverEndedRestores', {
-      description: `Recovers after a ${drStateMachineName(config.name, 'restore')} execution that ended without reaching its failure path`,
-      eventPattern: {
-        source: ['aws.states'],
-        detailType: ['Step Functions Execution Status Change'],
-        detail: { stateMachineArn: [this.restoreWorkflow.stateMachine.stateMachineArn], status: ['ABORTED', 'TIMED_OUT', 'FAILED'] },
-      },
-      targets: [new eventTargets.LambdaFunction(this.steps.eventFunction(RESTORE_WORKFLOW, 'RecoverExecution'), { retryAttempts: 8, maxEventAge: Duration.hours(6) })],
-    });
+    recoverEndedExecutions(this, 'RecoverEndedRestores', { stateMachineArn: this.restoreWorkflow.stateMachine.stateMachineArn, name: drStateMachineName(config.name, 'restore'), recover: this.steps.eventFunction(RESTORE_WORKFLOW, 'RecoverExecution') });
 
     // The event is ignored: the check reads the catalog. A run that cannot be delivered within
     // the period is dropped; the next one does the same work.

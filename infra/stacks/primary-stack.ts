@@ -12,7 +12,7 @@ import { PACKS_PREFIX } from '../../core/vault/layout.js';
 import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
-import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
+import { recoverEndedExecutions } from '../constructs/recover-ended.js';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -291,28 +291,11 @@ export class PrimaryStack extends Stack {
     // A backup execution that ends without its failure path (stopped, timed out, a Lambda that
     // crashed past its retries) is recovered after at once: its clones, Jobs and snapshots
     // removed, GC resumed, post hooks run, its record Failed and the plan lock released.
-    new events.Rule(this, 'RecoverEndedBackups', {
-      description: `Recovers after a ${stateMachineName(config.name, 'backup')} execution that ended without reaching its failure path`,
-      eventPattern: {
-        source: ['aws.states'],
-        detailType: ['Step Functions Execution Status Change'],
-        detail: { stateMachineArn: [this.backupWorkflow.stateMachine.stateMachineArn], status: ['ABORTED', 'TIMED_OUT', 'FAILED'] },
-      },
-      targets: [new eventTargets.LambdaFunction(this.steps.eventFunction(BACKUP_WORKFLOW, 'RecoverExecution'), { retryAttempts: 8, maxEventAge: Duration.hours(6) })],
-    });
+    recoverEndedExecutions(this, 'RecoverEndedBackups', { stateMachineArn: this.backupWorkflow.stateMachine.stateMachineArn, name: stateMachineName(config.name, 'backup'), recover: this.steps.eventFunction(BACKUP_WORKFLOW, 'RecoverExecution') });
     // The same for a restore execution (also a drill's nested one): its hydration Jobs and
     // snapshot objects removed, its record Failed (else it stays InProgress, and retention keeps
-    // its backup forever); the target namespace stays for inspection. The event names the
-    // execution, so the function needs no Step Functions permission.
-    new events.Rule(this, 'RecoverEndedRestores', {
-      description: `Recovers after a ${stateMachineName(config.name, 'restore')} execution that ended without reaching its failure path`,
-      eventPattern: {
-        source: ['aws.states'],
-        detailType: ['Step Functions Execution Status Change'],
-        detail: { stateMachineArn: [this.restoreWorkflow.stateMachine.stateMachineArn], status: ['ABORTED', 'TIMED_OUT', 'FAILED'] },
-      },
-      targets: [new eventTargets.LambdaFunction(this.steps.eventFunction(RESTORE_WORKFLOW, 'RecoverExecution'), { retryAttempts: 8, maxEventAge: Duration.hours(6) })],
-    });
+    // its backup forever); the target namespace stays for inspection.
+    recoverEndedExecutions(this, 'RecoverEndedRestores', { stateMachineArn: this.restoreWorkflow.stateMachine.stateMachineArn, name: stateMachineName(config.name, 'restore'), recover: this.steps.eventFunction(RESTORE_WORKFLOW, 'RecoverExecution') });
 
     // Prepare and RecoverHolder ask whether the execution that holds a plan's lock still runs:
     // a backup's, or a retention run's (which locks every plan of the vault). The ARNs are

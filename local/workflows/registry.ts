@@ -60,6 +60,20 @@ export class LocalExecutions implements ExecutionStatus {
     }
   }
 
+  /**
+   * Stops the process that runs `executionArn` (SIGTERM, as StopExecution ends one in AWS) and
+   * waits up to 10 s for it to end, when it runs and is not this process (which cannot stop
+   * itself: an execution it runs sees its record closing and creates nothing more).
+   */
+  async stop(executionArn: string, say: (line: string) => void): Promise<void> {
+    const pid = await this.processOf(executionArn);
+    if (pid === undefined || pid === process.pid) return;
+    say(`stopping process ${pid}, which runs ${executionArn}`);
+    process.kill(pid, 'SIGTERM');
+    // A stopped process ends within moments; its entry then reads ABORTED.
+    for (let i = 0; i < 100 && (await this.processOf(executionArn)) !== undefined; i++) await new Promise((r) => setTimeout(r, 100));
+  }
+
   private async write(entry: Entry): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     await writeFileAtomic(this.file(entry.executionArn), JSON.stringify(entry));

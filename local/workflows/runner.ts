@@ -431,15 +431,7 @@ export async function cancelLocalRestore(stateDir: string, config: Config, resto
   const record = await services.catalog.getRestore(restoreId);
   if (!record) throw new UserError(`there is no restore ${restoreId} in the catalog; list them with milvus-guard restore list --local`);
   if (record.status !== 'InProgress') throw new UserError(`restore ${restoreId} is ${record.status}: there is nothing to cancel`);
-  const registry = new LocalExecutions(localPaths(stateDir).executions);
-  const pid = await registry.processOf(record.executionId);
-  // This process cannot stop itself: an execution it runs sees the record closing and creates nothing more.
-  if (pid !== undefined && pid !== process.pid) {
-    say(`stopping process ${pid}, which runs ${record.executionId}`);
-    process.kill(pid, 'SIGTERM');
-    // A stopped process ends within moments; its registry entry then reads ABORTED.
-    for (let i = 0; i < 100 && (await registry.processOf(record.executionId)) !== undefined; i++) await new Promise((r) => setTimeout(r, 100));
-  }
+  await new LocalExecutions(localPaths(stateDir).executions).stop(record.executionId, say);
   // Read again: the process may have reached its failure path before it stopped.
   return recoverRestore(services, (await services.catalog.getRestore(restoreId)) ?? record, 'was cancelled (milvus-guard restore cancel)');
 }

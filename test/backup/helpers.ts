@@ -2,7 +2,7 @@
  * Helpers for the backup workflow tests on the local cluster: one seeded cluster per test file,
  * the example config with test hooks, and a runner call whose polls await the cluster and short deadlines.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BackupTimings } from '../../core/backup/context.js';
@@ -66,4 +66,14 @@ export function backup(c: SeededCluster, config: Config, input: Record<string, u
 /** The local catalog and vault of the cluster (what the runner wrote). */
 export function servicesOf(c: SeededCluster, config: Config) {
   return localBackupServices(c.stateDir, config);
+}
+
+/** Every file under `root` whose bytes contain `needle`, relative to it (to prove a secret is nowhere). */
+export async function filesContaining(root: string, needle: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir(root, { recursive: true })) {
+    const path = join(root, entry);
+    if ((await stat(path)).isFile() && (await readFile(path)).includes(needle)) found.push(entry);
+  }
+  return found;
 }

@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import type { Config } from '../../core/config/schema.js';
 import { loadConfigFile } from '../../core/config/parse.js';
 import { RELAY_PURPOSE } from '../../core/milvus/relay.js';
-import { action, backup, configWithHooks, MILVUS, NAMESPACE, PLAN, servicesOf, startSeededCluster, type SeededCluster } from './helpers.js';
+import { action, backup, configWithHooks, filesContaining, MILVUS, NAMESPACE, PLAN, servicesOf, startSeededCluster, type SeededCluster } from './helpers.js';
 
 // A Milvus with authorization enabled (common.security.authorizationEnabled, root's password set
 // by defaultRootPassword): every Milvus call of the backup goes through the relay pod, which gets
@@ -27,16 +27,6 @@ const withAuth = (secret: string): Config => ({
 
 const relayPods = async () => (await core.listNamespacedPod({ namespace: NAMESPACE, labelSelector: `milvus-guard.io/purpose=${RELAY_PURPOSE}` })).items.map((p) => p.metadata!.name);
 
-/** Every file under `dir` whose bytes contain `needle`. */
-async function filesContaining(dir: string, needle: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const entry of await readdir(dir, { recursive: true })) {
-    const path = join(dir, entry);
-    if (!(await stat(path)).isFile()) continue;
-    if ((await readFile(path)).includes(needle)) found.push(entry);
-  }
-  return found;
-}
 
 beforeAll(async () => {
   c = await startSeededCluster();

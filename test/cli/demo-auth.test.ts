@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { registerDemoCommands, type DemoIO, type DemoSummary } from '../../cli/commands/demo.js';
 import { SEED_AUTH_SECRET } from '../../local/seed.js';
 import { typeKey, typeOf } from '../../local/server/resources.js';
+import { filesContaining } from '../backup/helpers.js';
 
 // `demo --milvus-auth`: the whole story against a Milvus with authorization enabled, every Milvus
 // call of the workflows and of the demo itself made through a relay with the seeded Secret.
@@ -22,15 +23,6 @@ const io: DemoIO = {
   onInterrupt: () => () => undefined,
 };
 
-/** Every file under `root` whose bytes contain `needle`, relative to it. */
-async function filesContaining(root: string, needle: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const entry of await readdir(root, { recursive: true })) {
-    const path = join(root, entry);
-    if ((await stat(path)).isFile() && (await readFile(path)).includes(needle)) found.push(entry);
-  }
-  return found;
-}
 
 beforeAll(async () => {
   dir = join(await mkdtemp(join(tmpdir(), 'mg-demo-auth-')), 'state');
