@@ -44,7 +44,7 @@ import { Command } from 'commander';
 import { integer, share } from './options.js';
 import S3rver from 's3rver';
 import { mapBounded } from '../core/objectstore/bounded.js';
-import { copyPage, finishCopy, restoreCopy, startObjectCopy, startObjectRestore, type BackupCopyContext, type CopyTotals } from '../core/objectstore/bucket-copy.js';
+import { copyPage, finishCopy, restoreCopy, s3CopyBackend, startObjectCopy, startObjectRestore, type BackupCopyContext, type CopyTotals } from '../core/objectstore/bucket-copy.js';
 import { CopyConditionsProxy } from '../test/objectstore/copy-conditions-proxy.js';
 
 const MiB = 1024 * 1024;
@@ -171,12 +171,14 @@ export async function runBucketCopyBench(o: BucketCopyBenchOptions): Promise<Buc
     await write(dataset);
 
     const ctx: BackupCopyContext = {
-      client,
+      backend: s3CopyBackend({
+        client,
+        vault: { bucket: 'vault', prefix: 'vault' },
+        multipart: { threshold: o.multipartThresholdMiB * MiB, partSize: Math.max(5 * MiB, Math.min(512 * MiB, o.multipartThresholdMiB * MiB)) },
+      }),
       source: { bucket: 'milvus', prefix: 'files' },
-      vault: { bucket: 'vault', prefix: 'vault' },
       concurrency: o.concurrency,
       pageSize: o.pageSize,
-      multipart: { threshold: o.multipartThresholdMiB * MiB, partSize: Math.max(5 * MiB, Math.min(512 * MiB, o.multipartThresholdMiB * MiB)) },
     };
     const rows: RunRow[] = [];
     const measure = async <T>(f: () => Promise<T>): Promise<{ value: T; seconds: number; requests: Record<RequestType, number> }> => {

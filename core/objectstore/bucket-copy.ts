@@ -2,22 +2,30 @@
  * Backs up the bucket of an S3-backed Milvus (the EKS deployment of the Milvus documentation,
  * with no in-cluster MinIO) into the vault, and restores it, one page of keys per call.
  *
+ * The storage sits behind a port (core/objectstore/copy-backend.ts): `s3CopyBackend` copies
+ * inside S3 (core/objectstore/s3-copy-backend.ts), `directoryCopyBackend` between the bucket
+ * directories of the local embedded cluster and a `FileVaultStore`
+ * (core/objectstore/directory-copy-backend.ts). This module keeps what a backup's integrity rests
+ * on, the same for both: paging, the byte budget, the manifest, the chain digest, the commit
+ * checks and resumability, so what is tested locally is what runs in AWS.
+ *
  * 1. `startObjectCopy(backupId)` gives the first cursor. The cursor is small plain JSON (a key,
  *    a page number, a digest and counters, under 2 KiB whatever the bucket's size), made for a
  *    Step Functions loop: a Lambda step calls `copyPage(ctx, cursor)` and the state machine
  *    passes the cursor it returns to the next call until `done`.
- * 2. `copyPage` lists one page of keys under the Milvus root path (ListObjectsV2, at most 1000
- *    keys, starting after the last key of the previous page, and cut short at a byte budget), asks the vault whether it holds
- *    each object already (HeadObject on its content-addressed key, core/objectstore/layout.ts),
- *    copies the missing ones inside S3 with bounded concurrency (core/objectstore/server-copy.ts:
- *    CopyObject, UploadPartCopy above the multipart threshold, conditional on the listed ETag),
- *    extends the Object Lock date of the reused ones to cover this backup, writes the page of
- *    the manifest and returns the next cursor.
+ * 2. `copyPage` lists one page of keys under the Milvus root path (at most 1000 keys, starting
+ *    after the last key of the previous page, and cut short at a byte budget), asks the vault
+ *    whether it holds each object already (its content-addressed key,
+ *    core/objectstore/layout.ts), copies the missing ones with bounded concurrency, each on the
+ *    condition that it still has the listed ETag (on S3 a server-side CopyObject,
+ *    core/objectstore/server-copy.ts), extends the Object Lock date of the reused ones to cover
+ *    this backup, writes the page of the manifest and returns the next cursor.
  * 3. `finishCopy(ctx, cursor)` reads the pages back, checks them against the cursor's chain
  *    digest and counters, and writes the commit; its SHA-256 is for the backup's record.
  * 4. `restoreCopy(ctx, manifest, target, cursor)` copies one manifest page of vault objects
  *    back to `<target prefix><key>` per call, after checking the commit against the digest the
- *    backup's record holds and the page against the commit.
+ *    backup's record holds and the page against the commit. `committedObjectKeys` reads the
+ *    same checked pages for retention and verification.
  *
  * Crashes. Every call does one page's bounded work, and a call that fails (or a Lambda that
  * dies) is redone with the same cursor: the listing starts after the same key, objects the
@@ -32,17 +40,16 @@
  * metadata does not name. An object that changes or disappears during the copy fails it with
  * `SourceObjectChangedError` rather than being copied wrong.
  *
- * Scale. Requests per object: one HeadObject, plus one CopyObject when it is new; per page, one
- * ListObjectsV2 and one PutObject. A million objects are a thousand calls of bounded time; the
+ * Scale. Requests per object on S3: one HeadObject, plus one CopyObject when it is new; per page,
+ * one ListObjectsV2 and one PutObject. A million objects are a thousand calls of bounded time; the
  * workflow can run them in a loop or split the key space between several loops.
  */
-import { HeadObjectCommand, GetObjectRetentionCommand, ListObjectsV2Command, PutObjectRetentionCommand, S3Client, type ObjectLockMode } from '@aws-sdk/client-s3';
-import { UserError } from '../errors.js';
 import { sha256Hex } from '../datamover/summary.js';
+import { UserError } from '../errors.js';
 import { checkBackupId } from '../vault/layout.js';
-import { S3VaultStore, type S3VaultOptions } from '../vault/s3-store.js';
-import { ObjectNotFoundError } from '../vault/store.js';
+import { ObjectNotFoundError, type VaultStore } from '../vault/store.js';
 import { mapBounded } from './bounded.js';
+import type { CopyBackend, ListedObject, ObjectSource, RestoreTarget } from './copy-backend.js';
 import { milvusObjectKey, objectCopyCommitKey, objectManifestPageKey } from './layout.js';
 import {
   addRequests,
@@ -59,37 +66,18 @@ import {
   type PageCommitment,
   type RequestCounts,
 } from './manifest.js';
-import { BACKUP_WHEN_CHANGED, MAX_SINGLE_COPY, MIN_PART, MAX_PART, ObjectCopyAccessDeniedError, serverSideCopy, type CopyRoles, type MultipartSettings, type WriteProtection } from './server-copy.js';
+import { BACKUP_WHEN_CHANGED, type CopyRoles } from './server-copy.js';
 
-/** Where a Milvus keeps its objects: the bucket and root path (Milvus's `minio.rootPath`, e.g. `files`). */
-export interface ObjectSource {
-  readonly bucket: string;
-  /** The Milvus root path; a trailing slash is added when missing. '' copies the whole bucket. */
-  readonly prefix: string;
-  /** @default the vault client's region (S3 copies across regions) */
-  readonly region?: string;
-  /** An S3-compatible endpoint; it must be the vault's, since one request copies (see createCopyClient). @default AWS S3 */
-  readonly endpoint?: string;
-}
-
-/** Where a restore puts the objects: the restored Milvus's bucket and root path. */
-export interface RestoreTarget {
-  readonly bucket: string;
-  readonly prefix: string;
-}
-
-/** The vault bucket, described with the options that build its S3VaultStore (so both write alike). */
-export type VaultBucket = Pick<S3VaultOptions, 'bucket' | 'prefix' | 'kmsKeyId' | 'objectLockMode'>;
+export type { CopyBackend, ListedObject, ListedPage, ObjectSource, RestoreTarget, SourceObjectRef, VaultObject, VaultObjectRef } from './copy-backend.js';
+export { createCopyClient, s3CopyBackend, type VaultBucket } from './s3-copy-backend.js';
+export { directoryCopyBackend, type DirectoryCopyOptions } from './directory-copy-backend.js';
 
 /** What both directions need. */
 export interface CopyEngineContext {
-  /** One client that reaches the source (or restore target) and the vault (createCopyClient). */
-  readonly client: S3Client;
-  readonly vault: VaultBucket;
+  /** Where the objects and the vault are (s3CopyBackend, directoryCopyBackend). */
+  readonly backend: CopyBackend;
   /** Objects copied or checked at once. @default 32 */
   readonly concurrency?: number;
-  /** Objects above `threshold` bytes are copied in parts of `partSize`. @default 5 GiB, 512 MiB, 4 parts at once */
-  readonly multipart?: Partial<MultipartSettings>;
 }
 
 /** What a backup's copy needs. */
@@ -156,45 +144,6 @@ function dirPrefix(prefix: string): string {
   return prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`;
 }
 
-function vaultPrefix(vault: VaultBucket): string {
-  return vault.prefix ? `${vault.prefix.replace(/\/+$/, '')}/` : '';
-}
-
-function multipartOf(ctx: CopyEngineContext): MultipartSettings {
-  const m = { threshold: MAX_SINGLE_COPY, partSize: 512 * 1024 ** 2, partConcurrency: 4, ...ctx.multipart };
-  if (!(m.threshold >= 0 && m.threshold <= MAX_SINGLE_COPY)) throw new RangeError(`multipart threshold ${m.threshold} must be between 0 and 5 GiB (S3 copies at most 5 GiB in one CopyObject)`);
-  if (!(m.partSize >= MIN_PART && m.partSize <= MAX_PART)) throw new RangeError(`multipart part size ${m.partSize} must be between 5 MiB and 5 GiB (S3's limits for a part)`);
-  return m;
-}
-
-function storeOf(ctx: CopyEngineContext): S3VaultStore {
-  return new S3VaultStore({ ...ctx.vault, client: ctx.client });
-}
-
-const s3Name = (err: unknown): string | undefined => (err as { name?: string } | undefined)?.name;
-const s3Status = (err: unknown): number | undefined => (err as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
-
-/**
- * A client for copying between `source` and the vault. CopyObject is sent to the vault's
- * endpoint, which reads the source itself: on AWS both are S3 (any regions, any accounts whose
- * bucket policies grant this role read and write); an S3-compatible server copies only between
- * buckets it holds, so a source on another endpoint is refused here, naming both.
- */
-export function createCopyClient(source: ObjectSource, vault: Pick<S3VaultOptions, 'region' | 'endpoint' | 'credentials' | 'maxAttempts'>): S3Client {
-  if ((source.endpoint ?? '') !== (vault.endpoint ?? '')) {
-    throw new UserError(
-      `the Milvus bucket s3://${source.bucket} is on ${source.endpoint ?? 'AWS S3'} and the vault on ${vault.endpoint ?? 'AWS S3'}: a server-side copy needs one endpoint that holds both buckets (put the vault on the same S3 service, or copy with a tool that streams between them)`,
-    );
-  }
-  return new S3Client({
-    ...(vault.region ? { region: vault.region } : source.region ? { region: source.region } : {}),
-    ...(vault.endpoint ? { endpoint: vault.endpoint, forcePathStyle: true } : {}),
-    ...(vault.credentials ? { credentials: vault.credentials } : {}),
-    retryMode: 'adaptive',
-    maxAttempts: vault.maxAttempts ?? 10,
-  });
-}
-
 /** The cursor of a backup's copy before its first page (checks the backup id). */
 export function startObjectCopy(backupId: string): CopyCursor {
   return { backupId: checkBackupId(backupId), pages: 0, done: false, chain: CHAIN_START, totals: noTotals() };
@@ -223,56 +172,33 @@ export async function copyPage(ctx: BackupCopyContext, cursor: CopyCursor): Prom
   if (cursor.done) return cursor;
   const pageSize = ctx.pageSize ?? MAX_PAGE;
   if (!Number.isSafeInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE) throw new RangeError(`page size ${pageSize} must be between 1 and 1000 (ListObjectsV2's largest page)`);
-  const multipart = multipartOf(ctx);
+  const { backend } = ctx;
   const requests = noRequests();
   const { bucket } = ctx.source;
   const prefix = dirPrefix(ctx.source.prefix);
-  const vPrefix = vaultPrefix(ctx.vault);
-  const sourceUrl = `s3://${bucket}/${prefix}`;
-  const roles: CopyRoles = { reading: `the Milvus bucket ${sourceUrl}`, writing: `the vault s3://${ctx.vault.bucket}/${vPrefix}`, whenChanged: BACKUP_WHEN_CHANGED };
+  const roles: CopyRoles = { reading: `the Milvus bucket ${backend.url(bucket, prefix)}`, writing: `the vault ${backend.vault.url}`, whenChanged: BACKUP_WHEN_CHANGED };
 
-  requests.list++;
-  let listed;
-  try {
-    listed = await ctx.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: pageSize, ...(cursor.startAfter !== undefined ? { StartAfter: cursor.startAfter } : {}) }));
-  } catch (err) {
-    if (s3Name(err) === 'AccessDenied' || s3Status(err) === 403) {
-      throw new ObjectCopyAccessDeniedError(`listing ${sourceUrl} was refused (AccessDenied): grant the role s3:ListBucket on bucket ${bucket} for the prefix ${prefix || '(all)'} and s3:GetObject on ${sourceUrl}*`, prefix, { cause: err });
-    }
-    if (s3Name(err) === 'NoSuchBucket') throw new UserError(`the Milvus bucket ${bucket} does not exist (${sourceUrl}); check the bucket Milvus is configured with`, { cause: err });
-    throw err;
-  }
-  const listedObjects = (listed.Contents ?? []).filter((o) => o.Key !== undefined && o.Key.startsWith(prefix));
+  const listed = await backend.listSource(bucket, { prefix, maxKeys: pageSize, ...(cursor.startAfter !== undefined ? { startAfter: cursor.startAfter } : {}) }, requests);
+  const listedObjects = listed.objects.filter((o) => o.key.startsWith(prefix));
   // The page ends early when its bytes pass the budget: listing again after the last object
   // taken (StartAfter, not an opaque continuation token) is what makes a cut anywhere possible.
   const budget = ctx.maxPageBytes ?? DEFAULT_PAGE_BYTES;
   let taken = 0;
   let pageBytes = 0;
-  while (taken < listedObjects.length && (taken === 0 || pageBytes + (listedObjects[taken]!.Size ?? 0) <= budget)) pageBytes += listedObjects[taken++]!.Size ?? 0;
+  while (taken < listedObjects.length && (taken === 0 || pageBytes + listedObjects[taken]!.size <= budget)) pageBytes += listedObjects[taken++]!.size;
   const objects = listedObjects.slice(0, taken);
   const cut = taken < listedObjects.length;
   if (objects.length === 0) return { ...cursor, done: true, totals: { ...cursor.totals, requests: addRequests(cursor.totals.requests, requests) } };
 
-  const write: WriteProtection = { ...(ctx.vault.kmsKeyId ? { kmsKeyId: ctx.vault.kmsKeyId } : {}), ...(ctx.vault.objectLockMode ? { objectLockMode: ctx.vault.objectLockMode } : {}), ...(ctx.retainUntil ? { retainUntil: ctx.retainUntil } : {}) };
-  const handled = await mapBounded(objects, ctx.concurrency ?? DEFAULT_CONCURRENCY, async (o): Promise<Handled> => {
-    const fullKey = o.Key!;
-    const key = fullKey.slice(prefix.length);
-    const size = o.Size ?? 0;
-    const etag = o.ETag ?? '';
-    const vaultKey = milvusObjectKey(key, size, etag);
-    const present = await headVault(ctx, vPrefix + vaultKey, requests, roles);
-    if (present && present.size === size) {
-      const extended = ctx.retainUntil ? await extendRetention(ctx, vPrefix + vaultKey, present, ctx.retainUntil, requests) : false;
-      return { entry: { key, size, etag, vaultKey, vaultEtag: present.etag }, copied: false, extended };
-    }
-    const vaultEtag = await serverSideCopy(ctx.client, { fromBucket: bucket, fromKey: fullKey, etag, size, toBucket: ctx.vault.bucket, toKey: vPrefix + vaultKey }, write, multipart, requests, roles);
-    return { entry: { key, size, etag, vaultKey, vaultEtag }, copied: true, extended: false };
-  });
+  const handled = await mapBounded(objects, ctx.concurrency ?? DEFAULT_CONCURRENCY, (o) => copyOne(ctx, o, prefix, requests, roles));
 
   const page = cursor.pages + 1;
   const body = encodeManifestPage(cursor.backupId, page, handled.map((h) => h.entry));
   requests.put++;
-  await storeOf(ctx).put(objectManifestPageKey(cursor.backupId, page), body, ctx.retainUntil ? { retainUntil: ctx.retainUntil } : undefined);
+  await backend.vault.put(objectManifestPageKey(cursor.backupId, page), body, ctx.retainUntil ? { retainUntil: ctx.retainUntil } : undefined);
+  // The cursor returned says the page and its objects are stored: on a local vault they must
+  // survive a crash before it is handed on (on S3 a written object is durable, and this is free).
+  await backend.vault.flush();
 
   const t = cursor.totals;
   let { copied, reused, bytesCopied, bytesReused, retentionExtended, bytes } = t;
@@ -290,54 +216,30 @@ export async function copyPage(ctx: BackupCopyContext, cursor: CopyCursor): Prom
   return {
     backupId: cursor.backupId,
     pages: page,
-    startAfter: objects[objects.length - 1]!.Key!,
-    done: !cut && listed.IsTruncated !== true,
+    startAfter: objects[objects.length - 1]!.key,
+    done: !cut && !listed.truncated,
     chain: chainNext(cursor.chain, sha256Hex(body)),
     totals: { objects: t.objects + handled.length, bytes, copied, reused, bytesCopied, bytesReused, retentionExtended, requests: addRequests(t.requests, requests) },
   };
 }
 
-/** The vault's copy of an object, or undefined when it has none. */
-async function headVault(ctx: CopyEngineContext, key: string, requests: RequestCounts, roles: CopyRoles): Promise<{ size: number; etag: string; retainUntil?: Date; mode?: string } | undefined> {
-  requests.head++;
-  try {
-    const out = await ctx.client.send(new HeadObjectCommand({ Bucket: ctx.vault.bucket, Key: key }));
-    return { size: out.ContentLength ?? 0, etag: out.ETag ?? '', ...(out.ObjectLockRetainUntilDate ? { retainUntil: out.ObjectLockRetainUntilDate } : {}), ...(out.ObjectLockMode ? { mode: out.ObjectLockMode } : {}) };
-  } catch (err) {
-    if (s3Name(err) === 'NotFound' || s3Name(err) === 'NoSuchKey' || s3Status(err) === 404) return undefined;
-    if (s3Name(err) === 'AccessDenied' || s3Status(err) === 403) {
-      // Without s3:ListBucket, S3 answers 403 rather than 404 for a key that does not exist.
-      throw new ObjectCopyAccessDeniedError(`checking s3://${ctx.vault.bucket}/${key} was refused (AccessDenied): grant the role s3:GetObject and s3:ListBucket on ${roles.writing}`, key, { cause: err });
-    }
-    throw err;
+/** One listed object: reused when the vault holds it (its lock extended), copied otherwise. */
+async function copyOne(ctx: BackupCopyContext, o: ListedObject, prefix: string, requests: RequestCounts, roles: CopyRoles): Promise<Handled> {
+  const { backend } = ctx;
+  const key = o.key.slice(prefix.length);
+  const { size, etag } = o;
+  const vaultKey = milvusObjectKey(key, size, etag);
+  const present = await backend.headVault(vaultKey, { size, etag }, requests);
+  if (present && present.size === size) {
+    const extended = ctx.retainUntil ? await backend.extendRetention(vaultKey, present, ctx.retainUntil, requests) : false;
+    return { entry: { key, size, etag, vaultKey, vaultEtag: present.etag }, copied: false, extended };
   }
-}
-
-/**
- * Extends a reused object's Object Lock date to `until`, never shortening it, keeping its mode
- * (as S3VaultStore.extendRetention does). HeadObject reports the date only with
- * s3:GetObjectRetention; without it in the answer, GetObjectRetention asks.
- */
-async function extendRetention(ctx: CopyEngineContext, key: string, head: { retainUntil?: Date; mode?: string }, until: Date, requests: RequestCounts): Promise<boolean> {
-  let current: { until?: Date; mode?: string } = { ...(head.retainUntil ? { until: head.retainUntil } : {}), ...(head.mode ? { mode: head.mode } : {}) };
-  if (!current.until) {
-    requests.retention++;
-    try {
-      const r = (await ctx.client.send(new GetObjectRetentionCommand({ Bucket: ctx.vault.bucket, Key: key }))).Retention;
-      current = { ...(r?.RetainUntilDate ? { until: r.RetainUntilDate } : {}), ...(r?.Mode ? { mode: r.Mode } : {}) };
-    } catch (err) {
-      if (s3Name(err) !== 'NoSuchObjectLockConfiguration') throw err;
-    }
-  }
-  if (current.until && current.until.getTime() >= until.getTime()) return false;
-  requests.retention++;
-  const mode = (current.mode ?? ctx.vault.objectLockMode ?? 'GOVERNANCE') as ObjectLockMode;
-  await ctx.client.send(new PutObjectRetentionCommand({ Bucket: ctx.vault.bucket, Key: key, Retention: { Mode: mode, RetainUntilDate: until } }));
-  return true;
+  const vaultEtag = await backend.copyToVault({ bucket: ctx.source.bucket, key: o.key, size, etag }, vaultKey, ctx.retainUntil ? { retainUntil: ctx.retainUntil } : {}, requests, roles);
+  return { entry: { key, size, etag, vaultKey, vaultEtag }, copied: true, extended: false };
 }
 
 /** Reads a manifest page and checks it against what the commit (or cursor) expects of it. */
-async function readPage(store: S3VaultStore, backupId: string, page: number): Promise<{ body: Buffer; entries: ManifestEntry[]; key: string }> {
+async function readPage(store: VaultStore, backupId: string, page: number): Promise<{ body: Buffer; entries: ManifestEntry[]; key: string }> {
   const key = objectManifestPageKey(backupId, page);
   let body: Buffer;
   try {
@@ -357,7 +259,7 @@ async function readPage(store: S3VaultStore, backupId: string, page: number): Pr
  */
 export async function finishCopy(ctx: BackupCopyContext, cursor: CopyCursor): Promise<ObjectCopyCommitment> {
   if (!cursor.done) throw new Error(`the object copy of backup ${cursor.backupId} is not finished (${cursor.pages} pages so far): call copyPage until its cursor is done (a bug in the workflow)`);
-  const store = storeOf(ctx);
+  const store = ctx.backend.vault;
   const requests = noRequests();
   const pageNumbers = Array.from({ length: cursor.pages }, (_, i) => i + 1);
   const pages = await mapBounded(pageNumbers, ctx.concurrency ?? DEFAULT_CONCURRENCY, async (page): Promise<PageCommitment> => {
@@ -394,12 +296,14 @@ export async function finishCopy(ctx: BackupCopyContext, cursor: CopyCursor): Pr
   const body = Buffer.from(`${JSON.stringify(commit, null, 1)}\n`, 'utf8');
   const key = objectCopyCommitKey(cursor.backupId);
   await store.put(key, body, ctx.retainUntil ? { retainUntil: ctx.retainUntil } : undefined);
+  // The backup's record will commit to this object: on a local vault it must survive a crash first.
+  await store.flush();
   return { key, sha256: sha256Hex(body), size: body.length, pages: pages.length, objects, bytes };
 }
 
 /** Reads the commit of a backup's copy and checks it against the digest the backup's record holds. */
 export async function readObjectCopyCommit(ctx: CopyEngineContext, manifest: { backupId: string; sha256: string }): Promise<ObjectCopyCommit> {
-  const store = storeOf(ctx);
+  const store = ctx.backend.vault;
   const key = objectCopyCommitKey(manifest.backupId);
   let body: Buffer;
   try {
@@ -420,37 +324,42 @@ export async function readObjectCopyCommit(ctx: CopyEngineContext, manifest: { b
   return commit;
 }
 
-/**
- * Restores one manifest page: copies its vault objects back to `<target prefix><key>` inside S3,
- * each on the condition that the vault object still has the ETag the manifest recorded, and
- * returns the cursor to continue from. The commit is checked against `manifest.sha256` (what the
- * backup's record holds) and the page against the commit before anything is copied. Redo a
- * failed call with the same cursor: the page is copied again, which overwrites the same keys.
- */
-export async function restoreCopy(ctx: CopyEngineContext, manifest: { backupId: string; sha256: string }, target: RestoreTarget, cursor: RestoreCursor): Promise<RestoreCursor> {
-  if (cursor.done) return cursor;
-  const requests = noRequests();
-  const multipart = multipartOf(ctx);
-  requests.get++;
-  const commit = await readObjectCopyCommit(ctx, manifest);
-  if (cursor.pages >= commit.pages.length) return { ...cursor, done: true, requests: addRequests(cursor.requests, requests) };
-  const committed = commit.pages[cursor.pages]!;
-  const store = storeOf(ctx);
-  requests.get++;
-  const { body, entries, key } = await readPage(store, manifest.backupId, committed.page);
+/** A page of a committed manifest, checked against the commit: its entries. */
+async function readCommittedPage(store: VaultStore, backupId: string, committed: PageCommitment): Promise<ManifestEntry[]> {
+  const { body, entries, key } = await readPage(store, backupId, committed.page);
   const sha256 = sha256Hex(body);
   if (sha256 !== committed.sha256 || entries.length !== committed.objects) {
     throw new ObjectManifestCorruptError(`${key} in ${store.url} is not the page the commit names (SHA-256 ${sha256} where it commits to ${committed.sha256}): the manifest was altered or damaged; it is not restored`);
   }
-  const vPrefix = vaultPrefix(ctx.vault);
+  return entries;
+}
+
+/**
+ * Restores one manifest page: copies its vault objects back to `<target prefix><key>` of the
+ * target bucket, each on the condition that the vault object still has the ETag the manifest
+ * recorded, and returns the cursor to continue from. The commit is checked against
+ * `manifest.sha256` (what the backup's record holds) and the page against the commit before
+ * anything is copied. Redo a failed call with the same cursor: the page is copied again, which
+ * overwrites the same keys.
+ */
+export async function restoreCopy(ctx: CopyEngineContext, manifest: { backupId: string; sha256: string }, target: RestoreTarget, cursor: RestoreCursor): Promise<RestoreCursor> {
+  if (cursor.done) return cursor;
+  const { backend } = ctx;
+  const requests = noRequests();
+  requests.get++;
+  const commit = await readObjectCopyCommit(ctx, manifest);
+  if (cursor.pages >= commit.pages.length) return { ...cursor, done: true, requests: addRequests(cursor.requests, requests) };
+  const committed = commit.pages[cursor.pages]!;
+  requests.get++;
+  const entries = await readCommittedPage(backend.vault, manifest.backupId, committed);
   const prefix = dirPrefix(target.prefix);
   const roles: CopyRoles = {
-    reading: `the vault s3://${ctx.vault.bucket}/${vPrefix}`,
-    writing: `the restore target s3://${target.bucket}/${prefix}`,
+    reading: `the vault ${backend.vault.url}`,
+    writing: `the restore target ${backend.url(target.bucket, prefix)}`,
     whenChanged: `The vault's copy is not the one backup ${manifest.backupId} recorded: verify the backup, and restore another one`,
   };
   await mapBounded(entries, ctx.concurrency ?? DEFAULT_CONCURRENCY, (e) =>
-    serverSideCopy(ctx.client, { fromBucket: ctx.vault.bucket, fromKey: vPrefix + e.vaultKey, etag: e.vaultEtag, size: e.size, toBucket: target.bucket, toKey: prefix + e.key }, {}, multipart, requests, roles),
+    backend.copyFromVault({ vaultKey: e.vaultKey, size: e.size, etag: e.vaultEtag }, { bucket: target.bucket, key: prefix + e.key }, requests, roles),
   );
   const pages = cursor.pages + 1;
   return {
@@ -461,4 +370,28 @@ export async function restoreCopy(ctx: CopyEngineContext, manifest: { backupId: 
     bytes: cursor.bytes + committed.bytes,
     requests: addRequests(cursor.requests, requests),
   };
+}
+
+/**
+ * Every object of a committed backup, page by page in manifest order: the commit is checked
+ * against `manifest.sha256` and each page against the commit before its entries are yielded, so
+ * a consumer never acts on an entry of a damaged manifest. Reads one page at a time (memory stays
+ * at a page whatever the backup's size). For verification (each `vaultKey` should hold an object
+ * of `size` bytes with ETag `vaultEtag`).
+ */
+export async function* committedObjects(ctx: CopyEngineContext, manifest: { backupId: string; sha256: string }): AsyncGenerator<ManifestEntry> {
+  const commit = await readObjectCopyCommit(ctx, manifest);
+  for (const committed of commit.pages) yield* await readCommittedPage(ctx.backend.vault, manifest.backupId, committed);
+}
+
+/**
+ * Every vault key (`milvus-objects/...`, relative to the vault root) a committed backup
+ * references, checked against the commit as `committedObjects` is; for retention (the live set
+ * of the objects shared by backups) and verify. An async iterable rather than an array, so a
+ * backup of millions of objects is not held in memory at once; a damaged commit or page throws
+ * (`ObjectManifestCorruptError`) before any key of it is yielded, and a caller building a live
+ * set must then stop rather than delete on a partial set. Each key is yielded once.
+ */
+export async function* committedObjectKeys(ctx: CopyEngineContext, manifest: { backupId: string; sha256: string }): AsyncGenerator<string> {
+  for await (const e of committedObjects(ctx, manifest)) yield e.vaultKey;
 }

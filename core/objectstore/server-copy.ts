@@ -109,25 +109,27 @@ export function copySource(bucket: string, key: string): string {
   return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
 }
 
+/**
+ * The object at `url` (key `key`) no longer has the ETag a copy was made conditional on. One
+ * wording for every backend, so a message reads the same whichever storage refused the copy.
+ */
+export function sourceChanged(url: string, key: string, etag: string, roles: CopyRoles, options?: { cause?: unknown; found?: string }): SourceObjectChangedError {
+  const found = options?.found ? `: its content hashes to ${options.found}` : '';
+  return new SourceObjectChangedError(`${url} changed while it was being copied (it no longer has the listed ETag ${etag}${found}); nothing was copied under its name. ${roles.whenChanged}`, key, options?.cause === undefined ? undefined : { cause: options.cause });
+}
+
+/** The object at `url` (key `key`) was deleted after it was listed (see `sourceChanged`). */
+export function sourceDeleted(url: string, key: string, roles: CopyRoles, options?: { cause?: unknown }): SourceObjectChangedError {
+  return new SourceObjectChangedError(`${url} was deleted after it was listed. ${roles.whenChanged}`, key, options);
+}
+
 /** An S3 error of a copy as one of the named errors above when it is one; otherwise unchanged. */
 export function copyError(err: unknown, req: CopyRequest, roles: CopyRoles): unknown {
   const name = s3Name(err);
   const status = s3Status(err);
   const from = `s3://${req.fromBucket}/${req.fromKey}`;
-  if (name === 'PreconditionFailed' || status === 412) {
-    return new SourceObjectChangedError(
-      `${from} changed while it was being copied (it no longer has the listed ETag ${req.etag}); nothing was copied under its name. ${roles.whenChanged}`,
-      req.fromKey,
-      { cause: err },
-    );
-  }
-  if (name === 'NoSuchKey' || (status === 404 && name !== 'NoSuchBucket' && name !== 'NoSuchUpload')) {
-    return new SourceObjectChangedError(
-      `${from} was deleted after it was listed. ${roles.whenChanged}`,
-      req.fromKey,
-      { cause: err },
-    );
-  }
+  if (name === 'PreconditionFailed' || status === 412) return sourceChanged(from, req.fromKey, req.etag, roles, { cause: err });
+  if (name === 'NoSuchKey' || (status === 404 && name !== 'NoSuchBucket' && name !== 'NoSuchUpload')) return sourceDeleted(from, req.fromKey, roles, { cause: err });
   if (name === 'AccessDenied' || status === 403) {
     return new ObjectCopyAccessDeniedError(
       `copying ${from} to s3://${req.toBucket}/${req.toKey} was refused (AccessDenied): grant the role s3:GetObject on ${roles.reading} (and kms:Decrypt on its KMS key, if any) and s3:PutObject on ${roles.writing} (and kms:GenerateDataKey on its key)`,

@@ -17,6 +17,7 @@ import {
   finishCopy,
   readObjectCopyCommit,
   restoreCopy,
+  s3CopyBackend,
   startObjectCopy,
   startObjectRestore,
   type BackupCopyContext,
@@ -87,6 +88,8 @@ afterAll(async () => {
 
 let source: string;
 let ctx: BackupCopyContext;
+/** The vault of this test: a prefix of its own in the vault bucket. */
+let vault: { bucket: string; prefix: string };
 
 beforeEach(() => {
   sent = [];
@@ -94,7 +97,8 @@ beforeEach(() => {
   locks.clear();
   seq++;
   source = `files${seq}`;
-  ctx = { client, source: { bucket: 'milvus', prefix: source }, vault: { bucket: 'vault', prefix: `v${seq}` }, pageSize: 10, concurrency: 4 };
+  vault = { bucket: 'vault', prefix: `v${seq}` };
+  ctx = { backend: s3CopyBackend({ client, vault }), source: { bucket: 'milvus', prefix: source }, pageSize: 10, concurrency: 4 };
 });
 
 const count = (name: string): number => sent.filter((s) => s.name === name).length;
@@ -233,7 +237,7 @@ describe('copyPage and finishCopy', () => {
     const tree = await seed(['index_files/1/2/3/4/HNSW', 'insert_log/1/2/3/100/5'], (i) => (i === 0 ? 11 * MiB + 123 : 2000));
     const multipart = { threshold: 1 * MiB, partSize: 5 * MiB };
 
-    const { cursor } = await backup('b1', { ...ctx, multipart });
+    const { cursor } = await backup('b1', { ...ctx, backend: s3CopyBackend({ client, vault, multipart }) });
 
     const parts = sent.filter((s) => s.name === 'UploadPartCopyCommand');
     expect(parts.map((p) => p.input.CopySourceRange)).toEqual([`bytes=0-${5 * MiB - 1}`, `bytes=${5 * MiB}-${10 * MiB - 1}`, `bytes=${10 * MiB}-${11 * MiB + 122}`]);
@@ -247,7 +251,7 @@ describe('copyPage and finishCopy', () => {
 
   it('writes copies with the vault KMS key and the Object Lock date, and extends the lock of reused objects without copying them', async () => {
     await seed(segmentFiles(3));
-    const locked = { ...ctx, vault: { ...ctx.vault, kmsKeyId: 'alias/vault', objectLockMode: 'COMPLIANCE' as const } };
+    const locked = { ...ctx, backend: s3CopyBackend({ client, vault: { ...vault, kmsKeyId: 'alias/vault', objectLockMode: 'COMPLIANCE' } }) };
     await backup('b1', { ...locked, retainUntil: T1 });
     const copy = sent.find((s) => s.name === 'CopyObjectCommand')!.input;
     sent = [];
@@ -363,11 +367,12 @@ describe('restoreCopy', () => {
   it('restores objects above the multipart threshold in parts', async () => {
     const tree = await seed(['index_files/1/1/1/1/DISKANN'], () => 7 * MiB + 1);
     const multipart = { threshold: 1 * MiB, partSize: 5 * MiB };
-    const { commit } = await backup('b1', { ...ctx, multipart });
+    const backend = s3CopyBackend({ client, vault, multipart });
+    const { commit } = await backup('b1', { ...ctx, backend });
     sent = [];
 
     let cursor = startObjectRestore('b1');
-    while (!cursor.done) cursor = await restoreCopy({ ...ctx, multipart }, { backupId: 'b1', sha256: commit.sha256 }, { bucket: 'restored', prefix: `mp-${seq}` }, cursor);
+    while (!cursor.done) cursor = await restoreCopy({ ...ctx, backend }, { backupId: 'b1', sha256: commit.sha256 }, { bucket: 'restored', prefix: `mp-${seq}` }, cursor);
 
     expect(count('UploadPartCopyCommand')).toBe(2);
     expect((await bytesOf(direct, 'restored', `mp-${seq}/index_files/1/1/1/1/DISKANN`)).equals(tree.get('index_files/1/1/1/1/DISKANN')!)).toBe(true);
