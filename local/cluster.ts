@@ -12,14 +12,14 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { UserError } from '../core/errors.js';
 import { ControllerManager, type ControllerContext } from './controllers/context.js';
 import { JobController } from './controllers/jobs.js';
-import { MilvusOperator } from './controllers/milvus.js';
+import { MilvusOperator, milvusObjectStorageOf } from './controllers/milvus.js';
 import { NamespaceController } from './controllers/namespaces.js';
 import { PodController } from './controllers/pods.js';
 import { SnapshotController } from './controllers/snapshots.js';
 import { VolumeController } from './controllers/volumes.js';
 import { DeploymentController, StatefulSetController } from './controllers/workloads.js';
 import { ClusterFaults } from './faults.js';
-import { seedLocalCluster } from './seed.js';
+import { seedLocalCluster, type ObjectStorageKind } from './seed.js';
 import { createApiServer } from './server/http.js';
 import { startPodNetwork } from './server/pod-network.js';
 import { ensureTlsMaterial } from './server/tls.js';
@@ -49,6 +49,12 @@ export interface LocalClusterOptions {
    * random, in the Secret `SEED_AUTH_SECRET` of the Milvus namespace. Default false.
    */
   milvusAuth?: boolean;
+  /**
+   * Where the seeded Milvus keeps its objects (fresh state directories only): `minio`, an
+   * in-cluster MinIO on PVCs, or `s3`, an external S3 bucket (`SEED_S3_BUCKET`, a directory under
+   * `dirs.objectStorage()`) with no MinIO. Default `minio`.
+   */
+  objectStorage?: ObjectStorageKind;
   /** Clock for timestamps and the timeline. Default: the system clock. */
   now?: () => Date;
   /** Whether a fresh state directory gets the seeded Milvus. Default true. */
@@ -77,10 +83,23 @@ export interface LocalCluster {
   readonly milvus: MilvusInstances;
   /** Where volumes, snapshots and pod directories live. */
   readonly dirs: VolumeDirs;
+  /** The external S3 buckets the Milvus CRs use, with the directory each one is (none with in-cluster MinIO). */
+  externalBuckets(): ExternalBucket[];
   /** Runs the controllers until nothing changes and no Job container is running. */
   settle(timeoutMs?: number): Promise<void>;
   /** Stops the controllers and the server and kills running containers. State stays on disk. */
   stop(): Promise<void>;
+}
+
+/** A Milvus CR's external bucket and where it lives locally. */
+export interface ExternalBucket {
+  namespace: string;
+  /** The Milvus CR. */
+  name: string;
+  bucket: string;
+  rootPath: string;
+  /** The bucket's directory: `<state>/object-storage/<bucket>`. */
+  dir: string;
 }
 
 /** State directories held by clusters of this process. */
@@ -217,7 +236,9 @@ async function start(stateDir: string, options: LocalClusterOptions, release: ()
     release();
   };
   try {
-    if (fresh && options.seed !== false) await seedLocalCluster(store, milvus, () => settle(), { dataScale: options.dataScale, milvusVersion: options.milvusVersion, milvusAuth: options.milvusAuth });
+    if (fresh && options.seed !== false) {
+      await seedLocalCluster(store, milvus, () => settle(), { dataScale: options.dataScale, milvusVersion: options.milvusVersion, milvusAuth: options.milvusAuth, objectStorage: options.objectStorage });
+    }
     else if (fresh) store.create(typeOf('Namespace'), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } });
     await settle();
   } catch (err) {
@@ -225,5 +246,11 @@ async function start(stateDir: string, options: LocalClusterOptions, release: ()
     throw err;
   }
   manager.start();
-  return { url, kubeconfigPath, token, ca: tls.cert, faults, timeline, store, milvus, dirs, settle, stop };
+  const externalBuckets = (): ExternalBucket[] =>
+    store.list(typeOf('Milvus')).flatMap((cr) => {
+      const storage = milvusObjectStorageOf(cr);
+      if (!storage.external) return [];
+      return [{ namespace: cr.metadata.namespace!, name: cr.metadata.name, bucket: storage.bucketName, rootPath: storage.rootPath, dir: join(dirs.objectStorage(), storage.bucketName) }];
+    });
+  return { url, kubeconfigPath, token, ca: tls.cert, faults, timeline, store, milvus, dirs, externalBuckets, settle, stop };
 }

@@ -4,7 +4,11 @@
  * `production-milvus` (Milvus 2.6 by default, any supported version on request, with mixcoord, in-cluster etcd ×3 and distributed MinIO ×4,
  * an external Kafka such as Amazon MSK as message queue) that the local Milvus Operator turns
  * into workloads, services and PVCs. Once the PVCs are bound, the simulated Milvus fills the
- * etcd and MinIO volumes with realistic data.
+ * etcd and MinIO volumes with realistic data. With `objectStorage: 's3'` the Milvus keeps its
+ * objects in an external S3 bucket instead, as the Milvus documentation's EKS deployment does:
+ * no MinIO, the bucket {@link SEED_S3_BUCKET} (a directory under the state directory's
+ * `object-storage/`) with the root path {@link SEED_S3_ROOT_PATH}, and the credentials Secret
+ * {@link SEED_S3_SECRET}.
  */
 import { randomBytes } from 'node:crypto';
 import { DEFAULT_MILVUS_VERSION, seedMilvusData } from './milvus/index.js';
@@ -22,14 +26,39 @@ export const SEED_MILVUS = 'production-milvus';
 /** With `milvusAuth`: the Secret holding root's user and password (keys `username`, `password`). */
 export const SEED_AUTH_SECRET = 'production-milvus-root';
 
+/** Where the seeded Milvus keeps its objects: an in-cluster MinIO (the default) or an external S3 bucket. */
+export type ObjectStorageKind = 'minio' | 's3';
+/** The values `objectStorage` (and `local up --object-storage`) accepts. */
+export const OBJECT_STORAGE_KINDS: readonly ObjectStorageKind[] = Object.freeze(['minio', 's3']);
+/** With `objectStorage: 's3'`: the bucket (`minio.bucketName`). */
+export const SEED_S3_BUCKET = 'production-milvus-data';
+/** With `objectStorage: 's3'`: the root path inside the bucket (`minio.rootPath`; Milvus's default). */
+export const SEED_S3_ROOT_PATH = 'files';
+/** With `objectStorage: 's3'`: the regional endpoint (`spec.dependencies.storage.endpoint`). */
+export const SEED_S3_ENDPOINT = 's3.us-east-1.amazonaws.com:443';
+/** With `objectStorage: 's3'`: the Secret the CR's `secretRef` names (keys `accesskey`, `secretkey`; placeholders). */
+export const SEED_S3_SECRET = 'production-milvus-s3';
+
 /**
  * The seeded Milvus custom resource. `milvusVersion` (`v2.5.14`, `2.4.23`, `master-…`; default
  * {@link DEFAULT_MILVUS_VERSION}) becomes the tag of `spec.components.image`, which the local
  * operator runs and the simulated Milvus behaves like; it must be on a line the version table
  * supports ({@link assertSupportedMilvusVersion}).
  */
-export function seedMilvusResource(namespace = SEED_NAMESPACE, name = SEED_MILVUS, milvusVersion: string = DEFAULT_MILVUS_VERSION, auth?: { rootPassword: string }): KubeObject {
+export function seedMilvusResource(
+  namespace = SEED_NAMESPACE,
+  name = SEED_MILVUS,
+  milvusVersion: string = DEFAULT_MILVUS_VERSION,
+  auth?: { rootPassword: string },
+  objectStorage: ObjectStorageKind = 'minio',
+): KubeObject {
   assertSupportedMilvusVersion(milvusVersion);
+  // Field names as in zilliztech/milvus-operator's config/samples/milvus_s3.yaml (see
+  // milvusObjectStorageOf in controllers/milvus.ts for the source they were checked in).
+  const storage =
+    objectStorage === 's3'
+      ? { external: true, type: 'S3', endpoint: SEED_S3_ENDPOINT, secretRef: SEED_S3_SECRET }
+      : { type: 'MinIO', inCluster: { deletionPolicy: 'Retain', pvcDeletion: false, values: { mode: 'distributed', replicas: 4, persistence: { size: '100Gi', storageClass: 'gp3' } } } };
   return {
     apiVersion: 'milvus.io/v1beta1',
     kind: 'Milvus',
@@ -45,12 +74,15 @@ export function seedMilvusResource(namespace = SEED_NAMESPACE, name = SEED_MILVU
         indexNode: { replicas: 1 },
       },
       // With auth, as production runs it: root's first password from defaultRootPassword (2.4.7+).
-      config: { common: { security: auth ? { authorizationEnabled: true, defaultRootPassword: auth.rootPassword } : { authorizationEnabled: false } } },
+      config: {
+        common: { security: auth ? { authorizationEnabled: true, defaultRootPassword: auth.rootPassword } : { authorizationEnabled: false } },
+        ...(objectStorage === 's3' ? { minio: { bucketName: SEED_S3_BUCKET, rootPath: SEED_S3_ROOT_PATH, useSSL: true, useIAM: false, cloudProvider: 'aws', region: 'us-east-1' } } : {}),
+      },
       dependencies: {
         msgStreamType: 'kafka',
         kafka: { external: true, brokerList: ['b-1.vector-msk.kafka.us-east-1.amazonaws.com:9092', 'b-2.vector-msk.kafka.us-east-1.amazonaws.com:9092'] },
         etcd: { inCluster: { deletionPolicy: 'Retain', pvcDeletion: false, values: { replicaCount: 3, persistence: { size: '10Gi', storageClass: 'gp3' } } } },
-        storage: { type: 'MinIO', inCluster: { deletionPolicy: 'Retain', pvcDeletion: false, values: { mode: 'distributed', replicas: 4, persistence: { size: '100Gi', storageClass: 'gp3' } } } },
+        storage,
       },
     },
   };
@@ -78,8 +110,10 @@ export async function seedLocalCluster(
   store: ObjectStore,
   milvus: MilvusInstances,
   settle: () => Promise<void>,
-  options: { dataScale?: number; milvusVersion?: string; milvusAuth?: boolean } = {},
+  options: { dataScale?: number; milvusVersion?: string; milvusAuth?: boolean; objectStorage?: ObjectStorageKind } = {},
 ): Promise<void> {
+  const objectStorage = options.objectStorage ?? 'minio';
+  if (!OBJECT_STORAGE_KINDS.includes(objectStorage)) throw new RangeError(`objectStorage must be one of ${OBJECT_STORAGE_KINDS.join(', ')}, got "${String(objectStorage)}"`);
   for (const name of ['default', 'kube-system', SEED_NAMESPACE]) {
     store.create(typeOf('Namespace'), { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
   }
@@ -101,7 +135,18 @@ export async function seedLocalCluster(
       data: { username: Buffer.from('root').toString('base64'), password: Buffer.from(auth.rootPassword).toString('base64') },
     });
   }
-  store.create(typeOf('Milvus'), seedMilvusResource(SEED_NAMESPACE, SEED_MILVUS, options.milvusVersion, auth));
+  if (objectStorage === 's3') {
+    // What secretRef names; the operator reads keys `accesskey` and `secretkey`. Placeholders:
+    // the local bucket is a directory and asks for no credentials.
+    store.create(typeOf('Secret'), {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: SEED_S3_SECRET, namespace: SEED_NAMESPACE, labels: { 'app.kubernetes.io/instance': SEED_MILVUS } },
+      type: 'Opaque',
+      data: { accesskey: Buffer.from('placeholder-access-key').toString('base64'), secretkey: Buffer.from('placeholder-secret-key').toString('base64') },
+    });
+  }
+  store.create(typeOf('Milvus'), seedMilvusResource(SEED_NAMESPACE, SEED_MILVUS, options.milvusVersion, auth, objectStorage));
   await settle();
   const volumes = milvus.volumesOf(SEED_NAMESPACE, SEED_MILVUS);
   if (!volumes) throw new Error(`seeding failed: the PVCs of ${SEED_NAMESPACE}/${SEED_MILVUS} are not bound after settling`);

@@ -2,13 +2,17 @@
  * Where the local cluster keeps bytes: one directory per PersistentVolume
  * (`volumes/<pv-name>/`), one "cloud snapshot" per snapshot handle (`snapshots/<handle>/` with
  * the frozen files and `snapshots/<handle>.json` with what the cloud reports about it: source
- * volume, start time, size), and one working directory per pod (`pods/<ns>/<name>/`, with the
- * container log). Snapshots are keyed by handle, not by VolumeSnapshotContent, because several
+ * volume, start time, size), one working directory per pod (`pods/<ns>/<name>/`, with the
+ * container log), and the external object storage (`object-storage/<bucket>/<key>`, the S3 buckets
+ * a Milvus with external storage uses; layout and write rules in local/milvus/bucket.ts). Snapshots are keyed by handle, not by VolumeSnapshotContent, because several
  * contents (in several namespaces) can name the same cloud snapshot. Only this module builds
  * these paths.
  */
 import { cp, mkdir, readdir, rm, lstat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+
+/** The subdirectory of a state directory that holds the external S3 buckets, one directory per bucket. */
+export const OBJECT_STORAGE_DIR = 'object-storage';
 
 /** The directory layout of a state directory. */
 export class VolumeDirs {
@@ -27,6 +31,14 @@ export class VolumeDirs {
   /** The record (JSON) of the cloud snapshot with this handle. */
   snapshotRecord(handle: string): string {
     return join(this.stateDir, 'snapshots', `${handle}.json`);
+  }
+
+  /**
+   * The absolute directory holding the external S3 buckets: `<dir>/<bucket>/<key>`, one plain
+   * file per object, written through `<dir>/.staging/` and renamed into place.
+   */
+  objectStorage(): string {
+    return resolve(this.stateDir, OBJECT_STORAGE_DIR);
   }
 
   /** A pod's working directory (its cwd, emptyDir volumes and log). */

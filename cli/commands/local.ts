@@ -47,11 +47,17 @@ export function registerLocalCommands(program: Command): void {
     .option('--no-seed', 'start a fresh state directory empty, without the sample Milvus (a DR cluster to fail over into)')
     .addOption(milvusVersionOption())
     .option('--milvus-auth', `seed a Milvus with authorization enabled; root's password is in Secret ${SEED_NAMESPACE}/${SEED_AUTH_SECRET}, for a plan's milvus.authSecret (fresh state only)`, false)
-    .action(async (opts: { state: string; port: number; dataScale: number; seed: boolean; milvusVersion: string; milvusAuth: boolean }) => {
+    // Commander checks the value: "option '--object-storage <kind>' argument 'x' is invalid. Allowed choices are minio, s3."
+    .addOption(
+      new Option('--object-storage <kind>', 'where the seeded Milvus keeps its objects (fresh state only): minio (in-cluster MinIO on PVCs) or s3 (an external S3 bucket, locally a directory under the state directory, as on EKS)')
+        .choices(['minio', 's3'])
+        .default('minio'),
+    )
+    .action(async (opts: { state: string; port: number; dataScale: number; seed: boolean; milvusVersion: string; milvusAuth: boolean; objectStorage: 'minio' | 's3' }) => {
       const stateDir = resolve(opts.state);
       let cluster;
       try {
-        cluster = await startLocalCluster({ stateDir, port: opts.port, dataScale: opts.dataScale, seed: opts.seed, milvusVersion: opts.milvusVersion, milvusAuth: opts.milvusAuth });
+        cluster = await startLocalCluster({ stateDir, port: opts.port, dataScale: opts.dataScale, seed: opts.seed, milvusVersion: opts.milvusVersion, milvusAuth: opts.milvusAuth, objectStorage: opts.objectStorage });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
           throw new UserError(`port ${opts.port} on 127.0.0.1 is already in use: stop the other process or pass --port 0 (any free port)`);
@@ -60,6 +66,10 @@ export function registerLocalCommands(program: Command): void {
       }
       process.stdout.write(`local cluster listening on ${cluster.url} (state: ${stateDir})\n`);
       process.stdout.write(`kubeconfig: ${cluster.kubeconfigPath}\n`);
+      // From the CRs, not the flag: a state directory that already existed keeps what it was seeded with.
+      for (const b of cluster.externalBuckets()) {
+        process.stdout.write(`Milvus ${b.namespace}/${b.name} keeps its objects in S3 bucket ${b.bucket} (root path ${b.rootPath}), locally the directory ${b.dir}\n`);
+      }
       if (opts.milvusAuth) process.stdout.write(`Milvus wants credentials: root's are in Secret ${SEED_NAMESPACE}/${SEED_AUTH_SECRET}; name it in the plan (milvus.authSecret: {name: ${SEED_AUTH_SECRET}})\n`);
       await new Promise<void>((done) => {
         const stop = (signal: NodeJS.Signals) => {

@@ -5,7 +5,10 @@
  * `metrics`), the ConfigMap `<name>` with `user.yaml`, and for in-cluster dependencies the
  * etcd StatefulSet `<name>-etcd` (PVCs `data-<name>-etcd-N`) and the MinIO StatefulSet
  * `<name>-minio` (PVCs `export-<name>-minio-N`) with their Services and credentials Secret,
- * as the operator's bundled Helm charts lay them out. It creates missing objects only (so
+ * as the operator's bundled Helm charts lay them out. With external object storage
+ * (`spec.dependencies.storage.external: true`, e.g. S3) there is no MinIO at all: the
+ * rendered config points Milvus at the CR's endpoint, bucket and root path
+ * ({@link milvusObjectStorageOf}), and storage counts as ready. It creates missing objects only (so
  * restored objects are adopted), follows component replica changes, and reports
  * `status.status` Healthy once every workload is ready.
  */
@@ -25,6 +28,87 @@ export const MILVUS_COMPONENTS: Record<string, string> = {
 };
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+/**
+ * Where a Milvus CR keeps its objects, as the Milvus Operator renders it into milvus.yaml's
+ * `minio` section. Field names and defaults checked in zilliztech/milvus-operator (2026-08):
+ * - apis/milvus.io/v1beta1/dependencies_types.go `MilvusStorage`: `spec.dependencies.storage`
+ *   has `type` (MinIO | S3 | Azure, default MinIO), `secretRef` (a Secret with keys `accesskey`
+ *   and `secretkey`, pkg/controllers/deployments.go), `endpoint`, `inCluster`, `external`.
+ * - pkg/controllers/configmaps.go `updateConfigMap`: `minio.address` and `minio.port` come from
+ *   `endpoint` (GetStorageHostPort: default port 443 with `minio.useSSL`, else 80); the rest of
+ *   `minio` (`bucketName`, `rootPath`, `useSSL`, `useIAM`, `cloudProvider`, `region`) is
+ *   `spec.config.minio`, merged over config/assets/templates/milvus.yaml.tmpl, whose
+ *   `bucketName` is the CR's name. `rootPath` is not set by the operator, so Milvus's own
+ *   default applies: `files` (configs/milvus.yaml).
+ * - apis/milvus.io/v1beta1/milvus_webhook.go `defaultStorage`: only an in-cluster MinIO gets
+ *   the endpoint `<name>-minio.<ns>:9000` and the Secret `<name>-minio`.
+ * Note the operator's own storage health check reads the bucket as `milvus-bucket` when
+ * `bucketName` is unset (pkg/controllers/utils.go GetMinioBucket), unlike the rendered config.
+ * The local in-cluster MinIO keeps its historic `milvus-bucket`/`file` (the Helm chart's values).
+ */
+export interface MilvusObjectStorage {
+  /** `spec.dependencies.storage.external`. */
+  external: boolean;
+  /** `spec.dependencies.storage.type`. */
+  type: string;
+  address: string;
+  port: number;
+  bucketName: string;
+  rootPath: string;
+  useSSL: boolean;
+  /** `spec.dependencies.storage.secretRef`, when set. */
+  secretRef?: string;
+  /** The other `spec.config.minio` keys Milvus reads for S3 (`useIAM`, `cloudProvider`, `region`), when set. */
+  extra: Record<string, string | boolean>;
+}
+
+/** Milvus's default `minio.rootPath` (configs/milvus.yaml), which the operator does not override. */
+export const MILVUS_DEFAULT_ROOT_PATH = 'files';
+
+const truthy = (v: unknown) => v === true || v === 'true';
+
+/** See {@link MilvusObjectStorage}. */
+export function milvusObjectStorageOf(cr: KubeObject): MilvusObjectStorage {
+  const storage = (cr.spec?.dependencies?.storage ?? {}) as { external?: unknown; type?: string; endpoint?: string; secretRef?: string; inCluster?: unknown };
+  const minio = (cr.spec?.config?.minio ?? {}) as Record<string, unknown>;
+  const name = cr.metadata.name;
+  const ns = cr.metadata.namespace!;
+  const secretRef = typeof storage.secretRef === 'string' && storage.secretRef !== '' ? storage.secretRef : undefined;
+  if (!truthy(storage.external)) {
+    // Unchanged from before external storage: the local MinIO's fixed bucket and root path.
+    return {
+      external: false,
+      type: storage.type ?? 'MinIO',
+      address: storage.inCluster ? `${name}-minio.${ns}` : (storage.endpoint ?? ''),
+      port: 9000,
+      bucketName: 'milvus-bucket',
+      rootPath: 'file',
+      useSSL: false,
+      ...(storage.inCluster ? { secretRef: `${name}-minio` } : secretRef ? { secretRef } : {}),
+      extra: {},
+    };
+  }
+  const useSSL = truthy(minio.useSSL);
+  const endpoint = storage.endpoint ?? '';
+  const hostPort = /^(.*):(\d+)$/.exec(endpoint);
+  const extra: Record<string, string | boolean> = {};
+  for (const key of ['useIAM', 'cloudProvider', 'region']) {
+    const value = minio[key];
+    if (typeof value === 'string' || typeof value === 'boolean') extra[key] = value;
+  }
+  return {
+    external: true,
+    type: storage.type ?? 'MinIO',
+    address: hostPort ? hostPort[1]! : endpoint,
+    port: hostPort ? Number(hostPort[2]) : useSSL ? 443 : 80,
+    bucketName: typeof minio.bucketName === 'string' && minio.bucketName !== '' ? minio.bucketName : name,
+    rootPath: typeof minio.rootPath === 'string' ? minio.rootPath : MILVUS_DEFAULT_ROOT_PATH,
+    useSSL,
+    ...(secretRef ? { secretRef } : {}),
+    extra,
+  };
+}
 
 /** The operator's labels on everything of one Milvus instance. */
 export function milvusLabels(instance: string, component?: string): Record<string, string> {
@@ -50,7 +134,9 @@ export function milvusLayout(cr: KubeObject): { type: ResourceType; object: Kube
   const image: string = spec.components?.image ?? 'milvusdb/milvus:v2.5.14';
   const deps = spec.dependencies ?? {};
   const etcd = deps.etcd?.inCluster ? { replicas: deps.etcd.inCluster.values?.replicaCount ?? 3, size: deps.etcd.inCluster.values?.persistence?.size ?? '10Gi' } : undefined;
-  const minio = deps.storage?.inCluster ? { replicas: deps.storage.inCluster.values?.replicas ?? 4, size: deps.storage.inCluster.values?.persistence?.size ?? '500Gi' } : undefined;
+  const objects = milvusObjectStorageOf(cr);
+  // As the operator: an external storage never gets an in-cluster MinIO, whatever else it says.
+  const minio = !objects.external && deps.storage?.inCluster ? { replicas: deps.storage.inCluster.values?.replicas ?? 4, size: deps.storage.inCluster.values?.persistence?.size ?? '500Gi' } : undefined;
   const out: { type: ResourceType; object: KubeObject }[] = [];
   const add = (kind: string, object: Omit<KubeObject, 'apiVersion' | 'kind'>) => {
     const type = typeOf(kind);
@@ -62,11 +148,12 @@ export function milvusLayout(cr: KubeObject): { type: ResourceType; object: Kube
     `  endpoints: [${etcdEndpoints.map((e: string) => `"${e}"`).join(', ')}]`,
     '  rootPath: by-dev',
     'minio:',
-    `  address: ${minio ? `${name}-minio.${ns}` : (deps.storage?.endpoint ?? '')}`,
-    '  port: 9000',
-    '  bucketName: milvus-bucket',
-    '  rootPath: file',
-    '  useSSL: false',
+    `  address: ${objects.address}`,
+    `  port: ${objects.port}`,
+    `  bucketName: ${objects.bucketName}`,
+    `  rootPath: ${objects.rootPath}`,
+    `  useSSL: ${objects.useSSL}`,
+    ...Object.entries(objects.extra).map(([key, value]) => `  ${key}: ${value}`),
     'messageQueue: kafka',
     'kafka:',
     `  brokerList: ${(deps.kafka?.brokerList ?? []).join(',')}`,
@@ -216,6 +303,8 @@ export class MilvusOperator implements Controller {
           return live !== undefined && (live.status?.readyReplicas ?? 0) >= (live.spec?.replicas ?? 1);
         });
     const etcdReady = ready('StatefulSet', (o) => o.metadata.name.endsWith('-etcd'));
+    // External storage has no StatefulSet here, so it is ready (the operator checks the bucket
+    // is reachable; the local one is a directory that always is).
     const storageReady = ready('StatefulSet', (o) => o.metadata.name.endsWith('-minio'));
     const milvusReady = ready('Deployment');
     const healthy = etcdReady && storageReady && milvusReady;

@@ -1,5 +1,6 @@
 /**
- * The simulated Milvus of the local cluster: realistic etcd and MinIO volume content
+ * The simulated Milvus of the local cluster: realistic etcd and object storage content (MinIO
+ * volumes, or an external S3 bucket as a directory)
  * (`seedMilvusData`) and the REST v2 + management HTTP endpoints behind the service proxy
  * (`MilvusSimulator`). Everything it reports is read back from the volumes, so a restore
  * that lost data shows it.
@@ -20,3 +21,4 @@ export { seedMilvusData, DEFAULT_COLLECTIONS, DEFAULT_BUCKET, DEFAULT_ROOT_PATH 
 export { MilvusSimulator, MilvusErrorCode, REST_PORT, MANAGEMENT_PORT, DEFAULT_MILVUS_VERSION } from './simulator.js';
 export { readMilvusState, type MilvusState, type CollectionState, type SegmentSummary } from './state.js';
 export { EtcdDataMissingError } from './etcd-store.js';
+export { bucketOf, DirectoryBucket, InvalidBucketNameError, InvalidObjectKeyError, isValidBucketName, STAGING_DIR, type ObjectBucket } from './bucket.js';

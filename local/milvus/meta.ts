@@ -30,16 +30,19 @@ export const etcdKeys = {
   idAllocator: () => `${ROOT_PATH}/kv/gid/idTimestamp`,
 };
 
+/** `root/rest` as Go's path.Join builds it: an empty root path (the whole bucket) adds no leading slash. */
+const under = (root: string, rest: string) => (root ? `${root}/${rest}` : rest);
+
 /** Object keys inside `<bucket>/<rootPath>/`, as Milvus's `metautil` builds them. */
 export const objectKeys = {
   insertLog: (root: string, collId: string, partId: string, segId: string, fieldId: string, logId: string) =>
-    `${root}/insert_log/${collId}/${partId}/${segId}/${fieldId}/${logId}`,
+    under(root, `insert_log/${collId}/${partId}/${segId}/${fieldId}/${logId}`),
   deltaLog: (root: string, collId: string, partId: string, segId: string, logId: string) =>
-    `${root}/delta_log/${collId}/${partId}/${segId}/${logId}`,
+    under(root, `delta_log/${collId}/${partId}/${segId}/${logId}`),
   statsLog: (root: string, collId: string, partId: string, segId: string, fieldId: string, logId: string) =>
-    `${root}/stats_log/${collId}/${partId}/${segId}/${fieldId}/${logId}`,
+    under(root, `stats_log/${collId}/${partId}/${segId}/${fieldId}/${logId}`),
   indexFile: (root: string, buildId: string, version: string, partId: string, segId: string, name: string) =>
-    `${root}/index_files/${buildId}/${version}/${partId}/${segId}/${name}`,
+    under(root, `index_files/${buildId}/${version}/${partId}/${segId}/${name}`),
 };
 
 export interface KeyValue {

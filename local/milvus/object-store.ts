@@ -18,6 +18,7 @@
 import { createHash } from 'node:crypto';
 import { open, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { ObjectBucket } from './bucket.js';
 
 const XL_MAGIC = Buffer.from('XL2 ', 'ascii');
 const XL_VERSION = Buffer.from([1, 0, 3, 0]);
@@ -73,7 +74,7 @@ function decodeXlMeta(file: Buffer): { meta: XlMeta; inline: Buffer } {
 }
 
 /** The bucket of one Milvus instance, spread over its MinIO drive directories. */
-export class MinioDrives {
+export class MinioDrives implements ObjectBucket {
   constructor(
     private readonly drives: readonly string[],
     private readonly bucket: string,
@@ -105,6 +106,19 @@ export class MinioDrives {
       written.push(path, join(drive, '.minio.sys'), join(drive, this.bucket));
     }
     return written;
+  }
+
+  /** `format`: a fresh MinIO formats its drives and creates the bucket. */
+  initialize(deploymentId: string): Promise<string[]> {
+    return this.format(deploymentId);
+  }
+
+  /** Whether every drive is formatted (holds `.minio.sys/format.json`). */
+  async initialized(): Promise<boolean> {
+    for (const drive of this.drives) {
+      if (!(await stat(join(drive, '.minio.sys', 'format.json')).catch(() => undefined))) return false;
+    }
+    return true;
   }
 
   /** Stores an object; returns every path written (files and directories, deepest last). */

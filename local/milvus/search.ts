@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { decodeBinlogPayload } from './binlog.js';
-import { MinioDrives } from './object-store.js';
+import { bucketOf } from './bucket.js';
 import { resolveVolumes } from './seed.js';
 import { decodeDeletes, decodePkStats, decodePks } from './segments.js';
 import type { CollectionState } from './state.js';
@@ -38,7 +38,7 @@ const WHOLE_OBJECT = Number.MAX_SAFE_INTEGER;
  */
 export async function liveKeys(volumes: MilvusVolumes, collection: CollectionState): Promise<bigint[]> {
   const v = resolveVolumes(volumes);
-  const drives = new MinioDrives(v.minioDirs, v.bucket);
+  const drives = bucketOf(v);
   const deleted = new Set<bigint>();
   for (const seg of collection.segments) {
     if (seg.level !== 'L0' || seg.state !== 'Flushed') continue;

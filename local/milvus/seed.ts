@@ -3,7 +3,7 @@
  * Milvus 2.4/2.5 cluster that has been in use for a few days holds. Deterministic: the same
  * seed, scale and collections give byte-identical files with identical mtimes.
  */
-import { readdir, readFile, stat, utimes } from 'node:fs/promises';
+import { readdir, readFile, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeEtcdDb, ETCD_DB_PATH, writeEtcdDb, writeEtcdWal, type EtcdSnapshot } from './etcd-store.js';
 import {
@@ -17,7 +17,7 @@ import {
   type PartitionInfo,
   type SegmentInfo,
 } from './meta.js';
-import { MinioDrives } from './object-store.js';
+import { bucketOf, type ObjectBucket } from './bucket.js';
 import { DeterministicRandom } from './random.js';
 import { IdAllocator, spanAt, writeDeltaSegment, writeFlushedSegment, type SegmentWriter } from './segments.js';
 import type { CollectionSpec, MilvusVolumes, SeedOptions } from './types.js';
@@ -38,17 +38,21 @@ const HISTORY_START = Date.UTC(2025, 2, 3, 9, 0, 0);
 /** The mtime of every seeded file and directory. */
 export const SEED_MTIME = new Date(Date.UTC(2025, 2, 10, 2, 0, 0));
 
+/** `MilvusVolumes` with its defaults applied. */
+export type ResolvedVolumes = Omit<Required<MilvusVolumes>, 'objectStorageDir'> & Pick<MilvusVolumes, 'objectStorageDir'>;
+
 /** Resolves the optional parts of `MilvusVolumes`. */
-export function resolveVolumes(v: MilvusVolumes): Required<MilvusVolumes> {
+export function resolveVolumes(v: MilvusVolumes): ResolvedVolumes {
   return {
     etcdDirs: v.etcdDirs,
-    minioDirs: v.minioDirs,
+    minioDirs: v.objectStorageDir === undefined ? v.minioDirs : [],
+    ...(v.objectStorageDir === undefined ? {} : { objectStorageDir: v.objectStorageDir }),
     bucket: v.bucket ?? DEFAULT_BUCKET,
     rootPath: (v.rootPath ?? DEFAULT_ROOT_PATH).replace(/^\/+|\/+$/g, ''),
   };
 }
 
-async function alreadySeeded(v: Required<MilvusVolumes>): Promise<boolean> {
+async function alreadySeeded(v: ResolvedVolumes, bucket: ObjectBucket): Promise<boolean> {
   for (const dir of v.etcdDirs) {
     try {
       decodeEtcdDb(await readFile(join(dir, ETCD_DB_PATH)));
@@ -56,14 +60,7 @@ async function alreadySeeded(v: Required<MilvusVolumes>): Promise<boolean> {
       return false;
     }
   }
-  for (const dir of v.minioDirs) {
-    try {
-      await stat(join(dir, '.minio.sys', 'format.json'));
-    } catch {
-      return false;
-    }
-  }
-  return true;
+  return bucket.initialized();
 }
 
 async function setTreeMtime(dir: string, mtime: Date): Promise<void> {
@@ -125,26 +122,28 @@ function pickKeys(ranges: readonly { first: bigint; rows: number }[], count: num
  * definitions; sealed segments with insert binlogs, stats logs and index files; an L0
  * segment with delete logs; and one growing (not yet flushed) segment per collection, whose
  * rows exist only in the message queue until someone flushes. Every etcd directory receives
- * the same keyspace (raft replicas); MinIO objects are spread over the drive directories.
- * Idempotent: when every directory already holds seeded data it returns without writing.
+ * the same keyspace (raft replicas); the objects are spread over the MinIO drive directories,
+ * or written as plain files into the external bucket's directory (`objectStorageDir`).
+ * Idempotent: when every etcd member holds seeded data and the bucket exists (MinIO: every
+ * drive is formatted) it returns without writing.
  */
 export async function seedMilvusData(volumes: MilvusVolumes, options: SeedOptions = {}): Promise<void> {
   const v = resolveVolumes(volumes);
-  if (v.etcdDirs.length === 0 || v.minioDirs.length === 0) {
-    throw new RangeError('seedMilvusData needs at least one etcd directory and one MinIO directory');
+  if (v.etcdDirs.length === 0 || (v.objectStorageDir === undefined && v.minioDirs.length === 0)) {
+    throw new RangeError('seedMilvusData needs at least one etcd directory and either one MinIO directory or an object storage directory');
   }
   const seed = options.seed ?? 42;
   const scale = options.scale ?? 1;
   const specs = options.collections ?? DEFAULT_COLLECTIONS;
   validate(specs, scale);
-  if (await alreadySeeded(v)) return;
+  const drives = bucketOf(v);
+  if (await alreadySeeded(v, drives)) return;
 
   const rng = new DeterministicRandom(seed, 'cluster');
   const entries = new Map<string, string>();
   const ids = new IdAllocator(entries, hybridTimestamp(HISTORY_START, rng.int(1000)));
-  const drives = new MinioDrives(v.minioDirs, v.bucket);
   const writer: SegmentWriter = { drives, rootPath: v.rootPath, entries, ids, capScale: 1, written: [] };
-  await drives.format(rng.uuid());
+  await drives.initialize(rng.uuid());
 
   const databaseIds = new Map<string, string>();
   const addDatabase = (name: string, created: number): string => {
@@ -293,7 +292,10 @@ export async function seedMilvusData(volumes: MilvusVolumes, options: SeedOption
   await writeEtcdWal(v.etcdDirs, snapshot, rng.uuid());
   // The db goes last: its presence in every member is what marks the volumes as seeded.
   await writeEtcdDb(v.etcdDirs, snapshot);
-  for (const dir of [...v.etcdDirs, ...v.minioDirs]) {
+  // The external bucket's root path only: the bucket (and the directory of buckets) may hold
+  // other data, whose times are not the seed's to set.
+  const external = v.objectStorageDir === undefined ? [] : [join(v.objectStorageDir, v.bucket, ...v.rootPath.split('/').filter(Boolean))];
+  for (const dir of [...v.etcdDirs, ...v.minioDirs, ...external]) {
     await setTreeMtime(dir, SEED_MTIME);
     await utimes(dir, SEED_MTIME, SEED_MTIME);
   }

@@ -17,7 +17,7 @@ import {
   type SegmentIndex,
   type SegmentInfo,
 } from './meta.js';
-import type { MinioDrives } from './object-store.js';
+import type { ObjectBucket } from './bucket.js';
 import { deterministicBytes } from './random.js';
 
 /** Payload caps at scale 1: large enough to look real, small enough for a few MiB in total. */
@@ -73,7 +73,8 @@ export function decodePkStats(data: Buffer): PrimaryKeyStats | undefined {
 
 /** Everything a segment writer needs; `written` collects every path it creates. */
 export interface SegmentWriter {
-  drives: MinioDrives;
+  /** The instance's bucket: MinIO drives or an external bucket directory. */
+  drives: ObjectBucket;
   rootPath: string;
   entries: Map<string, string>;
   ids: IdAllocator;

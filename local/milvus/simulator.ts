@@ -45,6 +45,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EtcdDataMissingError } from './etcd-store.js';
+import { InvalidBucketNameError } from './bucket.js';
 import { liveKeys, nearest, rowVector, type MetricType } from './search.js';
 import { completeFlush, readMilvusState, recordInsertedRows, type CollectionState, type MilvusState } from './state.js';
 import { FilterError, parseFilter, type FieldKinds, type ScalarValue } from './filter.js';
@@ -261,9 +262,10 @@ export class MilvusSimulator {
     try {
       state = await readMilvusState(volumes);
     } catch (err) {
-      if (!(err instanceof EtcdDataMissingError)) throw err;
-      // Without its metadata Milvus crash-loops; the Service has no ready endpoints.
-      detail.outcome = 'etcd data missing';
+      if (!(err instanceof EtcdDataMissingError) && !(err instanceof InvalidBucketNameError)) throw err;
+      // Without its metadata (or with a bucket name S3 refuses) Milvus crash-loops; the Service
+      // has no ready endpoints.
+      detail.outcome = err instanceof EtcdDataMissingError ? 'etcd data missing' : 'invalid bucket name';
       return text(503, `Milvus cannot start: ${err.message}`);
     }
     state = await this.completeDueFlushes(volumes, state, detail);

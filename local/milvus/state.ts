@@ -16,7 +16,7 @@ import {
   type SegmentInfo,
   FieldId,
 } from './meta.js';
-import { MinioDrives } from './object-store.js';
+import { bucketOf, type ObjectBucket } from './bucket.js';
 import { resolveVolumes } from './seed.js';
 import { IdAllocator, writeDeltaSegment, writeFlushedSegment, type SegmentWriter } from './segments.js';
 import type { MilvusVolumes } from './types.js';
@@ -95,7 +95,7 @@ function entriesWithPrefix(entries: Map<string, string>, prefix: string): [strin
 }
 
 async function rowsInLogs(
-  drives: MinioDrives,
+  drives: ObjectBucket,
   keys: string[],
   expect: { collectionId: string; segmentId: string },
 ): Promise<{ rows: number; missing: string[] }> {
@@ -140,7 +140,7 @@ function vectorIndexOf(entries: Map<string, string>, info: CollectionInfo): Vect
 export async function readMilvusState(volumes: MilvusVolumes): Promise<MilvusState> {
   const v = resolveVolumes(volumes);
   const { revision, entries } = await readEtcd(v.etcdDirs);
-  const drives = new MinioDrives(v.minioDirs, v.bucket);
+  const drives = bucketOf(v);
 
   const databases = entriesWithPrefix(entries, etcdKeys.databasePrefix())
     .map(([, value]) => parse<DatabaseInfo>(value))
@@ -229,7 +229,7 @@ export async function completeFlush(
   const info = parse<CollectionInfo>(collEntry?.[1]);
   if (!info) return [];
   const writer: SegmentWriter = {
-    drives: new MinioDrives(v.minioDirs, v.bucket),
+    drives: bucketOf(v),
     rootPath: v.rootPath,
     entries,
     ids: new IdAllocator(entries, hybridTimestamp(now.getTime())),

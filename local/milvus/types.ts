@@ -4,15 +4,27 @@
  * `seedMilvusData` to fill that instance's etcd and MinIO volume directories.
  */
 
-/** Where one Milvus instance keeps its data: the directories behind its etcd and MinIO PVCs. */
+/**
+ * Where one Milvus instance keeps its data: the directories behind its etcd PVCs, and either
+ * its MinIO PVCs or, with external object storage (S3), a bucket directory.
+ */
 export interface MilvusVolumes {
   /** One directory per etcd member PVC (`data-<release>-etcd-N`); raft replicas hold the same data. */
   etcdDirs: string[];
-  /** One directory per MinIO PVC (`export-<release>-minio-N`), or a single one for standalone MinIO. */
+  /**
+   * One directory per MinIO PVC (`export-<release>-minio-N`), or a single one for standalone
+   * MinIO. Empty with `objectStorageDir`.
+   */
   minioDirs: string[];
-  /** Bucket Milvus writes to. Default `milvus-bucket` (the Helm chart and operator default). */
+  /**
+   * External object storage (S3): the directory holding the buckets, one subdirectory per
+   * bucket and one plain file per object (`<objectStorageDir>/<bucket>/<key>`, see bucket.ts).
+   * When set, the objects live there and `minioDirs` is not used.
+   */
+  objectStorageDir?: string;
+  /** Bucket Milvus writes to (`minio.bucketName`). Default `milvus-bucket` (the Helm chart's, and the bucket of the local in-cluster MinIO). */
   bucket?: string;
-  /** Root path inside the bucket (`minio.rootPath`). Default `file`. */
+  /** Root path inside the bucket (`minio.rootPath`). Default `file` (the Helm chart's). */
   rootPath?: string;
 }
 

@@ -9,6 +9,7 @@
  */
 import { MilvusSimulator, type MilvusSettings, type MilvusVolumes } from '../milvus/index.js';
 import { imageTag } from '../../core/milvus/version.js';
+import { milvusObjectStorageOf } from '../controllers/milvus.js';
 import type { Timeline } from '../timeline.js';
 import type { VolumeDirs } from '../volumes.js';
 import { typeOf } from './resources.js';
@@ -35,6 +36,9 @@ export class MilvusInstances {
    * The directories behind a Milvus CR's etcd and MinIO PVCs (operator naming:
    * `data-<name>-etcd-N`, `export-<name>-minio-N`), ordered by N; undefined when the CR or
    * any of its volumes is missing or unbound, which the simulator reports as Milvus down.
+   * A CR with external object storage has no MinIO PVCs: its objects are in the bucket and root
+   * path its config names, under the state directory's object storage (read from the CR on every
+   * call, so a CR pointed at another bucket reads there at once).
    */
   volumesOf(namespace: string, name: string): MilvusVolumes | undefined {
     const cr = this.store.get(MILVUS, namespace, name);
@@ -48,6 +52,11 @@ export class MilvusInstances {
         .map((x) => (x.pvc.status?.phase === 'Bound' ? this.dirs.volume(x.pvc.spec.volumeName) : undefined));
     const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     const etcdDirs = dirsOf(new RegExp(`^data-${escaped}-etcd-(\\d+)$`));
+    const storage = milvusObjectStorageOf(cr);
+    if (storage.external) {
+      if (etcdDirs.length === 0 || etcdDirs.some((d) => d === undefined)) return undefined;
+      return { etcdDirs: etcdDirs as string[], minioDirs: [], objectStorageDir: this.dirs.objectStorage(), bucket: storage.bucketName, rootPath: storage.rootPath };
+    }
     const minioDirs = dirsOf(new RegExp(`^export-${escaped}-minio-(\\d+)$`));
     if (etcdDirs.length === 0 || minioDirs.length === 0 || [...etcdDirs, ...minioDirs].some((d) => d === undefined)) return undefined;
     return { etcdDirs: etcdDirs as string[], minioDirs: minioDirs as string[] };
