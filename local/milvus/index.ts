@@ -1,8 +1,7 @@
 /**
- * The simulated Milvus of the local cluster: realistic etcd and object storage content (MinIO
- * volumes, or an external S3 bucket as a directory)
- * (`seedMilvusData`) and the REST v2 + management HTTP endpoints behind the service proxy
- * (`MilvusSimulator`). Everything it reports is read back from the volumes, so a restore
+ * The simulated Milvus of the local cluster: realistic etcd and object storage content
+ * (`seedMilvusData`; MinIO volumes, or an external S3 bucket as a directory) and the REST v2 +
+ * management HTTP endpoints behind the service proxy (`MilvusSimulator`). Everything it reports is read back from the volumes, so a restore
  * that lost data shows it.
  */
 export type {
