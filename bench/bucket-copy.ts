@@ -4,10 +4,11 @@
  * driven page by page as the workflow will drive it. A measurement, not a timed test: it
  * reports, and fails only when a correctness check fails.
  *
- *   npm run bench:bucket-copy -- [--size-mib 256] [--new-share 0.05] [--seed 20261206]
+ *   npm run bench:bucket-copy -- [--backend s3|directory] [--size-mib 256] [--new-share 0.05] [--seed 20261206]
  *                                [--concurrency 32] [--page-size 1000] [--multipart-threshold-mib 5120] [--json] [--keep]
  *
- * 1. The dataset: a Milvus root path (`files/`) in a bucket on s3rver, shaped as Milvus writes
+ * 1. The dataset: a Milvus root path (`files/`) in a bucket on s3rver (or, with `--backend
+ *    directory`, in a bucket directory as the local cluster has it, the vault a FileVaultStore), shaped as Milvus writes
  *    it: flushed segments of two collections, each with an insert binlog per field (row id,
  *    timestamp, primary key, a 128-dim float vector), a primary-key stats log, for some a delta
  *    log, and for most an HNSW index file. Rows per segment are log-uniform (20 to 5,000), and one
@@ -28,23 +29,29 @@
  * complete, retention). "Requests per GiB" divides by the GiB the run covers (the backup's
  * size), which is what a bill is proportional to.
  *
+ * With `--backend directory` the same engine runs on directoryCopyBackend: its file operations are
+ * counted as the S3 requests they stand for (a listing, a vault head, a copy, a page write), and
+ * its listing reads every listed file to hash it, which is what an incremental backup there pays
+ * for objects it does not copy.
+ *
  * s3rver stores every object as a file, so a CopyObject there is a file copy on this machine's
  * disk, and a proxy in front of it (test/objectstore/copy-conditions-proxy.ts) adds what s3rver
  * lacks (the copy precondition, UploadPartCopy, truncated V2 listings). The seconds and MiB/s
  * are this machine's, not S3's; the request counts are what S3 would see.
  */
 import { createCipheriv, createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { ListObjectsV2Command, PutObjectCommand, S3Client, type _Object } from '@aws-sdk/client-s3';
-import { Command } from 'commander';
+import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Command, Option } from 'commander';
 import { integer, share } from './options.js';
 import S3rver from 's3rver';
 import { mapBounded } from '../core/objectstore/bounded.js';
-import { copyPage, finishCopy, restoreCopy, s3CopyBackend, startObjectCopy, startObjectRestore, type BackupCopyContext, type CopyTotals } from '../core/objectstore/bucket-copy.js';
+import { copyPage, directoryCopyBackend, finishCopy, restoreCopy, s3CopyBackend, startObjectCopy, startObjectRestore, type BackupCopyContext, type CopyBackend, type CopyTotals } from '../core/objectstore/bucket-copy.js';
+import { noRequests } from '../core/objectstore/manifest.js';
 import { CopyConditionsProxy } from '../test/objectstore/copy-conditions-proxy.js';
 
 const MiB = 1024 * 1024;
@@ -52,6 +59,8 @@ const GiB = 1024 * MiB;
 const KEYS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 
 export interface BucketCopyBenchOptions {
+  /** `s3`: s3rver, server-side copies; `directory`: bucket directories and a FileVaultStore (the local cluster). */
+  readonly backend: 's3' | 'directory';
   readonly sizeMiB: number;
   readonly newShare: number;
   readonly seed: number;
@@ -77,6 +86,7 @@ export interface RunRow {
 }
 
 export interface BucketCopyReport {
+  readonly backend: 's3' | 'directory';
   readonly dataset: { readonly objects: number; readonly bytes: number; readonly newObjects: number; readonly newBytes: number };
   readonly rows: readonly RunRow[];
   readonly checks: { readonly passed: boolean; readonly problems: readonly string[] };
@@ -129,8 +139,20 @@ function segmentObjects(random: () => number, segmentId: number): { key: string;
   return out;
 }
 
-export async function runBucketCopyBench(o: BucketCopyBenchOptions): Promise<BucketCopyReport> {
-  const workDir = await mkdtemp(join(tmpdir(), 'mg-bench-bucket-copy-'));
+/** Where a run's buckets and vault are: the copy context, and what seeds and checks them. */
+interface BenchEnvironment {
+  readonly ctx: BackupCopyContext;
+  /** Where the Milvus root path is, for the log. */
+  readonly where: string;
+  /** Writes objects under `files/` of the Milvus bucket, as Milvus would. */
+  write(objects: readonly { key: string; size: number }[]): Promise<void>;
+  /** Every object under `files/` of a bucket, with its size and ETag (uncounted). */
+  listAll(bucket: string): Promise<Map<string, { size: number; etag: string }>>;
+  close(): Promise<void>;
+}
+
+/** s3rver behind the copy-conditions proxy; requests counted by an SDK middleware, retries included. */
+async function s3Environment(workDir: string, o: BucketCopyBenchOptions, counts: Record<RequestType, number>): Promise<BenchEnvironment> {
   const server = new S3rver({
     address: '127.0.0.1',
     port: 0,
@@ -145,7 +167,6 @@ export async function runBucketCopyBench(o: BucketCopyBenchOptions): Promise<Buc
     new S3Client({ endpoint: url, forcePathStyle: true, region: 'us-east-1', credentials: KEYS, maxAttempts: 3, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
   const direct = clientFor(`http://127.0.0.1:${port}`);
   const client = clientFor(endpoint);
-  const counts: Record<RequestType, number> = { List: 0, Head: 0, Copy: 0, Put: 0, Other: 0 };
   client.middlewareStack.add(
     (next, context) => async (args) => {
       counts[TYPE_OF[(context as { commandName?: string }).commandName ?? ''] ?? 'Other']++;
@@ -153,24 +174,8 @@ export async function runBucketCopyBench(o: BucketCopyBenchOptions): Promise<Buc
     },
     { step: 'finalizeRequest', name: 'countRequests' },
   );
-  const problems: string[] = [];
-  try {
-    const random = prng(o.seed);
-    let segment = 449_000_000_000_000;
-    const write = async (objects: { key: string; size: number }[]): Promise<void> => {
-      await mapBounded(objects, 16, (x) => direct.send(new PutObjectCommand({ Bucket: 'milvus', Key: `files/${x.key}`, Body: bytesFor(o.seed, x.key, x.size) })));
-    };
-    const dataset: { key: string; size: number }[] = [];
-    let bytes = 0;
-    while (bytes < o.sizeMiB * MiB) {
-      const objects = segmentObjects(random, segment++);
-      dataset.push(...objects);
-      bytes += objects.reduce((n, x) => n + x.size, 0);
-    }
-    o.log(`seeding ${dataset.length} objects, ${(bytes / MiB).toFixed(1)} MiB, into s3://milvus/files/ on s3rver`);
-    await write(dataset);
-
-    const ctx: BackupCopyContext = {
+  return {
+    ctx: {
       backend: s3CopyBackend({
         client,
         vault: { bucket: 'vault', prefix: 'vault' },
@@ -179,7 +184,106 @@ export async function runBucketCopyBench(o: BucketCopyBenchOptions): Promise<Buc
       source: { bucket: 'milvus', prefix: 'files' },
       concurrency: o.concurrency,
       pageSize: o.pageSize,
-    };
+    },
+    where: 's3://milvus/files/ on s3rver',
+    write: async (objects) => {
+      await mapBounded(objects, 16, (x) => direct.send(new PutObjectCommand({ Bucket: 'milvus', Key: `files/${x.key}`, Body: bytesFor(o.seed, x.key, x.size) })));
+    },
+    listAll: async (bucket) => {
+      const out = new Map<string, { size: number; etag: string }>();
+      let after: string | undefined;
+      for (;;) {
+        // Through the proxy: s3rver itself cannot answer a truncated V2 listing (see the proxy).
+        const page = await clientFor(endpoint).send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'files/', ...(after ? { StartAfter: after } : {}) }));
+        for (const x of page.Contents ?? []) out.set(x.Key!, { size: x.Size ?? 0, etag: x.ETag ?? '' });
+        if (!page.IsTruncated || !page.Contents?.length) return out;
+        after = page.Contents[page.Contents.length - 1]!.Key!;
+      }
+    },
+    close: async () => {
+      await proxy.stop();
+      await server.close();
+    },
+  };
+}
+
+/**
+ * Bucket directories and a FileVaultStore, as on the local embedded cluster (directoryCopyBackend).
+ * Its file operations are counted in the request types S3 would see for them, by a wrapper of
+ * the backend and of its vault's `put` and `get`.
+ */
+async function directoryEnvironment(workDir: string, o: BucketCopyBenchOptions, counts: Record<RequestType, number>): Promise<BenchEnvironment> {
+  const bucketsDir = join(workDir, 'buckets');
+  await Promise.all(['milvus', 'restored', '.staging'].map((b) => mkdir(join(bucketsDir, b), { recursive: true })));
+  const raw = directoryCopyBackend({ bucketsDir, vaultDir: join(workDir, 'vault') });
+  const vault = new Proxy(raw.vault, {
+    get(target, name, receiver) {
+      const value = Reflect.get(target, name, receiver) as unknown;
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        if (name === 'put') counts.Put++;
+        if (name === 'get') counts.Other++;
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  const backend: CopyBackend = {
+    vault,
+    url: (bucket, key) => raw.url(bucket, key),
+    listSource: (bucket, page, c) => (counts.List++, raw.listSource(bucket, page, c)),
+    headVault: (key, expected, c) => (counts.Head++, raw.headVault(key, expected, c)),
+    copyToVault: (from, key, options, c, roles) => (counts.Copy++, raw.copyToVault(from, key, options, c, roles)),
+    extendRetention: (key, current, until, c) => (counts.Other++, raw.extendRetention(key, current, until, c)),
+    copyFromVault: (from, to, c, roles) => (counts.Copy++, raw.copyFromVault(from, to, c, roles)),
+  };
+  let staged = 0;
+  return {
+    ctx: { backend, source: { bucket: 'milvus', prefix: 'files' }, concurrency: o.concurrency, pageSize: o.pageSize },
+    where: `${raw.url('milvus', 'files/')}`,
+    write: async (objects) => {
+      // As the local Milvus writes: into .staging, then renamed into place.
+      await mapBounded(objects, 16, async (x) => {
+        const tmp = join(bucketsDir, '.staging', `bench-${staged++}`);
+        await writeFile(tmp, bytesFor(o.seed, x.key, x.size));
+        const target = join(bucketsDir, 'milvus', 'files', ...x.key.split('/'));
+        await mkdir(dirname(target), { recursive: true });
+        await rename(tmp, target);
+      });
+    },
+    listAll: async (bucket) => {
+      const out = new Map<string, { size: number; etag: string }>();
+      let after: string | undefined;
+      for (;;) {
+        const page = await raw.listSource(bucket, { prefix: 'files/', maxKeys: 1000, ...(after ? { startAfter: after } : {}) }, noRequests());
+        for (const x of page.objects) out.set(x.key, { size: x.size, etag: x.etag });
+        if (!page.truncated || page.objects.length === 0) return out;
+        after = page.objects[page.objects.length - 1]!.key;
+      }
+    },
+    close: async () => {},
+  };
+}
+
+export async function runBucketCopyBench(o: BucketCopyBenchOptions): Promise<BucketCopyReport> {
+  const workDir = await mkdtemp(join(tmpdir(), 'mg-bench-bucket-copy-'));
+  const counts: Record<RequestType, number> = { List: 0, Head: 0, Copy: 0, Put: 0, Other: 0 };
+  const env = o.backend === 'directory' ? await directoryEnvironment(workDir, o, counts) : await s3Environment(workDir, o, counts);
+  const { ctx } = env;
+  const problems: string[] = [];
+  try {
+    const random = prng(o.seed);
+    let segment = 449_000_000_000_000;
+    const write = env.write;
+    const dataset: { key: string; size: number }[] = [];
+    let bytes = 0;
+    while (bytes < o.sizeMiB * MiB) {
+      const objects = segmentObjects(random, segment++);
+      dataset.push(...objects);
+      bytes += objects.reduce((n, x) => n + x.size, 0);
+    }
+    o.log(`seeding ${dataset.length} objects, ${(bytes / MiB).toFixed(1)} MiB, into ${env.where}`);
+    await write(dataset);
+
     const rows: RunRow[] = [];
     const measure = async <T>(f: () => Promise<T>): Promise<{ value: T; seconds: number; requests: Record<RequestType, number> }> => {
       for (const k of Object.keys(counts) as RequestType[]) counts[k] = 0;
@@ -229,29 +333,17 @@ export async function runBucketCopyBench(o: BucketCopyBenchOptions): Promise<Buc
     });
     rows.push({ run: 'restore', objects: restored.value.objects, copied: restored.value.objects, reused: 0, bytes: restored.value.bytes, bytesCopied: restored.value.bytes, seconds: restored.seconds, requests: restored.requests });
 
-    const listAll = async (bucket: string): Promise<Map<string, _Object>> => {
-      const out = new Map<string, _Object>();
-      let after: string | undefined;
-      for (;;) {
-        // Through the proxy: s3rver itself cannot answer a truncated V2 listing (see the proxy).
-        const page = await clientFor(endpoint).send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'files/', ...(after ? { StartAfter: after } : {}) }));
-        for (const x of page.Contents ?? []) out.set(x.Key!, x);
-        if (!page.IsTruncated || !page.Contents?.length) return out;
-        after = page.Contents[page.Contents.length - 1]!.Key!;
-      }
-    };
-    const [sourceObjects, restoredObjects] = await Promise.all([listAll('milvus'), listAll('restored')]);
+    const [sourceObjects, restoredObjects] = await Promise.all([env.listAll('milvus'), env.listAll('restored')]);
     for (const [key, s] of sourceObjects) {
       const r = restoredObjects.get(key);
       if (!r) problems.push(`restore: ${key} is missing`);
-      else if (r.Size !== s.Size || r.ETag !== s.ETag) problems.push(`restore: ${key} has size ${r.Size} and ETag ${r.ETag} where the source has ${s.Size} and ${s.ETag}`);
+      else if (r.size !== s.size || r.etag !== s.etag) problems.push(`restore: ${key} has size ${r.size} and ETag ${r.etag} where the source has ${s.size} and ${s.etag}`);
     }
     if (restoredObjects.size !== sourceObjects.size) problems.push(`restore: ${restoredObjects.size} objects where the source holds ${sourceObjects.size}`);
 
-    return { dataset: { objects: dataset.length, bytes, newObjects: added.length, newBytes }, rows, checks: { passed: problems.length === 0, problems }, workDir };
+    return { backend: o.backend, dataset: { objects: dataset.length, bytes, newObjects: added.length, newBytes }, rows, checks: { passed: problems.length === 0, problems }, workDir };
   } finally {
-    await proxy.stop();
-    await server.close();
+    await env.close();
     if (!o.keep) await rm(workDir, { recursive: true, force: true });
   }
 }
@@ -284,7 +376,7 @@ export function formatReport(r: BucketCopyReport): string {
   const rule = `|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
   const d = r.dataset;
   return [
-    `dataset: ${d.objects} objects, ${(d.bytes / MiB).toFixed(1)} MiB; incremental adds ${d.newObjects} objects, ${(d.newBytes / MiB).toFixed(1)} MiB`,
+    `backend: ${r.backend}; dataset: ${d.objects} objects, ${(d.bytes / MiB).toFixed(1)} MiB; incremental adds ${d.newObjects} objects, ${(d.newBytes / MiB).toFixed(1)} MiB`,
     '',
     line(head),
     rule,
@@ -292,8 +384,9 @@ export function formatReport(r: BucketCopyReport): string {
     '',
     'Requests per GiB divide by the GiB each run covers. Copy counts CopyObject and UploadPartCopy;',
     'Other counts GetObject of manifest pages and commits, multipart create/complete and retention.',
-    "s3rver copies through this machine's disk (behind a proxy adding S3's copy precondition), so",
-    "seconds and MiB/s are the machine's, not S3's; the request counts are what S3 would see.",
+    ...(r.backend === 's3'
+      ? ["s3rver copies through this machine's disk (behind a proxy adding S3's copy precondition), so", "seconds and MiB/s are the machine's, not S3's; the request counts are what S3 would see."]
+      : ['Directories and a FileVaultStore on this disk (the local cluster): requests are file operations', 'counted as the S3 requests they stand for; a listing reads every listed file to hash it (its ETag).']),
     r.checks.passed ? 'checks: passed' : `checks: FAILED\n${r.checks.problems.map((p) => `  - ${p}`).join('\n')}`,
   ].join('\n');
 }
@@ -301,18 +394,20 @@ export function formatReport(r: BucketCopyReport): string {
 
 async function main(argv: readonly string[]): Promise<number> {
   const program = new Command('bench:bucket-copy')
-    .description('full and incremental object copy of an S3-backed Milvus, and its restore, on s3rver')
+    .description('full and incremental object copy of an S3-backed Milvus, and its restore, on s3rver or on bucket directories')
     .option('--size-mib <n>', 'bytes of the Milvus root path at the full backup', integer(1), 256)
     .option('--new-share <share>', 'new objects before the incremental backup, as a share of the existing ones', share, 0.05)
     .option('--seed <n>', 'seed of the dataset', integer(0), 20261206)
     .option('--concurrency <n>', 'objects copied at once', integer(1), 32)
     .option('--page-size <n>', 'keys per copyPage call (at most 1000)', integer(1), 1000)
     .option('--multipart-threshold-mib <n>', 'objects above this are copied in parts', integer(1), 5120)
+    .addOption(new Option('--backend <backend>', 'where the buckets and the vault are: s3 (s3rver) or directory (bucket directories and a FileVaultStore, as on the local cluster)').choices(['s3', 'directory']).default('s3'))
     .option('--json', 'print the report as JSON instead of a table', false)
     .option('--keep', 'keep the working directory (s3rver buckets)', false)
     .parse([...argv]);
-  const o = program.opts<{ sizeMib: number; newShare: number; seed: number; concurrency: number; pageSize: number; multipartThresholdMib: number; json: boolean; keep: boolean }>();
+  const o = program.opts<{ backend: 's3' | 'directory'; sizeMib: number; newShare: number; seed: number; concurrency: number; pageSize: number; multipartThresholdMib: number; json: boolean; keep: boolean }>();
   const report = await runBucketCopyBench({
+    backend: o.backend,
     sizeMiB: o.sizeMib,
     newShare: o.newShare,
     seed: o.seed,

@@ -167,7 +167,7 @@ export function directoryCopyBackend(options: DirectoryCopyOptions): CopyBackend
     }
   }
 
-  /** Keys (with sizes and paths) of a bucket that start with `prefix` and sort after `startAfter`, in S3's order. */
+  /** Keys (with their files) of a bucket that start with `prefix` and sort after `startAfter`, in S3's order. */
   async function* walk(root: string, dirKey: string, prefix: string, startAfter: string): AsyncGenerator<{ key: string; path: string }> {
     const dir = dirKey === '' ? root : join(root, ...dirKey.slice(0, -1).split('/'));
     let entries;
@@ -204,8 +204,8 @@ export function directoryCopyBackend(options: DirectoryCopyOptions): CopyBackend
       const root = await existingBucket(bucket, 'Milvus');
       const candidates = walk(root, '', page.prefix, page.startAfter ?? '');
       const objects: ListedObject[] = [];
-      // Files are hashed a batch at once; one Milvus's GC deletes between the walk and the hash
-      // is skipped, as a listing that came a moment later would not show it.
+      // Files are hashed a batch at once. A file Milvus's GC deletes between the walk and its hash
+      // is left out, as a listing made a moment later would not show it, and the walk goes on.
       for (;;) {
         const batch: { key: string; path: string }[] = [];
         while (batch.length < page.maxKeys - objects.length) {
