@@ -5,6 +5,7 @@
  */
 import type { ResolvedPlan } from '../config/resolve.js';
 import { classifyInstance, helmConfigMapName, type InstanceLayout, type QueueLayout } from '../discovery/layout.js';
+import { externalObjectStorage, type ExternalBucket } from '../discovery/object-storage.js';
 import type { KubeClients } from '../kube/connect.js';
 import { KubernetesRequestError } from '../kube/errors.js';
 import { KINDS, type ApiKind } from '../kube/kinds.js';
@@ -65,6 +66,8 @@ export interface Inventory {
   readonly skipped?: InstanceLayout['skipped'];
   /** What discovery could not place (unrecognised PVCs, a queue without volumes). */
   readonly warnings?: readonly string[];
+  /** The external bucket Milvus keeps its objects in, which the backup copies (CopyObjects). */
+  readonly objectStorage?: Discovery['objectStorage'];
 }
 
 /** The plan finds nothing to snapshot: no etcd or object-storage volume. */
@@ -162,7 +165,9 @@ export async function discover(
     const capacity = (pvc.status as { capacity?: { storage?: string } } | undefined)?.capacity?.storage;
     return { pvc: v.pvc, role: v.role, component: v.component, ...(v.queue ? { queue: v.queue } : {}), ...(spec.volumeName ? { volumeName: spec.volumeName } : {}), ...(spec.storageClassName ? { storageClass: spec.storageClassName } : {}), ...(capacity ? { capacity } : {}) };
   });
-  for (const role of ['etcd', 'object-storage']) {
+  const external = externalObjectStorage({ instance: plan.milvus.instance, ...(milvusCr ? { milvusCr } : {}), ...(helmConfig ? { helmConfig } : {}) });
+  const objectStorage = external ? checkDeclaredBucket(plan, external) : undefined;
+  for (const role of objectStorage ? ['etcd'] : ['etcd', 'object-storage']) {
     if (!volumes.some((v) => v.role === role)) {
       throw new NothingToProtectError(
         `no ${role} volume of Milvus instance ${plan.milvus.instance} in namespace ${namespace}; check plan.milvus.instance, or back up an external ${role === 'etcd' ? 'etcd' : 'object store'} with its own tooling (milvus-guard plan inspect shows what the plan finds)`,
@@ -181,6 +186,7 @@ export async function discover(
     queue: layout.queue,
     skipped: layout.skipped,
     warnings: layout.warnings,
+    ...(objectStorage ? { objectStorage } : {}),
   };
   const key = inventoryKey(backupId);
   await ctx.vault.put(key, Buffer.from(JSON.stringify(inventory, null, 2)));
@@ -190,7 +196,37 @@ export async function discover(
     volumes: volumes.map(({ pvc, role }) => ({ pvc, role })),
     queue: { kind: layout.queue.kind, placement: layout.queue.placement },
     ...(layout.warnings.length > 0 ? { warnings: boundedWarnings(layout.warnings) } : {}),
+    ...(objectStorage ? { objectStorage } : {}),
   };
+}
+
+/** Thrown when Milvus keeps its objects in a bucket the plan does not declare (or declares otherwise). */
+export class ObjectStorageUndeclaredError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ObjectStorageUndeclared';
+  }
+}
+
+/**
+ * The external bucket to copy, once the cluster's word and the plan's agree. The plan declares the
+ * bucket and root path (`milvus.objectStorage`) so the deployment can grant read on exactly that
+ * prefix; a Milvus that was moved to another bucket, or one nobody declared, fails the backup
+ * here with what to write, rather than with AccessDenied half way through the copy.
+ */
+function checkDeclaredBucket(plan: ResolvedPlan['plan'], found: ExternalBucket): NonNullable<Discovery['objectStorage']> {
+  const where = `Milvus instance ${plan.milvus.instance} keeps its data in the external bucket s3://${found.bucket}/${found.rootPath ? `${found.rootPath}/` : ''} (${found.declaredBy === 'milvus-cr' ? 'its CR: spec.dependencies.storage.external, spec.config.minio' : "the Helm chart's config: externalS3"})`;
+  const declared = plan.milvus.objectStorage;
+  if (!declared) {
+    throw new ObjectStorageUndeclaredError(`${where}; declare it in plan ${plan.name} as milvus.objectStorage: {bucket: ${found.bucket}, rootPath: "${found.rootPath}"} and deploy, so milvus-guard may read it`);
+  }
+  if (declared.bucket !== found.bucket || declared.rootPath !== found.rootPath) {
+    throw new ObjectStorageUndeclaredError(`${where}, but plan ${plan.name} declares milvus.objectStorage s3://${declared.bucket}/${declared.rootPath ? `${declared.rootPath}/` : ''}; correct the plan (and deploy) so the backup copies what Milvus uses`);
+  }
+  if (found.type !== 'S3' && found.type !== 'MinIO') {
+    throw new ObjectStorageUndeclaredError(`${where} of type ${found.type}; milvus-guard copies S3-compatible buckets only (type S3 or MinIO)`);
+  }
+  return { bucket: found.bucket, rootPath: found.rootPath, ...(found.endpoint ? { endpoint: found.endpoint } : {}), ...(found.region ? { region: found.region } : {}) };
 }
 
 /**

@@ -305,6 +305,36 @@ function isRegex(source: string): boolean {
   }
 }
 
+/** An S3 bucket name (the rules of S3's general purpose buckets). */
+const BucketName = z
+  .string({ error: 'must be an S3 bucket name' })
+  .regex(/^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name: 3-63 lowercase letters, digits, "." and "-", starting and ending with a letter or digit');
+
+/** A key prefix inside a bucket, without slashes at either end ('' is the whole bucket). */
+const KeyPrefix = z
+  .string({ error: 'must be a key prefix such as files or milvus/prod' })
+  .max(512, 'must be at most 512 characters')
+  .regex(/^(?:[A-Za-z0-9!_.*'()-]+(?:\/[A-Za-z0-9!_.*'()-]+)*)?$/, 'must be a key prefix such as files or milvus/prod: letters, digits, and !_.*\'()- between single slashes, no slash at either end')
+  .refine((p) => !p.split('/').some((s) => s === '.' || s === '..'), 'must not have "." or ".." segments');
+
+/** A place restores may copy a backup's bucket objects into: a bucket and a key prefix. */
+export const ObjectStorageTarget = z.strictObject({ bucket: BucketName, prefix: KeyPrefix.default('') });
+export type ObjectStorageTarget = z.infer<typeof ObjectStorageTarget>;
+
+export const ObjectStorage = z.strictObject({
+  /** The bucket Milvus writes to (`spec.config.minio.bucketName`, Helm `externalS3.bucketName`). */
+  bucket: BucketName,
+  /** Milvus's root path in it (`minio.rootPath`); '' for the whole bucket. */
+  rootPath: KeyPrefix,
+  /**
+   * Where restores may write the objects back (IAM grants write there and nowhere else). A
+   * restore names one of them, or a prefix below one; a restore or drill that names none uses the
+   * first, below `<prefix>/<restore name>`.
+   */
+  restoreTargets: z.array(ObjectStorageTarget).max(10, 'must list at most 10 targets').default([]),
+});
+export type ObjectStorage = z.infer<typeof ObjectStorage>;
+
 export const Plan = z.strictObject({
   name: Name,
   cluster: Name,
@@ -343,6 +373,13 @@ export const Plan = z.strictObject({
     managementPort: Port.default(9091),
     /** Secret (in the plan's namespace) holding `username` and `password` when auth is on. */
     authSecret: z.strictObject({ name: Name, usernameKey: z.string().default('username'), passwordKey: z.string().default('password') }).optional(),
+    /**
+     * For a Milvus that keeps its data in an S3 bucket rather than an in-cluster MinIO (the EKS
+     * deployment of the Milvus documentation): the bucket and root path its CR or Helm values
+     * name. Declared here so the deployment grants read on exactly that prefix; a backup checks it
+     * against what the cluster says.
+     */
+    objectStorage: ObjectStorage.optional(),
   }),
   /** Recovery point objective: alarm when the newest Available backup is older than this. */
   rpo: Duration.optional(),

@@ -7,6 +7,8 @@
  */
 import { z } from 'zod';
 import { BackupInput, PreparedBackup } from './contracts.js';
+import { ObjectCopyRecord } from '../catalog/record.js';
+import type { CopyCursor } from '../objectstore/bucket-copy.js';
 
 const Iso = z.iso.datetime();
 
@@ -25,6 +27,8 @@ export const Discovery = z.strictObject({
   volumes: z.array(ProtectedVolume).min(1),
   queue: z.strictObject({ kind: z.string(), placement: z.string() }).optional(),
   warnings: z.array(z.string()).optional(),
+  /** The external bucket Milvus keeps its objects in (no in-cluster MinIO): CopyObjects copies it. */
+  objectStorage: z.strictObject({ bucket: z.string(), rootPath: z.string(), endpoint: z.string().optional(), region: z.string().optional() }).optional(),
 });
 export type Discovery = z.infer<typeof Discovery>;
 
@@ -41,6 +45,29 @@ export type FlushProgress = z.infer<typeof FlushProgress>;
 /** The datacoord GC pause: the ticket that resumes it (absent on Milvus without tickets). */
 export const GcPause = z.strictObject({ ticket: z.string().optional(), pausedUntil: Iso });
 export type GcPause = z.infer<typeof GcPause>;
+
+/** The copy's cursor as the state carries it (core/objectstore/bucket-copy.ts `CopyCursor`), checked for its shape. */
+const CursorShape = z
+  .object({
+    backupId: z.string(),
+    pages: z.number().int().nonnegative(),
+    startAfter: z.string().optional(),
+    done: z.boolean(),
+    chain: z.string(),
+    totals: z.object({ objects: z.number(), bytes: z.number(), copied: z.number(), reused: z.number(), bytesCopied: z.number(), bytesReused: z.number() }).loose(),
+  })
+  .loose();
+const Cursor = z.custom<CopyCursor>((v) => CursorShape.safeParse(v).success, { error: 'is not the cursor of an object copy' });
+
+/** CopyObjects' state: the cursor, the GC pause in force, and the record once done. */
+export const ObjectCopyProgress = z.strictObject({
+  done: z.boolean(),
+  /** Absent before the first call (the workflow's StartObjectCopy). */
+  cursor: Cursor.optional(),
+  gc: GcPause.optional(),
+  copy: ObjectCopyRecord.optional(),
+});
+export type ObjectCopyProgress = z.infer<typeof ObjectCopyProgress>;
 
 export const HookSummary = z.strictObject({ runs: z.number().int().nonnegative(), failed: z.number().int().nonnegative(), ignored: z.number().int().nonnegative() });
 export type HookSummary = z.infer<typeof HookSummary>;
@@ -102,8 +129,10 @@ export const CheckFlushRequest = z.strictObject({ backup: PreparedBackup, flush:
 export const HooksRequest = z.strictObject({ backup: PreparedBackup, phase: z.literal('pre') });
 export const SnapshotRequest = z.strictObject({ backup: PreparedBackup, discovery: Discovery });
 export const CheckSnapshotsRequest = z.strictObject({ backup: PreparedBackup, snapshots: SnapshotSet });
-/** Built from the whole state: `gc` is there only when the pause happened. */
-export const UnquiesceRequest = z.object({ backup: PreparedBackup, gc: GcPause.optional() });
+/** Built from the whole state: `gc` is there only when the pause happened; `objects.gc` is the pause CopyObjects renewed, which wins. */
+export const UnquiesceRequest = z.object({ backup: PreparedBackup, gc: GcPause.optional(), objects: z.object({ gc: GcPause.optional() }).loose().optional() });
+/** CopyObjects' request: `objects` is the state of its previous call, absent on the first. */
+export const CopyObjectsRequest = z.strictObject({ backup: PreparedBackup, discovery: Discovery, gc: GcPause.optional(), objects: ObjectCopyProgress.optional() });
 export const StartExportRequest = z.strictObject({ backup: PreparedBackup, item: SnapshotItem });
 export const ExportJobRequest = z.strictObject({ backup: PreparedBackup, export: ExportJob });
 export const FinalizeRequest = z.strictObject({ backup: PreparedBackup, discovery: Discovery, snapshots: SnapshotSet, exports: z.array(ExportResult) });
