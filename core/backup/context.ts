@@ -15,6 +15,7 @@ import type { PreparedBackup } from '../workflow/contracts.js';
 import type { BackupEvents } from './events.js';
 import type { SecretSealer } from './sealer.js';
 import type { ExecutionStatus } from '../workflow/executions.js';
+import type { ObjectCopyAccess } from './objects.js';
 
 /** How the export step runs the data mover in the cluster. */
 export interface DataMoverSettings {
@@ -80,4 +81,6 @@ export interface BackupServices {
   readonly timings: BackupTimings;
   /** Whether an execution still runs (the holder of a plan lock). */
   readonly executions: ExecutionStatus;
+  /** How CopyObjects reaches an S3-backed Milvus's bucket and the vault. */
+  readonly objectCopy: ObjectCopyAccess;
 }

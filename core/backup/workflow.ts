@@ -18,6 +18,7 @@ import type {
   FlushProgress,
   GcPause,
   HookSummary,
+  ObjectCopyProgress,
   SnapshotItem,
   SnapshotSet,
   StepError,
@@ -34,11 +35,12 @@ import { discover } from './discover.js';
 import { checkExport, deleteBackupExports, finishExport, startExport } from './export.js';
 import { failsBackup, HookFailedError, runHooks, summarize, type HookPhase } from './hooks.js';
 import { checkFlush, describeGcPause, pauseGc, removeRelay, resumeGc, startFlush, withMilvus } from './quiesce.js';
+import { copyObjects, describeObjectCopy } from './objects.js';
 import { deleteRelays } from '../milvus/relay.js';
 import { BACKUP_LABEL } from './names.js';
 import { detectMilvusVersion, type DetectedVersion } from '../milvus/version.js';
 import { checkSnapshots, createSnapshots, deleteBackupSnapshots } from './snapshots.js';
-import { BACKUP_INDEX_FORMAT, gatherCommitments, type BackupIndexDocument } from '../vault/backup-index.js';
+import { BACKUP_INDEX_FORMAT, ExportIncompleteError, gatherCommitments, type BackupIndexDocument } from '../vault/backup-index.js';
 import { backupRecordKey, failedMarkerKey, hookRunsKey, milvusStateKey, volumeIndexKey, volumeSummaryKey } from '../vault/layout.js';
 import { BackupInProgressError, LockHolderEndedError, RetentionRunningError } from '../catalog/catalog.js';
 import { backupRetainUntil, lockingWrites } from '../retention/locking.js';
@@ -229,6 +231,25 @@ export async function checkSnapshotsStep(s: Services<'catalog' | 'now' | 'kube'>
 }
 
 /**
+ * CopyObjects: for a Milvus on external S3, copies pages of its bucket into the vault until the
+ * call's time is up (core/backup/objects.ts); the workflow calls again with the state returned
+ * until it is done. GC stays paused, its lease renewed, until the last page.
+ */
+export async function copyObjectsStep(
+  s: Services<'config' | 'catalog' | 'now' | 'kube' | 'timings' | 'dataMover' | 'objectCopy'>,
+  backup: PreparedBackup,
+  discovery: Discovery,
+  previous: ObjectCopyProgress | undefined,
+  gc: GcPause | undefined,
+): Promise<ObjectCopyProgress> {
+  const source = discovery.objectStorage;
+  if (!source) throw new Error(`backup ${backup.backupName}: CopyObjects ran for a Milvus without an external bucket (a bug in the workflow)`);
+  return asStep(timeline(s, backup.backupName), 'CopyObjects', { ends: (p) => p.done, detail: describeObjectCopy }, async () =>
+    copyObjects(s, await kubeOf(s, backup), plan(s.config, backup), backup, source, previous, gc, guardOf(s, backup)),
+  );
+}
+
+/**
  * Unquiesce (and UnquiesceAfterFailure): resumes GC with the ticket and runs the post hooks — on success and on every failure
  * path. Everything is attempted before a failure is reported (`HookFailed`, or the GC error).
  */
@@ -240,7 +261,15 @@ export async function unquiesceStep(services: Services<'config' | 'catalog' | 'n
     let gcError: unknown;
     let gcResumed = false;
     try {
-      gcResumed = await withMilvus(kube, resolved, s, backup.backupName, (milvus) => resumeGc(milvus, gc));
+      // The pause the state carries, and the one the record holds when a renewal (CopyObjects)
+      // recorded a newer pause than the state got back (its call failed after renewing).
+      const recorded = (await s.catalog.getBackup(backup.backupName))?.gcPause;
+      const pauses = [gc, recorded?.ticket && recorded.ticket !== gc?.ticket ? recorded : undefined].filter((p): p is GcPause => p !== undefined);
+      gcResumed = await withMilvus(kube, resolved, s, backup.backupName, async (milvus) => {
+        let resumed = false;
+        for (const pause of pauses) resumed = (await resumeGc(milvus, pause)) || resumed;
+        return resumed;
+      });
     } catch (err) {
       gcError = err;
     }
@@ -304,8 +333,11 @@ export async function finalizeStep(
   await timeline(s, id).record('Export', { endedAt: now.toISOString(), outcome: 'Succeeded', detail: `${exports.length} volume(s) exported` });
   return asStep(timeline(s, id), 'Finalize', { ends: true }, async () => {
     const record = await s.catalog.getBackup(id);
-    const sizeBytes = exports.reduce((n, e) => n + e.bytesTotal, 0);
-    const bytesUploaded = exports.reduce((n, e) => n + e.bytesUploaded, 0);
+    // An S3-backed Milvus's objects are part of the backup: its size and what it added.
+    const objectCopy = record?.objectCopy;
+    if (discovery.objectStorage && !objectCopy) throw new ExportIncompleteError(id, `backup ${id} of a Milvus on external S3 has no finished copy of s3://${discovery.objectStorage.bucket}/${discovery.objectStorage.rootPath}: it cannot be Available`);
+    const sizeBytes = exports.reduce((n, e) => n + e.bytesTotal, 0) + (objectCopy?.bytes ?? 0);
+    const bytesUploaded = exports.reduce((n, e) => n + e.bytesUploaded, 0) + (objectCopy?.bytesCopied ?? 0);
     const durationSeconds = Math.max(0, (now.getTime() - Date.parse(backup.startedAt)) / 1000);
     const indexKey = backupRecordKey(id);
     // The top of the integrity chain: commit to every volume summary and captured manifest. A
@@ -327,6 +359,7 @@ export async function finalizeStep(
         return { ...item, indexKey: volumeIndexKey(id, item.pvc), summaryKey: volumeSummaryKey(id, item.pvc), summarySha256: v.summarySha256, bytesTotal: v.bytesTotal, bytesUploaded: v.bytesUploaded, files: v.files };
       }),
       manifests: chain.manifests,
+      ...(objectCopy ? { objects: objectCopy } : {}),
     };
     if (backup.retainUntil) {
       const until = new Date(backup.retainUntil);

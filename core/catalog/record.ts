@@ -117,6 +117,24 @@ export const ReplicationRecord = ReplicationEntry.extend({
 export type ReplicationRecord = z.infer<typeof ReplicationRecord>;
 export type ReplicationRecordInput = z.input<typeof ReplicationRecord>;
 
+/**
+ * The copy of an S3-backed Milvus's bucket a backup holds (core/backup/objects.ts): where it was
+ * copied from and the commit that names every object (`backups/<id>/objects/commit.json`).
+ */
+export const ObjectCopyRecord = z.object({
+  source: z.object({ bucket: z.string(), rootPath: z.string() }),
+  key: z.string(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  size: z.number().int().nonnegative(),
+  pages: z.number().int().nonnegative(),
+  objects: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
+  /** Objects and bytes this backup copied; the rest were in the vault already (incremental). */
+  copied: z.number().int().nonnegative(),
+  bytesCopied: z.number().int().nonnegative(),
+});
+export type ObjectCopyRecord = z.infer<typeof ObjectCopyRecord>;
+
 export const BackupRecord = z.object({
   backupId: z.string(),
   plan: z.string(),
@@ -152,6 +170,8 @@ export const BackupRecord = z.object({
   closingAt: z.string().optional(),
   /** The datacoord GC pause the backup took, so a recovery can resume it with its ticket. */
   gcPause: z.object({ ticket: z.string().optional(), pausedUntil: z.string() }).optional(),
+  /** The copy of the Milvus bucket, for a Milvus on external S3 (absent otherwise). */
+  objectCopy: ObjectCopyRecord.optional(),
   /**
    * Object Lock retain-until of the backup's objects and the packs it references: set when the
    * backup is written, extended (never shortened) by retention when a rule keeps it longer.

@@ -27,7 +27,7 @@ export const DEFAULT_RESTORE_TIMINGS: RestoreTimings = {
 };
 
 /** Every collaborator of the restore and drill steps. */
-export interface RestoreServices extends Pick<BackupServices, 'config' | 'now' | 'kube' | 'vault' | 'catalog' | 'sealer' | 'events' | 'dataMover'> {
+export interface RestoreServices extends Pick<BackupServices, 'config' | 'now' | 'kube' | 'vault' | 'catalog' | 'sealer' | 'events' | 'dataMover' | 'objectCopy'> {
   readonly restoreTimings: RestoreTimings;
   /**
    * The region these steps run in, whose vault `vault` is: the vault's own region, or (in a DR

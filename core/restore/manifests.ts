@@ -209,6 +209,21 @@ export function rewriteForTarget(object: RawObject, options: { fromNamespace: st
   return rewritten;
 }
 
+/**
+ * A Milvus CR pointed at the bucket prefix its objects were restored into: Milvus reads its
+ * segments from `spec.config.minio.bucketName` / `rootPath` (the Operator passes `spec.config`
+ * to Milvus as its user.yaml), so the restored Milvus reads the restored copy, never the bucket
+ * the backup was taken from. The endpoint, region and credentials (`secretRef`) stay as captured:
+ * the restore targets are buckets of the same S3 service.
+ */
+export function pointAtBucket(cr: RawObject, target: { readonly bucket: string; readonly prefix: string }): RawObject {
+  const copy = structuredClone(cr) as RawObject & { spec?: Record<string, unknown> };
+  const spec = (copy.spec ??= {});
+  const config = (spec.config ??= {}) as Record<string, unknown>;
+  config.minio = { ...((config.minio as Record<string, unknown> | undefined) ?? {}), bucketName: target.bucket, rootPath: target.prefix };
+  return copy;
+}
+
 /** Where an object's kind is served: {@link RESTORE_ORDER}, else the API's discovery document. */
 async function kindOf(kube: KubeClients, object: RawObject, cache: Map<string, CapturedKind>): Promise<CapturedKind> {
   const group = groupOf(object.apiVersion);
@@ -252,7 +267,8 @@ export async function applyManifests(ctx: { readonly vault: VaultStore; readonly
   const labels = restoreLabels(restore.restoreId);
   const summary: ApplySummary & { skipped: string[] } = { created: 0, existing: 0, secrets: 0, skipped: [] };
   for (const { object, kind } of resolved) {
-    const body = rewriteForTarget(object, { fromNamespace: restore.from.namespace, toNamespace: restore.to.namespace, storageClassMap: restore.storageClassMap, labels });
+    const rewritten = rewriteForTarget(object, { fromNamespace: restore.from.namespace, toNamespace: restore.to.namespace, storageClassMap: restore.storageClassMap, labels });
+    const body = restore.objects && kind.group === 'milvus.io' && kind.kind === 'Milvus' ? pointAtBucket(rewritten, restore.objects.target) : rewritten;
     const what = `${kind.kind} ${restore.to.namespace}/${object.metadata.name}`;
     const skip = skipReason(kind, restore);
     if (skip) {

@@ -8,7 +8,9 @@
 import { BackupNotFoundError, type BackupCatalog } from '../catalog/catalog.js';
 import type { BackupRecord } from '../catalog/record.js';
 import { replicatesInto, resolvePlan, UnknownNameError, type ResolvedPlan } from '../config/resolve.js';
-import type { Cluster, Config } from '../config/schema.js';
+import type { Cluster, Config, ObjectStorageTarget } from '../config/schema.js';
+import type { ObjectCopyAccess } from '../backup/objects.js';
+import { noRequests } from '../objectstore/manifest.js';
 import { InvalidInputError } from '../errors.js';
 import type { KubeClients } from '../kube/connect.js';
 import type { VaultStore } from '../vault/store.js';
@@ -126,6 +128,8 @@ export interface RestorePrepareContext {
   readonly kube: (cluster: PreparedBackup['cluster']) => Promise<KubeClients>;
   /** The region the restore runs in (see `RestoreServices.region`). */
   readonly region?: string;
+  /** Reaches the bucket a restore copies Milvus's objects into, to check it is empty. */
+  readonly objectCopy?: ObjectCopyAccess;
 }
 
 /**
@@ -193,8 +197,17 @@ export async function prepareRestore(
   }
 
   const { plan } = resolved;
+  const restoreId = input.restoreName ?? defaultRestoreName(backup.backupId, request.execution.startTime);
+  const objects = objectRestoreTarget(plan, backup, input.objectStorage, restoreId);
+  if (objects && ctx.objectCopy) {
+    const { bucket, prefix } = objects.target;
+    const found = (await ctx.objectCopy.backend({}).listSource(bucket, { prefix: prefix === '' ? '' : `${prefix}/`, maxKeys: 1 }, noRequests())).objects[0]?.key;
+    if (found !== undefined) {
+      throw new InvalidInputError(WHAT, [`objectStorage: s3://${objects.target.bucket}/${objects.target.prefix}/ already holds objects (${found}); a restored Milvus must start from the backup's objects alone: name an empty prefix`]);
+    }
+  }
   return {
-    restoreId: input.restoreName ?? defaultRestoreName(backup.backupId, request.execution.startTime),
+    restoreId,
     backupId: backup.backupId,
     plan: backup.plan,
     source,
@@ -207,5 +220,44 @@ export async function prepareRestore(
     validateRowCounts: input.validateRowCounts ?? true,
     executionId: request.execution.id,
     requestedAt: new Date(request.execution.startTime).toISOString(),
+    ...(objects ? { objects } : {}),
   };
+}
+
+const underPrefix = (key: string, prefix: string): boolean => prefix === '' || key === prefix || key.startsWith(`${prefix}/`);
+
+/**
+ * Where a restore of backup `backup` copies its Milvus bucket objects: the input's
+ * `objectStorage`, which must lie inside one of the plan's `restoreTargets` (the deployment grants
+ * write there and nowhere else), or by default below the first of them, in `<prefix>/<restore>`.
+ * Never the bucket prefix the backup was taken from, nor one that contains it or lies inside
+ * it: a restore must not write over the Milvus it protects. Undefined for a backup without a
+ * bucket copy (a Milvus on in-cluster MinIO).
+ */
+export function objectRestoreTarget(
+  plan: ResolvedPlan['plan'],
+  backup: BackupRecord,
+  requested: ObjectStorageTarget | undefined,
+  restoreId: string,
+): PreparedRestore['objects'] {
+  const copy = backup.objectCopy;
+  if (!copy) {
+    if (requested) throw new InvalidInputError(WHAT, [`objectStorage: backup ${backup.backupId} holds no copy of a Milvus bucket (its Milvus kept its data on in-cluster volumes); leave objectStorage out`]);
+    return undefined;
+  }
+  const targets = plan.milvus.objectStorage?.restoreTargets ?? [];
+  const declared = targets.map((t) => `s3://${t.bucket}/${t.prefix}`).join(', ');
+  if (targets.length === 0) {
+    throw new InvalidInputError(WHAT, [
+      `objectStorage: backup ${backup.backupId} holds a copy of Milvus's bucket s3://${copy.source.bucket}/${copy.source.rootPath}, and plan ${plan.name} declares nowhere to restore it (milvus.objectStorage.restoreTargets); declare a bucket and prefix there and deploy, so the restore may write it`,
+    ]);
+  }
+  const target = requested ?? { bucket: targets[0]!.bucket, prefix: [targets[0]!.prefix, restoreId].filter((p) => p !== '').join('/') };
+  if (!targets.some((t) => t.bucket === target.bucket && underPrefix(target.prefix, t.prefix))) {
+    throw new InvalidInputError(WHAT, [`objectStorage: s3://${target.bucket}/${target.prefix} is not inside a restore target of plan ${plan.name} (${declared}); name one of them or a prefix below one`]);
+  }
+  if (target.bucket === copy.source.bucket && (underPrefix(target.prefix, copy.source.rootPath) || underPrefix(copy.source.rootPath, target.prefix))) {
+    throw new InvalidInputError(WHAT, [`objectStorage: s3://${target.bucket}/${target.prefix} overlaps the root path the backup was taken from (s3://${copy.source.bucket}/${copy.source.rootPath}); restore into another prefix so the running Milvus's objects are not overwritten`]);
+  }
+  return { commit: { sha256: copy.sha256, objects: copy.objects, bytes: copy.bytes }, target };
 }

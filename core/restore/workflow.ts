@@ -13,13 +13,14 @@ import { RelayTransport } from '../milvus/relay.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../kube/deadline.js';
 import { causeText } from '../backup/workflow.js';
 import type { PrepareRequest } from '../workflow/contracts.js';
-import type { ApplySummary, PreparedRestore, Readiness, RestoreCleanup, ThawProgress, ValidationProgress, VolumeRestore } from '../workflow/restore-state.js';
+import type { ApplySummary, ObjectRestoreProgress, PreparedRestore, Readiness, RestoreCleanup, ThawProgress, ValidationProgress, VolumeRestore } from '../workflow/restore-state.js';
 import type { StepError } from '../workflow/backup-state.js';
 import { RESTORE_WORKFLOW } from '../workflow/steps.js';
 import { createWhileOpen } from '../workflow/closing.js';
 import { asStep, closeFailedStep, failedStepOf, timeoutCause, type Timeline } from '../workflow/timeline.js';
 import type { RestoreServices } from './context.js';
 import { applyManifests } from './manifests.js';
+import { describeObjectRestore, restoreObjects } from './objects.js';
 import { createNamespace, deleteNamespace } from './namespace.js';
 import { prepareRestore } from './prepare.js';
 import { checkReadiness } from './readiness.js';
@@ -104,7 +105,7 @@ async function withTargetMilvus<T>(
  * `InProgress`. Nothing is created in a cluster yet, so a refused restore leaves no trace there.
  */
 export async function prepareRestoreStep(
-  s: Services<'config' | 'catalog' | 'now' | 'kube' | 'vault'>,
+  s: Services<'config' | 'catalog' | 'now' | 'kube' | 'vault' | 'objectCopy'>,
   vault: { readonly name: string; readonly bucket: string },
   request: PrepareRequest,
 ): Promise<PreparedRestore> {
@@ -191,6 +192,14 @@ export async function checkVolumesStep(s: Services<'catalog' | 'now' | 'kube'>, 
   );
   if (next.ready) await s.catalog.updateRestore(restore.restoreId, { volumes: next.items.map((i) => ({ pvc: i.pvc, role: i.role, status: 'Restored' as const, ...fromOf(i) })) });
   return next;
+}
+
+/**
+ * RestoreObjects: for a backup of a Milvus on external S3, copies pages of its bucket objects
+ * into the restore's bucket prefix (core/restore/objects.ts); the workflow calls again until done.
+ */
+export async function restoreObjectsStep(s: Services<'catalog' | 'now' | 'objectCopy'>, restore: PreparedRestore, previous: ObjectRestoreProgress): Promise<ObjectRestoreProgress> {
+  return asStep(timeline(s, restore.restoreId), 'RestoreObjects', { ends: (p) => p.done, detail: (p) => describeObjectRestore(restore, p) }, () => restoreObjects(s, restore, previous));
 }
 
 /** ApplyManifests: the captured objects, rewritten for the target and created in restore order. */

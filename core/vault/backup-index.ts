@@ -11,7 +11,7 @@
  * unverifiable rather than passing them.
  */
 import { z } from 'zod';
-import { RowCount } from '../catalog/record.js';
+import { ObjectCopyRecord, RowCount } from '../catalog/record.js';
 import { hasIndexCommitment, readVolumeSummaryHashed, sha256Hex, SummaryCorruptError } from '../datamover/summary.js';
 import { UserError } from '../errors.js';
 import { IndexReader } from '../datamover/index-format.js';
@@ -58,6 +58,8 @@ export const BackupIndexDocument = z
     volumes: z.array(IndexedVolume).min(1),
     /** Every captured manifest, by key; absent before the integrity chain. */
     manifests: z.array(CommittedObject).optional(),
+    /** The copy of an S3-backed Milvus's bucket: the commit of its object manifest (core/backup/objects.ts). */
+    objects: ObjectCopyRecord.optional(),
   })
   .loose();
 export type BackupIndexDocument = z.infer<typeof BackupIndexDocument>;

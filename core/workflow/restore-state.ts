@@ -6,7 +6,7 @@
  * schemas, so the ASL's `Parameters` and the handlers cannot drift apart unnoticed.
  */
 import { z } from 'zod';
-import { Name, Namespace } from '../config/schema.js';
+import { Name, Namespace, ObjectStorageTarget } from '../config/schema.js';
 import { DNS_SUBDOMAIN } from '../kube/names.js';
 import { BackupName, PreparedBackup } from './contracts.js';
 import { StepError } from './backup-state.js';
@@ -49,6 +49,12 @@ export const RestoreInput = z
     drillId: BackupName.optional(),
     /** Defaults to `<backupId>-r<UTC start time as yyyymmddhhmmss>`, shortened to fit. */
     restoreName: BackupName.optional(),
+    /**
+     * For a backup of a Milvus on external S3: the bucket and key prefix its objects are copied
+     * into, which the restored Milvus CR is pointed at. It must lie inside one of the plan's
+     * `milvus.objectStorage.restoreTargets`. Default: the first of them, below `<prefix>/<restore name>`.
+     */
+    objectStorage: ObjectStorageTarget.optional(),
   })
   .superRefine((input, ctx) => {
     if (input.backupId === undefined && input.plan === undefined) {
@@ -96,6 +102,16 @@ export const PreparedRestore = z.strictObject({
   executionId: z.string(),
   /** The execution's start: the restore was requested then, and its RTO counts from it. */
   requestedAt: Iso,
+  /**
+   * For a backup of a Milvus on external S3: the commit of its bucket copy (as the backup's
+   * record holds it) and where RestoreObjects copies the objects to.
+   */
+  objects: z
+    .strictObject({
+      commit: z.strictObject({ sha256: z.string(), objects: z.number().int().nonnegative(), bytes: z.number().int().nonnegative() }),
+      target: z.strictObject({ bucket: z.string(), prefix: z.string() }),
+    })
+    .optional(),
 });
 export type PreparedRestore = z.infer<typeof PreparedRestore>;
 
@@ -160,6 +176,16 @@ export type RestoreCleanup = z.infer<typeof RestoreCleanup>;
 // ---- requests --------------------------------------------------------------------------
 
 export const RestoreStepRequest = z.strictObject({ restore: PreparedRestore });
+
+/** Where RestoreObjects stands (core/objectstore/bucket-copy.ts `RestoreCursor`); no cursor before the first call. */
+export const ObjectRestoreProgress = z.strictObject({
+  done: z.boolean(),
+  cursor: z
+    .object({ backupId: z.string(), pages: z.number().int().nonnegative(), done: z.boolean(), objects: z.number().int().nonnegative(), bytes: z.number().int().nonnegative(), requests: z.record(z.string(), z.number()) })
+    .optional(),
+});
+export type ObjectRestoreProgress = z.infer<typeof ObjectRestoreProgress>;
+export const RestoreObjectsRequest = z.strictObject({ restore: PreparedRestore, objects: ObjectRestoreProgress });
 /** VerifyBackup's result as StartThaw reads it: its count of archived packs (absent in older executions: then the packs are looked at). */
 export const StartThawRequest = z.strictObject({ restore: PreparedRestore, verified: z.object({ archived: z.number().int().nonnegative().optional() }) });
 export const CheckThawRequest = z.strictObject({ restore: PreparedRestore, thaw: ThawProgress });

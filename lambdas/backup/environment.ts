@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { Name } from '../../core/config/schema.js';
 import { DEFAULT_TIMINGS } from '../../core/backup/context.js';
+import { DEFAULT_OBJECT_COPY_CALL_SECONDS } from '../../core/backup/objects.js';
 import { PowertoolsEnvironment, stepVariable } from '../shared/environment.js';
 import { BACKUP_WORKFLOW, bundleStates } from '../../core/workflow/steps.js';
 
@@ -42,6 +43,11 @@ export const BackupStepsEnvironment = PowertoolsEnvironment.extend({
    * the functions to change it.
    */
   KUBE_REQUEST_TIMEOUT_SECONDS: Seconds(DEFAULT_TIMINGS.kubeRequestTimeoutSeconds),
+  /**
+   * How long one CopyObjects call copies pages of an S3-backed Milvus's bucket before it hands
+   * its cursor back to the workflow: under the function's 15 minutes, with room for a last page.
+   */
+  OBJECT_COPY_CALL_SECONDS: Seconds(DEFAULT_OBJECT_COPY_CALL_SECONDS).pipe(z.number().max(720, 'must leave a Lambda (900 s) room for its last page: at most 720')),
   /** Set by the Lambda runtime (never by CDK): the region of this installation and its vault. */
   AWS_REGION: z.string().min(1).optional(),
 });

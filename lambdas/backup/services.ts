@@ -12,6 +12,8 @@ import type { Config } from '../../core/config/schema.js';
 import { kubeConfigForEks, makeKubeClients, type KubeClients } from '../../core/kube/connect.js';
 import { KubernetesExec } from '../../core/kube/exec.js';
 import { S3VaultStore } from '../../core/vault/s3-store.js';
+import type { ObjectCopyAccess } from '../../core/backup/objects.js';
+import { createCopyClient, s3CopyBackend } from '../../core/objectstore/bucket-copy.js';
 import type { BackupStepsEnvironment } from './environment.js';
 import { SfnExecutions } from '../../core/workflow/executions.js';
 
@@ -41,6 +43,19 @@ export function awsVault(env: Pick<BackupStepsEnvironment, 'VAULT_BUCKET' | 'VAU
   return new S3VaultStore({ bucket: env.VAULT_BUCKET, kmsKeyId: env.VAULT_KMS_KEY_ARN, objectLockMode: env.VAULT_OBJECT_LOCK_MODE });
 }
 
+/**
+ * CopyObjects and RestoreObjects in AWS: S3 copies the objects between the Milvus bucket and the
+ * vault itself (CopyObject, UploadPartCopy), with this function's role; nothing passes through
+ * the Lambda. A call copies for `OBJECT_COPY_CALL_SECONDS` (default 600 s of Lambda's 900).
+ */
+export function awsObjectCopy(env: Pick<BackupStepsEnvironment, 'VAULT_BUCKET' | 'VAULT_KMS_KEY_ARN' | 'VAULT_OBJECT_LOCK_MODE' | 'AWS_REGION' | 'OBJECT_COPY_CALL_SECONDS'>): ObjectCopyAccess {
+  const vault = { bucket: env.VAULT_BUCKET, kmsKeyId: env.VAULT_KMS_KEY_ARN, objectLockMode: env.VAULT_OBJECT_LOCK_MODE };
+  return {
+    backend: (source) => s3CopyBackend({ client: createCopyClient({ bucket: vault.bucket, prefix: '', ...source }, env.AWS_REGION ? { region: env.AWS_REGION } : {}), vault }),
+    callSeconds: env.OBJECT_COPY_CALL_SECONDS,
+  };
+}
+
 export function awsBackupServices(config: Config, env: BackupStepsEnvironment): BackupServices {
   return {
     config,
@@ -59,6 +74,7 @@ export function awsBackupServices(config: Config, env: BackupStepsEnvironment): 
       serviceAccountName: env.DATAMOVER_SERVICE_ACCOUNT,
     },
     executions: new SfnExecutions(),
+    objectCopy: awsObjectCopy(env),
     timings: {
       ...DEFAULT_TIMINGS,
       flushTimeoutSeconds: env.FLUSH_TIMEOUT_SECONDS,

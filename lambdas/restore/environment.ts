@@ -24,6 +24,7 @@ export const RestoreStepEnvironment = BackupStepsEnvironment.pick({
   DATAMOVER_SERVICE_ACCOUNT: true,
   SEALING_KEY_ARN: true,
   KUBE_REQUEST_TIMEOUT_SECONDS: true,
+  OBJECT_COPY_CALL_SECONDS: true,
   AWS_REGION: true,
 }).extend({
   VOLUME_TIMEOUT_SECONDS: Seconds(DEFAULT_RESTORE_TIMINGS.volumeTimeoutSeconds),

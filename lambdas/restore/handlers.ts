@@ -44,6 +44,7 @@ export function makeRestoreStepHandlers(deps: RestoreStepDependencies): Record<R
     CreateNamespace: handle(contract.RestoreStepRequest, (r) => steps.createNamespaceStep(s, r.restore)),
     RestoreVolumes: handle(contract.RestoreStepRequest, (r) => steps.restoreVolumesStep(s, r.restore)),
     CheckVolumes: handle(contract.CheckVolumesRequest, (r) => steps.checkVolumesStep(s, r.restore, r.volumes)),
+    RestoreObjects: handle(contract.RestoreObjectsRequest, (r) => steps.restoreObjectsStep(s, r.restore, r.objects)),
     ApplyManifests: handle(contract.RestoreStepRequest, (r) => steps.applyManifestsStep(s, r.restore)),
     CheckReadiness: handle(contract.CheckReadinessRequest, (r) => steps.checkReadinessStep(s, r.restore, r.readiness)),
     Validate: handle(contract.ValidateRequest, (r) => steps.validateStep(s, r.restore, r.validation)),

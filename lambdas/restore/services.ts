@@ -27,6 +27,7 @@ export function awsRestoreServices(config: Config, env: RestoreStepEnvironment):
     sealer: backup.sealer,
     events: backup.events,
     dataMover: backup.dataMover,
+    objectCopy: backup.objectCopy,
     // The region this function runs in: the vault's, or a DR region serving its replica.
     ...(env.AWS_REGION ? { region: env.AWS_REGION } : {}),
     restoreTimings: {

@@ -34,6 +34,9 @@ import { DEFAULT_RETENTION_TIMINGS, type RetentionTimings } from '../../core/ret
 import { DEFAULT_RESTORE_TIMINGS, type RestoreServices, type RestoreTimings } from '../../core/restore/context.js';
 import { makeHandler as makePrepareHandler } from '../../lambdas/prepare/handler.js';
 import { LOCAL_DATAMOVER_IMAGE } from '../runtime.js';
+import { OBJECT_STORAGE_DIR } from '../volumes.js';
+import { DEFAULT_OBJECT_COPY_CALL_SECONDS } from '../../core/backup/objects.js';
+import { directoryCopyBackend } from '../../core/objectstore/bucket-copy.js';
 import { LocalMetrics } from './metrics.js';
 import './promise-with-resolvers.js';
 import { LocalExecutions } from './registry.js';
@@ -47,6 +50,8 @@ export function localPaths(stateDir: string) {
   return {
     kubeconfig: join(stateDir, 'kubeconfig'),
     vault: join(stateDir, 'vault'),
+    // The buckets of S3-backed Milvus instances: a directory per bucket (local/volumes.ts).
+    objectStorage: join(stateDir, OBJECT_STORAGE_DIR),
     // A DR region's state directory uses the primary's catalog (the DynamoDB global table has a
     // replica in every region: one table) and its sealing key (a multi-Region key's replica
     // holds the same key material).
@@ -206,6 +211,14 @@ export function localBackupServices(stateDir: string, config: Config, options: {
     dataMover: { ...LOCAL_DATAMOVER, vaultUrl: options.vault?.url ?? pathToFileURL(paths.vault).href, vaultArgs: options.vault ? [...options.vault.args] : [] },
     executions: new LocalExecutions(paths.executions),
     timings: { ...DEFAULT_TIMINGS, ...options.timings },
+    objectCopy: {
+      backend: () => {
+        // The local cluster's external buckets are directories, copied into the directory vault.
+        if (options.vault) throw new UserError('an S3-backed Milvus on the local cluster is backed up into its directory vault only; run without an S3 vault');
+        return directoryCopyBackend({ bucketsDir: paths.objectStorage, vaultDir: paths.vault });
+      },
+      callSeconds: DEFAULT_OBJECT_COPY_CALL_SECONDS,
+    },
   };
 }
 
@@ -215,9 +228,9 @@ export function localRestoreServices(
   config: Config,
   options: { timings?: Partial<BackupTimings>; restoreTimings?: Partial<RestoreTimings>; now?: () => Date; vault?: LocalVault } = {},
 ): RestoreServices {
-  const { config: c, now, kube, vault, catalog, sealer, events, dataMover } = localBackupServices(stateDir, config, options);
+  const { config: c, now, kube, vault, catalog, sealer, events, dataMover, objectCopy } = localBackupServices(stateDir, config, options);
   const region = readRegionLink(stateDir)?.region;
-  return { config: c, now, kube, vault, catalog, sealer, events, dataMover, restoreTimings: { ...DEFAULT_RESTORE_TIMINGS, ...options.restoreTimings }, ...(region ? { region } : {}) };
+  return { config: c, now, kube, vault, catalog, sealer, events, dataMover, objectCopy, restoreTimings: { ...DEFAULT_RESTORE_TIMINGS, ...options.restoreTimings }, ...(region ? { region } : {}) };
 }
 
 /** Runs the backup workflow; see {@link runLocalWorkflow}. */

@@ -268,7 +268,7 @@ describe('backup workflow', () => {
     const functions = primary.findResources('AWS::Lambda::Function');
     const states = handlerStates(BACKUP_WORKFLOW).filter((state) => state !== 'Prepare');
 
-    expect(states).toHaveLength(16);
+    expect(states).toHaveLength(17);
     for (const state of states) {
       const logicalId = substitutions[placeholderOf(state)]!['Fn::GetAtt'][0];
       expect(functions[logicalId]!.Properties.Handler).toBe('index.handler');
@@ -375,7 +375,7 @@ describe('restore workflow', () => {
     expect(schedules).toEqual({});
   });
 
-  it('gives VerifyBackup, the thaw steps, ApplyManifests and Validate 15 minutes and the other steps 5, as their Tasks wait', () => {
+  it('gives VerifyBackup, the thaw steps, RestoreObjects, ApplyManifests and Validate 15 minutes and the other steps 5, as their Tasks wait', () => {
     const restoreStates = [...handlerStates(RESTORE_WORKFLOW), ...handlerStates(DRILL_WORKFLOW)];
     const timeouts = Object.fromEntries(
       Object.values(primary.findResources('AWS::Lambda::Function'))
@@ -389,6 +389,7 @@ describe('restore workflow', () => {
       VerifyBackup: 900,
       StartThaw: 900,
       CheckThaw: 900,
+      RestoreObjects: 900,
       ApplyManifests: 900,
       Validate: 900,
     });

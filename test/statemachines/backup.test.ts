@@ -41,6 +41,9 @@ function happyPath(): Script {
     Capture: () => ({ objects: 3, secrets: 1 }),
     Snapshot: () => ({ items: [item], ready: false, deadline: '2030-01-01T00:00:00.000Z' }),
     CheckSnapshots: (i) => ({ ...i.snapshots, ready: true }),
+    CopyObjects: () => {
+      throw new Error('CopyObjects runs only for a Milvus on external S3');
+    },
     Unquiesce: () => ({ gcResumed: true, postHooks: { runs: 0, failed: 0, ignored: 0 } }),
     StartExport: (i) => ({ ...i.item, clone: 'export-1', job: 'export-1', deadline: '2030-01-01T00:00:00.000Z', done: false }),
     CheckExport: (i) => ({ ...i.export, done: true }),
@@ -106,6 +109,51 @@ describe('backup workflow: success', () => {
 
     expect(calls.filter((c) => c.state === 'StartExport').map((c) => c.input.item.pvc).sort()).toEqual(['a', 'b']);
     expect(calls.find((c) => c.state === 'Finalize')!.input.exports.map((e: { pvc: string }) => e.pvc)).toEqual(['a', 'b']);
+  });
+});
+
+describe('backup workflow: a Milvus on external S3', () => {
+  const bucket = { bucket: 'acme-milvus', rootPath: 'files' };
+  const s3Backed = (pages: number): Script => {
+    const script = happyPath();
+    script.Discover = () => ({ inventoryKey: 'backups/b/inventory.json', resources: 3, volumes: [{ pvc: 'data-production-milvus-etcd-0', role: 'etcd' }], objectStorage: bucket });
+    let calls = 0;
+    // Each call returns one more page; the second renews the GC pause (a new ticket).
+    script.CopyObjects = (i) => {
+      calls += 1;
+      return { done: calls === pages, cursor: { backupId: i.backup.backupName, pages: calls }, gc: calls >= 2 ? { ticket: 't-2', pausedUntil: '2031-01-01T00:00:00.000Z' } : i.gc };
+    };
+    return script;
+  };
+
+  it('copies the bucket between the snapshots and Unquiesce, calling again until done, first call without a cursor', async () => {
+    const { states, calls } = await run({ plan: 'milvus-production-backup' }, s3Backed(3));
+
+    expect(states.slice(states.indexOf('CheckSnapshots'), states.indexOf('Unquiesce') + 1)).toEqual(['CheckSnapshots', 'CopyObjects', 'CopyObjects', 'CopyObjects', 'Unquiesce']);
+    const copies = calls.filter((c) => c.state === 'CopyObjects');
+    expect(copies[0]!.input.objects).toEqual({ done: false });
+    expect(copies[0]!.input.discovery.objectStorage).toEqual(bucket);
+    expect(copies[0]!.input.gc).toEqual({ ticket: 't-1', pausedUntil: '2030-01-01T00:00:00.000Z' });
+    expect(copies[2]!.input.objects.cursor).toEqual({ backupId: expect.any(String), pages: 2 });
+  });
+
+  it('hands Unquiesce the renewed pause, which wins over the first', async () => {
+    const { calls } = await run({ plan: 'milvus-production-backup' }, s3Backed(2));
+
+    const unquiesce = calls.find((c) => c.state === 'Unquiesce')!.input;
+    expect(unquiesce.objects.gc).toEqual({ ticket: 't-2', pausedUntil: '2031-01-01T00:00:00.000Z' });
+  });
+
+  it('takes the failure path when the copy fails, and unquiesces', async () => {
+    const script = s3Backed(3);
+    script.CopyObjects = () => {
+      throw Object.assign(new Error('listing s3://acme-milvus/files/ was refused (AccessDenied)'), { name: 'ObjectCopyAccessDenied' });
+    };
+
+    const { error, states } = await run({ plan: 'milvus-production-backup' }, script);
+
+    expect(error!.name).toBe('ObjectCopyAccessDenied');
+    expect(states.slice(states.indexOf('CopyObjects'))).toEqual(['CopyObjects', 'CleanUp', 'UnquiesceAfterFailure', 'MarkFailed']);
   });
 });
 

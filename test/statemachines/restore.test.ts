@@ -20,6 +20,9 @@ function happyPath(): Script {
     CreateNamespace: () => ({ created: true }),
     RestoreVolumes: () => ({ items: [{ pvc: 'data-etcd-0' }], ready: false, deadline: '2030-01-01T00:00:00.000Z' }),
     CheckVolumes: (i) => ({ ...i.volumes, ready: true }),
+    RestoreObjects: () => {
+      throw new Error('RestoreObjects runs only for a backup with a bucket copy');
+    },
     ApplyManifests: () => ({ created: 7, existing: 0, secrets: 1 }),
     CheckReadiness: () => ({ ready: true, waitingFor: [], deadline: '2030-01-01T00:00:00.000Z' }),
     Validate: () => ({ done: true, loading: [], collections: [{ name: 'docs', expected: 10, restored: 10 }] }),
@@ -50,6 +53,37 @@ describe('restore workflow: success', () => {
 
     expect(calls).toHaveLength(SUCCESS_STATES.length);
     for (const call of calls.slice(1)) expect(call.input.restore).toEqual(PREPARED);
+  });
+});
+
+describe('restore workflow: a backup of a Milvus on external S3', () => {
+  const objects = { commit: { sha256: 'a'.repeat(64), objects: 3, bytes: 30 }, target: { bucket: 'acme-restores', prefix: 'restore-1' } };
+
+  it('copies the bucket objects back after the volumes and before the manifests, calling again until done', async () => {
+    const script = happyPath();
+    script.PrepareRestore = () => ({ ...PREPARED, objects });
+    let n = 0;
+    script.RestoreObjects = (i) => ({ done: ++n === 2, cursor: { backupId: i.restore.backupId, pages: n } });
+
+    const { states, calls } = await run(INPUT, script);
+
+    expect(states.slice(states.indexOf('CheckVolumes'), states.indexOf('ApplyManifests') + 1)).toEqual(['CheckVolumes', 'RestoreObjects', 'RestoreObjects', 'ApplyManifests']);
+    const restores = calls.filter((c) => c.state === 'RestoreObjects');
+    expect(restores[0]!.input.objects).toEqual({ done: false });
+    expect(restores[1]!.input.objects.cursor.pages).toBe(1);
+  });
+
+  it('takes the failure path when a vault object is not what the backup recorded', async () => {
+    const script = happyPath();
+    script.PrepareRestore = () => ({ ...PREPARED, objects });
+    script.RestoreObjects = () => {
+      throw Object.assign(new Error("the vault's copy is not the one backup b recorded"), { name: 'SourceObjectChanged' });
+    };
+
+    const { error, states } = await run(INPUT, script);
+
+    expect(error!.name).toBe('SourceObjectChanged');
+    expect(states.slice(states.indexOf('RestoreObjects'))).toEqual(['RestoreObjects', 'CleanUpRestore', 'MarkRestoreFailed']);
   });
 });
 

@@ -1,0 +1,123 @@
+/**
+ * CopyObjects: the backup of an S3-backed Milvus's bucket, the part of its data no volume holds.
+ * The engine is core/objectstore/bucket-copy.ts (pages of keys, server-side copies, a manifest
+ * committed at the end); this module runs it as a workflow step and keeps it consistent with
+ * the etcd snapshot.
+ *
+ * Consistency. The step runs after the snapshots are ready and before Unquiesce: the flush is
+ * confirmed, so every segment etcd's snapshot names is in the bucket, and GC is paused, so none
+ * of them is deleted before it is copied. A copy of a large bucket outlasts any fixed pause, so
+ * before each page the step renews the pause when its lease would end within
+ * {@link renewalMargin}: it pauses again (a new lease, with a new ticket from Milvus 2.6.8) and
+ * only then resumes the old ticket, so GC is never unpaused in between. The pause in force travels
+ * in the state (`gc`) and the catalog record (for a recovery), and Unquiesce resumes it.
+ *
+ * Scale and time. One call copies pages until `callSeconds` have passed and hands its cursor
+ * back to the workflow, which calls again (Lambda stops at 15 minutes; a page is bounded in
+ * keys and bytes). The state between calls is the cursor: under 2 KiB whatever the bucket's size.
+ * A call that fails is retried with the cursor it was given: at most one page is redone.
+ */
+import type { ResolvedPlan } from '../config/resolve.js';
+import type { KubeClients } from '../kube/connect.js';
+import { copyPage, finishCopy, startObjectCopy, type BackupCopyContext, type CopyCursor, type ObjectCopyCommitment } from '../objectstore/bucket-copy.js';
+import type { ObjectCopyRecord } from '../catalog/record.js';
+import type { Discovery, GcPause, ObjectCopyProgress } from '../workflow/backup-state.js';
+import type { PreparedBackup } from '../workflow/contracts.js';
+import type { BackupServices } from './context.js';
+import { pauseGc, withMilvus } from './quiesce.js';
+import type { RelaySpec } from '../milvus/relay.js';
+
+/** How a backup (or restore) reaches an external bucket and the vault to copy between them. */
+export interface ObjectCopyAccess {
+  /** The engine's backend for a Milvus bucket at `source.endpoint` (AWS S3 when absent) and this region's vault. */
+  readonly backend: (source: { readonly endpoint?: string; readonly region?: string }) => BackupCopyContext['backend'];
+  /** How long one call copies pages before it returns its cursor (a Lambda has 15 minutes). */
+  readonly callSeconds: number;
+}
+
+/** How long one call copies by default: 10 of Lambda's 15 minutes, the rest for its last page. */
+export const DEFAULT_OBJECT_COPY_CALL_SECONDS = 600;
+
+/**
+ * How long before the pause's lease ends the step renews it: a whole call, and five minutes
+ * for the retries of a failed call and the Wait of the workflow in between.
+ */
+export const renewalMargin = (callSeconds: number): number => (callSeconds + 300) * 1000;
+
+type Services = Pick<BackupServices, 'catalog' | 'now' | 'timings' | 'dataMover' | 'objectCopy'>;
+
+/**
+ * Copies pages of the Milvus bucket into the vault until the call's time is up or the copy is
+ * done, renewing the GC pause as it goes (see the module documentation); once done, writes the
+ * copy's commit and records it on the backup. `previous` is the state of the call before (none
+ * on the first call); `gc` the pause PauseGc took.
+ */
+export async function copyObjects(
+  s: Services,
+  kube: KubeClients,
+  resolved: ResolvedPlan,
+  backup: PreparedBackup,
+  source: NonNullable<Discovery['objectStorage']>,
+  previous: ObjectCopyProgress | undefined,
+  gc: GcPause | undefined,
+  guard?: RelaySpec['whileOpen'],
+): Promise<ObjectCopyProgress> {
+  const started = s.now().getTime();
+  const ctx: BackupCopyContext = {
+    backend: s.objectCopy.backend(source),
+    source: { bucket: source.bucket, prefix: source.rootPath, ...(source.region ? { region: source.region } : {}), ...(source.endpoint ? { endpoint: source.endpoint } : {}) },
+    ...(backup.retainUntil ? { retainUntil: new Date(backup.retainUntil) } : {}),
+  };
+  let cursor: CopyCursor = previous?.cursor ?? startObjectCopy(backup.backupName);
+  let pause = previous?.gc ?? gc;
+  const budget = s.objectCopy.callSeconds * 1000;
+  while (!cursor.done && s.now().getTime() - started < budget) {
+    if (pause && Date.parse(pause.pausedUntil) - s.now().getTime() < renewalMargin(s.objectCopy.callSeconds)) {
+      pause = await renewPause(s, kube, resolved, backup, pause, guard);
+    }
+    cursor = await copyPage(ctx, cursor);
+  }
+  if (!cursor.done) return { done: false, cursor, ...(pause ? { gc: pause } : {}) };
+  const commit: ObjectCopyCommitment = await finishCopy(ctx, cursor);
+  const copy: ObjectCopyRecord = {
+    source: { bucket: source.bucket, rootPath: source.rootPath },
+    key: commit.key,
+    sha256: commit.sha256,
+    size: commit.size,
+    pages: commit.pages,
+    objects: commit.objects,
+    bytes: commit.bytes,
+    copied: cursor.totals.copied,
+    bytesCopied: cursor.totals.bytesCopied,
+  };
+  await s.catalog.updateBackup(backup.backupName, { objectCopy: copy });
+  return { done: true, cursor, ...(pause ? { gc: pause } : {}), copy };
+}
+
+/**
+ * A new lease on the GC pause before the old one ends: pause again, record the new pause (a
+ * recovery resumes what the record holds), then resume the old ticket. A failure to resume the
+ * old ticket is harmless (its lease ends by itself) and is not raised.
+ */
+async function renewPause(s: Services, kube: KubeClients, resolved: ResolvedPlan, backup: PreparedBackup, old: GcPause, guard?: RelaySpec['whileOpen']): Promise<GcPause> {
+  return withMilvus(
+    kube,
+    resolved,
+    s,
+    backup.backupName,
+    async (milvus) => {
+      const renewed = await pauseGc(s, milvus, s.now());
+      await s.catalog.updateBackup(backup.backupName, { gcPause: renewed });
+      if (old.ticket && old.ticket !== renewed.ticket) await milvus.resumeGc(old.ticket).catch(() => undefined);
+      return renewed;
+    },
+    guard,
+  );
+}
+
+/** The timeline's line for a finished copy. */
+export function describeObjectCopy(p: ObjectCopyProgress): string {
+  const c = p.copy;
+  if (!c) return `${p.cursor?.pages ?? 0} page(s) so far`;
+  return `${c.objects} objects (${c.bytes} bytes) of s3://${c.source.bucket}/${c.source.rootPath}: ${c.copied} copied (${c.bytesCopied} bytes), ${c.objects - c.copied} already in the vault; GC paused until ${p.gc?.pausedUntil ?? 'not paused'}`;
+}
