@@ -12,6 +12,7 @@
  * Nothing here names the primary region: the stack finds the catalog, the sealing key's ARN and
  * the bus in its own region by name (core/naming.ts), so it deploys and runs without that region.
  */
+import { grantMilvusRestoreTargets } from '../constructs/milvus-buckets.js';
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -120,6 +121,8 @@ export class DrStack extends Stack {
     );
     this.sealingKey.grantUnseal(this.workflowRole);
     bus.grantPutEventsTo(this.workflowRole);
+    // Restores of S3-backed Milvus instances write their bucket objects into the plans' restore targets.
+    grantMilvusRestoreTargets(this.workflowRole, plans);
 
     // Every cluster of this region: a failover or restore may target any of them.
     this.clusterAccess = new ClusterAccess(this, 'ClusterAccess', { role: this.workflowRole, clusterNames: clusters.map((c) => c.eksClusterName) });

@@ -8,6 +8,7 @@
  * publish to. Captured Secrets are sealed with the vault's multi-Region sealing key, which the
  * keys stack of this region creates before this stack and its DR stacks deploy.
  */
+import { grantMilvusBucketRead, grantMilvusRestoreTargets } from '../constructs/milvus-buckets.js';
 import { PACKS_PREFIX } from '../../core/vault/layout.js';
 import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -150,6 +151,9 @@ export class PrimaryStack extends Stack {
     // A restore or drill of a backup whose packs the lifecycle archived thaws them first (StartThaw).
     this.vault.grantThaw(this.workflowRole, [PACKS_PREFIX]);
     this.catalogTable.grantReadWriteData(this.workflowRole);
+    // S3-backed Milvus instances: read their declared root paths, write their restore targets.
+    grantMilvusBucketRead(this.workflowRole, plans);
+    grantMilvusRestoreTargets(this.workflowRole, plans);
     // Captured Secrets are sealed with the vault's multi-Region sealing key (the keys stack), so
     // that its replica in each DR region unseals them there; restores here unseal them with it.
     const sealingKeyArn = sealingKeyArnFromParameter(this, sealingKeyParameterName(names));
