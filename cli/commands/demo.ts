@@ -19,7 +19,7 @@
  * Lambda handlers); the demo only shortens the Wait states' polling interval.
  */
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,7 +37,7 @@ import { runLocally, type ExecutionEnd, type Workflow } from '../execution.js';
 import { formatBytes, formatDuration, formatTable } from '../format.js';
 import { failedAtText } from '../../core/workflow/timeline.js';
 import { DEFAULT_MILVUS_VERSION } from '../local-mode.js';
-import { milvusVersionOption } from './local.js';
+import { milvusVersionOption, objectStorageOption } from './local.js';
 
 /** The config the seeded Milvus matches, shipped with the package (found from here, not the working directory). */
 export const DEMO_CONFIG = fileURLToPath(new URL('../../examples/production.yaml', import.meta.url));
@@ -144,7 +144,12 @@ export interface DemoOptions {
   readonly milvusVersion?: string;
   /** Seed a Milvus with authorization enabled and back it up with credentials (`--milvus-auth`). */
   readonly milvusAuth?: boolean;
+  /** Where the seeded Milvus keeps its objects (`--object-storage`): in-cluster MinIO, or an external S3 bucket. Default `minio`. */
+  readonly objectStorage?: 'minio' | 's3';
 }
+
+/** With `--object-storage s3`: the bucket restores copy the Milvus objects into (locally a directory, as the seeded bucket is). */
+export const DEMO_RESTORE_BUCKET = 'production-milvus-restores';
 
 export async function stateDirFor(keep: string | undefined): Promise<string> {
   if (keep === undefined) return mkdtemp(join(tmpdir(), 'milvus-guard-demo-'));
@@ -215,6 +220,8 @@ interface Demo {
   readonly source: MilvusEndpoint;
   /** How the demo reaches a Milvus with authorization enabled (`--milvus-auth`). */
   readonly auth?: DemoAuth;
+  /** With `--object-storage s3`: the directory of the Milvus's root path in its bucket, which the disaster destroys too. */
+  readonly bucketRoot?: string;
   readonly kube: KubeClients;
   readonly catalog: BackupCatalog;
   /** The local vault's URL. */
@@ -241,7 +248,9 @@ async function backUp(demo: Demo): Promise<Ran<BackupRecord>> {
   const record = (await demo.catalog.listBackups({ plan: DEMO_PLAN })).find((b) => b.executionId === end.executionArn);
   if (record?.status === 'Available') {
     const rows = record.rowCounts.reduce((n, r) => n + r.rows, 0);
-    demo.say('backup', `${record.backupId} Available: ${rows} rows in ${record.rowCounts.length} collections, ${formatBytes(record.sizeBytes ?? 0)} of volume data, ${formatBytes(record.bytesUploaded ?? 0)} uploaded`);
+    const copy = record.objectCopy;
+    const bucket = copy ? `, ${copy.objects} objects of s3://${copy.source.bucket}/${copy.source.rootPath} (${formatBytes(copy.bytes)}) copied into the vault` : '';
+    demo.say('backup', `${record.backupId} Available: ${rows} rows in ${record.rowCounts.length} collections, ${formatBytes(record.sizeBytes ?? 0)} of data${bucket}, ${formatBytes(record.bytesUploaded ?? 0)} uploaded`);
   }
   return { end, record };
 }
@@ -251,6 +260,11 @@ async function destroy(demo: Demo): Promise<DemoSummary['disaster']> {
   const { namespace } = demo.source;
   demo.say('disaster', `deleting namespace ${namespace} with everything in it (Milvus, its pods, PVCs and snapshots)`);
   await deleteNamespaceAndWait(demo.kube, namespace, demo.clock() + NAMESPACE_GONE_TIMEOUT_MS, demo.clock);
+  if (demo.bucketRoot) {
+    // The bucket outlives the namespace; a disaster that takes the data takes its objects too.
+    demo.say('disaster', `deleting every Milvus object in its S3 bucket (${demo.bucketRoot})`);
+    await rm(demo.bucketRoot, { recursive: true, force: true });
+  }
   const after = await probeMilvus(demo.kube, demo.source, demo.auth);
   if (!after.answers) demo.say('disaster', `namespace ${namespace} is gone; Milvus there no longer answers (${after.why})`);
   return { namespace, deleted: true, milvusAnswers: after.answers, probe: after.answers ? `Milvus still serves ${after.collections.join(', ')}` : after.why };
@@ -337,7 +351,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const example = await loadConfigFile(DEMO_CONFIG);
   // With --milvus-auth the plan names the seeded Secret with root's credentials.
   const authSecret = options.milvusAuth ? { name: local.SEED_AUTH_SECRET, usernameKey: 'username', passwordKey: 'password' } : undefined;
-  const config = authSecret ? { ...example, plans: example.plans.map((p) => (p.name === DEMO_PLAN ? { ...p, milvus: { ...p.milvus, authSecret } } : p)) } : example;
+  // With --object-storage s3 the plan declares the seeded bucket and where restores may write.
+  const s3 = options.objectStorage === 's3';
+  const objectStorage = s3 ? { bucket: local.SEED_S3_BUCKET, rootPath: local.SEED_S3_ROOT_PATH, restoreTargets: [{ bucket: DEMO_RESTORE_BUCKET, prefix: 'restores' }] } : undefined;
+  const config =
+    authSecret || objectStorage
+      ? { ...example, plans: example.plans.map((p) => (p.name === DEMO_PLAN ? { ...p, milvus: { ...p.milvus, ...(authSecret ? { authSecret } : {}), ...(objectStorage ? { objectStorage } : {}) } } : p)) }
+      : example;
   const { plan } = resolvePlan(config, DEMO_PLAN);
   const source: MilvusEndpoint = { namespace: plan.namespace, service: plan.milvus.service, restPort: plan.milvus.restPort, managementPort: plan.milvus.managementPort };
   const stateDir = await stateDirFor(options.keep);
@@ -345,13 +365,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const interrupted = listenForInterrupt(io, (signal) => say('stop', `${signal}: stopping the cluster`));
 
   say('cluster', `starting a local Kubernetes API with a seeded Milvus (state: ${stateDir})`);
-  const starting = local.startLocalCluster({ stateDir, port: 0, ...(options.milvusVersion !== undefined ? { milvusVersion: options.milvusVersion } : {}), ...(options.milvusAuth ? { milvusAuth: true } : {}) });
+  const starting = local.startLocalCluster({ stateDir, port: 0, ...(options.milvusVersion !== undefined ? { milvusVersion: options.milvusVersion } : {}), ...(options.milvusAuth ? { milvusAuth: true } : {}), ...(s3 ? { objectStorage: 's3' as const } : {}) });
   const outcome = (async () => {
     const cluster = await starting;
+    // An S3 bucket must exist before a restore writes into it; locally it is a directory.
+    if (s3) await mkdir(join(cluster.dirs.objectStorage(), DEMO_RESTORE_BUCKET), { recursive: true });
     const demo: Demo = {
       run: (workflow, input) => runLocally({ workflow, config, input, stateDir, pollMs: DEMO_POLL_MS, retryMs: DEMO_RETRY_MS, show: (state) => say(workflow, `  ${state}`) }),
       source,
       ...(authSecret ? { auth: { authSecret, image: local.LOCAL_DATAMOVER_IMAGE } } : {}),
+      ...(s3 ? { bucketRoot: join(cluster.dirs.objectStorage(), local.SEED_S3_BUCKET, local.SEED_S3_ROOT_PATH) } : {}),
       kube: makeKubeClients(kubeConfigFromFile(cluster.kubeconfigPath)),
       catalog: await local.localCatalog(stateDir),
       vault: (await local.localVault(stateDir)).url,
@@ -411,7 +434,7 @@ export function renderDemoSummary(s: DemoSummary): string {
   const lines = [
     `milvus-guard demo: ${s.passed ? 'PASSED' : 'FAILED'}${s.reason ? ` (${s.reason})` : ''}`,
     '',
-    `Backup:          ${s.backup.id ?? '(none)'} ${s.backup.status}${s.backup.sizeBytes !== undefined ? `, ${formatBytes(s.backup.sizeBytes)} of volume data` : ''}${s.backup.durationSeconds !== undefined ? ` in ${formatDuration(s.backup.durationSeconds)}` : ''}`,
+    `Backup:          ${s.backup.id ?? '(none)'} ${s.backup.status}${s.backup.sizeBytes !== undefined ? `, ${formatBytes(s.backup.sizeBytes)} of data` : ''}${s.backup.durationSeconds !== undefined ? ` in ${formatDuration(s.backup.durationSeconds)}` : ''}`,
     `Bytes uploaded:  ${formatBytes(s.bytesUploaded)} (${s.bytesUploaded} bytes)`,
     `Disaster:        ${s.disaster.deleted ? `namespace ${s.disaster.namespace} deleted; ${s.disaster.milvusAnswers ? 'Milvus STILL answers there' : 'no Milvus answers there'}` : 'not staged'}`,
     `Restore:         ${s.restore.id ?? '(none)'} ${s.restore.status} into ${s.restore.namespace}${s.restore.source ? ` from the ${s.restore.source}` : ''}`,
@@ -443,11 +466,13 @@ export function registerDemoCommands(program: Command, io: DemoIO = processDemoI
     )
     .addOption(milvusVersionOption())
     .option('--milvus-auth', 'run against a Milvus with authorization enabled: every Milvus call goes through a relay pod with the credentials of the plan\'s authSecret', false)
-    .action(async (opts: { json: boolean; keep?: string; scenario: 'restore' | 'region-outage'; milvusVersion: string; milvusAuth: boolean }) => {
+    .addOption(objectStorageOption())
+    .action(async (opts: { json: boolean; keep?: string; scenario: 'restore' | 'region-outage'; milvusVersion: string; milvusAuth: boolean; objectStorage: 'minio' | 's3' }) => {
       if (opts.scenario === 'region-outage') {
         // The region-outage demo seeds its own clusters; the options apply to the restore demo.
         if (opts.milvusVersion !== DEFAULT_MILVUS_VERSION) throw new UserError('--milvus-version applies to --scenario restore only; run the region-outage demo without it');
         if (opts.milvusAuth) throw new UserError('--milvus-auth applies to --scenario restore only; run the region-outage demo without it');
+        if (opts.objectStorage !== 'minio') throw new UserError('--object-storage applies to --scenario restore only; run the region-outage demo without it');
         const { runRegionOutageDemo, renderRegionOutageSummary } = await import('./demo-region-outage.js');
         const outage = await runRegionOutageDemo({ io, ...(opts.keep !== undefined ? { keep: opts.keep } : {}) });
         io.out(opts.json ? `${JSON.stringify(outage)}\n` : renderRegionOutageSummary(outage));
@@ -455,7 +480,7 @@ export function registerDemoCommands(program: Command, io: DemoIO = processDemoI
         process.exitCode = outage.passed ? 0 : 1;
         return;
       }
-      const summary = await runDemo({ io, milvusVersion: opts.milvusVersion, milvusAuth: opts.milvusAuth, ...(opts.keep !== undefined ? { keep: opts.keep } : {}) });
+      const summary = await runDemo({ io, milvusVersion: opts.milvusVersion, milvusAuth: opts.milvusAuth, objectStorage: opts.objectStorage, ...(opts.keep !== undefined ? { keep: opts.keep } : {}) });
       io.out(opts.json ? `${JSON.stringify(summary)}\n` : renderDemoSummary(summary));
       // With --json stdout holds the JSON alone; the way to inspect the kept state goes to stderr.
       if (opts.json && summary.stateDir) io.err(inspectHint(summary, summary.stateDir));

@@ -35,6 +35,16 @@ export function milvusVersionOption(): Option {
     });
 }
 
+/**
+ * `--object-storage <minio|s3>`: where the seeded Milvus keeps its objects. Commander checks the
+ * value: "option '--object-storage <kind>' argument 'x' is invalid. Allowed choices are minio, s3."
+ */
+export function objectStorageOption(): Option {
+  return new Option('--object-storage <kind>', 'where the seeded Milvus keeps its objects (fresh state only): minio (in-cluster MinIO on PVCs) or s3 (an external S3 bucket, locally a directory under the state directory, as on EKS)')
+    .choices(['minio', 's3'])
+    .default('minio');
+}
+
 /** Registers `local up`, `local smoke`, `local link-dr` and `local replicate` on the root program. */
 export function registerLocalCommands(program: Command): void {
   const local = program.command('local').description('run a local Kubernetes cluster with a simulated Milvus (for demos and tests)');
@@ -47,12 +57,7 @@ export function registerLocalCommands(program: Command): void {
     .option('--no-seed', 'start a fresh state directory empty, without the sample Milvus (a DR cluster to fail over into)')
     .addOption(milvusVersionOption())
     .option('--milvus-auth', `seed a Milvus with authorization enabled; root's password is in Secret ${SEED_NAMESPACE}/${SEED_AUTH_SECRET}, for a plan's milvus.authSecret (fresh state only)`, false)
-    // Commander checks the value: "option '--object-storage <kind>' argument 'x' is invalid. Allowed choices are minio, s3."
-    .addOption(
-      new Option('--object-storage <kind>', 'where the seeded Milvus keeps its objects (fresh state only): minio (in-cluster MinIO on PVCs) or s3 (an external S3 bucket, locally a directory under the state directory, as on EKS)')
-        .choices(['minio', 's3'])
-        .default('minio'),
-    )
+    .addOption(objectStorageOption())
     .action(async (opts: { state: string; port: number; dataScale: number; seed: boolean; milvusVersion: string; milvusAuth: boolean; objectStorage: 'minio' | 's3' }) => {
       const stateDir = resolve(opts.state);
       let cluster;
