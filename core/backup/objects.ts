@@ -33,6 +33,8 @@ export interface ObjectCopyAccess {
   readonly backend: (source: { readonly endpoint?: string; readonly region?: string }) => BackupCopyContext['backend'];
   /** How long one call copies pages before it returns its cursor (a Lambda has 15 minutes). */
   readonly callSeconds: number;
+  /** Keys per page, at most 1000 (ListObjectsV2's page). @default 1000 */
+  readonly pageSize?: number;
 }
 
 /** How long one call copies by default: 10 of Lambda's 15 minutes, the rest for its last page. */
@@ -44,7 +46,10 @@ export const DEFAULT_OBJECT_COPY_CALL_SECONDS = 600;
  */
 export const renewalMargin = (callSeconds: number): number => (callSeconds + 300) * 1000;
 
-type Services = Pick<BackupServices, 'catalog' | 'now' | 'timings' | 'dataMover' | 'objectCopy'>;
+type Services = Pick<BackupServices, 'catalog' | 'now' | 'objectCopy'>;
+
+/** Takes a new GC pause before `old`'s lease ends and returns it (see {@link renewGcPause}). */
+export type RenewPause = (old: GcPause) => Promise<GcPause>;
 
 /**
  * Copies pages of the Milvus bucket into the vault until the call's time is up or the copy is
@@ -54,26 +59,26 @@ type Services = Pick<BackupServices, 'catalog' | 'now' | 'timings' | 'dataMover'
  */
 export async function copyObjects(
   s: Services,
-  kube: KubeClients,
-  resolved: ResolvedPlan,
   backup: PreparedBackup,
   source: NonNullable<Discovery['objectStorage']>,
   previous: ObjectCopyProgress | undefined,
   gc: GcPause | undefined,
-  guard?: RelaySpec['whileOpen'],
+  renew: RenewPause,
 ): Promise<ObjectCopyProgress> {
   const started = s.now().getTime();
   const ctx: BackupCopyContext = {
     backend: s.objectCopy.backend(source),
     source: { bucket: source.bucket, prefix: source.rootPath, ...(source.region ? { region: source.region } : {}), ...(source.endpoint ? { endpoint: source.endpoint } : {}) },
     ...(backup.retainUntil ? { retainUntil: new Date(backup.retainUntil) } : {}),
+    ...(s.objectCopy.pageSize ? { pageSize: s.objectCopy.pageSize } : {}),
   };
   let cursor: CopyCursor = previous?.cursor ?? startObjectCopy(backup.backupName);
   let pause = previous?.gc ?? gc;
   const budget = s.objectCopy.callSeconds * 1000;
   while (!cursor.done && s.now().getTime() - started < budget) {
     if (pause && Date.parse(pause.pausedUntil) - s.now().getTime() < renewalMargin(s.objectCopy.callSeconds)) {
-      pause = await renewPause(s, kube, resolved, backup, pause, guard);
+      pause = await renew(pause);
+      await s.catalog.updateBackup(backup.backupName, { gcPause: pause });
     }
     cursor = await copyPage(ctx, cursor);
   }
@@ -95,24 +100,31 @@ export async function copyObjects(
 }
 
 /**
- * A new lease on the GC pause before the old one ends: pause again, record the new pause (a
- * recovery resumes what the record holds), then resume the old ticket. A failure to resume the
- * old ticket is harmless (its lease ends by itself) and is not raised.
+ * A new lease on the GC pause of the plan's Milvus before the old one ends: pause again, then
+ * resume the old ticket, so GC is never unpaused in between (copyObjects records the new pause,
+ * which a recovery resumes). A failure to resume the old ticket is harmless (its lease ends by
+ * itself) and is not raised. Without tickets (before Milvus 2.6.8) the second pause extends the one.
  */
-async function renewPause(s: Services, kube: KubeClients, resolved: ResolvedPlan, backup: PreparedBackup, old: GcPause, guard?: RelaySpec['whileOpen']): Promise<GcPause> {
-  return withMilvus(
-    kube,
-    resolved,
-    s,
-    backup.backupName,
-    async (milvus) => {
-      const renewed = await pauseGc(s, milvus, s.now());
-      await s.catalog.updateBackup(backup.backupName, { gcPause: renewed });
-      if (old.ticket && old.ticket !== renewed.ticket) await milvus.resumeGc(old.ticket).catch(() => undefined);
-      return renewed;
-    },
-    guard,
-  );
+export function renewGcPause(
+  s: Pick<BackupServices, 'now' | 'timings' | 'dataMover'>,
+  kube: KubeClients,
+  resolved: ResolvedPlan,
+  backupId: string,
+  guard?: RelaySpec['whileOpen'],
+): RenewPause {
+  return (old) =>
+    withMilvus(
+      kube,
+      resolved,
+      s,
+      backupId,
+      async (milvus) => {
+        const renewed = await pauseGc(s, milvus, s.now());
+        if (old.ticket && old.ticket !== renewed.ticket) await milvus.resumeGc(old.ticket).catch(() => undefined);
+        return renewed;
+      },
+      guard,
+    );
 }
 
 /** The timeline's line for a finished copy. */

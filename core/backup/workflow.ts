@@ -35,7 +35,7 @@ import { discover } from './discover.js';
 import { checkExport, deleteBackupExports, finishExport, startExport } from './export.js';
 import { failsBackup, HookFailedError, runHooks, summarize, type HookPhase } from './hooks.js';
 import { checkFlush, describeGcPause, pauseGc, removeRelay, resumeGc, startFlush, withMilvus } from './quiesce.js';
-import { copyObjects, describeObjectCopy } from './objects.js';
+import { copyObjects, describeObjectCopy, renewGcPause } from './objects.js';
 import { deleteRelays } from '../milvus/relay.js';
 import { BACKUP_LABEL } from './names.js';
 import { detectMilvusVersion, type DetectedVersion } from '../milvus/version.js';
@@ -245,7 +245,7 @@ export async function copyObjectsStep(
   const source = discovery.objectStorage;
   if (!source) throw new Error(`backup ${backup.backupName}: CopyObjects ran for a Milvus without an external bucket (a bug in the workflow)`);
   return asStep(timeline(s, backup.backupName), 'CopyObjects', { ends: (p) => p.done, detail: describeObjectCopy }, async () =>
-    copyObjects(s, await kubeOf(s, backup), plan(s.config, backup), backup, source, previous, gc, guardOf(s, backup)),
+    copyObjects(s, backup, source, previous, gc, renewGcPause(s, await kubeOf(s, backup), plan(s.config, backup), backup.backupName, guardOf(s, backup))),
   );
 }
 

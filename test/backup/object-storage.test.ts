@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import type { BackupRecord } from '../../core/catalog/record.js';
+import { discover } from '../../core/backup/discover.js';
 import { loadConfigFile } from '../../core/config/parse.js';
+import { resolvePlan } from '../../core/config/resolve.js';
 import type { Config } from '../../core/config/schema.js';
 import { startLocalCluster } from '../../local/cluster.js';
 import { SEED_S3_BUCKET, SEED_S3_ROOT_PATH } from '../../local/seed.js';
@@ -88,6 +90,22 @@ describe('a backup of an S3-backed Milvus', () => {
     expect(second.objectCopy!.copied).toBe(second.objectCopy!.objects - first.objectCopy!.objects);
     expect(second.bytesUploaded).toBeLessThan(second.sizeBytes!);
   }, FULL_RUN);
+});
+
+describe('a plan that does not declare the bucket', () => {
+  it('fails Discover saying which bucket Milvus uses and what to declare; or that the declared one differs', async () => {
+    const base = await loadConfigFile('examples/production.yaml');
+    const kube = await servicesOf(c, base).kube(undefined as never);
+    const plan = resolvePlan(base, base.plans[0]!.name);
+    const at = new Date('2026-12-06T00:00:00Z');
+
+    await expect(discover(servicesOf(c, base), kube, plan, 'undeclared', at)).rejects.toThrow(
+      `Milvus instance ${MILVUS} keeps its data in the external bucket s3://${SEED_S3_BUCKET}/${SEED_S3_ROOT_PATH}/ (its CR: spec.dependencies.storage.external, spec.config.minio); declare it in plan milvus-production-backup as milvus.objectStorage: {bucket: ${SEED_S3_BUCKET}, rootPath: "${SEED_S3_ROOT_PATH}"} and deploy`,
+    );
+    const moved = resolvePlan(config, base.plans[0]!.name);
+    const elsewhere = { ...moved, plan: { ...moved.plan, milvus: { ...moved.plan.milvus, objectStorage: { ...moved.plan.milvus.objectStorage!, rootPath: 'old-files' } } } };
+    await expect(discover(servicesOf(c, config), kube, elsewhere, 'moved', at)).rejects.toThrow(/but plan milvus-production-backup declares milvus\.objectStorage s3:\/\/production-milvus-data\/old-files\/; correct the plan/);
+  });
 });
 
 describe('a restore of it', () => {
