@@ -84,6 +84,9 @@ describe('parseConfig', () => {
     ['a name used twice', [set(['schedulePolicies', 1, 'name'], 'daily-0200')], 'schedulePolicies[1].name', '"daily-0200" is already used by schedulePolicies[0]'],
     ['a private cluster without a VPC', [set(['clusters', 0, 'endpointAccess'], 'private')], 'clusters[0].vpc', 'is required when endpointAccess is private'],
     ['a vault in another region than its cluster', [set(['vaults', 0, 'region'], 'eu-west-1'), set(['vaults', 0, 'replicaRegions'], [])], 'plans[0].vault', 'vault primary is in eu-west-1 but cluster prod is in us-east-1'],
+    ['a bucket name S3 would refuse', [set(['plans', 0, 'milvus', 'objectStorage'], { bucket: 'Acme_Milvus', rootPath: 'files' })], 'plans[0].milvus.objectStorage.bucket', 'must be an S3 bucket name: 3-63 lowercase letters'],
+    ['a root path with a leading slash', [set(['plans', 0, 'milvus', 'objectStorage'], { bucket: 'acme-milvus', rootPath: '/files' })], 'plans[0].milvus.objectStorage.rootPath', 'no slash at either end'],
+    ['a restore target prefix with ".."', [set(['plans', 0, 'milvus', 'objectStorage'], { bucket: 'acme-milvus', rootPath: 'files', restoreTargets: [{ bucket: 'acme-restores', prefix: 'a/../b' }] })], 'plans[0].milvus.objectStorage.restoreTargets[0].prefix', 'must not have "." or ".." segments'],
     ['a label value that is a number', [set(['plans', 0, 'selector', 'matchLabels', 'app.kubernetes.io/instance'], 7)], 'plans[0].selector.matchLabels["app.kubernetes.io/instance"]', 'must be a string (quote numbers and booleans in YAML); got the number 7'],
   ];
 
