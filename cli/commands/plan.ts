@@ -56,6 +56,7 @@ export function renderInspection(i: PlanInspection): string {
       ['volume', 'role', 'status', 'capacity', 'storageclass'],
       i.volumes.map((v) => [v.name, v.role, v.phase, v.capacity ?? '', v.storageClass ?? '']),
     ),
+    ...(i.objectStorage ? [`Objects: external bucket s3://${i.objectStorage.bucket}/${i.objectStorage.rootPath} (copied into the vault at backup)\n`] : []),
     `Milvus: ${i.milvus.healthy ? 'healthy' : 'NOT healthy'}\n`,
     formatTable(
       ['database', 'collection', 'rows'],

@@ -4,6 +4,9 @@
  * reports through the service proxy. `milvus-guard plan inspect` prints it; it is also the smoke
  * check of the local cluster. Nothing here writes to the cluster.
  */
+import { externalObjectStorage, type ExternalBucket } from '../discovery/object-storage.js';
+import type { LooseObject } from '../discovery/layout.js';
+import { statusOf } from '../kube/errors.js';
 import type { ResolvedPlan } from '../config/resolve.js';
 import { volumeRole, type VolumeRole } from '../discovery/volumes.js';
 import type { KubeClients } from '../kube/connect.js';
@@ -37,6 +40,8 @@ export interface PlanInspection {
   namespace: string;
   pods: PodSummary[];
   volumes: VolumeSummary[];
+  /** The external bucket Milvus keeps its objects in (Operator installs on S3). */
+  objectStorage?: { bucket: string; rootPath: string };
   milvus: { healthy: boolean; collections: CollectionSummary[]; error?: string };
   /** Problems that would make a backup of this plan fail or be incomplete. */
   problems: string[];
@@ -75,7 +80,13 @@ export async function inspectPlan(kube: KubeClients, resolved: ResolvedPlan): Pr
     volumes.push({ name, role, phase: pvc.status?.phase ?? 'Unknown', ...(capacity ? { capacity } : {}), ...(storageClass ? { storageClass } : {}) });
   }
   volumes.sort((a, b) => a.name.localeCompare(b.name));
-  for (const role of ['etcd', 'object-storage'] as const) {
+  // A Milvus on external S3 keeps its objects in a bucket, which the backup copies (CopyObjects).
+  const external = await externalBucketOf(kube, resolved);
+  const declared = plan.milvus.objectStorage;
+  if (external && (!declared || declared.bucket !== external.bucket || declared.rootPath !== external.rootPath)) {
+    problems.push(`Milvus keeps its data in s3://${external.bucket}/${external.rootPath}; declare it as milvus.objectStorage: {bucket: ${external.bucket}, rootPath: "${external.rootPath}"}${declared ? ` (the plan declares s3://${declared.bucket}/${declared.rootPath})` : ''}`);
+  }
+  for (const role of external ? (['etcd'] as const) : (['etcd', 'object-storage'] as const)) {
     if (!volumes.some((v) => v.role === role)) {
       problems.push(`no ${role} volume of Milvus instance ${plan.milvus.instance} in namespace ${namespace} (is etcd/MinIO external? then back it up with its own tooling)`);
     }
@@ -103,5 +114,18 @@ export async function inspectPlan(kube: KubeClients, resolved: ResolvedPlan): Pr
     }
   }
 
-  return { plan: plan.name, namespace, pods, volumes, milvus: { healthy, collections, ...(error ? { error } : {}) }, problems };
+  return { plan: plan.name, namespace, pods, volumes, ...(external ? { objectStorage: { bucket: external.bucket, rootPath: external.rootPath } } : {}), milvus: { healthy, collections, ...(error ? { error } : {}) }, problems };
+}
+
+/** The external bucket the plan's Milvus CR declares, if it is an Operator install with one. */
+async function externalBucketOf(kube: KubeClients, resolved: ResolvedPlan): Promise<ExternalBucket | undefined> {
+  const { plan } = resolved;
+  try {
+    const cr = (await kube.custom.getNamespacedCustomObject({ group: 'milvus.io', version: 'v1beta1', namespace: plan.namespace, plural: 'milvuses', name: plan.milvus.instance })) as LooseObject;
+    return externalObjectStorage({ instance: plan.milvus.instance, milvusCr: cr });
+  } catch (err) {
+    // No CR (a Helm install, or no Operator): Discover reads the chart's config at backup time.
+    if (statusOf(err) === 404) return undefined;
+    throw err;
+  }
 }

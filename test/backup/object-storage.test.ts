@@ -7,6 +7,7 @@ import type { BackupRecord } from '../../core/catalog/record.js';
 import { discover } from '../../core/backup/discover.js';
 import { loadConfigFile } from '../../core/config/parse.js';
 import { resolvePlan } from '../../core/config/resolve.js';
+import { inspectPlan } from '../../core/inspect/plan.js';
 import type { Config } from '../../core/config/schema.js';
 import { startLocalCluster } from '../../local/cluster.js';
 import { SEED_S3_BUCKET, SEED_S3_ROOT_PATH } from '../../local/seed.js';
@@ -105,6 +106,20 @@ describe('a plan that does not declare the bucket', () => {
     const moved = resolvePlan(config, base.plans[0]!.name);
     const elsewhere = { ...moved, plan: { ...moved.plan, milvus: { ...moved.plan.milvus, objectStorage: { ...moved.plan.milvus.objectStorage!, rootPath: 'old-files' } } } };
     await expect(discover(servicesOf(c, config), kube, elsewhere, 'moved', at)).rejects.toThrow(/but plan milvus-production-backup declares milvus\.objectStorage s3:\/\/production-milvus-data\/old-files\/; correct the plan/);
+  });
+});
+
+describe('plan inspect', () => {
+  it('shows the bucket instead of asking for an object-storage volume, and says when the plan does not declare it', async () => {
+    const base = await loadConfigFile('examples/production.yaml');
+    const kube = await servicesOf(c, base).kube(undefined as never);
+
+    const declared = await inspectPlan(kube, resolvePlan(config, base.plans[0]!.name));
+    const undeclared = await inspectPlan(kube, resolvePlan(base, base.plans[0]!.name));
+
+    expect(declared.objectStorage).toEqual({ bucket: SEED_S3_BUCKET, rootPath: SEED_S3_ROOT_PATH });
+    expect(declared.problems.filter((p) => /object-storage|objectStorage/.test(p))).toEqual([]);
+    expect(undeclared.problems).toContain(`Milvus keeps its data in s3://${SEED_S3_BUCKET}/${SEED_S3_ROOT_PATH}; declare it as milvus.objectStorage: {bucket: ${SEED_S3_BUCKET}, rootPath: "${SEED_S3_ROOT_PATH}"}`);
   });
 });
 
