@@ -62,6 +62,10 @@ export function renderBackup(r: BackupRecord): string {
     // What a captured object needs that the namespace does not have: a restore will not start it either.
     for (const w of m.warnings ?? []) parts.push(`  missing: ${w}\n`);
   }
+  if (r.objectCopy) {
+    const o = r.objectCopy;
+    parts.push(`Objects:     ${o.objects} of s3://${o.source.bucket}/${o.source.rootPath} (${formatBytes(o.bytes)}): ${o.copied} copied (${formatBytes(o.bytesCopied)}), ${o.objects - o.copied} already in the vault; commit ${o.key}\n`);
+  }
   if (r.failure) parts.push(`\nFailed in ${failedAtText(r.failure)}: ${r.failure.error}\n  ${r.failure.cause}\n`);
   const ordered = BACKUP_STEPS.filter((s) => r.steps[s]);
   parts.push('\nTimeline:\n', formatTable(['step', 'start', 'end', 'outcome', 'detail'], ordered.map((s) => { const e = r.steps[s]!; return [s, e.startedAt, e.endedAt ?? '', e.outcome ?? 'Running', e.detail ?? '']; })));

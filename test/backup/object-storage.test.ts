@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import type { BackupRecord } from '../../core/catalog/record.js';
 import { discover } from '../../core/backup/discover.js';
+import { renderBackup } from '../../cli/commands/backup.js';
 import { loadConfigFile } from '../../core/config/parse.js';
 import { resolvePlan } from '../../core/config/resolve.js';
 import { inspectPlan } from '../../core/inspect/plan.js';
@@ -63,6 +64,11 @@ describe('a backup of an S3-backed Milvus', () => {
     expect((await files(join(vault, 'milvus-objects'))).length).toBe(source.length);
     const index = JSON.parse(await readFile(join(vault, 'backups', 's3-first', 'backup.json'), 'utf8')) as { objects?: { sha256: string } };
     expect(index.objects?.sha256).toBe(first.objectCopy!.sha256);
+  });
+
+  it('backup describe shows the copy', () => {
+    expect(renderBackup(first)).toContain(`Objects:     ${first.objectCopy!.objects} of s3://${SEED_S3_BUCKET}/${SEED_S3_ROOT_PATH} (`);
+    expect(renderBackup(first)).toMatch(/CopyObjects +\S+ +\S+ +Succeeded +\d+ objects/);
   });
 
   it('copies while GC is paused, and resumes GC after the copy', async () => {
