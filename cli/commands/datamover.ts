@@ -305,7 +305,7 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
   addVaultOptions(
     dm
       .command('verify')
-      .description('walk the integrity chain (backup.json, summaries, indexes, manifests, packs) and name every break (exit 1 on any); backups still running are listed apart')
+      .description('walk the integrity chain (backup.json, summaries, indexes, manifests, packs, and the bucket copies of S3-backed Milvus: commit, manifest pages, copied objects) and name every break (exit 1 on any); backups still running are listed apart')
       .option('--volume <name>', 'check only this volume (with --backup-id)')
       .option('--backup-id <id>', 'check only this backup (with --volume)')
       .option('--read-data', 'also read and hash every chunk (slow: reads the whole backup); by default packs are only checked for presence and length', false)
@@ -336,7 +336,9 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
     } else {
       for (const p of result.problems) io.stderr(`${p.kind}: backup ${p.backupId}${p.volume === undefined ? '' : ` volume ${p.volume}`}: ${p.path}: ${p.problem}\n`);
       for (const u of result.unfinished) io.stderr(`unfinished: backup ${u.backupId}: no ${u.path} yet: running, or its execution died: milvus-guard backup cancel ${u.backupId}\n`);
-      const data = result.mode === 'read-data' ? `${formatBytes(result.bytesVerified)} read and hashed` : `${result.packs} packs present (chunks not read; --read-data hashes them)`;
+      const data =
+        (result.mode === 'read-data' ? `${formatBytes(result.bytesVerified)} read and hashed` : `${result.packs} packs present (chunks not read; --read-data hashes them)`) +
+        (result.milvusObjects > 0 ? `, ${result.milvusObjects} copied Milvus objects present with their sizes` : '');
       io.stdout(
         `verified ${result.backups} backups and ${result.volumeBackups} volume backups in ${vault.url}: ${result.files} files, ${result.chunks} chunk references, ${data}; ` +
           `${result.problems.length === 0 ? 'no problems' : `${result.problems.length} problem(s)`}` +

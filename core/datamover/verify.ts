@@ -9,6 +9,14 @@
  * pack once for presence and length (a HEAD or a stat) and compares the counts; `readData`
  * also reads and hashes every chunk. A document written before the chain, without the
  * commitments, is reported as unverifiable: it never passes silently.
+ *
+ * A backup of an S3-backed Milvus holds a copy of its bucket, a further link: `backup.json`
+ * (`objects`) commits to the copy's commit by SHA-256 and counts, the commit to each manifest
+ * page, each page names the copied objects (`milvus-objects/...`) with their sizes. Verify reads
+ * the commit and every page, and checks every copied object once for presence and size (a HEAD),
+ * in both modes: the vault has no digest of a copied object's content to hash against (its name
+ * is a digest of its source key, size and ETag), and a restore copies each on the condition of
+ * the ETag the manifest recorded.
  */
 import { performance } from 'node:perf_hooks';
 import { LRUCache } from 'lru-cache';
@@ -21,6 +29,10 @@ import { ChunkerPool } from './chunker-pool.js';
 import { displayPath, IndexReader, type ChunkRef } from './index-format.js';
 import { hasIndexCommitment, indexMismatches, readVolumeSummaryHashed, SummaryCorruptError, type VolumeSummary } from './summary.js';
 import { Semaphore } from '../vault/semaphore.js';
+import { mapBounded } from '../objectstore/bounded.js';
+import { ObjectManifestCorruptError } from '../objectstore/manifest.js';
+import { isMissingObject, readCommit, readCommittedPage } from '../retention/object-copies.js';
+import type { BackupIndexDocument } from '../vault/backup-index.js';
 
 export interface VerifyOptions {
   readonly vault: VaultStore;
@@ -36,8 +48,12 @@ export interface VerifyOptions {
   readonly clock?: () => number;
 }
 
-/** One break of the chain: an affected file, or a missing or altered object (see `ChainBreak`). */
-export type VerifyProblem = ChainBreak;
+/**
+ * One break of the chain: an affected file, or a missing or altered object (see `ChainBreak`);
+ * for a bucket copy, `object-manifest` (its commit or a manifest page) or `milvus-object` (a
+ * copied object, `path` its vault key).
+ */
+export type VerifyProblem = Omit<ChainBreak, 'kind'> & { readonly kind: ChainBreak['kind'] | 'object-manifest' | 'milvus-object' };
 export type { BreakKind } from '../vault/backup-index.js';
 
 /**
@@ -61,6 +77,8 @@ export interface VerifyResult {
   readonly chunks: number;
   /** Distinct packs checked for presence (structural mode). */
   readonly packs: number;
+  /** Copied Milvus objects of bucket copies checked for presence and size (a shared one once, as far as memory allows). */
+  readonly milvusObjects: number;
   readonly bytesVerified: number;
   readonly problems: readonly VerifyProblem[];
   /** Workflow backups not finished (see {@link UnfinishedBackup}); whole-vault runs only. */
@@ -165,9 +183,12 @@ export async function verifyVault(options: VerifyOptions): Promise<VerifyResult>
     throw err;
   }
 
+  const objectsChecked = new LRUCache<string, true>({ max: 1 << 16 });
+  const copyCounts = { objects: 0 };
   for (const backupId of [...records].sort()) {
     const record = await checkBackupRecord(vault, backupId);
     problems.push(...record.problems);
+    if (record.document?.objects) problems.push(...(await checkObjectCopy(vault, backupId, record.document.objects, options.concurrency ?? 16, objectsChecked, copyCounts)));
     // A summary backup.json lists but that is gone was reported there; do not report it twice.
     for (const p of record.problems) if (p.kind === 'summary' && p.volume !== undefined && /is missing/.test(p.problem)) targets.delete(`${backupId}\0${p.volume}`);
   }
@@ -223,6 +244,7 @@ export async function verifyVault(options: VerifyOptions): Promise<VerifyResult>
     volumeBackups: targets.size,
     ...counts,
     packs: packUses.size,
+    milvusObjects: copyCounts.objects,
     // One break can be seen from two links (a summary backup.json lists and an orphaned index): once.
     problems: problems.filter((p, i) => problems.findIndex((q) => q.kind === p.kind && q.path === p.path && q.volume === p.volume) === i),
     unfinished,
@@ -329,4 +351,69 @@ export async function verifyVault(options: VerifyOptions): Promise<VerifyResult>
     };
     await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency ?? 16, uses.length)) }, worker));
   }
+}
+
+/** Copied objects named per backup when they are missing or the wrong size; the rest are counted in one more problem. */
+const OBJECTS_NAMED = 10;
+
+/**
+ * Walks one backup's bucket copy: its commit (present, matching the SHA-256 and counts
+ * `backup.json` commits to), every manifest page (present, matching the commit), and every copied
+ * object the pages name (present, of the recorded size; one HEAD per object, `concurrency` at
+ * once, skipped when `checked` has seen it with that size). Returns the breaks; never throws for
+ * damage. Counts the objects it headed into `counts`.
+ */
+async function checkObjectCopy(
+  vault: VaultStore,
+  backupId: string,
+  recorded: NonNullable<BackupIndexDocument['objects']>,
+  concurrency: number,
+  checked: LRUCache<string, true>,
+  counts: { objects: number },
+): Promise<VerifyProblem[]> {
+  const problems: VerifyProblem[] = [];
+  const broken = (kind: 'object-manifest' | 'milvus-object', path: string, problem: string): void => void problems.push({ kind, backupId, path, problem });
+  const damage = (path: string, err: unknown, missing: string): boolean => {
+    if (isMissingObject(err)) broken('object-manifest', path, missing);
+    else if (err instanceof ObjectManifestCorruptError) broken('object-manifest', path, err.message);
+    else return false;
+    return true;
+  };
+  let commit;
+  try {
+    commit = await readCommit(vault, { backupId, sha256: recorded.sha256 });
+  } catch (err) {
+    if (damage(recorded.key, err, 'is missing: backup.json commits to a copy of the Milvus bucket, and its commit is gone')) return problems;
+    throw err;
+  }
+  const objects = commit.pages.reduce((n, p) => n + p.objects, 0);
+  const bytes = commit.pages.reduce((n, p) => n + p.bytes, 0);
+  if (commit.pages.length !== recorded.pages || objects !== recorded.objects || bytes !== recorded.bytes) {
+    broken('object-manifest', recorded.key, `lists ${commit.pages.length} pages, ${objects} objects, ${bytes} bytes where backup.json records ${recorded.pages} pages, ${recorded.objects} objects, ${recorded.bytes} bytes`);
+  }
+  const source = `s3://${commit.source.bucket}/${commit.source.prefix}`;
+  let unusable = 0;
+  for (const page of commit.pages) {
+    let entries;
+    try {
+      entries = await readCommittedPage(vault, backupId, page);
+    } catch (err) {
+      if (damage(page.key, err, `is missing: page ${page.page} of the manifest of the copy of the Milvus bucket (its ${page.objects} objects cannot be restored)`)) continue;
+      throw err;
+    }
+    await mapBounded(entries, concurrency, async (e) => {
+      const seen = `${e.vaultKey}\0${e.size}`;
+      if (checked.get(seen)) return;
+      const info = await vault.head(e.vaultKey);
+      counts.objects++;
+      const problem = !info ? 'is missing' : info.size !== e.size ? `is ${info.size} bytes where the manifest records ${e.size}` : undefined;
+      if (!problem) {
+        checked.set(seen, true);
+        return;
+      }
+      if (++unusable <= OBJECTS_NAMED) broken('milvus-object', e.vaultKey, `${problem} (the copy of ${source}${e.key}, in page ${page.page} of the manifest)`);
+    });
+  }
+  if (unusable > OBJECTS_NAMED) broken('milvus-object', `${recorded.key}`, `and ${unusable - OBJECTS_NAMED} more copied object(s) of the Milvus bucket are missing or the wrong size`);
+  return problems;
 }

@@ -17,6 +17,13 @@
  * backup of a large vault is checked over several runs, never from the start again. A backup
  * whose `backup.json` has not arrived yet is simply pending.
  *
+ * A backup of an S3-backed Milvus also needs its bucket copy: the commit `backup.json` commits to
+ * (`objects`), every manifest page, and the copied objects (`milvus-objects/...`) the pages name.
+ * Those are bounded as packs are: when an earlier backup of the plan with a copy is complete in
+ * the region (its objects were checked then), only the objects this backup's manifest names and
+ * that one's does not are checked; the commit and pages are read from the DR vault (each page
+ * checked against the commit), and one that has not arrived yet leaves the backup pending.
+ *
  * Each region's records are items of their own (`ReplicationRecord`), written only by that
  * region's check; a `Complete` one is never replaced, so an older, overlapping run cannot undo it.
  */
@@ -29,6 +36,8 @@ import type { Config } from '../config/schema.js';
 import { readVolumeSummary } from '../datamover/summary.js';
 import { BackupIndexDocument, packsOfIndex } from '../vault/backup-index.js';
 import { backupRecordKey, packKey } from '../vault/layout.js';
+import { objectCopyCommitKey, objectManifestPageKey } from '../objectstore/layout.js';
+import { addCommittedKeys, isMissingObject, readCommit, readCommittedPage, type CommittedCopy } from '../retention/object-copies.js';
 import { ObjectNotFoundError, type VaultStore } from '../vault/store.js';
 
 /**
@@ -61,9 +70,11 @@ async function readDocument(vault: VaultStore, backupId: string): Promise<Backup
 
 /**
  * The objects backup `backupId` needs in `vault` (see the module documentation); `parentDone`
- * says whether a parent backup is complete there already, so its packs need no second look.
+ * says whether a parent backup is complete there already, so its packs need no second look, and
+ * `objectParent` names an earlier backup with a bucket copy that is complete there, whose copied
+ * objects need none either.
  */
-export async function neededObjects(vault: VaultStore, backupId: string, parentDone: (parentId: string) => boolean): Promise<NeededObjects> {
+export async function neededObjects(vault: VaultStore, backupId: string, parentDone: (parentId: string) => boolean, objectParent?: CommittedCopy, recordedCopy?: { readonly sha256: string }): Promise<NeededObjects> {
   const doc = await readDocument(vault, backupId);
   if (!doc) return { keys: [backupRecordKey(backupId)], missing: backupRecordKey(backupId), sealed: [] };
   const manifests = (doc.manifests ?? []).map((m) => m.key);
@@ -90,7 +101,48 @@ export async function neededObjects(vault: VaultStore, backupId: string, parentD
     }
   }
   keys.push(...[...packs].sort().map(packKey));
+  // The catalog record's commit digest is the one a restore checks; backup.json must agree.
+  if (recordedCopy && doc.objects && doc.objects.sha256 !== recordedCopy.sha256) {
+    throw new Error(`${backupRecordKey(backupId)} in ${vault.url} commits to the bucket copy's commit with SHA-256 ${doc.objects.sha256}, the backup's record to ${recordedCopy.sha256}: verify the backup (milvus-guard datamover verify)`);
+  }
+  const copySha256 = recordedCopy?.sha256 ?? doc.objects?.sha256;
+  if (copySha256 !== undefined) missing ??= await neededCopyObjects(vault, { backupId, sha256: copySha256 }, keys, objectParent);
   return { keys: [...new Set(keys)], ...(missing ? { missing } : {}), sealed: manifests.filter((k) => k.endsWith('.sealed.json')) };
+}
+
+/**
+ * Adds to `keys` what a backup's bucket copy needs: its commit, its manifest pages and the copied
+ * objects they name, less those `objectParent`'s manifest names (in key order, so every run lists
+ * them alike). Resolves to the first key known missing (the commit or a page not there yet),
+ * which ends the list there. A commit or page that is there but damaged throws: the check's
+ * failure for this backup, reported.
+ */
+async function neededCopyObjects(vault: VaultStore, copy: CommittedCopy, keys: string[], objectParent?: CommittedCopy): Promise<string | undefined> {
+  const commitKey = objectCopyCommitKey(copy.backupId);
+  keys.push(commitKey);
+  let commit;
+  try {
+    commit = await readCommit(vault, copy);
+  } catch (err) {
+    if (isMissingObject(err)) return commitKey;
+    throw err;
+  }
+  keys.push(...commit.pages.map((p) => objectManifestPageKey(copy.backupId, p.page)));
+  // The parent's objects were all checked when it became complete here; a parent manifest that
+  // cannot be read leaves this backup to check every object itself.
+  const inherited = new Set<string>();
+  if (objectParent) await addCommittedKeys(vault, objectParent, inherited).catch(() => inherited.clear());
+  const own = new Set<string>();
+  for (const page of commit.pages) {
+    try {
+      for (const e of await readCommittedPage(vault, copy.backupId, page)) if (!inherited.has(e.vaultKey)) own.add(e.vaultKey);
+    } catch (err) {
+      if (isMissingObject(err)) return objectManifestPageKey(copy.backupId, page.page);
+      throw err;
+    }
+  }
+  keys.push(...[...own].sort());
+  return undefined;
 }
 
 /**
@@ -130,8 +182,9 @@ export async function checkBackupReplication(
   parentDone: (parentId: string) => boolean,
   previous?: ReplicationEntry,
   outOfTime: () => boolean = () => false,
+  objectParent?: CommittedCopy,
 ): Promise<ReplicationEntry> {
-  const needed = await neededObjects(vault, record.backupId, parentDone);
+  const needed = await neededObjects(vault, record.backupId, parentDone, objectParent, record.objectCopy);
   const checkedAt = now.toISOString();
   const late = now.getTime() - Date.parse(record.completedAt ?? record.startedAt) > REPLICATION_WINDOW_SECONDS * 1000;
   const waiting = (confirmed: number, firstMissing?: string): ReplicationEntry => ({ status: late ? 'Late' : 'Pending', checkedAt, objects: needed.keys.length, confirmed, ...(firstMissing ? { firstMissing } : {}) });
@@ -203,17 +256,27 @@ export async function checkReplicationStep(s: ReplicationCheckServices, vaultNam
   const records = (await s.catalog.listBackups()).filter((b) => plans.has(b.plan) && b.vault === vaultName && b.status === 'Available');
   records.sort((a, b) => a.startedAt.localeCompare(b.startedAt));
   const done = new Set([...known.values()].filter((r) => r.status === 'Complete').map((r) => r.backupId));
+  // Per plan, the newest backup so far with a bucket copy that is complete here: the next one's
+  // objects it shares need no second look.
+  const objectParents = new Map<string, CommittedCopy>();
   const result = { region, checked: 0, complete: 0, pending: 0, late: 0, byPlan: {} as Record<string, { pending: number; late: number }>, errors: [] as string[], deferred: 0 };
   for (const record of records) {
     const counts = (result.byPlan[record.plan] ??= { pending: 0, late: 0 });
-    if (done.has(record.backupId)) continue;
+    const objectParent = objectParents.get(record.plan);
+    const completeCopy = (): void => {
+      if (record.objectCopy) objectParents.set(record.plan, { backupId: record.backupId, sha256: record.objectCopy.sha256 });
+    };
+    if (done.has(record.backupId)) {
+      completeCopy();
+      continue;
+    }
     if (timeUp()) {
       result.deferred++;
       continue;
     }
     let entry: ReplicationEntry;
     try {
-      entry = await checkBackupReplication(s.vault, record, s.now(), (id) => done.has(id), known.get(record.backupId), timeUp);
+      entry = await checkBackupReplication(s.vault, record, s.now(), (id) => done.has(id), known.get(record.backupId), timeUp, objectParent);
     } catch (err) {
       result.errors.push(`backup ${record.backupId}: ${err instanceof Error ? err.message : String(err)}`);
       continue;
@@ -222,6 +285,7 @@ export async function checkReplicationStep(s: ReplicationCheckServices, vaultNam
     await s.catalog.recordReplication({ ...entry, backupId: record.backupId, region, plan: record.plan, executionId: 'CheckReplication' });
     if (entry.status === 'Complete') {
       done.add(record.backupId);
+      completeCopy();
       result.complete++;
     } else if (entry.status === 'Late') {
       result.late++;

@@ -13,6 +13,14 @@
  * naming every broken link. A backup written before the chain has no commitments: it is
  * restored, its unverifiable links listed in the result (and the hydration still checks the
  * restored file count and bytes against each summary).
+ *
+ * A backup of an S3-backed Milvus also holds a copy of its bucket: `backup.json` (`objects`)
+ * commits to the copy's commit by SHA-256, the commit to each manifest page. The check reads the
+ * commit and every page (one GET each, a few at a time) and refuses a missing or altered one. It
+ * does not HEAD each copied object: a copy may hold millions, more than one Task's time allows,
+ * and RestoreObjects copies each one on the condition that it still has the ETag the manifest
+ * recorded, so a missing or altered object fails that step (before the Milvus CR is created)
+ * rather than restoring wrong; `milvus-guard datamover verify` checks every object.
  */
 import { displayPath, IndexCorruptError, IndexReader, type IndexEntry } from '../datamover/index-format.js';
 import { hasIndexCommitment, indexMismatches, readVolumeSummary, SummaryCorruptError, type VolumeSummary } from '../datamover/summary.js';
@@ -20,6 +28,9 @@ import { UserError } from '../errors.js';
 import { BackupIndexDocument, checkBackupRecord } from '../vault/backup-index.js';
 import { backupRecordKey, InvalidKeyPartError, packKey, volumeSummaryKey } from '../vault/layout.js';
 import { isReadable, ObjectNotFoundError, type VaultStore } from '../vault/store.js';
+import { mapBounded } from '../objectstore/bounded.js';
+import { isMissingObject, readCommit, readCommittedPage } from '../retention/object-copies.js';
+import { ObjectManifestCorruptError } from '../objectstore/manifest.js';
 
 /** The backup cannot be restored from the vault: its index, a summary or packs are missing or unreadable. */
 export class BackupIndexInvalidError extends Error {
@@ -65,11 +76,19 @@ export interface IndexVerification {
   readonly bytes: number;
   /** Links that carry no commitment (written before the integrity chain), so could not be checked. */
   readonly unverified: readonly string[];
+  /** The copy of the Milvus bucket (a backup of an S3-backed Milvus): its commit and every page checked. */
+  readonly objectCopy?: { readonly pages: number; readonly objects: number; readonly bytes: number };
 }
 
 export interface VerifyIndexOptions {
-  /** Pack existence checks in flight at once. @default 16 */
+  /** Pack existence checks (and manifest page reads) in flight at once. @default 16 */
   readonly concurrency?: number;
+  /**
+   * The SHA-256 of the bucket copy's commit as the backup's catalog record holds it
+   * (`objectCopy.sha256`): `backup.json` must commit to the same commit, and must have one.
+   * @default only what backup.json says is checked
+   */
+  readonly objectCopySha256?: string;
 }
 
 /** Missing or short packs named in the error message; the rest are counted. */
@@ -179,6 +198,7 @@ export async function verifyBackupIndex(vault: VaultStore, backupId: string, opt
     }
   }
 
+  const objectCopy = await checkObjectCopy(vault, backupId, index, options, breaks);
   if (breaks.length > 0) throw new BackupIntegrityError(backupId, breaks);
 
   const { unusable, archived } = await checkPacks(vault, [...packs.values()], options.concurrency ?? 16);
@@ -195,7 +215,55 @@ export async function verifyBackupIndex(vault: VaultStore, backupId: string, opt
         `${rest > 0 ? `; and ${rest} more pack(s)` : ''}; ${remedy}, or list every affected file with milvus-guard datamover verify`,
     );
   }
-  return { volumes: index.volumes.length, ...counts, packs: packs.size, archived, unverified };
+  return { volumes: index.volumes.length, ...counts, packs: packs.size, archived, unverified, ...(objectCopy ? { objectCopy } : {}) };
+}
+
+/**
+ * The bucket copy `backup.json` commits to: the commit (present, its SHA-256 the one backup.json
+ * and, when given, the catalog record commit to, its counts backup.json's) and every manifest
+ * page (present, matching the commit). Adds what does not match to `breaks`; throws
+ * {@link BackupIndexInvalidError} for a commit or page that is missing. Undefined for a backup
+ * without a copy.
+ */
+async function checkObjectCopy(vault: VaultStore, backupId: string, index: BackupIndexDocument, options: VerifyIndexOptions, breaks: string[]): Promise<IndexVerification['objectCopy']> {
+  const recorded = index.objects;
+  if (!recorded) {
+    if (options.objectCopySha256 !== undefined) breaks.push(`backup.json commits to no copy of the Milvus bucket, but the backup's record holds one (commit SHA-256 ${options.objectCopySha256})`);
+    return undefined;
+  }
+  if (options.objectCopySha256 !== undefined && options.objectCopySha256 !== recorded.sha256) {
+    breaks.push(`backup.json commits to the bucket copy's commit ${recorded.key} with SHA-256 ${recorded.sha256}, but the backup's record to ${options.objectCopySha256}`);
+    return undefined;
+  }
+  const missing = (what: string, err: unknown): BackupIndexInvalidError =>
+    new BackupIndexInvalidError(backupId, `the copy of the Milvus bucket of backup ${backupId} is incomplete in ${vault.url}: ${what} is missing; ${remedy}`, { cause: err });
+  let commit;
+  try {
+    commit = await readCommit(vault, { backupId, sha256: recorded.sha256 });
+  } catch (err) {
+    if (isMissingObject(err)) throw missing(`its commit ${recorded.key}`, err);
+    if (err instanceof ObjectManifestCorruptError) {
+      breaks.push(err.message);
+      return undefined;
+    }
+    throw err;
+  }
+  const objects = commit.pages.reduce((n, p) => n + p.objects, 0);
+  const bytes = commit.pages.reduce((n, p) => n + p.bytes, 0);
+  if (commit.pages.length !== recorded.pages || objects !== recorded.objects || bytes !== recorded.bytes) {
+    breaks.push(`the bucket copy's commit ${recorded.key} lists ${commit.pages.length} pages, ${objects} objects, ${bytes} bytes where backup.json records ${recorded.pages} pages, ${recorded.objects} objects, ${recorded.bytes} bytes`);
+    return undefined;
+  }
+  await mapBounded(commit.pages, options.concurrency ?? 16, async (page) => {
+    try {
+      await readCommittedPage(vault, backupId, page);
+    } catch (err) {
+      if (isMissingObject(err)) throw missing(`page ${page.page} of its manifest (${page.key})`, err);
+      if (err instanceof ObjectManifestCorruptError) breaks.push(err.message);
+      else throw err;
+    }
+  });
+  return { pages: commit.pages.length, objects, bytes };
 }
 
 /** The volume's summary; a missing or unreadable one makes the backup invalid. */

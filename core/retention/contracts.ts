@@ -53,7 +53,7 @@ export const PlanOutcome = z.strictObject({
   plan: z.string(),
   kept: z.array(z.strictObject({ backupId: z.string(), startedAt: z.string(), rules: z.array(z.string()), retainUntil: z.string() })),
   expired: z.array(z.strictObject({ backupId: z.string(), startedAt: z.string(), reason: z.string(), cleared: z.boolean() })),
-  /** Objects whose Object Lock date was extended (backup objects, summaries, packs). */
+  /** Objects whose Object Lock date was extended (backup objects, summaries, packs, copied Milvus objects). */
   locksExtended: z.number().int().nonnegative(),
   snapshotsDeleted: z.number().int().nonnegative(),
   objectsDeleted: z.number().int().nonnegative(),
@@ -93,9 +93,33 @@ export const GcProgress = z.strictObject({
   packsFailed: z.number().int().nonnegative(),
   /** Packs tagged archivable: only backups that left the hot set reference them. */
   packsArchivable: z.number().int().nonnegative(),
-  /** The first of those failures' messages. */
+  /** The first of those failures' messages (packs' and copied Milvus objects'), and why copied objects were not collected. */
   errors: z.array(z.string()),
+  /** Bytes freed: packs and copied Milvus objects. */
   bytesFreed: z.number().nonnegative(),
+  /**
+   * The copied Milvus objects (`milvus-objects/<aa>/...`, shared by the backups of S3-backed
+   * Milvus), collected in the same slices of two-hex-digit prefixes as the packs. Absent until
+   * the first slice was collected.
+   */
+  milvusObjects: z
+    .strictObject({
+      scanned: z.number().int().nonnegative(),
+      /** Distinct objects of the slices done that a kept backup's commit references. */
+      referenced: z.number().int().nonnegative(),
+      deleted: z.number().int().nonnegative(),
+      /** Unreferenced objects still under Object Lock (or a legal hold): a later run deletes them. */
+      locked: z.number().int().nonnegative(),
+      /** Unreferenced objects whose delete failed otherwise: a later run tries again. */
+      failed: z.number().int().nonnegative(),
+      bytesFreed: z.number().nonnegative(),
+      /**
+       * Why no more of them are collected in this run: a kept backup's commit or manifest page is
+       * missing or damaged, so the live set is not known, and nothing may be deleted on a partial one.
+       */
+      stopped: z.string().optional(),
+    })
+    .optional(),
 });
 export type GcProgress = z.infer<typeof GcProgress>;
 

@@ -34,6 +34,15 @@
  * and the workflow loops until every prefix was done (each slice reads every index again: the
  * price of that bound). An index that cannot be read stops the collection: with one reference unknown,
  * no pack can be proven unreferenced.
+ *
+ * Copied Milvus objects. A backup of an S3-backed Milvus holds a copy of its bucket: objects under
+ * `milvus-objects/<aa>/`, shared by backups as packs are, and a manifest under its own prefix
+ * (`backups/<id>/objects/`, which expires with the rest of that prefix). An object is deleted only
+ * when no live backup's commit references it (every backup of the vault not `Expired`, read from
+ * the catalog, each commit checked against the record's digest and each page against the commit),
+ * and its Object Lock has passed; in the same slices of `<aa>` prefixes as the packs. A commit or
+ * page that is missing or damaged stops their collection for the run (reported; the packs go on).
+ * When a rule keeps a backup longer, its copied objects' locks are extended with its packs'.
  */
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -57,6 +66,8 @@ import {
   volumeSummaryKey,
 } from '../vault/layout.js';
 import { packsOfIndex } from '../vault/backup-index.js';
+import { MILVUS_OBJECTS_PREFIX } from '../objectstore/layout.js';
+import { addCommittedKeys, isCopyDamage, readCommit, readCommittedPage, type CommittedCopy } from './object-copies.js';
 import { ObjectLockedError, type DeleteManyResult, type VaultStore } from '../vault/store.js';
 import { computeRetention, type ExpireDecision, type KeepDecision } from './calculator.js';
 import { RetentionInput, RetentionReport, type GcProgress, type PlanOutcome, type RetentionRun, type StartRetentionRequest } from './contracts.js';
@@ -173,14 +184,19 @@ async function volumesOf(vault: VaultStore, record: BackupRecord): Promise<strin
 }
 
 /**
- * Extends every object of a kept backup to `until`: its own objects, its volume summaries and
- * the packs its indexes reference, from object `offset` of that list on. Never shortens (the
+ * Extends every object of a kept backup to `until`: its own objects, its volume summaries, the
+ * packs its indexes reference and, for a backup of an S3-backed Milvus, the copied objects its
+ * commit references (`milvus-objects/`: shared like packs, so a promoted backup's copy must stay
+ * locked as long as the backup), from object `offset` of that list on. Never shortens (the
  * vault's `extendRetention`). Stops taking new objects once `outOfTime` says so (a promoted
  * backup of a large volume is two requests per pack: a Task must end before its timeout), but
  * always does at least one, so calls that go on from `visited` finish. The list's order is
- * the same on every call: the backup's objects as listed, its summaries, then its packs in
- * index order; every object before `visited` is done when it returns (the workers finish what
- * they took).
+ * the same on every call: the backup's objects as listed, its summaries, its packs in index
+ * order, then its copied objects in manifest order (read a page at a time: a call going on from
+ * an offset skips the pages before it by the commit's counts, so a copy of millions of objects
+ * is never held in memory); every object before `visited` is done when it returns (the workers
+ * finish what they took). A missing or damaged commit or page throws: the record keeps its old
+ * date and the failure is reported for this backup.
  */
 async function extendBackup(vault: VaultStore, record: BackupRecord, until: Date, offset: number, outOfTime: () => boolean): Promise<{ changed: number; done: boolean; objects: number; visited: number }> {
   const keys: string[] = [];
@@ -191,26 +207,53 @@ async function extendBackup(vault: VaultStore, record: BackupRecord, until: Date
     keys.push(volumeSummaryKey(record.backupId, volume));
     await packsOfIndex(vault, record.backupId, volume, packs);
   }
-  const all = [...keys, ...[...packs].map(packKey)];
-  // Two requests per object (read the date, then extend): EXTEND_CONCURRENCY workers over one queue.
-  const start = Math.min(offset, all.length);
-  let next = start;
+  const own = [...keys, ...[...packs].map(packKey)];
+  const copy = record.objectCopy ? { backupId: record.backupId, sha256: record.objectCopy.sha256 } : undefined;
+  const commit = copy ? await readCommit(vault, copy) : undefined;
+  const total = own.length + (commit?.pages.reduce((n, p) => n + p.objects, 0) ?? 0);
+
   let changed = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async (): Promise<void> => {
-    while (next < all.length && !failure && (next === start || !outOfTime())) {
-      const key = all[next++]!;
-      try {
-        if (await vault.extendRetention(key, until)) changed++;
-      } catch (error) {
-        // The first failure stops every worker; the caller records it for this backup.
-        failure ??= { error };
+  let visited = Math.min(offset, total);
+  let first = true;
+  // One batch of keys from `from` on, EXTEND_CONCURRENCY workers over one queue (two requests
+  // per object: read the date, then extend). Resolves to how far it got.
+  const extend = async (batch: readonly string[], from: number): Promise<number> => {
+    let next = from;
+    let failure: { error: unknown } | undefined;
+    const start = next;
+    const worker = async (): Promise<void> => {
+      while (next < batch.length && !failure && ((first && next === start) || !outOfTime())) {
+        const key = batch[next++]!;
+        try {
+          if (await vault.extendRetention(key, until)) changed++;
+        } catch (error) {
+          // The first failure stops every worker; the caller records it for this backup.
+          failure ??= { error };
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: EXTEND_CONCURRENCY }, worker));
+    first = false;
+    if (failure) throw failure.error;
+    return next;
   };
-  await Promise.all(Array.from({ length: EXTEND_CONCURRENCY }, worker));
-  if (failure) throw failure.error;
-  return { changed, done: next >= all.length, objects: all.length, visited: next };
+
+  if (visited < own.length) visited = await extend(own, visited);
+  if (commit && copy && visited >= own.length) {
+    let base = own.length;
+    for (const page of commit.pages) {
+      if (visited >= base + page.objects) {
+        base += page.objects;
+        continue;
+      }
+      if (!first && outOfTime()) break;
+      const entries = await readCommittedPage(vault, copy.backupId, page);
+      visited = base + (await extend(entries.map((e) => e.vaultKey), visited - base));
+      if (visited < base + page.objects) break;
+      base += page.objects;
+    }
+  }
+  return { changed, done: visited >= total, objects: total, visited };
 }
 
 /** Every volume summary key in the vault, by backup. */
@@ -503,6 +546,7 @@ export async function collectGarbageStep(s: Pick<RetentionServices, 'vault' | 'r
   const { locked, other } = failuresOf(result.failed);
   const deleted = new Set(result.deleted);
   for (const c of candidates) if (deleted.has(c.key)) bytes += c.size;
+  const objects = await collectMilvusObjects(s, run, soFar.milvusObjects ?? NO_OBJECTS, from, to);
   return {
     ...(to < 256 ? { next: hex2(to) } : {}),
     packsScanned: soFar.packsScanned + scanned,
@@ -511,8 +555,75 @@ export async function collectGarbageStep(s: Pick<RetentionServices, 'vault' | 'r
     packsLocked: soFar.packsLocked + locked,
     packsFailed: soFar.packsFailed + other.length,
     packsArchivable: soFar.packsArchivable + archivable,
-    errors: [...soFar.errors, ...other].slice(0, MAX_ERRORS),
-    bytesFreed: soFar.bytesFreed + bytes,
+    errors: [...soFar.errors, ...other, ...objects.errors].slice(0, MAX_ERRORS),
+    bytesFreed: soFar.bytesFreed + bytes + objects.bytesFreed,
+    milvusObjects: objects.progress,
+  };
+}
+
+type MilvusObjectsProgress = NonNullable<GcProgress['milvusObjects']>;
+const NO_OBJECTS: MilvusObjectsProgress = { scanned: 0, referenced: 0, deleted: 0, locked: 0, failed: 0, bytesFreed: 0 };
+
+/**
+ * The backups whose copied Milvus objects are live: every backup of the run's vault that is not
+ * `Expired` and holds a bucket copy, by its record's commit digest. Not `Expired` rather than
+ * kept by a rule: a `Failed` backup in its grace period is kept too, and no backup is
+ * `InProgress` while garbage is collected (StartRetention's condition).
+ */
+async function liveCopies(catalog: BackupCatalog, vault: string): Promise<CommittedCopy[]> {
+  const records = await catalog.listBackups();
+  return records.filter((r) => r.vault === vault && r.status !== 'Expired' && r.objectCopy).map((r) => ({ backupId: r.backupId, sha256: r.objectCopy!.sha256 }));
+}
+
+/**
+ * CollectGarbage's part for the copied Milvus objects of prefixes `from` to `to` (exclusive):
+ * deletes each `milvus-objects/<aa>/...` object of the slice that no live backup's commit
+ * references (see {@link liveCopies}), once its Object Lock has passed. The live set is read from
+ * every live commit and its pages, each checked against the record's digest and the commit; a
+ * commit or page that is missing or damaged stops the collection of these objects for the rest
+ * of the run (with one reference unknown, no object is proven unreferenced) and says why in
+ * `stopped` and the errors; the packs go on. A vault that fails a request throws (the Task is
+ * retried).
+ */
+async function collectMilvusObjects(s: Pick<RetentionServices, 'vault' | 'catalog'>, run: RetentionRun, soFar: MilvusObjectsProgress, from: number, to: number): Promise<{ progress: MilvusObjectsProgress; errors: string[]; bytesFreed: number }> {
+  if (soFar.stopped !== undefined) return { progress: soFar, errors: [], bytesFreed: 0 };
+  const inSlice = (key: string): boolean => {
+    const p = parseInt(key.slice(MILVUS_OBJECTS_PREFIX.length, MILVUS_OBJECTS_PREFIX.length + 2), 16);
+    return key.startsWith(MILVUS_OBJECTS_PREFIX) && p >= from && p < to;
+  };
+  const live = new Set<string>();
+  for (const copy of await liveCopies(s.catalog, run.vault)) {
+    try {
+      await addCommittedKeys(s.vault, copy, live, inSlice);
+    } catch (err) {
+      if (!isCopyDamage(err)) throw err;
+      const stopped = `from prefix ${hex2(from)} on, no copied Milvus object is deleted: the bucket copy of kept backup ${copy.backupId} cannot be read (${messageOf(err)}); verify it (milvus-guard datamover verify) and repair or expire it`;
+      return { progress: { ...soFar, stopped }, errors: [stopped], bytesFreed: 0 };
+    }
+  }
+  let scanned = 0;
+  const candidates: { key: string; size: number }[] = [];
+  for (let p = from; p < to; p++) {
+    for await (const o of s.vault.list(`${MILVUS_OBJECTS_PREFIX}${hex2(p)}/`)) {
+      scanned++;
+      if (!live.has(o.key)) candidates.push({ key: o.key, size: o.size });
+    }
+  }
+  const result = await s.vault.deleteMany(candidates.map((c) => c.key));
+  const { locked, other } = failuresOf(result.failed);
+  const deleted = new Set(result.deleted);
+  const bytesFreed = candidates.reduce((n, c) => n + (deleted.has(c.key) ? c.size : 0), 0);
+  return {
+    progress: {
+      scanned: soFar.scanned + scanned,
+      referenced: soFar.referenced + live.size,
+      deleted: soFar.deleted + result.deleted.length,
+      locked: soFar.locked + locked,
+      failed: soFar.failed + other.length,
+      bytesFreed: soFar.bytesFreed + bytesFreed,
+    },
+    errors: other,
+    bytesFreed,
   };
 }
 
@@ -547,7 +658,7 @@ export async function finishRetentionStep(s: Pick<RetentionServices, 'catalog' |
       skipped: run.skipped,
       packsDeleted: gc.packsDeleted,
       bytesFreed: gc.bytesFreed,
-      ...(gc.skipped ? { gcSkipped: gc.skipped } : {}),
+      ...(gc.skipped ? { gcSkipped: gc.skipped } : gc.milvusObjects?.stopped ? { gcSkipped: gc.milvusObjects.stopped } : {}),
       reportKey,
     });
     await s.events.publish({ detailType: 'Retention Completed', time: s.now(), detail: { runId: run.runId, expired: report.expired, packsDeleted: report.packsDeleted, bytesFreed: report.bytesFreed, skipped: run.skipped } });

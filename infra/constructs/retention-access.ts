@@ -7,11 +7,14 @@
  *
  * - StartRetention: catalog lock items (`LOCK#…`): put, get, delete.
  * - ApplyPlan: catalog `byTime` index: query; backup items (`BACKUP#…`): update. Vault: list
- *   keys; `backups/` and `volumes/`: list versions, read, delete; those and `data/packs/`:
- *   read and extend Object Lock. EKS: DescribeCluster, and the Kubernetes group
- *   `milvus-guard-retention` (list and delete VolumeSnapshots).
- * - CollectGarbage: vault: list keys; `backups/`: read (the indexes); `data/packs/`: list
- *   versions, read retention and legal hold, delete, tag archivable.
+ *   keys; `backups/` and `volumes/`: list versions, read, delete; those, `data/packs/` and
+ *   `milvus-objects/` (a kept backup's copied Milvus objects): read and extend Object Lock. EKS:
+ *   DescribeCluster, and the Kubernetes group `milvus-guard-retention` (list and delete
+ *   VolumeSnapshots).
+ * - CollectGarbage: catalog `byTime` index: query (the backups whose bucket copies are live).
+ *   Vault: list keys; `backups/`: read (the indexes, and the commits and manifest pages of bucket
+ *   copies under `backups/<id>/objects/`); `data/packs/` and `milvus-objects/`: list versions,
+ *   read retention and legal hold, delete; `data/packs/`: tag archivable.
  * - FinishRetention: vault `retention/`: put (the report); catalog retention-run items
  *   (`RETENTION#…`): put, and get (a retried put finds its own record); lock items: delete;
  *   events:PutEvents on the default bus.
@@ -25,6 +28,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { MILVUS_OBJECTS_PREFIX } from '../../core/objectstore/layout.js';
 import { BACKUPS_PREFIX, PACKS_PREFIX, RETENTION_PREFIX, VOLUMES_PREFIX } from '../../core/vault/layout.js';
 import type { HandlerState, RETENTION_WORKFLOW } from '../../core/workflow/steps.js';
 import { grantCatalogItems, grantCatalogQuery } from './catalog.js';
@@ -64,7 +68,7 @@ export class RetentionAccess extends Construct {
     grantCatalogItems(table, start, 'locks', 'dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem');
 
     // Lists a plan's backups, records kept ones' lock dates and expired ones Expired; extends
-    // the locks of a kept backup's objects, summaries and packs; deletes an expired backup's
+    // the locks of a kept backup's objects, summaries, packs and copied Milvus objects; deletes an expired backup's
     // objects and summaries (every version) and its VolumeSnapshots.
     const apply = role('ApplyPlan', 'keeps, locks and expires the backups of one plan');
     grantCatalogQuery(table, apply);
@@ -72,15 +76,18 @@ export class RetentionAccess extends Construct {
     // (Listing keys, and versions under both prefixes, comes with the delete grant.)
     vault.grantDeleteVersions(apply, [BACKUPS_PREFIX, VOLUMES_PREFIX]);
     vault.grantReadObjects(apply, [BACKUPS_PREFIX, VOLUMES_PREFIX]);
-    vault.grantExtendRetention(apply, [BACKUPS_PREFIX, VOLUMES_PREFIX, PACKS_PREFIX]);
+    vault.grantExtendRetention(apply, [BACKUPS_PREFIX, VOLUMES_PREFIX, PACKS_PREFIX, MILVUS_OBJECTS_PREFIX]);
     this.clusterAccess = new ClusterAccess(this, 'ClusterAccess', { role: apply, clusterNames: props.clusterNames, kubernetesGroup: RETENTION_KUBERNETES_GROUP });
 
     // Lists the volume summaries, reads the indexes they point to, and deletes the packs of its
-    // slice that none references (every version, once unlocked).
-    const collect = role('CollectGarbage', 'deletes unreferenced, unlocked packs');
+    // slice that none references (every version, once unlocked). Likewise the copied Milvus
+    // objects: it lists the backups whose copies are live, reads their commits and manifest
+    // pages (under backups/), and deletes the objects of its slice that none references.
+    const collect = role('CollectGarbage', 'deletes unreferenced, unlocked packs and copied Milvus objects');
+    grantCatalogQuery(table, collect);
     vault.grantReadObjects(collect, [BACKUPS_PREFIX]);
-    // (Listing keys, and the packs' versions, comes with the delete grant.)
-    vault.grantDeleteVersions(collect, [PACKS_PREFIX]);
+    // (Listing keys, and the versions under both prefixes, comes with the delete grant.)
+    vault.grantDeleteVersions(collect, [PACKS_PREFIX, MILVUS_OBJECTS_PREFIX]);
     // Tags the packs only backups that left the hot set reference (tiering by reference).
     vault.grantMarkArchivable(collect, [PACKS_PREFIX]);
 
@@ -100,10 +107,14 @@ export class RetentionAccess extends Construct {
     const objects = (...prefixes: string[]) => prefixes.map((p) => vault.bucket.arnForObjects(`${p}*`));
     acknowledgeWildcardResources(
       apply,
-      objects(BACKUPS_PREFIX, VOLUMES_PREFIX, PACKS_PREFIX),
-      'An expired backup owns everything under backups/<id>/ and its summaries under volumes/; a kept backup\'s packs are any packs; the ids are known at run time only. Deletes are limited to backups/ and volumes/.',
+      objects(BACKUPS_PREFIX, VOLUMES_PREFIX, PACKS_PREFIX, MILVUS_OBJECTS_PREFIX),
+      'An expired backup owns everything under backups/<id>/ and its summaries under volumes/; a kept backup\'s packs and copied Milvus objects are any of them; the ids are known at run time only. Deletes are limited to backups/ and volumes/.',
     );
-    acknowledgeWildcardResources(collect, objects(BACKUPS_PREFIX, PACKS_PREFIX), 'Garbage collection reads every index (under backups/) and may delete any unreferenced pack; deletes are limited to data/packs/.');
+    acknowledgeWildcardResources(
+      collect,
+      objects(BACKUPS_PREFIX, PACKS_PREFIX, MILVUS_OBJECTS_PREFIX),
+      'Garbage collection reads every index and bucket-copy manifest (under backups/) and may delete any unreferenced pack or copied Milvus object; deletes are limited to data/packs/ and milvus-objects/.',
+    );
     acknowledgeWildcardResources(finish, objects(RETENTION_PREFIX), "A run's report is retention/<runId>.json, named at run time; put only.");
     for (const r of Object.values(this.roles)) {
       acknowledgeWildcardResources(r, ['*'], 'X-Ray (PutTraceSegments, PutTelemetryRecords) supports no resource-level permissions.');

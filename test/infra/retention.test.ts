@@ -226,21 +226,23 @@ describe('retention IAM: each step may do what it does, and nothing else', () =>
         's3:ListBucket on VaultBucket',
         `s3:ListBucketVersions on VaultBucket${listing('backups/*', 'volumes/*')}`,
         ...['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:GetObject', 's3:GetObjectLegalHold', 's3:GetObjectRetention'].flatMap((a) => [`${a} on VaultBucket/backups/*`, `${a} on VaultBucket/volumes/*`]),
-        ...['backups/*', 'data/packs/*', 'volumes/*'].flatMap((p) => [`s3:GetObjectRetention on VaultBucket/${p}`, `s3:PutObjectRetention on VaultBucket/${p}`]),
+        ...['backups/*', 'data/packs/*', 'milvus-objects/*', 'volumes/*'].flatMap((p) => [`s3:GetObjectRetention on VaultBucket/${p}`, `s3:PutObjectRetention on VaultBucket/${p}`]),
         'kms:Decrypt on VaultKey',
         `eks:DescribeCluster on arn:aws:eks:us-east-1:${ACCOUNT}:cluster/prod-eks`,
       ].sort(),
     );
   });
 
-  it('CollectGarbage reads the indexes, deletes packs and tags them archivable, and nothing else of the vault', () => {
+  it('CollectGarbage lists the backups, reads the indexes and bucket-copy manifests, deletes packs and copied Milvus objects, tags packs archivable, and nothing else of the vault', () => {
     expect(grantsOf(roleOf('CollectGarbage'))).toEqual(
       [
+        'dynamodb:Query on CatalogTable/index/byTime',
         's3:ListBucket on VaultBucket',
-        `s3:ListBucketVersions on VaultBucket${listing('data/packs/*')}`,
+        `s3:ListBucketVersions on VaultBucket${listing('data/packs/*', 'milvus-objects/*')}`,
         's3:GetObject on VaultBucket/backups/*',
         'kms:Decrypt on VaultKey',
-        ...['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:GetObjectLegalHold', 's3:GetObjectRetention', 's3:PutObjectTagging'].map((a) => `${a} on VaultBucket/data/packs/*`),
+        ...['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:GetObjectLegalHold', 's3:GetObjectRetention'].flatMap((a) => [`${a} on VaultBucket/data/packs/*`, `${a} on VaultBucket/milvus-objects/*`]),
+        's3:PutObjectTagging on VaultBucket/data/packs/*',
       ].sort(),
     );
   });
