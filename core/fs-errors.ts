@@ -5,6 +5,7 @@
  * handle (where Node's error carries no path, as for ENOSPC from `write`) passes the path it
  * was writing with {@link withPath}, so the message can still name the file.
  */
+import { open } from 'node:fs/promises';
 import { UserError } from './errors.js';
 
 /** What each errno means to the user and what to do about it. */
@@ -115,4 +116,20 @@ export function asFileSystemError(err: unknown, fallbackPath?: string | Buffer):
  */
 export function withPath(err: unknown, path: string | Buffer): unknown {
   return asFileSystemError(err, path) ?? err;
+}
+
+/**
+ * fsync of the file or directory at `path` (a rename is durable only once its directory is).
+ * A full disk can surface only here (delayed allocation), and Node's error names no file: the
+ * error says which path.
+ */
+export async function fsyncPath(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } catch (err) {
+    throw withPath(err, path);
+  } finally {
+    await fh.close();
+  }
 }

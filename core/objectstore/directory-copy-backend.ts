@@ -37,7 +37,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import { UserError } from '../errors.js';
-import { withPath } from '../fs-errors.js';
+import { fsyncPath, withPath } from '../fs-errors.js';
 import { FileVaultStore } from '../vault/file-store.js';
 import { ObjectNotFoundError } from '../vault/store.js';
 import { mapBounded } from './bounded.js';
@@ -96,17 +96,6 @@ function md5Meter(): Transform & { digest: () => { md5: string; size: number } }
     },
   });
   return Object.assign(t, { digest: () => ({ md5: hash.digest('hex'), size }) });
-}
-
-async function fsyncPath(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } catch (err) {
-    throw withPath(err, path);
-  } finally {
-    await fh.close();
-  }
 }
 
 /** The MD5 of a file, streamed; undefined when the file is gone. */

@@ -47,7 +47,7 @@ import { copyFile, link, mkdir, open, readdir, rename, rm, stat, unlink, type Fi
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Readable } from 'node:stream';
-import { withPath } from '../fs-errors.js';
+import { fsyncPath, withPath } from '../fs-errors.js';
 import { Semaphore } from './semaphore.js';
 import {
   isArchiveClass,
@@ -70,17 +70,6 @@ import {
 /** Objects at least this big are written with direct I/O. */
 const DIRECT_MIN_BYTES = 1024 * 1024;
 
-async function fsyncPath(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } catch (err) {
-    // A full disk can surface only here (delayed allocation); Node's error names no file.
-    throw withPath(err, path);
-  } finally {
-    await fh.close();
-  }
-}
 
 // Direct I/O moves data between the device and user memory in multiples of the logical block
 // size, from block-aligned memory; 4 KiB satisfies every common device. Staging buffers are

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
@@ -14,7 +14,7 @@ import { startLocalCluster } from '../../local/cluster.js';
 import { SEED_S3_BUCKET, SEED_S3_ROOT_PATH } from '../../local/seed.js';
 import { backup, MILVUS, NAMESPACE, servicesOf, type SeededCluster } from './helpers.js';
 import { restore, restoreServicesOf } from '../restore/helpers.js';
-import { countRows, rest } from '../local-milvus/helpers.js';
+import { countRows, filesUnder, rest } from '../local-milvus/helpers.js';
 
 // A Milvus that keeps its segments in an external S3 bucket (the EKS deployment of the Milvus
 // documentation), on the embedded default: the bucket is a directory, copied into the directory
@@ -28,7 +28,7 @@ let c: SeededCluster;
 let config: Config;
 let first: BackupRecord;
 
-const files = async (dir: string): Promise<string[]> => (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name).slice(dir.length + 1));
+const files = filesUnder;
 
 beforeAll(async () => {
   const stateDir = await mkdtemp(join(tmpdir(), 'mg-s3-backed-'));

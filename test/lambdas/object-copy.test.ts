@@ -12,7 +12,9 @@ const s3 = mockClient(S3Client);
 const ENV = { VAULT_BUCKET: 'milvus-guard-vault', VAULT_KMS_KEY_ARN: 'arn:aws:kms:us-east-1:123456789012:key/vault', VAULT_OBJECT_LOCK_MODE: 'COMPLIANCE' as const, AWS_REGION: 'us-east-1', OBJECT_COPY_CALL_SECONDS: 600 };
 const roles = { reading: 'the Milvus bucket', writing: 'the vault', whenChanged: 'back up again' };
 
-afterEach(() => s3.reset());
+afterEach(() => {
+  s3.reset();
+});
 
 describe('awsObjectCopy', () => {
   it('lists a page of the Milvus root path', async () => {

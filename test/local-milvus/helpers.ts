@@ -117,3 +117,14 @@ export async function statsRows(sim: MilvusSimulator, collectionName: string, db
   if (res.json.code !== 0) throw new Error(`get_stats failed: ${JSON.stringify(res.json)}`);
   return (res.json.data as { rowCount: number }).rowCount;
 }
+
+/** Every file under `dir`, as paths relative to it with `/` separators, sorted; none when it does not exist. */
+export async function filesUnder(dir: string, prefix = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    const rel = prefix ? `${prefix}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...(await filesUnder(join(dir, e.name), rel)));
+    else out.push(rel);
+  }
+  return out.sort();
+}

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DirectoryBucket, InvalidBucketNameError, InvalidObjectKeyError, MilvusSimulator, seedMilvusData, type CollectionSpec, type MilvusVolumes } from '../../local/milvus/index.js';
 import { MinioDrives } from '../../local/milvus/object-store.js';
-import { countRows, rest, statsRows } from './helpers.js';
+import { countRows, filesUnder, rest, statsRows } from './helpers.js';
 
 const COLLECTIONS: CollectionSpec[] = [
   { database: 'default', name: 'docs', dim: 8, rows: 3000 },
@@ -17,16 +17,6 @@ const COLLECTIONS: CollectionSpec[] = [
 ];
 const NOW = new Date('2026-01-05T10:00:00Z');
 
-/** Every file under `dir`, as paths relative to it with `/` separators. */
-async function filesUnder(dir: string, prefix = ''): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    const rel = prefix ? `${prefix}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...(await filesUnder(join(dir, e.name), rel)));
-    else out.push(rel);
-  }
-  return out.sort();
-}
 
 function simulator(volumes: MilvusVolumes): MilvusSimulator {
   return new MilvusSimulator({ volumes: async () => volumes, now: () => NOW });

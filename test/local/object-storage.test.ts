@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +14,7 @@ import { OBJECT_STORAGE_DIR } from '../../local/volumes.js';
 import { SEED_MILVUS, SEED_NAMESPACE, SEED_S3_BUCKET, SEED_S3_ENDPOINT, SEED_S3_ROOT_PATH, SEED_S3_SECRET } from '../../local/seed.js';
 import { typeOf } from '../../local/server/resources.js';
 import type { KubeObject } from '../../local/server/store.js';
-import { rest } from '../local-milvus/helpers.js';
+import { filesUnder, rest } from '../local-milvus/helpers.js';
 import { startTestCluster, type TestCluster } from './helpers.js';
 
 const MILVUS = typeOf('Milvus');
@@ -29,16 +29,6 @@ afterAll(async () => {
   await t?.dispose();
 });
 
-/** Every file under `dir`, relative to it. */
-async function filesUnder(dir: string, prefix = ''): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    const rel = prefix ? `${prefix}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...(await filesUnder(join(dir, e.name), rel)));
-    else out.push(rel);
-  }
-  return out.sort();
-}
 
 const cr = (): KubeObject => t.cluster.store.get(MILVUS, SEED_NAMESPACE, SEED_MILVUS)!;
 const simulator = () => t.cluster.milvus.get(SEED_NAMESPACE, SEED_MILVUS)!;
