@@ -77,7 +77,7 @@ export interface VerifyResult {
   readonly chunks: number;
   /** Distinct packs checked for presence (structural mode). */
   readonly packs: number;
-  /** Copied Milvus objects of bucket copies checked for presence and size (a shared one once, as far as memory allows). */
+  /** Copied Milvus objects of bucket copies headed for presence and size (one the backup checked before shares is not headed again). */
   readonly milvusObjects: number;
   readonly bytesVerified: number;
   readonly problems: readonly VerifyProblem[];
@@ -183,7 +183,10 @@ export async function verifyVault(options: VerifyOptions): Promise<VerifyResult>
     throw err;
   }
 
-  const objectsChecked = new LRUCache<string, true>({ max: 1 << 16 });
+  // The copied objects found whole in the previous backup's copy: a backup's copy shares most
+  // objects with the one before it (backups are checked in id order, so a plan's in time order),
+  // and those are not headed again. Two backups' keys in memory, not the vault's.
+  const objectsChecked = { previous: new Set<string>() };
   const copyCounts = { objects: 0 };
   for (const backupId of [...records].sort()) {
     const record = await checkBackupRecord(vault, backupId);
@@ -360,15 +363,16 @@ const OBJECTS_NAMED = 10;
  * Walks one backup's bucket copy: its commit (present, matching the SHA-256 and counts
  * `backup.json` commits to), every manifest page (present, matching the commit), and every copied
  * object the pages name (present, of the recorded size; one HEAD per object, `concurrency` at
- * once, skipped when `checked` has seen it with that size). Returns the breaks; never throws for
- * damage. Counts the objects it headed into `counts`.
+ * once, skipped when the copy checked before found it whole: `checked.previous`, which it
+ * replaces with its own). Returns the breaks; never throws for damage. Counts the objects it
+ * headed into `counts`.
  */
 async function checkObjectCopy(
   vault: VaultStore,
   backupId: string,
   recorded: NonNullable<BackupIndexDocument['objects']>,
   concurrency: number,
-  checked: LRUCache<string, true>,
+  checked: { previous: Set<string> },
   counts: { objects: number },
 ): Promise<VerifyProblem[]> {
   const problems: VerifyProblem[] = [];
@@ -392,6 +396,7 @@ async function checkObjectCopy(
     broken('object-manifest', recorded.key, `lists ${commit.pages.length} pages, ${objects} objects, ${bytes} bytes where backup.json records ${recorded.pages} pages, ${recorded.objects} objects, ${recorded.bytes} bytes`);
   }
   const source = `s3://${commit.source.bucket}/${commit.source.prefix}`;
+  const whole = new Set<string>();
   let unusable = 0;
   for (const page of commit.pages) {
     let entries;
@@ -403,17 +408,21 @@ async function checkObjectCopy(
     }
     await mapBounded(entries, concurrency, async (e) => {
       const seen = `${e.vaultKey}\0${e.size}`;
-      if (checked.get(seen)) return;
+      if (checked.previous.has(seen)) {
+        whole.add(seen);
+        return;
+      }
       const info = await vault.head(e.vaultKey);
       counts.objects++;
       const problem = !info ? 'is missing' : info.size !== e.size ? `is ${info.size} bytes where the manifest records ${e.size}` : undefined;
       if (!problem) {
-        checked.set(seen, true);
+        whole.add(seen);
         return;
       }
       if (++unusable <= OBJECTS_NAMED) broken('milvus-object', e.vaultKey, `${problem} (the copy of ${source}${e.key}, in page ${page.page} of the manifest)`);
     });
   }
+  checked.previous = whole;
   if (unusable > OBJECTS_NAMED) broken('milvus-object', `${recorded.key}`, `and ${unusable - OBJECTS_NAMED} more copied object(s) of the Milvus bucket are missing or the wrong size`);
   return problems;
 }

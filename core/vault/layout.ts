@@ -16,11 +16,15 @@
  *                                                      its presence means the export is complete
  *   drills/<plan>/<drillId>.json                       a DR drill's evidence report (for auditors)
  *   retention/<runId>.json                             a retention run's report (kept, expired, freed)
+ *   milvus-objects/<aa>/<sha256>                       a copied object of an S3-backed Milvus's bucket
+ *   backups/<backupId>/objects/manifest-<page>.jsonl.gz, backups/<backupId>/objects/commit.json
+ *                                                      the backup's manifest of those objects
  * ```
  *
  * Packs are shared by every backup of every volume (deduplication) and are only deleted by the
- * retention workflow by reference, never by age. Everything one backup owns sits under
- * `backups/<backupId>/`, so expiring a backup is one prefix plus its volume summaries.
+ * retention workflow by reference, never by age; so are the copied Milvus objects, whose keys
+ * core/objectstore/layout.ts builds (on top of `backupPrefix`). Everything one backup owns sits
+ * under `backups/<backupId>/`, so expiring a backup is one prefix plus its volume summaries.
  */
 import { UserError } from '../errors.js';
 

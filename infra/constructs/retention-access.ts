@@ -5,13 +5,16 @@
  * (ApplyPlan an expired backup's objects and summaries, CollectGarbage packs) instead of living
  * in the shared workflow role, where every backup and restore step would hold them too.
  *
- * - StartRetention: catalog lock items (`LOCK#…`): put, get, delete.
- * - ApplyPlan: catalog `byTime` index: query; backup items (`BACKUP#…`): update. Vault: list
+ * - StartRetention: catalog lock items (`LOCK#…`): put, get, delete; `byTime` index: query (no
+ *   garbage is collected while a backup of the vault is InProgress).
+ * - ApplyPlan: catalog `byTime` index: query; backup items (`BACKUP#…`): update; lock items: put
+ *   and get (each call renews the run's plan locks, and reads a holder that took one). Vault: list
  *   keys; `backups/` and `volumes/`: list versions, read, delete; those, `data/packs/` and
  *   `milvus-objects/` (a kept backup's copied Milvus objects): read and extend Object Lock. EKS:
  *   DescribeCluster, and the Kubernetes group `milvus-guard-retention` (list and delete
  *   VolumeSnapshots).
- * - CollectGarbage: catalog `byTime` index: query (the backups whose bucket copies are live).
+ * - CollectGarbage: catalog `byTime` index: query (the backups whose bucket copies are live); lock
+ *   items: put and get (each slice renews the run's plan locks).
  *   Vault: list keys; `backups/`: read (the indexes, and the commits and manifest pages of bucket
  *   copies under `backups/<id>/objects/`); `data/packs/` and `milvus-objects/`: list versions,
  *   read retention and legal hold, delete; `data/packs/`: tag archivable.
@@ -66,6 +69,8 @@ export class RetentionAccess extends Construct {
     // it took when something else failed.
     const start = role('StartRetention', 'takes the lock of every plan of the vault');
     grantCatalogItems(table, start, 'locks', 'dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem');
+    // Lists the backups: none of the vault may be InProgress while garbage is collected.
+    grantCatalogQuery(table, start);
 
     // Lists a plan's backups, records kept ones' lock dates and expired ones Expired; extends
     // the locks of a kept backup's objects, summaries, packs and copied Milvus objects; deletes an expired backup's
@@ -73,6 +78,8 @@ export class RetentionAccess extends Construct {
     const apply = role('ApplyPlan', 'keeps, locks and expires the backups of one plan');
     grantCatalogQuery(table, apply);
     grantCatalogItems(table, apply, 'backups', 'dynamodb:UpdateItem');
+    // Renews the run's plan locks (renewRetentionLocks); a lock another holder took is read to say who.
+    grantCatalogItems(table, apply, 'locks', 'dynamodb:PutItem', 'dynamodb:GetItem');
     // (Listing keys, and versions under both prefixes, comes with the delete grant.)
     vault.grantDeleteVersions(apply, [BACKUPS_PREFIX, VOLUMES_PREFIX]);
     vault.grantReadObjects(apply, [BACKUPS_PREFIX, VOLUMES_PREFIX]);
@@ -85,6 +92,8 @@ export class RetentionAccess extends Construct {
     // pages (under backups/), and deletes the objects of its slice that none references.
     const collect = role('CollectGarbage', 'deletes unreferenced, unlocked packs and copied Milvus objects');
     grantCatalogQuery(table, collect);
+    // Renews the run's plan locks before each slice, and stops when another holder took one.
+    grantCatalogItems(table, collect, 'locks', 'dynamodb:PutItem', 'dynamodb:GetItem');
     vault.grantReadObjects(collect, [BACKUPS_PREFIX]);
     // (Listing keys, and the versions under both prefixes, comes with the delete grant.)
     vault.grantDeleteVersions(collect, [PACKS_PREFIX, MILVUS_OBJECTS_PREFIX]);

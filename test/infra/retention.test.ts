@@ -213,8 +213,8 @@ describe('retention schedule', () => {
 });
 
 describe('retention IAM: each step may do what it does, and nothing else', () => {
-  it('StartRetention takes, reads and gives back plan locks: lock items only', () => {
-    expect(grantsOf(roleOf('StartRetention'))).toEqual([`dynamodb:DeleteItem on CatalogTable${locks}`, `dynamodb:GetItem on CatalogTable${locks}`, `dynamodb:PutItem on CatalogTable${locks}`]);
+  it('StartRetention takes, reads and gives back plan locks and lists the backups (none InProgress), and nothing else', () => {
+    expect(grantsOf(roleOf('StartRetention'))).toEqual([`dynamodb:DeleteItem on CatalogTable${locks}`, `dynamodb:GetItem on CatalogTable${locks}`, `dynamodb:PutItem on CatalogTable${locks}`, 'dynamodb:Query on CatalogTable/index/byTime']);
   });
 
   it('ApplyPlan lists and updates backup records, extends locks, deletes expired backups (not packs) and reaches its clusters', () => {
@@ -222,6 +222,9 @@ describe('retention IAM: each step may do what it does, and nothing else', () =>
       [
         'dynamodb:Query on CatalogTable/index/byTime',
         `dynamodb:UpdateItem on CatalogTable${backups}`,
+        // The run's plan locks, renewed at each call.
+        `dynamodb:GetItem on CatalogTable${locks}`,
+        `dynamodb:PutItem on CatalogTable${locks}`,
         // Keys without a prefix condition, so a HEAD of a missing summary is a 404, not a 403.
         's3:ListBucket on VaultBucket',
         `s3:ListBucketVersions on VaultBucket${listing('backups/*', 'volumes/*')}`,
@@ -237,6 +240,8 @@ describe('retention IAM: each step may do what it does, and nothing else', () =>
     expect(grantsOf(roleOf('CollectGarbage'))).toEqual(
       [
         'dynamodb:Query on CatalogTable/index/byTime',
+        `dynamodb:GetItem on CatalogTable${locks}`,
+        `dynamodb:PutItem on CatalogTable${locks}`,
         's3:ListBucket on VaultBucket',
         `s3:ListBucketVersions on VaultBucket${listing('data/packs/*', 'milvus-objects/*')}`,
         's3:GetObject on VaultBucket/backups/*',
