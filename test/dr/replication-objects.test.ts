@@ -79,6 +79,10 @@ describe('replication of a bucket copy', () => {
     const copied = needed.keys.filter((k) => k.startsWith('milvus-objects/'));
 
     expect(copied).toEqual([objectKeyOf('insert_log/3/b2', onlyB2)]);
+    // The run checked b2 so, b1 being complete before it.
+    const alone = await neededObjects(copies.vault, 'b2', () => true);
+    expect((await entryOf('b2'))!.objects).toBe(needed.keys.length);
+    expect(alone.keys.length).toBe(needed.keys.length + 1);
   });
 
   it('reports a backup whose commit in the region is not the one its record commits to, and checks the others', async () => {

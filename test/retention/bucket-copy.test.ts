@@ -8,6 +8,7 @@ import { committedObjectKeys } from '../../core/objectstore/bucket-copy.js';
 import { objectCopyCommitKey, objectCopyPrefix, objectManifestPageKey } from '../../core/objectstore/layout.js';
 import type { GcProgress, PlanOutcome, RetentionRun } from '../../core/retention/contracts.js';
 import { applyPolicy, collectGarbageStep, finishRetentionStep } from '../../core/retention/workflow.js';
+import { packKey } from '../../core/vault/layout.js';
 import type { VaultStore } from '../../core/vault/store.js';
 import { backupInput } from '../backup/catalog-helpers.js';
 import { bucketCopies, objectKeyOf, type BucketCopies } from './bucket-copies.js';
@@ -102,6 +103,9 @@ describe('garbage collection of copied Milvus objects', () => {
   ])('deletes no copied object while a kept backup\'s copy cannot be read (%s), and says which backup', async (_what, damage) => {
     await backup('old', T0, { 'insert_log/1/only-old': onlyOld });
     await backup('new', new Date(T0.getTime() + DAY), { 'insert_log/1/shared': shared, 'insert_log/2/only-new': onlyNew, 'insert_log/3/more': randomBytes(10) });
+    // An unreferenced pack: the packs' collection goes on.
+    const pack = packKey('ab'.repeat(16));
+    await vault.put(pack, Buffer.from('pack'));
     // Damaged before retention locks it longer (the vault would refuse it then).
     await damage();
     now = new Date('2031-02-01T12:00:00.000Z');
@@ -112,6 +116,8 @@ describe('garbage collection of copied Milvus objects', () => {
     expect(gc.milvusObjects).toMatchObject({ deleted: 0, stopped: expect.stringContaining('the bucket copy of kept backup new cannot be read') });
     expect(gc.errors).toEqual([gc.milvusObjects!.stopped]);
     expect(await present(objectKeyOf('insert_log/1/only-old', onlyOld))).toBe(true);
+    expect(gc.packsDeleted).toBe(1);
+    expect(await present(pack)).toBe(false);
     // The run's record says so too.
     await finishRetentionStep({ catalog, vault, events: { publish: async () => undefined }, now: () => now }, run(now), [], gc);
     expect((await catalog.listRetentionRuns())[0]).toMatchObject({ gcSkipped: gc.milvusObjects!.stopped });
