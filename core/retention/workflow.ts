@@ -562,6 +562,7 @@ export async function collectGarbageStep(s: Pick<RetentionServices, 'vault' | 'r
 }
 
 type MilvusObjectsProgress = NonNullable<GcProgress['milvusObjects']>;
+const COPIED_OBJECT_KEY = /^milvus-objects\/[0-9a-f]{2}\/[0-9a-f]{64}$/;
 const NO_OBJECTS: MilvusObjectsProgress = { scanned: 0, referenced: 0, deleted: 0, locked: 0, failed: 0, bytesFreed: 0 };
 
 /**
@@ -605,6 +606,8 @@ async function collectMilvusObjects(s: Pick<RetentionServices, 'vault' | 'catalo
   const candidates: { key: string; size: number }[] = [];
   for (let p = from; p < to; p++) {
     for await (const o of s.vault.list(`${MILVUS_OBJECTS_PREFIX}${hex2(p)}/`)) {
+      // Only what a copy names (`<aa>/<sha256>`, aa its first two digits), as only pack keys are packs.
+      if (!COPIED_OBJECT_KEY.test(o.key) || o.key.slice(MILVUS_OBJECTS_PREFIX.length, MILVUS_OBJECTS_PREFIX.length + 2) !== o.key.slice(-64, -62)) continue;
       scanned++;
       if (!live.has(o.key)) candidates.push({ key: o.key, size: o.size });
     }

@@ -63,6 +63,8 @@ describe('garbage collection of copied Milvus objects', () => {
 
   it('deletes an object only the expired backup referenced, keeps one a kept backup shares, and the expired manifest goes with its prefix', async () => {
     await backup('old', T0, { 'insert_log/1/shared': shared, 'insert_log/1/only-old': onlyOld });
+    // Not a name a copy gives: not ours to delete.
+    await vault.put('milvus-objects/00/notes.txt', Buffer.from('hands off'));
     await backup('new', new Date(T0.getTime() + DAY), { 'insert_log/1/shared': shared, 'insert_log/2/only-new': onlyNew });
     now = new Date('2031-02-01T12:00:00.000Z');
 
@@ -74,6 +76,7 @@ describe('garbage collection of copied Milvus objects', () => {
     expect(gc.milvusObjects).toEqual({ scanned: 3, referenced: 2, deleted: 1, locked: 0, failed: 0, bytesFreed: 2000 });
     expect(await present(objectKeyOf('insert_log/1/only-old', onlyOld))).toBe(false);
     expect(await present(objectKeyOf('insert_log/1/shared', shared))).toBe(true);
+    expect(await present('milvus-objects/00/notes.txt')).toBe(true);
     // Everything the kept backup references is there.
     const record = (await catalog.getBackup('new'))!;
     for await (const key of committedObjectKeys({ backend: copies.backend }, { backupId: 'new', sha256: record.objectCopy!.sha256 })) expect([key, await present(key)]).toEqual([key, true]);
