@@ -31,7 +31,7 @@ import { hasIndexCommitment, indexMismatches, readVolumeSummaryHashed, SummaryCo
 import { Semaphore } from '../vault/semaphore.js';
 import { mapBounded } from '../objectstore/bounded.js';
 import { ObjectManifestCorruptError } from '../objectstore/manifest.js';
-import { isMissingObject, readCommit, readCommittedPage } from '../retention/object-copies.js';
+import { isMissingObject, readCommit, readCommittedPage } from '../objectstore/committed.js';
 import type { BackupIndexDocument } from '../vault/backup-index.js';
 
 export interface VerifyOptions {

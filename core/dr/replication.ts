@@ -37,7 +37,7 @@ import { readVolumeSummary } from '../datamover/summary.js';
 import { BackupIndexDocument, packsOfIndex } from '../vault/backup-index.js';
 import { backupRecordKey, packKey } from '../vault/layout.js';
 import { objectCopyCommitKey, objectManifestPageKey } from '../objectstore/layout.js';
-import { addCommittedKeys, isMissingObject, readCommit, readCommittedPage, type CommittedCopy } from '../retention/object-copies.js';
+import { addCommittedKeys, isMissingObject, readCommit, readCommittedPage, type CommittedCopy } from '../objectstore/committed.js';
 import { ObjectNotFoundError, type VaultStore } from '../vault/store.js';
 
 /**

@@ -29,7 +29,7 @@ import { BackupIndexDocument, checkBackupRecord } from '../vault/backup-index.js
 import { backupRecordKey, InvalidKeyPartError, packKey, volumeSummaryKey } from '../vault/layout.js';
 import { isReadable, ObjectNotFoundError, type VaultStore } from '../vault/store.js';
 import { mapBounded } from '../objectstore/bounded.js';
-import { isMissingObject, readCommit, readCommittedPage } from '../retention/object-copies.js';
+import { isMissingObject, readCommit, readCommittedPage } from '../objectstore/committed.js';
 import { ObjectManifestCorruptError } from '../objectstore/manifest.js';
 
 /** The backup cannot be restored from the vault: its index, a summary or packs are missing or unreadable. */

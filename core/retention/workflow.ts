@@ -67,7 +67,7 @@ import {
 } from '../vault/layout.js';
 import { packsOfIndex } from '../vault/backup-index.js';
 import { MILVUS_OBJECTS_PREFIX } from '../objectstore/layout.js';
-import { addCommittedKeys, isCopyDamage, readCommit, readCommittedPage, type CommittedCopy } from './object-copies.js';
+import { addCommittedKeys, isCopyDamage, readCommit, readCommittedPage, type CommittedCopy } from '../objectstore/committed.js';
 import { ObjectLockedError, type DeleteManyResult, type VaultStore } from '../vault/store.js';
 import { computeRetention, type ExpireDecision, type KeepDecision } from './calculator.js';
 import { RetentionInput, RetentionReport, type GcProgress, type PlanOutcome, type RetentionRun, type StartRetentionRequest } from './contracts.js';

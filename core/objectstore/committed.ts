@@ -10,13 +10,12 @@
  * first one on; a page is read here by the same rules (the engine's decoder, then the page's
  * SHA-256 and object count against the commit), so a caller can skip whole pages by the commit's
  * counts (a lock extension going on from an offset) or read several at once (garbage collection).
- * It would be one function fewer if the engine exported its `readCommittedPage`.
  */
 import { sha256Hex } from '../datamover/summary.js';
-import { mapBounded } from '../objectstore/bounded.js';
-import { readObjectCopyCommit, type CopyBackend, type CopyEngineContext } from '../objectstore/bucket-copy.js';
-import { objectManifestPageKey } from '../objectstore/layout.js';
-import { decodeManifestPage, ObjectManifestCorruptError, type ManifestEntry, type ObjectCopyCommit, type PageCommitment } from '../objectstore/manifest.js';
+import { mapBounded } from './bounded.js';
+import { readObjectCopyCommit, type CopyBackend, type CopyEngineContext } from './bucket-copy.js';
+import { objectManifestPageKey } from './layout.js';
+import { decodeManifestPage, ObjectManifestCorruptError, type ManifestEntry, type ObjectCopyCommit, type PageCommitment } from './manifest.js';
 import { ObjectNotFoundError, type VaultStore } from '../vault/store.js';
 
 /** What a backup's record (or its `backup.json`) commits to: the commit's digest. */
