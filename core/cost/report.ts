@@ -1,0 +1,280 @@
+/**
+ * The cost report (`milvus-guard cost`): what a vault costs per month at S3 list prices, from
+ * what it really holds — its objects by storage class in the primary bucket and each DR
+ * replica — and from the catalog's real sizes; what its backups' requests and replication
+ * cost per month, estimated from the recent backups; what the same retention policy would cost
+ * as full copies; and, asked for, its size some days ahead at the observed churn. Pure: the
+ * inventories, records, prices and clock are inputs (core/cost/inventory.ts lists a vault).
+ *
+ * The estimates, as the report states them in `basis`:
+ * - Rates come from the intervals between the recent `Available` backups of the vault (the N
+ *   newest): what the backups after the oldest of them uploaded and wrote, over the days since
+ *   it. One backup gives no interval, so no rate (and no request estimate or projection).
+ * - PUT requests of a backup ≈ its packs (the bytes its volumes uploaded over the vault's
+ *   average pack size) + the objects it copied server-side (COPY, priced as PUT) + the objects it
+ *   owns in the vault (record, manifests, indexes, summaries, manifest pages). All are written as
+ *   S3 Standard.
+ * - LIST requests: the daily retention run lists the whole vault once (1 request per 1,000 keys).
+ * - Each DR replica receives every object again (a replication PUT at its Region's price) and
+ *   the uploaded bytes cross Regions (inter-Region transfer, paid by the source Region).
+ * - GET requests are not estimated: reads happen at restores and drills, which are events, not a
+ *   monthly rate. Early-deletion minimums, Intelligent-Tiering monitoring and the per-object
+ *   overhead of the archive classes are not included.
+ * - A projection adds the churn to today's size and deletes nothing: where retention already
+ *   collects as much as the backups add, the vault stays flat and the projection is an upper bound.
+ */
+import type { BackupRecord } from '../catalog/record.js';
+import type { RetentionBody, ScheduleBody } from '../config/schema.js';
+import { ruleSum, steadyStateCopies } from './full-copies.js';
+import type { VaultInventory } from './inventory.js';
+import { CLASS_LABELS, pricedClass, pricesFor, type PriceTable } from './prices.js';
+
+/** S3 bills storage per GB of 2^30 bytes. */
+export const GIB = 1024 ** 3;
+const DAYS_PER_MONTH = 30.4375;
+const DAY_MS = 86_400_000;
+/** The packer's default pack size (core/datamover/packer.ts), for a vault that has no packs yet. */
+const DEFAULT_PACK_BYTES = 16 * 1024 * 1024;
+
+/** A plan whose backups live in the vault: what its full copies would be. */
+export interface CostPlanInput {
+  readonly name: string;
+  readonly retention: RetentionBody;
+  /** The plan's schedule's time zone (UTC without one). */
+  readonly timeZone: string;
+  readonly schedule?: ScheduleBody;
+}
+
+export interface CostVaultInput {
+  readonly name: string;
+  readonly region: string;
+  /** The primary's inventory first, then each listed replica. */
+  readonly inventories: readonly VaultInventory[];
+  readonly plans: readonly CostPlanInput[];
+  /** The catalog's records of the vault's backups (any status). */
+  readonly backups: readonly BackupRecord[];
+  /** Replica Regions that could not be listed, and why (the report says so). */
+  readonly unlisted?: readonly { readonly region: string; readonly reason: string }[];
+}
+
+export interface CostInput {
+  readonly now: Date;
+  readonly prices: PriceTable;
+  readonly vaults: readonly CostVaultInput[];
+  /** How many of the newest Available backups the rates come from. */
+  readonly recentBackups: number;
+  /** Days to project the vault's size ahead; none without. */
+  readonly projectDays?: number;
+}
+
+export interface ClassCost {
+  readonly storageClass: string;
+  readonly label: string;
+  readonly objects: number;
+  readonly bytes: number;
+  readonly pricePerGbMonth: number;
+  readonly monthlyUsd: number;
+}
+
+export interface LocationCost {
+  readonly role: 'primary' | 'replica';
+  readonly region: string;
+  readonly url: string;
+  readonly objects: number;
+  readonly bytes: number;
+  readonly classes: readonly ClassCost[];
+  readonly monthlyStorageUsd: number;
+}
+
+export interface RequestEstimate {
+  /** Available backups the rates come from (newest first). */
+  readonly backups: readonly string[];
+  readonly backupsPerMonth: number;
+  readonly uploadedBytesPerDay: number;
+  readonly putsPerBackup: number;
+  readonly putsPerMonth: number;
+  readonly listsPerMonth: number;
+  readonly replicationPutsPerMonth: number;
+  readonly transferGbPerMonth: number;
+  readonly putsMonthlyUsd: number;
+  readonly listsMonthlyUsd: number;
+  readonly replicationPutsMonthlyUsd: number;
+  /** PUTs, LISTs and replication PUTs. */
+  readonly requestsMonthlyUsd: number;
+  readonly transferMonthlyUsd: number;
+}
+
+export interface FullCopyComparison {
+  readonly plan: string;
+  /** The plan's newest Available backup, whose size one full copy is. */
+  readonly newestBackup?: string;
+  readonly fullCopyBytes: number;
+  /** Backups the retention calculator keeps in steady state. */
+  readonly copies: number;
+  /** latest + weekly + monthly + yearly, for comparison with back-of-the-envelope models. */
+  readonly ruleSum: number;
+  readonly bytes: number;
+  /** As S3 Standard in the vault's Region. */
+  readonly monthlyUsd: number;
+}
+
+export interface Projection {
+  readonly days: number;
+  readonly uploadedBytesPerDay: number;
+  /** Per location, today's bytes plus the churn (replicas grow by the same bytes). */
+  readonly locations: readonly { readonly role: 'primary' | 'replica'; readonly region: string; readonly bytes: number; readonly monthlyStorageUsd: number }[];
+  readonly monthlyStorageUsd: number;
+}
+
+export interface VaultCost {
+  readonly vault: string;
+  readonly region: string;
+  readonly locations: readonly LocationCost[];
+  readonly unlisted: readonly { readonly region: string; readonly reason: string }[];
+  /** Undefined with fewer than two Available backups (no interval to take a rate from). */
+  readonly requests?: RequestEstimate;
+  readonly fullCopies: readonly FullCopyComparison[];
+  readonly fullCopiesMonthlyUsd: number;
+  readonly storageMonthlyUsd: number;
+  readonly monthlyUsd: number;
+  readonly projection?: Projection;
+}
+
+export interface CostReport {
+  readonly generatedAt: string;
+  readonly prices: { readonly source: string; readonly takenAt: string; readonly currency: 'USD' };
+  readonly vaults: readonly VaultCost[];
+  readonly monthlyUsd: number;
+  readonly fullCopiesMonthlyUsd: number;
+  /** How each number was estimated, in words. */
+  readonly basis: readonly string[];
+}
+
+const BASIS = [
+  'storage: the bytes each bucket holds per storage class, at the price table\'s list prices per GB-month (GB = 2^30 bytes)',
+  'rates: from the intervals between the recent Available backups (what the backups after the oldest of them uploaded and wrote, per day since it)',
+  "PUTs per backup: its packs (bytes uploaded / the vault's average pack size) + objects copied server-side (COPY) + the objects it owns in the vault; written as S3 Standard",
+  'LISTs: the daily retention run lists the whole vault once (1 request per 1,000 objects)',
+  'replicas: every PUT again at the replica Region, and the uploaded bytes as inter-Region transfer',
+  'not included: GETs (restores and drills), early-deletion minimums, Intelligent-Tiering monitoring, the archive classes\' per-object overhead, KMS requests',
+  "full copies: the backups the retention calculator keeps in steady state at the plan's schedule, each the size of the plan's newest Available backup, as S3 Standard in the vault's Region",
+  'projection: today\'s bytes plus the churn per day times the days; deletes nothing, so an upper bound where retention collects as much as backups add',
+];
+
+/** A volume's uploaded bytes of a backup: the components', else the record's minus what its object copy added. */
+function volumeBytesUploaded(r: BackupRecord): number {
+  const fromComponents = r.components.reduce((n, c) => n + (c.bytesUploaded ?? 0), 0);
+  if (fromComponents > 0) return fromComponents;
+  return Math.max(0, (r.bytesUploaded ?? 0) - (r.objectCopy?.bytesCopied ?? 0));
+}
+
+function locationCost(inv: VaultInventory, prices: PriceTable): LocationCost {
+  const p = pricesFor(prices, inv.region);
+  const classes = inv.classes.map((c) => {
+    // A class the table does not price (REDUCED_REDUNDANCY, EXPRESS_ONEZONE) is priced as Standard and labelled so.
+    const priced = pricedClass(c.storageClass);
+    const price = p.storagePerGbMonth[priced ?? 'STANDARD'];
+    return { storageClass: c.storageClass, label: priced ? CLASS_LABELS[priced] : `${c.storageClass} (priced as S3 Standard)`, objects: c.objects, bytes: c.bytes, pricePerGbMonth: price, monthlyUsd: (c.bytes / GIB) * price };
+  });
+  return { role: inv.role, region: inv.region, url: inv.url, objects: inv.objects, bytes: inv.bytes, classes, monthlyStorageUsd: sum(classes.map((c) => c.monthlyUsd)) };
+}
+
+const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
+
+function requestEstimate(v: CostVaultInput, recent: readonly BackupRecord[], prices: PriceTable): RequestEstimate | undefined {
+  if (recent.length < 2) return undefined;
+  const primary = v.inventories.find((i) => i.role === 'primary');
+  const packBytes = primary && primary.packs.objects > 0 ? primary.packs.bytes / primary.packs.objects : DEFAULT_PACK_BYTES;
+  const putsOf = (r: BackupRecord) => Math.ceil(volumeBytesUploaded(r) / packBytes) + (r.objectCopy?.copied ?? 0) + (primary?.backupObjects[r.backupId] ?? 0);
+  // Newest first: the interval runs from the oldest's start to the newest's; the backups after the oldest filled it.
+  const oldest = recent[recent.length - 1]!;
+  const days = Math.max((Date.parse(recent[0]!.startedAt) - Date.parse(oldest.startedAt)) / DAY_MS, 1 / 24);
+  const after = recent.slice(0, -1);
+  const backupsPerDay = after.length / days;
+  const uploadedBytesPerDay = sum(after.map((r) => r.bytesUploaded ?? 0)) / days;
+  const putsPerBackup = sum(after.map(putsOf)) / after.length;
+  const backupsPerMonth = backupsPerDay * DAYS_PER_MONTH;
+  const putsPerMonth = putsPerBackup * backupsPerMonth;
+  const listsPerMonth = Math.ceil((primary?.objects ?? 0) / 1000) * DAYS_PER_MONTH;
+  const here = pricesFor(prices, v.region);
+  const replicas = v.inventories.filter((i) => i.role === 'replica');
+  const replicaRegions = [...replicas.map((r) => r.region), ...(v.unlisted ?? []).map((u) => u.region)];
+  const transferGbPerMonth = ((uploadedBytesPerDay * DAYS_PER_MONTH) / GIB) * replicaRegions.length;
+  const replicaPutUsd = sum(replicaRegions.map((region) => (putsPerMonth / 1000) * pricesFor(prices, region).requestsPer1000.STANDARD.putCopyPostList));
+  const putsMonthlyUsd = (putsPerMonth / 1000) * here.requestsPer1000.STANDARD.putCopyPostList;
+  const listsMonthlyUsd = (listsPerMonth / 1000) * here.requestsPer1000.STANDARD.putCopyPostList;
+  return {
+    backups: recent.map((r) => r.backupId),
+    backupsPerMonth,
+    uploadedBytesPerDay,
+    putsPerBackup,
+    putsPerMonth,
+    listsPerMonth,
+    replicationPutsPerMonth: putsPerMonth * replicaRegions.length,
+    transferGbPerMonth,
+    putsMonthlyUsd,
+    listsMonthlyUsd,
+    replicationPutsMonthlyUsd: replicaPutUsd,
+    requestsMonthlyUsd: putsMonthlyUsd + listsMonthlyUsd + replicaPutUsd,
+    transferMonthlyUsd: transferGbPerMonth * here.interRegionTransferPerGb,
+  };
+}
+
+function fullCopies(v: CostVaultInput, now: Date, prices: PriceTable): FullCopyComparison[] {
+  const standard = pricesFor(prices, v.region).storagePerGbMonth.STANDARD;
+  return v.plans.map((plan) => {
+    const newest = v.backups.filter((r) => r.plan === plan.name && r.status === 'Available').sort((a, b) => b.startedAt.localeCompare(a.startedAt))[0];
+    const fullCopyBytes = newest?.sizeBytes ?? 0;
+    const copies = steadyStateCopies(plan.retention, now, { timeZone: plan.timeZone, ...(plan.schedule ? { schedule: plan.schedule } : {}) });
+    const bytes = copies * fullCopyBytes;
+    return { plan: plan.name, ...(newest ? { newestBackup: newest.backupId } : {}), fullCopyBytes, copies, ruleSum: ruleSum(plan.retention), bytes, monthlyUsd: (bytes / GIB) * standard };
+  });
+}
+
+function projection(locations: readonly LocationCost[], requests: RequestEstimate | undefined, days: number, prices: PriceTable): Projection | undefined {
+  if (!requests) return undefined;
+  const added = requests.uploadedBytesPerDay * days;
+  const projected = locations.map((l) => {
+    const standard = pricesFor(prices, l.region).storagePerGbMonth.STANDARD;
+    return { role: l.role, region: l.region, bytes: l.bytes + added, monthlyStorageUsd: l.monthlyStorageUsd + (added / GIB) * standard };
+  });
+  return { days, uploadedBytesPerDay: requests.uploadedBytesPerDay, locations: projected, monthlyStorageUsd: sum(projected.map((p) => p.monthlyStorageUsd)) };
+}
+
+/**
+ * Builds the cost report of `input.vaults` at `input.now` (see the module's TSDoc for every
+ * estimate). Throws a `UserError` when the price table has no prices for a vault's Region.
+ */
+export function costReport(input: CostInput): CostReport {
+  const vaults = input.vaults.map((v): VaultCost => {
+    const locations = v.inventories.map((inv) => locationCost(inv, input.prices));
+    const recent = v.backups
+      .filter((r) => r.status === 'Available')
+      .sort((a, b) => b.startedAt.localeCompare(a.startedAt))
+      .slice(0, Math.max(2, input.recentBackups));
+    const requests = requestEstimate(v, recent, input.prices);
+    const copies = fullCopies(v, input.now, input.prices);
+    const storageMonthlyUsd = sum(locations.map((l) => l.monthlyStorageUsd));
+    const proj = input.projectDays === undefined ? undefined : projection(locations, requests, input.projectDays, input.prices);
+    return {
+      vault: v.name,
+      region: v.region,
+      locations,
+      unlisted: v.unlisted ?? [],
+      ...(requests ? { requests } : {}),
+      fullCopies: copies,
+      fullCopiesMonthlyUsd: sum(copies.map((c) => c.monthlyUsd)),
+      storageMonthlyUsd,
+      monthlyUsd: storageMonthlyUsd + (requests ? requests.requestsMonthlyUsd + requests.transferMonthlyUsd : 0),
+      ...(proj ? { projection: proj } : {}),
+    };
+  });
+  return {
+    generatedAt: input.now.toISOString(),
+    prices: { source: input.prices.source, takenAt: input.prices.takenAt, currency: input.prices.currency },
+    vaults,
+    monthlyUsd: sum(vaults.map((v) => v.monthlyUsd)),
+    fullCopiesMonthlyUsd: sum(vaults.map((v) => v.fullCopiesMonthlyUsd)),
+    basis: BASIS,
+  };
+}
