@@ -1,0 +1,156 @@
+/**
+ * The RPO check: a function an EventBridge rule runs every 15 minutes, which reads the catalog
+ * and publishes each plan's `SecondsSinceLastAvailableBackup` and `RpoSeconds`
+ * (lambdas/monitoring), and the alarms on them:
+ * - per plan with an RPO, `<name>-rpo-<plan>`: the newest Available backup is older than the
+ *   plan's RPO, computed here at synth with the same core function (core/monitoring/rpo.ts) —
+ *   the plan's `rpo`, else its schedule's longest gap plus the default backup duration, since no
+ *   history exists at synth (the check and `status` refine the duration from the catalog);
+ * - `<name>-rpo-check-stopped`: the check has not reported for three periods, so the per-plan
+ *   alarms no longer see anything.
+ * One per installation: the catalog is a global table, and the check reads every plan.
+ */
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import { resolvePlan } from '../../core/config/resolve.js';
+import type { Config } from '../../core/config/schema.js';
+import { METRICS, METRICS_NAMESPACE } from '../../core/monitoring/metrics.js';
+import { DEFAULT_BACKUP_SECONDS, planRpo } from '../../core/monitoring/rpo.js';
+import { RpoCheckEnvironment } from '../../lambdas/monitoring/environment.js';
+import { acknowledge, acknowledgeWildcardResources } from '../nag.js';
+import { CATALOG_INDEX_BY_TIME } from './catalog.js';
+import { MilvusGuardFunction } from './milvus-guard-function.js';
+
+/** How often the check runs; the stopped alarm fires after three missed runs. */
+export const RPO_CHECK_RATE = Duration.minutes(15);
+
+/** The name of the stopped alarm's suffix (a plan of that name would collide with it). */
+const STOPPED_SUFFIX = 'check-stopped';
+
+export interface RpoCheckProps {
+  /** The parsed installation config: the plans, baked into the function, and the alarms' thresholds. */
+  readonly config: Config;
+  /** The catalog table (or this region's replica of it); the function may only query its index. */
+  readonly catalogTable: dynamodb.ITableV2;
+  /** Where the alarms notify. */
+  readonly alarmTopic: sns.ITopic;
+  /**
+   * The key the function's log group is encrypted with.
+   * @default - CloudWatch Logs' own encryption
+   */
+  readonly logEncryptionKey?: kms.IKey;
+  /**
+   * The instant the schedules' longest gaps are computed from (eight weeks ahead, so a
+   * daylight-saving change in that window counts).
+   * @default - the time of synth
+   */
+  readonly synthTime?: Date;
+}
+
+export class RpoCheck extends Construct {
+  readonly function: MilvusGuardFunction<typeof RpoCheckEnvironment>;
+  readonly rule: events.Rule;
+  /** Per plan with an RPO, by plan name. */
+  readonly rpoAlarms: ReadonlyMap<string, cloudwatch.Alarm>;
+  /** RPO seconds each plan's alarm fires above, by plan name (plans without an RPO are absent). */
+  readonly thresholds: ReadonlyMap<string, number>;
+  readonly stoppedAlarm: cloudwatch.Alarm;
+
+  constructor(scope: Construct, id: string, props: RpoCheckProps) {
+    super(scope, id);
+    const { config } = props;
+    const clash = config.plans.find((p) => p.name === STOPPED_SUFFIX);
+    if (clash) throw new Error(`plan "${STOPPED_SUFFIX}" would share its RPO alarm's name ${config.name}-rpo-${STOPPED_SUFFIX} with the RPO check's stopped alarm; rename the plan`);
+
+    this.function = new MilvusGuardFunction(this, 'Function', {
+      entry: 'lambdas/monitoring/index.ts',
+      environmentSchema: RpoCheckEnvironment,
+      environment: { CATALOG_TABLE: props.catalogTable.tableName },
+      config,
+      serviceName: config.name,
+      metricsNamespace: METRICS_NAMESPACE,
+      description: `Publishes the age of each plan's newest Available backup against its RPO (${config.name})`,
+      // Listing the catalog and computing eight weeks of each schedule's runs.
+      timeout: Duration.seconds(60),
+      ...(props.logEncryptionKey ? { logEncryptionKey: props.logEncryptionKey } : {}),
+    });
+    // Least privilege: listing backups is a query of the catalog's index (core/catalog/dynamo.ts).
+    this.function.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${props.catalogTable.tableArn}/index/${CATALOG_INDEX_BY_TIME}`] }),
+    );
+    acknowledgeWildcardResources(this.function.role, ['*'], 'X-Ray (PutTraceSegments, PutTelemetryRecords) supports no resource-level permissions.');
+    acknowledge(this.function.function, 'AwsSolutions-L1', 'Node.js 22 is the runtime the bundle targets (esbuild target node22) and is tested on; moving to a newer runtime is a deliberate change of both.');
+
+    // A run that cannot be delivered within the period is dropped: the next does the same work.
+    this.function.function.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: RPO_CHECK_RATE });
+    this.rule = new events.Rule(this, 'Schedule', {
+      description: `Checks every plan of ${config.name} against its RPO (the RPO check)`,
+      schedule: events.Schedule.rate(RPO_CHECK_RATE),
+      targets: [new eventTargets.LambdaFunction(this.function.function, { retryAttempts: 0, maxEventAge: RPO_CHECK_RATE })],
+    });
+
+    const action = new cloudwatchActions.SnsAction(props.alarmTopic);
+    const at = props.synthTime ?? new Date();
+    const alarms = new Map<string, cloudwatch.Alarm>();
+    const thresholds = new Map<string, number>();
+    for (const p of config.plans) {
+      const plan = resolvePlan(config, p.name);
+      const rpo = planRpo(plan, [], at);
+      if (rpo.seconds === null) continue;
+      const rpoText = rpo.source === 'config' ? `its rpo ${rpo.rpo}` : `${Math.round(rpo.seconds / 60)} minutes (its schedule's longest gap plus ${DEFAULT_BACKUP_SECONDS / 60} minutes for the backup; set plans[].rpo to choose)`;
+      const alarm = new cloudwatch.Alarm(this, `Rpo-${p.name}`, {
+        alarmName: `${config.name}-rpo-${p.name}`,
+        alarmDescription:
+          `Plan ${p.name} (${plan.cluster.name}/${p.namespace}) has no Available backup newer than ${rpoText}: data written since its last backup would be lost. ` +
+          `See which backups failed and why: milvus-guard status --plan ${p.name}, then milvus-guard backup list --plan ${p.name} and backup describe <id>. ` +
+          `Start one now with milvus-guard backup create --plan ${p.name} --wait once the cause is fixed.`,
+        metric: new cloudwatch.Metric({
+          namespace: METRICS_NAMESPACE,
+          metricName: METRICS.secondsSinceLastAvailableBackup.name,
+          dimensionsMap: { service: config.name, plan: p.name },
+          statistic: cloudwatch.Stats.MAXIMUM,
+          period: RPO_CHECK_RATE,
+        }),
+        threshold: rpo.seconds,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        // Published by every run; the check's silence is the stopped alarm's business.
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      alarm.addAlarmAction(action);
+      alarms.set(p.name, alarm);
+      thresholds.set(p.name, rpo.seconds);
+    }
+    this.rpoAlarms = alarms;
+    this.thresholds = thresholds;
+
+    this.stoppedAlarm = new cloudwatch.Alarm(this, 'StoppedAlarm', {
+      alarmName: `${config.name}-rpo-${STOPPED_SUFFIX}`,
+      alarmDescription:
+        `The RPO check of ${config.name} has not reported for 45 minutes: no plan's RPO alarm can fire while it is silent. ` +
+        `Look at its function's logs and errors (the rule ${this.node.path}/Schedule invokes it every 15 minutes) and its access to the catalog ${props.catalogTable.tableName}; ` +
+        'meanwhile milvus-guard status shows every plan against its RPO.',
+      metric: new cloudwatch.Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: METRICS.rpoChecked.name,
+        dimensionsMap: { service: config.name },
+        statistic: cloudwatch.Stats.SAMPLE_COUNT,
+        period: RPO_CHECK_RATE,
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+      // No data is exactly what this alarm is about.
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    });
+    this.stoppedAlarm.addAlarmAction(action);
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * The RPO check: an EventBridge rule invokes it every 15 minutes (its event says nothing it
+ * needs). It reads the catalog's backups and publishes, per plan with an RPO,
+ * `SecondsSinceLastAvailableBackup` and `RpoSeconds` (dimension `plan`), and one `RpoChecked`
+ * per run: the per-plan alarms compare the first with the plan's RPO, and the heartbeat's
+ * silence is an alarm of its own (infra/constructs/rpo-check.ts).
+ */
+import middy from '@middy/core';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import type { Context } from 'aws-lambda';
+import type { BackupCatalog } from '../../core/catalog/catalog.js';
+import { resolvePlan } from '../../core/config/resolve.js';
+import type { Config } from '../../core/config/schema.js';
+import { METRICS } from '../../core/monitoring/metrics.js';
+import { checkRpo, type RpoCheck } from '../../core/monitoring/rpo.js';
+
+export interface RpoCheckDependencies {
+  readonly config: Config;
+  readonly catalog: BackupCatalog;
+  readonly serviceName: string;
+  readonly metricsNamespace: string;
+  readonly logLevel?: string;
+  /** Default: the system clock. */
+  readonly now?: () => Date;
+  /** Default: a Powertools logger for the service. */
+  readonly logger?: Logger;
+  /** Default: Powertools metrics in the namespace. */
+  readonly metrics?: Metrics;
+}
+
+export function makeRpoCheckHandler(deps: RpoCheckDependencies): (event: unknown, context: Context) => Promise<RpoCheck[]> {
+  const logger = deps.logger ?? new Logger({ serviceName: deps.serviceName, ...(deps.logLevel ? { logLevel: deps.logLevel as never } : {}) });
+  const metrics = deps.metrics ?? new Metrics({ namespace: deps.metricsNamespace, serviceName: deps.serviceName });
+  const now = deps.now ?? (() => new Date());
+
+  return middy(async (): Promise<RpoCheck[]> => {
+    const at = now();
+    const backups = await deps.catalog.listBackups();
+    const checks = deps.config.plans.map((p) => checkRpo(resolvePlan(deps.config, p.name), backups, at));
+    for (const check of checks) {
+      if (check.rpo.seconds === null) continue;
+      // One EMF document per plan (its dimension), published before the next plan's.
+      metrics.addDimension('plan', check.plan);
+      metrics.addMetric(METRICS.rpoSeconds.name, MetricUnit.Seconds, check.rpo.seconds);
+      // A plan never backed up nor attempted has no age: its alarm stays quiet rather than guess.
+      if (check.ageSeconds !== null) metrics.addMetric(METRICS.secondsSinceLastAvailableBackup.name, MetricUnit.Seconds, check.ageSeconds);
+      metrics.publishStoredMetrics();
+    }
+    // The heartbeat, without a plan dimension: the middleware publishes it.
+    metrics.addMetric(METRICS.rpoChecked.name, MetricUnit.Count, 1);
+    logger.info('RPO checked', { plans: checks.map((c) => ({ plan: c.plan, state: c.state, ageSeconds: c.ageSeconds, rpoSeconds: c.rpo.seconds })) });
+    return checks;
+  })
+    .use(injectLambdaContext(logger))
+    .use(logMetrics(metrics));
+}

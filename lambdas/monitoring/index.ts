@@ -1,0 +1,15 @@
+/** Lambda entry point of the RPO check: cold start reads the environment and the baked config and connects the catalog. */
+import { DynamoCatalog } from '../../core/catalog/dynamo.js';
+import { bakedConfig } from '../shared/baked-config.js';
+import { readEnvironment } from '../shared/environment.js';
+import { RpoCheckEnvironment } from './environment.js';
+import { makeRpoCheckHandler } from './handler.js';
+
+const env = readEnvironment(RpoCheckEnvironment);
+export const handler = makeRpoCheckHandler({
+  config: bakedConfig(),
+  catalog: new DynamoCatalog({ tableName: env.CATALOG_TABLE }),
+  serviceName: env.POWERTOOLS_SERVICE_NAME,
+  metricsNamespace: env.POWERTOOLS_METRICS_NAMESPACE,
+  logLevel: env.POWERTOOLS_LOG_LEVEL,
+});

@@ -1,0 +1,107 @@
+import { describe, expect, it } from '@jest/globals';
+import { App, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import type { Config } from '../../core/config/schema.js';
+import { METRICS, METRICS_NAMESPACE } from '../../core/monitoring/metrics.js';
+import { RpoCheck } from '../../infra/constructs/rpo-check.js';
+import { configWith, PLAN } from './helpers.js';
+
+// The RPO check in a small stack of its own (a topic, the catalog by name): not a whole installation.
+const SYNTH_TIME = new Date('2026-11-23T12:00:00.000Z');
+
+function synth(config: Config): { template: Template; check: RpoCheck } {
+  const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Test', { env: { account: '123456789012', region: 'us-east-1' } });
+  const check = new RpoCheck(stack, 'RpoCheck', {
+    config,
+    catalogTable: dynamodb.TableV2.fromTableName(stack, 'Catalog', 'milvus-guard-catalog'),
+    alarmTopic: new sns.Topic(stack, 'Alarms'),
+    synthTime: SYNTH_TIME,
+  });
+  return { template: Template.fromStack(stack), check };
+}
+
+const topicAction = [{ Ref: Match.stringLikeRegexp('^Alarms') }];
+
+describe('the RPO check construct', () => {
+  it("alarms when a plan's newest Available backup is older than its rpo", async () => {
+    const { template } = synth(await configWith({ rpo: '26h' }));
+
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: `milvus-guard-rpo-${PLAN}`,
+      Namespace: METRICS_NAMESPACE,
+      MetricName: METRICS.secondsSinceLastAvailableBackup.name,
+      Dimensions: [
+        { Name: 'plan', Value: PLAN },
+        { Name: 'service', Value: 'milvus-guard' },
+      ],
+      Statistic: 'Maximum',
+      Period: 900,
+      Threshold: 26 * 3600,
+      ComparisonOperator: 'GreaterThanThreshold',
+      EvaluationPeriods: 1,
+      TreatMissingData: 'notBreaching',
+      AlarmActions: topicAction,
+      AlarmDescription: Match.stringLikeRegexp(`milvus-guard status --plan ${PLAN}`),
+    });
+  });
+
+  it("sets a plan without rpo its schedule's longest gap plus one hour, with the same core function as the check", async () => {
+    const { template, check } = synth(await configWith({ rpo: undefined }));
+
+    expect(check.thresholds.get(PLAN)).toBe(25 * 3600);
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: `milvus-guard-rpo-${PLAN}`, Threshold: 25 * 3600 });
+  });
+
+  it('has no RPO alarm for a plan that runs on demand without rpo', async () => {
+    const { template, check } = synth(await configWith({ rpo: undefined, schedule: undefined }));
+
+    expect(check.rpoAlarms.size).toBe(0);
+    template.resourcePropertiesCountIs('AWS::CloudWatch::Alarm', { MetricName: METRICS.secondsSinceLastAvailableBackup.name }, 0);
+  });
+
+  it('alarms when the check stops reporting for three periods, missing data breaching', async () => {
+    const { template } = synth(await configWith());
+
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'milvus-guard-rpo-check-stopped',
+      MetricName: METRICS.rpoChecked.name,
+      Dimensions: [{ Name: 'service', Value: 'milvus-guard' }],
+      Statistic: 'SampleCount',
+      Period: 900,
+      Threshold: 1,
+      ComparisonOperator: 'LessThanThreshold',
+      EvaluationPeriods: 3,
+      TreatMissingData: 'breaching',
+      AlarmActions: topicAction,
+    });
+  });
+
+  it('runs the check every 15 minutes', async () => {
+    const { template } = synth(await configWith());
+
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(15 minutes)',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^RpoCheckFunction'), 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 900 } })],
+    });
+  });
+
+  it("lets the function only query the catalog's index", async () => {
+    const { template } = synth(await configWith());
+
+    const policies = Object.values(template.findResources('AWS::IAM::Policy')) as { Properties: { PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] } } }[];
+    const dynamo = policies.flatMap((p) => p.Properties.PolicyDocument.Statement).filter((s) => JSON.stringify(s.Action).includes('dynamodb'));
+    expect(dynamo).toHaveLength(1);
+    expect(dynamo[0]!.Action).toBe('dynamodb:Query');
+    expect(JSON.stringify(dynamo[0]!.Resource)).toContain(':table/milvus-guard-catalog/index/byTime');
+    template.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ CATALOG_TABLE: 'milvus-guard-catalog', POWERTOOLS_SERVICE_NAME: 'milvus-guard', POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE }) } });
+  });
+
+  it('refuses a plan whose alarm name would be the stopped alarm', async () => {
+    const config = await configWith();
+    const clashing = { ...config, plans: [...config.plans, { ...config.plans[0]!, name: 'check-stopped' }] };
+
+    expect(() => synth(clashing)).toThrow(/plan "check-stopped" would share its RPO alarm's name/);
+  });
+});

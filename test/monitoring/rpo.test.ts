@@ -1,0 +1,135 @@
+import { describe, expect, it } from '@jest/globals';
+import { checkRpo, DEFAULT_BACKUP_SECONDS, durationSeconds, longestScheduledGapSeconds, nextScheduledRun, planRpo } from '../../core/monitoring/rpo.js';
+import { backup, planWith } from './helpers.js';
+
+const NOW = new Date('2026-11-23T12:00:00.000Z');
+const HOUR = 3600;
+
+describe('a plan RPO', () => {
+  it('is the plan rpo when the config sets one', async () => {
+    const plan = await planWith({ rpo: '26h' });
+
+    expect(planRpo(plan, [], NOW)).toEqual({ seconds: 26 * HOUR, source: 'config', rpo: '26h' });
+  });
+
+  it('reads config durations in seconds, minutes, hours and days', () => {
+    expect([durationSeconds('30s'), durationSeconds('15m'), durationSeconds('26h'), durationSeconds('7d')]).toEqual([30, 900, 93_600, 604_800]);
+  });
+
+  it('is, without rpo, the longest gap between scheduled runs plus the median duration of the newest Available backups', async () => {
+    const plan = await planWith({ rpo: undefined });
+    const backups = [
+      backup('b-3', { durationSeconds: 1800, completedAt: '2026-11-23T02:30:00.000Z' }),
+      backup('b-2', { durationSeconds: 600, completedAt: '2026-11-22T02:10:00.000Z' }),
+      backup('b-1', { durationSeconds: 1200, completedAt: '2026-11-21T02:20:00.000Z' }),
+      // Failed backups say nothing of a typical duration.
+      backup('f-1', { status: 'Failed', durationSeconds: 99_999 }),
+    ];
+
+    expect(planRpo(plan, backups, NOW)).toEqual({ seconds: 24 * HOUR + 1200, source: 'schedule', gapSeconds: 24 * HOUR, typicalBackup: { seconds: 1200, sampled: 3 } });
+  });
+
+  it('adds one hour for the backup when the plan has no Available backup yet (as at synth)', async () => {
+    const plan = await planWith({ rpo: undefined });
+
+    expect(planRpo(plan, [], NOW)).toMatchObject({ seconds: 24 * HOUR + DEFAULT_BACKUP_SECONDS, typicalBackup: { sampled: 0 } });
+  });
+
+  it('takes the median of the ten newest Available backups only', async () => {
+    const plan = await planWith({ rpo: undefined });
+    const recent = Array.from({ length: 10 }, (_, i) => backup(`new-${i}`, { durationSeconds: 600, completedAt: `2026-11-${String(13 + i).padStart(2, '0')}T02:10:00.000Z` }));
+    const old = Array.from({ length: 20 }, (_, i) => backup(`old-${i}`, { durationSeconds: 7200, completedAt: `2026-10-${String(1 + i).padStart(2, '0')}T04:00:00.000Z` }));
+
+    expect(planRpo(plan, [...old, ...recent], NOW)).toMatchObject({ typicalBackup: { seconds: 600, sampled: 10 } });
+  });
+
+  it('counts the weekend of a weekday schedule as its longest gap', async () => {
+    const plan = await planWith({ rpo: undefined, schedule: { cron: ['0 2 * * 1-5'], timeZone: 'UTC' } });
+
+    expect(planRpo(plan, [], NOW)).toMatchObject({ gapSeconds: 72 * HOUR });
+  });
+
+  it('merges the runs of every cron expression of the schedule', async () => {
+    const plan = await planWith({ rpo: undefined, schedule: { cron: ['0 2 * * *', '0 14 * * *'], timeZone: 'UTC' } });
+
+    expect(planRpo(plan, [], NOW)).toMatchObject({ gapSeconds: 12 * HOUR });
+  });
+
+  it("counts the 25-hour day when the schedule's time zone leaves daylight saving time", () => {
+    const berlin = { cron: ['0 2 * * *'], timeZone: 'Europe/Berlin' };
+
+    // Summer time ends on 25 October 2026: 02:00 on the 25th to 02:00 on the 26th is 25 hours.
+    expect(longestScheduledGapSeconds(berlin, new Date('2026-10-01T00:00:00Z'))).toBe(25 * HOUR);
+    expect(longestScheduledGapSeconds(berlin, new Date('2026-11-01T00:00:00Z'))).toBe(24 * HOUR);
+  });
+
+  it('looks at a schedule every five minutes without taking long', () => {
+    const started = performance.now();
+
+    expect(longestScheduledGapSeconds({ cron: ['*/5 * * * *'], timeZone: 'UTC' }, NOW)).toBe(300);
+    expect(performance.now() - started).toBeLessThan(5000);
+  });
+
+  it('has none for a plan that runs on demand and sets no rpo, and says why', async () => {
+    const plan = await planWith({ rpo: undefined, schedule: undefined });
+
+    expect(planRpo(plan, [], NOW)).toEqual({ seconds: null, source: 'none', reason: expect.stringContaining('runs on demand only and sets no rpo') });
+  });
+});
+
+describe('the next scheduled run', () => {
+  it('is computed in the schedule time zone', () => {
+    expect(nextScheduledRun({ cron: ['0 2 * * *'], timeZone: 'Europe/Berlin' }, NOW)?.toISOString()).toBe('2026-11-24T01:00:00.000Z');
+  });
+
+  it('is the earliest of the schedule expressions', () => {
+    expect(nextScheduledRun({ cron: ['0 2 * * *', '0 14 * * *'], timeZone: 'UTC' }, NOW)?.toISOString()).toBe('2026-11-23T14:00:00.000Z');
+  });
+});
+
+describe('checking a plan against its RPO', () => {
+  it('is met while the newest Available backup completed within the RPO', async () => {
+    const plan = await planWith({ rpo: '26h' });
+
+    const check = checkRpo(plan, [backup('b-1', { completedAt: '2026-11-23T02:20:00.000Z' })], NOW);
+
+    expect(check).toMatchObject({ state: 'met', lastAvailable: { backupId: 'b-1', completedAt: '2026-11-23T02:20:00.000Z' }, ageFrom: 'last-available', ageSeconds: 9 * HOUR + 40 * 60 });
+  });
+
+  it('is violated once the newest Available backup is older than the RPO, whatever failed since', async () => {
+    const plan = await planWith({ rpo: '26h' });
+    const failedSince = backup('f-2', { status: 'Failed', startedAt: '2026-11-23T02:00:00.000Z' });
+    const old = backup('old', { startedAt: '2026-11-22T08:00:00.000Z', completedAt: '2026-11-22T09:40:00.000Z' });
+
+    // 26 h 20 min after it completed.
+    expect(checkRpo(plan, [failedSince, old], NOW)).toMatchObject({ state: 'violated', lastAvailable: { backupId: 'old' }, ageSeconds: 26 * HOUR + 20 * 60 });
+  });
+
+  it('counts expired and in-progress backups as no backup', async () => {
+    const plan = await planWith({ rpo: '26h' });
+
+    const check = checkRpo(plan, [backup('e-1', { status: 'Expired', completedAt: '2026-11-23T02:20:00.000Z' }), backup('i-1', { status: 'InProgress', startedAt: '2026-11-23T11:00:00.000Z', completedAt: undefined })], NOW);
+
+    expect(check).toMatchObject({ state: 'no-backup', lastAvailable: null, ageFrom: 'first-attempt' });
+  });
+
+  it('ages a plan whose every backup failed from its first attempt, so it violates its RPO too', async () => {
+    const plan = await planWith({ rpo: '26h' });
+
+    const check = checkRpo(plan, [backup('f-1', { status: 'Failed', startedAt: '2026-11-21T02:00:00.000Z' })], NOW);
+
+    expect(check).toMatchObject({ state: 'violated', lastAvailable: null, ageFrom: 'first-attempt', ageSeconds: 58 * HOUR });
+  });
+
+  it('has no age for a plan never attempted', async () => {
+    const plan = await planWith({ rpo: '26h' });
+
+    expect(checkRpo(plan, [], NOW)).toMatchObject({ state: 'no-backup', ageSeconds: null, ageFrom: null });
+  });
+
+  it('reads other plans backups as none of this plan', async () => {
+    const plan = await planWith({ rpo: '26h' });
+
+    expect(checkRpo(plan, [backup('x', { plan: 'other-plan' })], NOW)).toMatchObject({ state: 'no-backup', ageSeconds: null });
+  });
+});
