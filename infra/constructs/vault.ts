@@ -3,7 +3,7 @@
  * (README, "The vault"). Object Lock with a default retention, SSE-KMS with a customer key,
  * versioning, TLS only, no public access, server access logs into a separate bucket, lifecycle
  * rules that only tier and tidy, replication to DR vaults in other regions (with an alarm when S3
- * fails to replicate objects) and an alarm when the vault outgrows its planned capacity.
+ * fails to replicate objects) and alarms when the vault nears (80%) or outgrows its planned capacity.
  */
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -86,7 +86,21 @@ export interface VaultProps {
    * @default - alarms have no action
    */
   readonly alarmTopic?: sns.ITopic;
+  /**
+   * Names the capacity alarms `<prefix>-vault-<vault>-capacity` and `...-capacity-warning`
+   * (the installation's name), so an operator finds them by installation and vault.
+   * @default - CloudFormation generates the names
+   */
+  readonly alarmNamePrefix?: string;
+  /**
+   * The vault's name in the config, for the capacity alarms' names and descriptions.
+   * @default - the bucket's name
+   */
+  readonly vaultName?: string;
 }
+
+/** The share of `capacityAlarmThresholdBytes` at which the capacity warning fires. */
+export const CAPACITY_WARNING_RATIO = 0.8;
 
 /**
  * Which `BucketSizeBytes` storage types hold each class's data. Overhead types are left out so
@@ -112,6 +126,8 @@ export class Vault extends Construct {
   readonly replicationRole?: iam.Role;
   /** Present when `capacityAlarmThresholdBytes` is set. */
   readonly capacityAlarm?: cloudwatch.Alarm;
+  /** At {@link CAPACITY_WARNING_RATIO} of the capacity; present when `capacityAlarmThresholdBytes` is set. */
+  readonly capacityWarningAlarm?: cloudwatch.Alarm;
   /** An alarm per DR region, when S3 fails to replicate objects there; by DR region. */
   readonly replicationFailureAlarms: ReadonlyMap<string, cloudwatch.Alarm>;
 
@@ -193,8 +209,14 @@ export class Vault extends Construct {
     if (this.replicationRole) this.grantReplication(this.replicationRole, replicas);
 
     if (props.capacityAlarmThresholdBytes !== undefined) {
-      this.capacityAlarm = this.addCapacityAlarm(props.capacityAlarmThresholdBytes, transitions);
-      if (props.alarmTopic) this.capacityAlarm.addAlarmAction(new cloudwatchActions.SnsAction(props.alarmTopic));
+      const capacity = { thresholdBytes: props.capacityAlarmThresholdBytes, transitions, vaultName: props.vaultName ?? props.bucketName, ...(props.alarmNamePrefix ? { namePrefix: props.alarmNamePrefix } : {}) };
+      this.capacityAlarm = this.addCapacityAlarm(capacity, 'CapacityAlarm', 1);
+      this.capacityWarningAlarm = this.addCapacityAlarm(capacity, 'CapacityWarningAlarm', CAPACITY_WARNING_RATIO);
+      if (props.alarmTopic) {
+        const action = new cloudwatchActions.SnsAction(props.alarmTopic);
+        this.capacityAlarm.addAlarmAction(action);
+        this.capacityWarningAlarm.addAlarmAction(action);
+      }
     }
     this.replicationFailureAlarms = new Map(replicas.map((replica) => [replica.region, this.addReplicationFailureAlarm(replica, props.alarmTopic)]));
   }
@@ -414,9 +436,14 @@ export class Vault extends Construct {
   /**
    * `BucketSizeBytes` is reported per storage type, once a day; the alarm sums the types of
    * every class the vault uses. A type with no data yet counts as 0 rather than hiding the sum.
+   * `ratio` 1 is the capacity alarm itself, below 1 its early warning.
    */
-  private addCapacityAlarm(thresholdBytes: number, transitions: readonly VaultTransition[]): cloudwatch.Alarm {
-    const classes = ['STANDARD', ...transitions.map((t) => t.storageClass.value)];
+  private addCapacityAlarm(
+    capacity: { readonly thresholdBytes: number; readonly transitions: readonly VaultTransition[]; readonly vaultName: string; readonly namePrefix?: string },
+    id: string,
+    ratio: number,
+  ): cloudwatch.Alarm {
+    const classes = ['STANDARD', ...capacity.transitions.map((t) => t.storageClass.value)];
     const storageTypes = [...new Set(classes.flatMap((c) => STORAGE_TYPES.get(c) ?? []))];
     const usingMetrics = Object.fromEntries(
       storageTypes.map((storageType, i) => [
@@ -430,18 +457,27 @@ export class Vault extends Construct {
         }),
       ]),
     );
-    return new cloudwatch.Alarm(this, 'CapacityAlarm', {
-      alarmDescription: `The vault ${this.bucket.bucketName} holds more than its planned capacity (${thresholdBytes} bytes); check retention or raise thresholdCapacity.`,
+    const warning = ratio < 1;
+    const threshold = Math.round(capacity.thresholdBytes * ratio);
+    const what = warning ? `${Math.round(ratio * 100)}% of its planned capacity (${threshold} of ${capacity.thresholdBytes} bytes)` : `its planned capacity (${capacity.thresholdBytes} bytes, thresholdCapacity)`;
+    return new cloudwatch.Alarm(this, id, {
+      ...(capacity.namePrefix ? { alarmName: `${capacity.namePrefix}-vault-${capacity.vaultName}-capacity${warning ? '-warning' : ''}` } : {}),
+      alarmDescription:
+        `The vault ${capacity.vaultName} (${this.bucket.bucketName}) holds more than ${what}. ` +
+        `S3 reports BucketSizeBytes once a day, so this alarm lags the vault by up to a day (and a day more after a first transition into a class). ` +
+        `See what the vault keeps with: milvus-guard retention preview --plan PLAN and milvus-guard backup list --plan PLAN (sizes); then tighten the plans' retention, run milvus-guard retention run --all, or raise thresholdCapacity.`,
       metric: new cloudwatch.MathExpression({
-        expression: Object.keys(usingMetrics).map((id) => `FILL(${id}, 0)`).join(' + '),
+        expression: Object.keys(usingMetrics).map((mid) => `FILL(${mid}, 0)`).join(' + '),
         usingMetrics,
         label: 'Vault size (bytes)',
         period: Duration.days(1),
       }),
-      threshold: thresholdBytes,
+      threshold,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      // A day without a size report (a new vault, S3's daily job late) says nothing about
+      // capacity: keep the last state rather than alarm or clear.
+      treatMissingData: cloudwatch.TreatMissingData.IGNORE,
     });
   }
 }

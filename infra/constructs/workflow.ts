@@ -123,6 +123,22 @@ export function taskFunctionTimeouts(definition: string): ReadonlyMap<string, Du
   return new Map([...seconds].map(([placeholder, s]) => [placeholder, Duration.seconds(s)]));
 }
 
+/** The CLI command that lists a workflow's runs and why one failed, by definition (cli/commands). */
+const CLI_LIST: Readonly<Record<string, string>> = {
+  backup: 'milvus-guard backup list, then milvus-guard backup describe NAME',
+  restore: 'milvus-guard restore list, then milvus-guard restore describe ID',
+  drill: 'milvus-guard drill list',
+  retention: 'milvus-guard retention list',
+  failover: 'milvus-guard dr list',
+};
+
+/** The CLI command that starts a scheduled workflow by hand, by definition. */
+const CLI_RUN: Readonly<Record<string, string>> = {
+  backup: 'milvus-guard backup create --plan PLAN',
+  drill: 'milvus-guard drill run --drill DRILL',
+  retention: 'milvus-guard retention run --all',
+};
+
 /** How a Task starts a nested execution: `startExecution`, `.sync`, `.sync:2` or `.waitForTaskToken`. */
 const START_EXECUTION = /^arn:aws:states:::states:startExecution(\.sync(:2)?|\.waitForTaskToken)?$/;
 
@@ -228,18 +244,27 @@ export class Workflow extends Construct {
         });
       }
       this.undeliveredSchedulesAlarm = new cloudwatch.Alarm(this, 'UndeliveredSchedulesAlarm', {
-        alarmDescription: `A scheduled ${props.stateMachineName} execution could not be started; the message in the dead-letter queue says why.`,
+        alarmName: `${props.stateMachineName}-undelivered-schedules`,
+        alarmDescription:
+          `A scheduled ${props.stateMachineName} execution could not be started, so a scheduled run did not happen. ` +
+          `Read why from the message in the dead-letter queue (aws sqs receive-message --queue-url <${this.node.path}/ScheduleDeadLetterQueue> --attribute-names All --message-attribute-names All): ` +
+          `usually the scheduler role or a state machine that was deleted; then start the run by hand (${CLI_RUN[props.definition] ?? 'the Step Functions console'}).`,
         metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5) }),
         threshold: 0,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,
+        // SQS reports the queue's depth every few minutes; a gap in that report is not a lost run.
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       });
     }
     this.schedules = schedules;
 
     this.failedExecutionsAlarm = new cloudwatch.Alarm(this, 'FailedExecutionsAlarm', {
-      alarmDescription: `A ${props.stateMachineName} execution failed, timed out or was aborted; open it in the Step Functions console for the cause.`,
+      alarmName: `${props.stateMachineName}-failed-executions`,
+      alarmDescription:
+        `A ${props.stateMachineName} execution failed, timed out or was aborted. ` +
+        `See which and why with: ${CLI_LIST[props.definition] ?? `aws stepfunctions list-executions --status-filter FAILED --state-machine-arn <${props.stateMachineName}>`}` +
+        ` (or open the execution in the Step Functions console); fix the cause and run it again.`,
       metric: new cloudwatch.MathExpression({
         expression: 'FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)',
         usingMetrics: {
@@ -252,6 +277,7 @@ export class Workflow extends Construct {
       threshold: 0,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 1,
+      // Step Functions reports these only when executions end that way: no data is no failure.
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
     if (props.alarmTopic) {

@@ -27,14 +27,15 @@ import { replicatesInto, resolvePlan } from '../../core/config/resolve.js';
 import type { Config, Vault as VaultConfig } from '../../core/config/schema.js';
 import { drRestoreTargets } from '../../core/dr/targets.js';
 import { UserError } from '../../core/errors.js';
-import { catalogTableName, DR_DATAMOVER_SERVICE_ACCOUNT, drStateMachineName, REPLICATION_METRICS, replicaBucketName, replicaKeyAlias, sealingKeyAlias, sealingKeyParameterName } from '../../core/naming.js';
+import { catalogTableName, DR_DATAMOVER_SERVICE_ACCOUNT, drStateMachineName, replicaBucketName, replicaKeyAlias, sealingKeyAlias, sealingKeyParameterName } from '../../core/naming.js';
 import { DRILLS_PREFIX, PACKS_PREFIX } from '../../core/vault/layout.js';
 import { bundleStates, DRILL_WORKFLOW, FAILOVER_WORKFLOW, RESTORE_WORKFLOW } from '../../core/workflow/steps.js';
 import { RestoreStepEnvironment } from '../../lambdas/restore/environment.js';
 import { ClusterAccess } from '../constructs/cluster-access.js';
 import { clusterNetworkFor, type ClusterNetwork } from '../constructs/cluster-network.js';
 import { DataMover } from '../constructs/data-mover.js';
-import { DEFAULT_METRICS_NAMESPACE } from '../constructs/milvus-guard-function.js';
+import { METRICS, METRICS_NAMESPACE } from '../../core/monitoring/metrics.js';
+import { Monitoring } from '../constructs/monitoring.js';
 import { Notifications } from '../constructs/notifications.js';
 import { SealingKeyReplica } from '../constructs/sealing-key.js';
 import { StepFunctions } from '../constructs/step-functions.js';
@@ -73,6 +74,8 @@ export class DrStack extends Stack {
   readonly replicationLateAlarm: cloudwatch.Alarm;
   readonly replicationCheckStoppedAlarm: cloudwatch.Alarm;
   readonly replicationCheckErrorsAlarm: cloudwatch.Alarm;
+  /** The alarms of the drills that run here. */
+  readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: DrStackProps) {
     super(scope, id, props);
@@ -217,14 +220,14 @@ export class DrStack extends Stack {
     });
     const alarmAction = new cloudwatchActions.SnsAction(this.notifications.topic);
     const replicationMetric = (metricName: string, statistic: string) =>
-      new cloudwatch.Metric({ namespace: DEFAULT_METRICS_NAMESPACE, metricName, dimensionsMap: { service: config.name }, statistic, period: REPLICATION_CHECK_RATE });
+      new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName, dimensionsMap: { service: config.name }, statistic, period: REPLICATION_CHECK_RATE });
     this.replicationLateAlarm = new cloudwatch.Alarm(this, 'ReplicationLateAlarm', {
       alarmName: `${config.name}-dr-replication-late`,
       alarmDescription:
         `Backups of vault ${source.name} are still not whole in the DR vault ${this.vault.bucket.bucketName} (${this.region}) after S3's 15-minute replication deadline: ` +
         `a failover now would restore an older backup than the newest. See which with: milvus-guard dr status --region ${this.region}. ` +
         `Then check the primary region's replication-failure alarm and the vault's replication rule (its role, the DR key's policy); objects S3 gave up on need S3 Batch Replication.`,
-      metric: replicationMetric(REPLICATION_METRICS.late, cloudwatch.Stats.MAXIMUM),
+      metric: replicationMetric(METRICS.replicationLate.name, cloudwatch.Stats.MAXIMUM),
       threshold: 0,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 1,
@@ -237,7 +240,7 @@ export class DrStack extends Stack {
       alarmDescription:
         `CheckReplication in ${this.region} has not reported for 15 minutes: which backups of vault ${source.name} a failover here could restore is no longer being recorded. ` +
         `Look at its function's logs and errors (the rule ${this.node.path}/CheckReplicationSchedule invokes it every 5 minutes) and at the catalog replica ${catalogTableName(config.name)}.`,
-      metric: replicationMetric(REPLICATION_METRICS.checked, cloudwatch.Stats.SAMPLE_COUNT),
+      metric: replicationMetric(METRICS.replicationChecked.name, cloudwatch.Stats.SAMPLE_COUNT),
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
       evaluationPeriods: 3,
@@ -250,7 +253,7 @@ export class DrStack extends Stack {
       alarmDescription:
         `CheckReplication in ${this.region} could not check some backups of vault ${source.name}: they stay unchecked, and a failover here will not choose them. ` +
         `Its function's log says why for each (usually access to the DR vault ${this.vault.bucket.bucketName} or its KMS key); milvus-guard dr status --region ${this.region} lists them as unchecked.`,
-      metric: replicationMetric(REPLICATION_METRICS.errors, cloudwatch.Stats.MAXIMUM),
+      metric: replicationMetric(METRICS.replicationCheckErrors.name, cloudwatch.Stats.MAXIMUM),
       threshold: 0,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 1,
@@ -258,6 +261,11 @@ export class DrStack extends Stack {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
     this.replicationCheckErrorsAlarm.addAlarmAction(alarmAction);
+
+    // The drills that run here emit their metrics in this region: their alarms are this
+    // stack's. Replication itself is watched by the three alarms above and, in the primary
+    // region, by the vault's failed-replication and latency alarms: nothing to add here.
+    this.monitoring = new Monitoring(this, 'Monitoring', { installation: config.name, topic: this.notifications.topic, drills });
 
     // No role of the product may lift or shorten an Object Lock on the replica either.
     this.vault.denyGovernanceBypass(this.node.findAll().filter((c): c is iam.Role => c instanceof iam.Role));

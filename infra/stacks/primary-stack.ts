@@ -31,6 +31,7 @@ import { Catalog } from '../constructs/catalog.js';
 import { ClusterAccess } from '../constructs/cluster-access.js';
 import { ClusterNetwork, clusterNetworkFor } from '../constructs/cluster-network.js';
 import { DataMover } from '../constructs/data-mover.js';
+import { Monitoring } from '../constructs/monitoring.js';
 import { Notifications } from '../constructs/notifications.js';
 import { RetentionAccess } from '../constructs/retention-access.js';
 import { Vault, type VaultTransition } from '../constructs/vault.js';
@@ -108,6 +109,8 @@ export class PrimaryStack extends Stack {
   readonly clusterAccess: ClusterAccess;
   /** The VPC placement of the functions that call Kubernetes, when a cluster is private. */
   readonly network?: ClusterNetwork;
+  /** The plans', vault's and drills' alarms, and the dashboard. */
+  readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: PrimaryStackProps) {
     super(scope, id, props);
@@ -132,6 +135,8 @@ export class PrimaryStack extends Stack {
       replicas: vaultConfig.replicaRegions.map((region) => ({ region, bucketName: replicaBucketName({ ...names, region }), keyAlias: replicaKeyAlias(names) })),
       ...(vaultConfig.thresholdCapacity ? { capacityAlarmThresholdBytes: parseQuantity(vaultConfig.thresholdCapacity)! } : {}),
       alarmTopic: this.notifications.topic,
+      alarmNamePrefix: config.name,
+      vaultName: vaultConfig.name,
     });
 
     if (props.catalogHome) {
@@ -310,6 +315,19 @@ export class PrimaryStack extends Stack {
     );
     this.workflowRole.addToPolicy(new iam.PolicyStatement({ actions: ['states:DescribeExecution'], resources: lockHolders }));
     acknowledgeWildcardResources(this.workflowRole, lockHolders, 'Any execution of the backup or retention state machine may hold a plan lock; its name is chosen at run time. Describe only.');
+
+    // The plans' failure-rate and duration alarms, the vault's replication latency, the drills
+    // that run here, and the installation's dashboard (dashboards are global to the account, so
+    // it is named after the vault too: an installation with two vaults has two primary stacks).
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      installation: config.name,
+      topic: this.notifications.topic,
+      plans,
+      drills,
+      vault: this.vault,
+      vaultName: vaultConfig.name,
+      dashboardName: `${config.name}-${vaultConfig.name}`,
+    });
 
     // No role of the product may lift or shorten an Object Lock (Vault.denyGovernanceBypass
     // says why the deny names the product's roles rather than every principal). Every role of

@@ -7,6 +7,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { BackupServices } from '../../core/backup/context.js';
 import { recoverExecutionStep, recoverHolderStep } from '../../core/backup/recover.js';
+import { METRICS } from '../../core/monitoring/metrics.js';
 import * as steps from '../../core/backup/workflow.js';
 import * as contract from '../../core/workflow/backup-state.js';
 import type { BACKUP_WORKFLOW, HandlerState } from '../../core/workflow/steps.js';
@@ -43,10 +44,10 @@ export function makeStepHandlers(deps: StepDependencies): Record<BackupStepState
     Finalize: handle(contract.FinalizeRequest, async (r) => {
       const result = await steps.finalizeStep(s, r.backup, r.discovery, r.snapshots, r.exports);
       metrics.addDimension('plan', result.plan);
-      metrics.addMetric('BackupSucceeded', MetricUnit.Count, 1);
-      metrics.addMetric('BackupDuration', MetricUnit.Seconds, result.durationSeconds);
-      metrics.addMetric('BackupBytesUploaded', MetricUnit.Bytes, result.bytesUploaded);
-      metrics.addMetric('BackupSize', MetricUnit.Bytes, result.sizeBytes);
+      metrics.addMetric(METRICS.backupSucceeded.name, MetricUnit.Count, 1);
+      metrics.addMetric(METRICS.backupDuration.name, MetricUnit.Seconds, result.durationSeconds);
+      metrics.addMetric(METRICS.backupBytesUploaded.name, MetricUnit.Bytes, result.bytesUploaded);
+      metrics.addMetric(METRICS.backupSize.name, MetricUnit.Bytes, result.sizeBytes);
       return result;
     }),
     CleanUp: handle(contract.BackupStepRequest, (r) => steps.cleanUpStep(s, r.backup)),
@@ -55,8 +56,8 @@ export function makeStepHandlers(deps: StepDependencies): Record<BackupStepState
     MarkFailed: handle(contract.FailureRequest, async (r) => {
       const result = await steps.markFailedStep(s, r.backup, r.error);
       metrics.addDimension('plan', result.plan);
-      metrics.addMetric('BackupFailed', MetricUnit.Count, 1);
-      metrics.addMetric('BackupDuration', MetricUnit.Seconds, result.durationSeconds);
+      metrics.addMetric(METRICS.backupFailed.name, MetricUnit.Count, 1);
+      metrics.addMetric(METRICS.backupDuration.name, MetricUnit.Seconds, result.durationSeconds);
       return result;
     }),
   });

@@ -16,6 +16,7 @@ import { DEFAULT_TIMINGS } from '../../core/backup/context.js';
 import { prepareStep } from '../../core/backup/workflow.js';
 import type { BackupCatalog } from '../../core/catalog/catalog.js';
 import type { Config } from '../../core/config/schema.js';
+import { METRICS } from '../../core/monitoring/metrics.js';
 import type { ExecutionStatus } from '../../core/workflow/executions.js';
 import { parseContract, PrepareRequest, type PreparedBackup } from '../../core/workflow/contracts.js';
 import type { PrepareEnvironment } from './environment.js';
@@ -47,7 +48,7 @@ export function makeHandler(deps: PrepareDependencies): (event: unknown, context
     const prepared = await prepareStep(services, vault, request);
     logger.info('backup prepared', { plan: prepared.plan, backupName: prepared.backupName, executionId: prepared.executionId });
     metrics.addDimension('plan', prepared.plan);
-    metrics.addMetric('BackupsPrepared', MetricUnit.Count, 1);
+    metrics.addMetric(METRICS.backupsPrepared.name, MetricUnit.Count, 1);
     return prepared;
   })
     .use(injectLambdaContext(logger))

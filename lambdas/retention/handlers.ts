@@ -5,6 +5,7 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import * as contract from '../../core/retention/contracts.js';
+import { METRICS } from '../../core/monitoring/metrics.js';
 import * as steps from '../../core/retention/workflow.js';
 import type { HandlerState, RETENTION_WORKFLOW } from '../../core/workflow/steps.js';
 import { handle, stepFactory, type StepHandler, type StepTelemetry } from '../shared/step.js';
@@ -32,20 +33,20 @@ export function makeRetentionStepHandlers(deps: RetentionStepDependencies): Reco
         for (const p of report.plans) {
           const m = metrics.singleMetric();
           m.addDimension('plan', p.plan);
-          m.addMetric('BackupsExpired', MetricUnit.Count, p.expired.length);
-          m.addMetric('BackupsKept', MetricUnit.Count, p.kept.length);
-          m.addMetric('LocksExtended', MetricUnit.Count, p.locksExtended);
+          m.addMetric(METRICS.backupsExpired.name, MetricUnit.Count, p.expired.length);
+          m.addMetric(METRICS.backupsKept.name, MetricUnit.Count, p.kept.length);
+          m.addMetric(METRICS.locksExtended.name, MetricUnit.Count, p.locksExtended);
         }
-        metrics.addMetric('PacksDeleted', MetricUnit.Count, report.packsDeleted);
+        metrics.addMetric(METRICS.packsDeleted.name, MetricUnit.Count, report.packsDeleted);
         // Deletes that failed for another reason than Object Lock: retried by the next run; alarm when they persist.
-        metrics.addMetric('RetentionDeleteFailures', MetricUnit.Count, report.gc.packsFailed + report.plans.reduce((n, p) => n + p.objectsFailed, 0));
-        metrics.addMetric('BytesFreed', MetricUnit.Bytes, report.bytesFreed);
+        metrics.addMetric(METRICS.retentionDeleteFailures.name, MetricUnit.Count, report.gc.packsFailed + report.plans.reduce((n, p) => n + p.objectsFailed, 0));
+        metrics.addMetric(METRICS.bytesFreed.name, MetricUnit.Bytes, report.bytesFreed);
       }
       return report;
     }),
     AbortRetention: handle(contract.AbortRetentionRequest, async (r) => {
       await steps.releaseRetentionLocks(s, r.run);
-      metrics.addMetric('RetentionFailed', MetricUnit.Count, 1);
+      metrics.addMetric(METRICS.retentionFailed.name, MetricUnit.Count, 1);
       return { released: r.run.locked };
     }),
   });

@@ -1,0 +1,416 @@
+/**
+ * Monitoring: the alarms that tell an operator, without reading logs, that every plan is
+ * protected, and the dashboard that shows it. Every metric comes from the one list the Lambdas
+ * emit by (core/monitoring/metrics.ts): namespace `MilvusGuard`, dimension `service` (the
+ * installation's name) and, for per-plan metrics, `plan`. Every alarm publishes to the
+ * installation's topic, is named `<installation>-...` and says in its description what to run.
+ *
+ * 1. Failure rate, per plan: more than 5% of a day's backups failed, on any of the last 7 days.
+ * 2. Duration trend, per plan: a backup took longer than CloudWatch anomaly detection's band
+ *    around the plan's recent durations.
+ * 3. Replication latency, per DR vault: S3 replicates the vault's objects later than its
+ *    15-minute Replication Time Control promise (failures have the vault's own alarm).
+ * 4. Drills: a drill failed; no drill passed within its schedule's longest gap plus a day.
+ * 5. The dashboard (primary region): per plan the last backup's age against the RPO, successes
+ *    and failures, durations, sizes and bytes uploaded, restore and drill RTO; the vault's bytes
+ *    by storage class and its replication latency.
+ * The RPO alarm is the RPO check's (infra/constructs/rpo-check.ts); the capacity alarms are the
+ * vault's (infra/constructs/vault.ts); failed executions are each workflow's.
+ */
+import { Annotations, Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import { CronExpressionParser } from 'cron-parser';
+import type { ResolvedDrill, ResolvedPlan } from '../../core/config/resolve.js';
+import type { ScheduleBody } from '../../core/config/schema.js';
+import { METRICS, METRICS_NAMESPACE, type MetricSpec } from '../../core/monitoring/metrics.js';
+import type { Vault } from './vault.js';
+
+/** More than this share of a plan's backups failing (in percent) is an alarm. */
+export const FAILURE_RATE_PERCENT = 5;
+/** Days the failure rate looks back: a day above the rate keeps the alarm on for this long. */
+export const FAILURE_RATE_DAYS = 7;
+/** Standard deviations of the duration band: wider than the day-to-day spread of a plan's backups. */
+export const DURATION_BAND_STDDEVS = 2;
+/** How long a drill may run past its scheduled start before its absence is an alarm. */
+export const DRILL_SLACK = Duration.days(1);
+/** S3 Replication Time Control replicates 99.99% of objects within this; later is late. */
+export const REPLICATION_LATENCY_LIMIT = Duration.minutes(15);
+/**
+ * The longest an alarm looks back: CloudWatch caps period × evaluation periods at 7 days (for
+ * periods of an hour or more) and a period at one day.
+ */
+export const ALARM_LOOKBACK_LIMIT = Duration.days(7);
+
+/** Where CloudWatch reports each vault storage class's bytes (`BucketSizeBytes`'s `StorageType`). */
+export const STORAGE_TYPES = [
+  'StandardStorage',
+  'StandardIAStorage',
+  'OneZoneIAStorage',
+  'IntelligentTieringFAStorage',
+  'IntelligentTieringIAStorage',
+  'IntelligentTieringAIAStorage',
+  'GlacierInstantRetrievalStorage',
+  'GlacierStorage',
+  'DeepArchiveStorage',
+] as const;
+
+/**
+ * The longest time between two consecutive runs of `schedule` (all its cron expressions
+ * together, in its time zone), in seconds, over four years from `from` (so leap days, month
+ * lengths and daylight-saving changes are all seen). A schedule that runs more often than
+ * `maxRuns` times in that span is looked at over its first `maxRuns` runs, which repeat its
+ * pattern many times over. Time is an input: `from` defaults to a fixed instant, so a synth
+ * is the same on every day.
+ */
+export function longestScheduleGapSeconds(schedule: ScheduleBody, from = new Date('2025-01-01T00:00:00Z'), maxRuns = 20_000): number {
+  const horizon = from.getTime() + 4 * 366 * 86_400_000;
+  let until = horizon;
+  const runs: number[] = [];
+  for (const cron of schedule.cron) {
+    const parsed = CronExpressionParser.parse(cron, { currentDate: from, endDate: new Date(horizon), tz: schedule.timeZone });
+    let n = 0;
+    while (parsed.hasNext() && n < maxRuns) {
+      runs.push(parsed.next().getTime());
+      n += 1;
+    }
+    // Cut off where the first capped expression stopped: past it, its runs are missing.
+    if (n === maxRuns) until = Math.min(until, runs[runs.length - 1]!);
+  }
+  const sorted = [...new Set(runs.filter((t) => t <= until))].sort((a, b) => a - b);
+  if (sorted.length < 2) throw new Error(`schedule ${JSON.stringify(schedule.cron)} (${schedule.timeZone}) runs fewer than twice in four years; it has no period to watch`);
+  let longest = 0;
+  for (let i = 1; i < sorted.length; i += 1) longest = Math.max(longest, sorted[i]! - sorted[i - 1]!);
+  return longest / 1000;
+}
+
+/**
+ * A metric of core/monitoring/metrics.ts for installation `service`, with `plan` when the
+ * metric has that dimension (and only then: CloudWatch keeps each set of dimensions apart).
+ */
+export function guardMetric(spec: MetricSpec, service: string, plan: string | undefined, options: { readonly statistic: string; readonly period: Duration; readonly label?: string }): cloudwatch.Metric {
+  if ((spec.dimensions === 'plan') !== (plan !== undefined)) {
+    throw new Error(`metric ${spec.name} is emitted ${spec.dimensions === 'plan' ? 'per plan: give the plan' : 'without a plan: give none'} (core/monitoring/metrics.ts)`);
+  }
+  return new cloudwatch.Metric({
+    namespace: METRICS_NAMESPACE,
+    metricName: spec.name,
+    dimensionsMap: { service, ...(plan === undefined ? {} : { plan }) },
+    statistic: options.statistic,
+    period: options.period,
+    ...(options.label ? { label: options.label } : {}),
+  });
+}
+
+export interface MonitoringProps {
+  /** The installation's name: the metrics' `service` dimension and the alarms' name prefix. */
+  readonly installation: string;
+  /** Where every alarm publishes. */
+  readonly topic: sns.ITopic;
+  /**
+   * The plans whose backups run in this stack: failure-rate and duration alarms, dashboard rows.
+   * @default - none (a DR stack backs nothing up)
+   */
+  readonly plans?: readonly ResolvedPlan[];
+  /**
+   * The drills that run in this stack (their metrics are emitted in its region).
+   * @default - none
+   */
+  readonly drills?: readonly ResolvedDrill[];
+  /**
+   * The vault of this stack's region: its replication rules get a latency alarm, and the
+   * dashboard draws its bytes by storage class and its replication.
+   * @default - no vault alarms or widgets
+   */
+  readonly vault?: Vault;
+  /** The vault's name in the config, for names and descriptions. @default - the construct id */
+  readonly vaultName?: string;
+  /**
+   * The dashboard's name; without it no dashboard is made. Dashboards are global to the account,
+   * so it must differ between the installation's regions.
+   * @default - no dashboard
+   */
+  readonly dashboardName?: string;
+}
+
+export class Monitoring extends Construct {
+  /** Every alarm this construct made, by alarm name. */
+  readonly alarms: ReadonlyMap<string, cloudwatch.Alarm>;
+  readonly dashboard?: cloudwatch.Dashboard;
+
+  private readonly alarmsByName = new Map<string, cloudwatch.Alarm>();
+  private readonly action: cloudwatchActions.SnsAction;
+
+  constructor(scope: Construct, id: string, props: MonitoringProps) {
+    super(scope, id);
+    this.alarms = this.alarmsByName;
+    this.action = new cloudwatchActions.SnsAction(props.topic);
+    const plans = props.plans ?? [];
+    const drills = props.drills ?? [];
+    for (const plan of plans) {
+      this.failureRateAlarm(props.installation, plan.plan.name);
+      this.durationAlarm(props.installation, plan.plan.name);
+    }
+    if (props.vault) this.replicationAlarms(props.installation, props.vault, props.vaultName ?? id);
+    // DrillFailed is per plan: one alarm per plan with drills here, naming them.
+    for (const plan of [...new Set(drills.map((d) => d.plan.plan.name))]) {
+      this.drillFailedAlarm(props.installation, plan, drills.filter((d) => d.plan.plan.name === plan).map((d) => d.drill.name));
+    }
+    for (const drill of drills) this.drillOverdueAlarm(props.installation, drill);
+    if (props.dashboardName) this.dashboard = this.buildDashboard(props.dashboardName, props.installation, plans, props.vault);
+  }
+
+  private add(id: string, props: cloudwatch.AlarmProps): cloudwatch.Alarm {
+    const alarm = new cloudwatch.Alarm(this, id, props);
+    alarm.addAlarmAction(this.action);
+    this.alarmsByName.set(props.alarmName!, alarm);
+    return alarm;
+  }
+
+  /**
+   * The window: CloudWatch gives an alarm at most a one-day period and seven days of look-back,
+   * and metric math has no moving sum, so a true seven-day ratio cannot be alarmed on. Each data
+   * point is the rate over one day (the longest period), and the alarm fires when any of the
+   * last seven days is above 5% and stays in ALARM until that day leaves the window. For a
+   * daily plan this is exactly "more than 5% of the week's backups failed" (one failure of
+   * seven is 14%); for plans running many times a day it is stricter than a weekly rate.
+   */
+  private failureRateAlarm(installation: string, plan: string): void {
+    const period = Duration.days(1);
+    const failed = guardMetric(METRICS.backupFailed, installation, plan, { statistic: cloudwatch.Stats.SUM, period });
+    const succeeded = guardMetric(METRICS.backupSucceeded, installation, plan, { statistic: cloudwatch.Stats.SUM, period });
+    this.add(`FailureRate-${plan}`, {
+      alarmName: `${installation}-backup-failure-rate-${plan}`,
+      alarmDescription:
+        `More than ${FAILURE_RATE_PERCENT}% of plan ${plan}'s backups failed in one day within the last ${FAILURE_RATE_DAYS} days (BackupFailed / (BackupSucceeded + BackupFailed) per day; the alarm stays on until that day is ${FAILURE_RATE_DAYS} days old). ` +
+        `See the failures and their causes with: milvus-guard backup list --plan ${plan}, then milvus-guard backup describe NAME; fix the cause and take a backup with milvus-guard backup create --plan ${plan} --wait.`,
+      metric: new cloudwatch.MathExpression({
+        expression: 'IF(FILL(failed, 0) + FILL(succeeded, 0) > 0, 100 * FILL(failed, 0) / (FILL(failed, 0) + FILL(succeeded, 0)), 0)',
+        usingMetrics: { failed, succeeded },
+        label: `${plan}: failed backups (% of the day's)`,
+        period,
+      }),
+      threshold: FAILURE_RATE_PERCENT,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: FAILURE_RATE_DAYS,
+      datapointsToAlarm: 1,
+      // A day without backups failed none of them; a plan that stops backing up is the RPO
+      // alarm's business, not this one's.
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+  }
+
+  /**
+   * The baseline: CloudWatch anomaly detection's model of the plan's `BackupDuration` (the
+   * longest backup of each hour), trained on the metric's last two weeks and aware of daily and
+   * weekly patterns. A backup above the band's upper edge (2 standard deviations) alarms.
+   * Metric math over the last N runs cannot express it: an alarm's period is at most a day and
+   * CDK's math expression gives all its metrics one period, so a longer-period average of a
+   * daily plan's durations is not available to compare with.
+   */
+  private durationAlarm(installation: string, plan: string): void {
+    const duration = guardMetric(METRICS.backupDuration, installation, plan, { statistic: cloudwatch.Stats.MAXIMUM, period: Duration.hours(1) });
+    const alarm = new cloudwatch.AnomalyDetectionAlarm(this, `DurationTrend-${plan}`, {
+      alarmName: `${installation}-backup-duration-${plan}`,
+      alarmDescription:
+        `A backup of plan ${plan} took longer than its recent baseline: above the upper edge of CloudWatch anomaly detection's band (${DURATION_BAND_STDDEVS} standard deviations) around the plan's BackupDuration of the last two weeks. ` +
+        `A slow backup moves the RPO and holds the plan's lock longer. See which step took the time with: milvus-guard backup list --plan ${plan}, then milvus-guard backup describe NAME (its timeline); ` +
+        `usually more data (backup size), a slow export (the data mover's node, S3 throughput) or a flush waiting on Milvus.`,
+      metric: duration,
+      stdDevs: DURATION_BAND_STDDEVS,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_UPPER_THRESHOLD,
+      evaluationPeriods: 1,
+      // An hour without a backup says nothing about how long backups take.
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    alarm.addAlarmAction(this.action);
+    this.alarmsByName.set(`${installation}-backup-duration-${plan}`, alarm);
+  }
+
+  /**
+   * Late replication, per DR vault: the rule's `ReplicationLatency` (reported by S3 in this
+   * region, with Replication Time Control's metrics) above 15 minutes for 15 minutes. Objects
+   * that fail have the vault's own alarm, named here; backups not whole in the DR region after
+   * the deadline have the DR stack's ReplicationLate alarm (CheckReplication).
+   */
+  private replicationAlarms(installation: string, vault: Vault, vaultName: string): void {
+    for (const [region, failureAlarm] of vault.replicationFailureAlarms) {
+      const dimensions = (failureAlarm.metric as cloudwatch.Metric).dimensions as Record<string, string>;
+      // The vault makes this alarm without a name; it is named here, with the others.
+      (failureAlarm.node.defaultChild as cloudwatch.CfnAlarm).alarmName = `${installation}-vault-${vaultName}-replication-failed-${region}`;
+      this.alarmsByName.set(`${installation}-vault-${vaultName}-replication-failed-${region}`, failureAlarm);
+      const period = Duration.minutes(5);
+      this.add(`ReplicationLatency-${region}`, {
+        alarmName: `${installation}-vault-${vaultName}-replication-latency-${region}`,
+        alarmDescription:
+          `S3 has been replicating vault ${vaultName} (${dimensions['SourceBucket'] ?? ''}) into its DR vault in ${region} later than Replication Time Control's ${REPLICATION_LATENCY_LIMIT.toMinutes()} minutes for ${3 * period.toMinutes()} minutes: ` +
+          `a failover there now would find the newest backups incomplete. See which backups are whole there with: milvus-guard dr status --region ${region}. ` +
+          `Look at the rule's OperationsPendingReplication and BytesPendingReplication, the replication role and the DR key's policy; a sustained burst (a first full backup) catches up by itself.`,
+        metric: new cloudwatch.Metric({ namespace: 'AWS/S3', metricName: 'ReplicationLatency', dimensionsMap: dimensions, statistic: cloudwatch.Stats.MAXIMUM, period }),
+        threshold: REPLICATION_LATENCY_LIMIT.toSeconds(),
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 3,
+        datapointsToAlarm: 3,
+        // S3 reports latency only while there is replication traffic: no data, nothing late.
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+    }
+  }
+
+  private drillFailedAlarm(installation: string, plan: string, drills: readonly string[]): void {
+    this.add(`DrillFailed-${plan}`, {
+      alarmName: `${installation}-drill-failed-${plan}`,
+      alarmDescription:
+        `A DR drill of plan ${plan} (${drills.join(', ')}) failed: a restore of its latest backup did not validate, so a real restore might not either. ` +
+        `Read the evidence report with: milvus-guard drill list --plan ${plan}; fix the cause and run it again with: milvus-guard drill run --drill ${drills[0]} --wait.`,
+      metric: guardMetric(METRICS.drillFailed, installation, plan, { statistic: cloudwatch.Stats.SUM, period: Duration.minutes(5) }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      // Emitted once per failed drill; no data is no failure (a drill that does not run at
+      // all is the overdue alarm's).
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+  }
+
+  /**
+   * No drill passed within the drill's period: its schedule's longest gap between two runs plus
+   * a day for the drill to run. Hourly periods (DrillPassed's sample count), all of them empty.
+   * CloudWatch looks back at most seven days, so a drill whose period is longer (weekly or
+   * monthly drills) gets no such alarm: a synth-time note says so, and its failures, failed
+   * executions and undelivered schedules still alarm.
+   */
+  private drillOverdueAlarm(installation: string, resolved: ResolvedDrill): void {
+    const drill = resolved.drill.name;
+    const plan = resolved.plan.plan.name;
+    const gap = longestScheduleGapSeconds(resolved.schedule);
+    const window = gap + DRILL_SLACK.toSeconds();
+    if (window > ALARM_LOOKBACK_LIMIT.toSeconds()) {
+      Annotations.of(this).addInfo(
+        `drill ${drill}: no "no drill passed" alarm, because its period (${gap / 3600} h between runs, plus ${DRILL_SLACK.toHours()} h to run) is longer than the ${ALARM_LOOKBACK_LIMIT.toDays()} days a CloudWatch alarm can look back; ` +
+          `its failures still alarm (${installation}-drill-failed-${plan}, the drill state machine's failed executions and undelivered schedules).`,
+      );
+      return;
+    }
+    const hours = Math.ceil(window / 3600);
+    this.add(`DrillOverdue-${drill}`, {
+      alarmName: `${installation}-drill-overdue-${drill}`,
+      alarmDescription:
+        `No drill of plan ${plan} passed in the last ${hours} hours: drill ${drill} runs at ${resolved.schedule.cron.join(', ')} (${resolved.schedule.timeZone}), at most ${gap / 3600} hours apart, plus ${DRILL_SLACK.toHours()} hours to run. ` +
+        `See its last runs with: milvus-guard drill list --plan ${plan} (and the ${installation}-drill-failed-${plan} alarm); check that its schedule is enabled, then run it with: milvus-guard drill run --drill ${drill} --wait.`,
+      metric: guardMetric(METRICS.drillPassed, installation, plan, { statistic: cloudwatch.Stats.SAMPLE_COUNT, period: Duration.hours(1) }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: hours,
+      datapointsToAlarm: hours,
+      // A pass is a data point; an hour without one is what this alarm counts.
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    });
+  }
+
+  private buildDashboard(dashboardName: string, installation: string, plans: readonly ResolvedPlan[], vault: Vault | undefined): cloudwatch.Dashboard {
+    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { dashboardName, defaultInterval: Duration.days(14) });
+    const metric = (spec: MetricSpec, plan: string, statistic: string, period: Duration, label?: string) =>
+      guardMetric(spec, installation, plan, { statistic, period, label: label ?? spec.name });
+    dashboard.addWidgets(
+      new cloudwatch.TextWidget({
+        markdown:
+          `# milvus-guard ${installation}\n` +
+          `Per plan: the newest Available backup's age against the RPO, backups and failures, durations, sizes, restore and drill RTO. Metrics: namespace ${METRICS_NAMESPACE}, dimensions service=${installation} and plan. ` +
+          `From a terminal: \`milvus-guard status\`.`,
+        width: 24,
+        height: 2,
+      }),
+    );
+    for (const { plan: { name: plan } } of plans) {
+      const day = Duration.days(1);
+      dashboard.addWidgets(new cloudwatch.TextWidget({ markdown: `## Plan ${plan}`, width: 24, height: 1 }));
+      dashboard.addWidgets(
+        new cloudwatch.SingleValueWidget({
+          title: `${plan}: last backup (24 h)`,
+          metrics: [
+            metric(METRICS.backupSucceeded, plan, cloudwatch.Stats.SUM, day, 'Available'),
+            metric(METRICS.backupFailed, plan, cloudwatch.Stats.SUM, day, 'Failed'),
+            metric(METRICS.secondsSinceLastAvailableBackup, plan, cloudwatch.Stats.MAXIMUM, Duration.minutes(15), 'Age of newest Available (s)'),
+            metric(METRICS.rpoSeconds, plan, cloudwatch.Stats.MAXIMUM, Duration.minutes(15), 'RPO (s)'),
+          ],
+          width: 6,
+          height: 6,
+        }),
+        new cloudwatch.GraphWidget({
+          title: `${plan}: newest Available backup's age vs RPO`,
+          left: [metric(METRICS.secondsSinceLastAvailableBackup, plan, cloudwatch.Stats.MAXIMUM, Duration.minutes(15), 'age (s)'), metric(METRICS.rpoSeconds, plan, cloudwatch.Stats.MAXIMUM, Duration.minutes(15), 'RPO (s)')],
+          leftYAxis: { min: 0 },
+          width: 6,
+          height: 6,
+        }),
+        new cloudwatch.GraphWidget({
+          title: `${plan}: backups and failures per day`,
+          left: [
+            metric(METRICS.backupSucceeded, plan, cloudwatch.Stats.SUM, day, 'Available'),
+            metric(METRICS.backupFailed, plan, cloudwatch.Stats.SUM, day, 'Failed'),
+            metric(METRICS.restoreFailed, plan, cloudwatch.Stats.SUM, day, 'Restores failed'),
+            metric(METRICS.drillFailed, plan, cloudwatch.Stats.SUM, day, 'Drills failed'),
+          ],
+          view: cloudwatch.GraphWidgetView.BAR,
+          width: 6,
+          height: 6,
+        }),
+        new cloudwatch.GraphWidget({
+          title: `${plan}: backup duration (s)`,
+          left: [metric(METRICS.backupDuration, plan, cloudwatch.Stats.MAXIMUM, day, 'longest of the day'), metric(METRICS.backupDuration, plan, cloudwatch.Stats.AVERAGE, day, 'average of the day')],
+          leftYAxis: { min: 0 },
+          width: 6,
+          height: 6,
+        }),
+      );
+      dashboard.addWidgets(
+        new cloudwatch.GraphWidget({
+          title: `${plan}: backup size and bytes uploaded (dedup at work)`,
+          left: [metric(METRICS.backupSize, plan, cloudwatch.Stats.MAXIMUM, day, 'size'), metric(METRICS.backupBytesUploaded, plan, cloudwatch.Stats.SUM, day, 'uploaded')],
+          leftYAxis: { min: 0 },
+          width: 12,
+          height: 6,
+        }),
+        new cloudwatch.GraphWidget({
+          title: `${plan}: restore and drill RTO (s)`,
+          left: [metric(METRICS.restoreRto, plan, cloudwatch.Stats.MAXIMUM, day, 'restore RTO'), metric(METRICS.drillRto, plan, cloudwatch.Stats.MAXIMUM, day, 'drill RTO'), metric(METRICS.drillRpo, plan, cloudwatch.Stats.MAXIMUM, day, 'drill RPO')],
+          leftYAxis: { min: 0 },
+          width: 12,
+          height: 6,
+        }),
+      );
+    }
+    if (vault) {
+      const bucket = vault.bucket.bucketName;
+      const replication = [...vault.replicationFailureAlarms].map(([region, alarm]) => ({ region, dimensions: (alarm.metric as cloudwatch.Metric).dimensions as Record<string, string> }));
+      dashboard.addWidgets(
+        new cloudwatch.GraphWidget({
+          title: 'Vault bytes by storage class (S3 reports daily)',
+          left: STORAGE_TYPES.map(
+            (storageType) =>
+              new cloudwatch.Metric({ namespace: 'AWS/S3', metricName: 'BucketSizeBytes', dimensionsMap: { BucketName: bucket, StorageType: storageType }, statistic: cloudwatch.Stats.AVERAGE, period: Duration.days(1), label: storageType }),
+          ),
+          stacked: true,
+          width: replication.length ? 12 : 24,
+          height: 6,
+        }),
+        ...(replication.length
+          ? [
+              new cloudwatch.GraphWidget({
+                title: 'Replication latency (s) and failed objects, per DR region',
+                left: replication.map(({ region, dimensions }) => new cloudwatch.Metric({ namespace: 'AWS/S3', metricName: 'ReplicationLatency', dimensionsMap: dimensions, statistic: cloudwatch.Stats.MAXIMUM, period: Duration.minutes(5), label: `latency to ${region}` })),
+                right: replication.map(({ region, dimensions }) => new cloudwatch.Metric({ namespace: 'AWS/S3', metricName: 'OperationsFailedReplication', dimensionsMap: dimensions, statistic: cloudwatch.Stats.SUM, period: Duration.minutes(5), label: `failed to ${region}` })),
+                leftAnnotations: [{ value: REPLICATION_LATENCY_LIMIT.toSeconds(), label: 'RTC 15 minutes' }],
+                width: 12,
+                height: 6,
+              }),
+            ]
+          : []),
+      );
+    }
+    return dashboard;
+  }
+}
