@@ -134,7 +134,6 @@ describe('what the emitting steps publish', () => {
 
   it('"Drill Failed" from recordEvidenceStep when the restore never ran', async () => {
     const { events, publish } = recorder();
-    const config = await loadConfigFile('examples/production.yaml');
     await recordEvidenceStep(
       { catalog: new InMemoryCatalog(), vault: new InMemoryVaultStore(), events: publish, now: NOW },
       {
@@ -147,7 +146,7 @@ describe('what the emitting steps publish', () => {
         targetNamespace: 'vector-db-drill',
         validateRowCounts: true,
         cleanup: true,
-        vault: config.vaults[0]!,
+        vault: { name: 'primary', bucket: 'milvus-guard-primary-123456789012-us-east-1', region: 'us-east-1' },
         executionId: 'arn:aws:states:us-east-1:123456789012:execution:milvus-guard-drill:d1',
         startedAt: '2026-11-23T06:00:00.000Z',
       },
