@@ -17,6 +17,8 @@
  * - LIST requests: the daily retention run lists the whole vault once (1 request per 1,000 keys).
  * - Each DR replica receives every object again (a replication PUT at its Region's price) and
  *   the uploaded bytes cross Regions (inter-Region transfer, paid by the source Region).
+ * - Listings show current object versions only; noncurrent versions are billed too, until the
+ *   lifecycle's noncurrent-version rule removes them, and are not counted.
  * - GET requests are not estimated: reads happen at restores and drills, which are events, not a
  *   monthly rate. Early-deletion minimums, Intelligent-Tiering monitoring and the per-object
  *   overhead of the archive classes are not included.
@@ -151,7 +153,8 @@ export interface CostReport {
 }
 
 const BASIS = [
-  'storage: the bytes each bucket holds per storage class, at the price table\'s list prices per GB-month (GB = 2^30 bytes)',
+  'storage: the bytes each bucket holds per storage class, at the price table\'s list prices per GB-month (GB = 2^30 bytes); Intelligent-Tiering at its Frequent Access price (an upper bound)',
+  'listings show current versions only: noncurrent versions (an overwritten locked object, until the lifecycle removes them) are billed but not counted',
   'rates: from the intervals between the recent Available backups (what the backups after the oldest of them uploaded and wrote, per day since it)',
   "PUTs per backup: its packs (bytes uploaded / the vault's average pack size) + objects copied server-side (COPY) + the objects it owns in the vault; written as S3 Standard",
   'LISTs: the daily retention run lists the whole vault once (1 request per 1,000 objects)',
