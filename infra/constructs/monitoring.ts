@@ -13,11 +13,11 @@
  * 4. Drills: a drill failed; no drill passed within its schedule's longest gap plus a day.
  * 5. The dashboard (primary region): per plan the last backup's age against the RPO, successes
  *    and failures, durations, sizes and bytes uploaded, restore and drill RTO; the vault's bytes
- *    by storage class and its replication latency.
+ *    by storage class, its replication latency, and the DR regions' CheckReplication counts.
  * The RPO alarm is the RPO check's (infra/constructs/rpo-check.ts); the capacity alarms are the
  * vault's (infra/constructs/vault.ts); failed executions are each workflow's.
  */
-import { Annotations, Duration } from 'aws-cdk-lib';
+import { Annotations, Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as sns from 'aws-cdk-lib/aws-sns';
@@ -133,6 +133,12 @@ export interface MonitoringProps {
    * @default - no dashboard
    */
   readonly dashboardName?: string;
+  /**
+   * The vault's DR regions: the dashboard draws their drills' RTO and CheckReplication's counts
+   * from there (a dashboard may show any region's metrics).
+   * @default - none
+   */
+  readonly drRegions?: readonly string[];
 }
 
 export class Monitoring extends Construct {
@@ -159,7 +165,7 @@ export class Monitoring extends Construct {
       this.drillFailedAlarm(props.installation, plan, drills.filter((d) => d.plan.plan.name === plan).map((d) => d.drill.name));
     }
     for (const drill of drills) this.drillOverdueAlarm(props.installation, drill);
-    if (props.dashboardName) this.dashboard = this.buildDashboard(props.dashboardName, props.installation, plans, props.vault);
+    if (props.dashboardName) this.dashboard = this.buildDashboard(props.dashboardName, props.installation, plans, props.vault, props.drRegions ?? []);
   }
 
   private add(id: string, props: cloudwatch.AlarmProps): cloudwatch.Alarm {
@@ -260,11 +266,12 @@ export class Monitoring extends Construct {
   }
 
   private drillFailedAlarm(installation: string, plan: string, drills: readonly string[]): void {
+    const region = Stack.of(this).region;
     this.add(`DrillFailed-${plan}`, {
       alarmName: `${installation}-drill-failed-${plan}`,
       alarmDescription:
         `A DR drill of plan ${plan} (${drills.join(', ')}) failed: a restore of its latest backup did not validate, so a real restore might not either. ` +
-        `Read the evidence report with: milvus-guard drill list --plan ${plan}; fix the cause and run it again with: milvus-guard drill run --drill ${drills[0]} --wait.`,
+        `Read the evidence report with: milvus-guard drill list --plan ${plan} --region ${region}; fix the cause and run it again with: milvus-guard drill run --drill ${drills[0]} --wait.`,
       metric: guardMetric(METRICS.drillFailed, installation, plan, { statistic: cloudwatch.Stats.SUM, period: Duration.minutes(5) }),
       threshold: 0,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -295,11 +302,12 @@ export class Monitoring extends Construct {
       return;
     }
     const hours = Math.ceil(window / 3600);
+    const region = Stack.of(this).region;
     this.add(`DrillOverdue-${drill}`, {
       alarmName: `${installation}-drill-overdue-${drill}`,
       alarmDescription:
         `No drill of plan ${plan} passed in the last ${hours} hours: drill ${drill} runs at ${resolved.schedule.cron.join(', ')} (${resolved.schedule.timeZone}), at most ${gap / 3600} hours apart, plus ${DRILL_SLACK.toHours()} hours to run. ` +
-        `See its last runs with: milvus-guard drill list --plan ${plan} (and the ${installation}-drill-failed-${plan} alarm); check that its schedule is enabled, then run it with: milvus-guard drill run --drill ${drill} --wait.`,
+        `See its last runs with: milvus-guard drill list --plan ${plan} --region ${region} (and the ${installation}-drill-failed-${plan} alarm); check that its schedule is enabled, then run it with: milvus-guard drill run --drill ${drill} --wait.`,
       metric: guardMetric(METRICS.drillPassed, installation, plan, { statistic: cloudwatch.Stats.SAMPLE_COUNT, period: Duration.hours(1) }),
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
@@ -310,7 +318,7 @@ export class Monitoring extends Construct {
     });
   }
 
-  private buildDashboard(dashboardName: string, installation: string, plans: readonly ResolvedPlan[], vault: Vault | undefined): cloudwatch.Dashboard {
+  private buildDashboard(dashboardName: string, installation: string, plans: readonly ResolvedPlan[], vault: Vault | undefined, drRegions: readonly string[]): cloudwatch.Dashboard {
     const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { dashboardName, defaultInterval: Duration.days(14) });
     const metric = (spec: MetricSpec, plan: string, statistic: string, period: Duration, label?: string) =>
       guardMetric(spec, installation, plan, { statistic, period, label: label ?? spec.name });
@@ -376,7 +384,13 @@ export class Monitoring extends Construct {
         }),
         new cloudwatch.GraphWidget({
           title: `${plan}: restore and drill RTO (s)`,
-          left: [metric(METRICS.restoreRto, plan, cloudwatch.Stats.MAXIMUM, day, 'restore RTO'), metric(METRICS.drillRto, plan, cloudwatch.Stats.MAXIMUM, day, 'drill RTO'), metric(METRICS.drillRpo, plan, cloudwatch.Stats.MAXIMUM, day, 'drill RPO')],
+          left: [
+            metric(METRICS.restoreRto, plan, cloudwatch.Stats.MAXIMUM, day, 'restore RTO'),
+            metric(METRICS.drillRto, plan, cloudwatch.Stats.MAXIMUM, day, 'drill RTO'),
+            metric(METRICS.drillRpo, plan, cloudwatch.Stats.MAXIMUM, day, 'drill RPO'),
+            // Drills into a DR cluster run (and report) in the DR region.
+            ...drRegions.map((region) => metric(METRICS.drillRto, plan, cloudwatch.Stats.MAXIMUM, day, `drill RTO in ${region}`).with({ region })),
+          ],
           leftYAxis: { min: 0 },
           width: 12,
           height: 6,
@@ -409,6 +423,20 @@ export class Monitoring extends Construct {
               }),
             ]
           : []),
+      );
+    }
+    if (drRegions.length) {
+      // CheckReplication in each DR region: backups not yet whole there, and those past the deadline.
+      const dr = (spec: MetricSpec, region: string, label: string) =>
+        guardMetric(spec, installation, undefined, { statistic: cloudwatch.Stats.MAXIMUM, period: Duration.minutes(5), label }).with({ region });
+      dashboard.addWidgets(
+        new cloudwatch.GraphWidget({
+          title: 'Backups not yet whole in the DR vault (CheckReplication)',
+          left: drRegions.flatMap((region) => [dr(METRICS.replicationPending, region, `pending in ${region}`), dr(METRICS.replicationLate, region, `late in ${region}`)]),
+          leftYAxis: { min: 0 },
+          width: 24,
+          height: 6,
+        }),
       );
     }
     return dashboard;

@@ -124,12 +124,12 @@ export function taskFunctionTimeouts(definition: string): ReadonlyMap<string, Du
 }
 
 /** The CLI command that lists a workflow's runs and why one failed, by definition (cli/commands). */
-const CLI_LIST: Readonly<Record<string, string>> = {
-  backup: 'milvus-guard backup list, then milvus-guard backup describe NAME',
-  restore: 'milvus-guard restore list, then milvus-guard restore describe ID',
-  drill: 'milvus-guard drill list',
-  retention: 'milvus-guard retention list',
-  failover: 'milvus-guard dr list',
+const CLI_LIST: Readonly<Record<string, (region: string) => string>> = {
+  backup: (r) => `milvus-guard backup list --region ${r}, then milvus-guard backup describe NAME --region ${r}`,
+  restore: (r) => `milvus-guard restore list --region ${r}, then milvus-guard restore describe ID --region ${r}`,
+  drill: (r) => `milvus-guard drill list --region ${r}`,
+  retention: (r) => `milvus-guard retention list --region ${r}`,
+  failover: (r) => `milvus-guard dr list --region ${r}`,
 };
 
 /** The CLI command that starts a scheduled workflow by hand, by definition. */
@@ -263,7 +263,7 @@ export class Workflow extends Construct {
       alarmName: `${props.stateMachineName}-failed-executions`,
       alarmDescription:
         `A ${props.stateMachineName} execution failed, timed out or was aborted. ` +
-        `See which and why with: ${CLI_LIST[props.definition] ?? `aws stepfunctions list-executions --status-filter FAILED --state-machine-arn <${props.stateMachineName}>`}` +
+        `See which and why with: ${CLI_LIST[props.definition]?.(Stack.of(this).region) ?? `aws stepfunctions list-executions --status-filter FAILED --state-machine-arn <${props.stateMachineName}>`}` +
         ` (or open the execution in the Step Functions console); fix the cause and run it again.`,
       metric: new cloudwatch.MathExpression({
         expression: 'FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)',

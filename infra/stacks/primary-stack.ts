@@ -327,6 +327,7 @@ export class PrimaryStack extends Stack {
       vault: this.vault,
       vaultName: vaultConfig.name,
       dashboardName: `${config.name}-${vaultConfig.name}`,
+      drRegions: vaultConfig.replicaRegions,
     });
 
     // No role of the product may lift or shorten an Object Lock (Vault.denyGovernanceBypass

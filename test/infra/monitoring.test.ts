@@ -253,6 +253,15 @@ describe('dashboard', () => {
     expect(text).toContain('\\"AWS/S3\\",\\"ReplicationLatency\\"');
   });
 
+  it("draws the DR region's drill RTO and CheckReplication's pending and late backups from that region", () => {
+    const text = body();
+
+    expect(text).toMatch(new RegExp(`\\\\"${METRICS.drillRto.name}\\\\",[^\\]]*\\\\"region\\\\":\\\\"us-west-2\\\\"`));
+    for (const spec of [METRICS.replicationPending, METRICS.replicationLate]) {
+      expect(text).toMatch(new RegExp(`\\\\"MilvusGuard\\\\",\\\\"${spec.name}\\\\",\\\\"service\\\\",\\\\"milvus-guard\\\\",\\{[^}]*\\\\"region\\\\":\\\\"us-west-2\\\\"`));
+    }
+  });
+
   it('is made in the primary stack only', () => {
     expect(dr.findResources('AWS::CloudWatch::Dashboard')).toEqual({});
   });
