@@ -12,6 +12,9 @@ import { replicatesInto, resolvePlan } from '../core/config/resolve.js';
 import { drStateMachineName, stateMachineName } from '../core/naming.js';
 import { loadDefinition, walkStates } from '../core/workflow/asl.js';
 import type { WorkflowIO, WorkflowOptions } from './commands/common.js';
+import cliProgress from 'cli-progress';
+import { progressPercent, type VolumeProgress } from '../core/datamover/progress.js';
+import { formatBytes, formatEta, formatProgress, formatRate } from './format.js';
 
 export type Workflow = 'backup' | 'restore' | 'drill' | 'retention' | 'failover';
 const WORKFLOWS: readonly Workflow[] = ['backup', 'restore', 'drill', 'retention', 'failover'];
@@ -27,6 +30,121 @@ export interface ExecutionEnd {
 
 /** What to run, and who gets each state progress shows. */
 type WorkflowRun = { readonly workflow: Workflow; readonly config: Config; readonly input: unknown; readonly show?: (state: string) => void };
+
+/**
+ * How `--wait` follows the data mover's progress (the objects core/datamover/progress.ts writes
+ * to the vault) while an execution runs: `poll` reads the progress of every volume of the
+ * backup or restore the execution runs (`executionArn` in AWS; undefined on the local cluster,
+ * whose execution id is known only at its end).
+ */
+export interface ProgressFollow {
+  readonly poll: (executionArn: string | undefined) => Promise<readonly VolumeProgress[]>;
+  /** A progress bar per volume (stderr is a terminal), else plain lines. */
+  readonly tty: boolean;
+  /** For the plain lines' times and spacing. @default () => new Date() */
+  readonly now?: () => Date;
+  /** Seconds between two plain lines of one volume whose phase did not change. @default 30 */
+  readonly lineEverySeconds?: number;
+  /** Milliseconds between two reads of the progress on the local cluster. @default 2000 */
+  readonly pollMs?: number;
+  /** Where the bars are drawn. @default process.stderr */
+  readonly stream?: NodeJS.WritableStream;
+}
+
+/** Shows the progress of the volumes as it is read; `stop` leaves the last state on screen. */
+export interface ProgressView {
+  show(progress: readonly VolumeProgress[]): void;
+  stop(): void;
+}
+
+/**
+ * The progress view of `--wait`: on a terminal a cli-progress bar per volume (percentage of the
+ * bytes, bytes done of the total, rate and the data mover's ETA); otherwise a plain line per
+ * volume when its phase changes, or when it moved and `lineEverySeconds` passed since its last
+ * line — a log stays readable and a CI job still sees that something moves.
+ */
+export function progressView(follow: Pick<ProgressFollow, 'tty' | 'now' | 'lineEverySeconds' | 'stream'>, err: (text: string) => void): ProgressView {
+  const name = (p: VolumeProgress): string => `${p.kind === 'export' ? 'export' : 'hydrate'} ${p.volume}`;
+  if (follow.tty) {
+    const bars = new cliProgress.MultiBar(
+      {
+        format: ' {volume} [{bar}] {percentage}% | {done} of {size} | {rate} | ETA {left}',
+        hideCursor: true,
+        clearOnComplete: false,
+        stopOnComplete: false,
+        // The data mover measures the rate and the ETA ({left}: cli-progress's own {eta} times its updates, not the copy).
+        etaBuffer: 1,
+        ...(follow.stream ? { stream: follow.stream } : {}),
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    const byVolume = new Map<string, cliProgress.SingleBar>();
+    return {
+      show(progress) {
+        for (const p of progress) {
+          const total = p.phase === 'done' ? Math.max(1, p.bytesDone) : Math.max(1, p.bytesTotal ?? 1);
+          const value = p.phase === 'done' ? total : p.bytesTotal ? p.bytesDone : 0;
+          const payload = {
+            volume: name(p),
+            done: formatBytes(p.bytesDone),
+            size: p.bytesTotal === null ? '?' : formatBytes(p.bytesTotal),
+            rate: p.phase === 'counting' ? 'counting files' : p.phase === 'failed' ? 'failed' : formatRate(p.bytesPerSecond) || '-',
+            left: p.etaSeconds === null ? '-' : formatEta(p.etaSeconds),
+          };
+          const bar = byVolume.get(name(p));
+          if (bar) {
+            bar.setTotal(total);
+            bar.update(value, payload);
+          } else byVolume.set(name(p), bars.create(total, value, payload));
+        }
+      },
+      stop() {
+        bars.stop();
+      },
+    };
+  }
+  const now = follow.now ?? (() => new Date());
+  const every = (follow.lineEverySeconds ?? 30) * 1000;
+  const last = new Map<string, { phase: string; at: number; percent: number | null; bytesDone: number }>();
+  return {
+    show(progress) {
+      const t = now();
+      for (const p of progress) {
+        const before = last.get(name(p));
+        const percent = progressPercent(p);
+        const moved = before !== undefined && (before.bytesDone !== p.bytesDone || before.percent !== percent);
+        if (before && before.phase === p.phase && !(moved && t.getTime() - before.at >= every)) continue;
+        last.set(name(p), { phase: p.phase, at: t.getTime(), percent, bytesDone: p.bytesDone });
+        err(`  ${t.toISOString().slice(11, 19)}  ${name(p)}: ${formatProgress(p)}\n`);
+      }
+    },
+    stop() {},
+  };
+}
+
+/**
+ * Reads the progress every `pollMs` and shows it until the returned `stop` is called (the local
+ * run ended); a read that fails is skipped (progress is a bonus, the run is what matters).
+ */
+function followInBackground(follow: ProgressFollow, view: ProgressView, sleep: (ms: number) => Promise<void>): () => Promise<void> {
+  let stopped = false;
+  let wake: () => void = () => undefined;
+  const stopping = new Promise<void>((resolve) => (wake = resolve));
+  const loop = (async () => {
+    while (!stopped) {
+      view.show(await follow.poll(undefined).catch(() => []));
+      await Promise.race([sleep(follow.pollMs ?? 2000), stopping]);
+    }
+  })();
+  return async () => {
+    stopped = true;
+    wake();
+    await loop;
+    // The last state, once the run has ended (the final objects are written by then).
+    view.show(await follow.poll(undefined).catch(() => []));
+    view.stop();
+  };
+}
 
 /** The states of these workflows that only wait, branch or pass data, Map iterations included. */
 function quietStates(workflows: readonly Workflow[]): ReadonlySet<string> {
@@ -53,11 +171,19 @@ function progress(workflow: Workflow, show: (state: string) => void): (state: st
 }
 
 /** Runs a workflow on the local cluster of `stateDir` to its end; Wait states and retries can be shortened. */
-export async function runLocally(run: WorkflowRun & { readonly stateDir: string; readonly pollMs?: number; readonly retryMs?: number; readonly kubeRequestTimeoutSeconds?: number; readonly now?: () => Date }): Promise<ExecutionEnd> {
+export async function runLocally(
+  run: WorkflowRun & { readonly stateDir: string; readonly pollMs?: number; readonly retryMs?: number; readonly kubeRequestTimeoutSeconds?: number; readonly now?: () => Date; readonly follow?: { readonly progress: ProgressFollow; readonly view: ProgressView; readonly sleep: (ms: number) => Promise<void> } },
+): Promise<ExecutionEnd> {
   const { runLocalWorkflow } = await import('./local-mode.js');
-  const { show, kubeRequestTimeoutSeconds, ...options } = run;
+  const { show, kubeRequestTimeoutSeconds, follow, ...options } = run;
   const timings = kubeRequestTimeoutSeconds === undefined ? {} : { timings: { kubeRequestTimeoutSeconds } };
-  const r = await runLocalWorkflow({ ...options, ...timings, onState: show && progress(run.workflow, show) });
+  const stop = follow ? followInBackground(follow.progress, follow.view, follow.sleep) : undefined;
+  let r: Awaited<ReturnType<typeof runLocalWorkflow>>;
+  try {
+    r = await runLocalWorkflow({ ...options, ...timings, onState: show && progress(run.workflow, show) });
+  } finally {
+    await stop?.();
+  }
   return { executionArn: r.executionId, status: r.status, output: r.output, error: r.error?.name, cause: r.error?.message };
 }
 
@@ -73,7 +199,7 @@ export function stateMachineFor(config: Config, workflow: Workflow, plan: string
 }
 
 /** Starts a workflow's state machine in `region` and, with `wait`, follows it to its end. */
-async function runOnAws(run: WorkflowRun & { readonly plan: string; readonly region: string; readonly wait: boolean; readonly sleep: (ms: number) => Promise<void> }): Promise<ExecutionEnd> {
+async function runOnAws(run: WorkflowRun & { readonly plan: string; readonly region: string; readonly wait: boolean; readonly sleep: (ms: number) => Promise<void>; readonly view?: ProgressView; readonly progress?: ProgressFollow }): Promise<ExecutionEnd> {
   const { Account } = await new STSClient({ region: run.region }).send(new GetCallerIdentityCommand({}));
   const stateMachineArn = `arn:aws:states:${run.region}:${Account}:stateMachine:${stateMachineFor(run.config, run.workflow, run.plan, run.region)}`;
   const sfn = new SFNClient({ region: run.region });
@@ -83,8 +209,10 @@ async function runOnAws(run: WorkflowRun & { readonly plan: string; readonly reg
   const show = run.show ? progress(run.workflow, run.show) : () => undefined;
   for (;;) {
     await showHistory(sfn, executionArn, '', show);
+    if (run.view && run.progress) run.view.show(await run.progress.poll(executionArn).catch(() => []));
     const d = await sfn.send(new DescribeExecutionCommand({ executionArn }));
     if (d.status !== 'RUNNING' && d.status !== 'PENDING_REDRIVE') {
+      run.view?.stop();
       return { executionArn, status: d.status ?? 'UNKNOWN', output: d.output ? (JSON.parse(d.output) as unknown) : undefined, error: d.error, cause: d.cause };
     }
     await run.sleep(5000);
@@ -118,12 +246,27 @@ async function showHistory(sfn: SFNClient, executionArn: string, prefix: string,
  * when given), or started in `--region` or the plan's vault region and followed with `--wait`.
  * Progress goes to stderr, a timestamped line per state, in text output.
  */
-export async function startWorkflow(opts: WorkflowOptions & { readonly wait?: boolean; readonly now?: Date }, io: WorkflowIO, run: Omit<WorkflowRun, 'show'> & { readonly plan: string }): Promise<ExecutionEnd> {
+export async function startWorkflow(
+  opts: WorkflowOptions & { readonly wait?: boolean; readonly now?: Date },
+  io: WorkflowIO,
+  run: Omit<WorkflowRun, 'show'> & { readonly plan: string; readonly progress?: ProgressFollow },
+): Promise<ExecutionEnd> {
   const show = opts.output === 'text' ? (state: string) => io.err(`  ${new Date().toISOString().slice(11, 19)}  ${state}\n`) : undefined;
-  const { plan, ...what } = run;
+  const { plan, progress: follow, ...what } = run;
+  // The volumes' progress is shown with --wait in text output (JSON output stays one object).
+  const view = follow && opts.wait === true && opts.output === 'text' ? progressView(follow, io.err) : undefined;
   const clock = opts.now ? { now: () => opts.now! } : {};
-  if (opts.local) return runLocally({ ...what, ...clock, show, stateDir: opts.state, ...(opts.kubeRequestTimeout === undefined ? {} : { kubeRequestTimeoutSeconds: opts.kubeRequestTimeout }) });
-  return runOnAws({ ...what, plan, show, region: opts.region ?? resolvePlan(run.config, plan).vault.region, wait: opts.wait === true, sleep: io.sleep });
+  if (opts.local) {
+    return runLocally({
+      ...what,
+      ...clock,
+      show,
+      stateDir: opts.state,
+      ...(opts.kubeRequestTimeout === undefined ? {} : { kubeRequestTimeoutSeconds: opts.kubeRequestTimeout }),
+      ...(view && follow ? { follow: { progress: follow, view, sleep: io.sleep } } : {}),
+    });
+  }
+  return runOnAws({ ...what, plan, show, region: opts.region ?? resolvePlan(run.config, plan).vault.region, wait: opts.wait === true, sleep: io.sleep, ...(view && follow ? { view, progress: follow } : {}) });
 }
 
 /** What a local execution wrote, read back by the command: JSON output holds it under `key`; its `text` replaces the status line. */
@@ -139,7 +282,7 @@ type Written = { readonly key: string; readonly value: unknown; readonly text?: 
 export async function executeWorkflow(
   opts: WorkflowOptions & { readonly wait?: boolean; readonly now?: Date },
   io: WorkflowIO,
-  run: Omit<WorkflowRun, 'show'> & { readonly plan: string },
+  run: Omit<WorkflowRun, 'show'> & { readonly plan: string; readonly progress?: ProgressFollow },
   readBack: (end: ExecutionEnd) => Promise<Written>,
 ): Promise<number> {
   const end = await startWorkflow(opts, io, run);

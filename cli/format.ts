@@ -3,6 +3,7 @@
  */
 import prettyBytes from 'pretty-bytes';
 import prettyMs from 'pretty-ms';
+import { progressPercent, type VolumeProgress } from '../core/datamover/progress.js';
 
 /**
  * kubectl-style tables: upper-case headers, columns padded with three spaces, no borders, so
@@ -30,4 +31,46 @@ export function formatDuration(seconds: number | undefined): string {
   const text = prettyMs((short ? seconds : Math.round(seconds)) * 1000, { unitCount: 2, keepDecimalsOnWholeSeconds: short, subSecondsAsDecimals: true });
   // Two units read as one token, the second padded: `2m 5s` → `2m05s`.
   return text.replace(/ (?=\d[a-z])/g, '0').replaceAll(' ', '');
+}
+
+/** `36700160` → `35.0MiB/s`; empty while unknown. */
+export function formatRate(bytesPerSecond: number | null | undefined): string {
+  return bytesPerSecond === null || bytesPerSecond === undefined ? '' : `${formatBytes(Math.round(bytesPerSecond))}/s`;
+}
+
+/** An ETA in whole seconds: `29s`, `2m05s`, `2h30m` (a countdown has no use for tenths). */
+export function formatEta(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined) return '';
+  return seconds < 60 ? `${Math.round(seconds)}s` : formatDuration(seconds);
+}
+
+/** A volume's progress as one line: `42% (1.2GiB of 2.9GiB, 120 of 300 files), 35.0MiB/s, ETA 48s`. */
+export function formatProgress(p: VolumeProgress): string {
+  if (p.phase === 'counting') return 'counting files';
+  const percent = progressPercent(p);
+  const of = `${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal ?? undefined)}, ${p.filesDone} of ${p.filesTotal ?? '?'} files`;
+  if (p.phase === 'done') return `done (${of})`;
+  const rate = p.bytesPerSecond === null ? '' : `, ${formatRate(p.bytesPerSecond)}`;
+  const eta = p.etaSeconds === null ? '' : `, ETA ${formatEta(p.etaSeconds)}`;
+  return `${p.phase === 'failed' ? 'failed at ' : ''}${percent === null ? '?' : percent.toFixed(0)}% (${of})${rate}${eta}`;
+}
+
+/** The progress of each volume of a running backup or restore, for `describe`. */
+export function formatProgressTable(progress: readonly VolumeProgress[]): string {
+  return formatTable(
+    ['pvc', 'phase', 'done', 'bytes', 'files', 'rate', 'eta', 'updated'],
+    progress.map((p) => {
+      const percent = progressPercent(p);
+      return [
+        p.volume,
+        p.phase,
+        percent === null ? '' : `${percent.toFixed(0)}%`,
+        `${formatBytes(p.bytesDone)}/${p.bytesTotal === null ? '?' : formatBytes(p.bytesTotal)}`,
+        `${p.filesDone}/${p.filesTotal ?? '?'}`,
+        formatRate(p.bytesPerSecond),
+        formatEta(p.etaSeconds),
+        p.updatedAt,
+      ];
+    }),
+  );
 }

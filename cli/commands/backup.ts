@@ -10,14 +10,18 @@ import { BACKUP_STEPS, type BackupRecord } from '../../core/catalog/record.js';
 import { resolvePlan } from '../../core/config/resolve.js';
 import { withReplication } from '../../core/dr/replication.js';
 import { UserError } from '../../core/errors.js';
-import { executeWorkflow } from '../execution.js';
-import { formatBytes, formatDuration, formatTable } from '../format.js';
+import { executeWorkflow, type ProgressFollow } from '../execution.js';
+import { formatBytes, formatDuration, formatProgressTable, formatTable } from '../format.js';
+import { listProgress, type VolumeProgress } from '../../core/datamover/progress.js';
+import { backupProgressPrefix } from '../../core/vault/layout.js';
+import type { VaultStore } from '../../core/vault/store.js';
+import type { BackupCatalog } from '../../core/catalog/catalog.js';
 import { addWorkflowOptions, catalogFor, configOf, processIO, type WorkflowIO, type WorkflowOptions } from './common.js';
 import { failedAtText } from '../../core/workflow/timeline.js';
 import { SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import type { Config } from '../../core/config/schema.js';
 import { holdBackup, releaseBackup, type HoldServices } from '../../core/retention/hold.js';
-import { vaultBucketName } from '../../core/naming.js';
+import { replicaBucketName, vaultBucketName } from '../../core/naming.js';
 import { nowOption } from './retention.js';
 
 /** The catalog and the vault of backup `id` (the local cluster's, or the plan's S3 vault in its region). */
@@ -26,13 +30,64 @@ async function holdServices(opts: WorkflowOptions, config: Config, id: string): 
   if (opts.local) return { catalog, vault: await (await import('../local-mode.js')).localVault(opts.state), now: () => new Date() };
   const record = await catalog.getBackup(id);
   if (!record) throw new UserError(`there is no backup ${id} in the catalog; list them with milvus-guard backup list`);
-  const vault = config.vaults.find((v) => v.name === record.vault);
-  if (!vault) throw new UserError(`backup ${id} is in vault ${record.vault}, which the config does not define`);
+  return { catalog, vault: await vaultNamed(config, record.vault, `backup ${id}`), now: () => new Date() };
+}
+
+/**
+ * Vault `name` of the config as this command reaches it: its S3 bucket in its region, or in
+ * `region` (a DR region it replicates into) its replica there.
+ */
+export async function vaultNamed(config: Config, name: string, what: string, region?: string): Promise<VaultStore> {
+  const vault = config.vaults.find((v) => v.name === name);
+  if (!vault) throw new UserError(`${what} is in vault ${name}, which the config does not define`);
+  const at = region ?? vault.region;
   const { GetCallerIdentityCommand, STSClient } = await import('@aws-sdk/client-sts');
-  const { Account } = await new STSClient({ region: vault.region }).send(new GetCallerIdentityCommand({}));
+  const { Account } = await new STSClient({ region: at }).send(new GetCallerIdentityCommand({}));
   const { S3VaultStore } = await import('../../core/vault/s3-store.js');
-  const bucket = vaultBucketName({ installation: config.name, vault: vault.name, account: Account!, region: vault.region });
-  return { catalog, vault: new S3VaultStore({ bucket, region: vault.region, objectLockMode: vault.objectLock.mode }), now: () => new Date() };
+  const parts = { installation: config.name, vault: vault.name, account: Account!, region: at };
+  const bucket = at === vault.region ? vaultBucketName(parts) : replicaBucketName(parts);
+  return new S3VaultStore({ bucket, region: at, objectLockMode: vault.objectLock.mode });
+}
+
+/** The vault progress is read from: the local cluster's, or the backup's S3 vault. */
+async function progressVault(opts: WorkflowOptions, config: Config, record: BackupRecord): Promise<VaultStore> {
+  return opts.local ? (await import('../local-mode.js')).localVault(opts.state) : vaultNamed(config, record.vault, `backup ${record.backupId}`);
+}
+
+/** The data mover's progress of each volume of a running backup; none once it has ended. */
+export async function backupProgress(vault: VaultStore, record: BackupRecord): Promise<VolumeProgress[]> {
+  return record.status === 'InProgress' ? listProgress(vault, backupProgressPrefix(record.backupId)) : [];
+}
+
+/**
+ * The progress `read` finds; on a failure to reach the vault a warning on stderr and nothing:
+ * `describe` still shows the record, which is what it is for.
+ */
+export async function progressOrNothing(read: () => Promise<VolumeProgress[]>, io: WorkflowIO): Promise<VolumeProgress[]> {
+  try {
+    return await read();
+  } catch (err) {
+    io.err(`warning: cannot read the volumes' progress from the vault (${err instanceof Error ? err.message : String(err)}); showing the catalog record only\n`);
+    return [];
+  }
+}
+
+/**
+ * What `backup create --wait` follows: the progress of the backup the execution runs (found in
+ * the catalog by its execution, or on the local cluster as the plan's backup in progress).
+ */
+function followBackup(opts: WorkflowOptions, config: Config, catalog: () => Promise<BackupCatalog>, plan: string, tty: boolean): ProgressFollow {
+  let vault: VaultStore | undefined;
+  return {
+    tty,
+    poll: async (executionArn) => {
+      const records = await (await catalog()).listBackups({ plan });
+      const record = records.find((r) => (executionArn ? r.executionId === executionArn : r.status === 'InProgress'));
+      if (!record) return [];
+      vault ??= await progressVault(opts, config, record);
+      return backupProgress(vault, record);
+    },
+  };
 }
 
 /** `backup list` as a kubectl-style table. */
@@ -43,8 +98,8 @@ export function renderBackupList(records: readonly BackupRecord[]): string {
   );
 }
 
-/** `backup describe`: status, volumes, row counts, timeline, hooks and the failure. */
-export function renderBackup(r: BackupRecord): string {
+/** `backup describe`: status, volumes (with the data mover's progress while it runs), row counts, timeline, hooks and the failure. */
+export function renderBackup(r: BackupRecord, progress: readonly VolumeProgress[] = []): string {
   const parts = [
     `Name:        ${r.backupId}\nPlan:        ${r.plan}\nCluster:     ${r.cluster} (namespace ${r.namespace})\nVault:       ${r.vault}\nStatus:      ${r.status}\n` +
       `Started:     ${r.startedAt}\nCompleted:   ${r.completedAt ?? ''}\nDuration:    ${formatDuration(r.durationSeconds)}\n` +
@@ -72,6 +127,7 @@ export function renderBackup(r: BackupRecord): string {
   if (r.components.length) {
     parts.push('\nVolumes:\n', formatTable(['pvc', 'role', 'snapshot', 'status', 'size', 'uploaded'], r.components.map((c) => [c.pvc, c.role, c.snapshot ?? '', c.status, formatBytes(c.bytesTotal), formatBytes(c.bytesUploaded)])));
   }
+  if (progress.length) parts.push('\nExport progress:\n', formatProgressTable(progress));
   if (r.rowCounts.length) {
     parts.push('\nRow counts:\n', formatTable(['database', 'collection', 'rows', 'confirmed by'], r.rowCounts.map((x) => [x.database, x.collection, x.rows, x.confirmedBy])));
   }
@@ -115,7 +171,8 @@ export function registerBackupCommands(program: Command, io: WorkflowIO = proces
     const config = await configOf(opts);
     resolvePlan(config, opts.plan);
     const input = { plan: opts.plan, ...(opts.backupName ? { backupName: opts.backupName } : {}) };
-    process.exitCode = await executeWorkflow(opts, io, { workflow: 'backup', config, input, plan: opts.plan }, async (end) => {
+    const progress = followBackup(opts, config, () => catalogFor(opts, config), opts.plan, io === processIO && process.stderr.isTTY === true);
+    process.exitCode = await executeWorkflow(opts, io, { workflow: 'backup', config, input, plan: opts.plan, progress }, async (end) => {
       const record = (await (await catalogFor(opts, config)).listBackups({ plan: opts.plan })).find((r) => r.executionId === end.executionArn);
       return { key: 'backup', value: record, text: record && summary(record) };
     });
@@ -177,7 +234,9 @@ export function registerBackupCommands(program: Command, io: WorkflowIO = proces
     if (!found) throw new UserError(`there is no backup ${id} in the catalog; list them with milvus-guard backup list${opts.local ? ' --local' : ''}`);
     // With what each DR region's check recorded for it.
     const [record] = await withReplication(catalog, [found]);
-    io.out(opts.output === 'json' ? `${JSON.stringify(record, null, 2)}\n` : renderBackup(record!));
+    // A running backup's exports, as the data mover last wrote them to the vault.
+    const progress = record!.status === 'InProgress' ? await progressOrNothing(() => progressVault(opts, config, record!).then((v) => backupProgress(v, record!)), io) : [];
+    io.out(opts.output === 'json' ? `${JSON.stringify(progress.length ? { ...record, progress } : record, null, 2)}\n` : renderBackup(record!, progress));
     process.exitCode = 0;
   });
 }

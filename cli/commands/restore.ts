@@ -19,8 +19,12 @@ import { UserError } from '../../core/errors.js';
 import { BackupNotAvailableError, findBackupAt, NoBackupAtPointInTimeError } from '../../core/restore/prepare.js';
 import { RestoreInput } from '../../core/workflow/restore-state.js';
 import { type Command, Option } from 'commander';
-import { executeWorkflow } from '../execution.js';
-import { formatDuration, formatTable } from '../format.js';
+import { executeWorkflow, type ProgressFollow } from '../execution.js';
+import { formatDuration, formatProgressTable, formatTable } from '../format.js';
+import { listProgress, type VolumeProgress } from '../../core/datamover/progress.js';
+import { restoreProgressPrefix } from '../../core/vault/layout.js';
+import type { VaultStore } from '../../core/vault/store.js';
+import { progressOrNothing, vaultNamed } from './backup.js';
 import { addWorkflowOptions, catalogFor, configOf, processIO, type WorkflowIO, type WorkflowOptions } from './common.js';
 import { failedAtText } from '../../core/workflow/timeline.js';
 import { SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
@@ -137,8 +141,38 @@ export function renderRestoreList(records: readonly RestoreRecord[]): string {
   );
 }
 
-/** `restore describe`: status, backup, source, target, RTO, volumes, validation, timeline, failure. */
-export function renderRestore(r: RestoreRecord): string {
+/**
+ * The vault a restore's hydrations write their progress to: the local cluster's, or the S3
+ * vault of the backup's plan in the region the restore runs in (a DR region's replica for a
+ * failover or a DR drill).
+ */
+async function progressVault(opts: WorkflowOptions, config: Config, record: Pick<RestoreRecord, 'plan' | 'executionId' | 'restoreId'>): Promise<VaultStore> {
+  if (opts.local) return (await import('../local-mode.js')).localVault(opts.state);
+  const region = record.executionId.split(':')[3] || undefined;
+  return vaultNamed(config, resolvePlan(config, record.plan).vault.name, `restore ${record.restoreId}`, region);
+}
+
+/** The data mover's progress of each volume a running restore hydrates; none once it has ended. */
+export async function restoreProgress(vault: VaultStore, record: Pick<RestoreRecord, 'status' | 'restoreId'>): Promise<VolumeProgress[]> {
+  return record.status === 'InProgress' ? listProgress(vault, restoreProgressPrefix(record.restoreId)) : [];
+}
+
+/** What `restore create --wait` follows: the hydrations of the restore the execution runs. */
+function followRestore(opts: WorkflowOptions, config: Config, catalog: BackupCatalog, backupId: string, tty: boolean): ProgressFollow {
+  let vault: VaultStore | undefined;
+  return {
+    tty,
+    poll: async (executionArn) => {
+      const record = (await catalog.listRestores({ backupId })).find((r) => (executionArn ? r.executionId === executionArn : r.status === 'InProgress'));
+      if (!record) return [];
+      vault ??= await progressVault(opts, config, record);
+      return restoreProgress(vault, record);
+    },
+  };
+}
+
+/** `restore describe`: status, backup, source, target, RTO, volumes (with hydration progress while it runs), validation, timeline, failure. */
+export function renderRestore(r: RestoreRecord, progress: readonly VolumeProgress[] = []): string {
   const parts = [
     `Name:        ${r.restoreId}\n` +
       `Backup:      ${r.backupId} (plan ${r.plan})\n` +
@@ -154,6 +188,7 @@ export function renderRestore(r: RestoreRecord): string {
   ];
   if (r.failure) parts.push(`\nFailed in ${failedAtText(r.failure)}: ${r.failure.error}\n  ${r.failure.cause}\n  Left behind: ${r.failure.leftBehind}\n`);
   if (r.volumes.length) parts.push('\nVolumes:\n', formatTable(['pvc', 'role', 'status', 'from'], r.volumes.map((v) => [v.pvc, v.role, v.status, v.from ?? ''])));
+  if (progress.length) parts.push('\nHydration progress:\n', formatProgressTable(progress));
   if (r.validation) {
     parts.push(
       `\nValidation: ${r.validation.passed ? 'passed' : 'FAILED'}\n`,
@@ -212,7 +247,8 @@ export function registerRestoreCommands(program: Command, io: WorkflowIO = proce
     const config = await configOf(opts);
     const catalog = await catalogFor(opts, config);
     const backup = await checkRestorable(config, catalog, input, opts.local === true);
-    process.exitCode = await executeWorkflow(opts, io, { workflow: 'restore', config, input, plan: backup.plan }, async (end) => {
+    const progress = followRestore(opts, config, catalog, backup.backupId, io === processIO && process.stderr.isTTY === true);
+    process.exitCode = await executeWorkflow(opts, io, { workflow: 'restore', config, input, plan: backup.plan, progress }, async (end) => {
       const record = (await catalog.listRestores({ backupId: backup.backupId })).find((r) => r.executionId === end.executionArn);
       return { key: 'restore', value: record, text: record && summary(record) };
     });
@@ -256,7 +292,9 @@ export function registerRestoreCommands(program: Command, io: WorkflowIO = proce
     const config = await configOf(opts);
     const record = await (await catalogFor(opts, config)).getRestore(id);
     if (!record) throw new UserError(`there is no restore ${id} in the catalog; list them with milvus-guard restore list${opts.local ? ' --local' : ''}`);
-    io.out(opts.output === 'json' ? `${JSON.stringify(record, null, 2)}\n` : renderRestore(record));
+    // A running restore's hydrations, as the data mover last wrote them to the vault.
+    const progress = record.status === 'InProgress' ? await progressOrNothing(() => progressVault(opts, config, record).then((v) => restoreProgress(v, record)), io) : [];
+    io.out(opts.output === 'json' ? `${JSON.stringify(progress.length ? { ...record, progress } : record, null, 2)}\n` : renderRestore(record, progress));
     process.exitCode = 0;
   });
 }

@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { LRUCache } from 'lru-cache';
 import { UserError } from '../errors.js';
 import { withPath } from '../fs-errors.js';
-import { checkBackupId, checkVolumeName, packKey, volumeIndexKey, volumeSummaryKey } from '../vault/layout.js';
+import { backupProgressKey, checkBackupId, checkVolumeName, packKey, volumeIndexKey, volumeSummaryKey } from '../vault/layout.js';
 import { ObjectNotFoundError, type VaultStore } from '../vault/store.js';
 import { ChunkerPool } from './chunker-pool.js';
 import { CHUNKER_ID, DEFAULT_CHUNKER, type ChunkerParams } from './fastcdc.js';
@@ -20,7 +20,8 @@ import { comparePaths, displayPath, IndexCorruptError, IndexReader, IndexWriter,
 import { Packer } from './packer.js';
 import { findParent, hasIndexCommitment, indexMismatches, readVolumeSummary, SummaryCorruptError, SUMMARY_FORMAT, type BackupStats, type SkippedParent, type VolumeSummary } from './summary.js';
 import { Semaphore } from '../vault/semaphore.js';
-import { MAX_SKIPPED_NAMED, walkTree, type WalkEntry } from './walk.js';
+import { countTree, MAX_SKIPPED_NAMED, walkTree, type WalkEntry } from './walk.js';
+import { ProgressReporter, type ProgressOptions } from './progress.js';
 
 export interface BackupOptions {
   /** The directory to back up. */
@@ -48,6 +49,12 @@ export interface BackupOptions {
   readonly onProgress?: (stats: BackupStats) => void;
   /** Monotonic milliseconds, for the duration. @default performance.now */
   readonly clock?: () => number;
+  /**
+   * Write progress to the vault (`backupProgressKey`) every few seconds while the backup runs
+   * and once at its end, after a first walk that counts the files and bytes (see progress.ts).
+   * @default none written (and no counting walk)
+   */
+  readonly progress?: ProgressOptions;
 }
 
 export interface BackupResult extends BackupStats {
@@ -85,16 +92,34 @@ const KNOWN_CHUNKS = 1 << 17;
  * verify or a restore can tell an index that lost lines from a complete one.
  */
 export async function backupVolume(options: BackupOptions): Promise<BackupResult> {
+  checkVolumeName(options.volume);
+  checkBackupId(options.backupId);
+  const reporter =
+    options.progress && new ProgressReporter(options.vault, backupProgressKey(options.backupId, options.volume), { kind: 'export', volume: options.volume, backupId: options.backupId }, options.progress);
+  try {
+    const result = await backupWith(options, reporter);
+    await reporter?.finish('done', { files: result.files, bytes: result.bytesTotal });
+    return result;
+  } catch (err) {
+    await reporter?.finish('failed');
+    throw err;
+  }
+}
+
+async function backupWith(options: BackupOptions, reporter: ProgressReporter | undefined): Promise<BackupResult> {
   const { vault, volume, backupId } = options;
-  checkVolumeName(volume);
-  checkBackupId(backupId);
   const clock = options.clock ?? (() => performance.now());
   const started = clock();
   const sourceStats = await stat(options.source).catch(() => undefined);
   if (!sourceStats?.isDirectory()) throw new UserError(`source ${options.source} is not a directory; pass the mounted volume's directory`);
 
   const earlier = await earlierAttempt(vault, volume, backupId, options);
-  if (earlier) return { ...earlier, durationSeconds: (clock() - started) / 1000 };
+  // The vault has answered: say the run has started (the counting walk may take a while).
+  reporter?.counting();
+  if (earlier) {
+    reporter?.start({ files: earlier.files, bytes: earlier.bytesTotal });
+    return { ...earlier, durationSeconds: (clock() - started) / 1000 };
+  }
 
   const tmp = await mkdtemp(join(options.tmpDir ?? tmpdir(), 'milvus-guard-index-'));
   let parent: VolumeSummary | undefined;
@@ -127,6 +152,10 @@ export async function backupVolume(options: BackupOptions): Promise<BackupResult
   const reusedPacks = new Set<string>();
   const stats = { files: 0, directories: 0, symlinks: 0, skipped: 0, bytesTotal: 0, bytesScanned: 0, bytesUploaded: 0, filesUnchanged: 0, chunksNew: 0, chunksReused: 0, packsUploaded: 0, packsRetentionExtended: 0, skippedFiles: [] as string[] };
   const snapshot = (): BackupStats => ({ ...stats, bytesUploaded: packer.bytesUploaded, packsUploaded: packer.packsUploaded });
+  // Progress: files whose index entry is written, and bytes read plus those of unchanged files
+  // (done without reading them), so an incremental backup also ends at 100%.
+  const done = { files: 0, unchangedBytes: 0 };
+  const report = (): void => reporter?.update({ files: done.files, bytes: stats.bytesScanned + done.unchangedBytes });
 
   const reuse = (ref: ChunkRef): void => {
     stats.chunksReused++;
@@ -152,6 +181,7 @@ export async function backupVolume(options: BackupOptions): Promise<BackupResult
         offset += length;
       }
       stats.bytesScanned += segment.data.length;
+      report();
       await packer.drain();
     }, prev ? { lengths: prev.map((c) => c.length), hashes: prev.map((c) => c.hash) } : undefined);
     return { ...base, size, chunks: refs };
@@ -161,7 +191,10 @@ export async function backupVolume(options: BackupOptions): Promise<BackupResult
   const indexFile = join(tmp, 'index.jsonl.gz');
   const writer = new IndexWriter(indexFile, { volume, backupId, chunker: chunkerId });
   const flushHead = async (): Promise<void> => {
-    await writer.write(await pending.shift()!);
+    const entry = await pending.shift()!;
+    await writer.write(entry);
+    if (entry.type === 'file') done.files++;
+    report();
     options.onProgress?.(snapshot());
   };
   const enqueue = (entry: Promise<IndexEntry>): void => {
@@ -170,6 +203,8 @@ export async function backupVolume(options: BackupOptions): Promise<BackupResult
   };
 
   try {
+    // The totals first, so progress can say how much is left (a walk of listings and lstat).
+    if (reporter) reporter.start(await countTree(options.source));
     let prev = prevReader ? await prevReader.next() : undefined;
     for await (const w of walkTree(options.source)) {
       while (prev && comparePaths(prev.path, w.path) < 0) prev = await prevReader!.next();
@@ -194,6 +229,7 @@ export async function backupVolume(options: BackupOptions): Promise<BackupResult
           stats.bytesTotal += size;
           if (match?.type === 'file' && match.chunks && match.size === size && match.mtimeNs === w.stats.mtimeNs) {
             stats.filesUnchanged++;
+            done.unchangedBytes += size;
             match.chunks.forEach(reuse);
             enqueue(Promise.resolve({ ...base, type: 'file', size, chunks: match.chunks }));
           } else {

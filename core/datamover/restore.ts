@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { UserError } from '../errors.js';
 import { withPath } from '../fs-errors.js';
-import { checkBackupId, checkVolumeName } from '../vault/layout.js';
+import { checkBackupId, checkRestoreId, checkVolumeName, restoreProgressKey } from '../vault/layout.js';
 import { DirectFileWriter } from '../vault/file-store.js';
 import type { VaultStore } from '../vault/store.js';
 import { ChunkError, hashHere, readChunkRuns, type ChunkHasher } from './chunk-reader.js';
@@ -17,6 +17,7 @@ import { ChunkerPool } from './chunker-pool.js';
 import { displayPath, IndexCorruptError, IndexReader, type IndexEntry } from './index-format.js';
 import { hasIndexCommitment, indexMismatches, readVolumeSummary, type VolumeSummary } from './summary.js';
 import { Semaphore } from '../vault/semaphore.js';
+import { ProgressReporter, type ProgressOptions } from './progress.js';
 
 export interface RestoreOptions {
   readonly vault: VaultStore;
@@ -33,6 +34,12 @@ export interface RestoreOptions {
   readonly onProgress?: (progress: { files: number; bytesWritten: number }) => void;
   /** Monotonic milliseconds, for the duration. @default performance.now */
   readonly clock?: () => number;
+  /**
+   * Write progress to the vault every few seconds and at the end, under the restore this
+   * hydration belongs to (`restoreProgressKey(restoreId, volume)`; see progress.ts).
+   * @default none written
+   */
+  readonly progress?: ProgressOptions & { readonly restoreId: string };
 }
 
 export interface RestoreResult {
@@ -106,12 +113,29 @@ function checkRelativePath(path: Buffer, what: string): void {
  * hydration, the restored file count and bytes against the summary (`RestoreIncompleteError`).
  */
 export async function restoreVolume(options: RestoreOptions): Promise<RestoreResult> {
+  checkVolumeName(options.volume);
+  checkBackupId(options.backupId);
+  const restoreId = options.progress && checkRestoreId(options.progress.restoreId);
+  const reporter = restoreId
+    ? new ProgressReporter(options.vault, restoreProgressKey(restoreId, options.volume), { kind: 'hydrate', volume: options.volume, backupId: options.backupId, restoreId }, options.progress)
+    : undefined;
+  try {
+    const result = await restoreWith(options, reporter);
+    await reporter?.finish('done', { files: result.files, bytes: reporter.bytesTotal ?? 0 });
+    return result;
+  } catch (err) {
+    await reporter?.finish('failed');
+    throw err;
+  }
+}
+
+async function restoreWith(options: RestoreOptions, reporter: ProgressReporter | undefined): Promise<RestoreResult> {
   const { vault, volume, backupId, target } = options;
-  checkVolumeName(volume);
-  checkBackupId(backupId);
   const clock = options.clock ?? (() => performance.now());
   const started = clock();
   const summary = await readVolumeSummary(vault, backupId, volume);
+  // The index knows the totals: the summary records its files and their bytes.
+  reporter?.start({ files: summary.stats.files, bytes: summary.stats.bytesTotal });
   const what = `index of backup ${backupId} volume ${volume}`;
   // The chain before anything is created: an index that lost lines is still valid gzip and
   // sorted JSON, so only the summary's commitment tells it from a complete one.
@@ -128,6 +152,12 @@ export async function restoreVolume(options: RestoreOptions): Promise<RestoreRes
   const inflight = new Set<Promise<void>>();
   let failure: unknown;
   const counts = { files: 0, directories: 0, symlinks: 0, bytesWritten: 0, filesResumed: 0 };
+  // Progress: files finished (written or kept), and bytes written so far plus those of kept files.
+  const done = { files: 0, bytes: 0 };
+  const onBytes = (n: number): void => {
+    done.bytes += n;
+    reporter?.update(done);
+  };
   const dirs: { entry: IndexEntry; abs: Buffer }[] = [];
   const absolute = (p: Buffer): Buffer => (p.length === 0 ? targetBuf : Buffer.concat([targetBuf, Buffer.from('/'), p]));
 
@@ -182,10 +212,13 @@ export async function restoreVolume(options: RestoreOptions): Promise<RestoreRes
             if (held) slots.release();
             held = false;
           };
-          const task = restoreFile(vault, abs, entry, { ownership: options.preserveOwnership ?? false, resuming, hasher, onDataWritten: release })
+          const task = restoreFile(vault, abs, entry, { ownership: options.preserveOwnership ?? false, resuming, hasher, onDataWritten: release, onBytes })
             .then((r) => {
-              if (r === 'resumed') counts.filesResumed++;
-              else counts.bytesWritten += entry.size;
+              done.files++;
+              if (r === 'resumed') {
+                counts.filesResumed++;
+                onBytes(entry.size);
+              } else counts.bytesWritten += entry.size;
               options.onProgress?.({ files: counts.files, bytesWritten: counts.bytesWritten });
             })
             .catch((err: unknown) => {
@@ -325,6 +358,8 @@ interface FileJob {
   readonly hasher: ChunkHasher;
   /** Called once the content is written and closed, before metadata is applied. */
   readonly onDataWritten: () => void;
+  /** Called with the length of each run of bytes written (for progress). */
+  readonly onBytes?: (bytes: number) => void;
 }
 
 async function restoreFile(vault: VaultStore, abs: Buffer, entry: IndexEntry, job: FileJob): Promise<'written' | 'resumed'> {
@@ -340,6 +375,7 @@ async function restoreFile(vault: VaultStore, abs: Buffer, entry: IndexEntry, jo
       for (const bytes of run) {
         await writer.write(bytes);
         written += bytes.length;
+        job.onBytes?.(bytes.length);
       }
     }
     if (written !== entry.size) throw new RestoreError(name, `its chunks add up to ${written} bytes, the index says ${entry.size}`);

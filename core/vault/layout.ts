@@ -12,6 +12,8 @@
  *   backups/<backupId>/manifests/<group>/<kind>/<namespace>/<name>.yaml
  *   backups/<backupId>/manifests/core/Secret/<namespace>/<name>.sealed.json   a Secret, envelope-encrypted
  *   backups/<backupId>/volumes/<volume>/index.jsonl.gz the volume's file index (data mover)
+ *   backups/<backupId>/progress/<volume>.json          the export's progress (data mover, every few seconds)
+ *   restores/<restoreId>/progress/<volume>.json        a hydration's progress (data mover, every few seconds)
  *   volumes/<volume>/backups/<backupId>.json           the volume backup's summary, written last:
  *                                                      its presence means the export is complete
  *   drills/<plan>/<drillId>.json                       a DR drill's evidence report (for auditors)
@@ -136,6 +138,38 @@ export function hookRunsKey(backupId: string, phase: 'pre' | 'post'): string {
 /** The file index of one volume in one backup (gzip-compressed JSON lines). */
 export function volumeIndexKey(backupId: string, volume: string): string {
   return `${backupPrefix(backupId)}volumes/${checkVolumeName(volume)}/index.jsonl.gz`;
+}
+
+/**
+ * The progress of one volume's export (core/datamover/progress.ts): rewritten every few
+ * seconds while the data mover runs, last when it ends. Under the backup's prefix, so it goes
+ * when the backup is expired.
+ */
+export function backupProgressKey(backupId: string, volume: string): string {
+  return `${backupProgressPrefix(backupId)}${checkVolumeName(volume)}.json`;
+}
+
+/** Prefix of the progress objects of every volume of a backup (listing it is how `describe` finds them). */
+export function backupProgressPrefix(backupId: string): string {
+  return `${backupPrefix(backupId)}progress/`;
+}
+
+/** Prefix of everything a restore writes to the vault (its hydrations' progress). */
+export const RESTORES_PREFIX = 'restores/';
+
+/** Checks a restore id for use in keys and returns it (throws `InvalidKeyPartError`). */
+export function checkRestoreId(restoreId: string): string {
+  return segment('restore id', restoreId);
+}
+
+/** The progress of one volume's hydration by restore `restoreId` (see {@link backupProgressKey}). */
+export function restoreProgressKey(restoreId: string, volume: string): string {
+  return `${restoreProgressPrefix(restoreId)}${checkVolumeName(volume)}.json`;
+}
+
+/** Prefix of the progress objects of every volume a restore hydrates. */
+export function restoreProgressPrefix(restoreId: string): string {
+  return `${RESTORES_PREFIX}${checkRestoreId(restoreId)}/progress/`;
 }
 
 /** Prefix of everything every backup owns (for a whole-vault verify). */

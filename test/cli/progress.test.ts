@@ -1,0 +1,164 @@
+import { Writable } from 'node:stream';
+import { join } from 'node:path';
+import { describe, expect, it } from '@jest/globals';
+import { DescribeExecutionCommand, GetExecutionHistoryCommand } from '@aws-sdk/client-sfn';
+import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { registerBackupCommands } from '../../cli/commands/backup.js';
+import { registerRestoreCommands } from '../../cli/commands/restore.js';
+import { progressView } from '../../cli/execution.js';
+import { PROGRESS_FORMAT, type VolumeProgress } from '../../core/datamover/progress.js';
+import { backupProgressKey, restoreProgressKey } from '../../core/vault/layout.js';
+import { FileVaultStore } from '../../core/vault/file-store.js';
+import { backupRecord, CONFIG, cliWith, localState, mockAwsStart, PLAN, restoreRecord } from './helpers.js';
+
+const EXECUTION = 'arn:aws:states:us-east-1:123456789012:execution:milvus-guard-backup:nightly-1';
+const { sfn, ddb } = mockAwsStart(EXECUTION);
+
+/** A progress object of one volume; `over` changes fields. */
+function progress(over: Partial<VolumeProgress> = {}): VolumeProgress {
+  return {
+    format: PROGRESS_FORMAT,
+    kind: 'export',
+    volume: 'export-milvus-minio-0',
+    backupId: 'nightly-1',
+    phase: 'copying',
+    startedAt: '2026-11-23T02:04:00.000Z',
+    updatedAt: '2026-11-23T02:05:00.000Z',
+    filesDone: 120,
+    filesTotal: 300,
+    bytesDone: 42 * 1024 * 1024,
+    bytesTotal: 100 * 1024 * 1024,
+    bytesPerSecond: 2 * 1024 * 1024,
+    etaSeconds: 29,
+    ...over,
+  };
+}
+
+const json = (p: VolumeProgress) => Buffer.from(JSON.stringify(p));
+
+describe('describe shows the progress of a running volume', () => {
+  it('backup describe: percent, bytes done of the total, files, rate and ETA per exporting volume (--local)', async () => {
+    // Prepare: a running backup, and the progress its data mover last wrote to the local vault.
+    const { dir, catalog } = await localState();
+    await catalog.createBackup(backupRecord({ status: 'InProgress', completedAt: undefined, components: [{ pvc: 'export-milvus-minio-0', role: 'object-storage', status: 'SnapshotReady' }] }));
+    await new FileVaultStore(join(dir, 'vault')).put(backupProgressKey('nightly-1', 'export-milvus-minio-0'), json(progress()));
+    const cli = cliWith(registerBackupCommands);
+
+    // Act
+    expect(await cli.run('backup', 'describe', 'nightly-1', '--local', '--state', dir)).toBe(0);
+
+    // Assess
+    const text = cli.out.join('');
+    expect(text).toContain('Export progress:');
+    const row = text.split('\n').find((l) => l.startsWith('export-milvus-minio-0') && l.includes('copying'))!;
+    expect(row.split(/\s{3,}/)).toEqual(['export-milvus-minio-0', 'copying', '42%', '42.0MiB/100.0MiB', '120/300', '2.0MiB/s', '29s', '2026-11-23T02:05:00.000Z']);
+  });
+
+  it('backup describe shows no progress for a backup that has ended', async () => {
+    const { dir, catalog } = await localState();
+    await catalog.createBackup(backupRecord());
+    await new FileVaultStore(join(dir, 'vault')).put(backupProgressKey('nightly-1', 'export-milvus-minio-0'), json(progress({ phase: 'done' })));
+    const cli = cliWith(registerBackupCommands);
+
+    await cli.run('backup', 'describe', 'nightly-1', '--local', '--state', dir);
+
+    expect(cli.out.join('')).not.toContain('Export progress:');
+  });
+
+  it('restore describe: the progress of each volume a running restore hydrates (--local)', async () => {
+    const { dir, catalog } = await localState();
+    const record = restoreRecord({ status: 'InProgress', completedAt: undefined, rtoSeconds: undefined, validation: undefined });
+    await catalog.createRestore(record);
+    await new FileVaultStore(join(dir, 'vault')).put(
+      restoreProgressKey(record.restoreId, 'data-production-milvus-etcd-0'),
+      json(progress({ kind: 'hydrate', restoreId: record.restoreId, volume: 'data-production-milvus-etcd-0', bytesDone: 0, filesDone: 0, bytesPerSecond: null, etaSeconds: null })),
+    );
+    const cli = cliWith(registerRestoreCommands);
+
+    expect(await cli.run('restore', 'describe', record.restoreId, '--local', '--state', dir)).toBe(0);
+
+    const text = cli.out.join('');
+    expect(text).toContain('Hydration progress:');
+    expect(text).toMatch(/data-production-milvus-etcd-0\s+copying\s+0%\s+0B\/100\.0MiB\s+0\/300/);
+  });
+});
+
+describe('--wait when stderr is not a terminal', () => {
+  it('prints a plain line per volume when its phase changes, and when it moved after the interval', () => {
+    // Prepare
+    let t = Date.parse('2026-11-23T02:05:00Z');
+    const lines: string[] = [];
+    const view = progressView({ tty: false, now: () => new Date(t), lineEverySeconds: 30 }, (l) => lines.push(l));
+
+    // Act: counting, copying, moved 10 s later (quiet), moved 30 s later, unchanged 60 s later (quiet), done.
+    view.show([progress({ phase: 'counting', filesTotal: null, bytesTotal: null, bytesDone: 0, filesDone: 0, bytesPerSecond: null, etaSeconds: null })]);
+    view.show([progress({ bytesDone: 0, filesDone: 0, bytesPerSecond: null, etaSeconds: null })]);
+    t += 10_000;
+    view.show([progress({ bytesDone: 10 * 1024 * 1024 })]);
+    t += 30_000;
+    view.show([progress()]);
+    t += 60_000;
+    view.show([progress()]);
+    view.show([progress({ phase: 'done', bytesDone: 100 * 1024 * 1024, filesDone: 300, etaSeconds: 0 })]);
+    view.stop();
+
+    // Assess: plain text, no escape codes.
+    expect(lines).toEqual([
+      '  02:05:00  export export-milvus-minio-0: counting files\n',
+      '  02:05:00  export export-milvus-minio-0: 0% (0B of 100.0MiB, 0 of 300 files)\n',
+      '  02:05:40  export export-milvus-minio-0: 42% (42.0MiB of 100.0MiB, 120 of 300 files), 2.0MiB/s, ETA 29s\n',
+      '  02:06:40  export export-milvus-minio-0: done (100.0MiB of 100.0MiB, 300 of 300 files)\n',
+    ]);
+  });
+
+  it('backup create --wait follows the volumes in the S3 vault and prints plain lines between the states', async () => {
+    // Prepare: an execution that runs for two polls; the backup's record; its progress in the vault.
+    const s3 = mockClient(S3Client);
+    ddb.on(QueryCommand).resolves({ Items: [backupRecord({ status: 'InProgress', completedAt: undefined, executionId: EXECUTION })] });
+    sfn.on(GetExecutionHistoryCommand).resolves({ events: [{ id: 1, type: 'TaskStateEntered', timestamp: new Date(), stateEnteredEventDetails: { name: 'Export' } }] });
+    sfn
+      .on(DescribeExecutionCommand)
+      .resolvesOnce({ status: 'RUNNING', executionArn: EXECUTION, stateMachineArn: 'x', startDate: new Date() })
+      .resolves({ status: 'SUCCEEDED', output: '{}', executionArn: EXECUTION, stateMachineArn: 'x', startDate: new Date() });
+    const key = backupProgressKey('nightly-1', 'export-milvus-minio-0');
+    s3.on(ListObjectsV2Command).resolves({ Contents: [{ Key: key, Size: 300 }] });
+    const bodies = [progress(), progress({ phase: 'done', bytesDone: 100 * 1024 * 1024, filesDone: 300, etaSeconds: 0 })];
+    let read = 0;
+    s3.on(GetObjectCommand, { Key: key }).callsFake(async () => {
+      const body = json(bodies[Math.min(read++, bodies.length - 1)]!);
+      return { Body: { transformToByteArray: async () => new Uint8Array(body) } };
+    });
+    const cli = cliWith(registerBackupCommands);
+
+    try {
+      // Act
+      const code = await cli.run('backup', 'create', '--plan', PLAN, '-c', CONFIG, '--wait');
+
+      // Assess
+      expect(code).toBe(0);
+      const err = cli.err.map((l) => l.replace(/^\s+\d\d:\d\d:\d\d\s+/, '').trim());
+      expect(err).toEqual(['Export', 'export export-milvus-minio-0: 42% (42.0MiB of 100.0MiB, 120 of 300 files), 2.0MiB/s, ETA 29s', 'export export-milvus-minio-0: done (100.0MiB of 100.0MiB, 300 of 300 files)']);
+      expect(cli.err.join('')).not.toContain('\x1b');
+    } finally {
+      s3.restore();
+    }
+  });
+});
+
+describe('--wait on a terminal', () => {
+  it('draws a progress bar per volume with the percentage, bytes, rate and ETA', () => {
+    // Prepare: a stream that says it is a terminal and keeps what is drawn.
+    const drawn: string[] = [];
+    const stream = Object.assign(new Writable({ write: (chunk: Buffer, _e, done) => (drawn.push(chunk.toString()), done()) }), { isTTY: true, columns: 160, cursorTo: () => true, clearLine: () => true, moveCursor: () => true });
+    const view = progressView({ tty: true, stream }, () => undefined);
+
+    // Act
+    view.show([progress()]);
+    view.stop();
+
+    // Assess
+    expect(drawn.join('')).toMatch(/export export-milvus-minio-0 \[[█░]+\] 42% \| 42\.0MiB of 100\.0MiB \| 2\.0MiB\/s \| ETA 29s/);
+  });
+});
