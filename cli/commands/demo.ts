@@ -353,7 +353,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const authSecret = options.milvusAuth ? { name: local.SEED_AUTH_SECRET, usernameKey: 'username', passwordKey: 'password' } : undefined;
   // With --object-storage s3 the plan declares the seeded bucket and where restores may write.
   const s3 = options.objectStorage === 's3';
-  const objectStorage = s3 ? { bucket: local.SEED_S3_BUCKET, rootPath: local.SEED_S3_ROOT_PATH, restoreTargets: [{ bucket: DEMO_RESTORE_BUCKET, prefix: 'restores' }] } : undefined;
+  const objectStorage = s3 ? { bucket: local.SEED_S3_BUCKET, rootPath: local.SEED_S3_ROOT_PATH, restoreTargets: [{ bucket: DEMO_RESTORE_BUCKET, prefix: 'milvus' }] } : undefined;
   const config =
     authSecret || objectStorage
       ? { ...example, plans: example.plans.map((p) => (p.name === DEMO_PLAN ? { ...p, milvus: { ...p.milvus, ...(authSecret ? { authSecret } : {}), ...(objectStorage ? { objectStorage } : {}) } } : p)) }

@@ -226,7 +226,13 @@ function checkDeclaredBucket(plan: ResolvedPlan['plan'], found: ExternalBucket):
   if (found.type !== 'S3' && found.type !== 'MinIO') {
     throw new ObjectStorageUndeclaredError(`${where} of type ${found.type}; milvus-guard copies S3-compatible buckets only (type S3 or MinIO)`);
   }
-  return { bucket: found.bucket, rootPath: found.rootPath, ...(found.endpoint ? { endpoint: found.endpoint } : {}), ...(found.region ? { region: found.region } : {}) };
+  // Found here, before GC is paused: the vault (on AWS S3) copies with CopyObject, which reads
+  // only buckets of the same service.
+  if (!found.onAws) {
+    throw new ObjectStorageUndeclaredError(`${where} on endpoint ${found.endpoint}, which is not AWS S3; milvus-guard copies a Milvus bucket into the vault with S3's server-side CopyObject, so the bucket must be on AWS S3 too`);
+  }
+  // An AWS S3 endpoint says nothing the SDK needs (it finds the bucket's region itself): only the region is kept.
+  return { bucket: found.bucket, rootPath: found.rootPath, declaredBy: found.declaredBy, ...(found.region ? { region: found.region } : {}) };
 }
 
 /**

@@ -29,8 +29,8 @@ import type { RelaySpec } from '../milvus/relay.js';
 
 /** How a backup (or restore) reaches an external bucket and the vault to copy between them. */
 export interface ObjectCopyAccess {
-  /** The engine's backend for a Milvus bucket at `source.endpoint` (AWS S3 when absent) and this region's vault. */
-  readonly backend: (source: { readonly endpoint?: string; readonly region?: string }) => BackupCopyContext['backend'];
+  /** The engine's backend between a Milvus bucket on AWS S3 (in `source.region`, when known) and this region's vault. */
+  readonly backend: (source: { readonly region?: string }) => BackupCopyContext['backend'];
   /** How long one call copies pages before it returns its cursor (a Lambda has 15 minutes). */
   readonly callSeconds: number;
   /** Keys per page, at most 1000 (ListObjectsV2's page). @default 1000 */
@@ -48,8 +48,28 @@ export const renewalMargin = (callSeconds: number): number => (callSeconds + 300
 
 type Services = Pick<BackupServices, 'catalog' | 'now' | 'objectCopy'>;
 
-/** Takes a new GC pause before `old`'s lease ends and returns it (see {@link renewGcPause}). */
-export type RenewPause = (old: GcPause) => Promise<GcPause>;
+/**
+ * How the copy renews the GC pause (see {@link renewGcPause}): take a new pause, and release an
+ * old one once the new one is recorded.
+ */
+export interface RenewPause {
+  readonly pause: () => Promise<GcPause>;
+  readonly release: (old: GcPause) => Promise<void>;
+}
+
+/**
+ * The GC pause ended before the copy could renew it: Milvus may have deleted objects the etcd
+ * snapshot names before they were copied, so the backup is not consistent and must not become
+ * Available. Not retried: run the backup again (and give the pause a longer lease).
+ */
+export class GcPauseLapsedError extends Error {
+  constructor(backupId: string, pausedUntil: string, at: Date) {
+    super(
+      `the datacoord GC pause of backup ${backupId} ended at ${pausedUntil}, before the bucket copy renewed it (at ${at.toISOString()}): Milvus may have removed objects the etcd snapshot names, so the copy would not restore; run the backup again, with GC_PAUSE_SECONDS longer than the snapshots and hooks take`,
+    );
+    this.name = 'GcPauseLapsed';
+  }
+}
 
 /**
  * Copies pages of the Milvus bucket into the vault until the call's time is up or the copy is
@@ -68,19 +88,21 @@ export async function copyObjects(
   const started = s.now().getTime();
   const ctx: BackupCopyContext = {
     backend: s.objectCopy.backend(source),
-    source: { bucket: source.bucket, prefix: source.rootPath, ...(source.region ? { region: source.region } : {}), ...(source.endpoint ? { endpoint: source.endpoint } : {}) },
+    source: { bucket: source.bucket, prefix: source.rootPath, ...(source.region ? { region: source.region } : {}) },
     ...(backup.retainUntil ? { retainUntil: new Date(backup.retainUntil) } : {}),
     ...(s.objectCopy.pageSize ? { pageSize: s.objectCopy.pageSize } : {}),
   };
   let cursor: CopyCursor = previous?.cursor ?? startObjectCopy(backup.backupName);
   let pause = previous?.gc ?? gc;
   const budget = s.objectCopy.callSeconds * 1000;
-  while (!cursor.done && s.now().getTime() - started < budget) {
-    if (pause && Date.parse(pause.pausedUntil) - s.now().getTime() < renewalMargin(s.objectCopy.callSeconds)) {
-      pause = await renew(pause);
-      await s.catalog.updateBackup(backup.backupName, { gcPause: pause });
-    }
+  // A page is not started when the last one would not fit in what is left of the call: a page
+  // cut off by the Task's timeout is redone, but costs its time twice.
+  let lastPage = 0;
+  while (!cursor.done && s.now().getTime() - started + lastPage < budget) {
+    if (pause) pause = await keepPaused(s, backup.backupName, pause, renew);
+    const pageStarted = s.now().getTime();
     cursor = await copyPage(ctx, cursor);
+    lastPage = s.now().getTime() - pageStarted;
   }
   if (!cursor.done) return { done: false, cursor, ...(pause ? { gc: pause } : {}) };
   const commit: ObjectCopyCommitment = await finishCopy(ctx, cursor);
@@ -100,10 +122,10 @@ export async function copyObjects(
 }
 
 /**
- * A new lease on the GC pause of the plan's Milvus before the old one ends: pause again, then
- * resume the old ticket, so GC is never unpaused in between (copyObjects records the new pause,
- * which a recovery resumes). A failure to resume the old ticket is harmless (its lease ends by
- * itself) and is not raised. Without tickets (before Milvus 2.6.8) the second pause extends the one.
+ * Renewal of the GC pause of the plan's Milvus: pause again (a new lease; without tickets, before
+ * Milvus 2.6.8, the second pause extends the one), and resume an old ticket after the new pause
+ * is recorded, so GC is never unpaused in between. A failure to resume the old ticket is harmless
+ * (its lease ends by itself) and is not raised.
  */
 export function renewGcPause(
   s: Pick<BackupServices, 'now' | 'timings' | 'dataMover'>,
@@ -112,19 +134,26 @@ export function renewGcPause(
   backupId: string,
   guard?: RelaySpec['whileOpen'],
 ): RenewPause {
-  return (old) =>
-    withMilvus(
-      kube,
-      resolved,
-      s,
-      backupId,
-      async (milvus) => {
-        const renewed = await pauseGc(s, milvus, s.now());
-        if (old.ticket && old.ticket !== renewed.ticket) await milvus.resumeGc(old.ticket).catch(() => undefined);
-        return renewed;
-      },
-      guard,
-    );
+  return {
+    pause: () => withMilvus(kube, resolved, s, backupId, (milvus) => pauseGc(s, milvus, s.now()), guard),
+    release: (old) => withMilvus(kube, resolved, s, backupId, (milvus) => milvus.resumeGc(old.ticket), guard),
+  };
+}
+
+/**
+ * The pause in force before the next page: `pause` as it is while its lease lasts more than
+ * {@link renewalMargin}, else a new one (recorded before the old is released, so a recovery after
+ * a crash in between finds one it can resume; the old lease ends by itself). Throws
+ * {@link GcPauseLapsedError} when the lease has already ended.
+ */
+async function keepPaused(s: Services, backupId: string, pause: GcPause, renew: RenewPause): Promise<GcPause> {
+  const now = s.now();
+  if (Date.parse(pause.pausedUntil) <= now.getTime()) throw new GcPauseLapsedError(backupId, pause.pausedUntil, now);
+  if (Date.parse(pause.pausedUntil) - now.getTime() >= renewalMargin(s.objectCopy.callSeconds)) return pause;
+  const renewed = await renew.pause();
+  await s.catalog.updateBackup(backupId, { gcPause: renewed });
+  if (pause.ticket && pause.ticket !== renewed.ticket) await renew.release(pause).catch(() => undefined);
+  return renewed;
 }
 
 /** The timeline's line for a finished copy. */

@@ -318,7 +318,12 @@ const KeyPrefix = z
   .refine((p) => !p.split('/').some((s) => s === '.' || s === '..'), 'must not have "." or ".." segments');
 
 /** A place restores may copy a backup's bucket objects into: a bucket and a key prefix. */
-export const ObjectStorageTarget = z.strictObject({ bucket: BucketName, prefix: KeyPrefix.default('') });
+export const ObjectStorageTarget = z.strictObject({
+  bucket: BucketName,
+  prefix: KeyPrefix.default(''),
+  /** The bucket's region: a restore or drill that names no target uses the first one in its own region. @default any region */
+  region: Region.optional(),
+});
 export type ObjectStorageTarget = z.infer<typeof ObjectStorageTarget>;
 
 export const ObjectStorage = z.strictObject({

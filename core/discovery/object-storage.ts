@@ -25,6 +25,8 @@ export interface ExternalBucket {
   readonly rootPath: string;
   /** `host:port` as Milvus reaches it (`s3.us-east-1.amazonaws.com:443`), when declared. */
   readonly endpoint?: string;
+  /** Whether the endpoint is AWS S3 itself (or none is declared): only then can the vault copy it server-side. */
+  readonly onAws: boolean;
   /** `minio.region`, when declared. */
   readonly region?: string;
   /** The storage type declared: `S3`, `MinIO`, or another the Operator knows. */
@@ -42,6 +44,23 @@ const obj = (v: unknown): Obj => (v && typeof v === 'object' && !Array.isArray(v
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 const trimSlashes = (p: string): string => p.replace(/^\/+|\/+$/g, '');
 
+/**
+ * AWS S3's own endpoints (`s3.amazonaws.com`, `s3.<region>.amazonaws.com`, `s3-<region>…`, the
+ * FIPS and dual-stack forms, China's `.com.cn`), with an optional scheme and port: a Milvus that
+ * names one of these is on AWS S3, whose buckets the vault copies from with CopyObject, and its
+ * region is read from the host.
+ */
+const AWS_S3_HOST = /^s3(?:-fips)?(?:\.dualstack)?(?:[.-]([a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d+))?\.amazonaws\.com(?:\.cn)?$/;
+
+/** Whether `endpoint` is AWS S3, and the region its host names. */
+export function awsS3Endpoint(endpoint: string | undefined): { onAws: boolean; region?: string } {
+  if (endpoint === undefined) return { onAws: true };
+  const host = endpoint.replace(/^[a-z]+:\/\//i, '').replace(/[:/].*$/, '').toLowerCase();
+  const match = AWS_S3_HOST.exec(host);
+  if (!match) return { onAws: false };
+  return { onAws: true, ...(match[1] ? { region: match[1] } : {}) };
+}
+
 /** The external bucket the CR or the Helm config declares; undefined when Milvus uses an in-cluster MinIO. */
 export function externalObjectStorage(input: { readonly instance: string; readonly milvusCr?: LooseObject; readonly helmConfig?: LooseObject }): ExternalBucket | undefined {
   if (input.milvusCr) {
@@ -50,12 +69,14 @@ export function externalObjectStorage(input: { readonly instance: string; readon
     if (storage.external !== true) return undefined;
     const minio = obj(obj(spec.config).minio);
     const endpoint = str(storage.endpoint);
-    const region = str(minio.region);
+    const aws = awsS3Endpoint(endpoint);
+    const region = str(minio.region) ?? aws.region;
     return {
       bucket: str(minio.bucketName) ?? input.milvusCr.metadata.name,
       rootPath: trimSlashes(typeof minio.rootPath === 'string' ? minio.rootPath : MILVUS_DEFAULT_ROOT_PATH),
       type: str(storage.type) ?? 'MinIO',
       declaredBy: 'milvus-cr',
+      onAws: aws.onAws,
       ...(endpoint ? { endpoint } : {}),
       ...(region ? { region } : {}),
     };
@@ -75,8 +96,10 @@ export function externalObjectStorage(input: { readonly instance: string; readon
   const address = str(minio.address);
   if (!address || address.split('.')[0] === helmFullname(input.instance, 'minio')) return undefined;
   const port = minio.port === undefined ? undefined : String(minio.port);
-  const region = str(minio.region);
+  const aws = awsS3Endpoint(address);
+  const region = str(minio.region) ?? aws.region;
   return {
+    onAws: aws.onAws,
     bucket: str(minio.bucketName) ?? MILVUS_DEFAULT_BUCKET,
     rootPath: trimSlashes(typeof minio.rootPath === 'string' ? minio.rootPath : MILVUS_DEFAULT_ROOT_PATH),
     type: str(minio.cloudProvider) === 'aws' || /amazonaws\.com$/.test(address) ? 'S3' : 'MinIO',

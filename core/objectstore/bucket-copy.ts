@@ -90,8 +90,9 @@ export interface BackupCopyContext extends CopyEngineContext {
   /**
    * Bytes one call copies at most: a page ends early (at least one object) once its objects add
    * up to more, and the next call lists again after the last object taken. This bounds a call's
-   * time when objects are large (S3 copies an object of several GiB in tens of seconds or more),
-   * so a page fits in a Lambda's 15 minutes. @default 100 GiB
+   * time when objects are large (S3 copies an object of several GiB in tens of seconds or more,
+   * a few hundred MiB/s per object), so a page started late in a call still fits in a Lambda's
+   * 15 minutes. @default 16 GiB
    */
   readonly maxPageBytes?: number;
 }
@@ -135,7 +136,7 @@ export interface RestoreCursor {
 
 const DEFAULT_CONCURRENCY = 32;
 const MAX_PAGE = 1000;
-const DEFAULT_PAGE_BYTES = 100 * 1024 ** 3;
+const DEFAULT_PAGE_BYTES = 16 * 1024 ** 3;
 
 const noTotals = (): CopyTotals => ({ objects: 0, bytes: 0, copied: 0, reused: 0, bytesCopied: 0, bytesReused: 0, retentionExtended: 0, requests: noRequests() });
 

@@ -37,6 +37,9 @@ export function createCopyClient(source: ObjectSource, vault: Pick<S3VaultOption
     ...(vault.region ? { region: vault.region } : source.region ? { region: source.region } : {}),
     ...(vault.endpoint ? { endpoint: vault.endpoint, forcePathStyle: true } : {}),
     ...(vault.credentials ? { credentials: vault.credentials } : {}),
+    // The Milvus bucket or a restore target may be in another region than the vault: S3 answers
+    // such a request with a redirect naming the bucket's region, which the SDK then follows.
+    followRegionRedirects: true,
     retryMode: 'adaptive',
     maxAttempts: vault.maxAttempts ?? 10,
   });

@@ -13,6 +13,7 @@
  * operator adopts objects that already exist instead of replacing them. Whichever comes first,
  * the second create finds the object and counts it as `existing`.
  */
+import { parseDocument } from 'yaml';
 import { parse } from 'yaml';
 import { getOptional } from '../backup/capture.js';
 import { collectionPath, type CapturedKind, type RawObject } from '../backup/discover.js';
@@ -224,6 +225,37 @@ export function pointAtBucket(cr: RawObject, target: { readonly bucket: string; 
   return copy;
 }
 
+/** The keys of a Milvus config ConfigMap (the Helm chart's `<fullname>`: default.yaml, user.yaml; or a milvus.yaml). */
+const MILVUS_CONFIG_KEYS = ['default.yaml', 'milvus.yaml', 'user.yaml'];
+
+/**
+ * A ConfigMap holding a Milvus config (a Helm release's) pointed at the restored bucket copy:
+ * every config key whose `minio.bucketName` and `minio.rootPath` name the bucket the backup was
+ * copied from gets the target's, comments and everything else kept. Without this a restored Helm
+ * release would run on the live bucket: reading the source's objects with older metadata, its GC
+ * deleting what it does not know. Other ConfigMaps are returned as they are.
+ */
+export function pointConfigAtBucket(configMap: RawObject, source: { readonly bucket: string; readonly rootPath: string }, target: { readonly bucket: string; readonly prefix: string }): RawObject {
+  const data = (configMap as { data?: Record<string, string> }).data;
+  if (!data) return configMap;
+  let changed = false;
+  const next = { ...data };
+  for (const key of MILVUS_CONFIG_KEYS) {
+    if (typeof data[key] !== 'string') continue;
+    const doc = parseDocument(data[key]);
+    if (doc.errors.length > 0) continue;
+    const bucket = doc.getIn(['minio', 'bucketName']);
+    if (bucket !== source.bucket) continue;
+    const rootPath = String(doc.getIn(['minio', 'rootPath']) ?? '').replace(/^\/+|\/+$/g, '');
+    if (rootPath !== source.rootPath) continue;
+    doc.setIn(['minio', 'bucketName'], target.bucket);
+    doc.setIn(['minio', 'rootPath'], target.prefix);
+    next[key] = doc.toString();
+    changed = true;
+  }
+  return changed ? ({ ...configMap, data: next } as RawObject) : configMap;
+}
+
 /** Where an object's kind is served: {@link RESTORE_ORDER}, else the API's discovery document. */
 async function kindOf(kube: KubeClients, object: RawObject, cache: Map<string, CapturedKind>): Promise<CapturedKind> {
   const group = groupOf(object.apiVersion);
@@ -268,7 +300,13 @@ export async function applyManifests(ctx: { readonly vault: VaultStore; readonly
   const summary: ApplySummary & { skipped: string[] } = { created: 0, existing: 0, secrets: 0, skipped: [] };
   for (const { object, kind } of resolved) {
     const rewritten = rewriteForTarget(object, { fromNamespace: restore.from.namespace, toNamespace: restore.to.namespace, storageClassMap: restore.storageClassMap, labels });
-    const body = restore.objects && kind.group === 'milvus.io' && kind.kind === 'Milvus' ? pointAtBucket(rewritten, restore.objects.target) : rewritten;
+    const body = !restore.objects
+      ? rewritten
+      : kind.group === 'milvus.io' && kind.kind === 'Milvus'
+        ? pointAtBucket(rewritten, restore.objects.target)
+        : kind.group === '' && kind.kind === 'ConfigMap'
+          ? pointConfigAtBucket(rewritten, restore.objects.source, restore.objects.target)
+          : rewritten;
     const what = `${kind.kind} ${restore.to.namespace}/${object.metadata.name}`;
     const skip = skipReason(kind, restore);
     if (skip) {

@@ -198,7 +198,7 @@ export async function prepareRestore(
 
   const { plan } = resolved;
   const restoreId = input.restoreName ?? defaultRestoreName(backup.backupId, request.execution.startTime);
-  const objects = objectRestoreTarget(plan, backup, input.objectStorage, restoreId);
+  const objects = objectRestoreTarget(plan, backup, input.objectStorage, restoreId, { region: serving.region, drill: input.drillId !== undefined });
   if (objects && ctx.objectCopy) {
     const { bucket, prefix } = objects.target;
     const found = (await ctx.objectCopy.backend({}).listSource(bucket, { prefix: prefix === '' ? '' : `${prefix}/`, maxKeys: 1 }, noRequests())).objects[0]?.key;
@@ -229,7 +229,9 @@ const underPrefix = (key: string, prefix: string): boolean => prefix === '' || k
 /**
  * Where a restore of backup `backup` copies its Milvus bucket objects: the input's
  * `objectStorage`, which must lie inside one of the plan's `restoreTargets` (the deployment grants
- * write there and nowhere else), or by default below the first of them, in `<prefix>/<restore>`.
+ * write there and nowhere else), or by default below the first of them in the restore's region
+ * (a target without a region is in any), in `<prefix>/restores/<restore>`, or
+ * `<prefix>/drills/<restore>` for a drill, so a lifecycle rule can expire drills' copies alone.
  * Never the bucket prefix the backup was taken from, nor one that contains it or lies inside
  * it: a restore must not write over the Milvus it protects. Undefined for a backup without a
  * bucket copy (a Milvus on in-cluster MinIO).
@@ -237,8 +239,9 @@ const underPrefix = (key: string, prefix: string): boolean => prefix === '' || k
 export function objectRestoreTarget(
   plan: ResolvedPlan['plan'],
   backup: BackupRecord,
-  requested: ObjectStorageTarget | undefined,
+  requested: Omit<ObjectStorageTarget, 'region'> | undefined,
   restoreId: string,
+  where: { readonly region?: string; readonly drill?: boolean } = {},
 ): PreparedRestore['objects'] {
   const copy = backup.objectCopy;
   if (!copy) {
@@ -252,12 +255,16 @@ export function objectRestoreTarget(
       `objectStorage: backup ${backup.backupId} holds a copy of Milvus's bucket s3://${copy.source.bucket}/${copy.source.rootPath}, and plan ${plan.name} declares nowhere to restore it (milvus.objectStorage.restoreTargets); declare a bucket and prefix there and deploy, so the restore may write it`,
     ]);
   }
-  const target = requested ?? { bucket: targets[0]!.bucket, prefix: [targets[0]!.prefix, restoreId].filter((p) => p !== '').join('/') };
+  const home = targets.find((t) => t.region === undefined || where.region === undefined || t.region === where.region);
+  if (!requested && !home) {
+    throw new InvalidInputError(WHAT, [`objectStorage: plan ${plan.name} declares no restore target in ${where.region} (${declared}); name one (objectStorage), or declare a target in ${where.region}`]);
+  }
+  const target = requested ?? { bucket: home!.bucket, prefix: [home!.prefix, where.drill ? 'drills' : 'restores', restoreId].filter((p) => p !== '').join('/') };
   if (!targets.some((t) => t.bucket === target.bucket && underPrefix(target.prefix, t.prefix))) {
     throw new InvalidInputError(WHAT, [`objectStorage: s3://${target.bucket}/${target.prefix} is not inside a restore target of plan ${plan.name} (${declared}); name one of them or a prefix below one`]);
   }
   if (target.bucket === copy.source.bucket && (underPrefix(target.prefix, copy.source.rootPath) || underPrefix(copy.source.rootPath, target.prefix))) {
     throw new InvalidInputError(WHAT, [`objectStorage: s3://${target.bucket}/${target.prefix} overlaps the root path the backup was taken from (s3://${copy.source.bucket}/${copy.source.rootPath}); restore into another prefix so the running Milvus's objects are not overwritten`]);
   }
-  return { commit: { sha256: copy.sha256, objects: copy.objects, bytes: copy.bytes }, target };
+  return { commit: { sha256: copy.sha256, objects: copy.objects, bytes: copy.bytes }, source: copy.source, target: { bucket: target.bucket, prefix: target.prefix } };
 }

@@ -28,7 +28,7 @@ export const Discovery = z.strictObject({
   queue: z.strictObject({ kind: z.string(), placement: z.string() }).optional(),
   warnings: z.array(z.string()).optional(),
   /** The external bucket Milvus keeps its objects in (no in-cluster MinIO): CopyObjects copies it. */
-  objectStorage: z.strictObject({ bucket: z.string(), rootPath: z.string(), endpoint: z.string().optional(), region: z.string().optional() }).optional(),
+  objectStorage: z.strictObject({ bucket: z.string(), rootPath: z.string(), declaredBy: z.enum(['milvus-cr', 'helm-config']), region: z.string().optional() }).optional(),
 });
 export type Discovery = z.infer<typeof Discovery>;
 

@@ -55,6 +55,16 @@ export const RETRY_POLICIES = {
     { ErrorEquals: TRANSIENT_ERROR_NAMES, IntervalSeconds: 3, MaxAttempts: 5, BackoffRate: 2, MaxDelaySeconds: 60, JitterStrategy: 'FULL' },
     WAIT_FOR_RETENTION,
   ],
+  /**
+   * CopyObjects and RestoreObjects: as `transient`, and a call that timed out or whose Lambda
+   * died (`States.Timeout`, `Lambda.Unknown`) is redone too. Their request is a cursor that
+   * redoes at most one page (core/objectstore/bucket-copy.ts), so a dead call costs a page, not the backup.
+   */
+  'resumable-copy': [
+    { ErrorEquals: LAMBDA_SERVICE_ERRORS, IntervalSeconds: 2, MaxAttempts: 6, BackoffRate: 2, JitterStrategy: 'FULL' },
+    { ErrorEquals: TRANSIENT_ERROR_NAMES, IntervalSeconds: 3, MaxAttempts: 5, BackoffRate: 2, MaxDelaySeconds: 60, JitterStrategy: 'FULL' },
+    { ErrorEquals: ['States.Timeout', 'Lambda.Unknown'], IntervalSeconds: 5, MaxAttempts: 3, BackoffRate: 2, JitterStrategy: 'FULL' },
+  ],
   /** A Task that starts a nested execution: only starting it is retried, never the child's failure. */
   'nested-execution': [{ ErrorEquals: NESTED_EXECUTION_ERRORS, IntervalSeconds: 10, MaxAttempts: 5, BackoffRate: 2, JitterStrategy: 'FULL' }],
 } as const satisfies Record<string, readonly Retrier[]>;

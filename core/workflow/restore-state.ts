@@ -54,7 +54,7 @@ export const RestoreInput = z
      * into, which the restored Milvus CR is pointed at. It must lie inside one of the plan's
      * `milvus.objectStorage.restoreTargets`. Default: the first of them, below `<prefix>/<restore name>`.
      */
-    objectStorage: ObjectStorageTarget.optional(),
+    objectStorage: ObjectStorageTarget.omit({ region: true }).optional(),
   })
   .superRefine((input, ctx) => {
     if (input.backupId === undefined && input.plan === undefined) {
@@ -109,6 +109,8 @@ export const PreparedRestore = z.strictObject({
   objects: z
     .strictObject({
       commit: z.strictObject({ sha256: z.string(), objects: z.number().int().nonnegative(), bytes: z.number().int().nonnegative() }),
+      /** Where the backup copied them from: the restored Milvus's config is moved off it. */
+      source: z.strictObject({ bucket: z.string(), rootPath: z.string() }),
       target: z.strictObject({ bucket: z.string(), prefix: z.string() }),
     })
     .optional(),

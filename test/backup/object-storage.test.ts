@@ -39,7 +39,7 @@ beforeAll(async () => {
   const base = await loadConfigFile('examples/production.yaml');
   config = {
     ...base,
-    plans: base.plans.map((p) => ({ ...p, milvus: { ...p.milvus, objectStorage: { bucket: SEED_S3_BUCKET, rootPath: SEED_S3_ROOT_PATH, restoreTargets: [{ bucket: RESTORE_BUCKET, prefix: 'restores' }] } } })),
+    plans: base.plans.map((p) => ({ ...p, milvus: { ...p.milvus, objectStorage: { bucket: SEED_S3_BUCKET, rootPath: SEED_S3_ROOT_PATH, restoreTargets: [{ bucket: RESTORE_BUCKET, prefix: 'milvus' }] } } })),
   };
   const result = await backup(c, config, { backupName: 's3-first' });
   expect(result.status).toBe('SUCCEEDED');
@@ -136,14 +136,14 @@ describe('a restore of it', () => {
     expect(result.status).toBe('SUCCEEDED');
     const record = await restoreServicesOf(c, config).catalog.getRestore('s3-restore');
     expect(record?.status).toBe('Completed');
-    expect(record?.steps.Objects?.detail).toMatch(new RegExp(`${first.objectCopy!.objects} objects .* into s3://${RESTORE_BUCKET}/restores/s3-restore`));
-    const restored = await files(join(c.cluster.dirs.objectStorage(), RESTORE_BUCKET, 'restores', 's3-restore'));
+    expect(record?.steps.Objects?.detail).toMatch(new RegExp(`${first.objectCopy!.objects} objects .* into s3://${RESTORE_BUCKET}/milvus/restores/s3-restore`));
+    const restored = await files(join(c.cluster.dirs.objectStorage(), RESTORE_BUCKET, 'milvus', 'restores', 's3-restore'));
     expect(restored.length).toBe(first.objectCopy!.objects);
 
     const kc = new KubeConfig();
     kc.loadFromFile(c.cluster.kubeconfigPath);
     const cr = (await kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({ group: 'milvus.io', version: 'v1beta1', namespace: TARGET, plural: 'milvuses', name: MILVUS })) as { spec: { config: { minio: Record<string, unknown> } } };
-    expect(cr.spec.config.minio).toMatchObject({ bucketName: RESTORE_BUCKET, rootPath: 'restores/s3-restore' });
+    expect(cr.spec.config.minio).toMatchObject({ bucketName: RESTORE_BUCKET, rootPath: 'milvus/restores/s3-restore' });
     const sim = c.cluster.milvus.get(TARGET, MILVUS)!;
     expect(await countRows(sim, 'user_profiles')).toBe(first.rowCounts.find((r) => r.collection === 'user_profiles')!.rows);
   }, FULL_RUN);
@@ -152,9 +152,9 @@ describe('a restore of it', () => {
     const outside = await restore(c, config, { backupId: 's3-first', targetNamespace: 'vector-db-outside', objectStorage: { bucket: SEED_S3_BUCKET, prefix: 'elsewhere' } });
     expect(outside.status).toBe('FAILED');
     expect(outside.error?.name ?? JSON.stringify(outside)).toMatch(/InvalidInput/);
-    expect(JSON.stringify(outside)).toMatch(/not inside a restore target of plan milvus-production-backup \(s3:\/\/production-milvus-restores\/restores\)/);
+    expect(JSON.stringify(outside)).toMatch(/not inside a restore target of plan milvus-production-backup \(s3:\/\/production-milvus-restores\/milvus\)/);
 
-    const reused = await restore(c, config, { backupId: 's3-first', targetNamespace: 'vector-db-reused', objectStorage: { bucket: RESTORE_BUCKET, prefix: 'restores/s3-restore' } });
+    const reused = await restore(c, config, { backupId: 's3-first', targetNamespace: 'vector-db-reused', objectStorage: { bucket: RESTORE_BUCKET, prefix: 'milvus/restores/s3-restore' } });
     expect(reused.status).toBe('FAILED');
     expect(JSON.stringify(reused)).toMatch(/already holds objects/);
   }, FULL_RUN);

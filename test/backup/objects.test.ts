@@ -14,7 +14,7 @@ import type { PreparedBackup } from '../../core/workflow/contracts.js';
 // cursor it was given and completes the same copy.
 
 const T0 = Date.parse('2026-12-01T02:00:00.000Z');
-const BUCKET = { bucket: 'acme-milvus', rootPath: 'files' };
+const BUCKET = { bucket: 'acme-milvus', rootPath: 'files', declaredBy: 'milvus-cr' as const };
 const BACKUP: PreparedBackup = {
   plan: 'milvus-production-backup',
   backupName: 'copy-1',
@@ -49,8 +49,11 @@ function services(vault: string, secondsPerPage: number, failAt?: number): { cat
   return { catalog, now: () => new Date(now), objectCopy: { backend: () => backend, callSeconds: 60, pageSize: 10 } };
 }
 
-const noRenewal: RenewPause = async () => {
-  throw new Error('no renewal expected');
+const noRenewal: RenewPause = {
+  pause: async () => {
+    throw new Error('no renewal expected');
+  },
+  release: async () => undefined,
 };
 
 /** Calls CopyObjects until done, as the workflow's loop does; counts the calls. */
@@ -80,11 +83,12 @@ const longPause: GcPause = { ticket: 't-1', pausedUntil: new Date(T0 + 3600_000)
 
 describe('CopyObjects', () => {
   it('stops at the call budget with its cursor and finishes on later calls, recording the commit', async () => {
-    // 40 s per page of 10 keys, 60 s per call: two pages a call, three pages in all.
-    const { last, calls } = await copyAll(services('vault', 40), longPause);
+    // 20 s per page of 10 keys, 60 s per call: a third page would not fit after two, so two
+    // pages a call, three pages in all.
+    const { last, calls } = await copyAll(services('vault', 20), longPause);
 
     expect(calls).toBe(2);
-    expect(last.copy).toMatchObject({ source: BUCKET, objects: 30, copied: 30, pages: 3 });
+    expect(last.copy).toMatchObject({ source: { bucket: BUCKET.bucket, rootPath: BUCKET.rootPath }, objects: 30, copied: 30, pages: 3 });
     expect((await catalog.getBackup(BACKUP.backupName))?.objectCopy).toEqual(last.copy);
     expect(last.gc).toEqual(longPause);
   });
@@ -92,18 +96,28 @@ describe('CopyObjects', () => {
   it('renews the GC pause before its lease ends, records the new pause and hands it on', async () => {
     // The lease ends 10 minutes after the start: within a call (60 s) plus 5 minutes of it after the first page.
     const pause: GcPause = { ticket: 't-1', pausedUntil: new Date(T0 + 7 * 60_000).toISOString() };
-    const renewed: GcPause[] = [];
-    const renew: RenewPause = async (old) => {
-      const next = { ticket: `t-${renewed.length + 2}`, pausedUntil: new Date(now + 45 * 60_000).toISOString() };
-      renewed.push(old);
-      return next;
+    const events: string[] = [];
+    const renew: RenewPause = {
+      pause: async () => {
+        events.push('pause');
+        return { ticket: 't-2', pausedUntil: new Date(now + 45 * 60_000).toISOString() };
+      },
+      // The new pause is in the record before the old ticket is resumed: a recovery after a crash in between resumes a live one.
+      release: async (old) => void events.push(`release ${old.ticket} (recorded ${(await catalog.getBackup(BACKUP.backupName))?.gcPause?.ticket})`),
     };
 
     const { last } = await copyAll(services('vault', 40), pause, renew);
 
-    expect(renewed).toEqual([pause]);
+    expect(events).toEqual(['pause', 'release t-1 (recorded t-2)']);
     expect(last.gc?.ticket).toBe('t-2');
     expect((await catalog.getBackup(BACKUP.backupName))?.gcPause?.ticket).toBe('t-2');
+  });
+
+  it('fails with GcPauseLapsed, copying nothing, when the pause ended before the copy could renew it', async () => {
+    const lapsed: GcPause = { ticket: 't-1', pausedUntil: new Date(T0 - 1000).toISOString() };
+
+    await expect(copyObjects(services('vault', 40), BACKUP, BUCKET, { done: false }, lapsed, noRenewal)).rejects.toMatchObject({ name: 'GcPauseLapsed' });
+    expect((await catalog.getBackup(BACKUP.backupName))?.objectCopy).toBeUndefined();
   });
 
   it('completes the same copy when a call dies half way through a page and is redone with its cursor', async () => {

@@ -29,6 +29,6 @@ describe('demo --object-storage s3', () => {
     expect(log).toContain('deleting every Milvus object in its S3 bucket');
     const buckets = join(run.dir, 'object-storage');
     expect(await readdir(join(buckets, SEED_S3_BUCKET))).toEqual([]);
-    expect((await readdir(join(buckets, DEMO_RESTORE_BUCKET, 'restores'))).length).toBe(1);
+    expect((await readdir(join(buckets, DEMO_RESTORE_BUCKET, 'milvus', 'restores'))).length).toBe(1);
   });
 });

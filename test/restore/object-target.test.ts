@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from '@jest/globals';
 import type { BackupRecord } from '../../core/catalog/record.js';
 import { loadConfigFile } from '../../core/config/parse.js';
 import { resolvePlan, type ResolvedPlan } from '../../core/config/resolve.js';
+import { pointConfigAtBucket } from '../../core/restore/manifests.js';
 import { objectRestoreTarget } from '../../core/restore/prepare.js';
 
 // Where a restore copies a backup's Milvus bucket objects: inside a declared restore target,
@@ -19,7 +20,16 @@ beforeAll(async () => {
 
 describe('objectRestoreTarget', () => {
   it('defaults to the first restore target, below the restore name, with the commit the record holds', () => {
-    expect(objectRestoreTarget(plan, backup, undefined, 'b-r1')).toEqual({ commit: { sha256: copy.sha256, objects: 3, bytes: 30 }, target: { bucket: 'acme-restores', prefix: 'milvus/b-r1' } });
+    expect(objectRestoreTarget(plan, backup, undefined, 'b-r1')).toEqual({ commit: { sha256: copy.sha256, objects: 3, bytes: 30 }, source: copy.source, target: { bucket: 'acme-restores', prefix: 'milvus/restores/b-r1' } });
+    // Drills under a prefix of their own, so a lifecycle rule can expire their copies alone.
+    expect(objectRestoreTarget(plan, backup, undefined, 'b-d1', { drill: true })?.target.prefix).toBe('milvus/drills/b-d1');
+  });
+
+  it("defaults to the first target in the restore's region, and says when there is none", () => {
+    const regional = { ...plan, milvus: { ...plan.milvus, objectStorage: { ...plan.milvus.objectStorage!, restoreTargets: [{ bucket: 'acme-east', prefix: 'm', region: 'us-east-1' as const }, { bucket: 'acme-west', prefix: 'm', region: 'us-west-2' as const }] } } };
+
+    expect(objectRestoreTarget(regional, backup, undefined, 'r', { region: 'us-west-2' })?.target).toEqual({ bucket: 'acme-west', prefix: 'm/restores/r' });
+    expect(() => objectRestoreTarget(regional, backup, undefined, 'r', { region: 'eu-west-1' })).toThrow(/declares no restore target in eu-west-1/);
   });
 
   it('takes a prefix below a declared target', () => {
@@ -42,5 +52,26 @@ describe('objectRestoreTarget', () => {
     expect(() => objectRestoreTarget(bare, backup, undefined, 'r')).toThrow(/declares nowhere to restore it \(milvus\.objectStorage\.restoreTargets\)/);
     expect(() => objectRestoreTarget(plan, { backupId: 'v' } as BackupRecord, { bucket: 'acme-restores', prefix: 'milvus' }, 'r')).toThrow(/holds no copy of a Milvus bucket/);
     expect(objectRestoreTarget(plan, { backupId: 'v' } as BackupRecord, undefined, 'r')).toBeUndefined();
+  });
+});
+
+describe('pointConfigAtBucket', () => {
+  const source = { bucket: 'acme-milvus', rootPath: 'files' };
+  const target = { bucket: 'acme-restores', prefix: 'milvus/restores/r1' };
+  const configMap = (data: Record<string, string>) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'my-release-milvus' }, data });
+
+  it("moves a Helm release's config off the bucket the backup was taken from, keeping the rest", () => {
+    const moved = pointConfigAtBucket(configMap({ 'default.yaml': '# rendered by the chart\nminio:\n  address: s3.us-east-1.amazonaws.com\n  port: 443\n  bucketName: acme-milvus\n  rootPath: files\n', 'user.yaml': 'proxy:\n  maxTaskNum: 2048\n' }), source, target) as unknown as { data: Record<string, string> };
+
+    expect(moved.data['default.yaml']).toBe('# rendered by the chart\nminio:\n  address: s3.us-east-1.amazonaws.com\n  port: 443\n  bucketName: acme-restores\n  rootPath: milvus/restores/r1\n');
+    expect(moved.data['user.yaml']).toBe('proxy:\n  maxTaskNum: 2048\n');
+  });
+
+  it('leaves other ConfigMaps, and configs of other buckets or root paths, alone', () => {
+    const other = configMap({ 'app.properties': 'x=1' });
+    const elsewhere = configMap({ 'user.yaml': 'minio:\n  bucketName: acme-milvus\n  rootPath: other\n' });
+
+    expect(pointConfigAtBucket(other, source, target)).toBe(other);
+    expect(pointConfigAtBucket(elsewhere, source, target)).toBe(elsewhere);
   });
 });

@@ -144,6 +144,24 @@ describe('backup workflow: a Milvus on external S3', () => {
     expect(unquiesce.objects.gc).toEqual({ ticket: 't-2', pausedUntil: '2031-01-01T00:00:00.000Z' });
   });
 
+  it('redoes a call whose Lambda died or timed out with the cursor it was given', async () => {
+    const script = s3Backed(3);
+    const copy = script.CopyObjects!;
+    let attempts = 0;
+    script.CopyObjects = (i) => {
+      attempts += 1;
+      if (attempts === 2) throw Object.assign(new Error('Task timed out after 900 seconds'), { name: 'States.Timeout' });
+      return copy(i);
+    };
+
+    const { calls, states } = await run({ plan: 'milvus-production-backup' }, script);
+
+    const copies = calls.filter((c) => c.state === 'CopyObjects');
+    expect(copies).toHaveLength(4);
+    expect(copies[2]!.input.objects).toEqual(copies[1]!.input.objects);
+    expect(states.at(-1)).toBe('Finalize');
+  });
+
   it('takes the failure path when the copy fails, and unquiesces', async () => {
     const script = s3Backed(3);
     script.CopyObjects = () => {

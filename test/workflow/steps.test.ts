@@ -79,7 +79,7 @@ describe('retry policies', () => {
     const yaml = 'StartAt: A\nStates:\n  A:\n    Type: Task\n    Resource: x\n    Retry: transiant\n    End: true\n';
 
     expect(() => expandDefinition(yaml, 'statemachines/x.asl.yaml')).toThrow(
-      new DefinitionError('statemachines/x.asl.yaml: state A has Retry: transiant, which is no retry policy; use one of transient, prepare-backup, nested-execution'),
+      new DefinitionError('statemachines/x.asl.yaml: state A has Retry: transiant, which is no retry policy; use one of transient, prepare-backup, resumable-copy, nested-execution'),
     );
   });
 
