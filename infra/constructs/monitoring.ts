@@ -22,10 +22,9 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { CronExpressionParser } from 'cron-parser';
 import type { ResolvedDrill, ResolvedPlan } from '../../core/config/resolve.js';
-import type { ScheduleBody } from '../../core/config/schema.js';
 import { METRICS, METRICS_NAMESPACE, type MetricSpec } from '../../core/monitoring/metrics.js';
+import { longestScheduledGapSeconds } from '../../core/monitoring/rpo.js';
 import type { Vault } from './vault.js';
 
 /** More than this share of a plan's backups failing (in percent) is an alarm. */
@@ -56,35 +55,6 @@ export const STORAGE_TYPES = [
   'GlacierStorage',
   'DeepArchiveStorage',
 ] as const;
-
-/**
- * The longest time between two consecutive runs of `schedule` (all its cron expressions
- * together, in its time zone), in seconds, over four years from `from` (so leap days, month
- * lengths and daylight-saving changes are all seen). A schedule that runs more often than
- * `maxRuns` times in that span is looked at over its first `maxRuns` runs, which repeat its
- * pattern many times over. Time is an input: `from` defaults to a fixed instant, so a synth
- * is the same on every day.
- */
-export function longestScheduleGapSeconds(schedule: ScheduleBody, from = new Date('2025-01-01T00:00:00Z'), maxRuns = 20_000): number {
-  const horizon = from.getTime() + 4 * 366 * 86_400_000;
-  let until = horizon;
-  const runs: number[] = [];
-  for (const cron of schedule.cron) {
-    const parsed = CronExpressionParser.parse(cron, { currentDate: from, endDate: new Date(horizon), tz: schedule.timeZone });
-    let n = 0;
-    while (parsed.hasNext() && n < maxRuns) {
-      runs.push(parsed.next().getTime());
-      n += 1;
-    }
-    // Cut off where the first capped expression stopped: past it, its runs are missing.
-    if (n === maxRuns) until = Math.min(until, runs[runs.length - 1]!);
-  }
-  const sorted = [...new Set(runs.filter((t) => t <= until))].sort((a, b) => a - b);
-  if (sorted.length < 2) throw new Error(`schedule ${JSON.stringify(schedule.cron)} (${schedule.timeZone}) runs fewer than twice in four years; it has no period to watch`);
-  let longest = 0;
-  for (let i = 1; i < sorted.length; i += 1) longest = Math.max(longest, sorted[i]! - sorted[i - 1]!);
-  return longest / 1000;
-}
 
 /**
  * A metric of core/monitoring/metrics.ts for installation `service`, with `plan` when the
@@ -139,6 +109,12 @@ export interface MonitoringProps {
    * @default - none
    */
   readonly drRegions?: readonly string[];
+  /**
+   * The instant the drills' schedules' longest gaps are computed from (as the RPO check's, over
+   * the eight weeks after it, so a daylight-saving change counts).
+   * @default - the time of synth
+   */
+  readonly synthTime?: Date;
 }
 
 export class Monitoring extends Construct {
@@ -164,7 +140,8 @@ export class Monitoring extends Construct {
     for (const plan of [...new Set(drills.map((d) => d.plan.plan.name))]) {
       this.drillFailedAlarm(props.installation, plan, drills.filter((d) => d.plan.plan.name === plan).map((d) => d.drill.name));
     }
-    for (const drill of drills) this.drillOverdueAlarm(props.installation, drill);
+    const synthTime = props.synthTime ?? new Date();
+    for (const drill of drills) this.drillOverdueAlarm(props.installation, drill, synthTime);
     if (props.dashboardName) this.dashboard = this.buildDashboard(props.dashboardName, props.installation, plans, props.vault, props.drRegions ?? []);
   }
 
@@ -289,10 +266,15 @@ export class Monitoring extends Construct {
    * monthly drills) gets no such alarm: a synth-time note says so, and its failures, failed
    * executions and undelivered schedules still alarm.
    */
-  private drillOverdueAlarm(installation: string, resolved: ResolvedDrill): void {
+  private drillOverdueAlarm(installation: string, resolved: ResolvedDrill, synthTime: Date): void {
     const drill = resolved.drill.name;
     const plan = resolved.plan.plan.name;
-    const gap = longestScheduleGapSeconds(resolved.schedule);
+    // The same longest gap the RPO check's default RPO uses (core/monitoring/rpo.ts).
+    const gap = longestScheduledGapSeconds(resolved.schedule, synthTime);
+    if (gap === undefined) {
+      Annotations.of(this).addInfo(`drill ${drill}: no "no drill passed" alarm, because its schedule runs fewer than twice in eight weeks.`);
+      return;
+    }
     const window = gap + DRILL_SLACK.toSeconds();
     if (window > ALARM_LOOKBACK_LIMIT.toSeconds()) {
       Annotations.of(this).addInfo(

@@ -32,6 +32,7 @@ import { ClusterAccess } from '../constructs/cluster-access.js';
 import { ClusterNetwork, clusterNetworkFor } from '../constructs/cluster-network.js';
 import { DataMover } from '../constructs/data-mover.js';
 import { Monitoring } from '../constructs/monitoring.js';
+import { RpoCheck } from '../constructs/rpo-check.js';
 import { Notifications } from '../constructs/notifications.js';
 import { RetentionAccess } from '../constructs/retention-access.js';
 import { Vault, type VaultTransition } from '../constructs/vault.js';
@@ -111,6 +112,8 @@ export class PrimaryStack extends Stack {
   readonly network?: ClusterNetwork;
   /** The plans', vault's and drills' alarms, and the dashboard. */
   readonly monitoring: Monitoring;
+  /** The RPO check and its alarms; in the catalog's home region only. */
+  readonly rpoCheck?: RpoCheck;
 
   constructor(scope: Construct, id: string, props: PrimaryStackProps) {
     super(scope, id, props);
@@ -315,6 +318,12 @@ export class PrimaryStack extends Stack {
     );
     this.workflowRole.addToPolicy(new iam.PolicyStatement({ actions: ['states:DescribeExecution'], resources: lockHolders }));
     acknowledgeWildcardResources(this.workflowRole, lockHolders, 'Any execution of the backup or retention state machine may hold a plan lock; its name is chosen at run time. Describe only.');
+
+    // The RPO check (infra/constructs/rpo-check.ts) reads every plan of the installation from the
+    // catalog, so it runs once: beside the global table, in its home region.
+    if (props.catalogHome) {
+      this.rpoCheck = new RpoCheck(this, 'RpoCheck', { config, catalogTable: this.catalogTable, alarmTopic: this.notifications.topic, logEncryptionKey: logsKey });
+    }
 
     // The plans' failure-rate and duration alarms, the vault's replication latency, the drills
     // that run here, and the installation's dashboard (dashboards are global to the account, so

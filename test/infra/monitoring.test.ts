@@ -7,7 +7,7 @@ import { parseConfig } from '../../core/config/parse.js';
 import type { Config } from '../../core/config/schema.js';
 import { METRICS } from '../../core/monitoring/metrics.js';
 import { buildInstallation, type Installation } from '../../infra/installation.js';
-import { longestScheduleGapSeconds, STORAGE_TYPES } from '../../infra/constructs/monitoring.js';
+import { STORAGE_TYPES } from '../../infra/constructs/monitoring.js';
 
 // The alarms and the dashboard as `cdk synth` builds them from examples/production.yaml, plus a
 // daily drill in each region (the example's drill is weekly), with cdk-nag on. Built once,
@@ -62,28 +62,6 @@ const planMetric = (name: string, stat: string, period: number) =>
     },
     ReturnData: false,
   });
-
-describe('longestScheduleGapSeconds', () => {
-  it('is a day for a daily schedule', () => {
-    expect(longestScheduleGapSeconds(daily)).toBe(86_400);
-  });
-
-  it('is the weekend for a weekday schedule', () => {
-    expect(longestScheduleGapSeconds({ cron: ['0 2 * * 1-5'], timeZone: 'UTC' })).toBe(3 * 86_400);
-  });
-
-  it('takes every expression of the schedule together', () => {
-    expect(longestScheduleGapSeconds({ cron: ['0 2 * * *', '0 14 * * *'], timeZone: 'UTC' })).toBe(12 * 3600);
-  });
-
-  it('sees the months without a 31st', () => {
-    expect(longestScheduleGapSeconds({ cron: ['0 0 31 * *'], timeZone: 'UTC' })).toBe(61 * 86_400);
-  });
-
-  it('counts the hour a daylight-saving change adds in the time zone', () => {
-    expect(longestScheduleGapSeconds({ cron: ['0 2 * * *'], timeZone: 'America/New_York' })).toBeGreaterThan(86_400);
-  });
-});
 
 describe('backup failure rate, per plan', () => {
   it('alarms when more than 5% of a day\'s backups failed on any of the last 7 days, from BackupFailed and BackupSucceeded', () => {
@@ -212,6 +190,14 @@ describe('drills', () => {
 
   it('makes no backup alarms in the DR stack, where nothing backs up', () => {
     expect(Object.values(dr.findResources('AWS::CloudWatch::Alarm')).filter((a) => /backup-(failure-rate|duration)/.test(String(a.Properties.AlarmName)))).toEqual([]);
+  });
+});
+
+describe('RPO', () => {
+  it("runs the RPO check's alarms (infra/constructs/rpo-check.ts) once, in the catalog's home region", () => {
+    alarm(primary, `milvus-guard-rpo-${PLAN}`);
+    alarm(primary, 'milvus-guard-rpo-check-stopped');
+    expect(Object.values(dr.findResources('AWS::CloudWatch::Alarm')).filter((a) => String(a.Properties.AlarmName).startsWith('milvus-guard-rpo-'))).toEqual([]);
   });
 });
 
