@@ -20,6 +20,7 @@ type Register = (program: Command) => void;
 const VERBS: Record<string, () => Promise<Register>> = {
   backup: async () => (await import('./commands/backup.js')).registerBackupCommands,
   config: async () => (await import('./commands/config.js')).registerConfigCommands,
+  cost: async () => (await import('./commands/cost.js')).registerCostCommand,
   datamover: async () => (await import('./commands/datamover.js')).registerDatamoverCommands,
   demo: async () => (await import('./commands/demo.js')).registerDemoCommands,
   dr: async () => (await import('./commands/dr.js')).registerDrCommands,
@@ -29,6 +30,7 @@ const VERBS: Record<string, () => Promise<Register>> = {
   plan: async () => (await import('./commands/plan.js')).registerPlanCommands,
   restore: async () => (await import('./commands/restore.js')).registerRestoreCommands,
   retention: async () => (await import('./commands/retention.js')).registerRetentionCommands,
+  status: async () => (await import('./commands/status.js')).registerStatusCommand,
 };
 
 /**

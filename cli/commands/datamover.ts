@@ -14,7 +14,7 @@ import { IndexCorruptError } from '../../core/datamover/index-format.js';
 import { RestoreError, restoreVolume } from '../../core/datamover/restore.js';
 import { MAX_SKIPPED_NAMED } from '../../core/datamover/walk.js';
 import { verifyVault } from '../../core/datamover/verify.js';
-import { checkBackupId, checkVolumeName } from '../../core/vault/layout.js';
+import { checkBackupId, checkRestoreId, checkVolumeName } from '../../core/vault/layout.js';
 import { openVault, type VaultConnectOptions } from '../../core/vault/open.js';
 import { ObjectNotFoundError, ShortReadError, type VaultStore } from '../../core/vault/store.js';
 import { SummaryCorruptError } from '../../core/datamover/summary.js';
@@ -253,6 +253,8 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
             uploadConcurrency: flags.uploadConcurrency,
             ...(retainUntil ? { retainUntil } : {}),
             ...(flags.workers ? { workers: flags.workers } : {}),
+            // Progress for describe and --wait, in the vault beside the backup (core/datamover/progress.ts).
+            progress: { log: (l: string) => io.stderr(`${l}\n`) },
             onProgress: (s) => update(`backup ${flags.volume}: ${s.files} files, ${formatBytes(s.bytesScanned)} read, ${formatBytes(s.bytesUploaded)} uploaded`),
           }),
         asFailure('--source', vault.url),
@@ -276,7 +278,8 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
       .requiredOption('--target <dir>', 'an empty directory (created if missing)'),
   )
     .option('--concurrency <n>', 'files restored at once', positiveInt('--concurrency'), 4)
-    .action(async (flags: VaultFlags & { volume: string; backupId: string; target: string; concurrency: number }) => {
+    .option('--restore-id <id>', 'the restore this hydration belongs to: its progress goes to restores/<id>/progress/<volume>.json in the vault')
+    .action(async (flags: VaultFlags & { volume: string; backupId: string; target: string; concurrency: number; restoreId?: string }) => {
       flag('--volume', () => checkVolumeName(flags.volume));
       flag('--backup-id', () => checkBackupId(flags.backupId));
       const vault = await connect(flags, io);
@@ -290,6 +293,7 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
             target: flags.target,
             concurrency: flags.concurrency,
             preserveOwnership: io.isRoot,
+            ...(flags.restoreId ? { progress: { restoreId: flag('--restore-id', () => checkRestoreId(flags.restoreId!)), log: (l: string) => io.stderr(`${l}\n`) } } : {}),
             onProgress: (p) => update(`restore ${flags.volume}: ${p.files} files, ${formatBytes(p.bytesWritten)} written`),
           }),
         asFailure('--target', vault.url),

@@ -69,7 +69,8 @@ export class ProgressReporter {
   private copyStarted: Date | undefined;
   private lastWrite = Number.NEGATIVE_INFINITY;
   private inflight: Promise<void> | undefined;
-  private logged = false;
+  /** The first failure to write progress, said once the run ends well (a failed run's own error says what is wrong). */
+  private failure: string | undefined;
   private totals: { files: number; bytes: number } | undefined;
   private done = { files: 0, bytes: 0 };
   /** Writes that reached the vault (for tests and the final log). */
@@ -112,16 +113,16 @@ export class ProgressReporter {
   }
 
   /**
-   * Writes the last object (`done` or `failed`) after any write in flight; never throws. When
-   * the run failed, a failure to write progress is not logged: the run's own error says what
-   * is wrong (often the same vault), in one line.
+   * Writes the last object (`done` or `failed`) after any write in flight; never throws. A
+   * failure to write progress is said once, when the run ended well; when the run failed it is
+   * not: the run's own error says what is wrong (often the same vault), in one line.
    */
   async finish(phase: 'done' | 'failed', done?: { files: number; bytes: number }): Promise<void> {
     if (done) this.done = done;
     await this.inflight;
-    if (phase === 'failed') this.logged = true;
     this.write(this.snapshot(phase));
     await this.inflight;
+    if (phase === 'done' && this.failure) this.log(`warning: cannot write progress to ${this.key} in ${this.vault.url} (${this.failure}); the copy went on without progress reports`);
   }
 
   private snapshot(phase: VolumeProgress['phase']): VolumeProgress {
@@ -155,9 +156,7 @@ export class ProgressReporter {
           this.writes++;
         },
         (err: unknown) => {
-          if (this.logged) return;
-          this.logged = true;
-          this.log(`warning: cannot write progress to ${this.key} in ${this.vault.url} (${err instanceof Error ? err.message : String(err)}); the copy goes on without progress reports`);
+          this.failure ??= err instanceof Error ? err.message : String(err);
         },
       )
       .finally(() => {

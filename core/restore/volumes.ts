@@ -249,7 +249,7 @@ export function hydrateJob(settings: DataMoverSettings, timeoutSeconds: number, 
     labels: restoreLabels(restore.restoreId, 'hydrate', v.pvc),
     annotations: { [RESTORE_ANNOTATION]: restore.restoreId },
     deadlineSeconds: timeoutSeconds,
-    args: ['restore', '--vault', settings.vaultUrl, ...settings.vaultArgs, '--volume', v.pvc, '--backup-id', restore.backupId, '--target', TARGET_MOUNT, '--json'],
+    args: ['restore', '--vault', settings.vaultUrl, ...settings.vaultArgs, '--volume', v.pvc, '--backup-id', restore.backupId, '--restore-id', restore.restoreId, '--target', TARGET_MOUNT, '--json'],
     volume: { name: 'target', claimName: v.pvc, mountPath: TARGET_MOUNT, readOnly: false },
     // Root, because the restored files must belong to whoever owned them (etcd and MinIO run
     // as their own users and refuse data they cannot write), with only the capabilities that

@@ -413,11 +413,15 @@ describe('data mover in the DR region', () => {
     expect(Object.keys(dr.findResources('AWS::IAM::Role')).filter((id) => /^DataMoverRole/.test(id))).toEqual([]);
   });
 
-  it('lets the restore role read the DR vault and nothing else', () => {
-    const actions = actionsOf(statementsOf(dr, 'DataMoverRestoreRole'));
+  it('lets the restore role read the DR vault, write only its progress under restores/, and nothing else', () => {
+    const statements = statementsOf(dr, 'DataMoverRestoreRole');
+    const actions = actionsOf(statements);
 
     expect(actions).toEqual(expect.arrayContaining(['s3:GetObject', 's3:ListBucket', 'kms:Decrypt']));
-    expect(actions.filter((a) => /Put|Delete|GenerateDataKey|Encrypt/.test(a))).toEqual([]);
+    expect(actions.filter((a) => /Delete|Encrypt/.test(a))).toEqual([]);
+    const puts = statements.filter((st) => actionsOf([st]).some((a) => /Put/.test(a)));
+    expect(puts).toHaveLength(1);
+    expect(JSON.stringify(puts[0]!.Resource)).toMatch(/\/restores\/\*"\]\]\}$/);
   });
 
   it('outputs the restore role, for associations in namespaces the config does not name', () => {

@@ -555,11 +555,15 @@ describe('data mover', () => {
     primary.hasOutput('DataMoverRestoreRoleArn', { Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DataMoverRestoreRole'), 'Arn'] } });
   });
 
-  it('lets the restore role read the vault and decrypt, and nothing else', () => {
-    const actions = actionsOf(statementsOf('DataMoverRestoreRole'));
+  it('lets the restore role read the vault and decrypt, write only its progress under restores/, and nothing else', () => {
+    const statements = statementsOf('DataMoverRestoreRole');
+    const actions = actionsOf(statements);
 
     expect(actions).toEqual(expect.arrayContaining(['s3:GetObject', 's3:ListBucket', 'kms:Decrypt']));
-    expect(actions.filter((a) => /Put|Delete|GenerateDataKey|Encrypt/.test(a))).toEqual([]);
+    expect(actions.filter((a) => /Delete|Encrypt/.test(a))).toEqual([]);
+    const puts = statements.filter((st) => actionsOf([st]).some((a) => /Put/.test(a)));
+    expect(puts).toHaveLength(1);
+    expect(JSON.stringify(puts[0]!.Resource)).toMatch(/\/restores\/\*"\]\]\}$/);
   });
 
   it('lets the data-mover role write the vault but never delete from it', () => {

@@ -9,6 +9,7 @@ import { listDrillEvidence } from '../../core/drill/workflow.js';
 import { prepareRestoreStep } from '../../core/restore/workflow.js';
 import { typeOf } from '../../local/server/resources.js';
 import { backup, NAMESPACE, PLAN, startSeededCluster, type SeededCluster } from '../backup/helpers.js';
+import { publishedEventTypes } from '../events/published.js';
 import { drill, restore, restoreServicesOf } from './helpers.js';
 
 // The real statemachines/restore.asl.json and drill.asl.json run by aws-local-stepfunctions,
@@ -199,6 +200,11 @@ describe('a drill', () => {
     expect(evidence[0]!.collections.map((x) => ({ name: x.name, rows: x.restored })).sort((x, y) => x.name.localeCompare(y.name))).toEqual(expectedCounts(second));
     expect(await namespaceExists(`${NAMESPACE}-drill`)).toBe(false);
   }, FULL_RUN);
+});
+
+it('published Backup Available, Restore Completed and Failed and Drill Passed events, each as docs/events.md documents it', async () => {
+  const types = await publishedEventTypes(c.stateDir);
+  expect(new Set(types)).toEqual(new Set(['Backup Available', 'Restore Completed', 'Restore Failed', 'Drill Passed']));
 });
 
 // The snapshot objects a restore makes in its namespace are removed at the end; the source's stay.

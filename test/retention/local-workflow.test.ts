@@ -14,6 +14,7 @@ import { FileVaultStore } from '../../core/vault/file-store.js';
 import { backupPrefix, volumeSummaryKey } from '../../core/vault/layout.js';
 import { localCatalog, localPaths, runLocalBackup, runLocalRetention } from '../../local/workflows/runner.js';
 import { NAMESPACE, PLAN, startSeededCluster, type SeededCluster } from '../backup/helpers.js';
+import { publishedEventTypes } from '../events/published.js';
 import { packsOf } from './helpers.js';
 
 // The retention workflow's real ASL and handlers on the embedded default, over a history of
@@ -170,5 +171,11 @@ describe('a legal hold on the embedded default', () => {
     const verified = await verifyVault({ vault: vaultAt(day(20, 12)), readData: true });
     expect(verified.problems).toEqual([]);
     expect(verified.backups).toBe(2);
+  });
+
+  it('published Backup Available and Retention Completed events, each as docs/events.md documents it', async () => {
+    const types = await publishedEventTypes(c.stateDir);
+    expect(types).toContain('Backup Available');
+    expect(types).toContain('Retention Completed');
   });
 });
