@@ -92,8 +92,10 @@ const US_STANDARD_REGION: RegionPrices = {
 /**
  * The built-in table. Transcribed from https://aws.amazon.com/s3/pricing/ as the page listed
  * these prices through 2024 and 2025 (unchanged in that time); `takenAt` is the day they were
- * written into this file, when the page could not be re-read to confirm them: check it before
- * quoting a number to anyone, and override with `--prices FILE`.
+ * written into this file. The page itself could not be read then; the storage prices were
+ * cross-checked against summaries quoting it (go-cloud.io/?p=10624, late 2025: Standard $0.023,
+ * Deep Archive $0.00099; howtogeek.com "AWS S3 pricing explained": Standard-IA $0.0125). Check
+ * the page before quoting a number to anyone, and override with `--prices FILE`.
  */
 export const DEFAULT_PRICES: PriceTable = {
   currency: 'USD',
