@@ -112,16 +112,3 @@ export function sealingKeyParameterName(parts: Pick<VaultNameParts, 'installatio
   return `/${parts.installation}/${parts.vault}/sealing-key-arn`;
 }
 
-/**
- * The metrics CheckReplication emits (namespace `MilvusGuard`, with only the Powertools default
- * dimension `service`, the installation's name) and the DR stack alarms on: backups whose objects
- * are not all in the DR vault after the replication deadline (`late`) or not yet (`pending`), and
- * one `checked` data point per run, whose absence says the check stopped.
- */
-export const REPLICATION_METRICS = {
-  late: 'ReplicationLate',
-  pending: 'ReplicationPending',
-  checked: 'ReplicationChecked',
-  /** Backups the check could not look at (no access to the DR vault or its key, a damaged object). */
-  errors: 'ReplicationCheckErrors',
-} as const;

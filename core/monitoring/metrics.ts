@@ -39,6 +39,8 @@ export const METRICS = {
   drillRpo: m('DrillRpo', 'Seconds', 'plan', "age of the backup a drill restored"),
   drillPassed: m('DrillPassed', 'Count', 'plan', 'drills whose restore validated'),
   drillFailed: m('DrillFailed', 'Count', 'plan', 'drills that failed'),
+  failoverSucceeded: m('FailoverSucceeded', 'Count', 'plan', 'failovers whose restore completed'),
+  failoverFailed: m('FailoverFailed', 'Count', 'plan', 'failovers that failed'),
   failoverRto: m('FailoverRto', 'Seconds', 'plan', "a failover's restore time"),
   failoverRpo: m('FailoverRpo', 'Seconds', 'plan', 'age of the backup a failover restored'),
   backupsKept: m('BackupsKept', 'Count', 'plan', 'backups a retention run kept'),

@@ -81,8 +81,7 @@ export function makeRestoreStepHandlers(deps: RestoreStepDependencies): Record<R
     RecordFailover: handle(failovers.RecordFailoverRequest, async (r) => {
       const report = await failovers.recordFailoverStep(s, r.prepared.failover, r.restoreError);
       metrics.addDimension('plan', report.plan);
-      // Not in core/monitoring/metrics.ts (nothing alarms on or draws them yet): the one literal left.
-      metrics.addMetric(report.status === 'Completed' ? 'FailoverSucceeded' : 'FailoverFailed', MetricUnit.Count, 1);
+      metrics.addMetric(report.status === 'Completed' ? METRICS.failoverSucceeded.name : METRICS.failoverFailed.name, MetricUnit.Count, 1);
       metrics.addMetric(METRICS.failoverRpo.name, MetricUnit.Seconds, report.rpoSeconds);
       if (report.rtoSeconds !== undefined) metrics.addMetric(METRICS.failoverRto.name, MetricUnit.Seconds, report.rtoSeconds);
       return report;
