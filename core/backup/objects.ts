@@ -106,17 +106,7 @@ export async function copyObjects(
   }
   if (!cursor.done) return { done: false, cursor, ...(pause ? { gc: pause } : {}) };
   const commit: ObjectCopyCommitment = await finishCopy(ctx, cursor);
-  const copy: ObjectCopyRecord = {
-    source: { bucket: source.bucket, rootPath: source.rootPath },
-    key: commit.key,
-    sha256: commit.sha256,
-    size: commit.size,
-    pages: commit.pages,
-    objects: commit.objects,
-    bytes: commit.bytes,
-    copied: cursor.totals.copied,
-    bytesCopied: cursor.totals.bytesCopied,
-  };
+  const copy = objectCopyRecord(source, commit, cursor);
   await s.catalog.updateBackup(backup.backupName, { objectCopy: copy });
   return { done: true, cursor, ...(pause ? { gc: pause } : {}), copy };
 }
@@ -137,6 +127,21 @@ export function renewGcPause(
   return {
     pause: () => withMilvus(kube, resolved, s, backupId, (milvus) => pauseGc(s, milvus, s.now()), guard),
     release: (old) => withMilvus(kube, resolved, s, backupId, (milvus) => milvus.resumeGc(old.ticket), guard),
+  };
+}
+
+/** What a backup's record (and backup.json) holds of a finished copy: its source, its commit and what this backup copied. */
+export function objectCopyRecord(source: { readonly bucket: string; readonly rootPath: string }, commit: ObjectCopyCommitment, cursor: Pick<CopyCursor, 'totals'>): ObjectCopyRecord {
+  return {
+    source: { bucket: source.bucket, rootPath: source.rootPath },
+    key: commit.key,
+    sha256: commit.sha256,
+    size: commit.size,
+    pages: commit.pages,
+    objects: commit.objects,
+    bytes: commit.bytes,
+    copied: cursor.totals.copied,
+    bytesCopied: cursor.totals.bytesCopied,
   };
 }
 

@@ -7,6 +7,7 @@
  * Requests are recorded by an SDK middleware, which also injects crashes (a throw before a
  * request is sent) and source changes.
  */
+import { copyAll, restoreAll } from './copy-loops.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { DeleteObjectCommand, GetObjectCommand, GetObjectRetentionCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
@@ -23,7 +24,6 @@ import {
   type BackupCopyContext,
   type CopyCursor,
   type ObjectCopyCommitment,
-  type RestoreCursor,
 } from '../../core/objectstore/bucket-copy.js';
 import { milvusObjectKey, objectManifestPageKey } from '../../core/objectstore/layout.js';
 import { ObjectManifestCorruptError } from '../../core/objectstore/manifest.js';
@@ -129,17 +129,8 @@ async function bytesOf(s3: S3Client, bucket: string, key: string): Promise<Buffe
   return Buffer.from(await out.Body!.transformToByteArray());
 }
 
-async function backup(backupId: string, c: BackupCopyContext = ctx): Promise<{ cursor: CopyCursor; commit: ObjectCopyCommitment }> {
-  let cursor = startObjectCopy(backupId);
-  while (!cursor.done) cursor = await copyPage(c, cursor);
-  return { cursor, commit: await finishCopy(c, cursor) };
-}
-
-async function restore(backupId: string, commit: ObjectCopyCommitment, target: { bucket: string; prefix: string }): Promise<RestoreCursor> {
-  let cursor = startObjectRestore(backupId);
-  while (!cursor.done) cursor = await restoreCopy(ctx, { backupId, sha256: commit.sha256 }, target, cursor);
-  return cursor;
-}
+const backup = (backupId: string, c: BackupCopyContext = ctx) => copyAll(c, backupId);
+const restore = (backupId: string, commit: ObjectCopyCommitment, target: { bucket: string; prefix: string }) => restoreAll(ctx, backupId, commit, target);
 
 describe('copyPage and finishCopy', () => {
   it('copies every object of the Milvus root path server-side on the first backup, a page of keys per call, and commits a manifest of them', async () => {

@@ -5,6 +5,7 @@
  * Faults (a crash, a source rewritten or deleted mid-copy) are injected by a backend wrapper that
  * runs a hook before each copy it passes on.
  */
+import { copyAll, restoreAll } from './copy-loops.js';
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -14,14 +15,10 @@ import {
   copyPage,
   directoryCopyBackend,
   finishCopy,
-  restoreCopy,
   startObjectCopy,
-  startObjectRestore,
   type BackupCopyContext,
   type CopyBackend,
-  type CopyCursor,
   type ObjectCopyCommitment,
-  type RestoreCursor,
   type SourceObjectRef,
 } from '../../core/objectstore/bucket-copy.js';
 import { milvusObjectKey, objectManifestPageKey } from '../../core/objectstore/layout.js';
@@ -80,17 +77,8 @@ const segmentFiles = (n: number, from = 0): string[] =>
 
 const etagOf = (body: Buffer): string => `"${createHash('md5').update(body).digest('hex')}"`;
 
-async function backup(backupId: string, c: BackupCopyContext = ctx): Promise<{ cursor: CopyCursor; commit: ObjectCopyCommitment }> {
-  let cursor = startObjectCopy(backupId);
-  while (!cursor.done) cursor = await copyPage(c, cursor);
-  return { cursor, commit: await finishCopy(c, cursor) };
-}
-
-async function restore(backupId: string, commit: ObjectCopyCommitment, target: { bucket: string; prefix: string }): Promise<RestoreCursor> {
-  let cursor = startObjectRestore(backupId);
-  while (!cursor.done) cursor = await restoreCopy(ctx, { backupId, sha256: commit.sha256 }, target, cursor);
-  return cursor;
-}
+const backup = (backupId: string, c: BackupCopyContext = ctx) => copyAll(c, backupId);
+const restore = (backupId: string, commit: ObjectCopyCommitment, target: { bucket: string; prefix: string }) => restoreAll(ctx, backupId, commit, target);
 
 /** Every file below `dir`, as keys relative to it. */
 async function filesUnder(dir: string): Promise<string[]> {

@@ -3,6 +3,7 @@
  * (core/objectstore/bucket-copy.ts) with `directoryCopyBackend`, so the Milvus bucket is a
  * directory and the vault a `FileVaultStore` with a test clock, as on the local cluster.
  */
+import { objectCopyRecord } from '../../core/backup/objects.js';
 import { createHash } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -53,17 +54,7 @@ export async function bucketCopies(now: () => Date): Promise<BucketCopies> {
       let cursor = startObjectCopy(backupId);
       while (!cursor.done) cursor = await copyPage(ctx, cursor);
       const commit = await finishCopy(ctx, cursor);
-      return {
-        source: { bucket: 'milvus', rootPath: 'files' },
-        key: commit.key,
-        sha256: commit.sha256,
-        size: commit.size,
-        pages: commit.pages,
-        objects: commit.objects,
-        bytes: commit.bytes,
-        copied: cursor.totals.copied,
-        bytesCopied: cursor.totals.bytesCopied,
-      };
+      return objectCopyRecord({ bucket: 'milvus', rootPath: 'files' }, commit, cursor);
     },
   };
 }
