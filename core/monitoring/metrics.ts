@@ -2,14 +2,15 @@
  * Every CloudWatch metric milvus-guard emits, in one list: the Lambdas emit them (EMF, through
  * Powertools) by these names, and the alarms and the dashboard (infra/) are built from the same
  * names, so the two sides cannot drift apart. All live in namespace {@link METRICS_NAMESPACE}
- * with the dimension `service` (the installation's `name`), and most with `plan` as well.
+ * with the dimension `service` (the installation's `name`), and most with `plan` as well (the
+ * RPO check's per-drill ones with `drill`).
  */
 
 /** The CloudWatch namespace of every metric (Powertools' `POWERTOOLS_METRICS_NAMESPACE`). */
 export const METRICS_NAMESPACE = 'MilvusGuard';
 
 /** The dimensions a metric is emitted with, besides `service`. */
-export type MetricDimensions = 'plan' | 'none';
+export type MetricDimensions = 'plan' | 'drill' | 'none';
 
 /** One metric: its name, unit, dimensions and what it counts. */
 export interface MetricSpec {
@@ -31,6 +32,8 @@ export const METRICS = {
   backupBytesUploaded: m('BackupBytesUploaded', 'Bytes', 'plan', 'bytes this backup added to the vault (dedup at work)'),
   secondsSinceLastAvailableBackup: m('SecondsSinceLastAvailableBackup', 'Seconds', 'plan', "age of the plan's newest Available backup, published by the RPO check"),
   rpoSeconds: m('RpoSeconds', 'Seconds', 'plan', "the plan's RPO, published with its age so the dashboard can draw both"),
+  secondsSinceLastPassedDrill: m('SecondsSinceLastPassedDrill', 'Seconds', 'drill', "age of the drill's newest passed run (else of its oldest attempt), published by the RPO check"),
+  drillPeriodSeconds: m('DrillPeriodSeconds', 'Seconds', 'drill', "the drill's period (its schedule's longest gap plus a day to run), published with its age"),
   rpoChecked: m('RpoChecked', 'Count', 'none', 'one per run of the RPO check (its silence is an alarm too)'),
   restoreSucceeded: m('RestoreSucceeded', 'Count', 'plan', 'restores that completed'),
   restoreFailed: m('RestoreFailed', 'Count', 'plan', 'restores that failed'),

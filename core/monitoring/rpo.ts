@@ -12,10 +12,13 @@
  *
  * The age is measured from the newest Available backup's `completedAt`, as the RPO's default
  * (gap plus duration) is: from one completion to the next.
+ *
+ * A configured drill is checked the same way ({@link checkDrill}): the age of its newest passed
+ * run against its period, the schedule's longest gap plus a day to run.
  */
 import { CronExpressionParser } from 'cron-parser';
-import type { BackupRecord } from '../catalog/record.js';
-import type { ResolvedPlan } from '../config/resolve.js';
+import type { BackupRecord, RestoreRecord } from '../catalog/record.js';
+import type { ResolvedDrill, ResolvedPlan } from '../config/resolve.js';
 import type { ScheduleBody } from '../config/schema.js';
 
 /** How far ahead the schedule is looked at for its longest gap: eight weeks. */
@@ -191,3 +194,82 @@ export function checkRpo(plan: ResolvedPlan, backups: readonly BackupRecord[], n
 
 /** Whether a check counts as protected: `met`, or nothing to measure against. */
 export const rpoMet = (check: Pick<RpoCheck, 'state'>): boolean => check.state === 'met' || check.state === 'no-rpo';
+
+// ---- drills ---------------------------------------------------------------------------------
+
+/** How long a drill may run past its scheduled start before its absence is overdue: a day. */
+export const DRILL_RUN_SECONDS = 86_400;
+
+/**
+ * A drill's period in seconds: the longest gap between two runs of its schedule over
+ * {@link RPO_WINDOW_DAYS} days from `from` (the same {@link longestScheduledGapSeconds} the RPO
+ * uses) plus {@link DRILL_RUN_SECONDS} for the drill to run. Undefined when the schedule runs
+ * fewer than twice: nothing to be overdue against. The RPO check publishes it and the drill's
+ * overdue alarm (infra/constructs/rpo-check.ts) takes it as its threshold at synth.
+ */
+export function drillPeriodSeconds(schedule: ScheduleBody, from: Date): number | undefined {
+  const gap = longestScheduledGapSeconds(schedule, from);
+  return gap === undefined ? undefined : gap + DRILL_RUN_SECONDS;
+}
+
+/**
+ * Whether `restoreId` is a drill id that `defaultDrillId(drill, …)` (core/drill/workflow.ts)
+ * makes: the drill's name (cut to fit 80 characters) and `-drill-<yyyymmddhhmmss>`. The catalog's
+ * restore record keeps the drill id, not the drill's name, so this is how a run is told apart
+ * from another drill's of the same plan. A drill started for the plan from the console whose
+ * plan has the drill's name is counted as the drill's too: it restored the same plan.
+ */
+export function isRunOfDrill(drill: string, drillId: string): boolean {
+  const prefix = `${drill.slice(0, 80 - '-drill-yyyymmddhhmmss'.length).replace(/-+$/, '')}-drill-`;
+  return drillId.startsWith(prefix) && /^\d{14}$/.test(drillId.slice(prefix.length));
+}
+
+/**
+ * A drill run passed when its restore record is `Completed`: the restore validated (the rule
+ * `milvus-guard status` shows as LAST DRILL, core/monitoring/status.ts). The evidence report
+ * also requires cleanup; a drill whose cleanup failed has its own failure alarm.
+ */
+export const drillRunPassed = (restore: Pick<RestoreRecord, 'status'>): boolean => restore.status === 'Completed';
+
+/** A drill's check at one instant. */
+export interface DrillCheck {
+  readonly drill: string;
+  readonly plan: string;
+  /** See {@link drillPeriodSeconds}; null when the schedule runs fewer than twice. */
+  readonly periodSeconds: number | null;
+  /** The newest run that passed, if any. */
+  readonly lastPassed: { readonly drillId: string; readonly completedAt: string } | null;
+  /**
+   * Seconds since the newest passed run completed. Without one: since the drill's oldest
+   * attempt was requested, so a drill that always fails still goes overdue; null when it was
+   * never attempted (the first scheduled run after deployment is not knowable here).
+   */
+  readonly ageSeconds: number | null;
+  readonly ageFrom: 'last-passed' | 'first-attempt' | null;
+  readonly overdue: boolean;
+}
+
+/**
+ * Checks drill `resolved` at `now` over the catalog's `restores` (any: the drill's runs are
+ * picked by plan and drill id). Pure: the RPO check Lambda reads the catalog and calls this.
+ */
+export function checkDrill(resolved: ResolvedDrill, restores: readonly RestoreRecord[], now: Date): DrillCheck {
+  const drill = resolved.drill.name;
+  const plan = resolved.plan.plan.name;
+  const runs = restores.filter((r) => r.plan === plan && r.drillId !== undefined && isRunOfDrill(drill, r.drillId));
+  const doneAt = (r: RestoreRecord): string => r.completedAt ?? r.requestedAt;
+  const last = runs.filter(drillRunPassed).sort((a, b) => doneAt(b).localeCompare(doneAt(a)))[0];
+  const firstAttempt = runs.map((r) => r.requestedAt).sort()[0];
+  const since = (iso: string) => Math.max(0, (now.getTime() - Date.parse(iso)) / 1000);
+  const ageSeconds = last ? since(doneAt(last)) : firstAttempt !== undefined ? since(firstAttempt) : null;
+  const periodSeconds = drillPeriodSeconds(resolved.schedule, now) ?? null;
+  return {
+    drill,
+    plan,
+    periodSeconds,
+    lastPassed: last ? { drillId: last.drillId!, completedAt: doneAt(last) } : null,
+    ageSeconds,
+    ageFrom: last ? 'last-passed' : firstAttempt !== undefined ? 'first-attempt' : null,
+    overdue: periodSeconds !== null && ageSeconds !== null && ageSeconds > periodSeconds,
+  };
+}

@@ -10,21 +10,21 @@
  *    around the plan's recent durations.
  * 3. Replication latency, per DR vault: S3 replicates the vault's objects later than its
  *    15-minute Replication Time Control promise (failures have the vault's own alarm).
- * 4. Drills: a drill failed; no drill passed within its schedule's longest gap plus a day.
+ * 4. Drills: a drill failed. That no drill passed within its period is the RPO check's alarm
+ *    (infra/constructs/rpo-check.ts), over the metric it publishes in the catalog's home region.
  * 5. The dashboard (primary region): per plan the last backup's age against the RPO, successes
  *    and failures, durations, sizes and bytes uploaded, restore and drill RTO; the vault's bytes
  *    by storage class, its replication latency, and the DR regions' CheckReplication counts.
  * The RPO alarm is the RPO check's (infra/constructs/rpo-check.ts); the capacity alarms are the
  * vault's (infra/constructs/vault.ts); failed executions are each workflow's.
  */
-import { Annotations, Duration, Stack } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { ResolvedDrill, ResolvedPlan } from '../../core/config/resolve.js';
 import { METRICS, METRICS_NAMESPACE, type MetricSpec } from '../../core/monitoring/metrics.js';
-import { longestScheduledGapSeconds } from '../../core/monitoring/rpo.js';
 import type { Vault } from './vault.js';
 
 /** More than this share of a plan's backups failing (in percent) is an alarm. */
@@ -33,15 +33,8 @@ export const FAILURE_RATE_PERCENT = 5;
 export const FAILURE_RATE_DAYS = 7;
 /** Standard deviations of the duration band: wider than the day-to-day spread of a plan's backups. */
 export const DURATION_BAND_STDDEVS = 2;
-/** How long a drill may run past its scheduled start before its absence is an alarm. */
-export const DRILL_SLACK = Duration.days(1);
 /** S3 Replication Time Control replicates 99.99% of objects within this; later is late. */
 export const REPLICATION_LATENCY_LIMIT = Duration.minutes(15);
-/**
- * The longest an alarm looks back: CloudWatch caps period × evaluation periods at 7 days (for
- * periods of an hour or more) and a period at one day.
- */
-export const ALARM_LOOKBACK_LIMIT = Duration.days(7);
 
 /** Where CloudWatch reports each vault storage class's bytes (`BucketSizeBytes`'s `StorageType`). */
 export const STORAGE_TYPES = [
@@ -61,6 +54,10 @@ export const STORAGE_TYPES = [
  * metric has that dimension (and only then: CloudWatch keeps each set of dimensions apart).
  */
 export function guardMetric(spec: MetricSpec, service: string, plan: string | undefined, options: { readonly statistic: string; readonly period: Duration; readonly label?: string }): cloudwatch.Metric {
+  if (spec.dimensions === 'drill') {
+    // One more dimension kind than this helper takes: per-drill metrics are the RPO check's (infra/constructs/rpo-check.ts).
+    throw new Error(`metric ${spec.name} is emitted per drill, with dimension drill: build it as infra/constructs/rpo-check.ts does (core/monitoring/metrics.ts)`);
+  }
   if ((spec.dimensions === 'plan') !== (plan !== undefined)) {
     throw new Error(`metric ${spec.name} is emitted ${spec.dimensions === 'plan' ? 'per plan: give the plan' : 'without a plan: give none'} (core/monitoring/metrics.ts)`);
   }
@@ -109,12 +106,6 @@ export interface MonitoringProps {
    * @default - none
    */
   readonly drRegions?: readonly string[];
-  /**
-   * The instant the drills' schedules' longest gaps are computed from (as the RPO check's, over
-   * the eight weeks after it, so a daylight-saving change counts).
-   * @default - the time of synth
-   */
-  readonly synthTime?: Date;
 }
 
 export class Monitoring extends Construct {
@@ -140,8 +131,6 @@ export class Monitoring extends Construct {
     for (const plan of [...new Set(drills.map((d) => d.plan.plan.name))]) {
       this.drillFailedAlarm(props.installation, plan, drills.filter((d) => d.plan.plan.name === plan).map((d) => d.drill.name));
     }
-    const synthTime = props.synthTime ?? new Date();
-    for (const drill of drills) this.drillOverdueAlarm(props.installation, drill, synthTime);
     if (props.dashboardName) this.dashboard = this.buildDashboard(props.dashboardName, props.installation, plans, props.vault, props.drRegions ?? []);
   }
 
@@ -259,46 +248,7 @@ export class Monitoring extends Construct {
     });
   }
 
-  /**
-   * No drill passed within the drill's period: its schedule's longest gap between two runs plus
-   * a day for the drill to run. Hourly periods (DrillPassed's sample count), all of them empty.
-   * CloudWatch looks back at most seven days, so a drill whose period is longer (weekly or
-   * monthly drills) gets no such alarm: a synth-time note says so, and its failures, failed
-   * executions and undelivered schedules still alarm.
-   */
-  private drillOverdueAlarm(installation: string, resolved: ResolvedDrill, synthTime: Date): void {
-    const drill = resolved.drill.name;
-    const plan = resolved.plan.plan.name;
-    // The same longest gap the RPO check's default RPO uses (core/monitoring/rpo.ts).
-    const gap = longestScheduledGapSeconds(resolved.schedule, synthTime);
-    if (gap === undefined) {
-      Annotations.of(this).addInfo(`drill ${drill}: no "no drill passed" alarm, because its schedule runs fewer than twice in eight weeks.`);
-      return;
-    }
-    const window = gap + DRILL_SLACK.toSeconds();
-    if (window > ALARM_LOOKBACK_LIMIT.toSeconds()) {
-      Annotations.of(this).addInfo(
-        `drill ${drill}: no "no drill passed" alarm, because its period (${gap / 3600} h between runs, plus ${DRILL_SLACK.toHours()} h to run) is longer than the ${ALARM_LOOKBACK_LIMIT.toDays()} days a CloudWatch alarm can look back; ` +
-          `its failures still alarm (${installation}-drill-failed-${plan}, the drill state machine's failed executions and undelivered schedules).`,
-      );
-      return;
-    }
-    const hours = Math.ceil(window / 3600);
-    const region = Stack.of(this).region;
-    this.add(`DrillOverdue-${drill}`, {
-      alarmName: `${installation}-drill-overdue-${drill}`,
-      alarmDescription:
-        `No drill of plan ${plan} passed in the last ${hours} hours: drill ${drill} runs at ${resolved.schedule.cron.join(', ')} (${resolved.schedule.timeZone}), at most ${gap / 3600} hours apart, plus ${DRILL_SLACK.toHours()} hours to run. ` +
-        `See its last runs with: milvus-guard drill list --plan ${plan} --region ${region} (and the ${installation}-drill-failed-${plan} alarm); check that its schedule is enabled, then run it with: milvus-guard drill run --drill ${drill} --wait.`,
-      metric: guardMetric(METRICS.drillPassed, installation, plan, { statistic: cloudwatch.Stats.SAMPLE_COUNT, period: Duration.hours(1) }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-      evaluationPeriods: hours,
-      datapointsToAlarm: hours,
-      // A pass is a data point; an hour without one is what this alarm counts.
-      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-    });
-  }
+
 
   private buildDashboard(dashboardName: string, installation: string, plans: readonly ResolvedPlan[], vault: Vault | undefined, drRegions: readonly string[]): cloudwatch.Dashboard {
     const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { dashboardName, defaultInterval: Duration.days(14) });

@@ -6,11 +6,17 @@
  *   plan's RPO, computed here at synth with the same core function (core/monitoring/rpo.ts) —
  *   the plan's `rpo`, else its schedule's longest gap plus the default backup duration, since no
  *   history exists at synth (the check and `status` refine the duration from the catalog);
+ * - per configured drill whose schedule runs, `<name>-drill-overdue-<drill>`: the drill's
+ *   newest passed run is older than its period (its schedule's longest gap plus a day to run,
+ *   core/monitoring/rpo.ts at synth, as the check computes it), whatever the period's length —
+ *   an alarm on a published age looks back 15 minutes, not the drill's week or month;
  * - `<name>-rpo-check-stopped`: the check has not reported for three periods, so the per-plan
- *   alarms no longer see anything.
- * One per installation: the catalog is a global table, and the check reads every plan.
+ *   and per-drill alarms no longer see anything.
+ * One per installation: the catalog is a global table, and the check reads every plan and every
+ * drill's runs (a DR-region drill's too: its alarm is here, where the check publishes, because a
+ * CloudWatch alarm sees only its own region's metrics).
  */
-import { Duration } from 'aws-cdk-lib';
+import { Annotations, Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -20,10 +26,10 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { resolvePlan } from '../../core/config/resolve.js';
+import { resolveDrill, resolvePlan } from '../../core/config/resolve.js';
 import type { Config } from '../../core/config/schema.js';
 import { METRICS, METRICS_NAMESPACE } from '../../core/monitoring/metrics.js';
-import { DEFAULT_BACKUP_SECONDS, planRpo } from '../../core/monitoring/rpo.js';
+import { DEFAULT_BACKUP_SECONDS, DRILL_RUN_SECONDS, drillPeriodSeconds, planRpo } from '../../core/monitoring/rpo.js';
 import { RpoCheckEnvironment } from '../../lambdas/monitoring/environment.js';
 import { acknowledge, acknowledgeWildcardResources } from '../nag.js';
 import { CATALOG_INDEX_BY_TIME } from './catalog.js';
@@ -62,6 +68,10 @@ export class RpoCheck extends Construct {
   readonly rpoAlarms: ReadonlyMap<string, cloudwatch.Alarm>;
   /** RPO seconds each plan's alarm fires above, by plan name (plans without an RPO are absent). */
   readonly thresholds: ReadonlyMap<string, number>;
+  /** Per drill whose schedule runs at least twice, by drill name. */
+  readonly drillOverdueAlarms: ReadonlyMap<string, cloudwatch.Alarm>;
+  /** The period in seconds each drill's overdue alarm fires above, by drill name. */
+  readonly drillPeriods: ReadonlyMap<string, number>;
   readonly stoppedAlarm: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: RpoCheckProps) {
@@ -77,7 +87,7 @@ export class RpoCheck extends Construct {
       config,
       serviceName: config.name,
       metricsNamespace: METRICS_NAMESPACE,
-      description: `Publishes the age of each plan's newest Available backup against its RPO (${config.name})`,
+      description: `Publishes the age of each plan's newest Available backup against its RPO, and of each drill's newest pass against its period (${config.name})`,
       // Listing the catalog and computing eight weeks of each schedule's runs.
       timeout: Duration.seconds(60),
       ...(props.logEncryptionKey ? { logEncryptionKey: props.logEncryptionKey } : {}),
@@ -132,10 +142,48 @@ export class RpoCheck extends Construct {
     this.rpoAlarms = alarms;
     this.thresholds = thresholds;
 
+    const drillAlarms = new Map<string, cloudwatch.Alarm>();
+    const drillPeriods = new Map<string, number>();
+    for (const d of config.drills) {
+      const resolved = resolveDrill(config, d.name);
+      const plan = resolved.plan.plan.name;
+      const period = drillPeriodSeconds(resolved.schedule, at);
+      if (period === undefined) {
+        Annotations.of(this).addInfo(`drill ${d.name}: no overdue alarm, because its schedule runs fewer than twice in eight weeks.`);
+        continue;
+      }
+      const alarm = new cloudwatch.Alarm(this, `DrillOverdue-${d.name}`, {
+        alarmName: `${config.name}-drill-overdue-${d.name}`,
+        alarmDescription:
+          `Drill ${d.name} of plan ${plan} has not passed in ${formatSeconds(period)}: it runs at ${resolved.schedule.cron.join(', ')} (${resolved.schedule.timeZone}), at most ${formatSeconds(period - DRILL_RUN_SECONDS)} apart, plus ${formatSeconds(DRILL_RUN_SECONDS)} to run, so a scheduled run was missed or failed and a real restore is unproven since. ` +
+          `See its last runs and their evidence with: milvus-guard drill list --plan ${plan} (add --region <region> for a DR-region drill; the ${config.name}-drill-failed-${plan} alarm says whether one failed); check that its schedule is enabled, then run it with: milvus-guard drill run --drill ${d.name} --wait.`,
+        metric: new cloudwatch.Metric({
+          namespace: METRICS_NAMESPACE,
+          metricName: METRICS.secondsSinceLastPassedDrill.name,
+          dimensionsMap: { service: config.name, drill: d.name },
+          statistic: cloudwatch.Stats.MAXIMUM,
+          period: RPO_CHECK_RATE,
+        }),
+        threshold: period,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        // Published by every run once the drill was attempted. Before its first attempt nothing is
+        // published (its first scheduled run after deployment is not knowable here) and that is
+        // not overdue; failed runs have the drill-failed and failed-executions alarms, and the
+        // check's own silence is the stopped alarm's business.
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      alarm.addAlarmAction(action);
+      drillAlarms.set(d.name, alarm);
+      drillPeriods.set(d.name, period);
+    }
+    this.drillOverdueAlarms = drillAlarms;
+    this.drillPeriods = drillPeriods;
+
     this.stoppedAlarm = new cloudwatch.Alarm(this, 'StoppedAlarm', {
       alarmName: `${config.name}-rpo-${STOPPED_SUFFIX}`,
       alarmDescription:
-        `The RPO check of ${config.name} has not reported for 45 minutes: no plan's RPO alarm can fire while it is silent. ` +
+        `The RPO check of ${config.name} has not reported for 45 minutes: no plan's RPO alarm and no drill's overdue alarm can fire while it is silent. ` +
         `Look at its function's logs and errors (the rule ${this.node.path}/Schedule invokes it every 15 minutes) and its access to the catalog ${props.catalogTable.tableName}; ` +
         'meanwhile milvus-guard status shows every plan against its RPO.',
       metric: new cloudwatch.Metric({
@@ -153,4 +201,11 @@ export class RpoCheck extends Construct {
     });
     this.stoppedAlarm.addAlarmAction(action);
   }
+}
+
+/** 93600 → `26 hours`, 604800 → `7 days`: a period as its description says it. */
+function formatSeconds(seconds: number): string {
+  if (seconds % 86_400 === 0) return `${seconds / 86_400} day${seconds === 86_400 ? '' : 's'}`;
+  const hours = Math.round((seconds / 3600) * 10) / 10;
+  return `${hours} hour${hours === 1 ? '' : 's'}`;
 }

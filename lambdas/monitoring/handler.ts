@@ -3,7 +3,9 @@
  * needs). It reads the catalog's backups and publishes, per plan with an RPO,
  * `SecondsSinceLastAvailableBackup` and `RpoSeconds` (dimension `plan`), and one `RpoChecked`
  * per run: the per-plan alarms compare the first with the plan's RPO, and the heartbeat's
- * silence is an alarm of its own (infra/constructs/rpo-check.ts).
+ * silence is an alarm of its own (infra/constructs/rpo-check.ts). Per configured drill it
+ * publishes `SecondsSinceLastPassedDrill` and `DrillPeriodSeconds` (dimension `drill`) from the
+ * catalog's restore records, for the drill's overdue alarm.
  */
 import middy from '@middy/core';
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -12,10 +14,10 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { Context } from 'aws-lambda';
 import type { BackupCatalog } from '../../core/catalog/catalog.js';
-import { resolvePlan } from '../../core/config/resolve.js';
+import { resolveDrill, resolvePlan } from '../../core/config/resolve.js';
 import type { Config } from '../../core/config/schema.js';
 import { METRICS } from '../../core/monitoring/metrics.js';
-import { checkRpo, type RpoCheck } from '../../core/monitoring/rpo.js';
+import { checkDrill, checkRpo, type RpoCheck } from '../../core/monitoring/rpo.js';
 
 export interface RpoCheckDependencies {
   readonly config: Config;
@@ -38,7 +40,7 @@ export function makeRpoCheckHandler(deps: RpoCheckDependencies): (event: unknown
 
   return middy(async (): Promise<RpoCheck[]> => {
     const at = now();
-    const backups = await deps.catalog.listBackups();
+    const [backups, restores] = await Promise.all([deps.catalog.listBackups(), deps.catalog.listRestores()]);
     const checks = deps.config.plans.map((p) => checkRpo(resolvePlan(deps.config, p.name), backups, at));
     for (const check of checks) {
       if (check.rpo.seconds === null) continue;
@@ -49,9 +51,21 @@ export function makeRpoCheckHandler(deps: RpoCheckDependencies): (event: unknown
       if (check.ageSeconds !== null) metrics.addMetric(METRICS.secondsSinceLastAvailableBackup.name, MetricUnit.Seconds, check.ageSeconds);
       metrics.publishStoredMetrics();
     }
+    const drills = deps.config.drills.map((d) => checkDrill(resolveDrill(deps.config, d.name), restores, at));
+    for (const drill of drills) {
+      if (drill.periodSeconds === null) continue;
+      metrics.addDimension('drill', drill.drill);
+      metrics.addMetric(METRICS.drillPeriodSeconds.name, MetricUnit.Seconds, drill.periodSeconds);
+      // A drill never attempted has no age (when its first scheduled run was is not knowable
+      // here): nothing is published, and its overdue alarm treats that as not breaching.
+      if (drill.ageSeconds !== null) metrics.addMetric(METRICS.secondsSinceLastPassedDrill.name, MetricUnit.Seconds, drill.ageSeconds);
+      metrics.publishStoredMetrics();
+    }
     // The heartbeat, without a plan dimension: the middleware publishes it.
     metrics.addMetric(METRICS.rpoChecked.name, MetricUnit.Count, 1);
-    logger.info('RPO checked', { plans: checks.map((c) => ({ plan: c.plan, state: c.state, ageSeconds: c.ageSeconds, rpoSeconds: c.rpo.seconds })) });
+    logger.info('RPO checked', { plans: checks.map((c) => ({ plan: c.plan, state: c.state, ageSeconds: c.ageSeconds, rpoSeconds: c.rpo.seconds })),
+      drills: drills.map((d) => ({ drill: d.drill, overdue: d.overdue, ageSeconds: d.ageSeconds, ageFrom: d.ageFrom, periodSeconds: d.periodSeconds })),
+    });
     return checks;
   })
     .use(injectLambdaContext(logger))

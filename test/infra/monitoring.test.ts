@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { App } from 'aws-cdk-lib';
-import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { parse } from 'yaml';
 import { parseConfig } from '../../core/config/parse.js';
 import type { Config } from '../../core/config/schema.js';
@@ -160,32 +160,42 @@ describe('drills', () => {
     });
   });
 
-  it("alarms when no drill passed within a daily drill's day plus a day to run", () => {
-    primary.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      AlarmName: 'milvus-guard-drill-overdue-daily-drill',
-      Namespace: 'MilvusGuard',
-      MetricName: METRICS.drillPassed.name,
-      Dimensions: Match.arrayWith([{ Name: 'plan', Value: PLAN }]),
-      Statistic: 'SampleCount',
-      Period: 3600,
-      EvaluationPeriods: 48,
-      DatapointsToAlarm: 48,
-      Threshold: 1,
-      ComparisonOperator: 'LessThanThreshold',
-      TreatMissingData: 'breaching',
-      AlarmActions: [topic],
-    });
+  /** The overdue alarm of `drill`: the RPO check's, on the age it publishes per drill. */
+  const overdue = (drill: string, thresholdSeconds: number) => ({
+    AlarmName: `milvus-guard-drill-overdue-${drill}`,
+    Namespace: 'MilvusGuard',
+    MetricName: METRICS.secondsSinceLastPassedDrill.name,
+    Dimensions: [
+      { Name: 'drill', Value: drill },
+      { Name: 'service', Value: 'milvus-guard' },
+    ],
+    Statistic: 'Maximum',
+    Period: 900,
+    EvaluationPeriods: 1,
+    Threshold: thresholdSeconds,
+    ComparisonOperator: 'GreaterThanThreshold',
+    TreatMissingData: 'notBreaching',
+    AlarmActions: [topic],
+    AlarmDescription: Match.stringLikeRegexp(`milvus-guard drill list --plan ${PLAN}.*milvus-guard drill run --drill ${drill} --wait`),
   });
 
-  it('makes no overdue alarm for a weekly drill, whose period is longer than an alarm can look back, and says so at synth', () => {
-    expect(primary.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmName: 'milvus-guard-drill-overdue-production-weekly-drill' } })).toEqual({});
-    Annotations.fromStack(installation.primaryStacks.get('us-east-1')!).hasInfo('*', Match.stringLikeRegexp('drill production-weekly-drill: no "no drill passed" alarm'));
+  it("alarms when the example's weekly drill has not passed within its week plus a day to run", () => {
+    primary.hasResourceProperties('AWS::CloudWatch::Alarm', overdue('production-weekly-drill', 8 * 86_400));
   });
 
-  it("puts a DR-region drill's alarms in the DR stack, on its topic", () => {
+  it("alarms when a daily drill has not passed within its day plus a day to run", () => {
+    primary.hasResourceProperties('AWS::CloudWatch::Alarm', overdue('daily-drill', 2 * 86_400));
+  });
+
+  it("puts a DR-region drill's failure alarm in the DR stack and its overdue alarm beside the RPO check, where its age is published", () => {
     dr.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: `milvus-guard-drill-failed-${PLAN}`, MetricName: METRICS.drillFailed.name, AlarmActions: [topic] });
-    dr.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'milvus-guard-drill-overdue-west-drill', MetricName: METRICS.drillPassed.name, EvaluationPeriods: 48, AlarmActions: [topic] });
-    expect(primary.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmName: 'milvus-guard-drill-overdue-west-drill' } })).toEqual({});
+    primary.hasResourceProperties('AWS::CloudWatch::Alarm', overdue('west-drill', 2 * 86_400));
+    expect(dr.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmName: Match.stringLikeRegexp('drill-overdue') } })).toEqual({});
+  });
+
+  it('alarms no drill on the DrillPassed count any more', () => {
+    expect(primary.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: METRICS.drillPassed.name } })).toEqual({});
+    expect(dr.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: METRICS.drillPassed.name } })).toEqual({});
   });
 
   it('makes no backup alarms in the DR stack, where nothing backs up', () => {

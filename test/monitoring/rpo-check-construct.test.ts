@@ -1,10 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import { App, Stack } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Config } from '../../core/config/schema.js';
 import { METRICS, METRICS_NAMESPACE } from '../../core/monitoring/metrics.js';
+import { drillPeriodSeconds } from '../../core/monitoring/rpo.js';
 import { RpoCheck } from '../../infra/constructs/rpo-check.js';
 import { configWith, PLAN } from './helpers.js';
 
@@ -103,5 +104,49 @@ describe('the RPO check construct', () => {
     const clashing = { ...config, plans: [...config.plans, { ...config.plans[0]!, name: 'check-stopped' }] };
 
     expect(() => synth(clashing)).toThrow(/plan "check-stopped" would share its RPO alarm's name/);
+  });
+});
+
+describe("the RPO check construct's drills", () => {
+  it("alarms when the example's weekly drill has not passed within a week plus a day, the period core computes", async () => {
+    const { template, check } = synth(await configWith({ rpo: '26h' }));
+
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'milvus-guard-drill-overdue-production-weekly-drill',
+      Namespace: METRICS_NAMESPACE,
+      MetricName: METRICS.secondsSinceLastPassedDrill.name,
+      Dimensions: [
+        { Name: 'drill', Value: 'production-weekly-drill' },
+        { Name: 'service', Value: 'milvus-guard' },
+      ],
+      Statistic: 'Maximum',
+      Period: 900,
+      Threshold: 8 * 86_400,
+      ComparisonOperator: 'GreaterThanThreshold',
+      EvaluationPeriods: 1,
+      TreatMissingData: 'notBreaching',
+      AlarmActions: topicAction,
+      AlarmDescription: Match.stringLikeRegexp(`milvus-guard drill list --plan ${PLAN}.*milvus-guard drill run --drill production-weekly-drill --wait`),
+    });
+    expect(check.drillPeriods.get('production-weekly-drill')).toBe(drillPeriodSeconds({ cron: ['0 6 * * 0'], timeZone: 'UTC' }, SYNTH_TIME));
+  });
+
+  it('alarms a monthly drill too, beyond the seven days an alarm on a count could look back', async () => {
+    const config = await configWith({ rpo: '26h' });
+    const monthly = { ...config, drills: config.drills.map((d) => ({ ...d, schedule: { cron: ['0 6 1 * *'], timeZone: 'UTC' } })) };
+
+    const { template } = synth(monthly);
+
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'milvus-guard-drill-overdue-production-weekly-drill', Threshold: 32 * 86_400 });
+  });
+
+  it('makes no overdue alarm for a drill whose schedule runs fewer than twice, and says so at synth', async () => {
+    const config = await configWith({ rpo: '26h' });
+    const once = { ...config, drills: config.drills.map((d) => ({ ...d, schedule: { cron: ['0 6 31 2 *'], timeZone: 'UTC' } })) };
+
+    const { template, check } = synth(once);
+
+    expect(template.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmName: 'milvus-guard-drill-overdue-production-weekly-drill' } })).toEqual({});
+    Annotations.fromStack(Stack.of(check)).hasInfo('*', Match.stringLikeRegexp('drill production-weekly-drill: no overdue alarm'));
   });
 });

@@ -10,10 +10,17 @@ import { RpoCheckEnvironment } from '../../lambdas/monitoring/environment.js';
 import { makeRpoCheckHandler } from '../../lambdas/monitoring/handler.js';
 import { EnvironmentError, readEnvironment } from '../../lambdas/shared/environment.js';
 import { LocalMetrics } from '../../local/workflows/metrics.js';
-import { backup, configWith, PLAN } from './helpers.js';
+import { BACKUP_KEYS, RESTORE_KEYS } from '../../core/catalog/keys.js';
+import type { Config } from '../../core/config/schema.js';
+import { backup, configWith, drillRestore, PLAN } from './helpers.js';
 
 const NOW = new Date('2026-11-23T12:00:00.000Z');
 const HOUR = 3600;
+const DAY = 86_400;
+const DRILL = 'production-weekly-drill';
+
+/** The config without its drills, where a test is about plans only. */
+const withoutDrills = (config: Config): Config => ({ ...config, drills: [] });
 const context = { functionName: 'rpo-check', awsRequestId: 'r-1', invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:rpo-check', getRemainingTimeInMillis: () => 60_000 } as unknown as Context;
 /** What EventBridge sends on schedule; the check reads nothing of it. */
 const SCHEDULED_EVENT = { 'detail-type': 'Scheduled Event', source: 'aws.events', time: NOW.toISOString(), detail: {} };
@@ -32,7 +39,7 @@ describe('the RPO check Lambda', () => {
     const catalog = new InMemoryCatalog();
     await catalog.createBackup(backup('b-1', { completedAt: '2026-11-23T02:20:00.000Z' }));
 
-    const { checks, published } = await run(catalog, await configWith({ rpo: '26h' }));
+    const { checks, published } = await run(catalog, withoutDrills(await configWith({ rpo: '26h' })));
 
     expect(checks).toEqual([expect.objectContaining({ plan: PLAN, state: 'met' })]);
     expect(published).toHaveLength(2);
@@ -56,7 +63,7 @@ describe('the RPO check Lambda', () => {
   });
 
   it('publishes only the heartbeat for a plan without an RPO', async () => {
-    const { published } = await run(new InMemoryCatalog(), await configWith({ rpo: undefined, schedule: undefined }));
+    const { published } = await run(new InMemoryCatalog(), withoutDrills(await configWith({ rpo: undefined, schedule: undefined })));
 
     expect(published).toHaveLength(1);
     expect(published[0]).toMatchObject({ [METRICS.rpoChecked.name]: 1 });
@@ -69,21 +76,79 @@ describe('the RPO check Lambda', () => {
     expect(published[0]).not.toHaveProperty(METRICS.secondsSinceLastAvailableBackup.name);
   });
 
-  it('reads the DynamoDB catalog with one query of its index, and nothing else', async () => {
+  it('reads the DynamoDB catalog with one query of its index for backups and one for restores, and nothing else', async () => {
     const ddb = mockClient(DynamoDBDocumentClient);
-    ddb.on(QueryCommand).resolves({ Items: [{ pk: 'BACKUP#b-1', sk: 'BACKUP', ...backup('b-1', { completedAt: '2026-11-23T02:20:00.000Z' }) }] });
+    ddb.on(QueryCommand, { ExpressionAttributeValues: { ':all': BACKUP_KEYS.gsiPk } }).resolves({ Items: [{ pk: 'BACKUP#b-1', sk: 'BACKUP', ...backup('b-1', { completedAt: '2026-11-23T02:20:00.000Z' }) }] });
+    ddb.on(QueryCommand, { ExpressionAttributeValues: { ':all': RESTORE_KEYS.gsiPk } }).resolves({ Items: [] });
     const catalog = new DynamoCatalog({ tableName: 'milvus-guard-catalog', client: DynamoDBDocumentClient.from(new DynamoDBClient({})) });
 
     const { checks } = await run(catalog, await configWith({ rpo: '26h' }));
 
     expect(checks[0]).toMatchObject({ state: 'met', lastAvailable: { backupId: 'b-1' } });
-    expect(ddb.calls()).toHaveLength(1);
-    expect(ddb.commandCalls(QueryCommand)[0]!.args[0].input).toMatchObject({ TableName: 'milvus-guard-catalog', IndexName: 'byTime' });
+    expect(ddb.calls()).toHaveLength(2);
+    for (const call of ddb.commandCalls(QueryCommand)) expect(call.args[0].input).toMatchObject({ TableName: 'milvus-guard-catalog', IndexName: 'byTime' });
     ddb.restore();
   });
 
   it('refuses an environment without the catalog table, naming it', () => {
     expect(() => readEnvironment(RpoCheckEnvironment, { POWERTOOLS_SERVICE_NAME: 'milvus-guard', POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE })).toThrow(EnvironmentError);
     expect(() => readEnvironment(RpoCheckEnvironment, { POWERTOOLS_SERVICE_NAME: 'milvus-guard', POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE })).toThrow(/CATALOG_TABLE/);
+  });
+});
+
+describe("the RPO check Lambda's drills", () => {
+  // The example's drill runs Sundays at 06:00 UTC: its period is a week plus a day to run.
+  const PERIOD = 7 * DAY + DAY;
+  const drillOf = (published: Emf[]) => published.find((doc) => doc.drill === DRILL);
+
+  it("publishes the age of a weekly drill's newest pass, 3 days ago, and its period, with the drill as dimension", async () => {
+    const catalog = new InMemoryCatalog();
+    await catalog.createRestore(drillRestore(`${DRILL}-drill-20261120060000`, { requestedAt: '2026-11-20T06:00:00.000Z', completedAt: '2026-11-20T12:00:00.000Z' }));
+
+    const { published } = await run(catalog, await configWith({ rpo: '26h' }));
+
+    const doc = drillOf(published);
+    expect(doc).toMatchObject({ service: 'milvus-guard', [METRICS.secondsSinceLastPassedDrill.name]: 3 * DAY, [METRICS.drillPeriodSeconds.name]: PERIOD });
+    expect(doc!._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: METRICS_NAMESPACE, Dimensions: [['service', 'drill']] });
+    expect(doc).not.toHaveProperty('plan');
+  });
+
+  it("counts from the newest pass, not a later failed run's", async () => {
+    const catalog = new InMemoryCatalog();
+    await catalog.createRestore(drillRestore(`${DRILL}-drill-20261108060000`, { requestedAt: '2026-11-08T06:00:00.000Z', completedAt: '2026-11-08T06:04:00.000Z' }));
+    await catalog.createRestore(drillRestore(`${DRILL}-drill-20261115060000`, { status: 'Failed', requestedAt: '2026-11-15T06:00:00.000Z', completedAt: '2026-11-15T06:04:00.000Z' }));
+
+    const { published } = await run(catalog, await configWith({ rpo: '26h' }));
+
+    expect(drillOf(published)![METRICS.secondsSinceLastPassedDrill.name]).toBe(15 * DAY + 6 * HOUR - 4 * 60);
+    expect(drillOf(published)![METRICS.secondsSinceLastPassedDrill.name]).toBeGreaterThan(PERIOD);
+  });
+
+  it('ignores the runs of another drill and restores that are no drill', async () => {
+    const catalog = new InMemoryCatalog();
+    await catalog.createRestore(drillRestore(`${PLAN}-drill-20261122060000`, { requestedAt: '2026-11-22T06:00:00.000Z' }));
+    await catalog.createRestore(drillRestore('r-1', { drillId: undefined, requestedAt: '2026-11-22T06:00:00.000Z' }));
+    await catalog.createRestore(drillRestore(`${DRILL}-drill-20261101060000`, { requestedAt: '2026-11-01T06:00:00.000Z', completedAt: '2026-11-01T06:00:00.000Z' }));
+
+    const { published } = await run(catalog, await configWith({ rpo: '26h' }));
+
+    expect(drillOf(published)![METRICS.secondsSinceLastPassedDrill.name]).toBe(22 * DAY + 6 * HOUR);
+  });
+
+  it('counts a drill that never passed from its oldest attempt', async () => {
+    const catalog = new InMemoryCatalog();
+    await catalog.createRestore(drillRestore(`${DRILL}-drill-20261115060000`, { status: 'Failed', requestedAt: '2026-11-15T06:00:00.000Z' }));
+    await catalog.createRestore(drillRestore(`${DRILL}-drill-20261122060000`, { status: 'Failed', requestedAt: '2026-11-22T06:00:00.000Z' }));
+
+    const { published } = await run(catalog, await configWith({ rpo: '26h' }));
+
+    expect(drillOf(published)![METRICS.secondsSinceLastPassedDrill.name]).toBe(8 * DAY + 6 * HOUR);
+  });
+
+  it('publishes the period but no age for a drill never attempted', async () => {
+    const { published } = await run(new InMemoryCatalog(), await configWith({ rpo: '26h' }));
+
+    expect(drillOf(published)).toMatchObject({ [METRICS.drillPeriodSeconds.name]: PERIOD });
+    expect(drillOf(published)).not.toHaveProperty(METRICS.secondsSinceLastPassedDrill.name);
   });
 });

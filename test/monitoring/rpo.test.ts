@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { checkRpo, DEFAULT_BACKUP_SECONDS, durationSeconds, longestScheduledGapSeconds, nextScheduledRun, planRpo } from '../../core/monitoring/rpo.js';
+import { checkRpo, DEFAULT_BACKUP_SECONDS, drillPeriodSeconds, durationSeconds, isRunOfDrill, longestScheduledGapSeconds, nextScheduledRun, planRpo } from '../../core/monitoring/rpo.js';
 import { backup, planWith } from './helpers.js';
 
 const NOW = new Date('2026-11-23T12:00:00.000Z');
@@ -131,5 +131,29 @@ describe('checking a plan against its RPO', () => {
     const plan = await planWith({ rpo: '26h' });
 
     expect(checkRpo(plan, [backup('x', { plan: 'other-plan' })], NOW)).toMatchObject({ state: 'no-backup', ageSeconds: null });
+  });
+});
+
+describe('a drill period', () => {
+  it("is a weekly drill's week plus a day to run", () => {
+    expect(drillPeriodSeconds({ cron: ['0 6 * * 0'], timeZone: 'UTC' }, NOW)).toBe(8 * 24 * HOUR);
+  });
+
+  it("is a monthly drill's longest month plus a day, longer than any alarm could look back", () => {
+    expect(drillPeriodSeconds({ cron: ['0 6 1 * *'], timeZone: 'UTC' }, NOW)).toBe(32 * 24 * HOUR);
+  });
+
+  it('is none for a schedule that runs fewer than twice', () => {
+    expect(drillPeriodSeconds({ cron: ['0 6 31 2 *'], timeZone: 'UTC' }, NOW)).toBeUndefined();
+  });
+});
+
+describe("a drill's runs", () => {
+  it('are the drill ids its name makes, cut to 80 characters, and no other drill of a longer name', () => {
+    const long = `d${'x'.repeat(70)}`;
+    expect(isRunOfDrill('weekly', 'weekly-drill-20261122060000')).toBe(true);
+    expect(isRunOfDrill('weekly', 'weekly-2-drill-20261122060000')).toBe(false);
+    expect(isRunOfDrill('weekly', 'weekly-drill-20261122060000-x')).toBe(false);
+    expect(isRunOfDrill(long, `${long.slice(0, 59)}-drill-20261122060000`)).toBe(true);
   });
 });
