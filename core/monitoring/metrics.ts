@@ -27,7 +27,7 @@ export const METRICS = {
   backupsPrepared: m('BackupsPrepared', 'Count', 'plan', 'backups that passed Prepare (a run started)'),
   backupSucceeded: m('BackupSucceeded', 'Count', 'plan', 'backups that became Available'),
   backupFailed: m('BackupFailed', 'Count', 'plan', 'backups that failed'),
-  backupDuration: m('BackupDuration', 'Seconds', 'plan', 'start to Available (or to Failed)'),
+  backupDuration: m('BackupDuration', 'Seconds', 'plan', 'start to Available (successful backups only)'),
   backupSize: m('BackupSize', 'Bytes', 'plan', "bytes the backup restores (volumes' files and bucket objects)"),
   backupBytesUploaded: m('BackupBytesUploaded', 'Bytes', 'plan', 'bytes this backup added to the vault (dedup at work)'),
   secondsSinceLastAvailableBackup: m('SecondsSinceLastAvailableBackup', 'Seconds', 'plan', "age of the plan's newest Available backup, published by the RPO check"),

@@ -122,18 +122,25 @@ export class RpoCheck extends Construct {
           `Plan ${p.name} (${plan.cluster.name}/${p.namespace}) has no Available backup newer than ${rpoText}: data written since its last backup would be lost. ` +
           `See which backups failed and why: milvus-guard status --plan ${p.name}, then milvus-guard backup list --plan ${p.name} and backup describe <id>. ` +
           `Start one now with milvus-guard backup create --plan ${p.name} --wait once the cause is fixed.`,
-        metric: new cloudwatch.Metric({
-          namespace: METRICS_NAMESPACE,
-          metricName: METRICS.secondsSinceLastAvailableBackup.name,
-          dimensionsMap: { service: config.name, plan: p.name },
-          statistic: cloudwatch.Stats.MAXIMUM,
+        // Age minus RPO, both as the check published them in the same run: the RPO the check
+        // computes from the catalog (the plan's real typical backup duration, the schedule's gap
+        // from now on) is the one status shows, not one frozen at synth.
+        metric: new cloudwatch.MathExpression({
+          expression: 'age - rpo',
+          label: `${p.name}: seconds past its RPO`,
           period: RPO_CHECK_RATE,
+          usingMetrics: {
+            age: new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: METRICS.secondsSinceLastAvailableBackup.name, dimensionsMap: { service: config.name, plan: p.name }, statistic: cloudwatch.Stats.MAXIMUM, period: RPO_CHECK_RATE }),
+            rpo: new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: METRICS.rpoSeconds.name, dimensionsMap: { service: config.name, plan: p.name }, statistic: cloudwatch.Stats.MINIMUM, period: RPO_CHECK_RATE }),
+          },
         }),
-        threshold: rpo.seconds,
+        threshold: 0,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,
-        // Published by every run; the check's silence is the stopped alarm's business.
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        // Published by every run; a run that lands in the next 15-minute bucket leaves one empty,
+        // which must not flip the alarm to OK and page again: ignored. The check's silence is the
+        // stopped alarm's business.
+        treatMissingData: cloudwatch.TreatMissingData.IGNORE,
       });
       alarm.addAlarmAction(action);
       alarms.set(p.name, alarm);
@@ -170,8 +177,9 @@ export class RpoCheck extends Construct {
         // Published by every run once the drill was attempted. Before its first attempt nothing is
         // published (its first scheduled run after deployment is not knowable here) and that is
         // not overdue; failed runs have the drill-failed and failed-executions alarms, and the
-        // check's own silence is the stopped alarm's business.
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        // check's own silence is the stopped alarm's business. An empty bucket (a run landing in
+        // the next one) must not flip the alarm: ignored.
+        treatMissingData: cloudwatch.TreatMissingData.IGNORE,
       });
       alarm.addAlarmAction(action);
       drillAlarms.set(d.name, alarm);

@@ -22,10 +22,28 @@ export interface StepDependencies extends StepTelemetry {
   readonly services: BackupServices;
 }
 
+/** The plan an execution's input names, if it names one. */
+function planOf(input: string | undefined): string | undefined {
+  try {
+    const plan = (JSON.parse(input ?? '{}') as { plan?: unknown }).plan;
+    return typeof plan === 'string' ? plan : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The step handlers by state; the function CDK makes for a state runs that state's. */
 export function makeStepHandlers(deps: StepDependencies): Record<BackupStepState, StepHandler> {
   const s = deps.services;
   const { metrics, handlers } = stepFactory(deps, (request) => ({ backupId: (request as { backup?: { backupName?: string } }).backup?.backupName }));
+
+  const countRecovered = <R extends { recovered?: string }>(result: R, plan: string | undefined): R => {
+    if (result.recovered && plan) {
+      metrics.addDimension('plan', plan);
+      metrics.addMetric(METRICS.backupFailed.name, MetricUnit.Count, 1);
+    }
+    return result;
+  };
 
   return handlers<BackupStepState>({
     Discover: handle(contract.BackupStepRequest, (r) => steps.discoverStep(s, r.backup)),
@@ -51,13 +69,15 @@ export function makeStepHandlers(deps: StepDependencies): Record<BackupStepState
       return result;
     }),
     CleanUp: handle(contract.BackupStepRequest, (r) => steps.cleanUpStep(s, r.backup)),
-    RecoverHolder: handle(contract.RecoverHolderRequest, (r) => recoverHolderStep(s, r.input.plan)),
-    RecoverExecution: handle(contract.ExecutionStatusChange, (r) => recoverExecutionStep(s, r.detail)),
+    // A backup whose execution ended without its failure path is Failed too: counted, so the
+    // failure-rate alarm sees timeouts, aborts and dead Lambdas as well.
+    RecoverHolder: handle(contract.RecoverHolderRequest, async (r) => countRecovered(await recoverHolderStep(s, r.input.plan), r.input.plan)),
+    RecoverExecution: handle(contract.ExecutionStatusChange, async (r) => countRecovered(await recoverExecutionStep(s, r.detail), planOf(r.detail.input ?? undefined))),
     MarkFailed: handle(contract.FailureRequest, async (r) => {
       const result = await steps.markFailedStep(s, r.backup, r.error);
       metrics.addDimension('plan', result.plan);
+      // No BackupDuration: a failed run's time would skew the duration alarm's model of the plan's backups.
       metrics.addMetric(METRICS.backupFailed.name, MetricUnit.Count, 1);
-      metrics.addMetric(METRICS.backupDuration.name, MetricUnit.Seconds, result.durationSeconds);
       return result;
     }),
   });
