@@ -174,7 +174,7 @@ describe('drills', () => {
     EvaluationPeriods: 1,
     Threshold: thresholdSeconds,
     ComparisonOperator: 'GreaterThanThreshold',
-    TreatMissingData: 'notBreaching',
+    TreatMissingData: 'ignore',
     AlarmActions: [topic],
     AlarmDescription: Match.stringLikeRegexp(`milvus-guard drill list --plan ${PLAN}.*milvus-guard drill run --drill ${drill} --wait`),
   });
