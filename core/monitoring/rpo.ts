@@ -11,7 +11,12 @@
  * A plan that runs only on demand and sets no `rpo` has no RPO.
  *
  * The age is measured from the newest Available backup's `completedAt`, as the RPO's default
- * (gap plus duration) is: from one completion to the next.
+ * (gap plus duration) is: from one completion to the next. A plan without an Available backup
+ * ages from when it was first protected: the earlier of its oldest backup record (any status:
+ * every attempt failed) and the instant the RPO check first saw it in the deployed config (its
+ * first-seen marker, core/catalog/first-seen.ts: its schedule never fired, or no attempt got as
+ * far as a record). So a plan that never had a backup misses its RPO once it has been protected
+ * for longer than the RPO, and its alarm fires like any other's.
  *
  * A configured drill is checked the same way ({@link checkDrill}): the age of its newest passed
  * run against its period, the schedule's longest gap plus a day to run.
@@ -147,11 +152,16 @@ export function planRpo(plan: ResolvedPlan, backups: readonly BackupRecord[], no
 }
 
 /**
- * How the plan stands against its RPO: `met`, `violated` (the newest Available backup is older
- * than the RPO), `no-backup` (the plan has an RPO and no Available backup yet: it is not
- * protected) or `no-rpo` (nothing to measure against).
+ * How the plan stands against its RPO: `met` (its newest Available backup is within it),
+ * `violated` (the newest Available backup is older than the RPO or, without one, the plan has
+ * been protected for longer than the RPO), `no-backup` (no Available backup yet, and not yet
+ * protected for as long as the RPO, or since an unknown instant: it is not late yet) or `no-rpo`
+ * (nothing to measure against).
  */
 export type RpoState = 'met' | 'violated' | 'no-backup' | 'no-rpo';
+
+/** What a plan's age counts from (see {@link RpoCheck.ageSeconds}). */
+export type AgeFrom = 'last-available' | 'first-attempt' | 'first-seen';
 
 /** A plan's RPO check at one instant. */
 export interface RpoCheck {
@@ -160,40 +170,58 @@ export interface RpoCheck {
   /** The newest Available backup, if any. */
   readonly lastAvailable: { readonly backupId: string; readonly completedAt: string } | null;
   /**
-   * Seconds since the newest Available backup completed. Without one: since the plan's first
-   * backup attempt (its oldest record), so a plan whose every backup fails still ages past its
-   * RPO; null when the plan was never attempted.
+   * Seconds since the newest Available backup completed. Without one: since the plan was first
+   * protected, the earlier of its first backup attempt (its oldest record) and its first-seen
+   * marker, so a plan whose every backup fails, or that never ran at all, still ages past its
+   * RPO; null when neither is known (the RPO check has not seen the plan yet).
    */
   readonly ageSeconds: number | null;
   /** What `ageSeconds` counts from. */
-  readonly ageFrom: 'last-available' | 'first-attempt' | null;
+  readonly ageFrom: AgeFrom | null;
+  /** The instant `ageSeconds` counts from (ISO 8601). */
+  readonly ageSince: string | null;
   readonly state: RpoState;
 }
 
 /**
  * Checks `plan` against its RPO at `now` over the catalog's `backups` (any plans': the plan's
- * are picked). Pure: the RPO check Lambda and `status` read the catalog and call this.
+ * are picked) and the instant the RPO check first saw the plan (`firstSeen`, ISO 8601; a marker
+ * after `now`, written on a later clock, did not exist yet then and is ignored). Pure: the RPO
+ * check Lambda and `status` read the catalog and call this.
  */
-export function checkRpo(plan: ResolvedPlan, backups: readonly BackupRecord[], now: Date): RpoCheck {
+export function checkRpo(plan: ResolvedPlan, backups: readonly BackupRecord[], now: Date, firstSeen?: string): RpoCheck {
   const name = plan.plan.name;
   const rpo = planRpo(plan, backups, now);
   const last = availableNewestFirst(backups, name)[0];
   const since = (iso: string) => Math.max(0, (now.getTime() - Date.parse(iso)) / 1000);
-  const firstAttempt = backups.filter((b) => b.plan === name).map((b) => b.startedAt).sort()[0];
-  const ageSeconds = last ? since(completedAt(last)) : firstAttempt !== undefined ? since(firstAttempt) : null;
+  const origin = last ? { from: 'last-available' as const, at: completedAt(last) } : firstProtected(backups, name, now, firstSeen);
+  const ageSeconds = origin ? since(origin.at) : null;
   const state: RpoState = rpo.seconds === null ? 'no-rpo' : ageSeconds !== null && ageSeconds > rpo.seconds ? 'violated' : last ? 'met' : 'no-backup';
   return {
     plan: name,
     rpo,
     lastAvailable: last ? { backupId: last.backupId, completedAt: completedAt(last) } : null,
     ageSeconds,
-    ageFrom: last ? 'last-available' : firstAttempt !== undefined ? 'first-attempt' : null,
+    ageFrom: origin?.from ?? null,
+    ageSince: origin?.at ?? null,
     state,
   };
 }
 
-/** Whether a check counts as protected: `met`, or nothing to measure against. */
-export const rpoMet = (check: Pick<RpoCheck, 'state'>): boolean => check.state === 'met' || check.state === 'no-rpo';
+/** When the plan was first protected, as of `now`: its oldest backup attempt or its first-seen marker, whichever is earlier. */
+function firstProtected(backups: readonly BackupRecord[], plan: string, now: Date, firstSeen: string | undefined): { from: AgeFrom; at: string } | undefined {
+  const firstAttempt = backups.filter((b) => b.plan === plan).map((b) => b.startedAt).sort()[0];
+  const seen = firstSeen !== undefined && Date.parse(firstSeen) <= now.getTime() ? firstSeen : undefined;
+  if (seen !== undefined && (firstAttempt === undefined || Date.parse(seen) < Date.parse(firstAttempt))) return { from: 'first-seen', at: seen };
+  return firstAttempt === undefined ? undefined : { from: 'first-attempt', at: firstAttempt };
+}
+
+/**
+ * Whether a check counts as protected, the exit code of `status` and the RPO alarm's verdict:
+ * anything but `violated`. A plan with no Available backup yet is not late until it has been
+ * protected for as long as its RPO (`no-backup`), as its alarm stays quiet until then.
+ */
+export const rpoMet = (check: Pick<RpoCheck, 'state'>): boolean => check.state !== 'violated';
 
 // ---- drills ---------------------------------------------------------------------------------
 

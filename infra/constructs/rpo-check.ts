@@ -3,7 +3,9 @@
  * and publishes each plan's `SecondsSinceLastAvailableBackup` and `RpoSeconds`
  * (lambdas/monitoring), and the alarms on them:
  * - per plan with an RPO, `<name>-rpo-<plan>`: the newest Available backup is older than the
- *   plan's RPO, computed here at synth with the same core function (core/monitoring/rpo.ts) —
+ *   plan's RPO or, for a plan that never had one, the plan has been protected (since its first
+ *   backup attempt or since the check first saw it) for longer than its RPO; the description's
+ *   RPO is computed here at synth with the same core function (core/monitoring/rpo.ts) —
  *   the plan's `rpo`, else its schedule's longest gap plus the default backup duration, since no
  *   history exists at synth (the check and `status` refine the duration from the catalog);
  * - per configured drill whose schedule runs, `<name>-drill-overdue-<drill>`: the drill's
@@ -26,6 +28,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
+import { FIRST_SEEN_ATTRIBUTES, FIRST_SEEN_KEYS } from '../../core/catalog/first-seen.js';
 import { resolveDrill, resolvePlan } from '../../core/config/resolve.js';
 import type { Config } from '../../core/config/schema.js';
 import { METRICS, METRICS_NAMESPACE } from '../../core/monitoring/metrics.js';
@@ -44,7 +47,7 @@ const STOPPED_SUFFIX = 'check-stopped';
 export interface RpoCheckProps {
   /** The parsed installation config: the plans, baked into the function, and the alarms' thresholds. */
   readonly config: Config;
-  /** The catalog table (or this region's replica of it); the function may only query its index. */
+  /** The catalog table (or this region's replica of it); the function may query its index and put first-seen markers. */
   readonly catalogTable: dynamodb.ITableV2;
   /** Where the alarms notify. */
   readonly alarmTopic: sns.ITopic;
@@ -92,9 +95,25 @@ export class RpoCheck extends Construct {
       timeout: Duration.seconds(60),
       ...(props.logEncryptionKey ? { logEncryptionKey: props.logEncryptionKey } : {}),
     });
-    // Least privilege: listing backups is a query of the catalog's index (core/catalog/dynamo.ts).
+    // Least privilege: listing backups, restores and first-seen markers is a query of the
+    // catalog's index (core/catalog/dynamo.ts, first-seen.ts).
     this.function.role.addToPrincipalPolicy(
       new iam.PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${props.catalogTable.tableArn}/index/${CATALOG_INDEX_BY_TIME}`] }),
+    );
+    // Its one write: a plan's first-seen marker, a conditional put (core/catalog/first-seen.ts).
+    // Only items whose partition key is a marker's (`dynamodb:LeadingKeys`), with a marker's
+    // attributes and no others (`dynamodb:Attributes`), so the check can touch no backup record,
+    // lock or restore. ForAllValues holds for an empty set: `Null` makes the key required.
+    this.function.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:PutItem'],
+        resources: [props.catalogTable.tableArn],
+        conditions: {
+          'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [FIRST_SEEN_KEYS.pk('*')] },
+          'ForAllValues:StringEquals': { 'dynamodb:Attributes': [...FIRST_SEEN_ATTRIBUTES()] },
+          Null: { 'dynamodb:LeadingKeys': 'false' },
+        },
+      }),
     );
     acknowledgeWildcardResources(this.function.role, ['*'], 'X-Ray (PutTraceSegments, PutTelemetryRecords) supports no resource-level permissions.');
     acknowledge(this.function.function, 'AwsSolutions-L1', 'Node.js 22 is the runtime the bundle targets (esbuild target node22) and is tested on; moving to a newer runtime is a deliberate change of both.');
@@ -119,7 +138,7 @@ export class RpoCheck extends Construct {
       const alarm = new cloudwatch.Alarm(this, `Rpo-${p.name}`, {
         alarmName: `${config.name}-rpo-${p.name}`,
         alarmDescription:
-          `Plan ${p.name} (${plan.cluster.name}/${p.namespace}) has no Available backup newer than ${rpoText}: data written since its last backup would be lost. ` +
+          `Plan ${p.name} (${plan.cluster.name}/${p.namespace}) has no Available backup newer than ${rpoText}: data written since its last backup would be lost (a plan that never had one: it has been protected for longer than that and still has none). ` +
           `See which backups failed and why: milvus-guard status --plan ${p.name}, then milvus-guard backup list --plan ${p.name} and backup describe <id>. ` +
           `Start one now with milvus-guard backup create --plan ${p.name} --wait once the cause is fixed.`,
         // Age minus RPO, both as the check published them in the same run: the RPO the check

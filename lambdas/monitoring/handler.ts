@@ -1,7 +1,10 @@
 /**
  * The RPO check: an EventBridge rule invokes it every 15 minutes (its event says nothing it
- * needs). It reads the catalog's backups and publishes, per plan with an RPO,
- * `SecondsSinceLastAvailableBackup` and `RpoSeconds` (dimension `plan`), and one `RpoChecked`
+ * needs). It reads the catalog's backups, records a first-seen marker for each plan it sees for
+ * the first time (core/catalog/first-seen.ts: write once, never overwritten) and publishes, per
+ * plan with an RPO, `SecondsSinceLastAvailableBackup` (since the newest Available backup, else
+ * since the plan was first protected, so a plan that never had one ages too) and `RpoSeconds`
+ * (dimension `plan`), and one `RpoChecked`
  * per run: the per-plan alarms compare the first with the plan's RPO, and the heartbeat's
  * silence is an alarm of its own (infra/constructs/rpo-check.ts). Per configured drill it
  * publishes `SecondsSinceLastPassedDrill` and `DrillPeriodSeconds` (dimension `drill`) from the
@@ -14,6 +17,7 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { Context } from 'aws-lambda';
 import type { BackupCatalog } from '../../core/catalog/catalog.js';
+import { firstSeenOf, type FirstSeenMarkers } from '../../core/catalog/first-seen.js';
 import { resolveDrill, resolvePlan } from '../../core/config/resolve.js';
 import type { Config } from '../../core/config/schema.js';
 import { METRICS } from '../../core/monitoring/metrics.js';
@@ -22,6 +26,8 @@ import { checkDrill, checkRpo, type RpoCheck } from '../../core/monitoring/rpo.j
 export interface RpoCheckDependencies {
   readonly config: Config;
   readonly catalog: BackupCatalog;
+  /** Where each plan's first-seen marker is kept (the catalog's table). */
+  readonly firstSeen: FirstSeenMarkers;
   readonly serviceName: string;
   readonly metricsNamespace: string;
   readonly logLevel?: string;
@@ -40,14 +46,16 @@ export function makeRpoCheckHandler(deps: RpoCheckDependencies): (event: unknown
 
   return middy(async (): Promise<RpoCheck[]> => {
     const at = now();
-    const [backups, restores] = await Promise.all([deps.catalog.listBackups(), deps.catalog.listRestores()]);
-    const checks = deps.config.plans.map((p) => checkRpo(resolvePlan(deps.config, p.name), backups, at));
+    const plans = deps.config.plans.map((p) => p.name);
+    const [backups, restores, firstSeen] = await Promise.all([deps.catalog.listBackups(), deps.catalog.listRestores(), firstSeenOf(deps.firstSeen, plans, at, true)]);
+    const checks = plans.map((name) => checkRpo(resolvePlan(deps.config, name), backups, at, firstSeen.get(name)));
     for (const check of checks) {
       if (check.rpo.seconds === null) continue;
       // One EMF document per plan (its dimension), published before the next plan's.
       metrics.addDimension('plan', check.plan);
       metrics.addMetric(METRICS.rpoSeconds.name, MetricUnit.Seconds, check.rpo.seconds);
-      // A plan never backed up nor attempted has no age: its alarm stays quiet rather than guess.
+      // Every plan has an age once this run recorded its first-seen marker; only a marker written
+      // on a later clock than this run's (tests, the embedded default) leaves it without one.
       if (check.ageSeconds !== null) metrics.addMetric(METRICS.secondsSinceLastAvailableBackup.name, MetricUnit.Seconds, check.ageSeconds);
       metrics.publishStoredMetrics();
     }
@@ -63,7 +71,7 @@ export function makeRpoCheckHandler(deps: RpoCheckDependencies): (event: unknown
     }
     // The heartbeat, without a plan dimension: the middleware publishes it.
     metrics.addMetric(METRICS.rpoChecked.name, MetricUnit.Count, 1);
-    logger.info('RPO checked', { plans: checks.map((c) => ({ plan: c.plan, state: c.state, ageSeconds: c.ageSeconds, rpoSeconds: c.rpo.seconds })),
+    logger.info('RPO checked', { plans: checks.map((c) => ({ plan: c.plan, state: c.state, ageSeconds: c.ageSeconds, ageFrom: c.ageFrom, rpoSeconds: c.rpo.seconds })),
       drills: drills.map((d) => ({ drill: d.drill, overdue: d.overdue, ageSeconds: d.ageSeconds, ageFrom: d.ageFrom, periodSeconds: d.periodSeconds })),
     });
     return checks;

@@ -1,5 +1,6 @@
 /** Lambda entry point of the RPO check: cold start reads the environment and the baked config and connects the catalog. */
 import { DynamoCatalog } from '../../core/catalog/dynamo.js';
+import { DynamoFirstSeen } from '../../core/catalog/first-seen.js';
 import { bakedConfig } from '../shared/baked-config.js';
 import { readEnvironment } from '../shared/environment.js';
 import { RpoCheckEnvironment } from './environment.js';
@@ -9,6 +10,7 @@ const env = readEnvironment(RpoCheckEnvironment);
 export const handler = makeRpoCheckHandler({
   config: bakedConfig(),
   catalog: new DynamoCatalog({ tableName: env.CATALOG_TABLE }),
+  firstSeen: new DynamoFirstSeen({ tableName: env.CATALOG_TABLE }),
   serviceName: env.POWERTOOLS_SERVICE_NAME,
   metricsNamespace: env.POWERTOOLS_METRICS_NAMESPACE,
   logLevel: env.POWERTOOLS_LOG_LEVEL,

@@ -91,14 +91,23 @@ describe('the RPO check construct', () => {
     });
   });
 
-  it("lets the function only query the catalog's index", async () => {
+  it("lets the function query the catalog's index and put nothing but first-seen markers", async () => {
     const { template } = synth(await configWith());
 
-    const policies = Object.values(template.findResources('AWS::IAM::Policy')) as { Properties: { PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] } } }[];
+    type Statement = { Action: string | string[]; Resource: unknown; Condition?: Record<string, Record<string, unknown>> };
+    const policies = Object.values(template.findResources('AWS::IAM::Policy')) as { Properties: { PolicyDocument: { Statement: Statement[] } } }[];
     const dynamo = policies.flatMap((p) => p.Properties.PolicyDocument.Statement).filter((s) => JSON.stringify(s.Action).includes('dynamodb'));
-    expect(dynamo).toHaveLength(1);
-    expect(dynamo[0]!.Action).toBe('dynamodb:Query');
-    expect(JSON.stringify(dynamo[0]!.Resource)).toContain(':table/milvus-guard-catalog/index/byTime');
+    expect(dynamo.map((s) => s.Action)).toEqual(['dynamodb:Query', 'dynamodb:PutItem']);
+    const [query, put] = dynamo;
+    expect(JSON.stringify(query!.Resource)).toContain(':table/milvus-guard-catalog/index/byTime');
+    expect(query!.Condition).toBeUndefined();
+    // The table itself, not an index; only marker keys and a marker's attributes.
+    expect(JSON.stringify(put!.Resource)).toMatch(/:table\/milvus-guard-catalog"\]\]\}$/);
+    expect(put!.Condition).toEqual({
+      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['FIRSTSEEN#*'] },
+      'ForAllValues:StringEquals': { 'dynamodb:Attributes': ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'plan', 'firstSeenAt'] },
+      Null: { 'dynamodb:LeadingKeys': 'false' },
+    });
     template.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ CATALOG_TABLE: 'milvus-guard-catalog', POWERTOOLS_SERVICE_NAME: 'milvus-guard', POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE }) } });
   });
 

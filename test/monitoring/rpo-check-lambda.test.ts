@@ -1,9 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Context } from 'aws-lambda';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { DynamoCatalog } from '../../core/catalog/dynamo.js';
+import { DynamoFirstSeen, FIRST_SEEN_KEYS, InMemoryFirstSeen, type FirstSeenMarkers } from '../../core/catalog/first-seen.js';
 import { InMemoryCatalog } from '../../core/catalog/memory.js';
 import { METRICS, METRICS_NAMESPACE } from '../../core/monitoring/metrics.js';
 import { RpoCheckEnvironment } from '../../lambdas/monitoring/environment.js';
@@ -27,9 +29,9 @@ const SCHEDULED_EVENT = { 'detail-type': 'Scheduled Event', source: 'aws.events'
 
 type Emf = { _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string; Unit: string }[] }[] }; [key: string]: unknown };
 
-async function run(catalog: InMemoryCatalog | DynamoCatalog, config: Awaited<ReturnType<typeof configWith>>) {
+async function run(catalog: InMemoryCatalog | DynamoCatalog, config: Awaited<ReturnType<typeof configWith>>, firstSeen: FirstSeenMarkers = new InMemoryFirstSeen(), now: Date = NOW) {
   const metrics = new LocalMetrics();
-  const handler = makeRpoCheckHandler({ config, catalog, serviceName: 'milvus-guard', metricsNamespace: METRICS_NAMESPACE, metrics, now: () => NOW });
+  const handler = makeRpoCheckHandler({ config, catalog, firstSeen, serviceName: 'milvus-guard', metricsNamespace: METRICS_NAMESPACE, metrics, now: () => now });
   const checks = await handler(SCHEDULED_EVENT, context);
   return { checks, published: metrics.published as unknown as Emf[] };
 }
@@ -69,25 +71,79 @@ describe('the RPO check Lambda', () => {
     expect(published[0]).toMatchObject({ [METRICS.rpoChecked.name]: 1 });
   });
 
-  it('publishes the RPO but no age for a plan never backed up nor attempted', async () => {
-    const { published } = await run(new InMemoryCatalog(), await configWith({ rpo: '26h' }));
+  it('records when it first saw a plan never backed up nor attempted, and publishes its age from then', async () => {
+    const firstSeen = new InMemoryFirstSeen();
 
-    expect(published[0]).toMatchObject({ plan: PLAN, [METRICS.rpoSeconds.name]: 26 * HOUR });
-    expect(published[0]).not.toHaveProperty(METRICS.secondsSinceLastAvailableBackup.name);
+    const { checks, published } = await run(new InMemoryCatalog(), withoutDrills(await configWith({ rpo: '26h' })), firstSeen);
+
+    expect(await firstSeen.list()).toEqual(new Map([[PLAN, NOW.toISOString()]]));
+    expect(checks[0]).toMatchObject({ state: 'no-backup', ageFrom: 'first-seen', ageSeconds: 0 });
+    expect(published[0]).toMatchObject({ plan: PLAN, [METRICS.rpoSeconds.name]: 26 * HOUR, [METRICS.secondsSinceLastAvailableBackup.name]: 0 });
   });
 
-  it('reads the DynamoDB catalog with one query of its index for backups and one for restores, and nothing else', async () => {
+  it('publishes an age over the RPO for a plan that has had no backup since it was first seen longer ago than its RPO', async () => {
+    const firstSeen = new InMemoryFirstSeen();
+    const config = withoutDrills(await configWith({ rpo: '26h' }));
+    await run(new InMemoryCatalog(), config, firstSeen, new Date(NOW.getTime() - 27 * HOUR * 1000));
+
+    const { checks, published } = await run(new InMemoryCatalog(), config, firstSeen);
+
+    // The first run's marker stays: it is never moved to a later run.
+    expect(await firstSeen.list()).toEqual(new Map([[PLAN, '2026-11-22T09:00:00.000Z']]));
+    expect(checks[0]).toMatchObject({ state: 'violated', lastAvailable: null, ageFrom: 'first-seen' });
+    expect(published[0]![METRICS.secondsSinceLastAvailableBackup.name]).toBe(27 * HOUR);
+    expect(published[0]![METRICS.secondsSinceLastAvailableBackup.name]).toBeGreaterThan(published[0]![METRICS.rpoSeconds.name] as number);
+  });
+
+  it('reads the DynamoDB catalog with one query of its index for backups, restores and first-seen markers, and puts only a missing marker', async () => {
     const ddb = mockClient(DynamoDBDocumentClient);
+    const other = 'milvus-staging-backup';
     ddb.on(QueryCommand, { ExpressionAttributeValues: { ':all': BACKUP_KEYS.gsiPk } }).resolves({ Items: [{ pk: 'BACKUP#b-1', sk: 'BACKUP', ...backup('b-1', { completedAt: '2026-11-23T02:20:00.000Z' }) }] });
     ddb.on(QueryCommand, { ExpressionAttributeValues: { ':all': RESTORE_KEYS.gsiPk } }).resolves({ Items: [] });
-    const catalog = new DynamoCatalog({ tableName: 'milvus-guard-catalog', client: DynamoDBDocumentClient.from(new DynamoDBClient({})) });
+    ddb.on(QueryCommand, { ExpressionAttributeValues: { ':all': FIRST_SEEN_KEYS.gsiPk } }).resolves({ Items: [{ pk: `FIRSTSEEN#${PLAN}`, sk: 'FIRSTSEEN', plan: PLAN, firstSeenAt: '2026-11-01T00:00:00.000Z' }] });
+    ddb.on(PutCommand).resolves({});
+    const client = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+    const config = await configWith({ rpo: '26h' });
+    const twoPlans = { ...config, plans: [...config.plans, { ...config.plans[0]!, name: other }] };
 
-    const { checks } = await run(catalog, await configWith({ rpo: '26h' }));
+    try {
+      const { checks } = await run(new DynamoCatalog({ tableName: 'milvus-guard-catalog', client }), twoPlans, new DynamoFirstSeen({ tableName: 'milvus-guard-catalog', client }));
 
-    expect(checks[0]).toMatchObject({ state: 'met', lastAvailable: { backupId: 'b-1' } });
-    expect(ddb.calls()).toHaveLength(2);
-    for (const call of ddb.commandCalls(QueryCommand)) expect(call.args[0].input).toMatchObject({ TableName: 'milvus-guard-catalog', IndexName: 'byTime' });
-    ddb.restore();
+      expect(checks[0]).toMatchObject({ state: 'met', lastAvailable: { backupId: 'b-1' } });
+      expect(checks[1]).toMatchObject({ plan: other, state: 'no-backup', ageFrom: 'first-seen', ageSeconds: 0 });
+      const queries = ddb.commandCalls(QueryCommand).map((call) => call.args[0].input);
+      expect(queries).toHaveLength(3);
+      for (const query of queries) expect(query).toMatchObject({ TableName: 'milvus-guard-catalog', IndexName: 'byTime' });
+      const puts = ddb.commandCalls(PutCommand).map((call) => call.args[0].input);
+      expect(puts).toEqual([
+        {
+          TableName: 'milvus-guard-catalog',
+          Item: { pk: `FIRSTSEEN#${other}`, sk: 'FIRSTSEEN', gsi1pk: 'FIRSTSEEN', gsi1sk: `${NOW.toISOString()}#${other}`, plan: other, firstSeenAt: NOW.toISOString() },
+          ConditionExpression: 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': 'pk' },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        },
+      ]);
+      expect(ddb.calls()).toHaveLength(4);
+    } finally {
+      ddb.restore();
+    }
+  });
+
+  it("keeps a marker another run wrote first, as DynamoDB's refused put returns it", async () => {
+    const ddb = mockClient(DynamoDBDocumentClient);
+    ddb.on(QueryCommand).resolves({ Items: [] });
+    ddb.on(PutCommand).rejects(new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {}, Item: { firstSeenAt: { S: '2026-11-21T00:00:00.000Z' } } }));
+    const client = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+
+    try {
+      const { checks, published } = await run(new DynamoCatalog({ tableName: 'milvus-guard-catalog', client }), withoutDrills(await configWith({ rpo: '26h' })), new DynamoFirstSeen({ tableName: 'milvus-guard-catalog', client }));
+
+      expect(checks[0]).toMatchObject({ state: 'violated', ageFrom: 'first-seen', ageSince: '2026-11-21T00:00:00.000Z' });
+      expect(published[0]![METRICS.secondsSinceLastAvailableBackup.name]).toBe(2 * DAY + 12 * HOUR);
+    } finally {
+      ddb.restore();
+    }
   });
 
   it('refuses an environment without the catalog table, naming it', () => {

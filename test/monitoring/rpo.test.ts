@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { checkRpo, DEFAULT_BACKUP_SECONDS, drillPeriodSeconds, durationSeconds, isRunOfDrill, longestScheduledGapSeconds, nextScheduledRun, planRpo } from '../../core/monitoring/rpo.js';
+import { checkRpo, DEFAULT_BACKUP_SECONDS, rpoMet, drillPeriodSeconds, durationSeconds, isRunOfDrill, longestScheduledGapSeconds, nextScheduledRun, planRpo } from '../../core/monitoring/rpo.js';
 import { backup, planWith } from './helpers.js';
 
 const NOW = new Date('2026-11-23T12:00:00.000Z');
@@ -121,10 +121,63 @@ describe('checking a plan against its RPO', () => {
     expect(check).toMatchObject({ state: 'violated', lastAvailable: null, ageFrom: 'first-attempt', ageSeconds: 58 * HOUR });
   });
 
-  it('has no age for a plan never attempted', async () => {
+  it('has no age for a plan never attempted nor seen by the RPO check', async () => {
     const plan = await planWith({ rpo: '26h' });
 
-    expect(checkRpo(plan, [], NOW)).toMatchObject({ state: 'no-backup', ageSeconds: null, ageFrom: null });
+    expect(checkRpo(plan, [], NOW)).toMatchObject({ state: 'no-backup', ageSeconds: null, ageFrom: null, ageSince: null });
+  });
+
+  it('ages a plan never attempted from when the RPO check first saw it, still within its RPO', async () => {
+    const plan = await planWith({ rpo: '26h' });
+
+    const check = checkRpo(plan, [], NOW, '2026-11-23T02:00:00.000Z');
+
+    expect(check).toMatchObject({ state: 'no-backup', lastAvailable: null, ageFrom: 'first-seen', ageSince: '2026-11-23T02:00:00.000Z', ageSeconds: 10 * HOUR });
+    expect(rpoMet(check)).toBe(true);
+  });
+
+  it('violates the RPO of a plan never attempted once it was first seen longer ago than its RPO', async () => {
+    const plan = await planWith({ rpo: '26h' });
+
+    const check = checkRpo(plan, [], NOW, '2026-11-22T09:59:59.000Z');
+
+    expect(check).toMatchObject({ state: 'violated', ageFrom: 'first-seen', ageSeconds: 26 * HOUR + 1 });
+    expect(rpoMet(check)).toBe(false);
+  });
+
+  it('is not violated by a plan first seen exactly its RPO ago', async () => {
+    const plan = await planWith({ rpo: '26h' });
+
+    expect(checkRpo(plan, [], NOW, '2026-11-22T10:00:00.000Z')).toMatchObject({ state: 'no-backup', ageSeconds: 26 * HOUR });
+  });
+
+  it('ages a plan without an Available backup from the earlier of its first attempt and its first-seen marker', async () => {
+    const plan = await planWith({ rpo: '26h' });
+    const failed = backup('f-1', { status: 'Failed', startedAt: '2026-11-23T02:00:00.000Z' });
+
+    expect(checkRpo(plan, [failed], NOW, '2026-11-22T02:00:00.000Z')).toMatchObject({ state: 'violated', ageFrom: 'first-seen', ageSeconds: 34 * HOUR });
+    expect(checkRpo(plan, [failed], NOW, '2026-11-23T06:00:00.000Z')).toMatchObject({ state: 'no-backup', ageFrom: 'first-attempt', ageSince: '2026-11-23T02:00:00.000Z' });
+  });
+
+  it('measures a plan with an Available backup from it, whenever it was first seen', async () => {
+    const plan = await planWith({ rpo: '26h' });
+
+    expect(checkRpo(plan, [backup('b-1', { completedAt: '2026-11-23T02:20:00.000Z' })], NOW, '2026-01-01T00:00:00.000Z')).toMatchObject({ state: 'met', ageFrom: 'last-available', ageSince: '2026-11-23T02:20:00.000Z' });
+  });
+
+  it('ignores a first-seen marker written after now (on a later clock)', async () => {
+    const plan = await planWith({ rpo: '26h' });
+
+    expect(checkRpo(plan, [], NOW, '2026-11-24T00:00:00.000Z')).toMatchObject({ state: 'no-backup', ageSeconds: null, ageFrom: null });
+  });
+
+  it('has an age but no verdict for a plan without an RPO', async () => {
+    const plan = await planWith({ rpo: undefined, schedule: undefined });
+
+    const check = checkRpo(plan, [], NOW, '2026-01-01T00:00:00.000Z');
+
+    expect(check).toMatchObject({ state: 'no-rpo', ageFrom: 'first-seen' });
+    expect(rpoMet(check)).toBe(true);
   });
 
   it('reads other plans backups as none of this plan', async () => {
