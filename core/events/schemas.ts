@@ -7,10 +7,19 @@
  *
  * Versioning: {@link EVENT_SCHEMA_VERSION} is the version of every schema here. Within a version
  * changes are additive only — a new optional field, a new detail-type — and consumers must
- * ignore fields they do not know (the schemas are not strict for that reason). Removing or
- * renaming a field, changing its type or meaning, or making an optional field required is a new
- * version: the old detail-type keeps its old shape for one release, the new shape is published
- * beside it, and docs/events.md's changelog says so.
+ * ignore fields they do not know. Removing or renaming a field, changing its type or meaning, or
+ * making an optional field required is a new version: the old detail-type keeps its old shape
+ * for one release, the new shape is published beside it, and docs/events.md's changelog says so.
+ *
+ * Two readings of one schema, for the two sides of that contract:
+ * - a consumer's (`parseEventDetail(type, detail)`): unknown fields are accepted (and dropped),
+ *   so a consumer validating with these schemas keeps working when a later release of the same
+ *   version adds a field;
+ * - the producer's (`{ strict: true }`): every object, nested ones included, must hold only the
+ *   documented fields, so a field the code emits but the schema and docs/events.md do not list
+ *   fails the test of what the emitters publish instead of reaching users undocumented.
+ * The schemas are written once, lenient, and the strict reading is derived from them
+ * ({@link strictSchema}), so the two cannot drift apart.
  */
 import { z } from 'zod';
 import { EVENT_SOURCE, type EventDetailType } from '../backup/events.js';
@@ -186,13 +195,30 @@ export class EventSchemaError extends Error {
 }
 
 /**
+ * The same schema with every object in it (nested objects, array elements, optional fields)
+ * refusing keys it does not declare: the producer's reading of a detail schema (see the
+ * module's TSDoc). Handles the zod types the detail schemas use; any other type is kept as is.
+ */
+export function strictSchema(schema: z.ZodType): z.ZodType {
+  if (schema instanceof z.ZodObject) return z.strictObject(Object.fromEntries(Object.entries(schema.shape as Record<string, z.ZodType>).map(([k, v]) => [k, strictSchema(v)])));
+  if (schema instanceof z.ZodOptional) return strictSchema(schema.unwrap() as z.ZodType).optional();
+  if (schema instanceof z.ZodNullable) return strictSchema(schema.unwrap() as z.ZodType).nullable();
+  if (schema instanceof z.ZodArray) return z.array(strictSchema(schema.element as z.ZodType));
+  return schema;
+}
+
+const STRICT = new Map<string, z.ZodType>(Object.entries(EVENT_CONTRACTS).map(([t, c]) => [t, strictSchema(c.schema)]));
+
+/**
  * Checks `detail` against the schema of `detailType` and returns it parsed. Throws
  * {@link EventSchemaError} naming each bad field, or for a detail-type that is not documented.
+ * By default a field the schema does not know is accepted (a consumer's reading); with
+ * `strict` it is refused, at any depth (what the producer must emit: exactly the documented fields).
  */
-export function parseEventDetail(detailType: string, detail: unknown): Record<string, unknown> {
+export function parseEventDetail(detailType: string, detail: unknown, options: { readonly strict?: boolean } = {}): Record<string, unknown> {
   const contract = (EVENT_CONTRACTS as Record<string, EventContract | undefined>)[detailType];
   if (!contract) throw new EventSchemaError(detailType, [`no such detail-type; documented: ${EVENT_DETAIL_TYPES.join(', ')}`]);
-  const parsed = contract.schema.safeParse(detail);
+  const parsed = (options.strict ? STRICT.get(detailType)! : contract.schema).safeParse(detail);
   if (!parsed.success) throw new EventSchemaError(detailType, parsed.error.issues.map((i) => `${i.path.map(String).join('.') || '(detail)'}: ${i.message}`));
   return parsed.data as Record<string, unknown>;
 }

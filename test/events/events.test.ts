@@ -1,9 +1,12 @@
 /**
  * The events contract (docs/events.md, core/events/schemas.ts) against the code: every
- * detail-type the emitters can publish is documented with a schema, every documented example
- * parses, and the events the emitting steps really publish — run here with in-memory
- * collaborators and a recording `BackupEvents` — match their schemas. The workflows' own events
- * on the embedded default are checked in local-workflows.test.ts.
+ * detail-type the emitters can publish is documented with a schema, each section's field table
+ * lists exactly its schema's fields, every documented example parses, and the events the
+ * emitting steps really publish — run here with in-memory collaborators and a recording
+ * `BackupEvents` — match their schemas. Examples and emitted events are checked strictly (no
+ * field the schema does not declare, at any depth), so an undocumented field fails here; the
+ * schemas themselves stay lenient for consumers (see core/events/schemas.ts). The workflows' own
+ * events on the embedded default are checked, as strictly, by test/events/published.ts.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +17,7 @@ import { InMemoryCatalog } from '../../core/catalog/memory.js';
 import { loadConfigFile } from '../../core/config/parse.js';
 import { prepareFailoverStep, recordFailoverStep } from '../../core/dr/failover.js';
 import { recordEvidenceStep } from '../../core/drill/workflow.js';
+import { z } from 'zod';
 import { EVENT_CONTRACTS, EVENT_DETAIL_TYPES, EVENT_SCHEMA_VERSION, EVENT_SOURCE, EventSchemaError, parseEventDetail } from '../../core/events/schemas.js';
 import { markRestoreFailedStep } from '../../core/restore/workflow.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
@@ -50,10 +54,28 @@ const recorder = () => {
   return { events, publish: { publish: async (e: BackupEvent) => void events.push(e) } };
 };
 
+/** Each event's detail holds exactly its documented fields (the producer's, strict reading). */
 const expectDocumented = (events: readonly BackupEvent[]) => {
   expect(events.length).toBeGreaterThan(0);
-  for (const e of events) expect(() => parseEventDetail(e.detailType, e.detail)).not.toThrow();
+  for (const e of events) expect(() => parseEventDetail(e.detailType, e.detail, { strict: true })).not.toThrow();
 };
+
+/** The field table of each `### <detail-type>` section of docs/events.md: field name and whether it is required. */
+function documentedFields(): Map<string, [string, boolean][]> {
+  const out = new Map<string, [string, boolean][]>();
+  for (const section of DOC.split(/^### /m).slice(1)) {
+    const title = section.slice(0, section.indexOf('\n'));
+    const rows = [...section.matchAll(/^\| `([^`]+)` \| [^|]*(?:\\\|[^|]*)* \| (yes|no) \|$/gm)].map((m): [string, boolean] => [m[1]!, m[2] === 'yes']);
+    out.set(title, rows);
+  }
+  return out;
+}
+
+/** A schema's top-level fields and whether each is required. */
+function schemaFields(schema: z.ZodType): [string, boolean][] {
+  const shape = (schema as z.ZodObject).shape as Record<string, z.ZodType>;
+  return Object.entries(shape).map(([k, v]) => [k, !(v instanceof z.ZodOptional)]);
+}
 
 describe('the documented events', () => {
   it('document every detail-type the code publishes, and publish every documented one', () => {
@@ -67,13 +89,18 @@ describe('the documented events', () => {
     for (const t of EVENT_DETAIL_TYPES) expect(DOC).toContain(`| \`${t}\` |`);
   });
 
-  it("show each detail-type's schema example as a whole event from source milvus-guard", () => {
+  it("list in each section's table exactly the fields of its schema, required as the schema says", () => {
+    const documented = documentedFields();
+    for (const t of EVENT_DETAIL_TYPES) expect([t, documented.get(t)]).toEqual([t, schemaFields(EVENT_CONTRACTS[t].schema)]);
+  });
+
+  it("show each detail-type's schema example as a whole event from source milvus-guard, with only documented fields", () => {
     const documented = documentedEvents();
     expect(documented.map((e) => e['detail-type'])).toEqual(EVENT_DETAIL_TYPES);
     for (const e of documented) {
       expect(e.source).toBe(EVENT_SOURCE);
       expect(e.detail).toEqual(EVENT_CONTRACTS[e['detail-type'] as keyof typeof EVENT_CONTRACTS].example);
-      expect(parseEventDetail(e['detail-type'], e.detail)).toEqual(e.detail);
+      expect(parseEventDetail(e['detail-type'], e.detail, { strict: true })).toEqual(e.detail);
     }
   });
 
@@ -92,8 +119,18 @@ describe('the documented events', () => {
     expect(() => parseEventDetail('Backup Exploded', {})).toThrow(/no such detail-type; documented: Backup Available, Backup Failed/);
   });
 
-  it('accept fields they do not know (additive changes within a version)', () => {
+  it('accept fields they do not know when read as a consumer (additive changes within a version)', () => {
     expect(() => parseEventDetail('Retention Completed', { ...EVENT_CONTRACTS['Retention Completed'].example, newField: 1 })).not.toThrow();
+  });
+
+  it('refuse, read strictly as the producer, a field the schema does not document, naming it', () => {
+    expect(() => parseEventDetail('Backup Available', { ...EVENT_CONTRACTS['Backup Available'].example, region: 'us-east-1' }, { strict: true })).toThrow(/"Backup Available" event does not match[^]*\(detail\): Unrecognized key: "region"/);
+  });
+
+  it('refuse, read strictly, an undocumented field inside a nested object or an array element', () => {
+    const failover = EVENT_CONTRACTS['Failover Failed'].example as { failure: Record<string, unknown> };
+    expect(() => parseEventDetail('Failover Failed', { ...failover, failure: { ...failover.failure, stack: 'at x' } }, { strict: true })).toThrow(/failure: Unrecognized key: "stack"/);
+    expect(() => parseEventDetail('Retention Completed', { ...EVENT_CONTRACTS['Retention Completed'].example, skipped: [{ plan: 'p', reason: 'r', lockedBy: 'e' }] }, { strict: true })).toThrow(/skipped\.0: Unrecognized key: "lockedBy"/);
   });
 });
 

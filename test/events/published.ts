@@ -1,7 +1,7 @@
 /**
  * The events a local run published (the state directory's events.jsonl, written by FileEvents
- * exactly as they go to EventBridge), each checked against its documented schema
- * (core/events/schemas.ts, docs/events.md). The end-to-end workflow tests call this once their
+ * exactly as they go to EventBridge), each checked strictly against its documented schema
+ * (core/events/schemas.ts, docs/events.md): every field documented, no field undocumented. The end-to-end workflow tests call this once their
  * workflows have run, so the real events are checked without running the workflows again.
  */
 import { readFile } from 'node:fs/promises';
@@ -17,7 +17,7 @@ export async function publishedEventTypes(stateDir: string): Promise<string[]> {
     .map((l) => JSON.parse(l) as { source: string; 'detail-type': string; detail: unknown });
   for (const l of lines) {
     expect(l.source).toBe(EVENT_SOURCE);
-    expect(() => parseEventDetail(l['detail-type'], l.detail)).not.toThrow();
+    expect(() => parseEventDetail(l['detail-type'], l.detail, { strict: true })).not.toThrow();
   }
   return lines.map((l) => l['detail-type']);
 }
