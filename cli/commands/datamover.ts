@@ -278,7 +278,7 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
       .requiredOption('--target <dir>', 'an empty directory (created if missing)'),
   )
     .option('--concurrency <n>', 'files restored at once', positiveInt('--concurrency'), 4)
-    .option('--restore-id <id>', 'the restore this hydration belongs to: its progress goes to restores/<id>/progress/<volume>.json in the vault')
+    .option('--restore-id <id>', 'the restore this hydration belongs to: its progress goes to progress/restores/<id>/<volume>.json in the vault')
     .action(async (flags: VaultFlags & { volume: string; backupId: string; target: string; concurrency: number; restoreId?: string }) => {
       flag('--volume', () => checkVolumeName(flags.volume));
       flag('--backup-id', () => checkBackupId(flags.backupId));

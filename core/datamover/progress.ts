@@ -1,16 +1,30 @@
 /**
  * Progress of one data-mover run (an export or a hydration of one volume), as a small JSON
  * object in the vault that the workflow and the CLI read without pulling the Job's logs:
- * `backups/<backupId>/progress/<pvc>.json` for an export, `restores/<restoreId>/progress/<pvc>.json`
+ * `progress/backups/<backupId>/<pvc>.json` for an export, `progress/restores/<restoreId>/<pvc>.json`
  * for a hydration (core/vault/layout.ts owns both keys).
  *
  * A run writes progress when asked (`progress` of `backupVolume`, `progress.restoreId` of
- * `restoreVolume`). Cheap on purpose: one PUT of a few hundred bytes at most every `intervalMs` (5 s by default),
- * and a last one when the run ends. On a versioned, Object-Locked bucket each PUT is a new small
- * version under the bucket's default retention (a 10-hour export: ~7,200 versions, ~3 MB), so
- * the interval is not made shorter. Writing progress never fails the copy: a failed write is
- * logged once and the copy goes on. The object carries counters and times only, no paths and
- * nothing from the environment.
+ * `restoreVolume`). Cheap on purpose: one PUT of a few hundred bytes at most every `intervalMs`
+ * (5 s by default), and a last one when the run ends. Writing progress never fails the copy: a
+ * failed write is logged once and the copy goes on. The object carries counters and times
+ * only, no paths and nothing from the environment.
+ *
+ * The vault is a versioned, Object-Locked bucket, so each PUT leaves the previous report as a
+ * noncurrent version, locked for the bucket's default retention unless the PUT says otherwise:
+ * days to years of thousands of locked versions per long run (a 10-hour export writes ~7,200).
+ * So every write carries its own short lock, {@link PROGRESS_RETENTION_MS} (one day) from its
+ * time: S3 lets a PUT's explicit retain-until date override the bucket's default for that
+ * version, shorter too ("If your request to place an object version in a bucket contains an
+ * explicit retention mode and period, those settings override any bucket default settings for
+ * that object version", Amazon S3 developer guide, object-lock-overview.md; it needs
+ * `s3:PutObjectRetention`, which infra grants on the progress keys). Once that day has passed,
+ * the vault's lifecycle rule for `progress/` removes a noncurrent report a day after it was
+ * replaced and expires the current one some days after its last write (infra/constructs/vault.ts).
+ * A day rather than minutes: the lock is measured on the Job's clock and S3 refuses a date
+ * already past, and the lifecycle counts in days anyway. The write says `replaceWhileLocked`,
+ * so the local directory and in-memory vaults, which have no versions, replace the locked
+ * report as S3 does rather than refuse the next one.
  */
 import type { VaultStore } from '../vault/store.js';
 import { ObjectNotFoundError } from '../vault/store.js';
@@ -55,6 +69,9 @@ export interface ProgressOptions {
 
 /** The default interval between two progress writes. */
 export const PROGRESS_INTERVAL_MS = 5000;
+
+/** How long each progress write is locked (its own retain-until date; see the module's TSDoc). */
+export const PROGRESS_RETENTION_MS = 24 * 60 * 60 * 1000;
 
 /**
  * Writes the progress of one run to `key`, throttled to one write per interval, never more than
@@ -149,8 +166,10 @@ export class ProgressReporter {
   private write(progress: VolumeProgress): void {
     this.lastWrite = this.now().getTime();
     const body = Buffer.from(`${JSON.stringify(progress)}\n`);
+    // A short lock of its own instead of the bucket's default retention (see the module's TSDoc).
+    const options = { retainUntil: new Date(this.lastWrite + PROGRESS_RETENTION_MS), replaceWhileLocked: true };
     const task = (this.inflight ?? Promise.resolve())
-      .then(() => this.vault.put(this.key, body))
+      .then(() => this.vault.put(this.key, body, options))
       .then(
         () => {
           this.writes++;

@@ -30,8 +30,10 @@
  * Where it differs from S3:
  * - No versions. S3 keeps a locked version and adds a new one on overwrite; here an overwrite of
  *   a locked object is accepted only when the bytes are identical (an idempotent retry, whose
- *   lock is then extended to the later date) and refused otherwise. A delete removes the file,
- *   there are no delete markers.
+ *   lock is then extended to the later date) and refused otherwise, unless the write says
+ *   `replaceWhileLocked` (a progress report under a short lock): then it replaces the object,
+ *   where S3 would keep the old bytes as a noncurrent version until its lock lapses. A delete
+ *   removes the file, there are no delete markers.
  * - No GOVERNANCE/COMPLIANCE distinction and no protection from the operating system: anyone
  *   with write access to the directory can remove files or edit the journal, as a user with
  *   `s3:BypassGovernanceRetention` could on S3. It guards against the product's own mistakes,
@@ -515,7 +517,7 @@ export class FileVaultStore implements VaultStore {
     const tmp = `${target}.tmp-${randomBytes(6).toString('hex')}`;
     try {
       await write(tmp);
-      if (await this.place(key, tmp, target, options?.retainUntil)) this.syncSoon(target);
+      if (await this.place(key, tmp, target, options?.retainUntil, options?.replaceWhileLocked === true)) this.syncSoon(target);
     } catch (err) {
       await rm(tmp, { force: true });
       // A write through a file handle fails without a path (ENOSPC): name the object's file.
@@ -528,7 +530,7 @@ export class FileVaultStore implements VaultStore {
    * the key changed. A new key has no lock to check: `link` creates it only if it is absent, so
    * the common write needs no journal lookup and cannot race another writer of the key.
    */
-  private async place(key: string, tmp: string, target: string, retainUntil: Date | undefined): Promise<boolean> {
+  private async place(key: string, tmp: string, target: string, retainUntil: Date | undefined, replaceWhileLocked: boolean): Promise<boolean> {
     const lockOfNew: LockRecord = { k: key, t: 'put', ...(retainUntil ? { u: retainUntil.toISOString() } : {}) };
     let linked: boolean | undefined;
     try {
@@ -553,15 +555,16 @@ export class FileVaultStore implements VaultStore {
       return true;
     }
     // The key holds an object already. S3 would keep a locked version and add a new one; here
-    // there is one file, so a locked object is replaced only by itself (a retry).
+    // there is one file, so a locked object is replaced only by itself (a retry), or by a write
+    // that says the locked bytes are a status S3 would keep only as a noncurrent version.
     const lock = await this.locks.get(key);
-    if (isLocked(lock, this.now())) {
+    if (isLocked(lock, this.now()) && !replaceWhileLocked) {
       if (!(await sameContent(tmp, target))) throw new ObjectLockedError(this.url, key, lock!);
       await rm(tmp, { force: true });
       if (retainUntil && !(lock!.retainUntil && lock!.retainUntil >= retainUntil)) await this.appendLock({ k: key, t: 'retain', u: retainUntil.toISOString() });
       return false;
     }
-    // Unlocked: replaced, and the old object's expired lock (if any) goes with it.
+    // Unlocked (or replaceable): replaced, and the old object's lock (if any) goes with it.
     if (lock || retainUntil) await this.appendLock(lockOfNew);
     await rename(tmp, target);
     return true;

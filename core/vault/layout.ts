@@ -12,8 +12,8 @@
  *   backups/<backupId>/manifests/<group>/<kind>/<namespace>/<name>.yaml
  *   backups/<backupId>/manifests/core/Secret/<namespace>/<name>.sealed.json   a Secret, envelope-encrypted
  *   backups/<backupId>/volumes/<volume>/index.jsonl.gz the volume's file index (data mover)
- *   backups/<backupId>/progress/<volume>.json          the export's progress (data mover, every few seconds)
- *   restores/<restoreId>/progress/<volume>.json        a hydration's progress (data mover, every few seconds)
+ *   progress/backups/<backupId>/<volume>.json          the export's progress (data mover, every few seconds)
+ *   progress/restores/<restoreId>/<volume>.json        a hydration's progress (data mover, every few seconds)
  *   volumes/<volume>/backups/<backupId>.json           the volume backup's summary, written last:
  *                                                      its presence means the export is complete
  *   drills/<plan>/<drillId>.json                       a DR drill's evidence report (for auditors)
@@ -27,6 +27,10 @@
  * retention workflow by reference, never by age; so are the copied Milvus objects, whose keys
  * core/objectstore/layout.ts builds (on top of `backupPrefix`). Everything one backup owns sits
  * under `backups/<backupId>/`, so expiring a backup is one prefix plus its volume summaries.
+ * Progress reports are the exception, on purpose: they are rewritten every few seconds, each
+ * write a new locked version on S3, so they live under their own top-level `progress/`, where
+ * they carry a short lock of their own and the vault's lifecycle expires them by age (and,
+ * since a report is only read while its run goes on, nothing needs them once it has ended).
  */
 import { UserError } from '../errors.js';
 
@@ -141,35 +145,43 @@ export function volumeIndexKey(backupId: string, volume: string): string {
 }
 
 /**
- * The progress of one volume's export (core/datamover/progress.ts): rewritten every few
- * seconds while the data mover runs, last when it ends. Under the backup's prefix, so it goes
- * when the backup is expired.
+ * Prefix of every progress report (core/datamover/progress.ts): rewritten every few seconds
+ * while a data mover runs, read only while it runs. Its own top-level prefix so the vault's
+ * lifecycle can expire reports by age (infra/constructs/vault.ts), which it must never do to
+ * anything else in the vault, and so a role that may only report progress is granted these
+ * keys alone.
  */
+export const PROGRESS_PREFIX = 'progress/';
+
+/** Prefix of the progress reports of hydrations: what a restore's data-mover role may write. */
+export const RESTORE_PROGRESS_PREFIX = `${PROGRESS_PREFIX}restores/`;
+
+/** Prefix of the progress reports of exports. */
+export const BACKUP_PROGRESS_PREFIX = `${PROGRESS_PREFIX}backups/`;
+
+/** The progress of one volume's export (see {@link PROGRESS_PREFIX}). */
 export function backupProgressKey(backupId: string, volume: string): string {
   return `${backupProgressPrefix(backupId)}${checkVolumeName(volume)}.json`;
 }
 
 /** Prefix of the progress objects of every volume of a backup (listing it is how `describe` finds them). */
 export function backupProgressPrefix(backupId: string): string {
-  return `${backupPrefix(backupId)}progress/`;
+  return `${BACKUP_PROGRESS_PREFIX}${checkBackupId(backupId)}/`;
 }
-
-/** Prefix of everything a restore writes to the vault (its hydrations' progress). */
-export const RESTORES_PREFIX = 'restores/';
 
 /** Checks a restore id for use in keys and returns it (throws `InvalidKeyPartError`). */
 export function checkRestoreId(restoreId: string): string {
   return segment('restore id', restoreId);
 }
 
-/** The progress of one volume's hydration by restore `restoreId` (see {@link backupProgressKey}). */
+/** The progress of one volume's hydration by restore `restoreId` (see {@link PROGRESS_PREFIX}). */
 export function restoreProgressKey(restoreId: string, volume: string): string {
   return `${restoreProgressPrefix(restoreId)}${checkVolumeName(volume)}.json`;
 }
 
 /** Prefix of the progress objects of every volume a restore hydrates. */
 export function restoreProgressPrefix(restoreId: string): string {
-  return `${RESTORES_PREFIX}${checkRestoreId(restoreId)}/progress/`;
+  return `${RESTORE_PROGRESS_PREFIX}${checkRestoreId(restoreId)}/`;
 }
 
 /** Prefix of everything every backup owns (for a whole-vault verify). */

@@ -76,7 +76,7 @@ export class InMemoryVaultStore implements VaultStore {
   async put(key: string, body: Uint8Array, options?: PutOptions): Promise<void> {
     const copy = Buffer.from(body);
     const old = this.objects.get(key);
-    if (old && isLocked(old, this.now())) {
+    if (old && isLocked(old, this.now()) && !options?.replaceWhileLocked) {
       if (!old.body.equals(copy)) throw new ObjectLockedError(this.url, key, old);
       // An identical retry keeps the object and its hold; its lock covers both dates.
       if (options?.retainUntil && (!old.retainUntil || old.retainUntil < options.retainUntil)) old.retainUntil = options.retainUntil;

@@ -14,6 +14,17 @@ export interface PutOptions {
    * @default no explicit retention (the bucket's default retention applies on S3)
    */
   readonly retainUntil?: Date;
+  /**
+   * The object is a status rewritten in place while a run goes on (a progress report), written
+   * with a short `retainUntil`, and a later write may replace it while that lock still runs.
+   * S3 does that by itself: every write is a new version with its own lock, and the replaced
+   * one stays, noncurrent, until its date passes and the lifecycle removes it. The file and
+   * in-memory vaults have no versions and otherwise refuse to overwrite a locked object (it
+   * would lose bytes that S3 keeps); with this option they replace it, dropping only what S3
+   * keeps as a short-locked noncurrent version. Backends send nothing for it.
+   * @default false
+   */
+  readonly replaceWhileLocked?: boolean;
 }
 
 /** What a listing or a head request tells about an object. */

@@ -2,7 +2,7 @@
  * The vault: the S3 bucket backups are written to, and the rules that keep that data safe
  * (README, "The vault"). Object Lock with a default retention, SSE-KMS with a customer key,
  * versioning, TLS only, no public access, server access logs into a separate bucket, lifecycle
- * rules that only tier and tidy, replication to DR vaults in other regions (with an alarm when S3
+ * rules that only tier and tidy (and expire progress reports, which nothing references), replication to DR vaults in other regions (with an alarm when S3
  * fails to replicate objects) and alarms when the vault nears (80%) or outgrows its planned capacity.
  */
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
@@ -14,7 +14,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { acknowledgeWildcardResources } from '../nag.js';
-import { PACKS_PREFIX } from '../../core/vault/layout.js';
+import { PACKS_PREFIX, PROGRESS_PREFIX } from '../../core/vault/layout.js';
 import { ARCHIVABLE_TAG } from '../../core/vault/store.js';
 
 /** Object Lock modes: GOVERNANCE can be lifted by a privileged principal, COMPLIANCE by no one. */
@@ -66,6 +66,14 @@ export interface VaultProps {
    * @default Duration.days(7)
    */
   readonly noncurrentVersionGracePeriod?: Duration;
+  /**
+   * How long a progress report (`progress/`, rewritten every few seconds while a data mover
+   * runs, read only while it runs) stays after its last write before the lifecycle expires it.
+   * Longer than the longest export or hydration, so a running report is never expired: should
+   * one be, the run's next write puts it back.
+   * @default Duration.days(7)
+   */
+  readonly progressExpiration?: Duration;
   /**
    * How long server access logs are kept.
    * @default Duration.days(365)
@@ -184,7 +192,7 @@ export class Vault extends Construct {
       minimumTLSVersion: 1.2,
       serverAccessLogsBucket: this.accessLogsBucket,
       serverAccessLogsPrefix: `${props.bucketName}/`,
-      lifecycleRules: lifecycleRules(transitions, Duration.days(lockDays + grace.toDays())),
+      lifecycleRules: lifecycleRules(transitions, Duration.days(lockDays + grace.toDays()), props.progressExpiration ?? Duration.days(7)),
       ...(this.replicationRole === undefined
         ? {}
         : {
@@ -299,6 +307,20 @@ export class Vault extends Construct {
    */
   grantPutObjects(grantee: iam.IGrantable, prefixes: readonly string[]): iam.Grant {
     return iam.Grant.addToPrincipal({ grantee, actions: ['s3:PutObject'], resourceArns: this.objectArns(prefixes) }).combine(this.encryptionKey.grant(grantee, 'kms:GenerateDataKey'));
+  }
+
+  /**
+   * Lets `grantee` write progress reports under `prefixes` (within {@link PROGRESS_PREFIX}): a
+   * PUT that carries its own short retain-until date, which S3 allows only with
+   * `s3:PutObjectRetention` besides `s3:PutObject` (core/datamover/progress.ts), with the KMS
+   * data key SSE-KMS needs. Nothing else: no read, no delete, no other key.
+   */
+  grantWriteProgress(grantee: iam.IGrantable, prefixes: readonly string[]): iam.Grant {
+    const outside = prefixes.filter((p) => !p.startsWith(PROGRESS_PREFIX));
+    if (outside.length) throw new Error(`grantWriteProgress: ${outside.join(', ')} is not under ${PROGRESS_PREFIX}; progress reports live there only (core/vault/layout.ts)`);
+    return iam.Grant.addToPrincipal({ grantee, actions: ['s3:PutObject', 's3:PutObjectRetention'], resourceArns: this.objectArns(prefixes) }).combine(
+      this.encryptionKey.grant(grantee, 'kms:GenerateDataKey'),
+    );
   }
 
   /**
@@ -497,8 +519,18 @@ const isArchive = (t: VaultTransition): boolean => ARCHIVE_CLASSES.some((c) => c
  * the retention workflow tagged `milvus-guard-archivable=true` — packs no backup a disaster
  * restore would use references — so tonight's restore never waits hours for a pack written a
  * year ago that it still shares.
+ *
+ * The one exception to "never expire": progress reports under `progress/`, which nothing
+ * references and which are read only while their run goes on. Each write is a new version with
+ * a one-day lock of its own (core/datamover/progress.ts), so their rule removes a replaced
+ * report a day after it was replaced (once its lock has lapsed: a lifecycle rule never removes
+ * a locked version) and expires the current one `progressExpiration` after its last write. This
+ * rule overlaps the bucket-wide ones; where two rules' actions overlap S3 takes the earlier
+ * expiration (Amazon S3 developer guide, lifecycle-configuration-examples.md, "Overlapping
+ * filters, conflicting lifecycle actions"), so the bucket-wide rules change nothing here but
+ * the delete-marker cleanup, which removes the marker an expired report leaves.
  */
-function lifecycleRules(transitions: readonly VaultTransition[], noncurrentExpiration: Duration): s3.LifecycleRule[] {
+function lifecycleRules(transitions: readonly VaultTransition[], noncurrentExpiration: Duration, progressExpiration: Duration): s3.LifecycleRule[] {
   const rules: s3.LifecycleRule[] = [];
   const instant = transitions.filter((t) => !isArchive(t));
   const archive = transitions.filter(isArchive);
@@ -526,6 +558,12 @@ function lifecycleRules(transitions: readonly VaultTransition[], noncurrentExpir
     // the grace period no longer protect.
     noncurrentVersionExpiration: noncurrentExpiration,
     expiredObjectDeleteMarker: true,
+  });
+  rules.push({
+    id: 'expire-progress-reports',
+    prefix: PROGRESS_PREFIX,
+    expiration: progressExpiration,
+    noncurrentVersionExpiration: Duration.days(1),
   });
   rules.push({ id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(7) });
   return rules;

@@ -28,7 +28,7 @@ import type { Config, Vault as VaultConfig } from '../../core/config/schema.js';
 import { drRestoreTargets } from '../../core/dr/targets.js';
 import { UserError } from '../../core/errors.js';
 import { catalogTableName, DR_DATAMOVER_SERVICE_ACCOUNT, drStateMachineName, replicaBucketName, replicaKeyAlias, sealingKeyAlias, sealingKeyParameterName } from '../../core/naming.js';
-import { DRILLS_PREFIX, PACKS_PREFIX, RESTORES_PREFIX } from '../../core/vault/layout.js';
+import { DRILLS_PREFIX, PACKS_PREFIX, RESTORE_PROGRESS_PREFIX } from '../../core/vault/layout.js';
 import { bundleStates, DRILL_WORKFLOW, FAILOVER_WORKFLOW, RESTORE_WORKFLOW } from '../../core/workflow/steps.js';
 import { RestoreStepEnvironment } from '../../lambdas/restore/environment.js';
 import { ClusterAccess } from '../constructs/cluster-access.js';
@@ -140,8 +140,9 @@ export class DrStack extends Stack {
       restoreTargets: drRestoreTargets(config, source.name, this.region).map((t) => ({ clusterName: t.cluster.eksClusterName, namespace: t.namespace })),
     });
     this.vault.grantRead(this.dataMover.restoreRole);
-    // Hydration Jobs report their progress beside the restore (core/datamover/progress.ts): small objects, no overwrite of data.
-    this.vault.grantPutObjects(this.dataMover.restoreRole, [RESTORES_PREFIX]);
+    // Hydration Jobs report their progress (core/datamover/progress.ts): small objects under
+    // progress/restores/ only, each with its own short lock (so s3:PutObjectRetention there too).
+    this.vault.grantWriteProgress(this.dataMover.restoreRole, [RESTORE_PROGRESS_PREFIX]);
     new CfnOutput(this, 'DataMoverRestoreRoleArn', {
       value: this.dataMover.restoreRole.roleArn,
       description: `aws eks create-pod-identity-association --region ${this.region} --cluster-name CLUSTER --namespace NAMESPACE --service-account ${this.dataMover.serviceAccountName} --role-arn <this>`,
@@ -285,7 +286,7 @@ export class DrStack extends Stack {
       acknowledge(fn.function, 'AwsSolutions-L1', 'Node.js 22 is the runtime the bundle targets (esbuild target node22) and is tested on; moving to a newer runtime is a deliberate change of both.');
     }
     acknowledgeWildcardResources(this.dataMover.restoreRole, [this.vault.bucket.arnForObjects('*')], 'A hydration Job reads the packs and indexes of the backup it restores, wherever they are in the DR vault. Read only.');
-    acknowledgeWildcardResources(this.dataMover.restoreRole, [this.vault.bucket.arnForObjects(`${RESTORES_PREFIX}*`)], 'A hydration Job writes its progress (one small object per volume) under restores/<restore>/progress/, named at run time; its only writes.');
+    acknowledgeWildcardResources(this.dataMover.restoreRole, [this.vault.bucket.arnForObjects(`${RESTORE_PROGRESS_PREFIX}*`)], 'A hydration Job writes its progress (one small object per volume, with its own one-day lock) under progress/restores/<restore>/, named at run time; its only writes.');
     acknowledgeWildcardResources(this.workflowRole, [this.vault.bucket.arnForObjects('*')], 'Restores read the indexes, manifests and packs of the backup they restore, wherever they are in the DR vault. Read only.');
     acknowledgeWildcardResources(this.workflowRole, [this.vault.bucket.arnForObjects(`${DRILLS_PREFIX}*`)], "Drills write their evidence reports under drills/ (one per drill run, named at run time); the only writes into the DR vault.");
     acknowledgeWildcardResources(this.workflowRole, [this.vault.bucket.arnForObjects(`${PACKS_PREFIX}*`)], 'A restore thaws whichever archived packs the backup it restores needs (RestoreObject); packs only.');

@@ -9,7 +9,7 @@
  * keys stack of this region creates before this stack and its DR stacks deploy.
  */
 import { grantMilvusBucketRead, grantMilvusRestoreTargets } from '../constructs/milvus-buckets.js';
-import { PACKS_PREFIX, RESTORES_PREFIX } from '../../core/vault/layout.js';
+import { PACKS_PREFIX, RESTORE_PROGRESS_PREFIX } from '../../core/vault/layout.js';
 import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -188,8 +188,9 @@ export class PrimaryStack extends Stack {
     });
     if (this.dataMover.role) this.vault.grantReadWriteChunks(this.dataMover.role);
     this.vault.grantRead(this.dataMover.restoreRole);
-    // Hydration Jobs report their progress beside the restore (core/datamover/progress.ts): small objects, no overwrite of data.
-    this.vault.grantPutObjects(this.dataMover.restoreRole, [RESTORES_PREFIX]);
+    // Hydration Jobs report their progress (core/datamover/progress.ts): small objects under
+    // progress/restores/ only, each with its own short lock (so s3:PutObjectRetention there too).
+    this.vault.grantWriteProgress(this.dataMover.restoreRole, [RESTORE_PROGRESS_PREFIX]);
     // A vault-sourced restore into a namespace no plan or drill names needs a Pod Identity
     // association for this role, made by hand (README); the ARN is what that takes.
     new CfnOutput(this, 'DataMoverRestoreRoleArn', {
@@ -362,7 +363,7 @@ export class PrimaryStack extends Stack {
     }
     if (this.dataMover.role) acknowledgeWildcardResources(this.dataMover.role, [this.vault.bucket.arnForObjects('*')], 'The data mover writes packs, indexes and summaries anywhere in the vault; the vault holds nothing else. No delete.');
     acknowledgeWildcardResources(this.dataMover.restoreRole, [this.vault.bucket.arnForObjects('*')], 'A hydration Job reads the packs and indexes of the backup it restores, wherever they are in the vault. Read only.');
-    acknowledgeWildcardResources(this.dataMover.restoreRole, [this.vault.bucket.arnForObjects(`${RESTORES_PREFIX}*`)], 'A hydration Job writes its progress (one small object per volume) under restores/<restore>/progress/, named at run time; its only writes.');
+    acknowledgeWildcardResources(this.dataMover.restoreRole, [this.vault.bucket.arnForObjects(`${RESTORE_PROGRESS_PREFIX}*`)], 'A hydration Job writes its progress (one small object per volume, with its own one-day lock) under progress/restores/<restore>/, named at run time; its only writes.');
     acknowledgeWildcardResources(
       this.workflowRole,
       [this.vault.bucket.arnForObjects('*')],

@@ -141,6 +141,8 @@ describe('--wait when stderr is not a terminal', () => {
       const err = cli.err.map((l) => l.replace(/^\s+\d\d:\d\d:\d\d\s+/, '').trim());
       expect(err).toEqual(['Export', 'export export-milvus-minio-0: 42% (42.0MiB of 100.0MiB, 120 of 300 files), 2.0MiB/s, ETA 29s', 'export export-milvus-minio-0: done (100.0MiB of 100.0MiB, 300 of 300 files)']);
       expect(cli.err.join('')).not.toContain('\x1b');
+      // The reports are found by listing the backup's own progress prefix, outside backups/.
+      expect(new Set(s3.commandCalls(ListObjectsV2Command).map((c) => c.args[0].input.Prefix))).toEqual(new Set(['progress/backups/nightly-1/']));
     } finally {
       s3.restore();
     }

@@ -1,11 +1,16 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
 import { backupVolume } from '../../core/datamover/backup.js';
-import { ProgressReporter, readProgress, type VolumeProgress } from '../../core/datamover/progress.js';
+import { PROGRESS_RETENTION_MS, ProgressReporter, readProgress, type VolumeProgress } from '../../core/datamover/progress.js';
 import { restoreVolume } from '../../core/datamover/restore.js';
-import { backupProgressKey, restoreProgressKey } from '../../core/vault/layout.js';
+import { FileVaultStore } from '../../core/vault/file-store.js';
+import { backupProgressKey, PROGRESS_PREFIX, restoreProgressKey } from '../../core/vault/layout.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
+import { S3VaultStore } from '../../core/vault/s3-store.js';
+import { ObjectLockedError } from '../../core/vault/store.js';
 import { Rng, SMALL_CHUNKS, snapshotTree, tempDir } from './helpers.js';
 
 const NOW = new Date('2026-03-01T02:00:00Z');
@@ -17,12 +22,14 @@ function steppingClock(stepMs: number): () => Date {
   return () => new Date((t += stepMs));
 }
 
+const DAY_MS = 86_400_000;
+
 /** A vault that records every progress object written, in order, and can refuse them. */
 class ProgressRecordingVault extends InMemoryVaultStore {
   readonly progressWrites: VolumeProgress[] = [];
   failProgress = false;
   override async put(key: string, body: Uint8Array, options?: Parameters<InMemoryVaultStore['put']>[2]): Promise<void> {
-    if (key.includes('/progress/')) {
+    if (key.startsWith(PROGRESS_PREFIX)) {
       if (this.failProgress) throw new Error('AccessDenied: not allowed to write progress');
       this.progressWrites.push(JSON.parse(Buffer.from(body).toString('utf8')) as VolumeProgress);
     }
@@ -170,5 +177,77 @@ describe('ProgressReporter', () => {
       ['done', 1000],
     ]);
     expect(vault.progressWrites[1]).toMatchObject({ bytesPerSecond: 60, etaSeconds: 12 });
+  });
+});
+
+describe('progress under Object Lock', () => {
+  /** Three writes of one report: start, an update after the interval, the end; `t` is the clock. */
+  async function threeWrites(vault: ConstructorParameters<typeof ProgressReporter>[0], clock: { t: number }): Promise<ProgressReporter> {
+    const reporter = new ProgressReporter(vault, backupProgressKey('b1', VOLUME), { kind: 'export', volume: VOLUME, backupId: 'b1' }, { now: () => new Date(clock.t), intervalMs: 5000 });
+    // A write in flight makes the reporter skip an update: let each one land (turns of the event loop, no timer).
+    const landed = async (n: number) => {
+      for (let i = 0; i < 10_000 && reporter.writes < n; i++) await new Promise((r) => setImmediate(r));
+    };
+    reporter.start({ files: 2, bytes: 200 });
+    await landed(1);
+    clock.t += 6000;
+    reporter.update({ files: 1, bytes: 100 });
+    await landed(2);
+    clock.t += 6000;
+    await reporter.finish('done', { files: 2, bytes: 200 });
+    return reporter;
+  }
+
+  it('keeps the reports under their own top-level prefix, not under the backup or the restore', () => {
+    expect(backupProgressKey('b1', VOLUME)).toBe(`progress/backups/b1/${VOLUME}.json`);
+    expect(restoreProgressKey('b1-r1', VOLUME)).toBe(`progress/restores/b1-r1/${VOLUME}.json`);
+  });
+
+  it("locks each write for a day from its own time, not for the bucket's default retention", async () => {
+    const clock = { t: NOW.getTime() };
+    const vault = new InMemoryVaultStore('memory://vault', { now: () => new Date(clock.t) });
+
+    await threeWrites(vault, clock);
+
+    const puts = vault.puts.filter((p) => p.key.startsWith(PROGRESS_PREFIX));
+    expect(puts.map((p) => p.retainUntil!.getTime() - NOW.getTime())).toEqual([DAY_MS, DAY_MS + 6000, DAY_MS + 12_000]);
+    expect(PROGRESS_RETENTION_MS).toBe(DAY_MS);
+  });
+
+  it('replaces a report that is still locked in the local directory vault, as a new S3 version would, while a plain write over it is refused', async () => {
+    // Prepare: a directory vault on the reporter's clock, so every report is still locked when the next one comes.
+    const clock = { t: NOW.getTime() };
+    const vault = new FileVaultStore(await tempDir('progress-locked'), { now: () => new Date(clock.t) });
+
+    // Act
+    const reporter = await threeWrites(vault, clock);
+
+    // Assess: every write landed; the last one is what readers see, locked for a day.
+    expect(reporter.writes).toBe(3);
+    const key = backupProgressKey('b1', VOLUME);
+    expect(await readProgress(vault, key)).toMatchObject({ phase: 'done', bytesDone: 200 });
+    expect((await vault.head(key))!.retainUntil).toEqual(new Date(clock.t + DAY_MS));
+    await expect(vault.put(key, Buffer.from('{}'))).rejects.toThrow(ObjectLockedError);
+  });
+
+  it('sends each report to S3 with its own Object Lock mode and retain-until date a day ahead', async () => {
+    // Prepare
+    const client = new S3Client({ region: 'us-east-1' });
+    const s3 = mockClient(client);
+    s3.on(PutObjectCommand).resolves({});
+    const clock = { t: NOW.getTime() };
+    const vault = new S3VaultStore({ bucket: 'milvus-guard-primary-123456789012-us-east-1', client, objectLockMode: 'COMPLIANCE', now: () => new Date(clock.t) });
+
+    // Act
+    await threeWrites(vault, clock);
+
+    // Assess
+    const inputs = s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input);
+    expect(inputs.map((i) => [i.Key, i.ObjectLockMode, i.ObjectLockRetainUntilDate])).toEqual([
+      [`progress/backups/b1/${VOLUME}.json`, 'COMPLIANCE', new Date(NOW.getTime() + DAY_MS)],
+      [`progress/backups/b1/${VOLUME}.json`, 'COMPLIANCE', new Date(NOW.getTime() + 6000 + DAY_MS)],
+      [`progress/backups/b1/${VOLUME}.json`, 'COMPLIANCE', new Date(NOW.getTime() + 12_000 + DAY_MS)],
+    ]);
+    s3.restore();
   });
 });

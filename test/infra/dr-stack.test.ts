@@ -413,7 +413,7 @@ describe('data mover in the DR region', () => {
     expect(Object.keys(dr.findResources('AWS::IAM::Role')).filter((id) => /^DataMoverRole/.test(id))).toEqual([]);
   });
 
-  it('lets the restore role read the DR vault, write only its progress under restores/, and nothing else', () => {
+  it('lets the restore role read the DR vault, write only its progress under progress/restores/ (with its short lock), and nothing else', () => {
     const statements = statementsOf(dr, 'DataMoverRestoreRole');
     const actions = actionsOf(statements);
 
@@ -421,7 +421,8 @@ describe('data mover in the DR region', () => {
     expect(actions.filter((a) => /Delete|Encrypt/.test(a))).toEqual([]);
     const puts = statements.filter((st) => actionsOf([st]).some((a) => /Put/.test(a)));
     expect(puts).toHaveLength(1);
-    expect(JSON.stringify(puts[0]!.Resource)).toMatch(/\/restores\/\*"\]\]\}$/);
+    expect(actionsOf(puts).sort()).toEqual(['s3:PutObject', 's3:PutObjectRetention']);
+    expect(JSON.stringify(puts[0]!.Resource)).toMatch(/"\/progress\/restores\/\*"\]\]\}$/);
   });
 
   it('outputs the restore role, for associations in namespaces the config does not name', () => {

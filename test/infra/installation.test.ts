@@ -138,14 +138,23 @@ describe('vault', () => {
     expect(rules).toContainEqual(expect.objectContaining({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 } }));
   });
 
-  it('never expires current objects: deduplicated chunks are deleted by reference only', () => {
+  it('never expires current objects outside progress/: deduplicated chunks are deleted by reference only', () => {
     for (const template of [primary, dr]) {
       for (const bucket of Object.values(template.findResources('AWS::S3::Bucket', { Properties: { ObjectLockEnabled: true } }))) {
         const rules = (bucket.Properties.LifecycleConfiguration as { Rules: Record<string, unknown>[] }).Rules;
-        for (const rule of rules) {
+        for (const rule of rules.filter((r) => r.Prefix !== 'progress/')) {
           expect(rule).not.toHaveProperty('ExpirationInDays');
           expect(rule).not.toHaveProperty('ExpirationDate');
         }
+      }
+    }
+  });
+
+  it('expires progress reports, in both vaults: a replaced one a day after it was replaced, the current one 7 days after its last write', () => {
+    for (const template of [primary, dr]) {
+      for (const bucket of Object.values(template.findResources('AWS::S3::Bucket', { Properties: { ObjectLockEnabled: true } }))) {
+        const rules = (bucket.Properties.LifecycleConfiguration as { Rules: Record<string, unknown>[] }).Rules;
+        expect(rules).toContainEqual({ Id: 'expire-progress-reports', Status: 'Enabled', Prefix: 'progress/', ExpirationInDays: 7, NoncurrentVersionExpiration: { NoncurrentDays: 1 } });
       }
     }
   });
@@ -555,7 +564,7 @@ describe('data mover', () => {
     primary.hasOutput('DataMoverRestoreRoleArn', { Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DataMoverRestoreRole'), 'Arn'] } });
   });
 
-  it('lets the restore role read the vault and decrypt, write only its progress under restores/, and nothing else', () => {
+  it('lets the restore role read the vault and decrypt, write only its progress under progress/restores/ (with its short lock), and nothing else', () => {
     const statements = statementsOf('DataMoverRestoreRole');
     const actions = actionsOf(statements);
 
@@ -563,7 +572,8 @@ describe('data mover', () => {
     expect(actions.filter((a) => /Delete|Encrypt/.test(a))).toEqual([]);
     const puts = statements.filter((st) => actionsOf([st]).some((a) => /Put/.test(a)));
     expect(puts).toHaveLength(1);
-    expect(JSON.stringify(puts[0]!.Resource)).toMatch(/\/restores\/\*"\]\]\}$/);
+    expect(actionsOf(puts).sort()).toEqual(['s3:PutObject', 's3:PutObjectRetention']);
+    expect(JSON.stringify(puts[0]!.Resource)).toMatch(/"\/progress\/restores\/\*"\]\]\}$/);
   });
 
   it('lets the data-mover role write the vault but never delete from it', () => {
