@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { BACKUP_WORKFLOW, RESTORE_WORKFLOW, timelineSteps } from '../workflow/steps.js';
+import { RESTORE_PHASE_NAMES } from '../restore/phases.js';
 
 /** The backup workflow's timeline steps, in the order they run (from its step table). */
 export const BACKUP_STEPS = timelineSteps(BACKUP_WORKFLOW);
@@ -229,8 +230,30 @@ export const RestoredVolume = z.object({
   status: z.enum(['Pending', 'Restored', 'Failed']),
   /** The VolumeSnapshot or data-mover Job that filled it. */
   from: z.string().optional(),
+  /** When the workflow started filling it: its hydration Job created (hydrations wait for a free slot), or its PVC made from the snapshot. */
+  startedAt: z.string().optional(),
+  /** When a poll of the workflow found it filled (up to one poll interval after the data mover ended). */
+  endedAt: z.string().optional(),
+  /**
+   * The data mover's own run, from the last progress report of its Job (core/datamover/progress.ts):
+   * start and end on the pod's clock, and the files and bytes it wrote. Absent for a snapshot
+   * source, or when the report could not be read.
+   */
+  dataMover: z
+    .object({ startedAt: z.string(), endedAt: z.string(), files: z.number().int().nonnegative(), bytes: z.number().nonnegative() })
+    .optional(),
 });
 export type RestoredVolume = z.infer<typeof RestoredVolume>;
+
+/** One phase of a restore's RTO (core/restore/phases.ts). */
+export const RestorePhaseSpan = z.object({
+  phase: z.enum(RESTORE_PHASE_NAMES),
+  startedAt: z.string(),
+  endedAt: z.string().optional(),
+  seconds: z.number().nonnegative().optional(),
+  outcome: z.enum(['Succeeded', 'Failed']).optional(),
+});
+export type RestorePhaseSpan = z.infer<typeof RestorePhaseSpan>;
 
 /** One collection as validation found it, against the row count recorded at backup. */
 export const CollectionCheck = z.object({
@@ -276,6 +299,12 @@ export const RestoreRecord = z.object({
   /** The drill this restore belongs to, if any. */
   drillId: z.string().optional(),
   steps: z.partialRecord(RestoreStep, StepEntry).default({}),
+  /**
+   * The RTO broken down into phases (core/restore/phases.ts), derived from `steps` and written as
+   * the workflow runs; contiguous from the request, so a Completed restore's add up to `rtoSeconds`.
+   * Absent in records from before phases were recorded (`describe` derives them from `steps`).
+   */
+  phases: z.array(RestorePhaseSpan).optional(),
   volumes: z.array(RestoredVolume).default([]),
   manifests: z.object({ created: z.number().int().nonnegative(), existing: z.number().int().nonnegative(), secrets: z.number().int().nonnegative(), skipped: z.array(z.string()).optional() }).optional(),
   validation: z.object({ passed: z.boolean(), collections: z.array(CollectionCheck) }).optional(),

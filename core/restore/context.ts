@@ -16,7 +16,27 @@ export interface RestoreTimings {
   readonly validateTimeoutSeconds: number;
   /** How long packs in an archive class may take to thaw (S3 Deep Archive Bulk: up to 48 h). */
   readonly thawTimeoutSeconds: number;
+  /**
+   * How many volumes hydrate from the vault at once (one data-mover Job each); the others wait
+   * for a free slot, largest first. See {@link DEFAULT_HYDRATION_CONCURRENCY}.
+   */
+  readonly hydrationConcurrency: number;
 }
+
+/**
+ * Four hydrations at once, as the backup's Export map exports four volumes at once. Each data
+ * mover already uses every core its pod gets; what several Jobs add is disk bandwidth, since each
+ * PVC is a volume of its own (an EBS gp3 volume moves 125 MiB/s unless provisioned for more). A
+ * node's EBS bandwidth is shared by every volume attached to it, though: an m5.xlarge moves about
+ * 593 MB/s in bursts, an m6i.2xlarge about 1,250 MB/s, so four default gp3 volumes (~500 MiB/s)
+ * fill the usual worker node, and more Jobs would split the same bandwidth while each holds a
+ * pod's requests (500m CPU, 512 MiB). The vault is not the limit: a hydration reads ~16 MiB
+ * packs, about 30 GETs a second at 500 MB/s, far below S3's 5,500 GETs a second per prefix.
+ * A Milvus standalone (2 or 3 volumes) hydrates all at once; a cluster with 3 etcd and 4 MinIO
+ * volumes starts the 4 largest (MinIO), then the etcd volumes as slots free up. Raise it
+ * (`HYDRATION_CONCURRENCY` of the restore functions) for nodes and volumes provisioned for more.
+ */
+export const DEFAULT_HYDRATION_CONCURRENCY = 4;
 
 export const DEFAULT_RESTORE_TIMINGS: RestoreTimings = {
   // As long as an export may take: hydration moves the same bytes the other way.
@@ -24,6 +44,7 @@ export const DEFAULT_RESTORE_TIMINGS: RestoreTimings = {
   readyTimeoutSeconds: 30 * 60,
   validateTimeoutSeconds: 30 * 60,
   thawTimeoutSeconds: 48 * 3600,
+  hydrationConcurrency: DEFAULT_HYDRATION_CONCURRENCY,
 };
 
 /** Every collaborator of the restore and drill steps. */

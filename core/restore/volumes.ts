@@ -10,7 +10,11 @@
  *   → a PVC whose `dataSource` is that snapshot. Done when the PVC is Bound. This works across
  *   namespaces of one cluster, which a VolumeSnapshot alone cannot (it is namespaced).
  * - **vault**: an empty PVC and a data-mover Job (`milvus-guard datamover restore`) that
- *   hydrates it from the vault, verifying every chunk. Done when the Job completes.
+ *   hydrates it from the vault, verifying every chunk. Done when the Job completes. Every PVC is
+ *   made at once, but at most `hydrationConcurrency` Jobs run at a time (core/restore/context.ts
+ *   says why four): the largest volumes start first, and each poll starts the next ones as Jobs
+ *   finish ({@link startQueuedHydrations}). A queued volume is an item with neither a Job nor a
+ *   snapshot.
  *
  * The workflow polls {@link checkVolumeRestore} with a deadline and finally removes the Jobs,
  * snapshots and contents with {@link deleteRestoreTemporaries} (never the PVCs).
@@ -30,6 +34,7 @@ import { hydrateJobName, RESTORE_ANNOTATION, RESTORE_LABEL, restoreLabels, resto
 import { TargetNamespaceNotEmptyError } from './namespace.js';
 import { deleteRelays } from '../milvus/relay.js';
 import { deadlineAfter } from '../deadline.js';
+import { DEFAULT_HYDRATION_CONCURRENCY } from './context.js';
 import { KINDS, servedAt } from '../kube/kinds.js';
 
 /** Where the fresh PVC is mounted in the data-mover container. */
@@ -52,6 +57,8 @@ export interface BackupVolume {
   volumeMode?: string;
   /** The PVC's own labels (a StatefulSet's selector labels among them). */
   labels?: Record<string, string>;
+  /** Bytes of its files in the backup (the index's `bytesTotal`): what a hydration writes. */
+  bytes?: number;
 }
 
 /** The backup cannot be restored: its index or a volume's manifest is not in the vault. */
@@ -158,6 +165,7 @@ export async function readBackupVolumes(vault: VaultStore, backupId: string): Pr
       accessModes: manifest.spec?.accessModes?.length ? manifest.spec.accessModes : ['ReadWriteOnce'],
       ...(manifest.spec?.volumeMode ? { volumeMode: manifest.spec.volumeMode } : {}),
       ...(manifest.metadata?.labels ? { labels: manifest.metadata.labels } : {}),
+      ...(typeof v.bytesTotal === 'number' ? { bytes: v.bytesTotal } : {}),
     });
   }
   return volumes;
@@ -243,7 +251,7 @@ function restoredPvc(restore: PreparedRestore, v: BackupVolume, dataSource?: str
 }
 
 /** The data-mover Job that fills the fresh PVC `v.pvc` from the vault. */
-export function hydrateJob(settings: DataMoverSettings, timeoutSeconds: number, restore: PreparedRestore, v: BackupVolume): V1Job {
+export function hydrateJob(settings: DataMoverSettings, timeoutSeconds: number, restore: PreparedRestore, v: Pick<BackupVolume, 'pvc'>): V1Job {
   return dataMoverJob(settings, {
     name: hydrateJobName(restore.restoreId, v.pvc),
     labels: restoreLabels(restore.restoreId, 'hydrate', v.pvc),
@@ -265,15 +273,35 @@ export function hydrateJob(settings: DataMoverSettings, timeoutSeconds: number, 
   });
 }
 
+/** What starting hydration Jobs needs: the data mover's settings, the volume deadline and the bound. */
+export interface HydrationContext {
+  readonly dataMover: DataMoverSettings;
+  readonly timings: { readonly volumeTimeoutSeconds: number; readonly hydrationConcurrency?: number };
+}
+
+const concurrencyOf = (ctx: HydrationContext): number => Math.max(1, ctx.timings.hydrationConcurrency ?? DEFAULT_HYDRATION_CONCURRENCY);
+
+/** Largest first (longest-processing-time-first keeps the last wave short), else the backup's order. */
+const largestFirst = (volumes: readonly BackupVolume[]): BackupVolume[] =>
+  volumes
+    .map((v, i) => ({ v, i }))
+    .sort((a, b) => (b.v.bytes ?? 0) - (a.v.bytes ?? 0) || a.i - b.i)
+    .map(({ v }) => v);
+
+/** Whether a vault restore's item still waits for a hydration slot. */
+export const queued = (item: VolumeRestoreItem): boolean => item.job === undefined && item.snapshot === undefined;
+
 /**
  * Starts the restore of every volume of the backup into `restore.to.namespace` (see the module
- * documentation for the two sources). Idempotent: a retried step finds the objects it made.
- * Throws {@link SnapshotUnavailableError} when a source snapshot, its content or its handle is
- * gone, before creating anything for that volume. Returns what the workflow polls with
- * {@link checkVolumeRestore}, with the deadline.
+ * documentation for the two sources). Idempotent: a retried step finds the objects it made
+ * (hydration Jobs that exist already count as started, whatever the bound). Throws
+ * {@link SnapshotUnavailableError} when a source snapshot, its content or its handle is gone,
+ * before creating anything for that volume. Returns what the workflow polls with
+ * {@link checkVolumeRestore}, with the deadline; a vault restore's items are in the order their
+ * Jobs start, the queued ones without a Job.
  */
 export async function startVolumeRestore(
-  ctx: { readonly dataMover: DataMoverSettings; readonly timings: { readonly volumeTimeoutSeconds: number } },
+  ctx: HydrationContext,
   kube: KubeClients,
   vault: VaultStore,
   restore: PreparedRestore,
@@ -333,14 +361,52 @@ export async function startVolumeRestore(
     await kubeCreateIdempotent(`create ServiceAccount ${namespace}/${ctx.dataMover.serviceAccountName}`, () =>
       kube.core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: ctx.dataMover.serviceAccountName, labels: restoreLabels(restore.restoreId, 'hydrate') } } }),
     );
-    for (const v of volumes) {
+    const ordered = largestFirst(volumes);
+    // Every PVC now, so the namespace holds all of them whatever waits for a slot.
+    for (const v of ordered) await createOwnedPvc(kube, restore, restoredPvc(restore, v));
+    const existing = await kubeCall(`list hydration Jobs of ${restore.restoreId}`, () => kube.batch.listNamespacedJob({ namespace, labelSelector: restoreSelector(restore.restoreId, 'hydrate') }));
+    const made = new Set(existing.items.map((j) => j.metadata?.name));
+    let slots = concurrencyOf(ctx);
+    for (const v of ordered) {
       const job = hydrateJobName(restore.restoreId, v.pvc);
-      await createOwnedPvc(kube, restore, restoredPvc(restore, v));
-      await kubeCreateIdempotent(`create Job ${namespace}/${job}`, () => kube.batch.createNamespacedJob({ namespace, body: hydrateJob(ctx.dataMover, ctx.timings.volumeTimeoutSeconds, restore, v) }));
-      items.push({ pvc: v.pvc, role: v.role, job, done: false });
+      if (made.has(job)) {
+        items.push({ pvc: v.pvc, role: v.role, job, done: false });
+      } else if (slots > 0) {
+        await kubeCreateIdempotent(`create Job ${namespace}/${job}`, () => kube.batch.createNamespacedJob({ namespace, body: hydrateJob(ctx.dataMover, ctx.timings.volumeTimeoutSeconds, restore, v) }));
+        items.push({ pvc: v.pvc, role: v.role, job, done: false });
+        slots--;
+      } else {
+        items.push({ pvc: v.pvc, role: v.role, done: false });
+      }
     }
   }
   return { items, ready: false, deadline: deadlineAfter(now, ctx.timings.volumeTimeoutSeconds).toISOString() };
+}
+
+/**
+ * Starts the Jobs of queued volumes (in the items' order, largest first) while fewer than the
+ * bound run, each with what is left of the volume deadline as its own. Returns the state with
+ * their Jobs named, and the PVCs it started. A snapshot restore has nothing to start.
+ */
+export async function startQueuedHydrations(ctx: HydrationContext, kube: KubeClients, restore: PreparedRestore, state: VolumeRestore, now: Date): Promise<{ state: VolumeRestore; started: string[] }> {
+  if (restore.source !== 'vault') return { state, started: [] };
+  const namespace = restore.to.namespace;
+  let slots = concurrencyOf(ctx) - state.items.filter((i) => i.job !== undefined && !i.done).length;
+  const left = Math.max(1, Math.ceil((Date.parse(state.deadline) - now.getTime()) / 1000));
+  const started: string[] = [];
+  const items: VolumeRestoreItem[] = [];
+  for (const item of state.items) {
+    if (slots <= 0 || !queued(item)) {
+      items.push(item);
+      continue;
+    }
+    const job = hydrateJobName(restore.restoreId, item.pvc);
+    await kubeCreateIdempotent(`create Job ${namespace}/${job}`, () => kube.batch.createNamespacedJob({ namespace, body: hydrateJob(ctx.dataMover, left, restore, item) }));
+    items.push({ ...item, job });
+    started.push(item.pvc);
+    slots--;
+  }
+  return { state: { ...state, items }, started };
 }
 
 /**
@@ -361,7 +427,9 @@ export async function checkVolumeRestore(kube: KubeClients, restore: PreparedRes
       continue;
     }
     let done = false;
-    if (item.job) {
+    if (queued(item)) {
+      // Waits for a hydration slot: startQueuedHydrations starts it.
+    } else if (item.job) {
       const job = await kubeGetOptional(`read Job ${namespace}/${item.job}`, () => kube.batch.readNamespacedJob({ namespace, name: item.job! }));
       if (!job) throw new VolumeHydrationFailedError(item.pvc, `Job ${item.job}`, 'no longer exists (deleted while it ran)');
       const conditions = job.status?.conditions ?? [];
@@ -383,7 +451,7 @@ export async function checkVolumeRestore(kube: KubeClients, restore: PreparedRes
       done = pvc.status?.phase === 'Bound' || (snapshotReady && pvc.status?.phase === 'Pending' && (await bindsOnFirstConsumer(kube, pvc.spec?.storageClassName)));
     }
     items.push({ ...item, done });
-    if (!done) pending.push(`${item.pvc} (${item.job ? `Job ${item.job}` : `VolumeSnapshot ${item.snapshot}`})`);
+    if (!done) pending.push(`${item.pvc} (${item.job ? `Job ${item.job}` : item.snapshot ? `VolumeSnapshot ${item.snapshot}` : 'queued: waiting for a hydration slot'})`);
   }
   if (pending.length > 0 && now.getTime() > Date.parse(state.deadline)) throw new VolumeRestoreTimeoutError(pending, state.deadline);
   return { ...state, items, ready: pending.length === 0 };

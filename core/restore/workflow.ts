@@ -6,7 +6,7 @@
  * failed one failed.
  */
 import { BackupNotFoundError } from '../catalog/catalog.js';
-import type { RestoreStep } from '../catalog/record.js';
+import type { RestoredVolume, RestoreStep } from '../catalog/record.js';
 import type { KubeClients } from '../kube/connect.js';
 import { MilvusClient } from '../milvus/client.js';
 import { RelayTransport } from '../milvus/relay.js';
@@ -26,7 +26,11 @@ import { prepareRestore } from './prepare.js';
 import { checkReadiness } from './readiness.js';
 import { checkValidation, validationFailure } from './validate.js';
 import { verifyBackupIndex, type IndexVerification } from './verify.js';
-import { checkVolumeRestore, deleteRestoreTemporaries, startVolumeRestore } from './volumes.js';
+import { checkVolumeRestore, deleteRestoreTemporaries, queued, startQueuedHydrations, startVolumeRestore } from './volumes.js';
+import { restorePhases, samePhases } from './phases.js';
+import { readProgress } from '../datamover/progress.js';
+import { restoreProgressKey } from '../vault/layout.js';
+import type { VaultStore } from '../vault/store.js';
 import { archiveRestoreOf, checkThaw, startThaw, type ThawStep } from './thaw.js';
 import { RESTORE_LABEL, restoreLabels } from './names.js';
 
@@ -40,12 +44,27 @@ export class NothingToValidateError extends Error {
   }
 }
 
-/** The timeline of restore `restoreId` in the catalog. */
+/**
+ * The timeline of restore `restoreId` in the catalog. A step that starts or ends moves the RTO's
+ * phases (phases.ts), so the record's `phases` is derived again from the timeline and written
+ * when it changed: the breakdown is in the record while the restore runs, not only at its end.
+ */
 const timeline = (s: Services<'catalog' | 'now'>, restoreId: string): Timeline => ({
   workflow: RESTORE_WORKFLOW,
   now: s.now,
-  record: (step, entry) => s.catalog.recordRestoreStep(restoreId, step as RestoreStep, entry),
+  record: async (step, entry) => {
+    await s.catalog.recordRestoreStep(restoreId, step as RestoreStep, entry);
+    if (entry.startedAt !== undefined || entry.endedAt !== undefined) await recordPhases(s, restoreId);
+  },
 });
+
+/** Writes the restore's phases as its timeline now says, when they changed. */
+async function recordPhases(s: Services<'catalog'>, restoreId: string): Promise<void> {
+  const record = await s.catalog.getRestore(restoreId);
+  if (!record || record.status === 'Failed') return;
+  const phases = restorePhases(record);
+  if (!samePhases(record.phases, phases)) await s.catalog.updateRestore(restoreId, { phases });
+}
 
 /**
  * Creates through the failure-path barrier of the restore's record (core/workflow/closing.ts);
@@ -175,25 +194,75 @@ export async function createNamespaceStep(s: Services<'catalog' | 'now' | 'kube'
   });
 }
 
-/** RestoreVolumes: every volume's PVC, from its snapshot or hydrated from the vault. */
+/** RestoreVolumes: every volume's PVC, from its snapshot or hydrated from the vault (a bounded number at once). */
 export async function restoreVolumesStep(s: Services<'catalog' | 'now' | 'kube' | 'vault' | 'dataMover' | 'restoreTimings'>, restore: PreparedRestore): Promise<VolumeRestore> {
   return asStep(timeline(s, restore.restoreId), 'RestoreVolumes', { ends: false }, async () => {
     const kube = await targetKube(s, restore);
-    const state = await whileOpen(s, restore, kube, () => startVolumeRestore({ dataMover: s.dataMover, timings: s.restoreTimings }, kube, s.vault, restore, s.now()));
-    await s.catalog.updateRestore(restore.restoreId, { volumes: state.items.map((i) => ({ pvc: i.pvc, role: i.role, status: 'Pending' as const, ...fromOf(i) })) });
+    const now = s.now();
+    const state = await whileOpen(s, restore, kube, () => startVolumeRestore({ dataMover: s.dataMover, timings: s.restoreTimings }, kube, s.vault, restore, now));
+    const startedAt = now.toISOString();
+    await s.catalog.updateRestore(restore.restoreId, { volumes: state.items.map((i) => ({ pvc: i.pvc, role: i.role, status: 'Pending' as const, ...fromOf(i), ...(queued(i) ? {} : { startedAt }) })) });
     return state;
   });
 }
 
 const fromOf = (i: VolumeRestore['items'][number]) => (i.snapshot ? { from: `VolumeSnapshot ${i.snapshot}` } : i.job ? { from: `Job ${i.job}` } : {});
 
-/** CheckVolumes: one poll of the volumes; fails fast when a hydration Job fails. */
-export async function checkVolumesStep(s: Services<'catalog' | 'now' | 'kube'>, restore: PreparedRestore, state: VolumeRestore): Promise<VolumeRestore> {
-  const next = await asStep(timeline(s, restore.restoreId), 'CheckVolumes', { ends: (v) => v.ready, detail: (v) => `${v.items.length} volume(s) restored from the ${restore.source}` }, async () =>
-    checkVolumeRestore(await targetKube(s, restore), restore, state, s.now()),
-  );
-  if (next.ready) await s.catalog.updateRestore(restore.restoreId, { volumes: next.items.map((i) => ({ pvc: i.pvc, role: i.role, status: 'Restored' as const, ...fromOf(i) })) });
+/**
+ * CheckVolumes: one poll of the volumes; fails fast when a hydration Job fails; starts queued
+ * hydrations in the slots that finished ones left. The record's volumes get when each started
+ * and was found filled, and the data mover's own run from its last progress report.
+ */
+export async function checkVolumesStep(s: Services<'catalog' | 'now' | 'kube' | 'vault' | 'dataMover' | 'restoreTimings'>, restore: PreparedRestore, state: VolumeRestore): Promise<VolumeRestore> {
+  const now = s.now();
+  let started: string[] = [];
+  const next = await asStep(timeline(s, restore.restoreId), 'CheckVolumes', { ends: (v) => v.ready, detail: (v) => `${v.items.length} volume(s) restored from the ${restore.source}` }, async () => {
+    const kube = await targetKube(s, restore);
+    const checked = await checkVolumeRestore(kube, restore, state, now);
+    if (checked.ready || !checked.items.some(queued)) return checked;
+    const queuedStart = await whileOpen(s, restore, kube, () => startQueuedHydrations({ dataMover: s.dataMover, timings: s.restoreTimings }, kube, restore, checked, now));
+    started = queuedStart.started;
+    return queuedStart.state;
+  });
+  const finished = next.items.filter((i) => i.done && !state.items.find((p) => p.pvc === i.pvc)?.done);
+  if (finished.length > 0 || started.length > 0) await recordVolumes(s, restore, next, { started, finished: finished.map((i) => i.pvc), at: now.toISOString() });
   return next;
+}
+
+/**
+ * Updates the record's volumes after a poll: status, the start of the hydrations it started,
+ * the end of those it found done and, for a hydration, the data mover's run as its last progress
+ * report says (best effort: a report that cannot be read leaves it out).
+ */
+async function recordVolumes(s: Services<'catalog' | 'vault'>, restore: PreparedRestore, state: VolumeRestore, changes: { started: readonly string[]; finished: readonly string[]; at: string }): Promise<void> {
+  const before = new Map((await s.catalog.getRestore(restore.restoreId))?.volumes.map((v) => [v.pvc, v]) ?? []);
+  const volumes: RestoredVolume[] = [];
+  for (const i of state.items) {
+    const previous = before.get(i.pvc);
+    const volume: RestoredVolume = { ...previous, pvc: i.pvc, role: i.role, status: i.done ? 'Restored' : 'Pending', ...fromOf(i) };
+    if (changes.started.includes(i.pvc)) volume.startedAt = changes.at;
+    if (changes.finished.includes(i.pvc)) {
+      volume.endedAt = changes.at;
+      if (i.job) {
+        const run = await dataMoverRun(s.vault, restore.restoreId, i.pvc);
+        if (run) volume.dataMover = run;
+      }
+    }
+    volumes.push(volume);
+  }
+  await s.catalog.updateRestore(restore.restoreId, { volumes });
+}
+
+/** The data mover's run of one hydration, from its last progress report; undefined when there is none that says done. */
+async function dataMoverRun(vault: VaultStore, restoreId: string, pvc: string): Promise<RestoredVolume['dataMover']> {
+  try {
+    const p = await readProgress(vault, restoreProgressKey(restoreId, pvc));
+    if (p?.phase !== 'done') return undefined;
+    return { startedAt: p.startedAt, endedAt: p.updatedAt, files: p.filesDone, bytes: p.bytesDone };
+  } catch {
+    // The volume is restored either way; its timing is a bonus.
+    return undefined;
+  }
 }
 
 /**
@@ -263,6 +332,22 @@ export interface RestoreResult {
   readonly targetNamespace: string;
   readonly rtoSeconds: number;
   readonly collections: number;
+}
+
+/** Who a restore ran for: an operator (`restore`), or a drill or a failover, each of which runs this workflow nested. */
+export type RestoreKind = 'restore' | 'drill' | 'failover';
+
+/**
+ * The kind of restore `restoreId`: a drill's restore carries its `drillId`; a failover names its
+ * restore after itself (core/dr/failover.ts), so its record has that id and names it as its
+ * restore. The restore metrics count only `restore`: drills and failovers emit their own
+ * (DrillRto, FailoverRto, ...), and counting their nested restores as well would show a drill as
+ * a restore on the dashboard.
+ */
+export async function restoreKind(s: Services<'catalog'>, restoreId: string): Promise<RestoreKind> {
+  if ((await s.catalog.getRestore(restoreId))?.drillId) return 'drill';
+  if ((await s.catalog.getFailover(restoreId))?.restoreId === restoreId) return 'failover';
+  return 'restore';
 }
 
 /**

@@ -31,6 +31,8 @@ export const RestoreStepEnvironment = BackupStepsEnvironment.pick({
   READY_TIMEOUT_SECONDS: Seconds(DEFAULT_RESTORE_TIMINGS.readyTimeoutSeconds),
   VALIDATE_TIMEOUT_SECONDS: Seconds(DEFAULT_RESTORE_TIMINGS.validateTimeoutSeconds),
   THAW_TIMEOUT_SECONDS: Seconds(DEFAULT_RESTORE_TIMINGS.thawTimeoutSeconds),
+  /** Volumes hydrated from the vault at once (core/restore/context.ts explains the default). */
+  HYDRATION_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(DEFAULT_RESTORE_TIMINGS.hydrationConcurrency),
   ...stepVariable(bundleStates('restore', RESTORE_WORKFLOW, DRILL_WORKFLOW, FAILOVER_WORKFLOW)),
 });
 export type RestoreStepEnvironment = z.infer<typeof RestoreStepEnvironment>;

@@ -48,18 +48,24 @@ export function makeRestoreStepHandlers(deps: RestoreStepDependencies): Record<R
     ApplyManifests: handle(contract.RestoreStepRequest, (r) => steps.applyManifestsStep(s, r.restore)),
     CheckReadiness: handle(contract.CheckReadinessRequest, (r) => steps.checkReadinessStep(s, r.restore, r.readiness)),
     Validate: handle(contract.ValidateRequest, (r) => steps.validateStep(s, r.restore, r.validation)),
+    // The restore metrics count restores an operator asked for; a drill's or a failover's nested
+    // restore is counted by its parent's metrics (RecordEvidence, RecordFailover) only.
     Complete: handle(contract.RestoreStepRequest, async (r) => {
       const result = await steps.completeStep(s, r.restore);
-      metrics.addDimension('plan', result.plan);
-      metrics.addMetric(METRICS.restoreSucceeded.name, MetricUnit.Count, 1);
-      metrics.addMetric(METRICS.restoreRto.name, MetricUnit.Seconds, result.rtoSeconds);
+      if ((await steps.restoreKind(s, result.restoreId)) === 'restore') {
+        metrics.addDimension('plan', result.plan);
+        metrics.addMetric(METRICS.restoreSucceeded.name, MetricUnit.Count, 1);
+        metrics.addMetric(METRICS.restoreRto.name, MetricUnit.Seconds, result.rtoSeconds);
+      }
       return result;
     }),
     CleanUpRestore: handle(contract.RestoreStepRequest, (r) => steps.cleanUpRestoreStep(s, r.restore)),
     MarkRestoreFailed: handle(contract.RestoreFailureRequest, async (r) => {
       const result = await steps.markRestoreFailedStep(s, r.restore, r.error, { ...(r.cleanup ? { result: r.cleanup } : {}), ...(r.cleanupError ? { error: r.cleanupError } : {}) });
-      metrics.addDimension('plan', result.plan);
-      metrics.addMetric(METRICS.restoreFailed.name, MetricUnit.Count, 1);
+      if ((await steps.restoreKind(s, result.restoreId)) === 'restore') {
+        metrics.addDimension('plan', result.plan);
+        metrics.addMetric(METRICS.restoreFailed.name, MetricUnit.Count, 1);
+      }
       return result;
     }),
     RecoverExecution: handle(ExecutionStatusChange, (r) => recoverRestoreExecutionStep(s, r.detail)),

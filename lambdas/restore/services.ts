@@ -35,6 +35,7 @@ export function awsRestoreServices(config: Config, env: RestoreStepEnvironment):
       readyTimeoutSeconds: env.READY_TIMEOUT_SECONDS,
       validateTimeoutSeconds: env.VALIDATE_TIMEOUT_SECONDS,
       thawTimeoutSeconds: env.THAW_TIMEOUT_SECONDS,
+      hydrationConcurrency: env.HYDRATION_CONCURRENCY,
     },
   };
 }

@@ -14,10 +14,11 @@ import type { RowCount } from '../../core/catalog/record.js';
 import type { BackupServices } from '../../core/backup/context.js';
 import { applyManifests } from '../../core/restore/manifests.js';
 import { createNamespace } from '../../core/restore/namespace.js';
-import { RESTORE_LABEL, restoreLabels } from '../../core/restore/names.js';
+import { hydrateJobName, RESTORE_LABEL, restoreLabels } from '../../core/restore/names.js';
 import { checkReadiness } from '../../core/restore/readiness.js';
 import { checkValidation, validationFailure } from '../../core/restore/validate.js';
-import { checkVolumeRestore, deleteRestoreTemporaries, readBackupVolumes, SnapshotUnavailableError, snapshotsAvailable, startVolumeRestore, VolumeHydrationFailedError, VolumeRestoreTimeoutError } from '../../core/restore/volumes.js';
+import { checkVolumeRestore, deleteRestoreTemporaries, readBackupVolumes, SnapshotUnavailableError, snapshotsAvailable, startQueuedHydrations, startVolumeRestore, VolumeHydrationFailedError, VolumeRestoreTimeoutError, type HydrationContext } from '../../core/restore/volumes.js';
+import { DEFAULT_HYDRATION_CONCURRENCY } from '../../core/restore/context.js';
 import type { PreparedRestore, ValidationProgress, VolumeRestore } from '../../core/workflow/restore-state.js';
 import type { StoreEvent } from '../../local/server/store.js';
 import { backup, MILVUS, NAMESPACE, PLAN, servicesOf, startSeededCluster, type SeededCluster } from '../backup/helpers.js';
@@ -76,6 +77,37 @@ async function validateInRounds(milvus: MilvusClient, expected: readonly RowCoun
   }
 }
 
+/**
+ * Polls a vault restore as CheckVolumes does (check, then start queued volumes in the free
+ * slots), each poll once the cluster has settled, until every volume is done.
+ */
+async function hydrate(ctx: HydrationContext, restore: PreparedRestore, started: VolumeRestore, polls = 10): Promise<VolumeRestore> {
+  let state = started;
+  for (let poll = 1; poll <= polls; poll++) {
+    state = await afterSettling(() => checkVolumeRestore(kube, restore, state, NOW));
+    if (state.ready) return state;
+    state = (await startQueuedHydrations(ctx, kube, restore, state, NOW)).state;
+  }
+  throw new Error(`the volumes were not ready after ${polls} polls: ${JSON.stringify(state.items)}`);
+}
+
+/** The most hydration Jobs of `namespace` that ran at once on the cluster, and the order they started in. */
+function hydrationsOf(namespace: string): { peak: number; order: string[] } {
+  let running = 0;
+  let peak = 0;
+  const order: string[] = [];
+  for (const e of c.cluster.timeline.events) {
+    if (e.namespace !== namespace || !String(e.name).startsWith('hydrate-')) continue;
+    if (e.type === 'JobStarted') {
+      order.push(String(e.name));
+      peak = Math.max(peak, ++running);
+    } else if (e.type === 'JobSucceeded' || e.type === 'JobFailed') {
+      running--;
+    }
+  }
+  return { peak, order };
+}
+
 const volumeDir = (namespace: string, pvc: string) => volumeDirOf(c, kube, namespace, pvc);
 /** The frozen files of the cloud snapshot behind one of the backup's VolumeSnapshots. */
 const snapshotDir = (snapshot: string) => snapshotDirOf(c, kube, NAMESPACE, snapshot);
@@ -120,16 +152,18 @@ describe('a restore from the vault into another namespace', () => {
     expect(list[0]).toMatchObject({ size: '10Gi', accessModes: ['ReadWriteOnce'], storageClass: 'gp3', snapshot: `${BACKUP_ID}-data-production-milvus-etcd-0` });
   });
 
-  it('hydrates every PVC with a data-mover Job until each is done', async () => {
-    const started = await startVolumeRestore({ dataMover: services.dataMover, timings: { volumeTimeoutSeconds: 300 } }, kube, services.vault, restore(), NOW);
+  it('hydrates every PVC with a data-mover Job until each is done, the default number at once', async () => {
+    const ctx = { dataMover: services.dataMover, timings: { volumeTimeoutSeconds: 300 } };
+    const started = await startVolumeRestore(ctx, kube, services.vault, restore(), NOW);
     expect(started.items).toHaveLength(7);
-    expect(started.items.every((i) => i.job?.startsWith('hydrate-') && !i.done)).toBe(true);
+    expect(started.items.filter((i) => i.job?.startsWith('hydrate-') && !i.done)).toHaveLength(DEFAULT_HYDRATION_CONCURRENCY);
+    expect((await kube.core.listNamespacedPersistentVolumeClaim({ namespace: TARGET })).items).toHaveLength(7);
 
-    volumes = await afterSettling(() => checkVolumeRestore(kube, restore(), started, NOW));
+    volumes = await hydrate(ctx, restore(), started);
 
     expect(volumes.ready).toBe(true);
     expect(volumes.items).toHaveLength(7);
-    expect(volumes.items.every((i) => i.done)).toBe(true);
+    expect(volumes.items.every((i) => i.done && i.job?.startsWith('hydrate-'))).toBe(true);
   }, 150_000);
 
   it('restores every file of every volume as the backup snapshot held it', async () => {
@@ -249,6 +283,40 @@ describe('a restore from the vault into another namespace', () => {
       const result = await checkValidation(milvus, [...expected, { database: 'default', collection: 'lost', rows: 5, confirmedBy: 'count' }], { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 60 });
       expect(validationFailure(result.checks!)?.message).toContain('default.lost: missing: database default has no collection lost (expected 5 rows)');
     });
+  });
+});
+
+describe('hydrating volumes in parallel, a bounded number at once', () => {
+  const restore = () => prepared('nightly-1-r-2', 'vector-db-bounded');
+  const ctx = () => ({ dataMover: services.dataMover, timings: { volumeTimeoutSeconds: 300, hydrationConcurrency: 2 } });
+
+  beforeAll(async () => {
+    await createNamespace(kube, restore().to.namespace, restoreLabels(restore().restoreId));
+  });
+
+  it('runs two hydrations at a time, never more, the largest volumes first, until all seven are done', async () => {
+    const largest = (await readBackupVolumes(services.vault, BACKUP_ID)).sort((a, b) => (b.bytes ?? 0) - (a.bytes ?? 0)).slice(0, 2);
+
+    const started = await startVolumeRestore(ctx(), kube, services.vault, restore(), NOW);
+    expect(started.items.filter((i) => i.job)).toHaveLength(2);
+    expect(started.items.filter((i) => !i.job).map((i) => i.pvc)).toHaveLength(5);
+    const done = await hydrate(ctx(), restore(), started);
+
+    expect(done.items.every((i) => i.done)).toBe(true);
+    const { peak, order } = hydrationsOf(restore().to.namespace);
+    expect(peak).toBe(2);
+    expect(order).toHaveLength(7);
+    expect(order.slice(0, 2).sort()).toEqual(largest.map((v) => hydrateJobName(restore().restoreId, v.pvc)).sort());
+  }, 150_000);
+
+  it('names a queued volume as waiting for a slot when the deadline passes', async () => {
+    const state: VolumeRestore = { items: [{ pvc: 'data-production-milvus-etcd-0', role: 'etcd', done: false }], ready: false, deadline: '2026-11-23T02:00:00.000Z' };
+
+    await expect(checkVolumeRestore(kube, restore(), state, new Date('2026-11-23T02:00:01.000Z'))).rejects.toThrow('data-production-milvus-etcd-0 (queued: waiting for a hydration slot)');
+  });
+
+  afterAll(async () => {
+    await deleteRestoreTemporaries(kube, restore());
   });
 });
 
