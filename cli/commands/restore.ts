@@ -20,7 +20,8 @@ import { BackupNotAvailableError, findBackupAt, NoBackupAtPointInTimeError } fro
 import { RestoreInput } from '../../core/workflow/restore-state.js';
 import { type Command, Option } from 'commander';
 import { executeWorkflow, type ProgressFollow } from '../execution.js';
-import { formatDuration, formatProgressTable, formatTable } from '../format.js';
+import { formatBytes, formatDuration, formatProgressTable, formatRate, formatTable } from '../format.js';
+import { dataMoverSeconds, peakHydrations, restorePhases } from '../../core/restore/phases.js';
 import { listProgress, type VolumeProgress } from '../../core/datamover/progress.js';
 import { restoreProgressPrefix } from '../../core/vault/layout.js';
 import type { VaultStore } from '../../core/vault/store.js';
@@ -171,7 +172,7 @@ function followRestore(opts: WorkflowOptions, config: Config, catalog: BackupCat
   };
 }
 
-/** `restore describe`: status, backup, source, target, RTO, volumes (with hydration progress while it runs), validation, timeline, failure. */
+/** `restore describe`: status, backup, source, target, RTO and its phases, volumes (with hydration progress while it runs), validation, timeline, failure. */
 export function renderRestore(r: RestoreRecord, progress: readonly VolumeProgress[] = []): string {
   const parts = [
     `Name:        ${r.restoreId}\n` +
@@ -187,7 +188,25 @@ export function renderRestore(r: RestoreRecord, progress: readonly VolumeProgres
       `Execution:   ${r.executionId}\n`,
   ];
   if (r.failure) parts.push(`\nFailed in ${failedAtText(r.failure)}: ${r.failure.error}\n  ${r.failure.cause}\n  Left behind: ${r.failure.leftBehind}\n`);
-  if (r.volumes.length) parts.push('\nVolumes:\n', formatTable(['pvc', 'role', 'status', 'from'], r.volumes.map((v) => [v.pvc, v.role, v.status, v.from ?? ''])));
+  parts.push(renderPhases(r));
+  if (r.volumes.length) {
+    parts.push(
+      '\nVolumes:\n',
+      formatTable(
+        ['pvc', 'role', 'status', 'from', 'started', 'took', 'data mover', 'bytes'],
+        r.volumes.map((v) => [
+          v.pvc,
+          v.role,
+          v.status,
+          v.from ?? '',
+          v.startedAt ?? '',
+          v.startedAt && v.endedAt ? formatDuration(secondsBetween(v.startedAt, v.endedAt)) : '',
+          v.dataMover ? formatDuration(secondsBetween(v.dataMover.startedAt, v.dataMover.endedAt)) : '',
+          v.dataMover ? formatBytes(v.dataMover.bytes) : '',
+        ]),
+      ),
+    );
+  }
   if (progress.length) parts.push('\nHydration progress:\n', formatProgressTable(progress));
   if (r.validation) {
     parts.push(
@@ -210,6 +229,40 @@ export function renderRestore(r: RestoreRecord, progress: readonly VolumeProgres
     ),
   );
   return parts.join('');
+}
+
+const secondsBetween = (from: string, to: string): number => Math.max(0, (Date.parse(to) - Date.parse(from)) / 1000);
+
+/** `42%` of `whole`, or nothing when there is no whole to share. */
+const share = (part: number | undefined, whole: number | undefined): string => (part === undefined || !whole ? '' : `${Math.round((100 * part) / whole)}%`);
+
+/**
+ * The RTO's phases (core/restore/phases.ts), as recorded, or derived from the timeline for a
+ * record from before phases were recorded; each phase's share of the RTO once the restore
+ * completed; and the data mover's share: the time at least one hydration ran, its bytes and rate,
+ * and how many ran at once.
+ */
+export function renderPhases(r: RestoreRecord): string {
+  const phases = r.phases ?? restorePhases(r);
+  if (phases.length === 0) return '';
+  const rto = r.status === 'Completed' ? r.rtoSeconds : undefined;
+  const lines = [
+    '\nRTO breakdown:\n',
+    formatTable(
+      ['phase', 'start', 'end', 'duration', 'share', 'outcome'],
+      phases.map((p) => [p.phase, p.startedAt, p.endedAt ?? '', formatDuration(p.seconds), share(p.seconds, rto), p.outcome ?? 'Running']),
+    ),
+  ];
+  const moving = dataMoverSeconds(r.volumes);
+  if (moving !== undefined) {
+    const runs = r.volumes.filter((v) => v.dataMover);
+    const bytes = runs.reduce((sum, v) => sum + v.dataMover!.bytes, 0);
+    lines.push(
+      `Data mover:  ${formatDuration(moving)} hydrating${rto ? ` (${share(moving, rto)} of the RTO)` : ''}: ${runs.length} volume(s), ${formatBytes(bytes)}` +
+        `${moving > 0 ? ` at ${formatRate(bytes / moving)}` : ''}, at most ${peakHydrations(r.volumes)} at once\n`,
+    );
+  }
+  return lines.join('');
 }
 
 /** One line for the end of a local `restore create`. */
@@ -287,14 +340,16 @@ export function registerRestoreCommands(program: Command, io: WorkflowIO = proce
   });
 
   addWorkflowOptions(
-    restore.command('describe').description('show one restore: status, backup, source, target, RTO, volumes, validation, timeline, failure').argument('<id>', 'the restore name'),
+    restore.command('describe').description('show one restore: status, backup, source, target, RTO and its phases, volumes, validation, timeline, failure').argument('<id>', 'the restore name'),
   ).action(async (id: string, opts: WorkflowOptions) => {
     const config = await configOf(opts);
     const record = await (await catalogFor(opts, config)).getRestore(id);
     if (!record) throw new UserError(`there is no restore ${id} in the catalog; list them with milvus-guard restore list${opts.local ? ' --local' : ''}`);
     // A running restore's hydrations, as the data mover last wrote them to the vault.
     const progress = record.status === 'InProgress' ? await progressOrNothing(() => progressVault(opts, config, record).then((v) => restoreProgress(v, record)), io) : [];
-    io.out(opts.output === 'json' ? `${JSON.stringify(progress.length ? { ...record, progress } : record, null, 2)}\n` : renderRestore(record, progress));
+    // A record from before phases were recorded gets them derived from its timeline, in the record's own field.
+    const shown = record.phases ? record : { ...record, phases: restorePhases(record) };
+    io.out(opts.output === 'json' ? `${JSON.stringify(progress.length ? { ...shown, progress } : shown, null, 2)}\n` : renderRestore(shown, progress));
     process.exitCode = 0;
   });
 }

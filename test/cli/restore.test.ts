@@ -4,6 +4,7 @@ import { DescribeExecutionCommand, GetExecutionHistoryCommand, StartExecutionCom
 import { formatDuration } from '../../cli/format.js';
 import { registerRestoreCommands, renderRestore, renderRestoreList, restoreInputFromFlags, type RestoreCreateOptions } from '../../cli/commands/restore.js';
 import { UserError } from '../../core/errors.js';
+import type { RestoreRecord } from '../../core/catalog/record.js';
 import { backupRecord, CONFIG, cliWith, localState, mockAwsStart, PLAN, restoreRecord } from './helpers.js';
 
 const flags = (over: Partial<RestoreCreateOptions>): RestoreCreateOptions => ({ output: 'text', state: '.local-state', namespace: 'vector-db-dr', validateRowCounts: true, ...over });
@@ -230,6 +231,60 @@ describe('restore list and describe', () => {
 
     expect(code).toBe(0);
     expect(JSON.parse(c.out.join(''))).toEqual([restoreRecord()]);
+  });
+
+  it('breaks the RTO down into phases, each with its share, and gives the data mover\'s share', () => {
+    const at = (s: number) => new Date(Date.parse('2026-11-23T10:00:00.000Z') + s * 1000).toISOString();
+    const run = (from: number, to: number, bytes: number) => ({ startedAt: at(from), endedAt: at(to), files: 10, bytes });
+    const r = restoreRecord({
+      phases: [
+        { phase: 'prepare', startedAt: at(0), endedAt: at(5), seconds: 5, outcome: 'Succeeded' },
+        { phase: 'hydration', startedAt: at(5), endedAt: at(105), seconds: 100, outcome: 'Succeeded' },
+        { phase: 'validation', startedAt: at(105), endedAt: at(125), seconds: 20, outcome: 'Succeeded' },
+      ],
+      volumes: [
+        { pvc: 'export-production-milvus-minio-0', role: 'object-storage', status: 'Restored', from: 'Job hydrate-minio-0', startedAt: at(6), endedAt: at(100), dataMover: run(10, 90, 1024 ** 3) },
+        { pvc: 'data-production-milvus-etcd-0', role: 'etcd', status: 'Restored', from: 'Job hydrate-etcd-0', startedAt: at(6), endedAt: at(40), dataMover: run(10, 30, 1024 ** 3) },
+      ],
+    });
+
+    const text = renderRestore(r);
+
+    expect(text).toContain('RTO breakdown:\n');
+    expect(text).toMatch(/\nprepare\s+2026-11-23T10:00:00.000Z\s+2026-11-23T10:00:05.000Z\s+5.0s\s+4%\s+Succeeded\n/);
+    expect(text).toMatch(/\nhydration\s+\S+\s+\S+\s+1m40s\s+80%\s+Succeeded\n/);
+    expect(text).toMatch(/\nvalidation\s+\S+\s+\S+\s+20.0s\s+16%\s+Succeeded\n/);
+    // The two hydrations ran side by side from 10 s to 90 s: 80 s of data mover, 2 GiB.
+    expect(text).toContain('Data mover:  1m20s hydrating (64% of the RTO): 2 volume(s), 2.0GiB at 25.6MiB/s, at most 2 at once\n');
+    expect(text).toMatch(/export-production-milvus-minio-0\s+object-storage\s+Restored\s+Job hydrate-minio-0\s+2026-11-23T10:00:06.000Z\s+1m34s\s+1m20s\s+1.0GiB/);
+  });
+
+  it('derives the phases from the timeline of a restore recorded before phases were, and leaves out shares while it runs', () => {
+    const r = restoreRecord({ status: 'InProgress', completedAt: undefined, rtoSeconds: undefined });
+
+    const text = renderRestore(r);
+
+    expect(text).toMatch(/\nprepare\s+2026-11-23T10:00:00.000Z\s+2026-11-23T10:00:01.000Z\s+1.0s\s+Succeeded\n/);
+    expect(text).toMatch(/\nhydration\s+2026-11-23T10:00:01.000Z\s+2026-11-23T10:01:30.000Z\s+1m29s\s+Succeeded\n/);
+    expect(text).not.toContain('Data mover:');
+  });
+
+  it('prints the phases in describe -o json, derived for a record that has none', async () => {
+    const { dir, catalog } = await localState();
+    await catalog.createBackup(backupRecord());
+    await catalog.createRestore(restoreRecord());
+    const c = cli();
+
+    const code = await c.run('restore', 'describe', 'nightly-1-r20261123100000', '--local', '--state', dir, '-o', 'json');
+
+    expect(code).toBe(0);
+    const phases = (JSON.parse(c.out.join('')) as RestoreRecord).phases!;
+    expect(phases.map((p) => [p.phase, p.seconds])).toEqual([
+      ['prepare', 1],
+      ['hydration', 89],
+      ['validation', 35],
+    ]);
+    expect(phases.reduce((sum, p) => sum + p.seconds!, 0)).toBe(restoreRecord().rtoSeconds);
   });
 
   it('says how to list restores when describe names one that does not exist', async () => {
