@@ -1,32 +1,61 @@
 /**
  * `milvus-guard status`: per plan, everything an operator asks first — the newest Available
- * backup and its age against the RPO (core/monitoring/rpo.ts), the next scheduled run, the last
- * failure, what the plan's backups hold in the vault, whether the newest backup has replicated
- * into each DR region, and the last drill. Pure over catalog records: the CLI reads the catalog
- * (DynamoDB or the local one) and the config, this decides.
+ * backup and its age against the RPO (core/monitoring/rpo.ts, the function the RPO check uses,
+ * with the same first-seen markers), the next scheduled run, the last failure, the size of the
+ * plan's vault, whether the newest backup has replicated into each DR region, and the last drill.
+ * Pure over its inputs: the CLI reads the catalog (DynamoDB or the local one), the vaults' sizes
+ * and the config, this decides.
  */
 import type { BackupRecord, RestoreRecord } from '../catalog/record.js';
 import { resolvePlan } from '../config/resolve.js';
 import type { Config } from '../config/schema.js';
 import { checkRpo, nextScheduledRun, rpoMet, type RpoCheck } from './rpo.js';
 
+/**
+ * A vault's size as measured: its bytes and when (on AWS the day of S3's latest daily
+ * `BucketSizeBytes`, summed over its storage types; locally the instant the vault was listed),
+ * or why it is not known (no datapoint yet: a vault S3 has not reported on; no permission).
+ */
+export type VaultSize = { readonly bytes: number; readonly at: string } | { readonly bytes: null; readonly reason: string };
+
+/** What `status` is computed from. */
+export interface StatusInputs {
+  /** The catalog's backups (with `replication` filled in: core/dr/replication.ts `withReplication`). */
+  readonly backups: readonly BackupRecord[];
+  readonly restores: readonly RestoreRecord[];
+  /** Each plan's first-seen instant (core/catalog/first-seen.ts), by plan. */
+  readonly firstSeen: ReadonlyMap<string, string>;
+  /** Each vault's size, by vault name (a vault absent: not measured). */
+  readonly vaultSizes: ReadonlyMap<string, VaultSize>;
+}
+
 /** One plan's status at one instant. */
 export interface PlanStatus extends RpoCheck {
   readonly cluster: string;
   readonly namespace: string;
-  /** Whether the plan meets its RPO (true also when it has none: nothing to miss). */
+  /**
+   * Whether the plan meets its RPO: false only when it misses it (`state` `violated`), as its
+   * alarm would fire. True also with no RPO (nothing to miss) and for a plan with no Available
+   * backup yet that has not been protected for as long as its RPO (`no-backup`: not late yet).
+   */
   readonly met: boolean;
   /** The schedule's next run after `now` (ISO 8601, UTC); null for an on-demand plan. */
   readonly nextRun: string | null;
   /** The newest Failed backup of the plan. */
   readonly lastFailure: { readonly backupId: string; readonly at: string; readonly step?: string; readonly error: string } | null;
+  /** The plan's vault (its name in the config). */
+  readonly vault: string;
   /**
-   * The sum of `bytesUploaded` over the plan's Available backups: what they added to the vault
-   * (incremental, so the first full upload plus each one's changes). An estimate from the catalog:
-   * packs an expired backup uploaded and kept backups still reference are not counted, and the
-   * bucket's own size (the capacity alarm's metric) includes every plan and uncollected garbage.
+   * The vault's size in bytes: the whole vault (every plan that shares it, every storage class,
+   * on S3 every object version), as S3 last reported it — `BucketSizeBytes` is daily, so up to a
+   * day or two old (see `vaultBytesAt`); locally the vault directory's objects now. Null when not
+   * known (`vaultBytesUnknown` says why).
    */
-  readonly vaultBytes: number;
+  readonly vaultBytes: number | null;
+  /** When `vaultBytes` was measured (ISO 8601): S3's daily datapoint, or the local listing. */
+  readonly vaultBytesAt: string | null;
+  /** Why `vaultBytes` is null; absent when it is known. */
+  readonly vaultBytesUnknown?: string;
   /**
    * Per DR region of the plan's vault, the newest Available backup's replication there, as that
    * region's check last recorded it (`Unchecked`: not yet); empty without an Available backup.
@@ -41,20 +70,21 @@ export interface PlanStatus extends RpoCheck {
 }
 
 /**
- * The status of every plan of `config` (or only `plan`) at `now`, from the catalog's `backups`
- * (with `replication` filled in: core/dr/replication.ts `withReplication`) and `restores`.
- * Throws `UnknownNameError` for a plan the config does not define.
+ * The status of every plan of `config` (or only `plan`) at `now`, from `inputs`. Throws
+ * `UnknownNameError` for a plan the config does not define.
  */
-export function planStatuses(config: Config, backups: readonly BackupRecord[], restores: readonly RestoreRecord[], now: Date, plan?: string): PlanStatus[] {
+export function planStatuses(config: Config, inputs: StatusInputs, now: Date, plan?: string): PlanStatus[] {
+  const { backups, restores } = inputs;
   const names = plan === undefined ? config.plans.map((p) => p.name) : [plan];
   return names.map((name) => {
     const resolved = resolvePlan(config, name);
-    const check = checkRpo(resolved, backups, now);
+    const check = checkRpo(resolved, backups, now, inputs.firstSeen.get(name));
     const own = backups.filter((b) => b.plan === name);
     const failed = own.filter((b) => b.status === 'Failed').sort((a, b) => b.startedAt.localeCompare(a.startedAt))[0];
     const newest = check.lastAvailable ? own.find((b) => b.backupId === check.lastAvailable!.backupId) : undefined;
     const drill = restores.filter((r) => r.plan === name && r.drillId !== undefined).sort((a, b) => b.requestedAt.localeCompare(a.requestedAt))[0];
     const next = resolved.schedule ? nextScheduledRun(resolved.schedule, now) : undefined;
+    const size = inputs.vaultSizes.get(resolved.vault.name) ?? { bytes: null, reason: 'not measured' };
     return {
       ...check,
       cluster: resolved.cluster.name,
@@ -64,7 +94,10 @@ export function planStatuses(config: Config, backups: readonly BackupRecord[], r
       lastFailure: failed
         ? { backupId: failed.backupId, at: failed.completedAt ?? failed.startedAt, ...(failed.failure ? { step: failed.failure.step } : {}), error: failed.failure?.error ?? 'Failed' }
         : null,
-      vaultBytes: own.filter((b) => b.status === 'Available').reduce((n, b) => n + (b.bytesUploaded ?? 0), 0),
+      vault: resolved.vault.name,
+      vaultBytes: size.bytes,
+      vaultBytesAt: size.bytes === null ? null : size.at,
+      ...(size.bytes === null ? { vaultBytesUnknown: size.reason } : {}),
       dr: (newest ? (resolved.vault.replicaRegions as readonly string[]) : []).map((region) => ({ region, status: newest?.replication?.[region]?.status ?? 'Unchecked' })),
       lastDrill: drill
         ? {
