@@ -1,7 +1,8 @@
 /**
  * The recovery point objective of a plan, and whether it is met now. One model for the three
- * places that need it: the scheduled RPO check (lambdas/monitoring), the per-plan alarm's
- * threshold (infra/constructs/rpo-check.ts, at synth) and `milvus-guard status`.
+ * places that need it: the scheduled RPO check (lambdas/monitoring), whose published age and RPO
+ * the per-plan alarm compares (infra/constructs/rpo-check.ts, which also names the RPO in the
+ * alarm's description at synth), and `milvus-guard status`.
  *
  * A plan's RPO is its `rpo` when the config sets one; otherwise the longest gap between two
  * consecutive scheduled runs of its schedule (over {@link RPO_WINDOW_DAYS} days from `now`, in the
