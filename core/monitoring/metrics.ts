@@ -5,17 +5,28 @@
  * with the dimension `service` (the installation's `name`), and most with `plan` as well (the
  * RPO check's per-drill ones with `drill`).
  */
+import type { BackupRecord } from '../catalog/record.js';
+import { typicalBackupDuration } from './rpo.js';
 
-/** The CloudWatch namespace of every metric (Powertools' `POWERTOOLS_METRICS_NAMESPACE`). */
+/**
+ * The CloudWatch namespace of every metric: every function's `POWERTOOLS_METRICS_NAMESPACE`
+ * (infra/constructs/milvus-guard-function.ts) and every alarm's and widget's namespace.
+ */
 export const METRICS_NAMESPACE = 'MilvusGuard';
 
-/** The dimensions a metric is emitted with, besides `service`. */
-export type MetricDimensions = 'plan' | 'drill' | 'none';
+/**
+ * The dimensions a metric is emitted with, besides `service`: `plan`, `drill`, none, or
+ * `total-and-plan` — twice per run, once without `plan` (the run's total, which alarms read) and
+ * once per plan with it (a plan's own count, for its row of the dashboard). CloudWatch keeps
+ * each set of dimensions as a metric of its own, so a reader must ask for the one it means.
+ */
+export type MetricDimensions = 'plan' | 'drill' | 'none' | 'total-and-plan';
 
 /** One metric: its name, unit, dimensions and what it counts. */
 export interface MetricSpec {
   readonly name: string;
-  readonly unit: 'Count' | 'Seconds' | 'Bytes';
+  /** CloudWatch's unit; `None` for a ratio (Powertools' `MetricUnit.NoUnit`). */
+  readonly unit: 'Count' | 'Seconds' | 'Bytes' | 'None';
   readonly dimensions: MetricDimensions;
   readonly means: string;
 }
@@ -28,6 +39,7 @@ export const METRICS = {
   backupSucceeded: m('BackupSucceeded', 'Count', 'plan', 'backups that became Available'),
   backupFailed: m('BackupFailed', 'Count', 'plan', 'backups that failed'),
   backupDuration: m('BackupDuration', 'Seconds', 'plan', 'start to Available (successful backups only)'),
+  backupDurationRatio: m('BackupDurationRatio', 'None', 'plan', "this backup's duration over its plan's baseline (backupDurationRatio): none before the plan's first Available backup"),
   backupSize: m('BackupSize', 'Bytes', 'plan', "bytes the backup restores (volumes' files and bucket objects)"),
   backupBytesUploaded: m('BackupBytesUploaded', 'Bytes', 'plan', 'bytes this backup added to the vault (dedup at work)'),
   secondsSinceLastAvailableBackup: m('SecondsSinceLastAvailableBackup', 'Seconds', 'plan', "age of the plan's newest Available backup, published by the RPO check"),
@@ -53,10 +65,27 @@ export const METRICS = {
   bytesFreed: m('BytesFreed', 'Bytes', 'none', 'bytes garbage collection freed'),
   retentionDeleteFailures: m('RetentionDeleteFailures', 'Count', 'none', 'deletes S3 refused during a retention run'),
   retentionFailed: m('RetentionFailed', 'Count', 'none', 'retention runs that failed'),
-  replicationLate: m('ReplicationLate', 'Count', 'none', 'backups not whole in the DR vault after the replication deadline'),
+  replicationLate: m('ReplicationLate', 'Count', 'total-and-plan', 'backups not whole in the DR vault after the replication deadline (the DR-region alarm reads the total)'),
   replicationPending: m('ReplicationPending', 'Count', 'none', 'backups still replicating'),
   replicationChecked: m('ReplicationChecked', 'Count', 'none', 'one per run of the DR replication check'),
   replicationCheckErrors: m('ReplicationCheckErrors', 'Count', 'none', 'backups the DR replication check could not look at'),
 } as const satisfies Record<string, MetricSpec>;
 
 export type MetricKey = keyof typeof METRICS;
+
+/**
+ * `BackupDurationRatio` of a backup that just became Available: its `durationSeconds` over its
+ * plan's baseline, the median duration of the plan's newest Available backups before it (up to
+ * `DURATION_SAMPLE`, 10: the typical duration the RPO check and `status` use,
+ * core/monitoring/rpo.ts). `backups` are the catalog's records of the plan; the backup itself is
+ * left out by id, whether or not it is already recorded Available. Undefined when there is no
+ * baseline yet (no earlier Available backup with a duration) or it is 0 s: nothing to compare with.
+ */
+export function backupDurationRatio(backup: { readonly backupId: string; readonly plan: string; readonly durationSeconds: number }, backups: readonly BackupRecord[]): number | undefined {
+  const baseline = typicalBackupDuration(
+    backups.filter((b) => b.backupId !== backup.backupId),
+    backup.plan,
+  );
+  if (baseline.sampled === 0 || baseline.seconds <= 0) return undefined;
+  return backup.durationSeconds / baseline.seconds;
+}

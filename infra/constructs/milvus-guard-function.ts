@@ -12,6 +12,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { z } from 'zod';
 import type { Config } from '../../core/config/schema.js';
+import { METRICS_NAMESPACE } from '../../core/monitoring/metrics.js';
 import { BAKED_CONFIG_GLOBAL } from '../../lambdas/shared/baked-config.js';
 import { checkEnvironment, type PowertoolsKey } from '../../lambdas/shared/environment.js';
 import type { ClusterNetwork } from './cluster-network.js';
@@ -37,8 +38,9 @@ export interface MilvusGuardFunctionProps<S extends z.ZodType> {
   /** The Powertools service name (log field `service`, metric dimension `service`). */
   readonly serviceName: string;
   /**
-   * The CloudWatch namespace of the function's metrics.
-   * @default 'MilvusGuard'
+   * The CloudWatch namespace of the function's metrics. The alarms and the dashboard read
+   * {@link METRICS_NAMESPACE}: a function that publishes elsewhere is invisible to them.
+   * @default METRICS_NAMESPACE (core/monitoring/metrics.ts)
    */
   readonly metricsNamespace?: string;
   /**
@@ -77,9 +79,6 @@ export interface MilvusGuardFunctionProps<S extends z.ZodType> {
   readonly logEncryptionKey?: kms.IKey;
 }
 
-/** The CloudWatch namespace of the functions' metrics unless a function names another. */
-export const DEFAULT_METRICS_NAMESPACE = 'MilvusGuard';
-
 /** Makes the CommonJS `require` that lazy `require("fs")` calls in ESM bundles expect. */
 const CREATE_REQUIRE_BANNER = "import { createRequire as __mgCreateRequire } from 'node:module'; const require = __mgCreateRequire(import.meta.url);";
 
@@ -93,7 +92,7 @@ export class MilvusGuardFunction<S extends z.ZodType> extends Construct implemen
     super(scope, id);
     const environment: Record<string, string> = {
       POWERTOOLS_SERVICE_NAME: props.serviceName,
-      POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE,
+      POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace ?? METRICS_NAMESPACE,
       ...Object.fromEntries(Object.entries(props.environment as Record<string, unknown>).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)])),
     };
     // The same check the function makes at cold start, made before anything deploys.

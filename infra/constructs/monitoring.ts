@@ -6,8 +6,9 @@
  * installation's topic, is named `<installation>-...` and says in its description what to run.
  *
  * 1. Failure rate, per plan: more than 5% of a day's backups failed, on any of the last 7 days.
- * 2. Duration trend, per plan: a backup took longer than CloudWatch anomaly detection's band
- *    around the plan's recent durations.
+ * 2. Duration trend, per plan: a backup took more than 1.5 times its plan's baseline, the median
+ *    duration of its 10 newest Available backups before it (`BackupDurationRatio`, published by
+ *    Finalize).
  * 3. Replication latency, per DR vault: S3 replicates the vault's objects later than its
  *    15-minute Replication Time Control promise (failures have the vault's own alarm).
  * 4. Drills: a drill failed. That no drill passed within its period is the RPO check's alarm
@@ -15,6 +16,8 @@
  * 5. The dashboard (primary region): per plan the last backup's age against the RPO, successes
  *    and failures, durations, sizes and bytes uploaded, restore and drill RTO; the vault's bytes
  *    by storage class, its replication latency, and the DR regions' CheckReplication counts.
+ *    A widget draws each metric from the region that publishes it: the age and RPO from the
+ *    catalog's home region (the RPO check's), drills and CheckReplication from the DR regions.
  * The RPO alarm is the RPO check's (infra/constructs/rpo-check.ts); the capacity alarms are the
  * vault's (infra/constructs/vault.ts); failed executions are each workflow's.
  */
@@ -25,14 +28,15 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { ResolvedDrill, ResolvedPlan } from '../../core/config/resolve.js';
 import { METRICS, METRICS_NAMESPACE, type MetricSpec } from '../../core/monitoring/metrics.js';
+import { DURATION_SAMPLE } from '../../core/monitoring/rpo.js';
 import type { Vault } from './vault.js';
 
 /** More than this share of a plan's backups failing (in percent) is an alarm. */
 export const FAILURE_RATE_PERCENT = 5;
 /** Days the failure rate looks back: a day above the rate keeps the alarm on for this long. */
 export const FAILURE_RATE_DAYS = 7;
-/** Standard deviations of the duration band: wider than the day-to-day spread of a plan's backups. */
-export const DURATION_BAND_STDDEVS = 2;
+/** A backup that took more than this many times its plan's baseline (`BackupDurationRatio`) alarms. */
+export const DURATION_RATIO_LIMIT = 1.5;
 /** S3 Replication Time Control replicates 99.99% of objects within this; later is late. */
 export const REPLICATION_LATENCY_LIMIT = Duration.minutes(15);
 
@@ -51,14 +55,15 @@ export const STORAGE_TYPES = [
 
 /**
  * A metric of core/monitoring/metrics.ts for installation `service`, with `plan` when the
- * metric has that dimension (and only then: CloudWatch keeps each set of dimensions apart).
+ * metric is emitted with that dimension (and only then: CloudWatch keeps each set of dimensions
+ * apart). A `total-and-plan` metric is the run's total without `plan`, a plan's count with it.
  */
 export function guardMetric(spec: MetricSpec, service: string, plan: string | undefined, options: { readonly statistic: string; readonly period: Duration; readonly label?: string }): cloudwatch.Metric {
   if (spec.dimensions === 'drill') {
     // One more dimension kind than this helper takes: per-drill metrics are the RPO check's (infra/constructs/rpo-check.ts).
     throw new Error(`metric ${spec.name} is emitted per drill, with dimension drill: build it as infra/constructs/rpo-check.ts does (core/monitoring/metrics.ts)`);
   }
-  if ((spec.dimensions === 'plan') !== (plan !== undefined)) {
+  if (spec.dimensions !== 'total-and-plan' && (spec.dimensions === 'plan') !== (plan !== undefined)) {
     throw new Error(`metric ${spec.name} is emitted ${spec.dimensions === 'plan' ? 'per plan: give the plan' : 'without a plan: give none'} (core/monitoring/metrics.ts)`);
   }
   return new cloudwatch.Metric({
@@ -106,6 +111,13 @@ export interface MonitoringProps {
    * @default - none
    */
   readonly drRegions?: readonly string[];
+  /**
+   * Where the RPO check publishes each plan's age and RPO: the catalog's home region
+   * (infra/constructs/rpo-check.ts runs beside the global table). The dashboard draws them from
+   * there; a widget asks its own region unless told otherwise, and would show nothing.
+   * @default - this stack's region
+   */
+  readonly rpoCheckRegion?: string;
 }
 
 export class Monitoring extends Construct {
@@ -131,7 +143,7 @@ export class Monitoring extends Construct {
     for (const plan of [...new Set(drills.map((d) => d.plan.plan.name))]) {
       this.drillFailedAlarm(props.installation, plan, drills.filter((d) => d.plan.plan.name === plan).map((d) => d.drill.name));
     }
-    if (props.dashboardName) this.dashboard = this.buildDashboard(props.dashboardName, props.installation, plans, props.vault, props.drRegions ?? []);
+    if (props.dashboardName) this.dashboard = this.buildDashboard(props.dashboardName, props.installation, plans, props.vault, props.drRegions ?? [], props.rpoCheckRegion ?? Stack.of(this).region);
   }
 
   private add(id: string, props: cloudwatch.AlarmProps): cloudwatch.Alarm {
@@ -175,30 +187,32 @@ export class Monitoring extends Construct {
   }
 
   /**
-   * The baseline: CloudWatch anomaly detection's model of the plan's `BackupDuration` (the
-   * longest backup of each hour), trained on the metric's last two weeks and aware of daily and
-   * weekly patterns. A backup above the band's upper edge (2 standard deviations) alarms.
-   * Metric math over the last N runs cannot express it: an alarm's period is at most a day and
-   * CDK's math expression gives all its metrics one period, so a longer-period average of a
-   * daily plan's durations is not available to compare with.
+   * The baseline is the plan's own recent history, formed where the catalog is: Finalize
+   * publishes `BackupDurationRatio`, the backup's duration over the median duration of the
+   * plan's newest Available backups before it (up to 10, the typical duration the RPO and
+   * `status` use; core/monitoring/metrics.ts `backupDurationRatio`), and nothing before the
+   * plan's first Available backup. A median, so one slow or fast backup does not move it; over
+   * runs rather than time, so a daily and an hourly plan are judged alike. (CloudWatch cannot
+   * form it: an alarm's period is at most a day and metric math has no "last N data points".)
    */
   private durationAlarm(installation: string, plan: string): void {
-    const duration = guardMetric(METRICS.backupDuration, installation, plan, { statistic: cloudwatch.Stats.MAXIMUM, period: Duration.hours(1) });
-    const alarm = new cloudwatch.AnomalyDetectionAlarm(this, `DurationTrend-${plan}`, {
+    this.add(`DurationTrend-${plan}`, {
       alarmName: `${installation}-backup-duration-${plan}`,
       alarmDescription:
-        `A backup of plan ${plan} took longer than its recent baseline: above the upper edge of CloudWatch anomaly detection's band (${DURATION_BAND_STDDEVS} standard deviations) around the plan's BackupDuration of the last two weeks. ` +
+        `A backup of plan ${plan} took more than ${DURATION_RATIO_LIMIT} times its baseline, the median duration of the plan's ${DURATION_SAMPLE} newest Available backups before it (BackupDurationRatio > ${DURATION_RATIO_LIMIT}). ` +
         `A slow backup moves the RPO and holds the plan's lock longer. See which step took the time with: milvus-guard backup list --plan ${plan}, then milvus-guard backup describe NAME (its timeline); ` +
-        `usually more data (backup size), a slow export (the data mover's node, S3 throughput) or a flush waiting on Milvus.`,
-      metric: duration,
-      stdDevs: DURATION_BAND_STDDEVS,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_UPPER_THRESHOLD,
+        `usually more data (backup size, bytes uploaded), a slow export (the data mover's node, S3 throughput) or a flush waiting on Milvus. The alarm clears when the next backup is within ${DURATION_RATIO_LIMIT} times its baseline.`,
+      metric: guardMetric(METRICS.backupDurationRatio, installation, plan, { statistic: cloudwatch.Stats.MAXIMUM, period: Duration.minutes(5) }),
+      threshold: DURATION_RATIO_LIMIT,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 1,
-      // An hour without a backup says nothing about how long backups take.
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      // One data point per backup, none between backups: `ignore` keeps the alarm's state ("the
+      // current alarm state is maintained", CloudWatch User Guide, alarms and missing data), so
+      // the verdict on the newest backup stands until the next backup gives another. notBreaching
+      // would clear it five minutes after it fired, whatever the next backup does; breaching
+      // would page between backups.
+      treatMissingData: cloudwatch.TreatMissingData.IGNORE,
     });
-    alarm.addAlarmAction(this.action);
-    this.alarmsByName.set(`${installation}-backup-duration-${plan}`, alarm);
   }
 
   /**
@@ -250,10 +264,12 @@ export class Monitoring extends Construct {
 
 
 
-  private buildDashboard(dashboardName: string, installation: string, plans: readonly ResolvedPlan[], vault: Vault | undefined, drRegions: readonly string[]): cloudwatch.Dashboard {
+  private buildDashboard(dashboardName: string, installation: string, plans: readonly ResolvedPlan[], vault: Vault | undefined, drRegions: readonly string[], rpoCheckRegion: string): cloudwatch.Dashboard {
     const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { dashboardName, defaultInterval: Duration.days(14) });
     const metric = (spec: MetricSpec, plan: string, statistic: string, period: Duration, label?: string) =>
       guardMetric(spec, installation, plan, { statistic, period, label: label ?? spec.name });
+    // The RPO check's metrics, from the region it publishes in (a widget asks its own region unless a metric names another).
+    const rpoMetric = (spec: MetricSpec, plan: string, label: string) => metric(spec, plan, cloudwatch.Stats.MAXIMUM, Duration.minutes(15), label).with({ region: rpoCheckRegion });
     dashboard.addWidgets(
       new cloudwatch.TextWidget({
         markdown:
@@ -273,15 +289,15 @@ export class Monitoring extends Construct {
           metrics: [
             metric(METRICS.backupSucceeded, plan, cloudwatch.Stats.SUM, day, 'Available'),
             metric(METRICS.backupFailed, plan, cloudwatch.Stats.SUM, day, 'Failed'),
-            metric(METRICS.secondsSinceLastAvailableBackup, plan, cloudwatch.Stats.MAXIMUM, Duration.minutes(15), 'Age of newest Available (s)'),
-            metric(METRICS.rpoSeconds, plan, cloudwatch.Stats.MAXIMUM, Duration.minutes(15), 'RPO (s)'),
+            rpoMetric(METRICS.secondsSinceLastAvailableBackup, plan, 'Age of newest Available (s)'),
+            rpoMetric(METRICS.rpoSeconds, plan, 'RPO (s)'),
           ],
           width: 6,
           height: 6,
         }),
         new cloudwatch.GraphWidget({
           title: `${plan}: newest Available backup's age vs RPO`,
-          left: [metric(METRICS.secondsSinceLastAvailableBackup, plan, cloudwatch.Stats.MAXIMUM, Duration.minutes(15), 'age (s)'), metric(METRICS.rpoSeconds, plan, cloudwatch.Stats.MAXIMUM, Duration.minutes(15), 'RPO (s)')],
+          left: [rpoMetric(METRICS.secondsSinceLastAvailableBackup, plan, 'age (s)'), rpoMetric(METRICS.rpoSeconds, plan, 'RPO (s)')],
           leftYAxis: { min: 0 },
           width: 6,
           height: 6,
@@ -293,15 +309,20 @@ export class Monitoring extends Construct {
             metric(METRICS.backupFailed, plan, cloudwatch.Stats.SUM, day, 'Failed'),
             metric(METRICS.restoreFailed, plan, cloudwatch.Stats.SUM, day, 'Restores failed'),
             metric(METRICS.drillFailed, plan, cloudwatch.Stats.SUM, day, 'Drills failed'),
+            // CheckReplication's count of this plan's backups past the deadline, in each DR region.
+            ...drRegions.map((region) => metric(METRICS.replicationLate, plan, cloudwatch.Stats.MAXIMUM, day, `Late to replicate to ${region} (most at once)`).with({ region })),
           ],
           view: cloudwatch.GraphWidgetView.BAR,
           width: 6,
           height: 6,
         }),
         new cloudwatch.GraphWidget({
-          title: `${plan}: backup duration (s)`,
+          title: `${plan}: backup duration (s), and against its baseline`,
           left: [metric(METRICS.backupDuration, plan, cloudwatch.Stats.MAXIMUM, day, 'longest of the day'), metric(METRICS.backupDuration, plan, cloudwatch.Stats.AVERAGE, day, 'average of the day')],
+          right: [metric(METRICS.backupDurationRatio, plan, cloudwatch.Stats.MAXIMUM, day, 'highest duration / baseline of the day')],
+          rightAnnotations: [{ value: DURATION_RATIO_LIMIT, label: `alarm above ${DURATION_RATIO_LIMIT}× the baseline` }],
           leftYAxis: { min: 0 },
+          rightYAxis: { min: 0 },
           width: 6,
           height: 6,
         }),

@@ -9,6 +9,8 @@
  *   region's stack) and reaches this region's EKS clusters; the data mover's restore role.
  * - CheckReplication every five minutes, recording which backups are whole here, and alarms when
  *   replication is late or the check stops, to a topic of this region.
+ * - The DR vault's capacity alarms (at the source vault's `thresholdCapacity` and 80% of it), to
+ *   the same topic: S3 reports a bucket's size in the bucket's region.
  * Nothing here names the primary region: the stack finds the catalog, the sealing key's ARN and
  * the bus in its own region by name (core/naming.ts), so it deploys and runs without that region.
  */
@@ -34,12 +36,13 @@ import { RestoreStepEnvironment } from '../../lambdas/restore/environment.js';
 import { ClusterAccess } from '../constructs/cluster-access.js';
 import { clusterNetworkFor, type ClusterNetwork } from '../constructs/cluster-network.js';
 import { DataMover } from '../constructs/data-mover.js';
-import { METRICS, METRICS_NAMESPACE } from '../../core/monitoring/metrics.js';
-import { Monitoring } from '../constructs/monitoring.js';
+import { METRICS, type MetricSpec } from '../../core/monitoring/metrics.js';
+import { parseQuantity } from '../../core/config/quantity.js';
+import { guardMetric, Monitoring } from '../constructs/monitoring.js';
 import { Notifications } from '../constructs/notifications.js';
 import { SealingKeyReplica } from '../constructs/sealing-key.js';
 import { StepFunctions } from '../constructs/step-functions.js';
-import { Vault } from '../constructs/vault.js';
+import { CAPACITY_WARNING_RATIO, Vault } from '../constructs/vault.js';
 import { Workflow } from '../constructs/workflow.js';
 import { acknowledge, acknowledgeWildcardResources } from '../nag.js';
 import { drillsOf, logsEncryptionKey, vaultTransitions } from './primary-stack.js';
@@ -87,6 +90,7 @@ export class DrStack extends Stack {
     const drills = drillsOf(config, source, plans.map((p) => p.plan.name)).filter((d) => d.targetCluster.region === this.region);
     const clusters = config.clusters.filter((c) => c.region === this.region);
 
+    this.notifications = new Notifications(this, 'Notifications', { subscriptions: config.notifications.subscriptions, displayName: config.name });
     // The construct id predates the DR workflows; renaming it would replace the bucket.
     this.vault = new Vault(this, `Vault-${source.name}`, {
       bucketName: replicaBucketName({ ...names, region: this.region }),
@@ -94,9 +98,14 @@ export class DrStack extends Stack {
       objectLockDefaultRetention: Duration.days(source.objectLock.defaultRetentionDays),
       keyAlias: replicaKeyAlias(names),
       transitions: vaultTransitions(source),
+      // The replica holds at least what its source holds: the same planned capacity, per DR vault,
+      // named <name>-dr-vault-<vault>-capacity(-warning) apart from the source vault's alarms.
+      ...(source.thresholdCapacity ? { capacityAlarmThresholdBytes: parseQuantity(source.thresholdCapacity)! } : {}),
+      alarmTopic: this.notifications.topic,
+      alarmNamePrefix: `${config.name}-dr`,
+      vaultName: source.name,
     });
-
-    this.notifications = new Notifications(this, 'Notifications', { subscriptions: config.notifications.subscriptions, displayName: config.name });
+    this.describeCapacityAlarms(source);
     const logsKey = logsEncryptionKey(this, 'LogsKey');
     this.sealingKey = new SealingKeyReplica(this, 'SealingKey', { alias: sealingKeyAlias(names), parameterName: sealingKeyParameterName(names) });
     // This region's replica of the global table: the same name in every region.
@@ -222,15 +231,15 @@ export class DrStack extends Stack {
       targets: [new eventTargets.LambdaFunction(check, { retryAttempts: 0, maxEventAge: REPLICATION_CHECK_RATE })],
     });
     const alarmAction = new cloudwatchActions.SnsAction(this.notifications.topic);
-    const replicationMetric = (metricName: string, statistic: string) =>
-      new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName, dimensionsMap: { service: config.name }, statistic, period: REPLICATION_CHECK_RATE });
+    // CheckReplication's run totals: the metrics without `plan` (ReplicationLate is emitted per plan too, core/monitoring/metrics.ts).
+    const replicationMetric = (spec: MetricSpec, statistic: string) => guardMetric(spec, config.name, undefined, { statistic, period: REPLICATION_CHECK_RATE });
     this.replicationLateAlarm = new cloudwatch.Alarm(this, 'ReplicationLateAlarm', {
       alarmName: `${config.name}-dr-replication-late`,
       alarmDescription:
         `Backups of vault ${source.name} are still not whole in the DR vault ${this.vault.bucket.bucketName} (${this.region}) after S3's 15-minute replication deadline: ` +
         `a failover now would restore an older backup than the newest. See which with: milvus-guard dr status --region ${this.region}. ` +
         `Then check the primary region's replication-failure alarm and the vault's replication rule (its role, the DR key's policy); objects S3 gave up on need S3 Batch Replication.`,
-      metric: replicationMetric(METRICS.replicationLate.name, cloudwatch.Stats.MAXIMUM),
+      metric: replicationMetric(METRICS.replicationLate, cloudwatch.Stats.MAXIMUM),
       threshold: 0,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 1,
@@ -243,7 +252,7 @@ export class DrStack extends Stack {
       alarmDescription:
         `CheckReplication in ${this.region} has not reported for 15 minutes: which backups of vault ${source.name} a failover here could restore is no longer being recorded. ` +
         `Look at its function's logs and errors (the rule ${this.node.path}/CheckReplicationSchedule invokes it every 5 minutes) and at the catalog replica ${catalogTableName(config.name)}.`,
-      metric: replicationMetric(METRICS.replicationChecked.name, cloudwatch.Stats.SAMPLE_COUNT),
+      metric: replicationMetric(METRICS.replicationChecked, cloudwatch.Stats.SAMPLE_COUNT),
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
       evaluationPeriods: 3,
@@ -256,7 +265,7 @@ export class DrStack extends Stack {
       alarmDescription:
         `CheckReplication in ${this.region} could not check some backups of vault ${source.name}: they stay unchecked, and a failover here will not choose them. ` +
         `Its function's log says why for each (usually access to the DR vault ${this.vault.bucket.bucketName} or its KMS key); milvus-guard dr status --region ${this.region} lists them as unchecked.`,
-      metric: replicationMetric(METRICS.replicationCheckErrors.name, cloudwatch.Stats.MAXIMUM),
+      metric: replicationMetric(METRICS.replicationCheckErrors, cloudwatch.Stats.MAXIMUM),
       threshold: 0,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 1,
@@ -274,6 +283,30 @@ export class DrStack extends Stack {
     this.vault.denyGovernanceBypass(this.node.findAll().filter((c): c is iam.Role => c instanceof iam.Role));
 
     this.acknowledgeFindings();
+  }
+
+  /**
+   * What to do differs from the source vault's capacity alarms (whose descriptions the Vault
+   * construct writes): retention does not run in a DR vault and deletes in the source are not
+   * replicated (README, DR: not done yet), so a DR vault only grows, and tightening retention or
+   * running it frees nothing here.
+   */
+  private describeCapacityAlarms(source: VaultConfig): void {
+    const vaultName = source.name;
+    const bucket = this.vault.bucket.bucketName;
+    for (const [alarm, ratio] of [
+      [this.vault.capacityAlarm, 1],
+      [this.vault.capacityWarningAlarm, CAPACITY_WARNING_RATIO],
+    ] as const) {
+      if (!alarm) continue;
+      const cfn = alarm.node.defaultChild as cloudwatch.CfnAlarm;
+      const what = `${ratio < 1 ? `${Math.round(ratio * 100)}% of ` : ''}vault ${vaultName}'s thresholdCapacity ${source.thresholdCapacity} (${cfn.threshold} bytes)`;
+      cfn.alarmDescription =
+        `The DR vault of ${vaultName} in ${this.region} (${bucket}) holds more than ${what}. S3 reports BucketSizeBytes once a day, so this alarm lags the vault by up to a day. ` +
+        `A DR vault only grows: deletes in the source vault (retention) are not replicated and retention does not run here yet, so it keeps every backup ever replicated. ` +
+        `Compare it with the source vault, per storage class, with: milvus-guard cost --vault ${vaultName}; raise thresholdCapacity (the source vault's too) when the growth is expected. ` +
+        'Do not delete packs from it by hand: the backups kept there share them.';
+    }
   }
 
   /** cdk-nag findings that are deliberate, each with the reason. */

@@ -93,6 +93,14 @@ export function logsEncryptionKey(scope: Construct, id: string): kms.Key {
  */
 export const RETENTION_SCHEDULE = { cron: ['0 12 * * *'], timeZone: 'UTC' } as const;
 
+/**
+ * The catalog's home region: the first vault's, where infra/installation.ts puts the global table
+ * (`catalogHome`) and so the RPO check, which publishes every plan's age and RPO there.
+ */
+export function catalogHomeRegion(config: Config): string {
+  return config.vaults[0]!.region;
+}
+
 export class PrimaryStack extends Stack {
   readonly vault: Vault;
   readonly catalogTable: dynamodb.ITableV2;
@@ -121,6 +129,11 @@ export class PrimaryStack extends Stack {
     const vaultConfig = config.vaults.find((v) => v.name === props.vaultName);
     if (!vaultConfig) throw new UserError(`vault "${props.vaultName}" is not defined in the config; defined: ${config.vaults.map((v) => v.name).join(', ')}`);
     const names = { installation: config.name, vault: vaultConfig.name, account: this.account };
+    const homeRegion = catalogHomeRegion(config);
+    if (props.catalogHome !== (vaultConfig.region === homeRegion)) {
+      // The dashboard draws the RPO check's metrics from the home region: both must name the same one.
+      throw new Error(`${id}: catalogHome is ${props.catalogHome} for vault ${vaultConfig.name} in ${vaultConfig.region}, but the catalog's home region is ${homeRegion} (catalogHomeRegion: the first vault's)`);
+    }
     const plans = config.plans.filter((p) => p.vault === vaultConfig.name).map((p) => resolvePlan(config, p.name));
     // A drill runs where its target cluster is: here, or in the DR stack of a region this vault
     // replicates into (restoring from the replica there, which is what a drill should prove).
@@ -340,6 +353,8 @@ export class PrimaryStack extends Stack {
       vaultName: vaultConfig.name,
       dashboardName: `${config.name}-${vaultConfig.name}`,
       drRegions: vaultConfig.replicaRegions,
+      // The RPO check runs (and publishes) beside the global table, whichever region this is.
+      rpoCheckRegion: homeRegion,
     });
 
     // No role of the product may lift or shorten an Object Lock (Vault.denyGovernanceBypass

@@ -2,12 +2,13 @@
  * The backup workflow's step handlers (statemachines/backup.asl.yaml, every Task after
  * Prepare), by state name. Each is the same three parts: the Powertools middleware, a parse of
  * the state's request with its contract schema (core/workflow/backup-state.ts), and one call
- * into core/backup/workflow.ts; Finalize and MarkFailed also emit the backup's EMF metrics.
+ * into core/backup/workflow.ts; Finalize and MarkFailed also emit the backup's EMF metrics
+ * (Finalize its duration against the plan's baseline too, from the catalog).
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { BackupServices } from '../../core/backup/context.js';
 import { recoverExecutionStep, recoverHolderStep } from '../../core/backup/recover.js';
-import { METRICS } from '../../core/monitoring/metrics.js';
+import { backupDurationRatio, METRICS } from '../../core/monitoring/metrics.js';
 import * as steps from '../../core/backup/workflow.js';
 import * as contract from '../../core/workflow/backup-state.js';
 import type { BACKUP_WORKFLOW, HandlerState } from '../../core/workflow/steps.js';
@@ -35,7 +36,7 @@ function planOf(input: string | undefined): string | undefined {
 /** The step handlers by state; the function CDK makes for a state runs that state's. */
 export function makeStepHandlers(deps: StepDependencies): Record<BackupStepState, StepHandler> {
   const s = deps.services;
-  const { metrics, handlers } = stepFactory(deps, (request) => ({ backupId: (request as { backup?: { backupName?: string } }).backup?.backupName }));
+  const { logger, metrics, handlers } = stepFactory(deps, (request) => ({ backupId: (request as { backup?: { backupName?: string } }).backup?.backupName }));
 
   const countRecovered = <R extends { recovered?: string }>(result: R, plan: string | undefined): R => {
     if (result.recovered && plan) {
@@ -66,6 +67,16 @@ export function makeStepHandlers(deps: StepDependencies): Record<BackupStepState
       metrics.addMetric(METRICS.backupDuration.name, MetricUnit.Seconds, result.durationSeconds);
       metrics.addMetric(METRICS.backupBytesUploaded.name, MetricUnit.Bytes, result.bytesUploaded);
       metrics.addMetric(METRICS.backupSize.name, MetricUnit.Bytes, result.sizeBytes);
+      // The duration alarm's ratio to the plan's baseline. The backup is Available already: a
+      // catalog that cannot be read now costs the metric (logged), never the backup.
+      const ratio = await s.catalog.listBackups({ plan: result.plan }).then(
+        (backups) => backupDurationRatio(result, backups),
+        (error: unknown) => {
+          logger.warn('no BackupDurationRatio: the catalog could not be read for the baseline', { error });
+          return undefined;
+        },
+      );
+      if (ratio !== undefined) metrics.addMetric(METRICS.backupDurationRatio.name, MetricUnit.NoUnit, ratio);
       return result;
     }),
     CleanUp: handle(contract.BackupStepRequest, (r) => steps.cleanUpStep(s, r.backup)),
@@ -76,7 +87,7 @@ export function makeStepHandlers(deps: StepDependencies): Record<BackupStepState
     MarkFailed: handle(contract.FailureRequest, async (r) => {
       const result = await steps.markFailedStep(s, r.backup, r.error);
       metrics.addDimension('plan', result.plan);
-      // No BackupDuration: a failed run's time would skew the duration alarm's model of the plan's backups.
+      // No BackupDuration: it is the time a backup takes to become Available; a failed run's would skew the plan's graph.
       metrics.addMetric(METRICS.backupFailed.name, MetricUnit.Count, 1);
       return result;
     }),

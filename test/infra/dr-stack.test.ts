@@ -430,6 +430,46 @@ describe('data mover in the DR region', () => {
   });
 });
 
+describe('DR vault capacity', () => {
+  const GiB = 2 ** 30;
+  const capacityAlarms = (template: Template) => Object.values(template.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmName: Match.stringLikeRegexp('-capacity') } }));
+
+  it.each([
+    ['milvus-guard-dr-vault-primary-capacity', 1000 * GiB],
+    ['milvus-guard-dr-vault-primary-capacity-warning', Math.round(0.8 * 1000 * GiB)],
+  ])("%s: alarms this region's topic when the DR vault holds more than its source vault's thresholdCapacity (1000Gi), or 80% of it", (name, threshold) => {
+    const [bucket] = Object.keys(dr.findResources('AWS::S3::Bucket', { Properties: { BucketName: `milvus-guard-primary-dr-${ACCOUNT}-${DR_REGION}` } }));
+    const found = Object.values(dr.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmName: name } }));
+    expect(found).toHaveLength(1);
+    const props = found[0]!.Properties;
+
+    expect(props).toMatchObject({ Threshold: threshold, ComparisonOperator: 'GreaterThanThreshold', EvaluationPeriods: 1, TreatMissingData: 'ignore', AlarmActions: [{ Ref: onlyId('AWS::SNS::Topic') }] });
+    // The sum of the DR bucket's daily BucketSizeBytes over the classes the vault uses (STANDARD and its transitions).
+    const stats = (props['Metrics'] as { MetricStat?: { Metric: { Namespace: string; MetricName: string; Dimensions: { Name: string; Value: unknown }[] }; Period: number } }[]).flatMap((m) => (m.MetricStat ? [m.MetricStat] : []));
+    expect(stats.map((st) => st.Metric.Dimensions.find((d) => d.Name === 'StorageType')!.Value).sort()).toEqual(['GlacierInstantRetrievalStorage', 'StandardIAStorage', 'StandardStorage']);
+    for (const st of stats) {
+      expect(st).toMatchObject({ Metric: { Namespace: 'AWS/S3', MetricName: 'BucketSizeBytes' }, Period: 86_400 });
+      expect(st.Metric.Dimensions).toContainEqual({ Name: 'BucketName', Value: { Ref: bucket } });
+    }
+  });
+
+  it('says what to do about a DR vault, which only grows: compare with the source vault, raise thresholdCapacity, delete no packs by hand', () => {
+    // The description names the bucket (a reference): its parts joined, the reference as REF.
+    const descriptions = capacityAlarms(dr).map(({ Properties: p }) => (p['AlarmDescription']['Fn::Join'][1] as unknown[]).map((part) => (typeof part === 'string' ? part : 'REF')).join(''));
+
+    expect(descriptions.sort()).toEqual([
+      expect.stringMatching(/^The DR vault of primary in us-west-2 \(REF\) holds more than 80% of vault primary's thresholdCapacity 1000Gi \(858993459200 bytes\)\. /),
+      expect.stringMatching(/^The DR vault of primary in us-west-2 \(REF\) holds more than vault primary's thresholdCapacity 1000Gi \(1073741824000 bytes\)\. /),
+    ]);
+    for (const text of descriptions) {
+      expect(text).toContain('deletes in the source vault (retention) are not replicated');
+      expect(text).toContain('milvus-guard cost --vault primary');
+      expect(text).toContain('raise thresholdCapacity');
+      expect(text).not.toContain('retention run');
+    }
+  });
+});
+
 describe('replication failures in the primary region', () => {
   it('alarm the primary topic when S3 fails to replicate an object into the DR vault', () => {
     const primary = Template.fromStack(installation.primaryStacks.get(PRIMARY_REGION)!);
@@ -488,6 +528,16 @@ describe('a DR region that holds a vault of its own', () => {
     expect(names(Template.fromStack(both.drStacks.get(DR_REGION)!))).toEqual(['milvus-guard-dr-drill', 'milvus-guard-dr-restore', 'milvus-guard-failover']);
     expect(new Set(region).size).toBe(region.length);
     expect(both.drStacks.get(PRIMARY_REGION)).toBeDefined();
+  });
+
+  it('makes no capacity alarm for the DR vault of a source vault without thresholdCapacity (west), and keeps the two regions\' alarm names apart', () => {
+    const names = (t: Template) => Object.values(t.findResources('AWS::CloudWatch::Alarm')).map((a) => a.Properties.AlarmName as string);
+    const east = [...names(Template.fromStack(both.primaryStacks.get(PRIMARY_REGION)!)), ...names(Template.fromStack(both.drStacks.get(PRIMARY_REGION)!))];
+    const west = [...names(Template.fromStack(both.primaryStacks.get(DR_REGION)!)), ...names(Template.fromStack(both.drStacks.get(DR_REGION)!))];
+
+    expect(east.filter((n) => n.includes('capacity')).sort()).toEqual(['milvus-guard-vault-primary-capacity', 'milvus-guard-vault-primary-capacity-warning']);
+    expect(west.filter((n) => n.includes('capacity')).sort()).toEqual(['milvus-guard-dr-vault-primary-capacity', 'milvus-guard-dr-vault-primary-capacity-warning']);
+    for (const region of [east, west]) expect(new Set(region).size).toBe(region.length);
   });
 
   it("gives a namespace both regions' data-mover roles through service accounts of their own", () => {

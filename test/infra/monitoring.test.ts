@@ -8,6 +8,7 @@ import type { Config } from '../../core/config/schema.js';
 import { METRICS } from '../../core/monitoring/metrics.js';
 import { buildInstallation, type Installation } from '../../infra/installation.js';
 import { STORAGE_TYPES } from '../../infra/constructs/monitoring.js';
+import { PrimaryStack } from '../../infra/stacks/primary-stack.js';
 
 // The alarms and the dashboard as `cdk synth` builds them from examples/production.yaml, plus a
 // daily drill in each region (the example's drill is weekly), with cdk-nag on. Built once,
@@ -82,18 +83,34 @@ describe('backup failure rate, per plan', () => {
 });
 
 describe('backup duration trend, per plan', () => {
-  it("alarms above the upper edge of anomaly detection's band around the plan's BackupDuration", () => {
+  it("alarms when a backup took more than 1.5 times its baseline (BackupDurationRatio, which Finalize publishes per plan)", () => {
     const props = alarm(primary, `milvus-guard-backup-duration-${PLAN}`);
 
-    expect(props).toMatchObject({ ComparisonOperator: 'GreaterThanUpperThreshold', EvaluationPeriods: 1, TreatMissingData: 'notBreaching' });
-    const band = (props['Metrics'] as { Id: string; Expression?: string }[]).find((m) => m.Expression?.startsWith('ANOMALY_DETECTION_BAND('));
-    expect(band?.Expression).toMatch(/, 2\)$/);
-    expect(props['ThresholdMetricId']).toBe(band!.Id);
-    primary.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      AlarmName: `milvus-guard-backup-duration-${PLAN}`,
-      Metrics: Match.arrayWith([Match.objectLike({ MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: METRICS.backupDuration.name }), Stat: 'Maximum', Period: 3600 }) })]),
-      AlarmActions: [topic],
+    expect(props).toMatchObject({
+      Namespace: 'MilvusGuard',
+      MetricName: METRICS.backupDurationRatio.name,
+      Dimensions: [
+        { Name: 'plan', Value: PLAN },
+        { Name: 'service', Value: 'milvus-guard' },
+      ],
+      Statistic: 'Maximum',
+      Period: 300,
+      Threshold: 1.5,
+      ComparisonOperator: 'GreaterThanThreshold',
+      EvaluationPeriods: 1,
+      // One point per backup: the verdict on the newest backup stands until the next one.
+      TreatMissingData: 'ignore',
+      AlarmActions: [{ Ref: expect.stringMatching(/^NotificationsTopic/) }],
     });
+    expect(props['AlarmDescription']).toMatch(/more than 1\.5 times its baseline, the median duration of the plan's 10 newest Available backups before it/);
+    expect(props['AlarmDescription']).toContain(`milvus-guard backup describe NAME`);
+  });
+
+  it('has no anomaly-detection alarm any more: one duration alarm per plan', () => {
+    const alarms = Object.values(primary.findResources('AWS::CloudWatch::Alarm') as Resources);
+
+    expect(alarms.filter((a) => JSON.stringify(a).includes('ANOMALY_DETECTION_BAND'))).toEqual([]);
+    expect(alarms.filter((a) => JSON.stringify(a).includes(METRICS.backupDuration.name + '"'))).toEqual([]);
   });
 });
 
@@ -226,6 +243,32 @@ describe('every alarm', () => {
   });
 });
 
+/** A dashboard widget as CloudWatch reads it (tokens such as the vault bucket's name left as `TOKEN`). */
+interface Widget {
+  readonly type: string;
+  readonly properties: { readonly title?: string; readonly metrics?: unknown[][]; readonly annotations?: unknown; readonly [key: string]: unknown };
+}
+
+/** The widgets of the one dashboard of `template`. */
+function widgetsOf(template: Template): Widget[] {
+  const dashboards = Object.values(template.findResources('AWS::CloudWatch::Dashboard') as Resources);
+  expect(dashboards).toHaveLength(1);
+  const body = dashboards[0]!.Properties['DashboardBody'] as string | { 'Fn::Join': [string, unknown[]] };
+  const text = typeof body === 'string' ? body : body['Fn::Join'][1].map((part) => (typeof part === 'string' ? part : 'TOKEN')).join('');
+  return (JSON.parse(text) as { widgets: Widget[] }).widgets;
+}
+
+/** How `widget` draws the MilvusGuard metric `name`: the dimensions after its name, and its rendering options. */
+function drawn(widget: Widget, name: string): { dimensions: unknown[]; options: Record<string, unknown> }[] {
+  return (widget.properties.metrics ?? [])
+    .filter((m) => m[0] === 'MilvusGuard' && m[1] === name)
+    .map((m) => {
+      const last = m[m.length - 1];
+      const options = typeof last === 'object' && last !== null ? (last as Record<string, unknown>) : {};
+      return { dimensions: m.slice(2, typeof last === 'object' ? -1 : undefined), options };
+    });
+}
+
 describe('dashboard', () => {
   function body(): string {
     const dashboards = Object.values(primary.findResources('AWS::CloudWatch::Dashboard') as Resources);
@@ -260,5 +303,84 @@ describe('dashboard', () => {
 
   it('is made in the primary stack only', () => {
     expect(dr.findResources('AWS::CloudWatch::Dashboard')).toEqual({});
+  });
+
+  it("draws each plan's duration against its baseline, with the alarm's 1.5 as a line", () => {
+    const duration = widgetsOf(primary).find((w) => String(w.properties.title).startsWith(`${PLAN}: backup duration`))!;
+
+    expect(drawn(duration, METRICS.backupDurationRatio.name)).toEqual([{ dimensions: ['plan', PLAN, 'service', 'milvus-guard'], options: expect.objectContaining({ yAxis: 'right' }) }]);
+    expect(duration.properties.annotations).toEqual({ horizontal: [expect.objectContaining({ value: 1.5, yAxis: 'right' })] });
+  });
+
+  it("draws each plan's own backups late to replicate from each DR region, beside its failures", () => {
+    const outcomes = widgetsOf(primary).find((w) => w.properties.title === `${PLAN}: backups and failures per day`)!;
+
+    expect(drawn(outcomes, METRICS.replicationLate.name)).toEqual([{ dimensions: ['plan', PLAN, 'service', 'milvus-guard'], options: expect.objectContaining({ region: 'us-west-2' }) }]);
+  });
+
+  it("draws the age and RPO in the catalog's home region from that region, as the RPO check publishes them there", () => {
+    const widgets = widgetsOf(primary);
+
+    for (const spec of [METRICS.secondsSinceLastAvailableBackup, METRICS.rpoSeconds]) {
+      const drawings = widgets.flatMap((w) => drawn(w, spec.name));
+      expect(drawings).toHaveLength(2);
+      for (const { options } of drawings) expect(options['region'] ?? 'us-east-1').toBe('us-east-1');
+    }
+  });
+});
+
+describe("the dashboard of a vault outside the catalog's home region", () => {
+  // A second vault in eu-west-1 with a plan of its own: its stack has a dashboard, while the RPO
+  // check (and so every plan's age and RPO) is in us-east-1, the first vault's region.
+  const EU_PLAN = 'eu-backup';
+  let eu: Template;
+
+  beforeAll(() => {
+    const { context } = JSON.parse(readFileSync('cdk.json', 'utf8')) as { context: Record<string, unknown> };
+    const app = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
+    const two = parseConfig(
+      JSON.stringify({
+        ...example,
+        clusters: [...(example['clusters'] as unknown[]), { name: 'eu', eksClusterName: 'eu-eks', region: 'eu-west-1', endpointAccess: 'public' }],
+        vaults: [...(example['vaults'] as unknown[]), { name: 'second', region: 'eu-west-1', objectLock: { mode: 'GOVERNANCE', defaultRetentionDays: 7 }, replicaRegions: [] }],
+        plans: [...(example['plans'] as Record<string, unknown>[]), { ...(example['plans'] as Record<string, unknown>[])[0]!, name: EU_PLAN, cluster: 'eu', vault: 'second' }],
+      }),
+      'test.yaml',
+    );
+    eu = Template.fromStack(buildInstallation(app, two, { account: ACCOUNT }).primaryStacks.get('eu-west-1')!);
+  }, 120_000);
+
+  it('draws its plans\' age and RPO from the home region, us-east-1', () => {
+    const widgets = widgetsOf(eu);
+
+    for (const spec of [METRICS.secondsSinceLastAvailableBackup, METRICS.rpoSeconds]) {
+      const drawings = widgets.flatMap((w) => drawn(w, spec.name));
+      expect(drawings).toHaveLength(2);
+      for (const drawing of drawings) expect(drawing).toEqual({ dimensions: ['plan', EU_PLAN, 'service', 'milvus-guard'], options: expect.objectContaining({ region: 'us-east-1' }) });
+    }
+  });
+
+  it('draws what its own Lambdas publish from its own region', () => {
+    const widgets = widgetsOf(eu);
+
+    for (const spec of [METRICS.backupSucceeded, METRICS.backupDuration, METRICS.backupDurationRatio, METRICS.backupSize]) {
+      const drawings = widgets.flatMap((w) => drawn(w, spec.name));
+      expect(drawings.length).toBeGreaterThan(0);
+      for (const { options } of drawings) expect(options['region'] ?? 'eu-west-1').toBe('eu-west-1');
+    }
+  });
+
+  it('has no RPO check of its own: the age it draws is the home region\'s', () => {
+    expect(eu.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmName: Match.stringLikeRegexp('-rpo-') } })).toEqual({});
+  });
+});
+
+describe('a primary stack told a catalog home that is not the first vault\'s region', () => {
+  it('refuses to build, naming the vault and the home region', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+
+    expect(() => new PrimaryStack(app, 'Wrong', { env: { account: ACCOUNT, region: 'us-east-1' }, config: config(), vaultName: 'primary', catalogHome: false, catalogReplicaRegions: [] })).toThrow(
+      /catalogHome is false for vault primary in us-east-1, but the catalog's home region is us-east-1/,
+    );
   });
 });
