@@ -16,7 +16,7 @@ import type { Config, Vault } from '../../core/config/schema.js';
 import { resolvePlan } from '../../core/config/resolve.js';
 import { inventoryVault, type VaultInventory } from '../../core/cost/inventory.js';
 import { DEFAULT_PRICES, loadPriceFile } from '../../core/cost/prices.js';
-import { costReport, type CostPlanInput, type CostReport, type CostVaultInput, type VaultCost } from '../../core/cost/report.js';
+import { costReport, type CostPlanInput, type CostReport, type CostVaultInput, type FullCopyComparison, type VaultCost } from '../../core/cost/report.js';
 import { UserError } from '../../core/errors.js';
 import { replicaBucketName, vaultBucketName } from '../../core/naming.js';
 import type { VaultStore } from '../../core/vault/store.js';
@@ -65,6 +65,19 @@ export function formatUsd(usd: number): string {
 
 const count = (n: number): string => (Number.isInteger(n) ? n.toLocaleString('en-US') : n.toLocaleString('en-US', { maximumFractionDigits: 1 }));
 
+/** GB as the model prints them: thousands grouped, one decimal; two significant digits under 1 GB (a local vault). */
+const gbText = (gb: number): string => (gb === 0 || gb >= 1 ? gb.toLocaleString('en-US', { maximumFractionDigits: 1 }) : gb.toPrecision(2));
+
+/** `latest 7 + weekly 3 (of 4) + monthly 12`: the copies each rule adds, and its count where a backup another rule keeps took its place. */
+function tierText(f: FullCopyComparison): string {
+  return f.tiers.map((t) => `${t.tier} ${t.copies}${t.rule !== undefined && t.rule !== t.copies ? ` (of ${t.rule})` : ''}`).join(' + ') || 'none';
+}
+
+/** One plan's full-copy model with its numbers: `23 copies (latest 7 + ...) × 1.0TiB = 23.0TiB = 23,552 GB × $0.023 per GB-month = $541.70 a month`. */
+export function fullCopyModel(f: FullCopyComparison): string {
+  return `${f.copies} copies (${tierText(f)}) × ${formatBytes(f.fullCopyBytes)} = ${formatBytes(f.bytes)} = ${gbText(f.gb)} GB × $${f.pricePerGbMonth} per GB-month = ${formatUsd(f.monthlyUsd)} a month`;
+}
+
 function renderVault(v: VaultCost): string {
   const parts: string[] = [`Vault ${v.vault} (${v.region})\n\nStorage:\n`];
   const rows = v.locations.flatMap((l) => l.classes.map((c) => [l.role, l.region, c.label, count(c.objects), formatBytes(c.bytes), `$${c.pricePerGbMonth}`, formatUsd(c.monthlyUsd)]));
@@ -90,11 +103,13 @@ function renderVault(v: VaultCost): string {
   parts.push(`\nTotal per month: ${formatUsd(v.monthlyUsd)} (storage ${formatUsd(v.storageMonthlyUsd)}${r ? `, requests ${formatUsd(r.requestsMonthlyUsd)}, transfer ${formatUsd(r.transferMonthlyUsd)}` : ''})\n`);
   if (v.fullCopies.length) {
     parts.push(
-      '\nThe same retention as full copies (S3 Standard, primary only):\n',
+      `\nThe same retention as full copies (S3 Standard in ${v.region}, primary only):\n`,
       formatTable(
         ['plan', 'copies kept', 'full copy', 'total', 'per month'],
         v.fullCopies.map((f) => [f.plan, f.copies === f.ruleSum ? String(f.copies) : `${f.copies} (rules add up to ${f.ruleSum})`, f.newestBackup ? `${formatBytes(f.fullCopyBytes)} (${f.newestBackup})` : 'no Available backup', formatBytes(f.bytes), formatUsd(f.monthlyUsd)]),
       ),
+      'Model: copies kept (per rule, each backup once) × the newest Available backup = total; total in GB (2^30 bytes) × the S3 Standard price = per month\n',
+      ...v.fullCopies.map((f) => `  ${f.plan}: ${fullCopyModel(f)}\n`),
     );
     const primary = v.locations.find((l) => l.role === 'primary');
     if (primary && v.fullCopiesMonthlyUsd > 0) {

@@ -27,12 +27,11 @@
  */
 import type { BackupRecord } from '../catalog/record.js';
 import type { RetentionBody, ScheduleBody } from '../config/schema.js';
-import { ruleSum, steadyStateCopies } from './full-copies.js';
+import { fullCopyCost, GIB, ruleSum, steadyStateTiers, type TierCopies } from './full-copies.js';
 import type { VaultInventory } from './inventory.js';
 import { CLASS_LABELS, pricedClass, pricesFor, type PriceTable } from './prices.js';
 
-/** S3 bills storage per GB of 2^30 bytes. */
-export const GIB = 1024 ** 3;
+export { GIB };
 const DAYS_PER_MONTH = 30.4375;
 const DAY_MS = 86_400_000;
 /** The packer's default pack size (core/datamover/packer.ts), for a vault that has no packs yet. */
@@ -113,10 +112,17 @@ export interface FullCopyComparison {
   readonly fullCopyBytes: number;
   /** Backups the retention calculator keeps in steady state. */
   readonly copies: number;
+  /** Those copies per rule, each counted once under the first rule that keeps it. */
+  readonly tiers: readonly TierCopies[];
   /** latest + weekly + monthly + yearly, for comparison with back-of-the-envelope models. */
   readonly ruleSum: number;
+  /** copies × fullCopyBytes. */
   readonly bytes: number;
-  /** As S3 Standard in the vault's Region. */
+  /** `bytes` in GB of 2^30 bytes, as S3 bills them. */
+  readonly gb: number;
+  /** S3 Standard's list price in the vault's Region, USD per GB-month. */
+  readonly pricePerGbMonth: number;
+  /** gb × pricePerGbMonth. */
   readonly monthlyUsd: number;
 }
 
@@ -160,7 +166,7 @@ const BASIS = [
   'LISTs: the daily retention run lists the whole vault once (1 request per 1,000 objects)',
   'replicas: every PUT again at the replica Region, and the uploaded bytes as inter-Region transfer',
   'not included: GETs (restores and drills), early-deletion minimums, Intelligent-Tiering monitoring, the archive classes\' per-object overhead, KMS requests',
-  "full copies: the backups the retention calculator keeps in steady state at the plan's schedule, each the size of the plan's newest Available backup, as S3 Standard in the vault's Region",
+  "full copies: copies × size × price: the backups the retention calculator keeps in steady state at the plan's schedule (each counted once, under the first rule that keeps it, so fewer than the rule counts added up when a backup is both a latest and a weekly one), each the size of the plan's newest Available backup, in GB of 2^30 bytes, at S3 Standard's price per GB-month in the vault's Region; no compression, deduplication or incremental copies",
   'projection: today\'s bytes plus the churn per day times the days; deletes nothing, so an upper bound where retention collects as much as backups add',
 ];
 
@@ -228,9 +234,10 @@ function fullCopies(v: CostVaultInput, now: Date, prices: PriceTable): FullCopyC
   return v.plans.map((plan) => {
     const newest = v.backups.filter((r) => r.plan === plan.name && r.status === 'Available').sort((a, b) => b.startedAt.localeCompare(a.startedAt))[0];
     const fullCopyBytes = newest?.sizeBytes ?? 0;
-    const copies = steadyStateCopies(plan.retention, now, { timeZone: plan.timeZone, ...(plan.schedule ? { schedule: plan.schedule } : {}) });
-    const bytes = copies * fullCopyBytes;
-    return { plan: plan.name, ...(newest ? { newestBackup: newest.backupId } : {}), fullCopyBytes, copies, ruleSum: ruleSum(plan.retention), bytes, monthlyUsd: (bytes / GIB) * standard };
+    const tiers = steadyStateTiers(plan.retention, now, { timeZone: plan.timeZone, ...(plan.schedule ? { schedule: plan.schedule } : {}) });
+    const copies = tiers.reduce((n, t) => n + t.copies, 0);
+    const cost = fullCopyCost(copies, fullCopyBytes, standard);
+    return { plan: plan.name, ...(newest ? { newestBackup: newest.backupId } : {}), fullCopyBytes, copies, tiers, ruleSum: ruleSum(plan.retention), ...cost, pricePerGbMonth: standard };
   });
 }
 

@@ -48,6 +48,9 @@ describe('milvus-guard cost --local', () => {
     expect(text).toMatch(/primary\s+us-east-1\s+S3 Standard\s+1\s+1\.0KiB\s+\$0\.023/);
     expect(text).toContain('Requests: not estimated: the vault has fewer than two Available backups');
     expect(text).toMatch(/milvus-production-backup\s+23 \(rules add up to 25\)/);
+    // The model behind the number, with its inputs: copies per rule × the full copy = total, in GB × the price.
+    expect(text).toContain('The same retention as full copies (S3 Standard in us-east-1, primary only):');
+    expect(text).toContain('  milvus-production-backup: 23 copies (latest 7 + weekly 3 (of 4) + monthly 12 + yearly 1 (of 2)) × 1.0KiB = 23.0KiB = 0.000022 GB × $0.023 per GB-month = $5.0e-7 a month\n');
     expect(text).toContain('Prices: https://aws.amazon.com/s3/pricing/');
   });
 
@@ -101,7 +104,7 @@ describe('milvus-guard cost (AWS)', () => {
     ]);
     expect(s3.commandCalls(ListObjectsV2Command).map((x) => x.args[0].input.Bucket).sort()).toEqual(['milvus-guard-primary-123456789012-us-east-1', 'milvus-guard-primary-dr-123456789012-us-west-2']);
     expect(ddb.commandCalls(QueryCommand)).toHaveLength(1);
-    expect(v.fullCopies[0]).toMatchObject({ copies: 23, bytes: 23 * 1024 ** 4 });
+    expect(v.fullCopies[0]).toMatchObject({ copies: 23, bytes: 23 * 1024 ** 4, gb: 23 * 1024, pricePerGbMonth: 0.023 });
     expect(v.fullCopies[0]!.monthlyUsd).toBeCloseTo(23 * 1024 * 0.023, 6);
   });
 

@@ -29,12 +29,18 @@ function vault(over: Partial<CostVaultInput> = {}): CostVaultInput {
 const report = (v: CostVaultInput, extra: { projectDays?: number } = {}) => costReport({ now: NOW, prices: DEFAULT_PRICES, vaults: [v], recentBackups: 10, ...extra });
 
 describe('costReport: the full-copy comparison', () => {
-  it('prices the seed blog model (7 daily + 4 weekly + 12 monthly copies of 1 TB) at about $500 a month on S3 Standard', () => {
+  it("prices the seed blog's policy (7 daily + 4 weekly + 12 monthly) of a 1 TiB backup as 22 copies, 22 TiB, 22,528 GB × $0.023 = $518.14 a month", () => {
     const r = report(vault({ plans: [NO_YEARLY], backups: [backup('b1', '2026-11-30T02:00:00Z', { sizeBytes: TB })] }));
     const full = r.vaults[0]!.fullCopies[0]!;
     // The calculator keeps 22 distinct backups (a Sunday among the latest 7 also stands for its week): 22 TiB.
-    expect(full).toMatchObject({ plan: 'nightly', newestBackup: 'b1', copies: 22, ruleSum: 23, bytes: 22 * TB });
-    expect(full.monthlyUsd).toBeCloseTo(22 * 1024 * 0.023, 6);
+    // Not the blog's 17.4 TB ≈ $400: see core/cost/full-copies.ts and test/cost/full-copies.test.ts.
+    expect(full).toMatchObject({ plan: 'nightly', newestBackup: 'b1', copies: 22, ruleSum: 23, bytes: 22 * TB, gb: 22_528, pricePerGbMonth: 0.023 });
+    expect(full.tiers).toEqual([
+      { tier: 'latest', rule: 7, copies: 7 },
+      { tier: 'weekly', rule: 4, copies: 3 },
+      { tier: 'monthly', rule: 12, copies: 12 },
+    ]);
+    expect(full.monthlyUsd).toBeCloseTo(518.144, 3);
   });
 
   it("takes the plan's whole retention policy, yearly backups included", () => {
