@@ -9,7 +9,7 @@ import type { Config } from '../core/config/schema.js';
 import { drStackName, keysStackName, primaryStackName } from '../core/naming.js';
 import { DrStack } from './stacks/dr-stack.js';
 import { KeysStack } from './stacks/keys-stack.js';
-import { PrimaryStack } from './stacks/primary-stack.js';
+import { PrimaryStack, catalogHomeRegion } from './stacks/primary-stack.js';
 
 export interface InstallationOptions {
   /**
@@ -47,7 +47,7 @@ export function buildInstallation(app: App, config: Config, options: Installatio
   const env = (region: string) => ({ account: options.account, region });
   const drRegions = [...new Set(config.vaults.flatMap((v) => v.replicaRegions))];
   const vaultRegions = config.vaults.map((v) => v.region);
-  const home = vaultRegions[0]!;
+  const home = catalogHomeRegion(config);
   const catalogReplicaRegions = [...new Set([...vaultRegions, ...drRegions])].filter((r) => r !== home);
 
   const keysStacks = new Map<string, KeysStack>();
