@@ -15,9 +15,18 @@ import type { SeededCluster } from '../backup/helpers.js';
 const FAST: Partial<BackupTimings> = { flushTimeoutSeconds: 30, snapshotTimeoutSeconds: 60, exportTimeoutSeconds: 120 };
 const FAST_RESTORE: Partial<RestoreTimings> = { volumeTimeoutSeconds: 120, readyTimeoutSeconds: 60, validateTimeoutSeconds: 60 };
 
-/** Runs the restore workflow on the cluster, each poll once the cluster has settled. */
-export function restore(c: SeededCluster, config: Config, input: Record<string, unknown>, onState?: (s: string) => void): Promise<LocalBackupResult> {
-  return runLocalRestore({ stateDir: c.stateDir, config, input, untilPoll: () => c.cluster.settle(), timings: FAST, restoreTimings: FAST_RESTORE, ...(onState ? { onState } : {}) });
+/**
+ * Runs the restore workflow on the cluster, each poll once the cluster has settled; `clock` gives
+ * the steps a clock of the test's own (`now`, and `beforeTask` to move it as each Task starts).
+ */
+export function restore(
+  c: SeededCluster,
+  config: Config,
+  input: Record<string, unknown>,
+  onState?: (s: string) => void,
+  clock?: { now: () => Date; beforeTask: (state: string) => void },
+): Promise<LocalBackupResult> {
+  return runLocalRestore({ stateDir: c.stateDir, config, input, untilPoll: () => c.cluster.settle(), timings: FAST, restoreTimings: FAST_RESTORE, ...(onState ? { onState } : {}), ...(clock ?? {}) });
 }
 
 /** Runs the drill workflow (with its nested restore) on the cluster, each poll once the cluster has settled. */

@@ -57,8 +57,15 @@ describe('a restore from the vault into a new namespace', () => {
   let result: Awaited<ReturnType<typeof restore>>;
   let record: RestoreRecord;
 
+  // The steps' clock: it starts at T0 (the execution's start, so the request) and moves one
+  // second as each Task starts, so every phase's length is the number of Tasks it ran.
+  const T0 = Date.parse('2026-11-23T10:00:00.000Z');
+  let ticks = 0;
+  const clock = { now: () => new Date(T0 + ticks * 1000), beforeTask: () => void ticks++ };
+  const tasks = (...states: string[]) => result.states.filter((s) => states.includes(s)).length;
+
   beforeAll(async () => {
-    result = await restore(c, config, { backupId: second.backupId, targetNamespace: 'vector-db-vault', source: 'vault', restoreName: 'from-vault' });
+    result = await restore(c, config, { backupId: second.backupId, targetNamespace: 'vector-db-vault', source: 'vault', restoreName: 'from-vault' }, undefined, clock);
     record = await restoreRecord('from-vault');
   }, FULL_RUN);
 
@@ -80,6 +87,39 @@ describe('a restore from the vault into a new namespace', () => {
     expect(record.rtoSeconds).toBeGreaterThan(0);
     expect(Object.keys(record.steps)).toEqual(expect.arrayContaining(['Prepare', 'Verify', 'Namespace', 'Volumes', 'Manifests', 'Readiness', 'Validate', 'Complete']));
     expect(Object.values(record.steps).every((s) => s?.outcome === 'Succeeded')).toBe(true);
+  });
+
+  it('records the RTO in phases on the steps\' clock, each as long as the Tasks it ran, adding up to the RTO', () => {
+    const phases = record.phases!;
+
+    expect(record.requestedAt).toBe(new Date(T0).toISOString());
+    expect(phases.map((p) => [p.phase, p.seconds])).toEqual([
+      // PrepareRestore and VerifyBackup.
+      ['prepare', 2],
+      ['thaw', tasks('StartThaw')],
+      ['hydration', tasks('CreateNamespace', 'RestoreVolumes', 'CheckVolumes')],
+      ['manifests', tasks('ApplyManifests')],
+      ['readiness', tasks('CheckReadiness')],
+      // The RTO is taken when Complete starts.
+      ['validation', tasks('Validate', 'Complete')],
+    ]);
+    // Seven volumes, four at a time: at least two polls of CheckVolumes.
+    expect(tasks('CheckVolumes')).toBeGreaterThanOrEqual(2);
+    expect(phases.reduce((sum, p) => sum + p.seconds!, 0)).toBe(record.rtoSeconds);
+    expect(phases.every((p) => p.outcome === 'Succeeded')).toBe(true);
+  });
+
+  it("records each volume's hydration and the data mover's own run of it", () => {
+    expect(record.volumes).toHaveLength(7);
+    for (const v of record.volumes) {
+      expect(v).toMatchObject({ status: 'Restored', from: expect.stringMatching(/^Job hydrate-/), startedAt: expect.any(String), endedAt: expect.any(String) });
+      expect(Date.parse(v.endedAt!)).toBeGreaterThan(Date.parse(v.startedAt!));
+      expect(v.dataMover?.bytes).toBeGreaterThan(0);
+      expect(Date.parse(v.dataMover!.endedAt)).toBeGreaterThanOrEqual(Date.parse(v.dataMover!.startedAt));
+    }
+    // Four at once: three volumes started on a later poll than the first four.
+    const starts = record.volumes.map((v) => v.startedAt!).sort();
+    expect(starts.filter((t) => t === starts[0])).toHaveLength(4);
   });
 
   it('leaves no hydration Job behind', async () => {
@@ -157,6 +197,7 @@ describe('a restore that fails', () => {
       expect(record.failure?.state).toBe(result.states[result.states.indexOf('CleanUpRestore') - 1]);
       expect(record.failure?.state).toBe('CheckVolumes');
       expect(record.failure?.leftBehind).toMatch(/for inspection/);
+      expect(record.phases?.at(-1)).toMatchObject({ phase: 'hydration', outcome: 'Failed' });
       expect(await namespaceExists('vector-db-damaged')).toBe(true);
     } finally {
       await writeFile(largest, original);
@@ -199,6 +240,10 @@ describe('a drill', () => {
     expect(evidence[0]!.achievedRtoSeconds).toBeGreaterThan(0);
     expect(evidence[0]!.collections.map((x) => ({ name: x.name, rows: x.restored })).sort((x, y) => x.name.localeCompare(y.name))).toEqual(expectedCounts(second));
     expect(await namespaceExists(`${NAMESPACE}-drill`)).toBe(false);
+    // The drill's nested restore is a restore record like any other, with its RTO in phases.
+    const nested = (await services().catalog.listRestores()).find((r) => r.drillId !== undefined)!;
+    expect(nested.phases?.map((p) => p.phase)).toEqual(['prepare', 'thaw', 'hydration', 'manifests', 'readiness', 'validation']);
+    expect(nested.phases!.reduce((sum, p) => sum + p.seconds!, 0)).toBeCloseTo(nested.rtoSeconds!, 3);
   }, FULL_RUN);
 });
 
