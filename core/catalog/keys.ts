@@ -11,6 +11,8 @@
  * | a retention run | `RETENTION#<id>`  | `RETENTION` | `RETENTIONS` | `<now>#<id>`         |
  * | a failover      | `FAILOVER#<id>`   | `FAILOVER`  | `FAILOVERS`  | `<requestedAt>#<id>` |
  * | a replication   | `REPLICATION#<backup>#<region>` | `REPLICATION` | `REPLICATIONS` | `<checkedAt>#<id>` |
+ * | a plan first seen  | `FIRSTSEEN#<plan>`        | `FIRSTSEEN` | `FIRSTSEEN`       | `<firstSeenAt>#<plan>`  |
+ * | a drill first seen | `FIRSTSEEN#drill#<drill>` | `FIRSTSEEN` | `FIRSTSEEN#drill` | `<firstSeenAt>#<drill>` |
  *
  * All backups share one index partition ordered by start time: `backup list` is one query,
  * newest first, and a catalog holds thousands of backups, not millions.
@@ -36,6 +38,17 @@ export const RESTORE_KEYS: RecordKeys = { pk: (restoreId) => `RESTORE#${restoreI
 export const RETENTION_KEYS: RecordKeys = { pk: (runId) => `RETENTION#${runId}`, sk: 'RETENTION', gsiPk: 'RETENTIONS' };
 export const FAILOVER_KEYS: RecordKeys = { pk: (failoverId) => `FAILOVER#${failoverId}`, sk: 'FAILOVER', gsiPk: 'FAILOVERS' };
 export const REPLICATION_KEYS: RecordKeys = { pk: (id) => `REPLICATION#${id}`, sk: 'REPLICATION', gsiPk: 'REPLICATIONS' };
+
+/**
+ * The write-once first-seen markers of plans and drills (core/catalog/first-seen.ts): the one
+ * `FIRSTSEEN#` prefix, so one IAM condition covers both (infra/constructs/rpo-check.ts). A drill's
+ * key cannot be a plan's: plan and drill names are DNS labels (core/config/schema.ts), which have
+ * no `#`, so `FIRSTSEEN#drill#<drill>` is never `FIRSTSEEN#<plan>` — not even for a plan named
+ * `drill` (`FIRSTSEEN#drill`). Each kind has its own index partition, so listing one never reads
+ * the other's items.
+ */
+export const FIRST_SEEN_KEYS: RecordKeys = { pk: (plan) => `FIRSTSEEN#${plan}`, sk: 'FIRSTSEEN', gsiPk: 'FIRSTSEEN' };
+export const DRILL_FIRST_SEEN_KEYS: RecordKeys = { pk: (drill) => `FIRSTSEEN#drill#${drill}`, sk: 'FIRSTSEEN', gsiPk: 'FIRSTSEEN#drill' };
 
 /** The index sort key: a partition's records ordered by time, then by id. */
 export const gsiSk = (time: string, id: string): string => `${time}#${id}`;

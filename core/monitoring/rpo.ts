@@ -20,7 +20,9 @@
  * for longer than the RPO, and its alarm fires like any other's.
  *
  * A configured drill is checked the same way ({@link checkDrill}): the age of its newest passed
- * run against its period, the schedule's longest gap plus a day to run.
+ * run against its period, the schedule's longest gap plus a day to run; a drill that never
+ * passed ages from its first attempt or from when the RPO check first saw it, whichever is
+ * earlier, so a drill never attempted goes overdue once it has been configured for a period.
  */
 import { CronExpressionParser } from 'cron-parser';
 import type { BackupRecord, RestoreRecord } from '../catalog/record.js';
@@ -211,7 +213,14 @@ export function checkRpo(plan: ResolvedPlan, backups: readonly BackupRecord[], n
 
 /** When the plan was first protected, as of `now`: its oldest backup attempt or its first-seen marker, whichever is earlier. */
 function firstProtected(backups: readonly BackupRecord[], plan: string, now: Date, firstSeen: string | undefined): { from: AgeFrom; at: string } | undefined {
-  const firstAttempt = backups.filter((b) => b.plan === plan).map((b) => b.startedAt).sort()[0];
+  return earlierOrigin(backups.filter((b) => b.plan === plan).map((b) => b.startedAt).sort()[0], firstSeen, now);
+}
+
+/**
+ * The earlier of a first attempt and a first-seen marker (ISO 8601), as of `now`: a marker after
+ * `now` did not exist yet then. A plan's and a drill's clock without a success start alike.
+ */
+function earlierOrigin(firstAttempt: string | undefined, firstSeen: string | undefined, now: Date): { from: 'first-attempt' | 'first-seen'; at: string } | undefined {
   const seen = firstSeen !== undefined && Date.parse(firstSeen) <= now.getTime() ? firstSeen : undefined;
   if (seen !== undefined && (firstAttempt === undefined || Date.parse(seen) < Date.parse(firstAttempt))) return { from: 'first-seen', at: seen };
   return firstAttempt === undefined ? undefined : { from: 'first-attempt', at: firstAttempt };
@@ -260,6 +269,9 @@ export function isRunOfDrill(drill: string, drillId: string): boolean {
  */
 export const drillRunPassed = (restore: Pick<RestoreRecord, 'status'>): boolean => restore.status === 'Completed';
 
+/** What a drill's age counts from (see {@link DrillCheck.ageSeconds}). */
+export type DrillAgeFrom = 'last-passed' | 'first-attempt' | 'first-seen';
+
 /** A drill's check at one instant. */
 export interface DrillCheck {
   readonly drill: string;
@@ -269,28 +281,33 @@ export interface DrillCheck {
   /** The newest run that passed, if any. */
   readonly lastPassed: { readonly drillId: string; readonly completedAt: string } | null;
   /**
-   * Seconds since the newest passed run completed. Without one: since the drill's oldest
-   * attempt was requested, so a drill that always fails still goes overdue; null when it was
-   * never attempted (the first scheduled run after deployment is not knowable here).
+   * Seconds since the newest passed run completed. Without one: since the drill was first
+   * configured, the earlier of its oldest attempt and its first-seen marker (the RPO check's
+   * first sight of it, core/catalog/first-seen.ts), so a drill that always fails, and one whose
+   * schedule never started it, both go overdue; null when neither is known (the check has not
+   * seen the drill yet).
    */
   readonly ageSeconds: number | null;
-  readonly ageFrom: 'last-passed' | 'first-attempt' | null;
+  readonly ageFrom: DrillAgeFrom | null;
+  /** The instant `ageSeconds` counts from (ISO 8601). */
+  readonly ageSince: string | null;
   readonly overdue: boolean;
 }
 
 /**
  * Checks drill `resolved` at `now` over the catalog's `restores` (any: the drill's runs are
- * picked by plan and drill id). Pure: the RPO check Lambda reads the catalog and calls this.
+ * picked by plan and drill id) and the instant the RPO check first saw the drill (`firstSeen`,
+ * ISO 8601; one after `now`, written on a later clock, is ignored). Pure: the RPO check Lambda
+ * reads the catalog and calls this.
  */
-export function checkDrill(resolved: ResolvedDrill, restores: readonly RestoreRecord[], now: Date): DrillCheck {
+export function checkDrill(resolved: ResolvedDrill, restores: readonly RestoreRecord[], now: Date, firstSeen?: string): DrillCheck {
   const drill = resolved.drill.name;
   const plan = resolved.plan.plan.name;
   const runs = restores.filter((r) => r.plan === plan && r.drillId !== undefined && isRunOfDrill(drill, r.drillId));
   const doneAt = (r: RestoreRecord): string => r.completedAt ?? r.requestedAt;
   const last = runs.filter(drillRunPassed).sort((a, b) => doneAt(b).localeCompare(doneAt(a)))[0];
-  const firstAttempt = runs.map((r) => r.requestedAt).sort()[0];
-  const since = (iso: string) => Math.max(0, (now.getTime() - Date.parse(iso)) / 1000);
-  const ageSeconds = last ? since(doneAt(last)) : firstAttempt !== undefined ? since(firstAttempt) : null;
+  const origin = last ? { from: 'last-passed' as const, at: doneAt(last) } : earlierOrigin(runs.map((r) => r.requestedAt).sort()[0], firstSeen, now);
+  const ageSeconds = origin ? Math.max(0, (now.getTime() - Date.parse(origin.at)) / 1000) : null;
   const periodSeconds = drillPeriodSeconds(resolved.schedule, now) ?? null;
   return {
     drill,
@@ -298,7 +315,8 @@ export function checkDrill(resolved: ResolvedDrill, restores: readonly RestoreRe
     periodSeconds,
     lastPassed: last ? { drillId: last.drillId!, completedAt: doneAt(last) } : null,
     ageSeconds,
-    ageFrom: last ? 'last-passed' : firstAttempt !== undefined ? 'first-attempt' : null,
+    ageFrom: origin?.from ?? null,
+    ageSince: origin?.at ?? null,
     overdue: periodSeconds !== null && ageSeconds !== null && ageSeconds > periodSeconds,
   };
 }

@@ -7,7 +7,8 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { BACKUP_KEYS, LOCK_KEYS, RETENTION_KEYS } from '../../core/catalog/keys.js';
+import { FIRST_SEEN_ATTRIBUTES } from '../../core/catalog/first-seen.js';
+import { BACKUP_KEYS, FIRST_SEEN_KEYS, LOCK_KEYS, RETENTION_KEYS, type ItemKeys } from '../../core/catalog/keys.js';
 
 /**
  * Attribute names of the table's keys. The catalog module owns what goes into them; the table
@@ -80,22 +81,39 @@ export class Catalog extends Construct {
 }
 
 /** The kinds of catalog item a grant may be limited to (core/catalog/keys.ts). */
-export type CatalogItems = 'locks' | 'backups' | 'retentionRuns';
+export type CatalogItems = 'locks' | 'backups' | 'retentionRuns' | 'firstSeenMarkers';
 
-const ITEM_KEYS = { locks: LOCK_KEYS, backups: BACKUP_KEYS, retentionRuns: RETENTION_KEYS } as const;
+/**
+ * Per kind: its keys and, for a kind whose items are written whole and never updated (the
+ * first-seen markers of plans and drills, `FIRSTSEEN#…`, both kinds under one prefix), the only
+ * attributes its items have.
+ */
+const ITEM_KINDS: Record<CatalogItems, { readonly keys: ItemKeys; readonly attributes?: readonly string[] }> = {
+  locks: { keys: LOCK_KEYS },
+  backups: { keys: BACKUP_KEYS },
+  retentionRuns: { keys: RETENTION_KEYS },
+  firstSeenMarkers: { keys: FIRST_SEEN_KEYS, attributes: FIRST_SEEN_ATTRIBUTES({ ...CATALOG_ATTRIBUTES, indexName: CATALOG_INDEX_BY_TIME }) },
+};
 
 /**
  * Lets `grantee` call `actions` (e.g. `dynamodb:PutItem`) on the catalog's `items` only: the
  * grant holds for items whose partition key has that kind's prefix (`LOCK#*`), by the
- * `dynamodb:LeadingKeys` condition. A function of its own instead of a method of `Catalog`
- * because a stack outside the catalog's home region has only the replica, imported by name.
+ * `dynamodb:LeadingKeys` condition. For a kind with a fixed set of attributes (the first-seen
+ * markers) it also holds only for requests that name no other attribute (`dynamodb:Attributes`),
+ * and requires the key condition to be there (`Null`), because `ForAllValues` holds for a request
+ * without the key. A function of its own instead of a method of `Catalog` because a stack outside
+ * the catalog's home region has only the replica, imported by name.
  */
 export function grantCatalogItems(table: dynamodb.ITableV2, grantee: iam.IGrantable, items: CatalogItems, ...actions: string[]): iam.Grant {
+  const kind = ITEM_KINDS[items];
   return iam.Grant.addToPrincipal({
     grantee,
     actions,
     resourceArns: [table.tableArn],
-    conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [ITEM_KEYS[items].pk('*')] } },
+    conditions: {
+      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [kind.keys.pk('*')] },
+      ...(kind.attributes ? { 'ForAllValues:StringEquals': { 'dynamodb:Attributes': [...kind.attributes] }, Null: { 'dynamodb:LeadingKeys': 'false' } } : {}),
+    },
   });
 }
 

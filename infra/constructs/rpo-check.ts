@@ -10,8 +10,10 @@
  *   history exists at synth (the check and `status` refine the duration from the catalog);
  * - per configured drill whose schedule runs, `<name>-drill-overdue-<drill>`: the drill's
  *   newest passed run is older than its period (its schedule's longest gap plus a day to run,
- *   core/monitoring/rpo.ts at synth, as the check computes it), whatever the period's length —
- *   an alarm on a published age looks back 15 minutes, not the drill's week or month;
+ *   core/monitoring/rpo.ts at synth, as the check computes it) or, for a drill that never
+ *   passed, it has been configured (since its first attempt or since the check first saw it)
+ *   for longer than that, whatever the period's length — an alarm on a published age looks
+ *   back 15 minutes, not the drill's week or month;
  * - `<name>-rpo-check-stopped`: the check has not reported for three periods, so the per-plan
  *   and per-drill alarms no longer see anything.
  * One per installation: the catalog is a global table, and the check reads every plan and every
@@ -24,18 +26,16 @@ import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { FIRST_SEEN_ATTRIBUTES, FIRST_SEEN_KEYS } from '../../core/catalog/first-seen.js';
 import { resolveDrill, resolvePlan } from '../../core/config/resolve.js';
 import type { Config } from '../../core/config/schema.js';
 import { METRICS, METRICS_NAMESPACE } from '../../core/monitoring/metrics.js';
 import { DEFAULT_BACKUP_SECONDS, DRILL_RUN_SECONDS, drillPeriodSeconds, planRpo } from '../../core/monitoring/rpo.js';
 import { RpoCheckEnvironment } from '../../lambdas/monitoring/environment.js';
 import { acknowledge, acknowledgeWildcardResources } from '../nag.js';
-import { CATALOG_INDEX_BY_TIME } from './catalog.js';
+import { grantCatalogItems, grantCatalogQuery } from './catalog.js';
 import { MilvusGuardFunction } from './milvus-guard-function.js';
 
 /** How often the check runs; the stopped alarm fires after three missed runs. */
@@ -47,7 +47,7 @@ const STOPPED_SUFFIX = 'check-stopped';
 export interface RpoCheckProps {
   /** The parsed installation config: the plans, baked into the function, and the alarms' thresholds. */
   readonly config: Config;
-  /** The catalog table (or this region's replica of it); the function may query its index and put first-seen markers. */
+  /** The catalog table (or this region's replica of it); the function may query its index and put first-seen markers (of plans and drills). */
   readonly catalogTable: dynamodb.ITableV2;
   /** Where the alarms notify. */
   readonly alarmTopic: sns.ITopic;
@@ -97,24 +97,12 @@ export class RpoCheck extends Construct {
     });
     // Least privilege: listing backups, restores and first-seen markers is a query of the
     // catalog's index (core/catalog/dynamo.ts, first-seen.ts).
-    this.function.role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${props.catalogTable.tableArn}/index/${CATALOG_INDEX_BY_TIME}`] }),
-    );
-    // Its one write: a plan's first-seen marker, a conditional put (core/catalog/first-seen.ts).
-    // Only items whose partition key is a marker's (`dynamodb:LeadingKeys`), with a marker's
-    // attributes and no others (`dynamodb:Attributes`), so the check can touch no backup record,
-    // lock or restore. ForAllValues holds for an empty set: `Null` makes the key required.
-    this.function.role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['dynamodb:PutItem'],
-        resources: [props.catalogTable.tableArn],
-        conditions: {
-          'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [FIRST_SEEN_KEYS.pk('*')] },
-          'ForAllValues:StringEquals': { 'dynamodb:Attributes': [...FIRST_SEEN_ATTRIBUTES()] },
-          Null: { 'dynamodb:LeadingKeys': 'false' },
-        },
-      }),
-    );
+    grantCatalogQuery(props.catalogTable, this.function.role);
+    // Its one write: a plan's or a drill's first-seen marker, a conditional put
+    // (core/catalog/first-seen.ts). Only items whose partition key is a marker's (`FIRSTSEEN#*`:
+    // plans' and drills', core/catalog/keys.ts), with a marker's attributes and no others, so the
+    // check can touch no backup record, lock or restore.
+    grantCatalogItems(props.catalogTable, this.function.role, 'firstSeenMarkers', 'dynamodb:PutItem');
     acknowledgeWildcardResources(this.function.role, ['*'], 'X-Ray (PutTraceSegments, PutTelemetryRecords) supports no resource-level permissions.');
     acknowledge(this.function.function, 'AwsSolutions-L1', 'Node.js 22 is the runtime the bundle targets (esbuild target node22) and is tested on; moving to a newer runtime is a deliberate change of both.');
 
@@ -181,7 +169,7 @@ export class RpoCheck extends Construct {
       const alarm = new cloudwatch.Alarm(this, `DrillOverdue-${d.name}`, {
         alarmName: `${config.name}-drill-overdue-${d.name}`,
         alarmDescription:
-          `Drill ${d.name} of plan ${plan} has not passed in ${formatSeconds(period)}: it runs at ${resolved.schedule.cron.join(', ')} (${resolved.schedule.timeZone}), at most ${formatSeconds(period - DRILL_RUN_SECONDS)} apart, plus ${formatSeconds(DRILL_RUN_SECONDS)} to run, so a scheduled run was missed or failed and a real restore is unproven since. ` +
+          `Drill ${d.name} of plan ${plan} has not passed in ${formatSeconds(period)}: it runs at ${resolved.schedule.cron.join(', ')} (${resolved.schedule.timeZone}), at most ${formatSeconds(period - DRILL_RUN_SECONDS)} apart, plus ${formatSeconds(DRILL_RUN_SECONDS)} to run, so a scheduled run was missed or failed and a real restore is unproven since (a drill that never passed: since its first attempt or since the RPO check first saw it). ` +
           `See its last runs and their evidence with: milvus-guard drill list --plan ${plan} (add --region <region> for a DR-region drill; the ${config.name}-drill-failed-${plan} alarm says whether one failed); check that its schedule is enabled, then run it with: milvus-guard drill run --drill ${d.name} --wait.`,
         metric: new cloudwatch.Metric({
           namespace: METRICS_NAMESPACE,
@@ -193,9 +181,8 @@ export class RpoCheck extends Construct {
         threshold: period,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,
-        // Published by every run once the drill was attempted. Before its first attempt nothing is
-        // published (its first scheduled run after deployment is not knowable here) and that is
-        // not overdue; failed runs have the drill-failed and failed-executions alarms, and the
+        // Published by every run, for a drill never attempted too (from when the check first saw
+        // it); failed runs also have the drill-failed and failed-executions alarms, and the
         // check's own silence is the stopped alarm's business. An empty bucket (a run landing in
         // the next one) must not flip the alarm: ignored.
         treatMissingData: cloudwatch.TreatMissingData.IGNORE,

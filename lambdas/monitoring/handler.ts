@@ -7,8 +7,10 @@
  * (dimension `plan`), and one `RpoChecked`
  * per run: the per-plan alarms compare the first with the plan's RPO, and the heartbeat's
  * silence is an alarm of its own (infra/constructs/rpo-check.ts). Per configured drill it
- * publishes `SecondsSinceLastPassedDrill` and `DrillPeriodSeconds` (dimension `drill`) from the
- * catalog's restore records, for the drill's overdue alarm.
+ * records a first-seen marker the same way and publishes `SecondsSinceLastPassedDrill` (since
+ * its newest passed run, else since it was first configured: its oldest attempt or that marker,
+ * so a drill never attempted ages too) and `DrillPeriodSeconds` (dimension `drill`), for the
+ * drill's overdue alarm.
  */
 import middy from '@middy/core';
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -28,6 +30,8 @@ export interface RpoCheckDependencies {
   readonly catalog: BackupCatalog;
   /** Where each plan's first-seen marker is kept (the catalog's table). */
   readonly firstSeen: FirstSeenMarkers;
+  /** Where each drill's first-seen marker is kept (the catalog's table). */
+  readonly drillFirstSeen: FirstSeenMarkers;
   readonly serviceName: string;
   readonly metricsNamespace: string;
   readonly logLevel?: string;
@@ -47,7 +51,13 @@ export function makeRpoCheckHandler(deps: RpoCheckDependencies): (event: unknown
   return middy(async (): Promise<RpoCheck[]> => {
     const at = now();
     const plans = deps.config.plans.map((p) => p.name);
-    const [backups, restores, firstSeen] = await Promise.all([deps.catalog.listBackups(), deps.catalog.listRestores(), firstSeenOf(deps.firstSeen, plans, at, true)]);
+    const drillNames = deps.config.drills.map((d) => d.name);
+    const [backups, restores, firstSeen, drillFirstSeen] = await Promise.all([
+      deps.catalog.listBackups(),
+      deps.catalog.listRestores(),
+      firstSeenOf(deps.firstSeen, plans, at, true),
+      firstSeenOf(deps.drillFirstSeen, drillNames, at, true),
+    ]);
     const checks = plans.map((name) => checkRpo(resolvePlan(deps.config, name), backups, at, firstSeen.get(name)));
     for (const check of checks) {
       if (check.rpo.seconds === null) continue;
@@ -59,20 +69,21 @@ export function makeRpoCheckHandler(deps: RpoCheckDependencies): (event: unknown
       if (check.ageSeconds !== null) metrics.addMetric(METRICS.secondsSinceLastAvailableBackup.name, MetricUnit.Seconds, check.ageSeconds);
       metrics.publishStoredMetrics();
     }
-    const drills = deps.config.drills.map((d) => checkDrill(resolveDrill(deps.config, d.name), restores, at));
+    const drills = drillNames.map((name) => checkDrill(resolveDrill(deps.config, name), restores, at, drillFirstSeen.get(name)));
     for (const drill of drills) {
       if (drill.periodSeconds === null) continue;
       metrics.addDimension('drill', drill.drill);
       metrics.addMetric(METRICS.drillPeriodSeconds.name, MetricUnit.Seconds, drill.periodSeconds);
-      // A drill never attempted has no age (when its first scheduled run was is not knowable
-      // here): nothing is published, and its overdue alarm treats that as not breaching.
+      // Every drill has an age once this run recorded its first-seen marker (a drill never
+      // attempted ages from it); only a marker written on a later clock than this run's leaves it
+      // without one.
       if (drill.ageSeconds !== null) metrics.addMetric(METRICS.secondsSinceLastPassedDrill.name, MetricUnit.Seconds, drill.ageSeconds);
       metrics.publishStoredMetrics();
     }
     // The heartbeat, without a plan dimension: the middleware publishes it.
     metrics.addMetric(METRICS.rpoChecked.name, MetricUnit.Count, 1);
     logger.info('RPO checked', { plans: checks.map((c) => ({ plan: c.plan, state: c.state, ageSeconds: c.ageSeconds, ageFrom: c.ageFrom, rpoSeconds: c.rpo.seconds })),
-      drills: drills.map((d) => ({ drill: d.drill, overdue: d.overdue, ageSeconds: d.ageSeconds, ageFrom: d.ageFrom, periodSeconds: d.periodSeconds })),
+      drills: drills.map((d) => ({ drill: d.drill, overdue: d.overdue, ageSeconds: d.ageSeconds, ageFrom: d.ageFrom, ageSince: d.ageSince, periodSeconds: d.periodSeconds })),
     });
     return checks;
   })

@@ -54,6 +54,20 @@ describe('first-seen markers on the local file system', () => {
     expect((await readdir(dir)).filter((n) => n.endsWith('.json')).sort()).toEqual(['BACKUP%23b-1.json', 'FIRSTSEEN%23milvus-production-backup.json']);
   });
 
+  it("keeps a drill's markers apart from plans', even from a plan named drill", async () => {
+    const dir = await catalogDir();
+    const plans = new LocalFirstSeen(dir);
+    const drills = new LocalFirstSeen(dir, 'drill');
+
+    await plans.record('drill', T1);
+    await drills.record('weekly', T2);
+    expect(await drills.record('drill', T2)).toBe(T2.toISOString());
+
+    expect(await plans.list()).toEqual(new Map([['drill', T1.toISOString()]]));
+    expect(await drills.list()).toEqual(new Map([['drill', T2.toISOString()], ['weekly', T2.toISOString()]]));
+    expect((await readdir(dir)).sort()).toEqual(['FIRSTSEEN%23drill%23drill.json', 'FIRSTSEEN%23drill%23weekly.json', 'FIRSTSEEN%23drill.json']);
+  });
+
   it('lists nothing for a catalog directory that does not exist yet', async () => {
     expect(await new LocalFirstSeen(join(await catalogDir(), 'missing')).list()).toEqual(new Map());
   });

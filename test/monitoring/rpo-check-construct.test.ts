@@ -3,6 +3,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import { BACKUP_KEYS, DRILL_FIRST_SEEN_KEYS, FAILOVER_KEYS, FIRST_SEEN_KEYS, LOCK_KEYS, REPLICATION_KEYS, RESTORE_KEYS, RETENTION_KEYS } from '../../core/catalog/keys.js';
 import type { Config } from '../../core/config/schema.js';
 import { METRICS, METRICS_NAMESPACE } from '../../core/monitoring/metrics.js';
 import { drillPeriodSeconds } from '../../core/monitoring/rpo.js';
@@ -91,7 +92,7 @@ describe('the RPO check construct', () => {
     });
   });
 
-  it("lets the function query the catalog's index and put nothing but first-seen markers", async () => {
+  it("lets the function query the catalog's index and put nothing but plans' and drills' first-seen markers", async () => {
     const { template } = synth(await configWith());
 
     type Statement = { Action: string | string[]; Resource: unknown; Condition?: Record<string, Record<string, unknown>> };
@@ -105,9 +106,14 @@ describe('the RPO check construct', () => {
     expect(JSON.stringify(put!.Resource)).toMatch(/:table\/milvus-guard-catalog"\]\]\}$/);
     expect(put!.Condition).toEqual({
       'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['FIRSTSEEN#*'] },
-      'ForAllValues:StringEquals': { 'dynamodb:Attributes': ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'plan', 'firstSeenAt'] },
+      'ForAllValues:StringEquals': { 'dynamodb:Attributes': ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'plan', 'drill', 'firstSeenAt'] },
       Null: { 'dynamodb:LeadingKeys': 'false' },
     });
+    // The one key pattern holds for both markers' keys and for no other kind's.
+    const [pattern] = (put!.Condition!['ForAllValues:StringLike']!['dynamodb:LeadingKeys'] as string[]);
+    const granted = (key: string) => new RegExp(`^${pattern!.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`).test(key);
+    expect([FIRST_SEEN_KEYS.pk(PLAN), DRILL_FIRST_SEEN_KEYS.pk('production-weekly-drill')].every(granted)).toBe(true);
+    expect([BACKUP_KEYS, LOCK_KEYS, RESTORE_KEYS, RETENTION_KEYS, FAILOVER_KEYS, REPLICATION_KEYS].map((k) => k.pk('x')).some(granted)).toBe(false);
     template.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ CATALOG_TABLE: 'milvus-guard-catalog', POWERTOOLS_SERVICE_NAME: 'milvus-guard', POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE }) } });
   });
 

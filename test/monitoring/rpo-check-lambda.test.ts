@@ -5,7 +5,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { DynamoCatalog } from '../../core/catalog/dynamo.js';
-import { DynamoFirstSeen, FIRST_SEEN_KEYS, InMemoryFirstSeen, type FirstSeenMarkers } from '../../core/catalog/first-seen.js';
+import { DRILL_FIRST_SEEN_KEYS, DynamoFirstSeen, FIRST_SEEN_KEYS, InMemoryFirstSeen, type FirstSeenMarkers } from '../../core/catalog/first-seen.js';
 import { InMemoryCatalog } from '../../core/catalog/memory.js';
 import { METRICS, METRICS_NAMESPACE } from '../../core/monitoring/metrics.js';
 import { RpoCheckEnvironment } from '../../lambdas/monitoring/environment.js';
@@ -29,9 +29,15 @@ const SCHEDULED_EVENT = { 'detail-type': 'Scheduled Event', source: 'aws.events'
 
 type Emf = { _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string; Unit: string }[] }[] }; [key: string]: unknown };
 
-async function run(catalog: InMemoryCatalog | DynamoCatalog, config: Awaited<ReturnType<typeof configWith>>, firstSeen: FirstSeenMarkers = new InMemoryFirstSeen(), now: Date = NOW) {
+async function run(
+  catalog: InMemoryCatalog | DynamoCatalog,
+  config: Awaited<ReturnType<typeof configWith>>,
+  firstSeen: FirstSeenMarkers = new InMemoryFirstSeen(),
+  now: Date = NOW,
+  drillFirstSeen: FirstSeenMarkers = new InMemoryFirstSeen(),
+) {
   const metrics = new LocalMetrics();
-  const handler = makeRpoCheckHandler({ config, catalog, firstSeen, serviceName: 'milvus-guard', metricsNamespace: METRICS_NAMESPACE, metrics, now: () => now });
+  const handler = makeRpoCheckHandler({ config, catalog, firstSeen, drillFirstSeen, serviceName: 'milvus-guard', metricsNamespace: METRICS_NAMESPACE, metrics, now: () => now });
   const checks = await handler(SCHEDULED_EVENT, context);
   return { checks, published: metrics.published as unknown as Emf[] };
 }
@@ -95,24 +101,31 @@ describe('the RPO check Lambda', () => {
     expect(published[0]![METRICS.secondsSinceLastAvailableBackup.name]).toBeGreaterThan(published[0]![METRICS.rpoSeconds.name] as number);
   });
 
-  it('reads the DynamoDB catalog with one query of its index for backups, restores and first-seen markers, and puts only a missing marker', async () => {
+  it("reads the DynamoDB catalog with one query of its index for backups, restores, plans' and drills' first-seen markers, and puts only missing markers", async () => {
     const ddb = mockClient(DynamoDBDocumentClient);
     const other = 'milvus-staging-backup';
     ddb.on(QueryCommand, { ExpressionAttributeValues: { ':all': BACKUP_KEYS.gsiPk } }).resolves({ Items: [{ pk: 'BACKUP#b-1', sk: 'BACKUP', ...backup('b-1', { completedAt: '2026-11-23T02:20:00.000Z' }) }] });
     ddb.on(QueryCommand, { ExpressionAttributeValues: { ':all': RESTORE_KEYS.gsiPk } }).resolves({ Items: [] });
     ddb.on(QueryCommand, { ExpressionAttributeValues: { ':all': FIRST_SEEN_KEYS.gsiPk } }).resolves({ Items: [{ pk: `FIRSTSEEN#${PLAN}`, sk: 'FIRSTSEEN', plan: PLAN, firstSeenAt: '2026-11-01T00:00:00.000Z' }] });
+    ddb.on(QueryCommand, { ExpressionAttributeValues: { ':all': DRILL_FIRST_SEEN_KEYS.gsiPk } }).resolves({ Items: [] });
     ddb.on(PutCommand).resolves({});
     const client = DynamoDBDocumentClient.from(new DynamoDBClient({}));
     const config = await configWith({ rpo: '26h' });
     const twoPlans = { ...config, plans: [...config.plans, { ...config.plans[0]!, name: other }] };
 
     try {
-      const { checks } = await run(new DynamoCatalog({ tableName: 'milvus-guard-catalog', client }), twoPlans, new DynamoFirstSeen({ tableName: 'milvus-guard-catalog', client }));
+      const { checks } = await run(
+        new DynamoCatalog({ tableName: 'milvus-guard-catalog', client }),
+        twoPlans,
+        new DynamoFirstSeen({ tableName: 'milvus-guard-catalog', client }),
+        NOW,
+        new DynamoFirstSeen({ tableName: 'milvus-guard-catalog', client, subject: 'drill' }),
+      );
 
       expect(checks[0]).toMatchObject({ state: 'met', lastAvailable: { backupId: 'b-1' } });
       expect(checks[1]).toMatchObject({ plan: other, state: 'no-backup', ageFrom: 'first-seen', ageSeconds: 0 });
       const queries = ddb.commandCalls(QueryCommand).map((call) => call.args[0].input);
-      expect(queries).toHaveLength(3);
+      expect(queries).toHaveLength(4);
       for (const query of queries) expect(query).toMatchObject({ TableName: 'milvus-guard-catalog', IndexName: 'byTime' });
       const puts = ddb.commandCalls(PutCommand).map((call) => call.args[0].input);
       expect(puts).toEqual([
@@ -123,8 +136,15 @@ describe('the RPO check Lambda', () => {
           ExpressionAttributeNames: { '#pk': 'pk' },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         },
+        {
+          TableName: 'milvus-guard-catalog',
+          Item: { pk: `FIRSTSEEN#drill#${DRILL}`, sk: 'FIRSTSEEN', gsi1pk: 'FIRSTSEEN#drill', gsi1sk: `${NOW.toISOString()}#${DRILL}`, drill: DRILL, firstSeenAt: NOW.toISOString() },
+          ConditionExpression: 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': 'pk' },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        },
       ]);
-      expect(ddb.calls()).toHaveLength(4);
+      expect(ddb.calls()).toHaveLength(6);
     } finally {
       ddb.restore();
     }
@@ -201,10 +221,50 @@ describe("the RPO check Lambda's drills", () => {
     expect(drillOf(published)![METRICS.secondsSinceLastPassedDrill.name]).toBe(8 * DAY + 6 * HOUR);
   });
 
-  it('publishes the period but no age for a drill never attempted', async () => {
-    const { published } = await run(new InMemoryCatalog(), await configWith({ rpo: '26h' }));
+  it('records when it first saw a drill never attempted, and publishes its age from then with its period', async () => {
+    const drillFirstSeen = new InMemoryFirstSeen();
 
-    expect(drillOf(published)).toMatchObject({ [METRICS.drillPeriodSeconds.name]: PERIOD });
-    expect(drillOf(published)).not.toHaveProperty(METRICS.secondsSinceLastPassedDrill.name);
+    const { published } = await run(new InMemoryCatalog(), await configWith({ rpo: '26h' }), new InMemoryFirstSeen(), NOW, drillFirstSeen);
+
+    expect(await drillFirstSeen.list()).toEqual(new Map([[DRILL, NOW.toISOString()]]));
+    expect(drillOf(published)).toMatchObject({ [METRICS.drillPeriodSeconds.name]: PERIOD, [METRICS.secondsSinceLastPassedDrill.name]: 0 });
+  });
+
+  it('publishes an age over the period for a drill never attempted since it was first seen longer ago than its period', async () => {
+    const drillFirstSeen = new InMemoryFirstSeen();
+    const config = await configWith({ rpo: '26h' });
+    await run(new InMemoryCatalog(), config, new InMemoryFirstSeen(), new Date(NOW.getTime() - 9 * DAY * 1000), drillFirstSeen);
+
+    const { published } = await run(new InMemoryCatalog(), config, new InMemoryFirstSeen(), NOW, drillFirstSeen);
+
+    // The first run's marker stays: the second run does not restart the drill's clock.
+    expect(await drillFirstSeen.list()).toEqual(new Map([[DRILL, '2026-11-14T12:00:00.000Z']]));
+    expect(drillOf(published)![METRICS.secondsSinceLastPassedDrill.name]).toBe(9 * DAY);
+    expect(drillOf(published)![METRICS.secondsSinceLastPassedDrill.name]).toBeGreaterThan(PERIOD);
+  });
+
+  it("reads a drill's marker from the DynamoDB catalog and publishes its age from it, writing none", async () => {
+    const ddb = mockClient(DynamoDBDocumentClient);
+    ddb.on(QueryCommand).resolves({ Items: [] });
+    ddb.on(QueryCommand, { ExpressionAttributeValues: { ':all': FIRST_SEEN_KEYS.gsiPk } }).resolves({ Items: [{ pk: `FIRSTSEEN#${PLAN}`, sk: 'FIRSTSEEN', plan: PLAN, firstSeenAt: NOW.toISOString() }] });
+    ddb.on(QueryCommand, { ExpressionAttributeValues: { ':all': DRILL_FIRST_SEEN_KEYS.gsiPk } }).resolves({
+      Items: [{ pk: `FIRSTSEEN#drill#${DRILL}`, sk: 'FIRSTSEEN', gsi1pk: 'FIRSTSEEN#drill', gsi1sk: `2026-11-10T00:00:00.000Z#${DRILL}`, drill: DRILL, firstSeenAt: '2026-11-10T00:00:00.000Z' }],
+    });
+    const client = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+
+    try {
+      const { published } = await run(
+        new DynamoCatalog({ tableName: 'milvus-guard-catalog', client }),
+        await configWith({ rpo: '26h' }),
+        new DynamoFirstSeen({ tableName: 'milvus-guard-catalog', client }),
+        NOW,
+        new DynamoFirstSeen({ tableName: 'milvus-guard-catalog', client, subject: 'drill' }),
+      );
+
+      expect(drillOf(published)![METRICS.secondsSinceLastPassedDrill.name]).toBe(13 * DAY + 12 * HOUR);
+      expect(ddb.commandCalls(PutCommand)).toHaveLength(0);
+    } finally {
+      ddb.restore();
+    }
   });
 });

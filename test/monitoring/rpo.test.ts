@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
-import { checkRpo, DEFAULT_BACKUP_SECONDS, rpoMet, drillPeriodSeconds, durationSeconds, isRunOfDrill, longestScheduledGapSeconds, nextScheduledRun, planRpo } from '../../core/monitoring/rpo.js';
-import { backup, planWith } from './helpers.js';
+import { checkDrill, checkRpo, DEFAULT_BACKUP_SECONDS, rpoMet, drillPeriodSeconds, durationSeconds, isRunOfDrill, longestScheduledGapSeconds, nextScheduledRun, planRpo } from '../../core/monitoring/rpo.js';
+import { resolveDrill } from '../../core/config/resolve.js';
+import { backup, configWith, drillRestore, planWith } from './helpers.js';
 
 const NOW = new Date('2026-11-23T12:00:00.000Z');
 const HOUR = 3600;
@@ -208,5 +209,40 @@ describe("a drill's runs", () => {
     expect(isRunOfDrill('weekly', 'weekly-2-drill-20261122060000')).toBe(false);
     expect(isRunOfDrill('weekly', 'weekly-drill-20261122060000-x')).toBe(false);
     expect(isRunOfDrill(long, `${long.slice(0, 59)}-drill-20261122060000`)).toBe(true);
+  });
+});
+
+describe("a drill's age against its period", () => {
+  // The example's drill runs Sundays at 06:00 UTC: a period of a week plus a day.
+  const DRILL = 'production-weekly-drill';
+  const DAY = 24 * HOUR;
+  const weekly = async () => resolveDrill(await configWith(), DRILL);
+
+  it('counts a drill never attempted from when the RPO check first saw it, overdue once that is longer ago than its period', async () => {
+    const check = checkDrill(await weekly(), [], NOW, '2026-11-14T12:00:00.000Z');
+
+    expect(check).toMatchObject({ periodSeconds: 8 * DAY, lastPassed: null, ageFrom: 'first-seen', ageSince: '2026-11-14T12:00:00.000Z', ageSeconds: 9 * DAY, overdue: true });
+  });
+
+  it('is not overdue while a drill never attempted has been seen for less than its period', async () => {
+    expect(checkDrill(await weekly(), [], NOW, '2026-11-16T12:00:00.000Z')).toMatchObject({ ageFrom: 'first-seen', ageSeconds: 7 * DAY, overdue: false });
+  });
+
+  it('has no age for a drill never attempted nor seen, or seen only on a later clock', async () => {
+    expect(checkDrill(await weekly(), [], NOW)).toMatchObject({ ageSeconds: null, ageFrom: null, ageSince: null, overdue: false });
+    expect(checkDrill(await weekly(), [], NOW, '2026-11-24T00:00:00.000Z')).toMatchObject({ ageSeconds: null, overdue: false });
+  });
+
+  it('counts a drill that never passed from the earlier of its first attempt and its first-seen marker', async () => {
+    const failed = drillRestore(`${DRILL}-drill-20261115060000`, { status: 'Failed', requestedAt: '2026-11-15T06:00:00.000Z' });
+
+    expect(checkDrill(await weekly(), [failed], NOW, '2026-11-20T00:00:00.000Z')).toMatchObject({ ageFrom: 'first-attempt', ageSince: '2026-11-15T06:00:00.000Z', overdue: true });
+    expect(checkDrill(await weekly(), [failed], NOW, '2026-11-10T00:00:00.000Z')).toMatchObject({ ageFrom: 'first-seen', ageSince: '2026-11-10T00:00:00.000Z' });
+  });
+
+  it('counts from the newest pass whatever the marker says', async () => {
+    const passed = drillRestore(`${DRILL}-drill-20261122060000`, { requestedAt: '2026-11-22T06:00:00.000Z', completedAt: '2026-11-22T06:04:00.000Z' });
+
+    expect(checkDrill(await weekly(), [passed], NOW, '2026-10-01T00:00:00.000Z')).toMatchObject({ ageFrom: 'last-passed', ageSeconds: 29 * HOUR + 56 * 60, overdue: false });
   });
 });
