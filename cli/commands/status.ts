@@ -13,6 +13,11 @@
  * starts no clock. The embedded default has no scheduled check: there `status` is the check, and
  * its first run records each plan's first-seen instant at its `--now`.
  *
+ * LAST DRILL is the plan's newest drill run, marked `OVERDUE` when one of the plan's configured
+ * drills has not passed within its period, as its drill-overdue alarm judges it (a drill never
+ * attempted: since the RPO check first saw it, with the drills' own first-seen markers, read and
+ * recorded as the plans' are). It does not change the exit code, which is the RPO's.
+ *
  * VAULT BYTES is the vault's real size, shared by the plans that use it. In AWS: S3's daily
  * storage metric `BucketSizeBytes` of the vault bucket (CloudWatch `AWS/S3`, dimensions
  * `BucketName` and `StorageType`), the latest day's datapoint summed over every storage type the
@@ -24,7 +29,7 @@
 import type { CloudWatchClient, MetricDataQuery } from '@aws-sdk/client-cloudwatch';
 import type { Command } from 'commander';
 import type { BackupCatalog } from '../../core/catalog/catalog.js';
-import { DynamoFirstSeen, firstSeenOf, LocalFirstSeen, type FirstSeenMarkers } from '../../core/catalog/first-seen.js';
+import { DynamoFirstSeen, firstSeenOf, LocalFirstSeen, type FirstSeenMarkers, type FirstSeenSubject } from '../../core/catalog/first-seen.js';
 import { LocalCatalog } from '../../core/catalog/local.js';
 import { resolvePlan, UnknownNameError } from '../../core/config/resolve.js';
 import type { Config, Vault } from '../../core/config/schema.js';
@@ -78,6 +83,16 @@ function ageText(p: PlanStatus): string {
   return p.ageFrom === 'last-available' ? age(p.ageSeconds) : `${age(p.ageSeconds)} (${AGE_FROM_TEXT[p.ageFrom]})`;
 }
 
+/** The plan's newest drill run, and whether one of its drills is overdue (as its alarm judges it). */
+function lastDrillText(now: Date, p: PlanStatus): string {
+  const overdue = p.drills.some((d) => d.overdue);
+  if (!p.lastDrill) return overdue ? 'never (OVERDUE)' : NONE;
+  return `${p.lastDrill.result} (${ago(now, p.lastDrill.at)}${overdue ? ', OVERDUE' : ''})`;
+}
+
+/** What a drill's age counts from, as the notes say it. */
+const DRILL_SINCE = { 'last-passed': 'since its last pass', 'first-attempt': 'since its first attempt', 'first-seen': 'since the RPO check first saw it' } as const;
+
 /** `status` as a kubectl-style table, one line per plan. */
 export function renderStatus(report: StatusReport): string {
   const now = new Date(report.now);
@@ -94,7 +109,7 @@ export function renderStatus(report: StatusReport): string {
       p.lastFailure ? `${p.lastFailure.backupId} (${ago(now, p.lastFailure.at)})` : NONE,
       p.vaultBytes === null ? UNKNOWN : formatBytes(p.vaultBytes),
       p.dr.length ? p.dr.map((d) => `${d.region}:${d.status}`).join(',') : NONE,
-      p.lastDrill ? `${p.lastDrill.result} (${ago(now, p.lastDrill.at)})` : NONE,
+      lastDrillText(now, p),
     ]),
   );
 }
@@ -119,6 +134,11 @@ export function statusNotes(report: StatusReport): string {
     }
     return [];
   });
+  for (const p of report.plans) {
+    for (const d of p.drills.filter((d) => d.overdue)) {
+      lines.push(`${p.plan}: drill ${d.drill} has not passed in ${age(d.ageSeconds!)} ${DRILL_SINCE[d.ageFrom!]}, over its period of ${formatDuration(d.periodSeconds!)} (milvus-guard drill list --plan ${p.plan}; milvus-guard drill run --drill ${d.drill} --wait)`);
+    }
+  }
   const vaults = new Map(report.plans.flatMap((p) => (p.vaultBytesUnknown === undefined ? [] : [[p.vault, p.vaultBytesUnknown] as const])));
   for (const [vault, reason] of vaults) lines.push(`vault ${vault}: size unknown: ${reason}`);
   return lines.map((l) => `${l}\n`).join('');
@@ -205,13 +225,15 @@ async function vaultSizes(opts: StatusOptions, config: Config, vaults: readonly 
   return new Map(sizes);
 }
 
-/** Where the first-seen markers are: beside the catalog, which `catalogFor` connected. */
-async function firstSeenMarkersFor(opts: StatusOptions, config: Config, catalog: BackupCatalog): Promise<FirstSeenMarkers> {
-  if (catalog instanceof LocalCatalog) return new LocalFirstSeen(catalog.dir);
+/** Where the first-seen markers of plans and of drills are: beside the catalog, which `catalogFor` connected. */
+async function firstSeenMarkersFor(opts: StatusOptions, config: Config, catalog: BackupCatalog): Promise<Record<FirstSeenSubject, FirstSeenMarkers>> {
+  if (catalog instanceof LocalCatalog) return { plan: new LocalFirstSeen(catalog.dir), drill: new LocalFirstSeen(catalog.dir, 'drill') };
   // The same table and region as catalogFor (cli/commands/common.ts).
   const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
   const { DynamoDBDocumentClient } = await import('@aws-sdk/lib-dynamodb');
-  return new DynamoFirstSeen({ tableName: catalogTableName(config.name), client: DynamoDBDocumentClient.from(new DynamoDBClient({ region: opts.region ?? config.vaults[0]!.region })) });
+  const client = DynamoDBDocumentClient.from(new DynamoDBClient({ region: opts.region ?? config.vaults[0]!.region }));
+  const tableName = catalogTableName(config.name);
+  return { plan: new DynamoFirstSeen({ tableName, client }), drill: new DynamoFirstSeen({ tableName, client, subject: 'drill' }) };
 }
 
 /** Registers `status` on the root program. */
@@ -221,7 +243,7 @@ export function registerStatusCommand(program: Command, io: WorkflowIO = process
       .command('status')
       .description(
         `one line per plan: its newest Available backup and age against its RPO (a plan that never had one: its age since first protected), next run, last failure, ` +
-          `its vault's bytes (S3's daily BucketSizeBytes, so up to a day or two old; locally the vault directory), DR replication, last drill; exit ${RPO_NOT_MET_EXIT_CODE} when a plan misses its RPO`,
+          `its vault's bytes (S3's daily BucketSizeBytes, so up to a day or two old; locally the vault directory), DR replication, last drill (OVERDUE when a drill of the plan has not passed within its period); exit ${RPO_NOT_MET_EXIT_CODE} when a plan misses its RPO`,
       )
       .option('--plan <name>', 'only this plan')
       .addOption(nowOption('check as of this instant (default: now)')),
@@ -242,9 +264,12 @@ export function registerStatusCommand(program: Command, io: WorkflowIO = process
     const backups = await withReplication(catalog, await catalog.listBackups(opts.plan ? { plan: opts.plan } : {}));
     const restores = await catalog.listRestores(opts.plan ? { plan: opts.plan } : {});
     // Locally no scheduled check runs: status is the check there, and records what it first saw.
-    const firstSeen = await firstSeenOf(await firstSeenMarkersFor(opts, config, catalog), names, now, opts.local === true);
+    const markers = await firstSeenMarkersFor(opts, config, catalog);
+    const firstSeen = await firstSeenOf(markers.plan, names, now, opts.local === true);
+    const drillNames = config.drills.filter((d) => names.includes(d.plan)).map((d) => d.name);
+    const drillFirstSeen = drillNames.length ? await firstSeenOf(markers.drill, drillNames, now, opts.local === true) : new Map<string, string>();
     const vaults = config.vaults.filter((v) => names.some((name) => resolvePlan(config, name).vault.name === v.name));
-    const plans = planStatuses(config, { backups, restores, firstSeen, vaultSizes: await vaultSizes(opts, config, vaults, now) }, now, opts.plan);
+    const plans = planStatuses(config, { backups, restores, firstSeen, drillFirstSeen, vaultSizes: await vaultSizes(opts, config, vaults, now) }, now, opts.plan);
     const report: StatusReport = { now: now.toISOString(), healthy: plans.every((p) => p.met), plans };
     if (opts.output === 'json') io.out(`${JSON.stringify(report, null, 2)}\n`);
     else {

@@ -2,14 +2,15 @@
  * `milvus-guard status`: per plan, everything an operator asks first — the newest Available
  * backup and its age against the RPO (core/monitoring/rpo.ts, the function the RPO check uses,
  * with the same first-seen markers), the next scheduled run, the last failure, the size of the
- * plan's vault, whether the newest backup has replicated into each DR region, and the last drill.
- * Pure over its inputs: the CLI reads the catalog (DynamoDB or the local one), the vaults' sizes
+ * plan's vault, whether the newest backup has replicated into each DR region, the last drill, and
+ * each of the plan's configured drills against its period (`checkDrill`, as the drill-overdue
+ * alarm judges it, with the same first-seen markers). Pure over its inputs: the CLI reads the catalog (DynamoDB or the local one), the vaults' sizes
  * and the config, this decides.
  */
 import type { BackupRecord, RestoreRecord } from '../catalog/record.js';
-import { resolvePlan } from '../config/resolve.js';
+import { resolveDrill, resolvePlan } from '../config/resolve.js';
 import type { Config } from '../config/schema.js';
-import { checkRpo, nextScheduledRun, rpoMet, type RpoCheck } from './rpo.js';
+import { checkDrill, checkRpo, nextScheduledRun, rpoMet, type DrillCheck, type RpoCheck } from './rpo.js';
 
 /**
  * A vault's size as measured: its bytes and when (on AWS the day of S3's latest daily
@@ -25,6 +26,8 @@ export interface StatusInputs {
   readonly restores: readonly RestoreRecord[];
   /** Each plan's first-seen instant (core/catalog/first-seen.ts), by plan. */
   readonly firstSeen: ReadonlyMap<string, string>;
+  /** Each drill's first-seen instant (core/catalog/first-seen.ts), by drill; none: no drill was seen. */
+  readonly drillFirstSeen?: ReadonlyMap<string, string>;
   /** Each vault's size, by vault name (a vault absent: not measured). */
   readonly vaultSizes: ReadonlyMap<string, VaultSize>;
 }
@@ -67,6 +70,13 @@ export interface PlanStatus extends RpoCheck {
    * drill's evidence report in the vault is the full account (cleanup included).
    */
   readonly lastDrill: { readonly drillId: string; readonly at: string; readonly result: 'Passed' | 'Failed' | 'Running'; readonly rtoSeconds?: number } | null;
+  /**
+   * Each configured drill of the plan against its period, as its `<name>-drill-overdue-<drill>`
+   * alarm judges it (the RPO check's `checkDrill`): `overdue` when it has not passed within its
+   * period, a drill never attempted counting from when the RPO check first saw it. Empty for a
+   * plan without drills. It does not change the exit code, which is the RPO's.
+   */
+  readonly drills: readonly DrillCheck[];
 }
 
 /**
@@ -85,6 +95,7 @@ export function planStatuses(config: Config, inputs: StatusInputs, now: Date, pl
     const drill = restores.filter((r) => r.plan === name && r.drillId !== undefined).sort((a, b) => b.requestedAt.localeCompare(a.requestedAt))[0];
     const next = resolved.schedule ? nextScheduledRun(resolved.schedule, now) : undefined;
     const size = inputs.vaultSizes.get(resolved.vault.name) ?? { bytes: null, reason: 'not measured' };
+    const drills = config.drills.filter((d) => d.plan === name).map((d) => checkDrill(resolveDrill(config, d.name), restores, now, inputs.drillFirstSeen?.get(d.name)));
     return {
       ...check,
       cluster: resolved.cluster.name,
@@ -107,6 +118,7 @@ export function planStatuses(config: Config, inputs: StatusInputs, now: Date, pl
             ...(drill.rtoSeconds !== undefined ? { rtoSeconds: drill.rtoSeconds } : {}),
           }
         : null,
+      drills,
     };
   });
 }

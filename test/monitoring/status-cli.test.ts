@@ -46,7 +46,7 @@ async function stateWithHistory(): Promise<string> {
     backup('f-1', { status: 'Failed', startedAt: '2026-11-21T02:00:00.000Z', completedAt: '2026-11-21T02:05:00.000Z', failure: { step: 'Snapshot', state: 'WaitSnapshots', error: 'SnapshotTimeout', cause: 'not ready in 600 s' } }),
   );
   await catalog.recordReplication({ backupId: 'b-2', region: 'us-west-2', plan: PLAN, executionId: 'CheckReplication', status: 'Complete', at: '2026-11-23T02:30:00.000Z', checkedAt: '2026-11-23T02:30:00.000Z', objects: 40, confirmed: 40 });
-  await catalog.createRestore(drillRestore('production-weekly-drill-20261122060000'));
+  await catalog.createRestore(drillRestore('production-weekly-drill-drill-20261122060000'));
   return dir;
 }
 
@@ -137,7 +137,19 @@ describe('milvus-guard status', () => {
           vaultBytes: 5 * 1024 ** 2,
           vaultBytesAt: '2026-11-24T12:00:00.000Z',
           dr: [{ region: 'us-west-2', status: 'Complete' }],
-          lastDrill: { drillId: 'production-weekly-drill-20261122060000', at: '2026-11-22T06:04:00.000Z', result: 'Passed', rtoSeconds: 240 },
+          lastDrill: { drillId: 'production-weekly-drill-drill-20261122060000', at: '2026-11-22T06:04:00.000Z', result: 'Passed', rtoSeconds: 240 },
+          drills: [
+            {
+              drill: 'production-weekly-drill',
+              plan: PLAN,
+              periodSeconds: 8 * 86_400,
+              lastPassed: { drillId: 'production-weekly-drill-drill-20261122060000', completedAt: '2026-11-22T06:04:00.000Z' },
+              ageSeconds: 2 * 86_400 + 5 * 3600 + 56 * 60,
+              ageFrom: 'last-passed',
+              ageSince: '2026-11-22T06:04:00.000Z',
+              overdue: false,
+            },
+          ],
         },
       ],
     });
@@ -171,6 +183,22 @@ describe('milvus-guard status', () => {
       healthy: false,
       plans: [{ plan: PLAN, state: 'violated', met: false, lastAvailable: null, ageFrom: 'first-seen', ageSince: '2026-11-23T12:00:00.000Z', ageSeconds: 26 * 3600 + 15 * 60 }],
     });
+  });
+
+  it('marks LAST DRILL OVERDUE once a drill never attempted was first seen longer ago than its period, as its alarm would fire', async () => {
+    const dir = await emptyState();
+    await cli().run('status', '--local', '--state', dir, '--now', '2026-11-23T12:00:00Z');
+    const within = cli();
+    const over = cli();
+
+    // The example's weekly drill: a period of a week plus a day.
+    await within.run('status', '--local', '--state', dir, '--now', '2026-12-01T12:00:00Z');
+    await over.run('status', '--local', '--state', dir, '--now', '2026-12-01T12:15:00Z');
+
+    expect(within.out.join('').split('\n')[1]!.split(/\s{3,}/).at(-1)).toBe('<none>');
+    expect(over.out.join('').split('\n')[1]!.split(/\s{3,}/).at(-1)).toBe('never (OVERDUE)');
+    expect(over.err.join('')).toContain(`${PLAN}: drill production-weekly-drill has not passed in 8d15m since the RPO check first saw it, over its period of 8d (milvus-guard drill list --plan ${PLAN}; milvus-guard drill run --drill production-weekly-drill --wait)\n`);
+    expect(await new LocalFirstSeen(join(dir, 'catalog'), 'drill').list()).toEqual(new Map([['production-weekly-drill', '2026-11-23T12:00:00.000Z']]));
   });
 
   it('ages a plan whose backups all failed from its first attempt, before it was first seen', async () => {
@@ -226,7 +254,7 @@ describe('milvus-guard status', () => {
       return { ddb, sts, cw, restore: () => [ddb, sts, cw].forEach((m) => m.restore()) };
     }
 
-    it('reads the catalog (backups, their replication, restores, first-seen markers: one query each) and the vault bucket\'s latest daily size over its storage types', async () => {
+    it('reads the catalog (backups, their replication, restores, plans\' and drills\' first-seen markers: one query each) and the vault bucket\'s latest daily size over its storage types', async () => {
       const aws = mockAws();
       aws.ddb.on(QueryCommand, { ExpressionAttributeValues: { ':all': 'BACKUPS' } }).resolves({ Items: [backup('b-2', { completedAt: '2026-11-23T02:20:00.000Z' })] });
       aws.ddb.on(QueryCommand, { ExpressionAttributeValues: { ':all': 'RESTORES' } }).resolves({ Items: [drillRestore('d-1')] });
@@ -257,10 +285,11 @@ describe('milvus-guard status', () => {
           expect.objectContaining(partition('REPLICATIONS')),
           expect.objectContaining(partition('RESTORES')),
           expect.objectContaining({ TableName: 'milvus-guard-catalog', ...partition('FIRSTSEEN') }),
+          expect.objectContaining({ TableName: 'milvus-guard-catalog', ...partition('FIRSTSEEN#drill') }),
         ]);
         // status in AWS only reads: the RPO check records first-seen markers.
         expect(aws.ddb.commandCalls(PutCommand)).toEqual([]);
-        expect(aws.ddb.calls()).toHaveLength(4);
+        expect(aws.ddb.calls()).toHaveLength(5);
         expect(aws.cw.commandCalls(ListMetricsCommand).map((call) => call.args[0].input)).toEqual([{ Namespace: 'AWS/S3', MetricName: 'BucketSizeBytes', Dimensions: [{ Name: 'BucketName', Value: BUCKET }] }]);
         expect(aws.cw.commandCalls(GetMetricDataCommand).map((call) => call.args[0].input)).toEqual([
           {
@@ -320,7 +349,7 @@ describe('milvus-guard status', () => {
       now: '2026-11-24T12:00:00.000Z',
       healthy: true,
       plans: [
-        { plan: 'adhoc', cluster: 'prod', namespace: 'ns', rpo: { seconds: null, source: 'none', reason: 'on demand' }, lastAvailable: null, ageSeconds: null, ageFrom: null, ageSince: null, state: 'no-rpo', met: true, nextRun: null, lastFailure: null, vault: 'v', vaultBytes: 0, vaultBytesAt: '2026-11-24T00:00:00.000Z', dr: [], lastDrill: null },
+        { plan: 'adhoc', cluster: 'prod', namespace: 'ns', rpo: { seconds: null, source: 'none', reason: 'on demand' }, lastAvailable: null, ageSeconds: null, ageFrom: null, ageSince: null, state: 'no-rpo', met: true, nextRun: null, lastFailure: null, vault: 'v', vaultBytes: 0, vaultBytesAt: '2026-11-24T00:00:00.000Z', dr: [], lastDrill: null, drills: [] },
       ],
     });
 
