@@ -1,114 +1,77 @@
 /**
  * Benchmark of the data mover against restic on the same data, on this machine.
  *
- *   npm run bench:datamover -- [--size-mib 2048] [--db-mib 256] [--seed 42] [--dir PATH] [--keep]
+ *   npm run bench:datamover -- [--profile default,small-files] [--size-mib N] [--db-mib N]
+ *                              [--seed 42] [--dir PATH] [--disk-mib 1024] [--keep]
  *
- * 1. Builds a reproducible MinIO-shaped dataset: incompressible segment files from 64 KiB to
- *    8 MiB (log-uniform sizes) under a Milvus bucket layout, plus an etcd bbolt-sized db file.
- *    Content is an AES-CTR keystream seeded by --seed, so every run sees the same bytes.
- * 2. Ours runs as the Job image runs it: the esbuild bundle of docker/datamover/entry.ts.
- *    Full backup with each tool, then a ~1% change (20 new segment files and a 4 MiB rewrite
+ * 1. Measures this machine's disk copy rate (bench/disk-rate.ts: a 1 GiB file copied with
+ *    O_DIRECT reads and writes overlapping, fsynced; best of 3), the yardstick of the `% disk`
+ *    columns.
+ * 2. For each profile (bench/datamover-dataset.ts; both by default), builds a reproducible
+ *    MinIO-shaped dataset: `default` is ~2 GiB of segment files of 64 KiB-8 MiB, `small-files`
+ *    ~768 MiB of insert, stats and delta logs of 4 KiB-1 MiB (~4,200 files); both add a 256 MiB
+ *    etcd db. `--size-mib` and `--db-mib` override the profile's sizes.
+ * 3. Ours runs as the Job image runs it: the esbuild bundle of docker/datamover/entry.ts.
+ *    Full backup with each tool, then a ~1% change (new segment files and a 4 MiB rewrite
  *    inside the db file), an incremental backup with each tool, and a restore of the latest
  *    backup with each tool. Each run is a separate process timed by /usr/bin/time (wall
  *    seconds and peak RSS) after a `sync`; both tools read from a warm page cache. Bytes
  *    uploaded is the growth of the vault / repository on disk.
- * 3. Checks both restores against the source, prints a table and writes JSON to bench-results/.
+ * 4. Checks both restores against the source, prints a table per profile and writes JSON to
+ *    bench-results/.
  *
  * restic is the Debian package (`apt-get install -y restic`); without it the comparison
  * columns are skipped with a message. This is a measurement, not a test: it asserts nothing
  * about time, it reports.
  */
 import { spawnSync } from 'node:child_process';
-import { createCipheriv, createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { bundleDatamover } from '../docker/datamover/bundle.js';
+import { buildDataset, changeDataset, isProfileName, PROFILES, type DatasetProfile } from './datamover-dataset.js';
+import { measureDiskCopyRate, type DiskRate } from './disk-rate.js';
 
 const MiB = 1024 * 1024;
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-const { values: args } = parseArgs({
-  options: {
-    'size-mib': { type: 'string', default: '2048' },
-    'db-mib': { type: 'string', default: '256' },
-    seed: { type: 'string', default: '42' },
-    dir: { type: 'string' },
-    keep: { type: 'boolean', default: false },
-  },
+function fail(message: string): never {
+  process.stderr.write(`error: ${message}\n`);
+  process.exit(1);
+}
+
+let parsed;
+try {
+  parsed = parseArgs({
+    options: {
+      profile: { type: 'string', default: 'default,small-files' },
+      'size-mib': { type: 'string' },
+      'db-mib': { type: 'string' },
+      seed: { type: 'string', default: '42' },
+      dir: { type: 'string' },
+      'disk-mib': { type: 'string', default: '1024' },
+      keep: { type: 'boolean', default: false },
+    },
+  });
+} catch (err) {
+  fail(`${(err as Error).message} (see the comment at the top of bench/datamover.ts)`);
+}
+const args = parsed.values;
+const profileNames = args.profile.split(',').map((p) => p.trim());
+for (const p of profileNames) if (!isProfileName(p)) fail(`--profile: unknown profile ${JSON.stringify(p)}; use ${Object.keys(PROFILES).join(', ')} or a comma-separated list of them`);
+const sizeOverride = args['size-mib'] === undefined ? undefined : Number(args['size-mib']);
+const dbOverride = args['db-mib'] === undefined ? undefined : Number(args['db-mib']);
+if (sizeOverride !== undefined && !(sizeOverride > 0)) fail('--size-mib must be a positive number of MiB');
+if (dbOverride !== undefined && !(dbOverride >= 8)) fail('--db-mib must be at least 8');
+const diskMiB = Number(args['disk-mib']);
+if (!(Number.isInteger(diskMiB) && diskMiB >= 64)) fail('--disk-mib must be a whole number of MiB, at least 64');
+const profiles: DatasetProfile[] = profileNames.map((p) => {
+  const base = PROFILES[p as DatasetProfile['name']];
+  return { ...base, ...(sizeOverride !== undefined ? { segmentMiB: sizeOverride } : {}), ...(dbOverride !== undefined ? { dbMiB: dbOverride } : {}) };
 });
-const sizeMiB = Number(args['size-mib']);
-const dbMiB = Number(args['db-mib']);
-if (!(sizeMiB > 0) || !(dbMiB >= 8)) throw new Error('--size-mib must be positive and --db-mib at least 8');
 const work = resolve(args.dir ?? join(tmpdir(), 'milvus-guard-bench'));
-
-/** Deterministic incompressible bytes: AES-128-CTR keystream keyed by (seed, stream name). */
-function keystream(seed: string, name: string): (n: number) => Buffer {
-  const key = createHash('sha256').update(`key:${seed}:${name}`).digest().subarray(0, 16);
-  const iv = createHash('sha256').update(`iv:${seed}:${name}`).digest().subarray(0, 16);
-  const cipher = createCipheriv('aes-128-ctr', key, iv);
-  return (n) => cipher.update(Buffer.alloc(n));
-}
-
-/** Deterministic numbers in [0, 1) for sizes and names. */
-function prng(seed: string): () => number {
-  let counter = 0;
-  return () => createHash('sha256').update(`${seed}:${counter++}`).digest().readUInt32BE(0) / 2 ** 32;
-}
-
-function writeRandomFile(path: string, size: number, bytes: (n: number) => Buffer): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const fd = openSync(path, 'w');
-  for (let done = 0; done < size; ) {
-    const n = Math.min(8 * MiB, size - done);
-    writeSync(fd, bytes(n));
-    done += n;
-  }
-  closeSync(fd);
-}
-
-/** One MinIO object of a Milvus segment: `<bucket>/files/insert_log/<coll>/<part>/<seg>/<field>/<log>/part.1`. */
-function segmentPath(root: string, rand: () => number, i: number): string {
-  const coll = 449000000000000000n + BigInt(Math.floor(rand() * 4));
-  const seg = 449000000000100000n + BigInt(Math.floor(i / 8));
-  return join(root, 'minio', 'milvus-bucket', 'files', 'insert_log', `${coll}`, `${coll + 1n}`, `${seg}`, `${100 + (i % 8)}`, `${seg + BigInt(i)}`, 'part.1');
-}
-
-const MIN_SEGMENT = 64 * 1024;
-const MAX_SEGMENT = 8 * MiB;
-const logUniform = (r: number): number => Math.round(Math.exp(Math.log(MIN_SEGMENT) + r * (Math.log(MAX_SEGMENT) - Math.log(MIN_SEGMENT))));
-
-function buildDataset(root: string, seed: string): { files: number; bytes: number } {
-  const rand = prng(`sizes:${seed}`);
-  const bytes = keystream(seed, 'segments');
-  let total = 0;
-  let i = 0;
-  while (total < sizeMiB * MiB) {
-    const size = Math.min(logUniform(rand()), sizeMiB * MiB - total);
-    writeRandomFile(segmentPath(root, rand, i++), size, bytes);
-    total += size;
-  }
-  writeRandomFile(join(root, 'etcd', 'member', 'snap', 'db'), dbMiB * MiB, keystream(seed, 'etcd'));
-  return { files: i + 1, bytes: total + dbMiB * MiB };
-}
-
-/** The ~1% change: 20 new segment files and 4 MiB rewritten in the middle of the db file. */
-function changeDataset(root: string, seed: string): number {
-  const rand = prng(`change:${seed}`);
-  const bytes = keystream(seed, 'change');
-  let changed = 0;
-  for (let i = 0; i < 20; i++) {
-    const size = logUniform(rand());
-    writeRandomFile(segmentPath(root, rand, 1_000_000 + i), size, bytes);
-    changed += size;
-  }
-  const fd = openSync(join(root, 'etcd', 'member', 'snap', 'db'), 'r+');
-  writeSync(fd, bytes(4 * MiB), 0, 4 * MiB, Math.floor(dbMiB / 2) * MiB + 12345);
-  closeSync(fd);
-  return changed + 4 * MiB;
-}
 
 function diskUsage(dir: string): number {
   let total = 0;
@@ -146,106 +109,142 @@ function hasRestic(): string | undefined {
 
 // --- run --------------------------------------------------------------------------------------
 
-if (!existsSync('/usr/bin/time')) throw new Error('/usr/bin/time is needed to measure peak RSS: apt-get install -y time');
-rmSync(work, { recursive: true, force: true });
-const data = join(work, 'data');
-const vaultDir = join(work, 'vault');
-const resticRepo = join(work, 'restic-repo');
-mkdirSync(vaultDir, { recursive: true });
-const vaultUrl = pathToFileURL(vaultDir).href;
-// What the Job image runs: the datamover commands bundled into one module (docker/datamover).
-const cli = await bundleDatamover(join(work, 'bundle'));
-const restic = hasRestic();
-if (!restic) process.stderr.write('restic not found: skipping the comparison (install it with `apt-get install -y restic`)\n');
-
-process.stderr.write(`building the dataset in ${data} (${sizeMiB} MiB of segments + ${dbMiB} MiB db, seed ${args.seed})...\n`);
-const dataset = buildDataset(data, args.seed!);
-const resticEnv = { RESTIC_PASSWORD: 'milvus-guard-bench', RESTIC_CACHE_DIR: join(work, 'restic-cache') };
-if (restic) timed('restic', ['init', '--repo', resticRepo, '-q'], resticEnv);
-
 interface Row {
   operation: string;
   megabytes: number;
   ours: Timed & { bytesUploaded?: number };
   restic?: Timed & { bytesUploaded?: number };
 }
-const rows: Row[] = [];
-const ours = (argv: string[]): Timed => timed('node', ['--no-warnings', cli, 'datamover', ...argv]);
+
+interface ProfileResult {
+  profile: DatasetProfile;
+  dataset: { files: number; bytes: number };
+  change: { bytes: number; newFiles: number };
+  rows: Row[];
+  oursRestoreOk: boolean;
+  resticRestoreOk: boolean | undefined;
+  oursIncrementalReportedMiB: number;
+}
+
 const step = (text: string): void => void process.stderr.write(`${text}...\n`);
 
-/** Backs `data` up with ours (as `backupId`) and restic; bytes uploaded is what each repository grew by. */
-function backupBoth(name: string, backupId: string): { ours: Timed & { bytesUploaded: number }; restic?: Timed & { bytesUploaded: number } } {
-  step(`${name} (ours)`);
-  let before = diskUsage(vaultDir);
-  const oursRun = ours(['backup', '--source', data, '--vault', vaultUrl, '--volume', 'milvus-data', '--backup-id', backupId, '--json']);
-  const oursUp = diskUsage(vaultDir) - before;
-  if (!restic) return { ours: { ...oursRun, bytesUploaded: oursUp } };
-  step(`${name} (restic)`);
-  before = diskUsage(resticRepo);
-  const resticRun = timed('restic', ['--repo', resticRepo, 'backup', '--host', 'bench', '-q', data], resticEnv);
-  return { ours: { ...oursRun, bytesUploaded: oursUp }, restic: { ...resticRun, bytesUploaded: diskUsage(resticRepo) - before } };
+/** Full backup, 1% change, incremental and restore of one profile with both tools, in `dir`. */
+function runProfile(profile: DatasetProfile, dir: string, cli: string, restic: string | undefined): ProfileResult {
+  const data = join(dir, 'data');
+  const vaultDir = join(dir, 'vault');
+  const resticRepo = join(dir, 'restic-repo');
+  mkdirSync(vaultDir, { recursive: true });
+  const vaultUrl = pathToFileURL(vaultDir).href;
+  step(`[${profile.name}] building the dataset in ${data} (${profile.segmentMiB} MiB of ${profile.description}, ${profile.dbMiB} MiB db, seed ${args.seed})`);
+  const dataset = buildDataset(data, profile, args.seed);
+  const resticEnv = { RESTIC_PASSWORD: 'milvus-guard-bench', RESTIC_CACHE_DIR: join(dir, 'restic-cache') };
+  if (restic) timed('restic', ['init', '--repo', resticRepo, '-q'], resticEnv);
+  const ours = (argv: string[]): Timed => timed('node', ['--no-warnings', cli, 'datamover', ...argv]);
+
+  /** Backs `data` up with ours (as `backupId`) and restic; bytes uploaded is what each repository grew by. */
+  const backupBoth = (name: string, backupId: string): { ours: Timed & { bytesUploaded: number }; restic?: Timed & { bytesUploaded: number } } => {
+    step(`[${profile.name}] ${name} (ours)`);
+    let before = diskUsage(vaultDir);
+    const oursRun = ours(['backup', '--source', data, '--vault', vaultUrl, '--volume', 'milvus-data', '--backup-id', backupId, '--json']);
+    const oursUp = diskUsage(vaultDir) - before;
+    if (!restic) return { ours: { ...oursRun, bytesUploaded: oursUp } };
+    step(`[${profile.name}] ${name} (restic)`);
+    before = diskUsage(resticRepo);
+    const resticRun = timed('restic', ['--repo', resticRepo, 'backup', '--host', 'bench', '-q', data], resticEnv);
+    return { ours: { ...oursRun, bytesUploaded: oursUp }, restic: { ...resticRun, bytesUploaded: diskUsage(resticRepo) - before } };
+  };
+
+  const rows: Row[] = [];
+  rows.push({ operation: 'full backup', megabytes: dataset.bytes / MiB, ...backupBoth('full backup', 'full') });
+  step(`[${profile.name}] changing ~1% of the data`);
+  const change = changeDataset(data, profile, args.seed);
+  const incremental = backupBoth('incremental backup', 'incr');
+  const totalAfter = diskUsage(data);
+  rows.push({ operation: 'incremental (1%)', megabytes: totalAfter / MiB, ...incremental });
+
+  step(`[${profile.name}] restore (ours)`);
+  const oursTarget = join(dir, 'restore-ours');
+  const oursRestore = ours(['restore', '--vault', vaultUrl, '--volume', 'milvus-data', '--backup-id', 'incr', '--target', oursTarget, '--json']);
+  let resticRestore: Timed | undefined;
+  const resticTarget = join(dir, 'restore-restic');
+  if (restic) {
+    step(`[${profile.name}] restore (restic)`);
+    resticRestore = timed('restic', ['--repo', resticRepo, 'restore', 'latest', '--host', 'bench', '--target', resticTarget, '-q'], resticEnv);
+  }
+  rows.push({ operation: 'restore', megabytes: totalAfter / MiB, ours: oursRestore, ...(resticRestore ? { restic: resticRestore } : {}) });
+
+  step(`[${profile.name}] checking the restores against the source`);
+  const oursRestoreOk = treesEqual(data, oursTarget);
+  // restic restores the absolute source path under the target.
+  const resticRestoreOk = restic ? treesEqual(data, join(resticTarget, data)) : undefined;
+  const oursIncrementalReportedMiB = (JSON.parse(incremental.ours.stdout) as { bytesUploaded: number }).bytesUploaded / MiB;
+  return { profile, dataset, change, rows, oursRestoreOk, resticRestoreOk, oursIncrementalReportedMiB };
 }
-
-rows.push({ operation: 'full backup', megabytes: dataset.bytes / MiB, ...backupBoth('full backup', 'full') });
-
-step('changing ~1% of the data');
-const bytesChanged = changeDataset(data, args.seed!);
-
-const incremental = backupBoth('incremental backup', 'incr');
-const totalAfter = diskUsage(data);
-rows.push({ operation: 'incremental (1%)', megabytes: totalAfter / MiB, ...incremental });
-
-step('restore (ours)');
-const oursTarget = join(work, 'restore-ours');
-const oursRestore = ours(['restore', '--vault', vaultUrl, '--volume', 'milvus-data', '--backup-id', 'incr', '--target', oursTarget, '--json']);
-let resticRestore: Timed | undefined;
-const resticTarget = join(work, 'restore-restic');
-if (restic) {
-  step('restore (restic)');
-  resticRestore = timed('restic', ['--repo', resticRepo, 'restore', 'latest', '--host', 'bench', '--target', resticTarget, '-q'], resticEnv);
-}
-rows.push({ operation: 'restore', megabytes: totalAfter / MiB, ours: oursRestore, ...(resticRestore ? { restic: resticRestore } : {}) });
-
-step('checking the restores against the source');
-const oursRestoreOk = treesEqual(data, oursTarget);
-// restic restores the absolute source path under the target.
-const resticRestoreOk = restic ? treesEqual(data, join(resticTarget, data)) : undefined;
 
 // --- report -------------------------------------------------------------------------------------
 
 const fmt = (n: number, d = 1): string => n.toFixed(d);
 const throughput = (mb: number, t: Timed): number => mb / t.seconds;
-const header = ['operation', 'ours s', 'ours MiB/s', 'restic s', 'restic MiB/s', 'ours/restic', 'uploaded MiB (ours/restic)', 'peak RSS MiB (ours/restic)'];
-const table = rows.map((r) => [
-  r.operation,
-  fmt(r.ours.seconds, 2),
-  fmt(throughput(r.megabytes, r.ours)),
-  r.restic ? fmt(r.restic.seconds, 2) : '-',
-  r.restic ? fmt(throughput(r.megabytes, r.restic)) : '-',
-  r.restic ? `${fmt(r.restic.seconds / r.ours.seconds, 2)}x` : '-',
-  r.ours.bytesUploaded === undefined ? '-' : `${fmt(r.ours.bytesUploaded / MiB)} / ${r.restic?.bytesUploaded === undefined ? '-' : fmt(r.restic.bytesUploaded / MiB)}`,
-  `${fmt(r.ours.peakRssMiB, 0)} / ${r.restic ? fmt(r.restic.peakRssMiB, 0) : '-'}`,
-]);
-const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
-const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-const out = [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...table.map(line)];
-const oursIncrJson = JSON.parse(incremental.ours.stdout) as { bytesUploaded: number };
-const notes = [
-  `dataset: ${dataset.files} files, ${fmt(dataset.bytes / MiB)} MiB (seed ${args.seed}); change: ${fmt(bytesChanged / MiB)} MiB (20 new files + 4 MiB inside the db file)`,
-  `incremental upload / bytes changed: ours ${fmt(incremental.ours.bytesUploaded / bytesChanged, 2)} (vault growth; the tool reports ${fmt(oursIncrJson.bytesUploaded / MiB)} MiB)` +
-    (incremental.restic ? `, restic ${fmt(incremental.restic.bytesUploaded / bytesChanged, 2)}` : ''),
-  `restores identical to the source: ours ${oursRestoreOk ? 'yes' : 'NO'}${restic ? `, restic ${resticRestoreOk ? 'yes' : 'NO'}` : ''}`,
-  `ours/restic is restic's time divided by ours (above 1 = ours faster). ${restic ?? 'restic: not installed'}; node ${process.version}`,
+const percent = (share: number): string => `${Math.round(share * 100)}%`;
+
+function formatProfile(r: ProfileResult, disk: DiskRate, restic: string | undefined): string {
+  const header = ['operation', 'ours s', 'ours MiB/s', 'ours % disk', 'restic s', 'restic MiB/s', 'restic % disk', 'ours/restic', 'uploaded MiB (ours/restic)', 'peak RSS MiB (ours/restic)'];
+  const table = r.rows.map((row) => [
+    row.operation,
+    fmt(row.ours.seconds, 2),
+    fmt(throughput(row.megabytes, row.ours)),
+    percent(throughput(row.megabytes, row.ours) / disk.mibPerSecond),
+    row.restic ? fmt(row.restic.seconds, 2) : '-',
+    row.restic ? fmt(throughput(row.megabytes, row.restic)) : '-',
+    row.restic ? percent(throughput(row.megabytes, row.restic) / disk.mibPerSecond) : '-',
+    row.restic ? `${fmt(row.restic.seconds / row.ours.seconds, 2)}x` : '-',
+    row.ours.bytesUploaded === undefined ? '-' : `${fmt(row.ours.bytesUploaded / MiB)} / ${row.restic?.bytesUploaded === undefined ? '-' : fmt(row.restic.bytesUploaded / MiB)}`,
+    `${fmt(row.ours.peakRssMiB, 0)} / ${row.restic ? fmt(row.restic.peakRssMiB, 0) : '-'}`,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
+  const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  const incremental = r.rows[1]!;
+  const notes = [
+    `profile ${r.profile.name}: ${r.dataset.files} files, ${fmt(r.dataset.bytes / MiB)} MiB (${r.profile.description}; seed ${args.seed}); change: ${fmt(r.change.bytes / MiB)} MiB (${r.change.newFiles} new files + 4 MiB inside the db file)`,
+    `incremental upload / bytes changed: ours ${fmt(incremental.ours.bytesUploaded! / r.change.bytes, 2)} (vault growth; the tool reports ${fmt(r.oursIncrementalReportedMiB)} MiB)` +
+      (incremental.restic ? `, restic ${fmt(incremental.restic.bytesUploaded! / r.change.bytes, 2)}` : ''),
+    `restores identical to the source: ours ${r.oursRestoreOk ? 'yes' : 'NO'}${restic ? `, restic ${r.resticRestoreOk ? 'yes' : 'NO'}` : ''}`,
+  ];
+  return [`### ${r.profile.name}`, '', line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...table.map(line), '', ...notes].join('\n');
+}
+
+if (!existsSync('/usr/bin/time')) fail('/usr/bin/time is needed to measure peak RSS: apt-get install -y time');
+rmSync(work, { recursive: true, force: true });
+mkdirSync(work, { recursive: true });
+// What the Job image runs: the datamover commands bundled into one module (docker/datamover).
+const cli = await bundleDatamover(join(work, 'bundle'));
+const restic = hasRestic();
+if (!restic) process.stderr.write('restic not found: skipping the comparison (install it with `apt-get install -y restic`)\n');
+
+step(`measuring the disk copy rate in ${work} (${diskMiB} MiB, O_DIRECT, best of 3)`);
+const disk = await measureDiskCopyRate(work, diskMiB);
+const results: ProfileResult[] = [];
+for (const profile of profiles) {
+  const dir = join(work, profile.name);
+  results.push(runProfile(profile, dir, cli, restic));
+  // Each profile's trees and repositories go before the next is built: less disk needed.
+  if (!args.keep) rmSync(dir, { recursive: true, force: true });
+}
+
+const machine = `${availableParallelism()} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), ${fmt(totalmem() / 1024 ** 3, 0)} GiB memory`;
+const summary = [
+  `machine: ${machine}; disk copy rate ${fmt(disk.mibPerSecond, 0)} MiB/s (${disk.sizeMiB} MiB copied ${disk.direct ? 'with O_DIRECT' : 'through the page cache (O_DIRECT refused)'}, reads and writes overlapping, fsynced; best of ${disk.runs.map((r) => fmt(r, 0)).join(', ')} MiB/s)`,
+  `% disk is the operation's MiB/s over the disk copy rate; ours/restic is restic's time divided by ours (above 1 = ours faster); peak RSS is the process's (/usr/bin/time).`,
+  `${restic ?? 'restic: not installed'}; node ${process.version}`,
 ];
-process.stdout.write(`${out.join('\n')}\n\n${notes.join('\n')}\n`);
+process.stdout.write(`${results.map((r) => formatProfile(r, disk, restic)).join('\n\n')}\n\n${summary.join('\n')}\n`);
 
 const resultsDir = join(repoRoot, 'bench-results');
 mkdirSync(resultsDir, { recursive: true });
 const file = join(resultsDir, `datamover-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 writeFileSync(
   file,
-  `${JSON.stringify({ sizeMiB, dbMiB, seed: args.seed, dataset, bytesChanged, restic: restic ?? null, rows, oursRestoreOk, resticRestoreOk: resticRestoreOk ?? null, notes }, null, 2)}\n`,
+  `${JSON.stringify({ seed: args.seed, machine, disk, restic: restic ?? null, profiles: results.map((r) => ({ ...r, resticRestoreOk: r.resticRestoreOk ?? null })), notes: summary }, null, 2)}\n`,
 );
 process.stderr.write(`results written to ${file}\n`);
 if (!args.keep) rmSync(work, { recursive: true, force: true });
-

@@ -1,22 +1,32 @@
 /**
  * Restore (hydrate) one volume of one backup into a directory: stream the index, recreate
  * every entry, verify every chunk while writing, then set modes and times bottom-up.
+ *
+ * Where the time goes, and so how it is split: the main thread streams the index, creates
+ * directories and reads packs (consecutive chunks of a run of files in one ranged read, into a
+ * fixed pool of shared buffers); writer threads, one per core, verify each chunk's SHA-256 and
+ * write the files with synchronous system calls (restore-writers.ts). Restored files are not
+ * fsynced one by one, as restic does not: a restore killed midway is re-run (the marker stays
+ * until the end, and a re-run keeps only files whose size, mtime and every chunk hash match),
+ * and an fsync per file would cost a device flush per file, most of the restore's time on a
+ * volume of small files. In the cluster the hydrated volume is then unmounted from the Job's
+ * node before Milvus mounts it, and the unmount writes everything back.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, lstatSync, mkdirSync } from 'node:fs';
-import { chmod, chown, lchown, lstat, lutimes, mkdir, open, readdir, readFile, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmodSync, chownSync, lstatSync, mkdirSync, utimesSync } from 'node:fs';
+import { lchown, lstat, lutimes, mkdir, open, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { UserError } from '../errors.js';
 import { withPath } from '../fs-errors.js';
 import { checkBackupId, checkRestoreId, checkVolumeName, restoreProgressKey } from '../vault/layout.js';
-import { DirectFileWriter } from '../vault/file-store.js';
-import type { VaultStore } from '../vault/store.js';
-import { ChunkError, hashHere, readChunkRuns, type ChunkHasher } from './chunk-reader.js';
-import { ChunkerPool } from './chunker-pool.js';
+import { packKey } from '../vault/layout.js';
+import { ObjectNotFoundError, ShortReadError, type VaultStore } from '../vault/store.js';
+import { ChunkError } from './chunk-reader.js';
+import { RestoreWriters, sharedAlignedBuffer, type WriterFailure, type WriterOp, type WriterResult } from './restore-writers.js';
 import { displayPath, IndexCorruptError, IndexReader, type IndexEntry } from './index-format.js';
 import { hasIndexCommitment, indexMismatches, readVolumeSummary, type VolumeSummary } from './summary.js';
-import { Semaphore } from '../vault/semaphore.js';
 import { ProgressReporter, type ProgressOptions } from './progress.js';
 
 export interface RestoreOptions {
@@ -27,9 +37,15 @@ export interface RestoreOptions {
   readonly target: string;
   /** Set owners and groups as recorded (needs root). @default false */
   readonly preserveOwnership?: boolean;
-  /** Files written at once. @default 4 */
+  /**
+   * Ranged reads of packs in flight at once, each holding one 8 MiB buffer: the memory bound
+   * (see FileFeeder). @default 2 × writer threads + 2
+   */
   readonly concurrency?: number;
-  /** Threads that verify chunk hashes; 0 hashes on the calling thread. @default os.availableParallelism() */
+  /**
+   * Threads that verify and write files (restore-writers.ts); 0 does it on the calling thread.
+   * @default os.availableParallelism(), at least 2 and at most 16
+   */
   readonly workers?: number;
   readonly onProgress?: (progress: { files: number; bytesWritten: number }) => void;
   /** Monotonic milliseconds, for the duration. @default performance.now */
@@ -142,15 +158,11 @@ async function restoreWith(options: RestoreOptions, reporter: ProgressReporter |
   await checkIndexCommitment(vault, summary, what);
   const marker = join(target, RESTORE_MARKER);
   const resuming = await prepareTarget(target, marker, { backupId, volume });
+  const ownership = options.preserveOwnership ?? false;
 
   const reader = new IndexReader(await vault.openRead(summary.indexKey), what);
   const targetBuf = Buffer.from(target);
-  const slots = new Semaphore(options.concurrency ?? 4);
-  // Hashing is the restore's main CPU cost; the workers do it while this thread does I/O.
-  const pool = options.workers === 0 ? undefined : new ChunkerPool(options.workers ? { workers: options.workers } : {});
-  const hasher: ChunkHasher = pool ? (data, lengths) => pool.hashChunks(data, lengths) : hashHere;
-  const inflight = new Set<Promise<void>>();
-  let failure: unknown;
+  const writers = new RestoreWriters(options.workers ?? defaultWriterThreads());
   const counts = { files: 0, directories: 0, symlinks: 0, bytesWritten: 0, filesResumed: 0 };
   // Progress: files finished (written or kept), and bytes written so far plus those of kept files.
   const done = { files: 0, bytes: 0 };
@@ -158,6 +170,24 @@ async function restoreWith(options: RestoreOptions, reporter: ProgressReporter |
     done.bytes += n;
     reporter?.update(done);
   };
+  // The caller's progress callback formats text: once per file made it a visible cost on
+  // volumes of small files, so it is called at most every PROGRESS_MS (and at the end).
+  let lastProgress = -Infinity;
+  const progress = (force = false): void => {
+    if (!options.onProgress) return;
+    const now = clock();
+    if (!force && now - lastProgress < PROGRESS_MS) return;
+    lastProgress = now;
+    options.onProgress({ files: counts.files, bytesWritten: counts.bytesWritten });
+  };
+  const files = new FileFeeder(vault, writers, options.concurrency ?? defaultReadsInFlight(writers.size), (file, result) => {
+    done.files++;
+    if (result === 'resumed') {
+      counts.filesResumed++;
+      onBytes(file.entry.size);
+    } else counts.bytesWritten += file.entry.size;
+    progress();
+  }, onBytes);
   const dirs: { entry: IndexEntry; abs: Buffer }[] = [];
   const absolute = (p: Buffer): Buffer => (p.length === 0 ? targetBuf : Buffer.concat([targetBuf, Buffer.from('/'), p]));
 
@@ -168,10 +198,11 @@ async function restoreWith(options: RestoreOptions, reporter: ProgressReporter |
   const finalizers = new Set<Promise<void>>();
   const finishDir = (): void => {
     const { entry, abs } = dirs.pop()!;
-    const task = Promise.all([...inflight])
-      .then(() => (failure === undefined ? applyMetadata(abs, entry, options.preserveOwnership ?? false) : undefined))
+    const task = files
+      .whenAllSettled()
+      .then(() => (files.failure === undefined ? applyMetadataSync(abs, entry, ownership) : undefined))
       .catch((err: unknown) => {
-        failure ??= err;
+        files.failure ??= err;
       })
       .finally(() => finalizers.delete(task));
     finalizers.add(task);
@@ -199,56 +230,406 @@ async function restoreWith(options: RestoreOptions, reporter: ProgressReporter |
           break;
         case 'symlink':
           counts.symlinks++;
-          await makeSymlink(abs, entry, options.preserveOwnership ?? false);
+          await makeSymlink(abs, entry, ownership);
           break;
         case 'file': {
           counts.files++;
-          if (failure !== undefined) throw failure;
-          await slots.acquire();
-          // The slot bounds the bytes in flight, so it is given back as soon as the file's
-          // data is on disk: its mode and times are set while the next file streams.
-          let held = true;
-          const release = (): void => {
-            if (held) slots.release();
-            held = false;
-          };
-          const task = restoreFile(vault, abs, entry, { ownership: options.preserveOwnership ?? false, resuming, hasher, onDataWritten: release, onBytes })
-            .then((r) => {
-              done.files++;
-              if (r === 'resumed') {
-                counts.filesResumed++;
-                onBytes(entry.size);
-              } else counts.bytesWritten += entry.size;
-              options.onProgress?.({ files: counts.files, bytesWritten: counts.bytesWritten });
-            })
-            .catch((err: unknown) => {
-              failure ??= err;
-            })
-            .finally(() => {
-              release();
-              inflight.delete(task);
-            });
-          inflight.add(task);
+          if (files.failure !== undefined) throw files.failure;
+          const file: RestoreFile = { entry, abs, name: displayPath(entry.path), ownership };
+          if (resuming && (await alreadyRestored(abs, entry))) files.resumed(file);
+          else await files.add(file);
           break;
         }
       }
     }
+    await files.flush();
     while (dirs.length > 1) finishDir();
-    await Promise.all([...inflight]);
+    await files.settled();
     await Promise.all([...finalizers]);
-    if (failure !== undefined) throw failure;
+    if (files.failure !== undefined) throw files.failure;
     // The root last, and the marker just before it: until here a re-run resumes.
     const root = dirs.pop();
     if (!root) throw new IndexCorruptError(what, 'it has no root entry');
     checkRestoredAgainst(summary, target, counts.files, reader.counts.bytes);
     await rm(marker, { force: true });
-    await applyMetadata(root.abs, root.entry, options.preserveOwnership ?? false);
+    applyMetadataSync(root.abs, root.entry, ownership);
+    progress(true);
+  } catch (err) {
+    files.failure ??= err;
+    throw err;
   } finally {
-    await Promise.allSettled([...inflight, ...finalizers]);
+    files.cancel();
+    await files.settled().catch(() => {});
+    await Promise.allSettled([...finalizers]);
+    // Whatever a failure left open is incomplete: closed and removed (a re-run rewrites it).
+    if (files.failure !== undefined) await writers.abort();
     await reader.close().catch(() => {});
-    await pool?.close();
+    await writers.close();
   }
   return { volume, backupId, ...counts, durationSeconds: (clock() - started) / 1000 };
+}
+
+const PROGRESS_MS = 250;
+
+/**
+ * Writer threads: one per core the process may use (`os.availableParallelism()`, which follows
+ * the container's CPU limit), at least two so a thread blocked in a write does not idle the
+ * hashing, and at most MAX_WRITER_THREADS (memory: see FileFeeder).
+ */
+function defaultWriterThreads(): number {
+  return Math.min(MAX_WRITER_THREADS, Math.max(2, availableParallelism()));
+}
+const MAX_WRITER_THREADS = 16;
+
+/**
+ * Ranged reads in flight (each holds one pool buffer): one being written and one being read per
+ * writer, and two more so the disk always has a read queued; at most MAX_READS_IN_FLIGHT.
+ */
+function defaultReadsInFlight(writers: number): number {
+  return Math.min(MAX_READS_IN_FLIGHT, 2 * writers + 2);
+}
+const MAX_READS_IN_FLIGHT = 16;
+
+/** One file of the index on its way to a writer. */
+interface RestoreFile {
+  readonly entry: IndexEntry;
+  readonly abs: Buffer;
+  readonly name: string;
+  readonly ownership: boolean;
+}
+
+/** Bytes of one pool buffer: the largest ranged read (FastCDC's largest chunk is 4 MiB). */
+const RANGE_BYTES = 8 * 1024 * 1024;
+/** Slack for reading whole aligned blocks around a range (see VaultStore.getRange). */
+const RANGE_SLACK = 8 * 1024;
+/** Files handed to the writers together, at most (their ranges are planned together). */
+const BATCH_FILES = 512;
+
+/** One ranged read: consecutive chunks of one pack, and who gets which. */
+interface RangePlan {
+  readonly pack: string;
+  readonly offset: number;
+  readonly length: number;
+  readonly pieces: { readonly file: FileState; readonly first: number; count: number; readonly offset: number; last: boolean }[];
+}
+
+interface FileState {
+  /** Index order among the volume's files, from 1; also the writers' file id. */
+  readonly id: number;
+  readonly file: RestoreFile;
+  readonly writer: number;
+  readonly done: Promise<void>;
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+  opened: boolean;
+}
+
+/**
+ * Feeds files to the writer threads. Files are taken in index order in batches (up to 8 MiB of
+ * content or BATCH_FILES files); the chunks of a batch, in file order, are cut into ranged reads
+ * of consecutive bytes of one pack (up to 8 MiB), so a run of small files packed side by side
+ * costs one read instead of one per file, on a file:// vault and on S3 alike. Each read lands in
+ * a buffer of a fixed pool of shared memory and goes to the writers of the files it serves; the
+ * reads overlap, the hand-overs keep index order, so each writer sees its files' pieces in order.
+ *
+ * Memory is bounded by the pool: `readsInFlight` buffers of 8 MiB (plus 8 KiB) — by default
+ * 2 × writers + 2, at most 16: 48 MiB on 2 cores, never above 128 MiB — plus 4 MiB of aligned
+ * scratch per writer thread (writers = cores, 2 to 16: at most 64 MiB), plus one batch of index
+ * entries (at most BATCH_FILES). A read waits for a free buffer: that wait is the backpressure
+ * that stops the index from being read ahead. Only a chunk larger than 8 MiB (a custom chunker;
+ * FastCDC's default maximum is 4 MiB) gets a buffer of its own, for that read.
+ */
+class FileFeeder {
+  failure: unknown;
+  private batch: FileState[] = [];
+  private batchBytes = 0;
+  private readonly inflight = new Set<Promise<void>>();
+  private readonly free: SharedArrayBuffer[] = [];
+  private readonly waiting: ((buf: SharedArrayBuffer) => void)[] = [];
+  private allocated = 0;
+  /** Hand-overs to the writers, in order. */
+  private chain: Promise<void> = Promise.resolve();
+  private nextId = 1;
+  private nextWriter = 0;
+  private settledUpTo = 0;
+  private readonly settledAbove = new Set<number>();
+  private readonly waiters: { upTo: number; resolve: () => void }[] = [];
+
+  constructor(
+    private readonly vault: VaultStore,
+    private readonly writers: RestoreWriters,
+    private readonly buffers: number,
+    private readonly onDone: (file: RestoreFile, result: 'written' | 'resumed') => void,
+    private readonly onBytes: (n: number) => void,
+  ) {}
+
+  /** A file an interrupted run already restored. */
+  resumed(file: RestoreFile): void {
+    this.markSettled(this.nextId++);
+    this.onDone(file, 'resumed');
+  }
+
+  /**
+   * Queues a file for the writers; hands a batch over once it is full (waiting for buffers:
+   * backpressure). Throws the first failure of any file.
+   */
+  async add(file: RestoreFile): Promise<void> {
+    if (this.failure !== undefined) throw this.failure;
+    const { entry, name } = file;
+    const sum = (entry.chunks ?? []).reduce((n, c) => n + c.length, 0);
+    if (sum !== entry.size) throw new RestoreError(name, `its chunks add up to ${sum} bytes, the index says ${entry.size}`);
+    this.batch.push(this.track(file));
+    this.batchBytes += file.entry.size;
+    if (this.batchBytes >= RANGE_BYTES || this.batch.length >= BATCH_FILES) await this.flush();
+  }
+
+  /** Hands the queued files to the writers. */
+  async flush(): Promise<void> {
+    const batch = this.batch;
+    this.batch = [];
+    this.batchBytes = 0;
+    const ranges = planRanges(batch);
+    let next = 0;
+    try {
+      for (; next < ranges.length && this.failure === undefined; next++) {
+        const range = ranges[next]!;
+        const buffer = await this.takeBuffer(range.length);
+        const read = this.read(range, buffer);
+        read.catch(() => {}); // awaited in order below
+        this.chain = this.chain.then(() => this.handOver(range, buffer, read));
+      }
+    } finally {
+      // A failure stops the batch: what was not handed over is settled as failed.
+      for (const range of ranges.slice(next)) for (const p of range.pieces) p.file.reject(this.failure);
+    }
+    // Empty files have no range: opened and closed in order too.
+    const empty = batch.filter((s) => (s.file.entry.chunks ?? []).length === 0);
+    if (empty.length > 0) this.chain = this.chain.then(() => this.handOverEmpty(empty));
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  /** After a failure: the queued files will not be written. */
+  cancel(): void {
+    for (const f of this.batch) f.reject(this.failure ?? new Error('restore stopped'));
+    this.batch = [];
+  }
+
+  /** Resolves once every file handed over so far is finished (written or failed). */
+  async settled(): Promise<void> {
+    await this.chain;
+    await Promise.all([...this.inflight]);
+  }
+
+  /**
+   * Resolves once every file queued so far is finished (written or failed), including those
+   * still waiting in the batch. Cheap per call (a directory finishing waits on this): files are
+   * numbered in index order and a low-water mark says up to which one all are settled.
+   */
+  whenAllSettled(): Promise<void> {
+    const upTo = this.nextId - 1;
+    if (this.settledUpTo >= upTo) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ upTo, resolve }));
+  }
+
+  private markSettled(id: number): void {
+    this.settledAbove.add(id);
+    while (this.settledAbove.delete(this.settledUpTo + 1)) this.settledUpTo++;
+    while (this.waiters.length > 0 && this.waiters[0]!.upTo <= this.settledUpTo) this.waiters.shift()!.resolve();
+  }
+
+  private track(file: RestoreFile): FileState {
+    let resolve!: () => void;
+    let reject!: (err: unknown) => void;
+    const done = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const state: FileState = { id: this.nextId++, file, writer: this.nextWriter, done, resolve, reject, opened: false };
+    this.nextWriter = (this.nextWriter + 1) % this.writers.size;
+    const task = done
+      .then(() => this.onDone(file, 'written'))
+      .catch((err: unknown) => {
+        this.failure ??= err;
+      })
+      .finally(() => {
+        this.inflight.delete(task);
+        this.markSettled(state.id);
+      });
+    this.inflight.add(task);
+    return state;
+  }
+
+  private async takeBuffer(length: number): Promise<SharedArrayBuffer> {
+    // A chunk bigger than a pool buffer (a custom chunker) gets a buffer of its own.
+    if (length + RANGE_SLACK > RANGE_BYTES + RANGE_SLACK) return sharedAlignedBuffer(length + RANGE_SLACK);
+    const spare = this.free.pop();
+    if (spare) return spare;
+    if (this.allocated < this.buffers) {
+      this.allocated++;
+      return sharedAlignedBuffer(RANGE_BYTES + RANGE_SLACK);
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private giveBack(buffer: SharedArrayBuffer): void {
+    if (buffer.byteLength < RANGE_BYTES + RANGE_SLACK || buffer.byteLength > RANGE_BYTES + 2 * 65536) return; // one of its own
+    const next = this.waiting.shift();
+    if (next) next(buffer);
+    else this.free.push(buffer);
+  }
+
+  /** Reads a range into `buffer`; the view of the bytes within it. */
+  private async read(range: RangePlan, buffer: SharedArrayBuffer): Promise<Buffer> {
+    const into = new Uint8Array(buffer);
+    const first = range.pieces[0]!;
+    const ref = first.file.file.entry.chunks![first.first]!;
+    let data: Buffer;
+    try {
+      data = await this.vault.getRange(packKey(range.pack), range.offset, range.length, into);
+    } catch (err) {
+      let cause = err;
+      if (err instanceof ObjectNotFoundError) cause = new ChunkError(ref, 'missing', `pack ${packKey(range.pack)} does not exist`);
+      else if (err instanceof ShortReadError) cause = new ChunkError(ref, 'missing', err.message);
+      if (cause instanceof ChunkError) throw damaged(first.file.file.name, cause);
+      throw err;
+    }
+    if (data.length !== range.length) throw damaged(first.file.file.name, new ChunkError(ref, 'missing', `object ${packKey(range.pack)} returned ${data.length} bytes, wanted ${range.length}`));
+    // A store that ignored `into` returned its own buffer: copy it into the shared one.
+    if (data.buffer !== buffer) {
+      into.set(data, 0);
+      return Buffer.from(buffer, 0, range.length);
+    }
+    return data;
+  }
+
+  /** Gives each writer its pieces of a read range, in order; the buffer returns to the pool once all are done with it. */
+  private async handOver(range: RangePlan, buffer: SharedArrayBuffer, read: Promise<Buffer>): Promise<void> {
+    let data: Buffer;
+    try {
+      data = await read;
+    } catch (err) {
+      this.giveBack(buffer);
+      this.failure ??= err;
+      for (const p of range.pieces) p.file.reject(err);
+      return;
+    }
+    if (this.failure !== undefined) {
+      this.giveBack(buffer);
+      for (const p of range.pieces) p.file.reject(this.failure);
+      return;
+    }
+    const base = data.byteOffset;
+    const byWriter = new Map<number, { ops: WriterOp[]; files: FileState[] }>();
+    for (const piece of range.pieces) {
+      const f = piece.file;
+      let slot = byWriter.get(f.writer);
+      if (!slot) byWriter.set(f.writer, (slot = { ops: [], files: [] }));
+      if (!f.opened) {
+        slot.ops.push(openOp(f));
+        f.opened = true;
+      }
+      const chunks = f.file.entry.chunks!.slice(piece.first, piece.first + piece.count);
+      slot.ops.push({ op: 'piece', id: f.id, offset: base + piece.offset, lengths: chunks.map((c) => c.length), hashes: chunks.map((c) => c.hash), firstChunk: piece.first });
+      if (piece.last) slot.ops.push({ op: 'close', id: f.id });
+      slot.files.push(f);
+    }
+    let users = byWriter.size;
+    for (const [writer, { ops, files }] of byWriter) {
+      void this.writers.send(writer, ops, buffer).then(
+        (result) => {
+          if (--users === 0) this.giveBack(buffer);
+          this.settle(result, files);
+        },
+        (err: unknown) => {
+          if (--users === 0) this.giveBack(buffer);
+          this.failure ??= err;
+          for (const f of files) f.reject(err);
+        },
+      );
+    }
+  }
+
+  private async handOverEmpty(files: FileState[]): Promise<void> {
+    if (this.failure !== undefined) {
+      for (const f of files) f.reject(this.failure);
+      return;
+    }
+    const byWriter = new Map<number, FileState[]>();
+    for (const f of files) byWriter.set(f.writer, [...(byWriter.get(f.writer) ?? []), f]);
+    for (const [writer, list] of byWriter) {
+      const ops = list.flatMap((f): WriterOp[] => [openOp(f), { op: 'close', id: f.id }]);
+      void this.writers.send(writer, ops).then(
+        (result) => this.settle(result, list),
+        (err: unknown) => {
+          this.failure ??= err;
+          for (const f of list) f.reject(err);
+        },
+      );
+    }
+  }
+
+  private settle(result: WriterResult, files: FileState[]): void {
+    const byId = new Map(files.map((f) => [f.id, f]));
+    for (const [, n] of result.written) this.onBytes(n);
+    for (const failed of result.failed) {
+      const f = byId.get(failed.id);
+      if (!f) continue;
+      const err = writerError(f.file, failed);
+      this.failure ??= err;
+      f.reject(err);
+    }
+    for (const id of result.done) byId.get(id)?.resolve();
+  }
+}
+
+function openOp(f: FileState): WriterOp {
+  const { entry, abs, ownership } = f.file;
+  return { op: 'open', id: f.id, path: abs, size: entry.size, mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: nsToSeconds(entry.mtimeNs), chown: ownership };
+}
+
+/**
+ * The ranged reads of a batch: its chunks in file order, consecutive ones of one pack merged
+ * up to RANGE_BYTES. Each range lists, per file, the run of that file's chunks it holds.
+ */
+function planRanges(files: FileState[]): RangePlan[] {
+  const ranges: RangePlan[] = [];
+  let current: RangePlan | undefined;
+  for (const f of files) {
+    const chunks = f.file.entry.chunks ?? [];
+    for (let i = 0; i < chunks.length; i++) {
+      const c = chunks[i]!;
+      const end = current ? current.offset + current.length : -1;
+      if (!current || current.pack !== c.pack || c.offset !== end || current.length + c.length > RANGE_BYTES) {
+        current = { pack: c.pack, offset: c.offset, length: 0, pieces: [] };
+        ranges.push(current);
+      }
+      const last = current.pieces[current.pieces.length - 1];
+      if (last && last.file === f) last.count++;
+      else current.pieces.push({ file: f, first: i, count: 1, offset: current.length, last: false });
+      (current as { length: number }).length += c.length;
+    }
+    // The piece holding the file's last chunk closes it.
+    if (chunks.length > 0) {
+      current!.pieces[current!.pieces.length - 1]!.last = true;
+    }
+  }
+  return ranges;
+}
+
+function damaged(name: string, err: ChunkError): RestoreError {
+  return new RestoreError(name, `${err.message}; the vault is damaged, run datamover verify and restore from another backup`, { cause: err });
+}
+
+/** A writer's report as the error the restore throws: a damaged chunk, or a file-system error naming the file. */
+function writerError(file: RestoreFile, failed: WriterFailure): unknown {
+  if (failed.kind === 'mismatch') {
+    const ref = file.entry.chunks![failed.chunk]!;
+    return damaged(file.name, new ChunkError(ref, 'mismatch', `got ${failed.actual}`));
+  }
+  if (failed.code === 'ESIZE') return new RestoreError(file.name, failed.message);
+  const err = Object.assign(new Error(failed.message), { code: failed.code, errno: failed.errno, syscall: failed.syscall });
+  // A write through a file descriptor fails without a path (ENOSPC): name the file.
+  return withPath(err, file.abs);
 }
 
 /**
@@ -344,56 +725,16 @@ async function makeSymlink(abs: Buffer, entry: IndexEntry, ownership: boolean): 
   await lutimes(abs, t, t);
 }
 
-async function applyMetadata(abs: Buffer, entry: IndexEntry, ownership: boolean): Promise<void> {
-  if (ownership) await chown(abs, entry.uid, entry.gid);
-  await chmod(abs, entry.mode);
+/**
+ * A directory's owner, mode and times. Synchronous for the reason `makeDir` is: three system
+ * calls of microseconds each, which as promises would queue behind the reads in libuv's thread
+ * pool (a Milvus bucket holds about three directories per file).
+ */
+function applyMetadataSync(abs: Buffer, entry: IndexEntry, ownership: boolean): void {
+  if (ownership) chownSync(abs, entry.uid, entry.gid);
+  chmodSync(abs, entry.mode);
   const t = nsToSeconds(entry.mtimeNs);
-  await utimes(abs, t, t);
-}
-
-interface FileJob {
-  readonly ownership: boolean;
-  /** Files may be left from an interrupted run; otherwise the target started empty. */
-  readonly resuming: boolean;
-  readonly hasher: ChunkHasher;
-  /** Called once the content is written and closed, before metadata is applied. */
-  readonly onDataWritten: () => void;
-  /** Called with the length of each run of bytes written (for progress). */
-  readonly onBytes?: (bytes: number) => void;
-}
-
-async function restoreFile(vault: VaultStore, abs: Buffer, entry: IndexEntry, job: FileJob): Promise<'written' | 'resumed'> {
-  const { ownership, hasher } = job;
-  const name = displayPath(entry.path);
-  if (job.resuming && (await alreadyRestored(abs, entry))) return 'resumed';
-  // Restored files bypass the page cache: nothing here reads them back (see DirectFileWriter).
-  const writer = await DirectFileWriter.create(abs, { mode: 0o600 });
-  let ok = false;
-  try {
-    let written = 0;
-    for await (const run of readChunkRuns(vault, entry.chunks ?? [], hasher)) {
-      for (const bytes of run) {
-        await writer.write(bytes);
-        written += bytes.length;
-        job.onBytes?.(bytes.length);
-      }
-    }
-    if (written !== entry.size) throw new RestoreError(name, `its chunks add up to ${written} bytes, the index says ${entry.size}`);
-    await writer.close();
-    ok = true;
-    job.onDataWritten();
-  } catch (err) {
-    if (err instanceof ChunkError) throw new RestoreError(name, `${err.message}; the vault is damaged, run datamover verify and restore from another backup`, { cause: err });
-    // A write through a file handle fails without a path (ENOSPC): name the file.
-    throw withPath(err, abs);
-  } finally {
-    if (!ok) {
-      await writer.abort().catch(() => {});
-      await rm(abs, { force: true });
-    }
-  }
-  await applyMetadata(abs, entry, ownership);
-  return 'written';
+  utimesSync(abs, t, t);
 }
 
 /** A file left by an interrupted run counts as done only if size, mtime and content match. */

@@ -596,7 +596,14 @@ export class FileVaultStore implements VaultStore {
     }
   }
 
-  async getRange(key: string, offset: number, length: number): Promise<Buffer> {
+  async getRange(key: string, offset: number, length: number, into?: Uint8Array): Promise<Buffer> {
+    if (into && this.directIo) {
+      const view = await this.readDirectInto(key, into, offset, length);
+      if (view) {
+        if (view.length < length) throw new ShortReadError(this.url, key, `${length} bytes at ${offset}`, view.length);
+        return view;
+      }
+    }
     const buf = Buffer.allocUnsafe(length);
     // Restores read megabyte ranges of packs once each: like the writes, they skip the cache.
     const done = (this.directIo && length >= DIRECT_MIN_BYTES ? await this.readDirect(key, buf, offset) : undefined) ?? (await this.readBuffered(key, buf, offset));
@@ -668,6 +675,52 @@ export class FileVaultStore implements VaultStore {
       throw err;
     } finally {
       returnStaging(staging);
+      const last = this.dropReader(key, shared);
+      if (last) await fh.close();
+    }
+  }
+
+  /**
+   * Reads the aligned blocks around [offset, offset + length) with direct I/O straight into
+   * `into` (no staging copy, no allocation: a restore hands the same pool of buffers back and
+   * forth) and returns the view of the wanted bytes, shorter at the end of the file. Undefined
+   * where direct I/O cannot serve it (no O_DIRECT, a file system or a buffer that refuses it,
+   * `into` too small): the caller then reads the usual way.
+   */
+  private async readDirectInto(key: string, into: Uint8Array, offset: number, length: number): Promise<Buffer | undefined> {
+    const { O_DIRECT, O_RDONLY } = fsConstants;
+    const start = Math.floor(offset / DIRECT_ALIGN) * DIRECT_ALIGN;
+    const end = Math.ceil((offset + length) / DIRECT_ALIGN) * DIRECT_ALIGN;
+    if (O_DIRECT === undefined || end - start > into.byteLength) return undefined;
+    let shared = this.readers.get(key);
+    if (!shared) {
+      shared = { fh: this.openFile(key, O_RDONLY | O_DIRECT), users: 0 };
+      shared.fh.catch(() => {}); // awaited below by every user
+      this.readers.set(key, shared);
+    }
+    shared.users++;
+    let fh: FileHandle;
+    try {
+      fh = await shared.fh;
+    } catch (err) {
+      this.dropReader(key, shared);
+      if (isInvalid(err)) return undefined;
+      throw err;
+    }
+    try {
+      let done = 0;
+      while (start + done < end) {
+        const { bytesRead } = await fh.read(into, done, end - start - done, start + done);
+        done += bytesRead;
+        if (bytesRead === 0 || bytesRead % DIRECT_ALIGN !== 0) break; // the end of the file
+      }
+      const skip = offset - start;
+      const got = Math.max(0, Math.min(length, done - skip));
+      return Buffer.from(into.buffer, into.byteOffset + skip, got);
+    } catch (err) {
+      if (isInvalid(err)) return undefined;
+      throw err;
+    } finally {
       const last = this.dropReader(key, shared);
       if (last) await fh.close();
     }

@@ -121,8 +121,14 @@ export interface VaultStore {
   putFile(key: string, path: string, options?: PutOptions): Promise<void>;
   /** Reads a whole object. Throws `ObjectNotFoundError` when it does not exist. */
   get(key: string): Promise<Buffer>;
-  /** Reads `length` bytes at `offset`. Throws `ObjectNotFoundError`, or `ShortReadError` when the object is too short. */
-  getRange(key: string, offset: number, length: number): Promise<Buffer>;
+  /**
+   * Reads `length` bytes at `offset`. Throws `ObjectNotFoundError`, or `ShortReadError` when the
+   * object is too short. `into` is memory the caller offers for the bytes (page-aligned and at
+   * least `length` + 8 KiB, so a store may read whole aligned blocks with direct I/O): the result
+   * is then a view of it, not necessarily at its start. A store may ignore it and return its own
+   * buffer; callers check which they got.
+   */
+  getRange(key: string, offset: number, length: number, into?: Uint8Array): Promise<Buffer>;
   /** Streams a whole object. Throws `ObjectNotFoundError` when it does not exist. */
   openRead(key: string): Promise<Readable>;
   /** Size and retention of an object, or undefined when it does not exist. */
