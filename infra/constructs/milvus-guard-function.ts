@@ -38,12 +38,6 @@ export interface MilvusGuardFunctionProps<S extends z.ZodType> {
   /** The Powertools service name (log field `service`, metric dimension `service`). */
   readonly serviceName: string;
   /**
-   * The CloudWatch namespace of the function's metrics. The alarms and the dashboard read
-   * {@link METRICS_NAMESPACE}: a function that publishes elsewhere is invisible to them.
-   * @default METRICS_NAMESPACE (core/monitoring/metrics.ts)
-   */
-  readonly metricsNamespace?: string;
-  /**
    * The function's description.
    * @default - none
    */
@@ -92,7 +86,8 @@ export class MilvusGuardFunction<S extends z.ZodType> extends Construct implemen
     super(scope, id);
     const environment: Record<string, string> = {
       POWERTOOLS_SERVICE_NAME: props.serviceName,
-      POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace ?? METRICS_NAMESPACE,
+      // The one namespace the alarms and the dashboard read (core/monitoring/metrics.ts).
+      POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       ...Object.fromEntries(Object.entries(props.environment as Record<string, unknown>).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)])),
     };
     // The same check the function makes at cold start, made before anything deploys.

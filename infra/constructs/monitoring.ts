@@ -289,7 +289,7 @@ export class Monitoring extends Construct {
           metrics: [
             metric(METRICS.backupSucceeded, plan, cloudwatch.Stats.SUM, day, 'Available'),
             metric(METRICS.backupFailed, plan, cloudwatch.Stats.SUM, day, 'Failed'),
-            rpoMetric(METRICS.secondsSinceLastAvailableBackup, plan, 'Age of newest Available (s)'),
+            rpoMetric(METRICS.secondsSinceLastAvailableBackup, plan, 'Age of newest Available, or since first protected (s)'),
             rpoMetric(METRICS.rpoSeconds, plan, 'RPO (s)'),
           ],
           width: 6,

@@ -89,7 +89,6 @@ export class RpoCheck extends Construct {
       environment: { CATALOG_TABLE: props.catalogTable.tableName },
       config,
       serviceName: config.name,
-      metricsNamespace: METRICS_NAMESPACE,
       description: `Publishes the age of each plan's newest Available backup against its RPO, and of each drill's newest pass against its period (${config.name})`,
       // Listing the catalog and computing eight weeks of each schedule's runs.
       timeout: Duration.seconds(60),
