@@ -38,6 +38,7 @@ export const METRICS = {
   backupsPrepared: m('BackupsPrepared', 'Count', 'plan', 'backups that passed Prepare (a run started)'),
   backupSucceeded: m('BackupSucceeded', 'Count', 'plan', 'backups that became Available'),
   backupFailed: m('BackupFailed', 'Count', 'plan', 'backups that failed'),
+  lastBackupSucceeded: m('LastBackupSucceeded', 'None', 'plan', "the outcome of a backup that just ended: 1 when it became Available (Finalize), 0 when it failed (the failure path, or the recovery of an execution that ended without it); the newest value is the plan's last backup's status"),
   backupDuration: m('BackupDuration', 'Seconds', 'plan', 'start to Available (successful backups only)'),
   backupDurationRatio: m('BackupDurationRatio', 'None', 'plan', "this backup's duration over its plan's baseline (backupDurationRatio): none before the plan's first Available backup"),
   backupSize: m('BackupSize', 'Bytes', 'plan', "bytes the backup restores (volumes' files and bucket objects)"),

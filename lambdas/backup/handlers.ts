@@ -42,6 +42,7 @@ export function makeStepHandlers(deps: StepDependencies): Record<BackupStepState
     if (result.recovered && plan) {
       metrics.addDimension('plan', plan);
       metrics.addMetric(METRICS.backupFailed.name, MetricUnit.Count, 1);
+      metrics.addMetric(METRICS.lastBackupSucceeded.name, MetricUnit.NoUnit, 0);
     }
     return result;
   };
@@ -64,6 +65,8 @@ export function makeStepHandlers(deps: StepDependencies): Record<BackupStepState
       const result = await steps.finalizeStep(s, r.backup, r.discovery, r.snapshots, r.exports);
       metrics.addDimension('plan', result.plan);
       metrics.addMetric(METRICS.backupSucceeded.name, MetricUnit.Count, 1);
+      // The plan's last outcome, beside the counts: the dashboard shows its newest value.
+      metrics.addMetric(METRICS.lastBackupSucceeded.name, MetricUnit.NoUnit, 1);
       metrics.addMetric(METRICS.backupDuration.name, MetricUnit.Seconds, result.durationSeconds);
       metrics.addMetric(METRICS.backupBytesUploaded.name, MetricUnit.Bytes, result.bytesUploaded);
       metrics.addMetric(METRICS.backupSize.name, MetricUnit.Bytes, result.sizeBytes);
@@ -89,6 +92,7 @@ export function makeStepHandlers(deps: StepDependencies): Record<BackupStepState
       metrics.addDimension('plan', result.plan);
       // No BackupDuration: it is the time a backup takes to become Available; a failed run's would skew the plan's graph.
       metrics.addMetric(METRICS.backupFailed.name, MetricUnit.Count, 1);
+      metrics.addMetric(METRICS.lastBackupSucceeded.name, MetricUnit.NoUnit, 0);
       return result;
     }),
   });

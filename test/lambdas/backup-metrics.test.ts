@@ -20,8 +20,10 @@ import { LocalMetrics } from '../../local/workflows/metrics.js';
 import { localBackupServices } from '../../local/workflows/runner.js';
 
 // The backup steps' metrics as the Lambdas publish them (EMF, through Powertools): Finalize's
-// duration against the plan's baseline, and the BackupFailed of a backup recovered after an
-// execution that ended without its failure path (what the failure-rate alarm counts).
+// duration against the plan's baseline, each backup's outcome as the plan's LastBackupSucceeded
+// (1 Available, 0 Failed: the dashboard's last backup status), and the BackupFailed of a backup
+// recovered after an execution that ended without its failure path (what the failure-rate
+// alarm counts).
 
 type Emf = { _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string; Unit: string }[] }[] }; [key: string]: unknown };
 
@@ -136,6 +138,14 @@ describe('Finalize', () => {
     expect(emf[METRICS.backupDurationRatio.name]).toBe(1.5);
   });
 
+  it("publishes LastBackupSucceeded 1 for the plan: its last backup's outcome, Available", async () => {
+    const emf = await finalize(600, []);
+
+    expect(emf).toMatchObject({ service: 'milvus-guard', plan: PLAN, [METRICS.lastBackupSucceeded.name]: 1 });
+    expect(emf._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: METRICS_NAMESPACE, Dimensions: [['service', 'plan']] });
+    expect(emf._aws.CloudWatchMetrics[0]!.Metrics).toContainEqual({ Name: METRICS.lastBackupSucceeded.name, Unit: METRICS.lastBackupSucceeded.unit });
+  });
+
   it('publishes no BackupDurationRatio for the first Available backup of a plan: there is no baseline yet', async () => {
     const emf = await finalize(1800, [earlier('failed', 600, 1, { status: 'Failed' })]);
 
@@ -155,6 +165,34 @@ describe('Finalize', () => {
 
     expect(emf).toMatchObject({ plan: PLAN, [METRICS.backupSucceeded.name]: 1, [METRICS.backupDuration.name]: 1800 });
     expect(emf).not.toHaveProperty(METRICS.backupDurationRatio.name);
+  });
+});
+
+describe('MarkFailed (the failure path)', () => {
+  const BACKUP = 'milvus-production-backup-20261123020000';
+
+  it('publishes BackupFailed 1 and LastBackupSucceeded 0 for the plan, with the dimensions the list declares', async () => {
+    const catalog = new InMemoryCatalog();
+    await catalog.createBackup({ backupId: BACKUP, plan: PLAN, cluster: 'prod', namespace: NAMESPACE, vault: 'primary', executionId: 'exec-now', status: 'InProgress', startedAt: STARTED.toISOString(), steps: {} });
+    const services = { config, catalog, vault: new InMemoryVaultStore('memory://vault'), now: () => new Date(STARTED.getTime() + 300_000), events: { publish: async () => {} } } as unknown as BackupServices;
+    const { handlers, published } = handlersOf(services);
+    const backup = {
+      plan: PLAN,
+      backupName: BACKUP,
+      namespace: NAMESPACE,
+      cluster: { name: 'prod', eksClusterName: 'prod-eks', region: 'us-east-1' },
+      vault: { name: 'primary', bucket: 'vault', region: 'us-east-1' },
+      executionId: 'exec-now',
+      startedAt: STARTED.toISOString(),
+    };
+
+    await handlers.MarkFailed({ backup, error: { Error: 'SnapshotTimeoutError', Cause: 'the snapshots were not ready in time' } }, context);
+
+    expect(await catalog.getBackup(BACKUP)).toMatchObject({ status: 'Failed' });
+    expect(published()).toHaveLength(1);
+    expect(published()[0]).toMatchObject({ service: 'milvus-guard', plan: PLAN, [METRICS.backupFailed.name]: 1, [METRICS.lastBackupSucceeded.name]: 0 });
+    expect(published()[0]!._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: METRICS_NAMESPACE, Dimensions: [['service', 'plan']] });
+    expect(published()[0]!._aws.CloudWatchMetrics[0]!.Metrics).toContainEqual({ Name: METRICS.lastBackupSucceeded.name, Unit: METRICS.lastBackupSucceeded.unit });
   });
 });
 
@@ -215,8 +253,15 @@ describe('a backup recovered after an execution that ended without its failure p
     expect(result).toEqual({ recovered: BACKUP });
     expect(await catalog.getBackup(BACKUP)).toMatchObject({ status: 'Failed', failure: { error: 'ExecutionEnded' } });
     expect(published()).toHaveLength(1);
-    expect(published()[0]).toMatchObject({ service: 'milvus-guard', plan: PLAN, [METRICS.backupFailed.name]: 1 });
-    expect(published()[0]!._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: METRICS_NAMESPACE, Dimensions: [['service', 'plan']], Metrics: [{ Name: METRICS.backupFailed.name, Unit: 'Count' }] });
+    expect(published()[0]).toMatchObject({ service: 'milvus-guard', plan: PLAN, [METRICS.backupFailed.name]: 1, [METRICS.lastBackupSucceeded.name]: 0 });
+    expect(published()[0]!._aws.CloudWatchMetrics[0]).toMatchObject({
+      Namespace: METRICS_NAMESPACE,
+      Dimensions: [['service', 'plan']],
+      Metrics: [
+        { Name: METRICS.backupFailed.name, Unit: 'Count' },
+        { Name: METRICS.lastBackupSucceeded.name, Unit: 'None' },
+      ],
+    });
   }, 60_000);
 
   it('publishes one BackupFailed for the plan from RecoverHolder (the next backup finding the lock held by the dead execution)', async () => {
@@ -229,7 +274,7 @@ describe('a backup recovered after an execution that ended without its failure p
     expect(await catalog.getBackup(BACKUP)).toMatchObject({ status: 'Failed' });
     expect(await catalog.lockHolder(PLAN, NOW)).toBeUndefined();
     expect(published()).toHaveLength(1);
-    expect(published()[0]).toMatchObject({ plan: PLAN, [METRICS.backupFailed.name]: 1 });
+    expect(published()[0]).toMatchObject({ plan: PLAN, [METRICS.backupFailed.name]: 1, [METRICS.lastBackupSucceeded.name]: 0 });
   }, 60_000);
 
   it('publishes nothing when there was nothing to recover: the backup was final already, or the event names no plan', async () => {
