@@ -26,8 +26,11 @@ import { Worker } from 'node:worker_threads';
 
 /** One step for a writer, in the order it must happen. */
 export type WriterOp =
-  /** Create (truncate) the file; `mtime` in seconds for utimes; owner set only when `chown`. */
-  | { readonly op: 'open'; readonly id: number; readonly path: Uint8Array; readonly size: number; readonly mode: number; readonly uid: number; readonly gid: number; readonly mtime: number; readonly chown: boolean }
+  /**
+   * Create the directories `dirs` (mode 0700, outermost first; existing ones are fine), then
+   * create (truncate) the file; `mtime` in seconds for utimes; owner set only when `chown`.
+   */
+  | { readonly op: 'open'; readonly id: number; readonly path: Uint8Array; readonly dirs: readonly Uint8Array[]; readonly size: number; readonly mode: number; readonly uid: number; readonly gid: number; readonly mtime: number; readonly chown: boolean }
   /** Verify the chunks of `lengths` at `offset` of the message's buffer against `hashes`, then append them. */
   | { readonly op: 'piece'; readonly id: number; readonly offset: number; readonly lengths: readonly number[]; readonly hashes: readonly string[]; readonly firstChunk: number }
   /** Write what is left, set length and metadata, close. */
@@ -65,15 +68,38 @@ function makeWriter(fs, createHash, Memory) {
   const { O_DIRECT, O_WRONLY, O_CREAT, O_TRUNC } = fs.constants;
   const files = new Map();
 
+  const asBuffer = (u) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+
+  function makeDirs(op, path) {
+    for (const d of op.dirs) {
+      try { fs.mkdirSync(asBuffer(d), 0o700); }
+      catch (err) {
+        if (err.code === 'ENOENT') fs.mkdirSync(asBuffer(d), { recursive: true, mode: 0o700 }); // its parent: as in create()
+        else if (err.code !== 'EEXIST') throw err;
+      }
+    }
+  }
+
+  function create(path, flags) {
+    try { return fs.openSync(path, flags, 0o600); }
+    catch (err) {
+      // Its directory is one another writer was told to create and has not yet: create it.
+      if (err.code !== 'ENOENT') throw err;
+      fs.mkdirSync(path.subarray(0, path.lastIndexOf(0x2f)), { recursive: true, mode: 0o700 });
+      return fs.openSync(path, flags, 0o600);
+    }
+  }
+
   function openFile(op) {
-    const path = Buffer.from(op.path.buffer, op.path.byteOffset, op.path.byteLength);
+    const path = asBuffer(op.path);
+    makeDirs(op, path);
     let fd = -1;
     let direct = false;
     if (O_DIRECT !== undefined && scratch && op.size >= DIRECT_MIN) {
-      try { fd = fs.openSync(path, O_WRONLY | O_CREAT | O_TRUNC | O_DIRECT, 0o600); direct = true; }
+      try { fd = create(path, O_WRONLY | O_CREAT | O_TRUNC | O_DIRECT); direct = true; }
       catch (err) { if (err.code !== 'EINVAL') throw err; }
     }
-    if (fd < 0) fd = fs.openSync(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600);
+    if (fd < 0) fd = create(path, O_WRONLY | O_CREAT | O_TRUNC);
     return { op, path, fd, direct, position: 0, tail: Buffer.alloc(0), written: 0 };
   }
 
