@@ -1,12 +1,14 @@
 /**
  * The `milvus-guard` command line. Each verb lives in its own module under `cli/commands/`
  * and registers itself on the root program; this file only wires them and turns errors into
- * exit codes: a `UserError` or a file-system error the user can fix (core/fs-errors.ts) prints one
- * line, anything else is a bug and prints the stack.
+ * exit codes: a `UserError`, a file-system error the user can fix (core/fs-errors.ts) or an AWS
+ * request the environment failed (no or expired credentials, access denied, a table or bucket
+ * that does not exist, an endpoint out of reach: core/errors.ts) prints one line, anything else
+ * is a bug and prints the stack.
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { UserError } from '../core/errors.js';
+import { asAwsEnvironmentError, UserError } from '../core/errors.js';
 import { asFileSystemError } from '../core/fs-errors.js';
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -86,16 +88,19 @@ export async function main(argv: readonly string[]): Promise<number> {
 
 /**
  * Prints what ended the CLI with `err` and returns the exit code: nothing for a usage error
- * (commander printed it), one line for the user's mistakes (exit 1), the stack and a request
- * to report it for anything else, which is a bug of ours (exit 2).
+ * (commander printed it), one line for the user's mistakes and the environment's (exit 1: a
+ * full disk, no AWS credentials, a catalog table not deployed in that region), the stack and a
+ * request to report it for anything else, which is a bug of ours (exit 2).
  */
 export function reportFailure(err: unknown, write: (text: string) => void): number {
   if (err instanceof CommanderError) {
     // Commander already printed the usage error (or the help/version text).
     return err.exitCode;
   }
-  // A full disk, a read-only directory, a file in the way: the user's to fix, so one line.
-  const userError = err instanceof UserError ? err : asFileSystemError(err);
+  // A full disk, a read-only directory, a file in the way, no AWS credentials, a table not
+  // deployed: the user's to fix, so one line. Commands name the AWS resource where they call it;
+  // one that reached here unannotated still gets a line naming the request.
+  const userError = err instanceof UserError ? err : (asFileSystemError(err) ?? asAwsEnvironmentError(err));
   if (userError) {
     write(`error: ${userError.message}\n`);
     return userError.exitCode;

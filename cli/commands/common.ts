@@ -8,6 +8,7 @@ import type { BackupCatalog } from '../../core/catalog/catalog.js';
 import { DynamoCatalog } from '../../core/catalog/dynamo.js';
 import { loadConfigFile } from '../../core/config/parse.js';
 import type { Config } from '../../core/config/schema.js';
+import { onAws, type AwsTarget } from '../../core/errors.js';
 import { catalogTableName } from '../../core/naming.js';
 import { DEFAULT_CONFIG_FILE } from './config.js';
 
@@ -57,11 +58,40 @@ function positiveSeconds(value: string): number {
 
 export const configOf = (opts: WorkflowOptions): Promise<Config> => loadConfigFile(opts.config ?? (opts.local ? LOCAL_CONFIG_FILE : DEFAULT_CONFIG_FILE));
 
+/** The catalog table of `config` in the region `opts` names (`--region`, else the first vault's), as a failure names it. */
+export function catalogTarget(opts: Pick<WorkflowOptions, 'region'>, config: Config): AwsTarget & { readonly tableName: string; readonly region: string } {
+  const tableName = catalogTableName(config.name);
+  const region = opts.region ?? config.vaults[0]!.region;
+  return { service: 'DynamoDB', resource: `table ${tableName}`, region, tableName, actions: ['dynamodb:Query', 'dynamodb:GetItem'] };
+}
+
+/**
+ * `obj` with every method whose promise rejects for a reason of the environment (no or expired
+ * credentials, access denied, the table or bucket not there, the endpoint out of reach:
+ * core/errors.ts `asAwsEnvironmentError`) rejecting with one line about `target` instead; other
+ * rejections, and methods that return no promise, pass unchanged. At the method rather than in
+ * the SDK client's middleware, so that a test's aws-sdk-client-mock (which replaces `send`) sees
+ * the same path.
+ */
+export function explainAwsErrors<T extends object>(target: AwsTarget, obj: T): T {
+  return new Proxy(obj, {
+    get(o, key) {
+      // Read and called on the object itself, so its private fields and getters work.
+      const value: unknown = Reflect.get(o, key);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        const result: unknown = (value as (...a: unknown[]) => unknown).apply(o, args);
+        return result instanceof Promise ? onAws(target, result) : result;
+      };
+    },
+  });
+}
+
 /** The local catalog, or the DynamoDB global table (any region holds every record). */
 export async function catalogFor(opts: WorkflowOptions, config: Config): Promise<BackupCatalog> {
   if (opts.local) return (await import('../local-mode.js')).localCatalog(opts.state);
   const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
   const { DynamoDBDocumentClient } = await import('@aws-sdk/lib-dynamodb');
-  const region = opts.region ?? config.vaults[0]!.region;
-  return new DynamoCatalog({ tableName: catalogTableName(config.name), client: DynamoDBDocumentClient.from(new DynamoDBClient({ region })) });
+  const target = catalogTarget(opts, config);
+  return explainAwsErrors(target, new DynamoCatalog({ tableName: target.tableName, client: DynamoDBDocumentClient.from(new DynamoDBClient({ region: target.region })) }));
 }

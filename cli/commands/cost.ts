@@ -17,7 +17,7 @@ import { resolvePlan } from '../../core/config/resolve.js';
 import { inventoryVault, type VaultInventory } from '../../core/cost/inventory.js';
 import { DEFAULT_PRICES, loadPriceFile } from '../../core/cost/prices.js';
 import { costReport, type CostPlanInput, type CostReport, type CostVaultInput, type FullCopyComparison, type VaultCost } from '../../core/cost/report.js';
-import { UserError } from '../../core/errors.js';
+import { onAws, UserError } from '../../core/errors.js';
 import { replicaBucketName, vaultBucketName } from '../../core/naming.js';
 import type { VaultStore } from '../../core/vault/store.js';
 import { formatBytes, formatTable } from '../format.js';
@@ -170,9 +170,11 @@ async function awsInputs(opts: CostOptions, config: Config): Promise<CostVaultIn
   const { S3VaultStore } = await import('../../core/vault/s3-store.js');
   const out: CostVaultInput[] = [];
   for (const vault of vaultsOf(config, opts.vault)) {
-    const { Account } = await new STSClient({ region: vault.region }).send(new GetCallerIdentityCommand({}));
+    // The account names the buckets (core/naming.ts); no credentials fail here first.
+    const { Account } = await onAws({ service: 'STS', resource: 'GetCallerIdentity (the account that names the vault buckets)', region: vault.region, actions: ['sts:GetCallerIdentity'] }, new STSClient({ region: vault.region }).send(new GetCallerIdentityCommand({})));
     const parts = { installation: config.name, vault: vault.name, account: Account! };
-    const primary = await inventoryVault(new S3VaultStore({ bucket: vaultBucketName({ ...parts, region: vault.region }), region: vault.region }), { role: 'primary', region: vault.region });
+    const bucket = vaultBucketName({ ...parts, region: vault.region });
+    const primary = await onAws({ service: 'S3', resource: `bucket ${bucket} (vault ${vault.name})`, region: vault.region, actions: ['s3:ListBucket'] }, inventoryVault(new S3VaultStore({ bucket, region: vault.region }), { role: 'primary', region: vault.region }));
     const replicas = await Promise.all(vault.replicaRegions.map((region) => replicaInventory(new S3VaultStore({ bucket: replicaBucketName({ ...parts, region }), region, maxAttempts: 3 }), region)));
     const plans = plansOf(config, vault);
     out.push({

@@ -7,7 +7,7 @@
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { UserError } from '../../core/errors.js';
+import { asAwsEnvironmentError, awsFailureKind, UserError } from '../../core/errors.js';
 import { backupVolume } from '../../core/datamover/backup.js';
 import { ChunkError } from '../../core/datamover/chunk-reader.js';
 import { IndexCorruptError } from '../../core/datamover/index-format.js';
@@ -157,8 +157,9 @@ const isSdkError = (err: unknown): err is SdkError => err instanceof Error && ty
  */
 function vaultFailure(vaultUrl: string): (err: unknown) => unknown {
   return (err) => {
-    if (err instanceof Error && err.name === 'CredentialsProviderError') {
-      return new UserError(`no credentials for vault ${vaultUrl}: ${err.message}; give the data mover credentials (environment, Pod Identity, or --credentials-file)`, { cause: err });
+    // No credentials (or an SSO token) found: the CLI's shared line (core/errors.ts), with the data mover's own fix.
+    if (awsFailureKind(err) === 'no-credentials') {
+      return asAwsEnvironmentError(err, { service: 'S3', resource: `vault ${vaultUrl}` }, { 'no-credentials': 'give the data mover credentials (environment, Pod Identity, or --credentials-file)' })!;
     }
     if (!isSdkError(err)) return err;
     const status = err.$metadata.httpStatusCode;

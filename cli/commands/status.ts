@@ -36,10 +36,10 @@ import type { Config, Vault } from '../../core/config/schema.js';
 import { withReplication } from '../../core/dr/replication.js';
 import { UserError } from '../../core/errors.js';
 import { planStatuses, type PlanStatus, type VaultSize } from '../../core/monitoring/status.js';
-import { catalogTableName, vaultBucketName } from '../../core/naming.js';
+import { vaultBucketName } from '../../core/naming.js';
 import type { VaultStore } from '../../core/vault/store.js';
 import { formatBytes, formatDuration, formatTable } from '../format.js';
-import { addWorkflowOptions, catalogFor, configOf, processIO, type WorkflowIO, type WorkflowOptions } from './common.js';
+import { addWorkflowOptions, catalogFor, catalogTarget, configOf, explainAwsErrors, processIO, type WorkflowIO, type WorkflowOptions } from './common.js';
 import { nowOption } from './retention.js';
 
 /** The exit code when a plan does not meet its RPO. */
@@ -228,12 +228,13 @@ async function vaultSizes(opts: StatusOptions, config: Config, vaults: readonly 
 /** Where the first-seen markers of plans and of drills are: beside the catalog, which `catalogFor` connected. */
 async function firstSeenMarkersFor(opts: StatusOptions, config: Config, catalog: BackupCatalog): Promise<Record<FirstSeenSubject, FirstSeenMarkers>> {
   if (catalog instanceof LocalCatalog) return { plan: new LocalFirstSeen(catalog.dir), drill: new LocalFirstSeen(catalog.dir, 'drill') };
-  // The same table and region as catalogFor (cli/commands/common.ts).
+  // The same table and region as catalogFor (cli/commands/common.ts), and its failures told alike.
   const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
   const { DynamoDBDocumentClient } = await import('@aws-sdk/lib-dynamodb');
-  const client = DynamoDBDocumentClient.from(new DynamoDBClient({ region: opts.region ?? config.vaults[0]!.region }));
-  const tableName = catalogTableName(config.name);
-  return { plan: new DynamoFirstSeen({ tableName, client }), drill: new DynamoFirstSeen({ tableName, client, subject: 'drill' }) };
+  const target = catalogTarget(opts, config);
+  const client = DynamoDBDocumentClient.from(new DynamoDBClient({ region: target.region }));
+  const { tableName } = target;
+  return { plan: explainAwsErrors(target, new DynamoFirstSeen({ tableName, client })), drill: explainAwsErrors(target, new DynamoFirstSeen({ tableName, client, subject: 'drill' })) };
 }
 
 /** Registers `status` on the root program. */
