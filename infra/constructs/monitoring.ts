@@ -13,11 +13,14 @@
  *    15-minute Replication Time Control promise (failures have the vault's own alarm).
  * 4. Drills: a drill failed. That no drill passed within its period is the RPO check's alarm
  *    (infra/constructs/rpo-check.ts), over the metric it publishes in the catalog's home region.
- * 5. The dashboard (primary region): per plan the last backup's age against the RPO, successes
- *    and failures, durations, sizes and bytes uploaded, restore and drill RTO; the vault's bytes
- *    by storage class, its replication latency, and the DR regions' CheckReplication counts.
- *    A widget draws each metric from the region that publishes it: the age and RPO from the
- *    catalog's home region (the RPO check's), drills and CheckReplication from the DR regions.
+ * 5. The dashboard, one per installation (`<installation>`, made in the catalog's home-region
+ *    stack): per plan of every vault its last backup's outcome (`LastBackupSucceeded`), the
+ *    newest Available backup's age against the RPO, successes and failures, durations, sizes and
+ *    bytes uploaded, restore and drill RTO; per vault its bytes by storage class, its replication
+ *    latency and failures, and the DR regions' CheckReplication counts. Each metric is drawn from
+ *    the region that publishes it: a plan's from its vault's region, the age and RPO from the
+ *    catalog's home region (the RPO check's), drills into DR clusters and CheckReplication from
+ *    the DR regions, a vault's S3 metrics from its region.
  * The RPO alarm is the RPO check's (infra/constructs/rpo-check.ts); the capacity alarms are the
  * vault's (infra/constructs/vault.ts); failed executions are each workflow's.
  */
@@ -76,13 +79,50 @@ export function guardMetric(spec: MetricSpec, service: string, plan: string | un
   });
 }
 
+/** A DR replica of a vault, as the dashboard draws its replication. */
+export interface DashboardReplica {
+  /** The DR region: where its drills and CheckReplication publish. */
+  readonly region: string;
+  /** The DR vault's bucket: the replication metrics' `DestinationBucket`. */
+  readonly bucketName: string;
+  /** The vault's replication rule into it: the replication metrics' `RuleId`. */
+  readonly ruleId: string;
+}
+
+/** A vault of the installation, as the dashboard draws it. */
+export interface DashboardVault {
+  /** Its name in the config. */
+  readonly name: string;
+  /** Its region: where its plans' backups (and restores and drills there) publish, and S3 reports its bytes and replication. */
+  readonly region: string;
+  /** Its bucket: `BucketSizeBytes`'s `BucketName`, the replication metrics' `SourceBucket`. */
+  readonly bucketName: string;
+  /** Its plans' names, a row of widgets each. */
+  readonly plans: readonly string[];
+  /** Its DR replicas. */
+  readonly replicas: readonly DashboardReplica[];
+}
+
+/** The installation's one dashboard. */
+export interface InstallationDashboardProps {
+  /** Its name: dashboards are global to the account, one per installation. */
+  readonly dashboardName: string;
+  /** Every vault of the installation, with its plans, in the config's order. */
+  readonly vaults: readonly DashboardVault[];
+  /**
+   * Where the RPO check publishes each plan's age and RPO: the catalog's home region
+   * (infra/constructs/rpo-check.ts runs beside the global table).
+   */
+  readonly rpoCheckRegion: string;
+}
+
 export interface MonitoringProps {
   /** The installation's name: the metrics' `service` dimension and the alarms' name prefix. */
   readonly installation: string;
   /** Where every alarm publishes. */
   readonly topic: sns.ITopic;
   /**
-   * The plans whose backups run in this stack: failure-rate and duration alarms, dashboard rows.
+   * The plans whose backups run in this stack: their failure-rate and duration alarms.
    * @default - none (a DR stack backs nothing up)
    */
   readonly plans?: readonly ResolvedPlan[];
@@ -92,32 +132,18 @@ export interface MonitoringProps {
    */
   readonly drills?: readonly ResolvedDrill[];
   /**
-   * The vault of this stack's region: its replication rules get a latency alarm, and the
-   * dashboard draws its bytes by storage class and its replication.
-   * @default - no vault alarms or widgets
+   * The vault of this stack's region: its replication rules get a latency alarm.
+   * @default - no vault alarms
    */
   readonly vault?: Vault;
   /** The vault's name in the config, for names and descriptions. @default - the construct id */
   readonly vaultName?: string;
   /**
-   * The dashboard's name; without it no dashboard is made. Dashboards are global to the account,
-   * so it must differ between the installation's regions.
+   * The installation's one dashboard, with every plan and vault of the installation (in any
+   * region); made in one stack only, since dashboards are global to the account.
    * @default - no dashboard
    */
-  readonly dashboardName?: string;
-  /**
-   * The vault's DR regions: the dashboard draws their drills' RTO and CheckReplication's counts
-   * from there (a dashboard may show any region's metrics).
-   * @default - none
-   */
-  readonly drRegions?: readonly string[];
-  /**
-   * Where the RPO check publishes each plan's age and RPO: the catalog's home region
-   * (infra/constructs/rpo-check.ts runs beside the global table). The dashboard draws them from
-   * there; a widget asks its own region unless told otherwise, and would show nothing.
-   * @default - this stack's region
-   */
-  readonly rpoCheckRegion?: string;
+  readonly dashboard?: InstallationDashboardProps;
 }
 
 export class Monitoring extends Construct {
@@ -143,7 +169,7 @@ export class Monitoring extends Construct {
     for (const plan of [...new Set(drills.map((d) => d.plan.plan.name))]) {
       this.drillFailedAlarm(props.installation, plan, drills.filter((d) => d.plan.plan.name === plan).map((d) => d.drill.name));
     }
-    if (props.dashboardName) this.dashboard = this.buildDashboard(props.dashboardName, props.installation, plans, props.vault, props.drRegions ?? [], props.rpoCheckRegion ?? Stack.of(this).region);
+    if (props.dashboard) this.dashboard = this.buildDashboard(props.installation, props.dashboard);
   }
 
   private add(id: string, props: cloudwatch.AlarmProps): cloudwatch.Alarm {
@@ -262,136 +288,165 @@ export class Monitoring extends Construct {
     });
   }
 
-
-
-  private buildDashboard(dashboardName: string, installation: string, plans: readonly ResolvedPlan[], vault: Vault | undefined, drRegions: readonly string[], rpoCheckRegion: string): cloudwatch.Dashboard {
-    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { dashboardName, defaultInterval: Duration.days(14) });
-    const metric = (spec: MetricSpec, plan: string, statistic: string, period: Duration, label?: string) =>
-      guardMetric(spec, installation, plan, { statistic, period, label: label ?? spec.name });
-    // The RPO check's metrics, from the region it publishes in (a widget asks its own region unless a metric names another).
-    const rpoMetric = (spec: MetricSpec, plan: string, label: string) => metric(spec, plan, cloudwatch.Stats.MAXIMUM, Duration.minutes(15), label).with({ region: rpoCheckRegion });
+  /**
+   * The installation's one dashboard: a row of widgets per plan of every vault, then a section
+   * per vault. CloudWatch dashboards are global to the account and a metric in a widget may name
+   * its own region ("region" in a metric's rendering properties, the same JSON the console writes
+   * for a graph with metrics of several regions: aws/aws-cdk#5449; CloudWatch API Reference,
+   * "Dashboard Body Structure and Syntax"; CDK `Metric.with({ region })`), so every metric here
+   * names the region that publishes it: a plan's backups, restores and drills its vault's region;
+   * its age and RPO the RPO check's; drills into DR clusters and CheckReplication the DR regions;
+   * S3 reports a vault's bytes and replication in the vault's region.
+   */
+  private buildDashboard(installation: string, props: InstallationDashboardProps): cloudwatch.Dashboard {
+    const { rpoCheckRegion, vaults } = props;
+    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: props.dashboardName,
+      defaultInterval: Duration.days(14),
+      // Every metric here has the period it is read at on purpose (a day for counts, a minute for
+      // the last outcome): "auto" would widen the periods with the time range, and a widened
+      // period of LastBackupSucceeded mixes the outcomes of several backups into one number.
+      periodOverride: cloudwatch.PeriodOverride.INHERIT,
+    });
+    const day = Duration.days(1);
+    const metric = (spec: MetricSpec, plan: string | undefined, region: string, statistic: string, period: Duration, label?: string) =>
+      guardMetric(spec, installation, plan, { statistic, period, label: label ?? spec.name }).with({ region });
+    // The RPO check's metrics, from the region it publishes in: the catalog's home region.
+    const rpoMetric = (spec: MetricSpec, plan: string, label: string) => metric(spec, plan, rpoCheckRegion, cloudwatch.Stats.MAXIMUM, Duration.minutes(15), label);
+    const regions = [...new Set(vaults.flatMap((v) => [v.region, ...v.replicas.map((r) => r.region)]))];
     dashboard.addWidgets(
       new cloudwatch.TextWidget({
         markdown:
           `# milvus-guard ${installation}\n` +
-          `Per plan: the newest Available backup's age against the RPO, backups and failures, durations, sizes, restore and drill RTO. Metrics: namespace ${METRICS_NAMESPACE}, dimensions service=${installation} and plan. ` +
+          `Per plan: its last backup's outcome, the newest Available backup's age against the RPO, backups and failures, durations, sizes, restore and drill RTO; per vault: bytes by storage class and DR replication. ` +
+          `Metrics: namespace ${METRICS_NAMESPACE}, dimensions service=${installation} and plan, each from the region that publishes it (${regions.join(', ')}; age and RPO from ${rpoCheckRegion}). ` +
           `From a terminal: \`milvus-guard status\`.`,
         width: 24,
         height: 2,
       }),
     );
-    for (const { plan: { name: plan } } of plans) {
-      const day = Duration.days(1);
-      dashboard.addWidgets(new cloudwatch.TextWidget({ markdown: `## Plan ${plan}`, width: 24, height: 1 }));
-      dashboard.addWidgets(
-        new cloudwatch.SingleValueWidget({
-          title: `${plan}: last backup (24 h)`,
-          metrics: [
-            metric(METRICS.backupSucceeded, plan, cloudwatch.Stats.SUM, day, 'Available'),
-            metric(METRICS.backupFailed, plan, cloudwatch.Stats.SUM, day, 'Failed'),
-            rpoMetric(METRICS.secondsSinceLastAvailableBackup, plan, 'Age of newest Available, or since first protected (s)'),
-            rpoMetric(METRICS.rpoSeconds, plan, 'RPO (s)'),
-          ],
-          width: 6,
-          height: 6,
-        }),
-        new cloudwatch.GraphWidget({
-          title: `${plan}: newest Available backup's age vs RPO`,
-          left: [rpoMetric(METRICS.secondsSinceLastAvailableBackup, plan, 'age (s)'), rpoMetric(METRICS.rpoSeconds, plan, 'RPO (s)')],
-          leftYAxis: { min: 0 },
-          width: 6,
-          height: 6,
-        }),
-        new cloudwatch.GraphWidget({
-          title: `${plan}: backups and failures per day`,
-          left: [
-            metric(METRICS.backupSucceeded, plan, cloudwatch.Stats.SUM, day, 'Available'),
-            metric(METRICS.backupFailed, plan, cloudwatch.Stats.SUM, day, 'Failed'),
-            metric(METRICS.restoreFailed, plan, cloudwatch.Stats.SUM, day, 'Restores failed'),
-            metric(METRICS.drillFailed, plan, cloudwatch.Stats.SUM, day, 'Drills failed'),
-            // CheckReplication's count of this plan's backups past the deadline, in each DR region.
-            ...drRegions.map((region) => metric(METRICS.replicationLate, plan, cloudwatch.Stats.MAXIMUM, day, `Late to replicate to ${region} (most at once)`).with({ region })),
-          ],
-          view: cloudwatch.GraphWidgetView.BAR,
-          width: 6,
-          height: 6,
-        }),
-        new cloudwatch.GraphWidget({
-          title: `${plan}: backup duration (s), and against its baseline`,
-          left: [metric(METRICS.backupDuration, plan, cloudwatch.Stats.MAXIMUM, day, 'longest of the day'), metric(METRICS.backupDuration, plan, cloudwatch.Stats.AVERAGE, day, 'average of the day')],
-          right: [metric(METRICS.backupDurationRatio, plan, cloudwatch.Stats.MAXIMUM, day, 'highest duration / baseline of the day')],
-          rightAnnotations: [{ value: DURATION_RATIO_LIMIT, label: `alarm above ${DURATION_RATIO_LIMIT}× the baseline` }],
-          leftYAxis: { min: 0 },
-          rightYAxis: { min: 0 },
-          width: 6,
-          height: 6,
-        }),
-      );
-      dashboard.addWidgets(
-        new cloudwatch.GraphWidget({
-          title: `${plan}: backup size and bytes uploaded (dedup at work)`,
-          left: [metric(METRICS.backupSize, plan, cloudwatch.Stats.MAXIMUM, day, 'size'), metric(METRICS.backupBytesUploaded, plan, cloudwatch.Stats.SUM, day, 'uploaded')],
-          leftYAxis: { min: 0 },
-          width: 12,
-          height: 6,
-        }),
-        new cloudwatch.GraphWidget({
-          title: `${plan}: restore and drill RTO (s)`,
-          left: [
-            metric(METRICS.restoreRto, plan, cloudwatch.Stats.MAXIMUM, day, 'restore RTO'),
-            metric(METRICS.drillRto, plan, cloudwatch.Stats.MAXIMUM, day, 'drill RTO'),
-            metric(METRICS.drillRpo, plan, cloudwatch.Stats.MAXIMUM, day, 'drill RPO'),
-            // Drills into a DR cluster run (and report) in the DR region.
-            ...drRegions.map((region) => metric(METRICS.drillRto, plan, cloudwatch.Stats.MAXIMUM, day, `drill RTO in ${region}`).with({ region })),
-          ],
-          leftYAxis: { min: 0 },
-          width: 12,
-          height: 6,
-        }),
-      );
+    for (const vault of vaults) {
+      const drRegions = vault.replicas.map((r) => r.region);
+      for (const plan of vault.plans) {
+        const own = (spec: MetricSpec, statistic: string, period: Duration, label: string) => metric(spec, plan, vault.region, statistic, period, label);
+        dashboard.addWidgets(new cloudwatch.TextWidget({ markdown: `## Plan ${plan} (vault ${vault.name}, ${vault.region})`, width: 24, height: 1 }));
+        dashboard.addWidgets(
+          new cloudwatch.SingleValueWidget({
+            title: `${plan}: last backup`,
+            metrics: [
+              // A number widget shows each metric's most recent value (CDK SingleValueWidget: "the
+              // most recent value for every metric") in the dashboard's time range: one data point
+              // per backup, so the newest is the last backup's outcome. Minimum of a minute: were a
+              // failure and a success ever published in the same minute, it shows the failure.
+              own(METRICS.lastBackupSucceeded, cloudwatch.Stats.MINIMUM, Duration.minutes(1), 'Last backup: 1 Available, 0 Failed'),
+              rpoMetric(METRICS.secondsSinceLastAvailableBackup, plan, 'Age of newest Available, or since first protected (s)'),
+              rpoMetric(METRICS.rpoSeconds, plan, 'RPO (s)'),
+              own(METRICS.backupSucceeded, cloudwatch.Stats.SUM, day, 'Available (newest day)'),
+              own(METRICS.backupFailed, cloudwatch.Stats.SUM, day, 'Failed (newest day)'),
+            ],
+            width: 6,
+            height: 6,
+          }),
+          new cloudwatch.GraphWidget({
+            title: `${plan}: newest Available backup's age vs RPO`,
+            left: [rpoMetric(METRICS.secondsSinceLastAvailableBackup, plan, 'age (s)'), rpoMetric(METRICS.rpoSeconds, plan, 'RPO (s)')],
+            leftYAxis: { min: 0 },
+            width: 6,
+            height: 6,
+          }),
+          new cloudwatch.GraphWidget({
+            title: `${plan}: backups and failures per day`,
+            left: [
+              own(METRICS.backupSucceeded, cloudwatch.Stats.SUM, day, 'Available'),
+              own(METRICS.backupFailed, cloudwatch.Stats.SUM, day, 'Failed'),
+              own(METRICS.restoreFailed, cloudwatch.Stats.SUM, day, 'Restores failed'),
+              own(METRICS.drillFailed, cloudwatch.Stats.SUM, day, 'Drills failed'),
+              // CheckReplication's count of this plan's backups past the deadline, in each DR region.
+              ...drRegions.map((region) => metric(METRICS.replicationLate, plan, region, cloudwatch.Stats.MAXIMUM, day, `Late to replicate to ${region} (most at once)`)),
+            ],
+            view: cloudwatch.GraphWidgetView.BAR,
+            width: 6,
+            height: 6,
+          }),
+          new cloudwatch.GraphWidget({
+            title: `${plan}: backup duration (s), and against its baseline`,
+            left: [own(METRICS.backupDuration, cloudwatch.Stats.MAXIMUM, day, 'longest of the day'), own(METRICS.backupDuration, cloudwatch.Stats.AVERAGE, day, 'average of the day')],
+            right: [own(METRICS.backupDurationRatio, cloudwatch.Stats.MAXIMUM, day, 'highest duration / baseline of the day')],
+            rightAnnotations: [{ value: DURATION_RATIO_LIMIT, label: `alarm above ${DURATION_RATIO_LIMIT}× the baseline` }],
+            leftYAxis: { min: 0 },
+            rightYAxis: { min: 0 },
+            width: 6,
+            height: 6,
+          }),
+        );
+        dashboard.addWidgets(
+          new cloudwatch.GraphWidget({
+            title: `${plan}: backup size and bytes uploaded (dedup at work)`,
+            left: [own(METRICS.backupSize, cloudwatch.Stats.MAXIMUM, day, 'size'), own(METRICS.backupBytesUploaded, cloudwatch.Stats.SUM, day, 'uploaded')],
+            leftYAxis: { min: 0 },
+            width: 12,
+            height: 6,
+          }),
+          new cloudwatch.GraphWidget({
+            title: `${plan}: restore and drill RTO (s)`,
+            left: [
+              own(METRICS.restoreRto, cloudwatch.Stats.MAXIMUM, day, 'restore RTO'),
+              own(METRICS.drillRto, cloudwatch.Stats.MAXIMUM, day, 'drill RTO'),
+              own(METRICS.drillRpo, cloudwatch.Stats.MAXIMUM, day, 'drill RPO'),
+              // Drills into a DR cluster run (and report) in the DR region.
+              ...drRegions.map((region) => metric(METRICS.drillRto, plan, region, cloudwatch.Stats.MAXIMUM, day, `drill RTO in ${region}`)),
+            ],
+            leftYAxis: { min: 0 },
+            width: 12,
+            height: 6,
+          }),
+        );
+      }
     }
-    if (vault) {
-      const bucket = vault.bucket.bucketName;
-      const replication = [...vault.replicationFailureAlarms].map(([region, alarm]) => ({ region, dimensions: (alarm.metric as cloudwatch.Metric).dimensions as Record<string, string> }));
-      dashboard.addWidgets(
-        new cloudwatch.GraphWidget({
-          title: 'Vault bytes by storage class (S3 reports daily)',
-          left: STORAGE_TYPES.map(
-            (storageType) =>
-              new cloudwatch.Metric({ namespace: 'AWS/S3', metricName: 'BucketSizeBytes', dimensionsMap: { BucketName: bucket, StorageType: storageType }, statistic: cloudwatch.Stats.AVERAGE, period: Duration.days(1), label: storageType }),
-          ),
-          stacked: true,
-          width: replication.length ? 12 : 24,
-          height: 6,
-        }),
-        ...(replication.length
-          ? [
-              new cloudwatch.GraphWidget({
-                title: 'Replication latency (s) and failed objects, per DR region',
-                left: replication.map(({ region, dimensions }) => new cloudwatch.Metric({ namespace: 'AWS/S3', metricName: 'ReplicationLatency', dimensionsMap: dimensions, statistic: cloudwatch.Stats.MAXIMUM, period: Duration.minutes(5), label: `latency to ${region}` })),
-                right: replication.map(({ region, dimensions }) => new cloudwatch.Metric({ namespace: 'AWS/S3', metricName: 'OperationsFailedReplication', dimensionsMap: dimensions, statistic: cloudwatch.Stats.SUM, period: Duration.minutes(5), label: `failed to ${region}` })),
-                leftAnnotations: [{ value: REPLICATION_LATENCY_LIMIT.toSeconds(), label: 'RTC 15 minutes' }],
-                width: 12,
-                height: 6,
-              }),
-            ]
-          : []),
-      );
-    }
-    if (drRegions.length) {
+    for (const vault of vaults) this.addVaultSection(dashboard, installation, vault);
+    return dashboard;
+  }
+
+  /** A vault's section: its bytes by storage class, its replication, and CheckReplication in its DR regions. */
+  private addVaultSection(dashboard: cloudwatch.Dashboard, installation: string, vault: DashboardVault): void {
+    const s3 = (metricName: string, dimensionsMap: Record<string, string>, statistic: string, period: Duration, label: string) =>
+      new cloudwatch.Metric({ namespace: 'AWS/S3', metricName, dimensionsMap, statistic, period, label }).with({ region: vault.region });
+    const replication = vault.replicas.map((replica) => ({ region: replica.region, dimensions: { SourceBucket: vault.bucketName, DestinationBucket: replica.bucketName, RuleId: replica.ruleId } }));
+    dashboard.addWidgets(new cloudwatch.TextWidget({ markdown: `## Vault ${vault.name} (${vault.region})${replication.length ? `, replicating to ${replication.map((r) => r.region).join(', ')}` : ''}`, width: 24, height: 1 }));
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: `Vault ${vault.name}: bytes by storage class (S3 reports daily)`,
+        left: STORAGE_TYPES.map((storageType) => s3('BucketSizeBytes', { BucketName: vault.bucketName, StorageType: storageType }, cloudwatch.Stats.AVERAGE, Duration.days(1), storageType)),
+        stacked: true,
+        width: replication.length ? 12 : 24,
+        height: 6,
+      }),
+      ...(replication.length
+        ? [
+            new cloudwatch.GraphWidget({
+              title: `Vault ${vault.name}: replication latency (s) and failed objects, per DR region`,
+              left: replication.map(({ region, dimensions }) => s3('ReplicationLatency', dimensions, cloudwatch.Stats.MAXIMUM, Duration.minutes(5), `latency to ${region}`)),
+              right: replication.map(({ region, dimensions }) => s3('OperationsFailedReplication', dimensions, cloudwatch.Stats.SUM, Duration.minutes(5), `failed to ${region}`)),
+              leftAnnotations: [{ value: REPLICATION_LATENCY_LIMIT.toSeconds(), label: 'RTC 15 minutes' }],
+              width: 12,
+              height: 6,
+            }),
+          ]
+        : []),
+    );
+    if (replication.length) {
       // CheckReplication in each DR region: backups not yet whole there, and those past the deadline.
       const dr = (spec: MetricSpec, region: string, label: string) =>
         guardMetric(spec, installation, undefined, { statistic: cloudwatch.Stats.MAXIMUM, period: Duration.minutes(5), label }).with({ region });
       dashboard.addWidgets(
         new cloudwatch.GraphWidget({
-          title: 'Backups not yet whole in the DR vault (CheckReplication)',
-          left: drRegions.flatMap((region) => [dr(METRICS.replicationPending, region, `pending in ${region}`), dr(METRICS.replicationLate, region, `late in ${region}`)]),
+          title: `Vault ${vault.name}: backups not yet whole in the DR vault (CheckReplication)`,
+          left: replication.flatMap(({ region }) => [dr(METRICS.replicationPending, region, `pending in ${region}`), dr(METRICS.replicationLate, region, `late in ${region}`)]),
           leftYAxis: { min: 0 },
           width: 24,
           height: 6,
         }),
       );
     }
-    return dashboard;
   }
 }

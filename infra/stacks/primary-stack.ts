@@ -31,7 +31,7 @@ import { Catalog } from '../constructs/catalog.js';
 import { ClusterAccess } from '../constructs/cluster-access.js';
 import { ClusterNetwork, clusterNetworkFor } from '../constructs/cluster-network.js';
 import { DataMover } from '../constructs/data-mover.js';
-import { Monitoring } from '../constructs/monitoring.js';
+import { Monitoring, type InstallationDashboardProps } from '../constructs/monitoring.js';
 import { RpoCheck } from '../constructs/rpo-check.js';
 import { Notifications } from '../constructs/notifications.js';
 import { RetentionAccess } from '../constructs/retention-access.js';
@@ -95,7 +95,8 @@ export const RETENTION_SCHEDULE = { cron: ['0 12 * * *'], timeZone: 'UTC' } as c
 
 /**
  * The catalog's home region: the first vault's, where infra/installation.ts puts the global table
- * (`catalogHome`) and so the RPO check, which publishes every plan's age and RPO there.
+ * (`catalogHome`) and so the RPO check, which publishes every plan's age and RPO there, and the
+ * installation's dashboard.
  */
 export function catalogHomeRegion(config: Config): string {
   return config.vaults[0]!.region;
@@ -131,7 +132,7 @@ export class PrimaryStack extends Stack {
     const names = { installation: config.name, vault: vaultConfig.name, account: this.account };
     const homeRegion = catalogHomeRegion(config);
     if (props.catalogHome !== (vaultConfig.region === homeRegion)) {
-      // The dashboard draws the RPO check's metrics from the home region: both must name the same one.
+      // The RPO check and the dashboard are made in the home region's stack, and the dashboard draws the check's metrics from that region: both must name the same one.
       throw new Error(`${id}: catalogHome is ${props.catalogHome} for vault ${vaultConfig.name} in ${vaultConfig.region}, but the catalog's home region is ${homeRegion} (catalogHomeRegion: the first vault's)`);
     }
     const plans = config.plans.filter((p) => p.vault === vaultConfig.name).map((p) => resolvePlan(config, p.name));
@@ -342,8 +343,8 @@ export class PrimaryStack extends Stack {
     }
 
     // The plans' failure-rate and duration alarms, the vault's replication latency, the drills
-    // that run here, and the installation's dashboard (dashboards are global to the account, so
-    // it is named after the vault too: an installation with two vaults has two primary stacks).
+    // that run here; and, beside the RPO check, the installation's one dashboard (dashboards are
+    // global to the account), drawing every vault's plans and S3 metrics from their regions.
     this.monitoring = new Monitoring(this, 'Monitoring', {
       installation: config.name,
       topic: this.notifications.topic,
@@ -351,10 +352,7 @@ export class PrimaryStack extends Stack {
       drills,
       vault: this.vault,
       vaultName: vaultConfig.name,
-      dashboardName: `${config.name}-${vaultConfig.name}`,
-      drRegions: vaultConfig.replicaRegions,
-      // The RPO check runs (and publishes) beside the global table, whichever region this is.
-      rpoCheckRegion: homeRegion,
+      ...(props.catalogHome ? { dashboard: installationDashboard(config, this.account) } : {}),
     });
 
     // No role of the product may lift or shorten an Object Lock (Vault.denyGovernanceBypass
@@ -388,6 +386,32 @@ export class PrimaryStack extends Stack {
     acknowledgeWildcardResources(this.workflowRole, [`${this.catalogTable.tableArn}/index/*`], "Querying the catalog's index; the table has one.");
     acknowledgeWildcardResources(this.workflowRole, ['*'], 'X-Ray (PutTraceSegments, PutTelemetryRecords) supports no resource-level permissions.');
   }
+}
+
+/**
+ * The installation's dashboard, from the config: every vault with its plans and DR replicas,
+ * named as their stacks name them. Built from names rather than from the other primary stacks'
+ * constructs: those are in other regions, and a dashboard needs only the names (a reference
+ * across regions would need CDK's cross-region references for nothing). `account` is this
+ * stack's (the `AWS::AccountId` token without one): every stack of the installation shares it.
+ */
+export function installationDashboard(config: Config, account: string): InstallationDashboardProps {
+  return {
+    dashboardName: config.name,
+    rpoCheckRegion: catalogHomeRegion(config),
+    vaults: config.vaults.map((vault) => {
+      const names = { installation: config.name, vault: vault.name, account };
+      return {
+        name: vault.name,
+        region: vault.region,
+        bucketName: vaultBucketName({ ...names, region: vault.region }),
+        plans: config.plans.filter((p) => p.vault === vault.name).map((p) => p.name),
+        // The rule ids are the Vault construct's (replicationRuleId in infra/constructs/vault.ts);
+        // test/infra/monitoring.test.ts checks they match the rules the vault stacks create.
+        replicas: vault.replicaRegions.map((region) => ({ region, bucketName: replicaBucketName({ ...names, region }), ruleId: `replicate-to-${region}` })),
+      };
+    }),
+  };
 }
 
 /**

@@ -273,16 +273,37 @@ describe('dashboard', () => {
   function body(): string {
     const dashboards = Object.values(primary.findResources('AWS::CloudWatch::Dashboard') as Resources);
     expect(dashboards).toHaveLength(1);
-    expect(dashboards[0]!.Properties['DashboardName']).toBe('milvus-guard-primary');
+    expect(dashboards[0]!.Properties['DashboardName']).toBe('milvus-guard');
     return JSON.stringify(dashboards[0]!.Properties['DashboardBody']);
   }
 
-  it("draws each plan's age against its RPO, outcomes, durations, sizes, bytes uploaded and RTOs from the metrics the Lambdas emit", () => {
+  it("is named after the installation, one for all its vaults and regions", () => {
+    body();
+  });
+
+  it("draws each plan's last outcome, age against its RPO, outcomes, durations, sizes, bytes uploaded and RTOs from the metrics the Lambdas emit", () => {
     const text = body();
 
-    for (const spec of [METRICS.secondsSinceLastAvailableBackup, METRICS.rpoSeconds, METRICS.backupSucceeded, METRICS.backupFailed, METRICS.backupDuration, METRICS.backupSize, METRICS.backupBytesUploaded, METRICS.restoreRto, METRICS.drillRto]) {
+    for (const spec of [METRICS.lastBackupSucceeded, METRICS.secondsSinceLastAvailableBackup, METRICS.rpoSeconds, METRICS.backupSucceeded, METRICS.backupFailed, METRICS.backupDuration, METRICS.backupSize, METRICS.backupBytesUploaded, METRICS.restoreRto, METRICS.drillRto]) {
       expect(text).toContain(`\\"MilvusGuard\\",\\"${spec.name}\\",\\"plan\\",\\"${PLAN}\\",\\"service\\",\\"milvus-guard\\"`);
     }
+  });
+
+  it("shows the plan's last backup status as the newest LastBackupSucceeded, first in its number widget, read per minute so one value is one backup", () => {
+    const last = widgetsOf(primary).find((w) => w.properties.title === `${PLAN}: last backup`)!;
+
+    expect(last.properties['view']).toBe('singleValue');
+    expect(last.properties['setPeriodToTimeRange']).toBeUndefined();
+    expect(drawn(last, METRICS.lastBackupSucceeded.name)).toEqual([
+      { dimensions: ['plan', PLAN, 'service', 'milvus-guard'], options: expect.objectContaining({ stat: 'Minimum', period: 60, region: 'us-east-1', label: expect.stringMatching(/1 Available, 0 Failed/) }) },
+    ]);
+    expect((last.properties.metrics![0] as unknown[])[1]).toBe(METRICS.lastBackupSucceeded.name);
+  });
+
+  it("keeps every metric's own period when the time range changes, so a wide range does not mix several backups' outcomes into one number", () => {
+    const dashboards = Object.values(primary.findResources('AWS::CloudWatch::Dashboard') as Resources);
+
+    expect(JSON.stringify(dashboards[0]!.Properties['DashboardBody'])).toContain('\\"periodOverride\\":\\"inherit\\"');
   });
 
   it("draws the vault's bytes by storage class and its replication latency", () => {
@@ -324,16 +345,33 @@ describe('dashboard', () => {
     for (const spec of [METRICS.secondsSinceLastAvailableBackup, METRICS.rpoSeconds]) {
       const drawings = widgets.flatMap((w) => drawn(w, spec.name));
       expect(drawings).toHaveLength(2);
-      for (const { options } of drawings) expect(options['region'] ?? 'us-east-1').toBe('us-east-1');
+      for (const { options } of drawings) expect(options['region']).toBe('us-east-1');
     }
   });
 });
 
-describe("the dashboard of a vault outside the catalog's home region", () => {
-  // A second vault in eu-west-1 with a plan of its own: its stack has a dashboard, while the RPO
-  // check (and so every plan's age and RPO) is in us-east-1, the first vault's region.
+/** How `widget` draws the AWS/S3 metric `name`: its dimensions as a map, and its rendering options. */
+function drawnS3(widget: Widget, name: string): { dimensions: Record<string, unknown>; options: Record<string, unknown> }[] {
+  return (widget.properties.metrics ?? [])
+    .filter((m) => m[0] === 'AWS/S3' && m[1] === name)
+    .map((m) => {
+      const options = m[m.length - 1] as Record<string, unknown>;
+      const pairs = m.slice(2, -1);
+      const dimensions: Record<string, unknown> = {};
+      for (let i = 0; i < pairs.length; i += 2) dimensions[String(pairs[i])] = pairs[i + 1];
+      return { dimensions, options };
+    });
+}
+
+describe('the one dashboard of an installation with two vaults in two regions', () => {
+  // A second vault in eu-west-1, replicating into eu-central-1, with a plan of its own: the
+  // installation still has one dashboard, in the catalog's home region (us-east-1, the first
+  // vault's), and it draws each vault's plans and S3 metrics from that vault's region.
   const EU_PLAN = 'eu-backup';
+  let home: Template;
   let eu: Template;
+  let euDr: Template;
+  let widgets: Widget[];
 
   beforeAll(() => {
     const { context } = JSON.parse(readFileSync('cdk.json', 'utf8')) as { context: Record<string, unknown> };
@@ -342,35 +380,115 @@ describe("the dashboard of a vault outside the catalog's home region", () => {
       JSON.stringify({
         ...example,
         clusters: [...(example['clusters'] as unknown[]), { name: 'eu', eksClusterName: 'eu-eks', region: 'eu-west-1', endpointAccess: 'public' }],
-        vaults: [...(example['vaults'] as unknown[]), { name: 'second', region: 'eu-west-1', objectLock: { mode: 'GOVERNANCE', defaultRetentionDays: 7 }, replicaRegions: [] }],
+        vaults: [...(example['vaults'] as unknown[]), { name: 'second', region: 'eu-west-1', objectLock: { mode: 'GOVERNANCE', defaultRetentionDays: 7 }, replicaRegions: ['eu-central-1'] }],
         plans: [...(example['plans'] as Record<string, unknown>[]), { ...(example['plans'] as Record<string, unknown>[])[0]!, name: EU_PLAN, cluster: 'eu', vault: 'second' }],
       }),
       'test.yaml',
     );
-    eu = Template.fromStack(buildInstallation(app, two, { account: ACCOUNT }).primaryStacks.get('eu-west-1')!);
+    const built = buildInstallation(app, two, { account: ACCOUNT });
+    home = Template.fromStack(built.primaryStacks.get('us-east-1')!);
+    eu = Template.fromStack(built.primaryStacks.get('eu-west-1')!);
+    euDr = Template.fromStack(built.drStacks.get('eu-central-1')!);
+    widgets = widgetsOf(home);
   }, 120_000);
 
-  it('draws its plans\' age and RPO from the home region, us-east-1', () => {
-    const widgets = widgetsOf(eu);
+  /** Every drawing of the MilvusGuard metric `name` for `plan`, over all widgets. */
+  const drawingsOf = (name: string, plan: string) => widgets.flatMap((w) => drawn(w, name)).filter((d) => d.dimensions[1] === plan);
 
-    for (const spec of [METRICS.secondsSinceLastAvailableBackup, METRICS.rpoSeconds]) {
-      const drawings = widgets.flatMap((w) => drawn(w, spec.name));
-      expect(drawings).toHaveLength(2);
-      for (const drawing of drawings) expect(drawing).toEqual({ dimensions: ['plan', EU_PLAN, 'service', 'milvus-guard'], options: expect.objectContaining({ region: 'us-east-1' }) });
+  it("is named after the installation and made in the catalog's home region only", () => {
+    home.hasResourceProperties('AWS::CloudWatch::Dashboard', { DashboardName: 'milvus-guard' });
+    expect(Object.keys(home.findResources('AWS::CloudWatch::Dashboard'))).toHaveLength(1);
+    expect(eu.findResources('AWS::CloudWatch::Dashboard')).toEqual({});
+    expect(euDr.findResources('AWS::CloudWatch::Dashboard')).toEqual({});
+  });
+
+  it('has a row of widgets for every plan of every vault, headed with its vault and region', () => {
+    const titles = widgets.map((w) => String(w.properties.title ?? w.properties['markdown']));
+
+    for (const [plan, vault, region] of [[PLAN, 'primary', 'us-east-1'], [EU_PLAN, 'second', 'eu-west-1']] as const) {
+      expect(titles).toContain(`## Plan ${plan} (vault ${vault}, ${region})`);
+      for (const title of ['last backup', "newest Available backup's age vs RPO", 'backups and failures per day', 'backup duration (s), and against its baseline', 'backup size and bytes uploaded (dedup at work)', 'restore and drill RTO (s)']) {
+        expect(titles).toContain(`${plan}: ${title}`);
+      }
     }
   });
 
-  it('draws what its own Lambdas publish from its own region', () => {
-    const widgets = widgetsOf(eu);
-
-    for (const spec of [METRICS.backupSucceeded, METRICS.backupDuration, METRICS.backupDurationRatio, METRICS.backupSize]) {
-      const drawings = widgets.flatMap((w) => drawn(w, spec.name));
-      expect(drawings.length).toBeGreaterThan(0);
-      for (const { options } of drawings) expect(options['region'] ?? 'eu-west-1').toBe('eu-west-1');
+  it("draws each plan's backup, restore and drill metrics from its vault's region", () => {
+    for (const [plan, region] of [[PLAN, 'us-east-1'], [EU_PLAN, 'eu-west-1']] as const) {
+      for (const spec of [METRICS.lastBackupSucceeded, METRICS.backupSucceeded, METRICS.backupFailed, METRICS.backupDuration, METRICS.backupDurationRatio, METRICS.backupSize, METRICS.backupBytesUploaded, METRICS.restoreFailed, METRICS.restoreRto, METRICS.drillRpo]) {
+        const drawings = drawingsOf(spec.name, plan);
+        expect(drawings.length).toBeGreaterThan(0);
+        for (const { options } of drawings) expect({ metric: spec.name, region: options['region'] }).toEqual({ metric: spec.name, region });
+      }
     }
   });
 
-  it('has no RPO check of its own: the age it draws is the home region\'s', () => {
+  it("draws every plan's age and RPO from the home region, where the RPO check publishes them", () => {
+    for (const plan of [PLAN, EU_PLAN]) {
+      for (const spec of [METRICS.secondsSinceLastAvailableBackup, METRICS.rpoSeconds]) {
+        const drawings = drawingsOf(spec.name, plan);
+        expect(drawings).toHaveLength(2);
+        for (const { options } of drawings) expect(options['region']).toBe('us-east-1');
+      }
+    }
+  });
+
+  it("draws each plan's DR drill RTO and late replication from its own vault's DR regions only", () => {
+    const regionsOf = (name: string, plan: string) => drawingsOf(name, plan).map((d) => d.options['region']);
+
+    expect(regionsOf(METRICS.drillRto.name, PLAN)).toEqual(['us-east-1', 'us-west-2']);
+    expect(regionsOf(METRICS.drillRto.name, EU_PLAN)).toEqual(['eu-west-1', 'eu-central-1']);
+    expect(regionsOf(METRICS.replicationLate.name, PLAN)).toEqual(['us-west-2']);
+    expect(regionsOf(METRICS.replicationLate.name, EU_PLAN)).toEqual(['eu-central-1']);
+  });
+
+  it("draws each vault's bytes by storage class from its own bucket, in its region", () => {
+    for (const [vault, region] of [['primary', 'us-east-1'], ['second', 'eu-west-1']] as const) {
+      const bytes = widgets.find((w) => w.properties.title === `Vault ${vault}: bytes by storage class (S3 reports daily)`)!;
+      const drawings = drawnS3(bytes, 'BucketSizeBytes');
+
+      expect(drawings.map((d) => d.dimensions['StorageType'])).toEqual([...STORAGE_TYPES]);
+      for (const { dimensions, options } of drawings) {
+        expect(dimensions['BucketName']).toBe(`milvus-guard-${vault}-${ACCOUNT}-${region}`);
+        expect(options).toMatchObject({ region, period: 86_400 });
+      }
+    }
+  });
+
+  it("draws each vault's replication latency and failed objects from its region, for its own replication rule", () => {
+    for (const [vault, region, drRegion] of [['primary', 'us-east-1', 'us-west-2'], ['second', 'eu-west-1', 'eu-central-1']] as const) {
+      const replication = widgets.find((w) => w.properties.title === `Vault ${vault}: replication latency (s) and failed objects, per DR region`)!;
+      const dimensions = { SourceBucket: `milvus-guard-${vault}-${ACCOUNT}-${region}`, DestinationBucket: `milvus-guard-${vault}-dr-${ACCOUNT}-${drRegion}`, RuleId: `replicate-to-${drRegion}` };
+
+      expect(drawnS3(replication, 'ReplicationLatency')).toEqual([{ dimensions, options: expect.objectContaining({ region, stat: 'Maximum', label: `latency to ${drRegion}` }) }]);
+      expect(drawnS3(replication, 'OperationsFailedReplication')).toEqual([{ dimensions, options: expect.objectContaining({ region, stat: 'Sum', yAxis: 'right' }) }]);
+    }
+  });
+
+  it("names the replication rules and buckets the vault stacks create (the replication alarms' dimensions)", () => {
+    for (const [template, vault] of [[home, 'primary'], [eu, 'second']] as const) {
+      const replication = widgets.find((w) => w.properties.title === `Vault ${vault}: replication latency (s) and failed objects, per DR region`)!;
+      const alarmed = Object.values(template.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: 'ReplicationLatency' } }) as Resources).map((a) =>
+        Object.fromEntries((a.Properties['Dimensions'] as { Name: string; Value: unknown }[]).filter((d) => d.Name !== 'SourceBucket').map((d) => [d.Name, d.Value])),
+      );
+
+      expect(alarmed).toHaveLength(1);
+      expect(drawnS3(replication, 'ReplicationLatency').map(({ dimensions }) => ({ DestinationBucket: dimensions['DestinationBucket'], RuleId: dimensions['RuleId'] }))).toEqual(alarmed);
+      template.hasResourceProperties('AWS::S3::Bucket', { BucketName: `milvus-guard-${vault}-${ACCOUNT}-${vault === 'primary' ? 'us-east-1' : 'eu-west-1'}` });
+    }
+  });
+
+  it("draws CheckReplication's pending and late backups of each vault from its DR region", () => {
+    for (const [vault, drRegion] of [['primary', 'us-west-2'], ['second', 'eu-central-1']] as const) {
+      const check = widgets.find((w) => w.properties.title === `Vault ${vault}: backups not yet whole in the DR vault (CheckReplication)`)!;
+
+      for (const spec of [METRICS.replicationPending, METRICS.replicationLate]) {
+        expect(drawn(check, spec.name)).toEqual([{ dimensions: ['service', 'milvus-guard'], options: expect.objectContaining({ region: drRegion }) }]);
+      }
+    }
+  });
+
+  it('has no RPO check in the second region: the age it draws is the home region\'s', () => {
     expect(eu.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmName: Match.stringLikeRegexp('-rpo-') } })).toEqual({});
   });
 });
