@@ -570,7 +570,7 @@ function lifecycleRules(transitions: readonly VaultTransition[], noncurrentExpir
 }
 
 /** The id of the replication rule into `region` (a dimension of its replication metrics). */
-function replicationRuleId(region: string): string {
+export function replicationRuleId(region: string): string {
   return `replicate-to-${region}`;
 }
 

@@ -35,7 +35,7 @@ import { Monitoring, type InstallationDashboardProps } from '../constructs/monit
 import { RpoCheck } from '../constructs/rpo-check.js';
 import { Notifications } from '../constructs/notifications.js';
 import { RetentionAccess } from '../constructs/retention-access.js';
-import { Vault, type VaultTransition } from '../constructs/vault.js';
+import { Vault, replicationRuleId, type VaultTransition } from '../constructs/vault.js';
 import { StepFunctions } from '../constructs/step-functions.js';
 import { Workflow, type WorkflowSchedule } from '../constructs/workflow.js';
 import { acknowledge, acknowledgeWildcardResources } from '../nag.js';
@@ -406,9 +406,8 @@ export function installationDashboard(config: Config, account: string): Installa
         region: vault.region,
         bucketName: vaultBucketName({ ...names, region: vault.region }),
         plans: config.plans.filter((p) => p.vault === vault.name).map((p) => p.name),
-        // The rule ids are the Vault construct's (replicationRuleId in infra/constructs/vault.ts);
-        // test/infra/monitoring.test.ts checks they match the rules the vault stacks create.
-        replicas: vault.replicaRegions.map((region) => ({ region, bucketName: replicaBucketName({ ...names, region }), ruleId: `replicate-to-${region}` })),
+        // The rule ids the vault stacks' Vault constructs give their replication rules.
+        replicas: vault.replicaRegions.map((region) => ({ region, bucketName: replicaBucketName({ ...names, region }), ruleId: replicationRuleId(region) })),
       };
     }),
   };
