@@ -4,8 +4,14 @@
  * replication and the last drill (core/monitoring/status.ts). It reads the catalog (DynamoDB, or
  * the embedded default's with `--local --state DIR`), the first-seen markers the RPO check
  * records (core/catalog/first-seen.ts), the vaults' sizes and the config (schedules and RPOs);
- * the exit code makes it a health check for scripts: 0 when no plan misses its RPO, 3 when one
- * does (1 for a usage mistake).
+ * the exit code makes it a health check for scripts: 0 when every plan meets its RPO (or has
+ * none), 3 when one misses it or cannot be judged (1 for a usage mistake or an AWS environment
+ * problem: no credentials, no catalog table in that region).
+ *
+ * A plan with no backup record and no first-seen marker (in AWS: the RPO check never saw it — the
+ * config is not deployed, was deployed minutes ago, or the check does not run) is `unknown`: it
+ * may have been unprotected for any length of time, so it fails the health check (exit 3) and
+ * stderr says what to look at. Locally `status` records the marker itself, so it never is.
  *
  * A plan that never had an Available backup is judged as its RPO alarm judges it: from when it
  * was first protected (its first backup attempt, or when the RPO check first saw it). In AWS the
@@ -42,14 +48,14 @@ import { formatBytes, formatDuration, formatTable } from '../format.js';
 import { addWorkflowOptions, catalogFor, catalogTarget, configOf, explainAwsErrors, processIO, type WorkflowIO, type WorkflowOptions } from './common.js';
 import { nowOption } from './retention.js';
 
-/** The exit code when a plan does not meet its RPO. */
+/** The exit code when a plan does not meet its RPO, or cannot be judged (`unknown`). */
 export const RPO_NOT_MET_EXIT_CODE = 3;
 
 /** What `status -o json` prints. */
 export interface StatusReport {
   /** The instant the plans were checked at. */
   readonly now: string;
-  /** Whether no plan misses its RPO (the exit code is 0 exactly then). */
+  /** Whether every plan meets its RPO or has none: none is violated or `unknown` (the exit code is 0 exactly then). */
   readonly healthy: boolean;
   readonly plans: readonly PlanStatus[];
 }
@@ -75,6 +81,8 @@ function metText(p: PlanStatus): string {
   if (p.state === 'no-rpo') return NONE;
   // No Available backup yet, and not late yet: the RPO alarm is quiet too.
   if (p.state === 'no-backup') return 'pending';
+  // Never seen by the RPO check and never attempted: no verdict, and not healthy either.
+  if (p.state === 'unknown') return 'unknown';
   return p.met ? 'yes' : 'NO';
 }
 
@@ -114,8 +122,8 @@ export function renderStatus(report: StatusReport): string {
   );
 }
 
-/** Why plans are not protected or not yet judged, and why a vault's size is unknown: one line each (the table's cells are short). */
-export function statusNotes(report: StatusReport): string {
+/** Why plans are not protected or cannot be judged, and why a vault's size is unknown: one line each (the table's cells are short); `installation` names the alarms. */
+export function statusNotes(report: StatusReport, installation = '<name>'): string {
   const since = (p: PlanStatus) => (p.ageFrom === 'first-seen' ? 'since the RPO check first saw it' : 'since its first attempt');
   const lines = report.plans.flatMap((p) => {
     if (p.state === 'violated') {
@@ -129,8 +137,10 @@ export function statusNotes(report: StatusReport): string {
       const due = new Date(Date.parse(p.ageSince) + p.rpo.seconds! * 1000).toISOString();
       return [`${p.plan}: no Available backup yet, ${age(p.ageSeconds!)} ${since(p)}; it misses its RPO of ${formatDuration(p.rpo.seconds!)} at ${due} unless one becomes Available (milvus-guard backup create --plan ${p.plan})`];
     }
-    if (p.state === 'no-backup') {
-      return [`${p.plan}: no Available backup yet, and the RPO check has not seen the plan (deployed less than 15 minutes ago, or not deployed with this config): its RPO cannot be judged yet`];
+    if (p.state === 'unknown') {
+      return [
+        `${p.plan}: no backup record and the RPO check has never seen the plan, so nothing says since when it is unprotected: is it deployed with this config (npx cdk deploy; the check runs every 15 minutes after), and is the RPO check running (see the ${installation}-rpo-check-stopped alarm)? Not healthy until the check has seen it`,
+      ];
     }
     return [];
   });
@@ -244,7 +254,7 @@ export function registerStatusCommand(program: Command, io: WorkflowIO = process
       .command('status')
       .description(
         `one line per plan: its newest Available backup and age against its RPO (a plan that never had one: its age since first protected), next run, last failure, ` +
-          `its vault's bytes (S3's daily BucketSizeBytes, so up to a day or two old; locally the vault directory), DR replication, last drill (OVERDUE when a drill of the plan has not passed within its period); exit ${RPO_NOT_MET_EXIT_CODE} when a plan misses its RPO`,
+          `its vault's bytes (S3's daily BucketSizeBytes, so up to a day or two old; locally the vault directory), DR replication, last drill (OVERDUE when a drill of the plan has not passed within its period); exit ${RPO_NOT_MET_EXIT_CODE} when a plan misses its RPO or the RPO check has never seen it (MET unknown)`,
       )
       .option('--plan <name>', 'only this plan')
       .addOption(nowOption('check as of this instant (default: now)')),
@@ -276,7 +286,7 @@ export function registerStatusCommand(program: Command, io: WorkflowIO = process
     else {
       io.out(renderStatus(report));
       // On stderr, so the table alone pipes into awk.
-      io.err(statusNotes(report));
+      io.err(statusNotes(report, config.name));
     }
     process.exitCode = report.healthy ? 0 : RPO_NOT_MET_EXIT_CODE;
   });

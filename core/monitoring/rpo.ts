@@ -158,10 +158,12 @@ export function planRpo(plan: ResolvedPlan, backups: readonly BackupRecord[], no
  * How the plan stands against its RPO: `met` (its newest Available backup is within it),
  * `violated` (the newest Available backup is older than the RPO or, without one, the plan has
  * been protected for longer than the RPO), `no-backup` (no Available backup yet, and not yet
- * protected for as long as the RPO, or since an unknown instant: it is not late yet) or `no-rpo`
- * (nothing to measure against).
+ * protected for as long as the RPO: it is not late yet), `unknown` (no backup record at all and
+ * no first-seen marker: the RPO check has never seen the plan — not deployed with this config,
+ * deployed minutes ago, or the check is not running — so nothing says since when it should have
+ * been protected) or `no-rpo` (nothing to measure against).
  */
-export type RpoState = 'met' | 'violated' | 'no-backup' | 'no-rpo';
+export type RpoState = 'met' | 'violated' | 'no-backup' | 'unknown' | 'no-rpo';
 
 /** What a plan's age counts from (see {@link RpoCheck.ageSeconds}). */
 export type AgeFrom = 'last-available' | 'first-attempt' | 'first-seen';
@@ -176,7 +178,7 @@ export interface RpoCheck {
    * Seconds since the newest Available backup completed. Without one: since the plan was first
    * protected, the earlier of its first backup attempt (its oldest record) and its first-seen
    * marker, so a plan whose every backup fails, or that never ran at all, still ages past its
-   * RPO; null when neither is known (the RPO check has not seen the plan yet).
+   * RPO; null when neither is known (the RPO check has not seen the plan yet: state `unknown`).
    */
   readonly ageSeconds: number | null;
   /** What `ageSeconds` counts from. */
@@ -199,7 +201,7 @@ export function checkRpo(plan: ResolvedPlan, backups: readonly BackupRecord[], n
   const since = (iso: string) => Math.max(0, (now.getTime() - Date.parse(iso)) / 1000);
   const origin = last ? { from: 'last-available' as const, at: completedAt(last) } : firstProtected(backups, name, now, firstSeen);
   const ageSeconds = origin ? since(origin.at) : null;
-  const state: RpoState = rpo.seconds === null ? 'no-rpo' : ageSeconds !== null && ageSeconds > rpo.seconds ? 'violated' : last ? 'met' : 'no-backup';
+  const state: RpoState = rpo.seconds === null ? 'no-rpo' : ageSeconds === null ? 'unknown' : ageSeconds > rpo.seconds ? 'violated' : last ? 'met' : 'no-backup';
   return {
     plan: name,
     rpo,
@@ -227,11 +229,13 @@ function earlierOrigin(firstAttempt: string | undefined, firstSeen: string | und
 }
 
 /**
- * Whether a check counts as protected, the exit code of `status` and the RPO alarm's verdict:
- * anything but `violated`. A plan with no Available backup yet is not late until it has been
- * protected for as long as its RPO (`no-backup`), as its alarm stays quiet until then.
+ * Whether a check counts as protected, the exit code of `status`: `met`, `no-rpo` (nothing to
+ * miss) and `no-backup` (not late until it has been protected for as long as its RPO, as its
+ * alarm stays quiet until then). Not `violated`, and not `unknown`: a plan the RPO check never saw
+ * may have been unprotected for any length of time, and a health check must not pass on it (its
+ * alarm has no data either; the `-rpo-check-stopped` alarm is the one that speaks then).
  */
-export const rpoMet = (check: Pick<RpoCheck, 'state'>): boolean => check.state !== 'violated';
+export const rpoMet = (check: Pick<RpoCheck, 'state'>): boolean => check.state !== 'violated' && check.state !== 'unknown';
 
 // ---- drills ---------------------------------------------------------------------------------
 

@@ -37,8 +37,10 @@ export interface PlanStatus extends RpoCheck {
   readonly cluster: string;
   readonly namespace: string;
   /**
-   * Whether the plan meets its RPO: false only when it misses it (`state` `violated`), as its
-   * alarm would fire. True also with no RPO (nothing to miss) and for a plan with no Available
+   * Whether the plan meets its RPO (core/monitoring/rpo.ts `rpoMet`): false when it misses it
+   * (`state` `violated`), as its alarm would fire, and when it cannot be judged because the RPO
+   * check never saw it and it has no backup record (`unknown`: it may have been unprotected for
+   * any length of time). True with no RPO (nothing to miss) and for a plan with no Available
    * backup yet that has not been protected for as long as its RPO (`no-backup`: not late yet).
    */
   readonly met: boolean;

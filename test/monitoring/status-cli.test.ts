@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -328,16 +328,42 @@ describe('milvus-guard status', () => {
       }
     });
 
-    it('cannot judge a plan the RPO check has not seen yet, and says so without failing the health check', async () => {
+    it('cannot judge a plan with no backup record that the RPO check never saw, says so, and fails the health check (exit 3)', async () => {
       const aws = mockAws();
       aws.cw.on(ListMetricsCommand).rejects(Object.assign(new Error('User is not authorized to perform: cloudwatch:ListMetrics'), { name: 'AccessDenied' }));
+      const json = cli();
+      const table = cli();
+
+      try {
+        const code = await json.run('status', '-c', 'examples/production.yaml', '--now', '2026-11-23T12:00:00Z', '-o', 'json');
+        expect(await table.run('status', '-c', 'examples/production.yaml', '--now', '2026-11-23T12:00:00Z')).toBe(3);
+
+        expect(code).toBe(3);
+        expect(JSON.parse(json.out.join(''))).toMatchObject({ healthy: false });
+        expect(JSON.parse(json.out.join('')).plans[0]).toMatchObject({ state: 'unknown', met: false, ageSeconds: null, ageFrom: null, vaultBytes: null, vaultBytesAt: null, vaultBytesUnknown: 'AccessDenied: User is not authorized to perform: cloudwatch:ListMetrics' });
+        expect(table.out.join('').split('\n')[1]!.split(/\s{3,}/).slice(2, 6)).toEqual(['never', '<none>', '1d02h', 'unknown']);
+        expect(table.err.join('').split('\n')[0]).toBe(
+          `${PLAN}: no backup record and the RPO check has never seen the plan, so nothing says since when it is unprotected: is it deployed with this config (npx cdk deploy; the check runs every 15 minutes after), and is the RPO check running (see the milvus-guard-rpo-check-stopped alarm)? Not healthy until the check has seen it`,
+        );
+      } finally {
+        aws.restore();
+      }
+    });
+
+    it('still passes a plan without an RPO that the RPO check never saw: nothing to miss, exit 0', async () => {
+      const aws = mockAws();
+      aws.cw.on(ListMetricsCommand).resolves({ Metrics: [] });
+      const dir = await emptyState();
+      const file = join(dir, 'on-demand.yaml');
+      // The example's plan on demand only (no schedule) and without an rpo.
+      writeFileSync(file, readFileSync('examples/production.yaml', 'utf8').replace(/^ {4}schedule: daily-0200\n/m, '').replace(/^ {4}rpo: 26h.*\n/m, ''));
       const c = cli();
 
       try {
-        const code = await c.run('status', '-c', 'examples/production.yaml', '--now', '2026-11-23T12:00:00Z', '-o', 'json');
+        const code = await c.run('status', '-c', file, '--now', '2026-11-23T12:00:00Z', '-o', 'json');
 
+        expect(JSON.parse(c.out.join('')).plans[0]).toMatchObject({ state: 'no-rpo', met: true, ageSeconds: null });
         expect(code).toBe(0);
-        expect(JSON.parse(c.out.join('')).plans[0]).toMatchObject({ state: 'no-backup', met: true, ageSeconds: null, ageFrom: null, vaultBytes: null, vaultBytesAt: null, vaultBytesUnknown: 'AccessDenied: User is not authorized to perform: cloudwatch:ListMetrics' });
       } finally {
         aws.restore();
       }
