@@ -2,7 +2,7 @@
  * `milvus-guard cost`: what each vault costs per month at S3 list prices — bytes per storage
  * class in the primary bucket and its DR replicas, request and replication costs estimated from
  * the recent backups — next to what the same retention policy would cost as full copies, and
- * with `--project DAYS` the size the observed churn leads to. The numbers are core/cost/'s;
+ * with `--project DAYS` the size the observed net churn leads to (uploads minus what retention freed). The numbers are core/cost/'s;
  * this module gathers the inputs (catalog records, vault listings, prices) and prints them.
  *
  * Against AWS: the catalog table and, per vault, `ListObjectsV2` over its bucket and over each
@@ -11,12 +11,13 @@
  * it (`--dr-state DIR`, see `milvus-guard local link-dr`).
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import type { BackupCatalog } from '../../core/catalog/catalog.js';
 import type { BackupRecord } from '../../core/catalog/record.js';
 import type { Config, Vault } from '../../core/config/schema.js';
 import { resolvePlan } from '../../core/config/resolve.js';
 import { inventoryVault, type VaultInventory } from '../../core/cost/inventory.js';
 import { DEFAULT_PRICES, loadPriceFile } from '../../core/cost/prices.js';
-import { costReport, type CostPlanInput, type CostReport, type CostVaultInput, type FullCopyComparison, type VaultCost } from '../../core/cost/report.js';
+import { costReport, MIN_RECENT_BACKUPS, type CostPlanInput, type CostReport, type CostVaultInput, type FullCopyComparison, type VaultCost } from '../../core/cost/report.js';
 import { onAws, UserError } from '../../core/errors.js';
 import { replicaBucketName, vaultBucketName } from '../../core/naming.js';
 import type { VaultStore } from '../../core/vault/store.js';
@@ -50,6 +51,13 @@ function positiveInt(what: string) {
   };
 }
 
+/** `--recent`: the rates come from the interval between the oldest and the newest of them, so one backup gives none. */
+function recentBackups(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < MIN_RECENT_BACKUPS) throw new InvalidArgumentError(`"${value}" is not a whole number of at least ${MIN_RECENT_BACKUPS}: the rates come from the interval between the oldest and the newest of the backups, and one backup has none`);
+  return n;
+}
+
 function instant(value: string): Date {
   const d = new Date(value);
   if (Number.isNaN(d.getTime()) || !/^\d{4}-\d{2}-\d{2}T/.test(value)) throw new InvalidArgumentError(`"${value}" is not an ISO 8601 instant such as 2026-11-30T00:00:00Z`);
@@ -77,6 +85,9 @@ function tierText(f: FullCopyComparison): string {
 export function fullCopyModel(f: FullCopyComparison): string {
   return `${f.copies} copies (${tierText(f)}) × ${formatBytes(f.fullCopyBytes)} = ${formatBytes(f.bytes)} = ${gbText(f.gb)} GB × $${f.pricePerGbMonth} per GB-month = ${formatUsd(f.monthlyUsd)} a month`;
 }
+
+/** `+1.0GiB` / `-512.0MiB`: a churn that may be negative. */
+const signedBytes = (bytes: number): string => `${bytes < 0 ? '-' : '+'}${formatBytes(Math.abs(bytes))}`;
 
 function renderVault(v: VaultCost): string {
   const parts: string[] = [`Vault ${v.vault} (${v.region})\n\nStorage:\n`];
@@ -118,8 +129,13 @@ function renderVault(v: VaultCost): string {
   }
   if (v.projection) {
     const p = v.projection;
+    const window = `${v.requests!.window.from.slice(0, 10)} to ${v.requests!.window.to.slice(0, 10)}`;
+    const churn =
+      p.churn === 'net'
+        ? `a net ${signedBytes(p.netBytesPerDay)} a day (${formatBytes(p.uploadedBytesPerDay)} uploaded, ${formatBytes(p.freedBytesPerDay)} freed by ${p.retentionRuns} retention run(s), ${window})`
+        : `${formatBytes(p.uploadedBytesPerDay)} a day uploaded, gross: no retention run recorded ${window}, so nothing known freed: an upper bound`;
     parts.push(
-      `\nIn ${p.days} days at ${formatBytes(p.uploadedBytesPerDay)} a day (nothing deleted: an upper bound):\n`,
+      `\nIn ${p.days} days at ${churn}; DR replicas grow by the uploads (deletes are not replicated):\n`,
       formatTable(['copy', 'region', 'size', 'storage per month'], p.locations.map((l) => [l.role, l.region, formatBytes(l.bytes), formatUsd(l.monthlyStorageUsd)])),
     );
   }
@@ -130,7 +146,7 @@ function renderVault(v: VaultCost): string {
 export function renderCostReport(report: CostReport, projectAsked = false): string {
   const vaults = report.vaults.map(renderVault).join('\n');
   const noProjection = projectAsked && report.vaults.some((v) => !v.projection) ? 'No projection where a vault has fewer than two Available backups (no churn to project).\n' : '';
-  return `${vaults}${noProjection}\nPrices: ${report.prices.source}, taken ${report.prices.takenAt} (${report.prices.currency}); estimates: see -o json "basis"\n`;
+  return `${vaults}${noProjection}\nPrices (${report.prices.currency}): transcribed ${report.prices.takenAt} from ${report.prices.source}; estimates: see -o json "basis"\n`;
 }
 
 /** The vaults the report covers: `--vault`, else every vault of the config. */
@@ -153,6 +169,19 @@ function plansOf(config: Config, vault: Vault): CostPlanInput[] {
 async function recordsOf(catalog: { listBackups(f: { plan: string }): Promise<BackupRecord[]> }, plans: readonly CostPlanInput[], vault: string): Promise<BackupRecord[]> {
   const lists = await Promise.all(plans.map((p) => catalog.listBackups({ plan: p.name })));
   return lists.flat().filter((r) => r.vault === vault);
+}
+
+/**
+ * The retention runs of the vault whose plans are `plans` that deleted (not dry runs): what a
+ * projection subtracts from the uploads. A run works on one vault (core/retention/workflow.ts),
+ * so a run is the vault's when it decided, or skipped, one of the vault's plans. Read only for
+ * `--project`.
+ */
+async function retentionRunsOf(catalog: Pick<BackupCatalog, 'listRetentionRuns'>, plans: readonly CostPlanInput[]): Promise<{ now: string; bytesFreed: number }[]> {
+  const names = new Set(plans.map((p) => p.name));
+  return (await catalog.listRetentionRuns())
+    .filter((r) => !r.dryRun && [...r.plans, ...r.skipped].some((p) => names.has(p.plan)))
+    .map((r) => ({ now: r.now, bytesFreed: r.bytesFreed }));
 }
 
 /** A replica that cannot be listed (the DR region is out, no permission) is reported, not fatal. */
@@ -184,6 +213,7 @@ async function awsInputs(opts: CostOptions, config: Config): Promise<CostVaultIn
       unlisted: replicas.filter((r): r is { region: string; reason: string } => !('role' in r)),
       plans,
       backups: await recordsOf(catalog, plans, vault.name),
+      ...(opts.project !== undefined ? { retentionRuns: await retentionRunsOf(catalog, plans) } : {}),
     });
   }
   return out;
@@ -201,7 +231,8 @@ async function localInputs(opts: CostOptions, config: Config): Promise<CostVault
     inventories.push(await inventoryVault(await localVault(opts.drState), { role: 'replica', region }));
   }
   const plans = plansOf(config, vault);
-  return [{ name: vault.name, region: vault.region, inventories, plans, backups: await recordsOf(await localCatalog(opts.state), plans, vault.name) }];
+  const catalog = await localCatalog(opts.state);
+  return [{ name: vault.name, region: vault.region, inventories, plans, backups: await recordsOf(catalog, plans, vault.name), ...(opts.project !== undefined ? { retentionRuns: await retentionRunsOf(catalog, plans) } : {}) }];
 }
 
 /**
@@ -221,8 +252,8 @@ export function registerCostCommand(program: Command, io: WorkflowIO = processIO
     .description("what the vaults cost per month at S3 list prices, by storage class, with request and replication estimates, against the same retention kept as full copies")
     .option('--vault <name>', 'only this vault (default: every vault of the config)')
     .option('--prices <file>', 'a JSON price table instead of the built-in us-east-1/us-west-2 list prices (shape: DEFAULT_PRICES in core/cost/prices.ts)')
-    .addOption(new Option('--project <days>', "project each vault's size this many days ahead at the observed churn").argParser(positiveInt('days')))
-    .addOption(new Option('--recent <n>', 'how many of the newest Available backups the rates come from').argParser(positiveInt('backups')).default(DEFAULT_RECENT_BACKUPS))
+    .addOption(new Option('--project <days>', "project each vault's size this many days ahead at the observed net churn (the recent backups' uploads minus what retention runs freed; gross, an upper bound, without a run)").argParser(positiveInt('days')))
+    .addOption(new Option('--recent <n>', `how many of the newest Available backups the rates come from (at least ${MIN_RECENT_BACKUPS})`).argParser(recentBackups).default(DEFAULT_RECENT_BACKUPS))
     .addOption(new Option('--now <instant>', 'the report as of this instant (ISO 8601), for the full-copy model').argParser(instant))
     .option('-c, --config <file>', `the config file (default: ${DEFAULT_CONFIG_FILE}; with --local: examples/production.yaml)`)
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))

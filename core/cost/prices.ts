@@ -60,7 +60,7 @@ export const PriceTable = z.strictObject({
   currency: z.literal('USD', { error: 'must be "USD"' }),
   /** Where the numbers come from (a URL, a contract). */
   source: z.string({ error: 'must say where the prices come from' }).min(1, 'must say where the prices come from'),
-  /** When they were taken (YYYY-MM-DD). */
+  /** When they were taken, or transcribed from their source (YYYY-MM-DD); the report prints it as "transcribed". */
   takenAt: z.iso.date({ error: 'must be a date such as 2025-01-31' }),
   regions: z.record(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region name such as us-east-1'), RegionPrices),
 });
@@ -90,16 +90,19 @@ const US_STANDARD_REGION: RegionPrices = {
 };
 
 /**
- * The built-in table. Transcribed from https://aws.amazon.com/s3/pricing/ as the page listed
- * these prices through 2024 and 2025 (unchanged in that time); `takenAt` is the day they were
- * written into this file. The page itself could not be read then; the storage prices were
- * cross-checked against summaries quoting it (go-cloud.io/?p=10624, late 2025: Standard $0.023,
- * Deep Archive $0.00099; howtogeek.com "AWS S3 pricing explained": Standard-IA $0.0125). Check
- * the page before quoting a number to anyone, and override with `--prices FILE`.
+ * The built-in table: the prices https://aws.amazon.com/s3/pricing/ listed through 2024 and 2025
+ * (unchanged in that time), as secondary summaries quote them — the page itself could not be
+ * read when they were written down (go-cloud.io/?p=10624, late 2025: Standard $0.023, Deep
+ * Archive $0.00099; howtogeek.com "AWS S3 pricing explained": Standard-IA $0.0125). So `source`
+ * says that, and `takenAt` is the day they were transcribed from those summaries, not a day the
+ * page was read; the CLI and `-o json` print both, with "verify". Check the page before quoting
+ * a number to anyone, and override with `--prices FILE`.
  */
 export const DEFAULT_PRICES: PriceTable = {
   currency: 'USD',
-  source: 'https://aws.amazon.com/s3/pricing/ (first tier: first 50 TB/month of S3 Standard; requests per 1,000; Data Transfer to another AWS Region)',
+  source:
+    'secondary summaries of the Amazon S3 pricing page https://aws.amazon.com/s3/pricing/ quoting its 2024-2025 list prices (go-cloud.io/?p=10624, late 2025; howtogeek.com "AWS S3 pricing explained"), not the page itself: verify them there ' +
+    '(first tier: first 50 TB/month of S3 Standard; requests per 1,000; Data Transfer to another AWS Region)',
   takenAt: '2026-12-06',
   regions: { 'us-east-1': US_STANDARD_REGION, 'us-west-2': US_STANDARD_REGION },
 };

@@ -22,8 +22,13 @@
  * - GET requests are not estimated: reads happen at restores and drills, which are events, not a
  *   monthly rate. Early-deletion minimums, Intelligent-Tiering monitoring and the per-object
  *   overhead of the archive classes are not included.
- * - A projection adds the churn to today's size and deletes nothing: where retention already
- *   collects as much as the backups add, the vault stays flat and the projection is an upper bound.
+ * - A projection adds the net churn to today's size: over the same interval as the rates, the
+ *   bytes the backups uploaded minus the bytes retention freed in the primary vault (the catalog's
+ *   retention run records, `bytesFreed`: packs and copied Milvus objects garbage-collected), per
+ *   day, times the days (never below empty). A DR replica grows by the uploads alone: deletes in
+ *   the source are not replicated and retention does not run there (infra/stacks/dr-stack.ts).
+ *   Without a retention run in the interval nothing was freed that the catalog knows of: the
+ *   churn is gross, and the projection an upper bound, and says so (`churn: 'gross'`).
  */
 import type { BackupRecord } from '../catalog/record.js';
 import type { RetentionBody, ScheduleBody } from '../config/schema.js';
@@ -34,6 +39,8 @@ import { CLASS_LABELS, pricedClass, pricesFor, type PriceTable } from './prices.
 export { GIB };
 const DAYS_PER_MONTH = 30.4375;
 const DAY_MS = 86_400_000;
+/** The fewest recent backups a rate can come from: one interval needs two. */
+export const MIN_RECENT_BACKUPS = 2;
 /** The packer's default pack size (core/datamover/packer.ts), for a vault that has no packs yet. */
 const DEFAULT_PACK_BYTES = 16 * 1024 * 1024;
 
@@ -54,6 +61,11 @@ export interface CostVaultInput {
   readonly plans: readonly CostPlanInput[];
   /** The catalog's records of the vault's backups (any status). */
   readonly backups: readonly BackupRecord[];
+  /**
+   * The vault's completed retention runs that deleted (not dry runs): when each ran and what its
+   * garbage collection freed. Only a projection reads them; none: nothing known to be freed.
+   */
+  readonly retentionRuns?: readonly { readonly now: string; readonly bytesFreed: number }[];
   /** Replica Regions that could not be listed, and why (the report says so). */
   readonly unlisted?: readonly { readonly region: string; readonly reason: string }[];
 }
@@ -62,7 +74,7 @@ export interface CostInput {
   readonly now: Date;
   readonly prices: PriceTable;
   readonly vaults: readonly CostVaultInput[];
-  /** How many of the newest Available backups the rates come from. */
+  /** How many of the newest Available backups the rates come from: at least {@link MIN_RECENT_BACKUPS}. */
   readonly recentBackups: number;
   /** Days to project the vault's size ahead; none without. */
   readonly projectDays?: number;
@@ -90,6 +102,8 @@ export interface LocationCost {
 export interface RequestEstimate {
   /** Available backups the rates come from (newest first). */
   readonly backups: readonly string[];
+  /** The interval the rates are over: the oldest recent backup's start to the newest's (ISO 8601), in days. */
+  readonly window: { readonly from: string; readonly to: string; readonly days: number };
   readonly backupsPerMonth: number;
   readonly uploadedBytesPerDay: number;
   readonly putsPerBackup: number;
@@ -129,7 +143,18 @@ export interface FullCopyComparison {
 export interface Projection {
   readonly days: number;
   readonly uploadedBytesPerDay: number;
-  /** Per location, today's bytes plus the churn (replicas grow by the same bytes). */
+  /** What retention freed in the primary vault per day over the rates' window (0 without a run in it). */
+  readonly freedBytesPerDay: number;
+  /** How many retention runs `freedBytesPerDay` comes from. */
+  readonly retentionRuns: number;
+  /** uploadedBytesPerDay − freedBytesPerDay: the primary's churn (negative: it shrinks). */
+  readonly netBytesPerDay: number;
+  /**
+   * `net`: uploads minus what retention freed over the window; `gross`: no retention run in the
+   * window, so uploads only and the projection is an upper bound.
+   */
+  readonly churn: 'net' | 'gross';
+  /** Per location, today's bytes plus its churn: the primary's net, a replica's the uploads (deletes are not replicated). */
   readonly locations: readonly { readonly role: 'primary' | 'replica'; readonly region: string; readonly bytes: number; readonly monthlyStorageUsd: number }[];
   readonly monthlyStorageUsd: number;
 }
@@ -167,7 +192,7 @@ const BASIS = [
   'replicas: every PUT again at the replica Region, and the uploaded bytes as inter-Region transfer',
   'not included: GETs (restores and drills), early-deletion minimums, Intelligent-Tiering monitoring, the archive classes\' per-object overhead, KMS requests',
   "full copies: copies × size × price: the backups the retention calculator keeps in steady state at the plan's schedule (each counted once, under the first rule that keeps it, so fewer than the rule counts added up when a backup is both a latest and a weekly one), each the size of the plan's newest Available backup, in GB of 2^30 bytes, at S3 Standard's price per GB-month in the vault's Region; no compression, deduplication or incremental copies",
-  'projection: today\'s bytes plus the churn per day times the days; deletes nothing, so an upper bound where retention collects as much as backups add',
+  "projection: today's bytes plus the churn per day times the days; the primary's churn is net: the bytes the recent backups uploaded minus the bytes retention runs freed (their catalog records), over the same interval as the rates; without a retention run in that interval it is gross (uploads only, an upper bound; churn: \"gross\"); a DR replica grows by the uploads, as deletes are not replicated and retention does not run there",
 ];
 
 /** A volume's uploaded bytes of a backup: the components', else the record's minus what its object copy added. */
@@ -198,6 +223,7 @@ function requestEstimate(v: CostVaultInput, recent: readonly BackupRecord[], pri
   // Newest first: the interval runs from the oldest's start to the newest's; the backups after the oldest filled it.
   const oldest = recent[recent.length - 1]!;
   const days = Math.max((Date.parse(recent[0]!.startedAt) - Date.parse(oldest.startedAt)) / DAY_MS, 1 / 24);
+  const window = { from: oldest.startedAt, to: recent[0]!.startedAt, days };
   const after = recent.slice(0, -1);
   const backupsPerDay = after.length / days;
   const uploadedBytesPerDay = sum(after.map((r) => r.bytesUploaded ?? 0)) / days;
@@ -214,6 +240,7 @@ function requestEstimate(v: CostVaultInput, recent: readonly BackupRecord[], pri
   const listsMonthlyUsd = (listsPerMonth / 1000) * here.requestsPer1000.STANDARD.putCopyPostList;
   return {
     backups: recent.map((r) => r.backupId),
+    window,
     backupsPerMonth,
     uploadedBytesPerDay,
     putsPerBackup,
@@ -241,14 +268,29 @@ function fullCopies(v: CostVaultInput, now: Date, prices: PriceTable): FullCopyC
   });
 }
 
-function projection(locations: readonly LocationCost[], requests: RequestEstimate | undefined, days: number, prices: PriceTable): Projection | undefined {
+function projection(v: CostVaultInput, locations: readonly LocationCost[], requests: RequestEstimate | undefined, days: number, prices: PriceTable): Projection | undefined {
   if (!requests) return undefined;
-  const added = requests.uploadedBytesPerDay * days;
+  const { from, to } = requests.window;
+  // The runs in the rates' window, as the backups after the oldest are: after its start, up to the newest's.
+  const runs = (v.retentionRuns ?? []).filter((r) => r.now > from && r.now <= to);
+  const freedBytesPerDay = sum(runs.map((r) => r.bytesFreed)) / requests.window.days;
+  const netBytesPerDay = requests.uploadedBytesPerDay - freedBytesPerDay;
   const projected = locations.map((l) => {
     const standard = pricesFor(prices, l.region).storagePerGbMonth.STANDARD;
-    return { role: l.role, region: l.region, bytes: l.bytes + added, monthlyStorageUsd: l.monthlyStorageUsd + (added / GIB) * standard };
+    // A replica only grows; the primary by its net churn, never below empty.
+    const bytes = Math.max(0, l.bytes + (l.role === 'primary' ? netBytesPerDay : requests.uploadedBytesPerDay) * days);
+    return { role: l.role, region: l.region, bytes, monthlyStorageUsd: Math.max(0, l.monthlyStorageUsd + ((bytes - l.bytes) / GIB) * standard) };
   });
-  return { days, uploadedBytesPerDay: requests.uploadedBytesPerDay, locations: projected, monthlyStorageUsd: sum(projected.map((p) => p.monthlyStorageUsd)) };
+  return {
+    days,
+    uploadedBytesPerDay: requests.uploadedBytesPerDay,
+    freedBytesPerDay,
+    retentionRuns: runs.length,
+    netBytesPerDay,
+    churn: runs.length ? 'net' : 'gross',
+    locations: projected,
+    monthlyStorageUsd: sum(projected.map((p) => p.monthlyStorageUsd)),
+  };
 }
 
 /**
@@ -256,16 +298,18 @@ function projection(locations: readonly LocationCost[], requests: RequestEstimat
  * estimate). Throws a `UserError` when the price table has no prices for a vault's Region.
  */
 export function costReport(input: CostInput): CostReport {
+  // The CLI refuses a smaller --recent; silently taking 2 would report rates from backups not asked for.
+  if (!Number.isInteger(input.recentBackups) || input.recentBackups < MIN_RECENT_BACKUPS) throw new RangeError(`recentBackups must be a whole number of at least ${MIN_RECENT_BACKUPS}, not ${input.recentBackups}`);
   const vaults = input.vaults.map((v): VaultCost => {
     const locations = v.inventories.map((inv) => locationCost(inv, input.prices));
     const recent = v.backups
       .filter((r) => r.status === 'Available')
       .sort((a, b) => b.startedAt.localeCompare(a.startedAt))
-      .slice(0, Math.max(2, input.recentBackups));
+      .slice(0, input.recentBackups);
     const requests = requestEstimate(v, recent, input.prices);
     const copies = fullCopies(v, input.now, input.prices);
     const storageMonthlyUsd = sum(locations.map((l) => l.monthlyStorageUsd));
-    const proj = input.projectDays === undefined ? undefined : projection(locations, requests, input.projectDays, input.prices);
+    const proj = input.projectDays === undefined ? undefined : projection(v, locations, requests, input.projectDays, input.prices);
     return {
       vault: v.name,
       region: v.region,

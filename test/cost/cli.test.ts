@@ -3,6 +3,7 @@ import { describe, expect, it } from '@jest/globals';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
+import { CommanderError } from 'commander';
 import { registerCostCommand } from '../../cli/commands/cost.js';
 import type { CostReport } from '../../core/cost/report.js';
 import { FileVaultStore } from '../../core/vault/file-store.js';
@@ -51,7 +52,9 @@ describe('milvus-guard cost --local', () => {
     // The model behind the number, with its inputs: copies per rule × the full copy = total, in GB × the price.
     expect(text).toContain('The same retention as full copies (S3 Standard in us-east-1, primary only):');
     expect(text).toContain('  milvus-production-backup: 23 copies (latest 7 + weekly 3 (of 4) + monthly 12 + yearly 1 (of 2)) × 1.0KiB = 23.0KiB = 0.000022 GB × $0.023 per GB-month = $5.0e-7 a month\n');
-    expect(text).toContain('Prices: https://aws.amazon.com/s3/pricing/');
+    // Where the built-in numbers come from and when, honestly: summaries of the page, not the page.
+    expect(text).toContain('Prices (USD): transcribed 2026-12-06 from secondary summaries of the Amazon S3 pricing page https://aws.amazon.com/s3/pricing/ quoting its 2024-2025 list prices');
+    expect(text).toContain('not the page itself: verify them there');
   });
 
   it('adds the vault of a linked DR state directory as the replica', async () => {
@@ -67,6 +70,40 @@ describe('milvus-guard cost --local', () => {
       ['primary', 'us-east-1', 0],
       ['replica', 'us-west-2', 10],
     ]);
+  });
+
+  it('refuses --recent under 2, naming the flag and what it allows, exit 1', async () => {
+    const { dir } = await localState();
+    const err = await cli()
+      .run('cost', '--local', '--state', dir, '--recent', '1')
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(err).toBeInstanceOf(CommanderError);
+    expect((err as CommanderError).exitCode).toBe(1);
+    expect((err as CommanderError).message).toMatch(/option '--recent <n>' argument '1' is invalid\. "1" is not a whole number of at least 2: the rates come from the interval between the oldest and the newest/);
+  });
+
+  it('projects the local vault by its net churn: the uploads minus what the recorded retention runs freed', async () => {
+    const { dir, catalog } = await localState();
+    await new FileVaultStore(join(dir, 'vault')).put('data/packs/aa/aa01', Buffer.alloc(8 * MiB));
+    await catalog.createBackup(backupRecord({ backupId: 'nightly-1', startedAt: '2026-11-22T02:00:00.000Z', sizeBytes: 4 * MiB, bytesUploaded: 2 * MiB }));
+    await catalog.createBackup(backupRecord({ backupId: 'nightly-2', startedAt: '2026-11-23T02:00:00.000Z', sizeBytes: 5 * MiB, bytesUploaded: 3 * MiB }));
+    const run = { executionId: 'x', status: 'Completed' as const, plans: [{ plan: PLAN, kept: 2, expired: [], locksExtended: 0 }], skipped: [], packsDeleted: 1, reportKey: 'r' };
+    await catalog.recordRetentionRun({ ...run, runId: 'r-1', now: '2026-11-22T03:00:00.000Z', dryRun: false, bytesFreed: 1 * MiB });
+    // A dry run frees nothing, whatever it would have.
+    await catalog.recordRetentionRun({ ...run, runId: 'r-2', now: '2026-11-22T04:00:00.000Z', dryRun: true, bytesFreed: 2 * MiB });
+    const json = cli();
+    const text = cli();
+
+    expect(await json.run('cost', '--local', '--state', dir, '--now', '2026-11-30T03:00:00Z', '--project', '10', '-o', 'json')).toBe(0);
+    expect(await text.run('cost', '--local', '--state', dir, '--now', '2026-11-30T03:00:00Z', '--project', '10')).toBe(0);
+
+    const v = (JSON.parse(json.out.join('')) as CostReport).vaults[0]!;
+    expect(v.projection).toMatchObject({ churn: 'net', retentionRuns: 1, uploadedBytesPerDay: 3 * MiB, freedBytesPerDay: MiB, netBytesPerDay: 2 * MiB });
+    expect(v.projection!.locations[0]!.bytes).toBe(8 * MiB + 20 * MiB);
+    expect(text.out.join('')).toContain('In 10 days at a net +2.0MiB a day (3.0MiB uploaded, 1.0MiB freed by 1 retention run(s), 2026-11-22 to 2026-11-23); DR replicas grow by the uploads (deletes are not replicated):');
   });
 
   it('refuses a DR state directory that is not linked', async () => {

@@ -10,6 +10,8 @@ describe('the price table', () => {
     expect(PriceTable.parse(DEFAULT_PRICES)).toEqual(DEFAULT_PRICES);
     expect(Object.keys(DEFAULT_PRICES.regions).sort()).toEqual(['us-east-1', 'us-west-2']);
     expect(DEFAULT_PRICES.source).toContain('https://aws.amazon.com/s3/pricing/');
+    // The page was not read: the source says the numbers are secondary summaries of it, to verify.
+    expect(DEFAULT_PRICES.source).toMatch(/^secondary summaries of .* not the page itself: verify/);
     expect(DEFAULT_PRICES.regions['us-east-1']!.storagePerGbMonth.STANDARD).toBe(0.023);
   });
 

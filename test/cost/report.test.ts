@@ -109,11 +109,42 @@ describe('costReport: requests and churn', () => {
     expect(r.transferMonthlyUsd).toBeCloseTo(((perDay * 30.4375) / GIB) * 0.02, 9);
   });
 
-  it('projects each copy forward by the churn, deleting nothing', () => {
-    const v = report(vault({ inventories: [inventory({ bytes: 10 * GIB, classes: [{ storageClass: 'STANDARD', objects: 1, bytes: 10 * GIB }], objects: 1 }), replica], backups }), { projectDays: 30 }).vaults[0]!;
+  const tenGib = inventory({ bytes: 10 * GIB, classes: [{ storageClass: 'STANDARD', objects: 1, bytes: 10 * GIB }], objects: 1 });
+
+  it('projects gross uploads, and says so (an upper bound), when no retention run freed anything in the rates\' window', () => {
+    const v = report(vault({ inventories: [tenGib, replica], backups }), { projectDays: 30 }).vaults[0]!;
     const added = v.requests!.uploadedBytesPerDay * 30;
+    expect(v.projection).toMatchObject({ churn: 'gross', retentionRuns: 0, freedBytesPerDay: 0, netBytesPerDay: v.requests!.uploadedBytesPerDay });
     expect(v.projection!.locations.map((l) => l.bytes)).toEqual([10 * GIB + added, added]);
     expect(v.projection!.monthlyStorageUsd).toBeCloseTo(((10 * GIB + 2 * added) / GIB) * 0.023, 9);
+  });
+
+  it("projects the primary by the net churn (uploads minus what retention runs freed in the rates' window) and a replica by the uploads alone", () => {
+    const retentionRuns = [
+      { now: '2026-11-27T01:00:00.000Z', bytesFreed: 1000 * GIB }, // before the window (b1 started at 02:00): not counted
+      { now: '2026-11-27T03:00:00.000Z', bytesFreed: 100 * 1024 * 1024 },
+      { now: '2026-11-28T03:00:00.000Z', bytesFreed: 60 * 1024 * 1024 },
+      { now: '2026-11-29T03:00:00.000Z', bytesFreed: 1000 * GIB }, // after the newest backup started: not counted
+    ];
+    const v = report(vault({ inventories: [tenGib, replica], backups, retentionRuns }), { projectDays: 30 }).vaults[0]!;
+    const uploaded = v.requests!.uploadedBytesPerDay;
+    const freed = (160 * 1024 * 1024) / 2;
+
+    expect(v.requests!.window).toEqual({ from: '2026-11-27T02:00:00Z', to: '2026-11-29T02:00:00Z', days: 2 });
+    expect(v.projection).toMatchObject({ churn: 'net', retentionRuns: 2, freedBytesPerDay: freed, netBytesPerDay: uploaded - freed });
+    expect(v.projection!.locations.map((l) => l.bytes)).toEqual([10 * GIB + (uploaded - freed) * 30, uploaded * 30]);
+  });
+
+  it('never projects a primary that retention shrinks below empty', () => {
+    const v = report(vault({ inventories: [inventory({ bytes: GIB, objects: 1 })], backups, retentionRuns: [{ now: '2026-11-28T03:00:00.000Z', bytesFreed: 100 * GIB }] }), { projectDays: 365 }).vaults[0]!;
+    expect(v.projection!.netBytesPerDay).toBeLessThan(0);
+    expect(v.projection!.locations[0]!.bytes).toBe(0);
+    expect(v.projection!.monthlyStorageUsd).toBe(0);
+  });
+
+  it('takes the rates from exactly as many recent backups as asked, two at least', () => {
+    expect(costReport({ now: NOW, prices: DEFAULT_PRICES, vaults: [vault({ backups })], recentBackups: 2 }).vaults[0]!.requests!.backups).toEqual(['b3', 'b2']);
+    expect(() => costReport({ now: NOW, prices: DEFAULT_PRICES, vaults: [vault({ backups })], recentBackups: 1 })).toThrow(/recentBackups must be a whole number of at least 2, not 1/);
   });
 
   it('estimates no rate, so no requests and no projection, from fewer than two Available backups', () => {
