@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { DescribeExecutionCommand, GetExecutionHistoryCommand } from '@aws-sdk/client-sfn';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { registerBackupCommands } from '../../cli/commands/backup.js';
 import { registerRestoreCommands } from '../../cli/commands/restore.js';
@@ -14,7 +15,7 @@ import { FileVaultStore } from '../../core/vault/file-store.js';
 import { backupRecord, CONFIG, cliWith, localState, mockAwsStart, PLAN, restoreRecord } from './helpers.js';
 
 const EXECUTION = 'arn:aws:states:us-east-1:123456789012:execution:milvus-guard-backup:nightly-1';
-const { sfn, ddb } = mockAwsStart(EXECUTION);
+const { sfn, ddb, sts } = mockAwsStart(EXECUTION);
 
 /** A progress object of one volume; `over` changes fields. */
 function progress(over: Partial<VolumeProgress> = {}): VolumeProgress {
@@ -82,6 +83,79 @@ describe('describe shows the progress of a running volume', () => {
     const text = cli.out.join('');
     expect(text).toContain('Hydration progress:');
     expect(text).toMatch(/data-production-milvus-etcd-0\s+copying\s+0%\s+0B\/100\.0MiB\s+0\/300/);
+  });
+});
+
+describe('restore describe against AWS shows the progress of each volume a running restore hydrates', () => {
+  const RESTORE = 'nightly-1-r20261123100000';
+  const hydrating = (volume: string, over: Partial<VolumeProgress> = {}) => progress({ kind: 'hydrate', restoreId: RESTORE, backupId: 'nightly-1', volume, ...over });
+
+  /** A running restore whose execution runs in `region`, and the progress its two hydrations last wrote to the vault there. */
+  function running(region: string, bucket: string) {
+    const s3 = mockClient(S3Client);
+    const record = restoreRecord({
+      restoreId: RESTORE,
+      status: 'InProgress',
+      completedAt: undefined,
+      rtoSeconds: undefined,
+      validation: undefined,
+      executionId: `arn:aws:states:${region}:123456789012:execution:milvus-guard-restore:r1`,
+      volumes: [
+        { pvc: 'data-production-milvus-etcd-0', role: 'etcd', status: 'Pending', from: 'hydrate-etcd-0' },
+        { pvc: 'export-milvus-minio-0', role: 'object-storage', status: 'Pending', from: 'hydrate-minio-0' },
+      ],
+    });
+    ddb.on(GetCommand).resolves({ Item: record });
+    const etcd = restoreProgressKey(RESTORE, 'data-production-milvus-etcd-0');
+    const minio = restoreProgressKey(RESTORE, 'export-milvus-minio-0');
+    s3.on(ListObjectsV2Command, { Bucket: bucket }).resolves({ Contents: [{ Key: etcd, Size: 300 }, { Key: minio, Size: 300 }] });
+    const body = (p: VolumeProgress) => ({ Body: { transformToByteArray: async () => new Uint8Array(json(p)) } }) as never;
+    s3.on(GetObjectCommand, { Bucket: bucket, Key: etcd }).resolves(body(hydrating('data-production-milvus-etcd-0', { phase: 'done', bytesDone: 100 * 1024 * 1024, filesDone: 300, bytesPerSecond: null, etaSeconds: 0 })));
+    s3.on(GetObjectCommand, { Bucket: bucket, Key: minio }).resolves(body(hydrating('export-milvus-minio-0')));
+    return s3;
+  }
+
+  it('reads the vault bucket in the region of a restore that runs there (the primary)', async () => {
+    const s3 = running('us-east-1', 'milvus-guard-primary-123456789012-us-east-1');
+    const cli = cliWith(registerRestoreCommands);
+
+    try {
+      expect(await cli.run('restore', 'describe', RESTORE, '-c', CONFIG)).toBe(0);
+
+      const text = cli.out.join('');
+      expect(text).toContain('Hydration progress:');
+      const rows = text.slice(text.indexOf('Hydration progress:')).split('\n');
+      expect(rows.find((l) => l.startsWith('export-milvus-minio-0'))!.split(/\s{3,}/).slice(0, 7)).toEqual(['export-milvus-minio-0', 'copying', '42%', '42.0MiB/100.0MiB', '120/300', '2.0MiB/s', '29s']);
+      expect(rows.find((l) => l.startsWith('data-production-milvus-etcd-0'))!.split(/\s{3,}/).slice(0, 4)).toEqual(['data-production-milvus-etcd-0', 'done', '100%', '100.0MiB/100.0MiB']);
+      expect(new Set(s3.commandCalls(ListObjectsV2Command).map((c) => c.args[0].input.Prefix))).toEqual(new Set([`progress/restores/${RESTORE}/`]));
+      expect(cli.err.join('')).toBe('');
+    } finally {
+      s3.restore();
+    }
+  });
+
+  it("reads the DR region's replica bucket for a restore whose execution runs there (a failover or a DR drill), found from the execution ARN", async () => {
+    const s3 = running('us-west-2', 'milvus-guard-primary-dr-123456789012-us-west-2');
+    const cli = cliWith(registerRestoreCommands);
+
+    try {
+      expect(await cli.run('restore', 'describe', RESTORE, '-c', CONFIG, '-o', 'json')).toBe(0);
+
+      const shown = JSON.parse(cli.out.join('')) as { progress: VolumeProgress[] };
+      expect(shown.progress.map((p) => [p.volume, p.phase, p.bytesDone])).toEqual(
+        expect.arrayContaining([
+          ['data-production-milvus-etcd-0', 'done', 100 * 1024 * 1024],
+          ['export-milvus-minio-0', 'copying', 42 * 1024 * 1024],
+        ]),
+      );
+      expect(shown.progress).toHaveLength(2);
+      // Only the replica bucket, through a client in the DR region; the account named it, asked in that region too.
+      expect(new Set(s3.commandCalls(ListObjectsV2Command).map((c) => c.args[0].input.Bucket))).toEqual(new Set(['milvus-guard-primary-dr-123456789012-us-west-2']));
+      expect(await s3.commandCalls(ListObjectsV2Command)[0]!.thisValue.config.region()).toBe('us-west-2');
+      expect(await sts.commandCalls(GetCallerIdentityCommand)[0]!.thisValue.config.region()).toBe('us-west-2');
+    } finally {
+      s3.restore();
+    }
   });
 });
 
