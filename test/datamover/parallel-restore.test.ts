@@ -12,7 +12,8 @@ import { displayPath, IndexReader } from '../../core/datamover/index-format.js';
 import { RestoreError, restoreVolume, RESTORE_MARKER } from '../../core/datamover/restore.js';
 import { FileVaultStore } from '../../core/vault/file-store.js';
 import { packKey } from '../../core/vault/layout.js';
-import type { VaultStore } from '../../core/vault/store.js';
+import { ShortReadError, type VaultStore } from '../../core/vault/store.js';
+import { sharedAlignedBuffer } from '../../core/datamover/restore-writers.js';
 import { Rng, SMALL_CHUNKS, snapshotTree, tempDir } from './helpers.js';
 
 const VOLUME = 'data-milvus-minio-0';
@@ -184,5 +185,21 @@ describe('restore on writer threads', () => {
     expect(result.filesResumed).toBe(files.length);
     expect(await snapshotTree(target)).toEqual(want);
     expect(await readdir(target)).not.toContain(RESTORE_MARKER);
+  });
+
+  it('a file:// vault reads a range straight into the offered shared buffer, and a short object still fails', async () => {
+    // Prepare: a pack of known bytes, and a page-aligned shared buffer as the restore offers.
+    const vault = new FileVaultStore(join(dir, 'into-vault'));
+    const body = new Rng('into').bytes(3 * 1024 * 1024);
+    await vault.put('data/packs/ab/into.pack', body);
+    const into = new Uint8Array(sharedAlignedBuffer(2 * 1024 * 1024 + 8192));
+
+    // Act
+    const got = await vault.getRange('data/packs/ab/into.pack', 123_457, 2 * 1024 * 1024, into);
+
+    // Assess: the bytes, in the offered memory (no copy of its own).
+    expect(got.buffer).toBe(into.buffer);
+    expect(got.equals(body.subarray(123_457, 123_457 + 2 * 1024 * 1024))).toBe(true);
+    await expect(vault.getRange('data/packs/ab/into.pack', 3 * 1024 * 1024 - 10, 100, into)).rejects.toThrow(ShortReadError);
   });
 });
