@@ -15,8 +15,9 @@
  *    Full backup with each tool, then a ~1% change (new segment files and a 4 MiB rewrite
  *    inside the db file), an incremental backup with each tool, and a restore of the latest
  *    backup with each tool. Each run is a separate process timed by /usr/bin/time (wall
- *    seconds and peak RSS) after a `sync`; both tools read from a warm page cache. Bytes
- *    uploaded is the growth of the vault / repository on disk.
+ *    seconds and peak RSS) after a `sync`; both backups read from a warm page cache, both
+ *    restores start with an empty one where the script may empty it (root). Bytes uploaded is
+ *    the growth of the vault / repository on disk.
  * 4. Checks both restores against the source, prints a table per profile and writes JSON to
  *    bench-results/.
  *
@@ -98,6 +99,22 @@ function timed(cmd: string, argv: string[], env: NodeJS.ProcessEnv = {}): Timed 
   return { seconds: Number(m[1]), peakRssMiB: Number(m[2]) / 1024, stdout: r.stdout };
 }
 
+/**
+ * Empties the page cache (needs root), so a restore reads its vault or repository from the disk
+ * as after a disaster: restic's repository, written through the cache by its backup minutes
+ * before, could otherwise be read back from memory (our packs are written with direct I/O and
+ * never are), which made restic's restore time vary by 2x between runs. False where not allowed.
+ */
+function dropCaches(): boolean {
+  spawnSync('sync');
+  try {
+    writeFileSync('/proc/sys/vm/drop_caches', '3\n');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function treesEqual(a: string, b: string): boolean {
   return spawnSync('diff', ['-r', '-q', '--no-dereference', a, b], { stdio: 'inherit' }).status === 0;
 }
@@ -124,6 +141,8 @@ interface ProfileResult {
   oursRestoreOk: boolean;
   resticRestoreOk: boolean | undefined;
   oursIncrementalReportedMiB: number;
+  /** Whether the restores started with an empty page cache. */
+  cold: boolean;
 }
 
 const step = (text: string): void => void process.stderr.write(`${text}...\n`);
@@ -164,11 +183,13 @@ function runProfile(profile: DatasetProfile, dir: string, cli: string, restic: s
 
   step(`[${profile.name}] restore (ours)`);
   const oursTarget = join(dir, 'restore-ours');
+  const cold = dropCaches();
   const oursRestore = ours(['restore', '--vault', vaultUrl, '--volume', 'milvus-data', '--backup-id', 'incr', '--target', oursTarget, '--json']);
   let resticRestore: Timed | undefined;
   const resticTarget = join(dir, 'restore-restic');
   if (restic) {
     step(`[${profile.name}] restore (restic)`);
+    dropCaches();
     resticRestore = timed('restic', ['--repo', resticRepo, 'restore', 'latest', '--host', 'bench', '--target', resticTarget, '-q'], resticEnv);
   }
   rows.push({ operation: 'restore', megabytes: totalAfter / MiB, ours: oursRestore, ...(resticRestore ? { restic: resticRestore } : {}) });
@@ -178,7 +199,7 @@ function runProfile(profile: DatasetProfile, dir: string, cli: string, restic: s
   // restic restores the absolute source path under the target.
   const resticRestoreOk = restic ? treesEqual(data, join(resticTarget, data)) : undefined;
   const oursIncrementalReportedMiB = (JSON.parse(incremental.ours.stdout) as { bytesUploaded: number }).bytesUploaded / MiB;
-  return { profile, dataset, change, rows, oursRestoreOk, resticRestoreOk, oursIncrementalReportedMiB };
+  return { profile, dataset, change, rows, oursRestoreOk, resticRestoreOk, oursIncrementalReportedMiB, cold };
 }
 
 // --- report -------------------------------------------------------------------------------------
@@ -208,7 +229,8 @@ function formatProfile(r: ProfileResult, disk: DiskRate, restic: string | undefi
     `profile ${r.profile.name}: ${r.dataset.files} files, ${fmt(r.dataset.bytes / MiB)} MiB (${r.profile.description}; seed ${args.seed}); change: ${fmt(r.change.bytes / MiB)} MiB (${r.change.newFiles} new files + 4 MiB inside the db file)`,
     `incremental upload / bytes changed: ours ${fmt(incremental.ours.bytesUploaded! / r.change.bytes, 2)} (vault growth; the tool reports ${fmt(r.oursIncrementalReportedMiB)} MiB)` +
       (incremental.restic ? `, restic ${fmt(incremental.restic.bytesUploaded! / r.change.bytes, 2)}` : ''),
-    `restores identical to the source: ours ${r.oursRestoreOk ? 'yes' : 'NO'}${restic ? `, restic ${r.resticRestoreOk ? 'yes' : 'NO'}` : ''}`,
+    `restores identical to the source: ours ${r.oursRestoreOk ? 'yes' : 'NO'}${restic ? `, restic ${r.resticRestoreOk ? 'yes' : 'NO'}` : ''}; ` +
+      (r.cold ? 'each restore started with an empty page cache (drop_caches)' : 'the page cache could not be emptied before the restores (not root): restic may read its repository from memory'),
   ];
   return [`### ${r.profile.name}`, '', line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...table.map(line), '', ...notes].join('\n');
 }
