@@ -58,12 +58,21 @@ const timeline = (s: Services<'catalog' | 'now'>, restoreId: string): Timeline =
   },
 });
 
-/** Writes the restore's phases as its timeline now says, when they changed. */
+/**
+ * Writes the restore's phases as its timeline now says, when they changed. Best effort, like the
+ * timeline's slow-call notes: the step itself is recorded already, the phases are derived from
+ * it, and the next step that starts or ends writes them again; failing to write them must not
+ * fail (and retry) a step whose work is done.
+ */
 async function recordPhases(s: Services<'catalog'>, restoreId: string): Promise<void> {
-  const record = await s.catalog.getRestore(restoreId);
-  if (!record || record.status === 'Failed') return;
-  const phases = restorePhases(record);
-  if (!samePhases(record.phases, phases)) await s.catalog.updateRestore(restoreId, { phases });
+  try {
+    const record = await s.catalog.getRestore(restoreId);
+    if (!record || record.status === 'Failed') return;
+    const phases = restorePhases(record);
+    if (!samePhases(record.phases, phases)) await s.catalog.updateRestore(restoreId, { phases });
+  } catch {
+    // See above: a report of the timeline, never a reason to fail the step.
+  }
 }
 
 /**
