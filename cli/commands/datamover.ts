@@ -278,9 +278,9 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
       .requiredOption('--backup-id <id>', 'the backup to restore from')
       .requiredOption('--target <dir>', 'an empty directory (created if missing)'),
   )
-    .option('--concurrency <n>', 'files restored at once', positiveInt('--concurrency'), 4)
+    .option('--concurrency <n>', 'ranged pack reads in flight, 8 MiB each (default: 4 per writer thread + 2, at most 16; one writer thread per core)', positiveInt('--concurrency'))
     .option('--restore-id <id>', 'the restore this hydration belongs to: its progress goes to progress/restores/<id>/<volume>.json in the vault')
-    .action(async (flags: VaultFlags & { volume: string; backupId: string; target: string; concurrency: number; restoreId?: string }) => {
+    .action(async (flags: VaultFlags & { volume: string; backupId: string; target: string; concurrency?: number; restoreId?: string }) => {
       flag('--volume', () => checkVolumeName(flags.volume));
       flag('--backup-id', () => checkBackupId(flags.backupId));
       const vault = await connect(flags, io);
@@ -292,7 +292,7 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
             volume: flags.volume,
             backupId: flags.backupId,
             target: flags.target,
-            concurrency: flags.concurrency,
+            ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
             preserveOwnership: io.isRoot,
             ...(flags.restoreId ? { progress: { restoreId: flag('--restore-id', () => checkRestoreId(flags.restoreId!)), log: (l: string) => io.stderr(`${l}\n`) } } : {}),
             onProgress: (p) => update(`restore ${flags.volume}: ${p.files} files, ${formatBytes(p.bytesWritten)} written`),
