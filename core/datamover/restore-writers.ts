@@ -34,7 +34,14 @@ export type WriterOp =
   /** Verify the chunks of `lengths` at `offset` of the message's buffer against `hashes`, then append them. */
   | { readonly op: 'piece'; readonly id: number; readonly offset: number; readonly lengths: readonly number[]; readonly hashes: readonly string[]; readonly firstChunk: number }
   /** Write what is left, set length and metadata, close. */
-  | { readonly op: 'close'; readonly id: number };
+  | { readonly op: 'close'; readonly id: number }
+  /**
+   * One extent of a large file split over several writers: verify the chunks of `lengths` at
+   * `offset` of the message's buffer against `hashes`, then write them at `position` of the file
+   * at `path`, which the main thread has created at its full length (never created here: a file
+   * removed after a failure stays removed). Opened and closed within the step.
+   */
+  | { readonly op: 'extent'; readonly id: number; readonly path: Uint8Array; readonly position: number; readonly offset: number; readonly lengths: readonly number[]; readonly hashes: readonly string[]; readonly firstChunk: number };
 
 /** A file a writer could not finish; the file is removed. */
 export type WriterFailure =
@@ -180,6 +187,45 @@ function makeWriter(fs, createHash, Memory) {
     fs.closeSync(fd);
   }
 
+  /**
+   * Writes data at position of an existing file: the whole blocks in between with direct I/O
+   * (through the scratch, for alignment), the partial blocks at either end through the page
+   * cache, since the writers of the neighbouring extents write the other bytes of those blocks.
+   */
+  function writeExtent(pathU8, position, data) {
+    const path = asBuffer(pathU8);
+    const end = position + data.length;
+    const first = Math.ceil(position / ALIGN) * ALIGN;
+    const last = Math.floor(end / ALIGN) * ALIGN;
+    let dfd = -1;
+    if (O_DIRECT !== undefined && scratch && last - first >= ALIGN) {
+      try { dfd = fs.openSync(path, O_WRONLY | O_DIRECT); }
+      catch (err) { if (err.code !== 'EINVAL') throw err; }
+    }
+    let bfd = -1;
+    try {
+      bfd = fs.openSync(path, O_WRONLY);
+      const f = { fd: bfd };
+      if (dfd < 0) { writeAll(f, data, data.length, position); return; }
+      writeAll(f, data.subarray(0, first - position), first - position, position);
+      const d = { fd: dfd };
+      for (let at = first; at < last; ) {
+        const n = Math.min(SCRATCH, last - at);
+        data.copy(scratch, 0, at - position, at - position + n);
+        try { writeAll(d, scratch, n, at); }
+        catch (err) {
+          if (err.code !== 'EINVAL') throw err;
+          writeAll(f, scratch, n, at); // direct I/O refused at these alignments
+        }
+        at += n;
+      }
+      writeAll(f, data.subarray(last - position), end - last, last);
+    } finally {
+      if (dfd >= 0) fs.closeSync(dfd);
+      if (bfd >= 0) fs.closeSync(bfd);
+    }
+  }
+
   /** Closes and removes a file that cannot be finished (its partial content must not stay). */
   function discard(f) {
     if (f.fd >= 0) { try { fs.closeSync(f.fd); } catch {} }
@@ -193,10 +239,39 @@ function makeWriter(fs, createHash, Memory) {
     files.set(id, null);
   }
 
+  /** Hashes each chunk of a piece; true (and the mismatch in result) if one is not what the index says. */
+  function verify(data, op, result) {
+    let pos = op.offset;
+    for (let i = 0; i < op.lengths.length; i++) {
+      const len = op.lengths[i];
+      const h = createHash('sha256').update(data.subarray(pos, pos + len)).digest('hex');
+      if (h !== op.hashes[i]) {
+        result.failed.push({ id: op.id, kind: 'mismatch', chunk: op.firstChunk + i, actual: h });
+        return true;
+      }
+      pos += len;
+    }
+    return false;
+  }
+
   function handle(ops, buffer) {
     const data = buffer ? Buffer.from(buffer) : null;
     const result = { written: [], done: [], failed: [] };
     for (const op of ops) {
+      if (op.op === 'extent') {
+        // Verified whole before a byte is written; a failure is the main thread's to clean up
+        // (it removes the file, which other writers' extents then cannot reopen).
+        try {
+          const bad = verify(data, op, result);
+          if (bad) continue;
+          const end = op.offset + op.lengths.reduce((a, b) => a + b, 0);
+          writeExtent(op.path, op.position, data.subarray(op.offset, end));
+          result.written.push([op.id, end - op.offset]);
+        } catch (err) {
+          result.failed.push({ id: op.id, kind: 'fs', code: err && err.code, errno: err && err.errno, syscall: err && err.syscall, message: String((err && err.message) || err) });
+        }
+        continue;
+      }
       const f = files.get(op.id);
       if (f === null) { if (op.op === 'close') files.delete(op.id); continue; } // failed before
       try {
@@ -205,23 +280,14 @@ function makeWriter(fs, createHash, Memory) {
           files.set(op.id, openFile(op));
         } else if (op.op === 'piece') {
           // Every chunk is verified before any byte of the piece is written.
-          let pos = op.offset;
-          let bad = -1;
-          let actual = '';
-          for (let i = 0; i < op.lengths.length; i++) {
-            const len = op.lengths[i];
-            const h = createHash('sha256').update(data.subarray(pos, pos + len)).digest('hex');
-            if (h !== op.hashes[i]) { bad = i; actual = h; break; }
-            pos += len;
-          }
-          if (bad >= 0) {
-            result.failed.push({ id: op.id, kind: 'mismatch', chunk: op.firstChunk + bad, actual });
+          if (verify(data, op, result)) {
             discard(f);
             files.set(op.id, null);
             continue;
           }
-          append(f, data.subarray(op.offset, pos));
-          result.written.push([op.id, pos - op.offset]);
+          const end = op.offset + op.lengths.reduce((a, b) => a + b, 0);
+          append(f, data.subarray(op.offset, end));
+          result.written.push([op.id, end - op.offset]);
         } else if (op.op === 'close') {
           closeFile(f);
           files.delete(op.id);

@@ -4,8 +4,9 @@
  *
  * Where the time goes, and so how it is split: the main thread streams the index, creates
  * directories and reads packs (consecutive chunks of a run of files in one ranged read, into a
- * fixed pool of shared buffers); writer threads, one per core, verify each chunk's SHA-256 and
- * write the files with synchronous system calls (restore-writers.ts). Restored files are not
+ * fixed pool of shared buffers); writer threads, two per core, verify each chunk's SHA-256 and
+ * write the files with synchronous system calls (restore-writers.ts); a large file is split
+ * into extents written by all of them at once. Restored files are not
  * fsynced one by one, as restic does not: a restore killed midway is re-run (the marker stays
  * until the end, and a re-run keeps only files whose size, mtime and every chunk hash match),
  * and an fsync per file would cost a device flush per file, most of the restore's time on a
@@ -13,7 +14,7 @@
  * node before Milvus mounts it, and the unmount writes everything back.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, lstatSync, mkdirSync, utimesSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants as fsConstants, fchmodSync, fchownSync, ftruncateSync, futimesSync, lstatSync, mkdirSync, openSync, unlinkSync, utimesSync } from 'node:fs';
 import { lchown, lstat, lutimes, mkdir, open, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -39,14 +40,19 @@ export interface RestoreOptions {
   readonly preserveOwnership?: boolean;
   /**
    * Ranged reads of packs in flight at once, each holding one 8 MiB buffer: the memory bound
-   * (see FileFeeder). @default 4 × writer threads + 2, at most 16
+   * (see FileFeeder). @default 2 × writer threads + 2, at most 16
    */
   readonly concurrency?: number;
   /**
    * Threads that verify and write files (restore-writers.ts); 0 does it on the calling thread.
-   * @default os.availableParallelism(), at least 2 and at most 16
+   * @default 2 × os.availableParallelism(), at least 4 and at most 16
    */
   readonly workers?: number;
+  /**
+   * Files of at least this many bytes are split into extents written by several writers at
+   * once (see FileFeeder). @default SPLIT_BYTES (32 MiB); tests set it low
+   */
+  readonly splitBytes?: number;
   readonly onProgress?: (progress: { files: number; bytesWritten: number }) => void;
   /** Monotonic milliseconds, for the duration. @default performance.now */
   readonly clock?: () => number;
@@ -180,7 +186,7 @@ async function restoreWith(options: RestoreOptions, reporter: ProgressReporter |
     lastProgress = now;
     options.onProgress({ files: counts.files, bytesWritten: counts.bytesWritten });
   };
-  const files = new FileFeeder(vault, writers, options.concurrency ?? defaultReadsInFlight(writers.size), (file, result) => {
+  const files = new FileFeeder(vault, writers, options.concurrency ?? defaultReadsInFlight(writers.size), options.splitBytes ?? SPLIT_BYTES, (file, result) => {
     done.files++;
     if (result === 'resumed') {
       counts.filesResumed++;
@@ -285,7 +291,10 @@ async function restoreWith(options: RestoreOptions, reporter: ProgressReporter |
     await files.settled().catch(() => {});
     await Promise.allSettled([...finalizers]);
     // Whatever a failure left open is incomplete: closed and removed (a re-run rewrites it).
-    if (files.failure !== undefined) await writers.abort();
+    if (files.failure !== undefined) {
+      await writers.abort();
+      files.removeUnfinished();
+    }
     await reader.close().catch(() => {});
     await writers.close();
   }
@@ -295,24 +304,27 @@ async function restoreWith(options: RestoreOptions, reporter: ProgressReporter |
 const PROGRESS_MS = 250;
 
 /**
- * Writer threads: one per core the process may use (`os.availableParallelism()`, which follows
- * the container's CPU limit), at least two so a thread blocked in a write does not idle the
- * hashing, and at most MAX_WRITER_THREADS (memory: see FileFeeder).
+ * Writer threads: two per core the process may use (`os.availableParallelism()`, which follows
+ * the container's CPU limit), at least four and at most MAX_WRITER_THREADS (memory: see
+ * FileFeeder). A writer spends about half its time blocked in a direct write, its core idle
+ * unless another writer is hashing meanwhile: two per core overlap one's write with the other's
+ * hashing. Measured on 2 cores (default profile of bench:datamover, interleaved runs, load 4-5):
+ * 2 writers 5.8-6.7 s, 4 writers 5.1-5.6 s, at the same CPU time (4.6-5.0 s).
  */
 function defaultWriterThreads(): number {
-  return Math.min(MAX_WRITER_THREADS, Math.max(2, availableParallelism()));
+  return Math.min(MAX_WRITER_THREADS, Math.max(4, 2 * availableParallelism()));
 }
 const MAX_WRITER_THREADS = 16;
 
 /**
- * Ranged reads in flight (each holds one pool buffer): per writer one being written, one handed
- * over and two being read (a direct read of 8 MiB takes about as long as the write), and two
- * more so the disk always has a read queued; at most MAX_READS_IN_FLIGHT. Measured on 2 cores
- * (default profile of bench:datamover, interleaved runs): 4 reads in flight 6.8-7.5 s, 6 reads
- * 6.2-6.9 s, 10 reads 6.0-6.2 s.
+ * Ranged reads in flight (each holds one pool buffer): per writer one being written and one
+ * handed over or being read, and two more so the disk always has a read queued; at most
+ * MAX_READS_IN_FLIGHT. Measured on 2 cores (default profile, interleaved runs): with 2 writers
+ * 4 reads in flight 6.8-7.5 s, 6 reads 6.2-6.9 s, 10 reads 6.0-6.2 s; with 4 writers 10 and 14
+ * reads were within the noise of each other, and 16 reads cost 50 MB more peak RSS (280 MB).
  */
 function defaultReadsInFlight(writers: number): number {
-  return Math.min(MAX_READS_IN_FLIGHT, 4 * writers + 2);
+  return Math.min(MAX_READS_IN_FLIGHT, 2 * writers + 2);
 }
 const MAX_READS_IN_FLIGHT = 16;
 
@@ -330,6 +342,12 @@ interface RestoreFile {
 const RANGE_BYTES = 8 * 1024 * 1024;
 /** Slack for reading whole aligned blocks around a range (see VaultStore.getRange). */
 const RANGE_SLACK = 8 * 1024;
+/**
+ * Files of at least this size are written in extents by all writers rather than by one: a
+ * volume's etcd db (256 MiB in the benchmark) on one writer left the others idle while every
+ * pool buffer waited on that one writer's hashing and writing.
+ */
+const SPLIT_BYTES = 32 * 1024 * 1024;
 /** Files handed to the writers together, at most (their ranges are planned together). */
 const BATCH_FILES = 512;
 
@@ -338,7 +356,8 @@ interface RangePlan {
   readonly pack: string;
   readonly offset: number;
   readonly length: number;
-  readonly pieces: { readonly file: FileState; readonly first: number; count: number; readonly offset: number; last: boolean }[];
+  /** `position`: where the piece's first chunk goes in its file. */
+  readonly pieces: { readonly file: FileState; readonly first: number; count: number; readonly offset: number; readonly position: number; last: boolean }[];
 }
 
 interface FileState {
@@ -346,6 +365,15 @@ interface FileState {
   readonly id: number;
   readonly file: RestoreFile;
   readonly writer: number;
+  /** Written in extents by several writers (see FileFeeder); the rest below is theirs. */
+  readonly split: boolean;
+  /** Extents handed to writers and not yet answered. */
+  extentsPending: number;
+  /** The extent holding the last chunk has been handed over. */
+  lastHandedOver: boolean;
+  /** Bytes the writers reported written. */
+  written: number;
+  failed: boolean;
   readonly done: Promise<void>;
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
@@ -360,9 +388,17 @@ interface FileState {
  * a buffer of a fixed pool of shared memory and goes to the writers of the files it serves; the
  * reads overlap, the hand-overs keep index order, so each writer sees its files' pieces in order.
  *
+ * A file of SPLIT_BYTES or more is not one writer's: the main thread creates it at its full
+ * length, each of its ranges goes to the next writer in turn, which verifies it and writes it at
+ * its place in the file (pwrite; whole blocks with direct I/O, the partial blocks at the ends,
+ * which the neighbouring extents share, through the page cache), and once every extent is
+ * written the main thread checks the bytes written and sets owner, mode and times (mtime last, so
+ * a file left by a killed run never looks complete to a re-run, which also hashes every chunk).
+ * A damaged chunk in any extent removes the file and names it.
+ *
  * Memory is bounded by the pool: `readsInFlight` buffers of 8 MiB (plus 8 KiB) — by default
- * 4 × writers + 2, at most 16: 80 MiB on 2 cores, never above 128 MiB — plus 4 MiB of aligned
- * scratch per writer thread (writers = cores, 2 to 16: at most 64 MiB), plus one batch of index
+ * 2 × writers + 2, at most 16: 80 MiB on 2 cores, never above 128 MiB — plus 4 MiB of aligned
+ * scratch per writer thread (writers = 2 × cores, 4 to 16: at most 64 MiB), plus one batch of index
  * entries (at most BATCH_FILES). A read waits for a free buffer: that wait is the backpressure
  * that stops the index from being read ahead. Only a chunk larger than 8 MiB (a custom chunker;
  * FastCDC's default maximum is 4 MiB) gets a buffer of its own, for that read.
@@ -379,6 +415,9 @@ class FileFeeder {
   private chain: Promise<void> = Promise.resolve();
   private nextId = 1;
   private nextWriter = 0;
+  private nextExtentWriter = 0;
+  /** Split files created and not yet finished: removed if the restore fails. */
+  private readonly unfinished = new Set<FileState>();
   private settledUpTo = 0;
   private readonly settledAbove = new Set<number>();
   private readonly waiters: { upTo: number; resolve: () => void }[] = [];
@@ -387,6 +426,7 @@ class FileFeeder {
     private readonly vault: VaultStore,
     private readonly writers: RestoreWriters,
     private readonly buffers: number,
+    private readonly splitBytes: number,
     private readonly onDone: (file: RestoreFile, result: 'written' | 'resumed') => void,
     private readonly onBytes: (n: number) => void,
   ) {}
@@ -472,7 +512,8 @@ class FileFeeder {
       resolve = res;
       reject = rej;
     });
-    const state: FileState = { id: this.nextId++, file, writer: this.nextWriter, done, resolve, reject, opened: false };
+    const split = this.writers.size > 1 && file.entry.size > 0 && file.entry.size >= this.splitBytes;
+    const state: FileState = { id: this.nextId++, file, writer: this.nextWriter, split, extentsPending: 0, lastHandedOver: false, written: 0, failed: false, done, resolve, reject, opened: false };
     this.nextWriter = (this.nextWriter + 1) % this.writers.size;
     const task = done
       .then(() => this.onDone(file, 'written'))
@@ -550,6 +591,24 @@ class FileFeeder {
     const byWriter = new Map<number, { ops: WriterOp[]; files: FileState[] }>();
     for (const piece of range.pieces) {
       const f = piece.file;
+      if (f.split) {
+        if (f.failed) continue;
+        if (!f.opened) {
+          f.opened = true;
+          if (!this.createSplit(f)) continue;
+        }
+        // Each extent to the next writer in turn: a large file is written by all of them.
+        const writer = this.nextExtentWriter;
+        this.nextExtentWriter = (this.nextExtentWriter + 1) % this.writers.size;
+        let slot = byWriter.get(writer);
+        if (!slot) byWriter.set(writer, (slot = { ops: [], files: [] }));
+        const chunks = f.file.entry.chunks!.slice(piece.first, piece.first + piece.count);
+        slot.ops.push({ op: 'extent', id: f.id, path: f.file.abs, position: piece.position, offset: base + piece.offset, lengths: chunks.map((c) => c.length), hashes: chunks.map((c) => c.hash), firstChunk: piece.first });
+        f.extentsPending++;
+        if (piece.last) f.lastHandedOver = true;
+        slot.files.push(f);
+        continue;
+      }
       let slot = byWriter.get(f.writer);
       if (!slot) byWriter.set(f.writer, (slot = { ops: [], files: [] }));
       if (!f.opened) {
@@ -562,6 +621,7 @@ class FileFeeder {
       slot.files.push(f);
     }
     let users = byWriter.size;
+    if (users === 0) this.giveBack(buffer);
     for (const [writer, { ops, files }] of byWriter) {
       void this.writers.send(writer, ops, buffer).then(
         (result) => {
@@ -571,7 +631,7 @@ class FileFeeder {
         (err: unknown) => {
           if (--users === 0) this.giveBack(buffer);
           this.failure ??= err;
-          for (const f of files) f.reject(err);
+          for (const f of files) this.failFile(f, err);
         },
       );
     }
@@ -598,15 +658,97 @@ class FileFeeder {
 
   private settle(result: WriterResult, files: FileState[]): void {
     const byId = new Map(files.map((f) => [f.id, f]));
-    for (const [, n] of result.written) this.onBytes(n);
+    for (const [id, n] of result.written) {
+      this.onBytes(n);
+      const f = byId.get(id);
+      if (f?.split) f.written += n;
+    }
     for (const failed of result.failed) {
       const f = byId.get(failed.id);
       if (!f) continue;
       const err = writerError(f.file, failed);
       this.failure ??= err;
-      f.reject(err);
+      this.failFile(f, err);
     }
     for (const id of result.done) byId.get(id)?.resolve();
+    // A split file is finished once its every extent is written (one entry per extent here).
+    for (const f of files) {
+      if (!f.split) continue;
+      f.extentsPending--;
+      if (f.extentsPending === 0 && f.lastHandedOver && !f.failed) this.finishSplit(f);
+    }
+  }
+
+  /** A file that cannot be finished; a split one is removed here (no writer holds it open between extents). */
+  private failFile(f: FileState, err: unknown): void {
+    if (f.split && !f.failed) {
+      f.failed = true;
+      this.removeSplit(f);
+    }
+    f.reject(err);
+  }
+
+  /**
+   * Creates a split file at its full length before any extent is written (extents are written
+   * inside the file, never extending it, so the file system lets them run side by side). A run
+   * killed before the file is finished leaves it with the right size but not the recorded mtime
+   * (set last, in finishSplit), and a re-run checks every chunk's hash anyway: never kept.
+   */
+  private createSplit(f: FileState): boolean {
+    const { abs, mkdirs, entry } = f.file;
+    try {
+      for (const d of mkdirs) mkdirSync(d, { recursive: true, mode: 0o700 });
+      const fd = openSync(abs, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC, 0o600);
+      this.unfinished.add(f);
+      try {
+        ftruncateSync(fd, entry.size);
+      } finally {
+        closeSync(fd);
+      }
+      return true;
+    } catch (err) {
+      const e = withPath(err, abs);
+      this.failure ??= e;
+      this.failFile(f, e);
+      return false;
+    }
+  }
+
+  /** Every extent written: length checked, then owner, mode and times (last), as a writer does at close. */
+  private finishSplit(f: FileState): void {
+    const { abs, entry, name, ownership } = f.file;
+    try {
+      if (f.written !== entry.size) throw new RestoreError(name, `wrote ${f.written} bytes, the index says ${entry.size}`);
+      const fd = openSync(abs, fsConstants.O_WRONLY);
+      try {
+        if (ownership) fchownSync(fd, entry.uid, entry.gid);
+        fchmodSync(fd, entry.mode);
+        const t = nsToSeconds(entry.mtimeNs);
+        futimesSync(fd, t, t);
+      } finally {
+        closeSync(fd);
+      }
+      this.unfinished.delete(f);
+      f.resolve();
+    } catch (err) {
+      const e = err instanceof RestoreError ? err : withPath(err, abs);
+      this.failure ??= e;
+      this.failFile(f, e);
+    }
+  }
+
+  private removeSplit(f: FileState): void {
+    if (!this.unfinished.delete(f)) return;
+    try {
+      unlinkSync(f.file.abs);
+    } catch {
+      // already gone
+    }
+  }
+
+  /** After a failure, once the writers are done: split files not finished are removed. */
+  removeUnfinished(): void {
+    for (const f of [...this.unfinished]) this.removeSplit(f);
   }
 }
 
@@ -624,6 +766,7 @@ function planRanges(files: FileState[]): RangePlan[] {
   let current: RangePlan | undefined;
   for (const f of files) {
     const chunks = f.file.entry.chunks ?? [];
+    let position = 0;
     for (let i = 0; i < chunks.length; i++) {
       const c = chunks[i]!;
       const end = current ? current.offset + current.length : -1;
@@ -633,8 +776,9 @@ function planRanges(files: FileState[]): RangePlan[] {
       }
       const last = current.pieces[current.pieces.length - 1];
       if (last && last.file === f) last.count++;
-      else current.pieces.push({ file: f, first: i, count: 1, offset: current.length, last: false });
+      else current.pieces.push({ file: f, first: i, count: 1, offset: current.length, position, last: false });
       (current as { length: number }).length += c.length;
+      position += c.length;
     }
     // The piece holding the file's last chunk closes it.
     if (chunks.length > 0) {
