@@ -348,6 +348,13 @@ const RANGE_SLACK = 8 * 1024;
  * pool buffer waited on that one writer's hashing and writing.
  */
 const SPLIT_BYTES = 32 * 1024 * 1024;
+/**
+ * A writer gets runs of consecutive files up to this many files or bytes (see FileFeeder.track).
+ * Small-files profile, 4 writers, interleaved runs: one file per turn 2.9-3.2 s, runs of up to
+ * 8 files 2.7-3.0 s, up to 64 files and 1 MiB 2.5-2.8 s (2 MiB and 4 MiB runs no better).
+ */
+const WRITER_RUN_FILES = 64;
+const WRITER_RUN_BYTES = 1024 * 1024;
 /** Files handed to the writers together, at most (their ranges are planned together). */
 const BATCH_FILES = 512;
 
@@ -415,6 +422,8 @@ class FileFeeder {
   private chain: Promise<void> = Promise.resolve();
   private nextId = 1;
   private nextWriter = 0;
+  private writerFiles = 0;
+  private writerBytes = 0;
   private nextExtentWriter = 0;
   /** Split files created and not yet finished: removed if the restore fails. */
   private readonly unfinished = new Set<FileState>();
@@ -514,7 +523,14 @@ class FileFeeder {
     });
     const split = this.writers.size > 1 && file.entry.size > 0 && file.entry.size >= this.splitBytes;
     const state: FileState = { id: this.nextId++, file, writer: this.nextWriter, split, extentsPending: 0, lastHandedOver: false, written: 0, failed: false, done, resolve, reject, opened: false };
-    this.nextWriter = (this.nextWriter + 1) % this.writers.size;
+    // Runs of neighbouring small files go to one writer (they share a ranged read): one message
+    // per writer and read rather than one to every writer, and their directories on one thread.
+    this.writerBytes += file.entry.size;
+    if (++this.writerFiles >= WRITER_RUN_FILES || this.writerBytes >= WRITER_RUN_BYTES) {
+      this.nextWriter = (this.nextWriter + 1) % this.writers.size;
+      this.writerFiles = 0;
+      this.writerBytes = 0;
+    }
     const task = done
       .then(() => this.onDone(file, 'written'))
       .catch((err: unknown) => {
