@@ -278,7 +278,7 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
       .requiredOption('--backup-id <id>', 'the backup to restore from')
       .requiredOption('--target <dir>', 'an empty directory (created if missing)'),
   )
-    .option('--concurrency <n>', 'ranged pack reads in flight, 8 MiB each (default: 4 per writer thread + 2, at most 16; one writer thread per core)', positiveInt('--concurrency'))
+    .option('--concurrency <n>', 'ranged pack reads in flight, 8 MiB each (default: 2 per writer thread + 2, at most 16; two writer threads per core, at least 4)', positiveInt('--concurrency'))
     .option('--restore-id <id>', 'the restore this hydration belongs to: its progress goes to progress/restores/<id>/<volume>.json in the vault')
     .action(async (flags: VaultFlags & { volume: string; backupId: string; target: string; concurrency?: number; restoreId?: string }) => {
       flag('--volume', () => checkVolumeName(flags.volume));
