@@ -11,4 +11,7 @@ export default {
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   setupFiles: ['<rootDir>/test/setup.ts'],
   testTimeout: 60_000,
+  // Most suites wait on child processes (data-mover Jobs, the local cluster's servers) rather than
+  // compute, so one worker per core finishes sooner than Jest's default of cores - 1.
+  maxWorkers: '100%',
 };
