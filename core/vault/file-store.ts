@@ -636,16 +636,7 @@ export class FileVaultStore implements VaultStore {
     if (O_DIRECT === undefined) return undefined;
     const staging = takeStaging();
     if (!staging) return undefined;
-    // Concurrent reads of one pack (neighbouring files of a restore) share one descriptor:
-    // an open and a close fewer per range in libuv's thread pool, where they queue behind
-    // the disk reads. The last reader closes it, so no descriptor outlives its reads.
-    let shared = this.readers.get(key);
-    if (!shared) {
-      shared = { fh: this.openFile(key, O_RDONLY | O_DIRECT), users: 0 };
-      shared.fh.catch(() => {}); // awaited below by every user
-      this.readers.set(key, shared);
-    }
-    shared.users++;
+    const shared = this.takeReader(key, O_RDONLY | O_DIRECT);
     let fh: FileHandle;
     try {
       fh = await shared.fh;
@@ -692,13 +683,7 @@ export class FileVaultStore implements VaultStore {
     const start = Math.floor(offset / DIRECT_ALIGN) * DIRECT_ALIGN;
     const end = Math.ceil((offset + length) / DIRECT_ALIGN) * DIRECT_ALIGN;
     if (O_DIRECT === undefined || end - start > into.byteLength) return undefined;
-    let shared = this.readers.get(key);
-    if (!shared) {
-      shared = { fh: this.openFile(key, O_RDONLY | O_DIRECT), users: 0 };
-      shared.fh.catch(() => {}); // awaited below by every user
-      this.readers.set(key, shared);
-    }
-    shared.users++;
+    const shared = this.takeReader(key, O_RDONLY | O_DIRECT);
     let fh: FileHandle;
     try {
       fh = await shared.fh;
@@ -724,6 +709,23 @@ export class FileVaultStore implements VaultStore {
       const last = this.dropReader(key, shared);
       if (last) await fh.close();
     }
+  }
+
+  /**
+   * One user more of the shared direct-I/O descriptor of `key`, opened on first use. Concurrent
+   * reads of one pack (neighbouring files of a restore) share it: an open and a close fewer per
+   * range in libuv's thread pool, where they queue behind the disk reads. The last reader closes
+   * it ({@link dropReader}), so no descriptor outlives its reads.
+   */
+  private takeReader(key: string, flags: number): { fh: Promise<FileHandle>; users: number } {
+    let shared = this.readers.get(key);
+    if (!shared) {
+      shared = { fh: this.openFile(key, flags), users: 0 };
+      shared.fh.catch(() => {}); // awaited by every user
+      this.readers.set(key, shared);
+    }
+    shared.users++;
+    return shared;
   }
 
   /** One user fewer of a shared read descriptor; true if it was the last (who closes it). */
