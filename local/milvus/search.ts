@@ -11,7 +11,7 @@
  * small seeded generator: the same row always has the same vector, on the original volumes
  * and on a faithful restore of them, and distances are real metric values over those vectors.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { decodeBinlogPayload } from './binlog.js';
 import { bucketOf } from './bucket.js';
 import { resolveVolumes } from './seed.js';
@@ -87,14 +87,19 @@ export async function liveKeys(volumes: MilvusVolumes, collection: CollectionSta
 
 /** The embedding of one row, regenerated from its collection id and primary key (uniform in [-1, 1)). */
 export function rowVector(collectionId: string, pk: bigint, dim: number): Float32Array {
-  const seed = createHash('sha256').update(`${collectionId}/${pk}`).digest();
+  return fillRowVector(collectionId, pk, new Float32Array(dim));
+}
+
+/** {@link rowVector} into `out` (its length is the dimension): a scan reuses one array for every row. */
+function fillRowVector(collectionId: string, pk: bigint, out: Float32Array): Float32Array {
+  // crypto.hash: the one-shot SHA-256, without a Hash object per row.
+  const seed = hash('sha256', `${collectionId}/${pk}`, 'buffer');
   // sfc32: a small, fast generator; quality is ample for test embeddings.
   let a = seed.readUInt32LE(0);
   let b = seed.readUInt32LE(4);
   let c = seed.readUInt32LE(8);
   let d = seed.readUInt32LE(12);
-  const out = new Float32Array(dim);
-  for (let i = 0; i < dim; i++) {
+  for (let i = 0; i < out.length; i++) {
     const t = (((a + b) | 0) + d) | 0;
     d = (d + 1) | 0;
     a = b ^ (b >>> 9);
@@ -125,22 +130,46 @@ export function metricValue(metric: MetricType, query: readonly number[], row: F
   return Math.fround(qq === 0 || rr === 0 ? 0 : dot / Math.sqrt(qq * rr));
 }
 
+/** Rows scored between two turns of the event loop, so a long scan does not stall the API server. */
+const ROWS_PER_TURN = 32_768;
+
 /**
  * The `limit` rows nearest to `query` among `keys`, best first (descending COSINE/IP
  * similarity, ascending L2 distance; ties by ascending key), so the answer depends only on
  * the query and the volumes.
+ *
+ * An exact scan, as Milvus's FLAT index is; Milvus serves other requests while it searches
+ * (its search runs on query nodes, apart from the proxy's HTTP server), so the scan yields to
+ * the event loop every {@link ROWS_PER_TURN} rows. Only the best `limit` are kept while
+ * scanning (a sorted list, insertion from its end), which gives the same answer as sorting
+ * every row, without holding a score per row.
  */
-export function nearest(
+export async function nearest(
   collectionId: string,
   keys: readonly bigint[],
   query: readonly number[],
   limit: number,
   metric: MetricType,
-): SearchHit[] {
+): Promise<SearchHit[]> {
+  if (limit <= 0) return [];
   const descending = metric !== 'L2';
+  const before = (x: { pk: bigint; distance: number }, y: { pk: bigint; distance: number }): boolean =>
+    x.distance !== y.distance ? (descending ? x.distance > y.distance : x.distance < y.distance) : x.pk < y.pk;
+  const best: { pk: bigint; distance: number }[] = [];
+  const row = new Float32Array(query.length);
+  for (let n = 0; n < keys.length; n++) {
+    if (n > 0 && n % ROWS_PER_TURN === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    const pk = keys[n]!;
+    const hit = { pk, distance: metricValue(metric, query, fillRowVector(collectionId, pk, row)) };
+    if (best.length === limit && !before(hit, best[limit - 1]!)) continue;
+    let at = best.length === limit ? limit - 1 : best.length;
+    while (at > 0 && before(hit, best[at - 1]!)) {
+      best[at] = best[at - 1]!;
+      at--;
+    }
+    best[at] = hit;
+  }
   // Vectors are not kept for every row (a large collection would hold them all in memory);
   // the few that are returned are regenerated.
-  const scored = keys.map((pk) => ({ pk, distance: metricValue(metric, query, rowVector(collectionId, pk, query.length)) }));
-  scored.sort((x, y) => (x.distance !== y.distance ? (descending ? y.distance - x.distance : x.distance - y.distance) : x.pk < y.pk ? -1 : 1));
-  return scored.slice(0, limit).map((hit) => ({ ...hit, vector: rowVector(collectionId, hit.pk, query.length) }));
+  return best.map((hit) => ({ ...hit, vector: rowVector(collectionId, hit.pk, query.length) }));
 }

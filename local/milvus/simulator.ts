@@ -817,14 +817,17 @@ export class MilvusSimulator {
       const metric = (c.index?.fieldName === field ? c.index.metricType : 'COSINE') as MetricType;
       const keys = await liveKeys(ctx.volumes, c);
       // Several query vectors give their hits one after another in one flat list, as the REST API does.
-      const hits = vectors.flatMap((vector) =>
-        nearest(c.id, keys, vector, limit, metric).map((hit) => ({
-          distance: hit.distance,
-          // int64 keys are strings unless the client sends Accept-Type-Allow-Int64 (not supported here).
-          id: hit.pk.toString(),
-          ...(withVector ? { [field]: Array.from(hit.vector) } : {}),
-        })),
-      );
+      const hits = [];
+      for (const vector of vectors) {
+        for (const hit of await nearest(c.id, keys, vector, limit, metric)) {
+          hits.push({
+            distance: hit.distance,
+            // int64 keys are strings unless the client sends Accept-Type-Allow-Int64 (not supported here).
+            id: hit.pk.toString(),
+            ...(withVector ? { [field]: Array.from(hit.vector) } : {}),
+          });
+        }
+      }
       Object.assign(ctx.detail, { annsField: field, dim, metric, limit, nq: vectors.length, searchableRows: keys.length, hits: hits.length });
       return new RestAnswer(hits, { cost: 0 });
     },

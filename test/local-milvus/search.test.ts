@@ -172,16 +172,45 @@ describe('entities/search', () => {
 });
 
 describe('ranking', () => {
-  test('ranks L2 by ascending squared distance and IP by descending product', () => {
+  test('ranks L2 by ascending squared distance and IP by descending product', async () => {
     const keys = [1n, 2n, 3n, 4n, 5n, 6n];
     const query = [0.5, -0.25, 1];
 
-    const l2 = nearest('7', keys, query, 6, 'L2').map((h) => h.distance);
-    const ip = nearest('7', keys, query, 6, 'IP').map((h) => h.distance);
+    const l2 = (await nearest('7', keys, query, 6, 'L2')).map((h) => h.distance);
+    const ip = (await nearest('7', keys, query, 6, 'IP')).map((h) => h.distance);
 
     expect(l2).toEqual([...l2].sort((a, b) => a - b));
     expect(ip).toEqual([...ip].sort((a, b) => b - a));
     const v1 = rowVector('7', 1n, 3);
     expect(metricValue('L2', query, v1)).toBeCloseTo(query.reduce((s, q, i) => s + (q - v1[i]!) ** 2, 0), 5);
+  });
+
+  test('keeps only the best rows while scanning, with the answer of ranking every row', async () => {
+    const keys = Array.from({ length: 3000 }, (_, i) => BigInt(i * 7 + 1));
+    const query = Array.from(rowVector('9', 123456789n, 16));
+    for (const metric of ['COSINE', 'IP', 'L2'] as const) {
+      const ranked = keys
+        .map((pk) => ({ pk, distance: metricValue(metric, query, rowVector('9', pk, 16)) }))
+        .sort((x, y) => (x.distance !== y.distance ? (metric === 'L2' ? x.distance - y.distance : y.distance - x.distance) : x.pk < y.pk ? -1 : 1));
+      for (const limit of [1, 10, 3000, 5000]) {
+        const hits = await nearest('9', keys, query, limit, metric);
+        expect(hits.map((h) => [h.pk, h.distance])).toEqual(ranked.slice(0, limit).map((h) => [h.pk, h.distance]));
+        expect(Array.from(hits[0]!.vector)).toEqual(Array.from(rowVector('9', hits[0]!.pk, 16)));
+      }
+    }
+    expect(await nearest('9', keys, query, 0, 'L2')).toEqual([]);
+  });
+
+  test('lets other work run during a long scan, as Milvus answers other requests while it searches', async () => {
+    const keys = Array.from({ length: 70_000 }, (_, i) => BigInt(i + 1));
+    let ranMeanwhile = false;
+    setImmediate(() => {
+      ranMeanwhile = true;
+    });
+    let ranBeforeTheEnd = false;
+    await nearest('9', keys, [1, 0, 0, 0], 3, 'IP').then(() => {
+      ranBeforeTheEnd = ranMeanwhile;
+    });
+    expect(ranBeforeTheEnd).toBe(true);
   });
 });
