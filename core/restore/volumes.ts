@@ -366,7 +366,9 @@ export async function startVolumeRestore(
     for (const v of ordered) await createOwnedPvc(kube, restore, restoredPvc(restore, v));
     const existing = await kubeCall(`list hydration Jobs of ${restore.restoreId}`, () => kube.batch.listNamespacedJob({ namespace, labelSelector: restoreSelector(restore.restoreId, 'hydrate') }));
     const made = new Set(existing.items.map((j) => j.metadata?.name));
-    let slots = concurrencyOf(ctx);
+    // A retried step finds the Jobs its first attempt made: they hold their slots (CheckVolumes
+    // frees a slot when it sees a Job done and starts the next queued volume there).
+    let slots = concurrencyOf(ctx) - ordered.filter((v) => made.has(hydrateJobName(restore.restoreId, v.pvc))).length;
     for (const v of ordered) {
       const job = hydrateJobName(restore.restoreId, v.pvc);
       if (made.has(job)) {

@@ -300,6 +300,9 @@ describe('hydrating volumes in parallel, a bounded number at once', () => {
     const started = await startVolumeRestore(ctx(), kube, services.vault, restore(), NOW);
     expect(started.items.filter((i) => i.job)).toHaveLength(2);
     expect(started.items.filter((i) => !i.job).map((i) => i.pvc)).toHaveLength(5);
+    // A retried Task finds its first attempt's Jobs holding the slots and starts no more.
+    const retried = await startVolumeRestore(ctx(), kube, services.vault, restore(), NOW);
+    expect(retried.items.filter((i) => i.job).map((i) => i.pvc).sort()).toEqual(started.items.filter((i) => i.job).map((i) => i.pvc).sort());
     const done = await hydrate(ctx(), restore(), started);
 
     expect(done.items.every((i) => i.done)).toBe(true);
