@@ -35,6 +35,15 @@ export function makeRestoreStepHandlers(deps: RestoreStepDependencies): Record<R
     const r = request as { restore?: { restoreId?: string }; drill?: { drillId?: string } };
     return { restoreId: r.restore?.restoreId, drillId: r.drill?.drillId };
   });
+  /** The restore's kind for its metrics, or undefined (metrics skipped, said) when the catalog cannot tell now. */
+  const kindOf = async (restoreId: string): Promise<steps.RestoreKind | undefined> => {
+    try {
+      return await steps.restoreKind(s, restoreId);
+    } catch (err) {
+      logger.warn('restore metrics skipped: the catalog could not say whether this restore is an operator\'s, a drill\'s or a failover\'s', { restoreId, error: err instanceof Error ? err.message : String(err) });
+      return undefined;
+    }
+  };
 
   return handlers<RestoreStepState>({
     PrepareRestore: handle(PrepareRequest, (r) => steps.prepareRestoreStep(s, deps.vault, r)),
@@ -49,10 +58,12 @@ export function makeRestoreStepHandlers(deps: RestoreStepDependencies): Record<R
     CheckReadiness: handle(contract.CheckReadinessRequest, (r) => steps.checkReadinessStep(s, r.restore, r.readiness)),
     Validate: handle(contract.ValidateRequest, (r) => steps.validateStep(s, r.restore, r.validation)),
     // The restore metrics count restores an operator asked for; a drill's or a failover's nested
-    // restore is counted by its parent's metrics (RecordEvidence, RecordFailover) only.
+    // restore is counted by its parent's metrics (RecordEvidence, RecordFailover) only. The kind
+    // is read after the step's work is done and recorded, so a failed read must not fail (and
+    // retry) the step: the metric is skipped and said instead.
     Complete: handle(contract.RestoreStepRequest, async (r) => {
       const result = await steps.completeStep(s, r.restore);
-      if ((await steps.restoreKind(s, result.restoreId)) === 'restore') {
+      if ((await kindOf(result.restoreId)) === 'restore') {
         metrics.addDimension('plan', result.plan);
         metrics.addMetric(METRICS.restoreSucceeded.name, MetricUnit.Count, 1);
         metrics.addMetric(METRICS.restoreRto.name, MetricUnit.Seconds, result.rtoSeconds);
@@ -62,7 +73,7 @@ export function makeRestoreStepHandlers(deps: RestoreStepDependencies): Record<R
     CleanUpRestore: handle(contract.RestoreStepRequest, (r) => steps.cleanUpRestoreStep(s, r.restore)),
     MarkRestoreFailed: handle(contract.RestoreFailureRequest, async (r) => {
       const result = await steps.markRestoreFailedStep(s, r.restore, r.error, { ...(r.cleanup ? { result: r.cleanup } : {}), ...(r.cleanupError ? { error: r.cleanupError } : {}) });
-      if ((await steps.restoreKind(s, result.restoreId)) === 'restore') {
+      if ((await kindOf(result.restoreId)) === 'restore') {
         metrics.addDimension('plan', result.plan);
         metrics.addMetric(METRICS.restoreFailed.name, MetricUnit.Count, 1);
       }

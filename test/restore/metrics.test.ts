@@ -73,8 +73,15 @@ async function catalogWithRestores(): Promise<InMemoryCatalog> {
 }
 
 /** Runs MarkRestoreFailed for `restoreId` and returns the names of the metrics it published. */
-async function failAndCount(restoreId: string): Promise<string[]> {
+async function failAndCount(restoreId: string, options: { failoverReadFails?: boolean } = {}): Promise<string[]> {
   const catalog = await catalogWithRestores();
+  if (options.failoverReadFails) {
+    Object.defineProperty(catalog, 'getFailover', {
+      value: async () => {
+        throw Object.assign(new Error('Rate of requests exceeds the allowed throughput.'), { name: 'ThrottlingException' });
+      },
+    });
+  }
   const events: BackupEvent[] = [];
   const services = { catalog, now: () => NOW, events: { publish: async (e: BackupEvent) => void events.push(e) } } as unknown as RestoreServices;
   const metrics = new LocalMetrics();
@@ -97,6 +104,10 @@ describe('restore metrics and nested restores', () => {
 
   it("does not count a failover's failed restore as a restore (FailoverFailed counts it)", async () => {
     expect(await failAndCount('failover-1')).toEqual([]);
+  });
+
+  it('marks the restore failed and skips the metric when the catalog cannot tell its kind now (the step is not failed and retried)', async () => {
+    expect(await failAndCount('operator-1', { failoverReadFails: true })).toEqual([]);
   });
 
   it('tells the three kinds apart from the catalog', async () => {
