@@ -102,6 +102,11 @@ export function awsFailureKind(err: unknown): AwsFailureKind | undefined {
   const { name, message, code, $metadata } = err as { name?: unknown; message?: unknown; code?: unknown; $metadata?: { httpStatusCode?: number } };
   if (typeof name !== 'string' || typeof message !== 'string') return undefined;
   for (const [kind, names] of Object.entries(AWS_FAILURE_NAMES) as [AwsFailureKind, readonly string[]][]) if (names.includes(name)) return kind;
+  // A connection error or a status is the AWS request's only when the SDK's retries gave it up:
+  // they set `$metadata` (attempts) on what they throw (@smithy/core retryMiddleware). The same
+  // codes from the Kubernetes API, the Milvus relay or a child's pipe are not AWS's to explain.
+  const fromSdk = (typeof $metadata === 'object' && $metadata !== null) || message.startsWith('AWS SDK error wrapper for ');
+  if (!fromSdk) return undefined;
   // The SDK wraps a non-Error it caught ("AWS SDK error wrapper for Error: getaddrinfo ENOTFOUND …"), keeping the code in the message only.
   const network = typeof code === 'string' ? NETWORK_CODES.includes(code) : NETWORK_CODES.some((c) => message.includes(`${c} `) || message.endsWith(c));
   if (network || name === 'TimeoutError' || name === 'RequestTimeout') return 'unreachable';

@@ -112,6 +112,15 @@ describe('asAwsEnvironmentError', () => {
     expect(mapped?.message).not.toContain('\n');
   });
 
+  it.each([
+    ['the Kubernetes API refusing a connection', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6443'), { code: 'ECONNREFUSED' })],
+    ["a child process's closed pipe", Object.assign(new Error('write EPIPE'), { code: 'EPIPE' })],
+    ['a timeout of our own', Object.assign(new Error('The operation was aborted due to timeout'), { name: 'TimeoutError' })],
+  ])('leaves %s alone: not an AWS request, so not explained as one', (_what, err) => {
+    expect(asAwsEnvironmentError(err, { service: 'DynamoDB', resource: 'table t', region: 'us-east-1' })).toBeUndefined();
+    expect(asAwsEnvironmentError(err)).toBeUndefined();
+  });
+
   it('names only the AWS request for an error that reached the top level unannotated', () => {
     const printed: string[] = [];
 
