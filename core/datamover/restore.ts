@@ -10,13 +10,15 @@
  * fsynced one by one, as restic does not: a restore killed midway is re-run (the marker stays
  * until the end, and a re-run keeps only files whose size, mtime and every chunk hash match),
  * and an fsync per file would cost a device flush per file, most of the restore's time on a
- * volume of small files. In the cluster the hydrated volume is then unmounted from the Job's
- * node before Milvus mounts it, and the unmount writes everything back.
+ * volume of small files. One `sync -f` of the target's file system writes everything back
+ * before the marker goes ({@link flushFileSystem}), so a volume without a marker is on its device.
  */
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, closeSync, constants as fsConstants, fchmodSync, fchownSync, ftruncateSync, futimesSync, lstatSync, mkdirSync, openSync, unlinkSync, utimesSync } from 'node:fs';
 import { lchown, lstat, lutimes, mkdir, open, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { UserError } from '../errors.js';
@@ -29,6 +31,8 @@ import { RestoreWriters, sharedAlignedBuffer, type WriterFailure, type WriterOp,
 import { displayPath, IndexCorruptError, IndexReader, type IndexEntry } from './index-format.js';
 import { hasIndexCommitment, indexMismatches, readVolumeSummary, type VolumeSummary } from './summary.js';
 import { ProgressReporter, type ProgressOptions } from './progress.js';
+
+const execFileAsync = promisify(execFile);
 
 export interface RestoreOptions {
   readonly vault: VaultStore;
@@ -280,6 +284,10 @@ async function restoreWith(options: RestoreOptions, reporter: ProgressReporter |
     const root = dirs.pop();
     if (!root) throw new IndexCorruptError(what, 'it has no root entry');
     checkRestoredAgainst(summary, target, counts.files, reader.counts.bytes);
+    // Files under 1 MiB and every inode went through the page cache: they reach the device
+    // before the marker goes, so a node lost after the Job succeeded (before the unmount would
+    // have written them back) cannot leave a volume without a marker and with short files.
+    await flushFileSystem(target);
     await rm(marker, { force: true });
     applyMetadataSync(root.abs, root.entry, ownership);
     progress(true);
@@ -945,5 +953,24 @@ async function alreadyRestored(abs: Buffer, entry: IndexEntry): Promise<boolean>
     return true;
   } finally {
     await fh.close();
+  }
+}
+
+/**
+ * Writes back every dirty page of the file system holding `dir` (`sync -f`: syncfs(2), which
+ * Node does not expose): one flush for the whole restore, not one per file. A failed write-back
+ * (EIO, ENOSPC on a thin volume) fails the restore, which then keeps its marker; where no `sync`
+ * command exists (not the Job's image, which has coreutils) it is said, and the unmount writes back.
+ */
+export async function flushFileSystem(dir: string, warn: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<void> {
+  try {
+    await execFileAsync('sync', ['-f', dir], { env: process.env });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: string };
+    if (e.code === 'ENOENT') {
+      warn(`warning: no \`sync\` command to write ${dir} back to its device; the restored files reach it when the volume is unmounted`);
+      return;
+    }
+    throw new Error(`cannot write the restored files in ${dir} back to their device (sync -f): ${(e.stderr ?? '').trim() || e.message}`, { cause: err });
   }
 }
