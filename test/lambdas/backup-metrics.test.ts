@@ -31,6 +31,17 @@ const PLAN = 'milvus-production-backup';
 const NAMESPACE = 'vector-db';
 const PVC = 'data-milvus-etcd-0';
 const STARTED = new Date('2026-11-23T02:00:00.000Z');
+const BACKUP = 'milvus-production-backup-20261123020000';
+/** The backup the Finalize and MarkFailed handlers are given, as the workflow's state holds it. */
+const preparedBackup = {
+  plan: PLAN,
+  backupName: BACKUP,
+  namespace: NAMESPACE,
+  cluster: { name: 'prod', eksClusterName: 'prod-eks', region: 'us-east-1' },
+  vault: { name: 'primary', bucket: 'vault', region: 'us-east-1' },
+  executionId: 'exec-now',
+  startedAt: STARTED.toISOString(),
+};
 const context = { functionName: 'backup-step', awsRequestId: 'r-1', invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:backup-step', getRemainingTimeInMillis: () => 300_000 } as unknown as Context;
 const dirs: string[] = [];
 
@@ -75,16 +86,7 @@ function earlier(id: string, durationSeconds: number, daysAgo: number, extra: Pa
 }
 
 describe('Finalize', () => {
-  const BACKUP = 'milvus-production-backup-20261123020000';
-  const prepared = {
-    plan: PLAN,
-    backupName: BACKUP,
-    namespace: NAMESPACE,
-    cluster: { name: 'prod', eksClusterName: 'prod-eks', region: 'us-east-1' },
-    vault: { name: 'primary', bucket: 'vault', region: 'us-east-1' },
-    executionId: 'exec-now',
-    startedAt: STARTED.toISOString(),
-  };
+  const prepared = preparedBackup;
 
   /**
    * Runs Finalize's handler on a backup that started at STARTED and finishes `tookSeconds` later,
@@ -169,22 +171,13 @@ describe('Finalize', () => {
 });
 
 describe('MarkFailed (the failure path)', () => {
-  const BACKUP = 'milvus-production-backup-20261123020000';
 
   it('publishes BackupFailed 1 and LastBackupSucceeded 0 for the plan, with the dimensions the list declares', async () => {
     const catalog = new InMemoryCatalog();
     await catalog.createBackup({ backupId: BACKUP, plan: PLAN, cluster: 'prod', namespace: NAMESPACE, vault: 'primary', executionId: 'exec-now', status: 'InProgress', startedAt: STARTED.toISOString(), steps: {} });
     const services = { config, catalog, vault: new InMemoryVaultStore('memory://vault'), now: () => new Date(STARTED.getTime() + 300_000), events: { publish: async () => {} } } as unknown as BackupServices;
     const { handlers, published } = handlersOf(services);
-    const backup = {
-      plan: PLAN,
-      backupName: BACKUP,
-      namespace: NAMESPACE,
-      cluster: { name: 'prod', eksClusterName: 'prod-eks', region: 'us-east-1' },
-      vault: { name: 'primary', bucket: 'vault', region: 'us-east-1' },
-      executionId: 'exec-now',
-      startedAt: STARTED.toISOString(),
-    };
+    const backup = preparedBackup;
 
     await handlers.MarkFailed({ backup, error: { Error: 'SnapshotTimeoutError', Cause: 'the snapshots were not ready in time' } }, context);
 
