@@ -171,7 +171,6 @@ describe('Finalize', () => {
 });
 
 describe('MarkFailed (the failure path)', () => {
-
   it('publishes BackupFailed 1 and LastBackupSucceeded 0 for the plan, with the dimensions the list declares', async () => {
     const catalog = new InMemoryCatalog();
     await catalog.createBackup({ backupId: BACKUP, plan: PLAN, cluster: 'prod', namespace: NAMESPACE, vault: 'primary', executionId: 'exec-now', status: 'InProgress', startedAt: STARTED.toISOString(), steps: {} });
