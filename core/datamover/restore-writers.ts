@@ -124,6 +124,20 @@ function makeWriter(fs, createHash, Memory) {
     f.direct = false;
   }
 
+  /**
+   * Writes the first length bytes of scratch at the file's position; where the file system
+   * refuses direct I/O there (EINVAL), reopens it buffered and writes the first buffered bytes
+   * instead (the real bytes without a final block's padding).
+   */
+  function writeScratch(f, length, buffered) {
+    try { writeAll(f, scratch, length, f.position); }
+    catch (err) {
+      if (err.code !== 'EINVAL') throw err;
+      toBuffered(f);
+      writeAll(f, scratch, buffered, f.position);
+    }
+  }
+
   /** Appends data; with direct I/O whole blocks go out and the unaligned rest waits in tail. */
   function append(f, data) {
     if (!f.direct) {
@@ -141,12 +155,7 @@ function makeWriter(fs, createHash, Memory) {
       const total = t + n;
       const whole = total - (total % ALIGN);
       if (whole > 0) {
-        try { writeAll(f, scratch, whole, f.position); }
-        catch (err) {
-          if (err.code !== 'EINVAL') throw err;
-          toBuffered(f);
-          writeAll(f, scratch, whole, f.position);
-        }
+        writeScratch(f, whole, whole);
         f.position += whole;
       }
       f.tail = Buffer.from(scratch.subarray(whole, total));
@@ -166,12 +175,7 @@ function makeWriter(fs, createHash, Memory) {
       const padded = Math.ceil(t / ALIGN) * ALIGN;
       f.tail.copy(scratch, 0);
       scratch.fill(0, t, padded);
-      try { writeAll(f, scratch, padded, f.position); }
-      catch (err) {
-        if (err.code !== 'EINVAL') throw err;
-        toBuffered(f);
-        writeAll(f, scratch, t, f.position);
-      }
+      writeScratch(f, padded, t);
       f.position += t;
       f.tail = Buffer.alloc(0);
       // The padding went to the disk too: cut the file back to its real length.
