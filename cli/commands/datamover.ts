@@ -199,16 +199,20 @@ function asFailure(pathFlag: '--source' | '--target', vaultUrl: string): (err: u
  * a terminal and cleared however `work` ends; what `work` throws goes through `failure`
  * (by default it passes unchanged).
  */
-async function withProgress<T>(io: DatamoverIO, work: (update: (text: string) => void) => Promise<T>, failure: (err: unknown) => unknown = (err) => err): Promise<T> {
+async function withProgress<T>(io: DatamoverIO, work: (update: (text: string | (() => string)) => void) => Promise<T>, failure: (err: unknown) => unknown = (err) => err): Promise<T> {
   const tty = io.stderrIsTTY;
   let last = 0;
   let shown = false;
-  const update = (text: string): void => {
+  // `text` may be a function, formatted only when a line is drawn: a backup reports after every
+  // index entry, and formatting each report (formatBytes) cost the main thread ~0.5 s of a
+  // 2.5 s incremental backup of 16,000 entries whose line was then thrown away.
+  const update = (text: string | (() => string)): void => {
+    if (!tty) return;
     const t = Date.now();
-    if (!tty || t - last < 250) return;
+    if (t - last < 250) return;
     last = t;
     shown = true;
-    io.stderr(`\r\x1b[K${text}`);
+    io.stderr(`\r\x1b[K${typeof text === 'function' ? text() : text}`);
   };
   try {
     return await work(update);
@@ -256,7 +260,7 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
             ...(flags.workers ? { workers: flags.workers } : {}),
             // Progress for describe and --wait, in the vault beside the backup (core/datamover/progress.ts).
             progress: { log: (l: string) => io.stderr(`${l}\n`) },
-            onProgress: (s) => update(`backup ${flags.volume}: ${s.files} files, ${formatBytes(s.bytesScanned)} read, ${formatBytes(s.bytesUploaded)} uploaded`),
+            onProgress: (s) => update(() => `backup ${flags.volume}: ${s.files} files, ${formatBytes(s.bytesScanned)} read, ${formatBytes(s.bytesUploaded)} uploaded`),
           }),
         asFailure('--source', vault.url),
       );
