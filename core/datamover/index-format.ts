@@ -132,6 +132,12 @@ export function decodeEntry(line: string, what: string): IndexEntry {
   };
 }
 
+// Lines are handed to gzip in batches of about this many characters: each gzip write is a
+// round trip through libuv's thread pool, and one per entry cost an incremental backup of
+// 16,000 entries ~0.3 s of its main thread. The batch is what a writer holds beyond gzip's own
+// buffers.
+const WRITE_BATCH = 64 * 1024;
+
 /** Streams an index into a local gzip file, checking that entries arrive in order. */
 export class IndexWriter {
   // Level 1: the index is written on the backup's critical path, and the larger levels buy
@@ -141,6 +147,8 @@ export class IndexWriter {
   private last: Buffer | undefined;
   private readonly hash = createHash('sha256');
   private size = 0;
+  /** Lines not yet handed to gzip: at most WRITE_BATCH characters plus one line. */
+  private pending = '';
   /** Entries written so far. */
   count = 0;
   /** Regular files written so far, and their bytes. */
@@ -176,12 +184,21 @@ export class IndexWriter {
       this.files++;
       this.fileBytes += entry.size;
     }
-    if (!this.gzip.write(`${encodeEntry(entry)}\n`)) await once(this.gzip, 'drain');
+    this.pending += `${encodeEntry(entry)}\n`;
+    if (this.pending.length >= WRITE_BATCH) await this.flushPending();
   }
 
   async close(): Promise<void> {
+    await this.flushPending();
     this.gzip.end();
     await this.done;
+  }
+
+  private async flushPending(): Promise<void> {
+    if (this.pending === '') return;
+    const text = this.pending;
+    this.pending = '';
+    if (!this.gzip.write(text)) await once(this.gzip, 'drain');
   }
 
   /** After `close`: the digest and size of the written file and what it holds. */

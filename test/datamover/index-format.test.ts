@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { readFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
@@ -48,6 +49,22 @@ describe('volume index format', () => {
     for await (const e of reader.entries()) back.push(e);
 
     expect(back).toEqual(entries);
+  });
+
+  it('writes an index of many entries, batched, whose commitment matches the file written', async () => {
+    const file = join(await tempDir('batched'), 'index.jsonl.gz');
+    // Far more than one batch of lines (each line is ~200 characters): the last, partial batch must reach the file too.
+    const entries = Array.from({ length: 3000 }, (_, i) => entry(`f${String(i).padStart(5, '0')}`, { size: i, chunks: [{ hash: 'ab'.repeat(32), pack: 'cd'.repeat(16), offset: i, length: i }] }));
+    const writer = new IndexWriter(file, { volume: 'v', backupId: 'b', chunker: 'x' });
+    for (const e of entries) await writer.write(e);
+    await writer.close();
+
+    const bytes = await readFile(file);
+    const reader = new IndexReader(Readable.from([bytes]), 'test');
+    const back: IndexEntry[] = [];
+    for await (const e of reader.entries()) back.push(e);
+    expect(back).toEqual(entries);
+    expect(writer.commitment()).toEqual({ sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length, entries: 3000, files: 3000, bytes: (2999 * 3000) / 2 });
   });
 
   it('refuses to write entries out of order', async () => {
