@@ -204,9 +204,9 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
 
   try {
     // The totals first, so progress can say how much is left (a walk of listings and lstat).
-    if (reporter) reporter.start(await countTree(options.source));
+    if (reporter) reporter.start(countTree(options.source));
     let prev = prevReader ? await prevReader.next() : undefined;
-    for await (const w of walkTree(options.source)) {
+    for (const w of walkTree(options.source)) {
       while (prev && comparePaths(prev.path, w.path) < 0) prev = await prevReader!.next();
       const match = prev && comparePaths(prev.path, w.path) === 0 ? prev : undefined;
       const base = { path: w.path, mode: Number(w.stats.mode & 0o7777n), uid: Number(w.stats.uid), gid: Number(w.stats.gid), mtimeNs: w.stats.mtimeNs };

@@ -1,0 +1,50 @@
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from '@jest/globals';
+import { comparePaths } from '../../core/datamover/index-format.js';
+import { countTree, walkTree } from '../../core/datamover/walk.js';
+import { tempDir } from './helpers.js';
+
+async function tree(): Promise<string> {
+  const root = await tempDir('walk');
+  await mkdir(join(root, 'a/b/deep'), { recursive: true });
+  await mkdir(join(root, 'a-c'));
+  await writeFile(join(root, 'a/b/deep/f'), 'xyz');
+  await writeFile(join(root, 'a/b/g'), '12345');
+  await writeFile(join(root, 'a-c/h'), '');
+  await writeFile(join(root, 'ab'), '1');
+  await symlink('ab', join(root, 'link'));
+  return root;
+}
+
+describe('volume walk', () => {
+  it('yields the root and then every entry depth-first in index order', async () => {
+    const root = await tree();
+
+    const paths = [...walkTree(root)].map((w) => w.path.toString());
+
+    expect(paths).toEqual(['', 'a', 'a/b', 'a/b/deep', 'a/b/deep/f', 'a/b/g', 'a-c', 'a-c/h', 'ab', 'link']);
+    expect([...paths].map((p) => Buffer.from(p)).sort(comparePaths).map(String)).toEqual(paths);
+  });
+
+  it('gives each entry its type and a symlink its target', async () => {
+    const root = await tree();
+
+    const byPath = new Map([...walkTree(root)].map((w) => [w.path.toString(), w]));
+
+    expect(byPath.get('a/b')?.type).toBe('dir');
+    expect(byPath.get('a/b/g')?.type).toBe('file');
+    expect(byPath.get('a/b/g')?.stats.size).toBe(5n);
+    expect(byPath.get('link')?.type).toBe('symlink');
+    expect(byPath.get('link')?.target?.toString()).toBe('ab');
+  });
+
+  it('counts the regular files and their bytes as the walk finds them, not following symlinks', async () => {
+    const root = await tree();
+
+    const walked = [...walkTree(root)].filter((w) => w.type === 'file');
+
+    expect(countTree(root)).toEqual({ files: 4, bytes: 9 });
+    expect(walked.length).toBe(4);
+  });
+});
