@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
-import { chunkLengths, chunkMasks, DEFAULT_CHUNKER, GEAR } from '../../core/datamover/fastcdc.js';
+import { chunkLengths, chunkMasks, DEFAULT_CHUNKER, fastcdcCut, GEAR } from '../../core/datamover/fastcdc.js';
 import { Rng, SMALL_CHUNKS } from './helpers.js';
 
 const digests = (data: Buffer, lengths: number[]): string[] => {
@@ -61,6 +61,35 @@ describe('FastCDC chunking', () => {
     // If this fails, new backups would stop deduplicating against every existing backup.
     expect([GEAR[0], GEAR[1], GEAR[255]]).toEqual([2158572191, expect.any(Number), 3046010040]);
     expect(chunkLengths(new Rng('pin').bytes(60_000), SMALL_CHUNKS)).toEqual([4801, 4819, 5110, 6550, 4476, 8165, 3808, 6138, 4404, 1773, 4201, 5755]);
+  });
+
+  it('cuts exactly where the plain byte-by-byte loop does, at every offset and length (the loop is unrolled)', () => {
+    // The definition of the cut, one byte per step: what the unrolled loop must reproduce.
+    const reference = (buf: Uint8Array, start: number, end: number, p: typeof SMALL_CHUNKS): number => {
+      const { maskS, maskL } = chunkMasks(p.avgSize);
+      let n = end - start;
+      if (n <= p.minSize) return n;
+      if (n > p.maxSize) n = p.maxSize;
+      let h = 0;
+      for (let i = start + p.minSize; i < start + n; i++) {
+        h = ((h << 1) + GEAR[buf[i]!]!) | 0;
+        if ((h & (i - start < p.avgSize ? maskS : maskL)) === 0) return i - start + 1;
+      }
+      return n;
+    };
+    const { maskS, maskL } = chunkMasks(SMALL_CHUNKS.avgSize);
+    const rng = new Rng('unrolled');
+    const data = rng.bytes(200_000);
+    const cuts = new Set<number>();
+    for (let k = 0; k < 400; k++) {
+      const start = rng.int(100_000);
+      const end = start + 1 + rng.int(40_000);
+      const expected = reference(data, start, end, SMALL_CHUNKS);
+      expect(fastcdcCut(data, start, end, GEAR, SMALL_CHUNKS.minSize, SMALL_CHUNKS.avgSize, SMALL_CHUNKS.maxSize, maskS, maskL)).toBe(expected);
+      cuts.add(expected % 8);
+    }
+    // Cuts landed at every position within the unrolled groups of eight.
+    expect(cuts.size).toBe(8);
   });
 
   it('uses normalized masks with two more and two fewer bits than the average', () => {
