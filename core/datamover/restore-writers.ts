@@ -57,6 +57,9 @@ export interface WriterResult {
   readonly failed: readonly WriterFailure[];
 }
 
+/** Files smaller than this are written through the page cache (see DIRECT_MIN in the writer). */
+export const DIRECT_MIN_BYTES = 1024 * 1024;
+
 // The writer, as source: evaluated in each worker thread and, for `threads: 0`, on the
 // calling thread, so both run the very same code (see ChunkerPool for why it is a string).
 // `makeWriter(fs, createHash, Memory)` returns `{ handle(ops, buffer) -> result, abort() }`.
@@ -66,7 +69,7 @@ function makeWriter(fs, createHash, Memory) {
   // Files under 1 MiB go through the page cache, as the vault's small objects do: a direct
   // write waits for the device (half a millisecond and more per file, measured on ~4,400 small
   // files), a buffered one only for the copy, and their page-cache cost is small.
-  const DIRECT_MIN = 1024 * 1024;
+  const DIRECT_MIN = ${DIRECT_MIN_BYTES};
   // Direct I/O needs page-aligned memory: a WebAssembly memory's is. Chunks sit at arbitrary
   // offsets of a pack, so each is copied once, behind the file's unaligned tail, into here.
   const SCRATCH = 4 * 1024 * 1024;

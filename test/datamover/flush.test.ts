@@ -1,8 +1,11 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { flushFileSystem } from '../../core/datamover/restore.js';
+import { backupVolume } from '../../core/datamover/backup.js';
+import { flushFileSystem, restoreVolume } from '../../core/datamover/restore.js';
+import { FileVaultStore } from '../../core/vault/file-store.js';
+import { Rng, SMALL_CHUNKS, snapshotTree, tempDir } from './helpers.js';
 
 // A restore writes small files through the page cache and removes its marker only after one
 // syncfs of the target's file system (`sync -f`), so a finished volume is on its device.
@@ -34,5 +37,33 @@ describe('writing a restored volume back before its marker goes', () => {
     const warnings: string[] = [];
     await flushFileSystem(tmpdir(), (l) => warnings.push(l));
     expect(warnings).toEqual([expect.stringContaining('no `sync` command')]);
+  });
+
+  it('writes small files back in the background while the restore runs, ignoring a failed early write-back', async () => {
+    const dir = await tempDir('flush-background');
+    const source = join(dir, 'source');
+    const rng = new Rng('writeback');
+    for (let i = 0; i < 40; i++) {
+      await mkdir(join(source, 'stats_log', `${i}`), { recursive: true });
+      await writeFile(join(source, 'stats_log', `${i}`, '1'), rng.bytes(4096 + rng.int(8192)));
+    }
+    const vault = new FileVaultStore(join(dir, 'vault'));
+    await backupVolume({ source, vault, volume: 'v', backupId: 'b1', now: new Date('2026-03-01T02:00:00Z'), chunker: SMALL_CHUNKS, workers: 1 });
+    // A `sync` first in PATH that logs each call, fails the first (an early write-back), then
+    // runs the real one.
+    const bin = join(dir, 'bin');
+    await mkdir(bin);
+    const log = join(dir, 'sync.log');
+    await writeFile(join(bin, 'sync'), `#!/bin/sh\necho "$*" >> '${log}'\n[ "$(wc -l < '${log}')" -eq 1 ] && exit 1\nexec /usr/bin/sync "$@"\n`);
+    await chmod(join(bin, 'sync'), 0o755);
+    process.env.PATH = `${bin}:${path ?? ''}`;
+    const target = join(dir, 'target');
+    await restoreVolume({ vault, volume: 'v', backupId: 'b1', target, workers: 2, writebackBytes: 64 * 1024 });
+    const calls = (await readFile(log, 'utf8')).trim().split('\n');
+    // ~400 KiB of small files at 64 KiB: at least one early write-back (one at a time; the
+    // failed first one did not fail the restore), then the final one.
+    expect(calls.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(calls)).toEqual(new Set([`-f ${target}`]));
+    expect(await snapshotTree(target)).toEqual(await snapshotTree(source));
   });
 });
