@@ -98,6 +98,7 @@ async function run(job, path, prev, state) {
     // Cursor into the previous version's chunks (a changed file): index and file offset.
     let pk = 0;
     let prevOff = 0;
+    let prevMiss = -1;
     let eof = false;
     while (!eof) {
       while (end < buf.length) {
@@ -109,7 +110,12 @@ async function run(job, path, prev, state) {
       const hashes = [];
       const lengths = [];
       let pos = 0;
-      while (end - pos >= maxSize || (eof && pos < end)) {
+      // Chunks are cut as long as the cut is certain. With a full maxSize of bytes ahead (or at
+      // EOF) every cut is; with fewer, a cut found before the bytes run out is too (it depends
+      // only on the bytes since the previous cut, and the masks on the distance from it), and
+      // only the last, unfinished chunk is carried over into the next buffer. Carrying over
+      // whatever was short of maxSize instead copied ~85% of a big file's bytes a second time.
+      while (pos < end) {
         let len = 0;
         let hash = '';
         if (prev) {
@@ -119,16 +125,25 @@ async function run(job, path, prev, state) {
           // not at a content cut: only reuse it if the file still ends there.
           const fpos = base + pos;
           while (pk < prev.lengths.length && prevOff < fpos) prevOff += prev.lengths[pk++];
-          if (pk < prev.lengths.length && prevOff === fpos) {
+          if (pk < prev.lengths.length && prevOff === fpos && fpos !== prevMiss) {
             const l = prev.lengths[pk];
             if (pos + l <= end && (pk < prev.lengths.length - 1 || (eof && pos + l === end))) {
               const h = createHash('sha256').update(buf.subarray(pos, pos + l)).digest('hex');
-              if (h === prev.hashes[pk]) { len = l; hash = h; }
+              if (h === prev.hashes[pk]) { len = l; hash = h; } else prevMiss = fpos; // not hashed again if this chunk waits for more bytes
             }
           }
         }
         if (len === 0) {
-          len = fastcdcCut(buf, pos, end, gear, minSize, avgSize, maxSize, maskS, maskL);
+          const avail = end - pos;
+          if (!eof && avail < maxSize) {
+            if (avail <= minSize) break;
+            len = fastcdcCut(buf, pos, end, gear, minSize, avgSize, maxSize, maskS, maskL);
+            // No cut before the bytes ran out (or one at the very last byte, which more bytes
+            // could not move but which is simpler to find again): wait for more.
+            if (len >= avail) break;
+          } else {
+            len = fastcdcCut(buf, pos, end, gear, minSize, avgSize, maxSize, maskS, maskL);
+          }
           hash = createHash('sha256').update(buf.subarray(pos, pos + len)).digest('hex');
         }
         hashes.push(hash);

@@ -1,0 +1,61 @@
+import { createHash } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { ChunkerPool, type PreviousChunks } from '../../core/datamover/chunker-pool.js';
+import { chunkLengths } from '../../core/datamover/fastcdc.js';
+import { Rng, SMALL_CHUNKS, tempDir } from './helpers.js';
+
+const digests = (data: Buffer, lengths: number[]): string[] => {
+  let pos = 0;
+  return lengths.map((n) => createHash('sha256').update(data.subarray(pos, (pos += n))).digest('hex'));
+};
+
+// The smallest read the pool allows (one maximum chunk): a file of 300 KB is read in ~20
+// segments, so chunks are cut with short data ahead many times over.
+const pool = new ChunkerPool({ params: SMALL_CHUNKS, readSize: SMALL_CHUNKS.maxSize, workers: 2 });
+afterAll(() => pool.close());
+
+async function chunked(path: string, prev?: PreviousChunks): Promise<{ lengths: number[]; hashes: string[]; bytes: Buffer }> {
+  const lengths: number[] = [];
+  const hashes: string[] = [];
+  const parts: Buffer[] = [];
+  await pool.chunkFile(path, async (s) => {
+    lengths.push(...s.lengths);
+    hashes.push(...s.hashes);
+    parts.push(Buffer.from(s.data));
+  }, prev);
+  return { lengths, hashes, bytes: Buffer.concat(parts) };
+}
+
+describe('chunker pool', () => {
+  it('cuts a file read in many segments exactly where FastCDC cuts the whole buffer', async () => {
+    const data = new Rng('segments').bytes(300_000);
+    const file = join(await tempDir('pool'), 'f');
+    await writeFile(file, data);
+
+    const got = await chunked(file);
+
+    const expected = chunkLengths(data, SMALL_CHUNKS);
+    expect(expected.length).toBeGreaterThan(30);
+    expect(got.lengths).toEqual(expected);
+    expect(got.hashes).toEqual(digests(data, expected));
+    expect(got.bytes.equals(data)).toBe(true);
+  });
+
+  it('cuts an edited file exactly where FastCDC would when given the previous version\'s chunks', async () => {
+    const rng = new Rng('edited');
+    const before = rng.bytes(300_000);
+    const after = Buffer.from(before);
+    rng.bytes(5000).copy(after, 150_000);
+    const dir = await tempDir('pool-edit');
+    await writeFile(join(dir, 'f'), after);
+    const old = chunkLengths(before, SMALL_CHUNKS);
+
+    const got = await chunked(join(dir, 'f'), { lengths: old, hashes: digests(before, old) });
+
+    const expected = chunkLengths(after, SMALL_CHUNKS);
+    expect(got.lengths).toEqual(expected);
+    expect(got.hashes).toEqual(digests(after, expected));
+  });
+});
