@@ -16,6 +16,7 @@ import { decodeBinlogPayload } from './binlog.js';
 import { bucketOf } from './bucket.js';
 import { resolveVolumes } from './seed.js';
 import { decodeDeletes, decodePkStats, decodePks } from './segments.js';
+import { MAX_ONE_BLOCK_MESSAGE, sha256SeedWords } from './row-seed.js';
 import type { CollectionState } from './state.js';
 import type { MilvusVolumes } from './types.js';
 
@@ -33,10 +34,27 @@ export interface SearchHit {
 const WHOLE_OBJECT = Number.MAX_SAFE_INTEGER;
 
 /**
- * The primary keys of the rows a search can return, in ascending order: keys of flushed L1
- * segments found on the volumes, minus those deleted by L0 delete logs.
+ * The rows a search can return, as found on the volumes: runs of consecutive keys (seeded
+ * segments, whose stats log gives the range) with the offsets of their deleted rows, and keys
+ * listed in primary-key binlogs (segments of rows inserted through REST), deletions removed.
+ * Held per run rather than per row, so a loaded collection of millions of rows costs a few
+ * hundred bytes per segment (and its deletions) rather than a bigint per row.
  */
-export async function liveKeys(volumes: MilvusVolumes, collection: CollectionState): Promise<bigint[]> {
+export interface LiveRows {
+  readonly runs: readonly { readonly first: bigint; readonly count: number; readonly deletedOffsets: readonly number[] }[];
+  readonly listed: readonly bigint[];
+  /** Rows a full search returns: the runs' rows minus their deleted ones, and the listed keys. */
+  readonly size: number;
+}
+
+const compareBigint = (a: bigint, b: bigint): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * The rows a search can return (see {@link LiveRows}): of the flushed L1 segments found on the
+ * volumes, minus the keys deleted by L0 delete logs. Reads every segment's stats log, and the
+ * primary-key binlog of a segment whose keys are not a dense range, and every delete log.
+ */
+export async function readLiveRows(volumes: MilvusVolumes, collection: CollectionState): Promise<LiveRows> {
   const v = resolveVolumes(volumes);
   const drives = bucketOf(v);
   const deleted = new Set<bigint>();
@@ -52,7 +70,10 @@ export async function liveKeys(volumes: MilvusVolumes, collection: CollectionSta
       }
     }
   }
-  const keys: bigint[] = [];
+  const sortedDeletes = [...deleted].sort(compareBigint);
+  const runs: { first: bigint; count: number; deletedOffsets: number[] }[] = [];
+  const listed: bigint[] = [];
+  let size = 0;
   for (const seg of collection.segments) {
     if (seg.level !== 'L1' || seg.state !== 'Flushed' || seg.rowsOnDisk === 0) continue;
     let stats;
@@ -69,20 +90,53 @@ export async function liveKeys(volumes: MilvusVolumes, collection: CollectionSta
         const file = await drives.readObjectHead(key, WHOLE_OBJECT);
         if (!file) continue;
         try {
-          for (const pk of decodePks(decodeBinlogPayload(file))) if (!deleted.has(pk)) keys.push(pk);
+          for (const pk of decodePks(decodeBinlogPayload(file))) if (!deleted.has(pk)) listed.push(pk);
         } catch {
           // A corrupt binlog contributes no rows (its count already shows it missing).
         }
       }
       continue;
     }
-    const rows = Math.min(seg.rowsOnDisk, Number(stats.max - stats.min + 1n));
-    for (let i = 0; i < rows; i++) {
-      const pk = stats.min + BigInt(i);
-      if (!deleted.has(pk)) keys.push(pk);
+    const count = Math.min(seg.rowsOnDisk, Number(stats.max - stats.min + 1n));
+    // The deleted keys inside [min, min + count): the first at or after min, by binary search.
+    const deletedOffsets: number[] = [];
+    let lo = 0;
+    let hi = sortedDeletes.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (sortedDeletes[mid]! < stats.min) lo = mid + 1;
+      else hi = mid;
+    }
+    const end = stats.min + BigInt(count);
+    for (let i = lo; i < sortedDeletes.length && sortedDeletes[i]! < end; i++) deletedOffsets.push(Number(sortedDeletes[i]! - stats.min));
+    runs.push({ first: stats.min, count, deletedOffsets });
+    size += count - deletedOffsets.length;
+  }
+  return { runs, listed, size: size + listed.length };
+}
+
+/** Every key of `rows`, in ascending order (a bigint per row: for queries, which filter and page by key). */
+export function liveKeyList(rows: LiveRows): bigint[] {
+  const keys: bigint[] = [...rows.listed];
+  for (const run of rows.runs) {
+    let d = 0;
+    for (let i = 0; i < run.count; i++) {
+      if (d < run.deletedOffsets.length && run.deletedOffsets[d] === i) {
+        d++;
+        continue;
+      }
+      keys.push(run.first + BigInt(i));
     }
   }
-  return keys.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return keys.sort(compareBigint);
+}
+
+/**
+ * The primary keys of the rows a search can return, in ascending order: keys of flushed L1
+ * segments found on the volumes, minus those deleted by L0 delete logs.
+ */
+export async function liveKeys(volumes: MilvusVolumes, collection: CollectionState): Promise<bigint[]> {
+  return liveKeyList(await readLiveRows(volumes, collection));
 }
 
 /** The embedding of one row, regenerated from its collection id and primary key (uniform in [-1, 1)). */
@@ -133,41 +187,164 @@ export function metricValue(metric: MetricType, query: readonly number[], row: F
 /** Rows scored between two turns of the event loop, so a long scan does not stall the API server. */
 const ROWS_PER_TURN = 32_768;
 
+/** 2^-31: `x * TWO_TO_MINUS_31` equals `(x / 2^32) * 2` exactly (a power-of-two scaling never rounds). */
+const TWO_TO_MINUS_31 = 2 ** -31;
+
+/** One kept hit while scanning. */
+interface Scored {
+  pk: bigint;
+  distance: number;
+}
+
 /**
- * The `limit` rows nearest to `query` among `keys`, best first (descending COSINE/IP
- * similarity, ascending L2 distance; ties by ascending key), so the answer depends only on
- * the query and the volumes.
+ * Scores rows against one query: regenerates each row's vector from its seed words (the same
+ * sfc32 as {@link rowVector}) and accumulates the metric in the same pass, in the order
+ * {@link metricValue} does (float32 components, float64 sums, one float32 rounding at the
+ * end), so a distance is bit for bit the one `metricValue(metric, query, rowVector(…))` gives.
+ */
+function scorer(metric: MetricType, query: readonly number[]): (a: number, b: number, c: number, d: number) => number {
+  const q = Float64Array.from(query);
+  const dim = q.length;
+  let qq = 0;
+  for (let i = 0; i < dim; i++) qq += q[i]! * q[i]!;
+  if (metric === 'L2') {
+    return (a, b, c, d) => {
+      let l2 = 0;
+      for (let i = 0; i < dim; i++) {
+        const t = (((a + b) | 0) + d) | 0;
+        d = (d + 1) | 0;
+        a = b ^ (b >>> 9);
+        b = (c + (c << 3)) | 0;
+        c = (c << 21) | (c >>> 11);
+        c = (c + t) | 0;
+        // (t / 2^32) * 2 is t * 2^-31 exactly: scaling by a power of two does not round.
+        const diff = q[i]! - Math.fround((t >>> 0) * TWO_TO_MINUS_31 - 1);
+        l2 += diff * diff;
+      }
+      return Math.fround(l2);
+    };
+  }
+  const cosine = metric === 'COSINE';
+  return (a, b, c, d) => {
+    let dot = 0;
+    let rr = 0;
+    for (let i = 0; i < dim; i++) {
+      const t = (((a + b) | 0) + d) | 0;
+      d = (d + 1) | 0;
+      a = b ^ (b >>> 9);
+      b = (c + (c << 3)) | 0;
+      c = (c << 21) | (c >>> 11);
+      c = (c + t) | 0;
+      const r = Math.fround((t >>> 0) * TWO_TO_MINUS_31 - 1);
+      dot += q[i]! * r;
+      rr += r * r;
+    }
+    if (!cosine) return Math.fround(dot);
+    return Math.fround(qq === 0 || rr === 0 ? 0 : dot / Math.sqrt(qq * rr));
+  };
+}
+
+/**
+ * The `limit` rows nearest to `query` among `rows` (a list of keys, or the {@link LiveRows} of a
+ * collection), best first (descending COSINE/IP similarity, ascending L2 distance; ties by
+ * ascending key), so the answer depends only on the query and the volumes.
  *
- * An exact scan, as Milvus's FLAT index is; Milvus serves other requests while it searches
- * (its search runs on query nodes, apart from the proxy's HTTP server), so the scan yields to
- * the event loop every {@link ROWS_PER_TURN} rows. Only the best `limit` are kept while
- * scanning (a sorted list, insertion from its end), which gives the same answer as sorting
- * every row, without holding a score per row.
+ * An exact scan, as Milvus's FLAT index is: every row is scored. The best `limit` form a total
+ * order (distance, then key), so the answer is the same in any scan order and equals sorting
+ * every row; only they are kept (a sorted list, insertion from its end). Per row the scan
+ * computes the seed (one SHA-256 block over the key's decimal digits, which a run of
+ * consecutive keys advances in place) and the vector's metric in one pass, without a bigint or
+ * an array per row. Milvus serves other requests while it searches (its search runs on query
+ * nodes, apart from the proxy's HTTP server), so the scan yields to the event loop every
+ * {@link ROWS_PER_TURN} rows.
  */
 export async function nearest(
   collectionId: string,
-  keys: readonly bigint[],
+  rows: readonly bigint[] | LiveRows,
   query: readonly number[],
   limit: number,
   metric: MetricType,
 ): Promise<SearchHit[]> {
   if (limit <= 0) return [];
   const descending = metric !== 'L2';
-  const before = (x: { pk: bigint; distance: number }, y: { pk: bigint; distance: number }): boolean =>
-    x.distance !== y.distance ? (descending ? x.distance > y.distance : x.distance < y.distance) : x.pk < y.pk;
-  const best: { pk: bigint; distance: number }[] = [];
-  const row = new Float32Array(query.length);
-  for (let n = 0; n < keys.length; n++) {
-    if (n > 0 && n % ROWS_PER_TURN === 0) await new Promise<void>((resolve) => setImmediate(resolve));
-    const pk = keys[n]!;
-    const hit = { pk, distance: metricValue(metric, query, fillRowVector(collectionId, pk, row)) };
-    if (best.length === limit && !before(hit, best[limit - 1]!)) continue;
+  const before = (x: Scored, y: Scored): boolean => (x.distance !== y.distance ? (descending ? x.distance > y.distance : x.distance < y.distance) : x.pk < y.pk);
+  const score = scorer(metric, query);
+  const best: Scored[] = [];
+  /** Whether a row at `distance` loses to every kept hit on distance alone (most rows do; only a tie needs the key). */
+  const loses = (distance: number): boolean => {
+    if (best.length < limit) return false;
+    const worst = best[limit - 1]!.distance;
+    return descending ? distance < worst : distance > worst;
+  };
+  const offer = (distance: number, pk: bigint): void => {
+    const hit = { pk, distance };
+    if (best.length === limit && !before(hit, best[limit - 1]!)) return;
     let at = best.length === limit ? limit - 1 : best.length;
     while (at > 0 && before(hit, best[at - 1]!)) {
       best[at] = best[at - 1]!;
       at--;
     }
     best[at] = hit;
+  };
+
+  const prefix = Buffer.from(`${collectionId}/`, 'utf8');
+  const message = new Uint8Array(64);
+  message.set(prefix.subarray(0, Math.min(prefix.length, 64)));
+  const seed = new Uint32Array(4);
+  /** Writes `pk`'s decimal digits after the prefix and returns the message length (0: too long for one block). */
+  const writeKey = (pk: bigint): number => {
+    const digits = pk.toString();
+    const length = prefix.length + digits.length;
+    if (length > MAX_ONE_BLOCK_MESSAGE) return 0;
+    for (let i = 0; i < digits.length; i++) message[prefix.length + i] = digits.charCodeAt(i);
+    return length;
+  };
+  const scoreKey = (pk: bigint, length: number): number => {
+    if (length === 0) {
+      const h = hash('sha256', `${collectionId}/${pk}`, 'buffer');
+      return score(h.readUInt32LE(0), h.readUInt32LE(4), h.readUInt32LE(8), h.readUInt32LE(12));
+    }
+    sha256SeedWords(message, length, seed);
+    return score(seed[0]! | 0, seed[1]! | 0, seed[2]! | 0, seed[3]! | 0);
+  };
+
+  let scanned = 0;
+  const listed = Array.isArray(rows) ? (rows as readonly bigint[]) : (rows as LiveRows).listed;
+  for (const pk of listed) {
+    if (++scanned % ROWS_PER_TURN === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    const distance = scoreKey(pk, writeKey(pk));
+    if (!loses(distance)) offer(distance, pk);
+  }
+  for (const run of Array.isArray(rows) ? [] : (rows as LiveRows).runs) {
+    // The key's digits advance in place, as an odometer; a carry out of the first digit (or a
+    // negative key, whose digits count down) rewrites them from the key.
+    let length = run.first >= 0n ? writeKey(run.first) : 0;
+    let d = 0;
+    for (let i = 0; i < run.count; i++) {
+      if (i > 0) {
+        if (length > 0) {
+          let at = length - 1;
+          while (at >= prefix.length && message[at] === 57) message[at--] = 48;
+          if (at >= prefix.length) message[at]!++;
+          else length = writeKey(run.first + BigInt(i));
+        } else if (run.first + BigInt(i) >= 0n) {
+          length = writeKey(run.first + BigInt(i));
+        }
+      }
+      if (d < run.deletedOffsets.length && run.deletedOffsets[d] === i) {
+        d++;
+        continue;
+      }
+      if (++scanned % ROWS_PER_TURN === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      let distance: number;
+      if (length > 0) {
+        sha256SeedWords(message, length, seed);
+        distance = score(seed[0]! | 0, seed[1]! | 0, seed[2]! | 0, seed[3]! | 0);
+      } else {
+        distance = scoreKey(run.first + BigInt(i), 0);
+      }
+      if (!loses(distance)) offer(distance, run.first + BigInt(i));
+    }
   }
   // Vectors are not kept for every row (a large collection would hold them all in memory);
   // the few that are returned are regenerated.

@@ -46,7 +46,8 @@
 import { randomUUID } from 'node:crypto';
 import { EtcdDataMissingError } from './etcd-store.js';
 import { InvalidBucketNameError } from './bucket.js';
-import { liveKeys, nearest, rowVector, type MetricType } from './search.js';
+import { liveKeyList, nearest, readLiveRows, rowVector, type LiveRows, type MetricType } from './search.js';
+import { resolveVolumes } from './seed.js';
 import { completeFlush, readMilvusState, recordInsertedRows, type CollectionState, type MilvusState } from './state.js';
 import { FilterError, parseFilter, type FieldKinds, type ScalarValue } from './filter.js';
 import { milvusBehaviour, milvusLine, parseMilvusVersion, type MilvusBehaviour, type MilvusVersion } from '../../core/milvus/version.js';
@@ -184,6 +185,12 @@ export class MilvusSimulator {
   private readonly gcLeases = new Map<string, { until: number; collectionId: number }>();
   /** Inserts and deletes not yet flushed, by collection id. */
   private readonly mutations = new Map<string, Mutations>();
+  /**
+   * What the query nodes hold of each loaded collection, by collection id: its searchable rows
+   * (read from the segments' stats and delete logs) and the segments they were read from (see
+   * {@link loadedRows}).
+   */
+  private readonly loadedSegments = new Map<string, { segments: string; rows: LiveRows }>();
   private readonly sleep: (ms: number) => Promise<void>;
   /** The single pause of the ticketless (old) management API: expiry (epoch ms). */
   private legacyGcPauseUntil: number | undefined;
@@ -255,6 +262,8 @@ export class MilvusSimulator {
   private async dispatch(request: ProxyRequest, detail: Record<string, unknown>): Promise<ProxyResponse> {
     const volumes = await this.options.volumes();
     if (!volumes) {
+      // Its query nodes are gone with it: what they held is loaded again when it is back.
+      this.loadedSegments.clear();
       detail.outcome = 'instance down';
       return text(503, 'Milvus is not running: its pods are gone or not ready');
     }
@@ -569,9 +578,33 @@ export class MilvusSimulator {
       fields: new Map([[pkName, pk]]),
       vector: (name) => (name === vectorName ? vector() : undefined),
     });
-    const flushed = (await liveKeys(volumes, c)).map((pk) => row(pk, () => Array.from(rowVector(c.id, pk, c.dim))));
+    const flushed = liveKeyList(await this.loadedRows(volumes, c)).map((pk) => row(pk, () => Array.from(rowVector(c.id, pk, c.dim))));
     const inserted = (m?.inserted ?? []).map((r) => row(r.pk, () => r.vector));
     return [...flushed, ...inserted].filter((r) => !m?.deletes.has(r.pk)).sort((a, b) => (a.pk < b.pk ? -1 : a.pk > b.pk ? 1 : 0));
+  }
+
+  /**
+   * The searchable rows of a loaded collection, as its query nodes hold them. Milvus reads a
+   * collection's sealed segments from object storage when it loads them and serves every search
+   * and query from memory ("All search and query operations within Milvus are executed in
+   * memory", milvus.io/docs load_collection; in the full-load mode "each QueryNode [loads] all
+   * data fields and indexes of a segment at initialization", milvus.io/docs
+   * tiered-storage-overview). So the stats and delete logs are read once per set of segments,
+   * not per request: again when anything that decides what is searchable changes, which every
+   * request sees in the state it re-reads from the volumes: another volume set (a new PVC, a
+   * CR pointed at another bucket), a segment added, flushed or dropped (a flush, including the
+   * L0 segment that carries deletions), or a primary-key binlog or delete log gone, corrupt or
+   * with another row count. A collection found not loaded forgets its rows. What this does not
+   * see is a stats log or delete log rewritten in place with the same headers, which a loaded
+   * Milvus does not see either until it loads the segment again.
+   */
+  private async loadedRows(volumes: MilvusVolumes, c: CollectionState): Promise<LiveRows> {
+    const segments = JSON.stringify([resolveVolumes(volumes), c.segments.filter((s) => s.state !== 'Growing')]);
+    const held = this.loadedSegments.get(c.id);
+    if (held?.segments === segments) return held.rows;
+    const rows = await readLiveRows(volumes, c);
+    this.loadedSegments.set(c.id, { segments, rows });
+    return rows;
   }
 
   private isLoaded(c: CollectionState): boolean {
@@ -812,10 +845,11 @@ export class MilvusSimulator {
       }
       const withVector = (outputs as string[]).includes(field);
       if (!this.isLoaded(c)) {
+        this.loadedSegments.delete(c.id);
         throw new RestError(MilvusErrorCode.CollectionNotLoaded, `collection not loaded[collection=${c.name}]`);
       }
       const metric = (c.index?.fieldName === field ? c.index.metricType : 'COSINE') as MetricType;
-      const keys = await liveKeys(ctx.volumes, c);
+      const keys = await this.loadedRows(ctx.volumes, c);
       // Several query vectors give their hits one after another in one flat list, as the REST API does.
       const hits = [];
       for (const vector of vectors) {
@@ -828,7 +862,7 @@ export class MilvusSimulator {
           });
         }
       }
-      Object.assign(ctx.detail, { annsField: field, dim, metric, limit, nq: vectors.length, searchableRows: keys.length, hits: hits.length });
+      Object.assign(ctx.detail, { annsField: field, dim, metric, limit, nq: vectors.length, searchableRows: keys.size, hits: hits.length });
       return new RestAnswer(hits, { cost: 0 });
     },
   };
