@@ -9,6 +9,7 @@
  * already compressed, so compressing again would cost CPU for nothing).
  */
 import { randomBytes } from 'node:crypto';
+import { pageAlignedBuffer } from '../vault/file-store.js';
 import { packKey } from '../vault/layout.js';
 import type { VaultStore } from '../vault/store.js';
 import type { ChunkRef } from './index-format.js';
@@ -25,7 +26,10 @@ export interface PackerOptions {
 
 interface OpenPack {
   readonly id: string;
-  /** Chunks are copied in, so a pack never pins the (larger) read buffers they came from. */
+  /**
+   * Chunks are copied in, so a pack never pins the (larger) read buffers they came from. The
+   * buffer is page-aligned so a file vault writes it to the disk without another copy.
+   */
   readonly buffer: Buffer;
   size: number;
 }
@@ -64,7 +68,7 @@ export class Packer {
       this.current = undefined;
     }
     if (!this.current) {
-      const spare = this.spare.length > 0 && data.length <= this.packSize ? this.spare.pop()! : Buffer.allocUnsafeSlow(Math.max(this.packSize, data.length));
+      const spare = this.spare.length > 0 && data.length <= this.packSize ? this.spare.pop()! : pageAlignedBuffer(Math.max(this.packSize, data.length));
       this.current = { id: randomBytes(16).toString('hex'), buffer: spare, size: 0 };
       this.written.add(this.current.id);
     }

@@ -2,7 +2,7 @@ import { createCipheriv } from 'node:crypto';
 import { readdir, readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { DirectFileWriter, FileVaultStore } from '../../core/vault/file-store.js';
+import { DirectFileWriter, FileVaultStore, pageAlignedBuffer } from '../../core/vault/file-store.js';
 import { openVault } from '../../core/vault/open.js';
 import { S3VaultStore } from '../../core/vault/s3-store.js';
 import { ObjectNotFoundError, ShortReadError } from '../../core/vault/store.js';
@@ -69,6 +69,24 @@ describe('file vault, large objects', () => {
     const got = await Promise.all(ranges.map(([offset, length]) => store.getRange('data/p', offset, length)));
 
     got.forEach((buf, i) => expect(buf.equals(body.subarray(ranges[i]![0], ranges[i]![0] + ranges[i]![1]))).toBe(true));
+  });
+
+  it.each([[true], [false]])('stores page-aligned bodies (pack buffers) byte-exact, whole or in part, with directIo %s', async (directIo) => {
+    const root = await tempDir('faligned');
+    const store = new FileVaultStore(root, { directIo });
+    const bodies = [4 * MiB, 5 * MiB + 4096, 9 * MiB + 123].map((size, i) => {
+      const buf = pageAlignedBuffer(16 * MiB);
+      pattern(size, i).copy(buf);
+      return buf.subarray(0, size);
+    });
+    // Not at a page boundary: staged as any other buffer.
+    const shifted = pageAlignedBuffer(4 * MiB);
+    pattern(4 * MiB, 7).copy(shifted);
+    bodies.push(shifted.subarray(5, 3 * MiB));
+
+    for (const [i, body] of bodies.entries()) await store.put(`data/${i}`, body);
+
+    for (const [i, body] of bodies.entries()) expect((await readFile(join(root, 'data', `${i}`))).equals(body)).toBe(true);
   });
 
   it('reports a large range that runs past the end of the object as a short read', async () => {
