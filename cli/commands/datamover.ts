@@ -19,7 +19,6 @@ import { openVault, type VaultConnectOptions } from '../../core/vault/open.js';
 import { ObjectNotFoundError, ShortReadError, type VaultStore } from '../../core/vault/store.js';
 import { SummaryCorruptError } from '../../core/datamover/summary.js';
 import { formatBytes, formatDuration } from '../format.js';
-import { credentialsFromEnv, serveRelay } from '../../core/milvus/relay-server.js';
 
 /** The process around the commands; tests pass their own. */
 export interface DatamoverIO {
@@ -381,6 +380,9 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
       }
       const rest = flag('--rest', () => httpUrl(flags.rest, '--rest'));
       const management = flag('--management', () => httpUrl(flags.management, '--management'));
+      // Loaded here, not at the top: its HTTP client (undici) is a tenth of the bundle, and every
+      // backup, restore and verify Job paid for parsing it at start.
+      const { credentialsFromEnv, serveRelay } = await import('../../core/milvus/relay-server.js');
       await serveRelay(process.stdin, process.stdout, { rest, management, credentials: credentialsFromEnv(process.env) });
     });
 }
