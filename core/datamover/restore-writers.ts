@@ -324,8 +324,16 @@ const { createHash } = require('node:crypto');
 ${WRITER_SOURCE}
 const writer = makeWriter(fs, createHash, WebAssembly.Memory);
 parentPort.on('message', (msg) => {
-  if (msg.type === 'ops') parentPort.postMessage({ type: 'result', seq: msg.seq, result: writer.handle(msg.ops, msg.buffer) });
-  else if (msg.type === 'abort') { writer.abort(); parentPort.postMessage({ type: 'aborted', seq: msg.seq }); }
+  try {
+    if (msg.type === 'ops') parentPort.postMessage({ type: 'result', seq: msg.seq, result: writer.handle(msg.ops, msg.buffer) });
+    else if (msg.type === 'abort') { writer.abort(); parentPort.postMessage({ type: 'aborted', seq: msg.seq }); }
+  } catch (err) {
+    // A fault outside a file's own steps (those are answered as failures): the thread would
+    // die with its files open (descriptors belong to the process, so they would stay open
+    // after it), so it closes and removes them, says what happened and stays alive.
+    try { writer.abort(); } catch {}
+    parentPort.postMessage({ type: 'error', seq: msg.seq, message: String((err && err.stack) || err) });
+  }
 });
 `;
 
@@ -356,8 +364,11 @@ interface Pending {
 export class RestoreWriters {
   private readonly workers: Worker[] = [];
   private readonly pending: Map<number, Pending>[] = [];
+  /** Per thread: why it can take no more work (it died, or the writers are closed). */
+  private readonly dead: (Error | undefined)[] = [];
   private readonly local: WriterCore | undefined;
   private seq = 0;
+  /** The first failure of any thread: no more work is sent to any of them after it. */
   private crashed: Error | undefined;
 
   constructor(threads: number) {
@@ -365,18 +376,30 @@ export class RestoreWriters {
       this.local = inThreadWriter();
       return;
     }
-    for (let i = 0; i < threads; i++) {
-      const worker = new Worker(WORKER_SOURCE, { eval: true });
-      const pending = new Map<number, Pending>();
-      worker.on('message', (msg: { type: string; seq: number; result?: WriterResult }) => {
-        const p = pending.get(msg.seq);
-        pending.delete(msg.seq);
-        p?.resolve(msg.result);
-      });
-      worker.on('error', (err) => this.fail(err));
-      worker.on('exit', () => this.fail(new Error('a restore writer thread exited')));
-      this.workers.push(worker);
-      this.pending.push(pending);
+    try {
+      for (let i = 0; i < threads; i++) {
+        const worker = new Worker(WORKER_SOURCE, { eval: true });
+        const pending = new Map<number, Pending>();
+        worker.on('message', (msg: { type: string; seq: number; result?: WriterResult; message?: string }) => {
+          const p = pending.get(msg.seq);
+          pending.delete(msg.seq);
+          if (msg.type === 'error') {
+            const err = new Error(`a restore writer thread failed: ${msg.message}`);
+            p?.reject(err);
+            this.crashed ??= err;
+          } else p?.resolve(msg.result);
+        });
+        worker.on('error', (err) => this.fail(i, err));
+        worker.on('exit', () => this.fail(i, new Error('a restore writer thread exited')));
+        this.workers.push(worker);
+        this.pending.push(pending);
+        this.dead.push(undefined);
+      }
+    } catch (err) {
+      // A thread that cannot start (memory, a thread limit): the ones started must not outlive
+      // the restore that could not use them.
+      for (const w of this.workers) void w.terminate();
+      throw err;
     }
   }
 
@@ -404,9 +427,10 @@ export class RestoreWriters {
       this.local.abort();
       return;
     }
+    // Every thread still alive closes and removes its open files, whichever thread failed.
     await Promise.all(
       this.workers.map((worker, i) => {
-        if (this.crashed) return undefined;
+        if (this.dead[i]) return undefined;
         const seq = this.seq++;
         return new Promise<unknown>((resolve, reject) => {
           this.pending[i]!.set(seq, { resolve, reject });
@@ -417,17 +441,19 @@ export class RestoreWriters {
   }
 
   async close(): Promise<void> {
-    this.crashed ??= new Error('the restore writers are closed');
+    const closed = new Error('the restore writers are closed');
+    this.crashed ??= closed;
+    this.workers.forEach((_, i) => (this.dead[i] ??= closed));
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 
-  private fail(err: Error): void {
-    if (this.crashed) return;
-    this.crashed = err;
-    for (const pending of this.pending) {
-      for (const p of pending.values()) p.reject(err);
-      pending.clear();
-    }
+  /** Thread `i` died: its work in flight fails, and no more is sent to any thread. */
+  private fail(i: number, err: Error): void {
+    if (this.dead[i]) return;
+    this.dead[i] = err;
+    this.crashed ??= err;
+    for (const p of this.pending[i]!.values()) p.reject(err);
+    this.pending[i]!.clear();
   }
 }
 

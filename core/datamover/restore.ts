@@ -177,7 +177,13 @@ async function restoreWith(options: RestoreOptions, reporter: ProgressReporter |
 
   const reader = new IndexReader(await vault.openRead(summary.indexKey), what);
   const targetBuf = Buffer.from(target);
-  const writers = new RestoreWriters(options.workers ?? defaultWriterThreads());
+  let writers: RestoreWriters;
+  try {
+    writers = new RestoreWriters(options.workers ?? defaultWriterThreads());
+  } catch (err) {
+    await reader.close().catch(() => {});
+    throw err;
+  }
   const counts = { files: 0, directories: 0, symlinks: 0, bytesWritten: 0, filesResumed: 0 };
   const writeback = new BackgroundWriteback(target, options.writebackBytes ?? WRITEBACK_BYTES);
   // Progress: files finished (written or kept), and bytes written so far plus those of kept files.
@@ -597,7 +603,11 @@ class FileFeeder {
       if (err instanceof ObjectNotFoundError) cause = new ChunkError(ref, 'missing', `pack ${packKey(range.pack)} does not exist`);
       else if (err instanceof ShortReadError) cause = new ChunkError(ref, 'missing', err.message);
       if (cause instanceof ChunkError) throw damaged(first.file.file.name, cause);
-      throw err;
+      // An AWS service error passes as it is: the CLI turns it into the vault's own advice
+      // (credentials, permissions, throttling). Anything else (EIO from a file:// vault, a
+      // socket reset) gets the pack, the bytes and the first file the read was for.
+      if (err !== null && typeof err === 'object' && '$metadata' in err) throw err;
+      throw new RestoreError(first.file.file.name, `cannot read ${packKey(range.pack)} (bytes ${range.offset}-${range.offset + range.length - 1}): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
     if (data.length !== range.length) throw damaged(first.file.file.name, new ChunkError(ref, 'missing', `object ${packKey(range.pack)} returned ${data.length} bytes, wanted ${range.length}`));
     // A store that ignored `into` returned its own buffer: copy it into the shared one.

@@ -169,7 +169,10 @@ describe('restore on writer threads', () => {
       },
     });
     const target = join(dir, 'stopped');
-    await expect(restoreVolume({ vault: dying, volume: VOLUME, backupId: 'b2', target, workers: 2, concurrency: 1 })).rejects.toThrow('connection reset');
+    // The error names the pack, its bytes and the file the read was for.
+    await expect(restoreVolume({ vault: dying, volume: VOLUME, backupId: 'b2', target, workers: 2, concurrency: 1 })).rejects.toThrow(
+      /^cannot restore \S+: cannot read \S*packs\/\S+ \(bytes \d+-\d+\): connection reset$/,
+    );
 
     // Assess the stop: every file left has its full size (writers removed what they had open).
     const left = await snapshotTree(target);
@@ -185,6 +188,18 @@ describe('restore on writer threads', () => {
     expect(result.filesResumed).toBe(files.length);
     expect(await snapshotTree(target)).toEqual(want);
     expect(await readdir(target)).not.toContain(RESTORE_MARKER);
+  });
+
+  it('passes an AWS service error through unchanged, for the CLI to explain', async () => {
+    const inner = new FileVaultStore(vaultDir);
+    const throttled = Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown', $metadata: { httpStatusCode: 503, attempts: 3 } });
+    const vault: VaultStore = Object.assign(Object.create(inner) as FileVaultStore, {
+      getRange: async () => {
+        throw throttled;
+      },
+    });
+    const error = await restoreVolume({ vault, volume: VOLUME, backupId: 'b2', target: join(dir, 'throttled'), workers: 2 }).catch((e: unknown) => e);
+    expect(error).toBe(throttled);
   });
 
   it('a file:// vault reads a range straight into the offered shared buffer, and a short object still fails', async () => {

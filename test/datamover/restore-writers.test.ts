@@ -1,0 +1,43 @@
+/**
+ * The restore's writer threads when something goes wrong outside a file's own steps: the thread
+ * that failed closes and removes its open files and stays alive, and an abort after one thread
+ * failed still reaches every other thread (their open files are incomplete too).
+ */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { RestoreWriters, type WriterOp } from '../../core/datamover/restore-writers.js';
+import { tempDir } from './helpers.js';
+
+const open = (id: number, path: string): WriterOp => ({ op: 'open', id, path: Buffer.from(path), dirs: [], size: 10, mode: 0o644, uid: 0, gid: 0, mtime: 1.5e9, chown: false });
+
+describe('restore writer threads after a fault', () => {
+  let writers: RestoreWriters | undefined;
+  afterEach(async () => {
+    await writers?.close();
+    writers = undefined;
+  });
+
+  it('a thread that faults removes its open files, and abort still reaches the others', async () => {
+    // Prepare: one open file on each of two threads.
+    const dir = await tempDir('writers-fault');
+    writers = new RestoreWriters(2);
+    await writers.send(0, [open(1, join(dir, 'on-0'))]);
+    await writers.send(1, [open(2, join(dir, 'on-1'))]);
+    expect((await readdir(dir)).sort()).toEqual(['on-0', 'on-1']);
+
+    // Act: a message thread 0 cannot handle at all (not a list of steps).
+    const fault = writers.send(0, null as unknown as WriterOp[]);
+
+    // Assess: the call fails with the thread's error; its file is gone; no more work is taken.
+    await expect(fault).rejects.toThrow(/^a restore writer thread failed: TypeError/);
+    expect(await readdir(dir)).toEqual(['on-1']);
+    await expect(writers.send(1, [{ op: 'close', id: 2 }])).rejects.toThrow(/a restore writer thread failed/);
+
+    // Act: the restore aborts.
+    await writers.abort();
+
+    // Assess: thread 1's incomplete file is removed too.
+    expect(await readdir(dir)).toEqual([]);
+  });
+});
