@@ -183,7 +183,7 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
       stats.bytesScanned += segment.data.length;
       report();
       await packer.drain();
-    }, prev ? { lengths: prev.map((c) => c.length), hashes: prev.map((c) => c.hash) } : undefined);
+    }, prev ? { lengths: prev.map((c) => c.length), hashes: prev.map((c) => c.hash) } : undefined, Number(w.stats.size));
     return { ...base, size, chunks: refs };
   };
 

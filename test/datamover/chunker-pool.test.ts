@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { ChunkerPool, type PreviousChunks } from '../../core/datamover/chunker-pool.js';
+import { ChunkerPool, SourceReadError, type PreviousChunks } from '../../core/datamover/chunker-pool.js';
 import { chunkLengths } from '../../core/datamover/fastcdc.js';
 import { Rng, SMALL_CHUNKS, tempDir } from './helpers.js';
 
@@ -16,7 +16,7 @@ const digests = (data: Buffer, lengths: number[]): string[] => {
 const pool = new ChunkerPool({ params: SMALL_CHUNKS, readSize: SMALL_CHUNKS.maxSize, workers: 2 });
 afterAll(() => pool.close());
 
-async function chunked(path: string, prev?: PreviousChunks): Promise<{ lengths: number[]; hashes: string[]; bytes: Buffer }> {
+async function chunked(path: string, prev?: PreviousChunks, sizeHint?: number): Promise<{ lengths: number[]; hashes: string[]; bytes: Buffer }> {
   const lengths: number[] = [];
   const hashes: string[] = [];
   const parts: Buffer[] = [];
@@ -24,7 +24,7 @@ async function chunked(path: string, prev?: PreviousChunks): Promise<{ lengths: 
     lengths.push(...s.lengths);
     hashes.push(...s.hashes);
     parts.push(Buffer.from(s.data));
-  }, prev);
+  }, prev, sizeHint);
   return { lengths, hashes, bytes: Buffer.concat(parts) };
 }
 
@@ -41,6 +41,44 @@ describe('chunker pool', () => {
     expect(got.lengths).toEqual(expected);
     expect(got.hashes).toEqual(digests(data, expected));
     expect(got.bytes.equals(data)).toBe(true);
+  });
+
+  it('chunks small files handed over together each as a whole file, empty ones included', async () => {
+    const rng = new Rng('small');
+    const dir = await tempDir('pool-small');
+    // 0 bytes to one whole read: several files share a batch, some fill one alone.
+    const sizes = [0, 1, 700, 5000, 1024, 16_384, 3, 9000, 12_000, 0, 4000, 2048];
+    const datas = sizes.map((n) => rng.bytes(n));
+    await Promise.all(datas.map((d, i) => writeFile(join(dir, `f${i}`), d)));
+
+    const got = await Promise.all(datas.map((d, i) => chunked(join(dir, `f${i}`), undefined, d.length)));
+
+    got.forEach((g, i) => {
+      const expected = chunkLengths(datas[i]!, SMALL_CHUNKS);
+      expect(g.lengths).toEqual(expected);
+      expect(g.hashes).toEqual(digests(datas[i]!, expected));
+      expect(g.bytes.equals(datas[i]!)).toBe(true);
+    });
+  });
+
+  it('fails only the file of a batch that cannot be read, and reads one that grew since the walk', async () => {
+    const rng = new Rng('batch-errors');
+    const dir = await tempDir('pool-errors');
+    const small = rng.bytes(3000);
+    const grown = rng.bytes(100_000);
+    await writeFile(join(dir, 'small'), small);
+    await writeFile(join(dir, 'grown'), grown);
+
+    const [a, missing, b] = await Promise.allSettled([
+      chunked(join(dir, 'small'), undefined, small.length),
+      chunked(join(dir, 'gone'), undefined, 10),
+      // The walk saw 10 bytes; the file now holds far more than one read.
+      chunked(join(dir, 'grown'), undefined, 10),
+    ]);
+
+    expect(a.status === 'fulfilled' && a.value.bytes.equals(small)).toBe(true);
+    expect(missing.status === 'rejected' && missing.reason).toBeInstanceOf(SourceReadError);
+    expect(b.status === 'fulfilled' && b.value.lengths).toEqual(chunkLengths(grown, SMALL_CHUNKS));
   });
 
   it('cuts an edited file exactly where FastCDC would when given the previous version\'s chunks', async () => {
