@@ -27,7 +27,7 @@ import { checkBackupId, checkRestoreId, checkVolumeName, restoreProgressKey } fr
 import { packKey } from '../vault/layout.js';
 import { ObjectNotFoundError, ShortReadError, type VaultStore } from '../vault/store.js';
 import { ChunkError } from './chunk-reader.js';
-import { DIRECT_MIN_BYTES, RestoreWriters, sharedAlignedBuffer, type WriterFailure, type WriterOp, type WriterResult } from './restore-writers.js';
+import { DIRECT_MIN_BYTES, RestoreArena, RestoreWriters, sharedAlignedBuffer, type WriterFailure, type WriterOp, type WriterResult } from './restore-writers.js';
 import { displayPath, IndexCorruptError, IndexReader, type IndexEntry } from './index-format.js';
 import { hasIndexCommitment, indexMismatches, readVolumeSummary, type VolumeSummary } from './summary.js';
 import { ProgressReporter, type ProgressOptions } from './progress.js';
@@ -177,9 +177,12 @@ async function restoreWith(options: RestoreOptions, reporter: ProgressReporter |
 
   const reader = new IndexReader(await vault.openRead(summary.indexKey), what);
   const targetBuf = Buffer.from(target);
+  const threads = options.workers ?? defaultWriterThreads();
+  // One memory for the read buffers and the writers' scratch (restore-writers.ts RestoreArena).
+  const arena = new RestoreArena(options.concurrency ?? defaultReadsInFlight(Math.max(threads, 1)), SLOT_BYTES, Math.max(threads, 1));
   let writers: RestoreWriters;
   try {
-    writers = new RestoreWriters(options.workers ?? defaultWriterThreads());
+    writers = new RestoreWriters(threads, arena);
   } catch (err) {
     await reader.close().catch(() => {});
     throw err;
@@ -202,7 +205,7 @@ async function restoreWith(options: RestoreOptions, reporter: ProgressReporter |
     lastProgress = now;
     options.onProgress({ files: counts.files, bytesWritten: counts.bytesWritten });
   };
-  const files = new FileFeeder(vault, writers, options.concurrency ?? defaultReadsInFlight(writers.size), options.splitBytes ?? SPLIT_BYTES, (file, result) => {
+  const files = new FileFeeder(vault, writers, arena, options.splitBytes ?? SPLIT_BYTES, (file, result) => {
     done.files++;
     if (result === 'resumed') {
       counts.filesResumed++;
@@ -369,6 +372,14 @@ interface RestoreFile {
 const RANGE_BYTES = 8 * 1024 * 1024;
 /** Slack for reading whole aligned blocks around a range (see VaultStore.getRange). */
 const RANGE_SLACK = 8 * 1024;
+/** One read buffer of the arena: a range and its slack, in whole WebAssembly pages. */
+const SLOT_BYTES = Math.ceil((RANGE_BYTES + RANGE_SLACK) / 65536) * 65536;
+
+/** A read buffer: a slot of the arena, or (`slot` undefined) one of its own for an oversized chunk. */
+interface ReadBuffer {
+  readonly slot: number | undefined;
+  readonly view: Uint8Array;
+}
 /**
  * Files of at least this size are written in extents by all writers rather than by one: a
  * volume's etcd db (256 MiB in the benchmark) on one writer left the others idle while every
@@ -430,10 +441,10 @@ interface FileState {
  * a file left by a killed run never looks complete to a re-run, which also hashes every chunk).
  * A damaged chunk in any extent removes the file and names it.
  *
- * Memory is bounded by the pool: `readsInFlight` buffers of 8 MiB (plus 8 KiB) — by default
- * 2 × writers + 2, at most 16: 80 MiB on 2 cores, never above 128 MiB — plus 4 MiB of aligned
- * scratch per writer thread (writers = 2 × cores, 4 to 16: at most 64 MiB), plus one batch of index
- * entries (at most BATCH_FILES). A read waits for a free buffer: that wait is the backpressure
+ * Memory is bounded by the arena (RestoreArena), one shared memory allocated at the start:
+ * `readsInFlight` read buffers of 8 MiB (plus 64 KiB) — by default 2 × writers + 2, at most 16:
+ * 80.6 MiB on 2 cores, never above 129 MiB — plus 4 MiB of scratch per writer thread (writers =
+ * 2 × cores, 4 to 16: at most 64 MiB), plus one batch of index entries (at most BATCH_FILES). A read waits for a free buffer: that wait is the backpressure
  * that stops the index from being read ahead. Only a chunk larger than 8 MiB (a custom chunker;
  * FastCDC's default maximum is 4 MiB) gets a buffer of its own, for that read.
  */
@@ -442,9 +453,9 @@ class FileFeeder {
   private batch: FileState[] = [];
   private batchBytes = 0;
   private readonly inflight = new Set<Promise<void>>();
-  private readonly free: SharedArrayBuffer[] = [];
-  private readonly waiting: ((buf: SharedArrayBuffer) => void)[] = [];
-  private allocated = 0;
+  private readonly free: number[] = [];
+  private readonly waiting: ((slot: number) => void)[] = [];
+  private used = 0;
   /** Hand-overs to the writers, in order. */
   private chain: Promise<void> = Promise.resolve();
   private nextId = 1;
@@ -461,7 +472,7 @@ class FileFeeder {
   constructor(
     private readonly vault: VaultStore,
     private readonly writers: RestoreWriters,
-    private readonly buffers: number,
+    private readonly arena: RestoreArena,
     private readonly splitBytes: number,
     private readonly onDone: (file: RestoreFile, result: 'written' | 'resumed') => void,
     private readonly onBytes: (n: number) => void,
@@ -571,28 +582,23 @@ class FileFeeder {
     return state;
   }
 
-  private async takeBuffer(length: number): Promise<SharedArrayBuffer> {
+  private async takeBuffer(length: number): Promise<ReadBuffer> {
     // A chunk bigger than a pool buffer (a custom chunker) gets a buffer of its own.
-    if (length + RANGE_SLACK > RANGE_BYTES + RANGE_SLACK) return sharedAlignedBuffer(length + RANGE_SLACK);
-    const spare = this.free.pop();
-    if (spare) return spare;
-    if (this.allocated < this.buffers) {
-      this.allocated++;
-      return sharedAlignedBuffer(RANGE_BYTES + RANGE_SLACK);
-    }
-    return new Promise((resolve) => this.waiting.push(resolve));
+    if (length > RANGE_BYTES) return { slot: undefined, view: new Uint8Array(sharedAlignedBuffer(length + RANGE_SLACK)) };
+    const slot = this.free.pop() ?? (this.used < this.arena.slots ? this.used++ : await new Promise<number>((resolve) => this.waiting.push(resolve)));
+    return { slot, view: this.arena.slot(slot) };
   }
 
-  private giveBack(buffer: SharedArrayBuffer): void {
-    if (buffer.byteLength < RANGE_BYTES + RANGE_SLACK || buffer.byteLength > RANGE_BYTES + 2 * 65536) return; // one of its own
+  private giveBack(buffer: ReadBuffer): void {
+    if (buffer.slot === undefined) return; // one of its own
     const next = this.waiting.shift();
-    if (next) next(buffer);
-    else this.free.push(buffer);
+    if (next) next(buffer.slot);
+    else this.free.push(buffer.slot);
   }
 
   /** Reads a range into `buffer`; the view of the bytes within it. */
-  private async read(range: RangePlan, buffer: SharedArrayBuffer): Promise<Buffer> {
-    const into = new Uint8Array(buffer);
+  private async read(range: RangePlan, buffer: ReadBuffer): Promise<Buffer> {
+    const into = buffer.view;
     const first = range.pieces[0]!;
     const ref = first.file.file.entry.chunks![first.first]!;
     let data: Buffer;
@@ -611,15 +617,15 @@ class FileFeeder {
     }
     if (data.length !== range.length) throw damaged(first.file.file.name, new ChunkError(ref, 'missing', `object ${packKey(range.pack)} returned ${data.length} bytes, wanted ${range.length}`));
     // A store that ignored `into` returned its own buffer: copy it into the shared one.
-    if (data.buffer !== buffer) {
+    if (data.buffer !== into.buffer) {
       into.set(data, 0);
-      return Buffer.from(buffer, 0, range.length);
+      return Buffer.from(into.buffer, into.byteOffset, range.length);
     }
     return data;
   }
 
   /** Gives each writer its pieces of a read range, in order; the buffer returns to the pool once all are done with it. */
-  private async handOver(range: RangePlan, buffer: SharedArrayBuffer, read: Promise<Buffer>): Promise<void> {
+  private async handOver(range: RangePlan, buffer: ReadBuffer, read: Promise<Buffer>): Promise<void> {
     let data: Buffer;
     try {
       data = await read;
@@ -670,7 +676,8 @@ class FileFeeder {
     let users = byWriter.size;
     if (users === 0) this.giveBack(buffer);
     for (const [writer, { ops, files }] of byWriter) {
-      void this.writers.send(writer, ops, buffer).then(
+      // Offsets are into the arena, or into a buffer of its own (sent along).
+      void this.writers.send(writer, ops, buffer.slot === undefined ? (buffer.view.buffer as SharedArrayBuffer) : undefined).then(
         (result) => {
           if (--users === 0) this.giveBack(buffer);
           this.settle(result, files);
