@@ -13,7 +13,6 @@ import { ChunkError } from '../../core/datamover/chunk-reader.js';
 import { IndexCorruptError } from '../../core/datamover/index-format.js';
 import { RestoreError, restoreVolume } from '../../core/datamover/restore.js';
 import { MAX_SKIPPED_NAMED } from '../../core/datamover/walk.js';
-import { verifyVault } from '../../core/datamover/verify.js';
 import { checkBackupId, checkRestoreId, checkVolumeName } from '../../core/vault/layout.js';
 import { openVault, type VaultConnectOptions } from '../../core/vault/open.js';
 import { ObjectNotFoundError, ShortReadError, type VaultStore } from '../../core/vault/store.js';
@@ -325,6 +324,9 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
     if (flags.volume !== undefined) flag('--volume', () => checkVolumeName(flags.volume!));
     if (flags.backupId !== undefined) flag('--backup-id', () => checkBackupId(flags.backupId!));
     const vault = await connect(flags, io);
+    // Loaded here, not at the top: verify checks the bucket copies of S3-backed Milvus too, which
+    // brings in the S3 client, and a backup or restore Job paid for loading it at start.
+    const { verifyVault } = await import('../../core/datamover/verify.js');
     // Verify reports damage as problems, not by throwing: what it throws passes unchanged (a
     // vault that does not exist or holds nothing of ours is a UserError: one line, exit 1),
     // but for an S3 vault that refused or failed a request.
