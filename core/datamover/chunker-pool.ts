@@ -4,7 +4,9 @@
  * back from the vault, for restore and verify). A worker streams a file in
  * segments of whole chunks; each segment's buffer is *transferred* (not copied) to the main
  * thread together with the chunk digests, and a worker reads ahead at most `window` segments
- * before the main thread acknowledges one, which bounds memory whatever the file size.
+ * before the main thread acknowledges one, which bounds memory whatever the file size. Small
+ * new files travel in batches: several read back to back into one such buffer, sent with all
+ * their digests in one message.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -92,7 +94,9 @@ parentPort.on('message', (msg) => {
 const pathOf = (path) => (typeof path === 'string' ? path : Buffer.from(path.buffer, path.byteOffset, path.byteLength));
 // Small files, read whole and back to back into one buffer that goes to the main thread in one
 // message ('batch', then one 'ack' for the buffer); a file that no longer fits (it grew since
-// the walk) is streamed on its own as by 'file'. Each file is cut as a whole file is.
+// the walk) is streamed on its own as by 'file'. Each file is cut as a whole file is. Memory:
+// a batch holds one read buffer (readSize + maxSize) and waits for its ack before it reads on,
+// so a worker never has more buffers out than while streaming one file.
 async function batch(id, files) {
   let buf = null;
   let used = 0;
