@@ -5,11 +5,19 @@
  * its `count(*)` equals the recorded rows (at most them, for a count the backup took with get_stats, which includes deleted rows), and a sample search with a vector of the
  * collection's dimension returns hits. The checks are returned for the catalog;
  * {@link validationFailure} turns the failing ones into the named error.
+ *
+ * Collections are independent, so up to {@link VALIDATION_CONCURRENCY} are checked at once (each
+ * one's requests in order): a restore of many collections is not validated one round trip at a
+ * time, and Milvus's proxy is never sent more than a few searches at once.
  */
 import type { CollectionCheck, RowCount } from '../catalog/record.js';
 import { MilvusApiError, MilvusSchemaError, type MilvusClient } from '../milvus/client.js';
 import type { ValidationProgress } from '../workflow/restore-state.js';
 import { deadlineAfter } from '../deadline.js';
+import { mapBounded } from '../objectstore/bounded.js';
+
+/** Collections whose load state, counts and sample search are checked at once. */
+export const VALIDATION_CONCURRENCY = 4;
 
 /** Milvus REST v2 code for a database that does not exist. */
 const DATABASE_NOT_FOUND = 800;
@@ -101,35 +109,30 @@ export async function checkValidation(
 ): Promise<{ progress: ValidationProgress; checks?: CollectionCheck[] }> {
   const deadline = progress.deadline ?? deadlineAfter(options.now, options.timeoutSeconds).toISOString();
   const byDatabase = new Map<string, Set<string> | undefined>();
-  const present: RowCount[] = [];
+  for (const database of new Set(expected.map((e) => e.database))) byDatabase.set(database, await collectionsOf(milvus, database));
   const missing: CollectionCheck[] = [];
-  const loading: string[] = [];
   for (const e of expected) {
-    if (!byDatabase.has(e.database)) byDatabase.set(e.database, await collectionsOf(milvus, e.database));
     const collections = byDatabase.get(e.database);
-    if (!collections?.has(e.collection)) {
-      const problem = collections ? `missing: database ${e.database} has no collection ${e.collection}` : `missing: there is no database ${e.database}`;
-      missing.push({ database: e.database, collection: e.collection, expected: e.rows, loaded: false, ok: false, problem });
-      continue;
-    }
-    present.push(e);
-    const state = await milvus.loadState(e.database, e.collection);
-    if (state === 'LoadStateLoaded') continue;
-    if (state === 'LoadStateNotLoad') await milvus.load(e.database, e.collection);
-    loading.push(`${e.database}.${e.collection}`);
+    if (collections?.has(e.collection)) continue;
+    const problem = collections ? `missing: database ${e.database} has no collection ${e.collection}` : `missing: there is no database ${e.database}`;
+    missing.push({ database: e.database, collection: e.collection, expected: e.rows, loaded: false, ok: false, problem });
   }
+  const present = expected.filter((e) => byDatabase.get(e.database)?.has(e.collection));
+  const stillLoading = await mapBounded(present, VALIDATION_CONCURRENCY, async (e) => {
+    const state = await milvus.loadState(e.database, e.collection);
+    if (state === 'LoadStateLoaded') return undefined;
+    if (state === 'LoadStateNotLoad') await milvus.load(e.database, e.collection);
+    return `${e.database}.${e.collection}`;
+  });
+  const loading = stillLoading.filter((name): name is string => name !== undefined);
   if (loading.length > 0) {
     if (options.now.getTime() > Date.parse(deadline)) throw new ValidationTimeoutError(loading, deadline);
     return { progress: { done: false, loading, deadline } };
   }
 
-  const checks: CollectionCheck[] = [];
-  for (const e of expected) {
+  const checks = await mapBounded(expected, VALIDATION_CONCURRENCY, async (e): Promise<CollectionCheck> => {
     const gone = missing.find((m) => m.database === e.database && m.collection === e.collection);
-    if (gone) {
-      checks.push(gone);
-      continue;
-    }
+    if (gone) return gone;
     // A count the backup took with get_stats (the collection was not loaded then) still held the
     // rows deleted since the last compaction: compare it with get_stats of the restored segments
     // (the same binlogs, the same rows), and require the live count to be no higher.
@@ -144,7 +147,7 @@ export async function checkValidation(
       ...(countOk ? [] : [byStats ? `expected ${e.rows} rows by get_stats (deleted rows included), restored ${restored} (${live} live)` : `expected ${e.rows} rows, restored ${restored}`]),
       ...('problem' in search ? [search.problem] : searchOk ? [] : ['the sample search returned no hits']),
     ];
-    checks.push({
+    return {
       database: e.database,
       collection: e.collection,
       expected: e.rows,
@@ -154,8 +157,8 @@ export async function checkValidation(
       ...('hits' in search ? { searchHits: search.hits } : {}),
       ok: countOk && searchOk,
       ...(problems.length > 0 ? { problem: problems.join('; ') } : {}),
-    });
-  }
+    };
+  });
   return { progress: { done: true, loading: [], deadline }, checks };
 }
 
