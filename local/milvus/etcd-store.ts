@@ -128,10 +128,23 @@ export function decodeEtcdDb(file: Buffer): EtcdSnapshot {
 export async function readEtcd(dirs: readonly string[]): Promise<EtcdSnapshot> {
   let best: EtcdSnapshot | undefined;
   const problems: string[] = [];
+  // Members hold the same bytes while they agree (raft replicas): each distinct file is decoded once.
+  const decoded: { file: Buffer; snapshot?: EtcdSnapshot; error?: Error }[] = [];
   for (const dir of dirs) {
     try {
-      const snapshot = decodeEtcdDb(await readFile(join(dir, ETCD_DB_PATH)));
-      if (!best || snapshot.revision > best.revision) best = snapshot;
+      const file = await readFile(join(dir, ETCD_DB_PATH));
+      let seen = decoded.find((d) => d.file.equals(file));
+      if (!seen) {
+        seen = { file };
+        try {
+          seen.snapshot = decodeEtcdDb(file);
+        } catch (err) {
+          seen.error = err as Error;
+        }
+        decoded.push(seen);
+      }
+      if (seen.error) throw seen.error;
+      if (!best || seen.snapshot!.revision > best.revision) best = seen.snapshot;
     } catch (err) {
       problems.push(`${join(dir, ETCD_DB_PATH)}: ${(err as Error).message}`);
     }

@@ -88,6 +88,9 @@ export const MilvusErrorCode = {
   Timeout: 10001,
 } as const;
 
+/** How a request reads the state first: etcd alone, no segment logs (see `withSegments`). */
+const ETCD_ONLY = { segmentsOf: () => false };
+
 /** Milvus's bound on a query's offset + limit (`quotaAndLimits`' max query result window). */
 const MAX_QUERY_WINDOW = 16_384;
 /** The REST request timeout when the client sends no `Request-Timeout` header (`http.requestTimeoutMs`). */
@@ -269,7 +272,8 @@ export class MilvusSimulator {
     }
     let state: MilvusState;
     try {
-      state = await readMilvusState(volumes);
+      // etcd's view only: a request that needs a collection's rows reads its segments (withSegments).
+      state = await readMilvusState(volumes, ETCD_ONLY);
     } catch (err) {
       if (!(err instanceof EtcdDataMissingError) && !(err instanceof InvalidBucketNameError)) throw err;
       // Without its metadata (or with a bucket name S3 refuses) Milvus crash-loops; the Service
@@ -307,7 +311,7 @@ export class MilvusSimulator {
       flushed.push(...(await completeFlush(volumes, id, this.now(), pending)));
     }
     detail.flushedSegments = flushed;
-    return readMilvusState(volumes);
+    return readMilvusState(volumes, ETCD_ONLY);
   }
 
   // ---- port 9091 ---------------------------------------------------------------------
@@ -539,6 +543,17 @@ export class MilvusSimulator {
     return found;
   }
 
+  /**
+   * Collection `c` with its segment logs read from MinIO: a request's state is etcd's view only
+   * (row counts, search and queries read the segments of the one collection they are about).
+   */
+  private async withSegments(ctx: RestContext, c: CollectionState): Promise<CollectionState> {
+    if (c.segmentsRead) return c;
+    const found = (await readMilvusState(ctx.volumes, { segmentsOf: (id) => id === c.id })).collections.find((x) => x.id === c.id);
+    if (!found) throw new RestError(MilvusErrorCode.CollectionNotFound, `collection not found[database=${ctx.dbName}][collection=${c.name}]`);
+    return found;
+  }
+
   private mutationsOf(collectionId: string): Mutations {
     let m = this.mutations.get(collectionId);
     if (!m) this.mutations.set(collectionId, (m = { inserted: [], deletes: new Set() }));
@@ -569,7 +584,7 @@ export class MilvusSimulator {
    * Rows of a seeded growing segment are counted by count(*) but their keys are unknown (they
    * exist only in the unsimulated message queue), so no query returns them.
    */
-  private async knownRows(volumes: MilvusVolumes, c: CollectionState): Promise<KnownRow[]> {
+  private async knownRows(ctx: RestContext, c: CollectionState): Promise<KnownRow[]> {
     const m = this.mutations.get(c.id);
     const pkName = primaryKeyName(c);
     const vectorName = c.info.schema.fields.find((f) => f.data_type === 'FloatVector')?.name ?? 'embedding';
@@ -578,7 +593,7 @@ export class MilvusSimulator {
       fields: new Map([[pkName, pk]]),
       vector: (name) => (name === vectorName ? vector() : undefined),
     });
-    const flushed = liveKeyList(await this.loadedRows(volumes, c)).map((pk) => row(pk, () => Array.from(rowVector(c.id, pk, c.dim))));
+    const flushed = liveKeyList(await this.loadedRows(ctx.volumes, await this.withSegments(ctx, c))).map((pk) => row(pk, () => Array.from(rowVector(c.id, pk, c.dim))));
     const inserted = (m?.inserted ?? []).map((r) => row(r.pk, () => r.vector));
     return [...flushed, ...inserted].filter((r) => !m?.deletes.has(r.pk)).sort((a, b) => (a.pk < b.pk ? -1 : a.pk > b.pk ? 1 : 0));
   }
@@ -675,7 +690,7 @@ export class MilvusSimulator {
     },
 
     async 'collections/get_stats'(ctx) {
-      const c = this.collection(ctx);
+      const c = await this.withSegments(ctx, this.collection(ctx));
       ctx.detail.flush = this.flushes.has(c.id) ? 'in progress' : 'none pending';
       ctx.detail.rowCount = c.statsRows;
       return { rowCount: c.statsRows };
@@ -741,11 +756,12 @@ export class MilvusSimulator {
       const m = this.mutations.get(c.id);
       if (isCount && filter === '') {
         // Every live row, growing ones included; deletions since the last flush applied at once.
-        const count = c.persistedRows + c.growingRows - (m?.deletes.size ?? 0);
+        const rows = await this.withSegments(ctx, c);
+        const count = rows.persistedRows + rows.growingRows - (m?.deletes.size ?? 0);
         ctx.detail.count = count;
         return [{ 'count(*)': count }];
       }
-      const rows = (await this.knownRows(ctx.volumes, c)).filter((r) => predicate(r.fields));
+      const rows = (await this.knownRows(ctx, c)).filter((r) => predicate(r.fields));
       if (isCount) {
         ctx.detail.count = rows.length;
         return [{ 'count(*)': rows.length }];
@@ -808,7 +824,7 @@ export class MilvusSimulator {
         );
       }
       const predicate = this.predicate(c, filter, 'delete');
-      const matched = (await this.knownRows(ctx.volumes, c)).filter((r) => predicate(r.fields));
+      const matched = (await this.knownRows(ctx, c)).filter((r) => predicate(r.fields));
       const m = this.mutationsOf(c.id);
       for (const r of matched) m.deletes.add(r.pk);
       Object.assign(ctx.detail, { filter, deleted: matched.length });
@@ -849,7 +865,7 @@ export class MilvusSimulator {
         throw new RestError(MilvusErrorCode.CollectionNotLoaded, `collection not loaded[collection=${c.name}]`);
       }
       const metric = (c.index?.fieldName === field ? c.index.metricType : 'COSINE') as MetricType;
-      const keys = await this.loadedRows(ctx.volumes, c);
+      const keys = await this.loadedRows(ctx.volumes, await this.withSegments(ctx, c));
       // Several query vectors give their hits one after another in one flat list, as the REST API does.
       const hits = [];
       for (const vector of vectors) {

@@ -20,6 +20,10 @@ import { bucketOf, type ObjectBucket } from './bucket.js';
 import { resolveVolumes } from './seed.js';
 import { IdAllocator, writeDeltaSegment, writeFlushedSegment, type SegmentWriter } from './segments.js';
 import type { MilvusVolumes } from './types.js';
+import { mapBounded } from '../../core/objectstore/bounded.js';
+
+/** Segments whose logs are read at once (libuv's thread pool does the reads). */
+const SEGMENT_READS_AT_ONCE = 16;
 
 /** One segment as datacoord records it, with what MinIO actually holds for it. */
 export interface SegmentSummary {
@@ -58,6 +62,11 @@ export interface CollectionState {
   loadRecorded: boolean;
   /** The vector index, when one is defined. */
   index?: VectorIndexInfo;
+  /**
+   * Whether the segment logs were read (see `readMilvusState`'s `segmentsOf`). When false,
+   * `segments` holds only the growing segments and the row counts other than `growingRows` are 0.
+   */
+  segmentsRead: boolean;
   segments: SegmentSummary[];
   /** Rows in flushed L1 segments minus deletions in flushed L0 segments, as read from MinIO. */
   persistedRows: number;
@@ -136,8 +145,14 @@ function vectorIndexOf(entries: Map<string, string>, info: CollectionInfo): Vect
 /**
  * Reads the state of a Milvus instance from its volumes. Throws `EtcdDataMissingError` when
  * no etcd member holds a readable keyspace (the instance could not start).
+ *
+ * `segmentsOf` limits which collections' segment logs are read from MinIO (default: every
+ * collection's). The others come from etcd alone, with `segmentsRead: false`: their growing
+ * segments are known, their rows and segment summaries are not. The simulator reads only what a
+ * request needs: Milvus answers metadata (lists, descriptions, load states, health) from its
+ * coordinators, without reading a segment.
  */
-export async function readMilvusState(volumes: MilvusVolumes): Promise<MilvusState> {
+export async function readMilvusState(volumes: MilvusVolumes, options: { segmentsOf?: (collectionId: string) => boolean } = {}): Promise<MilvusState> {
   const v = resolveVolumes(volumes);
   const { revision, entries } = await readEtcd(v.etcdDirs);
   const drives = bucketOf(v);
@@ -157,14 +172,15 @@ export async function readMilvusState(volumes: MilvusVolumes): Promise<MilvusSta
     let statsRows = 0;
     let growingRows = 0;
     const growingSegmentIds: string[] = [];
-    for (const [, segValue] of entriesWithPrefix(entries, etcdKeys.segmentPrefix(info.ID))) {
-      const seg = parse<SegmentInfo>(segValue);
-      if (!seg || seg.state === 'Dropped') continue;
+    const records = entriesWithPrefix(entries, etcdKeys.segmentPrefix(info.ID))
+      .map(([, segValue]) => parse<SegmentInfo>(segValue))
+      .filter((seg): seg is SegmentInfo => seg !== undefined && seg.state !== 'Dropped');
+    // Every segment's logs are read on every request; a few at a time, as a node reads files,
+    // rather than one after another (the reads wait on the disk, not on the CPU).
+    const segmentsRead = options.segmentsOf?.(info.ID) ?? true;
+    const summaries = await mapBounded(segmentsRead ? records : records.filter((seg) => seg.state === 'Growing'), SEGMENT_READS_AT_ONCE, async (seg): Promise<SegmentSummary> => {
       if (seg.state === 'Growing') {
-        growingRows += seg.num_of_rows;
-        growingSegmentIds.push(seg.ID);
-        segments.push({ id: seg.ID, state: seg.state, level: seg.level, recordedRows: seg.num_of_rows, rowsOnDisk: 0, missingObjects: [], logKeys: [], statsLogKeys: [] });
-        continue;
+        return { id: seg.ID, state: seg.state, level: seg.level, recordedRows: seg.num_of_rows, rowsOnDisk: 0, missingObjects: [], logKeys: [], statsLogKeys: [] };
       }
       // Row counts come from the primary-key binlogs (L1) or the delta logs (L0).
       const logMetaKey =
@@ -178,15 +194,23 @@ export async function readMilvusState(volumes: MilvusVolumes): Promise<MilvusSta
           : objectKeys.insertLog(v.rootPath, info.ID, seg.partitionID, seg.ID, FieldId.PrimaryKey, b.logID),
       );
       const { rows, missing } = await rowsInLogs(drives, keys, { collectionId: info.ID, segmentId: seg.ID });
-      persistedRows += seg.level === 'L0' ? -rows : rows;
-      if (seg.level !== 'L0') statsRows += rows;
       const statsLogKeys =
         seg.level === 'L0'
           ? []
           : (parse<FieldBinlog>(entries.get(etcdKeys.statslog(info.ID, seg.partitionID, seg.ID, FieldId.PrimaryKey)))?.binlogs ?? []).map((b) =>
               objectKeys.statsLog(v.rootPath, info.ID, seg.partitionID, seg.ID, FieldId.PrimaryKey, b.logID),
             );
-      segments.push({ id: seg.ID, state: seg.state, level: seg.level, recordedRows: seg.num_of_rows, rowsOnDisk: rows, missingObjects: missing, logKeys: keys, statsLogKeys });
+      return { id: seg.ID, state: seg.state, level: seg.level, recordedRows: seg.num_of_rows, rowsOnDisk: rows, missingObjects: missing, logKeys: keys, statsLogKeys };
+    });
+    for (const seg of summaries) {
+      segments.push(seg);
+      if (seg.state === 'Growing') {
+        growingRows += seg.recordedRows;
+        growingSegmentIds.push(seg.id);
+        continue;
+      }
+      persistedRows += seg.level === 'L0' ? -seg.rowsOnDisk : seg.rowsOnDisk;
+      if (seg.level !== 'L0') statsRows += seg.rowsOnDisk;
     }
     const dimParam = info.schema.fields.find((f) => f.data_type === 'FloatVector')?.type_params.find((p) => p.key === 'dim');
     collections.push({
@@ -198,6 +222,7 @@ export async function readMilvusState(volumes: MilvusVolumes): Promise<MilvusSta
       info,
       loadRecorded: entries.has(etcdKeys.loadInfo(info.ID)),
       index: vectorIndexOf(entries, info),
+      segmentsRead,
       segments,
       persistedRows: Math.max(0, persistedRows),
       statsRows,
