@@ -208,18 +208,26 @@ function makeWriter(fs, createHash, arena, scratchAt) {
     fs.closeSync(fd);
   }
 
+  // Where an extent's direct writes start and end. The bytes before and after go through the
+  // page cache, and a neighbouring extent's writer writes the rest of their page: the edge must
+  // be a page boundary, or a buffered write's read-modify-write of a whole page could put back
+  // stale bytes over a neighbour's direct write. 64 KiB is the largest page size Linux uses
+  // (arm64 and ppc64 kernels built with it); on 4 KiB pages it only means a little more
+  // buffered at each edge of an 8 MiB extent.
+  const EXTENT_ALIGN = 65536;
+
   /**
-   * Writes data at position of an existing file: the whole blocks in between with direct I/O
-   * (through the scratch, for alignment), the partial blocks at either end through the page
-   * cache, since the writers of the neighbouring extents write the other bytes of those blocks.
+   * Writes data at position of an existing file: the whole pages in between with direct I/O
+   * (through the scratch, for alignment), the partial pages at either end through the page
+   * cache, since the writers of the neighbouring extents write the other bytes of those pages.
    */
   function writeExtent(pathU8, position, data) {
     const path = asBuffer(pathU8);
     const end = position + data.length;
-    const first = Math.ceil(position / ALIGN) * ALIGN;
-    const last = Math.floor(end / ALIGN) * ALIGN;
+    const first = Math.ceil(position / EXTENT_ALIGN) * EXTENT_ALIGN;
+    const last = Math.floor(end / EXTENT_ALIGN) * EXTENT_ALIGN;
     let dfd = -1;
-    if (O_DIRECT !== undefined && scratch && last - first >= ALIGN) {
+    if (O_DIRECT !== undefined && scratch && last - first >= EXTENT_ALIGN) {
       try { dfd = fs.openSync(path, O_WRONLY | O_DIRECT); }
       catch (err) { if (err.code !== 'EINVAL') throw err; }
     }

@@ -60,6 +60,18 @@ describe('a large file split over the writer threads', () => {
     expect(await snapshotTree(target)).toEqual(await snapshotTree(source));
   });
 
+  it('is restored byte-exact when its extents hold whole 64 KiB pages (direct) between partial ones (buffered)', async () => {
+    // Packs of 320 KiB: each extent has direct-written whole pages, and partial pages at both
+    // ends that the neighbouring extents' writers share.
+    const vault = new FileVaultStore(join(dir, 'vault-large-packs'));
+    await backupVolume({ source, vault, volume: VOLUME, chunker: SMALL_CHUNKS, packSize: 320 * 1024, workers: 1, backupId: 'b1', now: NOW });
+    const target = join(dir, 'split-large-packs');
+
+    await restoreVolume({ vault, volume: VOLUME, backupId: 'b1', target, workers: 3, concurrency: 4, splitBytes: SPLIT });
+
+    expect(await snapshotTree(target)).toEqual(await snapshotTree(source));
+  });
+
   it('killed midway, is at full length but not complete-looking, and a re-run rewrites it byte-exact', async () => {
     // Prepare: a vault whose read of the db's middle pack never returns until released; with
     // one read in flight, every range before it has been written when it is asked for.
