@@ -10,6 +10,14 @@
  * embedding is not on disk. It is regenerated from the collection id and the primary key by a
  * small seeded generator: the same row always has the same vector, on the original volumes
  * and on a faithful restore of them, and distances are real metric values over those vectors.
+ *
+ * What it costs. A search is exact, as a FLAT index is: every searchable row's vector is
+ * regenerated and scored, so its time grows with rows × dimension (on one core, seconds per
+ * million 768-dim rows), where Milvus answers from an index it holds in memory in milliseconds.
+ * Exact answers over vectors that are not stored leave no shortcut: no index of bounded size
+ * ranks pseudo-random vectors exactly for any query. The rows themselves (which keys, which
+ * deleted) are what a query node reads when it loads the segments, and the simulator holds them
+ * as it does (simulator.ts `loadedRows`).
  */
 import { hash } from 'node:crypto';
 import { decodeBinlogPayload } from './binlog.js';
@@ -17,6 +25,7 @@ import { bucketOf } from './bucket.js';
 import { resolveVolumes } from './seed.js';
 import { decodeDeletes, decodePkStats, decodePks } from './segments.js';
 import { MAX_ONE_BLOCK_MESSAGE, sha256SeedWords } from './row-seed.js';
+import { mapBounded } from '../../core/objectstore/bounded.js';
 import type { CollectionState } from './state.js';
 import type { MilvusVolumes } from './types.js';
 
@@ -32,6 +41,8 @@ export interface SearchHit {
 }
 
 const WHOLE_OBJECT = Number.MAX_SAFE_INTEGER;
+/** Segments whose stats logs are read at once (libuv's thread pool does the reads). */
+const LOG_READS_AT_ONCE = 16;
 
 /**
  * The rows a search can return, as found on the volumes: runs of consecutive keys (seeded
@@ -71,45 +82,54 @@ export async function readLiveRows(volumes: MilvusVolumes, collection: Collectio
     }
   }
   const sortedDeletes = [...deleted].sort(compareBigint);
-  const runs: { first: bigint; count: number; deletedOffsets: number[] }[] = [];
-  const listed: bigint[] = [];
-  let size = 0;
-  for (const seg of collection.segments) {
-    if (seg.level !== 'L1' || seg.state !== 'Flushed' || seg.rowsOnDisk === 0) continue;
+  // Each segment's stats log (and, for inserted rows, its key binlog), a few at a time; the rows
+  // are assembled in segment order after.
+  const sealed = collection.segments.filter((seg) => seg.level === 'L1' && seg.state === 'Flushed' && seg.rowsOnDisk > 0);
+  const found = await mapBounded(sealed, LOG_READS_AT_ONCE, async (seg): Promise<{ min: bigint; count: number } | { keys: bigint[] } | undefined> => {
     let stats;
     for (const key of seg.statsLogKeys) {
       const data = await drives.readObjectHead(key, WHOLE_OBJECT);
       stats = data && decodePkStats(data);
       if (stats) break;
     }
-    if (!stats) continue; // without its stats log the segment's keys are unknown
-    if (stats.max - stats.min + 1n !== BigInt(seg.rowsOnDisk)) {
-      // Not the dense key range of a seeded segment: rows inserted through REST, whose
-      // primary-key binlog payload holds the real keys (segments.ts, encodePks).
-      for (const key of seg.logKeys) {
-        const file = await drives.readObjectHead(key, WHOLE_OBJECT);
-        if (!file) continue;
-        try {
-          for (const pk of decodePks(decodeBinlogPayload(file))) if (!deleted.has(pk)) listed.push(pk);
-        } catch {
-          // A corrupt binlog contributes no rows (its count already shows it missing).
-        }
+    if (!stats) return undefined; // without its stats log the segment's keys are unknown
+    if (stats.max - stats.min + 1n === BigInt(seg.rowsOnDisk)) return { min: stats.min, count: Math.min(seg.rowsOnDisk, Number(stats.max - stats.min + 1n)) };
+    // Not the dense key range of a seeded segment: rows inserted through REST, whose
+    // primary-key binlog payload holds the real keys (segments.ts, encodePks).
+    const keys: bigint[] = [];
+    for (const key of seg.logKeys) {
+      const file = await drives.readObjectHead(key, WHOLE_OBJECT);
+      if (!file) continue;
+      try {
+        for (const pk of decodePks(decodeBinlogPayload(file))) if (!deleted.has(pk)) keys.push(pk);
+      } catch {
+        // A corrupt binlog contributes no rows (its count already shows it missing).
       }
+    }
+    return { keys };
+  });
+  const runs: { first: bigint; count: number; deletedOffsets: number[] }[] = [];
+  const listed: bigint[] = [];
+  let size = 0;
+  for (const segment of found) {
+    if (!segment) continue;
+    if ('keys' in segment) {
+      listed.push(...segment.keys);
       continue;
     }
-    const count = Math.min(seg.rowsOnDisk, Number(stats.max - stats.min + 1n));
+    const { min, count } = segment;
     // The deleted keys inside [min, min + count): the first at or after min, by binary search.
     const deletedOffsets: number[] = [];
     let lo = 0;
     let hi = sortedDeletes.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (sortedDeletes[mid]! < stats.min) lo = mid + 1;
+      if (sortedDeletes[mid]! < min) lo = mid + 1;
       else hi = mid;
     }
-    const end = stats.min + BigInt(count);
-    for (let i = lo; i < sortedDeletes.length && sortedDeletes[i]! < end; i++) deletedOffsets.push(Number(sortedDeletes[i]! - stats.min));
-    runs.push({ first: stats.min, count, deletedOffsets });
+    const end = min + BigInt(count);
+    for (let i = lo; i < sortedDeletes.length && sortedDeletes[i]! < end; i++) deletedOffsets.push(Number(sortedDeletes[i]! - min));
+    runs.push({ first: min, count, deletedOffsets });
     size += count - deletedOffsets.length;
   }
   return { runs, listed, size: size + listed.length };

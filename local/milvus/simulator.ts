@@ -3,9 +3,11 @@
  * management endpoints on port 9091, answering with the shapes, status codes and error codes
  * of the Milvus version its CR runs (`settings`; what differs per line comes from
  * core/milvus/version.ts `milvusBehaviour`: REST flush, GC tickets, authenticated /api/v1).
- * Collections and row counts are read from the volumes on every request; only what a running
- * Milvus keeps in memory or in its message queue (GC pause leases, flushes and loads in
- * progress, rows inserted or deleted since the last flush) lives in the simulator object.
+ * Collections are read from etcd on every request, and the row counts of the collection a
+ * request counts, queries or searches from its segments' binlog headers in MinIO; only what a
+ * running Milvus keeps in memory or in its message queue (GC pause leases, flushes and loads in
+ * progress, rows inserted or deleted since the last flush, and the searchable rows its query
+ * nodes read when they loaded a collection's segments) lives in the simulator object.
  *
  * Authentication, when the CR enables it: as the proxy's `authenticate` middleware
  * (internal/distributed/proxy/service.go; httpserver/utils.go `ParseUsernamePassword`), see
