@@ -397,7 +397,7 @@ const WRITER_RUN_BYTES = 1024 * 1024;
 const BATCH_FILES = 512;
 
 /** One ranged read: consecutive chunks of one pack, and who gets which. */
-interface RangePlan {
+export interface RangePlan {
   readonly pack: string;
   readonly offset: number;
   readonly length: number;
@@ -405,7 +405,7 @@ interface RangePlan {
   readonly pieces: { readonly file: FileState; readonly first: number; count: number; readonly offset: number; readonly position: number; last: boolean }[];
 }
 
-interface FileState {
+export interface FileState {
   /** Index order among the volume's files, from 1; also the writers' file id. */
   readonly id: number;
   readonly file: RestoreFile;
@@ -812,10 +812,27 @@ function openOp(f: FileState): WriterOp {
 }
 
 /**
- * The ranged reads of a batch: its chunks in file order, consecutive ones of one pack merged
- * up to RANGE_BYTES. Each range lists, per file, the run of that file's chunks it holds.
+ * The ranged reads of a batch. A backup chunks several files at once and packs their chunks
+ * as they come, so neighbouring files of the index sit in a pack close together but not in
+ * index order: merging only chunks consecutive in the index cut the small-files profile into
+ * reads of ~700 KiB on average (1,439 runs for 4,612 chunks), each a request of its own (an
+ * S3 GET in production). So the batch's chunks are sorted by where they are in their packs and
+ * touching ones merged, up to RANGE_BYTES; that plan is taken when it needs fewer reads and
+ * each file still gets its chunks in order (ranges handed over by the first chunk they hold,
+ * in index order). Otherwise, and always as the fallback, chunks consecutive in the index are
+ * merged ({@link planInIndexOrder}). Each range lists, per file, the runs of its chunks it holds.
+ * Exported for its tests.
  */
-function planRanges(files: FileState[]): RangePlan[] {
+export function planRanges(files: FileState[]): RangePlan[] {
+  const inOrder = planInIndexOrder(files);
+  // One file (a large one fills a batch alone) gets its chunks in order already.
+  if (inOrder.length <= 1 || files.length === 1) return inOrder;
+  const byPack = planByPackOffset(files);
+  return byPack.length < inOrder.length && deliversInOrder(byPack) ? byPack : inOrder;
+}
+
+/** Chunks consecutive in the index and in one pack merged, up to RANGE_BYTES. */
+function planInIndexOrder(files: FileState[]): RangePlan[] {
   const ranges: RangePlan[] = [];
   let current: RangePlan | undefined;
   for (const f of files) {
@@ -840,6 +857,48 @@ function planRanges(files: FileState[]): RangePlan[] {
     }
   }
   return ranges;
+}
+
+/** Chunks sorted by pack and offset, touching ones merged up to RANGE_BYTES; ranges ordered by the first chunk (in index order) each holds. */
+function planByPackOffset(files: FileState[]): RangePlan[] {
+  const refs: { file: FileState; index: number; position: number; pack: string; offset: number; length: number }[] = [];
+  for (const file of files) {
+    let position = 0;
+    (file.file.entry.chunks ?? []).forEach((c, index) => {
+      refs.push({ file, index, position, pack: c.pack, offset: c.offset, length: c.length });
+      position += c.length;
+    });
+  }
+  refs.sort((a, b) => (a.pack < b.pack ? -1 : a.pack > b.pack ? 1 : a.offset - b.offset));
+  // `first`: the earliest chunk a range holds, as (file id, chunk index).
+  const ranges: (RangePlan & { first: [number, number] })[] = [];
+  let current: (RangePlan & { first: [number, number] }) | undefined;
+  for (const r of refs) {
+    if (!current || current.pack !== r.pack || r.offset !== current.offset + current.length || current.length + r.length > RANGE_BYTES) {
+      current = { pack: r.pack, offset: r.offset, length: 0, pieces: [], first: [r.file.id, r.index] };
+      ranges.push(current);
+    }
+    const [id, index] = current.first;
+    if (r.file.id < id || (r.file.id === id && r.index < index)) current.first = [r.file.id, r.index];
+    const last = current.pieces[current.pieces.length - 1];
+    if (last && last.file === r.file && last.first + last.count === r.index) last.count++;
+    else current.pieces.push({ file: r.file, first: r.index, count: 1, offset: current.length, position: r.position, last: false });
+    (current as { length: number }).length += r.length;
+    if (r.index === (r.file.file.entry.chunks?.length ?? 0) - 1) current.pieces[current.pieces.length - 1]!.last = true;
+  }
+  return ranges.sort((a, b) => a.first[0] - b.first[0] || a.first[1] - b.first[1]);
+}
+
+/** Whether, handed over in this order, every file gets each of its chunks once and in order. */
+function deliversInOrder(ranges: readonly RangePlan[]): boolean {
+  const next = new Map<FileState, number>();
+  for (const range of ranges) {
+    for (const p of range.pieces) {
+      if ((next.get(p.file) ?? 0) !== p.first) return false;
+      next.set(p.file, p.first + p.count);
+    }
+  }
+  return true;
 }
 
 function damaged(name: string, err: ChunkError): RestoreError {
