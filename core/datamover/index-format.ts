@@ -219,6 +219,7 @@ export class IndexReader {
   private readonly hash = createHash('sha256');
   private size = 0;
   private readonly ended: Promise<boolean>;
+  private readonly source: Readable;
   /** Entries read so far, regular files among them and their bytes (for the summary's commitment). */
   readonly counts = { entries: 0, files: 0, bytes: 0 };
 
@@ -226,8 +227,12 @@ export class IndexReader {
     stream: Readable,
     private readonly what: string,
   ) {
+    this.source = stream;
     const gunzip = createGunzip();
     stream.on('error', (err) => gunzip.destroy(err));
+    // A damaged object fails in gunzip, and pipe() then only unpipes: the source would stay
+    // open (a file descriptor, or a socket of the S3 client's pool) until garbage collection.
+    gunzip.on('error', () => stream.destroy());
     // Every byte of the object is hashed as it passes, so a reader that reads to the end can
     // compare the object with the summary's commitment without a second download.
     stream.on('data', (chunk: Buffer) => {
@@ -302,6 +307,7 @@ export class IndexReader {
   /** Stops reading early (closes the underlying stream). */
   async close(): Promise<void> {
     await this.lines.return?.();
+    this.source.destroy();
   }
 }
 
