@@ -3,15 +3,17 @@
  * every entry, verify every chunk while writing, then set modes and times bottom-up.
  *
  * Where the time goes, and so how it is split: the main thread streams the index, creates
- * directories and reads packs (consecutive chunks of a run of files in one ranged read, into a
- * fixed pool of shared buffers); writer threads, two per core, verify each chunk's SHA-256 and
- * write the files with synchronous system calls (restore-writers.ts); a large file is split
- * into extents written by all of them at once. Restored files are not
- * fsynced one by one, as restic does not: a restore killed midway is re-run (the marker stays
- * until the end, and a re-run keeps only files whose size, mtime and every chunk hash match),
- * and an fsync per file would cost a device flush per file, most of the restore's time on a
- * volume of small files. One `sync -f` of the target's file system writes everything back
- * before the marker goes ({@link flushFileSystem}), so a volume without a marker is on its device.
+ * directories and reads packs (touching chunks of a batch of files in one ranged read, into
+ * the read slots of one shared memory, restore-writers.ts RestoreArena); writer threads, two
+ * per core, verify each chunk's SHA-256 and write the files with synchronous system calls; a
+ * large file is split into extents written by all of them at once. Restored files are not
+ * fsynced one by one: a restore killed midway is re-run (the marker stays until the end, and a
+ * re-run keeps only files whose size, mtime and every chunk hash match), and an fsync per file
+ * would cost a device flush per file, most of the restore's time on a volume of small files.
+ * Small files go through the page cache, written back in the background as the restore goes
+ * (BackgroundWriteback), and one final `sync -f` of the target's file system writes the rest
+ * before the marker goes ({@link flushFileSystem}), so a volume without a marker is on its
+ * device (restic's restore exits with its files still in the page cache).
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
