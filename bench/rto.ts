@@ -18,9 +18,9 @@
  *
  * Validation on the embedded default is the simulated Milvus's (local/milvus/search.ts): its
  * sample search is an exact scan that regenerates every row's vector, and the seed's payloads are
- * capped, so 2 GiB of volumes hold about 39 million rows (some 60 GB of vectors in Milvus): one
- * search of the 768-dim collection takes tens of seconds where Milvus answers from an index in
- * milliseconds. The Kubernetes request timeout is raised (`--kube-timeout`) so that search can
+ * capped, so 2 GiB of volumes hold about 38 million rows (nearly 60 GB of float vectors in
+ * Milvus): one search of the 768-dim collection takes seconds to tens of seconds where Milvus
+ * answers from an index in milliseconds. The Kubernetes request timeout is raised (`--kube-timeout`) so that search can
  * answer through the service proxy, and the table shows the RTO with and without that phase.
  *
  * On AWS the restore's Wait states are 15 s (volumes), 10 s (readiness, validation): each phase

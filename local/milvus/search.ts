@@ -12,8 +12,9 @@
  * and on a faithful restore of them, and distances are real metric values over those vectors.
  *
  * What it costs. A search is exact, as a FLAT index is: every searchable row's vector is
- * regenerated and scored, so its time grows with rows × dimension (on one core, seconds per
- * million 768-dim rows), where Milvus answers from an index it holds in memory in milliseconds.
+ * regenerated and scored (scan.ts), so its time grows with rows × dimension (about 1.8 µs per
+ * 768-dim row on one core; a large scan runs on one worker thread per core), where Milvus
+ * answers from an index it holds in memory in milliseconds.
  * Exact answers over vectors that are not stored leave no shortcut: no index of bounded size
  * ranks pseudo-random vectors exactly for any query. The rows themselves (which keys, which
  * deleted) are what a query node reads when it loads the segments, and the simulator holds them
@@ -24,7 +25,7 @@ import { decodeBinlogPayload } from './binlog.js';
 import { bucketOf } from './bucket.js';
 import { resolveVolumes } from './seed.js';
 import { decodeDeletes, decodePkStats, decodePks } from './segments.js';
-import { MAX_ONE_BLOCK_MESSAGE, sha256SeedWords } from './row-seed.js';
+import { scanRows, type ScanShare } from './scan.js';
 import { mapBounded } from '../../core/objectstore/bounded.js';
 import type { CollectionState } from './state.js';
 import type { MilvusVolumes } from './types.js';
@@ -207,76 +208,18 @@ export function metricValue(metric: MetricType, query: readonly number[], row: F
 /** Rows scored between two turns of the event loop, so a long scan does not stall the API server. */
 const ROWS_PER_TURN = 32_768;
 
-/** 2^-31: `x * TWO_TO_MINUS_31` equals `(x / 2^32) * 2` exactly (a power-of-two scaling never rounds). */
-const TWO_TO_MINUS_31 = 2 ** -31;
-
-/** One kept hit while scanning. */
-interface Scored {
-  pk: bigint;
-  distance: number;
-}
-
-/**
- * Scores rows against one query: regenerates each row's vector from its seed words (the same
- * sfc32 as {@link rowVector}) and accumulates the metric in the same pass, in the order
- * {@link metricValue} does (float32 components, float64 sums, one float32 rounding at the
- * end), so a distance is bit for bit the one `metricValue(metric, query, rowVector(…))` gives.
- */
-function scorer(metric: MetricType, query: readonly number[]): (a: number, b: number, c: number, d: number) => number {
-  const q = Float64Array.from(query);
-  const dim = q.length;
-  let qq = 0;
-  for (let i = 0; i < dim; i++) qq += q[i]! * q[i]!;
-  if (metric === 'L2') {
-    return (a, b, c, d) => {
-      let l2 = 0;
-      for (let i = 0; i < dim; i++) {
-        const t = (((a + b) | 0) + d) | 0;
-        d = (d + 1) | 0;
-        a = b ^ (b >>> 9);
-        b = (c + (c << 3)) | 0;
-        c = (c << 21) | (c >>> 11);
-        c = (c + t) | 0;
-        // (t / 2^32) * 2 is t * 2^-31 exactly: scaling by a power of two does not round.
-        const diff = q[i]! - Math.fround((t >>> 0) * TWO_TO_MINUS_31 - 1);
-        l2 += diff * diff;
-      }
-      return Math.fround(l2);
-    };
-  }
-  const cosine = metric === 'COSINE';
-  return (a, b, c, d) => {
-    let dot = 0;
-    let rr = 0;
-    for (let i = 0; i < dim; i++) {
-      const t = (((a + b) | 0) + d) | 0;
-      d = (d + 1) | 0;
-      a = b ^ (b >>> 9);
-      b = (c + (c << 3)) | 0;
-      c = (c << 21) | (c >>> 11);
-      c = (c + t) | 0;
-      const r = Math.fround((t >>> 0) * TWO_TO_MINUS_31 - 1);
-      dot += q[i]! * r;
-      rr += r * r;
-    }
-    if (!cosine) return Math.fround(dot);
-    return Math.fround(qq === 0 || rr === 0 ? 0 : dot / Math.sqrt(qq * rr));
-  };
-}
-
 /**
  * The `limit` rows nearest to `query` among `rows` (a list of keys, or the {@link LiveRows} of a
  * collection), best first (descending COSINE/IP similarity, ascending L2 distance; ties by
  * ascending key), so the answer depends only on the query and the volumes.
  *
- * An exact scan, as Milvus's FLAT index is: every row is scored. The best `limit` form a total
- * order (distance, then key), so the answer is the same in any scan order and equals sorting
- * every row; only they are kept (a sorted list, insertion from its end). Per row the scan
- * computes the seed (one SHA-256 block over the key's decimal digits, which a run of
- * consecutive keys advances in place) and the vector's metric in one pass, without a bigint or
- * an array per row. Milvus serves other requests while it searches (its search runs on query
- * nodes, apart from the proxy's HTTP server), so the scan yields to the event loop every
- * {@link ROWS_PER_TURN} rows.
+ * An exact scan, as Milvus's FLAT index is: every row is scored (scan.ts: one SHA-256 over the
+ * key's digits, which a run of consecutive keys advances in place, and the vector's metric in
+ * the same pass, without a bigint or an array per row). The best `limit` under a total order
+ * (distance, then key) are the same in any scan order and equal sorting every row. A large
+ * scan runs on worker threads, as Milvus's query nodes search segments on several threads; a
+ * small one here, yielding to the event loop every {@link ROWS_PER_TURN} rows (Milvus serves
+ * other requests while it searches).
  */
 export async function nearest(
   collectionId: string,
@@ -284,88 +227,19 @@ export async function nearest(
   query: readonly number[],
   limit: number,
   metric: MetricType,
+  options: { workerThreshold?: number; workers?: number } = {},
 ): Promise<SearchHit[]> {
   if (limit <= 0) return [];
-  const descending = metric !== 'L2';
-  const before = (x: Scored, y: Scored): boolean => (x.distance !== y.distance ? (descending ? x.distance > y.distance : x.distance < y.distance) : x.pk < y.pk);
-  const score = scorer(metric, query);
-  const best: Scored[] = [];
-  /** Whether a row at `distance` loses to every kept hit on distance alone (most rows do; only a tie needs the key). */
-  const loses = (distance: number): boolean => {
-    if (best.length < limit) return false;
-    const worst = best[limit - 1]!.distance;
-    return descending ? distance < worst : distance > worst;
+  const live = Array.isArray(rows) ? undefined : (rows as LiveRows);
+  const share: ScanShare = {
+    collectionId,
+    query: Array.from(query),
+    limit,
+    metric,
+    listed: live ? live.listed : (rows as readonly bigint[]),
+    runs: live ? live.runs.map((r) => ({ first: r.first, from: 0, to: r.count, deletedOffsets: r.deletedOffsets })) : [],
   };
-  const offer = (distance: number, pk: bigint): void => {
-    const hit = { pk, distance };
-    if (best.length === limit && !before(hit, best[limit - 1]!)) return;
-    let at = best.length === limit ? limit - 1 : best.length;
-    while (at > 0 && before(hit, best[at - 1]!)) {
-      best[at] = best[at - 1]!;
-      at--;
-    }
-    best[at] = hit;
-  };
-
-  const prefix = Buffer.from(`${collectionId}/`, 'utf8');
-  const message = new Uint8Array(64);
-  message.set(prefix.subarray(0, Math.min(prefix.length, 64)));
-  const seed = new Uint32Array(4);
-  /** Writes `pk`'s decimal digits after the prefix and returns the message length (0: too long for one block). */
-  const writeKey = (pk: bigint): number => {
-    const digits = pk.toString();
-    const length = prefix.length + digits.length;
-    if (length > MAX_ONE_BLOCK_MESSAGE) return 0;
-    for (let i = 0; i < digits.length; i++) message[prefix.length + i] = digits.charCodeAt(i);
-    return length;
-  };
-  const scoreKey = (pk: bigint, length: number): number => {
-    if (length === 0) {
-      const h = hash('sha256', `${collectionId}/${pk}`, 'buffer');
-      return score(h.readUInt32LE(0), h.readUInt32LE(4), h.readUInt32LE(8), h.readUInt32LE(12));
-    }
-    sha256SeedWords(message, length, seed);
-    return score(seed[0]! | 0, seed[1]! | 0, seed[2]! | 0, seed[3]! | 0);
-  };
-
-  let scanned = 0;
-  const listed = Array.isArray(rows) ? (rows as readonly bigint[]) : (rows as LiveRows).listed;
-  for (const pk of listed) {
-    if (++scanned % ROWS_PER_TURN === 0) await new Promise<void>((resolve) => setImmediate(resolve));
-    const distance = scoreKey(pk, writeKey(pk));
-    if (!loses(distance)) offer(distance, pk);
-  }
-  for (const run of Array.isArray(rows) ? [] : (rows as LiveRows).runs) {
-    // The key's digits advance in place, as an odometer; a carry out of the first digit (or a
-    // negative key, whose digits count down) rewrites them from the key.
-    let length = run.first >= 0n ? writeKey(run.first) : 0;
-    let d = 0;
-    for (let i = 0; i < run.count; i++) {
-      if (i > 0) {
-        if (length > 0) {
-          let at = length - 1;
-          while (at >= prefix.length && message[at] === 57) message[at--] = 48;
-          if (at >= prefix.length) message[at]!++;
-          else length = writeKey(run.first + BigInt(i));
-        } else if (run.first + BigInt(i) >= 0n) {
-          length = writeKey(run.first + BigInt(i));
-        }
-      }
-      if (d < run.deletedOffsets.length && run.deletedOffsets[d] === i) {
-        d++;
-        continue;
-      }
-      if (++scanned % ROWS_PER_TURN === 0) await new Promise<void>((resolve) => setImmediate(resolve));
-      let distance: number;
-      if (length > 0) {
-        sha256SeedWords(message, length, seed);
-        distance = score(seed[0]! | 0, seed[1]! | 0, seed[2]! | 0, seed[3]! | 0);
-      } else {
-        distance = scoreKey(run.first + BigInt(i), 0);
-      }
-      if (!loses(distance)) offer(distance, run.first + BigInt(i));
-    }
-  }
+  const best = await scanRows(share, { rowsPerTurn: ROWS_PER_TURN, ...options });
   // Vectors are not kept for every row (a large collection would hold them all in memory);
   // the few that are returned are regenerated.
   return best.map((hit) => ({ ...hit, vector: rowVector(collectionId, hit.pk, query.length) }));

@@ -2,7 +2,6 @@ import { describe, expect, test } from '@jest/globals';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MilvusSimulator, readMilvusState } from '../../local/milvus/index.js';
-import { metricValue, nearest, rowVector, type LiveRows } from '../../local/milvus/search.js';
 import { copyOf, managementRequest, rest, seededCopyPerTest, type TempVolumes } from './helpers.js';
 
 // A loaded collection's searchable rows are read from the stats and delete logs once, as query
@@ -108,50 +107,5 @@ describe('the rows a loaded collection searches', () => {
     up = true;
 
     expect(await searchableKeys(sim)).toEqual([]);
-  });
-});
-
-describe('nearest over runs of consecutive keys', () => {
-  /** Ranks every key by `metric`, ties by key, as the answer must. */
-  function ranked(collectionId: string, keys: bigint[], query: number[], metric: 'COSINE' | 'IP' | 'L2'): [bigint, number][] {
-    return keys
-      .map((pk) => ({ pk, distance: metricValue(metric, query, rowVector(collectionId, pk, query.length)) }))
-      .sort((x, y) => (x.distance !== y.distance ? (metric === 'L2' ? x.distance - y.distance : y.distance - x.distance) : x.pk < y.pk ? -1 : 1))
-      .map((h) => [h.pk, h.distance]);
-  }
-
-  test('gives the answer of ranking every key, across digit carries, deleted rows and listed keys', async () => {
-    // 99_999_990…100_000_009 carries into a ninth digit; the second run has deletions.
-    const rows: LiveRows = {
-      runs: [
-        { first: 99_999_990n, count: 20, deletedOffsets: [] },
-        { first: 456390711706932590n, count: 40, deletedOffsets: [0, 9, 10, 39] },
-      ],
-      listed: [5n, 42n, 1_000_000n],
-      size: 20 + 36 + 3,
-    };
-    const keys = [
-      ...Array.from({ length: 20 }, (_, i) => 99_999_990n + BigInt(i)),
-      ...Array.from({ length: 40 }, (_, i) => i).filter((i) => ![0, 9, 10, 39].includes(i)).map((i) => 456390711706932590n + BigInt(i)),
-      5n,
-      42n,
-      1_000_000n,
-    ];
-    const query = Array.from(rowVector('456390711705600600', 99_999_999n, 8));
-    for (const metric of ['COSINE', 'IP', 'L2'] as const) {
-      const all = ranked('456390711705600600', keys, query, metric);
-      for (const limit of [1, 5, 59, 100]) {
-        const hits = await nearest('456390711705600600', rows, query, limit, metric);
-        expect(hits.map((h) => [h.pk, h.distance])).toEqual(all.slice(0, limit));
-      }
-    }
-  });
-
-  test('scores a key whose message is too long for one SHA-256 block as rowVector does', async () => {
-    const collectionId = '9'.repeat(40);
-    const keys = [1n, 2n, 3n, 456390711706932590n];
-    const query = [0.5, -0.25, 1, 0];
-    const hits = await nearest(collectionId, { runs: [{ first: 1n, count: 3, deletedOffsets: [] }], listed: [456390711706932590n], size: 4 }, query, 4, 'IP');
-    expect(hits.map((h) => [h.pk, h.distance])).toEqual(ranked(collectionId, keys, query, 'IP'));
   });
 });
