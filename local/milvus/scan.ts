@@ -8,8 +8,8 @@
  * best hits are merged: the answer is the same as one scan's, because the best `limit` under a
  * total order (distance, then key) are found among the best `limit` of each share.
  *
- * `makeScanner` has no reference outside its own body, so its source is what a worker evaluates
- * (as core/datamover/chunker-pool.ts runs its chunker).
+ * `makeScanner` and `scoreRow` refer to nothing outside their bodies but each other, so their
+ * source is what a worker evaluates (as core/datamover/chunker-pool.ts runs its chunker).
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -51,7 +51,8 @@ export interface Scanner {
 }
 
 /**
- * Builds a {@link Scanner}. Self-contained (its source runs in workers): SHA-256 as FIPS 180-4
+ * Builds a {@link Scanner}. Refers to nothing outside its body but {@link scoreRow} (its source
+ * runs in workers): SHA-256 as FIPS 180-4
  * §5.1.1 pads and §6.2.2 compresses, in 32-bit arithmetic; the vector generator is sfc32 seeded
  * with those words, as search.ts `rowVector`; the metric accumulates as `metricValue` does
  * (float32 components, float64 sums, one float32 rounding), so every distance is bit for bit
