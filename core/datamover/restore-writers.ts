@@ -367,15 +367,17 @@ interface WriterCore {
 interface WasmMemory {
   readonly buffer: ArrayBuffer | SharedArrayBuffer;
 }
-// The project's lib settings leave out WebAssembly's types: the few used here.
+// The project's lib settings leave out WebAssembly's types: the few used here. Absent under
+// `node --jitless`.
 const { WebAssembly } = globalThis as unknown as {
-  WebAssembly: {
+  WebAssembly?: {
     Memory: new (d: { initial: number; maximum: number; shared?: boolean }) => WasmMemory;
     Module: new (bytes: Uint8Array) => object;
   };
 };
 
-const WASM_PAGE = 65536;
+/** Bytes of a WebAssembly memory page: the arena's slots are whole pages. */
+export const WASM_PAGE = 65536;
 
 /** LEB128 of an unsigned integer, as WebAssembly's binary format encodes sizes. */
 function leb128(n: number): number[] {
@@ -392,8 +394,8 @@ function leb128(n: number): number[] {
 /**
  * A WebAssembly module of one function, `copy(to, from, bytes)`: `memory.copy` (bulk memory,
  * in every Node this project supports) within the imported shared memory `m.memory` of `pages`
- * pages. Eleven instructions do not warrant a toolchain: the bytes are the binary format
- * (https://webassembly.github.io/spec/core/binary/modules.html), sections in order.
+ * pages. A five-instruction function does not warrant a toolchain: the bytes are the binary
+ * format (https://webassembly.github.io/spec/core/binary/modules.html), sections in order.
  */
 function copyModuleBytes(pages: number): Uint8Array {
   const name = (text: string): number[] => [text.length, ...Buffer.from(text, 'latin1')];
@@ -438,11 +440,12 @@ export class RestoreArena {
   ) {
     if (slotBytes % WASM_PAGE !== 0) throw new Error(`a slot must be whole pages of ${WASM_PAGE} bytes`);
     const pages = (slots * slotBytes + writers * SCRATCH_BYTES) / WASM_PAGE;
-    try {
+    if (WebAssembly) {
+      // No fallback on a failure here: it would quietly turn direct I/O off for the restore.
       this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
       this.copyModule = new WebAssembly.Module(copyModuleBytes(pages));
       this.buffer = this.memory.buffer as SharedArrayBuffer;
-    } catch {
+    } else {
       this.memory = undefined;
       this.copyModule = undefined;
       this.buffer = new SharedArrayBuffer(pages * WASM_PAGE);
@@ -581,13 +584,10 @@ export class RestoreWriters {
 
 /**
  * Page-aligned shared memory of `bytes` (a shared WebAssembly memory), so direct I/O can read
- * into it; a plain `SharedArrayBuffer` where that cannot be had (then reads are copied).
+ * into it; a plain `SharedArrayBuffer` without WebAssembly (then reads are copied).
  */
 export function sharedAlignedBuffer(bytes: number): SharedArrayBuffer {
-  const pages = Math.ceil(bytes / 65536);
-  try {
-    return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true }).buffer as SharedArrayBuffer;
-  } catch {
-    return new SharedArrayBuffer(pages * 65536);
-  }
+  const pages = Math.ceil(bytes / WASM_PAGE);
+  if (!WebAssembly) return new SharedArrayBuffer(pages * WASM_PAGE);
+  return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true }).buffer as SharedArrayBuffer;
 }

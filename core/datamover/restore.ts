@@ -29,7 +29,7 @@ import { checkBackupId, checkRestoreId, checkVolumeName, restoreProgressKey } fr
 import { packKey } from '../vault/layout.js';
 import { ObjectNotFoundError, ShortReadError, type VaultStore } from '../vault/store.js';
 import { ChunkError } from './chunk-reader.js';
-import { DIRECT_MIN_BYTES, RestoreArena, RestoreWriters, sharedAlignedBuffer, type WriterFailure, type WriterOp, type WriterResult } from './restore-writers.js';
+import { DIRECT_MIN_BYTES, RestoreArena, RestoreWriters, sharedAlignedBuffer, WASM_PAGE, type WriterFailure, type WriterOp, type WriterResult } from './restore-writers.js';
 import { displayPath, IndexCorruptError, IndexReader, type IndexEntry } from './index-format.js';
 import { hasIndexCommitment, indexMismatches, readVolumeSummary, type VolumeSummary } from './summary.js';
 import { ProgressReporter, type ProgressOptions } from './progress.js';
@@ -180,10 +180,11 @@ async function restoreWith(options: RestoreOptions, reporter: ProgressReporter |
   const reader = new IndexReader(await vault.openRead(summary.indexKey), what);
   const targetBuf = Buffer.from(target);
   const threads = options.workers ?? defaultWriterThreads();
-  // One memory for the read buffers and the writers' scratch (restore-writers.ts RestoreArena).
-  const arena = new RestoreArena(options.concurrency ?? defaultReadsInFlight(Math.max(threads, 1)), SLOT_BYTES, Math.max(threads, 1));
+  let arena: RestoreArena;
   let writers: RestoreWriters;
   try {
+    // One memory for the read buffers and the writers' scratch (restore-writers.ts RestoreArena).
+    arena = new RestoreArena(options.concurrency ?? defaultReadsInFlight(Math.max(threads, 1)), SLOT_BYTES, Math.max(threads, 1));
     writers = new RestoreWriters(threads, arena);
   } catch (err) {
     await reader.close().catch(() => {});
@@ -326,7 +327,7 @@ async function restoreWith(options: RestoreOptions, reporter: ProgressReporter |
     }
     await reader.close().catch(() => {});
     await writers.close();
-    await writeback.settled();
+    await writeback.settled().catch(() => {});
   }
   return { volume, backupId, ...counts, durationSeconds: (clock() - started) / 1000 };
 }
@@ -375,7 +376,7 @@ const RANGE_BYTES = 8 * 1024 * 1024;
 /** Slack for reading whole aligned blocks around a range (see VaultStore.getRange). */
 const RANGE_SLACK = 8 * 1024;
 /** One read buffer of the arena: a range and its slack, in whole WebAssembly pages. */
-const SLOT_BYTES = Math.ceil((RANGE_BYTES + RANGE_SLACK) / 65536) * 65536;
+const SLOT_BYTES = Math.ceil((RANGE_BYTES + RANGE_SLACK) / WASM_PAGE) * WASM_PAGE;
 
 /** A read buffer: a slot of the arena, or (`slot` undefined) one of its own for an oversized chunk. */
 interface ReadBuffer {
@@ -611,10 +612,11 @@ class FileFeeder {
       if (err instanceof ObjectNotFoundError) cause = new ChunkError(ref, 'missing', `pack ${packKey(range.pack)} does not exist`);
       else if (err instanceof ShortReadError) cause = new ChunkError(ref, 'missing', err.message);
       if (cause instanceof ChunkError) throw damaged(first.file.file.name, cause);
-      // An AWS service error passes as it is: the CLI turns it into the vault's own advice
-      // (credentials, permissions, throttling). Anything else (EIO from a file:// vault, a
-      // socket reset) gets the pack, the bytes and the first file the read was for.
-      if (err !== null && typeof err === 'object' && '$metadata' in err) throw err;
+      // An operating-system or network error (EIO from a file:// vault, a socket reset) gets
+      // the pack, the bytes and the first file the read was for. Anything else passes as it
+      // is: an AWS service error, which the CLI turns into the vault's own advice (credentials,
+      // permissions, throttling), and a bug, which must keep its stack.
+      if (!isSystemError(err)) throw err;
       throw new RestoreError(first.file.file.name, `cannot read ${packKey(range.pack)} (bytes ${range.offset}-${range.offset + range.length - 1}): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
     if (data.length !== range.length) throw damaged(first.file.file.name, new ChunkError(ref, 'missing', `object ${packKey(range.pack)} returned ${data.length} bytes, wanted ${range.length}`));
@@ -903,6 +905,11 @@ function deliversInOrder(ranges: readonly RangePlan[]): boolean {
   return true;
 }
 
+/** An error from the operating system or a socket: it has a string code such as EIO or ECONNRESET (AWS SDK errors have `$metadata` instead). */
+function isSystemError(err: unknown): err is NodeJS.ErrnoException {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' && !('$metadata' in err);
+}
+
 function damaged(name: string, err: ChunkError): RestoreError {
   return new RestoreError(name, `${err.message}; the vault is damaged, run datamover verify and restore from another backup`, { cause: err });
 }
@@ -1057,13 +1064,16 @@ const WRITEBACK_BYTES = 128 * 1024 * 1024;
 /**
  * Starts `sync -f` of the target in a child process every `every` bytes written through the
  * page cache, one at a time, so the device writes small files back while the restore carries
- * on and the final flush finds little left. These early flushes are an optimization: their
- * failures are ignored here, and the final {@link flushFileSystem}, which fails the restore,
- * writes back (and reports) whatever they did not.
+ * on and the final flush finds little left. A failure of one of them fails the restore (the
+ * marker stays): since Linux 5.8 syncfs reports a write-back error once, to the first caller
+ * after it happened (errseq on the superblock, sampled when the file is opened), and the pages
+ * that failed are left clean, so the final `sync -f` would succeed over files that never
+ * reached the device.
  */
 class BackgroundWriteback {
   private pending = 0;
   private running: Promise<void> | undefined;
+  private failure: unknown;
 
   constructor(
     private readonly target: string,
@@ -1074,16 +1084,20 @@ class BackgroundWriteback {
     this.pending += bytes;
     if (this.pending < this.every || this.running) return;
     this.pending = 0;
+    // No `sync` command is a warning, not a failure: the final flush says it once.
     this.running = flushFileSystem(this.target, () => {})
-      .catch(() => {})
+      .catch((err: unknown) => {
+        this.failure ??= err;
+      })
       .finally(() => {
         this.running = undefined;
       });
   }
 
-  /** Waits for the write-back in progress, if any. */
+  /** Waits for the write-back in progress, if any; throws the first that failed. */
   async settled(): Promise<void> {
     await this.running;
+    if (this.failure !== undefined) throw this.failure;
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * Bundles the data-mover entry point with esbuild into OUTDIR/datamover.mjs plus chunks for
- * what loads on demand (the AWS SDK, only for s3:// vaults): what the Job image runs and what
- * the benchmark measures.
+ * what loads on demand (the AWS SDK, only for s3:// vaults; verify; the Milvus relay and its
+ * HTTP client, only for its command): what the Job image runs and what the benchmark measures.
  *
  *   npx tsx docker/datamover/bundle.ts OUTDIR
  */

@@ -82,6 +82,28 @@ describe('volume index format', () => {
     await expect(reader.next()).rejects.toThrow(IndexCorruptError);
   });
 
+  it('closes its source when the object turns out damaged, and when closed early', async () => {
+    // A damaged object: gzip of a header and entries whose CRC (in the trailer) is wrong, so
+    // every line decodes and gunzip fails at the end.
+    const gz = gzipSync(`${[HEADER, ...Array.from({ length: 2000 }, (_, i) => JSON.stringify({ p: Buffer.from(`f${String(i).padStart(5, '0')}`).toString('base64'), t: 'f', m: 420, mt: '1', s: 0 }))].join('\n')}\n`);
+    gz[gz.length - 8]! ^= 0x01;
+    // A source that has not ended (a large object still downloading) when gunzip fails.
+    const damagedSource = new Readable({ read() {} });
+    damagedSource.push(gz);
+    const damaged = new IndexReader(damagedSource, 'test index');
+    await expect((async () => {
+      while ((await damaged.next()) !== undefined);
+    })()).rejects.toThrow(/cannot read it \(incorrect data check\)/);
+    expect(damagedSource.destroyed).toBe(true);
+
+    const source = new Readable({ read() {} });
+    source.push(gzipSync(`${HEADER}\n`));
+    const early = new IndexReader(source, 'test index');
+    await early.readHeader();
+    await early.close();
+    expect(source.destroyed).toBe(true);
+  });
+
   it('rejects a file that is not a volume index', async () => {
     await expect(readerOf([JSON.stringify({ format: 'something-else' })]).readHeader()).rejects.toThrow(/not a volume index/);
   });

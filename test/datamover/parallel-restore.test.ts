@@ -165,14 +165,14 @@ describe('restore on writer threads', () => {
     reads = 0;
     const dying: VaultStore = Object.assign(Object.create(inner) as FileVaultStore, {
       getRange: async (key: string, offset: number, length: number, into?: Uint8Array) => {
-        if (++reads === total) throw new Error('connection reset');
+        if (++reads === total) throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
         return inner.getRange(key, offset, length, into);
       },
     });
     const target = join(dir, 'stopped');
     // The error names the pack, its bytes and the file the read was for.
     await expect(restoreVolume({ vault: dying, volume: VOLUME, backupId: 'b2', target, workers: 2, concurrency: 1 })).rejects.toThrow(
-      /^cannot restore \S+: cannot read \S*packs\/\S+ \(bytes \d+-\d+\): connection reset$/,
+      /^cannot restore \S+: cannot read \S*packs\/\S+ \(bytes \d+-\d+\): read ECONNRESET$/,
     );
 
     // Assess the stop: every file left has its full size (writers removed what they had open).
@@ -218,16 +218,19 @@ describe('restore on writer threads', () => {
     expect(await snapshotTree(target)).toEqual(await snapshotTree(big));
   });
 
-  it('passes an AWS service error through unchanged, for the CLI to explain', async () => {
+  it('passes an AWS service error, or a bug, through unchanged (the CLI explains the one, the other keeps its stack)', async () => {
     const inner = new FileVaultStore(vaultDir);
-    const throttled = Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown', $metadata: { httpStatusCode: 503, attempts: 3 } });
-    const vault: VaultStore = Object.assign(Object.create(inner) as FileVaultStore, {
-      getRange: async () => {
-        throw throttled;
-      },
-    });
-    const error = await restoreVolume({ vault, volume: VOLUME, backupId: 'b2', target: join(dir, 'throttled'), workers: 2 }).catch((e: unknown) => e);
-    expect(error).toBe(throttled);
+    const throttled = Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown', code: 'SlowDown', $metadata: { httpStatusCode: 503, attempts: 3 } });
+    const bug = new TypeError("Cannot read properties of undefined (reading 'byteLength')");
+    for (const [name, thrown] of [['throttled', throttled], ['bug', bug]] as const) {
+      const vault: VaultStore = Object.assign(Object.create(inner) as FileVaultStore, {
+        getRange: async () => {
+          throw thrown;
+        },
+      });
+      const error = await restoreVolume({ vault, volume: VOLUME, backupId: 'b2', target: join(dir, name), workers: 2 }).catch((e: unknown) => e);
+      expect(error).toBe(thrown);
+    }
   });
 
   it('a file:// vault reads a range straight into the offered shared buffer, and a short object still fails', async () => {

@@ -6,7 +6,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { RestoreWriters, type WriterOp } from '../../core/datamover/restore-writers.js';
+import { RestoreArena, RestoreWriters, WASM_PAGE, type WriterOp } from '../../core/datamover/restore-writers.js';
 import { tempDir } from './helpers.js';
 
 const open = (id: number, path: string): WriterOp => ({ op: 'open', id, path: Buffer.from(path), dirs: [], size: 10, mode: 0o644, uid: 0, gid: 0, mtime: 1.5e9, chown: false });
@@ -39,5 +39,21 @@ describe('restore writer threads after a fault', () => {
 
     // Assess: thread 1's incomplete file is removed too.
     expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('share one WebAssembly memory with the read slots, whose copy module copies within it', () => {
+    // Two slots of two pages and scratch for two writers, as the restore lays them out.
+    const arena = new RestoreArena(2, 2 * WASM_PAGE, 2);
+    const shared = arena.share();
+    expect(shared.memory).toBeDefined();
+    expect(shared.buffer.byteLength).toBe(4 * WASM_PAGE + 2 * 4 * 1024 * 1024);
+    expect(arena.slot(1).byteOffset).toBe(2 * WASM_PAGE);
+    expect(arena.scratchAt(1)).toBe(4 * WASM_PAGE + 4 * 1024 * 1024);
+    const wasm = (globalThis as unknown as { WebAssembly: { Instance: new (m: object, i: object) => { exports: { copy: (to: number, from: number, n: number) => void } } } }).WebAssembly;
+    const { copy } = new wasm.Instance(shared.copyModule!, { m: { memory: shared.memory } }).exports;
+    const bytes = new Uint8Array(shared.buffer);
+    arena.slot(1).set([1, 2, 3, 4, 5], 7);
+    copy(arena.scratchAt(1) + 3, arena.slot(1).byteOffset + 7, 5);
+    expect(Array.from(bytes.subarray(arena.scratchAt(1), arena.scratchAt(1) + 9))).toEqual([0, 0, 0, 1, 2, 3, 4, 5, 0]);
   });
 });
