@@ -280,7 +280,7 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
       .requiredOption('--backup-id <id>', 'the backup to restore from')
       .requiredOption('--target <dir>', 'an empty directory (created if missing)'),
   )
-    .option('--concurrency <n>', 'ranged pack reads in flight, 8 MiB each (default: 2 per writer thread + 2, at most 16; two writer threads per core, at least 4)', positiveInt('--concurrency'))
+    .option('--concurrency <n>', 'ranged pack reads in flight, 8 MiB each (default: one per writer thread + 2, 10 to 16; 4 to 16 writer threads, four per core where files average 1 MiB or more, else two)', positiveInt('--concurrency'))
     .option('--restore-id <id>', 'the restore this hydration belongs to: its progress goes to progress/restores/<id>/<volume>.json in the vault')
     .action(async (flags: VaultFlags & { volume: string; backupId: string; target: string; concurrency?: number; restoreId?: string }) => {
       flag('--volume', () => checkVolumeName(flags.volume));
