@@ -404,6 +404,19 @@ export class ChunkerPool {
     this.dispatch();
   }
 
+  /** Queues `segment` for the job's callback, in order; a callback that throws fails the job. */
+  private deliver(job: Job, segment: Segment): void {
+    job.chain = job.chain.then(async () => {
+      if (job.failed) return;
+      try {
+        await job.onSegment(segment);
+      } catch (err) {
+        job.failed = true;
+        job.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    });
+  }
+
   private onBatch(worker: Worker, msg: BatchMessage): void {
     const data = Buffer.from(msg.buffer, msg.byteOffset, msg.byteLength);
     const settled: Promise<void>[] = [];
@@ -414,16 +427,7 @@ export class ChunkerPool {
       offset += part.size;
       if (!job) continue;
       if (part.message === undefined && part.lengths.length > 0) {
-        const segment: Segment = { data: data.subarray(start, start + part.size), hashes: part.hashes, lengths: part.lengths };
-        job.chain = job.chain.then(async () => {
-          if (job.failed) return;
-          try {
-            await job.onSegment(segment);
-          } catch (err) {
-            job.failed = true;
-            job.reject(err instanceof Error ? err : new Error(String(err)));
-          }
-        });
+        this.deliver(job, { data: data.subarray(start, start + part.size), hashes: part.hashes, lengths: part.lengths });
       }
       settled.push(
         job.chain.then(() => {
@@ -469,18 +473,9 @@ export class ChunkerPool {
     const job = running;
     switch (msg.type) {
       case 'segment': {
-        const segment: Segment = { data: Buffer.from(msg.buffer, msg.byteOffset, msg.byteLength), hashes: msg.hashes, lengths: msg.lengths };
-        job.chain = job.chain.then(async () => {
-          if (job.failed) return;
-          try {
-            await job.onSegment(segment);
-          } catch (err) {
-            job.failed = true;
-            job.reject(err instanceof Error ? err : new Error(String(err)));
-          }
-          // Hand the buffer back for reuse; nothing may keep a view of it past onSegment.
-          worker.postMessage({ type: 'ack', job: job.id, buffer: msg.buffer }, [msg.buffer]);
-        });
+        this.deliver(job, { data: Buffer.from(msg.buffer, msg.byteOffset, msg.byteLength), hashes: msg.hashes, lengths: msg.lengths });
+        // Hand the buffer back for reuse; nothing may keep a view of it past onSegment.
+        job.chain = job.chain.then(() => worker.postMessage({ type: 'ack', job: job.id, buffer: msg.buffer }, [msg.buffer]));
         break;
       }
       case 'done':
