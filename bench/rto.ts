@@ -9,19 +9,23 @@
  * volume's hydration. A measurement, not a timed test: it fails only when the backup or the
  * restore fails or does not validate.
  *
- *   npm run bench:rto -- [--target-gib 2] [--data-scale N] [--hydration-concurrency 4] [--poll-ms 500]
- *                        [--kube-timeout 900] [--state DIR] [--keep] [--json]
+ *   npm run bench:rto -- [--target-gib 2] [--data-scale N] [--payloads full|capped]
+ *                        [--hydration-concurrency 4] [--poll-ms 500] [--kube-timeout 900]
+ *                        [--state DIR] [--keep] [--json]
  *
  * With `--state DIR` of a cluster this script (or `local up`) made and backed up before, the
  * newest Available backup there is restored again, without seeding or backing up: another run
  * of the restore alone.
  *
+ * The seed writes full payloads (`--payloads full`): every binlog and index file is as large as
+ * its rows are in Milvus, so 2 GiB of volumes hold the ~0.7 million rows a 2 GiB Milvus holds.
  * Validation on the embedded default is the simulated Milvus's (local/milvus/search.ts): its
- * sample search is an exact scan that regenerates every row's vector, and the seed's payloads are
- * capped, so 2 GiB of volumes hold about 38 million rows (nearly 60 GB of float vectors in
- * Milvus): one search of the 768-dim collection takes seconds to tens of seconds where Milvus
- * answers from an index in milliseconds. The Kubernetes request timeout is raised (`--kube-timeout`) so that search can
- * answer through the service proxy, and the table shows the RTO with and without that phase.
+ * sample search is an exact scan that regenerates every row's vector, where Milvus answers from
+ * an index in milliseconds. With `--payloads capped` (the small payloads tests use) the same
+ * bytes hold about 38 million rows, nearly 60 GB of vectors in Milvus, and that scan takes tens of
+ * seconds: a measure of the double, not of the restore. The Kubernetes request timeout is raised
+ * (`--kube-timeout`) so a long search can answer through the service proxy, and the table shows
+ * the RTO with and without validation.
  *
  * On AWS the restore's Wait states are 15 s (volumes), 10 s (readiness, validation): each phase
  * that polls then also waits up to one interval after its work is done, which this run, like the
@@ -38,6 +42,7 @@ import { loadConfigFile } from '../core/config/parse.js';
 import { DEFAULT_HYDRATION_CONCURRENCY } from '../core/restore/context.js';
 import { dataMoverSeconds, peakHydrations, RESTORE_PHASES, restorePhases } from '../core/restore/phases.js';
 import { startLocalCluster } from '../local/cluster.js';
+import { PAYLOAD_MODES, type PayloadMode } from '../local/milvus/index.js';
 import { typeOf } from '../local/server/resources.js';
 import { localRestoreServices, runLocalBackup, runLocalRestore } from '../local/workflows/runner.js';
 import { integer } from './options.js';
@@ -47,15 +52,17 @@ const PLAN = 'milvus-production-backup';
 const SOURCE_NAMESPACE = 'vector-db';
 
 /**
- * Bytes the seed writes per unit of `--data-scale` at this size (measured: 1.4 GiB over the seven
- * PVCs of the seeded cluster-mode Milvus at scale 488; 4.2 MiB at scale 1, where the fixed parts
- * weigh more), used to pick the scale for `--target-gib`. The run prints the size it seeded.
+ * Bytes the seed writes per unit of `--data-scale` over the seven PVCs of the seeded cluster-mode
+ * Milvus, used to pick the scale for `--target-gib`; the run prints the size it seeded. Measured:
+ * full payloads 343.8 MiB at scale 2; capped 1.4 GiB at scale 488 (4.2 MiB at scale 1, where the
+ * fixed parts weigh more).
  */
-const SEED_BYTES_PER_SCALE = 3.0 * 1024 ** 2;
+const SEED_BYTES_PER_SCALE: Record<PayloadMode, number> = { full: 172 * 1024 ** 2, capped: 3.0 * 1024 ** 2 };
 
 interface Options {
   targetGib: number;
   dataScale?: number;
+  payloads: PayloadMode;
   hydrationConcurrency: number;
   pollMs: number;
   kubeTimeout: number;
@@ -68,6 +75,7 @@ const program = new Command('bench:rto')
   .description('seed a local Milvus, back it up, restore it from the vault into a new namespace, and print the RTO by phase')
   .addOption(new Option('--target-gib <n>', 'size of the seeded Milvus in GiB (picks --data-scale)').default(2).argParser(integer(1)))
   .addOption(new Option('--data-scale <n>', 'the seed\'s size multiplier (overrides --target-gib)').argParser(integer(1)))
+  .addOption(new Option('--payloads <mode>', 'seeded payloads: full (the bytes Milvus writes for the rows) or capped (many rows in few bytes)').choices(PAYLOAD_MODES).default('full'))
   .addOption(new Option('--hydration-concurrency <n>', 'volumes hydrated at once').default(DEFAULT_HYDRATION_CONCURRENCY).argParser(integer(1)))
   .addOption(new Option('--poll-ms <ms>', "what each Wait state waits (the local CLI's default)").default(500).argParser(integer(1)))
   .addOption(new Option('--kube-timeout <s>', "seconds a Kubernetes request may take (the simulated Milvus's brute-force search answers through one)").default(900).argParser(integer(1)))
@@ -86,14 +94,14 @@ async function bytesUnder(dir: string): Promise<number> {
 
 async function main(): Promise<void> {
   const opts = program.parse().opts<Options>();
-  const dataScale = opts.dataScale ?? Math.max(1, Math.round((opts.targetGib * GiB) / SEED_BYTES_PER_SCALE));
+  const dataScale = opts.dataScale ?? Math.max(1, Math.round((opts.targetGib * GiB) / SEED_BYTES_PER_SCALE[opts.payloads]));
   const stateDir = opts.state ?? (await mkdtemp(join(tmpdir(), 'mg-rto-')));
   const say = (line: string) => void (opts.json ? undefined : process.stderr.write(`${line}\n`));
   const config = await loadConfigFile('examples/production.yaml');
 
-  say(`starting the local cluster in ${stateDir} (a fresh one is seeded at --data-scale ${dataScale})`);
+  say(`starting the local cluster in ${stateDir} (a fresh one is seeded at --data-scale ${dataScale} with ${opts.payloads} payloads)`);
   let t = performance.now();
-  const cluster = await startLocalCluster({ stateDir, port: 0, dataScale });
+  const cluster = await startLocalCluster({ stateDir, port: 0, dataScale, seedPayloads: opts.payloads });
   try {
     const seedSeconds = (performance.now() - t) / 1000;
     const pvcs = cluster.store.list(typeOf('PersistentVolumeClaim'), SOURCE_NAMESPACE);
@@ -136,7 +144,7 @@ async function main(): Promise<void> {
     if (restore.status !== 'SUCCEEDED' || record?.status !== 'Completed') throw new Error(`the restore failed: ${restore.error?.name}: ${restore.error?.message}`);
     if (!record.validation?.passed) throw new Error('the restore completed without a passed validation');
     if (restore.retried.length > 0) say(`retried after an error: ${restore.retried.join(', ')}`);
-    report(record, { dataScale, sourceBytes, backupSeconds, pollMs: opts.pollMs, hydrationConcurrency: opts.hydrationConcurrency }, opts.json);
+    report(record, { dataScale, payloads: opts.payloads, sourceBytes, backupSeconds, pollMs: opts.pollMs, hydrationConcurrency: opts.hydrationConcurrency }, opts.json);
   } finally {
     await cluster.stop();
     if (!opts.keep && !opts.state) await rm(stateDir, { recursive: true, force: true });
@@ -144,7 +152,7 @@ async function main(): Promise<void> {
 }
 
 /** Prints the RTO table: phases, the data mover's share, and the volumes. */
-function report(r: RestoreRecord, run: { dataScale: number; sourceBytes: number; backupSeconds: number | undefined; pollMs: number; hydrationConcurrency: number }, json: boolean): void {
+function report(r: RestoreRecord, run: { dataScale: number; payloads: PayloadMode; sourceBytes: number; backupSeconds: number | undefined; pollMs: number; hydrationConcurrency: number }, json: boolean): void {
   const rto = r.rtoSeconds!;
   const phases = r.phases ?? restorePhases(r);
   const moving = dataMoverSeconds(r.volumes) ?? 0;
@@ -158,7 +166,7 @@ function report(r: RestoreRecord, run: { dataScale: number; sourceBytes: number;
   const pct = (s: number) => `${((100 * s) / rto).toFixed(1)}%`;
   const out: string[] = [];
   out.push(`machine: ${machine}`);
-  out.push(`dataset: ${formatBytes(run.sourceBytes)} in ${r.volumes.length} volumes${run.backupSeconds === undefined ? ' (backed up before)' : ` (--data-scale ${run.dataScale}); backup took ${formatDuration(run.backupSeconds)}`}`);
+  out.push(`dataset: ${formatBytes(run.sourceBytes)} in ${r.volumes.length} volumes${run.backupSeconds === undefined ? ' (backed up before)' : ` (--data-scale ${run.dataScale}, ${run.payloads} payloads); backup took ${formatDuration(run.backupSeconds)}`}`);
   out.push(`restore ${r.restoreId} from the vault: Wait states ${run.pollMs} ms, ${run.hydrationConcurrency} hydrations at once\n`);
   const means = new Map<string, string>(RESTORE_PHASES.map((p) => [p.phase, p.means]));
   out.push(

@@ -20,7 +20,7 @@ import type { RestoreRecovery } from '../core/restore/recover.js';
 export { DEFAULT_LOCAL_PORT, startLocalCluster, type LocalCluster } from '../local/cluster.js';
 export { LOCAL_DATAMOVER_IMAGE } from '../local/runtime.js';
 export { assertSupportedMilvusVersion, SEED_AUTH_SECRET, SEED_NAMESPACE, SEED_S3_BUCKET, SEED_S3_ROOT_PATH } from '../local/seed.js';
-export { DEFAULT_MILVUS_VERSION } from '../local/milvus/index.js';
+export { DEFAULT_MILVUS_VERSION, PAYLOAD_MODES, type PayloadMode } from '../local/milvus/index.js';
 
 const runner = () => import('../local/workflows/runner.js');
 

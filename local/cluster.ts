@@ -26,6 +26,7 @@ import { ensureTlsMaterial } from './server/tls.js';
 import { MilvusInstances } from './server/proxy.js';
 import { typeOf } from './server/resources.js';
 import { ObjectStore } from './server/store.js';
+import type { PayloadMode } from './milvus/index.js';
 import { Timeline } from './timeline.js';
 import { VolumeDirs } from './volumes.js';
 
@@ -42,6 +43,12 @@ export interface LocalClusterOptions {
   port?: number;
   /** Multiplies the size of the seeded Milvus data (fresh state directories only). Default 1. */
   dataScale?: number;
+  /**
+   * `capped` keeps the seeded payloads small (many rows in few bytes); `full` writes them at the
+   * size the rows take in Milvus (fresh state directories only; see `SeedOptions.payloads`).
+   * Default `capped`.
+   */
+  seedPayloads?: PayloadMode;
   /** The seeded Milvus CR's image tag (`v2.5.14`, `2.6.8`, `master-…`): the version the simulated Milvus behaves like (fresh state directories only). Default `DEFAULT_MILVUS_VERSION`. */
   milvusVersion?: string;
   /**
@@ -237,7 +244,7 @@ async function start(stateDir: string, options: LocalClusterOptions, release: ()
   };
   try {
     if (fresh && options.seed !== false) {
-      await seedLocalCluster(store, milvus, () => settle(), { dataScale: options.dataScale, milvusVersion: options.milvusVersion, milvusAuth: options.milvusAuth, objectStorage: options.objectStorage });
+      await seedLocalCluster(store, milvus, () => settle(), { dataScale: options.dataScale, payloads: options.seedPayloads, milvusVersion: options.milvusVersion, milvusAuth: options.milvusAuth, objectStorage: options.objectStorage });
     }
     else if (fresh) store.create(typeOf('Namespace'), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } });
     await settle();

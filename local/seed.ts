@@ -11,7 +11,7 @@
  * {@link SEED_S3_SECRET}.
  */
 import { randomBytes } from 'node:crypto';
-import { DEFAULT_MILVUS_VERSION, seedMilvusData } from './milvus/index.js';
+import { DEFAULT_MILVUS_VERSION, seedMilvusData, type PayloadMode } from './milvus/index.js';
 import { milvusLine, parseMilvusVersion, SUPPORTED_LINES } from '../core/milvus/version.js';
 import { CSI_DRIVER } from './controllers/volumes.js';
 import { DEFAULT_SNAPSHOT_CLASS } from './controllers/snapshots.js';
@@ -110,7 +110,7 @@ export async function seedLocalCluster(
   store: ObjectStore,
   milvus: MilvusInstances,
   settle: () => Promise<void>,
-  options: { dataScale?: number; milvusVersion?: string; milvusAuth?: boolean; objectStorage?: ObjectStorageKind } = {},
+  options: { dataScale?: number; payloads?: PayloadMode; milvusVersion?: string; milvusAuth?: boolean; objectStorage?: ObjectStorageKind } = {},
 ): Promise<void> {
   const objectStorage = options.objectStorage ?? 'minio';
   if (!OBJECT_STORAGE_KINDS.includes(objectStorage)) throw new RangeError(`objectStorage must be one of ${OBJECT_STORAGE_KINDS.join(', ')}, got "${String(objectStorage)}"`);
@@ -150,5 +150,5 @@ export async function seedLocalCluster(
   await settle();
   const volumes = milvus.volumesOf(SEED_NAMESPACE, SEED_MILVUS);
   if (!volumes) throw new Error(`seeding failed: the PVCs of ${SEED_NAMESPACE}/${SEED_MILVUS} are not bound after settling`);
-  await seedMilvusData(volumes, { scale: options.dataScale ?? 1 });
+  await seedMilvusData(volumes, { scale: options.dataScale ?? 1, ...(options.payloads ? { payloads: options.payloads } : {}) });
 }

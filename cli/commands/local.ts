@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { UserError } from '../../core/errors.js';
-import { assertSupportedMilvusVersion, DEFAULT_LOCAL_PORT, DEFAULT_MILVUS_VERSION, SEED_AUTH_SECRET, SEED_NAMESPACE, startLocalCluster } from '../local-mode.js';
+import { assertSupportedMilvusVersion, DEFAULT_LOCAL_PORT, DEFAULT_MILVUS_VERSION, PAYLOAD_MODES, SEED_AUTH_SECRET, SEED_NAMESPACE, startLocalCluster, type PayloadMode } from '../local-mode.js';
 import { renderInspection, runInspection } from './plan.js';
 import { SUPPORTED_LINES } from '../../core/milvus/version.js';
 
@@ -54,15 +54,16 @@ export function registerLocalCommands(program: Command): void {
     .option('--state <dir>', 'state directory (objects, volumes, snapshots, kubeconfig)', '.local-state')
     .addOption(new Option('--port <n>', 'port on 127.0.0.1; 0 picks a free one').default(DEFAULT_LOCAL_PORT).argParser(integer('--port', 0, 65535)))
     .addOption(new Option('--data-scale <n>', 'size multiplier of the seeded Milvus data (fresh state only)').default(1).argParser(integer('--data-scale', 1, 1000)))
+    .addOption(new Option('--payloads <mode>', 'seeded binlog and index payloads: capped (small: many rows in few bytes) or full (the bytes Milvus writes for those rows) (fresh state only)').choices(PAYLOAD_MODES).default('capped'))
     .option('--no-seed', 'start a fresh state directory empty, without the sample Milvus (a DR cluster to fail over into)')
     .addOption(milvusVersionOption())
     .option('--milvus-auth', `seed a Milvus with authorization enabled; root's password is in Secret ${SEED_NAMESPACE}/${SEED_AUTH_SECRET}, for a plan's milvus.authSecret (fresh state only)`, false)
     .addOption(objectStorageOption())
-    .action(async (opts: { state: string; port: number; dataScale: number; seed: boolean; milvusVersion: string; milvusAuth: boolean; objectStorage: 'minio' | 's3' }) => {
+    .action(async (opts: { state: string; port: number; dataScale: number; payloads: PayloadMode; seed: boolean; milvusVersion: string; milvusAuth: boolean; objectStorage: 'minio' | 's3' }) => {
       const stateDir = resolve(opts.state);
       let cluster;
       try {
-        cluster = await startLocalCluster({ stateDir, port: opts.port, dataScale: opts.dataScale, seed: opts.seed, milvusVersion: opts.milvusVersion, milvusAuth: opts.milvusAuth, objectStorage: opts.objectStorage });
+        cluster = await startLocalCluster({ stateDir, port: opts.port, dataScale: opts.dataScale, seedPayloads: opts.payloads, seed: opts.seed, milvusVersion: opts.milvusVersion, milvusAuth: opts.milvusAuth, objectStorage: opts.objectStorage });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
           throw new UserError(`port ${opts.port} on 127.0.0.1 is already in use: stop the other process or pass --port 0 (any free port)`);

@@ -12,10 +12,12 @@ export type {
   MilvusSettings,
   MilvusSimulatorOptions,
   MilvusVolumes,
+  PayloadMode,
   ProxyRequest,
   ProxyResponse,
   SeedOptions,
 } from './types.js';
+export { PAYLOAD_MODES } from './types.js';
 export { seedMilvusData, DEFAULT_COLLECTIONS, DEFAULT_BUCKET, DEFAULT_ROOT_PATH } from './seed.js';
 export { MilvusSimulator, MilvusErrorCode, REST_PORT, MANAGEMENT_PORT, DEFAULT_MILVUS_VERSION } from './simulator.js';
 export { readMilvusState, type MilvusState, type CollectionState, type SegmentSummary } from './state.js';

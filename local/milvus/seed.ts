@@ -20,7 +20,7 @@ import {
 import { bucketOf, type ObjectBucket } from './bucket.js';
 import { DeterministicRandom } from './random.js';
 import { IdAllocator, spanAt, writeDeltaSegment, writeFlushedSegment, type SegmentWriter } from './segments.js';
-import type { CollectionSpec, MilvusVolumes, SeedOptions } from './types.js';
+import { PAYLOAD_MODES, type CollectionSpec, type MilvusVolumes, type SeedOptions } from './types.js';
 
 /** The collections a fresh local cluster holds. */
 export const DEFAULT_COLLECTIONS: readonly CollectionSpec[] = Object.freeze([
@@ -135,14 +135,16 @@ export async function seedMilvusData(volumes: MilvusVolumes, options: SeedOption
   const seed = options.seed ?? 42;
   const scale = options.scale ?? 1;
   const specs = options.collections ?? DEFAULT_COLLECTIONS;
+  const payloads = options.payloads ?? 'capped';
   validate(specs, scale);
+  if (!PAYLOAD_MODES.includes(payloads)) throw new RangeError(`payloads must be one of ${PAYLOAD_MODES.join(', ')}, got ${JSON.stringify(payloads)}`);
   const drives = bucketOf(v);
   if (await alreadySeeded(v, drives)) return;
 
   const rng = new DeterministicRandom(seed, 'cluster');
   const entries = new Map<string, string>();
   const ids = new IdAllocator(entries, hybridTimestamp(HISTORY_START, rng.int(1000)));
-  const writer: SegmentWriter = { drives, rootPath: v.rootPath, entries, ids, capScale: 1, written: [] };
+  const writer: SegmentWriter = { drives, rootPath: v.rootPath, entries, ids, payloads, capScale: 1, written: [] };
   await drives.initialize(rng.uuid());
 
   const databaseIds = new Map<string, string>();
@@ -238,8 +240,8 @@ export async function seedMilvusData(volumes: MilvusVolumes, options: SeedOption
     const flushed = total - growing;
     const deleted = flushed >= 200 ? Math.round(flushed * (0.005 + crng.int(1000) / 100_000)) : 0;
     const segmentCount = spec.segments ?? Math.max(1, Math.ceil(flushed / ROWS_PER_SEGMENT));
-    // Bytes grow linearly with scale: through more segments when their number follows the
-    // rows, through larger payloads when the spec fixes the number of segments.
+    // Capped payloads: bytes grow linearly with scale, through more segments when their number
+    // follows the rows, through larger payloads when the spec fixes the number of segments.
     writer.capScale = spec.segments === undefined ? 1 : scale;
     let clock = created + 10 * 60_000;
     const position = (ms: number): SegmentInfo['start_position'] => ({

@@ -18,10 +18,17 @@ import {
   type SegmentInfo,
 } from './meta.js';
 import type { ObjectBucket } from './bucket.js';
+import type { PayloadMode } from './types.js';
 import { deterministicBytes } from './random.js';
 
 /** Payload caps at scale 1: large enough to look real, small enough for a few MiB in total. */
 export const PAYLOAD_CAPS = { int64: 16 * 1024, vector: 256 * 1024, index: 96 * 1024 } as const;
+
+/**
+ * Bytes of a segment's vector index beside its raw vectors: an HNSW index file holds the vectors
+ * and the graph (M = 16 neighbours a node on the base layer, 4-byte ids), about a tenth more.
+ */
+const INDEX_OVERHEAD = 1.1;
 
 /** Allocates ids like Milvus's global id allocator, persisted under `by-dev/kv/gid/idTimestamp`. */
 export class IdAllocator {
@@ -78,9 +85,20 @@ export interface SegmentWriter {
   rootPath: string;
   entries: Map<string, string>;
   ids: IdAllocator;
-  /** Multiplies `PAYLOAD_CAPS`. */
+  /**
+   * `capped` writes at most `PAYLOAD_CAPS × capScale` bytes of each payload (the descriptor still
+   * records the real size); `full` writes every payload at the size Milvus would, so the volumes
+   * hold as many bytes as rows of that dimension take.
+   */
+  payloads: PayloadMode;
+  /** Multiplies `PAYLOAD_CAPS` (capped payloads only). */
   capScale: number;
   written: string[];
+}
+
+/** Bytes to write for a payload whose real size is `size`. */
+function payloadLength(w: SegmentWriter, size: number, cap: number): number {
+  return w.payloads === 'full' ? size : Math.min(size, Math.round(cap * w.capScale));
 }
 
 async function putBinlog(
@@ -148,7 +166,7 @@ export async function writeFlushedSegment(
   for (const field of fields) {
     const logId = w.ids.next();
     const key = objectKeys.insertLog(w.rootPath, coll.ID, segment.partitionID, segment.ID, field.id, logId);
-    const cap = (field.type === DataType.FloatVector ? PAYLOAD_CAPS.vector : PAYLOAD_CAPS.int64) * w.capScale;
+    const cap = field.type === DataType.FloatVector ? PAYLOAD_CAPS.vector : PAYLOAD_CAPS.int64;
     const descriptor = {
         eventType: EventType.Insert,
         collectionId: BigInt(coll.ID),
@@ -166,7 +184,7 @@ export async function writeFlushedSegment(
     const logSize =
       pks && field.id === FieldId.PrimaryKey
         ? await putRealBinlog(w, key, descriptor, encodePks(pks))
-        : await putBinlog(w, key, descriptor, Math.min(field.size, Math.round(cap)), label);
+        : await putBinlog(w, key, descriptor, payloadLength(w, field.size, cap), label);
     const binlog: Binlog = {
       entries_num: rows,
       timestamp_from: span.from.toString(),
@@ -212,7 +230,7 @@ export async function writeFlushedSegment(
       const buildId = w.ids.next();
       const version = '1';
       const key = objectKeys.indexFile(w.rootPath, buildId, version, segment.partitionID, segment.ID, 'HNSW');
-      const size = Math.min(Math.round(rows * dim * 4 * 1.1), Math.round(PAYLOAD_CAPS.index * w.capScale));
+      const size = payloadLength(w, Math.round(rows * dim * 4 * INDEX_OVERHEAD), PAYLOAD_CAPS.index);
       const data = deterministicBytes('payload', `${label}/${key}`, size);
       w.written.push(...(await w.drives.putObject(key, data, physicalTime(span.to))));
       const si: SegmentIndex = {

@@ -28,12 +28,23 @@ export interface MilvusVolumes {
   rootPath?: string;
 }
 
+/** How much of each binlog and index payload the simulator writes; see `SeedOptions.payloads`. */
+export type PayloadMode = 'capped' | 'full';
+export const PAYLOAD_MODES: readonly PayloadMode[] = ['capped', 'full'];
+
 /** What `seedMilvusData` writes. */
 export interface SeedOptions {
   /** Seed of the pseudo-random generator; the same seed gives byte-identical files. Default 42. */
   seed?: number;
   /** Multiplies row counts and payload sizes; 1 is the small default (a few MiB in total). */
   scale?: number;
+  /**
+   * `capped` (the default) keeps each payload small, so a large `scale` means many rows in few
+   * bytes (fast tests and data-mover benchmarks); `full` writes every binlog and index at the size
+   * its rows take in Milvus, so a seed of N GiB holds the rows an N GiB Milvus holds (what a
+   * restore benchmark that searches every row needs).
+   */
+  payloads?: PayloadMode;
   /** Collections to create. Default: `DEFAULT_COLLECTIONS`. */
   collections?: CollectionSpec[];
 }

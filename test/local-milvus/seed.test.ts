@@ -2,7 +2,8 @@ import { afterEach, describe, expect, test } from '@jest/globals';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeBinlogDescriptor } from '../../local/milvus/binlog.js';
-import { decodeEtcdDb, ETCD_DB_PATH } from '../../local/milvus/etcd-store.js';
+import { decodeEtcdDb, ETCD_DB_PATH, readEtcd, writeEtcdDb } from '../../local/milvus/etcd-store.js';
+import { completeFlush } from '../../local/milvus/state.js';
 import { DEFAULT_COLLECTIONS, readMilvusState, seedMilvusData } from '../../local/milvus/index.js';
 import { fingerprint, tempVolumes, type TempVolumes } from './helpers.js';
 
@@ -159,6 +160,75 @@ describe('seedMilvusData', () => {
     expect(r3 / r1).toBeGreaterThan(2.9);
     expect(r3 / r1).toBeLessThan(3.1);
     expect(await bytes(three.root)).toBeGreaterThan(size * 2);
+  });
+
+  describe('payloads', () => {
+    // 8,192-row segments of 64-dim vectors: 2 MiB of vectors each, well over the 256 KiB cap.
+    const wide = [{ database: 'default', name: 'docs', dim: 64, rows: 20_000 }];
+    const vectorBinlogs = async (t: TempVolumes, segmentState: 'Flushed' | 'Growing' | 'any' = 'any') => {
+      const { entries } = await readEtcd(t.volumes.etcdDirs);
+      const keep = new Set(
+        [...entries]
+          .filter(([k]) => k.includes('/datacoord-meta/s/'))
+          .map(([, value]) => JSON.parse(value) as { ID: string; state: string })
+          .filter((seg) => segmentState === 'any' || seg.state === segmentState)
+          .map((seg) => seg.ID),
+      );
+      return [...entries]
+        .filter(([k]) => /\/datacoord-meta\/binlog\/\d+\/\d+\/\d+\/101$/.test(k) && keep.has(k.split('/').at(-2)!))
+        .flatMap(([, value]) => (JSON.parse(value) as { binlogs: { log_size: number; memory_size: number; entries_num: number }[] }).binlogs);
+    };
+    const indexSizes = async (t: TempVolumes) =>
+      [...(await readEtcd(t.volumes.etcdDirs)).entries]
+        .filter(([k]) => k.includes('/segment-index/'))
+        .map(([, value]) => JSON.parse(value) as { num_rows: number; serialize_size: number });
+
+    test('full payloads write every vector binlog and index at the size its rows take; capped ones cut them short', async () => {
+      // Prepare
+      const full = await volumes();
+      const capped = await volumes();
+      // Act
+      await seedMilvusData(full.volumes, { collections: wide, payloads: 'full' });
+      await seedMilvusData(capped.volumes, { collections: wide });
+      // Assess
+      const fullLogs = await vectorBinlogs(full);
+      expect(fullLogs.length).toBeGreaterThan(1);
+      // The file is the payload (rows × dim × 4 bytes) plus the binlog's headers.
+      for (const b of fullLogs) expect(b.log_size - b.memory_size).toBeGreaterThan(0);
+      for (const b of fullLogs) expect(b.log_size - b.memory_size).toBeLessThan(512);
+      for (const b of fullLogs) expect(b.memory_size).toBe(b.entries_num * 64 * 4);
+      for (const i of await indexSizes(full)) expect(i.serialize_size).toBe(Math.round(i.num_rows * 64 * 4 * 1.1));
+      for (const b of await vectorBinlogs(capped)) expect(b.log_size).toBeLessThan(b.memory_size);
+      // The same rows either way: only the bytes differ.
+      const rows = async (t: TempVolumes) => (await readMilvusState(t.volumes)).collections.map((c) => [c.persistedRows, c.growingRows]);
+      expect(await rows(full)).toEqual(await rows(capped));
+    });
+
+    test('a flush writes its payloads the way the collection was seeded', async () => {
+      for (const payloads of ['full', 'capped'] as const) {
+        // Prepare: a growing segment whose vectors (4,096 × 64 × 4 bytes = 1 MiB) exceed the cap.
+        const t = await volumes();
+        await seedMilvusData(t.volumes, { collections: wide, payloads });
+        const { revision, entries } = await readEtcd(t.volumes.etcdDirs);
+        const [key, value] = [...entries].find(([k, val]) => k.includes('/datacoord-meta/s/') && (JSON.parse(val) as { state: string }).state === 'Growing')!;
+        entries.set(key, JSON.stringify({ ...(JSON.parse(value) as object), num_of_rows: 4096 }));
+        await writeEtcdDb(t.volumes.etcdDirs, { revision: revision + 1, entries });
+        const collection = (await readMilvusState(t.volumes)).collections[0]!;
+        // Act
+        const flushed = await completeFlush(t.volumes, collection.id, new Date(Date.UTC(2025, 3, 1)));
+        // Assess
+        expect(flushed).toHaveLength(1);
+        const [log] = (await vectorBinlogs(t, 'Flushed')).filter((b) => b.entries_num === 4096);
+        expect(log?.memory_size).toBe(4096 * 64 * 4);
+        if (payloads === 'full') expect(log!.log_size).toBeGreaterThan(log!.memory_size);
+        else expect(log!.log_size).toBeLessThan(300 * 1024);
+      }
+    });
+
+    test('rejects an unknown payload mode, naming the ones allowed', async () => {
+      const v = await volumes();
+      await expect(seedMilvusData(v.volumes, { collections: small, payloads: 'huge' as never })).rejects.toThrow('payloads must be one of capped, full, got "huge"');
+    });
   });
 
   test('rejects an invalid collection spec with the reason', async () => {
