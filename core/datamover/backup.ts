@@ -73,9 +73,16 @@ export interface BackupResult extends BackupStats {
   readonly resumed?: 'summary' | 'index';
 }
 
-// Files whose chunk lists may wait for hashing at once. The index must be written in walk
-// order, so finished files queue behind the oldest unfinished one; this bounds that queue.
-const MAX_PENDING_FILES = 64;
+// Entries whose index lines may wait at once, and the bytes of their files. The index must be
+// written in walk order, so finished entries queue behind the oldest unfinished one, and the
+// walk goes on ahead of it only this far. Far enough that the other workers keep busy while one
+// reads a big file at the head: at 64 entries (dirs included: MinIO keeps a directory per
+// object) the walk stopped ~16 small files behind the small-files bench's 256 MiB etcd db, and
+// one of two workers sat idle for the 0.6 s the db took. Memory stays small: an entry waiting
+// is its metadata and chunk list, under a kilobyte for a small file and ~150 bytes per chunk
+// (at least 512 KiB each by default) for a big one: ~4 MB for 4,096 small files, ~1 MB per GiB.
+const MAX_PENDING_ENTRIES = 4096;
+const MAX_PENDING_BYTES = 4 * 1024 * 1024 * 1024;
 // Chunk ids remembered for deduplication beyond the parent's entry for the same path. Bounded
 // so memory does not grow with the volume: about 26 MB, or 128 GiB of data at 1 MiB chunks.
 const KNOWN_CHUNKS = 1 << 17;
@@ -188,18 +195,24 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
   };
 
   const pending: Promise<IndexEntry>[] = [];
+  // The file bytes of each pending entry (0 for a directory or a symlink), and their sum.
+  const pendingSizes: number[] = [];
+  let pendingBytes = 0;
   const indexFile = join(tmp, 'index.jsonl.gz');
   const writer = new IndexWriter(indexFile, { volume, backupId, chunker: chunkerId });
   const flushHead = async (): Promise<void> => {
+    pendingBytes -= pendingSizes.shift()!;
     const entry = await pending.shift()!;
     await writer.write(entry);
     if (entry.type === 'file') done.files++;
     report();
     options.onProgress?.(snapshot());
   };
-  const enqueue = (entry: Promise<IndexEntry>): void => {
+  const enqueue = (entry: Promise<IndexEntry>, bytes = 0): void => {
     entry.catch(() => {}); // awaited in order by flushHead; this only silences the early rejection
     pending.push(entry);
+    pendingSizes.push(bytes);
+    pendingBytes += bytes;
   };
 
   try {
@@ -231,16 +244,16 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
             stats.filesUnchanged++;
             done.unchangedBytes += size;
             match.chunks.forEach(reuse);
-            enqueue(Promise.resolve({ ...base, type: 'file', size, chunks: match.chunks }));
+            enqueue(Promise.resolve({ ...base, type: 'file', size, chunks: match.chunks }), size);
           } else {
             // A changed file mostly keeps its old chunks (an in-place edit): make them known.
             for (const c of match?.chunks ?? []) known.set(c.hash, c);
-            enqueue(chunkFile(w, { ...base, type: 'file' }, sameChunker && match?.type === 'file' ? match.chunks : undefined));
+            enqueue(chunkFile(w, { ...base, type: 'file' }, sameChunker && match?.type === 'file' ? match.chunks : undefined), size);
           }
           break;
         }
       }
-      while (pending.length >= MAX_PENDING_FILES) await flushHead();
+      while (pending.length >= MAX_PENDING_ENTRIES || pendingBytes > MAX_PENDING_BYTES) await flushHead();
     }
     while (pending.length > 0) await flushHead();
     await packer.finish();
@@ -263,7 +276,9 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
     await writeSummary(vault, options, { parentBackupId: parent?.backupId ?? null, ...(parentSkipped ? { parentSkipped } : {}), indexKey, index, stats: result });
     return { volume, backupId, parentBackupId: parent?.backupId ?? null, parentSkipped: parentSkipped ?? null, indexKey, ...result, durationSeconds: (clock() - started) / 1000 };
   } catch (err) {
-    // Let queued work settle so no worker keeps writing after we return.
+    // Files not started yet are dropped, not read (the walk may be thousands of files ahead);
+    // what is running settles, so no worker keeps writing after we return.
+    pool.cancelQueued(new Error('backup stopped'));
     await Promise.allSettled(pending);
     // The index is staged through a stream, whose ENOSPC names no file: name the staged index.
     throw withPath(err, indexFile);

@@ -348,6 +348,18 @@ export class ChunkerPool {
     });
   }
 
+  /**
+   * Rejects with `reason` every job not handed to a worker yet (their files are never opened);
+   * jobs already running go on to their end. For a caller that has failed and must not wait for
+   * everything it queued to be read.
+   */
+  cancelQueued(reason: Error): void {
+    for (const job of this.queue.splice(0)) {
+      if (job.kind === 'file') job.failed = true;
+      job.reject(reason);
+    }
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all(this.workers.map((w) => w.terminate()));

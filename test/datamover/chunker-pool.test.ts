@@ -96,4 +96,32 @@ describe('chunker pool', () => {
     expect(got.lengths).toEqual(expected);
     expect(got.hashes).toEqual(digests(after, expected));
   });
+
+  it('drops the files still queued when told to, and lets the one running finish', async () => {
+    // Prepare: one worker, three files; the first goes to it at once, the others queue.
+    const dir = await tempDir('pool-cancel');
+    const data = new Rng('cancel').bytes(50_000);
+    await Promise.all([0, 1, 2].map((i) => writeFile(join(dir, `f${i}`), data)));
+    const single = new ChunkerPool({ params: SMALL_CHUNKS, workers: 1 });
+    try {
+      const read: string[] = [];
+      const results = [0, 1, 2].map((i) => single.chunkFile(join(dir, `f${i}`), async () => void read.push(`f${i}`)));
+
+      // Act
+      single.cancelQueued(new Error('backup stopped'));
+      const settled = await Promise.allSettled(results);
+
+      // Assess
+      expect(settled[0]).toEqual({ status: 'fulfilled', value: 50_000 });
+      expect(settled.slice(1)).toEqual([
+        { status: 'rejected', reason: new Error('backup stopped') },
+        { status: 'rejected', reason: new Error('backup stopped') },
+      ]);
+      expect(new Set(read)).toEqual(new Set(['f0']));
+      // The pool goes on with later work.
+      expect((await chunked(join(dir, 'f2'))).bytes.equals(data)).toBe(true);
+    } finally {
+      await single.close();
+    }
+  });
 });
