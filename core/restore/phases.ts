@@ -8,7 +8,7 @@
  *
  * Phases are contiguous: each starts where the previous one ended (the first at the request),
  * so they add up to the RTO exactly. The time a Wait state spends before a phase's first poll
- * (WaitForReadiness, 10 s in AWS) therefore counts in the phase that waits, not in the one before.
+ * (WaitForVolumes, 15 s in AWS) therefore counts in the phase that waits, not in the one before.
  */
 import type { RestoredVolume, RestoreRecord, RestoreStep } from '../catalog/record.js';
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { loadDefinition } from '../../core/workflow/asl.js';
 import { inputOf, named, scriptedWorkflow, type Script } from './harness.js';
 
 // The real restore definition, run by aws-local-stepfunctions with every Task scripted (see
@@ -99,6 +100,15 @@ describe('restore workflow: polling', () => {
     expect(checks[0]).toEqual({ items: [{ pvc: 'data-etcd-0' }], ready: false, deadline: '2030-01-01T00:00:00.000Z' });
     expect(checks[2]).toMatchObject({ polls: 2, ready: false });
     expect(states.indexOf('ApplyManifests')).toBe(states.lastIndexOf('CheckVolumes') + 1);
+  });
+
+  it('checks readiness as soon as the manifests are applied, waiting only between polls', () => {
+    const { States } = JSON.parse(loadDefinition('restore')) as { States: Record<string, { Next?: string; Default?: string }> };
+
+    expect(States.ApplyManifests?.Next).toBe('StartReadinessWait');
+    expect(States.StartReadinessWait?.Next).toBe('CheckReadiness');
+    expect(States.Ready?.Default).toBe('WaitForReadiness');
+    expect(States.WaitForReadiness?.Next).toBe('CheckReadiness');
   });
 
   it('starts the readiness loop without a deadline and hands each check the previous answer', async () => {
