@@ -12,6 +12,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { displayPath } from './index-format.js';
 import { chunkMasks, DEFAULT_CHUNKER, fastcdcCut, GEAR, type ChunkerParams } from './fastcdc.js';
+import { countTreeWith } from './walk.js';
 
 /** A run of whole chunks of one file, in file order. */
 export interface Segment {
@@ -52,6 +53,7 @@ const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
 const { createHash } = require('node:crypto');
 const fastcdcCut = ${fastcdcCut.toString()};
+const countTreeWith = ${countTreeWith.toString()};
 const { gear, minSize, avgSize, maxSize, maskS, maskL, readSize, window } = workerData;
 const jobs = new Map();
 // Read buffers come back with each acknowledgement and are reused: memory stays at a few
@@ -80,6 +82,13 @@ parentPort.on('message', (msg) => {
       pos += len;
     }
     parentPort.postMessage({ type: 'hashed', job: msg.job, hashes, buffer: msg.buffer, byteOffset: msg.byteOffset, byteLength: msg.byteLength }, [msg.buffer]);
+  } else if (msg.type === 'count') {
+    try {
+      const { files, bytes } = countTreeWith(fs, msg.root);
+      parentPort.postMessage({ type: 'counted', job: msg.job, files, bytes });
+    } catch (err) {
+      parentPort.postMessage({ type: 'error', job: msg.job, message: String((err && err.message) || err), code: err && err.code, syscall: err && err.syscall, path: err && err.path && String(err.path) });
+    }
   } else if (msg.type === 'batch') {
     batch(msg.id, msg.files).then(
       () => parentPort.postMessage({ type: 'batch-end', id: msg.id }),
@@ -257,6 +266,14 @@ async function run(job, path, prev, state) {
 }
 `;
 
+interface CountJob {
+  readonly kind: 'count';
+  readonly id: number;
+  readonly root: string;
+  readonly resolve: (totals: { files: number; bytes: number }) => void;
+  readonly reject: (err: Error) => void;
+}
+
 interface HashJob {
   readonly kind: 'hash';
   readonly id: number;
@@ -296,8 +313,8 @@ interface Job {
 export class ChunkerPool {
   private readonly workers: Worker[] = [];
   private readonly idle: Worker[] = [];
-  private readonly queue: (Job | HashJob)[] = [];
-  private readonly running = new Map<number, { job: Job | HashJob; worker: Worker; batch?: number }>();
+  private readonly queue: (Job | HashJob | CountJob)[] = [];
+  private readonly running = new Map<number, { job: Job | HashJob | CountJob; worker: Worker; batch?: number }>();
   /** Batches of small files being read, by id, and their worker. */
   private readonly batches = new Map<number, Worker>();
   private readonly readSize: number;
@@ -360,13 +377,27 @@ export class ChunkerPool {
     }
   }
 
+  /**
+   * `countTree(root)` (walk.ts) on a worker thread, the first one free: a backup counts its
+   * volume for progress while its own walk goes on, instead of before it (~0.2 s of system
+   * calls on the small-files bench, while the workers waited). Rejects with the error of the
+   * directory or file that could not be read, its `code`, `syscall` and `path` as Node gives them.
+   */
+  countTree(root: string): Promise<{ files: number; bytes: number }> {
+    if (this.closed) return Promise.reject(new Error('ChunkerPool is closed'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ kind: 'count', id: this.nextId++, root, resolve, reject });
+      this.dispatch();
+    });
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 
   /** A new file of at most one read (the size the walk saw), handed to a worker with others. */
-  private batchable(job: Job | HashJob | undefined): boolean {
+  private batchable(job: Job | HashJob | CountJob | undefined): boolean {
     return job?.kind === 'file' && job.prev === undefined && job.sizeHint !== undefined && job.sizeHint <= this.readSize;
   }
 
@@ -394,6 +425,8 @@ export class ChunkerPool {
       this.running.set(job.id, { job, worker });
       if (job.kind === 'file') {
         worker.postMessage({ type: 'file', job: job.id, path: job.path, prev: job.prev ?? null });
+      } else if (job.kind === 'count') {
+        worker.postMessage({ type: 'count', job: job.id, root: job.root });
       } else {
         const ab = job.data.buffer as ArrayBuffer;
         worker.postMessage({ type: 'hash', job: job.id, lengths: job.lengths, buffer: ab, byteOffset: job.data.byteOffset, byteLength: job.data.byteLength }, [ab]);
@@ -401,7 +434,7 @@ export class ChunkerPool {
     }
   }
 
-  private finish(id: number): Job | HashJob | undefined {
+  private finish(id: number): Job | HashJob | CountJob | undefined {
     const entry = this.running.get(id);
     if (!entry) return undefined;
     this.running.delete(id);
@@ -475,6 +508,12 @@ export class ChunkerPool {
     }
     const running = this.running.get(msg.job)?.job;
     if (!running) return;
+    if (running.kind === 'count') {
+      this.finish(running.id);
+      if (msg.type === 'counted') running.resolve({ files: msg.files, bytes: msg.bytes });
+      else if (msg.type === 'error') running.reject(fsError(msg));
+      return;
+    }
     if (running.kind === 'hash') {
       if (msg.type === 'hashed') {
         this.finish(running.id);
@@ -542,4 +581,14 @@ type WorkerMessage =
   | { type: 'segment'; job: number; hashes: string[]; lengths: number[]; buffer: ArrayBuffer; byteOffset: number; byteLength: number }
   | { type: 'hashed'; job: number; hashes: string[]; buffer: ArrayBuffer; byteOffset: number; byteLength: number }
   | { type: 'done'; job: number; size: number }
-  | { type: 'error'; job: number; message: string; code?: string };
+  | { type: 'counted'; job: number; files: number; bytes: number }
+  | { type: 'error'; job: number; message: string; code?: string; syscall?: string; path?: string };
+
+/** A file-system error from a worker, with the fields Node's own carries. */
+function fsError(msg: { message: string; code?: string; syscall?: string; path?: string }): Error {
+  const err: NodeJS.ErrnoException = new Error(msg.message);
+  if (msg.code !== undefined) err.code = msg.code;
+  if (msg.syscall !== undefined) err.syscall = msg.syscall;
+  if (msg.path !== undefined) err.path = msg.path;
+  return err;
+}

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { ChunkerPool, SourceReadError, type PreviousChunks } from '../../core/datamover/chunker-pool.js';
 import { chunkLengths } from '../../core/datamover/fastcdc.js';
+import { countTree } from '../../core/datamover/walk.js';
 import { Rng, SMALL_CHUNKS, tempDir } from './helpers.js';
 
 const digests = (data: Buffer, lengths: number[]): string[] => {
@@ -95,6 +96,29 @@ describe('chunker pool', () => {
     const expected = chunkLengths(after, SMALL_CHUNKS);
     expect(got.lengths).toEqual(expected);
     expect(got.hashes).toEqual(digests(after, expected));
+  });
+
+  it('counts a tree on a worker thread as countTree does, and fails as it does', async () => {
+    const root = await tempDir('pool-count');
+    await mkdir(join(root, 'a/b'), { recursive: true });
+    await writeFile(join(root, 'a/b/f'), 'xyz');
+    await writeFile(join(root, 'a/g'), '12345');
+    await writeFile(join(root, 'h'), '');
+    await symlink('h', join(root, 'link'));
+    const missing = join(root, 'nope');
+
+    const counted = await pool.countTree(root);
+    const failed = await pool.countTree(missing).catch((err: unknown) => err);
+
+    expect(counted).toEqual({ files: 3, bytes: 8 });
+    expect(counted).toEqual(countTree(root));
+    let expected: NodeJS.ErrnoException | undefined;
+    try {
+      countTree(missing);
+    } catch (err) {
+      expected = err as NodeJS.ErrnoException;
+    }
+    expect(failed).toMatchObject({ message: expected!.message, code: 'ENOENT', syscall: expected!.syscall, path: missing });
   });
 
   it('drops the files still queued when told to, and lets the one running finish', async () => {
