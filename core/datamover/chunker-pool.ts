@@ -11,7 +11,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { displayPath } from './index-format.js';
-import { chunkMasks, DEFAULT_CHUNKER, fastcdcCut, GEAR, type ChunkerParams } from './fastcdc.js';
+import { chunkMasks, DEFAULT_CHUNKER, fastcdcCut, GEAR, warmFastcdc, type ChunkerParams } from './fastcdc.js';
 import { countTreeWith } from './walk.js';
 
 /** A run of whole chunks of one file, in file order. */
@@ -55,6 +55,8 @@ const { createHash } = require('node:crypto');
 const fastcdcCut = ${fastcdcCut.toString()};
 const countTreeWith = ${countTreeWith.toString()};
 const { gear, minSize, avgSize, maxSize, maskS, maskL, readSize, window } = workerData;
+// Every exit of the chunker's loops runs once before V8 optimizes it (see warmFastcdc).
+(${warmFastcdc.toString()})(fastcdcCut, gear);
 const jobs = new Map();
 // Read buffers come back with each acknowledgement and are reused: memory stays at a few
 // buffers per worker instead of depending on when the main thread's GC frees them.

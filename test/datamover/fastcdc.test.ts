@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
-import { chunkLengths, chunkMasks, DEFAULT_CHUNKER, fastcdcCut, GEAR } from '../../core/datamover/fastcdc.js';
+import { chunkLengths, chunkMasks, DEFAULT_CHUNKER, fastcdcCut, GEAR, warmFastcdc } from '../../core/datamover/fastcdc.js';
 import { Rng, SMALL_CHUNKS } from './helpers.js';
 
 const digests = (data: Buffer, lengths: number[]): string[] => {
@@ -97,6 +97,32 @@ describe('FastCDC chunking', () => {
 
     expect((maskS >>> 0).toString(2).replace(/0/g, '').length).toBe(22);
     expect((maskL >>> 0).toString(2).replace(/0/g, '').length).toBe(18);
+  });
+
+  it('warms up by cutting at every exit of the unrolled loops, with the masks of a 64-byte average', () => {
+    // Where each call of the warm-up cut (min 5, avg 64, max 256), named after the loop and
+    // the unrolled step that found it; what fastcdcCut's code has one exit for each.
+    const site = ([start, end, len]: [number, number, number]): string => {
+      const n = Math.min(end - start, 256);
+      if (end - start <= 5) return 'short';
+      const normal = start + Math.min(n, 64);
+      const stop = start + n;
+      const at = start + len - 1; // the byte whose hash matched the mask
+      const first = start + 5;
+      const unrolled1 = first + 8 * Math.floor((normal - first) / 8);
+      if (at < unrolled1) return `before-average-${(at - first) % 8}`;
+      if (at < normal) return 'before-average-tail';
+      const unrolled2 = normal + 8 * Math.floor((stop - normal) / 8);
+      return at < unrolled2 ? `after-average-${(at - normal) % 8}` : 'after-average-tail';
+    };
+
+    const calls = warmFastcdc(fastcdcCut, GEAR);
+
+    expect(chunkMasks(64)).toEqual({ maskS: ~(2 ** 24 - 1) | 0, maskL: ~(2 ** 28 - 1) | 0 });
+    const sites = new Set(calls.map(site));
+    const expected = ['short', 'before-average-tail', 'after-average-tail'];
+    for (let k = 0; k < 8; k++) expected.push(`before-average-${k}`, `after-average-${k}`);
+    expect([...sites].sort()).toEqual(expected.sort());
   });
 
   it('rejects an average size that is not a power of two', () => {
