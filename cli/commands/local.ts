@@ -54,7 +54,7 @@ export function registerLocalCommands(program: Command): void {
     .option('--state <dir>', 'state directory (objects, volumes, snapshots, kubeconfig)', '.local-state')
     .addOption(new Option('--port <n>', 'port on 127.0.0.1; 0 picks a free one').default(DEFAULT_LOCAL_PORT).argParser(integer('--port', 0, 65535)))
     .addOption(new Option('--data-scale <n>', 'size multiplier of the seeded Milvus data (fresh state only)').default(1).argParser(integer('--data-scale', 1, 1000)))
-    .addOption(new Option('--payloads <mode>', 'seeded binlog and index payloads: capped (small: many rows in few bytes) or full (the bytes Milvus writes for those rows) (fresh state only)').choices(PAYLOAD_MODES).default('capped'))
+    .addOption(new Option('--payloads <mode>', 'seeded binlog and index payloads: capped (small: many rows in few bytes, ~3 MiB a --data-scale) or full (the bytes Milvus writes for those rows, ~172 MiB a --data-scale) (fresh state only)').choices(PAYLOAD_MODES).default('capped'))
     .option('--no-seed', 'start a fresh state directory empty, without the sample Milvus (a DR cluster to fail over into)')
     .addOption(milvusVersionOption())
     .option('--milvus-auth', `seed a Milvus with authorization enabled; root's password is in Secret ${SEED_NAMESPACE}/${SEED_AUTH_SECRET}, for a plan's milvus.authSecret (fresh state only)`, false)
