@@ -42,6 +42,7 @@ import { loadConfigFile } from '../core/config/parse.js';
 import { DEFAULT_HYDRATION_CONCURRENCY } from '../core/restore/context.js';
 import { dataMoverSeconds, peakHydrations, RESTORE_PHASES, restorePhases } from '../core/restore/phases.js';
 import { startLocalCluster } from '../local/cluster.js';
+import { SEED_BYTES_PER_SCALE } from '../local/seed.js';
 import { PAYLOAD_MODES, type PayloadMode } from '../local/milvus/index.js';
 import { typeOf } from '../local/server/resources.js';
 import { localRestoreServices, runLocalBackup, runLocalRestore } from '../local/workflows/runner.js';
@@ -50,14 +51,6 @@ import { integer } from './options.js';
 const GiB = 1024 ** 3;
 const PLAN = 'milvus-production-backup';
 const SOURCE_NAMESPACE = 'vector-db';
-
-/**
- * Bytes the seed writes per unit of `--data-scale` over the seven PVCs of the seeded cluster-mode
- * Milvus, used to pick the scale for `--target-gib`; the run prints the size it seeded. Measured:
- * full payloads 343.8 MiB at scale 2; capped 1.4 GiB at scale 488 (4.2 MiB at scale 1, where the
- * fixed parts weigh more).
- */
-const SEED_BYTES_PER_SCALE: Record<PayloadMode, number> = { full: 172 * 1024 ** 2, capped: 3.0 * 1024 ** 2 };
 
 interface Options {
   targetGib: number;
@@ -94,6 +87,7 @@ async function bytesUnder(dir: string): Promise<number> {
 
 async function main(): Promise<void> {
   const opts = program.parse().opts<Options>();
+  // The scale for --target-gib; the run prints the size it seeded.
   const dataScale = opts.dataScale ?? Math.max(1, Math.round((opts.targetGib * GiB) / SEED_BYTES_PER_SCALE[opts.payloads]));
   const stateDir = opts.state ?? (await mkdtemp(join(tmpdir(), 'mg-rto-')));
   const say = (line: string) => void (opts.json ? undefined : process.stderr.write(`${line}\n`));

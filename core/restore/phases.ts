@@ -7,8 +7,9 @@
  * JSON and anyone reading the catalog see the same breakdown.
  *
  * Phases are contiguous: each starts where the previous one ended (the first at the request),
- * so they add up to the RTO exactly. The time a Wait state spends before a phase's first poll
- * (WaitForVolumes, 15 s in AWS) therefore counts in the phase that waits, not in the one before.
+ * so they add up to the RTO exactly. A Wait between polls counts in the phase that polls; a gap
+ * before a phase's first step counts in that phase (records of restores from before the readiness
+ * loop checked first show one: its 10 s Wait before the first CheckReadiness).
  */
 import type { RestoredVolume, RestoreRecord, RestoreStep } from '../catalog/record.js';
 

@@ -28,6 +28,12 @@ export const etcdKeys = {
     `${META}/segment-index/${collId}/${partId}/${segId}/${buildId}`,
   loadInfo: (collId: string) => `${META}/querycoord-collection-loadinfo/${collId}`,
   idAllocator: () => `${ROOT_PATH}/kv/gid/idTimestamp`,
+  /**
+   * Not Milvus's: how the seed wrote payloads (`capped` or `full`), so a flush writes its own the
+   * same way. Outside the root path, where Milvus never reads (an etcd shared with other users
+   * holds such keys), and backed up and restored with the volumes like everything in etcd.
+   */
+  seedPayloads: () => 'milvus-guard-local/seed/payloads',
 };
 
 /** `root/rest` as Go's path.Join builds it: an empty root path (the whole bucket) adds no leading slash. */

@@ -6,7 +6,7 @@
  * delete. Growing segments are not searchable here: their rows live in the message queue,
  * which the simulator does not model.
  *
- * The insert binlogs carry capped, pseudo-random payloads (see binlog.ts), so a row's full
+ * The insert binlogs carry pseudo-random payloads, capped or full-size (see binlog.ts), so a row's
  * embedding is not on disk. It is regenerated from the collection id and the primary key by a
  * small seeded generator: the same row always has the same vector, on the original volumes
  * and on a faithful restore of them, and distances are real metric values over those vectors.

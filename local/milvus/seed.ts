@@ -19,7 +19,7 @@ import {
 } from './meta.js';
 import { bucketOf, type ObjectBucket } from './bucket.js';
 import { DeterministicRandom } from './random.js';
-import { IdAllocator, spanAt, writeDeltaSegment, writeFlushedSegment, type SegmentWriter } from './segments.js';
+import { HNSW_M, IdAllocator, spanAt, writeDeltaSegment, writeFlushedSegment, type SegmentWriter } from './segments.js';
 import { PAYLOAD_MODES, type CollectionSpec, type MilvusVolumes, type SeedOptions } from './types.js';
 
 /** The collections a fresh local cluster holds. */
@@ -146,6 +146,7 @@ export async function seedMilvusData(volumes: MilvusVolumes, options: SeedOption
   const ids = new IdAllocator(entries, hybridTimestamp(HISTORY_START, rng.int(1000)));
   const writer: SegmentWriter = { drives, rootPath: v.rootPath, entries, ids, payloads, capScale: 1, written: [] };
   await drives.initialize(rng.uuid());
+  entries.set(etcdKeys.seedPayloads(), payloads);
 
   const databaseIds = new Map<string, string>();
   const addDatabase = (name: string, created: number): string => {
@@ -226,7 +227,7 @@ export async function seedMilvusData(volumes: MilvusVolumes, options: SeedOption
         index_params: [
           { key: 'index_type', value: 'HNSW' },
           { key: 'metric_type', value: 'COSINE' },
-          { key: 'params', value: '{"M":16,"efConstruction":200}' },
+          { key: 'params', value: `{"M":${HNSW_M},"efConstruction":200}` },
         ],
       },
       deleted: false,

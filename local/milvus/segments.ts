@@ -24,11 +24,20 @@ import { deterministicBytes } from './random.js';
 /** Payload caps at scale 1: large enough to look real, small enough for a few MiB in total. */
 export const PAYLOAD_CAPS = { int64: 16 * 1024, vector: 256 * 1024, index: 96 * 1024 } as const;
 
+/** The seeded HNSW index's `M` (its `index_params`). */
+export const HNSW_M = 16;
+
 /**
- * Bytes of a segment's vector index beside its raw vectors: an HNSW index file holds the vectors
- * and the graph (M = 16 neighbours a node on the base layer, 4-byte ids), about a tenth more.
+ * Bytes of a segment's HNSW index file: per row the float32 vector, the base layer's links
+ * (2·M 4-byte ids and a 4-byte count: knowhere's hnswlib `size_links_level0_ = maxM0_ * 4 + 4`,
+ * `maxM0_ = 2 * M`, thirdparty/hnswlib/hnswlib/hnswalg.h), the norm COSINE keeps (4 bytes) and
+ * the upper layers (about 4 bytes a row amortized: a 1/M share of the rows with M links each).
+ * Milvus slices a file over 16 MB (`common.indexSliceSize`) into several objects; the simulator
+ * writes it whole.
  */
-const INDEX_OVERHEAD = 1.1;
+export function hnswIndexBytes(rows: number, dim: number, m = HNSW_M): number {
+  return rows * (dim * 4 + (2 * m * 4 + 4) + 4 + 4);
+}
 
 /** Allocates ids like Milvus's global id allocator, persisted under `by-dev/kv/gid/idTimestamp`. */
 export class IdAllocator {
@@ -230,7 +239,7 @@ export async function writeFlushedSegment(
       const buildId = w.ids.next();
       const version = '1';
       const key = objectKeys.indexFile(w.rootPath, buildId, version, segment.partitionID, segment.ID, 'HNSW');
-      const size = payloadLength(w, Math.round(rows * dim * 4 * INDEX_OVERHEAD), PAYLOAD_CAPS.index);
+      const size = payloadLength(w, hnswIndexBytes(rows, dim), PAYLOAD_CAPS.index);
       const data = deterministicBytes('payload', `${label}/${key}`, size);
       w.written.push(...(await w.drives.putObject(key, data, physicalTime(span.to))));
       const si: SegmentIndex = {

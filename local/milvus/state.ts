@@ -19,7 +19,7 @@ import {
 import { bucketOf, type ObjectBucket } from './bucket.js';
 import { resolveVolumes } from './seed.js';
 import { IdAllocator, writeDeltaSegment, writeFlushedSegment, type SegmentWriter } from './segments.js';
-import type { MilvusVolumes, PayloadMode } from './types.js';
+import type { MilvusVolumes } from './types.js';
 import { mapBounded } from '../../core/objectstore/bounded.js';
 
 /** Segments whose logs are read at once (libuv's thread pool does the reads). */
@@ -234,24 +234,6 @@ export async function readMilvusState(volumes: MilvusVolumes, options: { segment
 }
 
 /**
- * How the collection's sealed vector binlogs were written, so a flush writes its own the same way:
- * `capped` when any of them holds less than the bytes its rows take (a capped seed), `full` when
- * there is at least one and none is cut short.
- */
-function payloadsOf(entries: Map<string, string>, collectionId: string): PayloadMode {
-  const prefix = `${etcdKeys.binlog(collectionId, '', '', '').replace(/\/+$/, '')}/`;
-  let whole = 0;
-  for (const [key, value] of entriesWithPrefix(entries, prefix)) {
-    if (!key.endsWith(`/${FieldId.Vector}`)) continue;
-    for (const b of parse<FieldBinlog>(value)?.binlogs ?? []) {
-      if (b.log_size < b.memory_size) return 'capped';
-      whole++;
-    }
-  }
-  return whole > 0 ? 'full' : 'capped';
-}
-
-/**
  * Completes a flush of one collection: writes the binlogs of its growing segments to MinIO
  * and marks them Flushed in etcd, on every member. Returns the ids of the segments flushed.
  * The vector index of a freshly flushed segment is not built here: in Milvus that is a
@@ -276,7 +258,8 @@ export async function completeFlush(
     rootPath: v.rootPath,
     entries,
     ids: new IdAllocator(entries, hybridTimestamp(now.getTime())),
-    payloads: payloadsOf(entries, collectionId),
+    // As the seed wrote them (a Milvus seeded before the mode was recorded was capped).
+    payloads: entries.get(etcdKeys.seedPayloads()) === 'full' ? 'full' : 'capped',
     capScale: 1,
     written: [],
   };

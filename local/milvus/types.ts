@@ -36,7 +36,7 @@ export const PAYLOAD_MODES: readonly PayloadMode[] = ['capped', 'full'];
 export interface SeedOptions {
   /** Seed of the pseudo-random generator; the same seed gives byte-identical files. Default 42. */
   seed?: number;
-  /** Multiplies row counts and payload sizes; 1 is the small default (a few MiB in total). */
+  /** Multiplies row counts and payload sizes; 1 is the small default (a few MiB in total with capped payloads). */
   scale?: number;
   /**
    * `capped` (the default) keeps each payload small, so a large `scale` means many rows in few

@@ -197,31 +197,36 @@ describe('seedMilvusData', () => {
       for (const b of fullLogs) expect(b.log_size - b.memory_size).toBeGreaterThan(0);
       for (const b of fullLogs) expect(b.log_size - b.memory_size).toBeLessThan(512);
       for (const b of fullLogs) expect(b.memory_size).toBe(b.entries_num * 64 * 4);
-      for (const i of await indexSizes(full)) expect(i.serialize_size).toBe(Math.round(i.num_rows * 64 * 4 * 1.1));
+      // An HNSW file (M = 16): the vector, 32 base-layer links and their count, the norm, the upper layers.
+      for (const i of await indexSizes(full)) expect(i.serialize_size).toBe(i.num_rows * (64 * 4 + 33 * 4 + 8));
       for (const b of await vectorBinlogs(capped)) expect(b.log_size).toBeLessThan(b.memory_size);
       // The same rows either way: only the bytes differ.
       const rows = async (t: TempVolumes) => (await readMilvusState(t.volumes)).collections.map((c) => [c.persistedRows, c.growingRows]);
       expect(await rows(full)).toEqual(await rows(capped));
     });
 
-    test('a flush writes its payloads the way the collection was seeded', async () => {
-      for (const payloads of ['full', 'capped'] as const) {
-        // Prepare: a growing segment whose vectors (4,096 × 64 × 4 bytes = 1 MiB) exceed the cap.
+    test('a flush writes its payloads the way the instance was seeded', async () => {
+      // `small`'s sealed payloads are all under the cap: whole either way, so only the recorded
+      // mode tells a flush how to write.
+      for (const [payloads, collections] of [['full', wide], ['capped', wide], ['capped', small], ['full', small]] as const) {
+        // Prepare: a growing segment whose vectors (1 MiB) exceed the 256 KiB cap.
+        const dim = collections[0]!.dim;
+        const rows = 1024 ** 2 / (dim * 4);
         const t = await volumes();
-        await seedMilvusData(t.volumes, { collections: wide, payloads });
+        await seedMilvusData(t.volumes, { collections: [...collections], payloads });
         const { revision, entries } = await readEtcd(t.volumes.etcdDirs);
         const [key, value] = [...entries].find(([k, val]) => k.includes('/datacoord-meta/s/') && (JSON.parse(val) as { state: string }).state === 'Growing')!;
-        entries.set(key, JSON.stringify({ ...(JSON.parse(value) as object), num_of_rows: 4096 }));
+        entries.set(key, JSON.stringify({ ...(JSON.parse(value) as object), num_of_rows: rows }));
         await writeEtcdDb(t.volumes.etcdDirs, { revision: revision + 1, entries });
         const collection = (await readMilvusState(t.volumes)).collections[0]!;
         // Act
         const flushed = await completeFlush(t.volumes, collection.id, new Date(Date.UTC(2025, 3, 1)));
         // Assess
         expect(flushed).toHaveLength(1);
-        const [log] = (await vectorBinlogs(t, 'Flushed')).filter((b) => b.entries_num === 4096);
-        expect(log?.memory_size).toBe(4096 * 64 * 4);
+        const [log] = (await vectorBinlogs(t, 'Flushed')).filter((b) => b.entries_num === rows);
+        expect(log?.memory_size).toBe(1024 ** 2);
         if (payloads === 'full') expect(log!.log_size).toBeGreaterThan(log!.memory_size);
-        else expect(log!.log_size).toBeLessThan(300 * 1024);
+        else expect(log!.log_size).toBeLessThan(257 * 1024);
       }
     });
 

@@ -43,7 +43,7 @@ const completed = () =>
       Thaw: step(4, 4),
       Namespace: step(4, 5),
       Volumes: step(5, 70),
-      // The readiness loop's first poll comes after a Wait: 72 → 80 is spent waiting for it.
+      // A gap before the readiness loop's first poll (a Wait came first in restores recorded before it checked first): 72 → 80.
       Manifests: step(71, 72),
       Readiness: step(80, 90),
       Validate: step(90, 99),
@@ -73,7 +73,7 @@ describe('restore phases', () => {
     for (let i = 1; i < phases.length; i++) expect(phases[i]!.startedAt).toBe(phases[i - 1]!.endedAt);
   });
 
-  it('counts the wait before a phase\'s first poll in the phase that waits', () => {
+  it('counts a gap before a phase\'s first step in that phase', () => {
     const readiness = restorePhases(completed()).find((p) => p.phase === 'readiness')!;
 
     expect(readiness).toEqual({ phase: 'readiness', startedAt: at(72), endedAt: at(90), seconds: 18, outcome: 'Succeeded' });
