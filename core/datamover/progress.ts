@@ -142,6 +142,11 @@ export class ProgressReporter {
     if (phase === 'done' && this.failure) this.log(`warning: cannot write progress to ${this.key} in ${this.vault.url} (${this.failure}); the copy went on without progress reports`);
   }
 
+  /** Resolves once the write in flight, if any, has landed or failed (never throws). */
+  async settled(): Promise<void> {
+    await this.inflight;
+  }
+
   private snapshot(phase: VolumeProgress['phase']): VolumeProgress {
     const now = this.now();
     const since = this.copyStarted ? (now.getTime() - this.copyStarted.getTime()) / 1000 : 0;

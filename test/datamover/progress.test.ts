@@ -184,15 +184,13 @@ describe('progress under Object Lock', () => {
   /** Three writes of one report: start, an update after the interval, the end; `t` is the clock. */
   async function threeWrites(vault: ConstructorParameters<typeof ProgressReporter>[0], clock: { t: number }): Promise<ProgressReporter> {
     const reporter = new ProgressReporter(vault, backupProgressKey('b1', VOLUME), { kind: 'export', volume: VOLUME, backupId: 'b1' }, { now: () => new Date(clock.t), intervalMs: 5000 });
-    // A write in flight makes the reporter skip an update: let each one land (turns of the event loop, no timer).
-    const landed = async (n: number) => {
-      for (let i = 0; i < 10_000 && reporter.writes < n; i++) await new Promise((r) => setImmediate(r));
-    };
+    // A write in flight makes the reporter skip an update: let each one land first (a file
+    // vault's write under load can take longer than any number of event-loop turns).
     reporter.start({ files: 2, bytes: 200 });
-    await landed(1);
+    await reporter.settled();
     clock.t += 6000;
     reporter.update({ files: 1, bytes: 100 });
-    await landed(2);
+    await reporter.settled();
     clock.t += 6000;
     await reporter.finish('done', { files: 2, bytes: 200 });
     return reporter;
