@@ -20,7 +20,7 @@ import { comparePaths, displayPath, IndexCorruptError, IndexReader, IndexWriter,
 import { Packer } from './packer.js';
 import { findParent, hasIndexCommitment, indexMismatches, readVolumeSummary, SummaryCorruptError, SUMMARY_FORMAT, type BackupStats, type SkippedParent, type VolumeSummary } from './summary.js';
 import { Semaphore } from '../vault/semaphore.js';
-import { MAX_SKIPPED_NAMED, walkTree, type WalkEntry } from './walk.js';
+import { countTree, MAX_SKIPPED_NAMED, walkTree, type WalkEntry } from './walk.js';
 import { ProgressReporter, type ProgressOptions } from './progress.js';
 
 export interface BackupOptions {
@@ -164,21 +164,20 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
   // Progress: files whose index entry is written, and bytes read plus those of unchanged files
   // (done without reading them), so an incremental backup also ends at 100%.
   const done = { files: 0, unchangedBytes: 0 };
-  // The totals come from a count on a worker thread while the walk goes on (see below);
-  // progress says `counting` until they are known.
-  let counted = false;
-  const report = (): void => {
-    if (counted) reporter!.update({ files: done.files, bytes: stats.bytesScanned + done.unchangedBytes });
-  };
+  const report = (): void => reporter?.update({ files: done.files, bytes: stats.bytesScanned + done.unchangedBytes });
 
   const reuse = (ref: ChunkRef): void => {
     stats.chunksReused++;
     if (!packer.isNew(ref.pack)) reusedPacks.add(ref.pack);
   };
 
+  // Set when the backup has failed: files still being read stop at their next segment, so no
+  // pack is written (and, on an Object Lock vault, locked) for a backup that will not exist.
+  let stopped: BackupStoppedError | undefined;
   const chunkFile = async (w: WalkEntry, base: Omit<IndexEntry, 'chunks' | 'size'>, prev?: readonly ChunkRef[]): Promise<IndexEntry> => {
     const refs: ChunkRef[] = [];
     const size = await pool.chunkFile(w.absolute, async (segment) => {
+      if (stopped) throw stopped;
       let offset = 0;
       for (let i = 0; i < segment.hashes.length; i++) {
         const hash = segment.hashes[i]!;
@@ -223,26 +222,10 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
   };
 
   try {
-    // The totals, so progress can say how much is left: a walk of listings and lstat on the
-    // first free worker, while this walk goes on (it took ~0.2 s on the small-files bench,
-    // with the workers idle, when it came first). A directory it cannot read fails the backup,
-    // as it always did (the walk below would fail on it too).
-    let countFailure: unknown;
-    const counting = reporter
-      ? pool.countTree(options.source).then(
-          (totals) => {
-            reporter.start(totals);
-            counted = true;
-            report();
-          },
-          (err: unknown) => {
-            countFailure = err;
-          },
-        )
-      : undefined;
+    // The totals first, so progress can say how much is left (a walk of listings and lstat).
+    if (reporter) reporter.start(countTree(options.source));
     let prev = prevReader ? await prevReader.next() : undefined;
     for (const w of walkTree(options.source)) {
-      if (countFailure !== undefined) throw countFailure;
       while (prev && comparePaths(prev.path, w.path) < 0) prev = await prevReader!.next();
       const match = prev && comparePaths(prev.path, w.path) === 0 ? prev : undefined;
       const base = { path: w.path, mode: Number(w.stats.mode & 0o7777n), uid: Number(w.stats.uid), gid: Number(w.stats.gid), mtimeNs: w.stats.mtimeNs };
@@ -278,8 +261,6 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
       }
       while (pending.length >= MAX_PENDING_ENTRIES || pendingBytes > MAX_PENDING_BYTES) await flushHead();
     }
-    await counting;
-    if (countFailure !== undefined) throw countFailure;
     while (pending.length > 0) await flushHead();
     await packer.finish();
     await writer.close();
@@ -302,8 +283,10 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
     return { volume, backupId, parentBackupId: parent?.backupId ?? null, parentSkipped: parentSkipped ?? null, indexKey, ...result, durationSeconds: (clock() - started) / 1000 };
   } catch (err) {
     // Files not started yet are dropped, not read (the walk may be thousands of files ahead);
-    // what is running settles, so no worker keeps writing after we return.
-    pool.cancelQueued(new Error('backup stopped'));
+    // those being read stop at their next segment, and settle, so no worker keeps writing after
+    // we return.
+    stopped = new BackupStoppedError(err);
+    pool.cancelQueued(stopped);
     await Promise.allSettled(pending);
     // The index is staged through a stream, whose ENOSPC names no file: name the staged index.
     throw withPath(err, indexFile);
@@ -311,6 +294,14 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
     await pool.close();
     await prevReader?.close().catch(() => {});
     await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** What the files of a backup that failed are given up with; the backup's own error says why. */
+export class BackupStoppedError extends Error {
+  constructor(cause: unknown) {
+    super('the backup stopped after an error', { cause });
+    this.name = 'BackupStopped';
   }
 }
 

@@ -12,7 +12,6 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { displayPath } from './index-format.js';
 import { chunkMasks, DEFAULT_CHUNKER, fastcdcCut, GEAR, warmFastcdc, type ChunkerParams } from './fastcdc.js';
-import { countTreeWith } from './walk.js';
 
 /** A run of whole chunks of one file, in file order. */
 export interface Segment {
@@ -52,11 +51,13 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
 const { createHash } = require('node:crypto');
+// What esbuild's keepNames (tsx) wraps named functions in, when the functions below come from it.
+var __name = (target) => target;
 const fastcdcCut = ${fastcdcCut.toString()};
-const countTreeWith = ${countTreeWith.toString()};
 const { gear, minSize, avgSize, maxSize, maskS, maskL, readSize, window } = workerData;
-// Every exit of the chunker's loops runs once before V8 optimizes it (see warmFastcdc).
-(${warmFastcdc.toString()})(fastcdcCut, gear);
+// Every exit of the chunker's loops runs once before V8 optimizes it (see warmFastcdc); only
+// an optimization, so a warm-up that fails leaves the worker to chunk as it would without it.
+try { (${warmFastcdc.toString()})(fastcdcCut, gear); } catch {}
 const jobs = new Map();
 // Read buffers come back with each acknowledgement and are reused: memory stays at a few
 // buffers per worker instead of depending on when the main thread's GC frees them.
@@ -84,13 +85,6 @@ parentPort.on('message', (msg) => {
       pos += len;
     }
     parentPort.postMessage({ type: 'hashed', job: msg.job, hashes, buffer: msg.buffer, byteOffset: msg.byteOffset, byteLength: msg.byteLength }, [msg.buffer]);
-  } else if (msg.type === 'count') {
-    try {
-      const { files, bytes } = countTreeWith(fs, msg.root);
-      parentPort.postMessage({ type: 'counted', job: msg.job, files, bytes });
-    } catch (err) {
-      parentPort.postMessage({ type: 'error', job: msg.job, message: String((err && err.message) || err), code: err && err.code, syscall: err && err.syscall, path: err && err.path && String(err.path) });
-    }
   } else if (msg.type === 'batch') {
     batch(msg.id, msg.files).then(
       () => parentPort.postMessage({ type: 'batch-end', id: msg.id }),
@@ -268,14 +262,6 @@ async function run(job, path, prev, state) {
 }
 `;
 
-interface CountJob {
-  readonly kind: 'count';
-  readonly id: number;
-  readonly root: string;
-  readonly resolve: (totals: { files: number; bytes: number }) => void;
-  readonly reject: (err: Error) => void;
-}
-
 interface HashJob {
   readonly kind: 'hash';
   readonly id: number;
@@ -315,8 +301,8 @@ interface Job {
 export class ChunkerPool {
   private readonly workers: Worker[] = [];
   private readonly idle: Worker[] = [];
-  private readonly queue: (Job | HashJob | CountJob)[] = [];
-  private readonly running = new Map<number, { job: Job | HashJob | CountJob; worker: Worker; batch?: number }>();
+  private readonly queue: (Job | HashJob)[] = [];
+  private readonly running = new Map<number, { job: Job | HashJob; worker: Worker; batch?: number }>();
   /** Batches of small files being read, by id, and their worker. */
   private readonly batches = new Map<number, Worker>();
   private readonly readSize: number;
@@ -339,13 +325,14 @@ export class ChunkerPool {
     }
   }
 
-  /** Number of worker threads. */
+  /** Number of worker threads alive (a thread that crashed is gone). */
   get size(): number {
     return this.workers.length;
   }
 
   chunkFile(path: string | Uint8Array, onSegment: (segment: Segment) => Promise<void>, prev?: PreviousChunks, sizeHint?: number): Promise<number> {
     if (this.closed) return Promise.reject(new Error('ChunkerPool is closed'));
+    if (this.workers.length === 0) return Promise.reject(new Error('ChunkerPool has no worker thread left: every one crashed'));
     return new Promise<number>((resolve, reject) => {
       this.queue.push({ kind: 'file', id: this.nextId++, path, prev, sizeHint, onSegment, resolve, reject, chain: Promise.resolve(), failed: false });
       this.dispatch();
@@ -359,6 +346,7 @@ export class ChunkerPool {
    */
   hashChunks(data: Buffer, lengths: readonly number[]): Promise<{ data: Buffer; hashes: string[] }> {
     if (this.closed) return Promise.reject(new Error('ChunkerPool is closed'));
+    if (this.workers.length === 0) return Promise.reject(new Error('ChunkerPool has no worker thread left: every one crashed'));
     // A Buffer from Node's shared allocation pool must not be transferred: copy it.
     const own = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : Buffer.from(data);
     return new Promise((resolve, reject) => {
@@ -379,27 +367,13 @@ export class ChunkerPool {
     }
   }
 
-  /**
-   * `countTree(root)` (walk.ts) on a worker thread, the first one free: a backup counts its
-   * volume for progress while its own walk goes on, instead of before it (~0.2 s of system
-   * calls on the small-files bench, while the workers waited). Rejects with the error of the
-   * directory or file that could not be read, its `code`, `syscall` and `path` as Node gives them.
-   */
-  countTree(root: string): Promise<{ files: number; bytes: number }> {
-    if (this.closed) return Promise.reject(new Error('ChunkerPool is closed'));
-    return new Promise((resolve, reject) => {
-      this.queue.push({ kind: 'count', id: this.nextId++, root, resolve, reject });
-      this.dispatch();
-    });
-  }
-
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 
   /** A new file of at most one read (the size the walk saw), handed to a worker with others. */
-  private batchable(job: Job | HashJob | CountJob | undefined): boolean {
+  private batchable(job: Job | HashJob | undefined): boolean {
     return job?.kind === 'file' && job.prev === undefined && job.sizeHint !== undefined && job.sizeHint <= this.readSize;
   }
 
@@ -427,8 +401,6 @@ export class ChunkerPool {
       this.running.set(job.id, { job, worker });
       if (job.kind === 'file') {
         worker.postMessage({ type: 'file', job: job.id, path: job.path, prev: job.prev ?? null });
-      } else if (job.kind === 'count') {
-        worker.postMessage({ type: 'count', job: job.id, root: job.root });
       } else {
         const ab = job.data.buffer as ArrayBuffer;
         worker.postMessage({ type: 'hash', job: job.id, lengths: job.lengths, buffer: ab, byteOffset: job.data.byteOffset, byteLength: job.data.byteLength }, [ab]);
@@ -436,7 +408,7 @@ export class ChunkerPool {
     }
   }
 
-  private finish(id: number): Job | HashJob | CountJob | undefined {
+  private finish(id: number): Job | HashJob | undefined {
     const entry = this.running.get(id);
     if (!entry) return undefined;
     this.running.delete(id);
@@ -510,12 +482,6 @@ export class ChunkerPool {
     }
     const running = this.running.get(msg.job)?.job;
     if (!running) return;
-    if (running.kind === 'count') {
-      this.finish(running.id);
-      if (msg.type === 'counted') running.resolve({ files: msg.files, bytes: msg.bytes });
-      else if (msg.type === 'error') running.reject(fsError(msg));
-      return;
-    }
     if (running.kind === 'hash') {
       if (msg.type === 'hashed') {
         this.finish(running.id);
@@ -561,6 +527,12 @@ export class ChunkerPool {
     for (const [id, w] of this.batches) if (w === worker) this.batches.delete(id);
     const i = this.idle.indexOf(worker);
     if (i >= 0) this.idle.splice(i, 1);
+    const w = this.workers.indexOf(worker);
+    if (w >= 0) this.workers.splice(w, 1);
+    // An uncaught exception has ended the thread already; this makes sure (close() no longer sees it).
+    void worker.terminate();
+    // With no worker left nothing would ever take the queued jobs: fail them too.
+    if (this.workers.length === 0) this.cancelQueued(err);
   }
 }
 
@@ -583,14 +555,4 @@ type WorkerMessage =
   | { type: 'segment'; job: number; hashes: string[]; lengths: number[]; buffer: ArrayBuffer; byteOffset: number; byteLength: number }
   | { type: 'hashed'; job: number; hashes: string[]; buffer: ArrayBuffer; byteOffset: number; byteLength: number }
   | { type: 'done'; job: number; size: number }
-  | { type: 'counted'; job: number; files: number; bytes: number }
-  | { type: 'error'; job: number; message: string; code?: string; syscall?: string; path?: string };
-
-/** A file-system error from a worker, with the fields Node's own carries. */
-function fsError(msg: { message: string; code?: string; syscall?: string; path?: string }): Error {
-  const err: NodeJS.ErrnoException = new Error(msg.message);
-  if (msg.code !== undefined) err.code = msg.code;
-  if (msg.syscall !== undefined) err.syscall = msg.syscall;
-  if (msg.path !== undefined) err.path = msg.path;
-  return err;
-}
+  | { type: 'error'; job: number; message: string; code?: string };

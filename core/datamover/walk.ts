@@ -75,32 +75,23 @@ function listing(absolute: Buffer, relative: Buffer): { absolute: Buffer; relati
 
 /**
  * The regular files under `root` and their bytes: the totals a backup's progress reports
- * against. A second pass over the tree beside the backup's own walk, so it is kept cheap: the
+ * against. A second pass over the tree before the backup's own walk, so it is kept cheap: the
  * listings give each entry's type (`d_type`), and only regular files are lstat'ed, for their
  * size (where a file system gives no type, Node lstats the entry itself). It counts what the
  * backup's walk finds (lstat semantics: a symlink is not followed); a file that changes size
  * between the two passes only makes the percentage a little off, never the backup.
  */
 export function countTree(root: string): { files: number; bytes: number } {
-  return countTreeWith({ readdirSync, lstatSync }, root);
-}
-
-/**
- * `countTree` with the file system passed in and nothing else referred to, so a worker thread
- * can run its source (the backup counts on one of the chunker pool's threads, beside its walk).
- */
-export function countTreeWith(fs: { readdirSync: typeof readdirSync; lstatSync: typeof lstatSync }, root: string): { files: number; bytes: number } {
-  const slash = Buffer.from('/');
   let files = 0;
   let bytes = 0;
   const dirs: Buffer[] = [Buffer.from(root)];
   while (dirs.length > 0) {
     const dir = dirs.pop()!;
-    for (const e of fs.readdirSync(dir, { encoding: 'buffer', withFileTypes: true })) {
-      if (e.isDirectory()) dirs.push(Buffer.concat([dir, slash, e.name]));
+    for (const e of readdirSync(dir, { encoding: 'buffer', withFileTypes: true })) {
+      if (e.isDirectory()) dirs.push(Buffer.concat([dir, SLASH, e.name]));
       else if (e.isFile()) {
         files++;
-        bytes += Number(fs.lstatSync(Buffer.concat([dir, slash, e.name]), { bigint: true }).size);
+        bytes += Number(lstatSync(Buffer.concat([dir, SLASH, e.name]), { bigint: true }).size);
       }
     }
   }

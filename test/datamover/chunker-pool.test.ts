@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { ChunkerPool, SourceReadError, type PreviousChunks } from '../../core/datamover/chunker-pool.js';
 import { chunkLengths } from '../../core/datamover/fastcdc.js';
-import { countTree } from '../../core/datamover/walk.js';
 import { Rng, SMALL_CHUNKS, tempDir } from './helpers.js';
 
 const digests = (data: Buffer, lengths: number[]): string[] => {
@@ -98,29 +98,6 @@ describe('chunker pool', () => {
     expect(got.hashes).toEqual(digests(after, expected));
   });
 
-  it('counts a tree on a worker thread as countTree does, and fails as it does', async () => {
-    const root = await tempDir('pool-count');
-    await mkdir(join(root, 'a/b'), { recursive: true });
-    await writeFile(join(root, 'a/b/f'), 'xyz');
-    await writeFile(join(root, 'a/g'), '12345');
-    await writeFile(join(root, 'h'), '');
-    await symlink('h', join(root, 'link'));
-    const missing = join(root, 'nope');
-
-    const counted = await pool.countTree(root);
-    const failed = await pool.countTree(missing).catch((err: unknown) => err);
-
-    expect(counted).toEqual({ files: 3, bytes: 8 });
-    expect(counted).toEqual(countTree(root));
-    let expected: NodeJS.ErrnoException | undefined;
-    try {
-      countTree(missing);
-    } catch (err) {
-      expected = err as NodeJS.ErrnoException;
-    }
-    expect(failed).toMatchObject({ message: expected!.message, code: 'ENOENT', syscall: expected!.syscall, path: missing });
-  });
-
   it('drops the files still queued when told to, and lets the one running finish', async () => {
     // Prepare: one worker, three files; the first goes to it at once, the others queue.
     const dir = await tempDir('pool-cancel');
@@ -143,7 +120,30 @@ describe('chunker pool', () => {
       ]);
       expect(new Set(read)).toEqual(new Set(['f0']));
       // The pool goes on with later work.
-      expect((await chunked(join(dir, 'f2'))).bytes.equals(data)).toBe(true);
+      expect(await single.chunkFile(join(dir, 'f2'), async () => void read.push('f2 again'))).toBe(50_000);
+      expect(read).toContain('f2 again');
+    } finally {
+      await single.close();
+    }
+  });
+
+  it('fails the jobs queued behind its last worker when that one crashes, instead of leaving them waiting', async () => {
+    // Prepare: one worker; the first job goes to it at once, the second queues.
+    const single = new ChunkerPool({ params: SMALL_CHUNKS, workers: 1 });
+    try {
+      const data = () => Buffer.from(new Rng('crash').bytes(4096));
+      const running = single.hashChunks(data(), [4096]);
+      const queued = single.hashChunks(data(), [4096]);
+
+      // Act: the worker thread's 'error' event, as an uncaught exception in it raises.
+      const crash = new Error('worker crashed');
+      (single as unknown as { workers: Worker[] }).workers[0]!.emit('error', crash);
+
+      // Assess
+      await expect(running).rejects.toBe(crash);
+      await expect(queued).rejects.toBe(crash);
+      expect(single.size).toBe(0);
+      await expect(single.hashChunks(data(), [4096])).rejects.toThrow('ChunkerPool has no worker thread left: every one crashed');
     } finally {
       await single.close();
     }
