@@ -79,10 +79,12 @@ export interface BackupResult extends BackupStats {
 // reads a big file at the head: at 64 entries (dirs included: MinIO keeps a directory per
 // object) the walk stopped ~16 small files behind the small-files bench's 256 MiB etcd db, and
 // one of two workers sat idle for the 0.6 s the db took. An entry waiting is its metadata and
-// chunk list: under a kilobyte for a small file, ~150 bytes per chunk (at least 512 KiB each by
-// default) for a big one, a few MB at these bounds. Peak RSS of the small-files bench did rise,
-// ~195 -> ~245 MB, mostly from buffers (against a 256-entry window: main heap +8 MB, buffers
-// +25 MB at peak): with both workers busy at once, more segments and packs are in flight.
+// chunk list, never file data: under a kilobyte for a small file, ~150 bytes per chunk (at least
+// 512 KiB each by default) for a big one, a few MB at these bounds; the 4 GiB bounds that
+// metadata, not memory. What holds memory is bounded elsewhere: each worker's segments in flight
+// (chunker-pool.ts `window`), the packs being filled and uploaded (packSize × (uploadConcurrency
+// + 1)) and the known-chunk cache (KNOWN_CHUNKS). With both workers busy more of those are in
+// flight at once: peak RSS of the small-files bench ~195 -> ~245 MB.
 const MAX_PENDING_ENTRIES = 4096;
 const MAX_PENDING_BYTES = 4 * 1024 * 1024 * 1024;
 // Chunk ids remembered for deduplication beyond the parent's entry for the same path. Bounded
