@@ -131,14 +131,15 @@ export function fastcdcCut(
 /**
  * Runs `cut` (fastcdcCut) 400 times on a few bytes each with tiny parameters (5 B minimum, 64 B
  * average, 256 B maximum), so that every exit of its unrolled loops has run before V8 optimizes
- * it (all have after 72 calls); returns each call's `[start, end, length]`. Why: the optimizing
+ * it (all have by the 300th call, the no-cut return included; test/datamover/fastcdc.test.ts
+ * checks each call's hash); returns the bytes and each call's `[start, end, length]`. Why: the optimizing
  * compiler treats a `return` that never ran as unreachable, and the first chunk cut there throws
  * the optimized code away ("insufficient type feedback"), runs the slow code and compiles again.
  * Unwarmed, a full backup of the small-files bench did that 37 times on its two hashing threads
  * (~0.4 s of compiler threads' CPU). About 1.5 ms of warm-up on each thread avoids it. Shipped
  * to the workers as source text like `fastcdcCut`: self-contained.
  */
-export function warmFastcdc(cut: typeof fastcdcCut, gear: Uint32Array): [number, number, number][] {
+export function warmFastcdc(cut: typeof fastcdcCut, gear: Uint32Array): { data: Uint8Array; calls: [number, number, number][] } {
   const data = Buffer.alloc(16384);
   let x = 1;
   for (let i = 0; i < data.length; i++) {
@@ -154,7 +155,7 @@ export function warmFastcdc(cut: typeof fastcdcCut, gear: Uint32Array): [number,
     const end = start + ((k * 37) % 300);
     calls.push([start, end, cut(data, start, end, gear, 5, 64, 256, maskS, maskL)]);
   }
-  return calls;
+  return { data, calls };
 }
 
 /**

@@ -101,14 +101,20 @@ describe('FastCDC chunking', () => {
 
   it('warms up by cutting at every exit of the unrolled loops, with the masks of a 64-byte average', () => {
     // Where each call of the warm-up cut (min 5, avg 64, max 256), named after the loop and
-    // the unrolled step that found it; what fastcdcCut's code has one exit for each.
+    // the unrolled step that found it, or 'no-cut' when it found none and returned the length;
+    // fastcdcCut's code has one exit for each.
+    const { data, calls } = warmFastcdc(fastcdcCut, GEAR);
+    const { maskS, maskL } = chunkMasks(64);
     const site = ([start, end, len]: [number, number, number]): string => {
       const n = Math.min(end - start, 256);
       if (end - start <= 5) return 'short';
       const normal = start + Math.min(n, 64);
       const stop = start + n;
-      const at = start + len - 1; // the byte whose hash matched the mask
+      const at = start + len - 1; // the byte whose hash matched the mask, if one did
       const first = start + 5;
+      let h = 0;
+      for (let i = first; i <= at; i++) h = ((h << 1) + GEAR[data[i]!]!) | 0;
+      if ((h & (at < normal ? maskS : maskL)) !== 0) return 'no-cut';
       const unrolled1 = first + 8 * Math.floor((normal - first) / 8);
       if (at < unrolled1) return `before-average-${(at - first) % 8}`;
       if (at < normal) return 'before-average-tail';
@@ -116,11 +122,9 @@ describe('FastCDC chunking', () => {
       return at < unrolled2 ? `after-average-${(at - normal) % 8}` : 'after-average-tail';
     };
 
-    const calls = warmFastcdc(fastcdcCut, GEAR);
-
     expect(chunkMasks(64)).toEqual({ maskS: ~(2 ** 24 - 1) | 0, maskL: ~(2 ** 28 - 1) | 0 });
     const sites = new Set(calls.map(site));
-    const expected = ['short', 'before-average-tail', 'after-average-tail'];
+    const expected = ['short', 'no-cut', 'before-average-tail', 'after-average-tail'];
     for (let k = 0; k < 8; k++) expected.push(`before-average-${k}`, `after-average-${k}`);
     expect([...sites].sort()).toEqual(expected.sort());
   });
