@@ -55,6 +55,11 @@ export interface BackupOptions {
    * @default none written (and no counting walk)
    */
   readonly progress?: ProgressOptions;
+  /**
+   * How far the walk may run ahead of the oldest unfinished file: entries and their file bytes.
+   * For tests, which need a window small enough to fill. @default 4,096 entries, 4 GiB
+   */
+  readonly pendingWindow?: { readonly entries: number; readonly bytes: number };
 }
 
 export interface BackupResult extends BackupStats {
@@ -203,6 +208,8 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
   };
 
   const pending: Promise<IndexEntry>[] = [];
+  const windowEntries = options.pendingWindow?.entries ?? MAX_PENDING_ENTRIES;
+  const windowBytes = options.pendingWindow?.bytes ?? MAX_PENDING_BYTES;
   // The file bytes of each pending entry (0 for a directory or a symlink), and their sum.
   const pendingSizes: number[] = [];
   let pendingBytes = 0;
@@ -261,7 +268,7 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
           break;
         }
       }
-      while (pending.length >= MAX_PENDING_ENTRIES || pendingBytes > MAX_PENDING_BYTES) await flushHead();
+      while (pending.length >= windowEntries || pendingBytes > windowBytes) await flushHead();
     }
     while (pending.length > 0) await flushHead();
     await packer.finish();
