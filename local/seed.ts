@@ -11,7 +11,9 @@
  * {@link SEED_S3_SECRET}.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { UserError } from '../core/errors.js';
 import { DEFAULT_MILVUS_VERSION, seedMilvusData, type PayloadMode } from './milvus/index.js';
 import { milvusLine, parseMilvusVersion, SUPPORTED_LINES } from '../core/milvus/version.js';
@@ -164,7 +166,9 @@ export async function seedLocalCluster(
   const scale = options.dataScale ?? 1;
   const payloads = options.payloads ?? 'capped';
   // Refused before a byte is written: full payloads at a large scale would fill the disk halfway.
-  const dir = volumes.objectStorageDir ?? volumes.minioDirs[0]!;
+  // The bucket's directory may not exist yet: its file system is its nearest existing ancestor's.
+  let dir = volumes.objectStorageDir ?? volumes.minioDirs[0]!;
+  while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir);
   const { bavail, bsize } = await statfs(dir);
   const needed = scale * SEED_BYTES_PER_SCALE[payloads];
   if (needed > bavail * bsize) {
