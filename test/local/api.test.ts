@@ -193,12 +193,22 @@ describe('objects over the Kubernetes API', () => {
       group: 'milvus.io', version: 'v1beta1', namespace: 'crud', plural: 'milvuses',
       body: { apiVersion: 'milvus.io/v1beta1', kind: 'Milvus', metadata: { name: 'tiny' }, spec: { mode: 'standalone' } },
     });
-    const current = await t.custom.getNamespacedCustomObject({ group: 'milvus.io', version: 'v1beta1', namespace: 'crud', plural: 'milvuses', name: 'tiny' });
+    // The local operator reconciles the new CR and may write its status between our read and our
+    // write (409 Conflict on the stale resourceVersion): read again and retry, as a client must.
+    const replaceStatus = async (attempts: number): Promise<{ spec: { mode: string }; status: { status: string } }> => {
+      const current = await t.custom.getNamespacedCustomObject({ group: 'milvus.io', version: 'v1beta1', namespace: 'crud', plural: 'milvuses', name: 'tiny' });
+      try {
+        return await t.custom.replaceNamespacedCustomObjectStatus({
+          group: 'milvus.io', version: 'v1beta1', namespace: 'crud', plural: 'milvuses', name: 'tiny',
+          body: { ...current, spec: { mode: 'cluster' }, status: { status: 'Healthy' } },
+        });
+      } catch (err) {
+        if ((err as { code?: number }).code !== 409 || attempts <= 1) throw err;
+        return replaceStatus(attempts - 1);
+      }
+    };
 
-    const updated = await t.custom.replaceNamespacedCustomObjectStatus({
-      group: 'milvus.io', version: 'v1beta1', namespace: 'crud', plural: 'milvuses', name: 'tiny',
-      body: { ...current, spec: { mode: 'cluster' }, status: { status: 'Healthy' } },
-    });
+    const updated = await replaceStatus(5);
 
     expect(updated.status.status).toBe('Healthy');
     expect(updated.spec.mode).toBe('standalone');
