@@ -108,7 +108,7 @@ export function assertSupportedMilvusVersion(version: string): string {
 
 /**
  * Bytes the seed writes per unit of `dataScale` over the seven PVCs of the seeded cluster-mode
- * Milvus. Measured: full payloads 343.8 MiB at scale 2; capped 1.4 GiB at scale 488 (4.2 MiB at
+ * Milvus. Measured: full payloads 342.6 MiB at scale 2; capped 1.4 GiB at scale 488 (4.2 MiB at
  * scale 1, where the fixed parts weigh more).
  */
 export const SEED_BYTES_PER_SCALE: Readonly<Record<PayloadMode, number>> = { full: 172 * 1024 ** 2, capped: 3 * 1024 ** 2 };

@@ -325,14 +325,21 @@ export class ChunkerPool {
     }
   }
 
+  /** Why the pool takes no new job, if it takes none. */
+  private refusal(): Error | undefined {
+    if (this.closed) return new Error('ChunkerPool is closed');
+    if (this.workers.length === 0) return new Error('ChunkerPool has no worker thread left: every one crashed');
+    return undefined;
+  }
+
   /** Number of worker threads alive (a thread that crashed is gone). */
   get size(): number {
     return this.workers.length;
   }
 
   chunkFile(path: string | Uint8Array, onSegment: (segment: Segment) => Promise<void>, prev?: PreviousChunks, sizeHint?: number): Promise<number> {
-    if (this.closed) return Promise.reject(new Error('ChunkerPool is closed'));
-    if (this.workers.length === 0) return Promise.reject(new Error('ChunkerPool has no worker thread left: every one crashed'));
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
     return new Promise<number>((resolve, reject) => {
       this.queue.push({ kind: 'file', id: this.nextId++, path, prev, sizeHint, onSegment, resolve, reject, chain: Promise.resolve(), failed: false });
       this.dispatch();
@@ -345,8 +352,8 @@ export class ChunkerPool {
    * `data` in the result: the caller must use that one, not the (detached) original.
    */
   hashChunks(data: Buffer, lengths: readonly number[]): Promise<{ data: Buffer; hashes: string[] }> {
-    if (this.closed) return Promise.reject(new Error('ChunkerPool is closed'));
-    if (this.workers.length === 0) return Promise.reject(new Error('ChunkerPool has no worker thread left: every one crashed'));
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
     // A Buffer from Node's shared allocation pool must not be transferred: copy it.
     const own = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : Buffer.from(data);
     return new Promise((resolve, reject) => {
