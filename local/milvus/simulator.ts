@@ -46,14 +46,14 @@
  * the volumes, ranked by the index metric (see search.ts for how rows and vectors are found).
  */
 import { randomUUID } from 'node:crypto';
-import { EtcdDataMissingError } from './etcd-store.js';
-import { InvalidBucketNameError } from './bucket.js';
+import { EtcdDataMissingError, readEtcd } from './etcd-store.js';
+import { bucketOf, InvalidBucketNameError } from './bucket.js';
 import { liveKeyList, nearest, readLiveRows, rowVector, type LiveRows, type MetricType } from './search.js';
 import { resolveVolumes } from './seed.js';
 import { completeFlush, readMilvusState, recordInsertedRows, type CollectionState, type MilvusState } from './state.js';
 import { FilterError, parseFilter, type FieldKinds, type ScalarValue } from './filter.js';
 import { milvusBehaviour, milvusLine, parseMilvusVersion, type MilvusBehaviour, type MilvusVersion } from '../../core/milvus/version.js';
-import { hybridTimestamp } from './meta.js';
+import { etcdKeys, hybridTimestamp, objectKeys, type SegmentIndex } from './meta.js';
 import { parse as parseLossless } from 'lossless-json';
 import type {
   GcState,
@@ -66,6 +66,7 @@ import type {
   ProxyResponse,
 } from './types.js';
 import { deadlineAfter } from '../../core/deadline.js';
+import { mapBounded } from '../../core/objectstore/bounded.js';
 
 /**
  * The version a simulator shows when nothing says otherwise, and the image tag the seeded Milvus
@@ -80,6 +81,8 @@ export const MANAGEMENT_PORT = 9091;
 export const MilvusErrorCode = {
   CollectionNotFound: 100,
   CollectionNotLoaded: 101,
+  /** A search or query of a collection still loading (`merr.ErrCollectionNotFullyLoaded`). */
+  CollectionNotFullyLoaded: 103,
   DatabaseNotFound: 800,
   NeedAuthenticate: 1800,
   IncorrectParameterFormat: 1801,
@@ -89,6 +92,43 @@ export const MilvusErrorCode = {
   /** `merr.TimeoutCode`, answered with HTTP 408 by the REST timeout middleware. */
   Timeout: 10001,
 } as const;
+
+/**
+ * How long a load may go without progress before querycoord cancels it
+ * (`queryCoord.loadTimeoutSeconds`, default 600: paramtable/component_param.go; the
+ * CollectionObserver's observeTimeout compares it with the collection's `UpdatedAt`).
+ */
+const LOAD_TIMEOUT_MS = 600_000;
+
+/** Sealed segments whose files a load reads at once (a query node loads several segments in parallel). */
+const SEGMENT_LOADS_AT_ONCE = 4;
+
+/**
+ * A load requested through the API (querycoord's load job for one collection); see
+ * {@link MilvusSimulator.startLoad}. `loaded` once every target is loaded and the searchable rows
+ * are held; until then `loading`, with the targets loaded so far.
+ */
+type LoadJob =
+  | { readonly state: 'loaded' }
+  | {
+      readonly state: 'loading';
+      /** What querycoord's target holds: the DML channels (one per shard) and the sealed segments; undefined until read. */
+      targets?: number;
+      /** Targets loaded so far: the channels at once (subscribing reads nothing), then each segment once its files are read. */
+      done: number;
+      /** When progress last moved (epoch ms): the load timeout counts from here, as querycoord's `UpdatedAt`. */
+      updatedAt: number;
+      /** Why the read failed; the load then makes no progress until it is cancelled. */
+      failure?: string;
+    };
+
+/** A segment the query nodes cannot load: a file its metadata lists is missing from the bucket. */
+class SegmentLoadError extends Error {
+  constructor(segmentId: string, key: string) {
+    super(`failed to load segment ${segmentId}: ${key}: The specified key does not exist.`);
+    this.name = 'SegmentLoadError';
+  }
+}
 
 /** How a request reads the state first: etcd alone, no segment logs (see `withSegments`). */
 const ETCD_ONLY = { segmentsOf: () => false };
@@ -184,8 +224,10 @@ export class MilvusSimulator {
   private readonly recorded: MilvusCall[] = [];
   /** Flushes accepted but not yet complete, by collection id: when each completes. */
   private readonly flushes = new Map<string, { dueAt: number }>();
-  /** Loads requested through the API, by collection id: `true` once complete. */
-  private readonly loads = new Map<string, boolean>();
+  /** Loads requested through the API, by collection id (see {@link startLoad}). */
+  private readonly loads = new Map<string, LoadJob>();
+  /** The background reads of loads in progress (see {@link loadsSettled}). */
+  private readonly loadReads = new Set<Promise<void>>();
   /** Unexpired GC pause leases: ticket → expiry (epoch ms) and the collection (0: every collection). */
   private readonly gcLeases = new Map<string, { until: number; collectionId: number }>();
   /** Inserts and deletes not yet flushed, by collection id. */
@@ -616,7 +658,7 @@ export class MilvusSimulator {
    * Milvus does not see either until it loads the segment again.
    */
   private async loadedRows(volumes: MilvusVolumes, c: CollectionState): Promise<LiveRows> {
-    const segments = JSON.stringify([resolveVolumes(volumes), c.segments.filter((s) => s.state !== 'Growing')]);
+    const segments = heldSegmentsKey(volumes, c);
     const held = this.loadedSegments.get(c.id);
     if (held?.segments === segments) return held.rows;
     const rows = await readLiveRows(volumes, c);
@@ -625,7 +667,113 @@ export class MilvusSimulator {
   }
 
   private isLoaded(c: CollectionState): boolean {
-    return c.loadRecorded || this.loads.get(c.id) === true;
+    return c.loadRecorded || this.loads.get(c.id)?.state === 'loaded';
+  }
+
+  /**
+   * The load state of `c` as `get_load_state` answers it. While loading, `loadProgress` is what
+   * querycoord's CollectionObserver computes (observePartitionLoadStatus): the targets loaded,
+   * subscribed DML channels plus sealed segments in the query nodes' view, over all targets, in
+   * percent; held below 100 until the load is complete. A load that failed makes no progress,
+   * and `queryCoord.loadTimeoutSeconds` after its last progress querycoord cancels it
+   * (observeTimeout: RemoveCollection): ShowLoadCollections then answers ErrCollectionNotLoaded
+   * (with the failure from its FailedLoadCache), which the proxy's GetLoadState turns into
+   * LoadStateNotLoad (internal/proxy/impl.go). So a failed load never says Loaded: it says
+   * Loading, stuck, then NotLoad, and another load request starts over.
+   */
+  private loadStateOf(c: CollectionState): { loadState: string; loadProgress?: number } {
+    if (this.isLoaded(c)) return { loadState: 'LoadStateLoaded', loadProgress: 100 };
+    const job = this.loads.get(c.id);
+    if (job?.state !== 'loading') return { loadState: 'LoadStateNotLoad' };
+    if (job.failure !== undefined && this.now().getTime() - job.updatedAt >= LOAD_TIMEOUT_MS) {
+      this.loads.delete(c.id);
+      return { loadState: 'LoadStateNotLoad' };
+    }
+    const progress = job.targets ? Math.min(99, Math.floor((job.done * 100) / job.targets)) : 0;
+    return { loadState: 'LoadStateLoading', loadProgress: progress };
+  }
+
+  /**
+   * Starts loading `c` in the background, as querycoord's load job does: the request answers at
+   * once, and the query nodes read every sealed segment's files from the bucket — what they read
+   * to serve it: the insert binlogs the metadata lists (the primary-key ones, whose headers
+   * count the rows), the primary-key stats logs, the delete logs of L0 segments, and the index
+   * files of each built segment index — then the searchable rows (`readLiveRows`), which become
+   * what searches use (see {@link loadedRows}). A file missing fails the segment, and the load
+   * stays Loading (see {@link loadStateOf}). One read per load: a load request while one runs,
+   * or of a loaded collection, changes nothing (querycoordv2's LoadCollectionJob finds the
+   * collection in its meta and answers success without loading it again; job/job_load.go).
+   */
+  private startLoad(volumes: MilvusVolumes, c: CollectionState): void {
+    if (this.isLoaded(c) || this.loads.get(c.id)?.state === 'loading') return;
+    const job: Extract<LoadJob, { state: 'loading' }> = { state: 'loading', done: 0, updatedAt: this.now().getTime() };
+    this.loads.set(c.id, job);
+    const progressed = () => {
+      job.done++;
+      job.updatedAt = this.now().getTime();
+    };
+    const read = this.readForLoad(volumes, c.id, job, progressed).then(
+      (held) => {
+        // A release, or a cancelled load, while it read: what was read is not kept.
+        if (this.loads.get(c.id) !== job) return;
+        this.loadedSegments.set(c.id, held);
+        this.loads.set(c.id, { state: 'loaded' });
+      },
+      (err: unknown) => {
+        job.failure = err instanceof Error ? err.message : String(err);
+      },
+    );
+    this.loadReads.add(read);
+    void read.finally(() => this.loadReads.delete(read));
+  }
+
+  /** What a load of collection `id` reads (see {@link startLoad}); the searchable rows and the segments they are of. */
+  private async readForLoad(
+    volumes: MilvusVolumes,
+    id: string,
+    job: Extract<LoadJob, { state: 'loading' }>,
+    progressed: () => void,
+  ): Promise<{ segments: string; rows: LiveRows }> {
+    const c = (await readMilvusState(volumes, { segmentsOf: (x) => x === id })).collections.find((x) => x.id === id);
+    if (!c) throw new Error(`collection ${id} was dropped while it loaded`);
+    const sealed = c.segments.filter((seg) => seg.state === 'Flushed');
+    const shards = c.info.shards_num;
+    job.targets = shards + sealed.length;
+    job.done = shards;
+    const v = resolveVolumes(volumes);
+    const drives = bucketOf(v);
+    const indexFiles = await segmentIndexFiles(v.etcdDirs, v.rootPath, id);
+    await mapBounded(sealed, SEGMENT_LOADS_AT_ONCE, async (seg) => {
+      // `missingObjects`: primary-key binlogs or delta logs absent or corrupt (state.ts reads their headers).
+      if (seg.missingObjects.length > 0) throw new SegmentLoadError(seg.id, seg.missingObjects[0]!);
+      for (const key of [...seg.statsLogKeys, ...(indexFiles.get(seg.id) ?? [])]) {
+        if (!(await drives.exists(key))) throw new SegmentLoadError(seg.id, key);
+      }
+      progressed();
+    });
+    return { segments: heldSegmentsKey(volumes, c), rows: await readLiveRows(volumes, c) };
+  }
+
+  /**
+   * Resolves once every load read in progress has finished (loaded or failed), so a test awaits
+   * the query nodes' work rather than a time; a load requested meanwhile is awaited too.
+   */
+  async loadsSettled(): Promise<void> {
+    while (this.loadReads.size > 0) await Promise.all([...this.loadReads]);
+  }
+
+  /**
+   * Answers code 101 for a collection that is not loaded and 103 for one still loading, as the
+   * proxy does when querycoord has no shard leaders for it (GetShardLeaders:
+   * ErrCollectionNotLoaded, or ErrCollectionNotFullyLoaded below 100 percent).
+   */
+  private requireLoaded(c: CollectionState): void {
+    if (this.isLoaded(c)) return;
+    if (this.loadStateOf(c).loadState === 'LoadStateLoading') {
+      throw new RestError(MilvusErrorCode.CollectionNotFullyLoaded, `collection not fully loaded[collection=${c.id}]`);
+    }
+    this.loadedSegments.delete(c.id);
+    throw new RestError(MilvusErrorCode.CollectionNotLoaded, `collection not loaded[collection=${c.name}]`);
   }
 
   private readonly routes: Record<string, (this: MilvusSimulator, ctx: RestContext) => Promise<unknown>> = {
@@ -657,7 +805,7 @@ export class MilvusSimulator {
         functions: [],
         aliases: [],
         indexes: c.index ? [{ fieldName: c.index.fieldName, indexName: c.index.indexName, metricType: c.index.metricType }] : [],
-        load: this.isLoaded(c) ? 'LoadStateLoaded' : this.loads.has(c.id) ? 'LoadStateLoading' : 'LoadStateNotLoad',
+        load: this.loadStateOf(c).loadState,
         shardsNum: c.info.shards_num,
         partitionsNum: c.info.partitionIDs.length,
         consistencyLevel: c.info.consistency_level,
@@ -700,19 +848,17 @@ export class MilvusSimulator {
 
     async 'collections/load'(ctx) {
       const c = this.collection(ctx);
-      if (!this.isLoaded(c)) this.loads.set(c.id, false);
+      // Cancelled after a failure (loadStateOf), a load may be asked for again.
+      const before = this.loadStateOf(c).loadState;
+      this.startLoad(ctx.volumes, c);
+      ctx.detail.load = before === 'LoadStateNotLoad' ? 'started' : before === 'LoadStateLoaded' ? 'already loaded' : 'already loading';
       return {};
     },
 
     async 'collections/get_load_state'(ctx) {
-      const c = this.collection(ctx);
-      if (this.isLoaded(c)) return { loadState: 'LoadStateLoaded', loadProgress: 100 };
-      if (this.loads.has(c.id)) {
-        // A load takes one poll to finish: the first answer says Loading, the next Loaded.
-        this.loads.set(c.id, true);
-        return { loadState: 'LoadStateLoading', loadProgress: 50 };
-      }
-      return { loadState: 'LoadStateNotLoad' };
+      const state = this.loadStateOf(this.collection(ctx));
+      Object.assign(ctx.detail, state);
+      return state;
     },
 
     async 'entities/query'(ctx) {
@@ -752,9 +898,7 @@ export class MilvusSimulator {
         throw new RestError(MilvusErrorCode.ParameterInvalid, 'empty expression should be used with limit: invalid parameter');
       }
       const predicate = filter === '' ? () => true : this.predicate(c, filter, 'query');
-      if (!this.isLoaded(c)) {
-        throw new RestError(MilvusErrorCode.CollectionNotLoaded, `collection not loaded[collection=${c.name}]`);
-      }
+      this.requireLoaded(c);
       const m = this.mutations.get(c.id);
       if (isCount && filter === '') {
         // Every live row, growing ones included; deletions since the last flush applied at once.
@@ -862,10 +1006,7 @@ export class MilvusSimulator {
         }
       }
       const withVector = (outputs as string[]).includes(field);
-      if (!this.isLoaded(c)) {
-        this.loadedSegments.delete(c.id);
-        throw new RestError(MilvusErrorCode.CollectionNotLoaded, `collection not loaded[collection=${c.name}]`);
-      }
+      this.requireLoaded(c);
       const metric = (c.index?.fieldName === field ? c.index.metricType : 'COSINE') as MetricType;
       const keys = await this.loadedRows(ctx.volumes, await this.withSegments(ctx, c));
       // Several query vectors give their hits one after another in one flat list, as the REST API does.
@@ -956,4 +1097,35 @@ function headerValue(request: ProxyRequest, name: string): string | undefined {
     if (key.toLowerCase() === name && value !== undefined && value !== '') return value;
   }
   return undefined;
+}
+
+/**
+ * What the query nodes hold rows of: the volumes and the collection's sealed segments. Rows read
+ * for one key serve every request that finds the same key (see `loadedRows`).
+ */
+function heldSegmentsKey(volumes: MilvusVolumes, c: CollectionState): string {
+  return JSON.stringify([resolveVolumes(volumes), c.segments.filter((s) => s.state !== 'Growing')]);
+}
+
+/**
+ * The object keys of the index files of each of collection `collectionId`'s segments, by
+ * segment id, from datacoord's segment-index records in etcd (`index_file_keys` under
+ * `index_files/<buildID>/<version>/<partition>/<segment>/`, as Milvus's `metautil` builds them).
+ */
+async function segmentIndexFiles(etcdDirs: readonly string[], rootPath: string, collectionId: string): Promise<Map<string, string[]>> {
+  const { entries } = await readEtcd(etcdDirs);
+  const prefix = etcdKeys.segmentIndex(collectionId, '', '', '').replace(/\/+$/, '') + '/';
+  const files = new Map<string, string[]>();
+  for (const [key, value] of entries) {
+    if (!key.startsWith(prefix)) continue;
+    let index: SegmentIndex;
+    try {
+      index = JSON.parse(value) as SegmentIndex;
+    } catch {
+      continue;
+    }
+    const keys = index.index_file_keys.map((name) => objectKeys.indexFile(rootPath, index.buildID, index.index_version, index.partitionID, index.segmentID, name));
+    files.set(index.segmentID, [...(files.get(index.segmentID) ?? []), ...keys]);
+  }
+  return files;
 }

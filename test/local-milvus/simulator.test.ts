@@ -230,20 +230,73 @@ describe('load', () => {
     expect(res.json.code).toBe(101);
   });
 
-  test('load is asynchronous and confirmed by get_load_state', async () => {
+  test('load is asynchronous and confirmed by get_load_state once the segments are read', async () => {
     const sim = simulator();
     const body = { dbName: 'analytics', collectionName: 'events' };
     expect((await rest(sim, '/v2/vectordb/collections/get_load_state', body)).json.data).toEqual({ loadState: 'LoadStateNotLoad' });
     expect((await rest(sim, '/v2/vectordb/collections/load', body)).json).toEqual({ code: 0, data: {} });
-    const states = [
-      (await rest(sim, '/v2/vectordb/collections/get_load_state', body)).json.data,
-      (await rest(sim, '/v2/vectordb/collections/get_load_state', body)).json.data,
-    ];
-    expect(states).toEqual([
-      { loadState: 'LoadStateLoading', loadProgress: 50 },
-      { loadState: 'LoadStateLoaded', loadProgress: 100 },
-    ]);
+    const loading = (await rest(sim, '/v2/vectordb/collections/get_load_state', body)).json.data as { loadState: string; loadProgress: number };
+
+    await sim.loadsSettled();
+
+    expect(loading.loadState).toBe('LoadStateLoading');
+    expect(loading.loadProgress).toBeLessThan(100);
+    expect((await rest(sim, '/v2/vectordb/collections/get_load_state', body)).json.data).toEqual({ loadState: 'LoadStateLoaded', loadProgress: 100 });
     expect(await countRows(sim, 'events', 'analytics')).toBeGreaterThan(1900);
+  });
+
+  test('searches use the rows the load read, without reading the segments again', async () => {
+    const sim = simulator();
+    const body = { dbName: 'analytics', collectionName: 'events' };
+    await rest(sim, '/v2/vectordb/collections/load', body);
+    await sim.loadsSettled();
+    // Take the bucket away: a search that read the segments again would find no rows.
+    const state = await readMilvusState(v.volumes);
+    const events = state.collections.find((c) => c.name === 'events')!;
+    for (const drive of v.volumes.minioDirs) await rm(join(drive, 'milvus-bucket', 'file', 'stats_log', events.id), { recursive: true, force: true });
+
+    const res = await rest(sim, '/v2/vectordb/entities/search', { ...body, data: [[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]], limit: 3 });
+
+    expect(res.json.code).toBe(0);
+    expect(res.json.data).toHaveLength(3);
+  });
+
+  test('a second load request while a load reads starts no second read', async () => {
+    const sim = simulator();
+    const body = { dbName: 'analytics', collectionName: 'events' };
+    await rest(sim, '/v2/vectordb/collections/load', body);
+    await rest(sim, '/v2/vectordb/collections/load', body);
+    await sim.loadsSettled();
+    await rest(sim, '/v2/vectordb/collections/load', body);
+
+    const loads = sim.calls.filter((c) => c.path === '/v2/vectordb/collections/load').map((c) => c.detail?.load);
+    expect(loads).toEqual(['started', 'already loading', 'already loaded']);
+    expect((await rest(sim, '/v2/vectordb/collections/get_load_state', body)).json.data).toEqual({ loadState: 'LoadStateLoaded', loadProgress: 100 });
+  });
+
+  test('a load whose segment files are missing stays Loading, never Loaded, until querycoord cancels it', async () => {
+    const c = clock();
+    const sim = simulator({ now: c.now });
+    const body = { dbName: 'analytics', collectionName: 'events' };
+    const state = await readMilvusState(v.volumes);
+    const events = state.collections.find((x) => x.name === 'events')!;
+    for (const drive of v.volumes.minioDirs) await rm(join(drive, 'milvus-bucket', 'file', 'index_files'), { recursive: true, force: true });
+    expect(events.segments.length).toBeGreaterThan(0);
+
+    await rest(sim, '/v2/vectordb/collections/load', body);
+    await sim.loadsSettled();
+    const stuck = (await rest(sim, '/v2/vectordb/collections/get_load_state', body)).json.data as { loadState: string; loadProgress: number };
+    const search = await rest(sim, '/v2/vectordb/entities/search', { ...body, data: [[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]], limit: 3 });
+    c.advance(599);
+    const beforeTimeout = (await rest(sim, '/v2/vectordb/collections/get_load_state', body)).json.data as { loadState: string };
+    c.advance(1);
+    const cancelled = (await rest(sim, '/v2/vectordb/collections/get_load_state', body)).json.data;
+
+    expect(stuck.loadState).toBe('LoadStateLoading');
+    expect(stuck.loadProgress).toBeLessThan(100);
+    expect(search.json.code).toBe(103);
+    expect(beforeTimeout.loadState).toBe('LoadStateLoading');
+    expect(cancelled).toEqual({ loadState: 'LoadStateNotLoad' });
   });
 });
 
