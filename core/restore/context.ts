@@ -14,6 +14,12 @@ export interface RestoreTimings {
   readonly readyTimeoutSeconds: number;
   /** How long loading collections for validation may take. */
   readonly validateTimeoutSeconds: number;
+  /**
+   * How long one Validate round may wait for collections to load before it answers `loading`
+   * and leaves the rest to the workflow's WaitForLoad (10 s) and a later round. See
+   * {@link DEFAULT_VALIDATE_LOAD_WAIT_SECONDS}.
+   */
+  readonly validateLoadWaitSeconds: number;
   /** How long packs in an archive class may take to thaw (S3 Deep Archive Bulk: up to 48 h). */
   readonly thawTimeoutSeconds: number;
   /**
@@ -38,11 +44,23 @@ export interface RestoreTimings {
  */
 export const DEFAULT_HYDRATION_CONCURRENCY = 4;
 
+/**
+ * Twenty seconds of waiting inside a Validate round: two WaitForLoad states' worth. A load the
+ * round waits out costs no Wait state, which would add up to 10 s to the RTO each; a collection
+ * of a few GB of sealed segments loads in seconds to tens of seconds (the query nodes read its
+ * binlogs and index files from object storage), so most restores validate in one round. Longer
+ * loads still end in WaitForLoad rounds, so a Lambda never sleeps through one: the wait costs at
+ * most 20 s of a 512 MB function per round (about $0.0002), far inside the Validate Task's 900 s
+ * timeout, and is never spent past the validation deadline.
+ */
+export const DEFAULT_VALIDATE_LOAD_WAIT_SECONDS = 20;
+
 export const DEFAULT_RESTORE_TIMINGS: RestoreTimings = {
   // As long as an export may take: hydration moves the same bytes the other way.
   volumeTimeoutSeconds: 6 * 3600,
   readyTimeoutSeconds: 30 * 60,
   validateTimeoutSeconds: 30 * 60,
+  validateLoadWaitSeconds: DEFAULT_VALIDATE_LOAD_WAIT_SECONDS,
   thawTimeoutSeconds: 48 * 3600,
   hydrationConcurrency: DEFAULT_HYDRATION_CONCURRENCY,
 };
@@ -50,6 +68,11 @@ export const DEFAULT_RESTORE_TIMINGS: RestoreTimings = {
 /** Every collaborator of the restore and drill steps. */
 export interface RestoreServices extends Pick<BackupServices, 'config' | 'now' | 'kube' | 'vault' | 'catalog' | 'sealer' | 'events' | 'dataMover' | 'objectCopy'> {
   readonly restoreTimings: RestoreTimings;
+  /**
+   * Waits `ms` within a step (Validate waits briefly for loads): a timer in a Lambda and in
+   * the local runner, a function of the test's clock in tests, so no test sleeps.
+   */
+  readonly sleep: (ms: number) => Promise<void>;
   /**
    * The region these steps run in, whose vault `vault` is: the vault's own region, or (in a DR
    * region's stack) one it replicates into, where only backups complete in that region's

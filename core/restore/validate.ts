@@ -1,15 +1,20 @@
 /**
  * Validation (restore step "Validate"): the restored Milvus holds what the backup recorded.
- * For every collection whose row count the backup recorded: it exists, it is loaded (loading it
- * when it is not, and coming back on a later poll — a Lambda does not sleep through a load),
- * its `count(*)` equals the recorded rows (at most them, for a count the backup took with get_stats, which includes deleted rows), and a sample search with a vector of the
+ * For every collection whose row count the backup recorded: it exists, it is loaded, its
+ * `count(*)` equals the recorded rows (at most them, for a count the backup took with get_stats, which includes deleted rows), and a sample search with a vector of the
  * collection's dimension returns hits. The checks are returned for the catalog;
  * {@link validationFailure} turns the failing ones into the named error.
  *
  * Collections are independent, so up to {@link VALIDATION_CONCURRENCY} are checked at once (each
  * one's requests in order): a restore of many collections is not validated one round trip at a
- * time, and Milvus's proxy is never sent more than a few searches at once.
- */
+ * time, and Milvus's proxy is never sent more than a few searches at once. Each collection not
+ * loaded is asked to load, and its load state is polled every {@link LOAD_POLL_MS} until it is
+ * loaded, for at most the round's load wait (`RestoreTimings.validateLoadWaitSeconds`); it is
+ * counted and searched as soon as it is loaded, while others still load. A collection still
+ * loading when the wait is over makes the round answer `loading`: the workflow's WaitForLoad
+ * and a later round take over, so a Lambda sleeps a few seconds to save a 10 s Wait state, never
+ * through a long load.
+  */
 import type { CollectionCheck, RowCount } from '../catalog/record.js';
 import { MilvusApiError, MilvusSchemaError, type MilvusClient } from '../milvus/client.js';
 import type { ValidationProgress } from '../workflow/restore-state.js';
@@ -18,6 +23,22 @@ import { mapBounded } from '../objectstore/bounded.js';
 
 /** Collections whose load state, counts and sample search are checked at once. */
 export const VALIDATION_CONCURRENCY = 4;
+
+/**
+ * How often a loading collection's state is polled within a round: every 0.5 s, as pymilvus's
+ * `wait_for_loading_collection` polls `get_loading_progress` (`Config.WaitTimeDurationWhenLoad`,
+ * 0.5 s) and the Java SDK v2's `loadCollection` polls `getLoadState` (`Thread.sleep(500)`).
+ * get_load_state is a metadata call querycoord answers from memory, so this costs Milvus nothing;
+ * a load finishes a poll interval sooner at most, against a 10 s WaitForLoad.
+ */
+export const LOAD_POLL_MS = 500;
+
+/** How a round waits for loads: for at most `seconds` of `now`, pausing with `sleep` between polls. */
+export interface LoadWait {
+  readonly seconds: number;
+  readonly now: () => Date;
+  readonly sleep: (ms: number) => Promise<void>;
+}
 
 /** Milvus REST v2 code for a database that does not exist. */
 const DATABASE_NOT_FOUND = 800;
@@ -94,72 +115,94 @@ async function sampleSearch(milvus: MilvusClient, database: string, collection: 
 }
 
 /**
- * One round of validation of `expected` (see the module documentation). While a collection
- * loads it returns `done: false` with `loading: ["db.collection", ...]` and no checks; past the
+ * One round of validation of `expected` (see the module documentation). Loads what is not
+ * loaded and, with `loadWait`, waits for the loads (polling every {@link LOAD_POLL_MS}, up to
+ * `loadWait.seconds` and never past the deadline), checking each collection once it is loaded.
+ * While a collection still loads at the end of the wait it returns `done: false` with
+ * `loading: ["db.collection", ...]` and no checks (those made are redone next round); past the
  * deadline (`progress.deadline`, or `timeoutSeconds` from `now` on the first round, which sets
  * it) it throws {@link ValidationTimeoutError}. Once nothing loads it returns `done: true` and a
  * check per collection; row counts are compared only with `validateRowCounts`, but counted
- * always. Idempotent: asking Milvus to load a loading collection again is harmless.
+ * always. Idempotent: asking Milvus to load a loading collection again is harmless. Without
+ * `loadWait` each collection's load state is read once.
  */
 export async function checkValidation(
   milvus: MilvusClient,
   expected: readonly RowCount[],
   progress: ValidationProgress,
-  options: { validateRowCounts: boolean; now: Date; timeoutSeconds: number },
+  options: { validateRowCounts: boolean; now: Date; timeoutSeconds: number; loadWait?: LoadWait },
 ): Promise<{ progress: ValidationProgress; checks?: CollectionCheck[] }> {
   const deadline = progress.deadline ?? deadlineAfter(options.now, options.timeoutSeconds).toISOString();
   const byDatabase = new Map<string, Set<string> | undefined>();
   for (const database of new Set(expected.map((e) => e.database))) byDatabase.set(database, await collectionsOf(milvus, database));
-  const missing: CollectionCheck[] = [];
+  const missing = new Map<RowCount, CollectionCheck>();
   for (const e of expected) {
     const collections = byDatabase.get(e.database);
     if (collections?.has(e.collection)) continue;
     const problem = collections ? `missing: database ${e.database} has no collection ${e.collection}` : `missing: there is no database ${e.database}`;
-    missing.push({ database: e.database, collection: e.collection, expected: e.rows, loaded: false, ok: false, problem });
+    missing.set(e, { database: e.database, collection: e.collection, expected: e.rows, loaded: false, ok: false, problem });
   }
-  const present = expected.filter((e) => byDatabase.get(e.database)?.has(e.collection));
-  const stillLoading = await mapBounded(present, VALIDATION_CONCURRENCY, async (e) => {
-    const state = await milvus.loadState(e.database, e.collection);
-    if (state === 'LoadStateLoaded') return undefined;
-    if (state === 'LoadStateNotLoad') await milvus.load(e.database, e.collection);
-    return `${e.database}.${e.collection}`;
+  const waitUntil = Math.min(options.now.getTime() + (options.loadWait?.seconds ?? 0) * 1000, Date.parse(deadline));
+  // Bounded by count as well as by the clock: a round makes at most one poll per interval of
+  // its wait, whatever the clock says (a frozen test clock, a clock that jumps back).
+  const polls = 1 + Math.max(0, Math.floor(((options.loadWait?.seconds ?? 0) * 1000) / LOAD_POLL_MS));
+  const results = await mapBounded(expected, VALIDATION_CONCURRENCY, async (e): Promise<CollectionCheck | 'loading'> => {
+    const gone = missing.get(e);
+    if (gone) return gone;
+    if (!(await loaded(milvus, e, options.loadWait, waitUntil, polls))) return 'loading';
+    return checkCollection(milvus, e, options.validateRowCounts);
   });
-  const loading = stillLoading.filter((name): name is string => name !== undefined);
+  const loading = expected.filter((_, i) => results[i] === 'loading').map((e) => `${e.database}.${e.collection}`);
   if (loading.length > 0) {
     if (options.now.getTime() > Date.parse(deadline)) throw new ValidationTimeoutError(loading, deadline);
     return { progress: { done: false, loading, deadline } };
   }
+  return { progress: { done: true, loading: [], deadline }, checks: results as CollectionCheck[] };
+}
 
-  const checks = await mapBounded(expected, VALIDATION_CONCURRENCY, async (e): Promise<CollectionCheck> => {
-    const gone = missing.find((m) => m.database === e.database && m.collection === e.collection);
-    if (gone) return gone;
-    // A count the backup took with get_stats (the collection was not loaded then) still held the
-    // rows deleted since the last compaction: compare it with get_stats of the restored segments
-    // (the same binlogs, the same rows), and require the live count to be no higher.
-    const byStats = e.confirmedBy === 'stats';
-    const live = await milvus.countRows(e.database, e.collection);
-    const restored = byStats ? await milvus.persistedRowCount(e.database, e.collection) : live;
-    const search = await sampleSearch(milvus, e.database, e.collection);
-    const countOk = !options.validateRowCounts || (restored === e.rows && live <= restored);
-    // An empty collection has nothing to find; any other must answer a search.
-    const searchOk = 'skipped' in search || ('hits' in search && (search.hits > 0 || live === 0));
-    const problems = [
-      ...(countOk ? [] : [byStats ? `expected ${e.rows} rows by get_stats (deleted rows included), restored ${restored} (${live} live)` : `expected ${e.rows} rows, restored ${restored}`]),
-      ...('problem' in search ? [search.problem] : searchOk ? [] : ['the sample search returned no hits']),
-    ];
-    return {
-      database: e.database,
-      collection: e.collection,
-      expected: e.rows,
-      restored,
-      countedBy: byStats ? 'stats' : 'count',
-      loaded: true,
-      ...('hits' in search ? { searchHits: search.hits } : {}),
-      ok: countOk && searchOk,
-      ...(problems.length > 0 ? { problem: problems.join('; ') } : {}),
-    };
-  });
-  return { progress: { done: true, loading: [], deadline }, checks };
+/**
+ * Whether collection `e` is loaded: asks Milvus to load it when it is not (again, when Milvus
+ * cancelled a load that made no progress), and with `wait` polls its state every
+ * {@link LOAD_POLL_MS} until it is loaded, `polls` polls are made, or the next poll would come
+ * after `waitUntil`.
+ */
+async function loaded(milvus: MilvusClient, e: RowCount, wait: LoadWait | undefined, waitUntil: number, polls: number): Promise<boolean> {
+  for (let poll = 1; ; poll++) {
+    const state = await milvus.loadState(e.database, e.collection);
+    if (state === 'LoadStateLoaded') return true;
+    if (state === 'LoadStateNotLoad') await milvus.load(e.database, e.collection);
+    if (!wait || poll >= polls || wait.now().getTime() + LOAD_POLL_MS > waitUntil) return false;
+    await wait.sleep(LOAD_POLL_MS);
+  }
+}
+
+/** The check of one loaded collection: its counts and a sample search. */
+async function checkCollection(milvus: MilvusClient, e: RowCount, validateRowCounts: boolean): Promise<CollectionCheck> {
+  // A count the backup took with get_stats (the collection was not loaded then) still held the
+  // rows deleted since the last compaction: compare it with get_stats of the restored segments
+  // (the same binlogs, the same rows), and require the live count to be no higher.
+  const byStats = e.confirmedBy === 'stats';
+  const live = await milvus.countRows(e.database, e.collection);
+  const restored = byStats ? await milvus.persistedRowCount(e.database, e.collection) : live;
+  const search = await sampleSearch(milvus, e.database, e.collection);
+  const countOk = !validateRowCounts || (restored === e.rows && live <= restored);
+  // An empty collection has nothing to find; any other must answer a search.
+  const searchOk = 'skipped' in search || ('hits' in search && (search.hits > 0 || live === 0));
+  const problems = [
+    ...(countOk ? [] : [byStats ? `expected ${e.rows} rows by get_stats (deleted rows included), restored ${restored} (${live} live)` : `expected ${e.rows} rows, restored ${restored}`]),
+    ...('problem' in search ? [search.problem] : searchOk ? [] : ['the sample search returned no hits']),
+  ];
+  return {
+    database: e.database,
+    collection: e.collection,
+    expected: e.rows,
+    restored,
+    countedBy: byStats ? 'stats' : 'count',
+    loaded: true,
+    ...('hits' in search ? { searchHits: search.hits } : {}),
+    ok: countOk && searchOk,
+    ...(problems.length > 0 ? { problem: problems.join('; ') } : {}),
+  };
 }
 
 /** The error for the failing checks (each named as db.collection with both counts), or undefined when all passed. */

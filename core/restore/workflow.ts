@@ -302,10 +302,11 @@ export async function checkReadinessStep(s: Services<'catalog' | 'now' | 'kube' 
 
 /**
  * Validate: one round of validation against the row counts recorded at backup: loads what is not
- * loaded (and comes back), then counts and searches every collection. The checks go into the
+ * loaded, waits briefly for the loads (`validateLoadWaitSeconds`; a longer load comes back after
+ * WaitForLoad), and counts and searches each collection once it is loaded. The checks go into the
  * catalog; any mismatch fails the restore (`RestoreValidationFailed`) naming the collection.
  */
-export async function validateStep(s: Services<'catalog' | 'now' | 'kube' | 'restoreTimings' | 'dataMover'>, restore: PreparedRestore, progress: ValidationProgress): Promise<ValidationProgress> {
+export async function validateStep(s: Services<'catalog' | 'now' | 'sleep' | 'kube' | 'restoreTimings' | 'dataMover'>, restore: PreparedRestore, progress: ValidationProgress): Promise<ValidationProgress> {
   return asStep(timeline(s, restore.restoreId), 'Validate', { ends: (p) => p.done, detail: () => 'every collection present, loaded, counted and searchable' }, async () => {
     const backup = await s.catalog.getBackup(restore.backupId);
     if (!backup) throw new BackupNotFoundError(restore.backupId);
@@ -319,6 +320,7 @@ export async function validateStep(s: Services<'catalog' | 'now' | 'kube' | 'res
         validateRowCounts: restore.validateRowCounts,
         now: s.now(),
         timeoutSeconds: s.restoreTimings.validateTimeoutSeconds,
+        loadWait: { seconds: s.restoreTimings.validateLoadWaitSeconds, now: s.now, sleep: s.sleep },
       }),
     );
     if (checks) {

@@ -3,8 +3,9 @@
  * as the backup steps' (EKS through an IAM token, the S3 vault, the DynamoDB catalog, the KMS
  * key that unseals captured Secrets, EventBridge) with the restore's deadlines.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../../core/config/schema.js';
-import type { RestoreServices } from '../../core/restore/context.js';
+import { DEFAULT_RESTORE_TIMINGS, type RestoreServices } from '../../core/restore/context.js';
 import { DEFAULT_TIMINGS } from '../../core/backup/context.js';
 import { awsBackupServices } from '../backup/services.js';
 import type { RestoreStepEnvironment } from './environment.js';
@@ -21,6 +22,7 @@ export function awsRestoreServices(config: Config, env: RestoreStepEnvironment):
   return {
     config: backup.config,
     now: backup.now,
+    sleep: async (ms) => void (await sleep(ms)),
     kube: backup.kube,
     vault: backup.vault,
     catalog: backup.catalog,
@@ -34,6 +36,8 @@ export function awsRestoreServices(config: Config, env: RestoreStepEnvironment):
       volumeTimeoutSeconds: env.VOLUME_TIMEOUT_SECONDS,
       readyTimeoutSeconds: env.READY_TIMEOUT_SECONDS,
       validateTimeoutSeconds: env.VALIDATE_TIMEOUT_SECONDS,
+      // Not an environment setting: the Validate Task's 900 s timeout bounds it, not the operator.
+      validateLoadWaitSeconds: DEFAULT_RESTORE_TIMINGS.validateLoadWaitSeconds,
       thawTimeoutSeconds: env.THAW_TIMEOUT_SECONDS,
       hydrationConcurrency: env.HYDRATION_CONCURRENCY,
     },

@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { setTimeout as delay } from 'node:timers/promises';
 import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 type JSONValue = Parameters<StateMachine['run']>[0];
 import type { Context } from 'aws-lambda';
@@ -222,15 +223,22 @@ export function localBackupServices(stateDir: string, config: Config, options: {
   };
 }
 
-/** The collaborators of the restore and drill steps on the embedded default. */
+/**
+ * The collaborators of the restore and drill steps on the embedded default. A step's waits
+ * (`sleep`) take real time unless `untilPoll` is given: then, as for Wait states, each is the
+ * cluster settling, so a test's steps wait for work done rather than for a time.
+ */
 export function localRestoreServices(
   stateDir: string,
   config: Config,
-  options: { timings?: Partial<BackupTimings>; restoreTimings?: Partial<RestoreTimings>; now?: () => Date; vault?: LocalVault } = {},
+  options: { timings?: Partial<BackupTimings>; restoreTimings?: Partial<RestoreTimings>; now?: () => Date; vault?: LocalVault; untilPoll?: () => Promise<void> } = {},
 ): RestoreServices {
   const { config: c, now, kube, vault, catalog, sealer, events, dataMover, objectCopy } = localBackupServices(stateDir, config, options);
   const region = readRegionLink(stateDir)?.region;
-  return { config: c, now, kube, vault, catalog, sealer, events, dataMover, objectCopy, restoreTimings: { ...DEFAULT_RESTORE_TIMINGS, ...options.restoreTimings }, ...(region ? { region } : {}) };
+  const untilPoll = options.untilPoll;
+  // A rejection (a cluster that does not settle) only ends the wait, as for a Wait state.
+  const sleep = untilPoll ? () => untilPoll().catch(() => undefined) : async (ms: number) => void (await delay(ms));
+  return { config: c, now, sleep, kube, vault, catalog, sealer, events, dataMover, objectCopy, restoreTimings: { ...DEFAULT_RESTORE_TIMINGS, ...options.restoreTimings }, ...(region ? { region } : {}) };
 }
 
 /** Runs the backup workflow; see {@link runLocalWorkflow}. */

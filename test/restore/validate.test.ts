@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { RowCount } from '../../core/catalog/record.js';
-import { MilvusClient } from '../../core/milvus/client.js';
+import { MilvusClient, type LoadState, type VectorField } from '../../core/milvus/client.js';
 import type { MilvusAnswer, MilvusCall, MilvusTransport } from '../../core/milvus/transport.js';
-import { checkValidation, VALIDATION_CONCURRENCY, validationFailure } from '../../core/restore/validate.js';
+import { checkValidation, LOAD_POLL_MS, VALIDATION_CONCURRENCY, ValidationTimeoutError, validationFailure, type LoadWait } from '../../core/restore/validate.js';
 import { MilvusSimulator, readMilvusState, seedMilvusData } from '../../local/milvus/index.js';
 import { tempVolumes, type TempVolumes } from '../local-milvus/helpers.js';
 
@@ -81,5 +81,109 @@ describe('validation of many collections', () => {
     expect(result.checks!.map((c) => c.restored)).toEqual(expected.map((e) => e.rows));
     expect(result.checks!.filter((c) => !c.ok).map((c) => c.collection)).toEqual(['c5']);
     expect(result.checks!.every((c) => (c.searchHits ?? 0) > 0)).toBe(true);
+  });
+});
+
+/**
+ * A Milvus whose collections each load after a given number of load-state polls following the
+ * load request (`Infinity`: never within the test), recording every call in order.
+ */
+class LoadingMilvus {
+  readonly log: string[] = [];
+  private readonly pollsSinceLoad = new Map<string, number>();
+  constructor(private readonly loadsAfter: Readonly<Record<string, number>>) {}
+  async listCollections(): Promise<string[]> {
+    return Object.keys(this.loadsAfter);
+  }
+  async loadState(_db: string, name: string): Promise<LoadState> {
+    this.log.push(`loadState ${name}`);
+    const after = this.loadsAfter[name]!;
+    if (after === 0) return 'LoadStateLoaded';
+    const polls = this.pollsSinceLoad.get(name);
+    if (polls === undefined) return 'LoadStateNotLoad';
+    this.pollsSinceLoad.set(name, polls + 1);
+    return polls + 1 >= after ? 'LoadStateLoaded' : 'LoadStateLoading';
+  }
+  async load(_db: string, name: string): Promise<void> {
+    this.log.push(`load ${name}`);
+    if (!this.pollsSinceLoad.has(name)) this.pollsSinceLoad.set(name, 0);
+  }
+  async countRows(_db: string, name: string): Promise<number> {
+    this.log.push(`count ${name}`);
+    return 10;
+  }
+  async persistedRowCount(): Promise<number> {
+    return 10;
+  }
+  async describeVectorField(): Promise<VectorField> {
+    return { field: 'embedding', dim: 4 };
+  }
+  async search(_db: string, name: string): Promise<unknown[]> {
+    this.log.push(`search ${name}`);
+    return [{}, {}, {}];
+  }
+  polls(name: string): number {
+    return this.log.filter((l) => l === `loadState ${name}`).length;
+  }
+}
+
+/** A test clock that `sleep` advances: a round's wait takes no real time. */
+function fakeClock(start: Date): LoadWait & { elapsedMs: () => number } {
+  let t = start.getTime();
+  return { seconds: 20, now: () => new Date(t), sleep: async (ms) => void (t += ms), elapsedMs: () => t - start.getTime() };
+}
+
+const rowsOf = (...names: string[]): RowCount[] => names.map((collection) => ({ database: 'default', collection, rows: 10, confirmedBy: 'count' }));
+
+describe('waiting for loads within a round', () => {
+  it('checks in one round a collection that loads a few polls after the load request', async () => {
+    const milvus = new LoadingMilvus({ late: 3 });
+    const clock = fakeClock(NOW);
+
+    const result = await checkValidation(milvus as unknown as MilvusClient, rowsOf('late'), { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 60, loadWait: clock });
+
+    expect(result.progress.done).toBe(true);
+    expect(result.checks).toEqual([expect.objectContaining({ collection: 'late', loaded: true, restored: 10, searchHits: 3, ok: true })]);
+    expect(milvus.log.slice(0, 5)).toEqual(['loadState late', 'load late', 'loadState late', 'loadState late', 'loadState late']);
+    expect(clock.elapsedMs()).toBe(3 * LOAD_POLL_MS);
+  });
+
+  it('answers loading once the wait is spent, polling no more often than every LOAD_POLL_MS', async () => {
+    const milvus = new LoadingMilvus({ slow: Infinity });
+    const clock = { ...fakeClock(NOW), seconds: 2 };
+
+    const result = await checkValidation(milvus as unknown as MilvusClient, rowsOf('slow'), { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 60, loadWait: clock });
+
+    expect(result).toEqual({ progress: { done: false, loading: ['default.slow'], deadline: '2026-11-23T02:06:00.000Z' } });
+    expect(milvus.polls('slow')).toBe(1 + 2000 / LOAD_POLL_MS);
+    expect(clock.elapsedMs()).toBeLessThanOrEqual(2000);
+  });
+
+  it('counts and searches a loaded collection while another still loads', async () => {
+    const milvus = new LoadingMilvus({ slow: 4, ready: 0 });
+
+    const result = await checkValidation(milvus as unknown as MilvusClient, rowsOf('slow', 'ready'), { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 60, loadWait: fakeClock(NOW) });
+
+    expect(result.checks!.map((c) => `${c.collection}:${c.ok}`)).toEqual(['slow:true', 'ready:true']);
+    const lastSlowPoll = milvus.log.lastIndexOf('loadState slow');
+    expect(milvus.log.indexOf('search ready')).toBeGreaterThan(-1);
+    expect(milvus.log.indexOf('search ready')).toBeLessThan(lastSlowPoll);
+    expect(milvus.log.indexOf('count slow')).toBeGreaterThan(lastSlowPoll);
+  });
+
+  it('waits no later than the validation deadline, and past it fails with ValidationTimeout without waiting', async () => {
+    const nearDeadline = { done: false, loading: ['default.slow'], deadline: new Date(NOW.getTime() + 1000).toISOString() };
+    const pastDeadline = { ...nearDeadline, deadline: new Date(NOW.getTime() - 1000).toISOString() };
+    const near = new LoadingMilvus({ slow: Infinity });
+    const past = new LoadingMilvus({ slow: Infinity });
+
+    const round = await checkValidation(near as unknown as MilvusClient, rowsOf('slow'), nearDeadline, { validateRowCounts: true, now: NOW, timeoutSeconds: 60, loadWait: fakeClock(NOW) });
+    const late = checkValidation(past as unknown as MilvusClient, rowsOf('slow'), pastDeadline, { validateRowCounts: true, now: NOW, timeoutSeconds: 60, loadWait: fakeClock(NOW) });
+
+    expect(round.progress).toEqual(nearDeadline);
+    expect(near.polls('slow')).toBe(1 + 1000 / LOAD_POLL_MS);
+    await expect(late).rejects.toBeInstanceOf(ValidationTimeoutError);
+    await expect(late).rejects.toThrow(/default\.slow were still loading at the validation deadline/);
+    expect(past.polls('slow')).toBe(1);
   });
 });
