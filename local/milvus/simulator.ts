@@ -41,6 +41,14 @@
  * must keep its ticket. Before 2.6.8 (or with the `gcPauseWithoutTicket` fault): no ticket, one
  * global pause, any resume ends it.
  *
+ * Load. `collections/load` answers at once and starts the work querycoord hands its query nodes:
+ * every sealed segment's files are read from the bucket (insert binlogs, stats and delete logs,
+ * index files), then the searchable rows, in the background. Until that is done `get_load_state`
+ * and `describe` say LoadStateLoading with the progress querycoord reports, and searches and
+ * queries answer 103 (not fully loaded); a load whose files are missing never completes (see
+ * `loadStateOf`). Collections whose load etcd records (querycoord's load info) are loaded from
+ * the start. `loadsSettled()` lets a test await the reads instead of a time.
+ *
  * Search. `POST /v2/vectordb/entities/search` takes Milvus's `SearchReqV2` body and answers
  * `{"code":0,"cost":0,"data":[{"distance":…,"id":"…"}]}` with real primary keys of the rows on
  * the volumes, ranked by the index metric (see search.ts for how rows and vectors are found).
