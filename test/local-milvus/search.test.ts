@@ -131,7 +131,9 @@ describe('entities/search', () => {
   test('searches a collection once it is loaded', async () => {
     const sim = simulator();
     await rest(sim, '/v2/vectordb/collections/load', { dbName: 'analytics', collectionName: 'events' });
-    await rest(sim, '/v2/vectordb/collections/get_load_state', { dbName: 'analytics', collectionName: 'events' });
+    // The load reads the segments in the background; once read, get_load_state says Loaded.
+    await sim.loadsSettled();
+    expect((await rest(sim, '/v2/vectordb/collections/get_load_state', { dbName: 'analytics', collectionName: 'events' })).json.data).toEqual({ loadState: 'LoadStateLoaded', loadProgress: 100 });
 
     const res = await search(sim, { dbName: 'analytics', collectionName: 'events', data: [vector(8)], limit: 5 });
 
