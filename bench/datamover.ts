@@ -2,7 +2,7 @@
  * Benchmark of the data mover against restic on the same data, on this machine.
  *
  *   npm run bench:datamover -- [--profile default,small-files] [--size-mib N] [--db-mib N]
- *                              [--seed 42] [--dir PATH] [--disk-mib 1024] [--keep]
+ *                              [--runs 3] [--seed 42] [--dir PATH] [--disk-mib 1024] [--keep]
  *
  * 1. Measures this machine's disk copy rate (bench/disk-rate.ts: a 1 GiB file copied with
  *    O_DIRECT reads and writes overlapping, fsynced; best of 3), the yardstick of the `% disk`
@@ -20,8 +20,14 @@
  *    with the files still in memory; ours syncs before it ends). Both backups read from a warm
  *    page cache, both restores start with an empty one where the script may empty it (root).
  *    Bytes uploaded is the growth of the vault / repository on disk.
- * 4. Checks both restores against the source, prints a table per profile and writes JSON to
- *    bench-results/.
+ * 4. Checks both restores against the source.
+ * 5. Does all of 2-4 `--runs` times per profile, each run from scratch (the dataset built again
+ *    from its seed, a new vault and repository), the tools taking turns at going first (so
+ *    neither always runs on a disk the other just worked), and prints per profile a table of
+ *    the median run of each operation, every run's times below it; JSON of every run goes to
+ *    bench-results/. A single run is not enough on a virtual machine: its disk slows under
+ *    sustained I/O and recovers after a rest (here one restore took 3.4-3.7 s after a pause
+ *    and 3.9-4.3 s back to back), so one run's ratio says as much about the order as the tools.
  *
  * restic is the Debian package (`apt-get install -y restic`); without it the comparison
  * columns are skipped with a message. This is a measurement, not a test: it asserts nothing
@@ -56,6 +62,7 @@ try {
       seed: { type: 'string', default: '42' },
       dir: { type: 'string' },
       'disk-mib': { type: 'string', default: '1024' },
+      runs: { type: 'string', default: '3' },
       keep: { type: 'boolean', default: false },
     },
   });
@@ -71,6 +78,8 @@ if (sizeOverride !== undefined && !(sizeOverride > 0)) fail('--size-mib must be 
 if (dbOverride !== undefined && !(dbOverride >= 8)) fail('--db-mib must be at least 8');
 const diskMiB = Number(args['disk-mib']);
 if (!(Number.isInteger(diskMiB) && diskMiB >= 64)) fail('--disk-mib must be a whole number of MiB, at least 64');
+const runs = Number(args.runs);
+if (!(Number.isInteger(runs) && runs >= 1 && runs <= 15)) fail('--runs must be a whole number from 1 to 15');
 const profiles: DatasetProfile[] = profileNames.map((p) => {
   const base = PROFILES[p as DatasetProfile['name']];
   return { ...base, ...(sizeOverride !== undefined ? { segmentMiB: sizeOverride } : {}), ...(dbOverride !== undefined ? { dbMiB: dbOverride } : {}) };
@@ -163,8 +172,11 @@ interface ProfileResult {
 
 const step = (text: string): void => void process.stderr.write(`${text}...\n`);
 
-/** Full backup, 1% change, incremental and restore of one profile with both tools, in `dir`. */
-function runProfile(profile: DatasetProfile, dir: string, cli: string, restic: string | undefined): ProfileResult {
+/**
+ * Full backup, 1% change, incremental and restore of one profile with both tools, in `dir`;
+ * with `resticFirst` restic takes each step before ours.
+ */
+function runProfile(profile: DatasetProfile, dir: string, cli: string, restic: string | undefined, resticFirst: boolean): ProfileResult {
   const data = join(dir, 'data');
   const vaultDir = join(dir, 'vault');
   const resticRepo = join(dir, 'restic-repo');
@@ -178,15 +190,25 @@ function runProfile(profile: DatasetProfile, dir: string, cli: string, restic: s
 
   /** Backs `data` up with ours (as `backupId`) and restic; bytes uploaded is what each repository grew by. */
   const backupBoth = (name: string, backupId: string): { ours: Timed & { bytesUploaded: number }; restic?: Timed & { bytesUploaded: number } } => {
-    step(`[${profile.name}] ${name} (ours)`);
-    let before = diskUsage(vaultDir);
-    const oursRun = ours(['backup', '--source', data, '--vault', vaultUrl, '--volume', 'milvus-data', '--backup-id', backupId, '--json']);
-    const oursUp = diskUsage(vaultDir) - before;
-    if (!restic) return { ours: { ...oursRun, bytesUploaded: oursUp } };
-    step(`[${profile.name}] ${name} (restic)`);
-    before = diskUsage(resticRepo);
-    const resticRun = timed('restic', ['--repo', resticRepo, 'backup', '--host', 'bench', '-q', data], resticEnv);
-    return { ours: { ...oursRun, bytesUploaded: oursUp }, restic: { ...resticRun, bytesUploaded: diskUsage(resticRepo) - before } };
+    const runOurs = (): Timed & { bytesUploaded: number } => {
+      step(`[${profile.name}] ${name} (ours)`);
+      const before = diskUsage(vaultDir);
+      const run = ours(['backup', '--source', data, '--vault', vaultUrl, '--volume', 'milvus-data', '--backup-id', backupId, '--json']);
+      return { ...run, bytesUploaded: diskUsage(vaultDir) - before };
+    };
+    const runRestic = (): Timed & { bytesUploaded: number } => {
+      step(`[${profile.name}] ${name} (restic)`);
+      const before = diskUsage(resticRepo);
+      const run = timed('restic', ['--repo', resticRepo, 'backup', '--host', 'bench', '-q', data], resticEnv);
+      return { ...run, bytesUploaded: diskUsage(resticRepo) - before };
+    };
+    if (!restic) return { ours: runOurs() };
+    if (resticFirst) {
+      const r = runRestic();
+      return { restic: r, ours: runOurs() };
+    }
+    const o = runOurs();
+    return { ours: o, restic: runRestic() };
   };
 
   const rows: Row[] = [];
@@ -197,16 +219,27 @@ function runProfile(profile: DatasetProfile, dir: string, cli: string, restic: s
   const totalAfter = diskUsage(data);
   rows.push({ operation: 'incremental (1%)', megabytes: totalAfter / MiB, ...incremental });
 
-  step(`[${profile.name}] restore (ours)`);
   const oursTarget = join(dir, 'restore-ours');
-  const cold = dropCaches();
-  const oursRestore = ours(['restore', '--vault', vaultUrl, '--volume', 'milvus-data', '--backup-id', 'incr', '--target', oursTarget, '--json']);
-  let resticRestore: Timed | undefined;
   const resticTarget = join(dir, 'restore-restic');
-  if (restic) {
+  let cold = true;
+  const restoreOurs = (): Timed => {
+    step(`[${profile.name}] restore (ours)`);
+    cold &&= dropCaches();
+    return ours(['restore', '--vault', vaultUrl, '--volume', 'milvus-data', '--backup-id', 'incr', '--target', oursTarget, '--json']);
+  };
+  const restoreRestic = (): Timed => {
     step(`[${profile.name}] restore (restic)`);
-    dropCaches();
-    resticRestore = timed('restic', ['--repo', resticRepo, 'restore', 'latest', '--host', 'bench', '--target', resticTarget, '-q'], resticEnv);
+    cold &&= dropCaches();
+    return timed('restic', ['--repo', resticRepo, 'restore', 'latest', '--host', 'bench', '--target', resticTarget, '-q'], resticEnv);
+  };
+  let oursRestore: Timed;
+  let resticRestore: Timed | undefined;
+  if (restic && resticFirst) {
+    resticRestore = restoreRestic();
+    oursRestore = restoreOurs();
+  } else {
+    oursRestore = restoreOurs();
+    if (restic) resticRestore = restoreRestic();
   }
   rows.push({ operation: 'restore', megabytes: totalAfter / MiB, ours: oursRestore, ...(resticRestore ? { restic: resticRestore } : {}) });
 
@@ -220,12 +253,42 @@ function runProfile(profile: DatasetProfile, dir: string, cli: string, restic: s
 
 // --- report -------------------------------------------------------------------------------------
 
+/** A profile's runs, and per operation the median run of each tool. */
+interface Summary extends ProfileResult {
+  runs: ProfileResult[];
+}
+
+/**
+ * Per operation, each tool's median run (by seconds; of an even count the slower middle one, so
+ * a tool is never credited with a time between two it took), with the highest peak RSS of any
+ * run: memory is a bound, not a typical value. Restores count as identical only if all were.
+ */
+function summarize(all: ProfileResult[]): Summary {
+  const first = all[0]!;
+  const median = <T extends Timed>(timings: T[]): T => {
+    const sorted = [...timings].sort((a, b) => a.seconds - b.seconds);
+    return { ...sorted[Math.floor(sorted.length / 2)]!, peakRssMiB: Math.max(...timings.map((t) => t.peakRssMiB)) };
+  };
+  const rows = first.rows.map((row, i) => {
+    const restics = all.map((r) => r.rows[i]!.restic).filter((t): t is NonNullable<typeof t> => t !== undefined);
+    return { ...row, ours: median(all.map((r) => r.rows[i]!.ours)), ...(restics.length > 0 ? { restic: median(restics) } : {}) };
+  });
+  return {
+    ...first,
+    rows,
+    oursRestoreOk: all.every((r) => r.oursRestoreOk),
+    resticRestoreOk: first.resticRestoreOk === undefined ? undefined : all.every((r) => r.resticRestoreOk),
+    cold: all.every((r) => r.cold),
+    runs: all,
+  };
+}
+
 const fmt = (n: number, d = 1): string => n.toFixed(d);
 const throughput = (mb: number, t: Timed): number => mb / t.seconds;
 const percent = (share: number): string => `${Math.round(share * 100)}%`;
 const split = (t: Timed): string => `${fmt(t.exitSeconds, 2)} s + ${fmt(t.syncSeconds, 2)} s`;
 
-function formatProfile(r: ProfileResult, disk: DiskRate, restic: string | undefined): string {
+function formatProfile(r: Summary, disk: DiskRate, restic: string | undefined): string {
   const header = ['operation', 'ours s', 'ours MiB/s', 'ours % disk', 'restic s', 'restic MiB/s', 'restic % disk', 'ours/restic', 'uploaded MiB (ours/restic)', 'peak RSS MiB (ours/restic)'];
   const table = r.rows.map((row) => [
     row.operation,
@@ -246,7 +309,14 @@ function formatProfile(r: ProfileResult, disk: DiskRate, restic: string | undefi
     `profile ${r.profile.name}: ${r.dataset.files} files, ${fmt(r.dataset.bytes / MiB)} MiB (${r.profile.description}; seed ${args.seed}); change: ${fmt(r.change.bytes / MiB)} MiB (${r.change.newFiles} new files + 4 MiB inside the db file)`,
     `incremental upload / bytes changed: ours ${fmt(incremental.ours.bytesUploaded! / r.change.bytes, 2)} (vault growth; the tool reports ${fmt(r.oursIncrementalReportedMiB)} MiB)` +
       (incremental.restic ? `, restic ${fmt(incremental.restic.bytesUploaded! / r.change.bytes, 2)}` : ''),
-    `process until exit + sync after it: ${r.rows
+    ...(r.runs.length > 1
+      ? [
+          `each run's s (ours / restic; odd runs ours first, even runs restic first): ${r.rows
+            .map((row, i) => `${row.operation}: ${r.runs.map((run) => fmt(run.rows[i]!.ours.seconds, 2)).join(', ')}${row.restic ? ` / ${r.runs.map((run) => fmt(run.rows[i]!.restic!.seconds, 2)).join(', ')}` : ''}`)
+            .join('; ')}`,
+        ]
+      : []),
+    `process until exit + sync after it (median runs): ${r.rows
       .map((row) => `${row.operation}: ours ${split(row.ours)}${row.restic ? `, restic ${split(row.restic)}` : ''}`)
       .join('; ')}`,
     `restores identical to the source: ours ${r.oursRestoreOk ? 'yes' : 'NO'}${restic ? `, restic ${r.resticRestoreOk ? 'yes' : 'NO'}` : ''}; ` +
@@ -265,19 +335,24 @@ if (!restic) process.stderr.write('restic not found: skipping the comparison (in
 
 step(`measuring the disk copy rate in ${work} (${diskMiB} MiB, O_DIRECT, best of 3)`);
 const disk = await measureDiskCopyRate(work, diskMiB);
-const results: ProfileResult[] = [];
+const results: Summary[] = [];
 for (const profile of profiles) {
-  const dir = join(work, profile.name);
-  results.push(runProfile(profile, dir, cli, restic));
-  // Each profile's trees and repositories go before the next is built: less disk needed.
-  if (!args.keep) rmSync(dir, { recursive: true, force: true });
+  const all: ProfileResult[] = [];
+  for (let run = 1; run <= runs; run++) {
+    const dir = join(work, profile.name, `run-${run}`);
+    if (runs > 1) step(`[${profile.name}] run ${run} of ${runs}, ${run % 2 === 0 ? 'restic' : 'ours'} first`);
+    all.push(runProfile(profile, dir, cli, restic, run % 2 === 0));
+    // Each run's trees and repositories go before the next is built: less disk needed.
+    if (!args.keep) rmSync(dir, { recursive: true, force: true });
+  }
+  results.push(summarize(all));
 }
 
 const machine = `${availableParallelism()} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), ${fmt(totalmem() / 1024 ** 3, 0)} GiB memory`;
 const summary = [
   `machine: ${machine}; disk copy rate ${fmt(disk.mibPerSecond, 0)} MiB/s (${disk.sizeMiB} MiB copied ${disk.direct ? 'with O_DIRECT' : 'through the page cache (O_DIRECT refused)'}, reads and writes overlapping, fsynced; best of ${disk.runs.map((r) => fmt(r, 0)).join(', ')} MiB/s)`,
-  `s is the wall time until the tool's output is on disk: its process (/usr/bin/time) plus the \`sync\` run right after it, which writes back what it left in the page cache (both split out under each table).`,
-  `% disk is the operation's MiB/s over the disk copy rate; ours/restic is restic's time divided by ours (above 1 = ours faster); peak RSS is the process's (/usr/bin/time).`,
+  `s is the wall time until the tool's output is on disk: its process (/usr/bin/time) plus the \`sync\` run right after it, which writes back what it left in the page cache (both split out under each table); ${runs > 1 ? `each tool's median of ${runs} runs, each run from scratch` : 'one run'}.`,
+  `% disk is the operation's MiB/s over the disk copy rate; ours/restic is restic's time divided by ours (above 1 = ours faster); peak RSS is the process's (/usr/bin/time), the highest of the runs.`,
   `${restic ?? 'restic: not installed'}; node ${process.version}`,
 ];
 process.stdout.write(`${results.map((r) => formatProfile(r, disk, restic)).join('\n\n')}\n\n${summary.join('\n')}\n`);
@@ -287,7 +362,7 @@ mkdirSync(resultsDir, { recursive: true });
 const file = join(resultsDir, `datamover-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 writeFileSync(
   file,
-  `${JSON.stringify({ seed: args.seed, machine, disk, restic: restic ?? null, profiles: results.map((r) => ({ ...r, resticRestoreOk: r.resticRestoreOk ?? null })), notes: summary }, null, 2)}\n`,
+  `${JSON.stringify({ seed: args.seed, runs, machine, disk, restic: restic ?? null, profiles: results.map((r) => ({ ...r, resticRestoreOk: r.resticRestoreOk ?? null, runs: r.runs.map((run) => ({ ...run, resticRestoreOk: run.resticRestoreOk ?? null })) })), notes: summary }, null, 2)}\n`,
 );
 process.stderr.write(`results written to ${file}\n`);
 if (!args.keep) rmSync(work, { recursive: true, force: true });
