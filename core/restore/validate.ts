@@ -1,27 +1,29 @@
 /**
  * Validation (restore step "Validate"): the restored Milvus holds what the backup recorded.
  * For every collection whose row count the backup recorded: it exists, it is loaded, its
- * `count(*)` equals the recorded rows (at most them, for a count the backup took with get_stats, which includes deleted rows), and a sample search with a vector of the
- * collection's dimension returns hits. The checks are returned for the catalog;
- * {@link validationFailure} turns the failing ones into the named error.
+ * `count(*)` equals the recorded rows (at most them, for a count the backup took with get_stats,
+ * which includes deleted rows), and a sample search with a vector of the collection's dimension
+ * returns hits. The checks are returned for the catalog; {@link validationFailure} turns the
+ * failing ones into the named error.
  *
- * Collections are independent, so up to {@link VALIDATION_CONCURRENCY} are checked at once (each
- * one's requests in order): a restore of many collections is not validated one round trip at a
- * time, and Milvus's proxy is never sent more than a few searches at once. Each collection not
- * loaded is asked to load, and its load state is polled every {@link LOAD_POLL_MS} until it is
- * loaded, for at most the round's load wait (`RestoreTimings.validateLoadWaitSeconds`); it is
- * counted and searched as soon as it is loaded, while others still load. A collection still
- * loading when the wait is over makes the round answer `loading`: the workflow's WaitForLoad
- * and a later round take over, so a Lambda sleeps a few seconds to save a 10 s Wait state, never
- * through a long load.
-  */
+ * A round first asks for every load in one quick pass: the load state of each present
+ * collection, and a load request for each not loaded, so Milvus loads them all in parallel
+ * whatever their number. Then, with a load wait, it polls the collections still loading every
+ * {@link LOAD_POLL_MS}, all in one poll, for at most the round's load wait
+ * (`RestoreTimings.validateLoadWaitSeconds`), and counts and searches each collection as soon as
+ * it is loaded, while others still load. Milvus's proxy is never sent more than
+ * {@link VALIDATION_CONCURRENCY} of the round's requests at once. A collection still loading when
+ * the wait is over makes the round answer `loading`: the workflow's WaitForLoad and a later round
+ * take over, so a Lambda sleeps a few seconds to save a 10 s Wait state, never through a long
+ * load.
+ */
 import type { CollectionCheck, RowCount } from '../catalog/record.js';
-import { MilvusApiError, MilvusSchemaError, type MilvusClient } from '../milvus/client.js';
+import { MilvusApiError, MilvusSchemaError, type LoadState, type MilvusClient } from '../milvus/client.js';
 import type { ValidationProgress } from '../workflow/restore-state.js';
 import { deadlineAfter } from '../deadline.js';
-import { mapBounded } from '../objectstore/bounded.js';
+import { Semaphore } from '../vault/semaphore.js';
 
-/** Collections whose load state, counts and sample search are checked at once. */
+/** Requests of a round (load states, loads, counts, searches) sent to Milvus at once. */
 export const VALIDATION_CONCURRENCY = 4;
 
 /**
@@ -97,16 +99,21 @@ export function sampleVector(dim: number): number[] {
  * search (binary or sparse vectors only: the count is all we can check), a problem when
  * Milvus refuses the search.
  */
-async function sampleSearch(milvus: MilvusClient, database: string, collection: string): Promise<{ hits: number } | { skipped: true } | { problem: string }> {
-  let field;
+async function sampleSearch(
+  milvus: MilvusClient,
+  database: string,
+  collection: string,
+  bounded: <T>(request: () => Promise<T>) => Promise<T>,
+): Promise<{ hits: number } | { skipped: true } | { problem: string }> {
+  let field: Awaited<ReturnType<MilvusClient['describeVectorField']>>;
   try {
-    field = await milvus.describeVectorField(database, collection);
+    field = await bounded(() => milvus.describeVectorField(database, collection));
   } catch (err) {
     if (err instanceof MilvusSchemaError) return { skipped: true };
     throw err;
   }
   try {
-    const hits = await milvus.search(database, collection, { annsField: field.field, vector: sampleVector(field.dim), limit: 3 });
+    const hits = await bounded(() => milvus.search(database, collection, { annsField: field.field, vector: sampleVector(field.dim), limit: 3 }));
     return { hits: hits.length };
   } catch (err) {
     if (err instanceof MilvusApiError) return { problem: `the sample search failed: ${err.message}` };
@@ -115,16 +122,16 @@ async function sampleSearch(milvus: MilvusClient, database: string, collection: 
 }
 
 /**
- * One round of validation of `expected` (see the module documentation). Loads what is not
- * loaded and, with `loadWait`, waits for the loads (polling every {@link LOAD_POLL_MS}, up to
+ * One round of validation of `expected` (see the module documentation). Asks for every load
+ * first, then, with `loadWait`, waits for the loads (polling every {@link LOAD_POLL_MS}, up to
  * `loadWait.seconds` and never past the deadline), checking each collection once it is loaded.
- * While a collection still loads at the end of the wait it returns `done: false` with
- * `loading: ["db.collection", ...]` and no checks (those made are redone next round); past the
- * deadline (`progress.deadline`, or `timeoutSeconds` from `now` on the first round, which sets
- * it) it throws {@link ValidationTimeoutError}. Once nothing loads it returns `done: true` and a
- * check per collection; row counts are compared only with `validateRowCounts`, but counted
- * always. Idempotent: asking Milvus to load a loading collection again is harmless. Without
- * `loadWait` each collection's load state is read once.
+ * While a collection still loads at the end of the wait it returns
+ * `done: false` with `loading: ["db.collection", ...]` and no checks (those made are redone next
+ * round); past the deadline (`progress.deadline`, or `timeoutSeconds` from `now` on the first
+ * round, which sets it) it throws {@link ValidationTimeoutError}. Once nothing loads it returns
+ * `done: true` and a check per collection, in the order of `expected`. Row counts are compared
+ * only with `validateRowCounts`, but counted always. Idempotent: asking Milvus to load a loading collection again is harmless.
+ * Without `loadWait` each collection's load state is read once.
  */
 export async function checkValidation(
   milvus: MilvusClient,
@@ -135,56 +142,103 @@ export async function checkValidation(
   const deadline = progress.deadline ?? deadlineAfter(options.now, options.timeoutSeconds).toISOString();
   const byDatabase = new Map<string, Set<string> | undefined>();
   for (const database of new Set(expected.map((e) => e.database))) byDatabase.set(database, await collectionsOf(milvus, database));
-  const missing = new Map<RowCount, CollectionCheck>();
+  const checks = new Map<RowCount, CollectionCheck>();
   for (const e of expected) {
     const collections = byDatabase.get(e.database);
     if (collections?.has(e.collection)) continue;
     const problem = collections ? `missing: database ${e.database} has no collection ${e.collection}` : `missing: there is no database ${e.database}`;
-    missing.set(e, { database: e.database, collection: e.collection, expected: e.rows, loaded: false, ok: false, problem });
+    checks.set(e, { database: e.database, collection: e.collection, expected: e.rows, loaded: false, ok: false, problem });
   }
-  const waitUntil = Math.min(options.now.getTime() + (options.loadWait?.seconds ?? 0) * 1000, Date.parse(deadline));
-  // Bounded by count as well as by the clock: a round makes at most one poll per interval of
-  // its wait, whatever the clock says (a frozen test clock, a clock that jumps back).
-  const polls = 1 + Math.max(0, Math.floor(((options.loadWait?.seconds ?? 0) * 1000) / LOAD_POLL_MS));
-  const results = await mapBounded(expected, VALIDATION_CONCURRENCY, async (e): Promise<CollectionCheck | 'loading'> => {
-    const gone = missing.get(e);
-    if (gone) return gone;
-    if (!(await loaded(milvus, e, options.loadWait, waitUntil, polls))) return 'loading';
-    return checkCollection(milvus, e, options.validateRowCounts);
-  });
-  const loading = expected.filter((_, i) => results[i] === 'loading').map((e) => `${e.database}.${e.collection}`);
+  const present = expected.filter((e) => !checks.has(e));
+
+  // Every request of the round takes a slot: polls and checks share VALIDATION_CONCURRENCY.
+  const slots = new Semaphore(VALIDATION_CONCURRENCY);
+  const bounded = async <T>(request: () => Promise<T>): Promise<T> => {
+    await slots.acquire();
+    try {
+      return await request();
+    } finally {
+      slots.release();
+    }
+  };
+  // Checks run while the others load; the first error of one ends the round once they are done.
+  const running: Promise<void>[] = [];
+  let error: { err: unknown } | undefined;
+  const check = (e: RowCount): void => {
+    running.push(
+      checkCollection(milvus, e, options.validateRowCounts, bounded).then(
+        (c) => void checks.set(e, c),
+        (err: unknown) => void (error ??= { err }),
+      ),
+    );
+  };
+  const failed = () => error !== undefined;
+  /** Polls the load state of `collections` (asking for a load where there is none) and starts the check of each loaded one; returns those still loading. */
+  const poll = async (collections: readonly RowCount[]): Promise<RowCount[]> => {
+    const isLoaded = await Promise.all(collections.map((e) => bounded(() => requestLoad(milvus, e))));
+    for (const [i, e] of collections.entries()) if (isLoaded[i]) check(e);
+    return collections.filter((_, i) => !isLoaded[i]);
+  };
+
+  // One pass over every collection first: each load is asked for at once, whatever their number.
+  let loading = await poll(present);
+  const wait = options.loadWait;
+  if (wait) {
+    const waitUntil = Math.min(options.now.getTime() + wait.seconds * 1000, Date.parse(deadline));
+    // Bounded by count as well as by the clock: a round makes at most one poll per interval of
+    // its wait, whatever the clock says (a frozen test clock, a clock that jumps back).
+    const polls = 1 + Math.max(0, Math.floor((wait.seconds * 1000) / LOAD_POLL_MS));
+    for (let made = 1; loading.length > 0 && !failed() && made < polls && wait.now().getTime() + LOAD_POLL_MS <= waitUntil; made++) {
+      await wait.sleep(LOAD_POLL_MS);
+      if (failed()) break;
+      loading = await poll(loading);
+    }
+  }
+  await Promise.all(running);
+  if (error) throw error.err;
+  const made = expected.flatMap((e) => checks.get(e) ?? []);
   if (loading.length > 0) {
-    if (options.now.getTime() > Date.parse(deadline)) throw new ValidationTimeoutError(loading, deadline);
-    return { progress: { done: false, loading, deadline } };
+    const names = loading.map((e) => `${e.database}.${e.collection}`);
+    if (options.now.getTime() > Date.parse(deadline)) throw new ValidationTimeoutError(names, deadline);
+    return { progress: { done: false, loading: names, deadline } };
   }
-  return { progress: { done: true, loading: [], deadline }, checks: results as CollectionCheck[] };
+  return { progress: { done: true, loading: [], deadline }, checks: made };
 }
 
 /**
- * Whether collection `e` is loaded: asks Milvus to load it when it is not (again, when Milvus
- * cancelled a load that made no progress), and with `wait` polls its state every
- * {@link LOAD_POLL_MS} until it is loaded, `polls` polls are made, or the next poll would come
- * after `waitUntil`.
+ * Whether collection `e` is loaded, asking Milvus to load it when it is not: when its state is
+ * NotLoad, and when Milvus answers the state with an error. Milvus 2.5 and 2.6 answer
+ * GetLoadState with the error of a failed load once querycoord cancelled that load (at its load
+ * timeout): ShowLoadCollections finds the collection no longer loading and returns
+ * `errors.Wrap(<the cached error>, "show collection failed")` with that error's code, from
+ * `meta.GlobalFailedLoadCache` (internal/querycoordv2/services.go), which the proxy's
+ * GetLoadState passes on, as it turns only ErrCollectionNotLoaded into LoadStateNotLoad
+ * (internal/proxy/impl.go). A new load request starts a new load job, which ShowLoadCollections
+ * reports as loading again. Any other error (a collection dropped, no permission) comes back
+ * from the load request.
  */
-async function loaded(milvus: MilvusClient, e: RowCount, wait: LoadWait | undefined, waitUntil: number, polls: number): Promise<boolean> {
-  for (let poll = 1; ; poll++) {
-    const state = await milvus.loadState(e.database, e.collection);
-    if (state === 'LoadStateLoaded') return true;
-    if (state === 'LoadStateNotLoad') await milvus.load(e.database, e.collection);
-    if (!wait || poll >= polls || wait.now().getTime() + LOAD_POLL_MS > waitUntil) return false;
-    await wait.sleep(LOAD_POLL_MS);
+async function requestLoad(milvus: MilvusClient, e: RowCount): Promise<boolean> {
+  let state: LoadState;
+  try {
+    state = await milvus.loadState(e.database, e.collection);
+  } catch (err) {
+    if (!(err instanceof MilvusApiError)) throw err;
+    state = 'LoadStateNotLoad';
   }
+  if (state === 'LoadStateLoaded') return true;
+  if (state === 'LoadStateNotLoad') await milvus.load(e.database, e.collection);
+  return false;
 }
 
 /** The check of one loaded collection: its counts and a sample search. */
-async function checkCollection(milvus: MilvusClient, e: RowCount, validateRowCounts: boolean): Promise<CollectionCheck> {
+async function checkCollection(milvus: MilvusClient, e: RowCount, validateRowCounts: boolean, bounded: <T>(request: () => Promise<T>) => Promise<T>): Promise<CollectionCheck> {
   // A count the backup took with get_stats (the collection was not loaded then) still held the
   // rows deleted since the last compaction: compare it with get_stats of the restored segments
   // (the same binlogs, the same rows), and require the live count to be no higher.
   const byStats = e.confirmedBy === 'stats';
-  const live = await milvus.countRows(e.database, e.collection);
-  const restored = byStats ? await milvus.persistedRowCount(e.database, e.collection) : live;
-  const search = await sampleSearch(milvus, e.database, e.collection);
+  const live = await bounded(() => milvus.countRows(e.database, e.collection));
+  const restored = byStats ? await bounded(() => milvus.persistedRowCount(e.database, e.collection)) : live;
+  const search = await sampleSearch(milvus, e.database, e.collection, bounded);
   const countOk = !validateRowCounts || (restored === e.rows && live <= restored);
   // An empty collection has nothing to find; any other must answer a search.
   const searchOk = 'skipped' in search || ('hits' in search && (search.hits > 0 || live === 0));

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { RowCount } from '../../core/catalog/record.js';
-import { MilvusClient, type LoadState, type VectorField } from '../../core/milvus/client.js';
+import { MilvusApiError, MilvusClient, type LoadState, type VectorField } from '../../core/milvus/client.js';
 import type { MilvusAnswer, MilvusCall, MilvusTransport } from '../../core/milvus/transport.js';
 import { checkValidation, LOAD_POLL_MS, VALIDATION_CONCURRENCY, ValidationTimeoutError, validationFailure, type LoadWait } from '../../core/restore/validate.js';
 import { MilvusSimulator, readMilvusState, seedMilvusData } from '../../local/milvus/index.js';
@@ -185,5 +185,57 @@ describe('waiting for loads within a round', () => {
     await expect(late).rejects.toBeInstanceOf(ValidationTimeoutError);
     await expect(late).rejects.toThrow(/default\.slow were still loading at the validation deadline/);
     expect(past.polls('slow')).toBe(1);
+  });
+});
+
+describe('asking for loads', () => {
+  it('asks for the load of every collection before any wait, however many there are', async () => {
+    const names = Array.from({ length: VALIDATION_CONCURRENCY + 3 }, (_, i) => `c${i}`);
+    const milvus = new LoadingMilvus(Object.fromEntries(names.map((n) => [n, 3])));
+    const clock = fakeClock(NOW);
+    const loadsAtFirstSleep: string[] = [];
+    const wait: LoadWait = {
+      ...clock,
+      sleep: async (ms) => {
+        if (loadsAtFirstSleep.length === 0) loadsAtFirstSleep.push(...milvus.log.filter((l) => l.startsWith('load ')));
+        await clock.sleep(ms);
+      },
+    };
+
+    const result = await checkValidation(milvus as unknown as MilvusClient, rowsOf(...names), { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 60, loadWait: wait });
+
+    expect(loadsAtFirstSleep.sort()).toEqual(names.map((n) => `load ${n}`).sort());
+    expect(result.progress.done).toBe(true);
+    expect(result.checks!.every((c) => c.ok)).toBe(true);
+    expect(clock.elapsedMs()).toBe(3 * LOAD_POLL_MS);
+  });
+
+  it('polls every collection still loading in one poll per interval', async () => {
+    const milvus = new LoadingMilvus({ a: 2, b: 4, c: 6, d: 8, e: 10, f: 12 });
+    const clock = fakeClock(NOW);
+
+    await checkValidation(milvus as unknown as MilvusClient, rowsOf('a', 'b', 'c', 'd', 'e', 'f'), { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 60, loadWait: clock });
+
+    expect(clock.elapsedMs()).toBe(12 * LOAD_POLL_MS);
+    expect(milvus.polls('f')).toBe(1 + 12);
+  });
+});
+
+describe('a load Milvus cancelled', () => {
+  it('asks again for the load of a collection whose load state Milvus answers with the failed load (2.5, 2.6)', async () => {
+    const milvus = new LoadingMilvus({ failed: 2 });
+    const loadState = milvus.loadState.bind(milvus);
+    let first = true;
+    milvus.loadState = async (db, name) => {
+      if (!first) return loadState(db, name);
+      first = false;
+      milvus.log.push(`loadState ${name}`);
+      throw new MilvusApiError('collections/get_load_state', 65535, 'show collection failed: failed to load segment 7: The specified key does not exist.');
+    };
+
+    const result = await checkValidation(milvus as unknown as MilvusClient, rowsOf('failed'), { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 60, loadWait: fakeClock(NOW) });
+
+    expect(milvus.log.slice(0, 2)).toEqual(['loadState failed', 'load failed']);
+    expect(result.checks).toEqual([expect.objectContaining({ collection: 'failed', ok: true })]);
   });
 });
