@@ -15,7 +15,8 @@
  * {@link VALIDATION_CONCURRENCY} of the round's requests at once. A collection still loading when
  * the wait is over makes the round answer `loading`: the workflow's WaitForLoad and a later round
  * take over, so a Lambda sleeps a few seconds to save a 10 s Wait state, never through a long
- * load.
+ * load. A check that fails ends the round at once: a known mismatch does not wait for the other
+ * loads.
  */
 import type { CollectionCheck, RowCount } from '../catalog/record.js';
 import { MilvusApiError, MilvusSchemaError, type LoadState, type MilvusClient } from '../milvus/client.js';
@@ -125,12 +126,14 @@ async function sampleSearch(
  * One round of validation of `expected` (see the module documentation). Asks for every load
  * first, then, with `loadWait`, waits for the loads (polling every {@link LOAD_POLL_MS}, up to
  * `loadWait.seconds` and never past the deadline), checking each collection once it is loaded.
- * While a collection still loads at the end of the wait it returns
+ * While a collection still loads at the end of the wait and no check failed, it returns
  * `done: false` with `loading: ["db.collection", ...]` and no checks (those made are redone next
  * round); past the deadline (`progress.deadline`, or `timeoutSeconds` from `now` on the first
- * round, which sets it) it throws {@link ValidationTimeoutError}. Once nothing loads it returns
- * `done: true` and a check per collection, in the order of `expected`. Row counts are compared
- * only with `validateRowCounts`, but counted always. Idempotent: asking Milvus to load a loading collection again is harmless.
+ * round, which sets it) it throws {@link ValidationTimeoutError}. Once nothing loads, or as soon
+ * as a check fails (a collection missing, a count or a search wrong), it returns `done: true`
+ * and the checks made, in the order of `expected`: one per collection, except those still
+ * loading when a check failed. Row counts are compared only with `validateRowCounts`, but
+ * counted always. Idempotent: asking Milvus to load a loading collection again is harmless.
  * Without `loadWait` each collection's load state is read once.
  */
 export async function checkValidation(
@@ -172,7 +175,7 @@ export async function checkValidation(
       ),
     );
   };
-  const failed = () => error !== undefined;
+  const failed = () => error !== undefined || [...checks.values()].some((c) => !c.ok);
   /** Polls the load state of `collections` (asking for a load where there is none) and starts the check of each loaded one; returns those still loading. */
   const poll = async (collections: readonly RowCount[]): Promise<RowCount[]> => {
     const isLoaded = await Promise.all(collections.map((e) => bounded(() => requestLoad(milvus, e))));
@@ -197,7 +200,7 @@ export async function checkValidation(
   await Promise.all(running);
   if (error) throw error.err;
   const made = expected.flatMap((e) => checks.get(e) ?? []);
-  if (loading.length > 0) {
+  if (loading.length > 0 && !failed()) {
     const names = loading.map((e) => `${e.database}.${e.collection}`);
     if (options.now.getTime() > Date.parse(deadline)) throw new ValidationTimeoutError(names, deadline);
     return { progress: { done: false, loading: names, deadline } };

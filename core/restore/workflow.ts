@@ -304,7 +304,8 @@ export async function checkReadinessStep(s: Services<'catalog' | 'now' | 'kube' 
  * Validate: one round of validation against the row counts recorded at backup: loads what is not
  * loaded, waits briefly for the loads (`validateLoadWaitSeconds`; a longer load comes back after
  * WaitForLoad), and counts and searches each collection once it is loaded. The checks go into the
- * catalog; any mismatch fails the restore (`RestoreValidationFailed`) naming the collection.
+ * catalog; any mismatch fails the restore (`RestoreValidationFailed`) naming the collection, at
+ * once: the checks recorded are those made, without the collections still loading then.
  */
 export async function validateStep(s: Services<'catalog' | 'now' | 'sleep' | 'kube' | 'restoreTimings' | 'dataMover'>, restore: PreparedRestore, progress: ValidationProgress): Promise<ValidationProgress> {
   return asStep(timeline(s, restore.restoreId), 'Validate', { ends: (p) => p.done, detail: () => 'every collection present, loaded, counted and searchable' }, async () => {

@@ -3,7 +3,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { RowCount } from '../../core/catalog/record.js';
 import { MilvusApiError, MilvusClient, type LoadState, type VectorField } from '../../core/milvus/client.js';
 import type { MilvusAnswer, MilvusCall, MilvusTransport } from '../../core/milvus/transport.js';
-import { checkValidation, LOAD_POLL_MS, VALIDATION_CONCURRENCY, ValidationTimeoutError, validationFailure, type LoadWait } from '../../core/restore/validate.js';
+import { checkValidation, LOAD_POLL_MS, RestoreValidationFailedError, VALIDATION_CONCURRENCY, ValidationTimeoutError, validationFailure, type LoadWait } from '../../core/restore/validate.js';
 import { MilvusSimulator, readMilvusState, seedMilvusData } from '../../local/milvus/index.js';
 import { tempVolumes, type TempVolumes } from '../local-milvus/helpers.js';
 
@@ -218,6 +218,33 @@ describe('asking for loads', () => {
 
     expect(clock.elapsedMs()).toBe(12 * LOAD_POLL_MS);
     expect(milvus.polls('f')).toBe(1 + 12);
+  });
+});
+
+describe('a failed check ends the round', () => {
+  it('fails a round with a count mismatch at once, without waiting for another collection still loading', async () => {
+    const milvus = new LoadingMilvus({ wrong: 0, slow: Infinity });
+    const clock = fakeClock(NOW);
+    const rows = [...rowsOf('wrong').map((e) => ({ ...e, rows: 11 })), ...rowsOf('slow')];
+
+    const result = await checkValidation(milvus as unknown as MilvusClient, rows, { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 60, loadWait: clock });
+
+    expect(result.progress.done).toBe(true);
+    expect(result.checks).toEqual([expect.objectContaining({ collection: 'wrong', ok: false, restored: 10, problem: 'expected 11 rows, restored 10' })]);
+    expect(validationFailure(result.checks!)).toBeInstanceOf(RestoreValidationFailedError);
+    // The check runs while the poll loop sleeps: the round ends at the first poll after it failed.
+    expect(clock.elapsedMs()).toBeLessThanOrEqual(2 * LOAD_POLL_MS);
+    expect(milvus.polls('slow')).toBeLessThanOrEqual(3);
+  });
+
+  it('fails a round with a missing collection without waiting for the loads of the others', async () => {
+    const milvus = new LoadingMilvus({ slow: Infinity, ready: 0 });
+    const clock = fakeClock(NOW);
+
+    const result = await checkValidation(milvus as unknown as MilvusClient, rowsOf('gone', 'slow', 'ready'), { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 60, loadWait: clock });
+
+    expect(result.checks!.map((c) => `${c.collection}:${c.ok}`)).toEqual(['gone:false', 'ready:true']);
+    expect(clock.elapsedMs()).toBe(0);
   });
 });
 
