@@ -18,8 +18,9 @@
  * collection with deletes: `get_stats` counts deleted rows until compaction rewrites the segment.
  *
  * The row count recorded per collection once its flush is confirmed: the live `count(*)` when the
- * collection is loaded (`count`); when it is not (loading it would take query-node memory the
- * operator did not plan for), `get_stats`, which still counts rows deleted since the last
+ * collection is loaded (`count`); when it is not, or is still loading (loading it would take
+ * query-node memory the operator did not plan for, and waiting for a load could block the backup
+ * for as long as the load takes), `get_stats`, which still counts rows deleted since the last
  * compaction (`stats`: restore validation then requires the restored segments' `get_stats` to
  * equal it, and the live count to be no higher).
  */
@@ -36,8 +37,16 @@ import { quiesceMethod, type DetectedVersion } from '../milvus/version.js';
 import { milvusStateKey } from '../vault/layout.js';
 import { deadlineAfter } from '../deadline.js';
 
-/** Milvus REST v2 code for a collection that is not loaded. */
-const COLLECTION_NOT_LOADED = 101;
+/**
+ * Milvus codes with which `count(*)` refuses a collection it cannot query: 101, not loaded
+ * (`merr.ErrCollectionNotLoaded`), and 103, loading (`merr.ErrCollectionNotFullyLoaded`). A query
+ * first asks querycoord for the shard leaders, and GetShardLeaders answers 101 while querycoord
+ * has no load of the collection and 103 while the load's progress is below 100 percent
+ * (internal/querycoordv2/utils `checkCollectionLoaded`, 2.4 to 2.6 and master). A load in
+ * progress, or one that cannot finish (a segment file missing: querycoord retries it until its
+ * load timeout), must not fail a backup: both are counted by `get_stats`, as not loaded.
+ */
+const NOT_QUERYABLE = new Set([101, 103]);
 
 /** Some flushes were not confirmed before the deadline. Not retried: the workflow fails. */
 export class FlushNotConfirmedError extends Error {
@@ -201,7 +210,7 @@ export async function checkFlush(
     try {
       Object.assign(c, { confirmed: true, confirmedBy: 'count', rows: await milvus.countRows(c.database, c.collection) });
     } catch (err) {
-      if (!(err instanceof MilvusApiError && err.code === COLLECTION_NOT_LOADED)) throw err;
+      if (!(err instanceof MilvusApiError && NOT_QUERYABLE.has(err.code))) throw err;
       Object.assign(c, { confirmed: true, confirmedBy: 'stats', rows: await milvus.persistedRowCount(c.database, c.collection) });
     }
   }
