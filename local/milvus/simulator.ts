@@ -47,7 +47,10 @@
  * and `describe` say LoadStateLoading with the progress querycoord reports, and searches and
  * queries answer 103 (not fully loaded); a load whose files are missing never completes (see
  * `loadStateOf`). Collections whose load etcd records (querycoord's load info) are loaded from
- * the start. `loadsSettled()` lets a test await the reads instead of a time.
+ * the start. A load asked for through the API lives in the simulator: it is forgotten when the
+ * instance goes down or its volumes change (the simulator writes no load info to etcd), and a
+ * read of other volumes than the current ones never makes a collection loaded.
+ * `loadsSettled()` lets a test await the reads instead of a time.
  *
  * Search. `POST /v2/vectordb/entities/search` takes Milvus's `SearchReqV2` body and answers
  * `{"code":0,"cost":0,"data":[{"distance":…,"id":"…"}]}` with real primary keys of the rows on
@@ -88,6 +91,8 @@ export const MANAGEMENT_PORT = 9091;
 /** Milvus error codes (`pkg/util/merr`) the simulator answers with. */
 export const MilvusErrorCode = {
   CollectionNotFound: 100,
+  /** An object missing from the bucket (`merr.ErrIoKeyNotFound`): what a query node's failed segment load reports. */
+  IoKeyNotFound: 1000,
   CollectionNotLoaded: 101,
   /** A search or query of a collection still loading (`merr.ErrCollectionNotFullyLoaded`). */
   CollectionNotFullyLoaded: 103,
@@ -104,9 +109,13 @@ export const MilvusErrorCode = {
 /**
  * How long a load may go without progress before querycoord cancels it
  * (`queryCoord.loadTimeoutSeconds`, default 600: paramtable/component_param.go; the
- * CollectionObserver's observeTimeout compares it with the collection's `UpdatedAt`).
+ * CollectionObserver's observeTimeout cancels it once `time.Now().After(UpdatedAt + timeout)`,
+ * strictly later).
  */
 const LOAD_TIMEOUT_MS = 600_000;
+
+/** How long querycoord's FailedLoadCache keeps a failure (`expireTime`, 24 h; meta/failed_load_cache.go). */
+const FAILED_LOAD_EXPIRY_MS = 24 * 3600_000;
 
 /** Sealed segments whose files a load reads at once (a query node loads several segments in parallel). */
 const SEGMENT_LOADS_AT_ONCE = 4;
@@ -117,9 +126,17 @@ const SEGMENT_LOADS_AT_ONCE = 4;
  * are held; until then `loading`, with the targets loaded so far.
  */
 type LoadJob =
-  | { readonly state: 'loaded' }
+  | { readonly state: 'loaded'; readonly volumes: string }
   | {
       readonly state: 'loading';
+      /** The volumes the load reads (`volumesKey`): it counts only while they are the instance's. */
+      readonly volumes: string;
+      /** The same volumes, to read again when querycoord retries a failed segment. */
+      readonly source: MilvusVolumes;
+      /** Sealed segments whose files were read: a retry reads only the others. */
+      readonly segmentsRead: Set<string>;
+      /** Whether a read is in progress. */
+      reading: boolean;
       /** What querycoord's target holds: the DML channels (one per shard) and the sealed segments; undefined until read. */
       targets?: number;
       /** Targets loaded so far: the channels at once (subscribing reads nothing), then each segment once its files are read. */
@@ -234,6 +251,12 @@ export class MilvusSimulator {
   private readonly flushes = new Map<string, { dueAt: number }>();
   /** Loads requested through the API, by collection id (see {@link startLoad}). */
   private readonly loads = new Map<string, LoadJob>();
+  /**
+   * querycoord's FailedLoadCache: the last segment load failure of each collection (by id) and
+   * when it was recorded, which 2.4 to 2.6 answer GetLoadState with once the load was cancelled
+   * (see {@link loadStateOf}).
+   */
+  private readonly failedLoads = new Map<string, { message: string; volumes: string; at: number }>();
   /** The background reads of loads in progress (see {@link loadsSettled}). */
   private readonly loadReads = new Set<Promise<void>>();
   /** Unexpired GC pause leases: ticket → expiry (epoch ms) and the collection (0: every collection). */
@@ -317,8 +340,12 @@ export class MilvusSimulator {
   private async dispatch(request: ProxyRequest, detail: Record<string, unknown>): Promise<ProxyResponse> {
     const volumes = await this.options.volumes();
     if (!volumes) {
-      // Its query nodes are gone with it: what they held is loaded again when it is back.
+      // Its query nodes are gone with it: what they held is loaded again when it is back. So is
+      // querycoord's memory: the loads in progress (a read still running is discarded when it
+      // ends, see startLoad) and the failures of its FailedLoadCache.
       this.loadedSegments.clear();
+      this.loads.clear();
+      this.failedLoads.clear();
       detail.outcome = 'instance down';
       return text(503, 'Milvus is not running: its pods are gone or not ready');
     }
@@ -334,6 +361,10 @@ export class MilvusSimulator {
       return text(503, `Milvus cannot start: ${err.message}`);
     }
     state = await this.completeDueFlushes(volumes, state, detail);
+    // A load of other volumes (a PVC swapped, a CR pointed at another bucket) is not a load of these.
+    const current = volumesKey(volumes);
+    for (const [id, job] of this.loads) if (job.volumes !== current) this.loads.delete(id);
+    for (const [id, failure] of this.failedLoads) if (failure.volumes !== current) this.failedLoads.delete(id);
     const path = request.path.split('?')[0]!;
     if (request.port === MANAGEMENT_PORT) return this.management(request, path, state, detail);
     if (request.port === REST_PORT) return this.rest(request, path, volumes, state, detail);
@@ -682,23 +713,51 @@ export class MilvusSimulator {
    * The load state of `c` as `get_load_state` answers it. While loading, `loadProgress` is what
    * querycoord's CollectionObserver computes (observePartitionLoadStatus): the targets loaded,
    * subscribed DML channels plus sealed segments in the query nodes' view, over all targets, in
-   * percent; held below 100 until the load is complete. A load that failed makes no progress,
-   * and `queryCoord.loadTimeoutSeconds` after its last progress querycoord cancels it
-   * (observeTimeout: RemoveCollection): ShowLoadCollections then answers ErrCollectionNotLoaded
-   * (with the failure from its FailedLoadCache), which the proxy's GetLoadState turns into
-   * LoadStateNotLoad (internal/proxy/impl.go). So a failed load never says Loaded: it says
-   * Loading, stuck, then NotLoad, and another load request starts over.
+   * percent; held below 100 until the load is complete.
+   *
+   * A segment that fails to load (a file missing) is recorded in querycoord's FailedLoadCache
+   * (task/scheduler.go `recordSegmentTaskError`) and tried again by querycoord's segment checker
+   * (a request that finds no read in progress starts the retry here; a retry reads only the
+   * segments not read yet, so it progresses only if a file came back). Without progress for
+   * `queryCoord.loadTimeoutSeconds` (strictly more) querycoord cancels the load (observeTimeout:
+   * RemoveCollection). What GetLoadState answers then depends on the version. On 2.4, 2.5 and
+   * 2.6, ShowLoadCollections (ShowCollections on 2.4) finds no load and a cached failure and
+   * returns `errors.Wrap(<the cached error>, "show collection failed")`, with the cached error's
+   * code, and the proxy's GetLoadState (internal/proxy/impl.go) turns only
+   * ErrCollectionNotLoaded into LoadStateNotLoad: the REST answer is that error (here 1000, the
+   * query node's key not found). Newer querycoord (master, 3.0) wraps the cached failure as
+   * `merr.WrapErrCollectionNotLoaded(collectionID, err.Error())`, so GetLoadState answers
+   * LoadStateNotLoad. Either way a failed load never says Loaded: it says Loading, stuck, then
+   * the failure or NotLoad, and another load request starts over. The failure is forgotten after
+   * 24 hours (FailedLoadCache `TryExpire`), or when querycoord restarts.
    */
   private loadStateOf(c: CollectionState): { loadState: string; loadProgress?: number } {
     if (this.isLoaded(c)) return { loadState: 'LoadStateLoaded', loadProgress: 100 };
     const job = this.loads.get(c.id);
     if (job?.state !== 'loading') return { loadState: 'LoadStateNotLoad' };
-    if (job.failure !== undefined && this.now().getTime() - job.updatedAt >= LOAD_TIMEOUT_MS) {
+    if (job.failure !== undefined && this.now().getTime() > job.updatedAt + LOAD_TIMEOUT_MS) {
       this.loads.delete(c.id);
       return { loadState: 'LoadStateNotLoad' };
     }
+    if (job.failure !== undefined && !job.reading) this.readForLoad(c.id, job);
     const progress = job.targets ? Math.min(99, Math.floor((job.done * 100) / job.targets)) : 0;
     return { loadState: 'LoadStateLoading', loadProgress: progress };
+  }
+
+  /**
+   * The failure GetLoadState answers for `c` on 2.4 to 2.6 (see {@link loadStateOf}): the
+   * failure querycoord cached of a load it cancelled, while `c` is neither loaded nor loading.
+   */
+  private cancelledLoadFailure(c: CollectionState): RestError | undefined {
+    const failure = this.failedLoads.get(c.id);
+    if (!failure) return undefined;
+    if (this.now().getTime() - failure.at > FAILED_LOAD_EXPIRY_MS) {
+      this.failedLoads.delete(c.id);
+      return undefined;
+    }
+    const { version } = this.settings();
+    if (version.kind !== 'release' || milvusLine(version) === '3.0') return undefined;
+    return new RestError(MilvusErrorCode.IoKeyNotFound, `show collection failed: ${failure.message}`);
   }
 
   /**
@@ -714,51 +773,81 @@ export class MilvusSimulator {
    */
   private startLoad(volumes: MilvusVolumes, c: CollectionState): void {
     if (this.isLoaded(c) || this.loads.get(c.id)?.state === 'loading') return;
-    const job: Extract<LoadJob, { state: 'loading' }> = { state: 'loading', done: 0, updatedAt: this.now().getTime() };
-    this.loads.set(c.id, job);
-    const progressed = () => {
-      job.done++;
-      job.updatedAt = this.now().getTime();
+    const job: Extract<LoadJob, { state: 'loading' }> = {
+      state: 'loading',
+      volumes: volumesKey(volumes),
+      source: volumes,
+      segmentsRead: new Set(),
+      reading: false,
+      done: 0,
+      updatedAt: this.now().getTime(),
     };
-    const read = this.readForLoad(volumes, c.id, job, progressed).then(
-      (held) => {
-        // A release, or a cancelled load, while it read: what was read is not kept.
-        if (this.loads.get(c.id) !== job) return;
-        this.loadedSegments.set(c.id, held);
-        this.loads.set(c.id, { state: 'loaded' });
+    this.loads.set(c.id, job);
+    this.readForLoad(c.id, job);
+  }
+
+  /**
+   * Reads in the background what the load `job` of collection `id` has not read yet (see
+   * {@link startLoad}). What was read counts only while the job is still the collection's load
+   * (not cancelled, not forgotten with the instance going down or its volumes changing: see
+   * `dispatch`) and its volumes are still the instance's when the read ends.
+   */
+  private readForLoad(id: string, job: Extract<LoadJob, { state: 'loading' }>): void {
+    job.reading = true;
+    const read = this.readSegments(id, job).then(
+      async (held) => {
+        if (this.loads.get(id) !== job) return;
+        const volumes = await this.options.volumes();
+        if (this.loads.get(id) !== job) return;
+        if (!volumes || volumesKey(volumes) !== job.volumes) {
+          this.loads.delete(id);
+          return;
+        }
+        this.loadedSegments.set(id, held);
+        this.loads.set(id, { state: 'loaded', volumes: job.volumes });
       },
       (err: unknown) => {
         job.failure = err instanceof Error ? err.message : String(err);
+        if (this.loads.get(id) === job) this.failedLoads.set(id, { message: job.failure, volumes: job.volumes, at: this.now().getTime() });
       },
     );
-    this.loadReads.add(read);
-    void read.finally(() => this.loadReads.delete(read));
+    const tracked = read.finally(() => {
+      job.reading = false;
+      this.loadReads.delete(tracked);
+    });
+    this.loadReads.add(tracked);
   }
 
-  /** What a load of collection `id` reads (see {@link startLoad}); the searchable rows and the segments they are of. */
-  private async readForLoad(
-    volumes: MilvusVolumes,
-    id: string,
-    job: Extract<LoadJob, { state: 'loading' }>,
-    progressed: () => void,
-  ): Promise<{ segments: string; rows: LiveRows }> {
+  /**
+   * What a load of collection `id` reads (see {@link startLoad}): the files of each sealed
+   * segment not read yet, each counted as progress once read; then the searchable rows and the
+   * segments they are of.
+   */
+  private async readSegments(id: string, job: Extract<LoadJob, { state: 'loading' }>): Promise<{ segments: string; rows: LiveRows }> {
+    const volumes = job.source;
     const c = (await readMilvusState(volumes, { segmentsOf: (x) => x === id })).collections.find((x) => x.id === id);
     if (!c) throw new Error(`collection ${id} was dropped while it loaded`);
     const sealed = c.segments.filter((seg) => seg.state === 'Flushed');
     const shards = c.info.shards_num;
     job.targets = shards + sealed.length;
-    job.done = shards;
+    job.done = shards + sealed.filter((seg) => job.segmentsRead.has(seg.id)).length;
     const v = resolveVolumes(volumes);
     const drives = bucketOf(v);
     const indexFiles = await segmentIndexFiles(v.etcdDirs, v.rootPath, id);
-    await mapBounded(sealed, SEGMENT_LOADS_AT_ONCE, async (seg) => {
-      // `missingObjects`: primary-key binlogs or delta logs absent or corrupt (state.ts reads their headers).
-      if (seg.missingObjects.length > 0) throw new SegmentLoadError(seg.id, seg.missingObjects[0]!);
-      for (const key of [...seg.statsLogKeys, ...(indexFiles.get(seg.id) ?? [])]) {
-        if (!(await drives.exists(key))) throw new SegmentLoadError(seg.id, key);
-      }
-      progressed();
-    });
+    await mapBounded(
+      sealed.filter((seg) => !job.segmentsRead.has(seg.id)),
+      SEGMENT_LOADS_AT_ONCE,
+      async (seg) => {
+        // `missingObjects`: primary-key binlogs or delta logs absent or corrupt (state.ts reads their headers).
+        if (seg.missingObjects.length > 0) throw new SegmentLoadError(seg.id, seg.missingObjects[0]!);
+        for (const key of [...seg.statsLogKeys, ...(indexFiles.get(seg.id) ?? [])]) {
+          if (!(await drives.exists(key))) throw new SegmentLoadError(seg.id, key);
+        }
+        job.segmentsRead.add(seg.id);
+        job.done++;
+        job.updatedAt = this.now().getTime();
+      },
+    );
     return { segments: heldSegmentsKey(volumes, c), rows: await readLiveRows(volumes, c) };
   }
 
@@ -864,7 +953,10 @@ export class MilvusSimulator {
     },
 
     async 'collections/get_load_state'(ctx) {
-      const state = this.loadStateOf(this.collection(ctx));
+      const c = this.collection(ctx);
+      const state = this.loadStateOf(c);
+      const failure = state.loadState === 'LoadStateNotLoad' ? this.cancelledLoadFailure(c) : undefined;
+      if (failure) throw failure;
       Object.assign(ctx.detail, state);
       return state;
     },
@@ -1105,6 +1197,11 @@ function headerValue(request: ProxyRequest, name: string): string | undefined {
     if (key.toLowerCase() === name && value !== undefined && value !== '') return value;
   }
   return undefined;
+}
+
+/** Which volumes an instance runs on, as one comparable key. */
+function volumesKey(volumes: MilvusVolumes): string {
+  return JSON.stringify(resolveVolumes(volumes));
 }
 
 /**

@@ -3,7 +3,7 @@ import { describe, expect, test } from '@jest/globals';
 import { cp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MilvusSimulator, readMilvusState, seedMilvusData, type MilvusCall } from '../../local/milvus/index.js';
-import { countRows, managementRequest, rest, seededCopyPerTest, statsRows, tempVolumes, type TempVolumes } from './helpers.js';
+import { copyOf, countRows, managementRequest, rest, restRequest, seededCopyPerTest, statsRows, tempVolumes, type TempVolumes } from './helpers.js';
 
 const COLLECTIONS = [
   { database: 'default', name: 'docs', dim: 16, rows: 5000, segments: 3 },
@@ -274,29 +274,121 @@ describe('load', () => {
     expect((await rest(sim, '/v2/vectordb/collections/get_load_state', body)).json.data).toEqual({ loadState: 'LoadStateLoaded', loadProgress: 100 });
   });
 
-  test('a load whose segment files are missing stays Loading, never Loaded, until querycoord cancels it', async () => {
+  /** Loads `events` with its index files gone, and reads its load state until querycoord's timeout has passed. */
+  async function cancelledLoad(version?: string) {
     const c = clock();
-    const sim = simulator({ now: c.now });
+    const sim = simulator({ now: c.now, ...(version ? { settings: () => ({ version }) } : {}) });
     const body = { dbName: 'analytics', collectionName: 'events' };
     const state = await readMilvusState(v.volumes);
     const events = state.collections.find((x) => x.name === 'events')!;
     for (const drive of v.volumes.minioDirs) await rm(join(drive, 'milvus-bucket', 'file', 'index_files'), { recursive: true, force: true });
     expect(events.segments.length).toBeGreaterThan(0);
+    const loadState = async () => {
+      const answer = (await rest(sim, '/v2/vectordb/collections/get_load_state', body)).json;
+      await sim.loadsSettled(); // querycoord's retry of the failed segments, which fails again
+      return answer;
+    };
 
     await rest(sim, '/v2/vectordb/collections/load', body);
     await sim.loadsSettled();
-    const stuck = (await rest(sim, '/v2/vectordb/collections/get_load_state', body)).json.data as { loadState: string; loadProgress: number };
+    const stuck = (await loadState()).data as { loadState: string; loadProgress: number };
     const search = await rest(sim, '/v2/vectordb/entities/search', { ...body, data: [[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]], limit: 3 });
-    c.advance(599);
-    const beforeTimeout = (await rest(sim, '/v2/vectordb/collections/get_load_state', body)).json.data as { loadState: string };
+    c.advance(600);
+    const atTimeout = (await loadState()).data as { loadState: string };
     c.advance(1);
-    const cancelled = (await rest(sim, '/v2/vectordb/collections/get_load_state', body)).json.data;
+    const cancelled = await loadState();
+    await rest(sim, '/v2/vectordb/collections/load', body);
+    const again = (await loadState()).data as { loadState: string };
+    return { stuck, search, atTimeout, cancelled, again };
+  }
+
+  test('a load whose segment files are missing stays Loading, never Loaded, until querycoord cancels it', async () => {
+    const { stuck, search, atTimeout } = await cancelledLoad();
 
     expect(stuck.loadState).toBe('LoadStateLoading');
     expect(stuck.loadProgress).toBeLessThan(100);
     expect(search.json.code).toBe(103);
-    expect(beforeTimeout.loadState).toBe('LoadStateLoading');
-    expect(cancelled).toEqual({ loadState: 'LoadStateNotLoad' });
+    // querycoord cancels once the time is After UpdatedAt + loadTimeoutSeconds: strictly later.
+    expect(atTimeout.loadState).toBe('LoadStateLoading');
+  });
+
+  test('on 2.6 a cancelled load answers get_load_state with its failure (show collection failed), and a load request starts over', async () => {
+    const { cancelled, again } = await cancelledLoad('v2.6.10');
+
+    expect(cancelled).toMatchObject({ code: 1000, message: expect.stringMatching(/^show collection failed: failed to load segment \d+: .*index_files.*does not exist/) });
+    expect(again.loadState).toBe('LoadStateLoading');
+  });
+
+  test('on master a cancelled load says NotLoad', async () => {
+    const { cancelled } = await cancelledLoad('master-20260301-0a1b2c3');
+
+    expect(cancelled).toEqual({ code: 0, data: { loadState: 'LoadStateNotLoad' } });
+  });
+
+  test('querycoord retries a failed segment: the load completes once the missing file is back', async () => {
+    const sim = simulator();
+    const body = { dbName: 'analytics', collectionName: 'events' };
+    const indexFiles = v.volumes.minioDirs.map((drive, i) => ({ at: join(drive, 'milvus-bucket', 'file', 'index_files'), saved: join(v.root, `saved-index-files-${i}`) }));
+    for (const f of indexFiles) await cp(f.at, f.saved, { recursive: true, force: true }).catch(() => undefined);
+    for (const f of indexFiles) await rm(f.at, { recursive: true, force: true });
+    await rest(sim, '/v2/vectordb/collections/load', body);
+    await sim.loadsSettled();
+    const failed = (await rest(sim, '/v2/vectordb/collections/get_load_state', body)).json.data;
+    await sim.loadsSettled();
+    for (const f of indexFiles) await cp(f.saved, f.at, { recursive: true }).catch(() => undefined);
+
+    await rest(sim, '/v2/vectordb/collections/get_load_state', body);
+    await sim.loadsSettled();
+
+    expect(failed).toMatchObject({ loadState: 'LoadStateLoading' });
+    expect((await rest(sim, '/v2/vectordb/collections/get_load_state', body)).json.data).toEqual({ loadState: 'LoadStateLoaded', loadProgress: 100 });
+  });
+});
+
+describe('load state and the instance', () => {
+  const body = { dbName: 'analytics', collectionName: 'events' };
+
+  test('a load is forgotten when the instance goes down, even if its read ends after', async () => {
+    let up = true;
+    const sim = simulator({ volumes: async () => (up ? v.volumes : undefined) });
+    await rest(sim, '/v2/vectordb/collections/load', body);
+    up = false;
+    const down = await sim.handle(restRequest('/v2/vectordb/collections/get_load_state', body));
+    await sim.loadsSettled();
+    up = true;
+
+    expect(down.status).toBe(503);
+    expect((await rest(sim, '/v2/vectordb/collections/get_load_state', body)).json.data).toEqual({ loadState: 'LoadStateNotLoad' });
+  });
+
+  test('a load that read other volumes than the current ones does not make the collection loaded', async () => {
+    const other = await copyOf(v);
+    try {
+      let volumes = v.volumes;
+      const sim = simulator({ volumes: async () => volumes });
+      await rest(sim, '/v2/vectordb/collections/load', body);
+      volumes = other.volumes;
+      await sim.loadsSettled();
+
+      expect((await rest(sim, '/v2/vectordb/collections/get_load_state', body)).json.data).toEqual({ loadState: 'LoadStateNotLoad' });
+    } finally {
+      await other.cleanup();
+    }
+  });
+
+  test('a load finished on volumes that changed afterwards is not a load of the new ones', async () => {
+    const other = await copyOf(v);
+    try {
+      let volumes = v.volumes;
+      const sim = simulator({ volumes: async () => volumes });
+      await rest(sim, '/v2/vectordb/collections/load', body);
+      await sim.loadsSettled();
+      volumes = other.volumes;
+
+      expect((await rest(sim, '/v2/vectordb/collections/get_load_state', body)).json.data).toEqual({ loadState: 'LoadStateNotLoad' });
+    } finally {
+      await other.cleanup();
+    }
   });
 });
 
