@@ -23,6 +23,7 @@ import { labelValue } from '../backup/names.js';
 import type { KubeClients } from '../kube/connect.js';
 import { KubernetesRequestError } from '../kube/errors.js';
 import { kubeRequest } from '../kube/request.js';
+import { mapBounded } from '../objectstore/bounded.js';
 import { manifestsPrefix, parseManifestKey } from '../vault/layout.js';
 import type { VaultStore } from '../vault/store.js';
 import type { ApplySummary, PreparedRestore } from '../workflow/restore-state.js';
@@ -32,6 +33,11 @@ import { RESTORE_LABEL, restoreLabels } from './names.js';
  * The order objects are created in, as Velero's restore priorities: what others refer to
  * before what refers to it, so nothing starts against a missing dependency.
  */
+/** Objects of one step of {@link RESTORE_ORDER} created at once. */
+const APPLY_CONCURRENCY = 8;
+/** Manifests read from the vault at once. */
+const READ_CONCURRENCY = 8;
+
 export const RESTORE_ORDER: readonly CapturedKind[] = [
   // Network policies before any pod: a pod that starts before its policy exists is open to
   // traffic the policy would have refused.
@@ -104,11 +110,14 @@ const groupOf = (apiVersion: string | undefined): string => (apiVersion?.include
  * namespace and name), so a sealed value copied to another key is refused.
  */
 export async function readManifests(ctx: { readonly vault: VaultStore; readonly sealer: SecretSealer }, backupId: string): Promise<RawObject[]> {
-  const objects: RawObject[] = [];
+  const keys: { key: string; ref: NonNullable<ReturnType<typeof parseManifestKey>> }[] = [];
   for await (const info of ctx.vault.list(manifestsPrefix(backupId))) {
     const ref = parseManifestKey(info.key);
-    if (!ref || ref.backupId !== backupId) continue;
-    const body = await ctx.vault.get(info.key);
+    if (ref && ref.backupId === backupId) keys.push({ key: info.key, ref });
+  }
+  // Several at once: each is a GET of its own (tens of milliseconds from S3), the order is kept.
+  return mapBounded(keys, READ_CONCURRENCY, async ({ key, ref }) => {
+    const body = await ctx.vault.get(key);
     let text: string;
     if (ref.sealed) {
       const sealed = JSON.parse(body.toString('utf8')) as SealedValue;
@@ -117,14 +126,13 @@ export async function readManifests(ctx: { readonly vault: VaultStore; readonly 
       const isSecret = ref.kind === 'Secret' && ref.group === 'core';
       const expected: Record<string, string | undefined> = { backup: backupId, namespace: ref.namespace ?? '', name: ref.name, kind: isSecret ? undefined : ref.kind };
       const context: Record<string, string | undefined> = sealed.context ?? {};
-      if (Object.keys(expected).some((k) => context[k] !== expected[k])) throw new SealedSecretMismatchError(info.key, sealed.context ?? {});
+      if (Object.keys(expected).some((k) => context[k] !== expected[k])) throw new SealedSecretMismatchError(key, sealed.context ?? {});
       text = (await ctx.sealer.open(sealed)).toString('utf8');
     } else {
       text = body.toString('utf8');
     }
-    objects.push(parse(text) as RawObject);
-  }
-  return objects;
+    return parse(text) as RawObject;
+  });
 }
 
 /** Metadata the API server assigns; a restored object must not carry it. */
@@ -297,8 +305,8 @@ export async function applyManifests(ctx: { readonly vault: VaultStore; readonly
   resolved.sort((a, b) => position(a.kind) - position(b.kind) || a.kind.kind.localeCompare(b.kind.kind) || a.object.metadata.name.localeCompare(b.object.metadata.name));
 
   const labels = restoreLabels(restore.restoreId);
-  const summary: ApplySummary & { skipped: string[] } = { created: 0, existing: 0, secrets: 0, skipped: [] };
-  for (const { object, kind } of resolved) {
+  type Outcome = { created: boolean; secret: boolean } | { skipped: string } | 'kept';
+  const applyOne = async ({ object, kind }: (typeof resolved)[number]): Promise<Outcome> => {
     const rewritten = rewriteForTarget(object, { fromNamespace: restore.from.namespace, toNamespace: restore.to.namespace, storageClassMap: restore.storageClassMap, labels });
     const body = !restore.objects
       ? rewritten
@@ -309,13 +317,10 @@ export async function applyManifests(ctx: { readonly vault: VaultStore; readonly
           : rewritten;
     const what = `${kind.kind} ${restore.to.namespace}/${object.metadata.name}`;
     const skip = skipReason(kind, restore);
-    if (skip) {
-      summary.skipped.push(`${what}: ${skip}`);
-      continue;
-    }
+    if (skip) return { skipped: `${what}: ${skip}` };
     // The volumes step made the claims it restores, with their data; only the others (a claim
     // a captured workload mounts that is not a protected volume) are created here, empty.
-    if (kind.kind === 'PersistentVolumeClaim' && kind.group === '' && (await getOptional(kube, kind, restore.to.namespace, object.metadata.name))) continue;
+    if (kind.kind === 'PersistentVolumeClaim' && kind.group === '' && (await getOptional(kube, kind, restore.to.namespace, object.metadata.name))) return 'kept';
     let created = false;
     try {
       await kubeRequest(kube.kc, { method: 'POST', path: collectionPath(kind, restore.to.namespace), body });
@@ -329,11 +334,28 @@ export async function applyManifests(ctx: { readonly vault: VaultStore; readonly
       const current = JSON.parse((await kubeRequest(kube.kc, { method: 'GET', path: `${collectionPath(kind, restore.to.namespace)}/${encodeURIComponent(object.metadata.name)}` })).body) as RawObject;
       created = current.metadata.labels?.[RESTORE_LABEL] === labelValue(restore.restoreId);
     }
-    if (created) {
-      summary.created += 1;
-      if (kind.kind === 'Secret' && kind.group === '') summary.secrets += 1;
-    } else {
-      summary.existing += 1;
+    return { created, secret: kind.kind === 'Secret' && kind.group === '' };
+  };
+
+  // One step of the order at a time, its objects at once: nothing of a step depends on another
+  // of the same step, and one request after another made the step as slow as the API server's
+  // round trip times the objects (an EKS API server answers a create in tens of milliseconds).
+  // Kinds outside the order make a step per kind.
+  const steps: (typeof resolved)[] = [];
+  for (const item of resolved) {
+    const last = steps.at(-1)?.[0];
+    if (last && position(last.kind) === position(item.kind) && last.kind.group === item.kind.group && last.kind.kind === item.kind.kind) steps.at(-1)!.push(item);
+    else steps.push([item]);
+  }
+  const summary: ApplySummary & { skipped: string[] } = { created: 0, existing: 0, secrets: 0, skipped: [] };
+  for (const step of steps) {
+    for (const outcome of await mapBounded(step, APPLY_CONCURRENCY, applyOne)) {
+      if (outcome === 'kept') continue;
+      if ('skipped' in outcome) summary.skipped.push(outcome.skipped);
+      else if (outcome.created) {
+        summary.created += 1;
+        if (outcome.secret) summary.secrets += 1;
+      } else summary.existing += 1;
     }
   }
   const { skipped, ...counts } = summary;
