@@ -92,7 +92,10 @@ export interface LocalCluster {
   readonly dirs: VolumeDirs;
   /** The external S3 buckets the Milvus CRs use, with the directory each one is (none with in-cluster MinIO). */
   externalBuckets(): ExternalBucket[];
-  /** Runs the controllers until nothing changes and no Job container is running. */
+  /**
+   * Runs the controllers until nothing changes and no Job container is running, then waits for
+   * the simulated Milvus instances' load reads in progress.
+   */
   settle(timeoutMs?: number): Promise<void>;
   /** Stops the controllers and the server and kills running containers. State stays on disk. */
   stop(): Promise<void>;
@@ -193,7 +196,13 @@ async function start(stateDir: string, options: LocalClusterOptions, release: ()
   ]) {
     manager.add(controller);
   }
-  const settle = (timeoutMs?: number) => manager.settle(timeoutMs);
+  // The controllers' work, then the simulated Milvus's: a load's background read makes no
+  // controller pass, so one settle after a load request means the read is done (Loaded, or
+  // stuck on a missing file) and a poll of its state after a settle sees that, not Loading.
+  const settle = async (timeoutMs?: number) => {
+    await manager.settle(timeoutMs);
+    await milvus.loadsSettled();
+  };
   const unsubscribe = store.onChange(() => manager.kick());
 
   const tls = await ensureTlsMaterial(stateDir);

@@ -70,7 +70,8 @@ export interface RestoreServices extends Pick<BackupServices, 'config' | 'now' |
   readonly restoreTimings: RestoreTimings;
   /**
    * Waits `ms` within a step (Validate waits briefly for loads): a timer in a Lambda and in
-   * the local runner, a function of the test's clock in tests, so no test sleeps.
+   * the local runner, the local cluster settling when a test's runner waits for work rather
+   * than time (`untilPoll`), a function of the test's clock in other tests, so no test sleeps.
    */
   readonly sleep: (ms: number) => Promise<void>;
   /**

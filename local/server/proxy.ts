@@ -62,6 +62,15 @@ export class MilvusInstances {
     return { etcdDirs: etcdDirs as string[], minioDirs: minioDirs as string[] };
   }
 
+  /**
+   * Resolves once every instance's load reads in progress have finished (see
+   * `MilvusSimulator.loadsSettled`): the query nodes' work, which the cluster's `settle()` waits
+   * for as it waits for a container's process.
+   */
+  async loadsSettled(): Promise<void> {
+    await Promise.all([...this.instances.values()].map(({ simulator }) => simulator.loadsSettled()));
+  }
+
   /** The simulator of a Milvus CR, or undefined when there is no such CR. */
   get(namespace: string, name: string): MilvusSimulator | undefined {
     const cr = this.store.get(MILVUS, namespace, name);

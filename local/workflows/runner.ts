@@ -225,8 +225,10 @@ export function localBackupServices(stateDir: string, config: Config, options: {
 
 /**
  * The collaborators of the restore and drill steps on the embedded default. A step's waits
- * (`sleep`) take real time unless `untilPoll` is given: then, as for Wait states, each is the
- * cluster settling, so a test's steps wait for work done rather than for a time.
+ * (`sleep`) take real time unless `untilPoll` is given: then, as for Wait states, each is one
+ * `untilPoll` whatever the time asked for. Given the cluster's `settle()`, that waits for the
+ * work in progress, the simulated Milvus's load reads included: Validate's next poll of a load
+ * comes once the load's read is done (Loaded, or stuck on a missing file), not back to back.
  */
 export function localRestoreServices(
   stateDir: string,
