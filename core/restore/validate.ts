@@ -183,21 +183,26 @@ export async function checkValidation(
     return collections.filter((_, i) => !isLoaded[i]);
   };
 
-  // One pass over every collection first: each load is asked for at once, whatever their number.
-  let loading = await poll(present);
-  const wait = options.loadWait;
-  if (wait) {
-    const waitUntil = Math.min(options.now.getTime() + wait.seconds * 1000, Date.parse(deadline));
-    // Bounded by count as well as by the clock: a round makes at most one poll per interval of
-    // its wait, whatever the clock says (a frozen test clock, a clock that jumps back).
-    const polls = 1 + Math.max(0, Math.floor((wait.seconds * 1000) / LOAD_POLL_MS));
-    for (let made = 1; loading.length > 0 && !failed() && made < polls && wait.now().getTime() + LOAD_POLL_MS <= waitUntil; made++) {
-      await wait.sleep(LOAD_POLL_MS);
-      if (failed()) break;
-      loading = await poll(loading);
+  let loading: RowCount[];
+  try {
+    // One pass over every collection first: each load is asked for at once, whatever their number.
+    loading = await poll(present);
+    const wait = options.loadWait;
+    if (wait) {
+      const waitUntil = Math.min(options.now.getTime() + wait.seconds * 1000, Date.parse(deadline));
+      // Bounded by count as well as by the clock: a round makes at most one poll per interval of
+      // its wait, whatever the clock says (a frozen test clock, a clock that jumps back).
+      const polls = 1 + Math.max(0, Math.floor((wait.seconds * 1000) / LOAD_POLL_MS));
+      for (let made = 1; loading.length > 0 && !failed() && made < polls && wait.now().getTime() + LOAD_POLL_MS <= waitUntil; made++) {
+        await wait.sleep(LOAD_POLL_MS);
+        if (failed()) break;
+        loading = await poll(loading);
+      }
     }
+  } finally {
+    // Nothing of the round is still talking to Milvus when it ends, whichever way.
+    await Promise.all(running);
   }
-  await Promise.all(running);
   if (error) throw error.err;
   const made = expected.flatMap((e) => checks.get(e) ?? []);
   if (loading.length > 0 && !failed()) {
@@ -210,7 +215,7 @@ export async function checkValidation(
 
 /**
  * Whether collection `e` is loaded, asking Milvus to load it when it is not: when its state is
- * NotLoad, and when Milvus answers the state with an error. Milvus 2.5 and 2.6 answer
+ * NotLoad, and when Milvus answers the state with an error. Milvus 2.4 to 2.6 answer
  * GetLoadState with the error of a failed load once querycoord cancelled that load (at its load
  * timeout): ShowLoadCollections finds the collection no longer loading and returns
  * `errors.Wrap(<the cached error>, "show collection failed")` with that error's code, from
