@@ -23,10 +23,18 @@ export interface RestoreTimings {
   /** How long packs in an archive class may take to thaw (S3 Deep Archive Bulk: up to 48 h). */
   readonly thawTimeoutSeconds: number;
   /**
-   * How many volumes hydrate from the vault at once (one data-mover Job each); the others wait
-   * for a free slot, largest first. See {@link DEFAULT_HYDRATION_CONCURRENCY}.
+   * How many large volumes hydrate from the vault at once (one data-mover Job each); the others
+   * wait for a free slot, largest first. Small ones (etcd's) start at once outside the bound.
+   * See {@link DEFAULT_HYDRATION_CONCURRENCY}.
    */
   readonly hydrationConcurrency: number;
+  /**
+   * A volume whose backup holds at most this many bytes is small and hydrates outside the
+   * bound. Default: `SMALL_VOLUME_BYTES` of core/restore/volumes.ts (256 MiB); 0 puts every
+   * volume in the bound. Tests on the local cluster, whose volumes are all far smaller than a
+   * production cluster's, set it between etcd's and MinIO's.
+   */
+  readonly smallVolumeBytes?: number;
 }
 
 /**
@@ -38,9 +46,14 @@ export interface RestoreTimings {
  * fill the usual worker node, and more Jobs would split the same bandwidth while each holds a
  * pod's requests (500m CPU, 512 MiB). The vault is not the limit: a hydration reads ~16 MiB
  * packs, about 30 GETs a second at 500 MB/s, far below S3's 5,500 GETs a second per prefix.
- * A Milvus standalone (2 or 3 volumes) hydrates all at once; a cluster with 3 etcd and 4 MinIO
- * volumes starts the 4 largest (MinIO), then the etcd volumes as slots free up. Raise it
- * (`HYDRATION_CONCURRENCY` of the restore functions) for nodes and volumes provisioned for more.
+ * The bound is for large volumes only: one whose backup holds at most 256 MiB
+ * (`SMALL_VOLUME_BYTES` in core/restore/volumes.ts: about two seconds at a gp3 volume's
+ * 125 MiB/s) adds no lasting load to that bandwidth, so it starts at once without taking a slot,
+ * where waiting would cost it a slot and then up to two 15 s polls; a volume of unknown size
+ * waits like a large one. A Milvus standalone (2 or 3 volumes) hydrates all at once; a cluster
+ * with 3 etcd and 4 MinIO volumes starts all 7 at once, the 4 MinIO volumes in the slots and the
+ * etcd ones beside them. Raise it (`HYDRATION_CONCURRENCY` of the restore functions) for nodes
+ * and volumes provisioned for more.
  */
 export const DEFAULT_HYDRATION_CONCURRENCY = 4;
 

@@ -11,10 +11,15 @@
  *   namespaces of one cluster, which a VolumeSnapshot alone cannot (it is namespaced).
  * - **vault**: an empty PVC and a data-mover Job (`milvus-guard datamover restore`) that
  *   hydrates it from the vault, verifying every chunk. Done when the Job completes. Every PVC is
- *   made at once, but at most `hydrationConcurrency` Jobs run at a time (core/restore/context.ts
- *   says why four): the largest volumes start first, and each poll starts the next ones as Jobs
- *   finish ({@link startQueuedHydrations}). A queued volume is an item with neither a Job nor a
- *   snapshot.
+ *   made at once, but at most `hydrationConcurrency` Jobs of large volumes run at a time
+ *   (core/restore/context.ts says why four): the largest volumes start first, and each poll
+ *   starts the next ones as Jobs finish ({@link startQueuedHydrations}). A queued volume is an
+ *   item with neither a Job nor a snapshot. A small volume (the backup holds at most
+ *   {@link SMALL_VOLUME_BYTES} of it, as etcd's) starts at once with the first wave, outside the
+ *   bound: it neither takes a slot nor frees one when it finishes, so etcd no longer waits for
+ *   MinIO and then up to two polls (15 s each in AWS) to be started and seen done. Its item says
+ *   so (`small`); an item without the field, as an execution started before it wrote, counts
+ *   against the bound as it always did.
  *
  * The workflow polls {@link checkVolumeRestore} with a deadline and finally removes the Jobs,
  * snapshots and contents with {@link deleteRestoreTemporaries} (never the PVCs).
@@ -273,13 +278,39 @@ export function hydrateJob(settings: DataMoverSettings, timeoutSeconds: number, 
   });
 }
 
+/**
+ * A volume whose backup holds at most this many bytes hydrates outside the bound. 256 MiB is
+ * about two seconds of a default gp3 volume's 125 MiB/s and half a second of the ~500 MiB/s four
+ * of them share on the usual node (core/restore/context.ts): such a Job is done before the
+ * bandwidth the bound protects is missed, while its pod's start and the polls that would start
+ * it and see it done cost far longer. A Milvus etcd volume holds its metadata, typically well
+ * under a MiB (528 KiB in `npm run bench:rto`) to tens of MiB; one that grew past the threshold
+ * simply waits for a slot. A MinIO, Pulsar or Kafka volume worth a slot holds GiB.
+ */
+export const SMALL_VOLUME_BYTES = 256 * 1024 * 1024;
+
 /** What starting hydration Jobs needs: the data mover's settings, the volume deadline and the bound. */
 export interface HydrationContext {
   readonly dataMover: DataMoverSettings;
-  readonly timings: { readonly volumeTimeoutSeconds: number; readonly hydrationConcurrency?: number };
+  readonly timings: {
+    readonly volumeTimeoutSeconds: number;
+    readonly hydrationConcurrency?: number;
+    /** Volumes of at most this many backed-up bytes hydrate outside the bound; default {@link SMALL_VOLUME_BYTES}, 0 puts every one in it. */
+    readonly smallVolumeBytes?: number;
+  };
 }
 
 const concurrencyOf = (ctx: HydrationContext): number => Math.max(1, ctx.timings.hydrationConcurrency ?? DEFAULT_HYDRATION_CONCURRENCY);
+
+/**
+ * Whether a volume hydrates outside the bound: its backed-up bytes are known and at most the
+ * threshold. A volume of unknown size (an index without `bytesTotal`) may be of any size, so it
+ * waits for a slot like a large one.
+ */
+const isSmall = (ctx: HydrationContext, v: Pick<BackupVolume, 'bytes'>): boolean => v.bytes !== undefined && v.bytes <= (ctx.timings.smallVolumeBytes ?? SMALL_VOLUME_BYTES);
+
+/** Whether an item's Job holds a hydration slot while it runs: every Job but a small volume's. */
+const holdsSlot = (item: VolumeRestoreItem): boolean => item.job !== undefined && !item.done && item.small !== true;
 
 /** Largest first (longest-processing-time-first keeps the last wave short), else the backup's order. */
 const largestFirst = (volumes: readonly BackupVolume[]): BackupVolume[] =>
@@ -366,19 +397,22 @@ export async function startVolumeRestore(
     for (const v of ordered) await createOwnedPvc(kube, restore, restoredPvc(restore, v));
     const existing = await kubeCall(`list hydration Jobs of ${restore.restoreId}`, () => kube.batch.listNamespacedJob({ namespace, labelSelector: restoreSelector(restore.restoreId, 'hydrate') }));
     const made = new Set(existing.items.map((j) => j.metadata?.name));
-    // A retried step finds the Jobs its first attempt made: they hold their slots (CheckVolumes
-    // frees a slot when it sees a Job done and starts the next queued volume there).
-    let slots = concurrencyOf(ctx) - ordered.filter((v) => made.has(hydrateJobName(restore.restoreId, v.pvc))).length;
+    // A retried step finds the Jobs its first attempt made: a large volume's hold their slots
+    // (CheckVolumes frees a slot when it sees a Job done and starts the next queued volume
+    // there); a small volume's never held one.
+    let slots = concurrencyOf(ctx) - ordered.filter((v) => !isSmall(ctx, v) && made.has(hydrateJobName(restore.restoreId, v.pvc))).length;
     for (const v of ordered) {
       const job = hydrateJobName(restore.restoreId, v.pvc);
+      const small = isSmall(ctx, v);
+      const item = { pvc: v.pvc, role: v.role, ...(small ? { small } : {}), done: false };
       if (made.has(job)) {
-        items.push({ pvc: v.pvc, role: v.role, job, done: false });
-      } else if (slots > 0) {
+        items.push({ ...item, job });
+      } else if (small || slots > 0) {
         await kubeCreateIdempotent(`create Job ${namespace}/${job}`, () => kube.batch.createNamespacedJob({ namespace, body: hydrateJob(ctx.dataMover, ctx.timings.volumeTimeoutSeconds, restore, v) }));
-        items.push({ pvc: v.pvc, role: v.role, job, done: false });
-        slots--;
+        items.push({ ...item, job });
+        if (!small) slots--;
       } else {
-        items.push({ pvc: v.pvc, role: v.role, done: false });
+        items.push(item);
       }
     }
   }
@@ -387,18 +421,21 @@ export async function startVolumeRestore(
 
 /**
  * Starts the Jobs of queued volumes (in the items' order, largest first) while fewer than the
- * bound run, each with what is left of the volume deadline as its own. Returns the state with
- * their Jobs named, and the PVCs it started. A snapshot restore has nothing to start.
+ * bound run, each with what is left of the volume deadline as its own. Running Jobs of small
+ * volumes are not counted (they never held a slot); a queued small volume, which
+ * {@link startVolumeRestore} never leaves, would start without taking one. Returns the state
+ * with their Jobs named, and the PVCs it started. A snapshot restore has nothing to start.
  */
 export async function startQueuedHydrations(ctx: HydrationContext, kube: KubeClients, restore: PreparedRestore, state: VolumeRestore, now: Date): Promise<{ state: VolumeRestore; started: string[] }> {
   if (restore.source !== 'vault') return { state, started: [] };
   const namespace = restore.to.namespace;
-  let slots = concurrencyOf(ctx) - state.items.filter((i) => i.job !== undefined && !i.done).length;
+  let slots = concurrencyOf(ctx) - state.items.filter(holdsSlot).length;
   const left = Math.max(1, Math.ceil((Date.parse(state.deadline) - now.getTime()) / 1000));
   const started: string[] = [];
   const items: VolumeRestoreItem[] = [];
   for (const item of state.items) {
-    if (slots <= 0 || !queued(item)) {
+    const small = item.small === true;
+    if (!queued(item) || (!small && slots <= 0)) {
       items.push(item);
       continue;
     }
@@ -406,7 +443,7 @@ export async function startQueuedHydrations(ctx: HydrationContext, kube: KubeCli
     await kubeCreateIdempotent(`create Job ${namespace}/${job}`, () => kube.batch.createNamespacedJob({ namespace, body: hydrateJob(ctx.dataMover, left, restore, item) }));
     items.push({ ...item, job });
     started.push(item.pvc);
-    slots--;
+    if (!small) slots--;
   }
   return { state: { ...state, items }, started };
 }

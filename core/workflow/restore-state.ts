@@ -125,6 +125,12 @@ export const VolumeRestoreItem = z.strictObject({
   snapshot: z.string().optional(),
   /** Vault source: the data-mover Job that hydrates the PVC. */
   job: z.string().optional(),
+  /**
+   * Vault source: the backup holds so little of the volume that its Job runs outside the
+   * hydration bound (core/restore/volumes.ts). Absent in items written before it existed: those
+   * count against the bound, as they did.
+   */
+  small: z.boolean().optional(),
   done: z.boolean(),
 });
 export type VolumeRestoreItem = z.infer<typeof VolumeRestoreItem>;

@@ -132,6 +132,7 @@ afterAll(async () => {
 describe('a restore from the vault into another namespace', () => {
   const restore = () => prepared('nightly-1-r-1', TARGET);
   let volumes: VolumeRestore;
+  let ctx: HydrationContext;
   const created: StoreEvent[] = [];
 
   beforeAll(async () => {
@@ -152,11 +153,20 @@ describe('a restore from the vault into another namespace', () => {
     expect(list[0]).toMatchObject({ size: '10Gi', accessModes: ['ReadWriteOnce'], storageClass: 'gp3', snapshot: `${BACKUP_ID}-data-production-milvus-etcd-0` });
   });
 
-  it('hydrates every PVC with a data-mover Job until each is done, the default number at once', async () => {
-    const ctx = { dataMover: services.dataMover, timings: { volumeTimeoutSeconds: 300 } };
+  it('hydrates every PVC with a data-mover Job until each is done: the default number of large volumes at once, the small etcd ones beside them', async () => {
+    // The seeded volumes are far smaller than a production cluster's, so the threshold of a small
+    // volume is put between etcd's and MinIO's for them to stand for one.
+    const list = await readBackupVolumes(services.vault, BACKUP_ID);
+    const etcdBytes = Math.max(...list.filter((v) => v.role === 'etcd').map((v) => v.bytes!));
+    expect(Math.min(...list.filter((v) => v.role !== 'etcd').map((v) => v.bytes!))).toBeGreaterThan(etcdBytes);
+    ctx = { dataMover: services.dataMover, timings: { volumeTimeoutSeconds: 300, smallVolumeBytes: etcdBytes } };
+
     const started = await startVolumeRestore(ctx, kube, services.vault, restore(), NOW);
+
     expect(started.items).toHaveLength(7);
-    expect(started.items.filter((i) => i.job?.startsWith('hydrate-') && !i.done)).toHaveLength(DEFAULT_HYDRATION_CONCURRENCY);
+    expect(started.items.every((i) => i.job?.startsWith('hydrate-') && !i.done)).toBe(true);
+    expect(started.items.filter((i) => !i.small)).toHaveLength(DEFAULT_HYDRATION_CONCURRENCY);
+    expect(started.items.filter((i) => i.small).map((i) => i.role)).toEqual(['etcd', 'etcd', 'etcd']);
     expect((await kube.core.listNamespacedPersistentVolumeClaim({ namespace: TARGET })).items).toHaveLength(7);
 
     volumes = await hydrate(ctx, restore(), started);
@@ -183,8 +193,9 @@ describe('a restore from the vault into another namespace', () => {
   });
 
   it('is idempotent: starting again finds the same PVCs and Jobs', async () => {
-    const again = await startVolumeRestore({ dataMover: services.dataMover, timings: { volumeTimeoutSeconds: 300 } }, kube, services.vault, restore(), NOW);
+    const again = await startVolumeRestore(ctx, kube, services.vault, restore(), NOW);
     expect(again.items.map((i) => i.job)).toEqual(volumes.items.map((i) => i.job));
+    expect(again.items.map((i) => i.small)).toEqual(volumes.items.map((i) => i.small));
     const checked = await checkVolumeRestore(kube, restore(), again, NOW);
     expect(checked.ready).toBe(true);
   });
@@ -288,7 +299,8 @@ describe('a restore from the vault into another namespace', () => {
 
 describe('hydrating volumes in parallel, a bounded number at once', () => {
   const restore = () => prepared('nightly-1-r-2', 'vector-db-bounded');
-  const ctx = () => ({ dataMover: services.dataMover, timings: { volumeTimeoutSeconds: 300, hydrationConcurrency: 2 } });
+  // No volume small (every one's backup holds more than 0 bytes): the bound holds all seven.
+  const ctx = () => ({ dataMover: services.dataMover, timings: { volumeTimeoutSeconds: 300, hydrationConcurrency: 2, smallVolumeBytes: 0 } });
 
   beforeAll(async () => {
     await createNamespace(kube, restore().to.namespace, restoreLabels(restore().restoreId));

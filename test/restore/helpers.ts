@@ -17,7 +17,8 @@ const FAST_RESTORE: Partial<RestoreTimings> = { volumeTimeoutSeconds: 120, ready
 
 /**
  * Runs the restore workflow on the cluster, each poll once the cluster has settled; `clock` gives
- * the steps a clock of the test's own (`now`, and `beforeTask` to move it as each Task starts).
+ * the steps a clock of the test's own (`now`, and `beforeTask` to move it as each Task starts);
+ * `restoreTimings` overrides the short deadlines' defaults (the hydration bound, say).
  */
 export function restore(
   c: SeededCluster,
@@ -25,8 +26,9 @@ export function restore(
   input: Record<string, unknown>,
   onState?: (s: string) => void,
   clock?: { now: () => Date; beforeTask: (state: string) => void },
+  restoreTimings: Partial<RestoreTimings> = {},
 ): Promise<LocalBackupResult> {
-  return runLocalRestore({ stateDir: c.stateDir, config, input, untilPoll: () => c.cluster.settle(), timings: FAST, restoreTimings: FAST_RESTORE, ...(onState ? { onState } : {}), ...(clock ?? {}) });
+  return runLocalRestore({ stateDir: c.stateDir, config, input, untilPoll: () => c.cluster.settle(), timings: FAST, restoreTimings: { ...FAST_RESTORE, ...restoreTimings }, ...(onState ? { onState } : {}), ...(clock ?? {}) });
 }
 
 /** Runs the drill workflow (with its nested restore) on the cluster, each poll once the cluster has settled. */
