@@ -22,7 +22,7 @@ import { SealedValueError, type SealedValue, type SecretSealer } from '../backup
 import { labelValue } from '../backup/names.js';
 import type { KubeClients } from '../kube/connect.js';
 import { KubernetesRequestError } from '../kube/errors.js';
-import { kubeRequest } from '../kube/request.js';
+import { kubeRequest, type KubeRequest, type KubeResponse } from '../kube/request.js';
 import { mapBounded } from '../objectstore/bounded.js';
 import { manifestsPrefix, parseManifestKey } from '../vault/layout.js';
 import type { VaultStore } from '../vault/store.js';
@@ -30,14 +30,17 @@ import type { ApplySummary, PreparedRestore } from '../workflow/restore-state.js
 import { RESTORE_LABEL, restoreLabels } from './names.js';
 
 /**
+ * Objects of one step of {@link RESTORE_ORDER} created at once: a few dozen requests a second at
+ * most, far inside what an EKS API server's priority and fairness admits for one client.
+ */
+const APPLY_CONCURRENCY = 8;
+/** Manifests read from the vault at once (each a GET of its own). */
+const READ_CONCURRENCY = 8;
+
+/**
  * The order objects are created in, as Velero's restore priorities: what others refer to
  * before what refers to it, so nothing starts against a missing dependency.
  */
-/** Objects of one step of {@link RESTORE_ORDER} created at once. */
-const APPLY_CONCURRENCY = 8;
-/** Manifests read from the vault at once. */
-const READ_CONCURRENCY = 8;
-
 export const RESTORE_ORDER: readonly CapturedKind[] = [
   // Network policies before any pod: a pod that starts before its policy exists is open to
   // traffic the policy would have refused.
@@ -265,44 +268,63 @@ export function pointConfigAtBucket(configMap: RawObject, source: { readonly buc
 }
 
 /** Where an object's kind is served: {@link RESTORE_ORDER}, else the API's discovery document. */
-async function kindOf(kube: KubeClients, object: RawObject, cache: Map<string, CapturedKind>): Promise<CapturedKind> {
+async function kindOf(kube: KubeClients, object: RawObject, discovered: Map<string, Promise<{ name: string; kind: string }[]>>, send: KubeSend): Promise<CapturedKind> {
   const group = groupOf(object.apiVersion);
   const version = object.apiVersion?.split('/').at(-1) ?? 'v1';
   const known = RESTORE_ORDER.find((k) => k.group === group && k.kind === object.kind);
   if (known) return { ...known, version };
-  const id = `${object.apiVersion}/${object.kind}`;
-  const cached = cache.get(id);
-  if (cached) return cached;
   const path = group === '' ? `/api/${version}` : `/apis/${group}/${version}`;
-  let resources: { name: string; kind: string }[] = [];
-  try {
-    resources = (JSON.parse((await kubeRequest(kube.kc, { method: 'GET', path })).body) as { resources?: { name: string; kind: string }[] }).resources ?? [];
-  } catch (err) {
-    if (!(err instanceof KubernetesRequestError && err.status === 404)) throw err;
+  // One discovery request per group version, however many objects of it are resolved at once.
+  let resources = discovered.get(path);
+  if (!resources) {
+    resources = send(kube.kc, { method: 'GET', path }).then(
+      (r) => (JSON.parse(r.body) as { resources?: { name: string; kind: string }[] }).resources ?? [],
+      (err: unknown) => {
+        if (err instanceof KubernetesRequestError && err.status === 404) return [];
+        throw err;
+      },
+    );
+    discovered.set(path, resources);
   }
-  const resource = resources.find((r) => r.kind === object.kind && !r.name.includes('/'));
+  const resource = (await resources).find((r) => r.kind === object.kind && !r.name.includes('/'));
   if (!resource) throw new ManifestRejectedError(`${object.kind} ${object.metadata.name}`, `the cluster does not serve ${object.apiVersion} ${object.kind}; install its CRD (or operator) in the target cluster first`);
-  const kind = { group, version, kind: object.kind!, plural: resource.name };
-  cache.set(id, kind);
-  return kind;
+  return { group, version, kind: object.kind!, plural: resource.name };
 }
+
+/** How a request reaches the API server ({@link kubeRequest}; tests answer it themselves). */
+export type KubeSend = (kc: KubeClients['kc'], req: KubeRequest) => Promise<KubeResponse>;
 
 /**
  * Creates the backup's objects in `restore.to.namespace` in {@link RESTORE_ORDER} (kinds not
- * in it after those, by kind), each rewritten with {@link rewriteForTarget} and labelled with
- * the restore; PVCs are skipped. An object that already exists is left alone: it counts as
- * `created` when an earlier attempt of this restore made it (its restore label says so), else
- * as `existing`. Throws {@link ManifestRejectedError} when the API server refuses an object.
+ * in it after those, a step per kind), each rewritten with {@link rewriteForTarget} and
+ * labelled with the restore: one step after another, the objects of a step at once (up to
+ * {@link APPLY_CONCURRENCY}). A claim that already exists (the volumes step made it) is left
+ * out; any other object that already exists is left alone: it counts as `created` when an
+ * earlier attempt of this restore made it (its restore label says so), else as `existing`.
+ * Throws {@link ManifestRejectedError} when the API server refuses an object; the step's other
+ * creates are waited for first and no later step starts (which refusal is reported, when two
+ * objects of a step are refused, is whichever came first).
  */
-export async function applyManifests(ctx: { readonly vault: VaultStore; readonly sealer: SecretSealer }, kube: KubeClients, restore: PreparedRestore): Promise<ApplySummary> {
+export async function applyManifests(
+  ctx: { readonly vault: VaultStore; readonly sealer: SecretSealer },
+  kube: KubeClients,
+  restore: PreparedRestore,
+  send: KubeSend = kubeRequest,
+): Promise<ApplySummary> {
   const objects = await readManifests(ctx, restore.backupId);
-  const cache = new Map<string, CapturedKind>();
-  const resolved = await Promise.all(objects.map(async (object) => ({ object, kind: await kindOf(kube, object, cache) })));
+  const discovered = new Map<string, Promise<{ name: string; kind: string }[]>>();
+  const resolved = await Promise.all(objects.map(async (object) => ({ object, kind: await kindOf(kube, object, discovered, send) })));
   const position = (k: CapturedKind) => {
     const i = RESTORE_ORDER.findIndex((x) => x.group === k.group && x.kind === k.kind);
     return i === -1 ? RESTORE_ORDER.length : i;
   };
-  resolved.sort((a, b) => position(a.kind) - position(b.kind) || a.kind.kind.localeCompare(b.kind.kind) || a.object.metadata.name.localeCompare(b.object.metadata.name));
+  resolved.sort(
+    (a, b) =>
+      position(a.kind) - position(b.kind) ||
+      a.kind.group.localeCompare(b.kind.group) ||
+      a.kind.kind.localeCompare(b.kind.kind) ||
+      a.object.metadata.name.localeCompare(b.object.metadata.name),
+  );
 
   const labels = restoreLabels(restore.restoreId);
   type Outcome = { created: boolean; secret: boolean } | { skipped: string } | 'kept';
@@ -323,7 +345,7 @@ export async function applyManifests(ctx: { readonly vault: VaultStore; readonly
     if (kind.kind === 'PersistentVolumeClaim' && kind.group === '' && (await getOptional(kube, kind, restore.to.namespace, object.metadata.name))) return 'kept';
     let created = false;
     try {
-      await kubeRequest(kube.kc, { method: 'POST', path: collectionPath(kind, restore.to.namespace), body });
+      await send(kube.kc, { method: 'POST', path: collectionPath(kind, restore.to.namespace), body });
       created = true;
     } catch (err) {
       if (!(err instanceof KubernetesRequestError)) throw err;
@@ -331,7 +353,7 @@ export async function applyManifests(ctx: { readonly vault: VaultStore; readonly
         throw new ManifestRejectedError(what, `${err.message}. The API server creates a Role only with permissions milvus-guard holds itself, and a RoleBinding only to such a Role: create this one by hand, or give the milvus-guard group bind and escalate on it by name (resourceNames) in ${restore.to.namespace}`);
       }
       if (err.status !== 409) throw new ManifestRejectedError(what, err.message);
-      const current = JSON.parse((await kubeRequest(kube.kc, { method: 'GET', path: `${collectionPath(kind, restore.to.namespace)}/${encodeURIComponent(object.metadata.name)}` })).body) as RawObject;
+      const current = JSON.parse((await send(kube.kc, { method: 'GET', path: `${collectionPath(kind, restore.to.namespace)}/${encodeURIComponent(object.metadata.name)}` })).body) as RawObject;
       created = current.metadata.labels?.[RESTORE_LABEL] === labelValue(restore.restoreId);
     }
     return { created, secret: kind.kind === 'Secret' && kind.group === '' };
@@ -344,7 +366,7 @@ export async function applyManifests(ctx: { readonly vault: VaultStore; readonly
   const steps: (typeof resolved)[] = [];
   for (const item of resolved) {
     const last = steps.at(-1)?.[0];
-    if (last && position(last.kind) === position(item.kind) && last.kind.group === item.kind.group && last.kind.kind === item.kind.kind) steps.at(-1)!.push(item);
+    if (last && last.kind.group === item.kind.group && last.kind.kind === item.kind.kind) steps.at(-1)!.push(item);
     else steps.push([item]);
   }
   const summary: ApplySummary & { skipped: string[] } = { created: 0, existing: 0, secrets: 0, skipped: [] };
