@@ -2,7 +2,7 @@
  * Benchmark of the data mover against restic on the same data, on this machine.
  *
  *   npm run bench:datamover -- [--profile default,small-files] [--size-mib N] [--db-mib N]
- *                              [--runs 3] [--seed 42] [--dir PATH] [--disk-mib 1024] [--keep]
+ *                              [--runs 4] [--seed 42] [--dir PATH] [--disk-mib 1024] [--keep]
  *
  * 1. Measures this machine's disk copy rate (bench/disk-rate.ts: a 1 GiB file copied with
  *    O_DIRECT reads and writes overlapping, fsynced; best of 3), the yardstick of the `% disk`
@@ -21,13 +21,13 @@
  *    page cache, both restores start with an empty one where the script may empty it (root).
  *    Bytes uploaded is the growth of the vault / repository on disk.
  * 4. Checks both restores against the source.
- * 5. Does all of 2-4 `--runs` times per profile, each run from scratch (the dataset built again
- *    from its seed, a new vault and repository), the tools taking turns at going first (so
- *    neither always runs on a disk the other just worked), and prints per profile a table of
- *    the median run of each operation, every run's times below it; JSON of every run goes to
- *    bench-results/. A single run is not enough on a virtual machine: its disk slows under
- *    sustained I/O and recovers after a rest (here one restore took 3.4-3.7 s after a pause
- *    and 3.9-4.3 s back to back), so one run's ratio says as much about the order as the tools.
+ * 5. Does all of 2-4 `--runs` times per profile (an even number, so each tool goes first in
+ *    half of them), each run from scratch (the dataset built again from its seed, a new vault
+ *    and repository), the tools taking turns at going first (so neither always runs on a disk
+ *    the other just worked), and prints per profile a table of each tool's median run of each
+ *    operation, every run's times below it; JSON of every run goes to bench-results/. A single
+ *    run is not enough on a virtual machine whose disk slows under sustained I/O and recovers
+ *    after a rest: one run's ratio then says as much about the order as about the tools.
  *
  * restic is the Debian package (`apt-get install -y restic`); without it the comparison
  * columns are skipped with a message. This is a measurement, not a test: it asserts nothing
@@ -62,7 +62,7 @@ try {
       seed: { type: 'string', default: '42' },
       dir: { type: 'string' },
       'disk-mib': { type: 'string', default: '1024' },
-      runs: { type: 'string', default: '3' },
+      runs: { type: 'string', default: '4' },
       keep: { type: 'boolean', default: false },
     },
   });
@@ -79,7 +79,7 @@ if (dbOverride !== undefined && !(dbOverride >= 8)) fail('--db-mib must be at le
 const diskMiB = Number(args['disk-mib']);
 if (!(Number.isInteger(diskMiB) && diskMiB >= 64)) fail('--disk-mib must be a whole number of MiB, at least 64');
 const runs = Number(args.runs);
-if (!(Number.isInteger(runs) && runs >= 1 && runs <= 15)) fail('--runs must be a whole number from 1 to 15');
+if (!(Number.isInteger(runs) && (runs === 1 || (runs % 2 === 0 && runs <= 16)))) fail('--runs must be 1 or an even number up to 16 (each tool goes first in half of the runs)');
 const profiles: DatasetProfile[] = profileNames.map((p) => {
   const base = PROFILES[p as DatasetProfile['name']];
   return { ...base, ...(sizeOverride !== undefined ? { segmentMiB: sizeOverride } : {}), ...(dbOverride !== undefined ? { dbMiB: dbOverride } : {}) };
@@ -224,12 +224,14 @@ function runProfile(profile: DatasetProfile, dir: string, cli: string, restic: s
   let cold = true;
   const restoreOurs = (): Timed => {
     step(`[${profile.name}] restore (ours)`);
-    cold &&= dropCaches();
+    const dropped = dropCaches();
+    cold &&= dropped;
     return ours(['restore', '--vault', vaultUrl, '--volume', 'milvus-data', '--backup-id', 'incr', '--target', oursTarget, '--json']);
   };
   const restoreRestic = (): Timed => {
     step(`[${profile.name}] restore (restic)`);
-    cold &&= dropCaches();
+    const dropped = dropCaches();
+    cold &&= dropped;
     return timed('restic', ['--repo', resticRepo, 'restore', 'latest', '--host', 'bench', '--target', resticTarget, '-q'], resticEnv);
   };
   let oursRestore: Timed;
@@ -255,7 +257,7 @@ function runProfile(profile: DatasetProfile, dir: string, cli: string, restic: s
 
 /** A profile's runs, and per operation the median run of each tool. */
 interface Summary extends ProfileResult {
-  runs: ProfileResult[];
+  everyRun: ProfileResult[];
 }
 
 /**
@@ -279,7 +281,7 @@ function summarize(all: ProfileResult[]): Summary {
     oursRestoreOk: all.every((r) => r.oursRestoreOk),
     resticRestoreOk: first.resticRestoreOk === undefined ? undefined : all.every((r) => r.resticRestoreOk),
     cold: all.every((r) => r.cold),
-    runs: all,
+    everyRun: all,
   };
 }
 
@@ -309,11 +311,13 @@ function formatProfile(r: Summary, disk: DiskRate, restic: string | undefined): 
     `profile ${r.profile.name}: ${r.dataset.files} files, ${fmt(r.dataset.bytes / MiB)} MiB (${r.profile.description}; seed ${args.seed}); change: ${fmt(r.change.bytes / MiB)} MiB (${r.change.newFiles} new files + 4 MiB inside the db file)`,
     `incremental upload / bytes changed: ours ${fmt(incremental.ours.bytesUploaded! / r.change.bytes, 2)} (vault growth; the tool reports ${fmt(r.oursIncrementalReportedMiB)} MiB)` +
       (incremental.restic ? `, restic ${fmt(incremental.restic.bytesUploaded! / r.change.bytes, 2)}` : ''),
-    ...(r.runs.length > 1
+    ...(r.everyRun.length > 1
       ? [
-          `each run's s (ours / restic; odd runs ours first, even runs restic first): ${r.rows
-            .map((row, i) => `${row.operation}: ${r.runs.map((run) => fmt(run.rows[i]!.ours.seconds, 2)).join(', ')}${row.restic ? ` / ${r.runs.map((run) => fmt(run.rows[i]!.restic!.seconds, 2)).join(', ')}` : ''}`)
-            .join('; ')}`,
+          `each run's s${restic ? ' (odd runs ours first, even runs restic first)' : ''}:`,
+          ...r.rows.map(
+            (row, i) =>
+              `  ${row.operation}: ours ${r.everyRun.map((run) => fmt(run.rows[i]!.ours.seconds, 2)).join(' ')}${row.restic ? ` | restic ${r.everyRun.map((run) => fmt(run.rows[i]!.restic!.seconds, 2)).join(' ')}` : ''}`,
+          ),
         ]
       : []),
     `process until exit + sync after it (median runs): ${r.rows
@@ -340,10 +344,14 @@ for (const profile of profiles) {
   const all: ProfileResult[] = [];
   for (let run = 1; run <= runs; run++) {
     const dir = join(work, profile.name, `run-${run}`);
-    if (runs > 1) step(`[${profile.name}] run ${run} of ${runs}, ${run % 2 === 0 ? 'restic' : 'ours'} first`);
-    all.push(runProfile(profile, dir, cli, restic, run % 2 === 0));
-    // Each run's trees and repositories go before the next is built: less disk needed.
-    if (!args.keep) rmSync(dir, { recursive: true, force: true });
+    if (runs > 1) step(`[${profile.name}] run ${run} of ${runs}${restic ? `, ${run % 2 === 0 ? 'restic' : 'ours'} first` : ''}`);
+    try {
+      all.push(runProfile(profile, dir, cli, restic, run % 2 === 0));
+    } finally {
+      // Each run's trees and repositories go before the next is built (a run of the default
+      // profile holds ~11 GiB); --keep keeps the last run's.
+      if (!args.keep || run < runs) rmSync(dir, { recursive: true, force: true });
+    }
   }
   results.push(summarize(all));
 }
@@ -362,7 +370,7 @@ mkdirSync(resultsDir, { recursive: true });
 const file = join(resultsDir, `datamover-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 writeFileSync(
   file,
-  `${JSON.stringify({ seed: args.seed, runs, machine, disk, restic: restic ?? null, profiles: results.map((r) => ({ ...r, resticRestoreOk: r.resticRestoreOk ?? null, runs: r.runs.map((run) => ({ ...run, resticRestoreOk: run.resticRestoreOk ?? null })) })), notes: summary }, null, 2)}\n`,
+  `${JSON.stringify({ seed: args.seed, runs, machine, disk, restic: restic ?? null, profiles: results.map((r) => ({ ...r, resticRestoreOk: r.resticRestoreOk ?? null, everyRun: r.everyRun.map((run) => ({ ...run, resticRestoreOk: run.resticRestoreOk ?? null })) })), notes: summary }, null, 2)}\n`,
 );
 process.stderr.write(`results written to ${file}\n`);
 if (!args.keep) rmSync(work, { recursive: true, force: true });
