@@ -18,16 +18,17 @@
  * collection with deletes: `get_stats` counts deleted rows until compaction rewrites the segment.
  *
  * The row count recorded per collection once its flush is confirmed: the live `count(*)` when the
- * collection is loaded (`count`); when it is not, or is still loading (loading it would take
- * query-node memory the operator did not plan for, and waiting for a load could block the backup
- * for as long as the load takes), `get_stats`, which still counts rows deleted since the last
- * compaction (`stats`: restore validation then requires the restored segments' `get_stats` to
- * equal it, and the live count to be no higher).
+ * collection can be queried (`count`); when it is not loaded, is still loading, or its query nodes
+ * cannot serve it yet (see `checkFlush`), `get_stats` (loading it would take query-node memory
+ * the operator did not plan for, and waiting for a load could block the backup for as long as the
+ * load takes), which still counts rows deleted since the last compaction (`stats`: restore
+ * validation then requires the restored segments' `get_stats` to equal it, and the live count to
+ * be no higher).
  */
 import type { ResolvedPlan } from '../config/resolve.js';
 import type { RowCount } from '../catalog/record.js';
 import type { KubeClients } from '../kube/connect.js';
-import { MilvusApiError, MilvusClient, type PersistTicket } from '../milvus/client.js';
+import { isNotQueryable, MilvusClient, type PersistTicket } from '../milvus/client.js';
 import type { VaultStore } from '../vault/store.js';
 import type { FlushProgress, GcPause } from '../workflow/backup-state.js';
 import type { BackupServices, BackupTimings } from './context.js';
@@ -37,16 +38,6 @@ import { quiesceMethod, type DetectedVersion } from '../milvus/version.js';
 import { milvusStateKey } from '../vault/layout.js';
 import { deadlineAfter } from '../deadline.js';
 
-/**
- * Milvus codes with which `count(*)` refuses a collection it cannot query: 101, not loaded
- * (`merr.ErrCollectionNotLoaded`), and 103, loading (`merr.ErrCollectionNotFullyLoaded`). A query
- * first asks querycoord for the shard leaders, and GetShardLeaders answers 101 while querycoord
- * has no load of the collection and 103 while the load's progress is below 100 percent
- * (internal/querycoordv2/utils `checkCollectionLoaded`, 2.4 to 2.6 and master). A load in
- * progress, or one that cannot finish (a segment file missing: querycoord retries it until its
- * load timeout), must not fail a backup: both are counted by `get_stats`, as not loaded.
- */
-const NOT_QUERYABLE = new Set([101, 103]);
 
 /** Some flushes were not confirmed before the deadline. Not retried: the workflow fails. */
 export class FlushNotConfirmedError extends Error {
@@ -210,7 +201,15 @@ export async function checkFlush(
     try {
       Object.assign(c, { confirmed: true, confirmedBy: 'count', rows: await milvus.countRows(c.database, c.collection) });
     } catch (err) {
-      if (!(err instanceof MilvusApiError && NOT_QUERYABLE.has(err.code))) throw err;
+      // `count(*)` refuses a collection its query nodes cannot serve yet (NOT_QUERYABLE_CODES,
+      // core/milvus/client.ts): 101 not loaded, 103 loading (internal/querycoordv2/utils
+      // `checkLoadStatus`), and, right after a load completes or with a query node down, 106
+      // on recovering (`GetShardLeaders`: no channel in the current target yet) or 503 no
+      // serviceable shard leader (`GetShardLeadersWithChannels`). A load in progress, one that
+      // cannot finish (a segment file missing: querycoord retries it until its load timeout), or
+      // query nodes that cannot serve must not fail a backup: all are counted by `get_stats`,
+      // which datacoord answers without query nodes, as for a collection not loaded.
+      if (!isNotQueryable(err)) throw err;
       Object.assign(c, { confirmed: true, confirmedBy: 'stats', rows: await milvus.persistedRowCount(c.database, c.collection) });
     }
   }

@@ -37,6 +37,30 @@ export class MilvusApiError extends Error {
   }
 }
 
+/**
+ * Milvus codes (pkg/util/merr/errors.go) with which a query or a search refuses a collection its
+ * query nodes cannot serve yet, on 2.4 to 2.6 and master. Before it queries, the proxy asks
+ * querycoord for the collection's shard leaders, and GetShardLeaders
+ * (internal/querycoordv2/utils/util.go) answers:
+ * - 101 `ErrCollectionNotLoaded` (`checkLoadStatus`): querycoord holds no load of it;
+ * - 103 `ErrCollectionNotFullyLoaded` (`checkLoadStatus`): its load is below 100 percent;
+ * - 106 `ErrCollectionOnRecovering` (`GetShardLeaders`): it is loaded but the current target has
+ *   no channel yet ("loaded collection do not found any channel in target, may be in
+ *   recovery"), as right after a load completes or while querycoord recovers;
+ * - 503 `ErrChannelNotAvailable` (`GetShardLeadersWithChannels`): no replica has a serviceable
+ *   leader for a channel; the proxy's load balancer answers it too when it finds no shard leader
+ *   to send the request to ("no available shard leaders", internal/proxy/lb_policy.go
+ *   `selectNode`).
+ * Each can pass by itself (106 is marked retriable), or last while query nodes are down: either
+ * way the collection's data is not in question, only whether it can be queried now.
+ */
+export const NOT_QUERYABLE_CODES: ReadonlySet<number> = new Set([101, 103, 106, 503]);
+
+/** Whether `err` is Milvus refusing a query or search because the collection cannot be served yet ({@link NOT_QUERYABLE_CODES}). */
+export function isNotQueryable(err: unknown): err is MilvusApiError {
+  return err instanceof MilvusApiError && NOT_QUERYABLE_CODES.has(err.code);
+}
+
 /** A management endpoint (port 9091) refused the request. */
 export class MilvusManagementError extends Error {
   constructor(

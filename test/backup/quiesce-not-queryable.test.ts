@@ -1,0 +1,49 @@
+import { describe, expect, test } from '@jest/globals';
+import { checkFlush, startFlush } from '../../core/backup/quiesce.js';
+import { MilvusApiError, type MilvusClient, type PersistTicket } from '../../core/milvus/client.js';
+import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
+
+// The row count of a collection whose flush is confirmed while `count(*)` cannot be served yet:
+// each code Milvus answers then (core/milvus/client.ts NOT_QUERYABLE_CODES) counts the collection
+// by get_stats; any other refusal still fails the step.
+
+const NOW = new Date('2026-03-01T10:00:00Z');
+
+/** A Milvus with one flushed collection `default.docs` (120 rows by get_stats) whose count(*) fails with `countError`. */
+function milvusRefusingCount(countError: Error): MilvusClient {
+  const fake = {
+    listDatabases: async () => ['default'],
+    listCollections: async () => ['docs'],
+    persist: async (): Promise<PersistTicket> => ({ segmentIds: ['1'], flushTs: '2' }),
+    flushed: async () => true,
+    countRows: async () => {
+      throw countError;
+    },
+    persistedRowCount: async () => 120,
+  };
+  return fake as unknown as MilvusClient;
+}
+
+async function rowCountsWith(countError: Error) {
+  const vault = new InMemoryVaultStore();
+  const milvus = milvusRefusingCount(countError);
+  const started = await startFlush({ vault, timings: { flushTimeoutSeconds: 60 } }, milvus, 'b-1', NOW);
+  return (await checkFlush({ vault }, milvus, started, NOW)).rowCounts;
+}
+
+describe('row counts of a collection whose count(*) cannot be served yet', () => {
+  test.each([
+    [101, 'collection not loaded'],
+    [103, 'collection not fully loaded'],
+    [106, 'collection on recovering: loaded collection do not found any channel in target, may be in recovery'],
+    [503, 'channel not available: no available shard leaders'],
+  ])('count(*) answering %i is counted by get_stats', async (code, message) => {
+    const rowCounts = await rowCountsWith(new MilvusApiError('entities/query', code, message));
+
+    expect(rowCounts).toEqual([{ database: 'default', collection: 'docs', rows: 120, confirmedBy: 'stats' }]);
+  });
+
+  test('any other refusal of count(*) fails the step', async () => {
+    await expect(rowCountsWith(new MilvusApiError('entities/query', 100, 'collection not found'))).rejects.toThrow(/code 100/);
+  });
+});
