@@ -12,19 +12,26 @@
  * {@link LOAD_POLL_MS}, all in one poll, for at most the round's load wait
  * (`RestoreTimings.validateLoadWaitSeconds`), and counts and searches each collection as soon as
  * it is loaded, while others still load. Milvus's proxy is never sent more than
- * {@link VALIDATION_CONCURRENCY} of the round's requests at once. A collection still loading when
- * the wait is over makes the round answer `loading`: the workflow's WaitForLoad and a later round
- * take over, so a Lambda sleeps a few seconds to save a 10 s Wait state, never through a long
- * load. A check that fails ends the round at once: a known mismatch does not wait for the other
- * loads.
+ * {@link VALIDATION_CONCURRENCY} of the round's requests at once, and checks never take the last
+ * of those slots, so polls keep their interval however many checks wait. A collection still
+ * loading when the wait is over makes the round answer `loading`: the workflow's WaitForLoad and
+ * a later round take over, so a Lambda sleeps a few seconds to save a 10 s Wait state, never
+ * through a long load; no check starts after the wait. A collection Milvus says is loaded but
+ * whose count or search it refuses as not servable yet (NOT_QUERYABLE_CODES) is loading again,
+ * not a failure. A check that fails ends the round at once: a known mismatch does not wait for
+ * the other loads; so does a load that Milvus failed again with the same error after it was asked
+ * for again.
  */
 import type { CollectionCheck, RowCount } from '../catalog/record.js';
-import { MilvusApiError, MilvusSchemaError, type LoadState, type MilvusClient } from '../milvus/client.js';
+import { isNotQueryable, MilvusApiError, MilvusSchemaError, type LoadState, type MilvusClient } from '../milvus/client.js';
 import type { ValidationProgress } from '../workflow/restore-state.js';
 import { deadlineAfter } from '../deadline.js';
 import { Semaphore } from '../vault/semaphore.js';
 
-/** Requests of a round (load states, loads, counts, searches) sent to Milvus at once. */
+/**
+ * Requests of a round (load states, loads, counts, searches) sent to Milvus at once. Checks hold
+ * at most `VALIDATION_CONCURRENCY - 1` of them: one is always left to the polls.
+ */
 export const VALIDATION_CONCURRENCY = 4;
 
 /**
@@ -46,6 +53,9 @@ export interface LoadWait {
 /** Milvus REST v2 code for a database that does not exist. */
 const DATABASE_NOT_FOUND = 800;
 
+/** A collection as `loading`, `loadErrors` and the errors name it. */
+const nameOf = (e: RowCount): string => `${e.database}.${e.collection}`;
+
 /** Restored collections are missing, unsearchable or hold other row counts than recorded. */
 export class RestoreValidationFailedError extends Error {
   constructor(readonly failed: readonly CollectionCheck[]) {
@@ -57,13 +67,22 @@ export class RestoreValidationFailedError extends Error {
   }
 }
 
-/** Collections were still loading when the validation deadline passed. */
+/**
+ * Collections were still loading when the validation deadline passed. `loadErrors` holds the
+ * last error Milvus answered for some of them (a failed load, a refused count), by name.
+ */
 export class ValidationTimeoutError extends Error {
   constructor(
     readonly loading: readonly string[],
     deadline: string,
+    readonly loadErrors: Readonly<Record<string, string>> = {},
   ) {
-    super(`collection(s) ${loading.join(', ')} were still loading at the validation deadline ${deadline}; check the query nodes of the restored Milvus, or raise the validation timeout`);
+    const reasons = loading.filter((name) => loadErrors[name] !== undefined).map((name) => `${name}: ${loadErrors[name]}`);
+    super(
+      `collection(s) ${loading.join(', ')} were still loading at the validation deadline ${deadline}` +
+        (reasons.length > 0 ? `; Milvus last answered ${reasons.join('; ')}` : '') +
+        '; check the query nodes of the restored Milvus (kubectl logs of the querynode pods), or raise the validation timeout',
+    );
     this.name = 'ValidationTimeout';
   }
 }
@@ -117,8 +136,9 @@ async function sampleSearch(
     const hits = await bounded(() => milvus.search(database, collection, { annsField: field.field, vector: sampleVector(field.dim), limit: 3 }));
     return { hits: hits.length };
   } catch (err) {
-    if (err instanceof MilvusApiError) return { problem: `the sample search failed: ${err.message}` };
-    throw err;
+    // A collection not servable yet is loading again (see checkValidation), not a failed search.
+    if (isNotQueryable(err) || !(err instanceof MilvusApiError)) throw err;
+    return { problem: `the sample search failed: ${err.message}` };
   }
 }
 
@@ -129,12 +149,14 @@ async function sampleSearch(
  * While a collection still loads at the end of the wait and no check failed, it returns
  * `done: false` with `loading: ["db.collection", ...]` and no checks (those made are redone next
  * round); past the deadline (`progress.deadline`, or `timeoutSeconds` from `now` on the first
- * round, which sets it) it throws {@link ValidationTimeoutError}. Once nothing loads, or as soon
- * as a check fails (a collection missing, a count or a search wrong), it returns `done: true`
- * and the checks made, in the order of `expected`: one per collection, except those still
- * loading when a check failed. Row counts are compared only with `validateRowCounts`, but
- * counted always. Idempotent: asking Milvus to load a loading collection again is harmless.
- * Without `loadWait` each collection's load state is read once.
+ * round, which sets it) it throws {@link ValidationTimeoutError}, naming the last error Milvus
+ * answered for each (`progress.loadErrors` carries them between rounds). Once nothing loads, or
+ * as soon as a check fails (a collection missing, a count or a search wrong, a load failed twice
+ * the same way), it returns `done: true` and the checks made, in the order of `expected`: one per
+ * collection, except those still loading when a check failed. Row counts are compared only with
+ * `validateRowCounts`, but counted always. Idempotent: asking Milvus to load a loading collection
+ * again is harmless. Without `loadWait` each collection's load state is read once, and every
+ * loaded collection is checked.
  */
 export async function checkValidation(
   milvus: MilvusClient,
@@ -153,64 +175,133 @@ export async function checkValidation(
     checks.set(e, { database: e.database, collection: e.collection, expected: e.rows, loaded: false, ok: false, problem });
   }
   const present = expected.filter((e) => !checks.has(e));
+  const loadErrors = new Map(Object.entries(progress.loadErrors ?? {}));
 
-  // Every request of the round takes a slot: polls and checks share VALIDATION_CONCURRENCY.
+  // Every request of the round takes one of VALIDATION_CONCURRENCY slots, in order of asking.
+  // A check also holds one of VALIDATION_CONCURRENCY - 1 check slots from start to end, so at
+  // most that many check requests hold or wait for a slot: a poll's requests queue behind no
+  // more than those, and polls keep their interval however many collections wait for a check.
   const slots = new Semaphore(VALIDATION_CONCURRENCY);
-  const bounded = async <T>(request: () => Promise<T>): Promise<T> => {
-    await slots.acquire();
-    try {
-      return await request();
-    } finally {
-      slots.release();
-    }
-  };
+  const checkSlots = new Semaphore(VALIDATION_CONCURRENCY - 1);
+  const bounded = <T>(request: () => Promise<T>): Promise<T> => holding(slots, request);
+  const wait = options.loadWait;
+  // No check starts past the round's wait (from `now`, not cut short by the deadline, so the last
+  // round still checks what is loaded): a check started later could outlive the Lambda, while
+  // one not started is only loading to the next round.
+  const checksUntil = wait ? options.now.getTime() + wait.seconds * 1000 : Infinity;
   // Checks run while the others load; the first error of one ends the round once they are done.
-  const running: Promise<void>[] = [];
+  const running = new Set<Promise<void>>();
+  // Loaded collections handed back unchecked: Milvus would not serve them yet, or too late to start.
+  const again: RowCount[] = [];
   let error: { err: unknown } | undefined;
   const check = (e: RowCount): void => {
-    running.push(
-      checkCollection(milvus, e, options.validateRowCounts, bounded).then(
-        (c) => void checks.set(e, c),
-        (err: unknown) => void (error ??= { err }),
-      ),
-    );
+    const run: Promise<void> = holding(checkSlots, async () => {
+      if (wait && wait.now().getTime() > checksUntil) return void again.push(e);
+      try {
+        checks.set(e, await checkCollection(milvus, e, options.validateRowCounts, bounded));
+      } catch (err) {
+        // Loaded by its load state, yet its shard leaders cannot serve a query: 106 before the
+        // current target has the collection's channels, 503 with no serviceable leader, 101/103
+        // after a release (NOT_QUERYABLE_CODES). It loads again, as far as this round knows.
+        if (!isNotQueryable(err)) throw err;
+        loadErrors.set(nameOf(e), err.message);
+        again.push(e);
+      }
+    })
+      .catch((err: unknown) => void (error ??= { err }))
+      .finally(() => void running.delete(run));
+    running.add(run);
   };
   const failed = () => error !== undefined || [...checks.values()].some((c) => !c.ok);
-  /** Polls the load state of `collections` (asking for a load where there is none) and starts the check of each loaded one; returns those still loading. */
+  /**
+   * Polls the load state of `collections` (asking for a load where there is none) and starts the
+   * check of each loaded one; returns those still loading. Every request of the poll has ended
+   * when it returns or throws (its first error).
+   */
   const poll = async (collections: readonly RowCount[]): Promise<RowCount[]> => {
-    const isLoaded = await Promise.all(collections.map((e) => bounded(() => requestLoad(milvus, e))));
-    for (const [i, e] of collections.entries()) if (isLoaded[i]) check(e);
-    return collections.filter((_, i) => !isLoaded[i]);
+    const settled = await Promise.allSettled(collections.map((e) => bounded(() => requestLoad(milvus, e, loadErrors.get(nameOf(e))))));
+    const refused = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (refused) throw refused.reason;
+    const answers = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    const still: RowCount[] = [];
+    for (const [i, e] of collections.entries()) {
+      const answer = answers[i]!;
+      if (answer.loadError !== undefined) loadErrors.set(nameOf(e), answer.loadError);
+      if (answer.state === 'loaded') check(e);
+      else if (answer.state === 'loading') still.push(e);
+      else {
+        const problem = `Milvus failed its load again, with the same error, after it was asked to load it again: ${answer.loadError}`;
+        checks.set(e, { database: e.database, collection: e.collection, expected: e.rows, loaded: false, ok: false, problem });
+      }
+    }
+    return still;
   };
 
-  let loading: RowCount[];
+  let loading: RowCount[] = [];
   try {
     // One pass over every collection first: each load is asked for at once, whatever their number.
     loading = await poll(present);
-    const wait = options.loadWait;
     if (wait) {
-      const waitUntil = Math.min(options.now.getTime() + wait.seconds * 1000, Date.parse(deadline));
+      const waitUntil = Math.min(checksUntil, Date.parse(deadline));
       // Bounded by count as well as by the clock: a round makes at most one poll per interval of
       // its wait, whatever the clock says (a frozen test clock, a clock that jumps back).
       const polls = 1 + Math.max(0, Math.floor((wait.seconds * 1000) / LOAD_POLL_MS));
-      for (let made = 1; loading.length > 0 && !failed() && made < polls && wait.now().getTime() + LOAD_POLL_MS <= waitUntil; made++) {
+      let made = 1;
+      while (!failed()) {
+        loading.push(...again.splice(0));
+        if (loading.length === 0) {
+          // Nothing to poll: wait for a check to end, which may hand its collection back.
+          if (running.size === 0) break;
+          await Promise.race(running);
+          continue;
+        }
+        if (made >= polls || wait.now().getTime() + LOAD_POLL_MS > waitUntil) break;
         await wait.sleep(LOAD_POLL_MS);
         if (failed()) break;
         loading = await poll(loading);
+        made++;
       }
     }
   } finally {
-    // Nothing of the round is still talking to Milvus when it ends, whichever way.
-    await Promise.all(running);
+    // Nothing of the round is still talking to Milvus when it ends, whichever way: a poll has
+    // settled all its requests, and every check started is awaited (none starts after the wait).
+    await Promise.all([...running]);
   }
   if (error) throw error.err;
+  loading.push(...again.splice(0));
   const made = expected.flatMap((e) => checks.get(e) ?? []);
   if (loading.length > 0 && !failed()) {
-    const names = loading.map((e) => `${e.database}.${e.collection}`);
-    if (options.now.getTime() > Date.parse(deadline)) throw new ValidationTimeoutError(names, deadline);
-    return { progress: { done: false, loading: names, deadline } };
+    const names = expected.filter((e) => loading.includes(e)).map(nameOf);
+    // Kept for the collections still loading only: the next round's timeout, and its failed load.
+    const errors: Record<string, string> = {};
+    for (const name of names) {
+      const message = loadErrors.get(name);
+      if (message !== undefined) errors[name] = message;
+    }
+    if (options.now.getTime() > Date.parse(deadline)) throw new ValidationTimeoutError(names, deadline, errors);
+    return { progress: { done: false, loading: names, deadline, ...(Object.keys(errors).length > 0 ? { loadErrors: errors } : {}) } };
   }
   return { progress: { done: true, loading: [], deadline }, checks: made };
+}
+
+/** Runs `task` holding one slot of `semaphore`. */
+async function holding<T>(semaphore: Semaphore, task: () => Promise<T>): Promise<T> {
+  await semaphore.acquire();
+  try {
+    return await task();
+  } finally {
+    semaphore.release();
+  }
+}
+
+/**
+ * Where the load of a collection stands: `loaded`, `loading` (a load asked for when there was
+ * none), or `failed`: its load failed again with the error it had failed with before. `loadError`
+ * is the error Milvus answered the load state with, if it did.
+ */
+interface LoadAnswer {
+  readonly state: 'loaded' | 'loading' | 'failed';
+  readonly loadError?: string;
 }
 
 /**
@@ -222,20 +313,27 @@ export async function checkValidation(
  * `meta.GlobalFailedLoadCache` (internal/querycoordv2/services.go), which the proxy's
  * GetLoadState passes on, as it turns only ErrCollectionNotLoaded into LoadStateNotLoad
  * (internal/proxy/impl.go). A new load request starts a new load job, which ShowLoadCollections
- * reports as loading again. Any other error (a collection dropped, no permission) comes back
- * from the load request.
+ * reports as loading again: querycoord's LoadCollection waits for the job's Execute, which first
+ * removes the collection's cached error (`GlobalFailedLoadCache.Remove`,
+ * internal/querycoordv2/job/job_load.go) and then registers the load. So the same error answered
+ * again (`lastError`, the load-state error of an earlier poll, this round or one before) means
+ * the new load failed again the same way, after another load timeout (600 s by default): the
+ * answer is `failed`, not a third load. Another error asks for the load again once more. Any
+ * error of the load request itself (a collection dropped, no permission) is thrown.
  */
-async function requestLoad(milvus: MilvusClient, e: RowCount): Promise<boolean> {
+async function requestLoad(milvus: MilvusClient, e: RowCount, lastError: string | undefined): Promise<LoadAnswer> {
   let state: LoadState;
   try {
     state = await milvus.loadState(e.database, e.collection);
   } catch (err) {
     if (!(err instanceof MilvusApiError)) throw err;
-    state = 'LoadStateNotLoad';
+    if (err.message === lastError) return { state: 'failed', loadError: err.message };
+    await milvus.load(e.database, e.collection);
+    return { state: 'loading', loadError: err.message };
   }
-  if (state === 'LoadStateLoaded') return true;
+  if (state === 'LoadStateLoaded') return { state: 'loaded' };
   if (state === 'LoadStateNotLoad') await milvus.load(e.database, e.collection);
-  return false;
+  return { state: 'loading' };
 }
 
 /** The check of one loaded collection: its counts and a sample search. */

@@ -249,7 +249,7 @@ describe('a failed check ends the round', () => {
 });
 
 describe('a load Milvus cancelled', () => {
-  it('asks again for the load of a collection whose load state Milvus answers with the failed load (2.5, 2.6)', async () => {
+  it('asks again for the load of a collection whose load state Milvus answers with the failed load (2.4 to 2.6)', async () => {
     const milvus = new LoadingMilvus({ failed: 2 });
     const loadState = milvus.loadState.bind(milvus);
     let first = true;
@@ -264,5 +264,144 @@ describe('a load Milvus cancelled', () => {
 
     expect(milvus.log.slice(0, 2)).toEqual(['loadState failed', 'load failed']);
     expect(result.checks).toEqual([expect.objectContaining({ collection: 'failed', ok: true })]);
+  });
+});
+
+/** One event-loop turn: lets requests made at once overlap, on no clock. */
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+const FAILED_LOAD = 'Milvus collections/get_load_state failed with code 65535: show collection failed: failed to load segment 7: The specified key does not exist.';
+
+/** A LoadingMilvus whose load state answers the error of a failed load while `loadFailed` (querycoord cancelled the load); a load request clears it. */
+class FailingLoadMilvus extends LoadingMilvus {
+  loadFailed = true;
+  override async loadState(db: string, name: string): Promise<LoadState> {
+    if (!this.loadFailed) return super.loadState(db, name);
+    this.log.push(`loadState ${name}`);
+    throw new MilvusApiError('collections/get_load_state', 65535, 'show collection failed: failed to load segment 7: The specified key does not exist.');
+  }
+  override async load(db: string, name: string): Promise<void> {
+    this.loadFailed = false;
+    await super.load(db, name);
+  }
+}
+
+describe('a loaded collection Milvus cannot serve yet', () => {
+  it('polls again in the round a collection whose count answers 106 then 503 after its load state said Loaded, and checks it once served', async () => {
+    const milvus = new LoadingMilvus({ fresh: 0 });
+    const refusals = [new MilvusApiError('entities/query', 106, 'collection on recovering'), new MilvusApiError('entities/query', 503, 'channel not available: no available shard leaders')];
+    const countRows = milvus.countRows.bind(milvus);
+    milvus.countRows = async (db, name) => {
+      const refusal = refusals.shift();
+      if (refusal) throw refusal;
+      return countRows(db, name);
+    };
+    const clock = fakeClock(NOW);
+
+    const result = await checkValidation(milvus as unknown as MilvusClient, rowsOf('fresh'), { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 60, loadWait: clock });
+
+    expect(result.progress.done).toBe(true);
+    expect(result.checks).toEqual([expect.objectContaining({ collection: 'fresh', ok: true, restored: 10 })]);
+    expect(milvus.polls('fresh')).toBe(3);
+    expect(clock.elapsedMs()).toBe(2 * LOAD_POLL_MS);
+  });
+
+  it('answers loading, not a failed search, for a collection whose search answers 503 until the wait is spent', async () => {
+    const milvus = new LoadingMilvus({ busy: 0 });
+    milvus.search = async () => {
+      throw new MilvusApiError('entities/search', 503, 'channel not available: no available shard leaders');
+    };
+
+    const result = await checkValidation(milvus as unknown as MilvusClient, rowsOf('busy'), { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 60, loadWait: { ...fakeClock(NOW), seconds: 2 } });
+
+    expect(result.checks).toBeUndefined();
+    expect(result.progress).toEqual({
+      done: false,
+      loading: ['default.busy'],
+      deadline: '2026-11-23T02:06:00.000Z',
+      loadErrors: { 'default.busy': 'Milvus entities/search failed with code 503: channel not available: no available shard leaders' },
+    });
+  });
+});
+
+describe('a load that cannot finish', () => {
+  it('fails the validation, naming the collection and Milvus\'s error, when a load asked for again fails again the same way', async () => {
+    const milvus = new FailingLoadMilvus({ broken: Infinity });
+    const first = await checkValidation(milvus as unknown as MilvusClient, rowsOf('broken'), { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 1800, loadWait: { ...fakeClock(NOW), seconds: 1 } });
+    // Querycoord cancels the new load at its load timeout, with the same error.
+    milvus.loadFailed = true;
+    const later = new Date(NOW.getTime() + 700_000);
+
+    const second = await checkValidation(milvus as unknown as MilvusClient, rowsOf('broken'), first.progress, { validateRowCounts: true, now: later, timeoutSeconds: 1800, loadWait: fakeClock(later) });
+
+    expect(first.progress).toEqual(expect.objectContaining({ done: false, loadErrors: { 'default.broken': FAILED_LOAD } }));
+    expect(second.progress.done).toBe(true);
+    expect(second.checks).toEqual([expect.objectContaining({ collection: 'broken', loaded: false, ok: false, problem: expect.stringContaining('failed to load segment 7') })]);
+    expect(validationFailure(second.checks!)?.message).toMatch(/default\.broken: Milvus failed its load again, with the same error.*failed to load segment 7/);
+    expect(milvus.log.filter((l) => l === 'load broken')).toHaveLength(1);
+  });
+
+  it('names the last error Milvus answered, from an earlier round, in the ValidationTimeout', async () => {
+    const milvus = new FailingLoadMilvus({ broken: Infinity });
+    const first = await checkValidation(milvus as unknown as MilvusClient, rowsOf('broken'), { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 60, loadWait: { ...fakeClock(NOW), seconds: 1 } });
+    const pastDeadline = new Date(NOW.getTime() + 61_000);
+
+    const late = checkValidation(milvus as unknown as MilvusClient, rowsOf('broken'), first.progress, { validateRowCounts: true, now: pastDeadline, timeoutSeconds: 60, loadWait: fakeClock(pastDeadline) });
+
+    await expect(late).rejects.toBeInstanceOf(ValidationTimeoutError);
+    await expect(late).rejects.toThrow(`default.broken were still loading at the validation deadline 2026-11-23T02:06:00.000Z; Milvus last answered default.broken: ${FAILED_LOAD}`);
+  });
+});
+
+describe('a round and its requests', () => {
+  it('polls a loading collection while as many checks as can run are still counting', async () => {
+    const names = Array.from({ length: 2 * VALIDATION_CONCURRENCY }, (_, i) => `r${i}`);
+    const milvus = new LoadingMilvus({ ...Object.fromEntries(names.map((n) => [n, 0])), slow: 2 });
+    milvus.countRows = async (_db, name) => {
+      milvus.log.push(`count ${name}`);
+      for (let i = 0; i < 20; i++) await turn();
+      milvus.log.push(`counted ${name}`);
+      return 10;
+    };
+
+    const result = await checkValidation(milvus as unknown as MilvusClient, rowsOf(...names, 'slow'), { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 60, loadWait: fakeClock(NOW) });
+
+    expect(result.checks!.every((c) => c.ok)).toBe(true);
+    const secondSlowPoll = milvus.log.indexOf('loadState slow', milvus.log.indexOf('loadState slow') + 1);
+    expect(secondSlowPoll).toBeGreaterThan(-1);
+    expect(secondSlowPoll).toBeLessThan(milvus.log.findIndex((l) => l.startsWith('counted ')));
+  });
+
+  it('starts no check once the wait is over, and answers those collections as loading', async () => {
+    const names = Array.from({ length: 8 }, (_, i) => `r${i}`);
+    const milvus = new LoadingMilvus(Object.fromEntries(names.map((n) => [n, 0])));
+    const clock = fakeClock(NOW);
+    // Every count takes 5 s of the round's 20 s wait.
+    milvus.countRows = async (_db, name) => {
+      milvus.log.push(`count ${name}`);
+      await clock.sleep(5000);
+      return 10;
+    };
+
+    const result = await checkValidation(milvus as unknown as MilvusClient, rowsOf(...names), { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 600, loadWait: clock });
+
+    const counted = names.filter((n) => milvus.log.includes(`count ${n}`));
+    expect(counted.length).toBeGreaterThan(0);
+    expect(counted.length).toBeLessThan(names.length);
+    expect(result.progress.done).toBe(false);
+    expect(result.progress.loading).toEqual(names.filter((n) => !counted.includes(n)).map((n) => `default.${n}`));
+  });
+
+  it('ends a round whose poll failed only once every request of the poll has answered', async () => {
+    const milvus = new LoadingMilvus({ bad: 0, slow: Infinity });
+    milvus.loadState = async (_db, name) => {
+      if (name === 'bad') throw new Error('socket hang up');
+      for (let i = 0; i < 10; i++) await turn();
+      milvus.log.push(`loadState ${name} answered`);
+      return 'LoadStateLoading';
+    };
+
+    await expect(checkValidation(milvus as unknown as MilvusClient, rowsOf('bad', 'slow'), { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 60, loadWait: fakeClock(NOW) })).rejects.toThrow('socket hang up');
+    expect(milvus.log).toContain('loadState slow answered');
   });
 });
