@@ -23,18 +23,17 @@ export interface RestoreTimings {
   /** How long packs in an archive class may take to thaw (S3 Deep Archive Bulk: up to 48 h). */
   readonly thawTimeoutSeconds: number;
   /**
-   * How many large volumes hydrate from the vault at once (one data-mover Job each); the others
-   * wait for a free slot, largest first. Small ones (etcd's) start at once outside the bound.
-   * See {@link DEFAULT_HYDRATION_CONCURRENCY}.
+   * How many volumes hydrate from the vault at once (one data-mover Job each); the others wait
+   * for a free slot, largest first. Small etcd volumes start at once outside the bound. See
+   * {@link DEFAULT_HYDRATION_CONCURRENCY}.
    */
   readonly hydrationConcurrency: number;
   /**
-   * A volume whose backup holds at most this many bytes is small and hydrates outside the
-   * bound. Default: `SMALL_VOLUME_BYTES` of core/restore/volumes.ts (256 MiB); 0 puts every
-   * volume in the bound. Tests on the local cluster, whose volumes are all far smaller than a
-   * production cluster's, set it between etcd's and MinIO's.
+   * An etcd volume whose backup holds at most this many bytes is small and hydrates outside the
+   * bound; no other role ever does. Default: `SMALL_ETCD_BYTES` of core/restore/volumes.ts
+   * (5 GiB, which says why); 0 or less puts every volume in the bound, an empty one included.
    */
-  readonly smallVolumeBytes?: number;
+  readonly smallEtcdBytes?: number;
 }
 
 /**
@@ -46,14 +45,18 @@ export interface RestoreTimings {
  * fill the usual worker node, and more Jobs would split the same bandwidth while each holds a
  * pod's requests (500m CPU, 512 MiB). The vault is not the limit: a hydration reads ~16 MiB
  * packs, about 30 GETs a second at 500 MB/s, far below S3's 5,500 GETs a second per prefix.
- * The bound is for large volumes only: one whose backup holds at most 256 MiB
- * (`SMALL_VOLUME_BYTES` in core/restore/volumes.ts: about two seconds at a gp3 volume's
- * 125 MiB/s) adds no lasting load to that bandwidth, so it starts at once without taking a slot,
- * where waiting would cost it a slot and then up to two 15 s polls; a volume of unknown size
- * waits like a large one. A Milvus standalone (2 or 3 volumes) hydrates all at once; a cluster
- * with 3 etcd and 4 MinIO volumes starts all 7 at once, the 4 MinIO volumes in the slots and the
- * etcd ones beside them. Raise it (`HYDRATION_CONCURRENCY` of the restore functions) for nodes
- * and volumes provisioned for more.
+ * One kind of volume bypasses the bound: an etcd volume whose backup holds at most 5 GiB
+ * (`SMALL_ETCD_BYTES` in core/restore/volumes.ts: a healthy etcd of the Milvus chart, up to its
+ * 4 GiB backend quota plus its preallocated 64 MB WAL segments) starts at once without taking a
+ * slot, since Milvus needs that metadata to start and waiting would cost it a slot and then up
+ * to two 15 s polls. It is a handful of large files, so its bytes measure its time: at most
+ * ~41 s at a gp3 volume's 125 MiB/s, and usually a few seconds. Object storage never bypasses
+ * the bound, whatever its size (a MinIO volume of 256 MiB can be 65,000 objects of 4 KiB, which
+ * take minutes); an etcd volume above the cap or of unknown size waits like any other. A Milvus
+ * standalone (2 or 3 volumes) hydrates all at once; a cluster with 3 etcd and 4 MinIO volumes
+ * starts all 7 at once, the 4 MinIO volumes in the slots and the etcd ones beside them. Raise
+ * it (`HYDRATION_CONCURRENCY` of the restore functions) for nodes and volumes provisioned for
+ * more.
  */
 export const DEFAULT_HYDRATION_CONCURRENCY = 4;
 

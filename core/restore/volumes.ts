@@ -11,15 +11,17 @@
  *   namespaces of one cluster, which a VolumeSnapshot alone cannot (it is namespaced).
  * - **vault**: an empty PVC and a data-mover Job (`milvus-guard datamover restore`) that
  *   hydrates it from the vault, verifying every chunk. Done when the Job completes. Every PVC is
- *   made at once, but at most `hydrationConcurrency` Jobs of large volumes run at a time
- *   (core/restore/context.ts says why four): the largest volumes start first, and each poll
- *   starts the next ones as Jobs finish ({@link startQueuedHydrations}). A queued volume is an
- *   item with neither a Job nor a snapshot. A small volume (the backup holds at most
- *   {@link SMALL_VOLUME_BYTES} of it, as etcd's) starts at once with the first wave, outside the
- *   bound: it neither takes a slot nor frees one when it finishes, so etcd no longer waits for
- *   MinIO and then up to two polls (15 s each in AWS) to be started and seen done. Its item says
- *   so (`small`); an item without the field, as an execution started before it wrote, counts
- *   against the bound as it always did.
+ *   made at once, but at most `hydrationConcurrency` Jobs run at a time (core/restore/context.ts
+ *   says why four): the largest volumes start first, and each poll starts the next ones as Jobs
+ *   finish ({@link startQueuedHydrations}). A queued volume is an item with neither a Job nor a
+ *   snapshot. One kind of volume is exempt: a small etcd volume (role `etcd`, its backed-up
+ *   bytes known and at most {@link SMALL_ETCD_BYTES}, which covers a healthy etcd of the Milvus
+ *   chart) starts at once with the first wave, outside the bound. Milvus needs its metadata to
+ *   start, and it would otherwise wait for MinIO to free a slot and then up to two polls (15 s
+ *   each in AWS) to be started and seen done. It neither takes a slot nor frees one when it
+ *   finishes. Every other volume, object storage of any size included, keeps the bound. Its item
+ *   says so (`small`); an item without the field, as an execution started before it wrote,
+ *   counts against the bound as it always did.
  *
  * The workflow polls {@link checkVolumeRestore} with a deadline and finally removes the Jobs,
  * snapshots and contents with {@link deleteRestoreTemporaries} (never the PVCs).
@@ -41,6 +43,7 @@ import { deleteRelays } from '../milvus/relay.js';
 import { deadlineAfter } from '../deadline.js';
 import { DEFAULT_HYDRATION_CONCURRENCY } from './context.js';
 import { KINDS, servedAt } from '../kube/kinds.js';
+import type { VolumeRole } from '../discovery/volumes.js';
 
 /** Where the fresh PVC is mounted in the data-mover container. */
 export const TARGET_MOUNT = '/data';
@@ -278,16 +281,34 @@ export function hydrateJob(settings: DataMoverSettings, timeoutSeconds: number, 
   });
 }
 
+/** The one role whose volumes may hydrate outside the bound: Milvus's metadata (core/discovery/volumes.ts). */
+const SMALL_ROLE: VolumeRole = 'etcd';
+
 /**
- * A volume whose backup holds at most this many bytes hydrates outside the bound. 256 MiB is
- * about two seconds of a default gp3 volume's 125 MiB/s and half a second of the ~500 MiB/s four
- * of them share on the usual node (core/restore/context.ts): such a Job is done before the
- * bandwidth the bound protects is missed, while its pod's start and the polls that would start
- * it and see it done cost far longer. A Milvus etcd volume holds its metadata, typically well
- * under a MiB (528 KiB in `npm run bench:rto`) to tens of MiB; one that grew past the threshold
- * simply waits for a slot. A MinIO, Pulsar or Kafka volume worth a slot holds GiB.
+ * An etcd volume whose backup holds at most this many bytes hydrates outside the bound: 5 GiB,
+ * above what a healthy etcd of the Milvus chart holds, so a volume does not flip between small
+ * and large from one backup to the next. Its data directory is a few large files:
+ * - the WAL (member/wal): each segment file is preallocated at `SegmentSizeBytes` = 64*1000*1000
+ *   bytes (etcd-io/etcd server/storage/wal/wal.go), and the next one waits preallocated as
+ *   `0.tmp`/`1.tmp` (file_pipeline.go); etcd keeps `--max-wals` 5 (`DefaultMaxWALs`,
+ *   server/embed/config.go), more only while a snapshot is pending. So from 128 MB on a new
+ *   member to 6 x 64 MB = 384 MB (366 MiB), whatever the metadata;
+ * - the bbolt database (member/snap/db), which never shrinks without a defrag and is bounded by
+ *   `--quota-backend-bytes`: etcd's default is 2 GiB and 8 GiB its suggested maximum
+ *   (etcd.io/docs dev-guide/limit), and the Milvus chart sets 4 GiB (`ETCD_QUOTA_BACKEND_BYTES:
+ *   "4294967296"`, "Increase default quota to 4G", in zilliztech/milvus-helm
+ *   charts/milvus/values.yaml);
+ * - raft snapshots (member/snap/*.snap, `--max-snapshots` 5), small in etcd v3.
+ * An etcd at the chart's quota thus holds about 4 GiB + 366 MiB = 4.36 GiB; 5 GiB leaves some
+ * 650 MiB for snapshots, a segment that overshoots and WAL files awaiting a snapshot. Such a
+ * volume is a handful of big files, so its bytes measure its time (unlike MinIO's objects of a
+ * few KiB, which is why object storage never bypasses the bound, whatever its size): at most
+ * ~41 s at a default gp3 volume's 125 MiB/s, and three of them beside four MinIO Jobs add at
+ * most 15 GiB, ~30 s of the usual node's ~500 MiB/s (core/restore/context.ts), once. A Milvus
+ * etcd usually holds little more than its preallocated WAL and is done in seconds. One above the
+ * cap (a quota raised towards 8 GiB) is a large volume: it waits for a slot, largest first.
  */
-export const SMALL_VOLUME_BYTES = 256 * 1024 * 1024;
+export const SMALL_ETCD_BYTES = 5 * 1024 * 1024 * 1024;
 
 /** What starting hydration Jobs needs: the data mover's settings, the volume deadline and the bound. */
 export interface HydrationContext {
@@ -295,19 +316,23 @@ export interface HydrationContext {
   readonly timings: {
     readonly volumeTimeoutSeconds: number;
     readonly hydrationConcurrency?: number;
-    /** Volumes of at most this many backed-up bytes hydrate outside the bound; default {@link SMALL_VOLUME_BYTES}, 0 puts every one in it. */
-    readonly smallVolumeBytes?: number;
+    /** An etcd volume of at most this many backed-up bytes hydrates outside the bound; default {@link SMALL_ETCD_BYTES}, 0 or less puts every volume in it. */
+    readonly smallEtcdBytes?: number;
   };
 }
 
 const concurrencyOf = (ctx: HydrationContext): number => Math.max(1, ctx.timings.hydrationConcurrency ?? DEFAULT_HYDRATION_CONCURRENCY);
 
 /**
- * Whether a volume hydrates outside the bound: its backed-up bytes are known and at most the
- * threshold. A volume of unknown size (an index without `bytesTotal`) may be of any size, so it
- * waits for a slot like a large one.
+ * Whether a volume hydrates outside the bound: it is an etcd volume, its backed-up bytes are
+ * known and at most the cap ({@link SMALL_ETCD_BYTES}). A cap of 0 or less makes nothing small,
+ * an empty volume included. A volume of unknown size (an index without `bytesTotal`) may be of
+ * any size, so it waits for a slot like a large one.
  */
-const isSmall = (ctx: HydrationContext, v: Pick<BackupVolume, 'bytes'>): boolean => v.bytes !== undefined && v.bytes <= (ctx.timings.smallVolumeBytes ?? SMALL_VOLUME_BYTES);
+const isSmall = (ctx: HydrationContext, v: Pick<BackupVolume, 'role' | 'bytes'>): boolean => {
+  const cap = ctx.timings.smallEtcdBytes ?? SMALL_ETCD_BYTES;
+  return v.role === SMALL_ROLE && cap > 0 && v.bytes !== undefined && v.bytes <= cap;
+};
 
 /** Whether an item's Job holds a hydration slot while it runs: every Job but a small volume's. */
 const holdsSlot = (item: VolumeRestoreItem): boolean => item.job !== undefined && !item.done && item.small !== true;
@@ -399,7 +424,7 @@ export async function startVolumeRestore(
     const made = new Set(existing.items.map((j) => j.metadata?.name));
     // A retried step finds the Jobs its first attempt made: a large volume's hold their slots
     // (CheckVolumes frees a slot when it sees a Job done and starts the next queued volume
-    // there); a small volume's never held one.
+    // there); a small etcd volume's never held one.
     let slots = concurrencyOf(ctx) - ordered.filter((v) => !isSmall(ctx, v) && made.has(hydrateJobName(restore.restoreId, v.pvc))).length;
     for (const v of ordered) {
       const job = hydrateJobName(restore.restoreId, v.pvc);
@@ -422,9 +447,10 @@ export async function startVolumeRestore(
 /**
  * Starts the Jobs of queued volumes (in the items' order, largest first) while fewer than the
  * bound run, each with what is left of the volume deadline as its own. Running Jobs of small
- * volumes are not counted (they never held a slot); a queued small volume, which
- * {@link startVolumeRestore} never leaves, would start without taking one. Returns the state
- * with their Jobs named, and the PVCs it started. A snapshot restore has nothing to start.
+ * etcd volumes (items with `small`) are not counted (they never held a slot); a queued small
+ * volume, which {@link startVolumeRestore} never leaves, would start without taking one.
+ * Returns the state with their Jobs named, and the PVCs it started. A snapshot restore has
+ * nothing to start.
  */
 export async function startQueuedHydrations(ctx: HydrationContext, kube: KubeClients, restore: PreparedRestore, state: VolumeRestore, now: Date): Promise<{ state: VolumeRestore; started: string[] }> {
   if (restore.source !== 'vault') return { state, started: [] };

@@ -126,9 +126,9 @@ export const VolumeRestoreItem = z.strictObject({
   /** Vault source: the data-mover Job that hydrates the PVC. */
   job: z.string().optional(),
   /**
-   * Vault source: the backup holds so little of the volume that its Job runs outside the
-   * hydration bound (core/restore/volumes.ts). Absent in items written before it existed: those
-   * count against the bound, as they did.
+   * Vault source: a small etcd volume, whose Job runs outside the hydration bound
+   * (core/restore/volumes.ts `SMALL_ETCD_BYTES`). Absent in items written before it existed:
+   * those count against the bound, as they did.
    */
   small: z.boolean().optional(),
   done: z.boolean(),

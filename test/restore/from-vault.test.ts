@@ -154,12 +154,8 @@ describe('a restore from the vault into another namespace', () => {
   });
 
   it('hydrates every PVC with a data-mover Job until each is done: the default number of large volumes at once, the small etcd ones beside them', async () => {
-    // The seeded volumes are far smaller than a production cluster's, so the threshold of a small
-    // volume is put between etcd's and MinIO's for them to stand for one.
-    const list = await readBackupVolumes(services.vault, BACKUP_ID);
-    const etcdBytes = Math.max(...list.filter((v) => v.role === 'etcd').map((v) => v.bytes!));
-    expect(Math.min(...list.filter((v) => v.role !== 'etcd').map((v) => v.bytes!))).toBeGreaterThan(etcdBytes);
-    ctx = { dataMover: services.dataMover, timings: { volumeTimeoutSeconds: 300, smallVolumeBytes: etcdBytes } };
+    // The defaults: the etcd volumes are small by their role, the MinIO ones never, whatever size.
+    ctx = { dataMover: services.dataMover, timings: { volumeTimeoutSeconds: 300 } };
 
     const started = await startVolumeRestore(ctx, kube, services.vault, restore(), NOW);
 
@@ -299,8 +295,8 @@ describe('a restore from the vault into another namespace', () => {
 
 describe('hydrating volumes in parallel, a bounded number at once', () => {
   const restore = () => prepared('nightly-1-r-2', 'vector-db-bounded');
-  // No volume small (every one's backup holds more than 0 bytes): the bound holds all seven.
-  const ctx = () => ({ dataMover: services.dataMover, timings: { volumeTimeoutSeconds: 300, hydrationConcurrency: 2, smallVolumeBytes: 0 } });
+  // No etcd volume small (a cap of 0 makes none so): the bound holds all seven.
+  const ctx = () => ({ dataMover: services.dataMover, timings: { volumeTimeoutSeconds: 300, hydrationConcurrency: 2, smallEtcdBytes: 0 } });
 
   beforeAll(async () => {
     await createNamespace(kube, restore().to.namespace, restoreLabels(restore().restoreId));

@@ -1,16 +1,16 @@
 /**
- * The hydration bound and small volumes: at most `hydrationConcurrency` Jobs of large volumes
- * run at once, largest first, while a volume whose backup holds at most SMALL_VOLUME_BYTES (an
- * etcd volume) starts with the first wave and neither takes nor frees a slot. Against a
- * recording Kubernetes fake (PVCs and Jobs kept in maps, a Job completed when the test says) and
- * an in-memory vault holding a backup's index and PVC manifests.
+ * The hydration bound and small etcd volumes: at most `hydrationConcurrency` Jobs run at once,
+ * largest first, while an etcd volume whose backup holds at most SMALL_ETCD_BYTES starts with the
+ * first wave and neither takes nor frees a slot; object storage keeps the bound whatever its
+ * size. Against a recording Kubernetes fake (PVCs and Jobs kept in maps, a Job completed when the
+ * test says) and an in-memory vault holding a backup's index and PVC manifests.
  */
 import { beforeEach, describe, expect, it } from '@jest/globals';
 import { stringify } from 'yaml';
 import type { V1Job, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import type { KubeClients } from '../../core/kube/connect.js';
 import { hydrateJobName } from '../../core/restore/names.js';
-import { checkVolumeRestore, hydrateJob, SMALL_VOLUME_BYTES, startQueuedHydrations, startVolumeRestore, type HydrationContext } from '../../core/restore/volumes.js';
+import { checkVolumeRestore, hydrateJob, SMALL_ETCD_BYTES, startQueuedHydrations, startVolumeRestore, type HydrationContext } from '../../core/restore/volumes.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 import { backupRecordKey, manifestKey } from '../../core/vault/layout.js';
 import { VolumeRestore, type PreparedRestore } from '../../core/workflow/restore-state.js';
@@ -19,7 +19,7 @@ const BACKUP = 'nightly-1';
 const FROM = 'vector-db';
 const TO = 'vector-db-restored';
 const NOW = new Date('2026-12-06T02:00:00.000Z');
-const KiB = 1024;
+const MiB = 1024 * 1024;
 const GiB = 1024 * 1024 * 1024;
 
 const restore: PreparedRestore = {
@@ -43,8 +43,11 @@ const ctx: HydrationContext = {
   timings: { volumeTimeoutSeconds: 3600, hydrationConcurrency: 4 },
 };
 
-/** A Milvus cluster's volumes: three etcd of 528 KiB, MinIO of hundreds of GiB. */
-const etcd = (i: number) => ({ pvc: `data-production-milvus-etcd-${i}`, role: 'etcd', bytes: 528 * KiB });
+/**
+ * A Milvus cluster's volumes: three etcd of 420 MiB (six WAL segments preallocated at 64 MB and a
+ * small db), MinIO of hundreds of GiB.
+ */
+const etcd = (i: number, bytes = 420 * MiB) => ({ pvc: `data-production-milvus-etcd-${i}`, role: 'etcd', bytes });
 const minio = (i: number, gib: number) => ({ pvc: `export-production-milvus-minio-${i}`, role: 'object-storage', bytes: gib * GiB });
 const ETCD = [etcd(0), etcd(1), etcd(2)];
 const MINIO = [minio(0, 400), minio(1, 380), minio(2, 350), minio(3, 300)];
@@ -115,17 +118,49 @@ async function poll(state: VolumeRestore): Promise<{ state: VolumeRestore; start
   return startQueuedHydrations(ctx, k.kube, restore, checked, NOW);
 }
 
-describe('small volumes hydrate outside the bound', () => {
-  it('takes a volume of up to 256 MiB as small, and one byte more as large', async () => {
-    const edge = { pvc: 'data-production-milvus-etcd-0', role: 'etcd', bytes: 256 * 1024 * 1024 };
-    const over = { pvc: 'data-production-milvus-etcd-1', role: 'etcd', bytes: 256 * 1024 * 1024 + 1 };
+describe('small etcd volumes hydrate outside the bound', () => {
+  it('takes an etcd volume of 600 MiB, above a real etcd\'s preallocated WAL, as small', async () => {
+    const vault = await vaultWith([...MINIO, etcd(0, 600 * MiB)]);
+
+    const started = await startVolumeRestore(ctx, k.kube, vault, restore, NOW);
+
+    expect(started.items.find((i) => i.pvc === etcd(0).pvc)).toMatchObject({ small: true, job: job(etcd(0).pvc) });
+    expect(k.created).toHaveLength(5);
+  });
+
+  it('takes an etcd volume of up to SMALL_ETCD_BYTES (5 GiB) as small, and one byte more waits for a slot', async () => {
+    const edge = etcd(0, 5 * GiB);
+    const over = etcd(1, 5 * GiB + 1);
     const vault = await vaultWith([...MINIO, over, edge]);
 
     const started = await startVolumeRestore({ ...ctx, timings: { volumeTimeoutSeconds: 3600 } }, k.kube, vault, restore, NOW);
 
-    expect(SMALL_VOLUME_BYTES).toBe(edge.bytes);
+    expect(SMALL_ETCD_BYTES).toBe(edge.bytes);
     expect(started.items.filter((i) => i.job === undefined).map((i) => i.pvc)).toEqual([over.pvc]);
+    expect(started.items.find((i) => i.pvc === over.pvc)?.small).toBeUndefined();
     expect(started.items.find((i) => i.pvc === edge.pvc)?.small).toBe(true);
+  });
+
+  it('keeps object-storage volumes in the bound whatever their size: 600 MiB, or a dev MinIO\'s 256 MiB of 4 KiB objects', async () => {
+    const mid = { pvc: 'export-production-milvus-minio-4', role: 'object-storage', bytes: 600 * MiB };
+    const dev = { pvc: 'export-production-milvus-minio-5', role: 'object-storage', bytes: 256 * MiB };
+    const vault = await vaultWith([...MINIO, mid, dev]);
+
+    const started = await startVolumeRestore(ctx, k.kube, vault, restore, NOW);
+
+    expect(started.items.filter((i) => i.job === undefined).map((i) => i.pvc)).toEqual([mid.pvc, dev.pvc]);
+    expect(started.items.some((i) => i.small)).toBe(false);
+    expect(k.created).toEqual(MINIO.map((v) => job(v.pvc)));
+  });
+
+  it('puts every volume in the bound with smallEtcdBytes 0, an empty etcd volume included', async () => {
+    const empty = etcd(0, 0);
+    const vault = await vaultWith([...MINIO, empty]);
+
+    const started = await startVolumeRestore({ ...ctx, timings: { ...ctx.timings, smallEtcdBytes: 0 } }, k.kube, vault, restore, NOW);
+
+    expect(started.items.filter((i) => i.job === undefined).map((i) => i.pvc)).toEqual([empty.pvc]);
+    expect(started.items.find((i) => i.pvc === empty.pvc)?.small).toBeUndefined();
   });
 
   it('starts all seven Jobs of 3 small etcd and 4 large MinIO volumes at once with the bound 4, and a later poll starts nothing', async () => {
@@ -181,8 +216,8 @@ describe('small volumes hydrate outside the bound', () => {
     expect(next.started).toEqual(['export-production-milvus-minio-4', 'export-production-milvus-minio-5']);
   });
 
-  it('keeps a volume of unknown size waiting for a slot, while a small one beside it starts', async () => {
-    const unknown = { pvc: 'data-production-milvus-unknown-0', role: 'other' };
+  it('keeps an etcd volume of unknown size waiting for a slot, while a small one beside it starts', async () => {
+    const unknown = { pvc: 'data-production-milvus-etcd-1', role: 'etcd' };
     const vault = await vaultWith([...MINIO, unknown, etcd(0)]);
 
     const started = await startVolumeRestore(ctx, k.kube, vault, restore, NOW);
