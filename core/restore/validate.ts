@@ -19,8 +19,8 @@
  * through a long load; no check starts after the wait. A collection Milvus says is loaded but
  * whose count or search it refuses as not servable yet (NOT_QUERYABLE_CODES) is loading again,
  * not a failure. A check that fails ends the round at once: a known mismatch does not wait for
- * the other loads; so does a load that Milvus failed again with the same error after it was asked
- * for again.
+ * the other loads. A load Milvus failed is asked for again; its error is kept and named if the
+ * validation times out.
  */
 import type { CollectionCheck, RowCount } from '../catalog/record.js';
 import { isNotQueryable, MilvusApiError, MilvusSchemaError, type LoadState, type MilvusClient } from '../milvus/client.js';
@@ -53,6 +53,15 @@ export interface LoadWait {
 /** Milvus REST v2 code for a database that does not exist. */
 const DATABASE_NOT_FOUND = 800;
 
+/** Collections a timeout names (with their last errors); the rest are counted. */
+const NAMED_AT_MOST = 10;
+/**
+ * Bounds of what a round carries to the next in `progress.loadErrors` (execution state, at most
+ * 256 KiB in Step Functions): characters of one error, and collections with one.
+ */
+const LOAD_ERROR_CHARS = 300;
+const LOAD_ERRORS_KEPT = 50;
+
 /** A collection as `loading`, `loadErrors` and the errors name it. */
 const nameOf = (e: RowCount): string => `${e.database}.${e.collection}`;
 
@@ -77,10 +86,13 @@ export class ValidationTimeoutError extends Error {
     deadline: string,
     readonly loadErrors: Readonly<Record<string, string>> = {},
   ) {
+    // Named up to NAMED_AT_MOST: the message goes into the execution's error, the catalog's record
+    // and an event, each with a size limit, and a restore may hold hundreds of collections.
+    const more = (n: number): string => (n > NAMED_AT_MOST ? ` and ${n - NAMED_AT_MOST} more` : '');
     const reasons = loading.filter((name) => loadErrors[name] !== undefined).map((name) => `${name}: ${loadErrors[name]}`);
     super(
-      `collection(s) ${loading.join(', ')} were still loading at the validation deadline ${deadline}` +
-        (reasons.length > 0 ? `; Milvus last answered ${reasons.join('; ')}` : '') +
+      `collection(s) ${loading.slice(0, NAMED_AT_MOST).join(', ')}${more(loading.length)} were still loading at the validation deadline ${deadline}` +
+        (reasons.length > 0 ? `; Milvus last answered ${reasons.slice(0, NAMED_AT_MOST).join('; ')}${more(reasons.length)}` : '') +
         '; check the query nodes of the restored Milvus (kubectl logs of the querynode pods), or raise the validation timeout',
     );
     this.name = 'ValidationTimeout';
@@ -151,8 +163,7 @@ async function sampleSearch(
  * round); past the deadline (`progress.deadline`, or `timeoutSeconds` from `now` on the first
  * round, which sets it) it throws {@link ValidationTimeoutError}, naming the last error Milvus
  * answered for each (`progress.loadErrors` carries them between rounds). Once nothing loads, or
- * as soon as a check fails (a collection missing, a count or a search wrong, a load failed twice
- * the same way), it returns `done: true` and the checks made, in the order of `expected`: one per
+ * as soon as a check fails (a collection missing, a count or a search wrong), it returns `done: true` and the checks made, in the order of `expected`: one per
  * collection, except those still loading when a check failed. Row counts are compared only with
  * `validateRowCounts`, but counted always. Idempotent: asking Milvus to load a loading collection
  * again is harmless. Without `loadWait` each collection's load state is read once, and every
@@ -183,7 +194,14 @@ export async function checkValidation(
   // more than those, and polls keep their interval however many collections wait for a check.
   const slots = new Semaphore(VALIDATION_CONCURRENCY);
   const checkSlots = new Semaphore(VALIDATION_CONCURRENCY - 1);
-  const bounded = <T>(request: () => Promise<T>): Promise<T> => holding(slots, request);
+  // Once a poll's request failed the round is over: requests still waiting for a slot are not
+  // sent (a hung proxy would otherwise hold the round for each of them in turn).
+  let stopped: unknown;
+  const bounded = <T>(request: () => Promise<T>): Promise<T> =>
+    holding(slots, () => {
+      if (stopped !== undefined) throw stopped;
+      return request();
+    });
   const wait = options.loadWait;
   // No check starts past the round's wait (from `now`, not cut short by the deadline, so the last
   // round still checks what is loaded): a check started later could outlive the Lambda, while
@@ -204,7 +222,7 @@ export async function checkValidation(
         // current target has the collection's channels, 503 with no serviceable leader, 101/103
         // after a release (NOT_QUERYABLE_CODES). It loads again, as far as this round knows.
         if (!isNotQueryable(err)) throw err;
-        loadErrors.set(nameOf(e), err.message);
+        loadErrors.set(nameOf(e), err.message.slice(0, LOAD_ERROR_CHARS));
         again.push(e);
       }
     })
@@ -219,20 +237,21 @@ export async function checkValidation(
    * when it returns or throws (its first error).
    */
   const poll = async (collections: readonly RowCount[]): Promise<RowCount[]> => {
-    const settled = await Promise.allSettled(collections.map((e) => bounded(() => requestLoad(milvus, e, loadErrors.get(nameOf(e))))));
-    const refused = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (refused) throw refused.reason;
-    const answers = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    const settled = await Promise.allSettled(
+      collections.map((e) =>
+        bounded(() => requestLoad(milvus, e)).catch((err: unknown) => {
+          stopped ??= err;
+          throw err;
+        }),
+      ),
+    );
+    if (settled.some((s) => s.status === 'rejected')) throw stopped;
     const still: RowCount[] = [];
     for (const [i, e] of collections.entries()) {
-      const answer = answers[i]!;
-      if (answer.loadError !== undefined) loadErrors.set(nameOf(e), answer.loadError);
-      if (answer.state === 'loaded') check(e);
-      else if (answer.state === 'loading') still.push(e);
-      else {
-        const problem = `Milvus failed its load again, with the same error, after it was asked to load it again: ${answer.loadError}`;
-        checks.set(e, { database: e.database, collection: e.collection, expected: e.rows, loaded: false, ok: false, problem });
-      }
+      const answer = (settled[i] as PromiseFulfilledResult<LoadAnswer>).value;
+      if (answer.loadError !== undefined) loadErrors.set(nameOf(e), answer.loadError.slice(0, LOAD_ERROR_CHARS));
+      if (answer.loaded) check(e);
+      else still.push(e);
     }
     return still;
   };
@@ -276,7 +295,7 @@ export async function checkValidation(
     const errors: Record<string, string> = {};
     for (const name of names) {
       const message = loadErrors.get(name);
-      if (message !== undefined) errors[name] = message;
+      if (message !== undefined && Object.keys(errors).length < LOAD_ERRORS_KEPT) errors[name] = message;
     }
     if (options.now.getTime() > Date.parse(deadline)) throw new ValidationTimeoutError(names, deadline, errors);
     return { progress: { done: false, loading: names, deadline, ...(Object.keys(errors).length > 0 ? { loadErrors: errors } : {}) } };
@@ -294,13 +313,9 @@ async function holding<T>(semaphore: Semaphore, task: () => Promise<T>): Promise
   }
 }
 
-/**
- * Where the load of a collection stands: `loaded`, `loading` (a load asked for when there was
- * none), or `failed`: its load failed again with the error it had failed with before. `loadError`
- * is the error Milvus answered the load state with, if it did.
- */
+/** Whether a collection is loaded; `loadError`, the error Milvus answered its load state with. */
 interface LoadAnswer {
-  readonly state: 'loaded' | 'loading' | 'failed';
+  readonly loaded: boolean;
   readonly loadError?: string;
 }
 
@@ -312,28 +327,24 @@ interface LoadAnswer {
  * `errors.Wrap(<the cached error>, "show collection failed")` with that error's code, from
  * `meta.GlobalFailedLoadCache` (internal/querycoordv2/services.go), which the proxy's
  * GetLoadState passes on, as it turns only ErrCollectionNotLoaded into LoadStateNotLoad
- * (internal/proxy/impl.go). A new load request starts a new load job, which ShowLoadCollections
- * reports as loading again: querycoord's LoadCollection waits for the job's Execute, which first
- * removes the collection's cached error (`GlobalFailedLoadCache.Remove`,
- * internal/querycoordv2/job/job_load.go) and then registers the load. So the same error answered
- * again (`lastError`, the load-state error of an earlier poll, this round or one before) means
- * the new load failed again the same way, after another load timeout (600 s by default): the
- * answer is `failed`, not a third load. Another error asks for the load again once more. Any
- * error of the load request itself (a collection dropped, no permission) is thrown.
+ * (internal/proxy/impl.go). A new load request starts a new load job (job_load.go removes the
+ * cached error first). The error is kept to name in a timeout; it does not fail the validation
+ * by itself: the same text can come from a passing fault (a proxy not ready, a deadline), and
+ * the cached one names whichever segment failed last, so "the same error twice" tells neither a
+ * permanent failure nor a new one. Any error of the load request itself (a collection dropped, no
+ * permission) is thrown.
  */
-async function requestLoad(milvus: MilvusClient, e: RowCount, lastError: string | undefined): Promise<LoadAnswer> {
+async function requestLoad(milvus: MilvusClient, e: RowCount): Promise<LoadAnswer> {
   let state: LoadState;
   try {
     state = await milvus.loadState(e.database, e.collection);
   } catch (err) {
     if (!(err instanceof MilvusApiError)) throw err;
-    if (err.message === lastError) return { state: 'failed', loadError: err.message };
     await milvus.load(e.database, e.collection);
-    return { state: 'loading', loadError: err.message };
+    return { loaded: false, loadError: err.message };
   }
-  if (state === 'LoadStateLoaded') return { state: 'loaded' };
   if (state === 'LoadStateNotLoad') await milvus.load(e.database, e.collection);
-  return { state: 'loading' };
+  return { loaded: state === 'LoadStateLoaded' };
 }
 
 /** The check of one loaded collection: its counts and a sample search. */

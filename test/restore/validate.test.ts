@@ -325,20 +325,41 @@ describe('a loaded collection Milvus cannot serve yet', () => {
 });
 
 describe('a load that cannot finish', () => {
-  it('fails the validation, naming the collection and Milvus\'s error, when a load asked for again fails again the same way', async () => {
+  it('asks for a load Milvus failed again, even when it fails again with the same error, and keeps the error for a timeout', async () => {
+    // The same text can come from a passing fault, and the cached one names whichever segment
+    // failed last: an error answered twice is no proof the load cannot finish.
     const milvus = new FailingLoadMilvus({ broken: Infinity });
     const first = await checkValidation(milvus as unknown as MilvusClient, rowsOf('broken'), { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 1800, loadWait: { ...fakeClock(NOW), seconds: 1 } });
-    // Querycoord cancels the new load at its load timeout, with the same error.
     milvus.loadFailed = true;
     const later = new Date(NOW.getTime() + 700_000);
 
-    const second = await checkValidation(milvus as unknown as MilvusClient, rowsOf('broken'), first.progress, { validateRowCounts: true, now: later, timeoutSeconds: 1800, loadWait: fakeClock(later) });
+    const second = await checkValidation(milvus as unknown as MilvusClient, rowsOf('broken'), first.progress, { validateRowCounts: true, now: later, timeoutSeconds: 1800, loadWait: { ...fakeClock(later), seconds: 1 } });
 
     expect(first.progress).toEqual(expect.objectContaining({ done: false, loadErrors: { 'default.broken': FAILED_LOAD } }));
-    expect(second.progress.done).toBe(true);
-    expect(second.checks).toEqual([expect.objectContaining({ collection: 'broken', loaded: false, ok: false, problem: expect.stringContaining('failed to load segment 7') })]);
-    expect(validationFailure(second.checks!)?.message).toMatch(/default\.broken: Milvus failed its load again, with the same error.*failed to load segment 7/);
-    expect(milvus.log.filter((l) => l === 'load broken')).toHaveLength(1);
+    expect(second.progress).toEqual(expect.objectContaining({ done: false, loading: ['default.broken'], loadErrors: { 'default.broken': FAILED_LOAD } }));
+    expect(second.checks).toBeUndefined();
+    expect(milvus.log.filter((l) => l === 'load broken')).toHaveLength(2);
+  });
+
+  it('carries at most 50 errors of at most 300 characters to the next round, and a timeout names 10 collections', async () => {
+    const names = Array.from({ length: 60 }, (_, i) => `c${String(i).padStart(2, '0')}`);
+    const milvus = new FailingLoadMilvus(Object.fromEntries(names.map((n) => [n, Infinity])));
+    const long = `show collection failed: ${'x'.repeat(1000)}`;
+    milvus.loadState = async (_db, name) => {
+      milvus.log.push(`loadState ${name}`);
+      throw new MilvusApiError('collections/get_load_state', 65535, long);
+    };
+
+    const first = await checkValidation(milvus as unknown as MilvusClient, rowsOf(...names), { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 60, loadWait: { ...fakeClock(NOW), seconds: 1 } });
+    const late = checkValidation(milvus as unknown as MilvusClient, rowsOf(...names), first.progress, { validateRowCounts: true, now: new Date(NOW.getTime() + 61_000), timeoutSeconds: 60 });
+
+    const errors = Object.values(first.progress.loadErrors ?? {});
+    expect(errors).toHaveLength(50);
+    expect(errors.every((e) => e.length === 300)).toBe(true);
+    const err = (await late.catch((e: unknown) => e)) as ValidationTimeoutError;
+    expect(err).toBeInstanceOf(ValidationTimeoutError);
+    expect(err.message).toContain('default.c09 and 50 more were still loading');
+    expect(err.message).toContain('and 40 more; check the query nodes');
   });
 
   it('names the last error Milvus answered, from an earlier round, in the ValidationTimeout', async () => {
@@ -354,6 +375,22 @@ describe('a load that cannot finish', () => {
 });
 
 describe('a round and its requests', () => {
+  it('sends no queued request once a poll request failed, and throws that error', async () => {
+    const names = Array.from({ length: 3 * VALIDATION_CONCURRENCY }, (_, i) => `q${i}`);
+    const milvus = new LoadingMilvus(Object.fromEntries(names.map((n) => [n, 2])));
+    const refusal = new MilvusApiError('collections/load', 65535, 'the proxy is gone');
+    milvus.load = async (_db, name) => {
+      milvus.log.push(`load ${name}`);
+      throw refusal;
+    };
+
+    const round = checkValidation(milvus as unknown as MilvusClient, rowsOf(...names), { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 60, loadWait: fakeClock(NOW) });
+
+    await expect(round).rejects.toBe(refusal);
+    // The first four asked at once; their failure stops the other eight before they are sent.
+    expect(milvus.log.filter((l) => l.startsWith('loadState ')).length).toBe(VALIDATION_CONCURRENCY);
+  });
+
   it('polls a loading collection while as many checks as can run are still counting', async () => {
     const names = Array.from({ length: 2 * VALIDATION_CONCURRENCY }, (_, i) => `r${i}`);
     const milvus = new LoadingMilvus({ ...Object.fromEntries(names.map((n) => [n, 0])), slow: 2 });
