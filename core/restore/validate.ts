@@ -8,9 +8,8 @@
  *
  * A round first asks for every load in one quick pass: the load state of each present
  * collection, and a load request for each not loaded, so Milvus loads them all in parallel
- * whatever their number. Then, with a load wait, it polls the collections still loading, all in
- * one poll, at the intervals of {@link loadPollDelay} (0.1, 0.2, 0.4 s, then every
- * {@link LOAD_POLL_MS}), for at most the round's load wait
+ * whatever their number. Then, with a load wait, it polls the collections still loading every
+ * {@link LOAD_POLL_MS}, all in one poll, for at most the round's load wait
  * (`RestoreTimings.validateLoadWaitSeconds`), and counts and searches each collection as soon as
  * it is loaded, while others still load. Milvus's proxy is never sent more than
  * {@link VALIDATION_CONCURRENCY} of the round's requests at once, and checks never take the last
@@ -43,19 +42,6 @@ export const VALIDATION_CONCURRENCY = 4;
  * a load finishes a poll interval sooner at most, against a 10 s WaitForLoad.
  */
 export const LOAD_POLL_MS = 500;
-
-/**
- * The first poll after the load requests comes this soon, and the interval doubles up to
- * {@link LOAD_POLL_MS}: a collection of a few segments loads in well under a second, and
- * waiting a whole interval for it put up to 0.4 s on every restore's validation for three or
- * four extra metadata calls saved.
- */
-export const FIRST_LOAD_POLL_MS = 100;
-
-/** The pause before a round's `n`-th poll after its first pass (n ≥ 1): 100, 200, 400, then 500 ms. */
-export function loadPollDelay(n: number): number {
-  return Math.min(LOAD_POLL_MS, FIRST_LOAD_POLL_MS * 2 ** Math.max(0, n - 1));
-}
 
 /** How a round waits for loads: for at most `seconds` of `now`, pausing with `sleep` between polls. */
 export interface LoadWait {
@@ -170,7 +156,7 @@ async function sampleSearch(
 
 /**
  * One round of validation of `expected` (see the module documentation). Asks for every load
- * first, then, with `loadWait`, waits for the loads (polling as {@link loadPollDelay} says, up to
+ * first, then, with `loadWait`, waits for the loads (polling every {@link LOAD_POLL_MS}, up to
  * `loadWait.seconds` and never past the deadline), checking each collection once it is loaded.
  * While a collection still loads at the end of the wait and no check failed, it returns
  * `done: false` with `loading: ["db.collection", ...]` and no checks (those made are redone next
@@ -276,10 +262,10 @@ export async function checkValidation(
     loading = await poll(present);
     if (wait) {
       const waitUntil = Math.min(checksUntil, Date.parse(deadline));
-      // Bounded by the pauses it made as well as by the clock: a round never pauses longer in all
-      // than its wait, whatever the clock says (a frozen test clock, a clock that jumps back).
+      // Bounded by count as well as by the clock: a round makes at most one poll per interval of
+      // its wait, whatever the clock says (a frozen test clock, a clock that jumps back).
+      const polls = 1 + Math.max(0, Math.floor((wait.seconds * 1000) / LOAD_POLL_MS));
       let made = 1;
-      let paused = 0;
       while (!failed()) {
         loading.push(...again.splice(0));
         if (loading.length === 0) {
@@ -288,10 +274,8 @@ export async function checkValidation(
           await Promise.race(running);
           continue;
         }
-        const delay = loadPollDelay(made);
-        if (paused + delay > wait.seconds * 1000 || wait.now().getTime() + delay > waitUntil) break;
-        await wait.sleep(delay);
-        paused += delay;
+        if (made >= polls || wait.now().getTime() + LOAD_POLL_MS > waitUntil) break;
+        await wait.sleep(LOAD_POLL_MS);
         if (failed()) break;
         loading = await poll(loading);
         made++;

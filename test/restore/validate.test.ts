@@ -3,7 +3,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { RowCount } from '../../core/catalog/record.js';
 import { MilvusApiError, MilvusClient, type LoadState, type VectorField } from '../../core/milvus/client.js';
 import type { MilvusAnswer, MilvusCall, MilvusTransport } from '../../core/milvus/transport.js';
-import { checkValidation, LOAD_POLL_MS, loadPollDelay, RestoreValidationFailedError, VALIDATION_CONCURRENCY, ValidationTimeoutError, validationFailure, type LoadWait } from '../../core/restore/validate.js';
+import { checkValidation, LOAD_POLL_MS, RestoreValidationFailedError, VALIDATION_CONCURRENCY, ValidationTimeoutError, validationFailure, type LoadWait } from '../../core/restore/validate.js';
 import { MilvusSimulator, readMilvusState, seedMilvusData } from '../../local/milvus/index.js';
 import { tempVolumes, type TempVolumes } from '../local-milvus/helpers.js';
 
@@ -133,15 +133,6 @@ function fakeClock(start: Date): LoadWait & { elapsedMs: () => number } {
   return { seconds: 20, now: () => new Date(t), sleep: async (ms) => void (t += ms), elapsedMs: () => t - start.getTime() };
 }
 
-/** Time a round has paused after its first pass and `n` more polls. */
-const pausedFor = (n: number): number => Array.from({ length: n }, (_, i) => loadPollDelay(i + 1)).reduce((a, b) => a + b, 0);
-/** Polls (the first pass included) a round makes within `ms` of pauses. */
-const pollsWithin = (ms: number): number => {
-  let n = 0;
-  while (pausedFor(n + 1) <= ms) n++;
-  return 1 + n;
-};
-
 const rowsOf = (...names: string[]): RowCount[] => names.map((collection) => ({ database: 'default', collection, rows: 10, confirmedBy: 'count' }));
 
 describe('waiting for loads within a round', () => {
@@ -154,20 +145,17 @@ describe('waiting for loads within a round', () => {
     expect(result.progress.done).toBe(true);
     expect(result.checks).toEqual([expect.objectContaining({ collection: 'late', loaded: true, restored: 10, searchHits: 3, ok: true })]);
     expect(milvus.log.slice(0, 5)).toEqual(['loadState late', 'load late', 'loadState late', 'loadState late', 'loadState late']);
-    expect(clock.elapsedMs()).toBe(pausedFor(3));
+    expect(clock.elapsedMs()).toBe(3 * LOAD_POLL_MS);
   });
 
-  it('answers loading once the wait is spent, pausing 0.1, 0.2 and 0.4 s, then every LOAD_POLL_MS', async () => {
+  it('answers loading once the wait is spent, polling no more often than every LOAD_POLL_MS', async () => {
     const milvus = new LoadingMilvus({ slow: Infinity });
-    const pauses: number[] = [];
-    const clock = fakeClock(NOW);
-    const wait: LoadWait = { ...clock, seconds: 2, sleep: async (ms) => void (pauses.push(ms), await clock.sleep(ms)) };
+    const clock = { ...fakeClock(NOW), seconds: 2 };
 
-    const result = await checkValidation(milvus as unknown as MilvusClient, rowsOf('slow'), { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 60, loadWait: wait });
+    const result = await checkValidation(milvus as unknown as MilvusClient, rowsOf('slow'), { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 60, loadWait: clock });
 
     expect(result).toEqual({ progress: { done: false, loading: ['default.slow'], deadline: '2026-11-23T02:06:00.000Z' } });
-    expect(pauses).toEqual([100, 200, 400, LOAD_POLL_MS, LOAD_POLL_MS]);
-    expect(milvus.polls('slow')).toBe(1 + pauses.length);
+    expect(milvus.polls('slow')).toBe(1 + 2000 / LOAD_POLL_MS);
     expect(clock.elapsedMs()).toBeLessThanOrEqual(2000);
   });
 
@@ -193,7 +181,7 @@ describe('waiting for loads within a round', () => {
     const late = checkValidation(past as unknown as MilvusClient, rowsOf('slow'), pastDeadline, { validateRowCounts: true, now: NOW, timeoutSeconds: 60, loadWait: fakeClock(NOW) });
 
     expect(round.progress).toEqual(nearDeadline);
-    expect(near.polls('slow')).toBe(pollsWithin(1000));
+    expect(near.polls('slow')).toBe(1 + 1000 / LOAD_POLL_MS);
     await expect(late).rejects.toBeInstanceOf(ValidationTimeoutError);
     await expect(late).rejects.toThrow(/default\.slow were still loading at the validation deadline/);
     expect(past.polls('slow')).toBe(1);
@@ -219,7 +207,7 @@ describe('asking for loads', () => {
     expect(loadsAtFirstSleep.sort()).toEqual(names.map((n) => `load ${n}`).sort());
     expect(result.progress.done).toBe(true);
     expect(result.checks!.every((c) => c.ok)).toBe(true);
-    expect(clock.elapsedMs()).toBe(pausedFor(3));
+    expect(clock.elapsedMs()).toBe(3 * LOAD_POLL_MS);
   });
 
   it('polls every collection still loading in one poll per interval', async () => {
@@ -228,7 +216,7 @@ describe('asking for loads', () => {
 
     await checkValidation(milvus as unknown as MilvusClient, rowsOf('a', 'b', 'c', 'd', 'e', 'f'), { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 60, loadWait: clock });
 
-    expect(clock.elapsedMs()).toBe(pausedFor(12));
+    expect(clock.elapsedMs()).toBe(12 * LOAD_POLL_MS);
     expect(milvus.polls('f')).toBe(1 + 12);
   });
 });
@@ -245,7 +233,7 @@ describe('a failed check ends the round', () => {
     expect(result.checks).toEqual([expect.objectContaining({ collection: 'wrong', ok: false, restored: 10, problem: 'expected 11 rows, restored 10' })]);
     expect(validationFailure(result.checks!)).toBeInstanceOf(RestoreValidationFailedError);
     // The check runs while the poll loop sleeps: the round ends at the first poll after it failed.
-    expect(clock.elapsedMs()).toBeLessThanOrEqual(pausedFor(2));
+    expect(clock.elapsedMs()).toBeLessThanOrEqual(2 * LOAD_POLL_MS);
     expect(milvus.polls('slow')).toBeLessThanOrEqual(3);
   });
 
@@ -315,7 +303,7 @@ describe('a loaded collection Milvus cannot serve yet', () => {
     expect(result.progress.done).toBe(true);
     expect(result.checks).toEqual([expect.objectContaining({ collection: 'fresh', ok: true, restored: 10 })]);
     expect(milvus.polls('fresh')).toBe(3);
-    expect(clock.elapsedMs()).toBe(pausedFor(2));
+    expect(clock.elapsedMs()).toBe(2 * LOAD_POLL_MS);
   });
 
   it('answers loading, not a failed search, for a collection whose search answers 503 until the wait is spent', async () => {
