@@ -195,12 +195,18 @@ export async function checkValidation(
   const slots = new Semaphore(VALIDATION_CONCURRENCY);
   const checkSlots = new Semaphore(VALIDATION_CONCURRENCY - 1);
   // Once a poll's request failed the round is over: requests still waiting for a slot are not
-  // sent (a hung proxy would otherwise hold the round for each of them in turn).
-  let stopped: unknown;
-  const bounded = <T>(request: () => Promise<T>): Promise<T> =>
-    holding(slots, () => {
-      if (stopped !== undefined) throw stopped;
-      return request();
+  // sent (a hung proxy would otherwise hold the round for each of them in turn). The failure is
+  // noted before its slot is released, so no request queued behind it goes out.
+  let stopped: { err: unknown } | undefined;
+  const bounded = <T>(request: () => Promise<T>, stopsRound = false): Promise<T> =>
+    holding(slots, async () => {
+      if (stopped) throw stopped.err;
+      try {
+        return await request();
+      } catch (err) {
+        if (stopsRound) stopped ??= { err };
+        throw err;
+      }
     });
   const wait = options.loadWait;
   // No check starts past the round's wait (from `now`, not cut short by the deadline, so the last
@@ -237,15 +243,9 @@ export async function checkValidation(
    * when it returns or throws (its first error).
    */
   const poll = async (collections: readonly RowCount[]): Promise<RowCount[]> => {
-    const settled = await Promise.allSettled(
-      collections.map((e) =>
-        bounded(() => requestLoad(milvus, e)).catch((err: unknown) => {
-          stopped ??= err;
-          throw err;
-        }),
-      ),
-    );
-    if (settled.some((s) => s.status === 'rejected')) throw stopped;
+    const settled = await Promise.allSettled(collections.map((e) => bounded(() => requestLoad(milvus, e), true)));
+    const refused = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (refused) throw stopped ? stopped.err : refused.reason;
     const still: RowCount[] = [];
     for (const [i, e] of collections.entries()) {
       const answer = (settled[i] as PromiseFulfilledResult<LoadAnswer>).value;
@@ -295,7 +295,8 @@ export async function checkValidation(
     const errors: Record<string, string> = {};
     for (const name of names) {
       const message = loadErrors.get(name);
-      if (message !== undefined && Object.keys(errors).length < LOAD_ERRORS_KEPT) errors[name] = message;
+      // Cut here, where they are written, so entries an earlier round carried are cut too.
+      if (message !== undefined && Object.keys(errors).length < LOAD_ERRORS_KEPT) errors[name] = message.slice(0, LOAD_ERROR_CHARS);
     }
     if (options.now.getTime() > Date.parse(deadline)) throw new ValidationTimeoutError(names, deadline, errors);
     return { progress: { done: false, loading: names, deadline, ...(Object.keys(errors).length > 0 ? { loadErrors: errors } : {}) } };

@@ -176,8 +176,8 @@ export type Readiness = z.infer<typeof Readiness>;
 /**
  * Validation progress: collections being loaded before they can be counted. The first check sets
  * the deadline. `loadErrors`: the last error Milvus answered for a collection still loading, by
- * `db.collection` (a failed load's, or a count's refusal), for the timeout's message and to tell
- * a load that fails again the same way (absent in older executions, and when there is none).
+ * `db.collection` (a failed load's, or a count's refusal), for the timeout's message: at most 50,
+ * each cut to 300 characters (absent in older executions, and when there is none).
  */
 export const ValidationProgress = z.strictObject({ done: z.boolean(), loading: z.array(z.string()), deadline: Iso.optional(), loadErrors: z.record(z.string(), z.string()).optional() });
 export type ValidationProgress = z.infer<typeof ValidationProgress>;

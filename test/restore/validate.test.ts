@@ -362,6 +362,15 @@ describe('a load that cannot finish', () => {
     expect(err.message).toContain('and 40 more; check the query nodes');
   });
 
+  it('cuts an error an earlier round carried to 300 characters when it carries it on', async () => {
+    const milvus = new LoadingMilvus({ slow: Infinity });
+    const carried = { done: false, loading: ['default.slow'], deadline: '2026-11-23T02:06:00.000Z', loadErrors: { 'default.slow': 'y'.repeat(1000) } };
+
+    const result = await checkValidation(milvus as unknown as MilvusClient, rowsOf('slow'), carried, { validateRowCounts: true, now: NOW, timeoutSeconds: 60, loadWait: { ...fakeClock(NOW), seconds: 1 } });
+
+    expect(result.progress.loadErrors).toEqual({ 'default.slow': 'y'.repeat(300) });
+  });
+
   it('names the last error Milvus answered, from an earlier round, in the ValidationTimeout', async () => {
     const milvus = new FailingLoadMilvus({ broken: Infinity });
     const first = await checkValidation(milvus as unknown as MilvusClient, rowsOf('broken'), { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 60, loadWait: { ...fakeClock(NOW), seconds: 1 } });
@@ -388,6 +397,23 @@ describe('a round and its requests', () => {
 
     await expect(round).rejects.toBe(refusal);
     // The first four asked at once; their failure stops the other eight before they are sent.
+    expect(milvus.log.filter((l) => l.startsWith('loadState ')).length).toBe(VALIDATION_CONCURRENCY);
+  });
+
+  it('stops the round on a poll request rejected without a reason, sending nothing queued behind it', async () => {
+    const names = Array.from({ length: 3 * VALIDATION_CONCURRENCY }, (_, i) => `u${i}`);
+    const milvus = new LoadingMilvus(Object.fromEntries(names.map((n) => [n, 2])));
+    milvus.load = async (_db, name) => {
+      milvus.log.push(`load ${name}`);
+      throw undefined; // what a broken client library could reject with
+    };
+
+    const outcome = await checkValidation(milvus as unknown as MilvusClient, rowsOf(...names), { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 60, loadWait: fakeClock(NOW) }).then(
+      () => 'resolved',
+      (err: unknown) => ({ rejectedWith: err }),
+    );
+
+    expect(outcome).toEqual({ rejectedWith: undefined });
     expect(milvus.log.filter((l) => l.startsWith('loadState ')).length).toBe(VALIDATION_CONCURRENCY);
   });
 
