@@ -1,9 +1,9 @@
 /**
  * applyManifests creates one step of RESTORE_ORDER at a time and the objects of a step at once;
  * readManifests keeps the vault's key order whatever order its reads finish in. The API server
- * is a request function the test answers itself: between answers it sees exactly which creates
- * are waiting, so a restore that started the next step early, or created a step's objects one
- * at a time, shows in the pending list.
+ * is a request function the test answers itself: it waits for a step's creates to arrive and
+ * then sees exactly which are waiting, so a restore that started the next step early shows in
+ * the pending list, and one that created a step's objects one at a time never sends the rest.
  */
 import { describe, expect, it } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -41,16 +41,31 @@ async function vaultWithObjects(): Promise<InMemoryVaultStore> {
 
 const noSealer = { seal: () => Promise.reject(new Error('not used')), open: () => Promise.reject(new Error('not used')) } as unknown as SecretSealer;
 
-/** Lets every promise chain that can move without an answer move (no I/O is involved). */
-const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+/** Resolves once `count()` reaches `n`; `notify` is called after each change of it. */
+function awaiter(count: () => number): { notify: () => void; until: (n: number) => Promise<void> } {
+  const waiters: { n: number; resolve: () => void }[] = [];
+  return {
+    notify: () => {
+      for (const w of waiters.filter((x) => count() >= x.n)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
+      }
+    },
+    until: (n) => (count() >= n ? Promise.resolve() : new Promise((resolve) => waiters.push({ n, resolve }))),
+  };
+}
 
 describe('applying a backup\'s manifests', () => {
   it('creates the objects of one step of the order at once, and the next step only once they are created', async () => {
     const pending: { name: string; req: KubeRequest; answer: (r: KubeResponse) => void }[] = [];
+    let sent = 0;
+    const requests = awaiter(() => sent);
     const send = (_kc: KubeConfig, req: KubeRequest): Promise<KubeResponse> =>
       new Promise((answer) => {
         const body = req.body as { kind: string; metadata: { name: string } };
         pending.push({ name: `${req.method} ${body.kind}/${body.metadata.name}`, req, answer });
+        sent += 1;
+        requests.notify();
       });
     /** Answers every waiting create with its own object, as the API server's 201 does. */
     const answerAll = (): void => {
@@ -61,13 +76,14 @@ describe('applying a backup\'s manifests', () => {
 
     const applying = applyManifests({ vault: await vaultWithObjects(), sealer: noSealer }, { kc: new KubeConfig() } as KubeClients, restore, send);
 
-    await settle();
+    // Each step is awaited by the requests it makes; one that went out early shows in the next.
+    await requests.until(3);
     expect(waiting()).toEqual(['POST ConfigMap/hooks', 'POST ConfigMap/milvus-user', 'POST ConfigMap/tuning']);
     answerAll();
-    await settle();
+    await requests.until(5);
     expect(waiting()).toEqual(['POST Service/milvus', 'POST Service/milvus-metrics']);
     answerAll();
-    await settle();
+    await requests.until(6);
     expect(waiting()).toEqual(['POST Milvus/milvus']);
     expect(pending[0]!.req.path).toBe(`/apis/milvus.io/v1beta1/namespaces/${TO}/milvuses`);
     answerAll();
@@ -78,16 +94,21 @@ describe('applying a backup\'s manifests', () => {
     const vault = await vaultWithObjects();
     // Reads answered last-asked first: results in completion order would come out reversed.
     const reads: (() => void)[] = [];
+    const asked = awaiter(() => reads.length);
     const slow = new Proxy(vault, {
       get(target, property, receiver) {
         if (property !== 'get') return Reflect.get(target, property, receiver) as unknown;
-        return (key: string) => new Promise<Buffer>((resolve, reject) => reads.push(() => void target.get(key).then(resolve, reject)));
+        return (key: string) =>
+          new Promise<Buffer>((resolve, reject) => {
+            reads.push(() => void target.get(key).then(resolve, reject));
+            asked.notify();
+          });
       },
     });
 
     const reading = readManifests({ vault: slow, sealer: noSealer }, BACKUP);
-    await settle();
-    expect(reads).toHaveLength(OBJECTS.length);
+    // All six reads are asked for before any is answered (eight may run at once).
+    await asked.until(OBJECTS.length);
     for (const read of reads.reverse()) read();
 
     expect((await reading).map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([

@@ -267,8 +267,13 @@ describe('a load Milvus cancelled', () => {
   });
 });
 
-/** One event-loop turn: lets requests made at once overlap, on no clock. */
-const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+/**
+ * Yields `n` times to whatever else is ready: long enough that code which ended a round without
+ * waiting for a request would have ended it first. No clock and no event-loop turn are involved.
+ */
+async function yieldTimes(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await Promise.resolve();
+}
 
 const FAILED_LOAD = 'Milvus collections/get_load_state failed with code 65535: show collection failed: failed to load segment 7: The specified key does not exist.';
 
@@ -420,9 +425,19 @@ describe('a round and its requests', () => {
   it('polls a loading collection while as many checks as can run are still counting', async () => {
     const names = Array.from({ length: 2 * VALIDATION_CONCURRENCY }, (_, i) => `r${i}`);
     const milvus = new LoadingMilvus({ ...Object.fromEntries(names.map((n) => [n, 0])), slow: 2 });
+    // Every count answers only once 'slow' has been polled a second time: with polls queued
+    // behind checks the round could not make that poll, and would never end.
+    let polledAgain!: () => void;
+    const polledTwice = new Promise<void>((resolve) => (polledAgain = resolve));
+    const loadState = milvus.loadState.bind(milvus);
+    milvus.loadState = async (db, name) => {
+      const state = await loadState(db, name);
+      if (milvus.polls('slow') === 2) polledAgain();
+      return state;
+    };
     milvus.countRows = async (_db, name) => {
       milvus.log.push(`count ${name}`);
-      for (let i = 0; i < 20; i++) await turn();
+      await polledTwice;
       milvus.log.push(`counted ${name}`);
       return 10;
     };
@@ -457,14 +472,25 @@ describe('a round and its requests', () => {
 
   it('ends a round whose poll failed only once every request of the poll has answered', async () => {
     const milvus = new LoadingMilvus({ bad: 0, slow: Infinity });
+    // 'slow' answers well after 'bad' failed.
+    let badFailed!: () => void;
+    const failure = new Promise<void>((resolve) => (badFailed = resolve));
     milvus.loadState = async (_db, name) => {
-      if (name === 'bad') throw new Error('socket hang up');
-      for (let i = 0; i < 10; i++) await turn();
+      if (name === 'bad') {
+        badFailed();
+        throw new Error('socket hang up');
+      }
+      await failure;
+      await yieldTimes(50);
       milvus.log.push(`loadState ${name} answered`);
       return 'LoadStateLoading';
     };
 
-    await expect(checkValidation(milvus as unknown as MilvusClient, rowsOf('bad', 'slow'), { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 60, loadWait: fakeClock(NOW) })).rejects.toThrow('socket hang up');
-    expect(milvus.log).toContain('loadState slow answered');
+    const round = checkValidation(milvus as unknown as MilvusClient, rowsOf('bad', 'slow'), { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 60, loadWait: fakeClock(NOW) });
+    round.catch(() => milvus.log.push('round ended'));
+
+    await expect(round).rejects.toThrow('socket hang up');
+    expect(milvus.log.indexOf('loadState slow answered')).toBeGreaterThan(-1);
+    expect(milvus.log.indexOf('loadState slow answered')).toBeLessThan(milvus.log.indexOf('round ended'));
   });
 });
