@@ -20,7 +20,7 @@ import { comparePaths, displayPath, IndexCorruptError, IndexReader, IndexWriter,
 import { Packer } from './packer.js';
 import { findParent, hasIndexCommitment, indexMismatches, readVolumeSummary, SummaryCorruptError, SUMMARY_FORMAT, type BackupStats, type SkippedParent, type VolumeSummary } from './summary.js';
 import { Semaphore } from '../vault/semaphore.js';
-import { countTree, MAX_SKIPPED_NAMED, walkTree, type WalkEntry } from './walk.js';
+import { countTreeInThread, MAX_SKIPPED_NAMED, walkTree, type TreeCount, type WalkEntry } from './walk.js';
 import { ProgressReporter, type ProgressOptions } from './progress.js';
 
 export interface BackupOptions {
@@ -51,10 +51,16 @@ export interface BackupOptions {
   readonly clock?: () => number;
   /**
    * Write progress to the vault (`backupProgressKey`) every few seconds while the backup runs
-   * and once at its end, after a first walk that counts the files and bytes (see progress.ts).
+   * and once at its end, against the files and bytes counted by a walk of their own, on another
+   * thread while the backup copies (see progress.ts, walk.ts).
    * @default none written (and no counting walk)
    */
   readonly progress?: ProgressOptions;
+  /**
+   * How the totals for progress are counted, while the backup copies. For tests, which need to
+   * decide when the count ends. @default countTreeInThread
+   */
+  readonly countTree?: (root: string) => TreeCount;
   /**
    * How far the walk may run ahead of the oldest unfinished file: entries and their file bytes.
    * For tests, which need a window small enough to fill. @default 4,096 entries, 4 GiB
@@ -130,7 +136,7 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
   if (!sourceStats?.isDirectory()) throw new UserError(`source ${options.source} is not a directory; pass the mounted volume's directory`);
 
   const earlier = await earlierAttempt(vault, volume, backupId, options);
-  // The vault has answered: say the run has started (the counting walk may take a while).
+  // The vault has answered: say the run has started (its totals are not counted yet).
   reporter?.counting();
   if (earlier) {
     reporter?.start({ files: earlier.files, bytes: earlier.bytesTotal });
@@ -230,9 +236,17 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
     pendingBytes += bytes;
   };
 
+  let count: TreeCount | undefined;
   try {
-    // The totals first, so progress can say how much is left (a walk of listings and lstat).
-    if (reporter) reporter.start(countTree(options.source));
+    // The totals are counted on a thread of their own while the copy goes on (walk.ts).
+    if (reporter) {
+      reporter.start();
+      count = (options.countTree ?? countTreeInThread)(options.source);
+      count.totals.then(
+        (totals) => reporter.counted(totals),
+        (err: unknown) => reporter.countFailed(err instanceof Error ? err.message : String(err)),
+      );
+    }
     let prev = prevReader ? await prevReader.next() : undefined;
     for (const w of walkTree(options.source)) {
       while (prev && comparePaths(prev.path, w.path) < 0) prev = await prevReader!.next();
@@ -300,6 +314,7 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
     // The index is staged through a stream, whose ENOSPC names no file: name the staged index.
     throw withPath(err, indexFile);
   } finally {
+    await count?.stop();
     await pool.close();
     await prevReader?.close().catch(() => {});
     await rm(tmp, { recursive: true, force: true });

@@ -40,7 +40,10 @@ export interface VolumeProgress {
   readonly backupId: string;
   /** The restore, for a hydration. */
   readonly restoreId?: string;
-  /** `counting`: walking the volume for the totals; `copying`; then `done` or `failed`. */
+  /**
+   * `counting`: the totals are being counted (an export copies meanwhile: `bytesDone` may grow);
+   * `copying` once they are known; then `done` or `failed`.
+   */
   readonly phase: 'counting' | 'copying' | 'done' | 'failed';
   /** ISO time the run started and the time of this object. */
   readonly startedAt: string;
@@ -89,6 +92,9 @@ export class ProgressReporter {
   /** The first failure to write progress, said once the run ends well (a failed run's own error says what is wrong). */
   private failure: string | undefined;
   private totals: { files: number; bytes: number } | undefined;
+  /** Why the totals could not be counted, said once the run ends well. */
+  private countFailure: string | undefined;
+  private ended = false;
   private done = { files: 0, bytes: 0 };
   /** Writes that reached the vault (for tests and the final log). */
   writes = 0;
@@ -115,18 +121,39 @@ export class ProgressReporter {
     return this.totals?.bytes;
   }
 
-  /** The totals are known: the copy starts now (the rate is measured from here). */
-  start(totals: { files: number; bytes: number }): void {
-    this.totals = totals;
+  /**
+   * The copy starts now (the rate is measured from here), against `totals` when they are known
+   * already; otherwise they follow with `counted` and the phase stays `counting` until then.
+   */
+  start(totals?: { files: number; bytes: number }): void {
     this.copyStarted = this.now();
+    if (totals) this.counted(totals);
+  }
+
+  /** The totals are known (phase `copying` from now on). */
+  counted(totals: { files: number; bytes: number }): void {
+    if (this.ended) return; // a count that lands after the run's end changes nothing
+    this.totals = totals;
     this.write(this.snapshot('copying'));
+  }
+
+  /**
+   * The totals cannot be counted: the copy goes on without a percentage, and the reason is said
+   * once, when the run ends well (a failed run's own error says what is wrong).
+   */
+  countFailed(reason: string): void {
+    this.countFailure ??= reason;
   }
 
   /** The counters so far; written when the interval has passed since the last write. */
   update(done: { files: number; bytes: number }): void {
     this.done = done;
     if (this.inflight || this.now().getTime() - this.lastWrite < this.intervalMs) return;
-    this.write(this.snapshot('copying'));
+    this.write(this.snapshot(this.phase()));
+  }
+
+  private phase(): 'counting' | 'copying' {
+    return this.totals ? 'copying' : 'counting';
   }
 
   /**
@@ -135,11 +162,16 @@ export class ProgressReporter {
    * not: the run's own error says what is wrong (often the same vault), in one line.
    */
   async finish(phase: 'done' | 'failed', done?: { files: number; bytes: number }): Promise<void> {
+    this.ended = true;
     if (done) this.done = done;
+    // A run done before its count (or whose count failed) still ends with complete totals.
+    if (phase === 'done' && done) this.totals ??= done;
     await this.inflight;
     this.write(this.snapshot(phase));
     await this.inflight;
-    if (phase === 'done' && this.failure) this.log(`warning: cannot write progress to ${this.key} in ${this.vault.url} (${this.failure}); the copy went on without progress reports`);
+    if (phase !== 'done') return;
+    if (this.countFailure) this.log(`warning: cannot count the files to copy (${this.countFailure}); progress reports showed no percentage`);
+    if (this.failure) this.log(`warning: cannot write progress to ${this.key} in ${this.vault.url} (${this.failure}); the copy went on without progress reports`);
   }
 
   /** Resolves once the write in flight, if any, has landed or failed (never throws). */

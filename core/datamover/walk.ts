@@ -8,7 +8,9 @@
  * volume is thousands of small directories (MinIO keeps one directory per object), where the
  * async walk alone took longer than chunking the changed data of an incremental backup.
  */
+import * as fs from 'node:fs';
 import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 
 /** A walked entry: its path relative to the root and its lstat. */
 export interface WalkEntry {
@@ -73,27 +75,92 @@ function listing(absolute: Buffer, relative: Buffer): { absolute: Buffer; relati
   return { absolute, relative, names, next: 0 };
 }
 
+/** The regular files of a tree and their bytes. */
+export interface TreeTotals {
+  readonly files: number;
+  readonly bytes: number;
+}
+
 /**
  * The regular files under `root` and their bytes: the totals a backup's progress reports
- * against. A second pass over the tree before the backup's own walk, so it is kept cheap: the
+ * against. A second pass over the tree besides the backup's own walk, so it is kept cheap: the
  * listings give each entry's type (`d_type`), and only regular files are lstat'ed, for their
  * size (where a file system gives no type, Node lstats the entry itself). It counts what the
  * backup's walk finds (lstat semantics: a symlink is not followed); a file that changes size
  * between the two passes only makes the percentage a little off, never the backup.
  */
-export function countTree(root: string): { files: number; bytes: number } {
+export function countTree(root: string): TreeTotals {
+  return countTreeWith(fs, root);
+}
+
+/**
+ * countTree's work, given the `fs` module. Also evaluated as source on the counting thread
+ * (countTreeInThread), so it must stay self-contained: no imports, no helpers.
+ */
+function countTreeWith(nodeFs: Pick<typeof fs, 'readdirSync' | 'lstatSync'>, root: string): TreeTotals {
+  const slash = Buffer.from('/');
   let files = 0;
   let bytes = 0;
   const dirs: Buffer[] = [Buffer.from(root)];
   while (dirs.length > 0) {
     const dir = dirs.pop()!;
-    for (const e of readdirSync(dir, { encoding: 'buffer', withFileTypes: true })) {
-      if (e.isDirectory()) dirs.push(Buffer.concat([dir, SLASH, e.name]));
+    for (const e of nodeFs.readdirSync(dir, { encoding: 'buffer', withFileTypes: true })) {
+      if (e.isDirectory()) dirs.push(Buffer.concat([dir, slash, e.name]));
       else if (e.isFile()) {
         files++;
-        bytes += Number(lstatSync(Buffer.concat([dir, SLASH, e.name]), { bigint: true }).size);
+        bytes += Number(nodeFs.lstatSync(Buffer.concat([dir, slash, e.name]), { bigint: true }).size);
       }
     }
   }
   return { files, bytes };
+}
+
+/** A count running on a thread of its own. */
+export interface TreeCount {
+  /** The totals; rejects when the tree cannot be read (the message names the path). */
+  readonly totals: Promise<TreeTotals>;
+  /** Ends the thread, counted or not; `totals` then never settles if it had not. */
+  stop(): Promise<void>;
+}
+
+// CommonJS, as `eval` workers are; `__name` is what esbuild's keepNames (tsx) may wrap the
+// function's inner names in.
+const COUNT_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+var __name = (target) => target;
+const countTreeWith = ${countTreeWith.toString()};
+let result;
+try { result = { totals: countTreeWith(require('node:fs'), workerData.root) }; }
+catch (err) { result = { message: String((err && err.message) || err) }; }
+parentPort.postMessage(result);
+`;
+
+/**
+ * countTree on a thread of its own, so that a backup copies while its totals are counted rather
+ * than after. Counted first, the main thread walked the tree twice before the first file was
+ * read, the hashing threads idle meanwhile: on the small-files bench volume (16,901 entries)
+ * 75 ms with its metadata cached and 1.1 s without, which is a freshly mounted snapshot clone's
+ * case; a volume of millions of files waited minutes. Full backups of that volume on 2 cores:
+ * cold (caches dropped) 3.44-3.85 s against 4.02-4.85 s; cached, no difference measurable (the
+ * thread's start costs about what it saves). The thread is unref'ed: it never keeps the process
+ * alive.
+ */
+export function countTreeInThread(root: string): TreeCount {
+  const worker = new Worker(COUNT_SOURCE, { eval: true, workerData: { root } });
+  worker.unref();
+  let stopped = false;
+  const totals = new Promise<TreeTotals>((resolve, reject) => {
+    worker.once('message', (msg: { totals?: TreeTotals; message?: string }) => (msg.totals ? resolve(msg.totals) : reject(new Error(msg.message))));
+    worker.once('error', reject);
+    worker.once('exit', (code) => {
+      if (!stopped) reject(new Error(`the counting thread exited (code ${code}) without a count`));
+    });
+  });
+  return {
+    totals,
+    async stop() {
+      stopped = true;
+      await worker.terminate();
+    },
+  };
 }

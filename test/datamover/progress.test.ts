@@ -6,6 +6,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { backupVolume } from '../../core/datamover/backup.js';
 import { PROGRESS_RETENTION_MS, ProgressReporter, readProgress, type VolumeProgress } from '../../core/datamover/progress.js';
 import { restoreVolume } from '../../core/datamover/restore.js';
+import { countTree, type TreeCount, type TreeTotals } from '../../core/datamover/walk.js';
 import { FileVaultStore } from '../../core/vault/file-store.js';
 import { backupProgressKey, PROGRESS_PREFIX, restoreProgressKey } from '../../core/vault/layout.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
@@ -24,14 +25,46 @@ function steppingClock(stepMs: number): () => Date {
 
 const DAY_MS = 86_400_000;
 
+/** Counts on the calling thread, done before the backup reads a file: totals known from its start. */
+const countNow = (root: string): TreeCount => ({ totals: Promise.resolve(countTree(root)), stop: async () => {} });
+
+/** A count that ends when the test says so. */
+function gatedCount(): { count: (root: string) => TreeCount; end: () => void; fail: (err: Error) => void; stops: number } {
+  const gate = { end: () => {}, fail: (_err: Error) => {}, stops: 0 };
+  const count = (root: string): TreeCount => {
+    const totals = new Promise<TreeTotals>((resolve, reject) => {
+      gate.end = () => resolve(countTree(root));
+      gate.fail = reject;
+    });
+    return {
+      totals,
+      stop: async () => {
+        gate.stops++;
+      },
+    };
+  };
+  return {
+    count,
+    end: () => gate.end(),
+    fail: (err) => gate.fail(err),
+    get stops() {
+      return gate.stops;
+    },
+  };
+}
+
 /** A vault that records every progress object written, in order, and can refuse them. */
 class ProgressRecordingVault extends InMemoryVaultStore {
   readonly progressWrites: VolumeProgress[] = [];
   failProgress = false;
+  /** Called with each progress object as it is written. */
+  onProgress: (progress: VolumeProgress) => void = () => {};
   override async put(key: string, body: Uint8Array, options?: Parameters<InMemoryVaultStore['put']>[2]): Promise<void> {
     if (key.startsWith(PROGRESS_PREFIX)) {
       if (this.failProgress) throw new Error('AccessDenied: not allowed to write progress');
-      this.progressWrites.push(JSON.parse(Buffer.from(body).toString('utf8')) as VolumeProgress);
+      const progress = JSON.parse(Buffer.from(body).toString('utf8')) as VolumeProgress;
+      this.progressWrites.push(progress);
+      this.onProgress(progress);
     }
     return super.put(key, body, options);
   }
@@ -52,7 +85,7 @@ describe('progress of a backup (export)', () => {
     const vault = new ProgressRecordingVault();
 
     // Act
-    const result = await backupVolume({ source, vault, volume: VOLUME, backupId: 'b1', now: NOW, chunker: SMALL_CHUNKS, workers: 1, progress: { now: steppingClock(1000), intervalMs: 5000 } });
+    const result = await backupVolume({ source, vault, volume: VOLUME, backupId: 'b1', now: NOW, chunker: SMALL_CHUNKS, workers: 1, countTree: countNow, progress: { now: steppingClock(1000), intervalMs: 5000 } });
 
     // Assess
     const writes = vault.progressWrites;
@@ -72,12 +105,62 @@ describe('progress of a backup (export)', () => {
     const source = await volumeOf(20, 10_000);
     const vault = new ProgressRecordingVault();
 
-    await backupVolume({ source, vault, volume: VOLUME, backupId: 'b1', now: NOW, chunker: SMALL_CHUNKS, workers: 1, progress: { now: steppingClock(1000), intervalMs: 1000 } });
+    await backupVolume({ source, vault, volume: VOLUME, backupId: 'b1', now: NOW, chunker: SMALL_CHUNKS, workers: 1, countTree: countNow, progress: { now: steppingClock(1000), intervalMs: 1000 } });
 
     const middle = vault.progressWrites.find((w) => w.phase === 'copying' && w.bytesDone > 0 && w.bytesDone < 200_000)!;
     expect(middle).toMatchObject({ filesTotal: 20, bytesTotal: 200_000 });
     expect(middle.bytesPerSecond).toBeGreaterThan(0);
     expect(middle.etaSeconds).toBe(Math.round((200_000 - middle.bytesDone) / (middle.bytesPerSecond as number)));
+  });
+
+  it('copies while the totals are counted: phase counting with bytes done, then copying against the totals', async () => {
+    // Prepare: the count ends only once a progress object shows bytes copied.
+    const source = await volumeOf(20, 10_000);
+    const gate = gatedCount();
+    const vault = new ProgressRecordingVault();
+    vault.onProgress = (p) => {
+      if (p.phase === 'counting' && p.bytesDone > 0) gate.end();
+    };
+
+    // Act
+    await backupVolume({ source, vault, volume: VOLUME, backupId: 'b1', now: NOW, chunker: SMALL_CHUNKS, workers: 1, countTree: gate.count, progress: { now: steppingClock(1000), intervalMs: 1000 } });
+
+    // Assess: counting (copying already), then copying against the totals, then done; the count's thread stopped.
+    const writes = vault.progressWrites;
+    const firstCopying = writes.findIndex((w) => w.phase === 'copying');
+    expect(writes.slice(0, firstCopying).every((w) => w.phase === 'counting' && w.filesTotal === null)).toBe(true);
+    expect(writes.slice(0, firstCopying).some((w) => w.bytesDone > 0)).toBe(true);
+    expect(writes[firstCopying]).toMatchObject({ filesTotal: 20, bytesTotal: 200_000 });
+    expect(writes.at(-1)).toMatchObject({ phase: 'done', filesTotal: 20, bytesTotal: 200_000, bytesDone: 200_000 });
+    expect(gate.stops).toBe(1);
+  });
+
+  it('ends complete when the count never lands, and says once, at the end, why there was no percentage', async () => {
+    const source = await volumeOf(5, 10_000);
+    const gate = gatedCount();
+    const vault = new ProgressRecordingVault();
+    const log: string[] = [];
+
+    const result = await backupVolume({ source, vault, volume: VOLUME, backupId: 'b1', now: NOW, workers: 1, countTree: gate.count, progress: { now: steppingClock(1000), log: (l) => log.push(l) } });
+
+    expect(result.files).toBe(5);
+    expect(vault.progressWrites.slice(0, -1).every((w) => w.phase === 'counting')).toBe(true);
+    expect(vault.progressWrites.at(-1)).toMatchObject({ phase: 'done', filesTotal: 5, bytesTotal: 50_000 });
+    expect(log).toEqual([]);
+    expect(gate.stops).toBe(1);
+  });
+
+  it('says why the count failed once the backup has ended well', async () => {
+    const source = await volumeOf(5, 10_000);
+    const gate = gatedCount();
+    const vault = new ProgressRecordingVault();
+    vault.onProgress = () => gate.fail(new Error(`EACCES: permission denied, scandir '${source}/segments'`));
+    const log: string[] = [];
+
+    await backupVolume({ source, vault, volume: VOLUME, backupId: 'b1', now: NOW, workers: 1, countTree: gate.count, progress: { now: steppingClock(1000), log: (l) => log.push(l) } });
+
+    expect(log).toEqual([`warning: cannot count the files to copy (EACCES: permission denied, scandir '${source}/segments'); progress reports showed no percentage`]);
+    expect(vault.progressWrites.at(-1)).toMatchObject({ phase: 'done', filesTotal: 5, bytesTotal: 50_000 });
   });
 
   it('ends an incremental backup that reads nothing at 100%: unchanged files count as done', async () => {

@@ -2,7 +2,7 @@ import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { comparePaths } from '../../core/datamover/index-format.js';
-import { countTree, walkTree } from '../../core/datamover/walk.js';
+import { countTree, countTreeInThread, walkTree } from '../../core/datamover/walk.js';
 import { tempDir } from './helpers.js';
 
 async function tree(): Promise<string> {
@@ -46,5 +46,16 @@ describe('volume walk', () => {
 
     expect(countTree(root)).toEqual({ files: 4, bytes: 9 });
     expect(walked.length).toBe(4);
+  });
+
+  it('counts the same on a thread of its own, and names what it cannot read', async () => {
+    const root = await tree();
+    const count = countTreeInThread(root);
+    const missing = countTreeInThread(join(root, 'gone'));
+
+    await expect(count.totals).resolves.toEqual({ files: 4, bytes: 9 });
+    await expect(missing.totals).rejects.toThrow(`ENOENT: no such file or directory, scandir '${join(root, 'gone')}'`);
+    await count.stop();
+    await missing.stop();
   });
 });
