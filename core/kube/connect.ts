@@ -29,6 +29,7 @@ import WebSocket from 'ws';
 import { UserError } from '../errors.js';
 import { getEksToken, type EksToken } from '../eks/token.js';
 import { currentCallName, DEFAULT_REQUEST_TIMEOUT_MS, setConfigDeadline, withDeadline, type RequestDeadline } from './deadline.js';
+import { reusedAgent } from './agent.js';
 
 /** Supplies a fresh EKS bearer token each time it is called. */
 export type EksTokenProvider = () => Promise<EksToken>;
@@ -246,19 +247,23 @@ export interface KubeClientOptions {
 }
 
 /**
- * client-node's own transport (node-fetch) with a deadline on each request. node-fetch takes the
+ * client-node's own transport (node-fetch) with a deadline on each request, over the KubeConfig's
+ * keep-alive connections (agent.ts). node-fetch takes the
  * request's `AbortSignal` and, when it aborts, rejects and calls `req.abort()`, which destroys the
  * socket, also while the body is still arriving. The body is read here, inside the deadline, so
  * a server that sends headers and then stalls is cut off too; the API classes then decode the
  * buffered body.
  */
-function deadlineTransport(deadline: RequestDeadline): HttpLibrary {
+function deadlineTransport(kc: KubeConfig, deadline: RequestDeadline): HttpLibrary {
   const fetchLibrary = createConfiguration().httpApi;
   return wrapHttpLibrary({
     send: (request: RequestContext) => {
       const what = currentCallName() ?? `${request.getHttpMethod()} ${new URL(request.getUrl()).pathname}`;
       return withDeadline(what, deadline, async (signal) => {
         request.setSignal(signal);
+        // One keep-alive connection pool per KubeConfig instead of client-node's agent per request (agent.ts).
+        const agent = reusedAgent(kc, request.getAgent());
+        if (agent) request.setAgent(agent);
         const response = await fetchLibrary.send(request).toPromise();
         const body = await response.body.binary();
         return new ResponseContext(response.httpStatusCode, response.headers, new SelfDecodingBody(Promise.resolve(body)));
@@ -283,7 +288,7 @@ export function makeKubeClients(kc: KubeConfig, options: KubeClientOptions = {})
   const configuration = createConfiguration({
     baseServer: new ServerConfiguration(cluster.server, {}),
     authMethods: { default: kc },
-    httpApi: deadlineTransport(deadline),
+    httpApi: deadlineTransport(kc, deadline),
   });
   // An exec's WebSocket handshake has the same deadline (ws aborts the upgrade request); once
   // open, the command's own timeout (exec.ts) bounds it.

@@ -6,6 +6,7 @@
 import { request as httpsRequest } from 'node:https';
 import type { RequestOptions } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { reusedAgent } from './agent.js';
 import { currentCallName, deadlineOf, withDeadline } from './deadline.js';
 import { KubernetesTransientError, statusError } from './errors.js';
 
@@ -47,6 +48,8 @@ export async function kubeRequest(kc: KubeConfig, req: KubeRequest): Promise<Kub
     },
   };
   await kc.applyToHTTPSOptions(options);
+  // One keep-alive connection pool per KubeConfig instead of client-node's agent per request (agent.ts).
+  options.agent = reusedAgent(kc, options.agent);
   const what = currentCallName() ?? `${req.method} ${url.pathname}`;
 
   const deadline = req.timeoutMs === undefined ? deadlineOf(kc) : { timeoutMs: req.timeoutMs };

@@ -1,0 +1,104 @@
+/**
+ * Connection reuse with the Kubernetes API (core/kube/agent.ts): the typed clients and our own
+ * requests share one keep-alive connection per KubeConfig instead of a TLS handshake per call,
+ * and a connection idle for longer than MAX_IDLE_MS (a warm Lambda frozen between invocations)
+ * is not reused. Against a real HTTPS server on 127.0.0.1 that counts its TLS connections.
+ */
+import { readFileSync } from 'node:fs';
+import { Agent, createServer, request, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { KubeConfig } from '@kubernetes/client-node';
+import { MAX_IDLE_MS, ReusingAgent, reusedAgent } from '../../core/kube/agent.js';
+import { makeKubeClients } from '../../core/kube/connect.js';
+import { kubeRequest } from '../../core/kube/request.js';
+
+const fixture = (name: string): string => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
+const SERVER_CERT = fixture('apiserver-test-only.crt');
+
+let server: Server;
+let endpoint: string;
+let connections = 0;
+
+beforeAll(async () => {
+  server = createServer({ cert: SERVER_CERT, key: fixture('apiserver-test-only.key') }, (_req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ kind: 'NamespaceList', apiVersion: 'v1', metadata: {}, items: [] }));
+  });
+  server.on('secureConnection', () => connections++);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  endpoint = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+});
+
+beforeEach(() => {
+  server.closeAllConnections();
+  connections = 0;
+});
+
+function kubeConfig(ca = SERVER_CERT): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', server: endpoint, caData: Buffer.from(ca).toString('base64'), skipTLSVerify: false }],
+    users: [{ name: 'u', token: 'test-token' }],
+    contexts: [{ name: 'c', cluster: 'c', user: 'u' }],
+    currentContext: 'c',
+  });
+  return kc;
+}
+
+/** GET / through `agent`; resolves when the answer has been read. */
+function get(agent: Agent): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const r = request(`${endpoint}/api/v1/namespaces`, { agent, ca: SERVER_CERT }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    r.on('error', reject);
+    r.end();
+  });
+}
+
+describe('connections to the Kubernetes API', () => {
+  it('serves one after another call of the typed clients and of kubeRequest over one TLS connection', async () => {
+    const kc = kubeConfig();
+    const clients = makeKubeClients(kc);
+
+    for (let i = 0; i < 3; i++) await clients.core.listNamespace();
+    for (let i = 0; i < 3; i++) expect((await kubeRequest(kc, { method: 'GET', path: '/api/v1/namespaces' })).status).toBe(200);
+
+    expect(connections).toBe(1);
+  });
+
+  it('does not reuse a connection idle for longer than MAX_IDLE_MS by the wall clock', async () => {
+    let now = 1_000_000;
+    const kc = kubeConfig();
+    const made = () => new Agent({ ca: SERVER_CERT });
+
+    await get(reusedAgent(kc, made(), () => now) as Agent);
+    now += MAX_IDLE_MS;
+    await get(reusedAgent(kc, made(), () => now) as Agent);
+    expect(connections).toBe(1);
+
+    now += MAX_IDLE_MS + 1;
+    await get(reusedAgent(kc, made(), () => now) as Agent);
+    expect(connections).toBe(2);
+  });
+
+  it('keeps one agent per KubeConfig and TLS options, and leaves other agents as they are', () => {
+    const kc = kubeConfig();
+    const first = reusedAgent(kc, new Agent({ ca: SERVER_CERT }));
+    const other = new (class ProxyAgent extends Agent {})({ ca: SERVER_CERT });
+
+    expect(first).toBeInstanceOf(ReusingAgent);
+    expect(reusedAgent(kc, new Agent({ ca: SERVER_CERT }))).toBe(first);
+    expect(reusedAgent(kubeConfig(), new Agent({ ca: SERVER_CERT }))).not.toBe(first);
+    expect(reusedAgent(kc, new Agent({ ca: `${SERVER_CERT}\n` }))).not.toBe(first);
+    expect(reusedAgent(kc, other)).toBe(other);
+    expect(reusedAgent(kc, undefined)).toBeUndefined();
+  });
+});
