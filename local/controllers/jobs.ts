@@ -64,7 +64,7 @@ export class JobController implements Controller {
       timeline.record({ source: 'api', type: 'JobStarted', namespace: ns, name: job.metadata.name });
       return true;
     }
-    const pods = store.list(POD, ns).filter((p) => ownedBy(p, job));
+    const pods = store.list(POD, ns, (p) => ownedBy(p, job));
     const active = pods.filter((p) => p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed');
     const succeeded = pods.filter((p) => p.status?.phase === 'Succeeded').length;
     const failed = pods.filter((p) => p.status?.phase === 'Failed').length;

@@ -59,8 +59,7 @@ export class PodController implements Controller {
 
   async reconcile(): Promise<boolean> {
     let changed = false;
-    for (const pod of this.ctx.store.list(POD)) {
-      if (isJobPod(pod) || pod.status?.phase === 'Running') continue;
+    for (const pod of this.ctx.store.list(POD, undefined, (p) => !isJobPod(p) && p.status?.phase !== 'Running')) {
       const now = this.ctx.now().toISOString();
       const unbound = unboundClaims(this.ctx, pod);
       if (unbound.length > 0) {

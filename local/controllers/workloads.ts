@@ -64,7 +64,7 @@ export class StatefulSetController implements Controller {
       const ns = sts.metadata.namespace!;
       const replicas: number = sts.spec.replicas ?? 1;
       const revision = `${sts.metadata.name}-${templateHash(sts.spec.template).slice(0, 10)}`;
-      const pods = store.list(POD, ns).filter((p) => ownedBy(p, sts));
+      const pods = store.list(POD, ns, (p) => ownedBy(p, sts));
       for (let i = 0; i < replicas; i++) {
         const podName = `${sts.metadata.name}-${i}`;
         const claimVolumes = ((sts.spec.volumeClaimTemplates ?? []) as KubeObject[]).map((template) => {
@@ -115,7 +115,7 @@ export class StatefulSetController implements Controller {
           changed = true;
         }
       }
-      const current = store.list(POD, ns).filter((p) => ownedBy(p, sts));
+      const current = store.list(POD, ns, (p) => ownedBy(p, sts));
       const ready = current.filter(isReady).length;
       changed = updateStatus(this.ctx, STS, sts, {
         observedGeneration: sts.metadata.generation,
@@ -146,7 +146,7 @@ export class DeploymentController implements Controller {
       const ns = deploy.metadata.namespace!;
       const replicas: number = deploy.spec.replicas ?? 1;
       const hash = templateHash(deploy.spec.template);
-      let pods = store.list(POD, ns).filter((p) => ownedBy(p, deploy));
+      let pods = store.list(POD, ns, (p) => ownedBy(p, deploy));
       // Pods of an older template are replaced (a simplified rolling update: all at once).
       for (const stale of pods.filter((p) => p.metadata.labels?.['pod-template-hash'] !== hash)) {
         store.delete(POD, ns, stale.metadata.name);
@@ -179,7 +179,7 @@ export class DeploymentController implements Controller {
         store.delete(POD, ns, pod.metadata.name);
         changed = true;
       }
-      const current = store.list(POD, ns).filter((p) => ownedBy(p, deploy));
+      const current = store.list(POD, ns, (p) => ownedBy(p, deploy));
       const ready = current.filter(isReady).length;
       const available = ready >= replicas;
       const existing = (deploy.status?.conditions ?? []) as { type: string; status: string; lastTransitionTime: string }[];

@@ -89,10 +89,15 @@ export class ObjectStore {
     return object;
   }
 
-  /** Objects of a kind, in one namespace or all, sorted by namespace and name like the real server. */
-  list(type: ResourceType, namespace?: string): KubeObject[] {
+  /**
+   * Objects of a kind, in one namespace or all, sorted by namespace and name like the real server.
+   * `where` picks objects before they are copied: a controller that wants a workload's pods
+   * copies those, not every pod of the namespace on every pass (the copies were a third of the
+   * local cluster's main-thread time during a restore). It sees the stored object: read only.
+   */
+  list(type: ResourceType, namespace?: string, where?: (object: Readonly<KubeObject>) => boolean): KubeObject[] {
     return [...this.bucket(type).values()]
-      .filter((o) => namespace === undefined || !type.namespaced || o.metadata.namespace === namespace)
+      .filter((o) => (namespace === undefined || !type.namespaced || o.metadata.namespace === namespace) && (where === undefined || where(o)))
       .sort((a, b) => keyOf(a.metadata.namespace, a.metadata.name).localeCompare(keyOf(b.metadata.namespace, b.metadata.name)))
       .map((o) => structuredClone(o));
   }
