@@ -46,7 +46,11 @@ export function formatEta(seconds: number | null | undefined): string {
 
 /** A volume's progress as one line: `42% (1.2GiB of 2.9GiB, 120 of 300 files), 35.0MiB/s, ETA 48s`. */
 export function formatProgress(p: VolumeProgress): string {
-  if (p.phase === 'counting') return 'counting files';
+  // An export copies while it counts its totals: say what is done so far.
+  if (p.phase === 'counting') {
+    if (p.bytesDone === 0 && p.filesDone === 0) return 'counting files';
+    return `counting files; ${formatBytes(p.bytesDone)} in ${p.filesDone} files done so far${p.bytesPerSecond === null ? '' : `, ${formatRate(p.bytesPerSecond)}`}`;
+  }
   const percent = progressPercent(p);
   const of = `${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal ?? undefined)}, ${p.filesDone} of ${p.filesTotal ?? '?'} files`;
   if (p.phase === 'done') return `done (${of})`;

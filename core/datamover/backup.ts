@@ -241,11 +241,13 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
     // The totals are counted on a thread of their own while the copy goes on (walk.ts).
     if (reporter) {
       reporter.start();
-      count = (options.countTree ?? countTreeInThread)(options.source);
-      count.totals.then(
-        (totals) => reporter.counted(totals),
-        (err: unknown) => reporter.countFailed(err instanceof Error ? err.message : String(err)),
-      );
+      const failed = (err: unknown): void => reporter.countFailed(err instanceof Error ? err.message : String(err));
+      try {
+        count = (options.countTree ?? countTreeInThread)(options.source);
+        count.totals.then((totals) => reporter.counted(totals), failed);
+      } catch (err) {
+        failed(err); // no thread to count on: progress goes without a percentage, the backup on
+      }
     }
     let prev = prevReader ? await prevReader.next() : undefined;
     for (const w of walkTree(options.source)) {

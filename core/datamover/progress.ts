@@ -42,7 +42,7 @@ export interface VolumeProgress {
   readonly restoreId?: string;
   /**
    * `counting`: the totals are being counted (an export copies meanwhile: `bytesDone` may grow);
-   * `copying` once they are known; then `done` or `failed`.
+   * `copying` once they are known (or could not be counted: totals null); then `done` or `failed`.
    */
   readonly phase: 'counting' | 'copying' | 'done' | 'failed';
   /** ISO time the run started and the time of this object. */
@@ -142,7 +142,10 @@ export class ProgressReporter {
    * once, when the run ends well (a failed run's own error says what is wrong).
    */
   countFailed(reason: string): void {
-    this.countFailure ??= reason;
+    if (this.ended || this.countFailure !== undefined) return;
+    this.countFailure = reason;
+    // Copying, totals unknown: a reader shows what is done and the rate, not "counting" forever.
+    this.write(this.snapshot('copying'));
   }
 
   /** The counters so far; written when the interval has passed since the last write. */
@@ -153,7 +156,7 @@ export class ProgressReporter {
   }
 
   private phase(): 'counting' | 'copying' {
-    return this.totals ? 'copying' : 'counting';
+    return this.totals || this.countFailure !== undefined ? 'copying' : 'counting';
   }
 
   /**

@@ -97,18 +97,39 @@ export function countTree(root: string): TreeTotals {
  * countTree's work, given the `fs` module. Also evaluated as source on the counting thread
  * (countTreeInThread), so it must stay self-contained: no imports, no helpers.
  */
-function countTreeWith(nodeFs: Pick<typeof fs, 'readdirSync' | 'lstatSync'>, root: string): TreeTotals {
+export function countTreeWith(nodeFs: Pick<typeof fs, 'readdirSync' | 'lstatSync'>, root: string): TreeTotals {
   const slash = Buffer.from('/');
+  // An entry removed since its directory was listed is not counted (a live source changes);
+  // any other error, and a root that cannot be listed, ends the count.
+  const gone = (err: unknown): boolean => {
+    const code = (err as { code?: unknown } | null)?.code;
+    return code === 'ENOENT' || code === 'ENOTDIR';
+  };
   let files = 0;
   let bytes = 0;
-  const dirs: Buffer[] = [Buffer.from(root)];
+  const rootBuf = Buffer.from(root);
+  const dirs: Buffer[] = [rootBuf];
   while (dirs.length > 0) {
     const dir = dirs.pop()!;
-    for (const e of nodeFs.readdirSync(dir, { encoding: 'buffer', withFileTypes: true })) {
+    let entries;
+    try {
+      entries = nodeFs.readdirSync(dir, { encoding: 'buffer', withFileTypes: true });
+    } catch (err) {
+      if (dir === rootBuf || !gone(err)) throw err;
+      continue;
+    }
+    for (const e of entries) {
       if (e.isDirectory()) dirs.push(Buffer.concat([dir, slash, e.name]));
       else if (e.isFile()) {
+        let size;
+        try {
+          size = nodeFs.lstatSync(Buffer.concat([dir, slash, e.name]), { bigint: true }).size;
+        } catch (err) {
+          if (!gone(err)) throw err;
+          continue;
+        }
         files++;
-        bytes += Number(nodeFs.lstatSync(Buffer.concat([dir, slash, e.name]), { bigint: true }).size);
+        bytes += Number(size);
       }
     }
   }

@@ -51,7 +51,9 @@ export class ReusingAgent extends Agent {
   }
 }
 
-const agents = new WeakMap<KubeConfig, { readonly fingerprint: string; readonly agent: ReusingAgent }>();
+// Per KubeConfig, one agent per set of TLS options: an exec credential plugin may hand out a new
+// client certificate while requests on the old one are still running, and those must finish.
+const agents = new WeakMap<KubeConfig, Map<string, ReusingAgent>>();
 
 /**
  * The agent a request to `kc`'s cluster should use in place of `made`, the one client-node made
@@ -62,14 +64,16 @@ export function reusedAgent<T>(kc: KubeConfig, made: T, now: () => number = Date
   if (!(made instanceof Agent) || made.constructor !== Agent) return made;
   const options = (made as Agent & { options: AgentOptions }).options;
   const fingerprint = fingerprintOf(options);
-  let cached = agents.get(kc);
-  if (cached?.fingerprint !== fingerprint) {
-    cached?.agent.destroy();
-    cached = { fingerprint, agent: new ReusingAgent(Object.fromEntries(TLS_OPTIONS.filter((k) => options[k] !== undefined).map((k) => [k, options[k]])), now) };
-    agents.set(kc, cached);
+  let byOptions = agents.get(kc);
+  if (!byOptions) agents.set(kc, (byOptions = new Map()));
+  let agent = byOptions.get(fingerprint);
+  if (!agent) {
+    agent = new ReusingAgent(Object.fromEntries(TLS_OPTIONS.filter((k) => options[k] !== undefined).map((k) => [k, options[k]])), now);
+    byOptions.set(fingerprint, agent);
   }
-  cached.agent.closeIdle();
-  return cached.agent;
+  // Every agent of the KubeConfig: one whose options are no longer used keeps no idle socket.
+  for (const a of byOptions.values()) a.closeIdle();
+  return agent;
 }
 
 function fingerprintOf(options: AgentOptions): string {

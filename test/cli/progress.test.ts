@@ -166,8 +166,10 @@ describe('--wait when stderr is not a terminal', () => {
     const lines: string[] = [];
     const view = progressView({ tty: false, now: () => new Date(t), lineEverySeconds: 30 }, (l) => lines.push(l));
 
-    // Act: counting, copying, moved 10 s later (quiet), moved 30 s later, unchanged 60 s later (quiet), done.
+    // Act: counting, counting with bytes copied 30 s later, copying, moved 10 s later (quiet), moved 30 s later, unchanged 60 s later (quiet), done.
     view.show([progress({ phase: 'counting', filesTotal: null, bytesTotal: null, bytesDone: 0, filesDone: 0, bytesPerSecond: null, etaSeconds: null })]);
+    t += 30_000;
+    view.show([progress({ phase: 'counting', filesTotal: null, bytesTotal: null, bytesDone: 6 * 1024 * 1024, filesDone: 20, bytesPerSecond: 200 * 1024, etaSeconds: null })]);
     view.show([progress({ bytesDone: 0, filesDone: 0, bytesPerSecond: null, etaSeconds: null })]);
     t += 10_000;
     view.show([progress({ bytesDone: 10 * 1024 * 1024 })]);
@@ -181,9 +183,10 @@ describe('--wait when stderr is not a terminal', () => {
     // Assess: plain text, no escape codes.
     expect(lines).toEqual([
       '  02:05:00  export export-milvus-minio-0: counting files\n',
-      '  02:05:00  export export-milvus-minio-0: 0% (0B of 100.0MiB, 0 of 300 files)\n',
-      '  02:05:40  export export-milvus-minio-0: 42% (42.0MiB of 100.0MiB, 120 of 300 files), 2.0MiB/s, ETA 29s\n',
-      '  02:06:40  export export-milvus-minio-0: done (100.0MiB of 100.0MiB, 300 of 300 files)\n',
+      '  02:05:30  export export-milvus-minio-0: counting files; 6.0MiB in 20 files done so far, 200.0KiB/s\n',
+      '  02:05:30  export export-milvus-minio-0: 0% (0B of 100.0MiB, 0 of 300 files)\n',
+      '  02:06:10  export export-milvus-minio-0: 42% (42.0MiB of 100.0MiB, 120 of 300 files), 2.0MiB/s, ETA 29s\n',
+      '  02:07:10  export export-milvus-minio-0: done (100.0MiB of 100.0MiB, 300 of 300 files)\n',
     ]);
   });
 

@@ -28,14 +28,19 @@ const DAY_MS = 86_400_000;
 /** Counts on the calling thread, done before the backup reads a file: totals known from its start. */
 const countNow = (root: string): TreeCount => ({ totals: Promise.resolve(countTree(root)), stop: async () => {} });
 
-/** A count that ends when the test says so. */
-function gatedCount(): { count: (root: string) => TreeCount; end: () => void; fail: (err: Error) => void; stops: number } {
-  const gate = { end: () => {}, fail: (_err: Error) => {}, stops: 0 };
+/** A count that ends when the test says so; `ended` settles once the backup has seen its end. */
+function gatedCount(): { count: (root: string) => TreeCount; end: () => void; fail: (err: Error) => void; stops: number; ended: Promise<unknown> } {
+  const gate = { end: () => {}, fail: (_err: Error) => {}, stops: 0, ended: Promise.resolve() as Promise<unknown> };
   const count = (root: string): TreeCount => {
     const totals = new Promise<TreeTotals>((resolve, reject) => {
       gate.end = () => resolve(countTree(root));
       gate.fail = reject;
     });
+    // The backup's own reactions to `totals` were registered first, so they run before this one.
+    gate.ended = totals.then(
+      () => {},
+      () => {},
+    );
     return {
       totals,
       stop: async () => {
@@ -49,6 +54,9 @@ function gatedCount(): { count: (root: string) => TreeCount; end: () => void; fa
     fail: (err) => gate.fail(err),
     get stops() {
       return gate.stops;
+    },
+    get ended() {
+      return gate.ended;
     },
   };
 }
@@ -150,17 +158,44 @@ describe('progress of a backup (export)', () => {
     expect(gate.stops).toBe(1);
   });
 
-  it('says why the count failed once the backup has ended well', async () => {
+  it('goes on copying without totals when the count fails, and says why once the backup has ended well', async () => {
+    // Prepare: the count fails as soon as the first progress object is written.
+    const source = await volumeOf(20, 10_000);
+    const gate = gatedCount();
+    const vault = new ProgressRecordingVault();
+    vault.onProgress = (p) => {
+      if (p.phase === 'counting') gate.fail(new Error(`EACCES: permission denied, scandir '${source}/segments'`));
+    };
+    const log: string[] = [];
+
+    // Act
+    await backupVolume({ source, vault, volume: VOLUME, backupId: 'b1', now: NOW, chunker: SMALL_CHUNKS, workers: 1, countTree: gate.count, progress: { now: steppingClock(1000), intervalMs: 1000, log: (l) => log.push(l) } });
+
+    // Assess: copying (no totals) from the failure on, not "counting" to the end; the reason said at the end.
+    const writes = vault.progressWrites;
+    const firstCopying = writes.findIndex((w) => w.phase === 'copying');
+    expect(firstCopying).toBeGreaterThan(0);
+    expect(writes.slice(0, firstCopying).every((w) => w.phase === 'counting')).toBe(true);
+    const copying = writes.slice(firstCopying, -1);
+    expect(copying.every((w) => w.phase === 'copying' && w.filesTotal === null && w.bytesTotal === null)).toBe(true);
+    expect(copying.at(-1)!.bytesDone).toBe(200_000);
+    expect(writes.at(-1)).toMatchObject({ phase: 'done', filesTotal: 20, bytesTotal: 200_000 });
+    expect(log).toEqual([`warning: cannot count the files to copy (EACCES: permission denied, scandir '${source}/segments'); progress reports showed no percentage`]);
+  });
+
+  it('ignores a count that lands after the backup has ended', async () => {
     const source = await volumeOf(5, 10_000);
     const gate = gatedCount();
     const vault = new ProgressRecordingVault();
-    vault.onProgress = () => gate.fail(new Error(`EACCES: permission denied, scandir '${source}/segments'`));
-    const log: string[] = [];
+    vault.onProgress = (p) => {
+      if (p.phase === 'done') gate.end();
+    };
 
-    await backupVolume({ source, vault, volume: VOLUME, backupId: 'b1', now: NOW, workers: 1, countTree: gate.count, progress: { now: steppingClock(1000), log: (l) => log.push(l) } });
+    await backupVolume({ source, vault, volume: VOLUME, backupId: 'b1', now: NOW, workers: 1, countTree: gate.count, progress: { now: steppingClock(1000) } });
+    await gate.ended;
 
-    expect(log).toEqual([`warning: cannot count the files to copy (EACCES: permission denied, scandir '${source}/segments'); progress reports showed no percentage`]);
     expect(vault.progressWrites.at(-1)).toMatchObject({ phase: 'done', filesTotal: 5, bytesTotal: 50_000 });
+    expect(await readProgress(vault, backupProgressKey('b1', VOLUME))).toMatchObject({ phase: 'done' });
   });
 
   it('ends an incremental backup that reads nothing at 100%: unchanged files count as done', async () => {

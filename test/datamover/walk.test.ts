@@ -1,8 +1,9 @@
+import * as fs from 'node:fs';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { comparePaths } from '../../core/datamover/index-format.js';
-import { countTree, countTreeInThread, walkTree } from '../../core/datamover/walk.js';
+import { countTree, countTreeInThread, countTreeWith, walkTree } from '../../core/datamover/walk.js';
 import { tempDir } from './helpers.js';
 
 async function tree(): Promise<string> {
@@ -46,6 +47,21 @@ describe('volume walk', () => {
 
     expect(countTree(root)).toEqual({ files: 4, bytes: 9 });
     expect(walked.length).toBe(4);
+  });
+
+  it('leaves out what was removed since its directory was listed, and fails on anything else', async () => {
+    const root = await tree();
+    const failing = (path: string, code: string) => ({
+      readdirSync: fs.readdirSync,
+      lstatSync: ((p: Buffer, o: object) => {
+        if (p.toString() === join(root, path)) throw Object.assign(new Error(`${code}: lstat '${p.toString()}'`), { code });
+        return fs.lstatSync(p, o);
+      }) as typeof fs.lstatSync,
+    });
+
+    expect(countTreeWith(failing('a/b/g', 'ENOENT'), root)).toEqual({ files: 3, bytes: 4 });
+    expect(() => countTreeWith(failing('a/b/g', 'EACCES'), root)).toThrow('EACCES');
+    expect(() => countTreeWith(fs, join(root, 'gone'))).toThrow('ENOENT');
   });
 
   it('counts the same on a thread of its own, and names what it cannot read', async () => {

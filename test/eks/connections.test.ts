@@ -19,11 +19,17 @@ const SERVER_CERT = fixture('apiserver-test-only.crt');
 let server: Server;
 let endpoint: string;
 let connections = 0;
+/** A request to /slow is answered once the test releases it. */
+const held = { arrived: () => {}, released: Promise.resolve() };
 
 beforeAll(async () => {
-  server = createServer({ cert: SERVER_CERT, key: fixture('apiserver-test-only.key') }, (_req, res) => {
+  server = createServer({ cert: SERVER_CERT, key: fixture('apiserver-test-only.key') }, (req, res) => {
     res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify({ kind: 'NamespaceList', apiVersion: 'v1', metadata: {}, items: [] }));
+    const answer = () => res.end(JSON.stringify({ kind: 'NamespaceList', apiVersion: 'v1', metadata: {}, items: [] }));
+    if (req.url === '/slow') {
+      held.arrived();
+      void held.released.then(answer);
+    } else answer();
   });
   server.on('secureConnection', () => connections++);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -51,10 +57,10 @@ function kubeConfig(ca = SERVER_CERT): KubeConfig {
   return kc;
 }
 
-/** GET / through `agent`; resolves when the answer has been read. */
-function get(agent: Agent): Promise<number> {
+/** GET `path` through `agent`; resolves when the answer has been read. */
+function get(agent: Agent, path = '/api/v1/namespaces'): Promise<number> {
   return new Promise((resolve, reject) => {
-    const r = request(`${endpoint}/api/v1/namespaces`, { agent, ca: SERVER_CERT }, (res) => {
+    const r = request(`${endpoint}${path}`, { agent, ca: SERVER_CERT }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
     });
@@ -89,6 +95,22 @@ describe('connections to the Kubernetes API', () => {
     expect(connections).toBe(2);
   });
 
+  it('lets a request finish when the next one comes with other TLS options (a rotated client certificate)', async () => {
+    const kc = kubeConfig();
+    const arrived = new Promise<void>((resolve) => (held.arrived = resolve));
+    let release = () => {};
+    held.released = new Promise<void>((resolve) => (release = resolve));
+
+    const slow = get(reusedAgent(kc, new Agent({ ca: SERVER_CERT })) as Agent, '/slow');
+    slow.catch(() => {}); // asserted below; a rejection must not go unhandled meanwhile
+    await arrived;
+    const other = get(reusedAgent(kc, new Agent({ ca: `${SERVER_CERT}\n` })) as Agent);
+    release();
+
+    await expect(slow).resolves.toBe(200);
+    await expect(other).resolves.toBe(200);
+  });
+
   it('keeps one agent per KubeConfig and TLS options, and leaves other agents as they are', () => {
     const kc = kubeConfig();
     const first = reusedAgent(kc, new Agent({ ca: SERVER_CERT }));
@@ -97,7 +119,9 @@ describe('connections to the Kubernetes API', () => {
     expect(first).toBeInstanceOf(ReusingAgent);
     expect(reusedAgent(kc, new Agent({ ca: SERVER_CERT }))).toBe(first);
     expect(reusedAgent(kubeConfig(), new Agent({ ca: SERVER_CERT }))).not.toBe(first);
-    expect(reusedAgent(kc, new Agent({ ca: `${SERVER_CERT}\n` }))).not.toBe(first);
+    const second = reusedAgent(kc, new Agent({ ca: `${SERVER_CERT}\n` }));
+    expect(second).not.toBe(first);
+    expect(reusedAgent(kc, new Agent({ ca: SERVER_CERT }))).toBe(first);
     expect(reusedAgent(kc, other)).toBe(other);
     expect(reusedAgent(kc, undefined)).toBeUndefined();
   });
