@@ -46,15 +46,18 @@ export function formatEta(seconds: number | null | undefined): string {
 
 /** A volume's progress as one line: `42% (1.2GiB of 2.9GiB, 120 of 300 files), 35.0MiB/s, ETA 48s`. */
 export function formatProgress(p: VolumeProgress): string {
-  // An export copies while it counts its totals: say what is done so far.
-  if (p.phase === 'counting') {
-    if (p.bytesDone === 0 && p.filesDone === 0) return 'counting files';
-    return `counting files; ${formatBytes(p.bytesDone)} in ${p.filesDone} files done so far${p.bytesPerSecond === null ? '' : `, ${formatRate(p.bytesPerSecond)}`}`;
+  const rate = p.bytesPerSecond === null ? '' : `, ${formatRate(p.bytesPerSecond)}`;
+  if (p.phase === 'counting' && p.bytesDone === 0 && p.filesDone === 0) return 'counting files';
+  // An export copies while it counts its totals, and goes on without them when they cannot be
+  // counted: say what is done (bytes read include files not finished, so they lead).
+  if (p.phase !== 'done' && (p.bytesTotal === null || p.filesTotal === null)) {
+    const done = `${formatBytes(p.bytesDone)} and ${p.filesDone} files done`;
+    if (p.phase === 'failed') return `failed after ${done}`;
+    return `${done} (${p.phase === 'counting' ? 'counting files' : 'total unknown'})${rate}`;
   }
   const percent = progressPercent(p);
   const of = `${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal ?? undefined)}, ${p.filesDone} of ${p.filesTotal ?? '?'} files`;
   if (p.phase === 'done') return `done (${of})`;
-  const rate = p.bytesPerSecond === null ? '' : `, ${formatRate(p.bytesPerSecond)}`;
   const eta = p.etaSeconds === null ? '' : `, ETA ${formatEta(p.etaSeconds)}`;
   return `${p.phase === 'failed' ? 'failed at ' : ''}${percent === null ? '?' : percent.toFixed(0)}% (${of})${rate}${eta}`;
 }

@@ -6,7 +6,8 @@
  * endpoint and the handshake's crypto on both sides, for each of the hundred-odd objects a
  * restore creates and each Milvus request sent through the API server's service proxy.
  *
- * Here each KubeConfig gets one keep-alive agent with the same TLS options as the agent
+ * Here each KubeConfig gets a keep-alive agent per set of TLS options (one, unless an exec
+ * credential plugin rotates client certificates), made with the options of the agent
  * client-node made, and requests use it instead. Sockets idle for longer than
  * {@link MAX_IDLE_MS} are closed before a request picks one, measured on the wall clock: a warm
  * Lambda is frozen between invocations (timers do not run then), and a socket left from the
@@ -40,6 +41,12 @@ export class ReusingAgent extends Agent {
     this.on('free', (socket: Socket) => this.idleSince.set(socket, this.now()));
   }
 
+  /** Whether a request is running or waiting for a socket. */
+  busy(): boolean {
+    const any = (group: NodeJS.ReadOnlyDict<unknown[]>) => Object.values(group).some((list) => (list?.length ?? 0) > 0);
+    return any(this.sockets) || any(this.requests);
+  }
+
   /** Closes the free sockets idle for longer than `maxIdleMs`. */
   closeIdle(maxIdleMs = MAX_IDLE_MS): void {
     const now = this.now();
@@ -71,8 +78,15 @@ export function reusedAgent<T>(kc: KubeConfig, made: T, now: () => number = Date
     agent = new ReusingAgent(Object.fromEntries(TLS_OPTIONS.filter((k) => options[k] !== undefined).map((k) => [k, options[k]])), now);
     byOptions.set(fingerprint, agent);
   }
-  // Every agent of the KubeConfig: one whose options are no longer used keeps no idle socket.
-  for (const a of byOptions.values()) a.closeIdle();
+  // The other agents of the KubeConfig (options no longer used) keep no idle socket, and go
+  // once their last request has finished.
+  for (const [key, other] of byOptions) {
+    other.closeIdle();
+    if (other !== agent && !other.busy()) {
+      other.destroy();
+      byOptions.delete(key);
+    }
+  }
   return agent;
 }
 

@@ -9,6 +9,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { registerBackupCommands } from '../../cli/commands/backup.js';
 import { registerRestoreCommands } from '../../cli/commands/restore.js';
 import { progressView } from '../../cli/execution.js';
+import { formatProgress } from '../../cli/format.js';
 import { PROGRESS_FORMAT, type VolumeProgress } from '../../core/datamover/progress.js';
 import { backupProgressKey, restoreProgressKey } from '../../core/vault/layout.js';
 import { FileVaultStore } from '../../core/vault/file-store.js';
@@ -159,6 +160,17 @@ describe('restore describe against AWS shows the progress of each volume a runni
   });
 });
 
+describe('a progress line without totals', () => {
+  it('says what is done while counting, when the count failed, and when the run failed meanwhile', () => {
+    const uncounted = { filesTotal: null, bytesTotal: null, bytesDone: 6 * 1024 * 1024, filesDone: 20, bytesPerSecond: 200 * 1024, etaSeconds: null };
+
+    expect(formatProgress(progress({ ...uncounted, phase: 'counting', bytesDone: 0, filesDone: 0, bytesPerSecond: null }))).toBe('counting files');
+    expect(formatProgress(progress({ ...uncounted, phase: 'counting' }))).toBe('6.0MiB and 20 files done (counting files), 200.0KiB/s');
+    expect(formatProgress(progress({ ...uncounted, phase: 'copying' }))).toBe('6.0MiB and 20 files done (total unknown), 200.0KiB/s');
+    expect(formatProgress(progress({ ...uncounted, phase: 'failed' }))).toBe('failed after 6.0MiB and 20 files done');
+  });
+});
+
 describe('--wait when stderr is not a terminal', () => {
   it('prints a plain line per volume when its phase changes, and when it moved after the interval', () => {
     // Prepare
@@ -183,7 +195,7 @@ describe('--wait when stderr is not a terminal', () => {
     // Assess: plain text, no escape codes.
     expect(lines).toEqual([
       '  02:05:00  export export-milvus-minio-0: counting files\n',
-      '  02:05:30  export export-milvus-minio-0: counting files; 6.0MiB in 20 files done so far, 200.0KiB/s\n',
+      '  02:05:30  export export-milvus-minio-0: 6.0MiB and 20 files done (counting files), 200.0KiB/s\n',
       '  02:05:30  export export-milvus-minio-0: 0% (0B of 100.0MiB, 0 of 300 files)\n',
       '  02:06:10  export export-milvus-minio-0: 42% (42.0MiB of 100.0MiB, 120 of 300 files), 2.0MiB/s, ETA 29s\n',
       '  02:07:10  export export-milvus-minio-0: done (100.0MiB of 100.0MiB, 300 of 300 files)\n',

@@ -36,7 +36,8 @@ function gatedCount(): { count: (root: string) => TreeCount; end: () => void; fa
       gate.end = () => resolve(countTree(root));
       gate.fail = reject;
     });
-    // The backup's own reactions to `totals` were registered first, so they run before this one.
+    // Settles after the backup's own reactions to `totals` have run: they are queued on the
+    // same settlement, and `await gate.ended` resumes only after they have.
     gate.ended = totals.then(
       () => {},
       () => {},
@@ -183,6 +184,21 @@ describe('progress of a backup (export)', () => {
     expect(log).toEqual([`warning: cannot count the files to copy (EACCES: permission denied, scandir '${source}/segments'); progress reports showed no percentage`]);
   });
 
+  it('goes on when no thread can be started to count, and says so once at the end', async () => {
+    const source = await volumeOf(5, 10_000);
+    const vault = new ProgressRecordingVault();
+    const log: string[] = [];
+    const noThread = (): TreeCount => {
+      throw new Error('Worker threads are not allowed here');
+    };
+
+    const result = await backupVolume({ source, vault, volume: VOLUME, backupId: 'b1', now: NOW, workers: 1, countTree: noThread, progress: { now: steppingClock(1000), log: (l) => log.push(l) } });
+
+    expect(result.files).toBe(5);
+    expect(vault.progressWrites.at(-1)).toMatchObject({ phase: 'done', filesTotal: 5, bytesTotal: 50_000 });
+    expect(log).toEqual(['warning: cannot count the files to copy (Worker threads are not allowed here); progress reports showed no percentage']);
+  });
+
   it('ignores a count that lands after the backup has ended', async () => {
     const source = await volumeOf(5, 10_000);
     const gate = gatedCount();
@@ -271,6 +287,27 @@ describe('progress of a restore (hydration)', () => {
 });
 
 describe('ProgressReporter', () => {
+  it('writes copying without totals as soon as the count fails, and nothing after the last object', async () => {
+    const vault = new ProgressRecordingVault();
+    const reporter = new ProgressReporter(vault, backupProgressKey('b1', VOLUME), { kind: 'export', volume: VOLUME, backupId: 'b1' }, { now: () => NOW, log: () => {} });
+
+    reporter.counting();
+    reporter.start();
+    reporter.countFailed('EACCES: permission denied');
+    await reporter.settled();
+    const beforeEnd = vault.progressWrites.map((w) => [w.phase, w.filesTotal]);
+    await reporter.finish('failed');
+    reporter.countFailed('EIO: i/o error');
+    reporter.counted({ files: 1, bytes: 1 });
+    await reporter.settled();
+
+    expect(beforeEnd).toEqual([
+      ['counting', null],
+      ['copying', null],
+    ]);
+    expect(vault.progressWrites.map((w) => w.phase)).toEqual(['counting', 'copying', 'failed']);
+  });
+
   it('skips updates inside the interval and writes the next one after it', async () => {
     // Prepare
     let t = NOW.getTime();

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from '@jest/globals';
 import { comparePaths } from '../../core/datamover/index-format.js';
 import { countTree, countTreeInThread, countTreeWith, walkTree } from '../../core/datamover/walk.js';
@@ -59,9 +60,37 @@ describe('volume walk', () => {
       }) as typeof fs.lstatSync,
     });
 
+    const unlistable = (path: string, code: string) => ({
+      lstatSync: fs.lstatSync,
+      readdirSync: ((p: Buffer, o: object) => {
+        if (p.toString() === join(root, path)) throw Object.assign(new Error(`${code}: scandir '${p.toString()}'`), { code });
+        return fs.readdirSync(p, o as { encoding: 'buffer'; withFileTypes: true });
+      }) as unknown as typeof fs.readdirSync,
+    });
+
     expect(countTreeWith(failing('a/b/g', 'ENOENT'), root)).toEqual({ files: 3, bytes: 4 });
+    expect(countTreeWith(unlistable('a/b', 'ENOENT'), root)).toEqual({ files: 2, bytes: 1 });
+    expect(countTreeWith(unlistable('a/b', 'ENOTDIR'), root)).toEqual({ files: 2, bytes: 1 });
     expect(() => countTreeWith(failing('a/b/g', 'EACCES'), root)).toThrow('EACCES');
+    expect(() => countTreeWith(unlistable('a/b', 'EACCES'), root)).toThrow('EACCES');
     expect(() => countTreeWith(fs, join(root, 'gone'))).toThrow('ENOENT');
+    expect(() => countTreeWith(unlistable('', 'ENOTDIR'), root)).toThrow('ENOTDIR');
+  });
+
+  it('counts from its own source text alone, as the counting thread evaluates it', async () => {
+    const root = await tree();
+    // What the thread does: the function's source, evaluated with nothing around it but Buffer.
+    const isolated = runInNewContext(`var __name = (t) => t; (${countTreeWith.toString()})`, { Buffer }) as typeof countTreeWith;
+    const failing = {
+      readdirSync: fs.readdirSync,
+      lstatSync: ((p: Buffer, o: object) => {
+        if (p.toString() === join(root, 'a/b/g')) throw Object.assign(new Error('ENOENT: gone'), { code: 'ENOENT' });
+        return fs.lstatSync(p, o);
+      }) as typeof fs.lstatSync,
+    };
+
+    expect(isolated(fs, root)).toEqual({ files: 4, bytes: 9 });
+    expect(isolated(failing, root)).toEqual({ files: 3, bytes: 4 });
   });
 
   it('counts the same on a thread of its own, and names what it cannot read', async () => {

@@ -111,6 +111,19 @@ describe('connections to the Kubernetes API', () => {
     await expect(other).resolves.toBe(200);
   });
 
+  it('drops an agent whose TLS options are no longer used once its requests are done', async () => {
+    const kc = kubeConfig();
+    const old = reusedAgent(kc, new Agent({ ca: SERVER_CERT })) as ReusingAgent;
+    await get(old);
+    const idle = Object.values(old.freeSockets).flat();
+    const current = reusedAgent(kc, new Agent({ ca: `${SERVER_CERT}\n` }));
+
+    expect(idle).toHaveLength(1);
+    expect(idle[0]!.destroyed).toBe(true);
+    expect(reusedAgent(kc, new Agent({ ca: SERVER_CERT }))).not.toBe(old);
+    expect(current).not.toBe(old);
+  });
+
   it('keeps one agent per KubeConfig and TLS options, and leaves other agents as they are', () => {
     const kc = kubeConfig();
     const first = reusedAgent(kc, new Agent({ ca: SERVER_CERT }));
@@ -121,7 +134,7 @@ describe('connections to the Kubernetes API', () => {
     expect(reusedAgent(kubeConfig(), new Agent({ ca: SERVER_CERT }))).not.toBe(first);
     const second = reusedAgent(kc, new Agent({ ca: `${SERVER_CERT}\n` }));
     expect(second).not.toBe(first);
-    expect(reusedAgent(kc, new Agent({ ca: SERVER_CERT }))).toBe(first);
+    expect(reusedAgent(kc, new Agent({ ca: `${SERVER_CERT}\n` }))).toBe(second);
     expect(reusedAgent(kc, other)).toBe(other);
     expect(reusedAgent(kc, undefined)).toBeUndefined();
   });
