@@ -70,6 +70,9 @@ export function registerLocalCommands(program: Command): void {
         }
         throw err;
       }
+      // Listen for the stop signals before saying the cluster is ready: a script that sends
+      // SIGTERM as soon as it reads the lines below must get a clean stop, not the default kill.
+      const stopped = untilStopSignal((signal) => process.stdout.write(`received ${signal}, stopping\n`));
       process.stdout.write(`local cluster listening on ${cluster.url} (state: ${stateDir})\n`);
       process.stdout.write(`kubeconfig: ${cluster.kubeconfigPath}\n`);
       // From the CRs, not the flag: a state directory that already existed keeps what it was seeded with.
@@ -77,16 +80,7 @@ export function registerLocalCommands(program: Command): void {
         process.stdout.write(`Milvus ${b.namespace}/${b.name} keeps its objects in S3 bucket ${b.bucket} (root path ${b.rootPath}), locally the directory ${b.dir}\n`);
       }
       if (opts.milvusAuth) process.stdout.write(`Milvus wants credentials: root's are in Secret ${SEED_NAMESPACE}/${SEED_AUTH_SECRET}; name it in the plan (milvus.authSecret: {name: ${SEED_AUTH_SECRET}})\n`);
-      await new Promise<void>((done) => {
-        const stop = (signal: NodeJS.Signals) => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          process.stdout.write(`received ${signal}, stopping\n`);
-          done();
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+      await stopped;
       await cluster.stop();
       process.exitCode = 0;
     });
@@ -124,17 +118,10 @@ export function registerLocalCommands(program: Command): void {
         process.exitCode = 0;
         return;
       }
+      const stopped = untilStopSignal();
       replicator.start(opts.interval * 1000);
       process.stdout.write(`replicating ${opts.from} → ${opts.to} (lag ${opts.lag}s); stop with Ctrl-C\n`);
-      await new Promise<void>((done) => {
-        const stop = () => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          done();
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+      await stopped;
       await replicator.stop();
       process.exitCode = 0;
     });
@@ -158,4 +145,21 @@ export function registerLocalCommands(program: Command): void {
         await rm(stateDir, { recursive: true, force: true });
       }
     });
+}
+
+/**
+ * Resolves at the first SIGINT or SIGTERM, which no longer ends the process by default from the
+ * moment this is called; `said` runs with the signal first.
+ */
+function untilStopSignal(said: (signal: NodeJS.Signals) => void = () => {}): Promise<void> {
+  return new Promise<void>((done) => {
+    const stop = (signal: NodeJS.Signals) => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      said(signal);
+      done();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
 }
