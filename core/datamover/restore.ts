@@ -451,8 +451,8 @@ export interface FileState {
  *
  * Memory is bounded by the arena (RestoreArena), one shared memory allocated at the start:
  * `readsInFlight` read buffers of 8 MiB (plus 64 KiB) — by default writers + 2, 10 to 16:
- * 80.6 MiB on 2 cores, never above 129 MiB — plus 4 MiB of scratch per writer thread (writers =
- * 2 or 4 × cores, 4 to 16: at most 32 MiB on 2 cores, 64 MiB in all), plus one batch of index
+ * 80.6 MiB on 2 cores, never above 129 MiB — plus 2 MiB of scratch per writer thread (writers =
+ * 2 or 4 × cores, 4 to 16: at most 16 MiB on 2 cores, 32 MiB in all), plus one batch of index
  * entries (at most BATCH_FILES). A read waits for a free buffer: that wait is the backpressure
  * that stops the index from being read ahead. Only a chunk larger than 8 MiB (a custom chunker;
  * FastCDC's default maximum is 4 MiB) gets a buffer of its own, for that read.

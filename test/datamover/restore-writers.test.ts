@@ -6,7 +6,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { RestoreArena, RestoreWriters, WASM_PAGE, type WriterOp } from '../../core/datamover/restore-writers.js';
+import { RestoreArena, RestoreWriters, SCRATCH_BYTES, WASM_PAGE, type WriterOp } from '../../core/datamover/restore-writers.js';
 import { tempDir } from './helpers.js';
 
 const open = (id: number, path: string): WriterOp => ({ op: 'open', id, path: Buffer.from(path), dirs: [], size: 10, mode: 0o644, uid: 0, gid: 0, mtime: 1.5e9, chown: false });
@@ -46,9 +46,9 @@ describe('restore writer threads after a fault', () => {
     const arena = new RestoreArena(2, 2 * WASM_PAGE, 2);
     const shared = arena.share();
     expect(shared.memory).toBeDefined();
-    expect(shared.buffer.byteLength).toBe(4 * WASM_PAGE + 2 * 4 * 1024 * 1024);
+    expect(shared.buffer.byteLength).toBe(4 * WASM_PAGE + 2 * SCRATCH_BYTES);
     expect(arena.slot(1).byteOffset).toBe(2 * WASM_PAGE);
-    expect(arena.scratchAt(1)).toBe(4 * WASM_PAGE + 4 * 1024 * 1024);
+    expect(arena.scratchAt(1)).toBe(4 * WASM_PAGE + SCRATCH_BYTES);
     const wasm = (globalThis as unknown as { WebAssembly: { Instance: new (m: object, i: object) => { exports: { copy: (to: number, from: number, n: number) => void } } } }).WebAssembly;
     const { copy } = new wasm.Instance(shared.copyModule!, { m: { memory: shared.memory } }).exports;
     const bytes = new Uint8Array(shared.buffer);
