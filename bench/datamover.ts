@@ -3,6 +3,7 @@
  *
  *   npm run bench:datamover -- [--profile default,small-files] [--size-mib N] [--db-mib N]
  *                              [--runs 4] [--seed 42] [--dir PATH] [--disk-mib 1024] [--keep]
+ *                              [--node PATH]
  *
  * 1. Measures this machine's disk copy rate (bench/disk-rate.ts: a 1 GiB file copied with
  *    O_DIRECT reads and writes overlapping, fsynced; best of 3), the yardstick of the `% disk`
@@ -11,7 +12,9 @@
  *    MinIO-shaped dataset: `default` is ~2 GiB of segment files of 64 KiB-8 MiB, `small-files`
  *    ~768 MiB of insert, stats and delta logs of 4 KiB-1 MiB (~4,200 files); both add a 256 MiB
  *    etcd db. `--size-mib` and `--db-mib` override the profile's sizes.
- * 3. Ours runs as the Job image runs it: the esbuild bundle of docker/datamover/entry.ts.
+ * 3. Ours runs as the Job image runs it: the esbuild bundle of docker/datamover/entry.ts, by
+ *    `--node` (default: the `node` on PATH). The image runs Node 22 (docker/datamover/Dockerfile);
+ *    where the machine's own Node is another major, pass a Node 22 binary to measure what ships.
  *    Full backup with each tool, then a ~1% change (new segment files and a 4 MiB rewrite
  *    inside the db file), an incremental backup with each tool, and a restore of the latest
  *    backup with each tool. Each run is a separate process timed by /usr/bin/time (wall
@@ -64,6 +67,7 @@ try {
       'disk-mib': { type: 'string', default: '1024' },
       runs: { type: 'string', default: '4' },
       keep: { type: 'boolean', default: false },
+      node: { type: 'string', default: 'node' },
     },
   });
 } catch (err) {
@@ -85,6 +89,10 @@ const profiles: DatasetProfile[] = profileNames.map((p) => {
   return { ...base, ...(sizeOverride !== undefined ? { segmentMiB: sizeOverride } : {}), ...(dbOverride !== undefined ? { dbMiB: dbOverride } : {}) };
 });
 const work = resolve(args.dir ?? join(tmpdir(), 'milvus-guard-bench'));
+// The Node that runs ours, and its version (printed with the results).
+const nodeVersion = spawnSync(args.node, ['--version'], { encoding: 'utf8' });
+if (nodeVersion.status !== 0) fail(`--node: cannot run ${JSON.stringify(args.node)} (${nodeVersion.error?.message ?? nodeVersion.stderr.trim()}); pass the path of a node binary`);
+const oursNode = nodeVersion.stdout.trim();
 
 function diskUsage(dir: string): number {
   let total = 0;
@@ -186,7 +194,7 @@ function runProfile(profile: DatasetProfile, dir: string, cli: string, restic: s
   const dataset = buildDataset(data, profile, args.seed);
   const resticEnv = { RESTIC_PASSWORD: 'milvus-guard-bench', RESTIC_CACHE_DIR: join(dir, 'restic-cache') };
   if (restic) timed('restic', ['init', '--repo', resticRepo, '-q'], resticEnv);
-  const ours = (argv: string[]): Timed => timed('node', ['--no-warnings', cli, 'datamover', ...argv]);
+  const ours = (argv: string[]): Timed => timed(args.node, ['--no-warnings', cli, 'datamover', ...argv]);
 
   /** Backs `data` up with ours (as `backupId`) and restic; bytes uploaded is what each repository grew by. */
   const backupBoth = (name: string, backupId: string): { ours: Timed & { bytesUploaded: number }; restic?: Timed & { bytesUploaded: number } } => {
@@ -361,7 +369,7 @@ const summary = [
   `machine: ${machine}; disk copy rate ${fmt(disk.mibPerSecond, 0)} MiB/s (${disk.sizeMiB} MiB copied ${disk.direct ? 'with O_DIRECT' : 'through the page cache (O_DIRECT refused)'}, reads and writes overlapping, fsynced; best of ${disk.runs.map((r) => fmt(r, 0)).join(', ')} MiB/s)`,
   `s is the wall time until the tool's output is on disk: its process (/usr/bin/time) plus the \`sync\` run right after it, which writes back what it left in the page cache (both split out under each table); ${runs > 1 ? `each tool's median of ${runs} runs, each run from scratch` : 'one run'}.`,
   `% disk is the operation's MiB/s over the disk copy rate; ours/restic is restic's time divided by ours (above 1 = ours faster); peak RSS is the process's (/usr/bin/time), the highest of the runs.`,
-  `${restic ?? 'restic: not installed'}; node ${process.version}`,
+  `${restic ?? 'restic: not installed'}; ours ran on node ${oursNode}${args.node === 'node' ? '' : ` (${args.node})`}`,
 ];
 process.stdout.write(`${results.map((r) => formatProfile(r, disk, restic)).join('\n\n')}\n\n${summary.join('\n')}\n`);
 
