@@ -93,6 +93,7 @@ const work = resolve(args.dir ?? join(tmpdir(), 'milvus-guard-bench'));
 const nodeVersion = spawnSync(args.node, ['--version'], { encoding: 'utf8' });
 if (nodeVersion.status !== 0) fail(`--node: cannot run ${JSON.stringify(args.node)} (${nodeVersion.error?.message ?? nodeVersion.stderr.trim()}); pass the path of a node binary`);
 const oursNode = nodeVersion.stdout.trim();
+if (!/^v\d+\./.test(oursNode)) fail(`--node: ${JSON.stringify(args.node)} --version printed ${JSON.stringify(oursNode.split('\n')[0])}, not a Node version; pass the path of a node binary`);
 
 function diskUsage(dir: string): number {
   let total = 0;
@@ -378,7 +379,7 @@ mkdirSync(resultsDir, { recursive: true });
 const file = join(resultsDir, `datamover-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 writeFileSync(
   file,
-  `${JSON.stringify({ seed: args.seed, runs, machine, disk, restic: restic ?? null, profiles: results.map((r) => ({ ...r, resticRestoreOk: r.resticRestoreOk ?? null, everyRun: r.everyRun.map((run) => ({ ...run, resticRestoreOk: run.resticRestoreOk ?? null })) })), notes: summary }, null, 2)}\n`,
+  `${JSON.stringify({ seed: args.seed, runs, machine, disk, restic: restic ?? null, node: { path: args.node, version: oursNode }, profiles: results.map((r) => ({ ...r, resticRestoreOk: r.resticRestoreOk ?? null, everyRun: r.everyRun.map((run) => ({ ...run, resticRestoreOk: run.resticRestoreOk ?? null })) })), notes: summary }, null, 2)}\n`,
 );
 process.stderr.write(`results written to ${file}\n`);
 if (!args.keep) rmSync(work, { recursive: true, force: true });

@@ -73,15 +73,19 @@ export function registerLocalCommands(program: Command): void {
       // Listen for the stop signals before saying the cluster is ready: a script that sends
       // SIGTERM as soon as it reads the lines below must get a clean stop, not the default kill.
       const stopped = untilStopSignal((signal) => process.stdout.write(`received ${signal}, stopping\n`));
-      process.stdout.write(`local cluster listening on ${cluster.url} (state: ${stateDir})\n`);
-      process.stdout.write(`kubeconfig: ${cluster.kubeconfigPath}\n`);
-      // From the CRs, not the flag: a state directory that already existed keeps what it was seeded with.
-      for (const b of cluster.externalBuckets()) {
-        process.stdout.write(`Milvus ${b.namespace}/${b.name} keeps its objects in S3 bucket ${b.bucket} (root path ${b.rootPath}), locally the directory ${b.dir}\n`);
+      try {
+        process.stdout.write(`local cluster listening on ${cluster.url} (state: ${stateDir})\n`);
+        process.stdout.write(`kubeconfig: ${cluster.kubeconfigPath}\n`);
+        // From the CRs, not the flag: a state directory that already existed keeps what it was seeded with.
+        for (const b of cluster.externalBuckets()) {
+          process.stdout.write(`Milvus ${b.namespace}/${b.name} keeps its objects in S3 bucket ${b.bucket} (root path ${b.rootPath}), locally the directory ${b.dir}\n`);
+        }
+        if (opts.milvusAuth) process.stdout.write(`Milvus wants credentials: root's are in Secret ${SEED_NAMESPACE}/${SEED_AUTH_SECRET}; name it in the plan (milvus.authSecret: {name: ${SEED_AUTH_SECRET}})\n`);
+        await stopped;
+      } finally {
+        // Also when printing failed: the API server would otherwise keep the process alive.
+        await cluster.stop();
       }
-      if (opts.milvusAuth) process.stdout.write(`Milvus wants credentials: root's are in Secret ${SEED_NAMESPACE}/${SEED_AUTH_SECRET}; name it in the plan (milvus.authSecret: {name: ${SEED_AUTH_SECRET}})\n`);
-      await stopped;
-      await cluster.stop();
       process.exitCode = 0;
     });
 
