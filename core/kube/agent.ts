@@ -97,7 +97,7 @@ function fingerprintOf(options: AgentOptions): string {
     hash.update(`${k}=`);
     if (v === undefined) hash.update('-');
     else if (Buffer.isBuffer(v) || typeof v === 'string') hash.update(v);
-    else hash.update(JSON.stringify(v, (_key, value: unknown) => (Buffer.isBuffer(value) ? value.toString('base64') : value)));
+    else hash.update(JSON.stringify(v)); // arrays of CAs, numbers, booleans (Buffers in them serialize whole)
     hash.update('\n');
   }
   return hash.digest('hex');
