@@ -78,6 +78,10 @@ describe('a backup whose CLI process is killed mid-export', () => {
 
 describe('backup cancel', () => {
   it('stops the process that runs a backup and cleans up after it', async () => {
+    // The workflow's reads of its export Jobs answer only after a minute, so the backup is still
+    // running when the cancel comes (a 2 GiB export can otherwise finish while the cancelling
+    // process starts). The cancel lists and deletes Jobs; it reads none by name.
+    c.cluster.faults.failRequests({ path: `^/apis/batch/v1/namespaces/${NAMESPACE}/jobs/export-`, method: 'GET', delayMs: 60_000, times: null });
     const running = spawn(process.execPath, [CLI, 'backup', 'create', '--plan', PLAN, '--local', '--state', c.stateDir, '--wait'], { stdio: 'ignore' });
     const stopped = new Promise<NodeJS.Signals | null>((resolve) => running.once('exit', (_code, signal) => resolve(signal)));
     await c.cluster.timeline.next((e) => e.type === 'JobStarted' && String(e.name).startsWith('export-'));
@@ -88,6 +92,7 @@ describe('backup cancel', () => {
     let out = '';
     cancel.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const code = await new Promise((resolve) => cancel.once('exit', resolve));
+    c.cluster.faults.clear();
 
     expect(code).toBe(0);
     expect(await stopped).toBe('SIGTERM');
