@@ -305,6 +305,7 @@ async function restoreWith(options: RestoreOptions, reporter: ProgressReporter |
     // The root last, and the marker just before it: until here a re-run resumes.
     const root = dirs.pop();
     if (!root) throw new IndexCorruptError(what, 'it has no root entry');
+    await checkIndexReadAgainst(reader, summary, what);
     checkRestoredAgainst(summary, target, counts.files, reader.counts.bytes);
     // Files under 1 MiB and every inode went through the page cache: they reach the device
     // before the marker goes, so a node lost after the Job succeeded (before the unmount would
@@ -933,23 +934,51 @@ function writerError(file: RestoreFile, failed: WriterFailure): unknown {
 }
 
 /**
- * Reads the whole index once and compares it with the summary's commitment (SHA-256, size,
- * entries, files, bytes); throws `IndexCorruptError` naming every difference. A summary
- * written before the integrity chain commits to nothing: the check after hydration
- * ({@link checkRestoredAgainst}) still compares its file count and bytes.
+ * Compares the index object with the summary's commitment before anything is created; throws
+ * `IndexCorruptError` naming every difference. A summary written before the integrity chain
+ * commits to nothing: the check after hydration ({@link checkRestoredAgainst}) still compares
+ * its file count and bytes.
+ *
+ * The object's SHA-256 and size are the commitment's strength: bytes that hash as committed
+ * are the index the backup wrote, entries and all. So the object is only hashed here, without
+ * decompressing or decoding it (decoding the index of a volume of 4,444 files and 12,457
+ * directories took 0.09–0.24 s, a tenth of its whole restore); the hydration pass decodes it.
+ * Only an index that does not match is read again in full, to say what differs.
  */
 async function checkIndexCommitment(vault: VaultStore, summary: VolumeSummary, what: string): Promise<void> {
   if (!hasIndexCommitment(summary)) return;
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of await vault.openRead(summary.indexKey)) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  if (size === summary.index.size && hash.digest('hex') === summary.index.sha256) return;
   const reader = new IndexReader(await vault.openRead(summary.indexKey), what);
   try {
     while ((await reader.next()) !== undefined);
     const digest = await reader.digest();
     if (!digest) throw new IndexCorruptError(what, 'it could not be read to its end');
     const differences = indexMismatches(summary.index, { ...digest, ...reader.counts });
-    if (differences.length > 0) throw new IndexCorruptError(what, `it does not match the volume summary: ${differences.join('; ')}`);
+    // Changed between the two reads (a file vault's object rewritten): still not the index.
+    if (differences.length === 0) differences.push('it changed while it was read');
+    throw new IndexCorruptError(what, `it does not match the volume summary: ${differences.join('; ')}`);
   } finally {
     await reader.close().catch(() => {});
   }
+}
+
+/**
+ * After the hydration pass read the index to its end: the bytes it decoded must be the ones
+ * checked before it ({@link checkIndexCommitment}), or an object replaced between the two
+ * reads (a file vault, a bucket without Object Lock) would have been restored unchecked.
+ */
+async function checkIndexReadAgainst(reader: IndexReader, summary: VolumeSummary, what: string): Promise<void> {
+  if (!hasIndexCommitment(summary)) return;
+  const digest = await reader.digest();
+  if (!digest) throw new IndexCorruptError(what, 'it could not be read to its end');
+  const differences = indexMismatches(summary.index, { ...digest, ...reader.counts });
+  if (differences.length > 0) throw new IndexCorruptError(what, `it changed after it was checked: ${differences.join('; ')}`);
 }
 
 /** After hydration: the files restored and their bytes must be what the summary records. */

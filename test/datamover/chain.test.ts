@@ -279,6 +279,48 @@ describe('restore checks the chain', () => {
     await expect(access(target)).rejects.toThrow(/ENOENT/);
   });
 
+  /** The index object becomes `next` once its first read has begun (a file vault's object rewritten). */
+  const swapIndexAfterFirstRead = (vault: InMemoryVaultStore, key: string, next: Buffer): void => {
+    const openRead = vault.openRead.bind(vault);
+    let reads = 0;
+    vault.openRead = async (k: string) => {
+      const stream = await openRead(k);
+      if (k === key && ++reads === 1) await vault.put(key, next);
+      return stream;
+    };
+  };
+
+  it('fails, leaving the marker, when the index is replaced after its check passed', async () => {
+    const vault = copyOf(base);
+    const key = volumeIndexKey(BACKUP, MINIO);
+    const damaged = copyOf(base);
+    await dropIndexLines(damaged, key, 2);
+    swapIndexAfterFirstRead(vault, key, await damaged.get(key));
+    const target = join(await tempDir('chain-swapped'), 'target');
+
+    const error = await restoreVolume({ vault, volume: MINIO, backupId: BACKUP, target, workers: 0 }).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(IndexCorruptError);
+    expect((error as Error).message).toContain('it changed after it was checked: it holds 51 entries');
+    expect((error as Error).message).toContain('it holds 13 regular files where the summary commits to 15 (2 missing)');
+    expect(await readdir(target)).toContain(RESTORE_MARKER);
+  });
+
+  it('refuses an index that did not match, even if a second read of it does, before it creates anything', async () => {
+    const vault = copyOf(base);
+    const key = volumeIndexKey(BACKUP, MINIO);
+    const intact = await vault.get(key);
+    await dropIndexLines(vault, key, 1);
+    swapIndexAfterFirstRead(vault, key, intact);
+    const target = join(await tempDir('chain-changing'), 'target');
+
+    const error = await restoreVolume({ vault, volume: MINIO, backupId: BACKUP, target, workers: 0 }).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(IndexCorruptError);
+    expect((error as Error).message).toContain('does not match the volume summary: it changed while it was read');
+    await expect(access(target)).rejects.toThrow(/ENOENT/);
+  });
+
   it('restores an intact backup completely', async () => {
     const target = join(await tempDir('chain-ok'), 'target');
 
