@@ -46,6 +46,7 @@ import { parseArgs } from 'node:util';
 import { bundleDatamover } from '../docker/datamover/bundle.js';
 import { buildDataset, changeDataset, isProfileName, PROFILES, type DatasetProfile } from './datamover-dataset.js';
 import { measureDiskCopyRate, type DiskRate } from './disk-rate.js';
+import { freePageReporting } from './vm-memory.js';
 
 const MiB = 1024 * 1024;
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -365,12 +366,18 @@ for (const profile of profiles) {
   results.push(summarize(all));
 }
 
+const pageReporting = freePageReporting();
 const machine = `${availableParallelism()} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), ${fmt(totalmem() / 1024 ** 3, 0)} GiB memory`;
 const summary = [
   `machine: ${machine}; disk copy rate ${fmt(disk.mibPerSecond, 0)} MiB/s (${disk.sizeMiB} MiB copied ${disk.direct ? 'with O_DIRECT' : 'through the page cache (O_DIRECT refused)'}, reads and writes overlapping, fsynced; best of ${disk.runs.map((r) => fmt(r, 0)).join(', ')} MiB/s)`,
   `s is the wall time until the tool's output is on disk: its process (/usr/bin/time) plus the \`sync\` run right after it, which writes back what it left in the page cache (both split out under each table); ${runs > 1 ? `each tool's median of ${runs} runs, each run from scratch` : 'one run'}.`,
   `% disk is the operation's MiB/s over the disk copy rate; ours/restic is restic's time divided by ours (above 1 = ours faster); peak RSS is the process's (/usr/bin/time), the highest of the runs.`,
   `${restic ?? 'restic: not installed'}; ours ran on node ${oursNode}${args.node === 'node' ? '' : ` (${args.node})`}`,
+  ...(pageReporting
+    ? [
+        'this is a virtual machine that returns the memory it frees to its host (virtio-balloon free page reporting, bench/vm-memory.ts): after the caches are dropped, writes through the page cache may first wait for the host to fault memory back in, so restores (restic writes every file through the page cache, ours files under 1 MiB) vary from run to run by more than the tools differ',
+      ]
+    : []),
 ];
 process.stdout.write(`${results.map((r) => formatProfile(r, disk, restic)).join('\n\n')}\n\n${summary.join('\n')}\n`);
 
@@ -379,7 +386,7 @@ mkdirSync(resultsDir, { recursive: true });
 const file = join(resultsDir, `datamover-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 writeFileSync(
   file,
-  `${JSON.stringify({ seed: args.seed, runs, machine, disk, restic: restic ?? null, node: { path: args.node, version: oursNode }, profiles: results.map((r) => ({ ...r, resticRestoreOk: r.resticRestoreOk ?? null, everyRun: r.everyRun.map((run) => ({ ...run, resticRestoreOk: run.resticRestoreOk ?? null })) })), notes: summary }, null, 2)}\n`,
+  `${JSON.stringify({ seed: args.seed, runs, machine, freePageReporting: pageReporting, disk, restic: restic ?? null, node: { path: args.node, version: oursNode }, profiles: results.map((r) => ({ ...r, resticRestoreOk: r.resticRestoreOk ?? null, everyRun: r.everyRun.map((run) => ({ ...run, resticRestoreOk: run.resticRestoreOk ?? null })) })), notes: summary }, null, 2)}\n`,
 );
 process.stderr.write(`results written to ${file}\n`);
 if (!args.keep) rmSync(work, { recursive: true, force: true });
