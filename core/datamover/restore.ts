@@ -31,7 +31,7 @@ import { ObjectNotFoundError, ShortReadError, type VaultStore } from '../vault/s
 import { ChunkError } from './chunk-reader.js';
 import { DIRECT_MIN_BYTES, RestoreArena, RestoreWriters, sharedAlignedBuffer, WASM_PAGE, type WriterFailure, type WriterOp, type WriterResult } from './restore-writers.js';
 import { displayPath, IndexCorruptError, IndexReader, type IndexEntry } from './index-format.js';
-import { hasIndexCommitment, indexMismatches, readVolumeSummary, type VolumeSummary } from './summary.js';
+import { hasIndexCommitment, indexMismatches, readVolumeSummary, SummaryCorruptError, type VolumeSummary } from './summary.js';
 import { ProgressReporter, type ProgressOptions } from './progress.js';
 
 const execFileAsync = promisify(execFile);
@@ -144,7 +144,8 @@ function checkRelativePath(path: Buffer, what: string): void {
  * second run of the same restore keeps files that are already complete (size, mtime and
  * every chunk hash match) and carries on, instead of starting over. Before creating anything it
  * checks the index against the summary's commitment (`IndexCorruptError` on a mismatch); after
- * hydration, the restored file count and bytes against the summary (`RestoreIncompleteError`).
+ * hydration, that the index it restored from was that same object (`IndexCorruptError`, marker
+ * kept) and the restored file count and bytes against the summary (`RestoreIncompleteError`).
  */
 export async function restoreVolume(options: RestoreOptions): Promise<RestoreResult> {
   checkVolumeName(options.volume);
@@ -175,10 +176,18 @@ async function restoreWith(options: RestoreOptions, reporter: ProgressReporter |
   // sorted JSON, so only the summary's commitment tells it from a complete one.
   await checkIndexCommitment(vault, summary, what);
   const marker = join(target, RESTORE_MARKER);
-  const resuming = await prepareTarget(target, marker, { backupId, volume });
+  const reader = new IndexReader(await vault.openRead(summary.indexKey), what);
+  let resuming: boolean;
+  try {
+    // Its header too: an index this version cannot read is refused before the target is touched.
+    await reader.readHeader();
+    resuming = await prepareTarget(target, marker, { backupId, volume });
+  } catch (err) {
+    await reader.close().catch(() => {});
+    throw err;
+  }
   const ownership = options.preserveOwnership ?? false;
 
-  const reader = new IndexReader(await vault.openRead(summary.indexKey), what);
   const targetBuf = Buffer.from(target);
   const threads = options.workers ?? defaultWriterThreads(summary.stats.files > 0 ? summary.stats.bytesTotal / summary.stats.files : 0);
   let arena: RestoreArena;
@@ -949,9 +958,15 @@ async function checkIndexCommitment(vault: VaultStore, summary: VolumeSummary, w
   if (!hasIndexCommitment(summary)) return;
   const hash = createHash('sha256');
   let size = 0;
-  for await (const chunk of await vault.openRead(summary.indexKey)) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
+  const stream = await vault.openRead(summary.indexKey);
+  try {
+    for await (const chunk of stream) {
+      hash.update(chunk as Buffer);
+      size += (chunk as Buffer).length;
+    }
+  } catch (err) {
+    // As the decoding reader says it (IndexReader): one line naming the index, not a stack.
+    throw new IndexCorruptError(what, `cannot read it (${(err as Error).message})`);
   }
   if (size === summary.index.size && hash.digest('hex') === summary.index.sha256) return;
   const reader = new IndexReader(await vault.openRead(summary.indexKey), what);
@@ -960,8 +975,10 @@ async function checkIndexCommitment(vault: VaultStore, summary: VolumeSummary, w
     const digest = await reader.digest();
     if (!digest) throw new IndexCorruptError(what, 'it could not be read to its end');
     const differences = indexMismatches(summary.index, { ...digest, ...reader.counts });
-    // Changed between the two reads (a file vault's object rewritten): still not the index.
-    if (differences.length === 0) differences.push('it changed while it was read');
+    if (differences.length === 0) {
+      // Not damage: the object was rewritten between the two reads, or the first was cut short.
+      throw new RestoreError(what, 'a first read of it did not match the volume summary and a second did (the object is being rewritten, or a read was cut short); nothing was created: run the restore again');
+    }
     throw new IndexCorruptError(what, `it does not match the volume summary: ${differences.join('; ')}`);
   } finally {
     await reader.close().catch(() => {});
@@ -978,7 +995,12 @@ async function checkIndexReadAgainst(reader: IndexReader, summary: VolumeSummary
   const digest = await reader.digest();
   if (!digest) throw new IndexCorruptError(what, 'it could not be read to its end');
   const differences = indexMismatches(summary.index, { ...digest, ...reader.counts });
-  if (differences.length > 0) throw new IndexCorruptError(what, `it changed after it was checked: ${differences.join('; ')}`);
+  if (differences.length === 0) return;
+  if (digest.sha256 === summary.index.sha256 && digest.size === summary.index.size) {
+    // The very bytes committed to, so the summary's counts are what is wrong.
+    throw new SummaryCorruptError(`the summary of backup ${summary.backupId} volume ${summary.volume} commits to counts its index does not have: ${differences.join('; ')}; the restore is not complete (its marker stays): restore from another backup`);
+  }
+  throw new IndexCorruptError(what, `it changed after it was checked: ${differences.join('; ')}`);
 }
 
 /** After hydration: the files restored and their bytes must be what the summary records. */

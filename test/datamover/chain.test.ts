@@ -1,9 +1,12 @@
+import { createHash } from 'node:crypto';
 import { access, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { constants as zlibConstants, gunzipSync, gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { backupVolume } from '../../core/datamover/backup.js';
 import { IndexCorruptError } from '../../core/datamover/index-format.js';
-import { RESTORE_MARKER, RestoreIncompleteError, restoreVolume } from '../../core/datamover/restore.js';
+import { RESTORE_MARKER, RestoreError, RestoreIncompleteError, restoreVolume } from '../../core/datamover/restore.js';
 import { SummaryCorruptError, type VolumeSummary } from '../../core/datamover/summary.js';
 import { VaultNotRecognisedError, verifyVault, type VerifyProblem } from '../../core/datamover/verify.js';
 import { ExportIncompleteError, gatherCommitments } from '../../core/vault/backup-index.js';
@@ -316,8 +319,85 @@ describe('restore checks the chain', () => {
 
     const error = await restoreVolume({ vault, volume: MINIO, backupId: BACKUP, target, workers: 0 }).catch((e: unknown) => e);
 
+    expect(error).toBeInstanceOf(RestoreError);
+    expect((error as Error).message).toContain('a first read of it did not match the volume summary and a second did');
+    expect((error as Error).message).toContain('nothing was created: run the restore again');
+    await expect(access(target)).rejects.toThrow(/ENOENT/);
+  });
+
+  it('fails when the index is replaced after its check by one with the same entries but other bytes', async () => {
+    // The same lines gzipped another way (Huffman coding only): every count matches, only the
+    // SHA-256 and size tell.
+    const vault = copyOf(base);
+    const key = volumeIndexKey(BACKUP, MINIO);
+    const intact = await vault.get(key);
+    const regzipped = gzipSync(gunzipSync(intact), { strategy: zlibConstants.Z_HUFFMAN_ONLY });
+    expect(regzipped.equals(intact)).toBe(false);
+    swapIndexAfterFirstRead(vault, key, regzipped);
+    const target = join(await tempDir('chain-regzipped'), 'target');
+
+    const error = await restoreVolume({ vault, volume: MINIO, backupId: BACKUP, target, workers: 0 }).catch((e: unknown) => e);
+
     expect(error).toBeInstanceOf(IndexCorruptError);
-    expect((error as Error).message).toContain('does not match the volume summary: it changed while it was read');
+    expect((error as Error).message).toContain('it changed after it was checked: ');
+    expect((error as Error).message).toContain('its SHA-256 is');
+    expect((error as Error).message).not.toContain('entries');
+    expect(await readdir(target)).toContain(RESTORE_MARKER);
+  });
+
+  it('fails, naming the summary, when the summary commits to the index bytes but to other counts', async () => {
+    const vault = copyOf(base);
+    const key = volumeSummaryKey(BACKUP, MINIO);
+    const summary = JSON.parse((await vault.get(key)).toString()) as VolumeSummary & { index: { entries: number } };
+    await vault.put(key, Buffer.from(JSON.stringify({ ...summary, index: { ...summary.index, entries: summary.index.entries + 1 } })));
+    const target = join(await tempDir('chain-counts'), 'target');
+
+    const error = await restoreVolume({ vault, volume: MINIO, backupId: BACKUP, target, workers: 0 }).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(SummaryCorruptError);
+    expect((error as Error).message).toContain(`the summary of backup ${BACKUP} volume ${MINIO} commits to counts its index does not have: it holds 53 entries where the summary commits to 54 (1 missing)`);
+    expect(await readdir(target)).toContain(RESTORE_MARKER);
+  });
+
+  it('refuses an index of a version it cannot read before it creates anything, though its bytes are the committed ones', async () => {
+    const vault = copyOf(base);
+    const key = volumeIndexKey(BACKUP, MINIO);
+    const lines = gunzipSync(await vault.get(key)).toString('utf8').split('\n');
+    lines[0] = JSON.stringify({ ...(JSON.parse(lines[0]!) as object), version: 99 });
+    const newer = gzipSync(lines.join('\n'));
+    await vault.put(key, newer);
+    const summaryKey = volumeSummaryKey(BACKUP, MINIO);
+    const summary = JSON.parse((await vault.get(summaryKey)).toString()) as VolumeSummary;
+    await vault.put(summaryKey, Buffer.from(JSON.stringify({ ...summary, index: { ...summary.index, sha256: createHash('sha256').update(newer).digest('hex'), size: newer.length } })));
+    const target = join(await tempDir('chain-version'), 'target');
+
+    const error = await restoreVolume({ vault, volume: MINIO, backupId: BACKUP, target, workers: 0 }).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(IndexCorruptError);
+    expect((error as Error).message).toContain('index version 99 is not supported');
+    await expect(access(target)).rejects.toThrow(/ENOENT/);
+  });
+
+  it('says which index could not be read when its stream fails midway, in one line', async () => {
+    const vault = copyOf(base);
+    const key = volumeIndexKey(BACKUP, MINIO);
+    const body = await vault.get(key);
+    const openRead = vault.openRead.bind(vault);
+    vault.openRead = async (k: string) => {
+      if (k !== key) return openRead(k);
+      return new Readable({
+        read() {
+          this.push(body.subarray(0, 100));
+          this.destroy(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
+        },
+      });
+    };
+    const target = join(await tempDir('chain-reset'), 'target');
+
+    const error = await restoreVolume({ vault, volume: MINIO, backupId: BACKUP, target, workers: 0 }).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(IndexCorruptError);
+    expect((error as Error).message).toContain(`index of backup ${BACKUP} volume ${MINIO}: cannot read it (read ECONNRESET)`);
     await expect(access(target)).rejects.toThrow(/ENOENT/);
   });
 
