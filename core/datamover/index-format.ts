@@ -244,7 +244,13 @@ export class IndexReader {
       stream.once('error', () => resolve(false));
       stream.once('close', () => resolve(stream.readableEnded));
     });
-    this.lines = createInterface({ input: stream.pipe(gunzip), crlfDelay: Infinity })[Symbol.asyncIterator]();
+    const lines = createInterface({ input: stream.pipe(gunzip), crlfDelay: Infinity });
+    // readline re-emits its input's errors on the interface. While the iterator below is read,
+    // it takes them and next() throws; once it is closed (a reader stopped early), an error
+    // still to come (gunzip reaching the end of a truncated object it already holds) would have
+    // no listener and be thrown out of the process. The robustness run crashed on exactly that.
+    lines.on('error', () => {});
+    this.lines = lines[Symbol.asyncIterator]();
   }
 
   /**

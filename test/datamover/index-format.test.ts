@@ -104,6 +104,28 @@ describe('volume index format', () => {
     expect(source.destroyed).toBe(true);
   });
 
+  it('lets go of a truncated index it stopped reading early without an error nobody handles', async () => {
+    // What the robustness run (seed 13, S3 vault) crashed on: a reader closed after a few lines
+    // of a short object that had already arrived whole; gunzip then reached its end, failed
+    // ("unexpected end of file"), and readline re-emitted that on its interface, where the
+    // closed iterator no longer listened: an uncaught exception that killed the process.
+    const whole = gzipSync(`${[HEADER, ...Array.from({ length: 20000 }, (_, i) => JSON.stringify({ p: Buffer.from(`f${String(i).padStart(6, '0')}`).toString('base64'), t: 'f', m: 420, mt: '1', s: 0 }))].join('\n')}\n`);
+    const source = Readable.from([whole.subarray(0, whole.length - 100)]);
+    let gunzip: NodeJS.EventEmitter | undefined;
+    const pipe = source.pipe.bind(source);
+    source.pipe = ((destination: NodeJS.WritableStream) => {
+      gunzip = destination;
+      return pipe(destination);
+    }) as typeof source.pipe;
+    const reader = new IndexReader(source, 'test index');
+    await reader.next();
+    await reader.close();
+
+    // gunzip goes on to the end of what it was given, fails there, and closes (events.once
+    // would reject on that 'error': only the close is awaited here).
+    await new Promise((resolve) => gunzip!.on('close', resolve));
+  });
+
   it('rejects a file that is not a volume index', async () => {
     await expect(readerOf([JSON.stringify({ format: 'something-else' })]).readHeader()).rejects.toThrow(/not a volume index/);
   });
