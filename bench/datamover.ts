@@ -373,9 +373,10 @@ const summary = [
   `s is the wall time until the tool's output is on disk: its process (/usr/bin/time) plus the \`sync\` run right after it, which writes back what it left in the page cache (both split out under each table); ${runs > 1 ? `each tool's median of ${runs} runs, each run from scratch` : 'one run'}.`,
   `% disk is the operation's MiB/s over the disk copy rate; ours/restic is restic's time divided by ours (above 1 = ours faster); peak RSS is the process's (/usr/bin/time), the highest of the runs.`,
   `${restic ?? 'restic: not installed'}; ours ran on node ${oursNode}${args.node === 'node' ? '' : ` (${args.node})`}`,
-  ...(pageReporting
+  // Said only where the caches were dropped: that is what frees the memory in one go.
+  ...(pageReporting === true && results.some((r) => r.cold)
     ? [
-        'this is a virtual machine that returns the memory it frees to its host (virtio-balloon free page reporting, bench/vm-memory.ts): after the caches are dropped, writes through the page cache may first wait for the host to fault memory back in, so restores (restic writes every file through the page cache, ours files under 1 MiB) vary from run to run by more than the tools differ',
+        'this is a virtual machine that returns the memory it frees to its host (virtio-balloon free page reporting, bench/vm-memory.ts): after the caches are dropped, writes through the page cache may first wait for the host to fault memory back in, so restore times (restic writes every file through the page cache, ours files under 1 MiB) may vary from run to run, at times by more than the tools differ: compare the medians and every run',
       ]
     : []),
 ];

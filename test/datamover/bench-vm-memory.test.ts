@@ -25,7 +25,7 @@ const bits = (...set: number[]): string => Array.from({ length: 64 }, (_, i) => 
 
 describe('free page reporting of the benchmark machine', () => {
   it('is reported when the balloon negotiated VIRTIO_BALLOON_F_REPORTING (bit 5)', async () => {
-    // The features this machine's balloon shows: stats, deflate on OOM, reporting, version 1.
+    // Stats, deflate on OOM, reporting and version 1, as a Firecracker balloon offers them.
     const root = await sysfs({ virtio0: { device: '0x0005', features: bits(1, 2, 5, 32) }, virtio1: { device: '0x0002', features: bits(5, 32) } });
 
     expect(freePageReporting(root)).toBe(true);
@@ -37,7 +37,11 @@ describe('free page reporting of the benchmark machine', () => {
     expect(freePageReporting(root)).toBe(false);
   });
 
-  it('is not reported where there is no virtio bus (a physical machine, a container without sysfs)', async () => {
-    expect(freePageReporting(await tempDir('no-sysfs'))).toBe(false);
+  it('is not reported where there is no virtio bus (a physical machine), and unknown without sysfs', async () => {
+    const physical = await tempDir('no-virtio');
+    await mkdir(join(physical, 'bus', 'pci'), { recursive: true });
+
+    expect(freePageReporting(physical)).toBe(false);
+    expect(freePageReporting(await tempDir('no-sysfs'))).toBeNull();
   });
 });
