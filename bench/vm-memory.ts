@@ -36,16 +36,18 @@ export function freePageReporting(sysfs = '/sys'): boolean | null {
   let names: string[];
   try {
     names = readdirSync(devices);
-  } catch {
-    return existsSync(join(sysfs, 'bus')) ? false : null; // no virtio bus: not a virtio guest
+  } catch (err) {
+    // No virtio bus on a mounted sysfs: not a virtio guest. Anything else: cannot tell.
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' && existsSync(join(sysfs, 'bus')) ? false : null;
   }
-  return names.some((name) => {
+  let unknown = false;
+  for (const name of names) {
     try {
-      const id = Number.parseInt(readFileSync(join(devices, name, 'device'), 'utf8').trim(), 16);
-      const features = readFileSync(join(devices, name, 'features'), 'utf8').trim();
-      return id === VIRTIO_ID_BALLOON && features[VIRTIO_BALLOON_F_REPORTING] === '1';
+      if (Number.parseInt(readFileSync(join(devices, name, 'device'), 'utf8').trim(), 16) !== VIRTIO_ID_BALLOON) continue;
+      if (readFileSync(join(devices, name, 'features'), 'utf8').trim()[VIRTIO_BALLOON_F_REPORTING] === '1') return true;
     } catch {
-      return false;
+      unknown = true; // a device whose files cannot be read may be the balloon
     }
-  });
+  }
+  return unknown ? null : false;
 }

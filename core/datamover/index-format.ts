@@ -18,9 +18,9 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { createInterface, type Interface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { createGunzip, createGzip } from 'node:zlib';
+import { createGunzip, createGzip, type Gunzip } from 'node:zlib';
 
 export const INDEX_FORMAT = 'milvus-guard/volume-index';
 export const INDEX_VERSION = 1;
@@ -220,6 +220,8 @@ export class IndexReader {
   private size = 0;
   private readonly ended: Promise<boolean>;
   private readonly source: Readable;
+  private readonly gunzip: Gunzip;
+  private readonly interface: Interface;
   /** Entries read so far, regular files among them and their bytes (for the summary's commitment). */
   readonly counts = { entries: 0, files: 0, bytes: 0 };
 
@@ -229,6 +231,7 @@ export class IndexReader {
   ) {
     this.source = stream;
     const gunzip = createGunzip();
+    this.gunzip = gunzip;
     stream.on('error', (err) => gunzip.destroy(err));
     // A damaged object fails in gunzip, and pipe() then only unpipes: the source would stay
     // open (a file descriptor, or a socket of the S3 client's pool) until garbage collection.
@@ -250,6 +253,7 @@ export class IndexReader {
     // still to come (gunzip reaching the end of a truncated object it already holds) would have
     // no listener and be thrown out of the process. The robustness run crashed on exactly that.
     lines.on('error', () => {});
+    this.interface = lines;
     this.lines = lines[Symbol.asyncIterator]();
   }
 
@@ -310,9 +314,11 @@ export class IndexReader {
     }
   }
 
-  /** Stops reading early (closes the underlying stream). */
+  /** Stops reading early: the object's stream, the decompression and the line reader all end. */
   async close(): Promise<void> {
     await this.lines.return?.();
+    this.interface.close();
+    this.gunzip.destroy();
     this.source.destroy();
   }
 }

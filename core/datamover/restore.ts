@@ -31,7 +31,7 @@ import { ObjectNotFoundError, ShortReadError, type VaultStore } from '../vault/s
 import { ChunkError } from './chunk-reader.js';
 import { DIRECT_MIN_BYTES, RestoreArena, RestoreWriters, sharedAlignedBuffer, WASM_PAGE, type WriterFailure, type WriterOp, type WriterResult } from './restore-writers.js';
 import { displayPath, IndexCorruptError, IndexReader, type IndexEntry } from './index-format.js';
-import { hasIndexCommitment, indexMismatches, readVolumeSummary, SummaryCorruptError, type VolumeSummary } from './summary.js';
+import { hasIndexCommitment, indexMismatches, readVolumeSummary, SummaryCorruptError, type IndexCommitment, type VolumeSummary } from './summary.js';
 import { ProgressReporter, type ProgressOptions } from './progress.js';
 
 const execFileAsync = promisify(execFile);
@@ -965,8 +965,8 @@ async function checkIndexCommitment(vault: VaultStore, summary: VolumeSummary, w
       size += (chunk as Buffer).length;
     }
   } catch (err) {
-    // As the decoding reader says it (IndexReader): one line naming the index, not a stack.
-    throw new IndexCorruptError(what, `cannot read it (${(err as Error).message})`);
+    // Raw bytes, nothing decoded: a read that failed (a connection reset), not damage.
+    throw new RestoreError(what, `cannot read it (${(err as Error).message}); nothing was created: run the restore again`, { cause: err });
   }
   if (size === summary.index.size && hash.digest('hex') === summary.index.sha256) return;
   const reader = new IndexReader(await vault.openRead(summary.indexKey), what);
@@ -974,12 +974,11 @@ async function checkIndexCommitment(vault: VaultStore, summary: VolumeSummary, w
     while ((await reader.next()) !== undefined);
     const digest = await reader.digest();
     if (!digest) throw new IndexCorruptError(what, 'it could not be read to its end');
-    const differences = indexMismatches(summary.index, { ...digest, ...reader.counts });
-    if (differences.length === 0) {
-      // Not damage: the object was rewritten between the two reads, or the first was cut short.
-      throw new RestoreError(what, 'a first read of it did not match the volume summary and a second did (the object is being rewritten, or a read was cut short); nothing was created: run the restore again');
-    }
-    throw new IndexCorruptError(what, `it does not match the volume summary: ${differences.join('; ')}`);
+    // Not damage: the object was rewritten between the two reads, or the first was cut short.
+    throw (
+      commitmentFailure(summary, { ...digest, ...reader.counts }, what, 'before') ??
+      new RestoreError(what, 'a first read of it did not match the volume summary and a second did (the object is being rewritten, or a read was cut short); nothing was created: run the restore again')
+    );
   } finally {
     await reader.close().catch(() => {});
   }
@@ -994,13 +993,24 @@ async function checkIndexReadAgainst(reader: IndexReader, summary: VolumeSummary
   if (!hasIndexCommitment(summary)) return;
   const digest = await reader.digest();
   if (!digest) throw new IndexCorruptError(what, 'it could not be read to its end');
-  const differences = indexMismatches(summary.index, { ...digest, ...reader.counts });
-  if (differences.length === 0) return;
-  if (digest.sha256 === summary.index.sha256 && digest.size === summary.index.size) {
-    // The very bytes committed to, so the summary's counts are what is wrong.
-    throw new SummaryCorruptError(`the summary of backup ${summary.backupId} volume ${summary.volume} commits to counts its index does not have: ${differences.join('; ')}; the restore is not complete (its marker stays): restore from another backup`);
+  const failure = commitmentFailure(summary, { ...digest, ...reader.counts }, what, 'after');
+  if (failure) throw failure;
+}
+
+/**
+ * What an index read as `seen` breaks of its summary's commitment, or undefined: the index's
+ * fault (IndexCorruptError), or, where its bytes are the very ones committed to and only the
+ * counts differ, the summary's (SummaryCorruptError). `when`: before anything was created, or
+ * after hydration (the marker stays).
+ */
+function commitmentFailure(summary: VolumeSummary & { index: IndexCommitment }, seen: Parameters<typeof indexMismatches>[1], what: string, when: 'before' | 'after'): Error | undefined {
+  const differences = indexMismatches(summary.index, seen);
+  if (differences.length === 0) return undefined;
+  if (seen.sha256 === summary.index.sha256 && seen.size === summary.index.size) {
+    const state = when === 'before' ? 'nothing was created' : 'the restore is not complete: its marker stays';
+    return new SummaryCorruptError(`the summary of backup ${summary.backupId} volume ${summary.volume} commits to counts its index does not have: ${differences.join('; ')} (${state})`);
   }
-  throw new IndexCorruptError(what, `it changed after it was checked: ${differences.join('; ')}`);
+  return new IndexCorruptError(what, `${when === 'before' ? 'it does not match the volume summary' : 'it changed after it was checked'}: ${differences.join('; ')}`);
 }
 
 /** After hydration: the files restored and their bytes must be what the summary records. */

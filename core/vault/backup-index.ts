@@ -240,6 +240,11 @@ export async function checkBackupRecord(vault: VaultStore, backupId: string): Pr
 /** Adds to `into` the packs the index of backup `backupId`'s volume `volume` references (those `keep` accepts), reading it to the end. */
 export async function packsOfIndex(vault: VaultStore, backupId: string, volume: string, into: Set<string>, keep: (packId: string) => boolean = () => true): Promise<void> {
   const reader = new IndexReader(await vault.openRead(volumeIndexKey(backupId, volume)), `index of backup ${backupId} volume ${volume}`);
-  await reader.readHeader();
-  for await (const entry of reader.entries()) for (const c of entry.chunks ?? []) if (keep(c.pack)) into.add(c.pack);
+  try {
+    await reader.readHeader();
+    for await (const entry of reader.entries()) for (const c of entry.chunks ?? []) if (keep(c.pack)) into.add(c.pack);
+  } finally {
+    // A damaged index stops the loop with its object still open (an S3 socket until GC).
+    await reader.close().catch(() => {});
+  }
 }

@@ -37,6 +37,17 @@ describe('free page reporting of the benchmark machine', () => {
     expect(freePageReporting(root)).toBe(false);
   });
 
+  it('is unknown when a device cannot be read, unless the balloon said it reports', async () => {
+    const root = await sysfs({ virtio0: { device: '0x0002', features: bits(32) } });
+    await mkdir(join(root, 'bus', 'virtio', 'devices', 'virtio1')); // no device or features file
+    expect(freePageReporting(root)).toBeNull();
+
+    await mkdir(join(root, 'bus', 'virtio', 'devices', 'virtio2', 'x'), { recursive: true });
+    await writeFile(join(root, 'bus', 'virtio', 'devices', 'virtio2', 'device'), '0x0005\n');
+    await writeFile(join(root, 'bus', 'virtio', 'devices', 'virtio2', 'features'), `${bits(5)}\n`);
+    expect(freePageReporting(root)).toBe(true);
+  });
+
   it('is not reported where there is no virtio bus (a physical machine), and unknown without sysfs', async () => {
     const physical = await tempDir('no-virtio');
     await mkdir(join(physical, 'bus', 'pci'), { recursive: true });
