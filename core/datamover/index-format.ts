@@ -236,6 +236,11 @@ export class IndexReader {
     // A damaged object fails in gunzip, and pipe() then only unpipes: the source would stay
     // open (a file descriptor, or a socket of the S3 client's pool) until garbage collection.
     gunzip.on('error', () => stream.destroy());
+    // A stream that closes without its end and without an error (a download given up by
+    // something below) would leave gunzip waiting for more, and next() with it, for ever.
+    stream.once('close', () => {
+      if (!stream.readableEnded) gunzip.destroy(new Error('its stream closed before its end'));
+    });
     // Every byte of the object is hashed as it passes, so a reader that reads to the end can
     // compare the object with the summary's commitment without a second download.
     stream.on('data', (chunk: Buffer) => {

@@ -944,7 +944,9 @@ function writerError(file: RestoreFile, failed: WriterFailure): unknown {
 
 /**
  * Compares the index object with the summary's commitment before anything is created; throws
- * `IndexCorruptError` naming every difference. A summary written before the integrity chain
+ * `IndexCorruptError` naming every difference (`SummaryCorruptError` where the index's bytes are
+ * the committed ones and only the summary's counts differ, `RestoreError` where it cannot be
+ * read, or matches only when read again). A summary written before the integrity chain
  * commits to nothing: the check after hydration ({@link checkRestoredAgainst}) still compares
  * its file count and bytes.
  *
@@ -1007,8 +1009,8 @@ function commitmentFailure(summary: VolumeSummary & { index: IndexCommitment }, 
   const differences = indexMismatches(summary.index, seen);
   if (differences.length === 0) return undefined;
   if (seen.sha256 === summary.index.sha256 && seen.size === summary.index.size) {
-    const state = when === 'before' ? 'nothing was created' : 'the restore is not complete: its marker stays';
-    return new SummaryCorruptError(`the summary of backup ${summary.backupId} volume ${summary.volume} commits to counts its index does not have: ${differences.join('; ')} (${state})`);
+    const state = when === 'before' ? 'nothing was created' : 'the restore is not complete and its marker stays';
+    return new SummaryCorruptError(`the summary of backup ${summary.backupId} volume ${summary.volume} commits to counts its index does not have: ${differences.join('; ')}; ${state}`);
   }
   return new IndexCorruptError(what, `${when === 'before' ? 'it does not match the volume summary' : 'it changed after it was checked'}: ${differences.join('; ')}`);
 }

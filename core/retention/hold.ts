@@ -19,8 +19,8 @@
 import type { BackupCatalog } from '../catalog/catalog.js';
 import type { BackupRecord } from '../catalog/record.js';
 import { UserError } from '../errors.js';
-import { IndexReader } from '../datamover/index-format.js';
-import { backupPrefix, packKey, parseVolumeSummaryKey, VOLUMES_PREFIX, volumeIndexKey } from '../vault/layout.js';
+import { packsOfIndex } from '../vault/backup-index.js';
+import { backupPrefix, packKey, parseVolumeSummaryKey, VOLUMES_PREFIX } from '../vault/layout.js';
 import type { VaultStore } from '../vault/store.js';
 
 export interface HoldServices {
@@ -48,9 +48,10 @@ async function objectsOf(vault: VaultStore, id: string): Promise<{ own: string[]
     const parsed = parseVolumeSummaryKey(o.key);
     if (parsed?.backupId !== id) continue;
     own.push(o.key);
-    const reader = new IndexReader(await vault.openRead(volumeIndexKey(id, parsed.volume)), `index of backup ${id} volume ${parsed.volume}`);
-    await reader.readHeader();
-    for await (const entry of reader.entries()) for (const c of entry.chunks ?? []) packs.add(packKey(c.pack));
+    // packsOfIndex closes the index however reading it ends (a damaged one held an S3 socket until GC).
+    const ids = new Set<string>();
+    await packsOfIndex(vault, id, parsed.volume, ids);
+    for (const pack of ids) packs.add(packKey(pack));
   }
   return { own, packs };
 }

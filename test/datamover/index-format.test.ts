@@ -128,6 +128,17 @@ describe('volume index format', () => {
     await new Promise((resolve) => gunzip!.on('close', resolve));
   });
 
+  it('fails, instead of waiting for ever, when its stream closes before its end without an error', async () => {
+    const source = new Readable({ read() {} });
+    source.push(gzipSync(`${HEADER}\n${JSON.stringify({ p: '', t: 'd', m: 493, mt: '1', s: 0 })}\n`).subarray(0, 30));
+    const reader = new IndexReader(source, 'test index');
+    const next = reader.readHeader();
+    source.destroy();
+
+    await expect(next).rejects.toThrow(/test index: cannot read it \(its stream closed before its end\)/);
+    expect(await reader.digest()).toBeUndefined();
+  });
+
   it('rejects a file that is not a volume index', async () => {
     await expect(readerOf([JSON.stringify({ format: 'something-else' })]).readHeader()).rejects.toThrow(/not a volume index/);
   });
