@@ -976,7 +976,8 @@ async function checkIndexCommitment(vault: VaultStore, summary: VolumeSummary, w
     while ((await reader.next()) !== undefined);
     const digest = await reader.digest();
     if (!digest) throw new IndexCorruptError(what, 'it could not be read to its end');
-    // Not damage: the object was rewritten between the two reads, or the first was cut short.
+    // A mismatch is the index's or the summary's; a match on this second read is not damage:
+    // the object was rewritten between the two reads, or the first was cut short.
     throw (
       commitmentFailure(summary, { ...digest, ...reader.counts }, what, 'before') ??
       new RestoreError(what, 'a first read of it did not match the volume summary and a second did (the object is being rewritten, or a read was cut short); nothing was created: run the restore again')
