@@ -31,7 +31,7 @@ import { ObjectNotFoundError, ShortReadError, type VaultStore } from '../vault/s
 import { ChunkError } from './chunk-reader.js';
 import { DIRECT_MIN_BYTES, RestoreArena, RestoreWriters, sharedAlignedBuffer, WASM_PAGE, type WriterFailure, type WriterOp, type WriterResult } from './restore-writers.js';
 import { displayPath, IndexCorruptError, IndexReader, type IndexEntry } from './index-format.js';
-import { hasIndexCommitment, indexMismatches, readVolumeSummary, SummaryCorruptError, type IndexCommitment, type VolumeSummary } from './summary.js';
+import { hasIndexCommitment, indexMismatches, readVolumeSummary, SummaryCorruptError, type IndexCommitment, type IndexSeen, type VolumeSummary } from './summary.js';
 import { ProgressReporter, type ProgressOptions } from './progress.js';
 
 const execFileAsync = promisify(execFile);
@@ -1006,7 +1006,7 @@ async function checkIndexReadAgainst(reader: IndexReader, summary: VolumeSummary
  * counts differ, the summary's (SummaryCorruptError). `when`: before anything was created, or
  * after hydration (the marker stays).
  */
-function commitmentFailure(summary: VolumeSummary & { index: IndexCommitment }, seen: Parameters<typeof indexMismatches>[1], what: string, when: 'before' | 'after'): Error | undefined {
+function commitmentFailure(summary: VolumeSummary & { index: IndexCommitment }, seen: IndexSeen, what: string, when: 'before' | 'after'): Error | undefined {
   const differences = indexMismatches(summary.index, seen);
   if (differences.length === 0) return undefined;
   if (seen.sha256 === summary.index.sha256 && seen.size === summary.index.size) {
