@@ -35,6 +35,8 @@ export class InvalidInputError extends UserError {
 export const TRANSIENT_ERROR_NAMES = [
   'KubernetesTransientError',
   'MilvusRelayUnavailable',
+  // A vault object's stream failed mid-read (core/datamover/index-format.ts IndexReadError).
+  'VaultReadInterrupted',
   'ThrottlingException',
   'ProvisionedThroughputExceededException',
   'RequestLimitExceeded',

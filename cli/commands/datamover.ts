@@ -10,7 +10,7 @@ import { Command, Option } from 'commander';
 import { asAwsEnvironmentError, awsFailureKind, UserError } from '../../core/errors.js';
 import { backupVolume } from '../../core/datamover/backup.js';
 import { ChunkError } from '../../core/datamover/chunk-reader.js';
-import { IndexCorruptError } from '../../core/datamover/index-format.js';
+import { IndexCorruptError, IndexReadError } from '../../core/datamover/index-format.js';
 import { RestoreError, restoreVolume } from '../../core/datamover/restore.js';
 import { MAX_SKIPPED_NAMED } from '../../core/datamover/walk.js';
 import { checkBackupId, checkRestoreId, checkVolumeName } from '../../core/vault/layout.js';
@@ -159,6 +159,8 @@ function vaultFailure(vaultUrl: string): (err: unknown) => unknown {
     if (awsFailureKind(err) === 'no-credentials') {
       return asAwsEnvironmentError(err, { service: 'S3', resource: `vault ${vaultUrl}` }, { 'no-credentials': 'give the data mover credentials (environment, Pod Identity, or --credentials-file)' })!;
     }
+    // An index whose read was cut short (a reset connection): one line, and what to do.
+    if (err instanceof IndexReadError) return new UserError(`${err.message} (the data mover resumes: packs already uploaded or files already restored are kept)`, { cause: err });
     if (!isSdkError(err)) return err;
     const status = err.$metadata.httpStatusCode;
     const attempts = err.$metadata.attempts === undefined ? '' : ` after ${err.$metadata.attempts} attempt(s)`;

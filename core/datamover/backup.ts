@@ -360,7 +360,8 @@ async function writeSummary(vault: VaultStore, options: BackupOptions, fields: P
  * - only the index is there, reads to its end, and every pack it references exists: the summary
  *   is written, committing to that index; its packs' locks are extended as a backup's would be;
  * - otherwise (nothing there, or an index that does not read): undefined, and the backup runs
- *   from the start, as it always did.
+ *   from the start, as it always did. A read that failed below the index (`IndexReadError`, a
+ *   connection reset) says nothing about it: it is thrown, and the Job's retry comes back here.
  */
 async function earlierAttempt(vault: VaultStore, volume: string, backupId: string, options: BackupOptions): Promise<Omit<BackupResult, 'durationSeconds'> | undefined> {
   const indexKey = volumeIndexKey(backupId, volume);
@@ -394,12 +395,13 @@ async function earlierAttempt(vault: VaultStore, volume: string, backupId: strin
     }
     digest = await reader.digest();
   } catch (err) {
+    // A damaged index is redone; a read that failed (IndexReadError) fails the backup, which
+    // its retry resumes from here.
     if (err instanceof IndexCorruptError) return undefined;
     throw err;
   } finally {
     await reader.close().catch(() => {});
   }
-  if (!digest) return undefined;
   for (const id of packs) if (!(await vault.head(packKey(id)))) return undefined;
   if (options.retainUntil) stats.packsRetentionExtended = await extendAll(vault, packs, options.retainUntil);
   await writeSummary(vault, options, { parentBackupId: null, indexKey, index: { ...digest, ...reader.counts }, stats });
@@ -436,7 +438,6 @@ async function stageParentIndex(vault: VaultStore, parent: VolumeSummary, dir: s
     await reader.readHeader();
     while ((await reader.next()) !== undefined);
     const digest = await reader.digest();
-    if (!digest) return { reason: `its index ${key} could not be read to its end` };
     if (hasIndexCommitment(parent)) {
       const differences = indexMismatches(parent.index, { ...digest, ...reader.counts });
       if (differences.length > 0) return { reason: `its index ${key} does not match its summary: ${differences.join('; ')}` };

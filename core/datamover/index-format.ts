@@ -21,6 +21,7 @@ import { createWriteStream } from 'node:fs';
 import { createInterface, type Interface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { createGunzip, createGzip, type Gunzip } from 'node:zlib';
+import { TransientError } from '../errors.js';
 
 export const INDEX_FORMAT = 'milvus-guard/volume-index';
 export const INDEX_VERSION = 1;
@@ -67,6 +68,18 @@ export class IndexCorruptError extends Error {
   constructor(what: string, message: string) {
     super(`${what}: ${message}; the index is damaged, restore from another backup`);
     this.name = 'IndexCorruptError';
+  }
+}
+
+/**
+ * Reading an index failed below it: its stream failed (a connection reset, an I/O error) or
+ * closed before its end. That says nothing about the index, which may well be whole, so it is
+ * not {@link IndexCorruptError} (whose advice, restore another backup, would be wrong on the
+ * day a network is flaky): a retry may read it, and the workflows retry it by name.
+ */
+export class IndexReadError extends TransientError {
+  constructor(what: string, cause: Error) {
+    super('VaultReadInterrupted', `${what}: reading it failed (${cause.message}); that is a failure of the read, not known damage to the index: try again`, { cause });
   }
 }
 
@@ -222,6 +235,8 @@ export class IndexReader {
   private readonly source: Readable;
   private readonly gunzip: Gunzip;
   private readonly interface: Interface;
+  /** The stream's own failure, if it failed (see {@link IndexReadError}). */
+  private readFailure: Error | undefined;
   /** Entries read so far, regular files among them and their bytes (for the summary's commitment). */
   readonly counts = { entries: 0, files: 0, bytes: 0 };
 
@@ -232,14 +247,24 @@ export class IndexReader {
     this.source = stream;
     const gunzip = createGunzip();
     this.gunzip = gunzip;
-    stream.on('error', (err) => gunzip.destroy(err));
+    // The stream's own failure is the read's, not the index's: remembered, so that next() can
+    // tell it from gunzip's or the decoder's (the same error object reaches next() through
+    // gunzip and readline).
+    stream.on('error', (err) => {
+      this.readFailure ??= err;
+      gunzip.destroy(err);
+    });
     // A damaged object fails in gunzip, and pipe() then only unpipes: the source would stay
     // open (a file descriptor, or a socket of the S3 client's pool) until garbage collection.
     gunzip.on('error', () => stream.destroy());
     // A stream that closes without its end and without an error (a download given up by
-    // something below) would leave gunzip waiting for more, and next() with it, for ever.
+    // something below) would leave gunzip waiting for more, and next() with it, for ever. Not
+    // when gunzip is done already: it failed (and closed the stream), or close() was called.
     stream.once('close', () => {
-      if (!stream.readableEnded) gunzip.destroy(new Error('its stream closed before its end'));
+      if (stream.readableEnded || gunzip.destroyed) return;
+      const err = new Error('its stream closed before its end');
+      this.readFailure ??= err;
+      gunzip.destroy(err);
     });
     // Every byte of the object is hashed as it passes, so a reader that reads to the end can
     // compare the object with the summary's commitment without a second download.
@@ -264,10 +289,14 @@ export class IndexReader {
 
   /**
    * After every entry was read: SHA-256 and size of the whole object as it was streamed.
-   * Undefined when the stream did not end cleanly.
+   * Throws {@link IndexReadError} when the stream failed or closed before its end, and
+   * {@link IndexCorruptError} when it did not end for another reason (the index failed first).
    */
-  async digest(): Promise<{ sha256: string; size: number } | undefined> {
-    if (!(await this.ended)) return undefined;
+  async digest(): Promise<{ sha256: string; size: number }> {
+    if (!(await this.ended)) {
+      if (this.readFailure) throw new IndexReadError(this.what, this.readFailure);
+      throw new IndexCorruptError(this.what, 'it could not be read to its end');
+    }
     return { sha256: this.hash.copy().digest('hex'), size: this.size };
   }
 
@@ -315,6 +344,7 @@ export class IndexReader {
       const r = await this.lines.next();
       return r.done ? undefined : r.value;
     } catch (err) {
+      if (err === this.readFailure) throw new IndexReadError(this.what, err as Error);
       throw new IndexCorruptError(this.what, `cannot read it (${(err as Error).message})`);
     }
   }

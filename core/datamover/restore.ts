@@ -146,6 +146,7 @@ function checkRelativePath(path: Buffer, what: string): void {
  * checks the index against the summary's commitment (`IndexCorruptError` on a mismatch); after
  * hydration, that the index it restored from was that same object (`IndexCorruptError`, marker
  * kept) and the restored file count and bytes against the summary (`RestoreIncompleteError`).
+ * A read of the index that fails below it (`IndexReadError`) is not damage: a re-run resumes.
  */
 export async function restoreVolume(options: RestoreOptions): Promise<RestoreResult> {
   checkVolumeName(options.volume);
@@ -975,7 +976,6 @@ async function checkIndexCommitment(vault: VaultStore, summary: VolumeSummary, w
   try {
     while ((await reader.next()) !== undefined);
     const digest = await reader.digest();
-    if (!digest) throw new IndexCorruptError(what, 'it could not be read to its end');
     // A mismatch is the index's or the summary's; a match on this second read is not damage:
     // the object was rewritten between the two reads, or the first was cut short.
     throw (
@@ -995,7 +995,6 @@ async function checkIndexCommitment(vault: VaultStore, summary: VolumeSummary, w
 async function checkIndexReadAgainst(reader: IndexReader, summary: VolumeSummary, what: string): Promise<void> {
   if (!hasIndexCommitment(summary)) return;
   const digest = await reader.digest();
-  if (!digest) throw new IndexCorruptError(what, 'it could not be read to its end');
   const failure = commitmentFailure(summary, { ...digest, ...reader.counts }, what, 'after');
   if (failure) throw failure;
 }

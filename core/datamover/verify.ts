@@ -26,7 +26,7 @@ import { backupRecordKey, BACKUPS_PREFIX, InvalidKeyPartError, PACKS_PREFIX, pac
 import { ObjectNotFoundError, type VaultStore } from '../vault/store.js';
 import { ChunkError, readChunks, type ChunkHasher } from './chunk-reader.js';
 import { ChunkerPool } from './chunker-pool.js';
-import { displayPath, IndexReader, type ChunkRef } from './index-format.js';
+import { displayPath, IndexReader, IndexReadError, type ChunkRef } from './index-format.js';
 import { hasIndexCommitment, indexMismatches, readVolumeSummaryHashed, SummaryCorruptError, type VolumeSummary } from './summary.js';
 import { Semaphore } from '../vault/semaphore.js';
 import { mapBounded } from '../objectstore/bounded.js';
@@ -123,7 +123,8 @@ export { checkBackupRecord };
  * break too, but not in a workflow backup that is unfinished (an inventory, neither
  * `backup.json` nor a failure mark: running, or its execution died); those are listed in
  * `unfinished`, their exports not yet checked against a summary. Throws
- * {@link VaultNotRecognisedError} for a vault that holds nothing of ours; never throws for
+ * {@link VaultNotRecognisedError} for a vault that holds nothing of ours, and
+ * {@link IndexReadError} when an index's read fails below it (no verdict); never throws for
  * damage: it returns the problems.
  */
 export async function verifyVault(options: VerifyOptions): Promise<VerifyResult> {
@@ -317,7 +318,7 @@ export async function verifyVault(options: VerifyOptions): Promise<VerifyResult>
       if (!readData) options.onProgress?.({ files: counts.files, bytesVerified: counts.bytesVerified });
       const digest = await reader.digest();
       let indexBroken = false;
-      if (hasIndexCommitment(summary) && digest) {
+      if (hasIndexCommitment(summary)) {
         const differences = indexMismatches(summary.index, { ...digest, ...reader.counts });
         indexBroken = differences.length > 0;
         if (indexBroken) problems.push({ kind: 'index', ...target, path: summary.indexKey, problem: `does not match its summary: ${differences.join('; ')}` });
@@ -326,10 +327,13 @@ export async function verifyVault(options: VerifyOptions): Promise<VerifyResult>
       // (when the index is intact, else that break explains it): a summary with an altered
       // count and no backup.json above it was otherwise passed while its restore failed.
       const stats = summary.stats as Partial<VolumeSummary['stats']> | undefined;
-      if (digest && !indexBroken && (stats?.files !== reader.counts.files || stats?.bytesTotal !== reader.counts.bytes)) {
+      if (!indexBroken && (stats?.files !== reader.counts.files || stats?.bytesTotal !== reader.counts.bytes)) {
         problems.push({ kind: 'summary', ...target, path: summaryKey, problem: `records ${stats?.files} files (${stats?.bytesTotal} bytes) where its index holds ${reader.counts.files} files (${reader.counts.bytes} bytes): it was altered, a restore of it fails` });
       }
     } catch (err) {
+      // A read that failed below the index says nothing about it: verify cannot give its
+      // verdict, and says so (thrown) rather than report damage that may not be there.
+      if (err instanceof IndexReadError) throw err;
       if (err instanceof ObjectNotFoundError) problems.push({ kind: 'index', ...target, path: summary.indexKey, problem: 'is missing' });
       else if (err instanceof InvalidKeyPartError) problems.push({ kind: 'index', ...target, path: summary.indexKey, problem: `references a malformed pack id (${err.message})` });
       else problems.push({ kind: 'index', ...target, path: summary.indexKey, problem: messageOf(err) });

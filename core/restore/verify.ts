@@ -181,8 +181,6 @@ export async function verifyBackupIndex(vault: VaultStore, backupId: string, opt
       const digest = await reader.digest();
       if (!hasIndexCommitment(summary)) {
         unverified.push(`the summary of volume ${volume} commits to no index (written before the integrity chain)`);
-      } else if (!digest) {
-        throw new IndexCorruptError(what, 'it could not be read to its end');
       } else {
         const differences = indexMismatches(summary.index, { ...digest, ...reader.counts });
         if (differences.length > 0) breaks.push(`the file index of volume ${volume} (${summary.indexKey}) does not match its summary: ${differences.join('; ')}`);
@@ -191,6 +189,7 @@ export async function verifyBackupIndex(vault: VaultStore, backupId: string, opt
       if (err instanceof ObjectNotFoundError) {
         throw new BackupIndexInvalidError(backupId, `the file index of volume ${volume} in backup ${backupId} (${summary.indexKey}) is missing in ${vault.url}; ${remedy}`, { cause: err });
       }
+      // A read that failed (IndexReadError: a connection reset) is not damage: it passes, and the workflow retries it.
       if (err instanceof IndexCorruptError) throw new BackupIndexInvalidError(backupId, `backup ${backupId} cannot be restored: ${err.message}`, { cause: err });
       throw err;
     } finally {

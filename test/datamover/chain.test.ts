@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
+import { watch } from 'node:fs';
 import { access, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { constants as zlibConstants, gunzipSync, gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { backupVolume } from '../../core/datamover/backup.js';
-import { IndexCorruptError } from '../../core/datamover/index-format.js';
+import { IndexCorruptError, IndexReadError } from '../../core/datamover/index-format.js';
 import { RESTORE_MARKER, RestoreError, RestoreIncompleteError, restoreVolume } from '../../core/datamover/restore.js';
 import { SummaryCorruptError, type VolumeSummary } from '../../core/datamover/summary.js';
 import { VaultNotRecognisedError, verifyVault, type VerifyProblem } from '../../core/datamover/verify.js';
@@ -16,7 +17,7 @@ import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 import { IndexReader } from '../../core/datamover/index-format.js';
 import { finalizeStep } from '../../core/backup/workflow.js';
 import { InMemoryCatalog } from '../../core/catalog/memory.js';
-import { buildTree, dropIndexLines, SMALL_CHUNKS, tempDir, writeBackupRecord } from './helpers.js';
+import { buildTree, cutReadsShort, dropIndexLines, SMALL_CHUNKS, tempDir, writeBackupRecord } from './helpers.js';
 
 // The integrity chain over a backup as the workflow leaves it: two volumes exported by the
 // real data mover, an inventory, captured manifests and backup.json written as Finalize does.
@@ -380,18 +381,7 @@ describe('restore checks the chain', () => {
 
   it('says which index could not be read when its stream fails midway, and to run again', async () => {
     const vault = copyOf(base);
-    const key = volumeIndexKey(BACKUP, MINIO);
-    const body = await vault.get(key);
-    const openRead = vault.openRead.bind(vault);
-    vault.openRead = async (k: string) => {
-      if (k !== key) return openRead(k);
-      return new Readable({
-        read() {
-          this.push(body.subarray(0, 100));
-          this.destroy(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
-        },
-      });
-    };
+    cutReadsShort(vault, volumeIndexKey(BACKUP, MINIO));
     const target = join(await tempDir('chain-reset'), 'target');
 
     const error = await restoreVolume({ vault, volume: MINIO, backupId: BACKUP, target, workers: 0 }).catch((e: unknown) => e);
@@ -400,6 +390,41 @@ describe('restore checks the chain', () => {
     expect(error).toBeInstanceOf(RestoreError);
     expect((error as Error).message).toBe(`cannot restore index of backup ${BACKUP} volume ${MINIO}: cannot read it (read ECONNRESET); nothing was created: run the restore again`);
     await expect(access(target)).rejects.toThrow(/ENOENT/);
+  });
+
+  it('keeps its marker when the hydration read of the index is cut short, says to try again, and a re-run completes it', async () => {
+    const vault = copyOf(base);
+    // The check's read is whole; the second, the one the files are restored from, is cut short
+    // once the restore has begun: its marker is in the (empty) target.
+    const target = join(await tempDir('chain-cut'), 'target');
+    await mkdir(target);
+    const watcher = watch(target);
+    const marked = new Promise<void>((resolve) => watcher.on('change', (_, name) => name === RESTORE_MARKER && resolve()));
+    const opens = cutReadsShort(vault, volumeIndexKey(BACKUP, MINIO), { fromOpen: 2, until: marked });
+
+    const error = await restoreVolume({ vault, volume: MINIO, backupId: BACKUP, target, workers: 0 })
+      .catch((e: unknown) => e)
+      .finally(() => watcher.close());
+
+    // Nothing says the index is wrong: not "restore from another backup", which would send a
+    // user off a good backup on the day the network is flaky.
+    expect(opens()).toBe(2);
+    expect(error).toBeInstanceOf(IndexReadError);
+    expect((error as Error).message).toBe(`index of backup ${BACKUP} volume ${MINIO}: reading it failed (read ECONNRESET); that is a failure of the read, not known damage to the index: try again`);
+    expect(await readdir(target)).toContain(RESTORE_MARKER);
+
+    const again = await restoreVolume({ vault: copyOf(base), volume: MINIO, backupId: BACKUP, target, workers: 0 });
+
+    // The marked target is taken up again (an unmarked one that is not empty is refused).
+    expect(again.files).toBe(15);
+    expect(await readdir(target)).not.toContain(RESTORE_MARKER);
+  });
+
+  it('gives no verdict, rather than report damage, when verify cannot read an index to its end', async () => {
+    const vault = copyOf(base);
+    cutReadsShort(vault, volumeIndexKey(BACKUP, MINIO));
+
+    await expect(verifyVault({ vault })).rejects.toThrow(IndexReadError);
   });
 
   it('closes the index it opened when the target is refused (not empty)', async () => {

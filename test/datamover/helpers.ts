@@ -4,6 +4,7 @@ import { afterAll } from '@jest/globals';
 import { chmod, lstat, lutimes, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { Command } from 'commander';
 import { registerDatamoverCommands, type DatamoverIO } from '../../cli/commands/datamover.js';
@@ -132,6 +133,32 @@ export async function dropIndexLines(vault: { get(key: string): Promise<Buffer>;
   }
   if (dropped < count) throw new Error(`${key} has fewer than ${count} file lines`);
   await vault.put(key, gzipSync(lines.join('\n')));
+}
+
+/**
+ * Makes every read of `key` from the `fromOpen`-th on (1 = the first) fail the way a reset
+ * connection does: the stream delivers the first half of the object, then errors with
+ * ECONNRESET (once `until` resolves, where given). Returns how many times the key was opened.
+ */
+export function cutReadsShort(vault: VaultStore, key: string, options: { fromOpen?: number; until?: Promise<unknown> } = {}): () => number {
+  let opens = 0;
+  const openRead = vault.openRead.bind(vault);
+  vault.openRead = async (k: string) => {
+    if (k !== key || ++opens < (options.fromOpen ?? 1)) return openRead(k);
+    const body = await vault.get(key);
+    let sent = false;
+    return new Readable({
+      read() {
+        if (sent) return;
+        sent = true;
+        this.push(body.subarray(0, Math.floor(body.length / 2)));
+        const cut = (): void => void this.destroy(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
+        if (options.until) void options.until.then(cut);
+        else cut();
+      },
+    });
+  };
+  return () => opens;
 }
 
 /**

@@ -4,7 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { comparePaths, displayPath, IndexCorruptError, IndexReader, IndexWriter, type IndexEntry } from '../../core/datamover/index-format.js';
+import { comparePaths, displayPath, IndexCorruptError, IndexReader, IndexReadError, IndexWriter, type IndexEntry } from '../../core/datamover/index-format.js';
+import { TRANSIENT_ERROR_NAMES } from '../../core/errors.js';
 import { tempDir } from './helpers.js';
 
 const entry = (path: string | Buffer, extra: Partial<IndexEntry> = {}): IndexEntry => ({
@@ -95,6 +96,8 @@ describe('volume index format', () => {
       while ((await damaged.next()) !== undefined);
     })()).rejects.toThrow(/cannot read it \(incorrect data check\)/);
     expect(damagedSource.destroyed).toBe(true);
+    // Closing the source after gunzip failed is not taken for a read cut short.
+    await expect(damaged.digest()).rejects.toThrow(IndexCorruptError);
 
     const source = new Readable({ read() {} });
     source.push(gzipSync(`${HEADER}\n`));
@@ -135,8 +138,28 @@ describe('volume index format', () => {
     const next = reader.readHeader();
     source.destroy();
 
-    await expect(next).rejects.toThrow(/test index: cannot read it \(its stream closed before its end\)/);
-    expect(await reader.digest()).toBeUndefined();
+    // Not damage: the index may be whole, and the workflows retry the read by the error's name.
+    const error = await next.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(IndexReadError);
+    expect(error).toMatchObject({ name: 'VaultReadInterrupted', message: expect.stringMatching(/^test index: reading it failed \(its stream closed before its end\); that is a failure of the read, not known damage/) });
+    await expect(reader.digest()).rejects.toThrow(IndexReadError);
+  });
+
+  it('tells a stream that fails midway (a reset connection) from a damaged index', async () => {
+    const whole = gzipSync(`${[HEADER, ...Array.from({ length: 2000 }, (_, i) => JSON.stringify({ p: Buffer.from(`f${String(i).padStart(5, '0')}`).toString('base64'), t: 'f', m: 420, mt: '1', s: 0 }))].join('\n')}\n`);
+    const source = new Readable({ read() {} });
+    source.push(whole.subarray(0, whole.length / 2));
+    const reader = new IndexReader(source, 'test index');
+    await reader.next();
+    source.destroy(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
+
+    const error = await (async () => {
+      while ((await reader.next()) !== undefined);
+    })().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(IndexReadError);
+    expect((error as Error).message).toBe('test index: reading it failed (read ECONNRESET); that is a failure of the read, not known damage to the index: try again');
+    expect(TRANSIENT_ERROR_NAMES).toContain((error as Error).name);
+    await expect(reader.digest()).rejects.toThrow(IndexReadError);
   });
 
   it('rejects a file that is not a volume index', async () => {

@@ -2,14 +2,15 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { backupVolume, type BackupResult } from '../../core/datamover/backup.js';
-import { displayPath, IndexReader, IndexWriter, type IndexEntry } from '../../core/datamover/index-format.js';
+import { displayPath, IndexReader, IndexReadError, IndexWriter, type IndexEntry } from '../../core/datamover/index-format.js';
+import { RETRY_POLICIES } from '../../core/workflow/policies.js';
 import { BackupIndexInvalidError, BackupIntegrityError, verifyBackupIndex } from '../../core/restore/verify.js';
 import type { VolumeSummary } from '../../core/datamover/summary.js';
 import { backupRecordKey, inventoryKey, manifestKey, milvusStateKey, packKey, PACKS_PREFIX, volumeIndexKey, volumeSummaryKey } from '../../core/vault/layout.js';
 import { FileVaultStore } from '../../core/vault/file-store.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 import type { ObjectInfo } from '../../core/vault/store.js';
-import { buildTree, dropIndexLines, Rng, SMALL_CHUNKS, tempDir, writeBackupRecord } from '../datamover/helpers.js';
+import { buildTree, cutReadsShort, dropIndexLines, Rng, SMALL_CHUNKS, tempDir, writeBackupRecord } from '../datamover/helpers.js';
 
 // verifyBackupIndex against backups the real data mover wrote into the in-memory vault, with
 // the index document the backup workflow's Finalize step writes.
@@ -180,6 +181,17 @@ describe('verifyBackupIndex', () => {
     expect(err).toBeInstanceOf(BackupIndexInvalidError);
     expect(err.name).toBe('BackupIndexInvalid');
     expect(err.message).toContain(`references 1 pack(s) that are missing or damaged in memory://vault: ${key} is missing (needed by ${ETCD}:member/wal)`);
+  });
+
+  it('passes a read of an index cut short on as what it is, for the workflow to retry, not as a backup that cannot be restored', async () => {
+    const vault = copyOf(base);
+    cutReadsShort(vault, volumeIndexKey(BACKUP, MINIO));
+
+    const err = await failure(verifyBackupIndex(vault, BACKUP));
+
+    expect(err).toBeInstanceOf(IndexReadError);
+    expect(err.name).toBe('VaultReadInterrupted');
+    expect(RETRY_POLICIES.transient.flatMap((r) => r.ErrorEquals)).toContain(err.name);
   });
 
   it('names the first three files that need a missing pack and counts the others', async () => {

@@ -65,7 +65,8 @@ describe('retry policies', () => {
       const module = (await import(new URL(`../../core/${file}`, import.meta.url).href)) as Record<string, unknown>;
       for (const value of Object.values(module)) {
         if (typeof value !== 'function' || !(value.prototype instanceof TransientError)) continue;
-        transient.push((new (value as new (message: string) => Error)('probe')).name);
+        // Every constructor takes a message or a subject first; some take the failure that caused it.
+        transient.push((new (value as new (message: string, cause: Error) => Error)('probe', new Error('probe'))).name);
       }
     }
     const retried = RETRY_POLICIES.transient.flatMap((r) => r.ErrorEquals);
