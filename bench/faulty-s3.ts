@@ -1,11 +1,14 @@
 /**
  * A proxy on 127.0.0.1 in front of an S3-compatible server (s3rver) that injects S3 faults the
  * way S3 shows them to a client: 503 SlowDown, 500 InternalError and 403 AccessDenied as S3's
- * XML error documents, and a connection reset (the socket destroyed without an answer).
+ * XML error documents, a connection reset (the socket destroyed without an answer), and a
+ * download cut short (`cut`, GETs only: the answer's status, headers and the first half of its
+ * body, then the socket destroyed: a reset in mid-download, which the SDK does not retry, since
+ * its response was already handed over).
  *
  * Two ways to inject, both counted in `faults` by kind:
  * 1. Seeded (the robustness run, bench/robustness.ts): a share `rate` of requests, chosen by a
- *    seeded random source, gets SlowDown, InternalError or a reset; a share `partRate` of the
+ *    seeded random source, gets SlowDown, InternalError, a reset or (a GET) a cut; a share `partRate` of the
  *    parts of multipart uploads gets an InternalError, counted as `multipart part`.
  * 2. Rules (the fault matrix, bench/fault-matrix.ts): `inject({kind, on, key, parts, times})`
  *    fails exactly the matching requests — writes or reads, of keys matching a regular
@@ -28,10 +31,10 @@ import { createServer, request, type IncomingMessage, type Server, type ServerRe
 import type { AddressInfo } from 'node:net';
 
 /** What a fault answers. */
-export type S3FaultKind = 'SlowDown' | 'InternalError' | 'AccessDenied' | 'reset';
+export type S3FaultKind = 'SlowDown' | 'InternalError' | 'AccessDenied' | 'reset' | 'cut';
 
 /** The status and S3 error code of each answered fault. */
-const ANSWERS: Record<Exclude<S3FaultKind, 'reset'>, readonly [number, string, string]> = {
+const ANSWERS: Record<Exclude<S3FaultKind, 'reset' | 'cut'>, readonly [number, string, string]> = {
   SlowDown: [503, 'SlowDown', 'Please reduce your request rate.'],
   InternalError: [500, 'InternalError', 'We encountered an internal error. Please try again.'],
   AccessDenied: [403, 'AccessDenied', 'Access Denied'],
@@ -48,6 +51,8 @@ export interface S3FaultRule {
   readonly parts?: boolean;
   /** How many matching requests fail; `null`: every one. @default 1 */
   readonly times?: number | null;
+  /** How many matching requests pass before the first fails. @default 0 */
+  readonly skip?: number;
 }
 
 /** An injected rule and how many requests it failed so far. */
@@ -91,6 +96,7 @@ async function bodyOf(req: IncomingMessage): Promise<string> {
 
 /** What a request is, as the rules see it. */
 interface S3Request {
+  readonly get: boolean;
   readonly write: boolean;
   readonly part: boolean;
   readonly key: string;
@@ -100,20 +106,39 @@ function describe(req: IncomingMessage): S3Request {
   const url = new URL(req.url ?? '/', 'http://proxy');
   // Path-style addressing: /bucket/key...
   const key = decodeURIComponent(url.pathname).split('/').slice(2).join('/');
-  return { write: req.method === 'PUT' || req.method === 'POST', part: url.searchParams.has('partNumber') && url.searchParams.has('uploadId'), key };
+  return { get: req.method === 'GET', write: req.method === 'PUT' || req.method === 'POST', part: url.searchParams.has('partNumber') && url.searchParams.has('uploadId'), key };
+}
+
+/** Sends the first half of `answer`'s body (by its Content-Length), then destroys the socket. */
+function cutShort(answer: IncomingMessage, res: ServerResponse): void {
+  const half = Math.floor(Number(answer.headers['content-length'] ?? 0) / 2);
+  let sent = 0;
+  const cut = (): void => {
+    answer.destroy();
+    res.socket?.destroy();
+  };
+  if (half === 0) return cut();
+  answer.on('data', (chunk: Buffer) => {
+    if (sent >= half) return;
+    const part = chunk.subarray(0, half - sent);
+    sent += part.length;
+    // Destroyed once the half is handed to the kernel, so the client receives it whole first.
+    if (sent >= half) res.write(part, cut);
+    else res.write(part);
+  });
 }
 
 /** A proxy on 127.0.0.1 in front of s3rver that injects S3 faults (see the module documentation). */
 export class FaultyS3Proxy {
   /** Faults injected, by kind; `multipart part` counts the seeded part faults and every fault a `parts` rule injected. */
-  readonly faults: Record<string, number> = { SlowDown: 0, InternalError: 0, AccessDenied: 0, reset: 0, 'multipart part': 0 };
+  readonly faults: Record<string, number> = { SlowDown: 0, InternalError: 0, AccessDenied: 0, reset: 0, cut: 0, 'multipart part': 0 };
   /** Faults are injected only while true. */
   active = true;
   /** Write requests forwarded to the server. */
   writes = 0;
   private server: Server | undefined;
   private readonly onWrite = new Set<() => void>();
-  private readonly rules: { rule: S3FaultRule; hits: number }[] = [];
+  private readonly rules: { rule: S3FaultRule; hits: number; passed: number }[] = [];
   private readonly retention = new Map<string, Retention>();
 
   constructor(
@@ -123,7 +148,7 @@ export class FaultyS3Proxy {
 
   /** Fails the requests `rule` matches from now on; read `hits` of the result to see how many it failed. */
   inject(rule: S3FaultRule): ArmedS3Fault {
-    const armed = { rule, hits: 0 };
+    const armed = { rule, hits: 0, passed: 0 };
     this.rules.push(armed);
     return armed;
   }
@@ -141,8 +166,13 @@ export class FaultyS3Proxy {
         (f.times === null || hits < (f.times ?? 1)) &&
         (f.on === undefined || f.on === 'any' || (f.on === 'write') === r.write) &&
         (!f.parts || r.part) &&
+        (f.kind !== 'cut' || r.get) &&
         (!f.key || f.key.test(r.key)),
     );
+    if (rule && rule.passed < (rule.rule.skip ?? 0)) {
+      rule.passed++;
+      return undefined;
+    }
     if (rule) {
       rule.hits++;
       return { kind: rule.rule.kind, part: rule.rule.parts === true };
@@ -151,7 +181,8 @@ export class FaultyS3Proxy {
     if (!random) return undefined;
     if (r.part) return random() < (this.options.partRate ?? 0) ? { kind: 'InternalError', part: true } : undefined;
     if (random() >= (this.options.rate ?? 0)) return undefined;
-    const kinds = ['SlowDown', 'InternalError', 'reset'] as const;
+    // A download can also be cut short once it has begun (a GET's body).
+    const kinds = r.get ? (['SlowDown', 'InternalError', 'reset', 'cut'] as const) : (['SlowDown', 'InternalError', 'reset'] as const);
     return { kind: kinds[Math.floor(random() * kinds.length)]!, part: false };
   }
 
@@ -159,8 +190,8 @@ export class FaultyS3Proxy {
     this.server = createServer((req, res) => {
       const r = describe(req);
       const fault = this.faultFor(r);
-      if (fault) {
-        this.faults[fault.part ? 'multipart part' : fault.kind]!++;
+      if (fault) this.faults[fault.part ? 'multipart part' : fault.kind]!++;
+      if (fault && fault.kind !== 'cut') {
         req.resume();
         if (fault.kind === 'reset') return void req.socket.destroy();
         // S3's own status, code and message, marked as injected.
@@ -184,7 +215,8 @@ export class FaultyS3Proxy {
         }
         const headers = held && (req.method === 'GET' || req.method === 'HEAD') && status < 300 ? { ...answer.headers, 'x-amz-object-lock-mode': held.mode, 'x-amz-object-lock-retain-until-date': held.until.toISOString() } : answer.headers;
         res.writeHead(status, headers);
-        answer.pipe(res);
+        if (fault?.kind === 'cut') cutShort(answer, res);
+        else answer.pipe(res);
       });
       up.on('error', () => res.destroy());
       req.pipe(up);

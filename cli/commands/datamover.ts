@@ -15,7 +15,7 @@ import { RestoreError, restoreVolume } from '../../core/datamover/restore.js';
 import { MAX_SKIPPED_NAMED } from '../../core/datamover/walk.js';
 import { checkBackupId, checkRestoreId, checkVolumeName } from '../../core/vault/layout.js';
 import { openVault, type VaultConnectOptions } from '../../core/vault/open.js';
-import { ObjectNotFoundError, ShortReadError, type VaultStore } from '../../core/vault/store.js';
+import { ObjectNotFoundError, ShortReadError, VaultReadInterruptedError, type VaultStore } from '../../core/vault/store.js';
 import { SummaryCorruptError } from '../../core/datamover/summary.js';
 import { formatBytes, formatDuration } from '../format.js';
 
@@ -159,8 +159,8 @@ function vaultFailure(vaultUrl: string): (err: unknown) => unknown {
     if (awsFailureKind(err) === 'no-credentials') {
       return asAwsEnvironmentError(err, { service: 'S3', resource: `vault ${vaultUrl}` }, { 'no-credentials': 'give the data mover credentials (environment, Pod Identity, or --credentials-file)' })!;
     }
-    // An index whose read was cut short (a reset connection): one line, and what to do.
-    if (err instanceof IndexReadError) return new UserError(`${err.message} (the data mover resumes: packs already uploaded or files already restored are kept)`, { cause: err });
+    // A download cut short (a reset connection): one line that says to try again.
+    if (err instanceof IndexReadError || err instanceof VaultReadInterruptedError) return new UserError(err.message, { cause: err });
     if (!isSdkError(err)) return err;
     const status = err.$metadata.httpStatusCode;
     const attempts = err.$metadata.attempts === undefined ? '' : ` after ${err.$metadata.attempts} attempt(s)`;

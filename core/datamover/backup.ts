@@ -7,16 +7,15 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { LRUCache } from 'lru-cache';
 import { UserError } from '../errors.js';
 import { withPath } from '../fs-errors.js';
 import { backupProgressKey, checkBackupId, checkVolumeName, packKey, volumeIndexKey, volumeSummaryKey } from '../vault/layout.js';
-import { ObjectNotFoundError, type VaultStore } from '../vault/store.js';
+import { DOWNLOAD_ATTEMPTS, ObjectNotFoundError, type VaultStore } from '../vault/store.js';
 import { ChunkerPool } from './chunker-pool.js';
 import { CHUNKER_ID, DEFAULT_CHUNKER, type ChunkerParams } from './fastcdc.js';
-import { comparePaths, displayPath, IndexCorruptError, IndexReader, IndexWriter, type ChunkRef, type IndexEntry } from './index-format.js';
+import { comparePaths, displayPath, IndexCorruptError, IndexReader, IndexReadError, IndexWriter, type ChunkRef, type IndexEntry } from './index-format.js';
 import { Packer } from './packer.js';
 import { findParent, hasIndexCommitment, indexMismatches, readVolumeSummary, SummaryCorruptError, SUMMARY_FORMAT, type BackupStats, type SkippedParent, type VolumeSummary } from './summary.js';
 import { Semaphore } from '../vault/semaphore.js';
@@ -420,18 +419,12 @@ async function earlierAttempt(vault: VaultStore, volume: string, backupId: strin
  */
 async function stageParentIndex(vault: VaultStore, parent: VolumeSummary, dir: string): Promise<{ readonly file: string } | { readonly reason: string }> {
   const key = parent.indexKey;
-  let source: Readable;
+  const file = join(dir, 'parent-index.jsonl.gz');
   try {
-    source = await vault.openRead(key);
+    await download(vault, key, file);
   } catch (err) {
     if (err instanceof ObjectNotFoundError) return { reason: `its index ${key} is missing` };
     throw err;
-  }
-  const file = join(dir, 'parent-index.jsonl.gz');
-  try {
-    await pipeline(source, createWriteStream(file));
-  } catch (err) {
-    throw withPath(err, file);
   }
   const reader = new IndexReader(createReadStream(file), `index ${key}`);
   try {
@@ -449,6 +442,32 @@ async function stageParentIndex(vault: VaultStore, parent: VolumeSummary, dir: s
     throw err;
   } finally {
     await reader.close().catch(() => {});
+  }
+}
+
+/**
+ * Downloads index `key` into `file`, from the start again when the download is cut short (the
+ * SDK retries requests, not bodies), {@link DOWNLOAD_ATTEMPTS} times in all; then
+ * `IndexReadError`. A failure writing `file` is thrown at once, with its path.
+ */
+async function download(vault: VaultStore, key: string, file: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const source = await vault.openRead(key);
+    // pipeline() rejects with the first failure and destroys the other stream with it too, so
+    // the stream that failed first says whether the download was cut short or the disk failed.
+    const staged = createWriteStream(file);
+    let readFailed = false;
+    let writeFailedFirst = false;
+    source.once('error', () => (readFailed = true));
+    staged.once('error', () => (writeFailedFirst ||= !readFailed));
+    try {
+      await pipeline(source, staged);
+      return;
+    } catch (err) {
+      // A download that closed before its end without an error is rejected as a premature close.
+      if (writeFailedFirst && (err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') throw withPath(err, file);
+      if (attempt >= DOWNLOAD_ATTEMPTS) throw new IndexReadError(`index ${key}`, err as Error);
+    }
   }
 }
 

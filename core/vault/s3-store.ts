@@ -52,6 +52,7 @@ import {
   DeleteObjectsCommand,
   DeleteObjectTaggingCommand,
   GetObjectCommand,
+  type GetObjectCommandOutput,
   GetObjectRetentionCommand,
   GetObjectTaggingCommand,
   HeadObjectCommand,
@@ -77,6 +78,8 @@ import {
   ObjectNotFoundError,
   ShortReadError,
   ThawTierUnavailableError,
+  VaultReadInterruptedError,
+  DOWNLOAD_ATTEMPTS,
   type DeleteManyResult,
   type LockState,
   type ObjectInfo,
@@ -243,14 +246,23 @@ export class S3VaultStore implements VaultStore {
   }
 
   private async getBytes(key: string, range?: string): Promise<Uint8Array> {
-    try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, ...(range ? { Range: range } : {}) }));
-      if (!out.Body) return new Uint8Array();
-      return await out.Body.transformToByteArray();
-    } catch (err) {
-      if (isNotFound(err)) throw new ObjectNotFoundError(this.url, key, { cause: err });
-      if ((err as { name?: string }).name === 'InvalidRange') throw new ShortReadError(this.url, key, range ?? 'the object', 0);
-      throw this.archived(key, err);
+    // The SDK retries a request until it has an answer, not the body's download after it: a
+    // download cut short is asked for again, a few times (reads are idempotent).
+    for (let attempt = 1; ; attempt++) {
+      let body: GetObjectCommandOutput['Body'];
+      try {
+        body = (await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, ...(range ? { Range: range } : {}) }))).Body;
+      } catch (err) {
+        if (isNotFound(err)) throw new ObjectNotFoundError(this.url, key, { cause: err });
+        if ((err as { name?: string }).name === 'InvalidRange') throw new ShortReadError(this.url, key, range ?? 'the object', 0);
+        throw this.archived(key, err);
+      }
+      if (!body) return new Uint8Array();
+      try {
+        return await body.transformToByteArray();
+      } catch (err) {
+        if (attempt >= DOWNLOAD_ATTEMPTS) throw new VaultReadInterruptedError(this.url, key, err, attempt);
+      }
     }
   }
 

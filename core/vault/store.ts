@@ -5,7 +5,7 @@
  * test double. Keys are relative to the vault root and always come from `layout.ts`.
  */
 import type { Readable } from 'node:stream';
-import { UserError } from '../errors.js';
+import { TransientError, UserError } from '../errors.js';
 
 /** Options for writing an object. */
 export interface PutOptions {
@@ -281,6 +281,28 @@ export function thawExpiry(readyAt: Date, days: number): Date {
   const t = readyAt.getTime() + days * 86_400_000;
   const midnight = Math.ceil(t / 86_400_000) * 86_400_000;
   return new Date(midnight);
+}
+
+// Not `instanceof Error`: Node's own errors (http's "aborted") can come from another realm (a VM context, as under Jest).
+const messageOf = (err: unknown): string => (typeof (err as { message?: unknown } | undefined)?.message === 'string' ? (err as { message: string }).message : String(err));
+
+/**
+ * How many times in all a download that is cut short is tried before it fails: the AWS SDK
+ * retries a request until it has an answer, not the download of the body after it.
+ */
+export const DOWNLOAD_ATTEMPTS = 3;
+
+/**
+ * An object's download stopped partway, every time it was tried: the store answered, then the
+ * connection was cut before the body was whole. Not damage (a truncated object is answered
+ * whole, with its own length): a later retry may read it, and the workflows retry it by name.
+ */
+export class VaultReadInterruptedError extends TransientError {
+  readonly key: string;
+  constructor(vaultUrl: string, key: string, cause: unknown, attempts: number) {
+    super('VaultReadInterrupted', `object ${key} in vault ${vaultUrl} could not be read: its download was cut short ${attempts === 1 ? 'once' : `${attempts} times`} (${messageOf(cause)}); try again`, { cause });
+    this.key = key;
+  }
 }
 
 /** An object is shorter than a reference into it says (truncated or replaced). */

@@ -79,6 +79,55 @@ describe('datamover backup --part-size over S3', () => {
     );
   });
 
+  it('says an index whose download was cut short could not be read, not that it is damaged, and a run after completes', async () => {
+    const source = join(dir, 'cut');
+    await mkdir(join(source, 'segments'), { recursive: true });
+    for (let i = 0; i < 40; i++) await writeFile(join(source, 'segments', `log-${i}`), new Rng(`cut ${i}`).bytes(3000));
+    expect((await cli(['backup', ...vault, '--source', source, '--volume', 'vol', '--backup-id', 'cut'])).code).toBe(0);
+    const index = /backups\/cut\/volumes\/vol\/index\.jsonl\.gz$/;
+    const what = 'index of backup cut volume vol';
+
+    // verify reads it once; a restore hashes it first, then restores from a second download.
+    const cuts = [proxy.inject({ kind: 'cut', key: index })];
+    const verify = await cli(['verify', ...vault, '--volume', 'vol', '--backup-id', 'cut']);
+    cuts.push(proxy.inject({ kind: 'cut', key: index, skip: 1 }));
+    const restore = await cli(['restore', ...vault, '--volume', 'vol', '--backup-id', 'cut', '--target', join(dir, 'cut-restored')]);
+    const again = await cli(['restore', ...vault, '--volume', 'vol', '--backup-id', 'cut', '--target', join(dir, 'cut-restored')]);
+
+    expect(cuts.map((c) => c.hits)).toEqual([1, 1]);
+    const cutShort = new RegExp(`^error: ${what}: reading it failed \\(.+\\); that is a failure of the read, not known damage to the index: try again\n$`);
+    expect(verify).toMatchObject({ code: 1, stderr: expect.stringMatching(cutShort) });
+    expect(restore).toMatchObject({ code: 1, stderr: expect.stringMatching(cutShort) });
+    expect(again).toMatchObject({ code: 0, stderr: '' });
+    expect(await snapshotTree(join(dir, 'cut-restored'))).toEqual(await snapshotTree(source));
+  });
+
+  it('downloads a parent index or summary cut short again, and fails in one line that says to try again when every try is cut', async () => {
+    const source = join(dir, 'cut-parent');
+    await mkdir(source);
+    await writeFile(join(source, 'a'), new Rng('cut parent').bytes(3000));
+    expect((await cli(['backup', ...vault, '--source', source, '--volume', 'cutvol', '--backup-id', 'p1'])).code).toBe(0);
+    const parentIndex = /backups\/p1\/volumes\/cutvol\/index\.jsonl\.gz$/;
+    const parentSummary = /volumes\/cutvol\/backups\/p1\.json$/;
+
+    // Cut once each: downloaded again (the parent's index is staged to a local file, its summary read whole).
+    const once = [proxy.inject({ kind: 'cut', key: parentIndex }), proxy.inject({ kind: 'cut', key: parentSummary })];
+    const retried = await cli(['backup', ...vault, '--source', source, '--volume', 'cutvol', '--backup-id', 'p2', '--json']);
+    proxy.clear();
+    const index = proxy.inject({ kind: 'cut', key: parentIndex, times: null });
+    const indexCut = await cli(['backup', ...vault, '--source', source, '--volume', 'cutvol', '--backup-id', 'p3']);
+    proxy.clear();
+    const summary = proxy.inject({ kind: 'cut', key: parentSummary, times: null });
+    const summaryCut = await cli(['backup', ...vault, '--source', source, '--volume', 'cutvol', '--backup-id', 'p4']);
+
+    expect(once.map((c) => c.hits)).toEqual([1, 1]);
+    expect(retried.code).toBe(0);
+    expect(JSON.parse(retried.stdout)).toMatchObject({ parentBackupId: 'p1', filesUnchanged: 1 });
+    expect([index.hits, summary.hits]).toEqual([3, 3]);
+    expect(indexCut).toMatchObject({ code: 1, stderr: 'error: index backups/p1/volumes/cutvol/index.jsonl.gz: reading it failed (aborted); that is a failure of the read, not known damage to the index: try again\n' });
+    expect(summaryCut).toMatchObject({ code: 1, stderr: `error: object volumes/cutvol/backups/p1.json in vault s3://${BUCKET}/vault/ could not be read: its download was cut short 3 times (aborted); try again\n` });
+  });
+
   it('refuses a part size below S3 smallest part in one line', async () => {
     const r = await cli(['backup', ...vault, '--source', dir, '--volume', 'vol', '--backup-id', 'b2', '--part-size', '4']);
 
