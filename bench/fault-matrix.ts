@@ -64,7 +64,7 @@ const SERVICE_PROXY = '/services/[^/]+/proxy';
 /** The faults of the matrix. */
 export type FaultKind = 'kube-500-once' | 'kube-500-always' | 'kube-hang' | 'job-fails' | 'snapshot-error' | S3FaultKind;
 /** The S3 faults: they act on the vault, through the proxy. */
-export type S3FaultKind = 's3-500-always' | 's3-slowdown-once' | 's3-reset-once' | 's3-denied';
+export type S3FaultKind = 's3-500-always' | 's3-slowdown-once' | 's3-reset-once' | 's3-cut-once' | 's3-cut-always' | 's3-denied';
 
 /** How each fault reads in the table, and whether the workflow is expected to recover from it. */
 export const FAULTS: Record<FaultKind, { readonly label: string; readonly recovers: boolean }> = {
@@ -77,6 +77,10 @@ export const FAULTS: Record<FaultKind, { readonly label: string; readonly recove
   's3-500-always': { label: 'S3 500 InternalError always', recovers: false },
   's3-slowdown-once': { label: 'S3 503 SlowDown once', recovers: true },
   's3-reset-once': { label: 'S3 connection reset once', recovers: true },
+  // A download cut halfway through its body (a GET): not retried by the SDK; the vault store
+  // downloads it again (3 tries), then VaultReadInterrupted, which the transient policy retries.
+  's3-cut-once': { label: 'S3 download cut short once', recovers: true },
+  's3-cut-always': { label: 'S3 download cut short always', recovers: false },
   // Not retried by the SDK nor by the workflow: a missing permission or KMS grant.
   's3-denied': { label: 'S3 403 AccessDenied always', recovers: false },
 };
@@ -86,6 +90,8 @@ const S3_FAULT_RULES: Record<S3FaultKind, Pick<S3FaultRule, 'kind' | 'times'>> =
   's3-500-always': { kind: 'InternalError', times: null },
   's3-slowdown-once': { kind: 'SlowDown', times: 1 },
   's3-reset-once': { kind: 'reset', times: 1 },
+  's3-cut-once': { kind: 'cut', times: 1 },
+  's3-cut-always': { kind: 'cut', times: null },
   's3-denied': { kind: 'AccessDenied', times: null },
 };
 
@@ -209,10 +215,13 @@ export function matrixCells(only?: Workflow, families: readonly FaultFamily[] = 
       else cells.push({ fault: 'job-fails', workflow, step: 'CheckVolumes' });
     }
     if (families.includes('s3')) {
-      for (const fault of ['s3-slowdown-once', 's3-reset-once', 's3-denied', 's3-500-always'] as const) {
+      for (const fault of ['s3-slowdown-once', 's3-reset-once', 's3-cut-once', 's3-cut-always', 's3-denied', 's3-500-always'] as const) {
         for (const step of Object.keys(S3_STEP_REQUESTS[workflow])) {
+          const on = S3_STEP_REQUESTS[workflow][step]!('b').on;
           // A 500 on every request is a fault of writes; on reads it would only repeat the same path.
-          if (fault === 's3-500-always' && S3_STEP_REQUESTS[workflow][step]!('b').on !== 'write') continue;
+          if (fault === 's3-500-always' && on !== 'write') continue;
+          // Only a download (a GET's body) can be cut short.
+          if ((fault === 's3-cut-once' || fault === 's3-cut-always') && on !== 'read') continue;
           cells.push({ fault, workflow, step });
         }
       }
