@@ -14,6 +14,7 @@ import { ControllerManager, type ControllerContext } from './controllers/context
 import { JobController } from './controllers/jobs.js';
 import { MilvusOperator, milvusObjectStorageOf } from './controllers/milvus.js';
 import { NamespaceController } from './controllers/namespaces.js';
+import { TokensController } from './controllers/tokens.js';
 import { PodController } from './controllers/pods.js';
 import { SnapshotController } from './controllers/snapshots.js';
 import { VolumeController } from './controllers/volumes.js';
@@ -186,6 +187,7 @@ async function start(stateDir: string, options: LocalClusterOptions, release: ()
   const jobs = new JobController(ctx);
   for (const controller of [
     new NamespaceController(ctx),
+    new TokensController(ctx),
     new MilvusOperator(ctx),
     new StatefulSetController(ctx),
     new DeploymentController(ctx),

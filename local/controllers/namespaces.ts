@@ -11,7 +11,7 @@ const SERVICE_ACCOUNT = typeOf('ServiceAccount');
 const CONFIG_MAP = typeOf('ConfigMap');
 
 /** The PEM the local cluster publishes as its root CA (it serves plain HTTP; the value is a placeholder). */
-const ROOT_CA_PLACEHOLDER = '-----BEGIN CERTIFICATE-----\n(the local cluster serves plain HTTP on 127.0.0.1 and has no CA)\n-----END CERTIFICATE-----\n';
+export const ROOT_CA_PLACEHOLDER = '-----BEGIN CERTIFICATE-----\n(the local cluster serves plain HTTP on 127.0.0.1 and has no CA)\n-----END CERTIFICATE-----\n';
 
 /** Keeps namespaces Active and populated with their default objects. */
 export class NamespaceController implements Controller {

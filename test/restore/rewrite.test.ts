@@ -164,6 +164,22 @@ describe('rewriteForTarget', () => {
     expect(out.metadata.annotations).toEqual({ team: 'search' });
   });
 
+  it('drops a ServiceAccount token Secret token, CA, namespace and account uid, for the target cluster to issue its own, and no other Secret data', () => {
+    const token = object('Secret', 'milvus-token', {
+      type: 'kubernetes.io/service-account-token',
+      data: { token: 'c291cmNlLXRva2Vu', 'ca.crt': 'Y2E=', namespace: 'dmVjdG9yLWRi', extra: 'a2VwdA==' },
+    });
+    token.metadata.annotations = { 'kubernetes.io/service-account.name': 'milvus', 'kubernetes.io/service-account.uid': 'source-uid', team: 'search' };
+    const opaque = object('Secret', 'creds', { type: 'Opaque', data: { token: 'a2VlcA==' } });
+    opaque.metadata.annotations = { 'kubernetes.io/service-account.uid': 'not-a-token-secret' };
+
+    const out = rewrite(token) as unknown as { data: Record<string, string>; metadata: { annotations: Record<string, string> } };
+
+    expect(out.data).toEqual({ extra: 'a2VwdA==' });
+    expect(out.metadata.annotations).toEqual({ 'kubernetes.io/service-account.name': 'milvus', team: 'search' });
+    expect(rewrite(opaque)).toMatchObject({ data: { token: 'a2VlcA==' }, metadata: { annotations: { 'kubernetes.io/service-account.uid': 'not-a-token-secret' } } });
+  });
+
   it('does not change the object it was given', () => {
     const cm = configMap('c', { a: `svc.${FROM}:1` });
     const before = structuredClone(cm);
