@@ -5,8 +5,9 @@ import { backupVolume } from '../../core/datamover/backup.js';
 import { restoreVolume } from '../../core/datamover/restore.js';
 import { verifyVault } from '../../core/datamover/verify.js';
 import { FileVaultStore } from '../../core/vault/file-store.js';
-import { volumeSummaryKey } from '../../core/vault/layout.js';
-import { buildTree, SMALL_CHUNKS, snapshotTree, tempDir } from './helpers.js';
+import { IndexReadError } from '../../core/datamover/index-format.js';
+import { volumeIndexKey, volumeSummaryKey } from '../../core/vault/layout.js';
+import { buildTree, cutReadsShort, SMALL_CHUNKS, snapshotTree, tempDir } from './helpers.js';
 
 // A data-mover Job whose pod is killed is retried (backoffLimit), and the attempt before may have
 // written the volume's index, or its index and summary, locked until the backup's retain-until
@@ -51,5 +52,20 @@ describe('a retried volume backup', () => {
     await restoreVolume({ vault, volume: 'etcd', backupId: 'nightly-1', target, workers: 1 });
     expect(await snapshotTree(target)).toEqual(await snapshotTree(source));
     expect((await vault.head(volumeSummaryKey('nightly-1', 'etcd')))?.retainUntil).toEqual(LOCKED_UNTIL);
+  });
+
+  it('fails, rather than start over, when its read of the index the earlier attempt left is cut short, and the next retry finishes', async () => {
+    const { source, root, vault, run } = await setUp();
+    await run();
+    await rm(join(root, volumeSummaryKey('nightly-1', 'etcd')));
+    // Starting over would write the index again, which Object Lock refuses: a failed read is not
+    // damage to the index, so this attempt fails and the Job's next retry comes back to it.
+    cutReadsShort(vault, volumeIndexKey('nightly-1', 'etcd'));
+
+    await expect(run()).rejects.toThrow(IndexReadError);
+
+    const healthy = new FileVaultStore(root, { now: () => NOW });
+    const again = await backupVolume({ source, vault: healthy, volume: 'etcd', backupId: 'nightly-1', now: NOW, retainUntil: LOCKED_UNTIL, chunker: SMALL_CHUNKS, workers: 1 });
+    expect(again).toMatchObject({ resumed: 'index', packsUploaded: 0 });
   });
 });
