@@ -51,7 +51,10 @@ export interface S3FaultRule {
   readonly parts?: boolean;
   /** How many matching requests fail; `null`: every one. @default 1 */
   readonly times?: number | null;
-  /** How many matching requests pass before the first fails. @default 0 */
+  /**
+   * How many matching requests pass before the first fails. @default 0 (A request a rule lets
+   * pass this way meets no later rule nor seeded fault.)
+   */
   readonly skip?: number;
 }
 
@@ -109,15 +112,14 @@ function describe(req: IncomingMessage): S3Request {
   return { get: req.method === 'GET', write: req.method === 'PUT' || req.method === 'POST', part: url.searchParams.has('partNumber') && url.searchParams.has('uploadId'), key };
 }
 
-/** Sends the first half of `answer`'s body (by its Content-Length), then destroys the socket. */
+/** Sends the first half of `answer`'s body (by its Content-Length, at least 2), then destroys the socket. */
 function cutShort(answer: IncomingMessage, res: ServerResponse): void {
-  const half = Math.floor(Number(answer.headers['content-length'] ?? 0) / 2);
+  const half = Math.floor(Number(answer.headers['content-length']) / 2);
   let sent = 0;
   const cut = (): void => {
     answer.destroy();
     res.socket?.destroy();
   };
-  if (half === 0) return cut();
   answer.on('data', (chunk: Buffer) => {
     if (sent >= half) return;
     const part = chunk.subarray(0, half - sent);
@@ -190,7 +192,8 @@ export class FaultyS3Proxy {
     this.server = createServer((req, res) => {
       const r = describe(req);
       const fault = this.faultFor(r);
-      if (fault) this.faults[fault.part ? 'multipart part' : fault.kind]!++;
+      // A cut is counted once it is made (an answer with a body to cut).
+      if (fault && fault.kind !== 'cut') this.faults[fault.part ? 'multipart part' : fault.kind]!++;
       if (fault && fault.kind !== 'cut') {
         req.resume();
         if (fault.kind === 'reset') return void req.socket.destroy();
@@ -215,8 +218,13 @@ export class FaultyS3Proxy {
         }
         const headers = held && (req.method === 'GET' || req.method === 'HEAD') && status < 300 ? { ...answer.headers, 'x-amz-object-lock-mode': held.mode, 'x-amz-object-lock-retain-until-date': held.until.toISOString() } : answer.headers;
         res.writeHead(status, headers);
-        if (fault?.kind === 'cut') cutShort(answer, res);
-        else answer.pipe(res);
+        // Only a body can be cut: an error answer (a 404, a 304) goes through whole.
+        if (fault?.kind === 'cut' && status < 300 && Number(answer.headers['content-length'] ?? 0) >= 2) {
+          this.faults['cut']!++;
+          cutShort(answer, res);
+        } else {
+          answer.pipe(res);
+        }
       });
       up.on('error', () => res.destroy());
       req.pipe(up);

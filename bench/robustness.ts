@@ -24,7 +24,8 @@
  * differ), `unreported` (restore refused but verify says nothing) or `crashed` (exit 2: a
  * stack trace). The last three are defects. Over `s3`, s3rver sits behind a proxy on
  * 127.0.0.1 (bench/faulty-s3.ts) that answers a seeded share of requests with 503 SlowDown,
- * 500, a reset connection, and half the parts of multipart uploads with a 500 (the first part
+ * 500, a reset connection or (a GET) a download cut short halfway through its body, and half
+ * the parts of multipart uploads with a 500 (the first part
  * of the run always): backups run with `--part-size 5`, S3's smallest part, and the starting
  * tree holds a file above it, so packs above 5 MiB go up in parts. Checks run with the faults
  * paused, so a transient error is never mistaken for a broken backup.

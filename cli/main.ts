@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { asAwsEnvironmentError, UserError } from '../core/errors.js';
 import { asFileSystemError } from '../core/fs-errors.js';
+import { isReadInterrupted } from '../core/vault/store.js';
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
 type Register = (program: Command) => void;
@@ -87,9 +88,24 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 /**
+ * What the vault did, not a bug of ours, as a UserError: a download cut short every time it was
+ * tried (its message says to try again), or an object the integrity checks found damaged (its
+ * message names it and what to do). Any command that reads the vault can meet them.
+ */
+function asVaultFailure(err: unknown): UserError | undefined {
+  if (!(err instanceof Error)) return undefined;
+  if (isReadInterrupted(err) || VAULT_DAMAGE.has(err.name)) return new UserError(err.message, { cause: err });
+  return undefined;
+}
+
+/** The names of the errors that report a damaged vault object (an index, a summary, a pack's bytes). */
+const VAULT_DAMAGE = new Set(['IndexCorruptError', 'SummaryCorrupt', 'ObjectChecksumMismatch']);
+
+/**
  * Prints what ended the CLI with `err` and returns the exit code: nothing for a usage error
  * (commander printed it), one line for the user's mistakes and the environment's (exit 1: a
- * full disk, no AWS credentials, a catalog table not deployed in that region), the stack and a
+ * full disk, no AWS credentials, a catalog table not deployed in that region, a vault download
+ * cut short or a damaged vault object), the stack and a
  * request to report it for anything else, which is a bug of ours (exit 2).
  */
 export function reportFailure(err: unknown, write: (text: string) => void): number {
@@ -100,7 +116,7 @@ export function reportFailure(err: unknown, write: (text: string) => void): numb
   // A full disk, a read-only directory, a file in the way, no AWS credentials, a table not
   // deployed: the user's to fix, so one line. Commands name the AWS resource where they call it;
   // one that reached here unannotated still gets a line naming the request.
-  const userError = err instanceof UserError ? err : (asFileSystemError(err) ?? asAwsEnvironmentError(err));
+  const userError = err instanceof UserError ? err : (asFileSystemError(err) ?? asAwsEnvironmentError(err) ?? asVaultFailure(err));
   if (userError) {
     write(`error: ${userError.message}\n`);
     return userError.exitCode;

@@ -35,7 +35,8 @@ export class InvalidInputError extends UserError {
 export const TRANSIENT_ERROR_NAMES = [
   'KubernetesTransientError',
   'MilvusRelayUnavailable',
-  // A vault object's stream failed mid-read (core/datamover/index-format.ts IndexReadError).
+  // A vault object's download cut short (core/vault/store.ts VaultReadInterruptedError, and the
+  // data mover's IndexReadError for a file index read as it streams).
   'VaultReadInterrupted',
   'ThrottlingException',
   'ProvisionedThroughputExceededException',

@@ -12,7 +12,7 @@ import { LRUCache } from 'lru-cache';
 import { UserError } from '../errors.js';
 import { withPath } from '../fs-errors.js';
 import { backupProgressKey, checkBackupId, checkVolumeName, packKey, volumeIndexKey, volumeSummaryKey } from '../vault/layout.js';
-import { DOWNLOAD_ATTEMPTS, ObjectNotFoundError, type VaultStore } from '../vault/store.js';
+import { DOWNLOAD_ATTEMPTS, isChecksumMismatch, isCutShort, ObjectNotFoundError, type VaultStore } from '../vault/store.js';
 import { ChunkerPool } from './chunker-pool.js';
 import { CHUNKER_ID, DEFAULT_CHUNKER, type ChunkerParams } from './fastcdc.js';
 import { comparePaths, displayPath, IndexCorruptError, IndexReader, IndexReadError, IndexWriter, type ChunkRef, type IndexEntry } from './index-format.js';
@@ -360,7 +360,8 @@ async function writeSummary(vault: VaultStore, options: BackupOptions, fields: P
  *   is written, committing to that index; its packs' locks are extended as a backup's would be;
  * - otherwise (nothing there, or an index that does not read): undefined, and the backup runs
  *   from the start, as it always did. A read that failed below the index (`IndexReadError`, a
- *   connection reset) says nothing about it: it is thrown, and the Job's retry comes back here.
+ *   connection reset) says nothing about it: the index is read again ({@link DOWNLOAD_ATTEMPTS}
+ *   tries in all), then the error is thrown, and the Job's retry comes back here.
  */
 async function earlierAttempt(vault: VaultStore, volume: string, backupId: string, options: BackupOptions): Promise<Omit<BackupResult, 'durationSeconds'> | undefined> {
   const indexKey = volumeIndexKey(backupId, volume);
@@ -374,10 +375,32 @@ async function earlierAttempt(vault: VaultStore, volume: string, backupId: strin
     }
   }
   if (!(await vault.head(indexKey))) return undefined;
+  let read: Awaited<ReturnType<typeof readEarlierIndex>>;
+  // Read again when the download is cut short (as the parent's index is); a damaged index is
+  // redone; a read that failed every time fails the backup, and the Job's retry comes back here.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      read = await readEarlierIndex(vault, indexKey);
+      break;
+    } catch (err) {
+      if (err instanceof IndexCorruptError) return undefined;
+      if (!(err instanceof IndexReadError)) throw err;
+      if (attempt < DOWNLOAD_ATTEMPTS && isCutShort(err.cause)) continue;
+      throw attempt > 1 ? new IndexReadError(`index ${indexKey}`, err.cause as Error, attempt) : err;
+    }
+  }
+  const { packs, stats, index } = read;
+  for (const id of packs) if (!(await vault.head(packKey(id)))) return undefined;
+  if (options.retainUntil) stats.packsRetentionExtended = await extendAll(vault, packs, options.retainUntil);
+  await writeSummary(vault, options, { parentBackupId: null, indexKey, index, stats });
+  return { volume, backupId, parentBackupId: null, parentSkipped: null, indexKey, ...stats, resumed: 'index' };
+}
+
+/** Reads the index an earlier attempt left to its end: its packs, the statistics it holds and its commitment. */
+async function readEarlierIndex(vault: VaultStore, indexKey: string) {
   const reader = new IndexReader(await vault.openRead(indexKey), `index ${indexKey}`);
   const packs = new Set<string>();
   const stats = { files: 0, directories: 0, symlinks: 0, skipped: 0, bytesTotal: 0, bytesScanned: 0, bytesUploaded: 0, filesUnchanged: 0, chunksNew: 0, chunksReused: 0, packsUploaded: 0, packsRetentionExtended: 0 };
-  let digest: { sha256: string; size: number } | undefined;
   try {
     await reader.readHeader();
     for (let e = await reader.next(); e !== undefined; e = await reader.next()) {
@@ -392,19 +415,10 @@ async function earlierAttempt(vault: VaultStore, volume: string, backupId: strin
         }
       }
     }
-    digest = await reader.digest();
-  } catch (err) {
-    // A damaged index is redone; a read that failed (IndexReadError) fails the backup, which
-    // its retry resumes from here.
-    if (err instanceof IndexCorruptError) return undefined;
-    throw err;
+    return { packs, stats, index: { ...(await reader.digest()), ...reader.counts } };
   } finally {
     await reader.close().catch(() => {});
   }
-  for (const id of packs) if (!(await vault.head(packKey(id)))) return undefined;
-  if (options.retainUntil) stats.packsRetentionExtended = await extendAll(vault, packs, options.retainUntil);
-  await writeSummary(vault, options, { parentBackupId: null, indexKey, index: { ...digest, ...reader.counts }, stats });
-  return { volume, backupId, parentBackupId: null, parentSkipped: null, indexKey, ...stats, resumed: 'index' };
 }
 
 /**
@@ -417,6 +431,9 @@ async function earlierAttempt(vault: VaultStore, volume: string, backupId: strin
  * to nothing: its index is used if it reads. An error reaching the vault is thrown, not a
  * reason: a transient failure is not damage.
  */
+/** What IndexCorruptError's message ends with: a parent passed over gives only the damage as its reason. */
+const DAMAGE_ADVICE = /; the index is damaged, restore from another backup$/;
+
 async function stageParentIndex(vault: VaultStore, parent: VolumeSummary, dir: string): Promise<{ readonly file: string } | { readonly reason: string }> {
   const key = parent.indexKey;
   const file = join(dir, 'parent-index.jsonl.gz');
@@ -424,6 +441,7 @@ async function stageParentIndex(vault: VaultStore, parent: VolumeSummary, dir: s
     await download(vault, key, file);
   } catch (err) {
     if (err instanceof ObjectNotFoundError) return { reason: `its index ${key} is missing` };
+    if (err instanceof IndexCorruptError) return { reason: err.message.replace(DAMAGE_ADVICE, '') };
     throw err;
   }
   const reader = new IndexReader(createReadStream(file), `index ${key}`);
@@ -438,7 +456,7 @@ async function stageParentIndex(vault: VaultStore, parent: VolumeSummary, dir: s
     return { file };
   } catch (err) {
     // IndexCorruptError says "…; the index is damaged, restore from another backup": only the damage matters here.
-    if (err instanceof IndexCorruptError) return { reason: err.message.replace(/; the index is damaged, restore from another backup$/, '') };
+    if (err instanceof IndexCorruptError) return { reason: err.message.replace(DAMAGE_ADVICE, '') };
     throw err;
   } finally {
     await reader.close().catch(() => {});
@@ -466,7 +484,11 @@ async function download(vault: VaultStore, key: string, file: string): Promise<v
     } catch (err) {
       // A download that closed before its end without an error is rejected as a premature close.
       if (writeFailedFirst && (err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') throw withPath(err, file);
-      if (attempt >= DOWNLOAD_ATTEMPTS) throw new IndexReadError(`index ${key}`, err as Error);
+      const checksum = isChecksumMismatch(err);
+      if (attempt < DOWNLOAD_ATTEMPTS && (checksum || isCutShort(err))) continue;
+      // Other bytes than the store's checksum for them, every time: the object's, not the read's.
+      if (checksum) throw new IndexCorruptError(`index ${key}`, `cannot read it (${(err as Error).message}; ${attempt} download(s))`);
+      throw new IndexReadError(`index ${key}`, err as Error, attempt);
     }
   }
 }

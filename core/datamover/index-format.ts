@@ -22,6 +22,7 @@ import { createInterface, type Interface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { createGunzip, createGzip, type Gunzip } from 'node:zlib';
 import { TransientError } from '../errors.js';
+import { isChecksumMismatch, READ_INTERRUPTED } from '../vault/store.js';
 
 export const INDEX_FORMAT = 'milvus-guard/volume-index';
 export const INDEX_VERSION = 1;
@@ -75,11 +76,13 @@ export class IndexCorruptError extends Error {
  * Reading an index failed below it: its stream failed (a connection reset, an I/O error) or
  * closed before its end. That says nothing about the index, which may well be whole, so it is
  * not {@link IndexCorruptError} (whose advice, restore another backup, would be wrong on the
- * day a network is flaky): a retry may read it, and the workflows retry it by name.
+ * day a network is flaky): a retry may read it. The workflows' Lambda steps retry it by name
+ * (the vault store's `VaultReadInterruptedError` has the same); a data-mover Job by its own
+ * retries.
  */
 export class IndexReadError extends TransientError {
-  constructor(what: string, cause: Error) {
-    super('VaultReadInterrupted', `${what}: reading it failed (${cause.message}); that is a failure of the read, not known damage to the index: try again`, { cause });
+  constructor(what: string, cause: Error, attempts = 1) {
+    super(READ_INTERRUPTED, `${what}: reading it failed${attempts > 1 ? ` ${attempts} times` : ''} (${cause.message}); that is a failure of the read, not known damage to the index: try again`, { cause });
   }
 }
 
@@ -294,14 +297,18 @@ export class IndexReader {
    */
   async digest(): Promise<{ sha256: string; size: number }> {
     if (!(await this.ended)) {
-      if (this.readFailure) throw new IndexReadError(this.what, this.readFailure);
-      throw new IndexCorruptError(this.what, 'it could not be read to its end');
+      if (this.readFailure && !isChecksumMismatch(this.readFailure)) throw new IndexReadError(this.what, this.readFailure);
+      throw new IndexCorruptError(this.what, this.readFailure ? `cannot read it (${this.readFailure.message})` : 'it could not be read to its end');
     }
     return { sha256: this.hash.copy().digest('hex'), size: this.size };
   }
 
   async readHeader(): Promise<IndexHeader> {
     if (this.header) return this.header;
+    return this.failing(() => this.decodeHeader());
+  }
+
+  private async decodeHeader(): Promise<IndexHeader> {
     const first = await this.nextLine();
     if (first === undefined) throw new IndexCorruptError(this.what, 'the index is empty');
     let h: Partial<IndexHeader>;
@@ -319,6 +326,24 @@ export class IndexReader {
   /** The next entry, or undefined at the end. */
   async next(): Promise<IndexEntry | undefined> {
     if (!this.header) await this.readHeader();
+    return this.failing(() => this.decodeNext());
+  }
+
+  /**
+   * Runs `read`; when it throws, stops the streams too, so that the object is let go of and
+   * `digest()` settles (on a line that does not decode, gunzip and the source would go on).
+   */
+  private async failing<T>(read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch (err) {
+      this.gunzip.destroy();
+      this.source.destroy();
+      throw err;
+    }
+  }
+
+  private async decodeNext(): Promise<IndexEntry | undefined> {
     for (;;) {
       const line = await this.nextLine();
       if (line === undefined) return undefined;
@@ -344,7 +369,8 @@ export class IndexReader {
       const r = await this.lines.next();
       return r.done ? undefined : r.value;
     } catch (err) {
-      if (err === this.readFailure) throw new IndexReadError(this.what, err as Error);
+      // A body that does not match the store's checksum for it is the object's bytes, not the read.
+      if (err === this.readFailure && !isChecksumMismatch(err)) throw new IndexReadError(this.what, err as Error);
       throw new IndexCorruptError(this.what, `cannot read it (${(err as Error).message})`);
     }
   }

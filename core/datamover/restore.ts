@@ -27,10 +27,10 @@ import { UserError } from '../errors.js';
 import { withPath } from '../fs-errors.js';
 import { checkBackupId, checkRestoreId, checkVolumeName, restoreProgressKey } from '../vault/layout.js';
 import { packKey } from '../vault/layout.js';
-import { ObjectNotFoundError, ShortReadError, type VaultStore } from '../vault/store.js';
+import { DOWNLOAD_ATTEMPTS, isChecksumMismatch, isCutShort, ObjectNotFoundError, ShortReadError, type VaultStore } from '../vault/store.js';
 import { ChunkError } from './chunk-reader.js';
 import { DIRECT_MIN_BYTES, RestoreArena, RestoreWriters, sharedAlignedBuffer, WASM_PAGE, type WriterFailure, type WriterOp, type WriterResult } from './restore-writers.js';
-import { displayPath, IndexCorruptError, IndexReader, type IndexEntry } from './index-format.js';
+import { displayPath, IndexCorruptError, IndexReader, IndexReadError, type IndexEntry } from './index-format.js';
 import { hasIndexCommitment, indexMismatches, readVolumeSummary, SummaryCorruptError, type IndexCommitment, type IndexSeen, type VolumeSummary } from './summary.js';
 import { ProgressReporter, type ProgressOptions } from './progress.js';
 
@@ -946,8 +946,8 @@ function writerError(file: RestoreFile, failed: WriterFailure): unknown {
 /**
  * Compares the index object with the summary's commitment before anything is created; throws
  * `IndexCorruptError` naming every difference (`SummaryCorruptError` where the index's bytes are
- * the committed ones and only the summary's counts differ, `RestoreError` where it cannot be
- * read, or matches only when read again). A summary written before the integrity chain
+ * the committed ones and only the summary's counts differ, `IndexReadError` where its download
+ * is cut short every time it is tried, `RestoreError` where it matches only when read again). A summary written before the integrity chain
  * commits to nothing: the check after hydration ({@link checkRestoredAgainst}) still compares
  * its file count and bytes.
  *
@@ -959,19 +959,29 @@ function writerError(file: RestoreFile, failed: WriterFailure): unknown {
  */
 async function checkIndexCommitment(vault: VaultStore, summary: VolumeSummary, what: string): Promise<void> {
   if (!hasIndexCommitment(summary)) return;
-  const hash = createHash('sha256');
+  let sha256: string;
   let size = 0;
-  const stream = await vault.openRead(summary.indexKey);
-  try {
-    for await (const chunk of stream) {
-      hash.update(chunk as Buffer);
-      size += (chunk as Buffer).length;
+  for (let attempt = 1; ; attempt++) {
+    const hash = createHash('sha256');
+    size = 0;
+    const stream = await vault.openRead(summary.indexKey);
+    try {
+      for await (const chunk of stream) {
+        hash.update(chunk as Buffer);
+        size += (chunk as Buffer).length;
+      }
+      sha256 = hash.digest('hex');
+      break;
+    } catch (err) {
+      // Raw bytes, nothing decoded: a download cut short is not damage, and is read again; bytes
+      // that fail the store's checksum for them every time are the object's.
+      const checksum = isChecksumMismatch(err);
+      if (attempt < DOWNLOAD_ATTEMPTS && (checksum || isCutShort(err))) continue;
+      if (checksum) throw new IndexCorruptError(what, `cannot read it (${(err as Error).message}; ${attempt} download(s))`);
+      throw new IndexReadError(what, err as Error, attempt);
     }
-  } catch (err) {
-    // Raw bytes, nothing decoded: a read that failed (a connection reset), not damage.
-    throw new RestoreError(what, `cannot read it (${(err as Error).message}); nothing was created: run the restore again`, { cause: err });
   }
-  if (size === summary.index.size && hash.digest('hex') === summary.index.sha256) return;
+  if (size === summary.index.size && sha256 === summary.index.sha256) return;
   const reader = new IndexReader(await vault.openRead(summary.indexKey), what);
   try {
     while ((await reader.next()) !== undefined);

@@ -23,10 +23,10 @@ import { LRUCache } from 'lru-cache';
 import { UserError } from '../errors.js';
 import { checkBackupRecord, type ChainBreak } from '../vault/backup-index.js';
 import { backupRecordKey, BACKUPS_PREFIX, InvalidKeyPartError, PACKS_PREFIX, packKey, parseBackupObjectKey, parseVolumeSummaryKey, VOLUMES_PREFIX, volumeSummaryKey } from '../vault/layout.js';
-import { ObjectNotFoundError, type VaultStore } from '../vault/store.js';
+import { isReadInterrupted, ObjectChecksumMismatchError, ObjectNotFoundError, type VaultStore } from '../vault/store.js';
 import { ChunkError, readChunks, type ChunkHasher } from './chunk-reader.js';
 import { ChunkerPool } from './chunker-pool.js';
-import { displayPath, IndexReader, IndexReadError, type ChunkRef } from './index-format.js';
+import { displayPath, IndexReader, type ChunkRef } from './index-format.js';
 import { hasIndexCommitment, indexMismatches, readVolumeSummaryHashed, SummaryCorruptError, type VolumeSummary } from './summary.js';
 import { Semaphore } from '../vault/semaphore.js';
 import { mapBounded } from '../objectstore/bounded.js';
@@ -124,7 +124,8 @@ export { checkBackupRecord };
  * `backup.json` nor a failure mark: running, or its execution died); those are listed in
  * `unfinished`, their exports not yet checked against a summary. Throws
  * {@link VaultNotRecognisedError} for a vault that holds nothing of ours, and
- * {@link IndexReadError} when an index's read fails below it (no verdict); never throws for
+ * a `VaultReadInterrupted` error when a download of an index or a pack is cut short every time
+ * it is tried (no verdict); never throws for
  * damage: it returns the problems.
  */
 export async function verifyVault(options: VerifyOptions): Promise<VerifyResult> {
@@ -214,7 +215,9 @@ export async function verifyVault(options: VerifyOptions): Promise<VerifyResult>
         counts.bytesVerified += bytes.length;
       }
     } catch (err) {
-      if (!(err instanceof ChunkError)) throw err;
+      // A pack whose bytes fail the store's checksum on every download is as broken as a chunk
+      // that hashes wrong; a download cut short every time is no verdict (thrown, see below).
+      if (!(err instanceof ChunkError || err instanceof ObjectChecksumMismatchError)) throw err;
       problems.push({ kind: 'chunk', ...target, path, problem: err.message });
     }
     options.onProgress?.({ files: counts.files, bytesVerified: counts.bytesVerified });
@@ -289,31 +292,35 @@ export async function verifyVault(options: VerifyOptions): Promise<VerifyResult>
       }
       const inflight = new Set<Promise<void>>();
       let failure: unknown;
-      for await (const entry of reader.entries()) {
-        if (entry.type !== 'file') continue;
-        counts.files++;
-        const refs = entry.chunks ?? [];
-        counts.chunks += refs.length;
-        const path = displayPath(entry.path);
-        const total = refs.reduce((n, r) => n + r.length, 0);
-        if (total !== entry.size) problems.push({ kind: 'index', ...target, path: summary.indexKey, problem: `file ${path} has chunks adding up to ${total} bytes, but its size is ${entry.size}` });
-        if (!readData) {
-          notePacks(target, path, refs);
-          continue;
+      try {
+        for await (const entry of reader.entries()) {
+          if (entry.type !== 'file') continue;
+          counts.files++;
+          const refs = entry.chunks ?? [];
+          counts.chunks += refs.length;
+          const path = displayPath(entry.path);
+          const total = refs.reduce((n, r) => n + r.length, 0);
+          if (total !== entry.size) problems.push({ kind: 'index', ...target, path: summary.indexKey, problem: `file ${path} has chunks adding up to ${total} bytes, but its size is ${entry.size}` });
+          if (!readData) {
+            notePacks(target, path, refs);
+            continue;
+          }
+          if (failure !== undefined) throw failure;
+          await slots.acquire();
+          const task = checkFile(target, path, refs)
+            .catch((err: unknown) => {
+              failure ??= err;
+            })
+            .finally(() => {
+              slots.release();
+              inflight.delete(task);
+            });
+          inflight.add(task);
         }
-        if (failure !== undefined) throw failure;
-        await slots.acquire();
-        const task = checkFile(target, path, refs)
-          .catch((err: unknown) => {
-            failure ??= err;
-          })
-          .finally(() => {
-            slots.release();
-            inflight.delete(task);
-          });
-        inflight.add(task);
+      } finally {
+        // However the loop ends, no chunk check is left running (its pool closes after this).
+        await Promise.all([...inflight]);
       }
-      await Promise.all([...inflight]);
       if (failure !== undefined) throw failure;
       if (!readData) options.onProgress?.({ files: counts.files, bytesVerified: counts.bytesVerified });
       const digest = await reader.digest();
@@ -331,9 +338,9 @@ export async function verifyVault(options: VerifyOptions): Promise<VerifyResult>
         problems.push({ kind: 'summary', ...target, path: summaryKey, problem: `records ${stats?.files} files (${stats?.bytesTotal} bytes) where its index holds ${reader.counts.files} files (${reader.counts.bytes} bytes): it was altered, a restore of it fails` });
       }
     } catch (err) {
-      // A read that failed below the index says nothing about it: verify cannot give its
-      // verdict, and says so (thrown) rather than report damage that may not be there.
-      if (err instanceof IndexReadError) throw err;
+      // A read cut short, of the index or of a pack, says nothing about either: verify cannot
+      // give its verdict, and says so (thrown) rather than report damage that may not be there.
+      if (isReadInterrupted(err)) throw err;
       if (err instanceof ObjectNotFoundError) problems.push({ kind: 'index', ...target, path: summary.indexKey, problem: 'is missing' });
       else if (err instanceof InvalidKeyPartError) problems.push({ kind: 'index', ...target, path: summary.indexKey, problem: `references a malformed pack id (${err.message})` });
       else problems.push({ kind: 'index', ...target, path: summary.indexKey, problem: messageOf(err) });

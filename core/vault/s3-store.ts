@@ -80,6 +80,9 @@ import {
   ThawTierUnavailableError,
   VaultReadInterruptedError,
   DOWNLOAD_ATTEMPTS,
+  isChecksumMismatch,
+  isCutShort,
+  ObjectChecksumMismatchError,
   type DeleteManyResult,
   type LockState,
   type ObjectInfo,
@@ -261,7 +264,9 @@ export class S3VaultStore implements VaultStore {
       try {
         return await body.transformToByteArray();
       } catch (err) {
-        if (attempt >= DOWNLOAD_ATTEMPTS) throw new VaultReadInterruptedError(this.url, key, err, attempt);
+        const checksum = isChecksumMismatch(err);
+        if (!checksum && !isCutShort(err)) throw err;
+        if (attempt >= DOWNLOAD_ATTEMPTS) throw checksum ? new ObjectChecksumMismatchError(this.url, key, err, attempt) : new VaultReadInterruptedError(this.url, key, err, attempt);
       }
     }
   }

@@ -292,15 +292,65 @@ const messageOf = (err: unknown): string => (typeof (err as { message?: unknown 
  */
 export const DOWNLOAD_ATTEMPTS = 3;
 
+/** The name of {@link VaultReadInterruptedError} and of the data mover's `IndexReadError`. */
+export const READ_INTERRUPTED = 'VaultReadInterrupted';
+
+/**
+ * Whether a download's stream failed because it was cut short below the data: a connection
+ * reset or aborted in mid-body (Node's http client: `aborted`, ECONNRESET), a stream closed
+ * before its end, a socket timeout, or the SDK's ChecksumStream finding the body shorter than
+ * its length (@smithy/util-stream). Not a checksum mismatch: that is the bytes' fault.
+ */
+export function isCutShort(err: unknown): boolean {
+  const e = err as { code?: unknown; name?: unknown; message?: unknown } | undefined;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  const message = typeof e?.message === 'string' ? e.message : '';
+  return (
+    ['ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'ERR_STREAM_PREMATURE_CLOSE'].includes(code) ||
+    e?.name === 'TimeoutError' ||
+    message === 'aborted' ||
+    message.startsWith('Connection lost or stream closed before all data was received')
+  );
+}
+
+/**
+ * Whether a download's bytes did not match the checksum the store keeps for the object (the AWS
+ * SDK validates a GET's body against it: `Checksum mismatch: expected … but received …`, thrown
+ * by @smithy/util-stream's ChecksumStream at the end of the body).
+ */
+export function isChecksumMismatch(err: unknown): boolean {
+  const message = (err as { message?: unknown } | undefined)?.message;
+  return typeof message === 'string' && message.startsWith('Checksum mismatch');
+}
+
+/** Whether `err` is a read that was cut short, every time it was tried ({@link READ_INTERRUPTED}). */
+export function isReadInterrupted(err: unknown): boolean {
+  return err instanceof TransientError && err.name === READ_INTERRUPTED;
+}
+
 /**
  * An object's download stopped partway, every time it was tried: the store answered, then the
- * connection was cut before the body was whole. Not damage (a truncated object is answered
- * whole, with its own length): a later retry may read it, and the workflows retry it by name.
+ * connection was cut before the body was whole (see {@link isCutShort}). Not damage (a truncated
+ * object is answered whole, with its own length): a later retry may read it; the workflows'
+ * Lambda steps retry it by name, a data-mover Job by its own retries.
  */
 export class VaultReadInterruptedError extends TransientError {
   readonly key: string;
   constructor(vaultUrl: string, key: string, cause: unknown, attempts: number) {
-    super('VaultReadInterrupted', `object ${key} in vault ${vaultUrl} could not be read: its download was cut short ${attempts === 1 ? 'once' : `${attempts} times`} (${messageOf(cause)}); try again`, { cause });
+    super(READ_INTERRUPTED, `object ${key} in vault ${vaultUrl} could not be read: its download was cut short ${attempts === 1 ? 'once' : `${attempts} times`} (${messageOf(cause)}); try again`, { cause });
+    this.key = key;
+  }
+}
+
+/**
+ * Every download of an object came with other bytes than the checksum the store keeps for it
+ * (see {@link isChecksumMismatch}): once could be a transfer, every time is the object.
+ */
+export class ObjectChecksumMismatchError extends Error {
+  readonly key: string;
+  constructor(vaultUrl: string, key: string, cause: unknown, attempts: number) {
+    super(`object ${key} in vault ${vaultUrl} does not match the checksum the store keeps for it (${messageOf(cause)}; ${attempts} download(s))`, { cause });
+    this.name = 'ObjectChecksumMismatch';
     this.key = key;
   }
 }

@@ -2,6 +2,8 @@ import { describe, expect, it } from '@jest/globals';
 import { CommanderError } from 'commander';
 import { reportFailure } from '../../cli/main.js';
 import { UserError } from '../../core/errors.js';
+import { IndexCorruptError } from '../../core/datamover/index-format.js';
+import { VaultReadInterruptedError } from '../../core/vault/store.js';
 import { asFileSystemError, FileSystemError, USER_FS_ERROR_CODES, withPath } from '../../core/fs-errors.js';
 
 /** An error shaped like the ones Node's fs functions reject with. */
@@ -94,6 +96,13 @@ describe('what the CLI prints when a command fails', () => {
       code: 1,
       text: 'error: cannot open /mnt/snapshot/x: the file system is read-only (EROFS); choose a directory on a writable file system, or mount it read-write\n',
     });
+  });
+
+  it('prints a vault download cut short every time, and a damaged vault object, as one line, exit 1: the vault, not a bug', () => {
+    const cut = new VaultReadInterruptedError('s3://vault/', 'packs/ab/ab.pack', Object.assign(new Error('aborted'), { code: 'ECONNRESET' }), 3);
+
+    expect(report(cut)).toEqual({ code: 1, text: 'error: object packs/ab/ab.pack in vault s3://vault/ could not be read: its download was cut short 3 times (aborted); try again\n' });
+    expect(report(new IndexCorruptError('index of backup b volume v', 'entries are out of order'))).toEqual({ code: 1, text: 'error: index of backup b volume v: entries are out of order; the index is damaged, restore from another backup\n' });
   });
 
   it('prints a UserError as one line with its exit code', () => {

@@ -136,15 +136,17 @@ export async function dropIndexLines(vault: { get(key: string): Promise<Buffer>;
 }
 
 /**
- * Makes every read of `key` from the `fromOpen`-th on (1 = the first) fail the way a reset
- * connection does: the stream delivers the first half of the object, then errors with
- * ECONNRESET (once `until` resolves, where given). Returns how many times the key was opened.
+ * Makes reads of `key` from the `fromOpen`-th on (1 = the first), `times` of them (all by
+ * default), fail the way a reset connection does: the stream delivers the first half of the
+ * object, then errors with ECONNRESET (once `until` resolves, where given). Returns how many
+ * times the key was opened.
  */
-export function cutReadsShort(vault: VaultStore, key: string, options: { fromOpen?: number; until?: Promise<unknown> } = {}): () => number {
+export function cutReadsShort(vault: VaultStore, key: string, options: { fromOpen?: number; times?: number; until?: Promise<unknown> } = {}): () => number {
   let opens = 0;
+  const from = options.fromOpen ?? 1;
   const openRead = vault.openRead.bind(vault);
   vault.openRead = async (k: string) => {
-    if (k !== key || ++opens < (options.fromOpen ?? 1)) return openRead(k);
+    if (k !== key || ++opens < from || opens >= from + (options.times ?? Infinity)) return openRead(k);
     const body = await vault.get(key);
     let sent = false;
     return new Readable({

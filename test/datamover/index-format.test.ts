@@ -162,6 +162,39 @@ describe('volume index format', () => {
     await expect(reader.digest()).rejects.toThrow(IndexReadError);
   });
 
+  it('calls an object that ends cleanly but short, or whose bytes fail the store checksum, damaged', async () => {
+    const whole = gzipSync(`${[HEADER, ...Array.from({ length: 2000 }, (_, i) => JSON.stringify({ p: Buffer.from(`f${String(i).padStart(5, '0')}`).toString('base64'), t: 'f', m: 420, mt: '1', s: 0 }))].join('\n')}\n`);
+    const readAll = async (reader: IndexReader): Promise<unknown> =>
+      (async () => {
+        while ((await reader.next()) !== undefined);
+      })().catch((e: unknown) => e);
+    // Truncated where it is stored: the stream ends, gunzip finds the end missing.
+    const truncated = new IndexReader(Readable.from([whole.subarray(0, whole.length / 2)]), 'test index');
+    // The SDK's ChecksumStream fails the body at its end when it does not match S3's checksum.
+    const source = new Readable({ read() {} });
+    source.push(whole.subarray(0, whole.length / 2));
+    const mismatched = new IndexReader(source, 'test index');
+    await mismatched.next();
+    source.destroy(new Error('Checksum mismatch: expected "abc=" but received "xyz=" in response header "x-amz-checksum-crc32".'));
+
+    expect(await readAll(truncated)).toBeInstanceOf(IndexCorruptError);
+    const error = await readAll(mismatched);
+    expect(error).toBeInstanceOf(IndexCorruptError);
+    expect((error as Error).message).toMatch(/^test index: cannot read it \(Checksum mismatch: /);
+    await expect(mismatched.digest()).rejects.toThrow(IndexCorruptError);
+  });
+
+  it('lets go of its object and settles digest() when a line does not decode', async () => {
+    // The source has not ended (a large object still downloading) when a line fails to decode.
+    const source = new Readable({ read() {} });
+    source.push(gzipSync(`${HEADER}\n{"p":"YQ==","t":"q"}\n`));
+    const reader = new IndexReader(source, 'test index');
+
+    await expect(reader.next()).rejects.toThrow(/malformed entry/);
+    expect(source.destroyed).toBe(true);
+    await expect(reader.digest()).rejects.toThrow(IndexCorruptError);
+  });
+
   it('rejects a file that is not a volume index', async () => {
     await expect(readerOf([JSON.stringify({ format: 'something-else' })]).readHeader()).rejects.toThrow(/not a volume index/);
   });

@@ -5,7 +5,6 @@ import { backupVolume } from '../../core/datamover/backup.js';
 import { restoreVolume } from '../../core/datamover/restore.js';
 import { verifyVault } from '../../core/datamover/verify.js';
 import { FileVaultStore } from '../../core/vault/file-store.js';
-import { IndexReadError } from '../../core/datamover/index-format.js';
 import { volumeIndexKey, volumeSummaryKey } from '../../core/vault/layout.js';
 import { buildTree, cutReadsShort, SMALL_CHUNKS, snapshotTree, tempDir } from './helpers.js';
 
@@ -54,15 +53,20 @@ describe('a retried volume backup', () => {
     expect((await vault.head(volumeSummaryKey('nightly-1', 'etcd')))?.retainUntil).toEqual(LOCKED_UNTIL);
   });
 
-  it('fails, rather than start over, when its read of the index the earlier attempt left is cut short, and the next retry finishes', async () => {
+  it('reads the index the earlier attempt left again when its read is cut short, fails rather than start over when every read is, and the next retry finishes', async () => {
     const { source, root, vault, run } = await setUp();
     await run();
+    await rm(join(root, volumeSummaryKey('nightly-1', 'etcd')));
+    const cutOnce = new FileVaultStore(root, { now: () => NOW });
+    const opens = cutReadsShort(cutOnce, volumeIndexKey('nightly-1', 'etcd'), { times: 1 });
+    const resumed = await backupVolume({ source, vault: cutOnce, volume: 'etcd', backupId: 'nightly-1', now: NOW, retainUntil: LOCKED_UNTIL, chunker: SMALL_CHUNKS, workers: 1 });
     await rm(join(root, volumeSummaryKey('nightly-1', 'etcd')));
     // Starting over would write the index again, which Object Lock refuses: a failed read is not
     // damage to the index, so this attempt fails and the Job's next retry comes back to it.
     cutReadsShort(vault, volumeIndexKey('nightly-1', 'etcd'));
 
-    await expect(run()).rejects.toThrow(IndexReadError);
+    expect([resumed.resumed, opens()]).toEqual(['index', 2]);
+    await expect(run()).rejects.toThrow(/^index backups\/nightly-1\/volumes\/etcd\/index\.jsonl\.gz: reading it failed 3 times \(read ECONNRESET\)/);
 
     const healthy = new FileVaultStore(root, { now: () => NOW });
     const again = await backupVolume({ source, vault: healthy, volume: 'etcd', backupId: 'nightly-1', now: NOW, retainUntil: LOCKED_UNTIL, chunker: SMALL_CHUNKS, workers: 1 });

@@ -124,7 +124,7 @@ describe('datamover backup --part-size over S3', () => {
     expect(retried.code).toBe(0);
     expect(JSON.parse(retried.stdout)).toMatchObject({ parentBackupId: 'p1', filesUnchanged: 1 });
     expect([index.hits, summary.hits]).toEqual([3, 3]);
-    expect(indexCut).toMatchObject({ code: 1, stderr: 'error: index backups/p1/volumes/cutvol/index.jsonl.gz: reading it failed (aborted); that is a failure of the read, not known damage to the index: try again\n' });
+    expect(indexCut).toMatchObject({ code: 1, stderr: 'error: index backups/p1/volumes/cutvol/index.jsonl.gz: reading it failed 3 times (aborted); that is a failure of the read, not known damage to the index: try again\n' });
     expect(summaryCut).toMatchObject({ code: 1, stderr: `error: object volumes/cutvol/backups/p1.json in vault s3://${BUCKET}/vault/ could not be read: its download was cut short 3 times (aborted); try again\n` });
   });
 

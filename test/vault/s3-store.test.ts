@@ -19,7 +19,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { S3DeleteError, S3VaultStore } from '../../core/vault/s3-store.js';
-import { ObjectLockedError, ObjectNotFoundError } from '../../core/vault/store.js';
+import { ObjectChecksumMismatchError, ObjectLockedError, ObjectNotFoundError, VaultReadInterruptedError } from '../../core/vault/store.js';
 import { tempDir } from '../datamover/helpers.js';
 
 const KMS = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
@@ -135,6 +135,41 @@ describe('S3VaultStore requests', () => {
 
     expect(bytes.toString()).toBe('chunk');
     expect(s3.commandCalls(GetObjectCommand)[0]!.args[0].input).toMatchObject({ Key: 'milvus/prod/data/packs/ab/abc.pack', Range: 'bytes=100-104' });
+  });
+
+  it('downloads a body cut short again, up to 3 tries, then names the read as interrupted, not the object as damaged', async () => {
+    const failing = (message: string, code?: string) => ({ transformToByteArray: async () => Promise.reject(Object.assign(new Error(message), code ? { code } : {})) });
+    s3.on(GetObjectCommand)
+      .resolvesOnce({ Body: failing('aborted', 'ECONNRESET') as never })
+      .resolvesOnce({ Body: failing('Connection lost or stream closed before all data was received. Expected 5 bytes but received 2.') as never })
+      .resolves({ Body: body(Buffer.from('chunk')) as never });
+
+    const bytes = await store().getRange('data/packs/ab/abc.pack', 100, 5);
+
+    expect(bytes.toString()).toBe('chunk');
+    expect(s3.commandCalls(GetObjectCommand)).toHaveLength(3);
+    s3.reset();
+    s3.on(GetObjectCommand).resolves({ Body: failing('aborted', 'ECONNRESET') as never });
+    const cut = await store().get('x/y').catch((e: unknown) => e);
+    expect(cut).toBeInstanceOf(VaultReadInterruptedError);
+    expect(cut).toMatchObject({ name: 'VaultReadInterrupted', message: 'object x/y in vault s3://vault-bucket/milvus/prod/ could not be read: its download was cut short 3 times (aborted); try again' });
+    expect(s3.commandCalls(GetObjectCommand)).toHaveLength(3);
+  });
+
+  it('names an object whose body fails its S3 checksum on every try as damaged, and does not retry other failures', async () => {
+    const failing = (message: string) => ({ transformToByteArray: async () => Promise.reject(new Error(message)) });
+    s3.on(GetObjectCommand).resolves({ Body: failing('Checksum mismatch: expected "AAAAAA==" but received "BBBBBB==" in response header "x-amz-checksum-crc32".') as never });
+    const mismatch = await store().get('x/y').catch((e: unknown) => e);
+    const calls = s3.commandCalls(GetObjectCommand).length;
+    s3.reset();
+    s3.on(GetObjectCommand).resolves({ Body: failing('something else') as never });
+    const other = await store().get('x/y').catch((e: unknown) => e);
+
+    expect(mismatch).toBeInstanceOf(ObjectChecksumMismatchError);
+    expect((mismatch as Error).message).toBe('object x/y in vault s3://vault-bucket/milvus/prod/ does not match the checksum the store keeps for it (Checksum mismatch: expected "AAAAAA==" but received "BBBBBB==" in response header "x-amz-checksum-crc32".; 3 download(s))');
+    expect(calls).toBe(3);
+    expect((other as Error).message).toBe('something else');
+    expect(s3.commandCalls(GetObjectCommand)).toHaveLength(1);
   });
 
   it('turns NoSuchKey into ObjectNotFoundError naming the key', async () => {
