@@ -23,30 +23,31 @@ const { FileSystemError } = await import('../../core/fs-errors.js');
 const { FileVaultStore } = await import('../../core/vault/file-store.js');
 const { tempDir } = await import('./helpers.js');
 
+/** A one-file source, a vault and a staging directory, as backupVolume's options without the backup id. */
+async function setUp(name: string) {
+  const dir = await tempDir(name);
+  const source = join(dir, 'source');
+  await mkdir(source);
+  await writeFile(join(source, 'segment'), Buffer.alloc(5000, 3));
+  const tmpDir = join(dir, 'tmp');
+  await mkdir(tmpDir);
+  return { source, vault: new FileVaultStore(join(dir, 'vault')), volume: 'etcd', now: new Date('2026-03-01T02:00:00Z'), workers: 1, tmpDir };
+}
+
 describe('backup with a full disk under the staged index', () => {
   it('names the staged index file in a one-line error the user can act on', async () => {
-    const dir = await tempDir('index-full');
-    const source = join(dir, 'source');
-    await mkdir(source);
-    await writeFile(join(source, 'segment'), Buffer.alloc(5000, 3));
-    const tmpDir = join(dir, 'tmp');
-    await mkdir(tmpDir);
+    const options = await setUp('index-full');
+    const { tmpDir } = options;
 
-    const attempt = backupVolume({ source, vault: new FileVaultStore(join(dir, 'vault')), volume: 'etcd', backupId: 'b1', now: new Date('2026-03-01T02:00:00Z'), workers: 1, tmpDir });
+    const attempt = backupVolume({ ...options, backupId: 'b1' });
 
     await expect(attempt).rejects.toThrow(FileSystemError);
     await expect(attempt).rejects.toThrow(new RegExp(`^cannot write ${tmpDir}/milvus-guard-index-\\w+/index\\.jsonl\\.gz: no space left on the device \\(ENOSPC\\)`));
   });
 
   it('names the staged parent index in a one-line error, and does not download it again', async () => {
-    const dir = await tempDir('parent-full');
-    const source = join(dir, 'source');
-    await mkdir(source);
-    await writeFile(join(source, 'segment'), Buffer.alloc(5000, 3));
-    const tmpDir = join(dir, 'tmp');
-    await mkdir(tmpDir);
-    const vault = new FileVaultStore(join(dir, 'vault'));
-    const options = { source, vault, volume: 'etcd', now: new Date('2026-03-01T02:00:00Z'), workers: 1, tmpDir };
+    const options = await setUp('parent-full');
+    const { vault } = options;
     full.on = 'nothing';
     await backupVolume({ ...options, backupId: 'b1' });
     let opens = 0;
