@@ -3,7 +3,8 @@
  * the Secrets, ConfigMaps, ServiceAccounts, claims and Roles they need to start, see
  * core/kube/references.ts), sanitized — nothing the API server assigns (status, uid,
  * resourceVersion, managedFields, creationTimestamp, generation, ownerReferences, a Service's
- * clusterIP(s)) — written to the vault as YAML. Secrets, and ConfigMaps that can carry
+ * clusterIP(s)), nor what the cluster issued into a ServiceAccount token Secret — written to
+ * the vault as YAML. Secrets, and ConfigMaps that can carry
  * credentials, are sealed (envelope encryption, see sealer.ts and the rule in sealing.ts) and
  * never written in the clear.
  */
@@ -19,6 +20,7 @@ import { CAPTURED_KINDS, collectionPath, listKind, readInventory, type CapturedK
 import type { SecretSealer } from './sealer.js';
 import { milvusConfigMapsOf, sealingReason } from './sealing.js';
 import { manifestKey, sealedManifestKey } from '../vault/layout.js';
+import { stripIssuedToken } from '../kube/service-account-tokens.js';
 
 const SERVER_METADATA = ['uid', 'resourceVersion', 'managedFields', 'creationTimestamp', 'generation', 'ownerReferences', 'selfLink', 'deletionTimestamp', 'deletionGracePeriodSeconds'];
 // Holds the whole object as last applied: for a Secret, its data in the clear.
@@ -44,6 +46,9 @@ export function sanitizeManifest(object: RawObject): RawObject {
     delete copy.spec.clusterIP;
     delete copy.spec.clusterIPs;
   }
+  // A ServiceAccount token Secret's token is a working credential of this cluster, and no
+  // restore uses it (core/kube/service-account-tokens.ts): not kept, not even sealed.
+  stripIssuedToken(copy as unknown as Parameters<typeof stripIssuedToken>[0]);
   return copy;
 }
 

@@ -160,13 +160,19 @@ export function milvusReferences(cr: { metadata: { name: string }; spec?: unknow
 /**
  * What `object` names from its namespace: a workload's pod template (see
  * {@link podSpecReferences}), a Milvus CR ({@link milvusReferences}), a ServiceAccount's image
- * pull Secrets, a RoleBinding's Role. Other kinds name nothing.
+ * pull Secrets, a RoleBinding's Role, a ServiceAccount token Secret's account (Kubernetes' tokens
+ * controller deletes a token Secret whose account does not exist: restored without it, the
+ * Secret would be gone at once). Other kinds name nothing.
  */
 export function referencesOf(object: { kind?: string; apiVersion?: string; metadata: { name: string }; spec?: unknown; [k: string]: unknown }): Reference[] {
   const via = `${object.kind}/${object.metadata.name}`;
   if (object.kind === 'Milvus' && (object.apiVersion ?? '').startsWith('milvus.io/')) return milvusReferences(object);
   if (object.kind === 'ServiceAccount') {
     return list(object.imagePullSecrets).flatMap((p) => (str(p.name) ? [{ kind: 'Secret' as const, name: p.name as string, optional: false, via: `${via} imagePullSecrets` }] : []));
+  }
+  if (object.kind === 'Secret' && object.type === 'kubernetes.io/service-account-token') {
+    const account = str(obj((object.metadata as { annotations?: unknown }).annotations)?.['kubernetes.io/service-account.name']);
+    return account && account !== 'default' ? [{ kind: 'ServiceAccount', name: account, optional: false, via: `${via} kubernetes.io/service-account.name` }] : [];
   }
   if (object.kind === 'RoleBinding') {
     const role = obj(object.roleRef);

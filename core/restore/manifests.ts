@@ -19,6 +19,7 @@ import { getOptional } from '../backup/capture.js';
 import { collectionPath, type CapturedKind, type RawObject } from '../backup/discover.js';
 import { KINDS } from '../kube/kinds.js';
 import { SealedValueError, type SealedValue, type SecretSealer } from '../backup/sealer.js';
+import { stripIssuedToken } from '../kube/service-account-tokens.js';
 import { labelValue } from '../backup/names.js';
 import type { KubeClients } from '../kube/connect.js';
 import { KubernetesRequestError } from '../kube/errors.js';
@@ -140,8 +141,6 @@ export async function readManifests(ctx: { readonly vault: VaultStore; readonly 
 
 /** Metadata the API server assigns; a restored object must not carry it. */
 const SERVER_METADATA = ['uid', 'resourceVersion', 'managedFields', 'creationTimestamp', 'generation', 'ownerReferences', 'selfLink', 'deletionTimestamp', 'deletionGracePeriodSeconds'];
-/** A Secret that holds a ServiceAccount's legacy token, issued by the cluster. */
-const SERVICE_ACCOUNT_TOKEN = 'kubernetes.io/service-account-token';
 /** Annotations that record a PVC's binding to a volume of the source cluster. */
 const BINDING_ANNOTATIONS = ['pv.kubernetes.io/bind-completed', 'pv.kubernetes.io/bound-by-controller', 'volume.kubernetes.io/selected-node', 'volume.beta.kubernetes.io/storage-provisioner', 'volume.kubernetes.io/storage-provisioner'];
 /** Fields whose value names a storage class, wherever they are (PVC and template specs, Helm values of a CR). */
@@ -192,8 +191,8 @@ function rewriteValues(value: Json, key: string | undefined, o: { fromNamespace:
  * mapped through `storageClassMap` (StatefulSet volumeClaimTemplates, PVCs, a CR's values),
  * `labels` added (Velero adds `velero.io/restore-name`), and without what cannot be created:
  * status, server-assigned metadata, a Service's cluster IPs (a headless Service keeps `None`)
- * and node ports, a PVC's binding to a source volume, a ServiceAccount token Secret's token, CA,
- * namespace and account uid (the target cluster issues its own).
+ * and node ports, a PVC's binding to a source volume, what the cluster issued into a
+ * ServiceAccount token Secret (the target cluster issues its own).
  */
 export function rewriteForTarget(object: RawObject, options: { fromNamespace: string; toNamespace: string; storageClassMap: Record<string, string>; labels: Record<string, string> }): RawObject {
   const copy = structuredClone(object) as RawObject & { status?: unknown; spec?: Record<string, unknown> };
@@ -218,19 +217,9 @@ export function rewriteForTarget(object: RawObject, options: { fromNamespace: st
     for (const a of BINDING_ANNOTATIONS) delete annotations?.[a];
     if (annotations && Object.keys(annotations).length === 0) delete metadata.annotations;
   }
-  if (copy.kind === 'Secret' && (copy as { type?: string }).type === SERVICE_ACCOUNT_TOKEN) {
-    // Kubernetes' tokens controller (pkg/controller/serviceaccount/tokens_controller.go,
-    // syncSecret) deletes a token Secret whose uid annotation names another ServiceAccount than
-    // the one of that name (the target's is new, so its uid differs), and fills in a token, CA
-    // and namespace only where they are empty: a restored token would stay the source cluster's
-    // credential, for the source namespace. Without them, the controller issues the target's
-    // (Velero's SecretAction drops the same, but keeps the namespace).
-    const annotations = metadata.annotations as Record<string, string> | undefined;
-    delete annotations?.['kubernetes.io/service-account.uid'];
-    if (annotations && Object.keys(annotations).length === 0) delete metadata.annotations;
-    const data = (copy as { data?: Record<string, string> }).data;
-    for (const key of ['token', 'ca.crt', 'namespace']) delete data?.[key];
-  }
+  // What the cluster issued into a ServiceAccount token Secret: the target issues its own
+  // (core/kube/service-account-tokens.ts). Backups from before it was dropped at capture hold it.
+  stripIssuedToken(copy as unknown as Parameters<typeof stripIssuedToken>[0]);
   const rewritten = rewriteValues(copy as unknown as Json, undefined, options) as unknown as RawObject;
   if (rewritten.metadata.namespace !== undefined) rewritten.metadata.namespace = options.toNamespace;
   rewritten.metadata.labels = { ...rewritten.metadata.labels, ...options.labels };

@@ -35,11 +35,13 @@ export class TokensController implements Controller {
     for (const secret of store.list(SECRET, undefined, (o) => (o as { type?: string }).type === TOKEN_SECRET_TYPE)) {
       const { namespace, name, annotations = {} } = secret.metadata;
       const accountName = annotations[SA_NAME_ANNOTATION];
-      // The API server refuses a token Secret without the name annotation; nothing to do here.
+      // The real API server refuses a token Secret without the name annotation (422); the
+      // controller has nothing to go by.
       if (!accountName) continue;
       const account = store.get(SERVICE_ACCOUNT, namespace, accountName);
+      // An empty uid annotation is no uid (getServiceAccount checks the uid only when it is given).
       const uid = annotations[SA_UID_ANNOTATION];
-      if (!account || (uid !== undefined && uid !== account.metadata.uid)) {
+      if (!account || (uid && uid !== account.metadata.uid)) {
         store.delete(SECRET, namespace, name);
         changed = true;
         continue;

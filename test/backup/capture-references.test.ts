@@ -65,6 +65,14 @@ describe('referencesOf', () => {
     expect(referencesOf(deployment('gateway').env('PASSWORD', { secretKeyRef: { name: 's', key: 'k' } }).object)[0]!.via).toBe('Deployment/gateway container app env PASSWORD');
   });
 
+  it('names the ServiceAccount of a token Secret, which Kubernetes deletes without it, but not the default one, nor for other Secrets', () => {
+    const token = (account: string, type = 'kubernetes.io/service-account-token') => ({ kind: 'Secret', type, metadata: { name: `${account}-token`, annotations: { 'kubernetes.io/service-account.name': account } } });
+
+    expect(referencesOf(token('milvus'))).toEqual([{ kind: 'ServiceAccount', name: 'milvus', optional: false, via: 'Secret/milvus-token kubernetes.io/service-account.name' }]);
+    expect(referencesOf(token('default'))).toEqual([]);
+    expect(referencesOf(token('milvus', 'Opaque'))).toEqual([]);
+  });
+
   it('finds the pod template of a CronJob', () => {
     const cron = { kind: 'CronJob', metadata: { name: 'c' }, spec: { jobTemplate: { spec: { template: { spec: { containers: [{ name: 'x', envFrom: [{ secretRef: { name: 's' } }] }] } } } } } };
     expect(referencesOf(cron).map((r) => r.name)).toEqual(['s']);

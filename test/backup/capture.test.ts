@@ -30,6 +30,18 @@ describe('sanitizeManifest', () => {
     });
   });
 
+  it('keeps no token, CA, namespace, account uid or cleaner labels the cluster issued into a ServiceAccount token Secret', () => {
+    const token = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'kubernetes.io/service-account-token',
+      metadata: { name: 'milvus-token', namespace: 'vector-db', labels: { 'kubernetes.io/legacy-token-last-used': '2026-11-30' }, annotations: { 'kubernetes.io/service-account.name': 'milvus', 'kubernetes.io/service-account.uid': 'u-9' } },
+      data: { token: 'dG9rZW4=', 'ca.crt': 'Y2E=', namespace: 'dmVjdG9yLWRi' },
+    };
+
+    expect(sanitizeManifest(token)).toEqual({ apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/service-account-token', metadata: { name: 'milvus-token', namespace: 'vector-db', annotations: { 'kubernetes.io/service-account.name': 'milvus' } }, data: {} });
+  });
+
   it('does not change the object it was given', () => {
     const copy = structuredClone(service);
 

@@ -67,16 +67,22 @@ describe('legacy ServiceAccount token Secrets', () => {
     expect(decode(kept.data!['namespace'])).toBe(SOURCE);
   });
 
-  it('come back from a restore with the target account own token', async () => {
-    const captured = sanitizeManifest({ ...(await read(SOURCE, 'milvus-token')), apiVersion: 'v1', kind: 'Secret' } as unknown as RawObject);
-    const restored = rewriteForTarget(captured, { fromNamespace: SOURCE, toNamespace: TARGET, storageClassMap: {}, labels: restoreLabels('r1') });
+  it.each([
+    ['today, which keeps nothing the cluster issued', 'now'],
+    ['before that, which kept the source token (sealed)', 'before'],
+  ])('come back with the target account own token from a backup taken %s', async (_when, when) => {
+    const source = { ...(await read(SOURCE, 'milvus-token')), apiVersion: 'v1', kind: 'Secret' } as unknown as RawObject;
+    // What capture kept before it dropped the issued token: only the server's metadata went.
+    const captured = when === 'now' ? sanitizeManifest(source) : { ...source, metadata: { name: source.metadata.name, namespace: SOURCE, annotations: source.metadata.annotations } };
+    const name = `milvus-token-${when}`;
+    const restored = rewriteForTarget({ ...captured, metadata: { ...captured.metadata, name } }, { fromNamespace: SOURCE, toNamespace: TARGET, storageClassMap: {}, labels: restoreLabels('r1') });
     await t.core.createNamespacedSecret({ namespace: TARGET, body: restored as unknown as V1Secret });
     await t.cluster.settle();
 
     const account = await t.core.readNamespacedServiceAccount({ namespace: TARGET, name: 'milvus' });
-    const secret = await read(TARGET, 'milvus-token');
+    const secret = await read(TARGET, name);
     expect(secret.metadata!.annotations).toEqual({ 'kubernetes.io/service-account.name': 'milvus', 'kubernetes.io/service-account.uid': account.metadata!.uid });
-    expect(decode(secret.data!['token'])).toContain(`${TARGET}/milvus/${account.metadata!.uid}/milvus-token`);
+    expect(decode(secret.data!['token'])).toContain(`${TARGET}/milvus/${account.metadata!.uid}/${name}`);
     expect(decode(secret.data!['namespace'])).toBe(TARGET);
   });
 });

@@ -170,12 +170,15 @@ describe('rewriteForTarget', () => {
       data: { token: 'c291cmNlLXRva2Vu', 'ca.crt': 'Y2E=', namespace: 'dmVjdG9yLWRi', extra: 'a2VwdA==' },
     });
     token.metadata.annotations = { 'kubernetes.io/service-account.name': 'milvus', 'kubernetes.io/service-account.uid': 'source-uid', team: 'search' };
+    // The legacy token cleaner's marks: the authenticator refuses a token whose Secret says invalid-since.
+    token.metadata.labels = { ...token.metadata.labels, 'kubernetes.io/legacy-token-last-used': '2026-11-30', 'kubernetes.io/legacy-token-invalid-since': '2026-12-01' };
     const opaque = object('Secret', 'creds', { type: 'Opaque', data: { token: 'a2VlcA==' } });
     opaque.metadata.annotations = { 'kubernetes.io/service-account.uid': 'not-a-token-secret' };
 
-    const out = rewrite(token) as unknown as { data: Record<string, string>; metadata: { annotations: Record<string, string> } };
+    const out = rewrite(token) as unknown as { data: Record<string, string>; metadata: { annotations: Record<string, string>; labels: Record<string, string> } };
 
     expect(out.data).toEqual({ extra: 'a2VwdA==' });
+    expect(out.metadata.labels).toEqual({ 'app.kubernetes.io/instance': 'production-milvus', ...restoreLabels('r1') });
     expect(out.metadata.annotations).toEqual({ 'kubernetes.io/service-account.name': 'milvus', team: 'search' });
     expect(rewrite(opaque)).toMatchObject({ data: { token: 'a2VlcA==' }, metadata: { annotations: { 'kubernetes.io/service-account.uid': 'not-a-token-secret' } } });
   });
