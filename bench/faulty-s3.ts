@@ -161,7 +161,7 @@ export class FaultyS3Proxy {
   }
 
   /** The fault this request gets, if any, counting it. */
-  private faultFor(r: S3Request): { kind: S3FaultKind; part: boolean } | undefined {
+  private faultFor(r: S3Request): { kind: S3FaultKind; part: boolean; rule?: { hits: number } } | undefined {
     if (!this.active) return undefined;
     const rule = this.rules.find(
       ({ rule: f, hits }) =>
@@ -176,8 +176,10 @@ export class FaultyS3Proxy {
       return undefined;
     }
     if (rule) {
-      rule.hits++;
-      return { kind: rule.rule.kind, part: rule.rule.parts === true };
+      // A cut rule's hit is counted when a body is cut (see start()): an answer without one
+      // (a 404, a 304) goes through whole and leaves the rule armed.
+      if (rule.rule.kind !== 'cut') rule.hits++;
+      return { kind: rule.rule.kind, part: rule.rule.parts === true, rule };
     }
     const random = this.options.random;
     if (!random) return undefined;
@@ -221,6 +223,7 @@ export class FaultyS3Proxy {
         // Only a body can be cut: an error answer (a 404, a 304) goes through whole.
         if (fault?.kind === 'cut' && status < 300 && Number(answer.headers['content-length'] ?? 0) >= 2) {
           this.faults['cut']!++;
+          if (fault.rule) fault.rule.hits++;
           cutShort(answer, res);
         } else {
           answer.pipe(res);

@@ -485,10 +485,13 @@ async function download(vault: VaultStore, key: string, file: string): Promise<v
       // A download that closed before its end without an error is rejected as a premature close.
       if (writeFailedFirst && (err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') throw withPath(err, file);
       const checksum = isChecksumMismatch(err);
-      if (attempt < DOWNLOAD_ATTEMPTS && (checksum || isCutShort(err))) continue;
+      const cut = isCutShort(err);
+      if (attempt < DOWNLOAD_ATTEMPTS && (checksum || cut)) continue;
       // Other bytes than the store's checksum for them, every time: the object's, not the read's.
-      if (checksum) throw new IndexCorruptError(`index ${key}`, `cannot read it (${(err as Error).message}; ${attempt} download(s))`);
-      throw new IndexReadError(`index ${key}`, err as Error, attempt);
+      if (checksum) throw new IndexCorruptError(`index ${key}`, `cannot read it (${(err as Error).message}, ${attempt} download(s))`);
+      // An I/O error of the store (a system code) is the read's too; anything else passes as it is.
+      if (cut || typeof (err as NodeJS.ErrnoException).code === 'string') throw new IndexReadError(`index ${key}`, err as Error, attempt);
+      throw err;
     }
   }
 }

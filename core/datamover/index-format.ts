@@ -22,7 +22,7 @@ import { createInterface, type Interface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { createGunzip, createGzip, type Gunzip } from 'node:zlib';
 import { TransientError } from '../errors.js';
-import { isChecksumMismatch, READ_INTERRUPTED } from '../vault/store.js';
+import { isChecksumMismatch, isCutShort, READ_INTERRUPTED } from '../vault/store.js';
 
 export const INDEX_FORMAT = 'milvus-guard/volume-index';
 export const INDEX_VERSION = 1;
@@ -265,7 +265,7 @@ export class IndexReader {
     // when gunzip is done already: it failed (and closed the stream), or close() was called.
     stream.once('close', () => {
       if (stream.readableEnded || gunzip.destroyed) return;
-      const err = new Error('its stream closed before its end');
+      const err = Object.assign(new Error('its stream closed before its end'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
       this.readFailure ??= err;
       gunzip.destroy(err);
     });
@@ -292,13 +292,14 @@ export class IndexReader {
 
   /**
    * After every entry was read: SHA-256 and size of the whole object as it was streamed.
-   * Throws {@link IndexReadError} when the stream failed or closed before its end, and
-   * {@link IndexCorruptError} when it did not end for another reason (the index failed first).
+   * Throws what the stream's failure is ({@link readFailureError}) when it failed or closed
+   * before its end, and {@link IndexCorruptError} when it did not end for another reason (the
+   * index failed first).
    */
   async digest(): Promise<{ sha256: string; size: number }> {
     if (!(await this.ended)) {
-      if (this.readFailure && !isChecksumMismatch(this.readFailure)) throw new IndexReadError(this.what, this.readFailure);
-      throw new IndexCorruptError(this.what, this.readFailure ? `cannot read it (${this.readFailure.message})` : 'it could not be read to its end');
+      if (this.readFailure) throw this.readFailureError(this.readFailure);
+      throw new IndexCorruptError(this.what, 'it could not be read to its end');
     }
     return { sha256: this.hash.copy().digest('hex'), size: this.size };
   }
@@ -369,10 +370,21 @@ export class IndexReader {
       const r = await this.lines.next();
       return r.done ? undefined : r.value;
     } catch (err) {
-      // A body that does not match the store's checksum for it is the object's bytes, not the read.
-      if (err === this.readFailure && !isChecksumMismatch(err)) throw new IndexReadError(this.what, err as Error);
+      if (err === this.readFailure) throw this.readFailureError(err as Error);
       throw new IndexCorruptError(this.what, `cannot read it (${(err as Error).message})`);
     }
+  }
+
+  /**
+   * What the stream's own failure means: a download cut short, or an I/O error of the store (an
+   * error with a system code), is the read's ({@link IndexReadError}); a body that fails the
+   * store's checksum for it is the object's bytes ({@link IndexCorruptError}); anything else is
+   * not ours to name and passes as it is.
+   */
+  private readFailureError(err: Error): Error {
+    if (isChecksumMismatch(err)) return new IndexCorruptError(this.what, `cannot read it (${err.message})`);
+    if (isCutShort(err) || typeof (err as NodeJS.ErrnoException).code === 'string') return new IndexReadError(this.what, err);
+    return err;
   }
 
   /** Stops reading early: the object's stream, the decompression and the line reader all end. */

@@ -976,9 +976,11 @@ async function checkIndexCommitment(vault: VaultStore, summary: VolumeSummary, w
       // Raw bytes, nothing decoded: a download cut short is not damage, and is read again; bytes
       // that fail the store's checksum for them every time are the object's.
       const checksum = isChecksumMismatch(err);
-      if (attempt < DOWNLOAD_ATTEMPTS && (checksum || isCutShort(err))) continue;
-      if (checksum) throw new IndexCorruptError(what, `cannot read it (${(err as Error).message}; ${attempt} download(s))`);
-      throw new IndexReadError(what, err as Error, attempt);
+      const cut = isCutShort(err);
+      if (attempt < DOWNLOAD_ATTEMPTS && (checksum || cut)) continue;
+      if (checksum) throw new IndexCorruptError(what, `cannot read it (${(err as Error).message}, ${attempt} download(s))`);
+      if (cut || typeof (err as NodeJS.ErrnoException).code === 'string') throw new IndexReadError(what, err as Error, attempt);
+      throw err;
     }
   }
   if (size === summary.index.size && sha256 === summary.index.sha256) return;

@@ -23,10 +23,10 @@ import { LRUCache } from 'lru-cache';
 import { UserError } from '../errors.js';
 import { checkBackupRecord, type ChainBreak } from '../vault/backup-index.js';
 import { backupRecordKey, BACKUPS_PREFIX, InvalidKeyPartError, PACKS_PREFIX, packKey, parseBackupObjectKey, parseVolumeSummaryKey, VOLUMES_PREFIX, volumeSummaryKey } from '../vault/layout.js';
-import { isReadInterrupted, ObjectChecksumMismatchError, ObjectNotFoundError, type VaultStore } from '../vault/store.js';
+import { ObjectChecksumMismatchError, ObjectNotFoundError, type VaultStore } from '../vault/store.js';
 import { ChunkError, readChunks, type ChunkHasher } from './chunk-reader.js';
 import { ChunkerPool } from './chunker-pool.js';
-import { displayPath, IndexReader, type ChunkRef } from './index-format.js';
+import { displayPath, IndexCorruptError, IndexReader, type ChunkRef } from './index-format.js';
 import { hasIndexCommitment, indexMismatches, readVolumeSummaryHashed, SummaryCorruptError, type VolumeSummary } from './summary.js';
 import { Semaphore } from '../vault/semaphore.js';
 import { mapBounded } from '../objectstore/bounded.js';
@@ -338,12 +338,13 @@ export async function verifyVault(options: VerifyOptions): Promise<VerifyResult>
         problems.push({ kind: 'summary', ...target, path: summaryKey, problem: `records ${stats?.files} files (${stats?.bytesTotal} bytes) where its index holds ${reader.counts.files} files (${reader.counts.bytes} bytes): it was altered, a restore of it fails` });
       }
     } catch (err) {
-      // A read cut short, of the index or of a pack, says nothing about either: verify cannot
-      // give its verdict, and says so (thrown) rather than report damage that may not be there.
-      if (isReadInterrupted(err)) throw err;
+      // Only damage is a problem of the index. Anything else (a read cut short, a vault that
+      // refuses or fails the request, an archived pack) says nothing about it: verify cannot give
+      // its verdict, and says so (thrown) rather than report damage that may not be there.
       if (err instanceof ObjectNotFoundError) problems.push({ kind: 'index', ...target, path: summary.indexKey, problem: 'is missing' });
       else if (err instanceof InvalidKeyPartError) problems.push({ kind: 'index', ...target, path: summary.indexKey, problem: `references a malformed pack id (${err.message})` });
-      else problems.push({ kind: 'index', ...target, path: summary.indexKey, problem: messageOf(err) });
+      else if (err instanceof IndexCorruptError) problems.push({ kind: 'index', ...target, path: summary.indexKey, problem: messageOf(err) });
+      else throw err;
     } finally {
       await reader?.close().catch(() => {});
     }

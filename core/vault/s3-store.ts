@@ -160,6 +160,9 @@ function isNotFound(err: unknown): boolean {
 
 const errorName = (err: unknown): string | undefined => (err as { name?: string } | undefined)?.name;
 
+/** How long a vault request's socket may go without a byte either way (see the client's options). */
+const SOCKET_IDLE_TIMEOUT_MS = 60_000;
+
 /**
  * Parses S3's `x-amz-restore` header: `ongoing-request="true"`, or `ongoing-request="false",
  * expiry-date="Fri, 21 Dec 2012 00:00:00 GMT"`. Undefined for an absent or unreadable header.
@@ -202,6 +205,12 @@ export class S3VaultStore implements VaultStore {
         ...(options.credentials ? { credentials: options.credentials } : {}),
         retryMode: 'adaptive',
         maxAttempts: options.maxAttempts ?? 10,
+        // A connection that goes silent (half-open) fails after a minute without a byte, the
+        // AWS CLI's read timeout, instead of holding a Lambda or a Job until its deadline: a
+        // TimeoutError, retried by the SDK before the answer and by getBytes after it. The
+        // socket timeout is an idle one, through the body (@smithy/node-http-handler
+        // setSocketTimeout), so a long download that keeps moving never hits it.
+        requestHandler: { socketTimeout: SOCKET_IDLE_TIMEOUT_MS },
         requestChecksumCalculation: options.checksums ?? 'WHEN_SUPPORTED',
         responseChecksumValidation: options.checksums ?? 'WHEN_SUPPORTED',
       });

@@ -349,7 +349,7 @@ export class VaultReadInterruptedError extends TransientError {
 export class ObjectChecksumMismatchError extends Error {
   readonly key: string;
   constructor(vaultUrl: string, key: string, cause: unknown, attempts: number) {
-    super(`object ${key} in vault ${vaultUrl} does not match the checksum the store keeps for it (${messageOf(cause)}; ${attempts} download(s))`, { cause });
+    super(`object ${key} in vault ${vaultUrl} does not match the checksum the store keeps for it (${messageOf(cause).replace(/\.$/, '')}, ${attempts} download(s)): it is damaged; run milvus-guard datamover verify to see what else is, and restore another backup`, { cause });
     this.name = 'ObjectChecksumMismatch';
     this.key = key;
   }

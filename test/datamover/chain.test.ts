@@ -433,7 +433,7 @@ describe('restore checks the chain', () => {
     await expect(verifyVault({ vault })).rejects.toThrow(IndexReadError);
   });
 
-  it('gives no verdict when a pack download is cut short every time, and reports a pack whose bytes fail the store checksum as broken', async () => {
+  it('gives no verdict when a pack download is cut short every time or refused, and reports a pack whose bytes fail the store checksum as broken', async () => {
     // What the S3 vault throws after its three tries (core/vault/s3-store.ts getBytes).
     const cut = copyOf(base);
     cut.getRange = async (key: string) => {
@@ -444,12 +444,21 @@ describe('restore checks the chain', () => {
       throw new ObjectChecksumMismatchError(mismatched.url, key, new Error('Checksum mismatch: expected "a" but received "b"'), 3);
     };
 
+    const denied = copyOf(base);
+    const accessDenied = Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } });
+    denied.getRange = async () => {
+      throw accessDenied;
+    };
+
     const interrupted = await verifyVault({ vault: cut, readData: true }).catch((e: unknown) => e);
+    const refused = await verifyVault({ vault: denied, readData: true }).catch((e: unknown) => e);
     const broken = await verifyVault({ vault: mismatched, readData: true });
 
     expect(interrupted).toBeInstanceOf(VaultReadInterruptedError);
+    // A vault that refuses the read says nothing about the backup either.
+    expect(refused).toBe(accessDenied);
     expect(new Set(broken.problems.map((p) => p.kind))).toEqual(new Set(['chunk']));
-    expect(broken.problems[0]!.problem).toMatch(/does not match the checksum the store keeps for it \(Checksum mismatch: expected "a" but received "b"; 3 download\(s\)\)$/);
+    expect(broken.problems[0]!.problem).toMatch(/does not match the checksum the store keeps for it \(Checksum mismatch: expected "a" but received "b", 3 download\(s\)\): it is damaged; run milvus-guard datamover verify to see what else is, and restore another backup$/);
   });
 
   it('closes the index it opened when the target is refused (not empty)', async () => {

@@ -184,6 +184,16 @@ describe('volume index format', () => {
     await expect(mismatched.digest()).rejects.toThrow(IndexCorruptError);
   });
 
+  it('passes a failure of its stream that is neither a cut nor an I/O error on as it is: not ours to name', async () => {
+    const source = new Readable({ read() {} });
+    const reader = new IndexReader(source, 'test index');
+    const bug = new TypeError('cannot read properties of undefined');
+    const next = reader.readHeader().catch((e: unknown) => e);
+    source.destroy(bug);
+
+    expect(await next).toBe(bug);
+  });
+
   it('lets go of its object and settles digest() when a line does not decode', async () => {
     // The source has not ended (a large object still downloading) when a line fails to decode.
     const source = new Readable({ read() {} });
