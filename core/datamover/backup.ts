@@ -12,7 +12,7 @@ import { LRUCache } from 'lru-cache';
 import { UserError } from '../errors.js';
 import { withPath } from '../fs-errors.js';
 import { backupProgressKey, checkBackupId, checkVolumeName, packKey, volumeIndexKey, volumeSummaryKey } from '../vault/layout.js';
-import { DOWNLOAD_ATTEMPTS, isChecksumMismatch, isCutShort, ObjectNotFoundError, type VaultStore } from '../vault/store.js';
+import { DOWNLOAD_ATTEMPTS, isChecksumMismatch, isCutShort, isSystemIoError, ObjectNotFoundError, type VaultStore } from '../vault/store.js';
 import { ChunkerPool } from './chunker-pool.js';
 import { CHUNKER_ID, DEFAULT_CHUNKER, type ChunkerParams } from './fastcdc.js';
 import { comparePaths, displayPath, IndexCorruptError, IndexReader, IndexReadError, IndexWriter, type ChunkRef, type IndexEntry } from './index-format.js';
@@ -490,7 +490,7 @@ async function download(vault: VaultStore, key: string, file: string): Promise<v
       // Other bytes than the store's checksum for them, every time: the object's, not the read's.
       if (checksum) throw new IndexCorruptError(`index ${key}`, `cannot read it (${(err as Error).message}, ${attempt} download(s))`);
       // An I/O error of the store (a system code) is the read's too; anything else passes as it is.
-      if (cut || typeof (err as NodeJS.ErrnoException).code === 'string') throw new IndexReadError(`index ${key}`, err as Error, attempt);
+      if (cut || isSystemIoError(err)) throw new IndexReadError(`index ${key}`, err as Error, attempt);
       throw err;
     }
   }

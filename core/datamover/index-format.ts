@@ -22,7 +22,7 @@ import { createInterface, type Interface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { createGunzip, createGzip, type Gunzip } from 'node:zlib';
 import { TransientError } from '../errors.js';
-import { isChecksumMismatch, isCutShort, READ_INTERRUPTED } from '../vault/store.js';
+import { isChecksumMismatch, isCutShort, isSystemIoError, READ_INTERRUPTED } from '../vault/store.js';
 
 export const INDEX_FORMAT = 'milvus-guard/volume-index';
 export const INDEX_VERSION = 1;
@@ -116,6 +116,15 @@ export function encodeEntry(e: IndexEntry): string {
   return JSON.stringify(o);
 }
 
+/**
+ * The largest chunk a reference may name: far above any chunker's maximum (fastcdc.ts: 4 MiB),
+ * so a damaged length (negative, fractional, `1e999`, gigabytes) fails here as damage instead
+ * of reaching a read of that many bytes.
+ */
+export const MAX_CHUNK_BYTES = 64 * 1024 * 1024;
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
 export function decodeEntry(line: string, what: string): IndexEntry {
   let o: Record<string, unknown>;
   try {
@@ -124,12 +133,12 @@ export function decodeEntry(line: string, what: string): IndexEntry {
     throw new IndexCorruptError(what, 'a line is not JSON');
   }
   const type = CODE_TYPE[String(o['t'])];
-  if (typeof o['p'] !== 'string' || !type || typeof o['m'] !== 'number' || typeof o['s'] !== 'number' || typeof o['mt'] !== 'string' || !/^-?\d+$/.test(o['mt'])) {
+  if (typeof o['p'] !== 'string' || !type || typeof o['m'] !== 'number' || !isCount(o['s']) || typeof o['mt'] !== 'string' || !/^-?\d+$/.test(o['mt'])) {
     throw new IndexCorruptError(what, `malformed entry ${line.slice(0, 200)}`);
   }
   const chunks = Array.isArray(o['c'])
     ? (o['c'] as unknown[]).map((c) => {
-        if (!Array.isArray(c) || typeof c[0] !== 'string' || typeof c[1] !== 'string' || typeof c[2] !== 'number' || typeof c[3] !== 'number') {
+        if (!Array.isArray(c) || typeof c[0] !== 'string' || typeof c[1] !== 'string' || !isCount(c[2]) || !isCount(c[3]) || c[3] > MAX_CHUNK_BYTES) {
           throw new IndexCorruptError(what, `malformed chunk reference in ${line.slice(0, 200)}`);
         }
         return { hash: c[0], pack: c[1], offset: c[2], length: c[3] };
@@ -383,7 +392,7 @@ export class IndexReader {
    */
   private readFailureError(err: Error): Error {
     if (isChecksumMismatch(err)) return new IndexCorruptError(this.what, `cannot read it (${err.message})`);
-    if (isCutShort(err) || typeof (err as NodeJS.ErrnoException).code === 'string') return new IndexReadError(this.what, err);
+    if (isCutShort(err) || isSystemIoError(err)) return new IndexReadError(this.what, err);
     return err;
   }
 

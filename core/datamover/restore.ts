@@ -27,7 +27,7 @@ import { UserError } from '../errors.js';
 import { withPath } from '../fs-errors.js';
 import { checkBackupId, checkRestoreId, checkVolumeName, restoreProgressKey } from '../vault/layout.js';
 import { packKey } from '../vault/layout.js';
-import { DOWNLOAD_ATTEMPTS, isChecksumMismatch, isCutShort, ObjectNotFoundError, ShortReadError, type VaultStore } from '../vault/store.js';
+import { DOWNLOAD_ATTEMPTS, isChecksumMismatch, isCutShort, isSystemIoError, ObjectNotFoundError, ShortReadError, type VaultStore } from '../vault/store.js';
 import { ChunkError } from './chunk-reader.js';
 import { DIRECT_MIN_BYTES, RestoreArena, RestoreWriters, sharedAlignedBuffer, WASM_PAGE, type WriterFailure, type WriterOp, type WriterResult } from './restore-writers.js';
 import { displayPath, IndexCorruptError, IndexReader, IndexReadError, type IndexEntry } from './index-format.js';
@@ -979,7 +979,7 @@ async function checkIndexCommitment(vault: VaultStore, summary: VolumeSummary, w
       const cut = isCutShort(err);
       if (attempt < DOWNLOAD_ATTEMPTS && (checksum || cut)) continue;
       if (checksum) throw new IndexCorruptError(what, `cannot read it (${(err as Error).message}, ${attempt} download(s))`);
-      if (cut || typeof (err as NodeJS.ErrnoException).code === 'string') throw new IndexReadError(what, err as Error, attempt);
+      if (cut || isSystemIoError(err)) throw new IndexReadError(what, err as Error, attempt);
       throw err;
     }
   }

@@ -23,7 +23,7 @@ import { LRUCache } from 'lru-cache';
 import { UserError } from '../errors.js';
 import { checkBackupRecord, type ChainBreak } from '../vault/backup-index.js';
 import { backupRecordKey, BACKUPS_PREFIX, InvalidKeyPartError, PACKS_PREFIX, packKey, parseBackupObjectKey, parseVolumeSummaryKey, VOLUMES_PREFIX, volumeSummaryKey } from '../vault/layout.js';
-import { ObjectChecksumMismatchError, ObjectNotFoundError, type VaultStore } from '../vault/store.js';
+import { ObjectArchivedError, ObjectChecksumMismatchError, ObjectNotFoundError, type VaultStore } from '../vault/store.js';
 import { ChunkError, readChunks, type ChunkHasher } from './chunk-reader.js';
 import { ChunkerPool } from './chunker-pool.js';
 import { displayPath, IndexCorruptError, IndexReader, type ChunkRef } from './index-format.js';
@@ -217,8 +217,10 @@ export async function verifyVault(options: VerifyOptions): Promise<VerifyResult>
     } catch (err) {
       // A pack whose bytes fail the store's checksum on every download is as broken as a chunk
       // that hashes wrong; a download cut short every time is no verdict (thrown, see below).
-      if (!(err instanceof ChunkError || err instanceof ObjectChecksumMismatchError)) throw err;
-      problems.push({ kind: 'chunk', ...target, path, problem: err.message });
+      // An archived pack cannot be read until it is thawed: this file is not verified, the rest are.
+      if (err instanceof ObjectArchivedError) problems.push({ kind: 'unverifiable', ...target, path, problem: `its data is in an archived pack, which cannot be read until it is thawed (${err.message})` });
+      else if (err instanceof ChunkError || err instanceof ObjectChecksumMismatchError) problems.push({ kind: 'chunk', ...target, path, problem: err.message });
+      else throw err;
     }
     options.onProgress?.({ files: counts.files, bytesVerified: counts.bytesVerified });
   };
@@ -269,7 +271,9 @@ export async function verifyVault(options: VerifyOptions): Promise<VerifyResult>
         problems.push({ kind: 'summary', ...target, path: summaryKey, problem: 'is missing' });
         return;
       }
-      if (err instanceof SummaryCorruptError) {
+      // A summary whose bytes fail the store's checksum on every download is as damaged as one
+      // that does not parse.
+      if (err instanceof SummaryCorruptError || err instanceof ObjectChecksumMismatchError) {
         problems.push({ kind: 'summary', ...target, path: summaryKey, problem: err.message });
         return;
       }

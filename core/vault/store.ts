@@ -323,6 +323,15 @@ export function isChecksumMismatch(err: unknown): boolean {
   return typeof message === 'string' && message.startsWith('Checksum mismatch');
 }
 
+/**
+ * Whether `err` is an I/O error of the operating system (an errno-style code such as EIO or
+ * EACCES), not a bug of ours (Node's own `ERR_*` codes) nor an AWS SDK error (`$metadata`).
+ */
+export function isSystemIoError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return err instanceof Error && typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) && !('$metadata' in err);
+}
+
 /** Whether `err` is a read that was cut short, every time it was tried ({@link READ_INTERRUPTED}). */
 export function isReadInterrupted(err: unknown): boolean {
   return err instanceof TransientError && err.name === READ_INTERRUPTED;

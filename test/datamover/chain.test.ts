@@ -14,7 +14,7 @@ import { ExportIncompleteError, gatherCommitments } from '../../core/vault/backu
 import { FileVaultStore } from '../../core/vault/file-store.js';
 import { backupRecordKey, failedMarkerKey, inventoryKey, manifestKey, packKey, volumeIndexKey, volumeSummaryKey } from '../../core/vault/layout.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
-import { ObjectChecksumMismatchError, VaultReadInterruptedError } from '../../core/vault/store.js';
+import { ObjectArchivedError, ObjectChecksumMismatchError, VaultReadInterruptedError } from '../../core/vault/store.js';
 import { IndexReader } from '../../core/datamover/index-format.js';
 import { finalizeStep } from '../../core/backup/workflow.js';
 import { InMemoryCatalog } from '../../core/catalog/memory.js';
@@ -444,6 +444,10 @@ describe('restore checks the chain', () => {
       throw new ObjectChecksumMismatchError(mismatched.url, key, new Error('Checksum mismatch: expected "a" but received "b"'), 3);
     };
 
+    const archived = copyOf(base);
+    archived.getRange = async (key: string) => {
+      throw new ObjectArchivedError(archived.url, key, 'DEEP_ARCHIVE');
+    };
     const denied = copyOf(base);
     const accessDenied = Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } });
     denied.getRange = async () => {
@@ -453,10 +457,14 @@ describe('restore checks the chain', () => {
     const interrupted = await verifyVault({ vault: cut, readData: true }).catch((e: unknown) => e);
     const refused = await verifyVault({ vault: denied, readData: true }).catch((e: unknown) => e);
     const broken = await verifyVault({ vault: mismatched, readData: true });
+    const cold = await verifyVault({ vault: archived, readData: true });
 
     expect(interrupted).toBeInstanceOf(VaultReadInterruptedError);
     // A vault that refuses the read says nothing about the backup either.
     expect(refused).toBe(accessDenied);
+    // An archived pack is no verdict on its files, but the rest is still verified and listed.
+    expect(new Set(cold.problems.map((p) => p.kind))).toEqual(new Set(['unverifiable']));
+    expect(cold.problems.length).toBeGreaterThan(1);
     expect(new Set(broken.problems.map((p) => p.kind))).toEqual(new Set(['chunk']));
     expect(broken.problems[0]!.problem).toMatch(/does not match the checksum the store keeps for it \(Checksum mismatch: expected "a" but received "b", 3 download\(s\)\): it is damaged; run milvus-guard datamover verify to see what else is, and restore another backup$/);
   });

@@ -213,6 +213,16 @@ describe('volume index format', () => {
     await expect(readerOf([HEADER, '{"p":"YQ==","t":"q"}']).next()).rejects.toThrow(/malformed entry/);
   });
 
+  it('rejects a chunk reference whose offset or length could not be a chunk, and a negative or fractional size', async () => {
+    const file = (s: number, chunk: string) => `{"p":"YQ==","t":"f","m":420,"mt":"1","s":${s},"c":[["${'a'.repeat(64)}","p1",${chunk}]]}`;
+    const bad = ['0,1e999', '0,-5', '0,1.5', `0,${64 * 1024 * 1024 + 1}`, '-1,10', '0.5,10'];
+
+    for (const chunk of bad) await expect(readerOf([HEADER, file(10, chunk)]).next()).rejects.toThrow(/malformed chunk reference/);
+    await expect(readerOf([HEADER, file(-10, '0,10')]).next()).rejects.toThrow(/malformed entry/);
+    await expect(readerOf([HEADER, file(10.5, '0,10')]).next()).rejects.toThrow(/malformed entry/);
+    await expect(readerOf([HEADER, file(10, `0,${64 * 1024 * 1024}`)]).next()).resolves.toMatchObject({ size: 10 });
+  });
+
   it('shows paths to people without raw control characters or invalid bytes', () => {
     expect(displayPath(Buffer.from('a/ü b'))).toBe('a/ü b');
     expect(displayPath(Buffer.from('new\nline'))).toBe('new\\nline');
