@@ -328,8 +328,10 @@ export function isChecksumMismatch(err: unknown): boolean {
  * EACCES), not a bug of ours (Node's own `ERR_*` codes) nor an AWS SDK error (`$metadata`).
  */
 export function isSystemIoError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | undefined)?.code;
-  return err instanceof Error && typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) && !('$metadata' in err);
+  // Not `instanceof Error`: Node's own errors can come from another realm (see messageOf).
+  if (typeof err !== 'object' || err === null) return false;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) && !('$metadata' in err);
 }
 
 /** Whether `err` is a read that was cut short, every time it was tried ({@link READ_INTERRUPTED}). */

@@ -192,6 +192,16 @@ describe('volume index format', () => {
     source.destroy(bug);
 
     expect(await next).toBe(bug);
+    // An I/O error of the store (an errno code) is a failure of the read; Node's own ERR_ codes are not.
+    const ioSource = new Readable({ read() {} });
+    const io = new IndexReader(ioSource, 'test index').readHeader().catch((e: unknown) => e);
+    ioSource.destroy(Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' }));
+    const internalSource = new Readable({ read() {} });
+    const internalError = Object.assign(new Error('invalid argument'), { code: 'ERR_INVALID_ARG_TYPE' });
+    const internal = new IndexReader(internalSource, 'test index').readHeader().catch((e: unknown) => e);
+    internalSource.destroy(internalError);
+    expect(await io).toBeInstanceOf(IndexReadError);
+    expect(await internal).toBe(internalError);
   });
 
   it('lets go of its object and settles digest() when a line does not decode', async () => {
