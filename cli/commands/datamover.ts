@@ -10,12 +10,12 @@ import { Command, Option } from 'commander';
 import { asAwsEnvironmentError, awsFailureKind, UserError } from '../../core/errors.js';
 import { backupVolume } from '../../core/datamover/backup.js';
 import { ChunkError } from '../../core/datamover/chunk-reader.js';
-import { IndexCorruptError, IndexReadError } from '../../core/datamover/index-format.js';
+import { IndexCorruptError } from '../../core/datamover/index-format.js';
 import { RestoreError, restoreVolume } from '../../core/datamover/restore.js';
 import { MAX_SKIPPED_NAMED } from '../../core/datamover/walk.js';
 import { checkBackupId, checkRestoreId, checkVolumeName } from '../../core/vault/layout.js';
 import { openVault, type VaultConnectOptions } from '../../core/vault/open.js';
-import { ObjectNotFoundError, ShortReadError, VaultReadInterruptedError, type VaultStore } from '../../core/vault/store.js';
+import { ObjectNotFoundError, ShortReadError, type VaultStore } from '../../core/vault/store.js';
 import { SummaryCorruptError } from '../../core/datamover/summary.js';
 import { formatBytes, formatDuration } from '../format.js';
 
@@ -159,8 +159,6 @@ function vaultFailure(vaultUrl: string): (err: unknown) => unknown {
     if (awsFailureKind(err) === 'no-credentials') {
       return asAwsEnvironmentError(err, { service: 'S3', resource: `vault ${vaultUrl}` }, { 'no-credentials': 'give the data mover credentials (environment, Pod Identity, or --credentials-file)' })!;
     }
-    // A download cut short (a reset connection): one line that says to try again.
-    if (err instanceof IndexReadError || err instanceof VaultReadInterruptedError) return new UserError(err.message, { cause: err });
     if (!isSdkError(err)) return err;
     const status = err.$metadata.httpStatusCode;
     const attempts = err.$metadata.attempts === undefined ? '' : ` after ${err.$metadata.attempts} attempt(s)`;

@@ -12,10 +12,10 @@ import { LRUCache } from 'lru-cache';
 import { UserError } from '../errors.js';
 import { withPath } from '../fs-errors.js';
 import { backupProgressKey, checkBackupId, checkVolumeName, packKey, volumeIndexKey, volumeSummaryKey } from '../vault/layout.js';
-import { DOWNLOAD_ATTEMPTS, isChecksumMismatch, isCutShort, isSystemIoError, ObjectNotFoundError, type VaultStore } from '../vault/store.js';
+import { DOWNLOAD_ATTEMPTS, ObjectNotFoundError, type VaultStore } from '../vault/store.js';
 import { ChunkerPool } from './chunker-pool.js';
 import { CHUNKER_ID, DEFAULT_CHUNKER, type ChunkerParams } from './fastcdc.js';
-import { comparePaths, displayPath, IndexCorruptError, IndexReader, IndexReadError, IndexWriter, type ChunkRef, type IndexEntry } from './index-format.js';
+import { comparePaths, displayPath, IndexCorruptError, indexDownloadFailure, IndexReader, IndexReadError, IndexWriter, TRY_AGAIN, type ChunkRef, type IndexEntry } from './index-format.js';
 import { Packer } from './packer.js';
 import { findParent, hasIndexCommitment, indexMismatches, readVolumeSummary, SummaryCorruptError, SUMMARY_FORMAT, type BackupStats, type SkippedParent, type VolumeSummary } from './summary.js';
 import { Semaphore } from '../vault/semaphore.js';
@@ -385,8 +385,8 @@ async function earlierAttempt(vault: VaultStore, volume: string, backupId: strin
     } catch (err) {
       if (err instanceof IndexCorruptError) return undefined;
       if (!(err instanceof IndexReadError)) throw err;
-      if (attempt < DOWNLOAD_ATTEMPTS && isCutShort(err.cause)) continue;
-      throw attempt > 1 ? new IndexReadError(`index ${indexKey}`, err.cause as Error, attempt) : err;
+      const failure = indexDownloadFailure(`index ${indexKey}`, err, attempt);
+      if (failure !== TRY_AGAIN) throw failure;
     }
   }
   const { packs, stats, index } = read;
@@ -484,14 +484,8 @@ async function download(vault: VaultStore, key: string, file: string): Promise<v
     } catch (err) {
       // A download that closed before its end without an error is rejected as a premature close.
       if (writeFailedFirst && (err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') throw withPath(err, file);
-      const checksum = isChecksumMismatch(err);
-      const cut = isCutShort(err);
-      if (attempt < DOWNLOAD_ATTEMPTS && (checksum || cut)) continue;
-      // Other bytes than the store's checksum for them, every time: the object's, not the read's.
-      if (checksum) throw new IndexCorruptError(`index ${key}`, `cannot read it (${(err as Error).message}, ${attempt} download(s))`);
-      // An I/O error of the store (a system code) is the read's too; anything else passes as it is.
-      if (cut || isSystemIoError(err)) throw new IndexReadError(`index ${key}`, err as Error, attempt);
-      throw err;
+      const failure = indexDownloadFailure(`index ${key}`, err, attempt);
+      if (failure !== TRY_AGAIN) throw failure;
     }
   }
 }

@@ -22,7 +22,7 @@ import { createInterface, type Interface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { createGunzip, createGzip, type Gunzip } from 'node:zlib';
 import { TransientError } from '../errors.js';
-import { isChecksumMismatch, isCutShort, isSystemIoError, READ_INTERRUPTED } from '../vault/store.js';
+import { DOWNLOAD_ATTEMPTS, isChecksumMismatch, isCutShort, isSystemIoError, READ_INTERRUPTED } from '../vault/store.js';
 
 export const INDEX_FORMAT = 'milvus-guard/volume-index';
 export const INDEX_VERSION = 1;
@@ -84,6 +84,35 @@ export class IndexReadError extends TransientError {
   constructor(what: string, cause: Error, attempts = 1) {
     super(READ_INTERRUPTED, `${what}: reading it failed${attempts > 1 ? ` ${attempts} times` : ''} (${cause.message}); that is a failure of the read, not known damage to the index: try again`, { cause });
   }
+}
+
+/**
+ * What a failure `raw` of a stream of index `what`, after `attempts` download(s), means: a body
+ * that fails the store's checksum for it is the object's bytes ({@link IndexCorruptError}); a
+ * download cut short, or an I/O error of the store (an errno code), is the read's
+ * ({@link IndexReadError}); anything else is not ours to name and passes as it is.
+ */
+function indexReadFailure(what: string, raw: unknown, attempts: number): unknown {
+  if (isChecksumMismatch(raw)) return new IndexCorruptError(what, `cannot read it (${(raw as Error).message}, ${attempts} download(s))`);
+  if (isCutShort(raw) || isSystemIoError(raw)) return new IndexReadError(what, raw as Error, attempts);
+  return raw;
+}
+
+/** What {@link indexDownloadFailure} answers when the download is to be tried again. */
+export const TRY_AGAIN = Symbol('try the download again');
+
+/**
+ * After try `attempt` of a download of index `what`, from its start, failed with `err` (a
+ * stream's error, or the IndexReadError an IndexReader made of one): {@link TRY_AGAIN} while
+ * tries are left ({@link DOWNLOAD_ATTEMPTS}: the SDK retries requests, not bodies) and the
+ * download was cut short or its bytes failed the store's checksum; otherwise the error to throw
+ * ({@link indexReadFailure}).
+ */
+export function indexDownloadFailure(what: string, err: unknown, attempt: number): unknown {
+  const raw = err instanceof IndexReadError ? err.cause : err;
+  if (attempt < DOWNLOAD_ATTEMPTS && (isCutShort(raw) || isChecksumMismatch(raw))) return TRY_AGAIN;
+  const named = indexReadFailure(what, raw, attempt);
+  return named === raw ? err : named;
 }
 
 const SLASH = 0x2f;
@@ -384,16 +413,9 @@ export class IndexReader {
     }
   }
 
-  /**
-   * What the stream's own failure means: a download cut short, or an I/O error of the store (an
-   * error with a system code), is the read's ({@link IndexReadError}); a body that fails the
-   * store's checksum for it is the object's bytes ({@link IndexCorruptError}); anything else is
-   * not ours to name and passes as it is.
-   */
-  private readFailureError(err: Error): Error {
-    if (isChecksumMismatch(err)) return new IndexCorruptError(this.what, `cannot read it (${err.message})`);
-    if (isCutShort(err) || isSystemIoError(err)) return new IndexReadError(this.what, err);
-    return err;
+  /** What the stream's own failure means (see {@link indexReadFailure}): this reader reads once. */
+  private readFailureError(err: Error): unknown {
+    return indexReadFailure(this.what, err, 1);
   }
 
   /** Stops reading early: the object's stream, the decompression and the line reader all end. */

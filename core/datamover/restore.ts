@@ -27,10 +27,10 @@ import { UserError } from '../errors.js';
 import { withPath } from '../fs-errors.js';
 import { checkBackupId, checkRestoreId, checkVolumeName, restoreProgressKey } from '../vault/layout.js';
 import { packKey } from '../vault/layout.js';
-import { DOWNLOAD_ATTEMPTS, isChecksumMismatch, isCutShort, isSystemIoError, ObjectNotFoundError, ShortReadError, type VaultStore } from '../vault/store.js';
+import { ObjectNotFoundError, ShortReadError, type VaultStore } from '../vault/store.js';
 import { ChunkError } from './chunk-reader.js';
 import { DIRECT_MIN_BYTES, RestoreArena, RestoreWriters, sharedAlignedBuffer, WASM_PAGE, type WriterFailure, type WriterOp, type WriterResult } from './restore-writers.js';
-import { displayPath, IndexCorruptError, IndexReader, IndexReadError, type IndexEntry } from './index-format.js';
+import { displayPath, IndexCorruptError, indexDownloadFailure, IndexReader, TRY_AGAIN, type IndexEntry } from './index-format.js';
 import { hasIndexCommitment, indexMismatches, readVolumeSummary, SummaryCorruptError, type IndexCommitment, type IndexSeen, type VolumeSummary } from './summary.js';
 import { ProgressReporter, type ProgressOptions } from './progress.js';
 
@@ -975,12 +975,8 @@ async function checkIndexCommitment(vault: VaultStore, summary: VolumeSummary, w
     } catch (err) {
       // Raw bytes, nothing decoded: a download cut short is not damage, and is read again; bytes
       // that fail the store's checksum for them every time are the object's.
-      const checksum = isChecksumMismatch(err);
-      const cut = isCutShort(err);
-      if (attempt < DOWNLOAD_ATTEMPTS && (checksum || cut)) continue;
-      if (checksum) throw new IndexCorruptError(what, `cannot read it (${(err as Error).message}, ${attempt} download(s))`);
-      if (cut || isSystemIoError(err)) throw new IndexReadError(what, err as Error, attempt);
-      throw err;
+      const failure = indexDownloadFailure(what, err, attempt);
+      if (failure !== TRY_AGAIN) throw failure;
     }
   }
   if (size === summary.index.size && sha256 === summary.index.sha256) return;
