@@ -123,10 +123,9 @@ export { checkBackupRecord };
  * break too, but not in a workflow backup that is unfinished (an inventory, neither
  * `backup.json` nor a failure mark: running, or its execution died); those are listed in
  * `unfinished`, their exports not yet checked against a summary. Throws
- * {@link VaultNotRecognisedError} for a vault that holds nothing of ours, and
- * a `VaultReadInterrupted` error when a download of an index or a pack is cut short every time
- * it is tried (no verdict); never throws for
- * damage: it returns the problems.
+ * {@link VaultNotRecognisedError} for a vault that holds nothing of ours, and the error of a
+ * read that shows no damage (a download cut short every time it is tried, a request the vault
+ * refuses or fails): no verdict. Never throws for damage: it returns the problems.
  */
 export async function verifyVault(options: VerifyOptions): Promise<VerifyResult> {
   const { vault } = options;
