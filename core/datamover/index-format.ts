@@ -344,7 +344,12 @@ export class IndexReader {
 
   async readHeader(): Promise<IndexHeader> {
     if (this.header) return this.header;
-    return this.failing(() => this.decodeHeader());
+    try {
+      return await this.decodeHeader();
+    } catch (err) {
+      this.letGo();
+      throw err;
+    }
   }
 
   private async decodeHeader(): Promise<IndexHeader> {
@@ -365,38 +370,34 @@ export class IndexReader {
   /** The next entry, or undefined at the end. */
   async next(): Promise<IndexEntry | undefined> {
     if (!this.header) await this.readHeader();
-    return this.failing(() => this.decodeNext());
-  }
-
-  /**
-   * Runs `read`; when it throws, stops the streams too, so that the object is let go of and
-   * `digest()` settles (on a line that does not decode, gunzip and the source would go on).
-   */
-  private async failing<T>(read: () => Promise<T>): Promise<T> {
     try {
-      return await read();
+      for (;;) {
+        const line = await this.nextLine();
+        if (line === undefined) return undefined;
+        if (line === '') continue;
+        const entry = decodeEntry(line, this.what);
+        if (this.last !== undefined && comparePaths(this.last, entry.path) >= 0) throw new IndexCorruptError(this.what, 'entries are out of order');
+        this.last = entry.path;
+        this.counts.entries++;
+        if (entry.type === 'file') {
+          this.counts.files++;
+          this.counts.bytes += entry.size;
+        }
+        return entry;
+      }
     } catch (err) {
-      this.gunzip.destroy();
-      this.source.destroy();
+      this.letGo();
       throw err;
     }
   }
 
-  private async decodeNext(): Promise<IndexEntry | undefined> {
-    for (;;) {
-      const line = await this.nextLine();
-      if (line === undefined) return undefined;
-      if (line === '') continue;
-      const entry = decodeEntry(line, this.what);
-      if (this.last !== undefined && comparePaths(this.last, entry.path) >= 0) throw new IndexCorruptError(this.what, 'entries are out of order');
-      this.last = entry.path;
-      this.counts.entries++;
-      if (entry.type === 'file') {
-        this.counts.files++;
-        this.counts.bytes += entry.size;
-      }
-      return entry;
-    }
+  /**
+   * After a failure, stops the streams too, so that the object is let go of and `digest()`
+   * settles (on a line that does not decode, gunzip and the source would go on).
+   */
+  private letGo(): void {
+    this.gunzip.destroy();
+    this.source.destroy();
   }
 
   async *entries(): AsyncIterable<IndexEntry> {
