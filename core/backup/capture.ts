@@ -48,7 +48,7 @@ export function sanitizeManifest(object: RawObject): RawObject {
   }
   // A ServiceAccount token Secret's token is a working credential of this cluster, and no
   // restore uses it (core/kube/service-account-tokens.ts): not kept, not even sealed.
-  stripIssuedToken(copy as unknown as Parameters<typeof stripIssuedToken>[0]);
+  stripIssuedToken(copy);
   return copy;
 }
 

@@ -21,25 +21,26 @@ const ISSUED_DATA = ['token', 'ca.crt', 'namespace'];
 const ISSUED_ANNOTATIONS = ['kubernetes.io/service-account.uid'];
 const ISSUED_LABELS = ['kubernetes.io/legacy-token-last-used', 'kubernetes.io/legacy-token-invalid-since'];
 
-interface SecretLike {
+/** A Kubernetes object as the capture and restore code hold it (core/backup/discover.ts RawObject). */
+interface KubeObjectLike {
   kind?: string;
-  type?: unknown;
-  metadata: { annotations?: Record<string, string>; labels?: Record<string, string> };
-  data?: Record<string, string>;
+  metadata: { [k: string]: unknown };
+  [k: string]: unknown;
 }
 
 /** Removes from `object`, in place, what the cluster issued into it, if it is a ServiceAccount token Secret. */
-export function stripIssuedToken(object: SecretLike): void {
-  if (object.kind !== 'Secret' || object.type !== SERVICE_ACCOUNT_TOKEN_TYPE) return;
+export function stripIssuedToken(object: KubeObjectLike): void {
+  if (object.kind !== 'Secret' || object['type'] !== SERVICE_ACCOUNT_TOKEN_TYPE) return;
   const { metadata } = object;
   for (const [field, keys] of [
     ['annotations', ISSUED_ANNOTATIONS],
     ['labels', ISSUED_LABELS],
   ] as const) {
-    const map = metadata[field];
+    const map = metadata[field] as Record<string, string> | undefined;
     if (!map) continue;
     for (const key of keys) delete map[key];
     if (Object.keys(map).length === 0) delete metadata[field];
   }
-  for (const key of ISSUED_DATA) delete object.data?.[key];
+  const data = object['data'] as Record<string, string> | undefined;
+  for (const key of ISSUED_DATA) delete data?.[key];
 }

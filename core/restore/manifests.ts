@@ -219,7 +219,7 @@ export function rewriteForTarget(object: RawObject, options: { fromNamespace: st
   }
   // What the cluster issued into a ServiceAccount token Secret: the target issues its own
   // (core/kube/service-account-tokens.ts). Backups from before it was dropped at capture hold it.
-  stripIssuedToken(copy as unknown as Parameters<typeof stripIssuedToken>[0]);
+  stripIssuedToken(copy);
   const rewritten = rewriteValues(copy as unknown as Json, undefined, options) as unknown as RawObject;
   if (rewritten.metadata.namespace !== undefined) rewritten.metadata.namespace = options.toNamespace;
   rewritten.metadata.labels = { ...rewritten.metadata.labels, ...options.labels };
