@@ -25,7 +25,7 @@
  * content, as raft replicas of one cluster would have.
  */
 import { mkdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { crc32 } from 'node:zlib';
 import writeFileAtomic from 'write-file-atomic';
 
@@ -155,6 +155,34 @@ export async function readEtcd(dirs: readonly string[]): Promise<EtcdSnapshot> {
     );
   }
   return best;
+}
+
+/** The tail of each keyspace's queue of writers, by its member directories (see {@link withEtcdLock}). */
+const etcdLocks = new Map<string, Promise<void>>();
+
+/**
+ * Runs `fn` alone among the callers of the same etcd member directories, in the order they
+ * called. Every write of the simulated Milvus reads the whole keyspace, changes it and writes it
+ * back; two at once would lose one's change (a flush's segments, an insert's segment, a load's
+ * load info), where real etcd serializes transactions. Every read-modify-write of the keyspace
+ * runs under it; `fn` must not take it again (it would wait for itself). Process-wide, so two
+ * simulators on the same volumes serialize too. A promise chain of a few lines: no mutex
+ * library is among the project's dependencies.
+ */
+export async function withEtcdLock<T>(dirs: readonly string[], fn: () => Promise<T>): Promise<T> {
+  const key = JSON.stringify(dirs.map((d) => resolve(d)));
+  const previous = etcdLocks.get(key) ?? Promise.resolve();
+  let release!: () => void;
+  const done = new Promise<void>((r) => (release = r));
+  const tail = previous.then(() => done);
+  etcdLocks.set(key, tail);
+  await previous;
+  try {
+    return await fn();
+  } finally {
+    release();
+    if (etcdLocks.get(key) === tail) etcdLocks.delete(key);
+  }
 }
 
 /** Writes the keyspace to every member directory (each replica holds the same data). */

@@ -165,11 +165,25 @@ export interface SegmentIndex {
   serialize_size: number;
 }
 
+/**
+ * querycoord's CollectionLoadInfo (querypb), under `querycoord-collection-loadinfo/<collID>`.
+ * LoadCollectionJob saves it with status Loading before the LoadCollection RPC returns
+ * (job/job_load.go, step 5 `PutCollection`); the CollectionObserver saves it again with status
+ * Loaded and `recover_times` 0 once the load reaches 100 % (meta/collection_manager.go
+ * `UpdateCollectionLoadPercent`); ReleaseCollection, and the observer's load timeout, delete it
+ * (`RemoveCollection` → `catalog.ReleaseCollection`). At start `CollectionManager.Recover` puts
+ * every one back: Loaded as loaded, the others as loading again with `recover_times` + 1, or
+ * released once `recover_times` reached `queryCoord.collectionRecoverTimes` (3).
+ * `load_percentage` is not querycoord's (it keeps the percentage in memory); the simulator writes
+ * 0 while Loading and 100 once Loaded, so a hex dump reads plainly.
+ */
 export interface LoadInfo {
   collectionID: string;
-  status: 'Loaded';
+  status: 'Loading' | 'Loaded';
   replica_number: number;
   load_percentage: number;
+  /** Times querycoord started with the collection still loading (absent: 0). */
+  recover_times?: number;
 }
 
 /** Milvus hybrid timestamp: physical milliseconds shifted left 18 bits, plus a logical counter. */

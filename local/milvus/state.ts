@@ -4,7 +4,7 @@
  * that lost files (or a restore that missed some) shows it at once.
  */
 import { BINLOG_HEADER_READ_SIZE, decodeBinlogDescriptor } from './binlog.js';
-import { readEtcd, writeEtcdDb } from './etcd-store.js';
+import { readEtcd, withEtcdLock, writeEtcdDb } from './etcd-store.js';
 import {
   etcdKeys,
   hybridTimestamp,
@@ -13,6 +13,7 @@ import {
   type DatabaseInfo,
   type FieldBinlog,
   type FieldIndex,
+  type LoadInfo,
   type SegmentInfo,
   FieldId,
 } from './meta.js';
@@ -58,8 +59,14 @@ export interface CollectionState {
   id: string;
   dim: number;
   info: CollectionInfo;
-  /** Whether querycoord has a persisted load record for it. */
+  /** Whether querycoord's persisted load info says Loaded (querycoord loads it again at start). */
   loadRecorded: boolean;
+  /**
+   * querycoord's persisted load info, whatever its status: Loading when a load was asked for and
+   * has not completed (querycoord resumes it at start), Loaded as `loadRecorded`; undefined when
+   * the collection is not loaded (never, or released).
+   */
+  recordedLoad?: LoadInfo;
   /** The vector index, when one is defined. */
   index?: VectorIndexInfo;
   /**
@@ -213,6 +220,7 @@ export async function readMilvusState(volumes: MilvusVolumes, options: { segment
       if (seg.level !== 'L0') statsRows += seg.rowsOnDisk;
     }
     const dimParam = info.schema.fields.find((f) => f.data_type === 'FloatVector')?.type_params.find((p) => p.key === 'dim');
+    const recordedLoad = loadInfoOf(entries, info.ID);
     collections.push({
       database: dbName.get(info.dbId)!,
       databaseId: info.dbId,
@@ -220,7 +228,8 @@ export async function readMilvusState(volumes: MilvusVolumes, options: { segment
       id: info.ID,
       dim: Number(dimParam?.value ?? 0),
       info,
-      loadRecorded: entries.has(etcdKeys.loadInfo(info.ID)),
+      loadRecorded: recordedLoad?.status === 'Loaded',
+      ...(recordedLoad ? { recordedLoad } : {}),
       index: vectorIndexOf(entries, info),
       segmentsRead,
       segments,
@@ -246,61 +255,64 @@ export async function completeFlush(
   pending: PendingMutations = { inserted: new Map(), deletes: [] },
 ): Promise<string[]> {
   const v = resolveVolumes(volumes);
-  const { revision, entries } = await readEtcd(v.etcdDirs);
-  const prefix = etcdKeys.segmentPrefix(collectionId);
-  const collEntry = [...entries].find(
-    ([k]) => k.startsWith(etcdKeys.collectionPrefix()) && k.endsWith(`/${collectionId}`),
-  );
-  const info = parse<CollectionInfo>(collEntry?.[1]);
-  if (!info) return [];
-  const writer: SegmentWriter = {
-    drives: bucketOf(v),
-    rootPath: v.rootPath,
-    entries,
-    ids: new IdAllocator(entries, hybridTimestamp(now.getTime())),
-    // As the seed wrote them (a Milvus seeded before the mode was recorded was capped).
-    payloads: entries.get(etcdKeys.seedPayloads()) === 'full' ? 'full' : 'capped',
-    capScale: 1,
-    written: [],
-  };
-  const flushed: string[] = [];
-  for (const [, value] of entriesWithPrefix(entries, prefix)) {
-    const seg = parse<SegmentInfo>(value);
-    if (!seg || seg.state !== 'Growing') continue;
-    const to = hybridTimestamp(now.getTime());
-    const done: SegmentInfo = {
-      ...seg,
-      state: 'Flushed',
-      dml_position: { ...seg.start_position, timestamp: to.toString() },
+  // Under the etcd lock: a concurrent insert or load-info write must not be lost (withEtcdLock).
+  return withEtcdLock(v.etcdDirs, async () => {
+    const { revision, entries } = await readEtcd(v.etcdDirs);
+    const prefix = etcdKeys.segmentPrefix(collectionId);
+    const collEntry = [...entries].find(
+      ([k]) => k.startsWith(etcdKeys.collectionPrefix()) && k.endsWith(`/${collectionId}`),
+    );
+    const info = parse<CollectionInfo>(collEntry?.[1]);
+    if (!info) return [];
+    const writer: SegmentWriter = {
+      drives: bucketOf(v),
+      rootPath: v.rootPath,
+      entries,
+      ids: new IdAllocator(entries, hybridTimestamp(now.getTime())),
+      // As the seed wrote them (a Milvus seeded before the mode was recorded was capped).
+      payloads: entries.get(etcdKeys.seedPayloads()) === 'full' ? 'full' : 'capped',
+      capScale: 1,
+      written: [],
     };
-    const pks = pending.inserted.get(seg.ID);
-    await writeFlushedSegment(writer, info, done, { from: BigInt(seg.start_position.timestamp), to }, { buildIndex: false, ...(pks ? { pks } : {}) });
-    flushed.push(seg.ID);
-  }
-  if (pending.deletes.length > 0) {
-    // Deletions since the last flush become one L0 segment with a delta log, as Milvus 2.4+
-    // writes them; get_stats does not change (no segment's row count does), count(*) already did.
-    const ts = hybridTimestamp(now.getTime());
-    const l0: SegmentInfo = {
-      ID: writer.ids.next(),
-      collectionID: collectionId,
-      partitionID: info.partitionIDs[0]!,
-      insert_channel: info.virtual_channel_names[0]!,
-      num_of_rows: pending.deletes.length,
-      state: 'Flushed',
-      max_row_num: 1_048_576,
-      last_expire_time: ts.toString(),
-      start_position: { channel_name: info.virtual_channel_names[0]!, msgID: Buffer.from(`delete/${ts}`).toString('base64'), timestamp: ts.toString() },
-      dml_position: { channel_name: info.virtual_channel_names[0]!, msgID: Buffer.from(`delete/${ts}`).toString('base64'), timestamp: ts.toString() },
-      level: 'L0',
-      storage_version: 0,
-      is_sorted: false,
-    };
-    await writeDeltaSegment(writer, info, l0, { from: ts, to: ts }, pending.deletes);
-    flushed.push(l0.ID);
-  }
-  if (flushed.length > 0) await writeEtcdDb(v.etcdDirs, { revision: revision + 1, entries });
-  return flushed;
+    const flushed: string[] = [];
+    for (const [, value] of entriesWithPrefix(entries, prefix)) {
+      const seg = parse<SegmentInfo>(value);
+      if (!seg || seg.state !== 'Growing') continue;
+      const to = hybridTimestamp(now.getTime());
+      const done: SegmentInfo = {
+        ...seg,
+        state: 'Flushed',
+        dml_position: { ...seg.start_position, timestamp: to.toString() },
+      };
+      const pks = pending.inserted.get(seg.ID);
+      await writeFlushedSegment(writer, info, done, { from: BigInt(seg.start_position.timestamp), to }, { buildIndex: false, ...(pks ? { pks } : {}) });
+      flushed.push(seg.ID);
+    }
+    if (pending.deletes.length > 0) {
+      // Deletions since the last flush become one L0 segment with a delta log, as Milvus 2.4+
+      // writes them; get_stats does not change (no segment's row count does), count(*) already did.
+      const ts = hybridTimestamp(now.getTime());
+      const l0: SegmentInfo = {
+        ID: writer.ids.next(),
+        collectionID: collectionId,
+        partitionID: info.partitionIDs[0]!,
+        insert_channel: info.virtual_channel_names[0]!,
+        num_of_rows: pending.deletes.length,
+        state: 'Flushed',
+        max_row_num: 1_048_576,
+        last_expire_time: ts.toString(),
+        start_position: { channel_name: info.virtual_channel_names[0]!, msgID: Buffer.from(`delete/${ts}`).toString('base64'), timestamp: ts.toString() },
+        dml_position: { channel_name: info.virtual_channel_names[0]!, msgID: Buffer.from(`delete/${ts}`).toString('base64'), timestamp: ts.toString() },
+        level: 'L0',
+        storage_version: 0,
+        is_sorted: false,
+      };
+      await writeDeltaSegment(writer, info, l0, { from: ts, to: ts }, pending.deletes);
+      flushed.push(l0.ID);
+    }
+    if (flushed.length > 0) await writeEtcdDb(v.etcdDirs, { revision: revision + 1, entries });
+    return flushed;
+  });
 }
 
 /** What a flush writes besides the growing segments' rows: the keys of inserted rows, and deletions. */
@@ -319,34 +331,72 @@ export interface PendingMutations {
  */
 export async function recordInsertedRows(volumes: MilvusVolumes, collectionId: string, segmentId: string | undefined, rows: number, now: Date): Promise<string> {
   const v = resolveVolumes(volumes);
-  const { revision, entries } = await readEtcd(v.etcdDirs);
-  const collEntry = [...entries].find(([k]) => k.startsWith(etcdKeys.collectionPrefix()) && k.endsWith(`/${collectionId}`));
-  const info = parse<CollectionInfo>(collEntry?.[1]);
-  if (!info) throw new Error(`collection ${collectionId} is not in etcd`);
-  const existing = segmentId ? entriesWithPrefix(entries, etcdKeys.segmentPrefix(collectionId)).map(([, val]) => parse<SegmentInfo>(val)).find((x) => x?.ID === segmentId) : undefined;
-  let seg: SegmentInfo;
-  if (existing && existing.state === 'Growing') {
-    seg = { ...existing, num_of_rows: existing.num_of_rows + rows };
-  } else {
-    const ids = new IdAllocator(entries, hybridTimestamp(now.getTime()));
-    const ts = hybridTimestamp(now.getTime()).toString();
-    const channel = info.virtual_channel_names[0]!;
-    seg = {
-      ID: ids.next(),
-      collectionID: collectionId,
-      partitionID: info.partitionIDs[0]!,
-      insert_channel: channel,
-      num_of_rows: rows,
-      state: 'Growing',
-      max_row_num: 1_048_576,
-      last_expire_time: hybridTimestamp(now.getTime() + 3_600_000).toString(),
-      start_position: { channel_name: channel, msgID: Buffer.from(`insert/${ts}`).toString('base64'), timestamp: ts },
-      level: 'L1',
-      storage_version: 0,
-      is_sorted: false,
-    };
-  }
-  entries.set(etcdKeys.segment(collectionId, seg.partitionID, seg.ID), JSON.stringify(seg));
-  await writeEtcdDb(v.etcdDirs, { revision: revision + 1, entries });
-  return seg.ID;
+  return withEtcdLock(v.etcdDirs, async () => {
+    const { revision, entries } = await readEtcd(v.etcdDirs);
+    const collEntry = [...entries].find(([k]) => k.startsWith(etcdKeys.collectionPrefix()) && k.endsWith(`/${collectionId}`));
+    const info = parse<CollectionInfo>(collEntry?.[1]);
+    if (!info) throw new Error(`collection ${collectionId} is not in etcd`);
+    const existing = segmentId ? entriesWithPrefix(entries, etcdKeys.segmentPrefix(collectionId)).map(([, val]) => parse<SegmentInfo>(val)).find((x) => x?.ID === segmentId) : undefined;
+    let seg: SegmentInfo;
+    if (existing && existing.state === 'Growing') {
+      seg = { ...existing, num_of_rows: existing.num_of_rows + rows };
+    } else {
+      const ids = new IdAllocator(entries, hybridTimestamp(now.getTime()));
+      const ts = hybridTimestamp(now.getTime()).toString();
+      const channel = info.virtual_channel_names[0]!;
+      seg = {
+        ID: ids.next(),
+        collectionID: collectionId,
+        partitionID: info.partitionIDs[0]!,
+        insert_channel: channel,
+        num_of_rows: rows,
+        state: 'Growing',
+        max_row_num: 1_048_576,
+        last_expire_time: hybridTimestamp(now.getTime() + 3_600_000).toString(),
+        start_position: { channel_name: channel, msgID: Buffer.from(`insert/${ts}`).toString('base64'), timestamp: ts },
+        level: 'L1',
+        storage_version: 0,
+        is_sorted: false,
+      };
+    }
+    entries.set(etcdKeys.segment(collectionId, seg.partitionID, seg.ID), JSON.stringify(seg));
+    await writeEtcdDb(v.etcdDirs, { revision: revision + 1, entries });
+    return seg.ID;
+  });
+}
+
+/** The load info querycoord persisted for a collection, if any (a record it cannot read counts as none). */
+function loadInfoOf(entries: Map<string, string>, collectionId: string): LoadInfo | undefined {
+  const info = parse<LoadInfo>(entries.get(etcdKeys.loadInfo(collectionId)));
+  return info?.status === 'Loaded' || info?.status === 'Loading' ? info : undefined;
+}
+
+/**
+ * Changes querycoord's load info of one collection, as its catalog does (`SaveCollection`,
+ * `ReleaseCollection`), under the etcd lock (see `withEtcdLock`): `change` gets the record etcd
+ * holds now and answers the one to save, `null` to delete it, or `undefined` to leave etcd as it
+ * is. It runs inside the lock, so a caller can check there, atomically with the write, that what
+ * it is about to record is still true (the load it completes is still the collection's own, no
+ * release came in between). Returns what etcd holds afterwards.
+ */
+export async function updateLoadInfo(
+  volumes: MilvusVolumes,
+  collectionId: string,
+  change: (current: LoadInfo | undefined) => LoadInfo | null | undefined | Promise<LoadInfo | null | undefined>,
+): Promise<LoadInfo | undefined> {
+  const v = resolveVolumes(volumes);
+  return withEtcdLock(v.etcdDirs, async () => {
+    const { revision, entries } = await readEtcd(v.etcdDirs);
+    const key = etcdKeys.loadInfo(collectionId);
+    const current = loadInfoOf(entries, collectionId);
+    const next = await change(current);
+    if (next === undefined) return current;
+    if (next === null) {
+      if (!entries.delete(key)) return undefined;
+    } else {
+      entries.set(key, JSON.stringify(next));
+    }
+    await writeEtcdDb(v.etcdDirs, { revision: revision + 1, entries });
+    return next ?? undefined;
+  });
 }
