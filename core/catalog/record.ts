@@ -271,6 +271,11 @@ export const CollectionCheck = z.object({
   loaded: z.boolean(),
   /** Hits of the sample search (absent when it did not run). */
   searchHits: z.number().int().nonnegative().optional(),
+  /**
+   * Loaded for its check and released once it passed, as the source had it released
+   * (core/restore/validate.ts); absent for the others, and in older records.
+   */
+  released: z.boolean().optional(),
   ok: z.boolean(),
   problem: z.string().optional(),
 });

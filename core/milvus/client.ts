@@ -179,6 +179,14 @@ export class MilvusClient {
     await this.rest('collections/load', { dbName, collectionName });
   }
 
+  /**
+   * Releases the collection from the query nodes: querycoord drops its load info from etcd, so a
+   * restart does not load it again. Releasing one that is not loaded succeeds.
+   */
+  async release(dbName: string, collectionName: string): Promise<void> {
+    await this.rest('collections/release', { dbName, collectionName });
+  }
+
   /** Live rows (inserted, not deleted) by `count(*)`; the collection must be loaded. */
   async countRows(dbName: string, collectionName: string): Promise<number> {
     const rows = await this.rest<{ 'count(*)': number | string }[]>('entities/query', {

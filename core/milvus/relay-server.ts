@@ -53,7 +53,7 @@ export interface RelayOptions {
  * relay pod can read the credentials from its environment anyway.
  */
 const FORWARDED: Record<RelayCall['port'], readonly RegExp[]> = {
-  rest: [/^\/v2\/vectordb\/(databases\/list|collections\/(list|flush|get_stats|get_load_state|load|describe)|entities\/(query|search))$/],
+  rest: [/^\/v2\/vectordb\/(databases\/list|collections\/(list|flush|get_stats|get_load_state|load|release|describe)|entities\/(query|search))$/],
   management: [/^\/healthz$/, /^\/management\/datacoord\/garbage_collection\/(pause|resume)$/, /^\/api\/v1\/persist(\/state)?$/],
 };
 

@@ -21,6 +21,18 @@
  * not a failure. A check that fails ends the round at once: a known mismatch does not wait for
  * the other loads. A load Milvus failed is asked for again; its error is kept and named if the
  * validation times out.
+ *
+ * A collection the source had released comes back released, checked all the same. It is one the
+ * backup counted with get_stats (it was not loaded then) and that the restored Milvus has not
+ * loaded at the first round's look: querycoord persists what is loaded in etcd and loads it again
+ * when it starts (CollectionManager.Recover, internal/querycoordv2/meta/collection_manager.go), so
+ * a restored Milvus loads what the source had loaded, by itself. Users release a collection so
+ * that the query nodes hold only what is served; loading every released one beside the loaded
+ * ones could fail on query-node memory and would leave the restored Milvus serving, and paying
+ * for, more than the source did. So they are loaded {@link RELEASED_LOADS_AT_ONCE} at a time, while
+ * the others load, checked as the others are, and released once their check passed (a failed one
+ * stays loaded, for inspection). `progress.released` names them from the first round on, and
+ * `progress.releasedChecked` keeps what the checks of those already released found.
  */
 import type { CollectionCheck, RowCount } from '../catalog/record.js';
 import { isNotQueryable, MilvusApiError, MilvusSchemaError, type LoadState, type MilvusClient } from '../milvus/client.js';
@@ -42,6 +54,14 @@ export const VALIDATION_CONCURRENCY = 4;
  * a load finishes a poll interval sooner at most, against a 10 s WaitForLoad.
  */
 export const LOAD_POLL_MS = 500;
+
+/**
+ * Collections the source had released that validation loads at once: one, so the query nodes
+ * hold at most one collection more than the source's loaded ones. Each load is a poll interval at
+ * least; a restore of many large released collections needs a validation timeout
+ * (`validateTimeoutSeconds`) long enough to load them in turn.
+ */
+export const RELEASED_LOADS_AT_ONCE = 1;
 
 /** How a round waits for loads: for at most `seconds` of `now`, pausing with `sleep` between polls. */
 export interface LoadWait {
@@ -85,6 +105,8 @@ export class ValidationTimeoutError extends Error {
     readonly loading: readonly string[],
     deadline: string,
     readonly loadErrors: Readonly<Record<string, string>> = {},
+    /** Of `loading`, how many the source had released and were still waiting for their turn to load. */
+    waiting = 0,
   ) {
     // Named up to NAMED_AT_MOST: the message goes into the execution's error, the catalog's record
     // and an event, each with a size limit, and a restore may hold hundreds of collections.
@@ -92,6 +114,7 @@ export class ValidationTimeoutError extends Error {
     const reasons = loading.filter((name) => loadErrors[name] !== undefined).map((name) => `${name}: ${loadErrors[name]}`);
     super(
       `collection(s) ${loading.slice(0, NAMED_AT_MOST).join(', ')}${more(loading.length)} were still loading at the validation deadline ${deadline}` +
+        (waiting > 0 ? ` (${waiting} of them released at the source, waiting to be loaded ${RELEASED_LOADS_AT_ONCE} at a time)` : '') +
         (reasons.length > 0 ? `; Milvus last answered ${reasons.slice(0, NAMED_AT_MOST).join('; ')}${more(reasons.length)}` : '') +
         '; check the query nodes of the restored Milvus (kubectl logs of the querynode pods), or raise the validation timeout',
     );
@@ -158,16 +181,18 @@ async function sampleSearch(
  * One round of validation of `expected` (see the module documentation). Asks for every load
  * first, then, with `loadWait`, waits for the loads (polling every {@link LOAD_POLL_MS}, up to
  * `loadWait.seconds` and never past the deadline), checking each collection once it is loaded.
- * While a collection still loads at the end of the wait and no check failed, it returns
- * `done: false` with `loading: ["db.collection", ...]` and no checks (those made are redone next
- * round); past the deadline (`progress.deadline`, or `timeoutSeconds` from `now` on the first
- * round, which sets it) it throws {@link ValidationTimeoutError}, naming the last error Milvus
- * answered for each (`progress.loadErrors` carries them between rounds). Once nothing loads, or
- * as soon as a check fails (a collection missing, a count or a search wrong), it returns `done: true` and the checks made, in the order of `expected`: one per
- * collection, except those still loading when a check failed. Row counts are compared only with
+ * While a collection still loads (or, released at the source, waits for its turn) at the end of
+ * the wait and no check failed, it returns `done: false` with `loading: ["db.collection", ...]`
+ * and no checks (those made are redone next round, except those of released collections, kept in
+ * `releasedChecked`); past the deadline (`progress.deadline`, or `timeoutSeconds` from `now` on
+ * the first round, which sets it) it throws {@link ValidationTimeoutError}, naming the last error
+ * Milvus answered for each (`progress.loadErrors` carries them between rounds). Once nothing
+ * loads, or as soon as a check fails (a collection missing, a count or a search wrong), it
+ * returns `done: true` and the checks made, in the order of `expected`: one per collection,
+ * except those still loading when a check failed. Row counts are compared only with
  * `validateRowCounts`, but counted always. Idempotent: asking Milvus to load a loading collection
- * again is harmless. Without `loadWait` each collection's load state is read once, and every
- * loaded collection is checked.
+ * again, or to release a released one, is harmless. Without `loadWait` each collection's load
+ * state is read once, and every loaded collection is checked.
  */
 export async function checkValidation(
   milvus: MilvusClient,
@@ -175,6 +200,9 @@ export async function checkValidation(
   progress: ValidationProgress,
   options: { validateRowCounts: boolean; now: Date; timeoutSeconds: number; loadWait?: LoadWait },
 ): Promise<{ progress: ValidationProgress; checks?: CollectionCheck[] }> {
+  // The first round sets the deadline; it is also the one that tells which collections the source
+  // had released. An execution of older code in flight (a deadline, no `released`) releases nothing.
+  const firstRound = progress.deadline === undefined;
   const deadline = progress.deadline ?? deadlineAfter(options.now, options.timeoutSeconds).toISOString();
   const byDatabase = new Map<string, Set<string> | undefined>();
   for (const database of new Set(expected.map((e) => e.database))) byDatabase.set(database, await collectionsOf(milvus, database));
@@ -185,8 +213,25 @@ export async function checkValidation(
     const problem = collections ? `missing: database ${e.database} has no collection ${e.collection}` : `missing: there is no database ${e.database}`;
     checks.set(e, { database: e.database, collection: e.collection, expected: e.rows, loaded: false, ok: false, problem });
   }
+  const released = new Set(progress.released ?? []);
+  const releasedChecked = new Map(Object.entries(progress.releasedChecked ?? {}));
+  for (const e of expected) {
+    const earlier = checks.has(e) ? undefined : releasedChecked.get(nameOf(e));
+    if (earlier) checks.set(e, releasedCheck(e, earlier));
+  }
   const present = expected.filter((e) => !checks.has(e));
   const loadErrors = new Map(Object.entries(progress.loadErrors ?? {}));
+  // Released collections waiting for their turn, in the order of `expected`, and how many of them
+  // are loading or being checked now (at most RELEASED_LOADS_AT_ONCE).
+  const queued = present.filter((e) => released.has(nameOf(e)));
+  let releasedActive = 0;
+  const started: RowCount[] = [];
+  const startReleased = (): void => {
+    while (releasedActive < RELEASED_LOADS_AT_ONCE && queued.length > 0) {
+      started.push(queued.shift()!);
+      releasedActive++;
+    }
+  };
 
   // Every request of the round takes one of VALIDATION_CONCURRENCY slots, in order of asking.
   // A check also holds one of VALIDATION_CONCURRENCY - 1 check slots from start to end, so at
@@ -221,8 +266,9 @@ export async function checkValidation(
   const check = (e: RowCount): void => {
     const run: Promise<void> = holding(checkSlots, async () => {
       if (wait && wait.now().getTime() > checksUntil) return void again.push(e);
+      let result: CollectionCheck;
       try {
-        checks.set(e, await checkCollection(milvus, e, options.validateRowCounts, bounded));
+        result = await checkCollection(milvus, e, options.validateRowCounts, bounded);
       } catch (err) {
         // Loaded by its load state, yet its shard leaders cannot serve a query: 106 before the
         // current target has the collection's channels, 503 with no serviceable leader, 101/103
@@ -230,7 +276,18 @@ export async function checkValidation(
         if (!isNotQueryable(err)) throw err;
         loadErrors.set(nameOf(e), err.message.slice(0, LOAD_ERROR_CHARS));
         again.push(e);
+        return;
       }
+      if (released.has(nameOf(e)) && result.ok) {
+        // Back to how the source had it; a failed release fails the round, and the next one
+        // finds the collection loaded, checks it again and releases it.
+        await bounded(() => milvus.release(e.database, e.collection));
+        releasedChecked.set(nameOf(e), { restored: result.restored!, ...(result.searchHits !== undefined ? { searchHits: result.searchHits } : {}) });
+        result = { ...result, released: true };
+        releasedActive--;
+        startReleased();
+      }
+      checks.set(e, result);
     })
       .catch((err: unknown) => void (error ??= { err }))
       .finally(() => void running.delete(run));
@@ -238,28 +295,43 @@ export async function checkValidation(
   };
   const failed = () => error !== undefined || [...checks.values()].some((c) => !c.ok);
   /**
-   * Polls the load state of `collections` (asking for a load where there is none) and starts the
-   * check of each loaded one; returns those still loading. Every request of the poll has ended
-   * when it returns or throws (its first error).
+   * Polls the load state of `collections` (asking for a load where there is none, except of those
+   * in `lookOnly`) and starts the check of each loaded one; returns those still loading, and those
+   * of `lookOnly` found not loaded. Every request of the poll has ended when it returns or throws
+   * (its first error).
    */
-  const poll = async (collections: readonly RowCount[]): Promise<RowCount[]> => {
-    const settled = await Promise.allSettled(collections.map((e) => bounded(() => requestLoad(milvus, e), true)));
+  const poll = async (collections: readonly RowCount[], lookOnly: ReadonlySet<RowCount> = new Set()): Promise<{ still: RowCount[]; notLoaded: RowCount[] }> => {
+    const settled = await Promise.allSettled(collections.map((e) => bounded(() => requestLoad(milvus, e, !lookOnly.has(e)), true)));
     const refused = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (refused) throw stopped ? stopped.err : refused.reason;
     const still: RowCount[] = [];
+    const notLoaded: RowCount[] = [];
     for (const [i, e] of collections.entries()) {
       const answer = (settled[i] as PromiseFulfilledResult<LoadAnswer>).value;
       if (answer.loadError !== undefined) loadErrors.set(nameOf(e), answer.loadError.slice(0, LOAD_ERROR_CHARS));
       if (answer.loaded) check(e);
+      else if (answer.notLoaded) notLoaded.push(e);
       else still.push(e);
     }
-    return still;
+    return { still, notLoaded };
   };
 
   let loading: RowCount[] = [];
   try {
-    // One pass over every collection first: each load is asked for at once, whatever their number.
-    loading = await poll(present);
+    // One pass over every collection first: each load is asked for at once, whatever their number,
+    // but those the source had released: the first round only looks at the ones the backup
+    // counted by get_stats, and those the restored Milvus has not loaded wait for their turn.
+    startReleased();
+    const first = await poll(
+      [...present.filter((e) => !released.has(nameOf(e))), ...started.splice(0)],
+      new Set(firstRound ? present.filter((e) => e.confirmedBy === 'stats') : []),
+    );
+    loading = first.still;
+    for (const e of first.notLoaded) {
+      released.add(nameOf(e));
+      queued.push(e);
+    }
+    startReleased();
     if (wait) {
       const waitUntil = Math.min(checksUntil, Date.parse(deadline));
       // Bounded by count as well as by the clock: a round makes at most one poll per interval of
@@ -267,7 +339,7 @@ export async function checkValidation(
       const polls = 1 + Math.max(0, Math.floor((wait.seconds * 1000) / LOAD_POLL_MS));
       let made = 1;
       while (!failed()) {
-        loading.push(...again.splice(0));
+        loading.push(...again.splice(0), ...started.splice(0));
         if (loading.length === 0) {
           // Nothing to poll: wait for a check to end, which may hand its collection back.
           if (running.size === 0) break;
@@ -277,7 +349,7 @@ export async function checkValidation(
         if (made >= polls || wait.now().getTime() + LOAD_POLL_MS > waitUntil) break;
         await wait.sleep(LOAD_POLL_MS);
         if (failed()) break;
-        loading = await poll(loading);
+        loading = (await poll(loading)).still;
         made++;
       }
     }
@@ -287,10 +359,15 @@ export async function checkValidation(
     await Promise.all([...running]);
   }
   if (error) throw error.err;
-  loading.push(...again.splice(0));
+  loading.push(...again.splice(0), ...started.splice(0));
+  const pending = [...loading, ...queued];
   const made = expected.flatMap((e) => checks.get(e) ?? []);
-  if (loading.length > 0 && !failed()) {
-    const names = expected.filter((e) => loading.includes(e)).map(nameOf);
+  const carried = {
+    ...(released.size > 0 ? { released: expected.map(nameOf).filter((name) => released.has(name)) } : {}),
+    ...(releasedChecked.size > 0 ? { releasedChecked: Object.fromEntries(releasedChecked) } : {}),
+  };
+  if (pending.length > 0 && !failed()) {
+    const names = expected.filter((e) => pending.includes(e)).map(nameOf);
     // Kept for the collections still loading only: the next round's timeout, and its failed load.
     const errors: Record<string, string> = {};
     for (const name of names) {
@@ -298,10 +375,25 @@ export async function checkValidation(
       // Cut here, where they are written, so entries an earlier round carried are cut too.
       if (message !== undefined && Object.keys(errors).length < LOAD_ERRORS_KEPT) errors[name] = message.slice(0, LOAD_ERROR_CHARS);
     }
-    if (options.now.getTime() > Date.parse(deadline)) throw new ValidationTimeoutError(names, deadline, errors);
-    return { progress: { done: false, loading: names, deadline, ...(Object.keys(errors).length > 0 ? { loadErrors: errors } : {}) } };
+    if (options.now.getTime() > Date.parse(deadline)) throw new ValidationTimeoutError(names, deadline, errors, queued.length);
+    return { progress: { done: false, loading: names, deadline, ...(Object.keys(errors).length > 0 ? { loadErrors: errors } : {}), ...carried } };
   }
   return { progress: { done: true, loading: [], deadline }, checks: made };
+}
+
+/** The check of a released collection an earlier round made, as it recorded it. */
+function releasedCheck(e: RowCount, found: { restored: number; searchHits?: number }): CollectionCheck {
+  return {
+    database: e.database,
+    collection: e.collection,
+    expected: e.rows,
+    restored: found.restored,
+    countedBy: e.confirmedBy === 'stats' ? 'stats' : 'count',
+    loaded: true,
+    ...(found.searchHits !== undefined ? { searchHits: found.searchHits } : {}),
+    released: true,
+    ok: true,
+  };
 }
 
 /** Runs `task` holding one slot of `semaphore`. */
@@ -317,6 +409,8 @@ async function holding<T>(semaphore: Semaphore, task: () => Promise<T>): Promise
 /** Whether a collection is loaded; `loadError`, the error Milvus answered its load state with. */
 interface LoadAnswer {
   readonly loaded: boolean;
+  /** Not loaded, and no load was asked for (`load: false`). */
+  readonly notLoaded?: boolean;
   readonly loadError?: string;
 }
 
@@ -333,9 +427,9 @@ interface LoadAnswer {
  * by itself: the same text can come from a passing fault (a proxy not ready, a deadline), and
  * the cached one names whichever segment failed last, so "the same error twice" tells neither a
  * permanent failure nor a new one. Any error of the load request itself (a collection dropped, no
- * permission) is thrown.
+ * permission) is thrown. With `load` false a NotLoad state is only reported (`notLoaded`).
  */
-async function requestLoad(milvus: MilvusClient, e: RowCount): Promise<LoadAnswer> {
+async function requestLoad(milvus: MilvusClient, e: RowCount, load: boolean): Promise<LoadAnswer> {
   let state: LoadState;
   try {
     state = await milvus.loadState(e.database, e.collection);
@@ -344,7 +438,10 @@ async function requestLoad(milvus: MilvusClient, e: RowCount): Promise<LoadAnswe
     await milvus.load(e.database, e.collection);
     return { loaded: false, loadError: err.message };
   }
-  if (state === 'LoadStateNotLoad') await milvus.load(e.database, e.collection);
+  if (state === 'LoadStateNotLoad') {
+    if (!load) return { loaded: false, notLoaded: true };
+    await milvus.load(e.database, e.collection);
+  }
   return { loaded: state === 'LoadStateLoaded' };
 }
 

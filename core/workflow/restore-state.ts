@@ -179,7 +179,21 @@ export type Readiness = z.infer<typeof Readiness>;
  * `db.collection` (a failed load's, or a count's refusal), for the timeout's message: at most 50,
  * each cut to 300 characters (absent in older executions, and when there is none).
  */
-export const ValidationProgress = z.strictObject({ done: z.boolean(), loading: z.array(z.string()), deadline: Iso.optional(), loadErrors: z.record(z.string(), z.string()).optional() });
+export const ValidationProgress = z.strictObject({
+  done: z.boolean(),
+  loading: z.array(z.string()),
+  deadline: Iso.optional(),
+  loadErrors: z.record(z.string(), z.string()).optional(),
+  /**
+   * Collections the source had released (core/restore/validate.ts): counted by get_stats at backup
+   * and not loaded by the restored Milvus at the first round's look, by `db.collection`. Validation
+   * loads them one at a time and releases each once checked. Set by the first round (absent in
+   * older executions: then nothing is released).
+   */
+  released: z.array(z.string()).optional(),
+  /** Released collections already checked and released again, by `db.collection`: what their checks found. */
+  releasedChecked: z.record(z.string(), z.strictObject({ restored: z.number().int().nonnegative(), searchHits: z.number().int().nonnegative().optional() })).optional(),
+});
 export type ValidationProgress = z.infer<typeof ValidationProgress>;
 
 /** What the failure path removed. */

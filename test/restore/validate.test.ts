@@ -3,7 +3,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { RowCount } from '../../core/catalog/record.js';
 import { MilvusApiError, MilvusClient, type LoadState, type VectorField } from '../../core/milvus/client.js';
 import type { MilvusAnswer, MilvusCall, MilvusTransport } from '../../core/milvus/transport.js';
-import { checkValidation, LOAD_POLL_MS, RestoreValidationFailedError, VALIDATION_CONCURRENCY, ValidationTimeoutError, validationFailure, type LoadWait } from '../../core/restore/validate.js';
+import { checkValidation, LOAD_POLL_MS, RELEASED_LOADS_AT_ONCE, RestoreValidationFailedError, VALIDATION_CONCURRENCY, ValidationTimeoutError, validationFailure, type LoadWait } from '../../core/restore/validate.js';
 import { MilvusSimulator, readMilvusState, seedMilvusData } from '../../local/milvus/index.js';
 import { tempVolumes, type TempVolumes } from '../local-milvus/helpers.js';
 
@@ -108,6 +108,20 @@ class LoadingMilvus {
     this.log.push(`load ${name}`);
     if (!this.pollsSinceLoad.has(name)) this.pollsSinceLoad.set(name, 0);
   }
+  /** Releases to fail before one succeeds, by collection. */
+  readonly releaseFailures = new Map<string, number>();
+  async release(_db: string, name: string): Promise<void> {
+    this.log.push(`release ${name}`);
+    const failures = this.releaseFailures.get(name) ?? 0;
+    if (failures > 0) {
+      this.releaseFailures.set(name, failures - 1);
+      throw new MilvusApiError('collections/release', 65535, 'proxy not healthy');
+    }
+    this.pollsSinceLoad.delete(name);
+  }
+  loaded(name: string): boolean {
+    return this.loadsAfter[name] === 0 || (this.pollsSinceLoad.get(name) ?? -1) >= this.loadsAfter[name]!;
+  }
   async countRows(_db: string, name: string): Promise<number> {
     this.log.push(`count ${name}`);
     return 10;
@@ -134,6 +148,8 @@ function fakeClock(start: Date): LoadWait & { elapsedMs: () => number } {
 }
 
 const rowsOf = (...names: string[]): RowCount[] => names.map((collection) => ({ database: 'default', collection, rows: 10, confirmedBy: 'count' }));
+/** Row counts a backup took with get_stats: the collections were not loaded then. */
+const statsRowsOf = (...names: string[]): RowCount[] => names.map((collection) => ({ database: 'default', collection, rows: 10, confirmedBy: 'stats' }));
 
 describe('waiting for loads within a round', () => {
   it('checks in one round a collection that loads a few polls after the load request', async () => {
@@ -492,5 +508,112 @@ describe('a round and its requests', () => {
     await expect(round).rejects.toThrow('socket hang up');
     expect(milvus.log.indexOf('loadState slow answered')).toBeGreaterThan(-1);
     expect(milvus.log.indexOf('loadState slow answered')).toBeLessThan(milvus.log.indexOf('round ended'));
+  });
+});
+
+describe('collections the source had released', () => {
+  const options = (wait: LoadWait) => ({ validateRowCounts: true, now: NOW, timeoutSeconds: 60, loadWait: wait });
+  /** Indexes in the log of each line, -1 when absent. */
+  const at = (milvus: LoadingMilvus, ...lines: string[]): number[] => lines.map((l) => milvus.log.indexOf(l));
+
+  it('loads them one at a time, checks each and releases it once checked, while the loaded ones are checked at once', async () => {
+    expect(RELEASED_LOADS_AT_ONCE).toBe(1);
+    const milvus = new LoadingMilvus({ a: 2, b: 2, served: 0 });
+
+    const result = await checkValidation(milvus as unknown as MilvusClient, [...statsRowsOf('a', 'b'), ...rowsOf('served')], { done: false, loading: [] }, options(fakeClock(NOW)));
+
+    expect(result.progress.done).toBe(true);
+    expect(result.checks).toEqual([
+      expect.objectContaining({ collection: 'a', countedBy: 'stats', loaded: true, released: true, ok: true }),
+      expect.objectContaining({ collection: 'b', countedBy: 'stats', loaded: true, released: true, ok: true }),
+      expect.objectContaining({ collection: 'served', countedBy: 'count', loaded: true, ok: true }),
+    ]);
+    expect(result.checks![2]).not.toHaveProperty('released');
+    // The first look asks for no load of them; b's load waits until a is released.
+    const [loadA, searchA, releaseA, loadB, releaseB] = at(milvus, 'load a', 'search a', 'release a', 'load b', 'release b');
+    expect(milvus.log.slice(0, 3).sort()).toEqual(['loadState a', 'loadState b', 'loadState served']);
+    expect(loadA).toBeGreaterThan(2);
+    expect(searchA).toBeGreaterThan(loadA);
+    expect(releaseA).toBeGreaterThan(searchA);
+    expect(loadB).toBeGreaterThan(releaseA);
+    expect(releaseB).toBeGreaterThan(loadB);
+    expect(milvus.log).not.toContain('release served');
+    expect([milvus.loaded('a'), milvus.loaded('b'), milvus.loaded('served')]).toEqual([false, false, true]);
+  });
+
+  it('carries them and the checks of those released to the next round, which reports every check', async () => {
+    const milvus = new LoadingMilvus({ a: 1, b: 6 });
+    const first = await checkValidation(milvus as unknown as MilvusClient, statsRowsOf('a', 'b'), { done: false, loading: [] }, options({ ...fakeClock(NOW), seconds: 2 }));
+
+    expect(first.checks).toBeUndefined();
+    expect(first.progress).toEqual({
+      done: false,
+      loading: ['default.b'],
+      deadline: '2026-11-23T02:06:00.000Z',
+      released: ['default.a', 'default.b'],
+      releasedChecked: { 'default.a': { restored: 10, searchHits: 3 } },
+    });
+
+    const later = new Date(NOW.getTime() + 12_000);
+    const second = await checkValidation(milvus as unknown as MilvusClient, statsRowsOf('a', 'b'), first.progress, { ...options(fakeClock(later)), now: later });
+
+    expect(second.progress).toEqual({ done: true, loading: [], deadline: '2026-11-23T02:06:00.000Z' });
+    expect(second.checks).toEqual([
+      { database: 'default', collection: 'a', expected: 10, restored: 10, countedBy: 'stats', loaded: true, searchHits: 3, released: true, ok: true },
+      expect.objectContaining({ collection: 'b', released: true, ok: true }),
+    ]);
+    // a was not loaded again.
+    expect(milvus.log.filter((l) => l === 'load a')).toHaveLength(1);
+    expect([milvus.loaded('a'), milvus.loaded('b')]).toEqual([false, false]);
+  });
+
+  it('leaves loaded a collection counted by get_stats that the restored Milvus loads by itself', async () => {
+    const milvus = new LoadingMilvus({ own: 0 });
+
+    const result = await checkValidation(milvus as unknown as MilvusClient, statsRowsOf('own'), { done: false, loading: [] }, options(fakeClock(NOW)));
+
+    expect(result.checks).toEqual([expect.objectContaining({ collection: 'own', ok: true })]);
+    expect(result.checks![0]).not.toHaveProperty('released');
+    expect(milvus.log).not.toContain('release own');
+  });
+
+  it('leaves loaded, for inspection, a released collection whose check failed', async () => {
+    const milvus = new LoadingMilvus({ a: 1, b: 1 });
+    const wrong = statsRowsOf('a', 'b').map((e) => (e.collection === 'a' ? { ...e, rows: 11 } : e));
+
+    const result = await checkValidation(milvus as unknown as MilvusClient, wrong, { done: false, loading: [] }, options(fakeClock(NOW)));
+
+    expect(result.progress.done).toBe(true);
+    expect(result.checks).toEqual([expect.objectContaining({ collection: 'a', ok: false })]);
+    expect(milvus.log).not.toContain('release a');
+    expect(milvus.log).not.toContain('load b');
+    expect(milvus.loaded('a')).toBe(true);
+  });
+
+  it('fails the round when a release fails, and the next round checks the collection again and releases it', async () => {
+    const milvus = new LoadingMilvus({ a: 1 });
+    milvus.releaseFailures.set('a', 1);
+
+    const first = checkValidation(milvus as unknown as MilvusClient, statsRowsOf('a'), { done: false, loading: [] }, options(fakeClock(NOW)));
+    await expect(first).rejects.toThrow(/proxy not healthy/);
+    expect(milvus.loaded('a')).toBe(true);
+
+    // The step's retry runs the first round again: the collection is now loaded, by us.
+    const progress = { done: false, loading: ['default.a'], deadline: '2026-11-23T02:06:00.000Z', released: ['default.a'] };
+    const second = await checkValidation(milvus as unknown as MilvusClient, statsRowsOf('a'), progress, options(fakeClock(NOW)));
+
+    expect(second.checks).toEqual([expect.objectContaining({ collection: 'a', released: true, ok: true })]);
+    expect(milvus.log.filter((l) => l === 'release a')).toHaveLength(2);
+    expect(milvus.loaded('a')).toBe(false);
+  });
+
+  it('names the released collections still waiting for their turn in a ValidationTimeout', async () => {
+    const milvus = new LoadingMilvus({ a: Infinity, b: Infinity, c: Infinity });
+    const progress = { done: false, loading: ['default.a', 'default.b', 'default.c'], deadline: new Date(NOW.getTime() - 1000).toISOString(), released: ['default.a', 'default.b', 'default.c'] };
+
+    const late = checkValidation(milvus as unknown as MilvusClient, statsRowsOf('a', 'b', 'c'), progress, options(fakeClock(NOW)));
+
+    await expect(late).rejects.toThrow(/default\.a, default\.b, default\.c were still loading at the validation deadline \S+ \(2 of them released at the source, waiting to be loaded 1 at a time\)/);
+    expect(milvus.log.filter((l) => l.startsWith('load '))).toEqual(['load a']);
   });
 });
