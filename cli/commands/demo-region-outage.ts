@@ -27,7 +27,7 @@ import { kubeConfigFromFile, makeKubeClients } from '../../core/kube/connect.js'
 import { MilvusClient, type MilvusEndpoint } from '../../core/milvus/client.js';
 import { runLocally } from '../execution.js';
 import { formatDuration, formatTable } from '../format.js';
-import { DEMO_CONFIG, DEMO_PLAN, DEMO_POLL_MS, DEMO_RETRY_MS, DemoInterruptedError, listenForInterrupt, probeMilvus, stateDirFor, statsNote, type DemoOptions } from './demo.js';
+import { DEMO_CONFIG, DEMO_PLAN, DEMO_POLL_MS, DEMO_RETRY_MS, DemoInterruptedError, listenForInterrupt, probeMilvus, servedRows, stateDirFor, statsNote, type DemoOptions } from './demo.js';
 
 /** Seconds each object waits before the replicator copies it: small, and visible in the story. */
 const REPLICATION_LAG_SECONDS = 1;
@@ -41,6 +41,8 @@ export interface OutageCollection {
   readonly served?: number;
   /** `stats` when the backup found the collection not loaded and counted it by get_stats (deleted rows included). */
   readonly countedBy?: 'count' | 'stats';
+  /** The source had it released: validation loaded it for its check and released it again; `served` is its get_stats count. */
+  readonly released?: true;
   readonly ok: boolean;
 }
 
@@ -179,7 +181,7 @@ export async function runRegionOutageDemo(options: DemoOptions): Promise<RegionO
     const served = new Map<string, number>();
     if (restore?.status === 'Completed') {
       const milvus = new MilvusClient(makeKubeClients(kubeConfigFromFile(dr.kubeconfigPath)).kc, endpoint);
-      for (const c of restore.validation?.collections ?? []) served.set(`${c.database}.${c.collection}`, await milvus.countRows(c.database, c.collection));
+      for (const [name, rows] of await servedRows(milvus, restore.validation?.collections ?? [])) served.set(name, rows);
       say('validate', `the DR Milvus in ${drRegion} serves ${[...served].map(([n, r]) => `${n}=${r}`).join(', ')}`);
     }
     const collections: OutageCollection[] = record.rowCounts.map((r) => {
@@ -194,6 +196,7 @@ export async function runRegionOutageDemo(options: DemoOptions): Promise<RegionO
         ...(validated?.restored !== undefined ? { restored: validated.restored } : {}),
         ...(live !== undefined ? { served: live } : {}),
         ...(validated?.countedBy ? { countedBy: validated.countedBy } : {}),
+        ...(validated?.released ? { released: true as const } : {}),
         ok: validated?.ok === true && validated.restored === r.rows && servedOk,
       };
     });

@@ -25,7 +25,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Command, Option } from 'commander';
 import type { BackupCatalog } from '../../core/catalog/catalog.js';
-import type { BackupRecord, RestoreRecord } from '../../core/catalog/record.js';
+import type { BackupRecord, CollectionCheck, RestoreRecord } from '../../core/catalog/record.js';
 import { loadConfigFile } from '../../core/config/parse.js';
 import { resolvePlan } from '../../core/config/resolve.js';
 import { UserError } from '../../core/errors.js';
@@ -55,11 +55,16 @@ export interface DemoCollection {
   readonly expected: number;
   /** What the restore's validation counted; absent when the collection was not counted. */
   readonly restored?: number;
-  /** `count(*)` the demo ran itself on the restored Milvus after the restore. */
+  /**
+   * `count(*)` the demo ran itself on the restored Milvus after the restore; for a collection
+   * released as at the source (`released`), its get_stats count, which needs no load.
+   */
   readonly served?: number;
   readonly searchHits?: number;
   /** `stats` when the backup found the collection not loaded and counted it by get_stats (deleted rows included). */
   readonly countedBy?: 'count' | 'stats';
+  /** The source had it released: validation loaded it for its check and released it again. */
+  readonly released?: true;
   readonly ok: boolean;
 }
 
@@ -284,9 +289,20 @@ async function witness(demo: Demo, restored: RestoreRecord | undefined): Promise
   const served = new Map<string, number>();
   if (restored?.status !== 'Completed') return served;
   await withDemoMilvus(demo.kube, { ...demo.source, namespace: DEMO_TARGET_NAMESPACE }, demo.auth, async (target) => {
-    for (const c of restored.validation?.collections ?? []) served.set(`${c.database}.${c.collection}`, await target.countRows(c.database, c.collection));
+    for (const [name, rows] of await servedRows(target, restored.validation?.collections ?? [])) served.set(name, rows);
   });
   demo.say('validate', `the restored Milvus in ${DEMO_TARGET_NAMESPACE} serves ${[...served].map(([n, r]) => `${n}=${r}`).join(', ')}`);
+  return served;
+}
+
+/**
+ * The rows a restored Milvus serves of each collection validation checked, by `db.collection`:
+ * `count(*)`, or for a collection released as at the source, which cannot answer count(*)
+ * without a load that would undo what the restore brought back, get_stats of its segments.
+ */
+export async function servedRows(milvus: Pick<MilvusClient, 'countRows' | 'persistedRowCount'>, checks: readonly CollectionCheck[]): Promise<Map<string, number>> {
+  const served = new Map<string, number>();
+  for (const c of checks) served.set(`${c.database}.${c.collection}`, c.released ? await milvus.persistedRowCount(c.database, c.collection) : await milvus.countRows(c.database, c.collection));
   return served;
 }
 
@@ -300,7 +316,16 @@ function verdict(demo: Demo, backup: Ran<BackupRecord>, disaster?: DemoSummary['
     // A collection the backup found not loaded was counted by get_stats (deleted rows included):
     // the restored Milvus serves at most that many live rows.
     const servedOk = live !== undefined && (c.countedBy === 'stats' ? live <= c.expected : live === c.expected);
-    return { name, expected: c.expected, restored: c.restored, served: live, searchHits: c.searchHits, ...(c.countedBy ? { countedBy: c.countedBy } : {}), ok: c.ok && c.restored === c.expected && servedOk };
+    return {
+      name,
+      expected: c.expected,
+      restored: c.restored,
+      served: live,
+      searchHits: c.searchHits,
+      ...(c.countedBy ? { countedBy: c.countedBy } : {}),
+      ...(c.released ? { released: true as const } : {}),
+      ok: c.ok && c.restored === c.expected && servedOk,
+    };
   });
   const missing = (b?.rowCounts ?? []).map((x) => `${x.database}.${x.collection}`).filter((n) => !collections.some((c) => c.name === n));
   const bad = collections.filter((c) => !c.ok);
@@ -412,10 +437,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
  * Why a collection's served count may be lower than expected: it was not loaded at backup, so it
  * was counted (and restored, and checked) by get_stats, which includes deleted rows.
  */
-export function statsNote(collections: readonly { name: string; countedBy?: 'count' | 'stats' }[]): string | undefined {
-  const names = collections.filter((c) => c.countedBy === 'stats').map((c) => c.name);
-  if (names.length === 0) return undefined;
-  return `${names.join(', ')}: not loaded at backup, so counted by get_stats (deleted rows included) and checked the same way after the restore; SERVED is its live count(*).\n`;
+export function statsNote(collections: readonly { name: string; countedBy?: 'count' | 'stats'; released?: boolean }[]): string | undefined {
+  const stats = collections.filter((c) => c.countedBy === 'stats');
+  if (stats.length === 0) return undefined;
+  const released = stats.filter((c) => c.released).map((c) => c.name);
+  const loaded = stats.filter((c) => !c.released).map((c) => c.name);
+  const base = 'not loaded at backup, so counted by get_stats (deleted rows included) and checked the same way after the restore';
+  return [
+    ...(released.length > 0 ? [`${released.join(', ')}: ${base}, loaded for the check and released again, as at the source; SERVED is its get_stats count.\n`] : []),
+    ...(loaded.length > 0 ? [`${loaded.join(', ')}: ${base}; SERVED is its live count(*).\n`] : []),
+  ].join('');
 }
 
 /** How to look at a kept state directory afterwards. */

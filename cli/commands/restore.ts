@@ -212,8 +212,9 @@ export function renderRestore(r: RestoreRecord, progress: readonly VolumeProgres
     parts.push(
       `\nValidation: ${r.validation.passed ? 'passed' : 'FAILED'}\n`,
       formatTable(
-        ['collection', 'expected', 'restored', 'search hits', 'ok', 'problem'],
-        r.validation.collections.map((c) => [`${c.database}.${c.collection}`, c.expected, c.restored ?? '', c.searchHits ?? '', c.ok ? 'yes' : 'NO', c.problem ?? '']),
+        // `left`: how validation left the collection; one the source had released is released again.
+        ['collection', 'expected', 'restored', 'search hits', 'left', 'ok', 'problem'],
+        r.validation.collections.map((c) => [`${c.database}.${c.collection}`, c.expected, c.restored ?? '', c.searchHits ?? '', c.released ? 'released' : c.loaded ? 'loaded' : '', c.ok ? 'yes' : 'NO', c.problem ?? '']),
       ),
     );
   }
