@@ -78,6 +78,15 @@ describe('demo summary', () => {
     expect(text).toContain('analytics.session_vectors: not loaded at backup, so counted by get_stats (deleted rows included) and checked the same way after the restore; SERVED is its live count(*).');
   });
 
+  it('says that a collection released again as at the source is served by its get_stats count', () => {
+    const text = renderDemoSummary({ ...summary, collections: [{ name: 'analytics.session_vectors', expected: 25000, restored: 25000, served: 25000, countedBy: 'stats', released: true, ok: true }] });
+
+    expect(text).toContain(
+      'analytics.session_vectors: not loaded at backup, so counted by get_stats (deleted rows included) and checked the same way after the restore, loaded for the check and released again, as at the source; SERVED is its get_stats count.',
+    );
+    expect(text).not.toContain('live count(*)');
+  });
+
   it('says how to inspect a kept state directory', () => {
     const text = renderDemoSummary(summary);
 

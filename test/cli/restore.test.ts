@@ -195,8 +195,17 @@ describe('restore list and describe', () => {
 
     expect(text).toMatch(/data-production-milvus-etcd-0\s+etcd\s+Restored\s+hydrate-etcd-0/);
     expect(text).toContain('Validation: passed\n');
-    expect(text).toMatch(/COLLECTION\s+EXPECTED\s+RESTORED\s+SEARCH HITS\s+OK/);
-    expect(text).toMatch(/analytics\.session_vectors\s+24803\s+24803\s+3\s+yes/);
+    expect(text).toMatch(/COLLECTION\s+EXPECTED\s+RESTORED\s+SEARCH HITS\s+LEFT\s+OK/);
+    expect(text).toMatch(/analytics\.session_vectors\s+24803\s+24803\s+3\s+loaded\s+yes/);
+  });
+
+  it('shows a collection validation released again, as the source had it', () => {
+    const record = restoreRecord();
+    const released = { database: 'analytics', collection: 'session_vectors', expected: 24803, restored: 24803, countedBy: 'stats' as const, loaded: true, searchHits: 3, released: true, ok: true };
+
+    const text = renderRestore({ ...record, validation: { passed: true, collections: [released] } });
+
+    expect(text).toMatch(/analytics\.session_vectors\s+24803\s+24803\s+3\s+released\s+yes/);
   });
 
   it('orders the timeline by the workflow steps, not by how the record stores them', () => {
@@ -218,7 +227,7 @@ describe('restore list and describe', () => {
 
     expect(text).toContain('Failed in Validate: ValidationFailed\n  default.product_embeddings has 19000 rows, expected 19726\n  Left behind: namespace vector-db-dr in cluster prod as the restore left it, for inspection\n');
     expect(text).toContain('Validation: FAILED\n');
-    expect(text).toMatch(/default\.product_embeddings\s+19726\s+19000\s+NO\s+restored 19000 rows, expected 19726/);
+    expect(text).toMatch(/default\.product_embeddings\s+19726\s+19000\s+loaded\s+NO\s+restored 19000 rows, expected 19726/);
   });
 
   it('reads the local catalog with --local --state', async () => {
