@@ -41,16 +41,21 @@
  * must keep its ticket. Before 2.6.8 (or with the `gcPauseWithoutTicket` fault): no ticket, one
  * global pause, any resume ends it.
  *
- * Load. `collections/load` answers at once and starts the work querycoord hands its query nodes:
- * every sealed segment's files are read from the bucket (insert binlogs, stats and delete logs,
- * index files), then the searchable rows, in the background. Until that is done `get_load_state`
- * and `describe` say LoadStateLoading with the progress querycoord reports, and searches and
- * queries answer 103 (not fully loaded); a load whose files are missing never completes (see
- * `loadStateOf`). Collections whose load etcd records (querycoord's load info) are loaded from
- * the start. A load asked for through the API lives in the simulator: it is forgotten when the
- * instance goes down or its volumes change (the simulator writes no load info to etcd), and a
- * read of other volumes than the current ones never makes a collection loaded.
- * `loadsSettled()` lets a test await the reads instead of a time.
+ * Load. querycoord's load info (`querycoord-collection-loadinfo/<collID>` in etcd) is what
+ * survives a restart, as in Milvus. `collections/load` saves it with status Loading, then answers
+ * and starts the work querycoord hands its query nodes: every sealed segment's files are read
+ * from the bucket (insert binlogs, stats and delete logs, index files), then the searchable rows,
+ * in the background. Until that is done `get_load_state` and `describe` say LoadStateLoading with
+ * the progress querycoord reports, and searches and queries answer 103 (not fully loaded); once
+ * done the load info says Loaded. A load whose files are missing never completes, and querycoord
+ * cancels it at its timeout, deleting the load info (see `loadStateOf`).
+ * `collections/release` ends the load, lets go of what the query nodes held and deletes the load
+ * info; a collection not loaded is released successfully all the same. What runs in memory (the
+ * load jobs, the rows held) is lost when the instance goes down or other volumes are mounted; what
+ * etcd says then decides, as querycoord's `Recover` at start does: Loaded is loaded from the
+ * start, Loading is loaded again (a fourth start finding it still loading releases it), and a read
+ * of other volumes than the current ones never makes a collection loaded.
+ * `loadsSettled()` lets a test await the reads and background etcd writes instead of a time.
  *
  * Search. `POST /v2/vectordb/entities/search` takes Milvus's `SearchReqV2` body and answers
  * `{"code":0,"cost":0,"data":[{"distance":…,"id":"…"}]}` with real primary keys of the rows on
@@ -61,10 +66,10 @@ import { EtcdDataMissingError, readEtcd } from './etcd-store.js';
 import { bucketOf, InvalidBucketNameError } from './bucket.js';
 import { liveKeyList, nearest, readLiveRows, rowVector, type LiveRows, type MetricType } from './search.js';
 import { resolveVolumes } from './seed.js';
-import { completeFlush, readMilvusState, recordInsertedRows, type CollectionState, type MilvusState } from './state.js';
+import { completeFlush, readMilvusState, recordInsertedRows, updateLoadInfo, type CollectionState, type MilvusState } from './state.js';
 import { FilterError, parseFilter, type FieldKinds, type ScalarValue } from './filter.js';
 import { milvusBehaviour, milvusLine, parseMilvusVersion, type MilvusBehaviour, type MilvusVersion } from '../../core/milvus/version.js';
-import { etcdKeys, hybridTimestamp, objectKeys, type SegmentIndex } from './meta.js';
+import { etcdKeys, hybridTimestamp, objectKeys, type LoadInfo, type SegmentIndex } from './meta.js';
 import { parse as parseLossless } from 'lossless-json';
 import type {
   GcState,
@@ -114,6 +119,13 @@ export const MilvusErrorCode = {
  */
 const LOAD_TIMEOUT_MS = 600_000;
 
+/**
+ * Starts querycoord may find a collection still loading in its load info before it releases it
+ * instead of loading it again (`queryCoord.collectionRecoverTimes`, default 3:
+ * paramtable/component_param.go; meta/collection_manager.go `Recover`).
+ */
+const COLLECTION_RECOVER_TIMES_LIMIT = 3;
+
 /** How long querycoord's FailedLoadCache keeps a failure (`expireTime`, 24 h; meta/failed_load_cache.go). */
 const FAILED_LOAD_EXPIRY_MS = 24 * 3600_000;
 
@@ -121,9 +133,10 @@ const FAILED_LOAD_EXPIRY_MS = 24 * 3600_000;
 const SEGMENT_LOADS_AT_ONCE = 4;
 
 /**
- * A load requested through the API (querycoord's load job for one collection); see
- * {@link MilvusSimulator.startLoad}. `loaded` once every target is loaded and the searchable rows
- * are held; until then `loading`, with the targets loaded so far.
+ * A load run by this instance, asked for through the API or resumed at start (querycoord's load
+ * job for one collection); see {@link MilvusSimulator.startLoad}. `loaded` once every target is
+ * loaded, the searchable rows are held and etcd's load info says Loaded; until then `loading`,
+ * with the targets loaded so far.
  */
 type LoadJob =
   | { readonly state: 'loaded'; readonly volumes: string }
@@ -249,7 +262,7 @@ export class MilvusSimulator {
   private readonly recorded: MilvusCall[] = [];
   /** Flushes accepted but not yet complete, by collection id: when each completes. */
   private readonly flushes = new Map<string, { dueAt: number }>();
-  /** Loads requested through the API, by collection id (see {@link startLoad}). */
+  /** Loads this instance ran or runs, by collection id (see {@link startLoad}, {@link recoverLoads}). */
   private readonly loads = new Map<string, LoadJob>();
   /**
    * querycoord's FailedLoadCache: the last segment load failure of each collection (by id) and
@@ -259,6 +272,14 @@ export class MilvusSimulator {
   private readonly failedLoads = new Map<string, { message: string; volumes: string; at: number }>();
   /** The background reads of loads in progress (see {@link loadsSettled}). */
   private readonly loadReads = new Set<Promise<void>>();
+  /**
+   * Load infos being deleted from etcd after querycoord cancelled their load (see
+   * {@link loadStateOf}), by collection id: until the write is done, the record still saying
+   * Loading is not a load to recover (see {@link recoverLoads}).
+   */
+  private readonly cancelledLoadInfo = new Map<string, Promise<void>>();
+  /** What a background etcd write failed with, other than etcd being gone; {@link loadsSettled} throws it. */
+  private backgroundFailure: Error | undefined;
   /** Unexpired GC pause leases: ticket → expiry (epoch ms) and the collection (0: every collection). */
   private readonly gcLeases = new Map<string, { until: number; collectionId: number }>();
   /** Inserts and deletes not yet flushed, by collection id. */
@@ -342,7 +363,8 @@ export class MilvusSimulator {
     if (!volumes) {
       // Its query nodes are gone with it: what they held is loaded again when it is back. So is
       // querycoord's memory: the loads in progress (a read still running is discarded when it
-      // ends, see startLoad) and the failures of its FailedLoadCache.
+      // ends, see readForLoad; the load info in etcd resumes them, see recoverLoads) and the
+      // failures of its FailedLoadCache.
       this.loadedSegments.clear();
       this.loads.clear();
       this.failedLoads.clear();
@@ -365,6 +387,7 @@ export class MilvusSimulator {
     const current = volumesKey(volumes);
     for (const [id, job] of this.loads) if (job.volumes !== current) this.loads.delete(id);
     for (const [id, failure] of this.failedLoads) if (failure.volumes !== current) this.failedLoads.delete(id);
+    await this.recoverLoads(volumes, state, detail);
     const path = request.path.split('?')[0]!;
     if (request.port === MANAGEMENT_PORT) return this.management(request, path, state, detail);
     if (request.port === REST_PORT) return this.rest(request, path, volumes, state, detail);
@@ -729,7 +752,9 @@ export class MilvusSimulator {
    * `merr.WrapErrCollectionNotLoaded(collectionID, err.Error())`, so GetLoadState answers
    * LoadStateNotLoad. Either way a failed load never says Loaded: it says Loading, stuck, then
    * the failure or NotLoad, and another load request starts over. The failure is forgotten after
-   * 24 hours (FailedLoadCache `TryExpire`), or when querycoord restarts.
+   * 24 hours (FailedLoadCache `TryExpire`), or when querycoord restarts. Cancelling deletes the
+   * load info from etcd (`RemoveCollection` → `catalog.ReleaseCollection`), in the background
+   * (see {@link forgetCancelledLoad}): a cancelled load is not resumed when Milvus restarts.
    */
   private loadStateOf(c: CollectionState): { loadState: string; loadProgress?: number } {
     if (this.isLoaded(c)) return { loadState: 'LoadStateLoaded', loadProgress: 100 };
@@ -737,6 +762,7 @@ export class MilvusSimulator {
     if (job?.state !== 'loading') return { loadState: 'LoadStateNotLoad' };
     if (job.failure !== undefined && this.now().getTime() > job.updatedAt + LOAD_TIMEOUT_MS) {
       this.loads.delete(c.id);
+      this.forgetCancelledLoad(job.source, c.id);
       return { loadState: 'LoadStateNotLoad' };
     }
     if (job.failure !== undefined && !job.reading) this.readForLoad(c.id, job);
@@ -761,50 +787,141 @@ export class MilvusSimulator {
   }
 
   /**
-   * Starts loading `c` in the background, as querycoord's load job does: the request answers at
-   * once, and the query nodes read every sealed segment's files from the bucket — what they read
-   * to serve it: the insert binlogs the metadata lists (the primary-key ones, whose headers
-   * count the rows), the primary-key stats logs, the delete logs of L0 segments, and the index
-   * files of each built segment index — then the searchable rows (`readLiveRows`), which become
-   * what searches use (see {@link loadedRows}). A file missing fails the segment, and the load
-   * stays Loading (see {@link loadStateOf}). One read per load: a load request while one runs,
-   * or of a loaded collection, changes nothing (querycoordv2's LoadCollectionJob finds the
-   * collection in its meta and answers success without loading it again; job/job_load.go).
+   * Starts loading `c` in the background, as querycoord's load job does. The job saves the
+   * collection's load info with status Loading in etcd before the request answers
+   * (LoadCollectionJob.Execute, job/job_load.go step 5: `CollectionManager.PutCollection` →
+   * `catalog.SaveCollection`; the proxy waits for the job), so a Milvus that restarts resumes the
+   * load (see {@link recoverLoads}). Then the query nodes read every sealed segment's files from
+   * the bucket — what they read to serve it: the insert binlogs the metadata lists (the
+   * primary-key ones, whose headers count the rows), the primary-key stats logs, the delete logs
+   * of L0 segments, and the index files of each built segment index — then the searchable rows
+   * (`readLiveRows`), which become what searches use (see {@link loadedRows}). A file missing
+   * fails the segment, and the load stays Loading (see {@link loadStateOf}). One read per load: a
+   * load request while one runs, or of a loaded collection, changes nothing (querycoordv2's
+   * LoadCollectionJob finds the collection in its meta and answers success without loading it
+   * again). Decided under the etcd lock, so two requests at once start one load.
    */
-  private startLoad(volumes: MilvusVolumes, c: CollectionState): void {
-    if (this.isLoaded(c) || this.loads.get(c.id)?.state === 'loading') return;
-    const job: Extract<LoadJob, { state: 'loading' }> = {
-      state: 'loading',
-      volumes: volumesKey(volumes),
-      source: volumes,
-      segmentsRead: new Set(),
-      reading: false,
-      done: 0,
-      updatedAt: this.now().getTime(),
-    };
-    this.loads.set(c.id, job);
-    this.readForLoad(c.id, job);
+  private async startLoad(volumes: MilvusVolumes, c: CollectionState): Promise<'started' | 'already loading' | 'already loaded'> {
+    let outcome: 'started' | 'already loading' | 'already loaded' = 'already loading';
+    await updateLoadInfo(volumes, c.id, (current) => {
+      const job = this.loads.get(c.id);
+      if (current?.status === 'Loaded' || job?.state === 'loaded') {
+        outcome = 'already loaded';
+        return undefined;
+      }
+      if (job?.state === 'loading') return undefined;
+      outcome = 'started';
+      const started = this.newLoadJob(volumes);
+      const save: LoadInfo = { collectionID: c.id, status: 'Loading', replica_number: 1, load_percentage: 0 };
+      return { save, applied: () => this.runLoad(c.id, started) };
+    });
+    return outcome;
+  }
+
+  /** A load job of `volumes` that has read nothing yet. */
+  private newLoadJob(volumes: MilvusVolumes): Extract<LoadJob, { state: 'loading' }> {
+    return { state: 'loading', volumes: volumesKey(volumes), source: volumes, segmentsRead: new Set(), reading: false, done: 0, updatedAt: this.now().getTime() };
+  }
+
+  /** Makes `job` collection `id`'s load and starts its read. */
+  private runLoad(id: string, job: Extract<LoadJob, { state: 'loading' }>): void {
+    this.loads.set(id, job);
+    this.readForLoad(id, job);
+  }
+
+  /**
+   * What querycoord's `CollectionManager.Recover` does at start (meta/collection_manager.go), for
+   * each collection whose load info in etcd says Loading while no load of it runs here (the
+   * instance came back up, the simulator is new, or other volumes were mounted): the load is put
+   * back with `recover_times` + 1 saved, and its segments are read again (the target observer and
+   * checkers load them anew); once `recover_times` reached {@link COLLECTION_RECOVER_TIMES_LIMIT},
+   * querycoord releases it instead (`catalog.ReleaseCollection`). A Loaded one needs nothing: it
+   * is loaded from the start (`CollectionState.loadRecorded`). Checked again under the etcd lock,
+   * so a release or another request's recovery in between is not undone.
+   */
+  private async recoverLoads(volumes: MilvusVolumes, state: MilvusState, detail: Record<string, unknown>): Promise<void> {
+    const idle = (id: string) => !this.loads.has(id) && !this.cancelledLoadInfo.has(id);
+    for (const c of state.collections) {
+      if (c.recordedLoad?.status !== 'Loading' || !idle(c.id)) continue;
+      await updateLoadInfo(volumes, c.id, (current) => {
+        if (current?.status !== 'Loading' || !idle(c.id)) return undefined;
+        const times = current.recover_times ?? 0;
+        const note = (key: string) => () => (detail[key] = [...((detail[key] as string[] | undefined) ?? []), `${c.database}.${c.name}`]);
+        if (times >= COLLECTION_RECOVER_TIMES_LIMIT) return { save: null, applied: note('loadsReleasedAtStart') };
+        const job = this.newLoadJob(volumes);
+        return {
+          save: { ...current, recover_times: times + 1 },
+          applied: () => {
+            this.runLoad(c.id, job);
+            note('loadsResumed')();
+          },
+        };
+      });
+    }
+  }
+
+  /**
+   * Deletes the load info of collection `id` after querycoord cancelled its load at the load
+   * timeout (see {@link loadStateOf}, which answers at once, as the observer removes it on its own
+   * tick). Tracked for {@link loadsSettled}. A load asked for again before the write takes the
+   * lock keeps the Loading record it saved.
+   */
+  private forgetCancelledLoad(volumes: MilvusVolumes, id: string): void {
+    const removal: Promise<void> = updateLoadInfo(volumes, id, (current) => (current === undefined || this.loads.has(id) ? undefined : { save: null }))
+      .catch((err: unknown) => this.keepBackgroundFailure(err))
+      .finally(() => {
+        if (this.cancelledLoadInfo.get(id) === removal) this.cancelledLoadInfo.delete(id);
+      });
+    this.cancelledLoadInfo.set(id, removal);
+  }
+
+  /**
+   * Keeps what a background etcd write failed with, for {@link loadsSettled} to throw. An etcd
+   * that is gone (the volumes were taken away meanwhile) holds nothing to write to, and a Milvus
+   * without it does not start: that is not a failure of the write.
+   */
+  private keepBackgroundFailure(err: unknown): void {
+    if (err instanceof EtcdDataMissingError) return;
+    this.backgroundFailure ??= err instanceof Error ? err : new Error(String(err));
   }
 
   /**
    * Reads in the background what the load `job` of collection `id` has not read yet (see
    * {@link startLoad}). What was read counts only while the job is still the collection's load
-   * (not cancelled, not forgotten with the instance going down or its volumes changing: see
-   * `dispatch`) and its volumes are still the instance's when the read ends.
+   * (not released, not cancelled, not forgotten with the instance going down or its volumes
+   * changing: see `dispatch`) and its volumes are still the instance's when the read ends. Then
+   * the load info is saved with status Loaded, as the CollectionObserver does once the load
+   * reaches 100 % (`UpdateCollectionLoadPercent` saves it with `recover_times` cleared), and the
+   * collection is loaded; both under the etcd lock, after checking there that the job is still
+   * the collection's load, so a release that came first is not undone by a Loaded record.
    */
   private readForLoad(id: string, job: Extract<LoadJob, { state: 'loading' }>): void {
     job.reading = true;
     const read = this.readSegments(id, job).then(
       async (held) => {
-        if (this.loads.get(id) !== job) return;
         const volumes = await this.options.volumes();
-        if (this.loads.get(id) !== job) return;
         if (!volumes || volumesKey(volumes) !== job.volumes) {
-          this.loads.delete(id);
+          if (this.loads.get(id) === job) this.loads.delete(id);
           return;
         }
-        this.loadedSegments.set(id, held);
-        this.loads.set(id, { state: 'loaded', volumes: job.volumes });
+        try {
+          await updateLoadInfo(job.source, id, (current) => {
+            // The one check that counts: under the lock, where no release can come in between.
+            if (this.loads.get(id) !== job) return undefined;
+            // protobuf's JSON leaves out recover_times once it is 0 again: the seed's shape.
+            const save: LoadInfo = { collectionID: id, status: 'Loaded', replica_number: current?.replica_number ?? 1, load_percentage: 100 };
+            return {
+              save,
+              applied: () => {
+                this.loadedSegments.set(id, held);
+                this.loads.set(id, { state: 'loaded', volumes: job.volumes });
+              },
+            };
+          });
+        } catch (err) {
+          // The observer saves again at its next tick: the job stays Loading, and a request retries it (loadStateOf).
+          if (this.loads.get(id) === job) job.failure = `failed to save the load info: ${err instanceof Error ? err.message : String(err)}`;
+        }
       },
       (err: unknown) => {
         job.failure = err instanceof Error ? err.message : String(err);
@@ -852,11 +969,16 @@ export class MilvusSimulator {
   }
 
   /**
-   * Resolves once every load read in progress has finished (loaded or failed), so a test awaits
-   * the query nodes' work rather than a time; a load requested meanwhile is awaited too.
+   * Resolves once every load read in progress has finished (loaded or failed) and the load infos
+   * of cancelled loads are deleted, so a test awaits the query nodes' and querycoord's work
+   * rather than a time; a load requested meanwhile is awaited too. Throws what a background etcd
+   * write failed with, once.
    */
   async loadsSettled(): Promise<void> {
-    while (this.loadReads.size > 0) await Promise.all([...this.loadReads]);
+    while (this.loadReads.size > 0 || this.cancelledLoadInfo.size > 0) await Promise.all([...this.loadReads, ...this.cancelledLoadInfo.values()]);
+    const failure = this.backgroundFailure;
+    this.backgroundFailure = undefined;
+    if (failure) throw failure;
   }
 
   /**
@@ -945,10 +1067,32 @@ export class MilvusSimulator {
 
     async 'collections/load'(ctx) {
       const c = this.collection(ctx);
-      // Cancelled after a failure (loadStateOf), a load may be asked for again.
-      const before = this.loadStateOf(c).loadState;
-      this.startLoad(ctx.volumes, c);
-      ctx.detail.load = before === 'LoadStateNotLoad' ? 'started' : before === 'LoadStateLoaded' ? 'already loaded' : 'already loading';
+      // A load whose time is up is cancelled first (loadStateOf): then it may be asked for again.
+      this.loadStateOf(c);
+      ctx.detail.load = await this.startLoad(ctx.volumes, c);
+      return {};
+    },
+
+    async 'collections/release'(ctx) {
+      // querycoord's ReleaseCollection (services.go; job/job_release.go): a collection not loaded
+      // answers success ("the collection has not been loaded into QueryNode"); else the load job
+      // ends, the query nodes let go of its segments, and `RemoveCollection` deletes its load info
+      // from etcd (`catalog.ReleaseCollection`); then the FailedLoadCache entry is removed. Under
+      // the etcd lock, so a load that completes meanwhile cannot write Loaded back.
+      const c = this.collection(ctx);
+      let released = false;
+      await updateLoadInfo(ctx.volumes, c.id, (current) => {
+        released = current !== undefined || this.loads.has(c.id);
+        return {
+          save: null,
+          applied: () => {
+            this.loads.delete(c.id);
+            this.loadedSegments.delete(c.id);
+            this.failedLoads.delete(c.id);
+          },
+        };
+      });
+      ctx.detail.release = released ? 'released' : 'not loaded';
       return {};
     },
 

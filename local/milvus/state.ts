@@ -371,32 +371,35 @@ function loadInfoOf(entries: Map<string, string>, collectionId: string): LoadInf
   return info?.status === 'Loaded' || info?.status === 'Loading' ? info : undefined;
 }
 
+/** What {@link updateLoadInfo} writes: the record to save (`null`: delete it), and what to do once etcd holds it. */
+export interface LoadInfoChange {
+  save: LoadInfo | null;
+  /** Runs under the lock, once the write succeeded: the in-memory side of the change. */
+  applied?: () => void;
+}
+
 /**
  * Changes querycoord's load info of one collection, as its catalog does (`SaveCollection`,
  * `ReleaseCollection`), under the etcd lock (see `withEtcdLock`): `change` gets the record etcd
- * holds now and answers the one to save, `null` to delete it, or `undefined` to leave etcd as it
- * is. It runs inside the lock, so a caller can check there, atomically with the write, that what
- * it is about to record is still true (the load it completes is still the collection's own, no
- * release came in between). Returns what etcd holds afterwards.
+ * holds now and answers what to write, or `undefined` to leave etcd as it is. It runs inside the
+ * lock, and so does `applied`, so a caller checks there that what it is about to record is still
+ * true (the load it completes is still the collection's own, no release came in between) and
+ * changes its memory together with etcd: no other load-info write can come between.
  */
 export async function updateLoadInfo(
   volumes: MilvusVolumes,
   collectionId: string,
-  change: (current: LoadInfo | undefined) => LoadInfo | null | undefined | Promise<LoadInfo | null | undefined>,
-): Promise<LoadInfo | undefined> {
+  change: (current: LoadInfo | undefined) => LoadInfoChange | undefined,
+): Promise<void> {
   const v = resolveVolumes(volumes);
-  return withEtcdLock(v.etcdDirs, async () => {
+  await withEtcdLock(v.etcdDirs, async () => {
     const { revision, entries } = await readEtcd(v.etcdDirs);
     const key = etcdKeys.loadInfo(collectionId);
-    const current = loadInfoOf(entries, collectionId);
-    const next = await change(current);
-    if (next === undefined) return current;
-    if (next === null) {
-      if (!entries.delete(key)) return undefined;
-    } else {
-      entries.set(key, JSON.stringify(next));
-    }
-    await writeEtcdDb(v.etcdDirs, { revision: revision + 1, entries });
-    return next ?? undefined;
+    const next = change(loadInfoOf(entries, collectionId));
+    if (next === undefined) return;
+    if (next.save !== null) entries.set(key, JSON.stringify(next.save));
+    // Deleting a key that is not there changes nothing: etcd's revision stays.
+    if (next.save !== null || entries.delete(key)) await writeEtcdDb(v.etcdDirs, { revision: revision + 1, entries });
+    next.applied?.();
   });
 }

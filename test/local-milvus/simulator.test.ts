@@ -348,7 +348,7 @@ describe('load', () => {
 describe('load state and the instance', () => {
   const body = { dbName: 'analytics', collectionName: 'events' };
 
-  test('a load is forgotten when the instance goes down, even if its read ends after', async () => {
+  test('a load in progress when the instance goes down is not completed by the read that ends meanwhile: it loads again once the instance is back', async () => {
     let up = true;
     const sim = simulator({ volumes: async () => (up ? v.volumes : undefined) });
     await rest(sim, '/v2/vectordb/collections/load', body);
@@ -357,8 +357,13 @@ describe('load state and the instance', () => {
     await sim.loadsSettled();
     up = true;
 
+    // querycoord finds the load info it saved as Loading in etcd and loads the collection again.
+    const back = (await rest(sim, '/v2/vectordb/collections/get_load_state', body)).json.data;
+    await sim.loadsSettled();
+
     expect(down.status).toBe(503);
-    expect((await rest(sim, '/v2/vectordb/collections/get_load_state', body)).json.data).toEqual({ loadState: 'LoadStateNotLoad' });
+    expect(back).toEqual({ loadState: 'LoadStateLoading', loadProgress: 0 });
+    expect((await rest(sim, '/v2/vectordb/collections/get_load_state', body)).json.data).toEqual({ loadState: 'LoadStateLoaded', loadProgress: 100 });
   });
 
   test('a load that read other volumes than the current ones does not make the collection loaded', async () => {
