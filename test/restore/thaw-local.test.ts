@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { RestoreRecord } from '../../core/catalog/record.js';
@@ -8,6 +10,7 @@ import { packsOfBackup } from '../../core/restore/thaw.js';
 import { readBackupVolumes } from '../../core/restore/volumes.js';
 import { FileVaultStore } from '../../core/vault/file-store.js';
 import { packKey } from '../../core/vault/layout.js';
+import { decodeEtcdDb, ETCD_DB_PATH } from '../../local/milvus/etcd-store.js';
 import { localPaths, runLocalRestore, type LocalBackupResult } from '../../local/workflows/runner.js';
 import { backup, NAMESPACE, startSeededCluster, type SeededCluster } from '../backup/helpers.js';
 import { restoreServicesOf, snapshotDir as snapshotDirOf, tree, volumeDir as volumeDirOf } from './helpers.js';
@@ -120,9 +123,22 @@ describe('a restore of a backup whose packs are in GLACIER', () => {
     const volumes = await readBackupVolumes(new FileVaultStore(localPaths(c.stateDir).vault), BACKUP_ID);
     expect(volumes).toHaveLength(7);
     for (const v of volumes) {
-      const restored = await tree(await volumeDir(TARGET, v.pvc));
+      const dir = await volumeDir(TARGET, v.pvc);
+      const snapshot = await snapshotDir(v.snapshot);
+      const restored = await tree(dir);
+      const held = await tree(snapshot);
       expect(Object.keys(restored).length).toBeGreaterThan(0);
-      expect(restored).toEqual(await tree(await snapshotDir(v.snapshot)));
+      if (held[ETCD_DB_PATH] !== undefined && restored[ETCD_DB_PATH] !== held[ETCD_DB_PATH]) {
+        // The restored Milvus has written its etcd since: validation loaded the collections the
+        // source had released and released them again (querycoord's load info saved Loading,
+        // Loaded, then removed), as a real querycoord does. The keys and values are the backup's;
+        // the revision moved on, as real etcd's would.
+        const entries = async (root: string) => decodeEtcdDb(await readFile(join(root, ETCD_DB_PATH))).entries;
+        expect(await entries(dir)).toEqual(await entries(snapshot));
+        delete restored[ETCD_DB_PATH];
+        delete held[ETCD_DB_PATH];
+      }
+      expect(restored).toEqual(held);
     }
   });
 });

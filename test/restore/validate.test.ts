@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
-import type { RowCount } from '../../core/catalog/record.js';
+import type { CollectionCheck, RowCount } from '../../core/catalog/record.js';
 import { MilvusApiError, MilvusClient, type LoadState, type VectorField } from '../../core/milvus/client.js';
 import type { MilvusAnswer, MilvusCall, MilvusTransport } from '../../core/milvus/transport.js';
 import { checkValidation, LOAD_POLL_MS, RELEASED_LOADS_AT_ONCE, RestoreValidationFailedError, VALIDATION_CONCURRENCY, ValidationTimeoutError, validationFailure, type LoadWait } from '../../core/restore/validate.js';
 import { MilvusSimulator, readMilvusState, seedMilvusData } from '../../local/milvus/index.js';
+import type { ValidationProgress } from '../../core/workflow/restore-state.js';
 import { tempVolumes, type TempVolumes } from '../local-milvus/helpers.js';
 
 // Validation of a restored Milvus with many collections: the product's MilvusClient against the
@@ -17,8 +18,12 @@ const COLLECTIONS = Array.from({ length: 9 }, (_, i) => ({ database: 'default', 
 class CountingTransport implements MilvusTransport {
   inFlight = 0;
   mostInFlight = 0;
+  /** Each call as `<path after /v2/vectordb/> <db>.<collection>`, in the order made. */
+  readonly calls: string[] = [];
   constructor(private readonly sim: MilvusSimulator) {}
   async call(call: MilvusCall): Promise<MilvusAnswer> {
+    const body = JSON.parse(call.body ?? '{}') as { dbName?: string; collectionName?: string };
+    this.calls.push(`${call.path.replace('/v2/vectordb/', '')} ${body.dbName ?? 'default'}.${body.collectionName ?? ''}`);
     this.inFlight++;
     this.mostInFlight = Math.max(this.mostInFlight, this.inFlight);
     try {
@@ -615,5 +620,60 @@ describe('collections the source had released', () => {
 
     await expect(late).rejects.toThrow(/default\.a, default\.b, default\.c were still loading at the validation deadline \S+ \(2 of them released at the source, waiting to be loaded 1 at a time\)/);
     expect(milvus.log.filter((l) => l.startsWith('load '))).toEqual(['load a']);
+  });
+});
+
+describe('a restored simulated Milvus whose source had collections released', () => {
+  // The seed records the default database's collections as loaded (querycoord's load info in
+  // etcd) and leaves the others released, as a source whose analytics data loads on demand.
+  const SPECS = [
+    { database: 'default', name: 'served', dim: 4, rows: 30 },
+    ...['r1', 'r2', 'r3'].map((name, i) => ({ database: 'analytics', name, dim: 4, rows: 20 + i })),
+  ];
+  let restored: TempVolumes;
+  let rows: RowCount[];
+
+  beforeAll(async () => {
+    restored = await tempVolumes();
+    await seedMilvusData(restored.volumes, { collections: SPECS });
+    // What the backup recorded: count(*) of a loaded collection, get_stats of a released one.
+    const state = await readMilvusState(restored.volumes);
+    rows = state.collections.map((c) => (c.loadRecorded ? { database: c.database, collection: c.name, rows: c.persistedRows + c.growingRows, confirmedBy: 'count' } : { database: c.database, collection: c.name, rows: c.statsRows, confirmedBy: 'stats' }));
+  });
+
+  afterAll(async () => {
+    await restored.cleanup();
+  });
+
+  it('checks every collection, loading the released ones one at a time, and leaves them released in etcd', async () => {
+    const sim = new MilvusSimulator({ volumes: async () => restored.volumes, now: () => NOW });
+    const transport = new CountingTransport(sim);
+    const milvus = new MilvusClient(new KubeConfig(), { namespace: 'restored', service: 'm-milvus', restPort: 19530, managementPort: 9091 }, transport);
+    let t = NOW.getTime();
+    // The query nodes' reads are real file reads: a poll's pause lets them finish.
+    const wait: LoadWait = { seconds: 20, now: () => new Date(t), sleep: async (ms) => void (await sim.loadsSettled(), (t += ms)) };
+
+    let progress: ValidationProgress = { done: false, loading: [] };
+    let checks: CollectionCheck[] | undefined;
+    for (let round = 0; !progress.done && round < 10; round++) {
+      const now = new Date(t);
+      ({ progress, checks } = await checkValidation(milvus, rows, progress, { validateRowCounts: true, now, timeoutSeconds: 600, loadWait: { ...wait, now: () => new Date(t) } }));
+    }
+
+    expect(progress.done).toBe(true);
+    expect(checks!.map((c) => [`${c.database}.${c.collection}`, c.ok, c.released ?? false])).toEqual([
+      ['default.served', true, false],
+      ['analytics.r1', true, true],
+      ['analytics.r2', true, true],
+      ['analytics.r3', true, true],
+    ]);
+    // Never two released collections loaded at once: each load comes after the release before it.
+    const releasedCalls = transport.calls.filter((c) => / analytics\./.test(c) && /^collections\/(load|release) /.test(c));
+    expect(releasedCalls).toEqual(['collections/load analytics.r1', 'collections/release analytics.r1', 'collections/load analytics.r2', 'collections/release analytics.r2', 'collections/load analytics.r3', 'collections/release analytics.r3']);
+    expect(transport.calls).not.toContain('collections/load default.served');
+    // Released in etcd too: a Milvus started again on these volumes has only the source's loaded one loaded.
+    const after = await readMilvusState(restored.volumes);
+    expect(after.collections.filter((c) => c.loadRecorded).map((c) => c.name)).toEqual(['served']);
+    expect(after.collections.filter((c) => c.recordedLoad !== undefined).map((c) => c.name)).toEqual(['served']);
   });
 });
