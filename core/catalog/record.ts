@@ -277,6 +277,7 @@ export const CollectionCheck = z.object({
    */
   released: z.boolean().optional(),
   ok: z.boolean(),
+  /** Why the check failed; on a passing check, what validation could not do (Milvus refused to release it again). */
   problem: z.string().optional(),
 });
 export type CollectionCheck = z.infer<typeof CollectionCheck>;

@@ -31,8 +31,19 @@
  * ones could fail on query-node memory and would leave the restored Milvus serving, and paying
  * for, more than the source did. So they are loaded {@link RELEASED_LOADS_AT_ONCE} at a time, while
  * the others load, checked as the others are, and released once their check passed (a failed one
- * stays loaded, for inspection). `progress.released` names them from the first round on, and
- * `progress.releasedChecked` keeps what the checks of those already released found.
+ * stays loaded, for inspection).
+ *
+ * Which they are is decided once, by a first round that only looks (when the backup counted any
+ * collection by get_stats): it reads every load state, asks for the loads Milvus lacks of the
+ * others, and answers `again: true` so the workflow starts the next round at once, without
+ * WaitForLoad. Deciding and loading in one round would not survive a retry of that round: the
+ * retry gets the round's input again, finds loaded the collection it had started to load, and
+ * would keep it loaded as the source's. `progress.released` then names those not checked yet,
+ * and `progress.releasedChecked` what the checks of the others found. A release Milvus refuses
+ * (a user without the privilege) does not fail a restore whose data passed: the collection stays
+ * loaded and its check says why. The validation deadline bounds a validation that stops making
+ * progress: each round that releases one moves it to `timeoutSeconds` after the round began, so
+ * many released collections, loaded in turn, do not time out a restore that moves on.
  */
 import type { CollectionCheck, RowCount } from '../catalog/record.js';
 import { isNotQueryable, MilvusApiError, MilvusSchemaError, type LoadState, type MilvusClient } from '../milvus/client.js';
@@ -57,9 +68,8 @@ export const LOAD_POLL_MS = 500;
 
 /**
  * Collections the source had released that validation loads at once: one, so the query nodes
- * hold at most one collection more than the source's loaded ones. Each load is a poll interval at
- * least; a restore of many large released collections needs a validation timeout
- * (`validateTimeoutSeconds`) long enough to load them in turn.
+ * hold at most one collection more than the source's loaded ones. Each load takes a poll interval
+ * at least, and the deadline moves on with each one released (see the module documentation).
  */
 export const RELEASED_LOADS_AT_ONCE = 1;
 
@@ -203,7 +213,7 @@ export async function checkValidation(
   // The first round sets the deadline; it is also the one that tells which collections the source
   // had released. An execution of older code in flight (a deadline, no `released`) releases nothing.
   const firstRound = progress.deadline === undefined;
-  const deadline = progress.deadline ?? deadlineAfter(options.now, options.timeoutSeconds).toISOString();
+  let deadline = progress.deadline ?? deadlineAfter(options.now, options.timeoutSeconds).toISOString();
   const byDatabase = new Map<string, Set<string> | undefined>();
   for (const database of new Set(expected.map((e) => e.database))) byDatabase.set(database, await collectionsOf(milvus, database));
   const checks = new Map<RowCount, CollectionCheck>();
@@ -213,14 +223,19 @@ export async function checkValidation(
     const problem = collections ? `missing: database ${e.database} has no collection ${e.collection}` : `missing: there is no database ${e.database}`;
     checks.set(e, { database: e.database, collection: e.collection, expected: e.rows, loaded: false, ok: false, problem });
   }
-  const released = new Set(progress.released ?? []);
   const releasedChecked = new Map(Object.entries(progress.releasedChecked ?? {}));
+  const released = new Set([...(progress.released ?? []), ...releasedChecked.keys()]);
   for (const e of expected) {
     const earlier = checks.has(e) ? undefined : releasedChecked.get(nameOf(e));
     if (earlier) checks.set(e, releasedCheck(e, earlier));
   }
   const present = expected.filter((e) => !checks.has(e));
   const loadErrors = new Map(Object.entries(progress.loadErrors ?? {}));
+  // The round that only looks (see the module documentation): not when a collection is missing,
+  // as that round fails at once anyway.
+  const lookRound = firstRound && checks.size === 0 && present.some((e) => e.confirmedBy === 'stats');
+  // Released collections this round released again: each moves the deadline on.
+  let releasedNow = 0;
   // Released collections waiting for their turn, in the order of `expected`, and how many of them
   // are loading or being checked now (at most RELEASED_LOADS_AT_ONCE).
   const queued = present.filter((e) => released.has(nameOf(e)));
@@ -279,12 +294,21 @@ export async function checkValidation(
         return;
       }
       if (released.has(nameOf(e)) && result.ok) {
-        // Back to how the source had it; a failed release fails the round, and the next one
-        // finds the collection loaded, checks it again and releases it.
-        await bounded(() => milvus.release(e.database, e.collection));
-        releasedChecked.set(nameOf(e), { restored: result.restored!, ...(result.searchHits !== undefined ? { searchHits: result.searchHits } : {}) });
-        result = { ...result, released: true };
+        // Back to how the source had it. A release Milvus refuses leaves the collection loaded,
+        // said in its check: its data passed. A call without an answer (the relay, the network)
+        // fails the round instead; the step's retry checks the collection again and releases it.
+        let refused: string | undefined;
+        try {
+          await bounded(() => milvus.release(e.database, e.collection));
+        } catch (err) {
+          if (!(err instanceof MilvusApiError)) throw err;
+          refused = err.message.slice(0, LOAD_ERROR_CHARS);
+        }
+        const found = { restored: result.restored!, ...(result.searchHits !== undefined ? { searchHits: result.searchHits } : {}), ...(refused !== undefined ? { releaseRefused: refused } : {}) };
+        releasedChecked.set(nameOf(e), found);
+        result = releasedCheck(e, found);
         releasedActive--;
+        releasedNow++;
         startReleased();
       }
       checks.set(e, result);
@@ -296,11 +320,12 @@ export async function checkValidation(
   const failed = () => error !== undefined || [...checks.values()].some((c) => !c.ok);
   /**
    * Polls the load state of `collections` (asking for a load where there is none, except of those
-   * in `lookOnly`) and starts the check of each loaded one; returns those still loading, and those
-   * of `lookOnly` found not loaded. Every request of the poll has ended when it returns or throws
-   * (its first error).
+   * in `lookOnly`) and starts the check of each loaded one (unless `checkLoaded` is false: then it
+   * is still to check); returns those still loading, and those of `lookOnly` found not loaded (or
+   * whose state Milvus answered with an error). Every request of the poll has ended when it
+   * returns or throws (its first error).
    */
-  const poll = async (collections: readonly RowCount[], lookOnly: ReadonlySet<RowCount> = new Set()): Promise<{ still: RowCount[]; notLoaded: RowCount[] }> => {
+  const poll = async (collections: readonly RowCount[], lookOnly: ReadonlySet<RowCount> = new Set(), checkLoaded = true): Promise<{ still: RowCount[]; notLoaded: RowCount[] }> => {
     const settled = await Promise.allSettled(collections.map((e) => bounded(() => requestLoad(milvus, e, !lookOnly.has(e)), true)));
     const refused = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (refused) throw stopped ? stopped.err : refused.reason;
@@ -309,7 +334,7 @@ export async function checkValidation(
     for (const [i, e] of collections.entries()) {
       const answer = (settled[i] as PromiseFulfilledResult<LoadAnswer>).value;
       if (answer.loadError !== undefined) loadErrors.set(nameOf(e), answer.loadError.slice(0, LOAD_ERROR_CHARS));
-      if (answer.loaded) check(e);
+      if (answer.loaded && checkLoaded) check(e);
       else if (answer.notLoaded) notLoaded.push(e);
       else still.push(e);
     }
@@ -319,19 +344,26 @@ export async function checkValidation(
   let loading: RowCount[] = [];
   try {
     // One pass over every collection first: each load is asked for at once, whatever their number,
-    // but those the source had released: the first round only looks at the ones the backup
-    // counted by get_stats, and those the restored Milvus has not loaded wait for their turn.
+    // but those the source had released, which wait for their turn.
     startReleased();
-    const first = await poll(
-      [...present.filter((e) => !released.has(nameOf(e))), ...started.splice(0)],
-      new Set(firstRound ? present.filter((e) => e.confirmedBy === 'stats') : []),
-    );
-    loading = first.still;
-    for (const e of first.notLoaded) {
-      released.add(nameOf(e));
-      queued.push(e);
+    const first = await poll([...present.filter((e) => !released.has(nameOf(e))), ...started.splice(0)], new Set(lookRound ? present.filter((e) => e.confirmedBy === 'stats') : []), !lookRound);
+    if (lookRound) {
+      // Those the backup counted by get_stats and the restored Milvus has not loaded: the source's released.
+      const found = new Set(first.notLoaded);
+      const names = (of: (e: RowCount) => boolean) => expected.filter(of).map(nameOf);
+      const errors = Object.fromEntries([...loadErrors].slice(0, LOAD_ERRORS_KEPT));
+      return {
+        progress: {
+          done: false,
+          loading: names((e) => present.includes(e) && !found.has(e)),
+          deadline,
+          ...(Object.keys(errors).length > 0 ? { loadErrors: errors } : {}),
+          ...(found.size > 0 ? { released: names((e) => found.has(e)) } : {}),
+          again: true,
+        },
+      };
     }
-    startReleased();
+    loading = first.still;
     if (wait) {
       const waitUntil = Math.min(checksUntil, Date.parse(deadline));
       // Bounded by count as well as by the clock: a round makes at most one poll per interval of
@@ -362,8 +394,11 @@ export async function checkValidation(
   loading.push(...again.splice(0), ...started.splice(0));
   const pending = [...loading, ...queued];
   const made = expected.flatMap((e) => checks.get(e) ?? []);
+  if (releasedNow > 0) deadline = new Date(Math.max(Date.parse(deadline), deadlineAfter(options.now, options.timeoutSeconds).getTime())).toISOString();
+  // Released collections not checked yet (waiting or loading), and what the checks of the others found.
+  const unchecked = expected.filter((e) => released.has(nameOf(e)) && pending.includes(e)).map(nameOf);
   const carried = {
-    ...(released.size > 0 ? { released: expected.map(nameOf).filter((name) => released.has(name)) } : {}),
+    ...(unchecked.length > 0 ? { released: unchecked } : {}),
     ...(releasedChecked.size > 0 ? { releasedChecked: Object.fromEntries(releasedChecked) } : {}),
   };
   if (pending.length > 0 && !failed()) {
@@ -376,13 +411,17 @@ export async function checkValidation(
       if (message !== undefined && Object.keys(errors).length < LOAD_ERRORS_KEPT) errors[name] = message.slice(0, LOAD_ERROR_CHARS);
     }
     if (options.now.getTime() > Date.parse(deadline)) throw new ValidationTimeoutError(names, deadline, errors, queued.length);
-    return { progress: { done: false, loading: names, deadline, ...(Object.keys(errors).length > 0 ? { loadErrors: errors } : {}), ...carried } };
+    const stillLoading = expected.filter((e) => loading.includes(e)).map(nameOf);
+    return { progress: { done: false, loading: stillLoading, deadline, ...(Object.keys(errors).length > 0 ? { loadErrors: errors } : {}), ...carried } };
   }
   return { progress: { done: true, loading: [], deadline }, checks: made };
 }
 
-/** The check of a released collection an earlier round made, as it recorded it. */
-function releasedCheck(e: RowCount, found: { restored: number; searchHits?: number }): CollectionCheck {
+/**
+ * The passing check of a released collection, from what `releasedChecked` keeps of it: released
+ * again, or left loaded with the reason Milvus refused the release.
+ */
+function releasedCheck(e: RowCount, found: NonNullable<ValidationProgress['releasedChecked']>[string]): CollectionCheck {
   return {
     database: e.database,
     collection: e.collection,
@@ -391,8 +430,9 @@ function releasedCheck(e: RowCount, found: { restored: number; searchHits?: numb
     countedBy: e.confirmedBy === 'stats' ? 'stats' : 'count',
     loaded: true,
     ...(found.searchHits !== undefined ? { searchHits: found.searchHits } : {}),
-    released: true,
+    ...(found.releaseRefused === undefined ? { released: true } : {}),
     ok: true,
+    ...(found.releaseRefused !== undefined ? { problem: `left loaded: the source had it released, but Milvus refused to release it again: ${found.releaseRefused}` } : {}),
   };
 }
 
@@ -409,7 +449,7 @@ async function holding<T>(semaphore: Semaphore, task: () => Promise<T>): Promise
 /** Whether a collection is loaded; `loadError`, the error Milvus answered its load state with. */
 interface LoadAnswer {
   readonly loaded: boolean;
-  /** Not loaded, and no load was asked for (`load: false`). */
+  /** Not loaded (or answered with an error), and no load was asked for (`load: false`). */
   readonly notLoaded?: boolean;
   readonly loadError?: string;
 }
@@ -427,7 +467,8 @@ interface LoadAnswer {
  * by itself: the same text can come from a passing fault (a proxy not ready, a deadline), and
  * the cached one names whichever segment failed last, so "the same error twice" tells neither a
  * permanent failure nor a new one. Any error of the load request itself (a collection dropped, no
- * permission) is thrown. With `load` false a NotLoad state is only reported (`notLoaded`).
+ * permission) is thrown. With `load` false nothing is loaded: a NotLoad state, or an error, is only
+ * reported (`notLoaded`).
  */
 async function requestLoad(milvus: MilvusClient, e: RowCount, load: boolean): Promise<LoadAnswer> {
   let state: LoadState;
@@ -435,6 +476,7 @@ async function requestLoad(milvus: MilvusClient, e: RowCount, load: boolean): Pr
     state = await milvus.loadState(e.database, e.collection);
   } catch (err) {
     if (!(err instanceof MilvusApiError)) throw err;
+    if (!load) return { loaded: false, notLoaded: true, loadError: err.message };
     await milvus.load(e.database, e.collection);
     return { loaded: false, loadError: err.message };
   }

@@ -185,14 +185,24 @@ export const ValidationProgress = z.strictObject({
   deadline: Iso.optional(),
   loadErrors: z.record(z.string(), z.string()).optional(),
   /**
-   * Collections the source had released (core/restore/validate.ts): counted by get_stats at backup
-   * and not loaded by the restored Milvus at the first round's look, by `db.collection`. Validation
-   * loads them one at a time and releases each once checked. Set by the first round (absent in
-   * older executions: then nothing is released).
+   * Collections the source had released (core/restore/validate.ts) not checked yet, by
+   * `db.collection`: counted by get_stats at backup and not loaded by the restored Milvus when the
+   * first round looked. Validation loads them one at a time and releases each once checked.
+   * Absent when there is none, and in older executions (then nothing is released).
    */
   released: z.array(z.string()).optional(),
-  /** Released collections already checked and released again, by `db.collection`: what their checks found. */
-  releasedChecked: z.record(z.string(), z.strictObject({ restored: z.number().int().nonnegative(), searchHits: z.number().int().nonnegative().optional() })).optional(),
+  /**
+   * Released collections checked, by `db.collection`: what their checks found, and the error
+   * Milvus refused their release with, if it did (the collection then stays loaded).
+   */
+  releasedChecked: z
+    .record(
+      z.string(),
+      z.strictObject({ restored: z.number().int().nonnegative(), searchHits: z.number().int().nonnegative().optional(), releaseRefused: z.string().optional() }),
+    )
+    .optional(),
+  /** The round only looked at the load states: the workflow starts the next one at once, without WaitForLoad. */
+  again: z.literal(true).optional(),
 });
 export type ValidationProgress = z.infer<typeof ValidationProgress>;
 

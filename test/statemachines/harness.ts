@@ -32,6 +32,8 @@ export interface ScriptedRun {
   readonly calls: readonly TaskCall[];
   /** The state of each call, in order. */
   readonly states: readonly string[];
+  /** Every state the execution entered (Tasks, Choices, Waits, ...), in order. */
+  readonly entered: readonly string[];
 }
 
 /** An error a scripted Task rejects with, matched by `ErrorEquals` on its name. */
@@ -100,6 +102,10 @@ export function scriptedWorkflow(name: string, options: { parameters?: Record<st
         context: { Execution: { Id: executionId, Name: 'test-1' } },
         overrides: { taskResourceLocalHandlers: handlers, waitTimeOverrides: waits, retryIntervalOverrides: retries },
       });
+      const entered: string[] = [];
+      const logged = (async () => {
+        for await (const event of execution.eventLogs) if (event.type === 'StateEntered') entered.push(event.state.name);
+      })();
       const outcome = await execution.result.then(
         (output) => ({ output, error: undefined }),
         (err: unknown) => {
@@ -107,7 +113,8 @@ export function scriptedWorkflow(name: string, options: { parameters?: Record<st
           return { output: undefined, error: err.cause as { name: string; message: string } };
         },
       );
-      return { ...outcome, calls, states: calls.map((c) => c.state) };
+      await logged;
+      return { ...outcome, calls, states: calls.map((c) => c.state), entered };
     },
   };
 }

@@ -125,10 +125,22 @@ describe('restore workflow: polling', () => {
     let rounds = 0;
     const script = { ...happyPath(), Validate: () => (++rounds === 1 ? { done: false, loading: ['docs'], deadline: 'D' } : { done: true, loading: [] }) };
 
-    const { calls, states } = await run(INPUT, script);
+    const { calls, states, entered } = await run(INPUT, script);
 
     expect(calls.filter((c) => c.state === 'Validate').map((c) => c.input.validation)).toEqual([{ done: false, loading: [] }, { done: false, loading: ['docs'], deadline: 'D' }]);
     expect(states.at(-1)).toBe('Complete');
+    expect(entered.slice(entered.indexOf('Validate'))).toEqual(['Validate', 'Validated', 'WaitForLoad', 'Validate', 'Validated', 'Complete', 'Completed']);
+  });
+
+  it('starts the next round at once, without WaitForLoad, after a round that only looked', async () => {
+    let rounds = 0;
+    const look = { done: false, loading: ['default.docs'], deadline: 'D', released: ['analytics.logs'], again: true };
+    const script = { ...happyPath(), Validate: () => (++rounds === 1 ? look : { done: true, loading: [] }) };
+
+    const { calls, entered } = await run(INPUT, script);
+
+    expect(calls.filter((c) => c.state === 'Validate').map((c) => c.input.validation)).toEqual([{ done: false, loading: [] }, look]);
+    expect(entered.slice(entered.indexOf('Validate'))).toEqual(['Validate', 'Validated', 'Validate', 'Validated', 'Complete', 'Completed']);
   });
 });
 
