@@ -273,7 +273,7 @@ export async function verifyVault(options: VerifyOptions): Promise<VerifyResult>
       // A summary whose bytes fail the store's checksum on every download is as damaged as one
       // that does not parse.
       if (err instanceof SummaryCorruptError || err instanceof ObjectChecksumMismatchError) {
-        problems.push({ kind: 'summary', ...target, path: summaryKey, problem: err.message });
+        problems.push({ kind: 'summary', ...target, path: summaryKey, problem: err instanceof ObjectChecksumMismatchError ? err.problem : err.message });
         return;
       }
       throw err;

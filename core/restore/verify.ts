@@ -27,7 +27,7 @@ import { hasIndexCommitment, indexMismatches, readVolumeSummary, SummaryCorruptE
 import { UserError } from '../errors.js';
 import { BackupIndexDocument, checkBackupRecord } from '../vault/backup-index.js';
 import { backupRecordKey, InvalidKeyPartError, packKey, volumeSummaryKey } from '../vault/layout.js';
-import { isReadable, ObjectNotFoundError, type VaultStore } from '../vault/store.js';
+import { isReadable, ObjectChecksumMismatchError, ObjectNotFoundError, type VaultStore } from '../vault/store.js';
 import { mapBounded } from '../objectstore/bounded.js';
 import { isMissingObject, readCommit, readCommittedPage } from '../objectstore/committed.js';
 import { ObjectManifestCorruptError } from '../objectstore/manifest.js';
@@ -110,6 +110,7 @@ export async function readBackupIndex(vault: VaultStore, backupId: string): Prom
   try {
     body = await vault.get(key);
   } catch (err) {
+    if (err instanceof ObjectChecksumMismatchError) throw new BackupIntegrityError(backupId, [`${key} ${err.problem}`]);
     if (!(err instanceof ObjectNotFoundError)) throw err;
     throw new BackupIndexInvalidError(backupId, `backup ${backupId} has no index in the vault: it never finished or was expired (${key} is missing in ${vault.url}); ${remedy}`, { cause: err });
   }
@@ -156,10 +157,12 @@ export async function verifyBackupIndex(vault: VaultStore, backupId: string, opt
   // by the volume, with the error that says so; here only what does not match.
   for (const p of (await checkBackupRecord(vault, backupId)).problems) {
     if (p.kind === 'unverifiable') unverified.push(`${p.path} ${p.problem}`);
-    else if (p.kind === 'manifest' || (p.kind === 'summary' && /was altered/.test(p.problem))) breaks.push(`${p.path} ${p.problem}`);
+    else if (p.kind === 'manifest' || (p.kind === 'summary' && /^(was altered|is damaged)/.test(p.problem))) breaks.push(`${p.path} ${p.problem}`);
   }
 
   for (const { pvc: volume } of index.volumes) {
+    // A damaged summary is among the breaks already: the restore is refused with all of them.
+    if (breaks.some((b) => b.startsWith(`${volumeSummaryKey(backupId, volume)} is damaged`))) continue;
     // The summary, not the index document, says where the file index is: it is what the
     // hydration Job reads, and its presence is what marks the volume's export complete.
     const summary = await summaryOf(vault, backupId, volume);
@@ -280,6 +283,8 @@ async function summaryOf(vault: VaultStore, backupId: string, volume: string): P
     if (err instanceof SyntaxError || err instanceof SummaryCorruptError) {
       throw new BackupIndexInvalidError(backupId, `the summary of volume ${volume} in backup ${backupId} (${key}) is unreadable: ${err.message}; ${remedy}`, { cause: err });
     }
+    // Checked by backup.json's commitments first; here for a summary that damage reached since.
+    if (err instanceof ObjectChecksumMismatchError) throw new BackupIntegrityError(backupId, [`${key} ${err.problem}`]);
     throw err;
   }
   if (typeof summary.indexKey !== 'string' || summary.backupId !== backupId || summary.volume !== volume) {

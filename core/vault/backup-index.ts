@@ -16,7 +16,7 @@ import { hasIndexCommitment, readVolumeSummaryHashed, sha256Hex, SummaryCorruptE
 import { UserError } from '../errors.js';
 import { IndexReader } from '../datamover/index-format.js';
 import { backupRecordKey, InvalidKeyPartError, manifestsPrefix, volumeIndexKey, volumeSummaryKey } from './layout.js';
-import { ObjectNotFoundError, type VaultStore } from './store.js';
+import { ObjectChecksumMismatchError, ObjectNotFoundError, type VaultStore } from './store.js';
 
 export const BACKUP_INDEX_FORMAT = 'milvus-guard/backup-v1';
 
@@ -173,6 +173,8 @@ export async function checkBackupRecord(vault: VaultStore, backupId: string): Pr
     body = await vault.get(key);
   } catch (err) {
     if (err instanceof ObjectNotFoundError) return broken('is missing: the backup never finished, or its record was deleted');
+    // Bytes that fail the store's checksum on every download: damage, not a failed read.
+    if (err instanceof ObjectChecksumMismatchError) return broken(err.problem);
     throw err;
   }
   let json: unknown;
@@ -201,6 +203,7 @@ export async function checkBackupRecord(vault: VaultStore, backupId: string): Pr
     } catch (err) {
       if (err instanceof UserError) problems.push({ kind: 'summary', backupId, volume: v.pvc, path: summaryKey, problem: 'is missing: backup.json lists the volume but its export summary is gone' });
       else if (err instanceof SummaryCorruptError) problems.push({ kind: 'summary', backupId, volume: v.pvc, path: summaryKey, problem: err.message });
+      else if (err instanceof ObjectChecksumMismatchError) problems.push({ kind: 'summary', backupId, volume: v.pvc, path: summaryKey, problem: err.problem });
       else throw err;
       continue;
     }
@@ -221,8 +224,9 @@ export async function checkBackupRecord(vault: VaultStore, backupId: string): Pr
       try {
         manifest = await vault.get(m.key);
       } catch (err) {
-        if (!(err instanceof ObjectNotFoundError)) throw err;
-        problems.push({ kind: 'manifest', backupId, path: m.key, problem: 'is missing' });
+        if (err instanceof ObjectChecksumMismatchError) problems.push({ kind: 'manifest', backupId, path: m.key, problem: err.problem });
+        else if (err instanceof ObjectNotFoundError) problems.push({ kind: 'manifest', backupId, path: m.key, problem: 'is missing' });
+        else throw err;
         continue;
       }
       const sha256 = sha256Hex(manifest);

@@ -359,10 +359,14 @@ export class VaultReadInterruptedError extends TransientError {
  */
 export class ObjectChecksumMismatchError extends Error {
   readonly key: string;
+  /** What is wrong, for a list of problems that names the object itself: `is damaged: …`. */
+  readonly problem: string;
   constructor(vaultUrl: string, key: string, cause: unknown, attempts: number) {
-    super(`object ${key} in vault ${vaultUrl} does not match the checksum the store keeps for it (${messageOf(cause).replace(/\.$/, '')}, ${attempts} download(s)): it is damaged; run milvus-guard datamover verify to see what else is, and restore another backup`, { cause });
+    const problem = `is damaged: it does not match the checksum the store keeps for it (${messageOf(cause).replace(/\.$/, '')}, ${attempts} download(s))`;
+    super(`object ${key} in vault ${vaultUrl} ${problem}; run milvus-guard datamover verify to see what else is, and restore another backup`, { cause });
     this.name = 'ObjectChecksumMismatch';
     this.key = key;
+    this.problem = problem;
   }
 }
 

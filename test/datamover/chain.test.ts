@@ -16,6 +16,7 @@ import { backupRecordKey, failedMarkerKey, inventoryKey, manifestKey, packKey, v
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 import { ObjectArchivedError, ObjectChecksumMismatchError, VaultReadInterruptedError } from '../../core/vault/store.js';
 import { IndexReader } from '../../core/datamover/index-format.js';
+import { BackupIntegrityError, verifyBackupIndex } from '../../core/restore/verify.js';
 import { finalizeStep } from '../../core/backup/workflow.js';
 import { InMemoryCatalog } from '../../core/catalog/memory.js';
 import { buildTree, cutReadsShort, dropIndexLines, SMALL_CHUNKS, tempDir, writeBackupRecord } from './helpers.js';
@@ -466,7 +467,30 @@ describe('restore checks the chain', () => {
     expect(new Set(cold.problems.map((p) => p.kind))).toEqual(new Set(['unverifiable']));
     expect(cold.problems.length).toBeGreaterThan(1);
     expect(new Set(broken.problems.map((p) => p.kind))).toEqual(new Set(['chunk']));
-    expect(broken.problems[0]!.problem).toMatch(/does not match the checksum the store keeps for it \(Checksum mismatch: expected "a" but received "b", 3 download\(s\)\): it is damaged; run milvus-guard datamover verify to see what else is, and restore another backup$/);
+    expect(broken.problems[0]!.problem).toMatch(/is damaged: it does not match the checksum the store keeps for it \(Checksum mismatch: expected "a" but received "b", 3 download\(s\)\); run milvus-guard datamover verify to see what else is, and restore another backup$/);
+  });
+
+  it.each([
+    ['backup.json', () => backupRecordKey(BACKUP), 'backup'],
+    ['a volume summary', () => volumeSummaryKey(BACKUP, MINIO), 'summary'],
+    ['a captured manifest', () => SERVICE, 'manifest'],
+  ])('reports %s whose bytes fail the store checksum on every download as damaged, and the restore refuses it as BackupCorrupt', async (_what, keyOf, kind) => {
+    // What the S3 vault throws after its three tries of a whole-object read (core/vault/s3-store.ts getBytes).
+    const key = keyOf();
+    const vault = copyOf(base);
+    const get = vault.get.bind(vault);
+    vault.get = async (k: string) => {
+      if (k === key) throw new ObjectChecksumMismatchError(vault.url, k, new Error('Checksum mismatch: expected "a" but received "b"'), 3);
+      return get(k);
+    };
+
+    const verified = await verifyVault({ vault });
+    const refused = await verifyBackupIndex(vault, BACKUP).catch((e: unknown) => e);
+
+    const damaged = 'is damaged: it does not match the checksum the store keeps for it (Checksum mismatch: expected "a" but received "b", 3 download(s))';
+    expect(verified.problems).toContainEqual(expect.objectContaining({ kind, path: key, problem: damaged }));
+    expect(refused).toBeInstanceOf(BackupIntegrityError);
+    expect((refused as BackupIntegrityError).breaks).toEqual([`${key} ${damaged}`]);
   });
 
   it('closes the index it opened when the target is refused (not empty)', async () => {

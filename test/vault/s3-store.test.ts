@@ -166,7 +166,7 @@ describe('S3VaultStore requests', () => {
     const other = await store().get('x/y').catch((e: unknown) => e);
 
     expect(mismatch).toBeInstanceOf(ObjectChecksumMismatchError);
-    expect((mismatch as Error).message).toBe('object x/y in vault s3://vault-bucket/milvus/prod/ does not match the checksum the store keeps for it (Checksum mismatch: expected "AAAAAA==" but received "BBBBBB==" in response header "x-amz-checksum-crc32", 3 download(s)): it is damaged; run milvus-guard datamover verify to see what else is, and restore another backup');
+    expect((mismatch as Error).message).toBe('object x/y in vault s3://vault-bucket/milvus/prod/ is damaged: it does not match the checksum the store keeps for it (Checksum mismatch: expected "AAAAAA==" but received "BBBBBB==" in response header "x-amz-checksum-crc32", 3 download(s)); run milvus-guard datamover verify to see what else is, and restore another backup');
     expect(calls).toBe(3);
     expect((other as Error).message).toBe('something else');
     expect(s3.commandCalls(GetObjectCommand)).toHaveLength(1);
