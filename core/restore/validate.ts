@@ -41,7 +41,10 @@
  * would keep it loaded as the source's. `progress.released` then names those not checked yet,
  * and `progress.releasedChecked` what the checks of the others found. A release Milvus refuses
  * (a user without the privilege) does not fail a restore whose data passed: the collection stays
- * loaded and its check says why. The validation deadline bounds a validation that stops making
+ * loaded and its check says why; any other error of a release may pass, so the collection keeps its
+ * turn and is released on a later poll. A collection whose load state Milvus answers with an error
+ * when the first round looks is not taken for released: it is loaded and kept loaded, as the
+ * source's loaded ones are, never released on a guess. The validation deadline bounds a validation that stops making
  * progress: each round that releases one moves it to `timeoutSeconds` after the round began, so
  * many released collections, loaded in turn, do not time out a restore that moves on.
  */
@@ -65,6 +68,13 @@ export const VALIDATION_CONCURRENCY = 4;
  * a load finishes a poll interval sooner at most, against a 10 s WaitForLoad.
  */
 export const LOAD_POLL_MS = 500;
+
+/**
+ * Milvus's answers to a release that mean it will not do it for this user: merr
+ * ErrPrivilegeNotPermitted (1401), and HTTP 403, which the REST server answers it with where it
+ * maps codes to statuses (internal/distributed/proxy/httpserver). Any other error may pass.
+ */
+const RELEASE_REFUSED_CODES: ReadonlySet<number> = new Set([1401, 403]);
 
 /**
  * Collections the source had released that validation loads at once: one, so the query nodes
@@ -241,8 +251,9 @@ export async function checkValidation(
   const queued = present.filter((e) => released.has(nameOf(e)));
   let releasedActive = 0;
   const started: RowCount[] = [];
+  // None is started in a round that has already failed (a collection missing): it would stay loaded.
   const startReleased = (): void => {
-    while (releasedActive < RELEASED_LOADS_AT_ONCE && queued.length > 0) {
+    while (releasedActive < RELEASED_LOADS_AT_ONCE && queued.length > 0 && !failed()) {
       started.push(queued.shift()!);
       releasedActive++;
     }
@@ -302,6 +313,13 @@ export async function checkValidation(
           await bounded(() => milvus.release(e.database, e.collection));
         } catch (err) {
           if (!(err instanceof MilvusApiError)) throw err;
+          if (!RELEASE_REFUSED_CODES.has(err.code)) {
+            // Any other answer may pass (a proxy not healthy yet): its turn is kept, and it is
+            // checked and released again on the next poll; the error is named if it never passes.
+            loadErrors.set(nameOf(e), err.message.slice(0, LOAD_ERROR_CHARS));
+            again.push(e);
+            return;
+          }
           refused = err.message.slice(0, LOAD_ERROR_CHARS);
         }
         const found = { restored: result.restored!, ...(result.searchHits !== undefined ? { searchHits: result.searchHits } : {}), ...(refused !== undefined ? { releaseRefused: refused } : {}) };
@@ -346,7 +364,9 @@ export async function checkValidation(
     // One pass over every collection first: each load is asked for at once, whatever their number,
     // but those the source had released, which wait for their turn.
     startReleased();
-    const first = await poll([...present.filter((e) => !released.has(nameOf(e))), ...started.splice(0)], new Set(lookRound ? present.filter((e) => e.confirmedBy === 'stats') : []), !lookRound);
+    // In any first round those the backup counted by get_stats are only looked at: one that failed
+    // at once (a collection missing) must not load them all.
+    const first = await poll([...present.filter((e) => !released.has(nameOf(e))), ...started.splice(0)], new Set(firstRound ? present.filter((e) => e.confirmedBy === 'stats') : []), !lookRound);
     if (lookRound) {
       // Those the backup counted by get_stats and the restored Milvus has not loaded: the source's released.
       const found = new Set(first.notLoaded);
@@ -449,7 +469,7 @@ async function holding<T>(semaphore: Semaphore, task: () => Promise<T>): Promise
 /** Whether a collection is loaded; `loadError`, the error Milvus answered its load state with. */
 interface LoadAnswer {
   readonly loaded: boolean;
-  /** Not loaded (or answered with an error), and no load was asked for (`load: false`). */
+  /** Not loaded, and no load was asked for (`load: false`). */
   readonly notLoaded?: boolean;
   readonly loadError?: string;
 }
@@ -467,8 +487,8 @@ interface LoadAnswer {
  * by itself: the same text can come from a passing fault (a proxy not ready, a deadline), and
  * the cached one names whichever segment failed last, so "the same error twice" tells neither a
  * permanent failure nor a new one. Any error of the load request itself (a collection dropped, no
- * permission) is thrown. With `load` false nothing is loaded: a NotLoad state, or an error, is only
- * reported (`notLoaded`).
+ * permission) is thrown. With `load` false nothing is loaded: a NotLoad state is only reported
+ * (`notLoaded`), an error as the load error of a collection still loading.
  */
 async function requestLoad(milvus: MilvusClient, e: RowCount, load: boolean): Promise<LoadAnswer> {
   let state: LoadState;
@@ -476,7 +496,9 @@ async function requestLoad(milvus: MilvusClient, e: RowCount, load: boolean): Pr
     state = await milvus.loadState(e.database, e.collection);
   } catch (err) {
     if (!(err instanceof MilvusApiError)) throw err;
-    if (!load) return { loaded: false, notLoaded: true, loadError: err.message };
+    // Not known to be released: looked at (and loaded) again like the source's loaded ones, so
+    // a collection the restored Milvus serves is never released on a guess.
+    if (!load) return { loaded: false, loadError: err.message };
     await milvus.load(e.database, e.collection);
     return { loaded: false, loadError: err.message };
   }

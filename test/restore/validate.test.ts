@@ -113,14 +113,15 @@ class LoadingMilvus {
     this.log.push(`load ${name}`);
     if (!this.pollsSinceLoad.has(name)) this.pollsSinceLoad.set(name, 0);
   }
-  /** Releases to fail before one succeeds, by collection. */
+  /** Releases to fail before one succeeds, by collection, and the error they fail with. */
   readonly releaseFailures = new Map<string, number>();
+  releaseError = (): Error => new MilvusApiError('collections/release', 65535, 'proxy not healthy');
   async release(_db: string, name: string): Promise<void> {
     this.log.push(`release ${name}`);
     const failures = this.releaseFailures.get(name) ?? 0;
     if (failures > 0) {
       this.releaseFailures.set(name, failures - 1);
-      throw new MilvusApiError('collections/release', 65535, 'proxy not healthy');
+      throw this.releaseError();
     }
     this.pollsSinceLoad.delete(name);
   }
@@ -638,6 +639,7 @@ describe('collections the source had released', () => {
   it('passes a collection whose release Milvus refuses, left loaded and said so, and goes on with the next', async () => {
     const milvus = new LoadingMilvus({ a: 1, b: 1 });
     milvus.releaseFailures.set('a', 5);
+    milvus.releaseError = () => new MilvusApiError('collections/release', 1401, 'privilege not permitted[user=backup]');
 
     const answers = await rounds(milvus, statsRowsOf('a', 'b'));
 
@@ -652,10 +654,63 @@ describe('collections the source had released', () => {
       loaded: true,
       searchHits: 3,
       ok: true,
-      problem: 'left loaded: the source had it released, but Milvus refused to release it again: Milvus collections/release failed with code 65535: proxy not healthy',
+      problem: 'left loaded: the source had it released, but Milvus refused to release it again: Milvus collections/release failed with code 1401: privilege not permitted[user=backup]',
     });
     expect(checks[1]).toEqual(expect.objectContaining({ collection: 'b', released: true, ok: true }));
     expect([milvus.loaded('a'), milvus.loaded('b')]).toEqual([true, false]);
+  });
+
+  it('keeps the turn of a released collection whose release Milvus answers with another error, and releases it on a later poll', async () => {
+    const milvus = new LoadingMilvus({ a: 1, b: 1 });
+    milvus.releaseFailures.set('a', 2);
+
+    const answers = await rounds(milvus, statsRowsOf('a', 'b'));
+
+    expect(answers.at(-1)!.checks!.map((c) => [c.collection, c.released, c.ok, c.problem])).toEqual([
+      ['a', true, true, undefined],
+      ['b', true, true, undefined],
+    ]);
+    expect(milvus.log.filter((l) => l === 'release a')).toHaveLength(3);
+    expect(milvus.log.indexOf('load b')).toBeGreaterThan(milvus.log.lastIndexOf('release a'));
+    expect([milvus.loaded('a'), milvus.loaded('b')]).toEqual([false, false]);
+  });
+
+  it('loads none of those the backup counted by get_stats in a first round that fails at once on a missing collection', async () => {
+    const milvus = new LoadingMilvus({ a: 1, b: 1, other: 0 });
+
+    const result = await checkValidation(milvus as unknown as MilvusClient, [...statsRowsOf('a', 'b'), ...rowsOf('other', 'gone')], { done: false, loading: [] }, options(fakeClock(NOW)));
+
+    expect(result.progress.done).toBe(true);
+    expect(validationFailure(result.checks!)?.message).toContain('default.gone: missing');
+    expect(milvus.log.filter((l) => l.startsWith('load '))).toEqual([]);
+  });
+
+  it('starts no released load in a later round that fails at once on a missing collection', async () => {
+    const milvus = new LoadingMilvus({ a: 1 });
+    const progress = { done: false, loading: [], deadline: '2026-11-23T02:06:00.000Z', released: ['default.a'] };
+
+    const result = await checkValidation(milvus as unknown as MilvusClient, [...statsRowsOf('a'), ...rowsOf('gone')], progress, options(fakeClock(NOW)));
+
+    expect(result.progress.done).toBe(true);
+    expect(milvus.log.filter((l) => l.startsWith('load '))).toEqual([]);
+  });
+
+  it('never takes for released a collection whose load state Milvus answered with an error at the look: it is loaded and kept', async () => {
+    const milvus = new LoadingMilvus({ own: 1 });
+    const state = milvus.loadState.bind(milvus);
+    let errors = 1;
+    milvus.loadState = async (db, name) => {
+      if (errors-- > 0) throw new MilvusApiError('collections/get_load_state', 503, 'HTTP 503: service unavailable');
+      return state(db, name);
+    };
+
+    const answers = await rounds(milvus, statsRowsOf('own'));
+
+    expect(answers[0]!.progress).toEqual({ done: false, loading: ['default.own'], deadline: '2026-11-23T02:06:00.000Z', loadErrors: { 'default.own': 'Milvus collections/get_load_state failed with code 503: HTTP 503: service unavailable' }, again: true });
+    expect(answers.at(-1)!.checks).toEqual([expect.objectContaining({ collection: 'own', ok: true })]);
+    expect(answers.at(-1)!.checks![0]).not.toHaveProperty('released');
+    expect(milvus.log).not.toContain('release own');
+    expect(milvus.loaded('own')).toBe(true);
   });
 
   it('keeps the turn of a released collection Milvus says is loaded but cannot serve yet, and starts no other', async () => {
