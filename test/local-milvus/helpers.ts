@@ -6,6 +6,12 @@ import { join, relative } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach } from '@jest/globals';
 import { seedMilvusData, type CollectionSpec, type MilvusSimulator, type MilvusVolumes, type ProxyRequest } from '../../local/milvus/index.js';
 
+/** A settable clock for a simulator's `now`. */
+export function clock(start = '2026-03-01T10:00:00Z'): { now: () => Date; advance: (seconds: number) => void } {
+  let t = new Date(start).getTime();
+  return { now: () => new Date(t), advance: (s) => (t += s * 1000) };
+}
+
 export interface TempVolumes {
   root: string;
   volumes: MilvusVolumes;

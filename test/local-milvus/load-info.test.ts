@@ -3,7 +3,7 @@ import { cp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MilvusSimulator, readMilvusState, type MilvusVolumes } from '../../local/milvus/index.js';
 import { readEtcd, withEtcdLock } from '../../local/milvus/etcd-store.js';
-import { rest, restRequest, seededCopyPerTest, type TempVolumes } from './helpers.js';
+import { clock, rest, restRequest, seededCopyPerTest, type TempVolumes } from './helpers.js';
 
 // querycoord's load info in etcd (`querycoord-collection-loadinfo/<collID>`): what a load, a
 // release and a cancelled load leave there, and what a Milvus that starts again makes of it.
@@ -23,12 +23,6 @@ const NOT_LOAD = { loadState: 'LoadStateNotLoad' };
 
 let v: TempVolumes;
 seededCopyPerTest(COLLECTIONS, (copy) => (v = copy));
-
-/** A settable clock. */
-function clock(start = '2026-03-01T10:00:00Z'): { now: () => Date; advance: (seconds: number) => void } {
-  let t = new Date(start).getTime();
-  return { now: () => new Date(t), advance: (s) => (t += s * 1000) };
-}
 
 function simulator(options: Partial<ConstructorParameters<typeof MilvusSimulator>[0]> = {}): MilvusSimulator {
   return new MilvusSimulator({ volumes: async () => v.volumes, now: clock().now, settings: () => ({ version: 'v2.6.10' }), ...options });

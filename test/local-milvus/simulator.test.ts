@@ -3,7 +3,7 @@ import { describe, expect, test } from '@jest/globals';
 import { cp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MilvusSimulator, readMilvusState, seedMilvusData, type MilvusCall } from '../../local/milvus/index.js';
-import { copyOf, countRows, managementRequest, rest, restRequest, seededCopyPerTest, statsRows, tempVolumes, type TempVolumes } from './helpers.js';
+import { clock, copyOf, countRows, managementRequest, rest, restRequest, seededCopyPerTest, statsRows, tempVolumes, type TempVolumes } from './helpers.js';
 
 const COLLECTIONS = [
   { database: 'default', name: 'docs', dim: 16, rows: 5000, segments: 3 },
@@ -13,12 +13,6 @@ const COLLECTIONS = [
 // One pristine seeded copy; each test works on its own copy of it.
 let v: TempVolumes;
 seededCopyPerTest(COLLECTIONS, (copy) => (v = copy));
-
-/** A settable clock. */
-function clock(start = '2026-03-01T10:00:00Z'): { now: () => Date; advance: (seconds: number) => void } {
-  let t = new Date(start).getTime();
-  return { now: () => new Date(t), advance: (s) => (t += s * 1000) };
-}
 
 function simulator(options: Partial<ConstructorParameters<typeof MilvusSimulator>[0]> = {}): MilvusSimulator {
   return new MilvusSimulator({ volumes: async () => v.volumes, now: clock().now, ...options });
