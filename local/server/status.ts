@@ -43,13 +43,20 @@ export const alreadyExists = (type: ResourceType, name: string): KubeApiError =>
 export const conflict = (type: ResourceType, name: string): KubeApiError =>
   failure(409, 'Conflict', `Operation cannot be fulfilled on ${qualified(type)} "${name}": the object has been modified; please apply your changes to the latest version and try again`, detailsOf(type, name));
 
-export const invalid = (type: ResourceType, name: string, causes: FieldCause[]): KubeApiError =>
-  failure(
+/**
+ * `apierrors.NewInvalid`: every cause in `details.causes`; the message is
+ * `<Kind> "<name>" is invalid: ` and `field.ErrorList.ToAggregate()`, which drops repeated
+ * messages and brackets two or more (`[a, b]`, staging/src/k8s.io/apimachinery/pkg/util/errors).
+ */
+export const invalid = (type: ResourceType, name: string, causes: FieldCause[]): KubeApiError => {
+  const messages = [...new Set(causes.map((c) => `${c.field}: ${c.message}`))];
+  return failure(
     422,
     'Invalid',
-    `${type.kind}${type.group ? `.${type.group}` : ''} "${name}" is invalid: ${causes.map((c) => `${c.field}: ${c.message}`).join(', ')}`,
+    `${type.kind}${type.group ? `.${type.group}` : ''} "${name}" is invalid: ${messages.length === 1 ? messages[0] : `[${messages.join(', ')}]`}`,
     { ...detailsOf(type, name), kind: type.kind, causes },
   );
+};
 
 export const badRequest = (message: string): KubeApiError => failure(400, 'BadRequest', message);
 
