@@ -4,6 +4,7 @@
  * `kubectl get` prints — is data here, so routing, discovery and tables stay generic.
  */
 import { randomInt } from 'node:crypto';
+import { decodeSecret, validateSecret, validateSecretUpdate } from './secrets.js';
 import type { KubeObject } from './store.js';
 
 /** One column of a `meta.k8s.io/v1 Table`, with the function that fills it from an object. */
@@ -42,13 +43,20 @@ export interface ResourceType {
   columns: readonly TableColumn[];
   /** Fills defaulted fields on create, as the real API server's defaulting does. */
   defaults?: (object: KubeObject) => void;
+  /**
+   * What the real server's decoding (conversion to its internal version, scheme defaulting) does
+   * to every body written, on create and on update alike, before validation.
+   */
+  decode?: (object: KubeObject) => void;
   /** Checks beyond metadata; each problem becomes a `details.causes` entry of a 422. */
   validate?: (object: KubeObject) => FieldCause[];
+  /** Checks of an update against the stored object (the real `Validate<Kind>Update`), before `validate`. */
+  validateUpdate?: (next: KubeObject, current: KubeObject) => FieldCause[];
 }
 
 /** One cause of a 422 Invalid, as in `Status.details.causes`. */
 export interface FieldCause {
-  reason: 'FieldValueRequired' | 'FieldValueInvalid' | 'FieldValueNotSupported' | 'FieldValueDuplicate';
+  reason: 'FieldValueRequired' | 'FieldValueInvalid' | 'FieldValueNotSupported' | 'FieldValueDuplicate' | 'FieldValueForbidden' | 'FieldValueTooLong';
   message: string;
   field: string;
 }
@@ -208,7 +216,9 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
     ] }),
   core({ kind: 'ConfigMap', plural: 'configmaps', singular: 'configmap', namespaced: true, shortNames: ['cm'],
     columns: [col('DATA', (o) => Object.keys(get(o, 'data') ?? {}).length + Object.keys(get(o, 'binaryData') ?? {}).length, { type: 'integer' })] }),
+  // Decoding and validation as the real server's (local/server/secrets.ts).
   core({ kind: 'Secret', plural: 'secrets', singular: 'secret', namespaced: true,
+    decode: decodeSecret, validate: validateSecret, validateUpdate: validateSecretUpdate,
     columns: [jsonPathCol('TYPE', 'type'), col('DATA', (o) => Object.keys(get(o, 'data') ?? {}).length, { type: 'integer' })] }),
   core({ kind: 'ServiceAccount', plural: 'serviceaccounts', singular: 'serviceaccount', namespaced: true, shortNames: ['sa'],
     columns: [col('SECRETS', (o) => (get(o, 'secrets') ?? []).length, { type: 'integer' })] }),

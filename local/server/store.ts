@@ -116,6 +116,7 @@ export class ObjectStore {
     } else {
       delete meta.namespace;
     }
+    type.decode?.(object);
     // The uid exists before defaulting, which may use it (a Job's selector does).
     meta.uid = randomUUID();
     type.defaults?.(object);
@@ -144,6 +145,7 @@ export class ObjectStore {
       next = { ...current, status: structuredClone(input.status) };
     } else {
       next = structuredClone(input);
+      type.decode?.(next);
       next.apiVersion = apiVersionOf(type);
       next.kind = type.kind;
       next.metadata = {
@@ -157,7 +159,7 @@ export class ObjectStore {
       if (!type.namespaced) delete next.metadata.namespace;
       delete next.metadata.managedFields;
       if (type.hasStatus) next.status = current.status;
-      this.validate(type, next);
+      this.validate(type, next, current);
       if (!type.tracksGeneration) delete next.metadata.generation;
       else if (withoutMetaAndStatus(next) !== withoutMetaAndStatus(current)) next.metadata.generation = (current.metadata.generation ?? 1) + 1;
     }
@@ -198,7 +200,8 @@ export class ObjectStore {
     return object;
   }
 
-  private validate(type: ResourceType, object: KubeObject): void {
+  /** Metadata, then (on an update) the kind's update rules, then the kind's rules: a 422 listing every problem. */
+  private validate(type: ResourceType, object: KubeObject, current?: KubeObject): void {
     const name = object.metadata.name ?? '';
     const causes: FieldCause[] = [];
     if (!name) causes.push({ reason: 'FieldValueRequired', message: 'name or generateName is required', field: 'metadata.name' });
@@ -209,6 +212,7 @@ export class ObjectStore {
         field: 'metadata.name',
       });
     }
+    if (name && current) causes.push(...(type.validateUpdate?.(object, current) ?? []));
     if (name) causes.push(...(type.validate?.(object) ?? []));
     if (causes.length > 0) throw invalid(type, name, causes);
   }
