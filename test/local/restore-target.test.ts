@@ -64,7 +64,9 @@ async function importVolume(claim: string): Promise<string> {
 async function liveRows(client: MilvusClient, db: string, collection: string): Promise<number> {
   if ((await client.loadState(db, collection)) !== 'LoadStateLoaded') {
     await client.load(db, collection);
-    for (let i = 0; i < 10 && (await client.loadState(db, collection)) !== 'LoadStateLoaded'; i++);
+    // The query nodes read the segments in the background: wait for that work, not for a number of polls.
+    await t.cluster.settle();
+    expect([collection, await client.loadState(db, collection)]).toEqual([collection, 'LoadStateLoaded']);
   }
   return client.countRows(db, collection);
 }
