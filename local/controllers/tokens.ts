@@ -49,6 +49,9 @@ export class TokensController implements Controller {
       const data = { ...((secret as { data?: Record<string, string> }).data ?? {}) };
       const needs = { token: !data['token'], ca: data['ca.crt'] !== base64(ROOT_CA_PLACEHOLDER), namespace: !data['namespace'] };
       if (!needs.token && !needs.ca && !needs.namespace) continue;
+      // The real controller's update of an immutable Secret is refused (field is immutable when
+      // `immutable` is set); it logs that and retries it, and goes on with the other Secrets.
+      if ((secret as { immutable?: boolean }).immutable === true) continue;
       if (needs.ca) data['ca.crt'] = base64(ROOT_CA_PLACEHOLDER);
       if (needs.namespace) data['namespace'] = base64(namespace!);
       // A legacy token is a JWT the cluster signs, naming the namespace, account, its uid and the

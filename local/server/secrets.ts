@@ -100,6 +100,8 @@ export function decodeSecret(object: KubeObject): void {
     secret.data = data;
   }
   delete secret.stringData;
+  // A null map decodes to no map (Go's nil): the real server omits it in what it stores and answers.
+  if ((secret as { data?: unknown }).data === null) delete secret.data;
   if (!secret.type) secret.type = 'Opaque';
 }
 

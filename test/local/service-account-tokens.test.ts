@@ -57,6 +57,15 @@ describe('legacy ServiceAccount token Secrets', () => {
     expect(statusCodeOf(await read(TARGET, 'as-captured').catch((e: unknown) => e))).toBe(404);
   });
 
+  it('are left as they are when immutable (the update is refused), and the others are still filled in', async () => {
+    await t.core.createNamespacedSecret({ namespace: TARGET, body: { ...tokenSecret(TARGET, 'a-immutable', { 'kubernetes.io/service-account.name': 'milvus' }), immutable: true } });
+    await t.core.createNamespacedSecret({ namespace: TARGET, body: tokenSecret(TARGET, 'b-mutable', { 'kubernetes.io/service-account.name': 'milvus' }) });
+    await t.cluster.settle();
+
+    expect((await read(TARGET, 'a-immutable')).data?.['token']).toBeUndefined();
+    expect(decode((await read(TARGET, 'b-mutable')).data!['token'])).toContain(`${TARGET}/milvus/`);
+  });
+
   it('keep a token that is there, so a copy without the uid annotation would keep the source credential', async () => {
     const source = await read(SOURCE, 'milvus-token');
     await t.core.createNamespacedSecret({ namespace: TARGET, body: tokenSecret(TARGET, 'token-kept', { 'kubernetes.io/service-account.name': 'milvus' }, source.data) });
