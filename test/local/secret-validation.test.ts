@@ -194,3 +194,14 @@ describe('updates', () => {
     expect((await t.core.readNamespacedSecret({ namespace: NS, name: 'frozen' })).data).toEqual({ v: b64('1') });
   });
 });
+
+describe('a Secret with data: null', () => {
+  it('is stored and answered without data, as the real server omits a nil map', async () => {
+    await create({ ...secret('null-data', 'Opaque'), data: null as unknown as Record<string, string> });
+
+    const stored = await t.core.readNamespacedSecret({ namespace: NS, name: 'null-data' });
+
+    expect(stored).not.toHaveProperty('data');
+    expect(stored.type).toBe('Opaque');
+  });
+});
