@@ -218,7 +218,9 @@ export async function verifyVault(options: VerifyOptions): Promise<VerifyResult>
       // that hashes wrong; a download cut short every time is no verdict (thrown, see below).
       // An archived pack cannot be read until it is thawed: this file is not verified, the rest are.
       if (err instanceof ObjectArchivedError) problems.push({ kind: 'unverifiable', ...target, path, problem: `its data is in an archived pack, which cannot be read until it is thawed (${err.message})` });
-      else if (err instanceof ChunkError || err instanceof ObjectChecksumMismatchError) problems.push({ kind: 'chunk', ...target, path, problem: err.message });
+      else if (err instanceof ChunkError) problems.push({ kind: 'chunk', ...target, path, problem: err.message });
+      // Verify's own list: the object and what is wrong, without the advice to run verify.
+      else if (err instanceof ObjectChecksumMismatchError) problems.push({ kind: 'chunk', ...target, path, problem: `object ${err.key} ${err.problem}` });
       else throw err;
     }
     options.onProgress?.({ files: counts.files, bytesVerified: counts.bytesVerified });

@@ -41,8 +41,8 @@
  * would keep it loaded as the source's. `progress.released` then names those not checked yet,
  * and `progress.releasedChecked` what the checks of the others found. A release Milvus refuses
  * (a user without the privilege) does not fail a restore whose data passed: the collection stays
- * loaded and its check says why; any other error of a release may pass, so the collection keeps its
- * turn and is released on a later poll. A collection whose load state Milvus answers with an error
+ * loaded and its check says why; any other error of a release may pass, so the release is asked
+ * again, and a collection still not released after that is left loaded the same way. A collection whose load state Milvus answers with an error
  * when the first round looks is not taken for released: it is loaded and kept loaded, as the
  * source's loaded ones are, never released on a guess. The validation deadline bounds a validation that stops making
  * progress: each round that releases one moves it to `timeoutSeconds` after the round began, so
@@ -75,6 +75,8 @@ export const LOAD_POLL_MS = 500;
  * maps codes to statuses (internal/distributed/proxy/httpserver). Any other error may pass.
  */
 const RELEASE_REFUSED_CODES: ReadonlySet<number> = new Set([1401, 403]);
+/** Tries of a release Milvus answers with another error (see `releaseAgain`). */
+const RELEASE_ATTEMPTS = 3;
 
 /**
  * Collections the source had released that validation loads at once: one, so the query nodes
@@ -305,23 +307,7 @@ export async function checkValidation(
         return;
       }
       if (released.has(nameOf(e)) && result.ok) {
-        // Back to how the source had it. A release Milvus refuses leaves the collection loaded,
-        // said in its check: its data passed. A call without an answer (the relay, the network)
-        // fails the round instead; the step's retry checks the collection again and releases it.
-        let refused: string | undefined;
-        try {
-          await bounded(() => milvus.release(e.database, e.collection));
-        } catch (err) {
-          if (!(err instanceof MilvusApiError)) throw err;
-          if (!RELEASE_REFUSED_CODES.has(err.code)) {
-            // Any other answer may pass (a proxy not healthy yet): its turn is kept, and it is
-            // checked and released again on the next poll; the error is named if it never passes.
-            loadErrors.set(nameOf(e), err.message.slice(0, LOAD_ERROR_CHARS));
-            again.push(e);
-            return;
-          }
-          refused = err.message.slice(0, LOAD_ERROR_CHARS);
-        }
+        const refused = await releaseAgain(milvus, e, bounded, wait);
         const found = { restored: result.restored!, ...(result.searchHits !== undefined ? { searchHits: result.searchHits } : {}), ...(refused !== undefined ? { releaseRefused: refused } : {}) };
         releasedChecked.set(nameOf(e), found);
         result = releasedCheck(e, found);
@@ -452,7 +438,7 @@ function releasedCheck(e: RowCount, found: NonNullable<ValidationProgress['relea
     ...(found.searchHits !== undefined ? { searchHits: found.searchHits } : {}),
     ...(found.releaseRefused === undefined ? { released: true } : {}),
     ok: true,
-    ...(found.releaseRefused !== undefined ? { problem: `left loaded: the source had it released, but Milvus refused to release it again: ${found.releaseRefused}` } : {}),
+    ...(found.releaseRefused !== undefined ? { problem: `left loaded: the source had it released, but Milvus did not release it again: ${found.releaseRefused}` } : {}),
   };
 }
 
@@ -463,6 +449,30 @@ async function holding<T>(semaphore: Semaphore, task: () => Promise<T>): Promise
     return await task();
   } finally {
     semaphore.release();
+  }
+}
+
+/**
+ * Releases collection `e` again, as the source had it, once its check passed; the error it was
+ * left loaded with, cut to LOAD_ERROR_CHARS, if it was. A release Milvus refuses (a user without
+ * the privilege: RELEASE_REFUSED_CODES) is not asked again. Any other error Milvus answers may
+ * pass (a proxy not healthy yet), so the release alone is asked again, up to RELEASE_ATTEMPTS
+ * times, LOAD_POLL_MS apart (with `wait`); releasing a collection already released succeeds, so a
+ * release that took effect but answered an error passes on the next try. Either way the data
+ * passed its check and the restore does not fail for it: the collection stays loaded, as every
+ * collection did before validation released any, and its check says why. A call without an
+ * answer (the relay, the network) is thrown: the step's retry checks the collection again.
+ */
+async function releaseAgain(milvus: MilvusClient, e: RowCount, bounded: <T>(request: () => Promise<T>) => Promise<T>, wait: LoadWait | undefined): Promise<string | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await bounded(() => milvus.release(e.database, e.collection));
+      return undefined;
+    } catch (err) {
+      if (!(err instanceof MilvusApiError)) throw err;
+      if (RELEASE_REFUSED_CODES.has(err.code) || attempt >= RELEASE_ATTEMPTS) return err.message.slice(0, LOAD_ERROR_CHARS);
+    }
+    await wait?.sleep(LOAD_POLL_MS);
   }
 }
 

@@ -654,13 +654,30 @@ describe('collections the source had released', () => {
       loaded: true,
       searchHits: 3,
       ok: true,
-      problem: 'left loaded: the source had it released, but Milvus refused to release it again: Milvus collections/release failed with code 1401: privilege not permitted[user=backup]',
+      problem: 'left loaded: the source had it released, but Milvus did not release it again: Milvus collections/release failed with code 1401: privilege not permitted[user=backup]',
     });
     expect(checks[1]).toEqual(expect.objectContaining({ collection: 'b', released: true, ok: true }));
     expect([milvus.loaded('a'), milvus.loaded('b')]).toEqual([true, false]);
+    // A refusal is not asked again.
+    expect(milvus.log.filter((l) => l === 'release a')).toHaveLength(1);
   });
 
-  it('keeps the turn of a released collection whose release Milvus answers with another error, and releases it on a later poll', async () => {
+  it('asks a release Milvus answers with another error again, alone, and leaves the collection loaded after three tries', async () => {
+    const milvus = new LoadingMilvus({ a: 1, b: 1 });
+    milvus.releaseFailures.set('a', 99);
+
+    const answers = await rounds(milvus, statsRowsOf('a', 'b'));
+
+    const checks = answers.at(-1)!.checks!;
+    expect(validationFailure(checks)).toBeUndefined();
+    expect(checks[0]).toEqual(expect.objectContaining({ collection: 'a', ok: true, problem: 'left loaded: the source had it released, but Milvus did not release it again: Milvus collections/release failed with code 65535: proxy not healthy' }));
+    expect(checks[0]).not.toHaveProperty('released');
+    expect(checks[1]).toEqual(expect.objectContaining({ collection: 'b', released: true, ok: true }));
+    // Checked once and loaded once: only the release is asked again.
+    expect(milvus.log.filter((l) => l.endsWith(' a') && !l.startsWith('loadState'))).toEqual(['load a', 'count a', 'search a', 'release a', 'release a', 'release a']);
+  });
+
+  it('asks again for a release Milvus answers with another error, and releases the collection on a later try', async () => {
     const milvus = new LoadingMilvus({ a: 1, b: 1 });
     milvus.releaseFailures.set('a', 2);
 
