@@ -42,11 +42,15 @@
  * and `progress.releasedChecked` what the checks of the others found. A release Milvus refuses
  * (a user without the privilege) does not fail a restore whose data passed: the collection stays
  * loaded and its check says why; any other error of a release may pass, so the release is asked
- * again, and a collection still not released after that is left loaded the same way. A collection whose load state Milvus answers with an error
- * when the first round looks is not taken for released: it is loaded and kept loaded, as the
- * source's loaded ones are, never released on a guess. The validation deadline bounds a validation that stops making
- * progress: each round that releases one moves it to `timeoutSeconds` after the round began, so
- * many released collections, loaded in turn, do not time out a restore that moves on.
+ * again, and a collection still not released after that is left loaded the same way. A
+ * collection whose load state Milvus answers with an error when the first round looks is not
+ * taken for released: it is loaded and kept loaded, as the source's loaded ones are, never
+ * released on a guess. The validation deadline bounds a validation that stops making progress:
+ * each round that releases one moves it to `timeoutSeconds` after the round began, so many
+ * released collections, loaded in turn, do not time out a restore that moves on. (The relay pod
+ * of a Milvus with credentials ends at its own deadline, validateTimeoutSeconds and more after it
+ * started; a round after that fails as MilvusRelayUnavailable, which the step retries, and its
+ * retries start a new relay.)
  */
 import type { CollectionCheck, RowCount } from '../catalog/record.js';
 import { isNotQueryable, MilvusApiError, MilvusSchemaError, type LoadState, type MilvusClient } from '../milvus/client.js';
