@@ -34,7 +34,7 @@ import type { FlushProgress, GcPause } from '../workflow/backup-state.js';
 import type { BackupServices, BackupTimings } from './context.js';
 import { BACKUP_LABEL } from './names.js';
 import { deleteRelays, RelayTransport, type RelaySpec } from '../milvus/relay.js';
-import { quiesceMethod, type DetectedVersion } from '../milvus/version.js';
+import { backupUnsupportedReason, quiesceMethod, type DetectedVersion } from '../milvus/version.js';
 import { milvusStateKey } from '../vault/layout.js';
 import { deadlineAfter } from '../deadline.js';
 
@@ -47,6 +47,14 @@ export class FlushNotConfirmedError extends Error {
         'Milvus never reported them flushed (GetFlushState on :9091/api/v1/persist/state); check the datanodes and the message queue (kubectl logs of the datanode pods), then run the backup again',
     );
     this.name = 'FlushNotConfirmed';
+  }
+}
+
+/** The plan's Milvus is of a version a backup cannot run against (core/milvus/version.ts `backupUnsupportedReason`). */
+export class MilvusVersionUnsupportedError extends Error {
+  constructor(reason: string, source: string) {
+    super(`${reason} (the version is from ${source}); nothing was flushed or paused`);
+    this.name = 'MilvusVersionUnsupported';
   }
 }
 
@@ -159,6 +167,9 @@ export async function startFlush(
   now: Date,
   detected: DetectedVersion = { version: { kind: 'unknown' }, source: 'not detected' },
 ): Promise<FlushProgress> {
+  // Before any call: an old Milvus would fail a call below with a 404 that names no cause.
+  const unsupported = backupUnsupportedReason(detected.version);
+  if (unsupported) throw new MilvusVersionUnsupportedError(unsupported, detected.source);
   const method = quiesceMethod(detected.version);
   // Every supported line confirms through persist/state (see quiesceMethod); a new method
   // added to the table must be handled here before it can be chosen.

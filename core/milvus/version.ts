@@ -104,6 +104,12 @@ export interface MilvusBehaviour {
   readonly managementApiAuth: boolean;
   /** Whether `common.security.defaultRootPassword` sets root's first password. */
   readonly defaultRootPasswordSetting: boolean;
+  /**
+   * REST v2 `databases/list` (and the other `databases/*` routes): from 2.4.18 (milvus-io/milvus
+   * #38188, "Support database requests in RESTful API" in the 2.4.18 release notes); before, the
+   * router answers `404 page not found`.
+   */
+  readonly restDatabases: boolean;
 }
 
 /**
@@ -112,7 +118,7 @@ export interface MilvusBehaviour {
  * assumed absent: callers that depend on it (the GC ticket) look at the answer.
  */
 export function milvusBehaviour(v: MilvusVersion): MilvusBehaviour {
-  if (v.kind === 'unknown') return { restFlush: 'waits', persistApi: true, gcPause: 'ticket', managementApiAuth: true, defaultRootPasswordSetting: true };
+  if (v.kind === 'unknown') return { restFlush: 'waits', persistApi: true, gcPause: 'ticket', managementApiAuth: true, defaultRootPasswordSetting: true, restDatabases: true };
   return {
     restFlush: !atLeast(v, '2.5.4') ? 'absent' : atLeast(v, '3.0.0-alpha') ? 'waits' : 'returns-at-once',
     persistApi: true,
@@ -120,7 +126,32 @@ export function milvusBehaviour(v: MilvusVersion): MilvusBehaviour {
     // 2.5.27 on the 2.5 line, 2.6.10 on 2.6, every 3.0/master build.
     managementApiAuth: milvusLine(v) === '2.5' ? atLeast(v, '2.5.27') : atLeast(v, '2.6.10'),
     defaultRootPasswordSetting: atLeast(v, '2.4.7'),
+    restDatabases: atLeast(v, '2.4.18'),
   };
+}
+
+/** The oldest Milvus a backup can run against: see {@link backupUnsupportedReason}. */
+export const MINIMUM_BACKUP_VERSION = '2.4.18';
+
+/**
+ * Why a backup cannot run against Milvus `v`, or undefined when it can (a version that could not
+ * be read is tried: nothing says it cannot). A backup flushes and counts every collection of every
+ * database, and lists the databases through REST v2 `databases/list`, which Milvus serves from
+ * 2.4.18 ({@link MilvusBehaviour.restDatabases}); a backup that could not list them would miss the
+ * rows of every database but `default` still in the message queue. Releases before 2.4.6 also
+ * answered REST v2 successes with code 200 and refused `count(*)` without a filter
+ * (milvus-io/milvus#33099, #34369), and lines before 2.4 have no REST v2 at all.
+ */
+export function backupUnsupportedReason(v: MilvusVersion): string | undefined {
+  if (v.kind !== 'release') return undefined;
+  const name = `v${v.major}.${v.minor}.${v.patch}${v.prerelease ? `-${v.prerelease}` : ''}`;
+  if (milvusLine(v) === undefined && !atLeast(v, '3.0.0-alpha')) {
+    return `Milvus ${name} is not of a line milvus-guard supports (${MINIMUM_BACKUP_VERSION} or later on 2.4, 2.5, 2.6, 3.0 and master builds)`;
+  }
+  if (!milvusBehaviour(v).restDatabases) {
+    return `Milvus ${name} cannot list its databases through REST v2 (databases/list exists from ${MINIMUM_BACKUP_VERSION}), and a backup must flush and count the collections of every database; upgrade Milvus to ${MINIMUM_BACKUP_VERSION} or later`;
+  }
+  return undefined;
 }
 
 /** How milvus-guard quiesces a Milvus of some version, and why. */

@@ -558,8 +558,10 @@ export class MilvusSimulator {
     }
     const action = path.slice(REST_PREFIX.length).replace(/\/+$/, '');
     const handler = this.routes[action];
-    // 2.4 and 2.5.0–2.5.3 register no collections/flush: gin's 404 for an unknown route.
-    if (!handler || (action === 'collections/flush' && settings.behaviour.restFlush === 'absent')) {
+    // 2.4 and 2.5.0–2.5.3 register no collections/flush, and 2.4 before 2.4.18 no databases/*:
+    // gin's 404 for an unknown route.
+    const absent = (action === 'collections/flush' && settings.behaviour.restFlush === 'absent') || (action.startsWith('databases/') && !settings.behaviour.restDatabases);
+    if (!handler || absent) {
       detail.outcome = 'no such endpoint';
       return notFound();
     }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { checkFlush, describeGcPause, FlushNotConfirmedError, pauseGc, resumeGc, startFlush } from '../../core/backup/quiesce.js';
+import { checkFlush, describeGcPause, FlushNotConfirmedError, MilvusVersionUnsupportedError, pauseGc, resumeGc, startFlush } from '../../core/backup/quiesce.js';
 import { parseMilvusVersion, type DetectedVersion } from '../../core/milvus/version.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 import { milvusStateKey } from '../../core/vault/layout.js';
@@ -119,6 +119,31 @@ describe.each(LINES)('Milvus %s (%s)', (_line, version) => {
 
     expect(failure).toBeInstanceOf(FlushNotConfirmedError);
     expect((failure as Error).name).toBe('FlushNotConfirmed');
+  });
+});
+
+describe('REST v2 databases/list, from 2.4.18', () => {
+  test('2.4 before 2.4.18 has no such route (gin: 404 page not found); 2.4.18 lists the databases', async () => {
+    const before = await simulatorOf('v2.4.17').handle(restRequest('/v2/vectordb/databases/list', {}));
+    const from = await rest(simulatorOf('v2.4.18'), '/v2/vectordb/databases/list', {});
+
+    expect([before.status, String(before.body)]).toEqual([404, '404 page not found']);
+    expect(from.json).toEqual({ code: 0, data: ['default', 'analytics'] });
+  });
+
+  test('a backup of a Milvus before 2.4.18 is refused before any call, naming the version, where it was read and what to do', async () => {
+    simulatorOf('v2.4.17');
+    const vault = new InMemoryVaultStore();
+
+    const refused = await startFlush({ vault, timings }, proxy.milvus, 'b-old', clock().now(), { version: parseMilvusVersion('v2.4.17'), source: 'Milvus vector-db/production-milvus .status.currentVersion' }).catch((e: unknown) => e);
+
+    expect(refused).toBeInstanceOf(MilvusVersionUnsupportedError);
+    expect((refused as Error).name).toBe('MilvusVersionUnsupported');
+    expect((refused as Error).message).toBe(
+      'Milvus v2.4.17 cannot list its databases through REST v2 (databases/list exists from 2.4.18), and a backup must flush and count the collections of every database; upgrade Milvus to 2.4.18 or later (the version is from Milvus vector-db/production-milvus .status.currentVersion); nothing was flushed or paused',
+    );
+    expect(sim.calls).toEqual([]);
+    expect([...vault.objects.keys()]).toEqual([]);
   });
 });
 

@@ -1,5 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import {
+  backupUnsupportedReason,
   compareMilvusVersions,
   detectMilvusVersion,
   imageTag,
@@ -58,6 +59,15 @@ describe('what each version does', () => {
     ['master-20260301-0a1b2c3', 'waits', 'ticket', true],
   ])('%s: REST flush %s, GC pause %s, /api/v1 authenticated %s', (version, restFlush, gcPause, managementApiAuth) => {
     expect(milvusBehaviour(v(version))).toMatchObject({ restFlush, gcPause, managementApiAuth, persistApi: true });
+  });
+
+  test('REST v2 lists databases from 2.4.18, and a backup refuses an older Milvus with the reason; an unread version is tried', () => {
+    expect(['v2.4.17', 'v2.4.18', 'v2.5.0', 'master-1', 'x'].map((x) => milvusBehaviour(v(x)).restDatabases)).toEqual([false, true, true, true, true]);
+    expect(backupUnsupportedReason(v('v2.4.17'))).toBe(
+      'Milvus v2.4.17 cannot list its databases through REST v2 (databases/list exists from 2.4.18), and a backup must flush and count the collections of every database; upgrade Milvus to 2.4.18 or later',
+    );
+    expect(backupUnsupportedReason(v('v2.3.21'))).toBe('Milvus v2.3.21 is not of a line milvus-guard supports (2.4.18 or later on 2.4, 2.5, 2.6, 3.0 and master builds)');
+    expect(['v2.4.18', 'v2.4.23', 'v2.5.0', 'v2.6.10', 'v3.0.0', 'master-20260301-0a1b2c3', 'not-a-version'].map((x) => backupUnsupportedReason(v(x)))).toEqual(Array(7).fill(undefined));
   });
 
   test('every version flushes through persist; the GC pause is global, with a ticket from 2.6.8', () => {
