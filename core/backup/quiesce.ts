@@ -28,7 +28,7 @@
 import type { ResolvedPlan } from '../config/resolve.js';
 import type { RowCount } from '../catalog/record.js';
 import type { KubeClients } from '../kube/connect.js';
-import { isNotQueryable, MilvusClient, type PersistTicket } from '../milvus/client.js';
+import { isNotQueryable, MilvusApiError, MilvusClient, type PersistTicket } from '../milvus/client.js';
 import type { VaultStore } from '../vault/store.js';
 import type { FlushProgress, GcPause } from '../workflow/backup-state.js';
 import type { BackupServices, BackupTimings } from './context.js';
@@ -209,6 +209,23 @@ export async function checkFlush(
     c.polls += 1;
     if (!c.ticket) throw new Error(`milvus.json of backup ${state.backupId} has no flush ticket for ${c.database}.${c.collection}: it was written by an older version; run the backup again`);
     if (!(await milvus.flushed(c.database, c.collection, c.ticket))) continue;
+    // Counted by `count(*)` only when Milvus says the collection is loaded. A query of one still
+    // loading answers 103 (ErrCollectionNotFullyLoaded), which merr marks retriable, and from
+    // 2.4.15 the proxy retries a retriable shard-leader lookup until the request's deadline
+    // (milvus-io/milvus#37326, #37687): asking would hold the step a request timeout per
+    // collection. get_load_state is metadata querycoord answers at once; an error from it (the
+    // failure of a load querycoord gave up on, 2.4 to 2.6) is no loaded collection either.
+    const loaded = await milvus.loadState(c.database, c.collection).then(
+      (s) => s === 'LoadStateLoaded',
+      (err: unknown) => {
+        if (err instanceof MilvusApiError) return false;
+        throw err;
+      },
+    );
+    if (!loaded) {
+      Object.assign(c, { confirmed: true, confirmedBy: 'stats', rows: await milvus.persistedRowCount(c.database, c.collection) });
+      continue;
+    }
     try {
       Object.assign(c, { confirmed: true, confirmedBy: 'count', rows: await milvus.countRows(c.database, c.collection) });
     } catch (err) {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { checkFlush, startFlush } from '../../core/backup/quiesce.js';
-import { MilvusApiError, type MilvusClient, type PersistTicket } from '../../core/milvus/client.js';
+import { MilvusApiError, type LoadState, type MilvusClient, type PersistTicket } from '../../core/milvus/client.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 
 // The row count of a collection whose flush is confirmed while `count(*)` cannot be served yet:
@@ -9,24 +9,29 @@ import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 
 const NOW = new Date('2026-03-01T10:00:00Z');
 
-/** A Milvus with one flushed collection `default.docs` (120 rows by get_stats) whose count(*) fails with `countError`. */
-function milvusRefusingCount(countError: Error): MilvusClient {
+/**
+ * A Milvus with one flushed collection `default.docs` (120 rows by get_stats), loaded by its load
+ * state (or as `loadState` answers), whose count(*) fails with `countError`; `asked` records the calls.
+ */
+function milvusRefusingCount(countError: Error, loadState: () => Promise<LoadState> = async () => 'LoadStateLoaded', asked: string[] = []): MilvusClient {
   const fake = {
     listDatabases: async () => ['default'],
     listCollections: async () => ['docs'],
     persist: async (): Promise<PersistTicket> => ({ segmentIds: ['1'], flushTs: '2' }),
     flushed: async () => true,
+    loadState: async () => (asked.push('loadState'), loadState()),
     countRows: async () => {
+      asked.push('count');
       throw countError;
     },
-    persistedRowCount: async () => 120,
+    persistedRowCount: async () => (asked.push('stats'), 120),
   };
   return fake as unknown as MilvusClient;
 }
 
-async function rowCountsWith(countError: Error) {
+async function rowCountsWith(countError: Error, loadState?: () => Promise<LoadState>, asked?: string[]) {
   const vault = new InMemoryVaultStore();
-  const milvus = milvusRefusingCount(countError);
+  const milvus = milvusRefusingCount(countError, loadState, asked);
   const started = await startFlush({ vault, timings: { flushTimeoutSeconds: 60 } }, milvus, 'b-1', NOW);
   return (await checkFlush({ vault }, milvus, started, NOW)).rowCounts;
 }
@@ -41,6 +46,24 @@ describe('row counts of a collection whose count(*) cannot be served yet', () =>
     const rowCounts = await rowCountsWith(new MilvusApiError('entities/query', code, message));
 
     expect(rowCounts).toEqual([{ database: 'default', collection: 'docs', rows: 120, confirmedBy: 'stats' }]);
+  });
+
+  test.each([
+    ['still loading', async (): Promise<LoadState> => 'LoadStateLoading'],
+    ['not loaded', async (): Promise<LoadState> => 'LoadStateNotLoad'],
+    ['answered with the failure of a load querycoord gave up on', async (): Promise<LoadState> => Promise.reject(new MilvusApiError('collections/get_load_state', 65535, 'show collection failed: failed to load segment 7'))],
+  ])('a collection %s is counted by get_stats without asking count(*), which a loading one would hold until the request deadline', async (_what, loadState) => {
+    const asked: string[] = [];
+
+    const rowCounts = await rowCountsWith(new Error('count(*) must not be asked'), loadState, asked);
+
+    expect(rowCounts).toEqual([{ database: 'default', collection: 'docs', rows: 120, confirmedBy: 'stats' }]);
+    expect(asked).toEqual(['loadState', 'stats']);
+  });
+
+  test('a load state that gets no answer fails the step (retried), not counted by a guess', async () => {
+    const lost = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+    await expect(rowCountsWith(new Error('not asked'), async () => Promise.reject(lost))).rejects.toBe(lost);
   });
 
   test('any other refusal of count(*) fails the step', async () => {
