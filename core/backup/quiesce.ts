@@ -218,7 +218,8 @@ export async function checkFlush(
     const loaded = await milvus.loadState(c.database, c.collection).then(
       (s) => s === 'LoadStateLoaded',
       (err: unknown) => {
-        if (err instanceof MilvusApiError) return false;
+        // Milvus's own answer; an HTTP status (a proxy or router in the way) is no load state.
+        if (err instanceof MilvusApiError && !err.httpStatus) return false;
         throw err;
       },
     );

@@ -27,13 +27,17 @@ function decimal(value: string): string {
 
 /** Milvus answered with a non-zero REST v2 code (for example 100: collection not found). */
 export class MilvusApiError extends Error {
+  /** `code` is the HTTP status of the answer (an error before Milvus's handler: a router, a proxy), not a code Milvus wrote. */
+  readonly httpStatus: boolean;
   constructor(
     readonly operation: string,
     readonly code: number,
     message: string,
+    options: { httpStatus?: boolean } = {},
   ) {
     super(`Milvus ${operation} failed with code ${code}: ${message}`);
     this.name = 'MilvusApiError';
+    this.httpStatus = options.httpStatus ?? false;
   }
 }
 
@@ -59,6 +63,20 @@ export const NOT_QUERYABLE_CODES: ReadonlySet<number> = new Set([101, 103, 106, 
 /** Whether `err` is Milvus refusing a query or search because the collection cannot be served yet ({@link NOT_QUERYABLE_CODES}). */
 export function isNotQueryable(err: unknown): err is MilvusApiError {
   return err instanceof MilvusApiError && NOT_QUERYABLE_CODES.has(err.code);
+}
+
+/** Milvus lacks a route milvus-guard needs: it is older than the version that added it. */
+export class MilvusTooOldError extends Error {
+  constructor(what: string, since: string, cause: unknown) {
+    super(`Milvus answered 404 page not found for ${what}, which Milvus serves from ${since}: upgrade Milvus to ${since} or later`, { cause });
+    this.name = 'MilvusVersionUnsupported';
+  }
+}
+
+/** Whether `err` is the REST router's own 404 for a route it does not have (gin: `404 page not found`), through the relay or the service proxy. */
+function isRouteNotFound(err: unknown): boolean {
+  const status = err instanceof MilvusApiError ? (err.httpStatus ? err.code : undefined) : (err as { status?: unknown } | undefined)?.status;
+  return status === 404 && /404 page not found/.test(err instanceof Error ? err.message : '');
 }
 
 /** A management endpoint (port 9091) refused the request. */
@@ -119,9 +137,17 @@ export class MilvusClient {
     await this.transport.close();
   }
 
-  /** Names of every database. */
+  /**
+   * Names of every database. Milvus 2.4 before 2.4.18 has no such route (milvus-io/milvus#38188):
+   * its router's 404, through the relay or the service proxy, becomes {@link MilvusTooOldError}.
+   */
   async listDatabases(): Promise<string[]> {
-    return this.rest<string[]>('databases/list', {});
+    try {
+      return await this.rest<string[]>('databases/list', {});
+    } catch (err) {
+      if (isRouteNotFound(err)) throw new MilvusTooOldError('REST v2 databases/list', '2.4.18', err);
+      throw err;
+    }
   }
 
   /** Names of the collections in `dbName`. */
@@ -321,7 +347,7 @@ export class MilvusClient {
 
   private async rest<T>(operation: string, body: Record<string, unknown>): Promise<T> {
     const res = await this.transport.call({ port: 'rest', method: 'POST', path: `/v2/vectordb/${operation}`, body: JSON.stringify(body) });
-    if (res.status >= 400) throw new MilvusApiError(operation, res.status, `HTTP ${res.status}: ${res.body.slice(0, 200)}`);
+    if (res.status >= 400) throw new MilvusApiError(operation, res.status, `HTTP ${res.status}: ${res.body.slice(0, 200)}`, { httpStatus: true });
     const parsed = JSON.parse(res.body) as { code: number; message?: string; data?: T };
     if (parsed.code !== 0) throw new MilvusApiError(operation, parsed.code, parsed.message ?? 'no message');
     return parsed.data as T;

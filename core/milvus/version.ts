@@ -140,13 +140,15 @@ export const MINIMUM_BACKUP_VERSION = '2.4.18';
  * 2.4.18 ({@link MilvusBehaviour.restDatabases}); a backup that could not list them would miss the
  * rows of every database but `default` still in the message queue. Releases before 2.4.6 also
  * answered REST v2 successes with code 200 and refused `count(*)` without a filter
- * (milvus-io/milvus#33099, #34369), and lines before 2.4 have no REST v2 at all.
+ * (milvus-io/milvus#33099, #34369), and lines before 2.4 have no REST v2 at all. Newer lines are
+ * tried, as is a tag without a patch number.
  */
 export function backupUnsupportedReason(v: MilvusVersion): string | undefined {
-  if (v.kind !== 'release') return undefined;
+  // A tag without a patch number (a branch build, `2.4-20250110-<sha>`) says too little to refuse.
+  if (v.kind !== 'release' || !/^v?\d+\.\d+\.\d+/.test(v.text)) return undefined;
   const name = `v${v.major}.${v.minor}.${v.patch}${v.prerelease ? `-${v.prerelease}` : ''}`;
-  if (milvusLine(v) === undefined && !atLeast(v, '3.0.0-alpha')) {
-    return `Milvus ${name} is not of a line milvus-guard supports (${MINIMUM_BACKUP_VERSION} or later on 2.4, 2.5, 2.6, 3.0 and master builds)`;
+  if (!atLeast(v, '2.4.0')) {
+    return `Milvus ${name} is older than the lines milvus-guard supports (${MINIMUM_BACKUP_VERSION} or later on 2.4, then 2.5, 2.6, 3.0 and master builds)`;
   }
   if (!milvusBehaviour(v).restDatabases) {
     return `Milvus ${name} cannot list its databases through REST v2 (databases/list exists from ${MINIMUM_BACKUP_VERSION}), and a backup must flush and count the collections of every database; upgrade Milvus to ${MINIMUM_BACKUP_VERSION} or later`;

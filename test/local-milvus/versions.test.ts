@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { checkFlush, describeGcPause, FlushNotConfirmedError, MilvusVersionUnsupportedError, pauseGc, resumeGc, startFlush } from '../../core/backup/quiesce.js';
+import { MilvusTooOldError } from '../../core/milvus/client.js';
 import { parseMilvusVersion, type DetectedVersion } from '../../core/milvus/version.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 import { milvusStateKey } from '../../core/vault/layout.js';
@@ -129,6 +130,16 @@ describe('REST v2 databases/list, from 2.4.18', () => {
 
     expect([before.status, String(before.body)]).toEqual([404, '404 page not found']);
     expect(from.json).toEqual({ code: 0, data: ['default', 'analytics'] });
+  });
+
+  test('listing the databases of a Milvus before 2.4.18 whose version was not read says what is missing, not a bare 404', async () => {
+    simulatorOf('v2.4.17');
+
+    const refused = await proxy.milvus.listDatabases().catch((e: unknown) => e);
+
+    expect(refused).toBeInstanceOf(MilvusTooOldError);
+    expect((refused as Error).name).toBe('MilvusVersionUnsupported');
+    expect((refused as Error).message).toBe('Milvus answered 404 page not found for REST v2 databases/list, which Milvus serves from 2.4.18: upgrade Milvus to 2.4.18 or later');
   });
 
   test('a backup of a Milvus before 2.4.18 is refused before any call, naming the version, where it was read and what to do', async () => {

@@ -66,8 +66,10 @@ describe('what each version does', () => {
     expect(backupUnsupportedReason(v('v2.4.17'))).toBe(
       'Milvus v2.4.17 cannot list its databases through REST v2 (databases/list exists from 2.4.18), and a backup must flush and count the collections of every database; upgrade Milvus to 2.4.18 or later',
     );
-    expect(backupUnsupportedReason(v('v2.3.21'))).toBe('Milvus v2.3.21 is not of a line milvus-guard supports (2.4.18 or later on 2.4, 2.5, 2.6, 3.0 and master builds)');
-    expect(['v2.4.18', 'v2.4.23', 'v2.5.0', 'v2.6.10', 'v3.0.0', 'master-20260301-0a1b2c3', 'not-a-version'].map((x) => backupUnsupportedReason(v(x)))).toEqual(Array(7).fill(undefined));
+    expect(backupUnsupportedReason(v('v2.3.21'))).toBe('Milvus v2.3.21 is older than the lines milvus-guard supports (2.4.18 or later on 2.4, then 2.5, 2.6, 3.0 and master builds)');
+    // Newer lines, branch builds without a patch number, master builds and unread versions are tried.
+    const tried = ['v2.4.18', 'v2.4.23', 'v2.5.0', 'v2.6.10', 'v2.7.0', 'v3.0.0', 'v3.1.2', '2.4-20250110-a1b2c3d-amd64', 'master-20260301-0a1b2c3', 'not-a-version'];
+    expect(tried.map((x) => backupUnsupportedReason(v(x)))).toEqual(Array(tried.length).fill(undefined));
   });
 
   test('every version flushes through persist; the GC pause is global, with a ticket from 2.6.8', () => {
