@@ -30,6 +30,7 @@ import { loadConfigFile } from '../../core/config/parse.js';
 import { resolvePlan } from '../../core/config/resolve.js';
 import { UserError } from '../../core/errors.js';
 import { statusOf } from '../../core/kube/errors.js';
+import { backupUnsupportedReason, parseMilvusVersion } from '../../core/milvus/version.js';
 import { kubeConfigFromFile, makeKubeClients, type KubeClients } from '../../core/kube/connect.js';
 import { MilvusClient, type MilvusEndpoint } from '../../core/milvus/client.js';
 import { deleteRelays, RelayTransport, type MilvusAuthSecret } from '../../core/milvus/relay.js';
@@ -511,6 +512,9 @@ export function registerDemoCommands(program: Command, io: DemoIO = processDemoI
         process.exitCode = outage.passed ? 0 : 1;
         return;
       }
+      // The demo backs up what it seeds: a version a backup refuses would only fail later.
+      const tooOld = backupUnsupportedReason(parseMilvusVersion(opts.milvusVersion));
+      if (tooOld) throw new UserError(`--milvus-version ${opts.milvusVersion}: ${tooOld}; the demo backs it up (milvus-guard local up --milvus-version seeds it to try)`);
       const summary = await runDemo({ io, milvusVersion: opts.milvusVersion, milvusAuth: opts.milvusAuth, objectStorage: opts.objectStorage, ...(opts.keep !== undefined ? { keep: opts.keep } : {}) });
       io.out(opts.json ? `${JSON.stringify(summary)}\n` : renderDemoSummary(summary));
       // With --json stdout holds the JSON alone; the way to inspect the kept state goes to stderr.

@@ -106,6 +106,12 @@ describe('demo', () => {
     }
   });
 
+  it('refuses a --milvus-version a backup refuses, before starting anything, and says how to try it', async () => {
+    await expect(runCli(demoIO(), '--milvus-version', 'v2.4.17')).rejects.toThrow(
+      '--milvus-version v2.4.17: Milvus v2.4.17 cannot list its databases through REST v2 (databases/list exists from 2.4.18), and a backup must flush and count the collections of every database; upgrade Milvus to 2.4.18 or later; the demo backs it up (milvus-guard local up --milvus-version seeds it to try)',
+    );
+  });
+
   it('stops the cluster and removes its state directory when interrupted', async () => {
     const io = demoIO(/backup\s+Discover/);
 
