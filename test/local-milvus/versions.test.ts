@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { checkFlush, describeGcPause, FlushNotConfirmedError, MilvusVersionUnsupportedError, pauseGc, resumeGc, startFlush } from '../../core/backup/quiesce.js';
-import { MilvusTooOldError } from '../../core/milvus/client.js';
+import { KubeConfig } from '@kubernetes/client-node';
+import { MilvusApiError, MilvusClient, MilvusTooOldError } from '../../core/milvus/client.js';
 import { parseMilvusVersion, type DetectedVersion } from '../../core/milvus/version.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 import { milvusStateKey } from '../../core/vault/layout.js';
@@ -140,6 +141,16 @@ describe('REST v2 databases/list, from 2.4.18', () => {
     expect(refused).toBeInstanceOf(MilvusTooOldError);
     expect((refused as Error).name).toBe('MilvusVersionUnsupported');
     expect((refused as Error).message).toBe('Milvus answered 404 page not found for REST v2 databases/list, which Milvus serves from 2.4.18: upgrade Milvus to 2.4.18 or later');
+  });
+
+  test('through the relay (status and body as Milvus answered) the router 404 is named the same way; a 404 Milvus wrote is not', async () => {
+    const answering = (status: number, body: string): MilvusClient =>
+      new MilvusClient(new KubeConfig(), { namespace: 'vector-db', service: 'm', restPort: 19530, managementPort: 9091 }, { call: async () => ({ status, body }), close: async () => {} });
+
+    await expect(answering(404, '404 page not found').listDatabases()).rejects.toBeInstanceOf(MilvusTooOldError);
+    const other = await answering(200, '{"code":404,"message":"not the router"}').listDatabases().catch((e: unknown) => e);
+    expect(other).toBeInstanceOf(MilvusApiError);
+    expect(other).not.toBeInstanceOf(MilvusTooOldError);
   });
 
   test('a backup of a Milvus before 2.4.18 is refused before any call, naming the version, where it was read and what to do', async () => {
