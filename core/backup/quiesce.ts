@@ -28,7 +28,7 @@
 import type { ResolvedPlan } from '../config/resolve.js';
 import type { RowCount } from '../catalog/record.js';
 import type { KubeClients } from '../kube/connect.js';
-import { isNotQueryable, MilvusApiError, MilvusClient, type PersistTicket } from '../milvus/client.js';
+import { isNotQueryable, MilvusApiError, MilvusClient, MilvusVersionUnsupportedError, type PersistTicket } from '../milvus/client.js';
 import type { VaultStore } from '../vault/store.js';
 import type { FlushProgress, GcPause } from '../workflow/backup-state.js';
 import type { BackupServices, BackupTimings } from './context.js';
@@ -47,14 +47,6 @@ export class FlushNotConfirmedError extends Error {
         'Milvus never reported them flushed (GetFlushState on :9091/api/v1/persist/state); check the datanodes and the message queue (kubectl logs of the datanode pods), then run the backup again',
     );
     this.name = 'FlushNotConfirmed';
-  }
-}
-
-/** The plan's Milvus is of a version a backup cannot run against (core/milvus/version.ts `backupUnsupportedReason`). */
-export class MilvusVersionUnsupportedError extends Error {
-  constructor(reason: string, source: string) {
-    super(`${reason} (the version is from ${source}); nothing was flushed or paused`);
-    this.name = 'MilvusVersionUnsupported';
   }
 }
 
@@ -169,7 +161,7 @@ export async function startFlush(
 ): Promise<FlushProgress> {
   // Before any call: an old Milvus would fail a call below with a 404 that names no cause.
   const unsupported = backupUnsupportedReason(detected.version);
-  if (unsupported) throw new MilvusVersionUnsupportedError(unsupported, detected.source);
+  if (unsupported) throw new MilvusVersionUnsupportedError(`${unsupported} (the version is from ${detected.source}); nothing was flushed or paused`);
   const method = quiesceMethod(detected.version);
   // Every supported line confirms through persist/state (see quiesceMethod); a new method
   // added to the table must be handled here before it can be chosen.

@@ -65,18 +65,22 @@ export function isNotQueryable(err: unknown): err is MilvusApiError {
   return err instanceof MilvusApiError && NOT_QUERYABLE_CODES.has(err.code);
 }
 
-/** Milvus lacks a route milvus-guard needs: it is older than the version that added it. */
-export class MilvusTooOldError extends Error {
-  constructor(what: string, since: string, cause: unknown) {
-    super(`Milvus answered 404 page not found for ${what}, which Milvus serves from ${since}: upgrade Milvus to ${since} or later`, { cause });
+/**
+ * The Milvus is older than milvus-guard can work with: a backup refuses its version
+ * (core/milvus/version.ts `backupUnsupportedReason`), or it lacks a route the version that added
+ * it serves.
+ */
+export class MilvusVersionUnsupportedError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = 'MilvusVersionUnsupported';
   }
 }
 
 /** Whether `err` is the REST router's own 404 for a route it does not have (gin: `404 page not found`), through the relay or the service proxy. */
 function isRouteNotFound(err: unknown): boolean {
-  const status = err instanceof MilvusApiError ? (err.httpStatus ? err.code : undefined) : (err as { status?: unknown } | undefined)?.status;
-  return status === 404 && /404 page not found/.test(err instanceof Error ? err.message : '');
+  const status = err instanceof MilvusApiError ? (err.httpStatus ? err.code : undefined) : err instanceof KubernetesRequestError ? err.status : undefined;
+  return status === 404 && /404 page not found/.test((err as Error).message);
 }
 
 /** A management endpoint (port 9091) refused the request. */
@@ -139,13 +143,15 @@ export class MilvusClient {
 
   /**
    * Names of every database. Milvus 2.4 before 2.4.18 has no such route (milvus-io/milvus#38188):
-   * its router's 404, through the relay or the service proxy, becomes {@link MilvusTooOldError}.
+   * its router's 404, through the relay or the service proxy, becomes {@link MilvusVersionUnsupportedError}.
    */
   async listDatabases(): Promise<string[]> {
     try {
       return await this.rest<string[]>('databases/list', {});
     } catch (err) {
-      if (isRouteNotFound(err)) throw new MilvusTooOldError('REST v2 databases/list', '2.4.18', err);
+      if (isRouteNotFound(err)) {
+        throw new MilvusVersionUnsupportedError('Milvus answered 404 page not found for REST v2 databases/list, which Milvus serves from 2.4.18: upgrade Milvus to 2.4.18 or later', { cause: err });
+      }
       throw err;
     }
   }

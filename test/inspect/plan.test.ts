@@ -111,3 +111,18 @@ describe('kubeRequest', () => {
     await expect(attempt).rejects.toThrow(/no answer within 300 ms/);
   });
 });
+
+describe('inspectPlan of a Milvus before 2.4.18', () => {
+  it('lists as a problem that REST v2 has no databases/list there, naming the version that added it', async () => {
+    const old = await startTestCluster({ seed: true, milvusVersion: 'v2.4.17' });
+    try {
+      const inspection = await inspectPlan(makeKubeClients(kubeConfigFromFile(old.cluster.kubeconfigPath)), plan);
+
+      expect(inspection.problems).toContain(
+        'could not list Milvus collections: Milvus answered 404 page not found for REST v2 databases/list, which Milvus serves from 2.4.18: upgrade Milvus to 2.4.18 or later',
+      );
+    } finally {
+      await old.dispose();
+    }
+  });
+});

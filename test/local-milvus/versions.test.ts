@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { checkFlush, describeGcPause, FlushNotConfirmedError, MilvusVersionUnsupportedError, pauseGc, resumeGc, startFlush } from '../../core/backup/quiesce.js';
+import { checkFlush, describeGcPause, FlushNotConfirmedError, pauseGc, resumeGc, startFlush } from '../../core/backup/quiesce.js';
 import { KubeConfig } from '@kubernetes/client-node';
-import { MilvusApiError, MilvusClient, MilvusTooOldError } from '../../core/milvus/client.js';
+import { MilvusApiError, MilvusClient, MilvusVersionUnsupportedError } from '../../core/milvus/client.js';
 import { parseMilvusVersion, type DetectedVersion } from '../../core/milvus/version.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 import { milvusStateKey } from '../../core/vault/layout.js';
@@ -138,7 +138,7 @@ describe('REST v2 databases/list, from 2.4.18', () => {
 
     const refused = await proxy.milvus.listDatabases().catch((e: unknown) => e);
 
-    expect(refused).toBeInstanceOf(MilvusTooOldError);
+    expect(refused).toBeInstanceOf(MilvusVersionUnsupportedError);
     expect((refused as Error).name).toBe('MilvusVersionUnsupported');
     expect((refused as Error).message).toBe('Milvus answered 404 page not found for REST v2 databases/list, which Milvus serves from 2.4.18: upgrade Milvus to 2.4.18 or later');
   });
@@ -147,10 +147,10 @@ describe('REST v2 databases/list, from 2.4.18', () => {
     const answering = (status: number, body: string): MilvusClient =>
       new MilvusClient(new KubeConfig(), { namespace: 'vector-db', service: 'm', restPort: 19530, managementPort: 9091 }, { call: async () => ({ status, body }), close: async () => {} });
 
-    await expect(answering(404, '404 page not found').listDatabases()).rejects.toBeInstanceOf(MilvusTooOldError);
+    await expect(answering(404, '404 page not found').listDatabases()).rejects.toBeInstanceOf(MilvusVersionUnsupportedError);
     const other = await answering(200, '{"code":404,"message":"not the router"}').listDatabases().catch((e: unknown) => e);
     expect(other).toBeInstanceOf(MilvusApiError);
-    expect(other).not.toBeInstanceOf(MilvusTooOldError);
+    expect(other).not.toBeInstanceOf(MilvusVersionUnsupportedError);
   });
 
   test('a backup of a Milvus before 2.4.18 is refused before any call, naming the version, where it was read and what to do', async () => {
