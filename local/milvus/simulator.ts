@@ -20,7 +20,9 @@
  * Flush, and how a client confirms it. A flush seals the collection's
  * growing segments and answers at once; it completes `flushDelayMs` later, on its own (the
  * datanodes sync in the background): the first request served after that moment writes the
- * segments' binlogs to MinIO and marks them Flushed in etcd, whatever that request is. Two ways
+ * segments' binlogs to MinIO and marks them Flushed in etcd, whatever that request is. Rows
+ * inserted after the flush was asked for go to a new growing segment, and deletions after it stay
+ * unflushed: neither is part of that flush (see PendingFlush). Two ways
  * in: `POST /v2/vectordb/collections/flush` (REST v2: absent before 2.5.4; on 2.5.4+/2.6 it
  * answers `{"code":0,"data":{}}` at once and says nothing else; on 3.0/master it waits for the
  * flush, up to the request timeout); and the proxy's HTTP API on the management port,
@@ -28,8 +30,10 @@
  * sealed segment ids and the flush timestamp, int64 numbers — and
  * `GET :9091/api/v1/persist/state` with those in a JSON body, which answers `"flushed": true`
  * once every one of the segments is flushed (the field is omitted while false).
- * `collections/get_stats` reports what datacoord's statistics do: the rows in the insert
- * binlogs of flushed segments, deleted rows included until compaction; `entities/query` with
+ * `collections/get_stats` reports what datacoord's statistics do: the row count etcd records
+ * for every segment, growing ones included, deleted rows included until compaction, read from
+ * no file (so a restore that lost a segment's files still reports its rows, as Milvus does; see
+ * state.ts `statsRows`); `entities/query` with
  * `count(*)` counts every live row, growing ones included, deletions applied. The two differ on
  * any collection with deletes, as in Milvus.
  *
@@ -206,11 +210,26 @@ class HttpAnswer extends Error {
 
 /** Writes since the last flush that live only in the message queue (and this object): inserted rows and deletions. */
 interface Mutations {
-  /** The growing segment the inserted rows were assigned. */
+  /** The growing segment new rows are assigned: none once a flush sealed it. */
   segmentId?: string;
-  inserted: { pk: bigint; vector: number[] }[];
-  /** Primary keys of live rows deleted since the last flush. */
+  /** Rows inserted and not flushed yet, each with its segment. */
+  inserted: { pk: bigint; vector: number[]; segmentId: string }[];
+  /** Primary keys of live rows deleted and not flushed yet. */
   deletes: Set<bigint>;
+}
+
+/**
+ * A flush Milvus accepted and has not completed. Datacoord's Flush seals the collection's growing
+ * segments (`SealAllSegments`, internal/datacoord/segment_manager.go) and flushes those; a sealed
+ * segment is given no more rows, so rows inserted after the flush was asked for go to a new
+ * growing segment and are not part of it, nor are deletions after it.
+ */
+interface PendingFlush {
+  readonly dueAt: number;
+  /** The segments the flush sealed. */
+  readonly segments: ReadonlySet<string>;
+  /** The deletions made before it (and not in an earlier flush still pending). */
+  readonly deletes: readonly bigint[];
 }
 
 /** A REST answer with top-level fields besides `code` and `data` (search adds `cost`). */
@@ -261,7 +280,7 @@ export class MilvusSimulator {
   private readonly flushDelayMs: number;
   private readonly recorded: MilvusCall[] = [];
   /** Flushes accepted but not yet complete, by collection id: when each completes. */
-  private readonly flushes = new Map<string, { dueAt: number }>();
+  private readonly flushes = new Map<string, PendingFlush[]>();
   /** Loads this instance ran or runs, by collection id (see {@link startLoad}, {@link recoverLoads}). */
   private readonly loads = new Map<string, LoadJob>();
   /**
@@ -396,25 +415,46 @@ export class MilvusSimulator {
   }
 
   /** Accepts a flush of collection `c`: it completes `flushDelayMs` from now (or never, under the fault). */
-  private acceptFlush(c: CollectionState): void {
-    if (!this.flushes.has(c.id)) this.flushes.set(c.id, { dueAt: this.now().getTime() + this.flushDelayMs });
+  private acceptFlush(c: CollectionState): PendingFlush {
+    const queued = this.flushes.get(c.id) ?? [];
+    const m = this.mutations.get(c.id);
+    const taken = new Set(queued.flatMap((f) => f.deletes));
+    const flush: PendingFlush = {
+      dueAt: this.now().getTime() + this.flushDelayMs,
+      segments: new Set(c.growingSegmentIds.filter((id) => !queued.some((f) => f.segments.has(id)))),
+      deletes: [...(m?.deletes ?? [])].filter((pk) => !taken.has(pk)),
+    };
+    this.flushes.set(c.id, [...queued, flush]);
+    // Sealed: the next insert starts a new growing segment.
+    if (m) delete m.segmentId;
+    return flush;
   }
 
   /** Completes every flush whose time has come (see the module documentation); the state after. */
   private async completeDueFlushes(volumes: MilvusVolumes, state: MilvusState, detail: Record<string, unknown>): Promise<MilvusState> {
     if (this.faults.flushNeverCompletes) return state;
     const now = this.now().getTime();
-    const due = [...this.flushes].filter(([, f]) => f.dueAt <= now).map(([id]) => id);
+    const due = [...this.flushes].filter(([, queued]) => queued.some((f) => f.dueAt <= now));
     if (due.length === 0) return state;
-    // Forget them before writing, so a concurrent request cannot write them twice.
-    for (const id of due) this.flushes.delete(id);
     const flushed: string[] = [];
-    for (const id of due) {
+    for (const [id, queued] of due) {
+      // Forget them before writing, so a concurrent request cannot write them twice.
+      const later = queued.filter((f) => f.dueAt > now);
+      if (later.length > 0) this.flushes.set(id, later);
+      else this.flushes.delete(id);
+      const done = queued.filter((f) => f.dueAt <= now);
+      const segments = new Set(done.flatMap((f) => [...f.segments]));
+      const deletes = done.flatMap((f) => f.deletes);
       const m = this.mutations.get(id);
-      const pending = { inserted: new Map(m?.segmentId ? [[m.segmentId, m.inserted.map((r) => r.pk)]] : []), deletes: [...(m?.deletes ?? [])] };
+      const inserted = new Map<string, bigint[]>();
+      for (const r of m?.inserted ?? []) if (segments.has(r.segmentId)) inserted.set(r.segmentId, [...(inserted.get(r.segmentId) ?? []), r.pk]);
       // The rows leave the message queue for MinIO: forget them before writing, as above.
-      this.mutations.delete(id);
-      flushed.push(...(await completeFlush(volumes, id, this.now(), pending)));
+      if (m) {
+        m.inserted = m.inserted.filter((r) => !segments.has(r.segmentId));
+        for (const pk of deletes) m.deletes.delete(pk);
+        if (m.inserted.length === 0 && m.deletes.size === 0) this.mutations.delete(id);
+      }
+      flushed.push(...(await completeFlush(volumes, id, this.now(), { inserted, deletes }, segments)));
     }
     detail.flushedSegments = flushed;
     return readMilvusState(volumes, ETCD_ONLY);
@@ -1037,7 +1077,7 @@ export class MilvusSimulator {
 
     async 'collections/flush'(ctx) {
       const c = this.collection(ctx);
-      this.acceptFlush(c);
+      const mine = this.acceptFlush(c);
       ctx.detail.sealedSegments = c.growingSegmentIds;
       ctx.detail.flush = 'accepted';
       if (this.settings().behaviour.restFlush !== 'waits') return {};
@@ -1047,7 +1087,7 @@ export class MilvusSimulator {
       const header = Number(headerValue(ctx.request, 'request-timeout'));
       const timeoutMs = Number.isInteger(header) && header > 0 ? header * 1000 : DEFAULT_REQUEST_TIMEOUT_MS;
       const start = this.now().getTime();
-      while (this.flushes.has(c.id) || this.faults.flushNeverCompletes) {
+      while ((this.flushes.get(c.id) ?? []).includes(mine) || this.faults.flushNeverCompletes) {
         const waited = this.now().getTime() - start;
         if (waited >= timeoutMs) {
           ctx.detail.flush = 'timed out waiting';
@@ -1198,8 +1238,9 @@ export class MilvusSimulator {
         return { pk: BigInt(pk), vector: vector as number[] };
       });
       const m = this.mutationsOf(c.id);
-      m.segmentId = await recordInsertedRows(ctx.volumes, c.id, m.segmentId, inserted.length, this.now());
-      m.inserted.push(...inserted);
+      const segmentId = await recordInsertedRows(ctx.volumes, c.id, m.segmentId, inserted.length, this.now());
+      m.segmentId = segmentId;
+      m.inserted.push(...inserted.map((r) => ({ ...r, segmentId })));
       Object.assign(ctx.detail, { inserted: inserted.length, growingSegment: m.segmentId });
       return new RestAnswer({ insertCount: inserted.length, insertIds: inserted.map((r) => r.pk.toString()) }, { cost: 0 });
     },

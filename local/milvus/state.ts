@@ -78,9 +78,13 @@ export interface CollectionState {
   /** Rows in flushed L1 segments minus deletions in flushed L0 segments, as read from MinIO. */
   persistedRows: number;
   /**
-   * What datacoord's collection statistics (`get_stats`) report: the rows of the insert binlogs
-   * of every flushed segment, deleted rows included until compaction rewrites the segment (a
-   * deletion lives in a delta log and changes no segment's row count).
+   * What datacoord's collection statistics (`get_stats`) report: the recorded row count
+   * (`num_of_rows` in etcd) of every segment not dropped, growing ones included, as
+   * `meta.GetNumRowsOfCollection` sums it (internal/datacoord/meta.go; it reads no file). Deleted
+   * rows stay counted until compaction rewrites the segment: a deletion lives in a delta log and
+   * changes no segment's row count. An L0 segment (deletions only) counts none: datacoord creates
+   * it with NumOfRows 0 (`CreateL0Operator`) and its binlogs hold no insert rows
+   * (`UpdateCheckPointOperator` recounts from them).
    */
   statsRows: number;
   /** Rows of growing segments: in the message queue, not yet in MinIO. */
@@ -211,13 +215,13 @@ export async function readMilvusState(volumes: MilvusVolumes, options: { segment
     });
     for (const seg of summaries) {
       segments.push(seg);
+      if (seg.level !== 'L0') statsRows += seg.recordedRows;
       if (seg.state === 'Growing') {
         growingRows += seg.recordedRows;
         growingSegmentIds.push(seg.id);
         continue;
       }
       persistedRows += seg.level === 'L0' ? -seg.rowsOnDisk : seg.rowsOnDisk;
-      if (seg.level !== 'L0') statsRows += seg.rowsOnDisk;
     }
     const dimParam = info.schema.fields.find((f) => f.data_type === 'FloatVector')?.type_params.find((p) => p.key === 'dim');
     const recordedLoad = loadInfoOf(entries, info.ID);
@@ -243,8 +247,9 @@ export async function readMilvusState(volumes: MilvusVolumes, options: { segment
 }
 
 /**
- * Completes a flush of one collection: writes the binlogs of its growing segments to MinIO
- * and marks them Flushed in etcd, on every member. Returns the ids of the segments flushed.
+ * Completes a flush of one collection: writes the binlogs of its growing segments (those of
+ * `segments`, the ones the flush sealed, when given) to MinIO and marks them Flushed in etcd, on
+ * every member. Returns the ids of the segments flushed.
  * The vector index of a freshly flushed segment is not built here: in Milvus that is a
  * separate, later indexnode task, and nothing the simulator reports depends on it.
  */
@@ -253,6 +258,7 @@ export async function completeFlush(
   collectionId: string,
   now: Date,
   pending: PendingMutations = { inserted: new Map(), deletes: [] },
+  segments?: ReadonlySet<string>,
 ): Promise<string[]> {
   const v = resolveVolumes(volumes);
   // Under the etcd lock: a concurrent insert or load-info write must not be lost (withEtcdLock).
@@ -277,7 +283,7 @@ export async function completeFlush(
     const flushed: string[] = [];
     for (const [, value] of entriesWithPrefix(entries, prefix)) {
       const seg = parse<SegmentInfo>(value);
-      if (!seg || seg.state !== 'Growing') continue;
+      if (!seg || seg.state !== 'Growing' || (segments && !segments.has(seg.ID))) continue;
       const to = hybridTimestamp(now.getTime());
       const done: SegmentInfo = {
         ...seg,
