@@ -129,7 +129,11 @@ export function renderBackup(r: BackupRecord, progress: readonly VolumeProgress[
   }
   if (progress.length) parts.push('\nExport progress:\n', formatProgressTable(progress));
   if (r.rowCounts.length) {
-    parts.push('\nRow counts:\n', formatTable(['database', 'collection', 'rows', 'confirmed by'], r.rowCounts.map((x) => [x.database, x.collection, x.rows, x.confirmedBy])));
+    // Before the flush and after the snapshots: the same count, apart when Milvus was written to during the backup.
+    parts.push(
+      '\nRow counts:\n',
+      formatTable(['database', 'collection', 'rows', 'before flush', 'after snapshots', 'confirmed by'], r.rowCounts.map((x) => [x.database, x.collection, x.rows, x.rowsBeforeFlush ?? '', x.rowsAfterSnapshots ?? '', x.confirmedBy])),
+    );
   }
   if (r.hooks.length) {
     parts.push('\nHooks:\n', formatTable(['phase', 'hook', 'pod', 'container', 'attempts', 'outcome', 'exit'], r.hooks.map((h) => [h.phase, h.hook, h.pod, h.container, h.attempts, h.outcome, h.exitCode ?? ''])));

@@ -19,11 +19,22 @@
  *
  * The row count recorded per collection once its flush is confirmed: the live `count(*)` when the
  * collection can be queried (`count`); when it is not loaded, is still loading, or its query nodes
- * cannot serve it yet (see `checkFlush`), `get_stats` (loading it would take query-node memory
+ * cannot serve it yet (see {@link countNow}), `get_stats` (loading it would take query-node memory
  * the operator did not plan for, and waiting for a load could block the backup for as long as the
  * load takes), which still counts rows deleted since the last compaction (`stats`: restore
- * validation then requires the restored segments' `get_stats` to equal it, and the live count to
- * be no higher).
+ * validation then compares the restored segments' `get_stats` with it, and requires the live
+ * count to be no higher).
+ *
+ * Milvus keeps taking writes during a backup, so one count cannot say what a restore brings back:
+ * rows written after the flush (growing segments, the queue's messages) are outside the backup
+ * and may be lost on restore, while a segment Milvus seals and flushes by itself before etcd's
+ * snapshot, or an in-cluster queue cut after it, brings back rows written after the count; a
+ * compaction between the count and the cut changes `get_stats`. So each collection is counted
+ * three times, the same way each time: before its flush is asked for (`rowsBeforeFlush`), once
+ * the flush is confirmed (`rows`), and once every snapshot is cut ({@link recountRows},
+ * `rowsAfterSnapshots`). While nothing writes, the three agree and validation requires exactly
+ * that count; otherwise it requires the restored count to lie between the lowest and the highest
+ * (README, "Writes during a backup").
  */
 import type { ResolvedPlan } from '../config/resolve.js';
 import type { RowCount } from '../catalog/record.js';
@@ -50,12 +61,27 @@ export class FlushNotConfirmedError extends Error {
   }
 }
 
+/** How a collection was counted: `count(*)` of a collection Milvus serves, else `get_stats`. */
+type CountMethod = 'count' | 'stats';
+
+/** One count of a collection and how it was taken. */
+interface Count {
+  rows: number;
+  by: CountMethod;
+}
+
 interface CollectionFlush {
   database: string;
   collection: string;
   confirmed: boolean;
   confirmedBy?: RowCount['confirmedBy'];
   rows?: number;
+  /** Counted just before its flush was asked for (absent in states written before it was). */
+  before?: Count;
+  /** Counted once every snapshot was cut ({@link recountRows}); absent until then, or when it could not be. */
+  after?: Count;
+  /** Why it was not counted after the snapshots. */
+  afterProblem?: string;
   /** What the flush request answered: the segments it sealed and its timestamp. */
   ticket?: PersistTicket;
   polls: number;
@@ -169,8 +195,10 @@ export async function startFlush(
   const collections: CollectionFlush[] = [];
   for (const database of await milvus.listDatabases()) {
     for (const collection of await milvus.listCollections(database)) {
+      // Before the flush: with inserts only, the flush holds at least these rows.
+      const before = await countNow(milvus, database, collection);
       const ticket = await milvus.persist(database, collection);
-      collections.push({ database, collection, confirmed: false, ticket, polls: 0 });
+      collections.push({ database, collection, confirmed: false, ticket, polls: 0, before });
     }
   }
   const key = milvusStateKey(backupId);
@@ -201,38 +229,8 @@ export async function checkFlush(
     c.polls += 1;
     if (!c.ticket) throw new Error(`milvus.json of backup ${state.backupId} has no flush ticket for ${c.database}.${c.collection}: it was written by an older version; run the backup again`);
     if (!(await milvus.flushed(c.database, c.collection, c.ticket))) continue;
-    // Counted by `count(*)` only when Milvus says the collection is loaded. A query of one still
-    // loading answers 103 (ErrCollectionNotFullyLoaded), which merr marks retriable, and from
-    // 2.4.15 the proxy retries a retriable shard-leader lookup until the request's deadline
-    // (milvus-io/milvus#37326, #37687): asking would hold the step a request timeout per
-    // collection. get_load_state is metadata querycoord answers at once; an error from it (the
-    // failure of a load querycoord gave up on, 2.4 to 2.6) is no loaded collection either.
-    const loaded = await milvus.loadState(c.database, c.collection).then(
-      (s) => s === 'LoadStateLoaded',
-      (err: unknown) => {
-        // Milvus's own answer; an HTTP status (a proxy or router in the way) is no load state.
-        if (err instanceof MilvusApiError && !err.httpStatus) return false;
-        throw err;
-      },
-    );
-    if (!loaded) {
-      Object.assign(c, { confirmed: true, confirmedBy: 'stats', rows: await milvus.persistedRowCount(c.database, c.collection) });
-      continue;
-    }
-    try {
-      Object.assign(c, { confirmed: true, confirmedBy: 'count', rows: await milvus.countRows(c.database, c.collection) });
-    } catch (err) {
-      // `count(*)` refuses a collection its query nodes cannot serve yet (NOT_QUERYABLE_CODES,
-      // core/milvus/client.ts): 101 not loaded, 103 loading (internal/querycoordv2/utils
-      // `checkLoadStatus`), and, right after a load completes or with a query node down, 106
-      // on recovering (`GetShardLeaders`: no channel in the current target yet) or 503 no
-      // serviceable shard leader (`GetShardLeadersWithChannels`). A load in progress, one that
-      // cannot finish (a segment file missing: querycoord retries it until its load timeout), or
-      // query nodes that cannot serve must not fail a backup: all are counted by `get_stats`,
-      // which datacoord answers without query nodes, as for a collection not loaded.
-      if (!isNotQueryable(err)) throw err;
-      Object.assign(c, { confirmed: true, confirmedBy: 'stats', rows: await milvus.persistedRowCount(c.database, c.collection) });
-    }
+    const count = await countNow(milvus, c.database, c.collection);
+    Object.assign(c, { confirmed: true, confirmedBy: count.by, rows: count.rows });
   }
   await writeState(ctx.vault, progress.milvusKey, state);
   const pending = state.collections.filter((c) => !c.confirmed);
@@ -243,7 +241,110 @@ export async function checkFlush(
   if (pending.length > 0) return { progress: next };
   return {
     progress: next,
-    rowCounts: state.collections.map((c) => ({ database: c.database, collection: c.collection, rows: c.rows!, confirmedBy: c.confirmedBy! })),
+    rowCounts: rowCountsOf(state),
+  };
+}
+
+/**
+ * A collection's count now, the way Milvus can give it: `count(*)` at consistency level Strong
+ * (every write before the request) when Milvus says the collection is loaded and serves it, else
+ * `get_stats`.
+ */
+async function countNow(milvus: MilvusClient, database: string, collection: string): Promise<Count> {
+  // Counted by `count(*)` only when Milvus says the collection is loaded. A query of one still
+  // loading answers 103 (ErrCollectionNotFullyLoaded), which merr marks retriable, and from
+  // 2.4.15 the proxy retries a retriable shard-leader lookup until the request's deadline
+  // (milvus-io/milvus#37326, #37687): asking would hold the step a request timeout per
+  // collection. get_load_state is metadata querycoord answers at once; an error from it (the
+  // failure of a load querycoord gave up on, 2.4 to 2.6) is no loaded collection either.
+  const loaded = await milvus.loadState(database, collection).then(
+    (s) => s === 'LoadStateLoaded',
+    (err: unknown) => {
+      // Milvus's own answer; an HTTP status (a proxy or router in the way) is no load state.
+      if (err instanceof MilvusApiError && !err.httpStatus) return false;
+      throw err;
+    },
+  );
+  if (!loaded) return { rows: await milvus.persistedRowCount(database, collection), by: 'stats' };
+  try {
+    return { rows: await milvus.countRows(database, collection, { strong: true }), by: 'count' };
+  } catch (err) {
+    // `count(*)` refuses a collection its query nodes cannot serve yet (NOT_QUERYABLE_CODES,
+    // core/milvus/client.ts): 101 not loaded, 103 loading (internal/querycoordv2/utils
+    // `checkLoadStatus`), and, right after a load completes or with a query node down, 106
+    // on recovering (`GetShardLeaders`: no channel in the current target yet) or 503 no
+    // serviceable shard leader (`GetShardLeadersWithChannels`). A load in progress, one that
+    // cannot finish (a segment file missing: querycoord retries it until its load timeout), or
+    // query nodes that cannot serve must not fail a backup: all are counted by `get_stats`,
+    // which datacoord answers without query nodes, as for a collection not loaded.
+    if (!isNotQueryable(err)) throw err;
+    return { rows: await milvus.persistedRowCount(database, collection), by: 'stats' };
+  }
+}
+
+/**
+ * The row counts to record: each confirmed count, with the counts before the flush and after
+ * the snapshots that were taken the same way (a collection loaded or released in between was
+ * counted two ways, which cannot be compared).
+ */
+function rowCountsOf(state: MilvusState): RowCount[] {
+  return state.collections.map((c) => ({
+    database: c.database,
+    collection: c.collection,
+    rows: c.rows!,
+    confirmedBy: c.confirmedBy!,
+    ...(c.before && c.before.by === c.confirmedBy ? { rowsBeforeFlush: c.before.rows } : {}),
+    ...(c.after && c.after.by === c.confirmedBy ? { rowsAfterSnapshots: c.after.rows } : {}),
+  }));
+}
+
+/** What RecountRows found: how many collections it counted, and those whose count moved during the backup. */
+export interface RecountSummary {
+  readonly collections: number;
+  /** Counted again the way the flush's count was taken. */
+  readonly counted: number;
+  /** `db.collection: before → after` of each collection whose count moved (at most 5 named). */
+  readonly moved: readonly string[];
+  readonly movedCount: number;
+  /** `db.collection: why` of each collection not counted again (at most 5 named). */
+  readonly uncounted: readonly string[];
+  readonly uncountedCount: number;
+}
+
+/**
+ * RecountRows: once every snapshot is cut, counts each collection again, the way its flush's
+ * count was taken, and records it beside the others (`milvus.json`, and the row counts returned
+ * for the catalog). A collection Milvus cannot count now the same way (dropped, loaded or released
+ * since, or Milvus answering an error of its own for it) keeps the other counts, and the reason is
+ * recorded; anything else (Milvus unreachable) fails the step, as the other Milvus steps do.
+ */
+export async function recountRows(ctx: { readonly vault: VaultStore }, milvus: MilvusClient, backupId: string): Promise<{ rowCounts: RowCount[]; summary: RecountSummary }> {
+  const key = milvusStateKey(backupId);
+  const state = await readState(ctx.vault, key);
+  for (const c of state.collections) {
+    if (!c.confirmed || c.after) continue;
+    const after = await countNow(milvus, c.database, c.collection).catch((err: unknown) => {
+      if (err instanceof MilvusApiError && !err.httpStatus) return err.message;
+      throw err;
+    });
+    if (typeof after === 'string') c.afterProblem = `Milvus answered: ${after}`;
+    else if (after.by !== c.confirmedBy) c.afterProblem = `counted by ${after.by} now and by ${c.confirmedBy} at the flush (loaded or released since)`;
+    else c.after = after;
+  }
+  await writeState(ctx.vault, key, state);
+  const rowCounts = rowCountsOf(state);
+  const moved = rowCounts.filter((r) => (r.rowsBeforeFlush ?? r.rows) !== r.rows || (r.rowsAfterSnapshots ?? r.rows) !== r.rows);
+  const uncounted = state.collections.filter((c) => c.afterProblem);
+  return {
+    rowCounts,
+    summary: {
+      collections: state.collections.length,
+      counted: state.collections.filter((c) => c.after).length,
+      moved: moved.slice(0, 5).map((r) => `${r.database}.${r.collection}: ${[r.rowsBeforeFlush, r.rows, r.rowsAfterSnapshots].filter((n) => n !== undefined).join(' → ')}`),
+      movedCount: moved.length,
+      uncounted: uncounted.slice(0, 5).map((c) => `${c.database}.${c.collection}: ${c.afterProblem}`),
+      uncountedCount: uncounted.length,
+    },
   };
 }
 

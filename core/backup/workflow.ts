@@ -34,7 +34,7 @@ import type { BackupServices } from './context.js';
 import { discover } from './discover.js';
 import { checkExport, deleteBackupExports, finishExport, startExport } from './export.js';
 import { failsBackup, HookFailedError, runHooks, summarize, type HookPhase } from './hooks.js';
-import { checkFlush, describeGcPause, pauseGc, removeRelay, resumeGc, startFlush, withMilvus } from './quiesce.js';
+import { checkFlush, describeGcPause, pauseGc, recountRows, removeRelay, resumeGc, startFlush, withMilvus, type RecountSummary } from './quiesce.js';
 import { copyObjects, describeObjectCopy, renewGcPause } from './objects.js';
 import { deleteRelays } from '../milvus/relay.js';
 import { BACKUP_LABEL } from './names.js';
@@ -228,6 +228,28 @@ export async function checkSnapshotsStep(s: Services<'catalog' | 'now' | 'kube'>
     await timeline(s, backup.backupName).record('Snapshot', { endedAt: s.now().toISOString(), outcome: 'Succeeded', detail: `${next.items.length} snapshots readyToUse` });
   }
   return next;
+}
+
+/**
+ * RecountRows: once every snapshot is cut, each collection is counted again (core/backup/quiesce.ts
+ * `recountRows`), so that validation knows what a restore may bring back of a Milvus written to
+ * during the backup. The catalog's row counts get the new counts.
+ */
+export async function recountRowsStep(services: Services<'config' | 'catalog' | 'now' | 'kube' | 'vault' | 'timings' | 'dataMover'>, backup: PreparedBackup): Promise<RecountSummary> {
+  const s = locked(services, backup);
+  return asStep(timeline(s, backup.backupName), 'RecountRows', { ends: true, detail: describeRecount }, async () => {
+    const { rowCounts, summary } = await withMilvus(await kubeOf(s, backup), plan(s.config, backup), s, backup.backupName, (milvus) => recountRows(s, milvus, backup.backupName), guardOf(s, backup));
+    await s.catalog.updateBackup(backup.backupName, { rowCounts });
+    return summary;
+  });
+}
+
+/** RecountRows' timeline line: how many were counted again, and whose count moved during the backup. */
+function describeRecount(r: RecountSummary): string {
+  const more = (shown: number, all: number) => (all > shown ? `, and ${all - shown} more` : '');
+  const moved = r.movedCount === 0 ? 'no count moved during the backup' : `${r.movedCount} moved during the backup (${r.moved.join('; ')}${more(r.moved.length, r.movedCount)})`;
+  const uncounted = r.uncountedCount === 0 ? '' : `; ${r.uncountedCount} not counted again (${r.uncounted.join('; ')}${more(r.uncounted.length, r.uncountedCount)})`;
+  return `${r.counted} of ${r.collections} collection(s) counted again after the snapshots: ${moved}${uncounted}`;
 }
 
 /**

@@ -42,6 +42,14 @@ export const RowCount = z.object({
    * backups before flush confirmation by GetFlushState.
    */
   confirmedBy: z.enum(['count', 'stats', 'stable-stats']),
+  /**
+   * The same count just before the flush was asked for, and once every snapshot was cut
+   * (core/backup/quiesce.ts): Milvus takes writes during a backup, and a restore brings back a
+   * count between the lowest and the highest of the three. Absent in older records, and where
+   * the collection could not be counted the same way then.
+   */
+  rowsBeforeFlush: z.number().int().nonnegative().optional(),
+  rowsAfterSnapshots: z.number().int().nonnegative().optional(),
 });
 export type RowCount = z.infer<typeof RowCount>;
 
@@ -260,6 +268,13 @@ export const CollectionCheck = z.object({
   database: z.string(),
   collection: z.string(),
   expected: z.number().int().nonnegative(),
+  /**
+   * The counts a restore may bring back when the collection's count moved during the backup
+   * (RowCount's counts before the flush and after the snapshots): `restored` must lie between
+   * them. Absent when the counts agreed (then `restored` must equal `expected`).
+   */
+  expectedMin: z.number().int().nonnegative().optional(),
+  expectedMax: z.number().int().nonnegative().optional(),
   /** Absent when the collection is missing or could not be counted. */
   restored: z.number().int().nonnegative().optional(),
   /**

@@ -172,7 +172,7 @@ export const DrillEvidence = z.object({
     error: z.string().optional(),
     cause: z.string().optional(),
   }),
-  collections: z.array(z.object({ name: z.string(), expected: z.number(), restored: z.number().optional(), searchHits: z.number().optional(), ok: z.boolean(), problem: z.string().optional() })),
+  collections: z.array(z.object({ name: z.string(), expected: z.number(), expectedMin: z.number().optional(), expectedMax: z.number().optional(), restored: z.number().optional(), searchHits: z.number().optional(), ok: z.boolean(), problem: z.string().optional() })),
   cleanup: z.object({ requested: z.boolean(), namespaceDeleted: z.boolean(), error: z.string().optional() }),
 });
 export type DrillEvidence = z.infer<typeof DrillEvidence>;
@@ -233,6 +233,7 @@ export async function recordEvidenceStep(
     collections: (record?.validation?.collections ?? []).map((c) => ({
       name: `${c.database}.${c.collection}`,
       expected: c.expected,
+      ...(c.expectedMin !== undefined && c.expectedMax !== undefined ? { expectedMin: c.expectedMin, expectedMax: c.expectedMax } : {}),
       ...(c.restored !== undefined ? { restored: c.restored } : {}),
       ...(c.searchHits !== undefined ? { searchHits: c.searchHits } : {}),
       ok: c.ok,

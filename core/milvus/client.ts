@@ -219,13 +219,21 @@ export class MilvusClient {
     await this.rest('collections/release', { dbName, collectionName });
   }
 
-  /** Live rows (inserted, not deleted) by `count(*)`; the collection must be loaded. */
-  async countRows(dbName: string, collectionName: string): Promise<number> {
+  /**
+   * Live rows (inserted, not deleted) by `count(*)`; the collection must be loaded. `strong`
+   * counts every row written before the request (consistency level Strong), where the
+   * collection's own level (Bounded by default) may leave out the last seconds' writes: a count
+   * that bounds what a snapshot holds needs them. The level is QueryReqV2's `consistencyLevel`
+   * (internal/distributed/proxy/httpserver/request_v2.go); a Milvus whose REST v2 lacks the field
+   * ignores it, as Go's JSON decoding drops unknown fields.
+   */
+  async countRows(dbName: string, collectionName: string, options: { strong?: boolean } = {}): Promise<number> {
     const rows = await this.rest<{ 'count(*)': number | string }[]>('entities/query', {
       dbName,
       collectionName,
       filter: '',
       outputFields: ['count(*)'],
+      ...(options.strong ? { consistencyLevel: 'Strong' } : {}),
     });
     return Number(rows[0]?.['count(*)'] ?? 0);
   }

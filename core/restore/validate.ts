@@ -1,9 +1,11 @@
 /**
  * Validation (restore step "Validate"): the restored Milvus holds what the backup recorded.
  * For every collection whose row count the backup recorded: it exists, it is loaded, its
- * `count(*)` equals the recorded rows (at most them, for a count the backup took with get_stats,
- * which includes deleted rows), and a sample search with a vector of the collection's dimension
- * returns hits. The checks are returned for the catalog; {@link validationFailure} turns the
+ * `count(*)` equals the recorded rows (its `get_stats` does, and `count(*)` is at most that, for
+ * a count the backup took with get_stats, which includes deleted rows; between the backup's
+ * lowest and highest count of it when its count moved while the backup ran, see
+ * {@link expectedOf}), and a sample search with a vector of the collection's dimension returns
+ * hits. The checks are returned for the catalog; {@link validationFailure} turns the
  * failing ones into the named error.
  *
  * A round first asks for every load in one quick pass: the load state of each present
@@ -151,7 +153,7 @@ export class ValidationTimeoutError extends Error {
 function describeFailure(c: CollectionCheck): string {
   const problem = c.problem ?? 'failed';
   // A count mismatch's problem already states both counts; any other gets them appended.
-  const counts = problem.includes('expected') ? '' : ` (expected ${c.expected} rows${c.restored !== undefined ? `, restored ${c.restored}` : ''})`;
+  const counts = problem.includes('expected') ? '' : ` (expected ${describeExpected(c)} rows${c.restored !== undefined ? `, restored ${c.restored}` : ''})`;
   return `${c.database}.${c.collection}: ${problem}${counts}`;
 }
 
@@ -237,7 +239,7 @@ export async function checkValidation(
     const collections = byDatabase.get(e.database);
     if (collections?.has(e.collection)) continue;
     const problem = collections ? `missing: database ${e.database} has no collection ${e.collection}` : `missing: there is no database ${e.database}`;
-    checks.set(e, { database: e.database, collection: e.collection, expected: e.rows, loaded: false, ok: false, problem });
+    checks.set(e, { database: e.database, collection: e.collection, ...expectedOf(e), loaded: false, ok: false, problem });
   }
   const releasedChecked = new Map(Object.entries(progress.releasedChecked ?? {}));
   const released = new Set([...(progress.released ?? []), ...releasedChecked.keys()]);
@@ -435,7 +437,7 @@ function releasedCheck(e: RowCount, found: NonNullable<ValidationProgress['relea
   return {
     database: e.database,
     collection: e.collection,
-    expected: e.rows,
+    ...expectedOf(e),
     restored: found.restored,
     countedBy: e.confirmedBy === 'stats' ? 'stats' : 'count',
     loaded: true,
@@ -532,17 +534,20 @@ async function checkCollection(milvus: MilvusClient, e: RowCount, validateRowCou
   const live = await bounded(() => milvus.countRows(e.database, e.collection));
   const restored = byStats ? await bounded(() => milvus.persistedRowCount(e.database, e.collection)) : live;
   const search = await sampleSearch(milvus, e.database, e.collection, bounded);
-  const countOk = !validateRowCounts || (restored === e.rows && live <= restored);
+  const want = expectedOf(e);
+  const lowest = want.expectedMin ?? e.rows;
+  const highest = want.expectedMax ?? e.rows;
+  const countOk = !validateRowCounts || (restored >= lowest && restored <= highest && live <= restored);
   // An empty collection has nothing to find; any other must answer a search.
   const searchOk = 'skipped' in search || ('hits' in search && (search.hits > 0 || live === 0));
   const problems = [
-    ...(countOk ? [] : [byStats ? `expected ${e.rows} rows by get_stats (deleted rows included), restored ${restored} (${live} live)` : `expected ${e.rows} rows, restored ${restored}`]),
+    ...(countOk ? [] : [`expected ${describeExpected(want)} rows${byStats ? ' by get_stats (deleted rows included)' : ''}, restored ${restored}${byStats ? ` (${live} live)` : ''}`]),
     ...('problem' in search ? [search.problem] : searchOk ? [] : ['the sample search returned no hits']),
   ];
   return {
     database: e.database,
     collection: e.collection,
-    expected: e.rows,
+    ...want,
     restored,
     countedBy: byStats ? 'stats' : 'count',
     loaded: true,
@@ -550,6 +555,32 @@ async function checkCollection(milvus: MilvusClient, e: RowCount, validateRowCou
     ok: countOk && searchOk,
     ...(problems.length > 0 ? { problem: problems.join('; ') } : {}),
   };
+}
+
+/**
+ * What a restore of `e` may bring back. Milvus takes writes during a backup: rows written after
+ * the flush may be lost (they are outside the backup), and rows a segment sealed by Milvus itself
+ * or an in-cluster queue carried past the count may come back; a compaction moves `get_stats`.
+ * The backup counted each collection before its flush, at the flush and after the snapshots
+ * (core/backup/quiesce.ts), so a restored count between the lowest and the highest is what the
+ * backup holds. When they agree (nothing was written), exactly that count; so too for a record
+ * from before the other two counts were taken.
+ */
+function expectedOf(e: RowCount): Pick<CollectionCheck, 'expected' | 'expectedMin' | 'expectedMax'> {
+  const counts = [e.rows, ...(e.rowsBeforeFlush !== undefined ? [e.rowsBeforeFlush] : []), ...(e.rowsAfterSnapshots !== undefined ? [e.rowsAfterSnapshots] : [])];
+  const lowest = Math.min(...counts);
+  const highest = Math.max(...counts);
+  return { expected: e.rows, ...(lowest < highest ? { expectedMin: lowest, expectedMax: highest } : {}) };
+}
+
+/** `1000`, or `1000 (998–1012)` when the count moved while the backup ran: for tables. */
+export function expectedCell(c: Pick<CollectionCheck, 'expected' | 'expectedMin' | 'expectedMax'>): string {
+  return c.expectedMin !== undefined && c.expectedMax !== undefined ? `${c.expected} (${c.expectedMin}–${c.expectedMax})` : `${c.expected}`;
+}
+
+/** `1000`, or `1000 (998 to 1012: written during the backup)` when the count moved while the backup ran. */
+export function describeExpected(c: Pick<CollectionCheck, 'expected' | 'expectedMin' | 'expectedMax'>): string {
+  return c.expectedMin !== undefined && c.expectedMax !== undefined ? `${c.expected} (${c.expectedMin} to ${c.expectedMax}: written during the backup)` : `${c.expected}`;
 }
 
 /** The error for the failing checks (each named as db.collection with both counts), or undefined when all passed. */

@@ -58,6 +58,7 @@ export const BACKUP_WORKFLOW = {
     { state: 'Capture', timeline: 'Capture', does: 'write sanitized manifests into the vault, Secrets sealed' },
     { state: 'Snapshot', timeline: 'Snapshot', does: 'create a VolumeSnapshot of every protected volume at the same moment' },
     { state: 'CheckSnapshots', timeline: 'Snapshot', does: 'wait for readyToUse; fail fast on a snapshot error' },
+    { state: 'RecountRows', timeline: 'Recount', does: 'count every collection again once the snapshots are cut (Milvus takes writes during a backup)' },
     { state: 'CopyObjects', timeline: 'CopyObjects', does: "copy the pages of an S3-backed Milvus's bucket into the vault while GC stays paused" },
     { state: 'Unquiesce', timeline: 'Unquiesce', does: "resume GC with the ticket and run the plan's post hooks" },
     { state: 'StartExport', timeline: 'Export', does: 'clone a snapshot into a PVC and start its data-mover Job' },

@@ -56,6 +56,7 @@ export function makeStepHandlers(deps: StepDependencies): Record<BackupStepState
     Capture: handle(contract.SnapshotRequest, (r) => steps.captureStep(s, r.backup, r.discovery)),
     Snapshot: handle(contract.SnapshotRequest, (r) => steps.snapshotStep(s, r.backup, r.discovery)),
     CheckSnapshots: handle(contract.CheckSnapshotsRequest, (r) => steps.checkSnapshotsStep(s, r.backup, r.snapshots)),
+    RecountRows: handle(contract.BackupStepRequest, (r) => steps.recountRowsStep(s, r.backup)),
     CopyObjects: handle(contract.CopyObjectsRequest, (r) => steps.copyObjectsStep(s, r.backup, r.discovery, r.objects, r.gc)),
     Unquiesce: handle(contract.UnquiesceRequest, (r) => steps.unquiesceStep(s, r.backup, r.objects?.gc ?? r.gc)),
     StartExport: handle(contract.StartExportRequest, (r) => steps.startExportStep(s, r.backup, r.item)),

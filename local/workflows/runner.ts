@@ -143,9 +143,10 @@ export interface LocalBackupOptions {
   /**
    * Called with a Task's state name just before each invocation of its handler (after a poll's
    * wait), so a fault can be switched on exactly when a step starts (bench/fault-matrix.ts):
-   * `onState` is reported asynchronously and may come after the Task's first request.
+   * `onState` is reported asynchronously and may come after the Task's first request. A promise
+   * it returns is awaited before the handler runs (a test's write to Milvus just before a step).
    */
-  readonly beforeTask?: (state: string) => void;
+  readonly beforeTask?: (state: string) => void | Promise<void>;
   /** The vault the steps and the data-mover Jobs use. Default: the state directory's `file://` vault. */
   readonly vault?: LocalVault;
 }
@@ -378,7 +379,7 @@ export async function runLocalWorkflow(options: LocalWorkflowOptions): Promise<L
       inFlight.track(
         (async () => {
           if (poll) await poll().catch(() => undefined);
-          options.beforeTask?.(name);
+          await options.beforeTask?.(name);
           return (await handler(withClock(input), lambdaContext(fn))) as JSONValue;
         })(),
       );

@@ -45,9 +45,10 @@ describe('row counts of a backup taken while a collection loads', () => {
     await sim.loadsSettled();
     const query = await rest(sim, '/v2/vectordb/entities/query', { ...EVENTS, filter: '', outputFields: ['count(*)'] });
     expect(query.json.code).toBe(103);
+    const before = await statsRows(sim, 'events', 'analytics');
 
     const rowCounts = await backUpRowCounts('b-loading');
 
-    expect(rowCounts?.find((r) => r.collection === 'events')).toEqual({ database: 'analytics', collection: 'events', rows: await statsRows(sim, 'events', 'analytics'), confirmedBy: 'stats' });
+    expect(rowCounts?.find((r) => r.collection === 'events')).toEqual({ database: 'analytics', collection: 'events', rows: await statsRows(sim, 'events', 'analytics'), confirmedBy: 'stats', rowsBeforeFlush: before });
   });
 });

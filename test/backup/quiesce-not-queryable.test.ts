@@ -45,7 +45,7 @@ describe('row counts of a collection whose count(*) cannot be served yet', () =>
   ])('count(*) answering %i is counted by get_stats', async (code, message) => {
     const rowCounts = await rowCountsWith(new MilvusApiError('entities/query', code, message));
 
-    expect(rowCounts).toEqual([{ database: 'default', collection: 'docs', rows: 120, confirmedBy: 'stats' }]);
+    expect(rowCounts).toEqual([{ database: 'default', collection: 'docs', rows: 120, confirmedBy: 'stats', rowsBeforeFlush: 120 }]);
   });
 
   test.each([
@@ -57,8 +57,9 @@ describe('row counts of a collection whose count(*) cannot be served yet', () =>
 
     const rowCounts = await rowCountsWith(new Error('count(*) must not be asked'), loadState, asked);
 
-    expect(rowCounts).toEqual([{ database: 'default', collection: 'docs', rows: 120, confirmedBy: 'stats' }]);
-    expect(asked).toEqual(['loadState', 'stats']);
+    expect(rowCounts).toEqual([{ database: 'default', collection: 'docs', rows: 120, confirmedBy: 'stats', rowsBeforeFlush: 120 }]);
+    // Counted the same way before the flush and once it is confirmed.
+    expect(asked).toEqual(['loadState', 'stats', 'loadState', 'stats']);
   });
 
   test.each([

@@ -277,7 +277,7 @@ describe('backup workflow', () => {
     const functions = primary.findResources('AWS::Lambda::Function');
     const states = handlerStates(BACKUP_WORKFLOW).filter((state) => state !== 'Prepare');
 
-    expect(states).toHaveLength(17);
+    expect(states).toHaveLength(18);
     for (const state of states) {
       const logicalId = substitutions[placeholderOf(state)]!['Fn::GetAtt'][0];
       expect(functions[logicalId]!.Properties.Handler).toBe('index.handler');

@@ -62,6 +62,7 @@ describe.each(LINES)('Milvus %s (%s)', (_line, version) => {
     const c = clock();
     simulatorOf(version, c);
     const vault = new InMemoryVaultStore();
+    const before = { docs: await countRows(sim, 'docs'), events: await statsRows(sim, 'events', 'analytics') };
     // Act
     const started = await startFlush({ vault, timings }, proxy.milvus, 'b-1', c.now(), detected(version));
     const early = await checkFlush({ vault }, proxy.milvus, started, c.now());
@@ -71,8 +72,8 @@ describe.each(LINES)('Milvus %s (%s)', (_line, version) => {
     expect(early.progress).toMatchObject({ confirmed: false, pending: 2 });
     expect(done.progress).toMatchObject({ confirmed: true, pending: 0 });
     expect(done.rowCounts).toEqual([
-      { database: 'default', collection: 'docs', rows: await countRows(sim, 'docs'), confirmedBy: 'count' },
-      { database: 'analytics', collection: 'events', rows: await statsRows(sim, 'events', 'analytics'), confirmedBy: 'stats' },
+      { database: 'default', collection: 'docs', rows: await countRows(sim, 'docs'), confirmedBy: 'count', rowsBeforeFlush: before.docs },
+      { database: 'analytics', collection: 'events', rows: await statsRows(sim, 'events', 'analytics'), confirmedBy: 'stats', rowsBeforeFlush: before.events },
     ]);
     const recorded = JSON.parse((await vault.get(milvusStateKey('b-1'))).toString('utf8')) as { milvus: { version: string; flush: string } };
     expect(recorded.milvus).toMatchObject({ version, flush: 'persist' });

@@ -22,7 +22,7 @@ import { DEFAULT_HYDRATION_CONCURRENCY } from '../../core/restore/context.js';
 import type { PreparedRestore, ValidationProgress, VolumeRestore } from '../../core/workflow/restore-state.js';
 import type { StoreEvent } from '../../local/server/store.js';
 import { backup, MILVUS, NAMESPACE, PLAN, servicesOf, startSeededCluster, type SeededCluster } from '../backup/helpers.js';
-import { snapshotDir as snapshotDirOf, tree, volumeDir as volumeDirOf } from './helpers.js';
+import { countsRaisedBy, snapshotDir as snapshotDirOf, tree, volumeDir as volumeDirOf } from './helpers.js';
 import { loadConfigFile } from '../../core/config/parse.js';
 
 // A real backup of the seeded local cluster (the backup workflow's ASL and handlers), then the
@@ -276,7 +276,7 @@ describe('a restore from the vault into another namespace', () => {
     });
 
     it('fails naming the collection with the expected and the restored count when they differ', async () => {
-      const wrong = expected.map((e) => (e.collection === 'user_profiles' ? { ...e, rows: e.rows + 7 } : e));
+      const wrong = expected.map((e) => (e.collection === 'user_profiles' ? countsRaisedBy(e, 7) : e));
       const restoredRows = expected.find((e) => e.collection === 'user_profiles')!.rows;
 
       const result = await validateInRounds(milvus, wrong);

@@ -9,6 +9,7 @@ import type { BackupTimings } from '../../core/backup/context.js';
 import type { KubeClients } from '../../core/kube/connect.js';
 import type { Config } from '../../core/config/schema.js';
 import type { RestoreTimings } from '../../core/restore/context.js';
+import type { RowCount } from '../../core/catalog/record.js';
 import { localRestoreServices, runLocalDrill, runLocalRestore, type LocalBackupResult } from '../../local/workflows/runner.js';
 import type { SeededCluster } from '../backup/helpers.js';
 
@@ -39,6 +40,19 @@ export function drill(c: SeededCluster, config: Config, input: Record<string, un
 /** The restore steps' local collaborators (catalog, vault, cluster) of the cluster. */
 export function restoreServicesOf(c: SeededCluster, config: Config) {
   return localRestoreServices(c.stateDir, config, { restoreTimings: FAST_RESTORE });
+}
+
+/**
+ * A recorded row count with every count the backup took of it (at the flush, before it, after the
+ * snapshots) `n` higher: what a restore that lost `n` rows is validated against.
+ */
+export function countsRaisedBy(r: RowCount, n: number): RowCount {
+  return {
+    ...r,
+    rows: r.rows + n,
+    ...(r.rowsBeforeFlush !== undefined ? { rowsBeforeFlush: r.rowsBeforeFlush + n } : {}),
+    ...(r.rowsAfterSnapshots !== undefined ? { rowsAfterSnapshots: r.rowsAfterSnapshots + n } : {}),
+  };
 }
 
 /** Every entry under `dir`: path → type, mode and content hash (files) or target (links). */

@@ -10,7 +10,7 @@ import { prepareRestoreStep } from '../../core/restore/workflow.js';
 import { typeOf } from '../../local/server/resources.js';
 import { backup, NAMESPACE, PLAN, startSeededCluster, type SeededCluster } from '../backup/helpers.js';
 import { publishedEventTypes } from '../events/published.js';
-import { drill, restore, restoreServicesOf } from './helpers.js';
+import { countsRaisedBy, drill, restore, restoreServicesOf } from './helpers.js';
 
 // The real statemachines/restore.asl.json and drill.asl.json run by aws-local-stepfunctions,
 // every Task mapped to its real Lambda handler, against the local cluster over HTTPS: volumes
@@ -209,7 +209,7 @@ describe('a restore that fails', () => {
 
   it('fails validation naming the collection and both counts when a count differs', async () => {
     // The backup recorded one row more than the volumes hold: what a restore that lost data sees.
-    const tampered = second.rowCounts.map((r, i) => (i === 0 ? { ...r, rows: r.rows + 1 } : r));
+    const tampered = second.rowCounts.map((r, i) => (i === 0 ? countsRaisedBy(r, 1) : r));
     await services().catalog.updateBackup(second.backupId, { rowCounts: tampered });
     try {
       const result = await restore(c, config, { backupId: second.backupId, targetNamespace: 'vector-db-mismatch', source: 'vault', restoreName: 'mismatch', cleanupOnFailure: true });

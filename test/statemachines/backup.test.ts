@@ -41,6 +41,7 @@ function happyPath(): Script {
     Capture: () => ({ objects: 3, secrets: 1 }),
     Snapshot: () => ({ items: [item], ready: false, deadline: '2030-01-01T00:00:00.000Z' }),
     CheckSnapshots: (i) => ({ ...i.snapshots, ready: true }),
+    RecountRows: () => ({ collections: 1, counted: 1, moved: [], movedCount: 0, uncounted: [], uncountedCount: 0 }),
     CopyObjects: () => {
       throw new Error('CopyObjects runs only for a Milvus on external S3');
     },
@@ -72,7 +73,7 @@ describe('backup workflow: success', () => {
   it('runs the steps in order and ends with the Finalize result', async () => {
     const { output, states } = await run({ plan: 'milvus-production-backup' }, happyPath());
 
-    expect(states).toEqual(['Prepare', 'Discover', 'StartFlush', 'CheckFlush', 'PauseGc', 'PreHooks', 'Capture', 'Snapshot', 'CheckSnapshots', 'Unquiesce', 'StartExport', 'CheckExport', 'FinishExport', 'Finalize']);
+    expect(states).toEqual(['Prepare', 'Discover', 'StartFlush', 'CheckFlush', 'PauseGc', 'PreHooks', 'Capture', 'Snapshot', 'CheckSnapshots', 'RecountRows', 'Unquiesce', 'StartExport', 'CheckExport', 'FinishExport', 'Finalize']);
     expect(output).toEqual({ backupId: expect.stringMatching(/^milvus-production-backup-\d{14}$/), status: 'Available' });
   });
 
@@ -129,7 +130,7 @@ describe('backup workflow: a Milvus on external S3', () => {
   it('copies the bucket between the snapshots and Unquiesce, calling again until done, first call without a cursor', async () => {
     const { states, calls } = await run({ plan: 'milvus-production-backup' }, s3Backed(3));
 
-    expect(states.slice(states.indexOf('CheckSnapshots'), states.indexOf('Unquiesce') + 1)).toEqual(['CheckSnapshots', 'CopyObjects', 'CopyObjects', 'CopyObjects', 'Unquiesce']);
+    expect(states.slice(states.indexOf('CheckSnapshots'), states.indexOf('Unquiesce') + 1)).toEqual(['CheckSnapshots', 'RecountRows', 'CopyObjects', 'CopyObjects', 'CopyObjects', 'Unquiesce']);
     const copies = calls.filter((c) => c.state === 'CopyObjects');
     expect(copies[0]!.input.objects).toEqual({ done: false });
     expect(copies[0]!.input.discovery.objectStorage).toEqual(bucket);

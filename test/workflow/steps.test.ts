@@ -45,7 +45,7 @@ describe('the step tables', () => {
   });
 
   it("derives the backup record's timeline steps, in the order they run", () => {
-    expect(timelineSteps(BACKUP_WORKFLOW)).toEqual(['Prepare', 'Discover', 'Quiesce', 'Hooks', 'Capture', 'Snapshot', 'CopyObjects', 'Unquiesce', 'Export', 'Finalize']);
+    expect(timelineSteps(BACKUP_WORKFLOW)).toEqual(['Prepare', 'Discover', 'Quiesce', 'Hooks', 'Capture', 'Snapshot', 'Recount', 'CopyObjects', 'Unquiesce', 'Export', 'Finalize']);
   });
 });
 

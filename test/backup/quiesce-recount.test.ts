@@ -1,0 +1,138 @@
+import { describe, expect, test } from '@jest/globals';
+import { KubeConfig } from '@kubernetes/client-node';
+import { checkFlush, recountRows, startFlush } from '../../core/backup/quiesce.js';
+import { MilvusApiError, MilvusClient, type LoadState, type PersistTicket } from '../../core/milvus/client.js';
+import type { MilvusAnswer, MilvusCall, MilvusTransport } from '../../core/milvus/transport.js';
+import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
+
+// Each collection is counted three times, the same way: before its flush is asked for, once the
+// flush is confirmed, and once every snapshot is cut (RecountRows). Milvus takes writes during a
+// backup, so the three may differ; a count taken another way (a collection loaded or released in
+// between) is left out rather than compared.
+
+const NOW = new Date('2026-03-01T10:00:00Z');
+
+/**
+ * A Milvus with one collection `default.docs` whose load state and counts each call answers in
+ * turn (the last answer repeats); `asked` records the calls.
+ */
+function milvusAnswering(answers: { loadStates: (LoadState | Error)[]; counts: number[]; stats?: (number | Error)[] }, asked: string[] = []): MilvusClient {
+  const next = <T>(list: T[]): T => (list.length > 1 ? list.shift()! : list[0]!);
+  const answer = <T>(value: T | Error): T => {
+    if (value instanceof Error) throw value;
+    return value;
+  };
+  const fake = {
+    listDatabases: async () => ['default'],
+    listCollections: async () => ['docs'],
+    persist: async (): Promise<PersistTicket> => (asked.push('persist'), { segmentIds: ['1'], flushTs: '2' }),
+    flushed: async () => true,
+    loadState: async () => (asked.push('loadState'), answer(next(answers.loadStates))),
+    countRows: async () => (asked.push('count'), next(answers.counts)),
+    persistedRowCount: async () => (asked.push('stats'), answer(next(answers.stats ?? [0]))),
+  };
+  return fake as unknown as MilvusClient;
+}
+
+/** Runs StartFlush, one CheckFlush and RecountRows against `milvus`. */
+async function backUp(milvus: MilvusClient) {
+  const vault = new InMemoryVaultStore();
+  const started = await startFlush({ vault, timings: { flushTimeoutSeconds: 60 } }, milvus, 'b-1', NOW);
+  const flushed = await checkFlush({ vault }, milvus, started, NOW);
+  const recount = await recountRows({ vault }, milvus, 'b-1');
+  return { flushed: flushed.rowCounts, ...recount };
+}
+
+describe('RecountRows', () => {
+  test('records the count before the flush, at the flush and after the snapshots, and names the collection whose count moved', async () => {
+    const asked: string[] = [];
+    const milvus = milvusAnswering({ loadStates: ['LoadStateLoaded'], counts: [100, 110, 125] }, asked);
+
+    const { flushed, rowCounts, summary } = await backUp(milvus);
+
+    // Counted before the flush was asked for.
+    expect(asked.slice(0, 3)).toEqual(['loadState', 'count', 'persist']);
+    expect(flushed).toEqual([{ database: 'default', collection: 'docs', rows: 110, confirmedBy: 'count', rowsBeforeFlush: 100 }]);
+    expect(rowCounts).toEqual([{ database: 'default', collection: 'docs', rows: 110, confirmedBy: 'count', rowsBeforeFlush: 100, rowsAfterSnapshots: 125 }]);
+    expect(summary).toEqual({ collections: 1, counted: 1, moved: ['default.docs: 100 → 110 → 125'], movedCount: 1, uncounted: [], uncountedCount: 0 });
+  });
+
+  test('a collection nobody wrote to has three equal counts and moved nowhere', async () => {
+    const { rowCounts, summary } = await backUp(milvusAnswering({ loadStates: ['LoadStateLoaded'], counts: [100] }));
+
+    expect(rowCounts).toEqual([{ database: 'default', collection: 'docs', rows: 100, confirmedBy: 'count', rowsBeforeFlush: 100, rowsAfterSnapshots: 100 }]);
+    expect(summary).toMatchObject({ counted: 1, moved: [], movedCount: 0 });
+  });
+
+  test('a collection released after the flush is not compared by get_stats with a count(*): that count is left out, and the summary says why', async () => {
+    const milvus = milvusAnswering({ loadStates: ['LoadStateLoaded', 'LoadStateLoaded', 'LoadStateNotLoad'], counts: [100], stats: [130] });
+
+    const { rowCounts, summary } = await backUp(milvus);
+
+    expect(rowCounts).toEqual([{ database: 'default', collection: 'docs', rows: 100, confirmedBy: 'count', rowsBeforeFlush: 100 }]);
+    expect(summary).toMatchObject({ counted: 0, uncountedCount: 1, uncounted: ['default.docs: counted by stats now and by count at the flush (loaded or released since)'] });
+  });
+
+  test('a collection loaded between the count before the flush and the flush keeps no count before it', async () => {
+    const milvus = milvusAnswering({ loadStates: ['LoadStateNotLoad', 'LoadStateLoaded'], counts: [100], stats: [104] });
+
+    const { rowCounts } = await backUp(milvus);
+
+    expect(rowCounts).toEqual([{ database: 'default', collection: 'docs', rows: 100, confirmedBy: 'count', rowsAfterSnapshots: 100 }]);
+  });
+
+  test("Milvus's own error for a collection (dropped since) leaves its count out instead of failing the backup", async () => {
+    const dropped = new MilvusApiError('collections/get_stats', 100, 'collection not found[database=default][collection=docs]');
+    // Its load state answers the same error, which is no load state: then get_stats is asked.
+    const milvus = milvusAnswering({ loadStates: ['LoadStateLoaded', 'LoadStateLoaded', dropped], counts: [100], stats: [dropped] });
+
+    const { rowCounts, summary } = await backUp(milvus);
+
+    expect(rowCounts[0]!.rowsAfterSnapshots).toBeUndefined();
+    expect(summary.uncounted).toEqual([`default.docs: Milvus answered: ${dropped.message}`]);
+  });
+
+  test('no answer from Milvus, or an HTTP status from a proxy in the way, fails the step', async () => {
+    for (const failure of [Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), new MilvusApiError('collections/get_load_state', 502, 'HTTP 502: Bad Gateway', { httpStatus: true })]) {
+      const milvus = milvusAnswering({ loadStates: ['LoadStateLoaded', 'LoadStateLoaded', failure], counts: [100] });
+
+      await expect(backUp(milvus)).rejects.toBe(failure);
+    }
+  });
+
+  test('a second call (a retried Task) counts no collection again', async () => {
+    const asked: string[] = [];
+    const milvus = milvusAnswering({ loadStates: ['LoadStateLoaded'], counts: [100, 110, 125, 999] }, asked);
+    const vault = new InMemoryVaultStore();
+    await checkFlush({ vault }, milvus, await startFlush({ vault, timings: { flushTimeoutSeconds: 60 } }, milvus, 'b-1', NOW), NOW);
+    await recountRows({ vault }, milvus, 'b-1');
+    const calls = asked.length;
+
+    const again = await recountRows({ vault }, milvus, 'b-1');
+
+    expect(asked).toHaveLength(calls);
+    expect(again.rowCounts[0]!.rowsAfterSnapshots).toBe(125);
+  });
+});
+
+describe('the counts a backup takes with count(*)', () => {
+  /** Records each call's body and answers count(*) = 7. */
+  class RecordingTransport implements MilvusTransport {
+    readonly bodies: Record<string, unknown>[] = [];
+    async call(call: MilvusCall): Promise<MilvusAnswer> {
+      this.bodies.push(JSON.parse(call.body ?? '{}') as Record<string, unknown>);
+      return { status: 200, body: JSON.stringify({ code: 0, data: [{ 'count(*)': 7 }] }) };
+    }
+    async close(): Promise<void> {}
+  }
+
+  test('ask for consistency level Strong, so the last seconds of writes are counted; other counts keep the collection its own level', async () => {
+    const transport = new RecordingTransport();
+    const milvus = new MilvusClient(new KubeConfig(), { namespace: 'ns', service: 'm-milvus', restPort: 19530, managementPort: 9091 }, transport);
+
+    expect(await milvus.countRows('default', 'docs', { strong: true })).toBe(7);
+    expect(await milvus.countRows('default', 'docs')).toBe(7);
+
+    expect(transport.bodies.map((b) => b.consistencyLevel)).toEqual(['Strong', undefined]);
+  });
+});

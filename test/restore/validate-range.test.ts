@@ -1,0 +1,105 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { RowCount } from '../../core/catalog/record.js';
+import { MilvusClient } from '../../core/milvus/client.js';
+import { checkValidation, validationFailure } from '../../core/restore/validate.js';
+import type { ValidationProgress } from '../../core/workflow/restore-state.js';
+import { MilvusSimulator, readMilvusState, seedMilvusData } from '../../local/milvus/index.js';
+import { countRows, rest, statsRows, tempVolumes, type TempVolumes } from '../local-milvus/helpers.js';
+
+// A backup of a Milvus written to while it ran recorded three counts of a collection that differ
+// (before its flush, at the flush, after the snapshots): a restore may bring back any count
+// between the lowest and the highest (README, "Writes during a backup"). Where they agree, or
+// where a record has only the count at the flush, it must bring back exactly that count. The
+// product's MilvusClient against the simulated Milvus of a seeded, restored instance.
+
+const NOW = new Date('2026-11-23T02:05:00.000Z');
+
+let v: TempVolumes;
+let sim: MilvusSimulator;
+let milvus: MilvusClient;
+/** count(*) of `docs` (loaded) and get_stats of `events` (released) on the restored volumes. */
+let docs: number;
+let events: number;
+
+/** What the backup recorded for `docs`, counted by count(*). */
+const docsCount = (counts: Partial<RowCount>): RowCount => ({ database: 'default', collection: 'docs', rows: docs, confirmedBy: 'count', ...counts });
+
+/** Validation rounds until done, each after the loads the one before asked for have settled. */
+async function validate(expected: RowCount[]) {
+  let progress: ValidationProgress = { done: false, loading: [] };
+  for (let round = 0; round < 10; round++) {
+    const result = await checkValidation(milvus, expected, progress, { validateRowCounts: true, now: NOW, timeoutSeconds: 60 });
+    if (result.progress.done) return result.checks!;
+    progress = result.progress;
+    await sim.loadsSettled();
+  }
+  throw new Error('validation did not finish in 10 rounds');
+}
+
+beforeAll(async () => {
+  v = await tempVolumes();
+  await seedMilvusData(v.volumes, { collections: [{ database: 'default', name: 'docs', dim: 4, rows: 60 }, { database: 'default', name: 'events', dim: 4, rows: 50 }] });
+  sim = new MilvusSimulator({ volumes: async () => v.volumes, now: () => NOW });
+  milvus = new MilvusClient(new KubeConfig(), { namespace: 'restored', service: 'm-milvus', restPort: 19530, managementPort: 9091 }, {
+    call: async (call) => {
+      const res = await sim.handle({ port: 19530, method: call.method, path: call.path, query: new URLSearchParams(), headers: { 'content-type': 'application/json' }, body: Buffer.from(call.body ?? '') });
+      return { status: res.status, body: String(res.body) };
+    },
+    close: async () => undefined,
+  });
+  await rest(sim, '/v2/vectordb/collections/load', { collectionName: 'docs' });
+  await sim.loadsSettled();
+  docs = await countRows(sim, 'docs');
+  events = await statsRows(sim, 'events');
+  expect((await readMilvusState(v.volumes)).collections).toHaveLength(2);
+});
+
+afterAll(async () => {
+  await v.cleanup();
+});
+
+describe('validation of a collection whose count moved during the backup', () => {
+  it('passes a restored count between the lowest and the highest of the three, and keeps both ends in the check', async () => {
+    const [check] = await validate([docsCount({ rows: docs + 5, rowsBeforeFlush: docs - 3, rowsAfterSnapshots: docs + 9 })]);
+
+    expect(check).toMatchObject({ ok: true, expected: docs + 5, expectedMin: docs - 3, expectedMax: docs + 9, restored: docs });
+  });
+
+  it('fails a restored count outside them, naming the range and that the count moved', async () => {
+    const checks = await validate([docsCount({ rows: docs + 5, rowsBeforeFlush: docs + 1, rowsAfterSnapshots: docs + 9 })]);
+
+    expect(checks[0]).toMatchObject({ ok: false, expectedMin: docs + 1, expectedMax: docs + 9, restored: docs });
+    expect(validationFailure(checks)!.message).toContain(`default.docs: expected ${docs + 5} (${docs + 1} to ${docs + 9}: written during the backup) rows, restored ${docs}`);
+  });
+
+  it('takes the count at the flush as an end too: the range is the lowest and the highest of all three', async () => {
+    const [check] = await validate([docsCount({ rows: docs - 2, rowsBeforeFlush: docs + 1, rowsAfterSnapshots: docs + 4 })]);
+
+    expect(check).toMatchObject({ ok: true, expectedMin: docs - 2, expectedMax: docs + 4 });
+  });
+
+  it('compares get_stats within the range for a collection the backup counted by get_stats, the live count no higher', async () => {
+    const [check] = await validate([{ database: 'default', collection: 'events', rows: events + 2, confirmedBy: 'stats', rowsBeforeFlush: events - 1, rowsAfterSnapshots: events + 4 }]);
+
+    expect(check).toMatchObject({ ok: true, countedBy: 'stats', restored: events, expectedMin: events - 1, expectedMax: events + 4 });
+  });
+});
+
+describe('validation of a collection whose count did not move', () => {
+  it('requires exactly the count when the three agree, and keeps no range in the check', async () => {
+    const [passing] = await validate([docsCount({ rowsBeforeFlush: docs, rowsAfterSnapshots: docs })]);
+    const [failing] = await validate([docsCount({ rows: docs + 1, rowsBeforeFlush: docs + 1, rowsAfterSnapshots: docs + 1 })]);
+
+    expect(passing).toMatchObject({ ok: true, restored: docs });
+    expect(passing!.expectedMin).toBeUndefined();
+    expect(failing).toMatchObject({ ok: false, problem: `expected ${docs + 1} rows, restored ${docs}` });
+  });
+
+  it('requires exactly the count of a record from before the other counts were taken', async () => {
+    const [failing] = await validate([docsCount({ rows: docs + 1 })]);
+
+    expect(failing).toMatchObject({ ok: false, expected: docs + 1, restored: docs });
+    expect(failing!.expectedMax).toBeUndefined();
+  });
+});
