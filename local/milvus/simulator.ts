@@ -31,7 +31,8 @@
  * `GET :9091/api/v1/persist/state` with those in a JSON body, which answers `"flushed": true`
  * once every one of the segments is flushed (the field is omitted while false).
  * `collections/get_stats` reports what datacoord's statistics do: the row count etcd records
- * for every segment, growing ones included, deleted rows included until compaction, read from
+ * for every segment, growing ones included (rows inserted since the segment's last sync, its
+ * flush here, are not recorded yet), deleted rows included until compaction, read from
  * no file (so a restore that lost a segment's files still reports its rows, as Milvus does; see
  * state.ts `statsRows`); `entities/query` with
  * `count(*)` counts every live row, growing ones included, deletions applied. The two differ on
@@ -70,7 +71,7 @@ import { EtcdDataMissingError, readEtcd } from './etcd-store.js';
 import { bucketOf, InvalidBucketNameError } from './bucket.js';
 import { liveKeyList, nearest, readLiveRows, rowVector, type LiveRows, type MetricType } from './search.js';
 import { resolveVolumes } from './seed.js';
-import { completeFlush, readMilvusState, recordInsertedRows, updateLoadInfo, type CollectionState, type MilvusState } from './state.js';
+import { completeFlush, openGrowingSegment, readMilvusState, updateLoadInfo, type CollectionState, type MilvusState } from './state.js';
 import { FilterError, parseFilter, type FieldKinds, type ScalarValue } from './filter.js';
 import { milvusBehaviour, milvusLine, parseMilvusVersion, type MilvusBehaviour, type MilvusVersion } from '../../core/milvus/version.js';
 import { etcdKeys, hybridTimestamp, objectKeys, type LoadInfo, type SegmentIndex } from './meta.js';
@@ -212,6 +213,8 @@ class HttpAnswer extends Error {
 interface Mutations {
   /** The growing segment new rows are assigned: none once a flush sealed it. */
   segmentId?: string;
+  /** The segment being opened for the next rows (concurrent inserts share it, as datacoord assigns one). */
+  opening?: Promise<string>;
   /** Rows inserted and not flushed yet, each with its segment. */
   inserted: { pk: bigint; vector: number[]; segmentId: string }[];
   /** Primary keys of live rows deleted and not flushed yet. */
@@ -1187,9 +1190,10 @@ export class MilvusSimulator {
       this.requireLoaded(c);
       const m = this.mutations.get(c.id);
       if (isCount && filter === '') {
-        // Every live row, growing ones included; deletions since the last flush applied at once.
+        // Every live row, growing ones included (those etcd records, and those still only in the
+        // queue and the datanode's buffer); deletions since the last flush applied at once.
         const rows = await this.withSegments(ctx, c);
-        const count = rows.persistedRows + rows.growingRows - (m?.deletes.size ?? 0);
+        const count = rows.persistedRows + rows.growingRows + (m?.inserted.length ?? 0) - (m?.deletes.size ?? 0);
         ctx.detail.count = count;
         return [{ 'count(*)': count }];
       }
@@ -1237,11 +1241,22 @@ export class MilvusSimulator {
         if (vector.length !== c.dim) throw invalid(`dimension: ${c.dim}, but length of []float: ${vector.length}`);
         return { pk: BigInt(pk), vector: vector as number[] };
       });
+      const current = this.mutationsOf(c.id);
+      let segmentId = current.segmentId;
+      if (segmentId === undefined) {
+        const opening = (current.opening ??= openGrowingSegment(ctx.volumes, c.id, this.now()));
+        const opened = await opening;
+        if (current.opening === opening) delete current.opening;
+        // Later rows go to it too, unless a flush accepted meanwhile sealed it, or another insert
+        // opened one first.
+        const sealed = (this.flushes.get(c.id) ?? []).some((f) => f.segments.has(opened));
+        if (!sealed) this.mutationsOf(c.id).segmentId ??= opened;
+        segmentId = opened;
+      }
+      // Assigned with no wait after the segment is chosen: a flush accepted later takes these rows.
       const m = this.mutationsOf(c.id);
-      const segmentId = await recordInsertedRows(ctx.volumes, c.id, m.segmentId, inserted.length, this.now());
-      m.segmentId = segmentId;
-      m.inserted.push(...inserted.map((r) => ({ ...r, segmentId })));
-      Object.assign(ctx.detail, { inserted: inserted.length, growingSegment: m.segmentId });
+      m.inserted.push(...inserted.map((r) => ({ ...r, segmentId: segmentId! })));
+      Object.assign(ctx.detail, { inserted: inserted.length, growingSegment: segmentId });
       return new RestAnswer({ insertCount: inserted.length, insertIds: inserted.map((r) => r.pk.toString()) }, { cost: 0 });
     },
 

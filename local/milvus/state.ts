@@ -80,7 +80,9 @@ export interface CollectionState {
   /**
    * What datacoord's collection statistics (`get_stats`) report: the recorded row count
    * (`num_of_rows` in etcd) of every segment not dropped, growing ones included, as
-   * `meta.GetNumRowsOfCollection` sums it (internal/datacoord/meta.go; it reads no file). Deleted
+   * `meta.GetNumRowsOfCollection` sums it (internal/datacoord/meta.go; it reads no file). A growing
+   * segment's recorded count is what its last sync wrote (here: its flush, see
+   * `openGrowingSegment`), so rows inserted since are not in it until then. Deleted
    * rows stay counted until compaction rewrites the segment: a deletion lives in a delta log and
    * changes no segment's row count. An L0 segment (deletions only) counts none: datacoord creates
    * it with NumOfRows 0 (`CreateL0Operator`) and its binlogs hold no insert rows
@@ -285,12 +287,15 @@ export async function completeFlush(
       const seg = parse<SegmentInfo>(value);
       if (!seg || seg.state !== 'Growing' || (segments && !segments.has(seg.ID))) continue;
       const to = hybridTimestamp(now.getTime());
+      const pks = pending.inserted.get(seg.ID);
       const done: SegmentInfo = {
         ...seg,
         state: 'Flushed',
+        // The sync records the rows it wrote (UpdateCheckPointOperator): the inserted ones were
+        // in the queue and the datanode's buffer until now, unknown to etcd.
+        num_of_rows: seg.num_of_rows + (pks?.length ?? 0),
         dml_position: { ...seg.start_position, timestamp: to.toString() },
       };
-      const pks = pending.inserted.get(seg.ID);
       await writeFlushedSegment(writer, info, done, { from: BigInt(seg.start_position.timestamp), to }, { buildIndex: false, ...(pks ? { pks } : {}) });
       flushed.push(seg.ID);
     }
@@ -330,41 +335,38 @@ export interface PendingMutations {
 }
 
 /**
- * Records `rows` inserted rows in a growing segment of a collection, as datacoord does when it
- * assigns them one: `segmentId` when it is still growing, else a new growing segment. Returns
- * the segment's id. The rows themselves are in the message queue until a flush (the simulator
- * keeps them in memory); only the segment and its size are in etcd.
+ * Opens a growing segment for rows inserted into a collection, as datacoord does when it assigns
+ * rows a segment (`AddSegment` saves it in etcd) and returns its id. Its recorded row count
+ * stays 0 until a flush writes the rows (datacoord updates `num_of_rows` only when a sync reports
+ * them, `UpdateCheckPointOperator`; the datanode's own count reaches datacoord's memory, not
+ * etcd): the rows are in the message queue and the datanode's buffer until then (the simulator
+ * keeps them in memory). Periodic syncs of growing segments (`dataNode.segment.syncPeriod`, 600 s
+ * by default) are not simulated.
  */
-export async function recordInsertedRows(volumes: MilvusVolumes, collectionId: string, segmentId: string | undefined, rows: number, now: Date): Promise<string> {
+export async function openGrowingSegment(volumes: MilvusVolumes, collectionId: string, now: Date): Promise<string> {
   const v = resolveVolumes(volumes);
   return withEtcdLock(v.etcdDirs, async () => {
     const { revision, entries } = await readEtcd(v.etcdDirs);
     const collEntry = [...entries].find(([k]) => k.startsWith(etcdKeys.collectionPrefix()) && k.endsWith(`/${collectionId}`));
     const info = parse<CollectionInfo>(collEntry?.[1]);
     if (!info) throw new Error(`collection ${collectionId} is not in etcd`);
-    const existing = segmentId ? entriesWithPrefix(entries, etcdKeys.segmentPrefix(collectionId)).map(([, val]) => parse<SegmentInfo>(val)).find((x) => x?.ID === segmentId) : undefined;
-    let seg: SegmentInfo;
-    if (existing && existing.state === 'Growing') {
-      seg = { ...existing, num_of_rows: existing.num_of_rows + rows };
-    } else {
-      const ids = new IdAllocator(entries, hybridTimestamp(now.getTime()));
-      const ts = hybridTimestamp(now.getTime()).toString();
-      const channel = info.virtual_channel_names[0]!;
-      seg = {
-        ID: ids.next(),
-        collectionID: collectionId,
-        partitionID: info.partitionIDs[0]!,
-        insert_channel: channel,
-        num_of_rows: rows,
-        state: 'Growing',
-        max_row_num: 1_048_576,
-        last_expire_time: hybridTimestamp(now.getTime() + 3_600_000).toString(),
-        start_position: { channel_name: channel, msgID: Buffer.from(`insert/${ts}`).toString('base64'), timestamp: ts },
-        level: 'L1',
-        storage_version: 0,
-        is_sorted: false,
-      };
-    }
+    const ids = new IdAllocator(entries, hybridTimestamp(now.getTime()));
+    const ts = hybridTimestamp(now.getTime()).toString();
+    const channel = info.virtual_channel_names[0]!;
+    const seg: SegmentInfo = {
+      ID: ids.next(),
+      collectionID: collectionId,
+      partitionID: info.partitionIDs[0]!,
+      insert_channel: channel,
+      num_of_rows: 0,
+      state: 'Growing',
+      max_row_num: 1_048_576,
+      last_expire_time: hybridTimestamp(now.getTime() + 3_600_000).toString(),
+      start_position: { channel_name: channel, msgID: Buffer.from(`insert/${ts}`).toString('base64'), timestamp: ts },
+      level: 'L1',
+      storage_version: 0,
+      is_sorted: false,
+    };
     entries.set(etcdKeys.segment(collectionId, seg.partitionID, seg.ID), JSON.stringify(seg));
     await writeEtcdDb(v.etcdDirs, { revision: revision + 1, entries });
     return seg.ID;
