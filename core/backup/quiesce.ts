@@ -48,6 +48,7 @@ import { deleteRelays, RelayTransport, type RelaySpec } from '../milvus/relay.js
 import { backupUnsupportedReason, quiesceMethod, type DetectedVersion } from '../milvus/version.js';
 import { milvusStateKey } from '../vault/layout.js';
 import { deadlineAfter } from '../deadline.js';
+import { mapBounded } from '../objectstore/bounded.js';
 
 
 /** Some flushes were not confirmed before the deadline. Not retried: the workflow fails. */
@@ -76,8 +77,10 @@ interface CollectionFlush {
   confirmed: boolean;
   confirmedBy?: RowCount['confirmedBy'];
   rows?: number;
-  /** Counted just before its flush was asked for (absent in states written before it was). */
+  /** Counted before its flush was asked for (absent in states written before it was). */
   before?: Count;
+  /** Why it was not counted before its flush (Milvus's answer). */
+  beforeProblem?: string;
   /** Counted once every snapshot was cut ({@link recountRows}); absent until then, or when it could not be. */
   after?: Count;
   /** Why it was not counted after the snapshots. */
@@ -192,14 +195,19 @@ export async function startFlush(
   // Every supported line confirms through persist/state (see quiesceMethod); a new method
   // added to the table must be handled here before it can be chosen.
   if (method.flush !== 'persist') throw new Error(`flush method ${String(method.flush)} is not implemented`);
-  const collections: CollectionFlush[] = [];
+  const names: { database: string; collection: string }[] = [];
   for (const database of await milvus.listDatabases()) {
-    for (const collection of await milvus.listCollections(database)) {
-      // Before the flush: with inserts only, the flush holds at least these rows.
-      const before = await countNow(milvus, database, collection);
-      const ticket = await milvus.persist(database, collection);
-      collections.push({ database, collection, confirmed: false, ticket, polls: 0, before });
-    }
+    for (const collection of await milvus.listCollections(database)) names.push({ database, collection });
+  }
+  // Every collection is counted before any flush is asked for (with inserts only, each flush
+  // holds at least these rows), a few at a time. A count Milvus refuses is left out, not a reason
+  // to fail the backup: it only narrows what validation can tell.
+  const befores = await mapBounded(names, COUNTS_AT_ONCE, ({ database, collection }) => countOrProblem(milvus, database, collection));
+  const collections: CollectionFlush[] = [];
+  for (const [i, { database, collection }] of names.entries()) {
+    const before = befores[i]!;
+    const ticket = await milvus.persist(database, collection);
+    collections.push({ database, collection, confirmed: false, ticket, polls: 0, ...(typeof before === 'string' ? { beforeProblem: before } : { before }) });
   }
   const key = milvusStateKey(backupId);
   const recorded = { version: versionText(detected), source: detected.source, flush: method.flush, gcPause: method.gcPause, summary: method.summary };
@@ -246,9 +254,11 @@ export async function checkFlush(
 }
 
 /**
- * A collection's count now, the way Milvus can give it: `count(*)` at consistency level Strong
- * (every write before the request) when Milvus says the collection is loaded and serves it, else
- * `get_stats`.
+ * A collection's count now, the way Milvus can give it: `count(*)` when Milvus says the collection
+ * is loaded and serves it, else `get_stats`. The count asks for consistency level Strong (every
+ * write before the request), which REST v2 reads from milvus-io/milvus#41825/#41830 on; older
+ * releases count at the collection's level (Bounded: all but the last `common.gracefulTime`), which
+ * the workflow's wait before the recount makes up for (statemachines/backup.asl.yaml).
  */
 async function countNow(milvus: MilvusClient, database: string, collection: string): Promise<Count> {
   // Counted by `count(*)` only when Milvus says the collection is loaded. A query of one still
@@ -279,6 +289,23 @@ async function countNow(milvus: MilvusClient, database: string, collection: stri
     // which datacoord answers without query nodes, as for a collection not loaded.
     if (!isNotQueryable(err)) throw err;
     return { rows: await milvus.persistedRowCount(database, collection), by: 'stats' };
+  }
+}
+
+/** Requests of the counts before the flushes and after the snapshots sent to Milvus at once. */
+export const COUNTS_AT_ONCE = 4;
+
+/**
+ * {@link countNow}, or what Milvus answered when it refused (a collection dropped since it was
+ * listed, a count it cannot serve): such a count is left out. No answer, or an HTTP status from a
+ * proxy in the way, is thrown: the step is retried.
+ */
+async function countOrProblem(milvus: MilvusClient, database: string, collection: string): Promise<Count | string> {
+  try {
+    return await countNow(milvus, database, collection);
+  } catch (err) {
+    if (err instanceof MilvusApiError && !err.httpStatus) return `Milvus answered: ${err.message}`;
+    throw err;
   }
 }
 
@@ -316,18 +343,18 @@ export interface RecountSummary {
  * count was taken, and records it beside the others (`milvus.json`, and the row counts returned
  * for the catalog). A collection Milvus cannot count now the same way (dropped, loaded or released
  * since, or Milvus answering an error of its own for it) keeps the other counts, and the reason is
- * recorded; anything else (Milvus unreachable) fails the step, as the other Milvus steps do.
+ * recorded; anything else (Milvus unreachable) fails the Task, which the workflow retries and
+ * then passes over: the backup is good without these counts (statemachines/backup.asl.yaml).
  */
 export async function recountRows(ctx: { readonly vault: VaultStore }, milvus: MilvusClient, backupId: string): Promise<{ rowCounts: RowCount[]; summary: RecountSummary }> {
   const key = milvusStateKey(backupId);
   const state = await readState(ctx.vault, key);
-  for (const c of state.collections) {
-    if (!c.confirmed || c.after) continue;
-    const after = await countNow(milvus, c.database, c.collection).catch((err: unknown) => {
-      if (err instanceof MilvusApiError && !err.httpStatus) return err.message;
-      throw err;
-    });
-    if (typeof after === 'string') c.afterProblem = `Milvus answered: ${after}`;
+  const todo = state.collections.filter((c) => c.confirmed && !c.after);
+  const afters = await mapBounded(todo, COUNTS_AT_ONCE, (c) => countOrProblem(milvus, c.database, c.collection));
+  for (const [i, c] of todo.entries()) {
+    const after = afters[i]!;
+    delete c.afterProblem;
+    if (typeof after === 'string') c.afterProblem = after;
     else if (after.by !== c.confirmedBy) c.afterProblem = `counted by ${after.by} now and by ${c.confirmedBy} at the flush (loaded or released since)`;
     else c.after = after;
   }

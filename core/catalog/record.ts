@@ -280,7 +280,8 @@ export const CollectionCheck = z.object({
   /**
    * How `expected` and `restored` were counted: `count` (live rows, `count(*)`), or `stats`
    * (`get_stats`, deleted rows included until compaction) for a collection the backup found not
-   * loaded: the restored segments must hold the same rows, and its live count is at most that.
+   * loaded: the restored etcd must record the same rows (or rows in the range), and its live
+   * count is at most that.
    */
   countedBy: z.enum(['count', 'stats']).optional(),
   loaded: z.boolean(),

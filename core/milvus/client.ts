@@ -194,7 +194,11 @@ export class MilvusClient {
     return body.flushed === true;
   }
 
-  /** Rows persisted in the collection's segments, as datacoord reports them. */
+  /**
+   * `get_stats`: the row counts datacoord records for the collection's segments
+   * (`meta.GetNumRowsOfCollection`), growing ones as of their last sync, deleted rows included
+   * until compaction. Metadata only: it needs no query node and reads no file.
+   */
   async persistedRowCount(dbName: string, collectionName: string): Promise<number> {
     const data = await this.rest<{ rowCount: number | string }>('collections/get_stats', { dbName, collectionName });
     return Number(data.rowCount);

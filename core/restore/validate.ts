@@ -528,16 +528,14 @@ async function requestLoad(milvus: MilvusClient, e: RowCount, load: boolean): Pr
 /** The check of one loaded collection: its counts and a sample search. */
 async function checkCollection(milvus: MilvusClient, e: RowCount, validateRowCounts: boolean, bounded: <T>(request: () => Promise<T>) => Promise<T>): Promise<CollectionCheck> {
   // A count the backup took with get_stats (the collection was not loaded then) still held the
-  // rows deleted since the last compaction: compare it with get_stats of the restored segments
-  // (the same binlogs, the same rows), and require the live count to be no higher.
+  // rows deleted since the last compaction: compare it with get_stats of the restored Milvus (the
+  // same segment records, the same rows), and require the live count to be no higher.
   const byStats = e.confirmedBy === 'stats';
   const live = await bounded(() => milvus.countRows(e.database, e.collection));
   const restored = byStats ? await bounded(() => milvus.persistedRowCount(e.database, e.collection)) : live;
   const search = await sampleSearch(milvus, e.database, e.collection, bounded);
   const want = expectedOf(e);
-  const lowest = want.expectedMin ?? e.rows;
-  const highest = want.expectedMax ?? e.rows;
-  const countOk = !validateRowCounts || (restored >= lowest && restored <= highest && live <= restored);
+  const countOk = !validateRowCounts || (withinExpected(want, restored) && live <= restored);
   // An empty collection has nothing to find; any other must answer a search.
   const searchOk = 'skipped' in search || ('hits' in search && (search.hits > 0 || live === 0));
   const problems = [
@@ -571,6 +569,11 @@ function expectedOf(e: RowCount): Pick<CollectionCheck, 'expected' | 'expectedMi
   const lowest = Math.min(...counts);
   const highest = Math.max(...counts);
   return { expected: e.rows, ...(lowest < highest ? { expectedMin: lowest, expectedMax: highest } : {}) };
+}
+
+/** Whether `rows` is a count a restore may bring back: the expected one, or one in its range (see {@link expectedOf}). */
+export function withinExpected(c: Pick<CollectionCheck, 'expected' | 'expectedMin' | 'expectedMax'>, rows: number): boolean {
+  return rows >= (c.expectedMin ?? c.expected) && rows <= (c.expectedMax ?? c.expected);
 }
 
 /** `1000`, or `1000 (998–1012)` when the count moved while the backup ran: for tables. */

@@ -92,6 +92,33 @@ describe('RecountRows', () => {
     expect(summary.uncounted).toEqual([`default.docs: Milvus answered: ${dropped.message}`]);
   });
 
+  test('a count before the flush that Milvus refuses is left out: the flush is still asked for', async () => {
+    const asked: string[] = [];
+    const refused = new MilvusApiError('collections/get_stats', 65535, 'datacoord not healthy');
+    const milvus = milvusAnswering({ loadStates: ['LoadStateNotLoad'], counts: [0], stats: [refused, 120] }, asked);
+
+    const { flushed, rowCounts } = await backUp(milvus);
+
+    expect(asked.slice(0, 3)).toEqual(['loadState', 'stats', 'persist']);
+    expect(flushed).toEqual([{ database: 'default', collection: 'docs', rows: 120, confirmedBy: 'stats' }]);
+    expect(rowCounts[0]).toMatchObject({ rows: 120, rowsAfterSnapshots: 120 });
+    expect(rowCounts[0]!.rowsBeforeFlush).toBeUndefined();
+  });
+
+  test('a retry that counts a collection the first call could not keeps no reason with the count', async () => {
+    const refused = new MilvusApiError('collections/get_stats', 65535, 'datacoord not healthy');
+    const milvus = milvusAnswering({ loadStates: ['LoadStateNotLoad'], counts: [0], stats: [120, 120, refused, 125] });
+    const vault = new InMemoryVaultStore();
+    await checkFlush({ vault }, milvus, await startFlush({ vault, timings: { flushTimeoutSeconds: 60 } }, milvus, 'b-1', NOW), NOW);
+    const first = await recountRows({ vault }, milvus, 'b-1');
+
+    const again = await recountRows({ vault }, milvus, 'b-1');
+
+    expect(first.summary).toMatchObject({ counted: 0, uncountedCount: 1 });
+    expect(again.summary).toMatchObject({ counted: 1, uncountedCount: 0, uncounted: [] });
+    expect(again.rowCounts[0]!.rowsAfterSnapshots).toBe(125);
+  });
+
   test('no answer from Milvus, or an HTTP status from a proxy in the way, fails the step', async () => {
     for (const failure of [Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), new MilvusApiError('collections/get_load_state', 502, 'HTTP 502: Bad Gateway', { httpStatus: true })]) {
       const milvus = milvusAnswering({ loadStates: ['LoadStateLoaded', 'LoadStateLoaded', failure], counts: [100] });

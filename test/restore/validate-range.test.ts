@@ -66,6 +66,19 @@ describe('validation of a collection whose count moved during the backup', () =>
     expect(check).toMatchObject({ ok: true, expected: docs + 5, expectedMin: docs - 3, expectedMax: docs + 9, restored: docs });
   });
 
+  it('passes a restored count equal to either end', async () => {
+    const [atLowest] = await validate([docsCount({ rows: docs + 5, rowsBeforeFlush: docs, rowsAfterSnapshots: docs + 9 })]);
+    const [atHighest] = await validate([docsCount({ rows: docs - 5, rowsBeforeFlush: docs - 9, rowsAfterSnapshots: docs })]);
+
+    expect([atLowest!.ok, atHighest!.ok]).toEqual([true, true]);
+  });
+
+  it('fails a restored count one above the highest', async () => {
+    const [check] = await validate([docsCount({ rows: docs - 5, rowsBeforeFlush: docs - 9, rowsAfterSnapshots: docs - 1 })]);
+
+    expect(check).toMatchObject({ ok: false, expectedMax: docs - 1 });
+  });
+
   it('fails a restored count outside them, naming the range and that the count moved', async () => {
     const checks = await validate([docsCount({ rows: docs + 5, rowsBeforeFlush: docs + 1, rowsAfterSnapshots: docs + 9 })]);
 

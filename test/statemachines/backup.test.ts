@@ -264,6 +264,19 @@ describe('backup workflow: retries', () => {
   });
 });
 
+describe('backup workflow: the counts after the snapshots', () => {
+  it('are passed over when RecountRows fails after its retries: the snapshots are good, so the backup goes on', async () => {
+    const script = { ...happyPath(), RecountRows: () => Promise.reject(named('KubernetesTransientError', 'service proxy to production-milvus answered 503')) };
+
+    const { output, states, calls } = await run({ plan: 'milvus-production-backup' }, script);
+
+    expect(states.filter((s) => s === 'RecountRows').length).toBeGreaterThan(1);
+    expect(states.slice(states.lastIndexOf('RecountRows'))).toEqual(['RecountRows', 'Unquiesce', 'StartExport', 'CheckExport', 'FinishExport', 'Finalize']);
+    expect(calls.find((c) => c.state === 'Unquiesce')!.input.recountError).toEqual({ Error: 'KubernetesTransientError', Cause: expect.stringContaining('503') });
+    expect(output).toMatchObject({ status: 'Available' });
+  });
+});
+
 describe('backup workflow: failure path', () => {
   it('cleans up, unquiesces, marks the backup failed and fails with the original error', async () => {
     const script = { ...happyPath(), CheckSnapshots: () => Promise.reject(named('SnapshotFailed', 'VolumeSnapshot s-1 failed: disk gone')) };
