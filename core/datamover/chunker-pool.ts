@@ -425,6 +425,10 @@ export class ChunkerPool {
   }
 
   private release(worker: Worker): void {
+    // Once closing, a worker stays as it is: terminate() refs it until it has exited, and an
+    // unref here (a batch's end arriving during close) let the event loop end first, leaving
+    // close() unsettled, so a CLI run that failed ended with exit code 13 and no error line.
+    if (this.closed) return;
     worker.unref();
     this.idle.push(worker);
     this.dispatch();

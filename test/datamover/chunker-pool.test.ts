@@ -127,6 +127,27 @@ describe('chunker pool', () => {
     }
   });
 
+  it('leaves a worker it is terminating referenced when the end of its batch arrives during close', async () => {
+    // A batch's end can arrive after close() began (a backup failing while a batch of small files
+    // is read). terminate() keeps the thread referenced until it has exited; unreferenced again
+    // by the batch's end, the event loop could end first and close() never settle: a CLI run that
+    // failed then ended with exit code 13 instead of its error. The message is handed to the pool
+    // as its worker's 'message' event does, at the moment that race produced it.
+    const single = new ChunkerPool({ params: SMALL_CHUNKS, workers: 1 });
+    const internals = single as unknown as { workers: Worker[]; batches: Map<number, Worker>; onMessage(worker: Worker, msg: { type: 'batch-end'; id: number }): void };
+    const worker = internals.workers[0]!;
+    internals.batches.set(7, worker);
+    const unrefs: string[] = [];
+    const unref = worker.unref.bind(worker);
+    worker.unref = () => (unrefs.push('unref'), unref());
+
+    const closing = single.close();
+    internals.onMessage(worker, { type: 'batch-end', id: 7 });
+    await closing;
+
+    expect(unrefs).toEqual([]);
+  });
+
   it('fails the jobs queued behind its last worker when that one crashes, instead of leaving them waiting', async () => {
     // Prepare: one worker; the first job goes to it at once, the second queues.
     const single = new ChunkerPool({ params: SMALL_CHUNKS, workers: 1 });
