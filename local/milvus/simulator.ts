@@ -284,6 +284,8 @@ export class MilvusSimulator {
   private readonly recorded: MilvusCall[] = [];
   /** Flushes accepted but not yet complete, by collection id: when each completes. */
   private readonly flushes = new Map<string, PendingFlush[]>();
+  /** Every segment a flush sealed: no insert is assigned one again, whether its flush is pending, being written or done. */
+  private readonly sealed = new Set<string>();
   /** Loads this instance ran or runs, by collection id (see {@link startLoad}, {@link recoverLoads}). */
   private readonly loads = new Map<string, LoadJob>();
   /**
@@ -418,6 +420,12 @@ export class MilvusSimulator {
   }
 
   /** Accepts a flush of collection `c`: it completes `flushDelayMs` from now (or never, under the fault). */
+  /** Rows inserted into `c` that etcd, as `c` was read, has not recorded: those of its growing segments. */
+  private unflushedRows(c: CollectionState): Mutations['inserted'] {
+    const growing = new Set(c.growingSegmentIds);
+    return (this.mutations.get(c.id)?.inserted ?? []).filter((r) => growing.has(r.segmentId));
+  }
+
   private acceptFlush(c: CollectionState): PendingFlush {
     const queued = this.flushes.get(c.id) ?? [];
     const m = this.mutations.get(c.id);
@@ -428,8 +436,12 @@ export class MilvusSimulator {
       deletes: [...(m?.deletes ?? [])].filter((pk) => !taken.has(pk)),
     };
     this.flushes.set(c.id, [...queued, flush]);
-    // Sealed: the next insert starts a new growing segment.
-    if (m) delete m.segmentId;
+    for (const id of flush.segments) this.sealed.add(id);
+    // Sealed: the next insert starts a new growing segment (one being opened may be sealed too).
+    if (m) {
+      delete m.segmentId;
+      delete m.opening;
+    }
     return flush;
   }
 
@@ -451,13 +463,17 @@ export class MilvusSimulator {
       const m = this.mutations.get(id);
       const inserted = new Map<string, bigint[]>();
       for (const r of m?.inserted ?? []) if (segments.has(r.segmentId)) inserted.set(r.segmentId, [...(inserted.get(r.segmentId) ?? []), r.pk]);
-      // The rows leave the message queue for MinIO: forget them before writing, as above.
-      if (m) {
-        m.inserted = m.inserted.filter((r) => !segments.has(r.segmentId));
-        for (const pk of deletes) m.deletes.delete(pk);
-        if (m.inserted.length === 0 && m.deletes.size === 0) this.mutations.delete(id);
-      }
+      // The deletions leave the message queue for MinIO: forget them before writing, as above.
+      if (m) for (const pk of deletes) m.deletes.delete(pk);
       flushed.push(...(await completeFlush(volumes, id, this.now(), { inserted, deletes }, segments)));
+      // The rows are forgotten once written: until then a request that reads etcd finds their
+      // segment still growing and counts them from here; after, from their binlogs (see
+      // unflushedRows). Rows of segments this flush did not seal stay.
+      const left = this.mutations.get(id);
+      if (left) {
+        left.inserted = left.inserted.filter((r) => !segments.has(r.segmentId));
+        if (left.inserted.length === 0 && left.deletes.size === 0 && left.segmentId === undefined && left.opening === undefined) this.mutations.delete(id);
+      }
     }
     detail.flushedSegments = flushed;
     return readMilvusState(volumes, ETCD_ONLY);
@@ -744,8 +760,9 @@ export class MilvusSimulator {
       fields: new Map([[pkName, pk]]),
       vector: (name) => (name === vectorName ? vector() : undefined),
     });
-    const flushed = liveKeyList(await this.loadedRows(ctx.volumes, await this.withSegments(ctx, c))).map((pk) => row(pk, () => Array.from(rowVector(c.id, pk, c.dim))));
-    const inserted = (m?.inserted ?? []).map((r) => row(r.pk, () => r.vector));
+    const read = await this.withSegments(ctx, c);
+    const flushed = liveKeyList(await this.loadedRows(ctx.volumes, read)).map((pk) => row(pk, () => Array.from(rowVector(c.id, pk, c.dim))));
+    const inserted = this.unflushedRows(read).map((r) => row(r.pk, () => r.vector));
     return [...flushed, ...inserted].filter((r) => !m?.deletes.has(r.pk)).sort((a, b) => (a.pk < b.pk ? -1 : a.pk > b.pk ? 1 : 0));
   }
 
@@ -1193,7 +1210,7 @@ export class MilvusSimulator {
         // Every live row, growing ones included (those etcd records, and those still only in the
         // queue and the datanode's buffer); deletions since the last flush applied at once.
         const rows = await this.withSegments(ctx, c);
-        const count = rows.persistedRows + rows.growingRows + (m?.inserted.length ?? 0) - (m?.deletes.size ?? 0);
+        const count = rows.persistedRows + rows.growingRows + this.unflushedRows(rows).length - (m?.deletes.size ?? 0);
         ctx.detail.count = count;
         return [{ 'count(*)': count }];
       }
@@ -1245,13 +1262,22 @@ export class MilvusSimulator {
       let segmentId = current.segmentId;
       if (segmentId === undefined) {
         const opening = (current.opening ??= openGrowingSegment(ctx.volumes, c.id, this.now()));
-        const opened = await opening;
-        if (current.opening === opening) delete current.opening;
-        // Later rows go to it too, unless a flush accepted meanwhile sealed it, or another insert
-        // opened one first.
-        const sealed = (this.flushes.get(c.id) ?? []).some((f) => f.segments.has(opened));
-        if (!sealed) this.mutationsOf(c.id).segmentId ??= opened;
+        let opened: string;
+        try {
+          opened = await opening;
+        } finally {
+          // A failed open is not kept for the next insert to fail on.
+          if (current.opening === opening) delete current.opening;
+        }
+        // Later rows go to it too, unless a flush accepted meanwhile sealed it (then these rows,
+        // allocated before the seal, are that flush's), or another insert opened one first.
+        if (!this.sealed.has(opened)) this.mutationsOf(c.id).segmentId ??= opened;
         segmentId = opened;
+        if (this.sealed.has(opened) && !(this.flushes.get(c.id) ?? []).some((f) => f.segments.has(opened))) {
+          // Its flush is written already: rows assigned to it now would never be flushed.
+          segmentId = await openGrowingSegment(ctx.volumes, c.id, this.now());
+          this.mutationsOf(c.id).segmentId ??= segmentId;
+        }
       }
       // Assigned with no wait after the segment is chosen: a flush accepted later takes these rows.
       const m = this.mutationsOf(c.id);
