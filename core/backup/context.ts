@@ -55,7 +55,10 @@ export const DEFAULT_TIMINGS: BackupTimings = {
   flushTimeoutSeconds: 600,
   snapshotTimeoutSeconds: 1800,
   exportTimeoutSeconds: 6 * 3600,
-  // The snapshot deadline plus 15 minutes for hooks, capture and the recount after the snapshots: short, and never shorter than the work it protects.
+  // The snapshot deadline plus 15 minutes for hooks, capture and the recount after the snapshots:
+  // short, and never shorter than the work it protects as long as those steps take minutes (a
+  // RecountRows that runs into its Task timeout on every retry can outlast it; GC then resumes by
+  // itself, and CopyObjects, for a Milvus on S3, pauses it again).
   gcPauseSeconds: 1800 + 900,
   lockTtlSeconds: 24 * 3600,
   kubeRequestTimeoutSeconds: DEFAULT_REQUEST_TIMEOUT_MS / 1000,

@@ -333,7 +333,7 @@ export interface RecountSummary {
   /** `db.collection: before → after` of each collection whose count moved (at most 5 named). */
   readonly moved: readonly string[];
   readonly movedCount: number;
-  /** `db.collection: why` of each collection not counted again (at most 5 named). */
+  /** `db.collection: why` of each collection with a count left out, before the flush or after the snapshots (at most 5 named). */
   readonly uncounted: readonly string[];
   readonly uncountedCount: number;
 }
@@ -361,7 +361,8 @@ export async function recountRows(ctx: { readonly vault: VaultStore }, milvus: M
   await writeState(ctx.vault, key, state);
   const rowCounts = rowCountsOf(state);
   const moved = rowCounts.filter((r) => (r.rowsBeforeFlush ?? r.rows) !== r.rows || (r.rowsAfterSnapshots ?? r.rows) !== r.rows);
-  const uncounted = state.collections.filter((c) => c.afterProblem);
+  const problems = (c: CollectionFlush) => [c.beforeProblem && `before the flush: ${c.beforeProblem}`, c.afterProblem && `after the snapshots: ${c.afterProblem}`].filter(Boolean).join('; ');
+  const uncounted = state.collections.filter((c) => problems(c) !== '');
   return {
     rowCounts,
     summary: {
@@ -369,7 +370,7 @@ export async function recountRows(ctx: { readonly vault: VaultStore }, milvus: M
       counted: state.collections.filter((c) => c.after).length,
       moved: moved.slice(0, 5).map((r) => `${r.database}.${r.collection}: ${[r.rowsBeforeFlush, r.rows, r.rowsAfterSnapshots].filter((n) => n !== undefined).join(' → ')}`),
       movedCount: moved.length,
-      uncounted: uncounted.slice(0, 5).map((c) => `${c.database}.${c.collection}: ${c.afterProblem}`),
+      uncounted: uncounted.slice(0, 5).map((c) => `${c.database}.${c.collection}: ${problems(c)}`),
       uncountedCount: uncounted.length,
     },
   };

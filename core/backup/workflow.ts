@@ -26,8 +26,8 @@ import type {
 } from '../workflow/backup-state.js';
 import type { PreparedBackup, PrepareRequest } from '../workflow/contracts.js';
 import { BACKUP_WORKFLOW } from '../workflow/steps.js';
-import { createWhileOpen } from '../workflow/closing.js';
-import { asStep, closeFailedStep, failedStepOf, timeoutCause, type FailedAt, type Timeline } from '../workflow/timeline.js';
+import { createWhileOpen, WorkflowClosingError } from '../workflow/closing.js';
+import { asStep, closeFailedStep, errorDetail, failedStepOf, timeoutCause, type FailedAt, type Timeline } from '../workflow/timeline.js';
 import { prepareBackup, type PrepareContext } from '../workflow/prepare.js';
 import { captureManifests, planReferences } from './capture.js';
 import type { BackupServices } from './context.js';
@@ -237,18 +237,28 @@ export async function checkSnapshotsStep(s: Services<'catalog' | 'now' | 'kube'>
  */
 export async function recountRowsStep(services: Services<'config' | 'catalog' | 'now' | 'kube' | 'vault' | 'timings' | 'dataMover'>, backup: PreparedBackup): Promise<RecountSummary> {
   const s = locked(services, backup);
-  return asStep(timeline(s, backup.backupName), 'RecountRows', { ends: true, detail: describeRecount }, async () => {
-    const { rowCounts, summary } = await withMilvus(await kubeOf(s, backup), plan(s.config, backup), s, backup.backupName, (milvus) => recountRows(s, milvus, backup.backupName), guardOf(s, backup));
-    await s.catalog.updateBackup(backup.backupName, { rowCounts });
-    return summary;
-  });
+  try {
+    return await asStep(timeline(s, backup.backupName), 'RecountRows', { ends: true, detail: describeRecount }, async () => {
+      const { rowCounts, summary } = await withMilvus(await kubeOf(s, backup), plan(s.config, backup), s, backup.backupName, (milvus) => recountRows(s, milvus, backup.backupName), guardOf(s, backup));
+      await s.catalog.updateBackup(backup.backupName, { rowCounts });
+      return summary;
+    });
+  } catch (err) {
+    if (err instanceof WorkflowClosingError) throw err;
+    // The workflow retries the Task, then passes over it (the snapshots are good without these
+    // counts): Skipped, not Failed, so that a later failure of the backup is not put on this step
+    // (failedStepOf takes the newest Failed one). A retry that succeeds records Succeeded.
+    const e = err as Error;
+    await timeline(s, backup.backupName).record('Recount', { endedAt: s.now().toISOString(), outcome: 'Skipped', detail: `not counted after the snapshots: ${errorDetail(e.name, e.message)}` });
+    throw err;
+  }
 }
 
 /** RecountRows' timeline line: how many were counted again, and whose count moved during the backup. */
 function describeRecount(r: RecountSummary): string {
   const more = (shown: number, all: number) => (all > shown ? `, and ${all - shown} more` : '');
   const moved = r.movedCount === 0 ? 'no count moved during the backup' : `${r.movedCount} moved during the backup (${r.moved.join('; ')}${more(r.moved.length, r.movedCount)})`;
-  const uncounted = r.uncountedCount === 0 ? '' : `; ${r.uncountedCount} not counted again (${r.uncounted.join('; ')}${more(r.uncounted.length, r.uncountedCount)})`;
+  const uncounted = r.uncountedCount === 0 ? '' : `; ${r.uncountedCount} with a count left out (${r.uncounted.join('; ')}${more(r.uncounted.length, r.uncountedCount)})`;
   return `${r.counted} of ${r.collections} collection(s) counted again after the snapshots: ${moved}${uncounted}`;
 }
 
@@ -355,6 +365,11 @@ export async function finalizeStep(
   await timeline(s, id).record('Export', { endedAt: now.toISOString(), outcome: 'Succeeded', detail: `${exports.length} volume(s) exported` });
   return asStep(timeline(s, id), 'Finalize', { ends: true }, async () => {
     const record = await s.catalog.getBackup(id);
+    // A step the workflow passed over (RecountRows, whose Task timed out) is still open: it ended
+    // without a result, which describe must not show as running.
+    for (const [step, entry] of Object.entries(record?.steps ?? {})) {
+      if (entry && !entry.endedAt && step !== 'Finalize') await timeline(s, id).record(step, { endedAt: now.toISOString(), outcome: 'Skipped', detail: `${entry.state ?? step} ended without a result (its Task timed out) and the backup went on without it` });
+    }
     // An S3-backed Milvus's objects are part of the backup: its size and what it added.
     const objectCopy = record?.objectCopy;
     if (discovery.objectStorage && !objectCopy) throw new ExportIncompleteError(id, `backup ${id} of a Milvus on external S3 has no finished copy of s3://${discovery.objectStorage.bucket}/${discovery.objectStorage.rootPath}: it cannot be Available`);

@@ -21,7 +21,7 @@ export interface Timeline {
 const DETAIL_LIMIT = 1000;
 
 /** `Name: message`, short enough for a catalog record. */
-function errorDetail(name: string, message: string): string {
+export function errorDetail(name: string, message: string): string {
   return `${name}: ${message}`.slice(0, DETAIL_LIMIT);
 }
 

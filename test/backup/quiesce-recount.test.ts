@@ -70,7 +70,7 @@ describe('RecountRows', () => {
     const { rowCounts, summary } = await backUp(milvus);
 
     expect(rowCounts).toEqual([{ database: 'default', collection: 'docs', rows: 100, confirmedBy: 'count', rowsBeforeFlush: 100 }]);
-    expect(summary).toMatchObject({ counted: 0, uncountedCount: 1, uncounted: ['default.docs: counted by stats now and by count at the flush (loaded or released since)'] });
+    expect(summary).toMatchObject({ counted: 0, uncountedCount: 1, uncounted: ['default.docs: after the snapshots: counted by stats now and by count at the flush (loaded or released since)'] });
   });
 
   test('a collection loaded between the count before the flush and the flush keeps no count before it', async () => {
@@ -89,7 +89,7 @@ describe('RecountRows', () => {
     const { rowCounts, summary } = await backUp(milvus);
 
     expect(rowCounts[0]!.rowsAfterSnapshots).toBeUndefined();
-    expect(summary.uncounted).toEqual([`default.docs: Milvus answered: ${dropped.message}`]);
+    expect(summary.uncounted).toEqual([`default.docs: after the snapshots: Milvus answered: ${dropped.message}`]);
   });
 
   test('a count before the flush that Milvus refuses is left out: the flush is still asked for', async () => {
@@ -97,8 +97,9 @@ describe('RecountRows', () => {
     const refused = new MilvusApiError('collections/get_stats', 65535, 'datacoord not healthy');
     const milvus = milvusAnswering({ loadStates: ['LoadStateNotLoad'], counts: [0], stats: [refused, 120] }, asked);
 
-    const { flushed, rowCounts } = await backUp(milvus);
+    const { flushed, rowCounts, summary } = await backUp(milvus);
 
+    expect(summary.uncounted).toEqual([`default.docs: before the flush: Milvus answered: ${refused.message}`]);
     expect(asked.slice(0, 3)).toEqual(['loadState', 'stats', 'persist']);
     expect(flushed).toEqual([{ database: 'default', collection: 'docs', rows: 120, confirmedBy: 'stats' }]);
     expect(rowCounts[0]).toMatchObject({ rows: 120, rowsAfterSnapshots: 120 });
