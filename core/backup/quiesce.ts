@@ -22,7 +22,7 @@
  * cannot serve it yet (see {@link countNow}), `get_stats` (loading it would take query-node memory
  * the operator did not plan for, and waiting for a load could block the backup for as long as the
  * load takes), which still counts rows deleted since the last compaction (`stats`: restore
- * validation then compares the restored segments' `get_stats` with it, and requires the live
+ * validation then compares the restored Milvus's `get_stats` with it, and requires the live
  * count to be no higher).
  *
  * Milvus keeps taking writes during a backup, so one count cannot say what a restore brings back:
@@ -30,7 +30,7 @@
  * and may be lost on restore, while a segment Milvus seals and flushes by itself before etcd's
  * snapshot, or an in-cluster queue cut after it, brings back rows written after the count; a
  * compaction between the count and the cut changes `get_stats`. So each collection is counted
- * three times, the same way each time: before its flush is asked for (`rowsBeforeFlush`), once
+ * three times, the same way each time: before any flush is asked for (`rowsBeforeFlush`), once
  * the flush is confirmed (`rows`), and once every snapshot is cut ({@link recountRows},
  * `rowsAfterSnapshots`). While nothing writes, the three agree and validation requires exactly
  * that count; otherwise it requires the restored count to lie between the lowest and the highest
