@@ -26,7 +26,7 @@ import type { FailoverReport } from '../../core/dr/failover.js';
 import { kubeConfigFromFile, makeKubeClients } from '../../core/kube/connect.js';
 import { MilvusClient, type MilvusEndpoint } from '../../core/milvus/client.js';
 import { runLocally } from '../execution.js';
-import { withinExpected } from '../../core/restore/validate.js';
+import { expectedCell, withinExpected } from '../../core/restore/validate.js';
 import { formatDuration, formatTable } from '../format.js';
 import { DEMO_CONFIG, DEMO_PLAN, DEMO_POLL_MS, DEMO_RETRY_MS, DemoInterruptedError, listenForInterrupt, probeMilvus, servedRows, stateDirFor, statsNote, type DemoOptions } from './demo.js';
 
@@ -38,6 +38,9 @@ const REPLICATION_TIMEOUT_MS = 60_000;
 export interface OutageCollection {
   readonly name: string;
   readonly expected: number;
+  /** The counts a restore may bring back, when the count moved during the backup (README, "Writes during a backup"). */
+  readonly expectedMin?: number;
+  readonly expectedMax?: number;
   readonly restored?: number;
   readonly served?: number;
   /** `stats` when the backup found the collection not loaded and counted it by get_stats (deleted rows included). */
@@ -195,6 +198,7 @@ export async function runRegionOutageDemo(options: DemoOptions): Promise<RegionO
       return {
         name,
         expected: r.rows,
+        ...(validated?.expectedMin !== undefined && validated.expectedMax !== undefined ? { expectedMin: validated.expectedMin, expectedMax: validated.expectedMax } : {}),
         ...(validated?.restored !== undefined ? { restored: validated.restored } : {}),
         ...(live !== undefined ? { served: live } : {}),
         ...(validated?.countedBy ? { countedBy: validated.countedBy } : {}),
@@ -249,7 +253,7 @@ export function renderRegionOutageSummary(s: RegionOutageSummary): string {
     '',
   ];
   const out = [lines.join('\n')];
-  if (s.collections.length) out.push(formatTable(['collection', 'expected', 'restored', 'served', 'ok'], s.collections.map((c) => [c.name, c.expected, c.restored ?? '', c.served ?? '', c.ok ? 'yes' : 'NO'])));
+  if (s.collections.length) out.push(formatTable(['collection', 'expected', 'restored', 'served', 'ok'], s.collections.map((c) => [c.name, expectedCell(c), c.restored ?? '', c.served ?? '', c.ok ? 'yes' : 'NO'])));
   const byStats = statsNote(s.collections);
   if (byStats) out.push(byStats);
   if (s.stateDir) out.push(`The state is kept in ${s.stateDir} (one directory per region).\n`);

@@ -37,7 +37,7 @@ import { deleteRelays, RelayTransport, type MilvusAuthSecret } from '../../core/
 import { runLocally, type ExecutionEnd, type Workflow } from '../execution.js';
 import { formatBytes, formatDuration, formatTable } from '../format.js';
 import { failedAtText } from '../../core/workflow/timeline.js';
-import { withinExpected } from '../../core/restore/validate.js';
+import { expectedCell, withinExpected } from '../../core/restore/validate.js';
 import { DEFAULT_MILVUS_VERSION } from '../local-mode.js';
 import { milvusVersionOption, objectStorageOption } from './local.js';
 
@@ -55,6 +55,9 @@ const NAMESPACE_GONE_TIMEOUT_MS = 30_000;
 export interface DemoCollection {
   readonly name: string;
   readonly expected: number;
+  /** The counts a restore may bring back, when the count moved during the backup (README, "Writes during a backup"). */
+  readonly expectedMin?: number;
+  readonly expectedMax?: number;
   /** What the restore's validation counted; absent when the collection was not counted. */
   readonly restored?: number;
   /**
@@ -322,6 +325,7 @@ function verdict(demo: Demo, backup: Ran<BackupRecord>, disaster?: DemoSummary['
     return {
       name,
       expected: c.expected,
+      ...(c.expectedMin !== undefined && c.expectedMax !== undefined ? { expectedMin: c.expectedMin, expectedMax: c.expectedMax } : {}),
       restored: c.restored,
       served: live,
       searchHits: c.searchHits,
@@ -478,7 +482,7 @@ export function renderDemoSummary(s: DemoSummary): string {
   lines.push(`Wall time:       ${formatDuration(s.elapsedSeconds)}`, '');
   const out = [lines.join('\n')];
   if (s.collections.length) {
-    out.push(formatTable(['collection', 'expected', 'restored', 'served', 'search hits', 'ok'], s.collections.map((c) => [c.name, c.expected, c.restored ?? '', c.served ?? '', c.searchHits ?? '', c.ok ? 'yes' : 'NO'])));
+    out.push(formatTable(['collection', 'expected', 'restored', 'served', 'search hits', 'ok'], s.collections.map((c) => [c.name, expectedCell(c), c.restored ?? '', c.served ?? '', c.searchHits ?? '', c.ok ? 'yes' : 'NO'])));
     const byStats = statsNote(s.collections);
     if (byStats) out.push(byStats);
   }

@@ -27,7 +27,7 @@ import type {
 import type { PreparedBackup, PrepareRequest } from '../workflow/contracts.js';
 import { BACKUP_WORKFLOW } from '../workflow/steps.js';
 import { createWhileOpen, WorkflowClosingError } from '../workflow/closing.js';
-import { asStep, closeFailedStep, errorDetail, failedStepOf, timeoutCause, type FailedAt, type Timeline } from '../workflow/timeline.js';
+import { asStep, closeFailedStep, closePassedOverSteps, errorDetail, failedStepOf, timeoutCause, type FailedAt, type Timeline } from '../workflow/timeline.js';
 import { prepareBackup, type PrepareContext } from '../workflow/prepare.js';
 import { captureManifests, planReferences } from './capture.js';
 import type { BackupServices } from './context.js';
@@ -367,9 +367,7 @@ export async function finalizeStep(
     const record = await s.catalog.getBackup(id);
     // A step the workflow passed over (RecountRows, whose Task timed out) is still open: it ended
     // without a result, which describe must not show as running.
-    for (const [step, entry] of Object.entries(record?.steps ?? {})) {
-      if (entry && !entry.endedAt && step !== 'Finalize') await timeline(s, id).record(step, { endedAt: now.toISOString(), outcome: 'Skipped', detail: `${entry.state ?? step} ended without a result (its Task timed out) and the backup went on without it` });
-    }
+    await closePassedOverSteps(timeline(s, id), record?.steps, 'Finalize');
     // An S3-backed Milvus's objects are part of the backup: its size and what it added.
     const objectCopy = record?.objectCopy;
     if (discovery.objectStorage && !objectCopy) throw new ExportIncompleteError(id, `backup ${id} of a Milvus on external S3 has no finished copy of s3://${discovery.objectStorage.bucket}/${discovery.objectStorage.rootPath}: it cannot be Available`);

@@ -127,6 +127,19 @@ export async function closeFailedStep(t: Timeline, steps: Readonly<Record<string
 }
 
 /**
+ * Ends as Skipped every step still open but `running` (the Task at work) when a workflow completes
+ * without them: a Task it passed over after it timed out never ended its step (RecountRows).
+ * Returns the steps it closed.
+ */
+export async function closePassedOverSteps(t: Timeline, steps: Readonly<Record<string, StepEntry | undefined>> | undefined, running: string): Promise<string[]> {
+  const open = Object.entries(steps ?? {}).filter(([step, e]) => e && !e.endedAt && step !== running);
+  for (const [step, entry] of open) {
+    await t.record(step, { endedAt: t.now().toISOString(), outcome: 'Skipped', detail: `${entry!.state ?? step} ended without a result (its Task timed out) and the workflow went on without it` });
+  }
+  return open.map(([step]) => step);
+}
+
+/**
  * Where a workflow failed, as `describe` prints it: the Task the Step Functions console shows as
  * failed, and the timeline step it belongs to (`CheckFlush (Quiesce)`).
  */
