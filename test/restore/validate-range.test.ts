@@ -1,22 +1,24 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { KubeConfig } from '@kubernetes/client-node';
 import type { RowCount } from '../../core/catalog/record.js';
-import { MilvusClient } from '../../core/milvus/client.js';
+import type { MilvusClient } from '../../core/milvus/client.js';
 import { checkValidation, validationFailure } from '../../core/restore/validate.js';
 import type { ValidationProgress } from '../../core/workflow/restore-state.js';
 import { MilvusSimulator, readMilvusState, seedMilvusData } from '../../local/milvus/index.js';
 import { countRows, rest, statsRows, tempVolumes, type TempVolumes } from '../local-milvus/helpers.js';
+import { simulatorBehindProxy, type SimulatorProxy } from '../local-milvus/proxy-server.js';
 
 // A backup of a Milvus written to while it ran recorded three counts of a collection that differ
 // (before its flush, at the flush, after the snapshots): a restore may bring back any count
 // between the lowest and the highest (README, "Writes during a backup"). Where they agree, or
 // where a record has only the count at the flush, it must bring back exactly that count. The
-// product's MilvusClient against the simulated Milvus of a seeded, restored instance.
+// product's MilvusClient, through a service proxy, against the simulated Milvus of a seeded,
+// restored instance.
 
 const NOW = new Date('2026-11-23T02:05:00.000Z');
 
 let v: TempVolumes;
 let sim: MilvusSimulator;
+let proxy: SimulatorProxy;
 let milvus: MilvusClient;
 /** count(*) of `docs` (loaded) and get_stats of `events` (released) on the restored volumes. */
 let docs: number;
@@ -41,13 +43,8 @@ beforeAll(async () => {
   v = await tempVolumes();
   await seedMilvusData(v.volumes, { collections: [{ database: 'default', name: 'docs', dim: 4, rows: 60 }, { database: 'default', name: 'events', dim: 4, rows: 50 }] });
   sim = new MilvusSimulator({ volumes: async () => v.volumes, now: () => NOW });
-  milvus = new MilvusClient(new KubeConfig(), { namespace: 'restored', service: 'm-milvus', restPort: 19530, managementPort: 9091 }, {
-    call: async (call) => {
-      const res = await sim.handle({ port: 19530, method: call.method, path: call.path, query: new URLSearchParams(), headers: { 'content-type': 'application/json' }, body: Buffer.from(call.body ?? '') });
-      return { status: res.status, body: String(res.body) };
-    },
-    close: async () => undefined,
-  });
+  proxy = await simulatorBehindProxy(() => sim);
+  milvus = proxy.milvus;
   await rest(sim, '/v2/vectordb/collections/load', { collectionName: 'docs' });
   await sim.loadsSettled();
   docs = await countRows(sim, 'docs');
@@ -56,6 +53,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await proxy?.close();
   await v.cleanup();
 });
 
