@@ -26,8 +26,8 @@ import type {
 } from '../workflow/backup-state.js';
 import type { PreparedBackup, PrepareRequest } from '../workflow/contracts.js';
 import { BACKUP_WORKFLOW } from '../workflow/steps.js';
-import { createWhileOpen, WorkflowClosingError } from '../workflow/closing.js';
-import { asStep, closeFailedStep, closePassedOverSteps, errorDetail, failedStepOf, timeoutCause, type FailedAt, type Timeline } from '../workflow/timeline.js';
+import { createWhileOpen } from '../workflow/closing.js';
+import { asStep, closeFailedStep, closePassedOverSteps, failedStepOf, timeoutCause, type FailedAt, type Timeline } from '../workflow/timeline.js';
 import { prepareBackup, type PrepareContext } from '../workflow/prepare.js';
 import { captureManifests, planReferences } from './capture.js';
 import type { BackupServices } from './context.js';
@@ -237,21 +237,12 @@ export async function checkSnapshotsStep(s: Services<'catalog' | 'now' | 'kube'>
  */
 export async function recountRowsStep(services: Services<'config' | 'catalog' | 'now' | 'kube' | 'vault' | 'timings' | 'dataMover'>, backup: PreparedBackup): Promise<RecountSummary> {
   const s = locked(services, backup);
-  try {
-    return await asStep(timeline(s, backup.backupName), 'RecountRows', { ends: true, detail: describeRecount }, async () => {
-      const { rowCounts, summary } = await withMilvus(await kubeOf(s, backup), plan(s.config, backup), s, backup.backupName, (milvus) => recountRows(s, milvus, backup.backupName), guardOf(s, backup));
-      await s.catalog.updateBackup(backup.backupName, { rowCounts });
-      return summary;
-    });
-  } catch (err) {
-    if (err instanceof WorkflowClosingError) throw err;
-    // The workflow retries the Task, then passes over it (the snapshots are good without these
-    // counts): Skipped, not Failed, so that a later failure of the backup is not put on this step
-    // (failedStepOf takes the newest Failed one). A retry that succeeds records Succeeded.
-    const e = err as Error;
-    await timeline(s, backup.backupName).record('Recount', { endedAt: s.now().toISOString(), outcome: 'Skipped', detail: `not counted after the snapshots: ${errorDetail(e.name, e.message)}` });
-    throw err;
-  }
+  // The workflow retries the Task, then passes over it: the snapshots are good without these counts.
+  return asStep(timeline(s, backup.backupName), 'RecountRows', { ends: true, detail: describeRecount, passedOver: 'not counted after the snapshots: ' }, async () => {
+    const { rowCounts, summary } = await withMilvus(await kubeOf(s, backup), plan(s.config, backup), s, backup.backupName, (milvus) => recountRows(s, milvus, backup.backupName), guardOf(s, backup));
+    await s.catalog.updateBackup(backup.backupName, { rowCounts });
+    return summary;
+  });
 }
 
 /** RecountRows' timeline line: how many were counted again, and whose count moved during the backup. */

@@ -21,7 +21,7 @@ export interface Timeline {
 const DETAIL_LIMIT = 1000;
 
 /** `Name: message`, short enough for a catalog record. */
-export function errorDetail(name: string, message: string): string {
+function errorDetail(name: string, message: string): string {
   return `${name}: ${message}`.slice(0, DETAIL_LIMIT);
 }
 
@@ -29,11 +29,16 @@ export function errorDetail(name: string, message: string): string {
  * Runs `work` as Task `state`: records the start of its timeline step (and that `state` is the
  * Task at work), and the step's end when `ends` says the step is done, or as Failed with the
  * error when `work` throws. A Task with no timeline step just runs.
+ *
+ * `passedOver` is for a Task whose failure the workflow goes on after (a Catch that continues):
+ * its failure is recorded Skipped, the error after that text, not Failed, so that a later failure
+ * of the workflow is not put on it (failedStepOf takes the newest Failed step). A retry that
+ * succeeds records Succeeded as usual.
  */
 export async function asStep<T>(
   t: Timeline,
   state: string,
-  options: { ends: boolean | ((result: T) => boolean); detail?: (result: T) => string },
+  options: { ends: boolean | ((result: T) => boolean); detail?: (result: T) => string; passedOver?: string },
   work: () => Promise<T>,
 ): Promise<T> {
   const step = stepRow(t.workflow, state).timeline;
@@ -50,7 +55,9 @@ export async function asStep<T>(
     if (err instanceof WorkflowClosingError) throw err;
     // `failedState` is the Task that failed; a later Task's start (another Map iteration)
     // moves `state` on but leaves it, so the record names the Task the console shows failed.
-    await t.record(step, { endedAt: t.now().toISOString(), outcome: 'Failed', state, failedState: state, detail: errorDetail((err as Error).name, (err as Error).message) });
+    const detail = errorDetail((err as Error).name, (err as Error).message);
+    if (options.passedOver !== undefined) await t.record(step, { endedAt: t.now().toISOString(), outcome: 'Skipped', state, detail: `${options.passedOver}${detail}`.slice(0, DETAIL_LIMIT) });
+    else await t.record(step, { endedAt: t.now().toISOString(), outcome: 'Failed', state, failedState: state, detail });
     throw err;
   }
   await notes.written();
