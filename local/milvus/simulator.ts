@@ -71,7 +71,7 @@ import { EtcdDataMissingError, readEtcd } from './etcd-store.js';
 import { bucketOf, InvalidBucketNameError } from './bucket.js';
 import { liveKeyList, nearest, readLiveRows, rowVector, type LiveRows, type MetricType } from './search.js';
 import { resolveVolumes } from './seed.js';
-import { completeFlush, openGrowingSegment, readMilvusState, updateLoadInfo, type CollectionState, type MilvusState } from './state.js';
+import { completeFlush, dropCollection, openGrowingSegment, readMilvusState, updateLoadInfo, type CollectionState, type MilvusState } from './state.js';
 import { FilterError, parseFilter, type FieldKinds, type ScalarValue } from './filter.js';
 import { milvusBehaviour, milvusLine, parseMilvusVersion, type MilvusBehaviour, type MilvusVersion } from '../../core/milvus/version.js';
 import { etcdKeys, hybridTimestamp, objectKeys, type LoadInfo, type SegmentIndex } from './meta.js';
@@ -538,6 +538,12 @@ export class MilvusSimulator {
     const body = parseJsonBody(request.body);
     const ids = Array.isArray(body.segmentIDs) ? body.segmentIDs.map(String) : [];
     const c = state.collections.find((x) => x.database === (body.db_name || 'default') && x.name === body.collection_name);
+    if (!c) {
+      // The proxy resolves the collection's name to its id for datacoord's channel check
+      // (internal/proxy/impl.go GetFlushState): a dropped collection's name resolves to nothing.
+      detail.outcome = 'collection not found';
+      return text(200, JSON.stringify({ status: { error_code: 4, reason: `collection not found[database=${String(body.db_name || 'default')}][collection=${String(body.collection_name)}]`, code: MilvusErrorCode.CollectionNotFound } }));
+    }
     // A segment sealed by the flush is done once it is no longer growing (flushed, or compacted away).
     const flushed = c !== undefined && ids.every((id) => !c.growingSegmentIds.includes(id));
     detail.flushed = flushed;
@@ -1155,6 +1161,25 @@ export class MilvusSimulator {
         };
       });
       ctx.detail.release = released ? 'released' : 'not loaded';
+      return {};
+    },
+
+    async 'collections/drop'(ctx) {
+      // DropCollection (internal/rootcoord/drop_collection_task.go): dropping a collection that
+      // does not exist succeeds ("make dropping collection idempotent"); the load ends with it.
+      const name = stringField(ctx.body, 'collectionName');
+      const c = ctx.state.collections.find((x) => x.database === ctx.dbName && x.name === name);
+      if (!c) {
+        ctx.detail.drop = 'not found';
+        return {};
+      }
+      ctx.detail.collection = name;
+      await dropCollection(ctx.volumes, c.id);
+      this.flushes.delete(c.id); // its channels are gone: nothing of it is flushed any more
+      this.loads.delete(c.id);
+      this.loadedSegments.delete(c.id);
+      this.failedLoads.delete(c.id);
+      ctx.detail.drop = 'dropped';
       return {};
     },
 

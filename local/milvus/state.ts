@@ -411,3 +411,31 @@ export async function updateLoadInfo(
     next.applied?.();
   });
 }
+
+/**
+ * Drops a collection as Milvus's DropCollection ends (internal/rootcoord/drop_collection_task.go:
+ * the collection is marked dropping, which hides it from list and describe at once, then its load
+ * is released, its channels' segments are marked Dropped by datacoord for garbage collection, and
+ * its meta is removed): one etcd transaction here, under the etcd lock (see `withEtcdLock`), that
+ * deletes its collection, partition, field, index and load-info keys and marks its segments Dropped (their
+ * files stay for GC). A collection already gone changes nothing. Returns whether it was there.
+ */
+export async function dropCollection(volumes: MilvusVolumes, collectionId: string): Promise<boolean> {
+  const v = resolveVolumes(volumes);
+  return withEtcdLock(v.etcdDirs, async () => {
+    const { revision, entries } = await readEtcd(v.etcdDirs);
+    const info = entriesWithPrefix(entries, etcdKeys.collectionPrefix()).find(([, value]) => parse<CollectionInfo>(value)?.ID === collectionId);
+    if (!info) return false;
+    entries.delete(info[0]);
+    for (const prefix of [etcdKeys.partition(collectionId, ''), etcdKeys.field(collectionId, ''), etcdKeys.fieldIndex(collectionId, '')]) {
+      for (const [key] of entriesWithPrefix(entries, prefix)) entries.delete(key);
+    }
+    entries.delete(etcdKeys.loadInfo(collectionId));
+    for (const [key, value] of entriesWithPrefix(entries, etcdKeys.segmentPrefix(collectionId))) {
+      const seg = parse<SegmentInfo>(value);
+      if (seg && seg.state !== 'Dropped') entries.set(key, JSON.stringify({ ...seg, state: 'Dropped' }));
+    }
+    await writeEtcdDb(v.etcdDirs, { revision: revision + 1, entries });
+    return true;
+  });
+}
