@@ -13,7 +13,7 @@ import type { Config } from '../../core/config/schema.js';
 import { listDrillEvidence, NothingToDrillError, type DrillEvidence } from '../../core/drill/workflow.js';
 import { UserError } from '../../core/errors.js';
 import { findBackupAt, NoBackupAtPointInTimeError } from '../../core/restore/prepare.js';
-import { expectedCell } from '../../core/restore/validate.js';
+import { checkNote, expectedCell } from '../../core/restore/validate.js';
 import type { VaultStore } from '../../core/vault/store.js';
 import type { DrillInput } from '../../core/workflow/restore-state.js';
 import { replicaBucketName, vaultBucketName } from '../../core/naming.js';
@@ -95,7 +95,7 @@ export function renderDrillEvidence(e: DrillEvidence): string {
   ];
   if (r.error) parts.push(`\nRestore failed${r.failedStep ? ` in ${r.failedStep}` : ''}: ${r.error}\n  ${r.cause ?? ''}\n`);
   if (e.collections.length) {
-    parts.push('\nCollections:\n', formatTable(['collection', 'expected', 'restored', 'search hits', 'ok', 'problem'], e.collections.map((c) => [c.name, expectedCell(c), c.restored ?? '', c.searchHits ?? '', c.ok ? 'yes' : 'NO', c.problem ?? ''])));
+    parts.push('\nCollections:\n', formatTable(['collection', 'expected', 'restored', 'search hits', 'ok', 'problem'], e.collections.map((c) => [c.name, expectedCell(c), c.restored ?? '', c.searchHits ?? '', c.ok ? 'yes' : 'NO', checkNote(c)])));
   }
   return parts.join('');
 }

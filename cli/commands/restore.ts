@@ -22,7 +22,7 @@ import { type Command, Option } from 'commander';
 import { executeWorkflow, type ProgressFollow } from '../execution.js';
 import { formatBytes, formatDuration, formatProgressTable, formatRate, formatTable } from '../format.js';
 import { dataMoverSeconds, peakHydrations, restorePhases } from '../../core/restore/phases.js';
-import { expectedCell } from '../../core/restore/validate.js';
+import { checkNote, expectedCell } from '../../core/restore/validate.js';
 import { listProgress, type VolumeProgress } from '../../core/datamover/progress.js';
 import { restoreProgressPrefix } from '../../core/vault/layout.js';
 import type { VaultStore } from '../../core/vault/store.js';
@@ -215,7 +215,7 @@ export function renderRestore(r: RestoreRecord, progress: readonly VolumeProgres
       formatTable(
         // `left`: how validation left the collection; one the source had released is released again.
         ['collection', 'expected', 'restored', 'search hits', 'left', 'ok', 'problem'],
-        r.validation.collections.map((c) => [`${c.database}.${c.collection}`, expectedCell(c), c.restored ?? '', c.searchHits ?? '', c.released ? 'released' : c.loaded ? 'loaded' : '', c.ok ? 'yes' : 'NO', c.problem ?? '']),
+        r.validation.collections.map((c) => [`${c.database}.${c.collection}`, expectedCell(c), c.restored ?? '', c.searchHits ?? '', c.released ? 'released' : c.loaded ? 'loaded' : '', c.ok ? 'yes' : 'NO', checkNote(c)]),
       ),
     );
   }

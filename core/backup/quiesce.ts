@@ -39,7 +39,7 @@
 import type { ResolvedPlan } from '../config/resolve.js';
 import type { RowCount } from '../catalog/record.js';
 import type { KubeClients } from '../kube/connect.js';
-import { isNotQueryable, MilvusApiError, MilvusClient, MilvusVersionUnsupportedError, type PersistTicket } from '../milvus/client.js';
+import { isCollectionGone, isNotQueryable, MilvusApiError, MilvusClient, MilvusVersionUnsupportedError, type PersistTicket } from '../milvus/client.js';
 import type { VaultStore } from '../vault/store.js';
 import type { FlushProgress, GcPause } from '../workflow/backup-state.js';
 import type { BackupServices, BackupTimings } from './context.js';
@@ -88,6 +88,15 @@ interface CollectionFlush {
   /** What the flush request answered: the segments it sealed and its timestamp. */
   ticket?: PersistTicket;
   polls: number;
+  /**
+   * Milvus answered that the collection (or its database) no longer exists ({@link isCollectionGone}):
+   * `flush` when that was before its flush was confirmed (it has no count, and the backup records
+   * none), `recount` when it was once every snapshot was cut (its count stays; a restore may or may
+   * not have it, as the drop came before or after etcd's cut).
+   */
+  dropped?: 'flush' | 'recount';
+  /** What Milvus answered that told it was dropped. */
+  droppedBecause?: string;
 }
 
 interface MilvusState {
@@ -206,8 +215,17 @@ export async function startFlush(
   const collections: CollectionFlush[] = [];
   for (const [i, { database, collection }] of names.entries()) {
     const before = befores[i]!;
-    const ticket = await milvus.persist(database, collection);
-    collections.push({ database, collection, confirmed: false, ticket, polls: 0, ...(typeof before === 'string' ? { beforeProblem: before } : { before }) });
+    let ticket: PersistTicket;
+    try {
+      ticket = await milvus.persist(database, collection);
+    } catch (err) {
+      // Dropped since it was listed (an application swapping collections behind an alias drops
+      // the old one): there is nothing of it to flush or to expect of a restore.
+      if (!isCollectionGone(err)) throw err;
+      collections.push({ database, collection, confirmed: true, polls: 0, dropped: 'flush', droppedBecause: errorText(err) });
+      continue;
+    }
+    collections.push({ database, collection, confirmed: false, ticket, polls: 0, ...('problem' in before ? { beforeProblem: before.problem } : { before }) });
   }
   const key = milvusStateKey(backupId);
   const recorded = { version: versionText(detected), source: detected.source, flush: method.flush, gcPause: method.gcPause, summary: method.summary };
@@ -215,8 +233,8 @@ export async function startFlush(
   return {
     milvusKey: key,
     collections: collections.length,
-    pending: collections.length,
-    confirmed: collections.length === 0,
+    pending: collections.filter((c) => !c.confirmed).length,
+    confirmed: collections.every((c) => c.confirmed),
     deadline: deadlineAfter(now, ctx.timings.flushTimeoutSeconds).toISOString(),
   };
 }
@@ -236,8 +254,17 @@ export async function checkFlush(
   for (const c of state.collections.filter((x) => !x.confirmed)) {
     c.polls += 1;
     if (!c.ticket) throw new Error(`milvus.json of backup ${state.backupId} has no flush ticket for ${c.database}.${c.collection}: it was written by an older version; run the backup again`);
-    if (!(await milvus.flushed(c.database, c.collection, c.ticket))) continue;
-    const count = await countNow(milvus, c.database, c.collection);
+    // A collection dropped since its flush was asked for: the flush state of a name that no longer
+    // resolves, or of dropped segments (datacoord counts them flushed), then its count, say so.
+    let count: Count;
+    try {
+      if (!(await milvus.flushed(c.database, c.collection, c.ticket))) continue;
+      count = await countNow(milvus, c.database, c.collection);
+    } catch (err) {
+      if (!isCollectionGone(err)) throw err;
+      Object.assign(c, { confirmed: true, dropped: 'flush', droppedBecause: errorText(err) });
+      continue;
+    }
     Object.assign(c, { confirmed: true, confirmedBy: count.by, rows: count.rows });
   }
   await writeState(ctx.vault, progress.milvusKey, state);
@@ -300,13 +327,17 @@ export const COUNTS_AT_ONCE = 4;
  * listed, a count it cannot serve): such a count is left out. No answer, or an HTTP status from a
  * proxy in the way, is thrown: the step is retried.
  */
-async function countOrProblem(milvus: MilvusClient, database: string, collection: string): Promise<Count | string> {
+async function countOrProblem(milvus: MilvusClient, database: string, collection: string): Promise<Count | { problem: string; gone: boolean }> {
   try {
     return await countNow(milvus, database, collection);
   } catch (err) {
-    if (err instanceof MilvusApiError && !err.httpStatus) return `Milvus answered: ${err.message}`;
+    if (err instanceof MilvusApiError && !err.httpStatus) return { problem: `Milvus answered: ${err.message}`, gone: isCollectionGone(err) };
     throw err;
   }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 /**
@@ -315,14 +346,18 @@ async function countOrProblem(milvus: MilvusClient, database: string, collection
  * counted two ways, which cannot be compared).
  */
 function rowCountsOf(state: MilvusState): RowCount[] {
-  return state.collections.map((c) => ({
-    database: c.database,
-    collection: c.collection,
-    rows: c.rows!,
-    confirmedBy: c.confirmedBy!,
-    ...(c.before && c.before.by === c.confirmedBy ? { rowsBeforeFlush: c.before.rows } : {}),
-    ...(c.after && c.after.by === c.confirmedBy ? { rowsAfterSnapshots: c.after.rows } : {}),
-  }));
+  // A collection dropped before its flush was confirmed has no count and nothing to restore.
+  return state.collections
+    .filter((c) => c.dropped !== 'flush')
+    .map((c) => ({
+      database: c.database,
+      collection: c.collection,
+      rows: c.rows!,
+      confirmedBy: c.confirmedBy!,
+      ...(c.before && c.before.by === c.confirmedBy ? { rowsBeforeFlush: c.before.rows } : {}),
+      ...(c.after && c.after.by === c.confirmedBy ? { rowsAfterSnapshots: c.after.rows } : {}),
+      ...(c.dropped === 'recount' ? { droppedDuringBackup: true } : {}),
+    }));
 }
 
 /** What RecountRows found: how many collections it counted, and those whose count moved during the backup. */
@@ -336,6 +371,9 @@ export interface RecountSummary {
   /** `db.collection: why` of each collection with a count left out, before the flush or after the snapshots (at most 5 named). */
   readonly uncounted: readonly string[];
   readonly uncountedCount: number;
+  /** `db.collection (when)` of each collection Milvus said was dropped during the backup (at most 5 named). */
+  readonly dropped: readonly string[];
+  readonly droppedCount: number;
 }
 
 /**
@@ -349,12 +387,15 @@ export interface RecountSummary {
 export async function recountRows(ctx: { readonly vault: VaultStore }, milvus: MilvusClient, backupId: string): Promise<{ rowCounts: RowCount[]; summary: RecountSummary }> {
   const key = milvusStateKey(backupId);
   const state = await readState(ctx.vault, key);
-  const todo = state.collections.filter((c) => c.confirmed && !c.after);
+  const todo = state.collections.filter((c) => c.confirmed && !c.after && c.dropped !== 'flush');
   const afters = await mapBounded(todo, COUNTS_AT_ONCE, (c) => countOrProblem(milvus, c.database, c.collection));
   for (const [i, c] of todo.entries()) {
     const after = afters[i]!;
     delete c.afterProblem;
-    if (typeof after === 'string') c.afterProblem = after;
+    delete c.dropped;
+    delete c.droppedBecause;
+    if ('problem' in after && after.gone) Object.assign(c, { dropped: 'recount', droppedBecause: after.problem });
+    else if ('problem' in after) c.afterProblem = after.problem;
     else if (after.by !== c.confirmedBy) c.afterProblem = `counted by ${after.by} now and by ${c.confirmedBy} at the flush (loaded or released since)`;
     else c.after = after;
   }
@@ -362,7 +403,8 @@ export async function recountRows(ctx: { readonly vault: VaultStore }, milvus: M
   const rowCounts = rowCountsOf(state);
   const moved = rowCounts.filter((r) => (r.rowsBeforeFlush ?? r.rows) !== r.rows || (r.rowsAfterSnapshots ?? r.rows) !== r.rows);
   const problems = (c: CollectionFlush) => [c.beforeProblem && `before the flush: ${c.beforeProblem}`, c.afterProblem && `after the snapshots: ${c.afterProblem}`].filter(Boolean).join('; ');
-  const uncounted = state.collections.filter((c) => problems(c) !== '');
+  const uncounted = state.collections.filter((c) => !c.dropped && problems(c) !== '');
+  const dropped = state.collections.filter((c) => c.dropped);
   return {
     rowCounts,
     summary: {
@@ -372,6 +414,8 @@ export async function recountRows(ctx: { readonly vault: VaultStore }, milvus: M
       movedCount: moved.length,
       uncounted: uncounted.slice(0, 5).map((c) => `${c.database}.${c.collection}: ${problems(c)}`),
       uncountedCount: uncounted.length,
+      dropped: dropped.slice(0, 5).map((c) => `${c.database}.${c.collection} (${c.dropped === 'flush' ? 'before its flush was confirmed: not in the backup' : 'after its flush: a restore may or may not have it'})`),
+      droppedCount: dropped.length,
     },
   };
 }

@@ -250,7 +250,10 @@ function describeRecount(r: RecountSummary): string {
   const more = (shown: number, all: number) => (all > shown ? `, and ${all - shown} more` : '');
   const moved = r.movedCount === 0 ? 'no count moved during the backup' : `${r.movedCount} moved during the backup (${r.moved.join('; ')}${more(r.moved.length, r.movedCount)})`;
   const uncounted = r.uncountedCount === 0 ? '' : `; ${r.uncountedCount} with a count left out (${r.uncounted.join('; ')}${more(r.uncounted.length, r.uncountedCount)})`;
-  return `${r.counted} of ${r.collections} collection(s) counted again after the snapshots: ${moved}${uncounted}`;
+  // Older executions in flight return no `dropped`.
+  const droppedCount = r.droppedCount ?? 0;
+  const dropped = droppedCount === 0 ? '' : `; ${droppedCount} dropped during the backup (${r.dropped.join('; ')}${more(r.dropped.length, droppedCount)})`;
+  return `${r.counted} of ${r.collections} collection(s) counted again after the snapshots: ${moved}${uncounted}${dropped}`;
 }
 
 /**

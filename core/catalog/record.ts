@@ -50,6 +50,12 @@ export const RowCount = z.object({
    */
   rowsBeforeFlush: z.number().int().nonnegative().optional(),
   rowsAfterSnapshots: z.number().int().nonnegative().optional(),
+  /**
+   * Milvus said the collection no longer existed once every snapshot was cut: it was dropped
+   * after its flush, before or after etcd's cut, so a restore may or may not have it (validation
+   * accepts both). Absent otherwise.
+   */
+  droppedDuringBackup: z.literal(true).optional(),
 });
 export type RowCount = z.infer<typeof RowCount>;
 
@@ -285,6 +291,11 @@ export const CollectionCheck = z.object({
    */
   countedBy: z.enum(['count', 'stats']).optional(),
   loaded: z.boolean(),
+  /**
+   * The backup found the collection dropped after its flush (RowCount `droppedDuringBackup`) and
+   * the restore does not have it: accepted, with nothing to count. Absent otherwise.
+   */
+  droppedDuringBackup: z.literal(true).optional(),
   /** Hits of the sample search (absent when it did not run). */
   searchHits: z.number().int().nonnegative().optional(),
   /**

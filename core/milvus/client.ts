@@ -88,10 +88,26 @@ export class MilvusManagementError extends Error {
   constructor(
     readonly operation: string,
     message: string,
+    /** The code Milvus wrote in the answer's status (merr), when it answered one. */
+    readonly milvusCode?: number,
   ) {
     super(`Milvus ${operation} failed: ${message}`);
     this.name = 'MilvusManagementError';
   }
+}
+
+/**
+ * merr codes (pkg/util/merr/errors.go) with which Milvus refuses a collection or database that
+ * does not exist: 100 `ErrCollectionNotFound`, 800 `ErrDatabaseNotFound`. During a backup they
+ * mean the collection was dropped after it was listed (an application swapping collections behind
+ * an alias drops the old one), not that Milvus is unwell.
+ */
+const GONE_CODES: ReadonlySet<number> = new Set([100, 800]);
+
+/** Whether `err` is Milvus's own answer that the collection (or its database) does not exist ({@link GONE_CODES}). */
+export function isCollectionGone(err: unknown): boolean {
+  if (err instanceof MilvusApiError) return !err.httpStatus && GONE_CODES.has(err.code);
+  return err instanceof MilvusManagementError && err.milvusCode !== undefined && GONE_CODES.has(err.milvusCode);
 }
 
 export type LoadState = 'LoadStateNotExist' | 'LoadStateNotLoad' | 'LoadStateLoading' | 'LoadStateLoaded';
@@ -349,7 +365,10 @@ export class MilvusClient {
     }
     const status = body.status as { error_code?: unknown; code?: unknown; reason?: unknown } | undefined;
     const failed = (status?.error_code !== undefined && status.error_code !== 0 && status.error_code !== 'Success') || (status?.code !== undefined && Number(status.code) !== 0);
-    if (failed) throw new MilvusManagementError(what, String(status?.reason ?? JSON.stringify(status)));
+    if (failed) {
+      const code = Number(status?.code);
+      throw new MilvusManagementError(what, String(status?.reason ?? JSON.stringify(status)), Number.isInteger(code) && code !== 0 ? code : undefined);
+    }
     return body;
   }
 

@@ -238,6 +238,12 @@ export async function checkValidation(
   for (const e of expected) {
     const collections = byDatabase.get(e.database);
     if (collections?.has(e.collection)) continue;
+    // Dropped during the backup, after its flush: whether the restore has it depends on whether
+    // the drop reached etcd before its cut. Without it, there is nothing of it to check.
+    if (e.droppedDuringBackup) {
+      checks.set(e, { database: e.database, collection: e.collection, ...expectedOf(e), loaded: false, ok: true, droppedDuringBackup: true });
+      continue;
+    }
     const problem = collections ? `missing: database ${e.database} has no collection ${e.collection}` : `missing: there is no database ${e.database}`;
     checks.set(e, { database: e.database, collection: e.collection, ...expectedOf(e), loaded: false, ok: false, problem });
   }
@@ -251,7 +257,7 @@ export async function checkValidation(
   const loadErrors = new Map(Object.entries(progress.loadErrors ?? {}));
   // The round that only looks (see the module documentation): not when a collection is missing,
   // as that round fails at once anyway.
-  const lookRound = firstRound && checks.size === 0 && present.some((e) => e.confirmedBy === 'stats');
+  const lookRound = firstRound && ![...checks.values()].some((c) => !c.ok) && present.some((e) => e.confirmedBy === 'stats');
   // Released collections this round released again: each moves the deadline on.
   let releasedNow = 0;
   // Released collections waiting for their turn, in the order of `expected`, and how many of them
@@ -579,6 +585,11 @@ export function withinExpected(c: Pick<CollectionCheck, 'expected' | 'expectedMi
 /** `1000`, or `1000 (998–1012)` when the count moved while the backup ran: for tables. */
 export function expectedCell(c: Pick<CollectionCheck, 'expected' | 'expectedMin' | 'expectedMax'>): string {
   return c.expectedMin !== undefined && c.expectedMax !== undefined ? `${c.expected} (${c.expectedMin}–${c.expectedMax})` : `${c.expected}`;
+}
+
+/** A check's last table column: its problem, or why a collection dropped during the backup is absent. */
+export function checkNote(c: Pick<CollectionCheck, 'problem' | 'droppedDuringBackup'>): string {
+  return c.problem ?? (c.droppedDuringBackup ? 'dropped during the backup: not restored' : '');
 }
 
 /** `1000`, or `1000 (998 to 1012: written during the backup)` when the count moved while the backup ran. */

@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
 import { checkFlush, recountRows, startFlush } from '../../core/backup/quiesce.js';
-import { MilvusApiError, MilvusClient, type LoadState, type PersistTicket } from '../../core/milvus/client.js';
+import { MilvusApiError, MilvusClient, MilvusManagementError, type LoadState, type PersistTicket } from '../../core/milvus/client.js';
 import type { MilvusAnswer, MilvusCall, MilvusTransport } from '../../core/milvus/transport.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 
@@ -54,7 +54,7 @@ describe('RecountRows', () => {
     expect(asked.slice(0, 3)).toEqual(['loadState', 'count', 'persist']);
     expect(flushed).toEqual([{ database: 'default', collection: 'docs', rows: 110, confirmedBy: 'count', rowsBeforeFlush: 100 }]);
     expect(rowCounts).toEqual([{ database: 'default', collection: 'docs', rows: 110, confirmedBy: 'count', rowsBeforeFlush: 100, rowsAfterSnapshots: 125 }]);
-    expect(summary).toEqual({ collections: 1, counted: 1, moved: ['default.docs: 100 → 110 → 125'], movedCount: 1, uncounted: [], uncountedCount: 0 });
+    expect(summary).toEqual({ collections: 1, counted: 1, moved: ['default.docs: 100 → 110 → 125'], movedCount: 1, uncounted: [], uncountedCount: 0, dropped: [], droppedCount: 0 });
   });
 
   test('a collection nobody wrote to has three equal counts and moved nowhere', async () => {
@@ -81,15 +81,75 @@ describe('RecountRows', () => {
     expect(rowCounts).toEqual([{ database: 'default', collection: 'docs', rows: 100, confirmedBy: 'count', rowsAfterSnapshots: 100 }]);
   });
 
-  test("Milvus's own error for a collection (dropped since) leaves its count out instead of failing the backup", async () => {
-    const dropped = new MilvusApiError('collections/get_stats', 100, 'collection not found[database=default][collection=docs]');
-    // Its load state answers the same error, which is no load state: then get_stats is asked.
-    const milvus = milvusAnswering({ loadStates: ['LoadStateLoaded', 'LoadStateLoaded', dropped], counts: [100], stats: [dropped] });
+  test("Milvus's own error for a collection leaves its count out instead of failing the backup", async () => {
+    const refused = new MilvusApiError('collections/get_stats', 65535, 'datacoord not healthy');
+    // Its load state answers an error too, which is no load state: then get_stats is asked.
+    const milvus = milvusAnswering({ loadStates: ['LoadStateLoaded', 'LoadStateLoaded', refused], counts: [100], stats: [refused] });
 
     const { rowCounts, summary } = await backUp(milvus);
 
     expect(rowCounts[0]!.rowsAfterSnapshots).toBeUndefined();
-    expect(summary.uncounted).toEqual([`default.docs: after the snapshots: Milvus answered: ${dropped.message}`]);
+    expect(rowCounts[0]!.droppedDuringBackup).toBeUndefined();
+    expect(summary.uncounted).toEqual([`default.docs: after the snapshots: Milvus answered: ${refused.message}`]);
+  });
+
+  test('a collection Milvus no longer has after the snapshots (dropped since its flush) keeps its count, marked dropped during the backup', async () => {
+    for (const gone of [
+      new MilvusApiError('collections/get_stats', 100, 'collection not found[database=default][collection=docs]'),
+      new MilvusApiError('collections/get_stats', 800, 'database not found[database=default]'),
+    ]) {
+      const milvus = milvusAnswering({ loadStates: ['LoadStateLoaded', 'LoadStateLoaded', gone], counts: [100], stats: [gone] });
+
+      const { rowCounts, summary } = await backUp(milvus);
+
+      expect(rowCounts).toEqual([{ database: 'default', collection: 'docs', rows: 100, confirmedBy: 'count', rowsBeforeFlush: 100, droppedDuringBackup: true }]);
+      expect(summary).toMatchObject({ counted: 0, uncounted: [], uncountedCount: 0, droppedCount: 1, dropped: ['default.docs (after its flush: a restore may or may not have it)'] });
+    }
+  });
+
+  test('a collection dropped before its flush is confirmed is recorded dropped, with no count, and the backup goes on', async () => {
+    const gone = new MilvusManagementError('flush state', 'collection not found[database=default][collection=docs]', 100);
+    const milvus = milvusAnswering({ loadStates: ['LoadStateLoaded'], counts: [100] });
+    (milvus as unknown as { flushed: () => Promise<boolean> }).flushed = async () => {
+      throw gone;
+    };
+
+    const { flushed, rowCounts, summary } = await backUp(milvus);
+
+    expect(flushed).toEqual([]);
+    expect(rowCounts).toEqual([]);
+    expect(summary).toMatchObject({ collections: 1, counted: 0, uncountedCount: 0, droppedCount: 1, dropped: ['default.docs (before its flush was confirmed: not in the backup)'] });
+  });
+
+  test('a collection dropped between its listing and its flush request is not flushed, counted or expected', async () => {
+    const asked: string[] = [];
+    const milvus = milvusAnswering({ loadStates: ['LoadStateLoaded'], counts: [100] }, asked);
+    (milvus as unknown as { persist: () => Promise<PersistTicket> }).persist = async () => {
+      throw new MilvusManagementError('flush', 'collection not found[database=default][collection=docs]', 100);
+    };
+
+    const { flushed, rowCounts, summary } = await backUp(milvus);
+
+    expect(flushed).toEqual([]);
+    expect(rowCounts).toEqual([]);
+    expect(summary).toMatchObject({ droppedCount: 1, dropped: ['default.docs (before its flush was confirmed: not in the backup)'] });
+    // Counted once, before the flush request; never again.
+    expect(asked).toEqual(['loadState', 'count']);
+  });
+
+  test('any other failure of the flush or its confirmation still fails the step', async () => {
+    for (const [call, failure] of [
+      ['persist', new MilvusManagementError('flush', 'rate limit exceeded', 8)],
+      ['flushed', new MilvusManagementError('flush state', 'answered HTTP 503: upstream connect error')],
+      ['flushed', new MilvusApiError('collections/get_load_state', 404, 'HTTP 404: page not found', { httpStatus: true })],
+    ] as const) {
+      const milvus = milvusAnswering({ loadStates: ['LoadStateLoaded'], counts: [100] });
+      (milvus as unknown as Record<string, () => Promise<never>>)[call] = async () => {
+        throw failure;
+      };
+
+      await expect(backUp(milvus)).rejects.toBe(failure);
+    }
   });
 
   test('a count before the flush that Milvus refuses is left out: the flush is still asked for', async () => {

@@ -114,3 +114,47 @@ describe('validation of a collection whose count did not move', () => {
     expect(failing!.expectedMax).toBeUndefined();
   });
 });
+
+describe('validation of a collection dropped during the backup, after its flush', () => {
+  it('accepts its absence, as a restore whose etcd was cut after the drop has it, and still checks the others', async () => {
+    const checks = await validate([
+      docsCount({}),
+      { database: 'default', collection: 'old_docs', rows: 70, confirmedBy: 'count', droppedDuringBackup: true },
+      { database: 'archive', collection: 'old_events', rows: 30, confirmedBy: 'stats', droppedDuringBackup: true },
+    ]);
+
+    expect(checks).toEqual([
+      expect.objectContaining({ collection: 'docs', ok: true, restored: docs }),
+      { database: 'default', collection: 'old_docs', expected: 70, loaded: false, ok: true, droppedDuringBackup: true },
+      { database: 'archive', collection: 'old_events', expected: 30, loaded: false, ok: true, droppedDuringBackup: true },
+    ]);
+    expect(validationFailure(checks)).toBeUndefined();
+  });
+
+  it('checks it as any other when the restore has it (the drop came after the cut)', async () => {
+    const [check] = await validate([docsCount({ rows: docs + 1, droppedDuringBackup: true })]);
+
+    expect(check).toMatchObject({ ok: false, restored: docs, problem: `expected ${docs + 1} rows, restored ${docs}` });
+    expect(check!.droppedDuringBackup).toBeUndefined();
+  });
+
+  it('still fails a missing collection the backup did not see dropped', async () => {
+    const checks = await validate([docsCount({}), { database: 'default', collection: 'old_docs', rows: 70, confirmedBy: 'count' }]);
+
+    expect(validationFailure(checks)!.message).toContain('missing: database default has no collection old_docs');
+  });
+});
+
+describe('a collection dropped during the backup beside one the source had released', () => {
+  it('does not stop validation from telling the released one and releasing it again', async () => {
+    const eventsCount: RowCount = { database: 'default', collection: 'events', rows: events, confirmedBy: 'stats' };
+    // Released, as the source had it (an earlier validation may have left it loaded).
+    await rest(sim, '/v2/vectordb/collections/release', { collectionName: 'events' });
+    const [alone] = await validate([eventsCount]);
+    await rest(sim, '/v2/vectordb/collections/release', { collectionName: 'events' });
+    const [beside] = await validate([eventsCount, { database: 'default', collection: 'old_docs', rows: 70, confirmedBy: 'count', droppedDuringBackup: true }]);
+
+    expect(alone).toMatchObject({ ok: true, released: true });
+    expect(beside).toEqual(alone);
+  });
+});
