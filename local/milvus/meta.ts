@@ -84,7 +84,8 @@ export interface CollectionInfo {
   physical_channel_names: string[];
   shards_num: number;
   consistency_level: 'Bounded' | 'Strong' | 'Session' | 'Eventually';
-  state: 'CollectionCreated';
+  /** `CollectionDropping` from a drop until garbage collection has removed its data (see `dropCollection`). */
+  state: 'CollectionCreated' | 'CollectionDropping';
   partitionIDs: string[];
   partitionNames: string[];
   properties: KeyValue[];

@@ -75,7 +75,7 @@ import { completeFlush, dropCollection, openGrowingSegment, readMilvusState, upd
 import { FilterError, parseFilter, type FieldKinds, type ScalarValue } from './filter.js';
 import { milvusBehaviour, milvusLine, parseMilvusVersion, type MilvusBehaviour, type MilvusVersion } from '../../core/milvus/version.js';
 import { etcdKeys, hybridTimestamp, objectKeys, type LoadInfo, type SegmentIndex } from './meta.js';
-import { parse as parseLossless } from 'lossless-json';
+import { parse as parseLossless, stringify as stringifyLossless } from 'lossless-json';
 import type {
   GcState,
   MilvusCall,
@@ -236,6 +236,11 @@ interface PendingFlush {
 }
 
 /** A REST answer with top-level fields besides `code` and `data` (search adds `cost`). */
+/** Whether `value` (an answer's data) holds a bigint at its top level. */
+function hasBigInt(value: object): boolean {
+  return Object.values(value).some((v) => typeof v === 'bigint');
+}
+
 class RestAnswer {
   constructor(
     readonly data: unknown,
@@ -254,6 +259,12 @@ interface RestContext {
 
 function json(status: number, value: unknown): ProxyResponse {
   return { status, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify(value) };
+}
+
+/** A management-port answer that the collection does not exist (merr 100, as the proxy's JSON handlers write it). */
+function collectionNotFound(dbName: string, name: string, detail: Record<string, unknown>): ProxyResponse {
+  detail.outcome = 'collection not found';
+  return text(200, JSON.stringify({ status: { error_code: 4, reason: `collection not found[database=${dbName}][collection=${name}]`, code: MilvusErrorCode.CollectionNotFound } }));
 }
 
 function text(status: number, body: string): ProxyResponse {
@@ -519,10 +530,7 @@ export class MilvusSimulator {
     const ts = hybridTimestamp(this.now().getTime()).toString();
     for (const name of names) {
       const c = state.collections.find((x) => x.database === dbName && x.name === name);
-      if (!c) {
-        detail.outcome = 'collection not found';
-        return text(200, JSON.stringify({ status: { error_code: 4, reason: `collection not found[database=${dbName}][collection=${name}]`, code: MilvusErrorCode.CollectionNotFound } }));
-      }
+      if (!c) return collectionNotFound(dbName, name, detail);
       this.acceptFlush(c);
       segIds.push(`${JSON.stringify(name)}:{"data":[${c.growingSegmentIds.join(',')}]}`);
       flushTs.push(`${JSON.stringify(name)}:${ts}`);
@@ -537,15 +545,17 @@ export class MilvusSimulator {
   private persistState(request: ProxyRequest, state: MilvusState, detail: Record<string, unknown>): ProxyResponse {
     const body = parseJsonBody(request.body);
     const ids = Array.isArray(body.segmentIDs) ? body.segmentIDs.map(String) : [];
-    const c = state.collections.find((x) => x.database === (body.db_name || 'default') && x.name === body.collection_name);
-    if (!c) {
-      // The proxy resolves the collection's name to its id for datacoord's channel check
-      // (internal/proxy/impl.go GetFlushState): a dropped collection's name resolves to nothing.
-      detail.outcome = 'collection not found';
-      return text(200, JSON.stringify({ status: { error_code: 4, reason: `collection not found[database=${String(body.db_name || 'default')}][collection=${String(body.collection_name)}]`, code: MilvusErrorCode.CollectionNotFound } }));
-    }
-    // A segment sealed by the flush is done once it is no longer growing (flushed, or compacted away).
-    const flushed = c !== undefined && ids.every((id) => !c.growingSegmentIds.includes(id));
+    const dbName = typeof body.db_name === 'string' && body.db_name !== '' ? body.db_name : 'default';
+    const name = typeof body.collection_name === 'string' ? body.collection_name : '';
+    // Given a name, the proxy resolves it to the collection's id for datacoord's channel check
+    // (internal/proxy/impl.go GetFlushState, globalMetaCache.GetCollectionID): a dropped
+    // collection's name resolves to nothing. Without one, only the segments are looked at.
+    const c = state.collections.find((x) => x.database === dbName && x.name === name);
+    if (name !== '' && !c) return collectionNotFound(dbName, name, detail);
+    // A segment sealed by the flush is done once it is no longer growing (flushed, dropped, or
+    // compacted away: datacoord's GetHealthySegment finds none of those).
+    const growing = new Set(state.collections.flatMap((x) => x.growingSegmentIds));
+    const flushed = ids.every((id) => !growing.has(id));
     detail.flushed = flushed;
     return text(200, flushed ? '{"status":{},"flushed":true}' : '{"status":{}}');
   }
@@ -644,6 +654,8 @@ export class MilvusSimulator {
       const data = await handler.call(this, { request, volumes, state, body, dbName, detail });
       detail.code = 0;
       if (data instanceof RestAnswer) return json(200, { code: 0, ...data.extra, data: data.data });
+      // int64 values as Go's encoding/json writes them: every digit (JSON.stringify has no bigints).
+      if (data && typeof data === 'object' && hasBigInt(data)) return { ...json(200, {}), body: stringifyLossless({ code: 0, data }) ?? '' };
       return json(200, { code: 0, data });
     } catch (err) {
       if (err instanceof HttpAnswer) return err.response;
@@ -1076,7 +1088,8 @@ export class MilvusSimulator {
       const c = this.collection(ctx);
       return {
         collectionName: c.name,
-        collectionID: Number(c.id),
+        // An int64 beyond JavaScript's safe integers (a TSO-based id): written with every digit.
+        collectionID: BigInt(c.id),
         description: c.info.schema.description,
         autoId: false,
         fields: c.info.schema.fields.map((f) => ({
@@ -1175,7 +1188,10 @@ export class MilvusSimulator {
       }
       ctx.detail.collection = name;
       await dropCollection(ctx.volumes, c.id);
-      this.flushes.delete(c.id); // its channels are gone: nothing of it is flushed any more
+      // Its channels are gone: nothing of it is flushed any more, and rows only in its growing
+      // segments go with it.
+      this.flushes.delete(c.id);
+      this.mutations.delete(c.id);
       this.loads.delete(c.id);
       this.loadedSegments.delete(c.id);
       this.failedLoads.delete(c.id);

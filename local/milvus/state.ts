@@ -179,7 +179,8 @@ export async function readMilvusState(volumes: MilvusVolumes, options: { segment
   const collections: CollectionState[] = [];
   for (const [, value] of entriesWithPrefix(entries, etcdKeys.collectionPrefix())) {
     const info = parse<CollectionInfo>(value);
-    if (!info || !dbName.has(info.dbId)) continue;
+    // Only available collections, as rootcoord lists and describes them: one being dropped is not.
+    if (!info || !dbName.has(info.dbId) || info.state !== 'CollectionCreated') continue;
     const segments: SegmentSummary[] = [];
     let persistedRows = 0;
     let statsRows = 0;
@@ -413,27 +414,30 @@ export async function updateLoadInfo(
 }
 
 /**
- * Drops a collection as Milvus's DropCollection ends (internal/rootcoord/drop_collection_task.go:
- * the collection is marked dropping, which hides it from list and describe at once, then its load
- * is released, its channels' segments are marked Dropped by datacoord for garbage collection, and
- * its meta is removed): one etcd transaction here, under the etcd lock (see `withEtcdLock`), that
- * deletes its collection, partition, field, index and load-info keys and marks its segments Dropped (their
- * files stay for GC). A collection already gone changes nothing. Returns whether it was there.
+ * Drops a collection as Milvus's DropCollection leaves it for hours
+ * (internal/rootcoord/drop_collection_task.go): its collection info is marked
+ * `CollectionDropping`, which hides it from list and describe at once (and a rootcoord started
+ * again from this etcd drops it again), its load is released (the load info deleted), and its
+ * segments are marked Dropped by datacoord. Its meta goes only after garbage collection has
+ * removed the segments' files (the task's confirm-GC step, after `gc.dropTolerance`, and never
+ * while GC is paused), which the simulator does not model: the meta stays. One etcd transaction,
+ * under the etcd lock (see `withEtcdLock`). A collection not there, or already dropping, changes
+ * nothing. Returns whether it was dropped.
  */
 export async function dropCollection(volumes: MilvusVolumes, collectionId: string): Promise<boolean> {
   const v = resolveVolumes(volumes);
   return withEtcdLock(v.etcdDirs, async () => {
     const { revision, entries } = await readEtcd(v.etcdDirs);
-    const info = entriesWithPrefix(entries, etcdKeys.collectionPrefix()).find(([, value]) => parse<CollectionInfo>(value)?.ID === collectionId);
-    if (!info) return false;
-    entries.delete(info[0]);
-    for (const prefix of [etcdKeys.partition(collectionId, ''), etcdKeys.field(collectionId, ''), etcdKeys.fieldIndex(collectionId, '')]) {
-      for (const [key] of entriesWithPrefix(entries, prefix)) entries.delete(key);
-    }
+    const found = entriesWithPrefix(entries, etcdKeys.collectionPrefix())
+      .map(([key, value]) => [key, parse<CollectionInfo>(value)] as const)
+      .find(([, info]) => info?.ID === collectionId && info.state === 'CollectionCreated');
+    if (!found) return false;
+    const [key, info] = found;
+    entries.set(key, JSON.stringify({ ...info, state: 'CollectionDropping' }));
     entries.delete(etcdKeys.loadInfo(collectionId));
-    for (const [key, value] of entriesWithPrefix(entries, etcdKeys.segmentPrefix(collectionId))) {
+    for (const [segmentKey, value] of entriesWithPrefix(entries, etcdKeys.segmentPrefix(collectionId))) {
       const seg = parse<SegmentInfo>(value);
-      if (seg && seg.state !== 'Dropped') entries.set(key, JSON.stringify({ ...seg, state: 'Dropped' }));
+      if (seg && seg.state !== 'Dropped') entries.set(segmentKey, JSON.stringify({ ...seg, state: 'Dropped' }));
     }
     await writeEtcdDb(v.etcdDirs, { revision: revision + 1, entries });
     return true;

@@ -1,12 +1,14 @@
 import { describe, expect, test } from '@jest/globals';
 import { MilvusSimulator, readMilvusState } from '../../local/milvus/index.js';
 import { readEtcd } from '../../local/milvus/etcd-store.js';
+import { etcdKeys } from '../../local/milvus/meta.js';
 import { clock, managementRequest, rest, seededCopyPerTest, type TempVolumes } from './helpers.js';
 
-// DropCollection as Milvus ends it (internal/rootcoord/drop_collection_task.go): the collection
-// is gone from list and describe, its load ends, its segments are Dropped for GC (files kept),
-// and a Milvus started again from the same etcd does not have it. Dropping one that does not
-// exist succeeds.
+// DropCollection as Milvus leaves it until garbage collection has removed its data
+// (internal/rootcoord/drop_collection_task.go): the collection is marked dropping, so it is gone
+// from list and describe, its load ends, its segments are Dropped for GC (files kept), and a
+// Milvus started again from the same etcd does not have it. Dropping one that does not exist
+// succeeds.
 const COLLECTIONS = [
   { database: 'default', name: 'docs', dim: 4, rows: 400, segments: 1 },
   { database: 'default', name: 'old_docs', dim: 4, rows: 300, segments: 2 },
@@ -38,19 +40,27 @@ describe('collections/drop on the simulated Milvus', () => {
     expect((await rest(sim, '/v2/vectordb/collections/get_load_state', { dbName: 'default', collectionName: 'docs' })).json.code).toBe(0);
   });
 
-  test('marks its segments Dropped and deletes its meta in one etcd write; the other collection is untouched', async () => {
+  test('marks it dropping and its segments Dropped in one etcd write, and deletes its load info; the other collection is untouched', async () => {
+    const sim = simulator();
+    await rest(sim, '/v2/vectordb/collections/load', OLD);
+    await sim.loadsSettled();
     const before = await readMilvusState(v.volumes);
     const docsBefore = before.collections.find((c) => c.name === 'docs')!;
     const oldId = before.collections.find((c) => c.name === 'old_docs')!.id;
     expect((await segmentStates(oldId)).length).toBeGreaterThan(0);
+    expect((await readEtcd(v.volumes.etcdDirs)).entries.has(etcdKeys.loadInfo(oldId))).toBe(true);
 
-    await rest(simulator(), '/v2/vectordb/collections/drop', OLD);
+    await rest(sim, '/v2/vectordb/collections/drop', OLD);
 
     const after = await readMilvusState(v.volumes);
     expect(after.revision).toBe(before.revision + 1);
     expect(after.collections.map((c) => c.name)).toEqual(['docs']);
     expect(after.collections[0]!.segments).toEqual(docsBefore.segments);
     expect(new Set(await segmentStates(oldId))).toEqual(new Set(['Dropped']));
+    const { entries } = await readEtcd(v.volumes.etcdDirs);
+    const info = [...entries].find(([key]) => key.includes('/root-coord/database/collection-info/') && key.endsWith(`/${oldId}`));
+    expect(JSON.parse(info![1])).toMatchObject({ state: 'CollectionDropping' });
+    expect(entries.has(etcdKeys.loadInfo(oldId))).toBe(false);
     expect((await segmentStates(docsBefore.id)).includes('Dropped')).toBe(false);
   });
 
@@ -60,10 +70,13 @@ describe('collections/drop on the simulated Milvus', () => {
     expect((await rest(simulator(), '/v2/vectordb/collections/list', { dbName: 'default' })).json.data).toEqual(['docs']);
   });
 
-  test('succeeds for a collection that does not exist, changing nothing', async () => {
+  test('succeeds for a collection that does not exist, or is already dropping, changing nothing', async () => {
+    const sim = simulator();
+    await rest(sim, '/v2/vectordb/collections/drop', OLD);
     const before = await readMilvusState(v.volumes);
 
-    expect((await rest(simulator(), '/v2/vectordb/collections/drop', { dbName: 'default', collectionName: 'never' })).json.code).toBe(0);
+    expect((await rest(sim, '/v2/vectordb/collections/drop', { dbName: 'default', collectionName: 'never' })).json.code).toBe(0);
+    expect((await rest(sim, '/v2/vectordb/collections/drop', OLD)).json.code).toBe(0);
 
     expect((await readMilvusState(v.volumes)).revision).toBe(before.revision);
   });
