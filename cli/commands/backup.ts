@@ -132,8 +132,15 @@ export function renderBackup(r: BackupRecord, progress: readonly VolumeProgress[
     // Before the flush and after the snapshots: the same count, apart when Milvus was written to during the backup.
     parts.push(
       '\nRow counts:\n',
-      formatTable(['database', 'collection', 'rows', 'before flush', 'after snapshots', 'confirmed by'], r.rowCounts.map((x) => [x.database, x.collection, x.rows, x.rowsBeforeFlush ?? '', x.rowsAfterSnapshots ?? '', x.confirmedBy])),
+      formatTable(['database', 'collection', 'rows', 'before flush', 'after snapshots', 'confirmed by'], r.rowCounts.map((x) => [x.database, x.collection, x.rows, x.rowsBeforeFlush ?? '', x.rowsAfterSnapshots ?? (x.droppedDuringBackup ? 'dropped' : ''), x.confirmedBy])),
     );
+  }
+  const droppedAfter = r.rowCounts.filter((x) => x.droppedDuringBackup);
+  if (r.droppedBeforeFlush?.length || droppedAfter.length) {
+    const names = (list: readonly { database: string; collection: string }[]) => list.map((x) => `${x.database}.${x.collection}`).join(', ');
+    parts.push('\nDropped during the backup:\n');
+    if (r.droppedBeforeFlush?.length) parts.push(`  before its flush was confirmed (not in the backup): ${names(r.droppedBeforeFlush)}\n`);
+    if (droppedAfter.length) parts.push(`  after its flush (a restore may or may not have it): ${names(droppedAfter)}\n`);
   }
   if (r.hooks.length) {
     parts.push('\nHooks:\n', formatTable(['phase', 'hook', 'pod', 'container', 'attempts', 'outcome', 'exit'], r.hooks.map((h) => [h.phase, h.hook, h.pod, h.container, h.attempts, h.outcome, h.exitCode ?? ''])));

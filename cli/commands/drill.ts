@@ -69,7 +69,11 @@ export async function checkDrillable(config: Config, catalog: BackupCatalog, inp
   return plan;
 }
 
-const collectionsOk = (e: DrillEvidence): string => `${e.collections.filter((c) => c.ok).length}/${e.collections.length}`;
+/** Collections checked and found right, of those checked (one dropped during the backup and absent is not checked). */
+const collectionsOk = (e: DrillEvidence): string => {
+  const checked = e.collections.filter((c) => !c.droppedDuringBackup);
+  return `${checked.filter((c) => c.ok).length}/${checked.length}`;
+};
 
 /** `drill list` as a kubectl-style table. */
 export function renderDrillList(evidence: readonly DrillEvidence[]): string {

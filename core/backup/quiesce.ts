@@ -35,6 +35,12 @@
  * `rowsAfterSnapshots`). While nothing writes, the three agree and validation requires exactly
  * that count; otherwise it requires the restored count to lie between the lowest and the highest
  * (README, "Writes during a backup").
+ *
+ * A collection may be dropped, or dropped and created again under its name, while the backup
+ * runs. Each look at a collection reads its id too ({@link lookAt}); one Milvus says no longer
+ * exists, or whose name has another id, is recorded dropped and not looked at again: before its
+ * flush is confirmed it is left out of the counts, after it its count is kept, marked
+ * `droppedDuringBackup` (README, "Collections dropped during a backup").
  */
 import type { ResolvedPlan } from '../config/resolve.js';
 import type { RowCount } from '../catalog/record.js';
@@ -85,6 +91,8 @@ interface CollectionFlush {
   after?: Count;
   /** Why it was not counted after the snapshots. */
   afterProblem?: string;
+  /** Its id when it was looked at before its flush (absent in older states, or when Milvus refused it). */
+  collectionId?: string;
   /** What the flush request answered: the segments it sealed and its timestamp. */
   ticket?: PersistTicket;
   polls: number;
@@ -97,6 +105,8 @@ interface CollectionFlush {
   dropped?: 'flush' | 'recount';
   /** What Milvus answered that told it was dropped. */
   droppedBecause?: string;
+  /** The id of the collection its name belonged to when it was found dropped, when there was one (created again). */
+  recreatedAs?: string;
 }
 
 interface MilvusState {
@@ -206,26 +216,46 @@ export async function startFlush(
   if (method.flush !== 'persist') throw new Error(`flush method ${String(method.flush)} is not implemented`);
   const names: { database: string; collection: string }[] = [];
   for (const database of await milvus.listDatabases()) {
-    for (const collection of await milvus.listCollections(database)) names.push({ database, collection });
+    // A database dropped since it was listed (its collections were dropped first) has none left.
+    const listed = await milvus.listCollections(database).catch((err: unknown) => {
+      if (isCollectionGone(err)) return [];
+      throw err;
+    });
+    for (const collection of listed) names.push({ database, collection });
   }
-  // Every collection is counted before any flush is asked for (with inserts only, each flush
-  // holds at least these rows), a few at a time. A count Milvus refuses is left out, not a reason
-  // to fail the backup: it only narrows what validation can tell.
-  const befores = await mapBounded(names, COUNTS_AT_ONCE, ({ database, collection }) => countOrProblem(milvus, database, collection));
+  // Every collection is looked at before any flush is asked for, a few at a time: its id (a
+  // collection dropped and created again under its name later has another), and its count (with
+  // inserts only, each flush holds at least these rows). A count Milvus refuses is left out, not
+  // a reason to fail the backup: it only narrows what validation can tell.
+  const befores = await mapBounded(names, COUNTS_AT_ONCE, ({ database, collection }) => lookAt(milvus, database, collection));
   const collections: CollectionFlush[] = [];
   for (const [i, { database, collection }] of names.entries()) {
     const before = befores[i]!;
+    // Dropped since it was listed (an application swapping collections behind an alias drops the
+    // old one): there is nothing of it to flush or to expect of a restore.
+    const dropped = (because: string): CollectionFlush => ({ database, collection, confirmed: true, polls: 0, dropped: 'flush', droppedBecause: because });
+    if ('gone' in before) {
+      collections.push(dropped(before.gone));
+      continue;
+    }
     let ticket: PersistTicket;
     try {
       ticket = await milvus.persist(database, collection);
     } catch (err) {
-      // Dropped since it was listed (an application swapping collections behind an alias drops
-      // the old one): there is nothing of it to flush or to expect of a restore.
       if (!isCollectionGone(err)) throw err;
-      collections.push({ database, collection, confirmed: true, polls: 0, dropped: 'flush', droppedBecause: errorText(err) });
+      collections.push(dropped(errorText(err)));
       continue;
     }
-    collections.push({ database, collection, confirmed: false, ticket, polls: 0, ...('problem' in before ? { beforeProblem: before.problem } : { before }) });
+    const { count } = before;
+    collections.push({
+      database,
+      collection,
+      ...(before.id !== undefined ? { collectionId: before.id } : {}),
+      confirmed: false,
+      ticket,
+      polls: 0,
+      ...('problem' in count ? { beforeProblem: count.problem } : { before: count }),
+    });
   }
   const key = milvusStateKey(backupId);
   const recorded = { version: versionText(detected), source: detected.source, flush: method.flush, gcPause: method.gcPause, summary: method.summary };
@@ -249,7 +279,7 @@ export async function checkFlush(
   milvus: MilvusClient,
   progress: FlushProgress,
   now: Date,
-): Promise<{ progress: FlushProgress; rowCounts?: RowCount[] }> {
+): Promise<{ progress: FlushProgress; rowCounts?: RowCount[]; droppedBeforeFlush?: { database: string; collection: string }[] }> {
   const state = await readState(ctx.vault, progress.milvusKey);
   for (const c of state.collections.filter((x) => !x.confirmed)) {
     c.polls += 1;
@@ -259,7 +289,14 @@ export async function checkFlush(
     let count: Count;
     try {
       if (!(await milvus.flushed(c.database, c.collection, c.ticket))) continue;
-      count = await countNow(milvus, c.database, c.collection);
+      const now = await lookAt(milvus, c.database, c.collection, c.collectionId);
+      if ('gone' in now) {
+        Object.assign(c, { confirmed: true, dropped: 'flush', droppedBecause: now.gone, ...(now.recreatedAs !== undefined ? { recreatedAs: now.recreatedAs } : {}) });
+        continue;
+      }
+      // Refused (not a collection gone): the step is retried, as before.
+      if ('problem' in now.count) throw now.count.error;
+      count = now.count;
     } catch (err) {
       if (!isCollectionGone(err)) throw err;
       Object.assign(c, { confirmed: true, dropped: 'flush', droppedBecause: errorText(err) });
@@ -277,6 +314,7 @@ export async function checkFlush(
   return {
     progress: next,
     rowCounts: rowCountsOf(state),
+    droppedBeforeFlush: state.collections.filter((c) => c.dropped === 'flush').map((c) => ({ database: c.database, collection: c.collection })),
   };
 }
 
@@ -327,13 +365,39 @@ export const COUNTS_AT_ONCE = 4;
  * listed, a count it cannot serve): such a count is left out. No answer, or an HTTP status from a
  * proxy in the way, is thrown: the step is retried.
  */
-async function countOrProblem(milvus: MilvusClient, database: string, collection: string): Promise<Count | { problem: string; gone: boolean }> {
+async function countOrProblem(milvus: MilvusClient, database: string, collection: string): Promise<Count | { problem: string; error: MilvusApiError }> {
   try {
     return await countNow(milvus, database, collection);
   } catch (err) {
-    if (err instanceof MilvusApiError && !err.httpStatus) return { problem: `Milvus answered: ${err.message}`, gone: isCollectionGone(err) };
+    if (err instanceof MilvusApiError && !err.httpStatus) return { problem: `Milvus answered: ${err.message}`, error: err };
     throw err;
   }
+}
+
+/**
+ * A collection's id and count now, or `gone` (what Milvus answered) when it no longer exists:
+ * Milvus says so ({@link isCollectionGone}), or its name now belongs to another collection than
+ * `expectedId` (dropped and created again under its name). An id Milvus refuses for another
+ * reason of its own is left undefined; a count it refuses is `problem`.
+ */
+async function lookAt(milvus: MilvusClient, database: string, collection: string, expectedId?: string): Promise<{ gone: string; recreatedAs?: string } | { id?: string; count: Count | { problem: string; error: MilvusApiError } }> {
+  let id: string | undefined;
+  try {
+    id = await milvus.collectionId(database, collection);
+  } catch (err) {
+    if (isCollectionGone(err)) return { gone: errorText(err) };
+    if (!(err instanceof MilvusApiError) || err.httpStatus) throw err;
+  }
+  if (expectedId !== undefined && id !== undefined && id !== expectedId) return { gone: `dropped and created again under its name (id ${expectedId}, now ${id})`, recreatedAs: id };
+  const count = await countOrProblem(milvus, database, collection);
+  if ('problem' in count && isCollectionGone(count.error)) return { gone: count.problem };
+  return { ...(id !== undefined ? { id } : {}), count };
+}
+
+/** When a collection was found dropped, and what that means for a restore: for summaries. */
+function droppedWhen(c: CollectionFlush): string {
+  const again = c.recreatedAs !== undefined ? ', and created again under its name' : '';
+  return c.dropped === 'flush' ? `before its flush was confirmed${again}: not in the backup` : `after its flush${again}: a restore may or may not have it`;
 }
 
 function errorText(err: unknown): string {
@@ -356,6 +420,7 @@ function rowCountsOf(state: MilvusState): RowCount[] {
       confirmedBy: c.confirmedBy!,
       ...(c.before && c.before.by === c.confirmedBy ? { rowsBeforeFlush: c.before.rows } : {}),
       ...(c.after && c.after.by === c.confirmedBy ? { rowsAfterSnapshots: c.after.rows } : {}),
+      ...(c.collectionId !== undefined ? { collectionId: c.collectionId } : {}),
       ...(c.dropped === 'recount' ? { droppedDuringBackup: true } : {}),
     }));
 }
@@ -387,15 +452,19 @@ export interface RecountSummary {
 export async function recountRows(ctx: { readonly vault: VaultStore }, milvus: MilvusClient, backupId: string): Promise<{ rowCounts: RowCount[]; summary: RecountSummary }> {
   const key = milvusStateKey(backupId);
   const state = await readState(ctx.vault, key);
-  const todo = state.collections.filter((c) => c.confirmed && !c.after && c.dropped !== 'flush');
-  const afters = await mapBounded(todo, COUNTS_AT_ONCE, (c) => countOrProblem(milvus, c.database, c.collection));
+  // Once found dropped, a collection is not looked at again (a retried Task): one created again
+  // under its name since is another collection.
+  const todo = state.collections.filter((c) => c.confirmed && !c.after && !c.dropped);
+  const looks = await mapBounded(todo, COUNTS_AT_ONCE, (c) => lookAt(milvus, c.database, c.collection, c.collectionId));
   for (const [i, c] of todo.entries()) {
-    const after = afters[i]!;
+    const look = looks[i]!;
     delete c.afterProblem;
-    delete c.dropped;
-    delete c.droppedBecause;
-    if ('problem' in after && after.gone) Object.assign(c, { dropped: 'recount', droppedBecause: after.problem });
-    else if ('problem' in after) c.afterProblem = after.problem;
+    if ('gone' in look) {
+      Object.assign(c, { dropped: 'recount', droppedBecause: look.gone, ...(look.recreatedAs !== undefined ? { recreatedAs: look.recreatedAs } : {}) });
+      continue;
+    }
+    const after = look.count;
+    if ('problem' in after) c.afterProblem = after.problem;
     else if (after.by !== c.confirmedBy) c.afterProblem = `counted by ${after.by} now and by ${c.confirmedBy} at the flush (loaded or released since)`;
     else c.after = after;
   }
@@ -414,7 +483,7 @@ export async function recountRows(ctx: { readonly vault: VaultStore }, milvus: M
       movedCount: moved.length,
       uncounted: uncounted.slice(0, 5).map((c) => `${c.database}.${c.collection}: ${problems(c)}`),
       uncountedCount: uncounted.length,
-      dropped: dropped.slice(0, 5).map((c) => `${c.database}.${c.collection} (${c.dropped === 'flush' ? 'before its flush was confirmed: not in the backup' : 'after its flush: a restore may or may not have it'})`),
+      dropped: dropped.slice(0, 5).map((c) => `${c.database}.${c.collection} (${droppedWhen(c)})`),
       droppedCount: dropped.length,
     },
   };

@@ -157,8 +157,8 @@ async function milvusVersionOf(kube: KubeClients, resolved: ResolvedPlan): Promi
 export async function checkFlushStep(services: Services<'config' | 'catalog' | 'now' | 'kube' | 'vault' | 'timings' | 'dataMover'>, backup: PreparedBackup, progress: FlushProgress): Promise<FlushProgress> {
   const s = locked(services, backup);
   return asStep(timeline(s, backup.backupName), 'CheckFlush', { ends: false }, async () => {
-    const { progress: next, rowCounts } = await withMilvus(await kubeOf(s, backup), plan(s.config, backup), s, backup.backupName, (milvus) => checkFlush(s, milvus, progress, s.now()), guardOf(s, backup));
-    if (rowCounts) await s.catalog.updateBackup(backup.backupName, { rowCounts });
+    const { progress: next, rowCounts, droppedBeforeFlush } = await withMilvus(await kubeOf(s, backup), plan(s.config, backup), s, backup.backupName, (milvus) => checkFlush(s, milvus, progress, s.now()), guardOf(s, backup));
+    if (rowCounts) await s.catalog.updateBackup(backup.backupName, { rowCounts, ...(droppedBeforeFlush?.length ? { droppedBeforeFlush } : {}) });
     return next;
   });
 }
@@ -250,9 +250,7 @@ function describeRecount(r: RecountSummary): string {
   const more = (shown: number, all: number) => (all > shown ? `, and ${all - shown} more` : '');
   const moved = r.movedCount === 0 ? 'no count moved during the backup' : `${r.movedCount} moved during the backup (${r.moved.join('; ')}${more(r.moved.length, r.movedCount)})`;
   const uncounted = r.uncountedCount === 0 ? '' : `; ${r.uncountedCount} with a count left out (${r.uncounted.join('; ')}${more(r.uncounted.length, r.uncountedCount)})`;
-  // Older executions in flight return no `dropped`.
-  const droppedCount = r.droppedCount ?? 0;
-  const dropped = droppedCount === 0 ? '' : `; ${droppedCount} dropped during the backup (${r.dropped.join('; ')}${more(r.dropped.length, droppedCount)})`;
+  const dropped = r.droppedCount === 0 ? '' : `; ${r.droppedCount} dropped during the backup (${r.dropped.join('; ')}${more(r.dropped.length, r.droppedCount)})`;
   return `${r.counted} of ${r.collections} collection(s) counted again after the snapshots: ${moved}${uncounted}${dropped}`;
 }
 

@@ -56,6 +56,12 @@ export const RowCount = z.object({
    * accepts both). Absent otherwise.
    */
   droppedDuringBackup: z.literal(true).optional(),
+  /**
+   * The collection's id when the backup first looked at it (decimal digits of an int64): a
+   * collection of its name with another id in a restore is one created again after it was
+   * dropped during the backup. Absent in older records.
+   */
+  collectionId: z.string().regex(/^\d+$/).optional(),
 });
 export type RowCount = z.infer<typeof RowCount>;
 
@@ -168,6 +174,11 @@ export const BackupRecord = z.object({
   steps: z.partialRecord(BackupStep, StepEntry).default({}),
   components: z.array(ComponentStatus).default([]),
   rowCounts: z.array(RowCount).default([]),
+  /**
+   * Collections listed at the flush that Milvus said were dropped before their flush was
+   * confirmed: not in `rowCounts`, and no restore is expected to have them. Absent when none.
+   */
+  droppedBeforeFlush: z.array(z.object({ database: z.string(), collection: z.string() })).optional(),
   hooks: z.array(HookRun).default([]),
   manifests: z
     .object({
@@ -296,6 +307,11 @@ export const CollectionCheck = z.object({
    * the restore does not have it: accepted, with nothing to count. Absent otherwise.
    */
   droppedDuringBackup: z.literal(true).optional(),
+  /**
+   * With `droppedDuringBackup`: the restore has a collection of its name with another id, one
+   * created again during the backup, which the backup's counts do not describe (not counted).
+   */
+  recreatedDuringBackup: z.literal(true).optional(),
   /** Hits of the sample search (absent when it did not run). */
   searchHits: z.number().int().nonnegative().optional(),
   /**

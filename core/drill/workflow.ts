@@ -172,7 +172,7 @@ export const DrillEvidence = z.object({
     error: z.string().optional(),
     cause: z.string().optional(),
   }),
-  collections: z.array(z.object({ name: z.string(), expected: z.number(), expectedMin: z.number().optional(), expectedMax: z.number().optional(), restored: z.number().optional(), searchHits: z.number().optional(), ok: z.boolean(), problem: z.string().optional(), droppedDuringBackup: z.literal(true).optional() })),
+  collections: z.array(z.object({ name: z.string(), expected: z.number(), expectedMin: z.number().optional(), expectedMax: z.number().optional(), restored: z.number().optional(), searchHits: z.number().optional(), ok: z.boolean(), problem: z.string().optional(), droppedDuringBackup: z.literal(true).optional(), recreatedDuringBackup: z.literal(true).optional() })),
   cleanup: z.object({ requested: z.boolean(), namespaceDeleted: z.boolean(), error: z.string().optional() }),
 });
 export type DrillEvidence = z.infer<typeof DrillEvidence>;
@@ -239,6 +239,7 @@ export async function recordEvidenceStep(
       ok: c.ok,
       ...(c.problem ? { problem: c.problem } : {}),
       ...(c.droppedDuringBackup ? { droppedDuringBackup: true as const } : {}),
+      ...(c.recreatedDuringBackup ? { recreatedDuringBackup: true as const } : {}),
     })),
     cleanup: {
       requested: drill.cleanup,

@@ -382,11 +382,23 @@ export class MilvusClient {
     return res;
   }
 
-  private async rest<T>(operation: string, body: Record<string, unknown>): Promise<T> {
+  /**
+   * The collection's id (`collections/describe`), as decimal digits: an int64 beyond JavaScript's
+   * safe integers, which REST v2 writes as a JSON number, so it is parsed without rounding. A
+   * collection dropped and created again under its name has a new id.
+   */
+  async collectionId(dbName: string, collectionName: string): Promise<string> {
+    const data = await this.rest<{ collectionID?: unknown }>('collections/describe', { dbName, collectionName }, { lossless: true });
+    if (data?.collectionID === undefined || data.collectionID === null) throw new Error(`Milvus collections/describe answered no collectionID for ${dbName}.${collectionName}`);
+    return String(data.collectionID);
+  }
+
+  private async rest<T>(operation: string, body: Record<string, unknown>, options: { lossless?: boolean } = {}): Promise<T> {
     const res = await this.transport.call({ port: 'rest', method: 'POST', path: `/v2/vectordb/${operation}`, body: JSON.stringify(body) });
     if (res.status >= 400) throw new MilvusApiError(operation, res.status, `HTTP ${res.status}: ${res.body.slice(0, 200)}`, { httpStatus: true });
-    const parsed = JSON.parse(res.body) as { code: number; message?: string; data?: T };
-    if (parsed.code !== 0) throw new MilvusApiError(operation, parsed.code, parsed.message ?? 'no message');
+    // Lossless: numbers beyond the safe integers come back as bigints, the others as numbers.
+    const parsed = (options.lossless ? parseLossless(res.body, null, parseNumberAndBigInt) : JSON.parse(res.body)) as { code: number | bigint; message?: string; data?: T };
+    if (Number(parsed.code) !== 0) throw new MilvusApiError(operation, Number(parsed.code), parsed.message ?? 'no message');
     return parsed.data as T;
   }
 }

@@ -125,6 +125,20 @@ export class RestoreValidationFailedError extends Error {
 }
 
 /**
+ * Every collection the backup counted was dropped during it, and none restored is the one backed
+ * up: nothing could be checked, which must not pass for a validated restore.
+ */
+export class NothingValidatedError extends Error {
+  constructor(readonly collections: number) {
+    super(
+      `nothing restored could be checked: the backup found all ${collections} of its counted collection(s) dropped while it ran, and the restore has none of them as backed up. ` +
+        'Restore another backup (milvus-guard backup list), or look at what the backup recorded (milvus-guard backup describe)',
+    );
+    this.name = 'NothingToValidate';
+  }
+}
+
+/**
  * Collections were still loading when the validation deadline passed. `loadErrors` holds the
  * last error Milvus answered for some of them (a failed load, a refused count), by name.
  */
@@ -246,6 +260,14 @@ export async function checkValidation(
     }
     const problem = collections ? `missing: database ${e.database} has no collection ${e.collection}` : `missing: there is no database ${e.database}`;
     checks.set(e, { database: e.database, collection: e.collection, ...expectedOf(e), loaded: false, ok: false, problem });
+  }
+  // One the backup found dropped, present in the restore: the collection backed up when it has
+  // the id recorded, else one created again under its name during the backup (the drop and the
+  // create reached etcd before its cut), which the backup's counts do not describe.
+  for (const e of expected) {
+    if (checks.has(e) || !e.droppedDuringBackup || e.collectionId === undefined) continue;
+    if ((await milvus.collectionId(e.database, e.collection)) === e.collectionId) continue;
+    checks.set(e, { database: e.database, collection: e.collection, ...expectedOf(e), loaded: false, ok: true, droppedDuringBackup: true, recreatedDuringBackup: true });
   }
   const releasedChecked = new Map(Object.entries(progress.releasedChecked ?? {}));
   const released = new Set([...(progress.released ?? []), ...releasedChecked.keys()]);
@@ -588,8 +610,10 @@ export function expectedCell(c: Pick<CollectionCheck, 'expected' | 'expectedMin'
 }
 
 /** A check's last table column: its problem, or why a collection dropped during the backup is absent. */
-export function checkNote(c: Pick<CollectionCheck, 'problem' | 'droppedDuringBackup'>): string {
-  return c.problem ?? (c.droppedDuringBackup ? 'dropped during the backup: not restored' : '');
+export function checkNote(c: Pick<CollectionCheck, 'problem' | 'droppedDuringBackup' | 'recreatedDuringBackup'>): string {
+  if (c.problem !== undefined) return c.problem;
+  if (c.recreatedDuringBackup) return 'dropped and created again during the backup: not the collection backed up, not counted';
+  return c.droppedDuringBackup ? 'dropped during the backup: not restored' : '';
 }
 
 /** `1000`, or `1000 (998 to 1012: written during the backup)` when the count moved while the backup ran. */
@@ -598,7 +622,8 @@ export function describeExpected(c: Pick<CollectionCheck, 'expected' | 'expected
 }
 
 /** The error for the failing checks (each named as db.collection with both counts), or undefined when all passed. */
-export function validationFailure(checks: readonly CollectionCheck[]): RestoreValidationFailedError | undefined {
+export function validationFailure(checks: readonly CollectionCheck[]): RestoreValidationFailedError | NothingValidatedError | undefined {
+  if (checks.length > 0 && checks.every((c) => c.droppedDuringBackup)) return new NothingValidatedError(checks.length);
   const failed = checks.filter((c) => !c.ok);
   return failed.length > 0 ? new RestoreValidationFailedError(failed) : undefined;
 }

@@ -38,8 +38,13 @@ type Services<K extends keyof RestoreServices> = Pick<RestoreServices, K>;
 
 /** The backup recorded no collections, so a restore of it cannot be validated. */
 export class NothingToValidateError extends Error {
-  constructor(readonly backupId: string) {
-    super(`backup ${backupId} recorded no collection row counts, so the restore cannot be validated; restore another backup, or check the backup's Quiesce step (milvus-guard backup describe ${backupId})`);
+  constructor(
+    readonly backupId: string,
+    /** Collections the backup found dropped before their flush was confirmed. */
+    readonly dropped = 0,
+  ) {
+    const why = dropped > 0 ? ` (all ${dropped} of its collections were dropped while it ran)` : '';
+    super(`backup ${backupId} recorded no collection row counts${why}, so the restore cannot be validated; restore another backup, or check the backup's Quiesce step (milvus-guard backup describe ${backupId})`);
     this.name = 'NothingToValidate';
   }
 }
@@ -313,7 +318,7 @@ export async function validateStep(s: Services<'catalog' | 'now' | 'sleep' | 'ku
     if (!backup) throw new BackupNotFoundError(restore.backupId);
     // A backup records every collection's count once its flush is confirmed; an empty list
     // would let validation pass without checking anything.
-    if (backup.rowCounts.length === 0) throw new NothingToValidateError(restore.backupId);
+    if (backup.rowCounts.length === 0) throw new NothingToValidateError(restore.backupId, backup.droppedBeforeFlush?.length);
     const expected = backup.rowCounts;
     const kube = await targetKube(s, restore);
     const { progress: next, checks } = await withTargetMilvus(kube, restore, s, (milvus) =>

@@ -49,6 +49,6 @@ describe('row counts of a backup taken while a collection loads', () => {
 
     const rowCounts = await backUpRowCounts('b-loading');
 
-    expect(rowCounts?.find((r) => r.collection === 'events')).toEqual({ database: 'analytics', collection: 'events', rows: await statsRows(sim, 'events', 'analytics'), confirmedBy: 'stats', rowsBeforeFlush: before });
+    expect(rowCounts?.find((r) => r.collection === 'events')).toEqual({ database: 'analytics', collection: 'events', collectionId: expect.stringMatching(/^\d{15,}$/), rows: await statsRows(sim, 'events', 'analytics'), confirmedBy: 'stats', rowsBeforeFlush: before });
   });
 });

@@ -8,6 +8,8 @@ import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 // by get_stats; any other refusal still fails the step.
 
 const NOW = new Date('2026-03-01T10:00:00Z');
+/** The id of `default.docs`: an int64 beyond JavaScript's safe integers, as Milvus's are. */
+const ID = '449000000000000001';
 
 /**
  * A Milvus with one flushed collection `default.docs` (120 rows by get_stats), loaded by its load
@@ -17,6 +19,7 @@ function milvusRefusingCount(countError: Error, loadState: () => Promise<LoadSta
   const fake = {
     listDatabases: async () => ['default'],
     listCollections: async () => ['docs'],
+    collectionId: async () => ID,
     persist: async (): Promise<PersistTicket> => ({ segmentIds: ['1'], flushTs: '2' }),
     flushed: async () => true,
     loadState: async () => (asked.push('loadState'), loadState()),
@@ -45,7 +48,7 @@ describe('row counts of a collection whose count(*) cannot be served yet', () =>
   ])('count(*) answering %i is counted by get_stats', async (code, message) => {
     const rowCounts = await rowCountsWith(new MilvusApiError('entities/query', code, message));
 
-    expect(rowCounts).toEqual([{ database: 'default', collection: 'docs', rows: 120, confirmedBy: 'stats', rowsBeforeFlush: 120 }]);
+    expect(rowCounts).toEqual([{ database: 'default', collection: 'docs', collectionId: ID, rows: 120, confirmedBy: 'stats', rowsBeforeFlush: 120 }]);
   });
 
   test.each([
@@ -57,7 +60,7 @@ describe('row counts of a collection whose count(*) cannot be served yet', () =>
 
     const rowCounts = await rowCountsWith(new Error('count(*) must not be asked'), loadState, asked);
 
-    expect(rowCounts).toEqual([{ database: 'default', collection: 'docs', rows: 120, confirmedBy: 'stats', rowsBeforeFlush: 120 }]);
+    expect(rowCounts).toEqual([{ database: 'default', collection: 'docs', collectionId: ID, rows: 120, confirmedBy: 'stats', rowsBeforeFlush: 120 }]);
     // Counted the same way before the flush and once it is confirmed.
     expect(asked).toEqual(['loadState', 'stats', 'loadState', 'stats']);
   });
@@ -70,6 +73,10 @@ describe('row counts of a collection whose count(*) cannot be served yet', () =>
   });
 
   test('any other refusal of count(*) fails the step', async () => {
-    await expect(rowCountsWith(new MilvusApiError('entities/query', 100, 'collection not found'))).rejects.toThrow(/code 100/);
+    await expect(rowCountsWith(new MilvusApiError('entities/query', 1100, 'invalid parameter'))).rejects.toThrow(/code 1100/);
+  });
+
+  test('a count(*) answering collection not found (dropped since its flush was asked for) records no count instead of failing', async () => {
+    expect(await rowCountsWith(new MilvusApiError('entities/query', 100, 'collection not found[database=default][collection=docs]'))).toEqual([]);
   });
 });

@@ -11,6 +11,8 @@ import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 // between) is left out rather than compared.
 
 const NOW = new Date('2026-03-01T10:00:00Z');
+/** The id of `default.docs`: an int64 beyond JavaScript's safe integers, as Milvus's are. */
+const ID = '449000000000000001';
 
 /**
  * A Milvus with one collection `default.docs` whose load state and counts each call answers in
@@ -25,6 +27,7 @@ function milvusAnswering(answers: { loadStates: (LoadState | Error)[]; counts: n
   const fake = {
     listDatabases: async () => ['default'],
     listCollections: async () => ['docs'],
+    collectionId: async () => ID,
     persist: async (): Promise<PersistTicket> => (asked.push('persist'), { segmentIds: ['1'], flushTs: '2' }),
     flushed: async () => true,
     loadState: async () => (asked.push('loadState'), answer(next(answers.loadStates))),
@@ -52,15 +55,15 @@ describe('RecountRows', () => {
 
     // Counted before the flush was asked for.
     expect(asked.slice(0, 3)).toEqual(['loadState', 'count', 'persist']);
-    expect(flushed).toEqual([{ database: 'default', collection: 'docs', rows: 110, confirmedBy: 'count', rowsBeforeFlush: 100 }]);
-    expect(rowCounts).toEqual([{ database: 'default', collection: 'docs', rows: 110, confirmedBy: 'count', rowsBeforeFlush: 100, rowsAfterSnapshots: 125 }]);
+    expect(flushed).toEqual([{ database: 'default', collection: 'docs', collectionId: ID, rows: 110, confirmedBy: 'count', rowsBeforeFlush: 100 }]);
+    expect(rowCounts).toEqual([{ database: 'default', collection: 'docs', collectionId: ID, rows: 110, confirmedBy: 'count', rowsBeforeFlush: 100, rowsAfterSnapshots: 125 }]);
     expect(summary).toEqual({ collections: 1, counted: 1, moved: ['default.docs: 100 → 110 → 125'], movedCount: 1, uncounted: [], uncountedCount: 0, dropped: [], droppedCount: 0 });
   });
 
   test('a collection nobody wrote to has three equal counts and moved nowhere', async () => {
     const { rowCounts, summary } = await backUp(milvusAnswering({ loadStates: ['LoadStateLoaded'], counts: [100] }));
 
-    expect(rowCounts).toEqual([{ database: 'default', collection: 'docs', rows: 100, confirmedBy: 'count', rowsBeforeFlush: 100, rowsAfterSnapshots: 100 }]);
+    expect(rowCounts).toEqual([{ database: 'default', collection: 'docs', collectionId: ID, rows: 100, confirmedBy: 'count', rowsBeforeFlush: 100, rowsAfterSnapshots: 100 }]);
     expect(summary).toMatchObject({ counted: 1, moved: [], movedCount: 0 });
   });
 
@@ -69,7 +72,7 @@ describe('RecountRows', () => {
 
     const { rowCounts, summary } = await backUp(milvus);
 
-    expect(rowCounts).toEqual([{ database: 'default', collection: 'docs', rows: 100, confirmedBy: 'count', rowsBeforeFlush: 100 }]);
+    expect(rowCounts).toEqual([{ database: 'default', collection: 'docs', collectionId: ID, rows: 100, confirmedBy: 'count', rowsBeforeFlush: 100 }]);
     expect(summary).toMatchObject({ counted: 0, uncountedCount: 1, uncounted: ['default.docs: after the snapshots: counted by stats now and by count at the flush (loaded or released since)'] });
   });
 
@@ -78,7 +81,7 @@ describe('RecountRows', () => {
 
     const { rowCounts } = await backUp(milvus);
 
-    expect(rowCounts).toEqual([{ database: 'default', collection: 'docs', rows: 100, confirmedBy: 'count', rowsAfterSnapshots: 100 }]);
+    expect(rowCounts).toEqual([{ database: 'default', collection: 'docs', collectionId: ID, rows: 100, confirmedBy: 'count', rowsAfterSnapshots: 100 }]);
   });
 
   test("Milvus's own error for a collection leaves its count out instead of failing the backup", async () => {
@@ -102,7 +105,7 @@ describe('RecountRows', () => {
 
       const { rowCounts, summary } = await backUp(milvus);
 
-      expect(rowCounts).toEqual([{ database: 'default', collection: 'docs', rows: 100, confirmedBy: 'count', rowsBeforeFlush: 100, droppedDuringBackup: true }]);
+      expect(rowCounts).toEqual([{ database: 'default', collection: 'docs', collectionId: ID, rows: 100, confirmedBy: 'count', rowsBeforeFlush: 100, droppedDuringBackup: true }]);
       expect(summary).toMatchObject({ counted: 0, uncounted: [], uncountedCount: 0, droppedCount: 1, dropped: ['default.docs (after its flush: a restore may or may not have it)'] });
     }
   });
@@ -137,6 +140,76 @@ describe('RecountRows', () => {
     expect(asked).toEqual(['loadState', 'count']);
   });
 
+  test('a collection dropped and created again under its name after its flush is found dropped by its id, and its new count is not taken for it', async () => {
+    const asked: string[] = [];
+    const milvus = milvusAnswering({ loadStates: ['LoadStateLoaded'], counts: [100, 100, 7] }, asked);
+    const ids = [ID, ID, '449000000000000777'];
+    (milvus as unknown as { collectionId: () => Promise<string> }).collectionId = async () => (asked.push('id'), ids.length > 1 ? ids.shift()! : ids[0]!);
+
+    const { rowCounts, summary } = await backUp(milvus);
+
+    expect(rowCounts).toEqual([{ database: 'default', collection: 'docs', collectionId: ID, rows: 100, confirmedBy: 'count', rowsBeforeFlush: 100, droppedDuringBackup: true }]);
+    expect(summary).toMatchObject({ counted: 0, droppedCount: 1, dropped: ['default.docs (after its flush, and created again under its name: a restore may or may not have it)'] });
+    // The new collection was not counted.
+    expect(asked.filter((a) => a === 'count')).toHaveLength(2);
+  });
+
+  test('a collection created again under its name before its flush is confirmed is left out of the backup', async () => {
+    const milvus = milvusAnswering({ loadStates: ['LoadStateLoaded'], counts: [100] });
+    const ids = [ID, '449000000000000777'];
+    (milvus as unknown as { collectionId: () => Promise<string> }).collectionId = async () => (ids.length > 1 ? ids.shift()! : ids[0]!);
+
+    const { flushed, summary } = await backUp(milvus);
+
+    expect(flushed).toEqual([]);
+    expect(summary.dropped).toEqual(['default.docs (before its flush was confirmed, and created again under its name: not in the backup)']);
+  });
+
+  test('a retried RecountRows does not look again at a collection it found dropped, even when its name is back', async () => {
+    const gone = new MilvusApiError('collections/describe', 100, 'collection not found[database=default][collection=docs]');
+    const milvus = milvusAnswering({ loadStates: ['LoadStateLoaded'], counts: [100] });
+    const answers: (string | Error)[] = [ID, ID, gone, '449000000000000777'];
+    (milvus as unknown as { collectionId: () => Promise<string> }).collectionId = async () => {
+      const a = answers.length > 1 ? answers.shift()! : answers[0]!;
+      if (a instanceof Error) throw a;
+      return a;
+    };
+    const vault = new InMemoryVaultStore();
+    await checkFlush({ vault }, milvus, await startFlush({ vault, timings: { flushTimeoutSeconds: 60 } }, milvus, 'b-1', NOW), NOW);
+    await recountRows({ vault }, milvus, 'b-1');
+
+    const again = await recountRows({ vault }, milvus, 'b-1');
+
+    expect(again.rowCounts[0]).toMatchObject({ droppedDuringBackup: true });
+    expect(again.rowCounts[0]!.rowsAfterSnapshots).toBeUndefined();
+  });
+
+  test('a database dropped between its listing and the listing of its collections has none to back up', async () => {
+    const milvus = milvusAnswering({ loadStates: ['LoadStateLoaded'], counts: [100] });
+    Object.assign(milvus, {
+      listDatabases: async () => ['default', 'archive'],
+      listCollections: async (db: string) => {
+        if (db === 'archive') throw new MilvusApiError('collections/list', 800, 'database not found[database=archive]');
+        return ['docs'];
+      },
+    });
+
+    const { rowCounts } = await backUp(milvus);
+
+    expect(rowCounts.map((r) => `${r.database}.${r.collection}`)).toEqual(['default.docs']);
+  });
+
+  test("an id Milvus refuses for a reason of its own is left out: the collection is backed up without it", async () => {
+    const milvus = milvusAnswering({ loadStates: ['LoadStateLoaded'], counts: [100] });
+    (milvus as unknown as { collectionId: () => Promise<string> }).collectionId = async () => {
+      throw new MilvusApiError('collections/describe', 65535, 'rootcoord not ready');
+    };
+
+    const { rowCounts } = await backUp(milvus);
+
+    expect(rowCounts).toEqual([{ database: 'default', collection: 'docs', rows: 100, confirmedBy: 'count', rowsBeforeFlush: 100, rowsAfterSnapshots: 100 }]);
+  });
+
   test('any other failure of the flush or its confirmation still fails the step', async () => {
     for (const [call, failure] of [
       ['persist', new MilvusManagementError('flush', 'rate limit exceeded', 8)],
@@ -161,7 +234,7 @@ describe('RecountRows', () => {
 
     expect(summary.uncounted).toEqual([`default.docs: before the flush: Milvus answered: ${refused.message}`]);
     expect(asked.slice(0, 3)).toEqual(['loadState', 'stats', 'persist']);
-    expect(flushed).toEqual([{ database: 'default', collection: 'docs', rows: 120, confirmedBy: 'stats' }]);
+    expect(flushed).toEqual([{ database: 'default', collection: 'docs', collectionId: ID, rows: 120, confirmedBy: 'stats' }]);
     expect(rowCounts[0]).toMatchObject({ rows: 120, rowsAfterSnapshots: 120 });
     expect(rowCounts[0]!.rowsBeforeFlush).toBeUndefined();
   });

@@ -167,3 +167,25 @@ describe('drill evidence in full', () => {
     expect(text).toMatch(/default\.product_embeddings\s+19726\s+19726\s+3\s+yes/);
   });
 });
+
+describe('the drill of a backup whose collections were dropped while it ran', () => {
+  const dropped = (): DrillEvidence =>
+    evidence({
+      collections: [
+        { name: 'default.product_embeddings', expected: 19726, restored: 19726, searchHits: 3, ok: true },
+        { name: 'default.old_embeddings', expected: 500, ok: true, droppedDuringBackup: true },
+        { name: 'default.swapped', expected: 300, ok: true, droppedDuringBackup: true, recreatedDuringBackup: true },
+      ],
+    });
+
+  it('says why each was not counted', () => {
+    const text = renderDrillEvidence(dropped());
+
+    expect(text).toMatch(/default\.old_embeddings\s+500\s+yes\s+dropped during the backup: not restored\n/);
+    expect(text).toMatch(/default\.swapped\s+300\s+yes\s+dropped and created again during the backup: not the collection backed up, not counted\n/);
+  });
+
+  it('counts only the collections checked in drill list', () => {
+    expect(renderDrillList([dropped()])).toMatch(/\s1\/1\s/);
+  });
+});

@@ -72,8 +72,8 @@ describe.each(LINES)('Milvus %s (%s)', (_line, version) => {
     expect(early.progress).toMatchObject({ confirmed: false, pending: 2 });
     expect(done.progress).toMatchObject({ confirmed: true, pending: 0 });
     expect(done.rowCounts).toEqual([
-      { database: 'default', collection: 'docs', rows: await countRows(sim, 'docs'), confirmedBy: 'count', rowsBeforeFlush: before.docs },
-      { database: 'analytics', collection: 'events', rows: await statsRows(sim, 'events', 'analytics'), confirmedBy: 'stats', rowsBeforeFlush: before.events },
+      { database: 'default', collection: 'docs', collectionId: expect.stringMatching(/^\d{15,}$/), rows: await countRows(sim, 'docs'), confirmedBy: 'count', rowsBeforeFlush: before.docs },
+      { database: 'analytics', collection: 'events', collectionId: expect.stringMatching(/^\d{15,}$/), rows: await statsRows(sim, 'events', 'analytics'), confirmedBy: 'stats', rowsBeforeFlush: before.events },
     ]);
     const recorded = JSON.parse((await vault.get(milvusStateKey('b-1'))).toString('utf8')) as { milvus: { version: string; flush: string } };
     expect(recorded.milvus).toMatchObject({ version, flush: 'persist' });

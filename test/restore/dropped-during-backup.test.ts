@@ -3,6 +3,7 @@ import type { BackupRecord, RestoreRecord } from '../../core/catalog/record.js';
 import { loadConfigFile } from '../../core/config/parse.js';
 import type { Config } from '../../core/config/schema.js';
 import { runLocalBackup, type LocalBackupResult } from '../../local/workflows/runner.js';
+import { renderBackup } from '../../cli/commands/backup.js';
 import { renderRestore } from '../../cli/commands/restore.js';
 import { MILVUS, NAMESPACE, PLAN, startSeededCluster, type SeededCluster } from '../backup/helpers.js';
 import { rest } from '../local-milvus/helpers.js';
@@ -59,13 +60,14 @@ describe('a backup of a Milvus whose collections are dropped while it runs', () 
     expect(record.status).toBe('Available');
   });
 
-  it('records no count for the collection dropped before its flush was confirmed', () => {
+  it('records no count for the collection dropped before its flush was confirmed, and names it', () => {
     expect(record.rowCounts.map((r) => `${r.database}.${r.collection}`).sort()).toEqual(['analytics.session_vectors', 'default.product_embeddings']);
+    expect(record.droppedBeforeFlush).toEqual([{ database: 'default', collection: 'user_profiles' }]);
   });
 
   it('keeps the count of the one dropped after its flush, marked dropped during the backup', () => {
     const counts = record.rowCounts.find((r) => r.collection === 'session_vectors')!;
-    expect(counts).toMatchObject({ rows: 25_000, droppedDuringBackup: true });
+    expect(counts).toMatchObject({ rows: 25_000, droppedDuringBackup: true, collectionId: expect.stringMatching(/^\d{15,}$/) });
     expect(counts.rowsAfterSnapshots).toBeUndefined();
     expect(record.rowCounts.find((r) => r.collection === 'product_embeddings')!.droppedDuringBackup).toBeUndefined();
   });
@@ -75,6 +77,11 @@ describe('a backup of a Milvus whose collections are dropped while it runs', () 
     expect(record.steps.Recount!.detail).toContain('2 dropped during the backup');
     expect(record.steps.Recount!.detail).toContain('default.user_profiles (before its flush was confirmed: not in the backup)');
     expect(record.steps.Recount!.detail).toContain('analytics.session_vectors (after its flush: a restore may or may not have it)');
+  });
+
+  it('lists both in backup describe', () => {
+    const text = renderBackup(record);
+    expect(text).toContain('Dropped during the backup:\n  before its flush was confirmed (not in the backup): default.user_profiles\n  after its flush (a restore may or may not have it): analytics.session_vectors\n');
   });
 });
 

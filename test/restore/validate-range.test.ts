@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { RowCount } from '../../core/catalog/record.js';
 import type { MilvusClient } from '../../core/milvus/client.js';
-import { checkValidation, validationFailure } from '../../core/restore/validate.js';
+import { checkNote, checkValidation, validationFailure } from '../../core/restore/validate.js';
 import type { ValidationProgress } from '../../core/workflow/restore-state.js';
 import { MilvusSimulator, readMilvusState, seedMilvusData } from '../../local/milvus/index.js';
 import { countRows, rest, statsRows, tempVolumes, type TempVolumes } from '../local-milvus/helpers.js';
@@ -156,5 +156,33 @@ describe('a collection dropped during the backup beside one the source had relea
 
     expect(alone).toMatchObject({ ok: true, released: true });
     expect(beside).toEqual(alone);
+  });
+});
+
+describe('validation of a collection dropped during the backup and created again under its name', () => {
+  it('does not count a restored collection of that name with another id, saying why', async () => {
+    const checks = await validate([docsCount({ rows: docs + 1, collectionId: '449000000000000777', droppedDuringBackup: true }), { database: 'default', collection: 'events', rows: events, confirmedBy: 'stats' }]);
+
+    expect(checks[0]).toEqual({ database: 'default', collection: 'docs', expected: docs + 1, loaded: false, ok: true, droppedDuringBackup: true, recreatedDuringBackup: true });
+    expect(checkNote(checks[0]!)).toBe('dropped and created again during the backup: not the collection backed up, not counted');
+    expect(validationFailure(checks)).toBeUndefined();
+  });
+
+  it('counts it when it has the id the backup recorded (the drop came after the cut)', async () => {
+    // Every digit of the int64, as etcd has it: a rounded id would be another collection's.
+    const id = await milvus.collectionId('default', 'docs');
+    expect(id).toBe((await readMilvusState(v.volumes, { segmentsOf: () => false })).collections.find((c) => c.name === 'docs')!.id);
+    expect(BigInt(id)).toBeGreaterThan(BigInt(Number.MAX_SAFE_INTEGER));
+
+    const [check] = await validate([docsCount({ rows: docs + 1, collectionId: id, droppedDuringBackup: true })]);
+
+    expect(check).toMatchObject({ ok: false, restored: docs });
+  });
+
+  it('fails a restore in which nothing could be checked: every counted collection dropped during the backup', async () => {
+    const checks = await validate([{ database: 'default', collection: 'old_docs', rows: 70, confirmedBy: 'count', droppedDuringBackup: true }]);
+
+    expect(checks).toEqual([expect.objectContaining({ ok: true, droppedDuringBackup: true })]);
+    expect(validationFailure(checks)).toMatchObject({ name: 'NothingToValidate', message: expect.stringContaining('all 1 of its counted collection(s) dropped') });
   });
 });

@@ -83,7 +83,7 @@ describe('a backup of a Milvus written to while it runs', () => {
 
   it('records the count before the flush, at the flush and after the snapshots', () => {
     const counts = record.rowCounts.find((r) => r.collection === COLLECTION)!;
-    expect(counts).toEqual({ database: 'default', collection: COLLECTION, confirmedBy: 'count', rowsBeforeFlush: before, rows: before + 40, rowsAfterSnapshots: before + 95 });
+    expect(counts).toEqual({ database: 'default', collection: COLLECTION, collectionId: expect.stringMatching(/^\d{15,}$/), confirmedBy: 'count', rowsBeforeFlush: before, rows: before + 40, rowsAfterSnapshots: before + 95 });
     // The others were not written to: their three counts agree.
     for (const other of record.rowCounts.filter((r) => r.collection !== COLLECTION)) {
       expect([other.collection, other.rowsAfterSnapshots]).toEqual([other.collection, other.rows]);
