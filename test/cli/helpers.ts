@@ -16,6 +16,7 @@ import { Command } from 'commander';
 import { LocalCatalog } from '../../core/catalog/local.js';
 import { BackupRecord, RestoreRecord, type BackupRecordInput, type RestoreRecordInput } from '../../core/catalog/record.js';
 import type { WorkflowIO } from '../../cli/commands/common.js';
+import type { PreparedDrill } from '../../core/workflow/restore-state.js';
 
 export const PLAN = 'milvus-production-backup';
 export const CONFIG = 'examples/production.yaml';
@@ -75,6 +76,25 @@ export async function localState(): Promise<{ dir: string; catalog: LocalCatalog
 }
 
 /** An Available backup of the example plan; `over` changes fields. */
+/** The drill the drill workflow's Prepare step hands on, of the example plan; `over` changes fields. */
+export function preparedDrill(over: Partial<PreparedDrill> = {}): PreparedDrill {
+  return {
+    drillId: 'production-weekly-drill-1',
+    drill: 'production-weekly-drill',
+    plan: 'milvus-production-backup',
+    backupId: 'nightly-1',
+    backupCompletedAt: '2026-11-23T02:03:00.000Z',
+    targetCluster: 'prod',
+    targetNamespace: 'vector-db-drill',
+    validateRowCounts: true,
+    cleanup: true,
+    vault: { name: 'primary', bucket: 'milvus-guard-primary-123456789012-us-east-1', region: 'us-east-1' },
+    executionId: 'arn:aws:states:us-east-1:123456789012:execution:milvus-guard-drill:d1',
+    startedAt: '2026-11-23T06:00:00.000Z',
+    ...over,
+  };
+}
+
 export function backupRecord(over: Partial<BackupRecordInput> = {}): BackupRecord {
   return BackupRecord.parse({
     backupId: 'nightly-1',

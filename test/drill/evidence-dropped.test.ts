@@ -1,29 +1,15 @@
 import { describe, expect, it } from '@jest/globals';
 import { InMemoryCatalog } from '../../core/catalog/memory.js';
 import { DrillEvidence, recordEvidenceStep } from '../../core/drill/workflow.js';
-import type { PreparedDrill } from '../../core/workflow/restore-state.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
-import { restoreRecord } from '../cli/helpers.js';
+import { preparedDrill, restoreRecord } from '../cli/helpers.js';
 
 // A drill's evidence keeps what validation said of a collection dropped during the backup (not
 // restored, or created again under its name): the report must not read as if it was checked.
 
 const NOW = () => new Date('2026-11-23T06:10:00.000Z');
 
-const drill: PreparedDrill = {
-  drillId: 'production-weekly-drill-1',
-  drill: 'production-weekly-drill',
-  plan: 'milvus-production-backup',
-  backupId: 'nightly-1',
-  backupCompletedAt: '2026-11-23T02:03:00.000Z',
-  targetCluster: 'prod',
-  targetNamespace: 'vector-db-drill',
-  validateRowCounts: true,
-  cleanup: true,
-  vault: { name: 'primary', bucket: 'milvus-guard-primary-123456789012-us-east-1', region: 'us-east-1' },
-  executionId: 'arn:aws:states:us-east-1:123456789012:execution:milvus-guard-drill:d1',
-  startedAt: '2026-11-23T06:00:00.000Z',
-};
+const drill = preparedDrill();
 
 describe('drill evidence of collections dropped during the backup', () => {
   it('keeps droppedDuringBackup and recreatedDuringBackup from the restore checks', async () => {

@@ -21,7 +21,7 @@ import { z } from 'zod';
 import { EVENT_CONTRACTS, EVENT_DETAIL_TYPES, EVENT_SCHEMA_VERSION, EVENT_SOURCE, EventSchemaError, parseEventDetail } from '../../core/events/schemas.js';
 import { markRestoreFailedStep } from '../../core/restore/workflow.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
-import { backupRecord, restoreRecord } from '../cli/helpers.js';
+import { backupRecord, preparedDrill, restoreRecord } from '../cli/helpers.js';
 
 const DOC = readFileSync('docs/events.md', 'utf8');
 
@@ -173,20 +173,7 @@ describe('what the emitting steps publish', () => {
     const { events, publish } = recorder();
     await recordEvidenceStep(
       { catalog: new InMemoryCatalog(), vault: new InMemoryVaultStore(), events: publish, now: NOW },
-      {
-        drillId: 'production-weekly-drill-1',
-        drill: 'production-weekly-drill',
-        plan: 'milvus-production-backup',
-        backupId: 'nightly-1',
-        backupCompletedAt: '2026-11-23T02:03:00.000Z',
-        targetCluster: 'prod',
-        targetNamespace: 'vector-db-drill',
-        validateRowCounts: true,
-        cleanup: true,
-        vault: { name: 'primary', bucket: 'milvus-guard-primary-123456789012-us-east-1', region: 'us-east-1' },
-        executionId: 'arn:aws:states:us-east-1:123456789012:execution:milvus-guard-drill:d1',
-        startedAt: '2026-11-23T06:00:00.000Z',
-      },
+      preparedDrill(),
       { restoreError: { Error: 'States.TaskFailed', Cause: JSON.stringify({ Error: 'BackupNotFound', Cause: 'backup nightly-1 is not in the catalog' }) } },
     );
     expect(events.map((e) => e.detailType)).toEqual(['Drill Failed']);
