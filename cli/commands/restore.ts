@@ -271,7 +271,8 @@ export function renderPhases(r: RestoreRecord): string {
 function summary(r: RestoreRecord): string {
   const describe = `milvus-guard restore describe ${r.restoreId} --local`;
   if (r.status === 'Completed') {
-    const checks = r.validation?.collections ?? [];
+    // A collection dropped during the backup and not restored as backed up was not checked.
+    const checks = (r.validation?.collections ?? []).filter((c) => !c.droppedDuringBackup);
     return `restore ${r.restoreId} Completed into ${r.targetCluster}/${r.targetNamespace}: RTO ${formatDuration(r.rtoSeconds)}, ${checks.filter((c) => c.ok).length}/${checks.length} collections validated (${describe})\n`;
   }
   const f = r.failure;

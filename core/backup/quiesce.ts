@@ -294,7 +294,7 @@ export async function checkFlush(
         Object.assign(c, { confirmed: true, dropped: 'flush', droppedBecause: now.gone, ...(now.recreatedAs !== undefined ? { recreatedAs: now.recreatedAs } : {}) });
         continue;
       }
-      // Refused (not a collection gone): the step is retried, as before.
+      // Refused (not a collection gone): the step fails with Milvus's answer, as before.
       if ('problem' in now.count) throw now.count.error;
       count = now.count;
     } catch (err) {
@@ -375,22 +375,27 @@ async function countOrProblem(milvus: MilvusClient, database: string, collection
 }
 
 /**
- * A collection's id and count now, or `gone` (what Milvus answered) when it no longer exists:
+ * A collection's count and id now, or `gone` (what Milvus answered) when it no longer exists:
  * Milvus says so ({@link isCollectionGone}), or its name now belongs to another collection than
- * `expectedId` (dropped and created again under its name). An id Milvus refuses for another
- * reason of its own is left undefined; a count it refuses is `problem`.
+ * `expectedId` (dropped and created again under its name). The count is taken first: ids are
+ * never reused, so an id read after it that is still `expectedId` says the count was of that
+ * collection. A count Milvus refuses is `problem`. The id is only a check: when describe is
+ * refused (under RBAC it needs the DescribeCollection privilege, which a role granted only
+ * collection privileges lacks: HTTP 403) or answers none, it is left undefined and the
+ * collection is backed up as before, without telling a collection created again.
  */
 async function lookAt(milvus: MilvusClient, database: string, collection: string, expectedId?: string): Promise<{ gone: string; recreatedAs?: string } | { id?: string; count: Count | { problem: string; error: MilvusApiError } }> {
+  const count = await countOrProblem(milvus, database, collection);
+  if ('problem' in count && isCollectionGone(count.error)) return { gone: count.problem };
   let id: string | undefined;
   try {
     id = await milvus.collectionId(database, collection);
   } catch (err) {
     if (isCollectionGone(err)) return { gone: errorText(err) };
-    if (!(err instanceof MilvusApiError) || err.httpStatus) throw err;
+    // Milvus's own refusal or an HTTP status (a 403 of RBAC): no id. No answer at all is thrown.
+    if (!(err instanceof MilvusApiError)) throw err;
   }
   if (expectedId !== undefined && id !== undefined && id !== expectedId) return { gone: `dropped and created again under its name (id ${expectedId}, now ${id})`, recreatedAs: id };
-  const count = await countOrProblem(milvus, database, collection);
-  if ('problem' in count && isCollectionGone(count.error)) return { gone: count.problem };
   return { ...(id !== undefined ? { id } : {}), count };
 }
 

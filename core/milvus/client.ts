@@ -385,12 +385,13 @@ export class MilvusClient {
   /**
    * The collection's id (`collections/describe`), as decimal digits: an int64 beyond JavaScript's
    * safe integers, which REST v2 writes as a JSON number, so it is parsed without rounding. A
-   * collection dropped and created again under its name has a new id.
+   * collection dropped and created again under its name has a new id. Undefined when the answer
+   * holds none (describe has answered `collectionID` since milvus-io/milvus#31269, before 2.4.0).
    */
-  async collectionId(dbName: string, collectionName: string): Promise<string> {
+  async collectionId(dbName: string, collectionName: string): Promise<string | undefined> {
     const data = await this.rest<{ collectionID?: unknown }>('collections/describe', { dbName, collectionName }, { lossless: true });
-    if (data?.collectionID === undefined || data.collectionID === null) throw new Error(`Milvus collections/describe answered no collectionID for ${dbName}.${collectionName}`);
-    return String(data.collectionID);
+    const id = data?.collectionID;
+    return (typeof id === 'bigint' || typeof id === 'number' || typeof id === 'string') && /^\d+$/.test(String(id)) ? String(id) : undefined;
   }
 
   private async rest<T>(operation: string, body: Record<string, unknown>, options: { lossless?: boolean } = {}): Promise<T> {

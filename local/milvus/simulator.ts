@@ -236,11 +236,6 @@ interface PendingFlush {
 }
 
 /** A REST answer with top-level fields besides `code` and `data` (search adds `cost`). */
-/** Whether `value` (an answer's data) holds a bigint at its top level. */
-function hasBigInt(value: object): boolean {
-  return Object.values(value).some((v) => typeof v === 'bigint');
-}
-
 class RestAnswer {
   constructor(
     readonly data: unknown,
@@ -265,6 +260,14 @@ function json(status: number, value: unknown): ProxyResponse {
 function collectionNotFound(dbName: string, name: string, detail: Record<string, unknown>): ProxyResponse {
   detail.outcome = 'collection not found';
   return text(200, JSON.stringify({ status: { error_code: 4, reason: `collection not found[database=${dbName}][collection=${name}]`, code: MilvusErrorCode.CollectionNotFound } }));
+}
+
+/**
+ * Whether `value` (an answer's data) holds a bigint at its top level: only describe's
+ * `collectionID` does; a nested int64 would need a deeper look.
+ */
+function hasBigInt(value: object): boolean {
+  return Object.values(value).some((v) => typeof v === 'bigint');
 }
 
 function text(status: number, body: string): ProxyResponse {

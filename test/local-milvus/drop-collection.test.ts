@@ -92,3 +92,14 @@ describe('collections/drop on the simulated Milvus', () => {
     expect(JSON.parse(state.body.toString('utf8'))).toMatchObject({ status: { code: 100 } });
   });
 });
+
+describe('persist/state without a collection name', () => {
+  test('looks at the segments only, as the proxy does when it is given no name to resolve', async () => {
+    const sim = simulator();
+    const state = (body: Record<string, unknown>) => sim.handle({ ...managementRequest('/api/v1/persist/state'), body: Buffer.from(JSON.stringify(body)) });
+
+    const answer = await state({ segmentIDs: [], flush_ts: 1 });
+
+    expect(JSON.parse(answer.body.toString('utf8'))).toEqual({ status: {}, flushed: true });
+  });
+});

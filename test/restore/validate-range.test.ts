@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { RowCount } from '../../core/catalog/record.js';
-import type { MilvusClient } from '../../core/milvus/client.js';
+import { MilvusApiError, type MilvusClient } from '../../core/milvus/client.js';
 import { checkNote, checkValidation, validationFailure } from '../../core/restore/validate.js';
 import type { ValidationProgress } from '../../core/workflow/restore-state.js';
 import { MilvusSimulator, readMilvusState, seedMilvusData } from '../../local/milvus/index.js';
@@ -172,11 +172,31 @@ describe('validation of a collection dropped during the backup and created again
     // Every digit of the int64, as etcd has it: a rounded id would be another collection's.
     const id = await milvus.collectionId('default', 'docs');
     expect(id).toBe((await readMilvusState(v.volumes, { segmentsOf: () => false })).collections.find((c) => c.name === 'docs')!.id);
-    expect(BigInt(id)).toBeGreaterThan(BigInt(Number.MAX_SAFE_INTEGER));
+    expect(BigInt(id!)).toBeGreaterThan(BigInt(Number.MAX_SAFE_INTEGER));
 
     const [check] = await validate([docsCount({ rows: docs + 1, collectionId: id, droppedDuringBackup: true })]);
 
     expect(check).toMatchObject({ ok: false, restored: docs });
+  });
+
+  it('does not count a restored namesake with another id the backup did not see dropped (its recount passed over)', async () => {
+    const [check] = await validate([docsCount({ rows: docs + 1, collectionId: '449000000000000777' })]);
+
+    expect(check).toMatchObject({ ok: true, droppedDuringBackup: true, recreatedDuringBackup: true });
+    expect(check!.restored).toBeUndefined();
+  });
+
+  it('checks a collection as any other when the restored Milvus will not tell its id (describe refused under RBAC)', async () => {
+    const refusing = Object.assign(Object.create(milvus) as MilvusClient, {
+      collectionId: async () => {
+        throw new MilvusApiError('collections/describe', 403, 'HTTP 403: permission deny', { httpStatus: true });
+      },
+    });
+    const progress: ValidationProgress = { done: false, loading: [] };
+
+    const { checks } = await checkValidation(refusing, [docsCount({ rows: docs + 1, collectionId: '449000000000000777' })], progress, { validateRowCounts: true, now: NOW, timeoutSeconds: 60 });
+
+    expect(checks![0]).toMatchObject({ ok: false, restored: docs });
   });
 
   it('fails a restore in which nothing could be checked: every counted collection dropped during the backup', async () => {
