@@ -45,7 +45,7 @@
 import type { ResolvedPlan } from '../config/resolve.js';
 import type { RowCount } from '../catalog/record.js';
 import type { KubeClients } from '../kube/connect.js';
-import { isCollectionGone, isNotQueryable, MilvusApiError, MilvusClient, MilvusVersionUnsupportedError, type PersistTicket } from '../milvus/client.js';
+import { idRefused, isCollectionGone, isNotQueryable, MilvusApiError, MilvusClient, MilvusVersionUnsupportedError, type PersistTicket } from '../milvus/client.js';
 import type { VaultStore } from '../vault/store.js';
 import type { FlushProgress, GcPause } from '../workflow/backup-state.js';
 import type { BackupServices, BackupTimings } from './context.js';
@@ -379,10 +379,10 @@ async function countOrProblem(milvus: MilvusClient, database: string, collection
  * Milvus says so ({@link isCollectionGone}), or its name now belongs to another collection than
  * `expectedId` (dropped and created again under its name). The count is taken first: ids are
  * never reused, so an id read after it that is still `expectedId` says the count was of that
- * collection. A count Milvus refuses is `problem`. The id is only a check: when describe is
- * refused (under RBAC it needs the DescribeCollection privilege, which a role granted only
- * collection privileges lacks: HTTP 403) or answers none, it is left undefined and the
- * collection is backed up as before, without telling a collection created again.
+ * collection. A count Milvus refuses is `problem`. The id is only a check: when Milvus refuses
+ * describe ({@link idRefused}: under RBAC it needs DescribeCollection, which Milvus grants every
+ * user through the public role unless that is turned off) or answers none, it is left undefined
+ * and the collection is backed up as before, without telling a collection created again.
  */
 async function lookAt(milvus: MilvusClient, database: string, collection: string, expectedId?: string): Promise<{ gone: string; recreatedAs?: string } | { id?: string; count: Count | { problem: string; error: MilvusApiError } }> {
   const count = await countOrProblem(milvus, database, collection);
@@ -392,8 +392,9 @@ async function lookAt(milvus: MilvusClient, database: string, collection: string
     id = await milvus.collectionId(database, collection);
   } catch (err) {
     if (isCollectionGone(err)) return { gone: errorText(err) };
-    // Milvus's own refusal or an HTTP status (a 403 of RBAC): no id. No answer at all is thrown.
-    if (!(err instanceof MilvusApiError)) throw err;
+    // Milvus's own refusal, or a 403 for the user's privileges: no id, as a count Milvus refuses is
+    // left out. No answer, or a proxy's other HTTP status, is thrown: the step is retried.
+    if (!idRefused(err)) throw err;
   }
   if (expectedId !== undefined && id !== undefined && id !== expectedId) return { gone: `dropped and created again under its name (id ${expectedId}, now ${id})`, recreatedAs: id };
   return { ...(id !== undefined ? { id } : {}), count };

@@ -104,6 +104,17 @@ export class MilvusManagementError extends Error {
  */
 const GONE_CODES: ReadonlySet<number> = new Set([100, 800]);
 
+/**
+ * Whether `err` is Milvus refusing to describe a collection, as opposed to no answer: an error
+ * Milvus wrote (merr 1401 `ErrPrivilegeNotPermitted` among them), or HTTP 403 from REST v2's
+ * privilege check (httpserver `checkAuthorizationV2`). Not a proxy's other HTTP statuses, nor
+ * no answer at all, which are transient. Gone ({@link isCollectionGone}) is told apart first.
+ */
+export function idRefused(err: unknown): boolean {
+  if (!(err instanceof MilvusApiError)) return false;
+  return !err.httpStatus || err.code === 403;
+}
+
 /** Whether `err` is Milvus's own answer that the collection (or its database) does not exist ({@link GONE_CODES}). */
 export function isCollectionGone(err: unknown): boolean {
   if (err instanceof MilvusApiError) return !err.httpStatus && GONE_CODES.has(err.code);

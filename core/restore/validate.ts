@@ -55,7 +55,8 @@
  * retries start a new relay.)
  */
 import type { CollectionCheck, RowCount } from '../catalog/record.js';
-import { isNotQueryable, MilvusApiError, MilvusSchemaError, type LoadState, type MilvusClient } from '../milvus/client.js';
+import { idRefused, isNotQueryable, MilvusApiError, MilvusSchemaError, type LoadState, type MilvusClient } from '../milvus/client.js';
+import { mapBounded } from '../objectstore/bounded.js';
 import type { ValidationProgress } from '../workflow/restore-state.js';
 import { deadlineAfter } from '../deadline.js';
 import { Semaphore } from '../vault/semaphore.js';
@@ -131,7 +132,7 @@ export class RestoreValidationFailedError extends Error {
 export class NothingValidatedError extends Error {
   constructor(readonly collections: number) {
     super(
-      `nothing restored could be checked: the backup found all ${collections} of its counted collection(s) dropped while it ran, and the restore has none of them as backed up. ` +
+      `nothing restored could be checked: all ${collections} of the backup's counted collection(s) were dropped, or dropped and created again under their names, while it ran (found by the backup, or by their ids at validation), and the restore has none of them as backed up. ` +
         'Restore another backup (milvus-guard backup list), or look at what the backup recorded (milvus-guard backup describe)',
     );
     this.name = 'NothingToValidate';
@@ -264,11 +265,14 @@ export async function checkValidation(
   // A restored collection whose id is not the one the backup recorded is one created again under
   // its name during the backup (its drop and create reached etcd before the cut), which the
   // backup's counts do not describe: the backup found it dropped, or its recount was passed over.
-  // An id Milvus will not tell (describe refused under RBAC) leaves the collection checked as any.
+  // Looked at once, by the first round (or each round of an execution of older code, which kept
+  // no list), a few at a time. An id Milvus refuses to tell for the user's privileges leaves the
+  // collection checked as any other.
+  const recreated = new Set(progress.recreated ?? (await recreatedOf(milvus, expected.filter((e) => !checks.has(e)))));
+  // Carried when there were ids to read (records from before ids were recorded have none).
+  const carriedIds = expected.some((e) => e.collectionId !== undefined) ? { recreated: [...recreated] } : {};
   for (const e of expected) {
-    if (checks.has(e) || e.collectionId === undefined) continue;
-    const id = await restoredId(milvus, e);
-    if (id === undefined || id === e.collectionId) continue;
+    if (checks.has(e) || !recreated.has(nameOf(e))) continue;
     checks.set(e, { database: e.database, collection: e.collection, ...expectedOf(e), loaded: false, ok: true, droppedDuringBackup: true, recreatedDuringBackup: true });
   }
   const releasedChecked = new Map(Object.entries(progress.releasedChecked ?? {}));
@@ -401,6 +405,7 @@ export async function checkValidation(
           deadline,
           ...(Object.keys(errors).length > 0 ? { loadErrors: errors } : {}),
           ...(found.size > 0 ? { released: names((e) => found.has(e)) } : {}),
+          ...carriedIds,
           again: true,
         },
       };
@@ -454,7 +459,7 @@ export async function checkValidation(
     }
     if (options.now.getTime() > Date.parse(deadline)) throw new ValidationTimeoutError(names, deadline, errors, queued.length);
     const stillLoading = expected.filter((e) => loading.includes(e)).map(nameOf);
-    return { progress: { done: false, loading: stillLoading, deadline, ...(Object.keys(errors).length > 0 ? { loadErrors: errors } : {}), ...carried } };
+    return { progress: { done: false, loading: stillLoading, deadline, ...(Object.keys(errors).length > 0 ? { loadErrors: errors } : {}), ...carried, ...carriedIds } };
   }
   return { progress: { done: true, loading: [], deadline }, checks: made };
 }
@@ -611,12 +616,19 @@ export function expectedCell(c: Pick<CollectionCheck, 'expected' | 'expectedMin'
   return c.expectedMin !== undefined && c.expectedMax !== undefined ? `${c.expected} (${c.expectedMin}–${c.expectedMax})` : `${c.expected}`;
 }
 
-/** The restored collection's id, or undefined when Milvus will not say (any answer of its own, or an HTTP status). */
+/** `db.collection` of each of `present` whose restored id is not the one the backup recorded (a few at a time). */
+async function recreatedOf(milvus: MilvusClient, present: readonly RowCount[]): Promise<string[]> {
+  const withId = present.filter((e) => e.collectionId !== undefined);
+  const ids = await mapBounded(withId, VALIDATION_CONCURRENCY, (e) => restoredId(milvus, e));
+  return withId.filter((e, i) => ids[i] !== undefined && ids[i] !== e.collectionId).map(nameOf);
+}
+
+/** The restored collection's id, or undefined when Milvus refuses it (its own error, or a 403 for privileges) or answers none. */
 async function restoredId(milvus: MilvusClient, e: RowCount): Promise<string | undefined> {
   try {
     return await milvus.collectionId(e.database, e.collection);
   } catch (err) {
-    if (err instanceof MilvusApiError) return undefined;
+    if (idRefused(err)) return undefined;
     throw err;
   }
 }

@@ -388,7 +388,8 @@ export async function completeStep(s: Services<'catalog' | 'now' | 'events' | 'k
       targetCluster: restore.to.cluster.name,
       targetNamespace: restore.to.namespace,
       rtoSeconds,
-      collections: record?.validation?.collections.length ?? 0,
+      // Those checked: not one dropped during the backup and not restored as backed up.
+      collections: (record?.validation?.collections ?? []).filter((c) => !c.droppedDuringBackup).length,
     };
     await s.events.publish({ detailType: 'Restore Completed', time: now, detail: { ...result } });
     return result;

@@ -201,6 +201,12 @@ export const ValidationProgress = z.strictObject({
       z.strictObject({ restored: z.number().int().nonnegative(), searchHits: z.number().int().nonnegative().optional(), releaseRefused: z.string().optional() }),
     )
     .optional(),
+  /**
+   * Collections the first round found restored with another id than the backup recorded (created
+   * again under their names during the backup: not counted), by `db.collection`. Absent in older
+   * executions (then each round looks).
+   */
+  recreated: z.array(z.string()).optional(),
   /** The round only looked at the load states: the workflow starts the next one at once, without WaitForLoad. */
   again: z.literal(true).optional(),
 });

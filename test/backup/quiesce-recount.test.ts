@@ -208,14 +208,15 @@ describe('RecountRows', () => {
     }
   });
 
-  test('no answer to describe fails the step', async () => {
-    const reset = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
-    const milvus = milvusAnswering({ loadStates: ['LoadStateLoaded'], counts: [100] });
-    (milvus as unknown as { collectionId: () => Promise<string> }).collectionId = async () => {
-      throw reset;
-    };
+  test('no answer to describe, or a proxy HTTP error, fails the step (to be retried) rather than losing the id check', async () => {
+    for (const failure of [Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), new MilvusApiError('collections/describe', 503, 'HTTP 503: upstream connect error', { httpStatus: true })]) {
+      const milvus = milvusAnswering({ loadStates: ['LoadStateLoaded'], counts: [100] });
+      (milvus as unknown as { collectionId: () => Promise<string> }).collectionId = async () => {
+        throw failure;
+      };
 
-    await expect(backUp(milvus)).rejects.toBe(reset);
+      await expect(backUp(milvus)).rejects.toBe(failure);
+    }
   });
 
   test('a database dropped between its listing and the listing of its collections has none to back up', async () => {
@@ -233,7 +234,7 @@ describe('RecountRows', () => {
     expect(rowCounts.map((r) => `${r.database}.${r.collection}`)).toEqual(['default.docs']);
   });
 
-  test("an id Milvus refuses for a reason of its own is left out: the collection is backed up without it", async () => {
+  test('an id Milvus refuses for a reason of its own is left out: the collection is backed up without it', async () => {
     const milvus = milvusAnswering({ loadStates: ['LoadStateLoaded'], counts: [100] });
     (milvus as unknown as { collectionId: () => Promise<string> }).collectionId = async () => {
       throw new MilvusApiError('collections/describe', 65535, 'rootcoord not ready');

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { RowCount } from '../../core/catalog/record.js';
+import type { CollectionCheck, RowCount } from '../../core/catalog/record.js';
 import { MilvusApiError, type MilvusClient } from '../../core/milvus/client.js';
 import { checkNote, checkValidation, validationFailure } from '../../core/restore/validate.js';
 import type { ValidationProgress } from '../../core/workflow/restore-state.js';
@@ -199,10 +199,49 @@ describe('validation of a collection dropped during the backup and created again
     expect(checks![0]).toMatchObject({ ok: false, restored: docs });
   });
 
+  it('reads the ids once, in the first round, and carries what it found to the next rounds', async () => {
+    let describes = 0;
+    const counting = Object.assign(Object.create(milvus) as MilvusClient, {
+      collectionId: async (db: string, c: string) => (describes++, milvus.collectionId(db, c)),
+    });
+    // docs: another id than recorded; events: its own, and released as at the source, so the first
+    // round only looks and a second one follows.
+    const eventsId = await milvus.collectionId('default', 'events');
+    const expected: RowCount[] = [docsCount({ rows: docs + 1, collectionId: '449000000000000777' }), { database: 'default', collection: 'events', rows: events, confirmedBy: 'stats', collectionId: eventsId }];
+    await rest(sim, '/v2/vectordb/collections/release', { collectionName: 'events' });
+
+    const first = await checkValidation(counting, expected, { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 60 });
+    expect(first.progress).toMatchObject({ done: false, recreated: ['default.docs'], again: true });
+    expect(describes).toBe(2);
+
+    let progress = first.progress;
+    let checks: CollectionCheck[] | undefined;
+    for (let round = 0; round < 10 && !checks; round++) {
+      await sim.loadsSettled();
+      const next = await checkValidation(counting, expected, progress, { validateRowCounts: true, now: NOW, timeoutSeconds: 60 });
+      progress = next.progress;
+      checks = next.checks;
+    }
+
+    expect(describes).toBe(2);
+    expect(checks?.[0]).toMatchObject({ collection: 'docs', recreatedDuringBackup: true });
+    expect(checks?.[1]).toMatchObject({ collection: 'events', ok: true, restored: events });
+  });
+
+  it('fails the round, to be retried, when describe gets no answer or a proxy HTTP error', async () => {
+    const failing = Object.assign(Object.create(milvus) as MilvusClient, {
+      collectionId: async () => {
+        throw new MilvusApiError('collections/describe', 502, 'HTTP 502: Bad Gateway', { httpStatus: true });
+      },
+    });
+
+    await expect(checkValidation(failing, [docsCount({ collectionId: '449000000000000777' })], { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 60 })).rejects.toThrow(/HTTP 502/);
+  });
+
   it('fails a restore in which nothing could be checked: every counted collection dropped during the backup', async () => {
     const checks = await validate([{ database: 'default', collection: 'old_docs', rows: 70, confirmedBy: 'count', droppedDuringBackup: true }]);
 
     expect(checks).toEqual([expect.objectContaining({ ok: true, droppedDuringBackup: true })]);
-    expect(validationFailure(checks)).toMatchObject({ name: 'NothingToValidate', message: expect.stringContaining('all 1 of its counted collection(s) dropped') });
+    expect(validationFailure(checks)).toMatchObject({ name: 'NothingToValidate', message: expect.stringContaining("all 1 of the backup's counted collection(s) were dropped") });
   });
 });
