@@ -105,14 +105,24 @@ export class MilvusManagementError extends Error {
 const GONE_CODES: ReadonlySet<number> = new Set([100, 800]);
 
 /**
+ * Whether `err` is Milvus refusing a call for the user's privileges, which asking again will not
+ * change: HTTP 403 from REST v2's privilege check (httpserver `checkAuthorizationV2`), or merr
+ * 1401 `ErrPrivilegeNotPermitted` / 1400 `ErrPrivilegeNotAuthenticated`.
+ */
+export function isPrivilegeRefusal(err: unknown): boolean {
+  if (!(err instanceof MilvusApiError)) return false;
+  return err.httpStatus ? err.code === 403 : err.code === 1401 || err.code === 1400;
+}
+
+/**
  * Whether `err` is Milvus refusing to describe a collection, as opposed to no answer: an error
- * Milvus wrote (merr 1401 `ErrPrivilegeNotPermitted` among them), or HTTP 403 from REST v2's
- * privilege check (httpserver `checkAuthorizationV2`). Not a proxy's other HTTP statuses, nor
- * no answer at all, which are transient. Gone ({@link isCollectionGone}) is told apart first.
+ * Milvus wrote (a privilege refusal, or one that may pass, such as 65535 from a coordinator not
+ * ready), or HTTP 403 ({@link isPrivilegeRefusal}). Not a proxy's other HTTP statuses, nor no
+ * answer at all. Gone ({@link isCollectionGone}) is told apart first.
  */
 export function idRefused(err: unknown): boolean {
   if (!(err instanceof MilvusApiError)) return false;
-  return !err.httpStatus || err.code === 403;
+  return !err.httpStatus || isPrivilegeRefusal(err);
 }
 
 /** Whether `err` is Milvus's own answer that the collection (or its database) does not exist ({@link GONE_CODES}). */

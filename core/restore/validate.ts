@@ -55,7 +55,7 @@
  * retries start a new relay.)
  */
 import type { CollectionCheck, RowCount } from '../catalog/record.js';
-import { idRefused, isNotQueryable, MilvusApiError, MilvusSchemaError, type LoadState, type MilvusClient } from '../milvus/client.js';
+import { idRefused, isNotQueryable, isPrivilegeRefusal, MilvusApiError, MilvusSchemaError, type LoadState, type MilvusClient } from '../milvus/client.js';
 import { mapBounded } from '../objectstore/bounded.js';
 import type { ValidationProgress } from '../workflow/restore-state.js';
 import { deadlineAfter } from '../deadline.js';
@@ -268,9 +268,14 @@ export async function checkValidation(
   // Looked at once, by the first round (or each round of an execution of older code, which kept
   // no list), a few at a time. An id Milvus refuses to tell for the user's privileges leaves the
   // collection checked as any other.
-  const recreated = new Set(progress.recreated ?? (await recreatedOf(milvus, expected.filter((e) => !checks.has(e)))));
-  // Carried when there were ids to read (records from before ids were recorded have none).
-  const carriedIds = expected.some((e) => e.collectionId !== undefined) ? { recreated: [...recreated] } : {};
+  // Not read in a round that has already failed (a collection missing): it ends at once.
+  const failedAlready = [...checks.values()].some((c) => !c.ok);
+  const ids = progress.recreated !== undefined ? { names: progress.recreated, complete: true } : failedAlready ? { names: [], complete: false } : await recreatedOf(milvus, expected.filter((e) => !checks.has(e)));
+  const recreated = new Set(ids.names);
+  // Carried when there were ids to read (records from before ids were recorded have none), and
+  // only when every id was read or refused for good: an id Milvus refused for a reason that may
+  // pass is read again by the next round. An empty list means "looked, none".
+  const carriedIds = ids.complete && expected.some((e) => e.collectionId !== undefined) ? { recreated: [...recreated] } : {};
   for (const e of expected) {
     if (checks.has(e) || !recreated.has(nameOf(e))) continue;
     checks.set(e, { database: e.database, collection: e.collection, ...expectedOf(e), loaded: false, ok: true, droppedDuringBackup: true, recreatedDuringBackup: true });
@@ -616,21 +621,33 @@ export function expectedCell(c: Pick<CollectionCheck, 'expected' | 'expectedMin'
   return c.expectedMin !== undefined && c.expectedMax !== undefined ? `${c.expected} (${c.expectedMin}–${c.expectedMax})` : `${c.expected}`;
 }
 
-/** `db.collection` of each of `present` whose restored id is not the one the backup recorded (a few at a time). */
-async function recreatedOf(milvus: MilvusClient, present: readonly RowCount[]): Promise<string[]> {
+/**
+ * `db.collection` of each of `present` whose restored id is not the one the backup recorded (a few
+ * at a time), and whether every id was read or refused for good (for the user's privileges).
+ */
+async function recreatedOf(milvus: MilvusClient, present: readonly RowCount[]): Promise<{ names: string[]; complete: boolean }> {
   const withId = present.filter((e) => e.collectionId !== undefined);
   const ids = await mapBounded(withId, VALIDATION_CONCURRENCY, (e) => restoredId(milvus, e));
-  return withId.filter((e, i) => ids[i] !== undefined && ids[i] !== e.collectionId).map(nameOf);
+  return { names: withId.filter((e, i) => typeof ids[i] === 'string' && ids[i] !== e.collectionId).map(nameOf), complete: !ids.includes(null) };
 }
 
-/** The restored collection's id, or undefined when Milvus refuses it (its own error, or a 403 for privileges) or answers none. */
-async function restoredId(milvus: MilvusClient, e: RowCount): Promise<string | undefined> {
+/**
+ * The restored collection's id; undefined when Milvus answers none or refuses it for the user's
+ * privileges (for good), null when it refuses it for a reason that may pass (read again later).
+ */
+async function restoredId(milvus: MilvusClient, e: RowCount): Promise<string | undefined | null> {
   try {
     return await milvus.collectionId(e.database, e.collection);
   } catch (err) {
-    if (idRefused(err)) return undefined;
+    if (isPrivilegeRefusal(err)) return undefined;
+    if (idRefused(err)) return null;
     throw err;
   }
+}
+
+/** How many checks checked a collection: not one dropped during the backup and not restored as backed up. */
+export function collectionsChecked(checks: readonly Pick<CollectionCheck, 'droppedDuringBackup'>[]): number {
+  return checks.filter((c) => !c.droppedDuringBackup).length;
 }
 
 /** A check's last table column: its problem, or why a collection dropped during the backup is absent. */

@@ -24,7 +24,7 @@ import { describeObjectRestore, restoreObjects } from './objects.js';
 import { createNamespace, deleteNamespace } from './namespace.js';
 import { prepareRestore } from './prepare.js';
 import { checkReadiness } from './readiness.js';
-import { checkValidation, validationFailure } from './validate.js';
+import { checkValidation, collectionsChecked, validationFailure } from './validate.js';
 import { verifyBackupIndex, type IndexVerification } from './verify.js';
 import { checkVolumeRestore, deleteRestoreTemporaries, queued, startQueuedHydrations, startVolumeRestore } from './volumes.js';
 import { restorePhases, samePhases } from './phases.js';
@@ -388,8 +388,7 @@ export async function completeStep(s: Services<'catalog' | 'now' | 'events' | 'k
       targetCluster: restore.to.cluster.name,
       targetNamespace: restore.to.namespace,
       rtoSeconds,
-      // Those checked: not one dropped during the backup and not restored as backed up.
-      collections: (record?.validation?.collections ?? []).filter((c) => !c.droppedDuringBackup).length,
+      collections: collectionsChecked(record?.validation?.collections ?? []),
     };
     await s.events.publish({ detailType: 'Restore Completed', time: now, detail: { ...result } });
     return result;

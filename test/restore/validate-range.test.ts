@@ -228,6 +228,45 @@ describe('validation of a collection dropped during the backup and created again
     expect(checks?.[1]).toMatchObject({ collection: 'events', ok: true, restored: events });
   });
 
+  it('reads an id again in the next round when Milvus refused it for a reason that may pass, and not when for privileges', async () => {
+    const eventsId = await milvus.collectionId('default', 'events');
+    /** A first round (events released as at the source: it only looks), with docs' id refused with `err`. */
+    const firstRound = async (err: MilvusApiError) => {
+      let describes = 0;
+      const client = Object.assign(Object.create(milvus) as MilvusClient, {
+        collectionId: async (db: string, c: string) => {
+          describes++;
+          if (c === 'docs') throw err;
+          return milvus.collectionId(db, c);
+        },
+      });
+      await rest(sim, '/v2/vectordb/collections/release', { collectionName: 'events' });
+      const expected: RowCount[] = [docsCount({ collectionId: '449000000000000777' }), { database: 'default', collection: 'events', rows: events, confirmedBy: 'stats', collectionId: eventsId }];
+      const { progress } = await checkValidation(client, expected, { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 60 });
+      await checkValidation(client, expected, progress, { validateRowCounts: true, now: NOW, timeoutSeconds: 60 });
+      await sim.loadsSettled();
+      return { progress, describes };
+    };
+
+    const notReady = await firstRound(new MilvusApiError('collections/describe', 65535, 'rootcoord not ready'));
+    const denied = await firstRound(new MilvusApiError('collections/describe', 1401, 'PrivilegeDescribeCollection: permission deny'));
+
+    expect(notReady.progress.recreated).toBeUndefined();
+    expect(notReady.describes).toBe(4);
+    expect(denied.progress.recreated).toEqual([]);
+    expect(denied.describes).toBe(2);
+  });
+
+  it('reads no id in a round that already failed on a missing collection', async () => {
+    let describes = 0;
+    const counting = Object.assign(Object.create(milvus) as MilvusClient, { collectionId: async (db: string, c: string) => (describes++, milvus.collectionId(db, c)) });
+
+    const { checks } = await checkValidation(counting, [docsCount({ collectionId: '1' }), { database: 'default', collection: 'gone', rows: 1, confirmedBy: 'count' }], { done: false, loading: [] }, { validateRowCounts: true, now: NOW, timeoutSeconds: 60 });
+
+    expect(validationFailure(checks!)!.message).toContain('missing: database default has no collection gone');
+    expect(describes).toBe(0);
+  });
+
   it('fails the round, to be retried, when describe gets no answer or a proxy HTTP error', async () => {
     const failing = Object.assign(Object.create(milvus) as MilvusClient, {
       collectionId: async () => {
