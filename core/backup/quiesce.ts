@@ -363,7 +363,7 @@ export const COUNTS_AT_ONCE = 4;
 /**
  * {@link countNow}, or what Milvus answered when it refused (a collection dropped since it was
  * listed, a count it cannot serve): such a count is left out. No answer, or an HTTP status from a
- * proxy in the way, is thrown: the step is retried.
+ * proxy in the way, is thrown: the step fails (the workflow retries the transient failures).
  */
 async function countOrProblem(milvus: MilvusClient, database: string, collection: string): Promise<Count | { problem: string; error: MilvusApiError }> {
   try {
@@ -393,7 +393,8 @@ async function lookAt(milvus: MilvusClient, database: string, collection: string
   } catch (err) {
     if (isCollectionGone(err)) return { gone: errorText(err) };
     // Milvus's own refusal, or a 403 for the user's privileges: no id, as a count Milvus refuses is
-    // left out. No answer, or a proxy's other HTTP status, is thrown: the step is retried.
+    // left out. No answer, or a proxy's other HTTP status, is thrown: the step fails (the
+    // workflow retries the transient failures), rather than skipping the check unnoticed.
     if (!idRefused(err)) throw err;
   }
   if (expectedId !== undefined && id !== undefined && id !== expectedId) return { gone: `dropped and created again under its name (id ${expectedId}, now ${id})`, recreatedAs: id };
