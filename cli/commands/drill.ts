@@ -13,7 +13,7 @@ import type { Config } from '../../core/config/schema.js';
 import { listDrillEvidence, NothingToDrillError, type DrillEvidence } from '../../core/drill/workflow.js';
 import { UserError } from '../../core/errors.js';
 import { findBackupAt, NoBackupAtPointInTimeError } from '../../core/restore/prepare.js';
-import { checkNote, expectedCell } from '../../core/restore/validate.js';
+import { checkNote, collectionsChecked, expectedCell } from '../../core/restore/validate.js';
 import type { VaultStore } from '../../core/vault/store.js';
 import type { DrillInput } from '../../core/workflow/restore-state.js';
 import { replicaBucketName, vaultBucketName } from '../../core/naming.js';
@@ -70,10 +70,7 @@ export async function checkDrillable(config: Config, catalog: BackupCatalog, inp
 }
 
 /** Collections checked and found right, of those checked (one dropped during the backup and absent is not checked). */
-const collectionsOk = (e: DrillEvidence): string => {
-  const checked = e.collections.filter((c) => !c.droppedDuringBackup);
-  return `${checked.filter((c) => c.ok).length}/${checked.length}`;
-};
+const collectionsOk = (e: DrillEvidence): string => `${e.collections.filter((c) => c.ok && !c.droppedDuringBackup).length}/${collectionsChecked(e.collections)}`;
 
 /** `drill list` as a kubectl-style table. */
 export function renderDrillList(evidence: readonly DrillEvidence[]): string {

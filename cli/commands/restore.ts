@@ -22,7 +22,7 @@ import { type Command, Option } from 'commander';
 import { executeWorkflow, type ProgressFollow } from '../execution.js';
 import { formatBytes, formatDuration, formatProgressTable, formatRate, formatTable } from '../format.js';
 import { dataMoverSeconds, peakHydrations, restorePhases } from '../../core/restore/phases.js';
-import { checkNote, expectedCell } from '../../core/restore/validate.js';
+import { checkNote, collectionsChecked, expectedCell } from '../../core/restore/validate.js';
 import { listProgress, type VolumeProgress } from '../../core/datamover/progress.js';
 import { restoreProgressPrefix } from '../../core/vault/layout.js';
 import type { VaultStore } from '../../core/vault/store.js';
@@ -272,8 +272,8 @@ function summary(r: RestoreRecord): string {
   const describe = `milvus-guard restore describe ${r.restoreId} --local`;
   if (r.status === 'Completed') {
     // A collection dropped during the backup and not restored as backed up was not checked.
-    const checks = (r.validation?.collections ?? []).filter((c) => !c.droppedDuringBackup);
-    return `restore ${r.restoreId} Completed into ${r.targetCluster}/${r.targetNamespace}: RTO ${formatDuration(r.rtoSeconds)}, ${checks.filter((c) => c.ok).length}/${checks.length} collections validated (${describe})\n`;
+    const checks = r.validation?.collections ?? [];
+    return `restore ${r.restoreId} Completed into ${r.targetCluster}/${r.targetNamespace}: RTO ${formatDuration(r.rtoSeconds)}, ${checks.filter((c) => c.ok && !c.droppedDuringBackup).length}/${collectionsChecked(checks)} collections validated (${describe})\n`;
   }
   const f = r.failure;
   return `restore ${r.restoreId} ${r.status}${f ? ` in ${failedAtText(f)}: ${f.error}: ${f.cause}\n  left behind: ${f.leftBehind}` : ''} (${describe})\n`;

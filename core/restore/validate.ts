@@ -290,7 +290,7 @@ export async function checkValidation(
   const loadErrors = new Map(Object.entries(progress.loadErrors ?? {}));
   // The round that only looks (see the module documentation): not when a collection is missing,
   // as that round fails at once anyway.
-  const lookRound = firstRound && ![...checks.values()].some((c) => !c.ok) && present.some((e) => e.confirmedBy === 'stats');
+  const lookRound = firstRound && !failedAlready && present.some((e) => e.confirmedBy === 'stats');
   // Released collections this round released again: each moves the deadline on.
   let releasedNow = 0;
   // Released collections waiting for their turn, in the order of `expected`, and how many of them
