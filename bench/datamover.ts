@@ -22,7 +22,9 @@
  *    process, plus a `sync` right after it (restic restores through the page cache and exits
  *    with the files still in memory; ours syncs before it ends). Both backups read from a warm
  *    page cache, both restores start with an empty one where the script may empty it (root).
- *    Bytes uploaded is the growth of the vault / repository on disk.
+ *    Bytes uploaded is the growth of the vault / repository on disk. Right after each restore
+ *    the disk copy rate is measured again (one copy of `--disk-mib`): the disk's rate drifts
+ *    during a bench, and a restore is also compared with the rate the disk gave at about its time.
  * 4. Checks both restores against the source.
  * 5. Does all of 2-4 `--runs` times per profile (an even number, so each tool goes first in
  *    half of them), each run from scratch (the dataset built again from its seed, a new vault
@@ -37,7 +39,7 @@
  * about time, it reports.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -45,7 +47,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { bundleDatamover } from '../docker/datamover/bundle.js';
 import { buildDataset, changeDataset, isProfileName, PROFILES, type DatasetProfile } from './datamover-dataset.js';
-import { measureDiskCopyRate, type DiskRate } from './disk-rate.js';
+import { DiskProbe, measureDiskCopyRate, type DiskRate } from './disk-rate.js';
 import { freePageReporting } from './vm-memory.js';
 
 const MiB = 1024 * 1024;
@@ -178,22 +180,45 @@ interface ProfileResult {
   oursIncrementalReportedMiB: number;
   /** Whether the restores started with an empty page cache. */
   cold: boolean;
+  /** The disk copy rate (MiB/s) measured right after each tool's restore. */
+  diskAfterRestore: { ours: number; restic?: number };
 }
 
 const step = (text: string): void => void process.stderr.write(`${text}...\n`);
 
 /**
  * Full backup, 1% change, incremental and restore of one profile with both tools, in `dir`;
- * with `resticFirst` restic takes each step before ours.
+ * with `resticFirst` restic takes each step before ours. Each restore is followed by a copy of
+ * `--disk-mib` (DiskProbe), so it can be compared with the disk's rate at the time too.
  */
-function runProfile(profile: DatasetProfile, dir: string, cli: string, restic: string | undefined, resticFirst: boolean): ProfileResult {
+async function runProfile(profile: DatasetProfile, dir: string, cli: string, restic: string | undefined, resticFirst: boolean): Promise<ProfileResult> {
+  const data = join(dir, 'data');
+  mkdirSync(join(dir, 'vault'), { recursive: true });
+  step(`[${profile.name}] building the dataset in ${data} (${profile.segmentMiB} MiB of ${profile.description}, ${profile.dbMiB} MiB db, seed ${args.seed})`);
+  const dataset = buildDataset(data, profile, args.seed);
+  // Written now, so that what it writes is long on the disk when the restores run.
+  const probe = await DiskProbe.create(dir, diskMiB);
+  try {
+    return await runTools(profile, dir, cli, restic, resticFirst, dataset, probe);
+  } finally {
+    await probe.remove();
+  }
+}
+
+/** runProfile's steps once the dataset and the probe's source are written. */
+async function runTools(
+  profile: DatasetProfile,
+  dir: string,
+  cli: string,
+  restic: string | undefined,
+  resticFirst: boolean,
+  dataset: ProfileResult['dataset'],
+  probe: DiskProbe,
+): Promise<ProfileResult> {
   const data = join(dir, 'data');
   const vaultDir = join(dir, 'vault');
   const resticRepo = join(dir, 'restic-repo');
-  mkdirSync(vaultDir, { recursive: true });
   const vaultUrl = pathToFileURL(vaultDir).href;
-  step(`[${profile.name}] building the dataset in ${data} (${profile.segmentMiB} MiB of ${profile.description}, ${profile.dbMiB} MiB db, seed ${args.seed})`);
-  const dataset = buildDataset(data, profile, args.seed);
   const resticEnv = { RESTIC_PASSWORD: 'milvus-guard-bench', RESTIC_CACHE_DIR: join(dir, 'restic-cache') };
   if (restic) timed('restic', ['init', '--repo', resticRepo, '-q'], resticEnv);
   const ours = (argv: string[]): Timed => timed(args.node, ['--no-warnings', cli, 'datamover', ...argv]);
@@ -232,35 +257,37 @@ function runProfile(profile: DatasetProfile, dir: string, cli: string, restic: s
   const oursTarget = join(dir, 'restore-ours');
   const resticTarget = join(dir, 'restore-restic');
   let cold = true;
-  const restoreOurs = (): Timed => {
-    step(`[${profile.name}] restore (ours)`);
+  // Each restore, then the disk copy rate right after it: the rate the disk gave at about that
+  // time, where the one measured at the start may be far from it (see DiskProbe).
+  const restoreWith = async (tool: string, run: () => Timed): Promise<[Timed, number]> => {
+    step(`[${profile.name}] restore (${tool})`);
     const dropped = dropCaches();
     cold &&= dropped;
-    return ours(['restore', '--vault', vaultUrl, '--volume', 'milvus-data', '--backup-id', 'incr', '--target', oursTarget, '--json']);
+    const timing = run();
+    return [timing, await probe.copyRate()];
   };
-  const restoreRestic = (): Timed => {
-    step(`[${profile.name}] restore (restic)`);
-    const dropped = dropCaches();
-    cold &&= dropped;
-    return timed('restic', ['--repo', resticRepo, 'restore', 'latest', '--host', 'bench', '--target', resticTarget, '-q'], resticEnv);
-  };
-  let oursRestore: Timed;
-  let resticRestore: Timed | undefined;
+  const restoreOurs = (): Promise<[Timed, number]> =>
+    restoreWith('ours', () => ours(['restore', '--vault', vaultUrl, '--volume', 'milvus-data', '--backup-id', 'incr', '--target', oursTarget, '--json']));
+  const restoreRestic = (): Promise<[Timed, number]> =>
+    restoreWith('restic', () => timed('restic', ['--repo', resticRepo, 'restore', 'latest', '--host', 'bench', '--target', resticTarget, '-q'], resticEnv));
+  let oursRestore: [Timed, number];
+  let resticRestore: [Timed, number] | undefined;
   if (restic && resticFirst) {
-    resticRestore = restoreRestic();
-    oursRestore = restoreOurs();
+    resticRestore = await restoreRestic();
+    oursRestore = await restoreOurs();
   } else {
-    oursRestore = restoreOurs();
-    if (restic) resticRestore = restoreRestic();
+    oursRestore = await restoreOurs();
+    if (restic) resticRestore = await restoreRestic();
   }
-  rows.push({ operation: 'restore', megabytes: totalAfter / MiB, ours: oursRestore, ...(resticRestore ? { restic: resticRestore } : {}) });
+  rows.push({ operation: 'restore', megabytes: totalAfter / MiB, ours: oursRestore[0], ...(resticRestore ? { restic: resticRestore[0] } : {}) });
 
   step(`[${profile.name}] checking the restores against the source`);
   const oursRestoreOk = treesEqual(data, oursTarget);
   // restic restores the absolute source path under the target.
   const resticRestoreOk = restic ? treesEqual(data, join(resticTarget, data)) : undefined;
   const oursIncrementalReportedMiB = (JSON.parse(incremental.ours.stdout) as { bytesUploaded: number }).bytesUploaded / MiB;
-  return { profile, dataset, change, rows, oursRestoreOk, resticRestoreOk, oursIncrementalReportedMiB, cold };
+  const diskAfterRestore = { ours: oursRestore[1], ...(resticRestore ? { restic: resticRestore[1] } : {}) };
+  return { profile, dataset, change, rows, oursRestoreOk, resticRestoreOk, oursIncrementalReportedMiB, cold, diskAfterRestore };
 }
 
 // --- report -------------------------------------------------------------------------------------
@@ -300,6 +327,31 @@ const throughput = (mb: number, t: Timed): number => mb / t.seconds;
 const percent = (share: number): string => `${Math.round(share * 100)}%`;
 const split = (t: Timed): string => `${fmt(t.exitSeconds, 2)} s + ${fmt(t.syncSeconds, 2)} s`;
 
+/**
+ * Each run's restores as a share of the disk copy rate measured right after them, with the
+ * median share per tool (of an even count the lower middle one, as summarize credits no tool
+ * with more than it did): how close a restore came to what the disk gave at about that time.
+ */
+function restoresAgainstDisk(r: Summary, probeMiB: number): string {
+  const i = r.rows.findIndex((row) => row.operation === 'restore');
+  const shares = (tool: 'ours' | 'restic'): { each: string; median: number } | undefined => {
+    const runs = r.everyRun.flatMap((run) => {
+      const timing = run.rows[i]![tool];
+      const rate = run.diskAfterRestore[tool];
+      return timing && rate ? [{ share: throughput(run.rows[i]!.megabytes, timing) / rate, rate }] : [];
+    });
+    if (runs.length === 0) return undefined;
+    const sorted = runs.map((x) => x.share).sort((a, b) => a - b);
+    return { each: runs.map((x) => `${percent(x.share)} (${fmt(x.rate, 0)})`).join(' '), median: sorted[Math.ceil(sorted.length / 2) - 1]! };
+  };
+  const ours = shares('ours')!;
+  const restic = shares('restic');
+  return (
+    `restore against the disk copy rate measured right after it (one copy of ${probeMiB} MiB): median ours ${percent(ours.median)}${restic ? `, restic ${percent(restic.median)}` : ''}; ` +
+    `each run, with that rate in MiB/s: ours ${ours.each}${restic ? ` | restic ${restic.each}` : ''}`
+  );
+}
+
 function formatProfile(r: Summary, disk: DiskRate, restic: string | undefined): string {
   const header = ['operation', 'ours s', 'ours MiB/s', 'ours % disk', 'restic s', 'restic MiB/s', 'restic % disk', 'ours/restic', 'uploaded MiB (ours/restic)', 'peak RSS MiB (ours/restic)'];
   const table = r.rows.map((row) => [
@@ -330,6 +382,7 @@ function formatProfile(r: Summary, disk: DiskRate, restic: string | undefined): 
           ),
         ]
       : []),
+    restoresAgainstDisk(r, disk.sizeMiB),
     `process until exit + sync after it (median runs): ${r.rows
       .map((row) => `${row.operation}: ours ${split(row.ours)}${row.restic ? `, restic ${split(row.restic)}` : ''}`)
       .join('; ')}`,
@@ -337,6 +390,35 @@ function formatProfile(r: Summary, disk: DiskRate, restic: string | undefined): 
       (r.cold ? 'each restore started with an empty page cache (drop_caches)' : 'the page cache could not be emptied before the restores (not root): restic may read its repository from memory'),
   ];
   return [`### ${r.profile.name}`, '', line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...table.map(line), '', ...notes].join('\n');
+}
+
+/**
+ * Gives a finished run's space back without freeing its inodes: every file is truncated to
+ * nothing and the trees stay until the bench ends. Removing them between runs slowed every later
+ * run's restores: on an ext4 without a journal (as this machine's root file system is), the inode
+ * allocator passes over inodes freed in the last minutes (fs/ext4/ialloc.c, find_inode_bit and
+ * recently_deleted: 60 s, 300 s more while the inode's block is dirty), scanning past each one
+ * again for every inode it allocates. A restore of ~12,000 directories made right after the
+ * previous run's ~50,000 inodes were freed spent a fifth of its CPU samples in that scan (perf),
+ * and 12,000 directories took 0.97-1.55 s to create there against 0.33 s in a fresh place.
+ * A restore in production writes to a new volume, with no freed inodes (and a journal), so
+ * the bench should not measure the cost of its own cleanup.
+ */
+function emptyTree(dir: string): string {
+  if (!existsSync(dir)) return dir;
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile()) continue;
+    const path = join(e.parentPath, e.name);
+    try {
+      truncateSync(path);
+    } catch (err) {
+      // restic's repository files are read-only to their owner too.
+      if ((err as NodeJS.ErrnoException).code !== 'EACCES') throw err;
+      chmodSync(path, 0o600);
+      truncateSync(path);
+    }
+  }
+  return dir;
 }
 
 if (!existsSync('/usr/bin/time')) fail('/usr/bin/time is needed to measure peak RSS: apt-get install -y time');
@@ -350,21 +432,26 @@ if (!restic) process.stderr.write('restic not found: skipping the comparison (in
 step(`measuring the disk copy rate in ${work} (${diskMiB} MiB, O_DIRECT, best of 3)`);
 const disk = await measureDiskCopyRate(work, diskMiB);
 const results: Summary[] = [];
+const emptied: string[] = [];
 for (const profile of profiles) {
   const all: ProfileResult[] = [];
   for (let run = 1; run <= runs; run++) {
     const dir = join(work, profile.name, `run-${run}`);
     if (runs > 1) step(`[${profile.name}] run ${run} of ${runs}${restic ? `, ${run % 2 === 0 ? 'restic' : 'ours'} first` : ''}`);
     try {
-      all.push(runProfile(profile, dir, cli, restic, run % 2 === 0));
-    } finally {
-      // Each run's trees and repositories go before the next is built (a run of the default
-      // profile holds ~11 GiB); --keep keeps the last run's.
-      if (!args.keep || run < runs) rmSync(dir, { recursive: true, force: true });
+      all.push(await runProfile(profile, dir, cli, restic, run % 2 === 0));
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
     }
+    // Each run's trees and repositories give their space back before the next is built (a run
+    // of the default profile holds ~11 GiB); --keep keeps the last run's.
+    if (!args.keep || run < runs) emptied.push(emptyTree(dir));
   }
   results.push(summarize(all));
 }
+// The emptied trees go now that nothing is measured any more (see emptyTree).
+for (const dir of emptied) rmSync(dir, { recursive: true, force: true });
 
 const pageReporting = freePageReporting();
 const machine = `${availableParallelism()} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), ${fmt(totalmem() / 1024 ** 3, 0)} GiB memory`;
