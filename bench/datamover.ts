@@ -10,7 +10,7 @@
  *    columns.
  * 2. For each profile (bench/datamover-dataset.ts; both by default), builds a reproducible
  *    MinIO-shaped dataset: `default` is ~2 GiB of segment files of 64 KiB-8 MiB, `small-files`
- *    ~768 MiB of insert, stats and delta logs of 4 KiB-1 MiB (~4,200 files); both add a 256 MiB
+ *    ~768 MiB of insert, stats and delta logs of 4 KiB-1 MiB (~4,400 files); both add a 256 MiB
  *    etcd db. `--size-mib` and `--db-mib` override the profile's sizes.
  * 3. Ours runs as the Job image runs it: the esbuild bundle of docker/datamover/entry.ts, by
  *    `--node` (default: the `node` on PATH). The image runs Node 22 (docker/datamover/Dockerfile);
@@ -25,14 +25,18 @@
  *    Bytes uploaded is the growth of the vault / repository on disk. Right after each restore
  *    the disk copy rate is measured again (one copy of `--disk-mib`): the disk's rate drifts
  *    during a bench, and a restore is also compared with the rate the disk gave at about its time.
+ *    That copy also comes before the second tool's restore; with an even `--runs` each tool is
+ *    second in half of the runs.
  * 4. Checks both restores against the source.
  * 5. Does all of 2-4 `--runs` times per profile (an even number, so each tool goes first in
  *    half of them), each run from scratch (the dataset built again from its seed, a new vault
  *    and repository), the tools taking turns at going first (so neither always runs on a disk
  *    the other just worked), and prints per profile a table of each tool's median run of each
- *    operation, every run's times below it; JSON of every run goes to bench-results/. A single
- *    run is not enough on a virtual machine whose disk slows under sustained I/O and recovers
- *    after a rest: one run's ratio then says as much about the order as about the tools.
+ *    operation, every run's times below it and each restore's share of the disk rate measured
+ *    right after it; JSON of every run goes to bench-results/. A single run is not enough on a
+ *    virtual machine whose disk slows under sustained I/O and recovers after a rest: one run's
+ *    ratio then says as much about the order as about the tools. A finished run's files are
+ *    truncated and its trees removed only at the end (see emptyTree).
  *
  * restic is the Debian package (`apt-get install -y restic`); without it the comparison
  * columns are skipped with a message. This is a measurement, not a test: it asserts nothing
@@ -194,11 +198,12 @@ const step = (text: string): void => void process.stderr.write(`${text}...\n`);
 async function runProfile(profile: DatasetProfile, dir: string, cli: string, restic: string | undefined, resticFirst: boolean): Promise<ProfileResult> {
   const data = join(dir, 'data');
   mkdirSync(join(dir, 'vault'), { recursive: true });
-  step(`[${profile.name}] building the dataset in ${data} (${profile.segmentMiB} MiB of ${profile.description}, ${profile.dbMiB} MiB db, seed ${args.seed})`);
-  const dataset = buildDataset(data, profile, args.seed);
-  // Written now, so that what it writes is long on the disk when the restores run.
+  // Written first, so that it is long on the disk when the restores run and the dataset's pages,
+  // which the backups read from memory, are the newest in the page cache.
   const probe = await DiskProbe.create(dir, diskMiB);
   try {
+    step(`[${profile.name}] building the dataset in ${data} (${profile.segmentMiB} MiB of ${profile.description}, ${profile.dbMiB} MiB db, seed ${args.seed})`);
+    const dataset = buildDataset(data, profile, args.seed);
     return await runTools(profile, dir, cli, restic, resticFirst, dataset, probe);
   } finally {
     await probe.remove();
@@ -293,7 +298,7 @@ async function runTools(
 // --- report -------------------------------------------------------------------------------------
 
 /** A profile's runs, and per operation the median run of each tool. */
-interface Summary extends ProfileResult {
+interface Summary extends Omit<ProfileResult, 'diskAfterRestore'> {
   everyRun: ProfileResult[];
 }
 
@@ -303,7 +308,8 @@ interface Summary extends ProfileResult {
  * run: memory is a bound, not a typical value. Restores count as identical only if all were.
  */
 function summarize(all: ProfileResult[]): Summary {
-  const first = all[0]!;
+  // Each run's disk rates stay in everyRun: the first run's alone would read as the medians'.
+  const { diskAfterRestore: _firstRunOnly, ...first } = all[0]!;
   const median = <T extends Timed>(timings: T[]): T => {
     const sorted = [...timings].sort((a, b) => a.seconds - b.seconds);
     return { ...sorted[Math.floor(sorted.length / 2)]!, peakRssMiB: Math.max(...timings.map((t) => t.peakRssMiB)) };
@@ -404,8 +410,7 @@ function formatProfile(r: Summary, disk: DiskRate, restic: string | undefined): 
  * A restore in production writes to a new volume, with no freed inodes (and a journal), so
  * the bench should not measure the cost of its own cleanup.
  */
-function emptyTree(dir: string): string {
-  if (!existsSync(dir)) return dir;
+function emptyTree(dir: string): void {
   for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
     if (!e.isFile()) continue;
     const path = join(e.parentPath, e.name);
@@ -418,7 +423,18 @@ function emptyTree(dir: string): string {
       truncateSync(path);
     }
   }
-  return dir;
+}
+
+/** Empties a finished run's tree (emptyTree) for removal at the end, or removes it now if that fails. */
+function retire(dir: string, emptied: string[]): void {
+  if (!existsSync(dir)) return;
+  try {
+    emptyTree(dir);
+    emptied.push(dir);
+  } catch (err) {
+    process.stderr.write(`could not empty ${dir} (${(err as Error).message}): removing it now, which may slow the next run's restores\n`);
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 if (!existsSync('/usr/bin/time')) fail('/usr/bin/time is needed to measure peak RSS: apt-get install -y time');
@@ -433,32 +449,36 @@ step(`measuring the disk copy rate in ${work} (${diskMiB} MiB, O_DIRECT, best of
 const disk = await measureDiskCopyRate(work, diskMiB);
 const results: Summary[] = [];
 const emptied: string[] = [];
-for (const profile of profiles) {
-  const all: ProfileResult[] = [];
-  for (let run = 1; run <= runs; run++) {
-    const dir = join(work, profile.name, `run-${run}`);
-    if (runs > 1) step(`[${profile.name}] run ${run} of ${runs}${restic ? `, ${run % 2 === 0 ? 'restic' : 'ours'} first` : ''}`);
-    try {
-      all.push(await runProfile(profile, dir, cli, restic, run % 2 === 0));
-    } catch (err) {
-      rmSync(dir, { recursive: true, force: true });
-      throw err;
+try {
+  for (const profile of profiles) {
+    const all: ProfileResult[] = [];
+    for (let run = 1; run <= runs; run++) {
+      const dir = join(work, profile.name, `run-${run}`);
+      if (runs > 1) step(`[${profile.name}] run ${run} of ${runs}${restic ? `, ${run % 2 === 0 ? 'restic' : 'ours'} first` : ''}`);
+      // Each run's trees and repositories give their space back before the next is built (a run
+      // of the default profile holds ~11 GiB); --keep keeps the last run's, finished or not.
+      const keep = args.keep && run === runs;
+      try {
+        all.push(await runProfile(profile, dir, cli, restic, run % 2 === 0));
+      } catch (err) {
+        if (!keep) rmSync(dir, { recursive: true, force: true });
+        throw err;
+      }
+      if (!keep) retire(dir, emptied);
     }
-    // Each run's trees and repositories give their space back before the next is built (a run
-    // of the default profile holds ~11 GiB); --keep keeps the last run's.
-    if (!args.keep || run < runs) emptied.push(emptyTree(dir));
+    results.push(summarize(all));
   }
-  results.push(summarize(all));
+} finally {
+  // The emptied trees go once nothing more is measured (see emptyTree).
+  for (const dir of emptied) rmSync(dir, { recursive: true, force: true });
 }
-// The emptied trees go now that nothing is measured any more (see emptyTree).
-for (const dir of emptied) rmSync(dir, { recursive: true, force: true });
 
 const pageReporting = freePageReporting();
 const machine = `${availableParallelism()} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), ${fmt(totalmem() / 1024 ** 3, 0)} GiB memory`;
 const summary = [
   `machine: ${machine}; disk copy rate ${fmt(disk.mibPerSecond, 0)} MiB/s (${disk.sizeMiB} MiB copied ${disk.direct ? 'with O_DIRECT' : 'through the page cache (O_DIRECT refused)'}, reads and writes overlapping, fsynced; best of ${disk.runs.map((r) => fmt(r, 0)).join(', ')} MiB/s)`,
   `s is the wall time until the tool's output is on disk: its process (/usr/bin/time) plus the \`sync\` run right after it, which writes back what it left in the page cache (both split out under each table); ${runs > 1 ? `each tool's median of ${runs} runs, each run from scratch` : 'one run'}.`,
-  `% disk is the operation's MiB/s over the disk copy rate; ours/restic is restic's time divided by ours (above 1 = ours faster); peak RSS is the process's (/usr/bin/time), the highest of the runs.`,
+  `% disk is the operation's MiB/s over the disk copy rate measured at the start (see the line under each table for the rate right after each restore); ours/restic is restic's time divided by ours (above 1 = ours faster); peak RSS is the process's (/usr/bin/time), the highest of the runs.`,
   `${restic ?? 'restic: not installed'}; ours ran on node ${oursNode}${args.node === 'node' ? '' : ` (${args.node})`}`,
   // Said only where the caches were dropped: that is what frees the memory in one go.
   ...(pageReporting === true && results.some((r) => r.cold)
