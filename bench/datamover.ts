@@ -401,10 +401,10 @@ function formatProfile(r: Summary, disk: DiskRate, restic: string | undefined): 
 /**
  * Gives a finished run's space back without freeing its inodes: every file is truncated to
  * nothing and the trees stay until the bench ends. Removing them between runs slowed every later
- * run's restores: on an ext4 without a journal (as this machine's root file system is), the inode
- * allocator passes over inodes freed in the last minutes (fs/ext4/ialloc.c, find_inode_bit and
- * recently_deleted: 60 s, 300 s more while the inode's block is dirty), scanning past each one
- * again for every inode it allocates. A restore of ~12,000 directories made right after the
+ * run's restores: on an ext4 without a journal (as the root file system of the machines this
+ * bench ran on is), the inode allocator passes over inodes freed in the last minutes while their
+ * inode-table block is cached (fs/ext4/ialloc.c, find_inode_bit and recently_deleted: 60 s, 300 s
+ * more while that block is dirty), scanning past each one again for every inode it allocates. A restore of ~12,000 directories made right after the
  * previous run's ~50,000 inodes were freed spent a fifth of its CPU samples in that scan (perf),
  * and 12,000 directories took 0.97-1.55 s to create there against 0.33 s in a fresh place.
  * A restore in production writes to a new volume, with no freed inodes (and a journal), so
