@@ -404,9 +404,11 @@ function formatProfile(r: Summary, disk: DiskRate, restic: string | undefined): 
  * run's restores: on an ext4 without a journal (as the root file system of the machines this
  * bench ran on is), the inode allocator passes over inodes freed in the last minutes while their
  * inode-table block is cached (fs/ext4/ialloc.c, find_inode_bit and recently_deleted: 60 s, 300 s
- * more while that block is dirty), scanning past each one again for every inode it allocates. A restore of ~12,000 directories made right after the
- * previous run's ~50,000 inodes were freed spent a fifth of its CPU samples in that scan (perf),
- * and 12,000 directories took 0.97-1.55 s to create there against 0.33 s in a fresh place.
+ * more while that block is dirty), scanning past each one again for every inode it allocates.
+ * A small-files restore (~12,000 directories) made right after the previous restore's ~17,000
+ * inodes were freed spent 17% of its CPU samples in that scan (perf), and 12,000 directories
+ * took 0.97-1.55 s to create there against 0.33 s in a fresh place. A run of that profile
+ * frees about three times as many.
  * A restore in production writes to a new volume, with no freed inodes (and a journal), so
  * the bench should not measure the cost of its own cleanup.
  */
