@@ -162,12 +162,14 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
   const chunkerId = `${CHUNKER_ID}/${chunkerParams.minSize}-${chunkerParams.avgSize}-${chunkerParams.maxSize}`;
   // The parent's boundaries can stand in for the rolling hash only if it chunked the same way.
   const sameChunker = prevReader ? (await prevReader.readHeader()).chunker === chunkerId : false;
-  const pool = new ChunkerPool({ params: chunkerParams, ...(options.workers ? { workers: options.workers } : {}) });
   const packer = new Packer(vault, {
     ...(options.packSize ? { packSize: options.packSize } : {}),
     ...(options.uploadConcurrency ? { concurrency: options.uploadConcurrency } : {}),
     ...(options.retainUntil ? { retainUntil: options.retainUntil } : {}),
   });
+  // Small files are read straight into the packs (each hashing thread fills one of its own), so
+  // the new chunks among them are not copied again.
+  const pool = new ChunkerPool({ params: chunkerParams, ...(options.workers ? { workers: options.workers } : {}), batchTarget: (lane, bytes) => packer.target(lane, bytes) });
   const known = new LRUCache<string, ChunkRef>({ max: KNOWN_CHUNKS });
   // Packs from earlier backups that this one references: their lock may need extending.
   const reusedPacks = new Set<string>();

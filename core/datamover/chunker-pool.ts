@@ -42,6 +42,21 @@ export interface ChunkerPoolOptions {
   readonly readSize?: number;
   /** Unacknowledged segments a worker may have out. @default 2 */
   readonly window?: number;
+  /**
+   * Where worker `lane` (0 to workers - 1) may read a batch of small files totalling `bytes`
+   * (their sizes when walked), if not into a buffer of its own: shared memory, such as the end
+   * of an open pack (`Packer.target`). Asked only while that worker waits, so a target is never
+   * written after the worker has reported what it read there. Segments read into a target are
+   * views of `target.buffer` itself.
+   */
+  readonly batchTarget?: (lane: number, bytes: number) => BatchTarget | undefined;
+}
+
+/** Shared memory a worker reads a batch into: `room` bytes from `offset`. */
+export interface BatchTarget {
+  readonly buffer: SharedArrayBuffer;
+  readonly offset: number;
+  readonly room: number;
 }
 
 // The worker is evaluated from source so that it runs the very same `fastcdcCut` under tsx,
@@ -86,38 +101,46 @@ parentPort.on('message', (msg) => {
     }
     parentPort.postMessage({ type: 'hashed', job: msg.job, hashes, buffer: msg.buffer, byteOffset: msg.byteOffset, byteLength: msg.byteLength }, [msg.buffer]);
   } else if (msg.type === 'batch') {
-    batch(msg.id, msg.files).then(
+    batch(msg.id, msg.files, msg.target).then(
       () => parentPort.postMessage({ type: 'batch-end', id: msg.id }),
       (err) => parentPort.postMessage({ type: 'batch-end', id: msg.id, message: String((err && err.message) || err) }),
     );
   } else if (msg.type === 'ack') {
     if (msg.buffer && free.length < window + 1) free.push(msg.buffer);
     const state = jobs.get(msg.job);
-    if (state) { state.inflight--; if (state.wake) { const w = state.wake; state.wake = null; w(); } }
+    if (state) { state.target = msg.target; state.inflight--; if (state.wake) { const w = state.wake; state.wake = null; w(); } }
   }
 });
 const pathOf = (path) => (typeof path === 'string' ? path : Buffer.from(path.buffer, path.byteOffset, path.byteLength));
 // Small files, read whole and back to back into one buffer that goes to the main thread in one
-// message ('batch', then one 'ack' for the buffer); a file that no longer fits (it grew since
-// the walk) is streamed on its own as by 'file'. Each file is cut as a whole file is. Memory:
-// a batch holds one read buffer (readSize + maxSize) and waits for its ack before it reads on,
-// so a worker never has more buffers out than while streaming one file.
-async function batch(id, files) {
+// message ('batch', then one 'ack'); a file that no longer fits (it grew since the walk) is
+// streamed on its own as by 'file'. Each file is cut as a whole file is. The buffer is the
+// main thread's target when it gives one: the end of a pack in shared memory, which this
+// thread writes only until it has sent what it read there (the ack may bring the next
+// target); otherwise one of this thread's read buffers (readSize + maxSize), transferred and
+// given back. Memory: a batch waits for its ack before it reads on, so a worker never has more
+// buffers out than while streaming one file.
+async function batch(id, files, target) {
   let buf = null;
   let used = 0;
   let parts = [];
-  const send = async () => {
+  const send = async (more) => {
     if (parts.length === 0) return;
-    const state = { inflight: 1, wake: null };
+    const state = { inflight: 1, wake: null, target: undefined };
     jobs.set(id, state);
-    parentPort.postMessage({ type: 'batch', id, parts, buffer: buf.buffer, byteOffset: buf.byteOffset, byteLength: used }, [buf.buffer]);
+    if (target) parentPort.postMessage({ type: 'batch', id, parts, byteOffset: buf.byteOffset, byteLength: used, more });
+    else parentPort.postMessage({ type: 'batch', id, parts, buffer: buf.buffer, byteOffset: buf.byteOffset, byteLength: used, more }, [buf.buffer]);
     buf = null;
     parts = [];
     while (state.inflight > 0) await new Promise((resolve) => { state.wake = resolve; });
     jobs.delete(id);
+    // What the main thread wrote after the target's reported bytes is its own: read on only
+    // where the ack says.
+    target = state.target;
   };
-  for (const f of files) {
-    if (!buf) { buf = take(readSize + maxSize); used = 0; }
+  for (let i = 0; i < files.length; i++) {
+    const f = files[i];
+    if (!buf) { buf = target ? Buffer.from(target.buffer, target.offset, target.room) : take(readSize + maxSize); used = 0; }
     let fd;
     let end = used;
     let fits = false;
@@ -154,7 +177,7 @@ async function batch(id, files) {
       continue;
     }
     // Bigger than the room left: send what is read, then stream this file alone.
-    await send();
+    await send(i + 1 < files.length);
     const state = { inflight: 0, wake: null };
     jobs.set(f.job, state);
     try {
@@ -166,8 +189,8 @@ async function batch(id, files) {
       jobs.delete(f.job);
     }
   }
-  await send();
-  if (buf && free.length < window + 1) free.push(buf.buffer);
+  await send(false);
+  if (buf && !target && free.length < window + 1) free.push(buf.buffer);
 }
 const probe = Buffer.alloc(1);
 async function run(job, path, prev, state) {
@@ -305,6 +328,11 @@ export class ChunkerPool {
   private readonly running = new Map<number, { job: Job | HashJob; worker: Worker; batch?: number }>();
   /** Batches of small files being read, by id, and their worker. */
   private readonly batches = new Map<number, Worker>();
+  /** The shared memory each batch is reading into, if any (the main thread's own object of it). */
+  private readonly targets = new Map<number, SharedArrayBuffer>();
+  /** Each worker's lane number for `batchTarget`. */
+  private readonly lanes = new Map<Worker, number>();
+  private readonly batchTarget: ChunkerPoolOptions['batchTarget'];
   private readonly readSize: number;
   private nextId = 1;
   private closed = false;
@@ -315,8 +343,10 @@ export class ChunkerPool {
     const count = Math.max(1, options.workers ?? availableParallelism());
     this.readSize = Math.max(options.readSize ?? 4 * 1024 * 1024, params.maxSize);
     const workerData = { gear: GEAR, ...params, maskS, maskL, readSize: this.readSize, window: options.window ?? 2 };
+    this.batchTarget = options.batchTarget;
     for (let i = 0; i < count; i++) {
       const worker = new Worker(WORKER_SOURCE, { eval: true, workerData });
+      this.lanes.set(worker, i);
       worker.on('message', (msg: WorkerMessage) => this.onMessage(worker, msg));
       worker.on('error', (err) => this.onWorkerError(worker, err));
       worker.unref();
@@ -402,7 +432,8 @@ export class ChunkerPool {
         }
         for (const f of files) this.running.set(f.id, { job: f, worker, batch: id });
         this.batches.set(id, worker);
-        worker.postMessage({ type: 'batch', id, files: files.map((f) => ({ job: f.id, path: f.path })) });
+        const target = this.targetFor(worker, id, bytes);
+        worker.postMessage({ type: 'batch', id, files: files.map((f) => ({ job: f.id, path: f.path })), target });
         continue;
       }
       this.running.set(job.id, { job, worker });
@@ -413,6 +444,14 @@ export class ChunkerPool {
         worker.postMessage({ type: 'hash', job: job.id, lengths: job.lengths, buffer: ab, byteOffset: job.data.byteOffset, byteLength: job.data.byteLength }, [ab]);
       }
     }
+  }
+
+  /** A target for batch `id` on `worker` (remembered for its replies), or undefined. */
+  private targetFor(worker: Worker, id: number, bytes: number): BatchTarget | undefined {
+    const target = this.batchTarget?.(this.lanes.get(worker)!, bytes);
+    if (target) this.targets.set(id, target.buffer);
+    else this.targets.delete(id);
+    return target;
   }
 
   private finish(id: number): Job | HashJob | undefined {
@@ -448,7 +487,20 @@ export class ChunkerPool {
   }
 
   private onBatch(worker: Worker, msg: BatchMessage): void {
-    const data = Buffer.from(msg.buffer, msg.byteOffset, msg.byteLength);
+    // Read into a target: the bytes are in the shared memory this thread gave, and stay there.
+    const memory = msg.buffer ?? this.targets.get(msg.id);
+    if (!memory) {
+      const err = new Error(`internal error: batch ${msg.id} reported bytes read into no buffer`);
+      for (const part of msg.parts) {
+        const job = this.running.get(part.job)?.job;
+        if (job?.kind === 'file' && !job.failed) {
+          job.failed = true;
+          job.reject(err);
+        }
+      }
+      return;
+    }
+    const data = Buffer.from(memory, msg.byteOffset, msg.byteLength);
     const settled: Promise<void>[] = [];
     let offset = 0;
     for (const part of msg.parts) {
@@ -469,13 +521,26 @@ export class ChunkerPool {
         }),
       );
     }
-    // The buffer goes back once no segment of it is in use (nothing may keep a view of it).
-    void Promise.all(settled).then(() => worker.postMessage({ type: 'ack', job: msg.id, buffer: msg.buffer }, [msg.buffer]));
+    // The buffer goes back once no segment of it is in use (nothing may keep a view of it); a
+    // target's bytes are claimed by now, and the worker reads on where the next target says.
+    void Promise.all(settled).then(() => {
+      const next = msg.more && this.batches.has(msg.id) ? this.targetFor(worker, msg.id, this.unread(msg.id)) : undefined;
+      if (msg.buffer) worker.postMessage({ type: 'ack', job: msg.id, buffer: msg.buffer, target: next }, [msg.buffer]);
+      else worker.postMessage({ type: 'ack', job: msg.id, target: next });
+    });
+  }
+
+  /** The bytes (when walked) of the files of batch `id` not reported yet. */
+  private unread(id: number): number {
+    let bytes = 0;
+    for (const entry of this.running.values()) if (entry.batch === id && entry.job.kind === 'file') bytes += entry.job.sizeHint ?? 0;
+    return bytes;
   }
 
   private onMessage(worker: Worker, msg: WorkerMessage): void {
     if (msg.type === 'batch') return this.onBatch(worker, msg);
     if (msg.type === 'batch-end') {
+      this.targets.delete(msg.id);
       if (this.batches.delete(msg.id)) {
         // A batch that failed as a whole (not one of its files): fail what it left unanswered.
         if (msg.message !== undefined) {
@@ -535,7 +600,12 @@ export class ChunkerPool {
         entry.job.reject(err);
       }
     }
-    for (const [id, w] of this.batches) if (w === worker) this.batches.delete(id);
+    for (const [id, w] of this.batches) {
+      if (w === worker) {
+        this.batches.delete(id);
+        this.targets.delete(id);
+      }
+    }
     const i = this.idle.indexOf(worker);
     if (i >= 0) this.idle.splice(i, 1);
     const w = this.workers.indexOf(worker);
@@ -555,7 +625,10 @@ interface BatchMessage {
   id: number;
   /** In file order; each file's bytes follow the previous file's in the buffer. */
   parts: { job: number; size: number; hashes: string[]; lengths: number[]; message?: string; code?: string }[];
-  buffer: ArrayBuffer;
+  /** The read buffer, transferred; absent when the bytes were read into the batch's target. */
+  buffer?: ArrayBuffer;
+  /** Files of the batch follow (the worker waits for a target for them). */
+  more: boolean;
   byteOffset: number;
   byteLength: number;
 }

@@ -9,7 +9,7 @@
  * already compressed, so compressing again would cost CPU for nothing).
  */
 import { randomBytes } from 'node:crypto';
-import { pageAlignedBuffer } from '../vault/file-store.js';
+import { pageAlignedBuffer, sharedPageAlignedBuffer } from '../vault/file-store.js';
 import { packKey } from '../vault/layout.js';
 import type { VaultStore } from '../vault/store.js';
 import type { ChunkRef } from './index-format.js';
@@ -34,6 +34,40 @@ interface OpenPack {
   size: number;
 }
 
+/**
+ * Where a hashing thread may read small files: straight into a pack's (shared) memory, from
+ * `offset`, at most `room` bytes. See `Packer.target`.
+ */
+export interface PackTarget {
+  readonly buffer: SharedArrayBuffer;
+  readonly offset: number;
+  readonly room: number;
+}
+
+/** A pack in shared memory that one hashing thread reads into, and how far it has been read. */
+interface Lane {
+  readonly pack: OpenPack;
+  /** The start of the bytes not yet placed: chunks are placed in the order they were read. */
+  unplaced: number;
+}
+
+/**
+ * Memory for a pack: page-aligned, so a file vault writes it with direct I/O without a staging
+ * copy, and shared, so a hashing thread can read files straight into it (`Packer.target`);
+ * copies into and out of shared memory run at memcpy's speed. Unshared where shared memory
+ * cannot be had.
+ */
+function packBuffer(size: number): Buffer {
+  return sharedPageAlignedBuffer(size) ?? pageAlignedBuffer(size);
+}
+
+/**
+ * Hashing threads that get a pack of their own to read small files into (`Packer.target`); the
+ * others read into buffers of their own, whose new chunks are copied. Bounds the memory lanes
+ * take, 16 MiB each at the default pack size, on a node of many cores.
+ */
+const MAX_LANES = 4;
+
 /** Collects new chunks into packs and uploads full packs with bounded concurrency. */
 export class Packer {
   private current: OpenPack | undefined;
@@ -42,6 +76,9 @@ export class Packer {
   private readonly inflight = new Set<Promise<void>>();
   /** Buffers of uploaded packs, reused so memory does not wait for the garbage collector. */
   private readonly spare: Buffer[] = [];
+  /** The open pack of each hashing thread that reads into one, by lane number and by memory. */
+  private readonly lanes = new Map<number, Lane>();
+  private readonly laneOf = new Map<ArrayBufferLike, Lane>();
   private readonly slots: Semaphore;
   private readonly packSize: number;
   private failure: unknown;
@@ -60,22 +97,93 @@ export class Packer {
   /**
    * Appends a chunk to the open pack and returns where it will live. Synchronous on purpose:
    * two files chunked at once never interleave inside one pack's bookkeeping. Call `drain`
-   * afterwards to upload packs that filled up.
+   * afterwards to upload packs that filled up. A chunk that a hashing thread read into one of
+   * this packer's targets is already in its pack and is not copied (see `place`).
    */
   add(hash: string, data: Buffer): ChunkRef {
+    const lane = this.laneOf.get(data.buffer);
+    if (lane) return this.place(lane, hash, data);
     if (this.current && this.current.size + data.length > this.packSize) {
       this.sealed.push(this.current);
       this.current = undefined;
     }
     if (!this.current) {
-      const spare = this.spare.length > 0 && data.length <= this.packSize ? this.spare.pop()! : pageAlignedBuffer(Math.max(this.packSize, data.length));
-      this.current = { id: randomBytes(16).toString('hex'), buffer: spare, size: 0 };
-      this.written.add(this.current.id);
+      this.current = this.open(data.length <= this.packSize ? this.takeBuffer() : packBuffer(data.length));
     }
     const ref: ChunkRef = { hash, pack: this.current.id, offset: this.current.size, length: data.length };
     data.copy(this.current.buffer, this.current.size);
     this.current.size += data.length;
     return ref;
+  }
+
+  /**
+   * Where hashing thread `lane` may read the next `bytes` of small files: the end of its own
+   * pack, in shared memory, so that the chunks it finds new need no copy (a full backup's
+   * chunks mostly are; the copy was ~7% of a small-files backup's CPU). A lane whose pack has
+   * no room for `bytes` is sealed and gets a new one. Undefined where shared memory cannot be
+   * had or `bytes` would not fit a pack: the thread then reads into buffers of its own.
+   *
+   * The caller promises that the thread writes only into the latest target it was given, and
+   * not after it has reported what it read there: a target is asked for only while the thread
+   * waits. The bytes a target receives are claimed by `add`, in the order they were read;
+   * those never claimed (chunks the vault already has) are overwritten by the next target.
+   */
+  target(lane: number, bytes: number): PackTarget | undefined {
+    if (lane >= MAX_LANES || bytes > this.packSize) return undefined;
+    let open = this.lanes.get(lane);
+    if (open && this.packSize - open.pack.size < bytes) {
+      this.closeLane(lane, open);
+      open = undefined;
+    }
+    if (!open) {
+      const buffer = this.takeBuffer();
+      if (!(buffer.buffer instanceof SharedArrayBuffer)) {
+        this.spare.push(buffer); // no shared memory to be had here
+        return undefined;
+      }
+      open = { pack: this.open(buffer), unplaced: 0 };
+      this.lanes.set(lane, open);
+      this.laneOf.set(buffer.buffer, open);
+    }
+    open.unplaced = open.pack.size;
+    return { buffer: open.pack.buffer.buffer as SharedArrayBuffer, offset: open.pack.size, room: this.packSize - open.pack.size };
+  }
+
+  /**
+   * Claims a chunk that lies in a lane's memory. The chunks of one target are claimed in the
+   * order they were read, so the bytes between the pack's end and `data` belong to chunks that
+   * were not kept, and moving `data` down over them (rare: a duplicate read in the same batch
+   * as new chunks) overwrites nothing still wanted. A chunk out of that order would, so it
+   * fails the backup instead of corrupting a pack.
+   */
+  private place(lane: Lane, hash: string, data: Buffer): ChunkRef {
+    const pack = lane.pack;
+    const at = data.byteOffset;
+    if (at < lane.unplaced || at + data.length > pack.buffer.length) {
+      throw new Error(`internal error: chunk ${hash} claimed out of the order it was read in (bytes ${at}-${at + data.length} of pack ${pack.id}, next unclaimed byte ${lane.unplaced})`);
+    }
+    if (at !== pack.size) pack.buffer.copyWithin(pack.size, at, at + data.length);
+    const ref: ChunkRef = { hash, pack: pack.id, offset: pack.size, length: data.length };
+    pack.size += data.length;
+    lane.unplaced = at + data.length;
+    return ref;
+  }
+
+  private takeBuffer(): Buffer {
+    return this.spare.pop() ?? packBuffer(this.packSize);
+  }
+
+  private open(buffer: Buffer): OpenPack {
+    const pack = { id: randomBytes(16).toString('hex'), buffer, size: 0 };
+    this.written.add(pack.id);
+    return pack;
+  }
+
+  private closeLane(lane: number, open: Lane): void {
+    this.lanes.delete(lane);
+    this.laneOf.delete(open.pack.buffer.buffer);
+    if (open.pack.size > 0) this.sealed.push(open.pack);
+    else this.spare.push(open.pack.buffer);
   }
 
   /** True for packs this run writes (they already carry the new retention). */
@@ -100,6 +208,7 @@ export class Packer {
 
   /** Uploads the last, partial pack and waits for every upload. */
   async finish(): Promise<void> {
+    for (const [lane, open] of this.lanes) this.closeLane(lane, open);
     if (this.current && this.current.size > 0) this.sealed.push(this.current);
     this.current = undefined;
     await this.drain();
@@ -113,7 +222,7 @@ export class Packer {
       this.packsUploaded++;
       this.bytesUploaded += pack.size;
       // The store is done with the bytes once put resolves (all stores copy or send them).
-      if (pack.buffer.length === this.packSize && this.spare.length <= this.slots.slots) this.spare.push(pack.buffer);
+      if (pack.buffer.length === this.packSize && this.spare.length <= this.slots.slots + this.lanes.size) this.spare.push(pack.buffer);
     } catch (err) {
       this.failure ??= err;
     }

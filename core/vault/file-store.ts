@@ -83,7 +83,7 @@ const spareStaging: Buffer[] = [];
 const MAX_SPARE_STAGING = 8;
 
 // The project's lib settings leave out WebAssembly's types; Node always has the global.
-const { WebAssembly } = globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => { buffer: ArrayBuffer } } };
+const { WebAssembly } = globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number; shared?: boolean }) => { buffer: ArrayBuffer } } };
 
 /** A page-aligned staging buffer, or undefined if none can be had (then I/O goes buffered). */
 function takeStaging(): Buffer | undefined {
@@ -99,7 +99,7 @@ function takeStaging(): Buffer | undefined {
 
 // The ArrayBuffers `pageAlignedBuffer` handed out: a direct writer sends their bytes to the disk
 // as they are, without the copy into a staging buffer.
-const pageAligned = new WeakSet<ArrayBuffer>();
+const pageAligned = new WeakSet<ArrayBufferLike>();
 
 /**
  * A buffer of `size` bytes whose memory starts on a page boundary (a WebAssembly memory's, as
@@ -116,6 +116,23 @@ export function pageAlignedBuffer(size: number): Buffer {
     return Buffer.from(memory.buffer, 0, size);
   } catch {
     return Buffer.allocUnsafeSlow(size);
+  }
+}
+
+/**
+ * `pageAlignedBuffer` in memory that worker threads can share (a shared WebAssembly memory), for
+ * a pack that a hashing thread reads files straight into; undefined where no such memory can be
+ * had. Copies out of shared memory are V8's slow relaxed copy, so only memory that is written in
+ * place (by `read`) and leaves by direct I/O belongs here.
+ */
+export function sharedPageAlignedBuffer(size: number): Buffer | undefined {
+  try {
+    const pages = Math.max(1, Math.ceil(size / WASM_PAGE));
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    pageAligned.add(memory.buffer);
+    return Buffer.from(memory.buffer, 0, size);
+  } catch {
+    return undefined;
   }
 }
 
@@ -207,7 +224,7 @@ export class DirectFileWriter {
    * `data` is not such memory). The rest goes through the staging buffer.
    */
   private async writeAligned(data: Uint8Array): Promise<number> {
-    if (!pageAligned.has(data.buffer as ArrayBuffer) || data.byteOffset % DIRECT_ALIGN !== 0) return 0;
+    if (!pageAligned.has(data.buffer) || data.byteOffset % DIRECT_ALIGN !== 0) return 0;
     const whole = data.length - (data.length % DIRECT_ALIGN);
     let done = 0;
     try {

@@ -5,6 +5,10 @@ import type { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { ChunkerPool, SourceReadError, type PreviousChunks } from '../../core/datamover/chunker-pool.js';
 import { chunkLengths } from '../../core/datamover/fastcdc.js';
+import type { ChunkRef } from '../../core/datamover/index-format.js';
+import { Packer } from '../../core/datamover/packer.js';
+import { packKey } from '../../core/vault/layout.js';
+import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 import { Rng, SMALL_CHUNKS, tempDir } from './helpers.js';
 
 const digests = (data: Buffer, lengths: number[]): string[] => {
@@ -170,3 +174,89 @@ describe('chunker pool', () => {
     }
   });
 });
+
+describe('chunker pool reading small files into packs', () => {
+  /** Backs files up as backup.ts does: a chunk already seen is not added again. */
+  async function packed(files: { path: string; size: number }[], packSize: number): Promise<{ vault: InMemoryVaultStore; refs: ChunkRef[][]; shared: number; results: PromiseSettledResult<number>[] }> {
+    const vault = new InMemoryVaultStore();
+    const packer = new Packer(vault, { packSize });
+    const lanePool = new ChunkerPool({ params: SMALL_CHUNKS, readSize: 4 * SMALL_CHUNKS.maxSize, workers: 2, batchTarget: (lane, bytes) => packer.target(lane, bytes) });
+    const known = new Map<string, ChunkRef>();
+    let shared = 0;
+    const refs: ChunkRef[][] = files.map(() => []);
+    try {
+      const results = await Promise.allSettled(
+        files.map((f, i) =>
+          lanePool.chunkFile(f.path, async (segment) => {
+            if (segment.data.buffer instanceof SharedArrayBuffer) shared++;
+            let offset = 0;
+            segment.hashes.forEach((hash, k) => {
+              const length = segment.lengths[k]!;
+              let ref = known.get(hash);
+              if (!ref) known.set(hash, (ref = packer.add(hash, segment.data.subarray(offset, offset + length))));
+              refs[i]!.push(ref);
+              offset += length;
+            });
+            await packer.drain();
+          }, undefined, f.size),
+        ),
+      );
+      await packer.finish();
+      return { vault, refs, shared, results };
+    } finally {
+      await lanePool.close();
+    }
+  }
+
+  const restored = async (vault: InMemoryVaultStore, refs: ChunkRef[]): Promise<Buffer> =>
+    Buffer.concat(await Promise.all(refs.map((r) => vault.getRange(packKey(r.pack), r.offset, r.length))));
+
+  it('stores every chunk of files read straight into packs, duplicates once, across packs filling up', async () => {
+    // Arrange: 60 files of up to 20 KB, every fifth a copy of an earlier one (a duplicate read
+    // into the same pack as new chunks), into packs of 64 KiB: many targets, many packs.
+    const rng = new Rng('lanes-pool');
+    const dir = await tempDir('pool-lanes');
+    const datas: Buffer[] = [];
+    for (let i = 0; i < 60; i++) datas.push(i % 5 === 4 ? datas[i - 3]! : rng.bytes(1 + rng.int(20_000)));
+    await Promise.all(datas.map((d, i) => writeFile(join(dir, `f${i}`), d)));
+
+    // Act
+    const { vault, refs, shared, results } = await packed(datas.map((d, i) => ({ path: join(dir, `f${i}`), size: d.length })), 64 * 1024);
+
+    // Assert: every file comes back whole, the copies took no room, and the bytes were read into packs.
+    expect(results.every((r) => r.status === 'fulfilled')).toBe(true);
+    for (let i = 0; i < datas.length; i++) expect((await restored(vault, refs[i]!)).equals(datas[i]!)).toBe(true);
+    const unique = new Set(datas.filter((_, i) => i % 5 !== 4));
+    const stored = vault.puts.reduce((n, p) => n + p.size, 0);
+    expect(stored).toBe([...unique].reduce((n, d) => n + d.length, 0));
+    expect(vault.puts.length).toBeGreaterThan(5);
+    expect(shared).toBeGreaterThan(30);
+  });
+
+  it('carries on into the next target after a file that grew since the walk, and past one that is gone', async () => {
+    const rng = new Rng('lanes-grown');
+    const dir = await tempDir('pool-lanes-grown');
+    const before = rng.bytes(3000);
+    const grown = rng.bytes(200_000);
+    const after = rng.bytes(5000);
+    await writeFile(join(dir, 'before'), before);
+    await writeFile(join(dir, 'grown'), grown);
+    await writeFile(join(dir, 'after'), after);
+
+    // The walk saw 10 bytes of `grown`; it now holds more than a batch's room.
+    const { vault, refs, results } = await packed(
+      [
+        { path: join(dir, 'before'), size: before.length },
+        { path: join(dir, 'gone'), size: 10 },
+        { path: join(dir, 'grown'), size: 10 },
+        { path: join(dir, 'after'), size: after.length },
+      ],
+      1024 * 1024,
+    );
+
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(SourceReadError);
+    for (const [i, data] of [[0, before], [2, grown], [3, after]] as const) expect((await restored(vault, refs[i]!)).equals(data)).toBe(true);
+  });
+});
+

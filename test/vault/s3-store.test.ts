@@ -58,6 +58,17 @@ describe('S3VaultStore requests', () => {
     });
   });
 
+  it('sends a pack held in shared memory as a private copy of its bytes', async () => {
+    s3.on(PutObjectCommand).resolves({});
+    const shared = Buffer.from(new SharedArrayBuffer(64), 8, 16).fill(7);
+
+    await store().put('data/packs/ab/abc.pack', shared);
+
+    const sent = s3.commandCalls(PutObjectCommand)[0]!.args[0].input.Body as Uint8Array;
+    expect(sent.buffer).not.toBeInstanceOf(SharedArrayBuffer);
+    expect(Buffer.from(sent).equals(Buffer.alloc(16, 7))).toBe(true);
+  });
+
   it('locks in GOVERNANCE mode unless the vault is configured for COMPLIANCE', async () => {
     s3.on(PutObjectCommand).resolves({});
 

@@ -1,0 +1,111 @@
+import { describe, expect, it } from '@jest/globals';
+import { Packer, type PackTarget } from '../../core/datamover/packer.js';
+import type { ChunkRef } from '../../core/datamover/index-format.js';
+import { packKey } from '../../core/vault/layout.js';
+import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
+import { Rng } from './helpers.js';
+
+const KiB = 1024;
+
+/** Writes `data` into a target as a hashing thread would, and returns the view the pool hands on. */
+function readInto(target: PackTarget, at: number, data: Buffer): Buffer {
+  const view = Buffer.from(target.buffer, target.offset + at, data.length);
+  data.copy(view);
+  return view;
+}
+
+/** The bytes a ref names in the vault. */
+async function bytesAt(vault: InMemoryVaultStore, ref: ChunkRef): Promise<Buffer> {
+  return vault.getRange(packKey(ref.pack), ref.offset, ref.length);
+}
+
+describe('packer lanes', () => {
+  it('keeps chunks read into a target where they are, and moves one down over a chunk not kept', async () => {
+    // Arrange: three chunks read back to back into lane 0; the middle one is a duplicate.
+    const vault = new InMemoryVaultStore();
+    const packer = new Packer(vault, { packSize: 64 * KiB });
+    const rng = new Rng('lanes');
+    const [a, dup, b] = [rng.bytes(5000), rng.bytes(3000), rng.bytes(7000)];
+    const target = packer.target(0, 15_000)!;
+    expect(target).toEqual({ buffer: expect.any(SharedArrayBuffer), offset: 0, room: 64 * KiB });
+    const views = [readInto(target, 0, a!), readInto(target, 5000, dup!), readInto(target, 8000, b!)];
+
+    // Act: the first and last are claimed, the duplicate is not.
+    const refA = packer.add('a', views[0]!);
+    const refB = packer.add('b', views[2]!);
+    await packer.finish();
+
+    // Assert: one pack, the two chunks back to back in it, the gap closed.
+    expect([refA.offset, refB.offset]).toEqual([0, 5000]);
+    expect(refA.pack).toBe(refB.pack);
+    expect(packer.isNew(refA.pack)).toBe(true);
+    expect(vault.puts.map((p) => p.size)).toEqual([12_000]);
+    expect((await bytesAt(vault, refA)).equals(a!)).toBe(true);
+    expect((await bytesAt(vault, refB)).equals(b!)).toBe(true);
+  });
+
+  it('gives the next target where the pack ends, and a new pack when the room is short', async () => {
+    const vault = new InMemoryVaultStore();
+    const packer = new Packer(vault, { packSize: 16 * KiB });
+    const rng = new Rng('lanes-next');
+    const first = packer.target(0, 10 * KiB)!;
+    const c1 = rng.bytes(10 * KiB);
+    const r1 = packer.add('c1', readInto(first, 0, c1));
+
+    // Room for 6 KiB: the same pack, from its end.
+    const second = packer.target(0, 6 * KiB)!;
+    expect(second).toMatchObject({ offset: 10 * KiB, room: 6 * KiB });
+    expect(second.buffer).toBe(first.buffer);
+    const c2 = rng.bytes(6 * KiB);
+    const r2 = packer.add('c2', readInto(second, 0, c2));
+
+    // The pack is full: the lane's pack is sealed and a new one is opened.
+    const third = packer.target(0, 1)!;
+    expect(third.offset).toBe(0);
+    const c3 = rng.bytes(100);
+    const r3 = packer.add('c3', readInto(third, 0, c3));
+    await packer.finish();
+
+    expect(r2.pack).toBe(r1.pack);
+    expect(r3.pack).not.toBe(r1.pack);
+    expect(vault.puts.map((p) => p.size)).toEqual([16 * KiB, 100]);
+    for (const [ref, data] of [[r1, c1], [r2, c2], [r3, c3]] as const) expect((await bytesAt(vault, ref)).equals(data)).toBe(true);
+  });
+
+  it('keeps each lane in a pack of its own, beside the chunks copied in', async () => {
+    const vault = new InMemoryVaultStore();
+    const packer = new Packer(vault, { packSize: 64 * KiB });
+    const rng = new Rng('lanes-apart');
+    const t0 = packer.target(0, 4 * KiB)!;
+    const t1 = packer.target(1, 4 * KiB)!;
+    const [d0, d1, copied] = [rng.bytes(4 * KiB), rng.bytes(4 * KiB), rng.bytes(4 * KiB)];
+    const r0 = packer.add('d0', readInto(t0, 0, d0!));
+    const r1 = packer.add('d1', readInto(t1, 0, d1!));
+    // A chunk from a buffer of the thread's own is copied into the packer's open pack.
+    const rc = packer.add('copied', copied!);
+    await packer.finish();
+
+    expect(new Set([r0.pack, r1.pack, rc.pack]).size).toBe(3);
+    for (const [ref, data] of [[r0, d0], [r1, d1], [rc, copied]] as const) expect((await bytesAt(vault, ref!)).equals(data!)).toBe(true);
+  });
+
+  it('fails a chunk claimed out of the order it was read in rather than overwrite one not yet claimed', () => {
+    const packer = new Packer(new InMemoryVaultStore(), { packSize: 64 * KiB });
+    const target = packer.target(0, 8 * KiB)!;
+    const rng = new Rng('lanes-order');
+    const first = readInto(target, 0, rng.bytes(2 * KiB));
+    const second = readInto(target, 4 * KiB, rng.bytes(2 * KiB));
+
+    packer.add('second', second);
+
+    expect(() => packer.add('first', first)).toThrow(/claimed out of the order it was read in/);
+  });
+
+  it('gives no target for more than a pack holds, nor to more than four lanes', () => {
+    const packer = new Packer(new InMemoryVaultStore(), { packSize: 64 * KiB });
+
+    expect(packer.target(0, 64 * KiB + 1)).toBeUndefined();
+    expect([0, 1, 2, 3].map((lane) => packer.target(lane, KiB) !== undefined)).toEqual([true, true, true, true]);
+    expect(packer.target(4, KiB)).toBeUndefined();
+  });
+});
