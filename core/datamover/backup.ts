@@ -167,9 +167,10 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
     ...(options.uploadConcurrency ? { concurrency: options.uploadConcurrency } : {}),
     ...(options.retainUntil ? { retainUntil: options.retainUntil } : {}),
   });
-  // Small files are read straight into the packs (each hashing thread fills one of its own), so
-  // the new chunks among them are not copied again.
-  const pool = new ChunkerPool({ params: chunkerParams, ...(options.workers ? { workers: options.workers } : {}), batchTarget: (lane, bytes) => packer.target(lane, bytes) });
+  // New files are read straight into the packs (each hashing thread fills one of its own), so
+  // their chunks are not copied again; a changed file is read into the thread's own buffers, as
+  // most of its chunks are in the vault already.
+  const pool = new ChunkerPool({ params: chunkerParams, ...(options.workers ? { workers: options.workers } : {}), readTarget: (lane, bytes) => packer.target(lane, bytes) });
   const known = new LRUCache<string, ChunkRef>({ max: KNOWN_CHUNKS });
   // Packs from earlier backups that this one references: their lock may need extending.
   const reusedPacks = new Set<string>();

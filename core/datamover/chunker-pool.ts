@@ -1,12 +1,14 @@
 /**
  * A pool of worker threads that read files, cut them into FastCDC chunks and SHA-256 each
  * chunk, so both the rolling hash and the digest run on every core (and that hash chunks read
- * back from the vault, for restore and verify). A worker streams a file in
- * segments of whole chunks; each segment's buffer is *transferred* (not copied) to the main
- * thread together with the chunk digests, and a worker reads ahead at most `window` segments
- * before the main thread acknowledges one, which bounds memory whatever the file size. Small
- * new files travel in batches: several read back to back into one such buffer, sent with all
- * their digests in one message.
+ * back from the vault, for restore and verify). A worker streams a file in segments of whole
+ * chunks, sent to the main thread together with the chunk digests, and reads ahead at most
+ * `window` segments before the main thread acknowledges one, which bounds memory whatever the
+ * file size. Small new files travel in batches: several read back to back, sent with all their
+ * digests in one message. Where the caller gives targets (`readTarget`), new files are read
+ * straight into shared memory it owns (the end of a pack) and nothing is copied; otherwise
+ * into the worker's own buffers, each *transferred* (not copied) with its segment and handed
+ * back for reuse.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -43,17 +45,19 @@ export interface ChunkerPoolOptions {
   /** Unacknowledged segments a worker may have out. @default 2 */
   readonly window?: number;
   /**
-   * Where worker `lane` (0 to workers - 1) may read a batch of small files totalling `bytes`
-   * (their sizes when walked), if not into a buffer of its own: shared memory, such as the end
-   * of an open pack (`Packer.target`). Asked only while that worker waits, so a target is never
+   * Where worker `lane` (0 to workers - 1) may read the next `bytes` of new files (a batch of
+   * small files, their sizes when walked; the start or the rest of a big one), if not into
+   * buffers of its own: shared memory, such as the end of an open pack (`Packer.target`).
+   * Asked only while that worker waits with every segment it sent claimed, so a target is never
    * written after the worker has reported what it read there. Segments read into a target are
-   * views of `target.buffer` itself.
+   * views of `target.buffer` itself. Files with previous chunks (`chunkFile`'s `prev`) are
+   * read into the worker's own buffers: most of their chunks are not new.
    */
-  readonly batchTarget?: (lane: number, bytes: number) => BatchTarget | undefined;
+  readonly readTarget?: (lane: number, bytes: number) => ReadTarget | undefined;
 }
 
-/** Shared memory a worker reads a batch into: `room` bytes from `offset`. */
-export interface BatchTarget {
+/** Shared memory a worker reads into: `room` bytes from `offset`. */
+export interface ReadTarget {
   readonly buffer: SharedArrayBuffer;
   readonly offset: number;
   readonly room: number;
@@ -87,7 +91,7 @@ parentPort.on('message', (msg) => {
   if (msg.type === 'file') {
     const state = { inflight: 0, wake: null };
     jobs.set(msg.job, state);
-    run(msg.job, msg.path, msg.prev, state).then(
+    run(msg.job, msg.path, msg.prev, state, msg.target).then(
       (size) => { jobs.delete(msg.job); parentPort.postMessage({ type: 'done', job: msg.job, size }); },
       (err) => { jobs.delete(msg.job); parentPort.postMessage({ type: 'error', job: msg.job, message: String((err && err.message) || err), code: err && err.code }); },
     );
@@ -105,6 +109,9 @@ parentPort.on('message', (msg) => {
       () => parentPort.postMessage({ type: 'batch-end', id: msg.id }),
       (err) => parentPort.postMessage({ type: 'batch-end', id: msg.id, message: String((err && err.message) || err) }),
     );
+  } else if (msg.type === 'target') {
+    const state = jobs.get(msg.job);
+    if (state) { state.target = msg.target; if (state.wake) { const w = state.wake; state.wake = null; w(); } }
   } else if (msg.type === 'ack') {
     if (msg.buffer && free.length < window + 1) free.push(msg.buffer);
     const state = jobs.get(msg.job);
@@ -193,7 +200,13 @@ async function batch(id, files, target) {
   if (buf && !target && free.length < window + 1) free.push(buf.buffer);
 }
 const probe = Buffer.alloc(1);
-async function run(job, path, prev, state) {
+// Streams a file in segments of whole chunks. Into this thread's own buffers, each segment
+// transferred and given back with its ack (the unfinished chunk at a buffer's end is copied to
+// the next one); or, given a target (a new file: no previous chunks to reuse), straight into a
+// pack's shared memory, read on in steps of readSize with the unfinished chunk left in place,
+// and when the target is full that chunk moves to the next one the main thread gives, once all
+// sent before it are claimed.
+async function run(job, path, prev, state, target) {
   const fd = fs.openSync(pathOf(path), 'r');
   let position = 0;
   try {
@@ -201,8 +214,10 @@ async function run(job, path, prev, state) {
     // Buffers are sized to what is left of the file (a 64 KiB file gets a small view) and
     // recycled; the unchunked tail of one buffer is copied straight into the next.
     const sizeFor = (tail) => tail + Math.min(readSize, Math.max(size - position, 65536));
-    let buf = take(sizeFor(0));
+    let lane = target || null;
+    let buf = lane ? Buffer.from(lane.buffer, lane.offset, lane.room) : take(sizeFor(0));
     let base = 0; // file offset of buf[0]
+    let start = 0; // the first byte of buf not sent yet
     let end = 0;
     // Cursor into the previous version's chunks (a changed file): index and file offset.
     let pk = 0;
@@ -210,15 +225,16 @@ async function run(job, path, prev, state) {
     let prevMiss = -1;
     let eof = false;
     while (!eof) {
-      while (end < buf.length) {
-        const n = fs.readSync(fd, buf, end, buf.length - end, position);
+      const limit = lane ? Math.min(buf.length, end + readSize) : buf.length;
+      while (end < limit) {
+        const n = fs.readSync(fd, buf, end, limit - end, position);
         if (n === 0) { eof = true; break; }
         end += n;
         position += n;
       }
       const hashes = [];
       const lengths = [];
-      let pos = 0;
+      let pos = start;
       // Chunks are cut as long as the cut is certain. With a full maxSize of bytes ahead (or at
       // EOF) every cut is; with fewer, a cut found before the bytes run out is too (it depends
       // only on the bytes since the previous cut, and the masks on the distance from it), and
@@ -258,6 +274,30 @@ async function run(job, path, prev, state) {
         hashes.push(hash);
         lengths.push(len);
         pos += len;
+      }
+      if (lane) {
+        if (lengths.length > 0) {
+          state.inflight++;
+          parentPort.postMessage({ type: 'segment', job, hashes, lengths, byteOffset: buf.byteOffset + start, byteLength: pos - start });
+          start = pos;
+          while (state.inflight >= window) await new Promise((resolve) => { state.wake = resolve; });
+        }
+        if (eof || end < buf.length) continue;
+        // The target is full: once every segment sent is claimed, the unfinished chunk moves
+        // to the next target, or to a buffer of this thread's own if none is given.
+        while (state.inflight > 0) await new Promise((resolve) => { state.wake = resolve; });
+        // Room for the unfinished chunk and at least one byte more (a file may grow), so that
+        // every target takes the read further; a whole chunk more where the file has it.
+        parentPort.postMessage({ type: 'need-target', job, bytes: end - start + Math.min(maxSize, Math.max(1, size - position)) });
+        await new Promise((resolve) => { state.wake = resolve; });
+        lane = state.target || null;
+        const next = lane ? Buffer.from(lane.buffer, lane.offset, lane.room) : take(sizeFor(end - start));
+        buf.copy(next, 0, start, end);
+        base += start;
+        end -= start;
+        start = 0;
+        buf = next;
+        continue;
       }
       let next = null;
       if (!eof) {
@@ -330,10 +370,11 @@ export class ChunkerPool {
   private readonly batches = new Map<number, Worker>();
   /** The shared memory each batch is reading into, if any (the main thread's own object of it). */
   private readonly targets = new Map<number, SharedArrayBuffer>();
-  /** Each worker's lane number for `batchTarget`. */
+  /** Each worker's lane number for `readTarget`. */
   private readonly lanes = new Map<Worker, number>();
-  private readonly batchTarget: ChunkerPoolOptions['batchTarget'];
+  private readonly readTarget: ChunkerPoolOptions['readTarget'];
   private readonly readSize: number;
+  private readonly maxChunk: number;
   private nextId = 1;
   private closed = false;
 
@@ -342,8 +383,9 @@ export class ChunkerPool {
     const { maskS, maskL } = chunkMasks(params.avgSize);
     const count = Math.max(1, options.workers ?? availableParallelism());
     this.readSize = Math.max(options.readSize ?? 4 * 1024 * 1024, params.maxSize);
+    this.maxChunk = params.maxSize;
     const workerData = { gear: GEAR, ...params, maskS, maskL, readSize: this.readSize, window: options.window ?? 2 };
-    this.batchTarget = options.batchTarget;
+    this.readTarget = options.readTarget;
     for (let i = 0; i < count; i++) {
       const worker = new Worker(WORKER_SOURCE, { eval: true, workerData });
       this.lanes.set(worker, i);
@@ -438,7 +480,10 @@ export class ChunkerPool {
       }
       this.running.set(job.id, { job, worker });
       if (job.kind === 'file') {
-        worker.postMessage({ type: 'file', job: job.id, path: job.path, prev: job.prev ?? null });
+        // A big new file starts with room for one whole chunk at least (a target that fills
+        // asks for the next, see 'need-target').
+        const target = job.prev === undefined ? this.targetFor(worker, job.id, Math.min(job.sizeHint ?? Infinity, this.maxChunk)) : undefined;
+        worker.postMessage({ type: 'file', job: job.id, path: job.path, prev: job.prev ?? null, target });
       } else {
         const ab = job.data.buffer as ArrayBuffer;
         worker.postMessage({ type: 'hash', job: job.id, lengths: job.lengths, buffer: ab, byteOffset: job.data.byteOffset, byteLength: job.data.byteLength }, [ab]);
@@ -446,9 +491,9 @@ export class ChunkerPool {
     }
   }
 
-  /** A target for batch `id` on `worker` (remembered for its replies), or undefined. */
-  private targetFor(worker: Worker, id: number, bytes: number): BatchTarget | undefined {
-    const target = this.batchTarget?.(this.lanes.get(worker)!, bytes);
+  /** A target for job or batch `id` on `worker` (remembered for its replies), or undefined. */
+  private targetFor(worker: Worker, id: number, bytes: number): ReadTarget | undefined {
+    const target = this.readTarget?.(this.lanes.get(worker)!, bytes);
     if (target) this.targets.set(id, target.buffer);
     else this.targets.delete(id);
     return target;
@@ -473,6 +518,12 @@ export class ChunkerPool {
     this.dispatch();
   }
 
+  private failJob(job: Job, err: Error): void {
+    if (job.failed) return;
+    job.failed = true;
+    job.reject(err);
+  }
+
   /** Queues `segment` for the job's callback, in order; a callback that throws fails the job. */
   private deliver(job: Job, segment: Segment): void {
     job.chain = job.chain.then(async () => {
@@ -493,10 +544,7 @@ export class ChunkerPool {
       const err = new Error(`internal error: batch ${msg.id} reported bytes read into no buffer`);
       for (const part of msg.parts) {
         const job = this.running.get(part.job)?.job;
-        if (job?.kind === 'file' && !job.failed) {
-          job.failed = true;
-          job.reject(err);
-        }
+        if (job?.kind === 'file') this.failJob(job, err);
       }
       return;
     }
@@ -568,13 +616,24 @@ export class ChunkerPool {
     const job = running;
     switch (msg.type) {
       case 'segment': {
-        this.deliver(job, { data: Buffer.from(msg.buffer, msg.byteOffset, msg.byteLength), hashes: msg.hashes, lengths: msg.lengths });
-        // Hand the buffer back for reuse; nothing may keep a view of it past onSegment.
-        job.chain = job.chain.then(() => worker.postMessage({ type: 'ack', job: job.id, buffer: msg.buffer }, [msg.buffer]));
+        const memory = msg.buffer ?? this.targets.get(job.id);
+        if (!memory) {
+          this.failJob(job, new Error(`internal error: file job ${job.id} reported bytes read into no buffer`));
+          break;
+        }
+        this.deliver(job, { data: Buffer.from(memory, msg.byteOffset, msg.byteLength), hashes: msg.hashes, lengths: msg.lengths });
+        // Hand the buffer back for reuse; nothing may keep a view of it past onSegment. A
+        // target's bytes stay where they were read: the ack only lets the worker read on.
+        job.chain = job.chain.then(() => (msg.buffer ? worker.postMessage({ type: 'ack', job: job.id, buffer: msg.buffer }, [msg.buffer]) : worker.postMessage({ type: 'ack', job: job.id })));
         break;
       }
+      case 'need-target':
+        // Every segment the worker sent is claimed once the chain has run.
+        void job.chain.then(() => worker.postMessage({ type: 'target', job: job.id, target: this.closed ? undefined : this.targetFor(worker, job.id, msg.bytes) }));
+        break;
       case 'done':
         void job.chain.then(() => {
+          this.targets.delete(job.id);
           this.finish(job.id);
           if (!job.failed) job.resolve(msg.size);
         });
@@ -583,6 +642,7 @@ export class ChunkerPool {
         break;
       case 'error':
         void job.chain.then(() => {
+          this.targets.delete(job.id);
           this.finish(job.id);
           job.failed = true;
           job.reject(new SourceReadError(job.path, msg.message, msg.code));
@@ -596,6 +656,7 @@ export class ChunkerPool {
     for (const [id, entry] of this.running) {
       if (entry.worker === worker) {
         this.running.delete(id);
+        this.targets.delete(id);
         if (entry.job.kind === 'file') entry.job.failed = true;
         entry.job.reject(err);
       }
@@ -636,7 +697,8 @@ interface BatchMessage {
 type WorkerMessage =
   | BatchMessage
   | { type: 'batch-end'; id: number; message?: string }
-  | { type: 'segment'; job: number; hashes: string[]; lengths: number[]; buffer: ArrayBuffer; byteOffset: number; byteLength: number }
+  | { type: 'segment'; job: number; hashes: string[]; lengths: number[]; buffer?: ArrayBuffer; byteOffset: number; byteLength: number }
+  | { type: 'need-target'; job: number; bytes: number }
   | { type: 'hashed'; job: number; hashes: string[]; buffer: ArrayBuffer; byteOffset: number; byteLength: number }
   | { type: 'done'; job: number; size: number }
   | { type: 'error'; job: number; message: string; code?: string };

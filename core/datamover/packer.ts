@@ -117,11 +117,12 @@ export class Packer {
   }
 
   /**
-   * Where hashing thread `lane` may read the next `bytes` of small files: the end of its own
+   * Where hashing thread `lane` may read the next `bytes` of new files: the end of its own
    * pack, in shared memory, so that the chunks it finds new need no copy (a full backup's
    * chunks mostly are; the copy was ~7% of a small-files backup's CPU). A lane whose pack has
    * no room for `bytes` is sealed and gets a new one. Undefined where shared memory cannot be
-   * had or `bytes` would not fit a pack: the thread then reads into buffers of its own.
+   * had, `bytes` would not fit a pack, or `lane` is past MAX_LANES: the thread then reads into
+   * buffers of its own.
    *
    * The caller promises that the thread writes only into the latest target it was given, and
    * not after it has reported what it read there: a target is asked for only while the thread

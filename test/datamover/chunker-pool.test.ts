@@ -176,18 +176,25 @@ describe('chunker pool', () => {
 });
 
 describe('chunker pool reading small files into packs', () => {
-  /** Backs files up as backup.ts does: a chunk already seen is not added again. */
-  async function packed(files: { path: string; size: number }[], packSize: number): Promise<{ vault: InMemoryVaultStore; refs: ChunkRef[][]; shared: number; results: PromiseSettledResult<number>[] }> {
+  /**
+   * Backs files up as backup.ts does (a chunk already seen is not added again), the workers
+   * reading into the packer's targets, or into their own buffers once `targets` have been given.
+   */
+  async function packed(files: { path: string; size: number }[], packSize: number, targets = Infinity): Promise<{ vault: InMemoryVaultStore; refs: ChunkRef[][]; segments: number; shared: number; results: PromiseSettledResult<number>[] }> {
     const vault = new InMemoryVaultStore();
     const packer = new Packer(vault, { packSize });
-    const lanePool = new ChunkerPool({ params: SMALL_CHUNKS, readSize: 4 * SMALL_CHUNKS.maxSize, workers: 2, batchTarget: (lane, bytes) => packer.target(lane, bytes) });
+    let given = 0;
+    const readTarget = (lane: number, bytes: number) => (given++ < targets ? packer.target(lane, bytes) : undefined);
+    const lanePool = new ChunkerPool({ params: SMALL_CHUNKS, readSize: 4 * SMALL_CHUNKS.maxSize, workers: 2, readTarget });
     const known = new Map<string, ChunkRef>();
     let shared = 0;
+    let segments = 0;
     const refs: ChunkRef[][] = files.map(() => []);
     try {
       const results = await Promise.allSettled(
         files.map((f, i) =>
           lanePool.chunkFile(f.path, async (segment) => {
+            segments++;
             if (segment.data.buffer instanceof SharedArrayBuffer) shared++;
             let offset = 0;
             segment.hashes.forEach((hash, k) => {
@@ -202,7 +209,7 @@ describe('chunker pool reading small files into packs', () => {
         ),
       );
       await packer.finish();
-      return { vault, refs, shared, results };
+      return { vault, refs, segments, shared, results };
     } finally {
       await lanePool.close();
     }
@@ -221,7 +228,7 @@ describe('chunker pool reading small files into packs', () => {
     await Promise.all(datas.map((d, i) => writeFile(join(dir, `f${i}`), d)));
 
     // Act
-    const { vault, refs, shared, results } = await packed(datas.map((d, i) => ({ path: join(dir, `f${i}`), size: d.length })), 64 * 1024);
+    const { vault, refs, segments, shared, results } = await packed(datas.map((d, i) => ({ path: join(dir, `f${i}`), size: d.length })), 64 * 1024);
 
     // Assert: every file comes back whole, the copies took no room, and the bytes were read into packs.
     expect(results.every((r) => r.status === 'fulfilled')).toBe(true);
@@ -230,7 +237,7 @@ describe('chunker pool reading small files into packs', () => {
     const stored = vault.puts.reduce((n, p) => n + p.size, 0);
     expect(stored).toBe([...unique].reduce((n, d) => n + d.length, 0));
     expect(vault.puts.length).toBeGreaterThan(5);
-    expect(shared).toBeGreaterThan(30);
+    expect(shared).toBe(segments);
   });
 
   it('carries on into the next target after a file that grew since the walk, and past one that is gone', async () => {
@@ -258,5 +265,41 @@ describe('chunker pool reading small files into packs', () => {
     expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(SourceReadError);
     for (const [i, data] of [[0, before], [2, grown], [3, after]] as const) expect((await restored(vault, refs[i]!)).equals(data)).toBe(true);
   });
-});
 
+  it('streams big new files into packs, target after target, and moves a chunk read beside duplicates down', async () => {
+    // Arrange: 300 KB files (SMALL_CHUNKS: ~75 chunks each) into 64 KiB packs, so each file
+    // fills several targets; one repeats a 40 KB block, so most of its chunks are duplicates
+    // and its next target is the same pack, below the unfinished chunk it moves down.
+    const rng = new Rng('lanes-stream');
+    const dir = await tempDir('pool-lanes-stream');
+    const block = rng.bytes(40_000);
+    const datas = [rng.bytes(300_000), Buffer.concat(Array.from({ length: 8 }, () => block)), rng.bytes(300_000), rng.bytes(150_001)];
+    await Promise.all(datas.map((d, i) => writeFile(join(dir, `f${i}`), d)));
+
+    const { vault, refs, segments, shared, results } = await packed(datas.map((d, i) => ({ path: join(dir, `f${i}`), size: d.length })), 64 * 1024);
+
+    expect(results.every((r) => r.status === 'fulfilled')).toBe(true);
+    expect(shared).toBe(segments);
+    for (let i = 0; i < datas.length; i++) {
+      expect(refs[i]!.map((r) => r.length)).toEqual(chunkLengths(datas[i]!, SMALL_CHUNKS));
+      expect((await restored(vault, refs[i]!)).equals(datas[i]!)).toBe(true);
+    }
+    const stored = vault.puts.reduce((n, p) => n + p.size, 0);
+    expect(stored).toBeLessThan(300_000 * 2 + 150_001 + 2 * 40_000);
+  });
+
+  it('carries on in buffers of its own when no next target is given', async () => {
+    const rng = new Rng('lanes-refused');
+    const dir = await tempDir('pool-lanes-refused');
+    const datas = [rng.bytes(300_000), rng.bytes(200_000)];
+    await Promise.all(datas.map((d, i) => writeFile(join(dir, `f${i}`), d)));
+
+    // Two targets in all: each file's first; the next it asks for is refused.
+    const { vault, refs, segments, shared, results } = await packed(datas.map((d, i) => ({ path: join(dir, `f${i}`), size: d.length })), 64 * 1024, 2);
+
+    expect(results.every((r) => r.status === 'fulfilled')).toBe(true);
+    expect(shared).toBeGreaterThan(0);
+    expect(shared).toBeLessThan(segments);
+    for (let i = 0; i < datas.length; i++) expect((await restored(vault, refs[i]!)).equals(datas[i]!)).toBe(true);
+  });
+});
