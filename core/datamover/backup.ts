@@ -92,8 +92,10 @@ export interface BackupResult extends BackupStats {
 // chunk list, never file data: under a kilobyte for a small file, ~150 bytes per chunk (at least
 // 512 KiB each by default) for a big one, a few MB at these bounds; the 4 GiB bounds that
 // metadata, not memory. What holds memory is bounded elsewhere: each worker's segments in flight
-// (chunker-pool.ts `window`), the packs being filled and uploaded (packSize × (uploadConcurrency
-// + 1)) and the known-chunk cache (KNOWN_CHUNKS). With both workers busy more of those are in
+// (chunker-pool.ts `window`), the packs being filled (one, plus one per lane: packer.ts
+// MAX_LANES), sealed and uploaded (uploadConcurrency, and a sealed one per lane at most while its
+// upload waits for a slot), their spare buffers (as many as upload slots and lanes, plus one)
+// and the known-chunk cache (KNOWN_CHUNKS). With both workers busy more of those are in
 // flight at once: peak RSS of the small-files bench ~195 -> ~245 MB.
 const MAX_PENDING_ENTRIES = 4096;
 const MAX_PENDING_BYTES = 4 * 1024 * 1024 * 1024;
@@ -167,10 +169,14 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
     ...(options.uploadConcurrency ? { concurrency: options.uploadConcurrency } : {}),
     ...(options.retainUntil ? { retainUntil: options.retainUntil } : {}),
   });
+  // Set when the backup has failed: files still being read stop at their next segment, so no
+  // pack is written (and, on an Object Lock vault, locked) for a backup that will not exist.
+  let stopped: BackupStoppedError | undefined;
   // New files are read straight into the packs (each hashing thread fills one of its own), so
   // their chunks are not copied again; a changed file is read into the thread's own buffers, as
-  // most of its chunks are in the vault already.
-  const pool = new ChunkerPool({ params: chunkerParams, ...(options.workers ? { workers: options.workers } : {}), readTarget: (lane, bytes) => packer.target(lane, bytes) });
+  // most of its chunks are in the vault already. A stopped backup gives no more targets: one
+  // could seal a pack for an upload already draining.
+  const pool = new ChunkerPool({ params: chunkerParams, ...(options.workers ? { workers: options.workers } : {}), readTarget: (lane, bytes) => (stopped ? undefined : packer.target(lane, bytes)) });
   const known = new LRUCache<string, ChunkRef>({ max: KNOWN_CHUNKS });
   // Packs from earlier backups that this one references: their lock may need extending.
   const reusedPacks = new Set<string>();
@@ -186,12 +192,11 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
     if (!packer.isNew(ref.pack)) reusedPacks.add(ref.pack);
   };
 
-  // Set when the backup has failed: files still being read stop at their next segment, so no
-  // pack is written (and, on an Object Lock vault, locked) for a backup that will not exist.
-  let stopped: BackupStoppedError | undefined;
   const chunkFile = async (w: WalkEntry, base: Omit<IndexEntry, 'chunks' | 'size'>, prev?: readonly ChunkRef[]): Promise<IndexEntry> => {
     const refs: ChunkRef[] = [];
     const size = await pool.chunkFile(w.absolute, async (segment) => {
+      // Chunks read into a pack's memory are claimed in the order they were read: every
+      // packer.add below runs before this callback first awaits (see ChunkerPool's readTarget).
       if (stopped) throw stopped;
       let offset = 0;
       for (let i = 0; i < segment.hashes.length; i++) {

@@ -6,9 +6,9 @@
  * `window` segments before the main thread acknowledges one, which bounds memory whatever the
  * file size. Small new files travel in batches: several read back to back, sent with all their
  * digests in one message. Where the caller gives targets (`readTarget`), new files are read
- * straight into shared memory it owns (the end of a pack) and nothing is copied; otherwise
- * into the worker's own buffers, each *transferred* (not copied) with its segment and handed
- * back for reuse.
+ * straight into shared memory it owns (the end of a pack), so their bytes are copied only where
+ * a target fills up mid-chunk (that chunk moves to the next); otherwise into the worker's own
+ * buffers, each *transferred* (not copied) with its segment and handed back for reuse.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -47,11 +47,15 @@ export interface ChunkerPoolOptions {
   /**
    * Where worker `lane` (0 to workers - 1) may read the next `bytes` of new files (a batch of
    * small files, their sizes when walked; the start or the rest of a big one), if not into
-   * buffers of its own: shared memory, such as the end of an open pack (`Packer.target`).
-   * Asked only while that worker waits with every segment it sent claimed, so a target is never
-   * written after the worker has reported what it read there. Segments read into a target are
-   * views of `target.buffer` itself. Files with previous chunks (`chunkFile`'s `prev`) are
-   * read into the worker's own buffers: most of their chunks are not new.
+   * buffers of its own: shared memory of at least `bytes` (`room`), such as the end of an open
+   * pack (`Packer.target`). Asked only while that worker waits with every segment it sent
+   * claimed, so a target is never touched by the worker after it has reported what it read
+   * there, except that a refusal (undefined) must leave the previous target's memory as it is:
+   * the worker then copies its unfinished chunk out of it. Segments read into a target are
+   * views of `target.buffer` itself, and whoever claims their chunks must do so in the order
+   * they were read: `onSegment` callbacks start in that order, and must claim before they
+   * first await. Files with previous chunks (`chunkFile`'s `prev`) are read into the worker's
+   * own buffers: most of their chunks are not new.
    */
   readonly readTarget?: (lane: number, bytes: number) => ReadTarget | undefined;
 }
@@ -283,16 +287,20 @@ async function run(job, path, prev, state, target) {
           while (state.inflight >= window) await new Promise((resolve) => { state.wake = resolve; });
         }
         if (eof || end < buf.length) continue;
-        // The target is full: once every segment sent is claimed, the unfinished chunk moves
-        // to the next target, or to a buffer of this thread's own if none is given.
+        // The target is full: once every segment sent is claimed, the main thread moves the
+        // unfinished chunk to the start of the next target (it may seal this one's pack as it
+        // gives it, so this thread must not read it after asking). The next target has room
+        // for that chunk and at least one byte more (a file may grow), so each takes the read
+        // further; a whole chunk more where the file has it. With no next target, this thread
+        // copies the chunk into a buffer of its own: a target refused leaves the pack open.
         while (state.inflight > 0) await new Promise((resolve) => { state.wake = resolve; });
-        // Room for the unfinished chunk and at least one byte more (a file may grow), so that
-        // every target takes the read further; a whole chunk more where the file has it.
-        parentPort.postMessage({ type: 'need-target', job, bytes: end - start + Math.min(maxSize, Math.max(1, size - position)) });
+        const tail = end - start;
+        parentPort.postMessage({ type: 'need-target', job, bytes: tail + Math.min(maxSize, Math.max(1, size - position)), byteOffset: buf.byteOffset + start, byteLength: tail });
         await new Promise((resolve) => { state.wake = resolve; });
         lane = state.target || null;
-        const next = lane ? Buffer.from(lane.buffer, lane.offset, lane.room) : take(sizeFor(end - start));
-        buf.copy(next, 0, start, end);
+        if (lane && lane.room <= tail) throw new Error('internal error: a read target with no room past the unfinished chunk');
+        const next = lane ? Buffer.from(lane.buffer, lane.offset, lane.room) : take(sizeFor(tail));
+        if (!lane) buf.copy(next, 0, start, end);
         base += start;
         end -= start;
         start = 0;
@@ -572,7 +580,7 @@ export class ChunkerPool {
     // The buffer goes back once no segment of it is in use (nothing may keep a view of it); a
     // target's bytes are claimed by now, and the worker reads on where the next target says.
     void Promise.all(settled).then(() => {
-      const next = msg.more && this.batches.has(msg.id) ? this.targetFor(worker, msg.id, this.unread(msg.id)) : undefined;
+      const next = msg.more && !this.closed && this.batches.has(msg.id) ? this.targetFor(worker, msg.id, this.unread(msg.id)) : undefined;
       if (msg.buffer) worker.postMessage({ type: 'ack', job: msg.id, buffer: msg.buffer, target: next }, [msg.buffer]);
       else worker.postMessage({ type: 'ack', job: msg.id, target: next });
     });
@@ -628,8 +636,15 @@ export class ChunkerPool {
         break;
       }
       case 'need-target':
-        // Every segment the worker sent is claimed once the chain has run.
-        void job.chain.then(() => worker.postMessage({ type: 'target', job: job.id, target: this.closed ? undefined : this.targetFor(worker, job.id, msg.bytes) }));
+        // Every segment the worker sent is claimed once the chain has run. The unfinished chunk
+        // moves here, in the same tick as the old target's pack may be sealed, before any
+        // upload could take that memory.
+        void job.chain.then(() => {
+          const old = this.targets.get(job.id);
+          const target = this.closed || !old ? undefined : this.targetFor(worker, job.id, msg.bytes);
+          if (target) Buffer.from(old!, msg.byteOffset, msg.byteLength).copy(Buffer.from(target.buffer, target.offset, msg.byteLength));
+          worker.postMessage({ type: 'target', job: job.id, target });
+        });
         break;
       case 'done':
         void job.chain.then(() => {
@@ -698,7 +713,8 @@ type WorkerMessage =
   | BatchMessage
   | { type: 'batch-end'; id: number; message?: string }
   | { type: 'segment'; job: number; hashes: string[]; lengths: number[]; buffer?: ArrayBuffer; byteOffset: number; byteLength: number }
-  | { type: 'need-target'; job: number; bytes: number }
+  /** The worker's target is full: `bytes` for the next, whose start gets the unfinished chunk at `byteOffset`. */
+  | { type: 'need-target'; job: number; bytes: number; byteOffset: number; byteLength: number }
   | { type: 'hashed'; job: number; hashes: string[]; buffer: ArrayBuffer; byteOffset: number; byteLength: number }
   | { type: 'done'; job: number; size: number }
   | { type: 'error'; job: number; message: string; code?: string };

@@ -122,8 +122,7 @@ export function pageAlignedBuffer(size: number): Buffer {
 /**
  * `pageAlignedBuffer` in memory that worker threads can share (a shared WebAssembly memory), for
  * a pack that a hashing thread reads files straight into; undefined where no such memory can be
- * had. Copies out of shared memory are V8's slow relaxed copy, so only memory that is written in
- * place (by `read`) and leaves by direct I/O belongs here.
+ * had.
  */
 export function sharedPageAlignedBuffer(size: number): Buffer | undefined {
   try {

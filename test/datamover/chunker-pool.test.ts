@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { ChunkerPool, SourceReadError, type PreviousChunks } from '../../core/datamover/chunker-pool.js';
+import { ChunkerPool, SourceReadError, type PreviousChunks, type ReadTarget } from '../../core/datamover/chunker-pool.js';
 import { chunkLengths } from '../../core/datamover/fastcdc.js';
 import type { ChunkRef } from '../../core/datamover/index-format.js';
 import { Packer } from '../../core/datamover/packer.js';
@@ -302,4 +302,40 @@ describe('chunker pool reading small files into packs', () => {
     expect(shared).toBeLessThan(segments);
     for (let i = 0; i < datas.length; i++) expect((await restored(vault, refs[i]!)).equals(datas[i]!)).toBe(true);
   });
+
+  it('moves the unfinished chunk out of a full target before that memory can be reused', async () => {
+    // Arrange: targets of 40 KB, each in memory of its own that is zeroed right after the next
+    // is given, as a sealed pack's memory is reused once uploaded.
+    const data = new Rng('lanes-reuse').bytes(300_000);
+    const file = join(await tempDir('pool-lanes-reuse'), 'f');
+    await writeFile(file, data);
+    let given = 0;
+    const readTarget = (): ReadTarget => {
+      const previous = last;
+      last = new SharedArrayBuffer(40_000);
+      given++;
+      if (previous) queueMicrotask(() => new Uint8Array(previous).fill(0));
+      return { buffer: last, offset: 0, room: last.byteLength };
+    };
+    let last: SharedArrayBuffer | undefined;
+    const reusing = new ChunkerPool({ params: SMALL_CHUNKS, readSize: 4 * SMALL_CHUNKS.maxSize, workers: 1, readTarget });
+    const parts: Buffer[] = [];
+    const lengths: number[] = [];
+
+    // Act: each segment's bytes are taken as they are claimed.
+    try {
+      await reusing.chunkFile(file, async (segment) => {
+        parts.push(Buffer.from(segment.data));
+        lengths.push(...segment.lengths);
+      }, undefined, data.length);
+    } finally {
+      await reusing.close();
+    }
+
+    // Assert: many targets, and every byte as read.
+    expect(given).toBeGreaterThan(5);
+    expect(lengths).toEqual(chunkLengths(data, SMALL_CHUNKS));
+    expect(Buffer.concat(parts).equals(data)).toBe(true);
+  });
 });
+
