@@ -93,9 +93,9 @@ export interface BackupResult extends BackupStats {
 // 512 KiB each by default) for a big one, a few MB at these bounds; the 4 GiB bounds that
 // metadata, not memory. What holds memory is bounded elsewhere: each worker's segments in flight
 // (chunker-pool.ts `window`), the packs being filled (one, plus one per lane: packer.ts
-// MAX_LANES), sealed and uploaded (uploadConcurrency, and a sealed one per lane at most while its
-// upload waits for a slot), their spare buffers (as many as upload slots and lanes, plus one)
-// and the known-chunk cache (KNOWN_CHUNKS). With both workers busy more of those are in
+// MAX_LANES), sealed and uploaded (uploadConcurrency, and one per file in flight at most while
+// its upload waits for a slot), their spare buffers (as many as upload slots and lanes, plus
+// one) and the known-chunk cache (KNOWN_CHUNKS). With both workers busy more of those are in
 // flight at once: peak RSS of the small-files bench ~195 -> ~245 MB.
 const MAX_PENDING_ENTRIES = 4096;
 const MAX_PENDING_BYTES = 4 * 1024 * 1024 * 1024;

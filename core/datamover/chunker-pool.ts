@@ -6,9 +6,11 @@
  * `window` segments before the main thread acknowledges one, which bounds memory whatever the
  * file size. Small new files travel in batches: several read back to back, sent with all their
  * digests in one message. Where the caller gives targets (`readTarget`), new files are read
- * straight into shared memory it owns (the end of a pack), so their bytes are copied only where
- * a target fills up mid-chunk (that chunk moves to the next); otherwise into the worker's own
- * buffers, each *transferred* (not copied) with its segment and handed back for reuse.
+ * straight into shared memory it owns (the end of a pack), so their bytes stay where they were
+ * read but for a chunk unfinished when a target fills (it moves to the next) and whatever the
+ * caller moves itself (a chunk read beside duplicates); otherwise, and for the rest of a file
+ * whose next target is refused, into the worker's own buffers, each *transferred* (not copied)
+ * with its segment and handed back for reuse.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -640,9 +642,19 @@ export class ChunkerPool {
         // moves here, in the same tick as the old target's pack may be sealed, before any
         // upload could take that memory.
         void job.chain.then(() => {
-          const old = this.targets.get(job.id);
-          const target = this.closed || !old ? undefined : this.targetFor(worker, job.id, msg.bytes);
-          if (target) Buffer.from(old!, msg.byteOffset, msg.byteLength).copy(Buffer.from(target.buffer, target.offset, msg.byteLength));
+          let target: ReadTarget | undefined;
+          try {
+            const old = this.targets.get(job.id);
+            target = this.closed || !old ? undefined : this.targetFor(worker, job.id, msg.bytes);
+            if (target && target.room <= msg.byteLength) throw new Error(`internal error: a read target of ${target.room} bytes for an unfinished chunk of ${msg.byteLength}`);
+            // Down or onto itself when both are in one pack (the pack ends before the chunk).
+            if (target) Buffer.from(old!, msg.byteOffset, msg.byteLength).copy(Buffer.from(target.buffer, target.offset, msg.byteLength));
+          } catch (err) {
+            // The worker reads on into buffers of its own; the job has failed.
+            target = undefined;
+            this.targets.delete(job.id);
+            this.failJob(job, err instanceof Error ? err : new Error(String(err)));
+          }
           worker.postMessage({ type: 'target', job: job.id, target });
         });
         break;

@@ -55,9 +55,10 @@ interface Lane {
 /**
  * Memory for a pack: page-aligned, so a file vault writes it with direct I/O without a staging
  * copy, and shared, so a hashing thread can read files straight into it (`Packer.target`).
- * Chunks copied in from a thread's own buffers lose nothing to that: on Node 22 a 16 MiB
- * `Buffer.copy` into shared memory ran at 12-18 GiB/s here, as into unshared, and out of it
- * (an S3 body's private copy) at 7.3 GiB/s. Unshared where shared memory cannot be had.
+ * Chunks copied in from a thread's own buffers lose nothing to that: on Node 20 and 22 a
+ * 16 MiB `Buffer.copy` into shared memory ran at 11-18 GiB/s here, as into unshared, and out
+ * of it (an S3 body's private copy) at 7.3-7.6 GiB/s. Unshared where shared memory cannot be
+ * had.
  */
 function packBuffer(size: number): Buffer {
   return sharedPageAlignedBuffer(size) ?? pageAlignedBuffer(size);
