@@ -220,11 +220,12 @@ describe('chunker pool reading small files into packs', () => {
 
   it('stores every chunk of files read straight into packs, duplicates once, across packs filling up', async () => {
     // Arrange: 60 files of up to 20 KB, every fifth a copy of an earlier one (a duplicate read
-    // into the same pack as new chunks), into packs of 64 KiB: many targets, many packs.
+    // into the same pack as new chunks) and every seventh empty, into packs of 64 KiB: many
+    // targets, many packs.
     const rng = new Rng('lanes-pool');
     const dir = await tempDir('pool-lanes');
     const datas: Buffer[] = [];
-    for (let i = 0; i < 60; i++) datas.push(i % 5 === 4 ? datas[i - 3]! : rng.bytes(1 + rng.int(20_000)));
+    for (let i = 0; i < 60; i++) datas.push(i % 5 === 4 ? datas[i - 3]! : i % 7 === 6 ? Buffer.alloc(0) : rng.bytes(1 + rng.int(20_000)));
     await Promise.all(datas.map((d, i) => writeFile(join(dir, `f${i}`), d)));
 
     // Act
