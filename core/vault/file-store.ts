@@ -101,6 +101,18 @@ function takeStaging(): Buffer | undefined {
 // as they are, without the copy into a staging buffer.
 const pageAligned = new WeakSet<ArrayBufferLike>();
 
+/** A WebAssembly memory of `size` bytes (page-aligned), registered for direct writes; undefined if none can be had. */
+function wasmBuffer(size: number, shared: boolean): Buffer | undefined {
+  try {
+    const pages = Math.max(1, Math.ceil(size / WASM_PAGE));
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared });
+    pageAligned.add(memory.buffer);
+    return Buffer.from(memory.buffer, 0, size);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * A buffer of `size` bytes whose memory starts on a page boundary (a WebAssembly memory's, as
  * the staging buffers are), for data that will be written to a file vault: `put` writes its
@@ -109,14 +121,7 @@ const pageAligned = new WeakSet<ArrayBufferLike>();
  * more for that). Where no such memory can be had, an ordinary buffer (then staged as before).
  */
 export function pageAlignedBuffer(size: number): Buffer {
-  try {
-    const pages = Math.max(1, Math.ceil(size / WASM_PAGE));
-    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
-    pageAligned.add(memory.buffer);
-    return Buffer.from(memory.buffer, 0, size);
-  } catch {
-    return Buffer.allocUnsafeSlow(size);
-  }
+  return wasmBuffer(size, false) ?? Buffer.allocUnsafeSlow(size);
 }
 
 /**
@@ -125,14 +130,7 @@ export function pageAlignedBuffer(size: number): Buffer {
  * had.
  */
 export function sharedPageAlignedBuffer(size: number): Buffer | undefined {
-  try {
-    const pages = Math.max(1, Math.ceil(size / WASM_PAGE));
-    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
-    pageAligned.add(memory.buffer);
-    return Buffer.from(memory.buffer, 0, size);
-  } catch {
-    return undefined;
-  }
+  return wasmBuffer(size, true);
 }
 
 function returnStaging(buf: Buffer): void {
