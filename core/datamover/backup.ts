@@ -34,7 +34,7 @@ export interface BackupOptions {
   readonly full?: boolean;
   /** Object Lock date for new objects; reused packs are extended to it. @default no lock */
   readonly retainUntil?: Date;
-  /** Hashing threads. @default os.availableParallelism() */
+  /** Hashing threads. @default one per core, at most 8 (chunker-pool.ts defaultHashThreads) */
   readonly workers?: number;
   /** Pack uploads in flight. @default 3 */
   readonly uploadConcurrency?: number;

@@ -37,8 +37,25 @@ export class SourceReadError extends Error {
   }
 }
 
+/**
+ * The most hashing threads a pool starts by default, whatever the node's cores. Each thread
+ * holds up to `window + 1` read buffers of `readSize + maxSize` (3 × 8 MiB by default, for a
+ * changed file; new files are read into the caller's targets) and its own V8 isolate: ~30 MiB
+ * measured at its peak, so 8 threads stay under 250 MiB where one per core on a 96-core node
+ * (the data mover's Job sets a CPU request, not a limit, and `os.availableParallelism()`
+ * follows only a limit: libuv reads cgroup `cpu.max` since 1.49) would pass the Job's 2 GiB
+ * memory limit and be OOM-killed on every retry. Eight threads hash ~8 GB/s here (SHA-256 and
+ * FastCDC at ~1 GB/s a core), more than a volume or a pod's network gives.
+ */
+export const MAX_HASH_THREADS = 8;
+
+/** Hashing threads for `cores` available: one per core, at most MAX_HASH_THREADS. */
+export function defaultHashThreads(cores: number = availableParallelism()): number {
+  return Math.max(1, Math.min(MAX_HASH_THREADS, cores));
+}
+
 export interface ChunkerPoolOptions {
-  /** @default os.availableParallelism() */
+  /** @default defaultHashThreads(): os.availableParallelism(), at most MAX_HASH_THREADS */
   readonly workers?: number;
   /** @default DEFAULT_CHUNKER */
   readonly params?: ChunkerParams;
@@ -391,7 +408,7 @@ export class ChunkerPool {
   constructor(options: ChunkerPoolOptions = {}) {
     const params = options.params ?? DEFAULT_CHUNKER;
     const { maskS, maskL } = chunkMasks(params.avgSize);
-    const count = Math.max(1, options.workers ?? availableParallelism());
+    const count = Math.max(1, options.workers ?? defaultHashThreads());
     this.readSize = Math.max(options.readSize ?? 4 * 1024 * 1024, params.maxSize);
     this.maxChunk = params.maxSize;
     const workerData = { gear: GEAR, ...params, maskS, maskL, readSize: this.readSize, window: options.window ?? 2 };

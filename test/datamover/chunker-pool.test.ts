@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { ChunkerPool, SourceReadError, type PreviousChunks, type ReadTarget } from '../../core/datamover/chunker-pool.js';
+import { ChunkerPool, defaultHashThreads, MAX_HASH_THREADS, SourceReadError, type PreviousChunks, type ReadTarget } from '../../core/datamover/chunker-pool.js';
 import { chunkLengths } from '../../core/datamover/fastcdc.js';
 import type { ChunkRef } from '../../core/datamover/index-format.js';
 import { Packer } from '../../core/datamover/packer.js';
@@ -100,6 +101,20 @@ describe('chunker pool', () => {
     const expected = chunkLengths(after, SMALL_CHUNKS);
     expect(got.lengths).toEqual(expected);
     expect(got.hashes).toEqual(digests(after, expected));
+  });
+
+  it('starts a hashing thread per core by default, at most MAX_HASH_THREADS, so a node of many cores cannot outgrow the Job\'s memory', async () => {
+    expect(MAX_HASH_THREADS).toBe(8);
+    expect(defaultHashThreads(96)).toBe(8);
+    expect(defaultHashThreads(8)).toBe(8);
+    expect(defaultHashThreads(2)).toBe(2);
+    expect(defaultHashThreads(0)).toBe(1);
+    const byDefault = new ChunkerPool({ params: SMALL_CHUNKS });
+    try {
+      expect(byDefault.size).toBe(Math.min(availableParallelism(), 8));
+    } finally {
+      await byDefault.close();
+    }
   });
 
   it('drops the files still queued when told to, and lets the one running finish', async () => {
