@@ -22,6 +22,11 @@ export interface PackerOptions {
   readonly concurrency?: number;
   /** Object Lock date for every pack written. */
   readonly retainUntil?: Date;
+  /**
+   * Memory for a pack of `bytes`. Targets are given only in shared memory. For tests, which
+   * need shared memory to run out. @default page-aligned, shared where it can be had (packBuffer)
+   */
+  readonly allocate?: (bytes: number) => Buffer;
 }
 
 interface OpenPack {
@@ -84,6 +89,7 @@ export class Packer {
   private readonly laneOf = new Map<ArrayBufferLike, Lane>();
   private readonly slots: Semaphore;
   private readonly packSize: number;
+  private readonly allocate: (bytes: number) => Buffer;
   private failure: unknown;
   /** Packs and bytes uploaded so far. */
   packsUploaded = 0;
@@ -94,6 +100,7 @@ export class Packer {
     private readonly options: PackerOptions = {},
   ) {
     this.packSize = options.packSize ?? 16 * 1024 * 1024;
+    this.allocate = options.allocate ?? packBuffer;
     this.slots = new Semaphore(options.concurrency ?? 3);
   }
 
@@ -111,7 +118,7 @@ export class Packer {
       this.current = undefined;
     }
     if (!this.current) {
-      this.current = this.open(data.length <= this.packSize ? this.takeBuffer() : packBuffer(data.length));
+      this.current = this.open(data.length <= this.packSize ? this.takeBuffer() : this.allocate(data.length));
     }
     const ref: ChunkRef = { hash, pack: this.current.id, offset: this.current.size, length: data.length };
     data.copy(this.current.buffer, this.current.size);
@@ -175,7 +182,7 @@ export class Packer {
   }
 
   private takeBuffer(): Buffer {
-    return this.spare.pop() ?? packBuffer(this.packSize);
+    return this.spare.pop() ?? this.allocate(this.packSize);
   }
 
   private open(buffer: Buffer): OpenPack {
