@@ -234,7 +234,7 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
   )
     .option('--full', 're-read every file instead of skipping files unchanged since the previous backup', false)
     .option('--retain-until <date>', 'Object Lock date (ISO 8601) for new objects; reused ones are extended to it')
-    .option('--workers <n>', 'hashing threads (default: one per core)', positiveInt('--workers'))
+    .option('--workers <n>', 'hashing threads (default: one per core, at most 8)', positiveInt('--workers'))
     .option('--upload-concurrency <n>', 'pack uploads in flight', positiveInt('--upload-concurrency'), 3)
     .option('--part-size <MiB>', `s3:// vaults: objects (packs, the index) larger than this go up as multipart uploads in parts of this size, ${PART_MIB.min} to ${PART_MIB.max} (default: 16)`, partSizeMiB)
     .action(async (flags: VaultFlags & { source: string; volume: string; backupId: string; full: boolean; retainUntil?: string; workers?: number; uploadConcurrency: number; partSize?: number }) => {

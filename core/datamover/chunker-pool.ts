@@ -39,13 +39,15 @@ export class SourceReadError extends Error {
 
 /**
  * The most hashing threads a pool starts by default, whatever the node's cores. Each thread
- * holds up to `window + 1` read buffers of `readSize + maxSize` (3 × 8 MiB by default, for a
- * changed file; new files are read into the caller's targets) and its own V8 isolate: ~30 MiB
- * measured at its peak, so 8 threads stay under 250 MiB where one per core on a 96-core node
- * (the data mover's Job sets a CPU request, not a limit, and `os.availableParallelism()`
- * follows only a limit: libuv reads cgroup `cpu.max` since 1.49) would pass the Job's 2 GiB
- * memory limit and be OOM-killed on every retry. Eight threads hash ~8 GB/s here (SHA-256 and
- * FastCDC at ~1 GB/s a core), more than a volume or a pod's network gives.
+ * holds up to `window + 1` read buffers of `readSize + maxSize` (3 × 8 MiB by default: for a
+ * changed file, and for new files on a thread past Packer's MAX_LANES or given no target) and
+ * its own V8 isolate, ~30 MiB at its peak: 8 threads stay under 250 MiB. One per core would
+ * not: the data mover's Job sets a CPU request and no CPU limit, so `os.availableParallelism()`
+ * reports every core of the node (Node 22's libuv, 1.51 in 22.23, follows cgroup `cpu.max`,
+ * which only a limit sets), and on a 96-core node the threads alone would pass the Job's 2 GiB
+ * memory limit, an OOM kill on every retry. At this machine's rates per core (FastCDC ~1.3 GB/s,
+ * SHA-256 ~1.7 GB/s, so ~0.75 GB/s for both) eight threads would take ~6 GB/s, more than a
+ * volume or a pod's network gives.
  */
 export const MAX_HASH_THREADS = 8;
 

@@ -110,28 +110,31 @@ describe('packer lanes', () => {
   });
 
   it('refuses a target when shared memory runs out, and leaves the lane\'s pack open and its bytes as they were', async () => {
-    // Arrange: shared memory for the first pack only; lane 0 reads a whole chunk and the first
-    // 2 KiB of a chunk it has not finished into it.
+    // Arrange: shared memory until `sharedLeft` is turned off; lane 0 reads a whole chunk and
+    // the first 2 KiB of a chunk it has not finished into its pack.
     const vault = new InMemoryVaultStore();
-    let shared = 1;
-    const allocate = (bytes: number): Buffer => (shared-- > 0 ? Buffer.from(new SharedArrayBuffer(bytes)) : Buffer.alloc(bytes));
+    let sharedLeft = true;
+    const allocate = (bytes: number): Buffer => (sharedLeft ? Buffer.from(new SharedArrayBuffer(bytes)) : Buffer.alloc(bytes));
     const packer = new Packer(vault, { packSize: 16 * KiB, allocate });
     const rng = new Rng('lanes-refused');
     const [whole, unfinished] = [rng.bytes(8 * KiB), rng.bytes(5 * KiB)];
     const first = packer.target(0, 10 * KiB)!;
     const refWhole = packer.add('whole', readInto(first, 0, whole!));
-    readInto(first, 8 * KiB, unfinished!.subarray(0, 2 * KiB));
+    const head = readInto(first, 8 * KiB, unfinished!.subarray(0, 2 * KiB));
 
-    // Act: the rest needs more room than the pack has, and no shared memory is left.
+    // Act: the rest needs more room than the pack has left, and no shared memory is to be had.
+    sharedLeft = false;
     const next = packer.target(0, 9 * KiB);
     await packer.drain();
 
     // Assert: refused, nothing sealed or uploaded, the unfinished bytes still where they were
-    // read, so the thread can copy them out and go on in buffers of its own.
+    // read (so the thread can copy them out and go on in buffers of its own), and the lane's
+    // pack still open: a request that fits is given its end.
     expect(next).toBeUndefined();
     expect(packer.target(0, 9 * KiB)).toBeUndefined();
     expect(vault.puts).toEqual([]);
-    expect(Buffer.from(first.buffer, 8 * KiB, 2 * KiB).equals(unfinished!.subarray(0, 2 * KiB))).toBe(true);
+    expect(head.equals(unfinished!.subarray(0, 2 * KiB))).toBe(true);
+    expect(packer.target(0, 4 * KiB)).toEqual({ buffer: first.buffer, offset: first.offset + 8 * KiB, room: 8 * KiB });
 
     // The chunk, finished in the thread's own buffer, is copied into a pack of plain memory.
     const refUnfinished = packer.add('unfinished', Buffer.from(unfinished!));
