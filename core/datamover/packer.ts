@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { pageAlignedBuffer, sharedPageAlignedBuffer } from '../vault/file-store.js';
 import { packKey } from '../vault/layout.js';
 import type { VaultStore } from '../vault/store.js';
+import type { ReadTarget } from './chunker-pool.js';
 import type { ChunkRef } from './index-format.js';
 import { Semaphore } from '../vault/semaphore.js';
 
@@ -38,16 +39,6 @@ interface OpenPack {
    */
   readonly buffer: Buffer;
   size: number;
-}
-
-/**
- * Where a hashing thread may read new files: straight into a pack's (shared) memory, from
- * `offset`, at most `room` bytes. See `Packer.target`.
- */
-export interface PackTarget {
-  readonly buffer: SharedArrayBuffer;
-  readonly offset: number;
-  readonly room: number;
 }
 
 /** A pack in shared memory that one hashing thread reads into, and how far it has been read. */
@@ -141,7 +132,7 @@ export class Packer {
    * in the order they were read; those never claimed (chunks the vault already has) are
    * overwritten by the next target.
    */
-  target(lane: number, bytes: number): PackTarget | undefined {
+  target(lane: number, bytes: number): ReadTarget | undefined {
     if (lane >= MAX_LANES || bytes > this.packSize) return undefined;
     let open = this.lanes.get(lane);
     if (!open || this.packSize - open.pack.size < bytes) {

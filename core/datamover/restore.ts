@@ -359,10 +359,11 @@ const PROGRESS_MS = 250;
  * writers: four per core where files average 1 MiB or more (direct writes). Small files are
  * written through the page cache and cost CPU, not waits: two per core, as more threads only
  * cost memory (and written directly they were slower still: 3.3-4.0 s against 2.6-2.8 s, three
- * interleaved small-files restores each way after drop_caches, 4 and 6 writers alike). Measured on 2 cores, idle machine: default
- * profile (mean 1.8 MiB), in-process, 4 writers 4.11-4.36 s, 6 writers 3.84-4.45 s, 8 writers
- * 3.51-3.77 s, 12 writers 3.62-4.42 s; small-files profile (mean 236 KiB), 8 writers within the
- * noise of 4 (2.55-2.74 s against 2.50-2.75 s) and 50 MB more peak RSS (304-311 MB).
+ * interleaved small-files restores each way after drop_caches, 4 and 6 writers alike).
+ * Measured on 2 cores, idle machine: default profile (mean 1.8 MiB), in-process, 4 writers
+ * 4.11-4.36 s, 6 writers 3.84-4.45 s, 8 writers 3.51-3.77 s, 12 writers 3.62-4.42 s;
+ * small-files profile (mean 236 KiB), 8 writers within the noise of 4 (2.55-2.74 s against
+ * 2.50-2.75 s) and 50 MB more peak RSS (304-311 MB).
  */
 function defaultWriterThreads(meanFileBytes: number): number {
   const perCore = meanFileBytes >= DIRECT_MIN_BYTES ? 4 : 2;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { Packer, type PackTarget } from '../../core/datamover/packer.js';
+import type { ReadTarget } from '../../core/datamover/chunker-pool.js';
+import { Packer } from '../../core/datamover/packer.js';
 import type { ChunkRef } from '../../core/datamover/index-format.js';
 import { packKey } from '../../core/vault/layout.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
@@ -8,7 +9,7 @@ import { Rng } from './helpers.js';
 const KiB = 1024;
 
 /** Writes `data` into a target as a hashing thread would, and returns the view the pool hands on. */
-function readInto(target: PackTarget, at: number, data: Buffer): Buffer {
+function readInto(target: ReadTarget, at: number, data: Buffer): Buffer {
   const view = Buffer.from(target.buffer, target.offset + at, data.length);
   data.copy(view);
   return view;
