@@ -21,6 +21,13 @@ export interface KubeRequest {
   rawBody?: string;
   /** Give up (abort the request) after this long, answer included. Default: the deadline of the clients made with the KubeConfig (30 s). */
   timeoutMs?: number;
+  /**
+   * Sending the request twice has the effect of sending it once, so it may be sent again when a
+   * kept-alive connection turns out to have been closed under it ({@link kubeRequest}). Default:
+   * true for GET, PUT and DELETE (idempotent methods, RFC 9110 §9.2.2), false for POST and PATCH;
+   * a POST that only reads (a Milvus search through the service proxy) says true.
+   */
+  idempotent?: boolean;
 }
 
 export interface KubeResponse {
@@ -29,10 +36,27 @@ export interface KubeResponse {
   body: string;
 }
 
+const IDEMPOTENT_METHODS: ReadonlySet<KubeRequest['method']> = new Set(['GET', 'PUT', 'DELETE']);
+
+/**
+ * A kept-alive connection was closed before the request on it had an answer: the server (or a
+ * load balancer in between) closed it as idle just as the request was sent, a race every
+ * keep-alive client has (Node's `request.reusedSocket` documentation). Such a request was most
+ * likely never read, so {@link kubeRequest} sends it again when it is idempotent.
+ */
+class StaleConnectionError extends KubernetesTransientError {}
+
 /**
  * Sends one request to the cluster of `kc` and resolves with its status and body. Transport
  * failures, timeouts, 429 and 5xx reject with {@link KubernetesTransientError}; other non-2xx
  * answers reject with `KubernetesRequestError` carrying the `Status` message (errors.ts).
+ *
+ * An idempotent request (see {@link KubeRequest.idempotent}) whose reused keep-alive connection
+ * is reset or closed before any answer is sent again, as Go's `net/http` transport (client-go's)
+ * does for replayable requests, and as RFC 9112 §9.3.1 allows. Each such failure costs the pool
+ * one dead connection, and a failure on a new connection is not retried, so this ends; the
+ * request's deadline covers every attempt. Anything else is left to the caller's retries (a
+ * workflow retries transient errors by name): a POST that writes may have been applied.
  */
 export async function kubeRequest(kc: KubeConfig, req: KubeRequest): Promise<KubeResponse> {
   const cluster = kc.getCurrentCluster();
@@ -53,22 +77,43 @@ export async function kubeRequest(kc: KubeConfig, req: KubeRequest): Promise<Kub
   const what = currentCallName() ?? `${req.method} ${url.pathname}`;
 
   const deadline = req.timeoutMs === undefined ? deadlineOf(kc) : { timeoutMs: req.timeoutMs };
-  const response = await withDeadline(what, deadline, (signal) =>
+  const replayable = req.idempotent ?? IDEMPOTENT_METHODS.has(req.method);
+  const send = (signal: AbortSignal) =>
     new Promise<KubeResponse>((resolve, reject) => {
+      let answered = false;
       // The signal destroys the request and its socket when the deadline passes.
       const r = httpsRequest(url, { ...options, signal }, (res) => {
+        answered = true;
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', (err) => reject(new KubernetesTransientError(`${what}: ${err.message}`)));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
       });
-      r.on('error', (err) => reject(err instanceof KubernetesTransientError ? err : new KubernetesTransientError(`${what}: ${err.message}`)));
+      r.on('error', (err) => {
+        if (err instanceof KubernetesTransientError) return reject(err);
+        const stale = replayable && r.reusedSocket && !answered && !signal.aborted && isConnectionClosed(err);
+        reject(new (stale ? StaleConnectionError : KubernetesTransientError)(`${what}: ${err.message}`));
+      });
       r.end(payload);
-    }),
-  );
+    });
+  const response = await withDeadline(what, deadline, async (signal) => {
+    for (;;) {
+      try {
+        return await send(signal);
+      } catch (err) {
+        if (!(err instanceof StaleConnectionError)) throw err;
+      }
+    }
+  });
 
   if (response.status >= 200 && response.status < 300) return response;
   throw statusError(what, response.status, response.body);
+}
+
+/** The peer closed or reset the connection (`socket hang up` carries ECONNRESET too). */
+function isConnectionClosed(err: Error): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ECONNRESET' || code === 'EPIPE';
 }
 
 /** The API server's path to `path` on `service:port` through the service proxy. */

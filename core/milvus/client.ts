@@ -155,6 +155,24 @@ export class MilvusSchemaError extends Error {
   }
 }
 
+/**
+ * The REST v2 operations that may be sent twice (every one is a POST): the reads, and flush, load
+ * and release, whose second call finds the state the first made. An operation that adds (an
+ * insert, a create) must never be here.
+ */
+const IDEMPOTENT_OPERATIONS: ReadonlySet<string> = new Set([
+  'databases/list',
+  'collections/list',
+  'collections/describe',
+  'collections/get_stats',
+  'collections/get_load_state',
+  'collections/flush',
+  'collections/load',
+  'collections/release',
+  'entities/query',
+  'entities/search',
+]);
+
 interface DescribedCollection {
   fields?: { name: string; type: string; params?: { key: string; value: string | number }[] }[];
   indexes?: { fieldName: string; metricType?: string }[];
@@ -323,7 +341,8 @@ export class MilvusClient {
    * Throws {@link MilvusManagementError} when Milvus refuses.
    */
   async pauseGc(seconds: number): Promise<{ ticket?: string }> {
-    const body = await this.management('/management/datacoord/garbage_collection/pause', { pause_seconds: seconds }, 'GC pause');
+    // A GET, but each pause is another ticket: not sent twice.
+    const body = await this.management('/management/datacoord/garbage_collection/pause', { pause_seconds: seconds }, 'GC pause', { idempotent: false });
     const ticket = body.data?.ticket ?? body.ticket;
     return typeof ticket === 'string' && ticket !== '' ? { ticket } : {};
   }
@@ -348,10 +367,15 @@ export class MilvusClient {
     }
   }
 
-  private async management(path: string, query: Record<string, string | number>, what: string): Promise<{ msg?: string; ticket?: unknown; data?: { ticket?: unknown } }> {
+  private async management(
+    path: string,
+    query: Record<string, string | number>,
+    what: string,
+    options: { idempotent?: boolean } = {},
+  ): Promise<{ msg?: string; ticket?: unknown; data?: { ticket?: unknown } }> {
     let res;
     try {
-      res = await this.send({ port: 'management', method: 'GET', path, query }, what);
+      res = await this.send({ port: 'management', method: 'GET', path, query, ...options }, what);
     } catch (err) {
       if (err instanceof KubernetesRequestError) throw new MilvusManagementError(what, err.message);
       throw err;
@@ -416,7 +440,7 @@ export class MilvusClient {
   }
 
   private async rest<T>(operation: string, body: Record<string, unknown>, options: { lossless?: boolean } = {}): Promise<T> {
-    const res = await this.transport.call({ port: 'rest', method: 'POST', path: `/v2/vectordb/${operation}`, body: JSON.stringify(body) });
+    const res = await this.transport.call({ port: 'rest', method: 'POST', path: `/v2/vectordb/${operation}`, body: JSON.stringify(body), idempotent: IDEMPOTENT_OPERATIONS.has(operation) });
     if (res.status >= 400) throw new MilvusApiError(operation, res.status, `HTTP ${res.status}: ${res.body.slice(0, 200)}`, { httpStatus: true });
     // Lossless: numbers beyond the safe integers come back as bigints, the others as numbers.
     const parsed = (options.lossless ? parseLossless(res.body, null, parseNumberAndBigInt) : JSON.parse(res.body)) as { code: number | bigint; message?: string; data?: T };

@@ -242,9 +242,12 @@ export class RelayTransport implements MilvusTransport {
   async call(call: MilvusCall): Promise<MilvusAnswer> {
     const session = await (this.session ??= this.open());
     let answer: Record<string, unknown>;
+    // The relay's call is {port, method, path, query?, body?, timeoutMs?}; whether a call may be
+    // sent twice is a matter for the transport (the relay's own fetch), not part of it.
+    const { idempotent: _idempotent, ...relayed } = call;
     try {
       // A few seconds more than the relay gives Milvus, so the relay's own timeout answer arrives first.
-      answer = await session.request({ ...call }, Math.max(this.spec.callTimeoutSeconds, Math.ceil((call.timeoutMs ?? 0) / 1000)) + 5);
+      answer = await session.request(relayed, Math.max(this.spec.callTimeoutSeconds, Math.ceil((call.timeoutMs ?? 0) / 1000)) + 5);
     } catch (err) {
       if (err instanceof ExecSessionClosedError || err instanceof ExecSessionTimeoutError) {
         // Close it, so its stream and its process in the pod end too; the next call opens another.

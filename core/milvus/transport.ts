@@ -37,6 +37,13 @@ export interface MilvusCall {
   readonly query?: Readonly<Record<string, string | number>>;
   readonly body?: string;
   readonly timeoutMs?: number;
+  /**
+   * Making the call twice has the effect of making it once (reads, and flush, load and release,
+   * which end in the same state): the service proxy may then send it again over a new connection
+   * when a kept-alive one was closed under it (kubeRequest). REST v2 makes every call a POST, so
+   * the method cannot say this.
+   */
+  readonly idempotent?: boolean;
 }
 
 /** Milvus's answer: its HTTP status and body. */
@@ -77,6 +84,7 @@ export class ServiceProxyTransport implements MilvusTransport {
         ...(call.query ? { query: { ...call.query } } : {}),
         ...(call.body !== undefined ? { rawBody: call.body } : {}),
         ...(call.timeoutMs !== undefined ? { timeoutMs: call.timeoutMs } : {}),
+        ...(call.idempotent !== undefined ? { idempotent: call.idempotent } : {}),
       });
       return { status: res.status, body: res.body };
     } catch (err) {

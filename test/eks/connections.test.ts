@@ -11,6 +11,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import { KubeConfig } from '@kubernetes/client-node';
 import { MAX_IDLE_MS, ReusingAgent, reusedAgent } from '../../core/kube/agent.js';
 import { makeKubeClients } from '../../core/kube/connect.js';
+import { KubernetesTransientError } from '../../core/kube/errors.js';
 import { kubeRequest } from '../../core/kube/request.js';
 
 const fixture = (name: string): string => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
@@ -21,11 +22,24 @@ let endpoint: string;
 let connections = 0;
 /** A request to /slow is answered once the test releases it. */
 const held = { arrived: () => {}, released: Promise.resolve() };
+/** How many times each path arrived, and how many requests each connection has carried. */
+const arrivals = new Map<string, number>();
+const carried = new WeakMap<object, number>();
 
 beforeAll(async () => {
   server = createServer({ cert: SERVER_CERT, key: fixture('apiserver-test-only.key') }, (req, res) => {
     res.setHeader('content-type', 'application/json');
     const answer = () => res.end(JSON.stringify({ kind: 'NamespaceList', apiVersion: 'v1', metadata: {}, items: [] }));
+    const path = new URL(req.url ?? '/', 'https://local').pathname;
+    arrivals.set(path, (arrivals.get(path) ?? 0) + 1);
+    const nth = (carried.get(req.socket) ?? 0) + 1;
+    carried.set(req.socket, nth);
+    // The connection closes under the request, as when the server times it out as idle just as
+    // the request is sent: on a kept-alive connection only (/closed-when-reused), or always.
+    if ((path === '/closed-when-reused' && nth > 1) || path === '/closed') {
+      req.socket.destroy();
+      return;
+    }
     if (req.url === '/slow') {
       held.arrived();
       void held.released.then(answer);
@@ -44,6 +58,7 @@ afterAll(async () => {
 beforeEach(() => {
   server.closeAllConnections();
   connections = 0;
+  arrivals.clear();
 });
 
 function kubeConfig(ca = SERVER_CERT): KubeConfig {
@@ -137,5 +152,55 @@ describe('connections to the Kubernetes API', () => {
     expect(reusedAgent(kc, new Agent({ ca: `${SERVER_CERT}\n` }))).toBe(second);
     expect(reusedAgent(kc, other)).toBe(other);
     expect(reusedAgent(kc, undefined)).toBeUndefined();
+  });
+});
+
+describe('a kept-alive connection closed under a request', () => {
+  /** A KubeConfig with one connection already made and kept alive. */
+  async function warm(): Promise<KubeConfig> {
+    const kc = kubeConfig();
+    const before = connections;
+    await kubeRequest(kc, { method: 'GET', path: '/api/v1/namespaces' });
+    expect(connections).toBe(before + 1);
+    return kc;
+  }
+
+  it('sends an idempotent request again on a new connection', async () => {
+    const kc = await warm();
+
+    const res = await kubeRequest(kc, { method: 'GET', path: '/closed-when-reused' });
+
+    expect(res.status).toBe(200);
+    expect(arrivals.get('/closed-when-reused')).toBe(2);
+    expect(connections).toBe(2);
+  });
+
+  it('sends a POST again only when the caller says it is idempotent', async () => {
+    const kc = await warm();
+    await expect(kubeRequest(kc, { method: 'POST', path: '/closed-when-reused', body: { search: 1 }, idempotent: true })).resolves.toMatchObject({ status: 200 });
+    expect(arrivals.get('/closed-when-reused')).toBe(2);
+
+    arrivals.clear();
+    const once = kubeRequest(kc, { method: 'POST', path: '/closed-when-reused', body: { insert: 1 } });
+    await expect(once).rejects.toThrow(KubernetesTransientError);
+    await expect(once).rejects.toThrow(/^POST \/closed-when-reused: /);
+    expect(arrivals.get('/closed-when-reused')).toBe(1);
+  });
+
+  it('does not send again a request whose own new connection closed, nor one the caller says is not idempotent', async () => {
+    const fresh = kubeConfig();
+    await expect(kubeRequest(fresh, { method: 'GET', path: '/closed' })).rejects.toThrow(KubernetesTransientError);
+    expect(arrivals.get('/closed')).toBe(1);
+
+    // A reused connection closes, and so does the new one the request is sent again on: that is the end.
+    arrivals.clear();
+    const kc = await warm();
+    await expect(kubeRequest(kc, { method: 'GET', path: '/closed' })).rejects.toThrow(KubernetesTransientError);
+    expect(arrivals.get('/closed')).toBe(2);
+
+    arrivals.clear();
+    await kubeRequest(kc, { method: 'GET', path: '/api/v1/namespaces' });
+    await expect(kubeRequest(kc, { method: 'GET', path: '/closed-when-reused', idempotent: false })).rejects.toThrow(KubernetesTransientError);
+    expect(arrivals.get('/closed-when-reused')).toBe(1);
   });
 });
