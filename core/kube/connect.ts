@@ -246,13 +246,17 @@ export interface KubeClientOptions {
   readonly deadline?: RequestDeadline;
 }
 
+const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'PUT', 'DELETE']);
+const CLOSED_CODES: ReadonlySet<unknown> = new Set(['ECONNRESET', 'EPIPE']);
+
 /**
  * client-node's own transport (node-fetch) with a deadline on each request, over the KubeConfig's
  * keep-alive connections (agent.ts). node-fetch takes the
  * request's `AbortSignal` and, when it aborts, rejects and calls `req.abort()`, which destroys the
  * socket, also while the body is still arriving. The body is read here, inside the deadline, so
  * a server that sends headers and then stalls is cut off too; the API classes then decode the
- * buffered body.
+ * buffered body. A GET, PUT or DELETE whose connection closes before any answer is sent once more
+ * (RFC 9110 §9.2.2 lets a client retry idempotent methods on its own).
  */
 function deadlineTransport(kc: KubeConfig, deadline: RequestDeadline): HttpLibrary {
   const fetchLibrary = createConfiguration().httpApi;
@@ -264,7 +268,16 @@ function deadlineTransport(kc: KubeConfig, deadline: RequestDeadline): HttpLibra
         // One keep-alive connection pool per KubeConfig instead of client-node's agent per request (agent.ts).
         const agent = reusedAgent(kc, request.getAgent());
         if (agent) request.setAgent(agent);
-        const response = await fetchLibrary.send(request).toPromise();
+        let response: ResponseContext;
+        try {
+          response = await fetchLibrary.send(request).toPromise();
+        } catch (err) {
+          // A kept-alive connection closed under the request before any answer (see kubeRequest,
+          // which can tell a reused connection from a new one; node-fetch does not say): an
+          // idempotent request goes once more (the agent has dropped the closed connection).
+          if (!IDEMPOTENT_METHODS.has(String(request.getHttpMethod())) || signal.aborted || !CLOSED_CODES.has((err as { code?: unknown }).code)) throw err;
+          response = await fetchLibrary.send(request).toPromise();
+        }
         const body = await response.body.binary();
         return new ResponseContext(response.httpStatusCode, response.headers, new SelfDecodingBody(Promise.resolve(body)));
       });

@@ -25,6 +25,8 @@ const held = { arrived: () => {}, released: Promise.resolve() };
 /** How many times each path arrived, and how many requests each connection has carried. */
 const arrivals = new Map<string, number>();
 const carried = new WeakMap<object, number>();
+/** Set: the next request on a kept-alive connection has it closed under it, whatever its path. */
+let closeNextReused = false;
 
 beforeAll(async () => {
   server = createServer({ cert: SERVER_CERT, key: fixture('apiserver-test-only.key') }, (req, res) => {
@@ -36,7 +38,9 @@ beforeAll(async () => {
     carried.set(req.socket, nth);
     // The connection closes under the request, as when the server times it out as idle just as
     // the request is sent: on a kept-alive connection only (/closed-when-reused), or always.
-    if ((path === '/closed-when-reused' && nth > 1) || path === '/closed') {
+    const closeReused = nth > 1 && (path === '/closed-when-reused' || closeNextReused);
+    if (closeReused || path === '/closed') {
+      closeNextReused &&= !closeReused;
       req.socket.destroy();
       return;
     }
@@ -59,6 +63,7 @@ beforeEach(() => {
   server.closeAllConnections();
   connections = 0;
   arrivals.clear();
+  closeNextReused = false;
 });
 
 function kubeConfig(ca = SERVER_CERT): KubeConfig {
@@ -202,5 +207,21 @@ describe('a kept-alive connection closed under a request', () => {
     await kubeRequest(kc, { method: 'GET', path: '/api/v1/namespaces' });
     await expect(kubeRequest(kc, { method: 'GET', path: '/closed-when-reused', idempotent: false })).rejects.toThrow(KubernetesTransientError);
     expect(arrivals.get('/closed-when-reused')).toBe(1);
+  });
+});
+
+describe('a kept-alive connection closed under a typed call', () => {
+  it('sends a GET once more, and a POST not at all', async () => {
+    const clients = makeKubeClients(kubeConfig());
+    await clients.core.listNamespace();
+
+    closeNextReused = true;
+    await expect(clients.core.listNamespace()).resolves.toMatchObject({ kind: 'NamespaceList' });
+    expect(arrivals.get('/api/v1/namespaces')).toBe(3);
+    expect(closeNextReused).toBe(false);
+
+    closeNextReused = true;
+    await expect(clients.core.createNamespace({ body: { metadata: { name: 'x' } } })).rejects.toThrow(/ECONNRESET|socket hang up/);
+    expect(arrivals.get('/api/v1/namespaces')).toBe(4);
   });
 });
