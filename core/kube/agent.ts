@@ -47,6 +47,14 @@ export class ReusingAgent extends Agent {
     return any(this.sockets) || any(this.requests);
   }
 
+  /**
+   * Closes every free socket: one was found closed by the server under a request, and the
+   * others, idle about as long, may be too (request.ts sends the request once more on a new one).
+   */
+  closeAllIdle(): void {
+    for (const sockets of Object.values(this.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
+  }
+
   /** Closes the free sockets idle for longer than `maxIdleMs`. */
   closeIdle(maxIdleMs = MAX_IDLE_MS): void {
     const now = this.now();

@@ -29,7 +29,7 @@ import WebSocket from 'ws';
 import { UserError } from '../errors.js';
 import { getEksToken, type EksToken } from '../eks/token.js';
 import { currentCallName, DEFAULT_REQUEST_TIMEOUT_MS, setConfigDeadline, withDeadline, type RequestDeadline } from './deadline.js';
-import { reusedAgent } from './agent.js';
+import { ReusingAgent, reusedAgent } from './agent.js';
 
 /** Supplies a fresh EKS bearer token each time it is called. */
 export type EksTokenProvider = () => Promise<EksToken>;
@@ -274,8 +274,9 @@ function deadlineTransport(kc: KubeConfig, deadline: RequestDeadline): HttpLibra
         } catch (err) {
           // A kept-alive connection closed under the request before any answer (see kubeRequest,
           // which can tell a reused connection from a new one; node-fetch does not say): an
-          // idempotent request goes once more (the agent has dropped the closed connection).
+          // idempotent request goes once more, on a new connection.
           if (!IDEMPOTENT_METHODS.has(String(request.getHttpMethod())) || signal.aborted || !CLOSED_CODES.has((err as { code?: unknown }).code)) throw err;
+          if (agent instanceof ReusingAgent) agent.closeAllIdle();
           response = await fetchLibrary.send(request).toPromise();
         }
         const body = await response.body.binary();

@@ -6,7 +6,7 @@
 import { request as httpsRequest } from 'node:https';
 import type { RequestOptions } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { reusedAgent } from './agent.js';
+import { ReusingAgent, reusedAgent } from './agent.js';
 import { currentCallName, deadlineOf, withDeadline } from './deadline.js';
 import { KubernetesTransientError, statusError } from './errors.js';
 
@@ -42,7 +42,7 @@ const IDEMPOTENT_METHODS: ReadonlySet<KubeRequest['method']> = new Set(['GET', '
  * A kept-alive connection was closed before the request on it had an answer: the server (or a
  * load balancer in between) closed it as idle just as the request was sent, a race every
  * keep-alive client has (Node's `request.reusedSocket` documentation). Such a request was most
- * likely never read, so {@link kubeRequest} sends it again when it is idempotent.
+ * likely never read, so {@link kubeRequest} sends it once more when it is idempotent.
  */
 class StaleConnectionError extends KubernetesTransientError {}
 
@@ -52,11 +52,11 @@ class StaleConnectionError extends KubernetesTransientError {}
  * answers reject with `KubernetesRequestError` carrying the `Status` message (errors.ts).
  *
  * An idempotent request (see {@link KubeRequest.idempotent}) whose reused keep-alive connection
- * is reset or closed before any answer is sent again, as Go's `net/http` transport (client-go's)
- * does for replayable requests, and as RFC 9112 §9.3.1 allows. Each such failure costs the pool
- * one dead connection, and a failure on a new connection is not retried, so this ends; the
- * request's deadline covers every attempt. Anything else is left to the caller's retries (a
- * workflow retries transient errors by name): a POST that writes may have been applied.
+ * is reset or closed before any answer is sent once more, on a new connection: the other idle
+ * connections, as old, are closed first. RFC 9110 §9.2.2 lets a client retry an idempotent
+ * request on its own, once (not a failed retry). The request's deadline covers both attempts.
+ * Anything else is left to the caller's retries (a workflow retries transient errors by name): a
+ * POST that writes may have been applied.
  */
 export async function kubeRequest(kc: KubeConfig, req: KubeRequest): Promise<KubeResponse> {
   const cluster = kc.getCurrentCluster();
@@ -78,7 +78,7 @@ export async function kubeRequest(kc: KubeConfig, req: KubeRequest): Promise<Kub
 
   const deadline = req.timeoutMs === undefined ? deadlineOf(kc) : { timeoutMs: req.timeoutMs };
   const replayable = req.idempotent ?? IDEMPOTENT_METHODS.has(req.method);
-  const send = (signal: AbortSignal) =>
+  const send = (signal: AbortSignal, mayReplay: boolean) =>
     new Promise<KubeResponse>((resolve, reject) => {
       let answered = false;
       // The signal destroys the request and its socket when the deadline passes.
@@ -91,18 +91,18 @@ export async function kubeRequest(kc: KubeConfig, req: KubeRequest): Promise<Kub
       });
       r.on('error', (err) => {
         if (err instanceof KubernetesTransientError) return reject(err);
-        const stale = replayable && r.reusedSocket && !answered && !signal.aborted && isConnectionClosed(err);
+        const stale = mayReplay && r.reusedSocket && !answered && !signal.aborted && isConnectionClosed(err);
         reject(new (stale ? StaleConnectionError : KubernetesTransientError)(`${what}: ${err.message}`));
       });
       r.end(payload);
     });
   const response = await withDeadline(what, deadline, async (signal) => {
-    for (;;) {
-      try {
-        return await send(signal);
-      } catch (err) {
-        if (!(err instanceof StaleConnectionError)) throw err;
-      }
+    try {
+      return await send(signal, replayable);
+    } catch (err) {
+      if (!(err instanceof StaleConnectionError)) throw err;
+      if (options.agent instanceof ReusingAgent) options.agent.closeAllIdle();
+      return send(signal, false);
     }
   });
 

@@ -230,7 +230,9 @@ export class MilvusClient {
    * timestamp on any line), this is the call milvus-backup makes over gRPC.
    */
   async persist(dbName: string, collectionName: string): Promise<PersistTicket> {
-    const body = await this.managementJson('POST', '/api/v1/persist', JSON.stringify({ db_name: dbName, collection_names: [collectionName] }), 'flush');
+    // Sent twice, the second flush answers a later timestamp and the segments of both: waiting
+    // on that ticket waits for the first one too.
+    const body = await this.managementJson('POST', '/api/v1/persist', JSON.stringify({ db_name: dbName, collection_names: [collectionName] }), 'flush', { idempotent: true });
     const segments = (body.coll_segIDs as Record<string, { data?: unknown[] }> | undefined)?.[collectionName]?.data ?? [];
     const flushTs = (body.coll_flush_ts as Record<string, unknown> | undefined)?.[collectionName];
     if (flushTs === undefined) throw new MilvusManagementError('flush', `answered no flush timestamp for ${dbName}.${collectionName}`);
@@ -394,10 +396,10 @@ export class MilvusClient {
    * A JSON call on the management port's `/api/v1` (the proxy's HTTP handlers): int64 numbers
    * come back as bigints, and a status other than success is an error naming the operation.
    */
-  private async managementJson(method: 'GET' | 'POST', path: string, rawBody: string, what: string): Promise<Record<string, unknown>> {
+  private async managementJson(method: 'GET' | 'POST', path: string, rawBody: string, what: string, options: { idempotent?: boolean } = {}): Promise<Record<string, unknown>> {
     let res;
     try {
-      res = await this.send({ port: 'management', method, path, body: rawBody }, what);
+      res = await this.send({ port: 'management', method, path, body: rawBody, ...options }, what);
     } catch (err) {
       if (err instanceof KubernetesRequestError) throw new MilvusManagementError(what, err.message);
       throw err;

@@ -242,8 +242,9 @@ export class RelayTransport implements MilvusTransport {
   async call(call: MilvusCall): Promise<MilvusAnswer> {
     const session = await (this.session ??= this.open());
     let answer: Record<string, unknown>;
-    // The relay's call is {port, method, path, query?, body?, timeoutMs?}; whether a call may be
-    // sent twice is a matter for the transport (the relay's own fetch), not part of it.
+    // The relay's call is {port, method, path, query?, body?, timeoutMs?}. Whether a call may be
+    // sent twice is for the service proxy's transport; the relay sends each call once, and a
+    // connection lost on the way comes back as `unavailable`, for the workflow to retry.
     const { idempotent: _idempotent, ...relayed } = call;
     try {
       // A few seconds more than the relay gives Milvus, so the relay's own timeout answer arrives first.

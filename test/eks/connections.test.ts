@@ -13,6 +13,7 @@ import { MAX_IDLE_MS, ReusingAgent, reusedAgent } from '../../core/kube/agent.js
 import { makeKubeClients } from '../../core/kube/connect.js';
 import { KubernetesTransientError } from '../../core/kube/errors.js';
 import { kubeRequest } from '../../core/kube/request.js';
+import { ServiceProxyTransport } from '../../core/milvus/transport.js';
 
 const fixture = (name: string): string => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
 const SERVER_CERT = fixture('apiserver-test-only.crt');
@@ -38,7 +39,7 @@ beforeAll(async () => {
     carried.set(req.socket, nth);
     // The connection closes under the request, as when the server times it out as idle just as
     // the request is sent: on a kept-alive connection only (/closed-when-reused), or always.
-    const closeReused = nth > 1 && (path === '/closed-when-reused' || closeNextReused);
+    const closeReused = nth > 1 && (path.endsWith('/closed-when-reused') || closeNextReused);
     if (closeReused || path === '/closed') {
       closeNextReused &&= !closeReused;
       req.socket.destroy();
@@ -190,6 +191,29 @@ describe('a kept-alive connection closed under a request', () => {
     await expect(once).rejects.toThrow(KubernetesTransientError);
     await expect(once).rejects.toThrow(/^POST \/closed-when-reused: /);
     expect(arrivals.get('/closed-when-reused')).toBe(1);
+  });
+
+  it('closes the other idle connections first: the one more attempt goes on a new connection', async () => {
+    const kc = kubeConfig();
+    // Two requests at once: two connections, both kept alive.
+    await Promise.all([kubeRequest(kc, { method: 'GET', path: '/api/v1/namespaces' }), kubeRequest(kc, { method: 'GET', path: '/api/v1/namespaces' })]);
+    expect(connections).toBe(2);
+
+    await expect(kubeRequest(kc, { method: 'GET', path: '/closed-when-reused' })).resolves.toMatchObject({ status: 200 });
+    expect(arrivals.get('/closed-when-reused')).toBe(2);
+    expect(connections).toBe(3);
+  });
+
+  it('sends a Milvus call through the service proxy again when the call says it may be', async () => {
+    const kc = await warm();
+    const proxy = new ServiceProxyTransport(kc, { namespace: 'vector-db', service: 'm-milvus', restPort: 19530, managementPort: 9091 });
+    const path = '/api/v1/namespaces/vector-db/services/m-milvus:19530/proxy/closed-when-reused';
+
+    await expect(proxy.call({ port: 'rest', method: 'POST', path: '/closed-when-reused', body: '{}', idempotent: true })).resolves.toMatchObject({ status: 200 });
+    expect(arrivals.get(path)).toBe(2);
+    arrivals.clear();
+    await expect(proxy.call({ port: 'rest', method: 'POST', path: '/closed-when-reused', body: '{}' })).rejects.toThrow(KubernetesTransientError);
+    expect(arrivals.get(path)).toBe(1);
   });
 
   it('does not send again a request whose own new connection closed, nor one the caller says is not idempotent', async () => {

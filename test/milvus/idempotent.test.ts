@@ -44,7 +44,7 @@ afterAll(async () => {
   await v.cleanup();
 });
 
-it('sends the reads, flush, load and release again; a persist or a GC pause (another ticket each time) never', async () => {
+it('sends the reads, flush, persist, load and release again; a GC pause (another ticket each time) never', async () => {
   const transport = new RecordingTransport(new MilvusSimulator({ volumes: async () => v.volumes, now: () => NOW }));
   const milvus = new MilvusClient(new KubeConfig(), { namespace: 'm', service: 'm-milvus', restPort: 19530, managementPort: 9091 }, transport);
 
@@ -74,7 +74,7 @@ it('sends the reads, flush, load and release again; a persist or a GC pause (ano
     '/v2/vectordb/entities/query true',
     '/v2/vectordb/entities/search true',
     '/v2/vectordb/collections/release true',
-    '/api/v1/persist false',
+    '/api/v1/persist true',
     '/api/v1/persist/state true',
     '/management/datacoord/garbage_collection/pause false',
     '/management/datacoord/garbage_collection/resume true',
