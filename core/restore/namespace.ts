@@ -6,7 +6,7 @@
 import { CAPTURED_KINDS, listKind, type CapturedKind, type RawObject } from '../backup/discover.js';
 import { KINDS } from '../kube/kinds.js';
 import { kubeCall, kubeDeleteIdempotent, kubeGetOptional } from '../kube/call.js';
-import { statusOf, translateKubeError } from '../kube/errors.js';
+import { KubernetesRequestError, statusOf, translateKubeError } from '../kube/errors.js';
 import type { KubeClients } from '../kube/connect.js';
 import { UserError } from '../errors.js';
 import { RESTORE_LABEL } from './names.js';
@@ -101,7 +101,20 @@ export async function createNamespace(kube: KubeClients, namespace: string, labe
   return { created: mine };
 }
 
-/** Deletes `namespace` and everything in it; false when it was already gone. */
-export async function deleteNamespace(kube: KubeClients, namespace: string): Promise<boolean> {
-  return kubeDeleteIdempotent(`delete Namespace ${namespace}`, () => kube.core.deleteNamespace({ name: namespace, propagationPolicy: 'Background' }));
+/**
+ * Deletes `namespace` and everything in it, and resolves once it is gone or going. A retried
+ * step, whose first attempt's delete went through, finds it gone (404) or still Terminating while
+ * its content is removed: the API server answers a delete of a Terminating namespace 409, "The
+ * system is ensuring all content is removed from this namespace" (kubernetes
+ * pkg/registry/core/namespace/storage), which is its deletion under way, not a conflict.
+ */
+export async function deleteNamespace(kube: KubeClients, namespace: string): Promise<void> {
+  const what = `delete Namespace ${namespace}`;
+  try {
+    await kubeDeleteIdempotent(what, () => kube.core.deleteNamespace({ name: namespace, propagationPolicy: 'Background' }));
+  } catch (err) {
+    if (!(err instanceof KubernetesRequestError) || err.status !== 409) throw err;
+    const current = await kubeGetOptional(`read Namespace ${namespace}`, () => kube.core.readNamespace({ name: namespace }));
+    if (current !== undefined && !current.metadata?.deletionTimestamp) throw err;
+  }
 }

@@ -408,7 +408,10 @@ export async function cleanUpRestoreStep(s: Services<'catalog' | 'kube' | 'now'>
   let namespaceDeleted = false;
   if (restore.cleanupOnFailure) {
     const record = await s.catalog.getRestore(restore.restoreId);
-    if (record?.createdNamespace) namespaceDeleted = await deleteNamespace(kube, restore.to.namespace);
+    if (record?.createdNamespace) {
+      await deleteNamespace(kube, restore.to.namespace);
+      namespaceDeleted = true;
+    }
   }
   return { removed, namespaceDeleted };
 }

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { ApiException } from '@kubernetes/client-node';
 import { makeKubeClients, type KubeClients } from '../../core/kube/connect.js';
 import { createNamespace, deleteNamespace, inspectNamespace, TargetNamespaceNotEmptyError } from '../../core/restore/namespace.js';
 import { restoreLabels } from '../../core/restore/names.js';
@@ -71,12 +72,26 @@ describe('createNamespace', () => {
 });
 
 describe('deleteNamespace', () => {
-  it('deletes the namespace with what is in it, and reports a namespace already gone', async () => {
+  it('deletes the namespace with what is in it, and takes a namespace already gone (a retried step) as deleted', async () => {
     await createNamespace(kube, 'doomed', restoreLabels('r-d'));
     await t.core.createNamespacedConfigMap({ namespace: 'doomed', body: { metadata: { name: 'c' }, data: {} } });
-    expect(await deleteNamespace(kube, 'doomed')).toBe(true);
+    await deleteNamespace(kube, 'doomed');
     await settle();
     expect((await inspectNamespace(kube, 'doomed')).exists).toBe(false);
-    expect(await deleteNamespace(kube, 'doomed')).toBe(false);
+    await expect(deleteNamespace(kube, 'doomed')).resolves.toBeUndefined();
+  });
+
+  // The local cluster removes a namespace at once; a real one keeps it Terminating until its
+  // content is gone, and answers another delete with this 409 (pkg/registry/core/namespace/storage).
+  const terminating = new ApiException(409, 'Conflict', JSON.stringify({ kind: 'Status', status: 'Failure', reason: 'Conflict', code: 409, message: 'Operation cannot be fulfilled on namespaces "doomed": The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system.' }), {});
+  const clients = (read: () => Promise<unknown>) => ({ core: { deleteNamespace: () => Promise.reject(terminating), readNamespace: read } }) as unknown as KubeClients;
+
+  it('takes a namespace still Terminating from an earlier delete as deleted', async () => {
+    await expect(deleteNamespace(clients(async () => ({ metadata: { name: 'doomed', deletionTimestamp: new Date() } })), 'doomed')).resolves.toBeUndefined();
+    await expect(deleteNamespace(clients(() => Promise.reject(new ApiException(404, 'Not Found', '{}', {}))), 'doomed')).resolves.toBeUndefined();
+  });
+
+  it('fails on a 409 for a namespace that is not being deleted', async () => {
+    await expect(deleteNamespace(clients(async () => ({ metadata: { name: 'doomed' } })), 'doomed')).rejects.toThrow(/delete Namespace doomed answered 409: .*ensuring all content/);
   });
 });
