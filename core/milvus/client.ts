@@ -230,8 +230,8 @@ export class MilvusClient {
    * timestamp on any line), this is the call milvus-backup makes over gRPC.
    */
   async persist(dbName: string, collectionName: string): Promise<PersistTicket> {
-    // Sent twice, the second flush answers a later timestamp and the segments of both: waiting
-    // on that ticket waits for the first one too.
+    // Sent twice, the second flush answers a later flush_ts, and the flush state waits for every
+    // channel's checkpoint to pass it: past what the first one sealed too.
     const body = await this.managementJson('POST', '/api/v1/persist', JSON.stringify({ db_name: dbName, collection_names: [collectionName] }), 'flush', { idempotent: true });
     const segments = (body.coll_segIDs as Record<string, { data?: unknown[] }> | undefined)?.[collectionName]?.data ?? [];
     const flushTs = (body.coll_flush_ts as Record<string, unknown> | undefined)?.[collectionName];
