@@ -234,6 +234,23 @@ export function createApiServer(ctx: ApiServerContext): ApiServer {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
+  // Requests an injected fault is delaying: closing the server drops them, so no timer of theirs
+  // outlives it (a 60 s delay kept a closed cluster's process alive) and none is handled after.
+  const delayed = new Set<() => void>();
+  /** Waits `ms` before a request is handled; false when the server closed meanwhile. */
+  function delay(ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const end = (handled: boolean) => {
+        clearTimeout(timer);
+        delayed.delete(drop);
+        resolve(handled);
+      };
+      const drop = () => end(false);
+      const timer = setTimeout(() => end(true), ms);
+      delayed.add(drop);
+    });
+  }
+
   /** Throws the error status of an injected request fault, if it has one. */
   function throwInjected(fault: RequestFault): void {
     if (fault.status === 429) throw tooManyRequests(1);
@@ -280,7 +297,7 @@ export function createApiServer(ctx: ApiServerContext): ApiServer {
     const fault = ctx.faults.takeRequestFault(method, `${url.pathname}${url.search}`);
     if (fault) {
       if (fault.hang) return holdOpen(method, url.pathname, res);
-      if (fault.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
+      if (fault.delayMs && !(await delay(fault.delayMs))) return;
       throwInjected(fault);
     }
     switch (url.pathname) {
@@ -528,6 +545,7 @@ export function createApiServer(ctx: ApiServerContext): ApiServer {
     server,
     close: async () => {
       for (const end of [...watches]) end();
+      for (const drop of [...delayed]) drop();
       for (const client of wss.clients) client.terminate();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

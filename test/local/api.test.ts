@@ -314,6 +314,22 @@ describe('security and faults', () => {
     expect(response.status).toBe(200);
   });
 
+  it('drops a request it is delaying when it closes: no timer of it keeps the process alive', async () => {
+    const own = await startTestCluster();
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    own.cluster.faults.failRequests({ path: '/configmaps/late$', delayMs: 600_000 });
+    const before = timers();
+
+    const request = own.core.readNamespacedConfigMap({ namespace: 'default', name: 'late' }).catch((e: unknown) => e);
+    // The server has it once its delay's timer runs.
+    for (let turns = 0; timers() === before && turns < 10_000; turns++) await new Promise((r) => setImmediate(r));
+    expect(timers()).toBe(before + 1);
+    await own.dispose();
+
+    expect(timers()).toBe(before);
+    expect(await request).toBeInstanceOf(Error);
+  });
+
   it('serves the timeline on the admin path', async () => {
     t.cluster.timeline.record({ source: 'api', type: 'Marker', name: 'here' });
 
