@@ -6,7 +6,8 @@
  * - `{"request": {"path": "^/apis/batch/", "method": "POST", "status": 429, "times": 2}}` —
  *   the next 2 matching requests get a 429 Status (with `Retry-After`); `status` 500 gives an
  *   InternalError Status; `{"hang": true}` holds the request open until the client gives up;
- *   `{"delayMs": 3000}` answers normally after a delay (exec upgrades honour `status` and `hang` only). `path` is a regular expression
+ *   `{"delayMs": 3000}` answers normally after a delay, unless the cluster closes first, which
+ *   drops the request (exec upgrades honour `status` and `hang` only). `path` is a regular expression
  *   matched against the path and query; `times` defaults to 1, `null` means every time.
  * - `{"snapshot": {"namespace": "vector-db", "pvc": "data-production-milvus-etcd-0", "message": "..."}}` —
  *   VolumeSnapshots of that PVC fail (`status.error`, never readyToUse).

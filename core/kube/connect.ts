@@ -30,6 +30,7 @@ import { UserError } from '../errors.js';
 import { getEksToken, type EksToken } from '../eks/token.js';
 import { currentCallName, DEFAULT_REQUEST_TIMEOUT_MS, setConfigDeadline, withDeadline, type RequestDeadline } from './deadline.js';
 import { ReusingAgent, reusedAgent } from './agent.js';
+import { IDEMPOTENT_METHODS, isConnectionClosed } from './request.js';
 
 /** Supplies a fresh EKS bearer token each time it is called. */
 export type EksTokenProvider = () => Promise<EksToken>;
@@ -246,9 +247,6 @@ export interface KubeClientOptions {
   readonly deadline?: RequestDeadline;
 }
 
-const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'PUT', 'DELETE']);
-const CLOSED_CODES: ReadonlySet<unknown> = new Set(['ECONNRESET', 'EPIPE']);
-
 /**
  * client-node's own transport (node-fetch) with a deadline on each request, over the KubeConfig's
  * keep-alive connections (agent.ts). node-fetch takes the
@@ -275,7 +273,7 @@ function deadlineTransport(kc: KubeConfig, deadline: RequestDeadline): HttpLibra
           // A kept-alive connection closed under the request before any answer (see kubeRequest,
           // which can tell a reused connection from a new one; node-fetch does not say): an
           // idempotent request goes once more, on a new connection.
-          if (!IDEMPOTENT_METHODS.has(String(request.getHttpMethod())) || signal.aborted || !CLOSED_CODES.has((err as { code?: unknown }).code)) throw err;
+          if (!IDEMPOTENT_METHODS.has(String(request.getHttpMethod())) || signal.aborted || !isConnectionClosed(err)) throw err;
           if (agent instanceof ReusingAgent) agent.closeAllIdle();
           response = await fetchLibrary.send(request).toPromise();
         }

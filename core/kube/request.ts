@@ -36,7 +36,8 @@ export interface KubeResponse {
   body: string;
 }
 
-const IDEMPOTENT_METHODS: ReadonlySet<KubeRequest['method']> = new Set(['GET', 'PUT', 'DELETE']);
+/** The methods RFC 9110 §9.2.2 calls idempotent, of those the Kubernetes API takes. */
+export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'PUT', 'DELETE']);
 
 /**
  * A kept-alive connection was closed before the request on it had an answer: the server (or a
@@ -111,8 +112,8 @@ export async function kubeRequest(kc: KubeConfig, req: KubeRequest): Promise<Kub
 }
 
 /** The peer closed or reset the connection (`socket hang up` carries ECONNRESET too). */
-function isConnectionClosed(err: Error): boolean {
-  const code = (err as NodeJS.ErrnoException).code;
+export function isConnectionClosed(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
   return code === 'ECONNRESET' || code === 'EPIPE';
 }
 

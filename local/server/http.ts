@@ -230,7 +230,10 @@ export function createApiServer(ctx: ApiServerContext): ApiServer {
       sendError(res, err instanceof KubeApiError ? err : internalError(err instanceof Error ? err.message : String(err)));
     });
   });
+  // Set first thing in close(): a connection still in its TLS handshake then is not in `sockets`.
+  let closing = false;
   server.on('secureConnection', (socket) => {
+    if (closing) return void socket.destroy();
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
@@ -239,6 +242,7 @@ export function createApiServer(ctx: ApiServerContext): ApiServer {
   const delayed = new Set<() => void>();
   /** Waits `ms` before a request is handled; false when the server closed meanwhile. */
   function delay(ms: number): Promise<boolean> {
+    if (closing) return Promise.resolve(false);
     return new Promise((resolve) => {
       const end = (handled: boolean) => {
         clearTimeout(timer);
@@ -544,6 +548,7 @@ export function createApiServer(ctx: ApiServerContext): ApiServer {
   return {
     server,
     close: async () => {
+      closing = true;
       for (const end of [...watches]) end();
       for (const drop of [...delayed]) drop();
       for (const client of wss.clients) client.terminate();

@@ -41,7 +41,7 @@ beforeAll(async () => {
     // the request is sent: on a kept-alive connection only (/closed-when-reused), or always.
     const closeReused = nth > 1 && (path.endsWith('/closed-when-reused') || closeNextReused);
     if (closeReused || path === '/closed') {
-      closeNextReused &&= !closeReused;
+      if (closeReused) closeNextReused = false;
       req.socket.destroy();
       return;
     }
