@@ -4,7 +4,21 @@ import { cp, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach } from '@jest/globals';
+import type { MilvusAnswer, MilvusCall } from '../../core/milvus/transport.js';
 import { seedMilvusData, type CollectionSpec, type MilvusSimulator, type MilvusVolumes, type ProxyRequest } from '../../local/milvus/index.js';
+
+/** Answers a MilvusClient transport's call from the simulator, as the service proxy would carry it. */
+export async function simulatorAnswer(sim: MilvusSimulator, call: MilvusCall): Promise<MilvusAnswer> {
+  const res = await sim.handle({
+    port: call.port === 'rest' ? 19530 : 9091,
+    method: call.method,
+    path: call.path,
+    query: new URLSearchParams(Object.entries(call.query ?? {}).map(([k, v]): [string, string] => [k, String(v)])),
+    headers: { 'content-type': 'application/json' },
+    body: Buffer.from(call.body ?? ''),
+  });
+  return { status: res.status, body: String(res.body) };
+}
 
 /** A settable clock for a simulator's `now`. */
 export function clock(start = '2026-03-01T10:00:00Z'): { now: () => Date; advance: (seconds: number) => void } {

@@ -9,7 +9,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { MilvusClient } from '../../core/milvus/client.js';
 import type { MilvusAnswer, MilvusCall, MilvusTransport } from '../../core/milvus/transport.js';
 import { MilvusSimulator, seedMilvusData } from '../../local/milvus/index.js';
-import { tempVolumes, type TempVolumes } from '../local-milvus/helpers.js';
+import { simulatorAnswer, tempVolumes, type TempVolumes } from '../local-milvus/helpers.js';
 
 const NOW = new Date('2026-11-23T02:05:00.000Z');
 
@@ -20,15 +20,7 @@ class RecordingTransport implements MilvusTransport {
   async call(call: MilvusCall): Promise<MilvusAnswer> {
     // The transport's view: what the call says, else what its method says (kubeRequest's default).
     this.calls.push(`${call.path} ${call.idempotent ?? call.method === 'GET'}`);
-    const res = await this.sim.handle({
-      port: call.port === 'rest' ? 19530 : 9091,
-      method: call.method,
-      path: call.path,
-      query: new URLSearchParams(Object.entries(call.query ?? {}).map(([k, v]): [string, string] => [k, String(v)])),
-      headers: { 'content-type': 'application/json' },
-      body: Buffer.from(call.body ?? ''),
-    });
-    return { status: res.status, body: String(res.body) };
+    return await simulatorAnswer(this.sim, call);
   }
   async close(): Promise<void> {}
 }

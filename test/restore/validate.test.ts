@@ -6,7 +6,7 @@ import type { MilvusAnswer, MilvusCall, MilvusTransport } from '../../core/milvu
 import { checkValidation, LOAD_POLL_MS, RELEASED_LOADS_AT_ONCE, RestoreValidationFailedError, VALIDATION_CONCURRENCY, ValidationTimeoutError, validationFailure, type LoadWait } from '../../core/restore/validate.js';
 import { MilvusSimulator, readMilvusState, seedMilvusData } from '../../local/milvus/index.js';
 import type { ValidationProgress } from '../../core/workflow/restore-state.js';
-import { tempVolumes, type TempVolumes } from '../local-milvus/helpers.js';
+import { simulatorAnswer, tempVolumes, type TempVolumes } from '../local-milvus/helpers.js';
 
 // Validation of a restored Milvus with many collections: the product's MilvusClient against the
 // simulated Milvus, through a transport that counts the calls in flight.
@@ -28,15 +28,7 @@ class CountingTransport implements MilvusTransport {
     this.mostInFlight = Math.max(this.mostInFlight, this.inFlight);
     try {
       await new Promise<void>((resolve) => setImmediate(resolve));
-      const res = await this.sim.handle({
-        port: call.port === 'rest' ? 19530 : 9091,
-        method: call.method,
-        path: call.path,
-        query: new URLSearchParams(Object.entries(call.query ?? {}).map(([k, v]): [string, string] => [k, String(v)])),
-        headers: { 'content-type': 'application/json' },
-        body: Buffer.from(call.body ?? ''),
-      });
-      return { status: res.status, body: String(res.body) };
+      return await simulatorAnswer(this.sim, call);
     } finally {
       this.inFlight--;
     }
