@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
+import { IDEMPOTENT_METHODS } from '../../core/kube/request.js';
 import { MilvusClient } from '../../core/milvus/client.js';
 import type { MilvusAnswer, MilvusCall, MilvusTransport } from '../../core/milvus/transport.js';
 import { MilvusSimulator, seedMilvusData } from '../../local/milvus/index.js';
@@ -19,7 +20,7 @@ class RecordingTransport implements MilvusTransport {
   constructor(private readonly sim: MilvusSimulator) {}
   async call(call: MilvusCall): Promise<MilvusAnswer> {
     // The transport's view: what the call says, else what its method says (kubeRequest's default).
-    this.calls.push(`${call.path} ${call.idempotent ?? call.method === 'GET'}`);
+    this.calls.push(`${call.path} ${call.idempotent ?? IDEMPOTENT_METHODS.has(call.method)}`);
     return await simulatorAnswer(this.sim, call);
   }
   async close(): Promise<void> {}
