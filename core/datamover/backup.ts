@@ -296,6 +296,10 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
     while (pending.length > 0) await flushHead();
     await packer.finish();
     await writer.close();
+    // The packs are durable before an index names them: a retried Job trusts an index it finds
+    // (earlierAttempt), and a file vault reports a failed fsync of a pack only here. Written
+    // after a failed flush, the index would commit the retry to a pack that is not on the disk.
+    await vault.flush();
 
     const indexKey = volumeIndexKey(backupId, volume);
     const lock = options.retainUntil ? { retainUntil: options.retainUntil } : {};
@@ -364,8 +368,9 @@ async function writeSummary(vault: VaultStore, options: BackupOptions, fields: P
  * versions (and would leave a locked, orphaned version on S3), and is not needed: the source is
  * the same read-only snapshot clone. So:
  * - the summary is there and reads: the volume backup is complete; its counters are returned;
- * - only the index is there, reads to its end, and every pack it references exists: the summary
- *   is written, committing to that index; its packs' locks are extended as a backup's would be;
+ * - only the index is there, reads to its end, and every pack it references holds the bytes it
+ *   points at: the summary is written, committing to that index; its packs' locks (and the
+ *   index's) are extended as a backup's would be;
  * - otherwise (nothing there, or an index that does not read): undefined, and the backup runs
  *   from the start, as it always did. A read that failed below the index (`IndexReadError`, a
  *   connection reset) says nothing about it: the index is read again ({@link DOWNLOAD_ATTEMPTS}
@@ -398,8 +403,15 @@ async function earlierAttempt(vault: VaultStore, volume: string, backupId: strin
     }
   }
   const { packs, stats, index } = read;
-  for (const id of packs) if (!(await vault.head(packKey(id)))) return undefined;
-  if (options.retainUntil) stats.packsRetentionExtended = await extendAll(vault, packs, options.retainUntil);
+  // Every pack holds the bytes the index points at: one cut short (a file vault's disk lost
+  // what it had not yet written) is not trusted, and the volume is read again.
+  for (const [id, end] of packs) if (((await vault.head(packKey(id)))?.size ?? -1) < end) return undefined;
+  if (options.retainUntil) {
+    stats.packsRetentionExtended = await extendAll(vault, new Set(packs.keys()), options.retainUntil);
+    // The index's own lock too: on a file vault it is a journal line appended after the index
+    // was linked, which an attempt killed (or out of space) in between never wrote.
+    await vault.extendRetention(indexKey, options.retainUntil);
+  }
   await writeSummary(vault, options, { parentBackupId: null, indexKey, index, stats });
   return { volume, backupId, parentBackupId: null, parentSkipped: null, indexKey, ...stats, resumed: 'index' };
 }
@@ -407,7 +419,8 @@ async function earlierAttempt(vault: VaultStore, volume: string, backupId: strin
 /** Reads the index an earlier attempt left to its end: its packs, the statistics it holds and its commitment. */
 async function readEarlierIndex(vault: VaultStore, indexKey: string) {
   const reader = new IndexReader(await vault.openRead(indexKey), `index ${indexKey}`);
-  const packs = new Set<string>();
+  /** Each pack the index references, with the end of the furthest chunk it reads there. */
+  const packs = new Map<string, number>();
   const stats = { files: 0, directories: 0, symlinks: 0, skipped: 0, bytesTotal: 0, bytesScanned: 0, bytesUploaded: 0, filesUnchanged: 0, chunksNew: 0, chunksReused: 0, packsUploaded: 0, packsRetentionExtended: 0 };
   try {
     await reader.readHeader();
@@ -419,7 +432,7 @@ async function readEarlierIndex(vault: VaultStore, indexKey: string) {
         stats.bytesTotal += e.size;
         for (const c of e.chunks ?? []) {
           stats.chunksReused++;
-          packs.add(c.pack);
+          packs.set(c.pack, Math.max(packs.get(c.pack) ?? 0, c.offset + c.length));
         }
       }
     }

@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { backupVolume } from '../../core/datamover/backup.js';
@@ -71,5 +71,70 @@ describe('a retried volume backup', () => {
     const healthy = new FileVaultStore(root, { now: () => NOW });
     const again = await backupVolume({ source, vault: healthy, volume: 'etcd', backupId: 'nightly-1', now: NOW, retainUntil: LOCKED_UNTIL, chunker: SMALL_CHUNKS, workers: 1 });
     expect(again).toMatchObject({ resumed: 'index', packsUploaded: 0 });
+  });
+
+  it('writes no index when the packs could not be made durable, so the retry reads the volume again', async () => {
+    const { source, vault, run } = await setUp();
+    // A file vault reports a failed background fsync of a pack (EIO, ENOSPC on thin storage) at
+    // its next flush: the first one fails here, as that fsync would.
+    const flush = vault.flush.bind(vault);
+    let failures = 0;
+    vault.flush = async () => {
+      await flush();
+      if (failures++ === 0) throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO', syscall: 'fsync' });
+    };
+
+    await expect(run()).rejects.toThrow(/EIO/);
+
+    expect(await vault.head(volumeIndexKey('nightly-1', 'etcd'))).toBeUndefined();
+    const again = await run();
+    expect(again.resumed).toBeUndefined();
+    expect(again.packsUploaded).toBeGreaterThan(0);
+    const target = await tempDir('retry-restore');
+    await restoreVolume({ vault, volume: 'etcd', backupId: 'nightly-1', target, workers: 1 });
+    expect(await snapshotTree(target)).toEqual(await snapshotTree(source));
+  });
+
+  it('does not trust the index the earlier attempt left when a pack it points into is cut short', async () => {
+    const source = await tempDir('retry-src');
+    await buildTree(join(source, 'data'));
+    const root = await tempDir('retry-vault');
+    const vault = new FileVaultStore(root, { now: () => NOW });
+    // No lock: a retry that does not trust the index writes it again.
+    const run = () => backupVolume({ source, vault, volume: 'etcd', backupId: 'nightly-1', now: NOW, chunker: SMALL_CHUNKS, workers: 1 });
+    const first = await run();
+    await rm(join(root, volumeSummaryKey('nightly-1', 'etcd')));
+    const packs: { key: string; size: number }[] = [];
+    for await (const info of vault.list('data/packs/')) packs.push(info);
+    const victim = packs.sort((a, b) => a.key.localeCompare(b.key))[0]!;
+    await truncate(join(root, victim.key), victim.size - 1);
+
+    const again = await run();
+
+    expect(first.packsUploaded).toBeGreaterThan(0);
+    expect(again.resumed).toBeUndefined();
+    expect((await verifyVault({ vault, readData: true })).problems).toEqual([]);
+    const target = await tempDir('retry-restore');
+    await restoreVolume({ vault, volume: 'etcd', backupId: 'nightly-1', target, workers: 1 });
+    expect(await snapshotTree(target)).toEqual(await snapshotTree(source));
+  });
+
+  it('locks the index the earlier attempt left when its lock was never recorded', async () => {
+    const { source, root, run } = await setUp();
+    await run();
+    await rm(join(root, volumeSummaryKey('nightly-1', 'etcd')));
+    // The attempt was killed (or ran out of space) between linking the index and appending its
+    // lock to the journal: drop that line, as if it had never been written.
+    const indexKey = volumeIndexKey('nightly-1', 'etcd');
+    const journal = join(root, '.object-lock', 'journal.jsonl');
+    const lines = (await readFile(journal, 'utf8')).split('\n').filter((l) => l !== '' && (JSON.parse(l) as { k: string }).k !== indexKey);
+    await writeFile(journal, `${lines.join('\n')}\n`);
+    const reopened = new FileVaultStore(root, { now: () => NOW });
+    expect((await reopened.head(indexKey))?.retainUntil).toBeUndefined();
+
+    const again = await backupVolume({ source, vault: reopened, volume: 'etcd', backupId: 'nightly-1', now: NOW, retainUntil: LOCKED_UNTIL, chunker: SMALL_CHUNKS, workers: 1 });
+
+    expect(again.resumed).toBe('index');
+    expect((await reopened.head(indexKey))?.retainUntil).toEqual(LOCKED_UNTIL);
   });
 });
