@@ -588,6 +588,12 @@ export class RestoreWriters {
   }
 }
 
+/** A page-aligned buffer of `bytes` (whole WebAssembly pages) for direct I/O; undefined without WebAssembly. */
+export function alignedBuffer(bytes: number): Buffer | undefined {
+  const pages = Math.ceil(bytes / WASM_PAGE);
+  return WebAssembly ? Buffer.from(new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer) : undefined;
+}
+
 /**
  * Page-aligned shared memory of `bytes` (a shared WebAssembly memory), so direct I/O can read
  * into it; a plain `SharedArrayBuffer` without WebAssembly (then reads are copied).

@@ -29,7 +29,7 @@ import { checkBackupId, checkRestoreId, checkVolumeName, restoreProgressKey } fr
 import { packKey } from '../vault/layout.js';
 import { ObjectNotFoundError, ShortReadError, type VaultStore } from '../vault/store.js';
 import { ChunkError } from './chunk-reader.js';
-import { DIRECT_MIN_BYTES, RestoreArena, RestoreWriters, sharedAlignedBuffer, WASM_PAGE, type WriterFailure, type WriterOp, type WriterResult } from './restore-writers.js';
+import { alignedBuffer, DIRECT_MIN_BYTES, RestoreArena, RestoreWriters, sharedAlignedBuffer, WASM_PAGE, type WriterFailure, type WriterOp, type WriterResult } from './restore-writers.js';
 import { displayPath, IndexCorruptError, indexDownloadFailure, IndexReader, TRY_AGAIN, type IndexEntry } from './index-format.js';
 import { hasIndexCommitment, indexMismatches, readVolumeSummary, SummaryCorruptError, type IndexCommitment, type IndexSeen, type VolumeSummary } from './summary.js';
 import { ProgressReporter, type ProgressOptions } from './progress.js';
@@ -188,6 +188,8 @@ async function restoreWith(options: RestoreOptions, reporter: ProgressReporter |
     throw err;
   }
   const ownership = options.preserveOwnership ?? false;
+  /** The resume check's buffer, made at the first file an interrupted run left. */
+  let check: ResumeCheck | undefined;
 
   const targetBuf = Buffer.from(target);
   const threads = options.workers ?? defaultWriterThreads(summary.stats.files > 0 ? summary.stats.bytesTotal / summary.stats.files : 0);
@@ -305,7 +307,7 @@ async function restoreWith(options: RestoreOptions, reporter: ProgressReporter |
             d.made = true;
           }
           const file: RestoreFile = { entry, abs, name: displayPath(entry.path), ownership, mkdirs };
-          if (resuming && (await alreadyRestored(abs, entry))) files.resumed(file);
+          if (resuming && (await alreadyRestored(abs, entry, (check ??= resumeCheck())))) files.resumed(file);
           else await files.add(file);
           break;
         }
@@ -1115,22 +1117,76 @@ function applyMetadataSync(abs: Buffer, entry: IndexEntry, ownership: boolean): 
   utimesSync(abs, t, t);
 }
 
-/** A file left by an interrupted run counts as done only if size, mtime and content match. */
-async function alreadyRestored(abs: Buffer, entry: IndexEntry): Promise<boolean> {
+/**
+ * A file left by an interrupted run counts as done only if size, mtime and every chunk's hash
+ * match, read from the device: with direct I/O where the file system allows it (`O_DIRECT`;
+ * tmpfs refuses it, and there the page cache is the storage). Through the page cache the check
+ * could keep a file the device never got: when a write-back fails (EIO, a thin volume out of
+ * space: the error that stopped the run, see BackgroundWriteback), Linux marks the pages it could
+ * not write clean and keeps them, so a re-run on the same node, before they are evicted, would
+ * read every byte right from memory, keep the file, and finish with a final `sync -f` that has
+ * nothing left to report (write-back errors are reported once).
+ */
+async function alreadyRestored(abs: Buffer, entry: IndexEntry, check: ResumeCheck): Promise<boolean> {
   const s = await lstat(abs, { bigint: true }).catch(() => undefined);
   if (!s?.isFile() || Number(s.size) !== entry.size) return false;
   const drift = s.mtimeNs - entry.mtimeNs;
   if (drift > 1000n || drift < -1000n) return false;
-  const fh = await open(abs, 'r');
-  try {
-    let position = 0;
-    for (const ref of entry.chunks ?? []) {
-      const buf = Buffer.allocUnsafe(ref.length);
-      const { bytesRead } = await fh.read(buf, 0, ref.length, position);
-      if (bytesRead !== ref.length || createHash('sha256').update(buf).digest('hex') !== ref.hash) return false;
-      position += ref.length;
+  if (check.direct) {
+    try {
+      return await chunksMatch(abs, entry, check.buffer, fsConstants.O_RDONLY | fsConstants.O_DIRECT!);
+    } catch (err) {
+      // Refused at open or at the first read (tmpfs, some FUSE and network file systems).
+      if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+      check.direct = false;
     }
-    return true;
+  }
+  return chunksMatch(abs, entry, check.buffer, fsConstants.O_RDONLY);
+}
+
+/** Bytes of the resume check's read buffer. */
+const RESUME_READ_BYTES = 4 * 1024 * 1024;
+
+/** The resume check's read buffer (page-aligned, for direct I/O) and whether direct reads work here. */
+interface ResumeCheck {
+  readonly buffer: Buffer;
+  direct: boolean;
+}
+
+function resumeCheck(): ResumeCheck {
+  // Without WebAssembly (node --jitless) no aligned memory: the check reads through the page cache.
+  const aligned = alignedBuffer(RESUME_READ_BYTES);
+  return { buffer: aligned ?? Buffer.allocUnsafe(RESUME_READ_BYTES), direct: aligned !== undefined && fsConstants.O_DIRECT !== undefined };
+}
+
+/** Reads the file in whole buffers from offset 0 (aligned, as direct I/O needs) and hashes it chunk by chunk against the index. */
+async function chunksMatch(abs: Buffer, entry: IndexEntry, buffer: Buffer, flags: number): Promise<boolean> {
+  const chunks = entry.chunks ?? [];
+  const fh = await open(abs, flags);
+  try {
+    let chunk = 0;
+    let inChunk = 0;
+    let hash = createHash('sha256');
+    for (let position = 0; position < entry.size; ) {
+      const { bytesRead } = await fh.read(buffer, 0, buffer.length, position);
+      if (bytesRead === 0) return false;
+      for (let at = 0; at < bytesRead; ) {
+        const ref = chunks[chunk];
+        if (!ref) return false;
+        const take = Math.min(ref.length - inChunk, bytesRead - at);
+        hash.update(buffer.subarray(at, at + take));
+        at += take;
+        inChunk += take;
+        if (inChunk === ref.length) {
+          if (hash.digest('hex') !== ref.hash) return false;
+          hash = createHash('sha256');
+          chunk++;
+          inChunk = 0;
+        }
+      }
+      position += bytesRead;
+    }
+    return chunk === chunks.length && inChunk === 0;
   } finally {
     await fh.close();
   }
