@@ -791,7 +791,7 @@ class FileFeeder {
       }
       return true;
     } catch (err) {
-      const e = withPath(err, abs);
+      const e = targetError(err, f.file);
       this.failure ??= e;
       this.failFile(f, e);
       return false;
@@ -815,7 +815,7 @@ class FileFeeder {
       this.unfinished.delete(f);
       f.resolve();
     } catch (err) {
-      const e = err instanceof RestoreError ? err : withPath(err, abs);
+      const e = err instanceof RestoreError ? err : targetError(err, f.file);
       this.failure ??= e;
       this.failFile(f, e);
     }
@@ -948,8 +948,19 @@ function writerError(file: RestoreFile, failed: WriterFailure): unknown {
   }
   if (failed.code === 'ESIZE') return new RestoreError(file.name, failed.message);
   const err = Object.assign(new Error(failed.message), { code: failed.code, errno: failed.errno, syscall: failed.syscall });
-  // A write through a file descriptor fails without a path (ENOSPC): name the file.
-  return withPath(err, file.abs);
+  return targetError(err, file);
+}
+
+/**
+ * An error of the target's file system while restoring `file`, as one line naming the file: a
+ * write through a file descriptor fails without a path. Codes the user can act on get their
+ * advice (fs-errors.ts: ENOSPC, EACCES...); any other system error (EIO from a failing device,
+ * EFBIG, ENAMETOOLONG) a RestoreError with the system's words. Anything else is passed on.
+ */
+function targetError(err: unknown, file: { readonly abs: Buffer; readonly name: string }): unknown {
+  const mapped = withPath(err, file.abs);
+  if (mapped !== err || !isSystemError(err)) return mapped;
+  return new RestoreError(file.name, `${err.message}; check the target volume, then run the restore again (it resumes where this one stopped)`, { cause: err });
 }
 
 /**
@@ -1251,11 +1262,18 @@ export async function flushFileSystem(dir: string, warn: (line: string) => void 
   try {
     await execFileAsync('sync', ['-f', dir], { env: process.env });
   } catch (err) {
-    const e = err as NodeJS.ErrnoException & { stderr?: string };
+    const e = err as Omit<NodeJS.ErrnoException, 'code'> & { code?: string | number; stderr?: string };
     if (e.code === 'ENOENT') {
       warn(`warning: no \`sync\` command to write ${dir} back to its device; the restored files reach it when the volume is unmounted`);
       return;
     }
-    throw new Error(`cannot write the restored files in ${dir} back to their device (sync -f): ${(e.stderr ?? '').trim() || e.message}`, { cause: err });
+    // The device's failure or a full thin volume, not ours: one line, and what to do. sync's own
+    // words (`sync: error syncing '...': Input/output error`) where it printed any.
+    const said = (e.stderr ?? '').trim().split('\n').join('; ') || (typeof e.code === 'number' ? `it exited with status ${e.code}` : e.message);
+    throw new UserError(
+      `cannot write the restored files in ${dir} back to their device (sync -f): ${said}; ` +
+        'check the volume (free space, the device), then run the restore again: it resumes, and keeps only files it reads back whole from the device',
+      { cause: err },
+    );
   }
 }

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -82,6 +82,30 @@ describe('file-system errors of the data mover (as a process)', () => {
     expect(r.stderr).toMatch(new RegExp(`^error: cannot (stat|create directory) ${file}/vault/\\S+: a part of the path is not a directory \\(ENOTDIR\\)`));
     expect(r.stderr).not.toMatch(NO_STACK);
     expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('other errors of the restore target (as a process)', () => {
+  it('names the file a restore could not write past the file-size limit (EFBIG), in one line, exit 1, and keeps the marker', async () => {
+    // A real EFBIG from the kernel: the restore runs under a 64 KiB file-size limit (RLIMIT_FSIZE;
+    // Node ignores SIGXFSZ, so the write fails instead of killing it), and the file is 256 KiB.
+    const source = join(dir, 'big-source');
+    await mkdir(join(source, 'insert_log'), { recursive: true });
+    await writeFile(join(source, 'insert_log', 'segment'), Buffer.alloc(256 * 1024, 7));
+    const vault = new FileVaultStore(join(dir, 'big-vault'));
+    await backupVolume({ source, vault, volume: 'minio', backupId: 'b1', now: new Date('2026-03-01T02:00:00Z'), workers: 1 });
+    const target = join(dir, 'big-target');
+
+    const r = await new Promise<Exit>((resolve) => {
+      const args = ['bin/milvus-guard.js', 'datamover', 'restore', '--vault', vault.url, '--volume', 'minio', '--backup-id', 'b1', '--target', target];
+      execFile('bash', ['-c', 'ulimit -f 64 && exec "$@"', 'bash', process.execPath, ...args], { timeout: 30_000 }, (error, stdout, stderr) => {
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
+      });
+    });
+
+    expect(r.stderr).toMatch(/^error: cannot restore insert_log\/segment: EFBIG: file too large, write; check the target volume, then run the restore again \(it resumes where this one stopped\)\n$/);
+    expect(r.code).toBe(1);
+    expect(await readdir(target)).toContain('.milvus-guard-restore.json');
   });
 });
 

@@ -4,6 +4,7 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { backupVolume } from '../../core/datamover/backup.js';
+import { UserError } from '../../core/errors.js';
 import { flushFileSystem, RESTORE_MARKER, restoreVolume } from '../../core/datamover/restore.js';
 import { FileVaultStore } from '../../core/vault/file-store.js';
 import { Rng, SMALL_CHUNKS, snapshotTree, tempDir } from './helpers.js';
@@ -79,8 +80,10 @@ describe('writing a restored volume back before its marker goes', () => {
       .catch((e: unknown) => e)
       .finally(() => delete process.env.FAIL_FIRST);
 
-    // Assess: the restore failed naming the target, and its marker stays for a re-run.
-    expect(String(error)).toMatch(/cannot write the restored files in .*failing back to their device/);
+    // Assess: the restore failed naming the target, as a one-line error (the device's, not a bug
+    // of ours) that says what to do, and its marker stays for a re-run.
+    expect(error).toBeInstanceOf(UserError);
+    expect(String(error)).toMatch(/cannot write the restored files in .*failing back to their device \(sync -f\): .*; check the volume \(free space, the device\), then run the restore again: it resumes/);
     expect(await readdir(failing)).toContain(RESTORE_MARKER);
   });
 });
