@@ -106,6 +106,10 @@ function makeWriter(fs, createHash, arena, scratchAt) {
       catch (err) {
         if (err.code === 'ENOENT') fs.mkdirSync(asBuffer(d), { recursive: true, mode: 0o700 }); // its parent: as in create()
         else if (err.code !== 'EEXIST') throw err;
+        // Made by another writer, or something else is there: never go on through a symlink. On a
+        // case-insensitive file system (APFS, ext4 with casefold) an index's symlink "A" would
+        // otherwise stand in for its directory "a", and the files below it land where "A" points.
+        else if (!fs.lstatSync(asBuffer(d)).isDirectory()) throw Object.assign(new Error('something that is not a directory is in the way'), { code: 'ENOTDIR', syscall: 'mkdir' });
       }
     }
   }

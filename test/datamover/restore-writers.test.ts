@@ -3,7 +3,7 @@
  * that failed closes and removes its open files and stays alive, and an abort after one thread
  * failed still reaches every other thread (their open files are incomplete too).
  */
-import { readdir } from 'node:fs/promises';
+import { mkdir, readdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { RestoreArena, RestoreWriters, SCRATCH_BYTES, WASM_PAGE, type WriterOp } from '../../core/datamover/restore-writers.js';
@@ -39,6 +39,22 @@ describe('restore writer threads after a fault', () => {
 
     // Assess: thread 1's incomplete file is removed too.
     expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('never creates a file through a symlink standing where a directory it was told to create is', async () => {
+    // As on a case-insensitive file system, where an index's symlink "A" answers for directory "a".
+    const dir = await tempDir('writers-symlink');
+    const elsewhere = join(dir, 'elsewhere');
+    await mkdir(elsewhere);
+    await symlink(elsewhere, join(dir, 'a'));
+    writers = new RestoreWriters(0);
+
+    const create: WriterOp = { op: 'open', id: 1, path: Buffer.from(join(dir, 'a', 'passwd')), dirs: [Buffer.from(join(dir, 'a'))], size: 10, mode: 0o644, uid: 0, gid: 0, mtime: 1.5e9, chown: false };
+
+    const result = await writers.send(0, [create]);
+
+    expect(result.failed).toEqual([expect.objectContaining({ id: 1, kind: 'fs', code: 'ENOTDIR', syscall: 'mkdir' })]);
+    expect(await readdir(elsewhere)).toEqual([]);
   });
 
   it('share one WebAssembly memory with the read slots, whose copy module copies within it', () => {
