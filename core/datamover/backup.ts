@@ -120,7 +120,16 @@ export async function backupVolume(options: BackupOptions): Promise<BackupResult
   const reporter =
     options.progress && new ProgressReporter(options.vault, backupProgressKey(options.backupId, options.volume), { kind: 'export', volume: options.volume, backupId: options.backupId }, options.progress);
   try {
-    const result = await backupWith(options, reporter);
+    let result: BackupResult;
+    try {
+      result = await backupWith(options, reporter);
+    } catch (err) {
+      if (!(err instanceof ParentPackMissingError)) throw err;
+      // The parent references a pack the vault no longer has (deleted out of band, a lifecycle
+      // rule, damage): nothing of this attempt was committed, so read the whole volume again,
+      // without that parent, and say why in the summary (as for a parent whose index is damaged).
+      result = await backupWith({ ...options, full: true }, reporter, { backupId: err.parentBackupId, reason: `its pack ${err.key} is missing` });
+    }
     await reporter?.finish('done', { files: result.files, bytes: result.bytesTotal });
     return result;
   } catch (err) {
@@ -129,7 +138,23 @@ export async function backupVolume(options: BackupOptions): Promise<BackupResult
   }
 }
 
-async function backupWith(options: BackupOptions, reporter: ProgressReporter | undefined): Promise<BackupResult> {
+/**
+ * A pack the parent's index references is missing, found while extending its lock, before this
+ * backup's index was written: the backup is done again without the parent.
+ */
+class ParentPackMissingError extends Error {
+  constructor(
+    readonly parentBackupId: string,
+    readonly key: string,
+    cause: ObjectNotFoundError,
+  ) {
+    super(`backup ${parentBackupId} references ${key}, which is missing`, { cause });
+    this.name = 'ParentPackMissing';
+  }
+}
+
+/** `damagedParent`: a parent passed over (with `options.full`), to be named in the summary. */
+async function backupWith(options: BackupOptions, reporter: ProgressReporter | undefined, damagedParent?: SkippedParent): Promise<BackupResult> {
   const { vault, volume, backupId } = options;
   const clock = options.clock ?? (() => performance.now());
   const started = clock();
@@ -146,7 +171,7 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
 
   const tmp = await mkdtemp(join(options.tmpDir ?? tmpdir(), 'milvus-guard-index-'));
   let parent: VolumeSummary | undefined;
-  let parentSkipped: SkippedParent | undefined;
+  let parentSkipped: SkippedParent | undefined = damagedParent;
   let prevReader: IndexReader | undefined;
   try {
     const candidate = options.full ? undefined : await findParent(vault, volume, backupId, options.now);
@@ -301,18 +326,27 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
     // after a failed flush, the index would commit the retry to a pack that is not on the disk.
     await vault.flush();
 
+    // Packs are shared, so each must stay locked as long as the longest-lived backup that
+    // references it. Every pack the parent references is already locked until at least the
+    // parent's date, so nothing needs extending when the parent outlives this backup. Before the
+    // index, so that a reused pack found missing here leaves nothing committed (see
+    // ParentPackMissingError): after it, every retry found the same index and failed the same way.
+    const parentCovers = parent?.retainUntil && options.retainUntil && Date.parse(parent.retainUntil) >= options.retainUntil.getTime();
+    if (options.retainUntil && !parentCovers) {
+      try {
+        stats.packsRetentionExtended = await extendAll(vault, reusedPacks, options.retainUntil);
+      } catch (err) {
+        if (err instanceof ObjectNotFoundError && parent) throw new ParentPackMissingError(parent.backupId, err.key, err);
+        throw err;
+      }
+    }
+
     const indexKey = volumeIndexKey(backupId, volume);
     const lock = options.retainUntil ? { retainUntil: options.retainUntil } : {};
     await vault.putFile(indexKey, indexFile, lock);
     // The summary commits to the index exactly as uploaded (see summary.ts, the integrity chain).
     const index = writer.commitment();
     const indexSize = index.size;
-
-    // Packs are shared, so each must stay locked as long as the longest-lived backup that
-    // references it. Every pack the parent references is already locked until at least the
-    // parent's date, so nothing needs extending when the parent outlives this backup.
-    const parentCovers = parent?.retainUntil && options.retainUntil && Date.parse(parent.retainUntil) >= options.retainUntil.getTime();
-    if (options.retainUntil && !parentCovers) stats.packsRetentionExtended = await extendAll(vault, reusedPacks, options.retainUntil);
 
     const result = { ...snapshot(), bytesUploaded: packer.bytesUploaded + indexSize };
     await writeSummary(vault, options, { parentBackupId: parent?.backupId ?? null, ...(parentSkipped ? { parentSkipped } : {}), indexKey, index, stats: result });
@@ -522,7 +556,9 @@ async function extendAll(vault: VaultStore, packs: Set<string>, until: Date): Pr
       slots.release();
     }
   });
-  await Promise.all(work);
+  // Every call settled before one's failure is thrown: none goes on behind the caller.
+  const failed = (await Promise.allSettled(work)).find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
   return extended;
 }
 

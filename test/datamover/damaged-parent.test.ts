@@ -11,7 +11,9 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { backupVolume, type BackupOptions } from '../../core/datamover/backup.js';
 import { restoreVolume } from '../../core/datamover/restore.js';
 import { readVolumeSummary } from '../../core/datamover/summary.js';
+import { verifyVault } from '../../core/datamover/verify.js';
 import { volumeIndexKey } from '../../core/vault/layout.js';
+import { FileVaultStore } from '../../core/vault/file-store.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 import type { VaultStore } from '../../core/vault/store.js';
 import { buildTree, dropIndexLines, runDatamoverCli, SMALL_CHUNKS, snapshotTree, tempDir } from './helpers.js';
@@ -125,6 +127,37 @@ describe('an incremental backup whose parent index is damaged', () => {
     });
 
     await expect(backupVolume(options(unreachable, source, 'b3', 2))).rejects.toThrow('ECONNREFUSED');
+  });
+});
+
+describe('an incremental backup whose parent references a pack that is missing', () => {
+  /** b1 locked for a week, with one of its packs then removed out of band (by hand, a lifecycle rule, damage). */
+  async function lockedWithAPackGone(): Promise<{ dir: string; source: string; vault: FileVaultStore; gone: string }> {
+    const dir = await tempDir('missing-pack');
+    const source = join(dir, 'source');
+    await buildTree(source);
+    const root = join(dir, 'vault');
+    const vault = new FileVaultStore(root, { now: () => at(1) });
+    await backupVolume({ ...options(vault, source, 'b1', 0), retainUntil: at(7) });
+    const packs: string[] = [];
+    for await (const info of vault.list('data/packs/')) packs.push(info.key);
+    const gone = packs.sort()[0]!;
+    await rm(join(root, gone));
+    return { dir, source, vault, gone };
+  }
+
+  it('reads everything again without that parent, names it and the pack, and restores byte-exact', async () => {
+    const { dir, source, vault, gone } = await lockedWithAPackGone();
+
+    // Locked a day longer than b1: every pack it reuses has its lock extended, which finds the gap.
+    const result = await backupVolume({ ...options(vault, source, 'b2', 1), retainUntil: at(8) });
+
+    expect(result).toMatchObject({ parentBackupId: null, parentSkipped: { backupId: 'b1', reason: `its pack ${gone} is missing` }, filesUnchanged: 0 });
+    expect(result.bytesScanned).toBe(result.bytesTotal);
+    expect((await readVolumeSummary(vault, 'b2', VOLUME)).parentSkipped).toEqual(result.parentSkipped);
+    await restoresExactly(vault, dir, source, 'b2');
+    const problems = (await verifyVault({ vault, readData: true })).problems;
+    expect(new Set(problems.map((p) => p.backupId))).toEqual(new Set(['b1']));
   });
 });
 
