@@ -44,6 +44,7 @@ import { BACKUP_INDEX_FORMAT, ExportIncompleteError, gatherCommitments, type Bac
 import { backupRecordKey, failedMarkerKey, hookRunsKey, milvusStateKey, volumeIndexKey, volumeSummaryKey } from '../vault/layout.js';
 import { BackupInProgressError, LockHolderEndedError, RetentionRunningError } from '../catalog/catalog.js';
 import { backupRetainUntil, lockingWrites } from '../retention/locking.js';
+import { publishRecorded } from './events.js';
 
 type Services<K extends keyof BackupServices> = Pick<BackupServices, K>;
 
@@ -403,7 +404,7 @@ export async function finalizeStep(
       indexKey,
       components: index.volumes.map((v) => ({ pvc: v.pvc, role: v.role, snapshot: v.snapshot, status: 'Exported' as const, bytesTotal: v.bytesTotal, bytesUploaded: v.bytesUploaded, files: v.files })),
     });
-    await s.events.publish({ detailType: 'Backup Available', time: now, detail: { backupId: id, plan: backup.plan, cluster: backup.cluster.name, namespace: backup.namespace, sizeBytes, bytesUploaded, durationSeconds, indexKey } });
+    await publishRecorded(s.events, { detailType: 'Backup Available', time: now, detail: { backupId: id, plan: backup.plan, cluster: backup.cluster.name, namespace: backup.namespace, sizeBytes, bytesUploaded, durationSeconds, indexKey } });
     await s.catalog.releaseLock(backup.plan, backup.executionId);
     return { backupId: id, plan: backup.plan, status: 'Available' as const, durationSeconds, sizeBytes, bytesUploaded, indexKey };
   });
@@ -512,7 +513,7 @@ export async function recordBackupFailed(
   await closeFailedStep(timeline(s, b.backupId), steps, at, { Error: error, cause });
   await s.vault.put(failedMarkerKey(b.backupId), Buffer.from(JSON.stringify({ backupId: b.backupId, failedAt: now.toISOString(), error }, null, 2)));
   await s.catalog.updateBackup(b.backupId, { status: 'Failed', completedAt: now.toISOString(), durationSeconds, failure: { ...at, error, cause } });
-  await s.events.publish({
+  await publishRecorded(s.events, {
     detailType: 'Backup Failed',
     time: now,
     detail: { backupId: b.backupId, plan: b.plan, cluster: b.cluster, namespace: b.namespace, failedStep: at.step, ...(at.state ? { failedState: at.state } : {}), error, cause },

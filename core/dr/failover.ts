@@ -21,6 +21,7 @@ import { drRestoreTargets } from './targets.js';
 import type { StepError } from '../workflow/backup-state.js';
 import { parseContract, type PrepareRequest } from '../workflow/contracts.js';
 import { IsoWithOffset, RestoreInput } from '../workflow/restore-state.js';
+import { publishRecorded } from '../backup/events.js';
 
 type Services<K extends keyof RestoreServices> = Pick<RestoreServices, K>;
 
@@ -220,6 +221,6 @@ export async function recordFailoverStep(s: Services<'catalog' | 'now' | 'events
     ...(completed ? {} : { failure: failure ?? { error: 'RestoreNotCompleted', cause: `the restore is ${restore?.status ?? 'not recorded'}` } }),
   };
   await s.catalog.updateFailover(failover.failoverId, { status: report.status, completedAt: now.toISOString(), ...(report.rtoSeconds !== undefined ? { rtoSeconds: report.rtoSeconds } : {}), ...(report.failure ? { failure: report.failure } : {}) });
-  await s.events.publish({ detailType: completed ? 'Failover Completed' : 'Failover Failed', time: now, detail: { ...report } });
+  await publishRecorded(s.events, { detailType: completed ? 'Failover Completed' : 'Failover Failed', time: now, detail: { ...report } });
   return report;
 }

@@ -19,6 +19,7 @@ import type { VaultStore } from '../vault/store.js';
 import type { StepError } from '../workflow/backup-state.js';
 import { parseContract, type PrepareRequest } from '../workflow/contracts.js';
 import { DrillInput, type PreparedDrill, type RestoreInput } from '../workflow/restore-state.js';
+import { publishRecorded } from '../backup/events.js';
 
 type Services<K extends keyof RestoreServices> = Pick<RestoreServices, K>;
 
@@ -250,7 +251,7 @@ export async function recordEvidenceStep(
   };
   const evidenceKey = drillEvidenceKey(drill.plan, drill.drillId);
   await s.vault.put(evidenceKey, Buffer.from(JSON.stringify(evidence, null, 2)));
-  await s.events.publish({
+  await publishRecorded(s.events, {
     detailType: passed ? 'Drill Passed' : 'Drill Failed',
     time: now,
     detail: { drillId: drill.drillId, plan: drill.plan, backupId: drill.backupId, passed, evidenceKey, achievedRpoSeconds: ageSeconds, ...(evidence.achievedRtoSeconds !== undefined ? { achievedRtoSeconds: evidence.achievedRtoSeconds } : {}) },

@@ -33,6 +33,7 @@ import { restoreProgressKey } from '../vault/layout.js';
 import type { VaultStore } from '../vault/store.js';
 import { archiveRestoreOf, checkThaw, startThaw, type ThawStep } from './thaw.js';
 import { RESTORE_LABEL, restoreLabels } from './names.js';
+import { publishRecorded } from '../backup/events.js';
 
 type Services<K extends keyof RestoreServices> = Pick<RestoreServices, K>;
 
@@ -390,7 +391,7 @@ export async function completeStep(s: Services<'catalog' | 'now' | 'events' | 'k
       rtoSeconds,
       collections: collectionsChecked(record?.validation?.collections ?? []),
     };
-    await s.events.publish({ detailType: 'Restore Completed', time: now, detail: { ...result } });
+    await publishRecorded(s.events, { detailType: 'Restore Completed', time: now, detail: { ...result } });
     return result;
   });
 }
@@ -401,6 +402,9 @@ export async function completeStep(s: Services<'catalog' | 'now' | 'events' | 'k
  * the restore created — never one that existed before it.
  */
 export async function cleanUpRestoreStep(s: Services<'catalog' | 'kube' | 'now'>, restore: PreparedRestore): Promise<RestoreCleanup> {
+  // A restore recorded Completed was validated: whatever failed after that, its namespace is the
+  // restored Milvus, never something to clean up.
+  if ((await s.catalog.getRestore(restore.restoreId))?.status === 'Completed') return { removed: [], namespaceDeleted: false };
   // No step creates anything for the restore from here on (core/workflow/closing.ts).
   await s.catalog.updateRestore(restore.restoreId, { closingAt: s.now().toISOString() });
   const kube = await targetKube(s, restore);
@@ -460,7 +464,7 @@ export async function markRestoreFailedStep(
   await closeFailedStep(timeline(s, id), record?.steps, at, { Error: error.Error, cause });
   await s.catalog.updateRestore(id, { status: 'Failed', completedAt: now.toISOString(), failure: { ...at, error: error.Error, cause, leftBehind } });
   const failedAt = { failedStep: at.step, ...(at.state ? { failedState: at.state } : {}) };
-  await s.events.publish({
+  await publishRecorded(s.events, {
     detailType: 'Restore Failed',
     time: now,
     detail: { restoreId: id, backupId: restore.backupId, plan: restore.plan, targetCluster: restore.to.cluster.name, targetNamespace: restore.to.namespace, ...failedAt, error: error.Error, cause, leftBehind },

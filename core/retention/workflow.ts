@@ -51,7 +51,7 @@ import type { BackupRecord } from '../catalog/record.js';
 import { resolvePlan, type ResolvedPlan } from '../config/resolve.js';
 import type { Config } from '../config/schema.js';
 import { deadlineAfter } from '../deadline.js';
-import type { BackupEvents } from '../backup/events.js';
+import { publishRecorded, type BackupEvents } from '../backup/events.js';
 import { deleteBackupSnapshots } from '../backup/snapshots.js';
 import type { KubeClients } from '../kube/connect.js';
 import { InvalidInputError } from '../errors.js';
@@ -664,7 +664,7 @@ export async function finishRetentionStep(s: Pick<RetentionServices, 'catalog' |
       ...(gc.skipped ? { gcSkipped: gc.skipped } : gc.milvusObjects?.stopped ? { gcSkipped: gc.milvusObjects.stopped } : {}),
       reportKey,
     });
-    await s.events.publish({ detailType: 'Retention Completed', time: s.now(), detail: { runId: run.runId, expired: report.expired, packsDeleted: report.packsDeleted, bytesFreed: report.bytesFreed, skipped: run.skipped } });
+    await publishRecorded(s.events, { detailType: 'Retention Completed', time: s.now(), detail: { runId: run.runId, expired: report.expired, packsDeleted: report.packsDeleted, bytesFreed: report.bytesFreed, skipped: run.skipped } });
   }
   await releaseRetentionLocks(s, run);
   return report;

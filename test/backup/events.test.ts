@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from '@jest/globals';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { mockClient } from 'aws-sdk-client-mock';
-import { EventBridgeEvents, EventPublishError } from '../../core/backup/events.js';
+import { EventBridgeEvents, EventPublishError, PUBLISH_ATTEMPTS } from '../../core/backup/events.js';
 
 const eb = mockClient(EventBridgeClient);
 const EVENT = { detailType: 'Backup Available' as const, time: new Date('2026-11-23T02:10:00.000Z'), detail: { backupId: 'b-1', plan: 'p', sizeBytes: 10 } };
@@ -21,9 +21,26 @@ describe('EventBridgeEvents', () => {
     });
   });
 
-  it('fails when EventBridge refuses the entry inside a 200 answer', async () => {
-    eb.on(PutEventsCommand).resolves({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' }] });
+  it('sends an entry EventBridge refused inside a 200 answer again, after a pause', async () => {
+    eb.on(PutEventsCommand)
+      .resolvesOnce({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' }] })
+      .resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e-1' }] });
+    const pauses: number[] = [];
 
-    await expect(new EventBridgeEvents('default', new EventBridgeClient({})).publish(EVENT)).rejects.toThrow(new EventPublishError('EventBridge refused the Backup Available event: ThrottlingException Rate exceeded'));
+    await new EventBridgeEvents('default', new EventBridgeClient({}), async (ms) => void pauses.push(ms)).publish(EVENT);
+
+    expect(eb.commandCalls(PutEventsCommand)).toHaveLength(2);
+    expect(pauses).toEqual([200]);
+  });
+
+  it(`fails when EventBridge refuses the entry ${PUBLISH_ATTEMPTS} times`, async () => {
+    eb.on(PutEventsCommand).resolves({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'ThrottlingException', ErrorMessage: 'Rate exceeded' }] });
+    const pauses: number[] = [];
+
+    await expect(new EventBridgeEvents('default', new EventBridgeClient({}), async (ms) => void pauses.push(ms)).publish(EVENT)).rejects.toThrow(
+      new EventPublishError('EventBridge refused the Backup Available event 3 times: ThrottlingException Rate exceeded'),
+    );
+    expect(eb.commandCalls(PutEventsCommand)).toHaveLength(3);
+    expect(pauses).toEqual([200, 800]);
   });
 });
