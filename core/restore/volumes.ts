@@ -545,12 +545,14 @@ export async function deleteRestoreTemporaries(kube: KubeClients, restore: Pick<
     if (await kubeDeleteIdempotent(`delete Job ${namespace}/${name}`, () => kube.batch.deleteNamespacedJob({ namespace, name, propagationPolicy: 'Background' }))) deleted.push(`Job/${name}`);
   }
   const selector = restoreSelector(restore.restoreId, 'snapshot');
-  const snapshots = (await kubeCall(`list VolumeSnapshots of ${restore.restoreId}`, () => kube.custom.listNamespacedCustomObject({ ...SNAPSHOTS, namespace, labelSelector: selector }))) as { items?: SnapshotObject[] };
+  // A cluster without the snapshot CRDs (a vault restore into a cluster no plan names needs none)
+  // answers 404 for the kinds themselves: it has no snapshot objects to delete.
+  const snapshots = ((await kubeGetOptional(`list VolumeSnapshots of ${restore.restoreId}`, () => kube.custom.listNamespacedCustomObject({ ...SNAPSHOTS, namespace, labelSelector: selector }))) ?? {}) as { items?: SnapshotObject[] };
   for (const s of snapshots.items ?? []) {
     const name = s.metadata!.name!;
     if (await kubeDeleteIdempotent(`delete VolumeSnapshot ${namespace}/${name}`, () => kube.custom.deleteNamespacedCustomObject({ ...SNAPSHOTS, namespace, name }))) deleted.push(`VolumeSnapshot/${name}`);
   }
-  const contents = (await kubeCall(`list VolumeSnapshotContents of ${restore.restoreId}`, () => kube.custom.listClusterCustomObject({ ...CONTENTS, labelSelector: selector }))) as { items?: ContentObject[] };
+  const contents = ((await kubeGetOptional(`list VolumeSnapshotContents of ${restore.restoreId}`, () => kube.custom.listClusterCustomObject({ ...CONTENTS, labelSelector: selector }))) ?? {}) as { items?: ContentObject[] };
   for (const c of contents.items ?? []) {
     const name = c.metadata!.name!;
     if (await kubeDeleteIdempotent(`delete VolumeSnapshotContent ${name}`, () => kube.custom.deleteClusterCustomObject({ ...CONTENTS, name }))) deleted.push(`VolumeSnapshotContent/${name}`);
