@@ -388,6 +388,11 @@ export async function applyPolicy(s: Pick<RetentionServices, 'catalog' | 'vault'
     if (record.status !== 'Available') continue;
     const until = new Date(k.retainUntil);
     const current = record.retainUntil ? new Date(record.retainUntil) : undefined;
+    // A rule that keeps a backup only as of this run ("newest available", a hold, "latest" of a
+    // plan without a schedule) keeps it until the run's own start, past by the time the lock
+    // would be set: S3 refuses a retain-until date in the past (and a lapsed lock protects
+    // nothing), so such a backup keeps the lock it has, and the next run decides again.
+    if (until.getTime() <= Date.parse(run.now)) continue;
     try {
       if (!current || until.getTime() > current.getTime()) {
         const offset = i === resumeAt ? options.resume!.offset : 0;

@@ -147,6 +147,27 @@ describe('StartRetention', () => {
   });
 });
 
+describe('lock extension', () => {
+  it('sets no lock to a date that is already past (a backup kept only as of the run, its lock lapsed)', async () => {
+    // An on-demand plan (no schedule): "latest" keeps its newest backup until the run itself.
+    const onDemand: Config = { ...config, plans: config.plans.map((p) => ({ ...p, schedule: undefined, retention: { latest: 1 } })) };
+    await backup('only', T0, { 'a.bin': randomBytes(50_000) });
+    now = new Date(T0.getTime() + 400 * 86_400_000);
+    const dates: Date[] = [];
+    const extend = vault.extendRetention.bind(vault);
+    vault.extendRetention = async (key, until) => {
+      dates.push(until);
+      return extend(key, until);
+    };
+
+    const outcome = await applyPolicy({ catalog, vault }, run(now), resolvePlan(onDemand, PLAN), await catalog.listBackups(), { keepSnapshots: 1 });
+
+    expect(outcome.kept.map((k) => k.backupId)).toEqual(['only']);
+    expect(dates.filter((d) => d.getTime() <= now.getTime())).toEqual([]);
+    expect(outcome.locksExtended).toBe(0);
+  });
+});
+
 describe('tiering by reference', () => {
   it('tags archivable the packs only a backup that left the hot set references, once, and never a pack a hot backup needs', async () => {
     const monthly: Config = { ...config, plans: config.plans.map((p) => ({ ...p, retention: { latest: 1, monthly: 2, dateOfMonth: 1 } })) };
