@@ -576,8 +576,11 @@ async function checkCollection(milvus: MilvusClient, e: RowCount, validateRowCou
   const search = await sampleSearch(milvus, e.database, e.collection, bounded);
   const want = expectedOf(e);
   const countOk = !validateRowCounts || (withinExpected(want, restored) && live <= restored);
-  // An empty collection has nothing to find; any other must answer a search.
-  const searchOk = 'skipped' in search || ('hits' in search && (search.hits > 0 || live === 0));
+  // A collection the backup recorded empty has nothing to find; any other must answer a search,
+  // with or without the count check: one restored empty (a damaged index, lost segments) finds
+  // nothing, and without this it passed whenever the counts were not compared.
+  const backedUpEmpty = (want.expectedMin ?? want.expected) === 0;
+  const searchOk = 'skipped' in search || ('hits' in search && (search.hits > 0 || (live === 0 && backedUpEmpty)));
   const problems = [
     ...(countOk ? [] : [`expected ${describeExpected(want)} rows${byStats ? ' by get_stats (deleted rows included)' : ''}, restored ${restored}${byStats ? ` (${live} live)` : ''}`]),
     ...('problem' in search ? [search.problem] : searchOk ? [] : ['the sample search returned no hits']),

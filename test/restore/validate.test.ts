@@ -825,3 +825,33 @@ describe('a restored simulated Milvus whose source had collections released', ()
     expect(after.collections.filter((c) => c.recordedLoad !== undefined).map((c) => c.name)).toEqual(['served']);
   });
 });
+
+describe('validation without the row-count check', () => {
+  let empty: TempVolumes;
+  beforeAll(async () => {
+    empty = await tempVolumes();
+    await seedMilvusData(empty.volumes, { collections: [{ database: 'default', name: 'vanished', dim: 4, rows: 0 }] });
+  });
+  afterAll(async () => {
+    await empty.cleanup();
+  });
+
+  const emptyMilvus = (): MilvusClient =>
+    new MilvusClient(new KubeConfig(), { namespace: 'restored', service: 'm-milvus', restPort: 19530, managementPort: 9091 }, new CountingTransport(new MilvusSimulator({ volumes: async () => empty.volumes, now: () => NOW })));
+
+  it('fails a collection restored empty that the backup recorded rows in: its search finds nothing', async () => {
+    const recorded: RowCount[] = [{ database: 'default', collection: 'vanished', rows: 1000, confirmedBy: 'count' }];
+
+    const result = await checkValidation(emptyMilvus(), recorded, { done: false, loading: [] }, { validateRowCounts: false, now: NOW, timeoutSeconds: 60 });
+
+    expect(result.checks).toEqual([expect.objectContaining({ collection: 'vanished', restored: 0, ok: false, problem: 'the sample search returned no hits' })]);
+  });
+
+  it('passes a collection the backup recorded empty', async () => {
+    const recorded: RowCount[] = [{ database: 'default', collection: 'vanished', rows: 0, confirmedBy: 'count' }];
+
+    const result = await checkValidation(emptyMilvus(), recorded, { done: false, loading: [] }, { validateRowCounts: false, now: NOW, timeoutSeconds: 60 });
+
+    expect(result.checks).toEqual([expect.objectContaining({ collection: 'vanished', restored: 0, ok: true })]);
+  });
+});
