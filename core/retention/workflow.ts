@@ -511,8 +511,7 @@ export async function collectGarbageStep(s: Pick<RetentionServices, 'vault' | 'r
     return p >= from && p < to;
   };
 
-  // Tiering needs the hot set of every plan of the vault: only when the run evaluated them all.
-  const tiering = plans.length > 0 && run.locked.every((p) => plans.some((o) => o.plan === p));
+  const tiering = tiers(run, plans);
   const hot = new Set(tiering ? plans.flatMap((p) => p.hot) : []);
   const cooled = new Set(tiering ? plans.flatMap((p) => p.cooled) : []);
   const referenced = new Set<string>();
@@ -653,7 +652,7 @@ export async function finishRetentionStep(s: Pick<RetentionServices, 'catalog' |
     gc,
   });
   if (!run.dryRun) {
-    await recordArchivable(s, plans, gc);
+    await recordArchivable(s, run, plans, gc);
     const reportKey = retentionReportKey(run.runId);
     await s.vault.put(reportKey, Buffer.from(JSON.stringify(report, null, 2)));
     await s.catalog.recordRetentionRun({
@@ -681,9 +680,16 @@ export async function finishRetentionStep(s: Pick<RetentionServices, 'catalog' |
  * do not tag their packs again. A collection that was skipped or cut short leaves them cooled,
  * and the next run tags them.
  */
-export async function recordArchivable(s: Pick<RetentionServices, 'catalog'>, plans: readonly PlanOutcome[], gc: GcProgress): Promise<void> {
-  if (gc.skipped !== undefined || gc.next !== undefined) return;
+export async function recordArchivable(s: Pick<RetentionServices, 'catalog'>, run: Pick<RetentionRun, 'locked'>, plans: readonly PlanOutcome[], gc: GcProgress): Promise<void> {
+  // A run of one plan in a vault of several tags nothing (see tiers): marking its cooled backups
+  // would keep every later run from tagging their packs.
+  if (gc.skipped !== undefined || gc.next !== undefined || !tiers(run, plans)) return;
   for (const id of plans.flatMap((p) => p.cooled)) await s.catalog.updateBackup(id, { archivable: true }, { onlyIf: ['Available'] });
+}
+
+/** Whether garbage collection tags packs archivable: it needs the hot set of every plan of the vault, so only when the run evaluated them all. */
+function tiers(run: Pick<RetentionRun, 'locked'>, plans: readonly PlanOutcome[]): boolean {
+  return plans.length > 0 && run.locked.every((p) => plans.some((o) => o.plan === p));
 }
 
 /** Releases every lock the run holds (FinishRetention, and the failure path). */

@@ -373,7 +373,7 @@ describe('at the request level, on a versioned bucket with Object Lock', () => {
       for (const k of ofSecond) expect(bucket.current(full(k))!.tags).toEqual([]);
 
       // FinishRetention records that the cooled backup's packs are tagged.
-      await recordArchivable({ catalog }, [outcome], gc);
+      await recordArchivable({ catalog }, run(bucket.now), [outcome], gc);
       s3.resetHistory();
       const again = await applyPolicy({ catalog, vault }, run(bucket.now), monthly, await catalog.listBackups(), { keepSnapshots: 1 });
       await collect(vault, bucket.now, [again]);

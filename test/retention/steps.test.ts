@@ -185,11 +185,31 @@ describe('tiering by reference', () => {
     const needed = await packsOf(vault, 'second');
     for (const key of await packKeys(vault)) expect(await vault.isArchivable(key)).toBe(!needed.has(key) && (await packsOf(vault, 'first')).has(key));
 
-    await recordArchivable({ catalog }, [outcome], last);
+    await recordArchivable({ catalog }, run(now), [outcome], last);
     // The next run finds "first" kept by its monthly rule, its packs tagged: nothing to tag again.
     const again = await applyPolicy({ catalog, vault }, run(now), plan, await catalog.listBackups(), { keepSnapshots: 1 });
     expect(again.cooled).toEqual([]);
     expect((await collectAll(run(now), 64, [again])).last.packsArchivable).toBe(0);
+  });
+
+  it('marks nothing archivable after a run of one plan in a vault of several, so a later full run still tags', async () => {
+    const monthly: Config = { ...config, plans: config.plans.map((p) => ({ ...p, retention: { latest: 1, monthly: 2, dateOfMonth: 1 } })) };
+    const plan = resolvePlan(monthly, PLAN);
+    await backup('first', new Date('2031-01-01T02:00:00.000Z'), { 'only-first.bin': randomBytes(150_000) });
+    await backup('second', new Date('2031-01-02T02:00:00.000Z'), { 'b.bin': randomBytes(1000) });
+    now = new Date('2031-01-02T12:00:00.000Z');
+    // Started for one plan: the run holds the vault's other plan's lock too, but has no hot set for it.
+    const onePlan = run(now, { plans: [PLAN], locked: [PLAN, 'another-plan'] });
+    const outcome = await applyPolicy({ catalog, vault }, onePlan, plan, await catalog.listBackups(), { keepSnapshots: 1 });
+    const { last } = await collectAll(onePlan, 64, [outcome]);
+    expect([outcome.cooled, last.packsArchivable]).toEqual([['first'], 0]);
+
+    await recordArchivable({ catalog }, onePlan, [outcome], last);
+
+    expect((await catalog.getBackup('first'))?.archivable).toBeUndefined();
+    const full = await applyPolicy({ catalog, vault }, run(now), plan, await catalog.listBackups(), { keepSnapshots: 1 });
+    expect(full.cooled).toEqual(['first']);
+    expect((await collectAll(run(now), 64, [full])).last.packsArchivable).toBeGreaterThan(0);
   });
 });
 
