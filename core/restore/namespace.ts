@@ -9,7 +9,7 @@ import { kubeCall, kubeDeleteIdempotent, kubeGetOptional } from '../kube/call.js
 import { KubernetesRequestError, statusOf, translateKubeError } from '../kube/errors.js';
 import type { KubeClients } from '../kube/connect.js';
 import { UserError } from '../errors.js';
-import { RESTORE_LABEL } from './names.js';
+import { RESTORE_LABEL, restoreLabels } from './names.js';
 
 /** What is in a namespace, as far as a restore into it is concerned. */
 export interface NamespaceCheck {
@@ -99,6 +99,12 @@ export async function createNamespace(kube: KubeClients, namespace: string, labe
     if (!check.empty) throw new TargetNamespaceNotEmptyError(namespace, check.found);
   }
   return { created: mine };
+}
+
+/** Whether `namespace` exists and carries restore `restoreId`'s label: {@link createNamespace} created it. */
+export async function namespaceOfRestore(kube: KubeClients, namespace: string, restoreId: string): Promise<boolean> {
+  const existing = await kubeGetOptional(`read Namespace ${namespace}`, () => kube.core.readNamespace({ name: namespace }));
+  return existing !== undefined && existing.metadata?.labels?.[RESTORE_LABEL] === restoreLabels(restoreId)[RESTORE_LABEL];
 }
 
 /**

@@ -21,7 +21,7 @@ import { asStep, closeFailedStep, failedStepOf, timeoutCause, type Timeline } fr
 import type { RestoreServices } from './context.js';
 import { applyManifests } from './manifests.js';
 import { describeObjectRestore, restoreObjects } from './objects.js';
-import { createNamespace, deleteNamespace } from './namespace.js';
+import { createNamespace, deleteNamespace, namespaceOfRestore } from './namespace.js';
 import { prepareRestore } from './prepare.js';
 import { checkReadiness } from './readiness.js';
 import { checkValidation, collectionsChecked, validationFailure } from './validate.js';
@@ -409,9 +409,16 @@ export async function cleanUpRestoreStep(s: Services<'catalog' | 'kube' | 'now'>
   await s.catalog.updateRestore(restore.restoreId, { closingAt: s.now().toISOString() });
   const kube = await targetKube(s, restore);
   const removed = await deleteRestoreTemporaries(kube, restore);
+  let record = await s.catalog.getRestore(restore.restoreId);
+  // CreateNamespace records what it created after creating it: a Task that timed out (or an
+  // execution stopped) in between left a namespace the record does not know. The restore's label
+  // on it says whose it is (createNamespace puts it only on a namespace it creates).
+  if (record !== undefined && record.createdNamespace === undefined && (await namespaceOfRestore(kube, restore.to.namespace, restore.restoreId))) {
+    await s.catalog.updateRestore(restore.restoreId, { createdNamespace: true });
+    record = await s.catalog.getRestore(restore.restoreId);
+  }
   let namespaceDeleted = false;
   if (restore.cleanupOnFailure) {
-    const record = await s.catalog.getRestore(restore.restoreId);
     if (record?.createdNamespace) {
       await deleteNamespace(kube, restore.to.namespace);
       namespaceDeleted = true;

@@ -4,6 +4,10 @@ import { makeKubeClients, type KubeClients } from '../../core/kube/connect.js';
 import { createNamespace, deleteNamespace, inspectNamespace, TargetNamespaceNotEmptyError } from '../../core/restore/namespace.js';
 import { restoreLabels } from '../../core/restore/names.js';
 import { startTestCluster, type TestCluster } from '../local/helpers.js';
+import { InMemoryCatalog } from '../../core/catalog/memory.js';
+import { cleanUpRestoreStep } from '../../core/restore/workflow.js';
+import type { PreparedRestore } from '../../core/workflow/restore-state.js';
+import { restoreRecord } from '../cli/helpers.js';
 
 // The target namespace checks against the local cluster, whose namespace controller adds the
 // default ServiceAccount and kube-root-ca.crt to every namespace, as a real cluster does.
@@ -93,5 +97,39 @@ describe('deleteNamespace', () => {
 
   it('fails on a 409 for a namespace that is not being deleted', async () => {
     await expect(deleteNamespace(clients(async () => ({ metadata: { name: 'doomed' } })), 'doomed')).rejects.toThrow(/delete Namespace doomed answered 409: .*ensuring all content/);
+  });
+});
+
+describe('cleaning up after a restore stopped while it created its namespace', () => {
+  const NOW = () => new Date('2026-11-23T10:05:00.000Z');
+  /** The restore's record as CreateNamespace leaves it when stopped between the create and its record: no createdNamespace. */
+  async function stopped(restoreId: string, namespace: string): Promise<{ catalog: InMemoryCatalog; restore: PreparedRestore }> {
+    const catalog = new InMemoryCatalog();
+    await catalog.createRestore(restoreRecord({ restoreId, targetNamespace: namespace, status: 'InProgress', completedAt: undefined, rtoSeconds: undefined, createdNamespace: undefined }));
+    const restore = { restoreId, backupId: 'nightly-1', to: { cluster: { name: 'local' }, namespace }, cleanupOnFailure: true } as unknown as PreparedRestore;
+    return { catalog, restore };
+  }
+
+  it('deletes the namespace the restore labelled as its own, though its record never said so, and records it', async () => {
+    const { catalog, restore } = await stopped('r-half', 'half-made');
+    await createNamespace(kube, 'half-made', restoreLabels('r-half'));
+
+    const cleanup = await cleanUpRestoreStep({ catalog, kube: async () => kube, now: NOW }, restore);
+
+    expect(cleanup.namespaceDeleted).toBe(true);
+    expect((await catalog.getRestore('r-half'))?.createdNamespace).toBe(true);
+    await settle();
+    expect((await inspectNamespace(kube, 'half-made')).exists).toBe(false);
+  });
+
+  it("leaves a namespace without the restore's label", async () => {
+    const { catalog, restore } = await stopped('r-other', 'someone-elses');
+    await t.core.createNamespace({ body: { metadata: { name: 'someone-elses' } } });
+
+    const cleanup = await cleanUpRestoreStep({ catalog, kube: async () => kube, now: NOW }, restore);
+
+    expect(cleanup.namespaceDeleted).toBe(false);
+    expect((await catalog.getRestore('r-other'))?.createdNamespace).toBeUndefined();
+    expect((await inspectNamespace(kube, 'someone-elses')).exists).toBe(true);
   });
 });
