@@ -17,7 +17,7 @@ import { NamespaceController } from './controllers/namespaces.js';
 import { TokensController } from './controllers/tokens.js';
 import { PodController } from './controllers/pods.js';
 import { SnapshotController } from './controllers/snapshots.js';
-import { VolumeController } from './controllers/volumes.js';
+import { ensureDefaultStorageClass, VolumeController } from './controllers/volumes.js';
 import { DeploymentController, StatefulSetController } from './controllers/workloads.js';
 import { ClusterFaults } from './faults.js';
 import { seedLocalCluster, type ObjectStorageKind } from './seed.js';
@@ -258,6 +258,7 @@ async function start(stateDir: string, options: LocalClusterOptions, release: ()
       await seedLocalCluster(store, milvus, () => settle(), { dataScale: options.dataScale, payloads: options.seedPayloads, milvusVersion: options.milvusVersion, milvusAuth: options.milvusAuth, objectStorage: options.objectStorage });
     }
     else if (fresh) store.create(typeOf('Namespace'), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } });
+    ensureDefaultStorageClass(store);
     await settle();
   } catch (err) {
     await stop();

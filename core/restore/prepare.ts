@@ -18,7 +18,9 @@ import { parseContract, type PreparedBackup, type PrepareRequest } from '../work
 import { RestoreInput, type PreparedRestore, type RestoreSource } from '../workflow/restore-state.js';
 import { withReplication } from '../dr/replication.js';
 import { inspectNamespace, TargetNamespaceNotEmptyError } from './namespace.js';
-import { readBackupVolumes, SnapshotUnavailableError, unavailableSnapshot } from './volumes.js';
+import { readBackupVolumes, SnapshotUnavailableError, unavailableSnapshot, type BackupVolume } from './volumes.js';
+import { kubeGetOptional } from '../kube/call.js';
+import { KINDS, servedAt } from '../kube/kinds.js';
 
 const WHAT = 'the restore input';
 
@@ -188,12 +190,23 @@ export async function prepareRestore(
   const check = await inspectNamespace(await ctx.kube(target), input.targetNamespace);
   if (!check.empty) throw new TargetNamespaceNotEmptyError(input.targetNamespace, check.found);
 
+  // The backup's volumes; a backup whose record cannot be read here is refused, naming what is
+  // missing, by the Verify step.
+  const volumes = await readBackupVolumes(ctx.vault, backup.backupId).catch(() => undefined);
   let source: RestoreSource = input.source ?? 'vault';
   if (sameCluster && input.source !== 'vault') {
-    const volumes = await readBackupVolumes(ctx.vault, backup.backupId);
-    const unavailable = await unavailableSnapshot(await ctx.kube(clusterRef(sourceCluster)), backup.namespace, volumes);
+    const unavailable = await unavailableSnapshot(await ctx.kube(clusterRef(sourceCluster)), backup.namespace, volumes ?? (await readBackupVolumes(ctx.vault, backup.backupId)));
     if (!unavailable) source = 'snapshot';
     else if (input.source === 'snapshot') throw new SnapshotUnavailableError(unavailable.snapshot, unavailable.problem);
+  }
+  // A PVC of a storage class the target cluster does not have stays Pending: the restore would
+  // wait out its volume timeout (6 h by default) and then name only the hydration Job.
+  const missing = volumes ? await missingStorageClasses(await ctx.kube(target), volumes, input.storageClassMap ?? {}) : [];
+  if (missing.length > 0) {
+    throw new InvalidInputError(
+      WHAT,
+      missing.map((m) => `storageClassMap: storage class "${m.storageClass}" of PVC ${m.pvc}${m.mapped ? ` (mapped from "${m.from}")` : ''} does not exist in cluster ${target.name}; map it to one that does, e.g. storageClassMap {"${m.from}": "<class>"} (kubectl get storageclass)`),
+    );
   }
 
   const { plan } = resolved;
@@ -222,6 +235,19 @@ export async function prepareRestore(
     requestedAt: new Date(request.execution.startTime).toISOString(),
     ...(objects ? { objects } : {}),
   };
+}
+
+/** The restored PVCs' storage classes (after `storageClassMap`) the target cluster does not have, one per class. */
+async function missingStorageClasses(kube: KubeClients, volumes: readonly BackupVolume[], map: Readonly<Record<string, string>>): Promise<{ pvc: string; from: string; storageClass: string; mapped: boolean }[]> {
+  const missing = new Map<string, { pvc: string; from: string; storageClass: string; mapped: boolean }>();
+  for (const v of volumes) {
+    if (v.storageClass === undefined) continue; // the cluster's default class
+    const storageClass = map[v.storageClass] ?? v.storageClass;
+    if (missing.has(storageClass)) continue;
+    const found = await kubeGetOptional(`get StorageClass ${storageClass}`, () => kube.custom.getClusterCustomObject({ ...servedAt(KINDS.StorageClass), name: storageClass }));
+    if (found === undefined) missing.set(storageClass, { pvc: v.pvc, from: v.storageClass, storageClass, mapped: storageClass !== v.storageClass });
+  }
+  return [...missing.values()];
 }
 
 const underPrefix = (key: string, prefix: string): boolean => prefix === '' || key === prefix || key.startsWith(`${prefix}/`);

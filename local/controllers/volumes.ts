@@ -20,6 +20,26 @@ export const DEFAULT_STORAGE_CLASS = 'gp3';
 /** The CSI driver the local volumes and snapshots claim to come from. */
 export const CSI_DRIVER = 'ebs.csi.aws.com';
 
+/**
+ * Serves the default StorageClass the provisioner below stands for, as an EKS cluster with the
+ * EBS CSI driver does: marked default, `Immediate` binding (this provisioner binds at once). A
+ * cluster state saved before it was served gets it when loaded.
+ */
+export function ensureDefaultStorageClass(store: ControllerContext['store']): void {
+  const type = typeOf('StorageClass');
+  if (store.get(type, undefined, DEFAULT_STORAGE_CLASS)) return;
+  store.create(type, {
+    apiVersion: 'storage.k8s.io/v1',
+    kind: 'StorageClass',
+    metadata: { name: DEFAULT_STORAGE_CLASS, annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } },
+    provisioner: CSI_DRIVER,
+    parameters: { type: 'gp3' },
+    reclaimPolicy: 'Delete',
+    volumeBindingMode: 'Immediate',
+    allowVolumeExpansion: true,
+  });
+}
+
 const PVC = typeOf('PersistentVolumeClaim');
 const PV = typeOf('PersistentVolume');
 const SNAPSHOT = typeOf('VolumeSnapshot');

@@ -317,6 +317,11 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
       jsonPathCol('VOLUMESNAPSHOT', 'spec.volumeSnapshotRef.name'),
       jsonPathCol('VOLUMESNAPSHOTNAMESPACE', 'spec.volumeSnapshotRef.namespace'),
     ] },
+  // The class the local provisioner stands for (controllers/volumes.ts ensureDefaultStorageClass).
+  { group: 'storage.k8s.io', version: 'v1', kind: 'StorageClass', plural: 'storageclasses', singular: 'storageclass', namespaced: false, shortNames: ['sc'],
+    subresources: [], hasStatus: false,
+    columns: [jsonPathCol('PROVISIONER', 'provisioner'), jsonPathCol('RECLAIMPOLICY', 'reclaimPolicy'), jsonPathCol('VOLUMEBINDINGMODE', 'volumeBindingMode')],
+    validate: (o) => required(o, 'provisioner') },
   { group: 'snapshot.storage.k8s.io', version: 'v1', tracksGeneration: true, kind: 'VolumeSnapshotClass', deleteReturnsObject: true, plural: 'volumesnapshotclasses', singular: 'volumesnapshotclass', namespaced: false, shortNames: ['vsclass', 'vsclasses'],
     subresources: [], hasStatus: false,
     columns: [jsonPathCol('DRIVER', 'driver'), jsonPathCol('DELETIONPOLICY', 'deletionPolicy')],

@@ -343,7 +343,7 @@ describe('security and faults', () => {
   it('serves discovery for the groups it knows', async () => {
     const groups = await raw('GET', '/apis', auth());
 
-    expect(groups.json.groups.map((g: { name: string }) => g.name)).toEqual(['apps', 'rbac.authorization.k8s.io', 'networking.k8s.io', 'policy', 'autoscaling', 'batch', 'snapshot.storage.k8s.io', 'milvus.io']);
+    expect(groups.json.groups.map((g: { name: string }) => g.name)).toEqual(['apps', 'rbac.authorization.k8s.io', 'networking.k8s.io', 'policy', 'autoscaling', 'batch', 'snapshot.storage.k8s.io', 'storage.k8s.io', 'milvus.io']);
   });
 });
 

@@ -155,6 +155,21 @@ describe('choosing the backup', () => {
     expect(prepared.backupId).toBe(first.backupId);
   });
 
+  it('refuses, before creating anything, a storage class the target cluster does not have, and takes one mapped to a class it has', async () => {
+    const prepare = (storageClassMap: Record<string, string>, name: string) =>
+      prepareRestoreStep(services(), { name: config.vaults[0]!.name, bucket: 'local' }, {
+        input: { backupId: second.backupId, targetNamespace: `vector-db-${name}`, storageClassMap, restoreName: name },
+        execution: { id: `arn:aws:states:local:000000000000:execution:milvus-guard-restore:${name}`, startTime: new Date().toISOString() },
+      });
+    // The backup's PVCs are of class gp3, which the local cluster serves (as EKS with the EBS CSI driver does).
+    const mapped = prepare({ gp3: 'io2' }, 'no-io2');
+
+    await expect(mapped).rejects.toMatchObject({ name: 'InvalidInput' });
+    await expect(mapped).rejects.toThrow(/storageClassMap: storage class "io2" of PVC \S+ \(mapped from "gp3"\) does not exist in cluster \S+; map it to one that does/);
+    expect(await namespaceExists('vector-db-no-io2')).toBe(false);
+    await expect(prepare({ gp2: 'io2' }, 'unmapped')).resolves.toMatchObject({ storageClassMap: { gp2: 'io2' } });
+  });
+
   it('fails clearly for a backup id the catalog does not have', async () => {
     const result = await restore(c, config, { backupId: 'no-such-backup', targetNamespace: 'vector-db-x' });
 
