@@ -592,10 +592,19 @@ export class RestoreWriters {
   }
 }
 
-/** A page-aligned buffer of `bytes` (whole WebAssembly pages) for direct I/O; undefined without WebAssembly. */
+/**
+ * A page-aligned buffer of `bytes` (whole WebAssembly pages) for direct I/O; undefined without
+ * WebAssembly, or where V8 cannot reserve its memory (a tight `ulimit -v`: RangeError).
+ */
 export function alignedBuffer(bytes: number): Buffer | undefined {
   const pages = Math.ceil(bytes / WASM_PAGE);
-  return WebAssembly ? Buffer.from(new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer) : undefined;
+  if (!WebAssembly) return undefined;
+  try {
+    return Buffer.from(new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer);
+  } catch (err) {
+    if (err instanceof RangeError) return undefined;
+    throw err;
+  }
 }
 
 /**

@@ -1272,7 +1272,7 @@ export async function flushFileSystem(dir: string, warn: (line: string) => void 
     const said = (e.stderr ?? '').trim().split('\n').join('; ') || (typeof e.code === 'number' ? `it exited with status ${e.code}` : e.message);
     throw new UserError(
       `cannot write the restored files in ${dir} back to their device (sync -f): ${said}; ` +
-        'check the volume (free space, the device), then run the restore again: it resumes, and keeps only files it reads back whole from the device',
+        'check the volume (free space, the device), then run the restore again: it resumes, and keeps only files whose every chunk it reads back and checks (from the device itself, with direct I/O, where the file system allows it)',
       { cause: err },
     );
   }

@@ -18,7 +18,7 @@ import { parseContract, type PreparedBackup, type PrepareRequest } from '../work
 import { RestoreInput, type PreparedRestore, type RestoreSource } from '../workflow/restore-state.js';
 import { withReplication } from '../dr/replication.js';
 import { inspectNamespace, TargetNamespaceNotEmptyError } from './namespace.js';
-import { readBackupVolumes, SnapshotUnavailableError, unavailableSnapshot, type BackupVolume } from './volumes.js';
+import { BackupIncompleteError, readBackupVolumes, SnapshotUnavailableError, unavailableSnapshot, type BackupVolume } from './volumes.js';
 import { kubeGetOptional } from '../kube/call.js';
 import { KINDS, servedAt } from '../kube/kinds.js';
 
@@ -190,9 +190,13 @@ export async function prepareRestore(
   const check = await inspectNamespace(await ctx.kube(target), input.targetNamespace);
   if (!check.empty) throw new TargetNamespaceNotEmptyError(input.targetNamespace, check.found);
 
-  // The backup's volumes; a backup whose record cannot be read here is refused, naming what is
-  // missing, by the Verify step.
-  const volumes = await readBackupVolumes(ctx.vault, backup.backupId).catch(() => undefined);
+  // The backup's volumes. A record missing (BackupIncompleteError) or not JSON (SyntaxError) is
+  // refused by the Verify step, naming what is wrong; any other error (the vault unreachable) fails
+  // this step, to be retried, rather than skip the storage-class check below.
+  const volumes = await readBackupVolumes(ctx.vault, backup.backupId).catch((err: unknown) => {
+    if (err instanceof BackupIncompleteError || err instanceof SyntaxError) return undefined;
+    throw err;
+  });
   let source: RestoreSource = input.source ?? 'vault';
   if (sameCluster && input.source !== 'vault') {
     const unavailable = await unavailableSnapshot(await ctx.kube(clusterRef(sourceCluster)), backup.namespace, volumes ?? (await readBackupVolumes(ctx.vault, backup.backupId)));

@@ -391,10 +391,11 @@ export async function applyPolicy(s: Pick<RetentionServices, 'catalog' | 'vault'
     // A rule that keeps a backup only as of this run ("newest available", a hold, "latest" of a
     // plan without a schedule) keeps it until the run's own start, past by the time the lock
     // would be set: S3 refuses a retain-until date in the past (and a lapsed lock protects
-    // nothing), so such a backup keeps the lock it has, and the next run decides again.
-    if (until.getTime() <= Date.parse(run.now)) continue;
+    // nothing), so such a backup keeps the lock it has (its rules are still recorded), and the
+    // next run decides again.
+    const settable = until.getTime() > Date.parse(run.now);
     try {
-      if (!current || until.getTime() > current.getTime()) {
+      if (settable && (!current || until.getTime() > current.getTime())) {
         const offset = i === resumeAt ? options.resume!.offset : 0;
         const extended = await extendBackup(s.vault, record, until, offset, options.outOfTime ?? (() => false));
         outcome.locksExtended += extended.changed;
@@ -404,8 +405,8 @@ export async function applyPolicy(s: Pick<RetentionServices, 'catalog' | 'vault'
           return { ...outcome, resume: { backupId: k.backupId, offset: extended.visited } };
         }
       }
-      const retainUntil = current && current.getTime() > until.getTime() ? current.toISOString() : k.retainUntil;
-      await s.catalog.updateBackup(k.backupId, { retainUntil, retention: { rules: k.rules, evaluatedAt: run.now } }, { onlyIf: ['Available'] });
+      const retainUntil = current && (!settable || current.getTime() > until.getTime()) ? current.toISOString() : settable ? k.retainUntil : undefined;
+      await s.catalog.updateBackup(k.backupId, { ...(retainUntil ? { retainUntil } : {}), retention: { rules: k.rules, evaluatedAt: run.now } }, { onlyIf: ['Available'] });
     } catch (err) {
       fail(`extending the lock of backup ${k.backupId}`, err);
     }

@@ -148,3 +148,9 @@ export async function filesUnder(dir: string, prefix = ''): Promise<string[]> {
   }
   return out.sort();
 }
+
+/** Flushes `collection` through the management API (a persist), as a backup does; the flush completes on the next request served. */
+export async function persist(sim: MilvusSimulator, collection: string): Promise<void> {
+  await sim.handle({ ...managementRequest('/api/v1/persist'), method: 'POST', body: Buffer.from(JSON.stringify({ db_name: 'default', collection_names: [collection] })) });
+  await sim.handle(managementRequest('/healthz'));
+}

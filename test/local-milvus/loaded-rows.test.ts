@@ -2,7 +2,7 @@ import { describe, expect, test } from '@jest/globals';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MilvusSimulator, readMilvusState } from '../../local/milvus/index.js';
-import { copyOf, managementRequest, rest, seededCopyPerTest, type TempVolumes } from './helpers.js';
+import { copyOf, managementRequest, persist, rest, seededCopyPerTest, type TempVolumes } from './helpers.js';
 
 // A loaded collection's searchable rows are read from the stats and delete logs once, as query
 // nodes hold loaded segments, and read again whenever what is searchable changes.
@@ -20,10 +20,7 @@ async function searchableKeys(sim: MilvusSimulator): Promise<string[]> {
   return (res.json.data as { id: string }[]).map((h) => h.id).sort();
 }
 
-async function flush(sim: MilvusSimulator): Promise<void> {
-  await sim.handle({ ...managementRequest('/api/v1/persist'), method: 'POST', body: Buffer.from(JSON.stringify({ db_name: 'default', collection_names: ['docs'] })) });
-  await sim.handle(managementRequest('/healthz')); // a flush completes on the next request served
-}
+const flush = (sim: MilvusSimulator): Promise<void> => persist(sim, 'docs');
 
 async function removeStatsLogs(root: TempVolumes): Promise<void> {
   const c = (await readMilvusState(root.volumes)).collections.find((x) => x.name === 'docs')!;

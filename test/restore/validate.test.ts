@@ -6,7 +6,7 @@ import type { MilvusAnswer, MilvusCall, MilvusTransport } from '../../core/milvu
 import { checkValidation, LOAD_POLL_MS, RELEASED_LOADS_AT_ONCE, RestoreValidationFailedError, VALIDATION_CONCURRENCY, ValidationTimeoutError, validationFailure, type LoadWait } from '../../core/restore/validate.js';
 import { MilvusSimulator, readMilvusState, seedMilvusData } from '../../local/milvus/index.js';
 import type { ValidationProgress } from '../../core/workflow/restore-state.js';
-import { simulatorAnswer, tempVolumes, type TempVolumes } from '../local-milvus/helpers.js';
+import { countRows, persist, rest, simulatorAnswer, statsRows, tempVolumes, type TempVolumes } from '../local-milvus/helpers.js';
 
 // Validation of a restored Milvus with many collections: the product's MilvusClient against the
 // simulated Milvus, through a transport that counts the calls in flight.
@@ -830,7 +830,7 @@ describe('validation without the row-count check', () => {
   let empty: TempVolumes;
   beforeAll(async () => {
     empty = await tempVolumes();
-    await seedMilvusData(empty.volumes, { collections: [{ database: 'default', name: 'vanished', dim: 4, rows: 0 }] });
+    await seedMilvusData(empty.volumes, { collections: [{ database: 'default', name: 'vanished', dim: 4, rows: 0 }, { database: 'default', name: 'cleared', dim: 4, rows: 30 }] });
   });
   afterAll(async () => {
     await empty.cleanup();
@@ -845,6 +845,22 @@ describe('validation without the row-count check', () => {
     const result = await checkValidation(emptyMilvus(), recorded, { done: false, loading: [] }, { validateRowCounts: false, now: NOW, timeoutSeconds: 60 });
 
     expect(result.checks).toEqual([expect.objectContaining({ collection: 'vanished', restored: 0, ok: false, problem: 'the sample search returned no hits' })]);
+  });
+
+  it('passes a collection counted by get_stats (deleted rows included) whose every row was deleted', async () => {
+    const sim = new MilvusSimulator({ volumes: async () => empty.volumes, now: () => NOW });
+    expect((await rest(sim, '/v2/vectordb/entities/delete', { collectionName: 'cleared', filter: 'id >= 0' })).json.code).toBe(0);
+    // Flushed, as a backup flushes first: the search sees the deletions.
+    await persist(sim, 'cleared');
+    const milvus = new MilvusClient(new KubeConfig(), { namespace: 'restored', service: 'm-milvus', restPort: 19530, managementPort: 9091 }, new CountingTransport(sim));
+    expect([await countRows(sim, 'cleared'), await statsRows(sim, 'cleared')]).toEqual([0, 30]);
+    const recorded: RowCount[] = [{ database: 'default', collection: 'cleared', rows: 30, confirmedBy: 'stats' }];
+
+    // Counted by get_stats: released, so loaded in a later round of its own (see above).
+    let result = await checkValidation(milvus, recorded, { done: false, loading: [] }, { validateRowCounts: false, now: NOW, timeoutSeconds: 60 });
+    for (let round = 0; !result.progress.done && round < 5; round++) result = await checkValidation(milvus, recorded, result.progress, { validateRowCounts: false, now: NOW, timeoutSeconds: 60 });
+
+    expect(result.checks).toEqual([expect.objectContaining({ collection: 'cleared', restored: 30, ok: true })]);
   });
 
   it('passes a collection the backup recorded empty', async () => {

@@ -165,6 +165,8 @@ describe('lock extension', () => {
     expect(outcome.kept.map((k) => k.backupId)).toEqual(['only']);
     expect(dates.filter((d) => d.getTime() <= now.getTime())).toEqual([]);
     expect(outcome.locksExtended).toBe(0);
+    // Its rules are still recorded, as of this run, for `backup show`.
+    expect((await catalog.getBackup('only'))?.retention).toEqual({ rules: outcome.kept[0]!.rules, evaluatedAt: now.toISOString() });
   });
 });
 
