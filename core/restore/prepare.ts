@@ -18,9 +18,7 @@ import { parseContract, type PreparedBackup, type PrepareRequest } from '../work
 import { RestoreInput, type PreparedRestore, type RestoreSource } from '../workflow/restore-state.js';
 import { withReplication } from '../dr/replication.js';
 import { inspectNamespace, TargetNamespaceNotEmptyError } from './namespace.js';
-import { BackupIncompleteError, readBackupVolumes, SnapshotUnavailableError, unavailableSnapshot, type BackupVolume } from './volumes.js';
-import { kubeGetOptional } from '../kube/call.js';
-import { KINDS, servedAt } from '../kube/kinds.js';
+import { BackupIncompleteError, readBackupVolumes, readStorageClass, SnapshotUnavailableError, unavailableSnapshot, type BackupVolume } from './volumes.js';
 
 const WHAT = 'the restore input';
 
@@ -248,8 +246,7 @@ async function missingStorageClasses(kube: KubeClients, volumes: readonly Backup
     if (v.storageClass === undefined) continue; // the cluster's default class
     const storageClass = map[v.storageClass] ?? v.storageClass;
     if (missing.has(storageClass)) continue;
-    const found = await kubeGetOptional(`get StorageClass ${storageClass}`, () => kube.custom.getClusterCustomObject({ ...servedAt(KINDS.StorageClass), name: storageClass }));
-    if (found === undefined) missing.set(storageClass, { pvc: v.pvc, from: v.storageClass, storageClass, mapped: storageClass !== v.storageClass });
+    if ((await readStorageClass(kube, storageClass)) === undefined) missing.set(storageClass, { pvc: v.pvc, from: v.storageClass, storageClass, mapped: storageClass !== v.storageClass });
   }
   return [...missing.values()];
 }

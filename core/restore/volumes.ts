@@ -522,13 +522,15 @@ export async function checkVolumeRestore(kube: KubeClients, restore: PreparedRes
   return { ...state, items, ready: pending.length === 0 };
 }
 
+/** The StorageClass `name` of the cluster; undefined when it has none of that name. */
+export async function readStorageClass(kube: KubeClients, name: string): Promise<{ volumeBindingMode?: string } | undefined> {
+  return (await kubeGetOptional(`get StorageClass ${name}`, () => kube.custom.getClusterCustomObject({ ...servedAt(KINDS.StorageClass), name }))) as { volumeBindingMode?: string } | undefined;
+}
+
 /** Whether PVCs of `storageClass` are only bound once a pod uses them. */
 async function bindsOnFirstConsumer(kube: KubeClients, storageClass: string | undefined): Promise<boolean> {
   if (!storageClass) return false;
-  const sc = (await kubeGetOptional(`get StorageClass ${storageClass}`, () =>
-    kube.custom.getClusterCustomObject({ ...servedAt(KINDS.StorageClass), name: storageClass }),
-  )) as { volumeBindingMode?: string } | undefined;
-  return sc?.volumeBindingMode === 'WaitForFirstConsumer';
+  return (await readStorageClass(kube, storageClass))?.volumeBindingMode === 'WaitForFirstConsumer';
 }
 
 /**

@@ -402,24 +402,25 @@ export async function completeStep(s: Services<'catalog' | 'now' | 'events' | 'k
  * the restore created — never one that existed before it.
  */
 export async function cleanUpRestoreStep(s: Services<'catalog' | 'kube' | 'now'>, restore: PreparedRestore): Promise<RestoreCleanup> {
+  const record = await s.catalog.getRestore(restore.restoreId);
   // A restore recorded Completed was validated: whatever failed after that, its namespace is the
   // restored Milvus, never something to clean up.
-  if ((await s.catalog.getRestore(restore.restoreId))?.status === 'Completed') return { removed: [], namespaceDeleted: false };
+  if (record?.status === 'Completed') return { removed: [], namespaceDeleted: false };
   // No step creates anything for the restore from here on (core/workflow/closing.ts).
   await s.catalog.updateRestore(restore.restoreId, { closingAt: s.now().toISOString() });
   const kube = await targetKube(s, restore);
   const removed = await deleteRestoreTemporaries(kube, restore);
-  let record = await s.catalog.getRestore(restore.restoreId);
+  let createdNamespace = record?.createdNamespace;
   // CreateNamespace records what it created after creating it: a Task that timed out (or an
   // execution stopped) in between left a namespace the record does not know. The restore's label
   // on it says whose it is (createNamespace puts it only on a namespace it creates).
-  if (record !== undefined && record.createdNamespace === undefined && (await namespaceOfRestore(kube, restore.to.namespace, restore.restoreId))) {
-    await s.catalog.updateRestore(restore.restoreId, { createdNamespace: true });
-    record = await s.catalog.getRestore(restore.restoreId);
+  if (record !== undefined && createdNamespace === undefined && (await namespaceOfRestore(kube, restore.to.namespace, restore.restoreId))) {
+    createdNamespace = true;
+    await s.catalog.updateRestore(restore.restoreId, { createdNamespace });
   }
   let namespaceDeleted = false;
   if (restore.cleanupOnFailure) {
-    if (record?.createdNamespace) {
+    if (createdNamespace) {
       await deleteNamespace(kube, restore.to.namespace);
       namespaceDeleted = true;
     }

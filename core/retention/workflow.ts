@@ -394,8 +394,9 @@ export async function applyPolicy(s: Pick<RetentionServices, 'catalog' | 'vault'
     // nothing), so such a backup keeps the lock it has (its rules are still recorded), and the
     // next run decides again.
     const settable = until.getTime() > Date.parse(run.now);
+    const raise = settable && (!current || until.getTime() > current.getTime());
     try {
-      if (settable && (!current || until.getTime() > current.getTime())) {
+      if (raise) {
         const offset = i === resumeAt ? options.resume!.offset : 0;
         const extended = await extendBackup(s.vault, record, until, offset, options.outOfTime ?? (() => false));
         outcome.locksExtended += extended.changed;
@@ -405,7 +406,7 @@ export async function applyPolicy(s: Pick<RetentionServices, 'catalog' | 'vault'
           return { ...outcome, resume: { backupId: k.backupId, offset: extended.visited } };
         }
       }
-      const retainUntil = current && (!settable || current.getTime() > until.getTime()) ? current.toISOString() : settable ? k.retainUntil : undefined;
+      const retainUntil = raise ? k.retainUntil : current?.toISOString();
       await s.catalog.updateBackup(k.backupId, { ...(retainUntil ? { retainUntil } : {}), retention: { rules: k.rules, evaluatedAt: run.now } }, { onlyIf: ['Available'] });
     } catch (err) {
       fail(`extending the lock of backup ${k.backupId}`, err);
