@@ -68,7 +68,17 @@ export async function recoverRestore(s: RecoverServices, record: RestoreRecord, 
   if (record.status !== 'InProgress') return { restoreId: id, outcome: 'final', removed: [] };
   const restore = failingRestoreOf(s, record);
   await s.catalog.updateRestore(id, { closingAt: s.now().toISOString() });
-  const removed = await deleteRestoreTemporaries(await s.kube(restore.to.cluster), restore);
+  let removed: string[];
+  try {
+    removed = await deleteRestoreTemporaries(await s.kube(restore.to.cluster), restore);
+  } catch (err) {
+    // The cluster is unreachable (gone with its region, its endpoint private, access revoked):
+    // the record must still end, or it stays InProgress, holding its backup from retention.
+    const cleanupError = { Error: (err as Error).name, Cause: (err as Error).message };
+    const cause = `the execution ${record.executionId} ${ended} without reaching its failure path; milvus-guard could not remove the temporary objects it left (hydration Jobs, VolumeSnapshots)`;
+    const result = await markRestoreFailedStep(s, restore, { Error: EXECUTION_ENDED, Cause: cause }, { error: cleanupError });
+    return { restoreId: id, outcome: 'recovered', removed: [], leftBehind: result.leftBehind };
+  }
   const cause = `the execution ${record.executionId} ${ended} without reaching its failure path; milvus-guard removed ${removed.length} temporary object(s) it left (hydration Jobs, VolumeSnapshots)`;
   const result = await markRestoreFailedStep(s, restore, { Error: EXECUTION_ENDED, Cause: cause }, { result: { removed, namespaceDeleted: false } });
   return { restoreId: id, outcome: 'recovered', removed, leftBehind: result.leftBehind };

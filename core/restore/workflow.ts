@@ -438,7 +438,12 @@ export type FailingRestore = Pick<PreparedRestore, 'restoreId' | 'backupId' | 'p
 export interface RestoreFailResult {
   readonly restoreId: string;
   readonly plan: string;
-  readonly status: 'Failed';
+  /**
+   * `Failed`; or `Completed` when the record was already: a step that failed after Complete
+   * recorded the validated restore (its Lambda timed out after the update) fails the execution,
+   * not the restore.
+   */
+  readonly status: 'Failed' | 'Completed';
   /** The timeline step that failed. */
   readonly failedStep: string;
   /** The Task that failed, as the console names it (when the record knows it). */
@@ -449,7 +454,7 @@ export interface RestoreFailResult {
 /**
  * MarkRestoreFailed, the failure path's last step: marks the restore `Failed` with the step, the error and its cause, and
  * says what was left in the cluster for inspection (or what cleanup removed). Publishes
- * "Restore Failed".
+ * "Restore Failed". A restore already recorded Completed is left so.
  */
 export async function markRestoreFailedStep(
   s: Services<'catalog' | 'now' | 'events'>,
@@ -461,17 +466,25 @@ export async function markRestoreFailedStep(
   const now = s.now();
   const record = await s.catalog.getRestore(id);
   const at = failedStepOf(record?.steps);
-  const cause = timeoutCause(record?.steps, at, error.Error, causeText(error.Cause));
+  const failedAt = { failedStep: at.step, ...(at.state ? { failedState: at.state } : {}) };
   const ns = `namespace ${restore.to.namespace} in cluster ${restore.to.cluster.name}`;
+  if (record?.status === 'Completed') {
+    // Complete recorded the restore validated and then its Task failed. The data is restored and
+    // checked; the record keeps saying so, and no "Restore Failed" tells otherwise.
+    return { restoreId: id, plan: restore.plan, status: 'Completed', ...failedAt, leftBehind: `${ns}, restored and validated: the restore was recorded Completed before ${error.Error} failed the execution` };
+  }
+  const cause = timeoutCause(record?.steps, at, error.Error, causeText(error.Cause));
   let leftBehind: string;
   if (cleanup.result?.namespaceDeleted) leftBehind = `cleanup deleted ${ns}`;
-  else if (record?.createdNamespace === undefined) leftBehind = 'nothing: the restore failed before it created anything in the cluster';
-  else if (cleanup.error) leftBehind = `${ns} and the restore's temporary objects (cleanup failed: ${causeText(cleanup.error.Cause) || cleanup.error.Error}); delete them by hand once inspected`;
+  else if (cleanup.error) {
+    // Without the cluster, a namespace created but not yet recorded cannot be told from none.
+    const what = record?.createdNamespace === undefined ? `whatever the restore created in ${ns}, if anything,` : `${ns} and the restore's temporary objects`;
+    leftBehind = `${what} (cleanup failed: ${causeText(cleanup.error.Cause) || cleanup.error.Error}); delete them by hand once inspected (label milvus-guard.io/restore=${id})`;
+  } else if (record?.createdNamespace === undefined) leftBehind = 'nothing: the restore failed before it created anything in the cluster';
   else if (restore.cleanupOnFailure && !record.createdNamespace) leftBehind = `${ns} with what the restore created in it: it existed before the restore, so cleanup leaves it`;
   else leftBehind = `${ns} as the restore left it, for inspection; delete it when done: kubectl delete namespace ${restore.to.namespace}`;
   await closeFailedStep(timeline(s, id), record?.steps, at, { Error: error.Error, cause });
   await s.catalog.updateRestore(id, { status: 'Failed', completedAt: now.toISOString(), failure: { ...at, error: error.Error, cause, leftBehind } });
-  const failedAt = { failedStep: at.step, ...(at.state ? { failedState: at.state } : {}) };
   await publishRecorded(s.events, {
     detailType: 'Restore Failed',
     time: now,

@@ -73,7 +73,7 @@ export function makeRestoreStepHandlers(deps: RestoreStepDependencies): Record<R
     CleanUpRestore: handle(contract.RestoreStepRequest, (r) => steps.cleanUpRestoreStep(s, r.restore)),
     MarkRestoreFailed: handle(contract.RestoreFailureRequest, async (r) => {
       const result = await steps.markRestoreFailedStep(s, r.restore, r.error, { ...(r.cleanup ? { result: r.cleanup } : {}), ...(r.cleanupError ? { error: r.cleanupError } : {}) });
-      if ((await kindOf(result.restoreId)) === 'restore') {
+      if (result.status === 'Failed' && (await kindOf(result.restoreId)) === 'restore') {
         metrics.addDimension('plan', result.plan);
         metrics.addMetric(METRICS.restoreFailed.name, MetricUnit.Count, 1);
       }

@@ -1,0 +1,108 @@
+/**
+ * The restore failure path on its worst days: a failure after the restore was recorded Completed,
+ * and a recovery whose target cluster cannot be reached. Neither may leave a record that lies
+ * (a validated restore marked Failed) or one that never ends (InProgress forever, holding its
+ * backup from retention).
+ */
+import { describe, expect, it } from '@jest/globals';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { Context } from 'aws-lambda';
+import type { BackupEvent } from '../../core/backup/events.js';
+import { InMemoryCatalog } from '../../core/catalog/memory.js';
+import { loadConfigFile } from '../../core/config/parse.js';
+import { makeKubeClients } from '../../core/kube/connect.js';
+import type { RestoreServices } from '../../core/restore/context.js';
+import { recoverRestore } from '../../core/restore/recover.js';
+import type { PreparedRestore } from '../../core/workflow/restore-state.js';
+import { makeRestoreStepHandlers } from '../../lambdas/restore/handlers.js';
+import { LocalMetrics } from '../../local/workflows/metrics.js';
+import { restoreRecord } from '../cli/helpers.js';
+
+const NOW = new Date('2026-11-23T12:00:00.000Z');
+const context = { functionName: 'mark-restore-failed', awsRequestId: 'r-1', invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:x', getRemainingTimeInMillis: () => 300_000 } as unknown as Context;
+
+/** Services over an in-memory catalog holding `record`, recording the events published. */
+async function servicesWith(record: ReturnType<typeof restoreRecord>, kube: RestoreServices['kube'] = () => Promise.reject(new Error('no cluster call is expected'))) {
+  const catalog = new InMemoryCatalog();
+  await catalog.createRestore(record);
+  const events: BackupEvent[] = [];
+  const config = await loadConfigFile('examples/production.yaml');
+  const services = { config, catalog, kube, now: () => NOW, events: { publish: async (e: BackupEvent) => void events.push(e) } } as unknown as RestoreServices;
+  return { catalog, events, services };
+}
+
+describe('MarkRestoreFailed after the restore was recorded Completed', () => {
+  // Complete records the restore Completed, then publishes and returns. A Task that fails after
+  // the update (its Lambda timed out, or crashed past its retries) takes the failure path.
+  const record = restoreRecord({ status: 'Completed' });
+  const cluster = { name: 'prod', eksClusterName: 'prod-eks', region: 'us-east-1' };
+  const prepared: PreparedRestore = {
+    restoreId: record.restoreId,
+    backupId: record.backupId,
+    plan: record.plan,
+    source: 'vault',
+    from: { cluster, namespace: record.sourceNamespace },
+    to: { cluster, namespace: record.targetNamespace },
+    vault: { name: 'primary', bucket: 'vault-bucket', region: 'us-east-1' },
+    milvus: { service: 'production-milvus-milvus', restPort: 19530, managementPort: 9091 },
+    storageClassMap: {},
+    cleanupOnFailure: true,
+    validateRowCounts: true,
+    executionId: record.executionId,
+    requestedAt: record.requestedAt,
+  };
+
+  it('leaves the record Completed, publishes no "Restore Failed" and counts no failed restore', async () => {
+    const { catalog, events, services } = await servicesWith(record);
+    const metrics = new LocalMetrics();
+    const handler = makeRestoreStepHandlers({ services, vault: { name: 'primary', bucket: 'vault-bucket' }, serviceName: 'milvus-guard', metricsNamespace: 'MilvusGuard', logLevel: 'SILENT', metrics }).MarkRestoreFailed;
+
+    const result = await handler({ restore: prepared, error: { Error: 'States.Timeout', Cause: 'Task timed out after 300 seconds' }, cleanup: { removed: [], namespaceDeleted: false } }, context);
+
+    expect(result).toMatchObject({ status: 'Completed', leftBehind: expect.stringContaining('restored and validated: the restore was recorded Completed before States.Timeout failed the execution') });
+    expect(await catalog.getRestore(record.restoreId)).toEqual(record);
+    expect(events).toEqual([]);
+    expect(metrics.published).toEqual([]);
+  });
+});
+
+describe('recovering a restore whose target cluster cannot be reached', () => {
+  // The region of the target cluster is down, or its endpoint is private to a VPC the recovery
+  // Lambda is not in. Port 1 on the loopback refuses every connection, as a gone cluster does.
+  const unreachable: RestoreServices['kube'] = async () => {
+    const kc = new KubeConfig();
+    kc.loadFromClusterAndUser({ name: 'gone', server: 'https://127.0.0.1:1', skipTLSVerify: false }, { name: 'u', token: 't' });
+    return makeKubeClients(kc);
+  };
+  const record = restoreRecord({ status: 'InProgress', completedAt: undefined, rtoSeconds: undefined, createdNamespace: true, validation: undefined });
+
+  it('still marks the record Failed, saying what could not be removed and how to find it', async () => {
+    const { catalog, events, services } = await servicesWith(record, unreachable);
+
+    const recovery = await recoverRestore(services, record, 'ended ABORTED');
+
+    expect(recovery).toMatchObject({ restoreId: record.restoreId, outcome: 'recovered', removed: [] });
+    const after = await catalog.getRestore(record.restoreId);
+    expect(after).toMatchObject({
+      status: 'Failed',
+      closingAt: NOW.toISOString(),
+      failure: {
+        error: 'ExecutionEnded',
+        cause: expect.stringContaining('ended ABORTED without reaching its failure path; milvus-guard could not remove the temporary objects it left'),
+        leftBehind: expect.stringMatching(
+          new RegExp(`^namespace vector-db-dr in cluster prod and the restore's temporary objects \\(cleanup failed: .*ECONNREFUSED.*\\); delete them by hand once inspected \\(label milvus-guard.io/restore=${record.restoreId}\\)$`),
+        ),
+      },
+    });
+    expect(events.map((e) => e.detailType)).toEqual(['Restore Failed']);
+  });
+
+  it('does not claim nothing was created when the record does not know yet', async () => {
+    const early = restoreRecord({ status: 'InProgress', completedAt: undefined, rtoSeconds: undefined, createdNamespace: undefined, validation: undefined });
+    const { catalog, services } = await servicesWith(early, unreachable);
+
+    await recoverRestore(services, early, 'ended TIMED_OUT');
+
+    expect((await catalog.getRestore(early.restoreId))?.failure?.leftBehind).toMatch(/^whatever the restore created in namespace vector-db-dr in cluster prod, if anything, \(cleanup failed: /);
+  });
+});
