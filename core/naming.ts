@@ -112,3 +112,9 @@ export function sealingKeyParameterName(parts: Pick<VaultNameParts, 'installatio
   return `/${parts.installation}/${parts.vault}/sealing-key-arn`;
 }
 
+
+/**
+ * The stack outputs naming each workflow's RecoverExecution function (infra/constructs/recover-ended.ts):
+ * `milvus-guard backup|restore cancel` invokes it for an execution that ended with its record still InProgress.
+ */
+export const RECOVERY_OUTPUTS = { backup: 'RecoverEndedBackupsFunction', restore: 'RecoverEndedRestoresFunction' } as const;

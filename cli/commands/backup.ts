@@ -18,7 +18,7 @@ import type { VaultStore } from '../../core/vault/store.js';
 import type { BackupCatalog } from '../../core/catalog/catalog.js';
 import { addWorkflowOptions, catalogFor, configOf, processIO, type WorkflowIO, type WorkflowOptions } from './common.js';
 import { failedAtText } from '../../core/workflow/timeline.js';
-import { SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { cancelExecution } from '../recover.js';
 import type { Config } from '../../core/config/schema.js';
 import { holdBackup, releaseBackup, type HoldServices } from '../../core/retention/hold.js';
 import { replicaBucketName, vaultBucketName } from '../../core/naming.js';
@@ -208,12 +208,17 @@ export function registerBackupCommands(program: Command, io: WorkflowIO = proces
       const r = await cancelLocalBackup(opts.state, config, id, (line) => io.err(`${line}\n`));
       io.out(opts.output === 'json' ? `${JSON.stringify(r, null, 2)}\n` : `backup ${id} cancelled: ${r.removed.length} object(s) removed${r.gcResumed ? ', GC resumed' : ''}, ${r.postHookRuns} post hook run(s), plan lock released\n`);
     } else {
-      const record = await (await catalogFor(opts, config)).getBackup(id);
+      const catalog = await catalogFor(opts, config);
+      const record = await catalog.getBackup(id);
       if (!record) throw new UserError(`there is no backup ${id} in the catalog; list them with milvus-guard backup list`);
       if (record.status !== 'InProgress') throw new UserError(`backup ${id} is ${record.status}: there is nothing to cancel`);
-      const region = opts.region ?? resolvePlan(config, record.plan).vault.region;
-      await new SFNClient({ region }).send(new StopExecutionCommand({ executionArn: record.executionId, cause: 'cancelled with milvus-guard backup cancel' }));
-      io.out(`stopped ${record.executionId}; RecoverExecution cleans up after it and releases the plan lock (see backup describe ${id})\n`);
+      const done = await cancelExecution(config, 'backup', id, record.executionId);
+      if (done.action === 'stopped') io.out(`stopped ${record.executionId}; RecoverExecution cleans up after it and releases the plan lock (see backup describe ${id})\n`);
+      else {
+        const after = await catalog.getBackup(id);
+        const text = `execution ${record.executionId} had already ended ${done.status}; recovered now: backup ${id} is ${after?.status}${after?.status === 'Failed' ? ', plan lock released' : ''} (see backup describe ${id})\n`;
+        io.out(opts.output === 'json' ? `${JSON.stringify({ ...done, record: after }, null, 2)}\n` : text);
+      }
     }
     process.exitCode = 0;
   });

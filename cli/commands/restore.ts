@@ -28,8 +28,8 @@ import { restoreProgressPrefix } from '../../core/vault/layout.js';
 import type { VaultStore } from '../../core/vault/store.js';
 import { progressOrNothing, vaultNamed } from './backup.js';
 import { addWorkflowOptions, catalogFor, configOf, processIO, type WorkflowIO, type WorkflowOptions } from './common.js';
+import { cancelExecution } from '../recover.js';
 import { failedAtText } from '../../core/workflow/timeline.js';
-import { SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 
 export interface RestoreCreateOptions extends WorkflowOptions {
   fromBackup?: string;
@@ -331,13 +331,18 @@ export function registerRestoreCommands(program: Command, io: WorkflowIO = proce
       const r = await cancelLocalRestore(opts.state, config, id, (line) => io.err(`${line}\n`));
       io.out(opts.output === 'json' ? `${JSON.stringify(r, null, 2)}\n` : `restore ${id} cancelled: ${r.removed.length} object(s) removed; left behind: ${r.leftBehind}\n`);
     } else {
-      const record = await (await catalogFor(opts, config)).getRestore(id);
+      const catalog = await catalogFor(opts, config);
+      const record = await catalog.getRestore(id);
       if (!record) throw new UserError(`there is no restore ${id} in the catalog; list them with milvus-guard restore list`);
       if (record.status !== 'InProgress') throw new UserError(`restore ${id} is ${record.status}: there is nothing to cancel`);
-      // The region of its execution: the vault's, or a DR region's for a failover or a DR drill.
-      const region = opts.region ?? record.executionId.split(':')[3];
-      await new SFNClient({ ...(region ? { region } : {}) }).send(new StopExecutionCommand({ executionArn: record.executionId, cause: 'cancelled with milvus-guard restore cancel' }));
-      io.out(`stopped ${record.executionId}; RecoverExecution cleans up after it and marks the restore Failed (see restore describe ${id})\n`);
+      // In the region of its execution: the vault's, or a DR region's for a failover or a DR drill.
+      const done = await cancelExecution(config, 'restore', id, record.executionId);
+      if (done.action === 'stopped') io.out(`stopped ${record.executionId}; RecoverExecution cleans up after it and marks the restore Failed (see restore describe ${id})\n`);
+      else {
+        const after = await catalog.getRestore(id);
+        const text = `execution ${record.executionId} had already ended ${done.status}; recovered now: restore ${id} is ${after?.status}${after?.failure ? `; left behind: ${after.failure.leftBehind}` : ''}\n`;
+        io.out(opts.output === 'json' ? `${JSON.stringify({ ...done, record: after }, null, 2)}\n` : text);
+      }
     }
     process.exitCode = 0;
   });

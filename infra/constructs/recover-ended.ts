@@ -2,25 +2,93 @@
  * The rule that recovers after a workflow execution that ended without reaching its failure
  * path (stopped, timed out, a Lambda that crashed past its retries): Step Functions' status
  * change event runs the workflow's `RecoverExecution` function at once. The event names the
- * execution, so the function needs no Step Functions permission to find it. An undelivered event
- * is retried for 6 hours; after that the next run of the workflow recovers (backups) or the
- * record waits for `cancel`.
+ * execution, so the function needs no Step Functions permission to find it.
+ *
+ * A recovery can fail too (the catalog throttled past the SDK's retries, a Lambda timeout). The
+ * function is invoked asynchronously, so Lambda retries it twice; an event still failing then
+ * goes to the failed-recoveries queue and raises an alarm, instead of vanishing and leaving a
+ * record InProgress for good. `milvus-guard backup|restore cancel ID` runs the recovery again
+ * once the cause is fixed: it finds the function by the stack output this construct adds
+ * (cli/recover.ts).
  */
-import { Duration } from 'aws-cdk-lib';
+import { CfnOutput, Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
-import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import type { Construct } from 'constructs';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { acknowledge } from '../nag.js';
 
-/** Adds rule `id` in `scope` for executions of the state machine `stateMachineArn` (named `name`). */
-export function recoverEndedExecutions(scope: Construct, id: string, props: { readonly stateMachineArn: string; readonly name: string; readonly recover: lambda.IFunction }): events.Rule {
-  return new events.Rule(scope, id, {
-    description: `Recovers after a ${props.name} execution that ended without reaching its failure path`,
-    eventPattern: {
-      source: ['aws.states'],
-      detailType: ['Step Functions Execution Status Change'],
-      detail: { stateMachineArn: [props.stateMachineArn], status: ['ABORTED', 'TIMED_OUT', 'FAILED'] },
-    },
-    targets: [new eventTargets.LambdaFunction(props.recover, { retryAttempts: 8, maxEventAge: Duration.hours(6) })],
-  });
+export interface RecoverEndedExecutionsProps {
+  readonly stateMachineArn: string;
+  /** The state machine's name, as operators see it (`<installation>-restore`). */
+  readonly name: string;
+  /** Its workflow's RecoverExecution function. */
+  readonly recover: lambda.IFunction;
+  /** `backup` or `restore`: what `cancel` recovers, and the CLI command the alarm names. */
+  readonly workflow: 'backup' | 'restore';
+  /** The stack output naming the function (cli/recover.ts RECOVERY_OUTPUTS reads it). */
+  readonly outputName: string;
+  readonly alarmTopic?: sns.ITopic;
+}
+
+export class RecoverEndedExecutions extends Construct {
+  readonly rule: events.Rule;
+  /** Events whose recovery failed after Lambda's retries, kept 14 days. */
+  readonly failedRecoveries: sqs.Queue;
+  readonly failedRecoveriesAlarm: cloudwatch.Alarm;
+
+  constructor(scope: Construct, id: string, props: RecoverEndedExecutionsProps) {
+    super(scope, id);
+    this.rule = new events.Rule(this, 'Rule', {
+      description: `Recovers after a ${props.name} execution that ended without reaching its failure path`,
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: ['Step Functions Execution Status Change'],
+        detail: { stateMachineArn: [props.stateMachineArn], status: ['ABORTED', 'TIMED_OUT', 'FAILED'] },
+      },
+      // Delivery to Lambda's async queue is retried for 6 hours.
+      targets: [new eventTargets.LambdaFunction(props.recover, { retryAttempts: 8, maxEventAge: Duration.hours(6) })],
+    });
+
+    this.failedRecoveries = new sqs.Queue(this, 'FailedRecoveries', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    acknowledge(this.failedRecoveries, 'AwsSolutions-SQS3', "This queue is itself the failure destination of the recovery function's asynchronous invocations.");
+    new lambda.EventInvokeConfig(this, 'InvokeConfig', {
+      function: props.recover,
+      retryAttempts: 2,
+      maxEventAge: Duration.hours(6),
+      // Grants the function's role sqs:SendMessage on this queue only.
+      onFailure: new destinations.SqsDestination(this.failedRecoveries),
+    });
+
+    this.failedRecoveriesAlarm = new cloudwatch.Alarm(this, 'FailedRecoveriesAlarm', {
+      alarmName: `${props.name}-recovery-failed`,
+      alarmDescription:
+        `The recovery after a ${props.name} execution that ended without its failure path failed, so its ${props.workflow} record stays InProgress` +
+        (props.workflow === 'backup' ? ' and holds its plan lock until the next backup recovers it' : ' and keeps its backup from retention') +
+        `. See why in the function's log (${props.recover.functionName}) or the message in the queue <${this.node.path}/FailedRecoveries>, fix the cause, then run: milvus-guard ${props.workflow} cancel ID (milvus-guard ${props.workflow} list shows the InProgress one).`,
+      metric: this.failedRecoveries.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5) }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      // SQS reports the queue's depth every few minutes; a gap in that report is not a failure.
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    if (props.alarmTopic) this.failedRecoveriesAlarm.addAlarmAction(new cloudwatchActions.SnsAction(props.alarmTopic));
+
+    const output = new CfnOutput(this, 'FunctionName', {
+      value: props.recover.functionName,
+      description: `RecoverExecution of ${props.name}: milvus-guard ${props.workflow} cancel invokes it for an execution that ended with its record still InProgress`,
+    });
+    // A fixed key: the CLI reads it by name.
+    output.overrideLogicalId(props.outputName);
+  }
 }

@@ -21,7 +21,7 @@ import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
-import { recoverEndedExecutions } from '../constructs/recover-ended.js';
+import { RecoverEndedExecutions } from '../constructs/recover-ended.js';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
@@ -29,7 +29,7 @@ import { replicatesInto, resolvePlan } from '../../core/config/resolve.js';
 import type { Config, Vault as VaultConfig } from '../../core/config/schema.js';
 import { drRestoreTargets } from '../../core/dr/targets.js';
 import { UserError } from '../../core/errors.js';
-import { catalogTableName, DR_DATAMOVER_SERVICE_ACCOUNT, drStateMachineName, replicaBucketName, replicaKeyAlias, sealingKeyAlias, sealingKeyParameterName } from '../../core/naming.js';
+import { catalogTableName, DR_DATAMOVER_SERVICE_ACCOUNT, drStateMachineName, RECOVERY_OUTPUTS, replicaBucketName, replicaKeyAlias, sealingKeyAlias, sealingKeyParameterName } from '../../core/naming.js';
 import { DRILLS_PREFIX, PACKS_PREFIX, RESTORE_PROGRESS_PREFIX } from '../../core/vault/layout.js';
 import { bundleStates, DRILL_WORKFLOW, FAILOVER_WORKFLOW, RESTORE_WORKFLOW } from '../../core/workflow/steps.js';
 import { RestoreStepEnvironment } from '../../lambdas/restore/environment.js';
@@ -215,7 +215,14 @@ export class DrStack extends Stack {
     // A restore execution here (a failover's or a drill's nested one, or one started by hand)
     // that ends without its failure path is recovered after, as in the primary region: its
     // hydration Jobs and snapshot objects removed, its record Failed, the namespace left.
-    recoverEndedExecutions(this, 'RecoverEndedRestores', { stateMachineArn: this.restoreWorkflow.stateMachine.stateMachineArn, name: drStateMachineName(config.name, 'restore'), recover: this.steps.eventFunction(RESTORE_WORKFLOW, 'RecoverExecution') });
+    new RecoverEndedExecutions(this, 'RecoverEndedRestores', {
+      stateMachineArn: this.restoreWorkflow.stateMachine.stateMachineArn,
+      name: drStateMachineName(config.name, 'restore'),
+      recover: this.steps.eventFunction(RESTORE_WORKFLOW, 'RecoverExecution'),
+      workflow: 'restore',
+      outputName: RECOVERY_OUTPUTS.restore,
+      alarmTopic: this.notifications.topic,
+    });
 
     // The event is ignored: the check reads the catalog. A run that cannot be delivered within
     // the period is dropped; the next one does the same work.

@@ -13,7 +13,7 @@ import { PACKS_PREFIX, RESTORE_PROGRESS_PREFIX } from '../../core/vault/layout.j
 import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
-import { recoverEndedExecutions } from '../constructs/recover-ended.js';
+import { RecoverEndedExecutions } from '../constructs/recover-ended.js';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -39,7 +39,7 @@ import { Vault, replicationRuleId, type VaultTransition } from '../constructs/va
 import { StepFunctions } from '../constructs/step-functions.js';
 import { Workflow, type WorkflowSchedule } from '../constructs/workflow.js';
 import { acknowledge, acknowledgeWildcardResources } from '../nag.js';
-import { catalogTableName, replicaBucketName, replicaKeyAlias, sealingKeyParameterName, stateMachineName, vaultBucketName, vaultKeyAlias } from '../../core/naming.js';
+import { catalogTableName, RECOVERY_OUTPUTS, replicaBucketName, replicaKeyAlias, sealingKeyParameterName, stateMachineName, vaultBucketName, vaultKeyAlias } from '../../core/naming.js';
 import { sealingKeyArnFromParameter } from '../constructs/sealing-key.js';
 
 export interface PrimaryStackProps extends StackProps {
@@ -320,11 +320,25 @@ export class PrimaryStack extends Stack {
     // A backup execution that ends without its failure path (stopped, timed out, a Lambda that
     // crashed past its retries) is recovered after at once: its clones, Jobs and snapshots
     // removed, GC resumed, post hooks run, its record Failed and the plan lock released.
-    recoverEndedExecutions(this, 'RecoverEndedBackups', { stateMachineArn: this.backupWorkflow.stateMachine.stateMachineArn, name: stateMachineName(config.name, 'backup'), recover: this.steps.eventFunction(BACKUP_WORKFLOW, 'RecoverExecution') });
+    new RecoverEndedExecutions(this, 'RecoverEndedBackups', {
+      stateMachineArn: this.backupWorkflow.stateMachine.stateMachineArn,
+      name: stateMachineName(config.name, 'backup'),
+      recover: this.steps.eventFunction(BACKUP_WORKFLOW, 'RecoverExecution'),
+      workflow: 'backup',
+      outputName: RECOVERY_OUTPUTS.backup,
+      alarmTopic: this.notifications.topic,
+    });
     // The same for a restore execution (also a drill's nested one): its hydration Jobs and
     // snapshot objects removed, its record Failed (else it stays InProgress, and retention keeps
     // its backup forever); the target namespace stays for inspection.
-    recoverEndedExecutions(this, 'RecoverEndedRestores', { stateMachineArn: this.restoreWorkflow.stateMachine.stateMachineArn, name: stateMachineName(config.name, 'restore'), recover: this.steps.eventFunction(RESTORE_WORKFLOW, 'RecoverExecution') });
+    new RecoverEndedExecutions(this, 'RecoverEndedRestores', {
+      stateMachineArn: this.restoreWorkflow.stateMachine.stateMachineArn,
+      name: stateMachineName(config.name, 'restore'),
+      recover: this.steps.eventFunction(RESTORE_WORKFLOW, 'RecoverExecution'),
+      workflow: 'restore',
+      outputName: RECOVERY_OUTPUTS.restore,
+      alarmTopic: this.notifications.topic,
+    });
 
     // Prepare and RecoverHolder ask whether the execution that holds a plan's lock still runs:
     // a backup's, or a retention run's (which locks every plan of the vault). The ARNs are

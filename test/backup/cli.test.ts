@@ -1,8 +1,11 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from '@jest/globals';
+import { beforeEach, describe, expect, it } from '@jest/globals';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { DescribeExecutionCommand, GetExecutionHistoryCommand, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { InvokeCommand, LambdaClient, type InvokeCommandOutput } from '@aws-sdk/client-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
 import { registerBackupCommands, renderBackup, renderBackupList } from '../../cli/commands/backup.js';
 import { BackupRecord } from '../../core/catalog/record.js';
 import { hookRunsKey, inventoryKey, milvusStateKey, sealedManifestKey } from '../../core/vault/layout.js';
@@ -126,9 +129,16 @@ describe('backup create on AWS', () => {
 describe('backup cancel on AWS', () => {
   const EXECUTION = 'arn:aws:states:us-east-1:123456789012:execution:milvus-guard-backup:abc';
   const { sfn, ddb } = mockAwsStart(EXECUTION);
+  const cfn = mockClient(CloudFormationClient);
+  const lambda = mockClient(LambdaClient);
+  beforeEach(() => {
+    cfn.reset();
+    lambda.reset();
+  });
 
   it("stops the backup's execution, which RecoverExecution then cleans up after", async () => {
     ddb.on(GetCommand).resolves({ Item: { ...available, status: 'InProgress', executionId: EXECUTION } });
+    sfn.on(DescribeExecutionCommand).resolves({ status: 'RUNNING', executionArn: EXECUTION, stateMachineArn: 'x', startDate: new Date() });
     sfn.on(StopExecutionCommand).resolves({ stopDate: new Date() });
     const cli = program();
 
@@ -137,6 +147,22 @@ describe('backup cancel on AWS', () => {
     expect(code).toBe(0);
     expect(sfn.commandCalls(StopExecutionCommand)[0]!.args[0].input).toEqual({ executionArn: EXECUTION, cause: 'cancelled with milvus-guard backup cancel' });
     expect(cli.out.join('')).toContain(`stopped ${EXECUTION}; RecoverExecution cleans up after it`);
+  });
+
+  it('runs the recovery of an execution that already ended with the backup InProgress, passing the plan in its input', async () => {
+    ddb.on(GetCommand).resolvesOnce({ Item: { ...available, status: 'InProgress', executionId: EXECUTION } }).resolves({ Item: { ...available, status: 'Failed', executionId: EXECUTION } });
+    sfn.on(DescribeExecutionCommand).resolves({ status: 'TIMED_OUT', executionArn: EXECUTION, stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:milvus-guard-backup', input: '{"plan":"milvus-production-backup"}', startDate: new Date() });
+    cfn.on(DescribeStacksCommand).resolves({ Stacks: [{ StackName: 'milvus-guard-us-east-1', StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date(), Outputs: [{ OutputKey: 'RecoverEndedBackupsFunction', OutputValue: 'backup-recover' }] }] });
+    lambda.on(InvokeCommand).resolves({ StatusCode: 200, Payload: new TextEncoder().encode('{"recovered":"nightly-1"}') as InvokeCommandOutput['Payload'] });
+    const cli = program();
+
+    const code = await cli.run('backup', 'cancel', 'nightly-1', '-c', 'examples/production.yaml');
+
+    expect(code).toBe(0);
+    expect(cfn.commandCalls(DescribeStacksCommand)[0]!.args[0].input).toEqual({ StackName: 'milvus-guard-us-east-1' });
+    const event = JSON.parse(new TextDecoder().decode(lambda.commandCalls(InvokeCommand)[0]!.args[0].input.Payload as Uint8Array)) as { detail: unknown };
+    expect(event.detail).toMatchObject({ executionArn: EXECUTION, status: 'TIMED_OUT', input: '{"plan":"milvus-production-backup"}' });
+    expect(cli.out.join('')).toBe(`execution ${EXECUTION} had already ended TIMED_OUT; recovered now: backup nightly-1 is Failed, plan lock released (see backup describe nightly-1)\n`);
   });
 
   it('refuses a backup that is not running, without stopping anything', async () => {

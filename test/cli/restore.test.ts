@@ -1,4 +1,8 @@
-import { describe, expect, it } from '@jest/globals';
+import { beforeEach, describe, expect, it } from '@jest/globals';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { InvokeCommand, LambdaClient, type InvokeCommandOutput } from '@aws-sdk/client-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { ExecutionStatusChange } from '../../core/workflow/backup-state.js';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { DescribeExecutionCommand, GetExecutionHistoryCommand, StartExecutionCommand, StopExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { formatDuration } from '../../cli/format.js';
@@ -143,8 +147,20 @@ describe('restore cancel on AWS', () => {
   const EXECUTION = 'arn:aws:states:us-west-2:123456789012:execution:milvus-guard-dr-restore:failover-1';
   const { sfn, ddb } = mockAwsStart(EXECUTION);
 
+  const cfn = mockClient(CloudFormationClient);
+  const lambda = mockClient(LambdaClient);
+  const inProgress = restoreRecord({ status: 'InProgress', executionId: EXECUTION, completedAt: undefined, rtoSeconds: undefined });
+  const ended = { status: 'ABORTED' as const, executionArn: EXECUTION, name: 'failover-1', stateMachineArn: 'arn:aws:states:us-west-2:123456789012:stateMachine:milvus-guard-dr-restore', input: '{"backupId":"nightly-1"}', startDate: new Date() };
+  /** A function's answer as the SDK gives it: JSON bytes. */
+  const payloadOf = (value: unknown) => new TextEncoder().encode(JSON.stringify(value)) as InvokeCommandOutput['Payload'];
+  beforeEach(() => {
+    cfn.reset();
+    lambda.reset();
+  });
+
   it("stops the restore's execution in the region it runs in; RecoverExecution then cleans up after it", async () => {
-    ddb.on(GetCommand).resolves({ Item: restoreRecord({ status: 'InProgress', executionId: EXECUTION, completedAt: undefined, rtoSeconds: undefined }) });
+    ddb.on(GetCommand).resolves({ Item: inProgress });
+    sfn.on(DescribeExecutionCommand).resolves({ ...ended, status: 'RUNNING' });
     sfn.on(StopExecutionCommand).resolves({ stopDate: new Date() });
     const c = cli();
 
@@ -155,6 +171,55 @@ describe('restore cancel on AWS', () => {
     expect(call.args[0].input).toEqual({ executionArn: EXECUTION, cause: 'cancelled with milvus-guard restore cancel' });
     expect(await (call.thisValue as SFNClient).config.region()).toBe('us-west-2');
     expect(c.out.join('')).toBe(`stopped ${EXECUTION}; RecoverExecution cleans up after it and marks the restore Failed (see restore describe nightly-1-r20261123100000)\n`);
+  });
+
+  it('runs the recovery itself when the execution already ended with the record InProgress (the rule missed it or its recovery failed)', async () => {
+    ddb.on(GetCommand).resolvesOnce({ Item: inProgress }).resolves({ Item: { ...inProgress, status: 'Failed', failure: { step: 'Volumes', error: 'ExecutionEnded', cause: 'c', leftBehind: 'namespace vector-db-dr in cluster prod as the restore left it' } } });
+    sfn.on(DescribeExecutionCommand).resolves(ended);
+    cfn.on(DescribeStacksCommand).resolves({ Stacks: [{ StackName: 'milvus-guard-dr-us-west-2', StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date(), Outputs: [{ OutputKey: 'RecoverEndedRestoresFunction', OutputValue: 'milvus-guard-dr-us-west-2-RestoreRecover-abc' }] }] });
+    lambda.on(InvokeCommand).resolves({ StatusCode: 200, Payload: payloadOf({ recovered: 'nightly-1-r20261123100000' }) });
+    const c = cli();
+
+    const code = await c.run('restore', 'cancel', 'nightly-1-r20261123100000', '-c', CONFIG);
+
+    expect(code).toBe(0);
+    expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(0);
+    // The DR restore state machine's recovery is the DR stack's, in the execution's region.
+    expect(cfn.commandCalls(DescribeStacksCommand)[0]!.args[0].input).toEqual({ StackName: 'milvus-guard-dr-us-west-2' });
+    const invoke = lambda.commandCalls(InvokeCommand)[0]!;
+    expect(await (invoke.thisValue as LambdaClient).config.region()).toBe('us-west-2');
+    expect(invoke.args[0].input).toMatchObject({ FunctionName: 'milvus-guard-dr-us-west-2-RestoreRecover-abc', InvocationType: 'RequestResponse' });
+    // The event Step Functions would have sent: what RecoverExecution's contract reads.
+    const event: unknown = JSON.parse(new TextDecoder().decode(invoke.args[0].input.Payload as Uint8Array));
+    expect(ExecutionStatusChange.parse(event)).toMatchObject({ detail: { executionArn: EXECUTION, status: 'ABORTED', input: '{"backupId":"nightly-1"}' } });
+    expect(c.out.join('')).toBe(
+      `execution ${EXECUTION} had already ended ABORTED; recovered now: restore nightly-1-r20261123100000 is Failed; left behind: namespace vector-db-dr in cluster prod as the restore left it\n`,
+    );
+  });
+
+  it('says why and what to do when that recovery fails, and that the record stays InProgress', async () => {
+    ddb.on(GetCommand).resolves({ Item: inProgress });
+    sfn.on(DescribeExecutionCommand).resolves(ended);
+    cfn.on(DescribeStacksCommand).resolves({ Stacks: [{ StackName: 's', StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date(), Outputs: [{ OutputKey: 'RecoverEndedRestoresFunction', OutputValue: 'fn-1' }] }] });
+    lambda.on(InvokeCommand).resolves({ StatusCode: 200, FunctionError: 'Unhandled', Payload: payloadOf({ errorType: 'ProvisionedThroughputExceededException', errorMessage: 'The level of configured provisioned throughput for the table was exceeded' }) });
+
+    const run = cli().run('restore', 'cancel', 'nightly-1-r20261123100000', '-c', CONFIG);
+
+    await expect(run).rejects.toThrow(UserError);
+    await expect(run).rejects.toThrow(
+      'the recovery of restore nightly-1-r20261123100000 failed: ProvisionedThroughputExceededException: The level of configured provisioned throughput for the table was exceeded. Its record stays InProgress; fix the cause and run milvus-guard restore cancel nightly-1-r20261123100000 again (the function\'s log: /aws/lambda/fn-1)',
+    );
+  });
+
+  it('asks for a deploy when the stack predates the recovery output', async () => {
+    ddb.on(GetCommand).resolves({ Item: inProgress });
+    sfn.on(DescribeExecutionCommand).resolves(ended);
+    cfn.on(DescribeStacksCommand).resolves({ Stacks: [{ StackName: 'milvus-guard-dr-us-west-2', StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date(), Outputs: [] }] });
+
+    await expect(cli().run('restore', 'cancel', 'nightly-1-r20261123100000', '-c', CONFIG)).rejects.toThrow(
+      'stack milvus-guard-dr-us-west-2 in us-west-2 has no output RecoverEndedRestoresFunction: deploy this version of milvus-guard (cdk deploy) to recover restore nightly-1-r20261123100000, whose execution ended ABORTED',
+    );
+    expect(lambda.commandCalls(InvokeCommand)).toHaveLength(0);
   });
 
   it('refuses a restore that is not running, without stopping anything', async () => {

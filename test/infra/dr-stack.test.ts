@@ -197,6 +197,10 @@ describe('DR workflows', () => {
     });
     expect(dr.findResources('AWS::Lambda::Function')[target.Arn['Fn::GetAtt'][0]]!.Properties.Environment.Variables.MILVUS_GUARD_STEP).toBe('RecoverExecution');
     expect(target).toMatchObject({ RetryPolicy: { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 21600 } });
+    // A recovery failing past its retries alarms this region's topic; cancel finds the function by the output.
+    dr.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { FunctionName: { Ref: target.Arn['Fn::GetAtt'][0] }, DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^RecoverEndedRestoresFailedRecoveries'), 'Arn'] } } } });
+    dr.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'milvus-guard-dr-restore-recovery-failed', AlarmActions: [{ Ref: onlyId('AWS::SNS::Topic') }] });
+    expect(dr.toJSON().Outputs.RecoverEndedRestoresFunction).toMatchObject({ Value: { Ref: target.Arn['Fn::GetAtt'][0] } });
   });
 
   it('starts restores and failovers on demand only: the only schedules are the drills that target this region', () => {

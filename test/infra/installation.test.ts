@@ -322,7 +322,6 @@ describe('backup workflow', () => {
   });
 
   it('sends undeliverable schedules to an encrypted dead-letter queue', () => {
-    primary.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
   });
 });
 
@@ -460,6 +459,37 @@ describe('restore workflow', () => {
     expect(fn.Properties.Environment.Variables.MILVUS_GUARD_STEP).toBe('RecoverExecution');
     expect(fn.Properties.Description).toMatch(/^Restore workflow, RecoverExecution: /);
     expect(target).toMatchObject({ RetryPolicy: { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 21600 } });
+  });
+
+  it.each([
+    ['backup', 'RecoverEndedBackups', 'RecoverEndedBackupsFunction'],
+    ['restore', 'RecoverEndedRestores', 'RecoverEndedRestoresFunction'],
+  ])('%s: a recovery that fails past its retries goes to a queue that alarms, and a stack output names the function for cancel', (workflow, prefix, output) => {
+    const [, rule] = Object.entries(primary.findResources('AWS::Events::Rule')).find(([id]) => id.startsWith(prefix))!;
+    const fnId = (rule.Properties.Targets as { Arn: { 'Fn::GetAtt': [string, string] } }[])[0]!.Arn['Fn::GetAtt'][0];
+    const [queueId] = Object.keys(primary.findResources('AWS::SQS::Queue')).filter((id) => id.startsWith(`${prefix}FailedRecoveries`));
+
+    primary.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: fnId },
+      MaximumRetryAttempts: 2,
+      MaximumEventAgeInSeconds: 21600,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [queueId, 'Arn'] } } },
+    });
+    expect(primary.findResources('AWS::SQS::Queue')[queueId!]!.Properties).toMatchObject({ SqsManagedSseEnabled: true, MessageRetentionPeriod: 1209600 });
+    const [alarm] = Object.values(primary.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmName: `milvus-guard-${workflow}-recovery-failed` } }));
+    // The description names the function (a token: a Fn::Join) and the command that recovers again.
+    expect(JSON.stringify(alarm!.Properties.AlarmDescription)).toContain(`fix the cause, then run: milvus-guard ${workflow} cancel ID`);
+    primary.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: `milvus-guard-${workflow}-recovery-failed`,
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }],
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      AlarmActions: [{ Ref: Match.stringLikeRegexp('^NotificationsTopic') }],
+    });
+    // The function may send to its own failure queue, and to no other.
+    const sends = statementsOf('WorkflowRole').filter((st) => actionsOf([st]).includes('sqs:SendMessage'));
+    expect(sends.flatMap((st) => [st.Resource].flat())).toEqual(expect.arrayContaining([{ 'Fn::GetAtt': [queueId, 'Arn'] }]));
+    expect(primary.toJSON().Outputs[output]).toMatchObject({ Value: { Ref: fnId } });
   });
 
   it('lets the workflow role describe (only) the backup and retention executions that may hold a plan lock', () => {
