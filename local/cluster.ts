@@ -254,11 +254,12 @@ async function start(stateDir: string, options: LocalClusterOptions, release: ()
     release();
   };
   try {
+    // Before the seed: its PVCs need the class to be provisioned.
+    ensureDefaultStorageClass(store);
     if (fresh && options.seed !== false) {
       await seedLocalCluster(store, milvus, () => settle(), { dataScale: options.dataScale, payloads: options.seedPayloads, milvusVersion: options.milvusVersion, milvusAuth: options.milvusAuth, objectStorage: options.objectStorage });
     }
     else if (fresh) store.create(typeOf('Namespace'), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } });
-    ensureDefaultStorageClass(store);
     await settle();
   } catch (err) {
     await stop();

@@ -1,6 +1,13 @@
 /**
  * Dynamic provisioning, like the EBS CSI driver with a `gp3` default StorageClass: a PVC
- * gets a PersistentVolume `pvc-<uid>` backed by a real directory, then `Bound`. A PVC whose
+ * gets a PersistentVolume `pvc-<uid>` backed by a real directory, then `Bound`. Only for a
+ * StorageClass this cluster serves whose provisioner is that driver, as on a real cluster: a PVC
+ * of a class that does not exist, of another provisioner's class, or of class "" (static
+ * binding only) stays Pending; one without a class gets the default class (what the
+ * DefaultStorageClass admission plugin does), and stays Pending when there is none. A class
+ * with `volumeBindingMode: WaitForFirstConsumer` (EKS's own gp2, the EBS CSI driver's examples)
+ * provisions only once a pod that mounts the claim exists, as the scheduler's selected-node
+ * annotation makes the external provisioner do. A PVC whose
  * `spec.dataSource` is a VolumeSnapshot in its namespace starts as a copy of the cloud
  * snapshot behind the snapshot's bound content (its snapshot handle), whether the content
  * was made by a dynamic snapshot or pre-provisioned from a handle; it stays Pending until the
@@ -26,9 +33,8 @@ export const CSI_DRIVER = 'ebs.csi.aws.com';
  * cluster state saved before it was served gets it when loaded.
  */
 export function ensureDefaultStorageClass(store: ControllerContext['store']): void {
-  const type = typeOf('StorageClass');
-  if (store.get(type, undefined, DEFAULT_STORAGE_CLASS)) return;
-  store.create(type, {
+  if (store.get(STORAGE_CLASS, undefined, DEFAULT_STORAGE_CLASS)) return;
+  store.create(STORAGE_CLASS, {
     apiVersion: 'storage.k8s.io/v1',
     kind: 'StorageClass',
     metadata: { name: DEFAULT_STORAGE_CLASS, annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } },
@@ -41,6 +47,9 @@ export function ensureDefaultStorageClass(store: ControllerContext['store']): vo
 }
 
 const PVC = typeOf('PersistentVolumeClaim');
+const POD = typeOf('Pod');
+const STORAGE_CLASS = typeOf('StorageClass');
+const isDefaultClass = (c: KubeObject): boolean => c.metadata.annotations?.['storageclass.kubernetes.io/is-default-class'] === 'true';
 const PV = typeOf('PersistentVolume');
 const SNAPSHOT = typeOf('VolumeSnapshot');
 const CONTENT = typeOf('VolumeSnapshotContent');
@@ -61,9 +70,38 @@ export class VolumeController implements Controller {
     return changed;
   }
 
+  /**
+   * Why `pvc` cannot be provisioned yet (kube-controller-manager's and external-provisioner's
+   * reasons, as their Events give them), or its class when it can.
+   */
+  private classOf(pvc: KubeObject): { name: string } | { waiting: string } {
+    const { store } = this.ctx;
+    const explicit: string | undefined = pvc.spec.storageClassName ?? undefined;
+    if (explicit === '') return { waiting: 'no persistent volumes available for this claim and no storage class is set' };
+    const classes = store.list(STORAGE_CLASS);
+    const cls = explicit !== undefined ? classes.find((c) => c.metadata.name === explicit) : classes.find(isDefaultClass);
+    if (!cls) return { waiting: explicit !== undefined ? `storageclass.storage.k8s.io "${explicit}" not found` : 'no persistent volumes available for this claim and no storage class is set' };
+    if (cls.provisioner !== CSI_DRIVER) return { waiting: `waiting for a volume to be created by the external provisioner "${String(cls.provisioner)}"` };
+    if (cls.volumeBindingMode === 'WaitForFirstConsumer' && !this.consumed(pvc)) return { waiting: 'waiting for first consumer to be created before binding' };
+    return { name: cls.metadata.name };
+  }
+
+  /** Whether a pod that has not ended mounts `pvc` (what a scheduler would place and select a node for). */
+  private consumed(pvc: KubeObject): boolean {
+    return this.ctx.store
+      .list(POD, pvc.metadata.namespace)
+      .some(
+        (pod) =>
+          !['Succeeded', 'Failed'].includes(pod.status?.phase) &&
+          ((pod.spec?.volumes ?? []) as { persistentVolumeClaim?: { claimName: string } }[]).some((v) => v.persistentVolumeClaim?.claimName === pvc.metadata.name),
+      );
+  }
+
   private async provision(pvc: KubeObject): Promise<boolean> {
     const { store, dirs } = this.ctx;
     const ns = pvc.metadata.namespace!;
+    const cls = this.classOf(pvc);
+    if ('waiting' in cls) return this.pending(pvc, cls.waiting);
     let source: string | undefined;
     let sourceSize: string | undefined;
     const dataSource = pvc.spec.dataSourceRef ?? pvc.spec.dataSource;
@@ -96,7 +134,7 @@ export class VolumeController implements Controller {
           capacity: { storage: pvc.spec.resources.requests.storage ?? sourceSize },
           accessModes: pvc.spec.accessModes,
           persistentVolumeReclaimPolicy: 'Delete',
-          storageClassName: pvc.spec.storageClassName ?? DEFAULT_STORAGE_CLASS,
+          storageClassName: cls.name,
           volumeMode: pvc.spec.volumeMode ?? 'Filesystem',
           claimRef: { kind: 'PersistentVolumeClaim', apiVersion: 'v1', namespace: ns, name: pvc.metadata.name, uid: pvc.metadata.uid, resourceVersion: pvc.metadata.resourceVersion },
           csi: { driver: CSI_DRIVER, fsType: 'ext4', volumeHandle: `vol-${randomBytes(8).toString('hex').slice(0, 17)}` },
@@ -118,7 +156,7 @@ export class VolumeController implements Controller {
           'volume.kubernetes.io/storage-provisioner': CSI_DRIVER,
         },
       },
-      spec: { ...fresh.spec, volumeName: pvName, storageClassName: fresh.spec.storageClassName ?? DEFAULT_STORAGE_CLASS, volumeMode: fresh.spec.volumeMode ?? 'Filesystem' },
+      spec: { ...fresh.spec, volumeName: pvName, storageClassName: cls.name, volumeMode: fresh.spec.volumeMode ?? 'Filesystem' },
     });
     store.replace(PVC, {
       ...bound,

@@ -3,8 +3,9 @@
  * segments whose primary-key binlogs and stats logs are in MinIO (the stats log gives the
  * segment's key range, the binlog headers its row count; a segment of rows inserted through
  * REST, whose keys are not a dense range, has them in its primary-key binlog), minus the keys the L0 delete logs
- * delete. Growing segments are not searchable here: their rows live in the message queue,
- * which the simulator does not model.
+ * delete; and, as on a query node, the rows inserted through REST since the last flush, minus
+ * the keys deleted since then. Rows of a seeded growing segment are not searchable: their keys
+ * would live only in the message queue, which the simulator does not model.
  *
  * The insert binlogs carry pseudo-random payloads, capped or full-size (see binlog.ts), so a row's
  * embedding is not on disk. It is regenerated from the collection id and the primary key by a
@@ -18,7 +19,8 @@
  * Exact answers over vectors that are not stored leave no shortcut: no index of bounded size
  * ranks pseudo-random vectors exactly for any query. The rows themselves (which keys, which
  * deleted) are what a query node reads when it loads the segments, and the simulator holds them
- * as it does (simulator.ts `loadedRows`).
+ * as it does (simulator.ts `loadedRows`); writes since the last flush are applied on top as a
+ * query node applies what it consumes from the message queue (`withUnflushed`).
  */
 import { hash } from 'node:crypto';
 import { decodeBinlogPayload } from './binlog.js';
@@ -133,6 +135,29 @@ export async function readLiveRows(volumes: MilvusVolumes, collection: Collectio
     runs.push({ first: min, count, deletedOffsets });
     size += count - deletedOffsets.length;
   }
+  return { runs, listed, size: size + listed.length };
+}
+
+/**
+ * `rows` as a query node serves them with the writes it has consumed since the last flush:
+ * `deleted` keys skipped, `inserted` keys (rows of growing segments) searchable. A query node
+ * applies a delete to the segments it holds as soon as it consumes it, and searches growing
+ * segments from memory (`shardDelegator.ProcessDelete`, internal/querynodev2/delegator/
+ * delegator_data.go; a search waits for the consistency level's guarantee timestamp, then reads
+ * at that time): no flush is needed for either. The simulator answers as under Strong.
+ */
+export function withUnflushed(rows: LiveRows, deleted: ReadonlySet<bigint>, inserted: readonly bigint[]): LiveRows {
+  if (deleted.size === 0 && inserted.length === 0) return rows;
+  let size = 0;
+  const runs = rows.runs.map((run) => {
+    const end = run.first + BigInt(run.count);
+    const offsets = new Set(run.deletedOffsets);
+    for (const pk of deleted) if (pk >= run.first && pk < end) offsets.add(Number(pk - run.first));
+    const deletedOffsets = [...offsets].sort((a, b) => a - b);
+    size += run.count - deletedOffsets.length;
+    return { first: run.first, count: run.count, deletedOffsets };
+  });
+  const listed = [...rows.listed, ...inserted].filter((pk) => !deleted.has(pk));
   return { runs, listed, size: size + listed.length };
 }
 

@@ -69,7 +69,7 @@
 import { randomUUID } from 'node:crypto';
 import { EtcdDataMissingError, readEtcd } from './etcd-store.js';
 import { bucketOf, InvalidBucketNameError } from './bucket.js';
-import { liveKeyList, nearest, readLiveRows, rowVector, type LiveRows, type MetricType } from './search.js';
+import { liveKeyList, nearest, readLiveRows, rowVector, withUnflushed, type LiveRows, type MetricType } from './search.js';
 import { resolveVolumes } from './seed.js';
 import { completeFlush, dropCollection, openGrowingSegment, readMilvusState, updateLoadInfo, type CollectionState, type MilvusState } from './state.js';
 import { FilterError, parseFilter, type FieldKinds, type ScalarValue } from './filter.js';
@@ -1380,7 +1380,9 @@ export class MilvusSimulator {
       const withVector = (outputs as string[]).includes(field);
       this.requireLoaded(c);
       const metric = (c.index?.fieldName === field ? c.index.metricType : 'COSINE') as MetricType;
-      const keys = await this.loadedRows(ctx.volumes, await this.withSegments(ctx, c));
+      const read = await this.withSegments(ctx, c);
+      const pending = this.mutations.get(c.id);
+      const keys = withUnflushed(await this.loadedRows(ctx.volumes, read), pending?.deletes ?? new Set(), this.unflushedRows(read).map((r) => r.pk));
       // Several query vectors give their hits one after another in one flat list, as the REST API does.
       const hits = [];
       for (const vector of vectors) {

@@ -76,6 +76,43 @@ describe('dynamic provisioning', () => {
   });
 });
 
+describe('storage classes, as a real cluster honours them', () => {
+  const CLASSES = { group: 'storage.k8s.io', version: 'v1', plural: 'storageclasses' };
+  const storageClass = (name: string, extra: object) => ({ apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name }, provisioner: 'ebs.csi.aws.com', reclaimPolicy: 'Delete', ...extra });
+  const phaseOf = async (name: string) => (await t.core.readNamespacedPersistentVolumeClaim({ namespace: NS, name })).status?.phase;
+
+  beforeAll(async () => {
+    await t.custom.createClusterCustomObject({ ...CLASSES, body: storageClass('gp3-wffc', { volumeBindingMode: 'WaitForFirstConsumer' }) });
+    await t.custom.createClusterCustomObject({ ...CLASSES, body: storageClass('efs-sc', { provisioner: 'efs.csi.aws.com', volumeBindingMode: 'Immediate' }) });
+  });
+
+  it('leaves a PVC of a class that does not exist, of another provisioner, or of class "" Pending', async () => {
+    await t.core.createNamespacedPersistentVolumeClaim({ namespace: NS, body: pvc('no-such-class', { storageClassName: 'io2' }) });
+    await t.core.createNamespacedPersistentVolumeClaim({ namespace: NS, body: pvc('other-provisioner', { storageClassName: 'efs-sc' }) });
+    await t.core.createNamespacedPersistentVolumeClaim({ namespace: NS, body: pvc('static-only', { storageClassName: '' }) });
+
+    await t.cluster.settle();
+
+    expect(await Promise.all(['no-such-class', 'other-provisioner', 'static-only'].map(phaseOf))).toEqual(['Pending', 'Pending', 'Pending']);
+  });
+
+  it('binds a PVC of a WaitForFirstConsumer class only once a pod that mounts it exists', async () => {
+    await t.core.createNamespacedPersistentVolumeClaim({ namespace: NS, body: pvc('late', { storageClassName: 'gp3-wffc' }) });
+    await t.cluster.settle();
+    const before = await phaseOf('late');
+
+    await t.core.createNamespacedPod({
+      namespace: NS,
+      body: { metadata: { name: 'consumer' }, spec: { containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'], volumeMounts: [{ name: 'd', mountPath: '/data' }] }], volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'late' } }] } },
+    });
+    await t.cluster.settle();
+
+    expect(before).toBe('Pending');
+    expect(await phaseOf('late')).toBe('Bound');
+    expect((await t.core.readNamespacedPersistentVolumeClaim({ namespace: NS, name: 'late' })).spec?.storageClassName).toBe('gp3-wffc');
+  });
+});
+
 describe('volume snapshots', () => {
   it('becomes ready with a bound content, creation time and restore size', async () => {
     await boundVolume('snap-src', 'v1');

@@ -337,6 +337,13 @@ describe('a restore from the backup\'s snapshots into another namespace', () => 
   let volumes: VolumeRestore;
 
   beforeAll(async () => {
+    // The class the map names, served as EKS serves an encrypted EBS class (a provisioner leaves a PVC of a class it lacks Pending).
+    await kube.custom.createClusterCustomObject({
+      group: 'storage.k8s.io',
+      version: 'v1',
+      plural: 'storageclasses',
+      body: { apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: 'gp3-encrypted' }, provisioner: 'ebs.csi.aws.com', parameters: { type: 'gp3', encrypted: 'true' }, volumeBindingMode: 'Immediate' },
+    });
     await createNamespace(kube, restore().to.namespace, restoreLabels(restore().restoreId));
   });
 

@@ -142,6 +142,27 @@ describe('a restore from the backup\'s VolumeSnapshots', () => {
     expect(record.source).toBe('snapshot');
     expect(restoredCounts(record)).toEqual(expectedCounts(second));
   }, FULL_RUN);
+
+  it('ends Completed into a WaitForFirstConsumer class, whose PVCs bind only when the restored Milvus mounts them', async () => {
+    // EKS's own gp2 class and the EBS CSI driver's examples bind on first consumer: no PVC is
+    // Bound until a pod that mounts it is scheduled, and those pods come with the manifests.
+    await custom.createClusterCustomObject({
+      group: 'storage.k8s.io',
+      version: 'v1',
+      plural: 'storageclasses',
+      body: { apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: 'gp3-wffc' }, provisioner: 'ebs.csi.aws.com', volumeBindingMode: 'WaitForFirstConsumer', reclaimPolicy: 'Delete' },
+    });
+
+    const result = await restore(c, config, { backupId: second.backupId, targetNamespace: 'vector-db-wffc', restoreName: 'into-wffc', storageClassMap: { gp3: 'gp3-wffc' } });
+    const record = await restoreRecord('into-wffc');
+
+    expect(result.error).toBeUndefined();
+    expect(record).toMatchObject({ status: 'Completed', source: 'snapshot' });
+    expect(restoredCounts(record)).toEqual(expectedCounts(second));
+    const claims = (await core.listNamespacedPersistentVolumeClaim({ namespace: 'vector-db-wffc' })).items;
+    expect(claims).toHaveLength(7);
+    expect(claims.every((p) => p.spec?.storageClassName === 'gp3-wffc' && p.status?.phase === 'Bound')).toBe(true);
+  }, FULL_RUN);
 });
 
 describe('choosing the backup', () => {
