@@ -284,6 +284,13 @@ function failuresOf(failed: DeleteManyResult['failed']): { locked: number; other
 async function clearBackup(vault: VaultStore, record: BackupRecord, summaries: readonly string[]): Promise<{ deleted: number; locked: number; errors: string[] }> {
   // Summaries first: once they are gone no backup takes this one as its parent.
   const first = await vault.deleteMany(summaries);
+  if (first.failed.length > 0) {
+    // A summary left must still find its index: garbage collection reads the index of every
+    // summary, and one it cannot read stops the collection. Everything else stays for the next
+    // run, which deletes the summaries again first.
+    const { locked, other } = failuresOf(first.failed);
+    return { deleted: first.deleted.length, locked, errors: other };
+  }
   const own: string[] = [];
   for await (const o of vault.list(backupPrefix(record.backupId))) own.push(o.key);
   const second = await vault.deleteMany(own);

@@ -115,6 +115,32 @@ describe('garbage collection', () => {
     expect(again.last).toMatchObject({ packsDeleted: 1, packsFailed: 0, errors: [] });
   });
 
+  it('leaves an expired backup whole when one of its summaries cannot be deleted, so garbage collection still reads its index; the next run clears it', async () => {
+    now = new Date('2031-02-01T12:00:00.000Z');
+    const deleteMany = vault.deleteMany.bind(vault);
+    const summary = volumeSummaryKey('old', 'minio');
+    let failing = true;
+    vault.deleteMany = async (keys: readonly string[]): Promise<DeleteManyResult> => {
+      if (!failing || !keys.includes(summary)) return deleteMany(keys);
+      const r = await deleteMany(keys.filter((k) => k !== summary));
+      return { deleted: r.deleted, failed: [...r.failed, { key: summary, error: new Error('InternalError: We encountered an internal error. Please try again.') }] };
+    };
+
+    const outcome = await applyPolicy({ catalog, vault }, run(now), resolvePlan(config, PLAN), await catalog.listBackups(), { keepSnapshots: 1 });
+    const { last } = await collectAll(run(now), 256);
+
+    expect(outcome.expired.map((e) => [e.backupId, e.cleared])).toEqual([['old', false]]);
+    expect(outcome.errors).toEqual([expect.stringContaining('InternalError')]);
+    expect(await keysUnder(vault, backupPrefix('old'))).toContain(volumeIndexKey('old', 'minio'));
+    // The summary still names the index, which is still there: nothing "old" needs is collected.
+    expect(last).toMatchObject({ packsDeleted: 0, errors: [] });
+    failing = false;
+    await applyPolicy({ catalog, vault }, run(now), resolvePlan(config, PLAN), await catalog.listBackups(), { keepSnapshots: 1 });
+    expect((await catalog.getBackup('old'))?.expired?.cleared).toBe(true);
+    expect(await keysUnder(vault, backupPrefix('old'))).toEqual([]);
+    expect((await collectAll(run(now), 256)).last.packsDeleted).toBeGreaterThan(0);
+  });
+
   it('stops when an index cannot be read: with one reference unknown nothing is proven unreferenced', async () => {
     await vault.put(volumeIndexKey('new', 'minio'), Buffer.from('not gzip'));
     const before = await packCount();
