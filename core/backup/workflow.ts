@@ -358,6 +358,10 @@ export async function finalizeStep(
   await timeline(s, id).record('Export', { endedAt: now.toISOString(), outcome: 'Succeeded', detail: `${exports.length} volume(s) exported` });
   return asStep(timeline(s, id), 'Finalize', { ends: true }, async () => {
     const record = await s.catalog.getBackup(id);
+    // A retried Task whose first attempt recorded the backup (and then timed out, or failed to
+    // release the lock): the backup is made. Writing its index again would be refused by a
+    // locked vault that holds the first one, and send an Available backup down the failure path.
+    if (record?.status === 'Available') return finalizedAlready(s, backup, record);
     // A step the workflow passed over (RecountRows, whose Task timed out) is still open: it ended
     // without a result, which describe must not show as running.
     await closePassedOverSteps(timeline(s, id), record?.steps, 'Finalize');
@@ -410,6 +414,20 @@ export async function finalizeStep(
   });
 }
 
+/** What is left of Finalize for backup `record`, already recorded Available: releasing the plan's lock. */
+async function finalizedAlready(s: Services<'catalog'>, backup: PreparedBackup, record: BackupRecord): Promise<FinalizeResult> {
+  await s.catalog.releaseLock(backup.plan, backup.executionId);
+  return {
+    backupId: record.backupId,
+    plan: backup.plan,
+    status: 'Available',
+    durationSeconds: record.durationSeconds ?? 0,
+    sizeBytes: record.sizeBytes ?? 0,
+    bytesUploaded: record.bytesUploaded ?? 0,
+    indexKey: record.indexKey ?? backupRecordKey(record.backupId),
+  };
+}
+
 /**
  * CleanUp, the failure path's first step: marks the record closing, so no step creates anything
  * more for the backup (see core/workflow/closing.ts), then removes every export Job and clone
@@ -417,6 +435,9 @@ export async function finalizeStep(
  * whatever step failed.
  */
 export async function cleanUpStep(s: Services<'kube' | 'catalog' | 'now'>, backup: PreparedBackup): Promise<Swept> {
+  // Recorded Available, its Finalize Task failed after: its VolumeSnapshots are part of it (a
+  // snapshot restore's source), and its exports were removed before Finalize.
+  if ((await s.catalog.getBackup(backup.backupName))?.status === 'Available') return { exports: [], snapshots: [] };
   return sweepBackup(s, await kubeOf(s, backup), backup.namespace, backup.backupName);
 }
 
@@ -460,7 +481,8 @@ export function causeText(cause: string | undefined): string {
 export interface FailResult {
   readonly backupId: string;
   readonly plan: string;
-  readonly status: 'Failed';
+  /** `Failed`; or `Available` when Finalize recorded it so before its Task failed (the execution fails, not the backup). */
+  readonly status: 'Failed' | 'Available';
   /** The timeline step that failed. */
   readonly failedStep: string;
   /** The Task that failed, as the console names it (when the record knows it). */
@@ -477,6 +499,12 @@ export async function markFailedStep(s: Services<'catalog' | 'now' | 'events' | 
   const id = backup.backupName;
   const record = await s.catalog.getBackup(id);
   const at = failedStepOf(record?.steps);
+  if (record?.status === 'Available') {
+    // Finalize recorded the backup, then its Task failed: the backup stays Available (no
+    // failed.json, no "Backup Failed"); the lock it may not have released is released here.
+    await s.catalog.releaseLock(backup.plan, backup.executionId);
+    return { backupId: id, plan: backup.plan, status: 'Available', failedStep: at.step, ...(at.state ? { failedState: at.state } : {}), durationSeconds: record.durationSeconds ?? 0 };
+  }
   const cause = timeoutCause(record?.steps, at, error.Error, causeText(error.Cause));
   const failed = { backupId: id, plan: backup.plan, cluster: backup.cluster.name, namespace: backup.namespace, startedAt: backup.startedAt, executionId: backup.executionId };
   const durationSeconds = await recordBackupFailed(s, failed, record?.steps, at, error.Error, cause);

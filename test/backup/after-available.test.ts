@@ -1,0 +1,68 @@
+/**
+ * A backup recorded Available whose Finalize Task then failed (its Lambda timed out after the
+ * update, or releasing the lock failed past its retries). The Task is retried, and the failure
+ * path may run after it: neither may turn a made backup into a Failed one, delete its
+ * VolumeSnapshots, or leave the plan locked.
+ */
+import { describe, expect, it } from '@jest/globals';
+import type { BackupEvent } from '../../core/backup/events.js';
+import { cleanUpStep, finalizeStep, markFailedStep } from '../../core/backup/workflow.js';
+import { InMemoryCatalog } from '../../core/catalog/memory.js';
+import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
+import { failedMarkerKey } from '../../core/vault/layout.js';
+import type { PreparedBackup } from '../../core/workflow/contracts.js';
+import { backupRecord } from '../cli/helpers.js';
+import { keysUnder } from '../retention/helpers.js';
+
+const NOW = new Date('2026-11-23T02:10:00.000Z');
+const EXECUTION = 'arn:aws:states:us-east-1:123456789012:execution:milvus-guard-backup:nightly-1';
+const BACKUP: PreparedBackup = {
+  plan: 'milvus-production-backup',
+  backupName: 'nightly-1',
+  namespace: 'vector-db',
+  cluster: { name: 'prod', eksClusterName: 'prod-eks', region: 'us-east-1' },
+  vault: { name: 'primary', bucket: 'vault', region: 'us-east-1' },
+  executionId: EXECUTION,
+  startedAt: '2026-11-23T02:00:00.000Z',
+  retainUntil: '2026-12-23T02:00:00.000Z',
+};
+const available = backupRecord({ executionId: EXECUTION, durationSeconds: 180, sizeBytes: 4096, bytesUploaded: 1024, indexKey: 'backups/nightly-1/backup.json' });
+
+/** The catalog with `available` recorded and its plan still locked by the execution, a vault, and the events published. */
+async function afterFinalizeRecorded() {
+  const catalog = new InMemoryCatalog();
+  await catalog.createBackup(available);
+  await catalog.acquireLock(BACKUP.plan, { backupId: BACKUP.backupName, executionId: EXECUTION }, NOW, new Date(NOW.getTime() + 3600_000));
+  const vault = new InMemoryVaultStore('memory://vault', { now: () => NOW });
+  const events: BackupEvent[] = [];
+  const noCluster = () => Promise.reject(new Error('no cluster call is expected'));
+  const s = { catalog, vault, now: () => NOW, kube: noCluster, events: { publish: async (e: BackupEvent) => void events.push(e) } };
+  return { catalog, vault, events, s };
+}
+
+describe('a backup recorded Available before its Finalize Task failed', () => {
+  it('a retried Finalize writes nothing again, releases the lock and answers what the record says', async () => {
+    const { catalog, vault, s } = await afterFinalizeRecorded();
+
+    const result = await finalizeStep(s, BACKUP, {} as never, { items: [] } as never, []);
+
+    expect(result).toEqual({ backupId: 'nightly-1', plan: BACKUP.plan, status: 'Available', durationSeconds: 180, sizeBytes: 4096, bytesUploaded: 1024, indexKey: 'backups/nightly-1/backup.json' });
+    expect(await keysUnder(vault, '')).toEqual([]);
+    expect(await catalog.lockHolder(BACKUP.plan, NOW)).toBeUndefined();
+    expect((await catalog.getBackup('nightly-1'))?.status).toBe('Available');
+  });
+
+  it('the failure path keeps its snapshots and leaves it Available, with no failed.json or "Backup Failed", and releases the lock', async () => {
+    const { catalog, vault, events, s } = await afterFinalizeRecorded();
+
+    const swept = await cleanUpStep(s as never, BACKUP);
+    const failed = await markFailedStep(s, BACKUP, { Error: 'States.Timeout', Cause: 'Task timed out after 300 seconds' });
+
+    expect(swept).toEqual({ exports: [], snapshots: [] });
+    expect(failed).toMatchObject({ status: 'Available' });
+    expect((await catalog.getBackup('nightly-1'))?.status).toBe('Available');
+    expect(await vault.head(failedMarkerKey('nightly-1'))).toBeUndefined();
+    expect(events).toEqual([]);
+    expect(await catalog.lockHolder(BACKUP.plan, NOW)).toBeUndefined();
+  });
+});
