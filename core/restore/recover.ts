@@ -13,7 +13,7 @@
  */
 import type { RestoreRecord } from '../catalog/record.js';
 import { EXECUTION_ENDED, type ExecutionEnded } from '../backup/recover.js';
-import { UserError } from '../errors.js';
+import { TRANSIENT_ERROR_NAMES, UserError } from '../errors.js';
 import type { RestoreServices } from './context.js';
 import { deleteRestoreTemporaries } from './volumes.js';
 import { markRestoreFailedStep, type FailingRestore } from './workflow.js';
@@ -31,7 +31,27 @@ export interface RestoreRecovery {
   readonly leftBehind?: string;
 }
 
-type RecoverServices = Pick<RestoreServices, 'config' | 'catalog' | 'now' | 'kube' | 'events'>;
+type RecoverServices = Pick<RestoreServices, 'config' | 'catalog' | 'now' | 'kube' | 'events' | 'sleep'>;
+
+/** Waits between the attempts at removing a restore's temporaries (a throttled or restarting API server). */
+export const RECOVERY_BACKOFF_MS = [2_000, 8_000, 30_000] as const;
+
+/**
+ * `work`, again after each wait of RECOVERY_BACKOFF_MS while it fails with a transient error (an
+ * API server that throttles, restarts or drops a connection): a recovery runs outside the state
+ * machine's Retry. Past the last wait (40 s in all) the cluster counts as unreachable.
+ */
+async function retryTransient<T>(s: Pick<RecoverServices, 'sleep'>, work: () => Promise<T>): Promise<T> {
+  for (const wait of RECOVERY_BACKOFF_MS) {
+    try {
+      return await work();
+    } catch (err) {
+      if (!(TRANSIENT_ERROR_NAMES as readonly string[]).includes((err as Error).name)) throw err;
+      await s.sleep(wait);
+    }
+  }
+  return work();
+}
 
 /**
  * The restore as the failure path needs it, rebuilt from its record: the target cluster comes
@@ -70,7 +90,7 @@ export async function recoverRestore(s: RecoverServices, record: RestoreRecord, 
   await s.catalog.updateRestore(id, { closingAt: s.now().toISOString() });
   let removed: string[];
   try {
-    removed = await deleteRestoreTemporaries(await s.kube(restore.to.cluster), restore);
+    removed = await retryTransient(s, async () => deleteRestoreTemporaries(await s.kube(restore.to.cluster), restore));
   } catch (err) {
     // The cluster is unreachable (gone with its region, its endpoint private, access revoked):
     // the record must still end, or it stays InProgress, holding its backup from retention.

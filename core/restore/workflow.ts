@@ -32,7 +32,7 @@ import { readProgress } from '../datamover/progress.js';
 import { restoreProgressKey } from '../vault/layout.js';
 import type { VaultStore } from '../vault/store.js';
 import { archiveRestoreOf, checkThaw, startThaw, type ThawStep } from './thaw.js';
-import { RESTORE_LABEL, restoreLabels } from './names.js';
+import { RESTORE_LABEL, restoreLabels, restoreSelector } from './names.js';
 import { publishRecorded } from '../backup/events.js';
 
 type Services<K extends keyof RestoreServices> = Pick<RestoreServices, K>;
@@ -479,7 +479,7 @@ export async function markRestoreFailedStep(
   else if (cleanup.error) {
     // Without the cluster, a namespace created but not yet recorded cannot be told from none.
     const what = record?.createdNamespace === undefined ? `whatever the restore created in ${ns}, if anything,` : `${ns} and the restore's temporary objects`;
-    leftBehind = `${what} (cleanup failed: ${causeText(cleanup.error.Cause) || cleanup.error.Error}); delete them by hand once inspected (label milvus-guard.io/restore=${id})`;
+    leftBehind = `${what} (cleanup failed: ${causeText(cleanup.error.Cause) || cleanup.error.Error}); delete them by hand once inspected (label ${restoreSelector(id)})`;
   } else if (record?.createdNamespace === undefined) leftBehind = 'nothing: the restore failed before it created anything in the cluster';
   else if (restore.cleanupOnFailure && !record.createdNamespace) leftBehind = `${ns} with what the restore created in it: it existed before the restore, so cleanup leaves it`;
   else leftBehind = `${ns} as the restore left it, for inspection; delete it when done: kubectl delete namespace ${restore.to.namespace}`;

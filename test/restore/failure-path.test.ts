@@ -12,7 +12,8 @@ import { InMemoryCatalog } from '../../core/catalog/memory.js';
 import { loadConfigFile } from '../../core/config/parse.js';
 import { makeKubeClients } from '../../core/kube/connect.js';
 import type { RestoreServices } from '../../core/restore/context.js';
-import { recoverRestore } from '../../core/restore/recover.js';
+import { recoverRestore, RECOVERY_BACKOFF_MS } from '../../core/restore/recover.js';
+import { restoreSelector } from '../../core/restore/names.js';
 import type { PreparedRestore } from '../../core/workflow/restore-state.js';
 import { makeRestoreStepHandlers } from '../../lambdas/restore/handlers.js';
 import { LocalMetrics } from '../../local/workflows/metrics.js';
@@ -26,9 +27,10 @@ async function servicesWith(record: ReturnType<typeof restoreRecord>, kube: Rest
   const catalog = new InMemoryCatalog();
   await catalog.createRestore(record);
   const events: BackupEvent[] = [];
+  const waits: number[] = [];
   const config = await loadConfigFile('examples/production.yaml');
-  const services = { config, catalog, kube, now: () => NOW, events: { publish: async (e: BackupEvent) => void events.push(e) } } as unknown as RestoreServices;
-  return { catalog, events, services };
+  const services = { config, catalog, kube, now: () => NOW, sleep: async (ms: number) => void waits.push(ms), events: { publish: async (e: BackupEvent) => void events.push(e) } } as unknown as RestoreServices;
+  return { catalog, events, services, waits };
 }
 
 describe('MarkRestoreFailed after the restore was recorded Completed', () => {
@@ -76,11 +78,13 @@ describe('recovering a restore whose target cluster cannot be reached', () => {
   };
   const record = restoreRecord({ status: 'InProgress', completedAt: undefined, rtoSeconds: undefined, createdNamespace: true, validation: undefined });
 
-  it('still marks the record Failed, saying what could not be removed and how to find it', async () => {
-    const { catalog, events, services } = await servicesWith(record, unreachable);
+  it('still marks the record Failed, after retrying for a while, saying what could not be removed and how to find it', async () => {
+    const { catalog, events, services, waits } = await servicesWith(record, unreachable);
 
     const recovery = await recoverRestore(services, record, 'ended ABORTED');
 
+    // A refused connection may be an API server restarting: tried again after each wait, on the injected clock.
+    expect(waits).toEqual([...RECOVERY_BACKOFF_MS]);
     expect(recovery).toMatchObject({ restoreId: record.restoreId, outcome: 'recovered', removed: [] });
     const after = await catalog.getRestore(record.restoreId);
     expect(after).toMatchObject({
@@ -90,11 +94,36 @@ describe('recovering a restore whose target cluster cannot be reached', () => {
         error: 'ExecutionEnded',
         cause: expect.stringContaining('ended ABORTED without reaching its failure path; milvus-guard could not remove the temporary objects it left'),
         leftBehind: expect.stringMatching(
-          new RegExp(`^namespace vector-db-dr in cluster prod and the restore's temporary objects \\(cleanup failed: .*ECONNREFUSED.*\\); delete them by hand once inspected \\(label milvus-guard.io/restore=${record.restoreId}\\)$`),
+          new RegExp(`^namespace vector-db-dr in cluster prod and the restore's temporary objects \\(cleanup failed: .*ECONNREFUSED.*\\); delete them by hand once inspected \\(label ${restoreSelector(record.restoreId)}\\)$`),
         ),
       },
     });
     expect(events.map((e) => e.detailType)).toEqual(['Restore Failed']);
+  });
+
+  it('names the label the objects carry, also for a restore id too long to be a label value', async () => {
+    const long = restoreRecord({ restoreId: 'milvus-production-backup-long-plan-name-20261123020000-r20261123100000', status: 'InProgress', completedAt: undefined, rtoSeconds: undefined, createdNamespace: true, validation: undefined });
+    const { catalog, services } = await servicesWith(long, unreachable);
+
+    await recoverRestore(services, long, 'ended ABORTED');
+
+    const selector = restoreSelector(long.restoreId);
+    expect(selector).not.toContain(long.restoreId);
+    expect((await catalog.getRestore(long.restoreId))?.failure?.leftBehind).toContain(`(label ${selector})`);
+  });
+
+  it('retries a blip and removes the temporaries once the API server answers', async () => {
+    let calls = 0;
+    const flaky: RestoreServices['kube'] = async () => {
+      if (++calls === 1) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:443'), { name: 'KubernetesTransientError' });
+      return { batch: { listNamespacedJob: async () => ({ items: [] }) }, core: { listNamespacedPod: async () => ({ items: [] }) }, custom: { listNamespacedCustomObject: async () => ({ items: [] }), listClusterCustomObject: async () => ({ items: [] }) } } as never;
+    };
+    const { catalog, services, waits } = await servicesWith(record, flaky);
+
+    await recoverRestore(services, record, 'ended ABORTED');
+
+    expect(waits).toEqual([RECOVERY_BACKOFF_MS[0]]);
+    expect((await catalog.getRestore(record.restoreId))?.failure?.cause).toContain('milvus-guard removed 0 temporary object(s)');
   });
 
   it('does not claim nothing was created when the record does not know yet', async () => {
