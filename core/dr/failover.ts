@@ -204,8 +204,10 @@ export async function recordFailoverStep(s: Services<'catalog' | 'now' | 'events
   if (recorded && recorded.status !== 'InProgress') return reportOf(failover, recorded);
   const now = s.now();
   const restore = await s.catalog.getRestore(failover.failoverId);
-  const failure = restoreFailure(restoreError) ?? (restore?.failure ? { error: restore.failure.error, cause: restore.failure.cause } : undefined);
-  const completed = restore?.status === 'Completed' && !failure;
+  // A restore recorded Completed was validated: an error of its execution after that (its
+  // Complete Task timed out after the update) does not fail the failover.
+  const completed = restore?.status === 'Completed';
+  const failure = completed ? undefined : (restoreFailure(restoreError) ?? (restore?.failure ? { error: restore.failure.error, cause: restore.failure.cause } : undefined));
   const rtoSeconds = Math.max(0, (now.getTime() - Date.parse(failover.requestedAt)) / 1000);
   const report: FailoverReport = {
     failoverId: failover.failoverId,

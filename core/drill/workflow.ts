@@ -204,7 +204,9 @@ export async function recordEvidenceStep(
 ): Promise<{ drillId: string; plan: string; passed: boolean; evidenceKey: string; achievedRpoSeconds: number; achievedRtoSeconds?: number }> {
   const now = s.now();
   const record: RestoreRecord | undefined = await s.catalog.getRestore(drill.drillId);
-  const failure = restoreFailure(outcome.restoreError);
+  // A restore recorded Completed was validated: an error of its execution after that (its
+  // Complete Task timed out after the update) is not the restore's.
+  const failure = record?.status === 'Completed' ? undefined : restoreFailure(outcome.restoreError);
   const ageSeconds = Math.max(0, (Date.parse(drill.startedAt) - Date.parse(drill.backupCompletedAt)) / 1000);
   // Without a record the restore never got past Prepare and created nothing; with one, a drill
   // that cleans up must have deleted its namespace (one it did not create was not the drill's).

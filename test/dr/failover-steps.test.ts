@@ -79,6 +79,19 @@ describe('RecordFailover', () => {
     expect(events.map((e) => e.detailType)).toEqual(['Failover Completed']);
   });
 
+  it('records Completed when the nested restore was recorded Completed and its execution failed after (a Complete Task timeout)', async () => {
+    const { config, catalog, events, publish } = await setUp();
+    await catalog.recordReplication(complete);
+    const { failover } = await prepareFailoverStep({ config, catalog, region: REGION }, request(input));
+    await catalog.createRestore(restoreRecord({ restoreId: failover.failoverId, targetCluster: 'dr', targetNamespace: 'vector-db' }));
+
+    const report = await recordFailoverStep({ catalog, events: publish, now: () => new Date('2026-11-23T12:10:00.000Z') }, failover, { Error: 'States.Timeout', Cause: 'Task timed out after 300 seconds' });
+
+    expect(report).toMatchObject({ status: 'Completed', rtoSeconds: 600 });
+    expect(report.failure).toBeUndefined();
+    expect(events.map((e) => e.detailType)).toEqual(['Failover Completed']);
+  });
+
   it("records Failed with the nested restore's own error", async () => {
     const { config, catalog, events, publish } = await setUp();
     await catalog.recordReplication(complete);

@@ -40,3 +40,21 @@ describe('drill evidence of collections dropped during the backup', () => {
     ]);
   });
 });
+
+describe('drill evidence of a restore recorded Completed whose execution failed after', () => {
+  it('passes: the restore was validated; a Complete Task timeout after the update is not its failure', async () => {
+    const catalog = new InMemoryCatalog();
+    const vault = new InMemoryVaultStore();
+    await catalog.createRestore(restoreRecord({ restoreId: drill.drillId }));
+
+    const { evidenceKey, passed } = await recordEvidenceStep({ catalog, vault, events: { publish: async () => {} }, now: NOW }, drill, {
+      restoreError: { Error: 'States.Timeout', Cause: 'Task timed out after 300 seconds' },
+      cleanup: { namespaceDeleted: true },
+    });
+
+    const evidence = DrillEvidence.parse(JSON.parse((await vault.get(evidenceKey)).toString('utf8')));
+    expect(passed).toBe(true);
+    expect(evidence.restore).toMatchObject({ status: 'Completed' });
+    expect(evidence.restore.error).toBeUndefined();
+  });
+});
