@@ -322,6 +322,8 @@ describe('backup workflow', () => {
   });
 
   it('sends undeliverable schedules to an encrypted dead-letter queue', () => {
+    const [queue] = Object.entries(primary.findResources('AWS::SQS::Queue')).filter(([id]) => id.startsWith('BackupWorkflowScheduleDeadLetterQueue'));
+    expect(queue![1].Properties).toMatchObject({ SqsManagedSseEnabled: true });
   });
 });
 
