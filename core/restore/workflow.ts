@@ -470,7 +470,12 @@ export async function markRestoreFailedStep(
   const ns = `namespace ${restore.to.namespace} in cluster ${restore.to.cluster.name}`;
   if (record?.status === 'Completed') {
     // Complete recorded the restore validated and then its Task failed. The data is restored and
-    // checked; the record keeps saying so, and no "Restore Failed" tells otherwise.
+    // checked; the record keeps saying so, and no "Restore Failed" tells otherwise. A Task killed
+    // (timed out) after the update left its step open: it ends now, as what it did.
+    const complete = record.steps?.Complete;
+    if (complete?.startedAt && !complete.endedAt) {
+      await timeline(s, id).record('Complete', { endedAt: now.toISOString(), outcome: 'Succeeded', detail: `recorded Completed; the Task then ended with ${error.Error}` });
+    }
     return { restoreId: id, plan: restore.plan, status: 'Completed', ...failedAt, leftBehind: `${ns}, restored and validated: the restore was recorded Completed before ${error.Error} failed the execution` };
   }
   const cause = timeoutCause(record?.steps, at, error.Error, causeText(error.Cause));

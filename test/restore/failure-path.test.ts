@@ -36,7 +36,8 @@ async function servicesWith(record: ReturnType<typeof restoreRecord>, kube: Rest
 describe('MarkRestoreFailed after the restore was recorded Completed', () => {
   // Complete records the restore Completed, then publishes and returns. A Task that fails after
   // the update (its Lambda timed out, or crashed past its retries) takes the failure path.
-  const record = restoreRecord({ status: 'Completed' });
+  // Killed after the update: its Complete step started and never ended.
+  const record = restoreRecord({ status: 'Completed', steps: { ...restoreRecord().steps, Complete: { startedAt: '2026-11-23T10:02:00.000Z' } } });
   const cluster = { name: 'prod', eksClusterName: 'prod-eks', region: 'us-east-1' };
   const prepared: PreparedRestore = {
     restoreId: record.restoreId,
@@ -62,7 +63,11 @@ describe('MarkRestoreFailed after the restore was recorded Completed', () => {
     const result = await handler({ restore: prepared, error: { Error: 'States.Timeout', Cause: 'Task timed out after 300 seconds' }, cleanup: { removed: [], namespaceDeleted: false } }, context);
 
     expect(result).toMatchObject({ status: 'Completed', leftBehind: expect.stringContaining('restored and validated: the restore was recorded Completed before States.Timeout failed the execution') });
-    expect(await catalog.getRestore(record.restoreId)).toEqual(record);
+    const after = await catalog.getRestore(record.restoreId);
+    expect(after).toMatchObject({ status: 'Completed', completedAt: record.completedAt, rtoSeconds: record.rtoSeconds, validation: record.validation });
+    expect(after?.failure).toBeUndefined();
+    // The step the killed Task left open ends, as what it did.
+    expect(after?.steps.Complete).toEqual({ startedAt: '2026-11-23T10:02:00.000Z', endedAt: NOW.toISOString(), outcome: 'Succeeded', detail: 'recorded Completed; the Task then ended with States.Timeout' });
     expect(events).toEqual([]);
     expect(metrics.published).toEqual([]);
   });
