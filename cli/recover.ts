@@ -20,6 +20,13 @@ import { UserError } from '../core/errors.js';
 import { drStackName, drStateMachineName, primaryStackName, RECOVERY_OUTPUTS, stateMachineName } from '../core/naming.js';
 import { explainAwsErrors } from './commands/common.js';
 
+/**
+ * How long after an execution ended `cancel` leaves its recovery to the rule: Lambda runs the
+ * rule's asynchronous invocation at once and retries it twice (about 1 and 2 minutes later).
+ * A second recovery running beside it would run post hooks and publish the failure twice.
+ */
+export const RULE_RECOVERY_MINUTES = 15;
+
 export type Cancelled =
   /** The execution was running and is stopped; the rule recovers after it. */
   | { readonly action: 'stopped'; readonly executionArn: string }
@@ -43,10 +50,11 @@ function recoveryStack(config: Config, workflow: 'backup' | 'restore', stateMach
 
 /**
  * Cancels the `workflow` execution `executionArn` of record `id`: stops it when it runs, and
- * otherwise runs its recovery at once (see the file's comment). Throws a `UserError` saying what
- * to do when the recovery fails.
+ * otherwise runs its recovery now (see the file's comment), unless it ended less than
+ * RULE_RECOVERY_MINUTES ago, when the rule's own recovery may still be running. Throws a
+ * `UserError` saying what to do when there is nothing to do yet or the recovery fails.
  */
-export async function cancelExecution(config: Config, workflow: 'backup' | 'restore', id: string, executionArn: string): Promise<Cancelled> {
+export async function cancelExecution(config: Config, workflow: 'backup' | 'restore', id: string, executionArn: string, now: () => Date = () => new Date()): Promise<Cancelled> {
   const { region, stateMachine } = partsOf(executionArn);
   const sfnTarget = { service: 'Step Functions', resource: `execution ${executionArn}`, region, actions: ['states:DescribeExecution', 'states:StopExecution'] };
   const sfn = explainAwsErrors(sfnTarget, new SFNClient({ region }));
@@ -54,6 +62,18 @@ export async function cancelExecution(config: Config, workflow: 'backup' | 'rest
   if (execution.status === 'RUNNING' || execution.status === 'PENDING_REDRIVE') {
     await sfn.send(new StopExecutionCommand({ executionArn, cause: `cancelled with milvus-guard ${workflow} cancel` }));
     return { action: 'stopped', executionArn };
+  }
+
+  if (execution.status === 'SUCCEEDED') {
+    throw new UserError(`${workflow} ${id}'s execution ${executionArn} succeeded, yet its record says InProgress: nothing was changed; see milvus-guard ${workflow} describe ${id}`);
+  }
+  const endedAt = execution.stopDate ?? execution.startDate;
+  const endedMinutes = endedAt ? (now().getTime() - endedAt.getTime()) / 60_000 : Infinity;
+  if (endedMinutes < RULE_RECOVERY_MINUTES) {
+    throw new UserError(
+      `${workflow} ${id}'s execution ended ${execution.status} ${Math.floor(endedMinutes)} minute(s) ago, and the RecoverEnded rule is recovering it (with retries); ` +
+        `if its record is still InProgress ${RULE_RECOVERY_MINUTES} minutes after the end, run milvus-guard ${workflow} cancel ${id} again`,
+    );
   }
 
   const stackName = recoveryStack(config, workflow, stateMachine, region);
@@ -79,6 +99,11 @@ export async function cancelExecution(config: Config, workflow: 'backup' | 'rest
     const { errorType, errorMessage } = (payload ?? {}) as { errorType?: string; errorMessage?: string };
     throw new UserError(
       `the recovery of ${workflow} ${id} failed: ${errorType ?? answer.FunctionError}: ${errorMessage ?? 'no message'}. Its record stays InProgress; fix the cause and run milvus-guard ${workflow} cancel ${id} again (the function's log: /aws/lambda/${functionName})`,
+    );
+  }
+  if (!(payload as { recovered?: string } | undefined)?.recovered) {
+    throw new UserError(
+      `RecoverExecution found nothing to recover for ${workflow} ${id} (execution ${executionArn}): its record is no longer InProgress, or names another execution, or its plan is not in the deployed config; see milvus-guard ${workflow} describe ${id}`,
     );
   }
   return { action: 'recovered', executionArn, status: execution.status!, result: payload };

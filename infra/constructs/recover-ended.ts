@@ -65,7 +65,7 @@ export class RecoverEndedExecutions extends Construct {
       function: props.recover,
       retryAttempts: 2,
       maxEventAge: Duration.hours(6),
-      // Grants the function's role sqs:SendMessage on this queue only.
+      // Grants the function's role sqs:SendMessage on this queue (the role the workflows' functions share).
       onFailure: new destinations.SqsDestination(this.failedRecoveries),
     });
 
@@ -75,11 +75,13 @@ export class RecoverEndedExecutions extends Construct {
         `The recovery after a ${props.name} execution that ended without its failure path failed, so its ${props.workflow} record stays InProgress` +
         (props.workflow === 'backup' ? ' and holds its plan lock until the next backup recovers it' : ' and keeps its backup from retention') +
         `. See why in the function's log (${props.recover.functionName}) or the message in the queue <${this.node.path}/FailedRecoveries>, fix the cause, then run: milvus-guard ${props.workflow} cancel ID (milvus-guard ${props.workflow} list shows the InProgress one).`,
-      metric: this.failedRecoveries.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5) }),
+      // Each failure that arrives, not the queue's depth: the messages stay 14 days, and an alarm
+      // on the depth would stay in ALARM and tell nobody of the next failed recovery.
+      metric: this.failedRecoveries.metricNumberOfMessagesSent({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
       threshold: 0,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 1,
-      // SQS reports the queue's depth every few minutes; a gap in that report is not a failure.
+      // No message sent in a period is no failure.
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
     if (props.alarmTopic) this.failedRecoveriesAlarm.addAlarmAction(new cloudwatchActions.SnsAction(props.alarmTopic));

@@ -151,7 +151,7 @@ describe('backup cancel on AWS', () => {
 
   it('runs the recovery of an execution that already ended with the backup InProgress, passing the plan in its input', async () => {
     ddb.on(GetCommand).resolvesOnce({ Item: { ...available, status: 'InProgress', executionId: EXECUTION } }).resolves({ Item: { ...available, status: 'Failed', executionId: EXECUTION } });
-    sfn.on(DescribeExecutionCommand).resolves({ status: 'TIMED_OUT', executionArn: EXECUTION, stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:milvus-guard-backup', input: '{"plan":"milvus-production-backup"}', startDate: new Date() });
+    sfn.on(DescribeExecutionCommand).resolves({ status: 'TIMED_OUT', executionArn: EXECUTION, stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:milvus-guard-backup', input: '{"plan":"milvus-production-backup"}', startDate: new Date('2026-01-05T02:00:00Z'), stopDate: new Date('2026-01-05T04:00:00Z') });
     cfn.on(DescribeStacksCommand).resolves({ Stacks: [{ StackName: 'milvus-guard-us-east-1', StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date(), Outputs: [{ OutputKey: 'RecoverEndedBackupsFunction', OutputValue: 'backup-recover' }] }] });
     lambda.on(InvokeCommand).resolves({ StatusCode: 200, Payload: new TextEncoder().encode('{"recovered":"nightly-1"}') as InvokeCommandOutput['Payload'] });
     const cli = program();

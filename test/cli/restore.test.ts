@@ -150,7 +150,7 @@ describe('restore cancel on AWS', () => {
   const cfn = mockClient(CloudFormationClient);
   const lambda = mockClient(LambdaClient);
   const inProgress = restoreRecord({ status: 'InProgress', executionId: EXECUTION, completedAt: undefined, rtoSeconds: undefined });
-  const ended = { status: 'ABORTED' as const, executionArn: EXECUTION, name: 'failover-1', stateMachineArn: 'arn:aws:states:us-west-2:123456789012:stateMachine:milvus-guard-dr-restore', input: '{"backupId":"nightly-1"}', startDate: new Date() };
+  const ended = { status: 'ABORTED' as const, executionArn: EXECUTION, name: 'failover-1', stateMachineArn: 'arn:aws:states:us-west-2:123456789012:stateMachine:milvus-guard-dr-restore', input: '{"backupId":"nightly-1"}', startDate: new Date('2026-01-05T09:00:00Z'), stopDate: new Date('2026-01-05T10:00:00Z') };
   /** A function's answer as the SDK gives it: JSON bytes. */
   const payloadOf = (value: unknown) => new TextEncoder().encode(JSON.stringify(value)) as InvokeCommandOutput['Payload'];
   beforeEach(() => {
@@ -209,6 +209,33 @@ describe('restore cancel on AWS', () => {
     await expect(run).rejects.toThrow(
       'the recovery of restore nightly-1-r20261123100000 failed: ProvisionedThroughputExceededException: The level of configured provisioned throughput for the table was exceeded. Its record stays InProgress; fix the cause and run milvus-guard restore cancel nightly-1-r20261123100000 again (the function\'s log: /aws/lambda/fn-1)',
     );
+  });
+
+  it('leaves an execution that ended minutes ago to the rule, whose recovery may still be running', async () => {
+    ddb.on(GetCommand).resolves({ Item: inProgress });
+    sfn.on(DescribeExecutionCommand).resolves({ ...ended, stopDate: new Date(Date.now() - 4 * 60_000) });
+
+    await expect(cli().run('restore', 'cancel', 'nightly-1-r20261123100000', '-c', CONFIG)).rejects.toThrow(
+      "restore nightly-1-r20261123100000's execution ended ABORTED 4 minute(s) ago, and the RecoverEnded rule is recovering it (with retries); if its record is still InProgress 15 minutes after the end, run milvus-guard restore cancel nightly-1-r20261123100000 again",
+    );
+    expect(lambda.commandCalls(InvokeCommand)).toHaveLength(0);
+  });
+
+  it('changes nothing for an execution that succeeded with its record InProgress, and says so', async () => {
+    ddb.on(GetCommand).resolves({ Item: inProgress });
+    sfn.on(DescribeExecutionCommand).resolves({ ...ended, status: 'SUCCEEDED' });
+
+    await expect(cli().run('restore', 'cancel', 'nightly-1-r20261123100000', '-c', CONFIG)).rejects.toThrow(/execution .* succeeded, yet its record says InProgress: nothing was changed/);
+    expect(lambda.commandCalls(InvokeCommand)).toHaveLength(0);
+  });
+
+  it('does not report a recovery that did not happen', async () => {
+    ddb.on(GetCommand).resolves({ Item: inProgress });
+    sfn.on(DescribeExecutionCommand).resolves(ended);
+    cfn.on(DescribeStacksCommand).resolves({ Stacks: [{ StackName: 's', StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date(), Outputs: [{ OutputKey: 'RecoverEndedRestoresFunction', OutputValue: 'fn-1' }] }] });
+    lambda.on(InvokeCommand).resolves({ StatusCode: 200, Payload: payloadOf({}) });
+
+    await expect(cli().run('restore', 'cancel', 'nightly-1-r20261123100000', '-c', CONFIG)).rejects.toThrow(/^RecoverExecution found nothing to recover for restore nightly-1-r20261123100000/);
   });
 
   it('asks for a deploy when the stack predates the recovery output', async () => {
