@@ -26,6 +26,11 @@ import type { Controller, ControllerContext } from './context.js';
 export const DEFAULT_STORAGE_CLASS = 'gp3';
 /** The CSI driver the local volumes and snapshots claim to come from. */
 export const CSI_DRIVER = 'ebs.csi.aws.com';
+/**
+ * Provisioners whose classes this cluster serves: the EBS CSI driver, and the in-tree EBS plugin
+ * of EKS's own gp2 class, which CSI migration hands to that driver.
+ */
+const SERVED_PROVISIONERS = new Set([CSI_DRIVER, 'kubernetes.io/aws-ebs']);
 
 /**
  * Serves the default StorageClass the provisioner below stands for, as an EKS cluster with the
@@ -79,9 +84,11 @@ export class VolumeController implements Controller {
     const explicit: string | undefined = pvc.spec.storageClassName ?? undefined;
     if (explicit === '') return { waiting: 'no persistent volumes available for this claim and no storage class is set' };
     const classes = store.list(STORAGE_CLASS);
-    const cls = explicit !== undefined ? classes.find((c) => c.metadata.name === explicit) : classes.find(isDefaultClass);
+    // Of several default classes, the DefaultStorageClass admission plugin takes the newest.
+    const newestDefault = classes.filter(isDefaultClass).sort((a, b) => String(b.metadata.creationTimestamp ?? '').localeCompare(String(a.metadata.creationTimestamp ?? '')))[0];
+    const cls = explicit !== undefined ? classes.find((c) => c.metadata.name === explicit) : newestDefault;
     if (!cls) return { waiting: explicit !== undefined ? `storageclass.storage.k8s.io "${explicit}" not found` : 'no persistent volumes available for this claim and no storage class is set' };
-    if (cls.provisioner !== CSI_DRIVER) return { waiting: `waiting for a volume to be created by the external provisioner "${String(cls.provisioner)}"` };
+    if (!SERVED_PROVISIONERS.has(String(cls.provisioner))) return { waiting: `waiting for a volume to be created by the external provisioner "${String(cls.provisioner)}"` };
     if (cls.volumeBindingMode === 'WaitForFirstConsumer' && !this.consumed(pvc)) return { waiting: 'waiting for first consumer to be created before binding' };
     return { name: cls.metadata.name };
   }

@@ -84,6 +84,20 @@ describe('storage classes, as a real cluster honours them', () => {
   beforeAll(async () => {
     await t.custom.createClusterCustomObject({ ...CLASSES, body: storageClass('gp3-wffc', { volumeBindingMode: 'WaitForFirstConsumer' }) });
     await t.custom.createClusterCustomObject({ ...CLASSES, body: storageClass('efs-sc', { provisioner: 'efs.csi.aws.com', volumeBindingMode: 'Immediate' }) });
+    // EKS's own gp2 class as shipped: the in-tree plugin, which CSI migration hands to the EBS CSI driver.
+    await t.custom.createClusterCustomObject({ ...CLASSES, body: storageClass('gp2', { provisioner: 'kubernetes.io/aws-ebs', parameters: { type: 'gp2', fsType: 'ext4' }, volumeBindingMode: 'WaitForFirstConsumer' }) });
+  });
+
+  it("provisions EKS's gp2 class (the in-tree EBS plugin, migrated to the CSI driver) once a pod mounts its claim", async () => {
+    await t.core.createNamespacedPersistentVolumeClaim({ namespace: NS, body: pvc('eks-gp2', { storageClassName: 'gp2' }) });
+    await t.core.createNamespacedPod({
+      namespace: NS,
+      body: { metadata: { name: 'gp2-consumer' }, spec: { containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'], volumeMounts: [{ name: 'd', mountPath: '/data' }] }], volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'eks-gp2' } }] } },
+    });
+
+    await t.cluster.settle();
+
+    expect(await phaseOf('eks-gp2')).toBe('Bound');
   });
 
   it('leaves a PVC of a class that does not exist, of another provisioner, or of class "" Pending', async () => {
