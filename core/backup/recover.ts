@@ -107,11 +107,11 @@ export interface ExecutionEnded {
 /**
  * RecoverExecution (in AWS, run by an EventBridge rule on the backup state machine's executions
  * that end ABORTED, TIMED_OUT or FAILED): recovers after the backup of that execution when it is
- * still InProgress, i.e. the execution ended without its failure path. A backup whose failure
- * path ran is final already; nothing to do then.
+ * still InProgress, i.e. the execution ended without its failure path, and Step Functions does not
+ * say it runs. A backup whose failure path ran is final already; nothing to do then.
  */
 export async function recoverExecutionStep(
-  s: Pick<BackupServices, 'config' | 'catalog' | 'now' | 'kube' | 'exec' | 'vault' | 'events' | 'dataMover' | 'timings'>,
+  s: Pick<BackupServices, 'config' | 'catalog' | 'now' | 'kube' | 'exec' | 'vault' | 'events' | 'dataMover' | 'timings' | 'executions'>,
   ended: ExecutionEnded,
 ): Promise<{ recovered?: string }> {
   let plan: unknown;
@@ -123,6 +123,8 @@ export async function recoverExecutionStep(
   if (typeof plan !== 'string' || !s.config.plans.some((p) => p.name === plan)) return {};
   const record = (await s.catalog.listBackups({ plan })).find((r) => r.executionId === ended.executionArn && r.status === 'InProgress');
   if (!record) return {};
+  // Not on the event's word: an execution redriven since it failed, or an event made by hand.
+  if ((await s.executions.state(ended.executionArn)) === 'RUNNING') return {};
   await recoverBackup(s, record, `ended ${ended.status}`);
   return { recovered: record.backupId };
 }

@@ -82,7 +82,7 @@ export const DEFAULT_RESTORE_TIMINGS: RestoreTimings = {
 };
 
 /** Every collaborator of the restore and drill steps. */
-export interface RestoreServices extends Pick<BackupServices, 'config' | 'now' | 'kube' | 'vault' | 'catalog' | 'sealer' | 'events' | 'dataMover' | 'objectCopy'> {
+export interface RestoreServices extends Pick<BackupServices, 'config' | 'now' | 'kube' | 'vault' | 'catalog' | 'sealer' | 'events' | 'dataMover' | 'objectCopy' | 'executions'> {
   readonly restoreTimings: RestoreTimings;
   /**
    * Waits `ms` within a step (Validate waits briefly for loads): a timer in a Lambda and in

@@ -32,6 +32,7 @@ export interface RestoreRecovery {
 }
 
 type RecoverServices = Pick<RestoreServices, 'config' | 'catalog' | 'now' | 'kube' | 'events' | 'sleep'>;
+type RecoverExecutionServices = RecoverServices & Pick<RestoreServices, 'executions'>;
 
 /** Waits between the attempts at removing a restore's temporaries (a throttled or restarting API server). */
 export const RECOVERY_BACKOFF_MS = [2_000, 8_000, 30_000] as const;
@@ -109,11 +110,13 @@ export async function recoverRestore(s: RecoverServices, record: RestoreRecord, 
  * state machine's executions that end ABORTED, TIMED_OUT or FAILED, also a drill's or a
  * failover's nested one): recovers after the restore of that execution when it is still
  * InProgress, i.e. the execution ended without its failure path. One whose failure path ran is
- * final already; nothing to do then.
+ * final already; nothing to do then. The event is not taken on trust: an execution Step
+ * Functions says is running (redriven since it failed, or an event made by hand) is left alone.
  */
-export async function recoverRestoreExecutionStep(s: RecoverServices, ended: ExecutionEnded): Promise<{ recovered?: string }> {
+export async function recoverRestoreExecutionStep(s: RecoverExecutionServices, ended: ExecutionEnded): Promise<{ recovered?: string }> {
   const record = (await s.catalog.listRestores()).find((r) => r.executionId === ended.executionArn && r.status === 'InProgress');
   if (!record) return {};
+  if ((await s.executions.state(ended.executionArn)) === 'RUNNING') return {};
   await recoverRestore(s, record, `ended ${ended.status}`);
   return { recovered: record.restoreId };
 }

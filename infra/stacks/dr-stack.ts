@@ -15,7 +15,7 @@
  * the bus in its own region by name (core/naming.ts), so it deploys and runs without that region.
  */
 import { grantMilvusRestoreTargets } from '../constructs/milvus-buckets.js';
-import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { ArnFormat, CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -215,6 +215,11 @@ export class DrStack extends Stack {
     // A restore execution here (a failover's or a drill's nested one, or one started by hand)
     // that ends without its failure path is recovered after, as in the primary region: its
     // hydration Jobs and snapshot objects removed, its record Failed, the namespace left.
+    // RecoverExecution asks whether the execution an event names has ended (built from the name,
+    // as in the primary stack: a reference would make the role depend on the state machine).
+    const restoreExecutions = this.formatArn({ service: 'states', resource: 'execution', resourceName: `${drStateMachineName(config.name, 'restore')}:*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    this.workflowRole.addToPolicy(new iam.PolicyStatement({ actions: ['states:DescribeExecution'], resources: [restoreExecutions] }));
+    acknowledgeWildcardResources(this.workflowRole, [restoreExecutions], 'Any execution of the DR restore state machine may need recovering; its name is chosen at run time. Describe only.');
     new RecoverEndedExecutions(this, 'RecoverEndedRestores', {
       stateMachineArn: this.restoreWorkflow.stateMachine.stateMachineArn,
       name: drStateMachineName(config.name, 'restore'),

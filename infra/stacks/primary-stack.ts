@@ -341,14 +341,19 @@ export class PrimaryStack extends Stack {
     });
 
     // Prepare and RecoverHolder ask whether the execution that holds a plan's lock still runs:
-    // a backup's, or a retention run's (which locks every plan of the vault). The ARNs are
-    // built from the names: a reference to a state machine would make its role's policy depend
-    // on the state machine, which depends on the functions that use the role.
-    const lockHolders = (['backup', 'retention'] as const).map((w) =>
+    // a backup's, or a retention run's (which locks every plan of the vault); RecoverExecution
+    // whether the backup or restore execution an event names has ended. The ARNs are built from
+    // the names: a reference to a state machine would make its role's policy depend on the state
+    // machine, which depends on the functions that use the role.
+    const described = (['backup', 'retention', 'restore'] as const).map((w) =>
       this.formatArn({ service: 'states', resource: 'execution', resourceName: `${stateMachineName(config.name, w)}:*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
     );
-    this.workflowRole.addToPolicy(new iam.PolicyStatement({ actions: ['states:DescribeExecution'], resources: lockHolders }));
-    acknowledgeWildcardResources(this.workflowRole, lockHolders, 'Any execution of the backup or retention state machine may hold a plan lock; its name is chosen at run time. Describe only.');
+    this.workflowRole.addToPolicy(new iam.PolicyStatement({ actions: ['states:DescribeExecution'], resources: described }));
+    acknowledgeWildcardResources(
+      this.workflowRole,
+      described,
+      'Any execution of the backup or retention state machine may hold a plan lock, and any backup or restore execution may need recovering; names are chosen at run time. Describe only.',
+    );
 
     // The RPO check (infra/constructs/rpo-check.ts) reads every plan of the installation from the
     // catalog, so it runs once: beside the global table, in its home region.

@@ -30,6 +30,8 @@ export function awsRestoreServices(config: Config, env: RestoreStepEnvironment):
     events: backup.events,
     dataMover: backup.dataMover,
     objectCopy: backup.objectCopy,
+    // RecoverExecution asks Step Functions whether the execution an event names has ended.
+    executions: backup.executions,
     // The region this function runs in: the vault's, or a DR region serving its replica.
     ...(env.AWS_REGION ? { region: env.AWS_REGION } : {}),
     restoreTimings: {

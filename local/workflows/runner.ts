@@ -236,12 +236,12 @@ export function localRestoreServices(
   config: Config,
   options: { timings?: Partial<BackupTimings>; restoreTimings?: Partial<RestoreTimings>; now?: () => Date; vault?: LocalVault; untilPoll?: () => Promise<void> } = {},
 ): RestoreServices {
-  const { config: c, now, kube, vault, catalog, sealer, events, dataMover, objectCopy } = localBackupServices(stateDir, config, options);
+  const { config: c, now, kube, vault, catalog, sealer, events, dataMover, objectCopy, executions } = localBackupServices(stateDir, config, options);
   const region = readRegionLink(stateDir)?.region;
   const untilPoll = options.untilPoll;
   // A rejection (a cluster that does not settle) only ends the wait, as for a Wait state.
   const sleep = untilPoll ? () => untilPoll().catch(() => undefined) : async (ms: number) => void (await delay(ms));
-  return { config: c, now, sleep, kube, vault, catalog, sealer, events, dataMover, objectCopy, restoreTimings: { ...DEFAULT_RESTORE_TIMINGS, ...options.restoreTimings }, ...(region ? { region } : {}) };
+  return { config: c, now, sleep, kube, vault, catalog, sealer, events, dataMover, objectCopy, executions, restoreTimings: { ...DEFAULT_RESTORE_TIMINGS, ...options.restoreTimings }, ...(region ? { region } : {}) };
 }
 
 /** Runs the backup workflow; see {@link runLocalWorkflow}. */

@@ -6,7 +6,9 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import type { BackupEvent } from '../../core/backup/events.js';
+import { recoverExecutionStep } from '../../core/backup/recover.js';
 import { cleanUpStep, finalizeStep, markFailedStep } from '../../core/backup/workflow.js';
+import { loadConfigFile } from '../../core/config/parse.js';
 import { InMemoryCatalog } from '../../core/catalog/memory.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 import { failedMarkerKey } from '../../core/vault/layout.js';
@@ -64,5 +66,21 @@ describe('a backup recorded Available before its Finalize Task failed', () => {
     expect(await vault.head(failedMarkerKey('nightly-1'))).toBeUndefined();
     expect(events).toEqual([]);
     expect(await catalog.lockHolder(BACKUP.plan, NOW)).toBeUndefined();
+  });
+});
+
+describe('RecoverExecution of a backup', () => {
+  it('leaves alone a backup whose execution Step Functions says runs (redriven since it failed, or an event made by hand)', async () => {
+    const catalog = new InMemoryCatalog();
+    const record = backupRecord({ executionId: EXECUTION, status: 'InProgress', completedAt: undefined });
+    await catalog.createBackup(record);
+    const config = await loadConfigFile('examples/production.yaml');
+    const noCluster = () => Promise.reject(new Error('no cluster call is expected'));
+    const s = { config, catalog, now: () => NOW, kube: noCluster, executions: { state: async () => 'RUNNING' as const } };
+
+    const result = await recoverExecutionStep(s as never, { executionArn: EXECUTION, status: 'FAILED', input: JSON.stringify({ plan: record.plan }) });
+
+    expect(result).toEqual({});
+    expect((await catalog.getBackup(record.backupId))?.status).toBe('InProgress');
   });
 });

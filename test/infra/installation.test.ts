@@ -497,13 +497,14 @@ describe('restore workflow', () => {
     expect(primary.toJSON().Outputs[output]).toMatchObject({ Value: { Ref: fnId } });
   });
 
-  it('lets the workflow role describe (only) the backup and retention executions that may hold a plan lock', () => {
+  it('lets the workflow role describe (only) the executions that may hold a plan lock (backup, retention) or need recovering (backup, restore)', () => {
     const describes = statementsOf('WorkflowRole').filter((st) => actionsOf([st]).includes('states:DescribeExecution'));
 
     expect(describes).toHaveLength(1);
     expect(actionsOf(describes)).toEqual(['states:DescribeExecution']);
     expect(describes[0]!.Resource).toEqual([
       `arn:aws:states:us-east-1:${ACCOUNT}:execution:milvus-guard-backup:*`,
+      `arn:aws:states:us-east-1:${ACCOUNT}:execution:milvus-guard-restore:*`,
       `arn:aws:states:us-east-1:${ACCOUNT}:execution:milvus-guard-retention:*`,
     ]);
   });

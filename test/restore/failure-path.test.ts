@@ -12,7 +12,7 @@ import { InMemoryCatalog } from '../../core/catalog/memory.js';
 import { loadConfigFile } from '../../core/config/parse.js';
 import { makeKubeClients } from '../../core/kube/connect.js';
 import type { RestoreServices } from '../../core/restore/context.js';
-import { recoverRestore, RECOVERY_BACKOFF_MS } from '../../core/restore/recover.js';
+import { recoverRestore, recoverRestoreExecutionStep, RECOVERY_BACKOFF_MS } from '../../core/restore/recover.js';
 import { restoreSelector } from '../../core/restore/names.js';
 import type { PreparedRestore } from '../../core/workflow/restore-state.js';
 import { makeRestoreStepHandlers } from '../../lambdas/restore/handlers.js';
@@ -138,5 +138,29 @@ describe('recovering a restore whose target cluster cannot be reached', () => {
     await recoverRestore(services, early, 'ended TIMED_OUT');
 
     expect((await catalog.getRestore(early.restoreId))?.failure?.leftBehind).toMatch(/^whatever the restore created in namespace vector-db-dr in cluster prod, if anything, \(cleanup failed: /);
+  });
+});
+
+describe('RecoverExecution', () => {
+  const record = restoreRecord({ status: 'InProgress', completedAt: undefined, rtoSeconds: undefined, createdNamespace: true, validation: undefined });
+  const ended = { executionArn: record.executionId, status: 'ABORTED' };
+
+  it('leaves alone a restore whose execution Step Functions says runs (redriven since it failed, or an event made by hand)', async () => {
+    const { catalog, events, services } = await servicesWith(record);
+    const asked: string[] = [];
+    const running = { ...services, executions: { state: async (arn: string) => (asked.push(arn), 'RUNNING' as const) } };
+
+    expect(await recoverRestoreExecutionStep(running, ended)).toEqual({});
+    expect(asked).toEqual([record.executionId]);
+    expect((await catalog.getRestore(record.restoreId))?.status).toBe('InProgress');
+    expect(events).toEqual([]);
+  });
+
+  it('recovers one whose execution has ended', async () => {
+    const { catalog, services } = await servicesWith(record, async () => ({ batch: { listNamespacedJob: async () => ({ items: [] }) }, core: { listNamespacedPod: async () => ({ items: [] }) }, custom: { listNamespacedCustomObject: async () => ({ items: [] }), listClusterCustomObject: async () => ({ items: [] }) } }) as never);
+    const aborted = { ...services, executions: { state: async () => 'ABORTED' as const } };
+
+    expect(await recoverRestoreExecutionStep(aborted, ended)).toEqual({ recovered: record.restoreId });
+    expect((await catalog.getRestore(record.restoreId))?.status).toBe('Failed');
   });
 });
