@@ -279,7 +279,8 @@ describe('at the request level, on a versioned bucket with Object Lock', () => {
 
       const early = await applyPolicy({ catalog, vault }, run(at(3)), latestOne, await catalog.listBackups(), { keepSnapshots: 1 });
 
-      expect(early).toMatchObject({ expired: [{ backupId: 'old', cleared: false }], objectsDeleted: 0, objectsLocked: owned.length, objectsFailed: 0, errors: [] });
+      // Its summary is refused first; nothing else of it is tried while the summary stays (it must find its index).
+      expect(early).toMatchObject({ expired: [{ backupId: 'old', cleared: false }], objectsDeleted: 0, objectsLocked: 1, objectsFailed: 0, errors: [] });
       expect(await catalog.getBackup('old')).toMatchObject({ status: 'Expired', expired: { cleared: false } });
       for (const k of owned) expect(bucket.current(k)).toBeDefined();
       // Its summary is still there, so its packs are still referenced: garbage collection keeps them.
