@@ -22,10 +22,12 @@ import { explainAwsErrors } from './commands/common.js';
 
 /**
  * How long after an execution ended `cancel` leaves its recovery to the rule: Lambda runs the
- * rule's asynchronous invocation at once and retries it twice (about 1 and 2 minutes later).
- * A second recovery running beside it would run post hooks and publish the failure twice.
+ * rule's asynchronous invocation at once and retries it twice (about 1 and 2 minutes after the
+ * one before), and each attempt may run up to the function's 5-minute timeout: about 18
+ * minutes in the worst case. A second recovery running beside it would run post hooks and
+ * publish the failure twice.
  */
-export const RULE_RECOVERY_MINUTES = 15;
+export const RULE_RECOVERY_MINUTES = 20;
 
 export type Cancelled =
   /** The execution was running and is stopped; the rule recovers after it. */

@@ -34,7 +34,8 @@ export const EXECUTION_ENDED = 'ExecutionEnded';
  * cause): marks the record closing so nothing more is created, removes its export Jobs, clone
  * PVCs and VolumeSnapshots, resumes GC with the ticket it recorded and runs the plan's post hooks
  * when Unquiesce did not run, marks it Failed (`ExecutionEnded`), publishes "Backup Failed" and
- * releases its plan lock. A record already final is left as it is.
+ * releases its plan lock. A record already final is left as it is, but for the plan lock its
+ * execution may still hold.
  */
 export async function recoverBackup(
   s: Pick<BackupServices, 'config' | 'catalog' | 'now' | 'kube' | 'exec' | 'vault' | 'events' | 'dataMover' | 'timings'>,
@@ -42,7 +43,13 @@ export async function recoverBackup(
   ended: string,
 ): Promise<Recovery> {
   const id = record.backupId;
-  if (record.status !== 'InProgress') return { backupId: id, outcome: 'final', removed: [], gcResumed: false, postHookRuns: 0 };
+  if (record.status !== 'InProgress') {
+    // Final, yet its execution may still hold the plan's lock: it ended between recording the
+    // outcome and releasing the lock (or the release failed past its retries). Released here, or
+    // every later backup of the plan would find it held until its lifetime ends.
+    await s.catalog.releaseLock(record.plan, record.executionId);
+    return { backupId: id, outcome: 'final', removed: [], gcResumed: false, postHookRuns: 0 };
+  }
   const plan = resolvePlan(s.config, record.plan);
   const kube = await s.kube(plan.cluster);
   const swept = await sweepBackup(s, kube, record.namespace, id);
@@ -90,7 +97,10 @@ export async function recoverHolderStep(
   const state = await s.executions.state(holder.executionId);
   if (state === 'RUNNING') throw new BackupInProgressError(plan, holder);
   const record = await s.catalog.getBackup(holder.backupId);
-  if (record && record.executionId === holder.executionId) await recoverBackup(s, record, endedAs(state));
+  if (record && record.executionId === holder.executionId) {
+    // A final record only had its lock left to release: nothing failed now, nothing to count.
+    if ((await recoverBackup(s, record, endedAs(state))).outcome === 'final') return {};
+  }
   // A lock whose record is gone or is another execution's has nothing to clean: release it.
   else await s.catalog.releaseLock(plan, holder.executionId);
   return { recovered: holder.backupId };

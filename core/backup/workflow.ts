@@ -358,9 +358,10 @@ export async function finalizeStep(
   await timeline(s, id).record('Export', { endedAt: now.toISOString(), outcome: 'Succeeded', detail: `${exports.length} volume(s) exported` });
   return asStep(timeline(s, id), 'Finalize', { ends: true }, async () => {
     const record = await s.catalog.getBackup(id);
-    // A retried Task whose first attempt recorded the backup (and then timed out, or failed to
-    // release the lock): the backup is made. Writing its index again would be refused by a
-    // locked vault that holds the first one, and send an Available backup down the failure path.
+    // A Task retried after a transient error (the lock release throttled past the SDK's retries)
+    // whose first attempt recorded the backup: the backup is made. Writing its index again would
+    // be refused by a locked vault that holds the first one, and send an Available backup down
+    // the failure path.
     if (record?.status === 'Available') return finalizedAlready(s, backup, record);
     // A step the workflow passed over (RecountRows, whose Task timed out) is still open: it ended
     // without a result, which describe must not show as running.
@@ -500,8 +501,13 @@ export async function markFailedStep(s: Services<'catalog' | 'now' | 'events' | 
   const record = await s.catalog.getBackup(id);
   const at = failedStepOf(record?.steps);
   if (record?.status === 'Available') {
-    // Finalize recorded the backup, then its Task failed: the backup stays Available (no
-    // failed.json, no "Backup Failed"); the lock it may not have released is released here.
+    // Finalize recorded the backup, then its Task failed (a timeout is not retried): the backup
+    // stays Available (no failed.json, no "Backup Failed"); the lock it may not have released is
+    // released here, and the step a killed Task left open ends, as what it did.
+    const finalize = record.steps?.Finalize;
+    if (finalize?.startedAt && !finalize.endedAt) {
+      await timeline(s, id).record('Finalize', { endedAt: s.now().toISOString(), outcome: 'Succeeded', detail: `recorded Available; the Task then ended with ${error.Error}` });
+    }
     await s.catalog.releaseLock(backup.plan, backup.executionId);
     return { backupId: id, plan: backup.plan, status: 'Available', failedStep: at.step, ...(at.state ? { failedState: at.state } : {}), durationSeconds: record.durationSeconds ?? 0 };
   }

@@ -208,7 +208,10 @@ export async function recordFailoverStep(s: Services<'catalog' | 'now' | 'events
   // Complete Task timed out after the update) does not fail the failover.
   const completed = restore?.status === 'Completed';
   const failure = completed ? undefined : (restoreFailure(restoreError) ?? (restore?.failure ? { error: restore.failure.error, cause: restore.failure.cause } : undefined));
-  const rtoSeconds = Math.max(0, (now.getTime() - Date.parse(failover.requestedAt)) / 1000);
+  // To validated data: now, unless the restore's execution failed after it recorded the restore
+  // Completed (then its Complete Task's timeout and failure path are not part of the RTO).
+  const validatedAt = completed && restoreError && restore?.completedAt ? Date.parse(restore.completedAt) : now.getTime();
+  const rtoSeconds = Math.max(0, (validatedAt - Date.parse(failover.requestedAt)) / 1000);
   const report: FailoverReport = {
     failoverId: failover.failoverId,
     plan: failover.plan,

@@ -19,7 +19,8 @@
  * hold (a condition of the update, so a hold placed meanwhile wins). Then its VolumeSnapshots,
  * its volume summaries (so no later backup takes it as parent) and everything under its prefix.
  * Objects still under Object Lock stay, the record says `cleared: false`, and every later run
- * tries again. The vault's `delete` removes every version on S3 (core/vault/s3-store.ts), so
+ * tries again; while a summary stays, nothing else of the backup goes (its index must stay
+ * readable for garbage collection). The vault's `delete` removes every version on S3 (core/vault/s3-store.ts), so
  * data really leaves; nothing here ever bypasses governance retention.
  *
  * Tiering by reference. Hot backups (kept by `latest`, or the newest) are what a disaster

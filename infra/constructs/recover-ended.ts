@@ -2,7 +2,8 @@
  * The rule that recovers after a workflow execution that ended without reaching its failure
  * path (stopped, timed out, a Lambda that crashed past its retries): Step Functions' status
  * change event runs the workflow's `RecoverExecution` function at once. The event names the
- * execution, so the function needs no Step Functions permission to find it.
+ * execution; the function checks with Step Functions (DescribeExecution) that it has ended
+ * before it acts on it.
  *
  * A recovery can fail too (the catalog throttled past the SDK's retries, a Lambda timeout). The
  * function is invoked asynchronously, so Lambda retries it twice; an event still failing then

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import type { BackupEvent } from '../../core/backup/events.js';
-import { recoverExecutionStep } from '../../core/backup/recover.js';
+import { recoverExecutionStep, recoverHolderStep } from '../../core/backup/recover.js';
 import { cleanUpStep, finalizeStep, markFailedStep } from '../../core/backup/workflow.js';
 import { loadConfigFile } from '../../core/config/parse.js';
 import { InMemoryCatalog } from '../../core/catalog/memory.js';
@@ -28,7 +28,15 @@ const BACKUP: PreparedBackup = {
   startedAt: '2026-11-23T02:00:00.000Z',
   retainUntil: '2026-12-23T02:00:00.000Z',
 };
-const available = backupRecord({ executionId: EXECUTION, durationSeconds: 180, sizeBytes: 4096, bytesUploaded: 1024, indexKey: 'backups/nightly-1/backup.json' });
+// Killed after the update: its Finalize step started and never ended.
+const available = backupRecord({
+  executionId: EXECUTION,
+  durationSeconds: 180,
+  sizeBytes: 4096,
+  bytesUploaded: 1024,
+  indexKey: 'backups/nightly-1/backup.json',
+  steps: { ...backupRecord().steps, Finalize: { startedAt: '2026-11-23T02:03:00.000Z' } },
+});
 
 /** The catalog with `available` recorded and its plan still locked by the execution, a vault, and the events published. */
 async function afterFinalizeRecorded() {
@@ -62,7 +70,11 @@ describe('a backup recorded Available before its Finalize Task failed', () => {
 
     expect(swept).toEqual({ exports: [], snapshots: [] });
     expect(failed).toMatchObject({ status: 'Available' });
-    expect((await catalog.getBackup('nightly-1'))?.status).toBe('Available');
+    const after = await catalog.getBackup('nightly-1');
+    expect(after?.status).toBe('Available');
+    expect(after?.failure).toBeUndefined();
+    // The step the killed Task left open ends, as what it did.
+    expect(after?.steps.Finalize).toMatchObject({ endedAt: NOW.toISOString(), outcome: 'Succeeded', detail: 'recorded Available; the Task then ended with States.Timeout' });
     expect(await vault.head(failedMarkerKey('nightly-1'))).toBeUndefined();
     expect(events).toEqual([]);
     expect(await catalog.lockHolder(BACKUP.plan, NOW)).toBeUndefined();
@@ -82,5 +94,18 @@ describe('RecoverExecution of a backup', () => {
 
     expect(result).toEqual({});
     expect((await catalog.getBackup(record.backupId))?.status).toBe('InProgress');
+  });
+});
+
+describe('RecoverHolder', () => {
+  it("releases the lock an Available backup's ended execution still holds, and counts nothing as recovered", async () => {
+    const { catalog, s } = await afterFinalizeRecorded();
+    const config = await loadConfigFile('examples/production.yaml');
+
+    const result = await recoverHolderStep({ ...s, config, executions: { state: async () => 'TIMED_OUT' as const } } as never, BACKUP.plan);
+
+    expect(result).toEqual({});
+    expect(await catalog.lockHolder(BACKUP.plan, NOW)).toBeUndefined();
+    expect((await catalog.getBackup('nightly-1'))?.status).toBe('Available');
   });
 });

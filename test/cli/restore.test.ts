@@ -216,7 +216,7 @@ describe('restore cancel on AWS', () => {
     sfn.on(DescribeExecutionCommand).resolves({ ...ended, stopDate: new Date(Date.now() - 4 * 60_000) });
 
     await expect(cli().run('restore', 'cancel', 'nightly-1-r20261123100000', '-c', CONFIG)).rejects.toThrow(
-      "restore nightly-1-r20261123100000's execution ended ABORTED 4 minute(s) ago, and the RecoverEnded rule is recovering it (with retries); if its record is still InProgress 15 minutes after the end, run milvus-guard restore cancel nightly-1-r20261123100000 again",
+      "restore nightly-1-r20261123100000's execution ended ABORTED 4 minute(s) ago, and the RecoverEnded rule is recovering it (with retries); if its record is still InProgress 20 minutes after the end, run milvus-guard restore cancel nightly-1-r20261123100000 again",
     );
     expect(lambda.commandCalls(InvokeCommand)).toHaveLength(0);
   });

@@ -83,11 +83,12 @@ describe('RecordFailover', () => {
     const { config, catalog, events, publish } = await setUp();
     await catalog.recordReplication(complete);
     const { failover } = await prepareFailoverStep({ config, catalog, region: REGION }, request(input));
-    await catalog.createRestore(restoreRecord({ restoreId: failover.failoverId, targetCluster: 'dr', targetNamespace: 'vector-db' }));
+    // Validated and recorded at 12:05; the Complete Task's timeout and the failure path took until 12:10.
+    await catalog.createRestore(restoreRecord({ restoreId: failover.failoverId, targetCluster: 'dr', targetNamespace: 'vector-db', completedAt: '2026-11-23T12:05:00.000Z' }));
 
     const report = await recordFailoverStep({ catalog, events: publish, now: () => new Date('2026-11-23T12:10:00.000Z') }, failover, { Error: 'States.Timeout', Cause: 'Task timed out after 300 seconds' });
 
-    expect(report).toMatchObject({ status: 'Completed', rtoSeconds: 600 });
+    expect(report).toMatchObject({ status: 'Completed', rtoSeconds: 300 });
     expect(report.failure).toBeUndefined();
     expect(events.map((e) => e.detailType)).toEqual(['Failover Completed']);
   });

@@ -201,7 +201,7 @@ describe('DR workflows', () => {
     dr.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { FunctionName: { Ref: target.Arn['Fn::GetAtt'][0] }, DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^RecoverEndedRestoresFailedRecoveries'), 'Arn'] } } } });
     dr.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'milvus-guard-dr-restore-recovery-failed', AlarmActions: [{ Ref: onlyId('AWS::SNS::Topic') }] });
     expect(dr.toJSON().Outputs.RecoverEndedRestoresFunction).toMatchObject({ Value: { Ref: target.Arn['Fn::GetAtt'][0] } });
-    // It asks Step Functions whether the execution an event names has ended: of this restore state machine only.
+    // It asks Step Functions whether the execution an event names has ended: the DR restore state machine's executions.
     const describes = Object.values(dr.findResources('AWS::IAM::Policy'))
       .flatMap((p) => (p.Properties.PolicyDocument as { Statement: { Action: unknown; Resource: unknown }[] }).Statement)
       .filter((st) => [st.Action].flat().includes('states:DescribeExecution') && !JSON.stringify(st.Resource).includes('milvus-guard-dr-drill'));

@@ -118,11 +118,14 @@ describe('recovering a restore whose target cluster cannot be reached', () => {
   });
 
   it('retries a blip and removes the temporaries once the API server answers', async () => {
+    // The API server drops the first list (a connection reset while it restarts); kubeCall makes that a KubernetesTransientError.
     let calls = 0;
-    const flaky: RestoreServices['kube'] = async () => {
-      if (++calls === 1) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:443'), { name: 'KubernetesTransientError' });
-      return { batch: { listNamespacedJob: async () => ({ items: [] }) }, core: { listNamespacedPod: async () => ({ items: [] }) }, custom: { listNamespacedCustomObject: async () => ({ items: [] }), listClusterCustomObject: async () => ({ items: [] }) } } as never;
-    };
+    const flaky: RestoreServices['kube'] = async () =>
+      ({
+        batch: { listNamespacedJob: async () => (++calls === 1 ? Promise.reject(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })) : { items: [] }) },
+        core: { listNamespacedPod: async () => ({ items: [] }) },
+        custom: { listNamespacedCustomObject: async () => ({ items: [] }), listClusterCustomObject: async () => ({ items: [] }) },
+      }) as never;
     const { catalog, services, waits } = await servicesWith(record, flaky);
 
     await recoverRestore(services, record, 'ended ABORTED');
