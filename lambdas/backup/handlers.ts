@@ -90,9 +90,14 @@ export function makeStepHandlers(deps: StepDependencies): Record<BackupStepState
     RecoverExecution: handle(contract.ExecutionStatusChange, async (r) => countRecovered(await recoverExecutionStep(s, r.detail), planOf(r.detail.input ?? undefined))),
     MarkFailed: handle(contract.FailureRequest, async (r) => {
       const result = await steps.markFailedStep(s, r.backup, r.error);
-      // Recorded Available before Finalize's Task failed: the backup did not fail, so no failure metric.
-      if (result.status === 'Available') return result;
       metrics.addDimension('plan', result.plan);
+      if (result.status === 'Available') {
+        // Recorded Available before Finalize's Task failed, which then published none of its
+        // metrics (they are added once its work returns): the backup's outcome is counted here.
+        metrics.addMetric(METRICS.backupSucceeded.name, MetricUnit.Count, 1);
+        metrics.addMetric(METRICS.lastBackupSucceeded.name, MetricUnit.NoUnit, 1);
+        return result;
+      }
       // No BackupDuration: it is the time a backup takes to become Available; a failed run's would skew the plan's graph.
       metrics.addMetric(METRICS.backupFailed.name, MetricUnit.Count, 1);
       metrics.addMetric(METRICS.lastBackupSucceeded.name, MetricUnit.NoUnit, 0);

@@ -188,6 +188,22 @@ describe('MarkFailed (the failure path)', () => {
   });
 });
 
+describe('MarkFailed after Finalize recorded the backup Available (its Task timed out after the update)', () => {
+  it('counts the backup as succeeded, not failed: Finalize published none of its metrics', async () => {
+    const catalog = new InMemoryCatalog();
+    await catalog.createBackup({ backupId: BACKUP, plan: PLAN, cluster: 'prod', namespace: NAMESPACE, vault: 'primary', executionId: 'exec-now', status: 'Available', startedAt: STARTED.toISOString(), completedAt: STARTED.toISOString(), steps: {} });
+    const services = { config, catalog, vault: new InMemoryVaultStore('memory://vault'), now: () => new Date(STARTED.getTime() + 300_000), events: { publish: async () => {} } } as unknown as BackupServices;
+    const { handlers, published } = handlersOf(services);
+
+    await handlers.MarkFailed({ backup: preparedBackup, error: { Error: 'States.Timeout', Cause: 'Task timed out after 300 seconds' } }, context);
+
+    expect(await catalog.getBackup(BACKUP)).toMatchObject({ status: 'Available' });
+    expect(published()).toHaveLength(1);
+    expect(published()[0]).toMatchObject({ plan: PLAN, [METRICS.backupSucceeded.name]: 1, [METRICS.lastBackupSucceeded.name]: 1 });
+    expect(published()[0]![METRICS.backupFailed.name]).toBeUndefined();
+  });
+});
+
 describe('a backup recovered after an execution that ended without its failure path', () => {
   // Recovery sweeps the cluster for what the dead execution left (export Jobs, clone PVCs,
   // snapshots): the local cluster answers, with nothing left to remove.
