@@ -279,12 +279,14 @@ describe('retention IAM: each step may do what it does, and nothing else', () =>
     expect(retentionEntries[0]!.AccessPolicies).toBeUndefined();
   });
 
-  it("lets the workflow role describe the backup and retention executions that may hold a plan lock (Prepare's RetentionRunning recovery)", () => {
+  it("lets the workflow role describe the backup and retention executions that may hold a plan lock (Prepare's RetentionRunning recovery), and restore executions (RecoverExecution)", () => {
     const workflowRole = Object.keys(resources).find((id) => /^WorkflowRole[0-9A-F]{8}$/.test(id))!;
     const describes = grantsOf(workflowRole).filter((g) => g.startsWith('states:'));
 
     expect(describes).toEqual([
       `states:DescribeExecution on arn:aws:states:us-east-1:${ACCOUNT}:execution:milvus-guard-backup:*`,
+      // RecoverExecution of the restore workflow checks that the execution an event names has ended.
+      `states:DescribeExecution on arn:aws:states:us-east-1:${ACCOUNT}:execution:milvus-guard-restore:*`,
       `states:DescribeExecution on arn:aws:states:us-east-1:${ACCOUNT}:execution:milvus-guard-retention:*`,
     ]);
   });
