@@ -324,20 +324,26 @@ export class SnapshotController implements Controller {
       store.delete(CONTENT, undefined, content.metadata.name);
       changed = true;
     }
-    const contents = store.list(CONTENT);
-    await this.migrateContentNamedDirs(contents);
-    const snapshots = store.list(SNAPSHOT);
-    const inUse = new Set<string>([
-      ...contents.map(snapshotHandleOf).filter((h): h is string => h !== undefined),
-      ...snapshots.filter((s) => s.spec?.source?.persistentVolumeClaimName).map((s) => SnapshotController.handleOf(s)),
-    ]);
-    for (const entry of await dirs.entries('snapshots')) {
+    await this.migrateContentNamedDirs(store.list(CONTENT));
+    const entries = await dirs.entries('snapshots');
+    // What is in use is read after the directory listing, never before an await: a snapshot
+    // created meanwhile (its freeze copying into a directory the listing saw) is in the store by
+    // then, since the create request stores the object before it freezes it. Read before, it
+    // would be taken for an orphan and its copy deleted while being made.
+    const inUse = (): Set<string> =>
+      new Set<string>([
+        ...store.list(CONTENT).map(snapshotHandleOf).filter((h): h is string => h !== undefined),
+        ...store.list(SNAPSHOT).filter((s) => s.spec?.source?.persistentVolumeClaimName).map((s) => SnapshotController.handleOf(s)),
+      ]);
+    for (const entry of entries) {
       const handle = entry.replace(/\.json$/, '');
-      if (inUse.has(handle)) continue;
+      if (inUse().has(handle)) continue;
       await rm(dirs.snapshot(handle), { recursive: true, force: true });
       await rm(dirs.snapshotRecord(handle), { force: true });
     }
-    const live = new Set(snapshots.map((s) => s.metadata.uid));
+    // The same for the freezes: a stale list would forget a snapshot's freeze, and the next pass
+    // would freeze it again, later than its creation.
+    const live = new Set(store.list(SNAPSHOT).map((s) => s.metadata.uid));
     for (const uid of [...this.frozen.keys()]) {
       if (!live.has(uid)) {
         this.frozen.delete(uid);

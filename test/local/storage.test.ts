@@ -221,3 +221,36 @@ describe('volume snapshots', () => {
     expect(existsSync(t.cluster.dirs.snapshot(handle))).toBe(false);
   });
 });
+
+describe('a snapshot created while the controller sweeps orphaned cloud snapshots', () => {
+  it('keeps the copy made at its creation: the sweep does not take it for an orphan, nor freeze it again later', async () => {
+    const dir = await boundVolume('racing', 'at creation');
+    // Hold the sweep's directory listing until the snapshot exists: the race, made deterministic.
+    const entries = t.cluster.dirs.entries.bind(t.cluster.dirs);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let entered!: () => void;
+    const sweeping = new Promise<void>((r) => (entered = r));
+    t.cluster.dirs.entries = async (kind) => {
+      if (kind === 'snapshots') {
+        entered();
+        await gate;
+      }
+      return entries(kind);
+    };
+    try {
+      await t.core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: 'wake-the-controllers' }, data: {} } });
+      await sweeping;
+      await t.custom.createNamespacedCustomObject({ ...SNAP, body: snapshot('racing-snap', 'racing', 'csi-aws-vsc') });
+      await writeFile(join(dir, 'data.txt'), 'written after the snapshot');
+    } finally {
+      t.cluster.dirs.entries = entries;
+      release();
+    }
+
+    const handle = await handleOf('racing-snap');
+
+    expect(await readFile(join(t.cluster.dirs.snapshot(handle), 'data.txt'), 'utf8')).toBe('at creation');
+    expect(t.cluster.timeline.events.filter((e) => e.name === 'racing-snap' && e.type === 'VolumeSnapshotCreated')).toHaveLength(1);
+  });
+});
