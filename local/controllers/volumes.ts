@@ -194,8 +194,10 @@ export class VolumeController implements Controller {
       store.delete(PV, undefined, pv.metadata.name);
       changed = true;
     }
+    const entries = await dirs.entries('volumes');
+    // Read after the listing, as the snapshot sweep does: a volume provisioned meanwhile is no orphan.
     const live = new Set(store.list(PV).map((pv) => pv.metadata.name));
-    for (const entry of await dirs.entries('volumes')) {
+    for (const entry of entries) {
       if (!live.has(entry) && !store.list(PVC).some((c) => `pvc-${c.metadata.uid}` === entry)) {
         await rm(dirs.volume(entry), { recursive: true, force: true });
       }
