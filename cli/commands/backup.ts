@@ -199,7 +199,7 @@ export function registerBackupCommands(program: Command, io: WorkflowIO = proces
   addWorkflowOptions(
     backup
       .command('cancel')
-      .description('stop a running backup and clean up after it: clones, Jobs and snapshots removed, GC resumed, post hooks run, the plan lock released')
+      .description('stop a running backup (or recover one whose execution ended) and clean up after it: clones, Jobs and snapshots removed, GC resumed, post hooks run, the plan lock released')
       .argument('<id>', 'the backup name'),
   ).action(async (id: string, opts: WorkflowOptions) => {
     const config = await configOf(opts);

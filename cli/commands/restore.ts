@@ -322,7 +322,7 @@ export function registerRestoreCommands(program: Command, io: WorkflowIO = proce
   addWorkflowOptions(
     restore
       .command('cancel')
-      .description("stop a running restore and clean up after it: its hydration Jobs and snapshot objects removed, the record Failed; the target namespace stays for inspection")
+      .description("stop a running restore (or recover one whose execution ended) and clean up after it: its hydration Jobs and snapshot objects removed, the record Failed; the target namespace stays for inspection")
       .argument('<id>', 'the restore name'),
   ).action(async (id: string, opts: WorkflowOptions) => {
     const config = await configOf(opts);
