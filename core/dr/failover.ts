@@ -22,6 +22,7 @@ import type { StepError } from '../workflow/backup-state.js';
 import { parseContract, type PrepareRequest } from '../workflow/contracts.js';
 import { IsoWithOffset, RestoreInput } from '../workflow/restore-state.js';
 import { publishRecorded } from '../backup/events.js';
+import { EXECUTION_ENDED, type ExecutionEnded } from '../backup/recover.js';
 
 type Services<K extends keyof RestoreServices> = Pick<RestoreServices, K>;
 
@@ -228,4 +229,41 @@ export async function recordFailoverStep(s: Services<'catalog' | 'now' | 'events
   await s.catalog.updateFailover(failover.failoverId, { status: report.status, completedAt: now.toISOString(), ...(report.rtoSeconds !== undefined ? { rtoSeconds: report.rtoSeconds } : {}), ...(report.failure ? { failure: report.failure } : {}) });
   await publishRecorded(s.events, { detailType: completed ? 'Failover Completed' : 'Failover Failed', time: now, detail: { ...report } });
   return report;
+}
+
+/**
+ * RecoverFailover (in AWS, run by an EventBridge rule on the failover state machine's executions
+ * that end ABORTED, TIMED_OUT or FAILED): a failover execution that ended without RecordFailover
+ * (stopped, timed out, a Lambda that crashed past its retries) left its record InProgress, which
+ * `dr list` would show as running for good in the middle of a disaster. It is marked Failed
+ * (`ExecutionEnded`) with "Failover Failed". Its nested restore is the restore rule's to recover.
+ * An execution Step Functions says runs (redriven, or an event made by hand) is left alone.
+ */
+export async function recoverFailoverExecutionStep(
+  s: Services<'catalog' | 'now' | 'events' | 'executions'>,
+  ended: ExecutionEnded,
+): Promise<{ recovered?: string; report?: FailoverReport }> {
+  const record = (await s.catalog.listFailovers()).find((f) => f.executionId === ended.executionArn && f.status === 'InProgress');
+  if (!record) return {};
+  if ((await s.executions.state(ended.executionArn)) === 'RUNNING') return {};
+  const now = s.now();
+  const failure = {
+    error: EXECUTION_ENDED,
+    cause: `the failover execution ${ended.executionArn} ended ${ended.status} without recording its outcome; its restore ${record.restoreId} is recovered by the restore workflow's own rule (see milvus-guard restore describe ${record.restoreId} --region ${record.region})`,
+  };
+  await s.catalog.updateFailover(record.failoverId, { status: 'Failed', completedAt: now.toISOString(), failure });
+  const report: FailoverReport = {
+    failoverId: record.failoverId,
+    plan: record.plan,
+    region: record.region,
+    status: 'Failed',
+    backupId: record.backupId,
+    restoreId: record.restoreId,
+    targetCluster: record.targetCluster,
+    targetNamespace: record.targetNamespace,
+    rpoSeconds: record.rpoSeconds,
+    failure,
+  };
+  await publishRecorded(s.events, { detailType: 'Failover Failed', time: now, detail: { ...report } });
+  return { recovered: record.failoverId, report };
 }

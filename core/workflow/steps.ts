@@ -129,7 +129,10 @@ export const FAILOVER_WORKFLOW = {
     { state: 'PrepareFailover', does: 'pick the newest backup of the plan complete in this region, record the failover, build the restore input' },
     { state: 'RecordFailover', does: 'record the failover with its achieved RPO and RTO, the event and the metrics' },
   ],
-  events: [{ name: 'CheckReplication', does: "record, per Available backup, whether every object it needs is in this region's vault" }],
+  events: [
+    { name: 'CheckReplication', does: "record, per Available backup, whether every object it needs is in this region's vault" },
+    { name: 'RecoverFailover', does: 'record Failed a failover whose execution ended ABORTED, TIMED_OUT or FAILED without recording its outcome' },
+  ],
 } as const satisfies WorkflowSteps;
 
 export const WORKFLOWS = [BACKUP_WORKFLOW, RESTORE_WORKFLOW, DRILL_WORKFLOW, RETENTION_WORKFLOW, FAILOVER_WORKFLOW] as const;

@@ -28,12 +28,12 @@ export interface RecoverEndedExecutionsProps {
   readonly stateMachineArn: string;
   /** The state machine's name, as operators see it (`<installation>-restore`). */
   readonly name: string;
-  /** Its workflow's RecoverExecution function. */
+  /** Its workflow's recovery function (RecoverExecution, RecoverFailover). */
   readonly recover: lambda.IFunction;
-  /** `backup` or `restore`: what `cancel` recovers, and the CLI command the alarm names. */
-  readonly workflow: 'backup' | 'restore';
-  /** The stack output naming the function (cli/recover.ts RECOVERY_OUTPUTS reads it). */
-  readonly outputName: string;
+  /** Whose record the recovery ends: a backup's or a restore's (which `cancel` recovers again), or a failover's. */
+  readonly workflow: 'backup' | 'restore' | 'failover';
+  /** The stack output naming the function, for `backup|restore cancel` (cli/recover.ts RECOVERY_OUTPUTS reads it). */
+  readonly outputName?: string;
   readonly alarmTopic?: sns.ITopic;
 }
 
@@ -73,9 +73,8 @@ export class RecoverEndedExecutions extends Construct {
     this.failedRecoveriesAlarm = new cloudwatch.Alarm(this, 'FailedRecoveriesAlarm', {
       alarmName: `${props.name}-recovery-failed`,
       alarmDescription:
-        `The recovery after a ${props.name} execution that ended without its failure path failed, so its ${props.workflow} record stays InProgress` +
-        (props.workflow === 'backup' ? ' and holds its plan lock until the next backup recovers it' : ' and keeps its backup from retention') +
-        `. See why in the function's log (${props.recover.functionName}) or the message in the queue <${this.node.path}/FailedRecoveries>, fix the cause, then run: milvus-guard ${props.workflow} cancel ID (milvus-guard ${props.workflow} list shows the InProgress one).`,
+        `The recovery after a ${props.name} execution that ended without its failure path failed, so its ${props.workflow} record stays InProgress${STAYS[props.workflow]}. ` +
+        `See why in the function's log (${props.recover.functionName}) or the message in the queue <${this.node.path}/FailedRecoveries>, fix the cause, then ${AGAIN[props.workflow]}.`,
       // Each failure that arrives, not the queue's depth: the messages stay 14 days, and an alarm
       // on the depth would stay in ALARM and tell nobody of the next failed recovery.
       metric: this.failedRecoveries.metricNumberOfMessagesSent({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
@@ -87,11 +86,27 @@ export class RecoverEndedExecutions extends Construct {
     });
     if (props.alarmTopic) this.failedRecoveriesAlarm.addAlarmAction(new cloudwatchActions.SnsAction(props.alarmTopic));
 
-    const output = new CfnOutput(this, 'FunctionName', {
-      value: props.recover.functionName,
-      description: `RecoverExecution of ${props.name}: milvus-guard ${props.workflow} cancel invokes it for an execution that ended with its record still InProgress`,
-    });
-    // A fixed key: the CLI reads it by name.
-    output.overrideLogicalId(props.outputName);
+    if (props.outputName) {
+      const output = new CfnOutput(this, 'FunctionName', {
+        value: props.recover.functionName,
+        description: `RecoverExecution of ${props.name}: milvus-guard ${props.workflow} cancel invokes it for an execution that ended with its record still InProgress`,
+      });
+      // A fixed key: the CLI reads it by name.
+      output.overrideLogicalId(props.outputName);
+    }
   }
 }
+
+/** What an unrecovered record holds on to, per workflow (for the alarm's description). */
+const STAYS = {
+  backup: ' and holds its plan lock until the next backup recovers it',
+  restore: ' and keeps its backup from retention',
+  failover: ' (milvus-guard dr list shows it running; it blocks nothing)',
+} as const;
+
+/** How the operator recovers it again once the cause is fixed. */
+const AGAIN = {
+  backup: 'run: milvus-guard backup cancel ID (milvus-guard backup list shows the InProgress one)',
+  restore: 'run: milvus-guard restore cancel ID (milvus-guard restore list shows the InProgress one)',
+  failover: "see the failover's restore with milvus-guard restore describe ID (its own rule recovers it); the failover record keeps saying InProgress",
+} as const;

@@ -215,17 +215,29 @@ export class DrStack extends Stack {
     // A restore execution here (a failover's or a drill's nested one, or one started by hand)
     // that ends without its failure path is recovered after, as in the primary region: its
     // hydration Jobs and snapshot objects removed, its record Failed, the namespace left.
-    // RecoverExecution asks whether the execution an event names has ended (built from the name,
-    // as in the primary stack: a reference would make the role depend on the state machine).
-    const restoreExecutions = this.formatArn({ service: 'states', resource: 'execution', resourceName: `${drStateMachineName(config.name, 'restore')}:*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
-    this.workflowRole.addToPolicy(new iam.PolicyStatement({ actions: ['states:DescribeExecution'], resources: [restoreExecutions] }));
-    acknowledgeWildcardResources(this.workflowRole, [restoreExecutions], 'Any execution of the DR restore state machine may need recovering; its name is chosen at run time. Describe only.');
+    // RecoverExecution and RecoverFailover ask whether the execution an event names has ended
+    // (ARNs built from the names, as in the primary stack: a reference would make the role depend
+    // on the state machine).
+    const recoverable = (['restore', 'failover'] as const).map((w) =>
+      this.formatArn({ service: 'states', resource: 'execution', resourceName: `${drStateMachineName(config.name, w)}:*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
+    );
+    this.workflowRole.addToPolicy(new iam.PolicyStatement({ actions: ['states:DescribeExecution'], resources: recoverable }));
+    acknowledgeWildcardResources(this.workflowRole, recoverable, 'Any execution of the DR restore or failover state machine may need recovering; its name is chosen at run time. Describe only.');
     new RecoverEndedExecutions(this, 'RecoverEndedRestores', {
       stateMachineArn: this.restoreWorkflow.stateMachine.stateMachineArn,
       name: drStateMachineName(config.name, 'restore'),
       recover: this.steps.eventFunction(RESTORE_WORKFLOW, 'RecoverExecution'),
       workflow: 'restore',
       outputName: RECOVERY_OUTPUTS.restore,
+      alarmTopic: this.notifications.topic,
+    });
+    // A failover execution that ends without RecordFailover (stopped, timed out) would leave its
+    // record InProgress: marked Failed (ExecutionEnded), with "Failover Failed".
+    new RecoverEndedExecutions(this, 'RecoverEndedFailovers', {
+      stateMachineArn: this.failoverWorkflow.stateMachine.stateMachineArn,
+      name: drStateMachineName(config.name, 'failover'),
+      recover: this.steps.eventFunction(FAILOVER_WORKFLOW, 'RecoverFailover'),
+      workflow: 'failover',
       alarmTopic: this.notifications.topic,
     });
 

@@ -103,6 +103,15 @@ export function makeRestoreStepHandlers(deps: RestoreStepDependencies): Record<R
       if (report.rtoSeconds !== undefined) metrics.addMetric(METRICS.failoverRto.name, MetricUnit.Seconds, report.rtoSeconds);
       return report;
     }),
+    RecoverFailover: handle(ExecutionStatusChange, async (r) => {
+      const { recovered, report } = await failovers.recoverFailoverExecutionStep(s, r.detail);
+      // Counted as RecordFailover counts a failed failover, so the failover alarms see it.
+      if (report) {
+        metrics.addDimension('plan', report.plan);
+        metrics.addMetric(METRICS.failoverFailed.name, MetricUnit.Count, 1);
+      }
+      return recovered ? { recovered } : {};
+    }),
     // A schedule in each DR region invokes it; its event says nothing the check needs.
     CheckReplication: handle(z.unknown(), async () => {
       if (s.region === undefined) throw new Error('CheckReplication runs in a DR region: AWS_REGION is not set');

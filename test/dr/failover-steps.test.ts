@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import type { BackupEvent } from '../../core/backup/events.js';
 import { InMemoryCatalog } from '../../core/catalog/memory.js';
 import { loadConfigFile } from '../../core/config/parse.js';
-import { FailoverInput, prepareFailoverStep, recordFailoverStep } from '../../core/dr/failover.js';
+import { FailoverInput, prepareFailoverStep, recordFailoverStep, recoverFailoverExecutionStep } from '../../core/dr/failover.js';
 import { backupRecord, restoreRecord } from '../cli/helpers.js';
 
 // PrepareFailover and RecordFailover over the in-memory catalog: what they refuse, and that a
@@ -109,3 +109,40 @@ describe('RecordFailover', () => {
     expect(events.map((e) => e.detailType)).toEqual(['Failover Failed']);
   });
 });
+
+describe('RecoverFailover', () => {
+  const EXECUTION = request(input).execution.id;
+  const ended = { executionArn: EXECUTION, status: 'TIMED_OUT' };
+
+  it('records Failed (ExecutionEnded) a failover whose execution ended without RecordFailover, with "Failover Failed", once', async () => {
+    const { config, catalog, events, publish } = await setUp();
+    await catalog.recordReplication(complete);
+    const { failover } = await prepareFailoverStep({ config, catalog, region: REGION }, request(input));
+    const s = { catalog, events: publish, now: () => new Date('2026-11-23T13:00:00.000Z'), executions: { state: async () => 'TIMED_OUT' as const } };
+
+    const first = await recoverFailoverExecutionStep(s, ended);
+    const again = await recoverFailoverExecutionStep(s, ended);
+
+    expect(first).toMatchObject({ recovered: failover.failoverId, report: { status: 'Failed', failure: { error: 'ExecutionEnded' } } });
+    expect(again).toEqual({});
+    expect(await catalog.getFailover(failover.failoverId)).toMatchObject({
+      status: 'Failed',
+      completedAt: '2026-11-23T13:00:00.000Z',
+      failure: { error: 'ExecutionEnded', cause: expect.stringContaining(`ended TIMED_OUT without recording its outcome; its restore ${failover.failoverId} is recovered`) },
+    });
+    expect(events.map((e) => e.detailType)).toEqual(['Failover Failed']);
+  });
+
+  it('leaves alone a failover whose execution Step Functions says runs', async () => {
+    const { config, catalog, events, publish } = await setUp();
+    await catalog.recordReplication(complete);
+    const { failover } = await prepareFailoverStep({ config, catalog, region: REGION }, request(input));
+
+    const result = await recoverFailoverExecutionStep({ catalog, events: publish, now: () => new Date(), executions: { state: async () => 'RUNNING' as const } }, ended);
+
+    expect(result).toEqual({});
+    expect((await catalog.getFailover(failover.failoverId))?.status).toBe('InProgress');
+    expect(events).toEqual([]);
+  });
+});
+

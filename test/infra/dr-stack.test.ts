@@ -153,8 +153,8 @@ describe('DR workflows', () => {
     const vaultKey = Object.keys(dr.findResources('AWS::KMS::Key')).find((id) => id.startsWith('Vaultprimary'))!;
     const environments = functionEnvironments();
 
-    // And the two event handlers: CheckReplication and the restore's RecoverExecution.
-    expect(environments).toHaveLength(handlerStates(RESTORE_WORKFLOW).length + handlerStates(DRILL_WORKFLOW).length + handlerStates(FAILOVER_WORKFLOW).length + 2);
+    // And the three event handlers: CheckReplication, the restore's RecoverExecution and RecoverFailover.
+    expect(environments).toHaveLength(handlerStates(RESTORE_WORKFLOW).length + handlerStates(DRILL_WORKFLOW).length + handlerStates(FAILOVER_WORKFLOW).length + 3);
     for (const env of environments) {
       expect(env).toMatchObject({
         VAULT_NAME: 'primary',
@@ -205,7 +205,26 @@ describe('DR workflows', () => {
     const describes = Object.values(dr.findResources('AWS::IAM::Policy'))
       .flatMap((p) => (p.Properties.PolicyDocument as { Statement: { Action: unknown; Resource: unknown }[] }).Statement)
       .filter((st) => [st.Action].flat().includes('states:DescribeExecution') && !JSON.stringify(st.Resource).includes('milvus-guard-dr-drill'));
-    expect(describes.map((st) => st.Resource)).toContainEqual('arn:aws:states:us-west-2:123456789012:execution:milvus-guard-dr-restore:*');
+    expect(describes.map((st) => st.Resource)).toContainEqual([
+      'arn:aws:states:us-west-2:123456789012:execution:milvus-guard-dr-restore:*',
+      'arn:aws:states:us-west-2:123456789012:execution:milvus-guard-failover:*',
+    ]);
+  });
+
+  it('records Failed a failover whose execution ends ABORTED, TIMED_OUT or FAILED without RecordFailover (RecoverFailover), alarming when that fails', () => {
+    const [, rule] = Object.entries(dr.findResources('AWS::Events::Rule')).find(([id]) => id.startsWith('RecoverEndedFailovers'))!;
+    const target = (rule.Properties.Targets as { Arn: { 'Fn::GetAtt': [string, string] } }[])[0]!;
+
+    expect(rule.Properties.EventPattern).toEqual({
+      source: ['aws.states'],
+      'detail-type': ['Step Functions Execution Status Change'],
+      detail: { stateMachineArn: [{ Ref: stateMachine(dr, 'failover').id }], status: ['ABORTED', 'TIMED_OUT', 'FAILED'] },
+    });
+    expect(dr.findResources('AWS::Lambda::Function')[target.Arn['Fn::GetAtt'][0]]!.Properties.Environment.Variables.MILVUS_GUARD_STEP).toBe('RecoverFailover');
+    dr.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { FunctionName: { Ref: target.Arn['Fn::GetAtt'][0] }, DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^RecoverEndedFailoversFailedRecoveries'), 'Arn'] } } } });
+    dr.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'milvus-guard-failover-recovery-failed', AlarmActions: [{ Ref: onlyId('AWS::SNS::Topic') }] });
+    // No cancel command recovers a failover: no output names its function.
+    expect(Object.keys(dr.toJSON().Outputs)).not.toContain('RecoverEndedFailoversFunction');
   });
 
   it('starts restores and failovers on demand only: the only schedules are the drills that target this region', () => {

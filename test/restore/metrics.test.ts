@@ -116,3 +116,23 @@ describe('restore metrics and nested restores', () => {
     expect(await Promise.all(['operator-1', 'weekly-drill-1', 'failover-1'].map((id) => restoreKind({ catalog }, id)))).toEqual(['restore', 'drill', 'failover']);
   });
 });
+
+describe('RecoverFailover (the rule on failover executions that end without RecordFailover)', () => {
+  it('counts the failover it records Failed as FailoverFailed, and nothing when there is nothing to recover', async () => {
+    const catalog = await catalogWithRestores();
+    const events: BackupEvent[] = [];
+    const services = { catalog, now: () => NOW, executions: { state: async () => 'ABORTED' }, events: { publish: async (e: BackupEvent) => void events.push(e) } } as unknown as RestoreServices;
+    const metrics = new LocalMetrics();
+    const handler = makeRestoreStepHandlers({ services, vault: { name: 'primary', bucket: 'vault-bucket' }, serviceName: 'milvus-guard', metricsNamespace: 'MilvusGuard', logLevel: 'SILENT', metrics }).RecoverFailover;
+    const event = (executionArn: string) => ({ 'detail-type': 'Step Functions Execution Status Change', source: 'aws.states', detail: { executionArn, status: 'ABORTED', input: null } });
+
+    const recovered = await handler(event('arn:aws:states:us-west-2:123456789012:execution:milvus-guard-failover:failover-1'), context);
+    const nothing = await handler(event('arn:aws:states:us-west-2:123456789012:execution:milvus-guard-failover:unknown'), context);
+
+    expect([recovered, nothing]).toEqual([{ recovered: 'failover-1' }, {}]);
+    expect(events.map((e) => e.detailType)).toEqual(['Failover Failed']);
+    const names = metrics.published.flatMap((doc) => (doc as { _aws: { CloudWatchMetrics: { Metrics: { Name: string }[] }[] } })._aws.CloudWatchMetrics.flatMap((m) => m.Metrics.map((x) => x.Name)));
+    expect(names).toEqual([METRICS.failoverFailed.name]);
+  });
+});
+
