@@ -210,7 +210,8 @@ export interface BackupCatalog {
 
   /** Creates a failover's record; again for the same execution is a no-op (a retried step). */
   createFailover(record: FailoverRecordInput): Promise<void>;
-  updateFailover(failoverId: string, patch: FailoverPatch): Promise<void>;
+  /** With `onlyIf`, applied only when the record has one of those statuses (else RecordStatusError). */
+  updateFailover(failoverId: string, patch: FailoverPatch, options?: { onlyIf?: readonly FailoverRecord['status'][] }): Promise<void>;
   getFailover(failoverId: string): Promise<FailoverRecord | undefined>;
   /** Failovers newest first. */
   listFailovers(filter?: { plan?: string }): Promise<FailoverRecord[]>;

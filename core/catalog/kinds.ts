@@ -139,7 +139,7 @@ export abstract class RecordCatalog implements BackupCatalog {
   readonly listReplication = (filter: { region?: string; backupId?: string; plan?: string } = {}): Promise<ReplicationRecord[]> => this.listRecords(REPLICATIONS, filter);
 
   readonly createFailover = (record: FailoverRecordInput): Promise<void> => this.createRecord(FAILOVERS, record);
-  readonly updateFailover = (failoverId: string, patch: FailoverPatch): Promise<void> => this.updateRecord(FAILOVERS, failoverId, patch);
+  readonly updateFailover = (failoverId: string, patch: FailoverPatch, options: { onlyIf?: readonly FailoverRecord['status'][] } = {}): Promise<void> => this.updateRecord(FAILOVERS, failoverId, patch, options.onlyIf);
   readonly getFailover = (failoverId: string): Promise<FailoverRecord | undefined> => this.getRecord(FAILOVERS, failoverId);
   readonly listFailovers = (filter: { plan?: string } = {}): Promise<FailoverRecord[]> => this.listRecords(FAILOVERS, filter);
 }

@@ -22,6 +22,7 @@ import type { StepError } from '../workflow/backup-state.js';
 import { parseContract, type PrepareRequest } from '../workflow/contracts.js';
 import { IsoWithOffset, RestoreInput } from '../workflow/restore-state.js';
 import { publishRecorded } from '../backup/events.js';
+import { RecordStatusError } from '../catalog/catalog.js';
 import { EXECUTION_ENDED, type ExecutionEnded } from '../backup/recover.js';
 
 type Services<K extends keyof RestoreServices> = Pick<RestoreServices, K>;
@@ -233,37 +234,64 @@ export async function recordFailoverStep(s: Services<'catalog' | 'now' | 'events
 
 /**
  * RecoverFailover (in AWS, run by an EventBridge rule on the failover state machine's executions
- * that end ABORTED, TIMED_OUT or FAILED): a failover execution that ended without RecordFailover
- * (stopped, timed out, a Lambda that crashed past its retries) left its record InProgress, which
- * `dr list` would show as running for good in the middle of a disaster. It is marked Failed
- * (`ExecutionEnded`) with "Failover Failed". Its nested restore is the restore rule's to recover.
- * An execution Step Functions says runs (redriven, or an event made by hand) is left alone.
+ * that end ABORTED, TIMED_OUT or FAILED): a failover execution that ended without recording its
+ * outcome (stopped, timed out, RecordFailover failing past its retries) left its record
+ * InProgress, which `dr list` would show as running for good in the middle of a disaster. The
+ * outcome is the nested restore's, as RecordFailover decides it: a restore recorded Completed
+ * (validated) completes the failover, with its RTO taken at the restore's completion; otherwise
+ * the failover is Failed (`ExecutionEnded`). The nested restore itself is the restore rule's to
+ * recover. An execution Step Functions says runs (redriven, or an event made by hand) is left
+ * alone, and so is a record RecordFailover finished meanwhile (read again, and updated only while
+ * InProgress).
  */
 export async function recoverFailoverExecutionStep(
   s: Services<'catalog' | 'now' | 'events' | 'executions'>,
   ended: ExecutionEnded,
 ): Promise<{ recovered?: string; report?: FailoverReport }> {
-  const record = (await s.catalog.listFailovers()).find((f) => f.executionId === ended.executionArn && f.status === 'InProgress');
-  if (!record) return {};
+  const listed = (await s.catalog.listFailovers()).find((f) => f.executionId === ended.executionArn && f.status === 'InProgress');
+  if (!listed) return {};
   if ((await s.executions.state(ended.executionArn)) === 'RUNNING') return {};
+  // The list is read from an index, which may lag; the record itself says whether it is still open.
+  const record = await s.catalog.getFailover(listed.failoverId);
+  if (record?.status !== 'InProgress') return {};
   const now = s.now();
-  const failure = {
-    error: EXECUTION_ENDED,
-    cause: `the failover execution ${ended.executionArn} ended ${ended.status} without recording its outcome; its restore ${record.restoreId} is recovered by the restore workflow's own rule (see milvus-guard restore describe ${record.restoreId} --region ${record.region})`,
-  };
-  await s.catalog.updateFailover(record.failoverId, { status: 'Failed', completedAt: now.toISOString(), failure });
+  const restore = await s.catalog.getRestore(record.restoreId);
+  const completed = restore?.status === 'Completed';
+  const rtoSeconds = completed ? Math.max(0, (Date.parse(restore.completedAt ?? now.toISOString()) - Date.parse(record.requestedAt)) / 1000) : undefined;
+  const failure = completed
+    ? undefined
+    : {
+        error: EXECUTION_ENDED,
+        cause:
+          `the failover execution ${ended.executionArn} ended ${ended.status} without recording its outcome; ` +
+          (restore
+            ? `its restore ${record.restoreId} is ${restore.status} (the restore workflow's own rule recovers one that ended InProgress; see milvus-guard restore describe ${record.restoreId} --region ${record.region})`
+            : 'no restore was started'),
+      };
+  try {
+    await s.catalog.updateFailover(
+      record.failoverId,
+      { status: completed ? 'Completed' : 'Failed', completedAt: now.toISOString(), ...(rtoSeconds !== undefined ? { rtoSeconds } : {}), ...(failure ? { failure } : {}) },
+      { onlyIf: ['InProgress'] },
+    );
+  } catch (err) {
+    // RecordFailover recorded the outcome between the read and this update: its outcome stands.
+    if (err instanceof RecordStatusError) return {};
+    throw err;
+  }
   const report: FailoverReport = {
     failoverId: record.failoverId,
     plan: record.plan,
     region: record.region,
-    status: 'Failed',
+    status: completed ? 'Completed' : 'Failed',
     backupId: record.backupId,
     restoreId: record.restoreId,
     targetCluster: record.targetCluster,
     targetNamespace: record.targetNamespace,
     rpoSeconds: record.rpoSeconds,
-    failure,
+    ...(rtoSeconds !== undefined ? { rtoSeconds } : {}),
+    ...(failure ? { failure } : {}),
   };
-  await publishRecorded(s.events, { detailType: 'Failover Failed', time: now, detail: { ...report } });
+  await publishRecorded(s.events, { detailType: completed ? 'Failover Completed' : 'Failover Failed', time: now, detail: { ...report } });
   return { recovered: record.failoverId, report };
 }

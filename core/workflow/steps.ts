@@ -131,7 +131,7 @@ export const FAILOVER_WORKFLOW = {
   ],
   events: [
     { name: 'CheckReplication', does: "record, per Available backup, whether every object it needs is in this region's vault" },
-    { name: 'RecoverFailover', does: 'record Failed a failover whose execution ended ABORTED, TIMED_OUT or FAILED without recording its outcome' },
+    { name: 'RecoverFailover', does: "record the outcome of a failover whose execution ended ABORTED, TIMED_OUT or FAILED without recording it (its restore's)" },
   ],
 } as const satisfies WorkflowSteps;
 

@@ -108,5 +108,5 @@ const STAYS = {
 const AGAIN = {
   backup: 'run: milvus-guard backup cancel ID (milvus-guard backup list shows the InProgress one)',
   restore: 'run: milvus-guard restore cancel ID (milvus-guard restore list shows the InProgress one)',
-  failover: "see the failover's restore with milvus-guard restore describe ID (its own rule recovers it); the failover record keeps saying InProgress",
+  failover: 'invoke the function again with the message from the queue as its payload (aws lambda invoke --function-name FUNCTION --cli-binary-format raw-in-base64-out --payload MESSAGE_BODY out.json); milvus-guard dr list --region REGION shows the failover',
 } as const;

@@ -94,6 +94,8 @@ export function makeStepHandlers(deps: StepDependencies): Record<BackupStepState
       if (result.status === 'Available') {
         // Recorded Available before Finalize's Task failed, which then published none of its
         // metrics (they are added once its work returns): the backup's outcome is counted here.
+        // (A Finalize that returned in the moment between the Task's timeout and the Lambda's
+        // would have counted it too: a second BackupSucceeded, accepted.)
         metrics.addMetric(METRICS.backupSucceeded.name, MetricUnit.Count, 1);
         metrics.addMetric(METRICS.lastBackupSucceeded.name, MetricUnit.NoUnit, 1);
         return result;

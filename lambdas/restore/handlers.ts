@@ -105,10 +105,12 @@ export function makeRestoreStepHandlers(deps: RestoreStepDependencies): Record<R
     }),
     RecoverFailover: handle(ExecutionStatusChange, async (r) => {
       const { recovered, report } = await failovers.recoverFailoverExecutionStep(s, r.detail);
-      // Counted as RecordFailover counts a failed failover, so the failover alarms see it.
+      // Counted as RecordFailover counts its outcome, so the failover alarms and graphs see it.
       if (report) {
         metrics.addDimension('plan', report.plan);
-        metrics.addMetric(METRICS.failoverFailed.name, MetricUnit.Count, 1);
+        metrics.addMetric(report.status === 'Completed' ? METRICS.failoverSucceeded.name : METRICS.failoverFailed.name, MetricUnit.Count, 1);
+        metrics.addMetric(METRICS.failoverRpo.name, MetricUnit.Seconds, report.rpoSeconds);
+        if (report.rtoSeconds !== undefined) metrics.addMetric(METRICS.failoverRto.name, MetricUnit.Seconds, report.rtoSeconds);
       }
       return recovered ? { recovered } : {};
     }),

@@ -108,4 +108,16 @@ describe('RecoverHolder', () => {
     expect(await catalog.lockHolder(BACKUP.plan, NOW)).toBeUndefined();
     expect((await catalog.getBackup('nightly-1'))?.status).toBe('Available');
   });
+
+  it("releases a dead retention run's lock without counting a failed backup (its id names no backup)", async () => {
+    const catalog = new InMemoryCatalog();
+    const run = 'arn:aws:states:us-east-1:123456789012:execution:milvus-guard-retention:daily';
+    await catalog.acquireLock(BACKUP.plan, { backupId: 'retention-20261123', executionId: run, purpose: 'retention' }, NOW, new Date(NOW.getTime() + 3600_000));
+    const config = await loadConfigFile('examples/production.yaml');
+
+    const result = await recoverHolderStep({ config, catalog, now: () => NOW, executions: { state: async () => 'ABORTED' as const } } as never, BACKUP.plan);
+
+    expect(result).toEqual({});
+    expect(await catalog.lockHolder(BACKUP.plan, NOW)).toBeUndefined();
+  });
 });

@@ -114,7 +114,7 @@ describe('RecoverFailover', () => {
   const EXECUTION = request(input).execution.id;
   const ended = { executionArn: EXECUTION, status: 'TIMED_OUT' };
 
-  it('records Failed (ExecutionEnded) a failover whose execution ended without RecordFailover, with "Failover Failed", once', async () => {
+  it('records Failed (ExecutionEnded) a failover whose execution ended before its restore started, with "Failover Failed", once', async () => {
     const { config, catalog, events, publish } = await setUp();
     await catalog.recordReplication(complete);
     const { failover } = await prepareFailoverStep({ config, catalog, region: REGION }, request(input));
@@ -128,9 +128,51 @@ describe('RecoverFailover', () => {
     expect(await catalog.getFailover(failover.failoverId)).toMatchObject({
       status: 'Failed',
       completedAt: '2026-11-23T13:00:00.000Z',
-      failure: { error: 'ExecutionEnded', cause: expect.stringContaining(`ended TIMED_OUT without recording its outcome; its restore ${failover.failoverId} is recovered`) },
+      failure: { error: 'ExecutionEnded', cause: expect.stringContaining('ended TIMED_OUT without recording its outcome; no restore was started') },
     });
     expect(events.map((e) => e.detailType)).toEqual(['Failover Failed']);
+  });
+
+  it("takes the nested restore's outcome: a restore recorded Completed completes the failover, its RTO at the restore's completion", async () => {
+    const { config, catalog, events, publish } = await setUp();
+    await catalog.recordReplication(complete);
+    const { failover } = await prepareFailoverStep({ config, catalog, region: REGION }, request(input));
+    // RecordFailover failed past its retries (the catalog throttled) after the restore completed at 12:20.
+    await catalog.createRestore(restoreRecord({ restoreId: failover.failoverId, targetCluster: 'dr', targetNamespace: 'vector-db', completedAt: '2026-11-23T12:20:00.000Z' }));
+
+    const result = await recoverFailoverExecutionStep({ catalog, events: publish, now: () => new Date('2026-11-23T13:00:00.000Z'), executions: { state: async () => 'FAILED' as const } }, { executionArn: EXECUTION, status: 'FAILED' });
+
+    expect(result.report).toMatchObject({ status: 'Completed', rtoSeconds: 1200 });
+    expect(result.report?.failure).toBeUndefined();
+    expect(await catalog.getFailover(failover.failoverId)).toMatchObject({ status: 'Completed', rtoSeconds: 1200 });
+    expect(events.map((e) => e.detailType)).toEqual(['Failover Completed']);
+  });
+
+  it('names the restore and its status when the failover ended with its restore not completed', async () => {
+    const { config, catalog, publish } = await setUp();
+    await catalog.recordReplication(complete);
+    const { failover } = await prepareFailoverStep({ config, catalog, region: REGION }, request(input));
+    await catalog.createRestore(restoreRecord({ restoreId: failover.failoverId, status: 'InProgress', completedAt: undefined, rtoSeconds: undefined }));
+
+    const result = await recoverFailoverExecutionStep({ catalog, events: publish, now: () => new Date('2026-11-23T13:00:00.000Z'), executions: { state: async () => 'ABORTED' as const } }, { executionArn: EXECUTION, status: 'ABORTED' });
+
+    expect(result.report?.failure?.cause).toContain(`its restore ${failover.failoverId} is InProgress (the restore workflow's own rule recovers one that ended InProgress; see milvus-guard restore describe ${failover.failoverId} --region us-west-2)`);
+  });
+
+  it('leaves the outcome RecordFailover recorded after the list was read (an index that lags)', async () => {
+    const { config, catalog, events, publish } = await setUp();
+    await catalog.recordReplication(complete);
+    const { failover } = await prepareFailoverStep({ config, catalog, region: REGION }, request(input));
+    const stale = await catalog.listFailovers();
+    await catalog.createRestore(restoreRecord({ restoreId: failover.failoverId, targetCluster: 'dr', targetNamespace: 'vector-db' }));
+    await recordFailoverStep({ catalog, events: publish, now: () => new Date('2026-11-23T12:10:00.000Z') }, failover);
+    const lagging = Object.assign(Object.create(catalog) as InMemoryCatalog, { listFailovers: async () => stale });
+
+    const result = await recoverFailoverExecutionStep({ catalog: lagging, events: publish, now: () => new Date('2026-11-23T13:00:00.000Z'), executions: { state: async () => 'ABORTED' as const } }, ended);
+
+    expect(result).toEqual({});
+    expect(await catalog.getFailover(failover.failoverId)).toMatchObject({ status: 'Completed', rtoSeconds: 600 });
+    expect(events.map((e) => e.detailType)).toEqual(['Failover Completed']);
   });
 
   it('leaves alone a failover whose execution Step Functions says runs', async () => {

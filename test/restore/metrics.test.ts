@@ -118,7 +118,7 @@ describe('restore metrics and nested restores', () => {
 });
 
 describe('RecoverFailover (the rule on failover executions that end without RecordFailover)', () => {
-  it('counts the failover it records Failed as FailoverFailed, and nothing when there is nothing to recover', async () => {
+  it('counts the failover it records Failed (its restore did not complete) as FailoverFailed with its RPO, and nothing when there is nothing to recover', async () => {
     const catalog = await catalogWithRestores();
     const events: BackupEvent[] = [];
     const services = { catalog, now: () => NOW, executions: { state: async () => 'ABORTED' }, events: { publish: async (e: BackupEvent) => void events.push(e) } } as unknown as RestoreServices;
@@ -132,7 +132,7 @@ describe('RecoverFailover (the rule on failover executions that end without Reco
     expect([recovered, nothing]).toEqual([{ recovered: 'failover-1' }, {}]);
     expect(events.map((e) => e.detailType)).toEqual(['Failover Failed']);
     const names = metrics.published.flatMap((doc) => (doc as { _aws: { CloudWatchMetrics: { Metrics: { Name: string }[] }[] } })._aws.CloudWatchMetrics.flatMap((m) => m.Metrics.map((x) => x.Name)));
-    expect(names).toEqual([METRICS.failoverFailed.name]);
+    expect(names).toEqual([METRICS.failoverFailed.name, METRICS.failoverRpo.name]);
   });
 });
 
