@@ -163,7 +163,7 @@ export async function prepareFailoverStep(s: Services<'config' | 'catalog' | 're
 }
 
 /** The report of a failover already recorded final. */
-function reportOf(failover: PreparedFailover, r: FailoverRecord): FailoverReport {
+function reportOf(failover: Pick<PreparedFailover, 'targetCluster' | 'targetNamespace'>, r: FailoverRecord): FailoverReport {
   return {
     failoverId: r.failoverId,
     plan: r.plan,
@@ -268,30 +268,15 @@ export async function recoverFailoverExecutionStep(
             ? `its restore ${record.restoreId} is ${restore.status} (the restore workflow's own rule recovers one that ended InProgress; see milvus-guard restore describe ${record.restoreId} --region ${record.region})`
             : 'no restore was started'),
       };
+  const outcome = { status: completed ? ('Completed' as const) : ('Failed' as const), completedAt: now.toISOString(), ...(rtoSeconds !== undefined ? { rtoSeconds } : {}), ...(failure ? { failure } : {}) };
   try {
-    await s.catalog.updateFailover(
-      record.failoverId,
-      { status: completed ? 'Completed' : 'Failed', completedAt: now.toISOString(), ...(rtoSeconds !== undefined ? { rtoSeconds } : {}), ...(failure ? { failure } : {}) },
-      { onlyIf: ['InProgress'] },
-    );
+    await s.catalog.updateFailover(record.failoverId, outcome, { onlyIf: ['InProgress'] });
   } catch (err) {
     // RecordFailover recorded the outcome between the read and this update: its outcome stands.
     if (err instanceof RecordStatusError) return {};
     throw err;
   }
-  const report: FailoverReport = {
-    failoverId: record.failoverId,
-    plan: record.plan,
-    region: record.region,
-    status: completed ? 'Completed' : 'Failed',
-    backupId: record.backupId,
-    restoreId: record.restoreId,
-    targetCluster: record.targetCluster,
-    targetNamespace: record.targetNamespace,
-    rpoSeconds: record.rpoSeconds,
-    ...(rtoSeconds !== undefined ? { rtoSeconds } : {}),
-    ...(failure ? { failure } : {}),
-  };
+  const report = reportOf(record, { ...record, ...outcome });
   await publishRecorded(s.events, { detailType: completed ? 'Failover Completed' : 'Failover Failed', time: now, detail: { ...report } });
   return { recovered: record.failoverId, report };
 }
