@@ -2,9 +2,8 @@
  * `backup cancel` and `restore cancel` against AWS. A running execution is stopped; the
  * `RecoverEnded*` rule then runs the workflow's RecoverExecution on the ABORTED event. An
  * execution that has already ended while its record still says InProgress had that chance and
- * missed it: the event was not delivered, or RecoverExecution failed (the catalog throttled, the
- * cluster unreachable) past its retries and its event went to the stack's failed-recoveries
- * queue. Then the CLI runs RecoverExecution itself, with the event Step Functions would have sent,
+ * missed it: the event was not delivered, or RecoverExecution failed (the catalog throttled, a
+ * timeout) past its retries and its event went to the stack's failed-recoveries queue. Then the CLI runs RecoverExecution itself, with the event Step Functions would have sent,
  * so the recovery runs where it always does (in the stack's network, with its role), not with the
  * operator's own access to the cluster.
  *
