@@ -100,8 +100,7 @@ export async function recoverHolderStep(
   if (record && record.executionId === holder.executionId) {
     // A final record only had its lock left to release: nothing failed now, nothing to count.
     if ((await recoverBackup(s, record, endedAs(state))).outcome === 'final') return {};
-  }
-  else {
+  } else {
     // A lock whose record is gone or is another execution's (a retention run's, whose id names
     // no backup) has nothing to clean: release it; no backup failed now, nothing to count.
     await s.catalog.releaseLock(plan, holder.executionId);
