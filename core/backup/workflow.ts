@@ -27,7 +27,7 @@ import type {
 import type { PreparedBackup, PrepareRequest } from '../workflow/contracts.js';
 import { BACKUP_WORKFLOW } from '../workflow/steps.js';
 import { createWhileOpen } from '../workflow/closing.js';
-import { asStep, closeFailedStep, closePassedOverSteps, failedStepOf, timeoutCause, type FailedAt, type Timeline } from '../workflow/timeline.js';
+import { asStep, closeFailedStep, closePassedOverSteps, closeRecordedStep, failedStepOf, timeoutCause, type FailedAt, type Timeline } from '../workflow/timeline.js';
 import { prepareBackup, type PrepareContext } from '../workflow/prepare.js';
 import { captureManifests, planReferences } from './capture.js';
 import type { BackupServices } from './context.js';
@@ -504,10 +504,7 @@ export async function markFailedStep(s: Services<'catalog' | 'now' | 'events' | 
     // Finalize recorded the backup, then its Task failed (a timeout is not retried): the backup
     // stays Available (no failed.json, no "Backup Failed"); the lock it may not have released is
     // released here, and the step a killed Task left open ends, as what it did.
-    const finalize = record.steps?.Finalize;
-    if (finalize?.startedAt && !finalize.endedAt) {
-      await timeline(s, id).record('Finalize', { endedAt: s.now().toISOString(), outcome: 'Succeeded', detail: `recorded Available; the Task then ended with ${error.Error}` });
-    }
+    await closeRecordedStep(timeline(s, id), record.steps, 'Finalize', 'Available', error.Error);
     await s.catalog.releaseLock(backup.plan, backup.executionId);
     return { backupId: id, plan: backup.plan, status: 'Available', failedStep: at.step, ...(at.state ? { failedState: at.state } : {}), durationSeconds: record.durationSeconds ?? 0 };
   }

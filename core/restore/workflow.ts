@@ -17,7 +17,7 @@ import type { ApplySummary, ObjectRestoreProgress, PreparedRestore, Readiness, R
 import type { StepError } from '../workflow/backup-state.js';
 import { RESTORE_WORKFLOW } from '../workflow/steps.js';
 import { createWhileOpen } from '../workflow/closing.js';
-import { asStep, closeFailedStep, failedStepOf, timeoutCause, type Timeline } from '../workflow/timeline.js';
+import { asStep, closeFailedStep, closeRecordedStep, failedStepOf, timeoutCause, type Timeline } from '../workflow/timeline.js';
 import type { RestoreServices } from './context.js';
 import { applyManifests } from './manifests.js';
 import { describeObjectRestore, restoreObjects } from './objects.js';
@@ -472,10 +472,7 @@ export async function markRestoreFailedStep(
     // Complete recorded the restore validated and then its Task failed. The data is restored and
     // checked; the record keeps saying so, and no "Restore Failed" tells otherwise. A Task killed
     // (timed out) after the update left its step open: it ends now, as what it did.
-    const complete = record.steps?.Complete;
-    if (complete?.startedAt && !complete.endedAt) {
-      await timeline(s, id).record('Complete', { endedAt: now.toISOString(), outcome: 'Succeeded', detail: `recorded Completed; the Task then ended with ${error.Error}` });
-    }
+    await closeRecordedStep(timeline(s, id), record.steps, 'Complete', 'Completed', error.Error);
     return { restoreId: id, plan: restore.plan, status: 'Completed', ...failedAt, leftBehind: `${ns}, restored and validated: the restore was recorded Completed before ${error.Error} failed the execution` };
   }
   const cause = timeoutCause(record?.steps, at, error.Error, causeText(error.Cause));

@@ -134,6 +134,16 @@ export async function closeFailedStep(t: Timeline, steps: Readonly<Record<string
 }
 
 /**
+ * Ends `step` Succeeded when its Task recorded the workflow's outcome (`recorded`: Available,
+ * Completed) and was then killed (timed out) before ending it: the failure path found the outcome
+ * recorded and keeps it, and `error` is what the Task ended with.
+ */
+export async function closeRecordedStep(t: Timeline, steps: Readonly<Record<string, StepEntry | undefined>> | undefined, step: string, recorded: string, error: string): Promise<void> {
+  const entry = steps?.[step];
+  if (entry?.startedAt && !entry.endedAt) await t.record(step, { endedAt: t.now().toISOString(), outcome: 'Succeeded', detail: `recorded ${recorded}; the Task then ended with ${error}` });
+}
+
+/**
  * Ends as Skipped every step still open but `running` (the Task at work) when a workflow completes
  * without them: a Task it passed over after it timed out never ended its step (RecountRows).
  * Returns the steps it closed.

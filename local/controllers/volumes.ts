@@ -84,9 +84,11 @@ export class VolumeController implements Controller {
     const explicit: string | undefined = pvc.spec.storageClassName ?? undefined;
     if (explicit === '') return { waiting: 'no persistent volumes available for this claim and no storage class is set' };
     const classes = store.list(STORAGE_CLASS);
-    // Of several default classes, the DefaultStorageClass admission plugin takes the newest.
-    const newestDefault = classes.filter(isDefaultClass).sort((a, b) => String(b.metadata.creationTimestamp ?? '').localeCompare(String(a.metadata.creationTimestamp ?? '')))[0];
-    const cls = explicit !== undefined ? classes.find((c) => c.metadata.name === explicit) : newestDefault;
+    const cls =
+      explicit !== undefined
+        ? classes.find((c) => c.metadata.name === explicit)
+        : // Of several default classes, the DefaultStorageClass admission plugin takes the newest.
+          classes.filter(isDefaultClass).sort((a, b) => String(b.metadata.creationTimestamp ?? '').localeCompare(String(a.metadata.creationTimestamp ?? '')))[0];
     if (!cls) return { waiting: explicit !== undefined ? `storageclass.storage.k8s.io "${explicit}" not found` : 'no persistent volumes available for this claim and no storage class is set' };
     if (!SERVED_PROVISIONERS.has(String(cls.provisioner))) return { waiting: `waiting for a volume to be created by the external provisioner "${String(cls.provisioner)}"` };
     if (cls.volumeBindingMode === 'WaitForFirstConsumer' && !this.consumed(pvc)) return { waiting: 'waiting for first consumer to be created before binding' };
