@@ -89,6 +89,11 @@ export const GcProgress = z.strictObject({
   packsDeleted: z.number().int().nonnegative(),
   /** Unreferenced packs still under Object Lock (or a legal hold): a later run deletes them. */
   packsLocked: z.number().int().nonnegative(),
+  /**
+   * Unreferenced packs written less than the minimum age before the run (or at an unknown time):
+   * kept, a later run deletes them. Absent in reports of runs before the minimum age.
+   */
+  packsYoung: z.number().int().nonnegative().optional(),
   /** Unreferenced packs whose delete failed otherwise: a later run tries again. */
   packsFailed: z.number().int().nonnegative(),
   /** Packs tagged archivable: only backups that left the hot set reference them. */
@@ -110,6 +115,8 @@ export const GcProgress = z.strictObject({
       deleted: z.number().int().nonnegative(),
       /** Unreferenced objects still under Object Lock (or a legal hold): a later run deletes them. */
       locked: z.number().int().nonnegative(),
+      /** Unreferenced objects younger than the minimum age (as `packsYoung`): a later run deletes them. */
+      young: z.number().int().nonnegative().optional(),
       /** Unreferenced objects whose delete failed otherwise: a later run tries again. */
       failed: z.number().int().nonnegative(),
       bytesFreed: z.number().nonnegative(),

@@ -36,6 +36,15 @@
  * price of that bound). An index that cannot be read stops the collection: with one reference unknown,
  * no pack can be proven unreferenced.
  *
+ * Minimum age. The locks keep the workflow's own backups out of a run, but not every writer: an
+ * export Job whose backup was recovered may still run through its termination grace period (a
+ * Background delete), `milvus-guard datamover backup` run by hand takes no lock, and a writer's
+ * packs are referenced by no summary until its last write. So no unreferenced pack or copied
+ * object younger than `gcMinAgeSeconds` (24 h: an export Job's `activeDeadlineSeconds` is 6 h)
+ * is deleted; it is counted `packsYoung` and a later run deletes it. An object whose write time is
+ * unknown or ahead of the run's clock counts as young. This is kopia's `BlobDeleteMinAge` (24 h
+ * in its SafetyFull parameters, repo/maintenance/maintenance_safety.go).
+ *
  * Copied Milvus objects. A backup of an S3-backed Milvus holds a copy of its bucket: objects under
  * `milvus-objects/<aa>/`, shared by backups as packs are, and a manifest under its own prefix
  * (`backups/<id>/objects/`, which expires with the rest of that prefix). An object is deleted only
@@ -69,7 +78,7 @@ import {
 import { packsOfIndex } from '../vault/backup-index.js';
 import { MILVUS_OBJECTS_PREFIX } from '../objectstore/layout.js';
 import { addCommittedKeys, isCopyDamage, readCommit, readCommittedPage, type CommittedCopy } from '../objectstore/committed.js';
-import { ObjectLockedError, type DeleteManyResult, type VaultStore } from '../vault/store.js';
+import { ObjectLockedError, type DeleteManyResult, type ObjectInfo, type VaultStore } from '../vault/store.js';
 import { computeRetention, type ExpireDecision, type KeepDecision } from './calculator.js';
 import { RetentionInput, RetentionReport, type GcProgress, type PlanOutcome, type RetentionRun, type StartRetentionRequest } from './contracts.js';
 import { later, lockFloor, retentionCandidates, retentionOptions } from './locking.js';
@@ -99,9 +108,15 @@ export interface RetentionTimings {
    * @default 600
    */
   readonly extendBudgetSeconds?: number;
+  /**
+   * Garbage collection deletes no pack or copied Milvus object written less than this long
+   * before the run (nor one whose age the vault does not tell). See "Garbage collection" above.
+   * @default 86400 (24 hours)
+   */
+  readonly gcMinAgeSeconds?: number;
 }
 
-export const DEFAULT_RETENTION_TIMINGS: RetentionTimings = { lockTtlSeconds: 6 * 3600, gcSlicePrefixes: 64, keepSnapshots: 1, extendBudgetSeconds: 600 };
+export const DEFAULT_RETENTION_TIMINGS: RetentionTimings = { lockTtlSeconds: 6 * 3600, gcSlicePrefixes: 64, keepSnapshots: 1, extendBudgetSeconds: 600, gcMinAgeSeconds: 24 * 3600 };
 
 /** The plans whose backups go to vault `vault`, in config order. */
 function plansOfVault(config: Config, vault: string): ResolvedPlan[] {
@@ -501,10 +516,10 @@ const hex2 = (n: number): string => n.toString(16).padStart(2, '0');
  * progress with the next prefix, or without one when every prefix was done.
  */
 export async function collectGarbageStep(s: Pick<RetentionServices, 'vault' | 'retention' | 'catalog' | 'now'>, run: RetentionRun, progress: GcProgress | undefined, plans: readonly PlanOutcome[] = []): Promise<GcProgress> {
-  const soFar: GcProgress = progress ?? { next: '00', packsScanned: 0, packsReferenced: 0, packsDeleted: 0, packsLocked: 0, packsFailed: 0, packsArchivable: 0, errors: [], bytesFreed: 0 };
+  const soFar: GcProgress = progress ?? { next: '00', packsScanned: 0, packsReferenced: 0, packsDeleted: 0, packsLocked: 0, packsYoung: 0, packsFailed: 0, packsArchivable: 0, errors: [], bytesFreed: 0 };
   if (!run.collectGarbage) {
     const why = run.dryRun ? 'dry run' : (run.gcSkipped ?? `not every plan of the vault was locked (${run.skipped.map((p) => `${p.plan}: ${p.reason}`).join('; ')})`);
-    return { packsScanned: 0, packsReferenced: 0, packsDeleted: 0, packsLocked: 0, packsFailed: 0, packsArchivable: 0, errors: [], bytesFreed: 0, skipped: why };
+    return { packsScanned: 0, packsReferenced: 0, packsDeleted: 0, packsLocked: 0, packsYoung: 0, packsFailed: 0, packsArchivable: 0, errors: [], bytesFreed: 0, skipped: why };
   }
   if (soFar.next === undefined) return soFar;
   // A backup that started after the run's locks lapsed may reuse any pack of its parent, and
@@ -546,27 +561,32 @@ export async function collectGarbageStep(s: Pick<RetentionServices, 'vault' | 'r
   }
 
   let scanned = 0;
+  let young = 0;
   let bytes = 0;
+  const oldEnough = writtenBefore(run, s.retention);
   const candidates: { key: string; size: number }[] = [];
   for (let p = from; p < to; p++) {
     for await (const o of s.vault.list(`${PACKS_PREFIX}${hex2(p)}/`)) {
       const id = packIdFromKey(o.key);
       if (!id) continue;
       scanned++;
-      if (!referenced.has(id)) candidates.push({ key: o.key, size: o.size });
+      if (referenced.has(id)) continue;
+      if (oldEnough(o)) candidates.push({ key: o.key, size: o.size });
+      else young++;
     }
   }
   const result = await s.vault.deleteMany(candidates.map((c) => c.key));
   const { locked, other } = failuresOf(result.failed);
   const deleted = new Set(result.deleted);
   for (const c of candidates) if (deleted.has(c.key)) bytes += c.size;
-  const objects = await collectMilvusObjects(s, run, soFar.milvusObjects ?? NO_OBJECTS, from, to);
+  const objects = await collectMilvusObjects(s, run, soFar.milvusObjects ?? NO_OBJECTS, from, to, oldEnough);
   return {
     ...(to < 256 ? { next: hex2(to) } : {}),
     packsScanned: soFar.packsScanned + scanned,
     packsReferenced: soFar.packsReferenced + referenced.size,
     packsDeleted: soFar.packsDeleted + result.deleted.length,
     packsLocked: soFar.packsLocked + locked,
+    packsYoung: (soFar.packsYoung ?? 0) + young,
     packsFailed: soFar.packsFailed + other.length,
     packsArchivable: soFar.packsArchivable + archivable,
     errors: [...soFar.errors, ...other, ...objects.errors].slice(0, MAX_ERRORS),
@@ -575,9 +595,18 @@ export async function collectGarbageStep(s: Pick<RetentionServices, 'vault' | 'r
   };
 }
 
+/**
+ * Whether a listed object was written at least `gcMinAgeSeconds` before the run (see "Minimum
+ * age" above). The run's clock, not the Task's: a retried slice decides the same.
+ */
+function writtenBefore(run: Pick<RetentionRun, 'now'>, timings: Pick<RetentionTimings, 'gcMinAgeSeconds'>): (o: Pick<ObjectInfo, 'lastModified'>) => boolean {
+  const cutoff = Date.parse(run.now) - (timings.gcMinAgeSeconds ?? DEFAULT_RETENTION_TIMINGS.gcMinAgeSeconds!) * 1000;
+  return (o) => o.lastModified !== undefined && o.lastModified.getTime() <= cutoff;
+}
+
 type MilvusObjectsProgress = NonNullable<GcProgress['milvusObjects']>;
 const COPIED_OBJECT_KEY = /^milvus-objects\/[0-9a-f]{2}\/[0-9a-f]{64}$/;
-const NO_OBJECTS: MilvusObjectsProgress = { scanned: 0, referenced: 0, deleted: 0, locked: 0, failed: 0, bytesFreed: 0 };
+const NO_OBJECTS: MilvusObjectsProgress = { scanned: 0, referenced: 0, deleted: 0, locked: 0, young: 0, failed: 0, bytesFreed: 0 };
 
 /**
  * The backups whose copied Milvus objects are live: every backup of the run's vault that is not
@@ -600,7 +629,14 @@ async function liveCopies(catalog: BackupCatalog, vault: string): Promise<Commit
  * `stopped` and the errors; the packs go on. A vault that fails a request throws (the Task is
  * retried).
  */
-async function collectMilvusObjects(s: Pick<RetentionServices, 'vault' | 'catalog'>, run: RetentionRun, soFar: MilvusObjectsProgress, from: number, to: number): Promise<{ progress: MilvusObjectsProgress; errors: string[]; bytesFreed: number }> {
+async function collectMilvusObjects(
+  s: Pick<RetentionServices, 'vault' | 'catalog'>,
+  run: RetentionRun,
+  soFar: MilvusObjectsProgress,
+  from: number,
+  to: number,
+  oldEnough: (o: Pick<ObjectInfo, 'lastModified'>) => boolean,
+): Promise<{ progress: MilvusObjectsProgress; errors: string[]; bytesFreed: number }> {
   if (soFar.stopped !== undefined) return { progress: soFar, errors: [], bytesFreed: 0 };
   const inSlice = (key: string): boolean => {
     const p = parseInt(key.slice(MILVUS_OBJECTS_PREFIX.length, MILVUS_OBJECTS_PREFIX.length + 2), 16);
@@ -617,13 +653,16 @@ async function collectMilvusObjects(s: Pick<RetentionServices, 'vault' | 'catalo
     }
   }
   let scanned = 0;
+  let young = 0;
   const candidates: { key: string; size: number }[] = [];
   for (let p = from; p < to; p++) {
     for await (const o of s.vault.list(`${MILVUS_OBJECTS_PREFIX}${hex2(p)}/`)) {
       // Only what a copy names (`<aa>/<sha256>`, aa its first two digits), as only pack keys are packs.
       if (!COPIED_OBJECT_KEY.test(o.key) || o.key.slice(MILVUS_OBJECTS_PREFIX.length, MILVUS_OBJECTS_PREFIX.length + 2) !== o.key.slice(-64, -62)) continue;
       scanned++;
-      if (!live.has(o.key)) candidates.push({ key: o.key, size: o.size });
+      if (live.has(o.key)) continue;
+      if (oldEnough(o)) candidates.push({ key: o.key, size: o.size });
+      else young++;
     }
   }
   const result = await s.vault.deleteMany(candidates.map((c) => c.key));
@@ -636,6 +675,7 @@ async function collectMilvusObjects(s: Pick<RetentionServices, 'vault' | 'catalo
       referenced: soFar.referenced + live.size,
       deleted: soFar.deleted + result.deleted.length,
       locked: soFar.locked + locked,
+      young: (soFar.young ?? 0) + young,
       failed: soFar.failed + other.length,
       bytesFreed: soFar.bytesFreed + bytesFreed,
     },

@@ -876,7 +876,7 @@ export class FileVaultStore implements VaultStore {
         if (sub.startsWith(prefix) || prefix.startsWith(sub)) yield* this.walk(sub, prefix);
       } else if (s.isFile() && key.startsWith(prefix)) {
         const storageClass = this.locks.peek(key)?.storageClass;
-        yield { key, size: s.size, ...(storageClass ? { storageClass } : {}) };
+        yield { key, size: s.size, lastModified: s.mtime, ...(storageClass ? { storageClass } : {}) };
       }
     }
   }

@@ -32,6 +32,8 @@ import {
 
 interface StoredObject {
   body: Buffer;
+  /** When the put that wrote it ran, on the store's clock (absent for an object a test set by hand). */
+  modifiedAt?: Date;
   retainUntil?: Date;
   legalHold?: boolean;
   /** Absent: STANDARD. */
@@ -81,7 +83,7 @@ export class InMemoryVaultStore implements VaultStore {
       // An identical retry keeps the object and its hold; its lock covers both dates.
       if (options?.retainUntil && (!old.retainUntil || old.retainUntil < options.retainUntil)) old.retainUntil = options.retainUntil;
     } else {
-      this.objects.set(key, { body: copy, ...(options?.retainUntil ? { retainUntil: options.retainUntil } : {}) });
+      this.objects.set(key, { body: copy, modifiedAt: this.now(), ...(options?.retainUntil ? { retainUntil: options.retainUntil } : {}) });
     }
     this.puts.push({ key, size: copy.length, ...(options?.retainUntil ? { retainUntil: options.retainUntil } : {}) });
   }
@@ -122,7 +124,7 @@ export class InMemoryVaultStore implements VaultStore {
     const keys = [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort();
     for (const key of keys) {
       const o = this.objects.get(key);
-      if (o) yield { key, size: o.body.length, ...(o.retainUntil ? { retainUntil: o.retainUntil } : {}), ...(o.storageClass ? { storageClass: o.storageClass } : {}) };
+      if (o) yield { key, size: o.body.length, ...(o.modifiedAt ? { lastModified: o.modifiedAt } : {}), ...(o.retainUntil ? { retainUntil: o.retainUntil } : {}), ...(o.storageClass ? { storageClass: o.storageClass } : {}) };
     }
   }
 

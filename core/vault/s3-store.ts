@@ -322,7 +322,7 @@ export class S3VaultStore implements VaultStore {
     for await (const page of paginateListObjectsV2({ client: this.client }, { Bucket: this.bucket, Prefix: this.prefix + prefix })) {
       for (const o of page.Contents ?? []) {
         if (o.Key === undefined) continue;
-        yield { key: o.Key.slice(this.prefix.length), size: o.Size ?? 0, ...(o.StorageClass && o.StorageClass !== 'STANDARD' ? { storageClass: o.StorageClass } : {}) };
+        yield { key: o.Key.slice(this.prefix.length), size: o.Size ?? 0, ...(o.LastModified ? { lastModified: o.LastModified } : {}), ...(o.StorageClass && o.StorageClass !== 'STANDARD' ? { storageClass: o.StorageClass } : {}) };
       }
     }
   }

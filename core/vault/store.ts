@@ -31,6 +31,11 @@ export interface PutOptions {
 export interface ObjectInfo {
   readonly key: string;
   readonly size: number;
+  /**
+   * When the object was written (S3's LastModified, the file's mtime). Reported by listings on
+   * S3 and the local vaults; garbage collection deletes nothing younger than its minimum age.
+   */
+  readonly lastModified?: Date;
   /** The object's current Object Lock retain-until date, when the backend knows it. */
   readonly retainUntil?: Date;
   /**

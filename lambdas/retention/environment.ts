@@ -26,6 +26,7 @@ export const RetentionStepEnvironment = BackupStepsEnvironment.pick({
   RETENTION_LOCK_TTL_SECONDS: Positive(DEFAULT_RETENTION_TIMINGS.lockTtlSeconds),
   GC_SLICE_PREFIXES: Positive(DEFAULT_RETENTION_TIMINGS.gcSlicePrefixes).pipe(z.number().max(256, 'must be at most 256 (the pack prefixes)')),
   KEEP_SNAPSHOTS: z.coerce.number().int().nonnegative().default(DEFAULT_RETENTION_TIMINGS.keepSnapshots),
+  GC_MIN_AGE_SECONDS: z.coerce.number().int().nonnegative().default(DEFAULT_RETENTION_TIMINGS.gcMinAgeSeconds!),
   ...stepVariable(bundleStates('retention', RETENTION_WORKFLOW)),
 });
 export type RetentionStepEnvironment = z.infer<typeof RetentionStepEnvironment>;

@@ -18,6 +18,6 @@ export function awsRetentionServices(config: Config, env: RetentionStepEnvironme
     vault: awsVault(env),
     catalog: new DynamoCatalog({ tableName: env.CATALOG_TABLE }),
     events: new EventBridgeEvents(env.EVENT_BUS_NAME),
-    retention: { lockTtlSeconds: env.RETENTION_LOCK_TTL_SECONDS, gcSlicePrefixes: env.GC_SLICE_PREFIXES, keepSnapshots: env.KEEP_SNAPSHOTS },
+    retention: { lockTtlSeconds: env.RETENTION_LOCK_TTL_SECONDS, gcSlicePrefixes: env.GC_SLICE_PREFIXES, keepSnapshots: env.KEEP_SNAPSHOTS, gcMinAgeSeconds: env.GC_MIN_AGE_SECONDS },
   };
 }

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { parse, stringify } from 'yaml';
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { registerRetentionCommands } from '../../cli/commands/retention.js';
+import { registerRetentionCommands, renderReport } from '../../cli/commands/retention.js';
+import type { RetentionReport } from '../../core/retention/contracts.js';
 import { registerBackupCommands } from '../../cli/commands/backup.js';
 import { backupRecord, CONFIG, cliWith, localState, mockAwsStart, PLAN } from './helpers.js';
 import { backupVolume } from '../../core/datamover/backup.js';
@@ -131,5 +132,27 @@ describe('backup hold and release', () => {
     expect((await catalog.getBackup('nightly-1'))?.hold).toBeNull();
     await expect(cli.run('backup', 'hold', 'nightly-1', '--local', '--state', dir)).rejects.toThrow("required option '--reason <text>' not specified");
     rmSync(source, { recursive: true, force: true });
+  });
+});
+
+describe('the report of a run', () => {
+  const report = (gc: Partial<RetentionReport['gc']>): RetentionReport => ({
+    runId: 'r1',
+    now: '2031-01-05T02:00:00.000Z',
+    dryRun: false,
+    plans: [],
+    skipped: [],
+    expired: 0,
+    locksExtended: 0,
+    packsDeleted: 2,
+    bytesFreed: 2048,
+    gc: { packsScanned: 9, packsReferenced: 4, packsDeleted: 2, packsLocked: 1, packsFailed: 0, packsArchivable: 0, errors: [], bytesFreed: 2048, ...gc },
+  });
+
+  it('says how many unreferenced packs were too young to delete, and only when there are some', () => {
+    expect(renderReport(report({ packsYoung: 3 }))).toContain('packs: 9 scanned, 2 deleted (2.0KiB freed), 1 unreferenced but still locked, 3 unreferenced but younger than garbage collection\'s minimum age (a later run deletes them)\n');
+    expect(renderReport(report({ packsYoung: 0 }))).toContain('1 unreferenced but still locked\n');
+    // A report of a run before the minimum age existed has no count.
+    expect(renderReport(report({}))).toContain('1 unreferenced but still locked\n');
   });
 });

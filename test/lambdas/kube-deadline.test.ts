@@ -1,7 +1,8 @@
 /**
  * The Lambdas' Kubernetes request deadline: `KUBE_REQUEST_TIMEOUT_SECONDS` in each step bundle's
  * environment reaches the clients its services build (and the backup's timings), and without it
- * the default of DEFAULT_TIMINGS applies. DescribeCluster is mocked; no request is sent.
+ * the default of DEFAULT_TIMINGS applies; the retention steps' timings come from theirs the same
+ * way. DescribeCluster is mocked; no request is sent.
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -76,5 +77,15 @@ describe('the Kubernetes request deadline of the AWS step functions', () => {
 
   it('refuses a deadline that is not a positive whole number of seconds, naming the variable', () => {
     expect(() => readEnvironment(BackupStepEnvironment, { ...COMMON, MILVUS_GUARD_STEP: 'Discover', KUBE_REQUEST_TIMEOUT_SECONDS: '0' })).toThrow(/KUBE_REQUEST_TIMEOUT_SECONDS: /);
+  });
+});
+
+describe('the retention timings of the AWS step functions', () => {
+  const timingsOf = (extra: Record<string, string>) => awsRetentionServices(config, readEnvironment(RetentionStepEnvironment, { ...COMMON, MILVUS_GUARD_STEP: 'CollectGarbage', ...extra })).retention;
+
+  it("take garbage collection's minimum age from GC_MIN_AGE_SECONDS, 24 hours without it", () => {
+    expect(timingsOf({}).gcMinAgeSeconds).toBe(86_400);
+    expect(timingsOf({ GC_MIN_AGE_SECONDS: '0' }).gcMinAgeSeconds).toBe(0);
+    expect(() => timingsOf({ GC_MIN_AGE_SECONDS: '-5' })).toThrow('GC_MIN_AGE_SECONDS');
   });
 });

@@ -73,7 +73,7 @@ describe('garbage collection of copied Milvus objects', () => {
 
     expect(outcome.expired).toEqual([expect.objectContaining({ backupId: 'old', cleared: true })]);
     expect(await keysUnder(vault, objectCopyPrefix('old'))).toEqual([]);
-    expect(gc.milvusObjects).toEqual({ scanned: 3, referenced: 2, deleted: 1, locked: 0, failed: 0, bytesFreed: 2000 });
+    expect(gc.milvusObjects).toEqual({ scanned: 3, referenced: 2, deleted: 1, locked: 0, young: 0, failed: 0, bytesFreed: 2000 });
     expect(await present(objectKeyOf('insert_log/1/only-old', onlyOld))).toBe(false);
     expect(await present(objectKeyOf('insert_log/1/shared', shared))).toBe(true);
     expect(await present('milvus-objects/00/notes.txt')).toBe(true);
@@ -98,6 +98,26 @@ describe('garbage collection of copied Milvus objects', () => {
     expect(later.milvusObjects).toMatchObject({ deleted: 1, locked: 0 });
     expect(await present(objectKeyOf('insert_log/1/only-old', onlyOld))).toBe(false);
     expect(await present(objectKeyOf('insert_log/2/only-new', onlyNew))).toBe(true);
+  });
+
+  it("keeps an unreferenced copied object younger than the minimum age (its file's mtime on the local vault); a run a day later deletes it", async () => {
+    await backup('kept', T0, { 'insert_log/1/shared': shared });
+    // What a bucket copy without the lock (or one still in its grace period) wrote before its commit.
+    const body = randomBytes(500);
+    const key = objectKeyOf('insert_log/9/in-flight', body);
+    await vault.put(key, body);
+    let written: Date | undefined;
+    for await (const o of vault.list(key)) written = o.lastModified;
+    expect(Number.isFinite(written?.getTime())).toBe(true);
+
+    const early = await collectAll(run(new Date(written!.getTime() + 3_600_000)));
+    expect(early.milvusObjects).toMatchObject({ deleted: 0, young: 1 });
+    expect(await present(key)).toBe(true);
+
+    const later = await collectAll(run(new Date(written!.getTime() + 25 * 3_600_000)));
+    expect(later.milvusObjects).toMatchObject({ deleted: 1, young: 0 });
+    expect(await present(key)).toBe(false);
+    expect(await present(objectKeyOf('insert_log/1/shared', shared))).toBe(true);
   });
 
   it.each([

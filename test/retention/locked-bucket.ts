@@ -41,6 +41,8 @@ export interface Version {
   readonly versionId: string;
   readonly marker: boolean;
   readonly body: Buffer;
+  /** When it was written, on the bucket's clock: S3's LastModified. */
+  readonly lastModified: Date;
   mode?: LockMode;
   retainUntil?: Date;
   legalHold: boolean;
@@ -153,7 +155,7 @@ export class InMemoryLockedBucket {
   addOlder(key: string, what: { marker?: boolean; retainUntil?: Date; legalHold?: boolean } = {}): string {
     const versionId = `v${++this.seq}`;
     const body = this.current(key)?.body ?? Buffer.alloc(0);
-    this.keys.set(key, [{ versionId, marker: what.marker === true, body: what.marker ? Buffer.alloc(0) : body, ...(what.retainUntil ? { mode: 'GOVERNANCE' as const, retainUntil: what.retainUntil } : {}), legalHold: what.legalHold === true, tags: [] }, ...(this.keys.get(key) ?? [])]);
+    this.keys.set(key, [{ versionId, marker: what.marker === true, body: what.marker ? Buffer.alloc(0) : body, lastModified: new Date(this.now), ...(what.retainUntil ? { mode: 'GOVERNANCE' as const, retainUntil: what.retainUntil } : {}), legalHold: what.legalHold === true, tags: [] }, ...(this.keys.get(key) ?? [])]);
     return versionId;
   }
 
@@ -166,7 +168,7 @@ export class InMemoryLockedBucket {
 
   private putObject(key: string, body: Buffer, mode: LockMode | undefined, until: Date | string | undefined, legalHold: boolean) {
     const versionId = `v${++this.seq}`;
-    const version: Version = { versionId, marker: false, body, ...(until ? { mode: mode ?? 'GOVERNANCE', retainUntil: new Date(until) } : {}), legalHold, tags: [] };
+    const version: Version = { versionId, marker: false, body, lastModified: new Date(this.now), ...(until ? { mode: mode ?? 'GOVERNANCE', retainUntil: new Date(until) } : {}), legalHold, tags: [] };
     this.keys.set(key, [...(this.keys.get(key) ?? []), version]);
     return { VersionId: versionId, ETag: `"${versionId}"` };
   }
@@ -189,6 +191,7 @@ export class InMemoryLockedBucket {
     return {
       ContentLength: v.body.length,
       VersionId: v.versionId,
+      LastModified: v.lastModified,
       ...(v.retainUntil ? { ObjectLockMode: v.mode, ObjectLockRetainUntilDate: v.retainUntil } : {}),
       ObjectLockLegalHoldStatus: v.legalHold ? ('ON' as const) : ('OFF' as const),
     };
@@ -197,7 +200,7 @@ export class InMemoryLockedBucket {
   private listObjects(prefix: string) {
     const Contents = this.allKeys(prefix).flatMap((Key) => {
       const v = this.current(Key);
-      return v ? [{ Key, Size: v.body.length }] : [];
+      return v ? [{ Key, Size: v.body.length, LastModified: v.lastModified }] : [];
     });
     return { Contents, KeyCount: Contents.length, IsTruncated: false };
   }
@@ -221,7 +224,7 @@ export class InMemoryLockedBucket {
   private deleteOne(key: string, versionId: string | undefined, bypass: boolean): string | undefined {
     const all = this.keys.get(key) ?? [];
     if (versionId === undefined) {
-      this.keys.set(key, [...all, { versionId: `v${++this.seq}`, marker: true, body: Buffer.alloc(0), legalHold: false, tags: [] }]);
+      this.keys.set(key, [...all, { versionId: `v${++this.seq}`, marker: true, body: Buffer.alloc(0), lastModified: new Date(this.now), legalHold: false, tags: [] }]);
       return undefined;
     }
     const v = all.find((x) => x.versionId === versionId);

@@ -43,7 +43,7 @@ import { verifyVault } from '../../core/datamover/verify.js';
 import type { GcProgress, PlanOutcome, RetentionRun } from '../../core/retention/contracts.js';
 import { holdBackup, releaseBackup } from '../../core/retention/hold.js';
 import { applyPolicy, collectGarbageStep, recordArchivable } from '../../core/retention/workflow.js';
-import { backupPrefix, volumeSummaryKey } from '../../core/vault/layout.js';
+import { backupPrefix, packKey, volumeSummaryKey } from '../../core/vault/layout.js';
 import { S3VaultStore } from '../../core/vault/s3-store.js';
 import { ARCHIVABLE_TAG, type VaultStore } from '../../core/vault/store.js';
 import { backupInput } from '../backup/catalog-helpers.js';
@@ -160,6 +160,21 @@ describe('over S3 on s3rver (no versioning, no Object Lock)', () => {
     const target = join(await tempDir('retention-s3-restore'), 'restored');
     await restoreVolume({ vault, volume: VOLUME, backupId: 'new', target, workers: 0 });
     expect(await snapshotTree(target)).toEqual(await snapshotTree(kept));
+  });
+
+  it("takes a pack's age from S3's LastModified: one written just now is kept as young, and deleted once a run is a day later", async () => {
+    const key = packKey('5a'.repeat(16));
+    await vault.put(key, Buffer.from('an unreferenced pack'));
+    const listed = [];
+    for await (const o of vault.list(key)) listed.push(o);
+    // s3rver stamps the object with the real time of the PUT, as S3 does.
+    const written = listed[0]!.lastModified!;
+    expect(Math.abs(written.getTime() - Date.now())).toBeLessThan(3_600_000);
+
+    expect(await collect(vault, new Date(written.getTime() + 3_600_000))).toMatchObject({ packsDeleted: 0, packsYoung: 1 });
+    expect(await packKeys(vault)).toEqual([key]);
+    expect(await collect(vault, new Date(written.getTime() + 25 * 3_600_000))).toMatchObject({ packsDeleted: 1, packsYoung: 0 });
+    expect(await packKeys(vault)).toEqual([]);
   });
 
   it('tags archivable, as tags S3 keeps, the packs only a backup that left the hot set references', async () => {

@@ -1,0 +1,125 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeEach, describe, expect, it } from '@jest/globals';
+import { InMemoryCatalog } from '../../core/catalog/memory.js';
+import { backupVolume } from '../../core/datamover/backup.js';
+import type { GcProgress, RetentionRun } from '../../core/retention/contracts.js';
+import { collectGarbageStep, type RetentionTimings } from '../../core/retention/workflow.js';
+import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
+import { packKey, volumeIndexKey, volumeSummaryKey } from '../../core/vault/layout.js';
+import type { PutOptions } from '../../core/vault/store.js';
+import { SMALL_CHUNKS, tempDir } from '../datamover/helpers.js';
+import { packKeys, packsOf } from './helpers.js';
+
+// Garbage collection's minimum age: the plan locks keep the workflow's own backups out of a run,
+// but not a writer that holds no lock (`milvus-guard datamover backup` by hand, an export Job
+// still in its termination grace period after its backup was recovered). Such a writer's packs
+// are referenced by no summary until its last write, so a run in between would take them for
+// garbage. No pack younger than the minimum age is deleted.
+
+const PLAN = 'milvus-production-backup';
+const T0 = new Date('2031-01-05T02:00:00.000Z');
+const HOUR = 3_600_000;
+let now = T0;
+let catalog: InMemoryCatalog;
+
+/** A vault that runs `beforeSummary` once, just before the named summary is written: a run that lands between a writer's packs and its summary. */
+class SummaryGate extends InMemoryVaultStore {
+  beforeSummary?: { key: string; run: () => Promise<void> };
+
+  override async put(key: string, body: Uint8Array, options?: PutOptions): Promise<void> {
+    const gate = this.beforeSummary;
+    if (gate && key === gate.key) {
+      this.beforeSummary = undefined;
+      await gate.run();
+    }
+    return super.put(key, body, options);
+  }
+}
+
+let vault: SummaryGate;
+
+beforeEach(() => {
+  now = T0;
+  vault = new SummaryGate('memory://vault', { now: () => now });
+  catalog = new InMemoryCatalog();
+});
+
+const run = (at: Date): RetentionRun => ({ runId: 'r', executionId: 'e', now: at.toISOString(), dryRun: false, vault: 'primary', plans: [PLAN], locked: [PLAN], skipped: [], collectGarbage: true });
+
+async function collectAll(at: Date, timings: Partial<RetentionTimings> = {}): Promise<GcProgress> {
+  let gc: GcProgress | undefined;
+  do gc = await collectGarbageStep({ vault, catalog, now: () => now, retention: { lockTtlSeconds: 60, gcSlicePrefixes: 64, keepSnapshots: 1, ...timings } }, run(at), gc);
+  while (gc.next !== undefined);
+  return gc;
+}
+
+/** A data-mover backup of one volume with `files`, as `milvus-guard datamover backup` makes it (no lock, no catalog record). */
+async function exportVolume(id: string, files: Record<string, Buffer>): Promise<void> {
+  const dir = await tempDir('mg-min-age-');
+  await mkdir(join(dir, 'data'), { recursive: true });
+  for (const [name, body] of Object.entries(files)) await writeFile(join(dir, 'data', name), body);
+  try {
+    await backupVolume({ source: dir, vault, volume: 'minio', backupId: id, now, chunker: SMALL_CHUNKS, packSize: 32 * 1024, workers: 1 });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+describe('garbage collection minimum age', () => {
+  it('deletes none of the packs of a writer that holds no lock when a run lands between its packs and its summary, so its backup stays whole', async () => {
+    let during: GcProgress | undefined;
+    vault.beforeSummary = { key: volumeSummaryKey('by-hand', 'minio'), run: async () => void (during = await collectAll(new Date(now.getTime() + HOUR))) };
+
+    await exportVolume('by-hand', { 'segment.bin': randomBytes(200_000) });
+
+    const packs = await packsOf(vault, 'by-hand');
+    expect(packs.size).toBeGreaterThan(1);
+    expect(during).toMatchObject({ packsDeleted: 0, packsYoung: packs.size, packsScanned: packs.size, errors: [] });
+    // Everything the completed backup's index references is in the vault.
+    const missing = [];
+    for (const key of packs) if (!(await vault.head(key))) missing.push(key);
+    expect(missing).toEqual([]);
+  });
+
+  it('keeps an unreferenced pack until it is older than the minimum age; a later run deletes it', async () => {
+    // An export that never wrote its summary or index (its Job was killed): garbage once it is old.
+    await exportVolume('killed', { 'segment.bin': randomBytes(100_000) });
+    await vault.delete(volumeSummaryKey('killed', 'minio'));
+    await vault.delete(volumeIndexKey('killed', 'minio'));
+    const left = await packKeys(vault);
+    expect(left.length).toBeGreaterThan(0);
+
+    const early = await collectAll(new Date(T0.getTime() + 23 * HOUR));
+    expect(early).toMatchObject({ packsDeleted: 0, packsYoung: left.length });
+    expect(await packKeys(vault)).toEqual(left);
+
+    const later = await collectAll(new Date(T0.getTime() + 24 * HOUR));
+    expect(later).toMatchObject({ packsDeleted: left.length, packsYoung: 0 });
+    expect(await packKeys(vault)).toEqual([]);
+  });
+
+  it('takes its age from the retention timings (0 turns the guard off)', async () => {
+    const key = packKey('cd'.repeat(16));
+    await vault.put(key, Buffer.from('pack'));
+
+    expect(await collectAll(new Date(T0.getTime() + 2 * HOUR), { gcMinAgeSeconds: 3 * 3600 })).toMatchObject({ packsDeleted: 0, packsYoung: 1 });
+    expect(await collectAll(new Date(T0.getTime() + 2 * HOUR), { gcMinAgeSeconds: 3600 })).toMatchObject({ packsDeleted: 1, packsYoung: 0 });
+    await vault.put(key, Buffer.from('pack'));
+    expect(await collectAll(T0, { gcMinAgeSeconds: 0 })).toMatchObject({ packsDeleted: 1, packsYoung: 0 });
+  });
+
+  it('counts a pack written after the run\'s clock, or whose write time the vault does not tell, as young', async () => {
+    const ahead = packKey('ee'.repeat(16));
+    now = new Date(T0.getTime() + 48 * HOUR);
+    await vault.put(ahead, Buffer.from('written on a clock ahead of the run'));
+    const unknown = packKey('ef'.repeat(16));
+    vault.objects.set(unknown, { body: Buffer.from('no write time') });
+
+    const gc = await collectAll(new Date(T0.getTime() + 24 * HOUR));
+
+    expect(gc).toMatchObject({ packsDeleted: 0, packsYoung: 2 });
+    expect(await packKeys(vault)).toEqual([ahead, unknown].sort());
+  });
+});
