@@ -36,14 +36,20 @@
  * price of that bound). An index that cannot be read stops the collection: with one reference unknown,
  * no pack can be proven unreferenced.
  *
- * Minimum age. The locks keep the workflow's own backups out of a run, but not every writer: an
- * export Job whose backup was recovered may still run through its termination grace period (a
- * Background delete), `milvus-guard datamover backup` run by hand takes no lock, and a writer's
- * packs are referenced by no summary until its last write. So no unreferenced pack or copied
- * object younger than `gcMinAgeSeconds` (24 h: an export Job's `activeDeadlineSeconds` is 6 h)
- * is deleted; it is counted `packsYoung` and a later run deletes it. An object whose write time is
- * unknown or ahead of the run's clock counts as young. This is kopia's `BlobDeleteMinAge` (24 h
- * in its SafetyFull parameters, repo/maintenance/maintenance_safety.go).
+ * Writers without the lock. The locks keep the workflow's own backups out of a run, but not every
+ * writer: an export Job whose backup was recovered may still run through its termination grace
+ * period (a Background delete), or until its `activeDeadlineSeconds` (6 h by default) when the
+ * cluster could not be reached to delete it, and `milvus-guard datamover backup` run by hand takes
+ * no lock. Such a writer's packs are referenced by no summary until its last write, and it may
+ * reuse any pack of its parent. Two guards, as kopia has (sessions, and `BlobDeleteMinAge`, 24 h in
+ * its SafetyFull parameters, repo/maintenance/maintenance_safety.go):
+ * - each slice first looks for an export still running: a progress report not ended and written
+ *   within `gcMinAgeSeconds` (24 h) of the run; while there is one, the collection stops there
+ *   (`gc.skipped` names it) and the next run does the rest;
+ * - no unreferenced pack or copied object written less than `gcMinAgeSeconds` before the run is
+ *   deleted (a writer whose progress writes failed, one killed between two writes); it is counted
+ *   `packsYoung` and a later run deletes it. An object whose write time is unknown or ahead of the
+ *   run's clock counts as young. The minimum age must stay above the export Jobs' deadline.
  *
  * Copied Milvus objects. A backup of an S3-backed Milvus holds a copy of its bucket: objects under
  * `milvus-objects/<aa>/`, shared by backups as packs are, and a manifest under its own prefix
@@ -65,7 +71,9 @@ import { publishRecorded, type BackupEvents } from '../backup/events.js';
 import { deleteBackupSnapshots } from '../backup/snapshots.js';
 import type { KubeClients } from '../kube/connect.js';
 import { InvalidInputError } from '../errors.js';
+import { readProgress, type VolumeProgress } from '../datamover/progress.js';
 import {
+  BACKUP_PROGRESS_PREFIX,
   backupPrefix,
   PACKS_PREFIX,
   packIdFromKey,
@@ -529,6 +537,17 @@ export async function collectGarbageStep(s: Pick<RetentionServices, 'vault' | 'r
     const { next: _stopped, ...done } = soFar;
     return { ...done, skipped: `from prefix ${soFar.next} on: the run's lock of ${lost.join(', ')} lapsed and a backup took it; the next run collects the rest` };
   }
+  const oldEnough = writtenBefore(run, s.retention);
+  // A writer without the lock (an export run by hand, one whose backup was recovered) may reuse
+  // any pack of its parent, and its own packs are referenced by no summary until it ends.
+  const writing = await runningExport(s.vault, oldEnough);
+  if (writing) {
+    const { next: _stopped, ...done } = soFar;
+    return {
+      ...done,
+      skipped: `from prefix ${soFar.next} on: the export of volume ${writing.volume} of backup ${writing.backupId} is running (its progress was written at ${writing.updatedAt}), and may reuse any pack; the next run collects the rest`,
+    };
+  }
   const from = parseInt(soFar.next, 16);
   const to = Math.min(256, from + Math.max(1, s.retention.gcSlicePrefixes));
   const inSlice = (packId: string): boolean => {
@@ -563,7 +582,6 @@ export async function collectGarbageStep(s: Pick<RetentionServices, 'vault' | 'r
   let scanned = 0;
   let young = 0;
   let bytes = 0;
-  const oldEnough = writtenBefore(run, s.retention);
   const candidates: { key: string; size: number }[] = [];
   for (let p = from; p < to; p++) {
     for await (const o of s.vault.list(`${PACKS_PREFIX}${hex2(p)}/`)) {
@@ -602,6 +620,22 @@ export async function collectGarbageStep(s: Pick<RetentionServices, 'vault' | 'r
 function writtenBefore(run: Pick<RetentionRun, 'now'>, timings: Pick<RetentionTimings, 'gcMinAgeSeconds'>): (o: Pick<ObjectInfo, 'lastModified'>) => boolean {
   const cutoff = Date.parse(run.now) - (timings.gcMinAgeSeconds ?? DEFAULT_RETENTION_TIMINGS.gcMinAgeSeconds!) * 1000;
   return (o) => o.lastModified !== undefined && o.lastModified.getTime() <= cutoff;
+}
+
+/**
+ * An export that may still be writing packs: the progress of a volume's export that has not
+ * ended (`counting` or `copying`) and was written less than the minimum age before the run (or
+ * after it). A live export writes it every few seconds (core/datamover/progress.ts); that of a
+ * Job that died stops, and it counts as running until its last write is that old. Kopia keeps
+ * the packs of a session that is not closed for the same reason.
+ */
+async function runningExport(vault: VaultStore, oldEnough: (o: Pick<ObjectInfo, 'lastModified'>) => boolean): Promise<VolumeProgress | undefined> {
+  for await (const o of vault.list(BACKUP_PROGRESS_PREFIX)) {
+    if (oldEnough(o) || !o.key.endsWith('.json')) continue;
+    const progress = await readProgress(vault, o.key);
+    if (progress?.kind === 'export' && progress.phase !== 'done' && progress.phase !== 'failed') return progress;
+  }
+  return undefined;
 }
 
 type MilvusObjectsProgress = NonNullable<GcProgress['milvusObjects']>;

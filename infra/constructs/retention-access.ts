@@ -32,7 +32,7 @@ import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { MILVUS_OBJECTS_PREFIX } from '../../core/objectstore/layout.js';
-import { BACKUPS_PREFIX, PACKS_PREFIX, RETENTION_PREFIX, VOLUMES_PREFIX } from '../../core/vault/layout.js';
+import { BACKUP_PROGRESS_PREFIX, BACKUPS_PREFIX, PACKS_PREFIX, RETENTION_PREFIX, VOLUMES_PREFIX } from '../../core/vault/layout.js';
 import type { HandlerState, RETENTION_WORKFLOW } from '../../core/workflow/steps.js';
 import { grantCatalogItems, grantCatalogQuery } from './catalog.js';
 import { ClusterAccess, RETENTION_KUBERNETES_GROUP } from './cluster-access.js';
@@ -94,7 +94,8 @@ export class RetentionAccess extends Construct {
     grantCatalogQuery(table, collect);
     // Renews the run's plan locks before each slice, and stops when another holder took one.
     grantCatalogItems(table, collect, 'locks', 'dynamodb:PutItem', 'dynamodb:GetItem');
-    vault.grantReadObjects(collect, [BACKUPS_PREFIX]);
+    // Reads the exports' progress reports too: an export still running stops the collection.
+    vault.grantReadObjects(collect, [BACKUPS_PREFIX, BACKUP_PROGRESS_PREFIX]);
     // (Listing keys, and the versions under both prefixes, comes with the delete grant.)
     vault.grantDeleteVersions(collect, [PACKS_PREFIX, MILVUS_OBJECTS_PREFIX]);
     // Tags the packs only backups that left the hot set reference (tiering by reference).
@@ -121,8 +122,8 @@ export class RetentionAccess extends Construct {
     );
     acknowledgeWildcardResources(
       collect,
-      objects(BACKUPS_PREFIX, PACKS_PREFIX, MILVUS_OBJECTS_PREFIX),
-      'Garbage collection reads every index and bucket-copy manifest (under backups/) and may delete any unreferenced pack or copied Milvus object; deletes are limited to data/packs/ and milvus-objects/.',
+      objects(BACKUPS_PREFIX, BACKUP_PROGRESS_PREFIX, PACKS_PREFIX, MILVUS_OBJECTS_PREFIX),
+      'Garbage collection reads every index and bucket-copy manifest (under backups/) and every export progress report (an export still running stops it), and may delete any unreferenced pack or copied Milvus object; deletes are limited to data/packs/ and milvus-objects/.',
     );
     acknowledgeWildcardResources(finish, objects(RETENTION_PREFIX), "A run's report is retention/<runId>.json, named at run time; put only.");
     for (const r of Object.values(this.roles)) {

@@ -236,7 +236,7 @@ describe('retention IAM: each step may do what it does, and nothing else', () =>
     );
   });
 
-  it('CollectGarbage lists the backups, reads the indexes and bucket-copy manifests, deletes packs and copied Milvus objects, tags packs archivable, and nothing else of the vault', () => {
+  it('CollectGarbage lists the backups, reads the indexes, bucket-copy manifests and export progress, deletes packs and copied Milvus objects, tags packs archivable, and nothing else of the vault', () => {
     expect(grantsOf(roleOf('CollectGarbage'))).toEqual(
       [
         'dynamodb:Query on CatalogTable/index/byTime',
@@ -245,6 +245,7 @@ describe('retention IAM: each step may do what it does, and nothing else', () =>
         's3:ListBucket on VaultBucket',
         `s3:ListBucketVersions on VaultBucket${listing('data/packs/*', 'milvus-objects/*')}`,
         's3:GetObject on VaultBucket/backups/*',
+        's3:GetObject on VaultBucket/progress/backups/*',
         'kms:Decrypt on VaultKey',
         ...['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:GetObjectLegalHold', 's3:GetObjectRetention'].flatMap((a) => [`${a} on VaultBucket/data/packs/*`, `${a} on VaultBucket/milvus-objects/*`]),
         's3:PutObjectTagging on VaultBucket/data/packs/*',

@@ -7,7 +7,7 @@ import { backupVolume } from '../../core/datamover/backup.js';
 import type { GcProgress, RetentionRun } from '../../core/retention/contracts.js';
 import { collectGarbageStep, type RetentionTimings } from '../../core/retention/workflow.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
-import { packKey, volumeIndexKey, volumeSummaryKey } from '../../core/vault/layout.js';
+import { backupProgressKey, packKey, volumeIndexKey, volumeSummaryKey } from '../../core/vault/layout.js';
 import type { PutOptions } from '../../core/vault/store.js';
 import { SMALL_CHUNKS, tempDir } from '../datamover/helpers.js';
 import { packKeys, packsOf } from './helpers.js';
@@ -56,12 +56,12 @@ async function collectAll(at: Date, timings: Partial<RetentionTimings> = {}): Pr
 }
 
 /** A data-mover backup of one volume with `files`, as `milvus-guard datamover backup` makes it (no lock, no catalog record). */
-async function exportVolume(id: string, files: Record<string, Buffer>): Promise<void> {
+async function exportVolume(id: string, files: Record<string, Buffer>, withProgress = false): Promise<void> {
   const dir = await tempDir('mg-min-age-');
   await mkdir(join(dir, 'data'), { recursive: true });
   for (const [name, body] of Object.entries(files)) await writeFile(join(dir, 'data', name), body);
   try {
-    await backupVolume({ source: dir, vault, volume: 'minio', backupId: id, now, chunker: SMALL_CHUNKS, packSize: 32 * 1024, workers: 1 });
+    await backupVolume({ source: dir, vault, volume: 'minio', backupId: id, now, chunker: SMALL_CHUNKS, packSize: 32 * 1024, workers: 1, ...(withProgress ? { progress: { now: () => now, log: () => undefined } } : {}) });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -121,5 +121,35 @@ describe('garbage collection minimum age', () => {
 
     expect(gc).toMatchObject({ packsDeleted: 0, packsYoung: 2 });
     expect(await packKeys(vault)).toEqual([ahead, unknown].sort());
+  });
+
+  it('stops at the slice it is in while an export writes progress that has not ended, and collects once it has', async () => {
+    // The old backup's packs are garbage: nothing references them any more.
+    await exportVolume('expired', { 'segment.bin': randomBytes(100_000) });
+    await vault.delete(volumeSummaryKey('expired', 'minio'));
+    const garbage = await packKeys(vault);
+    now = new Date(T0.getTime() + 48 * HOUR);
+    let during: GcProgress | undefined;
+    vault.beforeSummary = { key: volumeSummaryKey('running', 'minio'), run: async () => void (during = await collectAll(now)) };
+
+    await exportVolume('running', { 'segment.bin': randomBytes(100_000) }, true);
+    const after = await collectAll(now);
+
+    expect(during).toMatchObject({ packsScanned: 0, packsDeleted: 0 });
+    expect(during!.next).toBeUndefined();
+    expect(during!.skipped).toMatch(/^from prefix 00 on: the export of volume minio of backup running is running \(its progress was written at 2031-01-07T02:00:00.000Z\), and may reuse any pack; the next run collects the rest$/);
+    // Ended (phase done): the old packs go, the new backup's stay.
+    expect(after.skipped).toBeUndefined();
+    expect(after.packsDeleted).toBe(garbage.length);
+    expect(await packKeys(vault)).toEqual([...(await packsOf(vault, 'running'))].sort());
+  });
+
+  it('takes an export whose progress stopped more than the minimum age before the run for dead', async () => {
+    await vault.put(backupProgressKey('died', 'minio'), Buffer.from(JSON.stringify({ format: 'milvus-guard/progress', kind: 'export', volume: 'minio', backupId: 'died', phase: 'copying', startedAt: T0.toISOString(), updatedAt: T0.toISOString(), filesDone: 1, filesTotal: 2, bytesDone: 1, bytesTotal: 2, bytesPerSecond: null, etaSeconds: null })));
+    const key = packKey('cd'.repeat(16));
+    await vault.put(key, Buffer.from('pack'));
+
+    expect(await collectAll(new Date(T0.getTime() + 23 * HOUR))).toMatchObject({ packsDeleted: 0, skipped: expect.stringContaining('backup died is running') });
+    expect(await collectAll(new Date(T0.getTime() + 24 * HOUR))).toMatchObject({ packsDeleted: 1 });
   });
 });
