@@ -13,6 +13,8 @@ import type { ObjectCopyAccess } from '../backup/objects.js';
 import { noRequests } from '../objectstore/manifest.js';
 import { InvalidInputError } from '../errors.js';
 import type { KubeClients } from '../kube/connect.js';
+import { kubeCall } from '../kube/call.js';
+import { KINDS, servedAt } from '../kube/kinds.js';
 import type { VaultStore } from '../vault/store.js';
 import { parseContract, type PreparedBackup, type PrepareRequest } from '../workflow/contracts.js';
 import { RestoreInput, type PreparedRestore, type RestoreSource } from '../workflow/restore-state.js';
@@ -207,7 +209,11 @@ export async function prepareRestore(
   if (missing.length > 0) {
     throw new InvalidInputError(
       WHAT,
-      missing.map((m) => `storageClassMap: storage class "${m.storageClass}" of PVC ${m.pvc}${m.mapped ? ` (mapped from "${m.from}")` : ''} does not exist in cluster ${target.name}; map it to one that does, e.g. storageClassMap {"${m.from}": "<class>"} (kubectl get storageclass)`),
+      missing.map((m) =>
+        m.storageClass === undefined
+          ? `PVC ${m.pvc} has no storage class in the backup, so its restored PVC takes the default StorageClass of cluster ${target.name}, and the cluster has none: it would stay Pending. Mark one default (kubectl annotate storageclass <class> storageclass.kubernetes.io/is-default-class=true)`
+          : `storageClassMap: storage class "${m.storageClass}" of PVC ${m.pvc}${m.mapped ? ` (mapped from "${m.from}")` : ''} does not exist in cluster ${target.name}; map it to one that does, e.g. storageClassMap {"${m.from}": "<class>"} (kubectl get storageclass)`,
+      ),
     );
   }
 
@@ -239,17 +245,46 @@ export async function prepareRestore(
   };
 }
 
-/** The restored PVCs' storage classes (after `storageClassMap`) the target cluster does not have, one per class. */
-async function missingStorageClasses(kube: KubeClients, volumes: readonly BackupVolume[], map: Readonly<Record<string, string>>): Promise<{ pvc: string; from: string; storageClass: string; mapped: boolean }[]> {
-  const missing = new Map<string, { pvc: string; from: string; storageClass: string; mapped: boolean }>();
+/** A restored PVC's storage class the target cluster does not have; `storageClass` undefined: it takes the default class, and there is none. */
+export interface MissingStorageClass {
+  readonly pvc: string;
+  readonly from?: string;
+  readonly storageClass?: string;
+  readonly mapped: boolean;
+}
+
+/**
+ * The restored PVCs' storage classes (after `storageClassMap`) the target cluster does not have,
+ * one per class. A volume without a class in the backup (none, or "": a claim bound statically,
+ * which a restore cannot recreate) is restored without one, and the API server's
+ * DefaultStorageClass admission gives it the cluster's default class; with no default class it
+ * would stay Pending, and is reported too (the first such PVC).
+ */
+export async function missingStorageClasses(kube: KubeClients, volumes: readonly BackupVolume[], map: Readonly<Record<string, string>>): Promise<MissingStorageClass[]> {
+  const missing = new Map<string | undefined, MissingStorageClass>();
+  let hasDefault: boolean | undefined;
   for (const v of volumes) {
-    if (v.storageClass === undefined) continue; // the cluster's default class
-    const storageClass = map[v.storageClass] ?? v.storageClass;
+    // As the restored PVC is made (restoredPvc in volumes.ts): mapped, and no class when none or "".
+    const storageClass = v.storageClass === undefined ? undefined : (map[v.storageClass] ?? v.storageClass);
+    if (!storageClass) {
+      hasDefault ??= await hasDefaultStorageClass(kube);
+      if (!hasDefault && !missing.has(undefined)) missing.set(undefined, { pvc: v.pvc, mapped: false });
+      continue;
+    }
     if (missing.has(storageClass)) continue;
     if ((await readStorageClass(kube, storageClass)) === undefined) missing.set(storageClass, { pvc: v.pvc, from: v.storageClass, storageClass, mapped: storageClass !== v.storageClass });
   }
   return [...missing.values()];
 }
+
+/** Whether a StorageClass of the cluster is annotated default. */
+async function hasDefaultStorageClass(kube: KubeClients): Promise<boolean> {
+  const classes = (await kubeCall('list StorageClasses', () => kube.custom.listClusterCustomObject({ ...servedAt(KINDS.StorageClass) }))) as { items?: { metadata?: { annotations?: Record<string, string> } }[] };
+  return (classes.items ?? []).some((c) => c.metadata?.annotations?.[DEFAULT_CLASS_ANNOTATION] === 'true');
+}
+
+/** The annotation that makes a StorageClass the default (https://kubernetes.io/docs/tasks/administer-cluster/change-default-storage-class/). */
+const DEFAULT_CLASS_ANNOTATION = 'storageclass.kubernetes.io/is-default-class';
 
 const underPrefix = (key: string, prefix: string): boolean => prefix === '' || key === prefix || key.startsWith(`${prefix}/`);
 

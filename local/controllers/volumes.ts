@@ -3,8 +3,9 @@
  * gets a PersistentVolume `pvc-<uid>` backed by a real directory, then `Bound`. Only for a
  * StorageClass this cluster serves whose provisioner is that driver, as on a real cluster: a PVC
  * of a class that does not exist, of another provisioner's class, or of class "" (static
- * binding only) stays Pending; one without a class gets the default class (what the
- * DefaultStorageClass admission plugin does), and stays Pending when there is none. A class
+ * binding only) stays Pending; one without a class got the default class when it was created
+ * (the API server's DefaultStorageClass admission), or stays Pending until a class is made
+ * default, which is then written into it (retroactive assignment). A class
  * with `volumeBindingMode: WaitForFirstConsumer` (EKS's own gp2, the EBS CSI driver's examples)
  * provisions only once a pod that mounts the claim exists, as the scheduler's selected-node
  * annotation makes the external provisioner do. A PVC whose
@@ -17,7 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import { typeOf } from '../server/resources.js';
+import { defaultStorageClass, typeOf } from '../server/resources.js';
 import type { KubeObject } from '../server/store.js';
 import { copyTree } from '../volumes.js';
 import type { Controller, ControllerContext } from './context.js';
@@ -54,7 +55,6 @@ export function ensureDefaultStorageClass(store: ControllerContext['store']): vo
 const PVC = typeOf('PersistentVolumeClaim');
 const POD = typeOf('Pod');
 const STORAGE_CLASS = typeOf('StorageClass');
-const isDefaultClass = (c: KubeObject): boolean => c.metadata.annotations?.['storageclass.kubernetes.io/is-default-class'] === 'true';
 const PV = typeOf('PersistentVolume');
 const SNAPSHOT = typeOf('VolumeSnapshot');
 const CONTENT = typeOf('VolumeSnapshotContent');
@@ -79,17 +79,21 @@ export class VolumeController implements Controller {
    * Why `pvc` cannot be provisioned yet (kube-controller-manager's and external-provisioner's
    * reasons, as their Events give them), or its class when it can.
    */
-  private classOf(pvc: KubeObject): { name: string } | { waiting: string } {
+  private classOf(pvc: KubeObject): { name: string } | { waiting: string } | { assigned: string } {
     const { store } = this.ctx;
     const explicit: string | undefined = pvc.spec.storageClassName ?? undefined;
     if (explicit === '') return { waiting: 'no persistent volumes available for this claim and no storage class is set' };
-    const classes = store.list(STORAGE_CLASS);
-    const cls =
-      explicit !== undefined
-        ? classes.find((c) => c.metadata.name === explicit)
-        : // Of several default classes, the DefaultStorageClass admission plugin takes the newest.
-          classes.filter(isDefaultClass).sort((a, b) => String(b.metadata.creationTimestamp ?? '').localeCompare(String(a.metadata.creationTimestamp ?? '')))[0];
-    if (!cls) return { waiting: explicit !== undefined ? `storageclass.storage.k8s.io "${explicit}" not found` : 'no persistent volumes available for this claim and no storage class is set' };
+    if (explicit === undefined) {
+      // Created while no class was default (admission gives the default class at create). The PV
+      // controller's retroactive assignment (KEP-3333, GA in Kubernetes 1.28) writes the default
+      // class into such a claim once there is one; until then it waits.
+      const cls = defaultStorageClass(store.list(STORAGE_CLASS));
+      if (!cls) return { waiting: 'no persistent volumes available for this claim and no storage class is set' };
+      store.replace(PVC, { ...pvc, spec: { ...pvc.spec, storageClassName: cls.metadata.name } });
+      return { assigned: cls.metadata.name };
+    }
+    const cls = store.list(STORAGE_CLASS).find((c) => c.metadata.name === explicit);
+    if (!cls) return { waiting: `storageclass.storage.k8s.io "${explicit}" not found` };
     if (!SERVED_PROVISIONERS.has(String(cls.provisioner))) return { waiting: `waiting for a volume to be created by the external provisioner "${String(cls.provisioner)}"` };
     if (cls.volumeBindingMode === 'WaitForFirstConsumer' && !this.consumed(pvc)) return { waiting: 'waiting for first consumer to be created before binding' };
     return { name: cls.metadata.name };
@@ -110,6 +114,7 @@ export class VolumeController implements Controller {
     const { store, dirs } = this.ctx;
     const ns = pvc.metadata.namespace!;
     const cls = this.classOf(pvc);
+    if ('assigned' in cls) return true; // provisioned on the next pass, from the claim as it is now
     if ('waiting' in cls) return this.pending(pvc, cls.waiting);
     let source: string | undefined;
     let sourceSize: string | undefined;

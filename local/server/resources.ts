@@ -44,6 +44,11 @@ export interface ResourceType {
   /** Fills defaulted fields on create, as the real API server's defaulting does. */
   defaults?: (object: KubeObject) => void;
   /**
+   * The mutating admission the real API server applies on create, after defaulting, with the
+   * stored objects of a type to read (the DefaultStorageClass plugin reads the StorageClasses).
+   */
+  admit?: (object: KubeObject, read: (type: ResourceType) => readonly KubeObject[]) => void;
+  /**
    * What the real server's decoding (conversion to its internal version, scheme defaulting) does
    * to every body written, on create and on update alike, before validation.
    */
@@ -59,6 +64,17 @@ export interface FieldCause {
   reason: 'FieldValueRequired' | 'FieldValueInvalid' | 'FieldValueNotSupported' | 'FieldValueDuplicate' | 'FieldValueForbidden' | 'FieldValueTooLong';
   message: string;
   field: string;
+}
+
+/**
+ * The class a claim without one gets: the StorageClass annotated default, the newest of several
+ * (`GetDefaultClass` in k8s.io/component-helpers/storage/volume, since Kubernetes 1.26), or
+ * undefined when none is.
+ */
+export function defaultStorageClass(classes: readonly KubeObject[]): KubeObject | undefined {
+  return classes
+    .filter((c) => c.metadata.annotations?.['storageclass.kubernetes.io/is-default-class'] === 'true')
+    .sort((a, b) => String(b.metadata.creationTimestamp ?? '').localeCompare(String(a.metadata.creationTimestamp ?? '')))[0];
 }
 
 /** The `apiVersion` string of a type: `v1` for core, `group/version` otherwise. */
@@ -175,6 +191,13 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
       col('AGE', (o, now) => humanAge(get(o, 'metadata.creationTimestamp'), now)),
       jsonPathCol('VOLUMEMODE', 'spec.volumeMode', { priority: 1 }),
     ],
+    // The DefaultStorageClass admission plugin (plugin/pkg/admission/storage/storageclass/setdefault):
+    // a claim whose storageClassName is absent or null gets the default class; "" asks for none.
+    admit: (o, read) => {
+      if (o.spec?.storageClassName !== undefined && o.spec?.storageClassName !== null) return;
+      const cls = defaultStorageClass(read(typeOf('StorageClass')));
+      if (cls) o.spec = { ...o.spec, storageClassName: cls.metadata.name };
+    },
     validate: (o) => [
       ...required(o, 'spec.resources.requests.storage'),
       ...(Array.isArray(get(o, 'spec.accessModes')) && get(o, 'spec.accessModes').length > 0 ? [] : [{ reason: 'FieldValueRequired' as const, message: 'at least 1 access mode is required', field: 'spec.accessModes' }]),

@@ -120,6 +120,7 @@ export class ObjectStore {
     // The uid exists before defaulting, which may use it (a Job's selector does).
     meta.uid = randomUUID();
     type.defaults?.(object);
+    type.admit?.(object, (t) => this.list(t));
     this.validate(type, object);
     if (this.bucket(type).has(keyOf(meta.namespace, meta.name))) throw alreadyExists(type, meta.name);
     meta.creationTimestamp = this.options.now().toISOString() as unknown as Date;

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { createNamespace, pvc, startTestCluster, type TestCluster } from './helpers.js';
 
 let t: TestCluster;
@@ -124,6 +125,46 @@ describe('storage classes, as a real cluster honours them', () => {
     expect(before).toBe('Pending');
     expect(await phaseOf('late')).toBe('Bound');
     expect((await t.core.readNamespacedPersistentVolumeClaim({ namespace: NS, name: 'late' })).spec?.storageClassName).toBe('gp3-wffc');
+  });
+});
+
+describe('a PVC without a storage class, as the API server and the PV controller treat it', () => {
+  const CLASSES = { group: 'storage.k8s.io', version: 'v1', plural: 'storageclasses' };
+  let bare: TestCluster;
+
+  beforeAll(async () => {
+    bare = await startTestCluster({ now: () => NOW });
+    await createNamespace(bare.core, NS);
+  });
+
+  afterAll(async () => {
+    await bare?.dispose();
+  });
+
+  const setDefault = (name: string, on: boolean) =>
+    bare.custom.patchClusterCustomObject({ ...CLASSES, name, body: { metadata: { annotations: { 'storageclass.kubernetes.io/is-default-class': String(on) } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+
+  it('is given the default class when it is created, before any controller runs (DefaultStorageClass admission)', async () => {
+    const created = await bare.core.createNamespacedPersistentVolumeClaim({ namespace: NS, body: pvc('admitted') });
+
+    expect(created.spec?.storageClassName).toBe('gp3');
+    // A class asked for, or "" (no class, static binding only), is left as it is.
+    expect((await bare.core.createNamespacedPersistentVolumeClaim({ namespace: NS, body: pvc('static', { storageClassName: '' }) })).spec?.storageClassName).toBe('');
+  });
+
+  it('stays Pending without a class while none is default; once one is, the class is written into it and it binds', async () => {
+    await setDefault('gp3', false);
+    const created = await bare.core.createNamespacedPersistentVolumeClaim({ namespace: NS, body: pvc('orphan') });
+    await bare.cluster.settle();
+    const before = await bare.core.readNamespacedPersistentVolumeClaim({ namespace: NS, name: 'orphan' });
+
+    await setDefault('gp3', true);
+    await bare.cluster.settle();
+    const after = await bare.core.readNamespacedPersistentVolumeClaim({ namespace: NS, name: 'orphan' });
+
+    expect(created.spec?.storageClassName).toBeUndefined();
+    expect([before.status?.phase, before.spec?.storageClassName]).toEqual(['Pending', undefined]);
+    expect([after.status?.phase, after.spec?.storageClassName]).toEqual(['Bound', 'gp3']);
   });
 });
 
