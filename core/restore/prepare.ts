@@ -14,13 +14,14 @@ import { noRequests } from '../objectstore/manifest.js';
 import { InvalidInputError } from '../errors.js';
 import type { KubeClients } from '../kube/connect.js';
 import { kubeCall } from '../kube/call.js';
+import { statusOf } from '../kube/errors.js';
 import { KINDS, servedAt } from '../kube/kinds.js';
 import type { VaultStore } from '../vault/store.js';
 import { parseContract, type PreparedBackup, type PrepareRequest } from '../workflow/contracts.js';
 import { RestoreInput, type PreparedRestore, type RestoreSource } from '../workflow/restore-state.js';
 import { withReplication } from '../dr/replication.js';
 import { inspectNamespace, TargetNamespaceNotEmptyError } from './namespace.js';
-import { BackupIncompleteError, readBackupVolumes, readStorageClass, SnapshotUnavailableError, unavailableSnapshot, type BackupVolume } from './volumes.js';
+import { BackupIncompleteError, readBackupVolumes, readStorageClass, restoredStorageClass, SnapshotUnavailableError, unavailableSnapshot, type BackupVolume } from './volumes.js';
 
 const WHAT = 'the restore input';
 
@@ -211,7 +212,7 @@ export async function prepareRestore(
       WHAT,
       missing.map((m) =>
         m.storageClass === undefined
-          ? `PVC ${m.pvc} has no storage class in the backup, so its restored PVC takes the default StorageClass of cluster ${target.name}, and the cluster has none: it would stay Pending. Mark one default (kubectl annotate storageclass <class> storageclass.kubernetes.io/is-default-class=true)`
+          ? `PVC ${m.pvc} has no storage class in the backup, so its restored PVC takes the default StorageClass of cluster ${target.name}, and the cluster has none: it would stay Pending. Map it to a class with storageClassMap {"": "<class>"}, or mark one default (kubectl annotate storageclass <class> storageclass.kubernetes.io/is-default-class=true)`
           : `storageClassMap: storage class "${m.storageClass}" of PVC ${m.pvc}${m.mapped ? ` (mapped from "${m.from}")` : ''} does not exist in cluster ${target.name}; map it to one that does, e.g. storageClassMap {"${m.from}": "<class>"} (kubectl get storageclass)`,
       ),
     );
@@ -256,7 +257,7 @@ export interface MissingStorageClass {
 /**
  * The restored PVCs' storage classes (after `storageClassMap`) the target cluster does not have,
  * one per class. A volume without a class in the backup (none, or "": a claim bound statically,
- * which a restore cannot recreate) is restored without one, and the API server's
+ * which a restore cannot recreate) and not mapped (`storageClassMap[""]`) is restored without one, and the API server's
  * DefaultStorageClass admission gives it the cluster's default class; with no default class it
  * would stay Pending, and is reported too (the first such PVC).
  */
@@ -265,26 +266,36 @@ export async function missingStorageClasses(kube: KubeClients, volumes: readonly
   let hasDefault: boolean | undefined;
   for (const v of volumes) {
     // As the restored PVC is made (restoredPvc in volumes.ts): mapped, and no class when none or "".
-    const storageClass = v.storageClass === undefined ? undefined : (map[v.storageClass] ?? v.storageClass);
+    const storageClass = restoredStorageClass(v, map);
     if (!storageClass) {
       hasDefault ??= await hasDefaultStorageClass(kube);
       if (!hasDefault && !missing.has(undefined)) missing.set(undefined, { pvc: v.pvc, mapped: false });
       continue;
     }
     if (missing.has(storageClass)) continue;
-    if ((await readStorageClass(kube, storageClass)) === undefined) missing.set(storageClass, { pvc: v.pvc, from: v.storageClass, storageClass, mapped: storageClass !== v.storageClass });
+    if ((await readStorageClass(kube, storageClass)) === undefined) missing.set(storageClass, { pvc: v.pvc, from: v.storageClass ?? '', storageClass, mapped: storageClass !== v.storageClass });
   }
   return [...missing.values()];
 }
 
-/** Whether a StorageClass of the cluster is annotated default. */
+/**
+ * Whether a StorageClass of the cluster is annotated default (either annotation, as
+ * `IsDefaultAnnotation` in k8s.io/component-helpers/storage/volume reads them). True when the
+ * role may not list them (a deployment whose RBAC predates the check): unknown is not refused.
+ */
 async function hasDefaultStorageClass(kube: KubeClients): Promise<boolean> {
-  const classes = (await kubeCall('list StorageClasses', () => kube.custom.listClusterCustomObject({ ...servedAt(KINDS.StorageClass) }))) as { items?: { metadata?: { annotations?: Record<string, string> } }[] };
-  return (classes.items ?? []).some((c) => c.metadata?.annotations?.[DEFAULT_CLASS_ANNOTATION] === 'true');
+  let classes: { items?: { metadata?: { annotations?: Record<string, string> } }[] };
+  try {
+    classes = (await kubeCall('list StorageClasses', () => kube.custom.listClusterCustomObject({ ...servedAt(KINDS.StorageClass) }))) as typeof classes;
+  } catch (err) {
+    if (statusOf(err) === 403) return true;
+    throw err;
+  }
+  return (classes.items ?? []).some((c) => DEFAULT_CLASS_ANNOTATIONS.some((a) => c.metadata?.annotations?.[a] === 'true'));
 }
 
-/** The annotation that makes a StorageClass the default (https://kubernetes.io/docs/tasks/administer-cluster/change-default-storage-class/). */
-const DEFAULT_CLASS_ANNOTATION = 'storageclass.kubernetes.io/is-default-class';
+/** The annotations that make a StorageClass the default (https://kubernetes.io/docs/tasks/administer-cluster/change-default-storage-class/), and the beta one still honoured. */
+const DEFAULT_CLASS_ANNOTATIONS = ['storageclass.kubernetes.io/is-default-class', 'storageclass.beta.kubernetes.io/is-default-class'];
 
 const underPrefix = (key: string, prefix: string): boolean => prefix === '' || key === prefix || key.startsWith(`${prefix}/`);
 

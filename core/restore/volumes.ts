@@ -237,9 +237,17 @@ async function createOwnedPvc(kube: KubeClients, restore: PreparedRestore, body:
   }
 }
 
+/**
+ * The storage class of `v`'s restored PVC: the backup's, mapped by `map`; a volume without one
+ * (none, or "") is mapped by the key "". Undefined or "" for none: the cluster's default class.
+ */
+export function restoredStorageClass(v: Pick<BackupVolume, 'storageClass'>, map: Readonly<Record<string, string>>): string | undefined {
+  return map[v.storageClass ?? ''] ?? v.storageClass;
+}
+
 /** The restored PVC: the backup's name, size, access modes, labels and (mapped) storage class. */
 function restoredPvc(restore: PreparedRestore, v: BackupVolume, dataSource?: string): V1PersistentVolumeClaim {
-  const storageClass = v.storageClass === undefined ? undefined : (restore.storageClassMap[v.storageClass] ?? v.storageClass);
+  const storageClass = restoredStorageClass(v, restore.storageClassMap);
   return {
     apiVersion: 'v1',
     kind: 'PersistentVolumeClaim',

@@ -83,17 +83,16 @@ export class VolumeController implements Controller {
     const { store } = this.ctx;
     const explicit: string | undefined = pvc.spec.storageClassName ?? undefined;
     if (explicit === '') return { waiting: 'no persistent volumes available for this claim and no storage class is set' };
-    if (explicit === undefined) {
-      // Created while no class was default (admission gives the default class at create). The PV
-      // controller's retroactive assignment (KEP-3333, GA in Kubernetes 1.28) writes the default
-      // class into such a claim once there is one; until then it waits.
-      const cls = defaultStorageClass(store.list(STORAGE_CLASS));
-      if (!cls) return { waiting: 'no persistent volumes available for this claim and no storage class is set' };
-      store.replace(PVC, { ...pvc, spec: { ...pvc.spec, storageClassName: cls.metadata.name } });
+    // A claim without a class was created while none was default (admission gives the default
+    // class at create); the PV controller's retroactive assignment (KEP-3333, GA in Kubernetes
+    // 1.28) writes the default class into such a claim, if it names no volume, once there is one.
+    const cls = explicit === undefined ? defaultStorageClass(store.list(STORAGE_CLASS)) : store.list(STORAGE_CLASS).find((c) => c.metadata.name === explicit);
+    if (!cls) return { waiting: explicit !== undefined ? `storageclass.storage.k8s.io "${explicit}" not found` : 'no persistent volumes available for this claim and no storage class is set' };
+    if (explicit === undefined && !pvc.spec.volumeName) {
+      const current = store.get(PVC, pvc.metadata.namespace, pvc.metadata.name);
+      if (current && current.metadata.uid === pvc.metadata.uid) store.replace(PVC, { ...current, spec: { ...current.spec, storageClassName: cls.metadata.name } });
       return { assigned: cls.metadata.name };
     }
-    const cls = store.list(STORAGE_CLASS).find((c) => c.metadata.name === explicit);
-    if (!cls) return { waiting: `storageclass.storage.k8s.io "${explicit}" not found` };
     if (!SERVED_PROVISIONERS.has(String(cls.provisioner))) return { waiting: `waiting for a volume to be created by the external provisioner "${String(cls.provisioner)}"` };
     if (cls.volumeBindingMode === 'WaitForFirstConsumer' && !this.consumed(pvc)) return { waiting: 'waiting for first consumer to be created before binding' };
     return { name: cls.metadata.name };

@@ -67,13 +67,15 @@ export interface FieldCause {
 }
 
 /**
- * The class a claim without one gets: the StorageClass annotated default, the newest of several
+ * The class a claim without one gets: the StorageClass annotated default (or with the beta
+ * annotation, which `IsDefaultAnnotation` still reads), the newest of several
  * (`GetDefaultClass` in k8s.io/component-helpers/storage/volume, since Kubernetes 1.26), or
  * undefined when none is.
  */
 export function defaultStorageClass(classes: readonly KubeObject[]): KubeObject | undefined {
+  const isDefault = (c: KubeObject): boolean => ['storageclass.kubernetes.io/is-default-class', 'storageclass.beta.kubernetes.io/is-default-class'].some((a) => c.metadata.annotations?.[a] === 'true');
   return classes
-    .filter((c) => c.metadata.annotations?.['storageclass.kubernetes.io/is-default-class'] === 'true')
+    .filter(isDefault)
     .sort((a, b) => String(b.metadata.creationTimestamp ?? '').localeCompare(String(a.metadata.creationTimestamp ?? '')))[0];
 }
 

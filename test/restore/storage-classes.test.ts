@@ -42,9 +42,24 @@ describe('the storage classes a restore needs', () => {
         { pvc: 'static-0', mapped: false },
         { pvc: 'etcd-0', from: 'io2', storageClass: 'io2', mapped: false },
       ]);
-      // "" mapped to a class is restored with that class, which is checked instead.
-      expect(await missingStorageClasses(kube, [volume('static-0', '')], { '': 'gp3' })).toEqual([]);
+      // "" mapped to a class maps every volume without one, which is restored with that class, checked instead.
+      expect(await missingStorageClasses(kube, [volume('static-0', ''), volume('minio-0')], { '': 'gp3' })).toEqual([]);
+      expect(await missingStorageClasses(kube, [volume('minio-0')], { '': 'io2' })).toEqual([{ pvc: 'minio-0', from: '', storageClass: 'io2', mapped: true }]);
     } finally {
+      await setDefault('gp3', true);
+    }
+  });
+
+  it('takes a class with the beta default annotation, which Kubernetes still honours, for the default', async () => {
+    await setDefault('gp3', false);
+    await t.custom.createClusterCustomObject({
+      ...CLASSES,
+      body: { apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: 'legacy', annotations: { 'storageclass.beta.kubernetes.io/is-default-class': 'true' } }, provisioner: 'ebs.csi.aws.com' },
+    });
+    try {
+      expect(await missingStorageClasses(kube, [volume('minio-0')], {})).toEqual([]);
+    } finally {
+      await t.custom.deleteClusterCustomObject({ ...CLASSES, name: 'legacy' });
       await setDefault('gp3', true);
     }
   });
