@@ -44,7 +44,8 @@
  * reuse any pack of its parent. Two guards, as kopia has (sessions, and `BlobDeleteMinAge`, 24 h in
  * its SafetyFull parameters, repo/maintenance/maintenance_safety.go):
  * - each slice first looks for an export still running: a progress report not ended and written
- *   within `gcMinAgeSeconds` (24 h) of the run; while there is one, the collection stops there
+ *   within `gcMinAgeSeconds` (24 h) of the run, or within 15 minutes when the catalog records its
+ *   backup over (the workflow deleted its Job); while there is one, the collection stops there
  *   (`gc.skipped` names it) and the next run does the rest;
  * - no unreferenced pack or copied object written less than `gcMinAgeSeconds` before the run is
  *   deleted (a writer whose progress writes failed, one killed between two writes); it is counted
@@ -540,12 +541,15 @@ export async function collectGarbageStep(s: Pick<RetentionServices, 'vault' | 'r
   const oldEnough = writtenBefore(run, s.retention);
   // A writer without the lock (an export run by hand, one whose backup was recovered) may reuse
   // any pack of its parent, and its own packs are referenced by no summary until it ends.
-  const writing = await runningExport(s.vault, oldEnough);
+  const writing = await runningExport(s, run, oldEnough);
   if (writing) {
     const { next: _stopped, ...done } = soFar;
+    const { volume, backupId } = writing.progress;
     return {
       ...done,
-      skipped: `from prefix ${soFar.next} on: the export of volume ${writing.volume} of backup ${writing.backupId} is running (its progress was written at ${writing.updatedAt}), and may reuse any pack; the next run collects the rest`,
+      skipped:
+        `from prefix ${soFar.next} on: the export of volume ${volume} of backup ${backupId} has not reported an end (its last report is of ${(writing.lastModified ?? new Date(writing.progress.updatedAt)).toISOString()}), ` +
+        `so it may still be writing and reuse any pack; an export silent for ${formatAge(s.retention)} counts as ended (15 minutes once its backup is over in the catalog). The next run collects the rest`,
     };
   }
   const from = parseInt(soFar.next, 16);
@@ -613,6 +617,12 @@ export async function collectGarbageStep(s: Pick<RetentionServices, 'vault' | 'r
   };
 }
 
+/** The minimum age, for messages: in hours when whole. */
+function formatAge(timings: Pick<RetentionTimings, 'gcMinAgeSeconds'>): string {
+  const seconds = timings.gcMinAgeSeconds ?? DEFAULT_RETENTION_TIMINGS.gcMinAgeSeconds!;
+  return seconds % 3600 === 0 ? `${seconds / 3600} hours` : `${seconds} seconds`;
+}
+
 /**
  * Whether a listed object was written at least `gcMinAgeSeconds` before the run (see "Minimum
  * age" above). The run's clock, not the Task's: a retried slice decides the same.
@@ -623,17 +633,37 @@ function writtenBefore(run: Pick<RetentionRun, 'now'>, timings: Pick<RetentionTi
 }
 
 /**
+ * How long after its last report an unfinished export of a backup the catalog says is over
+ * (Available, Failed, Expired) counts as gone: the workflow deleted its Job before recording the
+ * end (its pod ends within its termination grace period), and a live export reports every few
+ * seconds.
+ */
+const ENDED_EXPORT_QUIET_MS = 15 * 60_000;
+
+/**
  * An export that may still be writing packs: the progress of a volume's export that has not
  * ended (`counting` or `copying`) and was written less than the minimum age before the run (or
  * after it). A live export writes it every few seconds (core/datamover/progress.ts); that of a
- * Job that died stops, and it counts as running until its last write is that old. Kopia keeps
- * the packs of a session that is not closed for the same reason.
+ * Job that was killed stops where it was, and counts as running until its last write is that
+ * old, or, when the catalog says its backup is over, 15 minutes old. Kopia keeps the packs of a
+ * session that is not closed for the same reason.
  */
-async function runningExport(vault: VaultStore, oldEnough: (o: Pick<ObjectInfo, 'lastModified'>) => boolean): Promise<VolumeProgress | undefined> {
-  for await (const o of vault.list(BACKUP_PROGRESS_PREFIX)) {
+async function runningExport(
+  s: Pick<RetentionServices, 'vault' | 'catalog'>,
+  run: Pick<RetentionRun, 'now'>,
+  oldEnough: (o: Pick<ObjectInfo, 'lastModified'>) => boolean,
+): Promise<{ readonly progress: VolumeProgress; readonly lastModified?: Date } | undefined> {
+  const quietBefore = Date.parse(run.now) - ENDED_EXPORT_QUIET_MS;
+  let over: Set<string> | undefined;
+  for await (const o of s.vault.list(BACKUP_PROGRESS_PREFIX)) {
     if (oldEnough(o) || !o.key.endsWith('.json')) continue;
-    const progress = await readProgress(vault, o.key);
-    if (progress?.kind === 'export' && progress.phase !== 'done' && progress.phase !== 'failed') return progress;
+    const progress = await readProgress(s.vault, o.key);
+    if (progress?.kind !== 'export' || progress.phase === 'done' || progress.phase === 'failed') continue;
+    if (o.lastModified !== undefined && o.lastModified.getTime() <= quietBefore) {
+      over ??= new Set((await s.catalog.listBackups()).filter((r) => r.status !== 'InProgress').map((r) => r.backupId));
+      if (over.has(progress.backupId)) continue;
+    }
+    return { progress, ...(o.lastModified ? { lastModified: o.lastModified } : {}) };
   }
   return undefined;
 }

@@ -9,6 +9,7 @@ import { collectGarbageStep, type RetentionTimings } from '../../core/retention/
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 import { backupProgressKey, packKey, volumeIndexKey, volumeSummaryKey } from '../../core/vault/layout.js';
 import type { PutOptions } from '../../core/vault/store.js';
+import { backupInput } from '../backup/catalog-helpers.js';
 import { SMALL_CHUNKS, tempDir } from '../datamover/helpers.js';
 import { packKeys, packsOf } from './helpers.js';
 
@@ -137,19 +138,38 @@ describe('garbage collection minimum age', () => {
 
     expect(during).toMatchObject({ packsScanned: 0, packsDeleted: 0 });
     expect(during!.next).toBeUndefined();
-    expect(during!.skipped).toMatch(/^from prefix 00 on: the export of volume minio of backup running is running \(its progress was written at 2031-01-07T02:00:00.000Z\), and may reuse any pack; the next run collects the rest$/);
+    expect(during!.skipped).toBe(
+      'from prefix 00 on: the export of volume minio of backup running has not reported an end (its last report is of 2031-01-07T02:00:00.000Z), so it may still be writing and reuse any pack; ' +
+        'an export silent for 24 hours counts as ended (15 minutes once its backup is over in the catalog). The next run collects the rest',
+    );
     // Ended (phase done): the old packs go, the new backup's stay.
     expect(after.skipped).toBeUndefined();
     expect(after.packsDeleted).toBe(garbage.length);
     expect(await packKeys(vault)).toEqual([...(await packsOf(vault, 'running'))].sort());
   });
 
-  it('takes an export whose progress stopped more than the minimum age before the run for dead', async () => {
-    await vault.put(backupProgressKey('died', 'minio'), Buffer.from(JSON.stringify({ format: 'milvus-guard/progress', kind: 'export', volume: 'minio', backupId: 'died', phase: 'copying', startedAt: T0.toISOString(), updatedAt: T0.toISOString(), filesDone: 1, filesTotal: 2, bytesDone: 1, bytesTotal: 2, bytesPerSecond: null, etaSeconds: null })));
+  /** The report a killed export leaves: phase copying, never ended. */
+  const killedExport = (backupId: string) =>
+    vault.put(backupProgressKey(backupId, 'minio'), Buffer.from(JSON.stringify({ format: 'milvus-guard/progress', kind: 'export', volume: 'minio', backupId, phase: 'copying', startedAt: T0.toISOString(), updatedAt: T0.toISOString(), filesDone: 1, filesTotal: 2, bytesDone: 1, bytesTotal: 2, bytesPerSecond: null, etaSeconds: null })));
+
+  it('takes an export whose progress stopped more than the minimum age before the run for dead (one run by hand: no record)', async () => {
+    await killedExport('by-hand');
     const key = packKey('cd'.repeat(16));
     await vault.put(key, Buffer.from('pack'));
 
-    expect(await collectAll(new Date(T0.getTime() + 23 * HOUR))).toMatchObject({ packsDeleted: 0, skipped: expect.stringContaining('backup died is running') });
+    expect(await collectAll(new Date(T0.getTime() + 23 * HOUR))).toMatchObject({ packsDeleted: 0, skipped: expect.stringContaining('backup by-hand has not reported an end (its last report is of 2031-01-05T02:00:00.000Z)') });
     expect(await collectAll(new Date(T0.getTime() + 24 * HOUR))).toMatchObject({ packsDeleted: 1 });
+  });
+
+  it('takes the silent export of a backup the catalog records over for gone after 15 minutes, not a day', async () => {
+    await killedExport('recovered');
+    await catalog.createBackup({ ...backupInput('recovered', T0.toISOString()), status: 'Failed' });
+    await catalog.createBackup({ ...backupInput('still-running', T0.toISOString()), status: 'InProgress' });
+
+    expect(await collectAll(new Date(T0.getTime() + 10 * 60_000))).toMatchObject({ skipped: expect.stringContaining('backup recovered has not reported an end') });
+    expect((await collectAll(new Date(T0.getTime() + 16 * 60_000))).skipped).toBeUndefined();
+    // One whose backup the catalog still has InProgress (its Job may run on) is waited for.
+    await killedExport('still-running');
+    expect(await collectAll(new Date(T0.getTime() + 16 * 60_000))).toMatchObject({ skipped: expect.stringContaining('backup still-running has not reported an end') });
   });
 });
