@@ -328,17 +328,19 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
 
     // Packs are shared, so each must stay locked as long as the longest-lived backup that
     // references it. Every pack the parent references is already locked until at least the
-    // parent's date, so nothing needs extending when the parent outlives this backup. Before the
-    // index, so that a reused pack found missing here leaves nothing committed (see
+    // parent's date, so nothing needs extending when the parent outlives this backup; then (and
+    // on a vault without Object Lock) each reused pack is only looked up, so that one deleted out
+    // of band or tampered away is found by the next backup, which reads the volume again and
+    // writes it anew, rather than carried on by every later one until a restore needs it. Before
+    // the index, so that a reused pack found missing here leaves nothing committed (see
     // ParentPackMissingError): after it, every retry found the same index and failed the same way.
     const parentCovers = parent?.retainUntil && options.retainUntil && Date.parse(parent.retainUntil) >= options.retainUntil.getTime();
-    if (options.retainUntil && !parentCovers) {
-      try {
-        stats.packsRetentionExtended = await extendAll(vault, reusedPacks, options.retainUntil);
-      } catch (err) {
-        if (err instanceof ObjectNotFoundError && parent) throw new ParentPackMissingError(parent.backupId, err.key, err);
-        throw err;
-      }
+    try {
+      if (options.retainUntil && !parentCovers) stats.packsRetentionExtended = await extendAll(vault, reusedPacks, options.retainUntil);
+      else await confirmAll(vault, reusedPacks);
+    } catch (err) {
+      if (err instanceof ObjectNotFoundError && parent) throw new ParentPackMissingError(parent.backupId, err.key, err);
+      throw err;
     }
 
     const indexKey = volumeIndexKey(backupId, volume);
@@ -546,19 +548,33 @@ async function download(vault: VaultStore, key: string, file: string): Promise<v
 }
 
 async function extendAll(vault: VaultStore, packs: Set<string>, until: Date): Promise<number> {
-  const slots = new Semaphore(8);
   let extended = 0;
+  await eachPack(packs, async (id) => {
+    if (await vault.extendRetention(packKey(id), until)) extended++;
+  });
+  return extended;
+}
+
+/** Looks up every pack of `packs`; `ObjectNotFoundError` for the first one the vault does not have. */
+async function confirmAll(vault: VaultStore, packs: Set<string>): Promise<void> {
+  await eachPack(packs, async (id) => {
+    const key = packKey(id);
+    if (!(await vault.head(key))) throw new ObjectNotFoundError(vault.url, key);
+  });
+}
+
+/** Runs `call` for every pack, 8 at a time; every call has settled before the first failure is thrown (none goes on behind the caller). */
+async function eachPack(packs: Set<string>, call: (id: string) => Promise<void>): Promise<void> {
+  const slots = new Semaphore(8);
   const work = [...packs].map(async (id) => {
     await slots.acquire();
     try {
-      if (await vault.extendRetention(packKey(id), until)) extended++;
+      await call(id);
     } finally {
       slots.release();
     }
   });
-  // Every call settled before one's failure is thrown: none goes on behind the caller.
   const failed = (await Promise.allSettled(work)).find((r) => r.status === 'rejected');
   if (failed) throw failed.reason;
-  return extended;
 }
 

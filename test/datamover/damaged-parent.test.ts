@@ -159,6 +159,21 @@ describe('an incremental backup whose parent references a pack that is missing',
     const problems = (await verifyVault({ vault, readData: true })).problems;
     expect(new Set(problems.map((p) => p.backupId))).toEqual(new Set(['b1']));
   });
+
+  it.each([
+    ['locked no longer than its parent, so no lock is extended', at(7)],
+    ['without Object Lock', undefined],
+  ])('finds the gap by looking every reused pack up when it is %s, and writes the volume anew', async (_how, retainUntil) => {
+    const { dir, source, vault, gone } = await lockedWithAPackGone();
+
+    const result = await backupVolume({ ...options(vault, source, 'b2', 1), ...(retainUntil ? { retainUntil } : {}) });
+
+    expect(result).toMatchObject({ parentBackupId: null, parentSkipped: { backupId: 'b1', reason: `its pack ${gone} is missing` }, packsRetentionExtended: 0 });
+    expect(result.bytesScanned).toBe(result.bytesTotal);
+    await restoresExactly(vault, dir, source, 'b2');
+    // The next backup is incremental again, from the whole one.
+    expect(await backupVolume({ ...options(vault, source, 'b3', 2), ...(retainUntil ? { retainUntil } : {}) })).toMatchObject({ parentBackupId: 'b2', chunksNew: 0 });
+  });
 });
 
 describe('the datamover backup command with a damaged parent', () => {
