@@ -458,6 +458,7 @@ export interface Swept {
 export async function sweepBackup(s: Services<'catalog' | 'now'>, kube: KubeClients, namespace: string, backupId: string): Promise<Swept> {
   await s.catalog.updateBackup(backupId, { closingAt: s.now().toISOString() });
   const exports = await deleteBackupExports(kube, namespace, backupId);
+  await s.catalog.updateBackup(backupId, { exportsRemovedAt: s.now().toISOString() });
   const snapshots = await deleteBackupSnapshots(kube, namespace, backupId);
   const relays = await deleteRelays(kube, namespace, { label: BACKUP_LABEL, id: backupId });
   return { exports, snapshots, ...(relays.length > 0 ? { relays } : {}) };

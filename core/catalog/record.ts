@@ -194,6 +194,11 @@ export const BackupRecord = z.object({
   indexKey: z.string().optional(),
   /** When the failure path began: from then on no step creates anything in the cluster for it. */
   closingAt: z.string().optional(),
+  /**
+   * When the failure path or a recovery had removed the backup's export Jobs: none of its exports
+   * writes to the vault after their pods' grace period (garbage collection waits no longer for them).
+   */
+  exportsRemovedAt: z.string().optional(),
   /** The datacoord GC pause the backup took, so a recovery can resume it with its ticket. */
   gcPause: z.object({ ticket: z.string().optional(), pausedUntil: z.string() }).optional(),
   /** The copy of the Milvus bucket, for a Milvus on external S3 (absent otherwise). */

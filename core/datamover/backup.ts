@@ -139,8 +139,8 @@ export async function backupVolume(options: BackupOptions): Promise<BackupResult
 }
 
 /**
- * A pack the parent's index references is missing, found while extending its lock, before this
- * backup's index was written: the backup is done again without the parent.
+ * A pack the parent's index references is missing, found while extending its lock or looking it
+ * up, before this backup's index was written: the backup is done again without the parent.
  */
 class ParentPackMissingError extends Error {
   constructor(

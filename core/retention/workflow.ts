@@ -45,7 +45,7 @@
  * its SafetyFull parameters, repo/maintenance/maintenance_safety.go):
  * - each slice first looks for an export still running: a progress report not ended and written
  *   within `gcMinAgeSeconds` (24 h) of the run, or within 15 minutes when the catalog records its
- *   backup over (the workflow deleted its Job); while there is one, the collection stops there
+ *   Job deleted (`exportsRemovedAt`, or the backup Available); while there is one, the collection stops there
  *   (`gc.skipped` names it) and the next run does the rest;
  * - no unreferenced pack or copied object written less than `gcMinAgeSeconds` before the run is
  *   deleted (a writer whose progress writes failed, one killed between two writes); it is counted
@@ -549,7 +549,7 @@ export async function collectGarbageStep(s: Pick<RetentionServices, 'vault' | 'r
       ...done,
       skipped:
         `from prefix ${soFar.next} on: the export of volume ${volume} of backup ${backupId} has not reported an end (its last report is of ${(writing.lastModified ?? new Date(writing.progress.updatedAt)).toISOString()}), ` +
-        `so it may still be writing and reuse any pack; an export silent for ${formatAge(s.retention)} counts as ended (15 minutes once its backup is over in the catalog). The next run collects the rest`,
+        `so it may still be writing and reuse any pack; an export silent for ${formatAge(s.retention)} counts as ended (15 minutes once the catalog records its Job deleted). The next run collects the rest`,
     };
   }
   const from = parseInt(soFar.next, 16);
@@ -633,10 +633,11 @@ function writtenBefore(run: Pick<RetentionRun, 'now'>, timings: Pick<RetentionTi
 }
 
 /**
- * How long after its last report an unfinished export of a backup the catalog says is over
- * (Available, Failed, Expired) counts as gone: the workflow deleted its Job before recording the
- * end (its pod ends within its termination grace period), and a live export reports every few
- * seconds.
+ * How long after its last report an unfinished export counts as gone when the catalog says its
+ * Job was deleted (the backup Available or Expired, or Failed with `exportsRemovedAt`: CleanUp
+ * or a recovery removed its Jobs, whose pods end within their termination grace period); a live
+ * export reports every few seconds. A Failed backup whose Jobs could not be removed (its cluster
+ * did not answer) keeps the minimum age: its Jobs may run until their deadline.
  */
 const ENDED_EXPORT_QUIET_MS = 15 * 60_000;
 
@@ -645,7 +646,7 @@ const ENDED_EXPORT_QUIET_MS = 15 * 60_000;
  * ended (`counting` or `copying`) and was written less than the minimum age before the run (or
  * after it). A live export writes it every few seconds (core/datamover/progress.ts); that of a
  * Job that was killed stops where it was, and counts as running until its last write is that
- * old, or, when the catalog says its backup is over, 15 minutes old. Kopia keeps the packs of a
+ * old, or, when the catalog says its Job was deleted, 15 minutes old. Kopia keeps the packs of a
  * session that is not closed for the same reason.
  */
 async function runningExport(
@@ -660,7 +661,7 @@ async function runningExport(
     const progress = await readProgress(s.vault, o.key);
     if (progress?.kind !== 'export' || progress.phase === 'done' || progress.phase === 'failed') continue;
     if (o.lastModified !== undefined && o.lastModified.getTime() <= quietBefore) {
-      over ??= new Set((await s.catalog.listBackups()).filter((r) => r.status !== 'InProgress').map((r) => r.backupId));
+      over ??= new Set((await s.catalog.listBackups()).filter((r) => r.status === 'Available' || r.status === 'Expired' || (r.status === 'Failed' && r.exportsRemovedAt !== undefined)).map((r) => r.backupId));
       if (over.has(progress.backupId)) continue;
     }
     return { progress, ...(o.lastModified ? { lastModified: o.lastModified } : {}) };

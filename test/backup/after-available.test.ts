@@ -7,7 +7,8 @@
 import { describe, expect, it } from '@jest/globals';
 import type { BackupEvent } from '../../core/backup/events.js';
 import { recoverExecutionStep, recoverHolderStep } from '../../core/backup/recover.js';
-import { cleanUpStep, finalizeStep, markFailedStep } from '../../core/backup/workflow.js';
+import { cleanUpStep, finalizeStep, markFailedStep, sweepBackup } from '../../core/backup/workflow.js';
+import type { KubeClients } from '../../core/kube/connect.js';
 import { loadConfigFile } from '../../core/config/parse.js';
 import { InMemoryCatalog } from '../../core/catalog/memory.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
@@ -119,5 +120,25 @@ describe('RecoverHolder', () => {
 
     expect(result).toEqual({});
     expect(await catalog.lockHolder(BACKUP.plan, NOW)).toBeUndefined();
+  });
+});
+
+describe('the sweep of a failed backup', () => {
+  it('records its exports removed only once their Jobs are deleted: not when the cluster does not answer', async () => {
+    const catalog = new InMemoryCatalog();
+    await catalog.createBackup({ ...available, status: 'InProgress' });
+    const refused = Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:443'), { code: 'ECONNREFUSED' });
+    const unreachable = { batch: { listNamespacedJob: () => Promise.reject(refused) }, core: { listNamespacedPersistentVolumeClaim: () => Promise.reject(refused) } } as unknown as KubeClients;
+    const none = { batch: { listNamespacedJob: async () => ({ items: [] }) }, core: { listNamespacedPersistentVolumeClaim: async () => ({ items: [] }) } } as unknown as KubeClients;
+
+    await expect(sweepBackup({ catalog, now: () => NOW }, unreachable, BACKUP.namespace, BACKUP.backupName)).rejects.toThrow('ECONNREFUSED');
+    const after = await catalog.getBackup(BACKUP.backupName);
+    await expect(sweepBackup({ catalog, now: () => NOW }, none, BACKUP.namespace, BACKUP.backupName)).rejects.toThrow();
+    const removed = await catalog.getBackup(BACKUP.backupName);
+
+    expect(after).toMatchObject({ closingAt: NOW.toISOString() });
+    expect(after?.exportsRemovedAt).toBeUndefined();
+    // The snapshots' sweep comes after (and fails here on the missing client): the exports are gone by then.
+    expect(removed?.exportsRemovedAt).toBe(NOW.toISOString());
   });
 });

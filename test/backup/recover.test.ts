@@ -68,6 +68,8 @@ describe('a backup whose CLI process is killed mid-export', () => {
     expect(await catalog.getBackup(dead)).toMatchObject({
       status: 'Failed',
       closingAt: expect.any(String),
+      // Garbage collection waits no longer for its exports once their Jobs are gone.
+      exportsRemovedAt: expect.any(String),
       failure: { step: 'Export', error: 'ExecutionEnded', cause: expect.stringMatching(/ended ABORTED without reaching its failure path/) },
     });
     expect(left).toEqual([]);

@@ -140,7 +140,7 @@ describe('garbage collection minimum age', () => {
     expect(during!.next).toBeUndefined();
     expect(during!.skipped).toBe(
       'from prefix 00 on: the export of volume minio of backup running has not reported an end (its last report is of 2031-01-07T02:00:00.000Z), so it may still be writing and reuse any pack; ' +
-        'an export silent for 24 hours counts as ended (15 minutes once its backup is over in the catalog). The next run collects the rest',
+        'an export silent for 24 hours counts as ended (15 minutes once the catalog records its Job deleted). The next run collects the rest',
     );
     // Ended (phase done): the old packs go, the new backup's stay.
     expect(after.skipped).toBeUndefined();
@@ -161,9 +161,9 @@ describe('garbage collection minimum age', () => {
     expect(await collectAll(new Date(T0.getTime() + 24 * HOUR))).toMatchObject({ packsDeleted: 1 });
   });
 
-  it('takes the silent export of a backup the catalog records over for gone after 15 minutes, not a day', async () => {
+  it('takes the silent export of a backup whose Jobs the catalog records removed for gone after 15 minutes, not a day', async () => {
     await killedExport('recovered');
-    await catalog.createBackup({ ...backupInput('recovered', T0.toISOString()), status: 'Failed' });
+    await catalog.createBackup({ ...backupInput('recovered', T0.toISOString()), status: 'Failed', exportsRemovedAt: T0.toISOString() });
     await catalog.createBackup({ ...backupInput('still-running', T0.toISOString()), status: 'InProgress' });
 
     expect(await collectAll(new Date(T0.getTime() + 10 * 60_000))).toMatchObject({ skipped: expect.stringContaining('backup recovered has not reported an end') });
@@ -171,5 +171,13 @@ describe('garbage collection minimum age', () => {
     // One whose backup the catalog still has InProgress (its Job may run on) is waited for.
     await killedExport('still-running');
     expect(await collectAll(new Date(T0.getTime() + 16 * 60_000))).toMatchObject({ skipped: expect.stringContaining('backup still-running has not reported an end') });
+  });
+
+  it('waits the minimum age for the export of a backup that failed while its Jobs could not be removed (its cluster did not answer)', async () => {
+    await killedExport('unreachable');
+    await catalog.createBackup({ ...backupInput('unreachable', T0.toISOString()), status: 'Failed' });
+
+    expect(await collectAll(new Date(T0.getTime() + 16 * 60_000))).toMatchObject({ skipped: expect.stringContaining('backup unreachable has not reported an end') });
+    expect((await collectAll(new Date(T0.getTime() + 24 * HOUR))).skipped).toBeUndefined();
   });
 });
