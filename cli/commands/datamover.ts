@@ -243,10 +243,22 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
       const now = io.now();
       const retainUntil = flags.retainUntil === undefined ? undefined : flag('--retain-until', () => parseRetainUntil(flags.retainUntil!, now));
       const vault = await connect(flags, io, flags.partSize ? { partSize: flags.partSize * 1024 * 1024 } : {});
+      // Ctrl-C, or the SIGTERM of a Job deleted (its pod's termination): stop without committing,
+      // and say so in the progress report, so retention does not wait a day for this writer.
+      const interrupted = new AbortController();
+      const onSignal = (signal: NodeJS.Signals): void =>
+        interrupted.abort(
+          new UserError(`backup ${flags.backupId} of volume ${flags.volume} interrupted (${signal}): nothing was committed; run the command again to back the volume up`, {
+            exitCode: 128 + (signal === 'SIGINT' ? 2 : 15),
+          }),
+        );
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
       const result = await withProgress(
         io,
         (update) =>
           backupVolume({
+            signal: interrupted.signal,
             source: flags.source,
             vault,
             volume: flags.volume,
@@ -261,7 +273,10 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
             onProgress: (s) => update(() => `backup ${flags.volume}: ${s.files} files, ${formatBytes(s.bytesScanned)} read, ${formatBytes(s.bytesUploaded)} uploaded`),
           }),
         asFailure('--source', vault.url),
-      );
+      ).finally(() => {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      });
       if (flags.json) io.stdout(`${JSON.stringify(result)}\n`);
       else
         io.stdout(

@@ -56,6 +56,13 @@ export interface BackupOptions {
    */
   readonly progress?: ProgressOptions;
   /**
+   * Stops the backup when aborted (the CLI aborts it on SIGINT and SIGTERM): files being read stop
+   * at their next segment, no index or summary is written, the progress report says `failed`, and
+   * the promise rejects with the signal's reason. The packs already written stay, referenced by
+   * nothing, for garbage collection (or a re-run, which reuses none of them: it reads again).
+   */
+  readonly signal?: AbortSignal;
+  /**
    * How the totals for progress are counted, while the backup copies. For tests, which need to
    * decide when the count ends. @default countTreeInThread
    */
@@ -223,6 +230,7 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
       // Chunks read into a pack's memory are claimed in the order they were read: every
       // packer.add below runs before this callback first awaits (see ChunkerPool's readTarget).
       if (stopped) throw stopped;
+      options.signal?.throwIfAborted();
       let offset = 0;
       for (let i = 0; i < segment.hashes.length; i++) {
         const hash = segment.hashes[i]!;
@@ -283,6 +291,7 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
     }
     let prev = prevReader ? await prevReader.next() : undefined;
     for (const w of walkTree(options.source)) {
+      options.signal?.throwIfAborted();
       while (prev && comparePaths(prev.path, w.path) < 0) prev = await prevReader!.next();
       const match = prev && comparePaths(prev.path, w.path) === 0 ? prev : undefined;
       const base = { path: w.path, mode: Number(w.stats.mode & 0o7777n), uid: Number(w.stats.uid), gid: Number(w.stats.gid), mtimeNs: w.stats.mtimeNs };
@@ -343,6 +352,8 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
       throw err;
     }
 
+    // Stopped while the last packs went up: nothing is committed.
+    options.signal?.throwIfAborted();
     const indexKey = volumeIndexKey(backupId, volume);
     const lock = options.retainUntil ? { retainUntil: options.retainUntil } : {};
     await vault.putFile(indexKey, indexFile, lock);
