@@ -409,16 +409,20 @@ export async function finalizeStep(
       indexKey,
       components: index.volumes.map((v) => ({ pvc: v.pvc, role: v.role, snapshot: v.snapshot, status: 'Exported' as const, bytesTotal: v.bytesTotal, bytesUploaded: v.bytesUploaded, files: v.files })),
     });
-    await publishRecorded(s.events, { detailType: 'Backup Available', time: now, detail: { backupId: id, plan: backup.plan, cluster: backup.cluster.name, namespace: backup.namespace, sizeBytes, bytesUploaded, durationSeconds, indexKey } });
+    const result = { backupId: id, plan: backup.plan, status: 'Available' as const, durationSeconds, sizeBytes, bytesUploaded, indexKey };
+    await publishAvailable(s, backup, result, now);
     await s.catalog.releaseLock(backup.plan, backup.executionId);
-    return { backupId: id, plan: backup.plan, status: 'Available' as const, durationSeconds, sizeBytes, bytesUploaded, indexKey };
+    return result;
   });
 }
 
-/** What is left of Finalize for backup `record`, already recorded Available: releasing the plan's lock. */
-async function finalizedAlready(s: Services<'catalog'>, backup: PreparedBackup, record: BackupRecord): Promise<FinalizeResult> {
-  await s.catalog.releaseLock(backup.plan, backup.executionId);
-  return {
+/**
+ * What is left of Finalize for backup `record`, already recorded Available: its event again (the
+ * Task that recorded it may have ended before publishing; a consumer may see it twice, as
+ * docs/events.md says, but never miss it) and releasing the plan's lock.
+ */
+async function finalizedAlready(s: Services<'catalog' | 'events'>, backup: PreparedBackup, record: BackupRecord): Promise<FinalizeResult> {
+  const result: FinalizeResult = {
     backupId: record.backupId,
     plan: backup.plan,
     status: 'Available',
@@ -427,6 +431,15 @@ async function finalizedAlready(s: Services<'catalog'>, backup: PreparedBackup, 
     bytesUploaded: record.bytesUploaded ?? 0,
     indexKey: record.indexKey ?? backupRecordKey(record.backupId),
   };
+  await publishAvailable(s, backup, result, new Date(record.completedAt ?? backup.startedAt));
+  await s.catalog.releaseLock(backup.plan, backup.executionId);
+  return result;
+}
+
+/** Publishes "Backup Available" for `result`, recorded at `time`. */
+async function publishAvailable(s: Services<'events'>, backup: PreparedBackup, result: FinalizeResult, time: Date): Promise<void> {
+  const { backupId, sizeBytes, bytesUploaded, durationSeconds, indexKey } = result;
+  await publishRecorded(s.events, { detailType: 'Backup Available', time, detail: { backupId, plan: backup.plan, cluster: backup.cluster.name, namespace: backup.namespace, sizeBytes, bytesUploaded, durationSeconds, indexKey } });
 }
 
 /**
@@ -458,7 +471,8 @@ export interface Swept {
 export async function sweepBackup(s: Services<'catalog' | 'now'>, kube: KubeClients, namespace: string, backupId: string): Promise<Swept> {
   await s.catalog.updateBackup(backupId, { closingAt: s.now().toISOString() });
   const exports = await deleteBackupExports(kube, namespace, backupId);
-  await s.catalog.updateBackup(backupId, { exportsRemovedAt: s.now().toISOString() });
+  // For garbage collection only (it waits less for these exports): the sweep goes on without it.
+  await s.catalog.updateBackup(backupId, { exportsRemovedAt: s.now().toISOString() }).catch(() => undefined);
   const snapshots = await deleteBackupSnapshots(kube, namespace, backupId);
   const relays = await deleteRelays(kube, namespace, { label: BACKUP_LABEL, id: backupId });
   return { exports, snapshots, ...(relays.length > 0 ? { relays } : {}) };
@@ -503,10 +517,11 @@ export async function markFailedStep(s: Services<'catalog' | 'now' | 'events' | 
   const at = failedStepOf(record?.steps);
   if (record?.status === 'Available') {
     // Finalize recorded the backup, then its Task failed (a timeout is not retried): the backup
-    // stays Available (no failed.json, no "Backup Failed"); the lock it may not have released is
-    // released here, and the step a killed Task left open ends, as what it did.
+    // stays Available (no failed.json, no "Backup Failed"); the step a killed Task left open ends,
+    // as what it did, and the rest of Finalize is done: "Backup Available" (which the Task may not
+    // have published), and the lock it may not have released.
     await closeRecordedStep(timeline(s, id), record.steps, 'Finalize', 'Available', error.Error);
-    await s.catalog.releaseLock(backup.plan, backup.executionId);
+    await finalizedAlready(s, backup, record);
     return { backupId: id, plan: backup.plan, status: 'Available', failedStep: at.step, ...(at.state ? { failedState: at.state } : {}), durationSeconds: record.durationSeconds ?? 0 };
   }
   const cause = timeoutCause(record?.steps, at, error.Error, causeText(error.Cause));

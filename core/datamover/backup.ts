@@ -132,6 +132,7 @@ export async function backupVolume(options: BackupOptions): Promise<BackupResult
       result = await backupWith(options, reporter);
     } catch (err) {
       if (!(err instanceof ParentPackMissingError)) throw err;
+      options.signal?.throwIfAborted();
       // The parent references a pack the vault no longer has (deleted out of band, a lifecycle
       // rule, damage): nothing of this attempt was committed, so read the whole volume again,
       // without that parent, and say why in the summary (as for a parent whose index is damaged).
@@ -183,6 +184,7 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
   try {
     const candidate = options.full ? undefined : await findParent(vault, volume, backupId, options.now);
     const staged = candidate ? await stageParentIndex(vault, candidate, tmp) : undefined;
+    options.signal?.throwIfAborted();
     if (staged && 'reason' in staged) parentSkipped = { backupId: candidate!.backupId, reason: staged.reason };
     else if (staged) {
       parent = candidate;
@@ -345,8 +347,8 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
     // ParentPackMissingError): after it, every retry found the same index and failed the same way.
     const parentCovers = parent?.retainUntil && options.retainUntil && Date.parse(parent.retainUntil) >= options.retainUntil.getTime();
     try {
-      if (options.retainUntil && !parentCovers) stats.packsRetentionExtended = await extendAll(vault, reusedPacks, options.retainUntil);
-      else await confirmAll(vault, reusedPacks);
+      if (options.retainUntil && !parentCovers) stats.packsRetentionExtended = await extendAll(vault, reusedPacks, options.retainUntil, options.signal);
+      else await confirmAll(vault, reusedPacks, options.signal);
     } catch (err) {
       if (err instanceof ObjectNotFoundError && parent) throw new ParentPackMissingError(parent.backupId, err.key, err);
       throw err;
@@ -452,13 +454,17 @@ async function earlierAttempt(vault: VaultStore, volume: string, backupId: strin
   const { packs, stats, index } = read;
   // Every pack holds the bytes the index points at: one cut short (a file vault's disk lost
   // what it had not yet written) is not trusted, and the volume is read again.
-  for (const [id, end] of packs) if (((await vault.head(packKey(id)))?.size ?? -1) < end) return undefined;
+  for (const [id, end] of packs) {
+    options.signal?.throwIfAborted();
+    if (((await vault.head(packKey(id)))?.size ?? -1) < end) return undefined;
+  }
   if (options.retainUntil) {
-    stats.packsRetentionExtended = await extendAll(vault, new Set(packs.keys()), options.retainUntil);
+    stats.packsRetentionExtended = await extendAll(vault, new Set(packs.keys()), options.retainUntil, options.signal);
     // The index's own lock too: on a file vault it is a journal line appended after the index
     // was linked, which an attempt killed (or out of space) in between never wrote.
     await vault.extendRetention(indexKey, options.retainUntil);
   }
+  options.signal?.throwIfAborted();
   await writeSummary(vault, options, { parentBackupId: null, indexKey, index, stats });
   return { volume, backupId, parentBackupId: null, parentSkipped: null, indexKey, ...stats, resumed: 'index' };
 }
@@ -558,28 +564,32 @@ async function download(vault: VaultStore, key: string, file: string): Promise<v
   }
 }
 
-async function extendAll(vault: VaultStore, packs: Set<string>, until: Date): Promise<number> {
+async function extendAll(vault: VaultStore, packs: Set<string>, until: Date, signal?: AbortSignal): Promise<number> {
   let extended = 0;
-  await eachPack(packs, async (id) => {
+  await eachPack(packs, signal, async (id) => {
     if (await vault.extendRetention(packKey(id), until)) extended++;
   });
   return extended;
 }
 
 /** Looks up every pack of `packs`; `ObjectNotFoundError` for the first one the vault does not have. */
-async function confirmAll(vault: VaultStore, packs: Set<string>): Promise<void> {
-  await eachPack(packs, async (id) => {
+async function confirmAll(vault: VaultStore, packs: Set<string>, signal?: AbortSignal): Promise<void> {
+  await eachPack(packs, signal, async (id) => {
     const key = packKey(id);
     if (!(await vault.head(key))) throw new ObjectNotFoundError(vault.url, key);
   });
 }
 
-/** Runs `call` for every pack, 8 at a time; every call has settled before the first failure is thrown (none goes on behind the caller). */
-async function eachPack(packs: Set<string>, call: (id: string) => Promise<void>): Promise<void> {
+/**
+ * Runs `call` for every pack, 8 at a time, until `signal` aborts; every call has settled before
+ * the first failure is thrown (none goes on behind the caller).
+ */
+async function eachPack(packs: Set<string>, signal: AbortSignal | undefined, call: (id: string) => Promise<void>): Promise<void> {
   const slots = new Semaphore(8);
   const work = [...packs].map(async (id) => {
     await slots.acquire();
     try {
+      signal?.throwIfAborted();
       await call(id);
     } finally {
       slots.release();

@@ -6,14 +6,14 @@
  * failed one failed.
  */
 import { BackupNotFoundError } from '../catalog/catalog.js';
-import type { RestoredVolume, RestoreStep } from '../catalog/record.js';
+import type { RestoredVolume, RestoreRecord, RestoreStep } from '../catalog/record.js';
 import type { KubeClients } from '../kube/connect.js';
 import { MilvusClient } from '../milvus/client.js';
 import { RelayTransport } from '../milvus/relay.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../kube/deadline.js';
 import { causeText } from '../backup/workflow.js';
 import type { PrepareRequest } from '../workflow/contracts.js';
-import type { ApplySummary, ObjectRestoreProgress, PreparedRestore, Readiness, RestoreCleanup, ThawProgress, ValidationProgress, VolumeRestore } from '../workflow/restore-state.js';
+import type { ApplySummary, ObjectRestoreProgress, PreparedRestore, Readiness, RestoreCleanup, RestoreSource, ThawProgress, ValidationProgress, VolumeRestore } from '../workflow/restore-state.js';
 import type { StepError } from '../workflow/backup-state.js';
 import { RESTORE_WORKFLOW } from '../workflow/steps.js';
 import { createWhileOpen } from '../workflow/closing.js';
@@ -380,20 +380,25 @@ export async function completeStep(s: Services<'catalog' | 'now' | 'events' | 'k
     const record = await s.catalog.getRestore(restore.restoreId);
     const rtoSeconds = Math.max(0, (now.getTime() - Date.parse(restore.requestedAt)) / 1000);
     await s.catalog.updateRestore(restore.restoreId, { status: 'Completed', completedAt: now.toISOString(), rtoSeconds });
-    const result: RestoreResult = {
-      restoreId: restore.restoreId,
-      backupId: restore.backupId,
-      plan: restore.plan,
-      status: 'Completed',
-      source: restore.source,
-      targetCluster: restore.to.cluster.name,
-      targetNamespace: restore.to.namespace,
-      rtoSeconds,
-      collections: collectionsChecked(record?.validation?.collections ?? []),
-    };
+    const result = completedResult(restore, restore.source, rtoSeconds, record);
     await publishRecorded(s.events, { detailType: 'Restore Completed', time: now, detail: { ...result } });
     return result;
   });
+}
+
+/** What Complete reports and "Restore Completed" says of `restore`. */
+function completedResult(restore: FailingRestore, source: RestoreSource, rtoSeconds: number, record: Pick<RestoreRecord, 'validation'> | undefined): RestoreResult {
+  return {
+    restoreId: restore.restoreId,
+    backupId: restore.backupId,
+    plan: restore.plan,
+    status: 'Completed',
+    source,
+    targetCluster: restore.to.cluster.name,
+    targetNamespace: restore.to.namespace,
+    rtoSeconds,
+    collections: collectionsChecked(record?.validation?.collections ?? []),
+  };
 }
 
 /**
@@ -471,8 +476,11 @@ export async function markRestoreFailedStep(
   if (record?.status === 'Completed') {
     // Complete recorded the restore validated and then its Task failed. The data is restored and
     // checked; the record keeps saying so, and no "Restore Failed" tells otherwise. A Task killed
-    // (timed out) after the update left its step open: it ends now, as what it did.
+    // (timed out) after the update left its step open: it ends now, as what it did, and "Restore
+    // Completed", which it may not have published, is (a consumer may see it twice, never miss it).
     await closeRecordedStep(timeline(s, id), record.steps, 'Complete', 'Completed', error.Error);
+    const result = completedResult(restore, record.source, record.rtoSeconds ?? 0, record);
+    await publishRecorded(s.events, { detailType: 'Restore Completed', time: new Date(record.completedAt ?? now.toISOString()), detail: { ...result } });
     return { restoreId: id, plan: restore.plan, status: 'Completed', ...failedAt, leftBehind: `${ns}, restored and validated: the restore was recorded Completed before ${error.Error} failed the execution` };
   }
   const cause = timeoutCause(record?.steps, at, error.Error, causeText(error.Cause));

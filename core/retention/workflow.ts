@@ -661,7 +661,9 @@ async function runningExport(
     const progress = await readProgress(s.vault, o.key);
     if (progress?.kind !== 'export' || progress.phase === 'done' || progress.phase === 'failed') continue;
     if (o.lastModified !== undefined && o.lastModified.getTime() <= quietBefore) {
-      over ??= new Set((await s.catalog.listBackups()).filter((r) => r.status === 'Available' || r.status === 'Expired' || (r.status === 'Failed' && r.exportsRemovedAt !== undefined)).map((r) => r.backupId));
+      // Removed at least as long ago as the report's silence: not a pod still in its grace period.
+      const removed = (r: BackupRecord): boolean => r.exportsRemovedAt !== undefined && Date.parse(r.exportsRemovedAt) <= quietBefore;
+      over ??= new Set((await s.catalog.listBackups()).filter((r) => r.status === 'Available' || r.status === 'Expired' || (r.status === 'Failed' && removed(r))).map((r) => r.backupId));
       if (over.has(progress.backupId)) continue;
     }
     return { progress, ...(o.lastModified ? { lastModified: o.lastModified } : {}) };

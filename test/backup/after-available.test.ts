@@ -52,18 +52,26 @@ async function afterFinalizeRecorded() {
 }
 
 describe('a backup recorded Available before its Finalize Task failed', () => {
-  it('a retried Finalize writes nothing again, releases the lock and answers what the record says', async () => {
-    const { catalog, vault, s } = await afterFinalizeRecorded();
+  /** "Backup Available" as the record says it, at its completion. */
+  const availableEvent = (completedAt: string) => ({
+    detailType: 'Backup Available',
+    time: new Date(completedAt),
+    detail: { backupId: 'nightly-1', plan: BACKUP.plan, cluster: 'prod', namespace: 'vector-db', sizeBytes: 4096, bytesUploaded: 1024, durationSeconds: 180, indexKey: 'backups/nightly-1/backup.json' },
+  });
+
+  it('a retried Finalize writes nothing again, publishes "Backup Available" (the Task may have ended before), releases the lock and answers what the record says', async () => {
+    const { catalog, vault, events, s } = await afterFinalizeRecorded();
 
     const result = await finalizeStep(s, BACKUP, {} as never, { items: [] } as never, []);
 
     expect(result).toEqual({ backupId: 'nightly-1', plan: BACKUP.plan, status: 'Available', durationSeconds: 180, sizeBytes: 4096, bytesUploaded: 1024, indexKey: 'backups/nightly-1/backup.json' });
+    expect(events).toEqual([availableEvent((await catalog.getBackup('nightly-1'))!.completedAt!)]);
     expect(await keysUnder(vault, '')).toEqual([]);
     expect(await catalog.lockHolder(BACKUP.plan, NOW)).toBeUndefined();
     expect((await catalog.getBackup('nightly-1'))?.status).toBe('Available');
   });
 
-  it('the failure path keeps its snapshots and leaves it Available, with no failed.json or "Backup Failed", and releases the lock', async () => {
+  it('the failure path keeps its snapshots and leaves it Available, with no failed.json or "Backup Failed", publishes "Backup Available" and releases the lock', async () => {
     const { catalog, vault, events, s } = await afterFinalizeRecorded();
 
     const swept = await cleanUpStep(s as never, BACKUP);
@@ -77,7 +85,7 @@ describe('a backup recorded Available before its Finalize Task failed', () => {
     // The step the killed Task left open ends, as what it did.
     expect(after?.steps.Finalize).toMatchObject({ endedAt: NOW.toISOString(), outcome: 'Succeeded', detail: 'recorded Available; the Task then ended with States.Timeout' });
     expect(await vault.head(failedMarkerKey('nightly-1'))).toBeUndefined();
-    expect(events).toEqual([]);
+    expect(events).toEqual([availableEvent(after!.completedAt!)]);
     expect(await catalog.lockHolder(BACKUP.plan, NOW)).toBeUndefined();
   });
 });

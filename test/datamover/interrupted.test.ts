@@ -6,15 +6,17 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { watch } from 'node:fs';
+import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
+import { backupVolume } from '../../core/datamover/backup.js';
 import { readProgress } from '../../core/datamover/progress.js';
+import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 import { FileVaultStore } from '../../core/vault/file-store.js';
 import { backupProgressKey, volumeIndexKey, volumeSummaryKey } from '../../core/vault/layout.js';
-import { tempDir } from './helpers.js';
+import { SMALL_CHUNKS, tempDir } from './helpers.js';
 
 const CLI = fileURLToPath(new URL('../../bin/milvus-guard.js', import.meta.url));
 
@@ -35,14 +37,16 @@ describe('datamover backup stopped by a signal', () => {
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
-    await new Promise<void>((resolve) => {
-      const w = watch(root, { recursive: true }, (_event, name) => {
-        if (String(name).startsWith('data/packs/') && String(name).endsWith('.pack')) {
-          w.close();
-          resolve();
-        }
+    // The first pack in the vault; a child that ended before it fails the test here, naming its exit.
+    let w: FSWatcher | undefined;
+    const firstPack = new Promise<'pack'>((resolve) => {
+      w = watch(root, { recursive: true }, (_event, name) => {
+        if (String(name).startsWith('data/packs/') && String(name).endsWith('.pack')) resolve('pack');
       });
     });
+    const first = await Promise.race([firstPack, exited.then((c) => `exit ${c}: ${stderr}`)]);
+    w?.close();
+    expect(first).toBe('pack');
     child.kill(signal);
 
     expect(await exited).toBe(code);
@@ -52,4 +56,24 @@ describe('datamover backup stopped by a signal', () => {
     expect(await vault.head(volumeSummaryKey('b1', 'vol'))).toBeUndefined();
     expect(await readProgress(vault, backupProgressKey('b1', 'vol'))).toMatchObject({ kind: 'export', phase: 'failed' });
   }, 60_000);
+
+  it('commits nothing when stopped while resuming an attempt that left its index (the packs are looked up, then the summary written)', async () => {
+    const dir = await tempDir('interrupted-resume');
+    const source = join(dir, 'source');
+    await mkdir(source);
+    await writeFile(join(source, 'segment'), randomBytes(200_000));
+    const vault = new InMemoryVaultStore();
+    const options = { source, vault, volume: 'vol', backupId: 'b1', now: new Date('2026-12-01T02:00:00Z'), chunker: SMALL_CHUNKS, packSize: 32 * 1024, workers: 1 };
+    await backupVolume(options);
+    // The earlier attempt was killed between its index and its summary.
+    await vault.delete(volumeSummaryKey('b1', 'vol'));
+    const stop = new AbortController();
+    const reason = new Error('stopped');
+    stop.abort(reason);
+
+    await expect(backupVolume({ ...options, signal: stop.signal })).rejects.toBe(reason);
+    expect(await vault.head(volumeSummaryKey('b1', 'vol'))).toBeUndefined();
+    // Not stopped, the same call resumes from the index.
+    expect(await backupVolume(options)).toMatchObject({ resumed: 'index' });
+  });
 });

@@ -55,7 +55,7 @@ describe('MarkRestoreFailed after the restore was recorded Completed', () => {
     requestedAt: record.requestedAt,
   };
 
-  it('leaves the record Completed, publishes no "Restore Failed" and counts no failed restore', async () => {
+  it('leaves the record Completed, publishes "Restore Completed" (which the Task may not have) and no "Restore Failed", and counts no failed restore', async () => {
     const { catalog, events, services } = await servicesWith(record);
     const metrics = new LocalMetrics();
     const handler = makeRestoreStepHandlers({ services, vault: { name: 'primary', bucket: 'vault-bucket' }, serviceName: 'milvus-guard', metricsNamespace: 'MilvusGuard', logLevel: 'SILENT', metrics }).MarkRestoreFailed;
@@ -68,7 +68,13 @@ describe('MarkRestoreFailed after the restore was recorded Completed', () => {
     expect(after?.failure).toBeUndefined();
     // The step the killed Task left open ends, as what it did.
     expect(after?.steps.Complete).toEqual({ startedAt: '2026-11-23T10:02:00.000Z', endedAt: NOW.toISOString(), outcome: 'Succeeded', detail: 'recorded Completed; the Task then ended with States.Timeout' });
-    expect(events).toEqual([]);
+    expect(events).toEqual([
+      {
+        detailType: 'Restore Completed',
+        time: new Date(record.completedAt!),
+        detail: { restoreId: record.restoreId, backupId: record.backupId, plan: record.plan, status: 'Completed', source: record.source, targetCluster: 'prod', targetNamespace: record.targetNamespace, rtoSeconds: record.rtoSeconds, collections: 2 },
+      },
+    ]);
     expect(metrics.published).toEqual([]);
   });
 });
