@@ -245,15 +245,7 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
       const vault = await connect(flags, io, flags.partSize ? { partSize: flags.partSize * 1024 * 1024 } : {});
       // Ctrl-C, or the SIGTERM of a Job deleted (its pod's termination): stop without committing,
       // and say so in the progress report, so retention does not wait a day for this writer.
-      const interrupted = new AbortController();
-      const onSignal = (signal: NodeJS.Signals): void =>
-        interrupted.abort(
-          new UserError(`backup ${flags.backupId} of volume ${flags.volume} interrupted (${signal}): nothing was committed; run the command again to back the volume up`, {
-            exitCode: 128 + (signal === 'SIGINT' ? 2 : 15),
-          }),
-        );
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
+      const interrupted = onInterrupt(`backup ${flags.backupId} of volume ${flags.volume}`, 'nothing was committed; run the command again to back the volume up');
       const result = await withProgress(
         io,
         (update) =>
@@ -273,10 +265,7 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
             onProgress: (s) => update(() => `backup ${flags.volume}: ${s.files} files, ${formatBytes(s.bytesScanned)} read, ${formatBytes(s.bytesUploaded)} uploaded`),
           }),
         asFailure('--source', vault.url),
-      ).finally(() => {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      });
+      ).finally(interrupted.dispose);
       if (flags.json) io.stdout(`${JSON.stringify(result)}\n`);
       else
         io.stdout(
@@ -301,10 +290,13 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
       flag('--volume', () => checkVolumeName(flags.volume));
       flag('--backup-id', () => checkBackupId(flags.backupId));
       const vault = await connect(flags, io);
+      // Ctrl-C, or the SIGTERM of a hydration Job deleted: stop the writers, keep what resumes.
+      const interrupted = onInterrupt(`restore of backup ${flags.backupId} volume ${flags.volume}`, `${flags.target} holds a partial restore; run the command again to resume it`);
       const result = await withProgress(
         io,
         (update) =>
           restoreVolume({
+            signal: interrupted.signal,
             vault,
             volume: flags.volume,
             backupId: flags.backupId,
@@ -315,7 +307,7 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
             onProgress: (p) => update(`restore ${flags.volume}: ${p.files} files, ${formatBytes(p.bytesWritten)} written`),
           }),
         asFailure('--target', vault.url),
-      );
+      ).finally(interrupted.dispose);
       if (flags.json) io.stdout(`${JSON.stringify(result)}\n`);
       else
         io.stdout(
@@ -402,6 +394,25 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
       const { credentialsFromEnv, serveRelay } = await import('../../core/milvus/relay-server.js');
       await serveRelay(process.stdin, process.stdout, { rest, management, credentials: credentialsFromEnv(process.env) });
     });
+}
+
+/**
+ * An AbortSignal that SIGINT and SIGTERM abort, with a one-line error for `what` that says
+ * `then` and exits 128 + the signal; `dispose` stops listening. The data mover is PID 1 in its
+ * container, where a signal without a handler is ignored until the grace period's SIGKILL.
+ */
+function onInterrupt(what: string, then: string): { readonly signal: AbortSignal; readonly dispose: () => void } {
+  const controller = new AbortController();
+  const abort = (signal: NodeJS.Signals): void => controller.abort(new UserError(`${what} interrupted (${signal}): ${then}`, { exitCode: 128 + (signal === 'SIGINT' ? 2 : 15) }));
+  process.once('SIGINT', abort);
+  process.once('SIGTERM', abort);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off('SIGINT', abort);
+      process.off('SIGTERM', abort);
+    },
+  };
 }
 
 /** A plain http(s) URL given by a flag. */

@@ -74,6 +74,13 @@ export interface RestoreOptions {
    * @default none written
    */
   readonly progress?: ProgressOptions & { readonly restoreId: string };
+  /**
+   * Stops the restore when aborted (the CLI aborts it on SIGINT and SIGTERM): no more files or
+   * ranges are started, those being written are closed and removed, the target keeps its resume
+   * marker (a re-run resumes), the progress report says `failed`, and the promise rejects with the
+   * signal's reason.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface RestoreResult {
@@ -258,8 +265,14 @@ async function restoreWith(options: RestoreOptions, reporter: ProgressReporter |
     finalizers.add(task);
   };
 
+  // An abort stops the feeder as a failure does: no further file or range is started.
+  const stop = (): void => {
+    files.failure ??= options.signal!.reason;
+  };
+  options.signal?.addEventListener('abort', stop, { once: true });
   try {
     for await (const entry of reader.entries()) {
+      options.signal?.throwIfAborted();
       checkRelativePath(entry.path, what);
       while (dirs.length > 0 && !isParent(dirs[dirs.length - 1]!.entry.path, entry.path)) finishDir();
       if (entry.path.length > 0) {
@@ -335,6 +348,7 @@ async function restoreWith(options: RestoreOptions, reporter: ProgressReporter |
     files.failure ??= err;
     throw err;
   } finally {
+    options.signal?.removeEventListener('abort', stop);
     files.cancel();
     await files.settled().catch(() => {});
     await Promise.allSettled([...finalizers]);

@@ -1,22 +1,24 @@
 /**
- * `datamover backup` stopped by a signal (Ctrl-C, or the SIGTERM a pod gets when its Job is
- * deleted): it commits nothing, its progress report says `failed` (garbage collection waits a day
- * for an export whose report never ends), and it exits 128 + the signal with one line. The real
- * CLI runs as a child process; the signal is sent once its first pack is in the vault.
+ * `datamover backup` and `datamover restore` stopped by a signal (Ctrl-C, or the SIGTERM a pod
+ * gets when its Job is deleted). A backup commits nothing and its progress report says `failed`
+ * (garbage collection waits a day for an export whose report never ends); a restore stops its
+ * writers and keeps its resume marker. Both exit 128 + the signal with one line. The real CLI runs
+ * as a child process; the signal is sent once its first pack (or restored file) is there.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
+import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
 import { backupVolume } from '../../core/datamover/backup.js';
 import { readProgress } from '../../core/datamover/progress.js';
+import { RESTORE_MARKER } from '../../core/datamover/restore.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 import { FileVaultStore } from '../../core/vault/file-store.js';
-import { backupProgressKey, volumeIndexKey, volumeSummaryKey } from '../../core/vault/layout.js';
-import { SMALL_CHUNKS, tempDir } from './helpers.js';
+import { backupProgressKey, restoreProgressKey, volumeIndexKey, volumeSummaryKey } from '../../core/vault/layout.js';
+import { SMALL_CHUNKS, snapshotTree, tempDir } from './helpers.js';
 
 const CLI = fileURLToPath(new URL('../../bin/milvus-guard.js', import.meta.url));
 
@@ -76,4 +78,41 @@ describe('datamover backup stopped by a signal', () => {
     // Not stopped, the same call resumes from the index.
     expect(await backupVolume(options)).toMatchObject({ resumed: 'index' });
   });
+
+  it('restore on SIGTERM stops its writers, keeps its resume marker, reports failed progress, exits 143; the re-run resumes and restores byte-exact', async () => {
+    const dir = await tempDir('interrupted-restore');
+    const source = join(dir, 'source');
+    const root = join(dir, 'vault');
+    const target = join(dir, 'target');
+    await mkdir(join(source, 'segments'), { recursive: true });
+    for (let i = 0; i < 24; i++) await writeFile(join(source, 'segments', `insert-${String(i).padStart(2, '0')}`), randomBytes(16 * 1024 * 1024));
+    const vault = new FileVaultStore(root);
+    await backupVolume({ source, vault, volume: 'vol', backupId: 'b1', now: new Date('2026-12-01T02:00:00Z'), workers: 1 });
+    await mkdir(target);
+    const args = ['datamover', 'restore', '--vault', `file://${root}`, '--volume', 'vol', '--backup-id', 'b1', '--target', target, '--restore-id', 'r1', '--concurrency', '1'];
+
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    let w: FSWatcher | undefined;
+    const firstFile = new Promise<'file'>((resolve) => {
+      w = watch(target, { recursive: true }, (_event, name) => {
+        if (String(name).startsWith('segments/insert-')) resolve('file');
+      });
+    });
+    const first = await Promise.race([firstFile, exited.then((c) => `exit ${c}: ${stderr}`)]);
+    w?.close();
+    expect(first).toBe('file');
+    child.kill('SIGTERM');
+
+    expect(await exited).toBe(143);
+    expect(stderr.trim().split('\n').at(-1)).toBe(`error: restore of backup b1 volume vol interrupted (SIGTERM): ${target} holds a partial restore; run the command again to resume it`);
+    expect(await readProgress(vault, restoreProgressKey('r1', 'vol'))).toMatchObject({ kind: 'hydrate', phase: 'failed' });
+    expect(existsSync(join(target, RESTORE_MARKER))).toBe(true);
+
+    const again = spawn(process.execPath, [CLI, ...args], { stdio: 'ignore' });
+    expect(await new Promise((resolve) => again.once('exit', resolve))).toBe(0);
+    expect(await snapshotTree(target)).toEqual(await snapshotTree(source));
+  }, 120_000);
 });
