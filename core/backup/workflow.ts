@@ -42,7 +42,7 @@ import { detectMilvusVersion, type DetectedVersion } from '../milvus/version.js'
 import { checkSnapshots, createSnapshots, deleteBackupSnapshots } from './snapshots.js';
 import { BACKUP_INDEX_FORMAT, ExportIncompleteError, gatherCommitments, type BackupIndexDocument } from '../vault/backup-index.js';
 import { backupRecordKey, failedMarkerKey, hookRunsKey, milvusStateKey, volumeIndexKey, volumeSummaryKey } from '../vault/layout.js';
-import { BackupInProgressError, LockHolderEndedError, RetentionRunningError } from '../catalog/catalog.js';
+import { BackupInProgressError, BackupNotFoundError, LockHolderEndedError, RecordFinalError, RetentionRunningError } from '../catalog/catalog.js';
 import { backupRetainUntil, lockingWrites } from '../retention/locking.js';
 import { publishRecorded } from './events.js';
 
@@ -471,8 +471,11 @@ export interface Swept {
 export async function sweepBackup(s: Services<'catalog' | 'now'>, kube: KubeClients, namespace: string, backupId: string): Promise<Swept> {
   await s.catalog.updateBackup(backupId, { closingAt: s.now().toISOString() });
   const exports = await deleteBackupExports(kube, namespace, backupId);
-  // For garbage collection only (it waits less for these exports): the sweep goes on without it.
-  await s.catalog.updateBackup(backupId, { exportsRemovedAt: s.now().toISOString() }).catch(() => undefined);
+  // For garbage collection only (it waits less for these exports): the sweep goes on without it,
+  // unless the record was finalized meanwhile (another sweep ran: it stops here, as at closingAt).
+  await s.catalog.updateBackup(backupId, { exportsRemovedAt: s.now().toISOString() }).catch((err: unknown) => {
+    if (err instanceof RecordFinalError || err instanceof BackupNotFoundError) throw err;
+  });
   const snapshots = await deleteBackupSnapshots(kube, namespace, backupId);
   const relays = await deleteRelays(kube, namespace, { label: BACKUP_LABEL, id: backupId });
   return { exports, snapshots, ...(relays.length > 0 ? { relays } : {}) };

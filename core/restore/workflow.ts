@@ -454,6 +454,8 @@ export interface RestoreFailResult {
   /** The Task that failed, as the console names it (when the record knows it). */
   readonly failedState?: string;
   readonly leftBehind: string;
+  /** The recorded RTO of a restore already `Completed` (for the metrics Complete did not emit). */
+  readonly rtoSeconds?: number;
 }
 
 /**
@@ -481,7 +483,14 @@ export async function markRestoreFailedStep(
     await closeRecordedStep(timeline(s, id), record.steps, 'Complete', 'Completed', error.Error);
     const result = completedResult(restore, record.source, record.rtoSeconds ?? 0, record);
     await publishRecorded(s.events, { detailType: 'Restore Completed', time: new Date(record.completedAt ?? now.toISOString()), detail: { ...result } });
-    return { restoreId: id, plan: restore.plan, status: 'Completed', ...failedAt, leftBehind: `${ns}, restored and validated: the restore was recorded Completed before ${error.Error} failed the execution` };
+    return {
+      restoreId: id,
+      plan: restore.plan,
+      status: 'Completed',
+      ...failedAt,
+      leftBehind: `${ns}, restored and validated: the restore was recorded Completed before ${error.Error} failed the execution`,
+      ...(record.rtoSeconds !== undefined ? { rtoSeconds: record.rtoSeconds } : {}),
+    };
   }
   const cause = timeoutCause(record?.steps, at, error.Error, causeText(error.Cause));
   let leftBehind: string;

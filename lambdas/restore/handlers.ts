@@ -73,9 +73,15 @@ export function makeRestoreStepHandlers(deps: RestoreStepDependencies): Record<R
     CleanUpRestore: handle(contract.RestoreStepRequest, (r) => steps.cleanUpRestoreStep(s, r.restore)),
     MarkRestoreFailed: handle(contract.RestoreFailureRequest, async (r) => {
       const result = await steps.markRestoreFailedStep(s, r.restore, r.error, { ...(r.cleanup ? { result: r.cleanup } : {}), ...(r.cleanupError ? { error: r.cleanupError } : {}) });
-      if (result.status === 'Failed' && (await kindOf(result.restoreId)) === 'restore') {
+      if ((await kindOf(result.restoreId)) === 'restore') {
         metrics.addDimension('plan', result.plan);
-        metrics.addMetric(METRICS.restoreFailed.name, MetricUnit.Count, 1);
+        if (result.status === 'Failed') metrics.addMetric(METRICS.restoreFailed.name, MetricUnit.Count, 1);
+        else {
+          // Recorded Completed before its Task was killed, which then emitted no metric: counted
+          // here, as MarkFailed counts a backup recorded Available.
+          metrics.addMetric(METRICS.restoreSucceeded.name, MetricUnit.Count, 1);
+          if (result.rtoSeconds !== undefined) metrics.addMetric(METRICS.restoreRto.name, MetricUnit.Seconds, result.rtoSeconds);
+        }
       }
       return result;
     }),

@@ -10,6 +10,7 @@ import { recoverExecutionStep, recoverHolderStep } from '../../core/backup/recov
 import { cleanUpStep, finalizeStep, markFailedStep, sweepBackup } from '../../core/backup/workflow.js';
 import type { KubeClients } from '../../core/kube/connect.js';
 import { loadConfigFile } from '../../core/config/parse.js';
+import { RecordFinalError, type BackupCatalog } from '../../core/catalog/catalog.js';
 import { InMemoryCatalog } from '../../core/catalog/memory.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 import { failedMarkerKey } from '../../core/vault/layout.js';
@@ -148,5 +149,25 @@ describe('the sweep of a failed backup', () => {
     expect(after?.exportsRemovedAt).toBeUndefined();
     // The snapshots' sweep comes after (and fails here on the missing client): the exports are gone by then.
     expect(removed?.exportsRemovedAt).toBe(NOW.toISOString());
+  });
+
+  it('stops when the record was finalized by another sweep meanwhile, before it deletes anything more', async () => {
+    const catalog = new InMemoryCatalog();
+    await catalog.createBackup({ ...available, status: 'InProgress' });
+    // A recovery finalized the record between this sweep's closingAt and its exportsRemovedAt.
+    const update = catalog.updateBackup.bind(catalog);
+    (catalog as { updateBackup: BackupCatalog['updateBackup'] }).updateBackup = async (id, patch, options) => {
+      if ('exportsRemovedAt' in patch) throw new RecordFinalError(id, 'Failed');
+      return update(id, patch, options);
+    };
+    let snapshotsListed = false;
+    const kube = {
+      batch: { listNamespacedJob: async () => ({ items: [] }) },
+      core: { listNamespacedPersistentVolumeClaim: async () => ({ items: [] }) },
+      custom: { listNamespacedCustomObject: async () => ((snapshotsListed = true), { items: [] }) },
+    } as unknown as KubeClients;
+
+    await expect(sweepBackup({ catalog, now: () => NOW }, kube, BACKUP.namespace, BACKUP.backupName)).rejects.toThrow(RecordFinalError);
+    expect(snapshotsListed).toBe(false);
   });
 });

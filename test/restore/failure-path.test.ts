@@ -55,7 +55,7 @@ describe('MarkRestoreFailed after the restore was recorded Completed', () => {
     requestedAt: record.requestedAt,
   };
 
-  it('leaves the record Completed, publishes "Restore Completed" (which the Task may not have) and no "Restore Failed", and counts no failed restore', async () => {
+  it('leaves the record Completed, publishes "Restore Completed" and counts it succeeded with its RTO (the killed Task did neither), and no "Restore Failed"', async () => {
     const { catalog, events, services } = await servicesWith(record);
     const metrics = new LocalMetrics();
     const handler = makeRestoreStepHandlers({ services, vault: { name: 'primary', bucket: 'vault-bucket' }, serviceName: 'milvus-guard', metricsNamespace: 'MilvusGuard', logLevel: 'SILENT', metrics }).MarkRestoreFailed;
@@ -75,7 +75,8 @@ describe('MarkRestoreFailed after the restore was recorded Completed', () => {
         detail: { restoreId: record.restoreId, backupId: record.backupId, plan: record.plan, status: 'Completed', source: record.source, targetCluster: 'prod', targetNamespace: record.targetNamespace, rtoSeconds: record.rtoSeconds, collections: 2 },
       },
     ]);
-    expect(metrics.published).toEqual([]);
+    expect(metrics.published).toEqual([expect.objectContaining({ RestoreSucceeded: 1, RestoreRto: record.rtoSeconds, plan: record.plan })]);
+    expect(metrics.published[0]).not.toHaveProperty('RestoreFailed');
   });
 });
 
