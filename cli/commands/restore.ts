@@ -63,8 +63,9 @@ const FLAG_OF: Record<string, string> = {
 export function parseStorageClassMap(text: string): Record<string, string> {
   const map: Record<string, string> = {};
   for (const entry of text.split(',').map((e) => e.trim()).filter(Boolean)) {
+    // An empty old name ("=gp3") maps the volumes the backup has without a class.
     const [from, to, ...rest] = entry.split('=').map((x) => x.trim());
-    if (!from || !to || rest.length) throw new UserError(`--storage-class-map: "${entry}" is not old=new; give pairs of StorageClass names such as gp2=gp3,io1=io2`);
+    if (from === undefined || !to || rest.length) throw new UserError(`--storage-class-map: "${entry}" is not old=new; give pairs of StorageClass names such as gp2=gp3,io1=io2 (=gp3 for volumes without a class)`);
     if (map[from] !== undefined) throw new UserError(`--storage-class-map: StorageClass ${from} is mapped twice`);
     map[from] = to;
   }

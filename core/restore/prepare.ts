@@ -212,7 +212,7 @@ export async function prepareRestore(
       WHAT,
       missing.map((m) =>
         m.storageClass === undefined
-          ? `PVC ${m.pvc} has no storage class in the backup, so its restored PVC takes the default StorageClass of cluster ${target.name}, and the cluster has none: it would stay Pending. Map it to a class with storageClassMap {"": "<class>"}, or mark one default (kubectl annotate storageclass <class> storageclass.kubernetes.io/is-default-class=true)`
+          ? `PVC ${m.pvc} has no storage class in the backup, so its restored PVC takes the default StorageClass of cluster ${target.name}, and the cluster has none: it would stay Pending. Map it to a class with storageClassMap {"": "<class>"} (--storage-class-map =<class>), or mark one default (kubectl annotate storageclass <class> storageclass.kubernetes.io/is-default-class=true)`
           : `storageClassMap: storage class "${m.storageClass}" of PVC ${m.pvc}${m.mapped ? ` (mapped from "${m.from}")` : ''} does not exist in cluster ${target.name}; map it to one that does, e.g. storageClassMap {"${m.from}": "<class>"} (kubectl get storageclass)`,
       ),
     );

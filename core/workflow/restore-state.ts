@@ -23,6 +23,8 @@ export type RestoreSource = z.infer<typeof RestoreSource>;
 const notStorageClass = (iss: { input?: unknown }) =>
   `${JSON.stringify(iss.input)} is not a StorageClass name: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit, at most 253 characters`;
 const StorageClassName = z.string().max(253, { error: notStorageClass }).regex(DNS_SUBDOMAIN, { error: notStorageClass });
+/** A key of `storageClassMap`: a StorageClass name, or "" for the volumes the backup has without one. */
+const MappedStorageClass = z.union([z.literal(''), StorageClassName], { error: notStorageClass });
 
 /**
  * Input of the restore workflow. Either `backupId`, or `plan` with an optional `pointInTime`
@@ -40,7 +42,7 @@ export const RestoreInput = z
     /** Default: `snapshot` when the target is the backup's cluster and its snapshots still exist, else `vault`. */
     source: RestoreSource.optional(),
     /** Storage classes to use instead of the backup's, e.g. `{"gp2": "gp3"}`. */
-    storageClassMap: z.record(StorageClassName, StorageClassName, { error: (iss) => (iss.code === 'invalid_key' ? iss.issues[0]?.message : undefined) }).optional(),
+    storageClassMap: z.record(MappedStorageClass, StorageClassName, { error: (iss) => (iss.code === 'invalid_key' ? iss.issues[0]?.message : undefined) }).optional(),
     /** Delete what the restore created when it fails. Default false: it is left for inspection. */
     cleanupOnFailure: z.boolean({ error: 'must be true or false' }).optional(),
     /** Compare restored row counts with those recorded at backup (default true); health and loadability are always checked. */

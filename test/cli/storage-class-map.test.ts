@@ -18,6 +18,12 @@ describe('StorageClass names in --storage-class-map', () => {
     expect(attempt).toThrow(`restore create: --storage-class-map: ${JSON.stringify(bad)} is not a StorageClass name: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit`);
   });
 
+  it('maps the volumes without a class with an empty old name, in the flag and in the workflow input', () => {
+    expect(restoreInputFromFlags(flags('=gp3,gp2=gp3')).storageClassMap).toEqual({ '': 'gp3', gp2: 'gp3' });
+    expect(RestoreInput.safeParse({ backupId: 'nightly-1', targetNamespace: 'dr', storageClassMap: { '': 'gp3' } }).success).toBe(true);
+    expect(() => restoreInputFromFlags(flags('gp2='))).toThrow('--storage-class-map: "gp2=" is not old=new');
+  });
+
   it('accepts DNS-1123 subdomain names, dots included', () => {
     expect(restoreInputFromFlags(flags('gp2=gp3,ebs.csi.aws.com-io1=io2-encrypted')).storageClassMap).toEqual({ gp2: 'gp3', 'ebs.csi.aws.com-io1': 'io2-encrypted' });
   });
