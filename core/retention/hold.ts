@@ -14,7 +14,8 @@
  * A hold cut short leaves the record held and some objects not yet: run it again. Release clears
  * the objects first and the record last, so a release cut short leaves the backup marked held
  * (kept) and is run again; and another backup's hold, recorded before its objects, is seen by a
- * concurrent release, which keeps the packs it needs.
+ * concurrent release, which keeps the packs it needs: it lists the held backups before it clears
+ * anything and again after, and sets again the packs a hold recorded in between needs.
  */
 import type { BackupCatalog } from '../catalog/catalog.js';
 import type { BackupRecord } from '../catalog/record.js';
@@ -82,8 +83,16 @@ export async function releaseBackup(s: HoldServices, id: string): Promise<HoldRe
   const othersHeld = (await s.catalog.listBackups()).filter((r) => r.backupId !== id && r.status === 'Available' && r.hold);
   const needed = new Set<string>();
   for (const other of othersHeld) for (const key of (await objectsOf(s.vault, other.backupId)).packs) needed.add(key);
-  const release = [...own, ...[...packs].filter((key) => !needed.has(key))];
-  for (const key of release) await s.vault.setLegalHold(key, false);
+  const released = [...packs].filter((key) => !needed.has(key));
+  for (const key of [...own, ...released]) await s.vault.setLegalHold(key, false);
+  // A hold recorded after the list above may have set a shared pack's flag that was just cleared:
+  // whoever recorded it before this second list gets its packs held again; one recorded after it
+  // sets its holds after every clear above (hold records first, then sets the objects).
+  const seen = new Set(othersHeld.map((r) => r.backupId));
+  const since = (await s.catalog.listBackups()).filter((r) => r.backupId !== id && r.status === 'Available' && r.hold && !seen.has(r.backupId));
+  const again = new Set<string>();
+  for (const other of since) for (const key of (await objectsOf(s.vault, other.backupId)).packs) if (released.includes(key)) again.add(key);
+  for (const key of again) await s.vault.setLegalHold(key, true);
   await s.catalog.updateBackup(id, { hold: null }, { onlyIf: ['Available'] });
-  return { backupId: id, held: false, objects: release.length, packsKeptForOthers: packs.size - (release.length - own.length) };
+  return { backupId: id, held: false, objects: own.length + released.length - again.size, packsKeptForOthers: packs.size - released.length + again.size };
 }

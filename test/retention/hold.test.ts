@@ -11,6 +11,7 @@ import { backupPrefix, packIdFromKey, PACKS_PREFIX, volumeSummaryKey } from '../
 import { ObjectLockedError } from '../../core/vault/store.js';
 import { backupInput } from '../backup/catalog-helpers.js';
 import { SMALL_CHUNKS, tempDir } from '../datamover/helpers.js';
+import { packsOf } from './helpers.js';
 
 // Legal hold over real data-mover backups in the in-memory vault: two backups share the packs
 // of the files both have; the second has a file of its own.
@@ -74,6 +75,29 @@ describe('legal hold', () => {
     expect((await catalog.getBackup('b'))?.hold).toBeNull();
     // b's own pack is free again; a's are not.
     expect((await packs()).length).toBeGreaterThan(stillHeld.length);
+  });
+
+  it("keeps a shared pack held when another backup's hold is placed while the release clears", async () => {
+    await holdBackup(s(), 'b', 'litigation');
+    // a is held in full between the release's first list of held backups and its clears ending:
+    // its hold lands on the shared packs, and the release clears some of them after it.
+    const set = vault.setLegalHold.bind(vault);
+    let holding: Promise<unknown> | undefined;
+    vault.setLegalHold = async (key: string, on: boolean) => {
+      if (!on) await (holding ??= holdBackup(s(), 'a', 'audit'));
+      return set(key, on);
+    };
+
+    await releaseBackup(s(), 'b');
+    vault.setLegalHold = set;
+
+    const needed = await packsOf(vault, 'a');
+    expect(needed.size).toBeGreaterThan(0);
+    const notHeld = [];
+    for (const key of needed) if (!(await held(key))) notHeld.push(key);
+    expect(notHeld).toEqual([]);
+    expect((await catalog.getBackup('a'))?.hold).toMatchObject({ reason: 'audit' });
+    expect((await catalog.getBackup('b'))?.hold).toBeNull();
   });
 
   it('refuses a hold without a reason, on a backup that is not Available, and a release of a backup not held', async () => {
