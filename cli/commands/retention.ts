@@ -45,7 +45,7 @@ export function renderReport(r: RetentionReport): string {
     `retention ${r.runId}${r.dryRun ? ' (dry run: nothing changed)' : ''} at ${r.now}\n`,
     formatTable(['plan', 'kept', 'expired', 'still locked', 'locks extended', 'snapshots deleted'], rows),
     ...r.skipped.map((s) => `skipped ${s.plan}: ${s.reason}\n`),
-    r.gc.skipped ? `packs not collected: ${r.gc.skipped}\n` : `packs: ${r.gc.packsScanned} scanned, ${r.gc.packsDeleted} deleted (${formatBytes(r.gc.bytesFreed)} freed), ${r.gc.packsLocked} unreferenced but still locked${r.gc.packsYoung ? `, ${r.gc.packsYoung} unreferenced but younger than garbage collection's minimum age (a later run deletes them)` : ''}\n`,
+    r.gc.skipped ? `packs not collected: ${r.gc.skipped}\n` : `packs: ${r.gc.packsScanned} scanned, ${r.gc.packsDeleted} deleted (${formatBytes(r.gc.bytesFreed)} freed), ${r.gc.packsLocked} unreferenced but still locked${r.gc.packsYoung ? `, ${r.gc.packsYoung} unreferenced but younger than garbage collection's minimum age (a later run deletes them)` : ''}${r.gc.interruptedWritesRemoved ? `, ${r.gc.interruptedWritesRemoved} file(s) of interrupted writes removed` : ''}\n`,
     ...[...r.plans.flatMap((p) => p.errors), ...r.gc.errors].map((e) => `could not delete (the next run tries again): ${e}\n`),
   ];
   return lines.join('');

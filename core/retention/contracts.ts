@@ -100,8 +100,13 @@ export const GcProgress = z.strictObject({
   packsArchivable: z.number().int().nonnegative(),
   /** The first of those failures' messages (packs' and copied Milvus objects'), and why copied objects were not collected. */
   errors: z.array(z.string()),
-  /** Bytes freed: packs and copied Milvus objects. */
+  /** Bytes freed: packs and copied Milvus objects, and the files of interrupted writes. */
   bytesFreed: z.number().nonnegative(),
+  /**
+   * Temporary files of writes interrupted before the minimum age, removed after the last slice
+   * (a file vault's; S3's incomplete uploads are its lifecycle rule's). Absent before.
+   */
+  interruptedWritesRemoved: z.number().int().nonnegative().optional(),
   /**
    * The copied Milvus objects (`milvus-objects/<aa>/...`, shared by the backups of S3-backed
    * Milvus), collected in the same slices of two-hex-digit prefixes as the packs. Absent until

@@ -602,8 +602,12 @@ export async function collectGarbageStep(s: Pick<RetentionServices, 'vault' | 'r
   const deleted = new Set(result.deleted);
   for (const c of candidates) if (deleted.has(c.key)) bytes += c.size;
   const objects = await collectMilvusObjects(s, run, soFar.milvusObjects ?? NO_OBJECTS, from, to, oldEnough);
+  // Once every prefix is done, what killed writers left in a file vault (a disk that fills up
+  // with the half-written packs of Jobs killed over months), as old as the minimum age.
+  const interrupted = to === 256 && s.vault.removeInterruptedWrites ? await s.vault.removeInterruptedWrites(new Date(writtenBeforeCutoff(run, s.retention))) : undefined;
   return {
     ...(to < 256 ? { next: hex2(to) } : {}),
+    ...(interrupted ? { interruptedWritesRemoved: interrupted.removed } : {}),
     packsScanned: soFar.packsScanned + scanned,
     packsReferenced: soFar.packsReferenced + referenced.size,
     packsDeleted: soFar.packsDeleted + result.deleted.length,
@@ -612,7 +616,7 @@ export async function collectGarbageStep(s: Pick<RetentionServices, 'vault' | 'r
     packsFailed: soFar.packsFailed + other.length,
     packsArchivable: soFar.packsArchivable + archivable,
     errors: [...soFar.errors, ...other, ...objects.errors].slice(0, MAX_ERRORS),
-    bytesFreed: soFar.bytesFreed + bytes + objects.bytesFreed,
+    bytesFreed: soFar.bytesFreed + bytes + objects.bytesFreed + (interrupted?.bytes ?? 0),
     milvusObjects: objects.progress,
   };
 }
@@ -628,8 +632,13 @@ function formatAge(timings: Pick<RetentionTimings, 'gcMinAgeSeconds'>): string {
  * age" above). The run's clock, not the Task's: a retried slice decides the same.
  */
 function writtenBefore(run: Pick<RetentionRun, 'now'>, timings: Pick<RetentionTimings, 'gcMinAgeSeconds'>): (o: Pick<ObjectInfo, 'lastModified'>) => boolean {
-  const cutoff = Date.parse(run.now) - (timings.gcMinAgeSeconds ?? DEFAULT_RETENTION_TIMINGS.gcMinAgeSeconds!) * 1000;
+  const cutoff = writtenBeforeCutoff(run, timings);
   return (o) => o.lastModified !== undefined && o.lastModified.getTime() <= cutoff;
+}
+
+/** The run's time less the minimum age, in epoch milliseconds. */
+function writtenBeforeCutoff(run: Pick<RetentionRun, 'now'>, timings: Pick<RetentionTimings, 'gcMinAgeSeconds'>): number {
+  return Date.parse(run.now) - (timings.gcMinAgeSeconds ?? DEFAULT_RETENTION_TIMINGS.gcMinAgeSeconds!) * 1000;
 }
 
 /**

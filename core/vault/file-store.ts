@@ -848,6 +848,39 @@ export class FileVaultStore implements VaultStore {
     };
   }
 
+  /**
+   * Removes the temporary files (`<key>.tmp-<random>`) of writes interrupted before `before`: a
+   * write in progress keeps its file's mtime current, so one untouched since then is abandoned.
+   */
+  async removeInterruptedWrites(before: Date): Promise<{ removed: number; bytes: number }> {
+    const found = { removed: 0, bytes: 0 };
+    const sweep = async (dir: string): Promise<void> => {
+      let names: string[];
+      try {
+        names = await readdir(dir);
+      } catch (err) {
+        if (isNotFound(err) || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return;
+        throw err;
+      }
+      for (const name of names) {
+        if (dir === this.root && name === LOCK_DIR) continue;
+        const path = join(dir, name);
+        const s = await stat(path).catch(() => undefined);
+        if (!s) continue;
+        if (s.isDirectory()) await sweep(path);
+        else if (name.includes('.tmp-') && s.isFile() && s.mtime.getTime() < before.getTime()) {
+          await unlink(path).catch((err: unknown) => {
+            if (!isNotFound(err)) throw err;
+          });
+          found.removed++;
+          found.bytes += s.size;
+        }
+      }
+    };
+    await sweep(this.root);
+    return found;
+  }
+
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
     // Walk only the directory the prefix points into, each directory in sorted order.
     const lastSlash = prefix.lastIndexOf('/');

@@ -195,6 +195,13 @@ export interface VaultStore {
    * does not exist. Reads of an archived object that is not thawed throw `ObjectArchivedError`.
    */
   thaw(key: string, options: ThawOptions): Promise<ThawResult>;
+  /**
+   * Removes what writes interrupted before `before` left in the vault (a process killed between
+   * writing an object's temporary file and renaming it), and says how many and how many bytes.
+   * Only the file vault has such leftovers; on S3 the incomplete multipart uploads are the vault
+   * bucket's lifecycle rule's (infra/constructs/vault.ts, `abort-incomplete-uploads`).
+   */
+  removeInterruptedWrites?(before: Date): Promise<{ readonly removed: number; readonly bytes: number }>;
 }
 
 /** The Object Lock state of an object, as far as the lock check needs it. */

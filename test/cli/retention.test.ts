@@ -152,6 +152,7 @@ describe('the report of a run', () => {
   it('says how many unreferenced packs were too young to delete, and only when there are some', () => {
     expect(renderReport(report({ packsYoung: 3 }))).toContain('packs: 9 scanned, 2 deleted (2.0KiB freed), 1 unreferenced but still locked, 3 unreferenced but younger than garbage collection\'s minimum age (a later run deletes them)\n');
     expect(renderReport(report({ packsYoung: 0 }))).toContain('1 unreferenced but still locked\n');
+    expect(renderReport(report({ interruptedWritesRemoved: 2 }))).toContain('1 unreferenced but still locked, 2 file(s) of interrupted writes removed\n');
     // A report of a run before the minimum age existed has no count.
     expect(renderReport(report({}))).toContain('1 unreferenced but still locked\n');
   });

@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from '@jest/globals';
 import { InMemoryCatalog } from '../../core/catalog/memory.js';
 import { backupVolume } from '../../core/datamover/backup.js';
 import type { GcProgress, RetentionRun } from '../../core/retention/contracts.js';
 import { collectGarbageStep, type RetentionTimings } from '../../core/retention/workflow.js';
+import { FileVaultStore } from '../../core/vault/file-store.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 import { backupProgressKey, packKey, volumeIndexKey, volumeSummaryKey } from '../../core/vault/layout.js';
 import type { PutOptions } from '../../core/vault/store.js';
@@ -179,5 +181,31 @@ describe('garbage collection minimum age', () => {
 
     expect(await collectAll(new Date(T0.getTime() + 16 * 60_000))).toMatchObject({ skipped: expect.stringContaining('backup unreachable has not reported an end') });
     expect((await collectAll(new Date(T0.getTime() + 24 * HOUR))).skipped).toBeUndefined();
+  });
+
+  it('removes, once every prefix is done, the temporary files killed writers left in a file vault, once they are as old as the minimum age', async () => {
+    const root = await tempDir('mg-interrupted-');
+    const files = new FileVaultStore(root, { now: () => now });
+    await files.put(packKey('ab'.repeat(16)), Buffer.from('a pack, referenced by nothing'));
+    // What a Job killed between writing a pack's temporary file and renaming it leaves.
+    const stale = join(root, 'data', 'packs', 'ab', `${'ac'.repeat(16)}.pack.tmp-0123456789ab`);
+    const fresh = join(root, 'data', 'packs', 'ab', `${'ad'.repeat(16)}.pack.tmp-0123456789ac`);
+    await writeFile(stale, Buffer.alloc(1000));
+    await writeFile(fresh, Buffer.alloc(500));
+    const at = new Date(Date.now() + 25 * HOUR);
+    await utimes(stale, new Date(Date.now() - HOUR), new Date(Date.now() - HOUR));
+    await utimes(fresh, new Date(at.getTime() - HOUR), new Date(at.getTime() - HOUR));
+
+    let gc: GcProgress | undefined;
+    const calls: (string | undefined)[] = [];
+    do {
+      gc = await collectGarbageStep({ vault: files, catalog, now: () => at, retention: { lockTtlSeconds: 60, gcSlicePrefixes: 64, keepSnapshots: 1 } }, run(at), gc);
+      calls.push(gc.interruptedWritesRemoved === undefined ? undefined : String(gc.interruptedWritesRemoved));
+    } while (gc.next !== undefined);
+
+    expect(calls).toEqual([undefined, undefined, undefined, '1']);
+    expect(gc).toMatchObject({ packsDeleted: 1, interruptedWritesRemoved: 1, bytesFreed: 'a pack, referenced by nothing'.length + 1000 });
+    expect(existsSync(stale)).toBe(false);
+    expect(existsSync(fresh)).toBe(true);
   });
 });
