@@ -22,6 +22,29 @@ import { SMALL_CHUNKS, snapshotTree, tempDir } from './helpers.js';
 
 const CLI = fileURLToPath(new URL('../../bin/milvus-guard.js', import.meta.url));
 
+/**
+ * Runs the CLI with `args` and sends it `signal` once a file whose path under `dir` matches
+ * `written` appears; a child that ended before fails the test there, naming its exit.
+ */
+async function signalledOnceWritten(args: readonly string[], dir: string, written: (name: string) => boolean, signal: NodeJS.Signals): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  let w: FSWatcher | undefined;
+  const seen = new Promise<'written'>((resolve) => {
+    w = watch(dir, { recursive: true }, (_event, name) => {
+      if (written(String(name))) resolve('written');
+    });
+  });
+  const first = await Promise.race([seen, exited.then((c) => `exit ${c}: ${stderr}`)]);
+  w?.close();
+  expect(first).toBe('written');
+  child.kill(signal);
+  const code = await exited;
+  return { code, stderr };
+}
+
 describe('datamover backup stopped by a signal', () => {
   it.each([
     ['SIGTERM', 143],
@@ -35,24 +58,10 @@ describe('datamover backup stopped by a signal', () => {
     for (let i = 0; i < 12; i++) await writeFile(join(source, 'segments', `insert-${i}`), randomBytes(16 * 1024 * 1024));
     await mkdir(root);
 
-    const child = spawn(process.execPath, [CLI, 'datamover', 'backup', '--source', source, '--vault', `file://${root}`, '--volume', 'vol', '--backup-id', 'b1', '--workers', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
-    // The first pack in the vault; a child that ended before it fails the test here, naming its exit.
-    let w: FSWatcher | undefined;
-    const firstPack = new Promise<'pack'>((resolve) => {
-      w = watch(root, { recursive: true }, (_event, name) => {
-        if (String(name).startsWith('data/packs/') && String(name).endsWith('.pack')) resolve('pack');
-      });
-    });
-    const first = await Promise.race([firstPack, exited.then((c) => `exit ${c}: ${stderr}`)]);
-    w?.close();
-    expect(first).toBe('pack');
-    child.kill(signal);
+    const run = await signalledOnceWritten(['datamover', 'backup', '--source', source, '--vault', `file://${root}`, '--volume', 'vol', '--backup-id', 'b1', '--workers', '1'], root, (name) => name.startsWith('data/packs/') && name.endsWith('.pack'), signal);
 
-    expect(await exited).toBe(code);
-    expect(stderr.trim().split('\n').at(-1)).toBe(`error: backup b1 of volume vol interrupted (${signal}): nothing was committed; run the command again to back the volume up`);
+    expect(run.code).toBe(code);
+    expect(run.stderr.trim().split('\n').at(-1)).toBe(`error: backup b1 of volume vol interrupted (${signal}): nothing was committed; run the command again to back the volume up`);
     const vault = new FileVaultStore(root);
     expect(await vault.head(volumeIndexKey('b1', 'vol'))).toBeUndefined();
     expect(await vault.head(volumeSummaryKey('b1', 'vol'))).toBeUndefined();
@@ -91,23 +100,10 @@ describe('datamover backup stopped by a signal', () => {
     await mkdir(target);
     const args = ['datamover', 'restore', '--vault', `file://${root}`, '--volume', 'vol', '--backup-id', 'b1', '--target', target, '--restore-id', 'r1', '--concurrency', '1'];
 
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
-    let w: FSWatcher | undefined;
-    const firstFile = new Promise<'file'>((resolve) => {
-      w = watch(target, { recursive: true }, (_event, name) => {
-        if (String(name).startsWith('segments/insert-')) resolve('file');
-      });
-    });
-    const first = await Promise.race([firstFile, exited.then((c) => `exit ${c}: ${stderr}`)]);
-    w?.close();
-    expect(first).toBe('file');
-    child.kill('SIGTERM');
+    const run = await signalledOnceWritten(args, target, (name) => name.startsWith('segments/insert-'), 'SIGTERM');
 
-    expect(await exited).toBe(143);
-    expect(stderr.trim().split('\n').at(-1)).toBe(`error: restore of backup b1 volume vol interrupted (SIGTERM): ${target} holds a partial restore; run the command again to resume it`);
+    expect(run.code).toBe(143);
+    expect(run.stderr.trim().split('\n').at(-1)).toBe(`error: restore of backup b1 volume vol interrupted (SIGTERM): ${target} holds a partial restore; run the command again to resume it`);
     expect(await readProgress(vault, restoreProgressKey('r1', 'vol'))).toMatchObject({ kind: 'hydrate', phase: 'failed' });
     expect(existsSync(join(target, RESTORE_MARKER))).toBe(true);
 
