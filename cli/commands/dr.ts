@@ -135,7 +135,7 @@ export function registerDrCommands(program: Command, io: WorkflowIO = processIO)
       .requiredOption('--target-cluster <name>', 'a cluster of the config in the DR region')
       .requiredOption('--namespace <name>', 'the namespace to restore into (it must not exist, or be empty)')
       .option('--point-in-time <iso-8601>', 'the newest backup complete in the region taken at or before this instant')
-      .option('--storage-class-map <old=new,...>', "StorageClasses of the DR cluster to use instead of the backup's, such as gp3=gp3-dr")
+      .option('--storage-class-map <old=new,...>', "StorageClasses of the DR cluster to use instead of the backup's, such as gp3=gp3-dr (=gp3-dr: the volumes without a class)")
       .option('--pod-identity-associated', "the DR stack's restore role was associated by hand in --namespace (one the stack does not associate)", false)
       .option('--wait', 'show progress per step and wait for the end; exit 1 if the failover fails (always on with --local)', false),
   ).action(async (opts: FailoverOptions) => {

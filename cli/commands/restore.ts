@@ -294,7 +294,7 @@ export function registerRestoreCommands(program: Command, io: WorkflowIO = proce
       .requiredOption('--namespace <ns>', 'the namespace to restore into; it must not exist or be empty')
       .option('--target-cluster <name>', "a cluster of the config (default: the backup's cluster)")
       .addOption(new Option('--source <source>', "where volume data comes from (default: snapshot when the target is the backup's cluster and its snapshots exist, else vault)").choices(['snapshot', 'vault']))
-      .option('--storage-class-map <old=new,...>', "StorageClasses to use instead of the backup's, such as gp2=gp3")
+      .option('--storage-class-map <old=new,...>', "StorageClasses to use instead of the backup's, such as gp2=gp3 (=gp3: the volumes without a class)")
       .option('--cleanup-on-failure', 'delete what the restore created when it fails (default: leave it for inspection)', false)
       .option('--no-validate-row-counts', 'skip comparing restored row counts with those recorded at backup (health and loading are still checked)')
       .option('--restore-name <name>', 'name the restore (default: <backup>-r<UTC start time>)')

@@ -20,7 +20,8 @@
  * - Listings show current object versions only; noncurrent versions are billed too, until the
  *   lifecycle's noncurrent-version rule removes them, and are not counted.
  * - GET requests are not estimated: reads happen at restores and drills, which are events, not a
- *   monthly rate. Early-deletion minimums, Intelligent-Tiering monitoring and the per-object
+ *   monthly rate, and as the HEADs an incremental backup sends for the packs it reuses without
+ *   extending their lock (one per pack, billed as GETs, a few cents per million). Early-deletion minimums, Intelligent-Tiering monitoring and the per-object
  *   overhead of the archive classes are not included.
  * - A projection adds the net churn to today's size: over the same interval as the rates, the
  *   bytes the backups uploaded minus the bytes retention freed in the primary vault (the catalog's
@@ -190,7 +191,7 @@ const BASIS = [
   "PUTs per backup: its packs (bytes uploaded / the vault's average pack size) + objects copied server-side (COPY) + the objects it owns in the vault; written as S3 Standard",
   'LISTs: the daily retention run lists the whole vault once (1 request per 1,000 objects)',
   'replicas: every PUT again at the replica Region, and the uploaded bytes as inter-Region transfer',
-  'not included: GETs (restores and drills), early-deletion minimums, Intelligent-Tiering monitoring, the archive classes\' per-object overhead, KMS requests',
+  'not included: GETs (restores and drills, and the HEADs of incremental backups for the packs they reuse), early-deletion minimums, Intelligent-Tiering monitoring, the archive classes\' per-object overhead, KMS requests',
   "full copies: copies × size × price: the backups the retention calculator keeps in steady state at the plan's schedule (each counted once, under the first rule that keeps it, so fewer than the rule counts added up when a backup is both a latest and a weekly one), each the size of the plan's newest Available backup, in GB of 2^30 bytes, at S3 Standard's price per GB-month in the vault's Region; no compression, deduplication or incremental copies",
   "projection: today's bytes plus the churn per day times the days; the primary's churn is net: the bytes the recent backups uploaded minus the bytes retention runs freed (their catalog records), over the same interval as the rates; without a retention run in that interval it is gross (uploads only, an upper bound; churn: \"gross\"); a DR replica grows by the uploads, as deletes are not replicated and retention does not run there",
 ];

@@ -91,7 +91,8 @@ export const GcProgress = z.strictObject({
   packsLocked: z.number().int().nonnegative(),
   /**
    * Unreferenced packs written less than the minimum age before the run (or at an unknown time):
-   * kept, a later run deletes them. Absent in reports of runs before the minimum age.
+   * kept, a later run deletes them. Absent in reports of runs before the minimum age, and while no
+   * slice has listed packs.
    */
   packsYoung: z.number().int().nonnegative().optional(),
   /** Unreferenced packs whose delete failed otherwise: a later run tries again. */

@@ -119,7 +119,7 @@ export interface RetentionTimings {
   readonly extendBudgetSeconds?: number;
   /**
    * Garbage collection deletes no pack or copied Milvus object written less than this long
-   * before the run (nor one whose age the vault does not tell). See "Garbage collection" above.
+   * before the run (nor one whose age the vault does not tell). See "Writers without the lock" above.
    * @default 86400 (24 hours)
    */
   readonly gcMinAgeSeconds?: number;
@@ -628,8 +628,8 @@ function formatAge(timings: Pick<RetentionTimings, 'gcMinAgeSeconds'>): string {
 }
 
 /**
- * Whether a listed object was written at least `gcMinAgeSeconds` before the run (see "Minimum
- * age" above). The run's clock, not the Task's: a retried slice decides the same.
+ * Whether a listed object was written at least `gcMinAgeSeconds` before the run (see "Writers
+ * without the lock" at the top). The run's clock, not the Task's: a retried slice decides the same.
  */
 function writtenBefore(run: Pick<RetentionRun, 'now'>, timings: Pick<RetentionTimings, 'gcMinAgeSeconds'>): (o: Pick<ObjectInfo, 'lastModified'>) => boolean {
   const cutoff = writtenBeforeCutoff(run, timings);
@@ -653,7 +653,8 @@ const ENDED_EXPORT_QUIET_MS = 15 * 60_000;
 /**
  * An export that may still be writing packs: the progress of a volume's export that has not
  * ended (`counting` or `copying`) and was written less than the minimum age before the run (or
- * after it). A live export writes it every few seconds (core/datamover/progress.ts); that of a
+ * after it). A live export writes it every few seconds while it copies (core/datamover/progress.ts;
+ * not while it stages its parent's index or looks up packs, which the minimum age covers); that of a
  * Job that was killed stops where it was, and counts as running until its last write is that
  * old, or, when the catalog says its Job was deleted, 15 minutes old. Kopia keeps the packs of a
  * session that is not closed for the same reason.
