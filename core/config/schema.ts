@@ -395,6 +395,20 @@ export type Plan = z.infer<typeof Plan>;
 // Drills and notifications
 // ---------------------------------------------------------------------------------------------
 
+// A StorageClass is named like most Kubernetes objects (a DNS-1123 subdomain); a bad name
+// would otherwise fail only when the restored PVC is created, after the restore began.
+const notStorageClass = (iss: { input?: unknown }) =>
+  `${JSON.stringify(iss.input)} is not a StorageClass name: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit, at most 253 characters`;
+const StorageClassName = z.string().max(253, { error: notStorageClass }).regex(new RegExp(`^${DNS_SUBDOMAIN_PATTERN}$`), { error: notStorageClass });
+/** A key of a storage class map: a StorageClass name, or "" for the volumes a backup has without one. */
+const MappedStorageClass = z.union([z.literal(''), StorageClassName], { error: notStorageClass });
+
+/**
+ * StorageClasses a restore uses instead of the backup's (`{"gp2": "gp3"}`); the key "" maps the
+ * volumes the backup has without a class, which otherwise take the target's default class.
+ */
+export const StorageClassMap = z.record(MappedStorageClass, StorageClassName, { error: (iss) => (iss.code === 'invalid_key' ? iss.issues[0]?.message : undefined) });
+
 export const Drill = z.strictObject({
   name: Name,
   plan: Name,
@@ -409,6 +423,8 @@ export const Drill = z.strictObject({
   readyTimeout: Duration.default('30m'),
   /** Delete the namespace afterwards (keep it to investigate a failed drill). */
   cleanup: z.boolean({ error: 'must be true or false' }).default(true),
+  /** StorageClasses of the target cluster to use instead of the backup's (a cluster whose classes are named otherwise). */
+  storageClassMap: StorageClassMap.optional(),
 });
 export type Drill = z.infer<typeof Drill>;
 

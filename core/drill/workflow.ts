@@ -74,7 +74,7 @@ export async function prepareDrillStep(
 ): Promise<DrillPlan> {
   const input = parseContract(DrillInput, request.input, WHAT);
   let plan: ResolvedPlan;
-  let settings: Pick<Drill, 'validateRowCounts' | 'cleanup'>;
+  let settings: Pick<Drill, 'validateRowCounts' | 'cleanup' | 'storageClassMap'>;
   let targetCluster: string;
   let targetNamespace: string;
   try {
@@ -127,6 +127,7 @@ export async function prepareDrillStep(
       source: 'vault',
       cleanupOnFailure: false,
       validateRowCounts: settings.validateRowCounts,
+      ...(settings.storageClassMap ? { storageClassMap: settings.storageClassMap } : {}),
       restoreName: drillId,
       drillId,
     },

@@ -6,8 +6,7 @@
  * schemas, so the ASL's `Parameters` and the handlers cannot drift apart unnoticed.
  */
 import { z } from 'zod';
-import { Name, Namespace, ObjectStorageTarget } from '../config/schema.js';
-import { DNS_SUBDOMAIN } from '../kube/names.js';
+import { Name, Namespace, ObjectStorageTarget, StorageClassMap } from '../config/schema.js';
 import { BackupName, PreparedBackup } from './contracts.js';
 import { StepError } from './backup-state.js';
 
@@ -18,13 +17,6 @@ export const IsoWithOffset = z.iso.datetime({ offset: true, error: 'must be an I
 export const RestoreSource = z.enum(['snapshot', 'vault'], { error: 'must be "snapshot" (the backup\'s VolumeSnapshots) or "vault" (the data in S3)' });
 export type RestoreSource = z.infer<typeof RestoreSource>;
 
-// A StorageClass is named like most Kubernetes objects (a DNS-1123 subdomain); a bad name
-// would otherwise fail only when the restored PVC is created, after the restore began.
-const notStorageClass = (iss: { input?: unknown }) =>
-  `${JSON.stringify(iss.input)} is not a StorageClass name: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit, at most 253 characters`;
-const StorageClassName = z.string().max(253, { error: notStorageClass }).regex(DNS_SUBDOMAIN, { error: notStorageClass });
-/** A key of `storageClassMap`: a StorageClass name, or "" for the volumes the backup has without one. */
-const MappedStorageClass = z.union([z.literal(''), StorageClassName], { error: notStorageClass });
 
 /**
  * Input of the restore workflow. Either `backupId`, or `plan` with an optional `pointInTime`
@@ -42,7 +34,7 @@ export const RestoreInput = z
     /** Default: `snapshot` when the target is the backup's cluster and its snapshots still exist, else `vault`. */
     source: RestoreSource.optional(),
     /** Storage classes to use instead of the backup's, e.g. `{"gp2": "gp3"}`. */
-    storageClassMap: z.record(MappedStorageClass, StorageClassName, { error: (iss) => (iss.code === 'invalid_key' ? iss.issues[0]?.message : undefined) }).optional(),
+    storageClassMap: StorageClassMap.optional(),
     /** Delete what the restore created when it fails. Default false: it is left for inspection. */
     cleanupOnFailure: z.boolean({ error: 'must be true or false' }).optional(),
     /** Compare restored row counts with those recorded at backup (default true); health and loadability are always checked. */

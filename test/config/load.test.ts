@@ -81,6 +81,7 @@ describe('parseConfig', () => {
     ['a plan naming a hook that does not exist', [set(['plans', 0, 'hooks', 'items', 0, 'hook'], 'flush')], 'plans[0].hooks.items[0].hook', 'names hook "flush" that is not defined; defined: datanode-sync'],
     ['a drill naming a plan that does not exist', [set(['drills', 0, 'plan'], 'other')], 'drills[0].plan', 'names plan "other" that is not defined'],
     ['a drill restoring over production', [set(['drills', 0, 'targetNamespace'], 'vector-db')], 'drills[0].targetNamespace', 'must differ from the plan\'s namespace vector-db'],
+    ['a drill mapping to a storage class name Kubernetes would refuse', [set(['drills', 0, 'storageClassMap'], { gp3: 'Fast SSD' })], 'drills[0].storageClassMap.gp3', '"Fast SSD" is not a StorageClass name'],
     ['a name used twice', [set(['schedulePolicies', 1, 'name'], 'daily-0200')], 'schedulePolicies[1].name', '"daily-0200" is already used by schedulePolicies[0]'],
     ['a private cluster without a VPC', [set(['clusters', 0, 'endpointAccess'], 'private')], 'clusters[0].vpc', 'is required when endpointAccess is private'],
     ['a vault in another region than its cluster', [set(['vaults', 0, 'region'], 'eu-west-1'), set(['vaults', 0, 'replicaRegions'], [])], 'plans[0].vault', 'vault primary is in eu-west-1 but cluster prod is in us-east-1'],
