@@ -131,9 +131,10 @@ describe('storage classes, as a real cluster honours them', () => {
 describe('a PVC without a storage class, as the API server and the PV controller treat it', () => {
   const CLASSES = { group: 'storage.k8s.io', version: 'v1', plural: 'storageclasses' };
   let bare: TestCluster;
+  let clock = NOW;
 
   beforeAll(async () => {
-    bare = await startTestCluster({ now: () => NOW });
+    bare = await startTestCluster({ now: () => clock });
     await createNamespace(bare.core, NS);
   });
 
@@ -165,6 +166,19 @@ describe('a PVC without a storage class, as the API server and the PV controller
     expect(created.spec?.storageClassName).toBeUndefined();
     expect([before.status?.phase, before.spec?.storageClassName]).toEqual(['Pending', undefined]);
     expect([after.status?.phase, after.spec?.storageClassName]).toEqual(['Bound', 'gp3']);
+  });
+  it('is given the newest of several default classes (GetDefaultClass, since Kubernetes 1.26)', async () => {
+    clock = new Date(NOW.getTime() + 60_000);
+    await bare.custom.createClusterCustomObject({
+      ...CLASSES,
+      body: { apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: 'gp3-newer', annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } }, provisioner: 'ebs.csi.aws.com' },
+    });
+    try {
+      expect((await bare.core.createNamespacedPersistentVolumeClaim({ namespace: NS, body: pvc('newest') })).spec?.storageClassName).toBe('gp3-newer');
+    } finally {
+      await bare.custom.deleteClusterCustomObject({ ...CLASSES, name: 'gp3-newer' });
+      clock = NOW;
+    }
   });
 });
 
