@@ -36,3 +36,12 @@ export const KINDS = {
 
 /** Where the API serves `kind`, as client-node's custom-object calls take it. */
 export const servedAt = ({ group, version, plural }: ApiKind) => ({ group, version, plural });
+
+/**
+ * Whether a StorageClass with these annotations is a default class: either annotation, as
+ * `IsDefaultAnnotation` in k8s.io/component-helpers/storage/volume reads them
+ * (https://kubernetes.io/docs/tasks/administer-cluster/change-default-storage-class/).
+ */
+export function isDefaultStorageClass(annotations: Readonly<Record<string, string>> | undefined): boolean {
+  return ['storageclass.kubernetes.io/is-default-class', 'storageclass.beta.kubernetes.io/is-default-class'].some((a) => annotations?.[a] === 'true');
+}

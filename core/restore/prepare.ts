@@ -15,7 +15,7 @@ import { InvalidInputError } from '../errors.js';
 import type { KubeClients } from '../kube/connect.js';
 import { kubeCall } from '../kube/call.js';
 import { statusOf } from '../kube/errors.js';
-import { KINDS, servedAt } from '../kube/kinds.js';
+import { isDefaultStorageClass, KINDS, servedAt } from '../kube/kinds.js';
 import type { VaultStore } from '../vault/store.js';
 import { parseContract, type PreparedBackup, type PrepareRequest } from '../workflow/contracts.js';
 import { RestoreInput, type PreparedRestore, type RestoreSource } from '../workflow/restore-state.js';
@@ -279,8 +279,7 @@ export async function missingStorageClasses(kube: KubeClients, volumes: readonly
 }
 
 /**
- * Whether a StorageClass of the cluster is annotated default (either annotation, as
- * `IsDefaultAnnotation` in k8s.io/component-helpers/storage/volume reads them). True when the
+ * Whether a StorageClass of the cluster is annotated default (`isDefaultStorageClass`). True when the
  * role may not list them (a deployment whose RBAC predates the check): unknown is not refused.
  */
 async function hasDefaultStorageClass(kube: KubeClients): Promise<boolean> {
@@ -291,11 +290,8 @@ async function hasDefaultStorageClass(kube: KubeClients): Promise<boolean> {
     if (statusOf(err) === 403) return true;
     throw err;
   }
-  return (classes.items ?? []).some((c) => DEFAULT_CLASS_ANNOTATIONS.some((a) => c.metadata?.annotations?.[a] === 'true'));
+  return (classes.items ?? []).some((c) => isDefaultStorageClass(c.metadata?.annotations));
 }
-
-/** The annotations that make a StorageClass the default (https://kubernetes.io/docs/tasks/administer-cluster/change-default-storage-class/), and the beta one still honoured. */
-const DEFAULT_CLASS_ANNOTATIONS = ['storageclass.kubernetes.io/is-default-class', 'storageclass.beta.kubernetes.io/is-default-class'];
 
 const underPrefix = (key: string, prefix: string): boolean => prefix === '' || key === prefix || key.startsWith(`${prefix}/`);
 

@@ -91,7 +91,8 @@ export async function releaseBackup(s: HoldServices, id: string): Promise<HoldRe
   const seen = new Set(othersHeld.map((r) => r.backupId));
   const since = (await s.catalog.listBackups()).filter((r) => r.backupId !== id && r.status === 'Available' && r.hold && !seen.has(r.backupId));
   const again = new Set<string>();
-  for (const other of since) for (const key of (await objectsOf(s.vault, other.backupId)).packs) if (released.includes(key)) again.add(key);
+  const releasedPacks = new Set(released);
+  for (const other of since) for (const key of (await objectsOf(s.vault, other.backupId)).packs) if (releasedPacks.has(key)) again.add(key);
   for (const key of again) await s.vault.setLegalHold(key, true);
   await s.catalog.updateBackup(id, { hold: null }, { onlyIf: ['Available'] });
   return { backupId: id, held: false, objects: own.length + released.length - again.size, packsKeptForOthers: packs.size - released.length + again.size };

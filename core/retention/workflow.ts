@@ -665,14 +665,14 @@ async function runningExport(
   oldEnough: (o: Pick<ObjectInfo, 'lastModified'>) => boolean,
 ): Promise<{ readonly progress: VolumeProgress; readonly lastModified?: Date } | undefined> {
   const quietBefore = Date.parse(run.now) - ENDED_EXPORT_QUIET_MS;
+  // Removed at least as long ago as the report's silence: not a pod still in its grace period.
+  const removed = (r: BackupRecord): boolean => r.exportsRemovedAt !== undefined && Date.parse(r.exportsRemovedAt) <= quietBefore;
   let over: Set<string> | undefined;
   for await (const o of s.vault.list(BACKUP_PROGRESS_PREFIX)) {
     if (oldEnough(o) || !o.key.endsWith('.json')) continue;
     const progress = await readProgress(s.vault, o.key);
     if (progress?.kind !== 'export' || progress.phase === 'done' || progress.phase === 'failed') continue;
     if (o.lastModified !== undefined && o.lastModified.getTime() <= quietBefore) {
-      // Removed at least as long ago as the report's silence: not a pod still in its grace period.
-      const removed = (r: BackupRecord): boolean => r.exportsRemovedAt !== undefined && Date.parse(r.exportsRemovedAt) <= quietBefore;
       over ??= new Set((await s.catalog.listBackups()).filter((r) => r.status === 'Available' || r.status === 'Expired' || (r.status === 'Failed' && removed(r))).map((r) => r.backupId));
       if (over.has(progress.backupId)) continue;
     }

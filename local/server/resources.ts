@@ -5,6 +5,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { decodeSecret, validateSecret, validateSecretUpdate } from './secrets.js';
+import { isDefaultStorageClass } from '../../core/kube/kinds.js';
 import type { KubeObject } from './store.js';
 
 /** One column of a `meta.k8s.io/v1 Table`, with the function that fills it from an object. */
@@ -73,9 +74,8 @@ export interface FieldCause {
  * undefined when none is.
  */
 export function defaultStorageClass(classes: readonly KubeObject[]): KubeObject | undefined {
-  const isDefault = (c: KubeObject): boolean => ['storageclass.kubernetes.io/is-default-class', 'storageclass.beta.kubernetes.io/is-default-class'].some((a) => c.metadata.annotations?.[a] === 'true');
   return classes
-    .filter(isDefault)
+    .filter((c) => isDefaultStorageClass(c.metadata.annotations))
     .sort((a, b) => String(b.metadata.creationTimestamp ?? '').localeCompare(String(a.metadata.creationTimestamp ?? '')))[0];
 }
 
