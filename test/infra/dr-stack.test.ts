@@ -186,15 +186,20 @@ describe('DR workflows', () => {
     }
   });
 
-  it('recovers after a restore execution here (a failover\'s or drill\'s nested one too) that ends ABORTED, TIMED_OUT or FAILED', () => {
-    const [, rule] = Object.entries(dr.findResources('AWS::Events::Rule')).find(([id]) => id.startsWith('RecoverEndedRestores'))!;
-    const target = (rule.Properties.Targets as { Arn: { 'Fn::GetAtt': [string, string] } }[])[0]!;
-
+  /** The target of the rule `id` on executions of state machine `kind` that end ABORTED, TIMED_OUT or FAILED, whose pattern it checks. */
+  const endedExecutionsRule = (id: string, kind: 'restore' | 'failover') => {
+    const [, rule] = Object.entries(dr.findResources('AWS::Events::Rule')).find(([name]) => name.startsWith(id))!;
     expect(rule.Properties.EventPattern).toEqual({
       source: ['aws.states'],
       'detail-type': ['Step Functions Execution Status Change'],
-      detail: { stateMachineArn: [{ Ref: stateMachine(dr, 'restore').id }], status: ['ABORTED', 'TIMED_OUT', 'FAILED'] },
+      detail: { stateMachineArn: [{ Ref: stateMachine(dr, kind).id }], status: ['ABORTED', 'TIMED_OUT', 'FAILED'] },
     });
+    return (rule.Properties.Targets as { Arn: { 'Fn::GetAtt': [string, string] } }[])[0]!;
+  };
+
+  it('recovers after a restore execution here (a failover\'s or drill\'s nested one too) that ends ABORTED, TIMED_OUT or FAILED', () => {
+    const target = endedExecutionsRule('RecoverEndedRestores', 'restore');
+
     expect(dr.findResources('AWS::Lambda::Function')[target.Arn['Fn::GetAtt'][0]]!.Properties.Environment.Variables.MILVUS_GUARD_STEP).toBe('RecoverExecution');
     expect(target).toMatchObject({ RetryPolicy: { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 21600 } });
     // A recovery failing past its retries alarms this region's topic; cancel finds the function by the output.
@@ -212,14 +217,8 @@ describe('DR workflows', () => {
   });
 
   it('records Failed a failover whose execution ends ABORTED, TIMED_OUT or FAILED without RecordFailover (RecoverFailover), alarming when that fails', () => {
-    const [, rule] = Object.entries(dr.findResources('AWS::Events::Rule')).find(([id]) => id.startsWith('RecoverEndedFailovers'))!;
-    const target = (rule.Properties.Targets as { Arn: { 'Fn::GetAtt': [string, string] } }[])[0]!;
+    const target = endedExecutionsRule('RecoverEndedFailovers', 'failover');
 
-    expect(rule.Properties.EventPattern).toEqual({
-      source: ['aws.states'],
-      'detail-type': ['Step Functions Execution Status Change'],
-      detail: { stateMachineArn: [{ Ref: stateMachine(dr, 'failover').id }], status: ['ABORTED', 'TIMED_OUT', 'FAILED'] },
-    });
     expect(dr.findResources('AWS::Lambda::Function')[target.Arn['Fn::GetAtt'][0]]!.Properties.Environment.Variables.MILVUS_GUARD_STEP).toBe('RecoverFailover');
     dr.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { FunctionName: { Ref: target.Arn['Fn::GetAtt'][0] }, DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^RecoverEndedFailoversFailedRecoveries'), 'Arn'] } } } });
     dr.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'milvus-guard-failover-recovery-failed', AlarmActions: [{ Ref: onlyId('AWS::SNS::Topic') }] });
