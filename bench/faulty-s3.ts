@@ -23,7 +23,8 @@
  * without them gets the bucket's default retention; GetObjectRetention answers the lock or, for
  * an object without one, `NoSuchObjectLockConfiguration` (404) as S3 does; PutObjectRetention extends it and, as S3
  * does, refuses to shorten it or to leave COMPLIANCE (GOVERNANCE may be shortened only with
- * `x-amz-bypass-governance-retention`); HeadObject and GetObject report the lock in the same
+ * `x-amz-bypass-governance-retention`); both refuse a retain-until date that is not in the future
+ * (400 InvalidArgument); HeadObject and GetObject report the lock in the same
  * headers as S3. Kept in memory, per key: s3rver has no versions, so deletes are not emulated
  * (a versioned bucket would only add a delete marker) — the workflows under test do not delete.
  */
@@ -207,6 +208,10 @@ export class FaultyS3Proxy {
       const url = new URL(req.url ?? '/', 'http://proxy');
       if (this.options.objectLock && url.searchParams.has('retention')) return void this.answerRetention(req, res, r.key);
       const lock = req.headers['x-amz-object-lock-retain-until-date'];
+      if (this.options.objectLock && typeof lock === 'string' && !(new Date(lock).getTime() > Date.now())) {
+        req.resume();
+        return s3Error(res, 400, 'InvalidArgument', 'The retain until date must be in the future!');
+      }
       const up = request({ host: '127.0.0.1', port: this.upstream, method: req.method, path: req.url, headers: req.headers }, (answer) => {
         const status = answer.statusCode ?? 502;
         const held = this.options.objectLock && !url.search ? this.retention.get(r.key) : undefined;
@@ -253,6 +258,7 @@ export class FaultyS3Proxy {
     const mode = /<Mode>([^<]+)<\/Mode>/.exec(body)?.[1];
     const until = new Date(/<RetainUntilDate>([^<]+)<\/RetainUntilDate>/.exec(body)?.[1] ?? '');
     if ((mode !== 'GOVERNANCE' && mode !== 'COMPLIANCE') || Number.isNaN(until.getTime())) return s3Error(res, 400, 'MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema');
+    if (until.getTime() <= Date.now()) return s3Error(res, 400, 'InvalidArgument', 'The retain until date must be in the future!');
     const bypass = req.headers['x-amz-bypass-governance-retention'] === 'true';
     const shortens = held !== undefined && until.getTime() < held.until.getTime();
     if (held && held.until.getTime() > Date.now() && ((held.mode === 'COMPLIANCE' && (shortens || mode !== 'COMPLIANCE')) || (held.mode === 'GOVERNANCE' && shortens && !bypass))) {

@@ -38,7 +38,8 @@
  *   with write access to the directory can remove files or edit the journal, as a user with
  *   `s3:BypassGovernanceRetention` could on S3. It guards against the product's own mistakes,
  *   not against an attacker; production vaults are on S3.
- * - Its clock is the injected `now`, S3's is the service's.
+ * - Its clock is the injected `now`, S3's is the service's. As on S3, a retain-until date must
+ *   be after it (`RetainUntilInPastError`).
  * - Lock changes are durable after `flush` (as objects are); `setLegalHold` syncs at once. A
  *   crash before `flush` can lose the lock of an object written just before it, which is then
  *   also not committed by any summary.
@@ -57,6 +58,7 @@ import {
   ObjectArchivedError,
   ObjectLockedError,
   ObjectNotFoundError,
+  requireFutureRetention,
   ShortReadError,
   thawExpiry,
   ThawTierUnavailableError,
@@ -573,6 +575,7 @@ export class FileVaultStore implements VaultStore {
   }
 
   private async atomically(key: string, write: (tmp: string) => Promise<void>, options?: PutOptions): Promise<void> {
+    requireFutureRetention(this.url, key, options?.retainUntil, this.now());
     const target = this.path(key);
     await mkdir(dirname(target), { recursive: true });
     const tmp = `${target}.tmp-${randomBytes(6).toString('hex')}`;
@@ -951,6 +954,7 @@ export class FileVaultStore implements VaultStore {
     if ((await this.fileSize(key)) === undefined) throw new ObjectNotFoundError(this.url, key);
     const lock = await this.locks.get(key);
     if (lock?.retainUntil && lock.retainUntil.getTime() >= until.getTime()) return false;
+    requireFutureRetention(this.url, key, until, this.now());
     await this.appendLock({ k: key, t: 'retain', u: until.toISOString() });
     return true;
   }

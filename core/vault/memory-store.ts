@@ -2,7 +2,8 @@
  * `InMemoryVaultStore`: the documented test double of the vault port. It keeps objects in a
  * map and behaves like an Object-Locked bucket without versions, as the file vault does: retention
  * dates are extended, never shortened; a retained or held object cannot be deleted, and can be
- * overwritten only with identical bytes (a retry). The time comes from the injected `now`.
+ * overwritten only with identical bytes (a retry); a retain-until date must be in the future, as
+ * S3 requires. The time comes from the injected `now`.
  * `objects` is exposed so tests can flip a byte or delete an object to simulate damage.
  *
  * Archive classes are simulated as the file vault does (see its module comment): `transition`
@@ -19,6 +20,7 @@ import {
   ObjectArchivedError,
   ObjectLockedError,
   ObjectNotFoundError,
+  requireFutureRetention,
   ShortReadError,
   thawExpiry,
   ThawTierUnavailableError,
@@ -76,6 +78,7 @@ export class InMemoryVaultStore implements VaultStore {
   }
 
   async put(key: string, body: Uint8Array, options?: PutOptions): Promise<void> {
+    requireFutureRetention(this.url, key, options?.retainUntil, this.now());
     const copy = Buffer.from(body);
     const old = this.objects.get(key);
     if (old && isLocked(old, this.now()) && !options?.replaceWhileLocked) {
@@ -133,6 +136,7 @@ export class InMemoryVaultStore implements VaultStore {
   async extendRetention(key: string, until: Date): Promise<boolean> {
     const o = this.require(key);
     if (o.retainUntil && o.retainUntil.getTime() >= until.getTime()) return false;
+    requireFutureRetention(this.url, key, until, this.now());
     o.retainUntil = until;
     return true;
   }

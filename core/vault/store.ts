@@ -253,6 +253,26 @@ export class ObjectLockedError extends Error {
 }
 
 /**
+ * A retain-until date that is not in the future. S3 refuses it (PutObject and
+ * PutObjectRetention answer 400 InvalidArgument, "The retain until date must be in the future!"),
+ * so the local vaults refuse it too: a lock that has already passed protects nothing, and code
+ * that asks for one would fail only on AWS.
+ */
+export class RetainUntilInPastError extends Error {
+  readonly key: string;
+  constructor(vaultUrl: string, key: string, until: Date, now: Date) {
+    super(`object ${key} in vault ${vaultUrl}: the retain-until date ${until.toISOString()} is not after the vault's time ${now.toISOString()}; a retain-until date must be in the future`);
+    this.name = 'RetainUntilInPastError';
+    this.key = key;
+  }
+}
+
+/** Throws `RetainUntilInPastError` unless `until` is after `now` (S3's rule for a retain-until date). */
+export function requireFutureRetention(vaultUrl: string, key: string, until: Date | undefined, now: Date): void {
+  if (until !== undefined && until.getTime() <= now.getTime()) throw new RetainUntilInPastError(vaultUrl, key, until, now);
+}
+
+/**
  * A read of an object in an archive class (GLACIER, DEEP_ARCHIVE) that has no thawed copy: S3
  * answers `InvalidObjectState`. A `UserError` because it is the vault's state, not a bug, with
  * the fix in the message.

@@ -9,6 +9,8 @@
  * - a DELETE of a version under a legal hold or before its retain-until date is refused with
  *   AccessDenied, unless a GOVERNANCE version is deleted with BypassGovernanceRetention;
  * - PutObjectRetention never shortens a date or leaves COMPLIANCE (GOVERNANCE only with the bypass);
+ * - a retain-until date that is not in the future (PutObject, PutObjectRetention) is refused with
+ *   400 InvalidArgument, "The retain until date must be in the future!";
  * - GetObjectRetention of a version without a retention answers NoSuchObjectLockConfiguration,
  *   HTTP 404, as S3 does (bench/faulty-s3.ts emulates the same).
  * Listings are single pages: the tests hold far fewer than 1000 keys.
@@ -55,6 +57,11 @@ export const LOCK_REFUSAL = 'Access Denied because object protected by object lo
 /** An error as the SDK raises it for an S3 error response: the code as name, the HTTP status in $metadata. */
 export function s3Error(name: string, status: number, message: string): S3ServiceException {
   return new S3ServiceException({ name, $fault: status >= 500 ? 'server' : 'client', $metadata: { httpStatusCode: status }, message });
+}
+
+/** S3's answer to a retain-until date that is not in the future. */
+function refusePast(until: Date, now: Date): void {
+  if (until.getTime() <= now.getTime()) throw s3Error('InvalidArgument', 400, 'The retain until date must be in the future!');
 }
 
 function bodyOf(body: unknown): Buffer {
@@ -109,6 +116,7 @@ export class InMemoryLockedBucket {
     s3.on(PutObjectRetentionCommand).callsFake((i) => {
       const v = this.target(i.Key!, i.VersionId);
       const until = new Date(i.Retention!.RetainUntilDate!);
+      refusePast(until, this.now);
       const mode = i.Retention!.Mode as LockMode;
       const active = v.retainUntil !== undefined && v.retainUntil.getTime() > this.now.getTime();
       const weaker = active && (until.getTime() < v.retainUntil!.getTime() || (v.mode === 'COMPLIANCE' && mode !== 'COMPLIANCE'));
@@ -167,6 +175,7 @@ export class InMemoryLockedBucket {
   }
 
   private putObject(key: string, body: Buffer, mode: LockMode | undefined, until: Date | string | undefined, legalHold: boolean) {
+    if (until !== undefined) refusePast(new Date(until), this.now);
     const versionId = `v${++this.seq}`;
     const version: Version = { versionId, marker: false, body, lastModified: new Date(this.now), ...(until ? { mode: mode ?? 'GOVERNANCE', retainUntil: new Date(until) } : {}), legalHold, tags: [] };
     this.keys.set(key, [...(this.keys.get(key) ?? []), version]);

@@ -12,7 +12,7 @@ import S3rver from 's3rver';
 import { FileVaultStore } from '../../core/vault/file-store.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 import { S3VaultStore } from '../../core/vault/s3-store.js';
-import { ObjectLockedError, ObjectNotFoundError, type VaultStore } from '../../core/vault/store.js';
+import { ObjectLockedError, ObjectNotFoundError, RetainUntilInPastError, type VaultStore } from '../../core/vault/store.js';
 import { tempDir } from '../datamover/helpers.js';
 
 const MARCH = new Date('2026-03-01T00:00:00Z');
@@ -121,6 +121,23 @@ describe.each(implementations)('$name vault: deletes', ({ make }) => {
 });
 
 describe.each(implementations.filter((i) => i.locks))('$name vault: Object Lock', ({ make }) => {
+  it('refuses a retain-until date that is not in the future, as S3 does (400 InvalidArgument), and writes nothing', async () => {
+    const { store, clock } = await make();
+    clock.at = APRIL;
+
+    await expect(store.put(PACK, Buffer.from('pack'), { retainUntil: MARCH })).rejects.toThrow(RetainUntilInPastError);
+    await expect(store.put(PACK, Buffer.from('pack'), { retainUntil: APRIL })).rejects.toThrow('the retain-until date 2026-04-01T00:00:00.000Z is not after');
+    expect(await store.head(PACK)).toBeUndefined();
+
+    await store.put(PACK, Buffer.from('pack'), { retainUntil: MAY });
+    clock.at = MAY;
+    await expect(store.extendRetention(PACK, MAY)).resolves.toBe(false); // already that long: nothing asked of S3
+    // Its lock passed: a later date that is still behind the clock is refused.
+    clock.at = new Date(MAY.getTime() + 2 * 86_400_000);
+    await expect(store.extendRetention(PACK, new Date(MAY.getTime() + 86_400_000))).rejects.toThrow(RetainUntilInPastError);
+    expect((await store.head(PACK))?.retainUntil).toEqual(MAY);
+  });
+
   it('refuses to delete an object until the clock passes its retain-until date', async () => {
     const { store, clock } = await make();
     await store.put(PACK, Buffer.from('pack'), { retainUntil: APRIL });
