@@ -125,6 +125,18 @@ const HOLD = 'hold';
 const IN_PROGRESS = 'in-progress';
 const FAILED_GRACE = 'failed-grace';
 
+/** Rules that keep a backup for as long as they hold, with no date at which they end. */
+const UNTIL_FURTHER_NOTICE: ReadonlySet<string> = new Set([NEWEST, HOLD, IN_PROGRESS]);
+
+/**
+ * True when a rule keeps the backup with no end date: the newest available backup, a legal
+ * hold, a backup in progress, or any keep whose rules end by `now` (`latest` of a plan without
+ * a schedule, a backup a restore reads). Its `retainUntil` is `now`: it could end at once.
+ */
+export function keptUntilFurtherNotice(k: Pick<KeepDecision, 'rules' | 'retainUntil'>, now: Date): boolean {
+  return k.rules.some((r) => UNTIL_FURTHER_NOTICE.has(r)) || Date.parse(k.retainUntil) <= now.getTime();
+}
+
 interface Backup {
   readonly id: string;
   readonly at: number;

@@ -1,16 +1,15 @@
 /**
- * Object Lock dates at backup time. A backup's objects are locked until the earliest date its
- * `latest` rule could expire it ({@link initialRetainUntil}), never below the vault's floor (its
- * default retention): an explicit retain-until on S3 replaces the bucket default, so a date
- * below the floor would weaken the vault's own rule. Retention later extends the date when a
- * rule keeps the backup longer; nothing shortens it.
+ * Object Lock dates. A backup's objects are locked until the earliest date its `latest` rule
+ * could expire it ({@link initialRetainUntil}), never below the vault's floor (its default
+ * retention): an explicit retain-until on S3 replaces the bucket default, so a date below the
+ * floor would weaken the vault's own rule. Retention later extends the date when a rule keeps
+ * the backup longer ({@link keptLockDate}); nothing shortens it.
  */
 import type { BackupRecord } from '../catalog/record.js';
 import type { ResolvedPlan } from '../config/resolve.js';
 import type { VaultStore } from '../vault/store.js';
-import { initialRetainUntil, type RetentionCandidate } from './calculator.js';
-
-const DAY_MS = 86_400_000;
+import { initialRetainUntil, keptUntilFurtherNotice, type KeepDecision, type RetentionCandidate } from './calculator.js';
+import { DAY_MS } from './calendar.js';
 
 /** The record fields the calculator reads; Expired backups are gone and take no part. */
 export function retentionCandidates(records: readonly BackupRecord[]): RetentionCandidate[] {
@@ -64,4 +63,29 @@ export function lockingWrites(vault: VaultStore, retainUntil: Date, rewritten: (
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
     },
   });
+}
+
+/**
+ * A backup kept until further notice has its lock renewed once it ends within this many days:
+ * the daily retention run can fail twice in a row without the lock lapsing.
+ */
+const RENEW_WITHIN_DAYS = 3;
+
+/**
+ * A kept backup's lock date: the rules' date, never below the vault's floor, never shorter than
+ * it is.
+ *
+ * A rule without an end date (the newest available backup, a legal hold, a running restore)
+ * dates its keep at `now`, and a lock that ends now protects nothing: when a plan's backups stop
+ * (its cluster is gone), the newest backup, the one a failover restores, would stay unlocked
+ * once its first lock passed. Such a backup's lock is renewed once it ends within
+ * `RENEW_WITHIN_DAYS`, to the vault's default retention from the run (at least twice
+ * `RENEW_WITHIN_DAYS`): not at every run, which would extend every object of a long-kept
+ * backup daily. Once the rule ends, the lock lasts at most that long, as a new backup's floor does.
+ */
+export function keptLockDate(plan: ResolvedPlan, record: BackupRecord, k: Pick<KeepDecision, 'rules' | 'retainUntil'>, now: Date): Date {
+  const ruled = later(new Date(k.retainUntil), lockFloor(plan, new Date(record.startedAt)));
+  const held = record.retainUntil ? later(ruled, new Date(record.retainUntil)) : ruled;
+  if (!keptUntilFurtherNotice(k, now) || held.getTime() - now.getTime() >= RENEW_WITHIN_DAYS * DAY_MS) return held;
+  return new Date(now.getTime() + Math.max(plan.vault.objectLock.defaultRetentionDays, 2 * RENEW_WITHIN_DAYS) * DAY_MS);
 }

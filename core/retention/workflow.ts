@@ -90,7 +90,7 @@ import { addCommittedKeys, isCopyDamage, readCommit, readCommittedPage, type Com
 import { ObjectLockedError, type DeleteManyResult, type ObjectInfo, type VaultStore } from '../vault/store.js';
 import { computeRetention, type ExpireDecision, type KeepDecision } from './calculator.js';
 import { RetentionInput, RetentionReport, type GcProgress, type PlanOutcome, type RetentionRun, type StartRetentionRequest } from './contracts.js';
-import { later, lockFloor, retentionCandidates, retentionOptions } from './locking.js';
+import { keptLockDate, retentionCandidates, retentionOptions } from './locking.js';
 import { parseContract } from '../workflow/contracts.js';
 
 /** What the retention steps use. */
@@ -394,7 +394,15 @@ export async function applyPolicy(s: Pick<RetentionServices, 'catalog' | 'vault'
   const byId = new Map(records.map((r) => [r.backupId, r]));
   const decided = evaluatePlan(plan, records, new Date(run.now));
   const restoring = options.restoring ?? new Set<string>();
-  const kept: KeepDecision[] = [...decided.keep, ...decided.expire.filter((e) => restoring.has(e.backupId)).map((e) => ({ backupId: e.backupId, startedAt: e.startedAt, rules: ['restoring'], retainUntil: run.now }))];
+  const kept: KeepDecision[] = [
+    ...decided.keep,
+    ...decided.expire
+      .filter((e) => restoring.has(e.backupId))
+      .map((e) => {
+        const k = { backupId: e.backupId, startedAt: e.startedAt, rules: ['restoring'], retainUntil: run.now };
+        return { ...k, retainUntil: keptLockDate(plan, byId.get(e.backupId)!, k, new Date(run.now)).toISOString() };
+      }),
+  ];
   kept.sort((a, b) => b.startedAt.localeCompare(a.startedAt) || b.backupId.localeCompare(a.backupId));
   const expire = decided.expire.filter((e) => !restoring.has(e.backupId));
 
@@ -418,15 +426,10 @@ export async function applyPolicy(s: Pick<RetentionServices, 'catalog' | 'vault'
     if (i < resumeAt) continue;
     const record = byId.get(k.backupId)!;
     if (record.status !== 'Available') continue;
+    // Always after the run's clock (see lockDate): S3 refuses a retain-until date in the past.
     const until = new Date(k.retainUntil);
     const current = record.retainUntil ? new Date(record.retainUntil) : undefined;
-    // A rule that keeps a backup only as of this run ("newest available", a hold, "latest" of a
-    // plan without a schedule) keeps it until the run's own start, past by the time the lock
-    // would be set: S3 refuses a retain-until date in the past (and a lapsed lock protects
-    // nothing), so such a backup keeps the lock it has (its rules are still recorded), and the
-    // next run decides again.
-    const settable = until.getTime() > Date.parse(run.now);
-    const raise = settable && (!current || until.getTime() > current.getTime());
+    const raise = !current || until.getTime() > current.getTime();
     try {
       if (raise) {
         const offset = i === resumeAt ? options.resume!.offset : 0;
@@ -505,14 +508,9 @@ export async function applyPolicy(s: Pick<RetentionServices, 'catalog' | 'vault'
 export function evaluatePlan(plan: ResolvedPlan, records: readonly BackupRecord[], now: Date): { keep: KeepDecision[]; expire: ExpireDecision[] } {
   const byId = new Map(records.map((r) => [r.backupId, r]));
   const result = computeRetention(retentionCandidates(records), plan.retention, now, retentionOptions(plan));
-  return { keep: result.keep.map((k) => ({ ...k, retainUntil: lockDate(plan, byId.get(k.backupId)!, k).toISOString() })), expire: result.expire };
+  return { keep: result.keep.map((k) => ({ ...k, retainUntil: keptLockDate(plan, byId.get(k.backupId)!, k, now).toISOString() })), expire: result.expire };
 }
 
-/** A kept backup's lock date: the rules' date, never below the vault's floor, never shorter than it is. */
-function lockDate(plan: ResolvedPlan, record: BackupRecord, k: KeepDecision): Date {
-  const ruled = later(new Date(k.retainUntil), lockFloor(plan, new Date(record.startedAt)));
-  return record.retainUntil ? later(ruled, new Date(record.retainUntil)) : ruled;
-}
 
 /** Lock extensions in flight at once (S3 takes thousands of requests per second per prefix). */
 const EXTEND_CONCURRENCY = 16;

@@ -130,19 +130,24 @@ describe('the retention workflow on the embedded default', () => {
     expect(verified.backups).toBe(2);
   });
 
-  it('extends the locks of kept backups to the date their rule could next drop them, never shortening one', async () => {
+  it('extends the locks of kept backups, the newest (kept until further notice) to the vault floor from the run, never shortening one', async () => {
     const newest = await record(ids[3]!);
-    // The newest is the first of latest 2: the second scheduled run after day 10, 12:00.
-    expect(newest.retainUntil).toBe(day(12).toISOString());
+    // Its "latest" rule ends at day 12 (the second scheduled run after day 10, 12:00), but as
+    // the newest available backup it is kept with no end date: locked for the vault's floor
+    // (7 days) from the run, since its lock (day 11) would end within three days.
+    const locked = day(17, 12).toISOString();
+    expect(newest.retainUntil).toBe(locked);
     expect(newest.retention).toEqual({ rules: ['latest', 'newest-available'], evaluatedAt: day(10, 12).toISOString() });
     const head = await vaultAt(day(10, 12)).head(`${backupPrefix(ids[3]!)}backup.json`);
-    expect(head?.retainUntil?.toISOString()).toBe(day(12).toISOString());
+    expect(head?.retainUntil?.toISOString()).toBe(locked);
     // Every object it needs, the last packs too, though the run extended one object per call.
     const vault = vaultAt(day(10, 12));
     const objects = [...(await keysOf(ids[3]!))];
     for (const { pvc } of newest.components) objects.push(volumeSummaryKey(ids[3]!, pvc), ...(await packsOf(vault, ids[3]!, pvc)));
     expect(objects.length).toBeGreaterThan(10);
-    for (const key of objects) expect([key, (await vault.head(key))?.retainUntil?.toISOString()]).toEqual([key, day(12).toISOString()]);
+    for (const key of objects) expect([key, (await vault.head(key))?.retainUntil?.toISOString()]).toEqual([key, locked]);
+    // The other kept one, by "latest" alone, until the date that rule could drop it.
+    expect((await record(ids[2]!)).retainUntil).toBe(day(11).toISOString());
   });
 });
 

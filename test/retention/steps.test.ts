@@ -174,25 +174,46 @@ describe('StartRetention', () => {
 });
 
 describe('lock extension', () => {
-  it('sets no lock to a date that is already past (a backup kept only as of the run, its lock lapsed)', async () => {
-    // An on-demand plan (no schedule): "latest" keeps its newest backup until the run itself.
+  it('locks a backup kept until further notice, its first lock lapsed, for the vault default from the run, renewed only near its end', async () => {
+    // An on-demand plan (no schedule): "latest" and "newest available" keep its only backup with
+    // no end date, so a lock that ends at the run would protect nothing.
     const onDemand: Config = { ...config, plans: config.plans.map((p) => ({ ...p, schedule: undefined, retention: { latest: 1 } })) };
+    const plan = resolvePlan(onDemand, PLAN);
+    const aheadMs = Math.max(plan.vault.objectLock.defaultRetentionDays, 6) * 86_400_000;
     await backup('only', T0, { 'a.bin': randomBytes(50_000) });
-    now = new Date(T0.getTime() + 400 * 86_400_000);
+    const objects = (await keysUnder(vault, backupPrefix('only'))).length + (await packsOf(vault, 'only')).size + 1;
     const dates: Date[] = [];
     const extend = vault.extendRetention.bind(vault);
     vault.extendRetention = async (key, until) => {
       dates.push(until);
       return extend(key, until);
     };
+    const applyAt = async (at: Date): Promise<PlanOutcome> => {
+      now = at;
+      dates.length = 0;
+      return applyPolicy({ catalog, vault }, run(at), plan, await catalog.listBackups(), { keepSnapshots: 1 });
+    };
 
-    const outcome = await applyPolicy({ catalog, vault }, run(now), resolvePlan(onDemand, PLAN), await catalog.listBackups(), { keepSnapshots: 1 });
+    const first = new Date(T0.getTime() + 400 * 86_400_000);
+    const locked = new Date(first.getTime() + aheadMs);
+    const outcome = await applyAt(first);
+    expect(outcome.kept).toEqual([expect.objectContaining({ backupId: 'only', rules: ['latest', 'newest-available'], retainUntil: locked.toISOString() })]);
+    expect(dates.length).toBe(objects);
+    expect(dates.every((d) => d.getTime() === locked.getTime())).toBe(true);
+    expect(outcome.locksExtended).toBe(objects);
+    expect(outcome.errors).toEqual([]);
+    expect((await catalog.getBackup('only'))?.retainUntil).toBe(locked.toISOString());
 
-    expect(outcome.kept.map((k) => k.backupId)).toEqual(['only']);
-    expect(dates.filter((d) => d.getTime() <= now.getTime())).toEqual([]);
-    expect(outcome.locksExtended).toBe(0);
-    // Its rules are still recorded, as of this run, for `backup show`.
-    expect((await catalog.getBackup('only'))?.retention).toEqual({ rules: outcome.kept[0]!.rules, evaluatedAt: now.toISOString() });
+    // The next days, more than three days of lock are left: nothing is extended.
+    expect((await applyAt(new Date(first.getTime() + 86_400_000))).locksExtended).toBe(0);
+    expect(dates).toEqual([]);
+
+    // Less than three left: renewed from that run, every object again.
+    const later = new Date(locked.getTime() - 2 * 86_400_000);
+    const renewed = await applyAt(later);
+    expect(renewed.kept[0]!.retainUntil).toBe(new Date(later.getTime() + aheadMs).toISOString());
+    expect(renewed.locksExtended).toBe(objects);
+    expect((await catalog.getBackup('only'))?.retention).toEqual({ rules: ['latest', 'newest-available'], evaluatedAt: later.toISOString() });
   });
 });
 
