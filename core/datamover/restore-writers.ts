@@ -96,6 +96,10 @@ function makeWriter(fs, createHash, arena, scratchAt) {
     else data.copy(scratch, at, from, to);
   }
   const { O_DIRECT, O_WRONLY, O_CREAT, O_TRUNC } = fs.constants;
+  // Every open refuses a symbolic link as the file itself (ELOOP), so a restore never writes
+  // through one: on a case-insensitive file system an index's symlink "A" stands where its file
+  // "a" goes, and a target changed between a run and its resume may hold one.
+  const NOFOLLOW = fs.constants.O_NOFOLLOW || 0;
   const files = new Map();
 
   const asBuffer = (u) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
@@ -115,12 +119,12 @@ function makeWriter(fs, createHash, arena, scratchAt) {
   }
 
   function create(path, flags) {
-    try { return fs.openSync(path, flags, 0o600); }
+    try { return fs.openSync(path, flags | NOFOLLOW, 0o600); }
     catch (err) {
       // Its directory is one another writer was told to create and has not yet: create it.
       if (err.code !== 'ENOENT') throw err;
       fs.mkdirSync(path.subarray(0, path.lastIndexOf(0x2f)), { recursive: true, mode: 0o700 });
-      return fs.openSync(path, flags, 0o600);
+      return fs.openSync(path, flags | NOFOLLOW, 0o600);
     }
   }
 
@@ -147,7 +151,7 @@ function makeWriter(fs, createHash, arena, scratchAt) {
   function toBuffered(f) {
     fs.closeSync(f.fd);
     f.fd = -1;
-    f.fd = fs.openSync(f.path, 'r+');
+    f.fd = fs.openSync(f.path, O_WRONLY | NOFOLLOW);
     f.direct = false;
   }
 
@@ -238,12 +242,12 @@ function makeWriter(fs, createHash, arena, scratchAt) {
     const last = Math.floor(end / EXTENT_ALIGN) * EXTENT_ALIGN;
     let dfd = -1;
     if (O_DIRECT !== undefined && scratch && last - first >= EXTENT_ALIGN) {
-      try { dfd = fs.openSync(path, O_WRONLY | O_DIRECT); }
+      try { dfd = fs.openSync(path, O_WRONLY | O_DIRECT | NOFOLLOW); }
       catch (err) { if (err.code !== 'EINVAL') throw err; }
     }
     let bfd = -1;
     try {
-      bfd = fs.openSync(path, O_WRONLY);
+      bfd = fs.openSync(path, O_WRONLY | NOFOLLOW);
       const f = { fd: bfd };
       if (dfd < 0) { writeAll(f, data, data.length, position); return; }
       writeAll(f, data.subarray(0, first - position), first - position, position);

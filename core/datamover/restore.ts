@@ -117,6 +117,12 @@ export class RestoreIncompleteError extends RestoreError {
   }
 }
 
+/**
+ * Added to every open of a restored file: a symbolic link as the file itself fails with ELOOP
+ * instead of being followed (see the writer's NOFOLLOW; `targetError` says what to do).
+ */
+const NOFOLLOW = fsConstants.O_NOFOLLOW ?? 0;
+
 /** Name of the file that marks a restore in progress (removed when the restore completes). */
 export const RESTORE_MARKER = '.milvus-guard-restore.json';
 const SLASH = 0x2f;
@@ -796,7 +802,7 @@ class FileFeeder {
     const { abs, mkdirs, entry } = f.file;
     try {
       for (const d of mkdirs) mkdirSync(d, { recursive: true, mode: 0o700 });
-      const fd = openSync(abs, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC, 0o600);
+      const fd = openSync(abs, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | NOFOLLOW, 0o600);
       this.unfinished.add(f);
       try {
         ftruncateSync(fd, entry.size);
@@ -817,7 +823,7 @@ class FileFeeder {
     const { abs, entry, name, ownership } = f.file;
     try {
       if (f.written !== entry.size) throw new RestoreError(name, `wrote ${f.written} bytes, the index says ${entry.size}`);
-      const fd = openSync(abs, fsConstants.O_WRONLY);
+      const fd = openSync(abs, fsConstants.O_WRONLY | NOFOLLOW);
       try {
         if (ownership) fchownSync(fd, entry.uid, entry.gid);
         fchmodSync(fd, entry.mode);
@@ -972,6 +978,9 @@ function writerError(file: RestoreFile, failed: WriterFailure): unknown {
  * EFBIG, ENAMETOOLONG) a RestoreError with the system's words. Anything else is passed on.
  */
 function targetError(err: unknown, file: { readonly abs: Buffer; readonly name: string }): unknown {
+  if ((err as NodeJS.ErrnoException | undefined)?.code === 'ELOOP') {
+    return new RestoreError(file.name, 'a symbolic link stands where the file goes, and a restore never writes through one; remove it from the target, then run the restore again', { cause: err });
+  }
   const mapped = withPath(err, file.abs);
   if (mapped !== err || !isSystemError(err)) return mapped;
   return new RestoreError(file.name, `${err.message}; check the target volume, then run the restore again (it resumes where this one stopped)`, { cause: err });
@@ -1159,14 +1168,14 @@ async function alreadyRestored(abs: Buffer, entry: IndexEntry, check: ResumeChec
   if (drift > 1000n || drift < -1000n) return false;
   if (check.direct) {
     try {
-      return await chunksMatch(abs, entry, check.buffer, fsConstants.O_RDONLY | fsConstants.O_DIRECT!);
+      return await chunksMatch(abs, entry, check.buffer, fsConstants.O_RDONLY | fsConstants.O_DIRECT! | NOFOLLOW);
     } catch (err) {
       // Refused at open or at the first read (tmpfs, some FUSE and network file systems).
       if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
       check.direct = false;
     }
   }
-  return chunksMatch(abs, entry, check.buffer, fsConstants.O_RDONLY);
+  return chunksMatch(abs, entry, check.buffer, fsConstants.O_RDONLY | NOFOLLOW);
 }
 
 /** Bytes of the resume check's read buffer. */

@@ -4,7 +4,7 @@
  * times, a run killed midway leaves it at full length but not looking complete (its mtime is set
  * last) and a re-run rewrites it, and a damaged chunk in its middle names it and removes it.
  */
-import { chmod, cp, mkdir, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, readdir, readFile, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
@@ -146,6 +146,29 @@ describe('a large file split over the writer threads', () => {
     expect((error as RestoreError).path).toBe(DB);
     expect((error as RestoreError).message).toMatch(/does not match its hash/);
     await expect(stat(join(target, DB))).rejects.toThrow(/ENOENT/);
+    expect(await readdir(target)).toContain(RESTORE_MARKER);
+  });
+});
+
+describe('a symbolic link where a restored file goes', () => {
+  // A target an interrupted restore of the same backup left (its marker), changed since; or, on a
+  // case-insensitive file system, an index's symlink "A" where its file "a" goes.
+  it.each([
+    ['a small file, which a writer thread creates', 'a/f3'],
+    ['a split file, created at full length before its extents', DB],
+  ])('in front of %s, is never written through: the restore names the file and the one it points to is unchanged', async (_, path) => {
+    const target = join(dir, `symlinked-${path.replace(/\W/g, '-')}`);
+    await mkdir(join(target, path, '..'), { recursive: true });
+    await writeFile(join(target, RESTORE_MARKER), `${JSON.stringify({ backupId: 'b1', volume: VOLUME })}\n`);
+    const outside = join(dir, `outside-${path.replace(/\W/g, '-')}`);
+    await writeFile(outside, 'not the restore’s to change');
+    await symlink(outside, join(target, path));
+
+    const error = await restoreVolume({ vault: new FileVaultStore(vaultDir), volume: VOLUME, backupId: 'b1', target, workers: 3, splitBytes: SPLIT }).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(RestoreError);
+    expect((error as RestoreError).message).toBe(`cannot restore ${path}: a symbolic link stands where the file goes, and a restore never writes through one; remove it from the target, then run the restore again`);
+    expect(await readFile(outside, 'utf8')).toBe('not the restore’s to change');
     expect(await readdir(target)).toContain(RESTORE_MARKER);
   });
 });
