@@ -63,7 +63,9 @@ export class LocalReplicator {
       const info = await this.source.head(object.key);
       if (!info) continue; // deleted since it was listed: nothing to replicate
       const body = await this.source.get(object.key);
-      const retainUntil = info.retainUntil && info.retainUntil.getTime() > now ? info.retainUntil : undefined;
+      // S3 replication gives the replica the version's lock as it is; one that has passed locks
+      // nothing, and a put naming it is refused (the pass may have run past it since it began).
+      const retainUntil = info.retainUntil && info.retainUntil.getTime() > this.now().getTime() ? info.retainUntil : undefined;
       await this.target.put(object.key, body, retainUntil ? { retainUntil } : {});
       if (info.legalHold) await this.target.setLegalHold(object.key, true);
       copied++;

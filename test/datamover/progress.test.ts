@@ -68,6 +68,10 @@ class ProgressRecordingVault extends InMemoryVaultStore {
   failProgress = false;
   /** Called with each progress object as it is written. */
   onProgress: (progress: VolumeProgress) => void = () => {};
+  constructor() {
+    // The vault's clock is the test's: a progress object is locked a day from the reporter's clock.
+    super('memory://vault', { now: () => NOW });
+  }
   override async put(key: string, body: Uint8Array, options?: Parameters<InMemoryVaultStore['put']>[2]): Promise<void> {
     if (key.startsWith(PROGRESS_PREFIX)) {
       if (this.failProgress) throw new Error('AccessDenied: not allowed to write progress');
