@@ -125,16 +125,16 @@ const HOLD = 'hold';
 const IN_PROGRESS = 'in-progress';
 const FAILED_GRACE = 'failed-grace';
 
-/** Rules that keep a backup for as long as they hold, with no date at which they end. */
-const UNTIL_FURTHER_NOTICE: ReadonlySet<string> = new Set([NEWEST, HOLD, IN_PROGRESS]);
-
 /**
- * True when a rule keeps the backup with no end date: the newest available backup, a legal
- * hold, a backup in progress, or any keep whose rules end by `now` (`latest` of a plan without
- * a schedule, a backup a restore reads). Its `retainUntil` is `now`: it could end at once.
+ * True when the backup is kept with no end date that a lock would need: it is the newest
+ * available backup, or every rule that keeps it ends by `now` (`latest` of a plan without a
+ * schedule, a backup a restore reads). Its `retainUntil` is `now`: the rule could end at once.
+ * A legal hold is not among them (its hold protects the objects; a date would only outlast a
+ * release), nor a backup in progress (retention extends no lock of one).
  */
 export function keptUntilFurtherNotice(k: Pick<KeepDecision, 'rules' | 'retainUntil'>, now: Date): boolean {
-  return k.rules.some((r) => UNTIL_FURTHER_NOTICE.has(r)) || Date.parse(k.retainUntil) <= now.getTime();
+  if (k.rules.includes(NEWEST)) return true;
+  return Date.parse(k.retainUntil) <= now.getTime() && !k.rules.includes(HOLD) && !k.rules.includes(IN_PROGRESS);
 }
 
 interface Backup {

@@ -66,8 +66,9 @@ export function lockingWrites(vault: VaultStore, retainUntil: Date, rewritten: (
 }
 
 /**
- * A backup kept until further notice has its lock renewed once it ends within this many days:
- * the daily retention run can fail twice in a row without the lock lapsing.
+ * A backup kept until further notice has its lock renewed once it ends within this many days
+ * (the daily retention run can fail twice in a row without the lock lapsing), to twice that
+ * from the run.
  */
 const RENEW_WITHIN_DAYS = 3;
 
@@ -75,17 +76,18 @@ const RENEW_WITHIN_DAYS = 3;
  * A kept backup's lock date: the rules' date, never below the vault's floor, never shorter than
  * it is.
  *
- * A rule without an end date (the newest available backup, a legal hold, a running restore)
- * dates its keep at `now`, and a lock that ends now protects nothing: when a plan's backups stop
- * (its cluster is gone), the newest backup, the one a failover restores, would stay unlocked
- * once its first lock passed. Such a backup's lock is renewed once it ends within
- * `RENEW_WITHIN_DAYS`, to the vault's default retention from the run (at least twice
- * `RENEW_WITHIN_DAYS`): not at every run, which would extend every object of a long-kept
- * backup daily. Once the rule ends, the lock lasts at most that long, as a new backup's floor does.
+ * A rule without an end date (the newest available backup, `latest` of a plan without a
+ * schedule, a running restore) dates its keep at `now`, and a lock that ends now protects
+ * nothing: when a plan's backups stop (its cluster is gone), the newest backup, the one a
+ * failover restores, would stay unlocked once its first lock passed. Such a backup's lock is
+ * renewed once it ends within `RENEW_WITHIN_DAYS`, to twice that from the run: every few days,
+ * not at every run (which would extend every object of a long-kept backup daily), and short, so
+ * a backup that stops being kept (a newer one arrives, the restore ends) is not held for long
+ * after, even in COMPLIANCE mode.
  */
 export function keptLockDate(plan: ResolvedPlan, record: BackupRecord, k: Pick<KeepDecision, 'rules' | 'retainUntil'>, now: Date): Date {
   const ruled = later(new Date(k.retainUntil), lockFloor(plan, new Date(record.startedAt)));
   const held = record.retainUntil ? later(ruled, new Date(record.retainUntil)) : ruled;
   if (!keptUntilFurtherNotice(k, now) || held.getTime() - now.getTime() >= RENEW_WITHIN_DAYS * DAY_MS) return held;
-  return new Date(now.getTime() + Math.max(plan.vault.objectLock.defaultRetentionDays, 2 * RENEW_WITHIN_DAYS) * DAY_MS);
+  return new Date(now.getTime() + 2 * RENEW_WITHIN_DAYS * DAY_MS);
 }

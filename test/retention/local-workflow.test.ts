@@ -130,12 +130,12 @@ describe('the retention workflow on the embedded default', () => {
     expect(verified.backups).toBe(2);
   });
 
-  it('extends the locks of kept backups, the newest (kept until further notice) to the vault floor from the run, never shortening one', async () => {
+  it('extends the locks of kept backups, the newest (kept until further notice) to six days from the run, never shortening one', async () => {
     const newest = await record(ids[3]!);
     // Its "latest" rule ends at day 12 (the second scheduled run after day 10, 12:00), but as
-    // the newest available backup it is kept with no end date: locked for the vault's floor
-    // (7 days) from the run, since its lock (day 11) would end within three days.
-    const locked = day(17, 12).toISOString();
+    // the newest available backup it is kept with no end date: locked for six days from the
+    // run, since its lock (day 11) would end within three days.
+    const locked = day(16, 12).toISOString();
     expect(newest.retainUntil).toBe(locked);
     expect(newest.retention).toEqual({ rules: ['latest', 'newest-available'], evaluatedAt: day(10, 12).toISOString() });
     const head = await vaultAt(day(10, 12)).head(`${backupPrefix(ids[3]!)}backup.json`);

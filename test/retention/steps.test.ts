@@ -174,12 +174,12 @@ describe('StartRetention', () => {
 });
 
 describe('lock extension', () => {
-  it('locks a backup kept until further notice, its first lock lapsed, for the vault default from the run, renewed only near its end', async () => {
+  it('locks a backup kept until further notice, its first lock lapsed, for six days from the run, renewed only once three are left', async () => {
     // An on-demand plan (no schedule): "latest" and "newest available" keep its only backup with
     // no end date, so a lock that ends at the run would protect nothing.
     const onDemand: Config = { ...config, plans: config.plans.map((p) => ({ ...p, schedule: undefined, retention: { latest: 1 } })) };
     const plan = resolvePlan(onDemand, PLAN);
-    const aheadMs = Math.max(plan.vault.objectLock.defaultRetentionDays, 6) * 86_400_000;
+    const aheadMs = 6 * 86_400_000;
     await backup('only', T0, { 'a.bin': randomBytes(50_000) });
     const objects = (await keysUnder(vault, backupPrefix('only'))).length + (await packsOf(vault, 'only')).size + 1;
     const dates: Date[] = [];
