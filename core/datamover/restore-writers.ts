@@ -97,8 +97,8 @@ function makeWriter(fs, createHash, arena, scratchAt) {
   }
   const { O_DIRECT, O_WRONLY, O_CREAT, O_TRUNC } = fs.constants;
   // Every open refuses a symbolic link as the file itself (ELOOP), so a restore never writes
-  // through one: on a case-insensitive file system an index's symlink "A" stands where its file
-  // "a" goes, and a target changed between a run and its resume may hold one.
+  // through one: a target changed between a run and its resume may hold one where a file goes
+  // (a target that ignores the case of names is refused before anything is written).
   const NOFOLLOW = fs.constants.O_NOFOLLOW || 0;
   const files = new Map();
 

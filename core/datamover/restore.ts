@@ -196,6 +196,7 @@ async function restoreWith(options: RestoreOptions, reporter: ProgressReporter |
     // Its header too: an index this version cannot read is refused before the target is touched.
     await reader.readHeader();
     resuming = await prepareTarget(target, marker, { backupId, volume });
+    await refuseFoldedCase(target, marker);
   } catch (err) {
     await reader.close().catch(() => {});
     throw err;
@@ -1076,6 +1077,21 @@ function checkRestoredAgainst(summary: VolumeSummary, target: string, files: num
     `restored ${files} files (${bytes} bytes) of backup ${summary.backupId} volume ${summary.volume}, but its summary records ${want.files} files (${want.bytes} bytes)` +
       `${missing > 0 ? `: ${missing} file(s) and ${want.bytes - bytes} bytes are missing` : ''}; the backup's index is damaged, restore from another backup`,
   );
+}
+
+/**
+ * Refuses a target on a file system that ignores the case of names (APFS, ext4 or NTFS with
+ * case folding): a Linux volume may hold names that differ only in case, which would land on
+ * one file there, and an index's symbolic link "A" would stand where its directory "a" goes,
+ * sending the files below it wherever "A" points. One lookup of the marker's name in upper case
+ * tells: the same file answers it only where case is folded.
+ */
+async function refuseFoldedCase(target: string, marker: string): Promise<void> {
+  const folded = join(target, RESTORE_MARKER.toUpperCase());
+  const [own, other] = await Promise.all([lstat(marker, { bigint: true }), lstat(folded, { bigint: true }).catch(() => undefined)]);
+  if (other && other.ino === own.ino && other.dev === own.dev) {
+    throw new UserError(`target ${target} is on a file system that ignores the case of names, where files whose names differ only in case would overwrite each other; restore into a case-sensitive file system (ext4 or xfs without case folding)`);
+  }
 }
 
 /** Makes `target` ready; true if an interrupted restore of the same backup is resumed. */

@@ -4,7 +4,7 @@
  * times, a run killed midway leaves it at full length but not looking complete (its mtime is set
  * last) and a re-run rewrites it, and a damaged chunk in its middle names it and removes it.
  */
-import { chmod, cp, mkdir, readdir, readFile, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, cp, link, mkdir, readdir, readFile, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
@@ -170,5 +170,21 @@ describe('a symbolic link where a restored file goes', () => {
     expect((error as RestoreError).message).toBe(`cannot restore ${path}: a symbolic link stands where the file goes, and a restore never writes through one; remove it from the target, then run the restore again`);
     expect(await readFile(outside, 'utf8')).toBe('not the restore’s to change');
     expect(await readdir(target)).toContain(RESTORE_MARKER);
+  });
+});
+
+describe('a target on a file system that ignores the case of names', () => {
+  it('is refused before anything is restored into it', async () => {
+    // The marker answering its name in upper case as the same file is what case folding shows;
+    // a hard link makes a case-sensitive file system show it too.
+    const target = join(dir, 'folded');
+    await mkdir(target, { recursive: true });
+    await writeFile(join(target, RESTORE_MARKER), `${JSON.stringify({ backupId: 'b1', volume: VOLUME })}\n`);
+    await link(join(target, RESTORE_MARKER), join(target, RESTORE_MARKER.toUpperCase()));
+
+    const error = await restoreVolume({ vault: new FileVaultStore(vaultDir), volume: VOLUME, backupId: 'b1', target, workers: 3, splitBytes: SPLIT }).catch((e: unknown) => e);
+
+    expect((error as Error).message).toBe(`target ${target} is on a file system that ignores the case of names, where files whose names differ only in case would overwrite each other; restore into a case-sensitive file system (ext4 or xfs without case folding)`);
+    expect((await readdir(target)).sort()).toEqual([RESTORE_MARKER.toUpperCase(), RESTORE_MARKER].sort());
   });
 });

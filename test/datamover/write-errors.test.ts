@@ -1,14 +1,29 @@
-import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
+/**
+ * A restore onto a full disk. The file's writes fail with ENOSPC, which Node reports without a
+ * path; here the file's open is sent to /dev/full, where the kernel answers every write with
+ * ENOSPC as a full disk does (a symbolic link to it would be refused: a restore never writes
+ * through one).
+ */
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from '@jest/globals';
-import { backupVolume } from '../../core/datamover/backup.js';
-import { restoreVolume, RESTORE_MARKER } from '../../core/datamover/restore.js';
-import { FileSystemError } from '../../core/fs-errors.js';
-import { FileVaultStore } from '../../core/vault/file-store.js';
-import { tempDir } from './helpers.js';
+import { beforeAll, describe, expect, it, jest } from '@jest/globals';
+
+const realFs = await import('node:fs');
+const FULL = '/insert_log/segment';
+
+jest.unstable_mockModule('node:fs', () => ({
+  ...realFs,
+  openSync: (path: string | Buffer, ...rest: unknown[]) => (realFs.openSync as (...a: unknown[]) => number)(String(path).endsWith(FULL) ? '/dev/full' : path, ...rest),
+}));
+
+const { backupVolume } = await import('../../core/datamover/backup.js');
+const { restoreVolume } = await import('../../core/datamover/restore.js');
+const { FileSystemError } = await import('../../core/fs-errors.js');
+const { FileVaultStore } = await import('../../core/vault/file-store.js');
+const { tempDir } = await import('./helpers.js');
 
 let dir: string;
-let vault: FileVaultStore;
+let vault: InstanceType<typeof FileVaultStore>;
 
 beforeAll(async () => {
   dir = await tempDir('write-errors');
@@ -21,13 +36,7 @@ beforeAll(async () => {
 
 describe('restore on a full disk', () => {
   it('names the file whose write failed, as a one-line error the user can act on', async () => {
-    // A real ENOSPC from the kernel, which Node reports without a path: the file to restore
-    // leads to /dev/full, left in place as if by an interrupted run of the same restore (a
-    // resumed restore rewrites every file that is not already complete).
     const target = join(dir, 'target');
-    await mkdir(join(target, 'insert_log'), { recursive: true });
-    await writeFile(join(target, RESTORE_MARKER), `${JSON.stringify({ backupId: 'b1', volume: 'minio' })}\n`);
-    await symlink('/dev/full', join(target, 'insert_log', 'segment'));
 
     const attempt = restoreVolume({ vault, volume: 'minio', backupId: 'b1', target, workers: 0 });
 
