@@ -5,6 +5,7 @@
  * the step in the catalog's timeline — start, end, outcome — so `backup describe` shows where
  * a backup is and where a failed one failed.
  */
+import { createHash } from 'node:crypto';
 import { resolvePlan, type ResolvedPlan } from '../config/resolve.js';
 import type { Config } from '../config/schema.js';
 import { deadlineAfter } from '../deadline.js';
@@ -399,7 +400,8 @@ export async function finalizeStep(
       for (const key of rewrittenKeys(id)) if (await s.vault.head(key)) await s.vault.extendRetention(key, until);
     }
     await s.vault.flush();
-    await s.vault.put(indexKey, Buffer.from(JSON.stringify(index, null, 2)));
+    const body = Buffer.from(JSON.stringify(index, null, 2));
+    await s.vault.put(indexKey, body);
     await s.catalog.updateBackup(id, {
       status: 'Available',
       completedAt: now.toISOString(),
@@ -407,6 +409,7 @@ export async function finalizeStep(
       sizeBytes,
       bytesUploaded,
       indexKey,
+      indexSha256: createHash('sha256').update(body).digest('hex'),
       components: index.volumes.map((v) => ({ pvc: v.pvc, role: v.role, snapshot: v.snapshot, status: 'Exported' as const, bytesTotal: v.bytesTotal, bytesUploaded: v.bytesUploaded, files: v.files })),
     });
     const result = { backupId: id, plan: backup.plan, status: 'Available' as const, durationSeconds, sizeBytes, bytesUploaded, indexKey };

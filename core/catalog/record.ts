@@ -192,6 +192,14 @@ export const BackupRecord = z.object({
     .optional(),
   /** The backup's index in the vault (`backups/<id>/backup.json`). */
   indexKey: z.string().optional(),
+  /**
+   * SHA-256 of the bytes of `backup.json` as Finalize wrote them: the top of the integrity
+   * chain, kept where the data mover cannot write. On a versioned bucket Object Lock protects
+   * each version, not the key, so anyone allowed to write the vault can add a new version of
+   * `backup.json` naming other manifests and summaries; a restore refuses one that does not
+   * hash to this. Absent for backups finalized before it was recorded.
+   */
+  indexSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   /** When the failure path began: from then on no step creates anything in the cluster for it. */
   closingAt: z.string().optional(),
   /**

@@ -242,6 +242,7 @@ export async function prepareRestore(
     validateRowCounts: input.validateRowCounts ?? true,
     executionId: request.execution.id,
     requestedAt: new Date(request.execution.startTime).toISOString(),
+    ...(backup.indexSha256 ? { indexSha256: backup.indexSha256 } : {}),
     ...(objects ? { objects } : {}),
   };
 }

@@ -22,6 +22,7 @@
  * recorded, so a missing or altered object fails that step (before the Milvus CR is created)
  * rather than restoring wrong; `milvus-guard datamover verify` checks every object.
  */
+import { createHash } from 'node:crypto';
 import { displayPath, IndexCorruptError, IndexReader, type IndexEntry } from '../datamover/index-format.js';
 import { hasIndexCommitment, indexMismatches, readVolumeSummary, SummaryCorruptError, type VolumeSummary } from '../datamover/summary.js';
 import { UserError } from '../errors.js';
@@ -89,6 +90,12 @@ export interface VerifyIndexOptions {
    * @default only what backup.json says is checked
    */
   readonly objectCopySha256?: string;
+  /**
+   * The SHA-256 of `backup.json` as the backup's catalog record holds it (`indexSha256`): the
+   * document must hash to it, or it was replaced after Finalize.
+   * @default not checked (a backup finalized before the record held it)
+   */
+  readonly indexSha256?: string;
 }
 
 /** Missing or short packs named in the error message; the rest are counted. */
@@ -104,7 +111,7 @@ const remedy = 'restore from another backup (milvus-guard backup list)';
  * {@link BackupIndexInvalidError} otherwise; vault errors (S3 throttling, network) pass
  * through unchanged, so the workflow retries them instead of giving up on a good backup.
  */
-export async function readBackupIndex(vault: VaultStore, backupId: string): Promise<BackupIndexDocument> {
+export async function readBackupIndex(vault: VaultStore, backupId: string, indexSha256?: string): Promise<BackupIndexDocument> {
   const key = backupRecordKey(backupId);
   let body: Buffer;
   try {
@@ -113,6 +120,12 @@ export async function readBackupIndex(vault: VaultStore, backupId: string): Prom
     if (err instanceof ObjectChecksumMismatchError) throw new BackupIntegrityError(backupId, [`${key} ${err.problem}`]);
     if (!(err instanceof ObjectNotFoundError)) throw err;
     throw new BackupIndexInvalidError(backupId, `backup ${backupId} has no index in the vault: it never finished or was expired (${key} is missing in ${vault.url}); ${remedy}`, { cause: err });
+  }
+  if (indexSha256 !== undefined) {
+    const actual = createHash('sha256').update(body).digest('hex');
+    // Every later link is checked against this document: one that is not Finalize's could name
+    // other summaries and manifests, with their own hashes.
+    if (actual !== indexSha256) throw new BackupIntegrityError(backupId, [`${key} is not the document the backup wrote: its SHA-256 is ${actual}, the backup's record holds ${indexSha256} (written after the backup completed; on S3 the version Finalize wrote stays in the bucket, noncurrent, under its Object Lock)`]);
   }
   let json: unknown;
   try {
@@ -148,7 +161,7 @@ interface PackUse {
  * first few with the files that need them; vault errors pass through unchanged.
  */
 export async function verifyBackupIndex(vault: VaultStore, backupId: string, options: VerifyIndexOptions = {}): Promise<IndexVerification> {
-  const index = await readBackupIndex(vault, backupId);
+  const index = await readBackupIndex(vault, backupId, options.indexSha256);
   const packs = new Map<string, PackUse>();
   const counts = { files: 0, chunks: 0, bytes: 0 };
   const breaks: string[] = [];

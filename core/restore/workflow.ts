@@ -167,7 +167,7 @@ export async function prepareRestoreStep(
 /** VerifyBackup: the backup's index, volume indexes and every pack they reference are in the vault. */
 export async function verifyBackupStep(s: Services<'catalog' | 'now' | 'vault'>, restore: PreparedRestore): Promise<IndexVerification> {
   return asStep(timeline(s, restore.restoreId), 'VerifyBackup', { ends: true, detail: (v) => `${v.volumes} volume index(es), ${v.files} files, ${v.packs} packs present${v.archived > 0 ? ` (${v.archived} in an archive class, to thaw)` : ''}${v.unverified.length > 0 ? `; not verifiable (written before the integrity chain): ${v.unverified.join('; ')}` : ''}` }, () =>
-    verifyBackupIndex(s.vault, restore.backupId, restore.objects ? { objectCopySha256: restore.objects.commit.sha256 } : {}),
+    verifyBackupIndex(s.vault, restore.backupId, { ...(restore.objects ? { objectCopySha256: restore.objects.commit.sha256 } : {}), ...(restore.indexSha256 ? { indexSha256: restore.indexSha256 } : {}) }),
   );
 }
 

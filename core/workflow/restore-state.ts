@@ -96,6 +96,8 @@ export const PreparedRestore = z.strictObject({
   executionId: z.string(),
   /** The execution's start: the restore was requested then, and its RTO counts from it. */
   requestedAt: Iso,
+  /** SHA-256 of the backup's `backup.json` as its record holds it (absent for older backups). */
+  indexSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   /**
    * For a backup of a Milvus on external S3: the commit of its bucket copy (as the backup's
    * record holds it) and where RestoreObjects copies the objects to.

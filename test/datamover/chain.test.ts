@@ -618,4 +618,33 @@ describe('the Finalize step', () => {
     expect(document.manifests).toHaveLength(2);
     expect((await verifyVault({ vault })).problems).toEqual([]);
   });
+
+  it('records the SHA-256 of backup.json in the catalog, and the restore refuses a later version that is consistent in itself', async () => {
+    // On a versioned bucket Object Lock protects each version, not the key: anyone allowed to
+    // write the vault (a data mover's role) can add a version of backup.json. This one commits
+    // to a manifest added beside the backup's, with the right hash: every other link checks.
+    const vault = copyOf(base);
+    vault.objects.delete(backupRecordKey(BACKUP));
+    const { catalog } = await finalize(vault);
+    const record = (await catalog.getBackup(BACKUP))!;
+    const written = await vault.get(backupRecordKey(BACKUP));
+    expect(record.indexSha256).toBe(createHash('sha256').update(written).digest('hex'));
+    await expect(verifyBackupIndex(vault, BACKUP, { indexSha256: record.indexSha256! })).resolves.toMatchObject({ volumes: 2 });
+
+    const added = manifestKey(BACKUP, { group: 'rbac.authorization.k8s.io', kind: 'ClusterRoleBinding', name: 'everyone-admin' });
+    const manifest = Buffer.from('apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: everyone-admin\n');
+    await vault.put(added, manifest);
+    const document = JSON.parse(written.toString()) as { manifests: { key: string; sha256: string; size: number }[] };
+    document.manifests.push({ key: added, sha256: createHash('sha256').update(manifest).digest('hex'), size: manifest.length });
+    vault.objects.get(backupRecordKey(BACKUP))!.body = Buffer.from(JSON.stringify(document, null, 2));
+    // Without the record's hash, the forged document passes every check the vault alone allows.
+    await expect(verifyBackupIndex(vault, BACKUP)).resolves.toMatchObject({ volumes: 2 });
+
+    const refused = await verifyBackupIndex(vault, BACKUP, { indexSha256: record.indexSha256! }).catch((e: unknown) => e);
+
+    expect(refused).toBeInstanceOf(BackupIntegrityError);
+    expect((refused as BackupIntegrityError).breaks).toEqual([
+      expect.stringMatching(new RegExp(`^${backupRecordKey(BACKUP)} is not the document the backup wrote: its SHA-256 is [0-9a-f]{64}, the backup's record holds ${record.indexSha256} \\(written after the backup completed; on S3 the version Finalize wrote stays in the bucket, noncurrent, under its Object Lock\\)$`)),
+    ]);
+  });
 });

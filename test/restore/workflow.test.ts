@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -240,6 +241,27 @@ describe('a restore that fails', () => {
       expect(await namespaceExists('vector-db-damaged')).toBe(true);
     } finally {
       await writeFile(largest, original);
+    }
+  }, FULL_RUN);
+
+  it('fails at VerifyBackup, creating nothing, when backup.json is not the one Finalize wrote (a version added later)', async () => {
+    // A new version of backup.json on S3 (Object Lock protects versions, not keys): one field
+    // changed, valid JSON, every commitment in it intact.
+    const key = join(c.stateDir, 'vault', 'backups', second.backupId, 'backup.json');
+    const original = await readFile(key);
+    expect(second.indexSha256).toBe(createHash('sha256').update(original).digest('hex'));
+    await writeFile(key, JSON.stringify({ ...(JSON.parse(original.toString('utf8')) as object), completedAt: '2026-11-23T09:00:00.000Z' }, null, 2));
+    try {
+      const result = await restore(c, config, { backupId: second.backupId, targetNamespace: 'vector-db-replaced', source: 'vault', restoreName: 'replaced' });
+      const record = await restoreRecord('replaced');
+
+      expect(result.status).toBe('FAILED');
+      expect(result.error?.name).toBe('BackupCorrupt');
+      expect(result.error?.message).toContain(`backups/${second.backupId}/backup.json is not the document the backup wrote`);
+      expect(record.failure).toMatchObject({ step: 'Verify', state: 'VerifyBackup' });
+      expect(await namespaceExists('vector-db-replaced')).toBe(false);
+    } finally {
+      await writeFile(key, original);
     }
   }, FULL_RUN);
 
