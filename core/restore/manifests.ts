@@ -13,6 +13,7 @@
  * operator adopts objects that already exist instead of replacing them. Whichever comes first,
  * the second create finds the object and counts it as `existing`.
  */
+import { createHash } from 'node:crypto';
 import { parseDocument } from 'yaml';
 import { parse } from 'yaml';
 import { getOptional } from '../backup/capture.js';
@@ -29,6 +30,7 @@ import { manifestsPrefix, parseManifestKey } from '../vault/layout.js';
 import type { VaultStore } from '../vault/store.js';
 import type { ApplySummary, PreparedRestore } from '../workflow/restore-state.js';
 import { RESTORE_LABEL, restoreLabels } from './names.js';
+import { BackupIntegrityError, readBackupIndex } from './verify.js';
 
 /**
  * Objects of one step of {@link RESTORE_ORDER} created at once: a few dozen requests a second at
@@ -112,16 +114,34 @@ const groupOf = (apiVersion: string | undefined): string => (apiVersion?.include
  * Reads every object of backup `backupId` from the vault, in key order. Sealed Secrets are
  * opened with `sealer`; each must carry the context capture sealed it with (this backup, its
  * namespace and name), so a sealed value copied to another key is refused.
+ *
+ * VerifyBackup checked the manifests against `backup.json` (and that against the record's
+ * `indexSha256`), but hydration takes hours: an object added under the backup's prefix since, or
+ * one whose bytes changed, is refused here too (`BackupCorrupt`), before anything is created.
  */
-export async function readManifests(ctx: { readonly vault: VaultStore; readonly sealer: SecretSealer }, backupId: string): Promise<RawObject[]> {
+export async function readManifests(ctx: { readonly vault: VaultStore; readonly sealer: SecretSealer }, backupId: string, indexSha256?: string): Promise<RawObject[]> {
+  const document = await readBackupIndex(ctx.vault, backupId, indexSha256);
+  // A backup written before the integrity chain commits to none: its objects are read as listed.
+  const committed = document.manifests ? new Map(document.manifests.map((m) => [m.key, m])) : undefined;
   const keys: { key: string; ref: NonNullable<ReturnType<typeof parseManifestKey>> }[] = [];
+  const added: string[] = [];
   for await (const info of ctx.vault.list(manifestsPrefix(backupId))) {
     const ref = parseManifestKey(info.key);
-    if (ref && ref.backupId === backupId) keys.push({ key: info.key, ref });
+    if (!ref || ref.backupId !== backupId) continue;
+    if (committed && !committed.has(info.key)) added.push(`${info.key} is not committed by backup.json: it was added after the backup`);
+    else keys.push({ key: info.key, ref });
   }
+  if (added.length > 0) throw new BackupIntegrityError(backupId, added);
   // Several at once: each is a GET of its own (tens of milliseconds from S3), the order is kept.
   return mapBounded(keys, READ_CONCURRENCY, async ({ key, ref }) => {
     const body = await ctx.vault.get(key);
+    const commitment = committed?.get(key);
+    if (commitment) {
+      const sha256 = createHash('sha256').update(body).digest('hex');
+      if (sha256 !== commitment.sha256 || body.length !== commitment.size) {
+        throw new BackupIntegrityError(backupId, [`${key} was altered: ${body.length} bytes with SHA-256 ${sha256} where backup.json commits to ${commitment.size} bytes with ${commitment.sha256}`]);
+      }
+    }
     let text: string;
     if (ref.sealed) {
       const sealed = JSON.parse(body.toString('utf8')) as SealedValue;
@@ -316,7 +336,7 @@ export async function applyManifests(
   restore: PreparedRestore,
   send: KubeSend = kubeRequest,
 ): Promise<ApplySummary> {
-  const objects = await readManifests(ctx, restore.backupId);
+  const objects = await readManifests(ctx, restore.backupId, restore.indexSha256);
   const discovered = new Map<string, Promise<{ name: string; kind: string }[]>>();
   const resolved = await Promise.all(objects.map(async (object) => ({ object, kind: await kindOf(kube, object, discovered, send) })));
   const position = (k: CapturedKind) => {

@@ -12,6 +12,7 @@ import { readManifests } from '../../core/restore/manifests.js';
 import { inventoryKey } from '../../core/vault/layout.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 import { createNamespace, startTestCluster, type TestCluster } from '../local/helpers.js';
+import { commitManifests } from '../datamover/helpers.js';
 
 // Capture follows references from what the selector matched (Velero's related items): the
 // Secrets, ConfigMaps, ServiceAccounts, claims and Roles the captured objects name, once each,
@@ -222,6 +223,7 @@ describe('captureManifests with related items', () => {
   });
 
   it('reads every captured object back, sealed ones opened', async () => {
+    await commitManifests(vault, BACKUP);
     const objects = await readManifests({ vault, sealer }, BACKUP);
     const s3 = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 's3-config') as unknown as { data: Record<string, string> };
     expect(parse(s3.data['user.yaml']!)).toEqual({ minio: { secretAccessKey: 'hunter2' } });
@@ -232,6 +234,7 @@ describe('captureManifests with related items', () => {
     const other = new InMemoryVaultStore();
     const sealedConfigMap = vault.objects.get(`backups/${BACKUP}/manifests/core/ConfigMap/milvus/prod.sealed.json`)!;
     await other.put(`backups/${BACKUP}/manifests/core/Secret/milvus/prod.sealed.json`, Buffer.from(sealedConfigMap.body));
+    await commitManifests(other, BACKUP); // as if the swap had come before backup.json
 
     await expect(readManifests({ vault: other, sealer }, BACKUP)).rejects.toThrow(/sealed for .*"kind":"ConfigMap"/);
   });

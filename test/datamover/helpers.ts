@@ -12,7 +12,7 @@ import { reportFailure } from '../../cli/main.js';
 import type { ChunkerParams } from '../../core/datamover/fastcdc.js';
 import { openVault } from '../../core/vault/open.js';
 import { BACKUP_INDEX_FORMAT, gatherCommitments, type BackupIndexDocument } from '../../core/vault/backup-index.js';
-import { backupRecordKey, inventoryKey, milvusStateKey, volumeIndexKey, volumeSummaryKey } from '../../core/vault/layout.js';
+import { backupRecordKey, inventoryKey, manifestsPrefix, milvusStateKey, volumeIndexKey, volumeSummaryKey } from '../../core/vault/layout.js';
 import type { VaultStore } from '../../core/vault/store.js';
 
 /** Tiny chunks so that small test files span many chunks and packs. */
@@ -188,6 +188,24 @@ export async function writeBackupRecord(vault: VaultStore, backupId: string, pvc
   };
   await vault.put(backupRecordKey(backupId), Buffer.from(JSON.stringify(document, null, 2)));
   return document;
+}
+
+/**
+ * A `backup.json` that commits to every object under the backup's manifests (as Finalize's does),
+ * for tests of what reads the manifests; its one volume has no export. Returns its bytes.
+ */
+export async function commitManifests(vault: VaultStore, backupId: string, namespace = 'vector-db'): Promise<Buffer> {
+  const manifests = [];
+  for await (const o of vault.list(manifestsPrefix(backupId))) {
+    const body = await vault.get(o.key);
+    manifests.push({ key: o.key, sha256: createHash('sha256').update(body).digest('hex'), size: body.length });
+  }
+  const pvc = 'data-milvus-etcd-0';
+  const volume = { pvc, role: 'etcd', snapshot: `${backupId}-${pvc}`, indexKey: volumeIndexKey(backupId, pvc), summaryKey: volumeSummaryKey(backupId, pvc), bytesTotal: 0, bytesUploaded: 0, files: 0 };
+  const document: BackupIndexDocument = { format: BACKUP_INDEX_FORMAT, backupId, plan: 'nightly', cluster: { name: 'prod', eksClusterName: 'prod-eks', region: 'eu-west-1' }, namespace, startedAt: '2026-11-23T02:00:00.000Z', completedAt: '2026-11-23T02:09:00.000Z', inventoryKey: inventoryKey(backupId), milvusKey: milvusStateKey(backupId), rowCounts: [], volumes: [volume], manifests };
+  const body = Buffer.from(JSON.stringify(document, null, 2));
+  await vault.put(backupRecordKey(backupId), body);
+  return body;
 }
 
 /** What a `milvus-guard datamover …` run printed and exited with. */

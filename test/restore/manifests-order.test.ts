@@ -4,7 +4,9 @@
  * is a request function the test answers itself: it waits for a step's creates to arrive and
  * then sees exactly which are waiting, so a restore that started the next step early shows in
  * the pending list, and one that created a step's objects one at a time never sends the rest.
+ * readManifests also refuses what changed under the backup since VerifyBackup checked it.
  */
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
@@ -12,9 +14,11 @@ import type { SecretSealer } from '../../core/backup/sealer.js';
 import type { KubeClients } from '../../core/kube/connect.js';
 import type { KubeRequest, KubeResponse } from '../../core/kube/request.js';
 import { applyManifests, readManifests } from '../../core/restore/manifests.js';
-import { manifestKey } from '../../core/vault/layout.js';
+import { BackupIntegrityError } from '../../core/restore/verify.js';
+import { backupRecordKey, manifestKey, manifestsPrefix } from '../../core/vault/layout.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 import type { PreparedRestore } from '../../core/workflow/restore-state.js';
+import { commitManifests } from '../datamover/helpers.js';
 
 const BACKUP = 'b-20260301-020000';
 const FROM = 'vector-db';
@@ -36,6 +40,8 @@ const keyOf = (o: (typeof OBJECTS)[number]): string =>
 async function vaultWithObjects(): Promise<InMemoryVaultStore> {
   const vault = new InMemoryVaultStore();
   for (const o of OBJECTS) await vault.put(keyOf(o), Buffer.from(stringify(o)));
+  // backup.json commits to them, as Finalize writes it (readManifests reads only what it commits to).
+  await commitManifests(vault, BACKUP, FROM);
   return vault;
 }
 
@@ -99,7 +105,8 @@ describe('applying a backup\'s manifests', () => {
       get(target, property, receiver) {
         if (property !== 'get') return Reflect.get(target, property, receiver) as unknown;
         return (key: string) =>
-          new Promise<Buffer>((resolve, reject) => {
+          // backup.json first, at once: it says which manifests there are.
+          !key.startsWith(manifestsPrefix(BACKUP)) ? target.get(key) : new Promise<Buffer>((resolve, reject) => {
             reads.push(() => void target.get(key).then(resolve, reject));
             asked.notify();
           });
@@ -120,5 +127,41 @@ describe('applying a backup\'s manifests', () => {
       'Service/milvus',
       'Milvus/milvus',
     ]);
+  });
+
+  // VerifyBackup checked the manifests hours before (hydration runs in between): what changed
+  // since is refused when they are read to be applied, before anything is created.
+  it('refuses an object added under the backup since, naming it', async () => {
+    const vault = await vaultWithObjects();
+    const added = manifestKey(BACKUP, { group: 'rbac.authorization.k8s.io', kind: 'ClusterRoleBinding', name: 'everyone-admin' });
+    await vault.put(added, Buffer.from('apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: everyone-admin\n'));
+
+    const refused = await readManifests({ vault, sealer: noSealer }, BACKUP).catch((e: unknown) => e);
+
+    expect(refused).toBeInstanceOf(BackupIntegrityError);
+    expect((refused as BackupIntegrityError).breaks).toEqual([`${added} is not committed by backup.json: it was added after the backup`]);
+  });
+
+  it('refuses an object whose bytes changed since, naming it', async () => {
+    const vault = await vaultWithObjects();
+    const key = keyOf(OBJECTS[0]!);
+    await vault.delete(key);
+    await vault.put(key, Buffer.from(stringify({ ...OBJECTS[0], data: { 'user.yaml': 'a: 2' } })));
+
+    const refused = await readManifests({ vault, sealer: noSealer }, BACKUP).catch((e: unknown) => e);
+
+    expect(refused).toBeInstanceOf(BackupIntegrityError);
+    expect((refused as BackupIntegrityError).breaks).toEqual([expect.stringMatching(new RegExp(`^${key} was altered: \\d+ bytes with SHA-256 [0-9a-f]{64} where backup.json commits to \\d+ bytes with [0-9a-f]{64}$`))]);
+  });
+
+  it('refuses a backup.json other than the one the record holds the hash of', async () => {
+    const vault = await vaultWithObjects();
+    const recorded = createHash('sha256').update(await vault.get(backupRecordKey(BACKUP))).digest('hex');
+    await expect(readManifests({ vault, sealer: noSealer }, BACKUP, recorded)).resolves.toHaveLength(OBJECTS.length);
+    const body = await vault.get(backupRecordKey(BACKUP));
+    await vault.delete(backupRecordKey(BACKUP));
+    await vault.put(backupRecordKey(BACKUP), Buffer.concat([body, Buffer.from('\n')]));
+
+    await expect(readManifests({ vault, sealer: noSealer }, BACKUP, recorded)).rejects.toThrow(`backups/${BACKUP}/backup.json is not the document the backup wrote`);
   });
 });
