@@ -286,9 +286,13 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
   )
     .option('--concurrency <n>', 'ranged pack reads in flight, 8 MiB each (default: one per writer thread + 2, 10 to 16; 4 to 16 writer threads, four per core where files average 1 MiB or more, else two)', positiveInt('--concurrency'))
     .option('--restore-id <id>', 'the restore this hydration belongs to: its progress goes to progress/restores/<id>/<volume>.json in the vault')
-    .action(async (flags: VaultFlags & { volume: string; backupId: string; target: string; concurrency?: number; restoreId?: string }) => {
+    .option('--summary-sha256 <hex>', "the SHA-256 the backup's backup.json commits to for this volume's summary: a summary that does not hash to it is refused")
+    .action(async (flags: VaultFlags & { volume: string; backupId: string; target: string; concurrency?: number; restoreId?: string; summarySha256?: string }) => {
       flag('--volume', () => checkVolumeName(flags.volume));
       flag('--backup-id', () => checkBackupId(flags.backupId));
+      if (flags.summarySha256 !== undefined && !/^[0-9a-f]{64}$/.test(flags.summarySha256)) {
+        throw new UserError(`--summary-sha256: ${JSON.stringify(flags.summarySha256)} is not a SHA-256; give 64 lowercase hexadecimal digits`);
+      }
       const vault = await connect(flags, io);
       // Ctrl-C, or the SIGTERM of a hydration Job deleted: stop the writers, keep what resumes.
       const interrupted = onInterrupt(`restore of backup ${flags.backupId} volume ${flags.volume}`, `${flags.target} holds a partial restore; run the command again to resume it`);
@@ -302,6 +306,7 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
             backupId: flags.backupId,
             target: flags.target,
             ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
+            ...(flags.summarySha256 !== undefined ? { summarySha256: flags.summarySha256 } : {}),
             preserveOwnership: io.isRoot,
             ...(flags.restoreId ? { progress: { restoreId: flag('--restore-id', () => checkRestoreId(flags.restoreId!)), log: (l: string) => io.stderr(`${l}\n`) } } : {}),
             onProgress: (p) => update(`restore ${flags.volume}: ${p.files} files, ${formatBytes(p.bytesWritten)} written`),

@@ -25,13 +25,13 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { UserError } from '../errors.js';
 import { withPath } from '../fs-errors.js';
-import { checkBackupId, checkRestoreId, checkVolumeName, restoreProgressKey } from '../vault/layout.js';
+import { checkBackupId, checkRestoreId, checkVolumeName, restoreProgressKey, volumeSummaryKey } from '../vault/layout.js';
 import { packKey } from '../vault/layout.js';
 import { ObjectNotFoundError, ShortReadError, type VaultStore } from '../vault/store.js';
 import { ChunkError } from './chunk-reader.js';
 import { alignedBuffer, DIRECT_MIN_BYTES, RestoreArena, RestoreWriters, sharedAlignedBuffer, WASM_PAGE, type WriterFailure, type WriterOp, type WriterResult } from './restore-writers.js';
 import { displayPath, IndexCorruptError, indexDownloadFailure, IndexReader, TRY_AGAIN, type IndexEntry } from './index-format.js';
-import { hasIndexCommitment, indexMismatches, readVolumeSummary, SummaryCorruptError, type IndexCommitment, type IndexSeen, type VolumeSummary } from './summary.js';
+import { hasIndexCommitment, indexMismatches, readVolumeSummaryHashed, SummaryCorruptError, type IndexCommitment, type IndexSeen, type VolumeSummary } from './summary.js';
 import { ProgressReporter, type ProgressOptions } from './progress.js';
 
 const execFileAsync = promisify(execFile);
@@ -44,6 +44,13 @@ export interface RestoreOptions {
   readonly target: string;
   /** Set owners and groups as recorded (needs root). @default false */
   readonly preserveOwnership?: boolean;
+  /**
+   * The SHA-256 `backup.json` commits to for this volume's summary (the restore workflow passes
+   * it from the document it verified): a summary that does not hash to it is refused before the
+   * target is touched, so a summary written after the backup, with an index and packs of its
+   * own, cannot choose what is restored. @default not checked (a hand-run restore)
+   */
+  readonly summarySha256?: string;
   /**
    * Ranged reads of packs in flight at once, each holding one 8 MiB buffer: the memory bound
    * (see FileFeeder). @default writer threads + 2, at least 10 and at most 16
@@ -182,7 +189,12 @@ async function restoreWith(options: RestoreOptions, reporter: ProgressReporter |
   const { vault, volume, backupId, target } = options;
   const clock = options.clock ?? (() => performance.now());
   const started = clock();
-  const summary = await readVolumeSummary(vault, backupId, volume);
+  const { summary, sha256 } = await readVolumeSummaryHashed(vault, backupId, volume);
+  if (options.summarySha256 !== undefined && sha256 !== options.summarySha256) {
+    throw new SummaryCorruptError(
+      `${volumeSummaryKey(backupId, volume)} in ${vault.url} is not the summary backup ${backupId} commits to: its SHA-256 is ${sha256}, backup.json commits to ${options.summarySha256} (it was written after the backup); restore from another backup`,
+    );
+  }
   // The index knows the totals: the summary records its files and their bytes.
   reporter?.start({ files: summary.stats.files, bytes: summary.stats.bytesTotal });
   const what = `index of backup ${backupId} volume ${volume}`;

@@ -22,6 +22,7 @@ import { RestoreInput, type PreparedRestore, type RestoreSource } from '../workf
 import { withReplication } from '../dr/replication.js';
 import { inspectNamespace, TargetNamespaceNotEmptyError } from './namespace.js';
 import { BackupIncompleteError, readBackupVolumes, readStorageClass, restoredStorageClass, SnapshotUnavailableError, unavailableSnapshot, type BackupVolume } from './volumes.js';
+import { BackupIntegrityError } from './verify.js';
 
 const WHAT = 'the restore input';
 
@@ -191,16 +192,17 @@ export async function prepareRestore(
   const check = await inspectNamespace(await ctx.kube(target), input.targetNamespace);
   if (!check.empty) throw new TargetNamespaceNotEmptyError(input.targetNamespace, check.found);
 
-  // The backup's volumes. A record missing (BackupIncompleteError) or not JSON (SyntaxError) is
-  // refused by the Verify step, naming what is wrong; any other error (the vault unreachable) fails
-  // this step, to be retried, rather than skip the storage-class check below.
-  const volumes = await readBackupVolumes(ctx.vault, backup.backupId).catch((err: unknown) => {
-    if (err instanceof BackupIncompleteError || err instanceof SyntaxError) return undefined;
+  // The backup's volumes. A record missing (BackupIncompleteError), not JSON (SyntaxError) or not
+  // the one the backup wrote (BackupIntegrityError) is refused by the Verify step, naming what is
+  // wrong; any other error (the vault unreachable) fails this step, to be retried, rather than
+  // skip the storage-class check below.
+  const volumes = await readBackupVolumes(ctx.vault, backup.backupId, backup.indexSha256).catch((err: unknown) => {
+    if (err instanceof BackupIncompleteError || err instanceof SyntaxError || err instanceof BackupIntegrityError) return undefined;
     throw err;
   });
   let source: RestoreSource = input.source ?? 'vault';
   if (sameCluster && input.source !== 'vault') {
-    const unavailable = await unavailableSnapshot(await ctx.kube(clusterRef(sourceCluster)), backup.namespace, volumes ?? (await readBackupVolumes(ctx.vault, backup.backupId)));
+    const unavailable = await unavailableSnapshot(await ctx.kube(clusterRef(sourceCluster)), backup.namespace, volumes ?? (await readBackupVolumes(ctx.vault, backup.backupId, backup.indexSha256)));
     if (!unavailable) source = 'snapshot';
     else if (input.source === 'snapshot') throw new SnapshotUnavailableError(unavailable.snapshot, unavailable.problem);
   }

@@ -26,9 +26,11 @@
  * The workflow polls {@link checkVolumeRestore} with a deadline and finally removes the Jobs,
  * snapshots and contents with {@link deleteRestoreTemporaries} (never the PVCs).
  */
+import { createHash } from 'node:crypto';
 import type { V1Job, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import type { DataMoverSettings } from '../backup/context.js';
+import { BackupIntegrityError } from './verify.js';
 import { dataMoverFailure, dataMoverJob } from '../datamover/job.js';
 import { kubeCall, kubeCreateIdempotent, kubeDeleteIdempotent, kubeGetOptional } from '../kube/call.js';
 import type { KubeClients } from '../kube/connect.js';
@@ -67,6 +69,8 @@ export interface BackupVolume {
   labels?: Record<string, string>;
   /** Bytes of its files in the backup (the index's `bytesTotal`): what a hydration writes. */
   bytes?: number;
+  /** The SHA-256 backup.json commits to for its summary: the hydration Job refuses any other. */
+  summarySha256?: string;
 }
 
 /** The backup cannot be restored: its index or a volume's manifest is not in the vault. */
@@ -125,13 +129,18 @@ interface PvcManifest {
   spec?: { storageClassName?: string; accessModes?: string[]; volumeMode?: string; resources?: { requests?: { storage?: string } } };
 }
 
-async function readJson<T>(vault: VaultStore, key: string): Promise<T | undefined> {
+async function readOptional(vault: VaultStore, key: string): Promise<Buffer | undefined> {
   try {
-    return JSON.parse((await vault.get(key)).toString('utf8')) as T;
+    return await vault.get(key);
   } catch (err) {
     if (err instanceof ObjectNotFoundError) return undefined;
     throw err;
   }
+}
+
+async function readJson<T>(vault: VaultStore, key: string): Promise<T | undefined> {
+  const body = await readOptional(vault, key);
+  return body === undefined ? undefined : (JSON.parse(body.toString('utf8')) as T);
 }
 
 /** The larger of two quantities (a PVC may never shrink below what the snapshot holds). */
@@ -146,16 +155,29 @@ function larger(a: string | undefined, b: string | undefined): string | undefine
  * larger than the request, as a resized or rounded-up volume has). Throws
  * {@link BackupIncompleteError} when the index or a PVC manifest is missing.
  */
-export async function readBackupVolumes(vault: VaultStore, backupId: string): Promise<BackupVolume[]> {
-  const index = await readJson<Pick<BackupIndexDocument, 'namespace' | 'inventoryKey' | 'volumes'>>(vault, backupRecordKey(backupId));
-  if (!index) throw new BackupIncompleteError(`backup ${backupId} has no index in vault ${vault.url} (${backupRecordKey(backupId)}): it never completed. Restore another backup`);
+export async function readBackupVolumes(vault: VaultStore, backupId: string, indexSha256?: string): Promise<BackupVolume[]> {
+  const indexBody = await readOptional(vault, backupRecordKey(backupId));
+  if (!indexBody) throw new BackupIncompleteError(`backup ${backupId} has no index in vault ${vault.url} (${backupRecordKey(backupId)}): it never completed. Restore another backup`);
+  // Read hours after VerifyBackup (queued volumes, thaws): the document the record anchors, and
+  // each PVC manifest as it commits to it (sizes, classes and labels come from them).
+  const sha256 = createHash('sha256').update(indexBody).digest('hex');
+  if (indexSha256 !== undefined && sha256 !== indexSha256) {
+    throw new BackupIntegrityError(backupId, [`${backupRecordKey(backupId)} is not the document the backup wrote: its SHA-256 is ${sha256}, the backup's record holds ${indexSha256}`]);
+  }
+  const index = JSON.parse(indexBody.toString('utf8')) as Pick<BackupIndexDocument, 'namespace' | 'inventoryKey' | 'volumes' | 'manifests'>;
+  const committed = new Map((index.manifests ?? []).map((m) => [m.key, m]));
   const inventory = index.inventoryKey ? await readJson<{ volumes?: InventoryVolume[] }>(vault, index.inventoryKey) : undefined;
   const volumes: BackupVolume[] = [];
   for (const v of index.volumes) {
     const key = manifestKey(backupId, { group: 'core', kind: 'PersistentVolumeClaim', namespace: index.namespace, name: v.pvc });
     let manifest: PvcManifest;
     try {
-      manifest = parse((await vault.get(key)).toString('utf8')) as PvcManifest;
+      const body = await vault.get(key);
+      const commitment = committed.get(key);
+      if (commitment && (body.length !== commitment.size || createHash('sha256').update(body).digest('hex') !== commitment.sha256)) {
+        throw new BackupIntegrityError(backupId, [`${key} was altered: backup.json commits to ${commitment.size} bytes with SHA-256 ${commitment.sha256}`]);
+      }
+      manifest = parse(body.toString('utf8')) as PvcManifest;
     } catch (err) {
       if (err instanceof ObjectNotFoundError) throw new BackupIncompleteError(`backup ${backupId} has no manifest of PVC ${v.pvc} in vault ${vault.url} (${key}); restore another backup`);
       throw err;
@@ -174,6 +196,7 @@ export async function readBackupVolumes(vault: VaultStore, backupId: string): Pr
       ...(manifest.spec?.volumeMode ? { volumeMode: manifest.spec.volumeMode } : {}),
       ...(manifest.metadata?.labels ? { labels: manifest.metadata.labels } : {}),
       ...(typeof v.bytesTotal === 'number' ? { bytes: v.bytesTotal } : {}),
+      ...(v.summarySha256 ? { summarySha256: v.summarySha256 } : {}),
     });
   }
   return volumes;
@@ -267,13 +290,13 @@ function restoredPvc(restore: PreparedRestore, v: BackupVolume, dataSource?: str
 }
 
 /** The data-mover Job that fills the fresh PVC `v.pvc` from the vault. */
-export function hydrateJob(settings: DataMoverSettings, timeoutSeconds: number, restore: PreparedRestore, v: Pick<BackupVolume, 'pvc'>): V1Job {
+export function hydrateJob(settings: DataMoverSettings, timeoutSeconds: number, restore: PreparedRestore, v: Pick<BackupVolume, 'pvc' | 'summarySha256'>): V1Job {
   return dataMoverJob(settings, {
     name: hydrateJobName(restore.restoreId, v.pvc),
     labels: restoreLabels(restore.restoreId, 'hydrate', v.pvc),
     annotations: { [RESTORE_ANNOTATION]: restore.restoreId },
     deadlineSeconds: timeoutSeconds,
-    args: ['restore', '--vault', settings.vaultUrl, ...settings.vaultArgs, '--volume', v.pvc, '--backup-id', restore.backupId, '--restore-id', restore.restoreId, '--target', TARGET_MOUNT, '--json'],
+    args: ['restore', '--vault', settings.vaultUrl, ...settings.vaultArgs, '--volume', v.pvc, '--backup-id', restore.backupId, '--restore-id', restore.restoreId, '--target', TARGET_MOUNT, ...(v.summarySha256 ? ['--summary-sha256', v.summarySha256] : []), '--json'],
     volume: { name: 'target', claimName: v.pvc, mountPath: TARGET_MOUNT, readOnly: false },
     // Root, because the restored files must belong to whoever owned them (etcd and MinIO run
     // as their own users and refuse data they cannot write), with only the capabilities that
@@ -371,7 +394,7 @@ export async function startVolumeRestore(
   restore: PreparedRestore,
   now: Date,
 ): Promise<VolumeRestore> {
-  const volumes = await readBackupVolumes(vault, restore.backupId);
+  const volumes = await readBackupVolumes(vault, restore.backupId, restore.indexSha256);
   const namespace = restore.to.namespace;
   const items: VolumeRestoreItem[] = [];
   if (restore.source === 'snapshot') {

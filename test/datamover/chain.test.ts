@@ -249,6 +249,22 @@ describe('restore checks the chain', () => {
     await expect(access(target)).rejects.toThrow(/ENOENT/);
   });
 
+  it('refuses a summary other than the one backup.json commits to, before it creates anything, and restores the committed one', async () => {
+    // A summary written after the backup, over an index and packs of its own, is consistent in
+    // itself: only backup.json's commitment (which the workflow passes) tells it apart.
+    const vault = copyOf(base);
+    const committed = (JSON.parse((await vault.get(backupRecordKey(BACKUP))).toString()) as { volumes: { pvc: string; summarySha256: string }[] }).volumes.find((v) => v.pvc === ETCD)!.summarySha256;
+    const other = createHash('sha256').update('another summary').digest('hex');
+    const target = join(await tempDir('chain-restore'), 'target');
+
+    const error = await restoreVolume({ vault, volume: ETCD, backupId: BACKUP, target, workers: 0, summarySha256: other }).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(SummaryCorruptError);
+    expect((error as Error).message).toBe(`${volumeSummaryKey(BACKUP, ETCD)} in ${vault.url} is not the summary backup ${BACKUP} commits to: its SHA-256 is ${committed}, backup.json commits to ${other} (it was written after the backup); restore from another backup`);
+    await expect(access(target)).rejects.toThrow(/ENOENT/);
+    await expect(restoreVolume({ vault, volume: ETCD, backupId: BACKUP, target, workers: 0, summarySha256: committed })).resolves.toMatchObject({ files: 1 });
+  });
+
   it('fails after hydration, naming the difference, when the index lost files its summary records', async () => {
     // A summary without commitments (written before the chain) cannot catch it up front.
     const vault = copyOf(base);

@@ -169,6 +169,7 @@ describe('datamover CLI', () => {
     [['backup', '--source', '/tmp', '--vault', 'file:///tmp/v', '--volume', 'v', '--backup-id', 'b1', '--retain-until', '2020-01-01'], '--retain-until: '],
     [['backup', '--source', '/tmp', '--vault', 'file:///tmp/v', '--volume', 'v', '--backup-id', 'b1', '--workers', '0'], '--workers: '],
     [['verify', '--vault', 'file:///tmp/v', '--volume', 'v'], '--backup-id is missing'],
+    [['restore', '--vault', 'file:///tmp/v', '--volume', 'v', '--backup-id', 'b1', '--target', '/tmp/r', '--summary-sha256', 'ABC'], '--summary-sha256: '],
   ])('refuses bad input with a UserError naming the flag: %j', async (args, start) => {
     const attempt = run(args);
 

@@ -164,6 +164,13 @@ describe('a restore from the vault into another namespace', () => {
     expect(started.items.filter((i) => !i.small)).toHaveLength(DEFAULT_HYDRATION_CONCURRENCY);
     expect(started.items.filter((i) => i.small).map((i) => i.role)).toEqual(['etcd', 'etcd', 'etcd']);
     expect((await kube.core.listNamespacedPersistentVolumeClaim({ namespace: TARGET })).items).toHaveLength(7);
+    // Each Job refuses any summary but the one backup.json commits to for its volume.
+    const committed = JSON.parse((await services.vault.get(backupRecordKey(BACKUP_ID))).toString('utf8')) as { volumes: { pvc: string; summarySha256: string }[] };
+    for (const job of (await kube.batch.listNamespacedJob({ namespace: TARGET })).items) {
+      const args = job.spec!.template.spec!.containers[0]!.args!;
+      const pvc = args[args.indexOf('--volume') + 1];
+      expect([pvc, args[args.indexOf('--summary-sha256') + 1]]).toEqual([pvc, committed.volumes.find((v) => v.pvc === pvc)!.summarySha256]);
+    }
 
     volumes = await hydrate(ctx, restore(), started);
 
