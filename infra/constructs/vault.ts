@@ -14,7 +14,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { acknowledgeWildcardResources } from '../nag.js';
-import { PACKS_PREFIX, PROGRESS_PREFIX } from '../../core/vault/layout.js';
+import { BACKUP_PROGRESS_PREFIX, BACKUPS_PREFIX, PACKS_PREFIX, PROGRESS_PREFIX, VOLUMES_PREFIX } from '../../core/vault/layout.js';
 import { ARCHIVABLE_TAG } from '../../core/vault/store.js';
 
 /** Object Lock modes: GOVERNANCE can be lifted by a privileged principal, COMPLIANCE by no one. */
@@ -269,6 +269,32 @@ export class Vault extends Construct {
       actions: ['s3:GetObject', 's3:PutObject', 's3:GetObjectRetention', 's3:PutObjectRetention', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
       resourceArns: [this.bucket.arnForObjects('*')],
     })
+      .combine(iam.Grant.addToPrincipal({ grantee, actions: ['s3:ListBucket', 's3:ListBucketMultipartUploads'], resourceArns: [this.bucket.bucketArn] }))
+      .combine(this.encryptionKey.grant(grantee, 'kms:Decrypt', 'kms:GenerateDataKey'));
+  }
+
+  /**
+   * The objects an export data mover writes (see `grantWriteExports`). A file index's key ends
+   * in index.jsonl.gz (core/vault/layout.ts volumeIndexKey): an ARN's wildcard also spans
+   * slashes, so a pattern ending at the volume's directory would match a manifest of a namespace
+   * named "volumes", whose key ends in .yaml or .sealed.json.
+   */
+  exportObjectArns(): string[] {
+    return [...this.objectArns([PACKS_PREFIX, VOLUMES_PREFIX, BACKUP_PROGRESS_PREFIX]), this.bucket.arnForObjects(`${BACKUPS_PREFIX}*/volumes/*/index.jsonl.gz`)];
+  }
+
+  /**
+   * What an export data mover writes, and nothing else: packs, volume file indexes
+   * (`backups/<id>/volumes/...`), volume summaries and its progress reports, with their Object
+   * Lock dates (a reused pack's lock is extended). It reads the whole vault (a parent's index,
+   * its summaries). Not `backup.json`, the manifests or the inventory: a pod in a plan's namespace
+   * may use this role, and on a versioned bucket a write adds a version over a locked one, so the
+   * documents a restore creates cluster objects from stay out of its reach (each summary it could
+   * replace is committed to by `backup.json`, which the catalog record anchors). No delete.
+   */
+  grantWriteExports(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject', 's3:GetObjectRetention'], resourceArns: [this.bucket.arnForObjects('*')] })
+      .combine(iam.Grant.addToPrincipal({ grantee, actions: ['s3:PutObject', 's3:PutObjectRetention', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'], resourceArns: this.exportObjectArns() }))
       .combine(iam.Grant.addToPrincipal({ grantee, actions: ['s3:ListBucket', 's3:ListBucketMultipartUploads'], resourceArns: [this.bucket.bucketArn] }))
       .combine(this.encryptionKey.grant(grantee, 'kms:Decrypt', 'kms:GenerateDataKey'));
   }

@@ -200,7 +200,7 @@ export class PrimaryStack extends Stack {
         ...plans.map((p) => ({ clusterName: p.cluster.eksClusterName, namespace: drillNamespaceOf(p.plan.namespace) })),
       ],
     });
-    if (this.dataMover.role) this.vault.grantReadWriteChunks(this.dataMover.role);
+    if (this.dataMover.role) this.vault.grantWriteExports(this.dataMover.role);
     this.vault.grantRead(this.dataMover.restoreRole);
     // Hydration Jobs report their progress (core/datamover/progress.ts): small objects under
     // progress/restores/ only, each with its own short lock (so s3:PutObjectRetention there too).
@@ -393,7 +393,10 @@ export class PrimaryStack extends Stack {
     for (const fn of this.steps.functions.values()) {
       acknowledge(fn.function, 'AwsSolutions-L1', 'Node.js 22 is the runtime the bundle targets (esbuild target node22) and is tested on; moving to a newer runtime is a deliberate change of both.');
     }
-    if (this.dataMover.role) acknowledgeWildcardResources(this.dataMover.role, [this.vault.bucket.arnForObjects('*')], 'The data mover writes packs, indexes and summaries anywhere in the vault; the vault holds nothing else. No delete.');
+    if (this.dataMover.role) {
+      acknowledgeWildcardResources(this.dataMover.role, [this.vault.bucket.arnForObjects('*')], "An export reads its parent's index and summaries, and the locks of the packs it reuses, wherever they are in the vault. Read only.");
+      acknowledgeWildcardResources(this.dataMover.role, this.vault.exportObjectArns(), 'An export writes packs, file indexes, volume summaries and its progress, named at run time; only those keys, never backup.json or manifests. No delete.');
+    }
     acknowledgeWildcardResources(this.dataMover.restoreRole, [this.vault.bucket.arnForObjects('*')], 'A hydration Job reads the packs and indexes of the backup it restores, wherever they are in the vault. Read only.');
     acknowledgeWildcardResources(this.dataMover.restoreRole, [this.vault.bucket.arnForObjects(`${RESTORE_PROGRESS_PREFIX}*`)], 'A hydration Job writes its progress (one small object per volume, with its own one-day lock) under progress/restores/<restore>/, named at run time; its only writes.');
     acknowledgeWildcardResources(

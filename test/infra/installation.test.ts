@@ -612,14 +612,18 @@ describe('data mover', () => {
     expect(JSON.stringify(puts[0]!.Resource)).toMatch(/"\/progress\/restores\/\*"\]\]\}$/);
   });
 
-  it('lets the data-mover role write the vault but never delete from it', () => {
+  it('lets the data-mover role write what an export writes, never backup.json, manifests or the inventory, and never delete', () => {
     const statements = Object.values(primary.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: Match.stringLikeRegexp('^DataMoverRole') }] } })).flatMap(
-      (p) => (p.Properties.PolicyDocument as { Statement: { Action: unknown }[] }).Statement,
+      (p) => (p.Properties.PolicyDocument as { Statement: { Action: unknown; Resource: unknown }[] }).Statement,
     );
     const actions = statements.flatMap((st) => [st.Action].flat()) as string[];
 
     expect(actions).toEqual(expect.arrayContaining(['s3:PutObject']));
     expect(actions.filter((a) => /Delete/.test(a))).toEqual([]);
+    // Every resource a write names, as the object key pattern after the bucket's ARN.
+    const puts = statements.filter((st) => ([st.Action].flat() as string[]).some((a) => /^s3:Put/.test(a)));
+    const keys = puts.flatMap((st) => [st.Resource].flat()).map((r) => (JSON.stringify(r).match(/"\/([^"]*)"\]\]\}$/) ?? [])[1]);
+    expect(keys.sort()).toEqual(['backups/*/volumes/*/index.jsonl.gz', 'data/packs/*', 'progress/backups/*', 'volumes/*']);
   });
 });
 
