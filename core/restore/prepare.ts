@@ -202,7 +202,8 @@ export async function prepareRestore(
   });
   let source: RestoreSource = input.source ?? 'vault';
   if (sameCluster && input.source !== 'vault') {
-    const unavailable = await unavailableSnapshot(await ctx.kube(clusterRef(sourceCluster)), backup.namespace, volumes ?? (await readBackupVolumes(ctx.vault, backup.backupId, backup.indexSha256)));
+    // Without volumes (the document is refused above) VerifyBackup fails the restore, recorded.
+    const unavailable = await unavailableSnapshot(await ctx.kube(clusterRef(sourceCluster)), backup.namespace, volumes ?? []);
     if (!unavailable) source = 'snapshot';
     else if (input.source === 'snapshot') throw new SnapshotUnavailableError(unavailable.snapshot, unavailable.problem);
   }

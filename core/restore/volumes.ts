@@ -174,6 +174,8 @@ export async function readBackupVolumes(vault: VaultStore, backupId: string, ind
     try {
       const body = await vault.get(key);
       const commitment = committed.get(key);
+      // A document written before the chain commits to no manifests: nothing to check against.
+      if (index.manifests !== undefined && !commitment) throw new BackupIntegrityError(backupId, [`${key} is not committed by backup.json: it was added after the backup`]);
       if (commitment && (body.length !== commitment.size || createHash('sha256').update(body).digest('hex') !== commitment.sha256)) {
         throw new BackupIntegrityError(backupId, [`${key} was altered: backup.json commits to ${commitment.size} bytes with SHA-256 ${commitment.sha256}`]);
       }
@@ -460,7 +462,7 @@ export async function startVolumeRestore(
     for (const v of ordered) {
       const job = hydrateJobName(restore.restoreId, v.pvc);
       const small = isSmall(ctx, v);
-      const item = { pvc: v.pvc, role: v.role, ...(small ? { small } : {}), done: false };
+      const item = { pvc: v.pvc, role: v.role, ...(small ? { small } : {}), ...(v.summarySha256 ? { summarySha256: v.summarySha256 } : {}), done: false };
       if (made.has(job)) {
         items.push({ ...item, job });
       } else if (small || slots > 0) {

@@ -127,6 +127,11 @@ export const VolumeRestoreItem = z.strictObject({
    * those count against the bound, as they did.
    */
   small: z.boolean().optional(),
+  /**
+   * Vault source: the SHA-256 backup.json commits to for the volume's summary, which its Job
+   * (started now or once a slot frees) passes the data mover as `--summary-sha256`.
+   */
+  summarySha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   done: z.boolean(),
 });
 export type VolumeRestoreItem = z.infer<typeof VolumeRestoreItem>;

@@ -5,13 +5,16 @@
  * size. Against a recording Kubernetes fake (PVCs and Jobs kept in maps, a Job completed when the
  * test says) and an in-memory vault holding a backup's index and PVC manifests.
  */
+import { createHash } from 'node:crypto';
 import { beforeEach, describe, expect, it } from '@jest/globals';
 import { stringify } from 'yaml';
 import type { V1Job, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import type { KubeClients } from '../../core/kube/connect.js';
 import { hydrateJobName } from '../../core/restore/names.js';
-import { checkVolumeRestore, hydrateJob, SMALL_ETCD_BYTES, startQueuedHydrations, startVolumeRestore, type HydrationContext } from '../../core/restore/volumes.js';
+import { checkVolumeRestore, hydrateJob, readBackupVolumes, SMALL_ETCD_BYTES, startQueuedHydrations, startVolumeRestore, type HydrationContext } from '../../core/restore/volumes.js';
+import { BackupIntegrityError } from '../../core/restore/verify.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
+import type { CommittedObject } from '../../core/vault/backup-index.js';
 import { backupRecordKey, manifestKey } from '../../core/vault/layout.js';
 import { VolumeRestore, type PreparedRestore } from '../../core/workflow/restore-state.js';
 
@@ -54,12 +57,16 @@ const MINIO = [minio(0, 400), minio(1, 380), minio(2, 350), minio(3, 300)];
 
 const job = (pvc: string) => hydrateJobName(restore.restoreId, pvc);
 
+/** What the backup's index commits to for the summary of `pvc` (a stand-in digest per volume). */
+const summaryHash = (pvc: string): string => createHash('sha256').update(`summary of ${pvc}`).digest('hex');
+
 /** A backup in the vault: its index (`bytesTotal` only where `bytes` is given) and a PVC manifest per volume. */
-async function vaultWith(volumes: readonly { pvc: string; role: string; bytes?: number }[]): Promise<InMemoryVaultStore> {
+async function vaultWith(volumes: readonly { pvc: string; role: string; bytes?: number }[], manifests?: readonly CommittedObject[]): Promise<InMemoryVaultStore> {
   const vault = new InMemoryVaultStore();
   const index = {
+    ...(manifests ? { manifests } : {}),
     namespace: FROM,
-    volumes: volumes.map((v) => ({ pvc: v.pvc, role: v.role, snapshot: `${BACKUP}-${v.pvc}`, ...(v.bytes === undefined ? {} : { bytesTotal: v.bytes }) })),
+    volumes: volumes.map((v) => ({ pvc: v.pvc, role: v.role, snapshot: `${BACKUP}-${v.pvc}`, summarySha256: summaryHash(v.pvc), ...(v.bytes === undefined ? {} : { bytesTotal: v.bytes }) })),
   };
   await vault.put(backupRecordKey(BACKUP), Buffer.from(JSON.stringify(index)));
   for (const v of volumes) {
@@ -197,6 +204,12 @@ describe('small etcd volumes hydrate outside the bound', () => {
     next = await poll(state);
     expect(next.started).toEqual(['export-production-milvus-minio-4']);
     expect(k.created).toHaveLength(8);
+    // Every Job, the queued one too, refuses any summary but the one backup.json commits to.
+    for (const [name, j] of k.jobs) {
+      const args = j.spec!.template.spec!.containers[0]!.args!;
+      const pvc = args[args.indexOf('--volume') + 1]!;
+      expect([name, args[args.indexOf('--summary-sha256') + 1]]).toEqual([name, summaryHash(pvc)]);
+    }
   });
 
   it('does not count running small Jobs when it fills the slots finished large ones left', async () => {
@@ -258,5 +271,37 @@ describe('small etcd volumes hydrate outside the bound', () => {
 
     expect(next.started).toEqual([]);
     expect(next.state.items.find((i) => i.pvc === MINIO[3]!.pvc)?.job).toBeUndefined();
+  });
+});
+
+describe('the volumes read hours after VerifyBackup', () => {
+  const pvcKey = (pvc: string) => manifestKey(BACKUP, { group: 'core', kind: 'PersistentVolumeClaim', namespace: FROM, name: pvc });
+  /** The vault of one etcd volume whose backup.json commits to its PVC manifest as written. */
+  async function committed(): Promise<{ vault: InMemoryVaultStore; indexSha256: string }> {
+    const plain = await vaultWith([etcd(0)]);
+    const body = await plain.get(pvcKey(etcd(0).pvc));
+    const vault = await vaultWith([etcd(0)], [{ key: pvcKey(etcd(0).pvc), sha256: createHash('sha256').update(body).digest('hex'), size: body.length }]);
+    return { vault, indexSha256: createHash('sha256').update(await vault.get(backupRecordKey(BACKUP))).digest('hex') };
+  }
+
+  it('are read from the backup.json the record anchors, each PVC manifest as committed', async () => {
+    const { vault, indexSha256 } = await committed();
+
+    expect(await readBackupVolumes(vault, BACKUP, indexSha256)).toEqual([expect.objectContaining({ pvc: etcd(0).pvc, size: '500Gi', summarySha256: summaryHash(etcd(0).pvc) })]);
+    await expect(readBackupVolumes(vault, BACKUP, createHash('sha256').update('other').digest('hex'))).rejects.toThrow(`backups/${BACKUP}/backup.json is not the document the backup wrote`);
+  });
+
+  it('refuses a PVC manifest that changed, or one backup.json does not commit to', async () => {
+    const { vault, indexSha256 } = await committed();
+    const key = pvcKey(etcd(0).pvc);
+    const body = await vault.get(key);
+    await vault.delete(key);
+    await vault.put(key, Buffer.from(body.toString('utf8').replace('500Gi', '1Gi')));
+
+    await expect(readBackupVolumes(vault, BACKUP, indexSha256)).rejects.toThrow(BackupIntegrityError);
+    await expect(readBackupVolumes(vault, BACKUP, indexSha256)).rejects.toThrow(`${key} was altered`);
+
+    const uncommitted = await vaultWith([etcd(0)], []);
+    await expect(readBackupVolumes(uncommitted, BACKUP)).rejects.toThrow(`${key} is not committed by backup.json`);
   });
 });
