@@ -27,6 +27,7 @@
  * Each region's records are items of their own (`ReplicationRecord`), written only by that
  * region's check; a `Complete` one is never replaced, so an older, overlapping run cannot undo it.
  */
+import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { multiRegionKeyId, SEALED_FORMAT } from '../backup/sealer.js';
 import type { BackupCatalog } from '../catalog/catalog.js';
@@ -59,13 +60,24 @@ export interface NeededObjects {
   readonly sealed: string[];
 }
 
-async function readDocument(vault: VaultStore, backupId: string): Promise<BackupIndexDocument | undefined> {
+/**
+ * The backup's `backup.json` in `vault`; with `indexSha256` (the catalog record's), only the
+ * document Finalize wrote: a version written after it would be refused by the failover's
+ * VerifyBackup, so it must not count the backup complete here.
+ */
+async function readDocument(vault: VaultStore, backupId: string, indexSha256?: string): Promise<BackupIndexDocument | undefined> {
+  let body: Buffer;
   try {
-    return BackupIndexDocument.parse(JSON.parse((await vault.get(backupRecordKey(backupId))).toString('utf8')));
+    body = await vault.get(backupRecordKey(backupId));
   } catch (err) {
     if (err instanceof ObjectNotFoundError) return undefined;
     throw err;
   }
+  const sha256 = createHash('sha256').update(body).digest('hex');
+  if (indexSha256 !== undefined && sha256 !== indexSha256) {
+    throw new Error(`${backupRecordKey(backupId)} in ${vault.url} has SHA-256 ${sha256}, not the ${indexSha256} the backup's record holds: it is not the document the backup wrote, and a restore refuses it (BackupCorrupt)`);
+  }
+  return BackupIndexDocument.parse(JSON.parse(body.toString('utf8')));
 }
 
 /**
@@ -74,8 +86,15 @@ async function readDocument(vault: VaultStore, backupId: string): Promise<Backup
  * `objectParent` names an earlier backup with a bucket copy that is complete there, whose copied
  * objects need none either.
  */
-export async function neededObjects(vault: VaultStore, backupId: string, parentDone: (parentId: string) => boolean, objectParent?: CommittedCopy, recordedCopy?: { readonly sha256: string }): Promise<NeededObjects> {
-  const doc = await readDocument(vault, backupId);
+export async function neededObjects(
+  vault: VaultStore,
+  backupId: string,
+  parentDone: (parentId: string) => boolean,
+  objectParent?: CommittedCopy,
+  recordedCopy?: { readonly sha256: string },
+  indexSha256?: string,
+): Promise<NeededObjects> {
+  const doc = await readDocument(vault, backupId, indexSha256);
   if (!doc) return { keys: [backupRecordKey(backupId)], missing: backupRecordKey(backupId), sealed: [] };
   const manifests = (doc.manifests ?? []).map((m) => m.key);
   const keys = [backupRecordKey(backupId), doc.inventoryKey, doc.milvusKey, ...manifests];
@@ -184,7 +203,7 @@ export async function checkBackupReplication(
   outOfTime: () => boolean = () => false,
   objectParent?: CommittedCopy,
 ): Promise<ReplicationEntry> {
-  const needed = await neededObjects(vault, record.backupId, parentDone, objectParent, record.objectCopy);
+  const needed = await neededObjects(vault, record.backupId, parentDone, objectParent, record.objectCopy, record.indexSha256);
   const checkedAt = now.toISOString();
   const late = now.getTime() - Date.parse(record.completedAt ?? record.startedAt) > REPLICATION_WINDOW_SECONDS * 1000;
   const waiting = (confirmed: number, firstMissing?: string): ReplicationEntry => ({ status: late ? 'Late' : 'Pending', checkedAt, objects: needed.keys.length, confirmed, ...(firstMissing ? { firstMissing } : {}) });

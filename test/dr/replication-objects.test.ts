@@ -1,10 +1,11 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { InMemoryCatalog } from '../../core/catalog/memory.js';
 import { loadConfigFile } from '../../core/config/parse.js';
 import type { Config } from '../../core/config/schema.js';
 import { checkReplicationStep, neededObjects } from '../../core/dr/replication.js';
 import { objectCopyCommitKey, objectManifestPageKey } from '../../core/objectstore/layout.js';
+import { backupRecordKey } from '../../core/vault/layout.js';
 import { backupInput } from '../backup/catalog-helpers.js';
 import { bucketCopies, objectKeyOf, workflowBackup, type BucketCopies } from '../retention/bucket-copies.js';
 
@@ -95,5 +96,20 @@ describe('replication of a bucket copy', () => {
 
     expect(result.errors).toEqual([expect.stringMatching(/^backup b1: .*commit\.json .* has SHA-256 /)]);
     expect(result.complete).toBe(1);
+  });
+
+  it('reports a backup whose backup.json in the region is not the one its record holds the hash of, and checks the others', async () => {
+    await backup('b1', T0, { 'insert_log/1/a': randomBytes(10) });
+    await backup('b2', new Date(T0.getTime() + DAY), { 'insert_log/1/b': randomBytes(10) });
+    const body = await copies.vault.get(backupRecordKey('b1'));
+    await catalog.updateBackup('b1', { indexSha256: createHash('sha256').update(body).digest('hex') });
+    await copies.vault.delete(backupRecordKey('b1'));
+    await copies.vault.put(backupRecordKey('b1'), Buffer.concat([body, Buffer.from('\n')]));
+
+    const result = await check();
+
+    expect(result.errors).toEqual([expect.stringMatching(/^backup b1: backups\/b1\/backup\.json .* is not the document the backup wrote/)]);
+    expect(result.complete).toBe(1);
+    expect(await entryOf('b1')).toBeUndefined();
   });
 });
