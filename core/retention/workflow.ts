@@ -426,10 +426,12 @@ export async function applyPolicy(s: Pick<RetentionServices, 'catalog' | 'vault'
     if (i < resumeAt) continue;
     const record = byId.get(k.backupId)!;
     if (record.status !== 'Available') continue;
-    // Always after the run's clock (see lockDate): S3 refuses a retain-until date in the past.
+    // S3 refuses a retain-until date in the past, and one behind the run's clock protects
+    // nothing: such a date is left unset. Only a backup kept by its legal hold alone has one
+    // (keptLockDate renews every other keep without an end date); the hold protects it.
     const until = new Date(k.retainUntil);
     const current = record.retainUntil ? new Date(record.retainUntil) : undefined;
-    const raise = !current || until.getTime() > current.getTime();
+    const raise = until.getTime() > Date.parse(run.now) && (!current || until.getTime() > current.getTime());
     try {
       if (raise) {
         const offset = i === resumeAt ? options.resume!.offset : 0;

@@ -215,6 +215,31 @@ describe('lock extension', () => {
     expect(renewed.locksExtended).toBe(objects);
     expect((await catalog.getBackup('only'))?.retention).toEqual({ rules: ['latest', 'newest-available'], evaluatedAt: later.toISOString() });
   });
+
+  it('renews no date for a backup kept only by its legal hold: the hold protects it, and a date would outlast a release', async () => {
+    await backup('held', T0, { 'a.bin': randomBytes(50_000) });
+    await backup('newest', new Date(T0.getTime() + 86_400_000), { 'b.bin': randomBytes(50_000) });
+    now = new Date(T0.getTime() + 400 * 86_400_000);
+    await catalog.updateBackup('held', { hold: { reason: 'litigation', at: now.toISOString() } }, { onlyIf: ['Available'] });
+    const extended: string[] = [];
+    const extend = vault.extendRetention.bind(vault);
+    vault.extendRetention = async (key, until) => {
+      extended.push(key);
+      return extend(key, until);
+    };
+
+    const outcome = await applyPolicy({ catalog, vault }, run(now), resolvePlan(config, PLAN), await catalog.listBackups(), { keepSnapshots: 1 });
+
+    expect(outcome.kept.map((k) => [k.backupId, k.rules])).toEqual([
+      ['newest', ['latest', 'newest-available']],
+      ['held', ['hold']],
+    ]);
+    expect(extended.filter((k) => k.startsWith(backupPrefix('held')))).toEqual([]);
+    expect(extended.filter((k) => k.startsWith(backupPrefix('newest'))).length).toBeGreaterThan(0);
+    expect(outcome.errors).toEqual([]);
+    expect(await catalog.getBackup('held')).toMatchObject({ retention: { rules: ['hold'], evaluatedAt: now.toISOString() } });
+    expect((await catalog.getBackup('held'))?.retainUntil).toBeUndefined();
+  });
 });
 
 describe('tiering by reference', () => {
