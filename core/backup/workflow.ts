@@ -5,7 +5,6 @@
  * the step in the catalog's timeline — start, end, outcome — so `backup describe` shows where
  * a backup is and where a failed one failed.
  */
-import { createHash } from 'node:crypto';
 import { resolvePlan, type ResolvedPlan } from '../config/resolve.js';
 import type { Config } from '../config/schema.js';
 import { deadlineAfter } from '../deadline.js';
@@ -45,6 +44,7 @@ import { BACKUP_INDEX_FORMAT, ExportIncompleteError, gatherCommitments, type Bac
 import { backupRecordKey, failedMarkerKey, hookRunsKey, milvusStateKey, volumeIndexKey, volumeSummaryKey } from '../vault/layout.js';
 import { BackupInProgressError, BackupNotFoundError, LockHolderEndedError, RecordFinalError, RetentionRunningError } from '../catalog/catalog.js';
 import { backupRetainUntil, lockingWrites } from '../retention/locking.js';
+import { sha256Hex } from '../datamover/summary.js';
 import { publishRecorded } from './events.js';
 
 type Services<K extends keyof BackupServices> = Pick<BackupServices, K>;
@@ -409,7 +409,7 @@ export async function finalizeStep(
       sizeBytes,
       bytesUploaded,
       indexKey,
-      indexSha256: createHash('sha256').update(body).digest('hex'),
+      indexSha256: sha256Hex(body),
       components: index.volumes.map((v) => ({ pvc: v.pvc, role: v.role, snapshot: v.snapshot, status: 'Exported' as const, bytesTotal: v.bytesTotal, bytesUploaded: v.bytesUploaded, files: v.files })),
     });
     const result = { backupId: id, plan: backup.plan, status: 'Available' as const, durationSeconds, sizeBytes, bytesUploaded, indexKey };

@@ -27,14 +27,13 @@
  * Each region's records are items of their own (`ReplicationRecord`), written only by that
  * region's check; a `Complete` one is never replaced, so an older, overlapping run cannot undo it.
  */
-import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { multiRegionKeyId, SEALED_FORMAT } from '../backup/sealer.js';
 import type { BackupCatalog } from '../catalog/catalog.js';
 import type { BackupRecord, ReplicationEntry, ReplicationRecord } from '../catalog/record.js';
 import { replicatesInto } from '../config/resolve.js';
 import type { Config } from '../config/schema.js';
-import { readVolumeSummary } from '../datamover/summary.js';
+import { readVolumeSummary, sha256Hex } from '../datamover/summary.js';
 import { BackupIndexDocument, packsOfIndex } from '../vault/backup-index.js';
 import { backupRecordKey, packKey } from '../vault/layout.js';
 import { objectCopyCommitKey, objectManifestPageKey } from '../objectstore/layout.js';
@@ -73,7 +72,7 @@ async function readDocument(vault: VaultStore, backupId: string, indexSha256?: s
     if (err instanceof ObjectNotFoundError) return undefined;
     throw err;
   }
-  const sha256 = createHash('sha256').update(body).digest('hex');
+  const sha256 = sha256Hex(body);
   if (indexSha256 !== undefined && sha256 !== indexSha256) {
     throw new Error(`${backupRecordKey(backupId)} in ${vault.url} has SHA-256 ${sha256}, not the ${indexSha256} the backup's record holds: it is not the document the backup wrote, and a restore refuses it (BackupCorrupt)`);
   }

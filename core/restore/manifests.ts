@@ -13,7 +13,6 @@
  * operator adopts objects that already exist instead of replacing them. Whichever comes first,
  * the second create finds the object and counts it as `existing`.
  */
-import { createHash } from 'node:crypto';
 import { parseDocument } from 'yaml';
 import { parse } from 'yaml';
 import { getOptional } from '../backup/capture.js';
@@ -26,6 +25,7 @@ import type { KubeClients } from '../kube/connect.js';
 import { KubernetesRequestError } from '../kube/errors.js';
 import { kubeRequest, type KubeRequest, type KubeResponse } from '../kube/request.js';
 import { mapBounded } from '../objectstore/bounded.js';
+import { commitmentMismatch } from '../vault/backup-index.js';
 import { manifestsPrefix, parseManifestKey } from '../vault/layout.js';
 import type { VaultStore } from '../vault/store.js';
 import type { ApplySummary, PreparedRestore } from '../workflow/restore-state.js';
@@ -136,12 +136,8 @@ export async function readManifests(ctx: { readonly vault: VaultStore; readonly 
   return mapBounded(keys, READ_CONCURRENCY, async ({ key, ref }) => {
     const body = await ctx.vault.get(key);
     const commitment = committed?.get(key);
-    if (commitment) {
-      const sha256 = createHash('sha256').update(body).digest('hex');
-      if (sha256 !== commitment.sha256 || body.length !== commitment.size) {
-        throw new BackupIntegrityError(backupId, [`${key} was altered: ${body.length} bytes with SHA-256 ${sha256} where backup.json commits to ${commitment.size} bytes with ${commitment.sha256}`]);
-      }
-    }
+    const altered = commitment && commitmentMismatch(body, commitment);
+    if (altered) throw new BackupIntegrityError(backupId, [`${key} ${altered}`]);
     let text: string;
     if (ref.sealed) {
       const sealed = JSON.parse(body.toString('utf8')) as SealedValue;

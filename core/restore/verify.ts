@@ -22,9 +22,8 @@
  * recorded, so a missing or altered object fails that step (before the Milvus CR is created)
  * rather than restoring wrong; `milvus-guard datamover verify` checks every object.
  */
-import { createHash } from 'node:crypto';
 import { displayPath, IndexCorruptError, IndexReader, type IndexEntry } from '../datamover/index-format.js';
-import { hasIndexCommitment, indexMismatches, readVolumeSummary, SummaryCorruptError, type VolumeSummary } from '../datamover/summary.js';
+import { hasIndexCommitment, indexMismatches, readVolumeSummary, sha256Hex, SummaryCorruptError, type VolumeSummary } from '../datamover/summary.js';
 import { UserError } from '../errors.js';
 import { BackupIndexDocument, checkBackupRecord } from '../vault/backup-index.js';
 import { backupRecordKey, InvalidKeyPartError, packKey, volumeSummaryKey } from '../vault/layout.js';
@@ -121,12 +120,7 @@ export async function readBackupIndex(vault: VaultStore, backupId: string, index
     if (!(err instanceof ObjectNotFoundError)) throw err;
     throw new BackupIndexInvalidError(backupId, `backup ${backupId} has no index in the vault: it never finished or was expired (${key} is missing in ${vault.url}); ${remedy}`, { cause: err });
   }
-  if (indexSha256 !== undefined) {
-    const actual = createHash('sha256').update(body).digest('hex');
-    // Every later link is checked against this document: one that is not Finalize's could name
-    // other summaries and manifests, with their own hashes.
-    if (actual !== indexSha256) throw new BackupIntegrityError(backupId, [`${key} is not the document the backup wrote: its SHA-256 is ${actual}, the backup's record holds ${indexSha256} (written after the backup completed; on S3 the version Finalize wrote stays in the bucket, noncurrent, under its Object Lock)`]);
-  }
+  requireIndexSha256(backupId, body, indexSha256);
   let json: unknown;
   try {
     json = JSON.parse(body.toString('utf8'));
@@ -142,6 +136,22 @@ export async function readBackupIndex(vault: VaultStore, backupId: string, index
     throw new BackupIndexInvalidError(backupId, `the index ${key} in ${vault.url} belongs to backup ${parsed.data.backupId}, not ${backupId}: it was copied or overwritten; ${remedy}`);
   }
   return parsed.data;
+}
+
+/**
+ * Throws `BackupCorrupt` unless `body`, the backup's `backup.json`, hashes to `indexSha256` (the
+ * catalog record's; undefined for a backup finalized before it was recorded). Every later link
+ * is checked against this document: one that is not Finalize's could name other summaries and
+ * manifests, with their own hashes.
+ */
+export function requireIndexSha256(backupId: string, body: Buffer, indexSha256: string | undefined): void {
+  if (indexSha256 === undefined) return;
+  const actual = sha256Hex(body);
+  if (actual !== indexSha256) {
+    throw new BackupIntegrityError(backupId, [
+      `${backupRecordKey(backupId)} is not the document the backup wrote: its SHA-256 is ${actual}, the backup's record holds ${indexSha256} (written after the backup completed; on S3 the version Finalize wrote stays in the bucket, noncurrent, under its Object Lock)`,
+    ]);
+  }
 }
 
 /** Where one pack is needed: how far into it chunks reach, and the first files that need it. */

@@ -26,16 +26,15 @@
  * The workflow polls {@link checkVolumeRestore} with a deadline and finally removes the Jobs,
  * snapshots and contents with {@link deleteRestoreTemporaries} (never the PVCs).
  */
-import { createHash } from 'node:crypto';
 import type { V1Job, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import type { DataMoverSettings } from '../backup/context.js';
-import { BackupIntegrityError } from './verify.js';
+import { BackupIntegrityError, requireIndexSha256 } from './verify.js';
 import { dataMoverFailure, dataMoverJob } from '../datamover/job.js';
 import { kubeCall, kubeCreateIdempotent, kubeDeleteIdempotent, kubeGetOptional } from '../kube/call.js';
 import type { KubeClients } from '../kube/connect.js';
 import { parseQuantity } from '../config/quantity.js';
-import type { BackupIndexDocument } from '../vault/backup-index.js';
+import { commitmentMismatch, type BackupIndexDocument } from '../vault/backup-index.js';
 import { backupRecordKey, manifestKey } from '../vault/layout.js';
 import { ObjectNotFoundError, type VaultStore } from '../vault/store.js';
 import type { PreparedRestore, VolumeRestore, VolumeRestoreItem } from '../workflow/restore-state.js';
@@ -160,10 +159,7 @@ export async function readBackupVolumes(vault: VaultStore, backupId: string, ind
   if (!indexBody) throw new BackupIncompleteError(`backup ${backupId} has no index in vault ${vault.url} (${backupRecordKey(backupId)}): it never completed. Restore another backup`);
   // Read hours after VerifyBackup (queued volumes, thaws): the document the record anchors, and
   // each PVC manifest as it commits to it (sizes, classes and labels come from them).
-  const sha256 = createHash('sha256').update(indexBody).digest('hex');
-  if (indexSha256 !== undefined && sha256 !== indexSha256) {
-    throw new BackupIntegrityError(backupId, [`${backupRecordKey(backupId)} is not the document the backup wrote: its SHA-256 is ${sha256}, the backup's record holds ${indexSha256}`]);
-  }
+  requireIndexSha256(backupId, indexBody, indexSha256);
   const index = JSON.parse(indexBody.toString('utf8')) as Pick<BackupIndexDocument, 'namespace' | 'inventoryKey' | 'volumes' | 'manifests'>;
   const committed = new Map((index.manifests ?? []).map((m) => [m.key, m]));
   const inventory = index.inventoryKey ? await readJson<{ volumes?: InventoryVolume[] }>(vault, index.inventoryKey) : undefined;
@@ -176,9 +172,8 @@ export async function readBackupVolumes(vault: VaultStore, backupId: string, ind
       const commitment = committed.get(key);
       // A document written before the chain commits to no manifests: nothing to check against.
       if (index.manifests !== undefined && !commitment) throw new BackupIntegrityError(backupId, [`${key} is not committed by backup.json: it was added after the backup`]);
-      if (commitment && (body.length !== commitment.size || createHash('sha256').update(body).digest('hex') !== commitment.sha256)) {
-        throw new BackupIntegrityError(backupId, [`${key} was altered: backup.json commits to ${commitment.size} bytes with SHA-256 ${commitment.sha256}`]);
-      }
+      const altered = commitment && commitmentMismatch(body, commitment);
+      if (altered) throw new BackupIntegrityError(backupId, [`${key} ${altered}`]);
       manifest = parse(body.toString('utf8')) as PvcManifest;
     } catch (err) {
       if (err instanceof ObjectNotFoundError) throw new BackupIncompleteError(`backup ${backupId} has no manifest of PVC ${v.pvc} in vault ${vault.url} (${key}); restore another backup`);

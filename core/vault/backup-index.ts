@@ -147,6 +147,13 @@ export async function gatherCommitments(vault: VaultStore, backupId: string, pvc
 /** Which link of the chain is broken; `unverifiable` is a document without commitments. */
 export type BreakKind = 'backup' | 'summary' | 'index' | 'manifest' | 'pack' | 'chunk' | 'unverifiable';
 
+/** Why `body` is not the object `commitment` names (`was altered: ...`); undefined when it is. */
+export function commitmentMismatch(body: Buffer, commitment: CommittedObject): string | undefined {
+  const sha256 = sha256Hex(body);
+  if (sha256 === commitment.sha256 && body.length === commitment.size) return undefined;
+  return `was altered: ${body.length} bytes with SHA-256 ${sha256} where backup.json commits to ${commitment.size} bytes with ${commitment.sha256}`;
+}
+
 /** One break of the chain: an affected file, or a missing or altered object. */
 export interface ChainBreak {
   readonly kind: BreakKind;
@@ -229,10 +236,8 @@ export async function checkBackupRecord(vault: VaultStore, backupId: string): Pr
         else throw err;
         continue;
       }
-      const sha256 = sha256Hex(manifest);
-      if (sha256 !== m.sha256 || manifest.length !== m.size) {
-        problems.push({ kind: 'manifest', backupId, path: m.key, problem: `was altered: ${manifest.length} bytes with SHA-256 ${sha256} where backup.json commits to ${m.size} bytes with ${m.sha256}` });
-      }
+      const altered = commitmentMismatch(manifest, m);
+      if (altered) problems.push({ kind: 'manifest', backupId, path: m.key, problem: altered });
     }
     for await (const o of vault.list(manifestsPrefix(backupId))) {
       if (!committed.has(o.key)) problems.push({ kind: 'manifest', backupId, path: o.key, problem: 'is not committed by backup.json: it was added after the backup' });
