@@ -131,12 +131,13 @@ export async function backupVolume(options: BackupOptions): Promise<BackupResult
     try {
       result = await backupWith(options, reporter);
     } catch (err) {
-      if (!(err instanceof ParentPackMissingError)) throw err;
+      if (!(err instanceof ParentPackUnusableError)) throw err;
       options.signal?.throwIfAborted();
-      // The parent references a pack the vault no longer has (deleted out of band, a lifecycle
-      // rule, damage): nothing of this attempt was committed, so read the whole volume again,
-      // without that parent, and say why in the summary (as for a parent whose index is damaged).
-      result = await backupWith({ ...options, full: true }, reporter, { backupId: err.parentBackupId, reason: `its pack ${err.key} is missing` });
+      // The parent references a pack the vault no longer has, or no longer has whole (deleted or
+      // cut short out of band, a lifecycle rule, damage): nothing of this attempt was committed,
+      // so read the whole volume again, without that parent, and say why in the summary (as for
+      // a parent whose index is damaged).
+      result = await backupWith({ ...options, full: true }, reporter, { backupId: err.parentBackupId, reason: `its pack ${err.key} ${err.problem}` });
     }
     await reporter?.finish('done', { files: result.files, bytes: result.bytesTotal });
     return result;
@@ -147,17 +148,30 @@ export async function backupVolume(options: BackupOptions): Promise<BackupResult
 }
 
 /**
- * A pack the parent's index references is missing, found while extending its lock or looking it
- * up, before this backup's index was written: the backup is done again without the parent.
+ * A pack the parent's index references is missing or too short for the chunks taken from it,
+ * found while looking it up before this backup's index was written: the backup is done again
+ * without the parent.
  */
-class ParentPackMissingError extends Error {
+class ParentPackUnusableError extends Error {
   constructor(
     readonly parentBackupId: string,
     readonly key: string,
-    cause: ObjectNotFoundError,
+    readonly problem: string,
+    cause: PackUnusableError,
   ) {
-    super(`backup ${parentBackupId} references ${key}, which is missing`, { cause });
-    this.name = 'ParentPackMissing';
+    super(`backup ${parentBackupId} references ${key}, which ${problem}`, { cause });
+    this.name = 'ParentPackUnusable';
+  }
+}
+
+/** A pack an index references is not in the vault, or holds fewer bytes than the index needs. */
+class PackUnusableError extends Error {
+  constructor(
+    readonly key: string,
+    readonly problem: string,
+  ) {
+    super(`${key} ${problem}`);
+    this.name = 'PackUnusable';
   }
 }
 
@@ -212,8 +226,9 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
   // could seal a pack for an upload already draining.
   const pool = new ChunkerPool({ params: chunkerParams, ...(options.workers ? { workers: options.workers } : {}), readTarget: (lane, bytes) => (stopped ? undefined : packer.target(lane, bytes)) });
   const known = new LRUCache<string, ChunkRef>({ max: KNOWN_CHUNKS });
-  // Packs from earlier backups that this one references: their lock may need extending.
-  const reusedPacks = new Set<string>();
+  // Packs from earlier backups that this one references, each with the furthest byte a chunk
+  // taken from it ends at: each must still hold that many bytes, and its lock may need extending.
+  const reusedPacks = new Map<string, number>();
   const stats = { files: 0, directories: 0, symlinks: 0, skipped: 0, bytesTotal: 0, bytesScanned: 0, bytesUploaded: 0, filesUnchanged: 0, chunksNew: 0, chunksReused: 0, packsUploaded: 0, packsRetentionExtended: 0, skippedFiles: [] as string[] };
   const snapshot = (): BackupStats => ({ ...stats, bytesUploaded: packer.bytesUploaded, packsUploaded: packer.packsUploaded });
   // Progress: files whose index entry is written, and bytes read plus those of unchanged files
@@ -223,7 +238,7 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
 
   const reuse = (ref: ChunkRef): void => {
     stats.chunksReused++;
-    if (!packer.isNew(ref.pack)) reusedPacks.add(ref.pack);
+    if (!packer.isNew(ref.pack)) reusedPacks.set(ref.pack, Math.max(reusedPacks.get(ref.pack) ?? 0, ref.offset + ref.length));
   };
 
   const chunkFile = async (w: WalkEntry, base: Omit<IndexEntry, 'chunks' | 'size'>, prev?: readonly ChunkRef[]): Promise<IndexEntry> => {
@@ -337,20 +352,19 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
     // after a failed flush, the index would commit the retry to a pack that is not on the disk.
     await vault.flush();
 
-    // Packs are shared, so each must stay locked as long as the longest-lived backup that
-    // references it. Every pack the parent references is already locked until at least the
-    // parent's date, so nothing needs extending when the parent outlives this backup; then (and
-    // on a vault without Object Lock) each reused pack is only looked up, so that one deleted out
-    // of band or tampered away is found by the next backup, which reads the volume again and
-    // writes it anew, rather than carried on by every later one until a restore needs it. Before
-    // the index, so that a reused pack found missing here leaves nothing committed (see
-    // ParentPackMissingError): after it, every retry found the same index and failed the same way.
+    // Every reused pack is looked up, so that one deleted, cut short or tampered away out of
+    // band is found by the next backup, which reads the volume again and writes it anew, rather
+    // than carried on by every later one until a restore needs it. Packs are shared, so each
+    // must also stay locked as long as the longest-lived backup that references it. Every pack
+    // the parent references is already locked until at least the parent's date, so nothing needs
+    // extending when the parent outlives this backup. Before the index, so that an unusable pack
+    // found here leaves nothing committed (see ParentPackUnusableError): after it, every retry
+    // found the same index and failed the same way.
     const parentCovers = parent?.retainUntil && options.retainUntil && Date.parse(parent.retainUntil) >= options.retainUntil.getTime();
     try {
-      if (options.retainUntil && !parentCovers) stats.packsRetentionExtended = await extendAll(vault, reusedPacks, options.retainUntil, options.signal);
-      else await confirmAll(vault, reusedPacks, options.signal);
+      stats.packsRetentionExtended = await settlePacks(vault, reusedPacks, parentCovers ? undefined : options.retainUntil, options.signal);
     } catch (err) {
-      if (err instanceof ObjectNotFoundError && parent) throw new ParentPackMissingError(parent.backupId, err.key, err);
+      if (err instanceof PackUnusableError && parent) throw new ParentPackUnusableError(parent.backupId, err.key, err.problem, err);
       throw err;
     }
 
@@ -454,12 +468,13 @@ async function earlierAttempt(vault: VaultStore, volume: string, backupId: strin
   const { packs, stats, index } = read;
   // Every pack holds the bytes the index points at: one cut short (a file vault's disk lost
   // what it had not yet written) is not trusted, and the volume is read again.
-  for (const [id, end] of packs) {
-    options.signal?.throwIfAborted();
-    if (((await vault.head(packKey(id)))?.size ?? -1) < end) return undefined;
+  try {
+    stats.packsRetentionExtended = await settlePacks(vault, packs, options.retainUntil, options.signal);
+  } catch (err) {
+    if (err instanceof PackUnusableError) return undefined;
+    throw err;
   }
   if (options.retainUntil) {
-    stats.packsRetentionExtended = await extendAll(vault, new Set(packs.keys()), options.retainUntil, options.signal);
     // The index's own lock too: on a file vault it is a journal line appended after the index
     // was linked, which an attempt killed (or out of space) in between never wrote.
     await vault.extendRetention(indexKey, options.retainUntil);
@@ -564,27 +579,38 @@ async function download(vault: VaultStore, key: string, file: string): Promise<v
   }
 }
 
-async function extendAll(vault: VaultStore, packs: Set<string>, until: Date, signal?: AbortSignal): Promise<number> {
+/**
+ * Looks up every pack of `packs` (pack id to the furthest byte the index needs from it): throws
+ * `PackUnusableError` for a pack the vault does not have or holds shorter. With `until`, each is
+ * then kept locked at least that long; resolves to how many locks were extended. The lookup is
+ * a HEAD, which reports the current lock too, so a pack already locked long enough costs no more
+ * than before; one that is not costs the HEAD on top of its extension.
+ */
+async function settlePacks(vault: VaultStore, packs: ReadonlyMap<string, number>, until: Date | undefined, signal?: AbortSignal): Promise<number> {
   let extended = 0;
-  await eachPack(packs, signal, async (id) => {
-    if (await vault.extendRetention(packKey(id), until)) extended++;
+  await eachPack(packs.keys(), signal, async (id) => {
+    const key = packKey(id);
+    const info = await vault.head(key);
+    if (!info) throw new PackUnusableError(key, 'is missing');
+    const end = packs.get(id)!;
+    if (info.size < end) throw new PackUnusableError(key, `holds ${info.size} bytes where its chunks end at byte ${end}`);
+    if (!until || (info.retainUntil && info.retainUntil >= until)) return;
+    try {
+      if (await vault.extendRetention(key, until)) extended++;
+    } catch (err) {
+      // Deleted between the lookup and the extension.
+      if (err instanceof ObjectNotFoundError) throw new PackUnusableError(key, 'is missing');
+      throw err;
+    }
   });
   return extended;
-}
-
-/** Looks up every pack of `packs`; `ObjectNotFoundError` for the first one the vault does not have. */
-async function confirmAll(vault: VaultStore, packs: Set<string>, signal?: AbortSignal): Promise<void> {
-  await eachPack(packs, signal, async (id) => {
-    const key = packKey(id);
-    if (!(await vault.head(key))) throw new ObjectNotFoundError(vault.url, key);
-  });
 }
 
 /**
  * Runs `call` for every pack, 8 at a time, until `signal` aborts; every call has settled before
  * the first failure is thrown (none goes on behind the caller).
  */
-async function eachPack(packs: Set<string>, signal: AbortSignal | undefined, call: (id: string) => Promise<void>): Promise<void> {
+async function eachPack(packs: Iterable<string>, signal: AbortSignal | undefined, call: (id: string) => Promise<void>): Promise<void> {
   const slots = new Semaphore(8);
   const work = [...packs].map(async (id) => {
     await slots.acquire();

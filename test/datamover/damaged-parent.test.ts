@@ -4,7 +4,7 @@
  * result, the CLI's output and its own summary), and never reuses the damaged index's chunk
  * references.
  */
-import { rm } from 'node:fs/promises';
+import { chmod, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from '@jest/globals';
@@ -173,6 +173,43 @@ describe('an incremental backup whose parent references a pack that is missing',
     await restoresExactly(vault, dir, source, 'b2');
     // The next backup is incremental again, from the whole one.
     expect(await backupVolume({ ...options(vault, source, 'b3', 2), ...(retainUntil ? { retainUntil } : {}) })).toMatchObject({ parentBackupId: 'b2', chunksNew: 0 });
+  });
+});
+
+describe('an incremental backup whose parent references a pack cut short', () => {
+  /** b1 locked for a week, with its largest pack then cut to half its length out of band. */
+  async function lockedWithAPackCut(): Promise<{ dir: string; source: string; vault: FileVaultStore; cut: string }> {
+    const dir = await tempDir('short-pack');
+    const source = join(dir, 'source');
+    await buildTree(source);
+    const root = join(dir, 'vault');
+    const vault = new FileVaultStore(root, { now: () => at(1) });
+    await backupVolume({ ...options(vault, source, 'b1', 0), retainUntil: at(7) });
+    const packs: { key: string; size: number }[] = [];
+    for await (const info of vault.list('data/packs/')) packs.push(info);
+    const { key: cut, size } = packs.sort((a, b) => b.size - a.size)[0]!;
+    await chmod(join(root, cut), 0o600);
+    await truncate(join(root, cut), Math.floor(size / 2));
+    return { dir, source, vault, cut };
+  }
+
+  it.each([
+    ['locked a day longer than its parent, so its locks are extended', at(8)],
+    ['locked no longer than its parent, so no lock is extended', at(7)],
+    ['without Object Lock', undefined],
+  ])('finds the pack too short for its chunks when it is %s, reads everything again and restores byte-exact', async (_how, retainUntil) => {
+    const { dir, source, vault, cut } = await lockedWithAPackCut();
+
+    const result = await backupVolume({ ...options(vault, source, 'b2', 1), ...(retainUntil ? { retainUntil } : {}) });
+
+    expect(result).toMatchObject({ parentBackupId: null, parentSkipped: { backupId: 'b1' }, filesUnchanged: 0 });
+    expect(result.parentSkipped?.reason).toMatch(new RegExp(`^its pack ${cut} holds \\d+ bytes where its chunks end at byte \\d+$`));
+    expect(result.bytesScanned).toBe(result.bytesTotal);
+    expect((await readVolumeSummary(vault, 'b2', VOLUME)).parentSkipped).toEqual(result.parentSkipped);
+    await restoresExactly(vault, dir, source, 'b2');
+    // The chain has healed: the next backup is incremental again, from the whole one.
+    expect(await backupVolume({ ...options(vault, source, 'b3', 2), ...(retainUntil ? { retainUntil } : {}) })).toMatchObject({ parentBackupId: 'b2', chunksNew: 0 });
+    await restoresExactly(vault, dir, source, 'b3');
   });
 });
 
