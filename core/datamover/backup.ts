@@ -583,8 +583,8 @@ async function download(vault: VaultStore, key: string, file: string): Promise<v
  * Looks up every pack of `packs` (pack id to the furthest byte the index needs from it): throws
  * `PackUnusableError` for a pack the vault does not have or holds shorter. With `until`, each is
  * then kept locked at least that long; resolves to how many locks were extended. The lookup is
- * a HEAD, which reports the current lock too, so a pack already locked long enough costs no more
- * than before; one that is not costs the HEAD on top of its extension.
+ * a HEAD, which reports the current lock too, so a pack already locked long enough costs that one
+ * request, and one that is not only the extension on top (on S3, PutObjectRetention).
  */
 async function settlePacks(vault: VaultStore, packs: ReadonlyMap<string, number>, until: Date | undefined, signal?: AbortSignal): Promise<number> {
   let extended = 0;
@@ -596,7 +596,7 @@ async function settlePacks(vault: VaultStore, packs: ReadonlyMap<string, number>
     if (info.size < end) throw new PackUnusableError(key, `holds ${info.size} bytes where its chunks end at byte ${end}`);
     if (!until || (info.retainUntil && info.retainUntil >= until)) return;
     try {
-      if (await vault.extendRetention(key, until)) extended++;
+      if (await vault.extendRetention(key, until, info)) extended++;
     } catch (err) {
       // Deleted between the lookup and the extension.
       if (err instanceof ObjectNotFoundError) throw new PackUnusableError(key, 'is missing');

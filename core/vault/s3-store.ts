@@ -308,6 +308,7 @@ export class S3VaultStore implements VaultStore {
         key,
         size: out.ContentLength ?? 0,
         ...(out.ObjectLockRetainUntilDate ? { retainUntil: out.ObjectLockRetainUntilDate } : {}),
+        ...(out.ObjectLockMode ? { lockMode: out.ObjectLockMode } : {}),
         legalHold: out.ObjectLockLegalHoldStatus === 'ON',
         ...(out.StorageClass && out.StorageClass !== 'STANDARD' ? { storageClass: out.StorageClass } : {}),
         ...(restore ? { restore } : {}),
@@ -330,23 +331,33 @@ export class S3VaultStore implements VaultStore {
   /** A PUT that returned is durable on S3: nothing to do. */
   async flush(): Promise<void> {}
 
-  async extendRetention(key: string, until: Date): Promise<boolean> {
-    let current: { Mode?: ObjectLockMode | string; RetainUntilDate?: Date } | undefined;
-    try {
-      current = (await this.client.send(new GetObjectRetentionCommand({ Bucket: this.bucket, Key: this.prefix + key }))).Retention;
-    } catch (err) {
-      // An object that never had a retention reports NoSuchObjectLockConfiguration, with HTTP
-      // 404 like a missing key: tell them apart by name before taking a 404 for "no object".
-      if ((err as { name?: string }).name !== 'NoSuchObjectLockConfiguration') {
-        if (isNotFound(err)) throw new ObjectNotFoundError(this.url, key, { cause: err });
-        throw err;
+  async extendRetention(key: string, until: Date, known?: Pick<ObjectInfo, 'retainUntil' | 'lockMode'>): Promise<boolean> {
+    // A HEAD reports the lock only to a caller with s3:GetObjectRetention, and nothing for an
+    // object that has none: without both date and mode, ask for the lock itself.
+    let current: { Mode?: ObjectLockMode | string; RetainUntilDate?: Date } | undefined =
+      known?.retainUntil && known.lockMode ? { Mode: known.lockMode, RetainUntilDate: known.retainUntil } : undefined;
+    if (!current) {
+      try {
+        current = (await this.client.send(new GetObjectRetentionCommand({ Bucket: this.bucket, Key: this.prefix + key }))).Retention;
+      } catch (err) {
+        // An object that never had a retention reports NoSuchObjectLockConfiguration, with HTTP
+        // 404 like a missing key: tell them apart by name before taking a 404 for "no object".
+        if ((err as { name?: string }).name !== 'NoSuchObjectLockConfiguration') {
+          if (isNotFound(err)) throw new ObjectNotFoundError(this.url, key, { cause: err });
+          throw err;
+        }
       }
     }
     if (current?.RetainUntilDate && current.RetainUntilDate.getTime() >= until.getTime()) return false;
     // Keep the object's own mode: COMPLIANCE cannot be turned into GOVERNANCE, and extending
     // within the same mode needs no bypass permission.
     const mode = (current?.Mode as ObjectLockMode | undefined) ?? this.lockMode;
-    await this.client.send(new PutObjectRetentionCommand({ Bucket: this.bucket, Key: this.prefix + key, Retention: { Mode: mode, RetainUntilDate: until } }));
+    try {
+      await this.client.send(new PutObjectRetentionCommand({ Bucket: this.bucket, Key: this.prefix + key, Retention: { Mode: mode, RetainUntilDate: until } }));
+    } catch (err) {
+      if (isNotFound(err)) throw new ObjectNotFoundError(this.url, key, { cause: err });
+      throw err;
+    }
     return true;
   }
 

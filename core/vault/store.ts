@@ -38,6 +38,8 @@ export interface ObjectInfo {
   readonly lastModified?: Date;
   /** The object's current Object Lock retain-until date, when the backend knows it. */
   readonly retainUntil?: Date;
+  /** The mode of that lock (`GOVERNANCE` or `COMPLIANCE`), reported by `head` on S3. */
+  readonly lockMode?: string;
   /**
    * Whether a legal hold is on the object. Reported by `head` (listings do not know it); on S3
    * it reads as false when the caller may not see it (no `s3:GetObjectLegalHold`).
@@ -150,9 +152,10 @@ export interface VaultStore {
    * Makes sure the object stays locked at least until `until`: extends its retention when the
    * current date is earlier, never shortens it. Resolves to true when it changed the object.
    * Backends without Object Lock resolve to false. Throws `ObjectNotFoundError` when the object
-   * does not exist.
+   * does not exist. `known` is the object's lock as a `head` just reported it: a backend may
+   * take it instead of reading the lock again (S3 then makes one request, not two).
    */
-  extendRetention(key: string, until: Date): Promise<boolean>;
+  extendRetention(key: string, until: Date, known?: Pick<ObjectInfo, 'retainUntil' | 'lockMode'>): Promise<boolean>;
   /**
    * Removes an object so that its data really leaves the vault: on a versioned S3 bucket every
    * version and delete marker of the key, never a bare delete marker, and never bypassing

@@ -121,6 +121,36 @@ describe('S3VaultStore requests', () => {
     });
   });
 
+  it('takes the lock a HEAD reported instead of asking for it again, and keeps its mode', async () => {
+    s3.on(HeadObjectCommand).resolves({ ContentLength: 10, ObjectLockMode: 'COMPLIANCE', ObjectLockRetainUntilDate: new Date('2026-12-01T00:00:00Z') });
+    s3.on(PutObjectRetentionCommand).resolves({});
+    const vault = store();
+
+    const info = await vault.head('data/packs/ab/abc.pack');
+    expect(info).toMatchObject({ size: 10, lockMode: 'COMPLIANCE' });
+    expect(await vault.extendRetention('data/packs/ab/abc.pack', UNTIL, info)).toBe(true);
+
+    expect(s3.commandCalls(GetObjectRetentionCommand)).toHaveLength(0);
+    expect(s3.commandCalls(PutObjectRetentionCommand)[0]!.args[0].input.Retention).toEqual({ Mode: 'COMPLIANCE', RetainUntilDate: UNTIL });
+  });
+
+  it('asks for the lock when the HEAD reported none (no s3:GetObjectRetention, or no lock yet)', async () => {
+    s3.on(HeadObjectCommand).resolves({ ContentLength: 10 });
+    s3.on(GetObjectRetentionCommand).resolves({ Retention: { Mode: 'COMPLIANCE', RetainUntilDate: new Date('2028-01-01T00:00:00Z') } });
+    const vault = store();
+
+    expect(await vault.extendRetention('data/packs/ab/abc.pack', UNTIL, await vault.head('data/packs/ab/abc.pack'))).toBe(false);
+
+    expect(s3.commandCalls(GetObjectRetentionCommand)).toHaveLength(1);
+    expect(s3.commandCalls(PutObjectRetentionCommand)).toHaveLength(0);
+  });
+
+  it('reports an object deleted between its lookup and its extension as not found', async () => {
+    s3.on(PutObjectRetentionCommand).rejects(Object.assign(new Error('The specified key does not exist.'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } }));
+
+    await expect(store().extendRetention('data/packs/ab/abc.pack', UNTIL, { lockMode: 'GOVERNANCE', retainUntil: new Date('2026-12-01T00:00:00Z') })).rejects.toThrow(ObjectNotFoundError);
+  });
+
   it('never shortens the retention of an object locked until a later date', async () => {
     s3.on(GetObjectRetentionCommand).resolves({ Retention: { Mode: 'COMPLIANCE', RetainUntilDate: new Date('2028-01-01T00:00:00Z') } });
 
@@ -418,9 +448,9 @@ describe('S3VaultStore legal holds', () => {
     await expect(store().setLegalHold(PACK, true)).rejects.toThrow(ObjectNotFoundError);
   });
 
-  it('reports a legal hold in head', async () => {
+  it('reports a legal hold and the lock mode in head', async () => {
     s3.on(HeadObjectCommand).resolves({ ContentLength: 4, ObjectLockMode: 'GOVERNANCE', ObjectLockRetainUntilDate: UNTIL, ObjectLockLegalHoldStatus: 'ON' });
 
-    await expect(store().head(PACK)).resolves.toEqual({ key: PACK, size: 4, retainUntil: UNTIL, legalHold: true });
+    await expect(store().head(PACK)).resolves.toEqual({ key: PACK, size: 4, retainUntil: UNTIL, lockMode: 'GOVERNANCE', legalHold: true });
   });
 });
