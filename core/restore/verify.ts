@@ -111,6 +111,11 @@ const remedy = 'restore from another backup (milvus-guard backup list)';
  * through unchanged, so the workflow retries them instead of giving up on a good backup.
  */
 export async function readBackupIndex(vault: VaultStore, backupId: string, indexSha256?: string): Promise<BackupIndexDocument> {
+  return (await readBackupIndexBody(vault, backupId, indexSha256)).document;
+}
+
+/** {@link readBackupIndex}, with the bytes it checked. */
+async function readBackupIndexBody(vault: VaultStore, backupId: string, indexSha256?: string): Promise<{ document: BackupIndexDocument; body: Buffer }> {
   const key = backupRecordKey(backupId);
   let body: Buffer;
   try {
@@ -135,7 +140,7 @@ export async function readBackupIndex(vault: VaultStore, backupId: string, index
   if (parsed.data.backupId !== backupId) {
     throw new BackupIndexInvalidError(backupId, `the index ${key} in ${vault.url} belongs to backup ${parsed.data.backupId}, not ${backupId}: it was copied or overwritten; ${remedy}`);
   }
-  return parsed.data;
+  return { document: parsed.data, body };
 }
 
 /**
@@ -171,14 +176,16 @@ interface PackUse {
  * first few with the files that need them; vault errors pass through unchanged.
  */
 export async function verifyBackupIndex(vault: VaultStore, backupId: string, options: VerifyIndexOptions = {}): Promise<IndexVerification> {
-  const index = await readBackupIndex(vault, backupId, options.indexSha256);
+  const { document: index, body } = await readBackupIndexBody(vault, backupId, options.indexSha256);
   const packs = new Map<string, PackUse>();
   const counts = { files: 0, chunks: 0, bytes: 0 };
   const breaks: string[] = [];
   const unverified: string[] = [];
-  // backup.json's own commitments. A summary that is missing or unreadable is reported below,
-  // by the volume, with the error that says so; here only what does not match.
-  for (const p of (await checkBackupRecord(vault, backupId)).problems) {
+  // backup.json's own commitments, checked on the bytes just checked against the record (a
+  // second download could be another version). A summary that is missing or unreadable is
+  // reported below, by the volume, with the error that says so; here only what does not match.
+  const record = await checkBackupRecord(vault, backupId, { body });
+  for (const p of record.problems) {
     if (p.kind === 'unverifiable') unverified.push(`${p.path} ${p.problem}`);
     else if (p.kind === 'manifest' || (p.kind === 'summary' && /^(was altered|is damaged)/.test(p.problem))) breaks.push(`${p.path} ${p.problem}`);
   }
@@ -188,7 +195,9 @@ export async function verifyBackupIndex(vault: VaultStore, backupId: string, opt
     if (breaks.some((b) => b.startsWith(`${volumeSummaryKey(backupId, volume)} is damaged`))) continue;
     // The summary, not the index document, says where the file index is: it is what the
     // hydration Job reads, and its presence is what marks the volume's export complete.
-    const summary = await summaryOf(vault, backupId, volume);
+    // The summary as checked against its commitment; read here only when that read failed, for
+    // the error that names why.
+    const summary = describing(vault, backupId, volume, record.summaries.get(volume) ?? (await summaryOf(vault, backupId, volume)));
     const what = `index of backup ${backupId} volume ${volume}`;
     let reader: IndexReader | undefined;
     try {
@@ -310,8 +319,13 @@ async function summaryOf(vault: VaultStore, backupId: string, volume: string): P
     if (err instanceof ObjectChecksumMismatchError) throw new BackupIntegrityError(backupId, [`${key} ${err.problem}`]);
     throw err;
   }
+  return summary;
+}
+
+/** `summary`, when it describes backup `backupId`'s volume `volume`; otherwise throws. */
+function describing(vault: VaultStore, backupId: string, volume: string, summary: VolumeSummary): VolumeSummary {
   if (typeof summary.indexKey !== 'string' || summary.backupId !== backupId || summary.volume !== volume) {
-    throw new BackupIndexInvalidError(backupId, `the summary ${key} in ${vault.url} does not describe backup ${backupId} volume ${volume}; ${remedy}`);
+    throw new BackupIndexInvalidError(backupId, `the summary ${volumeSummaryKey(backupId, volume)} in ${vault.url} does not describe backup ${backupId} volume ${volume}; ${remedy}`);
   }
   return summary;
 }

@@ -12,7 +12,7 @@
  */
 import { z } from 'zod';
 import { ObjectCopyRecord, RowCount } from '../catalog/record.js';
-import { hasIndexCommitment, readVolumeSummaryHashed, sha256Hex, SummaryCorruptError } from '../datamover/summary.js';
+import { hasIndexCommitment, readVolumeSummaryHashed, sha256Hex, SummaryCorruptError, type VolumeSummary } from '../datamover/summary.js';
 import { UserError } from '../errors.js';
 import { IndexReader } from '../datamover/index-format.js';
 import { backupRecordKey, InvalidKeyPartError, manifestsPrefix, volumeIndexKey, volumeSummaryKey } from './layout.js';
@@ -165,19 +165,34 @@ export interface ChainBreak {
   readonly problem: string;
 }
 
+/** What {@link checkBackupRecord} found. */
+export interface BackupRecordCheck {
+  /** The document, when it reads and names the backup. */
+  readonly document?: BackupIndexDocument;
+  readonly problems: ChainBreak[];
+  /**
+   * Each volume's summary as read for the check, when it read and matched its commitment (or
+   * the document commits to none): a caller goes on with these bytes, not a second download
+   * that a writer could have replaced in between.
+   */
+  readonly summaries: ReadonlyMap<string, VolumeSummary>;
+}
+
 /**
  * Checks one workflow backup's `backup.json` and what it commits to directly: every volume
  * summary (present, bytes matching the committed SHA-256) and every captured manifest
  * (present, matching; none added). Returns the breaks; never throws for damage. Used by
- * the data mover's verify and by the restore's VerifyBackup step.
+ * the data mover's verify and by the restore's VerifyBackup step. `read.body`: the document as
+ * the caller already read (and checked) it, so that both look at the same bytes.
  */
-export async function checkBackupRecord(vault: VaultStore, backupId: string): Promise<{ document?: BackupIndexDocument; problems: ChainBreak[] }> {
+export async function checkBackupRecord(vault: VaultStore, backupId: string, read: { readonly body?: Buffer } = {}): Promise<BackupRecordCheck> {
   const key = backupRecordKey(backupId);
   const problems: ChainBreak[] = [];
-  const broken = (problem: string): { problems: ChainBreak[] } => ({ problems: [{ kind: 'backup', backupId, path: key, problem }] });
+  const summaries = new Map<string, VolumeSummary>();
+  const broken = (problem: string): BackupRecordCheck => ({ problems: [{ kind: 'backup', backupId, path: key, problem }], summaries });
   let body: Buffer;
   try {
-    body = await vault.get(key);
+    body = read.body ?? (await vault.get(key));
   } catch (err) {
     if (err instanceof ObjectNotFoundError) return broken('is missing: the backup never finished, or its record was deleted');
     // Bytes that fail the store's checksum on every download: damage, not a failed read.
@@ -206,7 +221,9 @@ export async function checkBackupRecord(vault: VaultStore, backupId: string): Pr
     }
     let sha256: string;
     try {
-      sha256 = (await readVolumeSummaryHashed(vault, backupId, v.pvc)).sha256;
+      const hashed = await readVolumeSummaryHashed(vault, backupId, v.pvc);
+      sha256 = hashed.sha256;
+      if (v.summarySha256 === undefined || v.summarySha256 === sha256) summaries.set(v.pvc, hashed.summary);
     } catch (err) {
       if (err instanceof UserError) problems.push({ kind: 'summary', backupId, volume: v.pvc, path: summaryKey, problem: 'is missing: backup.json lists the volume but its export summary is gone' });
       else if (err instanceof SummaryCorruptError) problems.push({ kind: 'summary', backupId, volume: v.pvc, path: summaryKey, problem: err.message });
@@ -243,7 +260,7 @@ export async function checkBackupRecord(vault: VaultStore, backupId: string): Pr
       if (!committed.has(o.key)) problems.push({ kind: 'manifest', backupId, path: o.key, problem: 'is not committed by backup.json: it was added after the backup' });
     }
   }
-  return { document, problems };
+  return { document, problems, summaries };
 }
 
 /** Adds to `into` the packs the index of backup `backupId`'s volume `volume` references (those `keep` accepts), reading it to the end. */

@@ -663,4 +663,49 @@ describe('the Finalize step', () => {
       expect.stringMatching(new RegExp(`^${backupRecordKey(BACKUP)} is not the document the backup wrote: its SHA-256 is [0-9a-f]{64}, the backup's record holds ${record.indexSha256} \\(written after the backup completed; on S3 the version Finalize wrote stays in the bucket, noncurrent, under its Object Lock\\)$`)),
     ]);
   });
+
+  it('checks every commitment against the document it checked against the record, not a version written after that read', async () => {
+    // A writer adds a version of backup.json (and the manifest it names) just after VerifyBackup
+    // read the genuine one: the manifest must be judged by the genuine document.
+    const vault = copyOf(base);
+    vault.objects.delete(backupRecordKey(BACKUP));
+    const { catalog } = await finalize(vault);
+    const { indexSha256 } = (await catalog.getBackup(BACKUP))!;
+    const added = manifestKey(BACKUP, { group: 'rbac.authorization.k8s.io', kind: 'ClusterRoleBinding', name: 'everyone-admin' });
+    const manifest = Buffer.from('apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: everyone-admin\n');
+    const document = JSON.parse((await vault.get(backupRecordKey(BACKUP))).toString()) as { manifests: { key: string; sha256: string; size: number }[] };
+    document.manifests.push({ key: added, sha256: createHash('sha256').update(manifest).digest('hex'), size: manifest.length });
+    const get = vault.get.bind(vault);
+    vault.get = async (key: string) => {
+      const body = await get(key);
+      if (key === backupRecordKey(BACKUP)) {
+        await vault.put(added, manifest);
+        vault.objects.get(backupRecordKey(BACKUP))!.body = Buffer.from(JSON.stringify(document, null, 2));
+      }
+      return body;
+    };
+
+    const refused = await verifyBackupIndex(vault, BACKUP, { indexSha256: indexSha256! }).catch((e: unknown) => e);
+
+    expect(refused).toBeInstanceOf(BackupIntegrityError);
+    expect((refused as BackupIntegrityError).breaks).toEqual([`${added} is not committed by backup.json: it was added after the backup`]);
+  });
+
+  it('reads each volume through the summary it checked against backup.json, not a version written after that read', async () => {
+    const vault = copyOf(base);
+    vault.objects.delete(backupRecordKey(BACKUP));
+    const { catalog } = await finalize(vault);
+    const { indexSha256 } = (await catalog.getBackup(BACKUP))!;
+    const summaryKey = volumeSummaryKey(BACKUP, MINIO);
+    const forged = { ...(JSON.parse((await vault.get(summaryKey)).toString()) as VolumeSummary), indexKey: volumeIndexKey(BACKUP, ETCD) };
+    const get = vault.get.bind(vault);
+    vault.get = async (key: string) => {
+      const body = await get(key);
+      if (key === summaryKey) vault.objects.get(summaryKey)!.body = Buffer.from(JSON.stringify(forged, null, 2));
+      return body;
+    };
+
+    // The forged summary would send the check to the other volume's index.
+    await expect(verifyBackupIndex(vault, BACKUP, { indexSha256: indexSha256! })).resolves.toMatchObject({ volumes: 2 });
+  });
 });
