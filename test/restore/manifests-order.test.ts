@@ -154,6 +154,17 @@ describe('applying a backup\'s manifests', () => {
     expect((refused as BackupIntegrityError).breaks).toEqual([expect.stringMatching(new RegExp(`^${key} was altered: \\d+ bytes with SHA-256 [0-9a-f]{64} where backup.json commits to \\d+ bytes with [0-9a-f]{64}$`))]);
   });
 
+  it('refuses a backup whose committed object was deleted since, naming it, rather than restore without it', async () => {
+    const vault = await vaultWithObjects();
+    const key = keyOf(OBJECTS[1]!);
+    await vault.delete(key);
+
+    const refused = await readManifests({ vault, sealer: noSealer }, BACKUP).catch((e: unknown) => e);
+
+    expect(refused).toBeInstanceOf(BackupIntegrityError);
+    expect((refused as BackupIntegrityError).breaks).toEqual([`${key} is committed by backup.json but missing from the vault`]);
+  });
+
   it('refuses a backup.json other than the one the record holds the hash of', async () => {
     const vault = await vaultWithObjects();
     const recorded = createHash('sha256').update(await vault.get(backupRecordKey(BACKUP))).digest('hex');

@@ -130,9 +130,10 @@ describe('a restore that lacks a Secret a workload references', () => {
       volumes = await checkVolumesStep(s, prepared, volumes);
     }
     // The backup as a capture that followed no references would have written it: the same
-    // objects, without the gateway's Secret.
+    // objects, without the gateway's Secret, and a backup.json that commits to no such Secret
+    // (so not the document the record anchors).
     const lacking = withoutKeys(s.vault, (key) => key.endsWith('/core/Secret/vector-db/gateway-credentials.sealed.json'));
-    await applyManifestsStep({ ...s, vault: lacking }, prepared);
+    await applyManifestsStep({ ...s, vault: lacking }, { ...prepared, indexSha256: undefined });
     await c.cluster.settle();
 
     const first = await checkReadinessStep(s, prepared, { ready: false, waitingFor: [] });
@@ -168,13 +169,21 @@ describe('a restore into a namespace of the source\'s name (a failover to anothe
   });
 });
 
-/** `vault` as if the objects under the keys `hidden` selects had never been written. */
+/** `vault` as if the objects under the keys `hidden` selects had never been written (nor committed to by a backup.json). */
 function withoutKeys(vault: VaultStore, hidden: (key: string) => boolean): VaultStore {
   return new Proxy(vault, {
     get(target, property, receiver) {
       if (property === 'list') {
         return async function* (prefix: string) {
           for await (const info of target.list(prefix)) if (!hidden(info.key)) yield info;
+        };
+      }
+      if (property === 'get') {
+        return async (key: string) => {
+          const body = await target.get(key);
+          if (!key.endsWith('/backup.json')) return body;
+          const document = JSON.parse(body.toString('utf8')) as { manifests?: { key: string }[] };
+          return Buffer.from(JSON.stringify({ ...document, manifests: document.manifests?.filter((m) => !hidden(m.key)) }));
         };
       }
       const value = Reflect.get(target, property, receiver) as unknown;
