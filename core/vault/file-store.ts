@@ -56,6 +56,7 @@ import {
   isArchiveClass,
   isLocked,
   ObjectArchivedError,
+  ObjectExistsError,
   ObjectLockedError,
   ObjectNotFoundError,
   requireFutureRetention,
@@ -581,7 +582,7 @@ export class FileVaultStore implements VaultStore {
     const tmp = `${target}.tmp-${randomBytes(6).toString('hex')}`;
     try {
       await write(tmp);
-      if (await this.place(key, tmp, target, options?.retainUntil, options?.replaceWhileLocked === true)) this.syncSoon(target);
+      if (await this.place(key, tmp, target, options?.retainUntil, options?.replaceWhileLocked === true, options?.ifAbsent === true)) this.syncSoon(target);
     } catch (err) {
       await rm(tmp, { force: true });
       // A write through a file handle fails without a path (ENOSPC): name the object's file.
@@ -594,7 +595,7 @@ export class FileVaultStore implements VaultStore {
    * the key changed. A new key has no lock to check: `link` creates it only if it is absent, so
    * the common write needs no journal lookup and cannot race another writer of the key.
    */
-  private async place(key: string, tmp: string, target: string, retainUntil: Date | undefined, replaceWhileLocked: boolean): Promise<boolean> {
+  private async place(key: string, tmp: string, target: string, retainUntil: Date | undefined, replaceWhileLocked: boolean, ifAbsent: boolean): Promise<boolean> {
     const lockOfNew: LockRecord = { k: key, t: 'put', ...(retainUntil ? { u: retainUntil.toISOString() } : {}) };
     let linked: boolean | undefined;
     try {
@@ -622,10 +623,12 @@ export class FileVaultStore implements VaultStore {
     // there is one file, so a locked object is replaced only by itself (a retry), or by a write
     // that says the locked bytes are a status S3 would keep only as a noncurrent version.
     const lock = await this.locks.get(key);
-    if (isLocked(lock, this.now()) && !replaceWhileLocked) {
-      if (!(await sameContent(tmp, target))) throw new ObjectLockedError(this.url, key, lock!);
+    // A write that may only create (as S3's If-None-Match) keeps the object there too: it is
+    // refused unless it is a retry of the same bytes.
+    if (ifAbsent || (isLocked(lock, this.now()) && !replaceWhileLocked)) {
+      if (!(await sameContent(tmp, target))) throw ifAbsent ? new ObjectExistsError(this.url, key) : new ObjectLockedError(this.url, key, lock!);
       await rm(tmp, { force: true });
-      if (retainUntil && !(lock!.retainUntil && lock!.retainUntil >= retainUntil)) await this.appendLock({ k: key, t: 'retain', u: retainUntil.toISOString() });
+      if (retainUntil && !(lock?.retainUntil && lock.retainUntil >= retainUntil)) await this.appendLock({ k: key, t: 'retain', u: retainUntil.toISOString() });
       return false;
     }
     // Unlocked (or replaceable): replaced, and the old object's lock (if any) goes with it.

@@ -18,6 +18,7 @@ import {
   isArchiveClass,
   isLocked,
   ObjectArchivedError,
+  ObjectExistsError,
   ObjectLockedError,
   ObjectNotFoundError,
   requireFutureRetention,
@@ -81,8 +82,10 @@ export class InMemoryVaultStore implements VaultStore {
     requireFutureRetention(this.url, key, options?.retainUntil, this.now());
     const copy = Buffer.from(body);
     const old = this.objects.get(key);
-    if (old && isLocked(old, this.now()) && !options?.replaceWhileLocked) {
-      if (!old.body.equals(copy)) throw new ObjectLockedError(this.url, key, old);
+    // A write that may only create (as S3's If-None-Match) keeps the object there too: it is
+    // refused unless it is a retry of the same bytes.
+    if (old && (options?.ifAbsent || (isLocked(old, this.now()) && !options?.replaceWhileLocked))) {
+      if (!old.body.equals(copy)) throw options?.ifAbsent ? new ObjectExistsError(this.url, key) : new ObjectLockedError(this.url, key, old);
       // An identical retry keeps the object and its hold; its lock covers both dates.
       if (options?.retainUntil && (!old.retainUntil || old.retainUntil < options.retainUntil)) old.retainUntil = options.retainUntil;
     } else {

@@ -45,6 +45,7 @@
  *   Object Lock) gets plain deletes without a version id, which remove the data there. One that
  *   lists but has no versioning reports version id "null", which S3 accepts as a version id.
  */
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import {
@@ -74,6 +75,7 @@ import {
   isArchiveClass,
   isLocked,
   ObjectArchivedError,
+  ObjectExistsError,
   ObjectLockedError,
   ObjectNotFoundError,
   ShortReadError,
@@ -160,6 +162,13 @@ function isNotFound(err: unknown): boolean {
 
 const errorName = (err: unknown): string | undefined => (err as { name?: string } | undefined)?.name;
 
+/** SHA-256 of everything `stream` yields. */
+async function sha256Of(stream: Readable): Promise<Buffer> {
+  const hash = createHash('sha256');
+  for await (const chunk of stream) hash.update(chunk as Uint8Array);
+  return hash.digest();
+}
+
 /** How long a vault request's socket may go without a byte either way (see the client's options). */
 const SOCKET_IDLE_TIMEOUT_MS = 60_000;
 
@@ -222,6 +231,9 @@ export class S3VaultStore implements VaultStore {
       Key: this.prefix + key,
       ...(this.kmsKeyId ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: this.kmsKeyId, BucketKeyEnabled: true } : {}),
       ...(options?.retainUntil ? { ObjectLockMode: this.lockMode, ObjectLockRetainUntilDate: options.retainUntil } : {}),
+      // Sent on PutObject, and by lib-storage's Upload on CompleteMultipartUpload (it passes the
+      // params to every request, and the create and part requests have no such field).
+      ...(options?.ifAbsent ? { IfNoneMatch: '*' } : {}),
     };
   }
 
@@ -231,12 +243,33 @@ export class S3VaultStore implements VaultStore {
     if (body.buffer instanceof SharedArrayBuffer) body = Buffer.from(body);
     // Above the part size (a pack, with a part size below the pack size), the multipart upload
     // of putFile: a part that fails is sent again on its own, not the whole object.
-    if (body.length > this.partSize) return this.upload(key, body, options);
-    await this.client.send(new PutObjectCommand({ ...this.writeParams(key, options), Body: body, ContentLength: body.length }));
+    try {
+      if (body.length > this.partSize) await this.upload(key, body, options);
+      else await this.client.send(new PutObjectCommand({ ...this.writeParams(key, options), Body: body, ContentLength: body.length }));
+    } catch (err) {
+      const sent = body;
+      await this.unlessSent(err, key, options, async () => createHash('sha256').update(sent).digest());
+    }
   }
 
   async putFile(key: string, path: string, options?: PutOptions): Promise<void> {
-    await this.upload(key, createReadStream(path, { highWaterMark: 1 << 20 }), options);
+    try {
+      await this.upload(key, createReadStream(path, { highWaterMark: 1 << 20 }), options);
+    } catch (err) {
+      await this.unlessSent(err, key, options, () => sha256Of(createReadStream(path, { highWaterMark: 1 << 20 })));
+    }
+  }
+
+  /**
+   * Rethrows `err`, unless it is S3's 412 to a write that may only create (`ifAbsent`) and the
+   * object there holds the bytes this write sent: the SDK sends a write again when its answer is
+   * lost (a reset, a timeout), and the first one may have been done. Other bytes there:
+   * `ObjectExistsError`.
+   */
+  private async unlessSent(err: unknown, key: string, options: PutOptions | undefined, sent: () => Promise<Buffer>): Promise<void> {
+    if (!options?.ifAbsent || !(errorName(err) === 'PreconditionFailed' || (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 412)) throw err;
+    const there = await sha256Of(await this.openRead(key));
+    if (!there.equals(await sent())) throw new ObjectExistsError(this.url, key, { cause: err });
   }
 
   private async upload(key: string, body: Readable | Uint8Array, options?: PutOptions): Promise<void> {

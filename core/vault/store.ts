@@ -25,6 +25,15 @@ export interface PutOptions {
    * @default false
    */
   readonly replaceWhileLocked?: boolean;
+  /**
+   * Write only when the key holds no object (S3's `If-None-Match: *` on PutObject and
+   * CompleteMultipartUpload). When it holds one with these very bytes (a write whose answer was
+   * lost, sent again), the write resolves as done; with other bytes it throws
+   * {@link ObjectExistsError} and the object is unchanged. What the data mover writes is written
+   * this way, and the vault's bucket policy refuses its role any other write there: a pod with
+   * that role cannot add a version over a pack, index or summary. @default false
+   */
+  readonly ifAbsent?: boolean;
 }
 
 /** What a listing or a head request tells about an object. */
@@ -228,6 +237,21 @@ export class ObjectNotFoundError extends Error {
     super(`object ${key} does not exist in vault ${vaultUrl}`, options);
     this.name = 'ObjectNotFoundError';
     this.key = key;
+  }
+}
+
+/**
+ * A write that may only create (`ifAbsent`) found the key holding other bytes. Nothing was
+ * written: the object there is what the vault keeps.
+ */
+export class ObjectExistsError extends Error {
+  constructor(
+    vaultUrl: string,
+    readonly key: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`object ${key} in vault ${vaultUrl} already exists with other bytes; this write may only create it, so the object there was kept`, options);
+    this.name = 'ObjectExists';
   }
 }
 

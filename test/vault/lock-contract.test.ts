@@ -12,7 +12,7 @@ import S3rver from 's3rver';
 import { FileVaultStore } from '../../core/vault/file-store.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 import { S3VaultStore } from '../../core/vault/s3-store.js';
-import { ObjectLockedError, ObjectNotFoundError, RetainUntilInPastError, type VaultStore } from '../../core/vault/store.js';
+import { ObjectExistsError, ObjectLockedError, ObjectNotFoundError, RetainUntilInPastError, type VaultStore } from '../../core/vault/store.js';
 import { tempDir } from '../datamover/helpers.js';
 
 const MARCH = new Date('2026-03-01T00:00:00Z');
@@ -117,6 +117,43 @@ describe.each(implementations)('$name vault: deletes', ({ make }) => {
     expect(result.failed).toEqual([]);
     expect([...result.deleted].sort()).toEqual([...batch, 'data/packs/aa/missing.pack'].sort());
     expect(await keys(store)).toEqual(['data/packs/aa/1.pack.keep']);
+  });
+});
+
+// S3 answers 412 PreconditionFailed to a PutObject or CompleteMultipartUpload with If-None-Match: *
+// when the key holds an object (s3rver has no conditional writes: the S3 store's side is tested
+// at the request level, s3-store.test.ts, and through the faulty-S3 proxy).
+describe.each(implementations.filter((i) => i.locks))('$name vault: writes that may only create', ({ make }) => {
+  it('creates an absent key, and takes the same bytes again as a retry', async () => {
+    const { store } = await make();
+
+    await store.put(PACK, Buffer.from('pack'), { ifAbsent: true });
+    await store.put(PACK, Buffer.from('pack'), { ifAbsent: true });
+
+    expect((await store.get(PACK)).toString()).toBe('pack');
+  });
+
+  it.each([
+    ['unlocked', undefined],
+    ['locked', APRIL],
+  ])('refuses other bytes over an %s object, ObjectExists, and keeps the object there', async (_how, retainUntil) => {
+    const { store } = await make();
+    await store.put(PACK, Buffer.from('pack'), retainUntil ? { retainUntil } : {});
+
+    await expect(store.put(PACK, Buffer.from('forged'), { ifAbsent: true })).rejects.toThrow(ObjectExistsError);
+
+    expect((await store.get(PACK)).toString()).toBe('pack');
+  });
+
+  it('refuses a file with other bytes over an object', async () => {
+    const { store } = await make();
+    await store.put(PACK, Buffer.from('pack'));
+    const file = join(await tempDir('if-absent'), 'forged');
+    await writeFile(file, 'forged');
+
+    await expect(store.putFile(PACK, file, { ifAbsent: true })).rejects.toThrow(ObjectExistsError);
+
+    expect((await store.get(PACK)).toString()).toBe('pack');
   });
 });
 

@@ -1,7 +1,9 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { beforeEach, describe, expect, it } from '@jest/globals';
 import {
+  AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
@@ -19,7 +21,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { S3DeleteError, S3VaultStore } from '../../core/vault/s3-store.js';
-import { ObjectChecksumMismatchError, ObjectLockedError, ObjectNotFoundError, VaultReadInterruptedError } from '../../core/vault/store.js';
+import { ObjectChecksumMismatchError, ObjectExistsError, ObjectLockedError, ObjectNotFoundError, VaultReadInterruptedError } from '../../core/vault/store.js';
 import { tempDir } from '../datamover/helpers.js';
 
 const KMS = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
@@ -86,6 +88,70 @@ describe('S3VaultStore requests', () => {
     expect(input).not.toHaveProperty('ObjectLockMode');
     expect(input).not.toHaveProperty('ObjectLockRetainUntilDate');
     expect(input).not.toHaveProperty('ServerSideEncryption');
+  });
+
+  describe('a write that may only create (ifAbsent)', () => {
+    const PACK_KEY = 'data/packs/ab/abc.pack';
+    const precondition = Object.assign(new Error('At least one of the pre-conditions you specified did not hold'), { name: 'PreconditionFailed', $metadata: { httpStatusCode: 412 } });
+    const there = (bytes: Buffer) => s3.on(GetObjectCommand, { Key: `milvus/prod/${PACK_KEY}` }).resolves({ Body: Readable.from([bytes]) as never });
+
+    it('sends If-None-Match: * on PutObject', async () => {
+      s3.on(PutObjectCommand).resolves({});
+
+      await store().put(PACK_KEY, Buffer.from('pack'), { ifAbsent: true });
+
+      expect(s3.commandCalls(PutObjectCommand)[0]!.args[0].input).toMatchObject({ Key: `milvus/prod/${PACK_KEY}`, IfNoneMatch: '*' });
+    });
+
+    it('sends If-None-Match: * on the CompleteMultipartUpload of a file in parts', async () => {
+      s3.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u1' });
+      s3.on(UploadPartCommand).resolves({ ETag: '"e"' });
+      s3.on(CompleteMultipartUploadCommand).resolves({});
+      const file = join(await tempDir('s3'), 'index');
+      await writeFile(file, Buffer.alloc(11 * 1024 * 1024, 7));
+
+      await store({ partSize: 5 * 1024 * 1024 }).putFile('backups/b1/volumes/v/index.jsonl.gz', file, { ifAbsent: true });
+
+      // lib-storage passes its params to every request; CreateMultipartUpload and UploadPart have
+      // no If-None-Match member, so the SDK's serializer sends the header only here.
+      expect(s3.commandCalls(CompleteMultipartUploadCommand)[0]!.args[0].input).toMatchObject({ IfNoneMatch: '*' });
+    });
+
+    it('counts a 412 as done when the object there holds the bytes it sent (a write sent again after its answer was lost)', async () => {
+      s3.on(PutObjectCommand).rejects(precondition);
+      there(Buffer.from('pack'));
+
+      await expect(store().put(PACK_KEY, Buffer.from('pack'), { ifAbsent: true })).resolves.toBeUndefined();
+    });
+
+    it('refuses with ObjectExists when the object there holds other bytes, and leaves it', async () => {
+      s3.on(PutObjectCommand).rejects(precondition);
+      there(Buffer.from('other'));
+
+      const refused = await store().put(PACK_KEY, Buffer.from('pack'), { ifAbsent: true }).catch((e: unknown) => e);
+
+      expect(refused).toBeInstanceOf(ObjectExistsError);
+      expect((refused as Error).message).toBe(`object ${PACK_KEY} in vault s3://vault-bucket/milvus/prod/ already exists with other bytes; this write may only create it, so the object there was kept`);
+    });
+
+    it('compares a file it uploaded by its bytes too', async () => {
+      s3.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u1' });
+      s3.on(UploadPartCommand).resolves({ ETag: '"e"' });
+      s3.on(CompleteMultipartUploadCommand).rejects(precondition);
+      s3.on(AbortMultipartUploadCommand).resolves({});
+      const file = join(await tempDir('s3'), 'index');
+      await writeFile(file, Buffer.alloc(6 * 1024 * 1024, 7));
+      s3.on(GetObjectCommand).resolves({ Body: Readable.from([Buffer.alloc(6 * 1024 * 1024, 7)]) as never });
+
+      await expect(store({ partSize: 5 * 1024 * 1024 }).putFile(PACK_KEY, file, { ifAbsent: true })).resolves.toBeUndefined();
+    });
+
+    it('does not take a 412 for done on a write that did not ask to only create', async () => {
+      s3.on(PutObjectCommand).rejects(precondition);
+      there(Buffer.from('pack'));
+
+      await expect(store().put(PACK_KEY, Buffer.from('pack'))).rejects.toThrow('pre-conditions');
+    });
   });
 
   it('uploads a large file in parts, with the lock and encryption on the multipart upload', async () => {
