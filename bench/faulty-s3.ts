@@ -27,15 +27,23 @@
  * (400 InvalidArgument); HeadObject and GetObject report the lock in the same
  * headers as S3. Kept in memory, per key: s3rver has no versions, so deletes are not emulated
  * (a versioned bucket would only add a delete marker) — the workflows under test do not delete.
+ *
+ * Conditional writes, which s3rver lacks too: a PutObject or CompleteMultipartUpload with
+ * `If-None-Match: *` for a key that holds an object is answered 412 PreconditionFailed, as S3
+ * does (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html). With
+ * `createOnly`, the proxy also plays the vault's bucket policy: such a write to a matching key
+ * without the header is refused 403 AccessDenied. A `lost` fault forwards a write and then
+ * destroys the socket before the answer: the write is done, the client does not know it, and
+ * sends it again (the case a create-only write must take for done).
  */
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** What a fault answers. */
-export type S3FaultKind = 'SlowDown' | 'InternalError' | 'AccessDenied' | 'reset' | 'cut';
+export type S3FaultKind = 'SlowDown' | 'InternalError' | 'AccessDenied' | 'reset' | 'cut' | 'lost';
 
 /** The status and S3 error code of each answered fault. */
-const ANSWERS: Record<Exclude<S3FaultKind, 'reset' | 'cut'>, readonly [number, string, string]> = {
+const ANSWERS: Record<Exclude<S3FaultKind, 'reset' | 'cut' | 'lost'>, readonly [number, string, string]> = {
   SlowDown: [503, 'SlowDown', 'Please reduce your request rate.'],
   InternalError: [500, 'InternalError', 'We encountered an internal error. Please try again.'],
   AccessDenied: [403, 'AccessDenied', 'Access Denied'],
@@ -77,6 +85,12 @@ export interface FaultyS3Options {
    * documentation). @default no Object Lock (s3rver as it is)
    */
   readonly objectLock?: { readonly mode: 'GOVERNANCE' | 'COMPLIANCE'; readonly defaultRetentionDays: number };
+  /**
+   * Keys (below the bucket) that may only be created, as the vault's bucket policy has it for
+   * the export data mover: a PutObject or CompleteMultipartUpload without `If-None-Match: *` is
+   * refused 403 AccessDenied. @default none
+   */
+  readonly createOnly?: RegExp;
 }
 
 /** An object's Object Lock retention. */
@@ -113,6 +127,24 @@ function describe(req: IncomingMessage): S3Request {
   return { get: req.method === 'GET', write: req.method === 'PUT' || req.method === 'POST', part: url.searchParams.has('partNumber') && url.searchParams.has('uploadId'), key };
 }
 
+/**
+ * The keys below the bucket that `patterns` (IAM-style: `*` spans slashes) name under the vault
+ * prefix `prefix`, as `createOnly` takes them.
+ */
+export function keysMatching(prefix: string, patterns: readonly string[]): RegExp {
+  const escape = (s: string): string => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`^${escape(prefix)}(${patterns.map((p) => p.split('*').map(escape).join('.*')).join('|')})$`);
+}
+
+/**
+ * A request that creates an object: PutObject (no subresource; the SDK adds `x-id=PutObject`)
+ * or CompleteMultipartUpload (POST ?uploadId).
+ */
+function createsObject(req: IncomingMessage, url: URL): boolean {
+  if (req.method === 'PUT') return [...url.searchParams.keys()].every((k) => k === 'x-id') && req.headers['x-amz-copy-source'] === undefined;
+  return req.method === 'POST' && url.searchParams.has('uploadId');
+}
+
 /** Sends the first half of `answer`'s body (by its Content-Length, at least 2), then destroys the socket. */
 function cutShort(answer: IncomingMessage, res: ServerResponse): void {
   const half = Math.floor(Number(answer.headers['content-length']) / 2);
@@ -134,7 +166,7 @@ function cutShort(answer: IncomingMessage, res: ServerResponse): void {
 /** A proxy on 127.0.0.1 in front of s3rver that injects S3 faults (see the module documentation). */
 export class FaultyS3Proxy {
   /** Faults injected, by kind; `multipart part` counts the seeded part faults and every fault a `parts` rule injected. */
-  readonly faults: Record<string, number> = { SlowDown: 0, InternalError: 0, AccessDenied: 0, reset: 0, cut: 0, 'multipart part': 0 };
+  readonly faults: Record<string, number> = { SlowDown: 0, InternalError: 0, AccessDenied: 0, reset: 0, cut: 0, lost: 0, 'multipart part': 0 };
   /** Faults are injected only while true. */
   active = true;
   /** Write requests forwarded to the server. */
@@ -197,7 +229,7 @@ export class FaultyS3Proxy {
       const fault = this.faultFor(r);
       // A cut is counted once it is made (an answer with a body to cut).
       if (fault && fault.kind !== 'cut') this.faults[fault.part ? 'multipart part' : fault.kind]!++;
-      if (fault && fault.kind !== 'cut') {
+      if (fault && fault.kind !== 'cut' && fault.kind !== 'lost') {
         req.resume();
         if (fault.kind === 'reset') return void req.socket.destroy();
         // S3's own status, code and message, marked as injected.
@@ -206,6 +238,43 @@ export class FaultyS3Proxy {
         return void res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message} (injected fault)</Message><Key>${r.key.replace(/[<>&]/g, (c) => `&#${c.charCodeAt(0)};`)}</Key></Error>`);
       }
       const url = new URL(req.url ?? '/', 'http://proxy');
+      if (createsObject(req, url)) {
+        const ifNoneMatch = req.headers['if-none-match'];
+        if (ifNoneMatch === undefined && this.options.createOnly?.test(r.key)) {
+          req.resume();
+          return s3Error(res, 403, 'AccessDenied', 'Access Denied');
+        }
+        if (ifNoneMatch === '*') return void this.createIfAbsent(req, res, fault?.kind === 'lost', () => this.forward(req, res, r, url, fault));
+      }
+      this.forward(req, res, r, url, fault);
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
+  }
+
+  /**
+   * A write with If-None-Match: *: 412 PreconditionFailed when the key holds an object, else
+   * `write`. The proxy asks the server first, with a HEAD of its own (unsigned: s3rver serves
+   * a request without credentials); the look and the write are not one step as on S3, which
+   * these runs do not need (no two writers of one key at once).
+   */
+  private createIfAbsent(req: IncomingMessage, res: ServerResponse, lost: boolean, write: () => void): void {
+    const head = request({ host: '127.0.0.1', port: this.upstream, method: 'HEAD', path: new URL(req.url ?? '/', 'http://proxy').pathname }, (answer) => {
+      answer.resume();
+      if (answer.statusCode === 200) {
+        req.resume();
+        if (lost) return void req.socket.destroy();
+        return s3Error(res, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
+      }
+      write();
+    });
+    head.on('error', () => res.destroy());
+    head.end();
+  }
+
+  /** Sends `req` on to the server, with the Object Lock the proxy emulates and the fault it drew. */
+  private forward(req: IncomingMessage, res: ServerResponse, r: S3Request, url: URL, fault: { kind: S3FaultKind; rule?: { hits: number } } | undefined): void {
+    {
       if (this.options.objectLock && url.searchParams.has('retention')) return void this.answerRetention(req, res, r.key);
       const lock = req.headers['x-amz-object-lock-retain-until-date'];
       if (this.options.objectLock && typeof lock === 'string' && !(new Date(lock).getTime() > Date.now())) {
@@ -224,6 +293,11 @@ export class FaultyS3Proxy {
           );
         }
         const headers = held && (req.method === 'GET' || req.method === 'HEAD') && status < 300 ? { ...answer.headers, 'x-amz-object-lock-mode': held.mode, 'x-amz-object-lock-retain-until-date': held.until.toISOString() } : answer.headers;
+        // The write was done; its answer never reaches the client.
+        if (fault?.kind === 'lost') {
+          answer.resume();
+          return void res.socket?.destroy();
+        }
         res.writeHead(status, headers);
         // Only a body can be cut: an error answer (a 404, a 304) goes through whole.
         if (fault?.kind === 'cut' && status < 300 && Number(answer.headers['content-length'] ?? 0) >= 2) {
@@ -240,9 +314,7 @@ export class FaultyS3Proxy {
         this.writes++;
         for (const f of this.onWrite) f();
       }
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
+    }
   }
 
   /** GetObjectRetention and PutObjectRetention, as S3 answers them on a bucket with Object Lock. */

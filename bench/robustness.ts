@@ -44,11 +44,11 @@ import { registerDatamoverCommands, type DatamoverIO } from '../cli/commands/dat
 import { reportFailure } from '../cli/main.js';
 import { BACKUP_INDEX_FORMAT, gatherCommitments, type BackupIndexDocument } from '../core/vault/backup-index.js';
 import { FileVaultStore } from '../core/vault/file-store.js';
-import { backupRecordKey, inventoryKey, milvusStateKey, volumeIndexKey, volumeSummaryKey } from '../core/vault/layout.js';
+import { backupRecordKey, EXPORT_CREATE_ONLY_PATTERNS, inventoryKey, milvusStateKey, volumeIndexKey, volumeSummaryKey } from '../core/vault/layout.js';
 import { openVault } from '../core/vault/open.js';
 import { S3VaultStore } from '../core/vault/s3-store.js';
 import type { VaultStore } from '../core/vault/store.js';
-import { FaultyS3Proxy } from './faulty-s3.js';
+import { FaultyS3Proxy, keysMatching } from './faulty-s3.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const VOLUME = 'vol';
@@ -352,7 +352,9 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: join(work, 's3rver'), configureBuckets: [{ name: BUCKET, configs: [] }] });
     const { port } = await server.run();
     const faultRng = new Prng(options.seed ^ 0x5eed);
-    proxy = new FaultyS3Proxy(port, { random: () => faultRng.next(), rate: options.faultRate ?? 0.05, partRate: 0.5 });
+    // With the vault bucket's policy for the export role: packs, summaries and file indexes may
+    // only be created (If-None-Match), so a kill and re-run must never write one anew.
+    proxy = new FaultyS3Proxy(port, { random: () => faultRng.next(), rate: options.faultRate ?? 0.05, partRate: 0.5, createOnly: keysMatching('vault/', EXPORT_CREATE_ONLY_PATTERNS) });
     // Whatever the seed, the first part of the first multipart upload fails.
     proxy.inject({ kind: 'InternalError', parts: true, times: 1 });
     backupArgs = ['--part-size', String(PART_SIZE_MIB)];

@@ -98,8 +98,12 @@ function asVaultFailure(err: unknown): UserError | undefined {
   return undefined;
 }
 
-/** The names of the errors that report a damaged vault object (an index, a summary, a pack's bytes). */
-const VAULT_DAMAGE = new Set(['IndexCorruptError', 'SummaryCorrupt', 'ObjectChecksumMismatch']);
+/**
+ * The names of the errors that report a damaged vault object (an index, a summary, a pack's
+ * bytes), or one a write found in its place (a backup that left what it cannot use and may not
+ * replace).
+ */
+const VAULT_DAMAGE = new Set(['IndexCorruptError', 'SummaryCorrupt', 'ObjectChecksumMismatch', 'EarlierAttemptUnusable', 'ObjectExists']);
 
 /**
  * Prints what ended the CLI with `err` and returns the exit code: nothing for a usage error

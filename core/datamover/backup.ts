@@ -371,8 +371,9 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
     // Stopped while the last packs went up: nothing is committed.
     options.signal?.throwIfAborted();
     const indexKey = volumeIndexKey(backupId, volume);
-    const lock = options.retainUntil ? { retainUntil: options.retainUntil } : {};
-    await vault.putFile(indexKey, indexFile, lock);
+    // The index and the summary are written once (see PutOptions.ifAbsent): a retried Job that
+    // finds them resumes from them (earlierAttempt), it never writes them anew.
+    await vault.putFile(indexKey, indexFile, { ifAbsent: true, ...(options.retainUntil ? { retainUntil: options.retainUntil } : {}) });
     // The summary commits to the index exactly as uploaded (see summary.ts, the integrity chain).
     const index = writer.commitment();
     const indexSize = index.size;
@@ -394,6 +395,22 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
     await pool.close();
     await prevReader?.close().catch(() => {});
     await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * An earlier attempt of this volume backup (a Job's pod that was killed, then retried) left an
+ * index or summary that cannot be used, and the vault keeps what a backup wrote: this backup
+ * cannot be finished. A new backup (a new id) is not affected.
+ */
+export class EarlierAttemptUnusableError extends Error {
+  constructor(backupId: string, volume: string, problem: string, cause: unknown) {
+    super(
+      `backup ${backupId} of volume ${volume} cannot be finished: an earlier attempt of it left what this attempt cannot use and may not replace (${problem}); ` +
+        'run a new backup, which gets a new id, and milvus-guard datamover verify to see the damage',
+      { cause },
+    );
+    this.name = 'EarlierAttemptUnusable';
   }
 }
 
@@ -419,7 +436,7 @@ async function writeSummary(vault: VaultStore, options: BackupOptions, fields: P
     retainUntil: options.retainUntil?.toISOString() ?? null,
     ...fields,
   };
-  await vault.put(volumeSummaryKey(options.backupId, options.volume), Buffer.from(`${JSON.stringify(summary, null, 2)}\n`), options.retainUntil ? { retainUntil: options.retainUntil } : {});
+  await vault.put(volumeSummaryKey(options.backupId, options.volume), Buffer.from(`${JSON.stringify(summary, null, 2)}\n`), { ifAbsent: true, ...(options.retainUntil ? { retainUntil: options.retainUntil } : {}) });
   await vault.flush();
 }
 
@@ -434,10 +451,14 @@ async function writeSummary(vault: VaultStore, options: BackupOptions, fields: P
  * - only the index is there, reads to its end, and every pack it references holds the bytes it
  *   points at: the summary is written, committing to that index; its packs' locks (and the
  *   index's) are extended as a backup's would be;
- * - otherwise (nothing there, or an index that does not read): undefined, and the backup runs
- *   from the start, as it always did. A read that failed below the index (`IndexReadError`, a
- *   connection reset) says nothing about it: the index is read again ({@link DOWNLOAD_ATTEMPTS}
- *   tries in all), then the error is thrown, and the Job's retry comes back here.
+ * - nothing there: undefined, and the backup runs from the start;
+ * - a summary or an index there that cannot be used (damaged, or an index whose packs are
+ *   missing or cut short): {@link EarlierAttemptUnusableError}, at once. The index and summary
+ *   are written only where nothing is (`ifAbsent`), so reading the volume again would end in a
+ *   write the vault refuses, hours later. A read that failed below the index (`IndexReadError`,
+ *   a connection reset) says nothing about it: the index is read again
+ *   ({@link DOWNLOAD_ATTEMPTS} tries in all), then the error is thrown, and the Job's retry
+ *   comes back here.
  */
 async function earlierAttempt(vault: VaultStore, volume: string, backupId: string, options: BackupOptions): Promise<Omit<BackupResult, 'durationSeconds'> | undefined> {
   const indexKey = volumeIndexKey(backupId, volume);
@@ -446,8 +467,9 @@ async function earlierAttempt(vault: VaultStore, volume: string, backupId: strin
       const done = await readVolumeSummary(vault, backupId, volume);
       return { volume, backupId, parentBackupId: done.parentBackupId, parentSkipped: done.parentSkipped ?? null, indexKey: done.indexKey, ...done.stats, resumed: 'summary' };
     } catch (err) {
-      if (!(err instanceof SummaryCorruptError || err instanceof UserError)) throw err;
-      return undefined;
+      if (err instanceof SummaryCorruptError) throw new EarlierAttemptUnusableError(backupId, volume, `its summary ${volumeSummaryKey(backupId, volume)} is damaged (${err.message})`, err);
+      // Gone since the lookup: what the index says decides.
+      if (!(err instanceof UserError)) throw err;
     }
   }
   if (!(await vault.head(indexKey))) return undefined;
@@ -459,7 +481,7 @@ async function earlierAttempt(vault: VaultStore, volume: string, backupId: strin
       read = await readEarlierIndex(vault, indexKey);
       break;
     } catch (err) {
-      if (err instanceof IndexCorruptError) return undefined;
+      if (err instanceof IndexCorruptError) throw new EarlierAttemptUnusableError(backupId, volume, `its index ${indexKey} is damaged (${err.message})`, err);
       if (!(err instanceof IndexReadError)) throw err;
       const failure = indexDownloadFailure(`index ${indexKey}`, err, attempt);
       if (failure !== TRY_AGAIN) throw failure;
@@ -467,11 +489,11 @@ async function earlierAttempt(vault: VaultStore, volume: string, backupId: strin
   }
   const { packs, stats, index } = read;
   // Every pack holds the bytes the index points at: one cut short (a file vault's disk lost
-  // what it had not yet written) is not trusted, and the volume is read again.
+  // what it had not yet written) is not trusted.
   try {
     stats.packsRetentionExtended = await settlePacks(vault, packs, options.retainUntil, options.signal);
   } catch (err) {
-    if (err instanceof PackUnusableError) return undefined;
+    if (err instanceof PackUnusableError) throw new EarlierAttemptUnusableError(backupId, volume, `its index ${indexKey} references ${err.key}, which ${err.problem}`, err);
     throw err;
   }
   if (options.retainUntil) {

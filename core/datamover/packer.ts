@@ -221,7 +221,8 @@ export class Packer {
 
   private async upload(pack: OpenPack): Promise<void> {
     try {
-      await this.vault.put(packKey(pack.id), pack.buffer.subarray(0, pack.size), this.options.retainUntil ? { retainUntil: this.options.retainUntil } : {});
+      // A pack id is random and new: only creating it is ever right (see PutOptions.ifAbsent).
+      await this.vault.put(packKey(pack.id), pack.buffer.subarray(0, pack.size), { ifAbsent: true, ...(this.options.retainUntil ? { retainUntil: this.options.retainUntil } : {}) });
       this.packsUploaded++;
       this.bytesUploaded += pack.size;
       // The store is done with the bytes once put resolves (all stores copy or send them).

@@ -212,6 +212,15 @@ export function volumeSummariesPrefix(volume: string): string {
 /** Prefix of every committed volume summary in the vault. */
 export const VOLUMES_PREFIX = 'volumes/';
 
+/**
+ * What an export writes once and never again, as key patterns whose `*` spans slashes (IAM's
+ * wildcard): packs, volume summaries and file indexes. The data mover creates them with
+ * `ifAbsent` (S3's If-None-Match), and the vault's bucket policy refuses its role any other
+ * write there (infra/constructs/vault.ts). A file index's pattern ends in its file name: one
+ * ending at the volume's directory would also match a manifest of a namespace named "volumes".
+ */
+export const EXPORT_CREATE_ONLY_PATTERNS: readonly string[] = [`${PACKS_PREFIX}*`, `${VOLUMES_PREFIX}*`, `${BACKUPS_PREFIX}*/volumes/*/index.jsonl.gz`];
+
 /** The summary of one volume in one backup; written last, so it marks a complete export. */
 export function volumeSummaryKey(backupId: string, volume: string): string {
   return `${volumeSummariesPrefix(volume)}${checkBackupId(backupId)}.json`;

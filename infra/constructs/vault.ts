@@ -14,7 +14,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { acknowledgeWildcardResources } from '../nag.js';
-import { BACKUP_PROGRESS_PREFIX, BACKUPS_PREFIX, PACKS_PREFIX, PROGRESS_PREFIX, VOLUMES_PREFIX } from '../../core/vault/layout.js';
+import { BACKUP_PROGRESS_PREFIX, EXPORT_CREATE_ONLY_PATTERNS, PACKS_PREFIX, PROGRESS_PREFIX } from '../../core/vault/layout.js';
 import { ARCHIVABLE_TAG } from '../../core/vault/store.js';
 
 /** Object Lock modes: GOVERNANCE can be lifted by a privileged principal, COMPLIANCE by no one. */
@@ -280,7 +280,44 @@ export class Vault extends Construct {
    * named "volumes", whose key ends in .yaml or .sealed.json.
    */
   exportObjectArns(): string[] {
-    return [...this.objectArns([PACKS_PREFIX, VOLUMES_PREFIX, BACKUP_PROGRESS_PREFIX]), this.bucket.arnForObjects(`${BACKUPS_PREFIX}*/volumes/*/index.jsonl.gz`)];
+    return [...this.exportCreateOnlyArns(), ...this.objectArns([BACKUP_PROGRESS_PREFIX])];
+  }
+
+  /** The objects an export creates once and never writes again (core/vault/layout.ts EXPORT_CREATE_ONLY_PATTERNS). */
+  private exportCreateOnlyArns(): string[] {
+    return EXPORT_CREATE_ONLY_PATTERNS.map((p) => this.bucket.arnForObjects(p));
+  }
+
+  /**
+   * Lets `writers` (the export data mover's role) only create packs, summaries and file indexes,
+   * never write over one. On a versioned bucket every write adds a version, and Object Lock
+   * protects each version, not the key: a pod with that role could otherwise add a version over
+   * an earlier backup's pack, and retention, which extends the current version's lock, would
+   * then keep the forged one while the genuine one lapses, noncurrent, to the lifecycle. S3
+   * conditional writes refuse a PutObject or CompleteMultipartUpload with `If-None-Match: *`
+   * when the key holds an object; this denies such a write without the header
+   * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes-enforce.html).
+   * `s3:ObjectCreationOperation` is true for the requests that create the object and false for
+   * CreateMultipartUpload and UploadPart, which take no conditional header. In the bucket policy,
+   * where the role's own policies cannot lift it; its progress reports, rewritten in place, stay
+   * out of it.
+   */
+  requireCreateOnlyExports(writers: readonly iam.IRole[]): void {
+    if (writers.length === 0) return;
+    this.bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'ExportsOnlyCreateObjects',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:PutObject'],
+        resources: this.exportCreateOnlyArns(),
+        conditions: {
+          ArnEquals: { 'aws:PrincipalArn': writers.map((r) => r.roleArn) },
+          Null: { 's3:if-none-match': 'true' },
+          Bool: { 's3:ObjectCreationOperation': 'true' },
+        },
+      }),
+    );
   }
 
   /**

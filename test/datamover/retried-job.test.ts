@@ -1,12 +1,12 @@
 import { readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { backupVolume } from '../../core/datamover/backup.js';
+import { backupVolume, EarlierAttemptUnusableError } from '../../core/datamover/backup.js';
 import { restoreVolume } from '../../core/datamover/restore.js';
 import { verifyVault } from '../../core/datamover/verify.js';
 import { FileVaultStore } from '../../core/vault/file-store.js';
 import { volumeIndexKey, volumeSummaryKey } from '../../core/vault/layout.js';
-import { buildTree, cutReadsShort, SMALL_CHUNKS, snapshotTree, tempDir } from './helpers.js';
+import { buildTree, cutReadsShort, runDatamoverCli, SMALL_CHUNKS, snapshotTree, tempDir } from './helpers.js';
 
 // A data-mover Job whose pod is killed is retried (backoffLimit), and the attempt before may have
 // written the volume's index, or its index and summary, locked until the backup's retain-until
@@ -95,28 +95,64 @@ describe('a retried volume backup', () => {
     expect(await snapshotTree(target)).toEqual(await snapshotTree(source));
   });
 
-  it('does not trust the index the earlier attempt left when a pack it points into is cut short', async () => {
+  it('does not trust the index the earlier attempt left when a pack it points into is cut short: it fails at once, and a new backup is whole', async () => {
     const source = await tempDir('retry-src');
     await buildTree(join(source, 'data'));
     const root = await tempDir('retry-vault');
     const vault = new FileVaultStore(root, { now: () => NOW });
-    // No lock: a retry that does not trust the index writes it again.
-    const run = () => backupVolume({ source, vault, volume: 'etcd', backupId: 'nightly-1', now: NOW, chunker: SMALL_CHUNKS, workers: 1 });
-    const first = await run();
+    const run = (backupId: string) => backupVolume({ source, vault, volume: 'etcd', backupId, now: NOW, chunker: SMALL_CHUNKS, workers: 1 });
+    const first = await run('nightly-1');
     await rm(join(root, volumeSummaryKey('nightly-1', 'etcd')));
     const packs: { key: string; size: number }[] = [];
     for await (const info of vault.list('data/packs/')) packs.push(info);
     const victim = packs.sort((a, b) => a.key.localeCompare(b.key))[0]!;
     await truncate(join(root, victim.key), victim.size - 1);
+    const index = await vault.get(volumeIndexKey('nightly-1', 'etcd'));
 
-    const again = await run();
+    // The index may not be replaced (the vault keeps what a backup wrote once): reading the
+    // volume again would only end at that refused write.
+    const refused = await run('nightly-1').catch((e: unknown) => e);
 
     expect(first.packsUploaded).toBeGreaterThan(0);
-    expect(again.resumed).toBeUndefined();
-    expect((await verifyVault({ vault, readData: true })).problems).toEqual([]);
+    expect(refused).toBeInstanceOf(EarlierAttemptUnusableError);
+    expect((refused as Error).message).toMatch(
+      new RegExp(`^backup nightly-1 of volume etcd cannot be finished: an earlier attempt of it left what this attempt cannot use and may not replace \\(its index backups/nightly-1/volumes/etcd/index\\.jsonl\\.gz references ${victim.key}, which holds \\d+ bytes where its chunks end at byte \\d+\\); run a new backup`),
+    );
+    expect((await vault.get(volumeIndexKey('nightly-1', 'etcd'))).equals(index)).toBe(true);
+    expect(await vault.head(volumeSummaryKey('nightly-1', 'etcd'))).toBeUndefined();
+
+    expect(await run('nightly-2')).toMatchObject({ parentBackupId: null });
     const target = await tempDir('retry-restore');
-    await restoreVolume({ vault, volume: 'etcd', backupId: 'nightly-1', target, workers: 1 });
+    await restoreVolume({ vault, volume: 'etcd', backupId: 'nightly-2', target, workers: 1 });
     expect(await snapshotTree(target)).toEqual(await snapshotTree(source));
+  });
+
+  it('fails at once when the index the earlier attempt left is damaged, naming it', async () => {
+    const source = await tempDir('retry-src');
+    await buildTree(join(source, 'data'));
+    const root = await tempDir('retry-vault');
+    const vault = new FileVaultStore(root, { now: () => NOW });
+    const run = () => backupVolume({ source, vault, volume: 'etcd', backupId: 'nightly-1', now: NOW, chunker: SMALL_CHUNKS, workers: 1 });
+    await run();
+    await rm(join(root, volumeSummaryKey('nightly-1', 'etcd')));
+    await writeFile(join(root, volumeIndexKey('nightly-1', 'etcd')), 'not gzip');
+
+    await expect(run()).rejects.toThrow(/^backup nightly-1 of volume etcd cannot be finished: .*\(its index backups\/nightly-1\/volumes\/etcd\/index\.jsonl\.gz is damaged \(/);
+  });
+
+  it('says so in one line from the CLI, exit 1, without a stack', async () => {
+    const source = await tempDir('retry-src');
+    await buildTree(join(source, 'data'));
+    const root = await tempDir('retry-vault');
+    const args = ['backup', '--vault', `file://${root}`, '--source', source, '--volume', 'etcd', '--backup-id', 'nightly-1'];
+    expect((await runDatamoverCli(args)).code).toBe(0);
+    await rm(join(root, volumeSummaryKey('nightly-1', 'etcd')));
+    await writeFile(join(root, volumeIndexKey('nightly-1', 'etcd')), 'not gzip');
+
+    const r = await runDatamoverCli(args);
+
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^error: backup nightly-1 of volume etcd cannot be finished: .*; run a new backup, which gets a new id, and milvus-guard datamover verify to see the damage\n$/);
   });
 
   it('locks the index the earlier attempt left when its lock was never recorded', async () => {

@@ -10,13 +10,16 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { PutObjectRetentionCommand } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
-import { FaultyS3Proxy } from '../../bench/faulty-s3.js';
+import { FaultyS3Proxy, keysMatching } from '../../bench/faulty-s3.js';
 import { S3VaultStore } from '../../core/vault/s3-store.js';
+import { EXPORT_CREATE_ONLY_PATTERNS } from '../../core/vault/layout.js';
+import { ObjectExistsError } from '../../core/vault/store.js';
 import { Rng, runDatamoverCli, snapshotTree, tempDir } from './helpers.js';
 
 const BUCKET = 'parts';
 const KEYS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 const MiB = 1024 * 1024;
+const CREATE_ONLY = keysMatching('vault/', EXPORT_CREATE_ONLY_PATTERNS);
 
 const cli = (args: string[]) => runDatamoverCli(args);
 
@@ -25,13 +28,16 @@ let server: S3rver;
 let port: number;
 let proxy: FaultyS3Proxy;
 let vault: string[];
+let endpoint: string;
 
 beforeAll(async () => {
   dir = await tempDir('part-size');
   server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: join(dir, 's3rver'), configureBuckets: [{ name: BUCKET, configs: [] }] });
   ({ port } = await server.run());
-  proxy = new FaultyS3Proxy(port);
-  const endpoint = await proxy.start();
+  // The vault's bucket policy for the export role: packs, summaries and file indexes are only
+  // ever created (infra/constructs/vault.ts). Every backup below goes through it.
+  proxy = new FaultyS3Proxy(port, { createOnly: CREATE_ONLY });
+  endpoint = await proxy.start();
   const credentials = join(dir, 'credentials');
   await writeFile(credentials, `[default]\naws_access_key_id = ${KEYS.accessKeyId}\naws_secret_access_key = ${KEYS.secretAccessKey}\n`, { mode: 0o600 });
   vault = ['--vault', `s3://${BUCKET}/vault`, '--endpoint', endpoint, '--region', 'us-east-1', '--credentials-file', credentials];
@@ -126,6 +132,37 @@ describe('datamover backup --part-size over S3', () => {
     expect([index.hits, summary.hits]).toEqual([3, 3]);
     expect(indexCut).toMatchObject({ code: 1, stderr: 'error: index backups/p1/volumes/cutvol/index.jsonl.gz: reading it failed 3 times (aborted); that is a failure of the read, not known damage to the index: try again\n' });
     expect(summaryCut).toMatchObject({ code: 1, stderr: `error: object volumes/cutvol/backups/p1.json in vault s3://${BUCKET}/vault/ could not be read: its download was cut short 3 times (aborted); try again\n` });
+  });
+
+  it('creates every pack, summary and index with If-None-Match, and takes a write whose answer was lost, sent again, for done', async () => {
+    const source = join(dir, 'lost');
+    await mkdir(source);
+    await writeFile(join(source, 'segment'), new Rng('lost').bytes(6 * MiB + 99));
+    await writeFile(join(source, 'small'), 'small');
+    // Done by the server, answered to nobody: the SDK sends each again and meets a 412.
+    const lost = [/data\/packs\//, /volumes\/lostvol\/backups\/l1\.json$/, /index\.jsonl\.gz$/].map((key) => proxy.inject({ kind: 'lost', on: 'write', key }));
+
+    const backup = await cli(['backup', ...vault, '--source', source, '--volume', 'lostvol', '--backup-id', 'l1', '--part-size', '5']);
+    const restore = await cli(['restore', ...vault, '--volume', 'lostvol', '--backup-id', 'l1', '--target', join(dir, 'lost-restored')]);
+
+    expect(lost.map((l) => l.hits)).toEqual([1, 1, 1]);
+    expect(backup).toMatchObject({ code: 0, stderr: '' });
+    expect(restore.code).toBe(0);
+    expect(await snapshotTree(join(dir, 'lost-restored'))).toEqual(await snapshotTree(source));
+  });
+
+  it('cannot add a version over a pack: a plain write is refused, a create-only one finds it there', async () => {
+    const source = join(dir, 'forge');
+    await mkdir(source);
+    await writeFile(join(source, 'file'), new Rng('forge').bytes(5000));
+    expect((await cli(['backup', ...vault, '--source', source, '--volume', 'forgevol', '--backup-id', 'f1'])).code).toBe(0);
+    const store = new S3VaultStore({ bucket: BUCKET, prefix: 'vault', endpoint, region: 'us-east-1', credentials: KEYS, maxAttempts: 1 });
+    let pack = '';
+    for await (const o of store.list('data/packs/')) pack = o.key;
+
+    await expect(store.put(pack, Buffer.from('forged'))).rejects.toMatchObject({ name: 'AccessDenied' });
+    await expect(store.put(pack, Buffer.from('forged'), { ifAbsent: true })).rejects.toThrow(ObjectExistsError);
+    expect(await cli(['verify', ...vault, '--volume', 'forgevol', '--backup-id', 'f1', '--read-data'])).toMatchObject({ code: 0 });
   });
 
   it('refuses a part size below S3 smallest part in one line', async () => {

@@ -8,6 +8,7 @@ import { loadConfigFile } from '../../core/config/parse.js';
 import { loadDefinition, placeholdersOf, walkStates, type AslState } from '../../core/workflow/asl.js';
 import { buildInstallation } from '../../infra/installation.js';
 import { BACKUP_WORKFLOW, DRILL_WORKFLOW, handlerStates, placeholderOf, RESTORE_WORKFLOW } from '../../core/workflow/steps.js';
+import { EXPORT_CREATE_ONLY_PATTERNS } from '../../core/vault/layout.js';
 
 // The stacks `cdk synth` builds from examples/production.yaml, with cdk.json's feature flags and
 // cdk-nag on (an unacknowledged finding fails synthesis, and so this file). Built once: the
@@ -624,6 +625,24 @@ describe('data mover', () => {
     const puts = statements.filter((st) => ([st.Action].flat() as string[]).some((a) => /^s3:Put/.test(a)));
     const keys = puts.flatMap((st) => [st.Resource].flat()).map((r) => (JSON.stringify(r).match(/"\/([^"]*)"\]\]\}$/) ?? [])[1]);
     expect(keys.sort()).toEqual(['backups/*/volumes/*/index.jsonl.gz', 'data/packs/*', 'progress/backups/*', 'volumes/*']);
+  });
+
+  it('denies the data-mover role, in the bucket policy, any write over a pack, summary or index: it may only create them (If-None-Match)', () => {
+    const policies = Object.values(primary.findResources('AWS::S3::BucketPolicy')).flatMap(
+      (p) => (p.Properties.PolicyDocument as { Statement: { Sid?: string; Effect: string; Action: unknown; Resource: unknown; Condition?: Record<string, Record<string, unknown>> }[] }).Statement,
+    );
+    const deny = policies.find((st) => st.Sid === 'ExportsOnlyCreateObjects')!;
+
+    expect(deny).toMatchObject({ Effect: 'Deny', Action: 's3:PutObject' });
+    expect(deny.Condition).toEqual({
+      ArnEquals: { 'aws:PrincipalArn': [{ 'Fn::GetAtt': [expect.stringMatching(/^DataMoverRole/), 'Arn'] }] },
+      Null: { 's3:if-none-match': 'true' },
+      Bool: { 's3:ObjectCreationOperation': 'true' },
+    });
+    const keys = [deny.Resource].flat().map((r) => (JSON.stringify(r).match(/"\/([^"]*)"\]\]\}$/) ?? [])[1]);
+    // Progress reports are rewritten in place: not among them.
+    expect(keys.sort()).toEqual([...EXPORT_CREATE_ONLY_PATTERNS].sort());
+    expect(keys.sort()).toEqual(['backups/*/volumes/*/index.jsonl.gz', 'data/packs/*', 'volumes/*']);
   });
 });
 
