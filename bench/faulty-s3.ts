@@ -58,6 +58,8 @@ export interface S3FaultRule {
   readonly key?: RegExp;
   /** Only the parts of multipart uploads (UploadPart). @default false */
   readonly parts?: boolean;
+  /** Only the requests that create an object (PutObject, CompleteMultipartUpload). @default false */
+  readonly creates?: boolean;
   /** How many matching requests fail; `null`: every one. @default 1 */
   readonly times?: number | null;
   /**
@@ -117,6 +119,8 @@ interface S3Request {
   readonly get: boolean;
   readonly write: boolean;
   readonly part: boolean;
+  /** PutObject or CompleteMultipartUpload. */
+  readonly creates: boolean;
   readonly key: string;
 }
 
@@ -124,7 +128,7 @@ function describe(req: IncomingMessage): S3Request {
   const url = new URL(req.url ?? '/', 'http://proxy');
   // Path-style addressing: /bucket/key...
   const key = decodeURIComponent(url.pathname).split('/').slice(2).join('/');
-  return { get: req.method === 'GET', write: req.method === 'PUT' || req.method === 'POST', part: url.searchParams.has('partNumber') && url.searchParams.has('uploadId'), key };
+  return { get: req.method === 'GET', write: req.method === 'PUT' || req.method === 'POST', part: url.searchParams.has('partNumber') && url.searchParams.has('uploadId'), creates: createsObject(req, url), key };
 }
 
 /**
@@ -171,6 +175,8 @@ export class FaultyS3Proxy {
   active = true;
   /** Write requests forwarded to the server. */
   writes = 0;
+  /** Create-only writes answered 412 PreconditionFailed (the key held an object). */
+  preconditionFailed = 0;
   private server: Server | undefined;
   private readonly onWrite = new Set<() => void>();
   private readonly rules: { rule: S3FaultRule; hits: number; passed: number }[] = [];
@@ -201,6 +207,7 @@ export class FaultyS3Proxy {
         (f.times === null || hits < (f.times ?? 1)) &&
         (f.on === undefined || f.on === 'any' || (f.on === 'write') === r.write) &&
         (!f.parts || r.part) &&
+        (!f.creates || r.creates) &&
         (f.kind !== 'cut' || r.get) &&
         (!f.key || f.key.test(r.key)),
     );
@@ -219,7 +226,8 @@ export class FaultyS3Proxy {
     if (r.part) return random() < (this.options.partRate ?? 0) ? { kind: 'InternalError', part: true } : undefined;
     if (random() >= (this.options.rate ?? 0)) return undefined;
     // A download can also be cut short once it has begun (a GET's body).
-    const kinds = r.get ? (['SlowDown', 'InternalError', 'reset', 'cut'] as const) : (['SlowDown', 'InternalError', 'reset'] as const);
+    // A write can also be done and its answer lost (sent again, it meets what it wrote).
+    const kinds = r.get ? (['SlowDown', 'InternalError', 'reset', 'cut'] as const) : r.write ? (['SlowDown', 'InternalError', 'reset', 'lost'] as const) : (['SlowDown', 'InternalError', 'reset'] as const);
     return { kind: kinds[Math.floor(random() * kinds.length)]!, part: false };
   }
 
@@ -264,6 +272,7 @@ export class FaultyS3Proxy {
       if (answer.statusCode === 200) {
         req.resume();
         if (lost) return void req.socket.destroy();
+        this.preconditionFailed++;
         return s3Error(res, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
       }
       write();

@@ -444,9 +444,9 @@ async function writeSummary(vault: VaultStore, options: BackupOptions, fields: P
  * What an earlier attempt of this very volume backup left, when it is enough to finish without
  * reading the volume again. A Job whose pod was killed is retried (`backoffLimit`), and the
  * attempt before may have written the index, or the index and the summary, each locked until the
- * backup's retain-until date. Writing them again is refused by Object Lock on a vault without
- * versions (and would leave a locked, orphaned version on S3), and is not needed: the source is
- * the same read-only snapshot clone. So:
+ * backup's retain-until date. They are written only where nothing is (`ifAbsent`; the vault's
+ * bucket policy holds the role to it), so they cannot be written again, and need not be: the
+ * source is the same read-only snapshot clone. So:
  * - the summary is there and reads: the volume backup is complete; its counters are returned;
  * - only the index is there, reads to its end, and every pack it references holds the bytes it
  *   points at: the summary is written, committing to that index; its packs' locks (and the
@@ -474,8 +474,8 @@ async function earlierAttempt(vault: VaultStore, volume: string, backupId: strin
   }
   if (!(await vault.head(indexKey))) return undefined;
   let read: Awaited<ReturnType<typeof readEarlierIndex>>;
-  // Read again when the download is cut short (as the parent's index is); a damaged index is
-  // redone; a read that failed every time fails the backup, and the Job's retry comes back here.
+  // Read again when the download is cut short (as the parent's index is); a damaged index ends
+  // this backup; a read that failed every time fails it, and the Job's retry comes back here.
   for (let attempt = 1; ; attempt++) {
     try {
       read = await readEarlierIndex(vault, indexKey);

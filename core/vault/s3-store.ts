@@ -169,6 +169,9 @@ async function sha256Of(stream: Readable): Promise<Buffer> {
   return hash.digest();
 }
 
+/** Tries of a create-only write that S3 answers 409 ConditionalRequestConflict (see `created`). */
+const CONFLICT_ATTEMPTS = 3;
+
 /** How long a vault request's socket may go without a byte either way (see the client's options). */
 const SOCKET_IDLE_TIMEOUT_MS = 60_000;
 
@@ -243,33 +246,58 @@ export class S3VaultStore implements VaultStore {
     if (body.buffer instanceof SharedArrayBuffer) body = Buffer.from(body);
     // Above the part size (a pack, with a part size below the pack size), the multipart upload
     // of putFile: a part that fails is sent again on its own, not the whole object.
-    try {
-      if (body.length > this.partSize) await this.upload(key, body, options);
-      else await this.client.send(new PutObjectCommand({ ...this.writeParams(key, options), Body: body, ContentLength: body.length }));
-    } catch (err) {
-      const sent = body;
-      await this.unlessSent(err, key, options, async () => createHash('sha256').update(sent).digest());
-    }
+    const sent = body;
+    await this.created(
+      key,
+      options,
+      () => (sent.length > this.partSize ? this.upload(key, sent, options) : this.client.send(new PutObjectCommand({ ...this.writeParams(key, options), Body: sent, ContentLength: sent.length })).then(() => {})),
+      async () => createHash('sha256').update(sent).digest(),
+    );
   }
 
   async putFile(key: string, path: string, options?: PutOptions): Promise<void> {
-    try {
-      await this.upload(key, createReadStream(path, { highWaterMark: 1 << 20 }), options);
-    } catch (err) {
-      await this.unlessSent(err, key, options, () => sha256Of(createReadStream(path, { highWaterMark: 1 << 20 })));
-    }
+    await this.created(
+      key,
+      options,
+      () => this.upload(key, createReadStream(path, { highWaterMark: 1 << 20 }), options),
+      () => sha256Of(createReadStream(path, { highWaterMark: 1 << 20 })),
+    );
   }
 
   /**
-   * Rethrows `err`, unless it is S3's 412 to a write that may only create (`ifAbsent`) and the
-   * object there holds the bytes this write sent: the SDK sends a write again when its answer is
-   * lost (a reset, a timeout), and the first one may have been done. Other bytes there:
-   * `ObjectExistsError`.
+   * Runs `write`; for a write that may only create (`ifAbsent`), also copes with what S3 answers
+   * when the same write was already done or is under way:
+   * - 409 ConditionalRequestConflict: another conditional write of the key was in flight (the
+   *   SDK sent this one again after a timeout while the first still ran). AWS says to start
+   *   again, a multipart upload from CreateMultipartUpload: the whole write is sent again, a
+   *   few times, and then meets the object or a 412.
+   * - 412 PreconditionFailed, or 404 NoSuchUpload from a CompleteMultipartUpload sent again after
+   *   the first completed: done, when the object there holds the bytes this write sent (its
+   *   answer was lost); `ObjectExistsError` when it holds other bytes.
+   * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-requests.html)
    */
-  private async unlessSent(err: unknown, key: string, options: PutOptions | undefined, sent: () => Promise<Buffer>): Promise<void> {
-    if (!options?.ifAbsent || !(errorName(err) === 'PreconditionFailed' || (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 412)) throw err;
-    const there = await sha256Of(await this.openRead(key));
-    if (!there.equals(await sent())) throw new ObjectExistsError(this.url, key, { cause: err });
+  private async created(key: string, options: PutOptions | undefined, write: () => Promise<void>, sent: () => Promise<Buffer>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await write();
+      } catch (err) {
+        if (!options?.ifAbsent) throw err;
+        const name = errorName(err);
+        const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+        if ((name === 'ConditionalRequestConflict' || status === 409) && attempt < CONFLICT_ATTEMPTS) continue;
+        if (!(name === 'PreconditionFailed' || status === 412 || name === 'NoSuchUpload')) throw err;
+        let there: Buffer;
+        try {
+          there = await sha256Of(await this.openRead(key));
+        } catch (readErr) {
+          // NoSuchUpload and no object: the upload really is gone.
+          if (readErr instanceof ObjectNotFoundError) throw err;
+          throw readErr;
+        }
+        if (!there.equals(await sent())) throw new ObjectExistsError(this.url, key, { cause: err });
+        return;
+      }
+    }
   }
 
   private async upload(key: string, body: Readable | Uint8Array, options?: PutOptions): Promise<void> {

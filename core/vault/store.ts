@@ -250,7 +250,11 @@ export class ObjectExistsError extends Error {
     readonly key: string,
     options?: { cause?: unknown },
   ) {
-    super(`object ${key} in vault ${vaultUrl} already exists with other bytes; this write may only create it, so the object there was kept`, options);
+    super(
+      `object ${key} in vault ${vaultUrl} already exists with other bytes; this write may only create it, so the object there was kept ` +
+        '(another writer got there first; for a backup, run a new one, and milvus-guard datamover verify to see what is there)',
+      options,
+    );
     this.name = 'ObjectExists';
   }
 }

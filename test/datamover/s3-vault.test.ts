@@ -139,13 +139,16 @@ describe('datamover backup --part-size over S3', () => {
     await mkdir(source);
     await writeFile(join(source, 'segment'), new Rng('lost').bytes(6 * MiB + 99));
     await writeFile(join(source, 'small'), 'small');
-    // Done by the server, answered to nobody: the SDK sends each again and meets a 412.
-    const lost = [/data\/packs\//, /volumes\/lostvol\/backups\/l1\.json$/, /index\.jsonl\.gz$/].map((key) => proxy.inject({ kind: 'lost', on: 'write', key }));
+    // Done by the server, answered to nobody: the SDK sends each again and meets a 412. The pack
+    // goes up in parts: its CompleteMultipartUpload is the one lost.
+    const lost = [/data\/packs\//, /volumes\/lostvol\/backups\/l1\.json$/, /index\.jsonl\.gz$/].map((key) => proxy.inject({ kind: 'lost', creates: true, key }));
+    const refused = proxy.preconditionFailed;
 
     const backup = await cli(['backup', ...vault, '--source', source, '--volume', 'lostvol', '--backup-id', 'l1', '--part-size', '5']);
     const restore = await cli(['restore', ...vault, '--volume', 'lostvol', '--backup-id', 'l1', '--target', join(dir, 'lost-restored')]);
 
     expect(lost.map((l) => l.hits)).toEqual([1, 1, 1]);
+    expect(proxy.preconditionFailed - refused).toBe(3);
     expect(backup).toMatchObject({ code: 0, stderr: '' });
     expect(restore.code).toBe(0);
     expect(await snapshotTree(join(dir, 'lost-restored'))).toEqual(await snapshotTree(source));

@@ -131,7 +131,43 @@ describe('S3VaultStore requests', () => {
       const refused = await store().put(PACK_KEY, Buffer.from('pack'), { ifAbsent: true }).catch((e: unknown) => e);
 
       expect(refused).toBeInstanceOf(ObjectExistsError);
-      expect((refused as Error).message).toBe(`object ${PACK_KEY} in vault s3://vault-bucket/milvus/prod/ already exists with other bytes; this write may only create it, so the object there was kept`);
+      expect((refused as Error).message).toBe(
+        `object ${PACK_KEY} in vault s3://vault-bucket/milvus/prod/ already exists with other bytes; this write may only create it, so the object there was kept (another writer got there first; for a backup, run a new one, and milvus-guard datamover verify to see what is there)`,
+      );
+    });
+
+    it('sends the whole write again on 409 ConditionalRequestConflict (the same write still in flight), then takes the 412 that follows for done', async () => {
+      const conflict = Object.assign(new Error('A conflicting operation occurred'), { name: 'ConditionalRequestConflict', $metadata: { httpStatusCode: 409 } });
+      s3.on(PutObjectCommand).rejectsOnce(conflict).rejects(precondition);
+      there(Buffer.from('pack'));
+
+      await store().put(PACK_KEY, Buffer.from('pack'), { ifAbsent: true });
+
+      expect(s3.commandCalls(PutObjectCommand)).toHaveLength(2);
+    });
+
+    it('gives up after a few 409s, with S3 error', async () => {
+      const conflict = Object.assign(new Error('A conflicting operation occurred'), { name: 'ConditionalRequestConflict', $metadata: { httpStatusCode: 409 } });
+      s3.on(PutObjectCommand).rejects(conflict);
+
+      await expect(store().put(PACK_KEY, Buffer.from('pack'), { ifAbsent: true })).rejects.toThrow('A conflicting operation occurred');
+      expect(s3.commandCalls(PutObjectCommand)).toHaveLength(3);
+    });
+
+    it('takes NoSuchUpload from a CompleteMultipartUpload sent again after the first completed for done, when the object holds its bytes', async () => {
+      const noSuchUpload = Object.assign(new Error('The specified upload does not exist.'), { name: 'NoSuchUpload', $metadata: { httpStatusCode: 404 } });
+      s3.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u1' });
+      s3.on(UploadPartCommand).resolves({ ETag: '"e"' });
+      s3.on(CompleteMultipartUploadCommand).rejects(noSuchUpload);
+      s3.on(AbortMultipartUploadCommand).resolves({});
+      const file = join(await tempDir('s3'), 'index');
+      await writeFile(file, Buffer.alloc(6 * 1024 * 1024, 7));
+      s3.on(GetObjectCommand).resolvesOnce({ Body: Readable.from([Buffer.alloc(6 * 1024 * 1024, 7)]) as never }).rejects(notFound);
+      const vault = store({ partSize: 5 * 1024 * 1024 });
+
+      await expect(vault.putFile(PACK_KEY, file, { ifAbsent: true })).resolves.toBeUndefined();
+      // No object there: the upload is really gone, and that is the error.
+      await expect(vault.putFile(PACK_KEY, file, { ifAbsent: true })).rejects.toThrow('The specified upload does not exist.');
     });
 
     it('compares a file it uploaded by its bytes too', async () => {
