@@ -250,7 +250,10 @@ export class S3VaultStore implements VaultStore {
     await this.created(
       key,
       options,
-      () => (sent.length > this.partSize ? this.upload(key, sent, options) : this.client.send(new PutObjectCommand({ ...this.writeParams(key, options), Body: sent, ContentLength: sent.length })).then(() => {})),
+      async () => {
+        if (sent.length > this.partSize) await this.upload(key, sent, options);
+        else await this.client.send(new PutObjectCommand({ ...this.writeParams(key, options), Body: sent, ContentLength: sent.length }));
+      },
       async () => createHash('sha256').update(sent).digest(),
     );
   }
