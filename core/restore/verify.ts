@@ -192,7 +192,9 @@ export async function verifyBackupIndex(vault: VaultStore, backupId: string, opt
 
   for (const { pvc: volume } of index.volumes) {
     // A damaged summary is among the breaks already: the restore is refused with all of them.
-    if (breaks.some((b) => b.startsWith(`${volumeSummaryKey(backupId, volume)} is damaged`))) continue;
+    // So is one altered since: its index, read through it, is not the backup's.
+    const summaryKey = volumeSummaryKey(backupId, volume);
+    if (breaks.some((b) => b.startsWith(`${summaryKey} is damaged`) || b.startsWith(`${summaryKey} was altered`))) continue;
     // The summary, not the index document, says where the file index is: it is what the
     // hydration Job reads, and its presence is what marks the volume's export complete.
     // The summary as checked against its commitment; read here only when that read failed, for

@@ -396,8 +396,9 @@ export class S3VaultStore implements VaultStore {
   async flush(): Promise<void> {}
 
   async extendRetention(key: string, until: Date, known?: Pick<ObjectInfo, 'retainUntil' | 'lockMode'>): Promise<boolean> {
-    // A HEAD reports the lock only to a caller with s3:GetObjectRetention, and nothing for an
-    // object that has none: without both date and mode, ask for the lock itself.
+    // A HEAD reports nothing for an object without a lock (and nothing to a caller without
+    // s3:GetObjectRetention, which the request below is refused as well): without both date
+    // and mode, ask for the lock itself.
     let current: { Mode?: ObjectLockMode | string; RetainUntilDate?: Date } | undefined =
       known?.retainUntil && known.lockMode ? { Mode: known.lockMode, RetainUntilDate: known.retainUntil } : undefined;
     if (!current) {

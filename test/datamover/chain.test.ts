@@ -708,4 +708,19 @@ describe('the Finalize step', () => {
     // The forged summary would send the check to the other volume's index.
     await expect(verifyBackupIndex(vault, BACKUP, { indexSha256: indexSha256! })).resolves.toMatchObject({ volumes: 2 });
   });
+
+  it('refuses a summary altered since the backup as such, without following it to an index that is not there', async () => {
+    const vault = copyOf(base);
+    vault.objects.delete(backupRecordKey(BACKUP));
+    const { catalog } = await finalize(vault);
+    const { indexSha256 } = (await catalog.getBackup(BACKUP))!;
+    const summaryKey = volumeSummaryKey(BACKUP, MINIO);
+    const forged = { ...(JSON.parse((await vault.get(summaryKey)).toString()) as VolumeSummary), indexKey: `backups/${BACKUP}/volumes/nowhere/index.jsonl.gz` };
+    vault.objects.get(summaryKey)!.body = Buffer.from(JSON.stringify(forged, null, 2));
+
+    const refused = await verifyBackupIndex(vault, BACKUP, { indexSha256: indexSha256! }).catch((e: unknown) => e);
+
+    expect(refused).toBeInstanceOf(BackupIntegrityError);
+    expect((refused as BackupIntegrityError).breaks).toEqual([expect.stringMatching(new RegExp(`^${summaryKey} was altered: its SHA-256 is [0-9a-f]{64} where backup.json commits to [0-9a-f]{64}$`))]);
+  });
 });

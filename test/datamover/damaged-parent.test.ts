@@ -15,7 +15,7 @@ import { verifyVault } from '../../core/datamover/verify.js';
 import { volumeIndexKey } from '../../core/vault/layout.js';
 import { FileVaultStore } from '../../core/vault/file-store.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
-import type { VaultStore } from '../../core/vault/store.js';
+import { ObjectNotFoundError, type VaultStore } from '../../core/vault/store.js';
 import { buildTree, dropIndexLines, runDatamoverCli, SMALL_CHUNKS, snapshotTree, tempDir } from './helpers.js';
 
 const VOLUME = 'vol';
@@ -173,6 +173,31 @@ describe('an incremental backup whose parent references a pack that is missing',
     await restoresExactly(vault, dir, source, 'b2');
     // The next backup is incremental again, from the whole one.
     expect(await backupVolume({ ...options(vault, source, 'b3', 2), ...(retainUntil ? { retainUntil } : {}) })).toMatchObject({ parentBackupId: 'b2', chunksNew: 0 });
+  });
+});
+
+describe('an incremental backup whose parent\'s pack goes between its lookup and its lock extension', () => {
+  it('takes the pack for missing, reads everything again and names it', async () => {
+    const dir = await tempDir('pack-race');
+    const source = join(dir, 'source');
+    await buildTree(source);
+    const vault = new InMemoryVaultStore('memory://vault', { now: () => at(1) });
+    await backupVolume({ ...options(vault, source, 'b1', 0), retainUntil: at(7) });
+    // The first extension finds its pack gone (deleted out of band just after the HEAD).
+    let gone: string | undefined;
+    const extend = vault.extendRetention.bind(vault);
+    vault.extendRetention = async (key: string, until: Date) => {
+      if (gone === undefined && key.startsWith('data/packs/')) {
+        gone = key;
+        throw new ObjectNotFoundError(vault.url, key);
+      }
+      return extend(key, until);
+    };
+
+    const result = await backupVolume({ ...options(vault, source, 'b2', 1), retainUntil: at(8) });
+
+    expect(result).toMatchObject({ parentBackupId: null, parentSkipped: { backupId: 'b1', reason: `its pack ${gone} is missing` }, filesUnchanged: 0 });
+    await restoresExactly(vault, dir, source, 'b2');
   });
 });
 
