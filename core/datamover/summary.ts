@@ -138,6 +138,12 @@ export async function readVolumeSummaryHashed(vault: VaultStore, backupId: strin
       );
     }
   }
+  // Where its index is: a name a flipped byte took away leaves a restore nothing to open.
+  if (typeof summary.indexKey !== 'string' || summary.indexKey === '') {
+    throw new SummaryCorruptError(
+      `${key} in ${vault.url} is not a valid volume summary: indexKey is ${summary.indexKey === undefined ? 'missing' : JSON.stringify(summary.indexKey)}, where the key of its file index belongs (the summary was altered or damaged)`,
+    );
+  }
   return { summary, sha256: sha256Hex(body) };
 }
 

@@ -552,6 +552,8 @@ export class FileVaultStore implements VaultStore {
   private path(key: string): string {
     const parts = key.split('/');
     if (parts[0] === LOCK_DIR) throw new Error(`key ${key} names the lock journal of vault ${this.url}, not an object; vault keys come from layout.ts`);
+    // A key read from the vault itself (a summary's indexKey) must not reach outside it.
+    if (parts.some((p) => p === '' || p === '.' || p === '..')) throw new ObjectNotFoundError(this.url, key);
     return join(this.root, ...parts);
   }
 

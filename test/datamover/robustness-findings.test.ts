@@ -38,6 +38,31 @@ describe('the data mover on a damaged vault (found by the robustness run)', () =
     expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
   });
 
+  it('restore of a backup whose summary lost the name of its index (a flipped byte) prints one line naming the field', async () => {
+    const { dir, vaultDir, vault } = await backedUp();
+    const file = join(vaultDir, volumeSummaryKey('b1', 'vol'));
+    await writeFile(file, (await readFile(file, 'utf8')).replace('"indexKey"', '"indexKez"'));
+
+    const r = await cli(['restore', ...vault, '--volume', 'vol', '--backup-id', 'b1', '--target', join(dir, 'out')]);
+
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^error: volumes\/vol\/backups\/b1\.json in file:.* is not a valid volume summary: indexKey is missing, where the key of its file index belongs/);
+    expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+  });
+
+  it('never reads outside a file vault for a key a summary names, however it climbs', async () => {
+    const { dir, vaultDir, vault } = await backedUp();
+    await writeFile(join(dir, 'outside.jsonl.gz'), 'not in the vault');
+    const file = join(vaultDir, volumeSummaryKey('b1', 'vol'));
+    const summary = JSON.parse(await readFile(file, 'utf8')) as { indexKey: string };
+    await writeFile(file, JSON.stringify({ ...summary, indexKey: '../outside.jsonl.gz' }));
+
+    const r = await cli(['restore', ...vault, '--volume', 'vol', '--backup-id', 'b1', '--target', join(dir, 'out')]);
+
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^error: object \.\.\/outside\.jsonl\.gz does not exist in vault /);
+  });
+
   it('restore of a backup whose index is gone prints one line naming the index', async () => {
     const { dir, vaultDir, vault } = await backedUp();
     await rm(join(vaultDir, volumeIndexKey('b1', 'vol')));
