@@ -500,6 +500,11 @@ class LockJournal {
 }
 
 /** True when two files hold the same bytes. */
+/** Whether `key` can name a file under the vault's root: no empty, "." or ".." segment. */
+function isStorableKey(key: string): boolean {
+  return key.split('/').every((p) => p !== '' && p !== '.' && p !== '..');
+}
+
 async function sameContent(a: string, b: string): Promise<boolean> {
   const [fa, fb] = await Promise.all([open(a, 'r'), open(b, 'r')]);
   try {
@@ -552,8 +557,9 @@ export class FileVaultStore implements VaultStore {
   private path(key: string): string {
     const parts = key.split('/');
     if (parts[0] === LOCK_DIR) throw new Error(`key ${key} names the lock journal of vault ${this.url}, not an object; vault keys come from layout.ts`);
-    // A key read from the vault itself (a summary's indexKey) must not reach outside it.
-    if (parts.some((p) => p === '' || p === '.' || p === '..')) throw new ObjectNotFoundError(this.url, key);
+    // A key read from the vault itself (a summary's indexKey) must not reach outside it: such
+    // a key names no object here (S3 would answer NoSuchKey to a read of it).
+    if (!isStorableKey(key)) throw new ObjectNotFoundError(this.url, key);
     return join(this.root, ...parts);
   }
 
@@ -579,6 +585,7 @@ export class FileVaultStore implements VaultStore {
 
   private async atomically(key: string, write: (tmp: string) => Promise<void>, options?: PutOptions): Promise<void> {
     requireFutureRetention(this.url, key, options?.retainUntil, this.now());
+    if (!isStorableKey(key)) throw new Error(`key ${JSON.stringify(key)} cannot be stored in file vault ${this.url}: a segment is empty, "." or ".."; vault keys come from layout.ts`);
     const target = this.path(key);
     await mkdir(dirname(target), { recursive: true });
     const tmp = `${target}.tmp-${randomBytes(6).toString('hex')}`;
@@ -647,6 +654,7 @@ export class FileVaultStore implements VaultStore {
 
   /** The size of the object under `key`, or undefined when there is none. */
   private async fileSize(key: string): Promise<number | undefined> {
+    if (!isStorableKey(key)) return undefined;
     try {
       const s = await stat(this.path(key));
       return s.isFile() ? s.size : undefined;
@@ -902,7 +910,7 @@ export class FileVaultStore implements VaultStore {
     try {
       names = await readdir(dirKey === '' ? this.root : this.path(dirKey.slice(0, -1)));
     } catch (err) {
-      if (isNotFound(err) || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return;
+      if (isNotFound(err) || err instanceof ObjectNotFoundError || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return;
       throw err;
     }
     names.sort();
@@ -965,8 +973,8 @@ export class FileVaultStore implements VaultStore {
   }
 
   async delete(key: string): Promise<void> {
-    const target = this.path(key);
     if ((await this.fileSize(key)) === undefined) return;
+    const target = this.path(key);
     const lock = await this.locks.get(key);
     if (isLocked(lock, this.now())) throw new ObjectLockedError(this.url, key, lock!);
     // Journal first: should the unlink not happen, the object is as unlocked as it was.

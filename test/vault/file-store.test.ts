@@ -36,6 +36,24 @@ describe('file vault', () => {
 
     expect(keys).toEqual(['volumes/v/backups/b1.json', 'volumes/v/backups/b2.json']);
   });
+
+  it('holds nothing under a key that would climb out of its directory, and stores nothing there', async () => {
+    const dir = await tempDir('fclimb');
+    const root = join(dir, 'vault');
+    const store = new FileVaultStore(root);
+    await writeFile(join(dir, 'outside'), 'not in the vault');
+
+    for (const key of ['../outside', 'data/../../outside', 'data//x', './outside']) {
+      await expect(store.get(key)).rejects.toThrow(ObjectNotFoundError);
+      expect(await store.head(key)).toBeUndefined();
+      await expect(store.delete(key)).resolves.toBeUndefined();
+    }
+    await expect(store.put('../outside', Buffer.from('over it'))).rejects.toThrow('key "../outside" cannot be stored in file vault');
+    expect(await readFile(join(dir, 'outside'), 'utf8')).toBe('not in the vault');
+    const listed: string[] = [];
+    for await (const o of store.list('a//')) listed.push(o.key);
+    expect(listed).toEqual([]);
+  });
 });
 
 /** Pseudo-random bytes (an AES-CTR keystream), so a misplaced block cannot go unnoticed. */
