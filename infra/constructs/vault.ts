@@ -289,7 +289,7 @@ export class Vault extends Construct {
   }
 
   /**
-   * Lets `writers` (the export data mover's role) only create packs, summaries and file indexes,
+   * Lets `writer` (the export data mover's role) only create packs, summaries and file indexes,
    * never write over one. On a versioned bucket every write adds a version, and Object Lock
    * protects each version, not the key: a pod with that role could otherwise add a version over
    * an earlier backup's pack, and retention, which extends the current version's lock, would
@@ -302,8 +302,7 @@ export class Vault extends Construct {
    * where the role's own policies cannot lift it; its progress reports, rewritten in place, stay
    * out of it.
    */
-  requireCreateOnlyExports(writers: readonly iam.IRole[]): void {
-    if (writers.length === 0) return;
+  private denyExportOverwrites(writer: iam.IRole): void {
     this.bucket.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'ExportsOnlyCreateObjects',
@@ -312,7 +311,7 @@ export class Vault extends Construct {
         actions: ['s3:PutObject'],
         resources: this.exportCreateOnlyArns(),
         conditions: {
-          ArnEquals: { 'aws:PrincipalArn': writers.map((r) => r.roleArn) },
+          ArnEquals: { 'aws:PrincipalArn': [writer.roleArn] },
           Null: { 's3:if-none-match': 'true' },
           Bool: { 's3:ObjectCreationOperation': 'true' },
         },
@@ -327,9 +326,12 @@ export class Vault extends Construct {
    * its summaries). Not `backup.json`, the manifests or the inventory: a pod in a plan's namespace
    * may use this role, and on a versioned bucket a write adds a version over a locked one, so the
    * documents a restore creates cluster objects from stay out of its reach (each summary it could
-   * replace is committed to by `backup.json`, which the catalog record anchors). No delete.
+   * replace is committed to by `backup.json`, which the catalog record anchors). No delete. And
+   * packs, indexes and summaries it may only create (see `denyExportOverwrites`): the grant
+   * never comes without that limit.
    */
-  grantWriteExports(grantee: iam.IGrantable): iam.Grant {
+  grantWriteExports(grantee: iam.IRole): iam.Grant {
+    this.denyExportOverwrites(grantee);
     return iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject', 's3:GetObjectRetention'], resourceArns: [this.bucket.arnForObjects('*')] })
       .combine(iam.Grant.addToPrincipal({ grantee, actions: ['s3:PutObject', 's3:PutObjectRetention', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'], resourceArns: this.exportObjectArns() }))
       .combine(iam.Grant.addToPrincipal({ grantee, actions: ['s3:ListBucket', 's3:ListBucketMultipartUploads'], resourceArns: [this.bucket.bucketArn] }))

@@ -200,10 +200,7 @@ export class PrimaryStack extends Stack {
         ...plans.map((p) => ({ clusterName: p.cluster.eksClusterName, namespace: drillNamespaceOf(p.plan.namespace) })),
       ],
     });
-    if (this.dataMover.role) {
-      this.vault.grantWriteExports(this.dataMover.role);
-      this.vault.requireCreateOnlyExports([this.dataMover.role]);
-    }
+    if (this.dataMover.role) this.vault.grantWriteExports(this.dataMover.role);
     this.vault.grantRead(this.dataMover.restoreRole);
     // Hydration Jobs report their progress (core/datamover/progress.ts): small objects under
     // progress/restores/ only, each with its own short lock (so s3:PutObjectRetention there too).
