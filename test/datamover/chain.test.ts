@@ -608,6 +608,14 @@ describe('the Finalize step', () => {
     return { catalog, outcome };
   }
 
+  /** A copy of the backup finalized anew, with the hash of backup.json its record holds. */
+  async function finalized(): Promise<{ vault: InMemoryVaultStore; indexSha256: string }> {
+    const vault = copyOf(base);
+    vault.objects.delete(backupRecordKey(BACKUP));
+    const { catalog } = await finalize(vault);
+    return { vault, indexSha256: (await catalog.getBackup(BACKUP))!.indexSha256! };
+  }
+
   it('refuses a backup whose export did not complete: ExportIncomplete, no backup.json, never Available', async () => {
     const vault = copyOf(base);
     vault.objects.delete(backupRecordKey(BACKUP));
@@ -667,10 +675,7 @@ describe('the Finalize step', () => {
   it('checks every commitment against the document it checked against the record, not a version written after that read', async () => {
     // A writer adds a version of backup.json (and the manifest it names) just after VerifyBackup
     // read the genuine one: the manifest must be judged by the genuine document.
-    const vault = copyOf(base);
-    vault.objects.delete(backupRecordKey(BACKUP));
-    const { catalog } = await finalize(vault);
-    const { indexSha256 } = (await catalog.getBackup(BACKUP))!;
+    const { vault, indexSha256 } = await finalized();
     const added = manifestKey(BACKUP, { group: 'rbac.authorization.k8s.io', kind: 'ClusterRoleBinding', name: 'everyone-admin' });
     const manifest = Buffer.from('apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: everyone-admin\n');
     const document = JSON.parse((await vault.get(backupRecordKey(BACKUP))).toString()) as { manifests: { key: string; sha256: string; size: number }[] };
@@ -685,17 +690,14 @@ describe('the Finalize step', () => {
       return body;
     };
 
-    const refused = await verifyBackupIndex(vault, BACKUP, { indexSha256: indexSha256! }).catch((e: unknown) => e);
+    const refused = await verifyBackupIndex(vault, BACKUP, { indexSha256 }).catch((e: unknown) => e);
 
     expect(refused).toBeInstanceOf(BackupIntegrityError);
     expect((refused as BackupIntegrityError).breaks).toEqual([`${added} is not committed by backup.json: it was added after the backup`]);
   });
 
   it('reads each volume through the summary it checked against backup.json, not a version written after that read', async () => {
-    const vault = copyOf(base);
-    vault.objects.delete(backupRecordKey(BACKUP));
-    const { catalog } = await finalize(vault);
-    const { indexSha256 } = (await catalog.getBackup(BACKUP))!;
+    const { vault, indexSha256 } = await finalized();
     const summaryKey = volumeSummaryKey(BACKUP, MINIO);
     const forged = { ...(JSON.parse((await vault.get(summaryKey)).toString()) as VolumeSummary), indexKey: volumeIndexKey(BACKUP, ETCD) };
     const get = vault.get.bind(vault);
@@ -706,19 +708,16 @@ describe('the Finalize step', () => {
     };
 
     // The forged summary would send the check to the other volume's index.
-    await expect(verifyBackupIndex(vault, BACKUP, { indexSha256: indexSha256! })).resolves.toMatchObject({ volumes: 2 });
+    await expect(verifyBackupIndex(vault, BACKUP, { indexSha256 })).resolves.toMatchObject({ volumes: 2 });
   });
 
   it('refuses a summary altered since the backup as such, without following it to an index that is not there', async () => {
-    const vault = copyOf(base);
-    vault.objects.delete(backupRecordKey(BACKUP));
-    const { catalog } = await finalize(vault);
-    const { indexSha256 } = (await catalog.getBackup(BACKUP))!;
+    const { vault, indexSha256 } = await finalized();
     const summaryKey = volumeSummaryKey(BACKUP, MINIO);
     const forged = { ...(JSON.parse((await vault.get(summaryKey)).toString()) as VolumeSummary), indexKey: `backups/${BACKUP}/volumes/nowhere/index.jsonl.gz` };
     vault.objects.get(summaryKey)!.body = Buffer.from(JSON.stringify(forged, null, 2));
 
-    const refused = await verifyBackupIndex(vault, BACKUP, { indexSha256: indexSha256! }).catch((e: unknown) => e);
+    const refused = await verifyBackupIndex(vault, BACKUP, { indexSha256 }).catch((e: unknown) => e);
 
     expect(refused).toBeInstanceOf(BackupIntegrityError);
     expect((refused as BackupIntegrityError).breaks).toEqual([expect.stringMatching(new RegExp(`^${summaryKey} was altered: its SHA-256 is [0-9a-f]{64} where backup.json commits to [0-9a-f]{64}$`))]);
