@@ -173,6 +173,70 @@ export function volumeSetUpError(pod: V1Pod, store: ObjectStore): ContainerStart
 }
 
 /**
+ * The value of a downward API `fieldRef` for an env var: the paths the API server accepts there
+ * (the EnvVarSource.fieldRef reference: metadata.name, metadata.namespace, metadata.uid,
+ * `metadata.labels['<KEY>']`, `metadata.annotations['<KEY>']`, spec.nodeName,
+ * spec.serviceAccountName, status.podIP, status.hostIP). A label or annotation the pod lacks is
+ * the empty string, as in a kubelet.
+ */
+function podField(pod: V1Pod, path: string): string {
+  const subscripted = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(path);
+  if (subscripted) return (subscripted[1] === 'labels' ? pod.metadata?.labels : pod.metadata?.annotations)?.[subscripted[2]!] ?? '';
+  switch (path) {
+    case 'metadata.name':
+      return pod.metadata!.name!;
+    case 'metadata.namespace':
+      return pod.metadata!.namespace!;
+    case 'metadata.uid':
+      return pod.metadata!.uid ?? '';
+    case 'spec.nodeName':
+      return 'local-node';
+    case 'spec.serviceAccountName':
+      return pod.spec?.serviceAccountName ?? 'default';
+    case 'status.podIP':
+    case 'status.hostIP':
+      return '127.0.0.1';
+    default:
+      return '';
+  }
+}
+
+/**
+ * Kubernetes' variable expansion in a container's command, args and env values (the Container
+ * reference; k8s.io/kubernetes third_party/forked/golang/expansion): `$(NAME)` becomes the
+ * variable's value; a name not defined, or a `$(` never closed, stays as written; `$$` is one
+ * `$`, so `$$(NAME)` is the literal `$(NAME)`.
+ */
+export function expandVariables(input: string, variables: ReadonlyMap<string, string>): string {
+  let out = '';
+  for (let i = 0; i < input.length; i++) {
+    const c = input[i]!;
+    if (c !== '$' || i + 1 >= input.length) {
+      out += c;
+      continue;
+    }
+    const next = input[i + 1]!;
+    if (next === '$') {
+      out += '$';
+      i++;
+    } else if (next === '(') {
+      const close = input.indexOf(')', i + 2);
+      if (close < 0) {
+        out += '$(';
+        i++;
+        continue;
+      }
+      const name = input.slice(i + 2, close);
+      out += variables.get(name) ?? `$(${name})`;
+      i = close;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+/**
  * Prepares a pod container to run: maps its volumes, resolves env (value, secretKeyRef,
  * configMapKeyRef, fieldRef) and builds the command. `override` replaces the container's
  * command (for exec). Throws `ContainerStartError` with a kubelet-like reason when it cannot.
@@ -222,13 +286,20 @@ export async function prepareContainer(
   mounts.sort((a, b) => b[0].length - a[0].length);
 
   const env: Record<string, string> = { PATH: POD_PATH, HOME: podDir, HOSTNAME: podName };
+  // What the container declares, as written (before paths are mapped): what `$(VAR)` expands to.
+  const declared = new Map<string, string>();
+  const set = (name: string, value: string): void => {
+    declared.set(name, value);
+    env[name] = rewritePath(value, mounts);
+  };
   // envFrom first: an `env` entry of the same name wins, as in a kubelet.
   for (const from of container.envFrom ?? []) {
     const data = source(store, from.secretRef ? 'Secret' : 'ConfigMap', namespace, (from.secretRef ?? from.configMapRef)?.name) ?? {};
-    for (const [key, raw] of Object.entries(data)) env[`${from.prefix ?? ''}${key}`] = rewritePath(from.secretRef ? Buffer.from(raw, 'base64').toString('utf8') : raw, mounts);
+    for (const [key, raw] of Object.entries(data)) set(`${from.prefix ?? ''}${key}`, from.secretRef ? Buffer.from(raw, 'base64').toString('utf8') : raw);
   }
   for (const item of container.env ?? []) {
-    let value = item.value;
+    // A literal value may refer to the variables declared before it.
+    let value = item.value === undefined ? undefined : expandVariables(item.value, declared);
     const from = item.valueFrom;
     if (from?.secretKeyRef || from?.configMapKeyRef) {
       const ref = (from.secretKeyRef ?? from.configMapKeyRef)!;
@@ -237,13 +308,13 @@ export async function prepareContainer(
       if (raw === undefined) continue; // optional (containerConfigError refused the rest)
       value = from.secretKeyRef ? Buffer.from(raw, 'base64').toString('utf8') : raw;
     } else if (from?.fieldRef) {
-      const path = from.fieldRef.fieldPath;
-      value = path === 'metadata.name' ? podName : path === 'metadata.namespace' ? namespace : path === 'spec.nodeName' ? 'local-node' : '';
+      value = podField(pod, from.fieldRef.fieldPath);
     }
-    if (value !== undefined) env[item.name] = rewritePath(value, mounts);
+    if (value !== undefined) set(item.name, value);
   }
 
-  const argv = override ?? containerArgv(container);
+  // A kubelet expands `$(VAR)` in the container's command and args, not in an exec's.
+  const argv = override ?? containerArgv(container).map((a) => expandVariables(a, declared));
   const { file, args } = resolveCommand(argv.map((a) => rewritePath(a, mounts)));
   const cwd = container.workingDir ? rewritePath(container.workingDir, mounts) : podDir;
   if (cwd.startsWith('/') && cwd !== podDir && !mounts.some(([, dir]) => cwd.startsWith(dir))) {

@@ -121,6 +121,27 @@ describe('jobs', () => {
     expect(await readFile(join(t.cluster.dirs.volume(claim.spec!.volumeName!), 'out.txt'), 'utf8')).toBe('s3cret');
   });
 
+  it("hands a Job's pod its Job's UID through the downward API, expanded in args as a kubelet does", async () => {
+    await t.core.createNamespacedPersistentVolumeClaim({ namespace: NS, body: pvc('uid-data') });
+    const env = [
+      { name: 'JOB_UID', valueFrom: { fieldRef: { fieldPath: "metadata.labels['batch.kubernetes.io/controller-uid']" } } },
+      { name: 'MISSING', valueFrom: { fieldRef: { fieldPath: "metadata.labels['no-such-label']" } } },
+      { name: 'GREETING', value: 'uid=$(JOB_UID)' },
+    ];
+    // Args, not the shell, expand: $(JOB_UID) arrives as the value, $$(JOB_UID) as the literal,
+    // $(UNDEFINED) unchanged, and a label the pod lacks as nothing.
+    const script = 'printf "%s|%s|%s|%s|%s" "$1" "$2" "$3" "[$4]" "$GREETING" > /data/out.txt';
+    await t.batch.createNamespacedJob({ namespace: NS, body: job('uid-reader', ['sh', '-c', script, 'sh', '$(JOB_UID)', '$$(JOB_UID)', '$(UNDEFINED)', '$(MISSING)'], { claim: 'uid-data', env }) });
+
+    await t.cluster.settle();
+
+    const created = await t.batch.readNamespacedJob({ namespace: NS, name: 'uid-reader' });
+    const claim = await t.core.readNamespacedPersistentVolumeClaim({ namespace: NS, name: 'uid-data' });
+    const uid = created.metadata!.uid!;
+    expect(created.status?.succeeded).toBe(1);
+    expect(await readFile(join(t.cluster.dirs.volume(claim.spec!.volumeName!), 'out.txt'), 'utf8')).toBe(`${uid}|$(JOB_UID)|$(UNDEFINED)|[]|uid=${uid}`);
+  });
+
   it('fails a Job whose command exits non-zero once backoffLimit is used up', async () => {
     await t.batch.createNamespacedJob({ namespace: NS, body: job('exit-3', ['sh', '-c', 'echo boom >&2; exit 3'], { backoffLimit: 1 }) });
 
