@@ -103,7 +103,7 @@ function asVaultFailure(err: unknown): UserError | undefined {
  * bytes), or one a write found in its place (a backup that left what it cannot use and may not
  * replace).
  */
-const VAULT_DAMAGE = new Set(['IndexCorruptError', 'SummaryCorrupt', 'ObjectChecksumMismatch', 'EarlierAttemptUnusable', 'ObjectExists']);
+const VAULT_DAMAGE = new Set(['IndexCorruptError', 'SummaryCorrupt', 'ObjectChecksumMismatch', 'EarlierAttemptUnusable', 'ForeignExportObject', 'ObjectExists']);
 
 /**
  * Prints what ended the CLI with `err` and returns the exit code: nothing for a usage error

@@ -221,6 +221,19 @@ async function withProgress<T>(io: DatamoverIO, work: (update: (text: string | (
   }
 }
 
+/**
+ * A run id as the workflow passes it: the Job's UID, through the downward API and the kubelet's
+ * `$(VAR)` expansion in args. A pod without the label expands to nothing, or (the variable
+ * undefined) keeps the reference as written; both are refused by name.
+ */
+function checkRunId(id: string): void {
+  if (/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(id)) return;
+  throw new UserError(
+    `--run-id: ${JSON.stringify(id)} is not a run id; give 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit ` +
+      "(the workflow's export Job passes its UID from the pod label batch.kubernetes.io/controller-uid, which Kubernetes sets from 1.27)",
+  );
+}
+
 export function registerDatamoverCommands(program: Command, io: DatamoverIO = processIO): void {
   const dm = program.command('datamover').description('move volume data into and out of the vault (incremental, deduplicated, verified)');
 
@@ -233,13 +246,16 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
       .requiredOption('--backup-id <id>', 'the backup this volume belongs to'),
   )
     .option('--full', 're-read every file instead of skipping files unchanged since the previous backup', false)
+    .option('--committed-parent', "compare only with a previous backup whose backup.json commits to its summary (the workflow's backups); others are passed over", false)
+    .option('--run-id <id>', "names this run, the same across its retries (the workflow passes the export Job's UID): written into the index and summary; an earlier attempt's index or summary is resumed only when it names the same run")
     .option('--retain-until <date>', 'Object Lock date (ISO 8601) for new objects; reused ones are extended to it')
     .option('--workers <n>', 'hashing threads (default: one per core, at most 8)', positiveInt('--workers'))
     .option('--upload-concurrency <n>', 'pack uploads in flight', positiveInt('--upload-concurrency'), 3)
     .option('--part-size <MiB>', `s3:// vaults: objects (packs, the index) larger than this go up as multipart uploads in parts of this size, ${PART_MIB.min} to ${PART_MIB.max} (default: 16)`, partSizeMiB)
-    .action(async (flags: VaultFlags & { source: string; volume: string; backupId: string; full: boolean; retainUntil?: string; workers?: number; uploadConcurrency: number; partSize?: number }) => {
+    .action(async (flags: VaultFlags & { source: string; volume: string; backupId: string; full: boolean; committedParent: boolean; runId?: string; retainUntil?: string; workers?: number; uploadConcurrency: number; partSize?: number }) => {
       flag('--volume', () => checkVolumeName(flags.volume));
       flag('--backup-id', () => checkBackupId(flags.backupId));
+      if (flags.runId !== undefined) checkRunId(flags.runId);
       const now = io.now();
       const retainUntil = flags.retainUntil === undefined ? undefined : flag('--retain-until', () => parseRetainUntil(flags.retainUntil!, now));
       const vault = await connect(flags, io, flags.partSize ? { partSize: flags.partSize * 1024 * 1024 } : {});
@@ -257,6 +273,8 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
             backupId: flags.backupId,
             now,
             full: flags.full,
+            committedParent: flags.committedParent,
+            ...(flags.runId === undefined ? {} : { runId: flags.runId }),
             uploadConcurrency: flags.uploadConcurrency,
             ...(retainUntil ? { retainUntil } : {}),
             ...(flags.workers ? { workers: flags.workers } : {}),

@@ -17,7 +17,8 @@ import { ChunkerPool } from './chunker-pool.js';
 import { CHUNKER_ID, DEFAULT_CHUNKER, type ChunkerParams } from './fastcdc.js';
 import { comparePaths, displayPath, IndexCorruptError, indexDownloadFailure, IndexReader, IndexReadError, IndexWriter, TRY_AGAIN, type ChunkRef, type IndexEntry } from './index-format.js';
 import { Packer } from './packer.js';
-import { findParent, hasIndexCommitment, indexMismatches, readVolumeSummary, SummaryCorruptError, SUMMARY_FORMAT, type BackupStats, type SkippedParent, type VolumeSummary } from './summary.js';
+import { findParent, hasIndexCommitment, indexMismatches, readVolumeSummary, SummaryCorruptError, SUMMARY_FORMAT, type BackupStats, type ReadSummary, type SkippedParent, type VolumeSummary } from './summary.js';
+import { commitsToSummary } from '../vault/backup-index.js';
 import { Semaphore } from '../vault/semaphore.js';
 import { countTreeInThread, MAX_SKIPPED_NAMED, walkTree, type TreeCount, type WalkEntry } from './walk.js';
 import { ProgressReporter, type ProgressOptions } from './progress.js';
@@ -32,6 +33,26 @@ export interface BackupOptions {
   readonly now: Date;
   /** Re-read every file instead of trusting size and mtime against the parent. @default false */
   readonly full?: boolean;
+  /**
+   * Take as the parent only a backup whose `backup.json` commits to its summary (see
+   * `commitsToSummary`): a summary nothing committed is passed over for an older one. The
+   * workflow's exports set it. The export role may create summaries, indexes and packs, so
+   * without it a summary put into the vault under an unused backup id, with an index whose
+   * entries match the volume's files by size and mtime, would hand its chunks to every later
+   * backup: restores of those would write its bytes, and pass every hash. Backups made without
+   * the workflow have no `backup.json`, so the CLI leaves it off by default. @default false
+   */
+  readonly committedParent?: boolean;
+  /**
+   * Names this export run, the same across the retries of one Job (the workflow passes the
+   * Job's UID, which the API server draws at random when the Job is created). It is written into
+   * the index header and the summary, and an earlier attempt's index or summary is resumed from
+   * only when it carries the same: backup ids can be foretold, so one planted under the id of a
+   * backup yet to run is refused (`EarlierAttemptUnusableError`) instead of finished and
+   * committed. The workflow's FinishExport checks the summary for it too. @default none: an
+   * earlier attempt's objects are resumed from whatever run wrote them
+   */
+  readonly runId?: string;
   /** Object Lock date for new objects; reused packs are extended to it. @default no lock */
   readonly retainUntil?: Date;
   /** Hashing threads. @default one per core, at most 8 (chunker-pool.ts defaultHashThreads) */
@@ -196,7 +217,8 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
   let parentSkipped: SkippedParent | undefined = damagedParent;
   let prevReader: IndexReader | undefined;
   try {
-    const candidate = options.full ? undefined : await findParent(vault, volume, backupId, options.now);
+    const committed = options.committedParent ? (c: ReadSummary) => commitsToSummary(vault, c.summary.backupId, volume, c.sha256) : undefined;
+    const candidate = options.full ? undefined : await findParent(vault, volume, backupId, options.now, committed);
     const staged = candidate ? await stageParentIndex(vault, candidate, tmp) : undefined;
     options.signal?.throwIfAborted();
     if (staged && 'reason' in staged) parentSkipped = { backupId: candidate!.backupId, reason: staged.reason };
@@ -277,7 +299,7 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
   const pendingSizes: number[] = [];
   let pendingBytes = 0;
   const indexFile = join(tmp, 'index.jsonl.gz');
-  const writer = new IndexWriter(indexFile, { volume, backupId, chunker: chunkerId });
+  const writer = new IndexWriter(indexFile, { volume, backupId, chunker: chunkerId, ...(options.runId === undefined ? {} : { runId: options.runId }) });
   const flushHead = async (): Promise<void> => {
     pendingBytes -= pendingSizes.shift()!;
     const entry = await pending.shift()!;
@@ -414,6 +436,27 @@ export class EarlierAttemptUnusableError extends Error {
   }
 }
 
+/**
+ * The vault holds an index or summary under this backup's id that another export run wrote (see
+ * `BackupOptions.runId`): a Job of this backup id before this one, or an object put there before
+ * the backup ran by someone holding the export role. It may not be taken over, nor replaced.
+ */
+export class ForeignExportObjectError extends Error {
+  constructor(backupId: string, volume: string, key: string, expected: string, found: string | undefined) {
+    super(
+      `backup ${backupId} of volume ${volume} cannot be finished: ${key} in the vault was not written by this export run ` +
+        `(${found === undefined ? 'it names no run' : `it names run ${JSON.stringify(found)}`}, this run is ${JSON.stringify(expected)}), and the vault keeps it; ` +
+        "run a new backup, which gets a new id, and find who else writes with the data mover's role (the bucket's CloudTrail data events name the writer)",
+    );
+    this.name = 'ForeignExportObject';
+  }
+}
+
+/** Throws {@link ForeignExportObjectError} when this backup has a run id and `found` is another. */
+function checkRun(options: BackupOptions, key: string, found: string | undefined): void {
+  if (options.runId !== undefined && found !== options.runId) throw new ForeignExportObjectError(options.backupId, options.volume, key, options.runId, found);
+}
+
 /** What the files of a backup that failed are given up with; the backup's own error says why. */
 export class BackupStoppedError extends Error {
   constructor(cause: unknown) {
@@ -435,6 +478,7 @@ async function writeSummary(vault: VaultStore, options: BackupOptions, fields: P
     createdAt: options.now.toISOString(),
     retainUntil: options.retainUntil?.toISOString() ?? null,
     ...fields,
+    ...(options.runId === undefined ? {} : { runId: options.runId }),
   };
   await vault.put(volumeSummaryKey(options.backupId, options.volume), Buffer.from(`${JSON.stringify(summary, null, 2)}\n`), { ifAbsent: true, ...(options.retainUntil ? { retainUntil: options.retainUntil } : {}) });
   await vault.flush();
@@ -462,14 +506,19 @@ async function writeSummary(vault: VaultStore, options: BackupOptions, fields: P
  */
 async function earlierAttempt(vault: VaultStore, volume: string, backupId: string, options: BackupOptions): Promise<Omit<BackupResult, 'durationSeconds'> | undefined> {
   const indexKey = volumeIndexKey(backupId, volume);
-  if (await vault.head(volumeSummaryKey(backupId, volume))) {
+  const summaryKey = volumeSummaryKey(backupId, volume);
+  if (await vault.head(summaryKey)) {
+    let done: VolumeSummary | undefined;
     try {
-      const done = await readVolumeSummary(vault, backupId, volume);
-      return { volume, backupId, parentBackupId: done.parentBackupId, parentSkipped: done.parentSkipped ?? null, indexKey: done.indexKey, ...done.stats, resumed: 'summary' };
+      done = await readVolumeSummary(vault, backupId, volume);
     } catch (err) {
-      if (err instanceof SummaryCorruptError) throw new EarlierAttemptUnusableError(backupId, volume, `its summary ${volumeSummaryKey(backupId, volume)} is damaged (${err.message})`, err);
+      if (err instanceof SummaryCorruptError) throw new EarlierAttemptUnusableError(backupId, volume, `its summary ${summaryKey} is damaged (${err.message})`, err);
       // Gone since the lookup: what the index says decides.
       if (!(err instanceof UserError)) throw err;
+    }
+    if (done) {
+      checkRun(options, summaryKey, done.runId);
+      return { volume, backupId, parentBackupId: done.parentBackupId, parentSkipped: done.parentSkipped ?? null, indexKey: done.indexKey, ...done.stats, resumed: 'summary' };
     }
   }
   if (!(await vault.head(indexKey))) return undefined;
@@ -487,6 +536,8 @@ async function earlierAttempt(vault: VaultStore, volume: string, backupId: strin
       if (failure !== TRY_AGAIN) throw failure;
     }
   }
+  // Before any of its packs is looked up or has its lock extended.
+  checkRun(options, indexKey, read.runId);
   const { packs, stats, index } = read;
   // Every pack holds the bytes the index points at: one cut short (a file vault's disk lost
   // what it had not yet written) is not trusted.
@@ -513,7 +564,7 @@ async function readEarlierIndex(vault: VaultStore, indexKey: string) {
   const packs = new Map<string, number>();
   const stats = { files: 0, directories: 0, symlinks: 0, skipped: 0, bytesTotal: 0, bytesScanned: 0, bytesUploaded: 0, filesUnchanged: 0, chunksNew: 0, chunksReused: 0, packsUploaded: 0, packsRetentionExtended: 0 };
   try {
-    await reader.readHeader();
+    const { runId } = await reader.readHeader();
     for (let e = await reader.next(); e !== undefined; e = await reader.next()) {
       if (e.type === 'dir') stats.directories++;
       else if (e.type === 'symlink') stats.symlinks++;
@@ -526,7 +577,7 @@ async function readEarlierIndex(vault: VaultStore, indexKey: string) {
         }
       }
     }
-    return { packs, stats, index: { ...(await reader.digest()), ...reader.counts } };
+    return { packs, stats, runId, index: { ...(await reader.digest()), ...reader.counts } };
   } finally {
     await reader.close().catch(() => {});
   }

@@ -62,6 +62,8 @@ export interface IndexHeader {
   readonly volume: string;
   readonly backupId: string;
   readonly chunker: string;
+  /** The export run that wrote it (`BackupOptions.runId`); absent when none was given. */
+  readonly runId?: string;
 }
 
 /** An index that cannot be read: wrong format, broken line, entries out of order. */

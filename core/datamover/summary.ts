@@ -77,6 +77,11 @@ export interface VolumeSummary {
   /** The parent that was passed over, and why; absent when none was (and in older summaries). */
   readonly parentSkipped?: SkippedParent;
   readonly indexKey: string;
+  /**
+   * The export run that wrote this summary and its index (`BackupOptions.runId`: the workflow's
+   * data-mover Job UID); absent when the data mover ran without one, and in older summaries.
+   */
+  readonly runId?: string;
   /** The index this summary commits to; absent in summaries written before the integrity chain. */
   readonly index?: IndexCommitment;
   readonly stats: BackupStats;
@@ -157,24 +162,38 @@ export async function readVolumeSummary(vault: VaultStore, backupId: string, vol
  * `now`: the parent an incremental backup compares against. Undefined when there is none.
  * A damaged summary is passed over (an older backup, or none, becomes the parent): one bad
  * object must not stop every later backup of the volume; verify reports it.
+ *
+ * `accept`, when given, is asked about each candidate, newest first, with the summary and the
+ * SHA-256 of its bytes, and the first it accepts is the parent: the workflow's exports take only
+ * a backup its `backup.json` commits to (see `BackupOptions.committedParent`).
  */
-export async function findParent(vault: VaultStore, volume: string, exceptBackupId: string, now: Date): Promise<VolumeSummary | undefined> {
-  let best: VolumeSummary | undefined;
+export async function findParent(
+  vault: VaultStore,
+  volume: string,
+  exceptBackupId: string,
+  now: Date,
+  accept?: (candidate: ReadSummary) => Promise<boolean>,
+): Promise<VolumeSummary | undefined> {
+  const candidates: { readonly backupId: string; readonly createdAt: number; readonly read: ReadSummary }[] = [];
   for await (const o of vault.list(volumeSummariesPrefix(volume))) {
     const parsed = parseVolumeSummaryKey(o.key);
     if (!parsed || parsed.volume !== volume || parsed.backupId === exceptBackupId) continue;
-    let s: VolumeSummary;
+    let read: ReadSummary;
     try {
-      s = await readVolumeSummary(vault, parsed.backupId, volume);
+      read = await readVolumeSummaryHashed(vault, parsed.backupId, volume);
     } catch (err) {
       if (err instanceof SummaryCorruptError || err instanceof UserError) continue;
       throw err;
     }
-    const t = Date.parse(s.createdAt);
-    if (!(t <= now.getTime()) || typeof s.indexKey !== 'string') continue;
-    if (!best || t > Date.parse(best.createdAt)) best = s;
+    const createdAt = Date.parse(read.summary.createdAt);
+    if (!(createdAt <= now.getTime())) continue;
+    candidates.push({ backupId: parsed.backupId, createdAt, read });
   }
-  return best;
+  candidates.sort((a, b) => b.createdAt - a.createdAt);
+  for (const c of candidates) {
+    if (!accept || (await accept(c.read))) return c.read.summary;
+  }
+  return undefined;
 }
 
 /** What a reader saw of an index object: its digest and size, and what it holds. */

@@ -144,6 +144,32 @@ export async function gatherCommitments(vault: VaultStore, backupId: string, pvc
   return { volumes, manifests };
 }
 
+/**
+ * Whether backup `backupId` was finalized with the summary of `volume` whose bytes hash to
+ * `summarySha256`: its `backup.json` is there, is that backup's, and commits to exactly that
+ * summary. Only the workflow's Finalize writes `backup.json` (the export data mover's role may
+ * not), so a summary nothing commits to is a backup that never finished, or an object put into
+ * the vault by someone else. False for a document that is missing, unreadable or of another
+ * backup, or written before the integrity chain; a vault it cannot reach throws.
+ */
+export async function commitsToSummary(vault: VaultStore, backupId: string, volume: string, summarySha256: string): Promise<boolean> {
+  let body: Buffer;
+  try {
+    body = await vault.get(backupRecordKey(backupId));
+  } catch (err) {
+    if (err instanceof ObjectNotFoundError || err instanceof ObjectChecksumMismatchError) return false;
+    throw err;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString('utf8'));
+  } catch {
+    return false;
+  }
+  const parsed = BackupIndexDocument.safeParse(json);
+  return parsed.success && parsed.data.backupId === backupId && parsed.data.volumes.some((v) => v.pvc === volume && v.summarySha256 === summarySha256);
+}
+
 /** Which link of the chain is broken; `unverifiable` is a document without commitments. */
 export type BreakKind = 'backup' | 'summary' | 'index' | 'manifest' | 'pack' | 'chunk' | 'unverifiable';
 
