@@ -35,6 +35,17 @@ export class ExportTimeoutError extends Error {
   }
 }
 
+/**
+ * The variable the export Job's pod holds its Job's UID in: the Job controller labels each pod
+ * it creates with `batch.kubernetes.io/controller-uid` (Kubernetes 1.27 and later), and the
+ * downward API hands a label to an env var. The data mover gets it as `--run-id`: the same for
+ * every retry of the Job, drawn at random by the API server when the Job is created, so
+ * objects put into the vault under this backup's id before then do not carry it (see
+ * `BackupOptions.runId`).
+ */
+const RUN_ID_VARIABLE = 'MILVUS_GUARD_RUN_ID';
+const JOB_UID_LABEL = 'batch.kubernetes.io/controller-uid';
+
 /** The data-mover Job of one volume, as the export step creates it. */
 export function exportJob(settings: DataMoverSettings, timings: Pick<BackupTimings, 'exportTimeoutSeconds'>, backupId: string, item: SnapshotItem, clone: string, retainUntil?: string): V1Job {
   return dataMoverJob(settings, {
@@ -42,7 +53,25 @@ export function exportJob(settings: DataMoverSettings, timings: Pick<BackupTimin
     labels: backupLabels(backupId, 'export', item.pvc),
     annotations: { [BACKUP_ANNOTATION]: backupId },
     deadlineSeconds: timings.exportTimeoutSeconds,
-    args: ['backup', '--source', SOURCE_MOUNT, '--vault', settings.vaultUrl, ...settings.vaultArgs, '--volume', item.pvc, '--backup-id', backupId, ...(retainUntil ? ['--retain-until', retainUntil] : []), '--json'],
+    args: [
+      'backup',
+      '--source',
+      SOURCE_MOUNT,
+      '--vault',
+      settings.vaultUrl,
+      ...settings.vaultArgs,
+      '--volume',
+      item.pvc,
+      '--backup-id',
+      backupId,
+      // Only a backup Finalize committed is compared with: the export role may create summaries.
+      '--committed-parent',
+      '--run-id',
+      `$(${RUN_ID_VARIABLE})`,
+      ...(retainUntil ? ['--retain-until', retainUntil] : []),
+      '--json',
+    ],
+    env: [{ name: RUN_ID_VARIABLE, valueFrom: { fieldRef: { fieldPath: `metadata.labels['${JOB_UID_LABEL}']` } } }],
     volume: { name: 'source', claimName: clone, mountPath: SOURCE_MOUNT, readOnly: true },
     // Root, to read every file whatever its owner (etcd and MinIO run as other users), with
     // no capability but reading past file permissions.
@@ -79,8 +108,11 @@ export async function startExport(
     },
   };
   await kubeCreateIdempotent(`create PVC ${namespace}/${name}`, () => kube.core.createNamespacedPersistentVolumeClaim({ namespace, body: clone }));
-  await kubeCreateIdempotent(`create Job ${namespace}/${name}`, () => kube.batch.createNamespacedJob({ namespace, body: exportJob(ctx.dataMover, ctx.timings, backupId, item, name, backup.retainUntil) }));
-  return { ...item, clone: name, job: name, deadline: deadlineAfter(now, ctx.timings.exportTimeoutSeconds).toISOString(), done: false };
+  const created = await kubeCreateIdempotent(`create Job ${namespace}/${name}`, () => kube.batch.createNamespacedJob({ namespace, body: exportJob(ctx.dataMover, ctx.timings, backupId, item, name, backup.retainUntil) }));
+  // A retried step finds the Job it created: its UID is the run id all the same.
+  const job = created ?? (await kubeCall(`read Job ${namespace}/${name}`, () => kube.batch.readNamespacedJob({ namespace, name })));
+  const runId = job.metadata?.uid;
+  return { ...item, clone: name, job: name, ...(runId ? { runId } : {}), deadline: deadlineAfter(now, ctx.timings.exportTimeoutSeconds).toISOString(), done: false };
 }
 
 /**
@@ -90,6 +122,10 @@ export async function startExport(
 export async function checkExport(kube: KubeClients, namespace: string, job: ExportJob, now: Date): Promise<ExportJob> {
   const current = await kubeGetOptional(`read Job ${namespace}/${job.job}`, () => kube.batch.readNamespacedJob({ namespace, name: job.job }));
   if (!current) throw new ExportFailedError(job.job, job.pvc, 'no longer exists (deleted while it ran)');
+  // A Job deleted and created again under its name is not the export this step started.
+  if (job.runId !== undefined && current.metadata?.uid !== job.runId) {
+    throw new ExportFailedError(job.job, job.pvc, `was replaced while it ran: it has UID ${current.metadata?.uid}, where the export started the Job with UID ${job.runId}`);
+  }
   const conditions = current.status?.conditions ?? [];
   if (conditions.some((c) => c.type === 'Complete' && c.status === 'True')) return { ...job, done: true };
   if (conditions.some((c) => c.type === 'Failed' && c.status === 'True')) throw new ExportFailedError(job.job, job.pvc, await dataMoverFailure(kube, namespace, current));
@@ -110,6 +146,15 @@ export async function deleteExportObjects(kube: KubeClients, namespace: string, 
 export async function finishExport(ctx: { readonly vault: VaultStore }, kube: KubeClients, namespace: string, backupId: string, job: ExportJob): Promise<ExportResult> {
   await deleteExportObjects(kube, namespace, job.job);
   const summary = await readVolumeSummary(ctx.vault, backupId, job.pvc);
+  // The data mover refuses to finish from a summary another run wrote; this is the workflow's
+  // own look, before Finalize commits to the summary.
+  if (job.runId !== undefined && summary.runId !== job.runId) {
+    throw new ExportFailedError(
+      job.job,
+      job.pvc,
+      `completed, but the volume summary in the vault was not written by it (${summary.runId === undefined ? 'it names no run' : `it names run ${summary.runId}`}, the Job's UID is ${job.runId}); the backup is not committed`,
+    );
+  }
   return { pvc: job.pvc, role: job.role, snapshot: job.snapshot, bytesTotal: summary.stats.bytesTotal, bytesUploaded: summary.stats.bytesUploaded, files: summary.stats.files };
 }
 

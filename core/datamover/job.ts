@@ -4,7 +4,7 @@
  * subcommand, the volume's mount and the capabilities, so they are built here once.
  */
 import { constants as osConstants } from 'node:os';
-import type { V1Job, V1SecurityContext } from '@kubernetes/client-node';
+import type { V1EnvVar, V1Job, V1SecurityContext } from '@kubernetes/client-node';
 import type { DataMoverSettings } from '../backup/context.js';
 import type { KubeClients } from '../kube/connect.js';
 
@@ -15,8 +15,9 @@ export interface DataMoverJobSpec {
   readonly annotations: Record<string, string>;
   /** `activeDeadlineSeconds`: the Job fails once it ran this long. */
   readonly deadlineSeconds: number;
-  /** The `milvus-guard datamover` subcommand and its flags. */
+  /** The `milvus-guard datamover` subcommand and its flags (the kubelet expands `$(VAR)` in them from `env`). */
   readonly args: readonly string[];
+  readonly env?: readonly V1EnvVar[];
   /** The one PVC the data mover reads or writes. */
   readonly volume: { readonly name: string; readonly claimName: string; readonly mountPath: string; readonly readOnly: boolean };
   readonly securityContext: V1SecurityContext;
@@ -44,6 +45,7 @@ export function dataMoverJob(settings: DataMoverSettings, spec: DataMoverJobSpec
               image: settings.image,
               // No command: the image's ENTRYPOINT (docker/datamover/Dockerfile) is the data mover.
               args: [...spec.args],
+              ...(spec.env?.length ? { env: [...spec.env] } : {}),
               volumeMounts: [{ name: spec.volume.name, mountPath: spec.volume.mountPath, ...(spec.volume.readOnly ? { readOnly: true } : {}) }],
               // The data mover's last words (they name the file at fault) survive the pod's log.
               terminationMessagePolicy: 'FallbackToLogsOnError',

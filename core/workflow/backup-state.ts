@@ -101,6 +101,8 @@ export const ExportJob = z.strictObject({
   snapshot: z.string(),
   clone: z.string(),
   job: z.string(),
+  /** The Job's UID, which the data mover writes into the summary as its run id; absent in executions started before it was recorded. */
+  runId: z.string().optional(),
   deadline: Iso,
   done: z.boolean(),
 });

@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { CoreV1Api, BatchV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import type { BackupRecord } from '../../core/catalog/record.js';
+import { readVolumeSummary } from '../../core/datamover/summary.js';
+import { IndexReader } from '../../core/datamover/index-format.js';
+import { backupVolume } from '../../core/datamover/backup.js';
+import { volumeIndexKey } from '../../core/vault/layout.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { MilvusClient } from '../../core/milvus/client.js';
 import type { Config } from '../../core/config/schema.js';
 import type { TimelineEvent } from '../../local/timeline.js';
@@ -183,6 +190,48 @@ describe('a backup that succeeds', () => {
   it('releases the plan lock', async () => {
     expect(await servicesOf(c, config).catalog.lockHolder(PLAN, new Date())).toBeUndefined();
   });
+
+  it("names each export's run by its Job's UID in the summary and the index, so that nothing put there before the Job was created passes for it", async () => {
+    const vault = servicesOf(c, config).vault;
+    const runs = [];
+    for (const { pvc } of (await record('nightly-1')).components) {
+      const { runId } = await readVolumeSummary(vault, 'nightly-1', pvc);
+      const reader = new IndexReader(await vault.openRead(volumeIndexKey('nightly-1', pvc)), 'index');
+      expect((await reader.readHeader()).runId).toBe(runId);
+      await reader.close();
+      runs.push(runId);
+    }
+
+    expect(runs.every((r) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(r ?? ''))).toBe(true);
+    expect(new Set(runs).size).toBe(7);
+  });
+});
+
+describe('a backup whose id was foretold', () => {
+  it('fails its export, commits nothing, and keeps its parent to a committed backup, when a summary was planted under its id and a newer unused one', async () => {
+    const { vault } = servicesOf(c, config);
+    const pvc = 'data-production-milvus-etcd-0';
+    const forged = await mkdtemp(join(tmpdir(), 'mg-forged-'));
+    try {
+      await writeFile(join(forged, 'member'), 'not what etcd held');
+      // Under the id of the backup about to run, and under an id no backup used, newer than nightly-1.
+      await backupVolume({ source: forged, vault, volume: pvc, backupId: 'foretold', now: new Date(), full: true });
+      await backupVolume({ source: forged, vault, volume: pvc, backupId: 'planted', now: new Date(), full: true });
+    } finally {
+      await rm(forged, { recursive: true, force: true });
+    }
+
+    const refused = await backup(c, config, { backupName: 'foretold' });
+    const after = await backup(c, config, { backupName: 'after-planting' });
+
+    expect(refused.status).toBe('FAILED');
+    const r = await record('foretold');
+    expect(r).toMatchObject({ status: 'Failed', failure: { step: 'Export' } });
+    expect(r.failure!.cause).toContain('was not written by this export run (it names no run');
+    await expect(vault.head('backups/foretold/backup.json')).resolves.toBeUndefined();
+    expect(after.status).toBe('SUCCEEDED');
+    expect((await readVolumeSummary(vault, 'after-planting', pvc)).parentBackupId).toBe('nightly-1');
+  }, 2 * FULL_RUN);
 });
 
 describe('a backup that fails', () => {
