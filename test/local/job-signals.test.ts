@@ -18,7 +18,9 @@ afterAll(async () => {
 
 describe('a Job whose process is killed by a signal', () => {
   it('reports exit code 128+n with reason Error, as a kubelet does', async () => {
-    await t.batch.createNamespacedJob({ namespace: NS, body: job('self-kill', ['sh', '-c', 'kill -9 $$']) });
+    // A kubelet reads `$$` in a container's command as an escaped `$`, so the shell's own `$$` is
+    // written `$$$$` in a pod spec.
+    await t.batch.createNamespacedJob({ namespace: NS, body: job('self-kill', ['sh', '-c', 'kill -9 $$$$']) });
 
     await t.cluster.settle();
 
@@ -27,7 +29,7 @@ describe('a Job whose process is killed by a signal', () => {
   });
 
   it("is reported by the data mover's failure text as killed, with the signal and a hint", async () => {
-    await t.batch.createNamespacedJob({ namespace: NS, body: job('export-etcd-0', ['sh', '-c', 'echo "backup etcd: 10 files, 3 MiB read"; kill -KILL $$']) });
+    await t.batch.createNamespacedJob({ namespace: NS, body: job('export-etcd-0', ['sh', '-c', 'echo "backup etcd: 10 files, 3 MiB read"; kill -KILL $$$$']) });
     await t.cluster.settle();
     const failed = await t.batch.readNamespacedJob({ namespace: NS, name: 'export-etcd-0' });
 
