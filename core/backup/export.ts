@@ -6,7 +6,7 @@
  * so nothing is left behind whichever way the backup ends.
  */
 import type { V1Job, V1PersistentVolumeClaim } from '@kubernetes/client-node';
-import { dataMoverFailure, dataMoverJob } from '../datamover/job.js';
+import { dataMoverFailure, dataMoverJob, dataMoverJobDifference } from '../datamover/job.js';
 import { readVolumeSummary } from '../datamover/summary.js';
 import { kubeCall, kubeCreateIdempotent, kubeDeleteIdempotent, kubeGetOptional } from '../kube/call.js';
 import type { KubeClients } from '../kube/connect.js';
@@ -108,11 +108,20 @@ export async function startExport(
     },
   };
   await kubeCreateIdempotent(`create PVC ${namespace}/${name}`, () => kube.core.createNamespacedPersistentVolumeClaim({ namespace, body: clone }));
-  const created = await kubeCreateIdempotent(`create Job ${namespace}/${name}`, () => kube.batch.createNamespacedJob({ namespace, body: exportJob(ctx.dataMover, ctx.timings, backupId, item, name, backup.retainUntil) }));
-  // A retried step finds the Job it created: its UID is the run id all the same.
-  const job = created ?? (await kubeCall(`read Job ${namespace}/${name}`, () => kube.batch.readNamespacedJob({ namespace, name })));
+  const body = exportJob(ctx.dataMover, ctx.timings, backupId, item, name, backup.retainUntil);
+  const created = await kubeCreateIdempotent(`create Job ${namespace}/${name}`, () => kube.batch.createNamespacedJob({ namespace, body }));
+  let job = created;
+  if (!job) {
+    // A retried step finds the Job it created, whose UID is the run id all the same. The name
+    // can be foretold, though: a Job made first by someone else, with other args, image or
+    // rights, would have its UID trusted as this export's run.
+    job = await kubeCall(`read Job ${namespace}/${name}`, () => kube.batch.readNamespacedJob({ namespace, name }));
+    const difference = dataMoverJobDifference(body, job);
+    if (difference) throw new ExportFailedError(name, item.pvc, `already exists, and is not this export's: ${difference}; delete it, find who created it (the Kubernetes audit log), and back up again`);
+  }
   const runId = job.metadata?.uid;
-  return { ...item, clone: name, job: name, ...(runId ? { runId } : {}), deadline: deadlineAfter(now, ctx.timings.exportTimeoutSeconds).toISOString(), done: false };
+  if (!runId) throw new Error(`the API server returned Job ${namespace}/${name} without a UID`);
+  return { ...item, clone: name, job: name, runId, deadline: deadlineAfter(now, ctx.timings.exportTimeoutSeconds).toISOString(), done: false };
 }
 
 /**

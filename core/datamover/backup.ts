@@ -48,7 +48,7 @@ export interface BackupOptions {
    * Job's UID, which the API server draws at random when the Job is created). It is written into
    * the index header and the summary, and an earlier attempt's index or summary is resumed from
    * only when it carries the same: backup ids can be foretold, so one planted under the id of a
-   * backup yet to run is refused (`EarlierAttemptUnusableError`) instead of finished and
+   * backup yet to run is refused (`ForeignExportObjectError`) instead of finished and
    * committed. The workflow's FinishExport checks the summary for it too. @default none: an
    * earlier attempt's objects are resumed from whatever run wrote them
    */
@@ -428,7 +428,7 @@ async function backupWith(options: BackupOptions, reporter: ProgressReporter | u
 export class EarlierAttemptUnusableError extends Error {
   constructor(backupId: string, volume: string, problem: string, cause: unknown) {
     super(
-      `backup ${backupId} of volume ${volume} cannot be finished: an earlier attempt of it left what this attempt cannot use and may not replace (${problem}); ` +
+      `backup ${backupId} of volume ${volume} cannot be finished: an earlier attempt of it (or another writer) left what this attempt cannot use and may not replace (${problem}); ` +
         'run a new backup, which gets a new id, and milvus-guard datamover verify to see the damage',
       { cause },
     );
@@ -518,6 +518,7 @@ async function earlierAttempt(vault: VaultStore, volume: string, backupId: strin
     }
     if (done) {
       checkRun(options, summaryKey, done.runId);
+
       return { volume, backupId, parentBackupId: done.parentBackupId, parentSkipped: done.parentSkipped ?? null, indexKey: done.indexKey, ...done.stats, resumed: 'summary' };
     }
   }
@@ -527,7 +528,7 @@ async function earlierAttempt(vault: VaultStore, volume: string, backupId: strin
   // this backup; a read that failed every time fails it, and the Job's retry comes back here.
   for (let attempt = 1; ; attempt++) {
     try {
-      read = await readEarlierIndex(vault, indexKey);
+      read = await readEarlierIndex(vault, indexKey, (runId) => checkRun(options, indexKey, runId));
       break;
     } catch (err) {
       if (err instanceof IndexCorruptError) throw new EarlierAttemptUnusableError(backupId, volume, `its index ${indexKey} is damaged (${err.message})`, err);
@@ -536,8 +537,6 @@ async function earlierAttempt(vault: VaultStore, volume: string, backupId: strin
       if (failure !== TRY_AGAIN) throw failure;
     }
   }
-  // Before any of its packs is looked up or has its lock extended.
-  checkRun(options, indexKey, read.runId);
   const { packs, stats, index } = read;
   // Every pack holds the bytes the index points at: one cut short (a file vault's disk lost
   // what it had not yet written) is not trusted.
@@ -558,13 +557,15 @@ async function earlierAttempt(vault: VaultStore, volume: string, backupId: strin
 }
 
 /** Reads the index an earlier attempt left to its end: its packs, the statistics it holds and its commitment. */
-async function readEarlierIndex(vault: VaultStore, indexKey: string) {
+async function readEarlierIndex(vault: VaultStore, indexKey: string, checkHeader: (runId: string | undefined) => void) {
   const reader = new IndexReader(await vault.openRead(indexKey), `index ${indexKey}`);
   /** Each pack the index references, with the end of the furthest chunk it reads there. */
   const packs = new Map<string, number>();
   const stats = { files: 0, directories: 0, symlinks: 0, skipped: 0, bytesTotal: 0, bytesScanned: 0, bytesUploaded: 0, filesUnchanged: 0, chunksNew: 0, chunksReused: 0, packsUploaded: 0, packsRetentionExtended: 0 };
   try {
-    const { runId } = await reader.readHeader();
+    // Whose index it is, before its entries are read and any of its packs is looked up or has
+    // its lock extended.
+    checkHeader((await reader.readHeader()).runId);
     for (let e = await reader.next(); e !== undefined; e = await reader.next()) {
       if (e.type === 'dir') stats.directories++;
       else if (e.type === 'symlink') stats.symlinks++;
@@ -577,7 +578,7 @@ async function readEarlierIndex(vault: VaultStore, indexKey: string) {
         }
       }
     }
-    return { packs, stats, runId, index: { ...(await reader.digest()), ...reader.counts } };
+    return { packs, stats, index: { ...(await reader.digest()), ...reader.counts } };
   } finally {
     await reader.close().catch(() => {});
   }

@@ -60,6 +60,36 @@ export function dataMoverJob(settings: DataMoverSettings, spec: DataMoverJobSpec
   };
 }
 
+/**
+ * How `found`, a Job read from the cluster under the name of `expected`, differs from it in
+ * what decides what the data mover does and with which rights: its image, command and args,
+ * env, service account, volumes and mounts. Undefined when it does not (the API server's
+ * defaults, status and metadata aside): the Job a retried step created before.
+ */
+export function dataMoverJobDifference(expected: V1Job, found: V1Job): string | undefined {
+  const shape = (job: V1Job) => {
+    const pod = job.spec?.template?.spec;
+    const c = pod?.containers?.[0];
+    return {
+      containers: pod?.containers?.length ?? 0,
+      initContainers: pod?.initContainers?.length ?? 0,
+      image: c?.image,
+      command: c?.command ?? [],
+      args: c?.args ?? [],
+      // The API server sets a fieldRef's apiVersion ("v1") when the pod spec leaves it out.
+      env: (c?.env ?? []).map((e) => [e.name, e.value ?? null, e.valueFrom?.fieldRef?.fieldPath ?? null, e.valueFrom ? Object.keys(e.valueFrom).sort().join() : null]),
+      envFrom: c?.envFrom?.length ?? 0,
+      serviceAccountName: pod?.serviceAccountName,
+      volumes: (pod?.volumes ?? []).map((v) => [v.name, v.persistentVolumeClaim?.claimName ?? null, v.persistentVolumeClaim?.readOnly ?? false, Object.keys(v).sort().join()]),
+      mounts: (c?.volumeMounts ?? []).map((m) => [m.name, m.mountPath, m.readOnly ?? false, m.subPath ?? null]),
+    };
+  };
+  const want = shape(expected);
+  const have = shape(found);
+  const differs = (Object.keys(want) as (keyof typeof want)[]).filter((k) => JSON.stringify(want[k]) !== JSON.stringify(have[k]));
+  return differs.length === 0 ? undefined : `its ${differs.join(', ')} differ${differs.length === 1 ? 's' : ''} from the Job this step creates`;
+}
+
 /** The data mover's own error line (`error: cannot restore <file>: ...`), else the last lines. */
 function dataMoverMessage(text: string): string | undefined {
   const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { UserError } from '../errors.js';
 import { ObjectNotFoundError, type VaultStore } from '../vault/store.js';
-import { parseVolumeSummaryKey, volumeSummariesPrefix, volumeSummaryKey } from '../vault/layout.js';
+import { parseVolumeSummaryKey, volumeIndexKey, volumeSummariesPrefix, volumeSummaryKey } from '../vault/layout.js';
 
 export const SUMMARY_FORMAT = 'milvus-guard/volume-summary';
 
@@ -92,9 +92,12 @@ export interface VolumeSummary {
  * damaged there. Readers report it as a break; the CLI prints it as one line, not a stack.
  */
 export class SummaryCorruptError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  /** SHA-256 of the bytes found, so that a reader holding a commitment can say they were altered. */
+  readonly sha256: string | undefined;
+  constructor(message: string, options?: { cause?: unknown; sha256?: string }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'SummaryCorrupt';
+    this.sha256 = options?.sha256;
   }
 }
 
@@ -125,13 +128,14 @@ export async function readVolumeSummaryHashed(vault: VaultStore, backupId: strin
     }
     throw err;
   }
+  const sha256 = sha256Hex(body);
   let summary: VolumeSummary;
   try {
     summary = JSON.parse(body.toString('utf8')) as VolumeSummary;
   } catch (err) {
-    throw new SummaryCorruptError(`${key} in ${vault.url} is not a volume summary: ${(err as Error).message}`, { cause: err });
+    throw new SummaryCorruptError(`${key} in ${vault.url} is not a volume summary: ${(err as Error).message}`, { cause: err, sha256 });
   }
-  if (summary?.format !== SUMMARY_FORMAT) throw new SummaryCorruptError(`${key} in ${vault.url} is not a volume summary`);
+  if (summary?.format !== SUMMARY_FORMAT) throw new SummaryCorruptError(`${key} in ${vault.url} is not a volume summary`, { sha256 });
   // A restore compares what it wrote with these two counters: a summary whose counter is
   // missing (a key renamed by a flipped byte) or not a count would fail that check with
   // "undefined bytes", naming nothing. Refuse it here, naming the field.
@@ -140,6 +144,7 @@ export async function readVolumeSummaryHashed(vault: VaultStore, backupId: strin
     if (!Number.isSafeInteger(value) || (value as number) < 0) {
       throw new SummaryCorruptError(
         `${key} in ${vault.url} is not a valid volume summary: stats.${field} is ${value === undefined ? 'missing' : JSON.stringify(value)}, where a non-negative integer belongs (the summary was altered or damaged)`,
+        { sha256 },
       );
     }
   }
@@ -147,9 +152,20 @@ export async function readVolumeSummaryHashed(vault: VaultStore, backupId: strin
   if (typeof summary.indexKey !== 'string' || summary.indexKey === '') {
     throw new SummaryCorruptError(
       `${key} in ${vault.url} is not a valid volume summary: indexKey is ${summary.indexKey === undefined ? 'missing' : JSON.stringify(summary.indexKey)}, where the key of its file index belongs (the summary was altered or damaged)`,
+      { sha256 },
     );
   }
-  return { summary, sha256: sha256Hex(body) };
+  // A summary is read by its key, and says what it is of: one that says otherwise was copied or
+  // altered. Its index is where the data mover writes it: one naming another object (created
+  // under an id no backup used) would have a restore, a resumed Job or the next backup follow it.
+  const index = volumeIndexKey(backupId, volume);
+  if (summary.backupId !== backupId || summary.volume !== volume || summary.indexKey !== index) {
+    throw new SummaryCorruptError(
+      `${key} in ${vault.url} is not the summary of backup ${backupId} volume ${volume}: it says backup ${JSON.stringify(summary.backupId)} volume ${JSON.stringify(summary.volume)} with the index ${JSON.stringify(summary.indexKey)}, where that volume backup's index is ${index} (the summary was copied, altered or damaged)`,
+      { sha256 },
+    );
+  }
+  return { summary, sha256 };
 }
 
 /** Reads the summary of one volume in one backup; a `UserError` when there is none. */
@@ -182,6 +198,7 @@ export async function findParent(
     try {
       read = await readVolumeSummaryHashed(vault, parsed.backupId, volume);
     } catch (err) {
+      // Damaged, gone since the listing, or under a key no backup id makes (InvalidKeyPartError).
       if (err instanceof SummaryCorruptError || err instanceof UserError) continue;
       throw err;
     }

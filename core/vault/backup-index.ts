@@ -52,6 +52,11 @@ export const BackupIndexDocument = z
     startedAt: z.string(),
     completedAt: z.string(),
     inventoryKey: z.string(),
+    /**
+     * SHA-256 of the inventory's bytes (`inventoryKey`): a restore takes PVC sizes and storage
+     * classes from it. Absent in documents written before it was committed.
+     */
+    inventorySha256: Sha256.optional(),
     milvusKey: z.string(),
     rowCounts: z.array(RowCount),
     // The backup workflow snapshots at least one volume; an index without any restores no data.
@@ -118,6 +123,7 @@ export async function gatherCommitments(vault: VaultStore, backupId: string, pvc
       incomplete.push(`the summary of volume ${pvc} commits to no index (written by an older data mover)`);
       continue;
     }
+
     const info = await vault.head(summary.indexKey);
     if (!info) {
       incomplete.push(`the index of volume ${pvc} (${summary.indexKey}) is missing`);
@@ -157,7 +163,7 @@ export async function commitsToSummary(vault: VaultStore, backupId: string, volu
   try {
     body = await vault.get(backupRecordKey(backupId));
   } catch (err) {
-    if (err instanceof ObjectNotFoundError || err instanceof ObjectChecksumMismatchError) return false;
+    if (err instanceof ObjectNotFoundError || err instanceof ObjectChecksumMismatchError || err instanceof InvalidKeyPartError) return false;
     throw err;
   }
   let json: unknown;
@@ -170,8 +176,32 @@ export async function commitsToSummary(vault: VaultStore, backupId: string, volu
   return parsed.success && parsed.data.backupId === backupId && parsed.data.volumes.some((v) => v.pvc === volume && v.summarySha256 === summarySha256);
 }
 
+/**
+ * Reads the inventory of a `backup.json` (`inventoryKey`) once, with what is wrong with it when
+ * the document commits to its bytes (`inventorySha256`): missing, failing its stored checksum or
+ * altered. A document written before it committed to the inventory gets the bytes as they are
+ * (or none, when it is missing), with no problem.
+ */
+export async function readCommittedInventory(
+  vault: VaultStore,
+  document: Pick<BackupIndexDocument, 'inventoryKey' | 'inventorySha256'>,
+): Promise<{ readonly body?: Buffer; readonly problem?: string }> {
+  const committed = document.inventorySha256;
+  let body: Buffer;
+  try {
+    body = await vault.get(document.inventoryKey);
+  } catch (err) {
+    if (err instanceof ObjectNotFoundError) return committed === undefined ? {} : { problem: 'is missing' };
+    if (err instanceof ObjectChecksumMismatchError && committed !== undefined) return { problem: err.problem };
+    throw err;
+  }
+  if (committed === undefined) return { body };
+  const sha256 = sha256Hex(body);
+  return sha256 === committed ? { body } : { problem: `was altered: its SHA-256 is ${sha256} where backup.json commits to ${committed}` };
+}
+
 /** Which link of the chain is broken; `unverifiable` is a document without commitments. */
-export type BreakKind = 'backup' | 'summary' | 'index' | 'manifest' | 'pack' | 'chunk' | 'unverifiable';
+export type BreakKind = 'backup' | 'summary' | 'index' | 'manifest' | 'inventory' | 'pack' | 'chunk' | 'unverifiable';
 
 /** Why `body` is not the object `commitment` names (`was altered: ...`); undefined when it is. */
 export function commitmentMismatch(body: Buffer, commitment: CommittedObject): string | undefined {
@@ -252,7 +282,10 @@ export async function checkBackupRecord(vault: VaultStore, backupId: string, rea
       if (v.summarySha256 === undefined || v.summarySha256 === sha256) summaries.set(v.pvc, hashed.summary);
     } catch (err) {
       if (err instanceof UserError) problems.push({ kind: 'summary', backupId, volume: v.pvc, path: summaryKey, problem: 'is missing: backup.json lists the volume but its export summary is gone' });
-      else if (err instanceof SummaryCorruptError) problems.push({ kind: 'summary', backupId, volume: v.pvc, path: summaryKey, problem: err.message });
+      // Bytes other than those committed to were altered since the backup, whatever they hold.
+      else if (err instanceof SummaryCorruptError && v.summarySha256 !== undefined && err.sha256 !== undefined && err.sha256 !== v.summarySha256) {
+        problems.push({ kind: 'summary', backupId, volume: v.pvc, path: summaryKey, problem: `was altered: its SHA-256 is ${err.sha256} where backup.json commits to ${v.summarySha256}` });
+      } else if (err instanceof SummaryCorruptError) problems.push({ kind: 'summary', backupId, volume: v.pvc, path: summaryKey, problem: err.message });
       else if (err instanceof ObjectChecksumMismatchError) problems.push({ kind: 'summary', backupId, volume: v.pvc, path: summaryKey, problem: err.problem });
       else throw err;
       continue;
@@ -262,6 +295,11 @@ export async function checkBackupRecord(vault: VaultStore, backupId: string, rea
     } else if (v.summarySha256 !== sha256) {
       problems.push({ kind: 'summary', backupId, volume: v.pvc, path: summaryKey, problem: `was altered: its SHA-256 is ${sha256} where backup.json commits to ${v.summarySha256}` });
     }
+  }
+
+  if (document.inventorySha256 !== undefined) {
+    const { problem } = await readCommittedInventory(vault, document);
+    if (problem) problems.push({ kind: 'inventory', backupId, path: document.inventoryKey, problem });
   }
 
   if (document.manifests === undefined) {

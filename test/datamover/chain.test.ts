@@ -616,6 +616,31 @@ describe('the Finalize step', () => {
     return { vault, indexSha256: (await catalog.getBackup(BACKUP))!.indexSha256! };
   }
 
+  it('commits to the inventory, which verify then reports altered or missing', async () => {
+    const { vault } = await finalized();
+    const document = JSON.parse((await vault.get(backupRecordKey(BACKUP))).toString()) as { inventorySha256?: string };
+
+    expect(document.inventorySha256).toBe(createHash('sha256').update(await vault.get(inventoryKey(BACKUP))).digest('hex'));
+    expect((await verifyVault({ vault })).problems).toEqual([]);
+    vault.objects.get(inventoryKey(BACKUP))!.body = Buffer.from('{"resources":[],"volumes":[{"pvc":"x","capacity":"900Ti"}]}');
+    expect((await verifyVault({ vault })).problems).toEqual([
+      expect.objectContaining({ kind: 'inventory', path: inventoryKey(BACKUP), problem: expect.stringMatching(/^was altered: its SHA-256 is [0-9a-f]{64} where backup\.json commits to [0-9a-f]{64}$/) }),
+    ]);
+    vault.objects.delete(inventoryKey(BACKUP));
+    expect((await verifyVault({ vault })).problems).toEqual([expect.objectContaining({ kind: 'inventory', problem: 'is missing' })]);
+  });
+
+  it('refuses a backup whose inventory is gone: ExportIncomplete, no backup.json', async () => {
+    const vault = copyOf(base);
+    vault.objects.delete(backupRecordKey(BACKUP));
+    vault.objects.delete(inventoryKey(BACKUP));
+
+    const { outcome } = await finalize(vault);
+
+    expect(outcome).toMatchObject({ name: 'ExportIncomplete', message: expect.stringContaining(`its inventory ${inventoryKey(BACKUP)} is missing`) });
+    expect(vault.objects.has(backupRecordKey(BACKUP))).toBe(false);
+  });
+
   it('refuses a backup whose export did not complete: ExportIncomplete, no backup.json, never Available', async () => {
     const vault = copyOf(base);
     vault.objects.delete(backupRecordKey(BACKUP));

@@ -1,10 +1,10 @@
-import { mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { backupVolume, ForeignExportObjectError } from '../../core/datamover/backup.js';
+import { backupVolume, EarlierAttemptUnusableError, ForeignExportObjectError } from '../../core/datamover/backup.js';
 import { IndexReader } from '../../core/datamover/index-format.js';
 import { restoreVolume } from '../../core/datamover/restore.js';
-import { readVolumeSummary, readVolumeSummaryHashed } from '../../core/datamover/summary.js';
+import { readVolumeSummary, readVolumeSummaryHashed, type VolumeSummary } from '../../core/datamover/summary.js';
 import { commitsToSummary } from '../../core/vault/backup-index.js';
 import { FileVaultStore } from '../../core/vault/file-store.js';
 import { backupRecordKey, volumeIndexKey, volumeSummaryKey } from '../../core/vault/layout.js';
@@ -71,6 +71,20 @@ describe('a backup planted under an unused id, newer than the last finalized one
     const target = await tempDir('planted-restore-any');
     await restoreVolume({ vault, volume: VOLUME, backupId: 'b3', target, workers: 1 });
     expect(await readFile(join(target, VICTIM))).not.toEqual(await readFile(join(source, VICTIM)));
+  });
+
+  it('is passed over, not fatal, under a key no backup id makes or when it says it is of another backup', async () => {
+    const { source, root, vault } = await setUp();
+    await backupVolume({ source, vault, volume: VOLUME, backupId: 'b1', now: T1, chunker: SMALL_CHUNKS, workers: 1 });
+    await writeBackupRecord(vault, 'b1', [VOLUME]);
+    const genuine = JSON.parse((await vault.get(volumeSummaryKey('b1', VOLUME))).toString()) as VolumeSummary;
+    const planted = { ...genuine, createdAt: T2.toISOString() };
+    await writeFile(join(root, 'volumes', VOLUME, 'backups', '..json'), JSON.stringify({ ...planted, backupId: '.' }));
+    await vault.put(volumeSummaryKey('b2', VOLUME), Buffer.from(JSON.stringify({ ...planted, backupId: '../b1' })));
+
+    const result = await backupVolume({ source, vault, volume: VOLUME, backupId: 'b3', now: T3, committedParent: true, chunker: SMALL_CHUNKS, workers: 1 });
+
+    expect(result.parentBackupId).toBe('b1');
   });
 
   it('reads every file when no earlier backup is committed', async () => {
@@ -173,6 +187,33 @@ describe('objects planted under the id of a backup yet to run', () => {
     expect(packs.length).toBeGreaterThan(0);
     for (const key of [...packs, volumeIndexKey('nightly-7', VOLUME)]) expect((await vault.head(key))?.retainUntil).toEqual(LOCK_PLANTED);
     expect(await vault.head(volumeSummaryKey('nightly-7', VOLUME))).toBeUndefined();
+  });
+
+  it('refuses an index another run left before reading past its header, even when the rest is damaged', async () => {
+    const { source, root, vault } = await setUp();
+    await run(await forgedVolume(), vault, 'forger', LOCK_PLANTED);
+    await rm(join(root, volumeSummaryKey('nightly-7', VOLUME)));
+    const index = join(root, volumeIndexKey('nightly-7', VOLUME));
+    await chmod(index, 0o644);
+    await truncate(index, (await stat(index)).size - 16);
+
+    await expect(run(source, vault, 'job-uid-1')).rejects.toThrow(ForeignExportObjectError);
+  });
+
+  it("refuses a summary with this run's id that names an index other than the backup's own", async () => {
+    const { source, root, vault } = await setUp();
+    await run(await forgedVolume(), vault, undefined, LOCK_PLANTED);
+    // The run id is no secret: the role may read the index it heads. A summary carrying it,
+    // written between the index and the summary, names an index created under another id.
+    const other = await backupVolume({ source: await forgedVolume(), vault, volume: VOLUME, backupId: 'unused-id', now: T1, full: true, chunker: SMALL_CHUNKS, workers: 1 });
+    const forged = { ...(await readVolumeSummary(vault, 'unused-id', VOLUME)), backupId: 'nightly-7', runId: 'job-uid-1', indexKey: other.indexKey };
+    await rm(join(root, volumeSummaryKey('nightly-7', VOLUME)), { force: true });
+    await vault.put(volumeSummaryKey('nightly-7', VOLUME), Buffer.from(JSON.stringify(forged)));
+
+    const refused = await run(source, vault, 'job-uid-1').catch((err: unknown) => err);
+
+    expect(refused).toBeInstanceOf(EarlierAttemptUnusableError);
+    expect((refused as Error).message).toContain(`with the index "${other.indexKey}", where that volume backup's index is ${volumeIndexKey('nightly-7', VOLUME)}`);
   });
 
   it('finishes from what an earlier attempt of the same run left', async () => {

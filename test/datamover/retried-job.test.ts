@@ -116,7 +116,7 @@ describe('a retried volume backup', () => {
     expect(first.packsUploaded).toBeGreaterThan(0);
     expect(refused).toBeInstanceOf(EarlierAttemptUnusableError);
     expect((refused as Error).message).toMatch(
-      new RegExp(`^backup nightly-1 of volume etcd cannot be finished: an earlier attempt of it left what this attempt cannot use and may not replace \\(its index backups/nightly-1/volumes/etcd/index\\.jsonl\\.gz references ${victim.key}, which holds \\d+ bytes where its chunks end at byte \\d+\\); run a new backup`),
+      new RegExp(`^backup nightly-1 of volume etcd cannot be finished: an earlier attempt of it \\(or another writer\\) left what this attempt cannot use and may not replace \\(its index backups/nightly-1/volumes/etcd/index\\.jsonl\\.gz references ${victim.key}, which holds \\d+ bytes where its chunks end at byte \\d+\\); run a new backup`),
     );
     expect((await vault.get(volumeIndexKey('nightly-1', 'etcd'))).equals(index)).toBe(true);
     expect(await vault.head(volumeSummaryKey('nightly-1', 'etcd'))).toBeUndefined();
