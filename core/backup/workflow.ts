@@ -45,6 +45,7 @@ import { backupRecordKey, failedMarkerKey, hookRunsKey, milvusStateKey, volumeIn
 import { BackupInProgressError, BackupNotFoundError, LockHolderEndedError, RecordFinalError, RetentionRunningError } from '../catalog/catalog.js';
 import { backupRetainUntil, lockingWrites } from '../retention/locking.js';
 import { sha256Hex } from '../datamover/summary.js';
+import { ObjectNotFoundError } from '../vault/store.js';
 import { publishRecorded } from './events.js';
 
 type Services<K extends keyof BackupServices> = Pick<BackupServices, K>;
@@ -377,6 +378,11 @@ export async function finalizeStep(
     // The top of the integrity chain: commit to every volume summary and captured manifest. A
     // volume without a complete, committed export throws ExportIncomplete: never Available.
     const chain = await gatherCommitments(s.vault, id, snapshots.items.map((item) => item.pvc), record?.manifests?.objects);
+    // A restore takes PVC sizes and storage classes from the inventory Discover wrote.
+    const inventory = await s.vault.get(discovery.inventoryKey).catch((err: unknown) => {
+      if (err instanceof ObjectNotFoundError) throw new ExportIncompleteError(id, `backup ${id} cannot be marked Available: its inventory ${discovery.inventoryKey} is missing from ${s.vault.url}; run the backup again`);
+      throw err;
+    });
     const index: BackupIndexDocument = {
       format: BACKUP_INDEX_FORMAT,
       backupId: id,
@@ -386,6 +392,7 @@ export async function finalizeStep(
       startedAt: backup.startedAt,
       completedAt: now.toISOString(),
       inventoryKey: discovery.inventoryKey,
+      inventorySha256: sha256Hex(inventory),
       milvusKey: milvusStateKey(id),
       rowCounts: record?.rowCounts ?? [],
       volumes: snapshots.items.map((item) => {

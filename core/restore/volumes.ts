@@ -34,7 +34,7 @@ import { dataMoverFailure, dataMoverJob } from '../datamover/job.js';
 import { kubeCall, kubeCreateIdempotent, kubeDeleteIdempotent, kubeGetOptional } from '../kube/call.js';
 import type { KubeClients } from '../kube/connect.js';
 import { parseQuantity } from '../config/quantity.js';
-import { commitmentMismatch, type BackupIndexDocument } from '../vault/backup-index.js';
+import { commitmentMismatch, readCommittedInventory, type BackupIndexDocument } from '../vault/backup-index.js';
 import { backupRecordKey, manifestKey } from '../vault/layout.js';
 import { ObjectNotFoundError, type VaultStore } from '../vault/store.js';
 import type { PreparedRestore, VolumeRestore, VolumeRestoreItem } from '../workflow/restore-state.js';
@@ -137,11 +137,6 @@ async function readOptional(vault: VaultStore, key: string): Promise<Buffer | un
   }
 }
 
-async function readJson<T>(vault: VaultStore, key: string): Promise<T | undefined> {
-  const body = await readOptional(vault, key);
-  return body === undefined ? undefined : (JSON.parse(body.toString('utf8')) as T);
-}
-
 /** The larger of two quantities (a PVC may never shrink below what the snapshot holds). */
 function larger(a: string | undefined, b: string | undefined): string | undefined {
   if (a === undefined || b === undefined) return a ?? b;
@@ -160,9 +155,12 @@ export async function readBackupVolumes(vault: VaultStore, backupId: string, ind
   // Read hours after VerifyBackup (queued volumes, thaws): the document the record anchors, and
   // each PVC manifest as it commits to it (sizes, classes and labels come from them).
   requireIndexSha256(backupId, indexBody, indexSha256);
-  const index = JSON.parse(indexBody.toString('utf8')) as Pick<BackupIndexDocument, 'namespace' | 'inventoryKey' | 'volumes' | 'manifests'>;
+  const index = JSON.parse(indexBody.toString('utf8')) as Pick<BackupIndexDocument, 'namespace' | 'inventoryKey' | 'inventorySha256' | 'volumes' | 'manifests'>;
   const committed = new Map((index.manifests ?? []).map((m) => [m.key, m]));
-  const inventory = index.inventoryKey ? await readJson<{ volumes?: InventoryVolume[] }>(vault, index.inventoryKey) : undefined;
+  // Sizes and storage classes come from it too: the bytes backup.json commits to, when it does.
+  const read = index.inventoryKey ? await readCommittedInventory(vault, index) : {};
+  if (read.problem) throw new BackupIntegrityError(backupId, [`${index.inventoryKey} ${read.problem}`]);
+  const inventory = read.body ? (JSON.parse(read.body.toString('utf8')) as { volumes?: InventoryVolume[] }) : undefined;
   const volumes: BackupVolume[] = [];
   for (const v of index.volumes) {
     const key = manifestKey(backupId, { group: 'core', kind: 'PersistentVolumeClaim', namespace: index.namespace, name: v.pvc });

@@ -304,4 +304,24 @@ describe('the volumes read hours after VerifyBackup', () => {
     const uncommitted = await vaultWith([etcd(0)], []);
     await expect(readBackupVolumes(uncommitted, BACKUP)).rejects.toThrow(`${key} is not committed by backup.json`);
   });
+
+  it('takes a size from the inventory backup.json commits to, and refuses one altered or gone', async () => {
+    const inventoryKey = `backups/${BACKUP}/inventory.json`;
+    const inventory = Buffer.from(JSON.stringify({ volumes: [{ pvc: etcd(0).pvc, capacity: '600Gi', storageClass: 'gp3' }] }));
+    const vault = await vaultWith([etcd(0)]);
+    const document = JSON.parse((await vault.get(backupRecordKey(BACKUP))).toString()) as object;
+    await vault.delete(backupRecordKey(BACKUP));
+    await vault.put(backupRecordKey(BACKUP), Buffer.from(JSON.stringify({ ...document, inventoryKey, inventorySha256: createHash('sha256').update(inventory).digest('hex') })));
+    await vault.put(inventoryKey, inventory);
+
+    expect((await readBackupVolumes(vault, BACKUP))[0]).toMatchObject({ size: '600Gi' });
+
+    await vault.delete(inventoryKey);
+    await vault.put(inventoryKey, Buffer.from(JSON.stringify({ volumes: [{ pvc: etcd(0).pvc, capacity: '900Ti', storageClass: 'gp3' }] })));
+    await expect(readBackupVolumes(vault, BACKUP)).rejects.toThrow(BackupIntegrityError);
+    await expect(readBackupVolumes(vault, BACKUP)).rejects.toThrow(new RegExp(`${inventoryKey} was altered: its SHA-256 is [0-9a-f]{64} where backup.json commits to [0-9a-f]{64}`));
+
+    await vault.delete(inventoryKey);
+    await expect(readBackupVolumes(vault, BACKUP)).rejects.toThrow(`${inventoryKey} is missing`);
+  });
 });
