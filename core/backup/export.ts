@@ -117,7 +117,14 @@ export async function startExport(
     // rights, would have its UID trusted as this export's run.
     job = await kubeCall(`read Job ${namespace}/${name}`, () => kube.batch.readNamespacedJob({ namespace, name }));
     const difference = dataMoverJobDifference(body, job);
-    if (difference) throw new ExportFailedError(name, item.pvc, `already exists, and is not this export's: ${difference}; delete it, find who created it (the Kubernetes audit log), and back up again`);
+    if (difference) {
+      throw new ExportFailedError(
+        name,
+        item.pvc,
+        `already exists, and is not this export's: ${difference} (a Job someone else created under this name, an admission webhook that rewrites Jobs, or a deploy between the step's attempts); ` +
+          'delete it, check who created or changed it (the Kubernetes audit log), and back up again',
+      );
+    }
   }
   const runId = job.metadata?.uid;
   if (!runId) throw new Error(`the API server returned Job ${namespace}/${name} without a UID`);

@@ -45,7 +45,7 @@ import { backupRecordKey, failedMarkerKey, hookRunsKey, milvusStateKey, volumeIn
 import { BackupInProgressError, BackupNotFoundError, LockHolderEndedError, RecordFinalError, RetentionRunningError } from '../catalog/catalog.js';
 import { backupRetainUntil, lockingWrites } from '../retention/locking.js';
 import { sha256Hex } from '../datamover/summary.js';
-import { ObjectNotFoundError } from '../vault/store.js';
+import { ObjectChecksumMismatchError, ObjectNotFoundError } from '../vault/store.js';
 import { publishRecorded } from './events.js';
 
 type Services<K extends keyof BackupServices> = Pick<BackupServices, K>;
@@ -381,6 +381,7 @@ export async function finalizeStep(
     // A restore takes PVC sizes and storage classes from the inventory Discover wrote.
     const inventory = await s.vault.get(discovery.inventoryKey).catch((err: unknown) => {
       if (err instanceof ObjectNotFoundError) throw new ExportIncompleteError(id, `backup ${id} cannot be marked Available: its inventory ${discovery.inventoryKey} is missing from ${s.vault.url}; run the backup again`);
+      if (err instanceof ObjectChecksumMismatchError) throw new ExportIncompleteError(id, `backup ${id} cannot be marked Available: its inventory ${discovery.inventoryKey} ${err.problem}; run the backup again`);
       throw err;
     });
     const index: BackupIndexDocument = {

@@ -198,7 +198,7 @@ export async function findParent(
     try {
       read = await readVolumeSummaryHashed(vault, parsed.backupId, volume);
     } catch (err) {
-      // Damaged, gone since the listing, or under a key no backup id makes (InvalidKeyPartError).
+      // Damaged (or not the summary its key names), or gone since the listing.
       if (err instanceof SummaryCorruptError || err instanceof UserError) continue;
       throw err;
     }

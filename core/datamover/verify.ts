@@ -280,10 +280,6 @@ export async function verifyVault(options: VerifyOptions): Promise<VerifyResult>
       }
       throw err;
     }
-    if (summary.backupId !== target.backupId || summary.volume !== target.volume || typeof summary.indexKey !== 'string') {
-      problems.push({ kind: 'summary', ...target, path: summaryKey, problem: `does not describe backup ${target.backupId} volume ${target.volume}` });
-      return;
-    }
     if (!hasIndexCommitment(summary)) problems.push({ kind: 'unverifiable', ...target, path: summaryKey, problem: 'commits to no index hash, entry count or bytes (written before the integrity chain)' });
 
     const what = `index of backup ${target.backupId} volume ${target.volume}`;

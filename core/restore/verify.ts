@@ -187,7 +187,7 @@ export async function verifyBackupIndex(vault: VaultStore, backupId: string, opt
   const record = await checkBackupRecord(vault, backupId, { body });
   for (const p of record.problems) {
     if (p.kind === 'unverifiable') unverified.push(`${p.path} ${p.problem}`);
-    else if (p.kind === 'manifest' || (p.kind === 'summary' && /^(was altered|is damaged)/.test(p.problem))) breaks.push(`${p.path} ${p.problem}`);
+    else if (p.kind === 'manifest' || p.kind === 'inventory' || (p.kind === 'summary' && /^(was altered|is damaged)/.test(p.problem))) breaks.push(`${p.path} ${p.problem}`);
   }
 
   for (const { pvc: volume } of index.volumes) {
@@ -199,7 +199,7 @@ export async function verifyBackupIndex(vault: VaultStore, backupId: string, opt
     // hydration Job reads, and its presence is what marks the volume's export complete.
     // The summary as checked against its commitment; read here only when that read failed, for
     // the error that names why.
-    const summary = describing(vault, backupId, volume, record.summaries.get(volume) ?? (await summaryOf(vault, backupId, volume)));
+    const summary = record.summaries.get(volume) ?? (await summaryOf(vault, backupId, volume));
     const what = `index of backup ${backupId} volume ${volume}`;
     let reader: IndexReader | undefined;
     try {
@@ -310,7 +310,8 @@ async function summaryOf(vault: VaultStore, backupId: string, volume: string): P
     summary = await readVolumeSummary(vault, backupId, volume);
   } catch (err) {
     // readVolumeSummary turns only a missing object into a UserError; a summary that is not
-    // JSON or of another format with a SummaryCorruptError naming the key.
+    // JSON, of another format, lacks a counter or names another backup, volume or index into a
+    // SummaryCorruptError naming the key.
     if (err instanceof UserError) {
       throw new BackupIndexInvalidError(backupId, `backup ${backupId} has no complete export of volume ${volume} (${key} is missing in ${vault.url}); ${remedy}`, { cause: err });
     }
@@ -320,14 +321,6 @@ async function summaryOf(vault: VaultStore, backupId: string, volume: string): P
     // Checked by backup.json's commitments first; here for a summary that damage reached since.
     if (err instanceof ObjectChecksumMismatchError) throw new BackupIntegrityError(backupId, [`${key} ${err.problem}`]);
     throw err;
-  }
-  return summary;
-}
-
-/** `summary`, when it describes backup `backupId`'s volume `volume`; otherwise throws. */
-function describing(vault: VaultStore, backupId: string, volume: string, summary: VolumeSummary): VolumeSummary {
-  if (typeof summary.indexKey !== 'string' || summary.backupId !== backupId || summary.volume !== volume) {
-    throw new BackupIndexInvalidError(backupId, `the summary ${volumeSummaryKey(backupId, volume)} in ${vault.url} does not describe backup ${backupId} volume ${volume}; ${remedy}`);
   }
   return summary;
 }

@@ -114,11 +114,8 @@ export async function gatherCommitments(vault: VaultStore, backupId: string, pvc
       }
       throw err;
     }
+    // readVolumeSummaryHashed refused one of another backup, volume or index (SummaryCorrupt).
     const { summary, sha256 } = read;
-    if (summary.backupId !== backupId || summary.volume !== pvc) {
-      incomplete.push(`the summary of volume ${pvc} describes backup ${summary.backupId} volume ${summary.volume}`);
-      continue;
-    }
     if (!hasIndexCommitment(summary)) {
       incomplete.push(`the summary of volume ${pvc} commits to no index (written by an older data mover)`);
       continue;
@@ -163,7 +160,7 @@ export async function commitsToSummary(vault: VaultStore, backupId: string, volu
   try {
     body = await vault.get(backupRecordKey(backupId));
   } catch (err) {
-    if (err instanceof ObjectNotFoundError || err instanceof ObjectChecksumMismatchError || err instanceof InvalidKeyPartError) return false;
+    if (err instanceof ObjectNotFoundError || err instanceof ObjectChecksumMismatchError) return false;
     throw err;
   }
   let json: unknown;

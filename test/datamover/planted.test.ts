@@ -73,13 +73,12 @@ describe('a backup planted under an unused id, newer than the last finalized one
     expect(await readFile(join(target, VICTIM))).not.toEqual(await readFile(join(source, VICTIM)));
   });
 
-  it('is passed over, not fatal, under a key no backup id makes or when it says it is of another backup', async () => {
-    const { source, root, vault } = await setUp();
+  it('is passed over, not fatal, when it says it is of another backup than its key', async () => {
+    const { source, vault } = await setUp();
     await backupVolume({ source, vault, volume: VOLUME, backupId: 'b1', now: T1, chunker: SMALL_CHUNKS, workers: 1 });
     await writeBackupRecord(vault, 'b1', [VOLUME]);
     const genuine = JSON.parse((await vault.get(volumeSummaryKey('b1', VOLUME))).toString()) as VolumeSummary;
     const planted = { ...genuine, createdAt: T2.toISOString() };
-    await writeFile(join(root, 'volumes', VOLUME, 'backups', '..json'), JSON.stringify({ ...planted, backupId: '.' }));
     await vault.put(volumeSummaryKey('b2', VOLUME), Buffer.from(JSON.stringify({ ...planted, backupId: '../b1' })));
 
     const result = await backupVolume({ source, vault, volume: VOLUME, backupId: 'b3', now: T3, committedParent: true, chunker: SMALL_CHUNKS, workers: 1 });

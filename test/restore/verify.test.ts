@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
@@ -282,14 +283,38 @@ describe('verifyBackupIndex', () => {
     expect(err.message).toContain(`backup ${BACKUP} has no complete export of volume ${ETCD} (${volumeSummaryKey(BACKUP, ETCD)} is missing`);
   });
 
-  it('names the volume whose summary is unreadable', async () => {
+  it('refuses a summary that no longer reads as altered, when backup.json commits to its bytes', async () => {
     const vault = copyOf(base);
+    await vault.put(volumeSummaryKey(BACKUP, ETCD), Buffer.from('not json'));
+
+    const err = await failure(verifyBackupIndex(vault, BACKUP));
+
+    expect(err).toBeInstanceOf(BackupIntegrityError);
+    expect((err as BackupIntegrityError).breaks).toEqual([expect.stringMatching(new RegExp(`^${volumeSummaryKey(BACKUP, ETCD)} was altered: its SHA-256 is [0-9a-f]{64} where backup.json commits to [0-9a-f]{64}$`))]);
+  });
+
+  it('names the volume whose summary is unreadable, under a backup.json written before it held summary hashes', async () => {
+    const vault = copyOf(base);
+    await vault.put(backupRecordKey(BACKUP), json(backupDocument(BACKUP, [ETCD, MINIO])));
     await vault.put(volumeSummaryKey(BACKUP, ETCD), Buffer.from('not json'));
 
     const err = await failure(verifyBackupIndex(vault, BACKUP));
 
     expect(err).toBeInstanceOf(BackupIndexInvalidError);
     expect(err.message).toContain(`the summary of volume ${ETCD} in backup ${BACKUP}`);
+  });
+
+  it('refuses an inventory that does not hash as backup.json commits, before anything is restored', async () => {
+    const vault = copyOf(base);
+    const document = JSON.parse((await vault.get(backupRecordKey(BACKUP))).toString()) as Record<string, unknown>;
+    const inventory = Buffer.from('{"volumes":[]}');
+    await vault.put(inventoryKey(BACKUP), Buffer.from('{"volumes":[{"pvc":"data-milvus-etcd-0","capacity":"900Ti"}]}'));
+    await vault.put(backupRecordKey(BACKUP), json({ ...document, inventorySha256: createHash('sha256').update(inventory).digest('hex') }));
+
+    const err = await failure(verifyBackupIndex(vault, BACKUP));
+
+    expect(err).toBeInstanceOf(BackupIntegrityError);
+    expect((err as BackupIntegrityError).breaks).toEqual([expect.stringMatching(new RegExp(`^${inventoryKey(BACKUP)} was altered: its SHA-256 is [0-9a-f]{64} where backup.json commits to [0-9a-f]{64}$`))]);
   });
 
   it('names the volume whose file index is missing', async () => {
