@@ -23,12 +23,12 @@
  */
 import { DEFAULT_ARCHIVE_RESTORE, type ArchiveRestore, type Config } from '../config/schema.js';
 import { IndexReader } from '../datamover/index-format.js';
-import { readVolumeSummary } from '../datamover/summary.js';
+import { hasIndexCommitment, readVolumeSummaryHashed } from '../datamover/summary.js';
 import { deadlineAfter } from '../deadline.js';
-import { packKey } from '../vault/layout.js';
+import { packKey, volumeSummaryKey } from '../vault/layout.js';
 import { isReadable, ObjectNotFoundError, ThawTierUnavailableError, type ThawTier, type VaultStore } from '../vault/store.js';
 import type { PreparedRestore, ThawProgress } from '../workflow/restore-state.js';
-import { readBackupIndex } from './verify.js';
+import { BackupIntegrityError, readBackupIndex } from './verify.js';
 
 /** Pending pack ids the workflow state carries at most (see the module comment). */
 export const THAW_WINDOW = 1000;
@@ -64,16 +64,26 @@ export function archiveRestoreOf(config: Pick<Config, 'vaults'>, vaultName: stri
 /**
  * Every pack the backup's files reference, each once, in id order: read from its volume
  * indexes (the summaries say where they are). Memory is one set entry per distinct pack.
+ * Each link is read as VerifyBackup checked it: `backup.json` against the record's hash
+ * (`indexSha256`), each summary against backup.json, each index against its summary, so that a
+ * document written since cannot send thaws (and their cost) to packs the backup does not use.
  */
-export async function packsOfBackup(vault: VaultStore, backupId: string): Promise<string[]> {
-  const index = await readBackupIndex(vault, backupId);
+export async function packsOfBackup(vault: VaultStore, backupId: string, indexSha256?: string): Promise<string[]> {
+  const index = await readBackupIndex(vault, backupId, indexSha256);
   const packs = new Set<string>();
-  for (const { pvc } of index.volumes) {
-    const summary = await readVolumeSummary(vault, backupId, pvc);
+  for (const { pvc, summarySha256 } of index.volumes) {
+    const { summary, sha256 } = await readVolumeSummaryHashed(vault, backupId, pvc);
+    if (summarySha256 !== undefined && sha256 !== summarySha256) {
+      throw new BackupIntegrityError(backupId, [`${volumeSummaryKey(backupId, pvc)} was altered: its SHA-256 is ${sha256} where backup.json commits to ${summarySha256}`]);
+    }
     const reader = new IndexReader(await vault.openRead(summary.indexKey), `index of backup ${backupId} volume ${pvc}`);
     try {
       await reader.readHeader();
       for await (const entry of reader.entries()) for (const c of entry.chunks ?? []) packs.add(c.pack);
+      const seen = await reader.digest();
+      if (hasIndexCommitment(summary) && (seen.sha256 !== summary.index.sha256 || seen.size !== summary.index.size)) {
+        throw new BackupIntegrityError(backupId, [`${summary.indexKey} was altered: its SHA-256 is ${seen.sha256} where its summary commits to ${summary.index.sha256}`]);
+      }
     } finally {
       await reader.close().catch(() => {});
     }
@@ -186,7 +196,7 @@ export interface ThawStep {
  */
 export async function startThaw(
   vault: VaultStore,
-  restore: Pick<PreparedRestore, 'backupId' | 'source'>,
+  restore: Pick<PreparedRestore, 'backupId' | 'source' | 'indexSha256'>,
   verified: { readonly archived?: number | undefined },
   settings: ArchiveRestore,
   now: Date,
@@ -196,7 +206,7 @@ export async function startThaw(
   const none = (detail: string): ThawStep => ({ progress: { done: true, pending: [], beyond: 0, frozen: 0 }, detail });
   if (restore.source === 'snapshot') return none('nothing to thaw: the volumes come from snapshots');
   if (verified.archived === 0) return none('nothing to thaw: no pack is in an archive class');
-  const found = await scan(vault, await packsOfBackup(vault, restore.backupId), undefined, settings, window);
+  const found = await scan(vault, await packsOfBackup(vault, restore.backupId, restore.indexSha256), undefined, settings, window);
   const frozen = found.pending.length + found.beyond;
   if (frozen === 0) return none('nothing to thaw: every pack is readable');
   return {
@@ -211,12 +221,12 @@ export async function startThaw(
  * it, takes the next window from the backup's indexes. Throws {@link ThawTimeoutError} when packs
  * are still frozen at the deadline.
  */
-export async function checkThaw(vault: VaultStore, restore: Pick<PreparedRestore, 'backupId'>, progress: ThawProgress, settings: ArchiveRestore, now: Date, window = THAW_WINDOW): Promise<ThawStep> {
+export async function checkThaw(vault: VaultStore, restore: Pick<PreparedRestore, 'backupId' | 'indexSha256'>, progress: ThawProgress, settings: ArchiveRestore, now: Date, window = THAW_WINDOW): Promise<ThawStep> {
   const states = await pool(progress.pending, (id) => lookAndThaw(vault, id, settings));
   let next: ThawProgress = { ...progress, pending: progress.pending.filter((_, i) => states[i]!.frozen) };
   if (next.pending.length === 0 && progress.scannedTo !== undefined) {
     const { scannedTo: _done, ...rest } = next;
-    const found = await scan(vault, await packsOfBackup(vault, restore.backupId), progress.scannedTo, settings, window);
+    const found = await scan(vault, await packsOfBackup(vault, restore.backupId, restore.indexSha256), progress.scannedTo, settings, window);
     next = { ...rest, pending: found.pending, beyond: found.beyond, ...(found.scannedTo ? { scannedTo: found.scannedTo } : {}) };
   }
   const still = next.pending.length + next.beyond;

@@ -1,13 +1,14 @@
+import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { backupVolume } from '../../core/datamover/backup.js';
 import { archiveRestoreOf, checkThaw, packsOfBackup, startThaw, ThawTimeoutError } from '../../core/restore/thaw.js';
-import { verifyBackupIndex } from '../../core/restore/verify.js';
-import { packKey, PACKS_PREFIX } from '../../core/vault/layout.js';
+import { BackupIntegrityError, verifyBackupIndex } from '../../core/restore/verify.js';
+import { backupRecordKey, packKey, PACKS_PREFIX, volumeIndexKey, volumeSummaryKey } from '../../core/vault/layout.js';
 import { InMemoryVaultStore } from '../../core/vault/memory-store.js';
 import type { ThawProgress } from '../../core/workflow/restore-state.js';
-import { buildTree, Rng, SMALL_CHUNKS, tempDir, writeBackupRecord } from '../datamover/helpers.js';
+import { buildTree, dropIndexLines, Rng, SMALL_CHUNKS, tempDir, writeBackupRecord } from '../datamover/helpers.js';
 
 // The restore's thaw (core/restore/thaw.ts) against a backup the real data mover wrote into the
 // in-memory vault, some of whose packs a "lifecycle" moved into archive classes. Time is the
@@ -69,6 +70,35 @@ describe('packsOfBackup', () => {
 
     expect(await packsOfBackup(vault, BACKUP)).toEqual(packIds);
     expect(packIds.length).toBeGreaterThan(5);
+  });
+
+  // A document written since VerifyBackup must not choose which packs are thawed (and paid for).
+  it("reads backup.json as the record anchors it, and refuses a summary or an index written since", async () => {
+    const { vault } = vaultWith([]);
+    const record = await vault.get(backupRecordKey(BACKUP));
+    const anchored = createHash('sha256').update(record).digest('hex');
+
+    await expect(packsOfBackup(vault, BACKUP, anchored)).resolves.toEqual(packIds);
+    await expect(packsOfBackup(vault, BACKUP, createHash('sha256').update('another').digest('hex'))).rejects.toThrow(`${backupRecordKey(BACKUP)} is not the document the backup wrote`);
+
+    const summaryKey = volumeSummaryKey(BACKUP, VOLUME);
+    const summary = vault.objects.get(summaryKey)!;
+    vault.objects.set(summaryKey, { ...summary, body: Buffer.from(summary.body.toString().replace('"files"', '"files" ')) });
+    await expect(packsOfBackup(vault, BACKUP, anchored)).rejects.toThrow(BackupIntegrityError);
+    await expect(packsOfBackup(vault, BACKUP, anchored)).rejects.toThrow(`${summaryKey} was altered`);
+    vault.objects.set(summaryKey, summary);
+
+    await dropIndexLines(vault, volumeIndexKey(BACKUP, VOLUME), 1);
+    await expect(packsOfBackup(vault, BACKUP, anchored)).rejects.toThrow(`${volumeIndexKey(BACKUP, VOLUME)} was altered`);
+  });
+
+  it('is read by StartThaw and CheckThaw with the hash the restore holds', async () => {
+    const { vault } = vaultWith(packIds.slice(0, 2));
+    const other = { ...vaultRestore, indexSha256: createHash('sha256').update('another').digest('hex') };
+    const progress: ThawProgress = { done: false, pending: [], beyond: 1, scannedTo: packIds[1]!, frozen: 3, deadline: new Date(T0.getTime() + HOUR * 1000).toISOString() };
+
+    await expect(startThaw(vault, other, {}, STANDARD, T0, 48 * HOUR)).rejects.toThrow('is not the document the backup wrote');
+    await expect(checkThaw(vault, other, progress, STANDARD, T0)).rejects.toThrow('is not the document the backup wrote');
   });
 });
 
