@@ -7,7 +7,9 @@
  *   npm run robustness -- --seed 7 --operations 200 [--vault file|s3] [--fault-rate 0.05]
  *
  * 1. backup: `datamover backup` (incremental) of the tree; half the backups are then finalized
- *    with a `backup.json`, as the workflow's Finalize step writes it. The tree's manifest
+ *    with a `backup.json`, as the workflow's Finalize step writes it. Even-numbered backups run
+ *    as the workflow's export Jobs do (`--committed-parent`, and a `--run-id` that a kill's
+ *    re-run, like a Job's retry, passes again); odd ones as the CLI alone. The tree's manifest
  *    (type, mode, size, SHA-256, link target, mtime per path) is kept per backup.
  * 2. mutate: add, modify, delete and rename files and directories (empty, small and
  *    multi-chunk files), create and retarget symlinks, chmod.
@@ -416,6 +418,9 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     return outcome;
   };
 
+  /** How backup `id` runs: as the workflow's export Job (even numbers) or as the CLI alone. */
+  const modeArgs = (id: string): string[] => (Number(id.slice(1)) % 2 === 0 ? ['--committed-parent', '--run-id', `run-${id}`] : []);
+
   /** Writes backup.json as the workflow's Finalize step does (with the chain's commitments). */
   const finalize = async (id: string): Promise<void> => {
     const chain = await gatherCommitments(direct, id, [VOLUME]);
@@ -443,10 +448,10 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
    */
   const backup = async (row: OpRow, id: string, extra: string[] = []): Promise<BackupRecord | undefined> => {
     const manifest = await manifestOf(tree);
-    let r = await runCli(['backup', ...vaultArgs, ...backupArgs, '--source', tree, '--volume', VOLUME, '--backup-id', id, '--workers', '1', ...extra], connect);
+    let r = await runCli(['backup', ...vaultArgs, ...backupArgs, ...modeArgs(id), '--source', tree, '--volume', VOLUME, '--backup-id', id, '--workers', '1', ...extra], connect);
     if (r.code === 1) {
       log(`  backup ${id} refused: ${r.stderr.trim().split('\n')[0]}; again with --full`);
-      r = await runCli(['backup', ...vaultArgs, ...backupArgs, '--source', tree, '--volume', VOLUME, '--backup-id', id, '--workers', '1', '--full'], connect);
+      r = await runCli(['backup', ...vaultArgs, ...backupArgs, ...modeArgs(id), '--source', tree, '--volume', VOLUME, '--backup-id', id, '--workers', '1', '--full'], connect);
     }
     if (r.code !== 0) {
       defects.push(`step ${step}: backup ${id} failed (exit ${r.code}): ${r.stderr.split('\n').slice(0, 3).join(' | ')}`);
@@ -499,7 +504,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
       const id = `b${String(backups.length + 1).padStart(4, '0')}`;
       const manifest = await manifestOf(tree);
       const k = 1 + rng.int(4);
-      const args = ['backup', ...vaultArgs, ...backupArgs, '--source', tree, '--volume', VOLUME, '--backup-id', id];
+      const args = ['backup', ...vaultArgs, ...backupArgs, ...modeArgs(id), '--source', tree, '--volume', VOLUME, '--backup-id', id];
       const killed = await runKilled(args, env, k, (trigger) => {
         if (proxy) return proxy.watchWrites(trigger);
         const w = watch(vaultDir, { recursive: true }, trigger);
