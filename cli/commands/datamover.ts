@@ -221,6 +221,11 @@ async function withProgress<T>(io: DatamoverIO, work: (update: (text: string | (
   }
 }
 
+/** Refuses, naming the flag, a value that is not a SHA-256 in lowercase hex. */
+function checkSha256(flagName: string, value: string): void {
+  if (!/^[0-9a-f]{64}$/.test(value)) throw new UserError(`${flagName}: ${JSON.stringify(value)} is not a SHA-256; give 64 lowercase hexadecimal digits`);
+}
+
 /**
  * A run id as the workflow passes it: the Job's UID, through the downward API and the kubelet's
  * `$(VAR)` expansion in args. A pod without the label expands to nothing, or (the variable
@@ -308,9 +313,7 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
     .action(async (flags: VaultFlags & { volume: string; backupId: string; target: string; concurrency?: number; restoreId?: string; summarySha256?: string }) => {
       flag('--volume', () => checkVolumeName(flags.volume));
       flag('--backup-id', () => checkBackupId(flags.backupId));
-      if (flags.summarySha256 !== undefined && !/^[0-9a-f]{64}$/.test(flags.summarySha256)) {
-        throw new UserError(`--summary-sha256: ${JSON.stringify(flags.summarySha256)} is not a SHA-256; give 64 lowercase hexadecimal digits`);
-      }
+      if (flags.summarySha256 !== undefined) checkSha256('--summary-sha256', flags.summarySha256);
       const vault = await connect(flags, io);
       // Ctrl-C, or the SIGTERM of a hydration Job deleted: stop the writers, keep what resumes.
       const interrupted = onInterrupt(`restore of backup ${flags.backupId} volume ${flags.volume}`, `${flags.target} holds a partial restore; run the command again to resume it`);
@@ -346,10 +349,15 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
       .option('--volume <name>', 'check only this volume (with --backup-id)')
       .option('--backup-id <id>', 'check only this backup (with --volume)')
       .option('--read-data', 'also read and hash every chunk (slow: reads the whole backup); by default packs are only checked for presence and length', false)
+      .option('--index-sha256 <hex>', "with --backup-id: the SHA-256 of its backup.json as the backup's record holds it (milvus-guard backup describe ID -o json: indexSha256); a backup.json written over it is a break")
       .option('--strict', 'also exit 1 on an unfinished backup (no backup.json and not marked failed: running, its execution died, or its backup.json was deleted)', false),
-  ).action(async (flags: VaultFlags & { volume?: string; backupId?: string; readData: boolean; strict: boolean }) => {
+  ).action(async (flags: VaultFlags & { volume?: string; backupId?: string; readData: boolean; strict: boolean; indexSha256?: string }) => {
     if ((flags.volume === undefined) !== (flags.backupId === undefined)) {
       throw new UserError(`${flags.volume === undefined ? '--volume' : '--backup-id'} is missing: give --volume and --backup-id together, or neither to verify the whole vault`);
+    }
+    if (flags.indexSha256 !== undefined) {
+      if (flags.backupId === undefined) throw new UserError("--index-sha256 checks one backup's backup.json: give --backup-id and --volume too");
+      checkSha256('--index-sha256', flags.indexSha256);
     }
     if (flags.volume !== undefined) flag('--volume', () => checkVolumeName(flags.volume!));
     if (flags.backupId !== undefined) flag('--backup-id', () => checkBackupId(flags.backupId!));
@@ -367,6 +375,7 @@ export function registerDatamoverCommands(program: Command, io: DatamoverIO = pr
           vault,
           readData: flags.readData,
           ...(flags.volume !== undefined && flags.backupId !== undefined ? { volume: flags.volume, backupId: flags.backupId } : {}),
+          ...(flags.indexSha256 === undefined ? {} : { indexSha256: flags.indexSha256 }),
           onProgress: (p) => update(`verify: ${p.files} files, ${formatBytes(p.bytesVerified)} checked`),
         }),
       vaultFailure(vault.url),

@@ -27,7 +27,7 @@ import { ObjectArchivedError, ObjectChecksumMismatchError, ObjectNotFoundError, 
 import { ChunkError, readChunks, type ChunkHasher } from './chunk-reader.js';
 import { ChunkerPool } from './chunker-pool.js';
 import { displayPath, IndexCorruptError, IndexReader, type ChunkRef } from './index-format.js';
-import { hasIndexCommitment, indexMismatches, readVolumeSummaryHashed, SummaryCorruptError, type VolumeSummary } from './summary.js';
+import { hasIndexCommitment, indexMismatches, readVolumeSummaryHashed, sha256Hex, SummaryCorruptError, type VolumeSummary } from './summary.js';
 import { Semaphore } from '../vault/semaphore.js';
 import { mapBounded } from '../objectstore/bounded.js';
 import { ObjectManifestCorruptError } from '../objectstore/manifest.js';
@@ -41,6 +41,13 @@ export interface VerifyOptions {
   readonly backupId?: string;
   /** Read and hash every chunk, not only check that its pack is there. @default false */
   readonly readData?: boolean;
+  /**
+   * With `backupId`: the SHA-256 of its `backup.json` as the backup's catalog record holds it
+   * (`indexSha256`). The vault alone cannot tell a document written over the one Finalize wrote
+   * (on S3 a newer version) from it; with this, one that does not hash to it is a break, and
+   * nothing it commits to is trusted. @default the document is taken as it is
+   */
+  readonly indexSha256?: string;
   /** Files (read-data) or pack checks (structural) at once. @default 4 */
   readonly concurrency?: number;
   readonly onProgress?: (progress: { files: number; bytesVerified: number }) => void;
@@ -116,6 +123,27 @@ const messageOf = (err: unknown): string => (err instanceof Error ? err.message 
 
 export { checkBackupRecord };
 
+const ANCHORED_RECORD_MISSING = "is missing, where the backup's record holds its SHA-256: it was deleted";
+
+/**
+ * `backup.json` of `backupId` when it hashes to `indexSha256` (the record's), read once so that
+ * the bytes checked are the bytes judged; otherwise the break that says it does not.
+ */
+async function anchoredRecord(vault: VaultStore, backupId: string, indexSha256: string): Promise<{ readonly body: Buffer } | { readonly problem: VerifyProblem }> {
+  const path = backupRecordKey(backupId);
+  let body: Buffer;
+  try {
+    body = await vault.get(path);
+  } catch (err) {
+    if (err instanceof ObjectNotFoundError) return { problem: { kind: 'backup', backupId, path, problem: ANCHORED_RECORD_MISSING } };
+    if (err instanceof ObjectChecksumMismatchError) return { problem: { kind: 'backup', backupId, path, problem: err.problem } };
+    throw err;
+  }
+  const sha256 = sha256Hex(body);
+  if (sha256 === indexSha256) return { body };
+  return { problem: { kind: 'backup', backupId, path, problem: `is not the document the backup wrote: its SHA-256 is ${sha256}, the backup's record holds ${indexSha256}` } };
+}
+
 /**
  * Checks one volume backup, or the whole vault: every `backup.json` and what it commits to,
  * every volume summary and its index, and every chunk (present in structural mode, hashed with
@@ -135,6 +163,7 @@ export async function verifyVault(options: VerifyOptions): Promise<VerifyResult>
   if ((options.volume === undefined) !== (options.backupId === undefined)) {
     throw new UserError('to verify one volume backup give both the volume and the backup id; give neither to verify the whole vault');
   }
+  if (options.indexSha256 !== undefined && options.backupId === undefined) throw new UserError("the SHA-256 of backup.json checks one backup's: give its backup id and volume too");
   const problems: VerifyProblem[] = [];
   const targets = new Map<string, Target>();
   const addTarget = (t: Target): void => void targets.set(`${t.backupId}\0${t.volume}`, t);
@@ -144,6 +173,9 @@ export async function verifyVault(options: VerifyOptions): Promise<VerifyResult>
     if (options.volume !== undefined && options.backupId !== undefined) {
       addTarget({ volume: options.volume, backupId: options.backupId });
       if (await vault.head(backupRecordKey(options.backupId))) records.add(options.backupId);
+      else if (options.indexSha256 !== undefined) {
+        problems.push({ kind: 'backup', backupId: options.backupId, path: backupRecordKey(options.backupId), problem: ANCHORED_RECORD_MISSING });
+      }
     } else {
       const workflowBackups = new Set<string>();
       // Backups that failed: what they left is unfinished, not damaged.
@@ -190,7 +222,17 @@ export async function verifyVault(options: VerifyOptions): Promise<VerifyResult>
   const objectsChecked = { previous: new Set<string>() };
   const copyCounts = { objects: 0 };
   for (const backupId of [...records].sort()) {
-    const record = await checkBackupRecord(vault, backupId);
+    let body: Buffer | undefined;
+    if (backupId === options.backupId && options.indexSha256 !== undefined) {
+      const anchored = await anchoredRecord(vault, backupId, options.indexSha256);
+      if ('problem' in anchored) {
+        problems.push(anchored.problem);
+        // Its commitments are not the backup's: the volume is checked on its own below.
+        continue;
+      }
+      body = anchored.body;
+    }
+    const record = await checkBackupRecord(vault, backupId, body ? { body } : {});
     problems.push(...record.problems);
     if (record.document?.objects) problems.push(...(await checkObjectCopy(vault, backupId, record.document.objects, options.concurrency ?? 16, objectsChecked, copyCounts)));
     // A summary backup.json lists but that is gone was reported there; do not report it twice.
