@@ -22,11 +22,11 @@
  * for together finish together, so this re-reads the indexes about once.
  */
 import { DEFAULT_ARCHIVE_RESTORE, type ArchiveRestore, type Config } from '../config/schema.js';
-import { IndexReader } from '../datamover/index-format.js';
-import { hasIndexCommitment, readVolumeSummaryHashed } from '../datamover/summary.js';
+import { IndexCorruptError, IndexReader } from '../datamover/index-format.js';
+import { hasIndexCommitment, readVolumeSummaryHashed, SummaryCorruptError } from '../datamover/summary.js';
 import { deadlineAfter } from '../deadline.js';
 import { packKey, volumeSummaryKey } from '../vault/layout.js';
-import { isReadable, ObjectNotFoundError, ThawTierUnavailableError, type ThawTier, type VaultStore } from '../vault/store.js';
+import { isReadable, ObjectChecksumMismatchError, ObjectNotFoundError, ThawTierUnavailableError, type ThawTier, type VaultStore } from '../vault/store.js';
 import type { PreparedRestore, ThawProgress } from '../workflow/restore-state.js';
 import { BackupIntegrityError, readBackupIndex } from './verify.js';
 
@@ -72,18 +72,31 @@ export async function packsOfBackup(vault: VaultStore, backupId: string, indexSh
   const index = await readBackupIndex(vault, backupId, indexSha256);
   const packs = new Set<string>();
   for (const { pvc, summarySha256 } of index.volumes) {
-    const { summary, sha256 } = await readVolumeSummaryHashed(vault, backupId, pvc);
-    if (summarySha256 !== undefined && sha256 !== summarySha256) {
-      throw new BackupIntegrityError(backupId, [`${volumeSummaryKey(backupId, pvc)} was altered: its SHA-256 is ${sha256} where backup.json commits to ${summarySha256}`]);
+    const summaryKey = volumeSummaryKey(backupId, pvc);
+    const altered = (sha256: string) => new BackupIntegrityError(backupId, [`${summaryKey} was altered: its SHA-256 is ${sha256} where backup.json commits to ${summarySha256}`]);
+    let read;
+    try {
+      read = await readVolumeSummaryHashed(vault, backupId, pvc);
+    } catch (err) {
+      // Written since VerifyBackup passed it: altered, whatever it now holds (as VerifyBackup says).
+      if (err instanceof SummaryCorruptError && summarySha256 !== undefined && err.sha256 !== undefined && err.sha256 !== summarySha256) throw altered(err.sha256);
+      if (err instanceof ObjectChecksumMismatchError) throw new BackupIntegrityError(backupId, [`${summaryKey} ${err.problem}`]);
+      throw err;
     }
+    const { summary, sha256 } = read;
+    if (summarySha256 !== undefined && sha256 !== summarySha256) throw altered(sha256);
     const reader = new IndexReader(await vault.openRead(summary.indexKey), `index of backup ${backupId} volume ${pvc}`);
     try {
       await reader.readHeader();
       for await (const entry of reader.entries()) for (const c of entry.chunks ?? []) packs.add(c.pack);
       const seen = await reader.digest();
       if (hasIndexCommitment(summary) && (seen.sha256 !== summary.index.sha256 || seen.size !== summary.index.size)) {
-        throw new BackupIntegrityError(backupId, [`${summary.indexKey} was altered: its SHA-256 is ${seen.sha256} where its summary commits to ${summary.index.sha256}`]);
+        throw new BackupIntegrityError(backupId, [`${summary.indexKey} was altered: ${seen.size} bytes with SHA-256 ${seen.sha256} where its summary commits to ${summary.index.size} bytes with ${summary.index.sha256}`]);
       }
+    } catch (err) {
+      // An index that no longer reads, where its summary commits to one that did.
+      if (err instanceof IndexCorruptError && hasIndexCommitment(summary)) throw new BackupIntegrityError(backupId, [`${summary.indexKey} ${err.message}`]);
+      throw err;
     } finally {
       await reader.close().catch(() => {});
     }

@@ -86,6 +86,9 @@ describe('packsOfBackup', () => {
     vault.objects.set(summaryKey, { ...summary, body: Buffer.from(summary.body.toString().replace('"files"', '"files" ')) });
     await expect(packsOfBackup(vault, BACKUP, anchored)).rejects.toThrow(BackupIntegrityError);
     await expect(packsOfBackup(vault, BACKUP, anchored)).rejects.toThrow(`${summaryKey} was altered`);
+    // One that no longer even reads as this volume backup's summary is altered all the same.
+    vault.objects.set(summaryKey, { ...summary, body: Buffer.from(summary.body.toString().replace('index.jsonl.gz', 'other.jsonl.gz')) });
+    await expect(packsOfBackup(vault, BACKUP, anchored)).rejects.toThrow(new RegExp(`^backup ${BACKUP} failed its integrity check, nothing was restored: ${summaryKey} was altered`));
     vault.objects.set(summaryKey, summary);
 
     await dropIndexLines(vault, volumeIndexKey(BACKUP, VOLUME), 1);
