@@ -149,11 +149,14 @@ export async function gatherCommitments(vault: VaultStore, backupId: string, pvc
 
 /**
  * Whether backup `backupId` was finalized with the summary of `volume` whose bytes hash to
- * `summarySha256`: its `backup.json` is there, is that backup's, and commits to exactly that
- * summary. Only the workflow's Finalize writes `backup.json` (the export data mover's role may
- * not), so a summary nothing commits to is a backup that never finished, or an object put into
- * the vault by someone else. False for a document that is missing, unreadable or of another
- * backup, or written before the integrity chain; a vault it cannot reach throws.
+ * `summarySha256`: its `backup.json` is there, is that backup's, lists the volume and commits to
+ * exactly that summary. Only the workflow's Finalize writes `backup.json` (the export data
+ * mover's role may not), so a summary nothing commits to is a backup that never finished, or an
+ * object put into the vault by someone else. A document written before the integrity chain
+ * lists the volume without a hash: it counts, as the role can neither write such a document nor
+ * replace the summary of a backup that has one (summaries are create-only), and passing it over
+ * would make the first backup after an upgrade read every file. False for a document that is
+ * missing, unreadable or of another backup; a vault it cannot reach throws.
  */
 export async function commitsToSummary(vault: VaultStore, backupId: string, volume: string, summarySha256: string): Promise<boolean> {
   let body: Buffer;
@@ -170,7 +173,7 @@ export async function commitsToSummary(vault: VaultStore, backupId: string, volu
     return false;
   }
   const parsed = BackupIndexDocument.safeParse(json);
-  return parsed.success && parsed.data.backupId === backupId && parsed.data.volumes.some((v) => v.pvc === volume && v.summarySha256 === summarySha256);
+  return parsed.success && parsed.data.backupId === backupId && parsed.data.volumes.some((v) => v.pvc === volume && (v.summarySha256 === undefined || v.summarySha256 === summarySha256));
 }
 
 /**

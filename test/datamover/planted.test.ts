@@ -123,8 +123,15 @@ describe('commitsToSummary', () => {
     expect(await commitsToSummary(v, backupId, volume, digest ?? sha256)).toBe(false);
   });
 
+  it('holds for a backup.json written before the integrity chain, which lists the volume without a digest', async () => {
+    const { vault, document, sha256 } = await committed();
+    await rewrite(vault, { ...document, volumes: document.volumes.map((v) => ({ ...v, summarySha256: undefined })) });
+
+    expect(await commitsToSummary(vault, 'b1', VOLUME, sha256)).toBe(true);
+    expect(await commitsToSummary(vault, 'b1', 'minio', sha256)).toBe(false);
+  });
+
   it.each([
-    ['written before the integrity chain (no summary digest)', (d: { volumes: object[] }) => ({ ...d, volumes: d.volumes.map((v) => ({ ...v, summarySha256: undefined })) })],
     ["of another backup (copied)", (d: object) => ({ ...d, backupId: 'b0' })],
     ['not a backup index', () => ({ hello: 'world' })],
   ])('fails for a backup.json %s', async (_name, change) => {
