@@ -496,6 +496,8 @@ async function writeSummary(vault: VaultStore, options: BackupOptions, fields: P
  *   points at: the summary is written, committing to that index; its packs' locks (and the
  *   index's) are extended as a backup's would be;
  * - nothing there: undefined, and the backup runs from the start;
+ * - a summary or an index another run wrote (`options.runId` given, and the object names another
+ *   run or none): {@link ForeignExportObjectError}, at once, before any of its packs is touched;
  * - a summary or an index there that cannot be used (damaged, or an index whose packs are
  *   missing or cut short): {@link EarlierAttemptUnusableError}, at once. The index and summary
  *   are written only where nothing is (`ifAbsent`), so reading the volume again would end in a
@@ -518,7 +520,6 @@ async function earlierAttempt(vault: VaultStore, volume: string, backupId: strin
     }
     if (done) {
       checkRun(options, summaryKey, done.runId);
-
       return { volume, backupId, parentBackupId: done.parentBackupId, parentSkipped: done.parentSkipped ?? null, indexKey: done.indexKey, ...done.stats, resumed: 'summary' };
     }
   }
