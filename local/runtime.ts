@@ -173,11 +173,11 @@ export function volumeSetUpError(pod: V1Pod, store: ObjectStore): ContainerStart
 }
 
 /**
- * The value of a downward API `fieldRef` for an env var: the paths the API server accepts there
- * (the EnvVarSource.fieldRef reference: metadata.name, metadata.namespace, metadata.uid,
+ * The value of a downward API `fieldRef` for an env var, for the paths the EnvVarSource.fieldRef
+ * reference lists that anything here uses: metadata.name, metadata.namespace, metadata.uid,
  * `metadata.labels['<KEY>']`, `metadata.annotations['<KEY>']`, spec.nodeName,
- * spec.serviceAccountName, status.podIP, status.hostIP). A label or annotation the pod lacks is
- * the empty string, as in a kubelet.
+ * spec.serviceAccountName. A label or annotation the pod lacks is the empty string, as in a
+ * kubelet.
  */
 function podField(pod: V1Pod, path: string): string {
   const subscripted = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(path);
@@ -193,11 +193,8 @@ function podField(pod: V1Pod, path: string): string {
       return 'local-node';
     case 'spec.serviceAccountName':
       return pod.spec?.serviceAccountName ?? 'default';
-    case 'status.podIP':
-    case 'status.hostIP':
-      return '127.0.0.1';
     default:
-      return '';
+      return ''; // status.podIP and the like: nothing here reads them
   }
 }
 
