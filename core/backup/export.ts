@@ -7,7 +7,7 @@
  */
 import type { V1Job, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { dataMoverFailure, dataMoverJob, dataMoverJobDifference } from '../datamover/job.js';
-import { readVolumeSummary } from '../datamover/summary.js';
+import { namedRun, readVolumeSummary } from '../datamover/summary.js';
 import { kubeCall, kubeCreateIdempotent, kubeDeleteIdempotent, kubeGetOptional } from '../kube/call.js';
 import type { KubeClients } from '../kube/connect.js';
 import type { VaultStore } from '../vault/store.js';
@@ -168,7 +168,7 @@ export async function finishExport(ctx: { readonly vault: VaultStore }, kube: Ku
     throw new ExportFailedError(
       job.job,
       job.pvc,
-      `completed, but the volume summary in the vault was not written by it (${summary.runId === undefined ? 'it names no run' : `it names run ${summary.runId}`}, the Job's UID is ${job.runId}); the backup is not committed`,
+      `completed, but the volume summary in the vault was not written by it (${namedRun(summary.runId)}, the Job's UID is ${job.runId}); the backup is not committed`,
     );
   }
   return { pvc: job.pvc, role: job.role, snapshot: job.snapshot, bytesTotal: summary.stats.bytesTotal, bytesUploaded: summary.stats.bytesUploaded, files: summary.stats.files };

@@ -17,7 +17,7 @@ import { ChunkerPool } from './chunker-pool.js';
 import { CHUNKER_ID, DEFAULT_CHUNKER, type ChunkerParams } from './fastcdc.js';
 import { comparePaths, displayPath, IndexCorruptError, indexDownloadFailure, IndexReader, IndexReadError, IndexWriter, TRY_AGAIN, type ChunkRef, type IndexEntry } from './index-format.js';
 import { Packer } from './packer.js';
-import { findParent, hasIndexCommitment, indexMismatches, readVolumeSummary, SummaryCorruptError, SUMMARY_FORMAT, type BackupStats, type ReadSummary, type SkippedParent, type VolumeSummary } from './summary.js';
+import { findParent, hasIndexCommitment, indexMismatches, namedRun, readVolumeSummary, SummaryCorruptError, SUMMARY_FORMAT, type BackupStats, type ReadSummary, type SkippedParent, type VolumeSummary } from './summary.js';
 import { commitsToSummary } from '../vault/backup-index.js';
 import { Semaphore } from '../vault/semaphore.js';
 import { countTreeInThread, MAX_SKIPPED_NAMED, walkTree, type TreeCount, type WalkEntry } from './walk.js';
@@ -442,10 +442,10 @@ export class EarlierAttemptUnusableError extends Error {
  * the backup ran by someone holding the export role. It may not be taken over, nor replaced.
  */
 export class ForeignExportObjectError extends Error {
-  constructor(backupId: string, volume: string, key: string, expected: string, found: string | undefined) {
+  constructor(backupId: string, volume: string, key: string, expected: string, found: unknown) {
     super(
       `backup ${backupId} of volume ${volume} cannot be finished: ${key} in the vault was not written by this export run ` +
-        `(${found === undefined ? 'it names no run' : `it names run ${JSON.stringify(found)}`}, this run is ${JSON.stringify(expected)}), and the vault keeps it; ` +
+        `(${namedRun(found)}, this run is ${JSON.stringify(expected)}), and the vault keeps it; ` +
         "run a new backup, which gets a new id, and find who else writes with the data mover's role (the bucket's CloudTrail data events name the writer)",
     );
     this.name = 'ForeignExportObject';
@@ -520,25 +520,23 @@ async function earlierAttempt(vault: VaultStore, volume: string, backupId: strin
     }
     if (done) {
       checkRun(options, summaryKey, done.runId);
+      // The run id is no secret (the index header holds it): a summary carrying it may yet have
+      // been written by someone else, between this run's index and its summary. Finished from,
+      // it must commit to the index there, and count what that index holds.
+      if (hasIndexCommitment(done)) {
+        const { index } = await readEarlierIndexOrFail(vault, indexKey, backupId, volume, options);
+        const differences = indexMismatches(done.index, index);
+        if (done.stats.files !== index.files) differences.push(`it counts ${done.stats.files} regular files where its index holds ${index.files}`);
+        if (done.stats.bytesTotal !== index.bytes) differences.push(`it counts ${done.stats.bytesTotal} file bytes where its index holds ${index.bytes}`);
+        if (differences.length > 0) throw new EarlierAttemptUnusableError(backupId, volume, `its summary ${summaryKey} does not match the index ${indexKey}: ${differences.join('; ')}`, undefined);
+      } else if (options.runId !== undefined) {
+        throw new EarlierAttemptUnusableError(backupId, volume, `its summary ${summaryKey} commits to no index, as every summary of a run does`, undefined);
+      }
       return { volume, backupId, parentBackupId: done.parentBackupId, parentSkipped: done.parentSkipped ?? null, indexKey: done.indexKey, ...done.stats, resumed: 'summary' };
     }
   }
   if (!(await vault.head(indexKey))) return undefined;
-  let read: Awaited<ReturnType<typeof readEarlierIndex>>;
-  // Read again when the download is cut short (as the parent's index is); a damaged index ends
-  // this backup; a read that failed every time fails it, and the Job's retry comes back here.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      read = await readEarlierIndex(vault, indexKey, (runId) => checkRun(options, indexKey, runId));
-      break;
-    } catch (err) {
-      if (err instanceof IndexCorruptError) throw new EarlierAttemptUnusableError(backupId, volume, `its index ${indexKey} is damaged (${err.message})`, err);
-      if (!(err instanceof IndexReadError)) throw err;
-      const failure = indexDownloadFailure(`index ${indexKey}`, err, attempt);
-      if (failure !== TRY_AGAIN) throw failure;
-    }
-  }
-  const { packs, stats, index } = read;
+  const { packs, stats, index } = await readEarlierIndexOrFail(vault, indexKey, backupId, volume, options);
   // Every pack holds the bytes the index points at: one cut short (a file vault's disk lost
   // what it had not yet written) is not trusted.
   try {
@@ -555,6 +553,26 @@ async function earlierAttempt(vault: VaultStore, volume: string, backupId: strin
   options.signal?.throwIfAborted();
   await writeSummary(vault, options, { parentBackupId: null, indexKey, index, stats });
   return { volume, backupId, parentBackupId: null, parentSkipped: null, indexKey, ...stats, resumed: 'index' };
+}
+
+/**
+ * {@link readEarlierIndex}, read again when the download is cut short (as the parent's index
+ * is): a damaged or missing index ends this backup (EarlierAttemptUnusable), one of another run
+ * too (ForeignExportObject, from its header); a read that failed every time fails it, and the
+ * Job's retry comes back here.
+ */
+async function readEarlierIndexOrFail(vault: VaultStore, indexKey: string, backupId: string, volume: string, options: BackupOptions): Promise<Awaited<ReturnType<typeof readEarlierIndex>>> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await readEarlierIndex(vault, indexKey, (runId) => checkRun(options, indexKey, runId));
+    } catch (err) {
+      if (err instanceof IndexCorruptError) throw new EarlierAttemptUnusableError(backupId, volume, `its index ${indexKey} is damaged (${err.message})`, err);
+      if (err instanceof ObjectNotFoundError) throw new EarlierAttemptUnusableError(backupId, volume, `its index ${indexKey} is missing`, err);
+      if (!(err instanceof IndexReadError)) throw err;
+      const failure = indexDownloadFailure(`index ${indexKey}`, err, attempt);
+      if (failure !== TRY_AGAIN) throw failure;
+    }
+  }
 }
 
 /** Reads the index an earlier attempt left to its end: its packs, the statistics it holds and its commitment. */

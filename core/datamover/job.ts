@@ -60,34 +60,77 @@ export function dataMoverJob(settings: DataMoverSettings, spec: DataMoverJobSpec
   };
 }
 
+/** What the API server fills in where a pod template leaves a field out (SetDefaults_PodSpec). */
+const POD_DEFAULTS: Readonly<Record<string, (value: unknown, pod: Record<string, unknown>) => boolean>> = {
+  dnsPolicy: (v) => v === 'ClusterFirst',
+  schedulerName: (v) => v === 'default-scheduler',
+  terminationGracePeriodSeconds: (v) => v === 30,
+  securityContext: (v) => isEmpty(v),
+  enableServiceLinks: (v) => v === true,
+  // The deprecated mirror of serviceAccountName.
+  serviceAccount: (v, pod) => v === pod.serviceAccountName,
+};
+/** The same for a container (SetDefaults_Container). */
+const CONTAINER_DEFAULTS: Readonly<Record<string, (value: unknown) => boolean>> = {
+  terminationMessagePath: (v) => v === '/dev/termination-log',
+  imagePullPolicy: (v) => v === 'IfNotPresent' || v === 'Always',
+};
+/** The labels the Job controller's defaulting adds to the pod template. */
+const JOB_TEMPLATE_LABELS = new Set(['batch.kubernetes.io/controller-uid', 'batch.kubernetes.io/job-name', 'controller-uid', 'job-name']);
+
+const isEmpty = (v: unknown): boolean => v === undefined || v === null || (typeof v === 'object' && Object.keys(v).length === 0);
+
+/** JSON with object keys sorted, undefined left out: equal values give equal text. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined).sort(([a], [b]) => a.localeCompare(b))) : v,
+  );
+}
+
+/** A container as compared: its env's fieldRefs without the apiVersion the API server sets ("v1"). */
+function comparableContainer(c: Record<string, unknown>): Record<string, unknown> {
+  const env = (c.env as { valueFrom?: { fieldRef?: { apiVersion?: string } } }[] | undefined)?.map((e) =>
+    e.valueFrom?.fieldRef?.apiVersion === 'v1' ? { ...e, valueFrom: { ...e.valueFrom, fieldRef: { ...e.valueFrom.fieldRef, apiVersion: undefined } } } : e,
+  );
+  return { ...c, ...(env ? { env } : {}) };
+}
+
+/** The fields of `found` that differ from `expected`, a field it lacks counting as equal when `defaulted` accepts what `found` holds. */
+function differingFields(expected: Record<string, unknown>, found: Record<string, unknown>, defaulted: (key: string, value: unknown) => boolean, prefix: string): string[] {
+  const out: string[] = [];
+  for (const key of new Set([...Object.keys(expected), ...Object.keys(found)])) {
+    const want = expected[key];
+    const have = found[key];
+    if (want === undefined ? isEmpty(have) || defaulted(key, have) : canonical(want) === canonical(have)) continue;
+    out.push(`${prefix}${key}`);
+  }
+  return out;
+}
+
 /**
- * How `found`, a Job read from the cluster under the name of `expected`, differs from it in
- * what decides what the data mover does and with which rights: its image, command and args,
- * env, service account, volumes and mounts. Undefined when it does not (the API server's
- * defaults, status and metadata aside): the Job a retried step created before.
+ * How `found`, a Job read from the cluster under the name of `expected`, differs from it in its
+ * pod template (what runs, as whom, with what): every field the template sets must be the same,
+ * and any other must be what the API server fills in (POD_DEFAULTS, CONTAINER_DEFAULTS, the Job
+ * controller's labels). So a Job made first by someone else under the name, with a lifecycle
+ * hook, a probe, another image or args, an env var of its own or an annotation, is told apart
+ * from the one a retried step created. Undefined when it is that one.
  */
 export function dataMoverJobDifference(expected: V1Job, found: V1Job): string | undefined {
-  const shape = (job: V1Job) => {
-    const pod = job.spec?.template?.spec;
-    const c = pod?.containers?.[0];
-    return {
-      containers: pod?.containers?.length ?? 0,
-      initContainers: pod?.initContainers?.length ?? 0,
-      image: c?.image,
-      command: c?.command ?? [],
-      args: c?.args ?? [],
-      // The API server sets a fieldRef's apiVersion ("v1") when the pod spec leaves it out.
-      env: (c?.env ?? []).map((e) => [e.name, e.value ?? null, e.valueFrom?.fieldRef?.fieldPath ?? null, e.valueFrom ? Object.keys(e.valueFrom).sort().join() : null]),
-      envFrom: c?.envFrom?.length ?? 0,
-      serviceAccountName: pod?.serviceAccountName,
-      volumes: (pod?.volumes ?? []).map((v) => [v.name, v.persistentVolumeClaim?.claimName ?? null, v.persistentVolumeClaim?.readOnly ?? false, Object.keys(v).sort().join()]),
-      mounts: (c?.volumeMounts ?? []).map((m) => [m.name, m.mountPath, m.readOnly ?? false, m.subPath ?? null]),
-    };
-  };
-  const want = shape(expected);
-  const have = shape(found);
-  const differs = (Object.keys(want) as (keyof typeof want)[]).filter((k) => JSON.stringify(want[k]) !== JSON.stringify(have[k]));
-  return differs.length === 0 ? undefined : `its ${differs.join(', ')} differ${differs.length === 1 ? 's' : ''} from the Job this step creates`;
+  const wantPod = (expected.spec?.template?.spec ?? {}) as unknown as Record<string, unknown>;
+  const havePod = (found.spec?.template?.spec ?? {}) as unknown as Record<string, unknown>;
+  const fields = differingFields({ ...wantPod, containers: undefined }, { ...havePod, containers: undefined }, (k, v) => POD_DEFAULTS[k]?.(v, havePod) ?? false, '');
+  const wantContainers = (wantPod.containers ?? []) as Record<string, unknown>[];
+  const haveContainers = (havePod.containers ?? []) as Record<string, unknown>[];
+  if (wantContainers.length !== haveContainers.length) fields.push('containers');
+  else {
+    wantContainers.forEach((c, i) => fields.push(...differingFields(comparableContainer(c), comparableContainer(haveContainers[i]!), (k, v) => CONTAINER_DEFAULTS[k]?.(v) ?? false, 'container ')));
+  }
+  const wantLabels = expected.spec?.template?.metadata?.labels ?? {};
+  const haveLabels = found.spec?.template?.metadata?.labels ?? {};
+  if (Object.entries(haveLabels).some(([k, v]) => wantLabels[k] !== v && !JOB_TEMPLATE_LABELS.has(k)) || Object.entries(wantLabels).some(([k, v]) => haveLabels[k] !== v)) fields.push('pod labels');
+  if (!isEmpty(found.spec?.template?.metadata?.annotations)) fields.push('pod annotations');
+  if (found.spec?.manualSelector) fields.push('manualSelector');
+  return fields.length === 0 ? undefined : `its ${fields.join(', ')} differ${fields.length === 1 ? 's' : ''} from the Job this step creates`;
 }
 
 /** The data mover's own error line (`error: cannot restore <file>: ...`), else the last lines. */

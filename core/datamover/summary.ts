@@ -168,6 +168,16 @@ export async function readVolumeSummaryHashed(vault: VaultStore, backupId: strin
   return { summary, sha256 };
 }
 
+/**
+ * What an object found in the vault says of its run, for a message: "it names no run", or the
+ * run quoted, cut at 128 characters (it comes from the vault, as whoever wrote it chose).
+ */
+export function namedRun(found: unknown): string {
+  if (found === undefined) return 'it names no run';
+  const text = typeof found === 'string' ? found : JSON.stringify(found) ?? String(found);
+  return `it names run ${JSON.stringify(text.length > 128 ? `${text.slice(0, 128)}…` : text)}`;
+}
+
 /** Reads the summary of one volume in one backup; a `UserError` when there is none. */
 export async function readVolumeSummary(vault: VaultStore, backupId: string, volume: string): Promise<VolumeSummary> {
   return (await readVolumeSummaryHashed(vault, backupId, volume)).summary;

@@ -40,21 +40,27 @@ describe('StartExport', () => {
     expect(again.runId).toBe(first.runId);
   });
 
-  it.each([
-    ['other args', (job: ReturnType<typeof exportJob>) => void job.spec!.template.spec!.containers[0]!.args!.splice(-1, 1, '--full'), 'args'],
-    ['a command of its own', (job: ReturnType<typeof exportJob>) => void (job.spec!.template.spec!.containers[0]!.command = ['sh', '-c', 'true']), 'command'],
-    ['another service account', (job: ReturnType<typeof exportJob>) => void (job.spec!.template.spec!.serviceAccountName = 'default'), 'serviceAccountName'],
-  ])('refuses a Job someone else created first under its name, with %s', async (_name, change, field) => {
-    const n = field === 'args' ? 1 : field === 'command' ? 2 : 0;
-    const backupId = `nightly-${field}`;
-    const name = exportName(backupId, item(n).pvc);
-    const planted = exportJob(ctx.dataMover, ctx.timings, backupId, item(n), name);
+  type Change = (job: ReturnType<typeof exportJob>) => void;
+  const container = (job: ReturnType<typeof exportJob>) => job.spec!.template.spec!.containers[0]!;
+  it.each<[string, Change, string]>([
+    ['other args', (job) => void container(job).args!.splice(-1, 1, '--full'), 'container args'],
+    ['a command of its own', (job) => void (container(job).command = ['sh', '-c', 'true']), 'container command'],
+    ['another service account', (job) => void (job.spec!.template.spec!.serviceAccountName = 'default'), 'serviceAccountName'],
+    ['a run id of its choosing', (job) => void (container(job).env = [{ name: 'MILVUS_GUARD_RUN_ID', value: 'chosen' }]), 'container env'],
+    ['a postStart hook', (job) => void (container(job).lifecycle = { postStart: { exec: { command: ['node', '-e', '0'] } } }), 'container lifecycle'],
+    ['an exec probe', (job) => void (container(job).startupProbe = { exec: { command: ['node', '-e', '0'] } }), 'container startupProbe'],
+    ['an init container', (job) => void (job.spec!.template.spec!.initContainers = [{ name: 'first', image: LOCAL_DATAMOVER_IMAGE, command: ['true'] }]), 'initContainers'],
+    ['a pod annotation', (job) => void (job.spec!.template.metadata = { ...job.spec!.template.metadata, annotations: { a: 'b' } }), 'pod annotations'],
+  ])('refuses a Job someone else created first under its name, with %s', async (what, change, field) => {
+    const backupId = `nightly-${what.replace(/[^a-z]+/g, '-')}`;
+    const name = exportName(backupId, item(1).pvc);
+    const planted = exportJob(ctx.dataMover, ctx.timings, backupId, item(1), name);
     change(planted);
     await t.batch.createNamespacedJob({ namespace: NS, body: planted });
 
-    const started = startExport(ctx, kube, NS, { backupId }, item(n), NOW);
+    const started = startExport(ctx, kube, NS, { backupId }, item(1), NOW);
 
     await expect(started).rejects.toThrow(ExportFailedError);
-    await expect(started).rejects.toThrow(new RegExp(`Job ${name} already exists, and is not this export's: its ${field} differs from the Job this step creates`));
+    await expect(started).rejects.toThrow(`Job ${name} already exists, and is not this export's: its ${field} differs from the Job this step creates`);
   });
 });

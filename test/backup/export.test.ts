@@ -118,7 +118,7 @@ describe("an export's run", () => {
 
   it.each([
     ['names no run', undefined, 'it names no run'],
-    ['names another run', 'forger', 'it names run forger'],
+    ['names another run', 'forger', 'it names run "forger"'],
   ])('refuses a summary that %s, before Finalize commits to it', async (_name, runId, words) => {
     const finished = finishExport({ vault: await vaultWith(summary(runId)) }, kubeWith(UID), 'vector-db', 'nightly-1', { ...started, done: true });
 

@@ -81,7 +81,8 @@ describe('a backup planted under an unused id, newer than the last finalized one
     const planted = { ...genuine, createdAt: T2.toISOString() };
     await vault.put(volumeSummaryKey('b2', VOLUME), Buffer.from(JSON.stringify({ ...planted, backupId: '../b1' })));
 
-    const result = await backupVolume({ source, vault, volume: VOLUME, backupId: 'b3', now: T3, committedParent: true, chunker: SMALL_CHUNKS, workers: 1 });
+    // In either mode: the summary is refused as not b2's before anything asks whether it is committed.
+    const result = await backupVolume({ source, vault, volume: VOLUME, backupId: 'b3', now: T3, chunker: SMALL_CHUNKS, workers: 1 });
 
     expect(result.parentBackupId).toBe('b1');
   });
@@ -220,6 +221,25 @@ describe('objects planted under the id of a backup yet to run', () => {
 
     expect(refused).toBeInstanceOf(EarlierAttemptUnusableError);
     expect((refused as Error).message).toContain(`with the index "${other.indexKey}", where that volume backup's index is ${volumeIndexKey('nightly-7', VOLUME)}`);
+  });
+
+  // Written between this run's index and its summary, with the run id read from the index
+  // header: the Job's own summary write then meets it, fails, and the retry comes here.
+  it.each<[string, (s: VolumeSummary) => object, string]>([
+    ['commits to other index bytes', (s) => ({ ...s, index: { ...s.index!, sha256: '0'.repeat(64) } }), `its SHA-256 is`],
+    ['counts other files than its index holds', (s) => ({ ...s, stats: { ...s.stats, files: s.stats.files + 1 } }), 'regular files where its index holds'],
+    ['commits to no index', (s) => ({ ...s, index: undefined }), 'commits to no index, as every summary of a run does'],
+  ])("refuses a summary with this run's id that %s", async (_name, forge, words) => {
+    const { source, root, vault } = await setUp();
+    await run(source, vault, 'job-uid-1');
+    const genuine = await readVolumeSummary(vault, 'nightly-7', VOLUME);
+    await rm(join(root, volumeSummaryKey('nightly-7', VOLUME)));
+    await vault.put(volumeSummaryKey('nightly-7', VOLUME), Buffer.from(JSON.stringify(forge(genuine))));
+
+    const refused = await run(source, vault, 'job-uid-1').catch((err: unknown) => err);
+
+    expect(refused).toBeInstanceOf(EarlierAttemptUnusableError);
+    expect((refused as Error).message).toContain(words);
   });
 
   it('finishes from what an earlier attempt of the same run left', async () => {
