@@ -79,7 +79,9 @@ describe('a backup planted under an unused id, newer than the last finalized one
     await writeBackupRecord(vault, 'b1', [VOLUME]);
     const genuine = JSON.parse((await vault.get(volumeSummaryKey('b1', VOLUME))).toString()) as VolumeSummary;
     const planted = { ...genuine, createdAt: T2.toISOString() };
-    await vault.put(volumeSummaryKey('b2', VOLUME), Buffer.from(JSON.stringify({ ...planted, backupId: '../b1' })));
+    // Its own index is where b2's would be (a copy of b1's), so only what it says of itself is wrong.
+    await vault.put(volumeIndexKey('b2', VOLUME), await vault.get(volumeIndexKey('b1', VOLUME)));
+    await vault.put(volumeSummaryKey('b2', VOLUME), Buffer.from(JSON.stringify({ ...planted, backupId: '../b1', indexKey: volumeIndexKey('b2', VOLUME) })));
 
     // In either mode: the summary is refused as not b2's before anything asks whether it is committed.
     const result = await backupVolume({ source, vault, volume: VOLUME, backupId: 'b3', now: T3, chunker: SMALL_CHUNKS, workers: 1 });
