@@ -23,10 +23,11 @@
  */
 import { DEFAULT_ARCHIVE_RESTORE, type ArchiveRestore, type Config } from '../config/schema.js';
 import { IndexCorruptError, IndexReader } from '../datamover/index-format.js';
-import { hasIndexCommitment, readVolumeSummaryHashed, SummaryCorruptError } from '../datamover/summary.js';
+import { hasIndexCommitment } from '../datamover/summary.js';
+import { readCommittedSummary } from '../vault/backup-index.js';
 import { deadlineAfter } from '../deadline.js';
 import { packKey, volumeSummaryKey } from '../vault/layout.js';
-import { isReadable, ObjectChecksumMismatchError, ObjectNotFoundError, ThawTierUnavailableError, type ThawTier, type VaultStore } from '../vault/store.js';
+import { isReadable, ObjectNotFoundError, ThawTierUnavailableError, type ThawTier, type VaultStore } from '../vault/store.js';
 import type { PreparedRestore, ThawProgress } from '../workflow/restore-state.js';
 import { BackupIntegrityError, readBackupIndex } from './verify.js';
 
@@ -72,19 +73,10 @@ export async function packsOfBackup(vault: VaultStore, backupId: string, indexSh
   const index = await readBackupIndex(vault, backupId, indexSha256);
   const packs = new Set<string>();
   for (const { pvc, summarySha256 } of index.volumes) {
-    const summaryKey = volumeSummaryKey(backupId, pvc);
-    const altered = (sha256: string) => new BackupIntegrityError(backupId, [`${summaryKey} was altered: its SHA-256 is ${sha256} where backup.json commits to ${summarySha256}`]);
-    let read;
-    try {
-      read = await readVolumeSummaryHashed(vault, backupId, pvc);
-    } catch (err) {
-      // Written since VerifyBackup passed it: altered, whatever it now holds (as VerifyBackup says).
-      if (err instanceof SummaryCorruptError && summarySha256 !== undefined && err.sha256 !== undefined && err.sha256 !== summarySha256) throw altered(err.sha256);
-      if (err instanceof ObjectChecksumMismatchError) throw new BackupIntegrityError(backupId, [`${summaryKey} ${err.problem}`]);
-      throw err;
-    }
-    const { summary, sha256 } = read;
-    if (summarySha256 !== undefined && sha256 !== summarySha256) throw altered(sha256);
+    // Written since VerifyBackup passed it (or gone): BackupCorrupt, as VerifyBackup says it.
+    const read = await readCommittedSummary(vault, backupId, pvc, summarySha256);
+    if ('problem' in read) throw new BackupIntegrityError(backupId, [`${volumeSummaryKey(backupId, pvc)} ${read.problem}`]);
+    const { summary } = read;
     const reader = new IndexReader(await vault.openRead(summary.indexKey), `index of backup ${backupId} volume ${pvc}`);
     try {
       await reader.readHeader();

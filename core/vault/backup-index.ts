@@ -12,7 +12,7 @@
  */
 import { z } from 'zod';
 import { ObjectCopyRecord, RowCount } from '../catalog/record.js';
-import { hasIndexCommitment, readVolumeSummaryHashed, sha256Hex, SummaryCorruptError, type VolumeSummary } from '../datamover/summary.js';
+import { hasIndexCommitment, readVolumeSummaryHashed, sha256Hex, SummaryCorruptError, type ReadSummary, type VolumeSummary } from '../datamover/summary.js';
 import { UserError } from '../errors.js';
 import { IndexReader } from '../datamover/index-format.js';
 import { backupRecordKey, InvalidKeyPartError, manifestsPrefix, volumeIndexKey, volumeSummaryKey } from './layout.js';
@@ -197,7 +197,31 @@ export async function readCommittedInventory(
   }
   if (committed === undefined) return { body };
   const sha256 = sha256Hex(body);
-  return sha256 === committed ? { body } : { problem: `was altered: its SHA-256 is ${sha256} where backup.json commits to ${committed}` };
+  return sha256 === committed ? { body } : { problem: alteredSince(sha256, committed) };
+}
+
+/** What bytes hashing to `sha256`, where backup.json commits to `committed`, are: a phrase following their key. */
+function alteredSince(sha256: string, committed: string): string {
+  return `was altered: its SHA-256 is ${sha256} where backup.json commits to ${committed}`;
+}
+
+/**
+ * Reads the summary of `volume` that backup.json lists, with the SHA-256 it commits to
+ * (`summarySha256`; absent before the integrity chain): the summary and its digest when it is
+ * that one, else what is wrong with it, as a phrase following its key: missing, failing its
+ * stored checksum, or altered since (whatever it now holds, when its bytes hash otherwise).
+ */
+export async function readCommittedSummary(vault: VaultStore, backupId: string, volume: string, summarySha256: string | undefined): Promise<ReadSummary | { readonly problem: string }> {
+  let read: ReadSummary;
+  try {
+    read = await readVolumeSummaryHashed(vault, backupId, volume);
+  } catch (err) {
+    if (err instanceof UserError) return { problem: 'is missing: backup.json lists the volume but its export summary is gone' };
+    if (err instanceof SummaryCorruptError) return { problem: summarySha256 !== undefined && err.sha256 !== undefined && err.sha256 !== summarySha256 ? alteredSince(err.sha256, summarySha256) : err.message };
+    if (err instanceof ObjectChecksumMismatchError) return { problem: err.problem };
+    throw err;
+  }
+  return summarySha256 === undefined || read.sha256 === summarySha256 ? read : { problem: alteredSince(read.sha256, summarySha256) };
 }
 
 /** Which link of the chain is broken; `unverifiable` is a document without commitments. */
@@ -275,25 +299,14 @@ export async function checkBackupRecord(vault: VaultStore, backupId: string, rea
       problems.push({ kind: 'backup', backupId, path: key, problem: `names the volume ${JSON.stringify(v.pvc)}, which cannot be in a vault key` });
       continue;
     }
-    let sha256: string;
-    try {
-      const hashed = await readVolumeSummaryHashed(vault, backupId, v.pvc);
-      sha256 = hashed.sha256;
-      if (v.summarySha256 === undefined || v.summarySha256 === sha256) summaries.set(v.pvc, hashed.summary);
-    } catch (err) {
-      if (err instanceof UserError) problems.push({ kind: 'summary', backupId, volume: v.pvc, path: summaryKey, problem: 'is missing: backup.json lists the volume but its export summary is gone' });
-      // Bytes other than those committed to were altered since the backup, whatever they hold.
-      else if (err instanceof SummaryCorruptError && v.summarySha256 !== undefined && err.sha256 !== undefined && err.sha256 !== v.summarySha256) {
-        problems.push({ kind: 'summary', backupId, volume: v.pvc, path: summaryKey, problem: `was altered: its SHA-256 is ${err.sha256} where backup.json commits to ${v.summarySha256}` });
-      } else if (err instanceof SummaryCorruptError) problems.push({ kind: 'summary', backupId, volume: v.pvc, path: summaryKey, problem: err.message });
-      else if (err instanceof ObjectChecksumMismatchError) problems.push({ kind: 'summary', backupId, volume: v.pvc, path: summaryKey, problem: err.problem });
-      else throw err;
+    const summary = await readCommittedSummary(vault, backupId, v.pvc, v.summarySha256);
+    if ('problem' in summary) {
+      problems.push({ kind: 'summary', backupId, volume: v.pvc, path: summaryKey, problem: summary.problem });
       continue;
     }
+    summaries.set(v.pvc, summary.summary);
     if (v.summarySha256 === undefined) {
       problems.push({ kind: 'unverifiable', backupId, volume: v.pvc, path: key, problem: `commits to no SHA-256 of the summary of volume ${v.pvc} (written before the integrity chain)` });
-    } else if (v.summarySha256 !== sha256) {
-      problems.push({ kind: 'summary', backupId, volume: v.pvc, path: summaryKey, problem: `was altered: its SHA-256 is ${sha256} where backup.json commits to ${v.summarySha256}` });
     }
   }
 
