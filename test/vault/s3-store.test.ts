@@ -154,14 +154,20 @@ describe('S3VaultStore requests', () => {
       expect(s3.commandCalls(PutObjectCommand)).toHaveLength(3);
     });
 
-    it('takes NoSuchUpload from a CompleteMultipartUpload sent again after the first completed for done, when the object holds its bytes', async () => {
-      const noSuchUpload = Object.assign(new Error('The specified upload does not exist.'), { name: 'NoSuchUpload', $metadata: { httpStatusCode: 404 } });
+    /** A 6 MiB file whose multipart upload (5 MiB parts) goes up, but whose CompleteMultipartUpload meets `refusal`. */
+    async function multipartCompleteRefused(refusal: Error): Promise<string> {
       s3.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u1' });
       s3.on(UploadPartCommand).resolves({ ETag: '"e"' });
-      s3.on(CompleteMultipartUploadCommand).rejects(noSuchUpload);
+      s3.on(CompleteMultipartUploadCommand).rejects(refusal);
       s3.on(AbortMultipartUploadCommand).resolves({});
       const file = join(await tempDir('s3'), 'index');
       await writeFile(file, Buffer.alloc(6 * 1024 * 1024, 7));
+      return file;
+    }
+
+    it('takes NoSuchUpload from a CompleteMultipartUpload sent again after the first completed for done, when the object holds its bytes', async () => {
+      const noSuchUpload = Object.assign(new Error('The specified upload does not exist.'), { name: 'NoSuchUpload', $metadata: { httpStatusCode: 404 } });
+      const file = await multipartCompleteRefused(noSuchUpload);
       s3.on(GetObjectCommand).resolvesOnce({ Body: Readable.from([Buffer.alloc(6 * 1024 * 1024, 7)]) as never }).rejects(notFound);
       const vault = store({ partSize: 5 * 1024 * 1024 });
 
@@ -171,12 +177,7 @@ describe('S3VaultStore requests', () => {
     });
 
     it('compares a file it uploaded by its bytes too', async () => {
-      s3.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u1' });
-      s3.on(UploadPartCommand).resolves({ ETag: '"e"' });
-      s3.on(CompleteMultipartUploadCommand).rejects(precondition);
-      s3.on(AbortMultipartUploadCommand).resolves({});
-      const file = join(await tempDir('s3'), 'index');
-      await writeFile(file, Buffer.alloc(6 * 1024 * 1024, 7));
+      const file = await multipartCompleteRefused(precondition);
       s3.on(GetObjectCommand).resolves({ Body: Readable.from([Buffer.alloc(6 * 1024 * 1024, 7)]) as never });
 
       await expect(store({ partSize: 5 * 1024 * 1024 }).putFile(PACK_KEY, file, { ifAbsent: true })).resolves.toBeUndefined();
